@@ -1,0 +1,20 @@
+//! ringlog-engine: one partition's log on disk.
+//!
+//! | module       | owns                                                                    |
+//! |--------------|-------------------------------------------------------------------------|
+//! | [`format`]   | the RecordBatch v2 format: header, validation, records, builder (pure)  |
+//! | [`io`]       | the IO backends: io_uring, portable, fault-injecting (tests)            |
+//! | [`config`]   | [`LogConfig`], [`FlushPolicy`]                                          |
+//! | [`types`]    | [`Offset`], [`FilePos`], [`LeaderEpoch`], [`Timestamp`]                 |
+//! | [`error`]    | [`Error`], the crate's one error family                                 |
+
+pub mod config;
+pub mod error;
+pub mod format;
+pub mod io;
+pub mod types;
+
+pub use config::{FlushPolicy, LogConfig};
+pub use error::{Error, Result};
+pub use io::{IoBackend, IoBackendKind};
+pub use types::{FilePos, LeaderEpoch, Offset, Timestamp};
