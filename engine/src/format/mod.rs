@@ -10,5 +10,8 @@
 //! segment file, which is what lets a fetch be sent with `sendfile`.
 
 pub mod batch;
+pub mod record;
+pub mod varint;
 
 pub use batch::{BatchError, BatchHeader, BatchInfo, BatchIter, HEADER_LEN, LOG_OVERHEAD, MAGIC};
+pub use record::{BatchBuilder, Header, Record, RecordError, RecordIter, RecordView};
