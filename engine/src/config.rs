@@ -56,6 +56,10 @@ pub struct LogConfig {
     pub retention_ms: Option<Duration>,
     /// Oldest whole segments are deleted while the log is larger than this (`retention.bytes`).
     pub retention_bytes: Option<u64>,
+    /// How often the recovery point is written to its checkpoint file
+    /// (`log.flush.offset.checkpoint.interval.ms`); the log also writes it on roll, truncation
+    /// and close. A stale checkpoint only makes recovery scan more.
+    pub recovery_checkpoint_interval: Duration,
     /// The IO backend, when the log opens its own (`io_backend`).
     pub io_backend: IoBackendKind,
 }
@@ -70,6 +74,7 @@ impl Default for LogConfig {
             flush: FlushPolicy::Never,
             retention_ms: Some(Duration::from_secs(7 * 24 * 3600)),
             retention_bytes: None,
+            recovery_checkpoint_interval: Duration::from_secs(60),
             io_backend: IoBackendKind::Auto,
         }
     }

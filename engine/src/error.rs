@@ -64,13 +64,25 @@ pub enum Error {
 
     /// A batch on disk failed validation where the log is known to be durable (before the
     /// recovery point), or while reading it back. Nothing is cut: this needs an operator.
-    #[error("{}: corrupt batch at file position {position}: {source}", file.display())]
+    #[error("{}: corrupt batch at file position {position}: {reason}", file.display())]
     CorruptLog {
         file: PathBuf,
         position: FilePos,
-        #[source]
-        source: BatchError,
+        reason: String,
     },
+
+    /// Batches appended by a waiting caller were truncated away before they became durable.
+    #[error(
+        "batches up to offset {offset} were truncated (log end offset now {log_end_offset}) before they became durable"
+    )]
+    TruncatedBeforeDurable {
+        offset: Offset,
+        log_end_offset: Offset,
+    },
+
+    /// A replicated batch carries no leader epoch (the leader must stamp every batch).
+    #[error("replicated batch at offset {offset} carries no leader epoch ({epoch})")]
+    UnstampedBatch { offset: Offset, epoch: i32 },
 
     /// A file of the log does not match what the log expects of it (names, sizes, offsets).
     #[error("{}: {reason}", file.display())]

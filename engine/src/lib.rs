@@ -16,10 +16,18 @@ pub mod epoch_cache;
 pub mod error;
 pub mod format;
 pub mod io;
+pub mod log;
+pub mod recovery;
+pub mod segment;
 pub mod types;
 
 pub use config::{FlushPolicy, LogConfig};
 pub use epoch_cache::{EpochEntry, LeaderEpochCache};
 pub use error::{Error, Result};
 pub use io::{IoBackend, IoBackendKind};
+pub use log::{
+    AppendInfo, FileSlice, Log, ReadBytes, ReadSlices, RetentionOutcome, SegmentInfo,
+    TimestampOffset,
+};
+pub use recovery::{RecoveryReport, TailCut};
 pub use types::{FilePos, LeaderEpoch, Offset, Timestamp};

@@ -1,0 +1,245 @@
+//! Appends: a leader's (offsets and epoch assigned here) and a follower's (offsets already
+//! assigned by the leader). Both validate every batch before touching the log, write the whole
+//! append with one call into the active segment, and roll first when it would not fit.
+
+use crate::checkpoint;
+use crate::config::FlushPolicy;
+use crate::error::{Error, Result};
+use crate::format::batch::{set_base_offset, set_partition_leader_epoch};
+use crate::format::{BatchHeader, BatchIter};
+use crate::segment::Segment;
+use crate::types::{LeaderEpoch, Offset, Timestamp};
+
+use super::{Log, State, sync_dir};
+
+/// What an append wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// The base offset of the first batch.
+    pub first_offset: Offset,
+    /// The offset of the last record (inclusive).
+    pub last_offset: Offset,
+    pub batch_count: usize,
+    pub record_count: u64,
+    pub bytes: u64,
+    /// The largest max timestamp among the batches.
+    pub max_timestamp: Timestamp,
+}
+
+impl AppendInfo {
+    /// The log end offset right after this append.
+    pub fn next_offset(&self) -> Offset {
+        self.last_offset.plus(1)
+    }
+}
+
+impl Log {
+    /// Appends `batches` (one or more RecordBatch v2 back to back, as a producer sent them) as
+    /// the leader in `epoch`: assigns offsets from the log end offset and stamps each batch's
+    /// `baseOffset` and `partitionLeaderEpoch` in place (outside the CRC, so the bytes stay
+    /// valid). Every batch is validated first; if any fails, nothing is written. With
+    /// `flush = always` this returns once the batches are durable.
+    pub fn append(&self, batches: &mut [u8], epoch: LeaderEpoch) -> Result<AppendInfo> {
+        let mut headers = self.validate_append(batches)?;
+        let (info, truncations) = {
+            let mut state = self.write_state();
+            self.check_writable(&state)?;
+            if let Some(latest) = state.epochs.latest_epoch()
+                && epoch < latest
+            {
+                return Err(Error::StaleLeaderEpoch { epoch, latest });
+            }
+            let base = state.log_end_offset();
+            stamp(batches, &mut headers, base, epoch);
+            if state.epochs.assign(epoch, base) {
+                checkpoint::write_epochs(&self.dir, state.epochs.entries())?;
+            }
+            let info = self.write_batches(&mut state, batches, &headers)?;
+            (info, state.truncations)
+        };
+        self.apply_flush_policy(info, truncations)
+    }
+
+    /// Appends batches a follower fetched from its leader: offsets and epochs are already
+    /// stamped, and the first batch must start at the log end offset (and each batch where the
+    /// one before ended), else [`Error::NonContiguous`]. New epochs in the batches enter the
+    /// leader-epoch cache.
+    pub fn append_replicated(&self, batches: &[u8]) -> Result<AppendInfo> {
+        let headers = self.validate_append(batches)?;
+        let (info, truncations) = {
+            let mut state = self.write_state();
+            self.check_writable(&state)?;
+            self.check_replicated(&state, &headers)?;
+            let mut epochs_changed = false;
+            for h in &headers {
+                epochs_changed |= state.epochs.assign(
+                    LeaderEpoch(h.partition_leader_epoch as u32),
+                    Offset(h.base_offset as u64),
+                );
+            }
+            if epochs_changed {
+                checkpoint::write_epochs(&self.dir, state.epochs.entries())?;
+            }
+            let info = self.write_batches(&mut state, batches, &headers)?;
+            (info, state.truncations)
+        };
+        self.apply_flush_policy(info, truncations)
+    }
+
+    /// Validates every batch of an append; returns their headers.
+    fn validate_append(&self, batches: &[u8]) -> Result<Vec<BatchHeader>> {
+        if batches.is_empty() {
+            return Err(Error::EmptyAppend);
+        }
+        if batches.len() as u64 > self.config.segment_bytes {
+            return Err(Error::AppendTooLarge {
+                size: batches.len() as u64,
+                segment_bytes: self.config.segment_bytes,
+            });
+        }
+        let mut iter = BatchIter::new(batches, self.config.max_batch_bytes);
+        let mut headers = Vec::new();
+        while let Some(item) = iter.next() {
+            match item {
+                Ok(info) => headers.push(info.header),
+                Err(source) => {
+                    return Err(Error::InvalidBatch {
+                        index: headers.len(),
+                        position: iter.position(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(headers)
+    }
+
+    fn check_replicated(&self, state: &State, headers: &[BatchHeader]) -> Result<()> {
+        let mut expected = state.log_end_offset();
+        let mut latest = state.epochs.latest_epoch();
+        for h in headers {
+            let found = Offset(h.base_offset as u64);
+            if found != expected {
+                return Err(Error::NonContiguous { expected, found });
+            }
+            if h.partition_leader_epoch < 0 {
+                return Err(Error::UnstampedBatch {
+                    offset: found,
+                    epoch: h.partition_leader_epoch,
+                });
+            }
+            let epoch = LeaderEpoch(h.partition_leader_epoch as u32);
+            if let Some(l) = latest
+                && epoch < l
+            {
+                return Err(Error::StaleLeaderEpoch { epoch, latest: l });
+            }
+            latest = Some(epoch);
+            expected = Offset(h.next_offset() as u64);
+        }
+        Ok(())
+    }
+
+    /// Writes validated, stamped batches into the active segment, rolling first when they
+    /// would not fit or the segment is older than `segment_ms`.
+    fn write_batches(
+        &self,
+        state: &mut State,
+        bytes: &[u8],
+        headers: &[BatchHeader],
+    ) -> Result<AppendInfo> {
+        if should_roll(
+            &self.config,
+            state.active(),
+            bytes.len() as u64,
+            Timestamp::now(),
+        ) {
+            let leo = state.log_end_offset();
+            self.roll(state, leo)?;
+        }
+        let backend = self.backend.as_ref();
+        let interval = self.config.index_interval_bytes;
+        let active = state.active_mut();
+        let old_size = active.size;
+        if let Err(e) = active.append(backend, bytes, headers, interval) {
+            // The failed write may have left part of the batches past `size`: cut them, so the
+            // file never holds a partial append. If even that fails, stop writing.
+            if let Err(cut) = active.log_file().set_len(old_size) {
+                state.poisoned = Some(format!("cutting a failed append failed: {cut}"));
+            }
+            return Err(e);
+        }
+        let first = headers.first().expect("validated appends hold a batch");
+        let last = headers.last().expect("validated appends hold a batch");
+        let info = AppendInfo {
+            first_offset: Offset(first.base_offset as u64),
+            last_offset: Offset(last.last_offset() as u64),
+            batch_count: headers.len(),
+            record_count: headers.iter().map(|h| h.record_count as u64).sum(),
+            bytes: bytes.len() as u64,
+            max_timestamp: Timestamp(headers.iter().map(|h| h.max_timestamp).max().unwrap_or(-1)),
+        };
+        self.debug_check(state);
+        Ok(info)
+    }
+
+    /// Seals the active segment and starts a new one at `base_offset` (the log end offset).
+    pub(crate) fn roll(&self, state: &mut State, base_offset: Offset) -> Result<()> {
+        debug_assert_eq!(base_offset, state.log_end_offset());
+        let active = state.active_mut();
+        active.seal();
+        active.write_indexes(self.backend.as_ref())?;
+        let segment = Segment::create(&self.dir, base_offset)?;
+        sync_dir(&self.dir)?;
+        tracing::debug!(dir = %self.dir.display(), base_offset = base_offset.0, "segment rolled");
+        state.segments.insert(base_offset, segment);
+        Ok(())
+    }
+
+    fn apply_flush_policy(&self, info: AppendInfo, truncations: u64) -> Result<AppendInfo> {
+        match self.config.flush {
+            FlushPolicy::Always => self.wait_durable(info.next_offset(), truncations)?,
+            FlushPolicy::Interval(interval) => {
+                if self.read_state().last_flush.elapsed() >= interval {
+                    self.wait_durable(info.next_offset(), truncations)?;
+                }
+            }
+            FlushPolicy::Never => {}
+        }
+        Ok(info)
+    }
+}
+
+/// Stamps offsets from `base` and the leader epoch into each batch (and its parsed header).
+fn stamp(batches: &mut [u8], headers: &mut [BatchHeader], base: Offset, epoch: LeaderEpoch) {
+    let mut next = base;
+    let mut at = 0;
+    for h in headers {
+        set_base_offset(&mut batches[at..], next.as_i64());
+        set_partition_leader_epoch(&mut batches[at..], epoch.as_i32());
+        h.base_offset = next.as_i64();
+        h.partition_leader_epoch = epoch.as_i32();
+        next = Offset(h.next_offset() as u64);
+        at += h.total_len();
+    }
+}
+
+/// Whether an append of `len` bytes at `now` starts a new segment: never into an empty one;
+/// when it would take the active segment past `segment_bytes`, or the segment is older than
+/// `segment_ms`.
+pub(crate) fn should_roll(
+    config: &crate::LogConfig,
+    active: &Segment,
+    len: u64,
+    now: Timestamp,
+) -> bool {
+    if active.is_empty() {
+        return false;
+    }
+    let full = active.size + len > config.segment_bytes;
+    let old = config.segment_ms.is_some_and(|max| {
+        now.0.saturating_sub(active.created_at.0)
+            >= i64::try_from(max.as_millis()).unwrap_or(i64::MAX)
+    });
+    full || old
+}

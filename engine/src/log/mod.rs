@@ -1,0 +1,407 @@
+//! The partition log: an ordered set of segments in one directory, and the offsets that say
+//! what is valid (log start, log end), durable (recovery point) and committed (high watermark).
+//!
+//! | file            | owns                                                                  |
+//! |-----------------|-----------------------------------------------------------------------|
+//! | this file       | [`Log`]: open (through [`crate::recovery`]), close, accessors, checkpoints |
+//! | [`append`]      | leader and follower appends, segment rolls                            |
+//! | [`read`]        | reads as file slices (for sendfile) or bytes, lookup by timestamp     |
+//! | [`flush`]       | group commit: concurrent appenders share one fdatasync                |
+//! | [`truncate`]    | follower truncation, `delete_records`, retention                      |
+//!
+//! Concurrency: the log is `Sync`. Appends, truncations and deletions take the state lock for
+//! writing, reads take it for reading; fdatasync runs outside the lock so appends continue
+//! while a sync is in flight, and everyone waiting for durability shares the next one.
+//!
+//! Invariants (checked by [`Log::check_invariants`] after every mutation in debug builds):
+//! `log_start_offset <= high_watermark <= log_end_offset`, `recovery_point <= log_end_offset`,
+//! segments are contiguous (each starts where the previous ends) and the last one is active.
+
+mod append;
+mod flush;
+mod read;
+mod truncate;
+
+pub use append::AppendInfo;
+pub(crate) use flush::sync_segment;
+pub use read::{FileSlice, ReadBytes, ReadSlices, TimestampOffset};
+pub use truncate::RetentionOutcome;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+
+use crate::checkpoint;
+use crate::config::LogConfig;
+use crate::epoch_cache::{EpochEntry, LeaderEpochCache};
+use crate::error::{Error, Result};
+use crate::io::{IoBackend, open_backend};
+use crate::recovery::{self, RecoveryReport};
+use crate::segment::Segment;
+use crate::types::{LeaderEpoch, Offset};
+
+/// The file whose presence says the log was closed cleanly, so the next open skips recovery.
+pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
+/// The file locked while the log is open, so two openers cannot share a directory.
+pub const LOCK_FILE: &str = ".lock";
+
+/// The mutable state of a log, behind its lock.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// By base offset; the last one is the active segment. Never empty.
+    pub segments: BTreeMap<Offset, Segment>,
+    pub log_start_offset: Offset,
+    /// Everything below is durable.
+    pub recovery_point: Offset,
+    pub high_watermark: Offset,
+    pub epochs: LeaderEpochCache,
+    /// Set by a failed fsync: the reason every later write is refused.
+    pub poisoned: Option<String>,
+    /// Bumped by every truncation, so a flush or a waiter can tell the log moved back.
+    pub truncations: u64,
+    pub last_flush: Instant,
+    pub checkpointed_recovery_point: Offset,
+    pub last_checkpoint: Instant,
+}
+
+impl State {
+    pub fn active(&self) -> &Segment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has a segment")
+    }
+
+    pub fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has a segment")
+    }
+
+    pub fn log_end_offset(&self) -> Offset {
+        self.active().next_offset
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size).sum()
+    }
+
+    pub fn check_invariants(&self) {
+        let leo = self.log_end_offset();
+        assert!(
+            self.log_start_offset <= self.high_watermark,
+            "log start offset {} above high watermark {}",
+            self.log_start_offset,
+            self.high_watermark
+        );
+        assert!(
+            self.high_watermark <= leo,
+            "high watermark {} above log end offset {leo}",
+            self.high_watermark
+        );
+        assert!(
+            self.recovery_point <= leo,
+            "recovery point {} above log end offset {leo}",
+            self.recovery_point
+        );
+        let mut expected: Option<Offset> = None;
+        for (base, segment) in &self.segments {
+            assert_eq!(
+                *base, segment.base_offset,
+                "segment keyed by its base offset"
+            );
+            if let Some(expected) = expected {
+                assert_eq!(
+                    *base, expected,
+                    "segment {base} does not continue the previous one"
+                );
+            }
+            assert!(
+                segment.flushed_size <= segment.size,
+                "segment {base} flushed past its size"
+            );
+            expected = Some(segment.next_offset);
+        }
+        self.epochs.check_invariants();
+        if let Some(latest) = self.epochs.latest() {
+            assert!(
+                latest.start_offset <= leo,
+                "epoch {} starts at {} past log end offset {leo}",
+                latest.epoch,
+                latest.start_offset
+            );
+        }
+    }
+}
+
+/// A summary of one segment, for tools and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub base_offset: Offset,
+    pub next_offset: Offset,
+    pub size: u64,
+    pub path: PathBuf,
+}
+
+/// One partition's log. See the module docs.
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    backend: Arc<dyn IoBackend>,
+    state: RwLock<State>,
+    flush_gate: flush::FlushGate,
+    report: RecoveryReport,
+    /// Held (flock) while the log is open.
+    _lock: File,
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir` with the backend `config.io_backend` names,
+    /// recovering it if it was not closed cleanly. [`Log::recovery_report`] says what recovery
+    /// did.
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log> {
+        let backend = open_backend(config.io_backend)
+            .map_err(|e| Error::io("set up io backend for", dir.as_ref(), e))?;
+        Self::open_with_backend(dir, config, backend)
+    }
+
+    /// Opens the log with a given backend, so many logs can share one (a broker) or a test can
+    /// inject faults.
+    pub fn open_with_backend(
+        dir: impl AsRef<Path>,
+        config: LogConfig,
+        backend: Arc<dyn IoBackend>,
+    ) -> Result<Log> {
+        config.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        let lock = lock_dir(&dir)?;
+        let (state, report) = recovery::recover(&dir, &config, backend.as_ref())?;
+        state.check_invariants();
+        tracing::info!(
+            dir = %dir.display(),
+            io_backend = backend.name(),
+            log_start_offset = state.log_start_offset.0,
+            log_end_offset = state.log_end_offset().0,
+            clean = report.clean_shutdown,
+            "log opened"
+        );
+        Ok(Log {
+            dir,
+            config,
+            backend,
+            state: RwLock::new(state),
+            flush_gate: flush::FlushGate::default(),
+            report,
+            _lock: lock,
+        })
+    }
+
+    /// Makes everything durable, writes the checkpoints and the clean-shutdown marker, so the
+    /// next open skips recovery. Dropping a log without closing it is a crash as far as the
+    /// next open can tell.
+    pub fn close(self) -> Result<()> {
+        let mut state = self.write_state();
+        self.check_writable(&state)?;
+        let leo = state.log_end_offset();
+        state.active_mut().seal();
+        state.active_mut().write_indexes(self.backend.as_ref())?;
+        for segment in state.segments.values_mut() {
+            flush::sync_segment(self.backend.as_ref(), segment)?;
+        }
+        state.recovery_point = leo;
+        self.write_checkpoints(&mut state)?;
+        checkpoint::write_epochs(&self.dir, state.epochs.entries())?;
+        let marker = format!("ringlog clean shutdown 1\nlog_end_offset {leo}\n");
+        checkpoint::write_atomic(&self.dir.join(CLEAN_SHUTDOWN_FILE), marker.as_bytes())?;
+        tracing::info!(dir = %self.dir.display(), log_end_offset = leo.0, "log closed");
+        Ok(())
+    }
+
+    /// What the open found and did.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// The name of the IO backend in use (`uring`, `portable`, ...).
+    pub fn io_backend_name(&self) -> &str {
+        self.backend.name()
+    }
+
+    pub fn log_start_offset(&self) -> Offset {
+        self.read_state().log_start_offset
+    }
+
+    /// The offset the next appended record gets.
+    pub fn log_end_offset(&self) -> Offset {
+        self.read_state().log_end_offset()
+    }
+
+    /// Everything below this offset is durable (the recovery point).
+    pub fn flushed_offset(&self) -> Offset {
+        self.read_state().recovery_point
+    }
+
+    pub fn high_watermark(&self) -> Offset {
+        self.read_state().high_watermark
+    }
+
+    /// Sets the high watermark (the replication layer owns it), clamped to the log's range;
+    /// returns the value kept. It reaches its checkpoint file with the next checkpoint.
+    pub fn set_high_watermark(&self, high_watermark: Offset) -> Offset {
+        let mut state = self.write_state();
+        let hw = high_watermark.clamp(state.log_start_offset, state.log_end_offset());
+        state.high_watermark = hw;
+        hw
+    }
+
+    pub fn latest_epoch(&self) -> Option<LeaderEpoch> {
+        self.read_state().epochs.latest_epoch()
+    }
+
+    /// The leader-epoch cache's entries (epoch → start offset).
+    pub fn epoch_entries(&self) -> Vec<EpochEntry> {
+        self.read_state().epochs.entries().to_vec()
+    }
+
+    /// Kafka's OffsetsForLeaderEpoch: the largest epoch at or below `epoch` and the offset where
+    /// it ended (the log end offset for the latest epoch). Followers truncate to it.
+    pub fn end_offset_for_epoch(&self, epoch: LeaderEpoch) -> Option<(LeaderEpoch, Offset)> {
+        let state = self.read_state();
+        state
+            .epochs
+            .end_offset_for_epoch(epoch, state.log_end_offset())
+    }
+
+    /// Total bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.read_state().size_bytes()
+    }
+
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.read_state()
+            .segments
+            .values()
+            .map(|s| SegmentInfo {
+                base_offset: s.base_offset,
+                next_offset: s.next_offset,
+                size: s.size,
+                path: s.log_path(),
+            })
+            .collect()
+    }
+
+    /// Periodic work, for the owner to call every so often (a broker does it once a second):
+    /// the interval flush when due, and the recovery-point checkpoint when due.
+    pub fn tick(&self) -> Result<()> {
+        if let crate::FlushPolicy::Interval(interval) = self.config.flush
+            && self.read_state().last_flush.elapsed() >= interval
+        {
+            self.flush()?;
+        }
+        let due = {
+            let state = self.read_state();
+            state.checkpointed_recovery_point != state.recovery_point
+                && state.last_checkpoint.elapsed() >= self.config.recovery_checkpoint_interval
+        };
+        if due {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the recovery point, log start offset and high watermark checkpoints now.
+    pub fn checkpoint(&self) -> Result<()> {
+        let mut state = self.write_state();
+        self.write_checkpoints(&mut state)
+    }
+
+    /// Panics unless the log's invariants hold (see the module docs).
+    pub fn check_invariants(&self) {
+        self.read_state().check_invariants();
+    }
+
+    fn write_checkpoints(&self, state: &mut State) -> Result<()> {
+        checkpoint::write_offset(
+            &self.dir,
+            checkpoint::RECOVERY_POINT_FILE,
+            state.recovery_point,
+        )?;
+        checkpoint::write_offset(
+            &self.dir,
+            checkpoint::LOG_START_OFFSET_FILE,
+            state.log_start_offset,
+        )?;
+        checkpoint::write_offset(
+            &self.dir,
+            checkpoint::HIGH_WATERMARK_FILE,
+            state.high_watermark,
+        )?;
+        state.checkpointed_recovery_point = state.recovery_point;
+        state.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        // A panic while holding the lock is a bug that already took the process down with it
+        // in debug builds; carry on with the state as it is rather than panic again.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_writable(&self, state: &State) -> Result<()> {
+        match &state.poisoned {
+            Some(cause) => Err(Error::Poisoned {
+                dir: self.dir.clone(),
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn debug_check(&self, state: &State) {
+        if cfg!(debug_assertions) {
+            state.check_invariants();
+        }
+    }
+}
+
+/// Takes the directory's lock file, refusing a second opener.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+            dir: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+    }
+}
+
+/// fsyncs a directory, so file creations, renames and deletions in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("fsync directory", dir, e))
+}
