@@ -529,6 +529,9 @@ fn load_indexes(
     segment: &mut Segment,
     next: Option<Offset>,
 ) -> Result<(), String> {
+    if !segment.indexes_found {
+        return Err("index files missing".into());
+    }
     let entries = offset_index::decode(&read_all(segment.index_path())?)?;
     let times = time_index::decode(&read_all(segment.time_index_path())?)?;
     if let Some(bad) = entries

@@ -20,8 +20,9 @@ pub struct RetentionOutcome {
 
 impl Log {
     /// Removes every batch with an offset at or past `offset`; a batch that `offset` falls inside
-    /// goes whole, so the log ends on the greatest batch boundary at or below `offset`. Returns
-    /// the new log end offset. Below the log start offset, the log is emptied and restarts at
+    /// goes whole, so the log ends on the greatest batch boundary at or below `offset` (or
+    /// restarts empty at the log start offset when that boundary lies below it). Returns the
+    /// new log end offset. Below the log start offset, the log is emptied and restarts at
     /// `offset`. Serves follower truncation to a diverging epoch's end offset.
     pub fn truncate_to(&self, offset: Offset) -> Result<Offset> {
         let mut state = self.write_state();
@@ -60,8 +61,14 @@ impl Log {
         }
         let backend = self.backend.as_ref();
         let interval = self.config.index_interval_bytes;
+        let start = state.log_start_offset;
         let segment = state.segments.get_mut(&keep).expect("kept");
         if let Some(cut) = segment.find_batch(backend, offset)? {
+            if (cut.header.base_offset as u64) < start.0 {
+                // The batch holding the log start goes: nothing readable is left.
+                self.restart_at(&mut state, start)?;
+                return Ok(start);
+            }
             segment.truncate_to(backend, cut.position, interval)?;
         }
         sync_dir(&self.dir)?;

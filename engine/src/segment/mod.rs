@@ -82,6 +82,8 @@ pub struct Segment {
     time_entries_written: usize,
     /// Whether the index files are durable up to what was written of them.
     indexes_synced: bool,
+    /// Whether both index files existed when the segment was opened.
+    pub indexes_found: bool,
 }
 
 fn open_file(path: &Path, create: bool) -> Result<File> {
@@ -128,13 +130,15 @@ impl Segment {
 
     fn with_files(dir: &Path, base_offset: Offset, create: bool) -> Result<Segment> {
         let log = open_file(&dir.join(file_name(base_offset, LOG_SUFFIX)), create)?;
-        // Index files may be missing on open (they are derived): create them empty then.
-        let index_file = open_file(&dir.join(file_name(base_offset, INDEX_SUFFIX)), create)
-            .or_else(|_| open_file(&dir.join(file_name(base_offset, INDEX_SUFFIX)), true))?;
+        let index_path = dir.join(file_name(base_offset, INDEX_SUFFIX));
+        let time_index_path = dir.join(file_name(base_offset, TIME_INDEX_SUFFIX));
+        let indexes_found = index_path.exists() && time_index_path.exists();
+        // Index files may be missing on open (they are derived): create them empty then, and
+        // remember, so recovery rebuilds them.
+        let index_file =
+            open_file(&index_path, create).or_else(|_| open_file(&index_path, true))?;
         let time_index_file =
-            open_file(&dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)), create).or_else(
-                |_| open_file(&dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)), true),
-            )?;
+            open_file(&time_index_path, create).or_else(|_| open_file(&time_index_path, true))?;
         Ok(Segment {
             base_offset,
             dir: dir.to_path_buf(),
@@ -152,6 +156,7 @@ impl Segment {
             index_entries_written: 0,
             time_entries_written: 0,
             indexes_synced: create,
+            indexes_found,
         })
     }
 
@@ -252,7 +257,17 @@ impl Segment {
 
     /// The batch holding `offset`, or the first one after it; `None` past the last batch.
     pub fn find_batch(&self, backend: &dyn IoBackend, offset: Offset) -> Result<Option<BatchPos>> {
-        let mut position = self.offset_index.lookup(offset);
+        let mut position = FilePos(0);
+        if let Some((entry_offset, entry_position)) = self.offset_index.lookup_entry(offset) {
+            // An index entry that does not lead to the batch it names (damage the load-time
+            // checks missed) must not send the scan into the middle of a batch.
+            let header = self.read_header(backend, entry_position)?;
+            if header.validate(u32::MAX).is_ok() && header.base_offset == entry_offset.as_i64() {
+                position = entry_position;
+            } else {
+                tracing::warn!(index = %self.index_path().display(), entry_offset = entry_offset.0, "index entry does not match the log, scanning the segment from its start");
+            }
+        }
         while position.0 < self.size {
             let header = self.read_header(backend, position)?;
             if header.last_offset() >= offset.as_i64() {

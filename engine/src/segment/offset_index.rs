@@ -125,17 +125,21 @@ impl OffsetIndex {
     /// The position to start scanning from for `offset`: that of the last entry at or before
     /// it, or the start of the segment.
     pub fn lookup(&self, offset: Offset) -> FilePos {
-        if offset < self.base_offset {
-            return FilePos(0);
-        }
-        let target = offset.0 - self.base_offset.0;
+        self.lookup_entry(offset)
+            .map_or(FilePos(0), |(_, position)| position)
+    }
+
+    /// The last entry at or before `offset`, as (batch base offset, position).
+    pub fn lookup_entry(&self, offset: Offset) -> Option<(Offset, FilePos)> {
+        let target = offset.0.checked_sub(self.base_offset.0)?;
         let idx = self
             .entries
             .partition_point(|e| u64::from(e.relative_offset) <= target);
-        match idx {
-            0 => FilePos(0),
-            n => FilePos(u64::from(self.entries[n - 1].position)),
-        }
+        let entry = self.entries.get(idx.checked_sub(1)?)?;
+        Some((
+            self.base_offset.plus(u64::from(entry.relative_offset)),
+            FilePos(u64::from(entry.position)),
+        ))
     }
 
     /// Drops entries for batches at or after `position` (the segment was cut there).
