@@ -84,10 +84,6 @@ pub enum Error {
     #[error("replicated batch at offset {offset} carries no leader epoch ({epoch})")]
     UnstampedBatch { offset: Offset, epoch: i32 },
 
-    /// A file of the log does not match what the log expects of it (names, sizes, offsets).
-    #[error("{}: {reason}", file.display())]
-    Inconsistent { file: PathBuf, reason: String },
-
     /// A checkpoint file could not be read back.
     #[error("checkpoint {}: {reason}", path.display())]
     Checkpoint { path: PathBuf, reason: String },

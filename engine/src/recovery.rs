@@ -480,7 +480,7 @@ impl Recovery<'_> {
             poisoned: None,
             truncations: 0,
             last_flush: Instant::now(),
-            checkpointed_recovery_point: leo,
+            checkpointed: (leo, log_start, high_watermark),
             last_checkpoint: Instant::now(),
         })
     }

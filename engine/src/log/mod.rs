@@ -62,7 +62,8 @@ pub(crate) struct State {
     /// Bumped by every truncation, so a flush or a waiter can tell the log moved back.
     pub truncations: u64,
     pub last_flush: Instant,
-    pub checkpointed_recovery_point: Offset,
+    /// The (recovery point, log start offset, high watermark) last written to checkpoints.
+    pub checkpointed: (Offset, Offset, Offset),
     pub last_checkpoint: Instant,
 }
 
@@ -87,6 +88,11 @@ impl State {
 
     pub fn size_bytes(&self) -> u64 {
         self.segments.values().map(|s| s.size).sum()
+    }
+
+    /// What the offset checkpoint files hold when current.
+    pub fn checkpoint_values(&self) -> (Offset, Offset, Offset) {
+        (self.recovery_point, self.log_start_offset, self.high_watermark)
     }
 
     pub fn check_invariants(&self) {
@@ -304,7 +310,8 @@ impl Log {
     }
 
     /// Periodic work, for the owner to call every so often (a broker does it once a second):
-    /// the interval flush when due, and the recovery-point checkpoint when due.
+    /// the interval flush when due, and the offset checkpoints when any of them moved and
+    /// `recovery_checkpoint_interval` has passed since they were last written.
     pub fn tick(&self) -> Result<()> {
         if let crate::FlushPolicy::Interval(interval) = self.config.flush
             && self.read_state().last_flush.elapsed() >= interval
@@ -313,7 +320,7 @@ impl Log {
         }
         let due = {
             let state = self.read_state();
-            state.checkpointed_recovery_point != state.recovery_point
+            state.checkpointed != state.checkpoint_values()
                 && state.last_checkpoint.elapsed() >= self.config.recovery_checkpoint_interval
         };
         if due {
@@ -349,7 +356,7 @@ impl Log {
             checkpoint::HIGH_WATERMARK_FILE,
             state.high_watermark,
         )?;
-        state.checkpointed_recovery_point = state.recovery_point;
+        state.checkpointed = state.checkpoint_values();
         state.last_checkpoint = Instant::now();
         Ok(())
     }
