@@ -20,8 +20,8 @@ use criterion::{
     BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use ringlog_bench::{
-    append_repeatedly, appends_for, available_backends, batch_template, bench_config, bench_dir,
-    chunk_of, prime, raw_write, raw_write_fdatasync,
+    CHUNK, append_repeatedly, appends_for, available_backends, batch_template, batches_per_append,
+    bench_config, bench_dir, chunk_of, prime, raw_pwrite_batches, raw_write, raw_write_fdatasync,
 };
 use ringlog_engine::{FlushPolicy, IoBackend, IoBackendKind, Log};
 
@@ -75,6 +75,26 @@ fn flush_never(c: &mut Criterion) {
                         .sum()
                 })
             });
+            // Diagnostic: the same batches, as many per append as fit in 1 MiB (one write
+            // each), to show what the size of each write costs.
+            let multi = batches_per_append(&template, CHUNK);
+            let multi_appends = appends_for(&multi, bytes);
+            group.bench_function(format!("ringlog_{name}_1MiB_appends"), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            timed_appends(
+                                &base,
+                                backend,
+                                FlushPolicy::Never,
+                                &multi,
+                                multi_appends,
+                                1,
+                            )
+                        })
+                        .sum()
+                })
+            });
         }
         let chunk = chunk_of(&template);
         group.bench_function("raw_write", |b| {
@@ -84,6 +104,21 @@ fn flush_never(c: &mut Criterion) {
                     .sum()
             })
         });
+        // Diagnostics: where the gap between the two comes from.
+        for (name, crc) in [
+            ("raw_pwrite_per_batch", false),
+            ("raw_pwrite_per_batch_crc32c", true),
+        ] {
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            timed_raw(&base, |f| raw_pwrite_batches(f, &template, appends, crc))
+                        })
+                        .sum()
+                })
+            });
+        }
         group.finish();
     }
 }

@@ -46,6 +46,13 @@ pub fn batch_template(records: usize, value_size: usize) -> Vec<u8> {
     builder.finish()
 }
 
+/// As many copies of `template` back to back as fit in `max_bytes` (at least one): one append
+/// carrying several batches, as a produce request for one partition may.
+pub fn batches_per_append(template: &[u8], max_bytes: usize) -> Vec<u8> {
+    let count = (max_bytes / template.len()).max(1);
+    template.repeat(count)
+}
+
 /// A log configuration for benches: one large segment (1 GiB, so no roll inside a run), the
 /// given flush policy and backend.
 pub fn bench_config(flush: FlushPolicy, io_backend: IoBackendKind) -> LogConfig {
@@ -146,6 +153,27 @@ pub fn raw_write(file: &mut File, chunk: &[u8], total_bytes: u64) -> io::Result<
 /// every chunk.
 pub fn raw_write_fdatasync(file: &mut File, chunk: &[u8], total_bytes: u64) -> io::Result<u64> {
     write_chunks(file, chunk, total_bytes, true)
+}
+
+/// A diagnostic baseline between [`raw_write`] and an append: writes `template` `appends`
+/// times back to back with pwrite(2), one call per batch as the log does, and with `crc` also
+/// computes each batch's CRC-32C first (the validation every append does). Returns the bytes
+/// written.
+pub fn raw_pwrite_batches(
+    file: &File,
+    template: &[u8],
+    appends: u64,
+    crc: bool,
+) -> io::Result<u64> {
+    let mut pos = 0u64;
+    for _ in 0..appends {
+        if crc {
+            std::hint::black_box(crc32c::crc32c(&template[21..]));
+        }
+        file.write_all_at(template, pos)?;
+        pos += template.len() as u64;
+    }
+    Ok(pos)
 }
 
 fn write_chunks(file: &mut File, chunk: &[u8], total_bytes: u64, sync: bool) -> io::Result<u64> {
