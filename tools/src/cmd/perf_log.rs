@@ -22,6 +22,8 @@ use ringlog_engine::format::{BatchBuilder, Record};
 use ringlog_engine::{FlushPolicy, IoBackendKind, LeaderEpoch, Log, LogConfig, Timestamp};
 use serde::Serialize;
 
+/// The largest latency recorded as itself; slower appends count as this (an hour).
+const LATENCY_US_MAX: u64 = 3_600_000_000;
 /// The most appender threads: far more than cores only measures the scheduler.
 const APPENDERS_MAX: u32 = 1024;
 
@@ -230,7 +232,7 @@ fn append_all(log: &Log, plan: &Plan) -> Result<Measured> {
     });
     progress.finish_and_clear();
     let mut measured = Measured {
-        latency_us: Histogram::new(3).context("create a histogram")?,
+        latency_us: latency_histogram()?,
         records: 0,
         bytes: 0,
         appends: 0,
@@ -273,7 +275,7 @@ fn appender(
     let template = plan.template.clone();
     let mut buf = Vec::with_capacity(template.len());
     let mut out = Appended {
-        latency_us: Histogram::new(3).context("create a histogram")?,
+        latency_us: latency_histogram()?,
         records: 0,
         bytes: 0,
         appends: 0,
@@ -301,6 +303,14 @@ fn appender(
         out.appends += 1;
         progress.inc(info.record_count);
     }
+}
+
+/// A histogram of microseconds from 1 µs to an hour, 3 significant digits. Its range is fixed
+/// up front: `saturating_record` clamps a value outside the range rather than growing an
+/// auto-resizing histogram, so a histogram made with `Histogram::new` would record every
+/// append slower than about 2 ms as 2 µs.
+fn latency_histogram() -> Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).context("create a latency histogram")
 }
 
 /// A bar on stderr when it is a terminal; hidden otherwise (pipes, CI, tests).
@@ -372,4 +382,25 @@ fn print_text(r: &Report) {
         r.appends, r.batch_records, r.record_size, r.appenders, r.flush, r.io_backend
     );
     println!("log closed (synced) in {:.3} s", r.close_seconds);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_histogram_keeps_slow_appends() {
+        let mut h = latency_histogram().unwrap();
+        h.saturating_record(5);
+        h.saturating_record(25_000);
+        h.saturating_record(10_000_000);
+        assert_eq!(h.len(), 3);
+        assert!(h.max() >= 10_000_000, "max {}", h.max());
+        assert!(
+            h.value_at_quantile(0.5) >= 24_000,
+            "p50 {}",
+            h.value_at_quantile(0.5)
+        );
+        assert!(h.min() <= 5, "min {}", h.min());
+    }
 }
