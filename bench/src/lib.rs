@@ -105,7 +105,8 @@ pub fn append_repeatedly(
 }
 
 /// Writes a log of at least `total_bytes` of `template` batches into `dir` (portable backend,
-/// flush never) and closes it cleanly. Returns the paths of its segment files.
+/// flush never; small batches are appended up to 1 MiB at a time) and closes it cleanly.
+/// Returns the paths of its segment files.
 pub fn write_log(
     dir: &Path,
     template: &[u8],
@@ -113,8 +114,9 @@ pub fn write_log(
 ) -> ringlog_engine::Result<Vec<PathBuf>> {
     let config = bench_config(FlushPolicy::Never, IoBackendKind::Portable);
     let log = Log::open(dir, config)?;
-    let mut batch = template.to_vec();
-    append_repeatedly(&log, &mut batch, appends_for(template, total_bytes))?;
+    let mut batches = batches_per_append(template, CHUNK);
+    let appends = appends_for(&batches, total_bytes);
+    append_repeatedly(&log, &mut batches, appends)?;
     let paths = log.segments().into_iter().map(|s| s.path).collect();
     log.close()?;
     Ok(paths)
