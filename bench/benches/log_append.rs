@@ -1,0 +1,220 @@
+//! Appends through the log against write(2) of the same bytes, in the same run.
+//!
+//! - `append_flush_never/<shape>`: 32 MiB of one batch shape appended into a fresh log (one
+//!   batch per append), against `raw_write`: the same bytes written with write(2) in 1 MiB
+//!   chunks into a fresh file. Floor: ringlog at least 0.8 of the baseline.
+//! - `append_flush_always/<shape>`: the same with `flush = always`, by 1 and by 16 appender
+//!   threads (group commit shares fdatasyncs between them), against `raw_write_fdatasync`:
+//!   write(2) in 1 MiB chunks with an fdatasync after each. Floor: 16 appenders at least 0.6.
+//!
+//! Each log bench runs for every io backend that can be set up here. Fresh logs and files are
+//! created, primed and deleted outside the clock; the log is dropped without `close()`, so
+//! nothing is synced that the baseline does not sync either. Files live in one directory
+//! (`RINGLOG_BENCH_DIR`, default cargo's target tmpdir), so both sides hit the same filesystem.
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use ringlog_bench::{
+    CHUNK, append_repeatedly, appends_for, available_backends, batch_template, batches_per_append,
+    bench_config, bench_dir, chunk_of, prime, raw_pwrite_batches, raw_write, raw_write_fdatasync,
+};
+use ringlog_engine::{FlushPolicy, IoBackend, IoBackendKind, Log};
+
+/// Bytes appended per iteration.
+const TOTAL_BYTES: u64 = 32 << 20;
+/// Appender threads in the concurrent flush-always bench.
+const MANY_APPENDERS: usize = 16;
+
+/// A batch shape: records per batch and value bytes per record.
+struct Shape {
+    name: &'static str,
+    records: usize,
+    value_size: usize,
+}
+
+const SMALL_RECORDS: Shape = Shape {
+    name: "100Bx1000",
+    records: 1000,
+    value_size: 100,
+};
+const LARGE_RECORDS: Shape = Shape {
+    name: "1KiBx100",
+    records: 100,
+    value_size: 1024,
+};
+
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+}
+
+fn flush_never(c: &mut Criterion) {
+    let base = bench_dir(env!("CARGO_TARGET_TMPDIR"));
+    let backends = available_backends();
+    for shape in [SMALL_RECORDS, LARGE_RECORDS] {
+        let template = batch_template(shape.records, shape.value_size);
+        let appends = appends_for(&template, TOTAL_BYTES);
+        let bytes = appends * template.len() as u64;
+        let mut group = c.benchmark_group(format!("append_flush_never/{}", shape.name));
+        configure(&mut group);
+        group.throughput(Throughput::Bytes(bytes));
+        for (name, backend) in &backends {
+            group.bench_function(format!("ringlog_{name}"), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            timed_appends(&base, backend, FlushPolicy::Never, &template, appends, 1)
+                        })
+                        .sum()
+                })
+            });
+            // Diagnostic: the same batches, as many per append as fit in 1 MiB (one write
+            // each), to show what the size of each write costs.
+            let multi = batches_per_append(&template, CHUNK);
+            let multi_appends = appends_for(&multi, bytes);
+            group.bench_function(format!("ringlog_{name}_1MiB_appends"), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            timed_appends(
+                                &base,
+                                backend,
+                                FlushPolicy::Never,
+                                &multi,
+                                multi_appends,
+                                1,
+                            )
+                        })
+                        .sum()
+                })
+            });
+        }
+        let chunk = chunk_of(&template);
+        group.bench_function("raw_write", |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| timed_raw(&base, |f| raw_write(f, &chunk, bytes)))
+                    .sum()
+            })
+        });
+        // Diagnostics: where the gap between the two comes from.
+        for (name, crc) in [
+            ("raw_pwrite_per_batch", false),
+            ("raw_pwrite_per_batch_crc32c", true),
+        ] {
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            timed_raw(&base, |f| raw_pwrite_batches(f, &template, appends, crc))
+                        })
+                        .sum()
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+fn flush_always(c: &mut Criterion) {
+    let base = bench_dir(env!("CARGO_TARGET_TMPDIR"));
+    let backends = available_backends();
+    let shape = SMALL_RECORDS;
+    let template = batch_template(shape.records, shape.value_size);
+    let appends = appends_for(&template, TOTAL_BYTES);
+    let bytes = appends * template.len() as u64;
+    let mut group = c.benchmark_group(format!("append_flush_always/{}", shape.name));
+    configure(&mut group);
+    // An iteration takes long (hundreds of fdatasyncs): the same number of iterations per
+    // sample keeps the total bounded.
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Bytes(bytes));
+    for (name, backend) in &backends {
+        for appenders in [1, MANY_APPENDERS] {
+            group.bench_function(format!("ringlog_{name}_{appenders}_appenders"), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            timed_appends(
+                                &base,
+                                backend,
+                                FlushPolicy::Always,
+                                &template,
+                                appends,
+                                appenders,
+                            )
+                        })
+                        .sum()
+                })
+            });
+        }
+    }
+    let chunk = chunk_of(&template);
+    group.bench_function("raw_write_fdatasync", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| timed_raw(&base, |f| raw_write_fdatasync(f, &chunk, bytes)))
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+/// Opens a fresh, primed log in a new directory under `base` and times `appends` appends of
+/// `template` by `appenders` threads (each its own copy of the template, the appends split
+/// evenly), from a start barrier to the last thread's end.
+fn timed_appends(
+    base: &std::path::Path,
+    backend: &Arc<dyn IoBackend>,
+    flush: FlushPolicy,
+    template: &[u8],
+    appends: u64,
+    appenders: usize,
+) -> Duration {
+    let dir = tempfile::tempdir_in(base).expect("create a log directory");
+    // The backend is passed in; the kind in the config is not used.
+    let config = bench_config(flush, IoBackendKind::Portable);
+    let log = Log::open_with_backend(dir.path(), config, backend.clone()).expect("open log");
+    prime(&log).expect("prime the log");
+    let start = Barrier::new(appenders + 1);
+    let elapsed = std::thread::scope(|s| {
+        for i in 0..appenders as u64 {
+            let share = appends / appenders as u64 + u64::from(i < appends % appenders as u64);
+            let (log, start) = (&log, &start);
+            s.spawn(move || {
+                let mut batch = template.to_vec();
+                start.wait();
+                append_repeatedly(log, &mut batch, share).expect("append");
+            });
+        }
+        start.wait();
+        let started = Instant::now();
+        // The scope joins every appender before it returns.
+        started
+    })
+    .elapsed();
+    drop(log);
+    elapsed
+}
+
+/// Times `write` on a fresh file under `base`, created and deleted outside the clock.
+fn timed_raw(
+    base: &std::path::Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<u64>,
+) -> Duration {
+    let dir = tempfile::tempdir_in(base).expect("create a directory");
+    let mut file = std::fs::File::create(dir.path().join("raw")).expect("create file");
+    let started = Instant::now();
+    write(&mut file).expect("raw write");
+    started.elapsed()
+}
+
+criterion_group!(benches, flush_never, flush_always);
+criterion_main!(benches);

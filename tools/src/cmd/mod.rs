@@ -1,0 +1,4 @@
+//! The subcommands, one file each. Each has an `Args` (clap derive) and a `run`.
+
+pub mod dump_log;
+pub mod perf_log;
