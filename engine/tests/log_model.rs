@@ -37,7 +37,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (1..4usize, 1..12usize, 0..300usize, proptest::bool::weighted(0.1))
+        6 => (1..4usize, 1..8usize, 0..200usize, proptest::bool::weighted(0.1))
             .prop_map(|(batches, records, size, new_epoch)| Op::Append { batches, records, size, new_epoch }),
         3 => (0.0..=1.0f64, 1..6000u64).prop_map(|(at, max_bytes)| Op::Read { at, max_bytes }),
         1 => (0.0..=1.0f64).prop_map(|at| Op::Truncate { at }),
@@ -99,7 +99,8 @@ impl Model {
 
 fn config() -> LogConfig {
     LogConfig {
-        segment_bytes: 4096,
+        // Appends stay below a segment (at most 3 x 8 x ~215 bytes), so rolls are frequent.
+        segment_bytes: 8192,
         index_interval_bytes: 300,
         ..LogConfig::default()
     }
@@ -189,7 +190,7 @@ fn run(ops: &[Op], backend: &Arc<dyn IoBackend>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn the_log_matches_the_model(ops in proptest::collection::vec(op(), 1..40)) {

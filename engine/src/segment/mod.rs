@@ -48,6 +48,50 @@ pub fn parse_file_name(name: &str) -> Option<(Offset, &str)> {
     }
 }
 
+/// Walking small batches, one read covers this many bytes of headers and records; larger
+/// batches get a read of just their header. Either way a walk costs one system call per chunk
+/// or per batch, whichever is fewer, instead of one per header.
+const HEADER_CHUNK: usize = 16 * 1024;
+
+/// Reads batch headers for a sequential walk through a segment.
+#[derive(Default)]
+struct HeaderCursor {
+    buf: Vec<u8>,
+    /// File position of `buf[0]`.
+    buf_pos: u64,
+    /// The length of the last batch seen, to choose the next read's size.
+    last_len: usize,
+}
+
+impl HeaderCursor {
+    /// The header of the batch at `position` (a batch boundary below `end`).
+    fn header_at(
+        &mut self,
+        backend: &dyn IoBackend,
+        file: &File,
+        position: u64,
+        end: u64,
+    ) -> std::io::Result<BatchHeader> {
+        let buffered = position >= self.buf_pos
+            && position + HEADER_LEN as u64 <= self.buf_pos + self.buf.len() as u64;
+        if !buffered {
+            let want = if self.last_len > 0 && self.last_len < HEADER_CHUNK / 4 {
+                HEADER_CHUNK
+            } else {
+                HEADER_LEN
+            };
+            let len = (want as u64).min(end - position).max(HEADER_LEN as u64) as usize;
+            self.buf.resize(len, 0);
+            self.buf_pos = position;
+            read_exact_at(backend, file, position, &mut self.buf)?;
+        }
+        let at = (position - self.buf_pos) as usize;
+        let header = BatchHeader::decode(&self.buf[at..]).expect("a full header is buffered");
+        self.last_len = header.total_len();
+        Ok(header)
+    }
+}
+
 /// A batch's place in a segment, as the log's readers need it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchPos {
@@ -257,25 +301,26 @@ impl Segment {
 
     /// The batch holding `offset`, or the first one after it; `None` past the last batch.
     pub fn find_batch(&self, backend: &dyn IoBackend, offset: Offset) -> Result<Option<BatchPos>> {
-        let mut position = FilePos(0);
+        let mut from = FilePos(0);
         if let Some((entry_offset, entry_position)) = self.offset_index.lookup_entry(offset) {
             // An index entry that does not lead to the batch it names (damage the load-time
             // checks missed) must not send the scan into the middle of a batch.
             let header = self.read_header(backend, entry_position)?;
             if header.validate(u32::MAX).is_ok() && header.base_offset == entry_offset.as_i64() {
-                position = entry_position;
+                from = entry_position;
             } else {
                 tracing::warn!(index = %self.index_path().display(), entry_offset = entry_offset.0, "index entry does not match the log, scanning the segment from its start");
             }
         }
-        while position.0 < self.size {
-            let header = self.read_header(backend, position)?;
-            if header.last_offset() >= offset.as_i64() {
-                return Ok(Some(BatchPos { position, header }));
+        let mut found = None;
+        self.scan_headers(backend, from, |b| {
+            if b.header.last_offset() >= offset.as_i64() {
+                found = Some(b);
+                return false;
             }
-            position = FilePos(position.0 + header.total_len() as u64);
-        }
-        Ok(None)
+            true
+        })?;
+        Ok(found)
     }
 
     /// Calls `f` with each batch header from `from` to the end of the segment, in order, until
@@ -286,9 +331,12 @@ impl Segment {
         from: FilePos,
         mut f: impl FnMut(BatchPos) -> bool,
     ) -> Result<()> {
+        let mut cursor = HeaderCursor::default();
         let mut position = from;
         while position.0 < self.size {
-            let header = self.read_header(backend, position)?;
+            let header = cursor
+                .header_at(backend, &self.log, position.0, self.size)
+                .map_err(|e| Error::io("read", self.log_path(), e))?;
             let next = FilePos(position.0 + header.total_len() as u64);
             if !f(BatchPos { position, header }) {
                 break;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use ringlog_engine::format::{BatchBuilder, BatchHeader, BatchIter, Record};
 use ringlog_engine::io::portable::PortableBackend;
+use ringlog_engine::io::uring::UringBackend;
 use ringlog_engine::{IoBackend, LogConfig, Offset};
 
 /// A batch of `records` records of `value_size` bytes, timestamps from `ts` up by one.
@@ -25,7 +26,13 @@ pub fn batch(records: usize, value_size: usize, ts: i64) -> Vec<u8> {
 
 /// Every backend the engine suite runs against.
 pub fn backends() -> Vec<(&'static str, Arc<dyn IoBackend>)> {
-    vec![("portable", Arc::new(PortableBackend::new()))]
+    vec![
+        ("portable", Arc::new(PortableBackend::new())),
+        (
+            "uring",
+            Arc::new(UringBackend::new().expect("io_uring is available on the test machine")),
+        ),
+    ]
 }
 
 /// Small segments and a dense index, so a few kilobytes exercise rolls and index lookups.
