@@ -15,7 +15,10 @@ use std::fs::File;
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 
+pub mod fault;
 pub mod portable;
+#[cfg(target_os = "linux")]
+pub mod uring;
 
 /// Which backend to use, as configured (`io_backend = auto | uring | portable`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -124,6 +127,12 @@ pub fn open_backend(kind: IoBackendKind) -> io::Result<Arc<dyn IoBackend>> {
     }
 }
 
+#[cfg(target_os = "linux")]
+fn open_uring() -> io::Result<Arc<dyn IoBackend>> {
+    Ok(Arc::new(uring::UringBackend::new()?))
+}
+
+#[cfg(not(target_os = "linux"))]
 fn open_uring() -> io::Result<Arc<dyn IoBackend>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
