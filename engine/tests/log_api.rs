@@ -597,10 +597,16 @@ fn tick_writes_the_checkpoints_that_moved() {
         log.set_high_watermark(Offset(2));
         log.tick().unwrap();
         let read = |file: &str| {
-            ringlog_engine::checkpoint::read_offset(dir, file).unwrap().unwrap()
+            ringlog_engine::checkpoint::read_offset(dir, file)
+                .unwrap()
+                .unwrap()
         };
         assert_eq!(read("replication-offset-checkpoint"), Offset(2), "{name}");
-        assert_eq!(read("recovery-point-offset-checkpoint"), Offset(3), "{name}");
+        assert_eq!(
+            read("recovery-point-offset-checkpoint"),
+            Offset(3),
+            "{name}"
+        );
         assert_eq!(log.flushed_offset(), Offset(3));
     });
 }

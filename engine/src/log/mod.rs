@@ -92,7 +92,11 @@ impl State {
 
     /// What the offset checkpoint files hold when current.
     pub fn checkpoint_values(&self) -> (Offset, Offset, Offset) {
-        (self.recovery_point, self.log_start_offset, self.high_watermark)
+        (
+            self.recovery_point,
+            self.log_start_offset,
+            self.high_watermark,
+        )
     }
 
     pub fn check_invariants(&self) {
