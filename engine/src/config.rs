@@ -60,6 +60,10 @@ pub struct LogConfig {
     /// (`log.flush.offset.checkpoint.interval.ms`); the log also writes it on roll, truncation
     /// and close. A stale checkpoint only makes recovery scan more.
     pub recovery_checkpoint_interval: Duration,
+    /// Appended batches are gathered up to this many bytes and written with one write, which may
+    /// still be in flight when an append returns (see [`crate::log`]'s write pipeline). 0 writes
+    /// every append before it returns.
+    pub write_buffer_bytes: usize,
     /// The IO backend, when the log opens its own (`io_backend`).
     pub io_backend: IoBackendKind,
 }
@@ -75,6 +79,7 @@ impl Default for LogConfig {
             retention_ms: Some(Duration::from_secs(7 * 24 * 3600)),
             retention_bytes: None,
             recovery_checkpoint_interval: Duration::from_secs(60),
+            write_buffer_bytes: 1024 * 1024,
             io_backend: IoBackendKind::Auto,
         }
     }

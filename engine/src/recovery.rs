@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::checkpoint;
@@ -83,14 +84,17 @@ struct Recovery<'a> {
     epochs_trusted: bool,
     /// The epoch of the last batch scanned, across segments.
     last_epoch: Option<i32>,
+    /// Batches wholly below it are logically deleted: the epoch cache no longer covers them.
+    log_start: Offset,
 }
 
 /// Opens every segment in `dir` and makes the log consistent; see the module docs.
 pub(crate) fn recover(
     dir: &Path,
     config: &LogConfig,
-    backend: &dyn IoBackend,
+    shared_backend: &Arc<dyn IoBackend>,
 ) -> Result<(State, RecoveryReport)> {
+    let backend = shared_backend.as_ref();
     let started = Instant::now();
     let mut report = RecoveryReport::default();
     let bases = list_segments(dir, &mut report)?;
@@ -110,6 +114,7 @@ pub(crate) fn recover(
         epochs_trusted: checkpoints.epochs.is_some(),
         epochs: checkpoints.epochs.clone().unwrap_or_default(),
         last_epoch: None,
+        log_start: checkpoints.log_start.unwrap_or(Offset::ZERO),
     };
     let clean = match marker {
         Some(leo) if recovery.epochs_trusted => recovery.load_clean(leo)?,
@@ -128,7 +133,10 @@ pub(crate) fn recover(
             .unwrap_or(Offset::ZERO);
         recovery.recover_unclean(recovery_point)?;
     }
-    let mut state = recovery.finish(&checkpoints, clean)?;
+    let queue = crate::io::write_queue(shared_backend)
+        .map_err(|e| Error::io("set up the write queue for", dir, e))?;
+    let writer = crate::log::Writer::new(queue, config.write_buffer_bytes);
+    let mut state = recovery.finish(&checkpoints, clean, writer)?;
     state.check_invariants();
     let mut report = recovery.report;
     report.clean_shutdown = clean;
@@ -351,7 +359,10 @@ impl Recovery<'_> {
                 result = Some((position, reason));
                 break;
             }
-            if let Err(reason) = note_epoch(&mut self.epochs, self.epochs_trusted, &batch) {
+            let deleted = batch.last_offset() < self.log_start.as_i64();
+            if !deleted
+                && let Err(reason) = note_epoch(&mut self.epochs, self.epochs_trusted, &batch)
+            {
                 result = Some((position, reason));
                 break;
             }
@@ -429,7 +440,12 @@ impl Recovery<'_> {
     }
 
     /// Settles the log's offsets and builds its state.
-    fn finish(&mut self, checkpoints: &Checkpoints, clean: bool) -> Result<State> {
+    fn finish(
+        &mut self,
+        checkpoints: &Checkpoints,
+        clean: bool,
+        writer: crate::log::Writer,
+    ) -> Result<State> {
         let first_base = self.segments.keys().next().copied();
         let mut log_start = checkpoints.log_start.or(first_base).unwrap_or(Offset::ZERO);
         if let Some(first) = first_base
@@ -457,15 +473,17 @@ impl Recovery<'_> {
         if epochs_changed {
             checkpoint::write_epochs(self.dir, self.epochs.entries())?;
         }
+        for segment in self.segments.values_mut() {
+            segment.written_size = segment.size;
+            // After a crash nothing is known durable until synced here.
+            segment.flushed_size = if clean { segment.size } else { 0 };
+        }
         if !clean {
             for segment in self.segments.values_mut() {
                 crate::log::sync_segment(self.backend, segment)?;
             }
             sync_dir(self.dir)?;
             checkpoint::write_offset(self.dir, checkpoint::RECOVERY_POINT_FILE, leo)?;
-        }
-        for segment in self.segments.values_mut() {
-            segment.flushed_size = segment.size;
         }
         let high_watermark = checkpoints
             .high_watermark
@@ -475,6 +493,8 @@ impl Recovery<'_> {
             segments: std::mem::take(&mut self.segments),
             log_start_offset: log_start,
             recovery_point: leo,
+            written_offset: leo,
+            writer,
             high_watermark,
             epochs: std::mem::take(&mut self.epochs),
             poisoned: None,

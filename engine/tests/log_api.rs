@@ -610,3 +610,54 @@ fn tick_writes_the_checkpoints_that_moved() {
         assert_eq!(log.flushed_offset(), Offset(3));
     });
 }
+
+#[test]
+fn appends_run_ahead_of_the_written_offset_until_written_out() {
+    for_each_backend(|name, backend, dir| {
+        let config = LogConfig {
+            write_buffer_bytes: 1 << 20,
+            ..small_config()
+        };
+        let log = open(dir, &backend, config);
+        log.append(&mut batch(3, 10, 0), LeaderEpoch(0)).unwrap();
+        assert_eq!(log.log_end_offset(), Offset(3), "{name}");
+        assert_eq!(
+            log.written_offset(),
+            Offset(0),
+            "{name}: staged, not yet written"
+        );
+        // A read sees it: reads write out first.
+        let read = log.read_bytes(Offset(0), 1 << 20, Offset(3)).unwrap();
+        assert_eq!(read.batch_count, 1);
+        assert_eq!(log.written_offset(), Offset(3));
+        log.append(&mut batch(2, 10, 0), LeaderEpoch(0)).unwrap();
+        assert_eq!(log.write_out().unwrap(), Offset(5));
+        let file = &log.segments()[0].path;
+        assert_eq!(std::fs::metadata(file).unwrap().len(), log.size_bytes());
+    });
+}
+
+#[test]
+fn a_full_write_buffer_is_written_without_waiting_for_a_reader() {
+    for_each_backend(|name, backend, dir| {
+        let config = LogConfig {
+            write_buffer_bytes: 1000,
+            segment_bytes: 1 << 20,
+            ..small_config()
+        };
+        let log = open(dir, &backend, config);
+        for _ in 0..50 {
+            log.append(&mut batch(2, 100, 0), LeaderEpoch(0)).unwrap();
+        }
+        // Every full buffer was submitted; at most the last partial one and the writes still in
+        // flight are missing from the file.
+        let file = &log.segments()[0].path;
+        let on_disk = std::fs::metadata(file).unwrap().len();
+        assert!(
+            on_disk > log.size_bytes() / 2,
+            "{name}: {on_disk} of {}",
+            log.size_bytes()
+        );
+        assert!(log.written_offset() > Offset(0));
+    });
+}

@@ -97,8 +97,9 @@ impl Model {
     }
 }
 
-fn config() -> LogConfig {
+fn config(write_buffer_bytes: usize) -> LogConfig {
     LogConfig {
+        write_buffer_bytes,
         // Appends stay below a segment (at most 3 x 8 x ~215 bytes), so rolls are frequent.
         segment_bytes: 8192,
         index_interval_bytes: 300,
@@ -106,9 +107,15 @@ fn config() -> LogConfig {
     }
 }
 
-fn run(ops: &[Op], backend: &Arc<dyn IoBackend>) -> Result<(), TestCaseError> {
+fn run(
+    ops: &[Op],
+    backend: &Arc<dyn IoBackend>,
+    write_buffer_bytes: usize,
+) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
-    let open = |dir: &Path| Log::open_with_backend(dir, config(), backend.clone()).unwrap();
+    let open = |dir: &Path| {
+        Log::open_with_backend(dir, config(write_buffer_bytes), backend.clone()).unwrap()
+    };
     let mut log = Some(open(dir.path()));
     let mut model = Model::default();
     let mut epoch = 0u32;
@@ -195,7 +202,10 @@ proptest! {
     #[test]
     fn the_log_matches_the_model(ops in proptest::collection::vec(op(), 1..40)) {
         for (_, backend) in common::backends() {
-            run(&ops, &backend)?;
+            // Write-through, a pipeline that submits every few appends, and the default.
+            for write_buffer_bytes in [0, 700, 1 << 20] {
+                run(&ops, &backend, write_buffer_bytes)?;
+            }
         }
     }
 }

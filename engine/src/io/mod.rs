@@ -7,7 +7,9 @@
 //! | fault      | [`fault`]           | another backend, with injected torn writes, failed syncs, short reads and simulated crashes (tests) |
 //!
 //! Files are opened, renamed, truncated and deleted with `std::fs`; only the data path (segment
-//! and index writes, reads, syncs) goes through a backend. [`open_backend`] picks one from
+//! and index writes, reads, syncs) goes through a backend. Appends go through a [`WriteQueue`]:
+//! io_uring keeps a few large writes in flight (the kernel copies them on an io-wq worker while
+//! the appender validates the next batches); the other backends write at submit time. [`open_backend`] picks one from
 //! [`IoBackendKind`]: `auto` tries io_uring and falls back to the portable backend, saying why.
 
 use std::fmt;
@@ -82,6 +84,63 @@ pub trait IoBackend: Send + Sync + fmt::Debug {
     /// `Ok`, those bytes survive a crash. An `Err` means the kernel may have dropped dirty pages:
     /// the log is poisoned by the caller and never retries the sync on the same data.
     fn sync_data(&self, file: &File) -> io::Result<()>;
+
+    /// A queue of asynchronous writes for one writer (a log's append path), when the backend
+    /// can keep writes in flight while the caller goes on; `None` (the default) means writes
+    /// run synchronously, and [`write_queue`] provides a queue that does so.
+    fn async_write_queue(&self) -> Option<io::Result<Box<dyn WriteQueue>>> {
+        None
+    }
+}
+
+/// Writes that may still be in flight after they were handed over. One writer owns a queue;
+/// the queue owns each buffer (and keeps its file open) until that write completed, and reports
+/// completions oldest first. Dropping a queue waits for every write in flight.
+pub trait WriteQueue: Send + Sync + fmt::Debug {
+    /// Starts writing all of `buf` at `pos` of `file`. An error means the write was not started.
+    fn submit(&mut self, file: Arc<File>, pos: u64, buf: Vec<u8>) -> io::Result<()>;
+
+    /// Waits for the oldest write still in flight; returns its buffer for reuse, or the error
+    /// that write ended with (its bytes may be partly written). `None` when nothing is in flight.
+    fn complete_oldest(&mut self) -> Option<io::Result<Vec<u8>>>;
+
+    /// How many writes were submitted and not yet returned by [`complete_oldest`](Self::complete_oldest).
+    fn in_flight(&self) -> usize;
+}
+
+/// The write queue of `backend`: its asynchronous one where it has one, else a queue that
+/// writes through [`IoBackend::write_all_at`] at submit time.
+pub fn write_queue(backend: &Arc<dyn IoBackend>) -> io::Result<Box<dyn WriteQueue>> {
+    match backend.async_write_queue() {
+        Some(queue) => queue,
+        None => Ok(Box::new(SyncWriteQueue {
+            backend: backend.clone(),
+            done: std::collections::VecDeque::new(),
+        })),
+    }
+}
+
+/// See [`write_queue`].
+#[derive(Debug)]
+struct SyncWriteQueue {
+    backend: Arc<dyn IoBackend>,
+    done: std::collections::VecDeque<io::Result<Vec<u8>>>,
+}
+
+impl WriteQueue for SyncWriteQueue {
+    fn submit(&mut self, file: Arc<File>, pos: u64, buf: Vec<u8>) -> io::Result<()> {
+        let result = self.backend.write_all_at(&file, pos, &[IoSlice::new(&buf)]);
+        self.done.push_back(result.map(|()| buf));
+        Ok(())
+    }
+
+    fn complete_oldest(&mut self) -> Option<io::Result<Vec<u8>>> {
+        self.done.pop_front()
+    }
+
+    fn in_flight(&self) -> usize {
+        self.done.len()
+    }
 }
 
 /// Reads exactly `buf.len()` bytes at `pos`, looping over short reads. Fails with

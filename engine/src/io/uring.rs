@@ -11,15 +11,17 @@
 //! the kernel until its completion is reaped. Every path out of [`UringBackend::run`] either
 //! reaps that completion or never submitted the entry.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, IoSlice};
 use std::os::fd::AsRawFd;
-use std::sync::Mutex;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex};
 
 use io_uring::{IoUring, opcode, squeue, types};
 
-use super::IoBackend;
+use super::{IoBackend, WriteQueue};
 
 /// Entries per ring. Each operation has exactly one entry in flight on its ring.
 const RING_ENTRIES: u32 = 4;
@@ -270,6 +272,156 @@ impl IoBackend for UringBackend {
         // stays open until the completion is reaped.
         unsafe { self.run_retrying(make) }?;
         Ok(())
+    }
+
+    fn async_write_queue(&self) -> Option<io::Result<Box<dyn WriteQueue>>> {
+        Some(UringWriteQueue::new().map(|q| Box::new(q) as Box<dyn WriteQueue>))
+    }
+}
+
+/// Writes in flight at once on one [`UringWriteQueue`]; the log keeps fewer than this.
+pub const WRITE_QUEUE_DEPTH: usize = 8;
+
+/// Asynchronous writes on a ring of their own (see [`WriteQueue`]). A write is submitted and
+/// left to the kernel, which hands buffered writes to an io-wq worker: the copy into the page
+/// cache then runs on another core while the caller prepares the next one.
+///
+/// The hard rule again: each buffer belongs to the kernel from submission until its completion
+/// is reaped. Buffers live in [`InFlight`] entries (a `Vec`'s heap buffer does not move when the
+/// `Vec` does) and leave only through [`WriteQueue::complete_oldest`], which returns an entry
+/// once its completion was reaped; dropping the queue first waits for all of them.
+pub struct UringWriteQueue {
+    ring: IoUring,
+    in_flight: VecDeque<InFlight>,
+    next_seq: u64,
+}
+
+struct InFlight {
+    seq: u64,
+    file: Arc<File>,
+    pos: u64,
+    buf: Vec<u8>,
+    /// The completion's result once reaped.
+    result: Option<i32>,
+}
+
+impl fmt::Debug for UringWriteQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UringWriteQueue")
+            .field("in_flight", &self.in_flight.len())
+            .finish()
+    }
+}
+
+impl UringWriteQueue {
+    pub fn new() -> io::Result<Self> {
+        Ok(UringWriteQueue {
+            ring: IoUring::new(WRITE_QUEUE_DEPTH as u32)?,
+            in_flight: VecDeque::new(),
+            next_seq: 0,
+        })
+    }
+
+    /// Records every completion the ring holds against its entry.
+    fn reap(&mut self) {
+        let done: Vec<(u64, i32)> = self
+            .ring
+            .completion()
+            .map(|cqe| (cqe.user_data(), cqe.result()))
+            .collect();
+        for (seq, result) in done {
+            if let Some(entry) = self.in_flight.iter_mut().find(|e| e.seq == seq) {
+                entry.result = Some(result);
+            }
+        }
+    }
+
+    /// Blocks until the oldest entry's completion is reaped.
+    fn wait_oldest(&mut self) {
+        let mut retries = 0;
+        loop {
+            self.reap();
+            if self.in_flight.front().is_none_or(|e| e.result.is_some()) {
+                return;
+            }
+            match self.ring.submit_and_wait(1) {
+                Ok(_) => {}
+                Err(e) if is_transient(&e) && retries < RETRIES_MAX => retries += 1,
+                Err(e) => {
+                    // The kernel may hold the buffers: neither returning nor unwinding is safe.
+                    eprintln!("ringlog: io_uring_enter failed with writes in flight: {e}");
+                    std::process::abort();
+                }
+            }
+        }
+    }
+}
+
+impl WriteQueue for UringWriteQueue {
+    fn submit(&mut self, file: Arc<File>, pos: u64, buf: Vec<u8>) -> io::Result<()> {
+        if self.in_flight.len() >= WRITE_QUEUE_DEPTH {
+            return Err(io::Error::other(format!(
+                "io_uring write queue full ({WRITE_QUEUE_DEPTH} writes in flight)"
+            )));
+        }
+        let len = u32::try_from(buf.len().min(BYTES_PER_OP_MAX)).expect("capped below u32::MAX");
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let entry = opcode::Write::new(types::Fd(file.as_raw_fd()), buf.as_ptr(), len)
+            .offset(pos)
+            .build()
+            .user_data(seq);
+        // SAFETY: `buf` and `file` move into the `InFlight` entry pushed right after, which stays
+        // in the queue until its completion is reaped (see the type's docs); the heap buffer the
+        // entry points at is not freed, moved or written to before then.
+        unsafe { self.ring.submission().push(&entry) }
+            .map_err(|_| io::Error::other("io_uring submission queue full"))?;
+        self.in_flight.push_back(InFlight {
+            seq,
+            file,
+            pos,
+            buf,
+            result: None,
+        });
+        // Hand it to the kernel now; a transient failure leaves it queued for the next enter,
+        // which `wait_oldest` makes.
+        match self.ring.submit() {
+            Ok(_) => Ok(()),
+            Err(e) if is_transient(&e) || e.raw_os_error() == Some(libc::EBUSY) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn complete_oldest(&mut self) -> Option<io::Result<Vec<u8>>> {
+        self.in_flight.front()?;
+        self.wait_oldest();
+        let entry = self.in_flight.pop_front().expect("checked above");
+        let result = entry.result.expect("reaped");
+        let written = match result {
+            r if r >= 0 => r as usize,
+            r if is_transient(&io::Error::from_raw_os_error(-r)) => 0,
+            r => return Some(Err(io::Error::from_raw_os_error(-r))),
+        };
+        // A short (or retriable) write finishes here, synchronously: rare, and the rest of the
+        // buffer is already the caller's again.
+        if written < entry.buf.len()
+            && let Err(e) = entry
+                .file
+                .write_all_at(&entry.buf[written..], entry.pos + written as u64)
+        {
+            return Some(Err(e));
+        }
+        Some(Ok(entry.buf))
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+}
+
+impl Drop for UringWriteQueue {
+    fn drop(&mut self) {
+        while self.complete_oldest().is_some() {}
     }
 }
 

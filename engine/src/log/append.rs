@@ -161,13 +161,18 @@ impl Log {
         let interval = self.config.index_interval_bytes;
         let active = state.active_mut();
         let old_size = active.size;
-        if let Err(e) = active.append(backend, bytes, headers, interval) {
+        if self.config.write_buffer_bytes > 0 {
+            active.record_appended(headers, interval);
+            state.stage_append(&self.dir, old_size, bytes)?;
+        } else if let Err(e) = active.append(backend, bytes, headers, interval) {
             // The failed write may have left part of the batches past `size`: cut them, so the
             // file never holds a partial append. If even that fails, stop writing.
             if let Err(cut) = active.log_file().set_len(old_size) {
                 state.poisoned = Some(format!("cutting a failed append failed: {cut}"));
             }
             return Err(e);
+        } else {
+            state.written_offset = state.log_end_offset();
         }
         let first = headers.first().expect("validated appends hold a batch");
         let last = headers.last().expect("validated appends hold a batch");
@@ -186,6 +191,7 @@ impl Log {
     /// Seals the active segment and starts a new one at `base_offset` (the log end offset).
     pub(crate) fn roll(&self, state: &mut State, base_offset: Offset) -> Result<()> {
         debug_assert_eq!(base_offset, state.log_end_offset());
+        state.drain_writes(&self.dir)?;
         let active = state.active_mut();
         active.seal();
         active.write_indexes(self.backend.as_ref())?;

@@ -105,6 +105,7 @@ impl Log {
 
     /// One flush round: syncs what is dirty now and advances the recovery point over it.
     fn sync_dirty(&self) -> Result<()> {
+        self.write_state().drain_writes(&self.dir)?;
         let (items, upto, truncations) = {
             let state = self.read_state();
             let active = state.active().base_offset;
@@ -112,7 +113,7 @@ impl Log {
             for segment in state.segments.values() {
                 dirty_items(segment, segment.base_offset != active, &mut items);
             }
-            (items, state.log_end_offset(), state.truncations)
+            (items, state.written_offset, state.truncations)
         };
         for item in &items {
             if let Err(e) = self.backend.sync_data(&item.file) {
@@ -150,11 +151,11 @@ impl Log {
 /// The files of `segment` with unsynced bytes. Index files count only once the segment is
 /// sealed: the active segment's indexes are rebuilt by recovery anyway.
 fn dirty_items(segment: &Segment, sealed: bool, out: &mut Vec<SyncItem>) {
-    if segment.flushed_size < segment.size {
+    if segment.flushed_size < segment.written_size {
         out.push(SyncItem {
             base_offset: segment.base_offset,
             file: segment.log_file().clone(),
-            what: SyncWhat::Data(segment.size),
+            what: SyncWhat::Data(segment.written_size),
         });
     }
     if sealed && segment.indexes_dirty() {
@@ -171,8 +172,8 @@ fn dirty_items(segment: &Segment, sealed: bool, out: &mut Vec<SyncItem>) {
     }
 }
 
-/// Syncs all of one segment (data and index files) right now, under the caller's lock: close
-/// and recovery use it.
+/// Syncs all of one segment (data and index files) right now, under the caller's lock (its
+/// writes already drained): close and recovery use it.
 pub(crate) fn sync_segment(backend: &dyn IoBackend, segment: &mut Segment) -> Result<()> {
     let mut items = Vec::new();
     dirty_items(segment, true, &mut items);
@@ -181,7 +182,7 @@ pub(crate) fn sync_segment(backend: &dyn IoBackend, segment: &mut Segment) -> Re
             .sync_data(&item.file)
             .map_err(|e| Error::io("fsync", segment.log_path(), e))?;
     }
-    segment.flushed_size = segment.size;
+    segment.flushed_size = segment.written_size;
     segment.mark_indexes_synced();
     Ok(())
 }

@@ -21,11 +21,13 @@ mod append;
 mod flush;
 mod read;
 mod truncate;
+mod writer;
 
 pub use append::AppendInfo;
 pub(crate) use flush::sync_segment;
 pub use read::{FileSlice, ReadBytes, ReadSlices, TimestampOffset};
 pub use truncate::RetentionOutcome;
+pub(crate) use writer::Writer;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -55,6 +57,9 @@ pub(crate) struct State {
     pub log_start_offset: Offset,
     /// Everything below is durable.
     pub recovery_point: Offset,
+    /// Everything below is written (in the page cache); see [`writer`].
+    pub written_offset: Offset,
+    pub writer: writer::Writer,
     pub high_watermark: Offset,
     pub epochs: LeaderEpochCache,
     /// Set by a failed fsync: the reason every later write is refused.
@@ -113,9 +118,15 @@ impl State {
             self.high_watermark
         );
         assert!(
-            self.recovery_point <= leo,
-            "recovery point {} above log end offset {leo}",
-            self.recovery_point
+            self.recovery_point <= self.written_offset,
+            "recovery point {} above written offset {}",
+            self.recovery_point,
+            self.written_offset
+        );
+        assert!(
+            self.written_offset <= leo,
+            "written offset {} above log end offset {leo}",
+            self.written_offset
         );
         let mut expected: Option<Offset> = None;
         for (base, segment) in &self.segments {
@@ -130,8 +141,12 @@ impl State {
                 );
             }
             assert!(
-                segment.flushed_size <= segment.size,
-                "segment {base} flushed past its size"
+                segment.flushed_size <= segment.written_size,
+                "segment {base} flushed past what was written"
+            );
+            assert!(
+                segment.written_size <= segment.size,
+                "segment {base} written past its size"
             );
             expected = Some(segment.next_offset);
         }
@@ -190,7 +205,7 @@ impl Log {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
         let lock = lock_dir(&dir)?;
-        let (state, report) = recovery::recover(&dir, &config, backend.as_ref())?;
+        let (state, report) = recovery::recover(&dir, &config, &backend)?;
         state.check_invariants();
         tracing::info!(
             dir = %dir.display(),
@@ -217,6 +232,7 @@ impl Log {
     pub fn close(self) -> Result<()> {
         let mut state = self.write_state();
         self.check_writable(&state)?;
+        state.drain_writes(&self.dir)?;
         let leo = state.log_end_offset();
         state.active_mut().seal();
         state.active_mut().write_indexes(self.backend.as_ref())?;
@@ -262,6 +278,34 @@ impl Log {
     /// Everything below this offset is durable (the recovery point).
     pub fn flushed_offset(&self) -> Offset {
         self.read_state().recovery_point
+    }
+
+    /// Everything below this offset is written: in the page cache, where it survives a crash of
+    /// this process (not of the machine). Appends may run ahead of it by up to
+    /// `write_buffer_bytes` plus the writes in flight.
+    pub fn written_offset(&self) -> Offset {
+        self.read_state().written_offset
+    }
+
+    /// Writes out everything appended so far (no sync); returns the written offset.
+    pub fn write_out(&self) -> Result<Offset> {
+        let mut state = self.write_state();
+        self.check_writable(&state)?;
+        state.drain_writes(&self.dir)?;
+        Ok(state.written_offset)
+    }
+
+    /// Drains the write pipeline when a read up to `upper` would reach unwritten bytes.
+    fn ensure_written(&self, upper: Offset) -> Result<()> {
+        {
+            let state = self.read_state();
+            if state.written_offset >= upper.min(state.log_end_offset()) {
+                return Ok(());
+            }
+        }
+        let mut state = self.write_state();
+        self.check_writable(&state)?;
+        state.drain_writes(&self.dir)
     }
 
     pub fn high_watermark(&self) -> Offset {
@@ -317,6 +361,9 @@ impl Log {
     /// the interval flush when due, and the offset checkpoints when any of them moved and
     /// `recovery_checkpoint_interval` has passed since they were last written.
     pub fn tick(&self) -> Result<()> {
+        if !self.read_state().writer.is_idle() {
+            self.write_out()?;
+        }
         if let crate::FlushPolicy::Interval(interval) = self.config.flush
             && self.read_state().last_flush.elapsed() >= interval
         {
@@ -388,6 +435,17 @@ impl Log {
     fn debug_check(&self, state: &State) {
         if cfg!(debug_assertions) {
             state.check_invariants();
+        }
+    }
+}
+
+impl Drop for Log {
+    /// Writes out what the pipeline still holds (best effort: a log dropped without `close()` is
+    /// a crash as far as recovery can tell, but a process that goes on should not lose appends).
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if state.poisoned.is_none() {
+            let _ = state.drain_writes(&self.dir);
         }
     }
 }

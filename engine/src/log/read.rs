@@ -65,6 +65,7 @@ impl Log {
     /// consumers, the log end offset for followers) are returned. `offset` must lie within
     /// `log_start_offset..=log_end_offset`, else [`Error::OffsetOutOfRange`].
     pub fn read(&self, offset: Offset, max_bytes: u64, upper_bound: Offset) -> Result<ReadSlices> {
+        self.ensure_written(upper_bound)?;
         let state = self.read_state();
         self.check_in_range(&state, offset)?;
         let upper = upper_bound.min(state.log_end_offset());
@@ -175,6 +176,7 @@ impl Log {
     /// offset; `None` when every record is older. Batches whose records cannot be read here
     /// (compressed) answer with the batch's base offset and max timestamp.
     pub fn offset_for_timestamp(&self, target: Timestamp) -> Result<Option<TimestampOffset>> {
+        self.ensure_written(Offset(u64::MAX))?;
         let state = self.read_state();
         let Some(segment) = state
             .segments

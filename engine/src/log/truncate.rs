@@ -27,6 +27,7 @@ impl Log {
     pub fn truncate_to(&self, offset: Offset) -> Result<Offset> {
         let mut state = self.write_state();
         self.check_writable(&state)?;
+        state.drain_writes(&self.dir)?;
         let leo = state.log_end_offset();
         if offset >= leo {
             return Ok(leo);
@@ -83,6 +84,7 @@ impl Log {
     pub fn truncate_fully_and_start_at(&self, offset: Offset) -> Result<()> {
         let mut state = self.write_state();
         self.check_writable(&state)?;
+        state.drain_writes(&self.dir)?;
         self.restart_at(&mut state, offset)
     }
 
@@ -102,6 +104,7 @@ impl Log {
         state.log_start_offset = offset;
         state.high_watermark = offset;
         state.recovery_point = offset;
+        state.written_offset = offset;
         state.truncations += 1;
         state.epochs = crate::LeaderEpochCache::new();
         checkpoint::write_epochs(&self.dir, state.epochs.entries())?;
@@ -114,6 +117,7 @@ impl Log {
     fn after_truncation(&self, state: &mut State, new_leo: Offset) -> Result<()> {
         state.truncations += 1;
         state.high_watermark = state.high_watermark.min(new_leo);
+        state.written_offset = state.written_offset.min(new_leo);
         if state.epochs.truncate_from_end(new_leo) {
             checkpoint::write_epochs(&self.dir, state.epochs.entries())?;
         }
@@ -133,6 +137,7 @@ impl Log {
     pub fn delete_records(&self, new_start: Offset) -> Result<Offset> {
         let mut state = self.write_state();
         self.check_writable(&state)?;
+        state.drain_writes(&self.dir)?;
         let leo = state.log_end_offset();
         if new_start > leo {
             return Err(Error::OffsetOutOfRange {
@@ -160,6 +165,7 @@ impl Log {
     pub fn apply_retention(&self, now: Timestamp) -> Result<RetentionOutcome> {
         let mut state = self.write_state();
         self.check_writable(&state)?;
+        state.drain_writes(&self.dir)?;
         let doomed = self.retention_candidates(&state, now);
         let Some(last) = doomed.last().copied() else {
             return Ok(RetentionOutcome {

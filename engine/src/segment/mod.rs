@@ -120,7 +120,10 @@ pub struct Segment {
     /// every append when producers send old timestamps.
     pub created_at: Timestamp,
     bytes_since_index_entry: u64,
-    /// Data bytes known durable.
+    /// Data bytes whose write completed (in the page cache); at most `size`, whose tail may
+    /// still be in the log's write pipeline.
+    pub written_size: u64,
+    /// Data bytes known durable; at most `written_size`.
     pub flushed_size: u64,
     index_entries_written: usize,
     time_entries_written: usize,
@@ -168,6 +171,7 @@ impl Segment {
             .metadata()
             .map_err(|e| Error::io("stat", &path, e))?
             .len();
+        segment.written_size = segment.size;
         segment.flushed_size = segment.size;
         Ok(segment)
     }
@@ -196,6 +200,7 @@ impl Segment {
             time_index: TimeIndex::new(base_offset),
             max_timestamp: None,
             bytes_since_index_entry: 0,
+            written_size: 0,
             flushed_size: 0,
             index_entries_written: 0,
             time_entries_written: 0,
@@ -247,11 +252,18 @@ impl Segment {
         backend
             .write_all_at(&self.log, self.size, &[IoSlice::new(bytes)])
             .map_err(|e| Error::io("append to", self.log_path(), e))?;
+        self.record_appended(headers, index_interval_bytes);
+        self.written_size = self.size;
+        Ok(())
+    }
+
+    /// Records batches appended at the end of the segment (their bytes are being written by the
+    /// log's write pipeline).
+    pub fn record_appended(&mut self, headers: &[BatchHeader], index_interval_bytes: u32) {
         for header in headers {
             self.record_batch(header, FilePos(self.size), index_interval_bytes);
             self.size += header.total_len() as u64;
         }
-        Ok(())
     }
 
     /// Accounts for one batch that lies at `position` (the current end): offsets, timestamps and
@@ -365,6 +377,7 @@ impl Segment {
         let old_size = self.size;
         self.size = position.0;
         self.rebuild_indexes_from_headers(backend, index_interval)?;
+        self.written_size = self.size;
         self.flushed_size = self.flushed_size.min(self.size);
         debug_assert!(self.size <= old_size);
         self.rewrite_indexes(backend)

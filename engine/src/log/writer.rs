@@ -1,0 +1,208 @@
+//! The append path's write pipeline, used when `write_buffer_bytes > 0`.
+//!
+//! Appended batches are copied into a staging buffer; once it holds `write_buffer_bytes` it goes
+//! to the backend's [`WriteQueue`] as one write, and a fresh buffer takes its place. On io_uring
+//! the write is still in flight when the append returns: the kernel copies it into the page
+//! cache on an io-wq worker (another core) while the appender validates the next batches, and
+//! one large write costs the kernel far less per byte than many ~100 KiB ones (see
+//! `docs/storage.md`). Other backends write at submit time, still in large writes.
+//!
+//! What an append promises, then: its batches are in the log (offsets assigned, readable through
+//! this `Log`: every read, flush, roll, truncation, retention pass and close first drains the
+//! pipeline). They are in the page cache once [`Log::written_offset`](crate::Log::written_offset)
+//! passes them, and durable once the flushed offset does. With `flush = always` an append returns
+//! only when durable, so nothing changes there; with `write_buffer_bytes = 0` every append is
+//! written before it returns (Kafka's page-cache semantics: it survives a crash of the process).
+//!
+//! In-flight writes always target the active segment: a roll drains the pipeline first. A write
+//! that fails after its append returned poisons the log (its batches were already acknowledged).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::io::WriteQueue;
+use crate::types::Offset;
+
+use super::State;
+
+/// Writes the log keeps in flight; the next submission first waits for the oldest beyond this.
+const IN_FLIGHT_MAX: usize = 4;
+/// Completed buffers kept for reuse (a fresh 1 MiB allocation costs page faults to touch).
+const SPARE_MAX: usize = IN_FLIGHT_MAX + 1;
+
+/// What one write's completion proves: segment `segment` is written up to `end_pos`, and the
+/// log up to `end_offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Written {
+    pub segment: Offset,
+    pub end_pos: u64,
+    pub end_offset: Offset,
+}
+
+#[derive(Debug)]
+pub(crate) struct Writer {
+    queue: Box<dyn WriteQueue>,
+    buffer_bytes: usize,
+    staging: Vec<u8>,
+    /// Where the staged bytes go (segment, file, position of `staging[0]`) and where they end.
+    target: Option<(Offset, Arc<File>, u64)>,
+    staged_end: Offset,
+    /// Submitted writes, oldest first.
+    submitted: VecDeque<Written>,
+    /// The newest completion not yet applied to the state.
+    completed: Option<Written>,
+    spare: Vec<Vec<u8>>,
+}
+
+impl Writer {
+    pub fn new(queue: Box<dyn WriteQueue>, buffer_bytes: usize) -> Writer {
+        Writer {
+            queue,
+            buffer_bytes,
+            staging: Vec::new(),
+            target: None,
+            staged_end: Offset::ZERO,
+            submitted: VecDeque::new(),
+            completed: None,
+            spare: Vec::new(),
+        }
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.staging.is_empty() && self.submitted.is_empty()
+    }
+
+    /// Stages `bytes`, which belong at `pos` of segment `segment` and end the log at `end`,
+    /// submitting the buffer once full.
+    pub fn stage(
+        &mut self,
+        segment: Offset,
+        file: &Arc<File>,
+        pos: u64,
+        bytes: &[u8],
+        end: Offset,
+    ) -> io::Result<()> {
+        match &self.target {
+            Some((staged_segment, _, start)) => {
+                assert_eq!(*staged_segment, segment, "staged bytes span a roll");
+                assert_eq!(
+                    start + self.staging.len() as u64,
+                    pos,
+                    "staged bytes not contiguous"
+                );
+            }
+            None => {
+                self.target = Some((segment, file.clone(), pos));
+                if self.staging.capacity() == 0 {
+                    self.staging = self.spare.pop().unwrap_or_default();
+                    self.staging.reserve(self.buffer_bytes.max(bytes.len()));
+                }
+            }
+        }
+        self.staging.extend_from_slice(bytes);
+        self.staged_end = end;
+        if self.staging.len() >= self.buffer_bytes {
+            self.submit()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the staged bytes to the queue, first waiting for the oldest write when
+    /// [`IN_FLIGHT_MAX`] are in flight.
+    pub fn submit(&mut self) -> io::Result<()> {
+        let Some((segment, file, pos)) = self.target.take() else {
+            return Ok(());
+        };
+        while self.submitted.len() >= IN_FLIGHT_MAX {
+            self.complete_oldest()?;
+        }
+        let end_pos = pos + self.staging.len() as u64;
+        let buf = std::mem::replace(&mut self.staging, self.spare.pop().unwrap_or_default());
+        self.queue.submit(file, pos, buf)?;
+        self.submitted.push_back(Written {
+            segment,
+            end_pos,
+            end_offset: self.staged_end,
+        });
+        Ok(())
+    }
+
+    /// Submits what is staged and waits for every write in flight. On error the rest are still
+    /// waited for (their buffers belong to the kernel until then) and the first error returned.
+    pub fn drain(&mut self) -> io::Result<()> {
+        let mut result = self.submit();
+        while !self.submitted.is_empty() {
+            let completed = self.complete_oldest();
+            if result.is_ok() {
+                result = completed;
+            }
+        }
+        result
+    }
+
+    fn complete_oldest(&mut self) -> io::Result<()> {
+        let written = self.submitted.pop_front().expect("a write in flight");
+        let mut buf = self
+            .queue
+            .complete_oldest()
+            .expect("the queue has it in flight")?;
+        if self.spare.len() < SPARE_MAX {
+            buf.clear();
+            self.spare.push(buf);
+        }
+        self.completed = Some(written);
+        Ok(())
+    }
+
+    pub fn take_completed(&mut self) -> Option<Written> {
+        self.completed.take()
+    }
+}
+
+impl State {
+    /// Makes everything appended so far written (in the page cache). A failure poisons the log.
+    pub(crate) fn drain_writes(&mut self, dir: &Path) -> Result<()> {
+        if self.writer.is_idle() {
+            return Ok(());
+        }
+        let result = self.writer.drain();
+        self.apply_written();
+        self.write_outcome(dir, result)
+    }
+
+    /// Stages an append's bytes (already recorded in the active segment, which ended at `pos`
+    /// before them). A failure poisons the log.
+    pub(crate) fn stage_append(&mut self, dir: &Path, pos: u64, bytes: &[u8]) -> Result<()> {
+        let active = self.active();
+        let (segment, file, end) = (
+            active.base_offset,
+            active.log_file().clone(),
+            active.next_offset,
+        );
+        let result = self.writer.stage(segment, &file, pos, bytes, end);
+        self.apply_written();
+        self.write_outcome(dir, result)
+    }
+
+    fn apply_written(&mut self) {
+        if let Some(written) = self.writer.take_completed() {
+            if let Some(segment) = self.segments.get_mut(&written.segment) {
+                segment.written_size = segment.written_size.max(written.end_pos);
+            }
+            self.written_offset = self.written_offset.max(written.end_offset);
+        }
+    }
+
+    fn write_outcome(&mut self, dir: &Path, result: io::Result<()>) -> Result<()> {
+        result.map_err(|e| {
+            let path = self.active().log_path();
+            self.poisoned = Some(format!("a write of appended batches to {} failed: {e}", path.display()));
+            tracing::error!(dir = %dir.display(), error = %e, "write failed after append, log poisoned");
+            Error::io("write", path, e)
+        })
+    }
+}
