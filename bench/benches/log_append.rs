@@ -23,10 +23,12 @@ use ringlog_bench::{
     CHUNK, append_repeatedly, appends_for, available_backends, batch_template, batches_per_append,
     bench_config, bench_dir, chunk_of, prime, raw_pwrite_batches, raw_write, raw_write_fdatasync,
 };
-use ringlog_engine::{FlushPolicy, IoBackend, IoBackendKind, Log};
+use ringlog_engine::{FlushPolicy, IoBackend, IoBackendKind, Log, LogConfig};
 
 /// Bytes appended per iteration.
 const TOTAL_BYTES: u64 = 32 << 20;
+/// The engine's default `write_buffer_bytes`.
+const DEFAULT_WRITE_BUFFER: usize = 1 << 20;
 /// Appender threads in the concurrent flush-always bench.
 const MANY_APPENDERS: usize = 16;
 
@@ -66,35 +68,37 @@ fn flush_never(c: &mut Criterion) {
         configure(&mut group);
         group.throughput(Throughput::Bytes(bytes));
         for (name, backend) in &backends {
-            group.bench_function(format!("ringlog_{name}"), |b| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| {
-                            timed_appends(&base, backend, FlushPolicy::Never, &template, appends, 1)
-                        })
-                        .sum()
-                })
-            });
-            // Diagnostic: the same batches, as many per append as fit in 1 MiB (one write
-            // each), to show what the size of each write costs.
+            // The default: the write pipeline (1 MiB writes, in flight while appends go on).
+            let pipelined = Case::new(FlushPolicy::Never, DEFAULT_WRITE_BUFFER, 1);
+            bench_log(
+                &mut group,
+                format!("ringlog_{name}"),
+                &base,
+                backend,
+                pipelined,
+                &template,
+                appends,
+            );
+            // Every append written before it returns (`write_buffer_bytes = 0`).
+            let through = Case::new(FlushPolicy::Never, 0, 1);
+            let label = format!("ringlog_{name}_write_through");
+            bench_log(
+                &mut group, label, &base, backend, through, &template, appends,
+            );
+            // Diagnostic: the same batches, as many per append as fit in 1 MiB, written through
+            // (one write each), to show what the size of each write costs.
             let multi = batches_per_append(&template, CHUNK);
             let multi_appends = appends_for(&multi, bytes);
-            group.bench_function(format!("ringlog_{name}_1MiB_appends"), |b| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| {
-                            timed_appends(
-                                &base,
-                                backend,
-                                FlushPolicy::Never,
-                                &multi,
-                                multi_appends,
-                                1,
-                            )
-                        })
-                        .sum()
-                })
-            });
+            let label = format!("ringlog_{name}_1MiB_appends");
+            bench_log(
+                &mut group,
+                label,
+                &base,
+                backend,
+                through,
+                &multi,
+                multi_appends,
+            );
         }
         let chunk = chunk_of(&template);
         group.bench_function("raw_write", |b| {
@@ -138,22 +142,9 @@ fn flush_always(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(bytes));
     for (name, backend) in &backends {
         for appenders in [1, MANY_APPENDERS] {
-            group.bench_function(format!("ringlog_{name}_{appenders}_appenders"), |b| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| {
-                            timed_appends(
-                                &base,
-                                backend,
-                                FlushPolicy::Always,
-                                &template,
-                                appends,
-                                appenders,
-                            )
-                        })
-                        .sum()
-                })
-            });
+            let case = Case::new(FlushPolicy::Always, DEFAULT_WRITE_BUFFER, appenders);
+            let label = format!("ringlog_{name}_{appenders}_appenders");
+            bench_log(&mut group, label, &base, backend, case, &template, appends);
         }
     }
     let chunk = chunk_of(&template);
@@ -167,24 +158,64 @@ fn flush_always(c: &mut Criterion) {
     group.finish();
 }
 
+/// One measured configuration of the log.
+#[derive(Clone, Copy)]
+struct Case {
+    flush: FlushPolicy,
+    write_buffer_bytes: usize,
+    appenders: usize,
+}
+
+impl Case {
+    fn new(flush: FlushPolicy, write_buffer_bytes: usize, appenders: usize) -> Case {
+        Case {
+            flush,
+            write_buffer_bytes,
+            appenders,
+        }
+    }
+}
+
+/// Adds `label` to `group`: each iteration is one [`timed_appends`].
+fn bench_log(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    label: String,
+    base: &std::path::Path,
+    backend: &Arc<dyn IoBackend>,
+    case: Case,
+    template: &[u8],
+    appends: u64,
+) {
+    group.bench_function(label, |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| timed_appends(base, backend, case, template, appends))
+                .sum()
+        })
+    });
+}
+
 /// Opens a fresh, primed log in a new directory under `base` and times `appends` appends of
-/// `template` by `appenders` threads (each its own copy of the template, the appends split
-/// evenly), from a start barrier to the last thread's end.
+/// `template` by `case.appenders` threads (each its own copy of the template, the appends split
+/// evenly), from a start barrier until every appended byte is written.
 fn timed_appends(
     base: &std::path::Path,
     backend: &Arc<dyn IoBackend>,
-    flush: FlushPolicy,
+    case: Case,
     template: &[u8],
     appends: u64,
-    appenders: usize,
 ) -> Duration {
     let dir = tempfile::tempdir_in(base).expect("create a log directory");
     // The backend is passed in; the kind in the config is not used.
-    let config = bench_config(flush, IoBackendKind::Portable);
+    let config = LogConfig {
+        write_buffer_bytes: case.write_buffer_bytes,
+        ..bench_config(case.flush, IoBackendKind::Portable)
+    };
+    let appenders = case.appenders;
     let log = Log::open_with_backend(dir.path(), config, backend.clone()).expect("open log");
     prime(&log).expect("prime the log");
     let start = Barrier::new(appenders + 1);
-    let elapsed = std::thread::scope(|s| {
+    let started = std::thread::scope(|s| {
         for i in 0..appenders as u64 {
             let share = appends / appenders as u64 + u64::from(i < appends % appenders as u64);
             let (log, start) = (&log, &start);
@@ -195,11 +226,13 @@ fn timed_appends(
             });
         }
         start.wait();
-        let started = Instant::now();
         // The scope joins every appender before it returns.
-        started
-    })
-    .elapsed();
+        Instant::now()
+    });
+    // The clock stops once every appended byte is written (in the page cache), as the
+    // baseline's does: nothing may be left in the write pipeline for `drop` to write.
+    log.write_out().expect("write out");
+    let elapsed = started.elapsed();
     drop(log);
     elapsed
 }

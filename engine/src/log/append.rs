@@ -249,3 +249,61 @@ pub(crate) fn should_roll(
     });
     full || old
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::LogConfig;
+
+    fn segment_of(dir: &std::path::Path, size: u64) -> Segment {
+        let mut segment = Segment::create(dir, Offset(0)).unwrap();
+        segment.size = size;
+        segment
+    }
+
+    #[test]
+    fn a_segment_older_than_segment_ms_rolls_on_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_ms: Some(Duration::from_millis(1000)),
+            ..LogConfig::default()
+        };
+        let segment = segment_of(dir.path(), 100);
+        let born = segment.created_at.0;
+        assert!(!should_roll(&config, &segment, 100, Timestamp(born + 999)));
+        assert!(should_roll(&config, &segment, 100, Timestamp(born + 1000)));
+    }
+
+    #[test]
+    fn an_empty_segment_never_rolls() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 1000,
+            segment_ms: Some(Duration::from_millis(1)),
+            ..LogConfig::default()
+        };
+        let segment = segment_of(dir.path(), 0);
+        assert!(!should_roll(
+            &config,
+            &segment,
+            5000,
+            Timestamp(segment.created_at.0 + 10_000)
+        ));
+    }
+
+    #[test]
+    fn an_append_that_would_pass_segment_bytes_rolls_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 1000,
+            segment_ms: None,
+            ..LogConfig::default()
+        };
+        let segment = segment_of(dir.path(), 900);
+        let now = segment.created_at;
+        assert!(!should_roll(&config, &segment, 100, now));
+        assert!(should_roll(&config, &segment, 101, now));
+    }
+}
