@@ -661,3 +661,37 @@ fn a_full_write_buffer_is_written_without_waiting_for_a_reader() {
         assert!(log.written_offset() > Offset(0));
     });
 }
+
+#[test]
+fn reads_racing_appends_only_see_written_batches() {
+    for_each_backend(|name, backend, dir| {
+        let config = LogConfig {
+            write_buffer_bytes: 4096,
+            segment_bytes: 1 << 20,
+            ..small_config()
+        };
+        let log = open(dir, &backend, config);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for _ in 0..400 {
+                    log.append(&mut batch(3, 40, 0), LeaderEpoch(0)).unwrap();
+                }
+                done.store(true, std::sync::atomic::Ordering::Release);
+            });
+            scope.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Acquire) {
+                    let leo = log.log_end_offset();
+                    let read = log.read_bytes(Offset(0), u64::MAX, leo).unwrap();
+                    assert!(
+                        read.next_offset >= leo,
+                        "{name}: read stopped at {} below {leo}",
+                        read.next_offset
+                    );
+                    assert_eq!(common::headers(&read.bytes).len(), read.batch_count);
+                }
+            });
+        });
+        assert_eq!(log.log_end_offset(), Offset(1200));
+    });
+}

@@ -68,7 +68,9 @@ impl Log {
         self.ensure_written(upper_bound)?;
         let state = self.read_state();
         self.check_in_range(&state, offset)?;
-        let upper = upper_bound.min(state.log_end_offset());
+        // Appends that came after `ensure_written` may still be in the write pipeline: the read
+        // answers from what is written, which covers everything below `upper_bound` at the call.
+        let upper = upper_bound.min(state.written_offset);
         let mut out = ReadSlices {
             first_offset: offset,
             next_offset: offset,

@@ -335,19 +335,21 @@ impl Segment {
         Ok(found)
     }
 
-    /// Calls `f` with each batch header from `from` to the end of the segment, in order, until
-    /// `f` returns false.
+    /// Calls `f` with each batch header from `from` to the end of what is written of the
+    /// segment, in order, until `f` returns false.
     pub fn scan_headers(
         &self,
         backend: &dyn IoBackend,
         from: FilePos,
         mut f: impl FnMut(BatchPos) -> bool,
     ) -> Result<()> {
+        // Bytes past the written size may still be in the log's write pipeline.
+        let end = self.size.min(self.written_size);
         let mut cursor = HeaderCursor::default();
         let mut position = from;
-        while position.0 < self.size {
+        while position.0 < end {
             let header = cursor
-                .header_at(backend, &self.log, position.0, self.size)
+                .header_at(backend, &self.log, position.0, end)
                 .map_err(|e| Error::io("read", self.log_path(), e))?;
             let next = FilePos(position.0 + header.total_len() as u64);
             if !f(BatchPos { position, header }) {
