@@ -20,8 +20,9 @@ use criterion::{
     BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use ringlog_bench::{
-    CHUNK, append_repeatedly, appends_for, available_backends, batch_template, batches_per_append,
-    bench_config, bench_dir, chunk_of, prime, raw_pwrite_batches, raw_write, raw_write_fdatasync,
+    CHUNK, EPOCH, append_repeatedly, appends_for, available_backends, batch_template,
+    batches_per_append, bench_config, bench_dir, chunk_of, prime, raw_pwrite_batches, raw_write,
+    raw_write_fdatasync,
 };
 use ringlog_engine::{FlushPolicy, IoBackend, IoBackendKind, Log, LogConfig};
 
@@ -85,6 +86,10 @@ fn flush_never(c: &mut Criterion) {
             bench_log(
                 &mut group, label, &base, backend, through, &template, appends,
             );
+            // The pipeline fed with owned buffers: no staging copy, one writev per 1 MiB.
+            let owned = pipelined.owned();
+            let label = format!("ringlog_{name}_owned");
+            bench_log(&mut group, label, &base, backend, owned, &template, appends);
             // Diagnostic: the same batches, as many per append as fit in 1 MiB, written through
             // (one write each), to show what the size of each write costs.
             let multi = batches_per_append(&template, CHUNK);
@@ -164,6 +169,9 @@ struct Case {
     flush: FlushPolicy,
     write_buffer_bytes: usize,
     appenders: usize,
+    /// Hand each batch over with `append_owned` (built before the clock, as a broker's request
+    /// buffers arrive already filled) instead of `append` of one reused buffer.
+    owned: bool,
 }
 
 impl Case {
@@ -172,6 +180,14 @@ impl Case {
             flush,
             write_buffer_bytes,
             appenders,
+            owned: false,
+        }
+    }
+
+    fn owned(self) -> Case {
+        Case {
+            owned: true,
+            ..self
         }
     }
 }
@@ -220,9 +236,17 @@ fn timed_appends(
             let share = appends / appenders as u64 + u64::from(i < appends % appenders as u64);
             let (log, start) = (&log, &start);
             s.spawn(move || {
-                let mut batch = template.to_vec();
-                start.wait();
-                append_repeatedly(log, &mut batch, share).expect("append");
+                if case.owned {
+                    let batches: Vec<Vec<u8>> = (0..share).map(|_| template.to_vec()).collect();
+                    start.wait();
+                    for batch in batches {
+                        log.append_owned(batch, EPOCH).expect("append");
+                    }
+                } else {
+                    let mut batch = template.to_vec();
+                    start.wait();
+                    append_repeatedly(log, &mut batch, share).expect("append");
+                }
             });
         }
         start.wait();

@@ -695,3 +695,35 @@ fn reads_racing_appends_only_see_written_batches() {
         assert_eq!(log.log_end_offset(), Offset(1200));
     });
 }
+
+#[test]
+fn append_owned_keeps_the_callers_batches_without_a_copy_and_stamps_them() {
+    for_each_backend(|name, backend, dir| {
+        for write_buffer_bytes in [0, 1 << 20] {
+            let config = LogConfig {
+                write_buffer_bytes,
+                ..small_config()
+            };
+            let sub = dir.join(format!("w{write_buffer_bytes}"));
+            let log = open(&sub, &backend, config);
+            log.append(&mut batch(2, 10, 0), LeaderEpoch(1)).unwrap();
+            let info = log.append_owned(batch(3, 10, 0), LeaderEpoch(1)).unwrap();
+            assert_eq!(
+                (info.first_offset, info.last_offset),
+                (Offset(2), Offset(4)),
+                "{name}"
+            );
+            let read = log.read_bytes(Offset(2), 1 << 20, Offset(5)).unwrap();
+            let h = &headers(&read.bytes)[0];
+            assert_eq!((h.base_offset, h.partition_leader_epoch), (2, 1), "{name}");
+            let mut bad = batch(1, 10, 0);
+            let last = bad.len() - 1;
+            bad[last] ^= 1;
+            assert!(matches!(
+                log.append_owned(bad, LeaderEpoch(1)),
+                Err(Error::InvalidBatch { .. })
+            ));
+            assert_eq!(log.log_end_offset(), Offset(5));
+        }
+    });
+}

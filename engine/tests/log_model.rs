@@ -18,6 +18,8 @@ enum Op {
         records: usize,
         size: usize,
         new_epoch: bool,
+        /// Through `append_owned` rather than `append`.
+        owned: bool,
     },
     /// A read from a point `at` of the way through the readable range.
     Read {
@@ -37,8 +39,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (1..4usize, 1..8usize, 0..200usize, proptest::bool::weighted(0.1))
-            .prop_map(|(batches, records, size, new_epoch)| Op::Append { batches, records, size, new_epoch }),
+        6 => (1..4usize, 1..8usize, 0..200usize, proptest::bool::weighted(0.1), any::<bool>())
+            .prop_map(|(batches, records, size, new_epoch, owned)| Op::Append { batches, records, size, new_epoch, owned }),
         3 => (0.0..=1.0f64, 1..6000u64).prop_map(|(at, max_bytes)| Op::Read { at, max_bytes }),
         1 => (0.0..=1.0f64).prop_map(|at| Op::Truncate { at }),
         1 => (0.0..=1.0f64).prop_map(|at| Op::DeleteRecords { at }),
@@ -97,6 +99,18 @@ impl Model {
     }
 }
 
+/// Stamps offsets from `first` and `epoch` into the batches of `bytes`, as a leader append does.
+fn stamp(bytes: &mut [u8], first: Offset, epoch: u32) {
+    let mut next = first.0 as i64;
+    let mut at = 0;
+    for h in common::headers(&bytes.to_vec()) {
+        ringlog_engine::format::batch::set_base_offset(&mut bytes[at..], next);
+        ringlog_engine::format::batch::set_partition_leader_epoch(&mut bytes[at..], epoch as i32);
+        next += i64::from(h.last_offset_delta) + 1;
+        at += h.total_len();
+    }
+}
+
 fn config(write_buffer_bytes: usize) -> LogConfig {
     LogConfig {
         write_buffer_bytes,
@@ -127,13 +141,21 @@ fn run(
                 records,
                 size,
                 new_epoch,
+                owned,
             } => {
                 epoch += u32::from(new_epoch);
                 let mut bytes = Vec::new();
                 for b in 0..batches {
                     bytes.extend(common::batch(records, size, (b * 1000) as i64));
                 }
-                let info = l.append(&mut bytes, LeaderEpoch(epoch)).unwrap();
+                let info = if owned {
+                    let info = l.append_owned(bytes.clone(), LeaderEpoch(epoch)).unwrap();
+                    // The log stamped its own copy; stamp ours the same way.
+                    stamp(&mut bytes, info.first_offset, epoch);
+                    info
+                } else {
+                    l.append(&mut bytes, LeaderEpoch(epoch)).unwrap()
+                };
                 prop_assert_eq!(info.first_offset, model.log_end);
                 let mut at = 0;
                 for h in common::headers(&bytes) {

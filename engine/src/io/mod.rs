@@ -97,12 +97,13 @@ pub trait IoBackend: Send + Sync + fmt::Debug {
 /// the queue owns each buffer (and keeps its file open) until that write completed, and reports
 /// completions oldest first. Dropping a queue waits for every write in flight.
 pub trait WriteQueue: Send + Sync + fmt::Debug {
-    /// Starts writing all of `buf` at `pos` of `file`. An error means the write was not started.
-    fn submit(&mut self, file: Arc<File>, pos: u64, buf: Vec<u8>) -> io::Result<()>;
+    /// Starts writing all of `bufs`, back to back, at `pos` of `file` (one vectored write). An
+    /// error means the write was not started.
+    fn submit(&mut self, file: Arc<File>, pos: u64, bufs: Vec<Vec<u8>>) -> io::Result<()>;
 
-    /// Waits for the oldest write still in flight; returns its buffer for reuse, or the error
+    /// Waits for the oldest write still in flight; returns its buffers for reuse, or the error
     /// that write ended with (its bytes may be partly written). `None` when nothing is in flight.
-    fn complete_oldest(&mut self) -> Option<io::Result<Vec<u8>>>;
+    fn complete_oldest(&mut self) -> Option<io::Result<Vec<Vec<u8>>>>;
 
     /// How many writes were submitted and not yet returned by [`complete_oldest`](Self::complete_oldest).
     fn in_flight(&self) -> usize;
@@ -124,17 +125,19 @@ pub fn write_queue(backend: &Arc<dyn IoBackend>) -> io::Result<Box<dyn WriteQueu
 #[derive(Debug)]
 struct SyncWriteQueue {
     backend: Arc<dyn IoBackend>,
-    done: std::collections::VecDeque<io::Result<Vec<u8>>>,
+    done: std::collections::VecDeque<io::Result<Vec<Vec<u8>>>>,
 }
 
 impl WriteQueue for SyncWriteQueue {
-    fn submit(&mut self, file: Arc<File>, pos: u64, buf: Vec<u8>) -> io::Result<()> {
-        let result = self.backend.write_all_at(&file, pos, &[IoSlice::new(&buf)]);
-        self.done.push_back(result.map(|()| buf));
+    fn submit(&mut self, file: Arc<File>, pos: u64, bufs: Vec<Vec<u8>>) -> io::Result<()> {
+        let slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
+        let result = self.backend.write_all_at(&file, pos, &slices);
+        drop(slices);
+        self.done.push_back(result.map(|()| bufs));
         Ok(())
     }
 
-    fn complete_oldest(&mut self) -> Option<io::Result<Vec<u8>>> {
+    fn complete_oldest(&mut self) -> Option<io::Result<Vec<Vec<u8>>>> {
         self.done.pop_front()
     }
 

@@ -300,10 +300,18 @@ struct InFlight {
     seq: u64,
     file: Arc<File>,
     pos: u64,
-    buf: Vec<u8>,
+    bufs: Vec<Vec<u8>>,
+    /// Point into `bufs`; the kernel reads them.
+    iovecs: Vec<libc::iovec>,
     /// The completion's result once reaped.
     result: Option<i32>,
 }
+
+// SAFETY: the raw pointers in `iovecs` point into `bufs`, owned by the same entry and moved with
+// it; nothing else reads or writes through them.
+unsafe impl Send for InFlight {}
+// SAFETY: as above; shared references never touch the pointers.
+unsafe impl Sync for InFlight {}
 
 impl fmt::Debug for UringWriteQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -358,29 +366,46 @@ impl UringWriteQueue {
 }
 
 impl WriteQueue for UringWriteQueue {
-    fn submit(&mut self, file: Arc<File>, pos: u64, buf: Vec<u8>) -> io::Result<()> {
+    fn submit(&mut self, file: Arc<File>, pos: u64, bufs: Vec<Vec<u8>>) -> io::Result<()> {
         if self.in_flight.len() >= WRITE_QUEUE_DEPTH {
             return Err(io::Error::other(format!(
                 "io_uring write queue full ({WRITE_QUEUE_DEPTH} writes in flight)"
             )));
         }
-        let len = u32::try_from(buf.len().min(BYTES_PER_OP_MAX)).expect("capped below u32::MAX");
+        if bufs.len() > IOVECS_PER_WRITE_MAX {
+            return Err(io::Error::other(format!(
+                "{} buffers in one write, at most {IOVECS_PER_WRITE_MAX}",
+                bufs.len()
+            )));
+        }
+        let iovecs: Vec<libc::iovec> = bufs
+            .iter()
+            .map(|b| libc::iovec {
+                iov_base: b.as_ptr() as *mut libc::c_void,
+                iov_len: b.len(),
+            })
+            .collect();
         let seq = self.next_seq;
         self.next_seq += 1;
-        let entry = opcode::Write::new(types::Fd(file.as_raw_fd()), buf.as_ptr(), len)
-            .offset(pos)
-            .build()
-            .user_data(seq);
-        // SAFETY: `buf` and `file` move into the `InFlight` entry pushed right after, which stays
-        // in the queue until its completion is reaped (see the type's docs); the heap buffer the
-        // entry points at is not freed, moved or written to before then.
+        let entry = opcode::Writev::new(
+            types::Fd(file.as_raw_fd()),
+            iovecs.as_ptr(),
+            iovecs.len() as u32,
+        )
+        .offset(pos)
+        .build()
+        .user_data(seq);
+        // SAFETY: `iovecs` and the buffers it points into move into the `InFlight` entry pushed
+        // right after, which stays in the queue until its completion is reaped (see the type's
+        // docs); neither heap allocation is freed, moved or written to before then.
         unsafe { self.ring.submission().push(&entry) }
             .map_err(|_| io::Error::other("io_uring submission queue full"))?;
         self.in_flight.push_back(InFlight {
             seq,
             file,
             pos,
-            buf,
+            bufs,
+            iovecs,
             result: None,
         });
         // Hand it to the kernel now; a transient failure leaves it queued for the next enter,
@@ -392,26 +417,32 @@ impl WriteQueue for UringWriteQueue {
         }
     }
 
-    fn complete_oldest(&mut self) -> Option<io::Result<Vec<u8>>> {
+    fn complete_oldest(&mut self) -> Option<io::Result<Vec<Vec<u8>>>> {
         self.in_flight.front()?;
         self.wait_oldest();
         let entry = self.in_flight.pop_front().expect("checked above");
+        drop(entry.iovecs);
         let result = entry.result.expect("reaped");
-        let written = match result {
+        let mut written = match result {
             r if r >= 0 => r as usize,
             r if is_transient(&io::Error::from_raw_os_error(-r)) => 0,
             r => return Some(Err(io::Error::from_raw_os_error(-r))),
         };
-        // A short (or retriable) write finishes here, synchronously: rare, and the rest of the
-        // buffer is already the caller's again.
-        if written < entry.buf.len()
-            && let Err(e) = entry
-                .file
-                .write_all_at(&entry.buf[written..], entry.pos + written as u64)
-        {
-            return Some(Err(e));
+        // A short (or retriable) write finishes here, synchronously: rare, and the buffers are
+        // the caller's again.
+        let mut pos = entry.pos;
+        for buf in &entry.bufs {
+            let skip = written.min(buf.len());
+            written -= skip;
+            pos += skip as u64;
+            if skip < buf.len() {
+                if let Err(e) = entry.file.write_all_at(&buf[skip..], pos) {
+                    return Some(Err(e));
+                }
+                pos += (buf.len() - skip) as u64;
+            }
         }
-        Some(Ok(entry.buf))
+        Some(Ok(entry.bufs))
     }
 
     fn in_flight(&self) -> usize {

@@ -10,6 +10,7 @@ use crate::format::{BatchHeader, BatchIter};
 use crate::segment::Segment;
 use crate::types::{LeaderEpoch, Offset, Timestamp};
 
+use super::writer::Payload;
 use super::{Log, State, sync_dir};
 
 /// What an append wrote.
@@ -40,7 +41,22 @@ impl Log {
     /// valid). Every batch is validated first; if any fails, nothing is written. With
     /// `flush = always` this returns once the batches are durable.
     pub fn append(&self, batches: &mut [u8], epoch: LeaderEpoch) -> Result<AppendInfo> {
-        let mut headers = self.validate_append(batches)?;
+        self.append_as_leader(LeaderInput::Borrowed(batches), epoch)
+    }
+
+    /// [`append`](Self::append), taking ownership of the buffer: with the write pipeline on,
+    /// the batches go to the kernel from this buffer (no staging copy) and it is dropped once
+    /// written. For callers that own their batches anyway, such as a broker's request buffers.
+    pub fn append_owned(&self, batches: Vec<u8>, epoch: LeaderEpoch) -> Result<AppendInfo> {
+        self.append_as_leader(LeaderInput::Owned(batches), epoch)
+    }
+
+    fn append_as_leader(
+        &self,
+        mut input: LeaderInput<'_>,
+        epoch: LeaderEpoch,
+    ) -> Result<AppendInfo> {
+        let mut headers = self.validate_append(input.bytes_mut())?;
         let (info, truncations) = {
             let mut state = self.write_state();
             self.check_writable(&state)?;
@@ -50,11 +66,11 @@ impl Log {
                 return Err(Error::StaleLeaderEpoch { epoch, latest });
             }
             let base = state.log_end_offset();
-            stamp(batches, &mut headers, base, epoch);
+            stamp(input.bytes_mut(), &mut headers, base, epoch);
             if state.epochs.assign(epoch, base) {
                 checkpoint::write_epochs(&self.dir, state.epochs.entries())?;
             }
-            let info = self.write_batches(&mut state, batches, &headers)?;
+            let info = self.write_batches(&mut state, input.into_payload(), &headers)?;
             (info, state.truncations)
         };
         self.apply_flush_policy(info, truncations)
@@ -80,7 +96,7 @@ impl Log {
             if epochs_changed {
                 checkpoint::write_epochs(&self.dir, state.epochs.entries())?;
             }
-            let info = self.write_batches(&mut state, batches, &headers)?;
+            let info = self.write_batches(&mut state, Payload::Borrowed(batches), &headers)?;
             (info, state.truncations)
         };
         self.apply_flush_policy(info, truncations)
@@ -145,15 +161,11 @@ impl Log {
     fn write_batches(
         &self,
         state: &mut State,
-        bytes: &[u8],
+        payload: Payload<'_>,
         headers: &[BatchHeader],
     ) -> Result<AppendInfo> {
-        if should_roll(
-            &self.config,
-            state.active(),
-            bytes.len() as u64,
-            Timestamp::now(),
-        ) {
+        let len = payload.len() as u64;
+        if should_roll(&self.config, state.active(), len, Timestamp::now()) {
             let leo = state.log_end_offset();
             self.roll(state, leo)?;
         }
@@ -163,8 +175,8 @@ impl Log {
         let old_size = active.size;
         if self.config.write_buffer_bytes > 0 {
             active.record_appended(headers, interval);
-            state.stage_append(&self.dir, old_size, bytes)?;
-        } else if let Err(e) = active.append(backend, bytes, headers, interval) {
+            state.stage_append(&self.dir, old_size, payload)?;
+        } else if let Err(e) = active.append(backend, payload.bytes(), headers, interval) {
             // The failed write may have left part of the batches past `size`: cut them, so the
             // file never holds a partial append. If even that fails, stop writing.
             if let Err(cut) = active.log_file().set_len(old_size) {
@@ -181,7 +193,7 @@ impl Log {
             last_offset: Offset(last.last_offset() as u64),
             batch_count: headers.len(),
             record_count: headers.iter().map(|h| h.record_count as u64).sum(),
-            bytes: bytes.len() as u64,
+            bytes: len,
             max_timestamp: Timestamp(headers.iter().map(|h| h.max_timestamp).max().unwrap_or(-1)),
         };
         self.debug_check(state);
@@ -213,6 +225,28 @@ impl Log {
             FlushPolicy::Never => {}
         }
         Ok(info)
+    }
+}
+
+/// A leader's batches, borrowed or owned.
+enum LeaderInput<'a> {
+    Borrowed(&'a mut [u8]),
+    Owned(Vec<u8>),
+}
+
+impl<'a> LeaderInput<'a> {
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            LeaderInput::Borrowed(b) => b,
+            LeaderInput::Owned(v) => v,
+        }
+    }
+
+    fn into_payload(self) -> Payload<'a> {
+        match self {
+            LeaderInput::Borrowed(b) => Payload::Borrowed(b),
+            LeaderInput::Owned(v) => Payload::Owned(v),
+        }
     }
 }
 

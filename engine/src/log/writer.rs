@@ -1,7 +1,9 @@
 //! The append path's write pipeline, used when `write_buffer_bytes > 0`.
 //!
-//! Appended batches are copied into a staging buffer; once it holds `write_buffer_bytes` it goes
-//! to the backend's [`WriteQueue`] as one write, and a fresh buffer takes its place. On io_uring
+//! Appended batches are staged: copied into a staging buffer ([`Log::append`](crate::Log::append)),
+//! or kept as the caller's own buffer ([`Log::append_owned`](crate::Log::append_owned), no copy).
+//! Once `write_buffer_bytes` are staged they go to the backend's [`WriteQueue`] as one vectored
+//! write. On io_uring
 //! the write is still in flight when the append returns: the kernel copies it into the page
 //! cache on an io-wq worker (another core) while the appender validates the next batches, and
 //! one large write costs the kernel far less per byte than many ~100 KiB ones (see
@@ -43,12 +45,38 @@ pub(crate) struct Written {
     pub end_offset: Offset,
 }
 
+/// Chunks per write at most: the kernel takes 1024 iovecs per call.
+const CHUNKS_PER_WRITE_MAX: usize = 512;
+
+/// Bytes handed to the pipeline: copied into a staging buffer, or owned and written as they are.
+pub(crate) enum Payload<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Payload<'_> {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Payload::Borrowed(b) => b,
+            Payload::Owned(v) => v,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes().len()
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Writer {
     queue: Box<dyn WriteQueue>,
     buffer_bytes: usize,
-    staging: Vec<u8>,
-    /// Where the staged bytes go (segment, file, position of `staging[0]`) and where they end.
+    /// The next write, in file order: staging buffers holding copies and owned batches.
+    chunks: Vec<Vec<u8>>,
+    /// Whether the last chunk is a staging buffer that later copies may extend.
+    last_is_staging: bool,
+    staged_bytes: usize,
+    /// Where the staged bytes go (segment, file, position of the first) and where they end.
     target: Option<(Offset, Arc<File>, u64)>,
     staged_end: Offset,
     /// Submitted writes, oldest first.
@@ -63,7 +91,9 @@ impl Writer {
         Writer {
             queue,
             buffer_bytes,
-            staging: Vec::new(),
+            chunks: Vec::new(),
+            last_is_staging: false,
+            staged_bytes: 0,
             target: None,
             staged_end: Offset::ZERO,
             submitted: VecDeque::new(),
@@ -73,46 +103,58 @@ impl Writer {
     }
 
     pub fn is_idle(&self) -> bool {
-        self.staging.is_empty() && self.submitted.is_empty()
+        self.chunks.is_empty() && self.submitted.is_empty()
     }
 
-    /// Stages `bytes`, which belong at `pos` of segment `segment` and end the log at `end`,
-    /// submitting the buffer once full.
+    /// Stages `payload`, which belongs at `pos` of segment `segment` and ends the log at `end`,
+    /// submitting once `write_buffer_bytes` are staged.
     pub fn stage(
         &mut self,
         segment: Offset,
         file: &Arc<File>,
         pos: u64,
-        bytes: &[u8],
+        payload: Payload<'_>,
         end: Offset,
     ) -> io::Result<()> {
         match &self.target {
             Some((staged_segment, _, start)) => {
                 assert_eq!(*staged_segment, segment, "staged bytes span a roll");
                 assert_eq!(
-                    start + self.staging.len() as u64,
+                    start + self.staged_bytes as u64,
                     pos,
                     "staged bytes not contiguous"
                 );
             }
-            None => {
-                self.target = Some((segment, file.clone(), pos));
-                if self.staging.capacity() == 0 {
-                    self.staging = self.spare.pop().unwrap_or_default();
-                    self.staging.reserve(self.buffer_bytes.max(bytes.len()));
+            None => self.target = Some((segment, file.clone(), pos)),
+        }
+        self.staged_bytes += payload.len();
+        match payload {
+            Payload::Owned(batches) => {
+                self.chunks.push(batches);
+                self.last_is_staging = false;
+            }
+            Payload::Borrowed(bytes) => {
+                if !self.last_is_staging {
+                    let mut buf = self.spare.pop().unwrap_or_default();
+                    buf.reserve(self.buffer_bytes.max(bytes.len()));
+                    self.chunks.push(buf);
+                    self.last_is_staging = true;
                 }
+                self.chunks
+                    .last_mut()
+                    .expect("a staging buffer")
+                    .extend_from_slice(bytes);
             }
         }
-        self.staging.extend_from_slice(bytes);
         self.staged_end = end;
-        if self.staging.len() >= self.buffer_bytes {
+        if self.staged_bytes >= self.buffer_bytes || self.chunks.len() >= CHUNKS_PER_WRITE_MAX {
             self.submit()?;
         }
         Ok(())
     }
 
-    /// Hands the staged bytes to the queue, first waiting for the oldest write when
-    /// [`IN_FLIGHT_MAX`] are in flight.
+    /// Hands the staged chunks to the queue as one write, first waiting for the oldest write
+    /// when [`IN_FLIGHT_MAX`] are in flight.
     pub fn submit(&mut self) -> io::Result<()> {
         let Some((segment, file, pos)) = self.target.take() else {
             return Ok(());
@@ -120,9 +162,11 @@ impl Writer {
         while self.submitted.len() >= IN_FLIGHT_MAX {
             self.complete_oldest()?;
         }
-        let end_pos = pos + self.staging.len() as u64;
-        let buf = std::mem::replace(&mut self.staging, self.spare.pop().unwrap_or_default());
-        self.queue.submit(file, pos, buf)?;
+        let end_pos = pos + self.staged_bytes as u64;
+        let chunks = std::mem::take(&mut self.chunks);
+        self.staged_bytes = 0;
+        self.last_is_staging = false;
+        self.queue.submit(file, pos, chunks)?;
         self.submitted.push_back(Written {
             segment,
             end_pos,
@@ -146,13 +190,16 @@ impl Writer {
 
     fn complete_oldest(&mut self) -> io::Result<()> {
         let written = self.submitted.pop_front().expect("a write in flight");
-        let mut buf = self
+        let bufs = self
             .queue
             .complete_oldest()
             .expect("the queue has it in flight")?;
-        if self.spare.len() < SPARE_MAX {
-            buf.clear();
-            self.spare.push(buf);
+        // Keep staging-sized buffers for reuse; owned batches are dropped here.
+        for mut buf in bufs {
+            if self.spare.len() < SPARE_MAX && buf.capacity() >= self.buffer_bytes {
+                buf.clear();
+                self.spare.push(buf);
+            }
         }
         self.completed = Some(written);
         Ok(())
@@ -176,14 +223,19 @@ impl State {
 
     /// Stages an append's bytes (already recorded in the active segment, which ended at `pos`
     /// before them). A failure poisons the log.
-    pub(crate) fn stage_append(&mut self, dir: &Path, pos: u64, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn stage_append(
+        &mut self,
+        dir: &Path,
+        pos: u64,
+        payload: Payload<'_>,
+    ) -> Result<()> {
         let active = self.active();
         let (segment, file, end) = (
             active.base_offset,
             active.log_file().clone(),
             active.next_offset,
         );
-        let result = self.writer.stage(segment, &file, pos, bytes, end);
+        let result = self.writer.stage(segment, &file, pos, payload, end);
         self.apply_written();
         self.write_outcome(dir, result)
     }
