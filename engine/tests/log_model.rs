@@ -103,7 +103,7 @@ impl Model {
 fn stamp(bytes: &mut [u8], first: Offset, epoch: u32) {
     let mut next = first.0 as i64;
     let mut at = 0;
-    for h in common::headers(&bytes.to_vec()) {
+    for h in common::headers(bytes) {
         ringlog_engine::format::batch::set_base_offset(&mut bytes[at..], next);
         ringlog_engine::format::batch::set_partition_leader_epoch(&mut bytes[at..], epoch as i32);
         next += i64::from(h.last_offset_delta) + 1;
