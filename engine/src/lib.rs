@@ -44,7 +44,7 @@
 //! | [`log`]        | [`Log`]: append (leader and follower), read, flush (group commit), truncate, delete records, retention, close |
 //! | [`recovery`]   | opening a directory: the clean fast path, the validating scan, [`RecoveryReport`] |
 //! | [`segment`]    | one segment: its `.log`, `.index` and `.timeindex`                    |
-//! | [`format`]     | the RecordBatch v2 format: header, validation, records, builder (pure) |
+//! | [`format`](mod@format) | the RecordBatch v2 format: header, validation, records, builder (pure) |
 //! | [`checkpoint`] | atomic, checksummed checkpoint files                                  |
 //! | [`epoch_cache`]| leader epoch → start offset, for follower truncation                  |
 //! | [`io`]         | the IO backends: io_uring, portable, fault-injecting (tests)          |

@@ -8,7 +8,7 @@
 //! new ring is set up. No lock is held while the kernel works except ownership of that one ring.
 //!
 //! The one hard rule: once the kernel has consumed an entry, the buffers it points at belong to
-//! the kernel until its completion is reaped. Every path out of [`UringBackend::run`] either
+//! the kernel until its completion is reaped. Every path out of `UringBackend::run` either
 //! reaps that completion or never submitted the entry.
 
 use std::collections::VecDeque;
@@ -287,7 +287,7 @@ pub const WRITE_QUEUE_DEPTH: usize = 8;
 /// cache then runs on another core while the caller prepares the next one.
 ///
 /// The hard rule again: each buffer belongs to the kernel from submission until its completion
-/// is reaped. Buffers live in [`InFlight`] entries (a `Vec`'s heap buffer does not move when the
+/// is reaped. Buffers live in `InFlight` entries (a `Vec`'s heap buffer does not move when the
 /// `Vec` does) and leave only through [`WriteQueue::complete_oldest`], which returns an entry
 /// once its completion was reaped; dropping the queue first waits for all of them.
 pub struct UringWriteQueue {

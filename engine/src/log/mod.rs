@@ -4,10 +4,11 @@
 //! | file            | owns                                                                  |
 //! |-----------------|-----------------------------------------------------------------------|
 //! | this file       | [`Log`]: open (through [`crate::recovery`]), close, accessors, checkpoints |
-//! | [`append`]      | leader and follower appends, segment rolls                            |
-//! | [`read`]        | reads as file slices (for sendfile) or bytes, lookup by timestamp     |
-//! | [`flush`]       | group commit: concurrent appenders share one fdatasync                |
-//! | [`truncate`]    | follower truncation, `delete_records`, retention                      |
+//! | `append.rs`     | leader and follower appends, segment rolls                            |
+//! | `read.rs`       | reads as file slices (for sendfile) or bytes, lookup by timestamp     |
+//! | `flush.rs`      | group commit: concurrent appenders share one fdatasync                |
+//! | `truncate.rs`   | follower truncation, `delete_records`, retention                      |
+//! | `writer.rs`     | the write pipeline: appends staged and written in large (asynchronous) writes |
 //!
 //! Concurrency: the log is `Sync`. Appends, truncations and deletions take the state lock for
 //! writing, reads take it for reading; fdatasync runs outside the lock so appends continue
