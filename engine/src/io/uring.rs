@@ -408,13 +408,16 @@ impl WriteQueue for UringWriteQueue {
             iovecs,
             result: None,
         });
-        // Hand it to the kernel now; a transient failure leaves it queued for the next enter,
-        // which `wait_oldest` makes.
-        match self.ring.submit() {
-            Ok(_) => Ok(()),
-            Err(e) if is_transient(&e) || e.raw_os_error() == Some(libc::EBUSY) => Ok(()),
-            Err(e) => Err(e),
+        // Hand it to the kernel now. Once pushed it is in flight whatever this enter says: a
+        // failure leaves it queued for the next enter, which `wait_oldest` makes (and which
+        // aborts on a ring that cannot enter at all).
+        if let Err(e) = self.ring.submit()
+            && !is_transient(&e)
+            && e.raw_os_error() != Some(libc::EBUSY)
+        {
+            tracing::warn!(error = %e, "io_uring_enter failed after queueing a write; retrying on wait");
         }
+        Ok(())
     }
 
     fn complete_oldest(&mut self) -> Option<io::Result<Vec<Vec<u8>>>> {

@@ -33,8 +33,29 @@ use super::State;
 
 /// Writes the log keeps in flight; the next submission first waits for the oldest beyond this.
 const IN_FLIGHT_MAX: usize = 4;
-/// Completed buffers kept for reuse (a fresh 1 MiB allocation costs page faults to touch).
-const SPARE_MAX: usize = IN_FLIGHT_MAX + 1;
+/// Staging buffers kept for reuse across every log of the process: a fresh 1 MiB allocation
+/// costs 256 page faults to touch, and a broker's many partitions need not each keep their own.
+const POOL_MAX: usize = 64;
+
+static STAGING_POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// An empty staging buffer of at least `capacity` bytes, warm from the pool when one is there.
+fn take_buffer(capacity: usize) -> Vec<u8> {
+    let pooled = STAGING_POOL.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let mut buf = pooled.unwrap_or_default();
+    buf.clear();
+    buf.reserve(capacity);
+    buf
+}
+
+/// Returns a staging buffer to the pool (owned batches are not staging buffers: they are
+/// dropped by the caller).
+fn return_buffer(buf: Vec<u8>) {
+    let mut pool = STAGING_POOL.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.len() < POOL_MAX {
+        pool.push(buf);
+    }
+}
 
 /// What one write's completion proves: segment `segment` is written up to `end_pos`, and the
 /// log up to `end_offset`.
@@ -83,7 +104,11 @@ pub(crate) struct Writer {
     submitted: VecDeque<Written>,
     /// The newest completion not yet applied to the state.
     completed: Option<Written>,
-    spare: Vec<Vec<u8>>,
+    /// How many chunks of each submitted write are staging buffers (the first ones are not
+    /// necessarily; they are marked by position), oldest write first.
+    staging_marks: VecDeque<Vec<bool>>,
+    /// Which of `chunks` are staging buffers.
+    chunk_is_staging: Vec<bool>,
 }
 
 impl Writer {
@@ -98,7 +123,8 @@ impl Writer {
             staged_end: Offset::ZERO,
             submitted: VecDeque::new(),
             completed: None,
-            spare: Vec::new(),
+            staging_marks: VecDeque::new(),
+            chunk_is_staging: Vec::new(),
         }
     }
 
@@ -116,6 +142,11 @@ impl Writer {
         payload: Payload<'_>,
         end: Offset,
     ) -> io::Result<()> {
+        // A write never grows past `write_buffer_bytes` by taking part of an append: what is
+        // staged goes first, so staging buffers are never reallocated.
+        if self.staged_bytes > 0 && self.staged_bytes + payload.len() > self.buffer_bytes {
+            self.submit()?;
+        }
         match &self.target {
             Some((staged_segment, _, start)) => {
                 assert_eq!(*staged_segment, segment, "staged bytes span a roll");
@@ -131,13 +162,14 @@ impl Writer {
         match payload {
             Payload::Owned(batches) => {
                 self.chunks.push(batches);
+                self.chunk_is_staging.push(false);
                 self.last_is_staging = false;
             }
             Payload::Borrowed(bytes) => {
                 if !self.last_is_staging {
-                    let mut buf = self.spare.pop().unwrap_or_default();
-                    buf.reserve(self.buffer_bytes.max(bytes.len()));
-                    self.chunks.push(buf);
+                    self.chunks
+                        .push(take_buffer(self.buffer_bytes.max(bytes.len())));
+                    self.chunk_is_staging.push(true);
                     self.last_is_staging = true;
                 }
                 self.chunks
@@ -164,9 +196,14 @@ impl Writer {
         }
         let end_pos = pos + self.staged_bytes as u64;
         let chunks = std::mem::take(&mut self.chunks);
+        self.staging_marks
+            .push_back(std::mem::take(&mut self.chunk_is_staging));
         self.staged_bytes = 0;
         self.last_is_staging = false;
-        self.queue.submit(file, pos, chunks)?;
+        if let Err(e) = self.queue.submit(file, pos, chunks) {
+            self.staging_marks.pop_back();
+            return Err(e);
+        }
         self.submitted.push_back(Written {
             segment,
             end_pos,
@@ -190,15 +227,18 @@ impl Writer {
 
     fn complete_oldest(&mut self) -> io::Result<()> {
         let written = self.submitted.pop_front().expect("a write in flight");
+        let marks = self
+            .staging_marks
+            .pop_front()
+            .expect("marks for each write");
         let bufs = self
             .queue
             .complete_oldest()
             .expect("the queue has it in flight")?;
-        // Keep staging-sized buffers for reuse; owned batches are dropped here.
-        for mut buf in bufs {
-            if self.spare.len() < SPARE_MAX && buf.capacity() >= self.buffer_bytes {
-                buf.clear();
-                self.spare.push(buf);
+        // Staging buffers go back to the pool; owned batches are dropped here.
+        for (buf, staging) in bufs.into_iter().zip(marks) {
+            if staging {
+                return_buffer(buf);
             }
         }
         self.completed = Some(written);
