@@ -6,6 +6,13 @@
 //! (or a portable `pwrite`/`fdatasync` backend); reads come back as file slices a server can
 //! hand to `sendfile`, or as validated bytes.
 //!
+//! What an append promises: when [`Log::append`] (or [`Log::append_owned`], which hands over the
+//! buffer and saves a copy) returns, the batches have their offsets and every read of this log
+//! sees them. They reach the page cache in large writes of `write_buffer_bytes` (1 MiB by
+//! default), possibly still in flight on return: [`Log::written_offset`] tells how far that got,
+//! [`Log::flushed_offset`] how far is durable. With `flush = always` an append returns only once
+//! durable; with `write_buffer_bytes = 0` every append is written before it returns.
+//!
 //! ```
 //! use ringlog_engine::format::{BatchBuilder, Record};
 //! use ringlog_engine::{LeaderEpoch, Log, LogConfig, Offset};
