@@ -3,13 +3,14 @@
 //! | backend    | file                | writes and syncs through                             |
 //! |------------|---------------------|------------------------------------------------------|
 //! | `uring`    | [`uring`]           | io_uring (`IORING_OP_WRITEV`, `IORING_OP_FSYNC` with `IORING_FSYNC_DATASYNC`) |
-//! | `portable` | [`portable`]        | `pwritev(2)`, `pread(2)`, `fdatasync(2)`             |
+//! | `portable` | [`portable`]        | `pwritev(2)`, `pread(2)`, `fdatasync(2)`; appends through a process-wide writer thread |
 //! | fault      | [`fault`]           | another backend, with injected torn writes, failed syncs, short reads and simulated crashes (tests) |
 //!
 //! Files are opened, renamed, truncated and deleted with `std::fs`; only the data path (segment
 //! and index writes, reads, syncs) goes through a backend. Appends go through a [`WriteQueue`]:
 //! io_uring keeps a few large writes in flight (the kernel copies them on an io-wq worker while
-//! the appender validates the next batches); the other backends write at submit time. [`open_backend`] picks one from
+//! the appender validates the next batches); the portable backend hands them to a process-wide
+//! writer thread that does the same with `pwritev`; the fault backend writes at submit time. [`open_backend`] picks one from
 //! [`IoBackendKind`]: `auto` tries io_uring and falls back to the portable backend, saying why.
 
 use std::fmt;

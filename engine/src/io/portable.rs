@@ -1,6 +1,9 @@
 //! The portable backend: `pwritev(2)`, `pread(2)` and `fdatasync(2)`, one system call each, on
-//! the calling thread. Used where io_uring cannot be set up (old kernels, seccomp profiles that
-//! block it) and as the reference the io_uring backend is tested against.
+//! the calling thread, except appends, which go through [`ThreadWriteQueue`] (a process-wide
+//! writer thread). Used where io_uring cannot be set up (old kernels, seccomp profiles that
+//! block it), as the reference the io_uring backend is tested against, and by choice where it is
+//! faster: on ext4, whose buffered writes io_uring always hands to io-wq, the writer thread
+//! appends faster (see `docs/storage.md`).
 
 use std::fs::File;
 use std::io::{self, IoSlice};
@@ -93,5 +96,117 @@ impl IoBackend for PortableBackend {
 
     fn sync_data(&self, file: &File) -> io::Result<()> {
         file.sync_data()
+    }
+
+    fn async_write_queue(&self) -> Option<io::Result<Box<dyn super::WriteQueue>>> {
+        Some(ThreadWriteQueue::new().map(|q| Box::new(q) as Box<dyn super::WriteQueue>))
+    }
+}
+
+/// Asynchronous writes for the portable backend: a process-wide writer thread plays the part
+/// io-wq plays for io_uring, so an appender validates and stages the next batches while the
+/// previous write is copied into the page cache on another core.
+///
+/// One thread serves every queue of the process, in submission order (which keeps each file's
+/// writes in order, as the log needs); each queue gets its own completions back on its own
+/// channel. Dropping a queue waits for its writes in flight.
+#[derive(Debug)]
+pub struct ThreadWriteQueue {
+    done_tx: std::sync::mpsc::Sender<io::Result<Vec<Vec<u8>>>>,
+    /// Only used through `&mut self`; the mutex (never contended) makes the queue `Sync`.
+    done_rx: std::sync::Mutex<std::sync::mpsc::Receiver<io::Result<Vec<Vec<u8>>>>>,
+    in_flight: usize,
+}
+
+/// A write for the writer thread, and where to report it.
+struct Job {
+    file: std::sync::Arc<File>,
+    pos: u64,
+    bufs: Vec<Vec<u8>>,
+    done: std::sync::mpsc::Sender<io::Result<Vec<Vec<u8>>>>,
+}
+
+/// The writer thread's job queue, started on first use.
+fn writer_thread() -> io::Result<&'static std::sync::Mutex<std::sync::mpsc::Sender<Job>>> {
+    static JOBS: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    if let Some(jobs) = JOBS.get() {
+        return Ok(jobs);
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("ringlog-writer".into())
+        .spawn(move || {
+            let backend = PortableBackend::new();
+            for job in rx {
+                let slices: Vec<IoSlice<'_>> = job.bufs.iter().map(|b| IoSlice::new(b)).collect();
+                let result = backend.write_all_at(&job.file, job.pos, &slices);
+                drop(slices);
+                // The queue may be gone (its log dropped); nobody waits for this write then.
+                let _ = job.done.send(result.map(|()| job.bufs));
+            }
+        })?;
+    Ok(JOBS.get_or_init(|| std::sync::Mutex::new(tx)))
+}
+
+impl ThreadWriteQueue {
+    pub fn new() -> io::Result<Self> {
+        writer_thread()?;
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        Ok(ThreadWriteQueue {
+            done_tx,
+            done_rx: std::sync::Mutex::new(done_rx),
+            in_flight: 0,
+        })
+    }
+}
+
+impl super::WriteQueue for ThreadWriteQueue {
+    fn submit(
+        &mut self,
+        file: std::sync::Arc<File>,
+        pos: u64,
+        bufs: Vec<Vec<u8>>,
+    ) -> io::Result<()> {
+        let job = Job {
+            file,
+            pos,
+            bufs,
+            done: self.done_tx.clone(),
+        };
+        writer_thread()?
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .map_err(|_| io::Error::other("the ringlog writer thread is gone"))?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    fn complete_oldest(&mut self) -> Option<io::Result<Vec<Vec<u8>>>> {
+        if self.in_flight == 0 {
+            return None;
+        }
+        self.in_flight -= 1;
+        // One thread, in submission order: the next completion on this queue's channel is its
+        // oldest write.
+        Some(
+            self.done_rx
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .recv()
+                .unwrap_or_else(|_| Err(io::Error::other("the ringlog writer thread is gone"))),
+        )
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+}
+
+impl Drop for ThreadWriteQueue {
+    fn drop(&mut self) {
+        use super::WriteQueue;
+        while self.complete_oldest().is_some() {}
     }
 }
