@@ -1,6 +1,24 @@
-//! ringlog-replication: the replication protocol as pure state machines (no IO, no clock, no
-//! sockets): leader and follower, ISR, high watermark, acks, `min_insync_replicas`, leader epochs
-//! and truncation, elections, replica placement and the controller's metadata state.
+//! ringlog-replication: Kafka's ISR replication protocol as pure state machines (no IO, no
+//! clock, no sockets). The caller passes in what happened and the time; the crate returns what
+//! changed.
 //!
-//! Nothing is built here yet; the protocol lands with its own issue. See `docs/` and the
-//! workspace DESIGN for where it is going.
+//! This first slice is the controller's side: broker liveness, elections, ISR proposals and
+//! replica placement over the cluster metadata. The leader and follower state machines (fetch,
+//! high watermark, acks, truncation by leader epoch) and the deterministic simulator come next.
+//!
+//! | module         | owns                                                                  |
+//! |----------------|-----------------------------------------------------------------------|
+//! | [`controller`] | [`ClusterMetadata`](controller::ClusterMetadata) and the rules that change it: liveness, election, ISR proposals, placement |
+//! | [`types`]      | [`BrokerId`], [`PartitionEpoch`], [`Rack`], [`TopicPartition`], [`Millis`]; [`Offset`] and [`LeaderEpoch`] from the engine |
+//! | [`error`]      | the crate's one error family, each error mapped to its Kafka code ([`KafkaError`]) |
+//!
+//! The crate depends on `ringlog-engine` for shared types only and never calls its IO.
+
+#![forbid(unsafe_code)]
+
+pub mod controller;
+pub mod error;
+pub mod types;
+
+pub use error::{AlterIsrError, BrokerError, CreateTopicError, KafkaError, PlacementError};
+pub use types::{BrokerId, LeaderEpoch, Millis, Offset, PartitionEpoch, Rack, TopicPartition};

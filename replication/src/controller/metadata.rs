@@ -1,0 +1,626 @@
+//! The controller's metadata state: brokers, topics and partitions, and the invariants that
+//! hold between them after every change.
+//!
+//! Every state change is a method on [`ClusterMetadata`] that returns what changed (a
+//! [`PartitionChange`] per partition touched, the new state in full, as Kafka's
+//! PartitionChangeRecord carries it). The methods live beside the rule they apply: topic
+//! creation here, broker liveness in `fencing.rs`, ISR proposals in `alter_isr.rs`.
+
+use std::collections::BTreeMap;
+
+use crate::controller::liveness::LivenessConfig;
+use crate::controller::placement::{self, PARTITIONS_PER_PLACEMENT_MAX, PlacementBroker};
+use crate::error::CreateTopicError;
+use crate::types::{
+    BrokerId, LeaderEpoch, Millis, PartitionEpoch, Rack, TopicPartition, next_leader_epoch,
+};
+
+/// The longest topic name Kafka accepts.
+pub const TOPIC_NAME_LEN_MAX: usize = 249;
+
+/// The most partitions one topic may have.
+pub const PARTITIONS_PER_TOPIC_MAX: u32 = PARTITIONS_PER_PLACEMENT_MAX;
+
+/// A registered broker as the controller sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broker {
+    pub(crate) id: BrokerId,
+    pub(crate) rack: Option<Rack>,
+    pub(crate) fenced: bool,
+    pub(crate) last_heartbeat: Millis,
+}
+
+impl Broker {
+    pub fn id(&self) -> BrokerId {
+        self.id
+    }
+
+    pub fn rack(&self) -> Option<&Rack> {
+        self.rack.as_ref()
+    }
+
+    /// A fenced broker may not lead nor be in any ISR (except as the last member of an
+    /// offline partition's ISR).
+    pub fn is_fenced(&self) -> bool {
+        self.fenced
+    }
+
+    /// When the controller last heard from the broker.
+    pub fn last_heartbeat(&self) -> Millis {
+        self.last_heartbeat
+    }
+}
+
+/// A topic's settings that the controller's rules read. Keys mirror Kafka's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopicConfig {
+    /// The ISR size below which an acks=all produce is refused (read by leaders, not here).
+    pub min_insync_replicas: u16,
+    /// Whether a replica outside the ISR may lead when no ISR member is live.
+    pub unclean_leader_election: bool,
+}
+
+impl Default for TopicConfig {
+    fn default() -> TopicConfig {
+        TopicConfig {
+            min_insync_replicas: 1,
+            unclean_leader_election: false,
+        }
+    }
+}
+
+/// A topic: its replication factor, config and partitions (index `p` is partition `p`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topic {
+    pub(crate) name: String,
+    pub(crate) replication_factor: u16,
+    pub(crate) config: TopicConfig,
+    pub(crate) partitions: Vec<Partition>,
+}
+
+impl Topic {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn replication_factor(&self) -> u16 {
+        self.replication_factor
+    }
+
+    pub fn config(&self) -> TopicConfig {
+        self.config
+    }
+
+    pub fn partitions(&self) -> &[Partition] {
+        &self.partitions
+    }
+}
+
+/// One partition's leadership as the controller committed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    pub(crate) replicas: Vec<BrokerId>,
+    pub(crate) leader: Option<BrokerId>,
+    pub(crate) isr: Vec<BrokerId>,
+    pub(crate) leader_epoch: LeaderEpoch,
+    pub(crate) partition_epoch: PartitionEpoch,
+}
+
+impl Partition {
+    /// The replicas in preference order: elections take the first eligible one.
+    pub fn replicas(&self) -> &[BrokerId] {
+        &self.replicas
+    }
+
+    /// `None` while the partition is offline.
+    pub fn leader(&self) -> Option<BrokerId> {
+        self.leader
+    }
+
+    /// The in-sync replicas, kept in replica order.
+    pub fn isr(&self) -> &[BrokerId] {
+        &self.isr
+    }
+
+    pub fn leader_epoch(&self) -> LeaderEpoch {
+        self.leader_epoch
+    }
+
+    pub fn partition_epoch(&self) -> PartitionEpoch {
+        self.partition_epoch
+    }
+
+    /// Sets the leader and ISR, bumping the leader epoch if the leader changed and the
+    /// partition epoch if either did. Returns whether anything changed.
+    pub(crate) fn change(&mut self, leader: Option<BrokerId>, isr: Vec<BrokerId>) -> bool {
+        let isr = self.in_replica_order(&isr);
+        let leader_changed = leader != self.leader;
+        if !leader_changed && isr == self.isr {
+            return false;
+        }
+        if leader_changed {
+            self.leader_epoch = next_leader_epoch(self.leader_epoch);
+        }
+        self.leader = leader;
+        self.isr = isr;
+        self.partition_epoch = self.partition_epoch.next();
+        true
+    }
+
+    /// `members` sorted into replica order (members that are not replicas are dropped; callers
+    /// have refused those already).
+    pub(crate) fn in_replica_order(&self, members: &[BrokerId]) -> Vec<BrokerId> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|replica| members.contains(replica))
+            .collect()
+    }
+
+    /// Panics unless: replicas are distinct and non-empty; the ISR is non-empty, distinct, a
+    /// subset of the replicas and in replica order; the leader, when there is one, is in the ISR.
+    pub fn check_invariants(&self) {
+        assert!(!self.replicas.is_empty(), "partition has no replicas");
+        for (index, replica) in self.replicas.iter().enumerate() {
+            assert!(
+                !self.replicas[..index].contains(replica),
+                "replica {replica} listed twice in {:?}",
+                self.replicas
+            );
+        }
+        assert!(!self.isr.is_empty(), "isr is empty");
+        assert_eq!(
+            self.isr,
+            self.in_replica_order(&self.isr),
+            "isr {:?} is not a distinct subset of replicas {:?} in replica order",
+            self.isr,
+            self.replicas
+        );
+        if let Some(leader) = self.leader {
+            assert!(
+                self.isr.contains(&leader),
+                "leader {leader} is not in isr {:?}",
+                self.isr
+            );
+        }
+    }
+}
+
+/// A change the controller committed to one partition: its state afterwards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionChange {
+    pub topic_partition: TopicPartition,
+    pub partition: Partition,
+    /// This change elected a leader from outside the ISR: records the old ISR acknowledged may
+    /// be lost. Logged and counted by the caller.
+    pub unclean_election: bool,
+}
+
+/// The controller's whole view of the cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterMetadata {
+    pub(crate) liveness: LivenessConfig,
+    pub(crate) brokers: BTreeMap<BrokerId, Broker>,
+    pub(crate) topics: BTreeMap<String, Topic>,
+    /// Partitions created so far: the next topic's placement starts here, so preferred leaders
+    /// of successive topics do not all land on the same broker.
+    pub(crate) partitions_created: usize,
+}
+
+impl ClusterMetadata {
+    /// An empty cluster: no brokers, no topics.
+    pub fn new(liveness: LivenessConfig) -> ClusterMetadata {
+        ClusterMetadata {
+            liveness,
+            brokers: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            partitions_created: 0,
+        }
+    }
+
+    pub fn liveness_config(&self) -> LivenessConfig {
+        self.liveness
+    }
+
+    pub fn broker(&self, id: BrokerId) -> Option<&Broker> {
+        self.brokers.get(&id)
+    }
+
+    /// Registered brokers in id order.
+    pub fn brokers(&self) -> impl Iterator<Item = &Broker> {
+        self.brokers.values()
+    }
+
+    /// Registered and not fenced.
+    pub fn is_live(&self, id: BrokerId) -> bool {
+        self.brokers.get(&id).is_some_and(|broker| !broker.fenced)
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&Topic> {
+        self.topics.get(name)
+    }
+
+    /// Topics in name order.
+    pub fn topics(&self) -> impl Iterator<Item = &Topic> {
+        self.topics.values()
+    }
+
+    pub fn partition(&self, topic_partition: &TopicPartition) -> Option<&Partition> {
+        self.topics
+            .get(&topic_partition.topic)?
+            .partitions
+            .get(usize::try_from(topic_partition.partition).ok()?)
+    }
+
+    /// Every partition, topics in name order and partitions in index order.
+    pub fn partitions(&self) -> impl Iterator<Item = (TopicPartition, &Partition)> {
+        self.topics.values().flat_map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .enumerate()
+                .map(|(index, partition)| {
+                    let index = u32::try_from(index).expect("partition index fits in u32");
+                    (TopicPartition::new(topic.name.clone(), index), partition)
+                })
+        })
+    }
+
+    /// Creates a topic with `partition_count` partitions of `replication_factor` replicas placed
+    /// over the live brokers. Every replica starts in the ISR and the first one leads, at leader
+    /// and partition epoch 0. Returns one change per new partition.
+    pub fn create_topic(
+        &mut self,
+        name: &str,
+        partition_count: u32,
+        replication_factor: u16,
+        config: TopicConfig,
+    ) -> Result<Vec<PartitionChange>, CreateTopicError> {
+        validate_topic_name(name)?;
+        if self.topics.contains_key(name) {
+            return Err(CreateTopicError::TopicAlreadyExists {
+                topic: name.to_string(),
+            });
+        }
+        if partition_count == 0 || partition_count > PARTITIONS_PER_TOPIC_MAX {
+            return Err(CreateTopicError::InvalidPartitionCount {
+                topic: name.to_string(),
+                requested: partition_count,
+                max: PARTITIONS_PER_TOPIC_MAX,
+            });
+        }
+        if config.min_insync_replicas == 0 {
+            return Err(CreateTopicError::InvalidMinInsyncReplicas {
+                topic: name.to_string(),
+                min_insync_replicas: config.min_insync_replicas,
+            });
+        }
+        let live: Vec<PlacementBroker> = self
+            .brokers
+            .values()
+            .filter(|broker| !broker.fenced)
+            .map(|broker| PlacementBroker {
+                id: broker.id,
+                rack: broker.rack.clone(),
+            })
+            .collect();
+        let placements = placement::assign_replicas(
+            &live,
+            partition_count,
+            replication_factor,
+            self.partitions_created,
+        )?;
+        let partitions: Vec<Partition> = placements
+            .into_iter()
+            .map(|replicas| Partition {
+                leader: Some(replicas[0]),
+                isr: replicas.clone(),
+                replicas,
+                leader_epoch: LeaderEpoch(0),
+                partition_epoch: PartitionEpoch(0),
+            })
+            .collect();
+        let changes = partitions
+            .iter()
+            .zip(0..)
+            .map(|(partition, index)| PartitionChange {
+                topic_partition: TopicPartition::new(name, index),
+                partition: partition.clone(),
+                unclean_election: false,
+            })
+            .collect();
+        self.partitions_created = self
+            .partitions_created
+            .wrapping_add(partition_count as usize);
+        let topic = Topic {
+            name: name.to_string(),
+            replication_factor,
+            config,
+            partitions,
+        };
+        self.topics.insert(name.to_string(), topic);
+        self.debug_check_invariants();
+        Ok(changes)
+    }
+
+    /// Panics unless every partition holds its own invariants and, across the cluster: each
+    /// topic's partitions have `replication_factor` registered replicas; a partition with a
+    /// leader has only live brokers in its ISR; a partition without one has no live ISR member
+    /// (its ISR is the one fenced broker that was last in it) and, when its topic allows unclean
+    /// elections, no live replica either.
+    pub fn check_invariants(&self) {
+        for topic in self.topics.values() {
+            assert!(
+                !topic.partitions.is_empty(),
+                "topic {} has no partitions",
+                topic.name
+            );
+            for (index, partition) in topic.partitions.iter().enumerate() {
+                self.check_partition(topic, index, partition);
+            }
+        }
+    }
+
+    fn check_partition(&self, topic: &Topic, index: usize, partition: &Partition) {
+        let name = &topic.name;
+        partition.check_invariants();
+        assert_eq!(
+            partition.replicas.len(),
+            usize::from(topic.replication_factor),
+            "{name}-{index}: replica count differs from the replication factor"
+        );
+        for replica in &partition.replicas {
+            assert!(
+                self.brokers.contains_key(replica),
+                "{name}-{index}: replica {replica} is not a registered broker"
+            );
+        }
+        let live_isr = partition.isr.iter().filter(|&&id| self.is_live(id)).count();
+        match partition.leader {
+            Some(leader) => {
+                assert!(
+                    self.is_live(leader),
+                    "{name}-{index}: leader {leader} is fenced"
+                );
+                assert_eq!(
+                    live_isr,
+                    partition.isr.len(),
+                    "{name}-{index}: isr {:?} holds a fenced broker while online",
+                    partition.isr
+                );
+            }
+            None => {
+                assert_eq!(
+                    live_isr, 0,
+                    "{name}-{index}: offline with a live isr member"
+                );
+                assert_eq!(
+                    partition.isr.len(),
+                    1,
+                    "{name}-{index}: offline isr {:?} is not its last member alone",
+                    partition.isr
+                );
+                let live_replica = partition.replicas.iter().any(|&id| self.is_live(id));
+                assert!(
+                    !(topic.config.unclean_leader_election && live_replica),
+                    "{name}-{index}: offline with unclean election on and a live replica"
+                );
+            }
+        }
+    }
+
+    /// Runs [`check_invariants`](Self::check_invariants) in debug builds, after every mutation.
+    pub(crate) fn debug_check_invariants(&self) {
+        if cfg!(debug_assertions) {
+            self.check_invariants();
+        }
+    }
+}
+
+fn validate_topic_name(name: &str) -> Result<(), CreateTopicError> {
+    let reason = if name.is_empty() {
+        Some("empty")
+    } else if name.len() > TOPIC_NAME_LEN_MAX {
+        Some("longer than 249 characters")
+    } else if name == "." || name == ".." {
+        Some("'.' and '..' are reserved")
+    } else if !name
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+    {
+        Some("only ascii letters, digits, '.', '_' and '-' are allowed")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(CreateTopicError::InvalidTopicName {
+            topic: name.to_string(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::test_cluster::{cluster, ids, t0};
+    use crate::error::PlacementError;
+
+    #[test]
+    fn a_new_topic_has_every_replica_in_the_isr_and_the_first_leading() {
+        let mut metadata = cluster(3);
+        let changes = metadata
+            .create_topic("t", 2, 3, TopicConfig::default())
+            .unwrap();
+        assert_eq!(changes.len(), 2);
+        for change in &changes {
+            let partition = &change.partition;
+            assert_eq!(partition.isr(), partition.replicas());
+            assert_eq!(partition.leader(), Some(partition.replicas()[0]));
+            assert_eq!(partition.leader_epoch(), LeaderEpoch(0));
+            assert_eq!(partition.partition_epoch(), PartitionEpoch(0));
+            assert!(!change.unclean_election);
+        }
+        assert_eq!(metadata.partition(&t0()), Some(&changes[0].partition));
+    }
+
+    #[test]
+    fn successive_topics_start_placement_where_the_last_one_ended() {
+        let mut metadata = cluster(3);
+        metadata
+            .create_topic("a", 1, 1, TopicConfig::default())
+            .unwrap();
+        let changes = metadata
+            .create_topic("b", 1, 1, TopicConfig::default())
+            .unwrap();
+        assert_eq!(changes[0].partition.replicas(), ids(&[2]));
+    }
+
+    #[test]
+    fn placement_only_uses_live_brokers() {
+        let mut metadata = cluster(3);
+        metadata.fence_broker(BrokerId(2)).unwrap();
+        let changes = metadata
+            .create_topic("t", 4, 2, TopicConfig::default())
+            .unwrap();
+        for change in changes {
+            assert!(!change.partition.replicas().contains(&BrokerId(2)));
+        }
+    }
+
+    #[test]
+    fn replication_factor_above_live_brokers_is_invalid() {
+        let mut metadata = cluster(3);
+        metadata.fence_broker(BrokerId(3)).unwrap();
+        let error = metadata
+            .create_topic("t", 1, 3, TopicConfig::default())
+            .unwrap_err();
+        assert_eq!(
+            error,
+            CreateTopicError::Placement(PlacementError::InvalidReplicationFactor {
+                requested: 3,
+                available: 2
+            })
+        );
+        assert_eq!(error.kafka_error().code(), 38);
+        assert!(metadata.topic("t").is_none());
+    }
+
+    #[test]
+    fn creating_an_existing_topic_is_refused() {
+        let mut metadata = cluster(1);
+        metadata
+            .create_topic("t", 1, 1, TopicConfig::default())
+            .unwrap();
+        let error = metadata
+            .create_topic("t", 1, 1, TopicConfig::default())
+            .unwrap_err();
+        assert_eq!(
+            error,
+            CreateTopicError::TopicAlreadyExists {
+                topic: "t".to_string()
+            }
+        );
+    }
+
+    #[test]
+    fn a_topic_needs_at_least_one_partition() {
+        let mut metadata = cluster(1);
+        let error = metadata
+            .create_topic("t", 0, 1, TopicConfig::default())
+            .unwrap_err();
+        assert_eq!(error.kafka_error().code(), 37);
+    }
+
+    #[test]
+    fn min_insync_replicas_of_zero_is_invalid() {
+        let mut metadata = cluster(1);
+        let config = TopicConfig {
+            min_insync_replicas: 0,
+            unclean_leader_election: false,
+        };
+        let error = metadata.create_topic("t", 1, 1, config).unwrap_err();
+        assert_eq!(error.kafka_error().code(), 40);
+    }
+
+    #[test]
+    fn topic_names_outside_kafkas_alphabet_are_invalid() {
+        let mut metadata = cluster(1);
+        for name in ["", ".", "..", "a b", "ü", &"x".repeat(250)] {
+            let error = metadata
+                .create_topic(name, 1, 1, TopicConfig::default())
+                .unwrap_err();
+            assert_eq!(error.kafka_error().code(), 17, "name {name:?}");
+        }
+        metadata
+            .create_topic(&"x".repeat(249), 1, 1, TopicConfig::default())
+            .unwrap();
+    }
+
+    #[test]
+    fn a_change_of_leader_bumps_both_epochs() {
+        let mut partition = partition(&[1, 2, 3]);
+        assert!(partition.change(Some(BrokerId(2)), ids(&[2, 3])));
+        assert_eq!(partition.leader_epoch(), LeaderEpoch(1));
+        assert_eq!(partition.partition_epoch(), PartitionEpoch(1));
+    }
+
+    #[test]
+    fn a_change_of_isr_alone_bumps_only_the_partition_epoch() {
+        let mut partition = partition(&[1, 2, 3]);
+        assert!(partition.change(Some(BrokerId(1)), ids(&[1, 3])));
+        assert_eq!(partition.leader_epoch(), LeaderEpoch(0));
+        assert_eq!(partition.partition_epoch(), PartitionEpoch(1));
+    }
+
+    #[test]
+    fn no_change_bumps_nothing() {
+        let mut partition = partition(&[1, 2, 3]);
+        assert!(!partition.change(Some(BrokerId(1)), ids(&[3, 2, 1])));
+        assert_eq!(partition.partition_epoch(), PartitionEpoch(0));
+    }
+
+    #[test]
+    #[should_panic(expected = "is not in isr")]
+    fn a_leader_outside_the_isr_breaks_the_invariants() {
+        let mut partition = partition(&[1, 2, 3]);
+        partition.isr = ids(&[2, 3]);
+        partition.check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "listed twice")]
+    fn duplicate_replicas_break_the_invariants() {
+        let mut partition = partition(&[1, 2, 2]);
+        partition.isr = ids(&[1]);
+        partition.check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "isr is empty")]
+    fn an_empty_isr_breaks_the_invariants() {
+        let mut partition = partition(&[1, 2, 3]);
+        partition.leader = None;
+        partition.isr.clear();
+        partition.check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "not a distinct subset")]
+    fn an_isr_member_outside_the_replicas_breaks_the_invariants() {
+        let mut partition = partition(&[1, 2, 3]);
+        partition.isr = ids(&[1, 4]);
+        partition.check_invariants();
+    }
+
+    fn partition(replicas: &[u32]) -> Partition {
+        Partition {
+            replicas: ids(replicas),
+            leader: Some(BrokerId(replicas[0])),
+            isr: ids(replicas),
+            leader_epoch: LeaderEpoch(0),
+            partition_epoch: PartitionEpoch(0),
+        }
+    }
+}

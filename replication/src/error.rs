@@ -1,0 +1,300 @@
+//! The crate's one error family: an enum per kind of request the controller refuses, each
+//! `#[non_exhaustive]`, each mapping to the Kafka error code a broker or client would see
+//! ([`KafkaError`]). Messages are lowercase, name the object and carry the numbers. A broken
+//! invariant is a bug and panics; it is never one of these.
+
+use crate::types::{BrokerId, LeaderEpoch, PartitionEpoch, TopicPartition};
+
+/// The Kafka protocol errors the controller's refusals map to, with their wire codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KafkaError {
+    UnknownTopicOrPartition,
+    NotLeaderOrFollower,
+    InvalidTopicException,
+    TopicAlreadyExists,
+    InvalidPartitions,
+    InvalidReplicationFactor,
+    InvalidConfig,
+    InvalidRequest,
+    FencedLeaderEpoch,
+    InvalidUpdateVersion,
+    DuplicateBrokerRegistration,
+    BrokerIdNotRegistered,
+    IneligibleReplica,
+}
+
+impl KafkaError {
+    /// The error code on the wire.
+    pub fn code(self) -> i16 {
+        match self {
+            KafkaError::UnknownTopicOrPartition => 3,
+            KafkaError::NotLeaderOrFollower => 6,
+            KafkaError::InvalidTopicException => 17,
+            KafkaError::TopicAlreadyExists => 36,
+            KafkaError::InvalidPartitions => 37,
+            KafkaError::InvalidReplicationFactor => 38,
+            KafkaError::InvalidConfig => 40,
+            KafkaError::InvalidRequest => 42,
+            KafkaError::FencedLeaderEpoch => 74,
+            KafkaError::InvalidUpdateVersion => 95,
+            KafkaError::DuplicateBrokerRegistration => 101,
+            KafkaError::BrokerIdNotRegistered => 102,
+            KafkaError::IneligibleReplica => 107,
+        }
+    }
+
+    /// The error's name as Kafka spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KafkaError::UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
+            KafkaError::NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
+            KafkaError::InvalidTopicException => "INVALID_TOPIC_EXCEPTION",
+            KafkaError::TopicAlreadyExists => "TOPIC_ALREADY_EXISTS",
+            KafkaError::InvalidPartitions => "INVALID_PARTITIONS",
+            KafkaError::InvalidReplicationFactor => "INVALID_REPLICATION_FACTOR",
+            KafkaError::InvalidConfig => "INVALID_CONFIG",
+            KafkaError::InvalidRequest => "INVALID_REQUEST",
+            KafkaError::FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
+            KafkaError::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
+            KafkaError::DuplicateBrokerRegistration => "DUPLICATE_BROKER_REGISTRATION",
+            KafkaError::BrokerIdNotRegistered => "BROKER_ID_NOT_REGISTERED",
+            KafkaError::IneligibleReplica => "INELIGIBLE_REPLICA",
+        }
+    }
+}
+
+/// A broker registration, heartbeat, fencing or unfencing the controller refuses.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    #[error("broker {broker} is already registered")]
+    DuplicateRegistration { broker: BrokerId },
+
+    #[error("broker {broker} is not registered")]
+    NotRegistered { broker: BrokerId },
+}
+
+impl BrokerError {
+    pub fn kafka_error(&self) -> KafkaError {
+        match self {
+            BrokerError::DuplicateRegistration { .. } => KafkaError::DuplicateBrokerRegistration,
+            BrokerError::NotRegistered { .. } => KafkaError::BrokerIdNotRegistered,
+        }
+    }
+}
+
+/// A replica assignment that cannot be made.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlacementError {
+    /// The replication factor is zero, or larger than the number of live brokers.
+    #[error(
+        "invalid replication factor {requested}: {available} live brokers available, need between 1 and {available}"
+    )]
+    InvalidReplicationFactor { requested: u16, available: usize },
+}
+
+impl PlacementError {
+    pub fn kafka_error(&self) -> KafkaError {
+        match self {
+            PlacementError::InvalidReplicationFactor { .. } => KafkaError::InvalidReplicationFactor,
+        }
+    }
+}
+
+/// A topic creation the controller refuses; nothing of the topic is created.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateTopicError {
+    #[error("topic {topic} already exists")]
+    TopicAlreadyExists { topic: String },
+
+    /// Empty, longer than [`TOPIC_NAME_LEN_MAX`](crate::controller::metadata::TOPIC_NAME_LEN_MAX),
+    /// or with a character outside `[a-zA-Z0-9._-]`.
+    #[error("invalid topic name {topic:?}: {reason}")]
+    InvalidTopicName { topic: String, reason: &'static str },
+
+    #[error("invalid partition count {requested} for topic {topic}: must be between 1 and {max}")]
+    InvalidPartitionCount {
+        topic: String,
+        requested: u32,
+        max: u32,
+    },
+
+    #[error(
+        "invalid min_insync_replicas {min_insync_replicas} for topic {topic}: must be at least 1"
+    )]
+    InvalidMinInsyncReplicas {
+        topic: String,
+        min_insync_replicas: u16,
+    },
+
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
+}
+
+impl CreateTopicError {
+    pub fn kafka_error(&self) -> KafkaError {
+        match self {
+            CreateTopicError::TopicAlreadyExists { .. } => KafkaError::TopicAlreadyExists,
+            CreateTopicError::InvalidTopicName { .. } => KafkaError::InvalidTopicException,
+            CreateTopicError::InvalidPartitionCount { .. } => KafkaError::InvalidPartitions,
+            CreateTopicError::InvalidMinInsyncReplicas { .. } => KafkaError::InvalidConfig,
+            CreateTopicError::Placement(error) => error.kafka_error(),
+        }
+    }
+}
+
+/// Why a replica may not be in a proposed ISR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ineligibility {
+    /// The broker is not one of the partition's replicas.
+    NotAReplica,
+    /// The broker is fenced: the controller has not heard from it within the session timeout.
+    Fenced,
+}
+
+impl std::fmt::Display for Ineligibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Ineligibility::NotAReplica => "not a replica",
+            Ineligibility::Fenced => "fenced",
+        })
+    }
+}
+
+/// A leader's ISR proposal (Kafka's AlterPartition) the controller refuses; the partition is
+/// left as it was.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AlterIsrError {
+    #[error("unknown topic or partition {topic_partition}")]
+    UnknownTopicOrPartition { topic_partition: TopicPartition },
+
+    #[error(
+        "{topic_partition}: broker {proposer} proposed an isr but the leader is {}",
+        leader.map_or_else(|| "none".to_string(), |leader| leader.to_string())
+    )]
+    NotLeader {
+        topic_partition: TopicPartition,
+        proposer: BrokerId,
+        leader: Option<BrokerId>,
+    },
+
+    #[error("{topic_partition}: proposal carries leader epoch {proposed}, current is {current}")]
+    FencedLeaderEpoch {
+        topic_partition: TopicPartition,
+        proposed: LeaderEpoch,
+        current: LeaderEpoch,
+    },
+
+    #[error("{topic_partition}: proposal carries partition epoch {proposed}, current is {current}")]
+    StalePartitionEpoch {
+        topic_partition: TopicPartition,
+        proposed: PartitionEpoch,
+        current: PartitionEpoch,
+    },
+
+    #[error("{topic_partition}: proposed isr lacks the leader {leader}")]
+    IsrWithoutLeader {
+        topic_partition: TopicPartition,
+        leader: BrokerId,
+    },
+
+    #[error("{topic_partition}: proposed isr names broker {broker} more than once")]
+    DuplicateIsrMember {
+        topic_partition: TopicPartition,
+        broker: BrokerId,
+    },
+
+    #[error("{topic_partition}: broker {broker} may not join the isr: {reason}")]
+    IneligibleReplica {
+        topic_partition: TopicPartition,
+        broker: BrokerId,
+        reason: Ineligibility,
+    },
+}
+
+impl AlterIsrError {
+    pub fn kafka_error(&self) -> KafkaError {
+        match self {
+            AlterIsrError::UnknownTopicOrPartition { .. } => KafkaError::UnknownTopicOrPartition,
+            AlterIsrError::NotLeader { .. } => KafkaError::NotLeaderOrFollower,
+            AlterIsrError::FencedLeaderEpoch { .. } => KafkaError::FencedLeaderEpoch,
+            AlterIsrError::StalePartitionEpoch { .. } => KafkaError::InvalidUpdateVersion,
+            AlterIsrError::IsrWithoutLeader { .. } | AlterIsrError::DuplicateIsrMember { .. } => {
+                KafkaError::InvalidRequest
+            }
+            AlterIsrError::IneligibleReplica { .. } => KafkaError::IneligibleReplica,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_kafka_codes_and_names() {
+        let placement = PlacementError::InvalidReplicationFactor {
+            requested: 4,
+            available: 3,
+        };
+        assert_eq!(placement.kafka_error().code(), 38);
+        assert_eq!(placement.kafka_error().name(), "INVALID_REPLICATION_FACTOR");
+        let topic_partition = TopicPartition::new("t", 0);
+        let stale = AlterIsrError::StalePartitionEpoch {
+            topic_partition: topic_partition.clone(),
+            proposed: PartitionEpoch(1),
+            current: PartitionEpoch(2),
+        };
+        assert_eq!(stale.kafka_error().code(), 95);
+        let fenced = AlterIsrError::FencedLeaderEpoch {
+            topic_partition: topic_partition.clone(),
+            proposed: LeaderEpoch(1),
+            current: LeaderEpoch(2),
+        };
+        assert_eq!(fenced.kafka_error().code(), 74);
+        let not_leader = AlterIsrError::NotLeader {
+            topic_partition: topic_partition.clone(),
+            proposer: BrokerId(2),
+            leader: None,
+        };
+        assert_eq!(not_leader.kafka_error().code(), 6);
+        let ineligible = AlterIsrError::IneligibleReplica {
+            topic_partition: topic_partition.clone(),
+            broker: BrokerId(3),
+            reason: Ineligibility::Fenced,
+        };
+        assert_eq!(ineligible.kafka_error().code(), 107);
+        let unknown = AlterIsrError::UnknownTopicOrPartition { topic_partition };
+        assert_eq!(unknown.kafka_error().code(), 3);
+        let exists = CreateTopicError::TopicAlreadyExists {
+            topic: "t".to_string(),
+        };
+        assert_eq!(exists.kafka_error().code(), 36);
+    }
+
+    #[test]
+    fn messages_are_lowercase_and_carry_the_numbers() {
+        let error = AlterIsrError::StalePartitionEpoch {
+            topic_partition: TopicPartition::new("orders", 3),
+            proposed: PartitionEpoch(4),
+            current: PartitionEpoch(6),
+        };
+        assert_eq!(
+            error.to_string(),
+            "orders-3: proposal carries partition epoch 4, current is 6"
+        );
+        let error = PlacementError::InvalidReplicationFactor {
+            requested: 4,
+            available: 3,
+        };
+        assert_eq!(
+            error.to_string(),
+            "invalid replication factor 4: 3 live brokers available, need between 1 and 3"
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! The replication crate's domain values. Integers that mean different things get different
+//! types, so a broker id is never confused with an epoch. [`Offset`] and [`LeaderEpoch`] are the
+//! engine's own, re-exported so both crates speak of the same values.
+
+use std::fmt;
+use std::time::Duration;
+
+pub use ringlog_engine::{LeaderEpoch, Offset};
+
+/// A broker's id, unique in the cluster (Kafka's `node.id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BrokerId(pub u32);
+
+impl fmt::Display for BrokerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The version of a partition's leader and ISR as the controller committed them. Every change to
+/// either bumps it; an ISR proposal built on an older one is refused (Kafka's
+/// INVALID_UPDATE_VERSION), so a leader cannot overwrite a change it has not seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionEpoch(pub u32);
+
+impl PartitionEpoch {
+    /// The epoch after this one.
+    pub fn next(self) -> PartitionEpoch {
+        PartitionEpoch(self.0.checked_add(1).expect("partition epoch overflow"))
+    }
+}
+
+impl fmt::Display for PartitionEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The leader epoch after `epoch`. A free function because [`LeaderEpoch`] belongs to the engine.
+pub fn next_leader_epoch(epoch: LeaderEpoch) -> LeaderEpoch {
+    LeaderEpoch(epoch.0.checked_add(1).expect("leader epoch overflow"))
+}
+
+/// The failure domain a broker sits in (Kafka's `broker.rack`). Placement spreads a partition's
+/// replicas over racks before it puts two in one rack.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rack(pub String);
+
+impl fmt::Display for Rack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One partition of one topic. Displays as Kafka does: `orders-3`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: u32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: u32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// A point in time in milliseconds, always supplied by the caller: this crate reads no clock, so
+/// a test or the simulator decides what time it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    /// The time elapsed from `earlier` to `self`; zero if `earlier` is later (a caller's clock
+    /// that stepped back never makes a broker look silent).
+    pub fn saturating_since(self, earlier: Millis) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+
+    /// The time `duration` after this one, saturating at the end of time.
+    pub fn saturating_add(self, duration: Duration) -> Millis {
+        let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        Millis(self.0.saturating_add(millis))
+    }
+}
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ms", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_partition_displays_as_topic_dash_partition() {
+        assert_eq!(TopicPartition::new("orders", 3).to_string(), "orders-3");
+    }
+
+    #[test]
+    fn elapsed_time_never_goes_negative() {
+        assert_eq!(Millis(5).saturating_since(Millis(9)), Duration::ZERO);
+        assert_eq!(
+            Millis(9).saturating_since(Millis(5)),
+            Duration::from_millis(4)
+        );
+    }
+
+    #[test]
+    fn epochs_step_by_one() {
+        assert_eq!(PartitionEpoch(4).next(), PartitionEpoch(5));
+        assert_eq!(next_leader_epoch(LeaderEpoch(7)), LeaderEpoch(8));
+    }
+}
