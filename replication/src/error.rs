@@ -22,6 +22,9 @@ pub enum KafkaError {
     DuplicateBrokerRegistration,
     BrokerIdNotRegistered,
     IneligibleReplica,
+    RequestTimedOut,
+    NotEnoughReplicas,
+    NotEnoughReplicasAfterAppend,
 }
 
 impl KafkaError {
@@ -41,6 +44,9 @@ impl KafkaError {
             KafkaError::DuplicateBrokerRegistration => 101,
             KafkaError::BrokerIdNotRegistered => 102,
             KafkaError::IneligibleReplica => 107,
+            KafkaError::RequestTimedOut => 7,
+            KafkaError::NotEnoughReplicas => 19,
+            KafkaError::NotEnoughReplicasAfterAppend => 20,
         }
     }
 
@@ -60,6 +66,9 @@ impl KafkaError {
             KafkaError::DuplicateBrokerRegistration => "DUPLICATE_BROKER_REGISTRATION",
             KafkaError::BrokerIdNotRegistered => "BROKER_ID_NOT_REGISTERED",
             KafkaError::IneligibleReplica => "INELIGIBLE_REPLICA",
+            KafkaError::RequestTimedOut => "REQUEST_TIMED_OUT",
+            KafkaError::NotEnoughReplicas => "NOT_ENOUGH_REPLICAS",
+            KafkaError::NotEnoughReplicasAfterAppend => "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
         }
     }
 }

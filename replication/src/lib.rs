@@ -2,13 +2,15 @@
 //! clock, no sockets). The caller passes in what happened and the time; the crate returns what
 //! changed.
 //!
-//! This first slice is the controller's side: broker liveness, elections, ISR proposals and
-//! replica placement over the cluster metadata. The leader and follower state machines (fetch,
-//! high watermark, acks, truncation by leader epoch) and the deterministic simulator come next.
+//! Built so far: the controller's side (broker liveness, elections, ISR proposals and replica
+//! placement over the cluster metadata) and a partition's leader (follower progress, ISR
+//! proposals, the high watermark, acks and `min_insync_replicas`). The follower state machine
+//! (fetch, truncation by leader epoch) and the deterministic simulator come next.
 //!
 //! | module         | owns                                                                  |
 //! |----------------|-----------------------------------------------------------------------|
 //! | [`controller`] | [`ClusterMetadata`](controller::ClusterMetadata) and the rules that change it: liveness, election, ISR proposals, placement |
+//! | [`partition`]  | a partition's leader as a state machine: follower progress, ISR proposals, high watermark, acks and `min_insync_replicas` |
 //! | [`types`]      | [`BrokerId`], [`PartitionEpoch`], [`Rack`], [`TopicPartition`], [`Millis`]; [`Offset`] and [`LeaderEpoch`] from the engine |
 //! | [`error`]      | the crate's one error family, each error mapped to its Kafka code ([`KafkaError`]) |
 //!
@@ -18,6 +20,7 @@
 
 pub mod controller;
 pub mod error;
+pub mod partition;
 pub mod types;
 
 pub use error::{AlterIsrError, BrokerError, CreateTopicError, KafkaError, PlacementError};
