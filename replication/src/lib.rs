@@ -20,5 +20,6 @@ pub mod controller;
 pub mod error;
 pub mod types;
 
+pub use error::AlterConfigError;
 pub use error::{AlterIsrError, BrokerError, CreateTopicError, KafkaError, PlacementError};
 pub use types::{BrokerId, LeaderEpoch, Millis, Offset, PartitionEpoch, Rack, TopicPartition};
