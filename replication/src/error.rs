@@ -155,6 +155,31 @@ impl CreateTopicError {
     }
 }
 
+/// A topic config change the controller refuses; neither field of the change is applied.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AlterConfigError {
+    #[error("unknown topic {topic}")]
+    UnknownTopic { topic: String },
+
+    #[error(
+        "invalid min_insync_replicas {min_insync_replicas} for topic {topic}: must be at least 1"
+    )]
+    InvalidMinInsyncReplicas {
+        topic: String,
+        min_insync_replicas: u16,
+    },
+}
+
+impl AlterConfigError {
+    pub fn kafka_error(&self) -> KafkaError {
+        match self {
+            AlterConfigError::UnknownTopic { .. } => KafkaError::UnknownTopicOrPartition,
+            AlterConfigError::InvalidMinInsyncReplicas { .. } => KafkaError::InvalidConfig,
+        }
+    }
+}
+
 /// Why a replica may not be in a proposed ISR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -284,6 +309,15 @@ mod tests {
             topic: "t".to_string(),
         };
         assert_eq!(exists.kafka_error().code(), 36);
+        let unknown_topic = AlterConfigError::UnknownTopic {
+            topic: "t".to_string(),
+        };
+        assert_eq!(unknown_topic.kafka_error().code(), 3);
+        let invalid_config = AlterConfigError::InvalidMinInsyncReplicas {
+            topic: "t".to_string(),
+            min_insync_replicas: 0,
+        };
+        assert_eq!(invalid_config.kafka_error().name(), "INVALID_CONFIG");
     }
 
     #[test]

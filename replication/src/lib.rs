@@ -23,5 +23,6 @@ pub mod error;
 pub mod partition;
 pub mod types;
 
+pub use error::AlterConfigError;
 pub use error::{AlterIsrError, BrokerError, CreateTopicError, KafkaError, PlacementError};
 pub use types::{BrokerId, LeaderEpoch, Millis, Offset, PartitionEpoch, Rack, TopicPartition};

@@ -1,15 +1,15 @@
-//! Property tests of the controller's rules: random sequences of broker and topic operations
-//! keep the metadata's invariants, epochs only grow, and a leader is always a live ISR member
-//! that came from the previous ISR unless its election was flagged unclean. Placement over
-//! random brokers and racks always yields distinct brokers, and distinct racks when there are
-//! enough racks.
+//! Property tests of the controller's rules: random sequences of broker, topic, ISR and topic
+//! config operations keep the metadata's invariants, epochs only grow, and a leader is always a
+//! live ISR member that came from the previous ISR unless its election was flagged unclean.
+//! Placement over random brokers and racks always yields distinct brokers, and distinct racks
+//! when there are enough racks.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use ringlog_replication::controller::{
     ClusterMetadata, IsrProposal, LivenessConfig, Partition, PartitionChange, PlacementBroker,
-    TopicConfig, assign_replicas,
+    Topic, TopicConfig, TopicConfigChange, assign_replicas,
 };
 use ringlog_replication::{BrokerId, Millis, Rack, TopicPartition};
 
@@ -37,6 +37,10 @@ enum Operation {
         pick: usize,
         members: u8,
         staleness: Staleness,
+    },
+    AlterConfig {
+        pick: usize,
+        change: TopicConfigChange,
     },
 }
 
@@ -66,6 +70,11 @@ fn operation() -> impl Strategy<Value = Operation> {
         }),
         4 => (any::<usize>(), any::<u8>(), staleness)
             .prop_map(|(pick, members, staleness)| Operation::AlterIsr { pick, members, staleness }),
+        2 => (any::<usize>(), prop::option::of(0..4u16), prop::option::of(any::<bool>()))
+            .prop_map(|(pick, min_insync_replicas, unclean_leader_election)| {
+                let change = TopicConfigChange { min_insync_replicas, unclean_leader_election };
+                Operation::AlterConfig { pick, change }
+            }),
     ]
 }
 
@@ -140,7 +149,31 @@ impl Run {
                 members,
                 staleness,
             } => self.alter_isr(pick, members, staleness),
+            Operation::AlterConfig { pick, change } => self.alter_config(pick, change),
         }
+    }
+
+    /// Changes the config of a created topic, or of a name no topic has (a failed creation's).
+    fn alter_config(&mut self, pick: usize, change: TopicConfigChange) -> Vec<PartitionChange> {
+        let name = format!("topic-{}", pick % (self.topics_created + 1));
+        let before = self.metadata.topic(&name).map(Topic::config);
+        let result = self.metadata.alter_topic_config(&name, change);
+        let after = self.metadata.topic(&name).map(Topic::config);
+        let valid = before.is_some() && change.min_insync_replicas != Some(0);
+        assert_eq!(result.is_ok(), valid, "{name}: {change:?} gave {result:?}");
+        assert_eq!(
+            after,
+            if valid {
+                before.map(|config| change.applied_to(config))
+            } else {
+                before
+            }
+        );
+        let changes = result.unwrap_or_default();
+        if change.unclean_leader_election != Some(true) {
+            assert!(changes.is_empty(), "{name}: {change:?} changed {changes:?}");
+        }
+        changes
     }
 
     fn alter_isr(

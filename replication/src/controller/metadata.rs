@@ -4,7 +4,8 @@
 //! Every state change is a method on [`ClusterMetadata`] that returns what changed (a
 //! [`PartitionChange`] per partition touched, the new state in full, as Kafka's
 //! PartitionChangeRecord carries it). The methods live beside the rule they apply: topic
-//! creation here, broker liveness in `fencing.rs`, ISR proposals in `alter_isr.rs`.
+//! creation here, broker liveness in `fencing.rs`, ISR proposals in `alter_isr.rs`, topic
+//! config changes in `config_change.rs`.
 
 use std::collections::BTreeMap;
 
@@ -55,6 +56,8 @@ impl Broker {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TopicConfig {
     /// The ISR size below which an acks=all produce is refused (read by leaders, not here).
+    /// At least 1; it may exceed the replication factor, as Kafka allows, and then every acks=all
+    /// produce is refused.
     pub min_insync_replicas: u16,
     /// Whether a replica outside the ISR may lead when no ISR member is live.
     pub unclean_leader_election: bool,

@@ -6,11 +6,13 @@
 //! | [`metadata`]  | [`ClusterMetadata`]: brokers, topics, partitions, `check_invariants()`, topic creation |
 //! | `fencing`     | registration, heartbeats, `tick`, fencing and unfencing brokers, electing leaders for offline partitions |
 //! | `alter_isr`   | accepting or refusing a leader's [`IsrProposal`]                       |
+//! | `config_change` | changing a topic's [`TopicConfig`] ([`TopicConfigChange`]), electing where turning unclean election on makes a leader electable |
 //! | [`liveness`]  | when a silent broker's session has expired ([`LivenessConfig`])         |
 //! | [`election`]  | the election rule: first live ISR member, else offline or unclean      |
 //! | [`placement`] | rack-aware replica assignment for a new topic                          |
 
 mod alter_isr;
+mod config_change;
 pub mod election;
 mod fencing;
 pub mod liveness;
@@ -18,6 +20,7 @@ pub mod metadata;
 pub mod placement;
 
 pub use alter_isr::IsrProposal;
+pub use config_change::TopicConfigChange;
 pub use election::{Election, elect_leader};
 pub use fencing::TickOutcome;
 pub use liveness::LivenessConfig;
