@@ -598,12 +598,7 @@ fn load_indexes(
         return Err(format!("empty segment followed by one at {next}"));
     }
     segment.next_offset = next;
-    segment.max_timestamp = segment.time_index.last().map(|t| {
-        (
-            crate::Timestamp(t.timestamp),
-            segment.base_offset.plus(u64::from(t.relative_offset)),
-        )
-    });
+    segment.max_timestamp = segment.max_timestamp_in_time_index();
     Ok(())
 }
 
@@ -618,15 +613,9 @@ fn scan_tail(backend: &dyn IoBackend, segment: &mut Segment, interval: u32) -> R
         ),
         None => (segment.base_offset, 0),
     };
-    let times = segment.time_index.clone();
     segment.size = start_pos;
     segment.next_offset = start_offset;
-    segment.max_timestamp = times.last().map(|t| {
-        (
-            crate::Timestamp(t.timestamp),
-            segment.base_offset.plus(u64::from(t.relative_offset)),
-        )
-    });
+    segment.max_timestamp = segment.max_timestamp_in_time_index();
     let mut scanner = Scanner::default();
     while segment.size < file_len {
         let position = FilePos(segment.size);
@@ -719,6 +708,7 @@ impl Scanner {
             segment,
             position,
             (HEADER_LEN as u64).min(available) as usize,
+            file_len,
         )?;
         let Some(header) = BatchHeader::decode(head) else {
             return Err(format!(
@@ -732,22 +722,24 @@ impl Scanner {
                 "truncated batch: {len} bytes long, {available} left in the file"
             ));
         }
-        let bytes = self.bytes(backend, segment, position, len as usize)?;
+        let bytes = self.bytes(backend, segment, position, len as usize, file_len)?;
         batch::validate_batch(bytes, SCAN_BATCH_MAX).map_err(|e| e.to_string())
     }
 
-    /// `len` bytes at file position `at`, reading ahead a chunk at a time.
+    /// `len` bytes at file position `at`, reading ahead a chunk at a time, never past `end`
+    /// (the file's length when the scan began).
     fn bytes(
         &mut self,
         backend: &dyn IoBackend,
         segment: &Segment,
         at: u64,
         len: usize,
+        end: u64,
     ) -> Result<&[u8], String> {
         let buffered_end = self.buf_pos + self.buf.len() as u64;
         if at < self.buf_pos || at + len as u64 > buffered_end {
             let want = len.max(SCAN_CHUNK);
-            let remaining = segment_file_len(segment).saturating_sub(at) as usize;
+            let remaining = end.saturating_sub(at) as usize;
             let read = want.min(remaining).max(len);
             self.buf.resize(read, 0);
             self.buf_pos = at;
@@ -757,8 +749,4 @@ impl Scanner {
         let from = (at - self.buf_pos) as usize;
         Ok(&self.buf[from..from + len])
     }
-}
-
-fn segment_file_len(segment: &Segment) -> u64 {
-    segment.log_file().metadata().map_or(0, |m| m.len())
 }

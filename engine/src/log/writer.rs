@@ -94,8 +94,6 @@ pub(crate) struct Writer {
     buffer_bytes: usize,
     /// The next write, in file order: staging buffers holding copies and owned batches.
     chunks: Vec<Vec<u8>>,
-    /// Whether the last chunk is a staging buffer that later copies may extend.
-    last_is_staging: bool,
     staged_bytes: usize,
     /// Where the staged bytes go (segment, file, position of the first) and where they end.
     target: Option<(Offset, Arc<File>, u64)>,
@@ -117,7 +115,6 @@ impl Writer {
             queue,
             buffer_bytes,
             chunks: Vec::new(),
-            last_is_staging: false,
             staged_bytes: 0,
             target: None,
             staged_end: Offset::ZERO,
@@ -163,14 +160,13 @@ impl Writer {
             Payload::Owned(batches) => {
                 self.chunks.push(batches);
                 self.chunk_is_staging.push(false);
-                self.last_is_staging = false;
             }
             Payload::Borrowed(bytes) => {
-                if !self.last_is_staging {
+                // Copies extend the last chunk when it is a staging buffer.
+                if self.chunk_is_staging.last() != Some(&true) {
                     self.chunks
                         .push(take_buffer(self.buffer_bytes.max(bytes.len())));
                     self.chunk_is_staging.push(true);
-                    self.last_is_staging = true;
                 }
                 self.chunks
                     .last_mut()
@@ -199,7 +195,6 @@ impl Writer {
         self.staging_marks
             .push_back(std::mem::take(&mut self.chunk_is_staging));
         self.staged_bytes = 0;
-        self.last_is_staging = false;
         if let Err(e) = self.queue.submit(file, pos, chunks) {
             self.staging_marks.pop_back();
             return Err(e);

@@ -290,6 +290,17 @@ impl Segment {
         self.next_offset = Offset(header.next_offset() as u64);
     }
 
+    /// The max timestamp as the time index records it (its last entry holds the segment's max
+    /// once the segment was sealed), with the base offset of the batch that first reached it.
+    pub fn max_timestamp_in_time_index(&self) -> Option<(Timestamp, Offset)> {
+        self.time_index.last().map(|t| {
+            (
+                Timestamp(t.timestamp),
+                self.base_offset.plus(u64::from(t.relative_offset)),
+            )
+        })
+    }
+
     /// Forgets every batch: the state of a freshly created segment, before a rebuild.
     pub fn reset_state(&mut self) {
         self.size = 0;
