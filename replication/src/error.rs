@@ -9,6 +9,7 @@ use crate::types::{BrokerId, LeaderEpoch, PartitionEpoch, TopicPartition};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum KafkaError {
+    OffsetOutOfRange,
     UnknownTopicOrPartition,
     NotLeaderOrFollower,
     InvalidTopicException,
@@ -18,6 +19,7 @@ pub enum KafkaError {
     InvalidConfig,
     InvalidRequest,
     FencedLeaderEpoch,
+    UnknownLeaderEpoch,
     InvalidUpdateVersion,
     DuplicateBrokerRegistration,
     BrokerIdNotRegistered,
@@ -31,6 +33,7 @@ impl KafkaError {
     /// The error code on the wire.
     pub fn code(self) -> i16 {
         match self {
+            KafkaError::OffsetOutOfRange => 1,
             KafkaError::UnknownTopicOrPartition => 3,
             KafkaError::NotLeaderOrFollower => 6,
             KafkaError::InvalidTopicException => 17,
@@ -40,6 +43,7 @@ impl KafkaError {
             KafkaError::InvalidConfig => 40,
             KafkaError::InvalidRequest => 42,
             KafkaError::FencedLeaderEpoch => 74,
+            KafkaError::UnknownLeaderEpoch => 75,
             KafkaError::InvalidUpdateVersion => 95,
             KafkaError::DuplicateBrokerRegistration => 101,
             KafkaError::BrokerIdNotRegistered => 102,
@@ -53,6 +57,7 @@ impl KafkaError {
     /// The error's name as Kafka spells it.
     pub fn name(self) -> &'static str {
         match self {
+            KafkaError::OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
             KafkaError::UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
             KafkaError::NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
             KafkaError::InvalidTopicException => "INVALID_TOPIC_EXCEPTION",
@@ -62,6 +67,7 @@ impl KafkaError {
             KafkaError::InvalidConfig => "INVALID_CONFIG",
             KafkaError::InvalidRequest => "INVALID_REQUEST",
             KafkaError::FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
+            KafkaError::UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
             KafkaError::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
             KafkaError::DuplicateBrokerRegistration => "DUPLICATE_BROKER_REGISTRATION",
             KafkaError::BrokerIdNotRegistered => "BROKER_ID_NOT_REGISTERED",

@@ -2,15 +2,17 @@
 //! clock, no sockets). The caller passes in what happened and the time; the crate returns what
 //! changed.
 //!
-//! Built so far: the controller's side (broker liveness, elections, ISR proposals and replica
-//! placement over the cluster metadata) and a partition's leader (follower progress, ISR
-//! proposals, the high watermark, acks and `min_insync_replicas`). The follower state machine
-//! (fetch, truncation by leader epoch) and the deterministic simulator come next.
+//! Built: the controller's side (broker liveness, elections, ISR proposals, replica placement,
+//! topic config changes, over the cluster metadata) and a partition's replica on a broker (the
+//! leader: fetch validation, follower progress, ISR proposals, the high watermark, acks and
+//! `min_insync_replicas`; the follower: the fetch loop and truncation by leader epoch; the
+//! replica switching between them as the controller's state changes). The deterministic
+//! simulator in `tests/simulation/` runs them together under faults.
 //!
 //! | module         | owns                                                                  |
 //! |----------------|-----------------------------------------------------------------------|
 //! | [`controller`] | [`ClusterMetadata`](controller::ClusterMetadata) and the rules that change it: liveness, election, ISR proposals, placement |
-//! | [`partition`]  | a partition's leader as a state machine: follower progress, ISR proposals, high watermark, acks and `min_insync_replicas` |
+//! | [`partition`]  | a partition on one broker as state machines: [`Leader`](partition::Leader), [`Follower`](partition::Follower), and [`Replica`](partition::Replica) switching between them |
 //! | [`types`]      | [`BrokerId`], [`PartitionEpoch`], [`Rack`], [`TopicPartition`], [`Millis`]; [`Offset`] and [`LeaderEpoch`] from the engine |
 //! | [`error`]      | the crate's one error family, each error mapped to its Kafka code ([`KafkaError`]) |
 //!

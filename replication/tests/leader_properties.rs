@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use proptest::prelude::*;
+use ringlog_replication::controller::Partition;
 use ringlog_replication::partition::{
-    Acks, Leader, LeaderConfig, LeaderInput, LeaderOutput, ProduceId,
+    Acks, FollowerFetchAnswer, FollowerFetchRequest, Leader, LeaderConfig, LeaderInput,
+    LeaderOutput, LogState, ProduceId,
 };
 use ringlog_replication::{BrokerId, LeaderEpoch, Millis, Offset, PartitionEpoch};
 
@@ -37,7 +39,8 @@ proptest! {
         let followers = [BrokerId(2), BrokerId(3)];
         let config = LeaderConfig { min_insync_replicas: min, ..LeaderConfig::default() };
         let replicas = [me, followers[0], followers[1]];
-        let mut leader = Leader::new(me, config, LeaderEpoch(1), PartitionEpoch(1), &replicas, replicas.to_vec(), Offset(0), Offset(0), Millis(0));
+        let partition = Partition::new(replicas.to_vec(), Some(me), replicas.to_vec(), LeaderEpoch(1), PartitionEpoch(1));
+        let mut leader = Leader::new(me, config, &partition, LogState::default(), Millis(0));
         let mut now = 0u64;
         let mut next_id = 0u64;
         let mut leo = 0u64;
@@ -71,7 +74,13 @@ proptest! {
                     let have = follower_leo[follower];
                     let offset = have + (leo - have) * u64::from(progress) / 100;
                     follower_leo[follower] = offset;
-                    outputs.extend(leader.step(LeaderInput::FollowerFetch { replica: followers[follower], fetch_offset: Offset(offset), now: Millis(now) }));
+                    // Everything is written in epoch 1, the only epoch.
+                    let request = FollowerFetchRequest {
+                        fetch_offset: Offset(offset),
+                        last_fetched_epoch: (offset > 0).then_some(LeaderEpoch(1)),
+                        current_leader_epoch: LeaderEpoch(1),
+                    };
+                    outputs.extend(leader.step(LeaderInput::FollowerFetch { replica: followers[follower], request, now: Millis(now) }));
                 }
                 Op::Tick { advance_ms } => {
                     now += advance_ms;
@@ -108,6 +117,10 @@ proptest! {
                         }
                     }
                     LeaderOutput::Append { .. } => {}
+                    LeaderOutput::FetchAnswer { answer, .. } => {
+                        let records = matches!(answer, FollowerFetchAnswer::Records { .. });
+                        prop_assert!(records, "a fetch from a follower in step was answered {:?}", answer);
+                    }
                 }
             }
             prop_assert_eq!(leader.high_watermark(), hw);

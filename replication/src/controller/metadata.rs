@@ -110,6 +110,29 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// A partition's state as the controller committed it, for a broker that learns it from the
+    /// metadata log or a test that needs one.
+    ///
+    /// # Panics
+    /// If it breaks [`Partition::check_invariants`].
+    pub fn new(
+        replicas: Vec<BrokerId>,
+        leader: Option<BrokerId>,
+        isr: Vec<BrokerId>,
+        leader_epoch: LeaderEpoch,
+        partition_epoch: PartitionEpoch,
+    ) -> Partition {
+        let partition = Partition {
+            replicas,
+            leader,
+            isr,
+            leader_epoch,
+            partition_epoch,
+        };
+        partition.check_invariants();
+        partition
+    }
+
     /// The replicas in preference order: elections take the first eligible one.
     pub fn replicas(&self) -> &[BrokerId] {
         &self.replicas

@@ -16,12 +16,22 @@
 //!   already appended when the ISR falls below it is answered NOT_ENOUGH_REPLICAS_AFTER_APPEND.
 //!   Produces still waiting at their deadline get REQUEST_TIMED_OUT.
 //!
+//! - **Follower fetches** are validated first ([`super::fetch`]): a stale or unknown leader
+//!   epoch is refused, and a follower whose last epoch ends earlier in this log than its fetch
+//!   offset is told where they diverge instead of being counted. Only a fetch that passes moves
+//!   the follower's progress.
+//!
 //! [`Leader::step`] takes one input and returns the outputs in the order the broker must carry
 //! them out. It never performs IO and reads no clock: time comes in with the inputs.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ringlog_engine::LeaderEpochCache;
+
+use super::fetch::{DivergingEpoch, FetchError, FollowerFetchRequest};
+use super::log_state::LogState;
+use crate::controller::Partition;
 use crate::error::KafkaError;
 use crate::types::{BrokerId, LeaderEpoch, Millis, Offset, PartitionEpoch};
 
@@ -58,6 +68,10 @@ pub enum ProduceError {
         required: Offset,
         high_watermark: Offset,
     },
+    #[error(
+        "not leader or follower: this broker led the partition in leader epoch {leader_epoch} and no longer does"
+    )]
+    NotLeaderOrFollower { leader_epoch: LeaderEpoch },
 }
 
 impl ProduceError {
@@ -69,6 +83,7 @@ impl ProduceError {
                 KafkaError::NotEnoughReplicasAfterAppend
             }
             ProduceError::RequestTimedOut { .. } => KafkaError::RequestTimedOut,
+            ProduceError::NotLeaderOrFollower { .. } => KafkaError::NotLeaderOrFollower,
         }
     }
 }
@@ -106,10 +121,11 @@ pub enum LeaderInput {
         id: ProduceId,
         log_end_offset: Offset,
     },
-    /// A follower fetched from `fetch_offset`, which is its log end offset.
+    /// A follower fetched; its fetch offset is its log end offset. Answered with
+    /// [`LeaderOutput::FetchAnswer`].
     FollowerFetch {
         replica: BrokerId,
-        fetch_offset: Offset,
+        request: FollowerFetchRequest,
         now: Millis,
     },
     /// Time passed.
@@ -148,6 +164,29 @@ pub enum LeaderOutput {
     /// The high watermark moved here: consumers may read below it; followers learn it from
     /// fetch responses.
     HighWatermark(Offset),
+    /// Answer a follower's fetch.
+    FetchAnswer {
+        replica: BrokerId,
+        answer: FollowerFetchAnswer,
+    },
+}
+
+/// The leader's answer to a follower's fetch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FollowerFetchAnswer {
+    /// Send the log's batches from `fetch_offset` (up to the log end, within the request's
+    /// byte limits) with this high watermark.
+    Records {
+        fetch_offset: Offset,
+        high_watermark: Offset,
+    },
+    /// Send no records: the follower's log has a suffix this one lacks and must be truncated.
+    Diverging {
+        diverging: DivergingEpoch,
+        high_watermark: Offset,
+    },
+    /// Refuse the fetch with this error.
+    Refused(FetchError),
 }
 
 /// What the leader knows of one follower.
@@ -178,6 +217,9 @@ pub struct Leader {
     leader_epoch: LeaderEpoch,
     /// The log end offset when this leadership began: followers must reach it to rejoin.
     epoch_start_offset: Offset,
+    /// The log's leader-epoch cache, with this leadership's epoch starting at
+    /// `epoch_start_offset`: diverging followers are answered from it.
+    epochs: LeaderEpochCache,
     partition_epoch: PartitionEpoch,
     /// The committed ISR, the leader included.
     isr: Vec<BrokerId>,
@@ -190,25 +232,37 @@ pub struct Leader {
 }
 
 impl Leader {
-    /// Becomes leader of a partition in `leader_epoch`, with the controller's `replicas`, `isr`
-    /// and `partition_epoch`, over a log that ends at `log_end_offset` with the high watermark
-    /// it had. Followers in the ISR count as caught up at `now`.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "each is part of the controller's leadership record"
-    )]
+    /// Becomes leader of `partition` (the controller's state naming `me` leader) over `log`.
+    /// This leadership's epoch starts at the log end offset. Followers count as caught up at
+    /// `now`.
+    ///
+    /// # Panics
+    /// If `partition` does not name `me` its leader, or its leader epoch is not newer than the
+    /// log's last epoch.
     pub fn new(
         me: BrokerId,
         config: LeaderConfig,
-        leader_epoch: LeaderEpoch,
-        partition_epoch: PartitionEpoch,
-        replicas: &[BrokerId],
-        isr: Vec<BrokerId>,
-        log_end_offset: Offset,
-        high_watermark: Offset,
+        partition: &Partition,
+        log: LogState,
         now: Millis,
     ) -> Leader {
-        let followers = replicas
+        assert_eq!(
+            partition.leader(),
+            Some(me),
+            "broker {me} asked to lead a partition led by {:?}",
+            partition.leader()
+        );
+        let leader_epoch = partition.leader_epoch();
+        let mut epochs = log.epochs;
+        if let Some(last) = epochs.latest_epoch() {
+            assert!(
+                leader_epoch >= last,
+                "leader epoch {leader_epoch} is older than the log's last epoch {last}"
+            );
+        }
+        epochs.assign(leader_epoch, log.log_end_offset);
+        let followers = partition
+            .replicas()
             .iter()
             .filter(|&&r| r != me)
             .map(|&r| {
@@ -223,17 +277,40 @@ impl Leader {
             me,
             config,
             leader_epoch,
-            epoch_start_offset: log_end_offset,
-            partition_epoch,
-            isr,
+            epoch_start_offset: log.log_end_offset,
+            epochs,
+            partition_epoch: partition.partition_epoch(),
+            isr: partition.isr().to_vec(),
             proposed: None,
             followers,
-            log_end_offset,
-            high_watermark: high_watermark.min(log_end_offset),
+            log_end_offset: log.log_end_offset,
+            high_watermark: log.high_watermark.min(log.log_end_offset),
             pending: BTreeMap::new(),
         };
         leader.check_invariants();
         leader
+    }
+
+    /// Gives up the leadership (the controller moved it, or the partition was deleted): every
+    /// produce still waiting is answered NOT_LEADER_OR_FOLLOWER. Returns those answers and the
+    /// log as this leader left it, for the replica's next role.
+    pub fn resign(mut self) -> (Vec<LeaderOutput>, LogState) {
+        let error = ProduceError::NotLeaderOrFollower {
+            leader_epoch: self.leader_epoch,
+        };
+        let out = std::mem::take(&mut self.pending)
+            .into_keys()
+            .map(|id| LeaderOutput::Answer {
+                id,
+                result: Err(error.clone()),
+            })
+            .collect();
+        let log = LogState {
+            log_end_offset: self.log_end_offset,
+            high_watermark: self.high_watermark,
+            epochs: self.epochs,
+        };
+        (out, log)
     }
 
     pub fn high_watermark(&self) -> Offset {
@@ -278,9 +355,9 @@ impl Leader {
             }
             LeaderInput::FollowerFetch {
                 replica,
-                fetch_offset,
+                request,
                 now,
-            } => self.on_fetch(replica, fetch_offset, now, &mut out),
+            } => self.on_fetch(replica, request, now, &mut out),
             LeaderInput::Tick { now } => self.on_tick(now, &mut out),
             LeaderInput::IsrCommitted {
                 isr,
@@ -354,14 +431,78 @@ impl Leader {
     fn on_fetch(
         &mut self,
         replica: BrokerId,
+        request: FollowerFetchRequest,
+        now: Millis,
+        out: &mut Vec<LeaderOutput>,
+    ) {
+        let answer = match self.check_fetch(replica, &request) {
+            Err(error) => FollowerFetchAnswer::Refused(error),
+            Ok(Some(diverging)) => FollowerFetchAnswer::Diverging {
+                diverging,
+                high_watermark: self.high_watermark,
+            },
+            Ok(None) => {
+                self.record_progress(replica, request.fetch_offset, now, out);
+                FollowerFetchAnswer::Records {
+                    fetch_offset: request.fetch_offset,
+                    high_watermark: self.high_watermark,
+                }
+            }
+        };
+        out.push(LeaderOutput::FetchAnswer { replica, answer });
+    }
+
+    /// Refuses a fetch from a non-replica or with another leader epoch; returns where the
+    /// follower's log diverges from this one, if it does.
+    fn check_fetch(
+        &self,
+        replica: BrokerId,
+        request: &FollowerFetchRequest,
+    ) -> Result<Option<DivergingEpoch>, FetchError> {
+        if !self.followers.contains_key(&replica) {
+            return Err(FetchError::NotLeaderOrFollower { replica });
+        }
+        let (requested, current) = (request.current_leader_epoch, self.leader_epoch);
+        if requested < current {
+            return Err(FetchError::FencedLeaderEpoch { requested, current });
+        }
+        if requested > current {
+            return Err(FetchError::UnknownLeaderEpoch { requested, current });
+        }
+        let Some(last_fetched) = request.last_fetched_epoch else {
+            // An empty log diverges from nothing; a fetch offset past this log's end (the
+            // follower's log was emptied above its start) is cut back to it.
+            return Ok(
+                (request.fetch_offset > self.log_end_offset).then_some(DivergingEpoch {
+                    epoch: current,
+                    end_offset: self.log_end_offset,
+                }),
+            );
+        };
+        // A follower's last epoch is never newer than the leader epoch it fetches in.
+        let Some((epoch, end_offset)) = self
+            .epochs
+            .end_offset_for_epoch(last_fetched, self.log_end_offset)
+        else {
+            return Err(FetchError::UnknownLeaderEpoch {
+                requested: last_fetched,
+                current,
+            });
+        };
+        let diverges = epoch < last_fetched || end_offset < request.fetch_offset;
+        Ok(diverges.then_some(DivergingEpoch { epoch, end_offset }))
+    }
+
+    /// A valid fetch at `fetch_offset`: the follower has everything below it.
+    fn record_progress(
+        &mut self,
+        replica: BrokerId,
         fetch_offset: Offset,
         now: Millis,
         out: &mut Vec<LeaderOutput>,
     ) {
         let leader_leo = self.log_end_offset;
-        let Some(progress) = self.followers.get_mut(&replica) else {
-            return;
-        };
+        let progress = self.followers.get_mut(&replica).expect("checked");
         let offset = fetch_offset.min(leader_leo);
         progress.log_end_offset = Some(offset);
         if offset >= leader_leo {
@@ -566,8 +707,10 @@ impl Leader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ringlog_engine::EpochEntry;
 
     const EPOCH: LeaderEpoch = LeaderEpoch(5);
+    const PREVIOUS_EPOCH: LeaderEpoch = LeaderEpoch(4);
     const PARTITION_EPOCH: PartitionEpoch = PartitionEpoch(10);
 
     fn ids(ids: &[u32]) -> Vec<BrokerId> {
@@ -581,17 +724,27 @@ mod tests {
             min_insync_replicas,
             ..LeaderConfig::default()
         };
-        Leader::new(
-            BrokerId(1),
-            config,
+        let partition = Partition::new(
+            ids(replicas),
+            Some(BrokerId(1)),
+            ids(isr),
             EPOCH,
             PARTITION_EPOCH,
-            &ids(replicas),
-            ids(isr),
-            Offset(100),
-            Offset(100),
-            Millis(0),
-        )
+        );
+        Leader::new(BrokerId(1), config, &partition, log(), Millis(0))
+    }
+
+    /// A log ending at 100, all of it written in the epoch before [`EPOCH`], committed.
+    fn log() -> LogState {
+        let entries = vec![EpochEntry {
+            epoch: PREVIOUS_EPOCH,
+            start_offset: Offset(0),
+        }];
+        LogState {
+            log_end_offset: Offset(100),
+            high_watermark: Offset(100),
+            epochs: LeaderEpochCache::from_entries(entries).expect("one entry"),
+        }
     }
 
     fn produce(id: u64, acks: Acks) -> LeaderInput {
@@ -610,11 +763,38 @@ mod tests {
         }
     }
 
+    /// A fetch from a follower in [`EPOCH`] whose log matches the leader's up to `offset`.
     fn fetch(replica: u32, offset: u64, now: u64) -> LeaderInput {
+        let last_fetched_epoch = if offset <= 100 { PREVIOUS_EPOCH } else { EPOCH };
+        fetch_in(replica, offset, Some(last_fetched_epoch), EPOCH, now)
+    }
+
+    fn fetch_in(
+        replica: u32,
+        offset: u64,
+        last_fetched_epoch: Option<LeaderEpoch>,
+        current_leader_epoch: LeaderEpoch,
+        now: u64,
+    ) -> LeaderInput {
+        let request = FollowerFetchRequest {
+            fetch_offset: Offset(offset),
+            last_fetched_epoch,
+            current_leader_epoch,
+        };
         LeaderInput::FollowerFetch {
             replica: BrokerId(replica),
-            fetch_offset: Offset(offset),
+            request,
             now: Millis(now),
+        }
+    }
+
+    fn records(replica: u32, offset: u64, high_watermark: u64) -> LeaderOutput {
+        LeaderOutput::FetchAnswer {
+            replica: BrokerId(replica),
+            answer: FollowerFetchAnswer::Records {
+                fetch_offset: Offset(offset),
+                high_watermark: Offset(high_watermark),
+            },
         }
     }
 
@@ -664,10 +844,14 @@ mod tests {
         let mut l = leader(&[1, 2, 3], &[1, 2, 3], 2);
         assert_eq!(l.step(produce(1, Acks::All)), vec![append(1)]);
         assert_eq!(l.step(appended(1, 110)), vec![]);
-        assert_eq!(l.step(fetch(2, 110, 10)), vec![]);
+        assert_eq!(l.step(fetch(2, 110, 10)), vec![records(2, 110, 100)]);
         assert_eq!(
             l.step(fetch(3, 110, 10)),
-            vec![LeaderOutput::HighWatermark(Offset(110)), answered(1, 110)]
+            vec![
+                LeaderOutput::HighWatermark(Offset(110)),
+                answered(1, 110),
+                records(3, 110, 110)
+            ]
         );
     }
 
@@ -788,8 +972,11 @@ mod tests {
     #[test]
     fn a_follower_rejoins_once_it_reaches_the_high_watermark() {
         let mut l = leader(&[1, 2, 3], &[1, 2], 1);
-        assert_eq!(l.step(fetch(3, 90, 10)), vec![]);
-        assert_eq!(l.step(fetch(3, 100, 20)), vec![proposal(&[1, 2, 3])]);
+        assert_eq!(l.step(fetch(3, 90, 10)), vec![records(3, 90, 100)]);
+        assert_eq!(
+            l.step(fetch(3, 100, 20)),
+            vec![proposal(&[1, 2, 3]), records(3, 100, 100)]
+        );
     }
 
     #[test]
@@ -806,7 +993,11 @@ mod tests {
         );
         l.step(produce(1, Acks::All));
         l.step(appended(1, 120));
-        assert_eq!(l.step(fetch(2, 120, 30_012)), vec![], "3 still counts: 100");
+        assert_eq!(
+            l.step(fetch(2, 120, 30_012)),
+            vec![records(2, 120, 100)],
+            "3 still counts: 100"
+        );
         let committed = LeaderInput::IsrCommitted {
             isr: ids(&[1, 2]),
             partition_epoch: PartitionEpoch(11),
@@ -855,15 +1046,118 @@ mod tests {
     #[test]
     fn the_high_watermark_never_goes_back() {
         let mut l = leader(&[1, 2], &[1, 2], 1);
-        assert_eq!(l.step(fetch(2, 50, 1)), vec![]);
+        assert_eq!(l.step(fetch(2, 50, 1)), vec![records(2, 50, 100)]);
         assert_eq!(l.high_watermark(), Offset(100));
     }
 
     #[test]
-    fn a_fetch_from_a_broker_that_is_not_a_replica_is_ignored() {
+    fn a_fetch_from_a_broker_that_is_not_a_replica_is_refused() {
         let mut l = leader(&[1, 2], &[1, 2], 1);
-        assert_eq!(l.step(fetch(9, 100, 1)), vec![]);
+        let refused = LeaderOutput::FetchAnswer {
+            replica: BrokerId(9),
+            answer: FollowerFetchAnswer::Refused(FetchError::NotLeaderOrFollower {
+                replica: BrokerId(9),
+            }),
+        };
+        assert_eq!(l.step(fetch(9, 100, 1)), vec![refused]);
         assert_eq!(l.isr(), &ids(&[1, 2])[..]);
+    }
+
+    fn refused(replica: u32, error: FetchError) -> LeaderOutput {
+        LeaderOutput::FetchAnswer {
+            replica: BrokerId(replica),
+            answer: FollowerFetchAnswer::Refused(error),
+        }
+    }
+
+    fn diverging(replica: u32, epoch: LeaderEpoch, end_offset: u64) -> LeaderOutput {
+        LeaderOutput::FetchAnswer {
+            replica: BrokerId(replica),
+            answer: FollowerFetchAnswer::Diverging {
+                diverging: DivergingEpoch {
+                    epoch,
+                    end_offset: Offset(end_offset),
+                },
+                high_watermark: Offset(100),
+            },
+        }
+    }
+
+    #[test]
+    fn a_fetch_in_an_older_leader_epoch_is_fenced_and_not_counted() {
+        let mut l = leader(&[1, 2], &[1, 2], 1);
+        let error = FetchError::FencedLeaderEpoch {
+            requested: PREVIOUS_EPOCH,
+            current: EPOCH,
+        };
+        let out = l.step(fetch_in(2, 100, Some(PREVIOUS_EPOCH), PREVIOUS_EPOCH, 1));
+        assert_eq!(out, vec![refused(2, error)]);
+    }
+
+    #[test]
+    fn a_fetch_in_a_newer_leader_epoch_is_answered_unknown_leader_epoch() {
+        let mut l = leader(&[1, 2], &[1, 2], 1);
+        let newer = LeaderEpoch(6);
+        let error = FetchError::UnknownLeaderEpoch {
+            requested: newer,
+            current: EPOCH,
+        };
+        let out = l.step(fetch_in(2, 100, Some(PREVIOUS_EPOCH), newer, 1));
+        assert_eq!(out, vec![refused(2, error)]);
+    }
+
+    #[test]
+    fn a_follower_with_records_past_its_epochs_end_here_is_told_where_they_diverge() {
+        let mut l = leader(&[1, 2], &[1, 2], 1);
+        // The follower holds 100..150 of the previous epoch, which ended here at 100.
+        let out = l.step(fetch_in(2, 150, Some(PREVIOUS_EPOCH), EPOCH, 1));
+        assert_eq!(out, vec![diverging(2, PREVIOUS_EPOCH, 100)]);
+    }
+
+    #[test]
+    fn a_follower_with_an_epoch_this_log_never_had_is_sent_to_the_largest_older_epoch() {
+        let mut l = leader(&[1, 2], &[1, 2], 1);
+        // Epoch 3 is older than every epoch this log holds: its data would end where the
+        // log's first epoch starts, 0.
+        let out = l.step(fetch_in(2, 50, Some(LeaderEpoch(3)), EPOCH, 1));
+        assert_eq!(out, vec![diverging(2, LeaderEpoch(3), 0)]);
+    }
+
+    #[test]
+    fn a_diverging_fetch_does_not_count_as_progress() {
+        let mut l = leader(&[1, 2], &[1, 2], 2);
+        l.step(produce(1, Acks::All));
+        l.step(appended(1, 120));
+        l.step(fetch_in(2, 150, Some(PREVIOUS_EPOCH), EPOCH, 1));
+        assert_eq!(l.high_watermark(), Offset(100));
+        assert_eq!(l.pending_produces(), 1);
+    }
+
+    #[test]
+    fn an_empty_follower_log_fetches_from_the_start() {
+        let mut l = leader(&[1, 2], &[1, 2], 1);
+        assert_eq!(
+            l.step(fetch_in(2, 0, None, EPOCH, 1)),
+            vec![records(2, 0, 100)]
+        );
+    }
+
+    #[test]
+    fn resigning_answers_waiting_produces_not_leader_or_follower() {
+        let mut l = leader(&[1, 2], &[1, 2], 2);
+        l.step(produce(1, Acks::All));
+        l.step(appended(1, 120));
+        let (out, log) = l.resign();
+        let error = ProduceError::NotLeaderOrFollower {
+            leader_epoch: EPOCH,
+        };
+        let answer = LeaderOutput::Answer {
+            id: ProduceId(1),
+            result: Err(error),
+        };
+        assert_eq!(out, vec![answer]);
+        assert_eq!(log.log_end_offset, Offset(120));
+        assert_eq!(log.epochs.latest_epoch(), Some(EPOCH));
     }
 
     #[test]
