@@ -1,12 +1,17 @@
 //! The partition leader's step, the replication work a broker does per produce and per
 //! follower fetch: one acks=all produce through append to commit (a produce, its append, and
 //! the two follower fetches that commit it), on a 3-replica partition. Pure code, no IO: the
-//! number is what the state machine adds on top of the log and the network.
+//! number is what the state machine adds on top of the log and the network. Also a follower's
+//! step: a fetch response with one batch, its append, and the next fetch.
 
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ringlog_replication::partition::{Acks, Leader, LeaderConfig, LeaderInput, ProduceId};
+use ringlog_replication::controller::Partition;
+use ringlog_replication::partition::{
+    Acks, BatchMeta, FetchResponse, Follower, FollowerConfig, FollowerFetchRequest, FollowerInput,
+    FollowerOutput, Leader, LeaderConfig, LeaderInput, LogState, ProduceId,
+};
 use ringlog_replication::{BrokerId, LeaderEpoch, Millis, Offset, PartitionEpoch};
 
 fn leader() -> Leader {
@@ -15,15 +20,18 @@ fn leader() -> Leader {
         min_insync_replicas: 2,
         ..LeaderConfig::default()
     };
+    let partition = Partition::new(
+        replicas.to_vec(),
+        Some(BrokerId(1)),
+        replicas.to_vec(),
+        LeaderEpoch(1),
+        PartitionEpoch(1),
+    );
     Leader::new(
         BrokerId(1),
         config,
-        LeaderEpoch(1),
-        PartitionEpoch(1),
-        &replicas,
-        replicas.to_vec(),
-        Offset(0),
-        Offset(0),
+        &partition,
+        LogState::default(),
         Millis(0),
     )
 }
@@ -54,11 +62,52 @@ fn produce_to_commit(c: &mut Criterion) {
                 log_end_offset: Offset(leo),
             }));
             for replica in [2, 3] {
+                let request = FollowerFetchRequest {
+                    fetch_offset: Offset(leo),
+                    last_fetched_epoch: Some(LeaderEpoch(1)),
+                    current_leader_epoch: LeaderEpoch(1),
+                };
                 outputs.extend(l.step(LeaderInput::FollowerFetch {
                     replica: BrokerId(replica),
-                    fetch_offset: Offset(leo),
+                    request,
                     now,
                 }));
+            }
+            std::hint::black_box(outputs)
+        })
+    });
+    group.bench_function("follower_response_to_next_fetch", |b| {
+        let config = FollowerConfig::default();
+        let mut f = Follower::new(
+            BrokerId(2),
+            config,
+            BrokerId(1),
+            LeaderEpoch(1),
+            LogState::default(),
+        );
+        let mut fetch_id = match f.step(FollowerInput::Tick { now: Millis(0) }).pop() {
+            Some(FollowerOutput::SendFetch { fetch_id, .. }) => fetch_id,
+            other => panic!("the first tick sends a fetch, got {other:?}"),
+        };
+        let mut leo = 0u64;
+        b.iter(|| {
+            let batch = BatchMeta {
+                base_offset: Offset(leo),
+                last_offset: Offset(leo + 999),
+                leader_epoch: LeaderEpoch(1),
+            };
+            leo += 1000;
+            let response = FetchResponse::Records {
+                batches: vec![batch],
+                high_watermark: Offset(leo),
+            };
+            let outputs = f.step(FollowerInput::FetchResponse {
+                fetch_id,
+                response,
+                now: Millis(leo),
+            });
+            if let Some(FollowerOutput::SendFetch { fetch_id: next, .. }) = outputs.last() {
+                fetch_id = *next;
             }
             std::hint::black_box(outputs)
         })

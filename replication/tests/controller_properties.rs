@@ -307,10 +307,8 @@ fn check_step(
         let topic_partition = &change.topic_partition;
         if let Some(old) = replayed.get(topic_partition) {
             assert!(change.partition.leader_epoch() >= old.leader_epoch());
-            // An ISR proposal of the ISR as it is reports the state unchanged.
             assert!(
-                change.partition == *old
-                    || change.partition.partition_epoch() > old.partition_epoch(),
+                change.partition.partition_epoch() > old.partition_epoch(),
                 "{topic_partition}: changed without a new partition epoch"
             );
             if let Some(leader) = change.partition.leader()

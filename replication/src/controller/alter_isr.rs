@@ -28,9 +28,11 @@ pub struct IsrProposal {
 
 impl ClusterMetadata {
     /// Accepts or refuses `proposal` for `topic_partition`. On acceptance the ISR becomes the
-    /// proposed one (in replica order) and the partition epoch is bumped; a proposal of the ISR
-    /// as it already is changes nothing and returns the current state. A refusal leaves the
-    /// partition as it was.
+    /// proposed one (in replica order) and the partition epoch is bumped. A proposal of the ISR
+    /// as it already is bumps the partition epoch too: it is how a leader makes every proposal
+    /// it sent earlier stale (one refused for a fenced replica could otherwise still be applied
+    /// if a delayed copy arrives after the replica is back), so it can stop counting them in
+    /// its high watermark. A refusal leaves the partition as it was.
     pub fn alter_isr(
         &mut self,
         topic_partition: &TopicPartition,
@@ -42,7 +44,9 @@ impl ClusterMetadata {
             .get_mut(&topic_partition.topic)
             .expect("validated partition exists");
         let partition = &mut topic.partitions[topic_partition.partition as usize];
-        partition.change(partition.leader, proposal.new_isr.clone());
+        if !partition.change(partition.leader, proposal.new_isr.clone()) {
+            partition.partition_epoch = partition.partition_epoch.next();
+        }
         let change = PartitionChange {
             topic_partition: topic_partition.clone(),
             partition: partition.clone(),
@@ -160,12 +164,13 @@ mod tests {
     }
 
     #[test]
-    fn isr_proposal_of_the_current_isr_changes_nothing() {
+    fn isr_proposal_of_the_current_isr_only_bumps_the_partition_epoch() {
         let mut metadata = cluster_with_topic(false);
         let change = metadata
             .alter_isr(&t0(), &proposal(&metadata, &[1, 2, 3]))
             .unwrap();
-        assert_eq!(change.partition.partition_epoch(), PartitionEpoch(0));
+        assert_eq!(change.partition.isr(), ids(&[1, 2, 3]));
+        assert_eq!(change.partition.partition_epoch(), PartitionEpoch(1));
     }
 
     #[test]

@@ -36,9 +36,10 @@ pub struct FollowerConfig {
     pub fetch_timeout: Duration,
     /// How long to wait after a refused or unusable response (`replica_fetch_backoff_ms`).
     pub fetch_backoff: Duration,
-    /// **Test only.** Truncates to the high watermark instead of the diverging epoch's end
-    /// offset: the unsafe rule Kafka used before leader epochs (KIP-101). It exists so the
-    /// simulator can prove it catches a broken follower; nothing else may set it.
+    /// **Test only.** Truncates to the high watermark on becoming a follower and when told the
+    /// logs diverge, instead of to the diverging epoch's end offset: the unsafe rule Kafka used
+    /// before leader epochs (KIP-101). It exists so the simulator can prove it catches a broken
+    /// follower; nothing else may set it.
     #[doc(hidden)]
     pub test_only_truncate_to_high_watermark: bool,
 }
@@ -126,6 +127,8 @@ pub struct Follower {
     next_fetch_id: u64,
     /// No fetch before this time (backoff after a refusal).
     fetch_not_before: Millis,
+    /// Whether the test-only truncation to the high watermark on becoming a follower is done.
+    started: bool,
 }
 
 impl Follower {
@@ -148,6 +151,7 @@ impl Follower {
             in_flight: None,
             next_fetch_id: 0,
             fetch_not_before: Millis(0),
+            started: false,
         };
         follower.check_invariants();
         follower
@@ -197,6 +201,19 @@ impl Follower {
     }
 
     fn on_tick(&mut self, now: Millis, out: &mut Vec<FollowerOutput>) {
+        if !self.started {
+            self.started = true;
+            let high_watermark = self.log.high_watermark;
+            if self.config.test_only_truncate_to_high_watermark
+                && high_watermark < self.log.log_end_offset
+            {
+                out.push(FollowerOutput::Truncate {
+                    end_offset: high_watermark,
+                });
+                self.log.log_end_offset = high_watermark;
+                self.log.epochs.truncate_from_end(high_watermark);
+            }
+        }
         let due = match self.in_flight {
             None => now >= self.fetch_not_before,
             Some((_, sent_at)) => now.saturating_since(sent_at) >= self.config.fetch_timeout,
@@ -579,12 +596,11 @@ mod tests {
             ..FollowerConfig::default()
         };
         let mut f = follower_with(config);
-        f.step(tick(0));
-        let out = f.step(respond(0, diverging(2, 130), 5));
-        let truncate = FollowerOutput::Truncate {
+        let to_high_watermark = FollowerOutput::Truncate {
             end_offset: Offset(120),
         };
-        assert_eq!(out, vec![truncate, send(1, 120, 2)]);
+        let out = f.step(tick(0));
+        assert_eq!(out, vec![to_high_watermark, send(0, 120, 2)]);
     }
 
     #[test]

@@ -4,10 +4,15 @@
 //!   caught up at a fetch whose offset reaches the leader's LEO; it leaves the ISR when it has
 //!   not been caught up for `replica_lag_time_max` (Kafka's `replica.lag.time.max.ms`), and
 //!   rejoins once its LEO reaches the high watermark and the start of the current leader epoch.
-//! - **ISR changes** are only proposed ([`LeaderOutput::ProposeIsr`], one at a time); the
-//!   controller commits them ([`LeaderInput::IsrCommitted`]). Until then the high watermark is
-//!   computed over the larger of the committed and proposed ISR, so neither a shrink nor an
-//!   expansion can move it past a replica the controller still counts.
+//! - **ISR changes** are only proposed ([`LeaderOutput::ProposeIsr`], one at a time, sent
+//!   again if unanswered for `isr_proposal_timeout`); the controller commits them
+//!   ([`LeaderInput::IsrCommitted`]). Until the leader learns a newer partition epoch, the high
+//!   watermark is computed over the committed ISR together with every replica any proposal
+//!   since then named: a copy of any of them may still be applied (messages are delayed and
+//!   duplicated), so none may move the high watermark past a replica the controller might
+//!   count. A refused proposal therefore keeps counting; a replica it named that stops keeping
+//!   up is dropped by proposing the committed ISR again, which the controller answers with a
+//!   new partition epoch.
 //! - **High watermark** = the smallest LEO over that ISR. It never goes back, and it moves only
 //!   while the committed ISR has at least `min_insync_replicas` members.
 //! - **acks**: 0 is answered before the append; 1 when the leader's append completed; all when
@@ -95,6 +100,9 @@ pub struct LeaderConfig {
     pub replica_lag_time_max: Duration,
     /// `min_insync_replicas`, default 1.
     pub min_insync_replicas: usize,
+    /// How long an ISR proposal may go unanswered before it is sent again (the request or its
+    /// answer may have been lost).
+    pub isr_proposal_timeout: Duration,
 }
 
 impl Default for LeaderConfig {
@@ -102,6 +110,7 @@ impl Default for LeaderConfig {
         LeaderConfig {
             replica_lag_time_max: Duration::from_secs(30),
             min_insync_replicas: 1,
+            isr_proposal_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -197,6 +206,10 @@ struct FollowerProgress {
     log_end_offset: Option<Offset>,
     /// The last time it was caught up with the leader.
     caught_up_at: Millis,
+    /// The leader's log end offset and the time at its previous fetch: a fetch that reaches
+    /// that offset means the follower was caught up then (Kafka's rule, so a follower of a
+    /// leader that never stops appending still counts as caught up).
+    previous_fetch: Option<(Offset, Millis)>,
 }
 
 /// A produce waiting for its append or for the high watermark.
@@ -225,6 +238,11 @@ pub struct Leader {
     isr: Vec<BrokerId>,
     /// The ISR proposed and not yet committed or rejected.
     proposed: Option<Vec<BrokerId>>,
+    /// Every replica named by a proposal since the last partition epoch this leader learned:
+    /// counted in the high watermark until a newer partition epoch makes the proposals stale.
+    proposed_members: Vec<BrokerId>,
+    /// When the proposal was last sent.
+    proposed_at: Millis,
     followers: BTreeMap<BrokerId, FollowerProgress>,
     log_end_offset: Offset,
     high_watermark: Offset,
@@ -269,6 +287,7 @@ impl Leader {
                 let progress = FollowerProgress {
                     log_end_offset: None,
                     caught_up_at: now,
+                    previous_fetch: None,
                 };
                 (r, progress)
             })
@@ -282,6 +301,8 @@ impl Leader {
             partition_epoch: partition.partition_epoch(),
             isr: partition.isr().to_vec(),
             proposed: None,
+            proposed_members: Vec::new(),
+            proposed_at: now,
             followers,
             log_end_offset: log.log_end_offset,
             high_watermark: log.high_watermark.min(log.log_end_offset),
@@ -506,29 +527,37 @@ impl Leader {
         let offset = fetch_offset.min(leader_leo);
         progress.log_end_offset = Some(offset);
         if offset >= leader_leo {
-            progress.caught_up_at = now;
+            progress.caught_up_at = progress.caught_up_at.max(now);
+        } else if let Some((previous_leo, previous_at)) = progress.previous_fetch
+            && offset >= previous_leo
+        {
+            progress.caught_up_at = progress.caught_up_at.max(previous_at);
         }
+        progress.previous_fetch = Some((leader_leo, now));
         let rejoins = !self.isr.contains(&replica)
             && offset >= self.high_watermark
             && offset >= self.epoch_start_offset;
         if rejoins && self.proposed.is_none() {
             let mut isr = self.isr.clone();
             isr.push(replica);
-            self.propose(isr, out);
+            self.propose(isr, now, out);
         }
         self.advance_high_watermark(out);
     }
 
     fn on_tick(&mut self, now: Millis, out: &mut Vec<LeaderOutput>) {
         self.expire_produces(now, out);
-        if self.proposed.is_some() {
+        if let Some(isr) = &self.proposed {
+            if now.saturating_since(self.proposed_at) >= self.config.isr_proposal_timeout {
+                let isr = isr.clone();
+                self.propose(isr, now, out);
+            }
             return;
         }
         let lag_max = self.config.replica_lag_time_max;
         let lagging: Vec<BrokerId> = self
-            .isr
-            .iter()
-            .copied()
+            .maximal_isr()
+            .into_iter()
             .filter(|r| *r != self.me)
             .filter(|r| {
                 self.followers
@@ -537,13 +566,15 @@ impl Leader {
             })
             .collect();
         if !lagging.is_empty() {
+            // Only named by proposals, not committed: proposing the committed ISR again makes
+            // those proposals stale.
             let isr = self
                 .isr
                 .iter()
                 .copied()
                 .filter(|r| !lagging.contains(r))
                 .collect();
-            self.propose(isr, out);
+            self.propose(isr, now, out);
         }
     }
 
@@ -558,6 +589,9 @@ impl Leader {
         if partition_epoch < self.partition_epoch || !isr.contains(&self.me) {
             return;
         }
+        if partition_epoch > self.partition_epoch {
+            self.proposed_members.clear();
+        }
         self.partition_epoch = partition_epoch;
         self.isr = isr;
         self.proposed = None;
@@ -568,9 +602,20 @@ impl Leader {
         self.advance_high_watermark(out);
     }
 
-    fn propose(&mut self, mut isr: Vec<BrokerId>, out: &mut Vec<LeaderOutput>) {
+    fn propose(&mut self, mut isr: Vec<BrokerId>, now: Millis, out: &mut Vec<LeaderOutput>) {
         isr.sort();
+        for &member in &isr {
+            if !self.isr.contains(&member) && !self.proposed_members.contains(&member) {
+                self.proposed_members.push(member);
+                // A replica proposed into the ISR is caught up now (it reached the high
+                // watermark); it has `replica_lag_time_max` to stay so.
+                if let Some(progress) = self.followers.get_mut(&member) {
+                    progress.caught_up_at = progress.caught_up_at.max(now);
+                }
+            }
+        }
         self.proposed = Some(isr.clone());
+        self.proposed_at = now;
         out.push(LeaderOutput::ProposeIsr {
             isr,
             leader_epoch: self.leader_epoch,
@@ -578,11 +623,12 @@ impl Leader {
         });
     }
 
-    /// The ISR the high watermark is computed over: the committed one and the proposed one
-    /// together, so a replica leaves the calculation only once the controller agreed.
+    /// The ISR the high watermark is computed over: the committed one and every replica a
+    /// proposal at this partition epoch named, so a replica leaves the calculation only once
+    /// the controller agreed, and joins it as soon as it might be committed.
     fn maximal_isr(&self) -> Vec<BrokerId> {
         let mut isr = self.isr.clone();
-        for r in self.proposed.iter().flatten() {
+        for r in &self.proposed_members {
             if !isr.contains(r) {
                 isr.push(*r);
             }
@@ -944,11 +990,25 @@ mod tests {
         );
         assert_eq!(
             l.step(LeaderInput::Tick {
-                now: Millis(60_000)
+                now: Millis(35_000)
             }),
             vec![]
         );
         assert_eq!(l.proposed_isr(), Some(&ids(&[1])[..]));
+    }
+
+    #[test]
+    fn an_unanswered_isr_proposal_is_sent_again_after_the_proposal_timeout() {
+        let mut l = leader(&[1, 2, 3], &[1, 2, 3], 1);
+        l.step(LeaderInput::Tick {
+            now: Millis(30_001),
+        });
+        assert_eq!(
+            l.step(LeaderInput::Tick {
+                now: Millis(35_001)
+            }),
+            vec![proposal(&[1])]
+        );
     }
 
     #[test]

@@ -1,0 +1,185 @@
+//! The simulated client: a producer that sends batches of new, unique records to partition
+//! leaders with acks 0, 1 or all, and one consumer per partition reading from the leader. Both
+//! learn leaders from the controller's metadata. What they are told goes into [`History`].
+
+use std::collections::BTreeMap;
+
+use ringlog_replication::controller::Partition;
+use ringlog_replication::partition::Acks;
+use ringlog_replication::{KafkaError, Offset};
+
+use crate::network::{Envelope, Network, Node};
+use crate::world::{Acked, Event, History, Message, PartitionIndex, SimConfig, timing};
+
+/// A consumer fetch unanswered this long is sent again.
+const CONSUMER_FETCH_TIMEOUT_MS: u64 = 300;
+
+#[derive(Clone, Debug)]
+struct InFlight {
+    partition: PartitionIndex,
+    acks: Acks,
+    records: Vec<u64>,
+}
+
+pub struct Client {
+    /// Produce on its own at random (the random runs); scenarios produce by hand.
+    pub producing: bool,
+    /// Per mille of ticks that produce.
+    pub produce_per_mille: u32,
+    metadata: Vec<Option<Partition>>,
+    next_request: u64,
+    next_record: u64,
+    in_flight: BTreeMap<u64, InFlight>,
+    /// The answer to each produce request, for scenarios to look at.
+    pub results: BTreeMap<u64, Result<Offset, KafkaError>>,
+    positions: Vec<Offset>,
+    consumer_in_flight: Vec<Option<u64>>,
+    next_metadata: u64,
+}
+
+impl Client {
+    pub fn new(config: &SimConfig) -> Client {
+        Client {
+            producing: true,
+            produce_per_mille: 500,
+            metadata: vec![None; config.partitions],
+            next_request: 0,
+            next_record: 1,
+            in_flight: BTreeMap::new(),
+            results: BTreeMap::new(),
+            positions: vec![Offset::ZERO; config.partitions],
+            consumer_in_flight: vec![None; config.partitions],
+            next_metadata: 0,
+        }
+    }
+
+    /// Sends a batch of `count` new records to `partition`'s leader as the client knows it.
+    /// Returns the request's id (its answer lands in `results`) and the records.
+    pub fn produce(
+        &mut self,
+        net: &mut Network,
+        partition: PartitionIndex,
+        acks: Acks,
+        count: u64,
+    ) -> (u64, Vec<u64>) {
+        let request = self.next_request;
+        self.next_request += 1;
+        let records: Vec<u64> = (self.next_record..self.next_record + count).collect();
+        self.next_record += count;
+        let leader = self.metadata[partition]
+            .as_ref()
+            .and_then(Partition::leader);
+        if let Some(leader) = leader {
+            self.in_flight.insert(
+                request,
+                InFlight {
+                    partition,
+                    acks,
+                    records: records.clone(),
+                },
+            );
+            let produce = Message::Produce {
+                partition,
+                request,
+                acks,
+                records: records.clone(),
+            };
+            net.send(Node::Client, Node::Broker(leader), produce);
+        } else {
+            self.results
+                .insert(request, Err(KafkaError::NotLeaderOrFollower));
+        }
+        (request, records)
+    }
+
+    pub fn on_tick(&mut self, net: &mut Network) {
+        if net.now >= self.next_metadata {
+            self.next_metadata = net.now + timing::METADATA_REFRESH_MS;
+            net.send(Node::Client, Node::Controller, Message::MetadataRequest);
+        }
+        if self.producing && net.chance(self.produce_per_mille) {
+            let partition = net.range(0, self.metadata.len() as u64 - 1) as usize;
+            let acks = match net.range(0, 9) {
+                0 => Acks::None,
+                1..=3 => Acks::Leader,
+                _ => Acks::All,
+            };
+            let count = net.range(1, 3);
+            self.produce(net, partition, acks, count);
+        }
+        for partition in 0..self.positions.len() {
+            let waiting = self.consumer_in_flight[partition]
+                .is_some_and(|since| net.now < since + CONSUMER_FETCH_TIMEOUT_MS);
+            let leader = self.metadata[partition]
+                .as_ref()
+                .and_then(Partition::leader);
+            if let (false, Some(leader)) = (waiting, leader) {
+                self.consumer_in_flight[partition] = Some(net.now);
+                let fetch = Message::ConsumerFetch {
+                    partition,
+                    offset: self.positions[partition],
+                };
+                net.send(Node::Client, Node::Broker(leader), fetch);
+            }
+        }
+        net.schedule(net.now + timing::CLIENT_TICK_MS, Event::ClientTick);
+    }
+
+    pub fn on_message(&mut self, envelope: Envelope, net: &mut Network, history: &mut History) {
+        match envelope.message {
+            Message::PartitionStates { states } => {
+                for (partition, state) in states {
+                    let known = &mut self.metadata[partition];
+                    let newer = known
+                        .as_ref()
+                        .is_none_or(|k| state.partition_epoch() > k.partition_epoch());
+                    if newer {
+                        *known = Some(state);
+                    }
+                }
+            }
+            Message::ProduceReply {
+                partition,
+                request,
+                result,
+            } => {
+                let Some(produce) = self.in_flight.remove(&request) else {
+                    return; // a duplicate
+                };
+                if let Ok(base) = result {
+                    history.acked.push(Acked {
+                        partition,
+                        base,
+                        records: produce.records,
+                        acks: produce.acks,
+                    });
+                }
+                self.results.insert(request, result);
+            }
+            Message::ConsumerFetchReply {
+                partition,
+                offset,
+                result,
+            } => {
+                if offset != self.positions[partition] {
+                    return; // a late or duplicated answer
+                }
+                self.consumer_in_flight[partition] = None;
+                match result {
+                    Ok(records) => {
+                        for (offset, record) in records {
+                            assert_eq!(
+                                offset, self.positions[partition],
+                                "consumer of partition {partition} skipped an offset"
+                            );
+                            history.consumed[partition].insert(offset, record);
+                            self.positions[partition] = Offset(offset.0 + 1);
+                        }
+                    }
+                    Err(_) => self.next_metadata = net.now,
+                }
+            }
+            other => panic!("client got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! A broker's model disk: one log per partition as a list of batches, each record a unique id,
+//! with the point up to which the log is durable. A crash keeps only the durable part, which
+//! is how "a broker crash loses the unflushed tail of its log" is simulated.
+
+use ringlog_engine::{EpochEntry, LeaderEpochCache};
+use ringlog_replication::partition::{BatchMeta, LogState};
+use ringlog_replication::{LeaderEpoch, Offset};
+
+/// One batch: consecutive records from `base`, stamped with the leader epoch that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelBatch {
+    pub base: Offset,
+    pub epoch: LeaderEpoch,
+    pub records: Vec<u64>,
+}
+
+impl ModelBatch {
+    pub fn end(&self) -> Offset {
+        Offset(self.base.0 + self.records.len() as u64)
+    }
+
+    pub fn meta(&self) -> BatchMeta {
+        BatchMeta {
+            base_offset: self.base,
+            last_offset: Offset(self.end().0 - 1),
+            leader_epoch: self.epoch,
+        }
+    }
+}
+
+/// One partition's log on one broker.
+#[derive(Clone, Debug, Default)]
+pub struct ModelLog {
+    pub batches: Vec<ModelBatch>,
+    /// Everything below survives a crash.
+    pub durable_end: Offset,
+    /// The high watermark checkpoint: the last one the replica reported.
+    pub high_watermark: Offset,
+}
+
+impl ModelLog {
+    pub fn end(&self) -> Offset {
+        self.batches.last().map_or(Offset::ZERO, ModelBatch::end)
+    }
+
+    /// The record at `offset`, if the log holds it.
+    pub fn record_at(&self, offset: Offset) -> Option<u64> {
+        let index = self.batches.partition_point(|b| b.end() <= offset);
+        let batch = self.batches.get(index)?;
+        let within = offset.0.checked_sub(batch.base.0)?;
+        batch.records.get(within as usize).copied()
+    }
+
+    /// Appends `batch`, which must start at the log end. Durable only if `durable`.
+    pub fn append(&mut self, batch: ModelBatch, durable: bool) {
+        assert_eq!(batch.base, self.end(), "append not at the log end");
+        self.batches.push(batch);
+        if durable {
+            self.durable_end = self.end();
+        }
+    }
+
+    /// Cuts the log to end at `end`, which must be a batch boundary (the protocol only ever
+    /// truncates to one: epoch starts and log ends).
+    pub fn truncate(&mut self, end: Offset) {
+        let keep = self.batches.partition_point(|b| b.end() <= end);
+        assert!(
+            keep == self.batches.len() || self.batches[keep].base >= end,
+            "truncation to {end} splits the batch at {}",
+            self.batches[keep].base
+        );
+        self.batches.truncate(keep);
+        self.durable_end = self.durable_end.min(self.end());
+        self.high_watermark = self.high_watermark.min(self.end());
+    }
+
+    /// Empties the log and restarts it at `offset` (only from offset 0 here: the simulated
+    /// logs keep everything, so a leader's log always starts at 0).
+    pub fn truncate_fully(&mut self) {
+        self.batches.clear();
+        self.durable_end = Offset::ZERO;
+        self.high_watermark = Offset::ZERO;
+    }
+
+    /// What a crash leaves.
+    pub fn crash(&mut self) {
+        let durable = self.durable_end;
+        let keep = self.batches.partition_point(|b| b.end() <= durable);
+        self.batches.truncate(keep);
+        self.high_watermark = self.high_watermark.min(self.end());
+    }
+
+    /// The batches from `from` (a batch boundary) up to `end`, at most `max` of them.
+    pub fn read(&self, from: Offset, end: Offset, max: usize) -> Vec<ModelBatch> {
+        let start = self.batches.partition_point(|b| b.base < from);
+        if let Some(first) = self.batches.get(start) {
+            assert!(
+                start == 0 || self.batches[start - 1].end() == from,
+                "a read from {from} starts inside a batch (next batch at {})",
+                first.base
+            );
+        }
+        self.batches[start..]
+            .iter()
+            .take_while(|b| b.end() <= end)
+            .take(max)
+            .cloned()
+            .collect()
+    }
+
+    /// The log as a replica's state machine takes it over.
+    pub fn state(&self) -> LogState {
+        let mut entries: Vec<EpochEntry> = Vec::new();
+        for batch in &self.batches {
+            if entries.last().is_none_or(|e| e.epoch != batch.epoch) {
+                entries.push(EpochEntry {
+                    epoch: batch.epoch,
+                    start_offset: batch.base,
+                });
+            }
+        }
+        LogState {
+            log_end_offset: self.end(),
+            high_watermark: self.high_watermark.min(self.end()),
+            epochs: LeaderEpochCache::from_entries(entries).expect("batch epochs never go back"),
+        }
+    }
+
+    /// Every record with its offset, in order.
+    pub fn records(&self) -> impl Iterator<Item = (Offset, u64)> + '_ {
+        self.batches.iter().flat_map(|b| {
+            (b.base.0..)
+                .zip(b.records.iter())
+                .map(|(o, r)| (Offset(o), *r))
+        })
+    }
+}

@@ -1,0 +1,37 @@
+//! acks=all never succeeds while the ISR is below `min_insync_replicas`: when a leader answers
+//! one, its ISR has at least that many members and at least that many replicas' logs hold the
+//! batch.
+
+use crate::world::World;
+use ringlog_replication::Offset;
+
+pub fn check(world: &World) -> Result<(), String> {
+    let min = usize::from(world.config.min_insync_replicas);
+    for answer in &world.history.acks_all_answers {
+        if answer.isr_len < min {
+            return Err(format!(
+                "acks_all_needs_min_insync_replicas: leader {} acknowledged acks=all at partition \
+                 {} offset {} with an isr of {}, min_insync_replicas is {min}",
+                answer.leader, answer.partition, answer.base, answer.isr_len
+            ));
+        }
+        let holders = world
+            .brokers
+            .values()
+            .filter(|b| {
+                let log = &b.logs[answer.partition];
+                (answer.base.0..)
+                    .zip(&answer.records)
+                    .all(|(o, r)| log.record_at(Offset(o)) == Some(*r))
+            })
+            .count();
+        if holders < min {
+            return Err(format!(
+                "acks_all_needs_min_insync_replicas: leader {} acknowledged acks=all at partition \
+                 {} offset {} held by {holders} replicas, min_insync_replicas is {min}",
+                answer.leader, answer.partition, answer.base
+            ));
+        }
+    }
+    Ok(())
+}

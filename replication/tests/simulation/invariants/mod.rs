@@ -1,0 +1,48 @@
+//! The rules the cluster must keep, one file each, named for the rule. Every one is checked
+//! after every step of the simulation; [`converged`] is the liveness check once faults stop.
+//!
+//! Rules about what was committed hold only while the partition has had no unclean election:
+//! an unclean election is the documented trade of those records for availability, and
+//! [`crate::world::History::unclean_elections`] reports what it cost.
+
+pub mod acked_records_are_never_lost;
+pub mod acks_all_needs_min_insync_replicas;
+pub mod committed_prefixes_agree;
+pub mod consumers_never_see_records_vanish;
+pub mod converged;
+pub mod high_watermark_is_monotonic_and_within_the_isr;
+pub mod leader_epochs_only_grow;
+
+use std::collections::BTreeMap;
+
+use ringlog_replication::{BrokerId, LeaderEpoch, Offset};
+
+use crate::world::{PartitionIndex, World};
+
+/// What the invariants remember from one step to the next.
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// Per partition, the committed records by offset, as the first replica to commit each
+    /// one had it.
+    pub committed: Vec<Vec<u64>>,
+    /// The high watermark each leader last reported, with the epoch it led in.
+    pub leader_high_watermarks: BTreeMap<(BrokerId, PartitionIndex), (LeaderEpoch, Offset)>,
+    /// The controller's last leader epoch of each partition.
+    pub controller_epochs: BTreeMap<PartitionIndex, LeaderEpoch>,
+    /// The last leader epoch each broker applied for each partition.
+    pub broker_epochs: BTreeMap<(BrokerId, PartitionIndex), LeaderEpoch>,
+}
+
+/// Runs every safety invariant; the error names the rule and the numbers.
+pub fn check_all(world: &mut World) -> Result<(), String> {
+    acks_all_needs_min_insync_replicas::check(world)?;
+    world.history.acks_all_answers.clear();
+    acked_records_are_never_lost::check(world)?;
+    consumers_never_see_records_vanish::check(world)?;
+    let mut memory = std::mem::take(&mut world.memory);
+    let result = committed_prefixes_agree::check(world, &mut memory)
+        .and_then(|()| high_watermark_is_monotonic_and_within_the_isr::check(world, &mut memory))
+        .and_then(|()| leader_epochs_only_grow::check(world, &mut memory));
+    world.memory = memory;
+    result
+}
