@@ -26,7 +26,6 @@ const CONSUMER_RECORDS_MAX: usize = 32;
 /// A produce the broker is working on.
 #[derive(Clone, Debug)]
 struct InFlightProduce {
-    partition: PartitionIndex,
     request: u64,
     acks: Acks,
     records: Vec<u64>,
@@ -302,7 +301,6 @@ impl Broker {
                 let id = ProduceId(self.next_produce);
                 self.next_produce += 1;
                 let produce = InFlightProduce {
-                    partition,
                     request,
                     acks,
                     records,

@@ -16,7 +16,6 @@ const CONSUMER_FETCH_TIMEOUT_MS: u64 = 300;
 
 #[derive(Clone, Debug)]
 struct InFlight {
-    partition: PartitionIndex,
     acks: Acks,
     records: Vec<u64>,
 }
@@ -53,6 +52,13 @@ impl Client {
         }
     }
 
+    /// The leader of `partition` as this client last learned it.
+    pub fn known_leader(&self, partition: PartitionIndex) -> Option<ringlog_replication::BrokerId> {
+        self.metadata[partition]
+            .as_ref()
+            .and_then(Partition::leader)
+    }
+
     /// Sends a batch of `count` new records to `partition`'s leader as the client knows it.
     /// Returns the request's id (its answer lands in `results`) and the records.
     pub fn produce(
@@ -73,7 +79,6 @@ impl Client {
             self.in_flight.insert(
                 request,
                 InFlight {
-                    partition,
                     acks,
                     records: records.clone(),
                 },

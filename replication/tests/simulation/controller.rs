@@ -48,7 +48,6 @@ impl Controller {
         let topic_config = TopicConfig {
             min_insync_replicas: config.min_insync_replicas,
             unclean_leader_election: config.unclean_leader_election,
-            ..TopicConfig::default()
         };
         let partitions = u32::try_from(config.partitions).expect("few partitions");
         self.metadata
@@ -163,7 +162,6 @@ impl Controller {
                 history.unclean_elections.push(UncleanElection {
                     partition,
                     leader,
-                    leader_epoch: change.partition.leader_epoch(),
                     lost,
                 });
             }

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use ringlog_replication::controller::{IsrProposal, Partition};
 use ringlog_replication::partition::{Acks, FetchId, FetchResponse, FollowerFetchRequest};
-use ringlog_replication::{BrokerId, KafkaError, LeaderEpoch, Offset};
+use ringlog_replication::{BrokerId, KafkaError, Offset};
 
 use crate::broker::Broker;
 use crate::client::Client;
@@ -166,7 +166,6 @@ pub struct AcksAllAnswer {
 pub struct UncleanElection {
     pub partition: PartitionIndex,
     pub leader: BrokerId,
-    pub leader_epoch: LeaderEpoch,
     /// Records acknowledged with acks=all that the new leader's log lacks.
     pub lost: Vec<u64>,
 }
@@ -245,8 +244,10 @@ impl World {
             brokers.insert(id, Broker::new(id, &config));
         }
         let states = controller.create_topic(&config);
-        let mut history = History::default();
-        history.consumed = vec![BTreeMap::new(); config.partitions];
+        let history = History {
+            consumed: vec![BTreeMap::new(); config.partitions],
+            ..History::default()
+        };
         let client = Client::new(&config);
         let trace = Trace {
             enabled: config.trace,

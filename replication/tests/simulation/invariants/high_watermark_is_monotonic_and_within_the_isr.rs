@@ -13,14 +13,16 @@ pub fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
             };
             let (epoch, hw) = (leader.leader_epoch(), leader.high_watermark());
             let key = (broker.id, partition);
-            if let Some(&(known_epoch, known_hw)) = memory.leader_high_watermarks.get(&key) {
-                if known_epoch == epoch && hw < known_hw {
-                    return Err(format!(
-                        "high_watermark_is_monotonic: leader {} of partition {partition} in epoch \
-                         {epoch} moved its high watermark back from {known_hw} to {hw}",
-                        broker.id
-                    ));
-                }
+            let known = memory.leader_high_watermarks.get(&key);
+            if let Some(&(known_epoch, known_hw)) = known
+                && known_epoch == epoch
+                && hw < known_hw
+            {
+                return Err(format!(
+                    "high_watermark_is_monotonic: leader {} of partition {partition} in epoch \
+                     {epoch} moved its high watermark back from {known_hw} to {hw}",
+                    broker.id
+                ));
             }
             memory.leader_high_watermarks.insert(key, (epoch, hw));
         }
