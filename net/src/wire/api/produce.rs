@@ -30,7 +30,7 @@
 
 use bytes::Bytes;
 use ringlog_engine::Offset;
-use ringlog_replication::partition::Acks;
+pub use ringlog_replication::partition::Acks;
 
 use crate::wire::api::Topic;
 use crate::wire::error::WireError;
