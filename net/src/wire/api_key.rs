@@ -142,6 +142,26 @@ mod tests {
         }
     }
 
+    /// `net/PROTOCOL.md` lists every API with its key and versions.
+    #[test]
+    fn the_spec_lists_every_api() {
+        let spec = include_str!("../../PROTOCOL.md");
+        for api in SUPPORTED_APIS {
+            let row = spec
+                .lines()
+                .find(|line| line.split('|').nth(1).map(str::trim) == Some(api.name))
+                .unwrap_or_else(|| panic!("PROTOCOL.md has no row for {}", api.name));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells[2], api.api_key.0.to_string(), "{}", api.name);
+            let versions = if api.versions.min == api.versions.max {
+                api.versions.min.to_string()
+            } else {
+                format!("{} to {}", api.versions.min, api.versions.max)
+            };
+            assert_eq!(cells[3], versions, "{}", api.name);
+        }
+    }
+
     #[test]
     fn unknown_keys_have_no_versions() {
         assert_eq!(ApiKey(4).versions(), None);

@@ -197,6 +197,22 @@ mod tests {
         assert_eq!(ErrorCode(9999).to_string(), "unknown error code 9999");
     }
 
+    /// `net/PROTOCOL.md` lists every named code with its number and retriability.
+    #[test]
+    fn the_spec_lists_every_code() {
+        let spec = include_str!("../../PROTOCOL.md");
+        for &(code, name, retriable) in KNOWN_ERROR_CODES {
+            let retriable = if retriable { "yes" } else { "no" };
+            let row = spec
+                .lines()
+                .find(|line| line.split('|').nth(2).map(str::trim) == Some(name))
+                .unwrap_or_else(|| panic!("PROTOCOL.md has no row for {name}"));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells[1], code.0.to_string(), "{name}");
+            assert_eq!(cells[3], retriable, "{name}");
+        }
+    }
+
     #[test]
     fn every_replication_error_converts_to_its_named_code() {
         let errors = [
