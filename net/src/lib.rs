@@ -8,8 +8,6 @@
 //!
 //! [`WireError`] is the crate's one error family.
 
-#![forbid(unsafe_code)]
-
 pub mod wire;
 
 pub use wire::WireError;

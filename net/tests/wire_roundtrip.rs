@@ -708,7 +708,7 @@ proptest! {
         };
         let frame = encode_fetch_response(&response, 0, CorrelationId(1))?;
         let records_total: usize = lens.iter().sum();
-        let headers = RESPONSE_HEADER_LEN + 2 + 4 + 2 + 1 + 4 + lens.len() * PARTITION_HEADER_LEN;
+        let headers = RESPONSE_HEADER_LEN + 2 + 4 + 2 + 1 + 4 + lens.len() * response_partition::HEADER_LEN;
         prop_assert_eq!(frame.frame_len, headers + records_total);
         prop_assert_eq!(frame.pieces.iter().map(Piece::len).sum::<usize>(), frame.frame_len);
         let Piece::Bytes(first) = &frame.pieces[0] else {

@@ -55,6 +55,9 @@
 //! # Ok::<(), ringlog_net::WireError>(())
 //! ```
 
+// The codec is plain safe Rust; unsafe belongs to the IO modules, never here.
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod api_key;
 pub mod error;

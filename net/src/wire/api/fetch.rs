@@ -3,15 +3,15 @@
 //!
 //! Request body:
 //!
-//! | field     | type   | notes                                                        |
-//! |-----------|--------|--------------------------------------------------------------|
-//! | replica_id| i32    | -1: a consumer (reads up to the high watermark); else the fetching follower's broker id |
-//! | max_wait_ms | u32  | the longest the broker may hold the request                  |
-//! | min_bytes | u32    | answer as soon as this many record bytes are available        |
-//! | max_bytes | u32    | record bytes in the whole response, at most (soft: see below) |
-//! | topics    | array  |                                                              |
-//! | . name    | string |                                                              |
-//! | . partitions | array | entries of 32 bytes, laid out as follows                  |
+//! | field        | type   | notes                                                      |
+//! |--------------|--------|------------------------------------------------------------|
+//! | replica_id   | i32    | -1: a consumer (reads up to the high watermark); else the fetching follower's broker id |
+//! | max_wait_ms  | u32    | the longest the broker may hold the request                |
+//! | min_bytes    | u32    | answer as soon as this many record bytes are available      |
+//! | max_bytes    | u32    | record bytes in the whole response, at most (soft: see below) |
+//! | topics       | array  |                                                            |
+//! | . name       | string |                                                            |
+//! | . partitions | array  | entries of 32 bytes, laid out as follows                   |
 //!
 //! | partition field        | offset | size | type | notes                                   |
 //! |------------------------|-------:|-----:|------|-----------------------------------------|
@@ -63,27 +63,36 @@ use crate::wire::error_code::ErrorCode;
 use crate::wire::frame::{self, CorrelationId};
 use crate::wire::primitives::{ARRAY_MIN_LEN, Reader, STRING_MIN_LEN, Wire, Writer};
 
-pub const PARTITION_INDEX_AT: usize = 0;
-pub const CURRENT_LEADER_EPOCH_AT: usize = PARTITION_INDEX_AT + 4;
-pub const FETCH_OFFSET_AT: usize = CURRENT_LEADER_EPOCH_AT + 4;
-pub const LAST_FETCHED_EPOCH_AT: usize = FETCH_OFFSET_AT + 8;
-pub const FOLLOWER_LOG_START_OFFSET_AT: usize = LAST_FETCHED_EPOCH_AT + 4;
-pub const PARTITION_MAX_BYTES_AT: usize = FOLLOWER_LOG_START_OFFSET_AT + 8;
-/// The size of one request partition entry.
-pub const FETCH_PARTITION_LEN: usize = PARTITION_MAX_BYTES_AT + 4;
+/// Where each field of a request's partition entry starts, each derived from the one before.
+pub mod request_partition {
+    pub const PARTITION_INDEX_AT: usize = 0;
+    pub const CURRENT_LEADER_EPOCH_AT: usize = PARTITION_INDEX_AT + 4;
+    pub const FETCH_OFFSET_AT: usize = CURRENT_LEADER_EPOCH_AT + 4;
+    pub const LAST_FETCHED_EPOCH_AT: usize = FETCH_OFFSET_AT + 8;
+    pub const LOG_START_OFFSET_AT: usize = LAST_FETCHED_EPOCH_AT + 4;
+    pub const PARTITION_MAX_BYTES_AT: usize = LOG_START_OFFSET_AT + 8;
+    /// The size of one entry.
+    pub const LEN: usize = PARTITION_MAX_BYTES_AT + 4;
 
-pub const ERROR_CODE_AT: usize = PARTITION_INDEX_AT + 4;
-pub const HIGH_WATERMARK_AT: usize = ERROR_CODE_AT + 2;
-pub const LOG_START_OFFSET_AT: usize = HIGH_WATERMARK_AT + 8;
-pub const LOG_END_OFFSET_AT: usize = LOG_START_OFFSET_AT + 8;
-pub const DIVERGING_EPOCH_AT: usize = LOG_END_OFFSET_AT + 8;
-pub const DIVERGING_END_OFFSET_AT: usize = DIVERGING_EPOCH_AT + 4;
-pub const RECORDS_LEN_AT: usize = DIVERGING_END_OFFSET_AT + 8;
-/// The size of a response partition's header; its records follow.
-pub const PARTITION_HEADER_LEN: usize = RECORDS_LEN_AT + 4;
+    const _: () = assert!(LEN == 32);
+}
 
-const _: () = assert!(FETCH_PARTITION_LEN == 32);
-const _: () = assert!(PARTITION_HEADER_LEN == 46);
+/// Where each field of a response partition's header starts, each derived from the one
+/// before. The records follow the header.
+pub mod response_partition {
+    pub const PARTITION_INDEX_AT: usize = 0;
+    pub const ERROR_CODE_AT: usize = PARTITION_INDEX_AT + 4;
+    pub const HIGH_WATERMARK_AT: usize = ERROR_CODE_AT + 2;
+    pub const LOG_START_OFFSET_AT: usize = HIGH_WATERMARK_AT + 8;
+    pub const LOG_END_OFFSET_AT: usize = LOG_START_OFFSET_AT + 8;
+    pub const DIVERGING_EPOCH_AT: usize = LOG_END_OFFSET_AT + 8;
+    pub const DIVERGING_END_OFFSET_AT: usize = DIVERGING_EPOCH_AT + 4;
+    pub const RECORDS_LEN_AT: usize = DIVERGING_END_OFFSET_AT + 8;
+    /// The size of the header; the records start here.
+    pub const HEADER_LEN: usize = RECORDS_LEN_AT + 4;
+
+    const _: () = assert!(HEADER_LEN == 46);
+}
 
 /// Read batches from partitions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -292,7 +301,7 @@ impl<R: RecordsSource> FetchResponse<R> {
 }
 
 impl<R: RecordsSource> FetchPartitionResponse<R> {
-    /// Everything up to and including `records_len`: [`PARTITION_HEADER_LEN`] bytes.
+    /// Everything up to and including `records_len`: [`response_partition::HEADER_LEN`] bytes.
     fn encode_header(&self, w: &mut Writer) -> Result<(), WireError> {
         let start = w.len();
         w.u32(self.partition_index);
@@ -311,7 +320,7 @@ impl<R: RecordsSource> FetchPartitionResponse<R> {
             }
         }
         w.bytes_len("records", self.records.len())?;
-        debug_assert_eq!(w.len() - start, PARTITION_HEADER_LEN);
+        debug_assert_eq!(w.len() - start, response_partition::HEADER_LEN);
         Ok(())
     }
 }
@@ -331,7 +340,7 @@ impl Wire for FetchResponse {
                 name: r.string("topic name")?,
                 partitions: r.array_with(
                     "partitions",
-                    PARTITION_HEADER_LEN,
+                    response_partition::HEADER_LEN,
                     FetchPartitionResponse::decode,
                 )?,
             })
@@ -394,7 +403,7 @@ impl Wire for FetchRequest {
 }
 
 impl Wire for FetchPartition {
-    const MIN_LEN: usize = FETCH_PARTITION_LEN;
+    const MIN_LEN: usize = request_partition::LEN;
 
     fn encode(&self, w: &mut Writer) -> Result<(), WireError> {
         w.u32(self.partition_index);
@@ -439,23 +448,29 @@ mod tests {
         let mut w = Writer::new();
         partition.encode(&mut w).unwrap();
         let bytes = w.into_inner();
-        assert_eq!(bytes.len(), FETCH_PARTITION_LEN);
-        assert_eq!(be::<4>(&bytes, PARTITION_INDEX_AT), 7u32.to_be_bytes());
-        assert_eq!(be::<4>(&bytes, CURRENT_LEADER_EPOCH_AT), 3i32.to_be_bytes());
+        assert_eq!(bytes.len(), request_partition::LEN);
         assert_eq!(
-            be::<8>(&bytes, FETCH_OFFSET_AT),
+            be::<4>(&bytes, request_partition::PARTITION_INDEX_AT),
+            7u32.to_be_bytes()
+        );
+        assert_eq!(
+            be::<4>(&bytes, request_partition::CURRENT_LEADER_EPOCH_AT),
+            3i32.to_be_bytes()
+        );
+        assert_eq!(
+            be::<8>(&bytes, request_partition::FETCH_OFFSET_AT),
             0x0102_0304_0506i64.to_be_bytes()
         );
         assert_eq!(
-            be::<4>(&bytes, LAST_FETCHED_EPOCH_AT),
+            be::<4>(&bytes, request_partition::LAST_FETCHED_EPOCH_AT),
             (-1i32).to_be_bytes()
         );
         assert_eq!(
-            be::<8>(&bytes, FOLLOWER_LOG_START_OFFSET_AT),
+            be::<8>(&bytes, request_partition::LOG_START_OFFSET_AT),
             9i64.to_be_bytes()
         );
         assert_eq!(
-            be::<4>(&bytes, PARTITION_MAX_BYTES_AT),
+            be::<4>(&bytes, request_partition::PARTITION_MAX_BYTES_AT),
             (1u32 << 20).to_be_bytes()
         );
     }

@@ -28,6 +28,8 @@
 //! | . . log_start_offset | i64             | -1 on error or with acks=0                     |
 //! | . . error_message    | nullable string | what went wrong, for people                   |
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use ringlog_engine::Offset;
 pub use ringlog_replication::partition::Acks;
@@ -36,7 +38,6 @@ use crate::wire::api::Topic;
 use crate::wire::error::WireError;
 use crate::wire::error_code::ErrorCode;
 use crate::wire::primitives::{ARRAY_MIN_LEN, Reader, STRING_MIN_LEN, Wire, Writer};
-use std::time::Duration;
 
 /// Batches to append.
 #[derive(Clone, Debug, PartialEq, Eq)]
