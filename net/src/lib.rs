@@ -1,4 +1,13 @@
-//! ringlog-net: the wire protocol (a pure codec), the broker server and the client library
-//! (Producer, Consumer, Admin).
+//! ringlog-net: the broker's network side. So far the wire protocol, as a pure codec; the
+//! broker server (shards, connections, handlers) and the client library (Producer, Consumer,
+//! Admin) come with their own issues, on top of it.
 //!
-//! Nothing is built here yet; the broker lands with its own issue.
+//! | module   | owns                                                                        |
+//! |----------|-----------------------------------------------------------------------------|
+//! | [`wire`] | the thin binary protocol: frames, every API's request and response, error codes, the zero-copy fetch response encoder. Pure: encode and decode over byte slices, no IO. `net/PROTOCOL.md` is its spec |
+//!
+//! [`WireError`] is the crate's one error family.
+
+pub mod wire;
+
+pub use wire::WireError;
