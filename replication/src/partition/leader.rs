@@ -125,7 +125,8 @@ pub enum LeaderInput {
         timeout: Duration,
         now: Millis,
     },
-    /// The produce's batches are in the leader's log, which now ends at `log_end_offset`.
+    /// The produce's batches are in the leader's log, which now ends at `log_end_offset`
+    /// (reports may arrive in any order).
     Appended {
         id: ProduceId,
         log_end_offset: Offset,
@@ -447,6 +448,9 @@ impl Leader {
             }
         }
         self.advance_high_watermark(out);
+        // Appends may be reported out of order: one the high watermark already passed is
+        // committed now.
+        self.answer_committed(out);
     }
 
     fn on_fetch(

@@ -36,6 +36,8 @@ pub struct ModelLog {
     pub durable_end: Offset,
     /// The high watermark checkpoint: the last one the replica reported.
     pub high_watermark: Offset,
+    /// Bumped by every change to the batches, so invariants can skip a log they checked.
+    pub generation: u64,
 }
 
 impl ModelLog {
@@ -54,6 +56,7 @@ impl ModelLog {
     /// Appends `batch`, which must start at the log end. Durable only if `durable`.
     pub fn append(&mut self, batch: ModelBatch, durable: bool) {
         assert_eq!(batch.base, self.end(), "append not at the log end");
+        self.generation += 1;
         self.batches.push(batch);
         if durable {
             self.durable_end = self.end();
@@ -70,6 +73,7 @@ impl ModelLog {
             self.batches[keep].base
         );
         self.batches.truncate(keep);
+        self.generation += 1;
         self.durable_end = self.durable_end.min(self.end());
         self.high_watermark = self.high_watermark.min(self.end());
     }
@@ -78,6 +82,7 @@ impl ModelLog {
     /// logs keep everything, so a leader's log always starts at 0).
     pub fn truncate_fully(&mut self) {
         self.batches.clear();
+        self.generation += 1;
         self.durable_end = Offset::ZERO;
         self.high_watermark = Offset::ZERO;
     }
@@ -87,6 +92,7 @@ impl ModelLog {
         let durable = self.durable_end;
         let keep = self.batches.partition_point(|b| b.end() <= durable);
         self.batches.truncate(keep);
+        self.generation += 1;
         self.high_watermark = self.high_watermark.min(self.end());
     }
 

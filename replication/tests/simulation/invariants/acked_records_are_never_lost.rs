@@ -2,13 +2,13 @@
 //! every one of them at the offset it was acknowledged at. (A new leader comes from the ISR, and
 //! every ISR member had the record when the high watermark passed it.)
 
+use super::Memory;
 use crate::world::World;
 use ringlog_replication::Offset;
 use ringlog_replication::partition::Acks;
 
-pub fn check(world: &World) -> Result<(), String> {
-    for acked in world.history.acked.iter().filter(|a| a.acks == Acks::All) {
-        let partition = acked.partition;
+pub fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
+    for partition in 0..world.config.partitions {
         if world.history.had_unclean_election(partition) {
             continue;
         }
@@ -16,6 +16,24 @@ pub fn check(world: &World) -> Result<(), String> {
             continue;
         };
         let log = &leader.logs[partition];
+        let epoch = world.controller.partition(partition).leader_epoch();
+        let seen = (leader.id, epoch, log.generation, world.history.acked.len());
+        if memory.acked_checked.insert(partition, seen) == Some(seen) {
+            continue;
+        }
+        check_partition(world, partition, leader.id, log)?;
+    }
+    Ok(())
+}
+
+fn check_partition(
+    world: &World,
+    partition: usize,
+    leader: ringlog_replication::BrokerId,
+    log: &crate::disk::ModelLog,
+) -> Result<(), String> {
+    let acked = world.history.acked.iter();
+    for acked in acked.filter(|a| a.acks == Acks::All && a.partition == partition) {
         for (offset, &record) in (acked.base.0..).zip(&acked.records) {
             let found = log.record_at(Offset(offset));
             if found != Some(record) {
@@ -23,7 +41,7 @@ pub fn check(world: &World) -> Result<(), String> {
                     "acked_records_are_never_lost: record {record} acknowledged with acks=all at \
                      partition {partition} offset {offset} is not in the log of leader {} \
                      (found {found:?}, log end {})",
-                    leader.id,
+                    leader,
                     log.end()
                 ));
             }

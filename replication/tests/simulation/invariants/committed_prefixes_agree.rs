@@ -14,6 +14,11 @@ pub fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
         let committed = &mut memory.committed[partition];
         for broker in world.brokers.values() {
             let log = &broker.logs[partition];
+            let seen = (log.generation, log.high_watermark);
+            let key = (broker.id, partition);
+            if memory.prefix_checked.insert(key, seen) == Some(seen) {
+                continue;
+            }
             for (offset, record) in log.records().take_while(|(o, _)| *o < log.high_watermark) {
                 let index = offset.0 as usize;
                 match committed.get(index) {
