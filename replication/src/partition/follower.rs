@@ -3,7 +3,9 @@
 //! reports (DESIGN.md "Replication").
 //!
 //! - **One fetch in flight.** Each fetch has a [`FetchId`]; a response to any other id (late,
-//!   duplicated, or from an earlier leadership) is dropped. A fetch unanswered for
+//!   duplicated, or from an earlier leadership) is dropped. Ids must not repeat over the
+//!   replica's life, across leaderships ([`Follower::starting_fetch_ids_at`]): an answer from
+//!   the previous leader must never pass for one from the current. A fetch unanswered for
 //!   `fetch_timeout` is sent again under a new id.
 //! - **Records** must continue the log exactly (first base offset = log end offset, batches
 //!   contiguous, epochs not going back nor past the leader's); anything else is dropped and
@@ -155,6 +157,18 @@ impl Follower {
         };
         follower.check_invariants();
         follower
+    }
+
+    /// Numbers this follower's fetches from `first` on, so they continue the ids of the
+    /// replica's earlier followers.
+    pub fn starting_fetch_ids_at(mut self, first: FetchId) -> Follower {
+        self.next_fetch_id = first.0;
+        self
+    }
+
+    /// The id the next fetch will carry.
+    pub fn next_fetch_id(&self) -> FetchId {
+        FetchId(self.next_fetch_id)
     }
 
     pub fn leader(&self) -> BrokerId {

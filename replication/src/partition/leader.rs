@@ -1073,6 +1073,56 @@ mod tests {
     }
 
     #[test]
+    fn an_append_reported_after_a_later_one_is_answered_at_once() {
+        let mut l = leader(&[1], &[1], 1);
+        l.step(produce(1, Acks::All));
+        l.step(produce(2, Acks::All));
+        assert_eq!(
+            l.step(appended(2, 120)),
+            vec![LeaderOutput::HighWatermark(Offset(120)), answered(2, 120)]
+        );
+        assert_eq!(l.step(appended(1, 110)), vec![answered(1, 120)]);
+    }
+
+    #[test]
+    fn a_refused_expansion_keeps_counting_until_a_newer_partition_epoch() {
+        let mut l = leader(&[1, 2, 3], &[1, 2], 1);
+        l.step(fetch(2, 100, 1));
+        assert_eq!(
+            l.step(fetch(3, 100, 1)),
+            vec![proposal(&[1, 2, 3]), records(3, 100, 100)]
+        );
+        l.step(LeaderInput::IsrRejected);
+        l.step(produce(1, Acks::All));
+        l.step(appended(1, 110));
+        // A copy of the refused proposal may still be applied: replica 3 (at 100) still counts.
+        assert_eq!(l.step(fetch(2, 110, 2)), vec![records(2, 110, 100)]);
+        let committed = LeaderInput::IsrCommitted {
+            isr: ids(&[1, 2]),
+            partition_epoch: PartitionEpoch(11),
+        };
+        assert_eq!(
+            l.step(committed),
+            vec![LeaderOutput::HighWatermark(Offset(110)), answered(1, 110)]
+        );
+    }
+
+    #[test]
+    fn a_replica_only_proposed_that_stops_keeping_up_is_dropped_by_proposing_the_isr_again() {
+        let mut l = leader(&[1, 2, 3], &[1, 2], 1);
+        l.step(fetch(2, 100, 29_000));
+        l.step(fetch(3, 100, 1));
+        l.step(LeaderInput::IsrRejected);
+        // Replica 3 was caught up at its proposal (time 1) and not since.
+        assert_eq!(
+            l.step(LeaderInput::Tick {
+                now: Millis(30_002)
+            }),
+            vec![proposal(&[1, 2])]
+        );
+    }
+
+    #[test]
     fn a_stale_isr_commit_is_ignored() {
         let mut l = leader(&[1, 2, 3], &[1, 2, 3], 1);
         let stale = LeaderInput::IsrCommitted {

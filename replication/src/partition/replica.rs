@@ -88,6 +88,9 @@ pub struct Replica {
     /// The last partition state applied.
     partition: Option<Partition>,
     role: Role,
+    /// The next follower's first fetch id: ids never repeat across leaderships, so a late
+    /// answer from an earlier leader cannot pass for the current one's.
+    next_fetch_id: FetchId,
 }
 
 impl Replica {
@@ -104,6 +107,7 @@ impl Replica {
             follower_config,
             partition: None,
             role: Role::Idle(log),
+            next_fetch_id: FetchId(0),
         }
     }
 
@@ -260,9 +264,13 @@ impl Replica {
         out: &mut Vec<ReplicaOutput>,
     ) {
         let old = std::mem::replace(&mut self.role, Role::Idle(LogState::default()));
-        if let Role::Leader(leader) = old {
-            let (answers, _) = leader.resign();
-            out.extend(leader_outputs(answers));
+        match old {
+            Role::Leader(leader) => {
+                let (answers, _) = leader.resign();
+                out.extend(leader_outputs(answers));
+            }
+            Role::Follower(follower) => self.next_fetch_id = follower.next_fetch_id(),
+            Role::Idle(_) => {}
         }
         let is_replica = partition.replicas().contains(&self.me);
         self.role = match partition.leader() {
@@ -273,7 +281,8 @@ impl Replica {
             Some(leader) if is_replica => {
                 let config = self.follower_config.clone();
                 let epoch = partition.leader_epoch();
-                let mut follower = Follower::new(self.me, config, leader, epoch, log);
+                let mut follower = Follower::new(self.me, config, leader, epoch, log)
+                    .starting_fetch_ids_at(self.next_fetch_id);
                 out.extend(follower_outputs(follower.step(FollowerInput::Tick { now })));
                 Role::Follower(follower)
             }
@@ -412,6 +421,18 @@ mod tests {
         };
         assert_eq!(out, vec![ReplicaOutput::Follower(fetch)]);
         assert_eq!(r.as_follower().map(Follower::leader), Some(BrokerId(2)));
+    }
+
+    #[test]
+    fn a_new_leaderships_fetch_ids_continue_the_last_ones() {
+        let mut r = replica();
+        r.step(changed(state(Some(2), &[1, 2, 3], 4, 7)));
+        let out = r.step(changed(state(Some(3), &[1, 3], 5, 8)));
+        let first_id = out.iter().find_map(|o| match o {
+            ReplicaOutput::Follower(FollowerOutput::SendFetch { fetch_id, .. }) => Some(*fetch_id),
+            _ => None,
+        });
+        assert_eq!(first_id, Some(FetchId(1)));
     }
 
     #[test]

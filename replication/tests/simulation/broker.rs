@@ -9,14 +9,16 @@ use std::time::Duration;
 
 use ringlog_replication::controller::IsrProposal;
 use ringlog_replication::partition::{
-    Acks, FetchId, FetchResponse, FollowerConfig, FollowerFetchAnswer, FollowerOutput, Leader,
-    LeaderConfig, LeaderOutput, ProduceId, Replica, ReplicaInput, ReplicaOutput,
+    Acks, FetchResponse, FollowerConfig, FollowerFetchAnswer, FollowerOutput, Leader, LeaderConfig,
+    LeaderOutput, ProduceId, Replica, ReplicaInput, ReplicaOutput,
 };
 use ringlog_replication::{BrokerId, KafkaError, Millis, Offset};
 
 use crate::disk::{ModelBatch, ModelLog};
 use crate::network::{Envelope, Network, Node};
-use crate::world::{AcksAllAnswer, Event, History, Message, PartitionIndex, SimConfig, timing};
+use crate::world::{
+    AcksAllAnswer, Event, FetchTag, History, Message, PartitionIndex, SimConfig, timing,
+};
 
 /// How many batches one fetch response carries at most.
 const FETCH_BATCHES_MAX: usize = 8;
@@ -37,7 +39,7 @@ struct InFlightProduce {
 struct ParkedFetch {
     follower: BrokerId,
     partition: PartitionIndex,
-    fetch_id: FetchId,
+    fetch_id: FetchTag,
     fetch_offset: Offset,
     deadline: u64,
 }
@@ -46,7 +48,7 @@ struct ParkedFetch {
 #[derive(Default)]
 struct Cause<'a> {
     /// The fetch being answered.
-    fetch: Option<(BrokerId, FetchId)>,
+    fetch: Option<(BrokerId, FetchTag)>,
     /// The batches of the fetch response being handled.
     batches: &'a [ModelBatch],
 }
@@ -258,10 +260,13 @@ impl Broker {
             }
             Message::FetchReply {
                 partition,
-                fetch_id,
+                fetch_id: (incarnation, fetch_id),
                 response,
                 batches,
             } => {
+                if incarnation != self.incarnation {
+                    return;
+                }
                 let input = ReplicaInput::FetchResponse {
                     fetch_id,
                     response,
@@ -527,7 +532,7 @@ impl Broker {
             } => {
                 let fetch = Message::Fetch {
                     partition,
-                    fetch_id,
+                    fetch_id: (self.incarnation, fetch_id),
                     request,
                 };
                 net.send(self.node(), Node::Broker(leader), fetch);
@@ -592,7 +597,7 @@ impl Broker {
         &self,
         follower: BrokerId,
         partition: PartitionIndex,
-        fetch_id: FetchId,
+        fetch_id: FetchTag,
         response: FetchResponse,
         batches: Vec<ModelBatch>,
         net: &mut Network,

@@ -37,19 +37,23 @@ pub mod timing {
     pub const ISR_PROPOSAL_TIMEOUT_MS: u64 = 300;
 }
 
+/// A follower fetch's tag: the follower's incarnation (its connection: a restart drops every
+/// answer to a fetch sent before it, as a reset TCP connection does) and the fetch's id.
+pub type FetchTag = (u64, FetchId);
+
 /// Everything that travels between nodes.
 #[derive(Clone, Debug)]
 pub enum Message {
     /// A follower's fetch.
     Fetch {
         partition: PartitionIndex,
-        fetch_id: FetchId,
+        fetch_id: FetchTag,
         request: FollowerFetchRequest,
     },
     /// The leader's answer, with the batches when there are records.
     FetchReply {
         partition: PartitionIndex,
-        fetch_id: FetchId,
+        fetch_id: FetchTag,
         response: FetchResponse,
         batches: Vec<ModelBatch>,
     },
@@ -197,6 +201,10 @@ pub struct Trace {
 }
 
 pub const TRACE_LINES: usize = 60;
+
+/// A run that takes more steps than this is stuck in a storm of events (a livelock); a seed
+/// takes about 6,000.
+pub const STEPS_MAX: u64 = 1_000_000;
 
 impl Trace {
     pub fn record(&mut self, now: u64, what: impl FnOnce() -> String) {
@@ -377,6 +385,13 @@ impl World {
     pub fn run_until(&mut self, until: u64) -> Result<(), String> {
         while self.step(until) {
             crate::invariants::check_all(self)?;
+            if self.steps > STEPS_MAX {
+                return Err(format!(
+                    "bounded steps: more than {STEPS_MAX} steps by {} ms; the cluster is stuck in \
+                     a storm of events",
+                    self.net.now
+                ));
+            }
         }
         Ok(())
     }
