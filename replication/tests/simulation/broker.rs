@@ -279,7 +279,13 @@ impl Broker {
                 };
                 self.execute(partition, outputs, &cause, net, history);
             }
-            Message::PartitionStates { states } => {
+            Message::PartitionStates {
+                incarnation,
+                states,
+            } => {
+                if incarnation != Some(self.incarnation) {
+                    return;
+                }
                 for (partition, state) in states {
                     let input = ReplicaInput::PartitionChanged {
                         partition: state,
@@ -293,7 +299,13 @@ impl Broker {
                     }
                 }
             }
-            Message::AlterIsrRefused { partition } => {
+            Message::AlterIsrRefused {
+                incarnation,
+                partition,
+            } => {
+                if incarnation != self.incarnation {
+                    return;
+                }
                 let outputs = self.replicas[partition].step(ReplicaInput::IsrRejected);
                 self.execute(partition, outputs, &Cause::default(), net, history);
             }

@@ -132,7 +132,7 @@ impl Client {
 
     pub fn on_message(&mut self, envelope: Envelope, net: &mut Network, history: &mut History) {
         match envelope.message {
-            Message::PartitionStates { states } => {
+            Message::PartitionStates { states, .. } => {
                 for (partition, state) in states {
                     let known = &mut self.metadata[partition];
                     let newer = known

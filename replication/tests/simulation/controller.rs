@@ -106,12 +106,13 @@ impl Controller {
                 changes.extend(self.metadata.heartbeat(id, now).expect("registered"));
                 self.publish(changes, net, history, brokers);
                 let states = Message::PartitionStates {
+                    incarnation: Some(incarnation),
                     states: self.states(),
                 };
                 net.send(Node::Controller, envelope.from, states);
             }
             (
-                Node::Broker(_),
+                Node::Broker(id),
                 Message::AlterIsr {
                     partition,
                     proposal,
@@ -122,13 +123,17 @@ impl Controller {
                 match self.metadata.alter_isr(&topic_partition, &proposal) {
                     Ok(change) => self.publish(vec![change], net, history, brokers),
                     Err(_) => {
-                        let refused = Message::AlterIsrRefused { partition };
+                        let refused = Message::AlterIsrRefused {
+                            incarnation: self.incarnations[&id],
+                            partition,
+                        };
                         net.send(Node::Controller, envelope.from, refused);
                     }
                 }
             }
             (Node::Client, Message::MetadataRequest) => {
                 let states = Message::PartitionStates {
+                    incarnation: None,
                     states: self.states(),
                 };
                 net.send(Node::Controller, Node::Client, states);
@@ -167,6 +172,7 @@ impl Controller {
             }
             for &id in brokers.keys() {
                 let states = Message::PartitionStates {
+                    incarnation: Some(self.incarnations[&id]),
                     states: vec![(partition, change.partition.clone())],
                 };
                 net.send(Node::Controller, Node::Broker(id), states);

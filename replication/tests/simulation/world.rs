@@ -64,12 +64,17 @@ pub enum Message {
         partition: PartitionIndex,
         proposal: IsrProposal,
     },
+    /// Sent to the broker incarnation that proposed.
     AlterIsrRefused {
+        incarnation: u64,
         partition: PartitionIndex,
     },
     /// The controller's committed state of these partitions (pushed on change, and in reply
-    /// to heartbeats and metadata requests).
+    /// to heartbeats and metadata requests). To a broker, it names the incarnation the
+    /// controller knows: a restarted broker acts on no state until the controller has seen its
+    /// new incarnation (and fenced the old one), as a KRaft broker waits for its registration.
     PartitionStates {
+        incarnation: Option<u64>,
         states: Vec<(PartitionIndex, Partition)>,
     },
     MetadataRequest,
@@ -266,6 +271,7 @@ impl World {
                 Node::Controller,
                 Node::Broker(id),
                 Message::PartitionStates {
+                    incarnation: Some(0),
                     states: states.clone(),
                 },
             );
