@@ -2,7 +2,10 @@
 //! replicas' intents against the model disk and network the way the real broker will against
 //! the engine and sockets. It long-polls follower fetches, writes a leader's appends with a
 //! disk latency (the append completes once durable), and loses its unflushed tail and all its
-//! memory when it crashes.
+//! memory when it crashes. It applies a partition's new state only once the partition's
+//! appends in flight have completed: a replica taking a role reads the log's end, and an end
+//! that includes writes not yet durable would let a new leader's high watermark cover records a
+//! crash can still take (the broker of the cluster issue must keep the same order).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -66,6 +69,10 @@ pub struct Broker {
     replicas: Vec<Replica>,
     produces: BTreeMap<ProduceId, InFlightProduce>,
     parked: Vec<ParkedFetch>,
+    /// Per partition: appends written and not yet durable.
+    appending: Vec<usize>,
+    /// Per partition: the newest state that arrived while appends were in flight.
+    deferred_states: Vec<Option<ringlog_replication::controller::Partition>>,
     next_produce: u64,
     disk_free_at: u64,
     next_heartbeat: u64,
@@ -86,6 +93,8 @@ impl Broker {
             test_only_truncate_to_high_watermark: config.broken_truncation,
         };
         let logs = vec![ModelLog::default(); config.partitions];
+        let appending = vec![0; config.partitions];
+        let deferred_states = vec![None; config.partitions];
         let mut broker = Broker {
             id,
             up: true,
@@ -96,6 +105,8 @@ impl Broker {
             replicas: Vec::new(),
             produces: BTreeMap::new(),
             parked: Vec::new(),
+            appending,
+            deferred_states,
             next_produce: 0,
             disk_free_at: 0,
             next_heartbeat: 0,
@@ -157,6 +168,8 @@ impl Broker {
         self.replicas.clear();
         self.produces.clear();
         self.parked.clear();
+        self.appending.iter_mut().for_each(|n| *n = 0);
+        self.deferred_states.iter_mut().for_each(|s| *s = None);
     }
 
     pub fn restart(&mut self, net: &mut Network) {
@@ -216,6 +229,7 @@ impl Broker {
         }
         let log = &mut self.logs[partition];
         log.durable_end = log.durable_end.max(end.min(log.end()));
+        self.appending[partition] -= 1;
         if self
             .produces
             .get(&produce)
@@ -230,6 +244,41 @@ impl Broker {
         let outputs = self.replicas[partition].step(input);
         self.execute(partition, outputs, &Cause::default(), net, history);
         self.answer_parked(net, |_, _| false);
+        if self.appending[partition] == 0
+            && let Some(state) = self.deferred_states[partition].take()
+        {
+            self.apply_state(partition, state, net, history);
+        }
+    }
+
+    /// Applies the controller's state of `partition`, or keeps it until the partition's appends
+    /// in flight are durable.
+    fn apply_state(
+        &mut self,
+        partition: PartitionIndex,
+        state: ringlog_replication::controller::Partition,
+        net: &mut Network,
+        history: &mut History,
+    ) {
+        if self.appending[partition] > 0 {
+            let newer = self.deferred_states[partition]
+                .as_ref()
+                .is_none_or(|d| state.partition_epoch() > d.partition_epoch());
+            if newer {
+                self.deferred_states[partition] = Some(state);
+            }
+            return;
+        }
+        let input = ReplicaInput::PartitionChanged {
+            partition: state,
+            log: self.logs[partition].state(),
+            now: self.clock(net),
+        };
+        let outputs = self.replicas[partition].step(input);
+        self.execute(partition, outputs, &Cause::default(), net, history);
+        if self.replicas[partition].as_leader().is_none() {
+            self.parked.retain(|p| p.partition != partition);
+        }
     }
 
     pub fn on_message(&mut self, envelope: Envelope, net: &mut Network, history: &mut History) {
@@ -287,16 +336,7 @@ impl Broker {
                     return;
                 }
                 for (partition, state) in states {
-                    let input = ReplicaInput::PartitionChanged {
-                        partition: state,
-                        log: self.logs[partition].state(),
-                        now,
-                    };
-                    let outputs = self.replicas[partition].step(input);
-                    self.execute(partition, outputs, &Cause::default(), net, history);
-                    if self.replicas[partition].as_leader().is_none() {
-                        self.parked.retain(|p| p.partition != partition);
-                    }
+                    self.apply_state(partition, state, net, history);
                 }
             }
             Message::AlterIsrRefused {
@@ -407,6 +447,7 @@ impl Broker {
                 };
                 let end = batch.end();
                 log.append(batch, false);
+                self.appending[partition] += 1;
                 produce.base = Some(base);
                 let latency = net.range(1, timing::DISK_LATENCY_MAX_MS);
                 self.disk_free_at = self.disk_free_at.max(net.now) + latency;
