@@ -15,7 +15,8 @@
 //! | `runner.rs`     | a seed's run: random faults, then healing and convergence              |
 //! | `scenarios.rs`  | the seeds' (source notes') scenarios as named tests                    |
 //!
-//! `RINGLOG_SIM_SEEDS=n` runs n random seeds (default 1000); `RINGLOG_SIM_SEED=s` replays one.
+//! `RINGLOG_SIM_SEEDS=n` runs n random seeds (default 1000) from `RINGLOG_SIM_FIRST_SEED`
+//! (default 0); `RINGLOG_SIM_SEED=s` replays one.
 //! A failure prints its seed, the broken rule and a trace of the last steps.
 
 mod broker;
@@ -40,10 +41,13 @@ fn seeds() -> Vec<u64> {
     if let Ok(seed) = std::env::var("RINGLOG_SIM_SEED") {
         return vec![seed.parse().expect("RINGLOG_SIM_SEED is a number")];
     }
-    let count = std::env::var("RINGLOG_SIM_SEEDS")
+    let count: u64 = std::env::var("RINGLOG_SIM_SEEDS")
         .map(|n| n.parse().expect("RINGLOG_SIM_SEEDS is a number"))
         .unwrap_or(SEEDS_DEFAULT);
-    (0..count).collect()
+    let first: u64 = std::env::var("RINGLOG_SIM_FIRST_SEED")
+        .map(|n| n.parse().expect("RINGLOG_SIM_FIRST_SEED is a number"))
+        .unwrap_or(0);
+    (first..first + count).collect()
 }
 
 /// What the seeds that passed did, summed.
