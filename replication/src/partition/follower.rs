@@ -253,11 +253,8 @@ impl Follower {
                 batches,
                 high_watermark,
             } => self.append(&batches, high_watermark, out),
-            FetchResponse::Diverging {
-                diverging,
-                high_watermark,
-            } => {
-                self.truncate_diverging(diverging, high_watermark, out);
+            FetchResponse::Diverging { diverging, .. } => {
+                self.truncate_diverging(diverging, out);
                 true
             }
             FetchResponse::OffsetOutOfRange { log_start_offset } => {
@@ -332,12 +329,12 @@ impl Follower {
         true
     }
 
-    fn truncate_diverging(
-        &mut self,
-        diverging: DivergingEpoch,
-        high_watermark: Offset,
-        out: &mut Vec<FollowerOutput>,
-    ) {
+    /// Truncates where the leader says the logs part. The leader's high watermark in the same
+    /// answer is not learned: until a fetch is answered with records, the log below its end
+    /// may still differ from the leader's (a truncation can take several rounds, one epoch at
+    /// a time), and a high watermark over it would call a record committed that the next round
+    /// removes.
+    fn truncate_diverging(&mut self, diverging: DivergingEpoch, out: &mut Vec<FollowerOutput>) {
         let end_offset = if self.config.test_only_truncate_to_high_watermark {
             self.log.high_watermark
         } else {
@@ -352,7 +349,6 @@ impl Follower {
                 out.push(FollowerOutput::HighWatermark(end_offset));
             }
         }
-        self.learn_high_watermark(high_watermark, out);
     }
 
     /// Where this log must end so that it holds nothing the leader's lacks (Kafka's
@@ -592,6 +588,23 @@ mod tests {
         };
         let lowered = FollowerOutput::HighWatermark(Offset(100));
         assert_eq!(out, vec![truncate, lowered, send(1, 100, 1)]);
+    }
+
+    #[test]
+    fn a_diverging_answer_does_not_teach_the_high_watermark() {
+        let mut f = follower();
+        f.step(tick(0));
+        // The leader's high watermark is 400, but this log was only cut back to epoch 2's end
+        // here: what lies below may still differ from the leader's log.
+        let response = FetchResponse::Diverging {
+            diverging: DivergingEpoch {
+                epoch: LeaderEpoch(2),
+                end_offset: Offset(140),
+            },
+            high_watermark: Offset(400),
+        };
+        f.step(respond(0, response, 5));
+        assert_eq!(f.high_watermark(), Offset(120));
     }
 
     #[test]
