@@ -148,6 +148,60 @@ impl Replica {
 
     /// Takes one input; returns what the broker must do, in order.
     pub fn step(&mut self, input: ReplicaInput) -> Vec<ReplicaOutput> {
+        let out = self.dispatch(input);
+        if cfg!(debug_assertions) {
+            self.check_invariants();
+        }
+        out
+    }
+
+    /// Panics unless the role is the one the last partition state gives this broker (leader
+    /// if it names this broker leader, a follower of the named leader in its epoch if this
+    /// broker is another replica, idle otherwise) and the role's own invariants hold.
+    pub fn check_invariants(&self) {
+        let Some(partition) = &self.partition else {
+            assert!(
+                matches!(self.role, Role::Idle(_)),
+                "broker {} took a role before any partition state",
+                self.me
+            );
+            return;
+        };
+        let epoch = partition.leader_epoch();
+        match (&self.role, partition.leader()) {
+            (Role::Leader(leader), Some(named)) => {
+                assert_eq!(
+                    named, self.me,
+                    "broker {} leads a partition led by {named}",
+                    self.me
+                );
+                assert_eq!(leader.leader_epoch(), epoch, "leader in a stale epoch");
+                leader.check_invariants();
+            }
+            (Role::Follower(follower), Some(named)) => {
+                assert_eq!(
+                    follower.leader(),
+                    named,
+                    "broker {} follows the wrong leader",
+                    self.me
+                );
+                assert_eq!(follower.leader_epoch(), epoch, "follower in a stale epoch");
+                follower.check_invariants();
+            }
+            (Role::Idle(log), leader) => {
+                let replica = partition.replicas().contains(&self.me);
+                assert!(
+                    leader.is_none() || !replica,
+                    "broker {} is idle in a partition led by {leader:?}",
+                    self.me
+                );
+                log.check_invariants();
+            }
+            (_, None) => panic!("broker {} holds a role in an offline partition", self.me),
+        }
+    }
+
+    fn dispatch(&mut self, input: ReplicaInput) -> Vec<ReplicaOutput> {
         match input {
             ReplicaInput::PartitionChanged {
                 partition,
