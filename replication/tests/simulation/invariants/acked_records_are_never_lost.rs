@@ -2,26 +2,18 @@
 //! every one of them at the offset it was acknowledged at. (A new leader comes from the ISR, and
 //! every ISR member had the record when the high watermark passed it.)
 
-use super::Memory;
+use super::{Memory, leader_log_to_check};
 use crate::world::World;
 use ringlog_replication::Offset;
 use ringlog_replication::partition::Acks;
 
 pub fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
+    let records = world.history.acked.len();
     for partition in 0..world.config.partitions {
-        if world.history.had_unclean_election(partition) {
-            continue;
+        let checked = &mut memory.acked_checked;
+        if let Some((leader, log)) = leader_log_to_check(world, partition, records, checked) {
+            check_partition(world, partition, leader, log)?;
         }
-        let Some(leader) = world.established_leader(partition) else {
-            continue;
-        };
-        let log = &leader.logs[partition];
-        let epoch = world.controller.partition(partition).leader_epoch();
-        let seen = (leader.id, epoch, log.generation, world.history.acked.len());
-        if memory.acked_checked.insert(partition, seen) == Some(seen) {
-            continue;
-        }
-        check_partition(world, partition, leader.id, log)?;
     }
     Ok(())
 }

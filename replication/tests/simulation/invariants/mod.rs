@@ -33,12 +33,35 @@ pub struct Memory {
     pub broker_epochs: BTreeMap<(BrokerId, PartitionIndex), LeaderEpoch>,
     /// What each check last looked at, so it skips what has not changed since: per partition
     /// (leader, its epoch, its log's generation, how many records there were to look for).
-    pub acked_checked: BTreeMap<PartitionIndex, (BrokerId, LeaderEpoch, u64, usize)>,
-    pub consumed_checked: BTreeMap<PartitionIndex, (BrokerId, LeaderEpoch, u64, usize)>,
+    pub acked_checked: BTreeMap<PartitionIndex, LeaderLogSeen>,
+    pub consumed_checked: BTreeMap<PartitionIndex, LeaderLogSeen>,
     /// Per replica: (its log's generation, its high watermark).
     pub prefix_checked: BTreeMap<(BrokerId, PartitionIndex), (u64, Offset)>,
     /// Per replica: its log's generation.
     pub epochs_checked: BTreeMap<(BrokerId, PartitionIndex), u64>,
+}
+
+/// What a check of "the established leader's log still holds these records" last saw of one
+/// partition: the leader, its epoch, its log's generation, how many records there were.
+pub type LeaderLogSeen = (BrokerId, LeaderEpoch, u64, usize);
+
+/// The established leader of `partition` and its log, if the partition had no unclean election
+/// and anything changed since the check that keeps `checked` last looked (`records` is how
+/// many records it looks for).
+pub fn leader_log_to_check<'w>(
+    world: &'w World,
+    partition: PartitionIndex,
+    records: usize,
+    checked: &mut BTreeMap<PartitionIndex, LeaderLogSeen>,
+) -> Option<(BrokerId, &'w crate::disk::ModelLog)> {
+    if world.history.had_unclean_election(partition) {
+        return None;
+    }
+    let leader = world.established_leader(partition)?;
+    let log = &leader.logs[partition];
+    let epoch = world.controller.partition(partition).leader_epoch();
+    let seen = (leader.id, epoch, log.generation, records);
+    (checked.insert(partition, seen) != Some(seen)).then_some((leader.id, log))
 }
 
 /// Runs every safety invariant; the error names the rule and the numbers.
