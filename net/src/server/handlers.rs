@@ -1,0 +1,468 @@
+//! What the broker answers, API by API, apart from the runtime: how a request splits into
+//! partition parts ([`plan`]), how their results become the response ([`finish`]), and the
+//! requests answered from the catalog alone.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ringlog_engine::{FileSlice, Timestamp};
+use ringlog_replication::TopicPartition;
+
+use super::catalog::CatalogError;
+use super::connection::OutPiece;
+use super::partition::ServedPartition;
+use super::shard::{PartOp, PartResult, ReplyTo, Shared};
+use crate::wire::ErrorResponse;
+use crate::wire::api::Topic;
+use crate::wire::api::TopicResult;
+use crate::wire::api::api_versions::ApiVersionsResponse;
+use crate::wire::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse};
+use crate::wire::api::delete_topics::DeleteTopicsResponse;
+use crate::wire::api::fetch::{FetchPartitionResponse, FetchResponse, RecordsSource};
+use crate::wire::api::list_offsets::{
+    ListOffsetsPartitionResponse, ListOffsetsResponse, OffsetSpec,
+};
+use crate::wire::api::metadata::{
+    MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
+};
+use crate::wire::api::produce::{ProducePartitionResponse, ProduceResponse};
+use crate::wire::{
+    ErrorCode, Piece, Request, RequestHeader, Response, encode_fetch_response, encode_response,
+};
+
+/// How a request is answered.
+#[derive(Debug)]
+pub enum Plan {
+    /// At once, from the catalog.
+    Respond(Response),
+    /// By its partitions' owners; `min_bytes` of fetched data releases waiting fetch parts.
+    /// `prepared` is a response already decided, sent once the parts are done.
+    Parts {
+        parts: Vec<(TopicPartition, PartOp)>,
+        min_bytes: u64,
+        prepared: Option<Response>,
+    },
+}
+
+/// Splits `request` into partition parts, or answers it from the catalog.
+pub fn plan(shared: &Shared, request: &Request) -> Plan {
+    match request {
+        Request::ApiVersions(_) => {
+            Plan::Respond(Response::ApiVersions(ApiVersionsResponse::supported()))
+        }
+        Request::Metadata(metadata) => {
+            Plan::Respond(Response::Metadata(answer_metadata(shared, metadata)))
+        }
+        Request::CreateTopics(create) => {
+            Plan::Respond(Response::CreateTopics(create_topics(shared, create)))
+        }
+        Request::DeleteTopics(delete) => {
+            let mut catalog = shared.catalog.write().expect("not poisoned");
+            let mut parts = Vec::new();
+            let mut topics = Vec::new();
+            for name in &delete.topic_names {
+                // Out of the catalog first: nothing reopens the partitions meanwhile; the
+                // answer waits until their owners have deleted the logs.
+                let (error_code, error_message) = match catalog.delete(name) {
+                    Ok(topic) => {
+                        for p in 0..topic.partitions {
+                            parts.push((TopicPartition::new(name.clone(), p), PartOp::Delete));
+                        }
+                        (ErrorCode::NONE, None)
+                    }
+                    Err(error) => (error.code, Some(error.message)),
+                };
+                topics.push(TopicResult {
+                    name: name.clone(),
+                    error_code,
+                    error_message,
+                });
+            }
+            let prepared = Response::DeleteTopics(DeleteTopicsResponse { topics });
+            Plan::Parts {
+                parts,
+                min_bytes: 0,
+                prepared: Some(prepared),
+            }
+        }
+        Request::Produce(produce) => {
+            let parts = produce
+                .topics
+                .iter()
+                .flat_map(|topic| {
+                    topic.partitions.iter().map(|p| {
+                        let op = PartOp::Produce {
+                            records: p.records.clone(),
+                            acks: produce.acks,
+                            timeout: produce.timeout,
+                        };
+                        (
+                            TopicPartition::new(topic.name.clone(), p.partition_index),
+                            op,
+                        )
+                    })
+                })
+                .collect();
+            Plan::Parts {
+                parts,
+                min_bytes: 0,
+                prepared: None,
+            }
+        }
+        Request::Fetch(fetch) => {
+            let wait = if fetch.min_bytes == 0 {
+                Duration::ZERO
+            } else {
+                fetch.max_wait.min(shared.options.fetch_wait_max)
+            };
+            let deadline = Instant::now() + wait;
+            let parts = fetch
+                .topics
+                .iter()
+                .flat_map(|topic| {
+                    topic.partitions.iter().map(|p| {
+                        let op = PartOp::Fetch {
+                            offset: p.fetch_offset,
+                            max_bytes: u64::from(p.partition_max_bytes.min(fetch.max_bytes)),
+                            deadline,
+                        };
+                        (
+                            TopicPartition::new(topic.name.clone(), p.partition_index),
+                            op,
+                        )
+                    })
+                })
+                .collect();
+            Plan::Parts {
+                parts,
+                min_bytes: u64::from(fetch.min_bytes),
+                prepared: None,
+            }
+        }
+        Request::ListOffsets(list) => {
+            let parts = list
+                .topics
+                .iter()
+                .flat_map(|topic| {
+                    topic.partitions.iter().map(|p| {
+                        let op = PartOp::ListOffsets { spec: p.spec };
+                        (
+                            TopicPartition::new(topic.name.clone(), p.partition_index),
+                            op,
+                        )
+                    })
+                })
+                .collect();
+            Plan::Parts {
+                parts,
+                min_bytes: 0,
+                prepared: None,
+            }
+        }
+        other => Plan::Respond(Response::Error(ErrorResponse {
+            error_code: ErrorCode::UNSUPPORTED_VERSION,
+            message: format!(
+                "api {} is not served by this broker yet",
+                other.api_key().name().unwrap_or("unknown")
+            ),
+        })),
+    }
+}
+
+/// Builds the response of a request whose parts all answered, in part order.
+pub fn finish(
+    header: &RequestHeader,
+    request: &Request,
+    prepared: Option<Response>,
+    results: Vec<PartResult>,
+) -> Vec<OutPiece> {
+    if let Some(response) = prepared {
+        for result in &results {
+            if let PartResult::Deleted(code) = result
+                && !code.is_none()
+            {
+                tracing::error!(?code, "a deleted topic's log could not be removed");
+            }
+        }
+        return encode(header, &response);
+    }
+    let response = match request {
+        Request::Produce(produce) => {
+            let mut results = results.into_iter();
+            let topics = produce
+                .topics
+                .iter()
+                .map(|topic| Topic {
+                    name: topic.name.clone(),
+                    partitions: topic
+                        .partitions
+                        .iter()
+                        .map(|p| produce_partition(p.partition_index, results.next()))
+                        .collect(),
+                })
+                .collect();
+            Response::Produce(ProduceResponse { topics })
+        }
+        Request::Fetch(fetch) => {
+            let mut results = results.into_iter();
+            let topics = fetch
+                .topics
+                .iter()
+                .map(|topic| Topic {
+                    name: topic.name.clone(),
+                    partitions: topic
+                        .partitions
+                        .iter()
+                        .map(|p| fetch_partition(p.partition_index, results.next()))
+                        .collect(),
+                })
+                .collect();
+            return fetch_pieces(header, FetchResponse { topics });
+        }
+        Request::ListOffsets(list) => {
+            let mut results = results.into_iter();
+            let topics = list
+                .topics
+                .iter()
+                .map(|topic| Topic {
+                    name: topic.name.clone(),
+                    partitions: topic
+                        .partitions
+                        .iter()
+                        .map(|p| list_offsets_partition(p.partition_index, results.next()))
+                        .collect(),
+                })
+                .collect();
+            Response::ListOffsets(ListOffsetsResponse { topics })
+        }
+        other => unreachable!("{:?} has no partition parts", other.api_key()),
+    };
+    encode(header, &response)
+}
+
+fn produce_partition(partition_index: u32, result: Option<PartResult>) -> ProducePartitionResponse {
+    match result {
+        Some(PartResult::Produce(outcome)) => ProducePartitionResponse {
+            partition_index,
+            error_code: outcome.error,
+            base_offset: outcome.base_offset,
+            log_start_offset: outcome.log_start_offset,
+            error_message: outcome.message,
+        },
+        other => unreachable!("a produce part answered {other:?}"),
+    }
+}
+
+/// A partition's record bytes as file slices: the fetch response carries their length, the
+/// connection sends them with `sendfile`.
+#[derive(Debug, Default)]
+pub struct Slices(pub Vec<FileSlice>);
+
+impl RecordsSource for Slices {
+    fn len(&self) -> usize {
+        self.0.iter().map(|s| s.len as usize).sum()
+    }
+}
+
+fn fetch_partition(
+    partition_index: u32,
+    result: Option<PartResult>,
+) -> FetchPartitionResponse<Slices> {
+    match result {
+        Some(PartResult::Fetch(outcome)) => FetchPartitionResponse {
+            partition_index,
+            error_code: outcome.error,
+            high_watermark: outcome.high_watermark,
+            log_start_offset: outcome.log_start_offset,
+            log_end_offset: outcome.log_end_offset,
+            diverging_epoch: None,
+            records: Slices(outcome.slices),
+        },
+        other => unreachable!("a fetch part answered {other:?}"),
+    }
+}
+
+/// The fetch response as pieces: headers as bytes, records as file slices.
+fn fetch_pieces(header: &RequestHeader, response: FetchResponse<Slices>) -> Vec<OutPiece> {
+    let frame = match encode_fetch_response(&response, header.api_version, header.correlation_id) {
+        Ok(frame) => frame,
+        Err(error) => {
+            let refusal = Response::Error(ErrorResponse {
+                error_code: ErrorCode::UNKNOWN_SERVER_ERROR,
+                message: error.to_string(),
+            });
+            return encode(header, &refusal);
+        }
+    };
+    let mut pieces = Vec::with_capacity(frame.pieces.len());
+    for piece in frame.pieces {
+        match piece {
+            Piece::Bytes(bytes) => pieces.push(OutPiece::Bytes(bytes)),
+            Piece::Records {
+                topic_position,
+                partition_position,
+                ..
+            } => {
+                let slices = &response.topics[topic_position].partitions[partition_position]
+                    .records
+                    .0;
+                pieces.extend(slices.iter().map(|s| OutPiece::File {
+                    file: s.file.clone(),
+                    position: s.position.0,
+                    len: s.len,
+                }));
+            }
+        }
+    }
+    pieces
+}
+
+fn list_offsets_partition(
+    partition_index: u32,
+    result: Option<PartResult>,
+) -> ListOffsetsPartitionResponse {
+    match result {
+        Some(PartResult::ListOffsets {
+            error,
+            offset,
+            timestamp,
+        }) => ListOffsetsPartitionResponse {
+            partition_index,
+            error_code: error,
+            timestamp,
+            offset,
+            leader_epoch: None,
+        },
+        other => unreachable!("a list offsets part answered {other:?}"),
+    }
+}
+
+/// ListOffsets on the partition's owner: earliest is the log start, latest the high
+/// watermark (what a consumer can read), a timestamp the first record at or after it.
+pub fn list_offsets(partition: &ServedPartition<ReplyTo>, spec: OffsetSpec) -> PartResult {
+    let (offset, timestamp) = match spec {
+        OffsetSpec::Earliest => (Some(partition.log.log_start_offset()), None),
+        OffsetSpec::Latest => (Some(partition.high_watermark()), None),
+        OffsetSpec::Timestamp(target) => match partition.log.offset_for_timestamp(target) {
+            Ok(Some(found)) if found.offset < partition.high_watermark() => {
+                (Some(found.offset), Some(found.timestamp))
+            }
+            Ok(_) => (None, None),
+            Err(error) => {
+                tracing::error!(partition = %partition.topic_partition, %error, "offset for timestamp failed");
+                return PartResult::ListOffsets {
+                    error: ErrorCode::KAFKA_STORAGE_ERROR,
+                    offset: None,
+                    timestamp: None,
+                };
+            }
+        },
+    };
+    PartResult::ListOffsets {
+        error: ErrorCode::NONE,
+        offset,
+        timestamp: timestamp.map(|t: Timestamp| t),
+    }
+}
+
+fn answer_metadata(shared: &Shared, request: &MetadataRequest) -> MetadataResponse {
+    let options = &shared.options;
+    let broker = MetadataBroker {
+        broker_id: options.node_id,
+        host: shared.advertised.ip().to_string(),
+        port: shared.advertised.port(),
+        rack: None,
+    };
+    let catalog = shared.catalog.read().expect("not poisoned");
+    let names: Vec<String> = match &request.topics {
+        Some(names) => names.clone(),
+        None => catalog.topics().map(|(name, _)| name.clone()).collect(),
+    };
+    let me = options.node_id;
+    let topics = names
+        .into_iter()
+        .map(|name| match catalog.topic(&name) {
+            Some(topic) => MetadataTopic {
+                error_code: ErrorCode::NONE,
+                partitions: (0..topic.partitions)
+                    .map(|partition_index| MetadataPartition {
+                        error_code: ErrorCode::NONE,
+                        partition_index,
+                        leader_id: Some(me),
+                        leader_epoch: None,
+                        replica_nodes: vec![me],
+                        isr_nodes: vec![me],
+                        offline_replicas: vec![],
+                    })
+                    .collect(),
+                name,
+            },
+            None => MetadataTopic {
+                error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                name,
+                partitions: vec![],
+            },
+        })
+        .collect();
+    MetadataResponse {
+        brokers: vec![broker],
+        topics,
+    }
+}
+
+fn create_topics(shared: &Shared, request: &CreateTopicsRequest) -> CreateTopicsResponse {
+    let mut catalog = shared.catalog.write().expect("not poisoned");
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let outcome = if topic.replication_factor != 1 {
+                Err(CatalogError {
+                    code: ErrorCode::INVALID_REPLICATION_FACTOR,
+                    message: format!(
+                        "topic {}: replication factor {} asked, this cluster has 1 broker",
+                        topic.name, topic.replication_factor
+                    ),
+                })
+            } else {
+                let configs: BTreeMap<String, String> = topic
+                    .configs
+                    .iter()
+                    .map(|c| (c.name.clone(), c.value.clone()))
+                    .collect();
+                catalog.create(
+                    &topic.name,
+                    topic.num_partitions,
+                    configs,
+                    request.validate_only,
+                )
+            };
+            match outcome {
+                Ok(()) => TopicResult {
+                    name: topic.name.clone(),
+                    error_code: ErrorCode::NONE,
+                    error_message: None,
+                },
+                Err(error) => TopicResult {
+                    name: topic.name.clone(),
+                    error_code: error.code,
+                    error_message: Some(error.message),
+                },
+            }
+        })
+        .collect();
+    CreateTopicsResponse { topics }
+}
+
+fn encode(header: &RequestHeader, response: &Response) -> Vec<OutPiece> {
+    let frame = encode_response(response, header.api_version, header.correlation_id)
+        .unwrap_or_else(|error| {
+            let refusal = Response::Error(ErrorResponse {
+                error_code: ErrorCode::UNKNOWN_SERVER_ERROR,
+                message: error.to_string(),
+            });
+            encode_response(&refusal, header.api_version, header.correlation_id)
+                .expect("an error response always encodes")
+        });
+    vec![OutPiece::Bytes(frame)]
+}

@@ -1,0 +1,183 @@
+//! The shard's io_uring: what it submits and how completions find their way back.
+//!
+//! Each submission carries a [`Token`] in its user data: what kind of operation it is and the
+//! connection slot and generation it belongs to, so a completion for a connection that has
+//! since closed (and whose slot was reused) is recognised and dropped. The buffers the kernel
+//! reads from or writes into belong to the shard's connections and are kept alive, unmoved,
+//! until their completion is reaped: that is the one rule every `unsafe` block here relies on.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use io_uring::{IoUring, opcode, squeue, types};
+
+/// The depth of each shard's ring.
+pub const RING_ENTRIES: u32 = 1024;
+
+/// What a completion is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Accept,
+    /// A connection's receive into its read buffer.
+    Recv,
+    /// A connection's socket became writable again.
+    PollOut,
+    /// The shard's inbox eventfd was written (a message from another shard, or stop).
+    Wake,
+}
+
+/// The user data of one submission: the op, and the connection slot and generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub op: Op,
+    pub slot: u32,
+    pub generation: u32,
+}
+
+impl Token {
+    pub fn encode(self) -> u64 {
+        let op = match self.op {
+            Op::Accept => 0u64,
+            Op::Recv => 1,
+            Op::PollOut => 2,
+            Op::Wake => 3,
+        };
+        op << 56 | u64::from(self.slot & 0x00ff_ffff) << 32 | u64::from(self.generation)
+    }
+
+    pub fn decode(user_data: u64) -> Token {
+        let op = match user_data >> 56 {
+            0 => Op::Accept,
+            1 => Op::Recv,
+            2 => Op::PollOut,
+            _ => Op::Wake,
+        };
+        Token {
+            op,
+            slot: ((user_data >> 32) & 0x00ff_ffff) as u32,
+            generation: user_data as u32,
+        }
+    }
+}
+
+/// The shard's ring.
+pub struct Ring {
+    ring: IoUring,
+}
+
+impl Ring {
+    pub fn new() -> io::Result<Ring> {
+        Ok(Ring {
+            ring: IoUring::new(RING_ENTRIES)?,
+        })
+    }
+
+    /// Accepts the next connection on `listener`.
+    pub fn accept(&mut self, listener: RawFd, token: Token) -> io::Result<()> {
+        let entry = opcode::Accept::new(
+            types::Fd(listener),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+        .flags(libc::SOCK_CLOEXEC)
+        .build();
+        // SAFETY: accept writes no memory of ours (null address pointers).
+        unsafe { self.push(entry, token) }
+    }
+
+    /// Receives into `buf`.
+    ///
+    /// # Safety
+    /// `buf` must stay valid and unmoved until this operation's completion is reaped.
+    pub unsafe fn recv(&mut self, socket: RawFd, buf: &mut [u8], token: Token) -> io::Result<()> {
+        let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        let entry = opcode::Recv::new(types::Fd(socket), buf.as_mut_ptr(), len).build();
+        // SAFETY: the caller keeps `buf` alive and in place until the completion.
+        unsafe { self.push(entry, token) }
+    }
+
+    /// Waits for `socket` to become writable.
+    pub fn poll_out(&mut self, socket: RawFd, token: Token) -> io::Result<()> {
+        let entry = opcode::PollAdd::new(types::Fd(socket), libc::POLLOUT as u32).build();
+        // SAFETY: poll touches no memory of ours.
+        unsafe { self.push(entry, token) }
+    }
+
+    /// Reads the eventfd's counter into `buf`.
+    ///
+    /// # Safety
+    /// `buf` must stay valid and unmoved until this operation's completion is reaped.
+    pub unsafe fn read_eventfd(
+        &mut self,
+        eventfd: RawFd,
+        buf: &mut [u8; 8],
+        token: Token,
+    ) -> io::Result<()> {
+        let entry = opcode::Read::new(types::Fd(eventfd), buf.as_mut_ptr(), 8).build();
+        // SAFETY: the caller keeps `buf` alive and in place until the completion.
+        unsafe { self.push(entry, token) }
+    }
+
+    /// # Safety
+    /// Whatever memory `entry` points to stays valid until its completion is reaped.
+    unsafe fn push(&mut self, entry: squeue::Entry, token: Token) -> io::Result<()> {
+        let entry = entry.user_data(token.encode());
+        loop {
+            // SAFETY: forwarded from the caller.
+            match unsafe { self.ring.submission().push(&entry) } {
+                Ok(()) => return Ok(()),
+                // The submission queue is full: hand what is there to the kernel and retry.
+                Err(_) => {
+                    self.ring.submit()?;
+                }
+            }
+        }
+    }
+
+    /// Submits what is queued and waits for at least one completion, or `timeout`.
+    pub fn submit_and_wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let result = match timeout {
+            Some(timeout) => {
+                let ts = types::Timespec::new()
+                    .sec(timeout.as_secs())
+                    .nsec(timeout.subsec_nanos());
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+            None => self.ring.submit_and_wait(1),
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The completions ready now: (token, result).
+    pub fn completions(&mut self) -> Vec<(Token, i32)> {
+        self.ring
+            .completion()
+            .map(|cqe| (Token::decode(cqe.user_data()), cqe.result()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip() {
+        for op in [Op::Accept, Op::Recv, Op::PollOut, Op::Wake] {
+            let token = Token {
+                op,
+                slot: 0x00ab_cdef,
+                generation: 0xdead_beef,
+            };
+            assert_eq!(Token::decode(token.encode()), token);
+        }
+    }
+}

@@ -1,0 +1,974 @@
+//! One shard: a thread with its own io_uring, its own connections and the partitions it owns.
+//!
+//! - **Connections.** Each shard listens on the broker's address (SO_REUSEPORT: the kernel
+//!   spreads new connections over the shards), receives through io_uring, cuts frames, and
+//!   answers in request order ([`Connection`]).
+//! - **Partitions.** A partition belongs to one shard ([`owner_of`]); only that shard touches
+//!   its log. A request is split into one part per partition; each part runs on its owner,
+//!   through the owner's inbox (a channel and an eventfd the owner's ring waits on) when that
+//!   is another shard, and its result comes back the same way. The request's response is built
+//!   once every part is back ([`Job`]).
+//! - **Long polls.** A fetch part with nothing to send waits on its owner until data arrives,
+//!   the deadline passes, or the request as a whole has `min_bytes` from other parts.
+//! - **Stop.** The shard stops accepting, answers what waits, writes what it owes (for at most
+//!   `shutdown_grace`), and closes its logs cleanly so the next start skips recovery.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ringlog_engine::{Offset, Timestamp};
+use ringlog_replication::partition::Acks;
+use ringlog_replication::{Millis, TopicPartition};
+
+use super::catalog::Catalog;
+use super::connection::{Connection, FlushState, OutPiece};
+use super::handlers;
+use super::options::ServerOptions;
+use super::partition::{FetchOutcome, ProduceOutcome, ServedPartition};
+use super::ring::{Op, Ring, Token};
+use crate::wire::ErrorResponse;
+use crate::wire::api::list_offsets::OffsetSpec;
+use crate::wire::frame::split_request_frame;
+use crate::wire::{ErrorCode, Request, RequestHeader, Response, decode_request, encode_response};
+
+/// How often partitions are ticked (produce timeouts, time-based rolls and flushes).
+const TICK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Which shard owns `topic_partition` among `shards`: a stable hash, the same on every start.
+pub fn owner_of(topic_partition: &TopicPartition, shards: usize) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in topic_partition
+        .topic
+        .bytes()
+        .chain(topic_partition.partition.to_be_bytes())
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % shards as u64) as usize
+}
+
+/// A request in progress on the shard that read it: its connection slot and generation, and
+/// its sequence number there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct JobKey {
+    pub slot: u32,
+    pub generation: u32,
+    pub seq: u64,
+}
+
+/// Where a part's result goes: the shard holding the job, the job, the part's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyTo {
+    pub shard: usize,
+    pub job: JobKey,
+    pub part: usize,
+}
+
+/// The work one partition does for a request.
+#[derive(Debug)]
+pub enum PartOp {
+    Produce {
+        records: Bytes,
+        acks: Acks,
+        timeout: Duration,
+    },
+    Fetch {
+        offset: Offset,
+        max_bytes: u64,
+        deadline: Instant,
+    },
+    ListOffsets {
+        spec: OffsetSpec,
+    },
+    /// Close the partition's log and delete its directory (its topic was deleted).
+    Delete,
+}
+
+/// A part's result.
+#[derive(Debug)]
+pub enum PartResult {
+    Produce(ProduceOutcome),
+    Fetch(FetchOutcome),
+    ListOffsets {
+        error: ErrorCode,
+        offset: Option<Offset>,
+        timestamp: Option<Timestamp>,
+    },
+    Deleted(ErrorCode),
+}
+
+impl PartResult {
+    fn unknown_partition(op: &PartOp) -> PartResult {
+        let error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
+        match op {
+            PartOp::Produce { .. } => PartResult::Produce(ProduceOutcome {
+                error,
+                message: Some("unknown topic or partition".to_string()),
+                base_offset: None,
+                log_start_offset: None,
+            }),
+            PartOp::Fetch { .. } => PartResult::Fetch(FetchOutcome {
+                error,
+                ..FetchOutcome::default()
+            }),
+            PartOp::ListOffsets { .. } => PartResult::ListOffsets {
+                error,
+                offset: None,
+                timestamp: None,
+            },
+            PartOp::Delete => PartResult::Deleted(error),
+        }
+    }
+}
+
+/// What travels between shards.
+#[derive(Debug)]
+pub enum ShardMsg {
+    Op {
+        reply: ReplyTo,
+        topic_partition: TopicPartition,
+        op: PartOp,
+    },
+    Done {
+        reply: ReplyTo,
+        result: PartResult,
+    },
+    /// The request has the bytes it waited for: answer its waiting fetch parts now.
+    Release {
+        job: JobKey,
+    },
+    Stop,
+}
+
+/// A shard's inbox: other shards send into the channel, then write the eventfd the shard's
+/// ring waits on.
+#[derive(Debug)]
+pub struct Inbox {
+    sender: Mutex<Sender<ShardMsg>>,
+    eventfd: OwnedFd,
+}
+
+impl Inbox {
+    /// A new inbox and the receiving end its shard keeps.
+    pub fn new() -> io::Result<(Inbox, Receiver<ShardMsg>)> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        // SAFETY: plain syscall; the returned descriptor is owned below.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let inbox = Inbox {
+            sender: Mutex::new(sender),
+            eventfd,
+        };
+        Ok((inbox, receiver))
+    }
+
+    pub fn send(&self, msg: ShardMsg) {
+        // A shard that has stopped has dropped its receiver: nothing is waiting for the answer.
+        let _ = self.sender.lock().expect("not poisoned").send(msg);
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a local into a valid eventfd.
+        unsafe { libc::write(self.eventfd.as_raw_fd(), (&raw const one).cast(), 8) };
+    }
+
+    fn eventfd(&self) -> RawFd {
+        self.eventfd.as_raw_fd()
+    }
+}
+
+/// What every shard shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub options: ServerOptions,
+    pub catalog: RwLock<Catalog>,
+    pub inboxes: Vec<Inbox>,
+    /// The address Metadata reports.
+    pub advertised: std::net::SocketAddr,
+    pub started: Instant,
+    pub connections: std::sync::atomic::AtomicUsize,
+}
+
+impl Shared {
+    fn now(&self) -> Millis {
+        Millis(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// A request waiting for its parts.
+#[derive(Debug)]
+struct Job {
+    header: RequestHeader,
+    request: Request,
+    prepared: Option<Response>,
+    results: Vec<Option<PartResult>>,
+    owners: Vec<usize>,
+    remaining: usize,
+    min_bytes: u64,
+    bytes: u64,
+    released: bool,
+}
+
+/// A fetch part waiting for data on its owner.
+#[derive(Debug)]
+struct ParkedFetch {
+    reply: ReplyTo,
+    topic_partition: TopicPartition,
+    offset: Offset,
+    max_bytes: u64,
+    deadline: Instant,
+}
+
+/// One shard. See the module docs.
+pub struct Shard {
+    index: usize,
+    shared: Arc<Shared>,
+    ring: Ring,
+    listener: std::net::TcpListener,
+    accepting: bool,
+    conns: Vec<Option<Connection>>,
+    free_slots: Vec<u32>,
+    next_generation: u32,
+    /// Connections closed with operations still in flight: freed once those complete.
+    dying: Vec<u32>,
+    inbox: Receiver<ShardMsg>,
+    wake_buffer: Box<[u8; 8]>,
+    partitions: BTreeMap<TopicPartition, ServedPartition<ReplyTo>>,
+    parked: Vec<ParkedFetch>,
+    jobs: HashMap<JobKey, Job>,
+    next_tick: Instant,
+    stopping: Option<Instant>,
+}
+
+impl Shard {
+    pub fn new(
+        index: usize,
+        shared: Arc<Shared>,
+        listener: std::net::TcpListener,
+        inbox: Receiver<ShardMsg>,
+    ) -> io::Result<Shard> {
+        let mut shard = Shard {
+            index,
+            shared,
+            ring: Ring::new()?,
+            listener,
+            accepting: true,
+            conns: Vec::new(),
+            free_slots: Vec::new(),
+            next_generation: 1,
+            dying: Vec::new(),
+            inbox,
+            wake_buffer: Box::new([0; 8]),
+            partitions: BTreeMap::new(),
+            parked: Vec::new(),
+            jobs: HashMap::new(),
+            next_tick: Instant::now(),
+            stopping: None,
+        };
+        shard.open_owned_partitions();
+        Ok(shard)
+    }
+
+    /// Opens (recovering) every partition this shard owns, as the broker starts.
+    fn open_owned_partitions(&mut self) {
+        let shards = self.shared.options.shards;
+        let owned: Vec<TopicPartition> = {
+            let catalog = self.shared.catalog.read().expect("not poisoned");
+            catalog
+                .partitions()
+                .into_iter()
+                .filter(|tp| owner_of(tp, shards) == self.index)
+                .collect()
+        };
+        for topic_partition in owned {
+            if let Err(error) = self.open_partition(&topic_partition) {
+                tracing::error!(partition = %topic_partition, %error, "cannot open partition");
+            }
+        }
+    }
+
+    fn open_partition(
+        &mut self,
+        topic_partition: &TopicPartition,
+    ) -> Result<(), ringlog_engine::Error> {
+        let dir = self
+            .shared
+            .catalog
+            .read()
+            .expect("not poisoned")
+            .partition_dir(topic_partition);
+        let options = &self.shared.options;
+        let partition = ServedPartition::open(
+            options.node_id,
+            topic_partition.clone(),
+            &dir,
+            options.log_config.clone(),
+            options.leader_config.clone(),
+            self.shared.now(),
+        )?;
+        let report = partition.log.recovery_report();
+        if !report.clean_shutdown {
+            tracing::info!(partition = %topic_partition, ?report, "recovered after an unclean shutdown");
+        }
+        self.partitions.insert(topic_partition.clone(), partition);
+        Ok(())
+    }
+
+    /// Runs until stopped.
+    pub fn run(mut self) -> io::Result<()> {
+        self.arm_accept()?;
+        self.arm_wake()?;
+        loop {
+            let timeout = self
+                .next_deadline()
+                .saturating_duration_since(Instant::now());
+            self.ring
+                .submit_and_wait(Some(timeout.max(Duration::from_millis(1))))?;
+            for (token, result) in self.ring.completions() {
+                self.on_completion(token, result)?;
+            }
+            self.on_time();
+            if self.finished() {
+                break;
+            }
+        }
+        self.close_partitions();
+        Ok(())
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let parked = self.parked.iter().map(|p| p.deadline).min();
+        let mut deadline = parked.map_or(self.next_tick, |p| p.min(self.next_tick));
+        if let Some(since) = self.stopping {
+            deadline = deadline.min(since + self.shared.options.shutdown_grace);
+        }
+        deadline
+    }
+
+    fn on_completion(&mut self, token: Token, result: i32) -> io::Result<()> {
+        match token.op {
+            Op::Accept => self.on_accept(result),
+            Op::Wake => self.on_wake(),
+            Op::Recv => {
+                self.on_recv(token, result);
+                Ok(())
+            }
+            Op::PollOut => {
+                self.on_writable(token);
+                Ok(())
+            }
+        }
+    }
+
+    // ---- connections ----
+
+    fn arm_accept(&mut self) -> io::Result<()> {
+        let token = Token {
+            op: Op::Accept,
+            slot: 0,
+            generation: 0,
+        };
+        self.ring.accept(self.listener.as_raw_fd(), token)
+    }
+
+    fn on_accept(&mut self, result: i32) -> io::Result<()> {
+        if result >= 0 {
+            // SAFETY: a successful accept returns a fresh descriptor that we now own.
+            let stream = unsafe { TcpStream::from_raw_fd(result) };
+            self.admit(stream);
+        } else {
+            let error = io::Error::from_raw_os_error(-result);
+            tracing::warn!(%error, shard = self.index, "accept failed");
+        }
+        if self.accepting {
+            self.arm_accept()?;
+        }
+        Ok(())
+    }
+
+    fn admit(&mut self, stream: TcpStream) {
+        use std::sync::atomic::Ordering;
+        let count = self.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+        if count > self.shared.options.max_connections || self.stopping.is_some() {
+            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!(
+                max = self.shared.options.max_connections,
+                "connection refused: max_connections reached or stopping"
+            );
+            return;
+        }
+        let Ok(peer) = stream.peer_addr() else {
+            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+            return;
+        };
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        let conn = match Connection::new(stream, peer, generation) {
+            Ok(conn) => conn,
+            Err(error) => {
+                self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+                tracing::warn!(%error, "cannot set up connection");
+                return;
+            }
+        };
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.conns[slot as usize] = Some(conn);
+                slot
+            }
+            None => {
+                self.conns.push(Some(conn));
+                (self.conns.len() - 1) as u32
+            }
+        };
+        self.arm_recv(slot);
+    }
+
+    fn conn_mut(&mut self, slot: u32, generation: u32) -> Option<&mut Connection> {
+        self.conns
+            .get_mut(slot as usize)?
+            .as_mut()
+            .filter(|c| c.generation == generation)
+    }
+
+    fn arm_recv(&mut self, slot: u32) {
+        let Some(conn) = self.conns[slot as usize].as_mut() else {
+            return;
+        };
+        if conn.recv_in_flight || conn.closing {
+            return;
+        }
+        let token = Token {
+            op: Op::Recv,
+            slot,
+            generation: conn.generation,
+        };
+        let fd = conn.fd();
+        conn.recv_in_flight = true;
+        // SAFETY: the receive buffer is a boxed slice owned by the connection, which is only
+        // freed once `recv_in_flight` is false again (the completion was reaped).
+        if let Err(error) = unsafe { self.ring.recv(fd, &mut conn.recv_buffer, token) } {
+            conn.recv_in_flight = false;
+            tracing::warn!(%error, "cannot arm receive");
+            self.close(slot);
+        }
+    }
+
+    fn on_recv(&mut self, token: Token, result: i32) {
+        let max_inflight = self.shared.options.max_inflight_requests_per_connection;
+        let Some(conn) = self.conns[token.slot as usize].as_mut() else {
+            return;
+        };
+        debug_assert_eq!(conn.generation, token.generation);
+        conn.recv_in_flight = false;
+        if conn.closing || result <= 0 {
+            self.close(token.slot);
+            return;
+        }
+        let received = result as usize;
+        conn.received
+            .extend_from_slice(&conn.recv_buffer[..received]);
+        self.read_requests(token.slot);
+        let conn = self.conns[token.slot as usize].as_ref();
+        if conn.is_some_and(|c| c.in_flight() < max_inflight) {
+            self.arm_recv(token.slot);
+        }
+    }
+
+    /// Cuts and handles the whole frames received, up to the in-flight limit.
+    fn read_requests(&mut self, slot: u32) {
+        let max_inflight = self.shared.options.max_inflight_requests_per_connection;
+        let max_frame = self.shared.options.max_frame_bytes;
+        loop {
+            let Some(conn) = self.conns[slot as usize].as_mut() else {
+                return;
+            };
+            if conn.closing || conn.in_flight() >= max_inflight {
+                return;
+            }
+            let (header, body) = match split_request_frame(&mut conn.received, max_frame) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::info!(peer = %conn.peer, %error, "closing connection: unusable frame");
+                    self.close(slot);
+                    return;
+                }
+            };
+            let seq = conn.owe();
+            let job = JobKey {
+                slot,
+                generation: conn.generation,
+                seq,
+            };
+            match decode_request(&header, body) {
+                Ok(request) => self.handle(job, header, request),
+                Err(error) => {
+                    let response = Response::Error(ErrorResponse::from(&error));
+                    self.respond(job, &header, &response);
+                }
+            }
+        }
+    }
+
+    /// Writes what the connection has ready; waits for writability when the socket is full.
+    fn flush(&mut self, slot: u32) {
+        let Some(conn) = self.conns[slot as usize].as_mut() else {
+            return;
+        };
+        match conn.flush() {
+            Ok((FlushState::Done, written)) => {
+                super::metrics_hooks::bytes_out(written.copied, written.zero_copy);
+                // Reading may have paused at the in-flight limit: resume.
+                self.read_requests(slot);
+                self.arm_recv(slot);
+            }
+            Ok((FlushState::Blocked, written)) => {
+                super::metrics_hooks::bytes_out(written.copied, written.zero_copy);
+                if !conn.poll_in_flight {
+                    conn.poll_in_flight = true;
+                    let token = Token {
+                        op: Op::PollOut,
+                        slot,
+                        generation: conn.generation,
+                    };
+                    let fd = conn.fd();
+                    if self.ring.poll_out(fd, token).is_err() {
+                        self.close(slot);
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::info!(peer = %conn.peer, %error, "closing connection: write failed");
+                self.close(slot);
+            }
+        }
+    }
+
+    fn on_writable(&mut self, token: Token) {
+        let Some(conn) = self.conns[token.slot as usize].as_mut() else {
+            return;
+        };
+        conn.poll_in_flight = false;
+        if conn.closing {
+            self.close(token.slot);
+            return;
+        }
+        self.flush(token.slot);
+    }
+
+    /// Closes a connection: its socket is shut down at once, and its slot is freed once no
+    /// operation of the ring still points into its buffers.
+    fn close(&mut self, slot: u32) {
+        let Some(conn) = self.conns[slot as usize].as_mut() else {
+            return;
+        };
+        if !conn.closing {
+            conn.closing = true;
+            // SAFETY: plain syscall on the connection's own descriptor; it makes operations
+            // still in flight on it complete.
+            unsafe { libc::shutdown(conn.fd(), libc::SHUT_RDWR) };
+            self.jobs.retain(|key, _| key.slot != slot);
+        }
+        if conn.recv_in_flight || conn.poll_in_flight {
+            if !self.dying.contains(&slot) {
+                self.dying.push(slot);
+            }
+            return;
+        }
+        self.conns[slot as usize] = None;
+        self.free_slots.push(slot);
+        self.dying.retain(|&s| s != slot);
+        self.shared
+            .connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    // ---- requests ----
+
+    /// Puts a whole response in the connection's place for `job` and writes what is ready.
+    fn respond(&mut self, job: JobKey, header: &RequestHeader, response: &Response) {
+        let pieces = match encode_response(response, header.api_version, header.correlation_id) {
+            Ok(frame) => vec![OutPiece::Bytes(frame)],
+            Err(error) => {
+                tracing::error!(%error, api = ?header.api_key, "cannot encode a response");
+                let refusal = Response::Error(ErrorResponse {
+                    error_code: ErrorCode::UNKNOWN_SERVER_ERROR,
+                    message: error.to_string(),
+                });
+                let frame = encode_response(&refusal, header.api_version, header.correlation_id)
+                    .expect("an error response always encodes");
+                vec![OutPiece::Bytes(frame)]
+            }
+        };
+        self.fulfil(job, pieces);
+    }
+
+    fn fulfil(&mut self, job: JobKey, pieces: Vec<OutPiece>) {
+        if let Some(conn) = self.conn_mut(job.slot, job.generation) {
+            conn.fulfil(job.seq, pieces);
+            self.flush(job.slot);
+        }
+    }
+
+    fn handle(&mut self, job: JobKey, header: RequestHeader, request: Request) {
+        super::metrics_hooks::request(header.api_key);
+        match handlers::plan(&self.shared, &request) {
+            handlers::Plan::Respond(response) => self.respond(job, &header, &response),
+            handlers::Plan::Parts {
+                parts,
+                min_bytes,
+                prepared,
+            } => self.start_job(job, header, request, parts, min_bytes, prepared),
+        }
+    }
+
+    /// Sends each part to its owner; the response is built when all are back.
+    fn start_job(
+        &mut self,
+        key: JobKey,
+        header: RequestHeader,
+        request: Request,
+        parts: Vec<(TopicPartition, PartOp)>,
+        min_bytes: u64,
+        prepared: Option<Response>,
+    ) {
+        let shards = self.shared.options.shards;
+        let owners: Vec<usize> = parts.iter().map(|(tp, _)| owner_of(tp, shards)).collect();
+        let job = Job {
+            header,
+            request,
+            prepared,
+            results: parts.iter().map(|_| None).collect(),
+            owners: owners.clone(),
+            remaining: parts.len(),
+            min_bytes,
+            bytes: 0,
+            released: false,
+        };
+        self.jobs.insert(key, job);
+        if parts.is_empty() {
+            self.finish_job(key);
+            return;
+        }
+        for (part, ((topic_partition, op), owner)) in parts.into_iter().zip(owners).enumerate() {
+            let reply = ReplyTo {
+                shard: self.index,
+                job: key,
+                part,
+            };
+            if owner == self.index {
+                self.run_op(reply, topic_partition, op);
+            } else {
+                self.shared.inboxes[owner].send(ShardMsg::Op {
+                    reply,
+                    topic_partition,
+                    op,
+                });
+            }
+        }
+    }
+
+    /// A part's result arrived (from this shard or another).
+    fn on_done(&mut self, reply: ReplyTo, result: PartResult) {
+        let Some(job) = self.jobs.get_mut(&reply.job) else {
+            return; // its connection closed meanwhile
+        };
+        if let PartResult::Fetch(fetch) = &result {
+            job.bytes += fetch.bytes;
+        }
+        if job.results[reply.part].replace(result).is_none() {
+            job.remaining -= 1;
+        }
+        if job.remaining == 0 {
+            self.finish_job(reply.job);
+        } else if !job.released && job.min_bytes > 0 && job.bytes >= job.min_bytes {
+            job.released = true;
+            let mut owners = job.owners.clone();
+            owners.sort_unstable();
+            owners.dedup();
+            for owner in owners {
+                if owner == self.index {
+                    self.release(reply.job);
+                } else {
+                    self.shared.inboxes[owner].send(ShardMsg::Release { job: reply.job });
+                }
+            }
+        }
+    }
+
+    fn finish_job(&mut self, key: JobKey) {
+        let Some(job) = self.jobs.remove(&key) else {
+            return;
+        };
+        let results = job
+            .results
+            .into_iter()
+            .map(|r| r.expect("every part answered"))
+            .collect();
+        let pieces = handlers::finish(&job.header, &job.request, job.prepared, results);
+        self.fulfil(key, pieces);
+    }
+
+    // ---- partitions (on their owner) ----
+
+    fn deliver(&mut self, reply: ReplyTo, result: PartResult) {
+        if reply.shard == self.index {
+            self.on_done(reply, result);
+        } else {
+            self.shared.inboxes[reply.shard].send(ShardMsg::Done { reply, result });
+        }
+    }
+
+    fn partition(
+        &mut self,
+        topic_partition: &TopicPartition,
+    ) -> Option<&mut ServedPartition<ReplyTo>> {
+        if !self.partitions.contains_key(topic_partition) {
+            let exists = self
+                .shared
+                .catalog
+                .read()
+                .expect("not poisoned")
+                .contains(topic_partition);
+            if !exists {
+                return None;
+            }
+            if let Err(error) = self.open_partition(topic_partition) {
+                tracing::error!(partition = %topic_partition, %error, "cannot open partition");
+                return None;
+            }
+        }
+        self.partitions.get_mut(topic_partition)
+    }
+
+    fn run_op(&mut self, reply: ReplyTo, topic_partition: TopicPartition, op: PartOp) {
+        let now = self.shared.now();
+        if matches!(op, PartOp::Delete) {
+            let result = self.delete_partition(&topic_partition);
+            self.deliver(reply, PartResult::Deleted(result));
+            return;
+        }
+        let Some(partition) = self.partition(&topic_partition) else {
+            self.deliver(reply, PartResult::unknown_partition(&op));
+            return;
+        };
+        match op {
+            PartOp::Produce {
+                records,
+                acks,
+                timeout,
+            } => {
+                let answers = partition.produce(records, acks, timeout, now, reply);
+                for (reply, outcome) in answers {
+                    self.deliver(reply, PartResult::Produce(outcome));
+                }
+                self.wake_parked(&topic_partition);
+            }
+            PartOp::Fetch {
+                offset,
+                max_bytes,
+                deadline,
+            } => {
+                let outcome = partition.fetch(offset, max_bytes);
+                let waits = outcome.bytes == 0
+                    && outcome.error == ErrorCode::NONE
+                    && deadline > Instant::now()
+                    && self.stopping.is_none();
+                if waits {
+                    self.parked.push(ParkedFetch {
+                        reply,
+                        topic_partition,
+                        offset,
+                        max_bytes,
+                        deadline,
+                    });
+                } else {
+                    self.deliver(reply, PartResult::Fetch(outcome));
+                }
+            }
+            PartOp::ListOffsets { spec } => {
+                let result = handlers::list_offsets(partition, spec);
+                self.deliver(reply, result);
+            }
+            PartOp::Delete => unreachable!("handled above"),
+        }
+    }
+
+    fn delete_partition(&mut self, topic_partition: &TopicPartition) -> ErrorCode {
+        let waiting: Vec<ParkedFetch> = self
+            .parked
+            .extract_if(.., |p| &p.topic_partition == topic_partition)
+            .collect();
+        for fetch in waiting {
+            let result = PartResult::Fetch(FetchOutcome {
+                error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                ..FetchOutcome::default()
+            });
+            self.deliver(fetch.reply, result);
+        }
+        let dir = self
+            .shared
+            .catalog
+            .read()
+            .expect("not poisoned")
+            .partition_dir(topic_partition);
+        if let Some(partition) = self.partitions.remove(topic_partition) {
+            drop(partition);
+        }
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => ErrorCode::NONE,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => ErrorCode::NONE,
+            Err(error) => {
+                tracing::error!(dir = %dir.display(), %error, "cannot delete partition directory");
+                ErrorCode::KAFKA_STORAGE_ERROR
+            }
+        }
+    }
+
+    /// Answers the fetches waiting on `topic_partition` that now have data.
+    fn wake_parked(&mut self, topic_partition: &TopicPartition) {
+        let candidates: Vec<ParkedFetch> = self
+            .parked
+            .extract_if(.., |p| &p.topic_partition == topic_partition)
+            .collect();
+        for fetch in candidates {
+            self.answer_parked(fetch, false);
+        }
+    }
+
+    /// Answers a waiting fetch if it has data or `now` says so; parks it again otherwise.
+    fn answer_parked(&mut self, fetch: ParkedFetch, now: bool) {
+        let outcome = match self.partitions.get(&fetch.topic_partition) {
+            Some(partition) => partition.fetch(fetch.offset, fetch.max_bytes),
+            None => FetchOutcome {
+                error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                ..FetchOutcome::default()
+            },
+        };
+        if outcome.bytes == 0 && outcome.error == ErrorCode::NONE && !now {
+            self.parked.push(fetch);
+        } else {
+            self.deliver(fetch.reply, PartResult::Fetch(outcome));
+        }
+    }
+
+    /// The request as a whole has its bytes: its parts waiting here answer now.
+    fn release(&mut self, job: JobKey) {
+        let released: Vec<ParkedFetch> =
+            self.parked.extract_if(.., |p| p.reply.job == job).collect();
+        for fetch in released {
+            self.answer_parked(fetch, true);
+        }
+    }
+
+    // ---- inbox, time, stop ----
+
+    fn arm_wake(&mut self) -> io::Result<()> {
+        let token = Token {
+            op: Op::Wake,
+            slot: 0,
+            generation: 0,
+        };
+        let fd = self.shared.inboxes[self.index].eventfd();
+        // SAFETY: the wake buffer is a box owned by the shard, which outlives the ring.
+        unsafe { self.ring.read_eventfd(fd, &mut self.wake_buffer, token) }
+    }
+
+    fn on_wake(&mut self) -> io::Result<()> {
+        while let Ok(msg) = self.inbox.try_recv() {
+            match msg {
+                ShardMsg::Op {
+                    reply,
+                    topic_partition,
+                    op,
+                } => self.run_op(reply, topic_partition, op),
+                ShardMsg::Done { reply, result } => self.on_done(reply, result),
+                ShardMsg::Release { job } => self.release(job),
+                ShardMsg::Stop => self.begin_stop(),
+            }
+        }
+        self.arm_wake()
+    }
+
+    fn on_time(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<ParkedFetch> = self.parked.extract_if(.., |p| p.deadline <= now).collect();
+        for fetch in expired {
+            self.answer_parked(fetch, true);
+        }
+        if now >= self.next_tick {
+            self.next_tick = now + TICK_INTERVAL;
+            self.tick_partitions();
+        }
+        for slot in self.dying.clone() {
+            self.close(slot);
+        }
+    }
+
+    fn tick_partitions(&mut self) {
+        let now = self.shared.now();
+        let mut answers = Vec::new();
+        for partition in self.partitions.values_mut() {
+            answers.extend(partition.tick(now));
+            if let Err(error) = partition.log.tick() {
+                tracing::error!(partition = %partition.topic_partition, %error, "log tick failed");
+            }
+            super::metrics_hooks::partition(partition);
+        }
+        for (reply, outcome) in answers {
+            self.deliver(reply, PartResult::Produce(outcome));
+        }
+    }
+
+    /// Stops accepting and answers every waiting fetch; the loop ends once everything owed
+    /// is written or `shutdown_grace` passed.
+    fn begin_stop(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
+        self.stopping = Some(Instant::now());
+        self.accepting = false;
+        let waiting: Vec<ParkedFetch> = std::mem::take(&mut self.parked);
+        for fetch in waiting {
+            self.answer_parked(fetch, true);
+        }
+    }
+
+    fn finished(&mut self) -> bool {
+        let Some(since) = self.stopping else {
+            return false;
+        };
+        let drained = self.jobs.is_empty()
+            && self
+                .conns
+                .iter()
+                .flatten()
+                .all(|c| c.in_flight() == 0 && !c.has_output());
+        if drained || since.elapsed() >= self.shared.options.shutdown_grace {
+            for slot in 0..self.conns.len() as u32 {
+                self.close(slot);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Closes every log cleanly, so the next start needs no recovery.
+    fn close_partitions(&mut self) {
+        for (topic_partition, partition) in std::mem::take(&mut self.partitions) {
+            if let Err(error) = partition.log.close() {
+                tracing::error!(partition = %topic_partition, %error, "closing the log failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! The broker server in-process on a real socket on 127.0.0.1 (port 0) with real logs in a
+//! temporary directory: every request goes through the wire codec, the io_uring shards and
+//! the engine, and back. (The `ringlog broker` process tests are in the tools crate.)
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use ringlog_engine::Offset;
+use ringlog_engine::format::{BatchBuilder, Record, RecordIter};
+use ringlog_net::server::{Broker, ServerOptions};
+use ringlog_net::wire::api::Topic;
+use ringlog_net::wire::api::api_versions::ApiVersionsRequest;
+use ringlog_net::wire::api::create_topics::{CreatableTopic, CreateTopicsRequest};
+use ringlog_net::wire::api::delete_topics::DeleteTopicsRequest;
+use ringlog_net::wire::api::fetch::{FetchPartition, FetchRequest};
+use ringlog_net::wire::api::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, OffsetSpec};
+use ringlog_net::wire::api::metadata::MetadataRequest;
+use ringlog_net::wire::api::produce::{Acks, ProducePartition, ProduceRequest};
+use ringlog_net::wire::frame::{MAX_FRAME_BYTES_DEFAULT, split_response_frame};
+use ringlog_net::wire::{
+    CorrelationId, ErrorCode, Request, Response, decode_response, encode_request,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    broker: Option<Broker>,
+}
+
+impl Harness {
+    fn start(shards: usize) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let mut options = ServerOptions::new(dir.path().to_path_buf(), listen);
+        options.shards = shards;
+        let broker = Broker::start(options).expect("broker starts");
+        Harness {
+            _dir: dir,
+            broker: Some(broker),
+        }
+    }
+
+    fn connect(&self) -> Client {
+        let addr = self.broker.as_ref().unwrap().local_addr();
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        Client {
+            stream,
+            buffer: BytesMut::new(),
+            next: 0,
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(broker) = self.broker.take() {
+            broker.stop().expect("clean stop");
+        }
+    }
+}
+
+struct Client {
+    stream: TcpStream,
+    buffer: BytesMut,
+    next: u32,
+}
+
+impl Client {
+    fn send(&mut self, request: &Request) -> u32 {
+        self.next += 1;
+        let frame = encode_request(request, 0, CorrelationId(self.next)).unwrap();
+        self.stream.write_all(&frame).unwrap();
+        self.next
+    }
+
+    fn receive(&mut self, request: &Request, correlation: u32) -> Response {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some((id, body)) =
+                split_response_frame(&mut self.buffer, MAX_FRAME_BYTES_DEFAULT).unwrap()
+            {
+                assert_eq!(
+                    id,
+                    CorrelationId(correlation),
+                    "responses come in request order"
+                );
+                return decode_response(request.api_key(), 0, body).unwrap();
+            }
+            assert!(Instant::now() < deadline, "no response in time");
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "the broker closed the connection");
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn call(&mut self, request: Request) -> Response {
+        let correlation = self.send(&request);
+        self.receive(&request, correlation)
+    }
+}
+
+fn create(client: &mut Client, name: &str, partitions: u32) {
+    let request = Request::CreateTopics(CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: name.to_string(),
+            num_partitions: partitions,
+            replication_factor: 1,
+            configs: vec![],
+        }],
+        timeout: TIMEOUT,
+        validate_only: false,
+    });
+    let Response::CreateTopics(response) = client.call(request) else {
+        panic!("not a create topics response")
+    };
+    assert_eq!(
+        response.topics[0].error_code,
+        ErrorCode::NONE,
+        "{:?}",
+        response.topics[0]
+    );
+}
+
+fn batch(values: &[&str]) -> Bytes {
+    let mut builder = BatchBuilder::new();
+    for value in values {
+        builder.push(&Record {
+            value: Some(value.as_bytes()),
+            timestamp: 1_700_000_000_000,
+            ..Record::default()
+        });
+    }
+    Bytes::from(builder.finish())
+}
+
+fn produce(
+    client: &mut Client,
+    topic: &str,
+    partition: u32,
+    records: Bytes,
+) -> (ErrorCode, Option<Offset>) {
+    let request = Request::Produce(ProduceRequest {
+        acks: Acks::All,
+        timeout: TIMEOUT,
+        topics: vec![Topic {
+            name: topic.to_string(),
+            partitions: vec![ProducePartition {
+                partition_index: partition,
+                records,
+            }],
+        }],
+    });
+    let Response::Produce(response) = client.call(request) else {
+        panic!("not a produce response")
+    };
+    let p = &response.topics[0].partitions[0];
+    (p.error_code, p.base_offset)
+}
+
+fn fetch_request(topic: &str, partition: u32, offset: u64, max_wait: Duration) -> Request {
+    Request::Fetch(FetchRequest {
+        replica_id: None,
+        max_wait,
+        min_bytes: 1,
+        max_bytes: 1 << 20,
+        topics: vec![Topic {
+            name: topic.to_string(),
+            partitions: vec![FetchPartition {
+                partition_index: partition,
+                current_leader_epoch: None,
+                fetch_offset: Offset(offset),
+                last_fetched_epoch: None,
+                log_start_offset: None,
+                partition_max_bytes: 1 << 20,
+            }],
+        }],
+    })
+}
+
+fn values(records: &[u8]) -> Vec<String> {
+    let mut values = Vec::new();
+    let mut rest = records;
+    while !rest.is_empty() {
+        let len = 12 + u32::from_be_bytes(rest[8..12].try_into().unwrap()) as usize;
+        let (batch, tail) = rest.split_at(len);
+        for record in RecordIter::new(batch).unwrap() {
+            values.push(String::from_utf8(record.unwrap().value.unwrap().to_vec()).unwrap());
+        }
+        rest = tail;
+    }
+    values
+}
+
+#[test]
+fn api_versions_lists_what_the_broker_speaks() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    let Response::ApiVersions(response) = client.call(Request::ApiVersions(ApiVersionsRequest))
+    else {
+        panic!("not an api versions response")
+    };
+    assert_eq!(response.api_keys.len(), 12);
+}
+
+#[test]
+fn produced_records_are_fetched_back_from_every_shard() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    create(&mut client, "orders", 4);
+    for partition in 0..4 {
+        let (error, base) = produce(&mut client, "orders", partition, batch(&["a", "b"]));
+        assert_eq!((error, base), (ErrorCode::NONE, Some(Offset(0))));
+        let (error, base) = produce(&mut client, "orders", partition, batch(&["c"]));
+        assert_eq!((error, base), (ErrorCode::NONE, Some(Offset(2))));
+    }
+    for partition in 0..4 {
+        let request = fetch_request("orders", partition, 0, Duration::ZERO);
+        let Response::Fetch(response) = client.call(request) else {
+            panic!("not a fetch response")
+        };
+        let p = &response.topics[0].partitions[0];
+        assert_eq!(p.error_code, ErrorCode::NONE);
+        assert_eq!(p.high_watermark, Some(Offset(3)));
+        assert_eq!(values(&p.records), ["a", "b", "c"]);
+    }
+}
+
+#[test]
+fn a_fetch_waits_for_data_and_wakes_when_it_arrives() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    create(&mut client, "t", 1);
+    let mut producer = harness.connect();
+    let request = fetch_request("t", 0, 0, Duration::from_secs(5));
+    let correlation = client.send(&request);
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    produce(&mut producer, "t", 0, batch(&["late"]));
+    let Response::Fetch(response) = client.receive(&request, correlation) else {
+        panic!("not a fetch response")
+    };
+    assert_eq!(values(&response.topics[0].partitions[0].records), ["late"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the fetch waited for its deadline"
+    );
+}
+
+#[test]
+fn an_empty_fetch_answers_at_its_deadline() {
+    let harness = Harness::start(1);
+    let mut client = harness.connect();
+    create(&mut client, "t", 1);
+    let Response::Fetch(response) =
+        client.call(fetch_request("t", 0, 0, Duration::from_millis(200)))
+    else {
+        panic!("not a fetch response")
+    };
+    assert!(response.topics[0].partitions[0].records.is_empty());
+}
+
+#[test]
+fn unknown_topics_and_bad_batches_get_their_error_codes() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    let (error, _) = produce(&mut client, "missing", 0, batch(&["x"]));
+    assert_eq!(error, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+    create(&mut client, "t", 1);
+    let mut corrupt = batch(&["x"]).to_vec();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    let (error, _) = produce(&mut client, "t", 0, Bytes::from(corrupt));
+    assert_eq!(error, ErrorCode::CORRUPT_MESSAGE);
+    let (error, base) = produce(&mut client, "t", 0, batch(&["ok"]));
+    assert_eq!(
+        (error, base),
+        (ErrorCode::NONE, Some(Offset(0))),
+        "nothing of the bad batch was stored"
+    );
+}
+
+#[test]
+fn list_offsets_and_metadata_describe_the_topic() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    create(&mut client, "t", 2);
+    produce(&mut client, "t", 1, batch(&["a", "b", "c"]));
+    let request = Request::ListOffsets(ListOffsetsRequest {
+        topics: vec![Topic {
+            name: "t".to_string(),
+            partitions: vec![
+                ListOffsetsPartition {
+                    partition_index: 1,
+                    current_leader_epoch: None,
+                    spec: OffsetSpec::Earliest,
+                },
+                ListOffsetsPartition {
+                    partition_index: 1,
+                    current_leader_epoch: None,
+                    spec: OffsetSpec::Latest,
+                },
+            ],
+        }],
+    });
+    let Response::ListOffsets(response) = client.call(request) else {
+        panic!("not a list offsets response")
+    };
+    let offsets: Vec<_> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.offset)
+        .collect();
+    assert_eq!(offsets, [Some(Offset(0)), Some(Offset(3))]);
+    let Response::Metadata(metadata) =
+        client.call(Request::Metadata(MetadataRequest { topics: None }))
+    else {
+        panic!("not a metadata response")
+    };
+    assert_eq!(metadata.topics.len(), 1);
+    assert_eq!(metadata.topics[0].partitions.len(), 2);
+    assert_eq!(
+        metadata.brokers[0].port,
+        harness.broker.as_ref().unwrap().local_addr().port()
+    );
+}
+
+#[test]
+fn topics_and_records_survive_a_restart_and_deleted_topics_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let start = || {
+        let mut options = ServerOptions::new(dir.path().to_path_buf(), listen);
+        options.shards = 2;
+        Broker::start(options).unwrap()
+    };
+    let connect = |broker: &Broker| {
+        let stream = TcpStream::connect(broker.local_addr()).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        Client {
+            stream,
+            buffer: BytesMut::new(),
+            next: 0,
+        }
+    };
+    let broker = start();
+    let mut client = connect(&broker);
+    create(&mut client, "kept", 1);
+    create(&mut client, "gone", 1);
+    produce(&mut client, "kept", 0, batch(&["x", "y"]));
+    let request = Request::DeleteTopics(DeleteTopicsRequest {
+        topic_names: vec!["gone".into()],
+        timeout: TIMEOUT,
+    });
+    let Response::DeleteTopics(deleted) = client.call(request) else {
+        panic!("not a delete response")
+    };
+    assert_eq!(deleted.topics[0].error_code, ErrorCode::NONE);
+    drop(client);
+    broker.stop().unwrap();
+    assert!(!dir.path().join("gone-0").exists());
+
+    let broker = start();
+    let mut client = connect(&broker);
+    let Response::Fetch(response) = client.call(fetch_request("kept", 0, 0, Duration::ZERO)) else {
+        panic!("not a fetch response")
+    };
+    assert_eq!(
+        values(&response.topics[0].partitions[0].records),
+        ["x", "y"]
+    );
+    let Response::Metadata(metadata) =
+        client.call(Request::Metadata(MetadataRequest { topics: None }))
+    else {
+        panic!("not a metadata response")
+    };
+    let names: Vec<_> = metadata.topics.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["kept"]);
+    drop(client);
+    broker.stop().unwrap();
+}
+
+#[test]
+fn garbage_closes_only_its_own_connection() {
+    let harness = Harness::start(2);
+    let mut bad = harness.connect();
+    // A length field past max_frame_bytes: the stream cannot be cut into frames any more.
+    bad.stream
+        .write_all(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        bad.stream.read(&mut byte).unwrap_or(0),
+        0,
+        "the broker closes it"
+    );
+    let mut good = harness.connect();
+    let Response::ApiVersions(_) = good.call(Request::ApiVersions(ApiVersionsRequest)) else {
+        panic!("the other connection is unaffected")
+    };
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_across_shards() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    create(&mut client, "p", 8);
+    let requests: Vec<Request> = (0..8)
+        .map(|partition| {
+            Request::Produce(ProduceRequest {
+                acks: Acks::Leader,
+                timeout: TIMEOUT,
+                topics: vec![Topic {
+                    name: "p".to_string(),
+                    partitions: vec![ProducePartition {
+                        partition_index: partition,
+                        records: batch(&["v"]),
+                    }],
+                }],
+            })
+        })
+        .collect();
+    let ids: Vec<u32> = requests.iter().map(|r| client.send(r)).collect();
+    for (request, id) in requests.iter().zip(ids) {
+        let Response::Produce(response) = client.receive(request, id) else {
+            panic!("not a produce response")
+        };
+        assert_eq!(response.topics[0].partitions[0].error_code, ErrorCode::NONE);
+    }
+}
+
+#[test]
+fn an_unknown_api_is_answered_unsupported_version() {
+    let harness = Harness::start(1);
+    let mut client = harness.connect();
+    // api key 999, version 0, correlation 7, empty body.
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&8u32.to_be_bytes());
+    frame.extend_from_slice(&999u16.to_be_bytes());
+    frame.extend_from_slice(&0u16.to_be_bytes());
+    frame.extend_from_slice(&7u32.to_be_bytes());
+    client.stream.write_all(&frame).unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    let (id, body) = loop {
+        if let Some(found) =
+            split_response_frame(&mut client.buffer, MAX_FRAME_BYTES_DEFAULT).unwrap()
+        {
+            break found;
+        }
+        assert!(Instant::now() < deadline);
+        let mut chunk = [0u8; 1024];
+        let n = client.stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed instead of answered");
+        client.buffer.extend_from_slice(&chunk[..n]);
+    };
+    assert_eq!(id, CorrelationId(7));
+    assert_eq!(
+        i16::from_be_bytes([body[0], body[1]]),
+        ErrorCode::UNSUPPORTED_VERSION.0
+    );
+    // The connection still works.
+    let Response::ApiVersions(_) = client.call(Request::ApiVersions(ApiVersionsRequest)) else {
+        panic!("not an api versions response")
+    };
+}
