@@ -2,12 +2,12 @@
 //!
 //! - **Connections.** Each shard listens on the broker's address (SO_REUSEPORT: the kernel
 //!   spreads new connections over the shards), receives through io_uring, cuts frames, and
-//!   answers in request order ([`Connection`]).
+//!   answers in request order (`connection.rs`).
 //! - **Partitions.** A partition belongs to one shard ([`owner_of`]); only that shard touches
 //!   its log. A request is split into one part per partition; each part runs on its owner,
 //!   through the owner's inbox (a channel and an eventfd the owner's ring waits on) when that
 //!   is another shard, and its result comes back the same way. The request's response is built
-//!   once every part is back ([`Job`]).
+//!   once every part is back (`Job`).
 //! - **Long polls.** A fetch part with nothing to send waits on its owner until data arrives,
 //!   the deadline passes, or the request as a whole has `min_bytes` from other parts.
 //! - **Stop.** The shard stops accepting, answers what waits, writes what it owes (for at most
