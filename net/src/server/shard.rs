@@ -341,8 +341,48 @@ impl Shard {
                 break;
             }
         }
+        self.drain_ring();
         self.close_partitions();
         Ok(())
+    }
+
+    /// Waits (a bounded time) until no receive or poll of a closed connection is still in
+    /// flight, so no buffer is freed while the kernel may still write into it.
+    fn drain_ring(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !self.dying.is_empty() && Instant::now() < deadline {
+            if self.ring.submit_and_wait(Some(Duration::from_millis(10))).is_err() {
+                break;
+            }
+            for (token, result) in self.ring.completions() {
+                match token.op {
+                    Op::Recv | Op::PollOut => {
+                        if let Some(conn) = self.conns[token.slot as usize].as_mut() {
+                            match token.op {
+                                Op::Recv => conn.recv_in_flight = false,
+                                _ => conn.poll_in_flight = false,
+                            }
+                        }
+                        let _ = result;
+                    }
+                    Op::Accept if result >= 0 => {
+                        // SAFETY: a successful accept returns a descriptor we now own; close it.
+                        drop(unsafe { TcpStream::from_raw_fd(result) });
+                    }
+                    _ => {}
+                }
+            }
+            for slot in self.dying.clone() {
+                self.close(slot);
+            }
+        }
+        if !self.dying.is_empty() {
+            // The kernel did not finish in time: leak those buffers rather than free memory
+            // it may still write.
+            for slot in std::mem::take(&mut self.dying) {
+                std::mem::forget(self.conns[slot as usize].take());
+            }
+        }
     }
 
     fn next_deadline(&self) -> Instant {
