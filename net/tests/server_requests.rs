@@ -17,6 +17,8 @@ use ringlog_net::wire::api::delete_topics::DeleteTopicsRequest;
 use ringlog_net::wire::api::fetch::{FetchPartition, FetchRequest};
 use ringlog_net::wire::api::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, OffsetSpec};
 use ringlog_net::wire::api::metadata::MetadataRequest;
+use ringlog_net::wire::api::offset_commit::{OffsetCommitPartition, OffsetCommitRequest};
+use ringlog_net::wire::api::offset_fetch::{OffsetFetchRequest, OffsetFetchTopic};
 use ringlog_net::wire::api::produce::{Acks, ProducePartition, ProduceRequest};
 use ringlog_net::wire::frame::{MAX_FRAME_BYTES_DEFAULT, split_response_frame};
 use ringlog_net::wire::{
@@ -321,8 +323,17 @@ fn list_offsets_and_metadata_describe_the_topic() {
     else {
         panic!("not a metadata response")
     };
-    assert_eq!(metadata.topics.len(), 1);
-    assert_eq!(metadata.topics[0].partitions.len(), 2);
+    let t = metadata
+        .topics
+        .iter()
+        .find(|t| t.name == "t")
+        .expect("listed");
+    assert_eq!(t.partitions.len(), 2);
+    let internal = metadata
+        .topics
+        .iter()
+        .find(|t| t.name == "__consumer_offsets");
+    assert!(internal.is_some(), "the offsets topic is listed too");
     assert_eq!(
         metadata.brokers[0].port,
         harness.broker.as_ref().unwrap().local_addr().port()
@@ -378,7 +389,12 @@ fn topics_and_records_survive_a_restart_and_deleted_topics_do_not() {
     else {
         panic!("not a metadata response")
     };
-    let names: Vec<_> = metadata.topics.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<_> = metadata
+        .topics
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|n| !n.starts_with("__"))
+        .collect();
     assert_eq!(names, ["kept"]);
     drop(client);
     broker.stop().unwrap();
@@ -466,4 +482,85 @@ fn an_unknown_api_is_answered_unsupported_version() {
     let Response::ApiVersions(_) = client.call(Request::ApiVersions(ApiVersionsRequest)) else {
         panic!("not an api versions response")
     };
+}
+
+fn commit_offset(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    partition: u32,
+    offset: u64,
+) -> ErrorCode {
+    let request = Request::OffsetCommit(OffsetCommitRequest {
+        group_id: group.to_string(),
+        topics: vec![Topic {
+            name: topic.to_string(),
+            partitions: vec![OffsetCommitPartition {
+                partition_index: partition,
+                committed_offset: Offset(offset),
+                committed_leader_epoch: None,
+                committed_metadata: Some("m".to_string()),
+            }],
+        }],
+    });
+    let Response::OffsetCommit(response) = client.call(request) else {
+        panic!("not an offset commit response")
+    };
+    response.topics[0].partitions[0].error_code
+}
+
+fn committed(client: &mut Client, group: &str, topic: &str, partition: u32) -> Option<Offset> {
+    let request = Request::OffsetFetch(OffsetFetchRequest {
+        group_id: group.to_string(),
+        topics: Some(vec![OffsetFetchTopic {
+            name: topic.to_string(),
+            partition_indexes: vec![partition],
+        }]),
+    });
+    let Response::OffsetFetch(response) = client.call(request) else {
+        panic!("not an offset fetch response")
+    };
+    response.topics[0].partitions[0].committed_offset
+}
+
+#[test]
+fn committed_offsets_are_kept_per_group_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let start = || {
+        let mut options = ServerOptions::new(dir.path().to_path_buf(), listen);
+        options.shards = 2;
+        Broker::start(options).unwrap()
+    };
+    let connect = |broker: &Broker| {
+        let stream = TcpStream::connect(broker.local_addr()).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        Client {
+            stream,
+            buffer: BytesMut::new(),
+            next: 0,
+        }
+    };
+    let broker = start();
+    let mut client = connect(&broker);
+    create(&mut client, "t", 2);
+    assert_eq!(committed(&mut client, "g1", "t", 0), None);
+    assert_eq!(commit_offset(&mut client, "g1", "t", 0, 5), ErrorCode::NONE);
+    assert_eq!(commit_offset(&mut client, "g1", "t", 0, 9), ErrorCode::NONE);
+    assert_eq!(commit_offset(&mut client, "g2", "t", 1, 3), ErrorCode::NONE);
+    assert_eq!(
+        commit_offset(&mut client, "g1", "missing", 0, 1),
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    );
+    assert_eq!(committed(&mut client, "g1", "t", 0), Some(Offset(9)));
+    drop(client);
+    broker.stop().unwrap();
+
+    let broker = start();
+    let mut client = connect(&broker);
+    assert_eq!(committed(&mut client, "g1", "t", 0), Some(Offset(9)));
+    assert_eq!(committed(&mut client, "g2", "t", 1), Some(Offset(3)));
+    assert_eq!(committed(&mut client, "g2", "t", 0), None);
+    drop(client);
+    broker.stop().unwrap();
 }

@@ -10,8 +10,9 @@ use ringlog_replication::TopicPartition;
 
 use super::catalog::CatalogError;
 use super::connection::OutPiece;
+use super::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
 use super::partition::ServedPartition;
-use super::shard::{PartOp, PartResult, ReplyTo, Shared};
+use super::shard::{PartOp, PartResult, Route, Shared};
 use crate::wire::ErrorResponse;
 use crate::wire::api::Topic;
 use crate::wire::api::TopicResult;
@@ -25,6 +26,10 @@ use crate::wire::api::list_offsets::{
 use crate::wire::api::metadata::{
     MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
 };
+use crate::wire::api::offset_commit::{
+    OffsetCommitPartitionResponse, OffsetCommitRequest, OffsetCommitResponse,
+};
+use crate::wire::api::offset_fetch::{OffsetFetchPartitionResponse, OffsetFetchResponse};
 use crate::wire::api::produce::{ProducePartitionResponse, ProduceResponse};
 use crate::wire::{
     ErrorCode, Piece, Request, RequestHeader, Response, encode_fetch_response, encode_response,
@@ -159,6 +164,30 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
                 prepared: None,
             }
         }
+        Request::OffsetCommit(commit) => plan_offset_commit(shared, commit),
+        Request::OffsetFetch(fetch) => {
+            if fetch.group_id.is_empty() {
+                return Plan::Respond(Response::Error(ErrorResponse {
+                    error_code: ErrorCode::INVALID_GROUP_ID,
+                    message: "the group id is empty".to_string(),
+                }));
+            }
+            let topics = fetch.topics.as_ref().map(|topics| {
+                topics
+                    .iter()
+                    .map(|t| (t.name.clone(), t.partition_indexes.clone()))
+                    .collect()
+            });
+            let op = PartOp::FetchOffsets {
+                group: fetch.group_id.clone(),
+                topics,
+            };
+            Plan::Parts {
+                parts: vec![(offsets_partition(&fetch.group_id), op)],
+                min_bytes: 0,
+                prepared: None,
+            }
+        }
         other => Plan::Respond(Response::Error(ErrorResponse {
             error_code: ErrorCode::UNSUPPORTED_VERSION,
             message: format!(
@@ -176,6 +205,21 @@ pub fn finish(
     prepared: Option<Response>,
     results: Vec<PartResult>,
 ) -> Vec<OutPiece> {
+    if let (Some(Response::OffsetCommit(mut response)), Some(PartResult::OffsetsCommitted(code))) =
+        (prepared.clone(), results.first())
+    {
+        // The part stored the valid entries, or failed them all.
+        for partition in response
+            .topics
+            .iter_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            if partition.error_code.is_none() {
+                partition.error_code = *code;
+            }
+        }
+        return encode(header, &Response::OffsetCommit(response));
+    }
     if let Some(response) = prepared {
         for result in &results {
             if let PartResult::Deleted(code) = result
@@ -235,9 +279,113 @@ pub fn finish(
                 .collect();
             Response::ListOffsets(ListOffsetsResponse { topics })
         }
+        Request::OffsetFetch(_) => match results.into_iter().next() {
+            Some(PartResult::Offsets(Ok(found))) => Response::OffsetFetch(OffsetFetchResponse {
+                topics: found
+                    .into_iter()
+                    .map(|(name, partitions)| Topic {
+                        name,
+                        partitions: partitions
+                            .into_iter()
+                            .map(|(partition_index, committed)| {
+                                offset_fetch_partition(partition_index, committed)
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }),
+            Some(PartResult::Offsets(Err(error_code))) => Response::Error(ErrorResponse {
+                error_code,
+                message: "the group's offsets cannot be read".to_string(),
+            }),
+            other => unreachable!("an offset fetch part answered {other:?}"),
+        },
         other => unreachable!("{:?} has no partition parts", other.api_key()),
     };
     encode(header, &response)
+}
+
+/// The partition of the offsets topic that holds `group`'s commits.
+fn offsets_partition(group: &str) -> TopicPartition {
+    TopicPartition::new(OFFSETS_TOPIC, offsets::partition_for(group))
+}
+
+/// A commit: entries for unknown partitions, or with oversized metadata, are refused each;
+/// the rest go to the group's partition of the offsets topic as one batch.
+fn plan_offset_commit(shared: &Shared, commit: &OffsetCommitRequest) -> Plan {
+    let catalog = shared.catalog.read().expect("not poisoned");
+    let mut commits = Vec::new();
+    let topics = commit
+        .topics
+        .iter()
+        .map(|topic| Topic {
+            name: topic.name.clone(),
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let known = catalog
+                        .contains(&TopicPartition::new(topic.name.clone(), p.partition_index));
+                    let metadata_len = p.committed_metadata.as_ref().map_or(0, String::len);
+                    let error_code = if commit.group_id.is_empty() {
+                        ErrorCode::INVALID_GROUP_ID
+                    } else if !known {
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                    } else if metadata_len > offsets::METADATA_MAX_BYTES {
+                        ErrorCode::OFFSET_METADATA_TOO_LARGE
+                    } else {
+                        commits.push(Commit {
+                            group: commit.group_id.clone(),
+                            topic: topic.name.clone(),
+                            partition: p.partition_index,
+                            committed: Committed {
+                                offset: p.committed_offset,
+                                leader_epoch: p.committed_leader_epoch,
+                                metadata: p.committed_metadata.clone(),
+                            },
+                        });
+                        ErrorCode::NONE
+                    };
+                    OffsetCommitPartitionResponse {
+                        partition_index: p.partition_index,
+                        error_code,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let prepared = Response::OffsetCommit(OffsetCommitResponse { topics });
+    if commits.is_empty() {
+        return Plan::Respond(prepared);
+    }
+    let op = PartOp::CommitOffsets { commits };
+    Plan::Parts {
+        parts: vec![(offsets_partition(&commit.group_id), op)],
+        min_bytes: 0,
+        prepared: Some(prepared),
+    }
+}
+
+fn offset_fetch_partition(
+    partition_index: u32,
+    committed: Option<Committed>,
+) -> OffsetFetchPartitionResponse {
+    match committed {
+        Some(c) => OffsetFetchPartitionResponse {
+            partition_index,
+            committed_offset: Some(c.offset),
+            committed_leader_epoch: c.leader_epoch,
+            metadata: c.metadata,
+            error_code: ErrorCode::NONE,
+        },
+        None => OffsetFetchPartitionResponse {
+            partition_index,
+            committed_offset: None,
+            committed_leader_epoch: None,
+            metadata: None,
+            error_code: ErrorCode::NONE,
+        },
+    }
 }
 
 fn produce_partition(partition_index: u32, result: Option<PartResult>) -> ProducePartitionResponse {
@@ -339,7 +487,7 @@ fn list_offsets_partition(
 
 /// ListOffsets on the partition's owner: earliest is the log start, latest the high
 /// watermark (what a consumer can read), a timestamp the first record at or after it.
-pub fn list_offsets(partition: &ServedPartition<ReplyTo>, spec: OffsetSpec) -> PartResult {
+pub fn list_offsets(partition: &ServedPartition<Route>, spec: OffsetSpec) -> PartResult {
     let (offset, timestamp) = match spec {
         OffsetSpec::Earliest => (Some(partition.log.log_start_offset()), None),
         OffsetSpec::Latest => (Some(partition.high_watermark()), None),

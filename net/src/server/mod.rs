@@ -11,12 +11,14 @@
 //! | [`handlers`]      | what each API answers: splitting a request into partition parts, building the response |
 //! | [`partition`]     | a partition on its owner: the engine's log driven by the replication crate's `Replica` |
 //! | [`catalog`]       | the topics, persisted in the data directory                            |
+//! | [`offsets`]       | consumer groups' committed offsets in the internal topic `__consumer_offsets` |
 //! | `metrics_hooks`   | what the runtime records through the `metrics` facade                  |
 
 pub mod catalog;
 mod connection;
 pub mod handlers;
 mod metrics_hooks;
+pub mod offsets;
 pub mod options;
 pub mod partition;
 mod ring;
@@ -54,7 +56,18 @@ impl Broker {
     /// every shard, and starts serving. Returns once every shard is serving.
     pub fn start(mut options: ServerOptions) -> io::Result<Broker> {
         options.shards = options.shards.max(1);
-        let catalog = Catalog::load(&options.data_dir)?;
+        let mut catalog = Catalog::load(&options.data_dir)?;
+        if catalog.topic(offsets::OFFSETS_TOPIC).is_none() {
+            let partitions = offsets::OFFSETS_TOPIC_PARTITIONS;
+            catalog
+                .create(
+                    offsets::OFFSETS_TOPIC,
+                    partitions,
+                    Default::default(),
+                    false,
+                )
+                .map_err(io::Error::other)?;
+        }
         let listeners = bind_shards(options.listen, options.shards)?;
         let local_addr = listeners[0].local_addr()?;
         let mut inboxes = Vec::new();

@@ -29,6 +29,7 @@ use ringlog_replication::{Millis, TopicPartition};
 use super::catalog::Catalog;
 use super::connection::{Connection, FlushState, OutPiece};
 use super::handlers;
+use super::offsets::{Commit, Committed, GroupOffsets};
 use super::options::ServerOptions;
 use super::partition::{FetchOutcome, ProduceOutcome, ServedPartition};
 use super::ring::{Op, Ring, Token};
@@ -71,6 +72,14 @@ pub struct ReplyTo {
     pub part: usize,
 }
 
+/// Where a produce's answer goes once the partition gives it: the part's reply, and for a
+/// commit of group offsets, the commits to apply to the owner's map once they are stored.
+#[derive(Debug)]
+pub struct Route {
+    pub reply: ReplyTo,
+    pub commits: Option<Vec<Commit>>,
+}
+
 /// The work one partition does for a request.
 #[derive(Debug)]
 pub enum PartOp {
@@ -89,6 +98,15 @@ pub enum PartOp {
     },
     /// Close the partition's log and delete its directory (its topic was deleted).
     Delete,
+    /// Store a group's commits in its partition of the offsets topic.
+    CommitOffsets {
+        commits: Vec<Commit>,
+    },
+    /// Read a group's commits: every one, or those of these topics' partitions.
+    FetchOffsets {
+        group: String,
+        topics: Option<Vec<(String, Vec<u32>)>>,
+    },
 }
 
 /// A part's result.
@@ -102,6 +120,9 @@ pub enum PartResult {
         timestamp: Option<Timestamp>,
     },
     Deleted(ErrorCode),
+    OffsetsCommitted(ErrorCode),
+    /// Per topic: (partition, what was committed, if anything).
+    Offsets(Result<BTreeMap<String, Vec<(u32, Option<Committed>)>>, ErrorCode>),
 }
 
 impl PartResult {
@@ -124,6 +145,8 @@ impl PartResult {
                 timestamp: None,
             },
             PartOp::Delete => PartResult::Deleted(error),
+            PartOp::CommitOffsets { .. } => PartResult::OffsetsCommitted(error),
+            PartOp::FetchOffsets { .. } => PartResult::Offsets(Err(error)),
         }
     }
 }
@@ -242,7 +265,10 @@ pub struct Shard {
     dying: Vec<u32>,
     inbox: Receiver<ShardMsg>,
     wake_buffer: Box<[u8; 8]>,
-    partitions: BTreeMap<TopicPartition, ServedPartition<ReplyTo>>,
+    partitions: BTreeMap<TopicPartition, ServedPartition<Route>>,
+    /// The committed offsets of the groups in the offsets-topic partitions this shard owns,
+    /// loaded on first use.
+    group_offsets: BTreeMap<TopicPartition, GroupOffsets>,
     parked: Vec<ParkedFetch>,
     jobs: HashMap<JobKey, Job>,
     next_tick: Instant,
@@ -269,6 +295,7 @@ impl Shard {
             inbox,
             wake_buffer: Box::new([0; 8]),
             partitions: BTreeMap::new(),
+            group_offsets: BTreeMap::new(),
             parked: Vec::new(),
             jobs: HashMap::new(),
             next_tick: Instant::now(),
@@ -351,7 +378,11 @@ impl Shard {
     fn drain_ring(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(2);
         while !self.dying.is_empty() && Instant::now() < deadline {
-            if self.ring.submit_and_wait(Some(Duration::from_millis(10))).is_err() {
+            if self
+                .ring
+                .submit_and_wait(Some(Duration::from_millis(10)))
+                .is_err()
+            {
                 break;
             }
             for (token, result) in self.ring.completions() {
@@ -772,7 +803,7 @@ impl Shard {
     fn partition(
         &mut self,
         topic_partition: &TopicPartition,
-    ) -> Option<&mut ServedPartition<ReplyTo>> {
+    ) -> Option<&mut ServedPartition<Route>> {
         if !self.partitions.contains_key(topic_partition) {
             let exists = self
                 .shared
@@ -808,10 +839,12 @@ impl Shard {
                 acks,
                 timeout,
             } => {
-                let answers = partition.produce(records, acks, timeout, now, reply);
-                for (reply, outcome) in answers {
-                    self.deliver(reply, PartResult::Produce(outcome));
-                }
+                let route = Route {
+                    reply,
+                    commits: None,
+                };
+                let answers = partition.produce(records, acks, timeout, now, route);
+                self.on_produce_answers(&topic_partition, answers);
                 self.wake_parked(&topic_partition);
             }
             PartOp::Fetch {
@@ -840,8 +873,113 @@ impl Shard {
                 let result = handlers::list_offsets(partition, spec);
                 self.deliver(reply, result);
             }
+            PartOp::CommitOffsets { commits } => {
+                self.commit_offsets(reply, topic_partition, commits)
+            }
+            PartOp::FetchOffsets { group, topics } => {
+                let result = self.fetch_offsets(&topic_partition, &group, topics);
+                self.deliver(reply, PartResult::Offsets(result));
+            }
             PartOp::Delete => unreachable!("handled above"),
         }
+    }
+
+    /// Delivers a partition's produce answers: to the request's part, or, for a commit of
+    /// group offsets, to the owner's map first.
+    fn on_produce_answers(
+        &mut self,
+        topic_partition: &TopicPartition,
+        answers: Vec<(Route, ProduceOutcome)>,
+    ) {
+        for (route, outcome) in answers {
+            match route.commits {
+                None => self.deliver(route.reply, PartResult::Produce(outcome)),
+                Some(commits) => {
+                    if outcome.error.is_none() {
+                        let offsets = self
+                            .group_offsets
+                            .entry(topic_partition.clone())
+                            .or_default();
+                        for commit in commits {
+                            offsets.apply(commit);
+                        }
+                    }
+                    self.deliver(route.reply, PartResult::OffsetsCommitted(outcome.error));
+                }
+            }
+        }
+    }
+
+    /// Loads the group offsets of an offsets-topic partition on first use.
+    fn load_group_offsets(&mut self, topic_partition: &TopicPartition) -> Result<(), ErrorCode> {
+        if self.group_offsets.contains_key(topic_partition) {
+            return Ok(());
+        }
+        let partition = self
+            .partition(topic_partition)
+            .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?;
+        let offsets = GroupOffsets::load(&partition.log).map_err(|error| {
+            tracing::error!(partition = %topic_partition, %error, "cannot replay group offsets");
+            ErrorCode::KAFKA_STORAGE_ERROR
+        })?;
+        self.group_offsets.insert(topic_partition.clone(), offsets);
+        Ok(())
+    }
+
+    fn commit_offsets(
+        &mut self,
+        reply: ReplyTo,
+        topic_partition: TopicPartition,
+        commits: Vec<Commit>,
+    ) {
+        if let Err(error) = self.load_group_offsets(&topic_partition) {
+            self.deliver(reply, PartResult::OffsetsCommitted(error));
+            return;
+        }
+        let now = self.shared.now();
+        let records = super::offsets::encode_batch(&commits, Timestamp::now().0);
+        let timeout = Duration::from_secs(30);
+        let partition = self
+            .partitions
+            .get_mut(&topic_partition)
+            .expect("loaded above");
+        let route = Route {
+            reply,
+            commits: Some(commits),
+        };
+        let answers = partition.produce(records, Acks::All, timeout, now, route);
+        self.on_produce_answers(&topic_partition, answers);
+    }
+
+    fn fetch_offsets(
+        &mut self,
+        topic_partition: &TopicPartition,
+        group: &str,
+        topics: Option<Vec<(String, Vec<u32>)>>,
+    ) -> Result<BTreeMap<String, Vec<(u32, Option<Committed>)>>, ErrorCode> {
+        self.load_group_offsets(topic_partition)?;
+        let offsets = &self.group_offsets[topic_partition];
+        let found = match topics {
+            None => offsets
+                .of_group(group)
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let partitions = partitions.into_iter().map(|(p, c)| (p, Some(c))).collect();
+                    (topic, partitions)
+                })
+                .collect(),
+            Some(topics) => topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let partitions = partitions
+                        .into_iter()
+                        .map(|p| (p, offsets.get(group, &topic, p).cloned()))
+                        .collect();
+                    (topic, partitions)
+                })
+                .collect(),
+        };
+        Ok(found)
     }
 
     fn delete_partition(&mut self, topic_partition: &TopicPartition) -> ErrorCode {
@@ -862,6 +1000,7 @@ impl Shard {
             .read()
             .expect("not poisoned")
             .partition_dir(topic_partition);
+        self.group_offsets.remove(topic_partition);
         if let Some(partition) = self.partitions.remove(topic_partition) {
             drop(partition);
         }
@@ -958,15 +1097,16 @@ impl Shard {
     fn tick_partitions(&mut self) {
         let now = self.shared.now();
         let mut answers = Vec::new();
-        for partition in self.partitions.values_mut() {
-            answers.extend(partition.tick(now));
+        for (topic_partition, partition) in self.partitions.iter_mut() {
+            let due = partition.tick(now);
+            answers.extend(due.into_iter().map(|a| (topic_partition.clone(), a)));
             if let Err(error) = partition.log.tick() {
                 tracing::error!(partition = %partition.topic_partition, %error, "log tick failed");
             }
             super::metrics_hooks::partition(partition);
         }
-        for (reply, outcome) in answers {
-            self.deliver(reply, PartResult::Produce(outcome));
+        for (topic_partition, answer) in answers {
+            self.on_produce_answers(&topic_partition, vec![answer]);
         }
     }
 
