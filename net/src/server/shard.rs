@@ -72,6 +72,9 @@ pub struct ReplyTo {
     pub part: usize,
 }
 
+/// A group's commits by topic: (partition, what was committed, if anything).
+pub type GroupCommits = BTreeMap<String, Vec<(u32, Option<Committed>)>>;
+
 /// Where a produce's answer goes once the partition gives it: the part's reply, and for a
 /// commit of group offsets, the commits to apply to the owner's map once they are stored.
 #[derive(Debug)]
@@ -122,7 +125,7 @@ pub enum PartResult {
     Deleted(ErrorCode),
     OffsetsCommitted(ErrorCode),
     /// Per topic: (partition, what was committed, if anything).
-    Offsets(Result<BTreeMap<String, Vec<(u32, Option<Committed>)>>, ErrorCode>),
+    Offsets(Result<GroupCommits, ErrorCode>),
 }
 
 impl PartResult {
@@ -956,7 +959,7 @@ impl Shard {
         topic_partition: &TopicPartition,
         group: &str,
         topics: Option<Vec<(String, Vec<u32>)>>,
-    ) -> Result<BTreeMap<String, Vec<(u32, Option<Committed>)>>, ErrorCode> {
+    ) -> Result<GroupCommits, ErrorCode> {
         self.load_group_offsets(topic_partition)?;
         let offsets = &self.group_offsets[topic_partition];
         let found = match topics {
