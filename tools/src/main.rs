@@ -3,6 +3,7 @@
 //! | file                 | owns                                                          |
 //! |----------------------|---------------------------------------------------------------|
 //! | this file            | the command line (clap), logging set-up, dispatch, exit codes |
+//! | [`cmd::broker`]      | `ringlog broker`: a broker until SIGTERM/SIGINT, then a clean stop |
 //! | [`cmd::perf_log`]    | `ringlog perf log`: engine-level append throughput and latency |
 //! | [`cmd::dump_log`]    | `ringlog dump-log`: the batches of segment files, verified     |
 //!
@@ -26,6 +27,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a broker (until SIGTERM or SIGINT).
+    Broker(cmd::broker::Args),
     /// Measure performance.
     #[command(subcommand)]
     Perf(PerfCommand),
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let result = match cli.command {
+        Command::Broker(args) => cmd::broker::run(args),
         Command::Perf(PerfCommand::Log(args)) => cmd::perf_log::run(args),
         Command::DumpLog(args) => cmd::dump_log::run(args),
     };

@@ -91,10 +91,15 @@ impl<R> ServedPartition<R> {
             log: state,
             now,
         });
-        debug_assert!(
-            outputs.is_empty(),
-            "taking a lone leadership does nothing else"
-        );
+        for output in outputs {
+            match output {
+                // A lone leader commits its whole log when it takes the role.
+                ReplicaOutput::Leader(LeaderOutput::HighWatermark(hw)) => {
+                    log.set_high_watermark(hw);
+                }
+                other => unreachable!("taking a lone leadership gave {other:?}"),
+            }
+        }
         Ok(ServedPartition {
             topic_partition,
             log,
@@ -215,7 +220,14 @@ impl<R> ServedPartition<R> {
         leader_epoch: LeaderEpoch,
         answers: &mut Vec<(R, ProduceOutcome)>,
     ) -> Vec<ReplicaOutput> {
-        match self.log.append_owned(batches.to_vec(), leader_epoch) {
+        // Acknowledged records are in the page cache (Kafka's promise: they survive the
+        // broker process dying; `flush_policy` adds power loss): the engine's write pipeline
+        // may still hold them in memory when `append` returns, so write them out first.
+        let appended = self
+            .log
+            .append_owned(batches.to_vec(), leader_epoch)
+            .and_then(|info| self.log.write_out().map(|_| info));
+        match appended {
             Ok(info) => {
                 if let Some(waiting) = self.waiting.get_mut(&id) {
                     waiting.base_offset = Some(info.first_offset);

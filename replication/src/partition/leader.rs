@@ -309,6 +309,11 @@ impl Leader {
             high_watermark: log.high_watermark.min(log.log_end_offset),
             pending: BTreeMap::new(),
         };
+        // An ISR of only this broker (with min_insync_replicas 1) commits its whole log at
+        // once; with followers, nothing moves until they fetch. The caller reads the result
+        // with `high_watermark()` (`Replica` reports it as a `HighWatermark` output).
+        let mut leader = leader;
+        leader.advance_high_watermark(&mut Vec::new());
         leader.check_invariants();
         leader
     }
@@ -1120,6 +1125,52 @@ mod tests {
             }),
             vec![proposal(&[1, 2])]
         );
+    }
+
+    #[test]
+    fn a_lone_leader_starts_with_its_whole_log_committed() {
+        let partition = Partition::new(
+            ids(&[1]),
+            Some(BrokerId(1)),
+            ids(&[1]),
+            EPOCH,
+            PARTITION_EPOCH,
+        );
+        let log = LogState {
+            high_watermark: Offset(40),
+            ..log()
+        };
+        let l = Leader::new(
+            BrokerId(1),
+            LeaderConfig::default(),
+            &partition,
+            log,
+            Millis(0),
+        );
+        assert_eq!(l.high_watermark(), Offset(100));
+    }
+
+    #[test]
+    fn a_leader_with_followers_starts_with_the_high_watermark_it_had() {
+        let partition = Partition::new(
+            ids(&[1, 2]),
+            Some(BrokerId(1)),
+            ids(&[1, 2]),
+            EPOCH,
+            PARTITION_EPOCH,
+        );
+        let log = LogState {
+            high_watermark: Offset(40),
+            ..log()
+        };
+        let l = Leader::new(
+            BrokerId(1),
+            LeaderConfig::default(),
+            &partition,
+            log,
+            Millis(0),
+        );
+        assert_eq!(l.high_watermark(), Offset(40));
     }
 
     #[test]

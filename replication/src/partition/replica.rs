@@ -330,7 +330,14 @@ impl Replica {
         self.role = match partition.leader() {
             Some(leader) if leader == self.me => {
                 let config = self.leader_config.clone();
-                Role::Leader(Leader::new(self.me, config, partition, log, now))
+                let known = log.high_watermark;
+                let leader = Leader::new(self.me, config, partition, log, now);
+                // A lone ISR commits the whole log as the leadership begins.
+                if leader.high_watermark() > known {
+                    let moved = LeaderOutput::HighWatermark(leader.high_watermark());
+                    out.push(ReplicaOutput::Leader(moved));
+                }
+                Role::Leader(leader)
             }
             Some(leader) if is_replica => {
                 let config = self.follower_config.clone();
