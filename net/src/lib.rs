@@ -5,9 +5,11 @@
 //! | module   | owns                                                                        |
 //! |----------|-----------------------------------------------------------------------------|
 //! | [`wire`] | the thin binary protocol: frames, every API's request and response, error codes, the zero-copy fetch response encoder. Pure: encode and decode over byte slices, no IO. `net/PROTOCOL.md` is its spec |
+//! | [`server`] | the broker: its configuration (TOML file, overrides, topic configs) and Prometheus metrics; shards, connections and handlers to come |
 //!
 //! [`WireError`] is the crate's one error family.
 
+pub mod server;
 pub mod wire;
 
 pub use wire::WireError;
