@@ -195,13 +195,22 @@ impl Default for BrokerConfig {
 /// Command-line flags that override the file: each `Some` replaces its key's value.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BrokerOverrides {
+    /// `--node-id`: `node_id`.
     pub node_id: Option<BrokerId>,
+    /// `--listen`: `listen`.
     pub listen: Option<SocketAddr>,
+    /// `--data-dir`: `data_dir`.
     pub data_dir: Option<PathBuf>,
+    /// `--metrics-listen`: `metrics_listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// `--shards`: `shards`.
     pub shards: Option<u16>,
+    /// `--io-backend`: `io_backend`.
     pub io_backend: Option<IoBackendKind>,
+    /// `--rack`: `rack`.
     pub rack: Option<Rack>,
+    /// `--controller-quorum-voters`: `controller_quorum_voters` (parse it with
+    /// [`QuorumVoters::from_str`]).
     pub controller_quorum_voters: Option<QuorumVoters>,
 }
 
@@ -509,6 +518,7 @@ pub fn default_toml() -> String {
 pub struct HostPort {
     /// A DNS name or an IP address (without brackets).
     pub host: String,
+    /// 1 ..= 65535.
     pub port: u16,
 }
 
@@ -563,7 +573,9 @@ impl From<SocketAddr> for HostPort {
 /// One controller quorum voter: `id@host:port`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct QuorumVoter {
+    /// The voter's `node_id`.
     pub id: BrokerId,
+    /// Where its controller listens.
     pub address: HostPort,
 }
 
@@ -579,10 +591,12 @@ impl QuorumVoters {
         &self.0
     }
 
+    /// No voters: a single combined node.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// How many voters.
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -670,27 +684,40 @@ impl fmt::Display for QuorumVoters {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The file cannot be read (missing, a directory, no permission).
     #[error("config file {}: cannot read it", path.display())]
     Read {
+        /// The file as given.
         path: PathBuf,
+        /// Why it cannot be read.
         #[source]
         source: std::io::Error,
     },
 
-    /// Not TOML at all; the message carries the line and column.
+    /// Not TOML at all.
     #[error("config file {file}: not valid toml: {message}")]
-    Syntax { file: String, message: String },
+    Syntax {
+        /// The file as given.
+        file: String,
+        /// The TOML parser's message, with the line and column.
+        message: String,
+    },
 
     /// Unknown keys and bad values in the file.
     #[error("config file {file}: {}", list(problems))]
     File {
+        /// The file as given.
         file: String,
+        /// Every problem, in key order.
         problems: Vec<ConfigProblem>,
     },
 
     /// What [`BrokerConfig::validate`] found.
     #[error("invalid broker config: {}", list(problems))]
-    Invalid { problems: Vec<ConfigProblem> },
+    Invalid {
+        /// Every problem: bad values in key order, then those between keys.
+        problems: Vec<ConfigProblem>,
+    },
 }
 
 impl ConfigError {
@@ -718,6 +745,7 @@ pub enum ConfigProblem {
     /// A key ringlog does not know; nested tables are reported by their dotted path.
     #[error("unknown key {key}{}", suggestion_suffix(*suggestion))]
     UnknownKey {
+        /// The key as written (a dotted path for a nested table).
         key: String,
         /// The key it probably meant (Kafka's `log.dirs` is `data_dir`).
         suggestion: Option<&'static str>,
@@ -726,15 +754,20 @@ pub enum ConfigProblem {
     /// A value of the wrong type or out of its range; `value` is as written in TOML.
     #[error("{key} = {value}: expected {allowed}")]
     BadValue {
+        /// The key.
         key: &'static str,
+        /// The value as TOML writes it (strings quoted).
         value: String,
+        /// What the key accepts.
         allowed: String,
     },
 
     /// Keys whose values cannot hold together; the message names them with their values.
     #[error("{message}")]
     Inconsistent {
+        /// The keys involved.
         keys: Vec<&'static str>,
+        /// What does not hold, with the values.
         message: String,
     },
 }
@@ -1103,7 +1136,7 @@ const KEYS: &[KeySpec] = &[
     KeySpec {
         name: "unclean_leader_election_enable",
         kafka: "unclean.leader.election.enable",
-        doc: "whether a replica outside the isr may lead when no isr member is live (loses data)",
+        doc: "whether a replica outside the isr may lead when no isr member is live, losing data",
         section: "topic defaults",
         parse: |c, v| {
             c.unclean_leader_election_enable = boolean(v)?;
@@ -1113,8 +1146,8 @@ const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: "auto_create_topics_enable",
-        kafka: "auto.create.topics.enable",
-        doc: "whether a request for an unknown topic creates it (Kafka's default is true)",
+        kafka: "auto.create.topics.enable, true by default there",
+        doc: "whether a request for an unknown topic creates it",
         section: "topic defaults",
         parse: |c, v| {
             c.auto_create_topics_enable = boolean(v)?;
@@ -1247,7 +1280,7 @@ const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: "request_timeout_ms",
-        kafka: "request.timeout.ms",
+        kafka: "request.timeout.ms, a client config",
         doc: "the longest a request may wait inside the broker",
         section: "timeouts",
         parse: |c, v| {
@@ -1258,7 +1291,7 @@ const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: "fetch_max_wait_ms",
-        kafka: "fetch.max.wait.ms",
+        kafka: "fetch.max.wait.ms, a consumer config",
         doc: "the longest a fetch may ask to wait for data (a longer max_wait is cut to this)",
         section: "timeouts",
         parse: |c, v| {

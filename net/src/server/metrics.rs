@@ -98,16 +98,22 @@ pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
 /// What kind of metric a name is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricKind {
+    /// Only grows; named `_total`.
     Counter,
+    /// Set to the current value.
     Gauge,
+    /// Observations in buckets.
     Histogram,
 }
 
 /// A metric the broker records, with the help text Prometheus shows for it.
 #[derive(Clone, Copy, Debug)]
 pub struct MetricDef {
+    /// One of the name constants of this module.
     pub name: &'static str,
+    /// How it is recorded.
     pub kind: MetricKind,
+    /// The `# HELP` text.
     pub help: &'static str,
 }
 
@@ -352,7 +358,10 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     /// `GET /metrics` (`head_only` for `HEAD`).
-    Metrics { head_only: bool },
+    Metrics {
+        /// A `HEAD` request: answer without the body.
+        head_only: bool,
+    },
     /// Any other request, answered with this status and no metrics.
     Status(Status),
 }
@@ -360,10 +369,15 @@ pub enum Route {
 /// A status the responder answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
+    /// 400: not an HTTP/1.x request line, or the peer closed part-way through the head.
     BadRequest,
+    /// 404: a path other than `/metrics`.
     NotFound,
+    /// 405: a method other than GET and HEAD.
     MethodNotAllowed,
+    /// 408: the head was not complete within [`REQUEST_READ_TIMEOUT`].
     RequestTimeout,
+    /// 431: the head is longer than [`REQUEST_HEAD_BYTES_MAX`].
     HeadTooLarge,
 }
 
@@ -682,15 +696,20 @@ fn response(
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MetricsError {
+    /// The address is taken or not local.
     #[error("metrics_listen {addr}: cannot bind")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// Why it cannot be bound.
         #[source]
         source: io::Error,
     },
 
+    /// The server's thread cannot be started.
     #[error("metrics server: cannot start its thread")]
     Spawn {
+        /// Why.
         #[source]
         source: io::Error,
     },

@@ -80,16 +80,27 @@ pub(crate) const MIN_INSYNC_REPLICAS: IntRule = IntRule::new(1, u16::MAX as i64)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum TopicConfigKey {
+    /// `cleanup_policy`.
     CleanupPolicy,
+    /// `flush_interval_ms`.
     FlushIntervalMs,
+    /// `flush_policy`.
     FlushPolicy,
+    /// `index_interval_bytes`.
     IndexIntervalBytes,
+    /// `max_message_bytes`.
     MaxMessageBytes,
+    /// `min_insync_replicas`.
     MinInsyncReplicas,
+    /// `retention_bytes`.
     RetentionBytes,
+    /// `retention_ms`.
     RetentionMs,
+    /// `segment_bytes`.
     SegmentBytes,
+    /// `segment_ms`.
     SegmentMs,
+    /// `unclean_leader_election_enable`.
     UncleanLeaderElectionEnable,
 }
 
@@ -524,6 +535,7 @@ pub struct TopicConfig {
 /// One key as DescribeConfigs lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicConfigEntry {
+    /// The key.
     pub key: TopicConfigKey,
     /// The effective value, in canonical form.
     pub value: String,
@@ -721,34 +733,53 @@ impl TopicConfig {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TopicConfigError {
+    /// A key ringlog does not know.
     #[error("unknown topic config key {key:?}{}", suggestion_suffix(*suggestion))]
     UnknownKey {
+        /// The key as given.
         key: String,
         /// The key the name probably meant (Kafka's `retention.ms` is `retention_ms`).
         suggestion: Option<&'static str>,
     },
 
+    /// A value of the wrong form or out of its range.
     #[error("topic config {key} = {value:?}: expected {allowed}")]
     BadValue {
+        /// The key.
         key: TopicConfigKey,
+        /// The value as given.
         value: String,
         /// What the key accepts.
         allowed: String,
     },
 
+    /// One request names a key twice.
     #[error("topic config {key} is named more than once")]
-    DuplicateKey { key: TopicConfigKey },
+    DuplicateKey {
+        /// The key.
+        key: TopicConfigKey,
+    },
 
     /// Two keys' values that cannot hold together (the message names both, with their values).
     #[error("topic config: {message}")]
-    Inconsistent { message: String },
+    Inconsistent {
+        /// What does not hold, with the keys and values.
+        message: String,
+    },
 
+    /// A command line's `key=value` without `=`.
     #[error("topic config {pair:?}: expected key=value")]
-    MalformedPair { pair: String },
+    MalformedPair {
+        /// The text as given.
+        pair: String,
+    },
 
     /// A persisted topic config that is not valid TOML, or holds a value of the wrong type.
     #[error("persisted topic config: {message}")]
-    Persisted { message: String },
+    Persisted {
+        /// The TOML parser's message, or the key and what it should hold.
+        message: String,
+    },
 }
 
 fn suggestion_suffix(suggestion: Option<&'static str>) -> String {
