@@ -1342,6 +1342,8 @@ pub fn keys() -> impl Iterator<Item = &'static str> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy;
+
     use super::*;
 
     fn parse(text: &str) -> Result<BrokerConfig, ConfigError> {
@@ -1720,6 +1722,33 @@ mod tests {
             broker.liveness_config().broker_session_timeout,
             Duration::from_secs(6)
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_assignment_to_a_key_is_taken_or_refused_naming_it(
+            key in proptest::sample::select(keys().collect::<Vec<_>>()),
+            value in proptest::prop_oneof![
+                proptest::prelude::any::<i64>().prop_map(|v| v.to_string()),
+                // Printable ASCII without the quote and the backslash: always valid TOML.
+                "\"[ !#-\\[\\]-~]{0,24}\"",
+                proptest::prelude::Just("true".to_string()),
+                proptest::prelude::Just("[1, 2]".to_string()),
+                proptest::prelude::Just("{ a = 1 }".to_string()),
+            ],
+        ) {
+            let text = format!("{key} = {value}\n");
+            match parse(&text) {
+                Ok(config) => {
+                    // Whatever a file sets renders back to itself.
+                    proptest::prop_assert_eq!(parse(&config.to_toml()).unwrap(), config);
+                }
+                Err(err) => {
+                    proptest::prop_assert_eq!(err.problems().len(), 1, "{}", err);
+                    proptest::prop_assert_eq!(err.problems()[0].key(), key);
+                }
+            }
+        }
     }
 
     #[test]
