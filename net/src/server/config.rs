@@ -268,6 +268,9 @@ impl BrokerConfig {
         if problems.is_empty() {
             Ok(config)
         } else {
+            // Key order whatever order the table iterates in (toml's `preserve_order` feature,
+            // if another crate turns it on, would make it file order).
+            problems.sort_by(|a, b| a.key().cmp(b.key()));
             Err(ConfigError::File {
                 file: file.to_string(),
                 problems,
