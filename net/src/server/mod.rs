@@ -11,18 +11,24 @@
 //! | [`handlers`]      | what each API answers: splitting a request into partition parts, building the response |
 //! | [`partition`]     | a partition on its owner: the engine's log driven by the replication crate's `Replica` |
 //! | [`catalog`]       | the topics, persisted in the data directory                            |
+//! | [`config`]        | [`BrokerConfig`]: the TOML file, command-line overrides, validation, conversions to the engine's and replication's configs |
+//! | [`topic_config`]  | [`TopicConfig`]: topic-level keys as string pairs (CreateTopics, DescribeConfigs, AlterConfigs), their typed [`TopicSettings`] and persisted form |
+//! | [`metrics`]       | metric names and recording helpers, the Prometheus recorder, the `/metrics` HTTP responder ([`MetricsServer`]) |
 //! | [`offsets`]       | consumer groups' committed offsets in the internal topic `__consumer_offsets` |
 //! | `metrics_hooks`   | what the runtime records through the `metrics` facade                  |
 
 pub mod catalog;
+pub mod config;
 mod connection;
 pub mod handlers;
+pub mod metrics;
 mod metrics_hooks;
 pub mod offsets;
 pub mod options;
 pub mod partition;
 mod ring;
 pub mod shard;
+pub mod topic_config;
 
 use std::io;
 use std::net::SocketAddr;
@@ -34,7 +40,10 @@ use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+pub use config::{BrokerConfig, BrokerOverrides, ConfigError};
+pub use metrics::{MetricsError, MetricsServer};
 pub use options::ServerOptions;
+pub use topic_config::{TopicConfig, TopicConfigError, TopicSettings};
 
 use catalog::Catalog;
 use shard::{Inbox, Shard, ShardMsg, Shared};
