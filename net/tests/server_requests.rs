@@ -11,9 +11,11 @@ use ringlog_engine::Offset;
 use ringlog_engine::format::{BatchBuilder, Record, RecordIter};
 use ringlog_net::server::{Broker, ServerOptions};
 use ringlog_net::wire::api::Topic;
+use ringlog_net::wire::api::alter_configs::{AlterConfigsRequest, AlterConfigsTopic, ConfigChange};
 use ringlog_net::wire::api::api_versions::ApiVersionsRequest;
-use ringlog_net::wire::api::create_topics::{CreatableTopic, CreateTopicsRequest};
+use ringlog_net::wire::api::create_topics::{ConfigValue, CreatableTopic, CreateTopicsRequest};
 use ringlog_net::wire::api::delete_topics::DeleteTopicsRequest;
+use ringlog_net::wire::api::describe_configs::{DescribeConfigsRequest, DescribeConfigsTopic};
 use ringlog_net::wire::api::fetch::{FetchPartition, FetchRequest};
 use ringlog_net::wire::api::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, OffsetSpec};
 use ringlog_net::wire::api::metadata::MetadataRequest;
@@ -563,4 +565,121 @@ fn committed_offsets_are_kept_per_group_and_survive_a_restart() {
     assert_eq!(committed(&mut client, "g2", "t", 0), None);
     drop(client);
     broker.stop().unwrap();
+}
+
+fn describe(client: &mut Client, topic: &str, key: &str) -> (ErrorCode, Option<(String, bool)>) {
+    let request = Request::DescribeConfigs(DescribeConfigsRequest {
+        topics: vec![DescribeConfigsTopic {
+            name: topic.to_string(),
+            config_keys: Some(vec![key.to_string()]),
+        }],
+    });
+    let Response::DescribeConfigs(response) = client.call(request) else {
+        panic!("not a describe configs response")
+    };
+    let t = &response.topics[0];
+    let entry = t
+        .configs
+        .first()
+        .map(|c| (c.value.clone().unwrap_or_default(), c.is_default));
+    (t.error_code, entry)
+}
+
+fn alter(client: &mut Client, topic: &str, key: &str, value: Option<&str>) -> ErrorCode {
+    let request = Request::AlterConfigs(AlterConfigsRequest {
+        topics: vec![AlterConfigsTopic {
+            name: topic.to_string(),
+            configs: vec![ConfigChange {
+                name: key.to_string(),
+                value: value.map(str::to_string),
+            }],
+        }],
+        validate_only: false,
+    });
+    let Response::AlterConfigs(response) = client.call(request) else {
+        panic!("not an alter configs response")
+    };
+    response.topics[0].error_code
+}
+
+#[test]
+fn topic_configs_are_set_at_creation_described_and_altered() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    let request = Request::CreateTopics(CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: "c".to_string(),
+            num_partitions: 2,
+            replication_factor: 1,
+            configs: vec![ConfigValue {
+                name: "retention_ms".into(),
+                value: "60000".into(),
+            }],
+        }],
+        timeout: TIMEOUT,
+        validate_only: false,
+    });
+    let Response::CreateTopics(created) = client.call(request) else {
+        panic!()
+    };
+    assert_eq!(created.topics[0].error_code, ErrorCode::NONE);
+    assert_eq!(
+        describe(&mut client, "c", "retention_ms"),
+        (ErrorCode::NONE, Some(("60000".into(), false)))
+    );
+    produce(&mut client, "c", 0, batch(&["a"]));
+    assert_eq!(
+        alter(&mut client, "c", "retention_ms", Some("120000")),
+        ErrorCode::NONE
+    );
+    assert_eq!(
+        describe(&mut client, "c", "retention_ms"),
+        (ErrorCode::NONE, Some(("120000".into(), false)))
+    );
+    // The partition was reopened with it and still serves what it had.
+    let (error, base) = produce(&mut client, "c", 0, batch(&["b"]));
+    assert_eq!((error, base), (ErrorCode::NONE, Some(Offset(1))));
+    assert_eq!(
+        alter(&mut client, "c", "retention_ms", None),
+        ErrorCode::NONE
+    );
+    let (_, entry) = describe(&mut client, "c", "retention_ms");
+    assert!(entry.unwrap().1, "reset to the broker default");
+    assert_eq!(
+        alter(&mut client, "c", "no_such_key", Some("1")),
+        ErrorCode::INVALID_CONFIG
+    );
+    assert_eq!(
+        alter(&mut client, "c", "retention_ms", Some("soon")),
+        ErrorCode::INVALID_CONFIG
+    );
+    assert_eq!(
+        alter(&mut client, "nope", "retention_ms", Some("1")),
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    );
+}
+
+#[test]
+fn a_topic_with_a_bad_config_is_not_created() {
+    let harness = Harness::start(1);
+    let mut client = harness.connect();
+    let request = Request::CreateTopics(CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: "bad".to_string(),
+            num_partitions: 1,
+            replication_factor: 1,
+            configs: vec![ConfigValue {
+                name: "min_insync_replicas".into(),
+                value: "zero".into(),
+            }],
+        }],
+        timeout: TIMEOUT,
+        validate_only: false,
+    });
+    let Response::CreateTopics(created) = client.call(request) else {
+        panic!()
+    };
+    assert_eq!(created.topics[0].error_code, ErrorCode::INVALID_CONFIG);
+    let (error, _) = produce(&mut client, "bad", 0, batch(&["x"]));
+    assert_eq!(error, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
 }

@@ -26,6 +26,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 struct BrokerProcess {
     child: Child,
     addr: SocketAddr,
+    metrics: SocketAddr,
 }
 
 impl BrokerProcess {
@@ -34,6 +35,8 @@ impl BrokerProcess {
             .args([
                 "broker",
                 "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
                 "127.0.0.1:0",
                 "--shards",
                 "2",
@@ -48,20 +51,37 @@ impl BrokerProcess {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
+            let mut reader = BufReader::new(stdout);
+            for _ in 0..2 {
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let _ = tx.send(line);
+            }
         });
-        let line = rx
-            .recv_timeout(DEADLINE)
-            .expect("the broker reports its address");
+        let mut next_line = || {
+            rx.recv_timeout(DEADLINE)
+                .expect("the broker reports its addresses")
+        };
+        let line = next_line();
         let addr = line
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .unwrap();
-        BrokerProcess { child, addr }
+        let line = next_line();
+        let metrics = line
+            .trim()
+            .strip_prefix("metrics on http://")
+            .and_then(|a| a.strip_suffix("/metrics"))
+            .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
+            .parse()
+            .unwrap();
+        BrokerProcess {
+            child,
+            addr,
+            metrics,
+        }
     }
 
     fn signal(&mut self, signal: i32) {
@@ -214,4 +234,68 @@ fn after_sigkill_the_next_start_recovers_every_acknowledged_record() {
     // With flush = never, SIGKILL keeps the page cache: every acknowledged record is there.
     assert_eq!(high_watermark(broker.addr, "t"), Offset(20));
     assert_eq!(produce(broker.addr, "t", "after"), Offset(20));
+}
+
+/// GET /metrics, the body.
+fn scrape(addr: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn fetched_records_count_as_zero_copy_bytes_in_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path());
+    create_topic(broker.addr, "m");
+    produce(broker.addr, "m", "hello");
+    let before = metric(
+        &scrape(broker.metrics),
+        "ringlog_fetch_bytes_total{mode=\"zerocopy\"}",
+    );
+    high_watermark(broker.addr, "m");
+    let after = scrape(broker.metrics);
+    assert!(
+        metric(&after, "ringlog_fetch_bytes_total{mode=\"zerocopy\"}") > before,
+        "{after}"
+    );
+    assert!(
+        after.contains("ringlog_partition_high_watermark"),
+        "{after}"
+    );
+}
+
+#[test]
+fn an_unknown_config_key_stops_the_start_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("broker.toml");
+    std::fs::write(&config, "log_retention_hours = 5\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ringlog"))
+        .args([
+            "broker",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .expect("run ringlog broker");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("log_retention_hours"), "{stderr}");
 }

@@ -13,12 +13,17 @@ use super::connection::OutPiece;
 use super::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
 use super::partition::ServedPartition;
 use super::shard::{PartOp, PartResult, Route, Shared};
+use super::topic_config::TopicConfig;
 use crate::wire::ErrorResponse;
 use crate::wire::api::Topic;
 use crate::wire::api::TopicResult;
+use crate::wire::api::alter_configs::{AlterConfigsRequest, AlterConfigsResponse};
 use crate::wire::api::api_versions::ApiVersionsResponse;
 use crate::wire::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse};
 use crate::wire::api::delete_topics::DeleteTopicsResponse;
+use crate::wire::api::describe_configs::{
+    DescribeConfigsRequest, DescribeConfigsResponse, DescribeConfigsResult, DescribedConfig,
+};
 use crate::wire::api::fetch::{FetchPartitionResponse, FetchResponse, RecordsSource};
 use crate::wire::api::list_offsets::{
     ListOffsetsPartitionResponse, ListOffsetsResponse, OffsetSpec,
@@ -165,6 +170,10 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
             }
         }
         Request::OffsetCommit(commit) => plan_offset_commit(shared, commit),
+        Request::DescribeConfigs(describe) => Plan::Respond(Response::DescribeConfigs(
+            describe_configs(shared, describe),
+        )),
+        Request::AlterConfigs(alter) => plan_alter_configs(shared, alter),
         Request::OffsetFetch(fetch) => {
             if fetch.group_id.is_empty() {
                 return Plan::Respond(Response::Error(ErrorResponse {
@@ -564,6 +573,9 @@ fn create_topics(shared: &Shared, request: &CreateTopicsRequest) -> CreateTopics
         .topics
         .iter()
         .map(|topic| {
+            let defaults = shared.options.config.topic_defaults();
+            let pairs = topic.configs.iter().map(|c| (&c.name, &c.value));
+            let config = TopicConfig::from_pairs(pairs, &defaults);
             let outcome = if topic.replication_factor != 1 {
                 Err(CatalogError {
                     code: ErrorCode::INVALID_REPLICATION_FACTOR,
@@ -573,17 +585,18 @@ fn create_topics(shared: &Shared, request: &CreateTopicsRequest) -> CreateTopics
                     ),
                 })
             } else {
-                let configs: BTreeMap<String, String> = topic
-                    .configs
-                    .iter()
-                    .map(|c| (c.name.clone(), c.value.clone()))
-                    .collect();
-                catalog.create(
-                    &topic.name,
-                    topic.num_partitions,
-                    configs,
-                    request.validate_only,
-                )
+                match config {
+                    Ok(config) => catalog.create(
+                        &topic.name,
+                        topic.num_partitions,
+                        stored_pairs(&config),
+                        request.validate_only,
+                    ),
+                    Err(error) => Err(CatalogError {
+                        code: ErrorCode::INVALID_CONFIG,
+                        message: format!("topic {}: {error}", topic.name),
+                    }),
+                }
             };
             match outcome {
                 Ok(()) => TopicResult {
@@ -600,6 +613,107 @@ fn create_topics(shared: &Shared, request: &CreateTopicsRequest) -> CreateTopics
         })
         .collect();
     CreateTopicsResponse { topics }
+}
+
+/// A topic config as the catalog stores it: the keys set, canonical values.
+fn stored_pairs(config: &TopicConfig) -> BTreeMap<String, String> {
+    config
+        .overrides()
+        .map(|(key, value)| (key.name().to_string(), value.to_string()))
+        .collect()
+}
+
+fn describe_configs(shared: &Shared, request: &DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let catalog = shared.catalog.read().expect("not poisoned");
+    let defaults = shared.options.config.topic_defaults();
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let described = match catalog.topic(&topic.name) {
+                None => Err((
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("unknown topic {}", topic.name),
+                )),
+                Some(_) => shared
+                    .topic_config(&catalog, &topic.name)
+                    .describe(&defaults, topic.config_keys.as_deref())
+                    .map_err(|error| (ErrorCode::INVALID_CONFIG, error.to_string())),
+            };
+            match described {
+                Ok(entries) => DescribeConfigsResult {
+                    name: topic.name.clone(),
+                    error_code: ErrorCode::NONE,
+                    error_message: None,
+                    configs: entries.into_iter().map(DescribedConfig::from).collect(),
+                },
+                Err((error_code, message)) => DescribeConfigsResult {
+                    name: topic.name.clone(),
+                    error_code,
+                    error_message: Some(message),
+                    configs: vec![],
+                },
+            }
+        })
+        .collect();
+    DescribeConfigsResponse { topics }
+}
+
+/// AlterConfigs: each topic's change is checked whole; the valid ones are stored in the
+/// catalog, then every partition of the topic is reopened with its new settings by its owner.
+fn plan_alter_configs(shared: &Shared, request: &AlterConfigsRequest) -> Plan {
+    let mut catalog = shared.catalog.write().expect("not poisoned");
+    let defaults = shared.options.config.topic_defaults();
+    let mut parts = Vec::new();
+    let mut topics = Vec::new();
+    for topic in &request.topics {
+        let outcome = match catalog.topic(&topic.name).map(|t| t.partitions) {
+            None => Err((
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("unknown topic {}", topic.name),
+            )),
+            Some(partitions) => {
+                let changes = topic.configs.iter().map(|c| (&c.name, c.value.as_ref()));
+                shared
+                    .topic_config(&catalog, &topic.name)
+                    .altered(changes, &defaults)
+                    .map_err(|error| {
+                        (
+                            ErrorCode::INVALID_CONFIG,
+                            format!("topic {}: {error}", topic.name),
+                        )
+                    })
+                    .and_then(|config| {
+                        if request.validate_only {
+                            return Ok(());
+                        }
+                        catalog
+                            .set_configs(&topic.name, stored_pairs(&config))
+                            .map_err(|error| (error.code, error.message))?;
+                        for p in 0..partitions {
+                            let topic_partition = TopicPartition::new(topic.name.clone(), p);
+                            parts.push((topic_partition, PartOp::Reconfigure));
+                        }
+                        Ok(())
+                    })
+            }
+        };
+        let (error_code, error_message) = match outcome {
+            Ok(()) => (ErrorCode::NONE, None),
+            Err((code, message)) => (code, Some(message)),
+        };
+        topics.push(TopicResult {
+            name: topic.name.clone(),
+            error_code,
+            error_message,
+        });
+    }
+    let prepared = Response::AlterConfigs(AlterConfigsResponse { topics });
+    Plan::Parts {
+        parts,
+        min_bytes: 0,
+        prepared: Some(prepared),
+    }
 }
 
 fn encode(header: &RequestHeader, response: &Response) -> Vec<OutPiece> {

@@ -1,19 +1,19 @@
-//! What a running broker needs to know: the runtime's knobs, derived from the broker's
-//! configuration (or set directly by an embedder or a test).
+//! What a running broker needs: its [`BrokerConfig`] and the runtime's knobs derived from it
+//! (or set directly by an embedder or a test).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ringlog_engine::LogConfig;
 use ringlog_replication::BrokerId;
-use ringlog_replication::partition::LeaderConfig;
 
-use crate::wire::frame::MAX_FRAME_BYTES_DEFAULT;
+use super::config::BrokerConfig;
 
 /// A broker's runtime settings.
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
+    /// The configuration: topic defaults, limits, timeouts.
+    pub config: BrokerConfig,
     pub node_id: BrokerId,
     /// Where clients connect (port 0: any free port; the bound address is reported).
     pub listen: SocketAddr,
@@ -30,30 +30,38 @@ pub struct ServerOptions {
     pub fetch_wait_max: Duration,
     /// How long a shutdown waits for responses to be written before closing connections.
     pub shutdown_grace: Duration,
-    /// The log settings of partitions (topic configs apply on top).
-    pub log_config: LogConfig,
-    pub leader_config: LeaderConfig,
-    /// Partitions of a topic created without a count.
-    pub default_partitions: u32,
 }
 
 impl ServerOptions {
-    /// Defaults for a broker with its data in `data_dir`, listening on `listen`.
-    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> ServerOptions {
+    /// The runtime settings `config` gives.
+    pub fn from_config(config: BrokerConfig) -> ServerOptions {
+        let advertised = config.advertised_listen.as_ref().and_then(|a| {
+            use std::net::ToSocketAddrs;
+            (a.host.as_str(), a.port).to_socket_addrs().ok()?.next()
+        });
         ServerOptions {
-            node_id: BrokerId(1),
-            listen,
-            advertised: None,
-            data_dir,
-            shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
-            max_connections: 10_000,
-            max_inflight_requests_per_connection: 100,
-            fetch_wait_max: Duration::from_millis(500),
+            node_id: config.node_id,
+            listen: config.listen,
+            advertised,
+            data_dir: config.data_dir.clone(),
+            shards: config.shard_count(),
+            max_frame_bytes: config.socket_request_max_bytes,
+            max_connections: config.max_connections as usize,
+            max_inflight_requests_per_connection: config.max_inflight_requests_per_connection
+                as usize,
+            fetch_wait_max: config.fetch_max_wait,
             shutdown_grace: Duration::from_secs(5),
-            log_config: LogConfig::default(),
-            leader_config: LeaderConfig::default(),
-            default_partitions: 1,
+            config,
         }
+    }
+
+    /// The default configuration with its data in `data_dir`, listening on `listen`.
+    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> ServerOptions {
+        let config = BrokerConfig {
+            data_dir,
+            listen,
+            ..BrokerConfig::default()
+        };
+        ServerOptions::from_config(config)
     }
 }

@@ -33,6 +33,7 @@ use super::offsets::{Commit, Committed, GroupOffsets};
 use super::options::ServerOptions;
 use super::partition::{FetchOutcome, ProduceOutcome, ServedPartition};
 use super::ring::{Op, Ring, Token};
+use super::topic_config::TopicConfig;
 use crate::wire::ErrorResponse;
 use crate::wire::api::list_offsets::OffsetSpec;
 use crate::wire::frame::split_request_frame;
@@ -101,6 +102,8 @@ pub enum PartOp {
     },
     /// Close the partition's log and delete its directory (its topic was deleted).
     Delete,
+    /// Reopen the partition with its topic's new config (AlterConfigs).
+    Reconfigure,
     /// Store a group's commits in its partition of the offsets topic.
     CommitOffsets {
         commits: Vec<Commit>,
@@ -147,7 +150,7 @@ impl PartResult {
                 offset: None,
                 timestamp: None,
             },
-            PartOp::Delete => PartResult::Deleted(error),
+            PartOp::Delete | PartOp::Reconfigure => PartResult::Deleted(error),
             PartOp::CommitOffsets { .. } => PartResult::OffsetsCommitted(error),
             PartOp::FetchOffsets { .. } => PartResult::Offsets(Err(error)),
         }
@@ -225,6 +228,19 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// A topic's config as the catalog holds it, checked against the broker's defaults; a
+    /// topic whose stored config no longer checks (the defaults changed) takes the defaults.
+    pub fn topic_config(&self, catalog: &Catalog, topic: &str) -> TopicConfig {
+        let defaults = self.options.config.topic_defaults();
+        let Some(entry) = catalog.topic(topic) else {
+            return TopicConfig::new();
+        };
+        TopicConfig::from_pairs(entry.configs.iter(), &defaults).unwrap_or_else(|error| {
+            tracing::warn!(topic, %error, "topic config no longer valid; using the broker defaults");
+            TopicConfig::new()
+        })
+    }
+
     fn now(&self) -> Millis {
         Millis(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
@@ -236,6 +252,8 @@ struct Job {
     header: RequestHeader,
     request: Request,
     prepared: Option<Response>,
+    /// When the request was read.
+    started: Instant,
     results: Vec<Option<PartResult>>,
     owners: Vec<usize>,
     remaining: usize,
@@ -330,21 +348,24 @@ impl Shard {
         &mut self,
         topic_partition: &TopicPartition,
     ) -> Result<(), ringlog_engine::Error> {
-        let dir = self
-            .shared
-            .catalog
-            .read()
-            .expect("not poisoned")
-            .partition_dir(topic_partition);
-        let options = &self.shared.options;
+        let (dir, topic_config) = {
+            let catalog = self.shared.catalog.read().expect("not poisoned");
+            let dir = catalog.partition_dir(topic_partition);
+            (
+                dir,
+                self.shared.topic_config(&catalog, &topic_partition.topic),
+            )
+        };
+        let config = &self.shared.options.config;
         let partition = ServedPartition::open(
-            options.node_id,
+            self.shared.options.node_id,
             topic_partition.clone(),
             &dir,
-            options.log_config.clone(),
-            options.leader_config.clone(),
+            config.log_config(&topic_config),
+            config.leader_config(&topic_config),
             self.shared.now(),
         )?;
+        super::metrics_hooks::io_backend(partition.log.io_backend_name());
         let report = partition.log.recovery_report();
         if !report.clean_shutdown {
             tracing::info!(partition = %topic_partition, ?report, "recovered after an unclean shutdown");
@@ -504,6 +525,7 @@ impl Shard {
                 (self.conns.len() - 1) as u32
             }
         };
+        super::metrics_hooks::connection_opened();
         self.arm_recv(slot);
     }
 
@@ -549,6 +571,7 @@ impl Shard {
             return;
         }
         let received = result as usize;
+        super::metrics_hooks::bytes_in(received as u64);
         conn.received
             .extend_from_slice(&conn.recv_buffer[..received]);
         self.read_requests(token.slot);
@@ -661,6 +684,7 @@ impl Shard {
         }
         self.conns[slot as usize] = None;
         self.free_slots.push(slot);
+        super::metrics_hooks::connection_closed();
         self.dying.retain(|&s| s != slot);
         self.shared
             .connections
@@ -695,14 +719,17 @@ impl Shard {
     }
 
     fn handle(&mut self, job: JobKey, header: RequestHeader, request: Request) {
-        super::metrics_hooks::request(header.api_key);
+        let started = Instant::now();
         match handlers::plan(&self.shared, &request) {
-            handlers::Plan::Respond(response) => self.respond(job, &header, &response),
+            handlers::Plan::Respond(response) => {
+                self.respond(job, &header, &response);
+                super::metrics_hooks::request(header.api_key, started);
+            }
             handlers::Plan::Parts {
                 parts,
                 min_bytes,
                 prepared,
-            } => self.start_job(job, header, request, parts, min_bytes, prepared),
+            } => self.start_job(job, header, request, parts, min_bytes, prepared, started),
         }
     }
 
@@ -715,6 +742,7 @@ impl Shard {
         parts: Vec<(TopicPartition, PartOp)>,
         min_bytes: u64,
         prepared: Option<Response>,
+        started: Instant,
     ) {
         let shards = self.shared.options.shards;
         let owners: Vec<usize> = parts.iter().map(|(tp, _)| owner_of(tp, shards)).collect();
@@ -722,6 +750,7 @@ impl Shard {
             header,
             request,
             prepared,
+            started,
             results: parts.iter().map(|_| None).collect(),
             owners: owners.clone(),
             remaining: parts.len(),
@@ -790,6 +819,7 @@ impl Shard {
             .map(|r| r.expect("every part answered"))
             .collect();
         let pieces = handlers::finish(&job.header, &job.request, job.prepared, results);
+        super::metrics_hooks::request(job.header.api_key, job.started);
         self.fulfil(key, pieces);
     }
 
@@ -829,6 +859,11 @@ impl Shard {
         let now = self.shared.now();
         if matches!(op, PartOp::Delete) {
             let result = self.delete_partition(&topic_partition);
+            self.deliver(reply, PartResult::Deleted(result));
+            return;
+        }
+        if matches!(op, PartOp::Reconfigure) {
+            let result = self.reopen_partition(&topic_partition);
             self.deliver(reply, PartResult::Deleted(result));
             return;
         }
@@ -883,7 +918,7 @@ impl Shard {
                 let result = self.fetch_offsets(&topic_partition, &group, topics);
                 self.deliver(reply, PartResult::Offsets(result));
             }
-            PartOp::Delete => unreachable!("handled above"),
+            PartOp::Delete | PartOp::Reconfigure => unreachable!("handled above"),
         }
     }
 
@@ -1015,6 +1050,32 @@ impl Shard {
                 ErrorCode::KAFKA_STORAGE_ERROR
             }
         }
+    }
+
+    /// Closes an open partition and opens it again with its topic's current config; a
+    /// partition not open yet takes it when it opens.
+    fn reopen_partition(&mut self, topic_partition: &TopicPartition) -> ErrorCode {
+        let Some(partition) = self.partitions.remove(topic_partition) else {
+            return ErrorCode::NONE;
+        };
+        let waiting: Vec<ParkedFetch> = self
+            .parked
+            .extract_if(.., |p| &p.topic_partition == topic_partition)
+            .collect();
+        if let Err(error) = partition.log.close() {
+            tracing::error!(partition = %topic_partition, %error, "closing the log to reconfigure failed");
+        }
+        let code = match self.open_partition(topic_partition) {
+            Ok(()) => ErrorCode::NONE,
+            Err(error) => {
+                tracing::error!(partition = %topic_partition, %error, "reopening the log failed");
+                ErrorCode::KAFKA_STORAGE_ERROR
+            }
+        };
+        for fetch in waiting {
+            self.answer_parked(fetch, true);
+        }
+        code
     }
 
     /// Answers the fetches waiting on `topic_partition` that now have data.

@@ -1,8 +1,13 @@
 //! `ringlog broker`: runs a broker until SIGTERM or SIGINT, then stops it cleanly (no new
 //! connections, waiting requests answered, logs closed so the next start skips recovery).
 //!
+//! Configuration: the defaults, the TOML file of `--config` over them, the flags over both
+//! (`docs/operations.md` lists every key; `--print-default-config` prints them). A bad key or
+//! value stops the start with an error naming it.
+//!
 //! The first line on stdout is `listening on ADDR` once it serves (the bound address, so
-//! `--listen 127.0.0.1:0` can be used by scripts and tests); logs go to stderr.
+//! `--listen 127.0.0.1:0` can be used by scripts and tests), then `metrics on ADDR`; logs go to
+//! stderr.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -10,47 +15,97 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use ringlog_net::server::{Broker, ServerOptions};
-use ringlog_replication::BrokerId;
+use ringlog_engine::IoBackendKind;
+use ringlog_net::server::config::{QuorumVoters, default_toml};
+use ringlog_net::server::metrics::install_recorder;
+use ringlog_net::server::{Broker, BrokerConfig, BrokerOverrides, MetricsServer, ServerOptions};
+use ringlog_replication::{BrokerId, Rack};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// This broker's id (Kafka's `node.id`).
-    #[arg(long, default_value_t = 1)]
-    pub node_id: u32,
-    /// Where clients connect.
-    #[arg(long, default_value = "127.0.0.1:9092")]
-    pub listen: SocketAddr,
-    /// Where the logs and the topic catalog live.
-    #[arg(long, default_value = "./ringlog-data")]
-    pub data_dir: PathBuf,
-    /// io_uring runtimes, each owning a share of the partitions (0: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub shards: usize,
+    /// A TOML file of broker settings (keys mirror Kafka's names); every key has a default.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// This broker's id (`node_id`).
+    #[arg(long)]
+    pub node_id: Option<u32>,
+    /// Where clients connect (`listen`, default 127.0.0.1:9092).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Where the logs and the topic catalog live (`data_dir`, default ./ringlog-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Where Prometheus metrics are served (`metrics_listen`, default 127.0.0.1:9644).
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// io_uring runtimes, each owning a share of the partitions (`shards`; 0: one per core).
+    #[arg(long)]
+    pub shards: Option<u16>,
+    /// `auto`, `uring` or `portable` (`io_backend`).
+    #[arg(long)]
+    pub io_backend: Option<IoBackendKind>,
+    /// This broker's rack (`rack`).
+    #[arg(long)]
+    pub rack: Option<String>,
+    /// The controller quorum, `1@host:port,2@host:port,...` (`controller_quorum_voters`).
+    #[arg(long)]
+    pub controller_quorum_voters: Option<String>,
+    /// Print every configuration key with its default and exit.
+    #[arg(long)]
+    pub print_default_config: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut options = ServerOptions::new(args.data_dir.clone(), args.listen);
-    options.node_id = BrokerId(args.node_id);
-    if args.shards > 0 {
-        options.shards = args.shards;
+    if args.print_default_config {
+        print!("{}", default_toml());
+        return Ok(());
     }
-    // Signals are blocked for every thread the broker starts once this exists.
+    let config = resolve(&args)?;
     let mut signals = Signals::new([SIGTERM, SIGINT]).context("install signal handlers")?;
-    let broker = Broker::start(options).with_context(|| {
+    let metrics = install_recorder().context("install the metrics recorder")?;
+    let metrics_server = MetricsServer::start(config.metrics_listen, metrics)
+        .with_context(|| format!("serve metrics on {}", config.metrics_listen))?;
+    let data_dir = config.data_dir.clone();
+    let listen = config.listen;
+    let broker = Broker::start(ServerOptions::from_config(config)).with_context(|| {
         format!(
-            "start the broker on {} with data in {}",
-            args.listen,
-            args.data_dir.display()
+            "start the broker on {listen} with data in {}",
+            data_dir.display()
         )
     })?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {}", broker.local_addr())?;
+    writeln!(
+        stdout,
+        "metrics on http://{}/metrics",
+        metrics_server.local_addr()
+    )?;
     stdout.flush()?;
     let signal = signals.forever().next();
     tracing::info!(?signal, "stopping");
     broker.stop().context("stop the broker")?;
+    metrics_server.stop();
     Ok(())
+}
+
+fn resolve(args: &Args) -> anyhow::Result<BrokerConfig> {
+    let controller_quorum_voters = args
+        .controller_quorum_voters
+        .as_deref()
+        .map(str::parse::<QuorumVoters>)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--controller-quorum-voters: {e}"))?;
+    let overrides = BrokerOverrides {
+        node_id: args.node_id.map(BrokerId),
+        listen: args.listen,
+        data_dir: args.data_dir.clone(),
+        metrics_listen: args.metrics_listen,
+        shards: args.shards,
+        io_backend: args.io_backend,
+        rack: args.rack.clone().map(Rack),
+        controller_quorum_voters,
+    };
+    Ok(BrokerConfig::resolve(args.config.as_deref(), overrides)?)
 }
