@@ -718,46 +718,39 @@ impl Shard {
         }
     }
 
-    fn handle(&mut self, job: JobKey, header: RequestHeader, request: Request) {
+    fn handle(&mut self, job_key: JobKey, header: RequestHeader, request: Request) {
         let started = Instant::now();
         match handlers::plan(&self.shared, &request) {
             handlers::Plan::Respond(response) => {
-                self.respond(job, &header, &response);
+                self.respond(job_key, &header, &response);
                 super::metrics_hooks::request(header.api_key, started);
             }
             handlers::Plan::Parts {
                 parts,
                 min_bytes,
                 prepared,
-            } => self.start_job(job, header, request, parts, min_bytes, prepared, started),
+            } => {
+                let shards = self.shared.options.shards;
+                let job = Job {
+                    header,
+                    request,
+                    prepared,
+                    started,
+                    results: parts.iter().map(|_| None).collect(),
+                    owners: parts.iter().map(|(tp, _)| owner_of(tp, shards)).collect(),
+                    remaining: parts.len(),
+                    min_bytes,
+                    bytes: 0,
+                    released: false,
+                };
+                self.start_job(job_key, job, parts);
+            }
         }
     }
 
-    /// Sends each part to its owner; the response is built when all are back.
-    fn start_job(
-        &mut self,
-        key: JobKey,
-        header: RequestHeader,
-        request: Request,
-        parts: Vec<(TopicPartition, PartOp)>,
-        min_bytes: u64,
-        prepared: Option<Response>,
-        started: Instant,
-    ) {
-        let shards = self.shared.options.shards;
-        let owners: Vec<usize> = parts.iter().map(|(tp, _)| owner_of(tp, shards)).collect();
-        let job = Job {
-            header,
-            request,
-            prepared,
-            started,
-            results: parts.iter().map(|_| None).collect(),
-            owners: owners.clone(),
-            remaining: parts.len(),
-            min_bytes,
-            bytes: 0,
-            released: false,
-        };
+    /// Sends each part of `job` to its owner; the response is built when all are back.
+    fn start_job(&mut self, key: JobKey, job: Job, parts: Vec<(TopicPartition, PartOp)>) {
+        let owners = job.owners.clone();
         self.jobs.insert(key, job);
         if parts.is_empty() {
             self.finish_job(key);
