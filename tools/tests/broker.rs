@@ -58,7 +58,7 @@ impl BrokerProcess {
                 let _ = tx.send(line);
             }
         });
-        let mut next_line = || {
+        let next_line = || {
             rx.recv_timeout(DEADLINE)
                 .expect("the broker reports its addresses")
         };
