@@ -683,3 +683,24 @@ fn a_topic_with_a_bad_config_is_not_created() {
     let (error, _) = produce(&mut client, "bad", 0, batch(&["x"]));
     assert_eq!(error, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
 }
+
+#[test]
+fn with_auto_create_a_produce_to_an_unknown_topic_creates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let mut options = ServerOptions::new(dir.path().to_path_buf(), listen);
+    options.config.auto_create_topics_enable = true;
+    options.config.num_partitions = 3;
+    let broker = Broker::start(options).unwrap();
+    let stream = TcpStream::connect(broker.local_addr()).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut client = Client {
+        stream,
+        buffer: BytesMut::new(),
+        next: 0,
+    };
+    let (error, base) = produce(&mut client, "fresh", 2, batch(&["x"]));
+    assert_eq!((error, base), (ErrorCode::NONE, Some(Offset(0))));
+    drop(client);
+    broker.stop().unwrap();
+}

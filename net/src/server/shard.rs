@@ -41,6 +41,8 @@ use crate::wire::{ErrorCode, Request, RequestHeader, Response, decode_request, e
 
 /// How often partitions are ticked (produce timeouts, time-based rolls and flushes).
 const TICK_INTERVAL: Duration = Duration::from_millis(100);
+/// How often retention runs over the shard's partitions.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Which shard owns `topic_partition` among `shards`: a stable hash, the same on every start.
 pub fn owner_of(topic_partition: &TopicPartition, shards: usize) -> usize {
@@ -293,6 +295,7 @@ pub struct Shard {
     parked: Vec<ParkedFetch>,
     jobs: HashMap<JobKey, Job>,
     next_tick: Instant,
+    next_retention: Instant,
     stopping: Option<Instant>,
 }
 
@@ -320,6 +323,7 @@ impl Shard {
             parked: Vec::new(),
             jobs: HashMap::new(),
             next_tick: Instant::now(),
+            next_retention: Instant::now() + RETENTION_INTERVAL,
             stopping: None,
         };
         shard.open_owned_partitions();
@@ -1146,6 +1150,10 @@ impl Shard {
             self.next_tick = now + TICK_INTERVAL;
             self.tick_partitions();
         }
+        if now >= self.next_retention {
+            self.next_retention = now + RETENTION_INTERVAL;
+            self.apply_retention();
+        }
         for slot in self.dying.clone() {
             self.close(slot);
         }
@@ -1164,6 +1172,23 @@ impl Shard {
         }
         for (topic_partition, answer) in answers {
             self.on_produce_answers(&topic_partition, vec![answer]);
+        }
+    }
+
+    /// Deletes the segments past each partition's `retention_ms` / `retention_bytes` (whole
+    /// segments below the high watermark).
+    fn apply_retention(&mut self) {
+        let now = Timestamp::now();
+        for (topic_partition, partition) in &self.partitions {
+            match partition.log.apply_retention(now) {
+                Ok(outcome) if outcome.segments_deleted > 0 => {
+                    tracing::info!(partition = %topic_partition, ?outcome, "retention deleted segments");
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(partition = %topic_partition, %error, "retention failed");
+                }
+            }
         }
     }
 
