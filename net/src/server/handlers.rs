@@ -61,6 +61,9 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
             Plan::Respond(Response::ApiVersions(ApiVersionsResponse::supported()))
         }
         Request::Metadata(metadata) => {
+            if let Some(names) = &metadata.topics {
+                auto_create(shared, names.iter());
+            }
             Plan::Respond(Response::Metadata(answer_metadata(shared, metadata)))
         }
         Request::CreateTopics(create) => {
@@ -96,6 +99,8 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
             }
         }
         Request::Produce(produce) => {
+            auto_create(shared, produce.topics.iter().map(|t| &t.name));
+            let timeout = produce.timeout.min(shared.options.config.request_timeout);
             let parts = produce
                 .topics
                 .iter()
@@ -104,7 +109,7 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
                         let op = PartOp::Produce {
                             records: p.records.clone(),
                             acks: produce.acks,
-                            timeout: produce.timeout,
+                            timeout,
                         };
                         (
                             TopicPartition::new(topic.name.clone(), p.partition_index),
@@ -204,6 +209,30 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
                 other.api_key().name().unwrap_or("unknown")
             ),
         })),
+    }
+}
+
+/// With `auto_create_topics_enable`, creates the topics among `names` that do not exist yet,
+/// with the broker's default partition count and configs.
+fn auto_create<'a>(shared: &Shared, names: impl Iterator<Item = &'a String>) {
+    let config = &shared.options.config;
+    if !config.auto_create_topics_enable {
+        return;
+    }
+    let missing: Vec<&String> = {
+        let catalog = shared.catalog.read().expect("not poisoned");
+        names.filter(|n| catalog.topic(n).is_none()).collect()
+    };
+    if missing.is_empty() {
+        return;
+    }
+    let mut catalog = shared.catalog.write().expect("not poisoned");
+    for name in missing {
+        match catalog.create(name, config.num_partitions, BTreeMap::new(), false) {
+            Ok(()) => tracing::info!(topic = %name, "topic created on first use"),
+            Err(error) if error.code == ErrorCode::TOPIC_ALREADY_EXISTS => {}
+            Err(error) => tracing::warn!(topic = %name, %error, "cannot create topic on first use"),
+        }
     }
 }
 
