@@ -704,3 +704,29 @@ fn with_auto_create_a_produce_to_an_unknown_topic_creates_it() {
     drop(client);
     broker.stop().unwrap();
 }
+
+#[test]
+fn a_truncated_frame_or_a_length_shorter_than_a_header_harms_no_one_else() {
+    let harness = Harness::start(2);
+    let mut half = harness.connect();
+    let frame = encode_request(
+        &Request::ApiVersions(ApiVersionsRequest),
+        0,
+        CorrelationId(1),
+    )
+    .unwrap();
+    half.stream.write_all(&frame[..frame.len() / 2]).unwrap();
+    drop(half);
+    let mut short = harness.connect();
+    short.stream.write_all(&[0, 0, 0, 3, 1, 2, 3]).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        short.stream.read(&mut byte).unwrap_or(0),
+        0,
+        "the broker closes it"
+    );
+    let mut good = harness.connect();
+    let Response::ApiVersions(_) = good.call(Request::ApiVersions(ApiVersionsRequest)) else {
+        panic!("the other connection is unaffected")
+    };
+}
