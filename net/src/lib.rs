@@ -5,9 +5,11 @@
 //! | module   | owns                                                                        |
 //! |----------|-----------------------------------------------------------------------------|
 //! | [`wire`] | the thin binary protocol: frames, every API's request and response, error codes, the zero-copy fetch response encoder. Pure: encode and decode over byte slices, no IO. `net/PROTOCOL.md` is its spec |
+//! | [`client`] | the client library on tokio: [`client::Producer`], [`client::Consumer`], [`client::Admin`] over a [`client::Client`] that routes each partition's requests to its leader; [`client::ClientError`] is its error family |
 //!
 //! [`WireError`] is the crate's one error family.
 
+pub mod client;
 pub mod wire;
 
 pub use wire::WireError;
