@@ -56,10 +56,10 @@ fn answer(
 /// A broker leading every partition of `topics`, appending at offsets counted per partition.
 async fn single_broker(topics: &'static [(&'static str, &'static [u32])]) -> Peer {
     let bound = Bound::new(1).await;
-    let broker = bound.broker();
+    let brokers = [bound.broker()];
     let mut log_end: std::collections::HashMap<(String, u32), i64> = Default::default();
     bound.serve(move |seen| match seen.request {
-        Request::Metadata(_) => Action::Reply(metadata(&[broker.clone()], topics)),
+        Request::Metadata(_) => Action::Reply(metadata(&brokers, topics)),
         Request::Produce(request) => Action::Reply(answer(request, ErrorCode::NONE, |t, p, n| {
             let end = log_end.entry((t.to_string(), p)).or_default();
             *end += n;
@@ -133,15 +133,14 @@ async fn not_leader_refreshes_metadata_and_the_retry_goes_to_the_new_leader() {
     .await;
 }
 
-#[tokio::test]
+// On the multi-thread runtime: the client runs on either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_dropped_mid_produce_is_retried_on_a_new_connection() {
     bounded(async {
         let bound = Bound::new(1).await;
-        let broker = bound.broker();
+        let brokers = [bound.broker()];
         let peer = bound.serve(move |seen| match (seen.request, seen.connection) {
-            (Request::Metadata(_), _) => {
-                Action::Reply(metadata(&[broker.clone()], &[("t", &[1, 1, 1])]))
-            }
+            (Request::Metadata(_), _) => Action::Reply(metadata(&brokers, &[("t", &[1, 1, 1])])),
             // Three partitions' batches in flight when the connection drops.
             (Request::Produce(_), 0) => Action::Close,
             (Request::Produce(request), _) => {
@@ -180,9 +179,9 @@ async fn a_connection_dropped_mid_produce_is_retried_on_a_new_connection() {
 async fn a_final_error_fails_the_record_naming_the_kafka_code() {
     bounded(async {
         let bound = Bound::new(1).await;
-        let broker = bound.broker();
+        let brokers = [bound.broker()];
         let peer = bound.serve(move |seen| match seen.request {
-            Request::Metadata(_) => Action::Reply(metadata(&[broker.clone()], &[("t", &[1])])),
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("t", &[1])])),
             Request::Produce(request) => {
                 Action::Reply(answer(request, ErrorCode::MESSAGE_TOO_LARGE, |_, _, _| 0))
             }
@@ -210,9 +209,9 @@ async fn a_final_error_fails_the_record_naming_the_kafka_code() {
 async fn retriable_errors_are_retried_with_backoff_until_the_delivery_timeout() {
     bounded(async {
         let bound = Bound::new(1).await;
-        let broker = bound.broker();
+        let brokers = [bound.broker()];
         let peer = bound.serve(move |seen| match seen.request {
-            Request::Metadata(_) => Action::Reply(metadata(&[broker.clone()], &[("t", &[1])])),
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("t", &[1])])),
             Request::Produce(request) => {
                 Action::Reply(answer(request, ErrorCode::NOT_ENOUGH_REPLICAS, |_, _, _| 0))
             }
@@ -265,15 +264,16 @@ async fn retriable_errors_are_retried_with_backoff_until_the_delivery_timeout() 
     .await;
 }
 
-#[tokio::test]
+// On the multi-thread runtime: the client runs on either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_of_a_partition_are_sent_one_batch_at_a_time_and_acknowledged_in_order() {
     bounded(async {
         let bound = Bound::new(1).await;
-        let broker = bound.broker();
+        let brokers = [bound.broker()];
         let mut end = 0i64;
         let mut first = true;
         let peer = bound.serve(move |seen| match seen.request {
-            Request::Metadata(_) => Action::Reply(metadata(&[broker.clone()], &[("t", &[1])])),
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("t", &[1])])),
             Request::Produce(request) => {
                 let response = answer(request, ErrorCode::NONE, |_, _, n| {
                     end += n;
@@ -404,9 +404,9 @@ async fn batches_arrive_compressed_with_kafkas_attribute_codes() {
 async fn a_full_buffer_fails_or_blocks_as_configured() {
     bounded(async {
         let bound = Bound::new(1).await;
-        let broker = bound.broker();
+        let brokers = [bound.broker()];
         let peer = bound.serve(move |seen| match seen.request {
-            Request::Metadata(_) => Action::Reply(metadata(&[broker.clone()], &[("t", &[1])])),
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("t", &[1])])),
             Request::Produce(request) => Action::ReplyAfter(
                 Duration::from_millis(100),
                 answer(request, ErrorCode::NONE, |_, _, _| 0),
@@ -529,6 +529,46 @@ async fn a_closed_producer_refuses_records_after_delivering_the_rest() {
             .await
             .unwrap_err();
         assert!(matches!(error, ClientError::Closed), "{error}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_partition_without_a_leader_fails_its_records_at_the_delivery_timeout() {
+    bounded(async {
+        let bound = Bound::new(1).await;
+        let brokers = [bound.broker()];
+        let peer = bound.serve(move |seen| match seen.request {
+            // Partition 0 is led by broker 9, which is not among the live brokers.
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("t", &[9])])),
+            other => panic!("unexpected {other:?}"),
+        });
+        let client = Client::connect(config(&[&peer.address])).await.unwrap();
+        let producer = client
+            .producer(ProducerConfig {
+                delivery_timeout: Duration::from_millis(300),
+                ..quick(ProducerConfig::default())
+            })
+            .unwrap();
+        let started = Instant::now();
+        let error = producer
+            .send(Record::new("t").value("v"))
+            .await
+            .unwrap()
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            error.to_string(),
+            "t-0: record not delivered within delivery_timeout 300 ms (0 attempts)"
+        );
+        // Meanwhile the producer kept asking for the leader.
+        assert!(peer.requests(ApiKey::METADATA).len() > 2);
+        assert_eq!(producer.buffered_bytes(), 0);
     })
     .await;
 }

@@ -20,11 +20,9 @@ use tokio::net::TcpListener;
 async fn bootstrap_learns_the_brokers_and_describes_topics() {
     bounded(async {
         let bound = Bound::new(1).await;
-        let broker = bound.broker();
+        let brokers = [bound.broker()];
         let peer = bound.serve(move |seen| match seen.request {
-            Request::Metadata(_) => {
-                Action::Reply(metadata(&[broker.clone()], &[("orders", &[1, 1])]))
-            }
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("orders", &[1, 1])])),
             other => panic!("unexpected {other:?}"),
         });
         let client = Client::connect(config(&[&peer.address])).await.unwrap();
@@ -185,7 +183,7 @@ async fn an_answer_out_of_order_closes_the_connection_and_fails_what_is_in_fligh
 async fn a_connection_dropped_mid_request_fails_it_with_a_retriable_error_naming_the_broker() {
     bounded(async {
         let bound = Bound::new(1).await;
-        let broker = bound.broker();
+        let brokers = [bound.broker()];
         let metadata_seen = Arc::new(Mutex::new(0));
         let seen_count = Arc::clone(&metadata_seen);
         let peer = bound.serve(move |_| {
@@ -193,7 +191,7 @@ async fn a_connection_dropped_mid_request_fails_it_with_a_retriable_error_naming
             *count += 1;
             match *count {
                 // Bootstrap answered; the next Metadata is dropped mid-request; then answered.
-                1 | 3.. => Action::Reply(metadata(&[broker.clone()], &[("t", &[1])])),
+                1 | 3.. => Action::Reply(metadata(&brokers, &[("t", &[1])])),
                 _ => Action::Close,
             }
         });
@@ -217,10 +215,10 @@ async fn a_connection_dropped_mid_request_fails_it_with_a_retriable_error_naming
 async fn a_request_with_no_answer_times_out_within_request_timeout() {
     bounded(async {
         let bound = Bound::new(1).await;
-        let broker = bound.broker();
+        let brokers = [bound.broker()];
         let peer = bound.serve(move |seen| match (seen.connection, seen.request) {
             (0, Request::Metadata(m)) if m.topics == Some(vec![]) => {
-                Action::Reply(metadata(&[broker.clone()], &[]))
+                Action::Reply(metadata(&brokers, &[]))
             }
             _ => Action::Silence,
         });
@@ -251,14 +249,14 @@ async fn a_request_with_no_answer_times_out_within_request_timeout() {
 async fn a_response_over_max_frame_bytes_closes_the_connection_from_its_length_field() {
     bounded(async {
         let bound = Bound::new(1).await;
-        let broker = bound.broker();
+        let brokers = [bound.broker()];
         let names: Vec<String> = (0..200)
             .map(|i| format!("topic-with-a-long-name-{i}"))
             .collect();
         let peer = bound.serve(move |_| {
             let topics: Vec<(&str, &[u32])> =
                 names.iter().map(|n| (n.as_str(), &[1u32][..])).collect();
-            Action::Reply(metadata(&[broker.clone()], &topics))
+            Action::Reply(metadata(&brokers, &topics))
         });
         let mut config = config(&[&peer.address]);
         config.max_frame_bytes = 1024;

@@ -12,7 +12,7 @@
 //! Only the records section is compressed. The header stays readable: `recordCount`,
 //! `lastOffsetDelta` and the timestamps describe the records inside, `batchLength` counts the
 //! compressed bytes, and the CRC covers attributes to the end of the *compressed* bytes, as in
-//! Kafka. So [`validate_batch`](super::validate_batch) checks a compressed batch exactly as an
+//! Kafka. So [`validate_batch`](super::batch::validate_batch) checks a compressed batch exactly as an
 //! uncompressed one, without decompressing it, and a broker never needs to.
 //!
 //! Decompression is bounded: [`decompress`] takes the most bytes it may produce and refuses

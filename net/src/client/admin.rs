@@ -23,6 +23,7 @@ use crate::wire::{Request, Response};
 /// A topic as Metadata describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicDescription {
+    /// The topic's name.
     pub name: String,
     /// By partition index.
     pub partitions: Vec<PartitionDescription>,
@@ -31,19 +32,26 @@ pub struct TopicDescription {
 /// One partition's leadership and replicas.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionDescription {
+    /// The partition's index.
     pub partition: u32,
     /// `None`: no leader right now.
     pub leader: Option<BrokerId>,
+    /// The current leader's epoch; `None`: unknown.
     pub leader_epoch: Option<LeaderEpoch>,
+    /// Every replica, in replica order.
     pub replicas: Vec<BrokerId>,
+    /// The in-sync replicas.
     pub isr: Vec<BrokerId>,
+    /// Replicas on brokers that are down.
     pub offline_replicas: Vec<BrokerId>,
 }
 
 /// One config key of a topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigEntry {
+    /// The key (`retention_ms`, ...).
     pub name: String,
+    /// `None`: no value.
     pub value: Option<String>,
     /// The broker's default, not set on the topic.
     pub is_default: bool,

@@ -83,14 +83,21 @@ impl Default for ConsumerConfig {
 /// decompressed) buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsumerRecord {
+    /// The topic it was read from.
     pub topic: String,
+    /// The partition it was read from.
     pub partition: u32,
+    /// Its offset in the partition.
     pub offset: Offset,
+    /// Its timestamp as the producer set it.
     pub timestamp: Timestamp,
     /// The epoch of the leader that appended it; `None` if not stamped.
     pub leader_epoch: Option<LeaderEpoch>,
+    /// `None`: Kafka's null key.
     pub key: Option<Bytes>,
+    /// `None`: Kafka's null value (a tombstone).
     pub value: Option<Bytes>,
+    /// Header keys and values, in order.
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 

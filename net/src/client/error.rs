@@ -22,14 +22,22 @@ pub enum ClientError {
     /// partition (`context` says which).
     #[error("{context}: broker answered {code}{}", detail(message.as_deref()))]
     Broker {
+        /// What was asked, of which topic or partition (`produce to orders-3 on broker 1`).
         context: String,
+        /// The broker's code.
         code: ErrorCode,
+        /// The broker's explanation, when it gave one.
         message: Option<String>,
     },
 
     /// No answer within the time allowed.
     #[error("{what} timed out after {} ms", after.as_millis())]
-    Timeout { what: String, after: Duration },
+    Timeout {
+        /// What was waited for (`Metadata to 127.0.0.1:9092`).
+        what: String,
+        /// How long.
+        after: Duration,
+    },
 
     /// A record was not acknowledged within the producer's `delivery_timeout`.
     #[error(
@@ -38,16 +46,22 @@ pub enum ClientError {
         last_error.as_ref().map(|error| format!(", last error: {error}")).unwrap_or_default()
     )]
     DeliveryTimeout {
+        /// The record's partition.
         topic_partition: TopicPartition,
+        /// The producer's `delivery_timeout`.
         delivery_timeout: Duration,
+        /// Produce requests that carried the record.
         attempts: u32,
+        /// Why the last attempt failed; `None` if the record was never sent (no leader).
         last_error: Option<Box<ClientError>>,
     },
 
     /// A TCP connection could not be opened.
     #[error("connect to {address}: {source}")]
     Connect {
+        /// `host:port`.
         address: String,
+        /// The system's error.
         #[source]
         source: Arc<io::Error>,
     },
@@ -56,22 +70,32 @@ pub enum ClientError {
     /// it fails with this error; whether a produce was appended is unknown.
     #[error("connection to {address} closed with {in_flight} requests in flight: {reason}")]
     ConnectionClosed {
+        /// `host:port`.
         address: String,
+        /// Requests that were waiting for an answer when it closed.
         in_flight: usize,
+        /// Why it closed (`closed by the broker`, `read failed: ...`, a protocol violation).
         reason: String,
     },
 
     /// None of the bootstrap or known brokers could be reached.
     #[error("no broker reachable (tried {}): last error: {last_error}", tried.join(", "))]
     NoBrokerReachable {
+        /// The addresses tried, in order.
         tried: Vec<String>,
+        /// The last one's failure.
         last_error: Box<ClientError>,
     },
 
     /// The broker's bytes broke the protocol: a frame that does not decode, an answer out of
     /// order, a frame over `max_frame_bytes`. The connection is closed.
     #[error("protocol error from {address}: {detail}")]
-    Protocol { address: String, detail: String },
+    Protocol {
+        /// The broker (`host:port`, or `broker N`).
+        address: String,
+        /// What was wrong.
+        detail: String,
+    },
 
     /// A request could not be encoded (a topic name too long for its field, ...).
     #[error("request cannot be encoded: {0}")]
@@ -79,14 +103,23 @@ pub enum ClientError {
 
     /// The broker does not speak version 0 of an API the client needs.
     #[error("{address} does not speak {api_key} v0")]
-    UnsupportedApi { address: String, api_key: ApiKey },
+    UnsupportedApi {
+        /// `host:port`.
+        address: String,
+        /// The API not spoken.
+        api_key: ApiKey,
+    },
 
     /// A fetched batch failed validation (CRC, lengths, records) or decompression. Nothing of
     /// it is returned; the consumer's position stays at the batch.
     #[error("{topic_partition}: batch at offset {offset} rejected: {source}")]
     CorruptBatch {
+        /// The partition fetched.
         topic_partition: TopicPartition,
+        /// The batch's base offset as its header says, or the fetch offset when the header
+        /// itself is unreadable.
         offset: i64,
+        /// What the check found.
         #[source]
         source: RecordError,
     },
@@ -96,29 +129,40 @@ pub enum ClientError {
         "producer buffer full: {used} of buffer_bytes {buffer_bytes} used, the record needs {needed}"
     )]
     BufferFull {
+        /// Bytes held by records not yet acknowledged.
         used: usize,
+        /// The producer's limit.
         buffer_bytes: usize,
+        /// What the record would take.
         needed: usize,
     },
 
     /// A record larger than a limit it must fit whole.
     #[error("record of about {size} bytes exceeds {limit} {max}")]
     RecordTooLarge {
+        /// An upper bound of the record's encoded size, with a batch header.
         size: usize,
+        /// The limit's name (`max_request_bytes`, `buffer_bytes`).
         limit: &'static str,
+        /// The limit's value.
         max: usize,
     },
 
     /// A record names a partition the topic does not have.
     #[error("{topic_partition}: the topic has {partition_count} partitions")]
     UnknownPartition {
+        /// The partition asked for.
         topic_partition: TopicPartition,
+        /// The topic's partitions, per the metadata.
         partition_count: u32,
     },
 
     /// A consumer call about a partition that is not assigned.
     #[error("{topic_partition} is not assigned to this consumer")]
-    NotAssigned { topic_partition: TopicPartition },
+    NotAssigned {
+        /// The partition asked about.
+        topic_partition: TopicPartition,
+    },
 
     /// A partition has no committed offset and `auto_offset_reset` is `None`, or its offset is
     /// out of range and the policy forbids resetting.
@@ -126,7 +170,9 @@ pub enum ClientError {
         "{topic_partition}: no valid offset to fetch from ({reason}) and auto_offset_reset is none"
     )]
     NoOffset {
+        /// The partition with no position.
         topic_partition: TopicPartition,
+        /// Nothing committed, or the offset is out of range.
         reason: String,
     },
 

@@ -45,6 +45,9 @@
 //! partition's leader too: the protocol has no group coordinator yet. Admin requests go to any
 //! broker.
 
+// Every public item of the client is documented; the compiler keeps it so.
+#![deny(missing_docs)]
+
 pub mod admin;
 pub mod consumer;
 pub mod error;

@@ -128,11 +128,15 @@ impl ProducerConfig {
 /// `String`, `Vec<u8>`, ...); `None` is Kafka's null, not an empty value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
+    /// The topic to send to.
     pub topic: String,
     /// `None`: chosen by key (murmur2) or round robin.
     pub partition: Option<u32>,
+    /// Partitions the record (murmur2) when it names no partition.
     pub key: Option<Bytes>,
+    /// The payload.
     pub value: Option<Bytes>,
+    /// Header keys (UTF-8) and values, in order.
     pub headers: Vec<(String, Option<Bytes>)>,
     /// `None`: the time of `send`.
     pub timestamp: Option<Timestamp>,
@@ -190,7 +194,9 @@ impl Record {
 /// Where an acknowledged record is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordMetadata {
+    /// The record's topic.
     pub topic: String,
+    /// The partition it was appended to.
     pub partition: u32,
     /// `None` with acks=0: the broker answered before appending.
     pub offset: Option<Offset>,
@@ -553,7 +559,8 @@ impl Inner {
             .expire(now.into_std(), self.config.delivery_timeout);
         if !expired.is_empty() {
             for batch in expired {
-                let error = self.delivery_timeout(&batch, batch.last_error.clone());
+                // Expired while waiting: every attempt so far failed and was retried.
+                let error = self.delivery_timeout(&batch, batch.retries, batch.last_error.clone());
                 fail_batch(batch, &error);
             }
             self.progress.notify_waiters();
@@ -646,7 +653,7 @@ impl Inner {
                 }
                 RetryDecision::DeadlinePassed => {
                     state.accumulator.complete(&batch);
-                    let error = self.delivery_timeout(&batch, Some(error));
+                    let error = self.delivery_timeout(&batch, batch.retries + 1, Some(error));
                     fail_batch(batch, &error);
                 }
             }
@@ -660,12 +667,13 @@ impl Inner {
     fn delivery_timeout(
         &self,
         batch: &Batch<Completion>,
+        attempts: u32,
         last_error: Option<ClientError>,
     ) -> ClientError {
         ClientError::DeliveryTimeout {
             topic_partition: batch.topic_partition.clone(),
             delivery_timeout: self.config.delivery_timeout,
-            attempts: batch.retries + u32::from(last_error.is_some()),
+            attempts,
             last_error: last_error.map(Box::new),
         }
     }
@@ -719,12 +727,15 @@ fn produce_request(config: &ProducerConfig, batches: &[Batch<Completion>]) -> Pr
     }
 }
 
-/// Each batch's outcome: its base offset, or the error for it.
+/// A batch's base offset (`None` with acks=0), or the error for it.
+type BatchOutcome = Result<Option<Offset>, ClientError>;
+
+/// Each batch's outcome.
 fn outcomes(
     batches: Vec<Batch<Completion>>,
     result: Result<Response, ClientError>,
     broker: BrokerId,
-) -> Vec<(Batch<Completion>, Result<Option<Offset>, ClientError>)> {
+) -> Vec<(Batch<Completion>, BatchOutcome)> {
     let response = match result {
         Ok(Response::Produce(response)) => response,
         Ok(Response::Error(error)) => {
