@@ -10,8 +10,8 @@
 //!   records came back or the timeout passed. Batches are CRC-checked and decompressed on the
 //!   way in; a rejected batch is an error naming its topic, partition and offset, returned
 //!   once the records before it were (the position stays at it; `seek` past it to skip it).
-//! - Leadership errors and lost connections refresh the metadata and fetch again within the
-//!   same poll.
+//! - Leadership errors, lost connections and other retriable errors refresh the metadata and
+//!   fetch again after a backoff, within the same poll.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use ringlog_replication::{BrokerId, TopicPartition};
 use tokio::time::Instant;
 
 use crate::client::cluster::{Cluster, Retry, unexpected, unknown_to_error};
-use crate::client::error::{ClientError, refreshes_metadata};
+use crate::client::error::ClientError;
 use crate::client::fetch_decode::decode_records;
 use crate::wire::api::Topic;
 use crate::wire::api::fetch::{FetchPartition, FetchPartitionResponse, FetchRequest};
@@ -449,9 +449,11 @@ impl Consumer {
         refresh
     }
 
+    /// Keeps a final error for the caller; a retriable one asks for a metadata refresh and a
+    /// backoff before the next fetch (so an error answered at once is not fetched in a loop).
     fn defer_unless_retriable(&self, state: &mut State, error: ClientError) -> bool {
         if error.is_retriable() {
-            return error.needs_metadata_refresh();
+            return true;
         }
         state.deferred_error.get_or_insert(error);
         false
@@ -496,18 +498,12 @@ impl Consumer {
             };
             return false;
         }
-        if refreshes_metadata(code) {
-            return true;
-        }
-        if !code.is_retriable() {
-            let error = ClientError::broker(
-                format!("fetch {topic_partition} at offset {offset}"),
-                code,
-                None,
-            );
-            state.deferred_error.get_or_insert(error);
-        }
-        false
+        let error = ClientError::broker(
+            format!("fetch {topic_partition} at offset {offset}"),
+            code,
+            None,
+        );
+        self.defer_unless_retriable(state, error)
     }
 
     /// Commits the current positions of the assigned partitions (those known) for the group.
