@@ -390,3 +390,138 @@ fn reserve_for_next_frame(buf: &mut BytesMut) {
     };
     buf.reserve(wanted.max(1));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::api::metadata::MetadataResponse;
+    use crate::wire::{CorrelationId, ErrorCode, encode_response};
+
+    fn shared() -> Shared {
+        Shared {
+            address: "127.0.0.1:9".into(),
+            state: Mutex::default(),
+        }
+    }
+
+    /// Records a request in flight; returns where its answer will arrive.
+    fn in_flight(
+        shared: &Shared,
+        id: u32,
+        api_key: ApiKey,
+    ) -> oneshot::Receiver<Result<Response, ClientError>> {
+        let (reply, answer) = oneshot::channel();
+        let permit = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+        let pending = Pending {
+            api_key,
+            reply,
+            _permit: permit,
+        };
+        shared.lock().in_flight.push(CorrelationId(id), pending);
+        answer
+    }
+
+    fn metadata_frame(id: u32) -> Vec<u8> {
+        let response = Response::Metadata(MetadataResponse {
+            brokers: vec![],
+            topics: vec![],
+        });
+        encode_response(&response, 0, CorrelationId(id)).unwrap()
+    }
+
+    #[test]
+    fn frames_answer_the_requests_in_flight_in_order_decoded_as_their_api() {
+        let shared = shared();
+        let mut first = in_flight(&shared, 1, ApiKey::METADATA);
+        let mut second = in_flight(&shared, 2, ApiKey::CREATE_TOPICS);
+        let refusal = Response::Error(crate::wire::ErrorResponse {
+            error_code: ErrorCode::UNSUPPORTED_VERSION,
+            message: "no".into(),
+        });
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&metadata_frame(1));
+        let second_frame = encode_response(&refusal, 0, CorrelationId(2)).unwrap();
+        // The second frame arrives in two reads.
+        buf.extend_from_slice(&second_frame[..5]);
+        answer_frames(&shared, &mut buf, 1 << 20).unwrap();
+        assert!(matches!(first.try_recv(), Ok(Ok(Response::Metadata(_)))));
+        assert!(
+            second.try_recv().is_err(),
+            "not answered before its frame is whole"
+        );
+        buf.extend_from_slice(&second_frame[5..]);
+        answer_frames(&shared, &mut buf, 1 << 20).unwrap();
+        assert_eq!(second.try_recv().unwrap().unwrap(), refusal);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn a_frame_out_of_order_is_a_reason_to_close() {
+        let shared = shared();
+        let _first = in_flight(&shared, 1, ApiKey::METADATA);
+        let _second = in_flight(&shared, 2, ApiKey::METADATA);
+        let mut buf = BytesMut::from(&metadata_frame(2)[..]);
+        let reason = answer_frames(&shared, &mut buf, 1 << 20).unwrap_err();
+        assert_eq!(
+            reason,
+            "response with correlation id 2, expected 1 (responses come in request order)"
+        );
+    }
+
+    #[test]
+    fn a_frame_over_max_frame_bytes_is_refused_from_its_length_field() {
+        let shared = shared();
+        let _first = in_flight(&shared, 1, ApiKey::METADATA);
+        // Only the length field has arrived.
+        let mut buf = BytesMut::from(&metadata_frame(1)[..4]);
+        let reason = answer_frames(&shared, &mut buf, 8).unwrap_err();
+        assert_eq!(
+            reason,
+            "bad response frame: frame of 14 bytes exceeds max_frame_bytes 8"
+        );
+    }
+
+    #[test]
+    fn an_undecodable_body_fails_its_request_with_a_protocol_error() {
+        let shared = shared();
+        let mut answer = in_flight(&shared, 1, ApiKey::METADATA);
+        let mut frame = metadata_frame(1);
+        frame.push(0); // a trailing byte
+        frame[3] += 1;
+        let mut buf = BytesMut::from(&frame[..]);
+        let reason = answer_frames(&shared, &mut buf, 1 << 20).unwrap_err();
+        assert!(reason.contains("does not decode"), "{reason}");
+        let error = answer.try_recv().unwrap().unwrap_err();
+        assert!(matches!(error, ClientError::Protocol { .. }), "{error}");
+    }
+
+    #[test]
+    fn closing_fails_every_request_in_flight_and_every_later_one() {
+        let shared = shared();
+        let mut answers: Vec<_> = (1..=3)
+            .map(|id| in_flight(&shared, id, ApiKey::FETCH))
+            .collect();
+        shared.close("closed by the broker");
+        shared.close("a second reason is ignored");
+        for answer in &mut answers {
+            let error = answer.try_recv().unwrap().unwrap_err();
+            assert!(error.is_retriable());
+            assert_eq!(
+                error.to_string(),
+                "connection to 127.0.0.1:9 closed with 3 requests in flight: closed by the broker"
+            );
+        }
+        assert!(shared.closed_error().is_some());
+        assert_eq!(shared.lock().in_flight.len(), 0);
+    }
+
+    #[test]
+    fn the_reader_reserves_the_rest_of_a_frame_or_a_chunk() {
+        let mut buf = BytesMut::new();
+        reserve_for_next_frame(&mut buf);
+        assert!(buf.capacity() >= READ_CHUNK_BYTES);
+        let mut buf = BytesMut::from(&[0u8, 1, 0, 0][..]);
+        reserve_for_next_frame(&mut buf);
+        assert!(buf.capacity() >= 4 + 0x1_0000);
+    }
+}
