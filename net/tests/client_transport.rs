@@ -316,3 +316,45 @@ async fn an_api_the_broker_does_not_list_is_refused_before_sending() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn metadata_older_than_max_age_is_refreshed_without_an_error() {
+    bounded(async {
+        let bound = Bound::new(1).await;
+        let brokers = [bound.broker()];
+        let peer = bound.serve(move |seen| match seen.request {
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("t", &[1])])),
+            Request::Produce(_) => Action::Reply(Response::Produce(
+                ringlog_net::wire::api::produce::ProduceResponse {
+                    topics: vec![ringlog_net::wire::api::Topic {
+                        name: "t".into(),
+                        partitions: vec![
+                            ringlog_net::wire::api::produce::ProducePartitionResponse {
+                                partition_index: 0,
+                                error_code: ringlog_net::wire::ErrorCode::NONE,
+                                base_offset: Some(ringlog_net::client::Offset(0)),
+                                log_start_offset: Some(ringlog_net::client::Offset(0)),
+                                error_message: None,
+                            },
+                        ],
+                    }],
+                },
+            )),
+            other => panic!("unexpected {other:?}"),
+        });
+        let mut config = config(&[&peer.address]);
+        config.metadata_max_age = Duration::from_millis(50);
+        let client = Client::connect(config).await.unwrap();
+        let producer = client.producer(Default::default()).unwrap();
+        let record = || ringlog_net::client::Record::new("t").value("v");
+        producer.send(record()).await.unwrap().await.unwrap();
+        let before = peer.requests(ApiKey::METADATA).len();
+        // Nothing failed, but the metadata is older than 50 ms when the sender next wakes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        producer.send(record()).await.unwrap().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let after = peer.requests(ApiKey::METADATA).len();
+        assert!(after > before, "{before} then {after}");
+    })
+    .await;
+}

@@ -178,8 +178,28 @@ impl Cluster {
         }
         let topics = Some(self.metadata().wanted());
         let response = self.metadata_request(topics).await?;
-        self.metadata().apply(&response);
+        self.metadata().apply(&response, std::time::Instant::now());
         Ok(())
+    }
+
+    /// Refreshes the metadata in the background once it is older than `metadata_max_age`, so
+    /// leaders and partitions that changed without an error telling the client are learned
+    /// too. Errors are left for the next request to meet.
+    pub fn refresh_if_stale(self: &Arc<Self>) {
+        let (stale, generation) = {
+            let metadata = self.metadata();
+            let now = std::time::Instant::now();
+            (
+                metadata.is_stale(self.config.metadata_max_age, now),
+                metadata.generation(),
+            )
+        };
+        if stale {
+            let cluster = Arc::clone(self);
+            tokio::spawn(async move {
+                let _ = cluster.refresh_metadata(generation).await;
+            });
+        }
     }
 
     /// One Metadata request to any broker; `None`: every topic.

@@ -261,6 +261,7 @@ impl Consumer {
             ));
         }
         loop {
+            self.cluster.refresh_if_stale();
             self.resolve_positions(&mut state).await?;
             let records = self.fetch_round(&mut state, deadline).await;
             if !records.is_empty() {

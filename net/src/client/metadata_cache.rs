@@ -6,6 +6,7 @@
 //! many callers failing at once cause one Metadata request, not one each.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use ringlog_engine::LeaderEpoch;
 use ringlog_replication::{BrokerId, TopicPartition};
@@ -65,12 +66,14 @@ pub(crate) struct MetadataCache {
     /// Topics to ask about in every refresh.
     wanted: BTreeSet<String>,
     generation: u64,
+    /// When the last response was applied.
+    refreshed_at: Option<Instant>,
 }
 
 impl MetadataCache {
-    /// Takes in a Metadata response: the broker list is replaced, and so is every topic it
-    /// describes; topics it does not mention keep their state.
-    pub fn apply(&mut self, response: &MetadataResponse) {
+    /// Takes in a Metadata response received at `now`: the broker list is replaced, and so is
+    /// every topic it describes; topics it does not mention keep their state.
+    pub fn apply(&mut self, response: &MetadataResponse, now: Instant) {
         self.brokers = response
             .brokers
             .iter()
@@ -86,6 +89,13 @@ impl MetadataCache {
             self.topics.insert(topic.name.clone(), topic_state(topic));
         }
         self.generation += 1;
+        self.refreshed_at = Some(now);
+    }
+
+    /// Whether the last response is older than `max_age` at `now` (or there was none).
+    pub fn is_stale(&self, max_age: Duration, now: Instant) -> bool {
+        self.refreshed_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= max_age)
     }
 
     /// Bumped by every [`apply`](Self::apply).
@@ -200,13 +210,16 @@ mod tests {
         let mut cache = MetadataCache::default();
         let orders = TopicPartition::new("orders", 1);
         assert_eq!(cache.leader(&orders), Err(LeaderUnknown::TopicNotCached));
-        cache.apply(&MetadataResponse {
-            brokers: vec![broker(1, 9001), broker(2, 9002)],
-            topics: vec![topic(
-                "orders",
-                vec![partition(0, Some(1), 3), partition(1, Some(2), 5)],
-            )],
-        });
+        cache.apply(
+            &MetadataResponse {
+                brokers: vec![broker(1, 9001), broker(2, 9002)],
+                topics: vec![topic(
+                    "orders",
+                    vec![partition(0, Some(1), 3), partition(1, Some(2), 5)],
+                )],
+            },
+            Instant::now(),
+        );
         assert_eq!(cache.generation(), 1);
         assert_eq!(
             cache.leader(&orders),
@@ -221,13 +234,16 @@ mod tests {
             "127.0.0.1:9002"
         );
         // Leadership moves: the next response wins.
-        cache.apply(&MetadataResponse {
-            brokers: vec![broker(1, 9001), broker(2, 9002)],
-            topics: vec![topic(
-                "orders",
-                vec![partition(0, Some(1), 3), partition(1, Some(1), 6)],
-            )],
-        });
+        cache.apply(
+            &MetadataResponse {
+                brokers: vec![broker(1, 9001), broker(2, 9002)],
+                topics: vec![topic(
+                    "orders",
+                    vec![partition(0, Some(1), 3), partition(1, Some(1), 6)],
+                )],
+            },
+            Instant::now(),
+        );
         assert_eq!(cache.leader(&orders).unwrap().broker, BrokerId(1));
         assert_eq!(cache.generation(), 2);
     }
@@ -237,17 +253,20 @@ mod tests {
         let mut cache = MetadataCache::default();
         let mut offline = partition(1, None, 2);
         offline.error_code = ErrorCode::LEADER_NOT_AVAILABLE;
-        cache.apply(&MetadataResponse {
-            brokers: vec![broker(1, 9001)],
-            topics: vec![
-                topic("a", vec![partition(0, Some(7), 1), offline]),
-                MetadataTopic {
-                    error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                    name: "gone".into(),
-                    partitions: vec![],
-                },
-            ],
-        });
+        cache.apply(
+            &MetadataResponse {
+                brokers: vec![broker(1, 9001)],
+                topics: vec![
+                    topic("a", vec![partition(0, Some(7), 1), offline]),
+                    MetadataTopic {
+                        error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        name: "gone".into(),
+                        partitions: vec![],
+                    },
+                ],
+            },
+            Instant::now(),
+        );
         let leader_not_available = Err(LeaderUnknown::Error(ErrorCode::LEADER_NOT_AVAILABLE));
         // Broker 7 is not among the live brokers.
         assert_eq!(
@@ -275,16 +294,39 @@ mod tests {
         assert!(!cache.want(["a".to_string()]));
         assert!(cache.want(["b".to_string()]));
         assert_eq!(cache.wanted(), ["a", "b"]);
-        cache.apply(&MetadataResponse {
-            brokers: vec![broker(1, 9001)],
-            topics: vec![topic("a", vec![partition(0, Some(1), 0)])],
-        });
-        cache.apply(&MetadataResponse {
-            brokers: vec![broker(1, 9001)],
-            topics: vec![topic("b", vec![partition(0, Some(1), 0)])],
-        });
+        cache.apply(
+            &MetadataResponse {
+                brokers: vec![broker(1, 9001)],
+                topics: vec![topic("a", vec![partition(0, Some(1), 0)])],
+            },
+            Instant::now(),
+        );
+        cache.apply(
+            &MetadataResponse {
+                brokers: vec![broker(1, 9001)],
+                topics: vec![topic("b", vec![partition(0, Some(1), 0)])],
+            },
+            Instant::now(),
+        );
         assert_eq!(cache.partition_count("a"), Ok(1));
         assert_eq!(cache.partition_count("b"), Ok(1));
+    }
+
+    #[test]
+    fn metadata_goes_stale_after_max_age() {
+        let mut cache = MetadataCache::default();
+        let now = Instant::now();
+        let max_age = Duration::from_secs(300);
+        assert!(cache.is_stale(max_age, now));
+        cache.apply(
+            &MetadataResponse {
+                brokers: vec![],
+                topics: vec![],
+            },
+            now,
+        );
+        assert!(!cache.is_stale(max_age, now + Duration::from_secs(299)));
+        assert!(cache.is_stale(max_age, now + max_age));
     }
 
     #[test]

@@ -102,6 +102,9 @@ pub struct ClientConfig {
     pub retry_backoff: Duration,
     /// The longest backoff. Default 1 s.
     pub retry_backoff_max: Duration,
+    /// Metadata older than this is refreshed (in the background) even without an error
+    /// asking for it: new partitions and moved leaders are learned. Default 5 min.
+    pub metadata_max_age: Duration,
 }
 
 impl Default for ClientConfig {
@@ -114,6 +117,7 @@ impl Default for ClientConfig {
             max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(1),
+            metadata_max_age: Duration::from_secs(300),
         }
     }
 }
@@ -136,8 +140,13 @@ impl ClientConfig {
                 self.max_frame_bytes
             ));
         }
-        if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
-            return invalid("request_timeout and connect_timeout must not be zero".into());
+        if self.request_timeout.is_zero()
+            || self.connect_timeout.is_zero()
+            || self.metadata_max_age.is_zero()
+        {
+            return invalid(
+                "request_timeout, connect_timeout and metadata_max_age must not be zero".into(),
+            );
         }
         if self.retry_backoff > self.retry_backoff_max {
             return invalid(format!(

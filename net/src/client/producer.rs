@@ -513,6 +513,7 @@ async fn run_sender(inner: Arc<Inner>) {
             // A failed refresh leaves the leaders unknown: the batches wait and retry.
             let _ = inner.cluster.refresh_metadata(generation).await;
         }
+        inner.cluster.refresh_if_stale();
         let now = Instant::now();
         let plan = inner.plan(now);
         if !plan.leaders_known {
