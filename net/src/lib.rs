@@ -1,14 +1,17 @@
-//! ringlog-net: the broker's network side: the wire protocol as a pure codec, and the broker
-//! server on io_uring. The client library (Producer, Consumer, Admin) comes next.
+//! ringlog-net: the broker's network side: the wire protocol as a pure codec, the broker
+//! server on io_uring, and the client library (Producer, Consumer, Admin) on tokio.
 //!
 //! | module   | owns                                                                        |
 //! |----------|-----------------------------------------------------------------------------|
 //! | [`wire`] | the thin binary protocol: frames, every API's request and response, error codes, the zero-copy fetch response encoder. Pure: encode and decode over byte slices, no IO. `net/PROTOCOL.md` is its spec |
 //! | [`server`] | the broker: io_uring shards, connections, partitions served through the engine and the replication crate, the topic catalog, configuration, metrics |
+//! | [`client`] | the client library on tokio: [`client::Producer`], [`client::Consumer`], [`client::Admin`] over a [`client::Client`] that routes each partition's requests to its leader; [`client::ClientError`] is its error family |
 //!
-//! Errors: [`WireError`] for the codec; the server's modules each keep their own family
-//! (`ConfigError`, `TopicConfigError`, `MetricsError`, `CatalogError`).
+//! Errors: [`WireError`] for the codec, [`client::ClientError`] for the client; the server's
+//! modules each keep their own family (`ConfigError`, `TopicConfigError`, `MetricsError`,
+//! `CatalogError`).
 
+pub mod client;
 pub mod server;
 pub mod wire;
 

@@ -28,10 +28,19 @@
 //! the batch holds exactly recordCount records with nothing after the last, and that header keys
 //! are UTF-8. It does not check the CRC: [`super::batch::validate_batch`] (or
 //! [`super::BatchIter`]) does, and is what the bytes should have passed first.
+//!
+//! A compressed batch (see [`super::compression`]) holds the same records, compressed as one
+//! block after the header. [`BatchBuilder::with_compression`] writes one; [`BatchRecords`]
+//! decompresses one (within a limit) and reads its records with the same [`RecordIter`]. In
+//! errors about a compressed batch's records, byte positions count [`HEADER_LEN`] plus the
+//! position in the *decompressed* records.
 
 use std::iter::FusedIterator;
 
+use std::borrow::Cow;
+
 use super::batch::{self, BatchError, BatchHeader, HEADER_LEN, LOG_OVERHEAD, MAGIC};
+use super::compression::{self, Compression, CompressionError};
 use super::varint::{
     VARINT_LEN_MAX, VarintError, get_varint, get_varlong, put_varint, put_varlong, varint_len,
     varlong_len,
@@ -46,7 +55,6 @@ const BATCH_LEN_MAX: usize = LOG_OVERHEAD + i32::MAX as usize;
 
 /// Header fields a builder writes that have no producer or leader behind them yet.
 const PARTITION_LEADER_EPOCH_UNSET: i32 = -1;
-const BATCH_ATTRIBUTES: i16 = 0;
 const PRODUCER_ID_NONE: i64 = -1;
 const PRODUCER_EPOCH_NONE: i16 = -1;
 const BASE_SEQUENCE_NONE: i32 = -1;
@@ -69,15 +77,19 @@ pub struct Record<'a> {
     pub timestamp: i64,
 }
 
-/// Builds one uncompressed batch: header and records, CRC stamped.
+/// Builds one batch: header and records, compressed with the builder's codec when it is
+/// finished (none by default), CRC stamped.
 ///
 /// The header's baseOffset is 0 and partitionLeaderEpoch -1 until the leader stamps them (see
 /// [`batch::set_base_offset`]); the batch is not transactional or idempotent (producerId,
 /// producerEpoch and baseSequence are -1).
 #[derive(Clone, Debug)]
 pub struct BatchBuilder {
-    /// [`HEADER_LEN`] bytes for the header, written when the batch is finished, then the records.
+    /// [`HEADER_LEN`] bytes for the header, written when the batch is finished, then the records,
+    /// uncompressed until then.
     buf: Vec<u8>,
+    /// The codec [`seal`](Self::seal) compresses the records with.
+    compression: Compression,
     record_count: i32,
     /// The first record's timestamp; meaningless while empty.
     base_timestamp: i64,
@@ -103,12 +115,25 @@ impl BatchBuilder {
         buf.resize(HEADER_LEN, 0);
         let builder = BatchBuilder {
             buf,
+            compression: Compression::None,
             record_count: 0,
             base_timestamp: 0,
             max_timestamp: 0,
         };
         builder.check_invariants();
         builder
+    }
+
+    /// The same builder, compressing the records with `compression` when the batch is finished.
+    #[must_use]
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// The codec the batch will be compressed with.
+    pub fn compression(&self) -> Compression {
+        self.compression
     }
 
     /// Appends `record` with the next offset delta. The first record's timestamp becomes the
@@ -166,7 +191,10 @@ impl BatchBuilder {
         usize::try_from(self.record_count).expect("record count is never negative")
     }
 
-    /// The exact size in bytes of the batch [`finish`](Self::finish) would return now.
+    /// The size in bytes of the batch [`finish`](Self::finish) would return now, before
+    /// compression: exact for an uncompressed batch; for a compressed one, the size its header
+    /// and records take uncompressed (what a producer counts against its batch and buffer
+    /// limits).
     pub fn size_bytes(&self) -> usize {
         self.buf.len()
     }
@@ -199,21 +227,33 @@ impl BatchBuilder {
         self.check_invariants();
     }
 
-    /// Writes the header over the first [`HEADER_LEN`] bytes and stamps the CRC.
+    /// Compresses the records in place, writes the header over the first [`HEADER_LEN`] bytes
+    /// and stamps the CRC (over the compressed bytes, as Kafka does).
     fn seal(&mut self) {
         assert!(
             !self.is_empty(),
             "finishing an empty BatchBuilder: a batch holds at least one record"
         );
-        let batch_length = i32::try_from(self.buf.len() - LOG_OVERHEAD)
-            .expect("push keeps the batch within batchLength");
+        if self.compression != Compression::None {
+            let mut compressed = Vec::with_capacity(self.buf.len());
+            compressed.extend_from_slice(&self.buf[..HEADER_LEN]);
+            compression::compress(self.compression, &self.buf[HEADER_LEN..], &mut compressed);
+            self.buf = compressed;
+        }
+        let Ok(batch_length) = i32::try_from(self.buf.len() - LOG_OVERHEAD) else {
+            panic!(
+                "{} batch of {} bytes does not fit batchLength, an i32",
+                self.compression,
+                self.buf.len()
+            );
+        };
         BatchHeader {
             base_offset: 0,
             batch_length,
             partition_leader_epoch: PARTITION_LEADER_EPOCH_UNSET,
             magic: MAGIC,
             crc: 0,
-            attributes: BATCH_ATTRIBUTES,
+            attributes: self.compression.attribute_code(),
             last_offset_delta: self.record_count - 1,
             base_timestamp: self.base_timestamp,
             max_timestamp: self.max_timestamp,
@@ -333,9 +373,13 @@ pub enum RecordError {
     /// The slice is not exactly the one batch its header describes.
     #[error("batch length mismatch: header says {declared} bytes, the slice holds {actual}")]
     BatchLengthMismatch { declared: usize, actual: usize },
-    /// Records of a compressed batch cannot be read without decompressing it.
+    /// [`RecordIter::new`] reads uncompressed batches only; [`BatchRecords`] decompresses.
     #[error("compressed batch (codec {codec}): only uncompressed records can be read")]
     Compressed { codec: i16 },
+    /// A compressed batch's codec is not supported, or its records do not decompress within
+    /// the limit.
+    #[error(transparent)]
+    Decompress(#[from] CompressionError),
     /// A field, or the record itself, runs past the end of what holds it: the record's
     /// length (for fields) or the batch (for the record).
     #[error(
@@ -504,16 +548,30 @@ impl<'a> RecordIter<'a> {
         if codec != 0 {
             return Err(RecordError::Compressed { codec });
         }
+        Ok(RecordIter::over_records(header, &batch[HEADER_LEN..]))
+    }
+
+    /// Reads `records`, the records section of a batch whose `header` passed
+    /// [`BatchHeader::validate`]: the bytes after the header, decompressed if the batch is
+    /// compressed. How a caller with its own buffers (a client keeping decompressed records in
+    /// a shared buffer) reads a compressed batch; [`BatchRecords`] does it for everyone else.
+    ///
+    /// Panics if `header.record_count` is below 1, which `validate` refuses.
+    pub fn over_records(header: BatchHeader, records: &'a [u8]) -> RecordIter<'a> {
         let record_count =
             usize::try_from(header.record_count).expect("validate refuses a count below 1");
-        Ok(RecordIter {
+        assert!(
+            record_count > 0,
+            "record count {record_count}: validate refuses a count below 1"
+        );
+        RecordIter {
             header,
-            records: &batch[HEADER_LEN..],
+            records,
             pos: 0,
             index: 0,
             record_count,
             failed: false,
-        })
+        }
     }
 
     /// The batch's header.
@@ -633,6 +691,72 @@ impl<'a> Iterator for RecordIter<'a> {
 }
 
 impl FusedIterator for RecordIter<'_> {}
+
+/// The records of one batch, compressed or not: checks the header as [`RecordIter::new`]
+/// does, decompresses the records once (refusing more than a limit), then reads them with
+/// [`iter`](Self::iter). The CRC is not checked here: validate the batch first.
+#[derive(Clone, Debug)]
+pub struct BatchRecords<'a> {
+    header: BatchHeader,
+    compression: Compression,
+    /// The records section: borrowed from the batch when uncompressed.
+    records: Cow<'a, [u8]>,
+}
+
+impl<'a> BatchRecords<'a> {
+    /// Reads the header of `batch`, which must be exactly one batch, and decompresses its
+    /// records, refusing them when they would take more than `max_decompressed_bytes`
+    /// ([`CompressionError::TooLarge`]) or use a codec ringlog does not read
+    /// ([`CompressionError::UnsupportedCodec`]).
+    pub fn new(batch: &'a [u8], max_decompressed_bytes: usize) -> Result<Self, RecordError> {
+        let header = BatchHeader::decode(batch).ok_or(BatchError::Truncated {
+            needed: HEADER_LEN,
+            available: batch.len(),
+        })?;
+        header.validate(u32::MAX)?;
+        if header.total_len() != batch.len() {
+            return Err(RecordError::BatchLengthMismatch {
+                declared: header.total_len(),
+                actual: batch.len(),
+            });
+        }
+        let compression = Compression::from_attributes(header.attributes)?;
+        let section = &batch[HEADER_LEN..];
+        let records = match compression {
+            Compression::None => Cow::Borrowed(section),
+            codec => Cow::Owned(compression::decompress(
+                codec,
+                section,
+                max_decompressed_bytes,
+            )?),
+        };
+        Ok(BatchRecords {
+            header,
+            compression,
+            records,
+        })
+    }
+
+    /// The batch's header.
+    pub fn header(&self) -> &BatchHeader {
+        &self.header
+    }
+
+    /// The codec the batch was compressed with.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// The records section, decompressed.
+    pub fn records_bytes(&self) -> &[u8] {
+        &self.records
+    }
+
+    /// Reads the records, checking them as [`RecordIter`] does.
+    pub fn iter(&self) -> RecordIter<'_> {
+        RecordIter::over_records(self.header, &self.records)
+    }
+}
 
 /// The names of a length-prefixed field, for error messages.
 struct Field {
@@ -1344,6 +1468,172 @@ mod tests {
         );
     }
 
+    fn build_compressed(records: &[Record<'_>], codec: Compression) -> Vec<u8> {
+        let mut builder = BatchBuilder::new().with_compression(codec);
+        for record in records {
+            builder.push(record);
+        }
+        builder.finish()
+    }
+
+    /// Values that compress well, so a compressed batch is visibly smaller.
+    fn repetitive_records(values: &[Vec<u8>]) -> Vec<Record<'_>> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, value)| record(Some(b"key"), Some(value), 1_000 + i as i64))
+            .collect()
+    }
+
+    #[test]
+    fn compressed_batches_round_trip_through_batch_records() {
+        let values: Vec<Vec<u8>> = (0..50).map(|i| vec![b'a' + (i % 3) as u8; 200]).collect();
+        let records = repetitive_records(&values);
+        let plain = build(&records);
+        for codec in [Compression::None, Compression::Lz4, Compression::Zstd] {
+            let batch = build_compressed(&records, codec);
+            let header = batch::validate_batch(&batch, u32::MAX).unwrap();
+            assert_eq!(header.compression(), codec.attribute_code(), "{codec}");
+            assert_eq!(header.record_count, 50);
+            if codec != Compression::None {
+                assert!(batch.len() < plain.len() / 4, "{codec}: {}", batch.len());
+            }
+            let read = BatchRecords::new(&batch, 1 << 20).unwrap();
+            assert_eq!(read.compression(), codec);
+            assert_eq!(read.records_bytes(), &plain[HEADER_LEN..], "{codec}");
+            let views: Vec<_> = read.iter().map(Result::unwrap).collect();
+            assert_eq!(views.len(), 50);
+            for (i, view) in views.iter().enumerate() {
+                assert_eq!(view.offset, i as i64);
+                assert_eq!(view.timestamp, 1_000 + i as i64);
+                assert_eq!(view.value, Some(&values[i][..]));
+            }
+        }
+    }
+
+    #[test]
+    fn a_compressed_batch_header_matches_the_uncompressed_one_but_for_length_crc_and_codec() {
+        let values: Vec<Vec<u8>> = (0..5).map(|i| vec![i; 100]).collect();
+        let records = repetitive_records(&values);
+        let plain = BatchHeader::decode(&build(&records)).unwrap();
+        let zstd = BatchHeader::decode(&build_compressed(&records, Compression::Zstd)).unwrap();
+        assert_eq!(zstd.attributes, 4);
+        assert_ne!(zstd.batch_length, plain.batch_length);
+        assert_eq!(
+            BatchHeader {
+                batch_length: plain.batch_length,
+                crc: plain.crc,
+                attributes: plain.attributes,
+                ..zstd
+            },
+            plain
+        );
+    }
+
+    #[test]
+    fn the_crc_covers_the_compressed_bytes() {
+        let values = vec![vec![7u8; 500]];
+        let mut batch = build_compressed(&repetitive_records(&values), Compression::Lz4);
+        let last = batch.len() - 5;
+        batch[last] ^= 0x01;
+        let error = batch::validate_batch(&batch, u32::MAX).unwrap_err();
+        assert!(matches!(error, BatchError::CrcMismatch { .. }), "{error}");
+    }
+
+    #[test]
+    fn uncompressed_reading_refuses_a_compressed_batch_and_batch_records_reads_it() {
+        let values = vec![vec![1u8; 10]];
+        let batch = build_compressed(&repetitive_records(&values), Compression::Zstd);
+        assert_eq!(
+            RecordIter::new(&batch).unwrap_err(),
+            RecordError::Compressed { codec: 4 }
+        );
+        assert_eq!(
+            BatchRecords::new(&batch, 1 << 20).unwrap().iter().count(),
+            1
+        );
+    }
+
+    #[test]
+    fn batch_records_refuse_gzip_and_snappy_by_name() {
+        for (code, name) in [(1, "gzip"), (2, "snappy"), (7, "unassigned")] {
+            let mut batch = build(&[record(None, Some(b"v"), 0)]);
+            batch[ATTRIBUTES_AT + 1] |= code as u8;
+            batch::stamp_crc(&mut batch);
+            let error = BatchRecords::new(&batch, 1 << 20).unwrap_err();
+            assert_eq!(
+                error,
+                RecordError::Decompress(CompressionError::UnsupportedCodec { code, name })
+            );
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("codec {code} ({name})"))
+            );
+        }
+    }
+
+    #[test]
+    fn batch_records_refuse_records_larger_than_the_limit() {
+        let values = vec![vec![0u8; 100_000]];
+        let batch = build_compressed(&repetitive_records(&values), Compression::Lz4);
+        assert!(batch.len() < 2_000, "{}", batch.len());
+        let error = BatchRecords::new(&batch, 50_000).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                RecordError::Decompress(CompressionError::TooLarge {
+                    codec: Compression::Lz4,
+                    max_bytes: 50_000,
+                    ..
+                })
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn corrupt_compressed_records_are_an_error_not_a_panic() {
+        let values: Vec<Vec<u8>> = (0..20).map(|i| vec![i; 300]).collect();
+        let batch = build_compressed(&repetitive_records(&values), Compression::Zstd);
+        // Cut the compressed section short and fix up the header so only the codec can tell.
+        let mut cut = batch[..batch.len() - 10].to_vec();
+        let batch_length = (cut.len() - LOG_OVERHEAD) as i32;
+        patch_i32(&mut cut, batch::BATCH_LENGTH_AT, batch_length);
+        batch::stamp_crc(&mut cut);
+        batch::validate_batch(&cut, u32::MAX).unwrap();
+        let error = BatchRecords::new(&cut, 1 << 20).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                RecordError::Decompress(CompressionError::Corrupt {
+                    codec: Compression::Zstd,
+                    ..
+                })
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_compressed_batch_claiming_more_records_than_it_holds_is_refused() {
+        let values = vec![vec![3u8; 50], vec![4u8; 50]];
+        let mut batch = build_compressed(&repetitive_records(&values), Compression::Lz4);
+        patch_i32(&mut batch, RECORD_COUNT_AT, 3);
+        patch_i32(&mut batch, LAST_OFFSET_DELTA_AT, 2);
+        batch::stamp_crc(&mut batch);
+        let read = BatchRecords::new(&batch, 1 << 20).unwrap();
+        let items: Vec<_> = read.iter().collect();
+        assert_eq!(items.len(), 3);
+        assert_eq!(
+            items[2],
+            Err(RecordError::CountMismatch {
+                expected: 3,
+                found: 2
+            })
+        );
+    }
+
     /// A record as the property tests generate it, owning its bytes.
     #[derive(Clone, Debug)]
     struct OwnedRecord {
@@ -1426,6 +1716,45 @@ mod tests {
                 let read_back: Vec<_> = view.headers().map(Result::unwrap).collect();
                 let written: Vec<_> = record.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
                 prop_assert_eq!(read_back, written);
+            }
+        }
+
+        #[test]
+        fn compressed_batches_read_back_as_the_uncompressed_one(
+            owned in vec(owned_record(), 1..12),
+            codec in proptest::sample::select(vec![Compression::Lz4, Compression::Zstd]),
+        ) {
+            let headers: Vec<_> = owned.iter().map(borrowed_headers).collect();
+            let records: Vec<_> = owned.iter().zip(&headers).map(|(record, headers)| Record {
+                key: record.key.as_deref(),
+                value: record.value.as_deref(),
+                headers,
+                timestamp: record.timestamp,
+            }).collect();
+            let plain = build(&records);
+            let compressed = build_compressed(&records, codec);
+            batch::validate_batch(&compressed, u32::MAX).unwrap();
+            let read = BatchRecords::new(&compressed, 1 << 20).unwrap();
+            let expected: Vec<_> = RecordIter::new(&plain).unwrap().collect();
+            let found: Vec<_> = read.iter().collect();
+            prop_assert_eq!(found, expected);
+        }
+
+        #[test]
+        fn reading_damaged_compressed_batches_never_panics(
+            seed in vec(any::<u8>(), 1..64),
+            flips in vec((any::<usize>(), any::<u8>()), 1..4),
+            codec in proptest::sample::select(vec![Compression::Lz4, Compression::Zstd]),
+        ) {
+            let mut batch = build_compressed(&[record(Some(&seed), Some(&seed), 5)], codec);
+            for (at, mask) in flips {
+                let at = HEADER_LEN + at % (batch.len() - HEADER_LEN);
+                batch[at] ^= mask;
+            }
+            if let Ok(read) = BatchRecords::new(&batch, 4096) {
+                for item in read.iter() {
+                    let _ = item;
+                }
             }
         }
 

@@ -1,0 +1,605 @@
+//! The producer's unsent records: per partition, a queue of batches, the last one open to new
+//! records. Pure: the caller passes the time, and `C` is whatever completes a record (a
+//! channel in the producer, a number in the tests).
+//!
+//! - A record joins the partition's open batch while the batch stays within `batch_bytes`
+//!   (uncompressed); otherwise it opens a new batch. A record larger than `batch_bytes` gets a
+//!   batch of its own.
+//! - Every record counts against `buffer_bytes` with an upper bound of its encoded size (plus
+//!   a batch header when it opens a batch) from append until its batch is acknowledged or
+//!   failed; an append that does not fit is refused, and the producer waits or fails.
+//! - A partition's front batch is ready when it is full (a batch behind it, or `batch_bytes`
+//!   reached), `linger` after it was opened, when a flush covers it, when the producer closes,
+//!   or at its retry time.
+//! - At most one batch per partition is in flight: a partition is muted while its batch is out
+//!   (Kafka's ordering guarantee without idempotence). A retried batch goes back to the front
+//!   of its queue, so records reach the log, and are acknowledged, in append order.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ringlog_engine::format::{BatchBuilder, Compression, HEADER_LEN, Record};
+use ringlog_replication::TopicPartition;
+
+use crate::client::error::ClientError;
+
+/// Upper bounds of a record's varint fields: length, offset delta, key and value lengths and
+/// header count are varints (at most 5 bytes), the timestamp delta a varlong (10), plus the
+/// attributes byte.
+const RECORD_OVERHEAD_MAX: usize = 5 + 1 + 10 + 5 + 5 + 5 + 5;
+/// A header's key and value lengths, at most.
+const HEADER_OVERHEAD_MAX: usize = 5 + 5;
+
+/// The accumulator's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AccumulatorConfig {
+    pub batch_bytes: usize,
+    pub buffer_bytes: usize,
+    pub linger: Duration,
+    pub compression: Compression,
+}
+
+/// Why an append was refused; the completion comes back with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AppendError {
+    /// Not enough room in the buffer now; it may free up.
+    BufferFull { used: usize, needed: usize },
+    /// The record can never fit the buffer.
+    TooLarge { size: usize },
+}
+
+/// The most bytes `record` takes in a batch (uncompressed).
+pub(crate) fn record_size_bound(record: &Record<'_>) -> usize {
+    let headers: usize = record
+        .headers
+        .iter()
+        .map(|header| HEADER_OVERHEAD_MAX + header.key.len() + header.value.map_or(0, <[u8]>::len))
+        .sum();
+    RECORD_OVERHEAD_MAX
+        + record.key.map_or(0, <[u8]>::len)
+        + record.value.map_or(0, <[u8]>::len)
+        + headers
+}
+
+/// One batch of one partition, with a completion per record in offset order.
+#[derive(Debug)]
+pub(crate) struct Batch<C> {
+    /// Increasing in creation order across all partitions.
+    pub id: u64,
+    pub topic_partition: TopicPartition,
+    /// `Some` while open to records.
+    builder: Option<BatchBuilder>,
+    /// The finished batch bytes, once sealed; resent as they are on retry.
+    sealed: Option<Bytes>,
+    pub completions: Vec<C>,
+    pub created: Instant,
+    /// What it counts against `buffer_bytes`.
+    accounted_bytes: usize,
+    pub retries: u32,
+    retry_at: Option<Instant>,
+    /// The error of the last failed attempt.
+    pub last_error: Option<ClientError>,
+}
+
+impl<C> Batch<C> {
+    fn new(
+        id: u64,
+        topic_partition: TopicPartition,
+        compression: Compression,
+        now: Instant,
+    ) -> Self {
+        Batch {
+            id,
+            topic_partition,
+            builder: Some(BatchBuilder::new().with_compression(compression)),
+            sealed: None,
+            completions: Vec::new(),
+            created: now,
+            accounted_bytes: 0,
+            retries: 0,
+            retry_at: None,
+            last_error: None,
+        }
+    }
+
+    /// Uncompressed size while open; the finished size once sealed.
+    fn size_bytes(&self) -> usize {
+        match (&self.builder, &self.sealed) {
+            (Some(builder), _) => builder.size_bytes(),
+            (None, Some(sealed)) => sealed.len(),
+            (None, None) => unreachable!("a batch is open or sealed"),
+        }
+    }
+
+    /// Finishes the batch (compressing it) if it is still open; no record joins it after.
+    fn seal(&mut self) -> &Bytes {
+        if let Some(builder) = self.builder.take() {
+            self.sealed = Some(Bytes::from(builder.finish()));
+        }
+        self.sealed.as_ref().expect("sealed above")
+    }
+
+    /// The finished batch bytes. Panics if not sealed: [`Accumulator::take`] seals.
+    pub fn bytes(&self) -> Bytes {
+        self.sealed.clone().expect("a taken batch is sealed")
+    }
+}
+
+#[derive(Debug)]
+struct PartitionQueue<C> {
+    batches: VecDeque<Batch<C>>,
+    /// A batch of this partition is in flight: the partition is muted.
+    in_flight: bool,
+}
+
+/// Which partitions can send now, and when to look again.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Readiness {
+    pub ready: Vec<TopicPartition>,
+    /// The earliest time a batch not ready now becomes ready (linger or retry backoff).
+    pub next_check: Option<Instant>,
+}
+
+/// Per-partition batches of unsent records.
+#[derive(Debug)]
+pub(crate) struct Accumulator<C> {
+    config: AccumulatorConfig,
+    partitions: BTreeMap<TopicPartition, PartitionQueue<C>>,
+    buffer_used: usize,
+    next_id: u64,
+    /// Batches appended to and not yet completed or failed, by id.
+    outstanding: BTreeSet<u64>,
+}
+
+impl<C> Accumulator<C> {
+    pub fn new(config: AccumulatorConfig) -> Self {
+        Accumulator {
+            config,
+            partitions: BTreeMap::new(),
+            buffer_used: 0,
+            next_id: 0,
+            outstanding: BTreeSet::new(),
+        }
+    }
+
+    /// Adds `record` to `topic_partition`'s open batch or a new one; returns the batch id.
+    pub fn append(
+        &mut self,
+        topic_partition: &TopicPartition,
+        record: &Record<'_>,
+        completion: C,
+        now: Instant,
+    ) -> Result<u64, (AppendError, C)> {
+        let size = record_size_bound(record);
+        if size + HEADER_LEN > self.config.buffer_bytes {
+            return Err((
+                AppendError::TooLarge {
+                    size: size + HEADER_LEN,
+                },
+                completion,
+            ));
+        }
+        let batch_bytes = self.config.batch_bytes;
+        let open = self.partitions.get(topic_partition).and_then(|queue| {
+            queue
+                .batches
+                .back()
+                .filter(|batch| batch.builder.is_some() && batch.size_bytes() + size <= batch_bytes)
+        });
+        let needed = if open.is_some() {
+            size
+        } else {
+            size + HEADER_LEN
+        };
+        if self.buffer_used + needed > self.config.buffer_bytes {
+            let used = self.buffer_used;
+            return Err((AppendError::BufferFull { used, needed }, completion));
+        }
+        let id = match open {
+            Some(batch) => batch.id,
+            None => self.open_batch(topic_partition, now),
+        };
+        let queue = self
+            .partitions
+            .get_mut(topic_partition)
+            .expect("opened above");
+        let batch = queue.batches.back_mut().expect("opened above");
+        batch.builder.as_mut().expect("open").push(record);
+        batch.completions.push(completion);
+        batch.accounted_bytes += needed;
+        self.buffer_used += needed;
+        self.check_invariants();
+        Ok(id)
+    }
+
+    fn open_batch(&mut self, topic_partition: &TopicPartition, now: Instant) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.outstanding.insert(id);
+        let batch = Batch::new(id, topic_partition.clone(), self.config.compression, now);
+        self.partitions
+            .entry(topic_partition.clone())
+            .or_insert_with(|| PartitionQueue {
+                batches: VecDeque::new(),
+                in_flight: false,
+            })
+            .batches
+            .push_back(batch);
+        id
+    }
+
+    /// The partitions whose front batch may be sent now. `flush_upto`: batches up to this id
+    /// are wanted now; `closing`: every batch is.
+    pub fn ready(&self, now: Instant, flush_upto: Option<u64>, closing: bool) -> Readiness {
+        let mut readiness = Readiness {
+            ready: Vec::new(),
+            next_check: None,
+        };
+        for (topic_partition, queue) in &self.partitions {
+            let Some(front) = queue.batches.front().filter(|_| !queue.in_flight) else {
+                continue;
+            };
+            let full = queue.batches.len() > 1 || front.size_bytes() >= self.config.batch_bytes;
+            let wanted = closing || flush_upto.is_some_and(|upto| front.id <= upto);
+            let due = match front.retry_at {
+                Some(at) => at,
+                None if full || wanted => now,
+                None => front.created + self.config.linger,
+            };
+            if due <= now {
+                readiness.ready.push(topic_partition.clone());
+            } else {
+                readiness.next_check = Some(readiness.next_check.map_or(due, |t| t.min(due)));
+            }
+        }
+        readiness
+    }
+
+    /// The finished size of the partition's front batch, sealing it (no record joins it
+    /// after), to decide whether it fits a request.
+    pub fn front_len(&mut self, topic_partition: &TopicPartition) -> Option<usize> {
+        let queue = self.partitions.get_mut(topic_partition)?;
+        Some(queue.batches.front_mut()?.seal().len())
+    }
+
+    /// Takes the partition's front batch to send, sealed, and mutes the partition.
+    pub fn take(&mut self, topic_partition: &TopicPartition) -> Option<Batch<C>> {
+        let queue = self.partitions.get_mut(topic_partition)?;
+        if queue.in_flight {
+            return None;
+        }
+        let mut batch = queue.batches.pop_front()?;
+        batch.seal();
+        batch.retry_at = None;
+        queue.in_flight = true;
+        Some(batch)
+    }
+
+    /// Puts a failed batch back at the front of its partition, to be sent again at `at`.
+    pub fn retry(&mut self, mut batch: Batch<C>, at: Instant, error: ClientError) {
+        batch.retries += 1;
+        batch.retry_at = Some(at);
+        batch.last_error = Some(error);
+        let queue = self
+            .partitions
+            .get_mut(&batch.topic_partition)
+            .expect("an in-flight batch keeps its partition's queue");
+        assert!(queue.in_flight, "batch {} was not in flight", batch.id);
+        queue.in_flight = false;
+        queue.batches.push_front(batch);
+    }
+
+    /// Releases an in-flight batch that succeeded or failed for good, and unmutes its partition.
+    pub fn complete(&mut self, batch: &Batch<C>) {
+        let queue = self
+            .partitions
+            .get_mut(&batch.topic_partition)
+            .expect("an in-flight batch keeps its partition's queue");
+        assert!(queue.in_flight, "batch {} was not in flight", batch.id);
+        queue.in_flight = false;
+        self.release(batch);
+        self.check_invariants();
+    }
+
+    fn release(&mut self, batch: &Batch<C>) {
+        self.buffer_used -= batch.accounted_bytes;
+        self.outstanding.remove(&batch.id);
+        let queue = &self.partitions[&batch.topic_partition];
+        if queue.batches.is_empty() && !queue.in_flight {
+            self.partitions.remove(&batch.topic_partition);
+        }
+    }
+
+    /// Takes out the batches that waited `delivery_timeout` since they were opened, from
+    /// partitions with nothing in flight (so a partition's records still fail in order).
+    pub fn expire(&mut self, now: Instant, delivery_timeout: Duration) -> Vec<Batch<C>> {
+        let mut expired = Vec::new();
+        for queue in self
+            .partitions
+            .values_mut()
+            .filter(|queue| !queue.in_flight)
+        {
+            while queue
+                .batches
+                .front()
+                .is_some_and(|batch| batch.created + delivery_timeout <= now)
+            {
+                expired.push(queue.batches.pop_front().expect("front exists"));
+            }
+        }
+        for batch in &expired {
+            self.release(batch);
+        }
+        self.check_invariants();
+        expired
+    }
+
+    /// The oldest batch not completed yet; a flush waits until it is past its target.
+    pub fn oldest_outstanding(&self) -> Option<u64> {
+        self.outstanding.first().copied()
+    }
+
+    /// The newest batch opened so far.
+    pub fn last_batch_id(&self) -> Option<u64> {
+        self.next_id.checked_sub(1)
+    }
+
+    pub fn buffer_used(&self) -> usize {
+        self.buffer_used
+    }
+
+    /// Nothing queued and nothing in flight.
+    pub fn is_idle(&self) -> bool {
+        self.partitions.is_empty()
+    }
+
+    fn check_invariants(&self) {
+        if cfg!(debug_assertions) {
+            let accounted: usize = self
+                .partitions
+                .values()
+                .flat_map(|queue| &queue.batches)
+                .map(|batch| batch.accounted_bytes)
+                .sum();
+            // In-flight batches are not in the queues but still hold their bytes.
+            debug_assert!(
+                accounted <= self.buffer_used,
+                "queued batches account {accounted} bytes, buffer_used is {}",
+                self.buffer_used
+            );
+            debug_assert!(
+                self.buffer_used <= self.config.buffer_bytes,
+                "buffer_used {} exceeds buffer_bytes {}",
+                self.buffer_used,
+                self.config.buffer_bytes
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringlog_engine::format::BatchRecords;
+    use ringlog_engine::format::batch::validate_batch;
+
+    const LINGER: Duration = Duration::from_millis(5);
+
+    fn config(batch_bytes: usize, buffer_bytes: usize) -> AccumulatorConfig {
+        AccumulatorConfig {
+            batch_bytes,
+            buffer_bytes,
+            linger: LINGER,
+            compression: Compression::None,
+        }
+    }
+
+    fn record(value: &[u8]) -> Record<'_> {
+        Record {
+            key: None,
+            value: Some(value),
+            headers: &[],
+            timestamp: 1_000,
+        }
+    }
+
+    fn tp(partition: u32) -> TopicPartition {
+        TopicPartition::new("t", partition)
+    }
+
+    #[test]
+    fn a_batch_becomes_ready_when_linger_has_passed() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
+        acc.append(&tp(0), &record(b"a"), 1, now).unwrap();
+        acc.append(&tp(0), &record(b"b"), 2, now + Duration::from_millis(3))
+            .unwrap();
+        let early = acc.ready(now + Duration::from_millis(4), None, false);
+        assert_eq!(
+            early,
+            Readiness {
+                ready: vec![],
+                next_check: Some(now + LINGER)
+            }
+        );
+        let late = acc.ready(now + LINGER, None, false);
+        assert_eq!(late.ready, [tp(0)]);
+        let batch = acc.take(&tp(0)).unwrap();
+        assert_eq!(batch.completions, [1, 2]);
+        let bytes = batch.bytes();
+        validate_batch(&bytes, u32::MAX).unwrap();
+    }
+
+    #[test]
+    fn a_full_batch_is_ready_at_once_and_the_next_record_opens_another() {
+        let now = Instant::now();
+        let value = [7u8; 100];
+        let per_record = record_size_bound(&record(&value));
+        // Room for exactly two records.
+        let mut acc = Accumulator::new(config(HEADER_LEN + 2 * per_record, 1 << 20));
+        let first = acc.append(&tp(0), &record(&value), 1, now).unwrap();
+        assert_eq!(acc.append(&tp(0), &record(&value), 2, now).unwrap(), first);
+        assert!(acc.ready(now, None, false).ready.is_empty());
+        let second = acc.append(&tp(0), &record(&value), 3, now).unwrap();
+        assert_ne!(second, first);
+        assert_eq!(acc.ready(now, None, false).ready, [tp(0)]);
+        assert_eq!(acc.take(&tp(0)).unwrap().completions, [1, 2]);
+    }
+
+    #[test]
+    fn a_record_larger_than_batch_bytes_gets_a_batch_of_its_own() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(config(100, 1 << 20));
+        acc.append(&tp(0), &record(&[1; 500]), 1, now).unwrap();
+        assert_eq!(acc.ready(now, None, false).ready, [tp(0)]);
+        let batch = acc.take(&tp(0)).unwrap();
+        assert_eq!(batch.completions.len(), 1);
+    }
+
+    #[test]
+    fn the_buffer_refuses_what_does_not_fit_and_frees_on_completion() {
+        let now = Instant::now();
+        let value = [0u8; 1000];
+        let needed = record_size_bound(&record(&value)) + HEADER_LEN;
+        let mut acc = Accumulator::new(config(1 << 20, needed + 10));
+        acc.append(&tp(0), &record(&value), 1, now).unwrap();
+        assert_eq!(acc.buffer_used(), needed);
+        let (error, completion) = acc.append(&tp(1), &record(&value), 2, now).unwrap_err();
+        assert_eq!(
+            error,
+            AppendError::BufferFull {
+                used: needed,
+                needed
+            }
+        );
+        assert_eq!(completion, 2);
+        let (error, _) = acc.append(&tp(1), &record(&[0; 5000]), 3, now).unwrap_err();
+        assert!(matches!(error, AppendError::TooLarge { .. }), "{error:?}");
+        let batch = acc.take(&tp(0)).unwrap();
+        acc.complete(&batch);
+        assert_eq!(acc.buffer_used(), 0);
+        assert!(acc.is_idle());
+        acc.append(&tp(1), &record(&value), 2, now).unwrap();
+    }
+
+    #[test]
+    fn a_partition_in_flight_is_muted_and_a_retry_goes_first() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
+        acc.append(&tp(0), &record(b"first"), 1, now).unwrap();
+        let flush = acc.last_batch_id();
+        let batch = acc.take(&tp(0)).unwrap();
+        // Records appended while the batch is out open a new batch, which waits.
+        acc.append(&tp(0), &record(b"second"), 2, now).unwrap();
+        assert!(acc.take(&tp(0)).is_none());
+        assert!(acc.ready(now + LINGER, None, true).ready.is_empty());
+        // The attempt fails: the batch goes back in front, and waits for its backoff even
+        // though the batch behind it is due.
+        let retry_at = now + Duration::from_millis(100);
+        let error = ClientError::Closed;
+        acc.retry(batch, retry_at, error);
+        let readiness = acc.ready(now + LINGER, flush, false);
+        assert_eq!(
+            readiness,
+            Readiness {
+                ready: vec![],
+                next_check: Some(retry_at)
+            }
+        );
+        assert_eq!(acc.ready(retry_at, None, false).ready, [tp(0)]);
+        let again = acc.take(&tp(0)).unwrap();
+        assert_eq!(again.completions, [1]);
+        assert_eq!(again.retries, 1);
+        acc.complete(&again);
+        assert_eq!(acc.take(&tp(0)).unwrap().completions, [2]);
+    }
+
+    #[test]
+    fn a_retried_batch_takes_no_new_records() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
+        acc.append(&tp(0), &record(b"a"), 1, now).unwrap();
+        let batch = acc.take(&tp(0)).unwrap();
+        acc.retry(batch, now, ClientError::Closed);
+        acc.append(&tp(0), &record(b"b"), 2, now).unwrap();
+        assert_eq!(acc.take(&tp(0)).unwrap().completions, [1]);
+    }
+
+    #[test]
+    fn flush_and_close_make_batches_ready_before_linger() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
+        acc.append(&tp(0), &record(b"a"), 1, now).unwrap();
+        let flush_upto = acc.last_batch_id();
+        acc.append(&tp(1), &record(b"b"), 2, now).unwrap();
+        assert_eq!(acc.ready(now, flush_upto, false).ready, [tp(0)]);
+        assert_eq!(acc.ready(now, None, true).ready, [tp(0), tp(1)]);
+        assert_eq!(acc.oldest_outstanding(), Some(0));
+    }
+
+    #[test]
+    fn expiry_skips_partitions_in_flight_and_frees_the_buffer() {
+        let now = Instant::now();
+        let timeout = Duration::from_secs(1);
+        let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
+        acc.append(&tp(0), &record(b"a"), 1, now).unwrap();
+        acc.append(&tp(1), &record(b"b"), 2, now).unwrap();
+        let in_flight = acc.take(&tp(0)).unwrap();
+        acc.append(&tp(0), &record(b"c"), 3, now).unwrap();
+        let expired = acc.expire(now + timeout, timeout);
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].completions, [2]);
+        assert!(acc.expire(now + timeout / 2, timeout).is_empty());
+        acc.complete(&in_flight);
+        let expired = acc.expire(now + timeout, timeout);
+        assert_eq!(expired[0].completions, [3]);
+        assert_eq!(acc.buffer_used(), 0);
+        assert!(acc.is_idle());
+        assert_eq!(acc.oldest_outstanding(), None);
+    }
+
+    #[test]
+    fn batches_are_compressed_when_sealed() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(AccumulatorConfig {
+            compression: Compression::Zstd,
+            ..config(1 << 20, 1 << 20)
+        });
+        for i in 0..100 {
+            acc.append(&tp(0), &record(&[b'x'; 100]), i, now).unwrap();
+        }
+        let sealed_len = acc.front_len(&tp(0)).unwrap();
+        // Sealed: the next record opens a new batch.
+        acc.append(&tp(0), &record(b"later"), 100, now).unwrap();
+        let batch = acc.take(&tp(0)).unwrap();
+        let bytes = batch.bytes();
+        assert_eq!(bytes.len(), sealed_len);
+        assert!(bytes.len() < 1000, "{}", bytes.len());
+        let read = BatchRecords::new(&bytes, 1 << 20).unwrap();
+        assert_eq!(read.compression(), Compression::Zstd);
+        assert_eq!(read.iter().count(), 100);
+    }
+
+    #[test]
+    fn the_size_bound_is_never_below_the_encoded_size() {
+        let headers = [ringlog_engine::format::Header {
+            key: "h",
+            value: Some(b"v"),
+        }];
+        let records = [
+            Record {
+                key: Some(b"key"),
+                value: Some(&[1; 300]),
+                headers: &headers,
+                timestamp: i64::MIN,
+            },
+            Record::default(),
+        ];
+        for record in records {
+            let mut builder = BatchBuilder::new();
+            builder.push(&record);
+            assert!(builder.size_bytes() - HEADER_LEN <= record_size_bound(&record));
+        }
+    }
+}

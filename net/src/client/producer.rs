@@ -1,0 +1,944 @@
+//! [`Producer`]: sends records to partitions in batches and resolves one [`DeliveryFuture`]
+//! per record with its partition and offset.
+//!
+//! - [`Producer::send`] picks the partition (the record's own, else Kafka's murmur2 of the
+//!   key, else round robin), waits for room in the buffer (`buffer_bytes`; or fails at once
+//!   with [`BufferFullPolicy::Error`]) and for the topic's metadata, both within `max_block`,
+//!   and appends the record to its partition's batch.
+//! - A sender task sends ready batches (see the accumulator: `linger`, `batch_bytes`, flush)
+//!   to each partition's leader, several partitions per Produce request up to
+//!   `max_request_bytes`, with the connection's bound on requests in flight.
+//! - A failed batch is retried with exponential backoff while its error is retriable and its
+//!   `delivery_timeout` (from the batch's first record) has not passed; NOT_LEADER_OR_FOLLOWER
+//!   and a lost connection refresh the metadata first. One batch per partition is in flight at
+//!   a time, so a partition's records are appended and acknowledged in order. Retries may
+//!   append a batch twice (the first attempt's answer was lost): delivery is at least once.
+//! - With acks=0 the broker answers before appending and the offset is unknown (`None`).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ringlog_engine::format::{Compression, HEADER_LEN, Header};
+use ringlog_engine::{Offset, Timestamp};
+use ringlog_replication::{BrokerId, TopicPartition};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::client::accumulator::{
+    Accumulator, AccumulatorConfig, AppendError, Batch, record_size_bound,
+};
+use crate::client::backoff::{self, RetryDecision};
+use crate::client::cluster::{Cluster, unexpected};
+use crate::client::error::ClientError;
+use crate::client::partitioner::{RoundRobin, partition_for_key};
+use crate::wire::api::Topic;
+use crate::wire::api::produce::{Acks, ProducePartition, ProduceRequest, ProduceResponse};
+use crate::wire::{Request, Response};
+
+/// What [`Producer::send`] does when the buffer has no room for a record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BufferFullPolicy {
+    /// Wait for room, at most `max_block`.
+    #[default]
+    Block,
+    /// Fail at once with [`ClientError::BufferFull`].
+    Error,
+}
+
+/// A producer's batching, delivery and limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerConfig {
+    /// When the broker answers: `None` before appending, `Leader` after its append, `All`
+    /// when the ISR has the batch. Default `All`.
+    pub acks: Acks,
+    /// How long a batch waits for more records before it is sent. Default 5 ms.
+    pub linger: Duration,
+    /// A batch is sent once it holds this many bytes (uncompressed). Default 16 KiB.
+    pub batch_bytes: usize,
+    /// Bytes of records appended and not acknowledged yet, at most. Default 32 MiB.
+    pub buffer_bytes: usize,
+    /// What `send` does when the buffer is full. Default `Block`.
+    pub buffer_full: BufferFullPolicy,
+    /// How long `send` may wait for metadata or buffer room. Default 60 s.
+    pub max_block: Duration,
+    /// The codec batches are compressed with. Default none.
+    pub compression: Compression,
+    /// How long a record may take from `send` to acknowledgement, retries included. Default
+    /// 120 s.
+    pub delivery_timeout: Duration,
+    /// How long an acks=all produce may wait for replication on the broker (the request's
+    /// `timeout_ms`). Default 30 s.
+    pub ack_timeout: Duration,
+    /// The most bytes of batches in one Produce request; a single batch may exceed it only if
+    /// it is one record. Also the largest record accepted. Default 1 MiB.
+    pub max_request_bytes: usize,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            acks: Acks::All,
+            linger: Duration::from_millis(5),
+            batch_bytes: 16 * 1024,
+            buffer_bytes: 32 * 1024 * 1024,
+            buffer_full: BufferFullPolicy::Block,
+            max_block: Duration::from_secs(60),
+            compression: Compression::None,
+            delivery_timeout: Duration::from_secs(120),
+            ack_timeout: Duration::from_secs(30),
+            max_request_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl ProducerConfig {
+    fn validate(&self) -> Result<(), ClientError> {
+        let invalid = |message: String| Err(ClientError::Config(message));
+        if self.batch_bytes <= HEADER_LEN {
+            return invalid(format!(
+                "batch_bytes {} cannot hold a {HEADER_LEN}-byte batch header and a record",
+                self.batch_bytes
+            ));
+        }
+        if self.batch_bytes > self.max_request_bytes {
+            return invalid(format!(
+                "batch_bytes {} exceeds max_request_bytes {}",
+                self.batch_bytes, self.max_request_bytes
+            ));
+        }
+        if self.max_request_bytes > self.buffer_bytes {
+            return invalid(format!(
+                "max_request_bytes {} exceeds buffer_bytes {}",
+                self.max_request_bytes, self.buffer_bytes
+            ));
+        }
+        if self.delivery_timeout.is_zero() {
+            return invalid("delivery_timeout must not be zero".into());
+        }
+        Ok(())
+    }
+}
+
+/// A record to send. Key, value and header values are [`Bytes`] (from `&'static str`,
+/// `String`, `Vec<u8>`, ...); `None` is Kafka's null, not an empty value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The topic to send to.
+    pub topic: String,
+    /// `None`: chosen by key (murmur2) or round robin.
+    pub partition: Option<u32>,
+    /// Partitions the record (murmur2) when it names no partition.
+    pub key: Option<Bytes>,
+    /// The payload.
+    pub value: Option<Bytes>,
+    /// Header keys (UTF-8) and values, in order.
+    pub headers: Vec<(String, Option<Bytes>)>,
+    /// `None`: the time of `send`.
+    pub timestamp: Option<Timestamp>,
+}
+
+impl Record {
+    /// A record for `topic` with no key, value or headers.
+    pub fn new(topic: impl Into<String>) -> Record {
+        Record {
+            topic: topic.into(),
+            partition: None,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+            timestamp: None,
+        }
+    }
+
+    /// The same record with this key.
+    #[must_use]
+    pub fn key(mut self, key: impl Into<Bytes>) -> Record {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The same record with this value.
+    #[must_use]
+    pub fn value(mut self, value: impl Into<Bytes>) -> Record {
+        self.value = Some(value.into());
+        self
+    }
+
+    /// The same record with one more header.
+    #[must_use]
+    pub fn header(mut self, key: impl Into<String>, value: Option<Bytes>) -> Record {
+        self.headers.push((key.into(), value));
+        self
+    }
+
+    /// The same record, for this partition.
+    #[must_use]
+    pub fn partition(mut self, partition: u32) -> Record {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// The same record with this timestamp.
+    #[must_use]
+    pub fn timestamp(mut self, timestamp: Timestamp) -> Record {
+        self.timestamp = Some(timestamp);
+        self
+    }
+}
+
+/// Where an acknowledged record is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The record's topic.
+    pub topic: String,
+    /// The partition it was appended to.
+    pub partition: u32,
+    /// `None` with acks=0: the broker answered before appending.
+    pub offset: Option<Offset>,
+    /// The record's timestamp as sent.
+    pub timestamp: Timestamp,
+}
+
+/// Resolves once the record is acknowledged, or failed for good (the error names the Kafka
+/// error code, or the timeout). Dropping it does not cancel the send.
+#[derive(Debug)]
+pub struct DeliveryFuture {
+    answer: oneshot::Receiver<Result<RecordMetadata, ClientError>>,
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata, ClientError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.answer)
+            .poll(cx)
+            .map(|answer| answer.unwrap_or(Err(ClientError::Closed)))
+    }
+}
+
+/// What completes one record.
+#[derive(Debug)]
+struct Completion {
+    reply: oneshot::Sender<Result<RecordMetadata, ClientError>>,
+    timestamp: Timestamp,
+}
+
+/// Sends records in batches. Cheap to clone; when the last clone is dropped, the sender task
+/// delivers what was already sent (within `delivery_timeout`) and stops.
+#[derive(Clone, Debug)]
+pub struct Producer {
+    inner: Arc<Inner>,
+    _close_on_drop: Arc<CloseOnDrop>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cluster: Arc<Cluster>,
+    config: ProducerConfig,
+    state: Mutex<State>,
+    /// Something for the sender task to look at: a record, a flush, a close.
+    wake_sender: Notify,
+    /// Batches completed or expired: room in the buffer, flushes to check.
+    progress: Notify,
+}
+
+#[derive(Debug)]
+struct State {
+    accumulator: Accumulator<Completion>,
+    round_robin: RoundRobin,
+    flush_upto: Option<u64>,
+    closing: bool,
+}
+
+#[derive(Debug)]
+struct CloseOnDrop(Arc<Inner>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.lock().closing = true;
+        self.0.wake_sender.notify_one();
+    }
+}
+
+impl Producer {
+    pub(crate) fn start(
+        cluster: Arc<Cluster>,
+        config: ProducerConfig,
+    ) -> Result<Producer, ClientError> {
+        config.validate()?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            ClientError::Config("a producer needs a tokio runtime to run on".into())
+        })?;
+        let accumulator = Accumulator::new(AccumulatorConfig {
+            batch_bytes: config.batch_bytes,
+            buffer_bytes: config.buffer_bytes,
+            linger: config.linger,
+            compression: config.compression,
+        });
+        let inner = Arc::new(Inner {
+            cluster,
+            config,
+            state: Mutex::new(State {
+                accumulator,
+                round_robin: RoundRobin::default(),
+                flush_upto: None,
+                closing: false,
+            }),
+            wake_sender: Notify::new(),
+            progress: Notify::new(),
+        });
+        runtime.spawn(run_sender(Arc::clone(&inner)));
+        Ok(Producer {
+            _close_on_drop: Arc::new(CloseOnDrop(Arc::clone(&inner))),
+            inner,
+        })
+    }
+
+    /// Appends `record` to its partition's batch and returns the future of its
+    /// acknowledgement. Waits, at most `max_block`, for the topic's metadata and for room in
+    /// the buffer.
+    pub async fn send(&self, record: Record) -> Result<DeliveryFuture, ClientError> {
+        let config = &self.inner.config;
+        let deadline = Instant::now() + config.max_block;
+        let partition_count = tokio::time::timeout_at(
+            deadline,
+            self.inner.cluster.partition_count(&record.topic, deadline),
+        )
+        .await
+        .map_err(|_| ClientError::Timeout {
+            what: format!("metadata for topic {}", record.topic),
+            after: config.max_block,
+        })??;
+        let topic_partition = self.partition(&record, partition_count)?;
+        let timestamp = record.timestamp.unwrap_or_else(Timestamp::now);
+        let headers: Vec<Header<'_>> = record
+            .headers
+            .iter()
+            .map(|(key, value)| Header {
+                key,
+                value: value.as_deref(),
+            })
+            .collect();
+        let encoded = ringlog_engine::format::Record {
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: &headers,
+            timestamp: timestamp.0,
+        };
+        let size = record_size_bound(&encoded) + HEADER_LEN;
+        if size > config.max_request_bytes {
+            return Err(ClientError::RecordTooLarge {
+                size,
+                limit: "max_request_bytes",
+                max: config.max_request_bytes,
+            });
+        }
+        let (reply, answer) = oneshot::channel();
+        let completion = Completion { reply, timestamp };
+        self.append(&topic_partition, &encoded, completion, deadline)
+            .await?;
+        Ok(DeliveryFuture { answer })
+    }
+
+    fn partition(
+        &self,
+        record: &Record,
+        partition_count: u32,
+    ) -> Result<TopicPartition, ClientError> {
+        let partition = match (record.partition, &record.key) {
+            (Some(partition), _) => partition,
+            (None, Some(key)) => partition_for_key(key, partition_count),
+            (None, None) => self
+                .inner
+                .lock()
+                .round_robin
+                .next(&record.topic, partition_count),
+        };
+        let topic_partition = TopicPartition::new(record.topic.clone(), partition);
+        if partition >= partition_count {
+            return Err(ClientError::UnknownPartition {
+                topic_partition,
+                partition_count,
+            });
+        }
+        Ok(topic_partition)
+    }
+
+    async fn append(
+        &self,
+        topic_partition: &TopicPartition,
+        record: &ringlog_engine::format::Record<'_>,
+        mut completion: Completion,
+        deadline: Instant,
+    ) -> Result<(), ClientError> {
+        let config = &self.inner.config;
+        loop {
+            let progress = self.inner.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            {
+                let mut state = self.inner.lock();
+                if state.closing {
+                    return Err(ClientError::Closed);
+                }
+                let appended = state.accumulator.append(
+                    topic_partition,
+                    record,
+                    completion,
+                    Instant::now().into_std(),
+                );
+                match appended {
+                    Ok(_) => {
+                        drop(state);
+                        self.inner.wake_sender.notify_one();
+                        return Ok(());
+                    }
+                    Err((AppendError::TooLarge { size }, _)) => {
+                        return Err(ClientError::RecordTooLarge {
+                            size,
+                            limit: "buffer_bytes",
+                            max: config.buffer_bytes,
+                        });
+                    }
+                    Err((AppendError::BufferFull { used, needed }, returned)) => {
+                        if config.buffer_full == BufferFullPolicy::Error {
+                            return Err(ClientError::BufferFull {
+                                used,
+                                buffer_bytes: config.buffer_bytes,
+                                needed,
+                            });
+                        }
+                        completion = returned;
+                    }
+                }
+            }
+            tokio::time::timeout_at(deadline, progress)
+                .await
+                .map_err(|_| ClientError::Timeout {
+                    what: format!(
+                        "waiting for room in the producer buffer ({} bytes)",
+                        config.buffer_bytes
+                    ),
+                    after: config.max_block,
+                })?;
+        }
+    }
+
+    /// Sends every record appended before the call at once (ignoring `linger`) and waits until
+    /// each is acknowledged or failed (the records' futures tell which). Bounded by
+    /// `delivery_timeout`.
+    pub async fn flush(&self) -> Result<(), ClientError> {
+        let target = {
+            let mut state = self.inner.lock();
+            let Some(last) = state.accumulator.last_batch_id() else {
+                return Ok(());
+            };
+            state.flush_upto = Some(state.flush_upto.map_or(last, |upto| upto.max(last)));
+            last
+        };
+        self.inner.wake_sender.notify_one();
+        loop {
+            let progress = self.inner.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            let oldest = self.inner.lock().accumulator.oldest_outstanding();
+            if oldest.is_none_or(|id| id > target) {
+                return Ok(());
+            }
+            progress.await;
+        }
+    }
+
+    /// Refuses further records, then delivers the ones already sent (as [`flush`](Self::flush)).
+    pub async fn close(&self) -> Result<(), ClientError> {
+        self.inner.lock().closing = true;
+        self.inner.wake_sender.notify_one();
+        self.flush().await
+    }
+
+    /// Bytes of records appended and not yet acknowledged or failed.
+    pub fn buffered_bytes(&self) -> usize {
+        self.inner.lock().accumulator.buffer_used()
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("producer state lock poisoned")
+    }
+}
+
+/// Batches for one Produce request to one broker.
+#[derive(Debug)]
+struct PlannedRequest {
+    broker: BrokerId,
+    batches: Vec<Batch<Completion>>,
+    bytes: usize,
+}
+
+/// What the sender does next.
+#[derive(Debug)]
+struct Plan {
+    requests: Vec<PlannedRequest>,
+    /// When a batch not ready now becomes ready.
+    next_check: Option<Instant>,
+    /// The metadata the leaders were looked up in.
+    generation: u64,
+    /// False when a ready partition has no known leader: its batch waits for a refresh.
+    leaders_known: bool,
+}
+
+/// A Produce request's batches and how it went.
+#[derive(Debug)]
+struct Sent {
+    broker: BrokerId,
+    batches: Vec<Batch<Completion>>,
+    result: Result<Response, ClientError>,
+    generation: u64,
+}
+
+/// The sender task: sends what is ready, handles answers, sleeps until the next linger or
+/// backoff ends; stops once the producer is closed and nothing is left.
+async fn run_sender(inner: Arc<Inner>) {
+    let (done, mut answers) = mpsc::unbounded_channel::<Sent>();
+    let mut requests_out = 0usize;
+    let mut stale_generation: Option<u64> = None;
+    loop {
+        if let Some(generation) = stale_generation.take() {
+            // A failed refresh leaves the leaders unknown: the batches wait and retry.
+            let _ = inner.cluster.refresh_metadata(generation).await;
+        }
+        inner.cluster.refresh_if_stale();
+        let now = Instant::now();
+        let plan = inner.plan(now);
+        if !plan.leaders_known {
+            stale_generation = Some(plan.generation);
+        }
+        for request in plan.requests {
+            requests_out += 1;
+            let done = done.clone();
+            tokio::spawn(send_request(
+                Arc::clone(&inner),
+                request,
+                plan.generation,
+                done,
+            ));
+        }
+        if requests_out == 0 && inner.finished() {
+            return;
+        }
+        let backoff_check = stale_generation.map(|_| now + inner.cluster.config.retry_backoff);
+        let wake_at = backoff_check
+            .into_iter()
+            .chain(plan.next_check)
+            .min()
+            .unwrap_or(now + Duration::from_secs(3600));
+        tokio::select! {
+            Some(sent) = answers.recv() => {
+                requests_out -= 1;
+                if inner.handle_answer(sent.batches, sent.result, sent.broker) {
+                    stale_generation = Some(sent.generation);
+                }
+            }
+            () = inner.wake_sender.notified() => {}
+            () = tokio::time::sleep_until(wake_at) => {}
+        }
+    }
+}
+
+impl Inner {
+    /// Fails expired batches and takes the ready ones, grouped into requests per leader.
+    fn plan(&self, now: Instant) -> Plan {
+        let mut state = self.lock();
+        let expired = state
+            .accumulator
+            .expire(now.into_std(), self.config.delivery_timeout);
+        if !expired.is_empty() {
+            for batch in expired {
+                // Expired while waiting: every attempt so far failed and was retried.
+                let error = self.delivery_timeout(&batch, batch.retries, batch.last_error.clone());
+                fail_batch(batch, &error);
+            }
+            self.progress.notify_waiters();
+        }
+        let State {
+            accumulator,
+            flush_upto,
+            closing,
+            ..
+        } = &mut *state;
+        let readiness = accumulator.ready(now.into_std(), *flush_upto, *closing);
+        let metadata = self.cluster.metadata();
+        let generation = metadata.generation();
+        let mut requests: Vec<PlannedRequest> = Vec::new();
+        let mut leaders_known = true;
+        for topic_partition in &readiness.ready {
+            let Ok(leader) = metadata.leader(topic_partition) else {
+                leaders_known = false;
+                continue;
+            };
+            let len = accumulator
+                .front_len(topic_partition)
+                .expect("ready has a batch");
+            let batch = accumulator
+                .take(topic_partition)
+                .expect("ready is not muted");
+            let open = requests.iter_mut().rev().find(|request| {
+                request.broker == leader.broker
+                    && request.bytes + len <= self.config.max_request_bytes
+            });
+            match open {
+                Some(request) => {
+                    request.bytes += len;
+                    request.batches.push(batch);
+                }
+                None => requests.push(PlannedRequest {
+                    broker: leader.broker,
+                    batches: vec![batch],
+                    bytes: len,
+                }),
+            }
+        }
+        Plan {
+            requests,
+            next_check: readiness.next_check.map(Instant::from_std),
+            generation,
+            leaders_known,
+        }
+    }
+
+    fn finished(&self) -> bool {
+        let state = self.lock();
+        state.closing && state.accumulator.is_idle()
+    }
+
+    /// Completes, retries or fails each batch of an answered (or failed) request; whether the
+    /// metadata should be refreshed.
+    fn handle_answer(
+        &self,
+        batches: Vec<Batch<Completion>>,
+        result: Result<Response, ClientError>,
+        broker: BrokerId,
+    ) -> bool {
+        let outcomes = outcomes(batches, result, broker);
+        let now = Instant::now().into_std();
+        let backoff = self.cluster.backoff();
+        let mut refresh = false;
+        let mut state = self.lock();
+        for (batch, outcome) in outcomes {
+            let error = match outcome {
+                Ok(base_offset) => {
+                    state.accumulator.complete(&batch);
+                    complete_batch(batch, base_offset);
+                    continue;
+                }
+                Err(error) => error,
+            };
+            let deadline = batch.created + self.config.delivery_timeout;
+            match backoff::decide(backoff, &error, batch.retries, now, deadline) {
+                RetryDecision::RetryAt {
+                    at,
+                    refresh_metadata,
+                } => {
+                    refresh |= refresh_metadata;
+                    state.accumulator.retry(batch, at, error);
+                }
+                RetryDecision::GiveUp => {
+                    state.accumulator.complete(&batch);
+                    fail_batch(batch, &error);
+                }
+                RetryDecision::DeadlinePassed => {
+                    state.accumulator.complete(&batch);
+                    let error = self.delivery_timeout(&batch, batch.retries + 1, Some(error));
+                    fail_batch(batch, &error);
+                }
+            }
+        }
+        drop(state);
+        self.progress.notify_waiters();
+        self.wake_sender.notify_one();
+        refresh
+    }
+
+    fn delivery_timeout(
+        &self,
+        batch: &Batch<Completion>,
+        attempts: u32,
+        last_error: Option<ClientError>,
+    ) -> ClientError {
+        ClientError::DeliveryTimeout {
+            topic_partition: batch.topic_partition.clone(),
+            delivery_timeout: self.config.delivery_timeout,
+            attempts,
+            last_error: last_error.map(Box::new),
+        }
+    }
+}
+
+/// Sends one Produce request and reports back to the sender task.
+async fn send_request(
+    inner: Arc<Inner>,
+    planned: PlannedRequest,
+    generation: u64,
+    done: mpsc::UnboundedSender<Sent>,
+) {
+    let request = produce_request(&inner.config, &planned.batches);
+    let server_wait = match inner.config.acks {
+        Acks::All => inner.config.ack_timeout,
+        Acks::None | Acks::Leader => Duration::ZERO,
+    };
+    let result = inner
+        .cluster
+        .send_to_broker(planned.broker, Request::Produce(request), server_wait)
+        .await;
+    let _ = done.send(Sent {
+        broker: planned.broker,
+        batches: planned.batches,
+        result,
+        generation,
+    });
+}
+
+fn produce_request(config: &ProducerConfig, batches: &[Batch<Completion>]) -> ProduceRequest {
+    let mut topics: BTreeMap<&str, Vec<ProducePartition>> = BTreeMap::new();
+    for batch in batches {
+        topics
+            .entry(&batch.topic_partition.topic)
+            .or_default()
+            .push(ProducePartition {
+                partition_index: batch.topic_partition.partition,
+                records: batch.bytes(),
+            });
+    }
+    ProduceRequest {
+        acks: config.acks,
+        timeout: config.ack_timeout,
+        topics: topics
+            .into_iter()
+            .map(|(name, partitions)| Topic {
+                name: name.to_string(),
+                partitions,
+            })
+            .collect(),
+    }
+}
+
+/// A batch's base offset (`None` with acks=0), or the error for it.
+type BatchOutcome = Result<Option<Offset>, ClientError>;
+
+/// Each batch's outcome.
+fn outcomes(
+    batches: Vec<Batch<Completion>>,
+    result: Result<Response, ClientError>,
+    broker: BrokerId,
+) -> Vec<(Batch<Completion>, BatchOutcome)> {
+    let response = match result {
+        Ok(Response::Produce(response)) => response,
+        Ok(Response::Error(error)) => {
+            let error = ClientError::broker(
+                format!("produce to broker {broker}"),
+                error.error_code,
+                Some(error.message),
+            );
+            return batches
+                .into_iter()
+                .map(|b| (b, Err(error.clone())))
+                .collect();
+        }
+        Ok(other) => {
+            let error = unexpected("Produce", &other);
+            return batches
+                .into_iter()
+                .map(|b| (b, Err(error.clone())))
+                .collect();
+        }
+        Err(error) => {
+            return batches
+                .into_iter()
+                .map(|b| (b, Err(error.clone())))
+                .collect();
+        }
+    };
+    batches
+        .into_iter()
+        .map(|batch| {
+            let outcome = partition_outcome(&response, &batch.topic_partition, broker);
+            (batch, outcome)
+        })
+        .collect()
+}
+
+/// One partition's answer in a Produce response.
+fn partition_outcome(
+    response: &ProduceResponse,
+    topic_partition: &TopicPartition,
+    broker: BrokerId,
+) -> Result<Option<Offset>, ClientError> {
+    let answer = response
+        .topics
+        .iter()
+        .filter(|topic| topic.name == topic_partition.topic)
+        .flat_map(|topic| &topic.partitions)
+        .find(|partition| partition.partition_index == topic_partition.partition);
+    let Some(answer) = answer else {
+        return Err(ClientError::Protocol {
+            address: format!("broker {broker}"),
+            detail: format!("produce response has no entry for {topic_partition}"),
+        });
+    };
+    if answer.error_code.is_none() {
+        return Ok(answer.base_offset);
+    }
+    Err(ClientError::broker(
+        format!("produce to {topic_partition} on broker {broker}"),
+        answer.error_code,
+        answer.error_message.clone(),
+    ))
+}
+
+/// Resolves every record of an acknowledged batch, in offset order.
+fn complete_batch(batch: Batch<Completion>, base_offset: Option<Offset>) {
+    let TopicPartition { topic, partition } = batch.topic_partition;
+    for (index, completion) in batch.completions.into_iter().enumerate() {
+        let metadata = RecordMetadata {
+            topic: topic.clone(),
+            partition,
+            offset: base_offset.map(|base| base.plus(index as u64)),
+            timestamp: completion.timestamp,
+        };
+        let _ = completion.reply.send(Ok(metadata));
+    }
+}
+
+fn fail_batch(batch: Batch<Completion>, error: &ClientError) {
+    for completion in batch.completions {
+        let _ = completion.reply.send(Err(error.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ErrorCode;
+    use crate::wire::api::produce::ProducePartitionResponse;
+
+    #[test]
+    fn the_default_config_is_valid_and_limits_are_checked() {
+        assert!(ProducerConfig::default().validate().is_ok());
+        let error = ProducerConfig {
+            batch_bytes: 2 << 20,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid configuration: batch_bytes 2097152 exceeds max_request_bytes 1048576"
+        );
+        let error = ProducerConfig {
+            batch_bytes: 61,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("batch_bytes 61 cannot hold"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn records_build_with_bytes_from_strings_and_vectors() {
+        let record = Record::new("orders")
+            .key("k")
+            .value(vec![1, 2])
+            .header("h", Some(Bytes::from_static(b"v")))
+            .partition(2);
+        assert_eq!(record.key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(record.value.as_deref(), Some(&[1, 2][..]));
+        assert_eq!(record.partition, Some(2));
+        assert_eq!(record.headers.len(), 1);
+    }
+
+    #[test]
+    fn each_partition_reads_its_own_answer() {
+        let response = ProduceResponse {
+            topics: vec![Topic {
+                name: "t".into(),
+                partitions: vec![
+                    ProducePartitionResponse {
+                        partition_index: 0,
+                        error_code: ErrorCode::NONE,
+                        base_offset: Some(Offset(40)),
+                        log_start_offset: Some(Offset(0)),
+                        error_message: None,
+                    },
+                    ProducePartitionResponse {
+                        partition_index: 1,
+                        error_code: ErrorCode::NOT_LEADER_OR_FOLLOWER,
+                        base_offset: None,
+                        log_start_offset: None,
+                        error_message: Some("moved".into()),
+                    },
+                ],
+            }],
+        };
+        let broker = BrokerId(3);
+        assert_eq!(
+            partition_outcome(&response, &TopicPartition::new("t", 0), broker).unwrap(),
+            Some(Offset(40))
+        );
+        let error = partition_outcome(&response, &TopicPartition::new("t", 1), broker).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "produce to t-1 on broker 3: broker answered NOT_LEADER_OR_FOLLOWER (6): moved"
+        );
+        let missing =
+            partition_outcome(&response, &TopicPartition::new("t", 2), broker).unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "protocol error from broker 3: produce response has no entry for t-2"
+        );
+    }
+
+    #[tokio::test]
+    async fn records_of_a_batch_resolve_in_order_with_consecutive_offsets() {
+        let now = std::time::Instant::now();
+        let mut accumulator = Accumulator::new(AccumulatorConfig {
+            batch_bytes: 1 << 20,
+            buffer_bytes: 1 << 20,
+            linger: Duration::ZERO,
+            compression: Compression::None,
+        });
+        let topic_partition = TopicPartition::new("t", 0);
+        let mut answers = Vec::new();
+        for i in 0..3 {
+            let (reply, answer) = oneshot::channel();
+            let completion = Completion {
+                reply,
+                timestamp: Timestamp(i),
+            };
+            let record = ringlog_engine::format::Record {
+                value: Some(b"v"),
+                timestamp: i,
+                ..Default::default()
+            };
+            accumulator
+                .append(&topic_partition, &record, completion, now)
+                .unwrap();
+            answers.push(DeliveryFuture { answer });
+        }
+        let batch = accumulator.take(&topic_partition).unwrap();
+        complete_batch(batch, Some(Offset(100)));
+        for (i, answer) in answers.into_iter().enumerate() {
+            let metadata = answer.await.unwrap();
+            assert_eq!(metadata.offset, Some(Offset(100 + i as u64)));
+            assert_eq!(metadata.timestamp, Timestamp(i as i64));
+        }
+    }
+}
