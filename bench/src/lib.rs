@@ -6,10 +6,13 @@
 //! | batch templates     | [`batch_template`]: one valid batch of N records of S bytes         |
 //! | logs                | [`bench_config`], [`available_backends`], [`append_repeatedly`], [`write_log`], [`force_unclean`] |
 //! | raw baselines       | [`raw_write`], [`raw_write_fdatasync`], [`raw_pread`], [`raw_pread_crc32c`]: what the hardware and kernel do with the same bytes and no log in between |
+//! | [`net_baselines`]   | loopback TCP with `write` and with `sendfile`: the network's baselines for end-to-end runs |
 //!
 //! The benches only compare ringlog with a baseline timed in the same run: the machines they
 //! run on are shared and noisy, so absolute numbers from different runs mean little, ratios
 //! within one run do.
+
+pub mod net_baselines;
 
 use std::fs::File;
 use std::io::{self, Write};
