@@ -87,7 +87,7 @@ async fn round_trip(compression: Compression, acks: Acks) {
     assert_eq!(values, expected);
     consumer.commit().await.unwrap();
     let committed = consumer.committed(&partitions).await.unwrap();
-    let total: u64 = committed.iter().map(|(_, o)| o.map_or(0, |o| o.0)).sum();
+    let total: u64 = committed.values().map(|o| o.map_or(0, |o| o.0)).sum();
     assert_eq!(
         total, 300,
         "committed positions sum to every record read: {committed:?}"
