@@ -1,15 +1,21 @@
 //! `ringlog`: the one command-line tool of the project.
 //!
-//! | file                 | owns                                                          |
-//! |----------------------|---------------------------------------------------------------|
-//! | this file            | the command line (clap), logging set-up, dispatch, exit codes |
-//! | [`cmd::broker`]      | `ringlog broker`: a broker until SIGTERM/SIGINT, then a clean stop |
-//! | [`cmd::perf_log`]    | `ringlog perf log`: engine-level append throughput and latency |
-//! | [`cmd::dump_log`]    | `ringlog dump-log`: the batches of segment files, verified     |
+//! | file                         | owns                                                   |
+//! |------------------------------|--------------------------------------------------------|
+//! | this file                    | the command line (clap), logging set-up, dispatch, exit codes |
+//! | [`cmd::broker`]              | `ringlog broker`: a broker until SIGTERM/SIGINT, then a clean stop |
+//! | [`cmd::topic`]               | `ringlog topic create/list/describe/delete/alter-config` |
+//! | [`cmd::produce`]             | `ringlog produce`: one record per stdin line            |
+//! | [`cmd::consume`]             | `ringlog consume`: one value per stdout line, group commits |
+//! | [`cmd::perf_log`]            | `ringlog perf log`: engine-level append throughput and latency |
+//! | [`cmd::dump_log`]            | `ringlog dump-log`: the batches of segment files, verified |
+//! | `cmd::client`                | what the client commands share: `--bootstrap` (env `RINGLOG_BOOTSTRAP`), the runtime, flags, errors |
+//! | `cmd::partition_offsets`     | a partition's log start offset, HW and LEO, asked of its leader |
 //!
 //! Each subcommand lives in its own file under `cmd/` with an `Args` struct (clap derive) and a
 //! `run(args) -> anyhow::Result<()>`. Reports go to stdout; logs (`RUST_LOG`) and progress bars
-//! go to stderr, so `--json` output can be piped.
+//! go to stderr, so `--json` output can be piped. A failure prints one line, `error: ...`, naming
+//! the Kafka error code when a broker answered with one, and exits 1.
 
 mod cmd;
 
@@ -29,6 +35,12 @@ struct Cli {
 enum Command {
     /// Run a broker (until SIGTERM or SIGINT).
     Broker(cmd::broker::Args),
+    /// Create, list, describe and delete topics; alter their configs.
+    Topic(cmd::topic::Args),
+    /// Send one record per line of stdin.
+    Produce(cmd::produce::Args),
+    /// Print the records of a topic, one value per line.
+    Consume(cmd::consume::Args),
     /// Measure performance.
     #[command(subcommand)]
     Perf(PerfCommand),
@@ -47,6 +59,9 @@ fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::Broker(args) => cmd::broker::run(args),
+        Command::Topic(args) => cmd::topic::run(args),
+        Command::Produce(args) => cmd::produce::run(args),
+        Command::Consume(args) => cmd::consume::run(args),
         Command::Perf(PerfCommand::Log(args)) => cmd::perf_log::run(args),
         Command::DumpLog(args) => cmd::dump_log::run(args),
     };
