@@ -8,9 +8,12 @@
 //! | [`cmd::produce`]             | `ringlog produce`: one record per stdin line            |
 //! | [`cmd::consume`]             | `ringlog consume`: one value per stdout line, group commits |
 //! | [`cmd::perf_log`]            | `ringlog perf log`: engine-level append throughput and latency |
+//! | [`cmd::perf_produce`]        | `ringlog perf produce`: producer throughput, send-to-ack latency |
+//! | [`cmd::perf_consume`]        | `ringlog perf consume`: consumer throughput             |
 //! | [`cmd::dump_log`]            | `ringlog dump-log`: the batches of segment files, verified |
 //! | `cmd::client`                | what the client commands share: `--bootstrap` (env `RINGLOG_BOOTSTRAP`), the runtime, flags, errors |
 //! | `cmd::partition_offsets`     | a partition's log start offset, HW and LEO, asked of its leader |
+//! | `cmd::perf_report`           | latency histograms in ms, the progress bar, `--throughput` |
 //!
 //! Each subcommand lives in its own file under `cmd/` with an `Args` struct (clap derive) and a
 //! `run(args) -> anyhow::Result<()>`. Reports go to stdout; logs (`RUST_LOG`) and progress bars
@@ -52,6 +55,10 @@ enum Command {
 enum PerfCommand {
     /// Append throughput and latency of one partition log, in process (no broker, no network).
     Log(cmd::perf_log::Args),
+    /// Producer throughput and send-to-acknowledgement latency against a running cluster.
+    Produce(cmd::perf_produce::Args),
+    /// Consumer throughput against a running cluster.
+    Consume(cmd::perf_consume::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +70,8 @@ fn main() -> ExitCode {
         Command::Produce(args) => cmd::produce::run(args),
         Command::Consume(args) => cmd::consume::run(args),
         Command::Perf(PerfCommand::Log(args)) => cmd::perf_log::run(args),
+        Command::Perf(PerfCommand::Produce(args)) => cmd::perf_produce::run(args),
+        Command::Perf(PerfCommand::Consume(args)) => cmd::perf_consume::run(args),
         Command::DumpLog(args) => cmd::dump_log::run(args),
     };
     match result {

@@ -1,7 +1,7 @@
 //! The client commands of `ringlog` as real processes against a real `ringlog broker` on
-//! 127.0.0.1 (port 0): topics, produce and consume (keys, groups), and failures naming their
-//! Kafka error code. Every run has a deadline, and every process is killed when its test ends,
-//! whatever happens.
+//! 127.0.0.1 (port 0): topics, produce and consume (keys, groups), perf produce and consume,
+//! and failures naming their Kafka error code. Every run has a deadline, and every process is
+//! killed when its test ends, whatever happens.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -374,6 +374,122 @@ fn a_group_resumes_after_its_commit_and_then_reads_nothing_new() {
         "5",
     ];
     assert_eq!(broker.run(&other).ok(), "1\n2\n3\n4\n5\n");
+}
+
+fn assert_latency(report: &Value) {
+    let latency = &report["latency_ms"];
+    let p50 = latency["p50"].as_f64().unwrap();
+    let p99 = latency["p99"].as_f64().unwrap();
+    let p999 = latency["p999"].as_f64().unwrap();
+    let max = latency["max"].as_f64().unwrap();
+    assert!(0.0 < p50, "{report}");
+    assert!(p50 <= p99, "{report}");
+    assert!(p99 <= p999, "{report}");
+    assert!(p999 <= max, "{report}");
+}
+
+#[test]
+fn perf_produce_then_perf_consume_report_every_record() {
+    let broker = BrokerProcess::start();
+    broker
+        .run(&["topic", "create", "perf", "--partitions", "3"])
+        .ok();
+    let produced = one_object(
+        &broker
+            .run(&[
+                "perf",
+                "produce",
+                "--topic",
+                "perf",
+                "--records",
+                "20000",
+                "--record-size",
+                "100",
+                "--producers",
+                "2",
+                "--json",
+            ])
+            .ok(),
+    );
+    assert_eq!(produced["records"], 20000, "{produced}");
+    assert_eq!(produced["errors"], 0, "{produced}");
+    assert_eq!(produced["bytes"], 2_000_000, "{produced}");
+    assert!(produced["seconds"].as_f64().unwrap() > 0.0, "{produced}");
+    assert!(
+        produced["records_per_sec"].as_f64().unwrap() > 0.0,
+        "{produced}"
+    );
+    assert!(produced["mb_per_sec"].as_f64().unwrap() > 0.0, "{produced}");
+    assert_latency(&produced);
+
+    let consumed = one_object(
+        &broker
+            .run(&[
+                "perf",
+                "consume",
+                "--topic",
+                "perf",
+                "--records",
+                "20000",
+                "--json",
+            ])
+            .ok(),
+    );
+    assert_eq!(consumed["records"], 20000, "{consumed}");
+    assert_eq!(consumed["bytes"], 2_000_000, "{consumed}");
+    assert!(
+        consumed["records_per_sec"].as_f64().unwrap() > 0.0,
+        "{consumed}"
+    );
+    assert!(consumed["mb_per_sec"].as_f64().unwrap() > 0.0, "{consumed}");
+    assert_latency(&consumed);
+
+    // More records than there are: a failure naming the count, after the idle timeout.
+    broker
+        .run(&[
+            "perf",
+            "consume",
+            "--topic",
+            "perf",
+            "--records",
+            "20001",
+            "--timeout-ms",
+            "1000",
+        ])
+        .fails_naming("consumed 20000 of 20001 records");
+}
+
+#[test]
+fn perf_produce_keeps_to_its_throughput() {
+    let broker = BrokerProcess::start();
+    broker.run(&["topic", "create", "slow"]).ok();
+    let produced = one_object(
+        &broker
+            .run(&[
+                "perf",
+                "produce",
+                "--topic",
+                "slow",
+                "--records",
+                "200",
+                "--record-size",
+                "10",
+                "--throughput",
+                "200",
+                "--acks",
+                "1",
+                "--json",
+            ])
+            .ok(),
+    );
+    assert_eq!(produced["records"], 200, "{produced}");
+    // 200 records at 200/s: the last leaves 995 ms after the first.
+    let seconds = produced["seconds"].as_f64().unwrap();
+    assert!(seconds >= 0.99, "{produced}");
+    assert!(
+        produced["records_per_sec"].as_f64().unwrap() <= 202.0,
+        "{produced}"
+    );
 }
 
 #[test]

@@ -73,6 +73,15 @@ pub fn parse_acks(value: &str) -> Result<Acks, String> {
     }
 }
 
+/// The name `--acks` takes for `acks`, for reports.
+pub fn acks_name(acks: Acks) -> &'static str {
+    match acks {
+        Acks::None => "0",
+        Acks::Leader => "1",
+        Acks::All => "all",
+    }
+}
+
 /// `--config key=value`.
 pub fn parse_key_value(value: &str) -> Result<(String, String), String> {
     match value.split_once('=') {
@@ -148,6 +157,13 @@ mod tests {
         assert_eq!(parse_acks("all"), Ok(Acks::All));
         assert_eq!(parse_acks("-1"), Ok(Acks::All));
         assert!(parse_acks("2").is_err());
+    }
+
+    #[test]
+    fn acks_names_parse_back() {
+        for acks in [Acks::None, Acks::Leader, Acks::All] {
+            assert_eq!(parse_acks(acks_name(acks)), Ok(acks));
+        }
     }
 
     #[test]
