@@ -10,6 +10,8 @@
 //! | [`cmd::perf_log`]            | `ringlog perf log`: engine-level append throughput and latency |
 //! | [`cmd::perf_produce`]        | `ringlog perf produce`: producer throughput, send-to-ack latency |
 //! | [`cmd::perf_consume`]        | `ringlog perf consume`: consumer throughput             |
+//! | [`cmd::verifiable_producer`] | `ringlog verifiable-producer`: one JSON line per ack or failure |
+//! | [`cmd::verifiable_consumer`] | `ringlog verifiable-consumer`: one JSON line per record read |
 //! | [`cmd::dump_log`]            | `ringlog dump-log`: the batches of segment files, verified |
 //! | `cmd::client`                | what the client commands share: `--bootstrap` (env `RINGLOG_BOOTSTRAP`), the runtime, flags, errors |
 //! | `cmd::partition_offsets`     | a partition's log start offset, HW and LEO, asked of its leader |
@@ -47,6 +49,10 @@ enum Command {
     /// Measure performance.
     #[command(subcommand)]
     Perf(PerfCommand),
+    /// Send numbered records and print one JSON line per acknowledgement or failure.
+    VerifiableProducer(cmd::verifiable_producer::Args),
+    /// Read a topic and print one JSON line per record.
+    VerifiableConsumer(cmd::verifiable_consumer::Args),
     /// Print the record batches of a segment file or a partition directory, read-only.
     DumpLog(cmd::dump_log::Args),
 }
@@ -72,6 +78,8 @@ fn main() -> ExitCode {
         Command::Perf(PerfCommand::Log(args)) => cmd::perf_log::run(args),
         Command::Perf(PerfCommand::Produce(args)) => cmd::perf_produce::run(args),
         Command::Perf(PerfCommand::Consume(args)) => cmd::perf_consume::run(args),
+        Command::VerifiableProducer(args) => cmd::verifiable_producer::run(args),
+        Command::VerifiableConsumer(args) => cmd::verifiable_consumer::run(args),
         Command::DumpLog(args) => cmd::dump_log::run(args),
     };
     match result {

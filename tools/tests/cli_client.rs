@@ -1,8 +1,9 @@
 //! The client commands of `ringlog` as real processes against a real `ringlog broker` on
 //! 127.0.0.1 (port 0): topics, produce and consume (keys, groups), perf produce and consume,
-//! and failures naming their Kafka error code. Every run has a deadline, and every process is
-//! killed when its test ends, whatever happens.
+//! the verifiable producer and consumer, and failures naming their Kafka error code. Every run
+//! has a deadline, and every process is killed when its test ends, whatever happens.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -492,6 +493,87 @@ fn perf_produce_keeps_to_its_throughput() {
     );
 }
 
+/// (partition, offset) → value, of the lines with this event.
+fn events(stdout: &str, event: &str) -> Vec<(u64, u64, String)> {
+    stdout
+        .lines()
+        .map(json)
+        .filter(|line| line["event"] == event)
+        .map(|line| {
+            (
+                line["partition"].as_u64().unwrap(),
+                line["offset"].as_u64().unwrap(),
+                line["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_acknowledged_value_is_consumed_once_in_offset_order() {
+    let broker = BrokerProcess::start();
+    broker
+        .run(&["topic", "create", "verified", "--partitions", "3"])
+        .ok();
+    let produced = broker
+        .run(&[
+            "verifiable-producer",
+            "--topic",
+            "verified",
+            "--records",
+            "600",
+            "--acks",
+            "all",
+        ])
+        .ok();
+    let acked = events(&produced, "ack");
+    assert_eq!(acked.len(), 600, "{produced}");
+    let values: BTreeSet<&str> = acked.iter().map(|(_, _, v)| v.as_str()).collect();
+    let expected: Vec<String> = (0..600).map(|i| i.to_string()).collect();
+    assert_eq!(
+        values,
+        expected.iter().map(String::as_str).collect::<BTreeSet<_>>()
+    );
+
+    let consume = [
+        "verifiable-consumer",
+        "--topic",
+        "verified",
+        "--group",
+        "checkers",
+        "--idle-timeout-ms",
+        "2000",
+    ];
+    let consumed = broker.run(&consume).ok();
+    let records = events(&consumed, "record");
+    // Per partition: offsets 0, 1, 2, ... in order, each once.
+    let mut by_partition: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for (partition, offset, _) in &records {
+        by_partition.entry(*partition).or_default().push(*offset);
+    }
+    for (partition, offsets) in &by_partition {
+        let in_order: Vec<u64> = (0..offsets.len() as u64).collect();
+        assert_eq!(offsets, &in_order, "partition {partition}");
+    }
+    let mut acked_sorted = acked.clone();
+    acked_sorted.sort();
+    let mut records_sorted = records.clone();
+    records_sorted.sort();
+    assert_eq!(
+        records_sorted, acked_sorted,
+        "each acked record read once, where it was acked"
+    );
+    assert!(
+        consumed
+            .lines()
+            .any(|line| json(line)["event"] == "offsets_committed"),
+        "{consumed}"
+    );
+    // The group committed everything: a second run reads nothing.
+    let again = broker.run(&consume).ok();
+    assert!(events(&again, "record").is_empty(), "{again}");
+}
+
 #[test]
 fn failures_exit_nonzero_naming_the_kafka_error() {
     let broker = BrokerProcess::start();
@@ -526,6 +608,24 @@ fn failures_exit_nonzero_naming_the_kafka_error() {
             "a\nb\n",
         )
         .fails_naming("NOT_ENOUGH_REPLICAS (19)");
+    let produced = broker
+        .run(&[
+            "verifiable-producer",
+            "--topic",
+            "strict",
+            "--records",
+            "2",
+            "--delivery-timeout-ms",
+            "1000",
+        ])
+        .ok();
+    let errors: Vec<Value> = produced.lines().map(json).collect();
+    assert_eq!(errors.len(), 2, "{produced}");
+    for (i, error) in errors.iter().enumerate() {
+        assert_eq!(error["event"], "error", "{produced}");
+        assert_eq!(error["value"], i.to_string(), "{produced}");
+        assert_eq!(error["error"], "NOT_ENOUGH_REPLICAS", "{produced}");
+    }
     // acks=1 does not wait for the ISR.
     broker
         .run_with_input(&["produce", "strict", "--acks", "1"], "c\n")

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use ringlog_net::client::{
     Acks, Client, ClientConfig, ClientError, Consumer, ConsumerRecord, TopicPartition,
 };
+use ringlog_net::wire::ErrorCode;
 use tokio::time::Instant;
 
 /// Where the cluster is; flattened into every client command.
@@ -61,6 +62,29 @@ impl std::error::Error for ClientFailure {}
 /// `error` as an [`anyhow::Error`] printed on one line.
 pub fn flat(error: ClientError) -> anyhow::Error {
     anyhow::Error::new(ClientFailure(error))
+}
+
+/// The Kafka name of what failed: the broker's code, or the client-side code Kafka uses
+/// (NETWORK_EXCEPTION, REQUEST_TIMED_OUT). A delivery timeout is named by the error of its
+/// last attempt when there was one (acks=all refused with NOT_ENOUGH_REPLICAS until the
+/// timeout is NOT_ENOUGH_REPLICAS); `UNKNOWN` when Kafka has no name for it.
+pub fn error_name(error: &ClientError) -> String {
+    let code = match error {
+        ClientError::DeliveryTimeout {
+            last_error: Some(last),
+            ..
+        } => return error_name(last),
+        ClientError::DeliveryTimeout {
+            last_error: None, ..
+        } => Some(ErrorCode::REQUEST_TIMED_OUT),
+        other => other.error_code(),
+    };
+    match code {
+        Some(code) => code
+            .name()
+            .map_or_else(|| code.0.to_string(), str::to_string),
+        None => "UNKNOWN".to_string(),
+    }
 }
 
 /// `--acks`: `0`, `1`, or `all` (also `-1`, Kafka's spelling).
@@ -187,5 +211,29 @@ mod tests {
         assert_eq!(parse_key_value("k="), Ok(("k".into(), String::new())));
         assert!(parse_key_value("=v").is_err());
         assert!(parse_key_value("k").is_err());
+    }
+
+    #[test]
+    fn a_delivery_timeout_is_named_by_its_last_error() {
+        let topic_partition = TopicPartition::new("t", 0);
+        let refused = ClientError::DeliveryTimeout {
+            topic_partition: topic_partition.clone(),
+            delivery_timeout: Duration::from_secs(1),
+            attempts: 3,
+            last_error: Some(Box::new(ClientError::Broker {
+                context: "produce to t-0".into(),
+                code: ErrorCode::NOT_ENOUGH_REPLICAS,
+                message: None,
+            })),
+        };
+        assert_eq!(error_name(&refused), "NOT_ENOUGH_REPLICAS");
+        let never_sent = ClientError::DeliveryTimeout {
+            topic_partition,
+            delivery_timeout: Duration::from_secs(1),
+            attempts: 0,
+            last_error: None,
+        };
+        assert_eq!(error_name(&never_sent), "REQUEST_TIMED_OUT");
+        assert_eq!(error_name(&ClientError::Closed), "UNKNOWN");
     }
 }

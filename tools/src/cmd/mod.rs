@@ -10,6 +10,8 @@ pub mod perf_log;
 pub mod perf_produce;
 pub mod produce;
 pub mod topic;
+pub mod verifiable_consumer;
+pub mod verifiable_producer;
 
 mod client;
 mod partition_offsets;
