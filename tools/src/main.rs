@@ -1,15 +1,26 @@
 //! `ringlog`: the one command-line tool of the project.
 //!
-//! | file                 | owns                                                          |
-//! |----------------------|---------------------------------------------------------------|
-//! | this file            | the command line (clap), logging set-up, dispatch, exit codes |
-//! | [`cmd::broker`]      | `ringlog broker`: a broker until SIGTERM/SIGINT, then a clean stop |
-//! | [`cmd::perf_log`]    | `ringlog perf log`: engine-level append throughput and latency |
-//! | [`cmd::dump_log`]    | `ringlog dump-log`: the batches of segment files, verified     |
+//! | file                         | owns                                                   |
+//! |------------------------------|--------------------------------------------------------|
+//! | this file                    | the command line (clap), logging set-up, dispatch, exit codes |
+//! | [`cmd::broker`]              | `ringlog broker`: a broker until SIGTERM/SIGINT, then a clean stop |
+//! | [`cmd::topic`]               | `ringlog topic create/list/describe/delete/alter-config` |
+//! | [`cmd::produce`]             | `ringlog produce`: one record per stdin line            |
+//! | [`cmd::consume`]             | `ringlog consume`: one value per stdout line, group commits |
+//! | [`cmd::perf_log`]            | `ringlog perf log`: engine-level append throughput and latency |
+//! | [`cmd::perf_produce`]        | `ringlog perf produce`: producer throughput, send-to-ack latency |
+//! | [`cmd::perf_consume`]        | `ringlog perf consume`: consumer throughput             |
+//! | [`cmd::verifiable_producer`] | `ringlog verifiable-producer`: one JSON line per ack or failure |
+//! | [`cmd::verifiable_consumer`] | `ringlog verifiable-consumer`: one JSON line per record read |
+//! | [`cmd::dump_log`]            | `ringlog dump-log`: the batches of segment files, verified |
+//! | `cmd::client`                | what the client commands share: `--bootstrap` (env `RINGLOG_BOOTSTRAP`), the runtime, flags, errors |
+//! | `cmd::partition_offsets`     | a partition's log start offset, HW and LEO, asked of its leader |
+//! | `cmd::perf_report`           | latency histograms in ms, the progress bar, `--throughput` |
 //!
 //! Each subcommand lives in its own file under `cmd/` with an `Args` struct (clap derive) and a
 //! `run(args) -> anyhow::Result<()>`. Reports go to stdout; logs (`RUST_LOG`) and progress bars
-//! go to stderr, so `--json` output can be piped.
+//! go to stderr, so `--json` output can be piped. A failure prints one line, `error: ...`, naming
+//! the Kafka error code when a broker answered with one, and exits 1.
 
 mod cmd;
 
@@ -29,9 +40,19 @@ struct Cli {
 enum Command {
     /// Run a broker (until SIGTERM or SIGINT).
     Broker(cmd::broker::Args),
+    /// Create, list, describe and delete topics; alter their configs.
+    Topic(cmd::topic::Args),
+    /// Send one record per line of stdin.
+    Produce(cmd::produce::Args),
+    /// Print the records of a topic, one value per line.
+    Consume(cmd::consume::Args),
     /// Measure performance.
     #[command(subcommand)]
     Perf(PerfCommand),
+    /// Send numbered records and print one JSON line per acknowledgement or failure.
+    VerifiableProducer(cmd::verifiable_producer::Args),
+    /// Read a topic and print one JSON line per record.
+    VerifiableConsumer(cmd::verifiable_consumer::Args),
     /// Print the record batches of a segment file or a partition directory, read-only.
     DumpLog(cmd::dump_log::Args),
 }
@@ -40,6 +61,10 @@ enum Command {
 enum PerfCommand {
     /// Append throughput and latency of one partition log, in process (no broker, no network).
     Log(cmd::perf_log::Args),
+    /// Producer throughput and send-to-acknowledgement latency against a running cluster.
+    Produce(cmd::perf_produce::Args),
+    /// Consumer throughput against a running cluster.
+    Consume(cmd::perf_consume::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,7 +72,14 @@ fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::Broker(args) => cmd::broker::run(args),
+        Command::Topic(args) => cmd::topic::run(args),
+        Command::Produce(args) => cmd::produce::run(args),
+        Command::Consume(args) => cmd::consume::run(args),
         Command::Perf(PerfCommand::Log(args)) => cmd::perf_log::run(args),
+        Command::Perf(PerfCommand::Produce(args)) => cmd::perf_produce::run(args),
+        Command::Perf(PerfCommand::Consume(args)) => cmd::perf_consume::run(args),
+        Command::VerifiableProducer(args) => cmd::verifiable_producer::run(args),
+        Command::VerifiableConsumer(args) => cmd::verifiable_consumer::run(args),
         Command::DumpLog(args) => cmd::dump_log::run(args),
     };
     match result {

@@ -1,0 +1,239 @@
+//! What the client commands share: `--bootstrap`, the tokio runtime each builds in its `run`,
+//! the connection, flags parsed the same way everywhere (`--acks`, `--config k=v`), client
+//! errors as one line, a topic's partitions, and polling until idle.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use ringlog_net::client::{
+    Acks, Client, ClientConfig, ClientError, Consumer, ConsumerRecord, TopicPartition,
+};
+use ringlog_net::wire::ErrorCode;
+use tokio::time::Instant;
+
+/// Where the cluster is; flattened into every client command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Bootstrap {
+    /// Brokers to learn the cluster from: `host:port[,host:port...]`.
+    #[arg(
+        long = "bootstrap",
+        value_name = "ADDR[,ADDR...]",
+        env = "RINGLOG_BOOTSTRAP",
+        default_value = "127.0.0.1:9092",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub addresses: Vec<String>,
+}
+
+/// The runtime a command's `run` blocks on. Multi-threaded: a producer's sender task and the
+/// command's own tasks run side by side.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the tokio runtime")
+}
+
+/// A client that has learned the brokers from `bootstrap`.
+pub async fn connect(bootstrap: &Bootstrap) -> Result<Client> {
+    let config = ClientConfig {
+        bootstrap: bootstrap.addresses.clone(),
+        ..ClientConfig::default()
+    };
+    // The client's error already names every address it tried.
+    Client::connect(config).await.map_err(flat)
+}
+
+/// A [`ClientError`] whose chain ends with it. Its message already carries its cause's text
+/// (`connect to ADDR: Connection refused`), so `{:#}` in `main` would print the cause twice.
+#[derive(Debug)]
+pub struct ClientFailure(pub ClientError);
+
+impl fmt::Display for ClientFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ClientFailure {}
+
+/// `error` as an [`anyhow::Error`] printed on one line.
+pub fn flat(error: ClientError) -> anyhow::Error {
+    anyhow::Error::new(ClientFailure(error))
+}
+
+/// The Kafka name of what failed: the broker's code, or the client-side code Kafka uses
+/// (NETWORK_EXCEPTION, REQUEST_TIMED_OUT). A delivery timeout is named by the error of its
+/// last attempt when there was one (acks=all refused with NOT_ENOUGH_REPLICAS until the
+/// timeout is NOT_ENOUGH_REPLICAS); `UNKNOWN` when Kafka has no name for it.
+pub fn error_name(error: &ClientError) -> String {
+    let code = match error {
+        ClientError::DeliveryTimeout {
+            last_error: Some(last),
+            ..
+        } => return error_name(last),
+        ClientError::DeliveryTimeout {
+            last_error: None, ..
+        } => Some(ErrorCode::REQUEST_TIMED_OUT),
+        other => other.error_code(),
+    };
+    match code {
+        Some(code) => code
+            .name()
+            .map_or_else(|| code.0.to_string(), str::to_string),
+        None => "UNKNOWN".to_string(),
+    }
+}
+
+/// `--acks`: `0`, `1`, or `all` (also `-1`, Kafka's spelling).
+pub fn parse_acks(value: &str) -> Result<Acks, String> {
+    match value {
+        "0" => Ok(Acks::None),
+        "1" => Ok(Acks::Leader),
+        "all" | "-1" => Ok(Acks::All),
+        _ => Err(format!("{value:?} is not 0, 1 or all")),
+    }
+}
+
+/// The name `--acks` takes for `acks`, for reports.
+pub fn acks_name(acks: Acks) -> &'static str {
+    match acks {
+        Acks::None => "0",
+        Acks::Leader => "1",
+        Acks::All => "all",
+    }
+}
+
+/// `--config key=value`.
+pub fn parse_key_value(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("{value:?} is not key=value")),
+    }
+}
+
+/// The topic's partitions, or just `only` (checked to exist). Fails at once, naming the code,
+/// when the topic does not exist (the producer and consumer would retry until their timeouts).
+pub async fn partitions(
+    client: &Client,
+    topic: &str,
+    only: Option<u32>,
+) -> Result<Vec<TopicPartition>> {
+    let descriptions = client
+        .admin()
+        .describe_topics(&[topic])
+        .await
+        .map_err(flat)?;
+    let count = descriptions
+        .first()
+        .map_or(0, |description| description.partitions.len() as u32);
+    match only {
+        Some(partition) if partition >= count => {
+            bail!("{topic}-{partition}: the topic has {count} partitions")
+        }
+        Some(partition) => Ok(vec![TopicPartition::new(topic, partition)]),
+        None => Ok((0..count).map(|p| TopicPartition::new(topic, p)).collect()),
+    }
+}
+
+/// Polls a consumer until no record came for `idle`.
+#[derive(Debug)]
+pub struct IdlePolls {
+    idle: Duration,
+    last_record: Instant,
+}
+
+impl IdlePolls {
+    /// Idle time counts from now.
+    pub fn new(idle: Duration) -> IdlePolls {
+        IdlePolls {
+            idle,
+            last_record: Instant::now(),
+        }
+    }
+
+    /// The records of the next poll that returns some; `None` once `idle` passed without one.
+    pub async fn next(&mut self, consumer: &Consumer) -> Result<Option<Vec<ConsumerRecord>>> {
+        loop {
+            let left = self.idle.saturating_sub(self.last_record.elapsed());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let records = consumer.poll(left).await.map_err(flat)?;
+            if !records.is_empty() {
+                self.last_record = Instant::now();
+                return Ok(Some(records));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acks_take_kafka_spellings() {
+        assert_eq!(parse_acks("0"), Ok(Acks::None));
+        assert_eq!(parse_acks("1"), Ok(Acks::Leader));
+        assert_eq!(parse_acks("all"), Ok(Acks::All));
+        assert_eq!(parse_acks("-1"), Ok(Acks::All));
+        assert!(parse_acks("2").is_err());
+    }
+
+    #[test]
+    fn acks_names_parse_back() {
+        for acks in [Acks::None, Acks::Leader, Acks::All] {
+            assert_eq!(parse_acks(acks_name(acks)), Ok(acks));
+        }
+    }
+
+    #[test]
+    fn a_client_error_with_a_source_prints_it_once() {
+        let source = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let error = ClientError::Connect {
+            address: "127.0.0.1:1".into(),
+            source: std::sync::Arc::new(source),
+        };
+        let printed = format!("{:#}", flat(error));
+        assert_eq!(printed.matches("refused").count(), 1, "{printed}");
+        assert!(printed.starts_with("connect to 127.0.0.1:1: "), "{printed}");
+    }
+
+    #[test]
+    fn key_values_split_at_the_first_equals_sign() {
+        assert_eq!(
+            parse_key_value("retention_ms=a=b"),
+            Ok(("retention_ms".into(), "a=b".into()))
+        );
+        assert_eq!(parse_key_value("k="), Ok(("k".into(), String::new())));
+        assert!(parse_key_value("=v").is_err());
+        assert!(parse_key_value("k").is_err());
+    }
+
+    #[test]
+    fn a_delivery_timeout_is_named_by_its_last_error() {
+        let topic_partition = TopicPartition::new("t", 0);
+        let refused = ClientError::DeliveryTimeout {
+            topic_partition: topic_partition.clone(),
+            delivery_timeout: Duration::from_secs(1),
+            attempts: 3,
+            last_error: Some(Box::new(ClientError::Broker {
+                context: "produce to t-0".into(),
+                code: ErrorCode::NOT_ENOUGH_REPLICAS,
+                message: None,
+            })),
+        };
+        assert_eq!(error_name(&refused), "NOT_ENOUGH_REPLICAS");
+        let never_sent = ClientError::DeliveryTimeout {
+            topic_partition,
+            delivery_timeout: Duration::from_secs(1),
+            attempts: 0,
+            last_error: None,
+        };
+        assert_eq!(error_name(&never_sent), "REQUEST_TIMED_OUT");
+        assert_eq!(error_name(&ClientError::Closed), "UNKNOWN");
+    }
+}

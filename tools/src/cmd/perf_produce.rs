@@ -1,0 +1,280 @@
+//! `ringlog perf produce`: producer throughput and send-to-acknowledgement latency against a
+//! running cluster, as Kafka's `kafka-producer-perf-test`.
+//!
+//! `--producers` tasks, each with its own producer on one client connection, send `--records`
+//! between them (the first ones one more when it does not divide), keyless (round robin over
+//! the partitions), each value `--record-size` bytes of one shared buffer. `--throughput`
+//! spaces the sends (split evenly between the producers). A record's latency runs from just
+//! before `send` (waiting for buffer room counts, as in Kafka) to its acknowledgement, each
+//! awaited in a task of its own so it is measured when it happens. The clock runs from the
+//! first send to the last acknowledgement; `mb_per_sec` counts value bytes, 10^6 per MB.
+//!
+//! Records not delivered are counted in `errors`; the report is printed, then the command fails
+//! naming the first.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
+use ringlog_net::client::{Acks, ClientError, Producer, ProducerConfig, Record};
+use serde::Serialize;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::client::{Bootstrap, acks_name, connect, flat, parse_acks, partitions, runtime};
+use super::perf_report::{
+    LatencyMs, Throttle, Throughput, latency_histogram, parse_throughput, progress_bar,
+    record_latency, seconds_since,
+};
+
+/// The most producers: far more than cores only measures the scheduler.
+const PRODUCERS_MAX: u32 = 1024;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    bootstrap: Bootstrap,
+    #[arg(long)]
+    topic: String,
+    /// Records to send in all.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    records: u64,
+    /// Bytes of each record's value (the key is null).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=i32::MAX as i64))]
+    record_size: u32,
+    /// `0`, `1` or `all`.
+    #[arg(long, default_value = "all", value_parser = parse_acks)]
+    acks: Acks,
+    /// A partition's batch is sent once it holds this many bytes.
+    #[arg(long, default_value_t = ProducerConfig::default().batch_bytes)]
+    batch_bytes: usize,
+    /// How long a batch waits for more records before it is sent.
+    #[arg(long, default_value_t = ProducerConfig::default().linger.as_millis() as u64)]
+    linger_ms: u64,
+    /// Records per second, at most, over all producers; -1: no limit.
+    #[arg(long, default_value = "-1", allow_negative_numbers = true, value_parser = parse_throughput)]
+    throughput: Throughput,
+    /// Producers sending concurrently.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=PRODUCERS_MAX as i64))]
+    producers: u32,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The report, as printed with `--json`.
+#[derive(Serialize, Debug)]
+struct Report {
+    /// Records acknowledged.
+    records: u64,
+    /// Records not delivered.
+    errors: u64,
+    /// Value bytes acknowledged.
+    bytes: u64,
+    seconds: f64,
+    records_per_sec: f64,
+    /// 10^6 value bytes per second.
+    mb_per_sec: f64,
+    /// From `send` to acknowledgement.
+    latency_ms: LatencyMs,
+    record_size: u32,
+    acks: &'static str,
+    producers: u32,
+    batch_bytes: usize,
+    linger_ms: u64,
+    /// `null`: no limit.
+    throughput: Option<f64>,
+}
+
+/// What one producer task did.
+struct Sent {
+    latency_us: Histogram<u64>,
+    acknowledged: u64,
+    failed: u64,
+    first_error: Option<ClientError>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    runtime()?.block_on(perf_produce(args))
+}
+
+async fn perf_produce(args: Args) -> Result<()> {
+    let client = connect(&args.bootstrap).await?;
+    partitions(&client, &args.topic, None).await?;
+    let config = ProducerConfig {
+        acks: args.acks,
+        batch_bytes: args.batch_bytes,
+        linger: Duration::from_millis(args.linger_ms),
+        ..ProducerConfig::default()
+    };
+    let payload = Bytes::from(
+        (0..args.record_size)
+            .map(|i| b'A' + (i % 26) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    let progress = progress_bar(args.records);
+    let started = Instant::now();
+    let mut producers = JoinSet::new();
+    for (i, records) in shares(args.records, args.producers).enumerate() {
+        let task = Task {
+            producer: client.producer(config.clone()).map_err(flat)?,
+            topic: args.topic.clone(),
+            payload: payload.clone(),
+            records,
+            rate: args
+                .throughput
+                .0
+                .map(|rate| rate / f64::from(args.producers)),
+            progress: progress.clone(),
+        };
+        producers.spawn(async move { task.run().await.with_context(|| format!("producer {i}")) });
+    }
+    let mut total = Sent {
+        latency_us: latency_histogram()?,
+        acknowledged: 0,
+        failed: 0,
+        first_error: None,
+    };
+    while let Some(sent) = producers.join_next().await {
+        let sent = sent.expect("producer tasks do not panic")?;
+        total
+            .latency_us
+            .add(&sent.latency_us)
+            .context("merge histograms")?;
+        total.acknowledged += sent.acknowledged;
+        total.failed += sent.failed;
+        total.first_error = total.first_error.or(sent.first_error);
+    }
+    let seconds = seconds_since(started);
+    progress.finish_and_clear();
+    drop(client);
+    let report = Report::new(&args, &total, seconds);
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_text(&report);
+    }
+    match total.first_error {
+        None => Ok(()),
+        Some(error) => Err(flat(error)).context(format!(
+            "{} of {} records not delivered, the first",
+            total.failed, args.records
+        )),
+    }
+}
+
+/// `records` split between `producers`: the first `records % producers` get one more.
+fn shares(records: u64, producers: u32) -> impl Iterator<Item = u64> {
+    let producers = u64::from(producers);
+    (0..producers).map(move |i| records / producers + u64::from(i < records % producers))
+}
+
+/// One producer's share of the run.
+struct Task {
+    producer: Producer,
+    topic: String,
+    payload: Bytes,
+    records: u64,
+    rate: Option<f64>,
+    progress: ProgressBar,
+}
+
+impl Task {
+    async fn run(self) -> Result<Sent> {
+        let mut sent = Sent {
+            latency_us: latency_histogram()?,
+            acknowledged: 0,
+            failed: 0,
+            first_error: None,
+        };
+        // Bounded by the producer's buffer: `send` waits for room.
+        let mut acks = JoinSet::new();
+        let throttle = Throttle::new(self.rate);
+        for i in 0..self.records {
+            throttle.wait(i).await;
+            let record = Record::new(self.topic.as_str()).value(self.payload.clone());
+            let sent_at = Instant::now();
+            let delivery = self.producer.send(record).await.map_err(flat)?;
+            acks.spawn(async move { delivery.await.map(|_| sent_at.elapsed()) });
+            while let Some(acked) = acks.try_join_next() {
+                sent.take(acked.expect("ack tasks do not panic"), &self.progress);
+            }
+        }
+        self.producer.flush().await.map_err(flat)?;
+        while let Some(acked) = acks.join_next().await {
+            sent.take(acked.expect("ack tasks do not panic"), &self.progress);
+        }
+        Ok(sent)
+    }
+}
+
+impl Sent {
+    fn take(&mut self, acked: Result<Duration, ClientError>, progress: &ProgressBar) {
+        match acked {
+            Ok(latency) => {
+                record_latency(&mut self.latency_us, latency);
+                self.acknowledged += 1;
+            }
+            Err(error) => {
+                self.failed += 1;
+                self.first_error.get_or_insert(error);
+            }
+        }
+        progress.inc(1);
+    }
+}
+
+impl Report {
+    fn new(args: &Args, sent: &Sent, seconds: f64) -> Report {
+        let bytes = sent.acknowledged * u64::from(args.record_size);
+        Report {
+            records: sent.acknowledged,
+            errors: sent.failed,
+            bytes,
+            seconds,
+            records_per_sec: sent.acknowledged as f64 / seconds,
+            mb_per_sec: bytes as f64 / seconds / 1e6,
+            latency_ms: LatencyMs::of(&sent.latency_us),
+            record_size: args.record_size,
+            acks: acks_name(args.acks),
+            producers: args.producers,
+            batch_bytes: args.batch_bytes,
+            linger_ms: args.linger_ms,
+            throughput: args.throughput.0,
+        }
+    }
+}
+
+fn print_text(r: &Report) {
+    println!(
+        "{} records sent ({} failed) in {:.3} s: {:.1} records/s, {:.2} MB/s",
+        r.records, r.errors, r.seconds, r.records_per_sec, r.mb_per_sec
+    );
+    println!(
+        "latency send to ack: p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
+        r.latency_ms.p50, r.latency_ms.p99, r.latency_ms.p999, r.latency_ms.max
+    );
+    println!(
+        "{} producer(s), acks {}, {} bytes per record, batch_bytes {}, linger {} ms",
+        r.producers, r.acks, r.record_size, r.batch_bytes, r.linger_ms
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_and_differ_by_at_most_one() {
+        assert_eq!(shares(10, 3).collect::<Vec<_>>(), vec![4, 3, 3]);
+        assert_eq!(shares(2, 4).collect::<Vec<_>>(), vec![1, 1, 0, 0]);
+        for (records, producers) in [(1, 1), (20_000, 7), (5, 1024)] {
+            let split: Vec<u64> = shares(records, producers).collect();
+            assert_eq!(split.iter().sum::<u64>(), records);
+            let (min, max) = (split.iter().min().unwrap(), split.iter().max().unwrap());
+            assert!(max - min <= 1, "{split:?}");
+        }
+    }
+}

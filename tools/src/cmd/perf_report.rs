@@ -1,0 +1,159 @@
+//! What `perf produce` and `perf consume` share: latency histograms reported in milliseconds,
+//! the progress bar, and the `--throughput` limit (which `verifiable-producer` takes too).
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use tokio::time::Instant;
+
+/// The largest latency recorded as itself; slower ones count as this (an hour).
+const LATENCY_US_MAX: u64 = 3_600_000_000;
+
+/// A histogram of microseconds from 1 µs to an hour, 3 significant digits, with its range fixed
+/// up front: `saturating_record` clamps rather than recording a slow value as a small one.
+pub fn latency_histogram() -> Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).context("create a latency histogram")
+}
+
+/// Records `elapsed` in a histogram of [`latency_histogram`]'s range.
+pub fn record_latency(histogram: &mut Histogram<u64>, elapsed: Duration) {
+    histogram.saturating_record(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+}
+
+/// Quantiles of a microsecond histogram, in milliseconds (µs resolution). All 0 when nothing
+/// was recorded.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq)]
+pub struct LatencyMs {
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl LatencyMs {
+    pub fn of(histogram: &Histogram<u64>) -> LatencyMs {
+        let ms = |us: u64| us as f64 / 1000.0;
+        LatencyMs {
+            p50: ms(histogram.value_at_quantile(0.50)),
+            p99: ms(histogram.value_at_quantile(0.99)),
+            p999: ms(histogram.value_at_quantile(0.999)),
+            max: ms(histogram.max()),
+        }
+    }
+}
+
+/// Seconds since `started`, never 0: a run too short for the clock still reports finite rates.
+pub fn seconds_since(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// A bar of `records` on stderr when it is a terminal; hidden otherwise (pipes, CI, tests).
+pub fn progress_bar(records: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(records);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} records ({per_sec}, eta {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// `--throughput`: records per second, at most; `None` for no limit (`-1`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Throughput(pub Option<f64>);
+
+/// Parses `--throughput`: `-1`, or a rate above 0.
+pub fn parse_throughput(value: &str) -> Result<Throughput, String> {
+    let rate: f64 = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number"))?;
+    if rate == -1.0 {
+        Ok(Throughput(None))
+    } else if rate.is_finite() && rate > 0.0 {
+        Ok(Throughput(Some(rate)))
+    } else {
+        Err(format!("{value} is neither -1 (no limit) nor above 0"))
+    }
+}
+
+/// Spaces sends so that record `i` leaves no earlier than `i / rate` seconds after the start:
+/// a late record is sent at once and the ones after it catch up, as Kafka's throttle does.
+#[derive(Debug)]
+pub struct Throttle {
+    started: Instant,
+    rate: Option<f64>,
+}
+
+impl Throttle {
+    /// Counts from now; `rate` records per second (`None`: no limit).
+    pub fn new(rate: Option<f64>) -> Throttle {
+        Throttle {
+            started: Instant::now(),
+            rate,
+        }
+    }
+
+    /// Waits until record `i` (from 0) may be sent.
+    pub async fn wait(&self, i: u64) {
+        let Some(rate) = self.rate else {
+            return;
+        };
+        let at = self.started + Duration::from_secs_f64(i as f64 / rate);
+        if at > Instant::now() {
+            tokio::time::sleep_until(at).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_quantiles_are_in_milliseconds() {
+        let mut h = latency_histogram().unwrap();
+        for _ in 0..98 {
+            record_latency(&mut h, Duration::from_micros(1500));
+        }
+        record_latency(&mut h, Duration::from_millis(40));
+        record_latency(&mut h, Duration::from_secs(2));
+        let latency = LatencyMs::of(&h);
+        assert!((latency.p50 - 1.5).abs() < 0.01, "{latency:?}");
+        assert!((latency.p99 - 40.0).abs() < 0.1, "{latency:?}");
+        assert!((latency.max - 2000.0).abs() < 2.0, "{latency:?}");
+        assert!(latency.p50 <= latency.p99, "{latency:?}");
+        assert!(latency.p99 <= latency.p999, "{latency:?}");
+        assert!(latency.p999 <= latency.max, "{latency:?}");
+    }
+
+    #[test]
+    fn throughput_is_minus_one_or_positive() {
+        assert_eq!(parse_throughput("-1"), Ok(Throughput(None)));
+        assert_eq!(parse_throughput("250.5"), Ok(Throughput(Some(250.5))));
+        assert!(parse_throughput("0").is_err());
+        assert!(parse_throughput("-2").is_err());
+        assert!(parse_throughput("NaN").is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_throttle_spaces_records_by_the_rate() {
+        let throttle = Throttle::new(Some(100.0));
+        let started = Instant::now();
+        throttle.wait(0).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        throttle.wait(50).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(500));
+        // A record already late goes at once.
+        throttle.wait(10).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(500));
+        Throttle::new(None).wait(1_000_000).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(500));
+    }
+}

@@ -1,0 +1,633 @@
+//! The client commands of `ringlog` as real processes against a real `ringlog broker` on
+//! 127.0.0.1 (port 0): topics, produce and consume (keys, groups), perf produce and consume,
+//! the verifiable producer and consumer, and failures naming their Kafka error code. Every run
+//! has a deadline, and every process is killed when its test ends, whatever happens.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Longest a broker may take to start, and any one run of a command (debug builds on a busy
+/// 2-core machine).
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A broker process, killed on drop (the helper of `tests/broker.rs`, trimmed).
+struct BrokerProcess {
+    child: Child,
+    addr: SocketAddr,
+    _data_dir: tempfile::TempDir,
+}
+
+impl BrokerProcess {
+    fn start() -> BrokerProcess {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
+            .args([
+                "broker",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--shards",
+                "1",
+                "--data-dir",
+            ])
+            .arg(data_dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ringlog broker");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads stdout to its end: a broker whose stdout is closed fails its next report.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let _ = tx.send(line.unwrap_or_default());
+            }
+        });
+        // Killed by drop if the line never comes.
+        let mut broker = BrokerProcess {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            _data_dir: data_dir,
+        };
+        let line = rx
+            .recv_timeout(DEADLINE)
+            .expect("the broker reports its address");
+        broker.addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        broker
+    }
+
+    /// `ringlog args...` against this broker (through `RINGLOG_BOOTSTRAP`), with no input.
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with_input(args, "")
+    }
+
+    /// `ringlog args...` against this broker, `input` on its stdin.
+    fn run_with_input(&self, args: &[&str], input: &str) -> Output {
+        ringlog(
+            args,
+            input,
+            &[("RINGLOG_BOOTSTRAP", &self.addr.to_string())],
+        )
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Output {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    /// Asserts a success; stdout.
+    fn ok(self) -> String {
+        assert_eq!(self.code, Some(0), "stderr: {}", self.stderr);
+        self.stdout
+    }
+
+    /// Asserts a failure reported on one `error:` line naming `code`.
+    fn fails_naming(self, code: &str) {
+        assert_eq!(self.code, Some(1), "stdout: {}", self.stdout);
+        let last = self.stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with("error: "), "stderr: {}", self.stderr);
+        assert!(last.contains(code), "stderr: {}", self.stderr);
+        assert!(!self.stderr.contains("panicked"), "stderr: {}", self.stderr);
+        assert!(
+            !self.stderr.contains("backtrace"),
+            "stderr: {}",
+            self.stderr
+        );
+    }
+}
+
+/// Runs `ringlog args...` with `input` on stdin, killing it if it outlives [`DEADLINE`].
+/// Output goes to files, so a full pipe never blocks it.
+fn ringlog(args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
+    let scratch = tempfile::tempdir().unwrap();
+    let out_path = scratch.path().join("stdout");
+    let err_path = scratch.path().join("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(File::create(&out_path).unwrap())
+        .stderr(File::create(&err_path).unwrap())
+        .spawn()
+        .expect("start ringlog");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_string();
+    // Closing stdin (the drop at the end of the thread) is the end of input.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > DEADLINE {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!(
+                "ringlog {args:?} ran longer than {DEADLINE:?}; stderr: {}",
+                read(&err_path)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    writer.join().unwrap();
+    Output {
+        code: status.code(),
+        stdout: read(&out_path),
+        stderr: read(&err_path),
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn json(line: &str) -> Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: not JSON: {line:?}"))
+}
+
+fn one_object(stdout: &str) -> Value {
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one JSON line expected: {stdout}");
+    json(lines[0])
+}
+
+#[test]
+fn topics_are_created_listed_described_altered_and_deleted() {
+    let broker = BrokerProcess::start();
+    broker
+        .run(&[
+            "topic",
+            "create",
+            "orders",
+            "--partitions",
+            "3",
+            "--replication-factor",
+            "1",
+            "--config",
+            "retention_ms=3600000",
+        ])
+        .ok();
+    let listed = one_object(&broker.run(&["topic", "list", "--json"]).ok());
+    assert!(
+        listed["topics"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("orders")),
+        "{listed}"
+    );
+    broker
+        .run_with_input(&["produce", "orders", "--partition", "1"], "a\nb\n")
+        .ok();
+
+    let described = one_object(&broker.run(&["topic", "describe", "orders", "--json"]).ok());
+    assert_eq!(described["name"], "orders", "{described}");
+    assert_eq!(
+        described["configs"]["retention_ms"], "3600000",
+        "{described}"
+    );
+    let partitions = described["partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), 3, "{described}");
+    for (i, p) in partitions.iter().enumerate() {
+        assert_eq!(p["partition"], i, "{described}");
+        let leader = p["leader"].as_u64().expect("a leader");
+        assert_eq!(p["replicas"], serde_json::json!([leader]), "{described}");
+        assert_eq!(p["isr"], serde_json::json!([leader]), "{described}");
+        // The single broker's Metadata carries no epoch: present, null.
+        assert!(p.get("leader_epoch").is_some(), "{described}");
+        let records = if i == 1 { 2 } else { 0 };
+        assert_eq!(p["high_watermark"], records, "{described}");
+        assert_eq!(p["log_end_offset"], records, "{described}");
+        assert_eq!(p["log_start_offset"], 0, "{described}");
+    }
+
+    broker
+        .run(&[
+            "topic",
+            "alter-config",
+            "orders",
+            "--config",
+            "retention_ms=1000",
+            "--config",
+            "segment_bytes=10485760",
+        ])
+        .ok();
+    let described = one_object(&broker.run(&["topic", "describe", "orders", "--json"]).ok());
+    assert_eq!(described["configs"]["retention_ms"], "1000", "{described}");
+    assert_eq!(
+        described["configs"]["segment_bytes"], "10485760",
+        "{described}"
+    );
+    broker
+        .run(&[
+            "topic",
+            "alter-config",
+            "orders",
+            "--delete-config",
+            "retention_ms",
+        ])
+        .ok();
+    let described = one_object(&broker.run(&["topic", "describe", "orders", "--json"]).ok());
+    assert!(
+        described["configs"].get("retention_ms").is_none(),
+        "{described}"
+    );
+    let text = broker.run(&["topic", "describe", "orders"]).ok();
+    assert!(text.contains("high_watermark"), "{text}");
+
+    broker.run(&["topic", "delete", "orders"]).ok();
+    let names = broker.run(&["topic", "list"]).ok();
+    assert!(!names.lines().any(|name| name == "orders"), "{names}");
+}
+
+#[test]
+fn the_bootstrap_flag_wins_over_the_environment() {
+    let broker = BrokerProcess::start();
+    let address = broker.addr.to_string();
+    let env = [("RINGLOG_BOOTSTRAP", "127.0.0.1:1")];
+    ringlog(&["topic", "list"], "", &env).fails_naming("127.0.0.1:1");
+    let flag = ["topic", "create", "t", "--bootstrap", address.as_str()];
+    ringlog(&flag, "", &env).ok();
+    let list = [
+        "topic",
+        "list",
+        "--bootstrap",
+        &format!("127.0.0.1:1,{address}"),
+    ];
+    let names = ringlog(&list, "", &env).ok();
+    assert!(names.lines().any(|name| name == "t"), "{names}");
+}
+
+#[test]
+fn lines_from_stdin_are_consumed_back_in_order() {
+    let broker = BrokerProcess::start();
+    broker.run(&["topic", "create", "lines"]).ok();
+    broker
+        .run_with_input(&["produce", "lines"], "one\ntwo\r\n\nfour")
+        .ok();
+    let consume = ["consume", "lines", "--from-beginning", "--max-records", "4"];
+    let out = broker.run(&consume);
+    assert!(out.stderr.contains("consumed 4 records"), "{}", out.stderr);
+    assert_eq!(out.ok(), "one\ntwo\n\nfour\n");
+    // From an offset of one partition.
+    let out = broker.run(&[
+        "consume",
+        "lines",
+        "--partition",
+        "0",
+        "--offset",
+        "2",
+        "--timeout-ms",
+        "1000",
+    ]);
+    assert_eq!(out.ok(), "\nfour\n");
+}
+
+#[test]
+fn keys_before_the_separator_come_back_with_their_values() {
+    let broker = BrokerProcess::start();
+    broker
+        .run(&["topic", "create", "keyed", "--partitions", "2"])
+        .ok();
+    broker
+        .run_with_input(
+            &["produce", "keyed", "--key-separator", "::", "--acks", "1"],
+            "k1::v1\nk2::v2::x\n::empty key\n",
+        )
+        .ok();
+    let out = broker
+        .run(&[
+            "consume",
+            "keyed",
+            "--from-beginning",
+            "--max-records",
+            "3",
+            "--key-separator",
+            "=",
+        ])
+        .ok();
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(lines, vec!["=empty key", "k1=v1", "k2=v2::x"], "{out}");
+    // A line without the separator is refused, naming it.
+    broker
+        .run_with_input(&["produce", "keyed", "--key-separator", "::"], "no key\n")
+        .fails_naming("line 1");
+}
+
+#[test]
+fn a_group_resumes_after_its_commit_and_then_reads_nothing_new() {
+    let broker = BrokerProcess::start();
+    broker.run(&["topic", "create", "jobs"]).ok();
+    broker
+        .run_with_input(&["produce", "jobs"], "1\n2\n3\n4\n5\n")
+        .ok();
+    let group = [
+        "consume",
+        "jobs",
+        "--group",
+        "workers",
+        "--from-beginning",
+        "--timeout-ms",
+        "1500",
+    ];
+    let first: Vec<&str> = group
+        .iter()
+        .copied()
+        .chain(["--max-records", "3"])
+        .collect();
+    assert_eq!(broker.run(&first).ok(), "1\n2\n3\n");
+    assert_eq!(broker.run(&group).ok(), "4\n5\n");
+    assert_eq!(broker.run(&group).ok(), "");
+    // Another group starts over.
+    let other = [
+        "consume",
+        "jobs",
+        "--group",
+        "auditors",
+        "--from-beginning",
+        "--max-records",
+        "5",
+    ];
+    assert_eq!(broker.run(&other).ok(), "1\n2\n3\n4\n5\n");
+}
+
+fn assert_latency(report: &Value) {
+    let latency = &report["latency_ms"];
+    let p50 = latency["p50"].as_f64().unwrap();
+    let p99 = latency["p99"].as_f64().unwrap();
+    let p999 = latency["p999"].as_f64().unwrap();
+    let max = latency["max"].as_f64().unwrap();
+    assert!(0.0 < p50, "{report}");
+    assert!(p50 <= p99, "{report}");
+    assert!(p99 <= p999, "{report}");
+    assert!(p999 <= max, "{report}");
+}
+
+#[test]
+fn perf_produce_then_perf_consume_report_every_record() {
+    let broker = BrokerProcess::start();
+    broker
+        .run(&["topic", "create", "perf", "--partitions", "3"])
+        .ok();
+    let produced = one_object(
+        &broker
+            .run(&[
+                "perf",
+                "produce",
+                "--topic",
+                "perf",
+                "--records",
+                "20000",
+                "--record-size",
+                "100",
+                "--producers",
+                "2",
+                "--json",
+            ])
+            .ok(),
+    );
+    assert_eq!(produced["records"], 20000, "{produced}");
+    assert_eq!(produced["errors"], 0, "{produced}");
+    assert_eq!(produced["bytes"], 2_000_000, "{produced}");
+    assert!(produced["seconds"].as_f64().unwrap() > 0.0, "{produced}");
+    assert!(
+        produced["records_per_sec"].as_f64().unwrap() > 0.0,
+        "{produced}"
+    );
+    assert!(produced["mb_per_sec"].as_f64().unwrap() > 0.0, "{produced}");
+    assert_latency(&produced);
+
+    let consumed = one_object(
+        &broker
+            .run(&[
+                "perf",
+                "consume",
+                "--topic",
+                "perf",
+                "--records",
+                "20000",
+                "--json",
+            ])
+            .ok(),
+    );
+    assert_eq!(consumed["records"], 20000, "{consumed}");
+    assert_eq!(consumed["bytes"], 2_000_000, "{consumed}");
+    assert!(
+        consumed["records_per_sec"].as_f64().unwrap() > 0.0,
+        "{consumed}"
+    );
+    assert!(consumed["mb_per_sec"].as_f64().unwrap() > 0.0, "{consumed}");
+    assert_latency(&consumed);
+
+    // More records than there are: a failure naming the count, after the idle timeout.
+    broker
+        .run(&[
+            "perf",
+            "consume",
+            "--topic",
+            "perf",
+            "--records",
+            "20001",
+            "--timeout-ms",
+            "1000",
+        ])
+        .fails_naming("consumed 20000 of 20001 records");
+}
+
+#[test]
+fn perf_produce_keeps_to_its_throughput() {
+    let broker = BrokerProcess::start();
+    broker.run(&["topic", "create", "slow"]).ok();
+    let produced = one_object(
+        &broker
+            .run(&[
+                "perf",
+                "produce",
+                "--topic",
+                "slow",
+                "--records",
+                "200",
+                "--record-size",
+                "10",
+                "--throughput",
+                "200",
+                "--acks",
+                "1",
+                "--json",
+            ])
+            .ok(),
+    );
+    assert_eq!(produced["records"], 200, "{produced}");
+    // 200 records at 200/s: the last leaves 995 ms after the first.
+    let seconds = produced["seconds"].as_f64().unwrap();
+    assert!(seconds >= 0.99, "{produced}");
+    assert!(
+        produced["records_per_sec"].as_f64().unwrap() <= 202.0,
+        "{produced}"
+    );
+}
+
+/// (partition, offset) → value, of the lines with this event.
+fn events(stdout: &str, event: &str) -> Vec<(u64, u64, String)> {
+    stdout
+        .lines()
+        .map(json)
+        .filter(|line| line["event"] == event)
+        .map(|line| {
+            (
+                line["partition"].as_u64().unwrap(),
+                line["offset"].as_u64().unwrap(),
+                line["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_acknowledged_value_is_consumed_once_in_offset_order() {
+    let broker = BrokerProcess::start();
+    broker
+        .run(&["topic", "create", "verified", "--partitions", "3"])
+        .ok();
+    let produced = broker
+        .run(&[
+            "verifiable-producer",
+            "--topic",
+            "verified",
+            "--records",
+            "600",
+            "--acks",
+            "all",
+        ])
+        .ok();
+    let acked = events(&produced, "ack");
+    assert_eq!(acked.len(), 600, "{produced}");
+    let values: BTreeSet<&str> = acked.iter().map(|(_, _, v)| v.as_str()).collect();
+    let expected: Vec<String> = (0..600).map(|i| i.to_string()).collect();
+    assert_eq!(
+        values,
+        expected.iter().map(String::as_str).collect::<BTreeSet<_>>()
+    );
+
+    let consume = [
+        "verifiable-consumer",
+        "--topic",
+        "verified",
+        "--group",
+        "checkers",
+        "--idle-timeout-ms",
+        "2000",
+    ];
+    let consumed = broker.run(&consume).ok();
+    let records = events(&consumed, "record");
+    // Per partition: offsets 0, 1, 2, ... in order, each once.
+    let mut by_partition: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for (partition, offset, _) in &records {
+        by_partition.entry(*partition).or_default().push(*offset);
+    }
+    for (partition, offsets) in &by_partition {
+        let in_order: Vec<u64> = (0..offsets.len() as u64).collect();
+        assert_eq!(offsets, &in_order, "partition {partition}");
+    }
+    let mut acked_sorted = acked.clone();
+    acked_sorted.sort();
+    let mut records_sorted = records.clone();
+    records_sorted.sort();
+    assert_eq!(
+        records_sorted, acked_sorted,
+        "each acked record read once, where it was acked"
+    );
+    assert!(
+        consumed
+            .lines()
+            .any(|line| json(line)["event"] == "offsets_committed"),
+        "{consumed}"
+    );
+    // The group committed everything: a second run reads nothing.
+    let again = broker.run(&consume).ok();
+    assert!(events(&again, "record").is_empty(), "{again}");
+}
+
+#[test]
+fn failures_exit_nonzero_naming_the_kafka_error() {
+    let broker = BrokerProcess::start();
+    broker.run(&["topic", "create", "once"]).ok();
+    broker
+        .run(&["topic", "create", "once"])
+        .fails_naming("TOPIC_ALREADY_EXISTS (36)");
+    broker
+        .run_with_input(&["produce", "missing"], "x\n")
+        .fails_naming("UNKNOWN_TOPIC_OR_PARTITION (3)");
+    broker
+        .run(&["consume", "missing", "--timeout-ms", "1000"])
+        .fails_naming("UNKNOWN_TOPIC_OR_PARTITION (3)");
+    broker
+        .run(&["topic", "delete", "missing"])
+        .fails_naming("UNKNOWN_TOPIC_OR_PARTITION (3)");
+
+    // One replica cannot satisfy min_insync_replicas = 2: acks=all is refused until the
+    // delivery timeout.
+    broker
+        .run(&[
+            "topic",
+            "create",
+            "strict",
+            "--config",
+            "min_insync_replicas=2",
+        ])
+        .ok();
+    broker
+        .run_with_input(
+            &["produce", "strict", "--delivery-timeout-ms", "1000"],
+            "a\nb\n",
+        )
+        .fails_naming("NOT_ENOUGH_REPLICAS (19)");
+    let produced = broker
+        .run(&[
+            "verifiable-producer",
+            "--topic",
+            "strict",
+            "--records",
+            "2",
+            "--delivery-timeout-ms",
+            "1000",
+        ])
+        .ok();
+    let errors: Vec<Value> = produced.lines().map(json).collect();
+    assert_eq!(errors.len(), 2, "{produced}");
+    for (i, error) in errors.iter().enumerate() {
+        assert_eq!(error["event"], "error", "{produced}");
+        assert_eq!(error["value"], i.to_string(), "{produced}");
+        assert_eq!(error["error"], "NOT_ENOUGH_REPLICAS", "{produced}");
+    }
+    // acks=1 does not wait for the ISR.
+    broker
+        .run_with_input(&["produce", "strict", "--acks", "1"], "c\n")
+        .ok();
+}
