@@ -226,6 +226,12 @@ impl Cluster {
 
     /// The topic's partition count, refreshing the metadata until `deadline` while the topic
     /// is not known yet (or reported with a retriable error, such as a topic just created).
+    /// The topic's partition count if the cache holds it: the producer's fast path, which
+    /// neither waits nor registers interest (a cached topic is wanted already).
+    pub fn cached_partition_count(&self, topic: &str) -> Option<u32> {
+        self.metadata().partition_count(topic).ok()
+    }
+
     pub async fn partition_count(
         &self,
         topic: &str,

@@ -253,6 +253,9 @@ struct State {
     round_robin: RoundRobin,
     flush_upto: Option<u64>,
     closing: bool,
+    /// The batch the last append went into: the sender is woken only when an append opens a
+    /// new batch (to time its `linger` and send the one it closed), not for every record.
+    last_batch: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -288,6 +291,7 @@ impl Producer {
                 round_robin: RoundRobin::default(),
                 flush_upto: None,
                 closing: false,
+                last_batch: None,
             }),
             wake_sender: Notify::new(),
             progress: Notify::new(),
@@ -305,15 +309,18 @@ impl Producer {
     pub async fn send(&self, record: Record) -> Result<DeliveryFuture, ClientError> {
         let config = &self.inner.config;
         let deadline = Instant::now() + config.max_block;
-        let partition_count = tokio::time::timeout_at(
-            deadline,
-            self.inner.cluster.partition_count(&record.topic, deadline),
-        )
-        .await
-        .map_err(|_| ClientError::Timeout {
-            what: format!("metadata for topic {}", record.topic),
-            after: config.max_block,
-        })??;
+        let partition_count = match self.inner.cluster.cached_partition_count(&record.topic) {
+            Some(count) => count,
+            None => tokio::time::timeout_at(
+                deadline,
+                self.inner.cluster.partition_count(&record.topic, deadline),
+            )
+            .await
+            .map_err(|_| ClientError::Timeout {
+                what: format!("metadata for topic {}", record.topic),
+                after: config.max_block,
+            })??,
+        };
         let topic_partition = self.partition(&record, partition_count)?;
         let timestamp = record.timestamp.unwrap_or_else(Timestamp::now);
         let headers: Vec<Header<'_>> = record
@@ -378,6 +385,8 @@ impl Producer {
     ) -> Result<(), ClientError> {
         let config = &self.inner.config;
         loop {
+            // Armed before the attempt, so room freed between a full buffer and the wait is not
+            // missed.
             let progress = self.inner.progress.notified();
             tokio::pin!(progress);
             progress.as_mut().enable();
@@ -393,9 +402,12 @@ impl Producer {
                     Instant::now().into_std(),
                 );
                 match appended {
-                    Ok(_) => {
+                    Ok(batch) => {
+                        let opened = state.last_batch.replace(batch) != Some(batch);
                         drop(state);
-                        self.inner.wake_sender.notify_one();
+                        if opened {
+                            self.inner.wake_sender.notify_one();
+                        }
                         return Ok(());
                     }
                     Err((AppendError::TooLarge { size }, _)) => {
