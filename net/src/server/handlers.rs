@@ -560,6 +560,7 @@ fn answer_metadata(shared: &Shared, request: &MetadataRequest) -> MetadataRespon
         rack: None,
     };
     let catalog = shared.catalog.read().expect("not poisoned");
+    let epochs = shared.leader_epochs.read().expect("not poisoned");
     let names: Vec<String> = match &request.topics {
         Some(names) => names.clone(),
         None => catalog.topics().map(|(name, _)| name.clone()).collect(),
@@ -575,7 +576,10 @@ fn answer_metadata(shared: &Shared, request: &MetadataRequest) -> MetadataRespon
                         error_code: ErrorCode::NONE,
                         partition_index,
                         leader_id: Some(me),
-                        leader_epoch: None,
+                        // Unknown until the owner opened the partition (on first use).
+                        leader_epoch: epochs
+                            .get(&TopicPartition::new(name.clone(), partition_index))
+                            .copied(),
                         replica_nodes: vec![me],
                         isr_nodes: vec![me],
                         offline_replicas: vec![],

@@ -93,6 +93,7 @@ impl Broker {
             inboxes,
             started: Instant::now(),
             connections: AtomicUsize::new(0),
+            leader_epochs: Default::default(),
         });
         let mut threads = Vec::new();
         let (ready_tx, ready_rx) = mpsc::channel();

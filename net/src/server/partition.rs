@@ -113,6 +113,11 @@ impl<R> ServedPartition<R> {
         self.replica.high_watermark()
     }
 
+    /// The leader epoch this broker leads the partition in.
+    pub fn leader_epoch(&self) -> Option<LeaderEpoch> {
+        self.replica.leader_epoch()
+    }
+
     /// Appends `records` (RecordBatch v2 batches from a client) as the leader would. Returns
     /// the answers now due: this produce's, unless it must wait for the high watermark.
     pub fn produce(

@@ -227,6 +227,9 @@ pub struct Shared {
     pub advertised: std::net::SocketAddr,
     pub started: Instant,
     pub connections: std::sync::atomic::AtomicUsize,
+    /// Each open partition's leader epoch, for Metadata: written by the owner shard when it
+    /// takes the leadership, read by whichever shard answers.
+    pub leader_epochs: RwLock<BTreeMap<TopicPartition, ringlog_engine::LeaderEpoch>>,
 }
 
 impl Shared {
@@ -370,6 +373,13 @@ impl Shard {
             self.shared.now(),
         )?;
         super::metrics_hooks::io_backend(partition.log.io_backend_name());
+        if let Some(epoch) = partition.leader_epoch() {
+            self.shared
+                .leader_epochs
+                .write()
+                .expect("not poisoned")
+                .insert(topic_partition.clone(), epoch);
+        }
         let report = partition.log.recovery_report();
         if !report.clean_shutdown {
             tracing::info!(partition = %topic_partition, ?report, "recovered after an unclean shutdown");
@@ -1036,6 +1046,11 @@ impl Shard {
             .expect("not poisoned")
             .partition_dir(topic_partition);
         self.group_offsets.remove(topic_partition);
+        self.shared
+            .leader_epochs
+            .write()
+            .expect("not poisoned")
+            .remove(topic_partition);
         if let Some(partition) = self.partitions.remove(topic_partition) {
             drop(partition);
         }
