@@ -331,6 +331,10 @@ fn list_offsets_and_metadata_describe_the_topic() {
         .find(|t| t.name == "t")
         .expect("listed");
     assert_eq!(t.partitions.len(), 2);
+    assert!(
+        t.partitions[1].leader_epoch.is_some(),
+        "an open partition reports its epoch"
+    );
     let internal = metadata
         .topics
         .iter()
