@@ -101,23 +101,15 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
         Request::Produce(produce) => {
             auto_create(shared, produce.topics.iter().map(|t| &t.name));
             let timeout = produce.timeout.min(shared.options.config.request_timeout);
-            let parts = produce
-                .topics
-                .iter()
-                .flat_map(|topic| {
-                    topic.partitions.iter().map(|p| {
-                        let op = PartOp::Produce {
-                            records: p.records.clone(),
-                            acks: produce.acks,
-                            timeout,
-                        };
-                        (
-                            TopicPartition::new(topic.name.clone(), p.partition_index),
-                            op,
-                        )
-                    })
-                })
-                .collect();
+            let parts = parts_of(
+                &produce.topics,
+                |p| p.partition_index,
+                |p| PartOp::Produce {
+                    records: p.records.clone(),
+                    acks: produce.acks,
+                    timeout,
+                },
+            );
             Plan::Parts {
                 parts,
                 min_bytes: 0,
@@ -131,23 +123,15 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
                 fetch.max_wait.min(shared.options.fetch_wait_max)
             };
             let deadline = Instant::now() + wait;
-            let parts = fetch
-                .topics
-                .iter()
-                .flat_map(|topic| {
-                    topic.partitions.iter().map(|p| {
-                        let op = PartOp::Fetch {
-                            offset: p.fetch_offset,
-                            max_bytes: u64::from(p.partition_max_bytes.min(fetch.max_bytes)),
-                            deadline,
-                        };
-                        (
-                            TopicPartition::new(topic.name.clone(), p.partition_index),
-                            op,
-                        )
-                    })
-                })
-                .collect();
+            let parts = parts_of(
+                &fetch.topics,
+                |p| p.partition_index,
+                |p| PartOp::Fetch {
+                    offset: p.fetch_offset,
+                    max_bytes: u64::from(p.partition_max_bytes.min(fetch.max_bytes)),
+                    deadline,
+                },
+            );
             Plan::Parts {
                 parts,
                 min_bytes: u64::from(fetch.min_bytes),
@@ -155,19 +139,11 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
             }
         }
         Request::ListOffsets(list) => {
-            let parts = list
-                .topics
-                .iter()
-                .flat_map(|topic| {
-                    topic.partitions.iter().map(|p| {
-                        let op = PartOp::ListOffsets { spec: p.spec };
-                        (
-                            TopicPartition::new(topic.name.clone(), p.partition_index),
-                            op,
-                        )
-                    })
-                })
-                .collect();
+            let parts = parts_of(
+                &list.topics,
+                |p| p.partition_index,
+                |p| PartOp::ListOffsets { spec: p.spec },
+            );
             Plan::Parts {
                 parts,
                 min_bytes: 0,
@@ -270,51 +246,30 @@ pub fn finish(
     }
     let response = match request {
         Request::Produce(produce) => {
-            let mut results = results.into_iter();
-            let topics = produce
-                .topics
-                .iter()
-                .map(|topic| Topic {
-                    name: topic.name.clone(),
-                    partitions: topic
-                        .partitions
-                        .iter()
-                        .map(|p| produce_partition(p.partition_index, results.next()))
-                        .collect(),
-                })
-                .collect();
+            let topics = answer_parts(
+                &produce.topics,
+                results,
+                |p| p.partition_index,
+                produce_partition,
+            );
             Response::Produce(ProduceResponse { topics })
         }
         Request::Fetch(fetch) => {
-            let mut results = results.into_iter();
-            let topics = fetch
-                .topics
-                .iter()
-                .map(|topic| Topic {
-                    name: topic.name.clone(),
-                    partitions: topic
-                        .partitions
-                        .iter()
-                        .map(|p| fetch_partition(p.partition_index, results.next()))
-                        .collect(),
-                })
-                .collect();
+            let topics = answer_parts(
+                &fetch.topics,
+                results,
+                |p| p.partition_index,
+                fetch_partition,
+            );
             return fetch_pieces(header, FetchResponse { topics });
         }
         Request::ListOffsets(list) => {
-            let mut results = results.into_iter();
-            let topics = list
-                .topics
-                .iter()
-                .map(|topic| Topic {
-                    name: topic.name.clone(),
-                    partitions: topic
-                        .partitions
-                        .iter()
-                        .map(|p| list_offsets_partition(p.partition_index, results.next()))
-                        .collect(),
-                })
-                .collect();
+            let topics = answer_parts(
+                &list.topics,
+                results,
+                |p| p.partition_index,
+                list_offsets_partition,
+            );
             Response::ListOffsets(ListOffsetsResponse { topics })
         }
         Request::OffsetFetch(_) => match results.into_iter().next() {
@@ -424,6 +379,45 @@ fn offset_fetch_partition(
             error_code: ErrorCode::NONE,
         },
     }
+}
+
+/// The response's topics in request order, each partition answered by `answer` from the next
+/// part result (parts were made in the same order, see [`plan`]).
+fn answer_parts<P, A>(
+    topics: &[Topic<P>],
+    results: Vec<PartResult>,
+    index: impl Fn(&P) -> u32,
+    answer: impl Fn(u32, Option<PartResult>) -> A,
+) -> Vec<Topic<A>> {
+    let mut results = results.into_iter();
+    topics
+        .iter()
+        .map(|topic| Topic {
+            name: topic.name.clone(),
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| answer(index(p), results.next()))
+                .collect(),
+        })
+        .collect()
+}
+
+/// One part per partition of `topics`, in request order.
+fn parts_of<P>(
+    topics: &[Topic<P>],
+    index: impl Fn(&P) -> u32,
+    op: impl Fn(&P) -> PartOp,
+) -> Vec<(TopicPartition, PartOp)> {
+    topics
+        .iter()
+        .flat_map(|topic| {
+            topic.partitions.iter().map(|p| {
+                let topic_partition = TopicPartition::new(topic.name.clone(), index(p));
+                (topic_partition, op(p))
+            })
+        })
+        .collect()
 }
 
 fn produce_partition(partition_index: u32, result: Option<PartResult>) -> ProducePartitionResponse {
