@@ -23,7 +23,9 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::client::{Bootstrap, acks_name, connect, flat, parse_acks, partitions, runtime};
+use super::client::{
+    Bootstrap, acks_name, connect, flat, parse_acks, partitions, runtime, runtime_with_threads,
+};
 use super::perf_report::{
     LatencyMs, Throttle, Throughput, latency_histogram, parse_throughput, progress_bar,
     record_latency, seconds_since,
@@ -97,7 +99,11 @@ struct Sent {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    runtime()?.block_on(perf_produce(args))
+    let runtime = match args.producers {
+        1 => runtime()?,
+        producers => runtime_with_threads(producers as usize)?,
+    };
+    runtime.block_on(perf_produce(args))
 }
 
 async fn perf_produce(args: Args) -> Result<()> {
