@@ -734,3 +734,44 @@ fn a_truncated_frame_or_a_length_shorter_than_a_header_harms_no_one_else() {
         panic!("the other connection is unaffected")
     };
 }
+
+#[test]
+fn a_connection_pipelining_past_its_byte_budget_pauses_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let mut options = ServerOptions::new(dir.path().to_path_buf(), listen);
+    // Reading pauses while the requests owed hold 64 KiB; each request is about 20 KiB.
+    options.max_frame_bytes = 64 * 1024;
+    options.shards = 2;
+    let broker = Broker::start(options).unwrap();
+    let stream = TcpStream::connect(broker.local_addr()).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut client = Client {
+        stream,
+        buffer: BytesMut::new(),
+        next: 0,
+    };
+    create(&mut client, "b", 1);
+    let value = "x".repeat(20 * 1024);
+    let request = Request::Produce(ProduceRequest {
+        acks: Acks::Leader,
+        timeout: TIMEOUT,
+        topics: vec![Topic {
+            name: "b".to_string(),
+            partitions: vec![ProducePartition {
+                partition_index: 0,
+                records: batch(&[&value]),
+            }],
+        }],
+    });
+    let ids: Vec<u32> = (0..40).map(|_| client.send(&request)).collect();
+    for (i, id) in ids.into_iter().enumerate() {
+        let Response::Produce(response) = client.receive(&request, id) else {
+            panic!("not a produce response")
+        };
+        let p = &response.topics[0].partitions[0];
+        assert_eq!(p.base_offset, Some(Offset(i as u64)));
+    }
+    drop(client);
+    broker.stop().unwrap();
+}

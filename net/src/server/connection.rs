@@ -61,6 +61,8 @@ pub enum FlushState {
 #[derive(Debug)]
 struct Owed {
     seq: u64,
+    /// The request frame's size: what it holds in memory until answered.
+    request_bytes: usize,
     response: Option<Vec<OutPiece>>,
 }
 
@@ -78,6 +80,7 @@ pub struct Connection {
     pub received: BytesMut,
     next_seq: u64,
     owed: VecDeque<Owed>,
+    owed_bytes: usize,
     out: VecDeque<OutPiece>,
     /// How far into `out`'s first piece the socket has taken.
     out_offset: u64,
@@ -100,6 +103,7 @@ impl Connection {
             received: BytesMut::new(),
             next_seq: 0,
             owed: VecDeque::new(),
+            owed_bytes: 0,
             out: VecDeque::new(),
             out_offset: 0,
             closing: false,
@@ -121,14 +125,21 @@ impl Connection {
     }
 
     /// Takes a place for the next request's response; returns its sequence number.
-    pub fn owe(&mut self) -> u64 {
+    pub fn owe(&mut self, request_bytes: usize) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.owed_bytes += request_bytes;
         self.owed.push_back(Owed {
             seq,
+            request_bytes,
             response: None,
         });
         seq
+    }
+
+    /// Bytes of the requests read and not yet answered.
+    pub fn owed_bytes(&self) -> usize {
+        self.owed_bytes
     }
 
     /// The response to request `seq` is ready: the ready ones at the front move to the write
@@ -139,6 +150,7 @@ impl Connection {
         }
         while self.owed.front().is_some_and(|o| o.response.is_some()) {
             let owed = self.owed.pop_front().expect("checked");
+            self.owed_bytes -= owed.request_bytes;
             self.out.extend(owed.response.expect("checked"));
         }
     }

@@ -36,7 +36,7 @@ use super::ring::{Op, Ring, Token};
 use super::topic_config::TopicConfig;
 use crate::wire::ErrorResponse;
 use crate::wire::api::list_offsets::OffsetSpec;
-use crate::wire::frame::split_request_frame;
+use crate::wire::frame::{REQUEST_HEADER_LEN, split_request_frame};
 use crate::wire::{ErrorCode, Request, RequestHeader, Response, decode_request, encode_response};
 
 /// How often partitions are ticked (produce timeouts, time-based rolls and flushes).
@@ -550,11 +550,16 @@ impl Shard {
             .filter(|c| c.generation == generation)
     }
 
+    /// Receives on the connection again, unless it is closing or holds as many requests (or
+    /// bytes of them) as it may: reading resumes once responses drain.
     fn arm_recv(&mut self, slot: u32) {
+        let max_inflight = self.shared.options.max_inflight_requests_per_connection;
+        let max_frame = self.shared.options.max_frame_bytes as usize;
         let Some(conn) = self.conns[slot as usize].as_mut() else {
             return;
         };
-        if conn.recv_in_flight || conn.closing {
+        let full = conn.in_flight() >= max_inflight || conn.owed_bytes() >= max_frame;
+        if conn.recv_in_flight || conn.closing || full {
             return;
         }
         let token = Token {
@@ -574,7 +579,6 @@ impl Shard {
     }
 
     fn on_recv(&mut self, token: Token, result: i32) {
-        let max_inflight = self.shared.options.max_inflight_requests_per_connection;
         let Some(conn) = self.conns[token.slot as usize].as_mut() else {
             return;
         };
@@ -589,10 +593,7 @@ impl Shard {
         conn.received
             .extend_from_slice(&conn.recv_buffer[..received]);
         self.read_requests(token.slot);
-        let conn = self.conns[token.slot as usize].as_ref();
-        if conn.is_some_and(|c| c.in_flight() < max_inflight) {
-            self.arm_recv(token.slot);
-        }
+        self.arm_recv(token.slot);
     }
 
     /// Cuts and handles the whole frames received, up to the in-flight limit.
@@ -603,7 +604,10 @@ impl Shard {
             let Some(conn) = self.conns[slot as usize].as_mut() else {
                 return;
             };
-            if conn.closing || conn.in_flight() >= max_inflight {
+            // Reading pauses while the requests owed hold a whole frame's worth of bytes: a
+            // connection holds at most about two frames however many it pipelines.
+            let full = conn.in_flight() >= max_inflight || conn.owed_bytes() >= max_frame as usize;
+            if conn.closing || full {
                 return;
             }
             let (header, body) = match split_request_frame(&mut conn.received, max_frame) {
@@ -615,7 +619,7 @@ impl Shard {
                     return;
                 }
             };
-            let seq = conn.owe();
+            let seq = conn.owe(REQUEST_HEADER_LEN + body.len());
             let job = JobKey {
                 slot,
                 generation: conn.generation,
