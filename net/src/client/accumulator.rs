@@ -163,6 +163,24 @@ impl<C> Accumulator<C> {
         }
     }
 
+    /// The batch [`Self::append`] would put `record` in now: the partition's open batch, when
+    /// it has room; `None` when the append would open a new one.
+    pub fn open_batch_for(
+        &self,
+        topic_partition: &TopicPartition,
+        record: &Record<'_>,
+    ) -> Option<u64> {
+        let size = record_size_bound(record);
+        self.partitions
+            .get(topic_partition)?
+            .batches
+            .back()
+            .filter(|batch| {
+                batch.builder.is_some() && batch.size_bytes() + size <= self.config.batch_bytes
+            })
+            .map(|batch| batch.id)
+    }
+
     /// Adds `record` to `topic_partition`'s open batch or a new one; returns the batch id.
     pub fn append(
         &mut self,

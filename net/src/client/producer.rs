@@ -18,15 +18,16 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
 use ringlog_engine::format::{Compression, HEADER_LEN, Header};
 use ringlog_engine::{Offset, Timestamp};
 use ringlog_replication::{BrokerId, TopicPartition};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use crate::client::accumulator::{
@@ -206,26 +207,109 @@ pub struct RecordMetadata {
 
 /// Resolves once the record is acknowledged, or failed for good (the error names the Kafka
 /// error code, or the timeout). Dropping it does not cancel the send.
+///
+/// The records of one batch share one [`SharedOutcome`], resolved once for all of them (as
+/// Kafka's producer shares one result per batch): no channel or wake-up per record.
 #[derive(Debug)]
 pub struct DeliveryFuture {
-    answer: oneshot::Receiver<Result<RecordMetadata, ClientError>>,
+    outcome: Arc<SharedOutcome>,
+    /// The record's place in its batch: its offset is the batch's base plus this.
+    index: u64,
+    timestamp: Timestamp,
 }
 
 impl Future for DeliveryFuture {
     type Output = Result<RecordMetadata, ClientError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.answer)
-            .poll(cx)
-            .map(|answer| answer.unwrap_or(Err(ClientError::Closed)))
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(result) = this.outcome.result.get() {
+            return Poll::Ready(this.metadata(result));
+        }
+        let mut wakers = this.outcome.wakers.lock().expect("not poisoned");
+        // Checked again under the lock `resolve` takes after setting the result: a result set
+        // in between is seen here, or this waker is woken.
+        if let Some(result) = this.outcome.result.get() {
+            return Poll::Ready(this.metadata(result));
+        }
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 
-/// What completes one record.
+impl DeliveryFuture {
+    fn metadata(
+        &self,
+        result: &Result<Option<Offset>, ClientError>,
+    ) -> Result<RecordMetadata, ClientError> {
+        let base_offset = result.as_ref().map_err(Clone::clone)?;
+        Ok(RecordMetadata {
+            topic: self.outcome.topic_partition.topic.clone(),
+            partition: self.outcome.topic_partition.partition,
+            offset: base_offset.map(|base| base.plus(self.index)),
+            timestamp: self.timestamp,
+        })
+    }
+}
+
+/// What every record of one batch waits for: set once, when the batch is acknowledged (with
+/// its base offset; `None` with acks=0) or fails.
+#[derive(Debug)]
+struct SharedOutcome {
+    topic_partition: TopicPartition,
+    result: OnceLock<Result<Option<Offset>, ClientError>>,
+    wakers: Mutex<Vec<Waker>>,
+    /// Records appended so far: the next one's index.
+    records: AtomicU64,
+}
+
+impl SharedOutcome {
+    fn new(topic_partition: TopicPartition) -> Arc<SharedOutcome> {
+        Arc::new(SharedOutcome {
+            topic_partition,
+            result: OnceLock::new(),
+            wakers: Mutex::new(Vec::new()),
+            records: AtomicU64::new(0),
+        })
+    }
+
+    /// Resolves the batch (the first call wins) and wakes the futures waiting on it.
+    fn resolve(&self, result: Result<Option<Offset>, ClientError>) {
+        if self.result.get().is_some() {
+            return;
+        }
+        if self.result.set(result).is_ok() {
+            let wakers = std::mem::take(&mut *self.wakers.lock().expect("not poisoned"));
+            for waker in wakers {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// What completes one record: its share of the batch's outcome. A batch dropped unresolved
+/// (the producer went away) resolves its records as closed; a completion handed back by a
+/// refused append is disarmed first, as it never joined the batch.
 #[derive(Debug)]
 struct Completion {
-    reply: oneshot::Sender<Result<RecordMetadata, ClientError>>,
-    timestamp: Timestamp,
+    outcome: Arc<SharedOutcome>,
+    armed: bool,
+}
+
+impl Completion {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if self.armed {
+            self.outcome.resolve(Err(ClientError::Closed));
+        }
+    }
 }
 
 /// Sends records in batches. Cheap to clone; when the last clone is dropped, the sender task
@@ -253,9 +337,10 @@ struct State {
     round_robin: RoundRobin,
     flush_upto: Option<u64>,
     closing: bool,
-    /// The batch the last append went into: the sender is woken only when an append opens a
-    /// new batch (to time its `linger` and send the one it closed), not for every record.
-    last_batch: Option<u64>,
+    /// Each partition's open batch and its outcome, which the next records join. The sender
+    /// is woken only when an append opens a new batch (to time its `linger` and send the one
+    /// it closed), not for every record.
+    open_outcomes: std::collections::HashMap<TopicPartition, (u64, Arc<SharedOutcome>)>,
 }
 
 #[derive(Debug)]
@@ -291,7 +376,7 @@ impl Producer {
                 round_robin: RoundRobin::default(),
                 flush_upto: None,
                 closing: false,
-                last_batch: None,
+                open_outcomes: Default::default(),
             }),
             wake_sender: Notify::new(),
             progress: Notify::new(),
@@ -345,11 +430,8 @@ impl Producer {
                 max: config.max_request_bytes,
             });
         }
-        let (reply, answer) = oneshot::channel();
-        let completion = Completion { reply, timestamp };
-        self.append(&topic_partition, &encoded, completion, deadline)
-            .await?;
-        Ok(DeliveryFuture { answer })
+        self.append(&topic_partition, &encoded, timestamp, deadline)
+            .await
     }
 
     fn partition(
@@ -380,9 +462,9 @@ impl Producer {
         &self,
         topic_partition: &TopicPartition,
         record: &ringlog_engine::format::Record<'_>,
-        mut completion: Completion,
+        timestamp: Timestamp,
         deadline: Instant,
-    ) -> Result<(), ClientError> {
+    ) -> Result<DeliveryFuture, ClientError> {
         let config = &self.inner.config;
         loop {
             // Armed before the attempt, so room freed between a full buffer and the wait is not
@@ -395,6 +477,15 @@ impl Producer {
                 if state.closing {
                     return Err(ClientError::Closed);
                 }
+                let joins = state.accumulator.open_batch_for(topic_partition, record);
+                let outcome = match (joins, state.open_outcomes.get(topic_partition)) {
+                    (Some(id), Some((open, outcome))) if id == *open => Arc::clone(outcome),
+                    _ => SharedOutcome::new(topic_partition.clone()),
+                };
+                let completion = Completion {
+                    outcome: Arc::clone(&outcome),
+                    armed: true,
+                };
                 let appended = state.accumulator.append(
                     topic_partition,
                     record,
@@ -403,14 +494,25 @@ impl Producer {
                 );
                 match appended {
                     Ok(batch) => {
-                        let opened = state.last_batch.replace(batch) != Some(batch);
+                        let opened = joins != Some(batch);
+                        if opened {
+                            let entry = (batch, Arc::clone(&outcome));
+                            state.open_outcomes.insert(topic_partition.clone(), entry);
+                        }
+                        // Under the lock, in the order the batch took its records.
+                        let index = outcome.records.fetch_add(1, Ordering::Relaxed);
                         drop(state);
                         if opened {
                             self.inner.wake_sender.notify_one();
                         }
-                        return Ok(());
+                        return Ok(DeliveryFuture {
+                            outcome,
+                            index,
+                            timestamp,
+                        });
                     }
-                    Err((AppendError::TooLarge { size }, _)) => {
+                    Err((AppendError::TooLarge { size }, returned)) => {
+                        returned.disarm();
                         return Err(ClientError::RecordTooLarge {
                             size,
                             limit: "buffer_bytes",
@@ -418,6 +520,7 @@ impl Producer {
                         });
                     }
                     Err((AppendError::BufferFull { used, needed }, returned)) => {
+                        returned.disarm();
                         if config.buffer_full == BufferFullPolicy::Error {
                             return Err(ClientError::BufferFull {
                                 used,
@@ -425,7 +528,6 @@ impl Producer {
                                 needed,
                             });
                         }
-                        completion = returned;
                     }
                 }
             }
@@ -813,23 +915,18 @@ fn partition_outcome(
     ))
 }
 
-/// Resolves every record of an acknowledged batch, in offset order.
+/// Resolves every record of an acknowledged batch: record `i` is at `base_offset + i`.
+/// (Every record's outcome is resolved: they are all the batch's one, and a resolved outcome
+/// ignores the rest at the cost of one atomic load.)
 fn complete_batch(batch: Batch<Completion>, base_offset: Option<Offset>) {
-    let TopicPartition { topic, partition } = batch.topic_partition;
-    for (index, completion) in batch.completions.into_iter().enumerate() {
-        let metadata = RecordMetadata {
-            topic: topic.clone(),
-            partition,
-            offset: base_offset.map(|base| base.plus(index as u64)),
-            timestamp: completion.timestamp,
-        };
-        let _ = completion.reply.send(Ok(metadata));
+    for completion in &batch.completions {
+        completion.outcome.resolve(Ok(base_offset));
     }
 }
 
 fn fail_batch(batch: Batch<Completion>, error: &ClientError) {
-    for completion in batch.completions {
-        let _ = completion.reply.send(Err(error.clone()));
+    for completion in &batch.completions {
+        completion.outcome.resolve(Err(error.clone()));
     }
 }
 
@@ -919,6 +1016,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_dropped_unresolved_resolves_its_records_as_closed() {
+        let outcome = SharedOutcome::new(TopicPartition::new("t", 0));
+        let completion = Completion {
+            outcome: Arc::clone(&outcome),
+            armed: true,
+        };
+        let future = DeliveryFuture {
+            outcome,
+            index: 0,
+            timestamp: Timestamp(0),
+        };
+        drop(completion);
+        assert!(matches!(future.await, Err(ClientError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn a_refused_append_leaves_the_batch_unresolved() {
+        let outcome = SharedOutcome::new(TopicPartition::new("t", 0));
+        let refused = Completion {
+            outcome: Arc::clone(&outcome),
+            armed: true,
+        };
+        refused.disarm();
+        assert!(outcome.result.get().is_none());
+    }
+
+    #[tokio::test]
     async fn records_of_a_batch_resolve_in_order_with_consecutive_offsets() {
         let now = std::time::Instant::now();
         let mut accumulator = Accumulator::new(AccumulatorConfig {
@@ -928,12 +1052,12 @@ mod tests {
             compression: Compression::None,
         });
         let topic_partition = TopicPartition::new("t", 0);
+        let outcome = SharedOutcome::new(topic_partition.clone());
         let mut answers = Vec::new();
         for i in 0..3 {
-            let (reply, answer) = oneshot::channel();
             let completion = Completion {
-                reply,
-                timestamp: Timestamp(i),
+                outcome: Arc::clone(&outcome),
+                armed: true,
             };
             let record = ringlog_engine::format::Record {
                 value: Some(b"v"),
@@ -943,7 +1067,11 @@ mod tests {
             accumulator
                 .append(&topic_partition, &record, completion, now)
                 .unwrap();
-            answers.push(DeliveryFuture { answer });
+            answers.push(DeliveryFuture {
+                outcome: Arc::clone(&outcome),
+                index: outcome.records.fetch_add(1, Ordering::Relaxed),
+                timestamp: Timestamp(i),
+            });
         }
         let batch = accumulator.take(&topic_partition).unwrap();
         complete_batch(batch, Some(Offset(100)));
