@@ -208,7 +208,7 @@ pub struct RecordMetadata {
 /// Resolves once the record is acknowledged, or failed for good (the error names the Kafka
 /// error code, or the timeout). Dropping it does not cancel the send.
 ///
-/// The records of one batch share one [`SharedOutcome`], resolved once for all of them (as
+/// The records of one batch share one outcome, resolved once for all of them (as
 /// Kafka's producer shares one result per batch): no channel or wake-up per record.
 #[derive(Debug)]
 pub struct DeliveryFuture {
