@@ -290,6 +290,14 @@ pub const WRITE_QUEUE_DEPTH: usize = 8;
 /// is reaped. Buffers live in `InFlight` entries (a `Vec`'s heap buffer does not move when the
 /// `Vec` does) and leave only through [`WriteQueue::complete_oldest`], which returns an entry
 /// once its completion was reaped; dropping the queue first waits for all of them.
+///
+/// The io-wq worker that runs a write belongs to the thread that submitted it, and any thread
+/// holding the log may submit, wait or drain, and may exit with writes in flight. Hence, measured
+/// on Linux 6.18 / ext4 (`docs/storage.md`, "The io_uring append queue against the flush-never
+/// floor"): no `IOSQE_ASYNC` (a write still queued when its submitting thread exits then fails
+/// with `ECANCELED`), no `IORING_SETUP_DEFER_TASKRUN` (completions could only be reaped by the
+/// submitting thread), and the ring is a plain one: `COOP_TASKRUN`, `SINGLE_ISSUER`, io-wq
+/// worker limits and affinity, and a registered file were no faster.
 pub struct UringWriteQueue {
     ring: IoUring,
     in_flight: VecDeque<InFlight>,
