@@ -352,8 +352,13 @@ async fn metadata_older_than_max_age_is_refreshed_without_an_error() {
         // Nothing failed, but the metadata is older than 50 ms when the sender next wakes.
         tokio::time::sleep(Duration::from_millis(100)).await;
         producer.send(record()).await.unwrap().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let after = peer.requests(ApiKey::METADATA).len();
+        // The refresh goes out in the background: wait for it, for a bounded time.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut after = peer.requests(ApiKey::METADATA).len();
+        while after <= before && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            after = peer.requests(ApiKey::METADATA).len();
+        }
         assert!(after > before, "{before} then {after}");
     })
     .await;

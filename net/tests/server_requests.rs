@@ -34,13 +34,29 @@ struct Harness {
     broker: Option<Broker>,
 }
 
+/// A broker's options: listening on 127.0.0.1 (port 0), its data in `dir`, `shards` shards.
+fn options(dir: &std::path::Path, shards: usize) -> ServerOptions {
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let mut options = ServerOptions::new(dir.to_path_buf(), listen);
+    options.shards = shards;
+    options
+}
+
+/// A connection to `broker`.
+fn connect_to(broker: &Broker) -> Client {
+    let stream = TcpStream::connect(broker.local_addr()).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    Client {
+        stream,
+        buffer: BytesMut::new(),
+        next: 0,
+    }
+}
+
 impl Harness {
     fn start(shards: usize) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let mut options = ServerOptions::new(dir.path().to_path_buf(), listen);
-        options.shards = shards;
-        let broker = Broker::start(options).expect("broker starts");
+        let broker = Broker::start(options(dir.path(), shards)).expect("broker starts");
         Harness {
             _dir: dir,
             broker: Some(broker),
@@ -48,14 +64,7 @@ impl Harness {
     }
 
     fn connect(&self) -> Client {
-        let addr = self.broker.as_ref().unwrap().local_addr();
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        Client {
-            stream,
-            buffer: BytesMut::new(),
-            next: 0,
-        }
+        connect_to(self.broker.as_ref().unwrap())
     }
 }
 
@@ -242,7 +251,18 @@ fn a_fetch_waits_for_data_and_wakes_when_it_arrives() {
     let mut producer = harness.connect();
     let request = fetch_request("t", 0, 0, Duration::from_secs(5));
     let correlation = client.send(&request);
-    std::thread::sleep(Duration::from_millis(100));
+    // The fetch waits: nothing comes back while the partition is empty.
+    client
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = client.stream.peek(&mut byte);
+    assert!(
+        early.is_err(),
+        "an empty partition's fetch was answered at once: {early:?}"
+    );
+    client.stream.set_read_timeout(Some(TIMEOUT)).unwrap();
     let started = Instant::now();
     produce(&mut producer, "t", 0, batch(&["late"]));
     let Response::Fetch(response) = client.receive(&request, correlation) else {
@@ -349,23 +369,9 @@ fn list_offsets_and_metadata_describe_the_topic() {
 #[test]
 fn topics_and_records_survive_a_restart_and_deleted_topics_do_not() {
     let dir = tempfile::tempdir().unwrap();
-    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    let start = || {
-        let mut options = ServerOptions::new(dir.path().to_path_buf(), listen);
-        options.shards = 2;
-        Broker::start(options).unwrap()
-    };
-    let connect = |broker: &Broker| {
-        let stream = TcpStream::connect(broker.local_addr()).unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        Client {
-            stream,
-            buffer: BytesMut::new(),
-            next: 0,
-        }
-    };
+    let start = || Broker::start(options(dir.path(), 2)).unwrap();
     let broker = start();
-    let mut client = connect(&broker);
+    let mut client = connect_to(&broker);
     create(&mut client, "kept", 1);
     create(&mut client, "gone", 1);
     produce(&mut client, "kept", 0, batch(&["x", "y"]));
@@ -382,7 +388,7 @@ fn topics_and_records_survive_a_restart_and_deleted_topics_do_not() {
     assert!(!dir.path().join("gone-0").exists());
 
     let broker = start();
-    let mut client = connect(&broker);
+    let mut client = connect_to(&broker);
     let Response::Fetch(response) = client.call(fetch_request("kept", 0, 0, Duration::ZERO)) else {
         panic!("not a fetch response")
     };
@@ -532,23 +538,9 @@ fn committed(client: &mut Client, group: &str, topic: &str, partition: u32) -> O
 #[test]
 fn committed_offsets_are_kept_per_group_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    let start = || {
-        let mut options = ServerOptions::new(dir.path().to_path_buf(), listen);
-        options.shards = 2;
-        Broker::start(options).unwrap()
-    };
-    let connect = |broker: &Broker| {
-        let stream = TcpStream::connect(broker.local_addr()).unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        Client {
-            stream,
-            buffer: BytesMut::new(),
-            next: 0,
-        }
-    };
+    let start = || Broker::start(options(dir.path(), 2)).unwrap();
     let broker = start();
-    let mut client = connect(&broker);
+    let mut client = connect_to(&broker);
     create(&mut client, "t", 2);
     assert_eq!(committed(&mut client, "g1", "t", 0), None);
     assert_eq!(commit_offset(&mut client, "g1", "t", 0, 5), ErrorCode::NONE);
@@ -563,7 +555,7 @@ fn committed_offsets_are_kept_per_group_and_survive_a_restart() {
     broker.stop().unwrap();
 
     let broker = start();
-    let mut client = connect(&broker);
+    let mut client = connect_to(&broker);
     assert_eq!(committed(&mut client, "g1", "t", 0), Some(Offset(9)));
     assert_eq!(committed(&mut client, "g2", "t", 1), Some(Offset(3)));
     assert_eq!(committed(&mut client, "g2", "t", 0), None);
@@ -691,18 +683,11 @@ fn a_topic_with_a_bad_config_is_not_created() {
 #[test]
 fn with_auto_create_a_produce_to_an_unknown_topic_creates_it() {
     let dir = tempfile::tempdir().unwrap();
-    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    let mut options = ServerOptions::new(dir.path().to_path_buf(), listen);
+    let mut options = options(dir.path(), 1);
     options.config.auto_create_topics_enable = true;
     options.config.num_partitions = 3;
     let broker = Broker::start(options).unwrap();
-    let stream = TcpStream::connect(broker.local_addr()).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let mut client = Client {
-        stream,
-        buffer: BytesMut::new(),
-        next: 0,
-    };
+    let mut client = connect_to(&broker);
     let (error, base) = produce(&mut client, "fresh", 2, batch(&["x"]));
     assert_eq!((error, base), (ErrorCode::NONE, Some(Offset(0))));
     drop(client);
@@ -738,19 +723,11 @@ fn a_truncated_frame_or_a_length_shorter_than_a_header_harms_no_one_else() {
 #[test]
 fn a_connection_pipelining_past_its_byte_budget_pauses_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    let mut options = ServerOptions::new(dir.path().to_path_buf(), listen);
+    let mut options = options(dir.path(), 2);
     // Reading pauses while the requests owed hold 64 KiB; each request is about 20 KiB.
     options.max_frame_bytes = 64 * 1024;
-    options.shards = 2;
     let broker = Broker::start(options).unwrap();
-    let stream = TcpStream::connect(broker.local_addr()).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let mut client = Client {
-        stream,
-        buffer: BytesMut::new(),
-        next: 0,
-    };
+    let mut client = connect_to(&broker);
     create(&mut client, "b", 1);
     let value = "x".repeat(20 * 1024);
     let request = Request::Produce(ProduceRequest {

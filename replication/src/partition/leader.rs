@@ -775,6 +775,16 @@ mod tests {
     /// Broker 1 leads replicas `replicas` with ISR `isr`, over a log ending at 100 with the
     /// high watermark at 100, at time 0.
     fn leader(replicas: &[u32], isr: &[u32], min_insync_replicas: usize) -> Leader {
+        leader_over(replicas, isr, min_insync_replicas, log())
+    }
+
+    /// Broker 1 leads `replicas` with ISR `isr` over `log`, at time 0.
+    fn leader_over(
+        replicas: &[u32],
+        isr: &[u32],
+        min_insync_replicas: usize,
+        log: LogState,
+    ) -> Leader {
         let config = LeaderConfig {
             min_insync_replicas,
             ..LeaderConfig::default()
@@ -786,7 +796,7 @@ mod tests {
             EPOCH,
             PARTITION_EPOCH,
         );
-        Leader::new(BrokerId(1), config, &partition, log(), Millis(0))
+        Leader::new(BrokerId(1), config, &partition, log, Millis(0))
     }
 
     /// A log ending at 100, all of it written in the epoch before [`EPOCH`], committed.
@@ -1129,48 +1139,26 @@ mod tests {
 
     #[test]
     fn a_lone_leader_starts_with_its_whole_log_committed() {
-        let partition = Partition::new(
-            ids(&[1]),
-            Some(BrokerId(1)),
-            ids(&[1]),
-            EPOCH,
-            PARTITION_EPOCH,
-        );
         let log = LogState {
             high_watermark: Offset(40),
             ..log()
         };
-        let l = Leader::new(
-            BrokerId(1),
-            LeaderConfig::default(),
-            &partition,
-            log,
-            Millis(0),
+        assert_eq!(
+            leader_over(&[1], &[1], 1, log).high_watermark(),
+            Offset(100)
         );
-        assert_eq!(l.high_watermark(), Offset(100));
     }
 
     #[test]
     fn a_leader_with_followers_starts_with_the_high_watermark_it_had() {
-        let partition = Partition::new(
-            ids(&[1, 2]),
-            Some(BrokerId(1)),
-            ids(&[1, 2]),
-            EPOCH,
-            PARTITION_EPOCH,
-        );
         let log = LogState {
             high_watermark: Offset(40),
             ..log()
         };
-        let l = Leader::new(
-            BrokerId(1),
-            LeaderConfig::default(),
-            &partition,
-            log,
-            Millis(0),
+        assert_eq!(
+            leader_over(&[1, 2], &[1, 2], 1, log).high_watermark(),
+            Offset(40)
         );
-        assert_eq!(l.high_watermark(), Offset(40));
     }
 
     #[test]
