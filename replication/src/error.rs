@@ -3,10 +3,13 @@
 //! ([`KafkaError`]). Messages are lowercase, name the object and carry the numbers. A broken
 //! invariant is a bug and panics; it is never one of these.
 
+use serde::{Deserialize, Serialize};
+
 use crate::types::{BrokerId, LeaderEpoch, PartitionEpoch, TopicPartition};
 
 /// The Kafka protocol errors the controller's refusals map to, with their wire codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Serialized by name, so a stored or sent error keeps its meaning if variants are reordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum KafkaError {
     OffsetOutOfRange,
@@ -20,6 +23,7 @@ pub enum KafkaError {
     InvalidRequest,
     FencedLeaderEpoch,
     UnknownLeaderEpoch,
+    StaleBrokerEpoch,
     InvalidUpdateVersion,
     DuplicateBrokerRegistration,
     BrokerIdNotRegistered,
@@ -44,6 +48,7 @@ impl KafkaError {
             KafkaError::InvalidRequest => 42,
             KafkaError::FencedLeaderEpoch => 74,
             KafkaError::UnknownLeaderEpoch => 75,
+            KafkaError::StaleBrokerEpoch => 77,
             KafkaError::InvalidUpdateVersion => 95,
             KafkaError::DuplicateBrokerRegistration => 101,
             KafkaError::BrokerIdNotRegistered => 102,
@@ -68,6 +73,7 @@ impl KafkaError {
             KafkaError::InvalidRequest => "INVALID_REQUEST",
             KafkaError::FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
             KafkaError::UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
+            KafkaError::StaleBrokerEpoch => "STALE_BROKER_EPOCH",
             KafkaError::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
             KafkaError::DuplicateBrokerRegistration => "DUPLICATE_BROKER_REGISTRATION",
             KafkaError::BrokerIdNotRegistered => "BROKER_ID_NOT_REGISTERED",
@@ -88,6 +94,17 @@ pub enum BrokerError {
 
     #[error("broker {broker} is not registered")]
     NotRegistered { broker: BrokerId },
+
+    /// A request from another life of the broker than the one registered: a heartbeat or a
+    /// shutdown from an older incarnation, or a registration older than the registered one.
+    #[error(
+        "broker {broker}: incarnation {incarnation} is stale, the registered one is {registered}"
+    )]
+    StaleIncarnation {
+        broker: BrokerId,
+        incarnation: u64,
+        registered: u64,
+    },
 }
 
 impl BrokerError {
@@ -95,6 +112,7 @@ impl BrokerError {
         match self {
             BrokerError::DuplicateRegistration { .. } => KafkaError::DuplicateBrokerRegistration,
             BrokerError::NotRegistered { .. } => KafkaError::BrokerIdNotRegistered,
+            BrokerError::StaleIncarnation { .. } => KafkaError::StaleBrokerEpoch,
         }
     }
 }
@@ -157,6 +175,22 @@ impl CreateTopicError {
             CreateTopicError::InvalidPartitionCount { .. } => KafkaError::InvalidPartitions,
             CreateTopicError::InvalidMinInsyncReplicas { .. } => KafkaError::InvalidConfig,
             CreateTopicError::Placement(error) => error.kafka_error(),
+        }
+    }
+}
+
+/// A topic deletion the controller refuses; nothing is deleted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeleteTopicError {
+    #[error("unknown topic {topic}")]
+    UnknownTopic { topic: String },
+}
+
+impl DeleteTopicError {
+    pub fn kafka_error(&self) -> KafkaError {
+        match self {
+            DeleteTopicError::UnknownTopic { .. } => KafkaError::UnknownTopicOrPartition,
         }
     }
 }
@@ -324,6 +358,21 @@ mod tests {
             min_insync_replicas: 0,
         };
         assert_eq!(invalid_config.kafka_error().name(), "INVALID_CONFIG");
+        let stale = BrokerError::StaleIncarnation {
+            broker: BrokerId(1),
+            incarnation: 3,
+            registered: 4,
+        };
+        assert_eq!(stale.kafka_error().code(), 77);
+        assert_eq!(stale.kafka_error().name(), "STALE_BROKER_EPOCH");
+        assert_eq!(
+            stale.to_string(),
+            "broker 1: incarnation 3 is stale, the registered one is 4"
+        );
+        let unknown_topic = DeleteTopicError::UnknownTopic {
+            topic: "t".to_string(),
+        };
+        assert_eq!(unknown_topic.kafka_error().code(), 3);
     }
 
     #[test]

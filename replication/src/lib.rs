@@ -26,5 +26,7 @@ pub mod partition;
 pub mod types;
 
 pub use error::AlterConfigError;
-pub use error::{AlterIsrError, BrokerError, CreateTopicError, KafkaError, PlacementError};
+pub use error::{
+    AlterIsrError, BrokerError, CreateTopicError, DeleteTopicError, KafkaError, PlacementError,
+};
 pub use types::{BrokerId, LeaderEpoch, Millis, Offset, PartitionEpoch, Rack, TopicPartition};

@@ -5,10 +5,13 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 pub use ringlog_engine::{LeaderEpoch, Offset};
 
 /// A broker's id, unique in the cluster (Kafka's `node.id`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct BrokerId(pub u32);
 
 impl fmt::Display for BrokerId {
@@ -20,7 +23,10 @@ impl fmt::Display for BrokerId {
 /// The version of a partition's leader and ISR as the controller committed them. Every change to
 /// either bumps it; an ISR proposal built on an older one is refused (Kafka's
 /// INVALID_UPDATE_VERSION), so a leader cannot overwrite a change it has not seen.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct PartitionEpoch(pub u32);
 
 impl PartitionEpoch {
@@ -36,6 +42,27 @@ impl fmt::Display for PartitionEpoch {
     }
 }
 
+/// Serde for [`LeaderEpoch`], the engine's type (which stays free of serde): its number, as a
+/// field attribute `#[serde(with = "crate::types::leader_epoch_serde")]`.
+pub(crate) mod leader_epoch_serde {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::LeaderEpoch;
+
+    pub(crate) fn serialize<S: Serializer>(
+        epoch: &LeaderEpoch,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        epoch.0.serialize(serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<LeaderEpoch, D::Error> {
+        u32::deserialize(deserializer).map(LeaderEpoch)
+    }
+}
+
 /// The leader epoch after `epoch`. A free function because [`LeaderEpoch`] belongs to the engine.
 pub fn next_leader_epoch(epoch: LeaderEpoch) -> LeaderEpoch {
     LeaderEpoch(epoch.0.checked_add(1).expect("leader epoch overflow"))
@@ -43,7 +70,8 @@ pub fn next_leader_epoch(epoch: LeaderEpoch) -> LeaderEpoch {
 
 /// The failure domain a broker sits in (Kafka's `broker.rack`). Placement spreads a partition's
 /// replicas over racks before it puts two in one rack.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Rack(pub String);
 
 impl fmt::Display for Rack {
@@ -53,7 +81,7 @@ impl fmt::Display for Rack {
 }
 
 /// One partition of one topic. Displays as Kafka does: `orders-3`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TopicPartition {
     pub topic: String,
     pub partition: u32,
@@ -76,7 +104,10 @@ impl fmt::Display for TopicPartition {
 
 /// A point in time in milliseconds, always supplied by the caller: this crate reads no clock, so
 /// a test or the simulator decides what time it is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct Millis(pub u64);
 
 impl Millis {

@@ -10,16 +10,19 @@
 //! 5. the new ISR names each broker once and holds the leader (INVALID_REQUEST);
 //! 6. every member is a replica and not fenced (INELIGIBLE_REPLICA).
 
+use serde::{Deserialize, Serialize};
+
 use crate::controller::metadata::{ClusterMetadata, PartitionChange};
 use crate::error::{AlterIsrError, Ineligibility};
 use crate::types::{BrokerId, LeaderEpoch, PartitionEpoch, TopicPartition};
 
 /// An ISR change a leader asks the controller to commit.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IsrProposal {
     /// The broker proposing: it must be the leader.
     pub leader: BrokerId,
     /// The leader epoch the proposer leads in.
+    #[serde(with = "crate::types::leader_epoch_serde")]
     pub leader_epoch: LeaderEpoch,
     /// The partition epoch of the state the proposal was built on.
     pub partition_epoch: PartitionEpoch,

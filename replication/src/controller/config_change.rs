@@ -15,11 +15,13 @@
 //!    partition its own config lets lead, which `check_invariants()` forbids.
 //! 4. Turning it off changes no partition: a leader elected uncleanly stays leader.
 
+use serde::{Deserialize, Serialize};
+
 use crate::controller::metadata::{ClusterMetadata, PartitionChange, TopicConfig};
 use crate::error::AlterConfigError;
 
 /// The config keys a change sets; `None` leaves a key as it is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicConfigChange {
     pub min_insync_replicas: Option<u16>,
     pub unclean_leader_election: Option<bool>,

@@ -46,6 +46,13 @@ impl ClusterMetadata {
         Ok(())
     }
 
+    /// Sets the rack of a registered broker, as a new life of it registers: placement of later
+    /// topics reads it; no partition changes.
+    pub fn set_broker_rack(&mut self, id: BrokerId, rack: Option<Rack>) -> Result<(), BrokerError> {
+        self.broker_mut(id)?.rack = rack;
+        Ok(())
+    }
+
     /// Records a heartbeat from `id` at `now`. A fenced broker is unfenced by it, and the
     /// leaders its return makes electable are elected.
     pub fn heartbeat(
@@ -343,6 +350,18 @@ mod tests {
                 broker: BrokerId(9)
             }
         );
+        assert_eq!(error.kafka_error().code(), 102);
+    }
+
+    #[test]
+    fn setting_a_rack_changes_no_partition_and_is_refused_for_an_unknown_broker() {
+        let mut metadata = cluster_with_topic(false);
+        let before = metadata.partition(&t0()).unwrap().clone();
+        let rack = Some(Rack("b".to_string()));
+        metadata.set_broker_rack(BrokerId(2), rack.clone()).unwrap();
+        assert_eq!(metadata.broker(BrokerId(2)).unwrap().rack(), rack.as_ref());
+        assert_eq!(metadata.partition(&t0()).unwrap(), &before);
+        let error = metadata.set_broker_rack(BrokerId(9), None).unwrap_err();
         assert_eq!(error.kafka_error().code(), 102);
     }
 

@@ -7,13 +7,15 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::types::{BrokerId, Millis};
 
 /// Kafka's default `broker.session.timeout.ms`.
 pub const BROKER_SESSION_TIMEOUT_DEFAULT: Duration = Duration::from_millis(9000);
 
 /// The controller's liveness settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LivenessConfig {
     /// How long a broker may stay silent before it is fenced (`broker_session_timeout_ms`).
     pub broker_session_timeout: Duration,

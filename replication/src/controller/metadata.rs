@@ -9,9 +9,11 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::controller::liveness::LivenessConfig;
 use crate::controller::placement::{self, PARTITIONS_PER_PLACEMENT_MAX, PlacementBroker};
-use crate::error::CreateTopicError;
+use crate::error::{CreateTopicError, DeleteTopicError};
 use crate::types::{
     BrokerId, LeaderEpoch, Millis, PartitionEpoch, Rack, TopicPartition, next_leader_epoch,
 };
@@ -23,7 +25,7 @@ pub const TOPIC_NAME_LEN_MAX: usize = 249;
 pub const PARTITIONS_PER_TOPIC_MAX: u32 = PARTITIONS_PER_PLACEMENT_MAX;
 
 /// A registered broker as the controller sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Broker {
     pub(crate) id: BrokerId,
     pub(crate) rack: Option<Rack>,
@@ -53,7 +55,7 @@ impl Broker {
 }
 
 /// A topic's settings that the controller's rules read. Keys mirror Kafka's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicConfig {
     /// The ISR size below which an acks=all produce is refused (read by leaders, not here).
     /// At least 1; it may exceed the replication factor, as Kafka allows, and then every acks=all
@@ -73,7 +75,7 @@ impl Default for TopicConfig {
 }
 
 /// A topic: its replication factor, config and partitions (index `p` is partition `p`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Topic {
     pub(crate) name: String,
     pub(crate) replication_factor: u16,
@@ -100,11 +102,12 @@ impl Topic {
 }
 
 /// One partition's leadership as the controller committed it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Partition {
     pub(crate) replicas: Vec<BrokerId>,
     pub(crate) leader: Option<BrokerId>,
     pub(crate) isr: Vec<BrokerId>,
+    #[serde(with = "crate::types::leader_epoch_serde")]
     pub(crate) leader_epoch: LeaderEpoch,
     pub(crate) partition_epoch: PartitionEpoch,
 }
@@ -213,7 +216,7 @@ impl Partition {
 }
 
 /// A change the controller committed to one partition: its state afterwards.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionChange {
     pub topic_partition: TopicPartition,
     pub partition: Partition,
@@ -223,7 +226,7 @@ pub struct PartitionChange {
 }
 
 /// The controller's whole view of the cluster.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterMetadata {
     pub(crate) liveness: LivenessConfig,
     pub(crate) brokers: BTreeMap<BrokerId, Broker>,
@@ -367,6 +370,20 @@ impl ClusterMetadata {
         self.topics.insert(name.to_string(), topic);
         self.debug_check_invariants();
         Ok(changes)
+    }
+
+    /// Deletes `name` and all its partitions; returns the topic as it was. No partition of
+    /// another topic changes, and placement of later topics goes on from where it was (the
+    /// deleted partitions still count in `partitions_created`).
+    pub fn delete_topic(&mut self, name: &str) -> Result<Topic, DeleteTopicError> {
+        let topic = self
+            .topics
+            .remove(name)
+            .ok_or_else(|| DeleteTopicError::UnknownTopic {
+                topic: name.to_string(),
+            })?;
+        self.debug_check_invariants();
+        Ok(topic)
     }
 
     /// Panics unless every partition holds its own invariants and, across the cluster: each
@@ -531,6 +548,82 @@ mod tests {
         );
         assert_eq!(error.kafka_error().code(), 38);
         assert!(metadata.topic("t").is_none());
+    }
+
+    /// The controller quorum snapshots the metadata as JSON: a round trip keeps every field,
+    /// leader epochs (the engine's type) included.
+    #[test]
+    fn metadata_survives_a_json_round_trip() {
+        let mut metadata = cluster(3);
+        metadata
+            .create_topic("t", 2, 3, TopicConfig::default())
+            .unwrap();
+        metadata.fence_broker(BrokerId(1)).unwrap();
+        let json = serde_json::to_string(&metadata).unwrap();
+        let decoded: ClusterMetadata = serde_json::from_str(&json).unwrap();
+        assert_eq!(decoded, metadata);
+        assert_eq!(
+            decoded.partition(&t0()).unwrap().leader_epoch(),
+            LeaderEpoch(1)
+        );
+        decoded.check_invariants();
+    }
+
+    #[test]
+    fn deleting_a_topic_removes_its_partitions_and_no_other() {
+        let mut metadata = cluster(3);
+        let kept = metadata
+            .create_topic("kept", 2, 2, TopicConfig::default())
+            .unwrap();
+        metadata
+            .create_topic("t", 3, 3, TopicConfig::default())
+            .unwrap();
+        let deleted = metadata.delete_topic("t").unwrap();
+        assert_eq!(deleted.name(), "t");
+        assert_eq!(deleted.partitions().len(), 3);
+        assert!(metadata.topic("t").is_none());
+        assert_eq!(metadata.partition(&t0()), None);
+        let remaining: Vec<_> = metadata
+            .partitions()
+            .map(|(tp, p)| (tp, p.clone()))
+            .collect();
+        let expected: Vec<_> = kept
+            .into_iter()
+            .map(|change| (change.topic_partition, change.partition))
+            .collect();
+        assert_eq!(remaining, expected);
+    }
+
+    #[test]
+    fn deleting_an_unknown_topic_is_refused_and_changes_nothing() {
+        let mut metadata = cluster(1);
+        metadata
+            .create_topic("t", 1, 1, TopicConfig::default())
+            .unwrap();
+        let before = metadata.clone();
+        let error = metadata.delete_topic("missing").unwrap_err();
+        assert_eq!(
+            error,
+            DeleteTopicError::UnknownTopic {
+                topic: "missing".to_string()
+            }
+        );
+        assert_eq!(error.kafka_error().code(), 3);
+        assert_eq!(metadata, before);
+    }
+
+    #[test]
+    fn a_deleted_topic_can_be_created_again() {
+        let mut metadata = cluster(2);
+        metadata
+            .create_topic("t", 1, 2, TopicConfig::default())
+            .unwrap();
+        metadata.delete_topic("t").unwrap();
+        let changes = metadata
+            .create_topic("t", 1, 1, TopicConfig::default())
+            .unwrap();
+        assert_eq!(changes[0].partition.leader_epoch(), LeaderEpoch(0));
+        assert_eq!(metadata.topic("t").unwrap().replication_factor(), 1);
     }
 
     #[test]

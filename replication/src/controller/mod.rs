@@ -3,8 +3,8 @@
 //!
 //! | module        | owns                                                                   |
 //! |---------------|------------------------------------------------------------------------|
-//! | [`metadata`]  | [`ClusterMetadata`]: brokers, topics, partitions, `check_invariants()`, topic creation |
-//! | `fencing`     | registration, heartbeats, `tick`, fencing and unfencing brokers, electing leaders for offline partitions |
+//! | [`metadata`]  | [`ClusterMetadata`]: brokers, topics, partitions, `check_invariants()`, topic creation and deletion |
+//! | `fencing`     | registration (and a new life's rack), heartbeats, `tick`, fencing and unfencing brokers, electing leaders for offline partitions |
 //! | `alter_isr`   | accepting or refusing a leader's [`IsrProposal`]                       |
 //! | `config_change` | changing a topic's [`TopicConfig`] ([`TopicConfigChange`]), electing where turning unclean election on makes a leader electable |
 //! | [`liveness`]  | when a silent broker's session has expired ([`LivenessConfig`])         |
