@@ -1,0 +1,719 @@
+//! The replicated state machine of the controller quorum, pure: [`MetadataState`] and the
+//! [`MetadataCommand`]s the metadata log holds, applied deterministically from the command alone.
+//!
+//! Time is inside the commands: the Raft leader stamps `now` from its wall clock just before it
+//! proposes, so every node that applies a command computes the same state. Applying a command
+//! returns a [`CommandOutcome`]; a refused command changes nothing.
+//!
+//! Broker lives: each start of a broker process is a new incarnation. A registration with a
+//! newer incarnation than the registered one fences the old life first (it leaves every ISR and
+//! its leaderships are re-elected), then unfences the new one, as KRaft does on re-registration.
+//! Heartbeats and shutdowns from any other incarnation than the registered one are refused
+//! (STALE_BROKER_EPOCH), so a delayed request of a dead life cannot act for the new one.
+
+use std::collections::BTreeMap;
+
+use ringlog_replication::controller::{
+    ClusterMetadata, IsrProposal, LivenessConfig, PartitionChange, TopicConfig, TopicConfigChange,
+};
+use ringlog_replication::{BrokerError, BrokerId, KafkaError, Millis, Rack, TopicPartition};
+use serde::{Deserialize, Serialize};
+
+/// A registered broker's life and where clients reach it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    /// Which start of the broker process this is; a restart registers a greater one.
+    pub incarnation: u64,
+    /// `host:port` of its client listener.
+    pub endpoint: String,
+    pub rack: Option<String>,
+}
+
+/// The cluster metadata as the controller quorum replicates it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataState {
+    /// Brokers, topics and partitions under the replication crate's rules.
+    pub metadata: ClusterMetadata,
+    /// Every broker registered in `metadata`, with its incarnation and endpoint.
+    pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
+    /// Every topic's config overrides as set (key -> value), opaque to the controller.
+    pub topic_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Unclean elections applied so far.
+    pub unclean_elections: u64,
+}
+
+/// A change to the cluster metadata: one entry of the metadata log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum MetadataCommand {
+    /// A broker starts (or restarts, with a greater incarnation).
+    RegisterBroker {
+        broker: BrokerId,
+        incarnation: u64,
+        endpoint: String,
+        rack: Option<String>,
+        now: Millis,
+    },
+    /// A broker is alive.
+    Heartbeat {
+        broker: BrokerId,
+        incarnation: u64,
+        now: Millis,
+    },
+    /// Fences every broker whose session has expired at `now`; proposed by the leader's timer.
+    ExpireSessions {
+        now: Millis,
+    },
+    CreateTopic {
+        name: String,
+        partitions: u32,
+        replication_factor: u16,
+        /// The keys the controller's rules read.
+        config: TopicConfig,
+        /// The topic's config overrides as set, stored as they are.
+        configs: BTreeMap<String, String>,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    /// A leader's ISR proposal (Kafka's AlterPartition).
+    AlterPartition {
+        topic_partition: TopicPartition,
+        proposal: IsrProposal,
+    },
+    AlterTopicConfig {
+        name: String,
+        change: TopicConfigChange,
+        /// The full new override map.
+        configs: BTreeMap<String, String>,
+    },
+    /// A broker about to stop: fenced now, so its leaderships move before it goes.
+    ControlledShutdown {
+        broker: BrokerId,
+        incarnation: u64,
+    },
+}
+
+impl MetadataCommand {
+    /// The command with its time set to `now`, for those that carry one: the leader calls this
+    /// just before it proposes.
+    pub fn stamped(mut self, at: Millis) -> MetadataCommand {
+        match &mut self {
+            MetadataCommand::RegisterBroker { now, .. }
+            | MetadataCommand::Heartbeat { now, .. }
+            | MetadataCommand::ExpireSessions { now } => *now = at,
+            _ => {}
+        }
+        self
+    }
+}
+
+/// What applying one command did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// Every partition the command changed, in the order changed, with its new state.
+    pub changes: Vec<PartitionChange>,
+    /// Brokers the command fenced.
+    pub fenced: Vec<BrokerId>,
+}
+
+/// Why a command was refused; it changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub code: KafkaError,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(code: KafkaError, error: &impl std::fmt::Display) -> Refusal {
+        Refusal {
+            code,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code.name(),
+            self.code.code(),
+            self.message
+        )
+    }
+}
+
+/// The outcome of applying a command.
+pub type CommandOutcome = Result<Applied, Refusal>;
+
+impl MetadataState {
+    /// An empty cluster.
+    pub fn new(liveness: LivenessConfig) -> MetadataState {
+        MetadataState {
+            metadata: ClusterMetadata::new(liveness),
+            brokers: BTreeMap::new(),
+            topic_configs: BTreeMap::new(),
+            unclean_elections: 0,
+        }
+    }
+
+    /// Applies `command`. A refusal leaves the state as it was.
+    pub fn apply(&mut self, command: &MetadataCommand) -> CommandOutcome {
+        let outcome = match command {
+            MetadataCommand::RegisterBroker {
+                broker,
+                incarnation,
+                endpoint,
+                rack,
+                now,
+            } => self.register_broker(*broker, *incarnation, endpoint, rack, *now),
+            MetadataCommand::Heartbeat {
+                broker,
+                incarnation,
+                now,
+            } => self.heartbeat(*broker, *incarnation, *now),
+            MetadataCommand::ExpireSessions { now } => {
+                let outcome = self.metadata.tick(*now);
+                Ok(Applied {
+                    changes: outcome.changes,
+                    fenced: outcome.fenced,
+                })
+            }
+            MetadataCommand::CreateTopic {
+                name,
+                partitions,
+                replication_factor,
+                config,
+                configs,
+            } => self.create_topic(name, *partitions, *replication_factor, *config, configs),
+            MetadataCommand::DeleteTopic { name } => self.delete_topic(name),
+            MetadataCommand::AlterPartition {
+                topic_partition,
+                proposal,
+            } => self.alter_partition(topic_partition, proposal),
+            MetadataCommand::AlterTopicConfig {
+                name,
+                change,
+                configs,
+            } => self.alter_topic_config(name, *change, configs),
+            MetadataCommand::ControlledShutdown {
+                broker,
+                incarnation,
+            } => self.controlled_shutdown(*broker, *incarnation),
+        };
+        if let Ok(applied) = &outcome {
+            let unclean = applied.changes.iter().filter(|c| c.unclean_election);
+            self.unclean_elections += unclean.count() as u64;
+        }
+        if cfg!(debug_assertions) {
+            self.check_invariants();
+        }
+        outcome
+    }
+
+    /// Panics unless the metadata holds its own invariants, every registered broker has exactly
+    /// one registration with the same rack, and every topic exactly one config map.
+    pub fn check_invariants(&self) {
+        self.metadata.check_invariants();
+        let registered: Vec<BrokerId> = self.metadata.brokers().map(|b| b.id()).collect();
+        let recorded: Vec<BrokerId> = self.brokers.keys().copied().collect();
+        assert_eq!(
+            registered, recorded,
+            "registered brokers differ from the registrations"
+        );
+        for broker in self.metadata.brokers() {
+            let rack = self.brokers[&broker.id()].rack.as_deref();
+            assert_eq!(
+                broker.rack().map(|rack| rack.0.as_str()),
+                rack,
+                "broker {}: rack differs from its registration",
+                broker.id()
+            );
+        }
+        let topics: Vec<&str> = self.metadata.topics().map(|t| t.name()).collect();
+        let configured: Vec<&str> = self.topic_configs.keys().map(String::as_str).collect();
+        assert_eq!(topics, configured, "topics differ from the topic configs");
+    }
+
+    fn register_broker(
+        &mut self,
+        broker: BrokerId,
+        incarnation: u64,
+        endpoint: &str,
+        rack: &Option<String>,
+        now: Millis,
+    ) -> CommandOutcome {
+        let registration = BrokerRegistration {
+            incarnation,
+            endpoint: endpoint.to_string(),
+            rack: rack.clone(),
+        };
+        let Some(registered) = self.brokers.get(&broker).map(|r| r.incarnation) else {
+            let rack = rack.clone().map(Rack);
+            self.metadata
+                .register_broker(broker, rack, now)
+                .map_err(|e| broker_refusal(&e))?;
+            self.brokers.insert(broker, registration);
+            return Ok(Applied::default());
+        };
+        if incarnation < registered {
+            return Err(stale(broker, incarnation, registered));
+        }
+        if incarnation == registered {
+            let changes = self.metadata.heartbeat(broker, now).expect("registered");
+            return Ok(Applied {
+                changes,
+                fenced: Vec::new(),
+            });
+        }
+        // A new life: the old one leaves every ISR and its leaderships before the new one is
+        // unfenced, since the new process has none of the old one's unflushed records.
+        let was_live = self.metadata.is_live(broker);
+        let mut changes = self.metadata.fence_broker(broker).expect("registered");
+        let rack_of_new_life = rack.clone().map(Rack);
+        self.metadata
+            .set_broker_rack(broker, rack_of_new_life)
+            .expect("registered");
+        changes.extend(self.metadata.heartbeat(broker, now).expect("registered"));
+        self.brokers.insert(broker, registration);
+        let fenced = if was_live { vec![broker] } else { Vec::new() };
+        Ok(Applied { changes, fenced })
+    }
+
+    fn heartbeat(&mut self, broker: BrokerId, incarnation: u64, now: Millis) -> CommandOutcome {
+        self.check_incarnation(broker, incarnation)?;
+        let changes = self.metadata.heartbeat(broker, now).expect("registered");
+        Ok(Applied {
+            changes,
+            fenced: Vec::new(),
+        })
+    }
+
+    fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: u32,
+        replication_factor: u16,
+        config: TopicConfig,
+        configs: &BTreeMap<String, String>,
+    ) -> CommandOutcome {
+        let changes = self
+            .metadata
+            .create_topic(name, partitions, replication_factor, config)
+            .map_err(|e| Refusal::new(e.kafka_error(), &e))?;
+        self.topic_configs.insert(name.to_string(), configs.clone());
+        Ok(Applied {
+            changes,
+            fenced: Vec::new(),
+        })
+    }
+
+    fn delete_topic(&mut self, name: &str) -> CommandOutcome {
+        self.metadata
+            .delete_topic(name)
+            .map_err(|e| Refusal::new(e.kafka_error(), &e))?;
+        self.topic_configs.remove(name);
+        Ok(Applied::default())
+    }
+
+    fn alter_partition(
+        &mut self,
+        topic_partition: &TopicPartition,
+        proposal: &IsrProposal,
+    ) -> CommandOutcome {
+        let change = self
+            .metadata
+            .alter_isr(topic_partition, proposal)
+            .map_err(|e| Refusal::new(e.kafka_error(), &e))?;
+        Ok(Applied {
+            changes: vec![change],
+            fenced: Vec::new(),
+        })
+    }
+
+    fn alter_topic_config(
+        &mut self,
+        name: &str,
+        change: TopicConfigChange,
+        configs: &BTreeMap<String, String>,
+    ) -> CommandOutcome {
+        let changes = self
+            .metadata
+            .alter_topic_config(name, change)
+            .map_err(|e| Refusal::new(e.kafka_error(), &e))?;
+        self.topic_configs.insert(name.to_string(), configs.clone());
+        Ok(Applied {
+            changes,
+            fenced: Vec::new(),
+        })
+    }
+
+    fn controlled_shutdown(&mut self, broker: BrokerId, incarnation: u64) -> CommandOutcome {
+        self.check_incarnation(broker, incarnation)?;
+        let was_live = self.metadata.is_live(broker);
+        let changes = self.metadata.fence_broker(broker).expect("registered");
+        let fenced = if was_live { vec![broker] } else { Vec::new() };
+        Ok(Applied { changes, fenced })
+    }
+
+    /// Refuses an unknown broker and any incarnation but the registered one.
+    fn check_incarnation(&self, broker: BrokerId, incarnation: u64) -> Result<(), Refusal> {
+        let Some(registration) = self.brokers.get(&broker) else {
+            return Err(broker_refusal(&BrokerError::NotRegistered { broker }));
+        };
+        if registration.incarnation != incarnation {
+            return Err(stale(broker, incarnation, registration.incarnation));
+        }
+        Ok(())
+    }
+}
+
+fn broker_refusal(error: &BrokerError) -> Refusal {
+    Refusal::new(error.kafka_error(), error)
+}
+
+fn stale(broker: BrokerId, incarnation: u64, registered: u64) -> Refusal {
+    broker_refusal(&BrokerError::StaleIncarnation {
+        broker,
+        incarnation,
+        registered,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use ringlog_replication::LeaderEpoch;
+
+    use super::*;
+
+    const LIVENESS_MS: u64 = 1000;
+
+    fn state() -> MetadataState {
+        MetadataState::new(LivenessConfig::from_broker_session_timeout_ms(LIVENESS_MS))
+    }
+
+    fn register(broker: u32, incarnation: u64, now: u64) -> MetadataCommand {
+        MetadataCommand::RegisterBroker {
+            broker: BrokerId(broker),
+            incarnation,
+            endpoint: format!("127.0.0.1:{}", 9000 + broker),
+            rack: None,
+            now: Millis(now),
+        }
+    }
+
+    fn heartbeat(broker: u32, incarnation: u64, now: u64) -> MetadataCommand {
+        MetadataCommand::Heartbeat {
+            broker: BrokerId(broker),
+            incarnation,
+            now: Millis(now),
+        }
+    }
+
+    fn create(name: &str, partitions: u32, replication_factor: u16) -> MetadataCommand {
+        MetadataCommand::CreateTopic {
+            name: name.to_string(),
+            partitions,
+            replication_factor,
+            config: TopicConfig::default(),
+            configs: BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]),
+        }
+    }
+
+    /// Three brokers at incarnation 1 and topic `t` of one partition on [1, 2, 3], led by 1.
+    fn cluster() -> MetadataState {
+        let mut state = state();
+        for broker in 1..=3 {
+            state.apply(&register(broker, 1, 0)).unwrap();
+        }
+        state.apply(&create("t", 1, 3)).unwrap();
+        state
+    }
+
+    fn t0() -> TopicPartition {
+        TopicPartition::new("t", 0)
+    }
+
+    fn assert_refused(state: &mut MetadataState, command: MetadataCommand, code: i16) -> Refusal {
+        let before = state.clone();
+        let refusal = state.apply(&command).unwrap_err();
+        assert_eq!(refusal.code.code(), code, "{refusal}");
+        assert_eq!(*state, before, "a refused command changed the state");
+        refusal
+    }
+
+    #[test]
+    fn registering_a_new_broker_records_its_registration() {
+        let mut state = state();
+        let mut command = register(1, 7, 5);
+        if let MetadataCommand::RegisterBroker { rack, .. } = &mut command {
+            *rack = Some("a".to_string());
+        }
+        assert_eq!(state.apply(&command).unwrap(), Applied::default());
+        let registration = &state.brokers[&BrokerId(1)];
+        assert_eq!(registration.incarnation, 7);
+        assert_eq!(registration.endpoint, "127.0.0.1:9001");
+        assert_eq!(registration.rack.as_deref(), Some("a"));
+        let broker = state.metadata.broker(BrokerId(1)).unwrap();
+        assert_eq!(broker.last_heartbeat(), Millis(5));
+        assert_eq!(broker.rack(), Some(&Rack("a".to_string())));
+    }
+
+    #[test]
+    fn registering_the_same_incarnation_again_is_a_heartbeat() {
+        let mut state = cluster();
+        let applied = state.apply(&register(2, 1, 500)).unwrap();
+        assert_eq!(applied, Applied::default());
+        let broker = state.metadata.broker(BrokerId(2)).unwrap();
+        assert_eq!(broker.last_heartbeat(), Millis(500));
+    }
+
+    #[test]
+    fn a_new_incarnation_fences_the_old_life_then_unfences_the_new_one() {
+        let mut state = cluster();
+        let mut command = register(1, 2, 100);
+        if let MetadataCommand::RegisterBroker { endpoint, rack, .. } = &mut command {
+            *endpoint = "127.0.0.1:7777".to_string();
+            *rack = Some("b".to_string());
+        }
+        let applied = state.apply(&command).unwrap();
+        assert_eq!(applied.fenced, vec![BrokerId(1)]);
+        // The old life led t-0: leadership moved to 2 and 1 left the ISR.
+        let partition = state.metadata.partition(&t0()).unwrap();
+        assert_eq!(partition.leader(), Some(BrokerId(2)));
+        assert_eq!(partition.isr(), [BrokerId(2), BrokerId(3)]);
+        assert_eq!(partition.leader_epoch(), LeaderEpoch(1));
+        assert_eq!(applied.changes.len(), 1);
+        assert_eq!(applied.changes[0].partition, *partition);
+        assert!(state.metadata.is_live(BrokerId(1)));
+        let registration = &state.brokers[&BrokerId(1)];
+        assert_eq!(registration.incarnation, 2);
+        assert_eq!(registration.endpoint, "127.0.0.1:7777");
+        assert_eq!(registration.rack.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn a_new_incarnation_of_a_fenced_broker_elects_its_offline_partitions() {
+        let mut state = state();
+        state.apply(&register(1, 1, 0)).unwrap();
+        state.apply(&create("t", 1, 1)).unwrap();
+        let expired = MetadataCommand::ExpireSessions { now: Millis(5000) };
+        assert_eq!(state.apply(&expired).unwrap().fenced, vec![BrokerId(1)]);
+        assert_eq!(state.metadata.partition(&t0()).unwrap().leader(), None);
+        let applied = state.apply(&register(1, 2, 6000)).unwrap();
+        assert!(applied.fenced.is_empty(), "already fenced: {applied:?}");
+        assert_eq!(applied.changes.len(), 1);
+        let partition = state.metadata.partition(&t0()).unwrap();
+        assert_eq!(partition.leader(), Some(BrokerId(1)));
+    }
+
+    #[test]
+    fn a_registration_older_than_the_registered_incarnation_is_refused() {
+        let mut state = cluster();
+        state.apply(&register(2, 5, 10)).unwrap();
+        let refusal = assert_refused(&mut state, register(2, 4, 20), 77);
+        assert_eq!(
+            refusal.message,
+            "broker 2: incarnation 4 is stale, the registered one is 5"
+        );
+    }
+
+    #[test]
+    fn heartbeat_of_the_registered_incarnation_unfences() {
+        let mut state = cluster();
+        state
+            .apply(&MetadataCommand::ExpireSessions { now: Millis(1001) })
+            .unwrap();
+        assert!(!state.metadata.is_live(BrokerId(3)));
+        state.apply(&heartbeat(3, 1, 1500)).unwrap();
+        assert!(state.metadata.is_live(BrokerId(3)));
+        assert_eq!(
+            state.metadata.broker(BrokerId(3)).unwrap().last_heartbeat(),
+            Millis(1500)
+        );
+    }
+
+    #[test]
+    fn heartbeat_of_another_incarnation_is_refused_as_stale() {
+        let mut state = cluster();
+        state.apply(&register(1, 2, 10)).unwrap();
+        assert_refused(&mut state, heartbeat(1, 1, 20), 77);
+        assert_refused(&mut state, heartbeat(1, 3, 20), 77);
+    }
+
+    #[test]
+    fn heartbeat_of_an_unknown_broker_is_refused() {
+        let mut state = cluster();
+        let refusal = assert_refused(&mut state, heartbeat(9, 1, 20), 102);
+        assert_eq!(refusal.code, KafkaError::BrokerIdNotRegistered);
+    }
+
+    #[test]
+    fn expire_sessions_fences_the_silent_brokers_only() {
+        let mut state = cluster();
+        state.apply(&heartbeat(1, 1, 800)).unwrap();
+        state.apply(&heartbeat(3, 1, 800)).unwrap();
+        let applied = state
+            .apply(&MetadataCommand::ExpireSessions { now: Millis(1001) })
+            .unwrap();
+        assert_eq!(applied.fenced, vec![BrokerId(2)]);
+        assert_eq!(
+            state.metadata.partition(&t0()).unwrap().isr(),
+            [BrokerId(1), BrokerId(3)]
+        );
+        let again = MetadataCommand::ExpireSessions { now: Millis(1001) };
+        assert_eq!(state.apply(&again).unwrap(), Applied::default());
+    }
+
+    #[test]
+    fn create_topic_stores_its_configs_and_a_refusal_stores_nothing() {
+        let mut state = cluster();
+        assert_eq!(
+            state.topic_configs["t"]["retention.ms"], "1000",
+            "{:?}",
+            state.topic_configs
+        );
+        assert_refused(&mut state, create("t", 1, 1), 36);
+        assert_refused(&mut state, create("u", 1, 4), 38);
+        assert_refused(&mut state, create("bad name", 1, 1), 17);
+        let applied = state.apply(&create("u", 3, 2)).unwrap();
+        assert_eq!(applied.changes.len(), 3);
+        assert!(state.topic_configs.contains_key("u"));
+    }
+
+    #[test]
+    fn delete_topic_removes_the_topic_and_its_configs() {
+        let mut state = cluster();
+        let delete = MetadataCommand::DeleteTopic {
+            name: "t".to_string(),
+        };
+        assert_eq!(state.apply(&delete).unwrap(), Applied::default());
+        assert!(state.metadata.topic("t").is_none());
+        assert!(state.topic_configs.is_empty());
+        assert_refused(&mut state, delete, 3);
+    }
+
+    #[test]
+    fn alter_partition_commits_a_valid_proposal_and_refuses_a_stale_one() {
+        let mut state = cluster();
+        let proposal = IsrProposal {
+            leader: BrokerId(1),
+            leader_epoch: LeaderEpoch(0),
+            partition_epoch: ringlog_replication::PartitionEpoch(0),
+            new_isr: vec![BrokerId(1), BrokerId(2)],
+        };
+        let command = MetadataCommand::AlterPartition {
+            topic_partition: t0(),
+            proposal,
+        };
+        let applied = state.apply(&command).unwrap();
+        assert_eq!(
+            applied.changes[0].partition.isr(),
+            [BrokerId(1), BrokerId(2)]
+        );
+        // The same proposal again is built on an old partition epoch.
+        assert_refused(&mut state, command, 95);
+    }
+
+    #[test]
+    fn alter_topic_config_replaces_the_overrides_and_counts_unclean_elections() {
+        let mut state = cluster();
+        for broker in [2, 3, 1] {
+            let shutdown = MetadataCommand::ControlledShutdown {
+                broker: BrokerId(broker),
+                incarnation: 1,
+            };
+            state.apply(&shutdown).unwrap();
+        }
+        state.apply(&heartbeat(3, 1, 10)).unwrap();
+        assert_eq!(state.metadata.partition(&t0()).unwrap().leader(), None);
+        let configs = BTreeMap::from([(
+            "unclean.leader.election.enable".to_string(),
+            "true".to_string(),
+        )]);
+        let command = MetadataCommand::AlterTopicConfig {
+            name: "t".to_string(),
+            change: TopicConfigChange {
+                unclean_leader_election: Some(true),
+                ..TopicConfigChange::default()
+            },
+            configs: configs.clone(),
+        };
+        let applied = state.apply(&command).unwrap();
+        assert!(applied.changes[0].unclean_election);
+        assert_eq!(state.unclean_elections, 1);
+        assert_eq!(state.topic_configs["t"], configs);
+        let unknown = MetadataCommand::AlterTopicConfig {
+            name: "missing".to_string(),
+            change: TopicConfigChange::default(),
+            configs,
+        };
+        assert_refused(&mut state, unknown, 3);
+    }
+
+    #[test]
+    fn controlled_shutdown_moves_leadership_and_checks_the_incarnation() {
+        let mut state = cluster();
+        let stale_shutdown = MetadataCommand::ControlledShutdown {
+            broker: BrokerId(1),
+            incarnation: 0,
+        };
+        assert_refused(&mut state, stale_shutdown, 77);
+        let shutdown = MetadataCommand::ControlledShutdown {
+            broker: BrokerId(1),
+            incarnation: 1,
+        };
+        let applied = state.apply(&shutdown).unwrap();
+        assert_eq!(applied.fenced, vec![BrokerId(1)]);
+        assert_eq!(
+            state.metadata.partition(&t0()).unwrap().leader(),
+            Some(BrokerId(2))
+        );
+        // Already fenced: nothing more to do, and not reported fenced again.
+        assert_eq!(state.apply(&shutdown).unwrap(), Applied::default());
+        let unknown = MetadataCommand::ControlledShutdown {
+            broker: BrokerId(9),
+            incarnation: 1,
+        };
+        assert_refused(&mut state, unknown, 102);
+    }
+
+    #[test]
+    fn stamping_sets_the_time_of_timed_commands_only() {
+        let stamped = register(1, 1, 0).stamped(Millis(42));
+        assert!(matches!(
+            stamped,
+            MetadataCommand::RegisterBroker {
+                now: Millis(42),
+                ..
+            }
+        ));
+        let delete = MetadataCommand::DeleteTopic {
+            name: "t".to_string(),
+        };
+        assert_eq!(delete.clone().stamped(Millis(42)), delete);
+    }
+
+    #[test]
+    fn applying_the_same_commands_gives_the_same_state() {
+        let commands = [
+            register(1, 1, 0),
+            register(2, 1, 0),
+            create("a", 4, 2),
+            MetadataCommand::ExpireSessions { now: Millis(3000) },
+            register(2, 2, 3100),
+            heartbeat(1, 1, 3200),
+        ];
+        let mut first = state();
+        let mut second = state();
+        for command in &commands {
+            let outcome = first.apply(command);
+            assert_eq!(second.apply(command), outcome);
+        }
+        assert_eq!(first, second);
+        let json = serde_json::to_string(&first).unwrap();
+        assert_eq!(serde_json::from_str::<MetadataState>(&json).unwrap(), first);
+    }
+}
