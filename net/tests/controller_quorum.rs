@@ -335,8 +335,24 @@ async fn a_single_voter_cluster_works_alone_and_across_restarts() {
         })
         .await;
         assert_eq!(after.state, before.state);
-        let status = cluster.node(node).status();
+        let running = cluster.node(node).clone();
+        // A command too large for a log entry is refused before it reaches the log.
+        let mut huge = create_topic("huge", 1, 1);
+        if let MetadataCommand::CreateTopic { configs, .. } = &mut huge {
+            configs.insert("padding".to_string(), "x".repeat(2 << 20));
+        }
+        let refused = running.submit(huge).await.unwrap().unwrap_err();
+        assert_eq!(refused.code, KafkaError::InvalidRequest, "{refused}");
+        let status = running.status();
         assert!(status.is_voter);
+        // Shut down (twice: the second does nothing), a submit is refused, not lost in a hang.
+        running.shutdown();
+        cluster.stop(node);
+        let refused = running.submit(heartbeat(1, 1)).await.unwrap_err();
+        assert!(matches!(refused, ControllerError::ShutDown), "{refused}");
+        let refused = running.submit_blocking(heartbeat(1, 1)).unwrap_err();
+        assert!(matches!(refused, ControllerError::ShutDown), "{refused}");
+        assert_eq!(running.status().metadata_offset, after.offset);
     })
     .await;
 }

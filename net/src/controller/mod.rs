@@ -50,7 +50,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
 pub use error::ControllerError;
-pub use raft_types::TypeConfig;
 pub use state::{
     Applied, BrokerRegistration, CommandOutcome, MetadataCommand, MetadataState, Refusal,
 };

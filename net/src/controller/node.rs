@@ -8,8 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openraft::ServerState;
 use openraft::error::{ClientWriteError, RaftError};
-use ringlog_replication::controller::liveness;
-use ringlog_replication::{BrokerId, Millis};
+use ringlog_replication::{BrokerId, KafkaError, Millis};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -18,7 +17,7 @@ use crate::controller::raft_types::{NodeId, Raft, broker_id, node_id};
 use crate::controller::rpc::{
     self, FetchMetadataRequest, FetchMetadataResponse, SubmitRequest, SubmitResponse,
 };
-use crate::controller::state::{CommandOutcome, MetadataCommand};
+use crate::controller::state::{CommandOutcome, MetadataCommand, Refusal};
 use crate::controller::transport::{CallError, Connection};
 use crate::controller::{ControllerStatus, MetadataImage, RaftTiming};
 
@@ -105,13 +104,24 @@ impl Node {
     }
 
     /// Applies `command` through the leader, wherever it is, retrying leader changes until the
-    /// submit deadline. A retry after a lost answer may apply a command twice; every command is
+    /// submit deadline. A command larger than [`rpc::COMMAND_BYTES_MAX`] is refused
+    /// (INVALID_REQUEST) before it reaches the log. A retry after a lost answer may apply a command twice; every command is
     /// either harmless to repeat (heartbeats, registrations of the same incarnation, expiry) or
     /// refused the second time (a topic that exists, a stale partition epoch), as in Kafka.
     pub(crate) async fn submit(
         &self,
         command: MetadataCommand,
     ) -> Result<CommandOutcome, ControllerError> {
+        let size = serde_json::to_vec(&command).map_or(0, |json| json.len());
+        if size > rpc::COMMAND_BYTES_MAX {
+            return Ok(Err(Refusal {
+                code: KafkaError::InvalidRequest,
+                message: format!(
+                    "command of {size} bytes exceeds {} bytes",
+                    rpc::COMMAND_BYTES_MAX
+                ),
+            }));
+        }
         let started = Instant::now();
         let deadline = started + self.timing.submit_timeout;
         let mut target = if self.raft.is_some() {
@@ -260,9 +270,8 @@ impl Node {
         }
     }
 
-    /// The leader's timer: while this node has led for at least a session timeout (a new
-    /// leader did not see the heartbeats its predecessor took, so brokers get that long to
-    /// reach it), proposes `ExpireSessions` whenever an unfenced broker's session has expired.
+    /// The leader's timer: proposes `ExpireSessions` whenever its applied state says expiry is
+    /// due ([`MetadataState::expiry_due`](crate::controller::MetadataState::expiry_due)).
     pub(crate) async fn expire_sessions(self: Arc<Self>) {
         let raft = self.raft.clone().expect("voters expire sessions");
         let mut metrics = raft.metrics();
@@ -283,15 +292,8 @@ impl Node {
                 _ => leading_since.insert((term, Instant::now())).1,
             };
             let image = Arc::clone(&self.images.borrow());
-            let config = image.state.metadata.liveness_config();
-            if since.elapsed() < config.broker_session_timeout {
-                continue;
-            }
             let now = wall_clock();
-            let expired = image.state.metadata.brokers().any(|broker| {
-                !broker.is_fenced()
-                    && liveness::session_expired(broker.last_heartbeat(), now, &config)
-            });
+            let expired = image.state.expiry_due(since.elapsed(), now);
             if expired {
                 let command = MetadataCommand::ExpireSessions { now };
                 match self.propose(command, self.timing.submit_timeout).await {

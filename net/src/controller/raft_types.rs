@@ -11,7 +11,7 @@ use crate::controller::state::{CommandOutcome, MetadataCommand};
 
 openraft::declare_raft_types!(
     /// The controller's [`openraft::RaftTypeConfig`].
-    pub TypeConfig:
+    pub(crate) TypeConfig:
         D = MetadataCommand,
         R = CommandOutcome,
         NodeId = u64,

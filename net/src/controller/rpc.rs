@@ -32,8 +32,12 @@ pub(crate) const FETCH_METADATA: ApiKey = ApiKey(1004);
 pub(crate) const API_VERSION: u16 = 0;
 
 /// The largest frame a controller sends or accepts: room for an AppendEntries of many entries
-/// or a snapshot chunk in JSON. A larger AppendEntries is split by openraft.
-pub(crate) const FRAME_BYTES_MAX: u32 = 64 << 20;
+/// or a 1 MiB snapshot chunk in JSON (a byte takes up to 4). A larger AppendEntries is split
+/// by openraft.
+pub(crate) const FRAME_BYTES_MAX: u32 = 16 << 20;
+
+/// The largest command, serialized, a controller takes: an entry must fit a frame alone.
+pub(crate) const COMMAND_BYTES_MAX: usize = 1 << 20;
 
 /// A command to apply, forwarded to a node that should be the leader.
 #[derive(Clone, Debug, Serialize, Deserialize)]

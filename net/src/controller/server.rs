@@ -20,8 +20,9 @@ use crate::controller::rpc::{self, FRAME_BYTES_MAX, FetchMetadataRequest, Submit
 use crate::wire::error_code::ErrorCode;
 use crate::wire::frame::{RequestHeader, split_request_frame};
 
-/// The most connections served at once; more are closed as they are accepted.
-const CONNECTIONS_MAX: usize = 256;
+/// The most connections served at once; more are closed as they are accepted. With
+/// [`FRAME_BYTES_MAX`] it bounds what the listener buffers: 64 x 16 MiB.
+const CONNECTIONS_MAX: usize = 64;
 /// The longest a forwarded submit may ask this node to wait for its command.
 const SUBMIT_WAIT_MAX: Duration = Duration::from_secs(60);
 

@@ -12,9 +12,11 @@
 //! (STALE_BROKER_EPOCH), so a delayed request of a dead life cannot act for the new one.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use ringlog_replication::controller::{
     ClusterMetadata, IsrProposal, LivenessConfig, PartitionChange, TopicConfig, TopicConfigChange,
+    liveness,
 };
 use ringlog_replication::{BrokerError, BrokerId, KafkaError, Millis, Rack, TopicPartition};
 use serde::{Deserialize, Serialize};
@@ -211,6 +213,19 @@ impl MetadataState {
             self.check_invariants();
         }
         outcome
+    }
+
+    /// Whether a leader that has led for `leading_for` should propose
+    /// [`MetadataCommand::ExpireSessions`] at `now`: some unfenced broker's session has expired,
+    /// and the leader has led for at least a session timeout. A new leader did not see the
+    /// heartbeats its predecessor took, so it gives every broker that long to reach it first.
+    pub fn expiry_due(&self, leading_for: Duration, now: Millis) -> bool {
+        let config = self.metadata.liveness_config();
+        leading_for >= config.broker_session_timeout
+            && self.metadata.brokers().any(|broker| {
+                !broker.is_fenced()
+                    && liveness::session_expired(broker.last_heartbeat(), now, &config)
+            })
     }
 
     /// Panics unless the metadata holds its own invariants, every registered broker has exactly
@@ -678,6 +693,24 @@ mod tests {
             incarnation: 1,
         };
         assert_refused(&mut state, unknown, 102);
+    }
+
+    #[test]
+    fn expiry_is_due_for_a_silent_broker_once_the_leader_has_led_a_session_timeout() {
+        let mut state = cluster();
+        let session = Duration::from_millis(LIVENESS_MS);
+        state.apply(&heartbeat(1, 1, 900)).unwrap();
+        state.apply(&heartbeat(2, 1, 900)).unwrap();
+        // Broker 3 was last heard from at 0: silent for exactly the timeout is still alive.
+        assert!(!state.expiry_due(session, Millis(1000)));
+        assert!(state.expiry_due(session, Millis(1001)));
+        // A leader that has not led a whole session timeout waits.
+        assert!(!state.expiry_due(session - Duration::from_millis(1), Millis(5000)));
+        // Once fenced, a silent broker is not due again.
+        state
+            .apply(&MetadataCommand::ExpireSessions { now: Millis(1001) })
+            .unwrap();
+        assert!(!state.expiry_due(session, Millis(1500)));
     }
 
     #[test]
