@@ -521,12 +521,8 @@ async fn a_snapshot_and_the_log_after_it_restore_the_state() {
             applied(cluster.node(node), create_topic(&format!("t{index}"), 1, 3)).await;
         }
         let before = Arc::clone(&cluster.node(node).watch().borrow());
-        let snapshot = cluster.metadata_dir(node).join("snapshot");
-        let deadline = Instant::now() + WAIT;
-        while !snapshot.exists() {
-            assert!(Instant::now() < deadline, "no snapshot within {WAIT:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_purge(&cluster.metadata_dir(node)).await;
+        assert!(cluster.metadata_dir(node).join("snapshot").exists());
         cluster.stop(node);
         cluster.restart(node).unwrap();
         let after = wait_image(cluster.node(node), "the restored state", |image| {
@@ -535,6 +531,45 @@ async fn a_snapshot_and_the_log_after_it_restore_the_state() {
         .await;
         assert_eq!(after.state, before.state);
         assert_eq!(topic_names(&after).len(), 9);
+    })
+    .await;
+}
+
+/// Waits until the log in `dir` was purged behind a snapshot: its first record is `Purged`.
+async fn wait_for_purge(dir: &Path) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let bytes = std::fs::read(log_file(dir)).unwrap_or_default();
+        if bytes.get(8..18) == Some(&b"{\"Purged\":"[..]) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "log not purged within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_voter_behind_the_purged_log_catches_up_from_a_snapshot() {
+    bounded(async {
+        let mut cluster = Cluster::start_with(3, LivenessConfig::default(), 5);
+        let leader = cluster.leader().await;
+        let behind = cluster.follower(leader);
+        cluster.stop(behind);
+        populate(cluster.node(leader)).await;
+        for index in 0..8 {
+            applied(
+                cluster.node(leader),
+                create_topic(&format!("t{index}"), 1, 3),
+            )
+            .await;
+        }
+        wait_for_purge(&cluster.metadata_dir(leader)).await;
+        cluster.restart(behind).unwrap();
+        let image = cluster
+            .converged(cluster.node(leader).status().metadata_offset)
+            .await;
+        assert_eq!(topic_names(&image).len(), 9);
+        assert!(cluster.metadata_dir(behind).join("snapshot").exists());
     })
     .await;
 }

@@ -72,6 +72,7 @@ const SNAPSHOT_CHUNK_BYTES: u64 = 1 << 20;
 /// How a controller node starts.
 #[derive(Debug)]
 pub struct ControllerConfig {
+    /// This node: a voter if `voters` names it, else an observer.
     pub node_id: BrokerId,
     /// The voters: id -> controller `host:port` (`controller_quorum_voters`).
     pub voters: BTreeMap<BrokerId, String>,
@@ -83,6 +84,7 @@ pub struct ControllerConfig {
     /// `broker_session_timeout` of a new cluster's metadata. It becomes part of the replicated
     /// state, so every voter must start with the same one.
     pub liveness: LivenessConfig,
+    /// Raft timings and the submit deadline.
     pub timing: RaftTiming,
     /// A snapshot every this many log entries; the log keeps
     /// `min(snapshot_every, LOGS_KEPT_AFTER_SNAPSHOT_MAX)` entries behind it.
@@ -118,6 +120,7 @@ impl Default for RaftTiming {
 pub struct MetadataImage {
     /// The index of the last log entry applied to `state`.
     pub offset: u64,
+    /// The metadata after that entry.
     pub state: MetadataState,
 }
 
@@ -136,10 +139,13 @@ impl MetadataImage {
 pub struct ControllerStatus {
     /// The leader this node knows of (an observer: as a voter last told it).
     pub leader: Option<BrokerId>,
+    /// Whether this node is one of the voters (else an observer).
     pub is_voter: bool,
+    /// Whether this node leads the quorum.
     pub is_leader: bool,
     /// The offset of this node's current image: the last log index it applied.
     pub metadata_offset: u64,
+    /// The Raft term this node is in (an observer: of the voter it last heard from).
     pub current_term: u64,
 }
 
@@ -291,6 +297,7 @@ impl Controller {
         self.inner.node.images.subscribe()
     }
 
+    /// What this node knows of the quorum right now.
     pub fn status(&self) -> ControllerStatus {
         self.inner.node.status()
     }

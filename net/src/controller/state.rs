@@ -28,6 +28,7 @@ pub struct BrokerRegistration {
     pub incarnation: u64,
     /// `host:port` of its client listener.
     pub endpoint: String,
+    /// Its rack (`broker.rack`), for rack-aware placement.
     pub rack: Option<String>,
 }
 
@@ -83,6 +84,7 @@ pub enum MetadataCommand {
         topic_partition: TopicPartition,
         proposal: IsrProposal,
     },
+    /// Changes a topic's config: the keys the rules read, and the stored overrides.
     AlterTopicConfig {
         name: String,
         change: TopicConfigChange,
@@ -122,7 +124,9 @@ pub struct Applied {
 /// Why a command was refused; it changed nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
+    /// The Kafka error a broker passes on to its client.
     pub code: KafkaError,
+    /// Why, naming the object and carrying the numbers.
     pub message: String,
 }
 
