@@ -112,6 +112,7 @@ impl LogStore {
             committed: read_single(&dir.join(COMMITTED_FILE))?,
             poisoned: None,
         };
+        files.debug_check_invariants();
         Ok(LogStore {
             files: Arc::new(Mutex::new(files)),
         })
@@ -233,6 +234,40 @@ impl LogFiles {
         }
     }
 
+    /// Panics unless the entries are keyed by their index, consecutive, right after the last
+    /// purged one, at increasing file positions.
+    fn check_invariants(&self) {
+        let mut previous: Option<(u64, u64)> = None;
+        for (&index, (entry, position)) in &self.entries {
+            assert_eq!(
+                entry.log_id.index, index,
+                "entry {} keyed at {index}",
+                entry.log_id
+            );
+            match previous {
+                Some((last, last_position)) => {
+                    assert_eq!(index, last + 1, "entry {index} follows entry {last}");
+                    assert!(
+                        *position > last_position,
+                        "entry {index} at file position {position}, not after {last_position}"
+                    );
+                }
+                None => {
+                    if let Some(purged) = self.last_purged {
+                        assert_eq!(index, purged.index + 1, "first entry after purged {purged}");
+                    }
+                }
+            }
+            previous = Some((index, *position));
+        }
+    }
+
+    fn debug_check_invariants(&self) {
+        if cfg!(debug_assertions) {
+            self.check_invariants();
+        }
+    }
+
     fn check_not_poisoned(&self) -> Result<(), ControllerError> {
         match &self.poisoned {
             Some(op) => Err(ControllerError::Poisoned {
@@ -275,6 +310,7 @@ impl LogFiles {
         for (entry, position) in stored {
             self.entries.insert(entry.log_id.index, (entry, position));
         }
+        self.debug_check_invariants();
         Ok(())
     }
 
@@ -294,6 +330,7 @@ impl LogFiles {
             self.poisoned = Some("fsync".to_string());
             return Err(io_error("fsync", &path, source));
         }
+        self.debug_check_invariants();
         Ok(())
     }
 
@@ -323,6 +360,7 @@ impl LogFiles {
             .append(true)
             .open(&path)
             .map_err(|source| io_error("open", &path, source))?;
+        self.debug_check_invariants();
         Ok(())
     }
 
@@ -538,6 +576,17 @@ mod tests {
                 .ends_with("entry index 2 where 1 was expected"),
             "{error}"
         );
+    }
+
+    #[test]
+    #[should_panic(expected = "entry 3 follows entry 1")]
+    fn a_hole_in_memory_breaks_the_invariants() {
+        let dir = TempDir::new().unwrap();
+        let store = LogStore::open(dir.path()).unwrap();
+        store.lock().append(entries(0..4)).unwrap();
+        let mut files = store.lock();
+        files.entries.remove(&2);
+        files.check_invariants();
     }
 
     #[test]
