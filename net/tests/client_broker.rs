@@ -21,6 +21,9 @@ fn start() -> (tempfile::TempDir, Broker) {
     );
     options.shards = 2;
     let broker = Broker::start(options).unwrap();
+    broker
+        .wait_ready(std::time::Duration::from_secs(10))
+        .unwrap();
     (dir, broker)
 }
 

@@ -27,6 +27,9 @@ use ringlog_net::wire::api::offset_commit::{OffsetCommitPartitionResponse, Offse
 use ringlog_net::wire::api::offset_fetch::{OffsetFetchPartitionResponse, OffsetFetchResponse};
 use ringlog_net::wire::{ApiKey, ErrorCode, Request, Response};
 
+/// The offsets topic, every partition led by broker 1: the group coordinator of every group.
+const OFFSETS: (&str, &[u32]) = ("__consumer_offsets", &[1; 8]);
+
 /// A batch of `values` at `base_offset`, stamped with leader epoch 1.
 fn batch_of(base_offset: u64, values: &[&str], codec: Compression) -> Vec<u8> {
     let mut builder = BatchBuilder::new().with_compression(codec);
@@ -120,7 +123,7 @@ async fn poll_starts_at_the_committed_offset_decompresses_and_commits_the_positi
         let bound = Bound::new(1).await;
         let brokers = [bound.broker()];
         let peer = bound.serve(move |seen| match seen.request {
-            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("orders", &[1])])),
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("orders", &[1]), OFFSETS])),
             Request::OffsetFetch(request) => {
                 assert_eq!(request.group_id, "g");
                 Action::Reply(committed(Some(4)))
@@ -366,12 +369,12 @@ async fn not_leader_on_fetch_refreshes_metadata_and_fetches_from_the_new_leader(
 }
 
 #[tokio::test]
-async fn seek_to_end_and_committed_ask_the_leader() {
+async fn seek_to_end_asks_the_leader_and_committed_the_group_coordinator() {
     bounded(async {
         let bound = Bound::new(1).await;
         let brokers = [bound.broker()];
         let peer = bound.serve(move |seen| match seen.request {
-            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("orders", &[1])])),
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("orders", &[1]), OFFSETS])),
             Request::ListOffsets(_) => Action::Reply(listed(42)),
             Request::OffsetFetch(_) => Action::Reply(committed(None)),
             other => panic!("unexpected {other:?}"),

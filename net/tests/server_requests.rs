@@ -57,6 +57,7 @@ impl Harness {
     fn start(shards: usize) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let broker = Broker::start(options(dir.path(), shards)).expect("broker starts");
+        broker.wait_ready(TIMEOUT).expect("broker registers");
         Harness {
             _dir: dir,
             broker: Some(broker),
@@ -369,7 +370,11 @@ fn list_offsets_and_metadata_describe_the_topic() {
 #[test]
 fn topics_and_records_survive_a_restart_and_deleted_topics_do_not() {
     let dir = tempfile::tempdir().unwrap();
-    let start = || Broker::start(options(dir.path(), 2)).unwrap();
+    let start = || {
+        let broker = Broker::start(options(dir.path(), 2)).unwrap();
+        broker.wait_ready(TIMEOUT).unwrap();
+        broker
+    };
     let broker = start();
     let mut client = connect_to(&broker);
     create(&mut client, "kept", 1);
@@ -538,7 +543,11 @@ fn committed(client: &mut Client, group: &str, topic: &str, partition: u32) -> O
 #[test]
 fn committed_offsets_are_kept_per_group_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let start = || Broker::start(options(dir.path(), 2)).unwrap();
+    let start = || {
+        let broker = Broker::start(options(dir.path(), 2)).unwrap();
+        broker.wait_ready(TIMEOUT).unwrap();
+        broker
+    };
     let broker = start();
     let mut client = connect_to(&broker);
     create(&mut client, "t", 2);
@@ -687,9 +696,24 @@ fn with_auto_create_a_produce_to_an_unknown_topic_creates_it() {
     options.config.auto_create_topics_enable = true;
     options.config.num_partitions = 3;
     let broker = Broker::start(options).unwrap();
+    broker.wait_ready(TIMEOUT).unwrap();
     let mut client = connect_to(&broker);
-    let (error, base) = produce(&mut client, "fresh", 2, batch(&["x"]));
-    assert_eq!((error, base), (ErrorCode::NONE, Some(Offset(0))));
+    // The topic is created through the controller quorum: the produce meets a retriable
+    // error until it exists, as Kafka's does.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let stored = loop {
+        let (error, base) = produce(&mut client, "fresh", 2, batch(&["x"]));
+        if error == ErrorCode::NONE {
+            break base;
+        }
+        assert!(error.is_retriable(), "{error}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the topic was not created"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(stored, Some(Offset(0)));
     drop(client);
     broker.stop().unwrap();
 }
@@ -727,6 +751,7 @@ fn a_connection_pipelining_past_its_byte_budget_pauses_and_resumes() {
     // Reading pauses while the requests owed hold 64 KiB; each request is about 20 KiB.
     options.max_frame_bytes = 64 * 1024;
     let broker = Broker::start(options).unwrap();
+    broker.wait_ready(TIMEOUT).unwrap();
     let mut client = connect_to(&broker);
     create(&mut client, "b", 1);
     let value = "x".repeat(20 * 1024);

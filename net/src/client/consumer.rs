@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use crate::client::cluster::{Cluster, Retry, unexpected, unknown_to_error};
 use crate::client::error::ClientError;
 use crate::client::fetch_decode::decode_records;
+use crate::server::offsets::{self, OFFSETS_TOPIC};
 use crate::wire::api::Topic;
 use crate::wire::api::fetch::{FetchPartition, FetchPartitionResponse, FetchRequest};
 use crate::wire::api::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, OffsetSpec};
@@ -544,35 +545,40 @@ impl Consumer {
             .map(|(tp, offset, epoch)| (tp.clone(), (*offset, *epoch)))
             .collect();
         let partitions: Vec<TopicPartition> = by_partition.keys().cloned().collect();
-        self.per_leader(&partitions, self.deadline(), async |broker, partitions| {
-            let mut topics = Vec::new();
-            for topic_partition in &partitions {
-                let (offset, epoch) = by_partition[topic_partition];
-                let partition = OffsetCommitPartition {
-                    partition_index: topic_partition.partition,
-                    committed_offset: offset,
-                    committed_leader_epoch: epoch,
-                    committed_metadata: None,
+        self.per_coordinator(
+            group,
+            &partitions,
+            self.deadline(),
+            async |broker, partitions| {
+                let mut topics = Vec::new();
+                for topic_partition in &partitions {
+                    let (offset, epoch) = by_partition[topic_partition];
+                    let partition = OffsetCommitPartition {
+                        partition_index: topic_partition.partition,
+                        committed_offset: offset,
+                        committed_leader_epoch: epoch,
+                        committed_metadata: None,
+                    };
+                    push_partition(&mut topics, &topic_partition.topic, partition);
+                }
+                let request = Request::OffsetCommit(OffsetCommitRequest {
+                    group_id: group.to_string(),
+                    topics,
+                });
+                let response = match self
+                    .cluster
+                    .send_to_broker(broker, request, Duration::ZERO)
+                    .await?
+                {
+                    Response::OffsetCommit(response) => response,
+                    other => return Err(refusal("OffsetCommit", broker, other)),
                 };
-                push_partition(&mut topics, &topic_partition.topic, partition);
-            }
-            let request = Request::OffsetCommit(OffsetCommitRequest {
-                group_id: group.to_string(),
-                topics,
-            });
-            let response = match self
-                .cluster
-                .send_to_broker(broker, request, Duration::ZERO)
-                .await?
-            {
-                Response::OffsetCommit(response) => response,
-                other => return Err(refusal("OffsetCommit", broker, other)),
-            };
-            let answers = flatten(response.topics, |p| (p.partition_index, p.error_code));
-            Ok(pick(&partitions, &answers, "commit offset of", |code| {
-                if code.is_none() { Ok(()) } else { Err(code) }
-            }))
-        })
+                let answers = flatten(response.topics, |p| (p.partition_index, p.error_code));
+                Ok(pick(&partitions, &answers, "commit offset of", |code| {
+                    if code.is_none() { Ok(()) } else { Err(code) }
+                }))
+            },
+        )
         .await?;
         Ok(())
     }
@@ -600,7 +606,7 @@ impl Consumer {
         partitions: &[TopicPartition],
         deadline: Instant,
     ) -> Result<BTreeMap<TopicPartition, Option<Offset>>, ClientError> {
-        self.per_leader(partitions, deadline, async |broker, partitions| {
+        self.per_coordinator(group, partitions, deadline, async |broker, partitions| {
             let mut topics: Vec<OffsetFetchTopic> = Vec::new();
             for topic_partition in &partitions {
                 match topics.iter_mut().find(|t| t.name == topic_partition.topic) {
@@ -697,28 +703,55 @@ impl Consumer {
         &self,
         partitions: &[TopicPartition],
         deadline: Instant,
+        send: impl AsyncFnMut(BrokerId, Vec<TopicPartition>) -> Result<Results<T>, ClientError>,
+    ) -> Result<BTreeMap<TopicPartition, T>, ClientError> {
+        self.per_broker(partitions, deadline, TopicPartition::clone, send)
+            .await
+    }
+
+    /// Sends a group's request for `partitions` to the group's coordinator: the leader of
+    /// the group's partition of `__consumer_offsets` (the broker answers NOT_COORDINATOR or
+    /// COORDINATOR_NOT_AVAILABLE, both retried after a metadata refresh, when that moved or
+    /// does not exist yet).
+    async fn per_coordinator<T>(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+        deadline: Instant,
+        send: impl AsyncFnMut(BrokerId, Vec<TopicPartition>) -> Result<Results<T>, ClientError>,
+    ) -> Result<BTreeMap<TopicPartition, T>, ClientError> {
+        let coordinator = TopicPartition::new(OFFSETS_TOPIC, offsets::partition_for(group));
+        self.per_broker(partitions, deadline, |_| coordinator.clone(), send)
+            .await
+    }
+
+    /// Sends each broker the partitions `route` sends to it: each partition to the leader of
+    /// the partition `route` names.
+    async fn per_broker<T>(
+        &self,
+        partitions: &[TopicPartition],
+        deadline: Instant,
+        route: impl Fn(&TopicPartition) -> TopicPartition,
         mut send: impl AsyncFnMut(BrokerId, Vec<TopicPartition>) -> Result<Results<T>, ClientError>,
     ) -> Result<BTreeMap<TopicPartition, T>, ClientError> {
         let mut done = BTreeMap::new();
         let mut retry = Retry::new(&self.cluster, deadline);
         self.cluster
             .metadata()
-            .want(partitions.iter().map(|tp| tp.topic.clone()));
+            .want(partitions.iter().map(|tp| route(tp).topic));
         loop {
             let generation = self.cluster.metadata().generation();
             let mut last_error = None;
             let mut by_leader: BTreeMap<BrokerId, Vec<TopicPartition>> = BTreeMap::new();
             for topic_partition in partitions.iter().filter(|tp| !done.contains_key(*tp)) {
-                match self.cluster.leader(topic_partition) {
+                let routed = route(topic_partition);
+                match self.cluster.leader(&routed) {
                     Ok(leader) => by_leader
                         .entry(leader.broker)
                         .or_default()
                         .push(topic_partition.clone()),
                     Err(unknown) => {
-                        last_error = Some(unknown_to_error(
-                            &format!("leader of {topic_partition}"),
-                            unknown,
-                        ))
+                        last_error = Some(unknown_to_error(&format!("leader of {routed}"), unknown))
                     }
                 }
             }

@@ -57,7 +57,7 @@ pub mod producer;
 mod accumulator;
 mod backoff;
 mod cluster;
-mod connection;
+pub(crate) mod connection;
 mod fetch_decode;
 mod in_flight;
 mod metadata_cache;

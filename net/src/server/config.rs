@@ -47,6 +47,11 @@
 //! | `replica_lag_time_max_ms`              | 30000            | `replica.lag.time.max.ms`      | |
 //! | `broker_session_timeout_ms`            | 9000             | `broker.session.timeout.ms`    | |
 //! | `broker_heartbeat_interval_ms`         | 2000             | `broker.heartbeat.interval.ms` | |
+//! | `replica_fetch_wait_max_ms`            | 500              | `replica.fetch.wait.max.ms`    | how long a follower's fetch may wait at the leader |
+//! | `replica_fetch_max_bytes`              | 1 MiB            | `replica.fetch.max.bytes`      | per partition, soft (the first batch comes whole) |
+//! | `replica_fetch_response_max_bytes`     | 10 MiB           | `replica.fetch.response.max.bytes` | per fetch |
+//! | `replica_fetch_backoff_ms`             | 1000             | `replica.fetch.backoff.ms`     | after a failed fetch |
+//! | `offsets_topic_replication_factor`     | 3                | `offsets.topic.replication.factor` | cut to the live brokers when the topic is created |
 //!
 //! Durations are [`Duration`]s in [`BrokerConfig`] (`log_roll_ms` is the field `log_roll`); a
 //! unit appears only in the keys. The keys marked "topic default" give the defaults of the
@@ -69,6 +74,7 @@ use ringlog_engine::{IoBackendKind, LogConfig};
 use ringlog_replication::controller::TopicConfig as ControllerTopicConfig;
 use ringlog_replication::controller::liveness::LivenessConfig;
 use ringlog_replication::controller::metadata::PARTITIONS_PER_TOPIC_MAX;
+use ringlog_replication::partition::FollowerConfig;
 use ringlog_replication::partition::leader::LeaderConfig;
 use ringlog_replication::{BrokerId, Rack};
 
@@ -152,6 +158,17 @@ pub struct BrokerConfig {
     pub broker_session_timeout: Duration,
     /// `broker_heartbeat_interval_ms`: how often the broker heartbeats to the controller.
     pub broker_heartbeat_interval: Duration,
+    /// `replica_fetch_wait_max_ms`: how long a follower's fetch may wait at the leader.
+    pub replica_fetch_wait_max: Duration,
+    /// `replica_fetch_max_bytes`: record bytes a follower asks for per partition.
+    pub replica_fetch_max_bytes: u32,
+    /// `replica_fetch_response_max_bytes`: record bytes a follower asks for per fetch.
+    pub replica_fetch_response_max_bytes: u32,
+    /// `replica_fetch_backoff_ms`: how long a follower waits after a failed fetch.
+    pub replica_fetch_backoff: Duration,
+    /// `offsets_topic_replication_factor`: replicas of `__consumer_offsets` (at most the live
+    /// brokers when it is created).
+    pub offsets_topic_replication_factor: u16,
 }
 
 impl Default for BrokerConfig {
@@ -188,6 +205,11 @@ impl Default for BrokerConfig {
             replica_lag_time_max: Duration::from_millis(30_000),
             broker_session_timeout: Duration::from_millis(9000),
             broker_heartbeat_interval: Duration::from_millis(2000),
+            replica_fetch_wait_max: Duration::from_millis(500),
+            replica_fetch_max_bytes: 1024 * 1024,
+            replica_fetch_response_max_bytes: 10 * 1024 * 1024,
+            replica_fetch_backoff: Duration::from_millis(1000),
+            offsets_topic_replication_factor: 3,
         }
     }
 }
@@ -472,6 +494,16 @@ impl BrokerConfig {
             replica_lag_time_max: self.replica_lag_time_max,
             min_insync_replicas: usize::from(self.topic_settings(topic).min_insync_replicas),
             ..LeaderConfig::default()
+        }
+    }
+
+    /// The follower state machine's config: a fetch unanswered for the longest it may wait
+    /// at the leader plus a request timeout is sent again.
+    pub fn follower_config(&self) -> FollowerConfig {
+        FollowerConfig {
+            fetch_timeout: self.replica_fetch_wait_max + self.request_timeout,
+            fetch_backoff: self.replica_fetch_backoff,
+            ..FollowerConfig::default()
         }
     }
 
@@ -1335,6 +1367,61 @@ const KEYS: &[KeySpec] = &[
             Ok(())
         },
         render: |c| render_millis_value(c.broker_heartbeat_interval),
+    },
+    KeySpec {
+        name: "replica_fetch_wait_max_ms",
+        kafka: "replica.fetch.wait.max.ms",
+        doc: "how long a follower's fetch may wait at the leader for data",
+        section: "replication",
+        parse: |c, v| {
+            c.replica_fetch_wait_max = millis(v, WAIT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.replica_fetch_wait_max),
+    },
+    KeySpec {
+        name: "replica_fetch_max_bytes",
+        kafka: "replica.fetch.max.bytes",
+        doc: "record bytes a follower asks for per partition (the first batch comes whole)",
+        section: "replication",
+        parse: |c, v| {
+            c.replica_fetch_max_bytes = int_as(v, COUNT)?;
+            Ok(())
+        },
+        render: |c| render_int(c.replica_fetch_max_bytes),
+    },
+    KeySpec {
+        name: "replica_fetch_response_max_bytes",
+        kafka: "replica.fetch.response.max.bytes",
+        doc: "record bytes a follower asks for per fetch, over all partitions",
+        section: "replication",
+        parse: |c, v| {
+            c.replica_fetch_response_max_bytes = int_as(v, COUNT)?;
+            Ok(())
+        },
+        render: |c| render_int(c.replica_fetch_response_max_bytes),
+    },
+    KeySpec {
+        name: "replica_fetch_backoff_ms",
+        kafka: "replica.fetch.backoff.ms",
+        doc: "how long a follower waits after a failed fetch before the next",
+        section: "replication",
+        parse: |c, v| {
+            c.replica_fetch_backoff = millis(v, TIMEOUT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.replica_fetch_backoff),
+    },
+    KeySpec {
+        name: "offsets_topic_replication_factor",
+        kafka: "offsets.topic.replication.factor",
+        doc: "replicas of __consumer_offsets, at most the live brokers when it is created",
+        section: "replication",
+        parse: |c, v| {
+            c.offsets_topic_replication_factor = int_as(v, REPLICATION_FACTOR)?;
+            Ok(())
+        },
+        render: |c| render_int(c.offsets_topic_replication_factor),
     },
 ];
 

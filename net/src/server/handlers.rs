@@ -2,25 +2,20 @@
 //! partition parts ([`plan`]), how their results become the response ([`finish`]), and the
 //! requests answered from the catalog alone.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ringlog_engine::{FileSlice, Timestamp};
+use ringlog_engine::{FileSlice, LeaderEpoch, Timestamp};
 use ringlog_replication::TopicPartition;
+use ringlog_replication::partition::FollowerFetchRequest;
 
-use super::catalog::CatalogError;
+use super::agent::AgentMsg;
 use super::connection::OutPiece;
 use super::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
 use super::partition::ServedPartition;
 use super::shard::{PartOp, PartResult, Route, Shared};
-use super::topic_config::TopicConfig;
 use crate::wire::ErrorResponse;
 use crate::wire::api::Topic;
-use crate::wire::api::TopicResult;
-use crate::wire::api::alter_configs::{AlterConfigsRequest, AlterConfigsResponse};
 use crate::wire::api::api_versions::ApiVersionsResponse;
-use crate::wire::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse};
-use crate::wire::api::delete_topics::DeleteTopicsResponse;
 use crate::wire::api::describe_configs::{
     DescribeConfigsRequest, DescribeConfigsResponse, DescribeConfigsResult, DescribedConfig,
 };
@@ -45,6 +40,9 @@ use crate::wire::{
 pub enum Plan {
     /// At once, from the catalog.
     Respond(Response),
+    /// By the agent, through the controller quorum (CreateTopics, DeleteTopics,
+    /// AlterConfigs); its answer comes back to the shard that read the request.
+    Agent,
     /// By its partitions' owners; `min_bytes` of fetched data releases waiting fetch parts.
     /// `prepared` is a response already decided, sent once the parts are done.
     Parts {
@@ -66,37 +64,8 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
             }
             Plan::Respond(Response::Metadata(answer_metadata(shared, metadata)))
         }
-        Request::CreateTopics(create) => {
-            Plan::Respond(Response::CreateTopics(create_topics(shared, create)))
-        }
-        Request::DeleteTopics(delete) => {
-            let mut catalog = shared.catalog.write().expect("not poisoned");
-            let mut parts = Vec::new();
-            let mut topics = Vec::new();
-            for name in &delete.topic_names {
-                // Out of the catalog first: nothing reopens the partitions meanwhile; the
-                // answer waits until their owners have deleted the logs.
-                let (error_code, error_message) = match catalog.delete(name) {
-                    Ok(topic) => {
-                        for p in 0..topic.partitions {
-                            parts.push((TopicPartition::new(name.clone(), p), PartOp::Delete));
-                        }
-                        (ErrorCode::NONE, None)
-                    }
-                    Err(error) => (error.code, Some(error.message)),
-                };
-                topics.push(TopicResult {
-                    name: name.clone(),
-                    error_code,
-                    error_message,
-                });
-            }
-            let prepared = Response::DeleteTopics(DeleteTopicsResponse { topics });
-            Plan::Parts {
-                parts,
-                min_bytes: 0,
-                prepared: Some(prepared),
-            }
+        Request::CreateTopics(_) | Request::DeleteTopics(_) | Request::AlterConfigs(_) => {
+            Plan::Agent
         }
         Request::Produce(produce) => {
             auto_create(shared, produce.topics.iter().map(|t| &t.name));
@@ -126,10 +95,30 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
             let parts = parts_of(
                 &fetch.topics,
                 |p| p.partition_index,
-                |p| PartOp::Fetch {
-                    offset: p.fetch_offset,
-                    max_bytes: u64::from(p.partition_max_bytes.min(fetch.max_bytes)),
-                    deadline,
+                |p| {
+                    let max_bytes = u64::from(p.partition_max_bytes.min(fetch.max_bytes));
+                    match fetch.replica_id {
+                        None => PartOp::Fetch {
+                            offset: p.fetch_offset,
+                            max_bytes,
+                            deadline,
+                            current_leader_epoch: p.current_leader_epoch,
+                        },
+                        Some(replica) => PartOp::FollowerFetch {
+                            replica,
+                            request: FollowerFetchRequest {
+                                fetch_offset: p.fetch_offset,
+                                last_fetched_epoch: p.last_fetched_epoch,
+                                // A follower always names the epoch it follows; one that does
+                                // not is behind every leader.
+                                current_leader_epoch: p
+                                    .current_leader_epoch
+                                    .unwrap_or(LeaderEpoch(0)),
+                            },
+                            max_bytes,
+                            deadline,
+                        },
+                    }
                 },
             );
             Plan::Parts {
@@ -154,7 +143,6 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
         Request::DescribeConfigs(describe) => Plan::Respond(Response::DescribeConfigs(
             describe_configs(shared, describe),
         )),
-        Request::AlterConfigs(alter) => plan_alter_configs(shared, alter),
         Request::OffsetFetch(fetch) => {
             if fetch.group_id.is_empty() {
                 return Plan::Respond(Response::Error(ErrorResponse {
@@ -188,27 +176,20 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
     }
 }
 
-/// With `auto_create_topics_enable`, creates the topics among `names` that do not exist yet,
-/// with the broker's default partition count and configs.
+/// With `auto_create_topics_enable`, asks the agent to create the topics among `names` that
+/// do not exist yet, with the broker's default partition count, replication factor and
+/// configs. The request itself meets LEADER_NOT_AVAILABLE (retriable) until they exist.
 fn auto_create<'a>(shared: &Shared, names: impl Iterator<Item = &'a String>) {
-    let config = &shared.options.config;
-    if !config.auto_create_topics_enable {
+    if !shared.options.config.auto_create_topics_enable {
         return;
     }
-    let missing: Vec<&String> = {
-        let catalog = shared.catalog.read().expect("not poisoned");
-        names.filter(|n| catalog.topic(n).is_none()).collect()
-    };
-    if missing.is_empty() {
-        return;
-    }
-    let mut catalog = shared.catalog.write().expect("not poisoned");
-    for name in missing {
-        match catalog.create(name, config.num_partitions, BTreeMap::new(), false) {
-            Ok(()) => tracing::info!(topic = %name, "topic created on first use"),
-            Err(error) if error.code == ErrorCode::TOPIC_ALREADY_EXISTS => {}
-            Err(error) => tracing::warn!(topic = %name, %error, "cannot create topic on first use"),
-        }
+    let catalog = shared.catalog();
+    let missing: Vec<String> = names
+        .filter(|n| catalog.topic(n).is_none())
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        shared.to_agent(AgentMsg::CreateOnUse { names: missing });
     }
 }
 
@@ -235,13 +216,6 @@ pub fn finish(
         return encode(header, &Response::OffsetCommit(response));
     }
     if let Some(response) = prepared {
-        for result in &results {
-            if let PartResult::Deleted(code) = result
-                && !code.is_none()
-            {
-                tracing::error!(?code, "a deleted topic's log could not be removed");
-            }
-        }
         return encode(header, &response);
     }
     let response = match request {
@@ -306,7 +280,7 @@ fn offsets_partition(group: &str) -> TopicPartition {
 /// A commit: entries for unknown partitions, or with oversized metadata, are refused each;
 /// the rest go to the group's partition of the offsets topic as one batch.
 fn plan_offset_commit(shared: &Shared, commit: &OffsetCommitRequest) -> Plan {
-    let catalog = shared.catalog.read().expect("not poisoned");
+    let catalog = shared.catalog();
     let mut commits = Vec::new();
     let topics = commit
         .topics
@@ -520,6 +494,13 @@ fn list_offsets_partition(
 /// ListOffsets on the partition's owner: earliest is the log start, latest the high
 /// watermark (what a consumer can read), a timestamp the first record at or after it.
 pub fn list_offsets(partition: &ServedPartition<Route>, spec: OffsetSpec) -> PartResult {
+    if !partition.is_leader() {
+        return PartResult::ListOffsets {
+            error: ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            offset: None,
+            timestamp: None,
+        };
+    }
     let (offset, timestamp) = match spec {
         OffsetSpec::Earliest => (Some(partition.log.log_start_offset()), None),
         OffsetSpec::Latest => (Some(partition.high_watermark()), None),
@@ -546,112 +527,75 @@ pub fn list_offsets(partition: &ServedPartition<Route>, spec: OffsetSpec) -> Par
 }
 
 fn answer_metadata(shared: &Shared, request: &MetadataRequest) -> MetadataResponse {
-    let options = &shared.options;
-    let broker = MetadataBroker {
-        broker_id: options.node_id,
-        host: shared.advertised.ip().to_string(),
-        port: shared.advertised.port(),
-        rack: None,
-    };
-    let catalog = shared.catalog.read().expect("not poisoned");
-    let epochs = shared.leader_epochs.read().expect("not poisoned");
+    let catalog = shared.catalog();
+    let brokers = catalog
+        .brokers()
+        .filter(|broker| !broker.fenced)
+        .filter_map(|broker| {
+            let (host, port) = broker.endpoint.rsplit_once(':')?;
+            Some(MetadataBroker {
+                broker_id: broker.id,
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port: port.parse().ok()?,
+                rack: broker.rack.clone().map(ringlog_replication::Rack),
+            })
+        })
+        .collect();
     let names: Vec<String> = match &request.topics {
         Some(names) => names.clone(),
         None => catalog.topics().map(|(name, _)| name.clone()).collect(),
     };
-    let me = options.node_id;
+    let auto_created = shared.options.config.auto_create_topics_enable && request.topics.is_some();
     let topics = names
         .into_iter()
         .map(|name| match catalog.topic(&name) {
             Some(topic) => MetadataTopic {
                 error_code: ErrorCode::NONE,
-                partitions: (0..topic.partitions)
-                    .map(|partition_index| MetadataPartition {
-                        error_code: ErrorCode::NONE,
-                        partition_index,
-                        leader_id: Some(me),
-                        // Unknown until the owner opened the partition (on first use).
-                        leader_epoch: epochs
-                            .get(&TopicPartition::new(name.clone(), partition_index))
-                            .copied(),
-                        replica_nodes: vec![me],
-                        isr_nodes: vec![me],
-                        offline_replicas: vec![],
+                partitions: (0..)
+                    .zip(&topic.partitions)
+                    .map(|(partition_index, partition)| {
+                        let offline_replicas = partition
+                            .replicas()
+                            .iter()
+                            .copied()
+                            .filter(|&r| catalog.broker(r).is_none_or(|b| b.fenced))
+                            .collect();
+                        MetadataPartition {
+                            error_code: match partition.leader() {
+                                Some(_) => ErrorCode::NONE,
+                                None => ErrorCode::LEADER_NOT_AVAILABLE,
+                            },
+                            partition_index,
+                            leader_id: partition.leader(),
+                            leader_epoch: Some(partition.leader_epoch()),
+                            replica_nodes: partition.replicas().to_vec(),
+                            isr_nodes: partition.isr().to_vec(),
+                            offline_replicas,
+                        }
                     })
                     .collect(),
                 name,
             },
             None => MetadataTopic {
-                error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                // A topic being created on first use is on its way: worth retrying.
+                error_code: if auto_created {
+                    ErrorCode::LEADER_NOT_AVAILABLE
+                } else {
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                },
                 name,
                 partitions: vec![],
             },
         })
         .collect();
-    MetadataResponse {
-        brokers: vec![broker],
-        topics,
-    }
-}
-
-fn create_topics(shared: &Shared, request: &CreateTopicsRequest) -> CreateTopicsResponse {
-    let mut catalog = shared.catalog.write().expect("not poisoned");
-    let topics = request
-        .topics
-        .iter()
-        .map(|topic| {
-            let defaults = shared.options.config.topic_defaults();
-            let pairs = topic.configs.iter().map(|c| (&c.name, &c.value));
-            let config = TopicConfig::from_pairs(pairs, &defaults);
-            let outcome = if topic.replication_factor != 1 {
-                Err(CatalogError {
-                    code: ErrorCode::INVALID_REPLICATION_FACTOR,
-                    message: format!(
-                        "topic {}: replication factor {} asked, this cluster has 1 broker",
-                        topic.name, topic.replication_factor
-                    ),
-                })
-            } else {
-                match config {
-                    Ok(config) => catalog.create(
-                        &topic.name,
-                        topic.num_partitions,
-                        stored_pairs(&config),
-                        request.validate_only,
-                    ),
-                    Err(error) => Err(CatalogError {
-                        code: ErrorCode::INVALID_CONFIG,
-                        message: format!("topic {}: {error}", topic.name),
-                    }),
-                }
-            };
-            match outcome {
-                Ok(()) => TopicResult {
-                    name: topic.name.clone(),
-                    error_code: ErrorCode::NONE,
-                    error_message: None,
-                },
-                Err(error) => TopicResult {
-                    name: topic.name.clone(),
-                    error_code: error.code,
-                    error_message: Some(error.message),
-                },
-            }
-        })
-        .collect();
-    CreateTopicsResponse { topics }
-}
-
-/// A topic config as the catalog stores it: the keys set, canonical values.
-fn stored_pairs(config: &TopicConfig) -> BTreeMap<String, String> {
-    config
-        .overrides()
-        .map(|(key, value)| (key.name().to_string(), value.to_string()))
-        .collect()
+    MetadataResponse { brokers, topics }
 }
 
 fn describe_configs(shared: &Shared, request: &DescribeConfigsRequest) -> DescribeConfigsResponse {
-    let catalog = shared.catalog.read().expect("not poisoned");
+    let catalog = shared.catalog();
     let defaults = shared.options.config.topic_defaults();
     let topics = request
         .topics
@@ -684,63 +628,6 @@ fn describe_configs(shared: &Shared, request: &DescribeConfigsRequest) -> Descri
         })
         .collect();
     DescribeConfigsResponse { topics }
-}
-
-/// AlterConfigs: each topic's change is checked whole; the valid ones are stored in the
-/// catalog, then every partition of the topic is reopened with its new settings by its owner.
-fn plan_alter_configs(shared: &Shared, request: &AlterConfigsRequest) -> Plan {
-    let mut catalog = shared.catalog.write().expect("not poisoned");
-    let defaults = shared.options.config.topic_defaults();
-    let mut parts = Vec::new();
-    let mut topics = Vec::new();
-    for topic in &request.topics {
-        let outcome = match catalog.topic(&topic.name).map(|t| t.partitions) {
-            None => Err((
-                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                format!("unknown topic {}", topic.name),
-            )),
-            Some(partitions) => {
-                let changes = topic.configs.iter().map(|c| (&c.name, c.value.as_ref()));
-                shared
-                    .topic_config(&catalog, &topic.name)
-                    .altered(changes, &defaults)
-                    .map_err(|error| {
-                        (
-                            ErrorCode::INVALID_CONFIG,
-                            format!("topic {}: {error}", topic.name),
-                        )
-                    })
-                    .and_then(|config| {
-                        if request.validate_only {
-                            return Ok(());
-                        }
-                        catalog
-                            .set_configs(&topic.name, stored_pairs(&config))
-                            .map_err(|error| (error.code, error.message))?;
-                        for p in 0..partitions {
-                            let topic_partition = TopicPartition::new(topic.name.clone(), p);
-                            parts.push((topic_partition, PartOp::Reconfigure));
-                        }
-                        Ok(())
-                    })
-            }
-        };
-        let (error_code, error_message) = match outcome {
-            Ok(()) => (ErrorCode::NONE, None),
-            Err((code, message)) => (code, Some(message)),
-        };
-        topics.push(TopicResult {
-            name: topic.name.clone(),
-            error_code,
-            error_message,
-        });
-    }
-    let prepared = Response::AlterConfigs(AlterConfigsResponse { topics });
-    Plan::Parts {
-        parts,
-        min_bytes: 0,
-        prepared: Some(prepared),
-    }
 }
 
 fn encode(header: &RequestHeader, response: &Response) -> Vec<OutPiece> {

@@ -18,7 +18,10 @@
 //! | `ringlog_offline_partitions`         | gauge     |                     | partitions with no leader (the controller's count) |
 //! | `ringlog_isr_shrinks_total`          | counter   |                     | replicas removed from an ISR led here |
 //! | `ringlog_isr_expands_total`          | counter   |                     | replicas added back to an ISR led here |
-//! | `ringlog_unclean_elections_total`    | counter   |                     | leaders elected from outside the ISR (data may be lost) |
+//! | `ringlog_unclean_elections_total`    | counter   |                     | leaders elected from outside the ISR (data may be lost): the cluster's count, as of this broker's metadata |
+//! | `ringlog_metadata_offset`            | gauge     |                     | the metadata log offset this broker has applied |
+//! | `ringlog_controller_leader`          | gauge     |                     | the node id of the controller quorum's leader, -1 when none is known |
+//! | `ringlog_follower_lag`               | gauge     | `topic`, `partition` | on a leader: its log end offset minus the slowest ISR follower's |
 //!
 //! Labels are bounded: `api` and `error` are Kafka's names for the keys and codes this build
 //! knows, and `unknown` for any other (a client cannot create label values at will).
@@ -88,6 +91,12 @@ pub const ISR_SHRINKS_TOTAL: &str = "ringlog_isr_shrinks_total";
 pub const ISR_EXPANDS_TOTAL: &str = "ringlog_isr_expands_total";
 /// Leaders elected from outside the ISR.
 pub const UNCLEAN_ELECTIONS_TOTAL: &str = "ringlog_unclean_elections_total";
+/// The metadata log offset applied.
+pub const METADATA_OFFSET: &str = "ringlog_metadata_offset";
+/// The controller quorum's leader.
+pub const CONTROLLER_LEADER: &str = "ringlog_controller_leader";
+/// A led partition's lag behind its leader.
+pub const FOLLOWER_LAG: &str = "ringlog_follower_lag";
 
 /// The bucket bounds of [`REQUEST_DURATION_SECONDS`], in seconds: 100 µs to 30 s.
 pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
@@ -193,7 +202,22 @@ pub const METRICS: &[MetricDef] = &[
     def(
         UNCLEAN_ELECTIONS_TOTAL,
         MetricKind::Counter,
-        "Leaders elected from outside the ISR (data may be lost).",
+        "Leaders elected from outside the ISR (data may be lost): the cluster's count.",
+    ),
+    def(
+        METADATA_OFFSET,
+        MetricKind::Gauge,
+        "The metadata log offset this broker has applied.",
+    ),
+    def(
+        CONTROLLER_LEADER,
+        MetricKind::Gauge,
+        "The node id of the controller quorum's leader, -1 when none is known.",
+    ),
+    def(
+        FOLLOWER_LAG,
+        MetricKind::Gauge,
+        "On a leader: its log end offset minus the slowest ISR follower's.",
     ),
 ];
 
@@ -303,6 +327,36 @@ pub fn record_isr_expand(replicas: u64) {
 /// A leader was elected from outside the ISR.
 pub fn record_unclean_election() {
     counter!(UNCLEAN_ELECTIONS_TOTAL).increment(1);
+}
+
+/// The cluster's unclean elections so far.
+pub fn set_unclean_elections(count: u64) {
+    counter!(UNCLEAN_ELECTIONS_TOTAL).absolute(count);
+}
+
+/// The metadata log offset applied.
+pub fn set_metadata_offset(offset: u64) {
+    gauge!(METADATA_OFFSET).set(offset as f64);
+}
+
+/// The controller quorum's leader, `None` when unknown.
+pub fn set_controller_leader(leader: Option<u32>) {
+    gauge!(CONTROLLER_LEADER).set(leader.map_or(-1.0, f64::from));
+}
+
+/// How far the slowest ISR follower of a partition led here is behind.
+pub fn set_follower_lag(topic: &str, partition: u32, lag: u64) {
+    let labels = [
+        ("topic", SharedString::from(topic.to_string())),
+        ("partition", SharedString::from(partition.to_string())),
+    ];
+    gauge!(FOLLOWER_LAG, &labels).set(lag as f64);
+}
+
+/// A partition no longer held here: its marks are removed (set to 0; the facade has no
+/// removal).
+pub fn forget_partition_offsets(topic: &str, partition: u32) {
+    set_partition_offsets(topic, partition, Offset(0), Offset(0));
 }
 
 /// A Prometheus recorder with every metric of [`METRICS`] described and the request duration
@@ -837,7 +891,7 @@ mod tests {
                 metric.name
             );
         }
-        assert_eq!(METRICS.len(), 15);
+        assert_eq!(METRICS.len(), 18);
     }
 
     #[test]

@@ -22,19 +22,22 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ringlog_engine::{Offset, Timestamp};
-use ringlog_replication::partition::Acks;
-use ringlog_replication::{Millis, TopicPartition};
+use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
+use ringlog_replication::controller::Partition;
+use ringlog_replication::partition::{Acks, FetchId, FollowerFetchAnswer, FollowerFetchRequest};
+use ringlog_replication::{BrokerId, Millis, TopicPartition};
 
+use super::agent::AgentMsg;
 use super::catalog::Catalog;
 use super::connection::{Connection, FlushState, OutPiece};
 use super::handlers;
-use super::offsets::{Commit, Committed, GroupOffsets};
+use super::offsets::{Commit, Committed, GroupOffsets, OFFSETS_TOPIC};
 use super::options::ServerOptions;
-use super::partition::{FetchOutcome, ProduceOutcome, ServedPartition};
+use super::partition::{Effects, FetchOutcome, ProduceOutcome, ServedPartition};
 use super::ring::{Op, Ring, Token};
 use super::topic_config::TopicConfig;
 use crate::wire::ErrorResponse;
+use crate::wire::api::fetch::{EpochEndOffset, FetchPartitionResponse};
 use crate::wire::api::list_offsets::OffsetSpec;
 use crate::wire::frame::{REQUEST_HEADER_LEN, split_request_frame};
 use crate::wire::{ErrorCode, Request, RequestHeader, Response, decode_request, encode_response};
@@ -94,18 +97,24 @@ pub enum PartOp {
         acks: Acks,
         timeout: Duration,
     },
+    /// A consumer's fetch.
     Fetch {
         offset: Offset,
+        max_bytes: u64,
+        deadline: Instant,
+        /// The leader epoch the consumer believes current, checked when given.
+        current_leader_epoch: Option<LeaderEpoch>,
+    },
+    /// A follower's fetch.
+    FollowerFetch {
+        replica: BrokerId,
+        request: FollowerFetchRequest,
         max_bytes: u64,
         deadline: Instant,
     },
     ListOffsets {
         spec: OffsetSpec,
     },
-    /// Close the partition's log and delete its directory (its topic was deleted).
-    Delete,
-    /// Reopen the partition with its topic's new config (AlterConfigs).
-    Reconfigure,
     /// Store a group's commits in its partition of the offsets topic.
     CommitOffsets {
         commits: Vec<Commit>,
@@ -134,28 +143,43 @@ pub enum PartResult {
 }
 
 impl PartResult {
-    fn unknown_partition(op: &PartOp) -> PartResult {
-        let error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
+    /// The answer to `op` for a partition this shard does not serve: `error` says why.
+    fn refused(op: &PartOp, error: ErrorCode) -> PartResult {
         match op {
             PartOp::Produce { .. } => PartResult::Produce(ProduceOutcome {
                 error,
-                message: Some("unknown topic or partition".to_string()),
+                message: Some(match error {
+                    ErrorCode::NOT_LEADER_OR_FOLLOWER => {
+                        "this broker does not lead the partition".to_string()
+                    }
+                    _ => "unknown topic or partition".to_string(),
+                }),
                 base_offset: None,
                 log_start_offset: None,
             }),
-            PartOp::Fetch { .. } => PartResult::Fetch(FetchOutcome {
-                error,
-                ..FetchOutcome::default()
-            }),
+            PartOp::Fetch { .. } | PartOp::FollowerFetch { .. } => {
+                PartResult::Fetch(FetchOutcome::refused(error))
+            }
             PartOp::ListOffsets { .. } => PartResult::ListOffsets {
                 error,
                 offset: None,
                 timestamp: None,
             },
-            PartOp::Delete | PartOp::Reconfigure => PartResult::Deleted(error),
-            PartOp::CommitOffsets { .. } => PartResult::OffsetsCommitted(error),
-            PartOp::FetchOffsets { .. } => PartResult::Offsets(Err(error)),
+            PartOp::CommitOffsets { .. } => PartResult::OffsetsCommitted(group_error(error)),
+            PartOp::FetchOffsets { .. } => PartResult::Offsets(Err(group_error(error))),
         }
+    }
+}
+
+/// A group request's error: the group's partition of the offsets topic led elsewhere means
+/// another broker is the group's coordinator; the offsets topic missing means none is yet.
+fn group_error(error: ErrorCode) -> ErrorCode {
+    match error {
+        ErrorCode::NOT_LEADER_OR_FOLLOWER => ErrorCode::NOT_COORDINATOR,
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION | ErrorCode::LEADER_NOT_AVAILABLE => {
+            ErrorCode::COORDINATOR_NOT_AVAILABLE
+        }
+        other => other,
     }
 }
 
@@ -174,6 +198,36 @@ pub enum ShardMsg {
     /// The request has the bytes it waited for: answer its waiting fetch parts now.
     Release {
         job: JobKey,
+    },
+    /// The controller committed this state of a partition this broker holds.
+    PartitionState {
+        topic_partition: TopicPartition,
+        partition: Partition,
+    },
+    /// The leader answered this follower's fetch.
+    FetchAnswer {
+        topic_partition: TopicPartition,
+        fetch_id: FetchId,
+        answer: FetchPartitionResponse<Bytes>,
+    },
+    /// The controller refused this leader's ISR proposal.
+    IsrRejected {
+        topic_partition: TopicPartition,
+    },
+    /// The partition is gone (its topic was deleted): close its log and delete its directory.
+    Delete {
+        topic_partition: TopicPartition,
+    },
+    /// The partition's topic config changed: reopen its log with the new settings.
+    Reconfigure {
+        topic_partition: TopicPartition,
+    },
+    /// The answer to a request the agent handled (an admin request).
+    Respond {
+        job: JobKey,
+        header: RequestHeader,
+        started: Instant,
+        response: Response,
     },
     Stop,
 }
@@ -221,18 +275,33 @@ impl Inbox {
 #[derive(Debug)]
 pub struct Shared {
     pub options: ServerOptions,
-    pub catalog: RwLock<Catalog>,
+    /// The cluster as of the last metadata image: replaced whole by the agent.
+    pub catalog: RwLock<Arc<Catalog>>,
+    /// The metadata offset of the catalog, for those waiting to see a change.
+    pub catalog_offset: tokio::sync::watch::Sender<u64>,
+    /// Whether the catalog shows this broker registered (in this life): it serves its
+    /// partitions from then on.
+    pub registered: tokio::sync::watch::Sender<bool>,
     pub inboxes: Vec<Inbox>,
+    /// What the shards ask of the agent (follower fetches, ISR proposals, admin requests).
+    pub agent: tokio::sync::mpsc::UnboundedSender<AgentMsg>,
     /// The address Metadata reports.
     pub advertised: std::net::SocketAddr,
     pub started: Instant,
     pub connections: std::sync::atomic::AtomicUsize,
-    /// Each open partition's leader epoch, for Metadata: written by the owner shard when it
-    /// takes the leadership, read by whichever shard answers.
-    pub leader_epochs: RwLock<BTreeMap<TopicPartition, ringlog_engine::LeaderEpoch>>,
 }
 
 impl Shared {
+    /// The catalog as of now.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().expect("not poisoned").clone()
+    }
+
+    /// Asks the agent for something; a stopped agent has nothing left to do.
+    pub fn to_agent(&self, msg: AgentMsg) {
+        let _ = self.agent.send(msg);
+    }
+
     /// A topic's config as the catalog holds it, checked against the broker's defaults; a
     /// topic whose stored config no longer checks (the defaults changed) takes the defaults.
     pub fn topic_config(&self, catalog: &Catalog, topic: &str) -> TopicConfig {
@@ -275,6 +344,17 @@ struct ParkedFetch {
     offset: Offset,
     max_bytes: u64,
     deadline: Instant,
+    /// A consumer reads below the high watermark; a follower up to the log end.
+    reader: Reader,
+}
+
+/// Who a fetch reads for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reader {
+    Consumer {
+        current_leader_epoch: Option<LeaderEpoch>,
+    },
+    Follower,
 }
 
 /// One shard. See the module docs.
@@ -309,7 +389,7 @@ impl Shard {
         listener: std::net::TcpListener,
         inbox: Receiver<ShardMsg>,
     ) -> io::Result<Shard> {
-        let mut shard = Shard {
+        let shard = Shard {
             index,
             shared,
             ring: Ring::new()?,
@@ -329,34 +409,17 @@ impl Shard {
             next_retention: Instant::now() + RETENTION_INTERVAL,
             stopping: None,
         };
-        shard.open_owned_partitions();
         Ok(shard)
     }
 
-    /// Opens (recovering) every partition this shard owns, as the broker starts.
-    fn open_owned_partitions(&mut self) {
-        let shards = self.shared.options.shards;
-        let owned: Vec<TopicPartition> = {
-            let catalog = self.shared.catalog.read().expect("not poisoned");
-            catalog
-                .partitions()
-                .into_iter()
-                .filter(|tp| owner_of(tp, shards) == self.index)
-                .collect()
-        };
-        for topic_partition in owned {
-            if let Err(error) = self.open_partition(&topic_partition) {
-                tracing::error!(partition = %topic_partition, %error, "cannot open partition");
-            }
-        }
-    }
-
+    /// Opens (recovering if needed) a partition this broker holds, as the controller's state
+    /// of it first arrives. Its replica takes a role once that state is applied.
     fn open_partition(
         &mut self,
         topic_partition: &TopicPartition,
     ) -> Result<(), ringlog_engine::Error> {
         let (dir, topic_config) = {
-            let catalog = self.shared.catalog.read().expect("not poisoned");
+            let catalog = self.shared.catalog();
             let dir = catalog.partition_dir(topic_partition);
             (
                 dir,
@@ -370,16 +433,9 @@ impl Shard {
             &dir,
             config.log_config(&topic_config),
             config.leader_config(&topic_config),
-            self.shared.now(),
+            config.follower_config(),
         )?;
         super::metrics_hooks::io_backend(partition.log.io_backend_name());
-        if let Some(epoch) = partition.leader_epoch() {
-            self.shared
-                .leader_epochs
-                .write()
-                .expect("not poisoned")
-                .insert(topic_partition.clone(), epoch);
-        }
         let report = partition.log.recovery_report();
         if !report.clean_shutdown {
             tracing::info!(partition = %topic_partition, ?report, "recovered after an unclean shutdown");
@@ -743,6 +799,13 @@ impl Shard {
                 self.respond(job_key, &header, &response);
                 super::metrics_hooks::request(header.api_key, started);
             }
+            handlers::Plan::Agent => self.shared.to_agent(AgentMsg::Admin {
+                shard: self.index,
+                job: job_key,
+                header,
+                started,
+                request,
+            }),
             handlers::Plan::Parts {
                 parts,
                 min_bytes,
@@ -844,42 +907,26 @@ impl Shard {
         }
     }
 
-    fn partition(
-        &mut self,
-        topic_partition: &TopicPartition,
-    ) -> Option<&mut ServedPartition<Route>> {
-        if !self.partitions.contains_key(topic_partition) {
-            let exists = self
-                .shared
-                .catalog
-                .read()
-                .expect("not poisoned")
-                .contains(topic_partition);
-            if !exists {
-                return None;
-            }
-            if let Err(error) = self.open_partition(topic_partition) {
-                tracing::error!(partition = %topic_partition, %error, "cannot open partition");
-                return None;
-            }
+    /// Why this shard cannot serve `topic_partition`: the topic exists but this broker does
+    /// not hold the partition (or has not opened it yet), or it does not exist.
+    fn not_served(&self, topic_partition: &TopicPartition) -> ErrorCode {
+        if self.shared.catalog().contains(topic_partition) {
+            ErrorCode::NOT_LEADER_OR_FOLLOWER
+        } else {
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
         }
-        self.partitions.get_mut(topic_partition)
     }
 
     fn run_op(&mut self, reply: ReplyTo, topic_partition: TopicPartition, op: PartOp) {
         let now = self.shared.now();
-        if matches!(op, PartOp::Delete) {
-            let result = self.delete_partition(&topic_partition);
-            self.deliver(reply, PartResult::Deleted(result));
-            return;
-        }
-        if matches!(op, PartOp::Reconfigure) {
-            let result = self.reopen_partition(&topic_partition);
-            self.deliver(reply, PartResult::Deleted(result));
-            return;
-        }
-        let Some(partition) = self.partition(&topic_partition) else {
-            self.deliver(reply, PartResult::unknown_partition(&op));
+        let Some(partition) = self.partitions.get_mut(&topic_partition) else {
+            let error = self.not_served(&topic_partition);
+            if topic_partition.topic == OFFSETS_TOPIC
+                && error == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+            {
+                self.shared.to_agent(AgentMsg::CreateOffsetsTopic);
+            }
+            self.deliver(reply, PartResult::refused(&op, error));
             return;
         };
         match op {
@@ -892,30 +939,82 @@ impl Shard {
                     reply,
                     commits: None,
                 };
-                let answers = partition.produce(records, acks, timeout, now, route);
-                self.on_produce_answers(&topic_partition, answers);
-                self.wake_parked(&topic_partition);
+                let effects = partition.produce(records, acks, timeout, now, route);
+                self.carry_out(&topic_partition, effects);
             }
             PartOp::Fetch {
                 offset,
                 max_bytes,
                 deadline,
+                current_leader_epoch,
             } => {
-                let outcome = partition.fetch(offset, max_bytes);
-                let waits = outcome.bytes == 0
-                    && outcome.error == ErrorCode::NONE
-                    && deadline > Instant::now()
-                    && self.stopping.is_none();
-                if waits {
-                    self.parked.push(ParkedFetch {
+                let reader = Reader::Consumer {
+                    current_leader_epoch,
+                };
+                let outcome = partition.fetch(offset, max_bytes, current_leader_epoch);
+                self.answer_or_park(
+                    reply,
+                    topic_partition,
+                    offset,
+                    max_bytes,
+                    deadline,
+                    reader,
+                    outcome,
+                );
+            }
+            PartOp::FollowerFetch {
+                replica,
+                request,
+                max_bytes,
+                deadline,
+            } => {
+                let mut effects = partition.follower_fetch(replica, request, now);
+                let answer = effects.fetch_answer.take();
+                let outcome = match answer {
+                    Some(FollowerFetchAnswer::Records { fetch_offset, .. }) => Some((
+                        fetch_offset,
+                        partition.fetch_for_follower(fetch_offset, max_bytes),
+                    )),
+                    Some(FollowerFetchAnswer::Diverging {
+                        diverging,
+                        high_watermark,
+                    }) => {
+                        let outcome = FetchOutcome {
+                            high_watermark: Some(high_watermark),
+                            log_start_offset: Some(partition.log.log_start_offset()),
+                            log_end_offset: Some(partition.log.log_end_offset()),
+                            diverging_epoch: Some(EpochEndOffset {
+                                epoch: diverging.epoch,
+                                end_offset: diverging.end_offset,
+                            }),
+                            ..FetchOutcome::default()
+                        };
+                        self.deliver(reply, PartResult::Fetch(outcome));
+                        None
+                    }
+                    Some(FollowerFetchAnswer::Refused(error)) => {
+                        let code = ErrorCode::from(error.kafka_error());
+                        self.deliver(reply, PartResult::Fetch(FetchOutcome::refused(code)));
+                        None
+                    }
+                    None => {
+                        let code = ErrorCode::NOT_LEADER_OR_FOLLOWER;
+                        self.deliver(reply, PartResult::Fetch(FetchOutcome::refused(code)));
+                        None
+                    }
+                };
+                // The follower's progress may have moved the high watermark first.
+                self.carry_out(&topic_partition, effects);
+                if let Some((offset, outcome)) = outcome {
+                    self.answer_or_park(
                         reply,
                         topic_partition,
                         offset,
                         max_bytes,
                         deadline,
-                    });
-                } else {
-                    self.deliver(reply, PartResult::Fetch(outcome));
+                        Reader::Follower,
+                        outcome,
+                    );
                 }
             }
             PartOp::ListOffsets { spec } => {
@@ -929,8 +1028,117 @@ impl Shard {
                 let result = self.fetch_offsets(&topic_partition, &group, topics);
                 self.deliver(reply, PartResult::Offsets(result));
             }
-            PartOp::Delete | PartOp::Reconfigure => unreachable!("handled above"),
         }
+    }
+
+    /// Sends a fetch's outcome, or parks the fetch until data, its deadline or a release.
+    #[allow(clippy::too_many_arguments)]
+    fn answer_or_park(
+        &mut self,
+        reply: ReplyTo,
+        topic_partition: TopicPartition,
+        offset: Offset,
+        max_bytes: u64,
+        deadline: Instant,
+        reader: Reader,
+        outcome: FetchOutcome,
+    ) {
+        let waits = outcome.bytes == 0
+            && outcome.error == ErrorCode::NONE
+            && deadline > Instant::now()
+            && self.stopping.is_none();
+        if waits {
+            self.parked.push(ParkedFetch {
+                reply,
+                topic_partition,
+                offset,
+                max_bytes,
+                deadline,
+                reader,
+            });
+        } else {
+            self.deliver(reply, PartResult::Fetch(outcome));
+        }
+    }
+
+    /// Carries out what a partition's step left for the shard: produce answers, fetches to
+    /// the leader and ISR proposals through the agent, waiting fetches that may have data.
+    fn carry_out(&mut self, topic_partition: &TopicPartition, effects: Effects<Route>) {
+        let Effects {
+            answers,
+            fetch_answer,
+            send_fetches,
+            isr_proposals,
+            progressed,
+        } = effects;
+        debug_assert!(
+            fetch_answer.is_none(),
+            "fetch answers are taken by the fetch"
+        );
+        self.on_produce_answers(topic_partition, answers);
+        for (fetch_id, leader, request) in send_fetches {
+            self.shared.to_agent(AgentMsg::Fetch {
+                topic_partition: topic_partition.clone(),
+                fetch_id,
+                leader,
+                request,
+            });
+        }
+        for proposal in isr_proposals {
+            self.shared.to_agent(AgentMsg::ProposeIsr {
+                topic_partition: topic_partition.clone(),
+                proposal,
+            });
+        }
+        if progressed {
+            self.wake_parked(topic_partition);
+        }
+    }
+
+    /// The controller's new state of a partition this broker holds: opened on first sight,
+    /// then the replica takes the role the state gives it.
+    fn apply_partition_state(&mut self, topic_partition: TopicPartition, state: Partition) {
+        if !self.partitions.contains_key(&topic_partition)
+            && let Err(error) = self.open_partition(&topic_partition)
+        {
+            tracing::error!(partition = %topic_partition, %error, "cannot open partition");
+            return;
+        }
+        let now = self.shared.now();
+        let partition = self
+            .partitions
+            .get_mut(&topic_partition)
+            .expect("opened above");
+        let effects = partition.apply_state(state, now);
+        super::metrics_hooks::partition(partition);
+        self.carry_out(&topic_partition, effects);
+        if !self.partitions[&topic_partition].is_leader() {
+            // Waiting consumer fetches learn the leader moved.
+            self.answer_parked_now(&topic_partition);
+        }
+    }
+
+    /// The leader answered this follower's fetch.
+    fn on_fetch_answer(
+        &mut self,
+        topic_partition: TopicPartition,
+        fetch_id: FetchId,
+        answer: FetchPartitionResponse<Bytes>,
+    ) {
+        let now = self.shared.now();
+        let Some(partition) = self.partitions.get_mut(&topic_partition) else {
+            return;
+        };
+        let effects = partition.fetch_response(fetch_id, answer, now);
+        self.carry_out(&topic_partition, effects);
+    }
+
+    fn on_isr_rejected(&mut self, topic_partition: TopicPartition) {
+        let Some(partition) = self.partitions.get_mut(&topic_partition) else {
+            return;
+        };
+        let effects = partition.isr_rejected();
+        self.carry_out(&topic_partition, effects);
     }
 
     /// Delivers a partition's produce answers: to the request's part, or, for a commit of
@@ -953,7 +1161,8 @@ impl Shard {
                             offsets.apply(commit);
                         }
                     }
-                    self.deliver(route.reply, PartResult::OffsetsCommitted(outcome.error));
+                    let error = group_error(outcome.error);
+                    self.deliver(route.reply, PartResult::OffsetsCommitted(error));
                 }
             }
         }
@@ -964,9 +1173,12 @@ impl Shard {
         if self.group_offsets.contains_key(topic_partition) {
             return Ok(());
         }
-        let partition = self
-            .partition(topic_partition)
-            .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?;
+        let Some(partition) = self.partitions.get(topic_partition) else {
+            return Err(group_error(self.not_served(topic_partition)));
+        };
+        if !partition.is_leader() {
+            return Err(ErrorCode::NOT_COORDINATOR);
+        }
         let offsets = GroupOffsets::load(&partition.log).map_err(|error| {
             tracing::error!(partition = %topic_partition, %error, "cannot replay group offsets");
             ErrorCode::KAFKA_STORAGE_ERROR
@@ -996,8 +1208,8 @@ impl Shard {
             reply,
             commits: Some(commits),
         };
-        let answers = partition.produce(records, Acks::All, timeout, now, route);
-        self.on_produce_answers(&topic_partition, answers);
+        let effects = partition.produce(records, Acks::All, timeout, now, route);
+        self.carry_out(&topic_partition, effects);
     }
 
     fn fetch_offsets(
@@ -1007,6 +1219,9 @@ impl Shard {
         topics: Option<Vec<(String, Vec<u32>)>>,
     ) -> Result<GroupCommits, ErrorCode> {
         self.load_group_offsets(topic_partition)?;
+        if !self.partitions[topic_partition].is_leader() {
+            return Err(ErrorCode::NOT_COORDINATOR);
+        }
         let offsets = &self.group_offsets[topic_partition];
         let found = match topics {
             None => offsets
@@ -1031,67 +1246,57 @@ impl Shard {
         Ok(found)
     }
 
-    fn delete_partition(&mut self, topic_partition: &TopicPartition) -> ErrorCode {
+    /// Closes a partition of a deleted topic and deletes its directory. Its waiting
+    /// requests learn the partition is gone.
+    fn delete_partition(&mut self, topic_partition: &TopicPartition) {
         let waiting: Vec<ParkedFetch> = self
             .parked
             .extract_if(.., |p| &p.topic_partition == topic_partition)
             .collect();
         for fetch in waiting {
-            let result = PartResult::Fetch(FetchOutcome {
-                error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                ..FetchOutcome::default()
-            });
+            let result =
+                PartResult::Fetch(FetchOutcome::refused(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
             self.deliver(fetch.reply, result);
         }
-        let dir = self
-            .shared
-            .catalog
-            .read()
-            .expect("not poisoned")
-            .partition_dir(topic_partition);
+        let dir = self.shared.catalog().partition_dir(topic_partition);
         self.group_offsets.remove(topic_partition);
-        self.shared
-            .leader_epochs
-            .write()
-            .expect("not poisoned")
-            .remove(topic_partition);
-        if let Some(partition) = self.partitions.remove(topic_partition) {
+        if let Some(mut partition) = self.partitions.remove(topic_partition) {
+            let answers = partition.abandon(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+            self.on_produce_answers(topic_partition, answers);
             drop(partition);
         }
+        super::metrics_hooks::partition_gone(topic_partition);
         match std::fs::remove_dir_all(&dir) {
-            Ok(()) => ErrorCode::NONE,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => ErrorCode::NONE,
+            Ok(()) => tracing::info!(partition = %topic_partition, "deleted"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(error) => {
                 tracing::error!(dir = %dir.display(), %error, "cannot delete partition directory");
-                ErrorCode::KAFKA_STORAGE_ERROR
             }
         }
     }
 
-    /// Closes an open partition and opens it again with its topic's current config; a
-    /// partition not open yet takes it when it opens.
-    fn reopen_partition(&mut self, topic_partition: &TopicPartition) -> ErrorCode {
-        let Some(partition) = self.partitions.remove(topic_partition) else {
-            return ErrorCode::NONE;
+    /// Closes an open partition and opens it again with its topic's current config, then
+    /// applies the controller's state it had. Produces waiting on it are answered
+    /// NOT_LEADER_OR_FOLLOWER (retriable: the client sends them again).
+    fn reopen_partition(&mut self, topic_partition: &TopicPartition) {
+        let Some(mut partition) = self.partitions.remove(topic_partition) else {
+            return;
         };
-        let waiting: Vec<ParkedFetch> = self
-            .parked
-            .extract_if(.., |p| &p.topic_partition == topic_partition)
-            .collect();
+        let answers = partition.abandon(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+        self.on_produce_answers(topic_partition, answers);
+        let state = partition.state().cloned();
         if let Err(error) = partition.log.close() {
             tracing::error!(partition = %topic_partition, %error, "closing the log to reconfigure failed");
         }
-        let code = match self.open_partition(topic_partition) {
-            Ok(()) => ErrorCode::NONE,
-            Err(error) => {
-                tracing::error!(partition = %topic_partition, %error, "reopening the log failed");
-                ErrorCode::KAFKA_STORAGE_ERROR
-            }
-        };
-        for fetch in waiting {
-            self.answer_parked(fetch, true);
+        if let Err(error) = self.open_partition(topic_partition) {
+            tracing::error!(partition = %topic_partition, %error, "reopening the log failed");
+            self.answer_parked_now(topic_partition);
+            return;
         }
-        code
+        if let Some(state) = state {
+            self.apply_partition_state(topic_partition.clone(), state);
+        }
+        self.answer_parked_now(topic_partition);
     }
 
     /// Answers the fetches waiting on `topic_partition` that now have data.
@@ -1105,14 +1310,27 @@ impl Shard {
         }
     }
 
+    /// Answers every fetch waiting on `topic_partition` now, data or not.
+    fn answer_parked_now(&mut self, topic_partition: &TopicPartition) {
+        let waiting: Vec<ParkedFetch> = self
+            .parked
+            .extract_if(.., |p| &p.topic_partition == topic_partition)
+            .collect();
+        for fetch in waiting {
+            self.answer_parked(fetch, true);
+        }
+    }
+
     /// Answers a waiting fetch if it has data or `now` says so; parks it again otherwise.
     fn answer_parked(&mut self, fetch: ParkedFetch, now: bool) {
         let outcome = match self.partitions.get(&fetch.topic_partition) {
-            Some(partition) => partition.fetch(fetch.offset, fetch.max_bytes),
-            None => FetchOutcome {
-                error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                ..FetchOutcome::default()
+            Some(partition) => match fetch.reader {
+                Reader::Consumer {
+                    current_leader_epoch,
+                } => partition.fetch(fetch.offset, fetch.max_bytes, current_leader_epoch),
+                Reader::Follower => partition.fetch_for_follower(fetch.offset, fetch.max_bytes),
             },
+            None => FetchOutcome::refused(self.not_served(&fetch.topic_partition)),
         };
         if outcome.bytes == 0 && outcome.error == ErrorCode::NONE && !now {
             self.parked.push(fetch);
@@ -1153,6 +1371,29 @@ impl Shard {
                 } => self.run_op(reply, topic_partition, op),
                 ShardMsg::Done { reply, result } => self.on_done(reply, result),
                 ShardMsg::Release { job } => self.release(job),
+                ShardMsg::PartitionState {
+                    topic_partition,
+                    partition,
+                } => self.apply_partition_state(topic_partition, partition),
+                ShardMsg::FetchAnswer {
+                    topic_partition,
+                    fetch_id,
+                    answer,
+                } => self.on_fetch_answer(topic_partition, fetch_id, answer),
+                ShardMsg::IsrRejected { topic_partition } => self.on_isr_rejected(topic_partition),
+                ShardMsg::Delete { topic_partition } => self.delete_partition(&topic_partition),
+                ShardMsg::Reconfigure { topic_partition } => {
+                    self.reopen_partition(&topic_partition)
+                }
+                ShardMsg::Respond {
+                    job,
+                    header,
+                    started,
+                    response,
+                } => {
+                    self.respond(job, &header, &response);
+                    super::metrics_hooks::request(header.api_key, started);
+                }
                 ShardMsg::Stop => self.begin_stop(),
             }
         }
@@ -1180,17 +1421,16 @@ impl Shard {
 
     fn tick_partitions(&mut self) {
         let now = self.shared.now();
-        let mut answers = Vec::new();
+        let mut due = Vec::new();
         for (topic_partition, partition) in self.partitions.iter_mut() {
-            let due = partition.tick(now);
-            answers.extend(due.into_iter().map(|a| (topic_partition.clone(), a)));
+            due.push((topic_partition.clone(), partition.tick(now)));
             if let Err(error) = partition.log.tick() {
                 tracing::error!(partition = %partition.topic_partition, %error, "log tick failed");
             }
             super::metrics_hooks::partition(partition);
         }
-        for (topic_partition, answer) in answers {
-            self.on_produce_answers(&topic_partition, vec![answer]);
+        for (topic_partition, effects) in due {
+            self.carry_out(&topic_partition, effects);
         }
     }
 

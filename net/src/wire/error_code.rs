@@ -51,6 +51,13 @@ error_codes! {
     OFFSET_METADATA_TOO_LARGE = 12, retriable: false;
     /// The connection failed before a response arrived (client side only; never sent).
     NETWORK_EXCEPTION = 13, retriable: true;
+    /// The group coordinator (the leader of the group's partition of `__consumer_offsets`)
+    /// is not available yet: the offsets topic is being created, or the partition has no
+    /// leader.
+    COORDINATOR_NOT_AVAILABLE = 15, retriable: true;
+    /// This broker is not the group's coordinator: ask the leader of the group's partition of
+    /// `__consumer_offsets`.
+    NOT_COORDINATOR = 16, retriable: true;
     /// A topic name that is empty, too long or has a character outside `[a-zA-Z0-9._-]`.
     INVALID_TOPIC_EXCEPTION = 17, retriable: false;
     /// A produce request's records for one partition exceed the broker's limit.
@@ -150,6 +157,8 @@ mod tests {
             (ErrorCode::NOT_LEADER_OR_FOLLOWER, 6),
             (ErrorCode::REQUEST_TIMED_OUT, 7),
             (ErrorCode::MESSAGE_TOO_LARGE, 10),
+            (ErrorCode::COORDINATOR_NOT_AVAILABLE, 15),
+            (ErrorCode::NOT_COORDINATOR, 16),
             (ErrorCode::INVALID_TOPIC_EXCEPTION, 17),
             (ErrorCode::RECORD_LIST_TOO_LARGE, 18),
             (ErrorCode::NOT_ENOUGH_REPLICAS, 19),

@@ -353,6 +353,24 @@ impl Leader {
         &self.isr
     }
 
+    /// How far the slowest ISR follower is behind this leader's log end, as of its last
+    /// fetch (a follower that has not fetched yet counts from this leadership's start).
+    pub fn isr_lag(&self) -> u64 {
+        self.isr
+            .iter()
+            .filter(|&&member| member != self.me)
+            .map(|member| {
+                let follower_end = self
+                    .followers
+                    .get(member)
+                    .and_then(|progress| progress.log_end_offset)
+                    .unwrap_or(self.epoch_start_offset);
+                self.log_end_offset.0.saturating_sub(follower_end.0)
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The ISR proposed to the controller and not yet answered.
     pub fn proposed_isr(&self) -> Option<&[BrokerId]> {
         self.proposed.as_deref()
