@@ -4,6 +4,7 @@
 //! |------------------------------|--------------------------------------------------------|
 //! | this file                    | the command line (clap), logging set-up, dispatch, exit codes |
 //! | [`cmd::broker`]              | `ringlog broker`: a broker until SIGTERM/SIGINT, then a clean stop |
+//! | [`cmd::dev`]                 | `ringlog dev`: a local cluster, one broker process each, stopped by Ctrl-C |
 //! | [`cmd::topic`]               | `ringlog topic create/list/describe/delete/alter-config` |
 //! | [`cmd::produce`]             | `ringlog produce`: one record per stdin line            |
 //! | [`cmd::consume`]             | `ringlog consume`: one value per stdout line, group commits |
@@ -40,6 +41,8 @@ struct Cli {
 enum Command {
     /// Run a broker (until SIGTERM or SIGINT).
     Broker(cmd::broker::Args),
+    /// Run a local cluster on 127.0.0.1, one broker process each (until Ctrl-C).
+    Dev(cmd::dev::Args),
     /// Create, list, describe and delete topics; alter their configs.
     Topic(cmd::topic::Args),
     /// Send one record per line of stdin.
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::Broker(args) => cmd::broker::run(args),
+        Command::Dev(args) => cmd::dev::run(args),
         Command::Topic(args) => cmd::topic::run(args),
         Command::Produce(args) => cmd::produce::run(args),
         Command::Consume(args) => cmd::consume::run(args),

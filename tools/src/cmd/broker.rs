@@ -5,13 +5,15 @@
 //! (`docs/operations.md` lists every key; `--print-default-config` prints them). A bad key or
 //! value stops the start with an error naming it.
 //!
-//! The first line on stdout is `listening on ADDR` once it serves (the bound address, so
+//! The first line on stdout is `listening on ADDR` once it serves, which is once the controller
+//! quorum has registered it (the bound address, so
 //! `--listen 127.0.0.1:0` can be used by scripts and tests), then `metrics on ADDR`; logs go to
 //! stderr.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
@@ -75,6 +77,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             data_dir.display()
         )
     })?;
+    // Serving starts once the controller quorum has this broker registered: until a
+    // majority of the voters runs, that waits (a signal still stops it).
+    loop {
+        if let Some(signal) = signals.pending().next() {
+            tracing::info!(signal, "stopping before registration");
+            broker.stop().context("stop the broker")?;
+            metrics_server.stop();
+            return Ok(());
+        }
+        match broker.wait_ready(Duration::from_millis(500)) {
+            Ok(()) => break,
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(error) => return Err(error).context("register with the controller quorum"),
+        }
+    }
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {}", broker.local_addr())?;
     writeln!(

@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod consume;
+pub mod dev;
 pub mod dump_log;
 pub mod perf_consume;
 pub mod perf_log;

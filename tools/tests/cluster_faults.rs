@@ -1,0 +1,283 @@
+//! Fault tests on real clusters of `ringlog broker` processes on 127.0.0.1: leaders killed
+//! with SIGKILL while acks=all records flow, replicas stopped below `min_insync_replicas`, the
+//! seeds' unclean-election scenario, a leader cut off its followers, a paused follower, the
+//! controller leader killed. Each test bounds every wait and kills what it started.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{Cluster, DEADLINE, SIGCONT, SIGSTOP};
+
+/// Quick failure detection, so each test runs in seconds.
+const FAST: &str = "broker_session_timeout_ms = 3000\nbroker_heartbeat_interval_ms = 500\n\
+                    replica_lag_time_max_ms = 2000\nreplica_fetch_backoff_ms = 100\n";
+
+fn ok(output: std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn leader(partition: &Value) -> Option<u32> {
+    partition["leader"].as_u64().map(|id| id as u32)
+}
+
+fn isr(partition: &Value) -> Vec<u32> {
+    partition["isr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_u64().unwrap() as u32)
+        .collect()
+}
+
+fn replicas(partition: &Value) -> Vec<u32> {
+    partition["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_u64().unwrap() as u32)
+        .collect()
+}
+
+fn create_topic(cluster: &Cluster, name: &str, partitions: u32, rf: u32, configs: &[&str]) {
+    let partitions = partitions.to_string();
+    let rf = rf.to_string();
+    let mut args = vec![
+        "topic",
+        "create",
+        name,
+        "--partitions",
+        &partitions,
+        "--replication-factor",
+        &rf,
+    ];
+    for config in configs {
+        args.extend(["--config", config]);
+    }
+    ok(cluster.ringlog(&args));
+}
+
+/// The values of every record of `topic`, per partition in offset order.
+fn consume_all(cluster: &Cluster, topic: &str) -> Vec<(u64, u64, String)> {
+    let stdout = ok(cluster.ringlog(&[
+        "verifiable-consumer",
+        "--topic",
+        topic,
+        "--idle-timeout-ms",
+        "3000",
+    ]));
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|event| event["event"] == "record")
+        .map(|event| {
+            (
+                event["partition"].as_u64().unwrap(),
+                event["offset"].as_u64().unwrap(),
+                event["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn acknowledged_records_survive_repeated_leader_kills() {
+    let mut cluster = Cluster::start(3, FAST);
+    create_topic(&cluster, "t", 1, 3, &["min_insync_replicas=2"]);
+    let mut producer = Command::new(env!("CARGO_BIN_EXE_ringlog"))
+        .args([
+            "verifiable-producer",
+            "--topic",
+            "t",
+            "--records",
+            "3000",
+            "--acks",
+            "all",
+            "--throughput",
+            "300",
+        ])
+        .env("RINGLOG_BOOTSTRAP", cluster.bootstrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = producer.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(&line.unwrap()).unwrap())
+            .collect::<Vec<Value>>()
+    });
+    for round in 0..3 {
+        std::thread::sleep(Duration::from_millis(1500));
+        let partition = cluster.wait_for("t", 0, "a leader", |p| leader(p).is_some());
+        let victim = leader(&partition).unwrap();
+        eprintln!("round {round}: kill -9 broker {victim}");
+        cluster.kill(victim);
+        cluster.wait_for("t", 0, "a new leader", |p| {
+            leader(p).is_some_and(|l| l != victim)
+        });
+        cluster.restart(victim);
+        cluster.wait_for("t", 0, "the ISR back to 3", |p| isr(p).len() == 3);
+    }
+    let started = Instant::now();
+    while producer.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < DEADLINE, "the producer did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let events = reader.join().unwrap();
+    let acked: Vec<(u64, String)> = events
+        .iter()
+        .filter(|e| e["event"] == "ack")
+        .map(|e| {
+            (
+                e["offset"].as_u64().unwrap(),
+                e["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        acked.len() > 1000,
+        "most records were acknowledged: {}",
+        acked.len()
+    );
+    let consumed = consume_all(&cluster, "t");
+    let offsets: Vec<u64> = consumed.iter().map(|(_, o, _)| *o).collect();
+    assert!(offsets.windows(2).all(|w| w[0] < w[1]), "offsets ascend");
+    for (offset, value) in &acked {
+        let found = consumed.iter().find(|(_, o, _)| o == offset);
+        assert_eq!(
+            found.map(|(_, _, v)| v),
+            Some(value),
+            "acknowledged record {value} at offset {offset} is there"
+        );
+    }
+}
+
+#[test]
+fn acks_all_needs_min_insync_replicas_and_reads_go_on() {
+    // Five voters: stopping two brokers leaves the controller quorum a majority.
+    let mut cluster = Cluster::start(5, FAST);
+    create_topic(&cluster, "t", 1, 3, &["min_insync_replicas=2"]);
+    let partition = cluster.wait_for("t", 0, "a leader", |p| leader(p).is_some());
+    let first = leader(&partition).unwrap();
+    let followers: Vec<u32> = replicas(&partition)
+        .into_iter()
+        .filter(|&r| r != first)
+        .collect();
+    let produce = |cluster: &Cluster, acks: &str, line: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ringlog"))
+            .args([
+                "produce",
+                "t",
+                "--acks",
+                acks,
+                "--bootstrap",
+                &cluster.bootstrap_running(),
+            ])
+            // NOT_ENOUGH_REPLICAS is retriable: give up on it soon.
+            .args(["--delivery-timeout-ms", "5000"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(format!("{line}\n").as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap()
+    };
+    ok(produce(&cluster, "all", "before"));
+    for &follower in &followers {
+        cluster.stop(follower);
+    }
+    cluster.wait_for("t", 0, "the ISR down to the leader", |p| {
+        isr(p) == vec![first]
+    });
+    let refused = produce(&cluster, "all", "refused");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("NOT_ENOUGH_REPLICAS"), "{stderr}");
+    // acks=1 is still taken; the high watermark waits for min_insync_replicas, so readers
+    // see only what was committed before.
+    ok(produce(&cluster, "1", "acks-one"));
+    let consume = |cluster: &Cluster, records: &str| {
+        ok(cluster.ringlog(&[
+            "consume",
+            "t",
+            "--from-beginning",
+            "--max-records",
+            records,
+            "--timeout-ms",
+            "10000",
+        ]))
+    };
+    assert_eq!(consume(&cluster, "1"), "before\n");
+    cluster.restart(followers[0]);
+    cluster.wait_for("t", 0, "the ISR back to 2", |p| isr(p).len() >= 2);
+    ok(produce(&cluster, "all", "after"));
+    assert_eq!(consume(&cluster, "3"), "before\nacks-one\nafter\n");
+}
+
+#[test]
+fn a_paused_follower_leaves_the_isr_and_rejoins() {
+    let mut cluster = Cluster::start(3, FAST);
+    create_topic(&cluster, "t", 1, 3, &[]);
+    let partition = cluster.wait_for("t", 0, "a full ISR", |p| isr(p).len() == 3);
+    let first = leader(&partition).unwrap();
+    let follower = replicas(&partition)
+        .into_iter()
+        .find(|&r| r != first)
+        .unwrap();
+    cluster.signal(follower, SIGSTOP);
+    cluster.wait_for("t", 0, "the paused follower out of the ISR", |p| {
+        !isr(p).contains(&follower)
+    });
+    cluster.signal(follower, SIGCONT);
+    cluster.wait_for("t", 0, "the follower back in the ISR", |p| {
+        isr(p).contains(&follower)
+    });
+}
+
+#[test]
+fn a_leader_cut_off_its_followers_shrinks_the_isr_until_healed() {
+    let cluster = Cluster::start(3, FAST);
+    create_topic(&cluster, "t", 1, 3, &[]);
+    let partition = cluster.wait_for("t", 0, "a full ISR", |p| isr(p).len() == 3);
+    let first = leader(&partition).unwrap();
+    // Nothing reaches the leader's listener: its followers cannot fetch. Its controller link
+    // stays, so it keeps the leadership and shrinks the ISR.
+    cluster.proxy(first).cut();
+    cluster.wait_for("t", 0, "the ISR down to the leader", |p| {
+        isr(p) == vec![first]
+    });
+    cluster.proxy(first).heal();
+    cluster.wait_for("t", 0, "the ISR restored", |p| isr(p).len() == 3);
+}
+
+#[test]
+fn metadata_changes_go_on_after_the_controller_leader_dies() {
+    let mut cluster = Cluster::start(3, FAST);
+    let controller_leader = (1..=3)
+        .map(|id| cluster.metric(id, "ringlog_controller_leader"))
+        .find(|&leader| leader > 0.0)
+        .expect("a controller leader") as u32;
+    cluster.kill(controller_leader);
+    create_topic(&cluster, "after", 1, 2, &[]);
+    cluster.wait_for("after", 0, "a live leader", |p| {
+        leader(p).is_some_and(|l| l != controller_leader)
+    });
+}

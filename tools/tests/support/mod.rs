@@ -1,0 +1,402 @@
+//! A cluster of real `ringlog broker` processes on 127.0.0.1 for the fault tests: every
+//! broker a controller voter, each reached (by clients and by other brokers' followers)
+//! through its own fault-injecting TCP proxy, so a test can cut a broker off the network
+//! without touching the process. Every process is killed and every proxy stopped when the
+//! cluster is dropped, whatever happens.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
+pub const SIGKILL: i32 = 9;
+pub const SIGTERM: i32 = 15;
+pub const SIGCONT: i32 = 18;
+pub const SIGSTOP: i32 = 19;
+
+/// A port nothing listens on right now.
+pub fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// A TCP proxy in front of one broker. While cut, it refuses new connections and has closed
+/// every open one: the broker is unreachable, as behind a failed link.
+pub struct Proxy {
+    addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    pub fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let proxy = Proxy {
+            addr: listener.local_addr().unwrap(),
+            cut: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(AtomicBool::new(false)),
+            open: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (cut, stop, open) = (proxy.cut.clone(), proxy.stop.clone(), proxy.open.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        if cut.load(Ordering::Relaxed) {
+                            drop(client);
+                            continue;
+                        }
+                        let _ = client.set_nonblocking(false);
+                        let Ok(server) = TcpStream::connect(target) else {
+                            continue;
+                        };
+                        let mut open = open.lock().unwrap();
+                        open.push(client.try_clone().unwrap());
+                        open.push(server.try_clone().unwrap());
+                        pump(client.try_clone().unwrap(), server.try_clone().unwrap());
+                        pump(server, client);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+        proxy
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Cuts the link: open connections are closed, new ones refused.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::Relaxed);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    pub fn heal(&self) {
+        self.cut.store(false, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.cut();
+    }
+}
+
+/// Copies `from` into `to` until either end closes.
+fn pump(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match from.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buffer[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+        let _ = from.shutdown(Shutdown::Both);
+    });
+}
+
+/// One broker: its addresses, its proxy, its process while it runs.
+pub struct Node {
+    pub id: u32,
+    pub listen: SocketAddr,
+    pub controller: SocketAddr,
+    pub metrics: SocketAddr,
+    pub proxy: Proxy,
+    pub data_dir: PathBuf,
+    pub child: Option<Child>,
+}
+
+pub struct Cluster {
+    _dir: tempfile::TempDir,
+    pub nodes: Vec<Node>,
+    voters: String,
+    /// Extra broker config lines (TOML) every broker starts with.
+    extra_config: String,
+}
+
+impl Cluster {
+    /// `n` brokers, all voters, started and registered. `extra_config` is TOML added to each
+    /// broker's config file.
+    pub fn start(n: u32, extra_config: &str) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let nodes: Vec<Node> = (1..=n)
+            .map(|id| {
+                let listen = free_addr();
+                Node {
+                    id,
+                    listen,
+                    controller: free_addr(),
+                    metrics: free_addr(),
+                    proxy: Proxy::start(listen),
+                    data_dir: dir.path().join(format!("broker-{id}")),
+                    child: None,
+                }
+            })
+            .collect();
+        let voters: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("{}@{}", n.id, n.controller))
+            .collect();
+        let mut cluster = Cluster {
+            _dir: dir,
+            nodes,
+            voters: voters.join(","),
+            extra_config: extra_config.to_string(),
+        };
+        let ready: Vec<_> = (1..=n).map(|id| cluster.spawn(id)).collect();
+        for wait in ready {
+            wait.recv_timeout(DEADLINE)
+                .expect("every broker registers and serves");
+        }
+        cluster
+    }
+
+    fn node(&self, id: u32) -> &Node {
+        &self.nodes[id as usize - 1]
+    }
+
+    fn node_mut(&mut self, id: u32) -> &mut Node {
+        &mut self.nodes[id as usize - 1]
+    }
+
+    /// Starts broker `id`; the receiver yields once it prints `listening on`.
+    fn spawn(&mut self, id: u32) -> std::sync::mpsc::Receiver<()> {
+        let voters = self.voters.clone();
+        let extra = self.extra_config.clone();
+        let node = self.node_mut(id);
+        std::fs::create_dir_all(&node.data_dir).unwrap();
+        let config = node.data_dir.join("broker.toml");
+        let text = format!(
+            "node_id = {}\nlisten = \"{}\"\nadvertised_listen = \"{}\"\nmetrics_listen = \"{}\"\n\
+             data_dir = \"{}\"\nshards = 1\ncontroller_quorum_voters = \"{voters}\"\n{extra}\n",
+            node.id,
+            node.listen,
+            node.proxy.addr(),
+            node.metrics,
+            node.data_dir.join("data").display(),
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
+            .arg("broker")
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ringlog broker");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_ok() && line.starts_with("listening on") {
+                let _ = tx.send(());
+            }
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        node.child = Some(child);
+        rx
+    }
+
+    /// Every broker's client address (through its proxy), comma-separated.
+    pub fn bootstrap(&self) -> String {
+        let addrs: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| n.proxy.addr().to_string())
+            .collect();
+        addrs.join(",")
+    }
+
+    /// The client addresses of the brokers that run, comma-separated.
+    pub fn bootstrap_running(&self) -> String {
+        let addrs: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.proxy.addr().to_string())
+            .collect();
+        addrs.join(",")
+    }
+
+    pub fn signal(&mut self, id: u32, signal: i32) {
+        let child = self.node(id).child.as_ref().expect("running");
+        // SAFETY: plain syscall on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, signal) };
+    }
+
+    /// kill -9 broker `id` and reap it.
+    pub fn kill(&mut self, id: u32) {
+        self.signal(id, SIGKILL);
+        let mut child = self.node_mut(id).child.take().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// SIGTERM broker `id` (a controlled shutdown) and wait for it to exit.
+    pub fn stop(&mut self, id: u32) {
+        self.signal(id, SIGTERM);
+        let mut child = self.node_mut(id).child.take().unwrap();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "broker {id} stopped with {status}");
+                return;
+            }
+            assert!(started.elapsed() < DEADLINE, "broker {id} did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts broker `id` again from its data directory and waits until it serves.
+    pub fn restart(&mut self, id: u32) {
+        let ready = self.spawn(id);
+        ready
+            .recv_timeout(DEADLINE)
+            .expect("the restarted broker registers and serves");
+    }
+
+    pub fn proxy(&self, id: u32) -> &Proxy {
+        &self.node(id).proxy
+    }
+
+    /// `ringlog ARGS` against the running brokers.
+    pub fn ringlog(&self, args: &[&str]) -> Output {
+        ringlog(args, &self.bootstrap_running())
+    }
+
+    /// `topic describe --json` of partition `partition` of `topic`.
+    pub fn describe(&self, topic: &str, partition: usize) -> Value {
+        let output = self.ringlog(&["topic", "describe", topic, "--json"]);
+        assert!(
+            output.status.success(),
+            "describe failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+        value["partitions"][partition].clone()
+    }
+
+    /// Waits until partition `partition` of `topic` satisfies `done` (as `topic describe`
+    /// reports it).
+    pub fn wait_for(
+        &self,
+        topic: &str,
+        partition: usize,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let output = self.ringlog(&["topic", "describe", topic, "--json"]);
+            if output.status.success() {
+                let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+                let partition = &value["partitions"][partition];
+                if done(partition) {
+                    return partition.clone();
+                }
+            }
+            assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// A metric's value on broker `id`, summed over its labels.
+    pub fn metric(&self, id: u32, name: &str) -> f64 {
+        let text = http_get(self.node(id).metrics, "/metrics");
+        text.lines()
+            .filter(|line| line.starts_with(name))
+            .filter(|line| {
+                let rest = &line[name.len()..];
+                rest.starts_with(' ') || rest.starts_with('{')
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                // A stopped process must be continued to die of SIGKILL promptly.
+                // SAFETY: plain syscalls on our own child's pid.
+                unsafe { libc::kill(child.id() as i32, SIGCONT) };
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// `ringlog ARGS` with `RINGLOG_BOOTSTRAP` set, bounded in time.
+pub fn ringlog(args: &[&str], bootstrap: &str) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
+        .args(args)
+        .env("RINGLOG_BOOTSTRAP", bootstrap)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(DEADLINE) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            // SAFETY: plain syscall on our own child's pid.
+            unsafe { libc::kill(pid, SIGKILL) };
+            panic!("ringlog {args:?} did not finish in {DEADLINE:?}");
+        }
+    }
+}
+
+/// The body of `GET path` from an HTTP server.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+/// Reads a whole file.
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
