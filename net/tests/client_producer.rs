@@ -469,6 +469,40 @@ async fn a_full_buffer_fails_or_blocks_as_configured() {
     .await;
 }
 
+// On the current-thread runtime: the sends and the sender task share the one thread.
+#[tokio::test]
+async fn a_loop_of_sends_lets_batches_go_out_and_come_back_before_the_buffer_fills() {
+    bounded(async {
+        let peer = single_broker(&[("t", &[1])]).await;
+        let client = Client::connect(config(&[&peer.address])).await.unwrap();
+        let producer = client
+            .producer(ProducerConfig {
+                batch_bytes: 1024,
+                ..quick(ProducerConfig::default())
+            })
+            .unwrap();
+        // Far less than the 32 MiB buffer: no send ever waits for room.
+        let mut buffered_before = 0;
+        let mut acknowledged_during_the_loop = false;
+        let mut deliveries = Vec::new();
+        for _ in 0..20_000 {
+            let delivery = producer.send(Record::new("t").value("v")).await.unwrap();
+            deliveries.push(delivery);
+            let buffered = producer.buffered_bytes();
+            acknowledged_during_the_loop |= buffered < buffered_before;
+            buffered_before = buffered;
+        }
+        assert!(
+            acknowledged_during_the_loop,
+            "no batch was acknowledged while the loop sent (the sender task never ran)"
+        );
+        for delivery in deliveries {
+            delivery.await.unwrap();
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn keyed_records_go_to_the_murmur2_partition_and_keyless_ones_round_robin() {
     bounded(async {

@@ -353,6 +353,30 @@ impl Drop for CloseOnDrop {
     }
 }
 
+/// When a `send` stops waiting: `max_block` after it first has to wait. The clock is read
+/// then, not on every send (most never wait, and a clock read costs about as much as
+/// encoding a small record).
+#[derive(Debug)]
+struct Deadline {
+    max_block: Duration,
+    at: Option<Instant>,
+}
+
+impl Deadline {
+    fn new(max_block: Duration) -> Deadline {
+        Deadline {
+            max_block,
+            at: None,
+        }
+    }
+
+    fn at(&mut self) -> Instant {
+        *self
+            .at
+            .get_or_insert_with(|| Instant::now() + self.max_block)
+    }
+}
+
 impl Producer {
     pub(crate) fn start(
         cluster: Arc<Cluster>,
@@ -392,13 +416,20 @@ impl Producer {
     /// acknowledgement. Waits, at most `max_block`, for the topic's metadata and for room in
     /// the buffer.
     pub async fn send(&self, record: Record) -> Result<DeliveryFuture, ClientError> {
+        // A send that finds room never waits: without this, a loop of sends on a
+        // current-thread runtime would starve the sender task (and the connection's reads and
+        // writes) until the buffer fills, and the broker's round trip would never overlap the
+        // appends. The task yields when its coop budget runs out, as on a socket.
+        tokio::task::coop::consume_budget().await;
         let config = &self.inner.config;
-        let deadline = Instant::now() + config.max_block;
+        let mut deadline = Deadline::new(config.max_block);
         let partition_count = match self.inner.cluster.cached_partition_count(&record.topic) {
             Some(count) => count,
             None => tokio::time::timeout_at(
-                deadline,
-                self.inner.cluster.partition_count(&record.topic, deadline),
+                deadline.at(),
+                self.inner
+                    .cluster
+                    .partition_count(&record.topic, deadline.at()),
             )
             .await
             .map_err(|_| ClientError::Timeout {
@@ -430,7 +461,7 @@ impl Producer {
                 max: config.max_request_bytes,
             });
         }
-        self.append(&topic_partition, &encoded, timestamp, deadline)
+        self.append(&topic_partition, &encoded, timestamp, &mut deadline)
             .await
     }
 
@@ -458,80 +489,29 @@ impl Producer {
         Ok(topic_partition)
     }
 
+    /// Appends at once when the buffer has room; otherwise waits for room (or fails, as
+    /// `buffer_full` says).
     async fn append(
         &self,
         topic_partition: &TopicPartition,
         record: &ringlog_engine::format::Record<'_>,
         timestamp: Timestamp,
-        deadline: Instant,
+        deadline: &mut Deadline,
     ) -> Result<DeliveryFuture, ClientError> {
-        let config = &self.inner.config;
+        if let Some(delivery) = self.try_append(topic_partition, record, timestamp)? {
+            return Ok(delivery);
+        }
         loop {
             // Armed before the attempt, so room freed between a full buffer and the wait is not
             // missed.
             let progress = self.inner.progress.notified();
             tokio::pin!(progress);
             progress.as_mut().enable();
-            {
-                let mut state = self.inner.lock();
-                if state.closing {
-                    return Err(ClientError::Closed);
-                }
-                let joins = state.accumulator.open_batch_for(topic_partition, record);
-                let outcome = match (joins, state.open_outcomes.get(topic_partition)) {
-                    (Some(id), Some((open, outcome))) if id == *open => Arc::clone(outcome),
-                    _ => SharedOutcome::new(topic_partition.clone()),
-                };
-                let completion = Completion {
-                    outcome: Arc::clone(&outcome),
-                    armed: true,
-                };
-                let appended = state.accumulator.append(
-                    topic_partition,
-                    record,
-                    completion,
-                    Instant::now().into_std(),
-                );
-                match appended {
-                    Ok(batch) => {
-                        let opened = joins != Some(batch);
-                        if opened {
-                            let entry = (batch, Arc::clone(&outcome));
-                            state.open_outcomes.insert(topic_partition.clone(), entry);
-                        }
-                        // Under the lock, in the order the batch took its records.
-                        let index = outcome.records.fetch_add(1, Ordering::Relaxed);
-                        drop(state);
-                        if opened {
-                            self.inner.wake_sender.notify_one();
-                        }
-                        return Ok(DeliveryFuture {
-                            outcome,
-                            index,
-                            timestamp,
-                        });
-                    }
-                    Err((AppendError::TooLarge { size }, returned)) => {
-                        returned.disarm();
-                        return Err(ClientError::RecordTooLarge {
-                            size,
-                            limit: "buffer_bytes",
-                            max: config.buffer_bytes,
-                        });
-                    }
-                    Err((AppendError::BufferFull { used, needed }, returned)) => {
-                        returned.disarm();
-                        if config.buffer_full == BufferFullPolicy::Error {
-                            return Err(ClientError::BufferFull {
-                                used,
-                                buffer_bytes: config.buffer_bytes,
-                                needed,
-                            });
-                        }
-                    }
-                }
+            if let Some(delivery) = self.try_append(topic_partition, record, timestamp)? {
+                return Ok(delivery);
             }
-            tokio::time::timeout_at(deadline, progress)
+            let config = &self.inner.config;
+            tokio::time::timeout_at(deadline.at(), progress)
                 .await
                 .map_err(|_| ClientError::Timeout {
                     what: format!(
@@ -540,6 +520,74 @@ impl Producer {
                     ),
                     after: config.max_block,
                 })?;
+        }
+    }
+
+    /// One attempt to append: `Ok(None)` when the buffer is full and `send` should wait.
+    fn try_append(
+        &self,
+        topic_partition: &TopicPartition,
+        record: &ringlog_engine::format::Record<'_>,
+        timestamp: Timestamp,
+    ) -> Result<Option<DeliveryFuture>, ClientError> {
+        let config = &self.inner.config;
+        let mut state = self.inner.lock();
+        if state.closing {
+            return Err(ClientError::Closed);
+        }
+        let joins = state.accumulator.open_batch_for(topic_partition, record);
+        let outcome = match (joins, state.open_outcomes.get(topic_partition)) {
+            (Some(id), Some((open, outcome))) if id == *open => Arc::clone(outcome),
+            _ => SharedOutcome::new(topic_partition.clone()),
+        };
+        let completion = Completion {
+            outcome: Arc::clone(&outcome),
+            armed: true,
+        };
+        let appended = state.accumulator.append(
+            topic_partition,
+            record,
+            completion,
+            Instant::now().into_std(),
+        );
+        match appended {
+            Ok(batch) => {
+                let opened = joins != Some(batch);
+                if opened {
+                    let entry = (batch, Arc::clone(&outcome));
+                    state.open_outcomes.insert(topic_partition.clone(), entry);
+                }
+                // Under the lock, in the order the batch took its records.
+                let index = outcome.records.fetch_add(1, Ordering::Relaxed);
+                drop(state);
+                if opened {
+                    self.inner.wake_sender.notify_one();
+                }
+                Ok(Some(DeliveryFuture {
+                    outcome,
+                    index,
+                    timestamp,
+                }))
+            }
+            Err((AppendError::TooLarge { size }, returned)) => {
+                returned.disarm();
+                Err(ClientError::RecordTooLarge {
+                    size,
+                    limit: "buffer_bytes",
+                    max: config.buffer_bytes,
+                })
+            }
+            Err((AppendError::BufferFull { used, needed }, returned)) => {
+                returned.disarm();
+                match config.buffer_full {
+                    BufferFullPolicy::Error => Err(ClientError::BufferFull {
+                        used,
+                        buffer_bytes: config.buffer_bytes,
+                        needed,
+                    }),
+                    BufferFullPolicy::Block => Ok(None),
+                }
+            }
         }
     }
 
