@@ -18,7 +18,6 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -261,8 +260,6 @@ struct SharedOutcome {
     topic_partition: TopicPartition,
     result: OnceLock<Result<Option<Offset>, ClientError>>,
     wakers: Mutex<Vec<Waker>>,
-    /// Records appended so far: the next one's index.
-    records: AtomicU64,
 }
 
 impl SharedOutcome {
@@ -271,7 +268,6 @@ impl SharedOutcome {
             topic_partition,
             result: OnceLock::new(),
             wakers: Mutex::new(Vec::new()),
-            records: AtomicU64::new(0),
         })
     }
 
@@ -289,26 +285,17 @@ impl SharedOutcome {
     }
 }
 
-/// What completes one record: its share of the batch's outcome. A batch dropped unresolved
-/// (the producer went away) resolves its records as closed; a completion handed back by a
-/// refused append is disarmed first, as it never joined the batch.
+/// What completes a batch's records: the outcome their futures share. A batch dropped
+/// unresolved (the producer went away) resolves its records as closed.
 #[derive(Debug)]
 struct Completion {
     outcome: Arc<SharedOutcome>,
-    armed: bool,
-}
-
-impl Completion {
-    fn disarm(mut self) {
-        self.armed = false;
-    }
 }
 
 impl Drop for Completion {
     fn drop(&mut self) {
-        if self.armed {
-            self.outcome.resolve(Err(ClientError::Closed));
-        }
+        // A no-op when the batch was resolved already: the first resolution wins.
+        self.outcome.resolve(Err(ClientError::Closed));
     }
 }
 
@@ -337,10 +324,6 @@ struct State {
     round_robin: RoundRobin,
     flush_upto: Option<u64>,
     closing: bool,
-    /// Each partition's open batch and its outcome, which the next records join. The sender
-    /// is woken only when an append opens a new batch (to time its `linger` and send the one
-    /// it closed), not for every record.
-    open_outcomes: std::collections::HashMap<TopicPartition, (u64, Arc<SharedOutcome>)>,
 }
 
 #[derive(Debug)]
@@ -400,7 +383,6 @@ impl Producer {
                 round_robin: RoundRobin::default(),
                 flush_upto: None,
                 closing: false,
-                open_outcomes: Default::default(),
             }),
             wake_sender: Notify::new(),
             progress: Notify::new(),
@@ -535,31 +517,18 @@ impl Producer {
         if state.closing {
             return Err(ClientError::Closed);
         }
-        let joins = state.accumulator.open_batch_for(topic_partition, record);
-        let outcome = match (joins, state.open_outcomes.get(topic_partition)) {
-            (Some(id), Some((open, outcome))) if id == *open => Arc::clone(outcome),
-            _ => SharedOutcome::new(topic_partition.clone()),
-        };
-        let completion = Completion {
-            outcome: Arc::clone(&outcome),
-            armed: true,
-        };
-        let appended = state.accumulator.append(
-            topic_partition,
-            record,
-            completion,
-            Instant::now().into_std(),
-        );
+        let appended = state.accumulator.append(topic_partition, record, || {
+            let outcome = SharedOutcome::new(topic_partition.clone());
+            (Instant::now().into_std(), Completion { outcome })
+        });
         match appended {
-            Ok(batch) => {
-                let opened = joins != Some(batch);
-                if opened {
-                    let entry = (batch, Arc::clone(&outcome));
-                    state.open_outcomes.insert(topic_partition.clone(), entry);
-                }
-                // Under the lock, in the order the batch took its records.
-                let index = outcome.records.fetch_add(1, Ordering::Relaxed);
+            Ok(appended) => {
+                let outcome = Arc::clone(&appended.completion.outcome);
+                let index = appended.index;
+                let opened = appended.opened;
                 drop(state);
+                // The sender is woken only when an append opens a batch (to time its `linger`
+                // and send the one it closed), not for every record.
                 if opened {
                     self.inner.wake_sender.notify_one();
                 }
@@ -569,25 +538,19 @@ impl Producer {
                     timestamp,
                 }))
             }
-            Err((AppendError::TooLarge { size }, returned)) => {
-                returned.disarm();
-                Err(ClientError::RecordTooLarge {
-                    size,
-                    limit: "buffer_bytes",
-                    max: config.buffer_bytes,
-                })
-            }
-            Err((AppendError::BufferFull { used, needed }, returned)) => {
-                returned.disarm();
-                match config.buffer_full {
-                    BufferFullPolicy::Error => Err(ClientError::BufferFull {
-                        used,
-                        buffer_bytes: config.buffer_bytes,
-                        needed,
-                    }),
-                    BufferFullPolicy::Block => Ok(None),
-                }
-            }
+            Err(AppendError::TooLarge { size }) => Err(ClientError::RecordTooLarge {
+                size,
+                limit: "buffer_bytes",
+                max: config.buffer_bytes,
+            }),
+            Err(AppendError::BufferFull { used, needed }) => match config.buffer_full {
+                BufferFullPolicy::Error => Err(ClientError::BufferFull {
+                    used,
+                    buffer_bytes: config.buffer_bytes,
+                    needed,
+                }),
+                BufferFullPolicy::Block => Ok(None),
+            },
         }
     }
 
@@ -964,18 +927,12 @@ fn partition_outcome(
 }
 
 /// Resolves every record of an acknowledged batch: record `i` is at `base_offset + i`.
-/// (Every record's outcome is resolved: they are all the batch's one, and a resolved outcome
-/// ignores the rest at the cost of one atomic load.)
 fn complete_batch(batch: Batch<Completion>, base_offset: Option<Offset>) {
-    for completion in &batch.completions {
-        completion.outcome.resolve(Ok(base_offset));
-    }
+    batch.completion.outcome.resolve(Ok(base_offset));
 }
 
 fn fail_batch(batch: Batch<Completion>, error: &ClientError) {
-    for completion in &batch.completions {
-        completion.outcome.resolve(Err(error.clone()));
-    }
+    batch.completion.outcome.resolve(Err(error.clone()));
 }
 
 #[cfg(test)]
@@ -1068,7 +1025,6 @@ mod tests {
         let outcome = SharedOutcome::new(TopicPartition::new("t", 0));
         let completion = Completion {
             outcome: Arc::clone(&outcome),
-            armed: true,
         };
         let future = DeliveryFuture {
             outcome,
@@ -1080,14 +1036,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refused_append_leaves_the_batch_unresolved() {
+    async fn a_resolved_batch_keeps_its_outcome_when_dropped() {
         let outcome = SharedOutcome::new(TopicPartition::new("t", 0));
-        let refused = Completion {
+        let completion = Completion {
             outcome: Arc::clone(&outcome),
-            armed: true,
         };
-        refused.disarm();
-        assert!(outcome.result.get().is_none());
+        completion.outcome.resolve(Ok(Some(Offset(7))));
+        drop(completion);
+        assert!(matches!(outcome.result.get(), Some(Ok(Some(Offset(7))))));
     }
 
     #[tokio::test]
@@ -1100,24 +1056,22 @@ mod tests {
             compression: Compression::None,
         });
         let topic_partition = TopicPartition::new("t", 0);
-        let outcome = SharedOutcome::new(topic_partition.clone());
         let mut answers = Vec::new();
         for i in 0..3 {
-            let completion = Completion {
-                outcome: Arc::clone(&outcome),
-                armed: true,
-            };
             let record = ringlog_engine::format::Record {
                 value: Some(b"v"),
                 timestamp: i,
                 ..Default::default()
             };
-            accumulator
-                .append(&topic_partition, &record, completion, now)
+            let appended = accumulator
+                .append(&topic_partition, &record, || {
+                    let outcome = SharedOutcome::new(topic_partition.clone());
+                    (now, Completion { outcome })
+                })
                 .unwrap();
             answers.push(DeliveryFuture {
-                outcome: Arc::clone(&outcome),
-                index: outcome.records.fetch_add(1, Ordering::Relaxed),
+                outcome: Arc::clone(&appended.completion.outcome),
+                index: appended.index,
                 timestamp: Timestamp(i),
             });
         }
