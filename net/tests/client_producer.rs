@@ -606,3 +606,19 @@ async fn a_partition_without_a_leader_fails_its_records_at_the_delivery_timeout(
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_sends_future_stays_small() {
+    bounded(async {
+        let peer = single_broker(&[("t", &[1])]).await;
+        let client = Client::connect(config(&[&peer.address])).await.unwrap();
+        let producer = client.producer(quick(ProducerConfig::default())).unwrap();
+        // Set up and moved on every record: the waits, with their timers and metadata
+        // requests, stay out of it (boxed), and the record is in it once.
+        let send = producer.send(Record::new("t").value("v"));
+        let size = std::mem::size_of_val(&send);
+        assert!(size <= 2 * std::mem::size_of::<Record>(), "{size} bytes");
+        send.await.unwrap().await.unwrap();
+    })
+    .await;
+}
