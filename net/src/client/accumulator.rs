@@ -90,14 +90,14 @@ impl<C> Batch<C> {
     fn new(
         id: u64,
         topic_partition: TopicPartition,
-        compression: Compression,
+        builder: BatchBuilder,
         now: Instant,
         completion: C,
     ) -> Self {
         Batch {
             id,
             topic_partition,
-            builder: Some(BatchBuilder::new().with_compression(compression)),
+            builder: Some(builder),
             sealed: None,
             completion,
             record_count: 0,
@@ -200,13 +200,17 @@ impl<C> Accumulator<C> {
             });
         }
         let batch_bytes = self.config.batch_bytes;
-        let opened = !self
+        let open = self
             .partitions
             .get(topic_partition)
             .and_then(|queue| queue.batches.back())
-            .is_some_and(|batch| {
-                batch.builder.is_some() && batch.size_bytes() + size <= batch_bytes
-            });
+            .filter(|batch| batch.builder.is_some());
+        let opened = open.is_none_or(|batch| batch.size_bytes() + size > batch_bytes);
+        // The open batch filled up: records come faster than batches go, and the new batch
+        // is likely to fill too, so it gets its whole size at once rather than growing to it
+        // by copies. Otherwise it starts small: a partition's sealed batches keep their
+        // capacity while they wait, and most of a quiet partition's would be empty.
+        let capacity = if open.is_some() { batch_bytes } else { 0 };
         let needed = if opened { size + HEADER_LEN } else { size };
         if self.buffer_used + needed > self.config.buffer_bytes {
             let used = self.buffer_used;
@@ -214,7 +218,7 @@ impl<C> Accumulator<C> {
         }
         if opened {
             let (now, completion) = open_batch();
-            self.open_batch(topic_partition, now, completion);
+            self.open_batch(topic_partition, now, completion, capacity);
         }
         self.buffer_used += needed;
         debug_assert!(
@@ -239,17 +243,19 @@ impl<C> Accumulator<C> {
         })
     }
 
-    fn open_batch(&mut self, topic_partition: &TopicPartition, now: Instant, completion: C) {
+    fn open_batch(
+        &mut self,
+        topic_partition: &TopicPartition,
+        now: Instant,
+        completion: C,
+        capacity: usize,
+    ) {
         let id = self.next_id;
         self.next_id += 1;
         self.outstanding.insert(id);
-        let batch = Batch::new(
-            id,
-            topic_partition.clone(),
-            self.config.compression,
-            now,
-            completion,
-        );
+        let builder =
+            BatchBuilder::with_capacity(capacity).with_compression(self.config.compression);
+        let batch = Batch::new(id, topic_partition.clone(), builder, now, completion);
         self.partitions
             .entry(topic_partition.clone())
             .or_insert_with(|| PartitionQueue {
