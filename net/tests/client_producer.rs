@@ -544,6 +544,47 @@ async fn keyed_records_go_to_the_murmur2_partition_and_keyless_ones_round_robin(
 }
 
 #[tokio::test]
+async fn partitions_added_to_a_topic_are_used_after_the_next_metadata_refresh() {
+    bounded(async {
+        let bound = Bound::new(1).await;
+        let brokers = [bound.broker()];
+        let mut metadata_requests = 0;
+        let peer = bound.serve(move |seen| match seen.request {
+            Request::Metadata(_) => {
+                metadata_requests += 1;
+                // The topic grows from one partition to two after the first answer.
+                let leaders: &'static [u32] = if metadata_requests == 1 {
+                    &[1]
+                } else {
+                    &[1, 1]
+                };
+                Action::Reply(metadata(&brokers, &[("t", leaders)]))
+            }
+            Request::Produce(request) => {
+                Action::Reply(answer(request, ErrorCode::NONE, |_, _, _| 0))
+            }
+            other => panic!("unexpected {other:?}"),
+        });
+        let client = Client::connect(config(&[&peer.address])).await.unwrap();
+        let producer = client.producer(quick(ProducerConfig::default())).unwrap();
+        let mut partitions = Vec::new();
+        for _ in 0..2 {
+            let delivery = producer.send(Record::new("t").value("v")).await.unwrap();
+            partitions.push(delivery.await.unwrap().partition);
+        }
+        assert_eq!(partitions, [0, 0]);
+        client.refresh_metadata().await.unwrap();
+        // The round robin goes on from where it was (its third record), over two partitions.
+        for _ in 0..2 {
+            let delivery = producer.send(Record::new("t").value("v")).await.unwrap();
+            partitions.push(delivery.await.unwrap().partition);
+        }
+        assert_eq!(partitions, [0, 0, 0, 1]);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_closed_producer_refuses_records_after_delivering_the_rest() {
     bounded(async {
         let peer = single_broker(&[("t", &[1])]).await;
