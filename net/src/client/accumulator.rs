@@ -134,13 +134,32 @@ impl<C> Batch<C> {
 
 /// Where [`Accumulator::append`] put a record.
 #[derive(Debug)]
-pub(crate) struct Appended<'a, C> {
+pub(crate) struct Appended<R> {
     /// The record's place in its batch: its offset is the batch's base offset plus this.
     pub index: u64,
     /// The record opened the batch.
     pub opened: bool,
-    /// What completes the batch's records.
-    pub completion: &'a C,
+    /// What the caller's `joined` made of the batch's completion.
+    pub joined: R,
+}
+
+/// Pushes `record` into `batch`, which has room for it, counting `accounted` bytes.
+fn push<C, R>(
+    batch: &mut Batch<C>,
+    record: &Record<'_>,
+    accounted: usize,
+    opened: bool,
+    joined: impl FnOnce(&C) -> R,
+) -> Appended<R> {
+    batch.builder.as_mut().expect("open").push(record);
+    let index = batch.record_count;
+    batch.record_count += 1;
+    batch.accounted_bytes += accounted;
+    Appended {
+        index,
+        opened,
+        joined: joined(&batch.completion),
+    }
 }
 
 #[derive(Debug)]
@@ -181,18 +200,17 @@ impl<C> Accumulator<C> {
     }
 
     /// Adds `record` to `topic_partition`'s open batch, or to a new one when the open batch
-    /// has no room for it. `open` is called only when a batch opens (so the caller reads the
-    /// clock once a batch, not once a record): the time, and what completes the new batch's
-    /// records. A refused append changes nothing and calls nothing.
-    pub fn append(
+    /// has no room for it. `open_batch` is called only when a batch opens (so the caller reads
+    /// the clock once a batch, not once a record): the time, and what completes the new
+    /// batch's records. `joined` is given the completion of the record's batch; what it
+    /// returns comes back in [`Appended`]. A refused append changes nothing and calls neither.
+    pub fn append<R>(
         &mut self,
         topic_partition: &TopicPartition,
         record: &Record<'_>,
         open_batch: impl FnOnce() -> (Instant, C),
-    ) -> Result<Appended<'_, C>, AppendError> {
-        // Checked on the way in rather than out (and the buffer bound below): the result
-        // borrows the batch, so the whole check cannot run after it.
-        self.check_invariants();
+        joined: impl FnOnce(&C) -> R,
+    ) -> Result<Appended<R>, AppendError> {
         let size = record_size_bound(record);
         if size + HEADER_LEN > self.config.buffer_bytes {
             return Err(AppendError::TooLarge {
@@ -200,47 +218,42 @@ impl<C> Accumulator<C> {
             });
         }
         let batch_bytes = self.config.batch_bytes;
+        let buffer_bytes = self.config.buffer_bytes;
+        let used = self.buffer_used;
         let open = self
-            .partitions
-            .get(topic_partition)
-            .and_then(|queue| queue.batches.back())
-            .filter(|batch| batch.builder.is_some());
-        let opened = open.is_none_or(|batch| batch.size_bytes() + size > batch_bytes);
-        // The open batch filled up: records come faster than batches go, and the new batch
-        // is likely to fill too, so it gets its whole size at once rather than growing to it
-        // by copies. Otherwise it starts small: a partition's sealed batches keep their
-        // capacity while they wait, and most of a quiet partition's would be empty.
-        let capacity = if open.is_some() { batch_bytes } else { 0 };
-        let needed = if opened { size + HEADER_LEN } else { size };
-        if self.buffer_used + needed > self.config.buffer_bytes {
-            let used = self.buffer_used;
-            return Err(AppendError::BufferFull { used, needed });
-        }
-        if opened {
-            let (now, completion) = open_batch();
-            self.open_batch(topic_partition, now, completion, capacity);
-        }
-        self.buffer_used += needed;
-        debug_assert!(
-            self.buffer_used <= self.config.buffer_bytes,
-            "buffer_used {} exceeds buffer_bytes {}",
-            self.buffer_used,
-            self.config.buffer_bytes
-        );
-        let batch = self
             .partitions
             .get_mut(topic_partition)
             .and_then(|queue| queue.batches.back_mut())
-            .expect("joined or opened above");
-        batch.builder.as_mut().expect("open").push(record);
-        let index = batch.record_count;
-        batch.record_count += 1;
-        batch.accounted_bytes += needed;
-        Ok(Appended {
-            index,
-            opened,
-            completion: &batch.completion,
-        })
+            .filter(|batch| batch.builder.is_some());
+        // The common case, in one lookup: the record joins the open batch.
+        let capacity = match open {
+            Some(batch) if batch.size_bytes() + size <= batch_bytes => {
+                if used + size > buffer_bytes {
+                    return Err(AppendError::BufferFull { used, needed: size });
+                }
+                let appended = push(batch, record, size, false, joined);
+                self.buffer_used += size;
+                self.check_invariants();
+                return Ok(appended);
+            }
+            // The open batch filled up: records come faster than batches go, and the new
+            // batch is likely to fill too, so it gets its whole size at once rather than
+            // growing to it by copies. Otherwise it starts small: a partition's sealed batches
+            // keep their capacity while they wait, and most of a quiet partition's would be
+            // empty.
+            Some(_) => batch_bytes,
+            None => 0,
+        };
+        let needed = size + HEADER_LEN;
+        if used + needed > buffer_bytes {
+            return Err(AppendError::BufferFull { used, needed });
+        }
+        let (now, completion) = open_batch();
+        let batch = self.open_batch(topic_partition, now, completion, capacity);
+        let appended = push(batch, record, needed, true, joined);
+        self.buffer_used += needed;
+        self.check_invariants();
+        Ok(appended)
     }
 
     fn open_batch(
@@ -249,21 +262,22 @@ impl<C> Accumulator<C> {
         now: Instant,
         completion: C,
         capacity: usize,
-    ) {
+    ) -> &mut Batch<C> {
         let id = self.next_id;
         self.next_id += 1;
         self.outstanding.insert(id);
         let builder =
             BatchBuilder::with_capacity(capacity).with_compression(self.config.compression);
         let batch = Batch::new(id, topic_partition.clone(), builder, now, completion);
-        self.partitions
+        let queue = self
+            .partitions
             .entry(topic_partition.clone())
             .or_insert_with(|| PartitionQueue {
                 batches: VecDeque::new(),
                 in_flight: false,
-            })
-            .batches
-            .push_back(batch);
+            });
+        queue.batches.push_back(batch);
+        queue.batches.back_mut().expect("pushed above")
     }
 
     /// The partitions whose front batch may be sent now. `flush_upto`: batches up to this id
@@ -453,7 +467,7 @@ mod tests {
         name: &'static str,
         now: Instant,
     ) -> Result<bool, AppendError> {
-        acc.append(&tp(partition), &record(value), || (now, name))
+        acc.append(&tp(partition), &record(value), || (now, name), |_| ())
             .map(|appended| appended.opened)
     }
 
@@ -495,18 +509,19 @@ mod tests {
         let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
         let mut opens = 0;
         for expected in 0..3 {
+            let open_batch = || {
+                opens += 1;
+                (now, "only")
+            };
             let appended = acc
-                .append(&tp(0), &record(b"v"), || {
-                    opens += 1;
-                    (now, "only")
-                })
+                .append(&tp(0), &record(b"v"), open_batch, |name| *name)
                 .unwrap();
             assert_eq!(appended.index, expected);
             assert_eq!(appended.opened, expected == 0);
-            assert_eq!(*appended.completion, "only");
+            assert_eq!(appended.joined, "only");
         }
         assert_eq!(opens, 1);
-        let first_of_another = acc.append(&tp(1), &record(b"v"), || (now, "other"));
+        let first_of_another = acc.append(&tp(1), &record(b"v"), || (now, "other"), |_| ());
         assert_eq!(first_of_another.unwrap().index, 0);
     }
 
@@ -546,7 +561,12 @@ mod tests {
         append(&mut acc, 0, &value, "first", now).unwrap();
         assert_eq!(acc.buffer_used(), needed);
         // A refused append opens no batch: its `open` is not called.
-        let refused = acc.append(&tp(1), &record(&value), || unreachable!("refused"));
+        let refused = acc.append(
+            &tp(1),
+            &record(&value),
+            || unreachable!("refused"),
+            |_| unreachable!("refused"),
+        );
         assert_eq!(
             refused.unwrap_err(),
             AppendError::BufferFull {

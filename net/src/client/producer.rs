@@ -608,15 +608,17 @@ impl Inner {
         if closing {
             return Err(ClientError::Closed);
         }
-        let appended = accumulator.append(topic_partition, record, || {
+        let open_batch = || {
             let outcome = SharedOutcome::new(topic_partition.clone());
             (Instant::now().into_std(), Completion { outcome })
-        });
+        };
+        let joined = |completion: &Completion| Arc::clone(&completion.outcome);
+        let appended = accumulator.append(topic_partition, record, open_batch, joined);
         let config = &self.config;
         match appended {
             Ok(appended) => {
                 let delivery = DeliveryFuture {
-                    outcome: Arc::clone(&appended.completion.outcome),
+                    outcome: appended.joined,
                     index: appended.index,
                     timestamp,
                 };
@@ -1189,14 +1191,16 @@ mod tests {
                 timestamp: i,
                 ..Default::default()
             };
+            let open_batch = || {
+                let outcome = SharedOutcome::new(topic_partition.clone());
+                (now, Completion { outcome })
+            };
+            let joined = |completion: &Completion| Arc::clone(&completion.outcome);
             let appended = accumulator
-                .append(&topic_partition, &record, || {
-                    let outcome = SharedOutcome::new(topic_partition.clone());
-                    (now, Completion { outcome })
-                })
+                .append(&topic_partition, &record, open_batch, joined)
                 .unwrap();
             answers.push(DeliveryFuture {
-                outcome: Arc::clone(&appended.completion.outcome),
+                outcome: appended.joined,
                 index: appended.index,
                 timestamp: Timestamp(i),
             });
