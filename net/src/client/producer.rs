@@ -453,6 +453,9 @@ impl Producer {
     /// One attempt under the lock, without waiting: picks the record's partition from the
     /// topic's route and appends the record to it.
     fn try_send(&self, record: &Record) -> Result<Attempt, ClientError> {
+        // Read again by the attempt after a wait for metadata: as Kafka's, the timestamp is
+        // taken once the topic is known.
+        let timestamp = record.timestamp.unwrap_or_else(Timestamp::now);
         let generation = self.inner.cluster.metadata_generation();
         let mut state = self.inner.lock();
         let State {
@@ -468,8 +471,6 @@ impl Producer {
             return Ok(Attempt::Unrouted);
         };
         let topic_partition = route.choose(record)?;
-        // Taken once the topic is known, after any wait for metadata (as Kafka's).
-        let timestamp = record.timestamp.unwrap_or_else(Timestamp::now);
         let appended = with_encoded(record, timestamp, |encoded| {
             let config = &self.inner.config;
             let size = record_size_bound(encoded) + HEADER_LEN;
@@ -653,6 +654,7 @@ impl Inner {
 /// Where [`Producer::try_send`] got to.
 #[derive(Debug)]
 enum Attempt {
+    /// Appended: the record's future.
     Appended(DeliveryFuture),
     /// The topic has no route, or the metadata changed since it was made: learn it, then try
     /// again.
@@ -700,6 +702,8 @@ struct Route {
 }
 
 impl Route {
+    /// Takes in the topic's partition count as of metadata `generation`; the round robin
+    /// goes on from where it was.
     fn update(&mut self, topic: &str, partition_count: u32, generation: u64) {
         self.generation = generation;
         let count = partition_count as usize;
