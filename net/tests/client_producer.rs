@@ -469,6 +469,40 @@ async fn a_full_buffer_fails_or_blocks_as_configured() {
     .await;
 }
 
+// On the current-thread runtime: the sends and the sender task share the one thread.
+#[tokio::test]
+async fn a_loop_of_sends_lets_batches_go_out_and_come_back_before_the_buffer_fills() {
+    bounded(async {
+        let peer = single_broker(&[("t", &[1])]).await;
+        let client = Client::connect(config(&[&peer.address])).await.unwrap();
+        let producer = client
+            .producer(ProducerConfig {
+                batch_bytes: 1024,
+                ..quick(ProducerConfig::default())
+            })
+            .unwrap();
+        // Far less than the 32 MiB buffer: no send ever waits for room.
+        let mut buffered_before = 0;
+        let mut acknowledged_during_the_loop = false;
+        let mut deliveries = Vec::new();
+        for _ in 0..20_000 {
+            let delivery = producer.send(Record::new("t").value("v")).await.unwrap();
+            deliveries.push(delivery);
+            let buffered = producer.buffered_bytes();
+            acknowledged_during_the_loop |= buffered < buffered_before;
+            buffered_before = buffered;
+        }
+        assert!(
+            acknowledged_during_the_loop,
+            "no batch was acknowledged while the loop sent (the sender task never ran)"
+        );
+        for delivery in deliveries {
+            delivery.await.unwrap();
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn keyed_records_go_to_the_murmur2_partition_and_keyless_ones_round_robin() {
     bounded(async {
@@ -505,6 +539,47 @@ async fn keyed_records_go_to_the_murmur2_partition_and_keyless_ones_round_robin(
             .await
             .unwrap_err();
         assert_eq!(error.to_string(), "t-9: the topic has 4 partitions");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn partitions_added_to_a_topic_are_used_after_the_next_metadata_refresh() {
+    bounded(async {
+        let bound = Bound::new(1).await;
+        let brokers = [bound.broker()];
+        let mut metadata_requests = 0;
+        let peer = bound.serve(move |seen| match seen.request {
+            Request::Metadata(_) => {
+                metadata_requests += 1;
+                // The topic grows from one partition to two after the first answer.
+                let leaders: &'static [u32] = if metadata_requests == 1 {
+                    &[1]
+                } else {
+                    &[1, 1]
+                };
+                Action::Reply(metadata(&brokers, &[("t", leaders)]))
+            }
+            Request::Produce(request) => {
+                Action::Reply(answer(request, ErrorCode::NONE, |_, _, _| 0))
+            }
+            other => panic!("unexpected {other:?}"),
+        });
+        let client = Client::connect(config(&[&peer.address])).await.unwrap();
+        let producer = client.producer(quick(ProducerConfig::default())).unwrap();
+        let mut partitions = Vec::new();
+        for _ in 0..2 {
+            let delivery = producer.send(Record::new("t").value("v")).await.unwrap();
+            partitions.push(delivery.await.unwrap().partition);
+        }
+        assert_eq!(partitions, [0, 0]);
+        client.refresh_metadata().await.unwrap();
+        // The round robin goes on from where it was (its third record), over two partitions.
+        for _ in 0..2 {
+            let delivery = producer.send(Record::new("t").value("v")).await.unwrap();
+            partitions.push(delivery.await.unwrap().partition);
+        }
+        assert_eq!(partitions, [0, 0, 0, 1]);
     })
     .await;
 }
@@ -569,6 +644,22 @@ async fn a_partition_without_a_leader_fails_its_records_at_the_delivery_timeout(
         // Meanwhile the producer kept asking for the leader.
         assert!(peer.requests(ApiKey::METADATA).len() > 2);
         assert_eq!(producer.buffered_bytes(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_sends_future_stays_small() {
+    bounded(async {
+        let peer = single_broker(&[("t", &[1])]).await;
+        let client = Client::connect(config(&[&peer.address])).await.unwrap();
+        let producer = client.producer(quick(ProducerConfig::default())).unwrap();
+        // Set up and moved on every record: the waits, with their timers and metadata
+        // requests, stay out of it (boxed), and the record is in it once.
+        let send = producer.send(Record::new("t").value("v"));
+        let size = std::mem::size_of_val(&send);
+        assert!(size <= 2 * std::mem::size_of::<Record>(), "{size} bytes");
+        send.await.unwrap().await.unwrap();
     })
     .await;
 }

@@ -1,6 +1,7 @@
 //! The producer's unsent records: per partition, a queue of batches, the last one open to new
-//! records. Pure: the caller passes the time, and `C` is whatever completes a record (a
-//! channel in the producer, a number in the tests).
+//! records. Pure: the caller passes the time, and `C` is whatever completes a batch's records
+//! (the outcome their futures share in the producer, a number in the tests), made when the
+//! batch opens: a record costs no completion of its own.
 //!
 //! - A record joins the partition's open batch while the batch stays within `batch_bytes`
 //!   (uncompressed); otherwise it opens a new batch. A record larger than `batch_bytes` gets a
@@ -62,7 +63,7 @@ pub(crate) fn record_size_bound(record: &Record<'_>) -> usize {
         + headers
 }
 
-/// One batch of one partition, with a completion per record in offset order.
+/// One batch of one partition, with what completes its records.
 #[derive(Debug)]
 pub(crate) struct Batch<C> {
     /// Increasing in creation order across all partitions.
@@ -72,7 +73,10 @@ pub(crate) struct Batch<C> {
     builder: Option<BatchBuilder>,
     /// The finished batch bytes, once sealed; resent as they are on retry.
     sealed: Option<Bytes>,
-    pub completions: Vec<C>,
+    /// Completes every record of the batch at once; record `i` is at the base offset plus `i`.
+    pub completion: C,
+    /// Records in the batch.
+    record_count: u64,
     pub created: Instant,
     /// What it counts against `buffer_bytes`.
     accounted_bytes: usize,
@@ -86,15 +90,17 @@ impl<C> Batch<C> {
     fn new(
         id: u64,
         topic_partition: TopicPartition,
-        compression: Compression,
+        builder: BatchBuilder,
         now: Instant,
+        completion: C,
     ) -> Self {
         Batch {
             id,
             topic_partition,
-            builder: Some(BatchBuilder::new().with_compression(compression)),
+            builder: Some(builder),
             sealed: None,
-            completions: Vec::new(),
+            completion,
+            record_count: 0,
             created: now,
             accounted_bytes: 0,
             retries: 0,
@@ -123,6 +129,36 @@ impl<C> Batch<C> {
     /// The finished batch bytes. Panics if not sealed: [`Accumulator::take`] seals.
     pub fn bytes(&self) -> Bytes {
         self.sealed.clone().expect("a taken batch is sealed")
+    }
+}
+
+/// Where [`Accumulator::append`] put a record.
+#[derive(Debug)]
+pub(crate) struct Appended<R> {
+    /// The record's place in its batch: its offset is the batch's base offset plus this.
+    pub index: u64,
+    /// The record opened the batch.
+    pub opened: bool,
+    /// What the caller's `joined` made of the batch's completion.
+    pub joined: R,
+}
+
+/// Pushes `record` into `batch`, which has room for it, counting `accounted` bytes.
+fn push<C, R>(
+    batch: &mut Batch<C>,
+    record: &Record<'_>,
+    accounted: usize,
+    opened: bool,
+    joined: impl FnOnce(&C) -> R,
+) -> Appended<R> {
+    batch.builder.as_mut().expect("open").push(record);
+    let index = batch.record_count;
+    batch.record_count += 1;
+    batch.accounted_bytes += accounted;
+    Appended {
+        index,
+        opened,
+        joined: joined(&batch.completion),
     }
 }
 
@@ -163,88 +199,85 @@ impl<C> Accumulator<C> {
         }
     }
 
-    /// The batch [`Self::append`] would put `record` in now: the partition's open batch, when
-    /// it has room; `None` when the append would open a new one.
-    pub fn open_batch_for(
-        &self,
-        topic_partition: &TopicPartition,
-        record: &Record<'_>,
-    ) -> Option<u64> {
-        let size = record_size_bound(record);
-        self.partitions
-            .get(topic_partition)?
-            .batches
-            .back()
-            .filter(|batch| {
-                batch.builder.is_some() && batch.size_bytes() + size <= self.config.batch_bytes
-            })
-            .map(|batch| batch.id)
-    }
-
-    /// Adds `record` to `topic_partition`'s open batch or a new one; returns the batch id.
-    pub fn append(
+    /// Adds `record` to `topic_partition`'s open batch, or to a new one when the open batch
+    /// has no room for it. `open_batch` is called only when a batch opens (so the caller reads
+    /// the clock once a batch, not once a record): the time, and what completes the new
+    /// batch's records. `joined` is given the completion of the record's batch; what it
+    /// returns comes back in [`Appended`]. A refused append changes nothing and calls neither.
+    pub fn append<R>(
         &mut self,
         topic_partition: &TopicPartition,
         record: &Record<'_>,
-        completion: C,
-        now: Instant,
-    ) -> Result<u64, (AppendError, C)> {
+        open_batch: impl FnOnce() -> (Instant, C),
+        joined: impl FnOnce(&C) -> R,
+    ) -> Result<Appended<R>, AppendError> {
         let size = record_size_bound(record);
         if size + HEADER_LEN > self.config.buffer_bytes {
-            return Err((
-                AppendError::TooLarge {
-                    size: size + HEADER_LEN,
-                },
-                completion,
-            ));
+            return Err(AppendError::TooLarge {
+                size: size + HEADER_LEN,
+            });
         }
         let batch_bytes = self.config.batch_bytes;
-        let open = self.partitions.get(topic_partition).and_then(|queue| {
-            queue
-                .batches
-                .back()
-                .filter(|batch| batch.builder.is_some() && batch.size_bytes() + size <= batch_bytes)
-        });
-        let needed = if open.is_some() {
-            size
-        } else {
-            size + HEADER_LEN
-        };
-        if self.buffer_used + needed > self.config.buffer_bytes {
-            let used = self.buffer_used;
-            return Err((AppendError::BufferFull { used, needed }, completion));
-        }
-        let id = match open {
-            Some(batch) => batch.id,
-            None => self.open_batch(topic_partition, now),
-        };
-        let queue = self
+        let buffer_bytes = self.config.buffer_bytes;
+        let used = self.buffer_used;
+        let open = self
             .partitions
             .get_mut(topic_partition)
-            .expect("opened above");
-        let batch = queue.batches.back_mut().expect("opened above");
-        batch.builder.as_mut().expect("open").push(record);
-        batch.completions.push(completion);
-        batch.accounted_bytes += needed;
+            .and_then(|queue| queue.batches.back_mut())
+            .filter(|batch| batch.builder.is_some());
+        // The common case, in one lookup: the record joins the open batch.
+        let capacity = match open {
+            Some(batch) if batch.size_bytes() + size <= batch_bytes => {
+                if used + size > buffer_bytes {
+                    return Err(AppendError::BufferFull { used, needed: size });
+                }
+                let appended = push(batch, record, size, false, joined);
+                self.buffer_used += size;
+                self.check_invariants();
+                return Ok(appended);
+            }
+            // The open batch filled up: records come faster than batches go, and the new
+            // batch is likely to fill too, so it gets its whole size at once rather than
+            // growing to it by copies. Otherwise it starts small: a partition's sealed batches
+            // keep their capacity while they wait, and most of a quiet partition's would be
+            // empty.
+            Some(_) => batch_bytes,
+            None => 0,
+        };
+        let needed = size + HEADER_LEN;
+        if used + needed > buffer_bytes {
+            return Err(AppendError::BufferFull { used, needed });
+        }
+        let (now, completion) = open_batch();
+        let batch = self.open_batch(topic_partition, now, completion, capacity);
+        let appended = push(batch, record, needed, true, joined);
         self.buffer_used += needed;
         self.check_invariants();
-        Ok(id)
+        Ok(appended)
     }
 
-    fn open_batch(&mut self, topic_partition: &TopicPartition, now: Instant) -> u64 {
+    fn open_batch(
+        &mut self,
+        topic_partition: &TopicPartition,
+        now: Instant,
+        completion: C,
+        capacity: usize,
+    ) -> &mut Batch<C> {
         let id = self.next_id;
         self.next_id += 1;
         self.outstanding.insert(id);
-        let batch = Batch::new(id, topic_partition.clone(), self.config.compression, now);
-        self.partitions
+        let builder =
+            BatchBuilder::with_capacity(capacity).with_compression(self.config.compression);
+        let batch = Batch::new(id, topic_partition.clone(), builder, now, completion);
+        let queue = self
+            .partitions
             .entry(topic_partition.clone())
             .or_insert_with(|| PartitionQueue {
                 batches: VecDeque::new(),
                 in_flight: false,
-            })
-            .batches
-            .push_back(batch);
-        id
+            });
+        queue.batches.push_back(batch);
+        queue.batches.back_mut().expect("pushed above")
     }
 
     /// The partitions whose front batch may be sent now. `flush_upto`: batches up to this id
@@ -426,13 +459,33 @@ mod tests {
         TopicPartition::new("t", partition)
     }
 
+    /// Appends `value`, completing a batch it opens with `name`; whether it opened one.
+    fn append(
+        acc: &mut Accumulator<&'static str>,
+        partition: u32,
+        value: &[u8],
+        name: &'static str,
+        now: Instant,
+    ) -> Result<bool, AppendError> {
+        acc.append(&tp(partition), &record(value), || (now, name), |_| ())
+            .map(|appended| appended.opened)
+    }
+
+    /// The values of a taken batch's records, in order.
+    fn values<C>(batch: &Batch<C>) -> Vec<Vec<u8>> {
+        let bytes = batch.bytes();
+        let records = BatchRecords::new(&bytes, 1 << 20).unwrap();
+        let values = records.iter().map(|r| r.unwrap().value.unwrap().to_vec());
+        values.collect()
+    }
+
     #[test]
     fn a_batch_becomes_ready_when_linger_has_passed() {
         let now = Instant::now();
         let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
-        acc.append(&tp(0), &record(b"a"), 1, now).unwrap();
-        acc.append(&tp(0), &record(b"b"), 2, now + Duration::from_millis(3))
-            .unwrap();
+        assert!(append(&mut acc, 0, b"a", "first", now).unwrap());
+        let later = now + Duration::from_millis(3);
+        assert!(!append(&mut acc, 0, b"b", "second", later).unwrap());
         let early = acc.ready(now + Duration::from_millis(4), None, false);
         assert_eq!(
             early,
@@ -444,9 +497,32 @@ mod tests {
         let late = acc.ready(now + LINGER, None, false);
         assert_eq!(late.ready, [tp(0)]);
         let batch = acc.take(&tp(0)).unwrap();
-        assert_eq!(batch.completions, [1, 2]);
+        assert_eq!(batch.completion, "first");
+        assert_eq!(values(&batch), [b"a", b"b"]);
         let bytes = batch.bytes();
         validate_batch(&bytes, u32::MAX).unwrap();
+    }
+
+    #[test]
+    fn records_are_numbered_within_their_batch_and_the_open_is_called_once_a_batch() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
+        let mut opens = 0;
+        for expected in 0..3 {
+            let open_batch = || {
+                opens += 1;
+                (now, "only")
+            };
+            let appended = acc
+                .append(&tp(0), &record(b"v"), open_batch, |name| *name)
+                .unwrap();
+            assert_eq!(appended.index, expected);
+            assert_eq!(appended.opened, expected == 0);
+            assert_eq!(appended.joined, "only");
+        }
+        assert_eq!(opens, 1);
+        let first_of_another = acc.append(&tp(1), &record(b"v"), || (now, "other"), |_| ());
+        assert_eq!(first_of_another.unwrap().index, 0);
     }
 
     #[test]
@@ -456,23 +532,24 @@ mod tests {
         let per_record = record_size_bound(&record(&value));
         // Room for exactly two records.
         let mut acc = Accumulator::new(config(HEADER_LEN + 2 * per_record, 1 << 20));
-        let first = acc.append(&tp(0), &record(&value), 1, now).unwrap();
-        assert_eq!(acc.append(&tp(0), &record(&value), 2, now).unwrap(), first);
+        assert!(append(&mut acc, 0, &value, "first", now).unwrap());
+        assert!(!append(&mut acc, 0, &value, "unused", now).unwrap());
         assert!(acc.ready(now, None, false).ready.is_empty());
-        let second = acc.append(&tp(0), &record(&value), 3, now).unwrap();
-        assert_ne!(second, first);
+        assert!(append(&mut acc, 0, &value, "second", now).unwrap());
         assert_eq!(acc.ready(now, None, false).ready, [tp(0)]);
-        assert_eq!(acc.take(&tp(0)).unwrap().completions, [1, 2]);
+        let batch = acc.take(&tp(0)).unwrap();
+        assert_eq!(batch.completion, "first");
+        assert_eq!(values(&batch).len(), 2);
     }
 
     #[test]
     fn a_record_larger_than_batch_bytes_gets_a_batch_of_its_own() {
         let now = Instant::now();
         let mut acc = Accumulator::new(config(100, 1 << 20));
-        acc.append(&tp(0), &record(&[1; 500]), 1, now).unwrap();
+        append(&mut acc, 0, &[1; 500], "big", now).unwrap();
         assert_eq!(acc.ready(now, None, false).ready, [tp(0)]);
         let batch = acc.take(&tp(0)).unwrap();
-        assert_eq!(batch.completions.len(), 1);
+        assert_eq!(values(&batch).len(), 1);
     }
 
     #[test]
@@ -481,35 +558,41 @@ mod tests {
         let value = [0u8; 1000];
         let needed = record_size_bound(&record(&value)) + HEADER_LEN;
         let mut acc = Accumulator::new(config(1 << 20, needed + 10));
-        acc.append(&tp(0), &record(&value), 1, now).unwrap();
+        append(&mut acc, 0, &value, "first", now).unwrap();
         assert_eq!(acc.buffer_used(), needed);
-        let (error, completion) = acc.append(&tp(1), &record(&value), 2, now).unwrap_err();
+        // A refused append opens no batch: its `open` is not called.
+        let refused = acc.append(
+            &tp(1),
+            &record(&value),
+            || unreachable!("refused"),
+            |_| unreachable!("refused"),
+        );
         assert_eq!(
-            error,
+            refused.unwrap_err(),
             AppendError::BufferFull {
                 used: needed,
                 needed
             }
         );
-        assert_eq!(completion, 2);
-        let (error, _) = acc.append(&tp(1), &record(&[0; 5000]), 3, now).unwrap_err();
+        let error = append(&mut acc, 1, &[0; 5000], "too large", now).unwrap_err();
         assert!(matches!(error, AppendError::TooLarge { .. }), "{error:?}");
+        assert_eq!(acc.last_batch_id(), Some(0));
         let batch = acc.take(&tp(0)).unwrap();
         acc.complete(&batch);
         assert_eq!(acc.buffer_used(), 0);
         assert!(acc.is_idle());
-        acc.append(&tp(1), &record(&value), 2, now).unwrap();
+        append(&mut acc, 1, &value, "second", now).unwrap();
     }
 
     #[test]
     fn a_partition_in_flight_is_muted_and_a_retry_goes_first() {
         let now = Instant::now();
         let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
-        acc.append(&tp(0), &record(b"first"), 1, now).unwrap();
+        append(&mut acc, 0, b"first", "first", now).unwrap();
         let flush = acc.last_batch_id();
         let batch = acc.take(&tp(0)).unwrap();
         // Records appended while the batch is out open a new batch, which waits.
-        acc.append(&tp(0), &record(b"second"), 2, now).unwrap();
+        assert!(append(&mut acc, 0, b"second", "second", now).unwrap());
         assert!(acc.take(&tp(0)).is_none());
         assert!(acc.ready(now + LINGER, None, true).ready.is_empty());
         // The attempt fails: the batch goes back in front, and waits for its backoff even
@@ -527,30 +610,33 @@ mod tests {
         );
         assert_eq!(acc.ready(retry_at, None, false).ready, [tp(0)]);
         let again = acc.take(&tp(0)).unwrap();
-        assert_eq!(again.completions, [1]);
+        assert_eq!(again.completion, "first");
+        assert_eq!(values(&again), [b"first"]);
         assert_eq!(again.retries, 1);
         acc.complete(&again);
-        assert_eq!(acc.take(&tp(0)).unwrap().completions, [2]);
+        assert_eq!(acc.take(&tp(0)).unwrap().completion, "second");
     }
 
     #[test]
     fn a_retried_batch_takes_no_new_records() {
         let now = Instant::now();
         let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
-        acc.append(&tp(0), &record(b"a"), 1, now).unwrap();
+        append(&mut acc, 0, b"a", "first", now).unwrap();
         let batch = acc.take(&tp(0)).unwrap();
         acc.retry(batch, now, ClientError::Closed);
-        acc.append(&tp(0), &record(b"b"), 2, now).unwrap();
-        assert_eq!(acc.take(&tp(0)).unwrap().completions, [1]);
+        assert!(append(&mut acc, 0, b"b", "second", now).unwrap());
+        let batch = acc.take(&tp(0)).unwrap();
+        assert_eq!(batch.completion, "first");
+        assert_eq!(values(&batch), [b"a"]);
     }
 
     #[test]
     fn flush_and_close_make_batches_ready_before_linger() {
         let now = Instant::now();
         let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
-        acc.append(&tp(0), &record(b"a"), 1, now).unwrap();
+        append(&mut acc, 0, b"a", "first", now).unwrap();
         let flush_upto = acc.last_batch_id();
-        acc.append(&tp(1), &record(b"b"), 2, now).unwrap();
+        append(&mut acc, 1, b"b", "second", now).unwrap();
         assert_eq!(acc.ready(now, flush_upto, false).ready, [tp(0)]);
         assert_eq!(acc.ready(now, None, true).ready, [tp(0), tp(1)]);
         assert_eq!(acc.oldest_outstanding(), Some(0));
@@ -561,17 +647,17 @@ mod tests {
         let now = Instant::now();
         let timeout = Duration::from_secs(1);
         let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
-        acc.append(&tp(0), &record(b"a"), 1, now).unwrap();
-        acc.append(&tp(1), &record(b"b"), 2, now).unwrap();
+        append(&mut acc, 0, b"a", "first", now).unwrap();
+        append(&mut acc, 1, b"b", "second", now).unwrap();
         let in_flight = acc.take(&tp(0)).unwrap();
-        acc.append(&tp(0), &record(b"c"), 3, now).unwrap();
+        append(&mut acc, 0, b"c", "third", now).unwrap();
         let expired = acc.expire(now + timeout, timeout);
         assert_eq!(expired.len(), 1);
-        assert_eq!(expired[0].completions, [2]);
+        assert_eq!(expired[0].completion, "second");
         assert!(acc.expire(now + timeout / 2, timeout).is_empty());
         acc.complete(&in_flight);
         let expired = acc.expire(now + timeout, timeout);
-        assert_eq!(expired[0].completions, [3]);
+        assert_eq!(expired[0].completion, "third");
         assert_eq!(acc.buffer_used(), 0);
         assert!(acc.is_idle());
         assert_eq!(acc.oldest_outstanding(), None);
@@ -584,12 +670,12 @@ mod tests {
             compression: Compression::Zstd,
             ..config(1 << 20, 1 << 20)
         });
-        for i in 0..100 {
-            acc.append(&tp(0), &record(&[b'x'; 100]), i, now).unwrap();
+        for _ in 0..100 {
+            append(&mut acc, 0, &[b'x'; 100], "compressed", now).unwrap();
         }
         let sealed_len = acc.front_len(&tp(0)).unwrap();
         // Sealed: the next record opens a new batch.
-        acc.append(&tp(0), &record(b"later"), 100, now).unwrap();
+        assert!(append(&mut acc, 0, b"later", "later", now).unwrap());
         let batch = acc.take(&tp(0)).unwrap();
         let bytes = batch.bytes();
         assert_eq!(bytes.len(), sealed_len);

@@ -3,6 +3,7 @@
 //! from any reachable broker; and [`Retry`], the backoff loop every client call shares.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ type Slot = Arc<tokio::sync::Mutex<Option<Arc<Connection>>>>;
 pub(crate) struct Cluster {
     pub config: ClientConfig,
     metadata: Mutex<MetadataCache>,
+    /// The metadata's generation, readable without its lock: the producer checks on every
+    /// record that what it routes by is current. Stored under the lock after each change.
+    metadata_generation: AtomicU64,
     connections: Mutex<HashMap<String, Slot>>,
     /// Held while a Metadata request is out, so concurrent refreshes make one request.
     refreshing: tokio::sync::Mutex<()>,
@@ -39,6 +43,7 @@ impl Cluster {
         let cluster = Arc::new(Cluster {
             config,
             metadata: Mutex::default(),
+            metadata_generation: AtomicU64::new(0),
             connections: Mutex::default(),
             refreshing: tokio::sync::Mutex::new(()),
         });
@@ -178,7 +183,10 @@ impl Cluster {
         }
         let topics = Some(self.metadata().wanted());
         let response = self.metadata_request(topics).await?;
-        self.metadata().apply(&response, std::time::Instant::now());
+        let mut metadata = self.metadata();
+        metadata.apply(&response, std::time::Instant::now());
+        self.metadata_generation
+            .store(metadata.generation(), Ordering::Release);
         Ok(())
     }
 
@@ -224,14 +232,22 @@ impl Cluster {
         }
     }
 
-    /// The topic's partition count, refreshing the metadata until `deadline` while the topic
-    /// is not known yet (or reported with a retriable error, such as a topic just created).
-    /// The topic's partition count if the cache holds it: the producer's fast path, which
-    /// neither waits nor registers interest (a cached topic is wanted already).
-    pub fn cached_partition_count(&self, topic: &str) -> Option<u32> {
-        self.metadata().partition_count(topic).ok()
+    /// The topic's partition count if the cache holds it, and the generation it was read at:
+    /// the producer routes by it until the generation changes. Neither waits nor registers
+    /// interest (a cached topic is wanted already).
+    pub fn cached_partition_count(&self, topic: &str) -> Option<(u32, u64)> {
+        let metadata = self.metadata();
+        let count = metadata.partition_count(topic).ok()?;
+        Some((count, metadata.generation()))
     }
 
+    /// The metadata's generation (see [`MetadataCache::generation`]), without taking its lock.
+    pub fn metadata_generation(&self) -> u64 {
+        self.metadata_generation.load(Ordering::Acquire)
+    }
+
+    /// The topic's partition count, refreshing the metadata until `deadline` while the topic
+    /// is not known yet (or reported with a retriable error, such as a topic just created).
     pub async fn partition_count(
         &self,
         topic: &str,

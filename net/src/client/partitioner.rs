@@ -7,8 +7,6 @@
 //! Keyless records take the topic's partitions in turn (Kafka 2.4+ uses a "sticky" partitioner
 //! instead; round robin spreads small loads more evenly and is simpler to reason about).
 
-use std::collections::HashMap;
-
 /// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`): seed `0x9747b28c`, 4-byte
 /// little-endian words, Java's wrapping `int` arithmetic.
 pub fn murmur2(data: &[u8]) -> i32 {
@@ -47,22 +45,18 @@ pub fn partition_for_key(key: &[u8], partition_count: u32) -> u32 {
     (murmur2(key) & 0x7fff_ffff) as u32 % partition_count
 }
 
-/// Round robin over each topic's partitions, for keyless records.
+/// Round robin over one topic's partitions, for keyless records.
 #[derive(Debug, Default)]
 pub(crate) struct RoundRobin {
-    next: HashMap<String, u32>,
+    next: u32,
 }
 
 impl RoundRobin {
-    /// The next partition of `topic`, which has `partition_count` partitions.
-    pub fn next(&mut self, topic: &str, partition_count: u32) -> u32 {
+    /// The next partition of the topic, which has `partition_count` partitions.
+    pub fn next(&mut self, partition_count: u32) -> u32 {
         assert!(partition_count > 0, "a topic has at least one partition");
-        let counter = match self.next.get_mut(topic) {
-            Some(counter) => counter,
-            None => self.next.entry(topic.to_string()).or_insert(0),
-        };
-        let partition = *counter % partition_count;
-        *counter = counter.wrapping_add(1);
+        let partition = self.next % partition_count;
+        self.next = self.next.wrapping_add(1);
         partition
     }
 }
@@ -105,10 +99,10 @@ mod tests {
 
     #[test]
     fn round_robin_takes_partitions_in_turn_per_topic() {
-        let mut round_robin = RoundRobin::default();
-        let a: Vec<u32> = (0..7).map(|_| round_robin.next("a", 3)).collect();
-        assert_eq!(a, [0, 1, 2, 0, 1, 2, 0]);
-        assert_eq!(round_robin.next("b", 2), 0);
-        assert_eq!(round_robin.next("a", 3), 1);
+        let (mut a, mut b) = (RoundRobin::default(), RoundRobin::default());
+        let taken: Vec<u32> = (0..7).map(|_| a.next(3)).collect();
+        assert_eq!(taken, [0, 1, 2, 0, 1, 2, 0]);
+        assert_eq!(b.next(2), 0);
+        assert_eq!(a.next(3), 1);
     }
 }

@@ -18,7 +18,6 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -261,8 +260,6 @@ struct SharedOutcome {
     topic_partition: TopicPartition,
     result: OnceLock<Result<Option<Offset>, ClientError>>,
     wakers: Mutex<Vec<Waker>>,
-    /// Records appended so far: the next one's index.
-    records: AtomicU64,
 }
 
 impl SharedOutcome {
@@ -271,7 +268,6 @@ impl SharedOutcome {
             topic_partition,
             result: OnceLock::new(),
             wakers: Mutex::new(Vec::new()),
-            records: AtomicU64::new(0),
         })
     }
 
@@ -289,26 +285,17 @@ impl SharedOutcome {
     }
 }
 
-/// What completes one record: its share of the batch's outcome. A batch dropped unresolved
-/// (the producer went away) resolves its records as closed; a completion handed back by a
-/// refused append is disarmed first, as it never joined the batch.
+/// What completes a batch's records: the outcome their futures share. A batch dropped
+/// unresolved (the producer went away) resolves its records as closed.
 #[derive(Debug)]
 struct Completion {
     outcome: Arc<SharedOutcome>,
-    armed: bool,
-}
-
-impl Completion {
-    fn disarm(mut self) {
-        self.armed = false;
-    }
 }
 
 impl Drop for Completion {
     fn drop(&mut self) {
-        if self.armed {
-            self.outcome.resolve(Err(ClientError::Closed));
-        }
+        // A no-op when the batch was resolved already: the first resolution wins.
+        self.outcome.resolve(Err(ClientError::Closed));
     }
 }
 
@@ -334,13 +321,10 @@ struct Inner {
 #[derive(Debug)]
 struct State {
     accumulator: Accumulator<Completion>,
-    round_robin: RoundRobin,
+    /// Each topic sent to, by name.
+    routes: BTreeMap<String, Route>,
     flush_upto: Option<u64>,
     closing: bool,
-    /// Each partition's open batch and its outcome, which the next records join. The sender
-    /// is woken only when an append opens a new batch (to time its `linger` and send the one
-    /// it closed), not for every record.
-    open_outcomes: std::collections::HashMap<TopicPartition, (u64, Arc<SharedOutcome>)>,
 }
 
 #[derive(Debug)]
@@ -350,6 +334,30 @@ impl Drop for CloseOnDrop {
     fn drop(&mut self) {
         self.0.lock().closing = true;
         self.0.wake_sender.notify_one();
+    }
+}
+
+/// When a `send` stops waiting: `max_block` after it first has to wait. The clock is read
+/// then, not on every send (most never wait, and a clock read costs about as much as
+/// encoding a small record).
+#[derive(Debug)]
+struct Deadline {
+    max_block: Duration,
+    at: Option<Instant>,
+}
+
+impl Deadline {
+    fn new(max_block: Duration) -> Deadline {
+        Deadline {
+            max_block,
+            at: None,
+        }
+    }
+
+    fn at(&mut self) -> Instant {
+        *self
+            .at
+            .get_or_insert_with(|| Instant::now() + self.max_block)
     }
 }
 
@@ -373,10 +381,9 @@ impl Producer {
             config,
             state: Mutex::new(State {
                 accumulator,
-                round_robin: RoundRobin::default(),
+                routes: BTreeMap::new(),
                 flush_upto: None,
                 closing: false,
-                open_outcomes: Default::default(),
             }),
             wake_sender: Notify::new(),
             progress: Notify::new(),
@@ -391,147 +398,150 @@ impl Producer {
     /// Appends `record` to its partition's batch and returns the future of its
     /// acknowledgement. Waits, at most `max_block`, for the topic's metadata and for room in
     /// the buffer.
-    pub async fn send(&self, record: Record) -> Result<DeliveryFuture, ClientError> {
-        let config = &self.inner.config;
-        let deadline = Instant::now() + config.max_block;
-        let partition_count = match self.inner.cluster.cached_partition_count(&record.topic) {
-            Some(count) => count,
-            None => tokio::time::timeout_at(
-                deadline,
-                self.inner.cluster.partition_count(&record.topic, deadline),
-            )
-            .await
-            .map_err(|_| ClientError::Timeout {
-                what: format!("metadata for topic {}", record.topic),
-                after: config.max_block,
-            })??,
-        };
-        let topic_partition = self.partition(&record, partition_count)?;
-        let timestamp = record.timestamp.unwrap_or_else(Timestamp::now);
-        let headers: Vec<Header<'_>> = record
-            .headers
-            .iter()
-            .map(|(key, value)| Header {
-                key,
-                value: value.as_deref(),
-            })
-            .collect();
-        let encoded = ringlog_engine::format::Record {
-            key: record.key.as_deref(),
-            value: record.value.as_deref(),
-            headers: &headers,
-            timestamp: timestamp.0,
-        };
-        let size = record_size_bound(&encoded) + HEADER_LEN;
-        if size > config.max_request_bytes {
-            return Err(ClientError::RecordTooLarge {
-                size,
-                limit: "max_request_bytes",
-                max: config.max_request_bytes,
-            });
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn keeps the record in its future twice (as its argument and as its \
+                  local), and every send sets up and moves that future"
+    )]
+    pub fn send(
+        &self,
+        record: Record,
+    ) -> impl Future<Output = Result<DeliveryFuture, ClientError>> + Send + '_ {
+        async move {
+            // A send that finds room never waits: without this, a loop of sends on a
+            // current-thread runtime would starve the sender task (and the connection's reads
+            // and writes) until the buffer fills, and the broker's round trip would never
+            // overlap the appends. The task yields when its coop budget runs out, as on a
+            // socket.
+            tokio::task::coop::consume_budget().await;
+            match self.try_send(&record)? {
+                Attempt::Appended(delivery) => Ok(delivery),
+                // Boxed: the waits hold timers and a whole metadata request, and in place they
+                // would make every send's future kilobytes to set up and move, for the few
+                // sends that wait.
+                attempt => Box::pin(self.send_waiting(&record, attempt)).await,
+            }
         }
-        self.append(&topic_partition, &encoded, timestamp, deadline)
-            .await
     }
 
-    fn partition(
+    /// `send` once it has to wait: for the topic's metadata, then for room in the buffer.
+    async fn send_waiting(
         &self,
         record: &Record,
-        partition_count: u32,
-    ) -> Result<TopicPartition, ClientError> {
-        let partition = match (record.partition, &record.key) {
-            (Some(partition), _) => partition,
-            (None, Some(key)) => partition_for_key(key, partition_count),
-            (None, None) => self
-                .inner
-                .lock()
-                .round_robin
-                .next(&record.topic, partition_count),
-        };
-        let topic_partition = TopicPartition::new(record.topic.clone(), partition);
-        if partition >= partition_count {
-            return Err(ClientError::UnknownPartition {
-                topic_partition,
-                partition_count,
-            });
+        mut attempt: Attempt,
+    ) -> Result<DeliveryFuture, ClientError> {
+        let mut deadline = Deadline::new(self.inner.config.max_block);
+        loop {
+            match attempt {
+                Attempt::Appended(delivery) => return Ok(delivery),
+                Attempt::Unrouted => {
+                    self.route(&record.topic, &mut deadline).await?;
+                    attempt = self.try_send(record)?;
+                }
+                Attempt::Full {
+                    topic_partition,
+                    timestamp,
+                } => {
+                    let wait =
+                        self.wait_and_append(record, &topic_partition, timestamp, &mut deadline);
+                    return wait.await;
+                }
+            }
         }
-        Ok(topic_partition)
     }
 
-    async fn append(
+    /// One attempt under the lock, without waiting: picks the record's partition from the
+    /// topic's route and appends the record to it.
+    fn try_send(&self, record: &Record) -> Result<Attempt, ClientError> {
+        // Read again by the attempt after a wait for metadata: as Kafka's, the timestamp is
+        // taken once the topic is known.
+        let timestamp = record.timestamp.unwrap_or_else(Timestamp::now);
+        let generation = self.inner.cluster.metadata_generation();
+        let mut state = self.inner.lock();
+        let State {
+            accumulator,
+            routes,
+            closing,
+            ..
+        } = &mut *state;
+        let Some(route) = routes
+            .get_mut(record.topic.as_str())
+            .filter(|route| route.generation == generation)
+        else {
+            return Ok(Attempt::Unrouted);
+        };
+        let topic_partition = route.choose(record)?;
+        let appended = with_encoded(record, timestamp, |encoded| {
+            let config = &self.inner.config;
+            let size = record_size_bound(encoded) + HEADER_LEN;
+            if size > config.max_request_bytes {
+                return Err(ClientError::RecordTooLarge {
+                    size,
+                    limit: "max_request_bytes",
+                    max: config.max_request_bytes,
+                });
+            }
+            self.inner
+                .append(accumulator, *closing, topic_partition, encoded, timestamp)
+        })?;
+        let Some((delivery, opened)) = appended else {
+            return Ok(Attempt::Full {
+                topic_partition: topic_partition.clone(),
+                timestamp,
+            });
+        };
+        drop(state);
+        Ok(Attempt::Appended(self.inner.appended(delivery, opened)))
+    }
+
+    /// Waits (within the deadline) until the metadata cache knows `topic`, and routes the
+    /// topic with its partition count.
+    async fn route(&self, topic: &str, deadline: &mut Deadline) -> Result<(), ClientError> {
+        loop {
+            if let Some((partition_count, generation)) =
+                self.inner.cluster.cached_partition_count(topic)
+            {
+                let mut state = self.inner.lock();
+                let route = state.routes.entry(topic.to_string()).or_default();
+                route.update(topic, partition_count, generation);
+                return Ok(());
+            }
+            let cluster = &self.inner.cluster;
+            tokio::time::timeout_at(deadline.at(), cluster.partition_count(topic, deadline.at()))
+                .await
+                .map_err(|_| ClientError::Timeout {
+                    what: format!("metadata for topic {topic}"),
+                    after: self.inner.config.max_block,
+                })??;
+        }
+    }
+
+    /// Waits for room in the buffer (or fails, as `buffer_full` says) and appends.
+    async fn wait_and_append(
         &self,
+        record: &Record,
         topic_partition: &TopicPartition,
-        record: &ringlog_engine::format::Record<'_>,
         timestamp: Timestamp,
-        deadline: Instant,
+        deadline: &mut Deadline,
     ) -> Result<DeliveryFuture, ClientError> {
-        let config = &self.inner.config;
         loop {
             // Armed before the attempt, so room freed between a full buffer and the wait is not
             // missed.
             let progress = self.inner.progress.notified();
             tokio::pin!(progress);
             progress.as_mut().enable();
-            {
+            let appended = with_encoded(record, timestamp, |encoded| {
                 let mut state = self.inner.lock();
-                if state.closing {
-                    return Err(ClientError::Closed);
-                }
-                let joins = state.accumulator.open_batch_for(topic_partition, record);
-                let outcome = match (joins, state.open_outcomes.get(topic_partition)) {
-                    (Some(id), Some((open, outcome))) if id == *open => Arc::clone(outcome),
-                    _ => SharedOutcome::new(topic_partition.clone()),
-                };
-                let completion = Completion {
-                    outcome: Arc::clone(&outcome),
-                    armed: true,
-                };
-                let appended = state.accumulator.append(
-                    topic_partition,
-                    record,
-                    completion,
-                    Instant::now().into_std(),
-                );
-                match appended {
-                    Ok(batch) => {
-                        let opened = joins != Some(batch);
-                        if opened {
-                            let entry = (batch, Arc::clone(&outcome));
-                            state.open_outcomes.insert(topic_partition.clone(), entry);
-                        }
-                        // Under the lock, in the order the batch took its records.
-                        let index = outcome.records.fetch_add(1, Ordering::Relaxed);
-                        drop(state);
-                        if opened {
-                            self.inner.wake_sender.notify_one();
-                        }
-                        return Ok(DeliveryFuture {
-                            outcome,
-                            index,
-                            timestamp,
-                        });
-                    }
-                    Err((AppendError::TooLarge { size }, returned)) => {
-                        returned.disarm();
-                        return Err(ClientError::RecordTooLarge {
-                            size,
-                            limit: "buffer_bytes",
-                            max: config.buffer_bytes,
-                        });
-                    }
-                    Err((AppendError::BufferFull { used, needed }, returned)) => {
-                        returned.disarm();
-                        if config.buffer_full == BufferFullPolicy::Error {
-                            return Err(ClientError::BufferFull {
-                                used,
-                                buffer_bytes: config.buffer_bytes,
-                                needed,
-                            });
-                        }
-                    }
-                }
+                let closing = state.closing;
+                let accumulator = &mut state.accumulator;
+                self.inner
+                    .append(accumulator, closing, topic_partition, encoded, timestamp)
+            })?;
+            if let Some((delivery, opened)) = appended {
+                return Ok(self.inner.appended(delivery, opened));
             }
-            tokio::time::timeout_at(deadline, progress)
+            let config = &self.inner.config;
+            tokio::time::timeout_at(deadline.at(), progress)
                 .await
                 .map_err(|_| ClientError::Timeout {
                     what: format!(
@@ -584,6 +594,139 @@ impl Producer {
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().expect("producer state lock poisoned")
+    }
+
+    /// Appends to the partition's batch, under the lock: the record's future and whether it
+    /// opened a batch, or `None` when the buffer is full and `send` should wait.
+    fn append(
+        &self,
+        accumulator: &mut Accumulator<Completion>,
+        closing: bool,
+        topic_partition: &TopicPartition,
+        record: &ringlog_engine::format::Record<'_>,
+        timestamp: Timestamp,
+    ) -> Result<Option<(DeliveryFuture, bool)>, ClientError> {
+        if closing {
+            return Err(ClientError::Closed);
+        }
+        let open_batch = || {
+            let outcome = SharedOutcome::new(topic_partition.clone());
+            (Instant::now().into_std(), Completion { outcome })
+        };
+        let joined = |completion: &Completion| Arc::clone(&completion.outcome);
+        let appended = accumulator.append(topic_partition, record, open_batch, joined);
+        let config = &self.config;
+        match appended {
+            Ok(appended) => {
+                let delivery = DeliveryFuture {
+                    outcome: appended.joined,
+                    index: appended.index,
+                    timestamp,
+                };
+                Ok(Some((delivery, appended.opened)))
+            }
+            Err(AppendError::TooLarge { size }) => Err(ClientError::RecordTooLarge {
+                size,
+                limit: "buffer_bytes",
+                max: config.buffer_bytes,
+            }),
+            Err(AppendError::BufferFull { used, needed }) => match config.buffer_full {
+                BufferFullPolicy::Error => Err(ClientError::BufferFull {
+                    used,
+                    buffer_bytes: config.buffer_bytes,
+                    needed,
+                }),
+                BufferFullPolicy::Block => Ok(None),
+            },
+        }
+    }
+
+    /// After the lock is released: the sender is woken only when an append opened a batch
+    /// (to time its `linger` and send the one it closed), not for every record.
+    fn appended(&self, delivery: DeliveryFuture, opened: bool) -> DeliveryFuture {
+        if opened {
+            self.wake_sender.notify_one();
+        }
+        delivery
+    }
+}
+
+/// Where [`Producer::try_send`] got to.
+#[derive(Debug)]
+enum Attempt {
+    /// Appended: the record's future.
+    Appended(DeliveryFuture),
+    /// The topic has no route, or the metadata changed since it was made: learn it, then try
+    /// again.
+    Unrouted,
+    /// The buffer is full: wait for room, then append to this partition (chosen once) with
+    /// this timestamp.
+    Full {
+        topic_partition: TopicPartition,
+        timestamp: Timestamp,
+    },
+}
+
+/// Calls `f` with `record` as the batch builder takes it, stamped with `timestamp`.
+fn with_encoded<R>(
+    record: &Record,
+    timestamp: Timestamp,
+    f: impl FnOnce(&ringlog_engine::format::Record<'_>) -> R,
+) -> R {
+    let headers: Vec<Header<'_>> = record
+        .headers
+        .iter()
+        .map(|(key, value)| Header {
+            key,
+            value: value.as_deref(),
+        })
+        .collect();
+    f(&ringlog_engine::format::Record {
+        key: record.key.as_deref(),
+        value: record.value.as_deref(),
+        headers: &headers,
+        timestamp: timestamp.0,
+    })
+}
+
+/// What `send` needs of a topic, kept across sends so that a record costs no lookup in the
+/// metadata and no `String`: its partition count as of a metadata generation, the round
+/// robin's place, and a key per partition.
+#[derive(Debug, Default)]
+struct Route {
+    /// The metadata generation `partitions` was read at; a newer one makes `send` read it
+    /// again.
+    generation: u64,
+    partitions: Vec<TopicPartition>,
+    round_robin: RoundRobin,
+}
+
+impl Route {
+    /// Takes in the topic's partition count as of metadata `generation`; the round robin
+    /// goes on from where it was.
+    fn update(&mut self, topic: &str, partition_count: u32, generation: u64) {
+        self.generation = generation;
+        let count = partition_count as usize;
+        self.partitions.truncate(count);
+        let known = self.partitions.len() as u32;
+        let added = (known..partition_count).map(|partition| TopicPartition::new(topic, partition));
+        self.partitions.extend(added);
+    }
+
+    /// The record's partition: its own, else Kafka's murmur2 of the key, else round robin.
+    fn choose(&mut self, record: &Record) -> Result<&TopicPartition, ClientError> {
+        let partition_count = u32::try_from(self.partitions.len()).expect("counted from a u32");
+        let partition = match (record.partition, &record.key) {
+            (Some(partition), _) => partition,
+            (None, Some(key)) => partition_for_key(key, partition_count),
+            (None, None) => self.round_robin.next(partition_count),
+        };
+        self.partitions
+            .get(partition as usize)
+            .ok_or_else(|| ClientError::UnknownPartition {
+                topic_partition: TopicPartition::new(record.topic.clone(), partition),
+                partition_count,
+            })
     }
 }
 
@@ -916,18 +1059,12 @@ fn partition_outcome(
 }
 
 /// Resolves every record of an acknowledged batch: record `i` is at `base_offset + i`.
-/// (Every record's outcome is resolved: they are all the batch's one, and a resolved outcome
-/// ignores the rest at the cost of one atomic load.)
 fn complete_batch(batch: Batch<Completion>, base_offset: Option<Offset>) {
-    for completion in &batch.completions {
-        completion.outcome.resolve(Ok(base_offset));
-    }
+    batch.completion.outcome.resolve(Ok(base_offset));
 }
 
 fn fail_batch(batch: Batch<Completion>, error: &ClientError) {
-    for completion in &batch.completions {
-        completion.outcome.resolve(Err(error.clone()));
-    }
+    batch.completion.outcome.resolve(Err(error.clone()));
 }
 
 #[cfg(test)]
@@ -1020,7 +1157,6 @@ mod tests {
         let outcome = SharedOutcome::new(TopicPartition::new("t", 0));
         let completion = Completion {
             outcome: Arc::clone(&outcome),
-            armed: true,
         };
         let future = DeliveryFuture {
             outcome,
@@ -1032,14 +1168,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refused_append_leaves_the_batch_unresolved() {
+    async fn a_resolved_batch_keeps_its_outcome_when_dropped() {
         let outcome = SharedOutcome::new(TopicPartition::new("t", 0));
-        let refused = Completion {
+        let completion = Completion {
             outcome: Arc::clone(&outcome),
-            armed: true,
         };
-        refused.disarm();
-        assert!(outcome.result.get().is_none());
+        completion.outcome.resolve(Ok(Some(Offset(7))));
+        drop(completion);
+        assert!(matches!(outcome.result.get(), Some(Ok(Some(Offset(7))))));
     }
 
     #[tokio::test]
@@ -1052,24 +1188,24 @@ mod tests {
             compression: Compression::None,
         });
         let topic_partition = TopicPartition::new("t", 0);
-        let outcome = SharedOutcome::new(topic_partition.clone());
         let mut answers = Vec::new();
         for i in 0..3 {
-            let completion = Completion {
-                outcome: Arc::clone(&outcome),
-                armed: true,
-            };
             let record = ringlog_engine::format::Record {
                 value: Some(b"v"),
                 timestamp: i,
                 ..Default::default()
             };
-            accumulator
-                .append(&topic_partition, &record, completion, now)
+            let open_batch = || {
+                let outcome = SharedOutcome::new(topic_partition.clone());
+                (now, Completion { outcome })
+            };
+            let joined = |completion: &Completion| Arc::clone(&completion.outcome);
+            let appended = accumulator
+                .append(&topic_partition, &record, open_batch, joined)
                 .unwrap();
             answers.push(DeliveryFuture {
-                outcome: Arc::clone(&outcome),
-                index: outcome.records.fetch_add(1, Ordering::Relaxed),
+                outcome: appended.joined,
+                index: appended.index,
                 timestamp: Timestamp(i),
             });
         }

@@ -102,13 +102,20 @@ impl Throttle {
 
     /// Waits until record `i` (from 0) may be sent.
     pub async fn wait(&self, i: u64) {
-        let Some(rate) = self.rate else {
-            return;
-        };
-        let at = self.started + Duration::from_secs_f64(i as f64 / rate);
-        if at > Instant::now() {
+        if let Some(at) = self.due_at(i).filter(|&at| at > Instant::now()) {
             tokio::time::sleep_until(at).await;
         }
+    }
+
+    /// Whether record `i` may be sent now ([`wait`](Self::wait) would not wait). Reads no
+    /// clock without a limit.
+    pub fn is_due(&self, i: u64) -> bool {
+        self.due_at(i).is_none_or(|at| at <= Instant::now())
+    }
+
+    fn due_at(&self, i: u64) -> Option<Instant> {
+        let rate = self.rate?;
+        Some(self.started + Duration::from_secs_f64(i as f64 / rate))
     }
 }
 
@@ -155,5 +162,16 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_millis(500));
         Throttle::new(None).wait(1_000_000).await;
         assert_eq!(started.elapsed(), Duration::from_millis(500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_record_is_due_once_its_time_has_come() {
+        let throttle = Throttle::new(Some(100.0));
+        assert!(throttle.is_due(0));
+        assert!(!throttle.is_due(50));
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(throttle.is_due(50));
+        assert!(!throttle.is_due(51));
+        assert!(Throttle::new(None).is_due(u64::MAX));
     }
 }
