@@ -281,3 +281,116 @@ fn metadata_changes_go_on_after_the_controller_leader_dies() {
         leader(p).is_some_and(|l| l != controller_leader)
     });
 }
+
+/// The seeds' scenario: a follower falls out of the ISR, the leader takes acks=1 records
+/// alone, then dies. With unclean election off the partition waits offline for the old
+/// leader and loses nothing; turned on, the out-of-sync follower leads, the records only the
+/// old leader had are gone, and the cut is counted when the old leader comes back.
+fn unclean_election_scenario(unclean: bool) {
+    let mut cluster = Cluster::start(3, FAST);
+    create_topic(&cluster, "t", 1, 2, &["min_insync_replicas=1"]);
+    let partition = cluster.wait_for("t", 0, "a full ISR", |p| isr(p).len() == 2);
+    let old_leader = leader(&partition).unwrap();
+    let follower = replicas(&partition)
+        .into_iter()
+        .find(|&r| r != old_leader)
+        .unwrap();
+    let witness = (1..=3).find(|&b| b != old_leader && b != follower).unwrap();
+    let produce = |cluster: &Cluster, acks: &str, lines: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ringlog"))
+            .args([
+                "produce",
+                "t",
+                "--acks",
+                acks,
+                "--bootstrap",
+                &cluster.bootstrap_running(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(lines.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap()
+    };
+    ok(produce(&cluster, "all", "a\nb\n"));
+    cluster.signal(follower, SIGSTOP);
+    cluster.wait_for("t", 0, "the follower out of the ISR", |p| {
+        isr(p) == vec![old_leader]
+    });
+    ok(produce(&cluster, "1", "c\nd\n"));
+    cluster.kill(old_leader);
+    cluster.signal(follower, SIGCONT);
+    cluster.wait_for("t", 0, "the partition offline", |p| leader(p).is_none());
+    if !unclean {
+        // Nothing elects the out-of-sync follower; the old leader's return does.
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(leader(&cluster.describe("t", 0)), None, "still offline");
+        cluster.restart(old_leader);
+        cluster.wait_for("t", 0, "the old leader back", |p| {
+            leader(p) == Some(old_leader)
+        });
+        let values = ok(cluster.ringlog(&[
+            "consume",
+            "t",
+            "--from-beginning",
+            "--max-records",
+            "4",
+            "--timeout-ms",
+            "10000",
+        ]));
+        assert_eq!(values, "a\nb\nc\nd\n", "nothing acknowledged was lost");
+        return;
+    }
+    ok(cluster.ringlog(&[
+        "topic",
+        "alter-config",
+        "t",
+        "--config",
+        "unclean_leader_election_enable=true",
+    ]));
+    cluster.wait_for("t", 0, "the follower elected", |p| {
+        leader(p) == Some(follower)
+    });
+    assert_eq!(
+        cluster.metric(witness, "ringlog_unclean_elections_total"),
+        1.0
+    );
+    cluster.restart(old_leader);
+    cluster.wait_for("t", 0, "the old leader back in the ISR", |p| {
+        isr(p).len() == 2
+    });
+    assert_eq!(
+        cluster.metric(old_leader, "ringlog_truncated_records_total"),
+        2.0,
+        "the old leader cut the two records only it had"
+    );
+    ok(produce(&cluster, "all", "e\n"));
+    let values = ok(cluster.ringlog(&[
+        "consume",
+        "t",
+        "--from-beginning",
+        "--max-records",
+        "3",
+        "--timeout-ms",
+        "10000",
+    ]));
+    assert_eq!(
+        values, "a\nb\ne\n",
+        "c and d were lost to the unclean election"
+    );
+}
+
+#[test]
+fn with_unclean_election_off_an_offline_partition_waits_and_loses_nothing() {
+    unclean_election_scenario(false);
+}
+
+#[test]
+fn with_unclean_election_on_an_out_of_sync_replica_leads_and_the_cut_is_counted() {
+    unclean_election_scenario(true);
+}

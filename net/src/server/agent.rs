@@ -156,7 +156,7 @@ async fn run(
                 }
                 let image = images.borrow_and_update().clone();
                 hosting.apply(&shared, &image, identity);
-                fetchers.forget_deleted(&hosting);
+                fetchers.forget_unfollowed(&hosting);
                 if !offsets_topic_asked && offsets_topic_due(&shared, &image, identity) {
                     offsets_topic_asked = true;
                     handle(&shared, &controller, &mut fetchers, AgentMsg::CreateOffsetsTopic);
@@ -543,13 +543,20 @@ impl Fetchers {
         ));
     }
 
-    /// Forgets the partitions no longer held here.
-    fn forget_deleted(&mut self, hosting: &Hosting) {
+    /// Forgets the partitions no longer held here, and those no longer following the leader
+    /// they fetch from (this broker leads them now, or they are offline): their fetches
+    /// would only be refused.
+    fn forget_unfollowed(&mut self, hosting: &Hosting) {
         let gone: Vec<TopicPartition> = self
             .leaders
-            .keys()
-            .filter(|tp| !hosting.partitions.contains_key(tp))
-            .cloned()
+            .iter()
+            .filter(|(tp, leader)| {
+                hosting
+                    .partitions
+                    .get(*tp)
+                    .is_none_or(|state| state.leader() != Some(**leader))
+            })
+            .map(|(tp, _)| tp.clone())
             .collect();
         for topic_partition in gone {
             if let Some(leader) = self.leaders.remove(&topic_partition)
@@ -616,6 +623,7 @@ async fn fetcher(
             .map(|(tp, fetch)| (tp.clone(), fetch.fetch_id))
             .collect();
         let request = fetch_request(&shared, &pending);
+        tracing::trace!(%leader, partitions = sent.len(), "follower fetch");
         match open
             .send(Request::Fetch(request), config.replica_fetch_wait_max)
             .await

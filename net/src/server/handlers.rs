@@ -429,7 +429,7 @@ fn fetch_partition(
             high_watermark: outcome.high_watermark,
             log_start_offset: outcome.log_start_offset,
             log_end_offset: outcome.log_end_offset,
-            diverging_epoch: None,
+            diverging_epoch: outcome.diverging_epoch,
             records: Slices(outcome.slices),
         },
         other => unreachable!("a fetch part answered {other:?}"),

@@ -20,6 +20,7 @@
 //! | `ringlog_isr_expands_total`          | counter   |                     | replicas added back to an ISR led here |
 //! | `ringlog_unclean_elections_total`    | counter   |                     | leaders elected from outside the ISR (data may be lost): the cluster's count, as of this broker's metadata |
 //! | `ringlog_metadata_offset`            | gauge     |                     | the metadata log offset this broker has applied |
+//! | `ringlog_truncated_records_total`    | counter   |                     | records a follower cut where its log diverged from its leader's (never committed, or lost to an unclean election) |
 //! | `ringlog_controller_leader`          | gauge     |                     | the node id of the controller quorum's leader, -1 when none is known |
 //! | `ringlog_follower_lag`               | gauge     | `topic`, `partition` | on a leader: its log end offset minus the slowest ISR follower's |
 //!
@@ -93,6 +94,8 @@ pub const ISR_EXPANDS_TOTAL: &str = "ringlog_isr_expands_total";
 pub const UNCLEAN_ELECTIONS_TOTAL: &str = "ringlog_unclean_elections_total";
 /// The metadata log offset applied.
 pub const METADATA_OFFSET: &str = "ringlog_metadata_offset";
+/// Records cut by follower truncation.
+pub const TRUNCATED_RECORDS_TOTAL: &str = "ringlog_truncated_records_total";
 /// The controller quorum's leader.
 pub const CONTROLLER_LEADER: &str = "ringlog_controller_leader";
 /// A led partition's lag behind its leader.
@@ -208,6 +211,11 @@ pub const METRICS: &[MetricDef] = &[
         METADATA_OFFSET,
         MetricKind::Gauge,
         "The metadata log offset this broker has applied.",
+    ),
+    def(
+        TRUNCATED_RECORDS_TOTAL,
+        MetricKind::Counter,
+        "Records a follower cut where its log diverged from its leader's.",
     ),
     def(
         CONTROLLER_LEADER,
@@ -332,6 +340,11 @@ pub fn record_unclean_election() {
 /// The cluster's unclean elections so far.
 pub fn set_unclean_elections(count: u64) {
     counter!(UNCLEAN_ELECTIONS_TOTAL).absolute(count);
+}
+
+/// A follower cut `records` records where its log diverged from its leader's.
+pub fn record_truncated(records: u64) {
+    counter!(TRUNCATED_RECORDS_TOTAL).increment(records);
 }
 
 /// The metadata log offset applied.
@@ -891,7 +904,7 @@ mod tests {
                 metric.name
             );
         }
-        assert_eq!(METRICS.len(), 18);
+        assert_eq!(METRICS.len(), 19);
     }
 
     #[test]

@@ -256,6 +256,9 @@ impl<R> ServedPartition<R> {
                 (refused, Bytes::new())
             }
         };
+        if let FetchResponse::Refused(error) = &response {
+            tracing::debug!(partition = %self.topic_partition, %error, "the leader refused a fetch");
+        }
         let outputs = self.replica.step(ReplicaInput::FetchResponse {
             fetch_id,
             response,
@@ -429,7 +432,21 @@ impl<R> ServedPartition<R> {
                 effects.progressed = true;
                 self.append_replicated(records, base_offset, end_offset)
             }
-            FollowerOutput::Truncate { end_offset } => self.log.truncate_to(end_offset).map(|_| ()),
+            FollowerOutput::Truncate { end_offset } => {
+                let cut = self.log.log_end_offset().0.saturating_sub(end_offset.0);
+                if cut > 0 {
+                    // Records this replica had that the leader's log does not: written by an
+                    // earlier leader and never committed, or lost to an unclean election.
+                    tracing::warn!(
+                        partition = %self.topic_partition,
+                        from = end_offset.0,
+                        records = cut,
+                        "truncating where the log diverges from the leader's"
+                    );
+                    super::metrics::record_truncated(cut);
+                }
+                self.log.truncate_to(end_offset).map(|_| ())
+            }
             FollowerOutput::TruncateFullyAndStartAt { offset } => {
                 self.log.truncate_fully_and_start_at(offset)
             }

@@ -437,7 +437,8 @@ impl Shard {
         )?;
         super::metrics_hooks::io_backend(partition.log.io_backend_name());
         let report = partition.log.recovery_report();
-        if !report.clean_shutdown {
+        // An empty log (a new one) has no clean-shutdown marker either: nothing to report.
+        if !report.clean_shutdown && (report.bytes_scanned > 0 || !report.truncations.is_empty()) {
             tracing::info!(partition = %topic_partition, ?report, "recovered after an unclean shutdown");
         }
         self.partitions.insert(topic_partition.clone(), partition);
@@ -970,6 +971,7 @@ impl Shard {
             } => {
                 let mut effects = partition.follower_fetch(replica, request, now);
                 let answer = effects.fetch_answer.take();
+                tracing::trace!(partition = %topic_partition, %replica, ?request, ?answer, "follower fetch");
                 let outcome = match answer {
                     Some(FollowerFetchAnswer::Records { fetch_offset, .. }) => Some((
                         fetch_offset,
@@ -1109,6 +1111,14 @@ impl Shard {
             .partitions
             .get_mut(&topic_partition)
             .expect("opened above");
+        tracing::debug!(
+            partition = %topic_partition,
+            leader = ?state.leader(),
+            leader_epoch = state.leader_epoch().0,
+            isr = ?state.isr(),
+            log_end_offset = partition.log.log_end_offset().0,
+            "partition state"
+        );
         let effects = partition.apply_state(state, now);
         super::metrics_hooks::partition(partition);
         self.carry_out(&topic_partition, effects);

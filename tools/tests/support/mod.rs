@@ -129,6 +129,8 @@ pub struct Node {
     pub proxy: Proxy,
     pub data_dir: PathBuf,
     pub child: Option<Child>,
+    /// Stopped with SIGSTOP: left out of the bootstrap list, as a client would soon learn.
+    pub paused: bool,
 }
 
 pub struct Cluster {
@@ -155,6 +157,7 @@ impl Cluster {
                     proxy: Proxy::start(listen),
                     data_dir: dir.path().join(format!("broker-{id}")),
                     child: None,
+                    paused: false,
                 }
             })
             .collect();
@@ -239,13 +242,18 @@ impl Cluster {
         let addrs: Vec<String> = self
             .nodes
             .iter()
-            .filter(|n| n.child.is_some())
+            .filter(|n| n.child.is_some() && !n.paused)
             .map(|n| n.proxy.addr().to_string())
             .collect();
         addrs.join(",")
     }
 
     pub fn signal(&mut self, id: u32, signal: i32) {
+        match signal {
+            SIGSTOP => self.node_mut(id).paused = true,
+            SIGCONT => self.node_mut(id).paused = false,
+            _ => {}
+        }
         let child = self.node(id).child.as_ref().expect("running");
         // SAFETY: plain syscall on our own child's pid.
         unsafe { libc::kill(child.id() as i32, signal) };
