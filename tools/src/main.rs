@@ -97,10 +97,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (warnings and errors when it is unset).
+/// Logs to stderr, filtered by `RUST_LOG` (when it is unset: warnings and errors, but none
+/// of openraft's, which reports every unreachable peer during ordinary elections and
+/// restarts; `RUST_LOG=warn,openraft=warn` shows them).
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,openraft=off"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -19,7 +19,7 @@
 //! - **Controlled shutdown.** Before the broker stops, the controller moves its leaderships
 //!   away ([`MetadataCommand::ControlledShutdown`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -44,6 +44,10 @@ use crate::wire::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse}
 use crate::wire::api::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
 use crate::wire::api::fetch::{FetchPartition, FetchRequest};
 use crate::wire::{ErrorCode, Request, RequestHeader, Response};
+
+/// How long a follower fetcher waits, after a response, for the partitions it answered to
+/// ask again before it sends the next request without them.
+const FETCH_GATHER_MAX: Duration = Duration::from_millis(20);
 
 /// How long a controlled shutdown waits for the controller to move the leaderships away.
 pub const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -585,17 +589,33 @@ async fn fetcher(
         max_frame_bytes: shared.options.max_frame_bytes,
     };
     let mut pending: BTreeMap<TopicPartition, PendingFetch> = BTreeMap::new();
+    // The partitions the last response answered: each sends its next fetch once its shard
+    // has taken the answer in. The next request waits for them (briefly), so one partition's
+    // next fetch never sits behind a long poll of the others.
+    let mut awaited: BTreeSet<TopicPartition> = BTreeSet::new();
     let mut connection: Option<(String, Connection)> = None;
     loop {
         if pending.is_empty() {
             match inbox.recv().await {
-                Some(msg) => take(&mut pending, msg),
+                Some(msg) => take(&mut pending, &mut awaited, msg),
                 None => return,
             }
         }
-        while let Ok(msg) = inbox.try_recv() {
-            take(&mut pending, msg);
+        let gather_until = tokio::time::Instant::now() + FETCH_GATHER_MAX;
+        loop {
+            while let Ok(msg) = inbox.try_recv() {
+                take(&mut pending, &mut awaited, msg);
+            }
+            if awaited.is_empty() {
+                break;
+            }
+            match tokio::time::timeout_at(gather_until, inbox.recv()).await {
+                Ok(Some(msg)) => take(&mut pending, &mut awaited, msg),
+                Ok(None) => return,
+                Err(_) => break,
+            }
         }
+        awaited.clear();
         if pending.is_empty() {
             continue;
         }
@@ -643,6 +663,7 @@ async fn fetcher(
                         // Answered, unless a newer fetch replaced it meanwhile.
                         if pending.get(&topic_partition).map(|f| f.fetch_id) == Some(fetch_id) {
                             pending.remove(&topic_partition);
+                            awaited.insert(topic_partition.clone());
                         }
                         let owner = owner_of(&topic_partition, shared.options.shards);
                         shared.inboxes[owner].send(ShardMsg::FetchAnswer {
@@ -666,12 +687,18 @@ async fn fetcher(
     }
 }
 
-fn take(pending: &mut BTreeMap<TopicPartition, PendingFetch>, msg: FetcherMsg) {
+fn take(
+    pending: &mut BTreeMap<TopicPartition, PendingFetch>,
+    awaited: &mut BTreeSet<TopicPartition>,
+    msg: FetcherMsg,
+) {
     match msg {
         FetcherMsg::Fetch(topic_partition, fetch) => {
+            awaited.remove(&topic_partition);
             pending.insert(topic_partition, fetch);
         }
         FetcherMsg::Forget(topic_partition) => {
+            awaited.remove(&topic_partition);
             pending.remove(&topic_partition);
         }
     }

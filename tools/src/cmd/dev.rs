@@ -39,6 +39,9 @@ pub struct Args {
     /// `shards` of each broker.
     #[arg(long, default_value_t = 1)]
     pub shards: u16,
+    /// `io_backend` of each broker: `auto`, `uring` or `portable`.
+    #[arg(long, default_value = "auto")]
+    pub io_backend: String,
 }
 
 /// One broker's addresses.
@@ -71,6 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .arg("--data-dir")
             .arg(&dir)
             .args(["--shards", &args.shards.to_string()])
+            .args(["--io-backend", &args.io_backend])
             .args(["--controller-quorum-voters", &voters])
             .stdout(Stdio::piped())
             .spawn()
