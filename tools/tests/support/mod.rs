@@ -133,7 +133,12 @@ pub struct Node {
     pub paused: bool,
 }
 
+/// One cluster at a time per test binary: their timeouts are tuned for a machine they do not
+/// share with other clusters (a 2-core runner would otherwise run dozens of brokers at once).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 pub struct Cluster {
+    _turn: std::sync::MutexGuard<'static, ()>,
     _dir: tempfile::TempDir,
     pub nodes: Vec<Node>,
     voters: String,
@@ -145,6 +150,10 @@ impl Cluster {
     /// `n` brokers, all voters, started and registered. `extra_config` is TOML added to each
     /// broker's config file.
     pub fn start(n: u32, extra_config: &str) -> Cluster {
+        // A test that failed while holding the turn poisons the lock; the turn is still free.
+        let turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let dir = tempfile::tempdir().unwrap();
         let nodes: Vec<Node> = (1..=n)
             .map(|id| {
@@ -166,6 +175,7 @@ impl Cluster {
             .map(|n| format!("{}@{}", n.id, n.controller))
             .collect();
         let mut cluster = Cluster {
+            _turn: turn,
             _dir: dir,
             nodes,
             voters: voters.join(","),
