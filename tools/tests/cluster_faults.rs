@@ -65,6 +65,28 @@ fn create_topic(cluster: &Cluster, name: &str, partitions: u32, rf: u32, configs
     ok(cluster.ringlog(&args));
 }
 
+/// `ringlog produce t --acks ACKS` of `lines`, through the running brokers. A retriable
+/// refusal (NOT_ENOUGH_REPLICAS) is given up on after 5 s.
+fn produce(cluster: &Cluster, acks: &str, lines: &str) -> std::process::Output {
+    let bootstrap = cluster.bootstrap_running();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
+        .args(["produce", "t", "--acks", acks, "--bootstrap", &bootstrap])
+        .args(["--delivery-timeout-ms", "5000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// The values of every record of `topic`, per partition in offset order.
 fn consume_all(cluster: &Cluster, topic: &str) -> Vec<(u64, u64, String)> {
     let stdout = ok(cluster.ringlog(&[
@@ -173,47 +195,20 @@ fn acks_all_needs_min_insync_replicas_and_reads_go_on() {
         .into_iter()
         .filter(|&r| r != first)
         .collect();
-    let produce = |cluster: &Cluster, acks: &str, line: &str| {
-        Command::new(env!("CARGO_BIN_EXE_ringlog"))
-            .args([
-                "produce",
-                "t",
-                "--acks",
-                acks,
-                "--bootstrap",
-                &cluster.bootstrap_running(),
-            ])
-            // NOT_ENOUGH_REPLICAS is retriable: give up on it soon.
-            .args(["--delivery-timeout-ms", "5000"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(format!("{line}\n").as_bytes())?;
-                child.wait_with_output()
-            })
-            .unwrap()
-    };
-    ok(produce(&cluster, "all", "before"));
+    ok(produce(&cluster, "all", "before\n"));
     for &follower in &followers {
         cluster.stop(follower);
     }
     cluster.wait_for("t", 0, "the ISR down to the leader", |p| {
         isr(p) == vec![first]
     });
-    let refused = produce(&cluster, "all", "refused");
+    let refused = produce(&cluster, "all", "refused\n");
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("NOT_ENOUGH_REPLICAS"), "{stderr}");
     // acks=1 is still taken; the high watermark waits for min_insync_replicas, so readers
     // see only what was committed before.
-    ok(produce(&cluster, "1", "acks-one"));
+    ok(produce(&cluster, "1", "acks-one\n"));
     let consume = |cluster: &Cluster, records: &str| {
         ok(cluster.ringlog(&[
             "consume",
@@ -228,7 +223,7 @@ fn acks_all_needs_min_insync_replicas_and_reads_go_on() {
     assert_eq!(consume(&cluster, "1"), "before\n");
     cluster.restart(followers[0]);
     cluster.wait_for("t", 0, "the ISR back to 2", |p| isr(p).len() >= 2);
-    ok(produce(&cluster, "all", "after"));
+    ok(produce(&cluster, "all", "after\n"));
     assert_eq!(consume(&cluster, "3"), "before\nacks-one\nafter\n");
 }
 
@@ -296,27 +291,6 @@ fn unclean_election_scenario(unclean: bool) {
         .find(|&r| r != old_leader)
         .unwrap();
     let witness = (1..=3).find(|&b| b != old_leader && b != follower).unwrap();
-    let produce = |cluster: &Cluster, acks: &str, lines: &str| {
-        Command::new(env!("CARGO_BIN_EXE_ringlog"))
-            .args([
-                "produce",
-                "t",
-                "--acks",
-                acks,
-                "--bootstrap",
-                &cluster.bootstrap_running(),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(lines.as_bytes())?;
-                child.wait_with_output()
-            })
-            .unwrap()
-    };
     ok(produce(&cluster, "all", "a\nb\n"));
     cluster.signal(follower, SIGSTOP);
     cluster.wait_for("t", 0, "the follower out of the ISR", |p| {

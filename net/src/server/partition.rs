@@ -245,6 +245,7 @@ impl<R> ServedPartition<R> {
     ) -> Effects<R> {
         let (response, records) = match decode_fetch_answer(
             answer,
+            self.me,
             self.log.config().max_batch_bytes,
         ) {
             Ok(decoded) => decoded,
@@ -553,6 +554,7 @@ fn batch_range(records: &[u8], base_offset: Offset, end_offset: Offset) -> std::
 /// A leader's answer to a follower's fetch, as the replica takes it, and its record bytes.
 fn decode_fetch_answer(
     answer: FetchPartitionResponse<Bytes>,
+    me: BrokerId,
     max_batch_bytes: u32,
 ) -> Result<(FetchResponse, Bytes), String> {
     let high_watermark = answer.high_watermark.unwrap_or(Offset::ZERO);
@@ -581,8 +583,13 @@ fn decode_fetch_answer(
                 current: unknown,
             });
         }
+        // The leader does not hold the partition (yet, or any more): the metadata will say
+        // who does.
+        ErrorCode::NOT_LEADER_OR_FOLLOWER | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {
+            return refused(FetchError::NotLeaderOrFollower { replica: me });
+        }
         other => {
-            return Err(format!("the leader answered {other:?}"));
+            return Err(format!("the leader answered {other}"));
         }
     }
     if let Some(diverging) = answer.diverging_epoch {

@@ -1311,23 +1311,21 @@ impl Shard {
 
     /// Answers the fetches waiting on `topic_partition` that now have data.
     fn wake_parked(&mut self, topic_partition: &TopicPartition) {
-        let candidates: Vec<ParkedFetch> = self
-            .parked
-            .extract_if(.., |p| &p.topic_partition == topic_partition)
-            .collect();
-        for fetch in candidates {
-            self.answer_parked(fetch, false);
-        }
+        self.answer_parked_on(topic_partition, false);
     }
 
     /// Answers every fetch waiting on `topic_partition` now, data or not.
     fn answer_parked_now(&mut self, topic_partition: &TopicPartition) {
+        self.answer_parked_on(topic_partition, true);
+    }
+
+    fn answer_parked_on(&mut self, topic_partition: &TopicPartition, now: bool) {
         let waiting: Vec<ParkedFetch> = self
             .parked
             .extract_if(.., |p| &p.topic_partition == topic_partition)
             .collect();
         for fetch in waiting {
-            self.answer_parked(fetch, true);
+            self.answer_parked(fetch, now);
         }
     }
 
