@@ -432,18 +432,34 @@ pub(crate) fn write_single(path: &Path, value: &impl Serialize) -> Result<(), Co
 
 /// The value held by the one-record file at `path`; `None` if there is no such file.
 fn read_single<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, ControllerError> {
+    let Some(records) = read_records(path, 1)? else {
+        return Ok(None);
+    };
+    let value = serde_json::from_slice(&records[0]).map_err(|e| corrupt(path, e.to_string()))?;
+    Ok(Some(value))
+}
+
+/// The `count` CRC-framed records of the file at `path`, exactly; `None` if there is no such
+/// file.
+pub(crate) fn read_records(
+    path: &Path,
+    count: usize,
+) -> Result<Option<Vec<Vec<u8>>>, ControllerError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(io_error("read", path, source)),
     };
-    let corrupt = |reason: String| ControllerError::Corrupt {
+    let payloads = format::decode_exact(&bytes, count).map_err(|reason| corrupt(path, reason))?;
+    Ok(Some(payloads.into_iter().map(<[u8]>::to_vec).collect()))
+}
+
+/// The file at `path` does not hold what it should.
+pub(crate) fn corrupt(path: &Path, reason: String) -> ControllerError {
+    ControllerError::Corrupt {
         path: path.to_path_buf(),
         reason,
-    };
-    let payloads = format::decode_exact(&bytes, 1).map_err(corrupt)?;
-    let value = serde_json::from_slice(payloads[0]).map_err(|e| corrupt(e.to_string()))?;
-    Ok(Some(value))
+    }
 }
 
 pub(crate) fn io_error(op: &'static str, path: &Path, source: io::Error) -> ControllerError {

@@ -9,8 +9,7 @@
 //! (last applied log id, last membership, snapshot id), then the serialized state, which is also
 //! the snapshot data sent to a follower that lags behind the purged log.
 
-use std::fs;
-use std::io::{self, Cursor};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,7 +22,7 @@ use tokio::sync::watch;
 use crate::controller::MetadataImage;
 use crate::controller::error::ControllerError;
 use crate::controller::format;
-use crate::controller::log_store::io_error;
+use crate::controller::log_store::{corrupt, read_records};
 use crate::controller::raft_types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -252,23 +251,13 @@ fn store_snapshot(
 
 /// The snapshot stored at `path` and its decoded state; `None` if there is none.
 fn read_snapshot(path: &Path) -> Result<Option<(StoredSnapshot, MetadataState)>, ControllerError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(io_error("read", path, source)),
+    let Some(mut records) = read_records(path, 2)? else {
+        return Ok(None);
     };
-    let corrupt = |reason: String| ControllerError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let payloads = format::decode_exact(&bytes, 2).map_err(corrupt)?;
+    let data = records.pop().expect("two records");
     let meta: SnapshotMeta =
-        serde_json::from_slice(payloads[0]).map_err(|e| corrupt(format!("meta: {e}")))?;
+        serde_json::from_slice(&records[0]).map_err(|e| corrupt(path, format!("meta: {e}")))?;
     let state: MetadataState =
-        serde_json::from_slice(payloads[1]).map_err(|e| corrupt(format!("state: {e}")))?;
-    let snapshot = StoredSnapshot {
-        meta,
-        data: payloads[1].to_vec(),
-    };
-    Ok(Some((snapshot, state)))
+        serde_json::from_slice(&data).map_err(|e| corrupt(path, format!("state: {e}")))?;
+    Ok(Some((StoredSnapshot { meta, data }, state)))
 }

@@ -417,9 +417,9 @@ struct Hosting {
 impl Hosting {
     /// Publishes `image` to the shards.
     fn apply(&mut self, shared: &Shared, image: &MetadataImage, identity: Identity) {
-        let catalog = Catalog::from_image(&shared.options.data_dir, image);
+        let catalog = Arc::new(Catalog::from_image(&shared.options.data_dir, image));
         super::metrics_hooks::metadata(&catalog, identity.me, image.state.unclean_elections);
-        *shared.catalog.write().expect("not poisoned") = Arc::new(catalog.clone());
+        *shared.catalog.write().expect("not poisoned") = Arc::clone(&catalog);
         shared.catalog_offset.send_replace(catalog.offset());
         if !registered(image, identity) {
             return;

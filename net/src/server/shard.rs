@@ -953,15 +953,15 @@ impl Shard {
                     current_leader_epoch,
                 };
                 let outcome = partition.fetch(offset, max_bytes, current_leader_epoch);
-                self.answer_or_park(
+                let fetch = ParkedFetch {
                     reply,
                     topic_partition,
                     offset,
                     max_bytes,
                     deadline,
                     reader,
-                    outcome,
-                );
+                };
+                self.answer_or_park(fetch, outcome);
             }
             PartOp::FollowerFetch {
                 replica,
@@ -1008,15 +1008,15 @@ impl Shard {
                 // The follower's progress may have moved the high watermark first.
                 self.carry_out(&topic_partition, effects);
                 if let Some((offset, outcome)) = outcome {
-                    self.answer_or_park(
+                    let fetch = ParkedFetch {
                         reply,
                         topic_partition,
                         offset,
                         max_bytes,
                         deadline,
-                        Reader::Follower,
-                        outcome,
-                    );
+                        reader: Reader::Follower,
+                    };
+                    self.answer_or_park(fetch, outcome);
                 }
             }
             PartOp::ListOffsets { spec } => {
@@ -1034,32 +1034,15 @@ impl Shard {
     }
 
     /// Sends a fetch's outcome, or parks the fetch until data, its deadline or a release.
-    #[allow(clippy::too_many_arguments)]
-    fn answer_or_park(
-        &mut self,
-        reply: ReplyTo,
-        topic_partition: TopicPartition,
-        offset: Offset,
-        max_bytes: u64,
-        deadline: Instant,
-        reader: Reader,
-        outcome: FetchOutcome,
-    ) {
+    fn answer_or_park(&mut self, fetch: ParkedFetch, outcome: FetchOutcome) {
         let waits = outcome.bytes == 0
             && outcome.error == ErrorCode::NONE
-            && deadline > Instant::now()
+            && fetch.deadline > Instant::now()
             && self.stopping.is_none();
         if waits {
-            self.parked.push(ParkedFetch {
-                reply,
-                topic_partition,
-                offset,
-                max_bytes,
-                deadline,
-                reader,
-            });
+            self.parked.push(fetch);
         } else {
-            self.deliver(reply, PartResult::Fetch(outcome));
+            self.deliver(fetch.reply, PartResult::Fetch(outcome));
         }
     }
 

@@ -41,7 +41,6 @@ pub struct Proxy {
 impl Proxy {
     pub fn start(target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        listener.set_nonblocking(true).unwrap();
         let proxy = Proxy {
             addr: listener.local_addr().unwrap(),
             cut: Arc::new(AtomicBool::new(false)),
@@ -50,28 +49,24 @@ impl Proxy {
         };
         let (cut, stop, open) = (proxy.cut.clone(), proxy.stop.clone(), proxy.open.clone());
         std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        if cut.load(Ordering::Relaxed) {
-                            drop(client);
-                            continue;
-                        }
-                        let _ = client.set_nonblocking(false);
-                        let Ok(server) = TcpStream::connect(target) else {
-                            continue;
-                        };
-                        let mut open = open.lock().unwrap();
-                        open.push(client.try_clone().unwrap());
-                        open.push(server.try_clone().unwrap());
-                        pump(client.try_clone().unwrap(), server.try_clone().unwrap());
-                        pump(server, client);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(_) => return,
+            // Blocks in accept; dropping the proxy wakes it with a connection of its own.
+            for client in listener.incoming() {
+                if stop.load(Ordering::Relaxed) {
+                    return;
                 }
+                let Ok(client) = client else { return };
+                if cut.load(Ordering::Relaxed) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(target) else {
+                    continue;
+                };
+                let mut open = open.lock().unwrap();
+                open.push(client.try_clone().unwrap());
+                open.push(server.try_clone().unwrap());
+                pump(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pump(server, client);
             }
         });
         proxy
@@ -98,6 +93,7 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.cut();
+        let _ = TcpStream::connect(self.addr);
     }
 }
 
