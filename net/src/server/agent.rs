@@ -424,7 +424,6 @@ impl Hosting {
         if !registered(image, identity) {
             return;
         }
-        shared.registered.send_replace(true);
         let shards = shared.options.shards;
         let send = |topic_partition: &TopicPartition, msg: ShardMsg| {
             shared.inboxes[owner_of(topic_partition, shards)].send(msg);
@@ -487,6 +486,9 @@ impl Hosting {
                 }
             }
         }
+        // Ready once the shards have been told their partitions: a client that waited for it
+        // finds them led (their states are in the shards' inboxes before its request).
+        shared.registered.send_replace(true);
     }
 }
 

@@ -279,8 +279,8 @@ pub struct Shared {
     pub catalog: RwLock<Arc<Catalog>>,
     /// The metadata offset of the catalog, for those waiting to see a change.
     pub catalog_offset: tokio::sync::watch::Sender<u64>,
-    /// Whether the catalog shows this broker registered (in this life): it serves its
-    /// partitions from then on.
+    /// Whether the catalog shows this broker registered (in this life) and the shards have
+    /// been sent their partitions' states: it serves its partitions from then on.
     pub registered: tokio::sync::watch::Sender<bool>,
     pub inboxes: Vec<Inbox>,
     /// What the shards ask of the agent (follower fetches, ISR proposals, admin requests).
