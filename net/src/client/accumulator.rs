@@ -12,9 +12,12 @@
 //! - A partition's front batch is ready when it is full (a batch behind it, or `batch_bytes`
 //!   reached), `linger` after it was opened, when a flush covers it, when the producer closes,
 //!   or at its retry time.
-//! - At most one batch per partition is in flight: a partition is muted while its batch is out
-//!   (Kafka's ordering guarantee without idempotence). A retried batch goes back to the front
-//!   of its queue, so records reach the log, and are acknowledged, in append order.
+//! - At most one request per partition is in flight: a partition is muted while its batches
+//!   are out (Kafka's ordering guarantee without idempotence). A request takes the front batch
+//!   and the full ones queued behind it, up to a byte budget: a partition that records reach
+//!   faster than one batch a round trip sends its backlog at once instead of one batch a round
+//!   trip. Retried batches go back to the front of their queue in their order, so records
+//!   reach the log, and are acknowledged, in append order.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -126,6 +129,11 @@ impl<C> Batch<C> {
         self.sealed.as_ref().expect("sealed above")
     }
 
+    /// Records in the batch.
+    pub fn record_count(&self) -> u64 {
+        self.record_count
+    }
+
     /// The finished batch bytes. Panics if not sealed: [`Accumulator::take`] seals.
     pub fn bytes(&self) -> Bytes {
         self.sealed.clone().expect("a taken batch is sealed")
@@ -165,8 +173,8 @@ fn push<C, R>(
 #[derive(Debug)]
 struct PartitionQueue<C> {
     batches: VecDeque<Batch<C>>,
-    /// A batch of this partition is in flight: the partition is muted.
-    in_flight: bool,
+    /// Batches of this partition in flight (one request's); muted while not zero.
+    in_flight: usize,
 }
 
 /// Which partitions can send now, and when to look again.
@@ -274,7 +282,7 @@ impl<C> Accumulator<C> {
             .entry(topic_partition.clone())
             .or_insert_with(|| PartitionQueue {
                 batches: VecDeque::new(),
-                in_flight: false,
+                in_flight: 0,
             });
         queue.batches.push_back(batch);
         queue.batches.back_mut().expect("pushed above")
@@ -288,7 +296,7 @@ impl<C> Accumulator<C> {
             next_check: None,
         };
         for (topic_partition, queue) in &self.partitions {
-            let Some(front) = queue.batches.front().filter(|_| !queue.in_flight) else {
+            let Some(front) = queue.batches.front().filter(|_| queue.in_flight == 0) else {
                 continue;
             };
             let full = queue.batches.len() > 1 || front.size_bytes() >= self.config.batch_bytes;
@@ -314,20 +322,40 @@ impl<C> Accumulator<C> {
         Some(queue.batches.front_mut()?.seal().len())
     }
 
-    /// Takes the partition's front batch to send, sealed, and mutes the partition.
-    pub fn take(&mut self, topic_partition: &TopicPartition) -> Option<Batch<C>> {
-        let queue = self.partitions.get_mut(topic_partition)?;
-        if queue.in_flight {
-            return None;
+    /// Takes the partition's front batch to send, sealed, with the full batches queued behind
+    /// it while their sizes add up to at most `max_bytes` (the front batch goes whatever its
+    /// size), and mutes the partition. Empty when the partition is muted or has no batch.
+    pub fn take(&mut self, topic_partition: &TopicPartition, max_bytes: usize) -> Vec<Batch<C>> {
+        let Some(queue) = self.partitions.get_mut(topic_partition) else {
+            return Vec::new();
+        };
+        if queue.in_flight > 0 {
+            return Vec::new();
         }
-        let mut batch = queue.batches.pop_front()?;
-        batch.seal();
-        batch.retry_at = None;
-        queue.in_flight = true;
-        Some(batch)
+        let Some(mut front) = queue.batches.pop_front() else {
+            return Vec::new();
+        };
+        let mut bytes = front.seal().len();
+        let mut taken = vec![front];
+        // A batch with another behind it is full; the last one may still take records.
+        while queue.batches.len() > 1 || queue.batches.front().is_some_and(|b| b.sealed.is_some()) {
+            let next = queue.batches.front_mut().expect("checked above");
+            let len = next.seal().len();
+            if bytes + len > max_bytes {
+                break;
+            }
+            bytes += len;
+            taken.push(queue.batches.pop_front().expect("checked above"));
+        }
+        for batch in &mut taken {
+            batch.retry_at = None;
+        }
+        queue.in_flight = taken.len();
+        taken
     }
 
     /// Puts a failed batch back at the front of its partition, to be sent again at `at`.
+    /// Batches taken together are retried last first, so that they queue in their order again.
     pub fn retry(&mut self, mut batch: Batch<C>, at: Instant, error: ClientError) {
         batch.retries += 1;
         batch.retry_at = Some(at);
@@ -336,19 +364,20 @@ impl<C> Accumulator<C> {
             .partitions
             .get_mut(&batch.topic_partition)
             .expect("an in-flight batch keeps its partition's queue");
-        assert!(queue.in_flight, "batch {} was not in flight", batch.id);
-        queue.in_flight = false;
+        assert!(queue.in_flight > 0, "batch {} was not in flight", batch.id);
+        queue.in_flight -= 1;
         queue.batches.push_front(batch);
     }
 
-    /// Releases an in-flight batch that succeeded or failed for good, and unmutes its partition.
+    /// Releases an in-flight batch that succeeded or failed for good; its partition is unmuted
+    /// once every batch taken with it is completed or retried.
     pub fn complete(&mut self, batch: &Batch<C>) {
         let queue = self
             .partitions
             .get_mut(&batch.topic_partition)
             .expect("an in-flight batch keeps its partition's queue");
-        assert!(queue.in_flight, "batch {} was not in flight", batch.id);
-        queue.in_flight = false;
+        assert!(queue.in_flight > 0, "batch {} was not in flight", batch.id);
+        queue.in_flight -= 1;
         self.release(batch);
         self.check_invariants();
     }
@@ -357,7 +386,7 @@ impl<C> Accumulator<C> {
         self.buffer_used -= batch.accounted_bytes;
         self.outstanding.remove(&batch.id);
         let queue = &self.partitions[&batch.topic_partition];
-        if queue.batches.is_empty() && !queue.in_flight {
+        if queue.batches.is_empty() && queue.in_flight == 0 {
             self.partitions.remove(&batch.topic_partition);
         }
     }
@@ -369,7 +398,7 @@ impl<C> Accumulator<C> {
         for queue in self
             .partitions
             .values_mut()
-            .filter(|queue| !queue.in_flight)
+            .filter(|queue| queue.in_flight == 0)
         {
             while queue
                 .batches
@@ -471,6 +500,13 @@ mod tests {
             .map(|appended| appended.opened)
     }
 
+    /// Takes the partition's front batch alone.
+    fn take_one<C>(acc: &mut Accumulator<C>, partition: u32) -> Batch<C> {
+        let mut taken = acc.take(&tp(partition), 0);
+        assert_eq!(taken.len(), 1, "one batch taken");
+        taken.pop().unwrap()
+    }
+
     /// The values of a taken batch's records, in order.
     fn values<C>(batch: &Batch<C>) -> Vec<Vec<u8>> {
         let bytes = batch.bytes();
@@ -496,7 +532,7 @@ mod tests {
         );
         let late = acc.ready(now + LINGER, None, false);
         assert_eq!(late.ready, [tp(0)]);
-        let batch = acc.take(&tp(0)).unwrap();
+        let batch = take_one(&mut acc, 0);
         assert_eq!(batch.completion, "first");
         assert_eq!(values(&batch), [b"a", b"b"]);
         let bytes = batch.bytes();
@@ -537,7 +573,7 @@ mod tests {
         assert!(acc.ready(now, None, false).ready.is_empty());
         assert!(append(&mut acc, 0, &value, "second", now).unwrap());
         assert_eq!(acc.ready(now, None, false).ready, [tp(0)]);
-        let batch = acc.take(&tp(0)).unwrap();
+        let batch = take_one(&mut acc, 0);
         assert_eq!(batch.completion, "first");
         assert_eq!(values(&batch).len(), 2);
     }
@@ -548,7 +584,7 @@ mod tests {
         let mut acc = Accumulator::new(config(100, 1 << 20));
         append(&mut acc, 0, &[1; 500], "big", now).unwrap();
         assert_eq!(acc.ready(now, None, false).ready, [tp(0)]);
-        let batch = acc.take(&tp(0)).unwrap();
+        let batch = take_one(&mut acc, 0);
         assert_eq!(values(&batch).len(), 1);
     }
 
@@ -577,7 +613,7 @@ mod tests {
         let error = append(&mut acc, 1, &[0; 5000], "too large", now).unwrap_err();
         assert!(matches!(error, AppendError::TooLarge { .. }), "{error:?}");
         assert_eq!(acc.last_batch_id(), Some(0));
-        let batch = acc.take(&tp(0)).unwrap();
+        let batch = take_one(&mut acc, 0);
         acc.complete(&batch);
         assert_eq!(acc.buffer_used(), 0);
         assert!(acc.is_idle());
@@ -590,10 +626,10 @@ mod tests {
         let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
         append(&mut acc, 0, b"first", "first", now).unwrap();
         let flush = acc.last_batch_id();
-        let batch = acc.take(&tp(0)).unwrap();
+        let batch = take_one(&mut acc, 0);
         // Records appended while the batch is out open a new batch, which waits.
         assert!(append(&mut acc, 0, b"second", "second", now).unwrap());
-        assert!(acc.take(&tp(0)).is_none());
+        assert!(acc.take(&tp(0), usize::MAX).is_empty());
         assert!(acc.ready(now + LINGER, None, true).ready.is_empty());
         // The attempt fails: the batch goes back in front, and waits for its backoff even
         // though the batch behind it is due.
@@ -609,12 +645,48 @@ mod tests {
             }
         );
         assert_eq!(acc.ready(retry_at, None, false).ready, [tp(0)]);
-        let again = acc.take(&tp(0)).unwrap();
+        let again = take_one(&mut acc, 0);
         assert_eq!(again.completion, "first");
         assert_eq!(values(&again), [b"first"]);
         assert_eq!(again.retries, 1);
         acc.complete(&again);
-        assert_eq!(acc.take(&tp(0)).unwrap().completion, "second");
+        assert_eq!(take_one(&mut acc, 0).completion, "second");
+    }
+
+    #[test]
+    fn a_backlog_goes_in_one_take_up_to_the_budget_and_comes_back_in_order() {
+        let now = Instant::now();
+        let value = [7u8; 100];
+        let per_record = record_size_bound(&record(&value));
+        // One record a batch: every append opens a batch, and seals the one before it.
+        let mut acc = Accumulator::new(config(HEADER_LEN + per_record, 1 << 20));
+        for name in ["b0", "b1", "b2", "b3", "open"] {
+            assert!(append(&mut acc, 0, &value, name, now).unwrap());
+        }
+        let sealed_len = acc.front_len(&tp(0)).unwrap();
+        // Room for the front and one more: the third full batch waits.
+        let taken = acc.take(&tp(0), 2 * sealed_len + sealed_len / 2);
+        let names: Vec<_> = taken.iter().map(|b| b.completion).collect();
+        assert_eq!(names, ["b0", "b1"]);
+        assert!(acc.take(&tp(0), usize::MAX).is_empty(), "muted");
+        assert!(acc.ready(now + LINGER, None, true).ready.is_empty());
+        // Both fail: retried last first, they queue in their order again.
+        for batch in taken.into_iter().rev() {
+            acc.retry(batch, now, ClientError::Closed);
+        }
+        // Without a budget the whole backlog goes, but not the batch still open.
+        let taken = acc.take(&tp(0), usize::MAX);
+        let names: Vec<_> = taken.iter().map(|b| b.completion).collect();
+        assert_eq!(names, ["b0", "b1", "b2", "b3"]);
+        assert!(taken.iter().take(2).all(|b| b.retries == 1));
+        // Muted until every batch of the take is done.
+        for batch in &taken[..3] {
+            acc.complete(batch);
+            assert!(acc.ready(now + LINGER, None, true).ready.is_empty());
+        }
+        acc.complete(&taken[3]);
+        assert_eq!(acc.ready(now + LINGER, None, true).ready, [tp(0)]);
+        assert_eq!(take_one(&mut acc, 0).completion, "open");
     }
 
     #[test]
@@ -622,10 +694,10 @@ mod tests {
         let now = Instant::now();
         let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
         append(&mut acc, 0, b"a", "first", now).unwrap();
-        let batch = acc.take(&tp(0)).unwrap();
+        let batch = take_one(&mut acc, 0);
         acc.retry(batch, now, ClientError::Closed);
         assert!(append(&mut acc, 0, b"b", "second", now).unwrap());
-        let batch = acc.take(&tp(0)).unwrap();
+        let batch = take_one(&mut acc, 0);
         assert_eq!(batch.completion, "first");
         assert_eq!(values(&batch), [b"a"]);
     }
@@ -649,7 +721,7 @@ mod tests {
         let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
         append(&mut acc, 0, b"a", "first", now).unwrap();
         append(&mut acc, 1, b"b", "second", now).unwrap();
-        let in_flight = acc.take(&tp(0)).unwrap();
+        let in_flight = take_one(&mut acc, 0);
         append(&mut acc, 0, b"c", "third", now).unwrap();
         let expired = acc.expire(now + timeout, timeout);
         assert_eq!(expired.len(), 1);
@@ -676,7 +748,7 @@ mod tests {
         let sealed_len = acc.front_len(&tp(0)).unwrap();
         // Sealed: the next record opens a new batch.
         assert!(append(&mut acc, 0, b"later", "later", now).unwrap());
-        let batch = acc.take(&tp(0)).unwrap();
+        let batch = take_one(&mut acc, 0);
         let bytes = batch.bytes();
         assert_eq!(bytes.len(), sealed_len);
         assert!(bytes.len() < 1000, "{}", bytes.len());

@@ -10,8 +10,10 @@
 //!   `max_request_bytes`, with the connection's bound on requests in flight.
 //! - A failed batch is retried with exponential backoff while its error is retriable and its
 //!   `delivery_timeout` (from the batch's first record) has not passed; NOT_LEADER_OR_FOLLOWER
-//!   and a lost connection refresh the metadata first. One batch per partition is in flight at
-//!   a time, so a partition's records are appended and acknowledged in order. Retries may
+//!   and a lost connection refresh the metadata first. One request per partition is in flight
+//!   at a time, so a partition's records are appended and acknowledged in order; it carries
+//!   the partition's front batch and, when records come faster than the round trips, the full
+//!   batches queued behind it, back to back in one records field. Retries may
 //!   append a batch twice (the first attempt's answer was lost): delivery is at least once.
 //! - With acks=0 the broker answers before appending and the offset is unknown (`None`).
 
@@ -734,6 +736,8 @@ impl Route {
 #[derive(Debug)]
 struct PlannedRequest {
     broker: BrokerId,
+    /// A partition's batches are next to each other, in their order: they go as one records
+    /// field, back to back.
     batches: Vec<Batch<Completion>>,
     bytes: usize,
 }
@@ -842,24 +846,24 @@ impl Inner {
             let len = accumulator
                 .front_len(topic_partition)
                 .expect("ready has a batch");
-            let batch = accumulator
-                .take(topic_partition)
-                .expect("ready is not muted");
-            let open = requests.iter_mut().rev().find(|request| {
-                request.broker == leader.broker
-                    && request.bytes + len <= self.config.max_request_bytes
-            });
-            match open {
-                Some(request) => {
-                    request.bytes += len;
-                    request.batches.push(batch);
-                }
-                None => requests.push(PlannedRequest {
+            let max = self.config.max_request_bytes;
+            let open = requests
+                .iter()
+                .rposition(|request| request.broker == leader.broker && request.bytes + len <= max);
+            let index = open.unwrap_or_else(|| {
+                requests.push(PlannedRequest {
                     broker: leader.broker,
-                    batches: vec![batch],
-                    bytes: len,
-                }),
-            }
+                    batches: Vec::new(),
+                    bytes: 0,
+                });
+                requests.len() - 1
+            });
+            let request = &mut requests[index];
+            // The front batch and the partition's backlog behind it, as the request has room.
+            let taken = accumulator.take(topic_partition, max - request.bytes);
+            assert!(!taken.is_empty(), "ready is not muted");
+            request.bytes += taken.iter().map(|batch| batch.bytes().len()).sum::<usize>();
+            request.batches.extend(taken);
         }
         Plan {
             requests,
@@ -886,6 +890,7 @@ impl Inner {
         let now = Instant::now().into_std();
         let backoff = self.cluster.backoff();
         let mut refresh = false;
+        let mut retries = Vec::new();
         let mut state = self.lock();
         for (batch, outcome) in outcomes {
             let error = match outcome {
@@ -903,7 +908,7 @@ impl Inner {
                     refresh_metadata,
                 } => {
                     refresh |= refresh_metadata;
-                    state.accumulator.retry(batch, at, error);
+                    retries.push((batch, at, error));
                 }
                 RetryDecision::GiveUp => {
                     state.accumulator.complete(&batch);
@@ -915,6 +920,10 @@ impl Inner {
                     fail_batch(batch, &error);
                 }
             }
+        }
+        // Last first: a partition's batches go back to the front of its queue in their order.
+        for (batch, at, error) in retries.into_iter().rev() {
+            state.accumulator.retry(batch, at, error);
         }
         drop(state);
         self.progress.notify_waiters();
@@ -963,13 +972,27 @@ async fn send_request(
 
 fn produce_request(config: &ProducerConfig, batches: &[Batch<Completion>]) -> ProduceRequest {
     let mut topics: BTreeMap<&str, Vec<ProducePartition>> = BTreeMap::new();
-    for batch in batches {
+    for group in batches.chunk_by(|a, b| a.topic_partition == b.topic_partition) {
+        let topic_partition = &group[0].topic_partition;
+        let records = match group {
+            [batch] => batch.bytes(),
+            // A partition's backlog: its batches back to back in one records field, which the
+            // broker appends whole or not at all.
+            _ => {
+                let len = group.iter().map(|batch| batch.bytes().len()).sum();
+                let mut records = Vec::with_capacity(len);
+                for batch in group {
+                    records.extend_from_slice(&batch.bytes());
+                }
+                Bytes::from(records)
+            }
+        };
         topics
-            .entry(&batch.topic_partition.topic)
+            .entry(&topic_partition.topic)
             .or_default()
             .push(ProducePartition {
-                partition_index: batch.topic_partition.partition,
-                records: batch.bytes(),
+                partition_index: topic_partition.partition,
+                records,
             });
     }
     ProduceRequest {
@@ -1021,10 +1044,24 @@ fn outcomes(
                 .collect();
         }
     };
+    // Batches sent together for a partition follow each other from its base offset.
+    let mut next: Option<(TopicPartition, Offset)> = None;
     batches
         .into_iter()
         .map(|batch| {
             let outcome = partition_outcome(&response, &batch.topic_partition, broker);
+            let outcome = match (outcome, next.take()) {
+                (Ok(Some(_)), Some((previous, offset))) if previous == batch.topic_partition => {
+                    Ok(Some(offset))
+                }
+                (outcome, _) => outcome,
+            };
+            if let Ok(Some(base)) = outcome {
+                next = Some((
+                    batch.topic_partition.clone(),
+                    base.plus(batch.record_count()),
+                ));
+            }
             (batch, outcome)
         })
         .collect()
@@ -1152,6 +1189,100 @@ mod tests {
         );
     }
 
+    /// An accumulator of batches of `batch_bytes`, lingering not at all.
+    fn accumulator(batch_bytes: usize) -> Accumulator<Completion> {
+        Accumulator::new(AccumulatorConfig {
+            batch_bytes,
+            buffer_bytes: 1 << 20,
+            linger: Duration::ZERO,
+            compression: Compression::None,
+        })
+    }
+
+    /// Appends a record of `value` to `topic_partition`; its future.
+    fn append_one(
+        accumulator: &mut Accumulator<Completion>,
+        topic_partition: &TopicPartition,
+        value: &[u8],
+    ) -> DeliveryFuture {
+        let record = ringlog_engine::format::Record {
+            value: Some(value),
+            timestamp: 1,
+            ..Default::default()
+        };
+        let open_batch = || {
+            let outcome = SharedOutcome::new(topic_partition.clone());
+            (std::time::Instant::now(), Completion { outcome })
+        };
+        let joined = |completion: &Completion| Arc::clone(&completion.outcome);
+        let appended = accumulator
+            .append(topic_partition, &record, open_batch, joined)
+            .unwrap();
+        DeliveryFuture {
+            outcome: appended.joined,
+            index: appended.index,
+            timestamp: Timestamp(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_backlog_goes_as_one_records_field_and_its_batches_get_consecutive_offsets() {
+        let value = [5u8; 100];
+        // Two records a batch.
+        let mut accumulator = accumulator(HEADER_LEN + 2 * 140);
+        let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        // Five records: two full batches and an open one on partition 0; one on partition 1.
+        let futures: Vec<_> = (0..5)
+            .map(|_| append_one(&mut accumulator, &p0, &value))
+            .collect();
+        let moved = append_one(&mut accumulator, &p1, &value);
+        let mut batches = accumulator.take(&p0, usize::MAX);
+        assert_eq!(batches.len(), 2);
+        batches.extend(accumulator.take(&p1, usize::MAX));
+
+        let request = produce_request(&ProducerConfig::default(), &batches);
+        let partitions = &request.topics[0].partitions;
+        assert_eq!(partitions.len(), 2);
+        let counts: Vec<_> =
+            ringlog_engine::format::BatchIter::new(&partitions[0].records, 1 << 20)
+                .map(|batch| batch.unwrap().header.record_count)
+                .collect();
+        assert_eq!(counts, [2, 2]);
+
+        let response = ProduceResponse {
+            topics: vec![Topic {
+                name: "t".into(),
+                partitions: vec![
+                    ProducePartitionResponse {
+                        partition_index: 0,
+                        error_code: ErrorCode::NONE,
+                        base_offset: Some(Offset(40)),
+                        log_start_offset: Some(Offset(0)),
+                        error_message: None,
+                    },
+                    ProducePartitionResponse {
+                        partition_index: 1,
+                        error_code: ErrorCode::NOT_LEADER_OR_FOLLOWER,
+                        base_offset: None,
+                        log_start_offset: None,
+                        error_message: Some("moved".into()),
+                    },
+                ],
+            }],
+        };
+        let outcomes = outcomes(batches, Ok(Response::Produce(response)), BrokerId(1));
+        for (batch, outcome) in outcomes {
+            match outcome {
+                Ok(base_offset) => complete_batch(batch, base_offset),
+                Err(error) => fail_batch(batch, &error),
+            }
+        }
+        for (i, future) in futures.into_iter().take(4).enumerate() {
+            assert_eq!(future.await.unwrap().offset, Some(Offset(40 + i as u64)));
+        }
+        assert!(moved.await.is_err());
+    }
+
     #[tokio::test]
     async fn a_batch_dropped_unresolved_resolves_its_records_as_closed() {
         let outcome = SharedOutcome::new(TopicPartition::new("t", 0));
@@ -1209,7 +1340,7 @@ mod tests {
                 timestamp: Timestamp(i),
             });
         }
-        let batch = accumulator.take(&topic_partition).unwrap();
+        let batch = accumulator.take(&topic_partition, 0).pop().unwrap();
         complete_batch(batch, Some(Offset(100)));
         for (i, answer) in answers.into_iter().enumerate() {
             let metadata = answer.await.unwrap();
