@@ -175,6 +175,66 @@ async fn poll_starts_at_the_committed_offset_decompresses_and_commits_the_positi
     .await;
 }
 
+/// The offsets of the fetches `peer` received, once there are `count`.
+async fn fetched_from(peer: &client_peer::Peer, count: usize) -> Vec<u64> {
+    loop {
+        let offsets: Vec<u64> = peer
+            .requests(ApiKey::FETCH)
+            .iter()
+            .map(|received| match &received.request {
+                Request::Fetch(request) => fetch_offset(request),
+                other => unreachable!("{other:?}"),
+            })
+            .collect();
+        if offsets.len() >= count {
+            return offsets;
+        }
+        // `bounded` ends the test if they never come.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_poll_with_records_sends_the_next_fetch_and_a_seek_drops_its_answer() {
+    bounded(async {
+        let bound = Bound::new(1).await;
+        let brokers = [bound.broker()];
+        let peer = bound.serve(move |seen| match seen.request {
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("orders", &[1])])),
+            Request::Fetch(request) => {
+                // Every fetch finds two records where it asks.
+                let at = fetch_offset(request);
+                let (a, b) = (format!("v{at}"), format!("v{}", at + 1));
+                let records = batch_of(at, &[&a, &b], Compression::None);
+                Action::Reply(fetched(request, ErrorCode::NONE, records))
+            }
+            other => panic!("unexpected {other:?}"),
+        });
+        let client = Client::connect(config(&[&peer.address])).await.unwrap();
+        let consumer = client.consumer(ConsumerConfig::default());
+        consumer.assign(&[orders_0()]).await.unwrap();
+        consumer.seek(&orders_0(), Offset(0)).await.unwrap();
+        let pairs = |list: &[(u64, &str)]| -> Vec<(u64, String)> {
+            list.iter().map(|(o, v)| (*o, v.to_string())).collect()
+        };
+
+        let first = consumer.poll(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(values(&first), pairs(&[(0, "v0"), (1, "v1")]));
+        // The next round went out as the poll returned, from the new position.
+        assert_eq!(fetched_from(&peer, 2).await, [0, 2]);
+        let second = consumer.poll(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(values(&second), pairs(&[(2, "v2"), (3, "v3")]));
+        assert_eq!(fetched_from(&peer, 3).await, [0, 2, 4]);
+
+        // The answer fetched from offset 4 is not for a partition moved to 10.
+        consumer.seek(&orders_0(), Offset(10)).await.unwrap();
+        let third = consumer.poll(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(values(&third), pairs(&[(10, "v10"), (11, "v11")]));
+        assert_eq!(fetched_from(&peer, 4).await[..4], [0, 2, 4, 10]);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn fetches_long_poll_with_the_configured_limits_and_return_empty_at_the_timeout() {
     bounded(async {

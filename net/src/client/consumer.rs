@@ -7,7 +7,10 @@
 //!   same way, skipping the committed offset.
 //! - [`Consumer::poll`] sends one Fetch per leader, concurrently, with `max_wait` the smaller
 //!   of `fetch_max_wait` and what is left of the poll's timeout, and returns as soon as any
-//!   records came back or the timeout passed. Batches are CRC-checked and decompressed on the
+//!   records came back or the timeout passed. A poll that returns records first sends the
+//!   next round's fetches (from the new positions), as Kafka's consumer does: the brokers send
+//!   while the caller works on the records, and the next poll takes their answers. An answer
+//!   for a partition moved since (`seek`) is dropped; `assign` drops the round. Batches are CRC-checked and decompressed on the
 //!   way in; a rejected batch is an error naming its topic, partition and offset, returned
 //!   once the records before it were (the position stays at it; `seek` past it to skip it).
 //! - Leadership errors, lost connections and other retriable errors refresh the metadata and
@@ -20,6 +23,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
 use ringlog_replication::{BrokerId, TopicPartition};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::client::cluster::{Cluster, Retry, unexpected, unknown_to_error};
@@ -115,6 +119,9 @@ struct Position {
 #[derive(Debug, Default)]
 struct State {
     positions: BTreeMap<TopicPartition, Position>,
+    /// Fetches sent and not taken in yet: the next round's, sent as a poll returned records,
+    /// or a round's answers that were still out when its poll timed out.
+    fetches: Option<Fetches>,
     /// A rejected batch or final error found while other partitions returned records; the
     /// next poll returns it.
     deferred_error: Option<ClientError>,
@@ -130,6 +137,17 @@ pub struct Consumer {
 
 /// One leader's partitions and their results.
 type Results<T> = Vec<(TopicPartition, Result<T, ClientError>)>;
+
+/// One round of fetches, one per leader, out together.
+#[derive(Debug)]
+struct Fetches {
+    answers: Vec<(BrokerId, JoinHandle<Result<Response, ClientError>>)>,
+    /// The offset each partition was fetched from: its answer counts only while its position
+    /// is still there.
+    offsets: BTreeMap<TopicPartition, Offset>,
+    generation: u64,
+    leaders_known: bool,
+}
 
 impl Consumer {
     pub(crate) fn new(cluster: Arc<Cluster>, config: ConsumerConfig) -> Consumer {
@@ -170,6 +188,8 @@ impl Consumer {
             positions.insert(topic_partition.clone(), position);
         }
         state.positions = positions;
+        // The next round fetches the new assignment, not what was sent for the old one.
+        state.fetches = None;
         Ok(())
     }
 
@@ -266,6 +286,10 @@ impl Consumer {
             self.resolve_positions(&mut state).await?;
             let records = self.fetch_round(&mut state, deadline).await;
             if !records.is_empty() {
+                if state.fetches.is_none() && state.deferred_error.is_none() {
+                    let fetches = self.send_fetches(&state, self.config.fetch_max_wait);
+                    state.fetches = Some(fetches);
+                }
                 return Ok(records);
             }
             if let Some(error) = state.deferred_error.take() {
@@ -347,28 +371,45 @@ impl Consumer {
         Ok(())
     }
 
-    /// One Fetch per leader, sent together; the records that came back, in partition order.
+    /// One Fetch per leader, sent together (or taken from the round already out); the records
+    /// that came back by `deadline`, in partition order. Answers still out at `deadline` stay
+    /// for the next round.
     async fn fetch_round(&self, state: &mut State, deadline: Instant) -> Vec<ConsumerRecord> {
-        let max_wait = self
-            .config
-            .fetch_max_wait
-            .min(deadline.saturating_duration_since(Instant::now()));
-        let (requests, generation, leaders_known) = self.fetch_requests(state, max_wait);
-        let mut answers = Vec::new();
-        for (broker, request) in requests {
-            let cluster = Arc::clone(&self.cluster);
-            let answer = tokio::spawn(async move {
-                cluster
-                    .send_to_broker(broker, Request::Fetch(request), max_wait)
-                    .await
-            });
-            answers.push((broker, answer));
-        }
+        let fetches = match state.fetches.take() {
+            Some(fetches) => fetches,
+            None => {
+                let max_wait = self
+                    .config
+                    .fetch_max_wait
+                    .min(deadline.saturating_duration_since(Instant::now()));
+                self.send_fetches(state, max_wait)
+            }
+        };
+        let Fetches {
+            answers,
+            offsets,
+            generation,
+            leaders_known,
+        } = fetches;
         let mut refresh = !leaders_known;
         let mut records = Vec::new();
-        for (broker, answer) in answers {
-            let answer = answer.await.expect("fetch tasks do not panic");
-            refresh |= self.take_answer(state, broker, answer, &mut records);
+        let mut still_out = Vec::new();
+        for (broker, mut answer) in answers {
+            match tokio::time::timeout_at(deadline, &mut answer).await {
+                Ok(answer) => {
+                    let answer = answer.expect("fetch tasks do not panic");
+                    refresh |= self.take_answer(state, broker, answer, &offsets, &mut records);
+                }
+                Err(_) => still_out.push((broker, answer)),
+            }
+        }
+        if !still_out.is_empty() {
+            state.fetches = Some(Fetches {
+                answers: still_out,
+                offsets,
+                generation,
+                leaders_known: true,
+            });
         }
         if refresh {
             let _ =
@@ -381,13 +422,11 @@ impl Consumer {
         records
     }
 
-    fn fetch_requests(
-        &self,
-        state: &State,
-        max_wait: Duration,
-    ) -> (BTreeMap<BrokerId, FetchRequest>, u64, bool) {
+    /// Sends one Fetch per leader for every partition whose position is known.
+    fn send_fetches(&self, state: &State, max_wait: Duration) -> Fetches {
         let metadata = self.cluster.metadata();
         let mut requests: BTreeMap<BrokerId, FetchRequest> = BTreeMap::new();
+        let mut offsets = BTreeMap::new();
         let mut leaders_known = true;
         for (topic_partition, position) in &state.positions {
             let Some(offset) = position.offset else {
@@ -397,6 +436,7 @@ impl Consumer {
                 leaders_known = false;
                 continue;
             };
+            offsets.insert(topic_partition.clone(), offset);
             let request = requests
                 .entry(leader.broker)
                 .or_insert_with(|| FetchRequest {
@@ -416,7 +456,24 @@ impl Consumer {
             };
             push_partition(&mut request.topics, &topic_partition.topic, partition);
         }
-        (requests, metadata.generation(), leaders_known)
+        let answers = requests
+            .into_iter()
+            .map(|(broker, request)| {
+                let cluster = Arc::clone(&self.cluster);
+                let answer = tokio::spawn(async move {
+                    cluster
+                        .send_to_broker(broker, Request::Fetch(request), max_wait)
+                        .await
+                });
+                (broker, answer)
+            })
+            .collect();
+        Fetches {
+            answers,
+            offsets,
+            generation: metadata.generation(),
+            leaders_known,
+        }
     }
 
     /// Takes one broker's fetch answer in; whether the metadata should be refreshed.
@@ -425,6 +482,7 @@ impl Consumer {
         state: &mut State,
         broker: BrokerId,
         answer: Result<Response, ClientError>,
+        offsets: &BTreeMap<TopicPartition, Offset>,
         records: &mut Vec<ConsumerRecord>,
     ) -> bool {
         let response = match answer {
@@ -445,7 +503,11 @@ impl Consumer {
             for partition in topic.partitions {
                 let topic_partition =
                     TopicPartition::new(topic.name.clone(), partition.partition_index);
-                refresh |= self.take_partition(state, &topic_partition, partition, records);
+                let Some(&fetched_from) = offsets.get(&topic_partition) else {
+                    continue; // not asked for
+                };
+                refresh |=
+                    self.take_partition(state, &topic_partition, fetched_from, partition, records);
             }
         }
         refresh
@@ -465,14 +527,15 @@ impl Consumer {
         &self,
         state: &mut State,
         topic_partition: &TopicPartition,
+        fetched_from: Offset,
         partition: FetchPartitionResponse,
         records: &mut Vec<ConsumerRecord>,
     ) -> bool {
         let Some(position) = state.positions.get_mut(topic_partition) else {
             return false; // unassigned while the fetch was out
         };
-        let Some(offset) = position.offset else {
-            return false;
+        let Some(offset) = position.offset.filter(|&offset| offset == fetched_from) else {
+            return false; // moved while the fetch was out
         };
         let code = partition.error_code;
         if code.is_none() {
