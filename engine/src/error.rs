@@ -93,8 +93,9 @@ pub enum Error {
     #[error("log {} is poisoned by a failed fsync ({cause}); reopen it to recover", dir.display())]
     Poisoned { dir: PathBuf, cause: String },
 
-    /// Another process (or another `Log` in this one) has the directory open.
-    #[error("log {} is already open (lock file held)", dir.display())]
+    /// Another process (or another `Log` in this one) has the directory open: its lock file
+    /// ([`lock_dir`](crate::lock_dir)) is held.
+    #[error("{} is already in use (its lock file is held by another process, or opened twice in this one)", dir.display())]
     Locked { dir: PathBuf },
 
     /// A configuration value is out of its range.

@@ -78,7 +78,7 @@ pub use error::{Error, Result};
 pub use io::{IoBackend, IoBackendKind};
 pub use log::{
     AppendInfo, FileSlice, Log, ReadBytes, ReadSlices, RetentionOutcome, SegmentInfo,
-    TimestampOffset,
+    TimestampOffset, lock_dir,
 };
 pub use recovery::{RecoveryReport, TailCut};
 pub use types::{FilePos, LeaderEpoch, Offset, Timestamp};

@@ -358,6 +358,28 @@ async fn a_single_voter_cluster_works_alone_and_across_restarts() {
 }
 
 #[tokio::test]
+async fn a_second_controller_on_a_data_dir_in_use_is_refused_and_starts_once_it_is_free() {
+    bounded(async {
+        let mut cluster = Cluster::start(1);
+        let node = BrokerId(1);
+        assert_eq!(cluster.leader().await, node);
+        // The same voter on another port (its own is taken), so only the data dir clashes.
+        let listener = bind();
+        let mut config = cluster.config(node, listener);
+        let address = config.listener.local_addr().unwrap().to_string();
+        config.voters.insert(node, address);
+        let refused = Controller::start(config).unwrap_err();
+        assert!(refused.to_string().contains("already in use"), "{refused}");
+        // The running one was not disturbed, and its lock goes with it.
+        assert!(cluster.node(node).status().is_voter);
+        cluster.stop(node);
+        cluster.restart(node).unwrap();
+        assert_eq!(cluster.leader().await, node);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn an_observer_sees_every_image_and_submits_through_the_voters() {
     bounded(async {
         let mut cluster = Cluster::start(3);

@@ -368,6 +368,24 @@ fn list_offsets_and_metadata_describe_the_topic() {
 }
 
 #[test]
+fn a_second_broker_on_a_data_dir_in_use_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(options(dir.path(), 1)).unwrap();
+    broker.wait_ready(TIMEOUT).unwrap();
+    let refused = Broker::start(options(dir.path(), 1)).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::ResourceBusy,
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("already in use"), "{refused}");
+    broker.stop().unwrap();
+    let again = Broker::start(options(dir.path(), 1)).unwrap();
+    again.wait_ready(TIMEOUT).unwrap();
+    again.stop().unwrap();
+}
+
+#[test]
 fn topics_and_records_survive_a_restart_and_deleted_topics_do_not() {
     let dir = tempfile::tempdir().unwrap();
     let start = || {

@@ -452,7 +452,11 @@ impl Drop for Log {
 }
 
 /// Takes the directory's lock file, refusing a second opener.
-fn lock_dir(dir: &Path) -> Result<File> {
+/// Takes the lock file ([`LOCK_FILE`]) of `dir`, creating it, with a non-blocking exclusive
+/// `flock`: held while the returned file is open, it fails with [`Error::Locked`] while another
+/// holder has it. A log holds its directory's; a broker holds its data dir's and the
+/// controller its metadata dir's, so two processes never write the same files.
+pub fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
     let file = File::options()
         .create(true)

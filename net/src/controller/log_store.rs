@@ -56,6 +56,8 @@ pub(crate) struct LogStore {
 
 struct LogFiles {
     dir: PathBuf,
+    /// The directory's lock file, held while the store is open.
+    _lock: File,
     /// `raft-log`, opened for appending.
     file: File,
     /// Entries by index, each with where its record starts in the file.
@@ -70,6 +72,7 @@ struct LogFiles {
 impl LogStore {
     /// Opens (creating if missing) the log files in `dir`, cutting a torn tail of the log.
     pub(crate) fn open(dir: &Path) -> Result<LogStore, ControllerError> {
+        let lock = ringlog_engine::lock_dir(dir)?;
         let path = dir.join(LOG_FILE);
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
@@ -105,6 +108,7 @@ impl LogStore {
         sync_dir(dir)?;
         let files = LogFiles {
             dir: dir.to_path_buf(),
+            _lock: lock,
             file,
             entries,
             last_purged,

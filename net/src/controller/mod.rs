@@ -184,6 +184,15 @@ pub struct Controller {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("local_addr", &self.inner.local_addr)
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     node: Arc<Node>,
     runtime: tokio::runtime::Handle,

@@ -65,6 +65,9 @@ pub struct Broker {
     local_addr: SocketAddr,
     controller: Controller,
     agent: Option<Agent>,
+    /// The data dir's lock file, held while the broker runs: a second broker on the same
+    /// data dir fails to start.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for Broker {
@@ -84,6 +87,8 @@ impl Broker {
     pub fn start(mut options: ServerOptions) -> io::Result<Broker> {
         options.shards = options.shards.max(1);
         std::fs::create_dir_all(&options.data_dir)?;
+        let lock = ringlog_engine::lock_dir(&options.data_dir)
+            .map_err(|error| io::Error::new(io::ErrorKind::ResourceBusy, error.to_string()))?;
         let listeners = bind_shards(options.listen, options.shards)?;
         let local_addr = listeners[0].local_addr()?;
         let mut inboxes = Vec::new();
@@ -135,6 +140,7 @@ impl Broker {
             local_addr,
             controller,
             agent: Some(agent),
+            _lock: lock,
         };
         for _ in 0..broker.threads.len() {
             match ready_rx.recv() {
