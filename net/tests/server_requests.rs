@@ -385,6 +385,57 @@ fn a_second_broker_on_a_data_dir_in_use_does_not_start() {
     again.stop().unwrap();
 }
 
+/// Copies the files of directory `from` into a new directory `to`.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_partition_directory_the_metadata_does_not_give_the_broker_is_set_aside_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(options(dir.path(), 1)).unwrap();
+    broker.wait_ready(TIMEOUT).unwrap();
+    let mut client = connect_to(&broker);
+    create(&mut client, "kept", 1);
+    produce(&mut client, "kept", 0, batch(&["x"]));
+    drop(client);
+    broker.stop().unwrap();
+    // A partition of a topic the cluster no longer has (deleted while the broker was down).
+    copy_dir(&dir.path().join("kept-0"), &dir.path().join("ghost-0"));
+
+    let broker = Broker::start(options(dir.path(), 1)).unwrap();
+    broker.wait_ready(TIMEOUT).unwrap();
+    assert!(!dir.path().join("ghost-0").exists());
+    let set_aside: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("ghost-0.") && name.ends_with("-stray"))
+        .collect();
+    assert_eq!(set_aside.len(), 1, "{set_aside:?}");
+    // Its files are all still there, for the operator.
+    let stray = dir.path().join(&set_aside[0]);
+    assert!(stray.join("00000000000000000000.log").exists());
+    let mut client = connect_to(&broker);
+    let Response::Fetch(response) = client.call(fetch_request("ghost", 0, 0, Duration::ZERO))
+    else {
+        panic!("not a fetch response")
+    };
+    assert_eq!(
+        response.topics[0].partitions[0].error_code,
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    );
+    let Response::Fetch(response) = client.call(fetch_request("kept", 0, 0, Duration::ZERO)) else {
+        panic!("not a fetch response")
+    };
+    assert_eq!(values(&response.topics[0].partitions[0].records), ["x"]);
+    drop(client);
+    broker.stop().unwrap();
+}
+
 #[test]
 fn topics_and_records_survive_a_restart_and_deleted_topics_do_not() {
     let dir = tempfile::tempdir().unwrap();

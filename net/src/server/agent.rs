@@ -20,6 +20,7 @@
 //!   away ([`MetadataCommand::ControlledShutdown`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -412,6 +413,8 @@ struct Hosting {
     partitions: BTreeMap<TopicPartition, Partition>,
     /// The topic configs the open partitions run with.
     configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The data dir was swept of stray partition directories (once a life).
+    swept: bool,
 }
 
 impl Hosting {
@@ -423,6 +426,9 @@ impl Hosting {
         shared.catalog_offset.send_replace(catalog.offset());
         if !registered(image, identity) {
             return;
+        }
+        if !std::mem::replace(&mut self.swept, true) {
+            set_strays_aside(&shared.options.data_dir, &catalog, identity);
         }
         let shards = shared.options.shards;
         let send = |topic_partition: &TopicPartition, msg: ShardMsg| {
@@ -490,6 +496,56 @@ impl Hosting {
         // finds them led (their states are in the shards' inboxes before its request).
         shared.registered.send_replace(true);
     }
+}
+
+/// Renames each partition directory in `data_dir` that the catalog does not give this broker
+/// (its topic was deleted, or its replica moved, while the broker was down) to
+/// `<topic>-<partition>.<incarnation>-stray`, as Kafka does: out of the way and never opened,
+/// but kept for the operator to remove, since a catalog that lost its topics must not cost
+/// their data. Runs before any partition opens in this life.
+fn set_strays_aside(data_dir: &Path, catalog: &Catalog, identity: Identity) {
+    let entries = match std::fs::read_dir(data_dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            tracing::warn!(dir = %data_dir.display(), %error, "cannot list the data dir for stray partitions");
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(topic_partition) = name.to_str().and_then(partition_of_dir) else {
+            continue;
+        };
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let held = catalog
+            .partition(&topic_partition)
+            .is_some_and(|p| p.replicas().contains(&identity.me));
+        if held {
+            continue;
+        }
+        let stray = data_dir.join(format!("{topic_partition}.{}-stray", identity.incarnation));
+        match std::fs::rename(entry.path(), &stray) {
+            Ok(()) => tracing::warn!(
+                partition = %topic_partition,
+                moved_to = %stray.display(),
+                "stray partition: not in the cluster's metadata for this broker; set aside (remove it once it is not needed)"
+            ),
+            Err(error) => {
+                tracing::error!(dir = %entry.path().display(), %error, "cannot set a stray partition aside")
+            }
+        }
+    }
+}
+
+/// The partition a data-dir entry named `<topic>-<partition>` holds, if it is named so.
+fn partition_of_dir(name: &str) -> Option<TopicPartition> {
+    let (topic, digits) = name.rsplit_once('-')?;
+    let partition: u32 = digits.parse().ok()?;
+    // Only the name `partition_dir` gives it: no sign, no leading zeros.
+    (!topic.is_empty() && partition.to_string() == digits)
+        .then(|| TopicPartition::new(topic, partition))
 }
 
 // ---- follower fetches ----
@@ -1006,4 +1062,29 @@ async fn wait_for_catalog(
     };
     let mut published = shared.catalog_offset.subscribe();
     let _ = published.wait_for(|&at| at >= offset).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_partition_directory_names_name_a_partition() {
+        let named = |name| partition_of_dir(name);
+        assert_eq!(named("orders-3"), Some(TopicPartition::new("orders", 3)));
+        assert_eq!(
+            named("my-topic-0"),
+            Some(TopicPartition::new("my-topic", 0))
+        );
+        for other in [
+            "__cluster_metadata",
+            "orders-03",
+            "orders-+3",
+            "-3",
+            "orders-3.1700000000-stray",
+            ".lock",
+        ] {
+            assert_eq!(named(other), None, "{other}");
+        }
+    }
 }
