@@ -128,6 +128,10 @@ async fn poll_starts_at_the_committed_offset_decompresses_and_commits_the_positi
                 assert_eq!(request.group_id, "g");
                 Action::Reply(committed(Some(4)))
             }
+            // The next round, sent as the poll returns: nothing more yet.
+            Request::Fetch(request) if fetch_offset(request) == 8 => {
+                Action::Reply(fetched(request, ErrorCode::NONE, Vec::new()))
+            }
             Request::Fetch(request) => {
                 assert_eq!(fetch_offset(request), 4);
                 // The first batch starts before the position: offsets 3 and earlier are skipped.
