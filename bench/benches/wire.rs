@@ -20,9 +20,11 @@
 //!   bytes the decoder reads.
 //! - `wire/metadata_response_100p_encode`, `_decode`: a Metadata response for one topic of 100
 //!   partitions on 3 brokers (3 replicas, all in sync), against `raw_copy` of its frame.
-//! - `wire/request_frame_header`: `decode_request_frame` of the Produce frame (length checks and
-//!   the 12-byte header), against `raw_parse`: reading the same four big-endian fields with no
-//!   checks.
+//! - `wire/request_frame_headers_256`: cutting 256 pipelined requests (that fetch request,
+//!   back to back in one buffer) with `decode_request_frame`, as a connection's read loop does
+//!   (length checks and the 12-byte header of each), against `raw_parse`: the same walk reading
+//!   the same four big-endian fields with no checks. Many frames an iteration, so the number is
+//!   the parse and not the call around it.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -53,6 +55,7 @@ const VALUE_SIZE: usize = 100;
 const FETCH_PARTITIONS: u32 = 8;
 const METADATA_PARTITIONS: u32 = 100;
 const CORRELATION_ID: CorrelationId = CorrelationId(7);
+const PIPELINED_FRAMES: usize = 256;
 
 fn produce_request(batch: &[u8]) -> Request {
     Request::Produce(ProduceRequest {
@@ -206,22 +209,47 @@ fn requests(group: &mut BenchmarkGroup<'_, WallTime>, batch: &[u8]) {
         decode_request_bench(&fetch_frame, &fetch_body)
     });
 
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("request_frame_header/ringlog", |b| {
-        b.iter(|| decode_request_frame(black_box(&frame), MAX_FRAME_BYTES_DEFAULT))
+    let pipelined = fetch_frame.repeat(PIPELINED_FRAMES);
+    let cut = cut_frames(&pipelined);
+    assert_eq!(cut, raw_cut_frames(&pipelined));
+    assert_eq!(cut.0, PIPELINED_FRAMES);
+    group.throughput(Throughput::Elements(PIPELINED_FRAMES as u64));
+    group.bench_function("request_frame_headers_256/ringlog", |b| {
+        b.iter(|| cut_frames(black_box(&pipelined)))
     });
-    group.bench_function("request_frame_header/raw_parse", |b| {
-        b.iter(|| raw_parse_request_header(black_box(&frame)))
+    group.bench_function("request_frame_headers_256/raw_parse", |b| {
+        b.iter(|| raw_cut_frames(black_box(&pipelined)))
     });
 }
 
-/// The request header's four fields read with no checks at all: length, api key, version,
-/// correlation id.
-fn raw_parse_request_header(frame: &[u8]) -> (u32, u16, u16, u32) {
-    let be32 =
-        |at: usize| u32::from_be_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]]);
-    let be16 = |at: usize| u16::from_be_bytes([frame[at], frame[at + 1]]);
-    (be32(0), be16(4), be16(6), be32(8))
+/// Walks the request frames back to back in `buf` with the codec; returns how many there were
+/// and a fold of their header fields, so no field goes unread.
+fn cut_frames(buf: &[u8]) -> (usize, u32) {
+    let (mut at, mut frames, mut fold) = (0, 0, 0u32);
+    while let Some(frame) =
+        decode_request_frame(&buf[at..], MAX_FRAME_BYTES_DEFAULT).expect("valid frames")
+    {
+        let header = frame.header;
+        fold ^=
+            header.correlation_id.0 ^ u32::from(header.api_key.0) ^ u32::from(header.api_version);
+        frames += 1;
+        at += frame.frame_len;
+    }
+    (frames, fold)
+}
+
+/// The same walk reading the four header fields with no checks at all: length, api key,
+/// version, correlation id.
+fn raw_cut_frames(buf: &[u8]) -> (usize, u32) {
+    let be32 = |at: usize| u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+    let be16 = |at: usize| u32::from(u16::from_be_bytes([buf[at], buf[at + 1]]));
+    let (mut at, mut frames, mut fold) = (0, 0, 0u32);
+    while at < buf.len() {
+        fold ^= be32(at + 8) ^ be16(at + 4) ^ be16(at + 6);
+        frames += 1;
+        at += 4 + be32(at) as usize;
+    }
+    (frames, fold)
 }
 
 fn responses(group: &mut BenchmarkGroup<'_, WallTime>, batch: &[u8]) {
