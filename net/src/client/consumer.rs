@@ -88,8 +88,8 @@ impl Default for ConsumerConfig {
 /// decompressed) buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsumerRecord {
-    /// The topic it was read from.
-    pub topic: String,
+    /// The topic it was read from (shared by the records of a fetch).
+    pub topic: Arc<str>,
     /// The partition it was read from.
     pub partition: u32,
     /// Its offset in the partition.

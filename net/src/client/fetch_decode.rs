@@ -10,6 +10,8 @@
 //! fetch offset (a batch may start before it) are skipped. An incomplete batch at the end (a
 //! broker may cut the last one at `max_bytes`) is left for the next fetch.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use ringlog_engine::format::{
     BatchError, BatchHeader, BatchInfo, BatchIter, Compression, HEADER_LEN, RecordError,
@@ -42,6 +44,8 @@ pub(crate) fn decode_records(
     max_decompressed_bytes: usize,
 ) -> Decoded {
     let mut decoded = Decoded::default();
+    // One topic name for all the records: a reference count each, not a copy.
+    let topic: Arc<str> = Arc::from(topic_partition.topic.as_str());
     let mut batches = BatchIter::new(records, u32::MAX);
     while let Some(item) = batches.next() {
         let info = match item {
@@ -61,19 +65,21 @@ pub(crate) fn decode_records(
         if info.header.next_offset() <= from.as_i64() {
             continue;
         }
-        match decode_batch(
-            topic_partition,
+        let before = decoded.records.len();
+        let batch = Batch {
+            topic: &topic,
+            partition: topic_partition.partition,
             records,
-            &info,
-            from,
-            max_decompressed_bytes,
-        ) {
-            Ok(batch_records) => {
-                decoded.records.extend(batch_records);
+            info: &info,
+        };
+        match decode_batch(batch, from, max_decompressed_bytes, &mut decoded.records) {
+            Ok(()) => {
                 decoded.next_offset = Some(offset(info.header.next_offset()));
                 decoded.last_epoch = epoch(info.header.partition_leader_epoch);
             }
             Err(source) => {
+                // A batch is rejected whole: none of its records go out.
+                decoded.records.truncate(before);
                 decoded.error = Some(ClientError::CorruptBatch {
                     topic_partition: topic_partition.clone(),
                     offset: info.header.base_offset,
@@ -86,14 +92,29 @@ pub(crate) fn decode_records(
     decoded
 }
 
-/// The records of one validated batch at or after `from`.
+/// One validated batch of a fetched partition's records.
+struct Batch<'a> {
+    topic: &'a Arc<str>,
+    partition: u32,
+    /// The partition's record bytes, which hold the batch at `info.range`.
+    records: &'a Bytes,
+    info: &'a BatchInfo,
+}
+
+/// Pushes the records of `batch` at or after `from` onto `out`; on an error some may have
+/// been pushed.
 fn decode_batch(
-    topic_partition: &TopicPartition,
-    records: &Bytes,
-    info: &BatchInfo,
+    batch: Batch<'_>,
     from: Offset,
     max_decompressed_bytes: usize,
-) -> Result<Vec<ConsumerRecord>, RecordError> {
+    out: &mut Vec<ConsumerRecord>,
+) -> Result<(), RecordError> {
+    let Batch {
+        topic,
+        partition,
+        records,
+        info,
+    } = batch;
     let header = info.header;
     let section = records.slice(info.range.start + HEADER_LEN..info.range.end);
     let section = match Compression::from_attributes(header.attributes)? {
@@ -104,7 +125,7 @@ fn decode_batch(
             max_decompressed_bytes,
         )?),
     };
-    let mut out = Vec::with_capacity(usize::try_from(header.record_count).unwrap_or(0));
+    out.reserve(usize::try_from(header.record_count).unwrap_or(0));
     for view in RecordIter::over_records(header, &section) {
         let view = view?;
         if view.offset < from.as_i64() {
@@ -116,8 +137,8 @@ fn decode_batch(
             headers.push((key.to_string(), value.map(|v| section.slice_ref(v))));
         }
         out.push(ConsumerRecord {
-            topic: topic_partition.topic.clone(),
-            partition: topic_partition.partition,
+            topic: Arc::clone(topic),
+            partition,
             offset: offset(view.offset),
             timestamp: Timestamp(view.timestamp),
             leader_epoch: epoch(header.partition_leader_epoch),
@@ -126,7 +147,7 @@ fn decode_batch(
             headers,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Validation refuses negative offsets, so every offset here converts.
@@ -186,7 +207,7 @@ mod tests {
         assert_eq!(decoded.next_offset, Some(Offset(15)));
         assert_eq!(decoded.last_epoch, Some(LeaderEpoch(4)));
         let first = &decoded.records[0];
-        assert_eq!((first.topic.as_str(), first.partition), ("orders", 3));
+        assert_eq!((&*first.topic, first.partition), ("orders", 3));
         assert_eq!(first.key.as_deref(), Some(&b"k"[..]));
         assert_eq!(first.timestamp, Timestamp(1_000));
     }
@@ -258,6 +279,25 @@ mod tests {
             "{error}"
         );
         assert!(decoded.records.is_empty());
+    }
+
+    #[test]
+    fn a_batch_whose_records_do_not_decode_is_rejected_whole_after_the_good_batches() {
+        let mut bytes = batch(0, &[b"a"], Compression::None);
+        // Claims three records but holds two: the third does not decode (the CRC is right).
+        let mut short = batch(1, &[b"b", b"c"], Compression::None);
+        short[batch::LAST_OFFSET_DELTA_AT..][..4].copy_from_slice(&2i32.to_be_bytes());
+        short[batch::RECORD_COUNT_AT..][..4].copy_from_slice(&3i32.to_be_bytes());
+        batch::stamp_crc(&mut short);
+        bytes.extend(short);
+        let decoded = decode_records(&tp(), &Bytes::from(bytes), Offset(0), 1 << 20);
+        assert_eq!(values(&decoded), [(0, b"a".to_vec())]);
+        assert_eq!(decoded.next_offset, Some(Offset(1)));
+        let error = decoded.error.unwrap().to_string();
+        assert!(
+            error.starts_with("orders-3: batch at offset 1 rejected"),
+            "{error}"
+        );
     }
 
     #[test]

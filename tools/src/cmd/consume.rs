@@ -77,7 +77,7 @@ async fn consume(args: Args) -> Result<()> {
     'polls: while let Some(records) = polls.next(&consumer).await? {
         for record in records {
             write_record(&mut out, &record, args.key_separator.as_deref())?;
-            let topic_partition = TopicPartition::new(record.topic, record.partition);
+            let topic_partition = TopicPartition::new(&*record.topic, record.partition);
             printed_upto.insert(topic_partition, Offset(record.offset.0 + 1));
             consumed += 1;
             if args.max_records == Some(consumed) {
