@@ -29,6 +29,7 @@ pub struct IndexEntry {
 }
 
 impl IndexEntry {
+    /// Appends the entry's [`ENTRY_LEN`] bytes to `out`, as the `.index` file holds it.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.relative_offset.to_be_bytes());
         out.extend_from_slice(&self.position.to_be_bytes());
@@ -80,6 +81,7 @@ pub struct OffsetIndex {
 }
 
 impl OffsetIndex {
+    /// An empty index of the segment starting at `base_offset`.
     pub fn new(base_offset: Offset) -> Self {
         OffsetIndex {
             base_offset,
@@ -87,6 +89,8 @@ impl OffsetIndex {
         }
     }
 
+    /// The index of the segment starting at `base_offset` with `entries` (as [`decode`] read
+    /// them: strictly increasing in both columns).
     pub fn from_entries(base_offset: Offset, entries: Vec<IndexEntry>) -> Self {
         OffsetIndex {
             base_offset,
@@ -94,6 +98,7 @@ impl OffsetIndex {
         }
     }
 
+    /// The entries, in file order.
     pub fn entries(&self) -> &[IndexEntry] {
         &self.entries
     }

@@ -21,6 +21,8 @@ pub const ENTRY_LEN: usize = 12;
 const OFFSET_AT: usize = 8;
 const _: () = assert!(OFFSET_AT + 4 == ENTRY_LEN);
 
+/// One entry: the largest timestamp so far in the segment is `timestamp`, first reached by the
+/// batch whose base offset is `base + relative_offset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeEntry {
     pub timestamp: i64,
@@ -28,6 +30,7 @@ pub struct TimeEntry {
 }
 
 impl TimeEntry {
+    /// Appends the entry's [`ENTRY_LEN`] bytes to `out`, as the `.timeindex` file holds it.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.timestamp.to_be_bytes());
         out.extend_from_slice(&self.relative_offset.to_be_bytes());
@@ -73,6 +76,7 @@ pub struct TimeIndex {
 }
 
 impl TimeIndex {
+    /// An empty time index of the segment starting at `base_offset`.
     pub fn new(base_offset: Offset) -> Self {
         TimeIndex {
             base_offset,
@@ -80,6 +84,8 @@ impl TimeIndex {
         }
     }
 
+    /// The time index of the segment starting at `base_offset` with `entries` (as [`decode`]
+    /// read them: timestamps strictly increasing, offsets not decreasing).
     pub fn from_entries(base_offset: Offset, entries: Vec<TimeEntry>) -> Self {
         TimeIndex {
             base_offset,
@@ -87,10 +93,12 @@ impl TimeIndex {
         }
     }
 
+    /// The entries, in file order.
     pub fn entries(&self) -> &[TimeEntry] {
         &self.entries
     }
 
+    /// The last entry: the segment's largest timestamp so far, if any was indexed.
     pub fn last(&self) -> Option<TimeEntry> {
         self.entries.last().copied()
     }
