@@ -165,6 +165,7 @@ mod tests {
         fdatasync_appends: 20,
         round_trips: 50,
         baseline_samples: 2,
+        runs: 1,
     };
 
     #[test]

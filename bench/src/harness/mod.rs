@@ -187,66 +187,113 @@ fn measure_scenarios(
             size.brokers(),
             cluster.bootstrap()
         ));
+        // The topic each producing scenario left for the scenarios that read it.
+        let mut topics: BTreeMap<&str, String> = BTreeMap::new();
         for (position, scenario) in order.iter().enumerate() {
             check_interrupted()?;
             done += 1;
-            let progress =
-                Progress::start(format!("[{done}/{}] {}", SCENARIOS.len(), scenario.title));
+            let label = format!("[{done}/{}]", SCENARIOS.len());
+            let progress = Progress::start(format!("{label} {}", scenario.title));
             let peak = |name: &str| {
                 measured
                     .get(name)
                     .map(|s: &ScenarioResult| s.records_per_sec)
             };
-            let deadline = Instant::now() + client_timeout;
-            let result = run_scenario(&cluster, scenario, size, options, sizes, peak, deadline)
-                .and_then(|figures| {
-                    let result = scenario_result(scenario, size, figures, baselines);
-                    if !matches!(scenario.workload, Workload::Consume { .. }) {
-                        cluster.wait_replicated(scenario.name, result.records)?;
-                    }
-                    Ok(result)
-                })
+            let run = Run {
+                cluster: &cluster,
+                options,
+                sizes,
+                deadline_after: client_timeout,
+            };
+            let (figures, rates) = run
+                .repeat(scenario, &mut topics, peak)
                 .with_context(|| format!("scenario {}", scenario.name))?;
-            progress.finish(format!(
-                "[{done}/{}] {}",
-                SCENARIOS.len(),
-                scenario_line(&result)
-            ));
-            retire_topics(&cluster, &order, position)?;
+            let mut result = scenario_result(scenario, size, figures, baselines);
+            result.runs_records_per_sec = rates;
+            progress.finish(format!("{label} {}", scenario_line(&result)));
+            retire_topics(&cluster, &order, position, &mut topics)?;
             measured.insert(scenario.name, result);
         }
     }
     Ok(measured)
 }
 
-/// Runs one scenario's clients once the disk has settled.
-fn run_scenario(
-    cluster: &Cluster,
-    scenario: &Scenario,
-    size: ClusterSize,
-    options: &Options,
-    sizes: &Sizes,
-    peak: impl Fn(&str) -> Option<f64>,
-    deadline: Instant,
-) -> Result<Figures> {
-    debug_assert_eq!(
-        scenario.cluster, size,
-        "{} runs on the other cluster",
-        scenario.name
-    );
-    baselines::settle(&options.work_dir)?;
-    workload::run(cluster, scenario, sizes, peak, deadline)
+/// What every run of a scenario on one cluster shares.
+struct Run<'a> {
+    cluster: &'a Cluster,
+    options: &'a Options,
+    sizes: &'a Sizes,
+    /// How long each run's clients may take.
+    deadline_after: Duration,
 }
 
-/// Deletes the topics no scenario after `position` reads.
-fn retire_topics(cluster: &Cluster, order: &[&Scenario], position: usize) -> Result<()> {
+impl Run<'_> {
+    /// Runs `scenario` as many times as the sizes say, each producing run into a topic of its
+    /// own (the earlier runs' deleted once replicated), and returns the median run's figures
+    /// with every run's records per second. Records where each producing scenario's topic is in
+    /// `topics`.
+    fn repeat(
+        &self,
+        scenario: &'static Scenario,
+        topics: &mut BTreeMap<&'static str, String>,
+        peak: impl Fn(&str) -> Option<f64>,
+    ) -> Result<(Figures, Vec<f64>)> {
+        let runs = self.sizes.runs(scenario);
+        let mut all = Vec::new();
+        for run in 1..=runs {
+            check_interrupted()?;
+            let (topic, produces) = match scenario.workload {
+                Workload::Consume { topic_of, .. } => {
+                    let topic = topics
+                        .get(topic_of)
+                        .with_context(|| format!("{topic_of} left no topic"))?;
+                    (topic.clone(), false)
+                }
+                _ => (format!("{}-{run}", scenario.name), true),
+            };
+            baselines::settle(&self.options.work_dir)?;
+            let deadline = Instant::now() + self.deadline_after;
+            let figures =
+                workload::run(self.cluster, scenario, &topic, self.sizes, &peak, deadline)?;
+            if produces {
+                self.cluster.wait_replicated(&topic, figures.rate.records)?;
+                if run < runs {
+                    self.cluster.delete_topic(&topic)?;
+                } else {
+                    topics.insert(scenario.name, topic);
+                }
+            }
+            all.push(figures);
+        }
+        let rates = all.iter().map(|f| f.rate.records_per_sec).collect();
+        Ok((median_run(all), rates))
+    }
+}
+
+/// The run of median records per second (the lower of the middle two for an even count).
+fn median_run(mut runs: Vec<Figures>) -> Figures {
+    runs.sort_by(|a, b| a.rate.records_per_sec.total_cmp(&b.rate.records_per_sec));
+    let middle = (runs.len() - 1) / 2;
+    runs.swap_remove(middle)
+}
+
+/// Deletes the topic of the scenario at `position`, or the one it read, once no scenario after
+/// it reads that topic.
+fn retire_topics(
+    cluster: &Cluster,
+    order: &[&Scenario],
+    position: usize,
+    topics: &mut BTreeMap<&str, String>,
+) -> Result<()> {
     let scenario = order[position];
-    let topic = match scenario.workload {
+    let producer = match scenario.workload {
         Workload::Consume { topic_of, .. } => topic_of,
         _ => scenario.name,
     };
-    if plan::topic_done_after(order, position, topic) {
-        cluster.delete_topic(topic)?;
+    if plan::topic_done_after(order, position, producer)
+        && let Some(topic) = topics.remove(producer)
+    {
+        cluster.delete_topic(&topic)?;
     }
     Ok(())
 }
@@ -282,6 +329,7 @@ fn scenario_result(
         latency_ms: figures.latency,
         consumer: figures.consumer,
         throttle_records_per_sec: figures.throttle,
+        runs_records_per_sec: vec![figures.rate.records_per_sec],
         ratios: Vec::new(),
         kafka_2014: scenario.kafka,
     };
@@ -352,5 +400,37 @@ impl Progress {
             bar.finish_and_clear();
         }
         eprintln!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use results::Rate;
+
+    fn figures(records_per_sec: f64) -> Figures {
+        Figures {
+            rate: Rate {
+                records: 1,
+                seconds: 1.0,
+                records_per_sec,
+                mb_per_sec: 0.0,
+            },
+            latency: None,
+            consumer: None,
+            throttle: None,
+        }
+    }
+
+    #[test]
+    fn the_median_run_is_reported() {
+        let rate = |runs: Vec<f64>| {
+            median_run(runs.into_iter().map(figures).collect())
+                .rate
+                .records_per_sec
+        };
+        assert_eq!(rate(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(rate(vec![5.0]), 5.0);
+        assert_eq!(rate(vec![4.0, 1.0, 3.0, 2.0]), 2.0);
     }
 }

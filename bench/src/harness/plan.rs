@@ -374,6 +374,9 @@ pub struct Sizes {
     pub round_trips: u64,
     /// Samples of each throughput baseline (the median is reported).
     pub baseline_samples: u32,
+    /// Runs of each throughput scenario (the median run is reported); the end-to-end run
+    /// runs once.
+    pub runs: u32,
 }
 
 impl Sizes {
@@ -388,6 +391,7 @@ impl Sizes {
         fdatasync_appends: 200,
         round_trips: 5_000,
         baseline_samples: 1,
+        runs: 1,
     };
 
     /// The full run: within about 15 minutes on 2 cores.
@@ -401,7 +405,16 @@ impl Sizes {
         fdatasync_appends: 2_000,
         round_trips: 50_000,
         baseline_samples: 3,
+        runs: 3,
     };
+
+    /// How many times `scenario` runs.
+    pub fn runs(&self, scenario: &Scenario) -> u32 {
+        match scenario.workload {
+            Workload::EndToEnd { .. } => 1,
+            _ => self.runs.max(1),
+        }
+    }
 
     /// Records a scenario's producers send (for consumers: read) in all.
     pub fn records(&self, scenario: &Scenario) -> u64 {

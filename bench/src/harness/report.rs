@@ -78,14 +78,19 @@ fn throughput_table(out: &mut String, r: &Results) {
     let _ = writeln!(
         out,
         "{} B records unless the row says otherwise, topics of {} partitions, producers \
-         batching up to {} bytes with {} ms of linger. MB = 10^6 bytes of record values.\n",
-        100, r.settings.partitions, r.settings.batch_bytes, r.settings.linger_ms
+         batching up to {} bytes with {} ms of linger. MB = 10^6 bytes of record values. Each \
+         row ran {} time(s); its figures are the median run's.\n",
+        100,
+        r.settings.partitions,
+        r.settings.batch_bytes,
+        r.settings.linger_ms,
+        r.settings.sizes.runs
     );
     let _ = writeln!(
         out,
-        "| scenario | ringlog records/s | ringlog MB/s | ratio to the baseline | other ratios | Kafka 2014 records/s (MB/s) |"
+        "| scenario | ringlog records/s | ringlog MB/s | ratio to the baseline | other ratios | every run, M records/s | Kafka 2014 records/s (MB/s) |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---|---|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---|---|---|---:|");
     for s in r.scenarios.iter().filter(|s| !is_latency_scenario(s)) {
         let mut main = String::from("-");
         let mut others = Vec::new();
@@ -105,9 +110,14 @@ fn throughput_table(out: &mut String, r: &Results) {
                 consumer.mb_per_sec
             ));
         }
+        let runs: Vec<String> = s
+            .runs_records_per_sec
+            .iter()
+            .map(|r| format!("{:.2}", r / 1e6))
+            .collect();
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} | {} | {} | {} |",
+            "| {} | {} | {:.1} | {} | {} | {} | {} |",
             title,
             thousands(s.records_per_sec),
             s.mb_per_sec,
@@ -117,6 +127,7 @@ fn throughput_table(out: &mut String, r: &Results) {
             } else {
                 others.join(", ")
             },
+            runs.join(", "),
             kafka_throughput(s)
         );
     }
@@ -146,7 +157,7 @@ fn latency_tables(out: &mut String, r: &Results) {
         let _ = writeln!(
             out,
             "{}: each record's time from the producer's `send` to the consumer's receipt, the \
-             producer held to {} records/s ({:.0}% of the peak of \"{}\" in this run), {} records.\n",
+             producer held to {} records/s ({:.0}% of what \"{}\" reached in this run), {} records.\n",
             s.title,
             thousands(s.throttle_records_per_sec.unwrap_or_default()),
             r.settings.end_to_end_fraction * 100.0,
@@ -292,13 +303,13 @@ fn method(out: &mut String, r: &Results) {
         "- Brokers: `ringlog broker` processes on 127.0.0.1 with their data in a temporary \
          directory beside the baselines' files: one broker (one shard per core, its own \
          controller) for the rows without replication, three (one shard each, all controller \
-         voters) for the others. Each scenario produces into a topic of its own, deleted once \
-         no later row reads it.\n\
+         voters) for the others. Each run of a row produces into a topic of its own, deleted \
+         once no later run or row reads it.\n\
          - Clients: `ringlog perf produce` and `ringlog perf consume` processes, one per \
          producer or consumer, started at once. Several processes' records are added up and \
          divided by the longest of their clocks. Three consumers each read the whole topic \
          (as Kafka's three consumer machines did). The consumer rows read what the \
-         three-producer row wrote.\n\
+         last run of the three-producer row wrote.\n\
          - End to end: the producer stamps each value with its send time (µs, the system \
          clock) and the consumer, started first, compares it with the time each poll \
          returns; records sent before the consumer started are not measured.\n\
@@ -423,7 +434,7 @@ pub(crate) mod tests {
                 plan.title
             );
         }
-        assert!(text.contains("| Single producer, no replication | 1,000,000 | 100.0 | **0.040 of write** | 0.033 of tcp | 821,557 (78.3) |"), "{text}");
+        assert!(text.contains("| Single producer, no replication | 1,000,000 | 100.0 | **0.040 of write** | 0.033 of tcp | 1.00 | 821,557 (78.3) |"), "{text}");
         assert!(
             text.contains("| Kafka 2014, end to end | 2 | 3 | 14 | - |"),
             "{text}"

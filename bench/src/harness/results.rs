@@ -129,6 +129,9 @@ pub struct ScenarioResult {
     pub seconds: f64,
     /// `records / seconds`.
     pub records_per_sec: f64,
+    /// Every run's records per second, in the order they ran; the figures here are the median
+    /// run's.
+    pub runs_records_per_sec: Vec<f64>,
     /// Value bytes / seconds, 10^6 per MB.
     pub mb_per_sec: f64,
     /// Producers: from `send` to acknowledgement (the slowest producer's quantiles when there
@@ -259,6 +262,7 @@ pub(crate) mod tests {
             records: 1_000_000,
             seconds: 1.0,
             records_per_sec: mb_per_sec * 1e4,
+            runs_records_per_sec: vec![mb_per_sec * 1e4],
             mb_per_sec,
             latency_ms,
             consumer: None,

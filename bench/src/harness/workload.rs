@@ -54,11 +54,13 @@ struct Consumed {
     end_to_end_ms: Option<Latency>,
 }
 
-/// Runs `scenario`'s clients to their end against `cluster`, each by `deadline`. `peak` gives
-/// the records/s an earlier scenario measured (for the end-to-end run's throttle).
+/// Runs `scenario`'s clients to their end against `cluster`, each by `deadline`: producers
+/// into `topic`, created for them, or consumers reading `topic`. `peak` gives the records/s an
+/// earlier scenario measured (for the end-to-end run's throttle).
 pub fn run(
     cluster: &Cluster,
     scenario: &Scenario,
+    topic: &str,
     sizes: &Sizes,
     peak: impl Fn(&str) -> Option<f64>,
     deadline: Instant,
@@ -66,39 +68,39 @@ pub fn run(
     let records = sizes.records(scenario);
     match scenario.workload {
         Workload::Produce { producers, acks } => {
-            produce(cluster, scenario, records, producers, acks, deadline)
+            produce(cluster, scenario, topic, records, producers, acks, deadline)
         }
-        Workload::Consume {
-            consumers,
-            topic_of,
-        } => consume(cluster, topic_of, records, consumers, deadline),
+        Workload::Consume { consumers, .. } => {
+            consume(cluster, topic, records, consumers, deadline)
+        }
         Workload::ProduceAndConsume { acks } => {
-            produce_and_consume(cluster, scenario, records, acks, deadline)
+            produce_and_consume(cluster, scenario, topic, records, acks, deadline)
         }
         Workload::EndToEnd { acks, peak_of } => {
             let peak = peak(peak_of).with_context(|| format!("{peak_of} was not measured"))?;
             let rate = (peak * END_TO_END_FRACTION).max(1.0);
             let records = ((rate * sizes.end_to_end_seconds) as u64).max(1);
-            end_to_end(cluster, scenario, records, rate, acks, deadline)
+            end_to_end(cluster, scenario, topic, records, rate, acks, deadline)
         }
     }
 }
 
-/// `producers` producers at once on the scenario's fresh topic, `records` between them.
+/// `producers` producers at once on a fresh `topic`, `records` between them.
 fn produce(
     cluster: &Cluster,
     scenario: &Scenario,
+    topic: &str,
     records: u64,
     producers: u32,
     acks: Acks,
     deadline: Instant,
 ) -> Result<Figures> {
-    create_topic(cluster, scenario)?;
+    create_topic(cluster, scenario, topic)?;
     let runs = (0..producers)
         .map(|i| {
             let share = records / u64::from(producers)
                 + u64::from(u64::from(i) < records % u64::from(producers));
-            let args = produce_args(scenario, share, acks);
+            let args = produce_args(scenario, topic, share, acks);
             start(cluster, &format!("producer {}", i + 1), &args)
         })
         .collect::<Result<Vec<_>>>()?;
@@ -127,19 +129,21 @@ fn consume(
     })
 }
 
-/// A consumer, then a producer, on the scenario's fresh topic; the producer's figures, with
-/// the consumer's rate beside them.
+/// A consumer, then a producer, on a fresh `topic`; the producer's figures, with the
+/// consumer's rate beside them.
 fn produce_and_consume(
     cluster: &Cluster,
     scenario: &Scenario,
+    topic: &str,
     records: u64,
     acks: Acks,
     deadline: Instant,
 ) -> Result<Figures> {
-    create_topic(cluster, scenario)?;
-    let consumer_args = consume_args(scenario.name, records, false);
+    create_topic(cluster, scenario, topic)?;
+    let consumer_args = consume_args(topic, records, false);
     let consumer = start(cluster, "consumer", &consumer_args)?;
-    let producer = start(cluster, "producer", &produce_args(scenario, records, acks))?;
+    let producer_args = produce_args(scenario, topic, records, acks);
+    let producer = start(cluster, "producer", &producer_args)?;
     let produced: Produced = finish(producer, deadline)?;
     let consumed: Consumed = finish(consumer, deadline)?;
     let mut figures = produced_figures(&[produced], None)?;
@@ -152,22 +156,19 @@ fn produce_and_consume(
 }
 
 /// A consumer measuring each record's latency, then a producer held to `rate` stamping its
-/// values, on the scenario's fresh topic.
+/// values, on a fresh `topic`.
 fn end_to_end(
     cluster: &Cluster,
     scenario: &Scenario,
+    topic: &str,
     records: u64,
     rate: f64,
     acks: Acks,
     deadline: Instant,
 ) -> Result<Figures> {
-    create_topic(cluster, scenario)?;
-    let consumer = start(
-        cluster,
-        "consumer",
-        &consume_args(scenario.name, records, true),
-    )?;
-    let mut args = produce_args(scenario, records, acks);
+    create_topic(cluster, scenario, topic)?;
+    let consumer = start(cluster, "consumer", &consume_args(topic, records, true))?;
+    let mut args = produce_args(scenario, topic, records, acks);
     args.extend([
         "--throughput".to_string(),
         format!("{rate:.0}"),
@@ -184,30 +185,25 @@ fn end_to_end(
     Ok(figures)
 }
 
-/// Creates the scenario's own topic (named after it).
-fn create_topic(cluster: &Cluster, scenario: &Scenario) -> Result<()> {
+/// Creates `topic` for the scenario's producers and waits until it is ready.
+fn create_topic(cluster: &Cluster, scenario: &Scenario, topic: &str) -> Result<()> {
     let configs: &[&str] = if scenario.flush_always {
         &["flush_policy=always"]
     } else {
         &[]
     };
     cluster
-        .create_topic(
-            scenario.name,
-            PARTITIONS,
-            scenario.replication_factor,
-            configs,
-        )
-        .with_context(|| format!("create topic {}", scenario.name))?;
-    cluster.wait_topic_ready(scenario.name)
+        .create_topic(topic, PARTITIONS, scenario.replication_factor, configs)
+        .with_context(|| format!("create topic {topic}"))?;
+    cluster.wait_topic_ready(topic)
 }
 
-fn produce_args(scenario: &Scenario, records: u64, acks: Acks) -> Vec<String> {
+fn produce_args(scenario: &Scenario, topic: &str, records: u64, acks: Acks) -> Vec<String> {
     [
         "perf",
         "produce",
         "--topic",
-        scenario.name,
+        topic,
         "--records",
         &records.to_string(),
         "--record-size",
