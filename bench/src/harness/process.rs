@@ -91,6 +91,10 @@ impl Process {
             reaped: Mutex::new(false),
         });
         lock(&LIVE).push(Arc::downgrade(&shared));
+        // A signal that came between the spawn and the line above missed this child.
+        if interrupted() {
+            shared.signal(SIGTERM);
+        }
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let (tx, exited) = mpsc::channel();
         let waiter = shared.clone();
