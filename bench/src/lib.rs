@@ -1,17 +1,19 @@
-//! ringlog-bench: what the criterion benches (`benches/`) and, later, the end-to-end harness
-//! share.
+//! ringlog-bench: what the criterion benches (`benches/`) share, and the end-to-end benchmark
+//! harness behind `ringlog bench`.
 //!
 //! | part                | owns                                                                |
 //! |---------------------|---------------------------------------------------------------------|
 //! | batch templates     | [`batch_template`]: one valid batch of N records of S bytes         |
 //! | logs                | [`bench_config`], [`available_backends`], [`append_repeatedly`], [`write_log`], [`force_unclean`] |
 //! | raw baselines       | [`raw_write`], [`raw_write_fdatasync`], [`raw_pread`], [`raw_pread_crc32c`]: what the hardware and kernel do with the same bytes and no log in between |
-//! | [`net_baselines`]   | loopback TCP with `write` and with `sendfile`: the network's baselines for end-to-end runs |
+//! | [`net_baselines`]   | loopback TCP with `write` and with `sendfile`, and round trips: the network's baselines for end-to-end runs |
+//! | [`harness`]         | `ringlog bench`: Kafka's 2014 benchmark scenarios on real broker processes beside the hardware baselines, written as `results.json`, `report.md` and plots |
 //!
 //! The benches only compare ringlog with a baseline timed in the same run: the machines they
 //! run on are shared and noisy, so absolute numbers from different runs mean little, ratios
 //! within one run do.
 
+pub mod harness;
 pub mod net_baselines;
 
 use std::fs::File;

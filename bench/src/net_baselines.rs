@@ -6,6 +6,8 @@
 //!   one thread, `read` into 1 MiB on another.
 //! - [`sendfile_loopback`]: the same stream, but the sender `sendfile`s a page-cached file,
 //!   as a zero-copy fetch does.
+//! - [`tcp_round_trips`]: a small message and its answer over one loopback connection
+//!   (`TCP_NODELAY`), one at a time: the floor of any request's latency over loopback.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -74,6 +76,37 @@ pub fn sendfile_loopback(file: &Path, bytes: u64) -> io::Result<Transfer> {
     })
 }
 
+/// Sends `count` messages of `len` bytes over one loopback TCP connection, each after the
+/// answer to the one before came back (an echo on another thread), and returns the time of
+/// each round trip.
+pub fn tcp_round_trips(len: usize, count: u64) -> io::Result<Vec<Duration>> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let echo = std::thread::spawn(move || -> io::Result<()> {
+        let (mut socket, _) = listener.accept()?;
+        socket.set_nodelay(true)?;
+        let mut message = vec![0u8; len];
+        for _ in 0..count {
+            socket.read_exact(&mut message)?;
+            socket.write_all(&message)?;
+        }
+        Ok(())
+    });
+    let mut socket = TcpStream::connect(addr)?;
+    socket.set_nodelay(true)?;
+    let mut message = vec![0x5au8; len];
+    let mut times = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    for _ in 0..count {
+        let started = Instant::now();
+        socket.write_all(&message)?;
+        socket.read_exact(&mut message)?;
+        times.push(started.elapsed());
+    }
+    echo.join()
+        .map_err(|_| io::Error::other("echo panicked"))??;
+    Ok(times)
+}
+
 /// Writes a file of `bytes` bytes at `path`, for [`sendfile_loopback`].
 pub fn write_file(path: &Path, bytes: u64) -> io::Result<()> {
     let mut file = File::create(path)?;
@@ -135,5 +168,8 @@ mod tests {
             sendfile_loopback(&path, 3 * CHUNK as u64).unwrap().bytes,
             3 * CHUNK as u64
         );
+        let times = tcp_round_trips(100, 50).unwrap();
+        assert_eq!(times.len(), 50);
+        assert!(times.iter().all(|t| !t.is_zero()), "{times:?}");
     }
 }

@@ -14,6 +14,7 @@
 //! | [`cmd::verifiable_producer`] | `ringlog verifiable-producer`: one JSON line per ack or failure |
 //! | [`cmd::verifiable_consumer`] | `ringlog verifiable-consumer`: one JSON line per record read |
 //! | [`cmd::dump_log`]            | `ringlog dump-log`: the batches of segment files, verified |
+//! | [`cmd::bench`]               | `ringlog bench`: Kafka's 2014 benchmark beside the hardware baselines (`ringlog_bench::harness`) |
 //! | `cmd::client`                | what the client commands share: `--bootstrap` (env `RINGLOG_BOOTSTRAP`), the runtime, flags, errors |
 //! | `cmd::partition_offsets`     | a partition's log start offset, HW and LEO, asked of its leader |
 //! | `cmd::perf_report`           | latency histograms in ms, the progress bar, `--throughput` |
@@ -58,6 +59,9 @@ enum Command {
     VerifiableConsumer(cmd::verifiable_consumer::Args),
     /// Print the record batches of a segment file or a partition directory, read-only.
     DumpLog(cmd::dump_log::Args),
+    /// Run Kafka's 2014 benchmark scenarios on local brokers beside the hardware baselines;
+    /// write results.json, report.md and plots.
+    Bench(cmd::bench::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         Command::VerifiableProducer(args) => cmd::verifiable_producer::run(args),
         Command::VerifiableConsumer(args) => cmd::verifiable_consumer::run(args),
         Command::DumpLog(args) => cmd::dump_log::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

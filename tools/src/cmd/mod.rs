@@ -1,7 +1,9 @@
 //! The subcommands, one file each. Each has an `Args` (clap derive) and a `run`. The client
-//! commands (everything but `broker`, `perf log` and `dump-log`) build their own tokio runtime
-//! in `run` and share the helpers of `client`, `partition_offsets` and `perf_report`.
+//! commands (everything but `broker`, `dev`, `bench`, `perf log` and `dump-log`) build their
+//! own tokio runtime in `run` and share the helpers of `client`, `partition_offsets` and
+//! `perf_report`.
 
+pub mod bench;
 pub mod broker;
 pub mod consume;
 pub mod dev;

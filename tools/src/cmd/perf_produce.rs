@@ -12,10 +12,14 @@
 //!
 //! Records not delivered are counted in `errors`; the report is printed, then the command fails
 //! naming the first.
+//!
+//! With `--stamp-values` each value starts with the time of its `send` (see
+//! [`super::perf_report`]), for `perf consume --latency`: each record then has a value of its
+//! own, a copy of the shared one with the stamp written in.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
@@ -28,8 +32,8 @@ use super::client::{
     Bootstrap, acks_name, connect, flat, parse_acks, partitions, runtime, runtime_with_threads,
 };
 use super::perf_report::{
-    LatencyMs, Throttle, Throughput, latency_histogram, parse_throughput, progress_bar,
-    record_latency, seconds_since,
+    LatencyMs, SEND_STAMP_LEN, Throttle, Throughput, latency_histogram, parse_throughput,
+    progress_bar, record_latency, seconds_since, stamp_send_time, unix_micros,
 };
 
 /// The most producers: far more than cores only measures the scheduler.
@@ -62,6 +66,10 @@ pub struct Args {
     /// Producers sending concurrently.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=PRODUCERS_MAX as i64))]
     producers: u32,
+    /// Begin each value with its send time (µs since the Unix epoch, 8 bytes big-endian), for
+    /// `perf consume --latency`; needs `--record-size` 8 or more.
+    #[arg(long)]
+    stamp_values: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -100,6 +108,12 @@ struct Sent {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.stamp_values && (args.record_size as usize) < SEND_STAMP_LEN {
+        bail!(
+            "--stamp-values needs --record-size {SEND_STAMP_LEN} or more (the stamp's bytes), not {}",
+            args.record_size
+        );
+    }
     let runtime = match args.producers {
         1 => runtime()?,
         producers => runtime_with_threads(producers as usize)?,
@@ -135,6 +149,7 @@ async fn perf_produce(args: Args) -> Result<()> {
                 .0
                 .map(|rate| rate / f64::from(args.producers)),
             progress: progress.clone(),
+            stamp_values: args.stamp_values,
         };
         producers.spawn(async move { task.run().await.with_context(|| format!("producer {i}")) });
     }
@@ -197,6 +212,7 @@ struct Task {
     records: u64,
     rate: Option<f64>,
     progress: ProgressBar,
+    stamp_values: bool,
 }
 
 impl Task {
@@ -246,7 +262,7 @@ impl Task {
             }
             // Set in place: the builder methods would move the record once each.
             let mut record = Record::new(self.topic.as_str());
-            record.value = Some(self.payload.clone());
+            record.value = Some(self.value());
             // Reading the clock costs about as much as sending a small record on this kind of
             // machine: the latency is sampled, one record in LATENCY_SAMPLE.
             let sent_at = (i % LATENCY_SAMPLE == 0).then(Instant::now);
@@ -269,6 +285,16 @@ impl Task {
         drop(acks_tx);
         let sent = collector.await.expect("the ack collector does not panic");
         Ok(sent)
+    }
+
+    /// The next record's value: the shared payload, or a copy of it stamped with the time now.
+    fn value(&self) -> Bytes {
+        if !self.stamp_values {
+            return self.payload.clone();
+        }
+        let mut value = self.payload.to_vec();
+        stamp_send_time(&mut value, unix_micros(SystemTime::now()));
+        Bytes::from(value)
     }
 }
 

@@ -1,8 +1,20 @@
 //! What `perf produce` and `perf consume` share: latency histograms reported in milliseconds,
-//! the progress bar, and the `--throughput` limit (which `verifiable-producer` takes too).
+//! the progress bar, the `--throughput` limit (which `verifiable-producer` takes too), and the
+//! send-time stamp that `perf produce --stamp-values` writes and `perf consume --latency` reads.
+//!
+//! A stamped value starts with its send time:
+//!
+//! | field     | offset | size | type | byte order | what                                          |
+//! |-----------|--------|------|------|------------|-----------------------------------------------|
+//! | send time | 0      | 8    | u64  | big-endian | µs since the Unix epoch, read just before `send` |
+//!
+//! The rest of the value is the usual filler. The two processes read the same system clock
+//! (`CLOCK_REALTIME`), so the difference is the record's time from `send` to receipt as long
+//! as they run on one machine. A record's own timestamp (CreateTime) is not used: it is in
+//! milliseconds, as coarse as the latencies measured.
 
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
@@ -44,6 +56,71 @@ impl LatencyMs {
             max: ms(histogram.max()),
         }
     }
+}
+
+/// The percentiles [`LatencyDistribution`] reports, from 0 (the fastest) to 100 (the slowest).
+pub const PERCENTILES: [f64; 13] = [
+    0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0,
+];
+
+/// A latency histogram in milliseconds: the usual quantiles, how many values it holds, and the
+/// value at each of [`PERCENTILES`] (for a plot of latency by percentile).
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct LatencyDistribution {
+    #[serde(flatten)]
+    pub summary: LatencyMs,
+    /// Values recorded.
+    pub count: u64,
+    /// `[percentile, ms]`, at each of [`PERCENTILES`].
+    pub percentiles: Vec<[f64; 2]>,
+}
+
+impl LatencyDistribution {
+    pub fn of(histogram: &Histogram<u64>) -> LatencyDistribution {
+        let percentiles = PERCENTILES
+            .iter()
+            .map(|&p| {
+                let us = match p {
+                    0.0 => histogram.min(),
+                    100.0 => histogram.max(),
+                    _ => histogram.value_at_percentile(p),
+                };
+                [p, us as f64 / 1000.0]
+            })
+            .collect();
+        LatencyDistribution {
+            summary: LatencyMs::of(histogram),
+            count: histogram.len(),
+            percentiles,
+        }
+    }
+}
+
+/// Bytes of the send-time stamp at the start of a stamped value.
+pub const SEND_STAMP_LEN: usize = 8;
+
+/// Microseconds from the Unix epoch to `at` (0 for a time before it).
+pub fn unix_micros(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+        })
+}
+
+/// Writes the send time `sent_us` (from [`unix_micros`]) at the start of `value`, which must
+/// hold at least [`SEND_STAMP_LEN`] bytes.
+pub fn stamp_send_time(value: &mut [u8], sent_us: u64) {
+    value[..SEND_STAMP_LEN].copy_from_slice(&sent_us.to_be_bytes());
+}
+
+/// How long a record whose `value` carries a send stamp took from `send` to its receipt at
+/// `received_us`. `None` for a value too short to carry a stamp and for a record sent before
+/// `since_us` (before the consumer started: its wait says more about the consumer's start than
+/// about the path). A receipt stamped before the send (the clock was set back) counts as 0.
+pub fn end_to_end(value: &[u8], received_us: u64, since_us: u64) -> Option<Duration> {
+    let stamp: [u8; SEND_STAMP_LEN] = value.get(..SEND_STAMP_LEN)?.try_into().ok()?;
+    let sent_us = u64::from_be_bytes(stamp);
+    (sent_us >= since_us).then(|| Duration::from_micros(received_us.saturating_sub(sent_us)))
 }
 
 /// Seconds since `started`, never 0: a run too short for the clock still reports finite rates.
@@ -138,6 +215,53 @@ mod tests {
         assert!(latency.p50 <= latency.p99, "{latency:?}");
         assert!(latency.p99 <= latency.p999, "{latency:?}");
         assert!(latency.p999 <= latency.max, "{latency:?}");
+    }
+
+    #[test]
+    fn a_distribution_holds_every_percentile_in_order() {
+        let mut h = latency_histogram().unwrap();
+        for us in 1..=1000 {
+            record_latency(&mut h, Duration::from_micros(us * 10));
+        }
+        let distribution = LatencyDistribution::of(&h);
+        assert_eq!(distribution.count, 1000);
+        assert_eq!(distribution.percentiles.len(), PERCENTILES.len());
+        let first = distribution.percentiles[0];
+        let last = distribution.percentiles[PERCENTILES.len() - 1];
+        assert_eq!(first, [0.0, 0.01]);
+        assert_eq!(last[0], 100.0);
+        assert!((last[1] - 10.0).abs() < 0.01, "{last:?}");
+        assert!(
+            (distribution.summary.p50 - 5.0).abs() < 0.01,
+            "{distribution:?}"
+        );
+        for pair in distribution.percentiles.windows(2) {
+            assert!(pair[0][0] < pair[1][0], "{pair:?}");
+            assert!(pair[0][1] <= pair[1][1], "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn end_to_end_is_receipt_minus_the_stamped_send_time() {
+        let mut value = vec![b'A'; 100];
+        stamp_send_time(&mut value, 1_700_000_000_123_456);
+        assert_eq!(&value[8..], &[b'A'; 92][..]);
+        let received = 1_700_000_000_125_956;
+        assert_eq!(
+            end_to_end(&value, received, 0),
+            Some(Duration::from_micros(2500))
+        );
+        // Sent before the consumer started: not measured.
+        assert_eq!(end_to_end(&value, received, 1_700_000_000_123_457), None);
+        // The clock went back between send and receipt.
+        assert_eq!(
+            end_to_end(&value, 1_700_000_000_000_000, 0),
+            Some(Duration::ZERO)
+        );
+        // Too short to carry a stamp.
+        assert_eq!(end_to_end(&value[..7], received, 0), None);
+        let at = SystemTime::UNIX_EPOCH + Duration::from_micros(42);
+        assert_eq!(unix_micros(at), 42);
     }
 
     #[test]

@@ -1,0 +1,278 @@
+//! The brokers a run measures: `ringlog broker` processes on 127.0.0.1, one or three, with
+//! their data in a temporary directory, and the `ringlog` client commands run against them.
+//!
+//! A three-broker cluster is three processes, each a controller quorum voter (as `ringlog dev`
+//! starts them, but each a child of the harness so each is stopped on every path). Brokers are
+//! stopped with SIGTERM (a controlled shutdown) when the [`Cluster`] is dropped, and its
+//! directory is removed after them.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use super::process::{ClientRun, Process, Stop, check_interrupted, last_lines};
+
+/// How long a broker may take to start serving (register with the controller quorum).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a broker may take to stop cleanly before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+/// How long a `ringlog topic` command may take.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a topic may take to get its leaders and full ISR, or its followers to catch up.
+const TOPIC_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often a topic's state is asked for while waiting for it (the brokers push nothing).
+const TOPIC_POLL: Duration = Duration::from_millis(100);
+
+/// One partition as `ringlog topic describe --json` reports it, the fields used.
+#[derive(Deserialize, Debug)]
+struct PartitionState {
+    leader: Option<u32>,
+    replicas: Vec<u32>,
+    isr: Vec<u32>,
+    high_watermark: Option<u64>,
+}
+
+#[derive(Deserialize, Debug)]
+struct TopicState {
+    partitions: Vec<PartitionState>,
+}
+
+/// Running brokers. Field order matters: the brokers stop before the directory goes.
+pub struct Cluster {
+    brokers: Vec<Process>,
+    bootstrap: String,
+    ringlog: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// How to start the brokers.
+#[derive(Clone, Debug)]
+pub struct BrokerSettings {
+    /// The `ringlog` executable.
+    pub ringlog: PathBuf,
+    /// Where the temporary data directory is made.
+    pub work_dir: PathBuf,
+    /// `--io-backend` of every broker.
+    pub io_backend: String,
+}
+
+impl Cluster {
+    /// Starts `brokers` brokers and waits until each serves. One broker is its own controller
+    /// and runs one shard per core; each of a larger cluster is a voter with one shard, as
+    /// `ringlog dev` starts them.
+    pub fn start(brokers: u32, settings: &BrokerSettings) -> Result<Cluster> {
+        let dir = tempfile::Builder::new()
+            .prefix("ringlog-bench-")
+            .tempdir_in(&settings.work_dir)
+            .with_context(|| format!("make a directory in {}", settings.work_dir.display()))?;
+        let controllers: Vec<SocketAddr> =
+            (0..brokers).map(|_| free_addr()).collect::<Result<_>>()?;
+        let voters: Vec<String> = controllers
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| format!("{}@{addr}", i + 1))
+            .collect();
+        let mut cluster = Cluster {
+            brokers: Vec::new(),
+            bootstrap: String::new(),
+            ringlog: settings.ringlog.clone(),
+            dir,
+        };
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        for id in 1..=brokers {
+            let voters = (brokers > 1).then(|| voters.join(","));
+            let mut broker = cluster.spawn_broker(id, voters.as_deref(), &settings.io_backend)?;
+            announce(id, broker.take_stdout().expect("piped"), ready_tx.clone());
+            cluster.brokers.push(broker);
+        }
+        let mut addresses = vec![String::new(); brokers as usize];
+        let deadline = Instant::now() + START_TIMEOUT;
+        for _ in 0..brokers {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match ready.recv_timeout(left) {
+                Ok((id, Some(addr))) => addresses[id as usize - 1] = addr,
+                Ok((id, None)) => {
+                    check_interrupted()?;
+                    bail!(
+                        "broker {id} stopped before serving: {}",
+                        cluster.log_tail(id)
+                    )
+                }
+                Err(_) => bail!("the brokers did not all serve within {START_TIMEOUT:?}"),
+            }
+        }
+        cluster.bootstrap = addresses.join(",");
+        Ok(cluster)
+    }
+
+    /// Starts broker `id`, a voter of `voters` (with one shard) or, without, its own
+    /// controller (with one shard per core); its stderr goes to a log file beside its data.
+    fn spawn_broker(&self, id: u32, voters: Option<&str>, io_backend: &str) -> Result<Process> {
+        let mut command = Command::new(&self.ringlog);
+        command
+            .arg("broker")
+            .args(["--node-id", &id.to_string()])
+            .args(["--listen", &free_addr()?.to_string()])
+            .args(["--metrics-listen", &free_addr()?.to_string()])
+            .arg("--data-dir")
+            .arg(self.dir.path().join(format!("broker-{id}")))
+            .args(["--io-backend", io_backend]);
+        if let Some(voters) = voters {
+            command
+                .args(["--shards", "1"])
+                .args(["--controller-quorum-voters", voters]);
+        }
+        let log = self.log_path(id);
+        let stderr = File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        command.stdout(Stdio::piped()).stderr(stderr);
+        Process::spawn(format!("broker {id}"), &mut command, grace())
+    }
+
+    /// The brokers' client addresses, comma-separated.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// A `ringlog ARGS` command against this cluster (not started).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.ringlog);
+        command.args(args).env("RINGLOG_BOOTSTRAP", &self.bootstrap);
+        command
+    }
+
+    /// Runs `ringlog ARGS` to its end; returns its stdout.
+    pub fn ringlog(&self, args: &[&str]) -> Result<String> {
+        let name = format!("ringlog {}", args.join(" "));
+        ClientRun::start(name, &mut self.command(args))?.finish(Instant::now() + ADMIN_TIMEOUT)
+    }
+
+    /// Creates topic `name`.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        replication_factor: u16,
+        configs: &[&str],
+    ) -> Result<()> {
+        let (partitions, replication_factor) =
+            (partitions.to_string(), replication_factor.to_string());
+        let mut args = vec![
+            "topic",
+            "create",
+            name,
+            "--partitions",
+            &partitions,
+            "--replication-factor",
+            &replication_factor,
+        ];
+        for config in configs {
+            args.extend(["--config", config]);
+        }
+        self.ringlog(&args)?;
+        Ok(())
+    }
+
+    /// Waits until every partition of topic `name` has a leader and every replica in its ISR,
+    /// so no client starts against a topic still being set up.
+    pub fn wait_topic_ready(&self, name: &str) -> Result<()> {
+        self.wait_for_topic(name, "a leader and a full ISR for every partition", |_| {
+            true
+        })
+    }
+
+    /// Waits until `records` records of topic `name` are below its high watermarks (every
+    /// follower has them, as acks=1 producers do not wait for), so a reader can read them all
+    /// and the next scenario does not run beside the followers' catching up.
+    pub fn wait_replicated(&self, name: &str, records: u64) -> Result<()> {
+        self.wait_for_topic(
+            name,
+            &format!("{records} records replicated"),
+            |partitions| {
+                let replicated: u64 = partitions.iter().filter_map(|p| p.high_watermark).sum();
+                replicated >= records
+            },
+        )
+    }
+
+    /// Asks for topic `name`'s state until every partition has a leader and a full ISR and
+    /// `done` holds of them.
+    fn wait_for_topic(
+        &self,
+        name: &str,
+        what: &str,
+        done: impl Fn(&[PartitionState]) -> bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + TOPIC_TIMEOUT;
+        loop {
+            let described = self.ringlog(&["topic", "describe", name, "--json"])?;
+            let state: TopicState = serde_json::from_str(described.trim())
+                .with_context(|| format!("parse the description of {name}: {described:?}"))?;
+            let settled = state
+                .partitions
+                .iter()
+                .all(|p| p.leader.is_some() && p.isr.len() == p.replicas.len());
+            if settled && done(&state.partitions) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("topic {name}: no {what} within {TOPIC_TIMEOUT:?}: {described}");
+            }
+            std::thread::sleep(TOPIC_POLL);
+        }
+    }
+
+    /// Deletes topic `name` and its data (so a run holds one scenario's data at a time).
+    pub fn delete_topic(&self, name: &str) -> Result<()> {
+        self.ringlog(&["topic", "delete", name])?;
+        Ok(())
+    }
+
+    fn log_path(&self, id: u32) -> PathBuf {
+        self.dir.path().join(format!("broker-{id}.log"))
+    }
+
+    /// The last lines of broker `id`'s stderr, for an error message.
+    fn log_tail(&self, id: u32) -> String {
+        let text = std::fs::read_to_string(self.log_path(id)).unwrap_or_default();
+        last_lines(&text, 10)
+    }
+}
+
+fn grace() -> Stop {
+    Stop::Term { grace: STOP_GRACE }
+}
+
+/// Reads a broker's first stdout line (`listening on ADDR`) on a thread of its own, sends
+/// `(id, Some(ADDR))` (or `None` when the broker ended first), then drains the rest so the
+/// broker never blocks on a full pipe.
+fn announce(
+    id: u32,
+    stdout: std::process::ChildStdout,
+    ready: std::sync::mpsc::Sender<(u32, Option<String>)>,
+) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let addr = match reader.read_line(&mut line) {
+            Ok(_) => line
+                .trim()
+                .strip_prefix("listening on ")
+                .map(str::to_string),
+            Err(_) => None,
+        };
+        let _ = ready.send((id, addr));
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+}
+
+/// A loopback address nothing listens on right now (the kernel's choice).
+fn free_addr() -> Result<SocketAddr> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("find a free port")?;
+    Ok(listener.local_addr()?)
+}

@@ -1,0 +1,528 @@
+//! What a run measures, as data: the scenarios of Kafka's 2014 benchmark and three more, the
+//! hardware baselines each is compared with, Kafka's published figures, and how many records
+//! each takes in a full and a quick run. No IO here.
+//!
+//! Every scenario uses 100 B records unless it says otherwise, topics of [`PARTITIONS`]
+//! partitions (as Kafka's benchmark did), producers sending batches of [`BATCH_BYTES`] with
+//! [`LINGER_MS`] of linger.
+
+use serde::Serialize;
+
+/// Partitions of every topic (Kafka's benchmark used 6).
+pub const PARTITIONS: u32 = 6;
+/// The producers' `--batch-bytes` (Kafka's benchmark used 8,196 with its 2014 producer;
+/// ringlog's producer needs about a thousand records a batch to keep up, see
+/// `docs/performance.md`).
+pub const BATCH_BYTES: u32 = 131_072;
+/// The producers' `--linger-ms` (ringlog's default).
+pub const LINGER_MS: u32 = 5;
+/// The end-to-end latency run's producer is throttled to this fraction of the peak of
+/// [`Scenario::END_TO_END`]'s reference scenario measured earlier in the same run: the
+/// acks=all producer's, the rate at which a three-broker cluster replicates records (the rate
+/// a consumer can see them at; an acks=1 producer outruns its followers).
+pub const END_TO_END_FRACTION: f64 = 0.3;
+
+/// The brokers a scenario runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterSize {
+    /// One broker process (shards: one per core).
+    One,
+    /// Three broker processes, each a controller quorum voter (one shard each).
+    Three,
+}
+
+impl ClusterSize {
+    pub fn brokers(self) -> u32 {
+        match self {
+            ClusterSize::One => 1,
+            ClusterSize::Three => 3,
+        }
+    }
+}
+
+/// What the client processes of a scenario do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Workload {
+    /// `producers` `perf produce` processes at once on a fresh topic, the records split
+    /// between them.
+    Produce { producers: u32, acks: Acks },
+    /// `consumers` `perf consume` processes at once, each reading every record of the topic
+    /// scenario `topic_of` produced (Kafka's three consumers each read the whole topic).
+    Consume {
+        consumers: u32,
+        topic_of: &'static str,
+    },
+    /// One producer and one consumer at once on a fresh topic; the consumer reads every
+    /// record as it comes.
+    ProduceAndConsume { acks: Acks },
+    /// A producer throttled to [`END_TO_END_FRACTION`] of scenario `peak_of`'s records/s and
+    /// a consumer that measures each record's time from `send` to receipt.
+    EndToEnd { acks: Acks, peak_of: &'static str },
+}
+
+/// `--acks` of a producer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Acks {
+    #[serde(rename = "1")]
+    Leader,
+    #[serde(rename = "all")]
+    All,
+}
+
+impl Acks {
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            Acks::Leader => "1",
+            Acks::All => "all",
+        }
+    }
+}
+
+/// The hardware baselines, measured once per run on the same machine and filesystem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Baseline {
+    /// Sequential write(2) of 1 MiB chunks into a fresh file, no sync (bytes/s).
+    Write,
+    /// The same with an fdatasync(2) after every chunk (bytes/s).
+    WriteFdatasync,
+    /// fdatasync(2) after each 4 KiB append to a file (latency).
+    Fdatasync4k,
+    /// One TCP stream over 127.0.0.1, write(2) of 1 MiB chunks from memory (bytes/s).
+    Tcp,
+    /// The same stream fed by sendfile(2) of a page-cached file (bytes/s).
+    Sendfile,
+    /// A 100-byte message and its 100-byte answer over one loopback TCP connection (latency).
+    TcpRoundTrip,
+}
+
+impl Baseline {
+    pub const ALL: [Baseline; 6] = [
+        Baseline::Write,
+        Baseline::WriteFdatasync,
+        Baseline::Fdatasync4k,
+        Baseline::Tcp,
+        Baseline::Sendfile,
+        Baseline::TcpRoundTrip,
+    ];
+
+    /// The name used in `results.json` and on plots.
+    pub fn name(self) -> &'static str {
+        match self {
+            Baseline::Write => "write",
+            Baseline::WriteFdatasync => "write_fdatasync",
+            Baseline::Fdatasync4k => "fdatasync_4k",
+            Baseline::Tcp => "tcp",
+            Baseline::Sendfile => "sendfile",
+            Baseline::TcpRoundTrip => "tcp_round_trip",
+        }
+    }
+
+    /// What it measures, for the report.
+    pub fn title(self) -> &'static str {
+        match self {
+            Baseline::Write => "sequential write(2), 1 MiB chunks, no sync",
+            Baseline::WriteFdatasync => "sequential write(2), 1 MiB chunks, fdatasync after each",
+            Baseline::Fdatasync4k => "fdatasync(2) of a 4 KiB append",
+            Baseline::Tcp => "one loopback TCP stream, write(2) of 1 MiB chunks",
+            Baseline::Sendfile => "one loopback TCP stream, sendfile(2) of a page-cached file",
+            Baseline::TcpRoundTrip => "loopback TCP round trip of a 100 B message",
+        }
+    }
+
+    /// Whether the baseline is a latency (else a throughput).
+    pub fn is_latency(self) -> bool {
+        matches!(self, Baseline::Fdatasync4k | Baseline::TcpRoundTrip)
+    }
+}
+
+/// A figure from Kafka's 2014 benchmark ("Benchmarking Apache Kafka: 2 Million Writes Per
+/// Second (On Three Cheap Machines)", LinkedIn engineering blog, three dedicated machines).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum KafkaFigure {
+    Throughput {
+        records_per_sec: f64,
+        mb_per_sec: f64,
+    },
+    Latency {
+        p50_ms: f64,
+        p99_ms: f64,
+        p999_ms: f64,
+    },
+}
+
+/// One row of the report.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scenario {
+    /// Its key in `results.json`, and its topic's name.
+    pub name: &'static str,
+    /// Its row title in the report.
+    pub title: &'static str,
+    pub cluster: ClusterSize,
+    pub replication_factor: u16,
+    pub record_size: u32,
+    /// The topic's `flush_policy` is `always` (an fdatasync before each acknowledgement).
+    pub flush_always: bool,
+    pub workload: Workload,
+    /// The baselines its figures are divided by, the first the main one.
+    pub baselines: &'static [Baseline],
+    pub kafka: Option<KafkaFigure>,
+}
+
+const fn kafka(records_per_sec: f64, mb_per_sec: f64) -> Option<KafkaFigure> {
+    Some(KafkaFigure::Throughput {
+        records_per_sec,
+        mb_per_sec,
+    })
+}
+
+const PRODUCE_BASELINES: &[Baseline] = &[Baseline::Write, Baseline::Tcp];
+
+impl Scenario {
+    pub const PRODUCE_RF1: &'static str = "produce_1p_rf1";
+    pub const PRODUCE_RF3_ACKS1: &'static str = "produce_1p_rf3_acks1";
+    pub const PRODUCE_RF3_ACKS_ALL: &'static str = "produce_1p_rf3_acksall";
+    pub const PRODUCE_3P: &'static str = "produce_3p_rf3_acks1";
+    pub const PRODUCE_1000B: &'static str = "produce_1000b";
+    pub const END_TO_END: &'static str = "end_to_end_latency";
+}
+
+/// Every scenario, in the report's order: Kafka's table first, then the three of ours.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: Scenario::PRODUCE_RF1,
+        title: "Single producer, no replication",
+        cluster: ClusterSize::One,
+        replication_factor: 1,
+        record_size: 100,
+        flush_always: false,
+        workload: Workload::Produce {
+            producers: 1,
+            acks: Acks::Leader,
+        },
+        baselines: PRODUCE_BASELINES,
+        kafka: kafka(821_557.0, 78.3),
+    },
+    Scenario {
+        name: Scenario::PRODUCE_RF3_ACKS1,
+        title: "Single producer, 3x replication, acks=1",
+        cluster: ClusterSize::Three,
+        replication_factor: 3,
+        record_size: 100,
+        flush_always: false,
+        workload: Workload::Produce {
+            producers: 1,
+            acks: Acks::Leader,
+        },
+        baselines: PRODUCE_BASELINES,
+        kafka: kafka(786_980.0, 75.1),
+    },
+    Scenario {
+        name: Scenario::PRODUCE_RF3_ACKS_ALL,
+        title: "Single producer, 3x replication, acks=all",
+        cluster: ClusterSize::Three,
+        replication_factor: 3,
+        record_size: 100,
+        flush_always: false,
+        workload: Workload::Produce {
+            producers: 1,
+            acks: Acks::All,
+        },
+        baselines: PRODUCE_BASELINES,
+        kafka: kafka(421_823.0, 40.2),
+    },
+    Scenario {
+        name: Scenario::PRODUCE_3P,
+        title: "Three producers, 3x replication, acks=1",
+        cluster: ClusterSize::Three,
+        replication_factor: 3,
+        record_size: 100,
+        flush_always: false,
+        workload: Workload::Produce {
+            producers: 3,
+            acks: Acks::Leader,
+        },
+        baselines: PRODUCE_BASELINES,
+        kafka: kafka(2_024_032.0, 193.0),
+    },
+    Scenario {
+        name: "consume_1c",
+        title: "Single consumer",
+        cluster: ClusterSize::Three,
+        replication_factor: 3,
+        record_size: 100,
+        flush_always: false,
+        workload: Workload::Consume {
+            consumers: 1,
+            topic_of: Scenario::PRODUCE_3P,
+        },
+        baselines: &[Baseline::Sendfile],
+        kafka: kafka(940_521.0, 89.7),
+    },
+    Scenario {
+        name: "consume_3c",
+        title: "Three consumers",
+        cluster: ClusterSize::Three,
+        replication_factor: 3,
+        record_size: 100,
+        flush_always: false,
+        workload: Workload::Consume {
+            consumers: 3,
+            topic_of: Scenario::PRODUCE_3P,
+        },
+        baselines: &[Baseline::Sendfile],
+        kafka: kafka(2_615_968.0, 249.5),
+    },
+    Scenario {
+        name: "produce_and_consume",
+        title: "Producer and consumer together, 3x replication, acks=1",
+        cluster: ClusterSize::Three,
+        replication_factor: 3,
+        record_size: 100,
+        flush_always: false,
+        workload: Workload::ProduceAndConsume { acks: Acks::Leader },
+        baselines: PRODUCE_BASELINES,
+        kafka: kafka(795_064.0, 75.8),
+    },
+    Scenario {
+        name: Scenario::END_TO_END,
+        title: "End-to-end latency, 3x replication, acks=1",
+        cluster: ClusterSize::Three,
+        replication_factor: 3,
+        record_size: 100,
+        flush_always: false,
+        workload: Workload::EndToEnd {
+            acks: Acks::Leader,
+            peak_of: Scenario::PRODUCE_RF3_ACKS_ALL,
+        },
+        baselines: &[Baseline::TcpRoundTrip],
+        kafka: Some(KafkaFigure::Latency {
+            p50_ms: 2.0,
+            p99_ms: 3.0,
+            p999_ms: 14.0,
+        }),
+    },
+    Scenario {
+        name: Scenario::PRODUCE_1000B,
+        title: "Single producer, 1000 B records, no replication",
+        cluster: ClusterSize::One,
+        replication_factor: 1,
+        record_size: 1000,
+        flush_always: false,
+        workload: Workload::Produce {
+            producers: 1,
+            acks: Acks::Leader,
+        },
+        baselines: PRODUCE_BASELINES,
+        kafka: None,
+    },
+    Scenario {
+        name: "consume_1000b",
+        title: "Single consumer, 1000 B records",
+        cluster: ClusterSize::One,
+        replication_factor: 1,
+        record_size: 1000,
+        flush_always: false,
+        workload: Workload::Consume {
+            consumers: 1,
+            topic_of: Scenario::PRODUCE_1000B,
+        },
+        baselines: &[Baseline::Sendfile],
+        kafka: None,
+    },
+    Scenario {
+        name: "produce_flush_always",
+        title: "Single producer, flush=always, no replication",
+        cluster: ClusterSize::One,
+        replication_factor: 1,
+        record_size: 100,
+        flush_always: true,
+        workload: Workload::Produce {
+            producers: 1,
+            acks: Acks::Leader,
+        },
+        baselines: &[Baseline::WriteFdatasync, Baseline::Fdatasync4k],
+        kafka: None,
+    },
+];
+
+/// The scenario named `name`.
+pub fn scenario(name: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.name == name)
+}
+
+/// How much each part of a run moves.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Sizes {
+    /// Records of the 100 B throughput scenarios.
+    pub records_100b: u64,
+    /// Records of the 1000 B scenarios.
+    pub records_1000b: u64,
+    /// Records of the flush=always scenario.
+    pub records_flush_always: u64,
+    /// How long the end-to-end latency run sends.
+    pub end_to_end_seconds: f64,
+    /// Bytes of each write and TCP baseline sample.
+    pub baseline_bytes: u64,
+    /// Bytes of each write + fdatasync sample.
+    pub baseline_fdatasync_bytes: u64,
+    /// fdatasyncs timed for the 4 KiB append latency.
+    pub fdatasync_appends: u64,
+    /// Round trips timed over loopback TCP.
+    pub round_trips: u64,
+    /// Samples of each throughput baseline (the median is reported).
+    pub baseline_samples: u32,
+    /// Runs of each throughput scenario (the median run is reported); the end-to-end run
+    /// runs once.
+    pub runs: u32,
+}
+
+impl Sizes {
+    /// A smoke check: every scenario and output, about a minute.
+    pub const QUICK: Sizes = Sizes {
+        records_100b: 1_000_000,
+        records_1000b: 100_000,
+        records_flush_always: 200_000,
+        end_to_end_seconds: 3.0,
+        baseline_bytes: 256 << 20,
+        baseline_fdatasync_bytes: 64 << 20,
+        fdatasync_appends: 200,
+        round_trips: 5_000,
+        baseline_samples: 1,
+        runs: 1,
+    };
+
+    /// The full run: within about 15 minutes on 2 cores.
+    pub const FULL: Sizes = Sizes {
+        records_100b: 20_000_000,
+        records_1000b: 4_000_000,
+        records_flush_always: 5_000_000,
+        end_to_end_seconds: 30.0,
+        baseline_bytes: 2 << 30,
+        baseline_fdatasync_bytes: 512 << 20,
+        fdatasync_appends: 2_000,
+        round_trips: 50_000,
+        baseline_samples: 3,
+        runs: 3,
+    };
+
+    /// How many times `scenario` runs.
+    pub fn runs(&self, scenario: &Scenario) -> u32 {
+        match scenario.workload {
+            Workload::EndToEnd { .. } => 1,
+            _ => self.runs.max(1),
+        }
+    }
+
+    /// Records a scenario's producers send (for consumers: read) in all.
+    pub fn records(&self, scenario: &Scenario) -> u64 {
+        match (scenario.record_size, scenario.flush_always) {
+            (_, true) => self.records_flush_always,
+            (1000, false) => self.records_1000b,
+            _ => self.records_100b,
+        }
+    }
+}
+
+/// The scenarios that run on `cluster`, in the order they run: each producing scenario before
+/// the ones that read its topic.
+pub fn run_order(cluster: ClusterSize) -> Vec<&'static Scenario> {
+    SCENARIOS.iter().filter(|s| s.cluster == cluster).collect()
+}
+
+/// Whether the topic of scenario `topic_of` is read by no scenario after `position` in
+/// `order` (so it may be deleted once that one is done).
+pub fn topic_done_after(order: &[&Scenario], position: usize, topic_of: &str) -> bool {
+    !order[position + 1..].iter().any(|s| match s.workload {
+        Workload::Consume { topic_of: t, .. } => t == topic_of,
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_every_reference_comes_earlier_on_its_cluster() {
+        for (i, s) in SCENARIOS.iter().enumerate() {
+            assert!(
+                SCENARIOS[..i].iter().all(|other| other.name != s.name),
+                "{} twice",
+                s.name
+            );
+            assert!(!s.baselines.is_empty(), "{} has no baseline", s.name);
+            let referenced = match s.workload {
+                Workload::Consume { topic_of, .. } => Some(topic_of),
+                Workload::EndToEnd { peak_of, .. } => Some(peak_of),
+                _ => None,
+            };
+            if let Some(name) = referenced {
+                let order = run_order(s.cluster);
+                let at = |n: &str| order.iter().position(|o| o.name == n);
+                let (this, other) = (at(s.name).unwrap(), at(name));
+                assert!(other.is_some_and(|o| o < this), "{} needs {name}", s.name);
+                let other = scenario(name).unwrap();
+                assert_eq!(other.record_size, s.record_size, "{}", s.name);
+                assert!(
+                    matches!(other.workload, Workload::Produce { .. }),
+                    "{}",
+                    s.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_topic_is_done_after_its_last_reader() {
+        let order = run_order(ClusterSize::Three);
+        let at = |n: &str| order.iter().position(|o| o.name == n).unwrap();
+        assert!(!topic_done_after(
+            &order,
+            at(Scenario::PRODUCE_3P),
+            Scenario::PRODUCE_3P
+        ));
+        assert!(!topic_done_after(
+            &order,
+            at("consume_1c"),
+            Scenario::PRODUCE_3P
+        ));
+        assert!(topic_done_after(
+            &order,
+            at("consume_3c"),
+            Scenario::PRODUCE_3P
+        ));
+        assert!(topic_done_after(
+            &order,
+            at(Scenario::PRODUCE_RF3_ACKS1),
+            Scenario::PRODUCE_RF3_ACKS1
+        ));
+    }
+
+    #[test]
+    fn every_scenario_runs_on_one_of_the_two_clusters() {
+        let one = run_order(ClusterSize::One).len();
+        let three = run_order(ClusterSize::Three).len();
+        assert_eq!(one + three, SCENARIOS.len());
+        assert!(
+            SCENARIOS
+                .iter()
+                .filter(|s| s.replication_factor > 1)
+                .all(|s| s.cluster == ClusterSize::Three)
+        );
+    }
+
+    #[test]
+    fn quick_is_smaller_than_full_everywhere() {
+        let (q, f) = (Sizes::QUICK, Sizes::FULL);
+        assert!(q.records_100b < f.records_100b);
+        assert!(q.records_1000b < f.records_1000b);
+        assert!(q.records_flush_always < f.records_flush_always);
+        assert!(q.end_to_end_seconds < f.end_to_end_seconds);
+        assert!(q.baseline_bytes < f.baseline_bytes);
+        let scenario = scenario(Scenario::PRODUCE_1000B).unwrap();
+        assert_eq!(f.records(scenario), f.records_1000b);
+    }
+}

@@ -1,0 +1,465 @@
+//! `report.md`: the run's figures as Markdown tables, laid out as Kafka's 2014 post laid out
+//! its own, each ringlog figure next to its hardware baseline and the ratio. Pure: text from
+//! [`Results`].
+
+use std::fmt::Write;
+
+use super::plan::{Baseline, KafkaFigure, SCENARIOS, scenario};
+use super::results::{BaselineResult, Results, ScenarioResult};
+
+/// The plots [`super::plots`] draws, as the report links them.
+pub const PLOTS: [(&str, &str); 3] = [
+    (
+        "throughput.png",
+        "records per second per scenario, with Kafka's 2014 figures",
+    ),
+    (
+        "ratios.png",
+        "each scenario's throughput as a fraction of its hardware baseline",
+    ),
+    (
+        "latency.png",
+        "end-to-end latency by percentile, with the loopback round trip",
+    ),
+];
+
+/// The whole of `report.md`.
+pub fn render(results: &Results) -> String {
+    let mut out = String::new();
+    header(&mut out, results);
+    throughput_table(&mut out, results);
+    latency_tables(&mut out, results);
+    baselines_table(&mut out, results);
+    method(&mut out, results);
+    out
+}
+
+fn header(out: &mut String, r: &Results) {
+    let m = &r.machine;
+    let s = &r.settings;
+    let _ = writeln!(
+        out,
+        "# ringlog benchmark: Kafka's 2014 scenarios, next to the hardware\n"
+    );
+    let _ = writeln!(
+        out,
+        "A {} run of `ringlog bench` started {} and took {:.0} s, at commit `{}`.\n",
+        s.mode, m.date, s.seconds, m.git_commit
+    );
+    let _ = writeln!(
+        out,
+        "Machine: {} cores ({}), {} GiB of memory, Linux {}, data on {}, io backend {}. \
+         The brokers, the client processes and the baselines all ran on this one machine and \
+         shared its cores. Load average (1 min): {:.2} when the run started, {:.2} when it \
+         ended; the machine may be shared with other work, so figures move between runs: \
+         compare ringlog with the hardware baselines of the same run (the ratios), not runs \
+         with each other.\n",
+        m.cores,
+        m.cpu,
+        m.memory_gib,
+        m.kernel,
+        m.filesystem,
+        m.io_backend,
+        m.load_before,
+        m.load_after
+    );
+    let _ = writeln!(
+        out,
+        "Kafka's figures are those it published in 2014 (\"Benchmarking Apache Kafka: 2 Million \
+         Writes Per Second (On Three Cheap Machines)\", LinkedIn engineering blog): three \
+         dedicated broker machines with their own disks and a 1 Gb network, the clients on \
+         other machines. They are shown for the shape of the table, not as a race: the \
+         hardware differs in every way.\n"
+    );
+}
+
+fn throughput_table(out: &mut String, r: &Results) {
+    let _ = writeln!(out, "## Throughput\n");
+    let _ = writeln!(
+        out,
+        "{} B records unless the row says otherwise, topics of {} partitions, producers \
+         batching up to {} bytes with {} ms of linger. MB = 10^6 bytes of record values. Each \
+         row ran {} time(s); its figures are the median run's.\n",
+        100,
+        r.settings.partitions,
+        r.settings.batch_bytes,
+        r.settings.linger_ms,
+        r.settings.sizes.runs
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | ringlog records/s | ringlog MB/s | ratio to the baseline | other ratios | every run, M records/s | Kafka 2014 records/s (MB/s) |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---|---|---|---:|");
+    for s in r.scenarios.iter().filter(|s| !is_latency_scenario(s)) {
+        let mut main = String::from("-");
+        let mut others = Vec::new();
+        for ratio in s.ratios.iter().filter(|ratio| ratio.of == "throughput") {
+            let text = format!("{} of {}", ratio_text(ratio.value), ratio.baseline.name());
+            if main == "-" {
+                main = format!("**{text}**");
+            } else {
+                others.push(text);
+            }
+        }
+        let mut title = s.title.clone();
+        if let Some(consumer) = &s.consumer {
+            title.push_str(&format!(
+                " (the consumer meanwhile: {} records/s, {:.1} MB/s)",
+                thousands(consumer.records_per_sec),
+                consumer.mb_per_sec
+            ));
+        }
+        let runs: Vec<String> = s
+            .runs_records_per_sec
+            .iter()
+            .map(|r| format!("{:.2}", r / 1e6))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {} | {} | {} | {} |",
+            title,
+            thousands(s.records_per_sec),
+            s.mb_per_sec,
+            main,
+            if others.is_empty() {
+                "-".to_string()
+            } else {
+                others.join(", ")
+            },
+            runs.join(", "),
+            kafka_throughput(s)
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn is_latency_scenario(s: &ScenarioResult) -> bool {
+    s.throttle_records_per_sec.is_some()
+}
+
+fn kafka_throughput(s: &ScenarioResult) -> String {
+    match s.kafka_2014 {
+        Some(KafkaFigure::Throughput {
+            records_per_sec,
+            mb_per_sec,
+        }) => format!("{} ({mb_per_sec:.1})", thousands(records_per_sec)),
+        _ => "-".to_string(),
+    }
+}
+
+fn latency_tables(out: &mut String, r: &Results) {
+    let _ = writeln!(out, "## Latency\n");
+    for s in r.scenarios.iter().filter(|s| is_latency_scenario(s)) {
+        let Some(latency) = &s.latency_ms else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "{}: each record's time from the producer's `send` to the consumer's receipt, the \
+             producer held to {} records/s ({:.0}% of what \"{}\" reached in this run), {} records.\n",
+            s.title,
+            thousands(s.throttle_records_per_sec.unwrap_or_default()),
+            r.settings.end_to_end_fraction * 100.0,
+            peak_title(s),
+            thousands(s.records as f64)
+        );
+        let _ = writeln!(out, "| | p50 ms | p99 ms | p99.9 ms | max ms |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "| ringlog, end to end | {:.3} | {:.3} | {:.3} | {:.3} |",
+            latency.p50, latency.p99, latency.p999, latency.max
+        );
+        let baseline = s.ratios.first().map(|ratio| ratio.baseline);
+        if let Some((baseline, b)) = baseline
+            .and_then(|baseline| Some((baseline, r.baseline(baseline)?.latency_ms.as_ref()?)))
+        {
+            let _ = writeln!(
+                out,
+                "| baseline: {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                baseline.title(),
+                b.p50,
+                b.p99,
+                b.p999,
+                b.max
+            );
+        }
+        let ratio_of = |of: &str| {
+            s.ratios
+                .iter()
+                .find(|ratio| ratio.of == of)
+                .map_or("-".to_string(), |ratio| ratio_text(ratio.value))
+        };
+        let _ = writeln!(
+            out,
+            "| ratio (baseline / ringlog) | {} | {} | {} | - |",
+            ratio_of("p50"),
+            ratio_of("p99"),
+            ratio_of("p99.9")
+        );
+        if let Some(KafkaFigure::Latency {
+            p50_ms,
+            p99_ms,
+            p999_ms,
+        }) = s.kafka_2014
+        {
+            let _ = writeln!(
+                out,
+                "| Kafka 2014, end to end | {p50_ms} | {p99_ms} | {p999_ms} | - |"
+            );
+        }
+        let _ = writeln!(out);
+    }
+    producer_latency_table(out, r);
+}
+
+fn peak_title(s: &ScenarioResult) -> &'static str {
+    match scenario(&s.name).map(|plan| plan.workload) {
+        Some(super::plan::Workload::EndToEnd { peak_of, .. }) => {
+            scenario(peak_of).map_or(peak_of, |p| p.title)
+        }
+        _ => "-",
+    }
+}
+
+fn producer_latency_table(out: &mut String, r: &Results) {
+    let _ = writeln!(
+        out,
+        "Producers, from `send` to acknowledgement (at full speed, so mostly time queued \
+         behind other records; the slowest producer's quantiles where there are several):\n"
+    );
+    let _ = writeln!(out, "| scenario | p50 ms | p99 ms | p99.9 ms | max ms |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for s in r.scenarios.iter().filter(|s| !is_latency_scenario(s)) {
+        if let Some(l) = &s.latency_ms {
+            let _ = writeln!(
+                out,
+                "| {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                s.title, l.p50, l.p99, l.p999, l.max
+            );
+        }
+    }
+    if let Some(b) = r
+        .baseline(Baseline::Fdatasync4k)
+        .and_then(|b| b.latency_ms.as_ref())
+    {
+        let _ = writeln!(
+            out,
+            "| baseline: {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            Baseline::Fdatasync4k.title(),
+            b.p50,
+            b.p99,
+            b.p999,
+            b.max
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn baselines_table(out: &mut String, r: &Results) {
+    let _ = writeln!(out, "## The hardware baselines (same run)\n");
+    let _ = writeln!(out, "| baseline | what | figure |");
+    let _ = writeln!(out, "|---|---|---|");
+    for b in &r.baselines {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            b.baseline.name(),
+            b.title,
+            baseline_figure(b)
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn baseline_figure(b: &BaselineResult) -> String {
+    if let Some(bytes_per_sec) = b.bytes_per_sec {
+        let samples: Vec<String> = b
+            .samples_bytes_per_sec
+            .iter()
+            .map(|s| format!("{:.0}", s / 1e6))
+            .collect();
+        return format!(
+            "{:.0} MB/s (median of {}: {})",
+            bytes_per_sec / 1e6,
+            samples.len(),
+            samples.join(", ")
+        );
+    }
+    match &b.latency_ms {
+        Some(l) => format!(
+            "p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
+            l.p50, l.p99, l.p999, l.max
+        ),
+        None => "-".to_string(),
+    }
+}
+
+fn method(out: &mut String, r: &Results) {
+    let _ = writeln!(out, "## How the figures are taken\n");
+    let _ = writeln!(
+        out,
+        "- Brokers: `ringlog broker` processes on 127.0.0.1 with their data in a temporary \
+         directory beside the baselines' files: one broker (one shard per core, its own \
+         controller) for the rows without replication, three (one shard each, all controller \
+         voters) for the others. Each run of a row produces into a topic of its own, deleted \
+         once no later run or row reads it.\n\
+         - Clients: `ringlog perf produce` and `ringlog perf consume` processes, one per \
+         producer or consumer, started at once. Several processes' records are added up and \
+         divided by the longest of their clocks. Three consumers each read the whole topic \
+         (as Kafka's three consumer machines did). The consumer rows read what the \
+         last run of the three-producer row wrote.\n\
+         - End to end: the producer stamps each value with its send time (µs, the system \
+         clock) and the consumer, started first, compares it with the time each poll \
+         returns; records sent before the consumer started are not measured.\n\
+         - Ratios are ringlog over the baseline for throughput (value bytes per second over the \
+         baseline's bytes per second) and the baseline over ringlog for latency: 1.0 is \
+         parity, higher is better. Which baseline each row uses:\n"
+    );
+    for plan in SCENARIOS {
+        let names: Vec<&str> = plan.baselines.iter().map(|b| b.name()).collect();
+        let _ = writeln!(out, "  - {}: {}", plan.title, names.join(", "));
+    }
+    let sizes = &r.settings.sizes;
+    let _ = writeln!(
+        out,
+        "\nSizes of this run: {} records for the 100 B rows, {} for the 1000 B rows, {} with \
+         flush=always, {:.0} s of end-to-end traffic; {} MiB per write and TCP baseline \
+         sample, {} MiB per write + fdatasync sample.\n",
+        thousands(sizes.records_100b as f64),
+        thousands(sizes.records_1000b as f64),
+        thousands(sizes.records_flush_always as f64),
+        sizes.end_to_end_seconds,
+        sizes.baseline_bytes >> 20,
+        sizes.baseline_fdatasync_bytes >> 20
+    );
+    let _ = writeln!(out, "## Plots\n");
+    for (file, what) in PLOTS {
+        let _ = writeln!(out, "- [`{file}`]({file}): {what}\n\n  ![{what}]({file})");
+    }
+}
+
+/// A ratio with two decimals, or two significant digits when smaller than 0.1 (a latency's
+/// ratio to a loopback round trip is in the thousandths).
+pub fn ratio_text(value: f64) -> String {
+    if value >= 0.1 || value <= 0.0 {
+        return format!("{value:.2}");
+    }
+    let decimals = (-value.log10()).ceil() as usize + 1;
+    format!("{value:.decimals$}")
+}
+
+/// `1234567.8` as `1,234,568`.
+pub fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::super::plan::{SCENARIOS, Sizes};
+    use super::super::results::tests::{latency, latency_baseline, scenario, throughput_baseline};
+    use super::super::results::{Machine, Results, Settings, ratios};
+    use super::*;
+
+    /// A run's results with made-up figures, every scenario and baseline present.
+    pub fn sample() -> Results {
+        let baselines = vec![
+            throughput_baseline(Baseline::Write, 2.5e9),
+            throughput_baseline(Baseline::WriteFdatasync, 0.9e9),
+            latency_baseline(Baseline::Fdatasync4k, latency(0.4, 1.2, 3.0)),
+            throughput_baseline(Baseline::Tcp, 3.0e9),
+            throughput_baseline(Baseline::Sendfile, 2.2e9),
+            latency_baseline(Baseline::TcpRoundTrip, latency(0.03, 0.06, 0.2)),
+        ];
+        let scenarios = SCENARIOS
+            .iter()
+            .enumerate()
+            .map(|(i, plan)| {
+                let end_to_end = plan.name == "end_to_end_latency";
+                let mut s = scenario(
+                    plan.name,
+                    100.0 + 10.0 * i as f64,
+                    Some(latency(1.0 + i as f64, 3.0, 9.0)),
+                );
+                s.title = plan.title.to_string();
+                s.kafka_2014 = plan.kafka;
+                s.throttle_records_per_sec = end_to_end.then_some(300_000.0);
+                s.ratios = ratios(&s, plan.baselines, &baselines);
+                s
+            })
+            .collect();
+        Results {
+            machine: Machine {
+                cores: 2,
+                cpu: "AMD EPYC".to_string(),
+                memory_gib: 23.4,
+                kernel: "6.18.44".to_string(),
+                io_backend: "auto (uring)".to_string(),
+                filesystem: "ext4".to_string(),
+                git_commit: "abc123".to_string(),
+                date: "2026-11-21T14:00:00Z".to_string(),
+                load_before: 1.5,
+                load_after: 2.0,
+            },
+            settings: Settings {
+                mode: "quick".to_string(),
+                sizes: Sizes::QUICK,
+                partitions: 6,
+                batch_bytes: 131_072,
+                linger_ms: 5,
+                end_to_end_fraction: 0.3,
+                seconds: 61.0,
+            },
+            baselines,
+            scenarios,
+        }
+    }
+
+    #[test]
+    fn every_scenario_has_its_row_and_ratio() {
+        let text = render(&sample());
+        for plan in SCENARIOS {
+            assert!(
+                text.contains(plan.title),
+                "no row for {}:\n{text}",
+                plan.title
+            );
+        }
+        assert!(text.contains("| Single producer, no replication | 1,000,000 | 100.0 | **0.040 of write** | 0.033 of tcp | 1.00 | 821,557 (78.3) |"), "{text}");
+        assert!(
+            text.contains("| Kafka 2014, end to end | 2 | 3 | 14 | - |"),
+            "{text}"
+        );
+        assert!(text.contains("| ratio (baseline / ringlog) |"), "{text}");
+        assert!(text.contains("Linux 6.18.44"), "{text}");
+        for (file, _) in PLOTS {
+            assert!(text.contains(&format!("]({file})")), "{text}");
+        }
+    }
+
+    #[test]
+    fn small_ratios_keep_two_significant_digits() {
+        assert_eq!(ratio_text(0.734), "0.73");
+        assert_eq!(ratio_text(1.5), "1.50");
+        assert_eq!(ratio_text(0.0016), "0.0016");
+        assert_eq!(ratio_text(0.047), "0.047");
+        assert_eq!(ratio_text(0.0), "0.00");
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1000.0), "1,000");
+        assert_eq!(thousands(2_024_032.0), "2,024,032");
+    }
+}
