@@ -240,6 +240,57 @@ async fn a_poll_with_records_sends_the_next_fetch_and_a_seek_drops_its_answer() 
 }
 
 #[tokio::test]
+async fn a_leader_holding_its_fetch_does_not_hold_up_records_another_leader_sent() {
+    bounded(async {
+        let (first, second) = (Bound::new(1).await, Bound::new(2).await);
+        let brokers = [first.broker(), second.broker()];
+        let topics: [(&str, &[u32]); 1] = [("orders", &[1, 2])];
+        let brokers_a = brokers.clone();
+        let quick = first.serve(move |seen| match seen.request {
+            Request::Metadata(_) => Action::Reply(metadata(&brokers_a, &topics)),
+            Request::Fetch(request) => {
+                let at = fetch_offset(request);
+                let records = batch_of(at, &["from-1"], Compression::None);
+                Action::Reply(fetched(request, ErrorCode::NONE, records))
+            }
+            other => panic!("unexpected {other:?}"),
+        });
+        // Broker 2 has nothing: it holds each fetch for long.
+        let holding = second.serve(move |seen| match seen.request {
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &topics)),
+            Request::Fetch(request) => Action::ReplyAfter(
+                Duration::from_secs(3),
+                fetched(request, ErrorCode::NONE, Vec::new()),
+            ),
+            other => panic!("unexpected {other:?}"),
+        });
+        let client = Client::connect(config(&[&quick.address])).await.unwrap();
+        let consumer = client.consumer(ConsumerConfig {
+            fetch_max_wait: Duration::from_secs(3),
+            ..ConsumerConfig::default()
+        });
+        let partitions = [orders_0(), TopicPartition::new("orders", 1)];
+        consumer.assign(&partitions).await.unwrap();
+        for partition in &partitions {
+            consumer.seek(partition, Offset(0)).await.unwrap();
+        }
+        let started = std::time::Instant::now();
+        for expected in 0..3 {
+            let records = consumer.poll(Duration::from_secs(10)).await.unwrap();
+            assert_eq!(values(&records), [(expected, "from-1".to_string())]);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "waited {:?} for the held fetch",
+            started.elapsed()
+        );
+        // One fetch out to broker 2 the whole time: it was not sent again each poll.
+        assert_eq!(holding.requests(ApiKey::FETCH).len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn fetches_long_poll_with_the_configured_limits_and_return_empty_at_the_timeout() {
     bounded(async {
         let bound = Bound::new(1).await;

@@ -7,23 +7,27 @@
 //!   same way, skipping the committed offset.
 //! - [`Consumer::poll`] sends one Fetch per leader, concurrently, with `max_wait` the smaller
 //!   of `fetch_max_wait` and what is left of the poll's timeout, and returns as soon as any
-//!   records came back or the timeout passed. A poll that returns records first sends the
-//!   next round's fetches (from the new positions), as Kafka's consumer does: the brokers send
-//!   while the caller works on the records, and the next poll takes their answers. An answer
-//!   for a partition moved since (`seek`) is dropped; `assign` drops the round. Batches are CRC-checked and decompressed on the
+//!   records came back or the timeout passed. At most one Fetch is out to each broker; a poll
+//!   sends one to every broker that has none out, for the partitions not already in one, and
+//!   returns with the first answers in, leaving the rest out: a leader holding its fetch for
+//!   `fetch_max_wait` does not hold up records another leader sent. A poll that returns
+//!   records first sends the fetches it can from the new positions, as Kafka's consumer does:
+//!   the brokers send while the caller works on the records, and the next poll takes their
+//!   answers. An answer for a partition moved since (`seek`) is dropped; `assign` drops every
+//!   fetch out. Batches are CRC-checked and decompressed on the
 //!   way in; a rejected batch is an error naming its topic, partition and offset, returned
 //!   once the records before it were (the position stays at it; `seek` past it to skip it).
 //! - Leadership errors, lost connections and other retriable errors refresh the metadata and
 //!   fetch again after a backoff, within the same poll.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
 use ringlog_replication::{BrokerId, TopicPartition};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::client::cluster::{Cluster, Retry, unexpected, unknown_to_error};
@@ -116,12 +120,16 @@ struct Position {
     last_epoch: Option<LeaderEpoch>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     positions: BTreeMap<TopicPartition, Position>,
-    /// Fetches sent and not taken in yet: the next round's, sent as a poll returned records,
-    /// or a round's answers that were still out when its poll timed out.
-    fetches: Option<Fetches>,
+    /// The Fetch out to each broker, if any.
+    in_flight: BTreeMap<BrokerId, InFlight>,
+    /// The id the next Fetch gets.
+    next_fetch: u64,
+    /// Where every fetch task sends its answer.
+    answer_tx: mpsc::UnboundedSender<Answer>,
+    answers: mpsc::UnboundedReceiver<Answer>,
     /// A rejected batch or final error found while other partitions returned records; the
     /// next poll returns it.
     deferred_error: Option<ClientError>,
@@ -138,15 +146,33 @@ pub struct Consumer {
 /// One leader's partitions and their results.
 type Results<T> = Vec<(TopicPartition, Result<T, ClientError>)>;
 
-/// One round of fetches, one per leader, out together.
+/// A Fetch out to one broker.
 #[derive(Debug)]
-struct Fetches {
-    answers: Vec<(BrokerId, JoinHandle<Result<Response, ClientError>>)>,
+struct InFlight {
+    /// Tells its answer from the answer to an earlier fetch that was dropped (`assign`).
+    id: u64,
     /// The offset each partition was fetched from: its answer counts only while its position
     /// is still there.
     offsets: BTreeMap<TopicPartition, Offset>,
+    /// The metadata generation it was planned with.
     generation: u64,
-    leaders_known: bool,
+}
+
+/// A broker's answer to the fetch with an id.
+type Answer = (BrokerId, u64, Result<Response, ClientError>);
+
+impl State {
+    fn new() -> State {
+        let (answer_tx, answers) = mpsc::unbounded_channel();
+        State {
+            positions: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            next_fetch: 0,
+            answer_tx,
+            answers,
+            deferred_error: None,
+        }
+    }
 }
 
 impl Consumer {
@@ -154,7 +180,7 @@ impl Consumer {
         Consumer {
             cluster,
             config,
-            state: tokio::sync::Mutex::default(),
+            state: tokio::sync::Mutex::new(State::new()),
         }
     }
 
@@ -188,8 +214,8 @@ impl Consumer {
             positions.insert(topic_partition.clone(), position);
         }
         state.positions = positions;
-        // The next round fetches the new assignment, not what was sent for the old one.
-        state.fetches = None;
+        // Fetch the new assignment, not what was sent for the old one.
+        state.in_flight.clear();
         Ok(())
     }
 
@@ -286,9 +312,8 @@ impl Consumer {
             self.resolve_positions(&mut state).await?;
             let records = self.fetch_round(&mut state, deadline).await;
             if !records.is_empty() {
-                if state.fetches.is_none() && state.deferred_error.is_none() {
-                    let fetches = self.send_fetches(&state, self.config.fetch_max_wait);
-                    state.fetches = Some(fetches);
+                if state.deferred_error.is_none() {
+                    self.send_fetches(&mut state, self.config.fetch_max_wait);
                 }
                 return Ok(records);
             }
@@ -371,47 +396,33 @@ impl Consumer {
         Ok(())
     }
 
-    /// One Fetch per leader, sent together (or taken from the round already out); the records
-    /// that came back by `deadline`, in partition order. Answers still out at `deadline` stay
-    /// for the next round.
+    /// Sends what fetches it can, then waits for the first answer (until `deadline`) and takes
+    /// in every answer there by then; the records that came back, in partition order.
     async fn fetch_round(&self, state: &mut State, deadline: Instant) -> Vec<ConsumerRecord> {
-        let fetches = match state.fetches.take() {
-            Some(fetches) => fetches,
-            None => {
-                let max_wait = self
-                    .config
-                    .fetch_max_wait
-                    .min(deadline.saturating_duration_since(Instant::now()));
-                self.send_fetches(state, max_wait)
-            }
-        };
-        let Fetches {
-            answers,
-            offsets,
-            generation,
-            leaders_known,
-        } = fetches;
-        let mut refresh = !leaders_known;
+        let max_wait = self
+            .config
+            .fetch_max_wait
+            .min(deadline.saturating_duration_since(Instant::now()));
+        let leaders_known = self.send_fetches(state, max_wait);
+        let mut refresh = (!leaders_known).then(|| self.cluster.metadata().generation());
         let mut records = Vec::new();
-        let mut still_out = Vec::new();
-        for (broker, mut answer) in answers {
-            match tokio::time::timeout_at(deadline, &mut answer).await {
-                Ok(answer) => {
-                    let answer = answer.expect("fetch tasks do not panic");
-                    refresh |= self.take_answer(state, broker, answer, &offsets, &mut records);
+        let mut answer = match state.in_flight.is_empty() {
+            true => None,
+            false => tokio::time::timeout_at(deadline, state.answers.recv())
+                .await
+                .ok()
+                .flatten(),
+        };
+        while let Some((broker, id, result)) = answer {
+            if state.in_flight.get(&broker).is_some_and(|f| f.id == id) {
+                let fetch = state.in_flight.remove(&broker).expect("just seen");
+                if self.take_answer(state, broker, result, &fetch.offsets, &mut records) {
+                    refresh = Some(refresh.map_or(fetch.generation, |g| g.min(fetch.generation)));
                 }
-                Err(_) => still_out.push((broker, answer)),
             }
+            answer = state.answers.try_recv().ok();
         }
-        if !still_out.is_empty() {
-            state.fetches = Some(Fetches {
-                answers: still_out,
-                offsets,
-                generation,
-                leaders_known: true,
-            });
-        }
-        if refresh {
+        if let Some(generation) = refresh {
             let _ =
                 tokio::time::timeout_at(deadline, self.cluster.refresh_metadata(generation)).await;
             if records.is_empty() {
@@ -422,30 +433,43 @@ impl Consumer {
         records
     }
 
-    /// Sends one Fetch per leader for every partition whose position is known.
-    fn send_fetches(&self, state: &State, max_wait: Duration) -> Fetches {
+    /// Sends a Fetch to each leader with none out, for its partitions whose position is known
+    /// and that are in no fetch out; whether every such partition's leader is known.
+    fn send_fetches(&self, state: &mut State, max_wait: Duration) -> bool {
         let metadata = self.cluster.metadata();
-        let mut requests: BTreeMap<BrokerId, FetchRequest> = BTreeMap::new();
-        let mut offsets = BTreeMap::new();
+        let out: BTreeSet<&TopicPartition> = state
+            .in_flight
+            .values()
+            .flat_map(|fetch| fetch.offsets.keys())
+            .collect();
+        let mut requests: BTreeMap<BrokerId, (FetchRequest, BTreeMap<TopicPartition, Offset>)> =
+            BTreeMap::new();
         let mut leaders_known = true;
         for (topic_partition, position) in &state.positions {
             let Some(offset) = position.offset else {
                 continue;
             };
+            if out.contains(topic_partition) {
+                continue;
+            }
             let Ok(leader) = metadata.leader(topic_partition) else {
                 leaders_known = false;
                 continue;
             };
-            offsets.insert(topic_partition.clone(), offset);
-            let request = requests
-                .entry(leader.broker)
-                .or_insert_with(|| FetchRequest {
+            if state.in_flight.contains_key(&leader.broker) {
+                continue;
+            }
+            let (request, offsets) = requests.entry(leader.broker).or_insert_with(|| {
+                let request = FetchRequest {
                     replica_id: None,
                     max_wait,
                     min_bytes: self.config.fetch_min_bytes,
                     max_bytes: self.config.fetch_max_bytes,
                     topics: Vec::new(),
-                });
+                };
+                (request, BTreeMap::new())
+            });
+            offsets.insert(topic_partition.clone(), offset);
             let partition = FetchPartition {
                 partition_index: topic_partition.partition,
                 current_leader_epoch: leader.epoch,
@@ -456,24 +480,28 @@ impl Consumer {
             };
             push_partition(&mut request.topics, &topic_partition.topic, partition);
         }
-        let answers = requests
-            .into_iter()
-            .map(|(broker, request)| {
-                let cluster = Arc::clone(&self.cluster);
-                let answer = tokio::spawn(async move {
-                    cluster
-                        .send_to_broker(broker, Request::Fetch(request), max_wait)
-                        .await
-                });
-                (broker, answer)
-            })
-            .collect();
-        Fetches {
-            answers,
-            offsets,
-            generation: metadata.generation(),
-            leaders_known,
+        for (broker, (request, offsets)) in requests {
+            let id = state.next_fetch;
+            state.next_fetch += 1;
+            let cluster = Arc::clone(&self.cluster);
+            let answers = state.answer_tx.clone();
+            tokio::spawn(async move {
+                let result = cluster
+                    .send_to_broker(broker, Request::Fetch(request), max_wait)
+                    .await;
+                let _ = answers.send((broker, id, result));
+            });
+            let generation = metadata.generation();
+            state.in_flight.insert(
+                broker,
+                InFlight {
+                    id,
+                    offsets,
+                    generation,
+                },
+            );
         }
+        leaders_known
     }
 
     /// Takes one broker's fetch answer in; whether the metadata should be refreshed.
