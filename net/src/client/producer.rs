@@ -1148,9 +1148,9 @@ mod tests {
         assert_eq!(record.headers.len(), 1);
     }
 
-    #[test]
-    fn each_partition_reads_its_own_answer() {
-        let response = ProduceResponse {
+    /// A Produce answer for topic `t`: partition 0 appended at offset 40, partition 1 moved.
+    fn answer_40_and_moved() -> ProduceResponse {
+        ProduceResponse {
             topics: vec![Topic {
                 name: "t".into(),
                 partitions: vec![
@@ -1170,7 +1170,12 @@ mod tests {
                     },
                 ],
             }],
-        };
+        }
+    }
+
+    #[test]
+    fn each_partition_reads_its_own_answer() {
+        let response = answer_40_and_moved();
         let broker = BrokerId(3);
         assert_eq!(
             partition_outcome(&response, &TopicPartition::new("t", 0), broker).unwrap(),
@@ -1199,15 +1204,16 @@ mod tests {
         })
     }
 
-    /// Appends a record of `value` to `topic_partition`; its future.
+    /// Appends a record of `value` stamped `timestamp` to `topic_partition`; its future.
     fn append_one(
         accumulator: &mut Accumulator<Completion>,
         topic_partition: &TopicPartition,
         value: &[u8],
+        timestamp: i64,
     ) -> DeliveryFuture {
         let record = ringlog_engine::format::Record {
             value: Some(value),
-            timestamp: 1,
+            timestamp,
             ..Default::default()
         };
         let open_batch = || {
@@ -1221,7 +1227,7 @@ mod tests {
         DeliveryFuture {
             outcome: appended.joined,
             index: appended.index,
-            timestamp: Timestamp(1),
+            timestamp: Timestamp(timestamp),
         }
     }
 
@@ -1233,9 +1239,9 @@ mod tests {
         let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
         // Five records: two full batches and an open one on partition 0; one on partition 1.
         let futures: Vec<_> = (0..5)
-            .map(|_| append_one(&mut accumulator, &p0, &value))
+            .map(|_| append_one(&mut accumulator, &p0, &value, 1))
             .collect();
-        let moved = append_one(&mut accumulator, &p1, &value);
+        let moved = append_one(&mut accumulator, &p1, &value, 1);
         let mut batches = accumulator.take(&p0, usize::MAX);
         assert_eq!(batches.len(), 2);
         batches.extend(accumulator.take(&p1, usize::MAX));
@@ -1249,27 +1255,7 @@ mod tests {
                 .collect();
         assert_eq!(counts, [2, 2]);
 
-        let response = ProduceResponse {
-            topics: vec![Topic {
-                name: "t".into(),
-                partitions: vec![
-                    ProducePartitionResponse {
-                        partition_index: 0,
-                        error_code: ErrorCode::NONE,
-                        base_offset: Some(Offset(40)),
-                        log_start_offset: Some(Offset(0)),
-                        error_message: None,
-                    },
-                    ProducePartitionResponse {
-                        partition_index: 1,
-                        error_code: ErrorCode::NOT_LEADER_OR_FOLLOWER,
-                        base_offset: None,
-                        log_start_offset: None,
-                        error_message: Some("moved".into()),
-                    },
-                ],
-            }],
-        };
+        let response = answer_40_and_moved();
         let outcomes = outcomes(batches, Ok(Response::Produce(response)), BrokerId(1));
         for (batch, outcome) in outcomes {
             match outcome {
@@ -1311,35 +1297,11 @@ mod tests {
 
     #[tokio::test]
     async fn records_of_a_batch_resolve_in_order_with_consecutive_offsets() {
-        let now = std::time::Instant::now();
-        let mut accumulator = Accumulator::new(AccumulatorConfig {
-            batch_bytes: 1 << 20,
-            buffer_bytes: 1 << 20,
-            linger: Duration::ZERO,
-            compression: Compression::None,
-        });
+        let mut accumulator = accumulator(1 << 20);
         let topic_partition = TopicPartition::new("t", 0);
-        let mut answers = Vec::new();
-        for i in 0..3 {
-            let record = ringlog_engine::format::Record {
-                value: Some(b"v"),
-                timestamp: i,
-                ..Default::default()
-            };
-            let open_batch = || {
-                let outcome = SharedOutcome::new(topic_partition.clone());
-                (now, Completion { outcome })
-            };
-            let joined = |completion: &Completion| Arc::clone(&completion.outcome);
-            let appended = accumulator
-                .append(&topic_partition, &record, open_batch, joined)
-                .unwrap();
-            answers.push(DeliveryFuture {
-                outcome: appended.joined,
-                index: appended.index,
-                timestamp: Timestamp(i),
-            });
-        }
+        let answers: Vec<_> = (0..3)
+            .map(|i| append_one(&mut accumulator, &topic_partition, b"v", i))
+            .collect();
         let batch = accumulator.take(&topic_partition, 0).pop().unwrap();
         complete_batch(batch, Some(Offset(100)));
         for (i, answer) in answers.into_iter().enumerate() {
