@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 
 use super::plan::{Baseline, Sizes};
-use super::results::{BaselineResult, Latency, median};
+use super::results::{BaselineResult, Latency, median, percentile_table};
 use crate::net_baselines::{sendfile_loopback, tcp_loopback, tcp_round_trips, write_file};
 use crate::{batch_template, chunk_of, raw_write, raw_write_fdatasync};
 
@@ -126,17 +126,7 @@ fn latency_of(times: &[Duration]) -> Result<Latency> {
         histogram.saturating_record(u64::try_from(time.as_micros()).unwrap_or(u64::MAX).max(1));
     }
     let ms = |us: u64| us as f64 / 1000.0;
-    let percentiles = PERCENTILES
-        .iter()
-        .map(|&p| {
-            let us = match p {
-                0.0 => histogram.min(),
-                100.0 => histogram.max(),
-                _ => histogram.value_at_percentile(p),
-            };
-            [p, ms(us)]
-        })
-        .collect();
+    let percentiles = percentile_table(&histogram);
     Ok(Latency {
         p50: ms(histogram.value_at_quantile(0.50)),
         p99: ms(histogram.value_at_quantile(0.99)),
@@ -146,14 +136,10 @@ fn latency_of(times: &[Duration]) -> Result<Latency> {
     })
 }
 
-/// The percentiles of a latency baseline: those `ringlog perf consume --latency` reports.
-const PERCENTILES: [f64; 13] = [
-    0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0,
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harness::results::PERCENTILES;
 
     const TINY: Sizes = Sizes {
         records_100b: 1,

@@ -7,9 +7,32 @@
 //! over ringlog's. ringlog's bytes are the records' value bytes only (what the producer was
 //! asked to send), so framing and headers count against it.
 
+use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::plan::{Baseline, KafkaFigure, Sizes};
+
+/// The percentiles every latency carries, from 0 (the fastest) to 100 (the slowest): those
+/// `ringlog perf consume --latency` reports and the harness's latency baselines, plotted on
+/// one axis.
+pub const PERCENTILES: [f64; 13] = [
+    0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0,
+];
+
+/// `[percentile, ms]` at each of [`PERCENTILES`], from a histogram of microseconds.
+pub fn percentile_table(histogram: &Histogram<u64>) -> Vec<[f64; 2]> {
+    PERCENTILES
+        .iter()
+        .map(|&p| {
+            let us = match p {
+                0.0 => histogram.min(),
+                100.0 => histogram.max(),
+                _ => histogram.value_at_percentile(p),
+            };
+            [p, us as f64 / 1000.0]
+        })
+        .collect()
+}
 
 /// Latency quantiles in milliseconds.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]

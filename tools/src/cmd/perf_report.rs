@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
+use ringlog_bench::harness::results::percentile_table;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -58,40 +59,24 @@ impl LatencyMs {
     }
 }
 
-/// The percentiles [`LatencyDistribution`] reports, from 0 (the fastest) to 100 (the slowest).
-pub const PERCENTILES: [f64; 13] = [
-    0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0,
-];
-
 /// A latency histogram in milliseconds: the usual quantiles, how many values it holds, and the
-/// value at each of [`PERCENTILES`] (for a plot of latency by percentile).
+/// value at each of [`PERCENTILES`](ringlog_bench::harness::results::PERCENTILES) (for a plot of latency by percentile).
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct LatencyDistribution {
     #[serde(flatten)]
     pub summary: LatencyMs,
     /// Values recorded.
     pub count: u64,
-    /// `[percentile, ms]`, at each of [`PERCENTILES`].
+    /// `[percentile, ms]`, at each of the harness's `PERCENTILES`.
     pub percentiles: Vec<[f64; 2]>,
 }
 
 impl LatencyDistribution {
     pub fn of(histogram: &Histogram<u64>) -> LatencyDistribution {
-        let percentiles = PERCENTILES
-            .iter()
-            .map(|&p| {
-                let us = match p {
-                    0.0 => histogram.min(),
-                    100.0 => histogram.max(),
-                    _ => histogram.value_at_percentile(p),
-                };
-                [p, us as f64 / 1000.0]
-            })
-            .collect();
         LatencyDistribution {
             summary: LatencyMs::of(histogram),
             count: histogram.len(),
-            percentiles,
+            percentiles: percentile_table(histogram),
         }
     }
 }
@@ -199,6 +184,7 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ringlog_bench::harness::results::PERCENTILES;
 
     #[test]
     fn latency_quantiles_are_in_milliseconds() {
