@@ -22,7 +22,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ringlog_engine::format::{BatchBuilder, Record};
+use ringlog_engine::format::{BatchBuilder, Record, crc32c};
 use ringlog_engine::io::open_backend;
 use ringlog_engine::{FlushPolicy, IoBackend, IoBackendKind, LeaderEpoch, Log, LogConfig};
 
@@ -175,7 +175,7 @@ pub fn raw_pwrite_batches(
     let mut pos = 0u64;
     for _ in 0..appends {
         if crc {
-            std::hint::black_box(crc32c::crc32c(&template[21..]));
+            std::hint::black_box(crc32c(&template[21..]));
         }
         file.write_all_at(template, pos)?;
         pos += template.len() as u64;
@@ -213,7 +213,7 @@ pub fn raw_pread_crc32c(files: &[File], buf: &mut [u8]) -> io::Result<(u64, u32)
     let mut total = 0;
     let mut crc = 0;
     for file in files {
-        total += read_chunks(file, buf, |bytes| crc = crc32c::crc32c(bytes))?;
+        total += read_chunks(file, buf, |bytes| crc = crc32c(bytes))?;
     }
     Ok((total, crc))
 }

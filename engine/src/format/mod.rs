@@ -15,6 +15,8 @@ pub mod compression;
 pub mod record;
 pub mod varint;
 
-pub use batch::{BatchError, BatchHeader, BatchInfo, BatchIter, HEADER_LEN, LOG_OVERHEAD, MAGIC};
+pub use batch::{
+    BatchError, BatchHeader, BatchInfo, BatchIter, HEADER_LEN, LOG_OVERHEAD, MAGIC, crc32c,
+};
 pub use compression::{Compression, CompressionError};
 pub use record::{BatchBuilder, BatchRecords, Header, Record, RecordError, RecordIter, RecordView};

@@ -22,6 +22,8 @@
 //! that was synced, an error naming its position. A length field damaged so that its record
 //! runs past the end of the file cannot be told from a torn write and is cut as one.
 
+use ringlog_engine::format::crc32c;
+
 /// The header before each payload.
 pub(crate) const LENGTH_AT: usize = 0;
 pub(crate) const CRC_AT: usize = LENGTH_AT + 4;
@@ -72,7 +74,7 @@ pub(crate) fn encode(payload: &[u8], out: &mut Vec<u8>) {
             )
         });
     out.extend_from_slice(&length.to_be_bytes());
-    out.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+    out.extend_from_slice(&crc32c(payload).to_be_bytes());
     out.extend_from_slice(payload);
 }
 
@@ -168,7 +170,7 @@ fn record_at(bytes: &[u8], at: usize) -> Result<&[u8], RecordError> {
         });
     }
     let payload = &rest[RECORD_HEADER_LEN..end];
-    let computed = crc32c::crc32c(payload);
+    let computed = crc32c(payload);
     if stored != computed {
         return Err(RecordError::Invalid {
             reason: format!("crc mismatch (stored {stored:#010x}, computed {computed:#010x})"),
@@ -199,7 +201,7 @@ mod tests {
     #[test]
     fn record_known_answer() {
         let bytes = file(&[b"{}"]);
-        let crc = crc32c::crc32c(b"{}").to_be_bytes();
+        let crc = crc32c(b"{}").to_be_bytes();
         assert_eq!(&bytes[..4], &[0, 0, 0, 2]);
         assert_eq!(&bytes[4..8], &crc);
         assert_eq!(&bytes[8..], b"{}");
