@@ -2,7 +2,9 @@
 //!
 //! - `append_flush_never/<shape>`: 32 MiB of one batch shape appended into a fresh log (one
 //!   batch per append), against `raw_write`: the same bytes written with write(2) in 1 MiB
-//!   chunks into a fresh file. Floor: ringlog at least 0.8 of the baseline.
+//!   chunks into a fresh file. Floor: ringlog at least 0.8 of the baseline. Also
+//!   `raw_write_preallocated`: the same into blocks reserved first, as the log's segments are
+//!   (`preallocate_bytes`), the kernel's cheapest buffered write.
 //! - `append_flush_always/<shape>`: the same with `flush = always`, by 1 and by 16 appender
 //!   threads (group commit shares fdatasyncs between them), against `raw_write_fdatasync`:
 //!   write(2) in 1 MiB chunks with an fdatasync after each. Floor: 16 appenders at least 0.6.
@@ -22,7 +24,7 @@ use criterion::{
 use ringlog_bench::{
     CHUNK, EPOCH, append_repeatedly, appends_for, available_backends, batch_template,
     batches_per_append, bench_config, bench_dir, chunk_of, prime, raw_pwrite_batches, raw_write,
-    raw_write_fdatasync,
+    raw_write_fdatasync, raw_write_preallocated,
 };
 use ringlog_engine::{FlushPolicy, IoBackend, IoBackendKind, Log, LogConfig};
 
@@ -110,6 +112,15 @@ fn flush_never(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 (0..iters)
                     .map(|_| timed_raw(&base, |f| raw_write(f, &chunk, bytes)))
+                    .sum()
+            })
+        });
+        // Diagnostic: the same into reserved blocks, what the log's preallocation gets from
+        // the kernel (the floor is against `raw_write`).
+        group.bench_function("raw_write_preallocated", |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| timed_raw(&base, |f| raw_write_preallocated(f, &chunk, bytes)))
                     .sum()
             })
         });

@@ -64,6 +64,11 @@ pub struct LogConfig {
     /// still be in flight when an append returns (see [`crate::log`]'s write pipeline). 0 writes
     /// every append before it returns.
     pub write_buffer_bytes: usize,
+    /// The active segment's blocks are reserved this far ahead of its data (`fallocate` with
+    /// the file's length kept), and what is left over is given back when it rolls or the log
+    /// closes: the kernel's buffered writes into reserved blocks skip ext4's per-block
+    /// delayed allocation. Redpanda's `segment_fallocation_step`; 0 turns it off.
+    pub preallocate_bytes: u64,
     /// The IO backend, when the log opens its own (`io_backend`).
     pub io_backend: IoBackendKind,
 }
@@ -80,6 +85,7 @@ impl Default for LogConfig {
             retention_bytes: None,
             recovery_checkpoint_interval: Duration::from_secs(60),
             write_buffer_bytes: 1024 * 1024,
+            preallocate_bytes: 16 << 20,
             io_backend: IoBackendKind::Auto,
         }
     }

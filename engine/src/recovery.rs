@@ -307,7 +307,16 @@ impl Recovery<'_> {
                 return Ok(());
             }
             match self.scan(base)? {
-                None => expected = Some(self.segments[&base].next_offset),
+                None => {
+                    // Written since the last clean close: the crash may have left blocks
+                    // reserved past its end, given back now unless it stays the active one.
+                    let segment = self.segments.get_mut(&base).expect("listed");
+                    segment.assume_reserved_past_end();
+                    if i + 1 < bases.len() {
+                        segment.trim_preallocation()?;
+                    }
+                    expected = Some(segment.next_offset);
+                }
                 Some((position, reason)) => {
                     self.cut(&bases[i..], base, position, reason, recovery_point)?;
                     return Ok(());

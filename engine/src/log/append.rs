@@ -173,6 +173,11 @@ impl Log {
         let interval = self.config.index_interval_bytes;
         let active = state.active_mut();
         let old_size = active.size;
+        active.preallocate(
+            old_size + len,
+            self.config.preallocate_bytes,
+            self.config.segment_bytes,
+        );
         if self.config.write_buffer_bytes > 0 {
             active.record_appended(headers, interval);
             state.stage_append(&self.dir, old_size, payload)?;
@@ -205,6 +210,7 @@ impl Log {
         debug_assert_eq!(base_offset, state.log_end_offset());
         state.drain_writes(&self.dir)?;
         let active = state.active_mut();
+        active.trim_preallocation()?;
         active.seal();
         active.write_indexes(self.backend.as_ref())?;
         let segment = Segment::create(&self.dir, base_offset)?;

@@ -235,6 +235,7 @@ impl Log {
         self.check_writable(&state)?;
         state.drain_writes(&self.dir)?;
         let leo = state.log_end_offset();
+        state.active_mut().trim_preallocation()?;
         state.active_mut().seal();
         state.active_mut().write_indexes(self.backend.as_ref())?;
         for segment in state.segments.values_mut() {

@@ -131,6 +131,14 @@ pub struct Segment {
     indexes_synced: bool,
     /// Whether both index files existed when the segment was opened.
     pub indexes_found: bool,
+    /// The file's blocks are reserved up to here ([`preallocate`](Self::preallocate)); at
+    /// least `size`.
+    preallocated_to: u64,
+    /// Blocks may be reserved past `size`: they are given back when the segment stops being
+    /// written ([`trim_preallocation`](Self::trim_preallocation)).
+    reserved_past_end: bool,
+    /// Reserving failed here (a filesystem without `fallocate`, or full): not tried again.
+    preallocation_failed: bool,
 }
 
 fn open_file(path: &Path, create: bool) -> Result<File> {
@@ -154,6 +162,31 @@ fn file_birth(file: &File) -> Timestamp {
         })
 }
 
+/// `fallocate(FALLOC_FL_KEEP_SIZE)` of `len` bytes at `pos`: blocks reserved, the length kept.
+#[cfg(target_os = "linux")]
+fn reserve_blocks(file: &File, pos: u64, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (Ok(pos), Ok(len)) = (libc::off_t::try_from(pos), libc::off_t::try_from(len)) else {
+        return Err(std::io::Error::from_raw_os_error(libc::EFBIG));
+    };
+    loop {
+        // SAFETY: a plain syscall on a descriptor `file` keeps open for the call.
+        let r = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, pos, len) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reserve_blocks(_file: &File, _pos: u64, _len: u64) -> std::io::Result<()> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+}
+
 impl Segment {
     /// Creates the files of a new, empty segment (replacing leftovers of the same name, which
     /// can only lie past the log end).
@@ -173,6 +206,7 @@ impl Segment {
             .len();
         segment.written_size = segment.size;
         segment.flushed_size = segment.size;
+        segment.preallocated_to = segment.size;
         Ok(segment)
     }
 
@@ -206,6 +240,9 @@ impl Segment {
             time_entries_written: 0,
             indexes_synced: create,
             indexes_found,
+            preallocated_to: 0,
+            reserved_past_end: false,
+            preallocation_failed: false,
         })
     }
 
@@ -255,6 +292,56 @@ impl Segment {
         self.record_appended(headers, index_interval_bytes);
         self.written_size = self.size;
         Ok(())
+    }
+
+    /// Reserves the file's blocks up to at least `end` before a write reaches it, `step` bytes
+    /// ahead of the data at a time and not past `limit` (`segment_bytes`) unless `end` is.
+    /// The kernel copies a buffered write into reserved blocks without ext4's delayed-allocation
+    /// work per block (measured in `docs/storage.md`: 32 MiB in 1 MiB writes 1.45x faster), and
+    /// the segment's blocks lie together on disk. `FALLOC_FL_KEEP_SIZE` leaves the file's length
+    /// alone, so readers, sendfile and recovery see only `size`. A filesystem that cannot
+    /// reserve, or has no room for the step, is not an error: the write goes on without, and
+    /// this segment stops trying.
+    pub fn preallocate(&mut self, end: u64, step: u64, limit: u64) {
+        if step == 0 || end <= self.preallocated_to || self.preallocation_failed {
+            return;
+        }
+        let from = self.preallocated_to.max(self.size);
+        let to = end.max(from.saturating_add(step).min(limit));
+        match reserve_blocks(&self.log, from, to - from) {
+            Ok(()) => {
+                self.preallocated_to = to;
+                self.reserved_past_end = true;
+            }
+            Err(e) => {
+                tracing::debug!(path = %self.log_path().display(), error = %e, "cannot preallocate the segment; writing without");
+                self.preallocation_failed = true;
+            }
+        }
+    }
+
+    /// Gives back the blocks reserved past `size`, once the segment stops being written (roll,
+    /// close) and every write to it is done.
+    pub fn trim_preallocation(&mut self) -> Result<()> {
+        debug_assert_eq!(
+            self.written_size, self.size,
+            "trimming under writes in flight"
+        );
+        if self.reserved_past_end {
+            // The same length: ext4 frees the blocks past it.
+            self.log
+                .set_len(self.size)
+                .map_err(|e| Error::io("trim", self.log_path(), e))?;
+            self.reserved_past_end = false;
+        }
+        self.preallocated_to = self.size;
+        Ok(())
+    }
+
+    /// Notes that the file may hold blocks reserved past its end by a run that did not close
+    /// the log (recovery after a crash).
+    pub fn assume_reserved_past_end(&mut self) {
+        self.reserved_past_end = true;
     }
 
     /// Records batches appended at the end of the segment (their bytes are being written by the
@@ -392,6 +479,9 @@ impl Segment {
         self.rebuild_indexes_from_headers(backend, index_interval)?;
         self.written_size = self.size;
         self.flushed_size = self.flushed_size.min(self.size);
+        // The cut gave back every block past it.
+        self.preallocated_to = self.size;
+        self.reserved_past_end = false;
         debug_assert!(self.size <= old_size);
         self.rewrite_indexes(backend)
     }

@@ -38,6 +38,7 @@
 //! | `log_flush_policy`                     | never            | none (`log.flush.interval.messages`) | topic default: never, always, interval |
 //! | `log_flush_interval_ms`                | 1000             | `log.flush.interval.ms`        | topic default; used by `interval` |
 //! | `log_index_interval_bytes`             | 4096             | `log.index.interval.bytes`     | topic default |
+//! | `log_preallocate_bytes`                | 16 MiB           | none (`file.preallocate` reserves whole segments) | blocks reserved ahead of each active segment's data; 0: off (Redpanda's `segment_fallocation_step`) |
 //! | `message_max_bytes`                    | 1 MiB + 12       | `message.max.bytes`            | topic default; the largest batch |
 //! | `socket_request_max_bytes`             | 100 MiB          | `socket.request.max.bytes`     | the largest request frame |
 //! | `max_connections`                      | 10000            | `max.connections`              | Kafka's default is 2^31-1 |
@@ -138,6 +139,8 @@ pub struct BrokerConfig {
     pub log_flush_interval: Duration,
     /// `log_index_interval_bytes` (topic default `index_interval_bytes`).
     pub log_index_interval_bytes: u32,
+    /// `log_preallocate_bytes`: the engine's `preallocate_bytes`, for every partition's log.
+    pub log_preallocate_bytes: u32,
     /// `message_max_bytes` (topic default `max_message_bytes`): the largest batch.
     pub message_max_bytes: u32,
     /// `socket_request_max_bytes`: the largest request frame, length prefix included.
@@ -196,6 +199,8 @@ impl Default for BrokerConfig {
             log_flush_policy: topic.flush_policy,
             log_flush_interval: topic.flush_interval,
             log_index_interval_bytes: topic.index_interval_bytes,
+            log_preallocate_bytes: u32::try_from(LogConfig::default().preallocate_bytes)
+                .expect("the engine's default fits"),
             message_max_bytes: topic.max_message_bytes,
             socket_request_max_bytes: MAX_FRAME_BYTES_DEFAULT,
             max_connections: 10_000,
@@ -485,7 +490,10 @@ impl BrokerConfig {
 
     /// The engine's config for a partition log of a topic with config `topic`.
     pub fn log_config(&self, topic: &TopicConfig) -> LogConfig {
-        self.topic_settings(topic).log_config(self.io_backend)
+        LogConfig {
+            preallocate_bytes: u64::from(self.log_preallocate_bytes),
+            ..self.topic_settings(topic).log_config(self.io_backend)
+        }
     }
 
     /// The leader state machine's config for a partition of a topic with config `topic`.
@@ -933,6 +941,8 @@ const SOCKET_REQUEST_MAX_BYTES: IntRule = IntRule::new(REQUEST_HEADER_LEN as i64
 const COUNT: IntRule = IntRule::new(1, i32::MAX as i64);
 const TIMEOUT_MS: IntRule = IntRule::new(1, i32::MAX as i64);
 const WAIT_MS: IntRule = IntRule::new(0, i32::MAX as i64);
+/// `log_preallocate_bytes`: a segment holds at most `i32::MAX` bytes.
+const PREALLOCATE_BYTES: IntRule = IntRule::new(0, i32::MAX as i64);
 
 /// One broker key: how it is read from TOML (checking its type and range) and rendered back.
 struct KeySpec {
@@ -1268,6 +1278,17 @@ const KEYS: &[KeySpec] = &[
             Ok(())
         },
         render: |c| render_int(c.log_index_interval_bytes),
+    },
+    KeySpec {
+        name: "log_preallocate_bytes",
+        kafka: "",
+        doc: "blocks reserved (fallocate, the length kept) ahead of each active segment's data, given back on roll; 0: off",
+        section: "log",
+        parse: |c, v| {
+            c.log_preallocate_bytes = int_as(v, PREALLOCATE_BYTES)?;
+            Ok(())
+        },
+        render: |c| render_int(c.log_preallocate_bytes),
     },
     KeySpec {
         name: "message_max_bytes",

@@ -59,6 +59,10 @@ pub struct Args {
     /// every append before it returns.
     #[arg(long, default_value_t = LogConfig::default().write_buffer_bytes)]
     write_buffer_bytes: usize,
+    /// Bytes of blocks reserved ahead of the active segment's data (the engine's
+    /// `preallocate_bytes`); 0 turns it off.
+    #[arg(long, default_value_t = LogConfig::default().preallocate_bytes)]
+    preallocate_bytes: u64,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -117,6 +121,7 @@ pub fn run(args: Args) -> Result<()> {
     let config = LogConfig {
         segment_bytes: args.segment_bytes,
         write_buffer_bytes: args.write_buffer_bytes,
+        preallocate_bytes: args.preallocate_bytes,
         flush: args.flush,
         io_backend: args.io_backend,
         ..LogConfig::default()
