@@ -7,9 +7,11 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::time::Duration;
 
 use ringlog_net::client::{
-    Acks, Client, ClientConfig, ConsumerConfig, OffsetReset, ProducerConfig, Record, TopicPartition,
+    Acks, Client, ClientConfig, ClientError, ConsumerConfig, OffsetReset, ProducerConfig, Record,
+    TopicPartition,
 };
 use ringlog_net::server::{Broker, ServerOptions};
+use ringlog_net::wire::ErrorCode;
 use ringlog_replication::BrokerId;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -26,11 +28,18 @@ struct Cluster {
     listen: Vec<SocketAddr>,
     voters: String,
     brokers: Vec<Option<Broker>>,
+    /// What the test changes in every broker's options.
+    tune: fn(&mut ServerOptions),
 }
 
 impl Cluster {
     /// `n` brokers, all voters, all registered.
     fn start(n: u32) -> Cluster {
+        Cluster::start_tuned(n, |_| {})
+    }
+
+    /// `n` brokers with their options changed by `tune`.
+    fn start_tuned(n: u32, tune: fn(&mut ServerOptions)) -> Cluster {
         let listen: Vec<SocketAddr> = (0..n).map(|_| free_addr()).collect();
         let voters: Vec<String> = (1..=n).map(|id| format!("{id}@{}", free_addr())).collect();
         let mut cluster = Cluster {
@@ -38,6 +47,7 @@ impl Cluster {
             listen,
             voters: voters.join(","),
             brokers: (0..n).map(|_| None).collect(),
+            tune,
         };
         for index in 0..n as usize {
             cluster.brokers[index] = Some(Broker::start(cluster.options(index)).unwrap());
@@ -60,6 +70,7 @@ impl Cluster {
         options.config.replica_lag_time_max = Duration::from_millis(3000);
         options.config.replica_fetch_backoff = Duration::from_millis(100);
         options.shards = 2;
+        (self.tune)(&mut options);
         options
     }
 
@@ -97,7 +108,37 @@ async fn connect(cluster: &Cluster) -> Client {
     Client::connect(config).await.unwrap()
 }
 
+/// Creates a topic with a replica on every broker, once the broker asked sees them all live
+/// (each registered before it served, but the others' registrations may not have reached it).
+async fn create_topic(client: &Client, name: &str, partitions: u32, configs: &[(&str, &str)]) {
+    loop {
+        match client
+            .admin()
+            .create_topic(name, partitions, 3, configs)
+            .await
+        {
+            Ok(()) => return,
+            Err(ClientError::Broker { code, .. })
+                if code == ErrorCode::INVALID_REPLICATION_FACTOR =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("create topic {name}: {error}"),
+        }
+    }
+}
+
 async fn produce(client: &Client, topic: &str, values: std::ops::Range<u32>) {
+    produce_to(client, topic, None, values).await;
+}
+
+/// Produces `values` with acks=all, to `partition` or where the partitioner puts them.
+async fn produce_to(
+    client: &Client,
+    topic: &str,
+    partition: Option<u32>,
+    values: std::ops::Range<u32>,
+) {
     let producer = client
         .producer(ProducerConfig {
             acks: Acks::All,
@@ -107,7 +148,10 @@ async fn produce(client: &Client, topic: &str, values: std::ops::Range<u32>) {
         .unwrap();
     let mut deliveries = Vec::new();
     for i in values {
-        let record = Record::new(topic).value(format!("value-{i}"));
+        let mut record = Record::new(topic).value(format!("value-{i}"));
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
         deliveries.push(producer.send(record).await.unwrap());
     }
     producer.flush().await.unwrap();
@@ -140,12 +184,7 @@ async fn acks_all_records_survive_their_leader_stopping() {
     let mut cluster = Cluster::start(3);
     tokio::time::timeout(DEADLINE, async {
         let client = connect(&cluster).await;
-        let config = [("min_insync_replicas", "2")];
-        client
-            .admin()
-            .create_topic("t", 1, 3, &config)
-            .await
-            .unwrap();
+        create_topic(&client, "t", 1, &[("min_insync_replicas", "2")]).await;
         produce(&client, "t", 0..200).await;
         let leader = client.admin().describe_topics(&["t"]).await.unwrap()[0].partitions[0]
             .leader
@@ -174,6 +213,44 @@ async fn acks_all_records_survive_their_leader_stopping() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    })
+    .await
+    .expect("within the deadline");
+}
+
+/// Followers whose long poll lasts 5 s (and who stay in the ISR meanwhile).
+fn long_polls(options: &mut ServerOptions) {
+    options.config.replica_lag_time_max = Duration::from_secs(30);
+    options.config.replica_fetch_wait_max = Duration::from_secs(5);
+    options.config.fetch_max_wait = Duration::from_secs(5);
+    options.fetch_wait_max = Duration::from_secs(5);
+}
+
+/// A partition that begins to follow a leader while its broker's fetcher long-polls that
+/// leader for other partitions fetches at once: an acks=all produce to a new topic is
+/// acknowledged long before the 5 s long poll of the idle topic would end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_partition_does_not_wait_for_the_long_poll_of_the_others() {
+    let cluster = Cluster::start_tuned(3, long_polls);
+    tokio::time::timeout(DEADLINE, async {
+        let client = connect(&cluster).await;
+        // Three leaders: every broker follows a partition of each of the others.
+        create_topic(&client, "idle", 3, &[]).await;
+        // An acks=all produce is answered once the followers' next fetches report the
+        // records; those fetches wait at the leaders now, for 5 s, with nothing to come.
+        for partition in 0..3 {
+            produce_to(&client, "idle", Some(partition), 0..1).await;
+        }
+        create_topic(&client, "new", 3, &[]).await;
+        let started = std::time::Instant::now();
+        for partition in 0..3 {
+            produce_to(&client, "new", Some(partition), 0..1).await;
+        }
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(2),
+            "acks=all to a new topic took {took:?}: its followers waited for the long poll"
+        );
     })
     .await
     .expect("within the deadline");

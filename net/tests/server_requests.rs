@@ -277,6 +277,54 @@ fn a_fetch_waits_for_data_and_wakes_when_it_arrives() {
 }
 
 #[test]
+fn a_fetch_answers_the_fetch_waiting_ahead_of_it_on_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options(dir.path(), 2);
+    options.fetch_wait_max = Duration::from_secs(5);
+    let harness = Harness {
+        broker: Some(Broker::start(options).expect("broker starts")),
+        _dir: dir,
+    };
+    harness
+        .broker
+        .as_ref()
+        .unwrap()
+        .wait_ready(TIMEOUT)
+        .expect("broker registers");
+    let mut client = harness.connect();
+    create(&mut client, "t", 2);
+    let waiting = fetch_request("t", 0, 0, Duration::from_secs(5));
+    let first = client.send(&waiting);
+    client
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = client.stream.peek(&mut byte);
+    assert!(early.is_err(), "the empty fetch did not wait: {early:?}");
+    client.stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    // Answers go out in order: the second fetch would wait behind the first's 5 s.
+    let started = Instant::now();
+    let next = fetch_request("t", 1, 0, Duration::ZERO);
+    let second = client.send(&next);
+    let Response::Fetch(response) = client.receive(&waiting, first) else {
+        panic!("not a fetch response")
+    };
+    let waited = started.elapsed();
+    let partition = &response.topics[0].partitions[0];
+    assert_eq!(partition.error_code, ErrorCode::NONE);
+    assert!(partition.records.is_empty());
+    assert!(
+        waited < Duration::from_secs(2),
+        "the waiting fetch held the next one up for {waited:?}"
+    );
+    let Response::Fetch(response) = client.receive(&next, second) else {
+        panic!("not a fetch response")
+    };
+    assert_eq!(response.topics[0].partitions[0].error_code, ErrorCode::NONE);
+}
+
+#[test]
 fn an_empty_fetch_answers_at_its_deadline() {
     let harness = Harness::start(1);
     let mut client = harness.connect();

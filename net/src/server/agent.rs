@@ -11,8 +11,10 @@
 //!   ([`ShardMsg::PartitionState`]), a changed topic config reopens the partition
 //!   ([`ShardMsg::Reconfigure`]), a deleted topic deletes its logs ([`ShardMsg::Delete`]).
 //! - **Follower fetches.** One fetcher per leader broker gathers the fetches the partitions'
-//!   followers want into one Fetch request at a time (as Kafka's replica fetcher threads
-//!   do), and hands each partition's answer to its owner shard ([`ShardMsg::FetchAnswer`]).
+//!   followers want into one long poll at a time (as Kafka's replica fetcher threads do),
+//!   and hands each partition's answer to its owner shard ([`ShardMsg::FetchAnswer`]). A
+//!   fetch that comes while the long poll is out goes at once in a request that ends it, so
+//!   no partition's fetch waits behind the others' long poll.
 //! - **Controller requests.** ISR proposals ([`MetadataCommand::AlterPartition`]); the admin
 //!   requests (CreateTopics, DeleteTopics, AlterConfigs, topics created on first use), whose
 //!   answers go back to the shard that read the request ([`ShardMsg::Respond`]).
@@ -34,6 +36,7 @@ use super::catalog::{Catalog, PARTITIONS_PER_TOPIC_MAX};
 use super::offsets::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
 use super::shard::{JobKey, ShardMsg, Shared, owner_of};
 use super::topic_config::TopicConfig;
+use crate::client::ClientError;
 use crate::client::connection::{Connection, ConnectionLimits};
 use crate::controller::{
     CommandOutcome, Controller, ControllerError, MetadataCommand, MetadataImage,
@@ -47,7 +50,8 @@ use crate::wire::api::fetch::{FetchPartition, FetchRequest};
 use crate::wire::{ErrorCode, Request, RequestHeader, Response};
 
 /// How long a follower fetcher waits, after a response, for the partitions it answered to
-/// ask again before it sends the next request without them.
+/// ask again before it sends the next long poll without them (a partition that asks later is
+/// sent at once, in a request that ends the long poll).
 const FETCH_GATHER_MAX: Duration = Duration::from_millis(20);
 
 /// How long a controlled shutdown waits for the controller to move the leaderships away.
@@ -630,10 +634,21 @@ impl Fetchers {
     }
 }
 
-/// Sends the fetches of the partitions following `leader`, one Fetch request at a time, and
-/// hands each partition's answer to its owner shard. A failed request is sent again (to the
-/// leader's current address) after `replica_fetch_backoff`; a fetch stays pending until it
-/// is answered, replaced by the partition's next one, or forgotten.
+/// Sends the fetches of the partitions following `leader` and hands each partition's answer to
+/// its owner shard.
+///
+/// One request at a time long-polls the leader with every fetch there is to send, after
+/// waiting (at most [`FETCH_GATHER_MAX`]) for the partitions the last answers answered to ask
+/// again. A fetch that comes while the long poll is out (a partition that just began to
+/// follow `leader`, or one whose shard took its answer in late) must not wait behind it: it
+/// goes out at once in a second request on the connection that does not wait, and that
+/// request ends the long poll at the leader (a broker answers a waiting fetch when a later one
+/// arrives on the same connection: answers go out in order). Both answers come back at once,
+/// and the next long poll holds every partition again.
+///
+/// A failed request is sent again (to the leader's current address) after
+/// `replica_fetch_backoff`; a fetch stays to be sent until it is answered, replaced by the
+/// partition's next one, or forgotten.
 async fn fetcher(
     shared: Arc<Shared>,
     leader: BrokerId,
@@ -643,38 +658,35 @@ async fn fetcher(
     let limits = ConnectionLimits {
         connect_timeout: config.request_timeout,
         request_timeout: config.request_timeout,
-        max_in_flight: 1,
+        // The long poll, and the request that ends it.
+        max_in_flight: 2,
         max_frame_bytes: shared.options.max_frame_bytes,
     };
-    let mut pending: BTreeMap<TopicPartition, PendingFetch> = BTreeMap::new();
-    // The partitions the last response answered: each sends its next fetch once its shard
-    // has taken the answer in. The next request waits for them (briefly), so one partition's
-    // next fetch never sits behind a long poll of the others.
-    let mut awaited: BTreeSet<TopicPartition> = BTreeSet::new();
+    let mut book = FetchBook::default();
     let mut connection: Option<(String, Connection)> = None;
     loop {
-        if pending.is_empty() {
+        if !book.has_unsent() {
             match inbox.recv().await {
-                Some(msg) => take(&mut pending, &mut awaited, msg),
+                Some(msg) => book.take(msg),
                 None => return,
             }
         }
         let gather_until = tokio::time::Instant::now() + FETCH_GATHER_MAX;
         loop {
             while let Ok(msg) = inbox.try_recv() {
-                take(&mut pending, &mut awaited, msg);
+                book.take(msg);
             }
-            if awaited.is_empty() {
+            if book.gathered() {
                 break;
             }
             match tokio::time::timeout_at(gather_until, inbox.recv()).await {
-                Ok(Some(msg)) => take(&mut pending, &mut awaited, msg),
+                Ok(Some(msg)) => book.take(msg),
                 Ok(None) => return,
                 Err(_) => break,
             }
         }
-        awaited.clear();
-        if pending.is_empty() {
+        book.stop_waiting();
+        if !book.has_unsent() {
             continue;
         }
         let Some(address) = shared.catalog().broker(leader).map(|b| b.endpoint.clone()) else {
@@ -696,48 +708,13 @@ async fn fetcher(
             }
         }
         let (_, open) = connection.as_ref().expect("connected above");
-        let sent: Vec<(TopicPartition, FetchId)> = pending
-            .iter()
-            .map(|(tp, fetch)| (tp.clone(), fetch.fetch_id))
-            .collect();
-        let request = fetch_request(&shared, &pending);
-        tracing::trace!(%leader, partitions = sent.len(), "follower fetch");
-        match open
-            .send(Request::Fetch(request), config.replica_fetch_wait_max)
-            .await
-        {
-            Ok(Response::Fetch(response)) => {
-                for topic in response.topics {
-                    for answer in topic.partitions {
-                        let topic_partition =
-                            TopicPartition::new(topic.name.clone(), answer.partition_index);
-                        let Some(fetch_id) = sent
-                            .iter()
-                            .find(|(tp, _)| *tp == topic_partition)
-                            .map(|(_, id)| *id)
-                        else {
-                            continue;
-                        };
-                        // Answered, unless a newer fetch replaced it meanwhile.
-                        if pending.get(&topic_partition).map(|f| f.fetch_id) == Some(fetch_id) {
-                            pending.remove(&topic_partition);
-                            awaited.insert(topic_partition.clone());
-                        }
-                        let owner = owner_of(&topic_partition, shared.options.shards);
-                        shared.inboxes[owner].send(ShardMsg::FetchAnswer {
-                            topic_partition,
-                            fetch_id,
-                            answer,
-                        });
-                    }
-                }
-            }
-            Ok(other) => {
-                tracing::warn!(%leader, ?other, "the leader refused a follower fetch");
-                tokio::time::sleep(config.replica_fetch_backoff).await;
-            }
-            Err(error) => {
-                tracing::debug!(%leader, %error, "follower fetch failed");
+        let Some(sent) = long_poll(&shared, leader, open, &mut book, &mut inbox).await else {
+            return;
+        };
+        match sent {
+            Sent::Answered => {}
+            Sent::Refused => tokio::time::sleep(config.replica_fetch_backoff).await,
+            Sent::Failed => {
                 connection = None;
                 tokio::time::sleep(config.replica_fetch_backoff).await;
             }
@@ -745,30 +722,188 @@ async fn fetcher(
     }
 }
 
-fn take(
-    pending: &mut BTreeMap<TopicPartition, PendingFetch>,
-    awaited: &mut BTreeSet<TopicPartition>,
-    msg: FetcherMsg,
-) {
-    match msg {
-        FetcherMsg::Fetch(topic_partition, fetch) => {
-            awaited.remove(&topic_partition);
-            pending.insert(topic_partition, fetch);
+/// How a round of requests to the leader ended; of two, the later variant decides what the
+/// fetcher does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Sent {
+    /// Every request was answered.
+    Answered,
+    /// The leader answered a request with an error response: its fetches are to be sent again.
+    Refused,
+    /// The connection failed: its fetches are to be sent again on a new one.
+    Failed,
+}
+
+/// Sends the fetches to send as one long poll and, if a fetch comes while it is out, that
+/// one in a request that does not wait (which ends the long poll at the leader). Hands every
+/// answer to its shard. `None`: the agent is stopping.
+async fn long_poll(
+    shared: &Shared,
+    leader: BrokerId,
+    open: &Connection,
+    book: &mut FetchBook,
+    inbox: &mut mpsc::UnboundedReceiver<FetcherMsg>,
+) -> Option<Sent> {
+    let wait_max = shared.options.config.replica_fetch_wait_max;
+    let held = book.send_unsent();
+    tracing::trace!(%leader, partitions = held.len(), "follower fetch");
+    let answer = open.send(
+        Request::Fetch(fetch_request(shared, &held, wait_max)),
+        wait_max,
+    );
+    tokio::pin!(answer);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut answer => break Some(outcome),
+            msg = inbox.recv() => {
+                book.take(msg?);
+                if book.has_unsent() {
+                    break None;
+                }
+            }
         }
-        FetcherMsg::Forget(topic_partition) => {
-            awaited.remove(&topic_partition);
-            pending.remove(&topic_partition);
+    };
+    if let Some(outcome) = outcome {
+        return Some(hand_over(shared, leader, book, held, outcome));
+    }
+    let prompt = book.send_unsent();
+    tracing::trace!(%leader, partitions = prompt.len(), "follower fetch ending the long poll");
+    let request = Request::Fetch(fetch_request(shared, &prompt, Duration::ZERO));
+    let (outcome, prompt_outcome) = tokio::join!(&mut answer, open.send(request, Duration::ZERO));
+    let first = hand_over(shared, leader, book, held, outcome);
+    let second = hand_over(shared, leader, book, prompt, prompt_outcome);
+    Some(first.max(second))
+}
+
+/// Hands each partition's answer in `outcome` to its owner shard; the fetches `sent` that
+/// were not answered are to be sent again.
+fn hand_over(
+    shared: &Shared,
+    leader: BrokerId,
+    book: &mut FetchBook,
+    sent: Vec<(TopicPartition, PendingFetch)>,
+    outcome: Result<Response, ClientError>,
+) -> Sent {
+    let response = match outcome {
+        Ok(Response::Fetch(response)) => response,
+        Ok(other) => {
+            tracing::warn!(%leader, ?other, "the leader refused a follower fetch");
+            book.unanswered(sent);
+            return Sent::Refused;
+        }
+        Err(error) => {
+            tracing::debug!(%leader, %error, "follower fetch failed");
+            book.unanswered(sent);
+            return Sent::Failed;
+        }
+    };
+    for topic in response.topics {
+        for answer in topic.partitions {
+            let topic_partition = TopicPartition::new(topic.name.clone(), answer.partition_index);
+            let Some(fetch_id) = sent
+                .iter()
+                .find(|(tp, _)| *tp == topic_partition)
+                .map(|(_, fetch)| fetch.fetch_id)
+            else {
+                continue;
+            };
+            book.answered(&topic_partition, fetch_id);
+            let owner = owner_of(&topic_partition, shared.options.shards);
+            shared.inboxes[owner].send(ShardMsg::FetchAnswer {
+                topic_partition,
+                fetch_id,
+                answer,
+            });
+        }
+    }
+    Sent::Answered
+}
+
+/// One leader's follower fetches as its fetcher keeps them: to send, out in a request, or
+/// answered with the partition's next fetch still to come. A partition has at most one fetch
+/// to send (the newest its follower asked for); the answer to an older one still goes to the
+/// shard, whose follower drops it.
+#[derive(Debug, Default)]
+struct FetchBook {
+    unsent: BTreeMap<TopicPartition, PendingFetch>,
+    out: BTreeMap<TopicPartition, PendingFetch>,
+    /// The partitions answered since the last long poll was sent whose next fetch has not come
+    /// yet: the next long poll waits for them, briefly.
+    awaited: BTreeSet<TopicPartition>,
+}
+
+impl FetchBook {
+    fn take(&mut self, msg: FetcherMsg) {
+        match msg {
+            FetcherMsg::Fetch(topic_partition, fetch) => {
+                self.awaited.remove(&topic_partition);
+                self.unsent.insert(topic_partition, fetch);
+            }
+            FetcherMsg::Forget(topic_partition) => {
+                self.awaited.remove(&topic_partition);
+                self.unsent.remove(&topic_partition);
+                self.out.remove(&topic_partition);
+            }
+        }
+    }
+
+    fn has_unsent(&self) -> bool {
+        !self.unsent.is_empty()
+    }
+
+    /// Whether every partition answered since the last long poll has asked again.
+    fn gathered(&self) -> bool {
+        self.awaited.is_empty()
+    }
+
+    /// The next long poll goes without the partitions still awaited.
+    fn stop_waiting(&mut self) {
+        self.awaited.clear();
+    }
+
+    /// The fetches to send, now out.
+    fn send_unsent(&mut self) -> Vec<(TopicPartition, PendingFetch)> {
+        let sent: Vec<(TopicPartition, PendingFetch)> =
+            std::mem::take(&mut self.unsent).into_iter().collect();
+        for (topic_partition, fetch) in &sent {
+            self.out.insert(topic_partition.clone(), fetch.clone());
+        }
+        sent
+    }
+
+    /// The leader answered fetch `fetch_id`: unless a newer one replaced it, the partition's
+    /// next fetch is awaited.
+    fn answered(&mut self, topic_partition: &TopicPartition, fetch_id: FetchId) {
+        if self.out.get(topic_partition).map(|f| f.fetch_id) != Some(fetch_id) {
+            return;
+        }
+        self.out.remove(topic_partition);
+        if !self.unsent.contains_key(topic_partition) {
+            self.awaited.insert(topic_partition.clone());
+        }
+    }
+
+    /// `sent` got no answer: each fetch still current is to be sent again.
+    fn unanswered(&mut self, sent: Vec<(TopicPartition, PendingFetch)>) {
+        for (topic_partition, fetch) in sent {
+            if self.out.get(&topic_partition).map(|f| f.fetch_id) != Some(fetch.fetch_id) {
+                continue;
+            }
+            self.out.remove(&topic_partition);
+            self.unsent.entry(topic_partition).or_insert(fetch);
         }
     }
 }
 
+/// A Fetch request of `fetches`, letting the leader wait at most `max_wait`.
 fn fetch_request(
     shared: &Shared,
-    pending: &BTreeMap<TopicPartition, PendingFetch>,
+    fetches: &[(TopicPartition, PendingFetch)],
+    max_wait: Duration,
 ) -> FetchRequest {
     let config = &shared.options.config;
     let mut topics: Vec<Topic<FetchPartition>> = Vec::new();
-    for (topic_partition, fetch) in pending {
+    for (topic_partition, fetch) in fetches {
         let partition = FetchPartition {
             partition_index: topic_partition.partition,
             current_leader_epoch: Some(fetch.request.current_leader_epoch),
@@ -787,7 +922,7 @@ fn fetch_request(
     }
     FetchRequest {
         replica_id: Some(shared.options.node_id),
-        max_wait: config.replica_fetch_wait_max,
+        max_wait,
         min_bytes: 1,
         max_bytes: config.replica_fetch_response_max_bytes,
         topics,
@@ -1067,6 +1202,90 @@ async fn wait_for_catalog(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ringlog_engine::{LeaderEpoch, Offset};
+
+    fn fetch(partition: u32, fetch_id: u64) -> FetcherMsg {
+        let request = FollowerFetchRequest {
+            fetch_offset: Offset(fetch_id * 10),
+            last_fetched_epoch: None,
+            current_leader_epoch: LeaderEpoch(1),
+        };
+        let fetch = PendingFetch {
+            fetch_id: FetchId(fetch_id),
+            request,
+        };
+        FetcherMsg::Fetch(TopicPartition::new("t", partition), fetch)
+    }
+
+    fn sent_ids(sent: &[(TopicPartition, PendingFetch)]) -> Vec<(u32, u64)> {
+        sent.iter()
+            .map(|(tp, fetch)| (tp.partition, fetch.fetch_id.0))
+            .collect()
+    }
+
+    #[test]
+    fn a_fetch_that_comes_while_a_request_is_out_is_to_send_at_once() {
+        let mut book = FetchBook::default();
+        book.take(fetch(0, 1));
+        book.take(fetch(1, 1));
+        assert_eq!(sent_ids(&book.send_unsent()), [(0, 1), (1, 1)]);
+        assert!(!book.has_unsent());
+        book.take(fetch(2, 1));
+        assert!(book.has_unsent());
+        assert_eq!(sent_ids(&book.send_unsent()), [(2, 1)]);
+    }
+
+    #[test]
+    fn an_answered_partition_is_awaited_until_its_next_fetch_comes() {
+        let mut book = FetchBook::default();
+        book.take(fetch(0, 1));
+        book.take(fetch(1, 1));
+        book.send_unsent();
+        book.answered(&TopicPartition::new("t", 0), FetchId(1));
+        book.answered(&TopicPartition::new("t", 1), FetchId(1));
+        assert!(!book.gathered());
+        book.take(fetch(0, 2));
+        assert!(!book.gathered(), "partition 1 has not asked again");
+        book.take(fetch(1, 2));
+        assert!(book.gathered());
+        assert_eq!(sent_ids(&book.send_unsent()), [(0, 2), (1, 2)]);
+    }
+
+    #[test]
+    fn the_answer_to_a_replaced_fetch_awaits_nothing() {
+        let mut book = FetchBook::default();
+        book.take(fetch(0, 1));
+        book.send_unsent();
+        // The follower gave up on fetch 1 and asked again before its answer came.
+        book.take(fetch(0, 2));
+        book.answered(&TopicPartition::new("t", 0), FetchId(1));
+        assert!(book.gathered());
+        assert_eq!(sent_ids(&book.send_unsent()), [(0, 2)]);
+    }
+
+    #[test]
+    fn unanswered_fetches_are_sent_again_unless_replaced_or_forgotten() {
+        let mut book = FetchBook::default();
+        for partition in 0..3 {
+            book.take(fetch(partition, 1));
+        }
+        let sent = book.send_unsent();
+        book.take(fetch(0, 2));
+        book.take(FetcherMsg::Forget(TopicPartition::new("t", 2)));
+        book.unanswered(sent);
+        assert_eq!(sent_ids(&book.send_unsent()), [(0, 2), (1, 1)]);
+    }
+
+    #[test]
+    fn a_forgotten_partition_is_not_awaited() {
+        let mut book = FetchBook::default();
+        book.take(fetch(0, 1));
+        book.send_unsent();
+        book.answered(&TopicPartition::new("t", 0), FetchId(1));
+        book.take(FetcherMsg::Forget(TopicPartition::new("t", 0)));
+        assert!(book.gathered());
+        assert!(!book.has_unsent());
+    }
 
     #[test]
     fn only_partition_directory_names_name_a_partition() {

@@ -137,6 +137,14 @@ impl Connection {
         seq
     }
 
+    /// The sequence numbers of the requests read and not yet answered, oldest first.
+    pub fn unanswered(&self) -> impl Iterator<Item = u64> + '_ {
+        self.owed
+            .iter()
+            .filter(|o| o.response.is_none())
+            .map(|o| o.seq)
+    }
+
     /// Bytes of the requests read and not yet answered.
     pub fn owed_bytes(&self) -> usize {
         self.owed_bytes

@@ -9,7 +9,10 @@
 //!   is another shard, and its result comes back the same way. The request's response is built
 //!   once every part is back (`Job`).
 //! - **Long polls.** A fetch part with nothing to send waits on its owner until data arrives,
-//!   the deadline passes, or the request as a whole has `min_bytes` from other parts.
+//!   the deadline passes, or the request as a whole has `min_bytes` from other parts. A
+//!   fetch read on a connection whose earlier fetches still wait releases them (answers go
+//!   out in request order: their waits would hold it up too). A follower's fetcher relies on
+//!   it to send a partition's fetch at once while its long poll of the others is out.
 //! - **Stop.** The shard stops accepting, answers what waits, writes what it owes (for at most
 //!   `shutdown_grace`), and closes its logs cleanly so the next start skips recovery.
 
@@ -825,6 +828,9 @@ impl Shard {
                     bytes: 0,
                     released: false,
                 };
+                if matches!(job.request, Request::Fetch(_)) {
+                    self.release_fetches_ahead(job_key);
+                }
                 self.start_job(job_key, job, parts);
             }
         }
@@ -870,16 +876,48 @@ impl Shard {
         if job.remaining == 0 {
             self.finish_job(reply.job);
         } else if !job.released && job.min_bytes > 0 && job.bytes >= job.min_bytes {
-            job.released = true;
-            let mut owners = job.owners.clone();
-            owners.sort_unstable();
-            owners.dedup();
-            for owner in owners {
-                if owner == self.index {
-                    self.release(reply.job);
-                } else {
-                    self.shared.inboxes[owner].send(ShardMsg::Release { job: reply.job });
-                }
+            self.release_job(reply.job);
+        }
+    }
+
+    /// A fetch `key` arrived behind fetches of the same connection that still wait. Answers
+    /// go out in request order, so their long polls would hold this one up as well (a
+    /// follower's fetch of a partition the waiting ones do not hold, most of all): they are
+    /// answered now, with what they have.
+    fn release_fetches_ahead(&mut self, key: JobKey) {
+        let Some(conn) = self.conn_mut(key.slot, key.generation) else {
+            return;
+        };
+        let ahead: Vec<JobKey> = conn
+            .unanswered()
+            .take_while(|&seq| seq < key.seq)
+            .map(|seq| JobKey { seq, ..key })
+            .collect();
+        for job in ahead {
+            let waits = self
+                .jobs
+                .get(&job)
+                .is_some_and(|j| matches!(j.request, Request::Fetch(_)) && !j.released);
+            if waits {
+                self.release_job(job);
+            }
+        }
+    }
+
+    /// Answers the waiting fetch parts of job `key` now, on every shard that holds one.
+    fn release_job(&mut self, key: JobKey) {
+        let Some(job) = self.jobs.get_mut(&key) else {
+            return;
+        };
+        job.released = true;
+        let mut owners = job.owners.clone();
+        owners.sort_unstable();
+        owners.dedup();
+        for owner in owners {
+            if owner == self.index {
+                self.release(key);
+            } else {
+                self.shared.inboxes[owner].send(ShardMsg::Release { job: key });
             }
         }
     }

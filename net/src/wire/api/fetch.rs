@@ -1,5 +1,6 @@
 //! Fetch (key 1): read record batches from partitions, for consumers and for followers.
-//! Long-polls: the broker answers once `min_bytes` are available or `max_wait_ms` passed.
+//! Long-polls: the broker answers once `min_bytes` are available, `max_wait_ms` passed, or a
+//! later Fetch arrived on the same connection (answers go out in request order).
 //!
 //! Request body:
 //!
