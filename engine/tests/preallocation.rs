@@ -25,6 +25,16 @@ fn open(dir: &Path, backend: &Arc<dyn IoBackend>, config: LogConfig) -> Log {
     Log::open_with_backend(dir, config, backend.clone()).unwrap()
 }
 
+/// A log of 2 MiB segments reserving 1 MiB steps, appended to until it has three segments.
+fn three_segments(dir: &Path, backend: &Arc<dyn IoBackend>) -> Log {
+    let log = open(dir, backend, config(2 * STEP, STEP));
+    while log.segments().len() < 3 {
+        log.append(&mut batch(100, 1000, 0), LeaderEpoch(0))
+            .unwrap();
+    }
+    log
+}
+
 /// (length, bytes of blocks held) of a file.
 fn sizes(path: &Path) -> (u64, u64) {
     let meta = std::fs::metadata(path).unwrap();
@@ -64,11 +74,7 @@ fn the_active_segment_reserves_blocks_ahead_and_keeps_its_length() {
 fn a_rolled_segment_and_a_closed_log_give_back_what_was_reserved() {
     for (name, backend) in backends() {
         let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path(), &backend, config(2 * STEP, STEP));
-        while log.segments().len() < 3 {
-            log.append(&mut batch(100, 1000, 0), LeaderEpoch(0))
-                .unwrap();
-        }
+        let log = three_segments(dir.path(), &backend);
         let segments = log.segments();
         for rolled in &segments[..2] {
             assert!(
@@ -100,11 +106,7 @@ fn a_rolled_segment_and_a_closed_log_give_back_what_was_reserved() {
 fn recovery_gives_back_what_a_crash_left_reserved() {
     for (name, backend) in backends() {
         let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path(), &backend, config(2 * STEP, STEP));
-        while log.segments().len() < 3 {
-            log.append(&mut batch(100, 1000, 0), LeaderEpoch(0))
-                .unwrap();
-        }
+        let log = three_segments(dir.path(), &backend);
         let end = log.log_end_offset();
         let before = log.read_bytes(Offset(0), u64::MAX, end).unwrap().bytes;
         let paths: Vec<_> = log.segments().iter().map(|s| s.path.clone()).collect();

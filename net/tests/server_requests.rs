@@ -244,6 +244,18 @@ fn produced_records_are_fetched_back_from_every_shard() {
     }
 }
 
+/// Asserts that nothing arrives on `client`'s connection for 200 ms (`what` waits).
+fn assert_no_answer_for_200ms(client: &mut Client, what: &str) {
+    client
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = client.stream.peek(&mut byte);
+    assert!(early.is_err(), "{what} was answered at once: {early:?}");
+    client.stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+}
+
 #[test]
 fn a_fetch_waits_for_data_and_wakes_when_it_arrives() {
     let harness = Harness::start(2);
@@ -253,17 +265,7 @@ fn a_fetch_waits_for_data_and_wakes_when_it_arrives() {
     let request = fetch_request("t", 0, 0, Duration::from_secs(5));
     let correlation = client.send(&request);
     // The fetch waits: nothing comes back while the partition is empty.
-    client
-        .stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let mut byte = [0u8; 1];
-    let early = client.stream.peek(&mut byte);
-    assert!(
-        early.is_err(),
-        "an empty partition's fetch was answered at once: {early:?}"
-    );
-    client.stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    assert_no_answer_for_200ms(&mut client, "an empty partition's fetch");
     let started = Instant::now();
     produce(&mut producer, "t", 0, batch(&["late"]));
     let Response::Fetch(response) = client.receive(&request, correlation) else {
@@ -295,14 +297,7 @@ fn a_fetch_answers_the_fetch_waiting_ahead_of_it_on_its_connection() {
     create(&mut client, "t", 2);
     let waiting = fetch_request("t", 0, 0, Duration::from_secs(5));
     let first = client.send(&waiting);
-    client
-        .stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let mut byte = [0u8; 1];
-    let early = client.stream.peek(&mut byte);
-    assert!(early.is_err(), "the empty fetch did not wait: {early:?}");
-    client.stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    assert_no_answer_for_200ms(&mut client, "the empty fetch");
     // Answers go out in order: the second fetch would wait behind the first's 5 s.
     let started = Instant::now();
     let next = fetch_request("t", 1, 0, Duration::ZERO);
