@@ -7,11 +7,9 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::time::Duration;
 
 use ringlog_net::client::{
-    Acks, Client, ClientConfig, ClientError, ConsumerConfig, OffsetReset, ProducerConfig, Record,
-    TopicPartition,
+    Acks, Client, ClientConfig, ConsumerConfig, OffsetReset, ProducerConfig, Record, TopicPartition,
 };
 use ringlog_net::server::{Broker, ServerOptions};
-use ringlog_net::wire::ErrorCode;
 use ringlog_replication::BrokerId;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -108,24 +106,14 @@ async fn connect(cluster: &Cluster) -> Client {
     Client::connect(config).await.unwrap()
 }
 
-/// Creates a topic with a replica on every broker, once the broker asked sees them all live
-/// (each registered before it served, but the others' registrations may not have reached it).
+/// Creates a topic with a replica on every broker (each registered before it served, so the
+/// controller places on all three even where the broker asked has not seen them all yet).
 async fn create_topic(client: &Client, name: &str, partitions: u32, configs: &[(&str, &str)]) {
-    loop {
-        match client
-            .admin()
-            .create_topic(name, partitions, 3, configs)
-            .await
-        {
-            Ok(()) => return,
-            Err(ClientError::Broker { code, .. })
-                if code == ErrorCode::INVALID_REPLICATION_FACTOR =>
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(error) => panic!("create topic {name}: {error}"),
-        }
-    }
+    client
+        .admin()
+        .create_topic(name, partitions, 3, configs)
+        .await
+        .unwrap_or_else(|error| panic!("create topic {name}: {error}"));
 }
 
 async fn produce(client: &Client, topic: &str, values: std::ops::Range<u32>) {

@@ -802,6 +802,37 @@ fn a_topic_with_a_bad_config_is_not_created() {
 }
 
 #[test]
+fn a_replication_factor_above_the_live_brokers_is_refused() {
+    let harness = Harness::start(1);
+    let mut client = harness.connect();
+    for validate_only in [true, false] {
+        let request = Request::CreateTopics(CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: "wide".to_string(),
+                num_partitions: 1,
+                replication_factor: 2,
+                configs: vec![],
+            }],
+            timeout: TIMEOUT,
+            validate_only,
+        });
+        let Response::CreateTopics(created) = client.call(request) else {
+            panic!("not a create topics response")
+        };
+        let topic = &created.topics[0];
+        assert_eq!(
+            topic.error_code,
+            ErrorCode::INVALID_REPLICATION_FACTOR,
+            "validate_only {validate_only}: {topic:?}"
+        );
+        let message = topic.error_message.as_deref().unwrap_or_default();
+        assert!(message.contains("replication factor 2"), "{message}");
+    }
+    let (error, _) = produce(&mut client, "wide", 0, batch(&["x"]));
+    assert_eq!(error, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+}
+
+#[test]
 fn with_auto_create_a_produce_to_an_unknown_topic_creates_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = options(dir.path(), 1);

@@ -978,12 +978,11 @@ async fn create_topics(
                 ErrorCode::INVALID_CONFIG,
                 format!("topic {}: {error}", topic.name),
             )),
-            Ok(_) if request.validate_only => validate_creation(
-                shared,
-                &topic.name,
-                topic.num_partitions,
-                topic.replication_factor,
-            ),
+            Ok(_) if request.validate_only => {
+                validate_creation(shared, &topic.name, topic.num_partitions).and_then(|()| {
+                    check_replication_factor(shared, &topic.name, topic.replication_factor)
+                })
+            }
             Ok(config) => {
                 let outcome = create_topic(
                     shared,
@@ -1012,12 +1011,7 @@ async fn create_topics(
 }
 
 /// What can be checked of a creation without the controller.
-fn validate_creation(
-    shared: &Shared,
-    name: &str,
-    partitions: u32,
-    replication_factor: u16,
-) -> Result<(), Refused> {
+fn validate_creation(shared: &Shared, name: &str, partitions: u32) -> Result<(), Refused> {
     let catalog = shared.catalog();
     if catalog.topic(name).is_some() {
         return Err((
@@ -1033,7 +1027,19 @@ fn validate_creation(
             ),
         ));
     }
-    let live = catalog.live_brokers();
+    Ok(())
+}
+
+/// A `validate_only` creation's check of the replication factor against the live brokers this
+/// broker knows of. A real creation leaves it to the controller, whose placement refuses with
+/// the same code and sees every registration (this broker's catalog may lag behind: right
+/// after a cluster starts, it refused topics the controller would have placed).
+fn check_replication_factor(
+    shared: &Shared,
+    name: &str,
+    replication_factor: u16,
+) -> Result<(), Refused> {
+    let live = shared.catalog().live_brokers();
     if replication_factor == 0 || usize::from(replication_factor) > live {
         return Err((
             ErrorCode::INVALID_REPLICATION_FACTOR,
@@ -1054,7 +1060,7 @@ async fn create_topic(
     replication_factor: u16,
     config: &TopicConfig,
 ) -> Result<(), Refused> {
-    validate_creation(shared, name, partitions, replication_factor)?;
+    validate_creation(shared, name, partitions)?;
     let settings = shared.options.config.topic_settings(config);
     let command = MetadataCommand::CreateTopic {
         name: name.to_string(),
