@@ -1,4 +1,4 @@
-//! The wire codec (`ringlog_net::wire`), pure (no IO): the hot messages encoded and decoded
+//! The wire codec (`ringlog_wire`), pure (no IO): the hot messages encoded and decoded
 //! through the crate's public functions, each against copying bytes of the same frame, in one
 //! run. Every message is version 0, as the client and broker send them.
 //!
@@ -33,22 +33,22 @@ use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use ringlog_bench::batch_template;
-use ringlog_net::wire::api::Topic;
-use ringlog_net::wire::api::fetch::{
+use ringlog_replication::{BrokerId, LeaderEpoch, Offset};
+use ringlog_wire::api::Topic;
+use ringlog_wire::api::fetch::{
     FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse, Piece,
 };
-use ringlog_net::wire::api::metadata::{
+use ringlog_wire::api::metadata::{
     MetadataBroker, MetadataPartition, MetadataResponse, MetadataTopic,
 };
-use ringlog_net::wire::api::produce::{Acks, ProducePartition, ProduceRequest};
-use ringlog_net::wire::frame::{
+use ringlog_wire::api::produce::{Acks, ProducePartition, ProduceRequest};
+use ringlog_wire::frame::{
     MAX_FRAME_BYTES_DEFAULT, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN, decode_request_frame,
 };
-use ringlog_net::wire::{
+use ringlog_wire::{
     ApiKey, CorrelationId, ErrorCode, Request, Response, decode_request, decode_response,
     encode_fetch_response, encode_request, encode_response,
 };
-use ringlog_replication::{BrokerId, LeaderEpoch, Offset};
 
 const RECORDS: usize = 1000;
 const VALUE_SIZE: usize = 100;

@@ -51,29 +51,25 @@
 //! | [`log`]        | [`Log`]: append (leader and follower), read, flush (group commit), truncate, delete records, retention, close |
 //! | [`recovery`]   | opening a directory: the clean fast path, the validating scan, [`RecoveryReport`] |
 //! | [`segment`]    | one segment: its `.log`, `.index` and `.timeindex`                    |
-//! | [`format`](mod@format) | the RecordBatch v2 format: header, validation, records, builder (pure) |
+//! | [`format`](mod@format) | the RecordBatch v2 format: header, validation, records, builder (pure; the `ringlog-format` crate, re-exported) |
 //! | [`checkpoint`] | atomic, checksummed checkpoint files                                  |
-//! | [`epoch_cache`]| leader epoch → start offset, for follower truncation                  |
+//! | [`epoch_cache`]| leader epoch → start offset, for follower truncation (from `ringlog-format`) |
 //! | [`io`]         | the IO backends: io_uring, portable, fault-injecting (tests)          |
 //! | [`config`]     | [`LogConfig`], [`FlushPolicy`]                                        |
-//! | [`types`]      | [`Offset`], [`FilePos`], [`LeaderEpoch`], [`Timestamp`]               |
+//! | [`types`]      | [`Offset`], [`FilePos`], [`LeaderEpoch`], [`Timestamp`] (from `ringlog-format`) |
 //! | [`error`]      | [`Error`], the crate's one error family                               |
 //!
 //! The on-disk format is specified byte by byte in `docs/disk-format.md`.
 
 pub mod checkpoint;
 pub mod config;
-pub mod epoch_cache;
 pub mod error;
-pub mod format;
 pub mod io;
 pub mod log;
 pub mod recovery;
 pub mod segment;
-pub mod types;
 
 pub use config::{FlushPolicy, LogConfig};
-pub use epoch_cache::{EpochEntry, LeaderEpochCache};
 pub use error::{Error, Result};
 pub use io::{IoBackend, IoBackendKind};
 pub use log::{
@@ -81,4 +77,7 @@ pub use log::{
     TimestampOffset, lock_dir,
 };
 pub use recovery::{RecoveryReport, TailCut};
-pub use types::{FilePos, LeaderEpoch, Offset, Timestamp};
+/// The record-batch format, pure (the `ringlog-format` crate, re-exported whole).
+pub use ringlog_format as format;
+pub use ringlog_format::{EpochEntry, LeaderEpochCache, epoch_cache, types};
+pub use ringlog_format::{FilePos, LeaderEpoch, Offset, Timestamp};

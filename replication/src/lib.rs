@@ -13,10 +13,10 @@
 //! |----------------|-----------------------------------------------------------------------|
 //! | [`controller`] | [`ClusterMetadata`](controller::ClusterMetadata) and the rules that change it: liveness, election, ISR proposals, placement |
 //! | [`partition`]  | a partition on one broker as state machines: [`Leader`](partition::Leader), [`Follower`](partition::Follower), and [`Replica`](partition::Replica) switching between them |
-//! | [`types`]      | [`BrokerId`], [`PartitionEpoch`], [`Rack`], [`TopicPartition`], [`Millis`]; [`Offset`] and [`LeaderEpoch`] from the engine |
+//! | [`types`]      | [`BrokerId`], [`PartitionEpoch`], [`Rack`], [`TopicPartition`], [`Millis`]; [`Offset`] and [`LeaderEpoch`] from `ringlog-format` |
 //! | [`error`]      | the crate's one error family, each error mapped to its Kafka code ([`KafkaError`]) |
 //!
-//! The crate depends on `ringlog-engine` for shared types only and never calls its IO.
+//! The crate depends on `ringlog-format` (the log's types and the leader-epoch cache) only: no IO at all.
 
 #![forbid(unsafe_code)]
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use ringlog_engine::{LeaderEpoch, Offset};
+pub use ringlog_format::{LeaderEpoch, Offset};
 
 /// A broker's id, unique in the cluster (Kafka's `node.id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! The partition leader under random inputs: produces of every acks, appends in order, follower
 //! fetches, time passing, the controller committing or refusing proposals. After every step the
-//! rules of DESIGN.md "Replication" hold.
+//! rules of `docs/replication.md` hold.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -11,14 +11,12 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use ringlog_engine::format::{BatchBuilder, Record};
 use ringlog_engine::{Log, LogConfig, Offset};
-use ringlog_net::wire::api::Topic;
-use ringlog_net::wire::api::create_topics::{CreatableTopic, CreateTopicsRequest};
-use ringlog_net::wire::api::fetch::{FetchPartition, FetchRequest};
-use ringlog_net::wire::api::produce::{Acks, ProducePartition, ProduceRequest};
-use ringlog_net::wire::frame::{MAX_FRAME_BYTES_DEFAULT, split_response_frame};
-use ringlog_net::wire::{
-    CorrelationId, ErrorCode, Request, Response, decode_response, encode_request,
-};
+use ringlog_wire::api::Topic;
+use ringlog_wire::api::create_topics::{CreatableTopic, CreateTopicsRequest};
+use ringlog_wire::api::fetch::{FetchPartition, FetchRequest};
+use ringlog_wire::api::produce::{Acks, ProducePartition, ProduceRequest};
+use ringlog_wire::frame::{MAX_FRAME_BYTES_DEFAULT, split_response_frame};
+use ringlog_wire::{CorrelationId, ErrorCode, Request, Response, decode_response, encode_request};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 

@@ -1,6 +1,6 @@
 //! A follower of one partition: it fetches from the leader in a loop, appends what it is sent,
 //! truncates where its log diverges from the leader's, and keeps the high watermark the leader
-//! reports (DESIGN.md "Replication").
+//! reports (`docs/replication.md`).
 //!
 //! - **One fetch in flight.** Each fetch has a [`FetchId`]; a response to any other id (late,
 //!   duplicated, or from an earlier leadership) is dropped. Ids must not repeat over the
@@ -410,7 +410,7 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringlog_engine::{EpochEntry, LeaderEpochCache};
+    use ringlog_format::{EpochEntry, LeaderEpochCache};
 
     const LEADER: BrokerId = BrokerId(1);
     const ME: BrokerId = BrokerId(2);

@@ -1,4 +1,4 @@
-//! The leader of one partition (Kafka's ISR protocol, as DESIGN.md "Replication" describes it).
+//! The leader of one partition (Kafka's ISR protocol, as `docs/replication.md` describes it).
 //!
 //! - **Followers** fetch with their log end offset (LEO) as the fetch offset. A follower is
 //!   caught up at a fetch whose offset reaches the leader's LEO; it leaves the ISR when it has
@@ -32,7 +32,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ringlog_engine::LeaderEpochCache;
+use ringlog_format::LeaderEpochCache;
 
 use super::fetch::{DivergingEpoch, FetchError, FollowerFetchRequest};
 use super::log_state::LogState;
@@ -780,7 +780,7 @@ impl Leader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringlog_engine::EpochEntry;
+    use ringlog_format::EpochEntry;
 
     const EPOCH: LeaderEpoch = LeaderEpoch(5);
     const PREVIOUS_EPOCH: LeaderEpoch = LeaderEpoch(4);

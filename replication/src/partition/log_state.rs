@@ -3,7 +3,7 @@
 //! replica takes a role; from then on the state machine keeps its copy in step with the intents
 //! it gives (appends, truncations), so it never asks the log.
 
-use ringlog_engine::LeaderEpochCache;
+use ringlog_format::LeaderEpochCache;
 
 use crate::types::{LeaderEpoch, Offset};
 

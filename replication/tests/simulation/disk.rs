@@ -2,7 +2,7 @@
 //! with the point up to which the log is durable. A crash keeps only the durable part, which
 //! is how "a broker crash loses the unflushed tail of its log" is simulated.
 
-use ringlog_engine::{EpochEntry, LeaderEpochCache};
+use ringlog_format::{EpochEntry, LeaderEpochCache};
 use ringlog_replication::partition::{BatchMeta, LogState};
 use ringlog_replication::{LeaderEpoch, Offset};
 

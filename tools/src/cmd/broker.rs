@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
+use ringlog_broker::config::{QuorumVoters, default_toml};
+use ringlog_broker::metrics::install_recorder;
+use ringlog_broker::{Broker, BrokerConfig, BrokerOverrides, MetricsServer, ServerOptions};
 use ringlog_engine::IoBackendKind;
-use ringlog_net::server::config::{QuorumVoters, default_toml};
-use ringlog_net::server::metrics::install_recorder;
-use ringlog_net::server::{Broker, BrokerConfig, BrokerOverrides, MetricsServer, ServerOptions};
 use ringlog_replication::{BrokerId, Rack};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;

@@ -6,10 +6,10 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use ringlog_net::client::{
+use ringlog_client::{
     Acks, Client, ClientConfig, ClientError, Consumer, ConsumerRecord, TopicPartition,
 };
-use ringlog_net::wire::ErrorCode;
+use ringlog_wire::ErrorCode;
 use tokio::time::Instant;
 
 /// Where the cluster is; flattened into every client command.

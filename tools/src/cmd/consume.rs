@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::builder::NonEmptyStringValueParser;
-use ringlog_net::client::{ConsumerConfig, ConsumerRecord, Offset, OffsetReset, TopicPartition};
+use ringlog_client::{ConsumerConfig, ConsumerRecord, Offset, OffsetReset, TopicPartition};
 
 use super::client::{Bootstrap, IdlePolls, connect, flat, partitions, runtime};
 

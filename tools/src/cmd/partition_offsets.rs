@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::BytesMut;
-use ringlog_net::client::{BrokerId, Offset};
-use ringlog_net::wire::api::Topic;
-use ringlog_net::wire::api::fetch::{FetchPartition, FetchRequest};
-use ringlog_net::wire::api::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, OffsetSpec};
-use ringlog_net::wire::api::metadata::MetadataRequest;
-use ringlog_net::wire::frame::{CorrelationId, MAX_FRAME_BYTES_DEFAULT, split_response_frame};
-use ringlog_net::wire::{Request, Response, decode_response, encode_request};
+use ringlog_client::{BrokerId, Offset};
+use ringlog_wire::api::Topic;
+use ringlog_wire::api::fetch::{FetchPartition, FetchRequest};
+use ringlog_wire::api::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, OffsetSpec};
+use ringlog_wire::api::metadata::MetadataRequest;
+use ringlog_wire::frame::{CorrelationId, MAX_FRAME_BYTES_DEFAULT, split_response_frame};
+use ringlog_wire::{Request, Response, decode_response, encode_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

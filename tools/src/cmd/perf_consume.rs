@@ -16,7 +16,7 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, bail};
-use ringlog_net::client::{ConsumerConfig, OffsetReset};
+use ringlog_client::{ConsumerConfig, OffsetReset};
 use serde::Serialize;
 use tokio::time::Instant;
 

@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
-use ringlog_net::client::{Acks, ClientError, DeliveryFuture, Producer, ProducerConfig, Record};
+use ringlog_client::{Acks, ClientError, DeliveryFuture, Producer, ProducerConfig, Record};
 use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;

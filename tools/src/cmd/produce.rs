@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use clap::builder::NonEmptyStringValueParser;
-use ringlog_net::client::{Acks, ClientError, DeliveryFuture, ProducerConfig, Record};
+use ringlog_client::{Acks, ClientError, DeliveryFuture, ProducerConfig, Record};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use ringlog_net::client::{Client, TopicDescription};
+use ringlog_client::{Client, TopicDescription};
 use serde::Serialize;
 
 use super::client::{Bootstrap, connect, flat, parse_key_value, runtime};
@@ -183,7 +183,7 @@ impl Description {
         marks: &BTreeMap<u32, Marks>,
         configs: BTreeMap<String, Option<String>>,
     ) -> Description {
-        let ids = |ids: &[ringlog_net::client::BrokerId]| ids.iter().map(|id| id.0).collect();
+        let ids = |ids: &[ringlog_client::BrokerId]| ids.iter().map(|id| id.0).collect();
         let partitions = topic
             .partitions
             .iter()

@@ -18,7 +18,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
-use ringlog_net::client::{ConsumerConfig, Offset, OffsetReset, TopicPartition};
+use ringlog_client::{ConsumerConfig, Offset, OffsetReset, TopicPartition};
 use serde::Serialize;
 
 use super::client::{Bootstrap, IdlePolls, connect, flat, partitions, runtime};

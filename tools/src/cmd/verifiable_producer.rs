@@ -17,7 +17,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
-use ringlog_net::client::{Acks, DeliveryFuture, ProducerConfig, Record};
+use ringlog_client::{Acks, DeliveryFuture, ProducerConfig, Record};
 use serde::Serialize;
 use tokio::sync::mpsc;
 

@@ -1,0 +1,1315 @@
+//! The broker's link to the cluster, on its own thread with a tokio runtime: everything the
+//! shards must not wait for.
+//!
+//! - **Registration and heartbeats.** The broker registers with the controller quorum under a
+//!   new incarnation at every start (the controller fences the previous life first), then
+//!   heartbeats every `broker_heartbeat_interval`. It acts on no metadata until the image
+//!   shows its own registration (a rule the simulator found: a restarted broker acting on
+//!   the state of its previous life can lose acknowledged records).
+//! - **Metadata.** Each image the controller applies becomes the shards' [`Catalog`]; each
+//!   partition this broker holds gets its new state on its owner shard
+//!   ([`ShardMsg::PartitionState`]), a changed topic config reopens the partition
+//!   ([`ShardMsg::Reconfigure`]), a deleted topic deletes its logs ([`ShardMsg::Delete`]).
+//! - **Follower fetches.** One fetcher per leader broker gathers the fetches the partitions'
+//!   followers want into one long poll at a time (as Kafka's replica fetcher threads do),
+//!   and hands each partition's answer to its owner shard ([`ShardMsg::FetchAnswer`]). A
+//!   fetch that comes while the long poll is out goes at once in a request that ends it, so
+//!   no partition's fetch waits behind the others' long poll.
+//! - **Controller requests.** ISR proposals ([`MetadataCommand::AlterPartition`]); the admin
+//!   requests (CreateTopics, DeleteTopics, AlterConfigs, topics created on first use), whose
+//!   answers go back to the shard that read the request ([`ShardMsg::Respond`]).
+//! - **Controlled shutdown.** Before the broker stops, the controller moves its leaderships
+//!   away ([`MetadataCommand::ControlledShutdown`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ringlog_replication::controller::{IsrProposal, Partition, TopicConfigChange};
+use ringlog_replication::partition::{FetchId, FollowerFetchRequest};
+use ringlog_replication::{BrokerId, Millis, TopicPartition};
+use tokio::sync::{mpsc, watch};
+
+use super::catalog::{Catalog, PARTITIONS_PER_TOPIC_MAX};
+use super::offsets::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
+use super::shard::{JobKey, ShardMsg, Shared, owner_of};
+use super::topic_config::TopicConfig;
+use ringlog_client::ClientError;
+use ringlog_client::connection::{Connection, ConnectionLimits};
+use ringlog_controller::{
+    CommandOutcome, Controller, ControllerError, MetadataCommand, MetadataImage,
+};
+use ringlog_wire::api::Topic;
+use ringlog_wire::api::TopicResult;
+use ringlog_wire::api::alter_configs::{AlterConfigsRequest, AlterConfigsResponse};
+use ringlog_wire::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse};
+use ringlog_wire::api::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
+use ringlog_wire::api::fetch::{FetchPartition, FetchRequest};
+use ringlog_wire::{ErrorCode, Request, RequestHeader, Response};
+
+/// How long a follower fetcher waits, after a response, for the partitions it answered to
+/// ask again before it sends the next long poll without them (a partition that asks later is
+/// sent at once, in a request that ends the long poll).
+const FETCH_GATHER_MAX: Duration = Duration::from_millis(20);
+
+/// How long a controlled shutdown waits for the controller to move the leaderships away.
+pub const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the shards ask of the agent.
+#[derive(Debug)]
+pub enum AgentMsg {
+    /// A follower wants this fetch sent to its leader.
+    Fetch {
+        topic_partition: TopicPartition,
+        fetch_id: FetchId,
+        leader: BrokerId,
+        request: FollowerFetchRequest,
+    },
+    /// A leader asks the controller to commit this ISR.
+    ProposeIsr {
+        topic_partition: TopicPartition,
+        proposal: IsrProposal,
+    },
+    /// An admin request (CreateTopics, DeleteTopics, AlterConfigs) read by `shard`.
+    Admin {
+        shard: usize,
+        job: JobKey,
+        header: RequestHeader,
+        started: Instant,
+        request: Request,
+    },
+    /// Topics a client used before they existed (`auto_create_topics_enable`).
+    CreateOnUse { names: Vec<String> },
+    /// A group request arrived before `__consumer_offsets` exists.
+    CreateOffsetsTopic,
+}
+
+/// The running agent: its thread and the way to stop it.
+#[derive(Debug)]
+pub struct Agent {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Agent {
+    /// Starts the agent on its own thread. `inbox` is the receiving end of
+    /// [`Shared::agent`].
+    pub fn start(
+        shared: Arc<Shared>,
+        controller: Controller,
+        inbox: mpsc::UnboundedReceiver<AgentMsg>,
+    ) -> std::io::Result<Agent> {
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("ringlog-agent".to_string())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for the agent");
+                runtime.block_on(run(shared, controller, inbox, stopped));
+            })?;
+        Ok(Agent {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the agent (after a controlled shutdown, which it waits for at most
+    /// [`CONTROLLED_SHUTDOWN_TIMEOUT`]).
+    pub fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The broker's identity towards the controller.
+#[derive(Clone, Copy, Debug)]
+struct Identity {
+    me: BrokerId,
+    incarnation: u64,
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    controller: Controller,
+    mut inbox: mpsc::UnboundedReceiver<AgentMsg>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    let identity = Identity {
+        me: shared.options.node_id,
+        incarnation: incarnation(),
+    };
+    let mut images = controller.watch();
+    let registration = tokio::spawn(register_and_heartbeat(
+        shared.clone(),
+        controller.clone(),
+        identity,
+    ));
+    let mut hosting = Hosting::default();
+    let mut fetchers = Fetchers::new(shared.clone());
+    let mut offsets_topic_asked = false;
+    let image = images.borrow_and_update().clone();
+    hosting.apply(&shared, &image, identity);
+    loop {
+        tokio::select! {
+            changed = images.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let image = images.borrow_and_update().clone();
+                hosting.apply(&shared, &image, identity);
+                fetchers.forget_unfollowed(&hosting);
+                if !offsets_topic_asked && offsets_topic_due(&shared, &image, identity) {
+                    offsets_topic_asked = true;
+                    handle(&shared, &controller, &mut fetchers, AgentMsg::CreateOffsetsTopic);
+                }
+                super::metrics::set_controller_leader(controller.status().leader.map(|id| id.0));
+            }
+            msg = inbox.recv() => {
+                let Some(msg) = msg else { break };
+                handle(&shared, &controller, &mut fetchers, msg);
+            }
+            _ = &mut stopped => {
+                controlled_shutdown(&shared, &controller, identity, &mut images).await;
+                break;
+            }
+        }
+    }
+    registration.abort();
+}
+
+/// A number no earlier start of this broker used: nanoseconds since the UNIX epoch.
+fn incarnation() -> u64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn handle(shared: &Arc<Shared>, controller: &Controller, fetchers: &mut Fetchers, msg: AgentMsg) {
+    match msg {
+        AgentMsg::Fetch {
+            topic_partition,
+            fetch_id,
+            leader,
+            request,
+        } => fetchers.fetch(topic_partition, fetch_id, leader, request),
+        AgentMsg::ProposeIsr {
+            topic_partition,
+            proposal,
+        } => {
+            let shared = shared.clone();
+            let controller = controller.clone();
+            tokio::spawn(async move {
+                let command = MetadataCommand::AlterPartition {
+                    topic_partition: topic_partition.clone(),
+                    proposal,
+                };
+                match controller.submit(command).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(refusal)) => {
+                        tracing::info!(partition = %topic_partition, %refusal.message, "isr proposal refused");
+                        let owner = owner_of(&topic_partition, shared.options.shards);
+                        shared.inboxes[owner].send(ShardMsg::IsrRejected { topic_partition });
+                    }
+                    // The leader sends the proposal again after `isr_proposal_timeout`.
+                    Err(error) => {
+                        tracing::warn!(partition = %topic_partition, %error, "isr proposal not delivered")
+                    }
+                }
+            });
+        }
+        AgentMsg::Admin {
+            shard,
+            job,
+            header,
+            started,
+            request,
+        } => {
+            let shared = shared.clone();
+            let controller = controller.clone();
+            tokio::spawn(async move {
+                let response = admin(&shared, &controller, request).await;
+                shared.inboxes[shard].send(ShardMsg::Respond {
+                    job,
+                    header,
+                    started,
+                    response,
+                });
+            });
+        }
+        AgentMsg::CreateOnUse { names } => {
+            let shared = shared.clone();
+            let controller = controller.clone();
+            tokio::spawn(async move {
+                let config = &shared.options.config;
+                for name in names {
+                    let outcome = create_topic(
+                        &shared,
+                        &controller,
+                        &name,
+                        config.num_partitions,
+                        config.default_replication_factor,
+                        &TopicConfig::new(),
+                    )
+                    .await;
+                    match outcome {
+                        Ok(()) => tracing::info!(topic = %name, "topic created on first use"),
+                        Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => {}
+                        Err((code, message)) => {
+                            tracing::warn!(topic = %name, %code, %message, "cannot create topic on first use")
+                        }
+                    }
+                }
+            });
+        }
+        AgentMsg::CreateOffsetsTopic => {
+            let shared = shared.clone();
+            let controller = controller.clone();
+            tokio::spawn(async move {
+                let live = shared.catalog().live_brokers().max(1);
+                let wanted = shared.options.config.offsets_topic_replication_factor;
+                let replication_factor = wanted.min(u16::try_from(live).unwrap_or(u16::MAX));
+                let outcome = create_topic(
+                    &shared,
+                    &controller,
+                    OFFSETS_TOPIC,
+                    OFFSETS_TOPIC_PARTITIONS,
+                    replication_factor,
+                    &TopicConfig::new(),
+                )
+                .await;
+                match outcome {
+                    Ok(()) => tracing::info!(replication_factor, "created {OFFSETS_TOPIC}"),
+                    Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => {}
+                    Err((code, message)) => {
+                        tracing::warn!(%code, %message, "cannot create {OFFSETS_TOPIC}")
+                    }
+                }
+            });
+        }
+    }
+}
+
+// ---- registration ----
+
+async fn register_and_heartbeat(shared: Arc<Shared>, controller: Controller, identity: Identity) {
+    let config = &shared.options.config;
+    let endpoint = shared.advertised.to_string();
+    let rack = config.rack.as_ref().map(|rack| rack.0.clone());
+    let register = MetadataCommand::RegisterBroker {
+        broker: identity.me,
+        incarnation: identity.incarnation,
+        endpoint,
+        rack,
+        now: Millis(0),
+    };
+    let mut registered = false;
+    let mut interval = tokio::time::interval(config.broker_heartbeat_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let command = if registered {
+            MetadataCommand::Heartbeat {
+                broker: identity.me,
+                incarnation: identity.incarnation,
+                now: Millis(0),
+            }
+        } else {
+            register.clone()
+        };
+        match controller.submit(command).await {
+            Ok(Ok(_)) => {
+                if !registered {
+                    tracing::info!(broker = %identity.me, incarnation = identity.incarnation, "registered with the controller");
+                }
+                registered = true;
+            }
+            Ok(Err(refusal)) => {
+                tracing::error!(broker = %identity.me, code = ?refusal.code, %refusal.message, "the controller refused this broker");
+                // Registering again is the way back for a broker the controller forgot; a
+                // newer life of this id makes every attempt fail loudly.
+                registered = false;
+            }
+            Err(error) => tracing::warn!(%error, "cannot reach the controller"),
+        }
+    }
+}
+
+/// Whether `__consumer_offsets` should be created now: it does not exist, this broker is
+/// registered, and as many brokers are live as the topic should have replicas (at most the
+/// quorum's voters, so a one-node cluster creates it at once). A group request that comes
+/// earlier creates it with the brokers live then.
+fn offsets_topic_due(shared: &Shared, image: &MetadataImage, identity: Identity) -> bool {
+    let state = &image.state;
+    if state.metadata.topic(OFFSETS_TOPIC).is_some() || !registered(image, identity) {
+        return false;
+    }
+    let voters = shared.options.config.controller_quorum_voters.len().max(1);
+    let wanted = usize::from(shared.options.config.offsets_topic_replication_factor).min(voters);
+    let live = state.metadata.brokers().filter(|b| !b.is_fenced()).count();
+    live >= wanted
+}
+
+/// Whether `image` holds this broker's registration under this incarnation.
+fn registered(image: &MetadataImage, identity: Identity) -> bool {
+    image
+        .state
+        .brokers
+        .get(&identity.me)
+        .is_some_and(|registration| registration.incarnation == identity.incarnation)
+}
+
+async fn controlled_shutdown(
+    shared: &Arc<Shared>,
+    controller: &Controller,
+    identity: Identity,
+    images: &mut watch::Receiver<Arc<MetadataImage>>,
+) {
+    let command = MetadataCommand::ControlledShutdown {
+        broker: identity.me,
+        incarnation: identity.incarnation,
+    };
+    let deadline = tokio::time::Instant::now() + CONTROLLED_SHUTDOWN_TIMEOUT;
+    match tokio::time::timeout_at(deadline, controller.submit(command)).await {
+        Ok(Ok(Ok(_))) => {}
+        Ok(Ok(Err(refusal))) => {
+            tracing::warn!(%refusal.message, "controlled shutdown refused");
+            return;
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "controlled shutdown not delivered");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!("controlled shutdown timed out");
+            return;
+        }
+    }
+    // Wait until the applied metadata leads nothing here, so the shards stop as followers.
+    let leads_nothing = |image: &MetadataImage| {
+        image
+            .state
+            .metadata
+            .partitions()
+            .all(|(_, partition)| partition.leader() != Some(identity.me))
+    };
+    let waited = tokio::time::timeout_at(deadline, images.wait_for(|i| leads_nothing(i))).await;
+    if waited.is_err() {
+        tracing::warn!("leaderships still here after the controlled shutdown timeout");
+    }
+    let _ = shared;
+}
+
+// ---- metadata ----
+
+/// What this broker has told its shards so far.
+#[derive(Debug, Default)]
+struct Hosting {
+    /// The last state sent for each partition held here.
+    partitions: BTreeMap<TopicPartition, Partition>,
+    /// The topic configs the open partitions run with.
+    configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The data dir was swept of stray partition directories (once a life).
+    swept: bool,
+}
+
+impl Hosting {
+    /// Publishes `image` to the shards.
+    fn apply(&mut self, shared: &Shared, image: &MetadataImage, identity: Identity) {
+        let catalog = Arc::new(Catalog::from_image(&shared.options.data_dir, image));
+        super::metrics_hooks::metadata(&catalog, identity.me, image.state.unclean_elections);
+        *shared.catalog.write().expect("not poisoned") = Arc::clone(&catalog);
+        shared.catalog_offset.send_replace(catalog.offset());
+        if !registered(image, identity) {
+            return;
+        }
+        if !std::mem::replace(&mut self.swept, true) {
+            set_strays_aside(&shared.options.data_dir, &catalog, identity);
+        }
+        let shards = shared.options.shards;
+        let send = |topic_partition: &TopicPartition, msg: ShardMsg| {
+            shared.inboxes[owner_of(topic_partition, shards)].send(msg);
+        };
+        // Gone, or not held here any more: delete the logs.
+        let gone: Vec<TopicPartition> = self
+            .partitions
+            .keys()
+            .filter(|tp| {
+                catalog
+                    .partition(tp)
+                    .is_none_or(|p| !p.replicas().contains(&identity.me))
+            })
+            .cloned()
+            .collect();
+        for topic_partition in gone {
+            self.partitions.remove(&topic_partition);
+            send(
+                &topic_partition,
+                ShardMsg::Delete {
+                    topic_partition: topic_partition.clone(),
+                },
+            );
+        }
+        self.configs
+            .retain(|topic, _| catalog.topic(topic).is_some());
+        for (name, topic) in catalog.topics() {
+            let reconfigure = self
+                .configs
+                .insert(name.clone(), topic.configs.clone())
+                .is_some_and(|before| before != topic.configs);
+            for (index, partition) in (0..).zip(&topic.partitions) {
+                if !partition.replicas().contains(&identity.me) {
+                    continue;
+                }
+                let topic_partition = TopicPartition::new(name.clone(), index);
+                let known = self.partitions.get(&topic_partition);
+                if reconfigure && known.is_some() {
+                    send(
+                        &topic_partition,
+                        ShardMsg::Reconfigure {
+                            topic_partition: topic_partition.clone(),
+                        },
+                    );
+                }
+                if let Some(before) = known
+                    && before.leader() == Some(identity.me)
+                    && partition.leader() == Some(identity.me)
+                {
+                    super::metrics_hooks::isr_changed(before.isr(), partition.isr());
+                }
+                if known != Some(partition) {
+                    self.partitions
+                        .insert(topic_partition.clone(), partition.clone());
+                    let msg = ShardMsg::PartitionState {
+                        topic_partition: topic_partition.clone(),
+                        partition: partition.clone(),
+                    };
+                    send(&topic_partition, msg);
+                }
+            }
+        }
+        // Ready once the shards have been told their partitions: a client that waited for it
+        // finds them led (their states are in the shards' inboxes before its request).
+        shared.registered.send_replace(true);
+    }
+}
+
+/// Renames each partition directory in `data_dir` that the catalog does not give this broker
+/// (its topic was deleted, or its replica moved, while the broker was down) to
+/// `<topic>-<partition>.<incarnation>-stray`, as Kafka does: out of the way and never opened,
+/// but kept for the operator to remove, since a catalog that lost its topics must not cost
+/// their data. Runs before any partition opens in this life.
+fn set_strays_aside(data_dir: &Path, catalog: &Catalog, identity: Identity) {
+    let entries = match std::fs::read_dir(data_dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            tracing::warn!(dir = %data_dir.display(), %error, "cannot list the data dir for stray partitions");
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(topic_partition) = name.to_str().and_then(partition_of_dir) else {
+            continue;
+        };
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let held = catalog
+            .partition(&topic_partition)
+            .is_some_and(|p| p.replicas().contains(&identity.me));
+        if held {
+            continue;
+        }
+        let stray = data_dir.join(format!("{topic_partition}.{}-stray", identity.incarnation));
+        match std::fs::rename(entry.path(), &stray) {
+            Ok(()) => tracing::warn!(
+                partition = %topic_partition,
+                moved_to = %stray.display(),
+                "stray partition: not in the cluster's metadata for this broker; set aside (remove it once it is not needed)"
+            ),
+            Err(error) => {
+                tracing::error!(dir = %entry.path().display(), %error, "cannot set a stray partition aside")
+            }
+        }
+    }
+}
+
+/// The partition a data-dir entry named `<topic>-<partition>` holds, if it is named so.
+fn partition_of_dir(name: &str) -> Option<TopicPartition> {
+    let (topic, digits) = name.rsplit_once('-')?;
+    let partition: u32 = digits.parse().ok()?;
+    // Only the name `partition_dir` gives it: no sign, no leading zeros.
+    (!topic.is_empty() && partition.to_string() == digits)
+        .then(|| TopicPartition::new(topic, partition))
+}
+
+// ---- follower fetches ----
+
+/// One partition's fetch, waiting to be sent to its leader.
+#[derive(Clone, Debug)]
+struct PendingFetch {
+    fetch_id: FetchId,
+    request: FollowerFetchRequest,
+}
+
+/// What a fetcher is told.
+#[derive(Debug)]
+enum FetcherMsg {
+    Fetch(TopicPartition, PendingFetch),
+    /// The partition follows another leader now, or is gone.
+    Forget(TopicPartition),
+}
+
+/// The fetchers, one per leader broker, and which leader each partition fetches from.
+struct Fetchers {
+    shared: Arc<Shared>,
+    fetchers: HashMap<BrokerId, mpsc::UnboundedSender<FetcherMsg>>,
+    leaders: HashMap<TopicPartition, BrokerId>,
+}
+
+impl Fetchers {
+    fn new(shared: Arc<Shared>) -> Fetchers {
+        Fetchers {
+            shared,
+            fetchers: HashMap::new(),
+            leaders: HashMap::new(),
+        }
+    }
+
+    fn fetch(
+        &mut self,
+        topic_partition: TopicPartition,
+        fetch_id: FetchId,
+        leader: BrokerId,
+        request: FollowerFetchRequest,
+    ) {
+        if let Some(previous) = self.leaders.insert(topic_partition.clone(), leader)
+            && previous != leader
+            && let Some(fetcher) = self.fetchers.get(&previous)
+        {
+            let _ = fetcher.send(FetcherMsg::Forget(topic_partition.clone()));
+        }
+        let fetcher = self.fetchers.entry(leader).or_insert_with(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(fetcher(self.shared.clone(), leader, receiver));
+            sender
+        });
+        let _ = fetcher.send(FetcherMsg::Fetch(
+            topic_partition,
+            PendingFetch { fetch_id, request },
+        ));
+    }
+
+    /// Forgets the partitions no longer held here, and those no longer following the leader
+    /// they fetch from (this broker leads them now, or they are offline): their fetches
+    /// would only be refused.
+    fn forget_unfollowed(&mut self, hosting: &Hosting) {
+        let gone: Vec<TopicPartition> = self
+            .leaders
+            .iter()
+            .filter(|(tp, leader)| {
+                hosting
+                    .partitions
+                    .get(*tp)
+                    .is_none_or(|state| state.leader() != Some(**leader))
+            })
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for topic_partition in gone {
+            if let Some(leader) = self.leaders.remove(&topic_partition)
+                && let Some(fetcher) = self.fetchers.get(&leader)
+            {
+                let _ = fetcher.send(FetcherMsg::Forget(topic_partition));
+            }
+        }
+    }
+}
+
+/// Sends the fetches of the partitions following `leader` and hands each partition's answer to
+/// its owner shard.
+///
+/// One request at a time long-polls the leader with every fetch there is to send, after
+/// waiting (at most [`FETCH_GATHER_MAX`]) for the partitions the last answers answered to ask
+/// again. A fetch that comes while the long poll is out (a partition that just began to
+/// follow `leader`, or one whose shard took its answer in late) must not wait behind it: it
+/// goes out at once in a second request on the connection that does not wait, and that
+/// request ends the long poll at the leader (a broker answers a waiting fetch when a later one
+/// arrives on the same connection: answers go out in order). Both answers come back at once,
+/// and the next long poll holds every partition again.
+///
+/// A failed request is sent again (to the leader's current address) after
+/// `replica_fetch_backoff`; a fetch stays to be sent until it is answered, replaced by the
+/// partition's next one, or forgotten.
+async fn fetcher(
+    shared: Arc<Shared>,
+    leader: BrokerId,
+    mut inbox: mpsc::UnboundedReceiver<FetcherMsg>,
+) {
+    let config = &shared.options.config;
+    let limits = ConnectionLimits {
+        connect_timeout: config.request_timeout,
+        request_timeout: config.request_timeout,
+        // The long poll, and the request that ends it.
+        max_in_flight: 2,
+        max_frame_bytes: shared.options.max_frame_bytes,
+    };
+    let mut book = FetchBook::default();
+    let mut connection: Option<(String, Connection)> = None;
+    loop {
+        if !book.has_unsent() {
+            match inbox.recv().await {
+                Some(msg) => book.take(msg),
+                None => return,
+            }
+        }
+        let gather_until = tokio::time::Instant::now() + FETCH_GATHER_MAX;
+        loop {
+            while let Ok(msg) = inbox.try_recv() {
+                book.take(msg);
+            }
+            if book.gathered() {
+                break;
+            }
+            match tokio::time::timeout_at(gather_until, inbox.recv()).await {
+                Ok(Some(msg)) => book.take(msg),
+                Ok(None) => return,
+                Err(_) => break,
+            }
+        }
+        book.stop_waiting();
+        if !book.has_unsent() {
+            continue;
+        }
+        let Some(address) = shared.catalog().broker(leader).map(|b| b.endpoint.clone()) else {
+            tokio::time::sleep(config.replica_fetch_backoff).await;
+            continue;
+        };
+        if connection
+            .as_ref()
+            .is_none_or(|(at, c)| *at != address || c.is_closed())
+        {
+            match Connection::connect(&address, limits).await {
+                Ok(opened) => connection = Some((address.clone(), opened)),
+                Err(error) => {
+                    tracing::debug!(%leader, %address, %error, "cannot connect to the leader");
+                    connection = None;
+                    tokio::time::sleep(config.replica_fetch_backoff).await;
+                    continue;
+                }
+            }
+        }
+        let (_, open) = connection.as_ref().expect("connected above");
+        let Some(sent) = long_poll(&shared, leader, open, &mut book, &mut inbox).await else {
+            return;
+        };
+        match sent {
+            Sent::Answered => {}
+            Sent::Refused => tokio::time::sleep(config.replica_fetch_backoff).await,
+            Sent::Failed => {
+                connection = None;
+                tokio::time::sleep(config.replica_fetch_backoff).await;
+            }
+        }
+    }
+}
+
+/// How a round of requests to the leader ended; of two, the later variant decides what the
+/// fetcher does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Sent {
+    /// Every request was answered.
+    Answered,
+    /// The leader answered a request with an error response: its fetches are to be sent again.
+    Refused,
+    /// The connection failed: its fetches are to be sent again on a new one.
+    Failed,
+}
+
+/// Sends the fetches to send as one long poll and, if a fetch comes while it is out, that
+/// one in a request that does not wait (which ends the long poll at the leader). Hands every
+/// answer to its shard. `None`: the agent is stopping.
+async fn long_poll(
+    shared: &Shared,
+    leader: BrokerId,
+    open: &Connection,
+    book: &mut FetchBook,
+    inbox: &mut mpsc::UnboundedReceiver<FetcherMsg>,
+) -> Option<Sent> {
+    let wait_max = shared.options.config.replica_fetch_wait_max;
+    let held = book.send_unsent();
+    tracing::trace!(%leader, partitions = held.len(), "follower fetch");
+    let answer = open.send(
+        Request::Fetch(fetch_request(shared, &held, wait_max)),
+        wait_max,
+    );
+    tokio::pin!(answer);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut answer => break Some(outcome),
+            msg = inbox.recv() => {
+                book.take(msg?);
+                if book.has_unsent() {
+                    break None;
+                }
+            }
+        }
+    };
+    if let Some(outcome) = outcome {
+        return Some(hand_over(shared, leader, book, held, outcome));
+    }
+    let prompt = book.send_unsent();
+    tracing::trace!(%leader, partitions = prompt.len(), "follower fetch ending the long poll");
+    let request = Request::Fetch(fetch_request(shared, &prompt, Duration::ZERO));
+    let (outcome, prompt_outcome) = tokio::join!(&mut answer, open.send(request, Duration::ZERO));
+    let first = hand_over(shared, leader, book, held, outcome);
+    let second = hand_over(shared, leader, book, prompt, prompt_outcome);
+    Some(first.max(second))
+}
+
+/// Hands each partition's answer in `outcome` to its owner shard; the fetches `sent` that
+/// were not answered are to be sent again.
+fn hand_over(
+    shared: &Shared,
+    leader: BrokerId,
+    book: &mut FetchBook,
+    sent: Vec<(TopicPartition, PendingFetch)>,
+    outcome: Result<Response, ClientError>,
+) -> Sent {
+    let response = match outcome {
+        Ok(Response::Fetch(response)) => response,
+        Ok(other) => {
+            tracing::warn!(%leader, ?other, "the leader refused a follower fetch");
+            book.unanswered(sent);
+            return Sent::Refused;
+        }
+        Err(error) => {
+            tracing::debug!(%leader, %error, "follower fetch failed");
+            book.unanswered(sent);
+            return Sent::Failed;
+        }
+    };
+    for topic in response.topics {
+        for answer in topic.partitions {
+            let topic_partition = TopicPartition::new(topic.name.clone(), answer.partition_index);
+            let Some(fetch_id) = sent
+                .iter()
+                .find(|(tp, _)| *tp == topic_partition)
+                .map(|(_, fetch)| fetch.fetch_id)
+            else {
+                continue;
+            };
+            book.answered(&topic_partition, fetch_id);
+            let owner = owner_of(&topic_partition, shared.options.shards);
+            shared.inboxes[owner].send(ShardMsg::FetchAnswer {
+                topic_partition,
+                fetch_id,
+                answer,
+            });
+        }
+    }
+    Sent::Answered
+}
+
+/// One leader's follower fetches as its fetcher keeps them: to send, out in a request, or
+/// answered with the partition's next fetch still to come. A partition has at most one fetch
+/// to send (the newest its follower asked for); the answer to an older one still goes to the
+/// shard, whose follower drops it.
+#[derive(Debug, Default)]
+struct FetchBook {
+    unsent: BTreeMap<TopicPartition, PendingFetch>,
+    out: BTreeMap<TopicPartition, PendingFetch>,
+    /// The partitions answered since the last long poll was sent whose next fetch has not come
+    /// yet: the next long poll waits for them, briefly.
+    awaited: BTreeSet<TopicPartition>,
+}
+
+impl FetchBook {
+    fn take(&mut self, msg: FetcherMsg) {
+        match msg {
+            FetcherMsg::Fetch(topic_partition, fetch) => {
+                self.awaited.remove(&topic_partition);
+                self.unsent.insert(topic_partition, fetch);
+            }
+            FetcherMsg::Forget(topic_partition) => {
+                self.awaited.remove(&topic_partition);
+                self.unsent.remove(&topic_partition);
+                self.out.remove(&topic_partition);
+            }
+        }
+    }
+
+    fn has_unsent(&self) -> bool {
+        !self.unsent.is_empty()
+    }
+
+    /// Whether every partition answered since the last long poll has asked again.
+    fn gathered(&self) -> bool {
+        self.awaited.is_empty()
+    }
+
+    /// The next long poll goes without the partitions still awaited.
+    fn stop_waiting(&mut self) {
+        self.awaited.clear();
+    }
+
+    /// The fetches to send, now out.
+    fn send_unsent(&mut self) -> Vec<(TopicPartition, PendingFetch)> {
+        let sent: Vec<(TopicPartition, PendingFetch)> =
+            std::mem::take(&mut self.unsent).into_iter().collect();
+        for (topic_partition, fetch) in &sent {
+            self.out.insert(topic_partition.clone(), fetch.clone());
+        }
+        sent
+    }
+
+    /// The leader answered fetch `fetch_id`: unless a newer one replaced it, the partition's
+    /// next fetch is awaited.
+    fn answered(&mut self, topic_partition: &TopicPartition, fetch_id: FetchId) {
+        if self.out.get(topic_partition).map(|f| f.fetch_id) != Some(fetch_id) {
+            return;
+        }
+        self.out.remove(topic_partition);
+        if !self.unsent.contains_key(topic_partition) {
+            self.awaited.insert(topic_partition.clone());
+        }
+    }
+
+    /// `sent` got no answer: each fetch still current is to be sent again.
+    fn unanswered(&mut self, sent: Vec<(TopicPartition, PendingFetch)>) {
+        for (topic_partition, fetch) in sent {
+            if self.out.get(&topic_partition).map(|f| f.fetch_id) != Some(fetch.fetch_id) {
+                continue;
+            }
+            self.out.remove(&topic_partition);
+            self.unsent.entry(topic_partition).or_insert(fetch);
+        }
+    }
+}
+
+/// A Fetch request of `fetches`, letting the leader wait at most `max_wait`.
+fn fetch_request(
+    shared: &Shared,
+    fetches: &[(TopicPartition, PendingFetch)],
+    max_wait: Duration,
+) -> FetchRequest {
+    let config = &shared.options.config;
+    let mut topics: Vec<Topic<FetchPartition>> = Vec::new();
+    for (topic_partition, fetch) in fetches {
+        let partition = FetchPartition {
+            partition_index: topic_partition.partition,
+            current_leader_epoch: Some(fetch.request.current_leader_epoch),
+            fetch_offset: fetch.request.fetch_offset,
+            last_fetched_epoch: fetch.request.last_fetched_epoch,
+            log_start_offset: None,
+            partition_max_bytes: config.replica_fetch_max_bytes,
+        };
+        match topics.last_mut() {
+            Some(topic) if topic.name == topic_partition.topic => topic.partitions.push(partition),
+            _ => topics.push(Topic {
+                name: topic_partition.topic.clone(),
+                partitions: vec![partition],
+            }),
+        }
+    }
+    FetchRequest {
+        replica_id: Some(shared.options.node_id),
+        max_wait,
+        min_bytes: 1,
+        max_bytes: config.replica_fetch_response_max_bytes,
+        topics,
+    }
+}
+
+// ---- admin requests ----
+
+/// A topic's refusal: its error code and message.
+type Refused = (ErrorCode, String);
+
+async fn admin(shared: &Arc<Shared>, controller: &Controller, request: Request) -> Response {
+    match request {
+        Request::CreateTopics(create) => {
+            Response::CreateTopics(create_topics(shared, controller, create).await)
+        }
+        Request::DeleteTopics(delete) => {
+            Response::DeleteTopics(delete_topics(shared, controller, delete).await)
+        }
+        Request::AlterConfigs(alter) => {
+            Response::AlterConfigs(alter_configs(shared, controller, alter).await)
+        }
+        other => unreachable!("{:?} is not an admin request", other.api_key()),
+    }
+}
+
+fn topic_result(name: String, outcome: Result<(), Refused>) -> TopicResult {
+    match outcome {
+        Ok(()) => TopicResult {
+            name,
+            error_code: ErrorCode::NONE,
+            error_message: None,
+        },
+        Err((error_code, message)) => TopicResult {
+            name,
+            error_code,
+            error_message: Some(message),
+        },
+    }
+}
+
+async fn create_topics(
+    shared: &Arc<Shared>,
+    controller: &Controller,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
+    let defaults = shared.options.config.topic_defaults();
+    let mut topics = Vec::new();
+    for topic in request.topics {
+        let pairs = topic.configs.iter().map(|c| (&c.name, &c.value));
+        let outcome = match TopicConfig::from_pairs(pairs, &defaults) {
+            Err(error) => Err((
+                ErrorCode::INVALID_CONFIG,
+                format!("topic {}: {error}", topic.name),
+            )),
+            Ok(_) if request.validate_only => {
+                validate_creation(shared, &topic.name, topic.num_partitions).and_then(|()| {
+                    check_replication_factor(shared, &topic.name, topic.replication_factor)
+                })
+            }
+            Ok(config) => {
+                let outcome = create_topic(
+                    shared,
+                    controller,
+                    &topic.name,
+                    topic.num_partitions,
+                    topic.replication_factor,
+                    &config,
+                );
+                tokio::time::timeout(request.timeout.max(Duration::from_millis(1)), outcome)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err((
+                            ErrorCode::REQUEST_TIMED_OUT,
+                            format!(
+                                "topic {}: not created within the request's timeout",
+                                topic.name
+                            ),
+                        ))
+                    })
+            }
+        };
+        topics.push(topic_result(topic.name, outcome));
+    }
+    CreateTopicsResponse { topics }
+}
+
+/// What can be checked of a creation without the controller.
+fn validate_creation(shared: &Shared, name: &str, partitions: u32) -> Result<(), Refused> {
+    let catalog = shared.catalog();
+    if catalog.topic(name).is_some() {
+        return Err((
+            ErrorCode::TOPIC_ALREADY_EXISTS,
+            format!("topic {name} already exists"),
+        ));
+    }
+    if partitions == 0 || partitions > PARTITIONS_PER_TOPIC_MAX {
+        return Err((
+            ErrorCode::INVALID_PARTITIONS,
+            format!(
+                "topic {name}: {partitions} partitions requested, expected 1 to {PARTITIONS_PER_TOPIC_MAX}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A `validate_only` creation's check of the replication factor against the live brokers this
+/// broker knows of. A real creation leaves it to the controller, whose placement refuses with
+/// the same code and sees every registration (this broker's catalog may lag behind: right
+/// after a cluster starts, it refused topics the controller would have placed).
+fn check_replication_factor(
+    shared: &Shared,
+    name: &str,
+    replication_factor: u16,
+) -> Result<(), Refused> {
+    let live = shared.catalog().live_brokers();
+    if replication_factor == 0 || usize::from(replication_factor) > live {
+        return Err((
+            ErrorCode::INVALID_REPLICATION_FACTOR,
+            format!(
+                "topic {name}: replication factor {replication_factor} asked, {live} brokers are live"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a topic through the controller and waits until this broker's catalog has it.
+async fn create_topic(
+    shared: &Arc<Shared>,
+    controller: &Controller,
+    name: &str,
+    partitions: u32,
+    replication_factor: u16,
+    config: &TopicConfig,
+) -> Result<(), Refused> {
+    validate_creation(shared, name, partitions)?;
+    let settings = shared.options.config.topic_settings(config);
+    let command = MetadataCommand::CreateTopic {
+        name: name.to_string(),
+        partitions,
+        replication_factor,
+        config: settings.controller_config(),
+        configs: stored_pairs(config),
+    };
+    submit(controller, command).await?;
+    wait_for_catalog(shared, controller, |image| {
+        image.state.metadata.topic(name).is_some()
+    })
+    .await;
+    Ok(())
+}
+
+async fn delete_topics(
+    shared: &Arc<Shared>,
+    controller: &Controller,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
+    let mut topics = Vec::new();
+    for name in request.topic_names {
+        let outcome = async {
+            if shared.catalog().topic(&name).is_none() {
+                return Err((
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("unknown topic {name}"),
+                ));
+            }
+            let command = MetadataCommand::DeleteTopic { name: name.clone() };
+            submit(controller, command).await?;
+            wait_for_catalog(shared, controller, |image| {
+                image.state.metadata.topic(&name).is_none()
+            })
+            .await;
+            Ok(())
+        };
+        let outcome = tokio::time::timeout(request.timeout.max(Duration::from_millis(1)), outcome)
+            .await
+            .unwrap_or_else(|_| {
+                Err((
+                    ErrorCode::REQUEST_TIMED_OUT,
+                    format!("topic {name}: not deleted within the request's timeout"),
+                ))
+            });
+        topics.push(topic_result(name, outcome));
+    }
+    DeleteTopicsResponse { topics }
+}
+
+/// AlterConfigs: each topic's change is checked whole against its current config; a valid
+/// one becomes a metadata record, and every broker reopens its partitions of the topic with
+/// the new settings when it applies it.
+async fn alter_configs(
+    shared: &Arc<Shared>,
+    controller: &Controller,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
+    let defaults = shared.options.config.topic_defaults();
+    let mut topics = Vec::new();
+    for topic in request.topics {
+        let outcome = async {
+            let current = shared
+                .catalog()
+                .topic(&topic.name)
+                .map(|t| t.configs.clone())
+                .ok_or_else(|| {
+                    (
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        format!("unknown topic {}", topic.name),
+                    )
+                })?;
+            let invalid = |error: super::topic_config::TopicConfigError| {
+                (
+                    ErrorCode::INVALID_CONFIG,
+                    format!("topic {}: {error}", topic.name),
+                )
+            };
+            let changes = topic.configs.iter().map(|c| (&c.name, c.value.as_ref()));
+            let config = TopicConfig::from_pairs(current.iter(), &defaults)
+                .map_err(invalid)?
+                .altered(changes, &defaults)
+                .map_err(invalid)?;
+            if request.validate_only {
+                return Ok(());
+            }
+            let settings = shared.options.config.topic_settings(&config);
+            let replication = settings.controller_config();
+            let configs = stored_pairs(&config);
+            let command = MetadataCommand::AlterTopicConfig {
+                name: topic.name.clone(),
+                change: TopicConfigChange {
+                    min_insync_replicas: Some(replication.min_insync_replicas),
+                    unclean_leader_election: Some(replication.unclean_leader_election),
+                },
+                configs: configs.clone(),
+            };
+            submit(controller, command).await?;
+            wait_for_catalog(shared, controller, |image| {
+                image.state.topic_configs.get(&topic.name) == Some(&configs)
+            })
+            .await;
+            Ok(())
+        };
+        topics.push(topic_result(topic.name.clone(), outcome.await));
+    }
+    AlterConfigsResponse { topics }
+}
+
+/// A topic config as the metadata log stores it: the keys set, canonical values.
+fn stored_pairs(config: &TopicConfig) -> BTreeMap<String, String> {
+    config
+        .overrides()
+        .map(|(key, value)| (key.name().to_string(), value.to_string()))
+        .collect()
+}
+
+/// Submits `command`; a refusal or a controller that cannot be reached is the topic's error.
+async fn submit(controller: &Controller, command: MetadataCommand) -> Result<(), Refused> {
+    let outcome: Result<CommandOutcome, ControllerError> = controller.submit(command).await;
+    match outcome {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(refusal)) => Err((ErrorCode::from(refusal.code), refusal.message)),
+        Err(error) => Err((ErrorCode::REQUEST_TIMED_OUT, error.to_string())),
+    }
+}
+
+/// Waits until this broker's catalog shows a state where `done` holds, so the answer to an
+/// admin request is visible in the next Metadata this broker answers.
+async fn wait_for_catalog(
+    shared: &Shared,
+    controller: &Controller,
+    done: impl Fn(&MetadataImage) -> bool,
+) {
+    let mut images = controller.watch();
+    let offset = match images.wait_for(|image| done(image)).await {
+        Ok(image) => image.offset,
+        Err(_) => return,
+    };
+    let mut published = shared.catalog_offset.subscribe();
+    let _ = published.wait_for(|&at| at >= offset).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringlog_engine::{LeaderEpoch, Offset};
+
+    fn fetch(partition: u32, fetch_id: u64) -> FetcherMsg {
+        let request = FollowerFetchRequest {
+            fetch_offset: Offset(fetch_id * 10),
+            last_fetched_epoch: None,
+            current_leader_epoch: LeaderEpoch(1),
+        };
+        let fetch = PendingFetch {
+            fetch_id: FetchId(fetch_id),
+            request,
+        };
+        FetcherMsg::Fetch(TopicPartition::new("t", partition), fetch)
+    }
+
+    fn sent_ids(sent: &[(TopicPartition, PendingFetch)]) -> Vec<(u32, u64)> {
+        sent.iter()
+            .map(|(tp, fetch)| (tp.partition, fetch.fetch_id.0))
+            .collect()
+    }
+
+    #[test]
+    fn a_fetch_that_comes_while_a_request_is_out_is_to_send_at_once() {
+        let mut book = FetchBook::default();
+        book.take(fetch(0, 1));
+        book.take(fetch(1, 1));
+        assert_eq!(sent_ids(&book.send_unsent()), [(0, 1), (1, 1)]);
+        assert!(!book.has_unsent());
+        book.take(fetch(2, 1));
+        assert!(book.has_unsent());
+        assert_eq!(sent_ids(&book.send_unsent()), [(2, 1)]);
+    }
+
+    #[test]
+    fn an_answered_partition_is_awaited_until_its_next_fetch_comes() {
+        let mut book = FetchBook::default();
+        book.take(fetch(0, 1));
+        book.take(fetch(1, 1));
+        book.send_unsent();
+        book.answered(&TopicPartition::new("t", 0), FetchId(1));
+        book.answered(&TopicPartition::new("t", 1), FetchId(1));
+        assert!(!book.gathered());
+        book.take(fetch(0, 2));
+        assert!(!book.gathered(), "partition 1 has not asked again");
+        book.take(fetch(1, 2));
+        assert!(book.gathered());
+        assert_eq!(sent_ids(&book.send_unsent()), [(0, 2), (1, 2)]);
+    }
+
+    #[test]
+    fn the_answer_to_a_replaced_fetch_awaits_nothing() {
+        let mut book = FetchBook::default();
+        book.take(fetch(0, 1));
+        book.send_unsent();
+        // The follower gave up on fetch 1 and asked again before its answer came.
+        book.take(fetch(0, 2));
+        book.answered(&TopicPartition::new("t", 0), FetchId(1));
+        assert!(book.gathered());
+        assert_eq!(sent_ids(&book.send_unsent()), [(0, 2)]);
+    }
+
+    #[test]
+    fn unanswered_fetches_are_sent_again_unless_replaced_or_forgotten() {
+        let mut book = FetchBook::default();
+        for partition in 0..3 {
+            book.take(fetch(partition, 1));
+        }
+        let sent = book.send_unsent();
+        book.take(fetch(0, 2));
+        book.take(FetcherMsg::Forget(TopicPartition::new("t", 2)));
+        book.unanswered(sent);
+        assert_eq!(sent_ids(&book.send_unsent()), [(0, 2), (1, 1)]);
+    }
+
+    #[test]
+    fn a_forgotten_partition_is_not_awaited() {
+        let mut book = FetchBook::default();
+        book.take(fetch(0, 1));
+        book.send_unsent();
+        book.answered(&TopicPartition::new("t", 0), FetchId(1));
+        book.take(FetcherMsg::Forget(TopicPartition::new("t", 0)));
+        assert!(book.gathered());
+        assert!(!book.has_unsent());
+    }
+
+    #[test]
+    fn only_partition_directory_names_name_a_partition() {
+        let named = |name| partition_of_dir(name);
+        assert_eq!(named("orders-3"), Some(TopicPartition::new("orders", 3)));
+        assert_eq!(
+            named("my-topic-0"),
+            Some(TopicPartition::new("my-topic", 0))
+        );
+        for other in [
+            "__cluster_metadata",
+            "orders-03",
+            "orders-+3",
+            "-3",
+            "orders-3.1700000000-stray",
+            ".lock",
+        ] {
+            assert_eq!(named(other), None, "{other}");
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The broker's view of the cluster: brokers, topics, partition states and topic configs, as
+//! of the last metadata image the controller quorum applied ([`Catalog::from_image`]). Every
+//! broker applies the same metadata log, so every broker's catalog converges on the same
+//! view; nothing here is written by the broker itself.
+//!
+//! Partition logs live under `data_dir`, one directory each: `<topic>-<partition>/` (the
+//! engine's directory, Kafka's naming).
+//!
+//! Shared by the shards behind a lock: metadata changes are rare next to produces and
+//! fetches, which go to the partition's owner shard and never take it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ringlog_replication::controller::Partition;
+use ringlog_replication::{BrokerId, TopicPartition};
+
+use ringlog_controller::MetadataImage;
+
+/// Partitions one topic may have at most.
+pub const PARTITIONS_PER_TOPIC_MAX: u32 = 10_000;
+
+/// One topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicEntry {
+    /// The controller's state of each partition, by index.
+    pub partitions: Vec<Partition>,
+    /// Topic-level configs as set (key, value); the broker defaults fill the rest.
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicEntry {
+    /// How many partitions the topic has.
+    pub fn partition_count(&self) -> u32 {
+        u32::try_from(self.partitions.len()).expect("at most PARTITIONS_PER_TOPIC_MAX")
+    }
+}
+
+/// One registered broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerEntry {
+    pub id: BrokerId,
+    /// Where its clients (and followers) connect: `host:port`.
+    pub endpoint: String,
+    pub rack: Option<String>,
+    /// Fenced by the controller: its session expired or it shut down.
+    pub fenced: bool,
+}
+
+/// The cluster as of one metadata image.
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    data_dir: PathBuf,
+    /// The metadata log offset of the image this view was built from.
+    offset: u64,
+    topics: BTreeMap<String, TopicEntry>,
+    brokers: BTreeMap<BrokerId, BrokerEntry>,
+}
+
+impl Catalog {
+    /// The view before any image arrived: no brokers, no topics.
+    pub fn empty(data_dir: &Path) -> Catalog {
+        Catalog {
+            data_dir: data_dir.to_path_buf(),
+            offset: 0,
+            topics: BTreeMap::new(),
+            brokers: BTreeMap::new(),
+        }
+    }
+
+    /// The view of `image`.
+    pub fn from_image(data_dir: &Path, image: &MetadataImage) -> Catalog {
+        let state = &image.state;
+        let topics = state
+            .metadata
+            .topics()
+            .map(|topic| {
+                let entry = TopicEntry {
+                    partitions: topic.partitions().to_vec(),
+                    configs: state
+                        .topic_configs
+                        .get(topic.name())
+                        .cloned()
+                        .unwrap_or_default(),
+                };
+                (topic.name().to_string(), entry)
+            })
+            .collect();
+        let brokers = state
+            .brokers
+            .iter()
+            .map(|(&id, registration)| {
+                let entry = BrokerEntry {
+                    id,
+                    endpoint: registration.endpoint.clone(),
+                    rack: registration.rack.clone(),
+                    fenced: state.metadata.broker(id).is_none_or(|b| b.is_fenced()),
+                };
+                (id, entry)
+            })
+            .collect();
+        Catalog {
+            data_dir: data_dir.to_path_buf(),
+            offset: image.offset,
+            topics,
+            brokers,
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The metadata log offset this view is at.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&TopicEntry> {
+        self.topics.get(name)
+    }
+
+    pub fn topics(&self) -> impl Iterator<Item = (&String, &TopicEntry)> {
+        self.topics.iter()
+    }
+
+    /// Whether `topic_partition` exists.
+    pub fn contains(&self, topic_partition: &TopicPartition) -> bool {
+        self.partition(topic_partition).is_some()
+    }
+
+    /// The controller's state of `topic_partition`.
+    pub fn partition(&self, topic_partition: &TopicPartition) -> Option<&Partition> {
+        self.topic(&topic_partition.topic)?
+            .partitions
+            .get(topic_partition.partition as usize)
+    }
+
+    /// Every partition of every topic, with its state.
+    pub fn partitions(&self) -> impl Iterator<Item = (TopicPartition, &Partition)> {
+        self.topics.iter().flat_map(|(name, topic)| {
+            (0..)
+                .zip(&topic.partitions)
+                .map(|(index, partition)| (TopicPartition::new(name.clone(), index), partition))
+        })
+    }
+
+    pub fn broker(&self, id: BrokerId) -> Option<&BrokerEntry> {
+        self.brokers.get(&id)
+    }
+
+    pub fn brokers(&self) -> impl Iterator<Item = &BrokerEntry> {
+        self.brokers.values()
+    }
+
+    /// How many registered brokers are not fenced.
+    pub fn live_brokers(&self) -> usize {
+        self.brokers.values().filter(|b| !b.fenced).count()
+    }
+
+    /// The directory of a partition's log.
+    pub fn partition_dir(&self, topic_partition: &TopicPartition) -> PathBuf {
+        partition_dir(&self.data_dir, topic_partition)
+    }
+}
+
+/// The directory of a partition's log under `data_dir`: `<topic>-<partition>`.
+pub fn partition_dir(data_dir: &Path, topic_partition: &TopicPartition) -> PathBuf {
+    data_dir.join(topic_partition.to_string())
+}

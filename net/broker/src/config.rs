@@ -1,0 +1,1887 @@
+//! The broker's configuration: a TOML file whose keys mirror Kafka's broker configs (dots
+//! become underscores), then command-line overrides, then a check of the whole.
+//!
+//! Every key has a default, so a broker starts with no file at all. An unknown key, a value
+//! of the wrong type or out of its range is a start-up error that names the file, the key, the
+//! value and what is allowed; every problem in a file is reported at once.
+//!
+//! ```text
+//! BrokerConfig::load(path)        the file over the defaults       ConfigError::Syntax / File
+//!   .apply_overrides(overrides)   command-line flags over the file
+//!   .validate()                   every key's range, and what must hold between keys
+//!                                                                  ConfigError::Invalid
+//! ```
+//!
+//! [`BrokerConfig::resolve`] does the three. [`default_toml`] renders every key with its
+//! default and a one-line comment (`ringlog broker --print-default-config`).
+//!
+//! | key                                    | default          | Kafka's key                    | notes |
+//! |----------------------------------------|------------------|--------------------------------|-------|
+//! | `node_id`                              | 1                | `node.id`                      | 0 ..= 2^31-1 (the wire carries it as an i32) |
+//! | `listen`                               | 127.0.0.1:9092   | `listeners`                    | one `ip:port` to bind, no `PLAINTEXT://` listener name |
+//! | `advertised_listen`                    | "" (= `listen`)  | `advertised.listeners`         | `host:port`; required when `listen` is 0.0.0.0 or `[::]` |
+//! | `data_dir`                             | ./ringlog-data   | `log.dirs`                     | one directory, not a list |
+//! | `metrics_listen`                       | 127.0.0.1:9644   | none (Kafka uses JMX)          | Prometheus text at `/metrics` |
+//! | `shards`                               | 0 (one per core) | none (`num.io.threads` is closest) | 0 ..= 1024 |
+//! | `io_backend`                           | auto             | none                           | auto, uring, portable |
+//! | `rack`                                 | "" (no rack)     | `broker.rack`                  | |
+//! | `controller_quorum_voters`             | "" (single node) | `controller.quorum.voters`     | `1@host:port,2@host:port`, at most 9 voters |
+//! | `num_partitions`                       | 1                | `num.partitions`               | |
+//! | `default_replication_factor`           | 1                | `default.replication.factor`   | |
+//! | `min_insync_replicas`                  | 1                | `min.insync.replicas`          | topic default |
+//! | `unclean_leader_election_enable`       | false            | `unclean.leader.election.enable` | topic default |
+//! | `auto_create_topics_enable`            | false            | `auto.create.topics.enable`    | Kafka's default is true |
+//! | `log_segment_bytes`                    | 1 GiB            | `log.segment.bytes`            | topic default; 61 ..= 2^31-1 (Kafka: at least 1 MiB) |
+//! | `log_roll_ms`                          | 7 days           | `log.roll.ms`                  | topic default (Kafka: unset, `log.roll.hours` = 168) |
+//! | `log_retention_ms`                     | 7 days           | `log.retention.ms`             | topic default; -1: forever (Kafka: `log.retention.hours` = 168) |
+//! | `log_retention_bytes`                  | -1 (no limit)    | `log.retention.bytes`          | topic default |
+//! | `log_flush_policy`                     | never            | none (`log.flush.interval.messages`) | topic default: never, always, interval |
+//! | `log_flush_interval_ms`                | 1000             | `log.flush.interval.ms`        | topic default; used by `interval` |
+//! | `log_index_interval_bytes`             | 4096             | `log.index.interval.bytes`     | topic default |
+//! | `log_preallocate_bytes`                | 16 MiB           | none (`file.preallocate` reserves whole segments) | blocks reserved ahead of each active segment's data; 0: off (Redpanda's `segment_fallocation_step`) |
+//! | `message_max_bytes`                    | 1 MiB + 12       | `message.max.bytes`            | topic default; the largest batch |
+//! | `socket_request_max_bytes`             | 100 MiB          | `socket.request.max.bytes`     | the largest request frame |
+//! | `max_connections`                      | 10000            | `max.connections`              | Kafka's default is 2^31-1 |
+//! | `max_inflight_requests_per_connection` | 100              | none (`queued.max.requests` is per broker) | requests read from a connection and not yet answered |
+//! | `request_timeout_ms`                   | 30000            | `request.timeout.ms` (a client config) | |
+//! | `fetch_max_wait_ms`                    | 500              | `fetch.max.wait.ms` (a consumer config) | the longest a fetch may ask to wait |
+//! | `replica_lag_time_max_ms`              | 30000            | `replica.lag.time.max.ms`      | |
+//! | `broker_session_timeout_ms`            | 9000             | `broker.session.timeout.ms`    | |
+//! | `broker_heartbeat_interval_ms`         | 2000             | `broker.heartbeat.interval.ms` | |
+//! | `replica_fetch_wait_max_ms`            | 500              | `replica.fetch.wait.max.ms`    | how long a follower's fetch may wait at the leader |
+//! | `replica_fetch_max_bytes`              | 1 MiB            | `replica.fetch.max.bytes`      | per partition, soft (the first batch comes whole) |
+//! | `replica_fetch_response_max_bytes`     | 10 MiB           | `replica.fetch.response.max.bytes` | per fetch |
+//! | `replica_fetch_backoff_ms`             | 1000             | `replica.fetch.backoff.ms`     | after a failed fetch |
+//! | `offsets_topic_replication_factor`     | 3                | `offsets.topic.replication.factor` | cut to the live brokers when the topic is created |
+//!
+//! Durations are [`Duration`]s in [`BrokerConfig`] (`log_roll_ms` is the field `log_roll`); a
+//! unit appears only in the keys. The keys marked "topic default" give the defaults of the
+//! topic-level keys of [`crate::topic_config`].
+//!
+//! What must hold between keys ([`BrokerConfig::validate`]): `advertised_listen` is set when
+//! `listen` is an unspecified address (it cannot be advertised, as Kafka also says);
+//! `broker_heartbeat_interval_ms` < `broker_session_timeout_ms`; `fetch_max_wait_ms` <
+//! `request_timeout_ms`; `message_max_bytes` < `socket_request_max_bytes` (a produce frame
+//! carries the batch and headers) and <= `log_segment_bytes` (the engine refuses an append
+//! larger than a segment); `listen` and `metrics_listen` differ.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use ringlog_engine::{IoBackendKind, LogConfig};
+use ringlog_replication::controller::TopicConfig as ControllerTopicConfig;
+use ringlog_replication::controller::liveness::LivenessConfig;
+use ringlog_replication::controller::metadata::PARTITIONS_PER_TOPIC_MAX;
+use ringlog_replication::partition::FollowerConfig;
+use ringlog_replication::partition::leader::LeaderConfig;
+use ringlog_replication::{BrokerId, Rack};
+
+use crate::topic_config::{
+    FLUSH_INTERVAL_MS, FlushMode, INDEX_INTERVAL_BYTES, MAX_MESSAGE_BYTES, MIN_INSYNC_REPLICAS,
+    RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES, SEGMENT_MS, SEVEN_DAYS, TopicConfig,
+    TopicConfigKey, TopicSettings, render_millis,
+};
+use ringlog_wire::frame::{MAX_FRAME_BYTES_DEFAULT, REQUEST_HEADER_LEN};
+
+/// The most shards a broker runs (`shards`).
+pub const SHARDS_MAX: u16 = 1024;
+
+/// The most controller quorum voters (`controller_quorum_voters`): Raft quorums are 1, 3 or
+/// 5 in practice.
+pub const QUORUM_VOTERS_MAX: usize = 9;
+
+/// The broker's configuration. Field names are the keys without their `_ms` unit; see the
+/// module table for each key's default, range and Kafka name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerConfig {
+    /// `node_id`: this broker's id in the cluster.
+    pub node_id: BrokerId,
+    /// `listen`: the address the broker binds for clients and other brokers.
+    pub listen: SocketAddr,
+    /// `advertised_listen`: the address given to clients and other brokers; `None`: `listen`.
+    pub advertised_listen: Option<HostPort>,
+    /// `data_dir`: where partition logs and checkpoints live.
+    pub data_dir: PathBuf,
+    /// `metrics_listen`: where Prometheus metrics are served (`/metrics`).
+    pub metrics_listen: SocketAddr,
+    /// `shards`: io_uring runtimes, one thread each; 0: one per core ([`Self::shard_count`]).
+    pub shards: u16,
+    /// `io_backend`.
+    pub io_backend: IoBackendKind,
+    /// `rack`: for rack-aware replica placement; `None`: no rack.
+    pub rack: Option<Rack>,
+    /// `controller_quorum_voters`: empty: this broker is a single combined node.
+    pub controller_quorum_voters: QuorumVoters,
+    /// `num_partitions`: partitions of a topic created without a count.
+    pub num_partitions: u32,
+    /// `default_replication_factor`: replicas of a topic created without a factor.
+    pub default_replication_factor: u16,
+    /// `min_insync_replicas` (topic default).
+    pub min_insync_replicas: u16,
+    /// `unclean_leader_election_enable` (topic default).
+    pub unclean_leader_election_enable: bool,
+    /// `auto_create_topics_enable`: a Metadata or Produce request for an unknown topic creates it.
+    pub auto_create_topics_enable: bool,
+    /// `log_segment_bytes` (topic default `segment_bytes`).
+    pub log_segment_bytes: u64,
+    /// `log_roll_ms` (topic default `segment_ms`).
+    pub log_roll: Duration,
+    /// `log_retention_ms` (topic default `retention_ms`); `None`: forever.
+    pub log_retention: Option<Duration>,
+    /// `log_retention_bytes` (topic default `retention_bytes`); `None`: no limit.
+    pub log_retention_bytes: Option<u64>,
+    /// `log_flush_policy` (topic default `flush_policy`).
+    pub log_flush_policy: FlushMode,
+    /// `log_flush_interval_ms` (topic default `flush_interval_ms`).
+    pub log_flush_interval: Duration,
+    /// `log_index_interval_bytes` (topic default `index_interval_bytes`).
+    pub log_index_interval_bytes: u32,
+    /// `log_preallocate_bytes`: the engine's `preallocate_bytes`, for every partition's log.
+    pub log_preallocate_bytes: u32,
+    /// `message_max_bytes` (topic default `max_message_bytes`): the largest batch.
+    pub message_max_bytes: u32,
+    /// `socket_request_max_bytes`: the largest request frame, length prefix included.
+    pub socket_request_max_bytes: u32,
+    /// `max_connections`: client and broker connections open at once.
+    pub max_connections: u32,
+    /// `max_inflight_requests_per_connection`: requests read and not yet answered; the broker
+    /// stops reading a connection at this many.
+    pub max_inflight_requests_per_connection: u32,
+    /// `request_timeout_ms`: the longest a request may wait inside the broker (an acks=all
+    /// produce's own timeout is capped by it).
+    pub request_timeout: Duration,
+    /// `fetch_max_wait_ms`: the longest a fetch may ask to wait for data.
+    pub fetch_max_wait: Duration,
+    /// `replica_lag_time_max_ms`: a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max: Duration,
+    /// `broker_session_timeout_ms`: a broker silent this long is fenced.
+    pub broker_session_timeout: Duration,
+    /// `broker_heartbeat_interval_ms`: how often the broker heartbeats to the controller.
+    pub broker_heartbeat_interval: Duration,
+    /// `replica_fetch_wait_max_ms`: how long a follower's fetch may wait at the leader.
+    pub replica_fetch_wait_max: Duration,
+    /// `replica_fetch_max_bytes`: record bytes a follower asks for per partition.
+    pub replica_fetch_max_bytes: u32,
+    /// `replica_fetch_response_max_bytes`: record bytes a follower asks for per fetch.
+    pub replica_fetch_response_max_bytes: u32,
+    /// `replica_fetch_backoff_ms`: how long a follower waits after a failed fetch.
+    pub replica_fetch_backoff: Duration,
+    /// `offsets_topic_replication_factor`: replicas of `__consumer_offsets` (at most the live
+    /// brokers when it is created).
+    pub offsets_topic_replication_factor: u16,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> BrokerConfig {
+        let topic = TopicSettings::default();
+        BrokerConfig {
+            node_id: BrokerId(1),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertised_listen: None,
+            data_dir: PathBuf::from("./ringlog-data"),
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9644)),
+            shards: 0,
+            io_backend: IoBackendKind::Auto,
+            rack: None,
+            controller_quorum_voters: QuorumVoters::default(),
+            num_partitions: 1,
+            default_replication_factor: 1,
+            min_insync_replicas: topic.min_insync_replicas,
+            unclean_leader_election_enable: topic.unclean_leader_election_enable,
+            auto_create_topics_enable: false,
+            log_segment_bytes: topic.segment_bytes,
+            log_roll: SEVEN_DAYS,
+            log_retention: Some(SEVEN_DAYS),
+            log_retention_bytes: topic.retention_bytes,
+            log_flush_policy: topic.flush_policy,
+            log_flush_interval: topic.flush_interval,
+            log_index_interval_bytes: topic.index_interval_bytes,
+            log_preallocate_bytes: u32::try_from(LogConfig::default().preallocate_bytes)
+                .expect("the engine's default fits"),
+            message_max_bytes: topic.max_message_bytes,
+            socket_request_max_bytes: MAX_FRAME_BYTES_DEFAULT,
+            max_connections: 10_000,
+            max_inflight_requests_per_connection: 100,
+            request_timeout: Duration::from_millis(30_000),
+            fetch_max_wait: Duration::from_millis(500),
+            replica_lag_time_max: Duration::from_millis(30_000),
+            broker_session_timeout: Duration::from_millis(9000),
+            broker_heartbeat_interval: Duration::from_millis(2000),
+            replica_fetch_wait_max: Duration::from_millis(500),
+            replica_fetch_max_bytes: 1024 * 1024,
+            replica_fetch_response_max_bytes: 10 * 1024 * 1024,
+            replica_fetch_backoff: Duration::from_millis(1000),
+            offsets_topic_replication_factor: 3,
+        }
+    }
+}
+
+/// Command-line flags that override the file: each `Some` replaces its key's value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BrokerOverrides {
+    /// `--node-id`: `node_id`.
+    pub node_id: Option<BrokerId>,
+    /// `--listen`: `listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`: `data_dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--metrics-listen`: `metrics_listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `--shards`: `shards`.
+    pub shards: Option<u16>,
+    /// `--io-backend`: `io_backend`.
+    pub io_backend: Option<IoBackendKind>,
+    /// `--rack`: `rack`.
+    pub rack: Option<Rack>,
+    /// `--controller-quorum-voters`: `controller_quorum_voters` (parse it with
+    /// [`QuorumVoters::from_str`]).
+    pub controller_quorum_voters: Option<QuorumVoters>,
+}
+
+impl BrokerConfig {
+    /// The defaults, the file at `path` (when given) over them, `overrides` over both, checked
+    /// whole: what a broker's `main` calls.
+    pub fn resolve(
+        path: Option<&Path>,
+        overrides: BrokerOverrides,
+    ) -> Result<BrokerConfig, ConfigError> {
+        let mut config = match path {
+            Some(path) => BrokerConfig::load(path)?,
+            None => BrokerConfig::default(),
+        };
+        config.apply_overrides(overrides);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads the TOML file at `path` over the defaults. Each key's type and range are checked
+    /// here (so the error names the file); what must hold between keys is checked by
+    /// [`Self::validate`], after overrides.
+    pub fn load(path: &Path) -> Result<BrokerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        BrokerConfig::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses TOML `text` over the defaults; `file` names it in errors. Every unknown key and
+    /// bad value is reported, not just the first.
+    pub fn from_toml_str(text: &str, file: &str) -> Result<BrokerConfig, ConfigError> {
+        let table: toml::Table =
+            text.parse()
+                .map_err(|err: toml::de::Error| ConfigError::Syntax {
+                    file: file.to_string(),
+                    message: err.to_string().trim_end().to_string(),
+                })?;
+        let mut config = BrokerConfig::default();
+        let mut problems = Vec::new();
+        for (name, value) in &table {
+            let Some(spec) = KEYS.iter().find(|spec| spec.name == name) else {
+                unknown_keys(name, value, &mut problems);
+                continue;
+            };
+            if let Err(allowed) = (spec.parse)(&mut config, value) {
+                problems.push(ConfigProblem::BadValue {
+                    key: spec.name,
+                    value: value.to_string(),
+                    allowed,
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            // Key order whatever order the table iterates in (toml's `preserve_order` feature,
+            // if another crate turns it on, would make it file order).
+            problems.sort_by(|a, b| a.key().cmp(b.key()));
+            Err(ConfigError::File {
+                file: file.to_string(),
+                problems,
+            })
+        }
+    }
+
+    /// Replaces each key the overrides set.
+    pub fn apply_overrides(&mut self, overrides: BrokerOverrides) {
+        let BrokerOverrides {
+            node_id,
+            listen,
+            data_dir,
+            metrics_listen,
+            shards,
+            io_backend,
+            rack,
+            controller_quorum_voters,
+        } = overrides;
+        if let Some(node_id) = node_id {
+            self.node_id = node_id;
+        }
+        if let Some(listen) = listen {
+            self.listen = listen;
+        }
+        if let Some(data_dir) = data_dir {
+            self.data_dir = data_dir;
+        }
+        if let Some(metrics_listen) = metrics_listen {
+            self.metrics_listen = metrics_listen;
+        }
+        if let Some(shards) = shards {
+            self.shards = shards;
+        }
+        if let Some(io_backend) = io_backend {
+            self.io_backend = io_backend;
+        }
+        if let Some(rack) = rack {
+            self.rack = Some(rack);
+        }
+        if let Some(voters) = controller_quorum_voters {
+            self.controller_quorum_voters = voters;
+        }
+    }
+
+    /// Checks every key's range (the same rules the file is read with, so an override or a
+    /// config built in code is held to them too) and what must hold between keys (see the
+    /// module doc). Lists every problem.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut scratch = BrokerConfig::default();
+        for spec in KEYS {
+            let value = (spec.render)(self);
+            if let Err(allowed) = (spec.parse)(&mut scratch, &value) {
+                problems.push(ConfigProblem::BadValue {
+                    key: spec.name,
+                    value: value.to_string(),
+                    allowed,
+                });
+            }
+        }
+        self.check_between_keys(&mut problems);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid { problems })
+        }
+    }
+
+    fn check_between_keys(&self, problems: &mut Vec<ConfigProblem>) {
+        let mut inconsistent = |keys: &[&'static str], message: String| {
+            problems.push(ConfigProblem::Inconsistent {
+                keys: keys.to_vec(),
+                message,
+            });
+        };
+        if self.advertised_listen.is_none() && self.listen.ip().is_unspecified() {
+            inconsistent(
+                &["listen", "advertised_listen"],
+                format!(
+                    "listen {} is an unspecified address, which cannot be advertised: set \
+                     advertised_listen",
+                    self.listen
+                ),
+            );
+        }
+        if self.rack.as_ref().is_some_and(|rack| rack.0.is_empty()) {
+            inconsistent(
+                &["rack"],
+                "rack is empty: leave it unset for no rack".to_string(),
+            );
+        }
+        if self.broker_heartbeat_interval >= self.broker_session_timeout {
+            inconsistent(
+                &["broker_heartbeat_interval_ms", "broker_session_timeout_ms"],
+                format!(
+                    "broker_heartbeat_interval_ms {} must be less than broker_session_timeout_ms \
+                     {}",
+                    render_millis(self.broker_heartbeat_interval),
+                    render_millis(self.broker_session_timeout)
+                ),
+            );
+        }
+        if self.fetch_max_wait >= self.request_timeout {
+            inconsistent(
+                &["fetch_max_wait_ms", "request_timeout_ms"],
+                format!(
+                    "fetch_max_wait_ms {} must be less than request_timeout_ms {}",
+                    render_millis(self.fetch_max_wait),
+                    render_millis(self.request_timeout)
+                ),
+            );
+        }
+        if self.message_max_bytes >= self.socket_request_max_bytes {
+            inconsistent(
+                &["message_max_bytes", "socket_request_max_bytes"],
+                format!(
+                    "message_max_bytes {} must be less than socket_request_max_bytes {}: a \
+                     produce frame carries the batch and its headers",
+                    self.message_max_bytes, self.socket_request_max_bytes
+                ),
+            );
+        }
+        if u64::from(self.message_max_bytes) > self.log_segment_bytes {
+            inconsistent(
+                &["message_max_bytes", "log_segment_bytes"],
+                format!(
+                    "message_max_bytes {} is larger than log_segment_bytes {}: the largest batch \
+                     would not fit in a segment",
+                    self.message_max_bytes, self.log_segment_bytes
+                ),
+            );
+        }
+        if self.listen == self.metrics_listen && self.listen.port() != 0 {
+            inconsistent(
+                &["listen", "metrics_listen"],
+                format!(
+                    "listen and metrics_listen are both {}: they need different ports",
+                    self.listen
+                ),
+            );
+        }
+    }
+
+    /// The config rendered as TOML: every key with its value and a one-line comment. Parsing
+    /// it gives this config back.
+    pub fn to_toml(&self) -> String {
+        let mut out = String::from(
+            "# ringlog broker configuration. Every key is optional; a key left out takes its \
+             default.\n# Keys mirror Kafka's broker configs with underscores for dots; \
+             durations are in milliseconds.\n",
+        );
+        let mut section = "";
+        for spec in KEYS {
+            if spec.section != section {
+                section = spec.section;
+                out.push_str(&format!("\n# --- {section} ---\n"));
+            }
+            let kafka = match spec.kafka {
+                "" => String::new(),
+                kafka => format!(" (Kafka: {kafka})"),
+            };
+            out.push_str(&format!("\n# {}{kafka}\n", spec.doc));
+            out.push_str(&format!("{} = {}\n", spec.name, (spec.render)(self)));
+        }
+        out
+    }
+
+    /// The topic-level settings of a topic that sets no key.
+    pub fn topic_defaults(&self) -> TopicSettings {
+        TopicSettings {
+            flush_interval: self.log_flush_interval,
+            flush_policy: self.log_flush_policy,
+            index_interval_bytes: self.log_index_interval_bytes,
+            max_message_bytes: self.message_max_bytes,
+            min_insync_replicas: self.min_insync_replicas,
+            retention_bytes: self.log_retention_bytes,
+            retention: self.log_retention,
+            segment_bytes: self.log_segment_bytes,
+            segment_roll: self.log_roll,
+            unclean_leader_election_enable: self.unclean_leader_election_enable,
+            ..TopicSettings::default()
+        }
+    }
+
+    /// A topic's effective settings: its own keys over this broker's defaults.
+    pub fn topic_settings(&self, topic: &TopicConfig) -> TopicSettings {
+        topic.settings(&self.topic_defaults())
+    }
+
+    /// The engine's config for a partition log of a topic with config `topic`.
+    pub fn log_config(&self, topic: &TopicConfig) -> LogConfig {
+        LogConfig {
+            preallocate_bytes: u64::from(self.log_preallocate_bytes),
+            ..self.topic_settings(topic).log_config(self.io_backend)
+        }
+    }
+
+    /// The leader state machine's config for a partition of a topic with config `topic`.
+    pub fn leader_config(&self, topic: &TopicConfig) -> LeaderConfig {
+        LeaderConfig {
+            replica_lag_time_max: self.replica_lag_time_max,
+            min_insync_replicas: usize::from(self.topic_settings(topic).min_insync_replicas),
+            ..LeaderConfig::default()
+        }
+    }
+
+    /// The follower state machine's config: a fetch unanswered for the longest it may wait
+    /// at the leader plus a request timeout is sent again.
+    pub fn follower_config(&self) -> FollowerConfig {
+        FollowerConfig {
+            fetch_timeout: self.replica_fetch_wait_max + self.request_timeout,
+            fetch_backoff: self.replica_fetch_backoff,
+            ..FollowerConfig::default()
+        }
+    }
+
+    /// The settings of a topic with config `topic` that the controller's rules read.
+    pub fn controller_topic_config(&self, topic: &TopicConfig) -> ControllerTopicConfig {
+        self.topic_settings(topic).controller_config()
+    }
+
+    /// The controller's liveness settings.
+    pub fn liveness_config(&self) -> LivenessConfig {
+        LivenessConfig {
+            broker_session_timeout: self.broker_session_timeout,
+        }
+    }
+
+    /// How many shards to run: `shards`, or one per available core when it is 0.
+    pub fn shard_count(&self) -> usize {
+        match self.shards {
+            0 => std::thread::available_parallelism().map_or(1, |cores| cores.get()),
+            shards => usize::from(shards),
+        }
+    }
+
+    /// The address given to clients and other brokers: `advertised_listen`, else `listen`.
+    pub fn advertised_address(&self) -> HostPort {
+        self.advertised_listen
+            .clone()
+            .unwrap_or_else(|| HostPort::from(self.listen))
+    }
+
+    /// Whether this broker is a controller quorum voter: it is when the quorum is empty (a
+    /// single combined node) or lists its `node_id`.
+    pub fn is_controller(&self) -> bool {
+        self.controller_quorum_voters.is_empty()
+            || self.controller_quorum_voters.get(self.node_id).is_some()
+    }
+}
+
+/// [`BrokerConfig::default`] rendered as TOML, every key with a one-line comment.
+pub fn default_toml() -> String {
+    BrokerConfig::default().to_toml()
+}
+
+/// A `host:port` that need not be an IP address (`advertised_listen`, quorum voters). An IPv6
+/// host is written in brackets: `[::1]:9092`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    /// A DNS name or an IP address (without brackets).
+    pub host: String,
+    /// 1 ..= 65535.
+    pub port: u16,
+}
+
+impl FromStr for HostPort {
+    /// What is wrong with it.
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<HostPort, String> {
+        let expected = || format!("{s:?}: expected host:port");
+        let (host, port) = s.rsplit_once(':').ok_or_else(expected)?;
+        let host = match host.strip_prefix('[') {
+            Some(bracketed) => bracketed.strip_suffix(']').ok_or_else(expected)?,
+            None if host.contains(':') => return Err(expected()),
+            None => host,
+        };
+        let bad_char = |c: char| c.is_whitespace() || matches!(c, '@' | ',' | '/' | '[' | ']');
+        if host.is_empty() || host.chars().any(bad_char) {
+            return Err(format!(
+                "{s:?}: host {host:?} is not a host name or address"
+            ));
+        }
+        let port = match port.parse::<u16>() {
+            Ok(port) if port != 0 => port,
+            _ => return Err(format!("{s:?}: port {port:?} is not between 1 and 65535")),
+        };
+        Ok(HostPort {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl From<SocketAddr> for HostPort {
+    fn from(addr: SocketAddr) -> HostPort {
+        HostPort {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        }
+    }
+}
+
+/// One controller quorum voter: `id@host:port`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct QuorumVoter {
+    /// The voter's `node_id`.
+    pub id: BrokerId,
+    /// Where its controller listens.
+    pub address: HostPort,
+}
+
+/// The controller quorum (`controller_quorum_voters`): Kafka's `1@host:port,2@host:port`,
+/// with distinct ids and addresses, at most [`QUORUM_VOTERS_MAX`]. Empty: a single combined
+/// node that is its own controller.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuorumVoters(Vec<QuorumVoter>);
+
+impl QuorumVoters {
+    /// The voters in the order configured.
+    pub fn voters(&self) -> &[QuorumVoter] {
+        &self.0
+    }
+
+    /// No voters: a single combined node.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many voters.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The voter with `id`.
+    pub fn get(&self, id: BrokerId) -> Option<&QuorumVoter> {
+        self.0.iter().find(|voter| voter.id == id)
+    }
+}
+
+impl TryFrom<Vec<QuorumVoter>> for QuorumVoters {
+    /// What is wrong with the list.
+    type Error = String;
+
+    fn try_from(voters: Vec<QuorumVoter>) -> Result<QuorumVoters, String> {
+        if voters.len() > QUORUM_VOTERS_MAX {
+            return Err(format!(
+                "{} voters: at most {QUORUM_VOTERS_MAX} are allowed",
+                voters.len()
+            ));
+        }
+        for (i, voter) in voters.iter().enumerate() {
+            if voter.id.0 > i32::MAX as u32 {
+                return Err(format!(
+                    "voter id {} is not between 0 and {}",
+                    voter.id.0,
+                    i32::MAX
+                ));
+            }
+            let earlier = &voters[..i];
+            if earlier.iter().any(|other| other.id == voter.id) {
+                return Err(format!("voter id {} is listed twice", voter.id.0));
+            }
+            if earlier.iter().any(|other| other.address == voter.address) {
+                return Err(format!("voter address {} is listed twice", voter.address));
+            }
+        }
+        Ok(QuorumVoters(voters))
+    }
+}
+
+impl FromStr for QuorumVoters {
+    /// What is wrong with the list.
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<QuorumVoters, String> {
+        if s.trim().is_empty() {
+            return Ok(QuorumVoters::default());
+        }
+        let voters = s
+            .split(',')
+            .map(|voter| {
+                let voter = voter.trim();
+                let (id, address) = voter
+                    .split_once('@')
+                    .ok_or_else(|| format!("voter {voter:?}: expected id@host:port"))?;
+                let id = id
+                    .parse::<u32>()
+                    .map_err(|_| format!("voter {voter:?}: id {id:?} is not an integer"))?;
+                Ok(QuorumVoter {
+                    id: BrokerId(id),
+                    address: address.parse()?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        QuorumVoters::try_from(voters)
+    }
+}
+
+impl fmt::Display for QuorumVoters {
+    /// Kafka's form, which [`QuorumVoters::from_str`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, voter) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{}@{}", voter.id.0, voter.address)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a broker config cannot be used. Every variant that can hold several problems holds all
+/// of them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file cannot be read (missing, a directory, no permission).
+    #[error("config file {}: cannot read it", path.display())]
+    Read {
+        /// The file as given.
+        path: PathBuf,
+        /// Why it cannot be read.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Not TOML at all.
+    #[error("config file {file}: not valid toml: {message}")]
+    Syntax {
+        /// The file as given.
+        file: String,
+        /// The TOML parser's message, with the line and column.
+        message: String,
+    },
+
+    /// Unknown keys and bad values in the file.
+    #[error("config file {file}: {}", list(problems))]
+    File {
+        /// The file as given.
+        file: String,
+        /// Every problem, in key order.
+        problems: Vec<ConfigProblem>,
+    },
+
+    /// What [`BrokerConfig::validate`] found.
+    #[error("invalid broker config: {}", list(problems))]
+    Invalid {
+        /// Every problem: bad values in key order, then those between keys.
+        problems: Vec<ConfigProblem>,
+    },
+}
+
+impl ConfigError {
+    /// The problems found, empty for a file that cannot be read or parsed.
+    pub fn problems(&self) -> &[ConfigProblem] {
+        match self {
+            ConfigError::File { problems, .. } | ConfigError::Invalid { problems } => problems,
+            ConfigError::Read { .. } | ConfigError::Syntax { .. } => &[],
+        }
+    }
+}
+
+fn list(problems: &[ConfigProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One problem with one key, or between keys.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// A key ringlog does not know; nested tables are reported by their dotted path.
+    #[error("unknown key {key}{}", suggestion_suffix(*suggestion))]
+    UnknownKey {
+        /// The key as written (a dotted path for a nested table).
+        key: String,
+        /// The key it probably meant (Kafka's `log.dirs` is `data_dir`).
+        suggestion: Option<&'static str>,
+    },
+
+    /// A value of the wrong type or out of its range; `value` is as written in TOML.
+    #[error("{key} = {value}: expected {allowed}")]
+    BadValue {
+        /// The key.
+        key: &'static str,
+        /// The value as TOML writes it (strings quoted).
+        value: String,
+        /// What the key accepts.
+        allowed: String,
+    },
+
+    /// Keys whose values cannot hold together; the message names them with their values.
+    #[error("{message}")]
+    Inconsistent {
+        /// The keys involved.
+        keys: Vec<&'static str>,
+        /// What does not hold, with the values.
+        message: String,
+    },
+}
+
+impl ConfigProblem {
+    /// The key the problem is about (the first one, for a problem between keys).
+    pub fn key(&self) -> &str {
+        match self {
+            ConfigProblem::UnknownKey { key, .. } => key,
+            ConfigProblem::BadValue { key, .. } => key,
+            ConfigProblem::Inconsistent { keys, .. } => keys.first().copied().unwrap_or(""),
+        }
+    }
+}
+
+fn suggestion_suffix(suggestion: Option<&'static str>) -> String {
+    suggestion
+        .map(|key| format!(" (did you mean {key}?)"))
+        .unwrap_or_default()
+}
+
+/// Reports `name` (and, for a table, every key under it by dotted path: TOML reads Kafka's
+/// `log.dirs = ..` as a table) as unknown.
+fn unknown_keys(name: &str, value: &toml::Value, problems: &mut Vec<ConfigProblem>) {
+    match value {
+        toml::Value::Table(table) if !table.is_empty() => {
+            for (inner, value) in table {
+                unknown_keys(&format!("{name}.{inner}"), value, problems);
+            }
+        }
+        _ => problems.push(ConfigProblem::UnknownKey {
+            key: name.to_string(),
+            suggestion: suggest(name),
+        }),
+    }
+}
+
+/// Kafka's names (underscored) that ringlog spells differently, and the key to use.
+const BROKER_KEY_ALIASES: &[(&str, &str)] = &[
+    ("listeners", "listen"),
+    ("advertised_listeners", "advertised_listen"),
+    ("log_dirs", "data_dir"),
+    ("log_dir", "data_dir"),
+    ("broker_rack", "rack"),
+    ("broker_id", "node_id"),
+    ("log_roll_hours", "log_roll_ms"),
+    ("log_retention_hours", "log_retention_ms"),
+    ("log_retention_minutes", "log_retention_ms"),
+    ("log_flush_interval_messages", "log_flush_policy"),
+    ("unclean_leader_election", "unclean_leader_election_enable"),
+    ("num_io_threads", "shards"),
+    ("num_network_threads", "shards"),
+];
+
+/// The key an unknown name probably meant: Kafka's dotted spelling of a key, a Kafka name
+/// ringlog spells differently, or a topic-level key whose broker default was meant.
+fn suggest(name: &str) -> Option<&'static str> {
+    let normalized = name.trim().to_ascii_lowercase().replace(['.', '-'], "_");
+    let known = |candidate: &str| KEYS.iter().map(|spec| spec.name).find(|k| *k == candidate);
+    known(&normalized)
+        .or_else(|| {
+            BROKER_KEY_ALIASES
+                .iter()
+                .find(|(alias, _)| *alias == normalized)
+                .and_then(|(_, key)| known(key))
+        })
+        .or_else(|| {
+            TopicConfigKey::from_name(&normalized)
+                .ok()
+                .and_then(|key| known(key.broker_key()))
+        })
+}
+
+/// The range of an integer key, with an optional sentinel outside it (`-1`: no limit).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IntRule {
+    min: i64,
+    max: i64,
+    sentinel: Option<(i64, &'static str)>,
+}
+
+impl IntRule {
+    pub(crate) const fn new(min: i64, max: i64) -> IntRule {
+        IntRule {
+            min,
+            max,
+            sentinel: None,
+        }
+    }
+
+    pub(crate) const fn with_sentinel(
+        min: i64,
+        max: i64,
+        sentinel: i64,
+        meaning: &'static str,
+    ) -> IntRule {
+        IntRule {
+            min,
+            max,
+            sentinel: Some((sentinel, meaning)),
+        }
+    }
+
+    /// What the rule allows, as error messages say it.
+    pub(crate) fn allowed(&self) -> String {
+        let range = format!("an integer between {} and {}", self.min, self.max);
+        match self.sentinel {
+            None => range,
+            Some((sentinel, meaning)) => format!("{sentinel} ({meaning}) or {range}"),
+        }
+    }
+
+    pub(crate) fn check(&self, value: i64) -> Result<(), String> {
+        let sentinel = self.sentinel.is_some_and(|(sentinel, _)| sentinel == value);
+        if sentinel || (self.min..=self.max).contains(&value) {
+            Ok(())
+        } else {
+            Err(self.allowed())
+        }
+    }
+}
+
+const NODE_ID: IntRule = IntRule::new(0, i32::MAX as i64);
+const SHARDS: IntRule = IntRule::new(0, SHARDS_MAX as i64);
+const NUM_PARTITIONS: IntRule = IntRule::new(1, PARTITIONS_PER_TOPIC_MAX as i64);
+const REPLICATION_FACTOR: IntRule = IntRule::new(1, u16::MAX as i64);
+const SOCKET_REQUEST_MAX_BYTES: IntRule = IntRule::new(REQUEST_HEADER_LEN as i64, i32::MAX as i64);
+const COUNT: IntRule = IntRule::new(1, i32::MAX as i64);
+const TIMEOUT_MS: IntRule = IntRule::new(1, i32::MAX as i64);
+const WAIT_MS: IntRule = IntRule::new(0, i32::MAX as i64);
+/// `log_preallocate_bytes`: a segment holds at most `i32::MAX` bytes.
+const PREALLOCATE_BYTES: IntRule = IntRule::new(0, i32::MAX as i64);
+
+/// One broker key: how it is read from TOML (checking its type and range) and rendered back.
+struct KeySpec {
+    name: &'static str,
+    /// Kafka's key, or "" when Kafka has none.
+    kafka: &'static str,
+    doc: &'static str,
+    section: &'static str,
+    /// Sets the key from a TOML value, or says what is allowed.
+    parse: fn(&mut BrokerConfig, &toml::Value) -> Result<(), String>,
+    render: fn(&BrokerConfig) -> toml::Value,
+}
+
+fn int(value: &toml::Value, rule: IntRule) -> Result<i64, String> {
+    let int = value.as_integer().ok_or_else(|| rule.allowed())?;
+    rule.check(int)?;
+    Ok(int)
+}
+
+/// An integer key's value, narrowed to the field's type (its rule keeps it in range).
+fn int_as<T: TryFrom<i64>>(value: &toml::Value, rule: IntRule) -> Result<T, String> {
+    T::try_from(int(value, rule)?).map_err(|_| rule.allowed())
+}
+
+fn millis(value: &toml::Value, rule: IntRule) -> Result<Duration, String> {
+    int_as::<u64>(value, rule).map(Duration::from_millis)
+}
+
+/// A sentinel-or-non-negative key: `None` for the sentinel.
+fn optional(value: &toml::Value, rule: IntRule) -> Result<Option<u64>, String> {
+    Ok(u64::try_from(int(value, rule)?).ok())
+}
+
+fn boolean(value: &toml::Value) -> Result<bool, String> {
+    value.as_bool().ok_or_else(|| "true or false".to_string())
+}
+
+fn string<'v>(value: &'v toml::Value, allowed: &str) -> Result<&'v str, String> {
+    value.as_str().ok_or_else(|| allowed.to_string())
+}
+
+fn socket_addr(value: &toml::Value) -> Result<SocketAddr, String> {
+    const ALLOWED: &str = "an ip address and port, like \"127.0.0.1:9092\" or \"[::1]:9092\"";
+    string(value, ALLOWED)?
+        .parse()
+        .map_err(|_| ALLOWED.to_string())
+}
+
+fn render_int(value: impl Into<i64>) -> toml::Value {
+    toml::Value::Integer(value.into())
+}
+
+fn render_u64(value: u64) -> toml::Value {
+    toml::Value::Integer(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+fn render_millis_value(duration: Duration) -> toml::Value {
+    toml::Value::Integer(render_millis(duration))
+}
+
+fn render_str(value: impl Into<String>) -> toml::Value {
+    toml::Value::String(value.into())
+}
+
+/// Every broker key, in the order [`BrokerConfig::to_toml`] renders them.
+const KEYS: &[KeySpec] = &[
+    KeySpec {
+        name: "node_id",
+        kafka: "node.id",
+        doc: "this broker's id in the cluster",
+        section: "node",
+        parse: |c, v| {
+            c.node_id = BrokerId(int_as(v, NODE_ID)?);
+            Ok(())
+        },
+        render: |c| render_int(c.node_id.0),
+    },
+    KeySpec {
+        name: "listen",
+        kafka: "listeners",
+        doc: "the ip:port the broker binds for clients and other brokers",
+        section: "node",
+        parse: |c, v| {
+            c.listen = socket_addr(v)?;
+            Ok(())
+        },
+        render: |c| render_str(c.listen.to_string()),
+    },
+    KeySpec {
+        name: "advertised_listen",
+        kafka: "advertised.listeners",
+        doc: "the host:port given to clients and other brokers; empty: listen",
+        section: "node",
+        parse: |c, v| {
+            let s = string(v, "host:port, or \"\" for listen")?;
+            c.advertised_listen = match s {
+                "" => None,
+                s => Some(
+                    s.parse()
+                        .map_err(|reason| format!("host:port, or \"\" for listen ({reason})"))?,
+                ),
+            };
+            Ok(())
+        },
+        render: |c| {
+            render_str(
+                c.advertised_listen
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            )
+        },
+    },
+    KeySpec {
+        name: "data_dir",
+        kafka: "log.dirs",
+        doc: "the directory that holds partition logs and checkpoints",
+        section: "node",
+        parse: |c, v| {
+            match string(v, "a directory path")? {
+                "" => return Err("a directory path, not \"\"".to_string()),
+                dir => c.data_dir = PathBuf::from(dir),
+            }
+            Ok(())
+        },
+        render: |c| render_str(c.data_dir.to_string_lossy()),
+    },
+    KeySpec {
+        name: "metrics_listen",
+        kafka: "",
+        doc: "the ip:port that serves Prometheus metrics at /metrics",
+        section: "node",
+        parse: |c, v| {
+            c.metrics_listen = socket_addr(v)?;
+            Ok(())
+        },
+        render: |c| render_str(c.metrics_listen.to_string()),
+    },
+    KeySpec {
+        name: "shards",
+        kafka: "",
+        doc: "io_uring runtimes, one thread each; 0: one per core",
+        section: "node",
+        parse: |c, v| {
+            c.shards = int_as(v, SHARDS)?;
+            Ok(())
+        },
+        render: |c| render_int(c.shards),
+    },
+    KeySpec {
+        name: "io_backend",
+        kafka: "",
+        doc: "auto (io_uring, else portable), uring or portable",
+        section: "node",
+        parse: |c, v| {
+            const ALLOWED: &str = "one of auto, uring, portable";
+            c.io_backend = string(v, ALLOWED)?
+                .parse()
+                .map_err(|_| ALLOWED.to_string())?;
+            Ok(())
+        },
+        render: |c| render_str(c.io_backend.as_str()),
+    },
+    KeySpec {
+        name: "rack",
+        kafka: "broker.rack",
+        doc: "the rack, for rack-aware replica placement; empty: no rack",
+        section: "node",
+        parse: |c, v| {
+            c.rack = match string(v, "a rack name, or \"\" for none")? {
+                "" => None,
+                rack => Some(Rack(rack.to_string())),
+            };
+            Ok(())
+        },
+        render: |c| {
+            render_str(
+                c.rack
+                    .as_ref()
+                    .map(|rack| rack.0.clone())
+                    .unwrap_or_default(),
+            )
+        },
+    },
+    KeySpec {
+        name: "controller_quorum_voters",
+        kafka: "controller.quorum.voters",
+        doc: "the controller quorum as id@host:port,...; empty: a single combined node",
+        section: "node",
+        parse: |c, v| {
+            let allowed = |reason: String| {
+                format!(
+                    "a comma-separated list of id@host:port with distinct ids, or \"\" for a \
+                     single node ({reason})"
+                )
+            };
+            let s = string(v, &allowed("not a string".to_string()))?;
+            c.controller_quorum_voters = s.parse().map_err(allowed)?;
+            Ok(())
+        },
+        render: |c| render_str(c.controller_quorum_voters.to_string()),
+    },
+    KeySpec {
+        name: "num_partitions",
+        kafka: "num.partitions",
+        doc: "partitions of a topic created without a count",
+        section: "topic defaults",
+        parse: |c, v| {
+            c.num_partitions = int_as(v, NUM_PARTITIONS)?;
+            Ok(())
+        },
+        render: |c| render_int(c.num_partitions),
+    },
+    KeySpec {
+        name: "default_replication_factor",
+        kafka: "default.replication.factor",
+        doc: "replicas of a topic created without a factor",
+        section: "topic defaults",
+        parse: |c, v| {
+            c.default_replication_factor = int_as(v, REPLICATION_FACTOR)?;
+            Ok(())
+        },
+        render: |c| render_int(c.default_replication_factor),
+    },
+    KeySpec {
+        name: "min_insync_replicas",
+        kafka: "min.insync.replicas",
+        doc: "the fewest in-sync replicas an acks=all produce needs",
+        section: "topic defaults",
+        parse: |c, v| {
+            c.min_insync_replicas = int_as(v, MIN_INSYNC_REPLICAS)?;
+            Ok(())
+        },
+        render: |c| render_int(c.min_insync_replicas),
+    },
+    KeySpec {
+        name: "unclean_leader_election_enable",
+        kafka: "unclean.leader.election.enable",
+        doc: "whether a replica outside the isr may lead when no isr member is live, losing data",
+        section: "topic defaults",
+        parse: |c, v| {
+            c.unclean_leader_election_enable = boolean(v)?;
+            Ok(())
+        },
+        render: |c| toml::Value::Boolean(c.unclean_leader_election_enable),
+    },
+    KeySpec {
+        name: "auto_create_topics_enable",
+        kafka: "auto.create.topics.enable, true by default there",
+        doc: "whether a request for an unknown topic creates it",
+        section: "topic defaults",
+        parse: |c, v| {
+            c.auto_create_topics_enable = boolean(v)?;
+            Ok(())
+        },
+        render: |c| toml::Value::Boolean(c.auto_create_topics_enable),
+    },
+    KeySpec {
+        name: "log_segment_bytes",
+        kafka: "log.segment.bytes",
+        doc: "the active segment rolls when it would pass this size",
+        section: "log",
+        parse: |c, v| {
+            c.log_segment_bytes = int_as(v, SEGMENT_BYTES)?;
+            Ok(())
+        },
+        render: |c| render_u64(c.log_segment_bytes),
+    },
+    KeySpec {
+        name: "log_roll_ms",
+        kafka: "log.roll.ms",
+        doc: "the active segment rolls when its first batch is older than this",
+        section: "log",
+        parse: |c, v| {
+            c.log_roll = millis(v, SEGMENT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.log_roll),
+    },
+    KeySpec {
+        name: "log_retention_ms",
+        kafka: "log.retention.ms",
+        doc: "segments whose newest record is older than this are deleted; -1: forever",
+        section: "log",
+        parse: |c, v| {
+            c.log_retention = optional(v, RETENTION_MS)?.map(Duration::from_millis);
+            Ok(())
+        },
+        render: |c| c.log_retention.map_or(render_int(-1), render_millis_value),
+    },
+    KeySpec {
+        name: "log_retention_bytes",
+        kafka: "log.retention.bytes",
+        doc: "a partition's oldest segments are deleted while it is larger than this; -1: no limit",
+        section: "log",
+        parse: |c, v| {
+            c.log_retention_bytes = optional(v, RETENTION_BYTES)?;
+            Ok(())
+        },
+        render: |c| c.log_retention_bytes.map_or(render_int(-1), render_u64),
+    },
+    KeySpec {
+        name: "log_flush_policy",
+        kafka: "",
+        doc: "when appends are fdatasynced: never (rely on replication), always, or interval",
+        section: "log",
+        parse: |c, v| {
+            c.log_flush_policy = string(v, FlushMode::ALLOWED)?
+                .parse()
+                .map_err(str::to_string)?;
+            Ok(())
+        },
+        render: |c| render_str(c.log_flush_policy.as_str()),
+    },
+    KeySpec {
+        name: "log_flush_interval_ms",
+        kafka: "log.flush.interval.ms",
+        doc: "with log_flush_policy = interval, the longest time between two fdatasyncs",
+        section: "log",
+        parse: |c, v| {
+            c.log_flush_interval = millis(v, FLUSH_INTERVAL_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.log_flush_interval),
+    },
+    KeySpec {
+        name: "log_index_interval_bytes",
+        kafka: "log.index.interval.bytes",
+        doc: "bytes of batches between two sparse index entries",
+        section: "log",
+        parse: |c, v| {
+            c.log_index_interval_bytes = int_as(v, INDEX_INTERVAL_BYTES)?;
+            Ok(())
+        },
+        render: |c| render_int(c.log_index_interval_bytes),
+    },
+    KeySpec {
+        name: "log_preallocate_bytes",
+        kafka: "",
+        doc: "blocks reserved (fallocate, the length kept) ahead of each active segment's data, given back on roll; 0: off",
+        section: "log",
+        parse: |c, v| {
+            c.log_preallocate_bytes = int_as(v, PREALLOCATE_BYTES)?;
+            Ok(())
+        },
+        render: |c| render_int(c.log_preallocate_bytes),
+    },
+    KeySpec {
+        name: "message_max_bytes",
+        kafka: "message.max.bytes",
+        doc: "the largest record batch accepted, header included",
+        section: "limits",
+        parse: |c, v| {
+            c.message_max_bytes = int_as(v, MAX_MESSAGE_BYTES)?;
+            Ok(())
+        },
+        render: |c| render_int(c.message_max_bytes),
+    },
+    KeySpec {
+        name: "socket_request_max_bytes",
+        kafka: "socket.request.max.bytes",
+        doc: "the largest request frame accepted",
+        section: "limits",
+        parse: |c, v| {
+            c.socket_request_max_bytes = int_as(v, SOCKET_REQUEST_MAX_BYTES)?;
+            Ok(())
+        },
+        render: |c| render_int(c.socket_request_max_bytes),
+    },
+    KeySpec {
+        name: "max_connections",
+        kafka: "max.connections",
+        doc: "connections open at once; more are closed as they arrive",
+        section: "limits",
+        parse: |c, v| {
+            c.max_connections = int_as(v, COUNT)?;
+            Ok(())
+        },
+        render: |c| render_int(c.max_connections),
+    },
+    KeySpec {
+        name: "max_inflight_requests_per_connection",
+        kafka: "",
+        doc: "requests read from one connection and not yet answered; reading pauses at this many",
+        section: "limits",
+        parse: |c, v| {
+            c.max_inflight_requests_per_connection = int_as(v, COUNT)?;
+            Ok(())
+        },
+        render: |c| render_int(c.max_inflight_requests_per_connection),
+    },
+    KeySpec {
+        name: "request_timeout_ms",
+        kafka: "request.timeout.ms, a client config",
+        doc: "the longest a request may wait inside the broker",
+        section: "timeouts",
+        parse: |c, v| {
+            c.request_timeout = millis(v, TIMEOUT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.request_timeout),
+    },
+    KeySpec {
+        name: "fetch_max_wait_ms",
+        kafka: "fetch.max.wait.ms, a consumer config",
+        doc: "the longest a fetch may ask to wait for data (a longer max_wait is cut to this)",
+        section: "timeouts",
+        parse: |c, v| {
+            c.fetch_max_wait = millis(v, WAIT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.fetch_max_wait),
+    },
+    KeySpec {
+        name: "replica_lag_time_max_ms",
+        kafka: "replica.lag.time.max.ms",
+        doc: "a follower not caught up with the leader for this long leaves the isr",
+        section: "timeouts",
+        parse: |c, v| {
+            c.replica_lag_time_max = millis(v, TIMEOUT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.replica_lag_time_max),
+    },
+    KeySpec {
+        name: "broker_session_timeout_ms",
+        kafka: "broker.session.timeout.ms",
+        doc: "a broker the controller has not heard from for this long is fenced",
+        section: "timeouts",
+        parse: |c, v| {
+            c.broker_session_timeout = millis(v, TIMEOUT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.broker_session_timeout),
+    },
+    KeySpec {
+        name: "broker_heartbeat_interval_ms",
+        kafka: "broker.heartbeat.interval.ms",
+        doc: "how often the broker heartbeats to the controller",
+        section: "timeouts",
+        parse: |c, v| {
+            c.broker_heartbeat_interval = millis(v, TIMEOUT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.broker_heartbeat_interval),
+    },
+    KeySpec {
+        name: "replica_fetch_wait_max_ms",
+        kafka: "replica.fetch.wait.max.ms",
+        doc: "how long a follower's fetch may wait at the leader for data",
+        section: "replication",
+        parse: |c, v| {
+            c.replica_fetch_wait_max = millis(v, WAIT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.replica_fetch_wait_max),
+    },
+    KeySpec {
+        name: "replica_fetch_max_bytes",
+        kafka: "replica.fetch.max.bytes",
+        doc: "record bytes a follower asks for per partition (the first batch comes whole)",
+        section: "replication",
+        parse: |c, v| {
+            c.replica_fetch_max_bytes = int_as(v, COUNT)?;
+            Ok(())
+        },
+        render: |c| render_int(c.replica_fetch_max_bytes),
+    },
+    KeySpec {
+        name: "replica_fetch_response_max_bytes",
+        kafka: "replica.fetch.response.max.bytes",
+        doc: "record bytes a follower asks for per fetch, over all partitions",
+        section: "replication",
+        parse: |c, v| {
+            c.replica_fetch_response_max_bytes = int_as(v, COUNT)?;
+            Ok(())
+        },
+        render: |c| render_int(c.replica_fetch_response_max_bytes),
+    },
+    KeySpec {
+        name: "replica_fetch_backoff_ms",
+        kafka: "replica.fetch.backoff.ms",
+        doc: "how long a follower waits after a failed fetch before the next",
+        section: "replication",
+        parse: |c, v| {
+            c.replica_fetch_backoff = millis(v, TIMEOUT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.replica_fetch_backoff),
+    },
+    KeySpec {
+        name: "offsets_topic_replication_factor",
+        kafka: "offsets.topic.replication.factor",
+        doc: "replicas of __consumer_offsets, at most the live brokers when it is created",
+        section: "replication",
+        parse: |c, v| {
+            c.offsets_topic_replication_factor = int_as(v, REPLICATION_FACTOR)?;
+            Ok(())
+        },
+        render: |c| render_int(c.offsets_topic_replication_factor),
+    },
+];
+
+/// Every broker key's name, in rendering order.
+pub fn keys() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().map(|spec| spec.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::strategy::Strategy;
+
+    use super::*;
+
+    fn parse(text: &str) -> Result<BrokerConfig, ConfigError> {
+        BrokerConfig::from_toml_str(text, "broker.toml")
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        assert_eq!(parse("").unwrap(), BrokerConfig::default());
+        BrokerConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn default_toml_parses_back_to_the_defaults() {
+        let text = default_toml();
+        assert_eq!(parse(&text).unwrap(), BrokerConfig::default());
+        for key in keys() {
+            assert!(
+                text.lines()
+                    .any(|line| line.starts_with(&format!("{key} = "))),
+                "{key} missing from default_toml:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_key_has_a_comment_above_it() {
+        let text = default_toml();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if !line.starts_with('#') && !line.is_empty() {
+                assert!(
+                    i > 0 && lines[i - 1].starts_with("# "),
+                    "no comment above {line:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_module_table_lists_every_key() {
+        let source = include_str!("config.rs");
+        for key in keys() {
+            assert!(
+                source.contains(&format!("//! | `{key}` ")),
+                "{key} is missing from the module doc's table"
+            );
+        }
+    }
+
+    #[test]
+    fn a_non_default_config_renders_and_parses_back() {
+        let config = BrokerConfig {
+            node_id: BrokerId(7),
+            listen: "0.0.0.0:19092".parse().unwrap(),
+            advertised_listen: Some("broker-7.example:19092".parse().unwrap()),
+            data_dir: PathBuf::from("/var/lib/ringlog"),
+            rack: Some(Rack("r1".into())),
+            controller_quorum_voters: "1@a:9093,2@b:9093,7@[::1]:9093".parse().unwrap(),
+            io_backend: IoBackendKind::Portable,
+            log_retention: None,
+            log_retention_bytes: Some(1 << 40),
+            log_flush_policy: FlushMode::Interval,
+            log_flush_interval: Duration::from_millis(250),
+            unclean_leader_election_enable: true,
+            ..BrokerConfig::default()
+        };
+        config.validate().unwrap();
+        assert_eq!(parse(&config.to_toml()).unwrap(), config);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_file_and_suggest_ringlog_spelling() {
+        let err =
+            parse("log.dirs = \"/data\"\nlisteners = \"x\"\ncolour = 1\nlog_retention_hours = 1\n")
+                .unwrap_err();
+        let ConfigError::File { file, problems } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(file, "broker.toml");
+        assert_eq!(
+            problems,
+            &[
+                ConfigProblem::UnknownKey {
+                    key: "colour".into(),
+                    suggestion: None
+                },
+                ConfigProblem::UnknownKey {
+                    key: "listeners".into(),
+                    suggestion: Some("listen")
+                },
+                ConfigProblem::UnknownKey {
+                    key: "log.dirs".into(),
+                    suggestion: Some("data_dir")
+                },
+                ConfigProblem::UnknownKey {
+                    key: "log_retention_hours".into(),
+                    suggestion: Some("log_retention_ms")
+                },
+            ]
+        );
+        assert_eq!(
+            err.to_string(),
+            "config file broker.toml: unknown key colour; unknown key listeners (did you mean \
+             listen?); unknown key log.dirs (did you mean data_dir?); unknown key \
+             log_retention_hours (did you mean log_retention_ms?)"
+        );
+    }
+
+    #[test]
+    fn topic_key_names_suggest_the_broker_default() {
+        let err = parse("retention_ms = 5\nlog.segment.bytes = 5\n").unwrap_err();
+        let suggestions: Vec<_> = err
+            .problems()
+            .iter()
+            .map(|problem| match problem {
+                ConfigProblem::UnknownKey { suggestion, .. } => *suggestion,
+                other => panic!("{other}"),
+            })
+            .collect();
+        assert_eq!(
+            suggestions,
+            [Some("log_segment_bytes"), Some("log_retention_ms")]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key_the_value_and_what_is_allowed() {
+        let err = parse(
+            "node_id = \"one\"\nshards = 5000\nlisten = \"localhost:9092\"\nio_backend = \
+             \"epoll\"\nlog_retention_ms = -5\nunclean_leader_election_enable = \"yes\"\n",
+        )
+        .unwrap_err();
+        let messages: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            [
+                "io_backend = \"epoll\": expected one of auto, uring, portable",
+                "listen = \"localhost:9092\": expected an ip address and port, like \
+                 \"127.0.0.1:9092\" or \"[::1]:9092\"",
+                "log_retention_ms = -5: expected -1 (forever) or an integer between 0 and \
+                 9223372036854775807",
+                "node_id = \"one\": expected an integer between 0 and 2147483647",
+                "shards = 5000: expected an integer between 0 and 1024",
+                "unclean_leader_election_enable = \"yes\": expected true or false",
+            ]
+        );
+        assert!(
+            err.to_string()
+                .starts_with("config file broker.toml: io_backend"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_file_and_line() {
+        let err = parse("node_id = 1\nlisten = \n").unwrap_err();
+        assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.starts_with("config file broker.toml: not valid toml"),
+            "{message}"
+        );
+        assert!(message.contains("line 2"), "{message}");
+    }
+
+    #[test]
+    fn sentinels_and_empty_strings_mean_none() {
+        let config = parse(
+            "log_retention_ms = -1\nlog_retention_bytes = -1\nadvertised_listen = \"\"\nrack = \
+             \"\"\ncontroller_quorum_voters = \"\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.log_retention, None);
+        assert_eq!(config.log_retention_bytes, None);
+        assert_eq!(config.advertised_listen, None);
+        assert_eq!(config.rack, None);
+        assert!(config.controller_quorum_voters.is_empty());
+        assert!(config.is_controller());
+    }
+
+    #[test]
+    fn quorum_voters_parse_and_refuse_duplicates() {
+        let voters: QuorumVoters = " 1@a:9093, 2@b.example:9093 ,3@[fe80::1]:9093"
+            .parse()
+            .unwrap();
+        assert_eq!(voters.len(), 3);
+        assert_eq!(
+            voters.get(BrokerId(3)).unwrap().address,
+            HostPort {
+                host: "fe80::1".into(),
+                port: 9093
+            }
+        );
+        assert_eq!(
+            voters.to_string(),
+            "1@a:9093,2@b.example:9093,3@[fe80::1]:9093"
+        );
+        assert_eq!(voters.to_string().parse::<QuorumVoters>().unwrap(), voters);
+
+        let refused = [
+            ("1@a:9093,1@b:9093", "voter id 1 is listed twice"),
+            ("1@a:9093,2@a:9093", "voter address a:9093 is listed twice"),
+            ("1:a:9093", "expected id@host:port"),
+            ("x@a:9093", "id \"x\" is not an integer"),
+            ("1@a", "expected host:port"),
+            ("1@a:0", "port \"0\" is not between 1 and 65535"),
+            ("1@:9093", "is not a host name or address"),
+            ("3000000000@a:1", "not between 0 and 2147483647"),
+            (
+                "1@a:1,2@a:2,3@a:3,4@a:4,5@a:5,6@a:6,7@a:7,8@a:8,9@a:9,10@a:10",
+                "at most 9",
+            ),
+        ];
+        for (text, reason) in refused {
+            let err = text.parse::<QuorumVoters>().unwrap_err();
+            assert!(err.contains(reason), "{text}: {err}");
+        }
+        let err = parse("controller_quorum_voters = \"1@a:1,1@b:1\"").unwrap_err();
+        assert_eq!(
+            err.problems()[0].to_string(),
+            "controller_quorum_voters = \"1@a:1,1@b:1\": expected a comma-separated list of \
+             id@host:port with distinct ids, or \"\" for a single node (voter id 1 is listed \
+             twice)"
+        );
+    }
+
+    #[test]
+    fn is_controller_follows_the_quorum() {
+        let mut config = BrokerConfig {
+            controller_quorum_voters: "1@a:9093,2@b:9093".parse().unwrap(),
+            ..BrokerConfig::default()
+        };
+        assert!(config.is_controller());
+        config.node_id = BrokerId(3);
+        assert!(!config.is_controller());
+    }
+
+    #[test]
+    fn overrides_replace_the_file_and_are_validated() {
+        let mut config = parse("node_id = 2\nshards = 4\nrack = \"r1\"\n").unwrap();
+        config.apply_overrides(BrokerOverrides {
+            node_id: Some(BrokerId(5)),
+            shards: Some(SHARDS_MAX + 1),
+            data_dir: Some(PathBuf::from("/tmp/x")),
+            ..BrokerOverrides::default()
+        });
+        assert_eq!(config.node_id, BrokerId(5));
+        assert_eq!(config.rack, Some(Rack("r1".into())));
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        let err = config.validate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid broker config: shards = 1025: expected an integer between 0 and 1024"
+        );
+    }
+
+    #[test]
+    fn validate_lists_every_problem_between_keys() {
+        let config = BrokerConfig {
+            listen: "0.0.0.0:9092".parse().unwrap(),
+            metrics_listen: "0.0.0.0:9092".parse().unwrap(),
+            broker_heartbeat_interval: Duration::from_millis(9000),
+            fetch_max_wait: Duration::from_millis(30_000),
+            message_max_bytes: 2000,
+            socket_request_max_bytes: 2000,
+            log_segment_bytes: 1000,
+            rack: Some(Rack(String::new())),
+            ..BrokerConfig::default()
+        };
+        let err = config.validate().unwrap_err();
+        let messages: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            [
+                "listen 0.0.0.0:9092 is an unspecified address, which cannot be advertised: set \
+                 advertised_listen",
+                "rack is empty: leave it unset for no rack",
+                "broker_heartbeat_interval_ms 9000 must be less than broker_session_timeout_ms \
+                 9000",
+                "fetch_max_wait_ms 30000 must be less than request_timeout_ms 30000",
+                "message_max_bytes 2000 must be less than socket_request_max_bytes 2000: a \
+                 produce frame carries the batch and its headers",
+                "message_max_bytes 2000 is larger than log_segment_bytes 1000: the largest \
+                 batch would not fit in a segment",
+                "listen and metrics_listen are both 0.0.0.0:9092: they need different ports",
+            ]
+        );
+        assert_eq!(err.problems()[0].key(), "listen");
+    }
+
+    #[test]
+    fn validate_checks_ranges_of_values_set_in_code() {
+        let config = BrokerConfig {
+            node_id: BrokerId(u32::MAX),
+            num_partitions: 0,
+            advertised_listen: Some(HostPort {
+                host: String::new(),
+                port: 9092,
+            }),
+            log_segment_bytes: 1 << 40,
+            ..BrokerConfig::default()
+        };
+        let err = config.validate().unwrap_err();
+        let keys: Vec<&str> = err.problems().iter().map(ConfigProblem::key).collect();
+        assert_eq!(
+            keys,
+            [
+                "node_id",
+                "advertised_listen",
+                "num_partitions",
+                "log_segment_bytes"
+            ]
+        );
+        assert!(
+            err.to_string()
+                .contains("node_id = 4294967295: expected an integer between 0 and 2147483647"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn host_port_parses_names_and_addresses() {
+        assert_eq!(
+            "kafka-1.internal:9092".parse::<HostPort>().unwrap(),
+            HostPort {
+                host: "kafka-1.internal".into(),
+                port: 9092
+            }
+        );
+        let v6: HostPort = "[::1]:9092".parse().unwrap();
+        assert_eq!(v6.host, "::1");
+        assert_eq!(v6.to_string(), "[::1]:9092");
+        for bad in ["::1:9092", "host", "host:", "host:65536", "a b:1", "[::1:1"] {
+            assert!(bad.parse::<HostPort>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            HostPort::from(SocketAddr::from(([10, 0, 0, 1], 9092))).to_string(),
+            "10.0.0.1:9092"
+        );
+    }
+
+    #[test]
+    fn conversions_merge_topic_config_over_broker_defaults() {
+        let broker = parse(
+            "min_insync_replicas = 2\nlog_flush_policy = \"always\"\nreplica_lag_time_max_ms = \
+             10000\nio_backend = \"portable\"\nbroker_session_timeout_ms = 6000\n",
+        )
+        .unwrap();
+        let topic = TopicConfig::from_pairs(
+            [("min_insync_replicas", "3"), ("retention_ms", "60000")],
+            &broker.topic_defaults(),
+        )
+        .unwrap();
+
+        let log = broker.log_config(&topic);
+        assert_eq!(log.flush, ringlog_engine::FlushPolicy::Always);
+        assert_eq!(log.retention_ms, Some(Duration::from_secs(60)));
+        assert_eq!(log.io_backend, IoBackendKind::Portable);
+        log.validate().unwrap();
+
+        let leader = broker.leader_config(&topic);
+        assert_eq!(leader.min_insync_replicas, 3);
+        assert_eq!(leader.replica_lag_time_max, Duration::from_secs(10));
+        assert_eq!(
+            broker
+                .leader_config(&TopicConfig::new())
+                .min_insync_replicas,
+            2
+        );
+
+        let controller = broker.controller_topic_config(&topic);
+        assert_eq!(controller.min_insync_replicas, 3);
+        assert!(!controller.unclean_leader_election);
+        assert_eq!(
+            broker.liveness_config().broker_session_timeout,
+            Duration::from_secs(6)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_assignment_to_a_key_is_taken_or_refused_naming_it(
+            key in proptest::sample::select(keys().collect::<Vec<_>>()),
+            value in proptest::prop_oneof![
+                proptest::prelude::any::<i64>().prop_map(|v| v.to_string()),
+                // Printable ASCII without the quote and the backslash: always valid TOML.
+                "\"[ !#-\\[\\]-~]{0,24}\"",
+                proptest::prelude::Just("true".to_string()),
+                proptest::prelude::Just("[1, 2]".to_string()),
+                proptest::prelude::Just("{ a = 1 }".to_string()),
+            ],
+        ) {
+            let text = format!("{key} = {value}\n");
+            match parse(&text) {
+                Ok(config) => {
+                    // Whatever a file sets renders back to itself.
+                    proptest::prop_assert_eq!(parse(&config.to_toml()).unwrap(), config);
+                }
+                Err(err) => {
+                    proptest::prop_assert_eq!(err.problems().len(), 1, "{}", err);
+                    proptest::prop_assert_eq!(err.problems()[0].key(), key);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_agree_with_the_other_crates() {
+        let config = BrokerConfig::default();
+        assert_eq!(config.topic_defaults(), TopicSettings::default());
+        let leader = config.leader_config(&TopicConfig::new());
+        let leader_default = LeaderConfig::default();
+        assert_eq!(
+            leader.replica_lag_time_max,
+            leader_default.replica_lag_time_max
+        );
+        assert_eq!(
+            leader.min_insync_replicas,
+            leader_default.min_insync_replicas
+        );
+        assert_eq!(config.liveness_config(), LivenessConfig::default());
+        assert_eq!(
+            config.controller_topic_config(&TopicConfig::new()),
+            ControllerTopicConfig::default()
+        );
+        assert!(config.shard_count() >= 1);
+        assert_eq!(config.advertised_address().to_string(), "127.0.0.1:9092");
+    }
+}

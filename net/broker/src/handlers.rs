@@ -1,0 +1,644 @@
+//! What the broker answers, API by API, apart from the runtime: how a request splits into
+//! partition parts ([`plan`]), how their results become the response ([`finish`]), and the
+//! requests answered from the catalog alone.
+
+use std::time::{Duration, Instant};
+
+use ringlog_engine::{FileSlice, LeaderEpoch, Timestamp};
+use ringlog_replication::TopicPartition;
+use ringlog_replication::partition::FollowerFetchRequest;
+
+use super::agent::AgentMsg;
+use super::connection::OutPiece;
+use super::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
+use super::partition::ServedPartition;
+use super::shard::{PartOp, PartResult, Route, Shared};
+use ringlog_wire::ErrorResponse;
+use ringlog_wire::api::Topic;
+use ringlog_wire::api::api_versions::ApiVersionsResponse;
+use ringlog_wire::api::describe_configs::{
+    DescribeConfigsRequest, DescribeConfigsResponse, DescribeConfigsResult, DescribedConfig,
+};
+use ringlog_wire::api::fetch::{FetchPartitionResponse, FetchResponse, RecordsSource};
+use ringlog_wire::api::list_offsets::{
+    ListOffsetsPartitionResponse, ListOffsetsResponse, OffsetSpec,
+};
+use ringlog_wire::api::metadata::{
+    MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
+};
+use ringlog_wire::api::offset_commit::{
+    OffsetCommitPartitionResponse, OffsetCommitRequest, OffsetCommitResponse,
+};
+use ringlog_wire::api::offset_fetch::{OffsetFetchPartitionResponse, OffsetFetchResponse};
+use ringlog_wire::api::produce::{ProducePartitionResponse, ProduceResponse};
+use ringlog_wire::{
+    ErrorCode, Piece, Request, RequestHeader, Response, encode_fetch_response, encode_response,
+};
+
+/// How a request is answered.
+#[derive(Debug)]
+pub enum Plan {
+    /// At once, from the catalog.
+    Respond(Response),
+    /// By the agent, through the controller quorum (CreateTopics, DeleteTopics,
+    /// AlterConfigs); its answer comes back to the shard that read the request.
+    Agent,
+    /// By its partitions' owners; `min_bytes` of fetched data releases waiting fetch parts.
+    /// `prepared` is a response already decided, sent once the parts are done.
+    Parts {
+        parts: Vec<(TopicPartition, PartOp)>,
+        min_bytes: u64,
+        prepared: Option<Response>,
+    },
+}
+
+/// Splits `request` into partition parts, or answers it from the catalog.
+pub fn plan(shared: &Shared, request: &Request) -> Plan {
+    match request {
+        Request::ApiVersions(_) => {
+            Plan::Respond(Response::ApiVersions(ApiVersionsResponse::supported()))
+        }
+        Request::Metadata(metadata) => {
+            if let Some(names) = &metadata.topics {
+                auto_create(shared, names.iter());
+            }
+            Plan::Respond(Response::Metadata(answer_metadata(shared, metadata)))
+        }
+        Request::CreateTopics(_) | Request::DeleteTopics(_) | Request::AlterConfigs(_) => {
+            Plan::Agent
+        }
+        Request::Produce(produce) => {
+            auto_create(shared, produce.topics.iter().map(|t| &t.name));
+            let timeout = produce.timeout.min(shared.options.config.request_timeout);
+            let parts = parts_of(
+                &produce.topics,
+                |p| p.partition_index,
+                |p| PartOp::Produce {
+                    records: p.records.clone(),
+                    acks: produce.acks,
+                    timeout,
+                },
+            );
+            Plan::Parts {
+                parts,
+                min_bytes: 0,
+                prepared: None,
+            }
+        }
+        Request::Fetch(fetch) => {
+            let wait = if fetch.min_bytes == 0 {
+                Duration::ZERO
+            } else {
+                fetch.max_wait.min(shared.options.fetch_wait_max)
+            };
+            let deadline = Instant::now() + wait;
+            let parts = parts_of(
+                &fetch.topics,
+                |p| p.partition_index,
+                |p| {
+                    let max_bytes = u64::from(p.partition_max_bytes.min(fetch.max_bytes));
+                    match fetch.replica_id {
+                        None => PartOp::Fetch {
+                            offset: p.fetch_offset,
+                            max_bytes,
+                            deadline,
+                            current_leader_epoch: p.current_leader_epoch,
+                        },
+                        Some(replica) => PartOp::FollowerFetch {
+                            replica,
+                            request: FollowerFetchRequest {
+                                fetch_offset: p.fetch_offset,
+                                last_fetched_epoch: p.last_fetched_epoch,
+                                // A follower always names the epoch it follows; one that does
+                                // not is behind every leader.
+                                current_leader_epoch: p
+                                    .current_leader_epoch
+                                    .unwrap_or(LeaderEpoch(0)),
+                            },
+                            max_bytes,
+                            deadline,
+                        },
+                    }
+                },
+            );
+            Plan::Parts {
+                parts,
+                min_bytes: u64::from(fetch.min_bytes),
+                prepared: None,
+            }
+        }
+        Request::ListOffsets(list) => {
+            let parts = parts_of(
+                &list.topics,
+                |p| p.partition_index,
+                |p| PartOp::ListOffsets { spec: p.spec },
+            );
+            Plan::Parts {
+                parts,
+                min_bytes: 0,
+                prepared: None,
+            }
+        }
+        Request::OffsetCommit(commit) => plan_offset_commit(shared, commit),
+        Request::DescribeConfigs(describe) => Plan::Respond(Response::DescribeConfigs(
+            describe_configs(shared, describe),
+        )),
+        Request::OffsetFetch(fetch) => {
+            if fetch.group_id.is_empty() {
+                return Plan::Respond(Response::Error(ErrorResponse {
+                    error_code: ErrorCode::INVALID_GROUP_ID,
+                    message: "the group id is empty".to_string(),
+                }));
+            }
+            let topics = fetch.topics.as_ref().map(|topics| {
+                topics
+                    .iter()
+                    .map(|t| (t.name.clone(), t.partition_indexes.clone()))
+                    .collect()
+            });
+            let op = PartOp::FetchOffsets {
+                group: fetch.group_id.clone(),
+                topics,
+            };
+            Plan::Parts {
+                parts: vec![(offsets_partition(&fetch.group_id), op)],
+                min_bytes: 0,
+                prepared: None,
+            }
+        }
+        other => Plan::Respond(Response::Error(ErrorResponse {
+            error_code: ErrorCode::UNSUPPORTED_VERSION,
+            message: format!(
+                "api {} is not served by this broker yet",
+                other.api_key().name().unwrap_or("unknown")
+            ),
+        })),
+    }
+}
+
+/// With `auto_create_topics_enable`, asks the agent to create the topics among `names` that
+/// do not exist yet, with the broker's default partition count, replication factor and
+/// configs. The request itself meets LEADER_NOT_AVAILABLE (retriable) until they exist.
+fn auto_create<'a>(shared: &Shared, names: impl Iterator<Item = &'a String>) {
+    if !shared.options.config.auto_create_topics_enable {
+        return;
+    }
+    let catalog = shared.catalog();
+    let missing: Vec<String> = names
+        .filter(|n| catalog.topic(n).is_none())
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        shared.to_agent(AgentMsg::CreateOnUse { names: missing });
+    }
+}
+
+/// Builds the response of a request whose parts all answered, in part order.
+pub fn finish(
+    header: &RequestHeader,
+    request: &Request,
+    prepared: Option<Response>,
+    results: Vec<PartResult>,
+) -> Vec<OutPiece> {
+    if let (Some(Response::OffsetCommit(mut response)), Some(PartResult::OffsetsCommitted(code))) =
+        (prepared.clone(), results.first())
+    {
+        // The part stored the valid entries, or failed them all.
+        for partition in response
+            .topics
+            .iter_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            if partition.error_code.is_none() {
+                partition.error_code = *code;
+            }
+        }
+        return encode(header, &Response::OffsetCommit(response));
+    }
+    if let Some(response) = prepared {
+        return encode(header, &response);
+    }
+    let response = match request {
+        Request::Produce(produce) => {
+            let topics = answer_parts(
+                &produce.topics,
+                results,
+                |p| p.partition_index,
+                produce_partition,
+            );
+            Response::Produce(ProduceResponse { topics })
+        }
+        Request::Fetch(fetch) => {
+            let topics = answer_parts(
+                &fetch.topics,
+                results,
+                |p| p.partition_index,
+                fetch_partition,
+            );
+            return fetch_pieces(header, FetchResponse { topics });
+        }
+        Request::ListOffsets(list) => {
+            let topics = answer_parts(
+                &list.topics,
+                results,
+                |p| p.partition_index,
+                list_offsets_partition,
+            );
+            Response::ListOffsets(ListOffsetsResponse { topics })
+        }
+        Request::OffsetFetch(_) => match results.into_iter().next() {
+            Some(PartResult::Offsets(Ok(found))) => Response::OffsetFetch(OffsetFetchResponse {
+                topics: found
+                    .into_iter()
+                    .map(|(name, partitions)| Topic {
+                        name,
+                        partitions: partitions
+                            .into_iter()
+                            .map(|(partition_index, committed)| {
+                                offset_fetch_partition(partition_index, committed)
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }),
+            Some(PartResult::Offsets(Err(error_code))) => Response::Error(ErrorResponse {
+                error_code,
+                message: "the group's offsets cannot be read".to_string(),
+            }),
+            other => unreachable!("an offset fetch part answered {other:?}"),
+        },
+        other => unreachable!("{:?} has no partition parts", other.api_key()),
+    };
+    encode(header, &response)
+}
+
+/// The partition of the offsets topic that holds `group`'s commits.
+fn offsets_partition(group: &str) -> TopicPartition {
+    TopicPartition::new(OFFSETS_TOPIC, offsets::partition_for(group))
+}
+
+/// A commit: entries for unknown partitions, or with oversized metadata, are refused each;
+/// the rest go to the group's partition of the offsets topic as one batch.
+fn plan_offset_commit(shared: &Shared, commit: &OffsetCommitRequest) -> Plan {
+    let catalog = shared.catalog();
+    let mut commits = Vec::new();
+    let topics = commit
+        .topics
+        .iter()
+        .map(|topic| Topic {
+            name: topic.name.clone(),
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let known = catalog
+                        .contains(&TopicPartition::new(topic.name.clone(), p.partition_index));
+                    let metadata_len = p.committed_metadata.as_ref().map_or(0, String::len);
+                    let error_code = if commit.group_id.is_empty() {
+                        ErrorCode::INVALID_GROUP_ID
+                    } else if !known {
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                    } else if metadata_len > offsets::METADATA_MAX_BYTES {
+                        ErrorCode::OFFSET_METADATA_TOO_LARGE
+                    } else {
+                        commits.push(Commit {
+                            group: commit.group_id.clone(),
+                            topic: topic.name.clone(),
+                            partition: p.partition_index,
+                            committed: Committed {
+                                offset: p.committed_offset,
+                                leader_epoch: p.committed_leader_epoch,
+                                metadata: p.committed_metadata.clone(),
+                            },
+                        });
+                        ErrorCode::NONE
+                    };
+                    OffsetCommitPartitionResponse {
+                        partition_index: p.partition_index,
+                        error_code,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let prepared = Response::OffsetCommit(OffsetCommitResponse { topics });
+    if commits.is_empty() {
+        return Plan::Respond(prepared);
+    }
+    let op = PartOp::CommitOffsets { commits };
+    Plan::Parts {
+        parts: vec![(offsets_partition(&commit.group_id), op)],
+        min_bytes: 0,
+        prepared: Some(prepared),
+    }
+}
+
+fn offset_fetch_partition(
+    partition_index: u32,
+    committed: Option<Committed>,
+) -> OffsetFetchPartitionResponse {
+    match committed {
+        Some(c) => OffsetFetchPartitionResponse {
+            partition_index,
+            committed_offset: Some(c.offset),
+            committed_leader_epoch: c.leader_epoch,
+            metadata: c.metadata,
+            error_code: ErrorCode::NONE,
+        },
+        None => OffsetFetchPartitionResponse {
+            partition_index,
+            committed_offset: None,
+            committed_leader_epoch: None,
+            metadata: None,
+            error_code: ErrorCode::NONE,
+        },
+    }
+}
+
+/// The response's topics in request order, each partition answered by `answer` from the next
+/// part result (parts were made in the same order, see [`plan`]).
+fn answer_parts<P, A>(
+    topics: &[Topic<P>],
+    results: Vec<PartResult>,
+    index: impl Fn(&P) -> u32,
+    answer: impl Fn(u32, Option<PartResult>) -> A,
+) -> Vec<Topic<A>> {
+    let mut results = results.into_iter();
+    topics
+        .iter()
+        .map(|topic| Topic {
+            name: topic.name.clone(),
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| answer(index(p), results.next()))
+                .collect(),
+        })
+        .collect()
+}
+
+/// One part per partition of `topics`, in request order.
+fn parts_of<P>(
+    topics: &[Topic<P>],
+    index: impl Fn(&P) -> u32,
+    op: impl Fn(&P) -> PartOp,
+) -> Vec<(TopicPartition, PartOp)> {
+    topics
+        .iter()
+        .flat_map(|topic| {
+            topic.partitions.iter().map(|p| {
+                let topic_partition = TopicPartition::new(topic.name.clone(), index(p));
+                (topic_partition, op(p))
+            })
+        })
+        .collect()
+}
+
+fn produce_partition(partition_index: u32, result: Option<PartResult>) -> ProducePartitionResponse {
+    match result {
+        Some(PartResult::Produce(outcome)) => ProducePartitionResponse {
+            partition_index,
+            error_code: outcome.error,
+            base_offset: outcome.base_offset,
+            log_start_offset: outcome.log_start_offset,
+            error_message: outcome.message,
+        },
+        other => unreachable!("a produce part answered {other:?}"),
+    }
+}
+
+/// A partition's record bytes as file slices: the fetch response carries their length, the
+/// connection sends them with `sendfile`.
+#[derive(Debug, Default)]
+pub struct Slices(pub Vec<FileSlice>);
+
+impl RecordsSource for Slices {
+    fn len(&self) -> usize {
+        self.0.iter().map(|s| s.len as usize).sum()
+    }
+}
+
+fn fetch_partition(
+    partition_index: u32,
+    result: Option<PartResult>,
+) -> FetchPartitionResponse<Slices> {
+    match result {
+        Some(PartResult::Fetch(outcome)) => FetchPartitionResponse {
+            partition_index,
+            error_code: outcome.error,
+            high_watermark: outcome.high_watermark,
+            log_start_offset: outcome.log_start_offset,
+            log_end_offset: outcome.log_end_offset,
+            diverging_epoch: outcome.diverging_epoch,
+            records: Slices(outcome.slices),
+        },
+        other => unreachable!("a fetch part answered {other:?}"),
+    }
+}
+
+/// The fetch response as pieces: headers as bytes, records as file slices.
+fn fetch_pieces(header: &RequestHeader, response: FetchResponse<Slices>) -> Vec<OutPiece> {
+    let frame = match encode_fetch_response(&response, header.api_version, header.correlation_id) {
+        Ok(frame) => frame,
+        Err(error) => {
+            let refusal = Response::Error(ErrorResponse {
+                error_code: ErrorCode::UNKNOWN_SERVER_ERROR,
+                message: error.to_string(),
+            });
+            return encode(header, &refusal);
+        }
+    };
+    let mut pieces = Vec::with_capacity(frame.pieces.len());
+    for piece in frame.pieces {
+        match piece {
+            Piece::Bytes(bytes) => pieces.push(OutPiece::Bytes(bytes)),
+            Piece::Records {
+                topic_position,
+                partition_position,
+                ..
+            } => {
+                let slices = &response.topics[topic_position].partitions[partition_position]
+                    .records
+                    .0;
+                pieces.extend(slices.iter().map(|s| OutPiece::File {
+                    file: s.file.clone(),
+                    position: s.position.0,
+                    len: s.len,
+                }));
+            }
+        }
+    }
+    pieces
+}
+
+fn list_offsets_partition(
+    partition_index: u32,
+    result: Option<PartResult>,
+) -> ListOffsetsPartitionResponse {
+    match result {
+        Some(PartResult::ListOffsets {
+            error,
+            offset,
+            timestamp,
+        }) => ListOffsetsPartitionResponse {
+            partition_index,
+            error_code: error,
+            timestamp,
+            offset,
+            leader_epoch: None,
+        },
+        other => unreachable!("a list offsets part answered {other:?}"),
+    }
+}
+
+/// ListOffsets on the partition's owner: earliest is the log start, latest the high
+/// watermark (what a consumer can read), a timestamp the first record at or after it.
+pub fn list_offsets(partition: &ServedPartition<Route>, spec: OffsetSpec) -> PartResult {
+    if !partition.is_leader() {
+        return PartResult::ListOffsets {
+            error: ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            offset: None,
+            timestamp: None,
+        };
+    }
+    let (offset, timestamp) = match spec {
+        OffsetSpec::Earliest => (Some(partition.log.log_start_offset()), None),
+        OffsetSpec::Latest => (Some(partition.high_watermark()), None),
+        OffsetSpec::Timestamp(target) => match partition.log.offset_for_timestamp(target) {
+            Ok(Some(found)) if found.offset < partition.high_watermark() => {
+                (Some(found.offset), Some(found.timestamp))
+            }
+            Ok(_) => (None, None),
+            Err(error) => {
+                tracing::error!(partition = %partition.topic_partition, %error, "offset for timestamp failed");
+                return PartResult::ListOffsets {
+                    error: ErrorCode::KAFKA_STORAGE_ERROR,
+                    offset: None,
+                    timestamp: None,
+                };
+            }
+        },
+    };
+    PartResult::ListOffsets {
+        error: ErrorCode::NONE,
+        offset,
+        timestamp: timestamp.map(|t: Timestamp| t),
+    }
+}
+
+fn answer_metadata(shared: &Shared, request: &MetadataRequest) -> MetadataResponse {
+    let catalog = shared.catalog();
+    let brokers = catalog
+        .brokers()
+        .filter(|broker| !broker.fenced)
+        .filter_map(|broker| {
+            let (host, port) = broker.endpoint.rsplit_once(':')?;
+            Some(MetadataBroker {
+                broker_id: broker.id,
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port: port.parse().ok()?,
+                rack: broker.rack.clone().map(ringlog_replication::Rack),
+            })
+        })
+        .collect();
+    let names: Vec<String> = match &request.topics {
+        Some(names) => names.clone(),
+        None => catalog.topics().map(|(name, _)| name.clone()).collect(),
+    };
+    let auto_created = shared.options.config.auto_create_topics_enable && request.topics.is_some();
+    let topics = names
+        .into_iter()
+        .map(|name| match catalog.topic(&name) {
+            Some(topic) => MetadataTopic {
+                error_code: ErrorCode::NONE,
+                partitions: (0..)
+                    .zip(&topic.partitions)
+                    .map(|(partition_index, partition)| {
+                        let offline_replicas = partition
+                            .replicas()
+                            .iter()
+                            .copied()
+                            .filter(|&r| catalog.broker(r).is_none_or(|b| b.fenced))
+                            .collect();
+                        MetadataPartition {
+                            error_code: match partition.leader() {
+                                Some(_) => ErrorCode::NONE,
+                                None => ErrorCode::LEADER_NOT_AVAILABLE,
+                            },
+                            partition_index,
+                            leader_id: partition.leader(),
+                            leader_epoch: Some(partition.leader_epoch()),
+                            replica_nodes: partition.replicas().to_vec(),
+                            isr_nodes: partition.isr().to_vec(),
+                            offline_replicas,
+                        }
+                    })
+                    .collect(),
+                name,
+            },
+            None => MetadataTopic {
+                // A topic being created on first use is on its way: worth retrying.
+                error_code: if auto_created {
+                    ErrorCode::LEADER_NOT_AVAILABLE
+                } else {
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                },
+                name,
+                partitions: vec![],
+            },
+        })
+        .collect();
+    MetadataResponse { brokers, topics }
+}
+
+fn describe_configs(shared: &Shared, request: &DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let catalog = shared.catalog();
+    let defaults = shared.options.config.topic_defaults();
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let described = match catalog.topic(&topic.name) {
+                None => Err((
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("unknown topic {}", topic.name),
+                )),
+                Some(_) => shared
+                    .topic_config(&catalog, &topic.name)
+                    .describe(&defaults, topic.config_keys.as_deref())
+                    .map_err(|error| (ErrorCode::INVALID_CONFIG, error.to_string())),
+            };
+            match described {
+                Ok(entries) => DescribeConfigsResult {
+                    name: topic.name.clone(),
+                    error_code: ErrorCode::NONE,
+                    error_message: None,
+                    configs: entries.into_iter().map(DescribedConfig::from).collect(),
+                },
+                Err((error_code, message)) => DescribeConfigsResult {
+                    name: topic.name.clone(),
+                    error_code,
+                    error_message: Some(message),
+                    configs: vec![],
+                },
+            }
+        })
+        .collect();
+    DescribeConfigsResponse { topics }
+}
+
+fn encode(header: &RequestHeader, response: &Response) -> Vec<OutPiece> {
+    let frame = encode_response(response, header.api_version, header.correlation_id)
+        .unwrap_or_else(|error| {
+            let refusal = Response::Error(ErrorResponse {
+                error_code: ErrorCode::UNKNOWN_SERVER_ERROR,
+                message: error.to_string(),
+            });
+            encode_response(&refusal, header.api_version, header.correlation_id)
+                .expect("an error response always encodes")
+        });
+    vec![OutPiece::Bytes(frame)]
+}

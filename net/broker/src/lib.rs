@@ -1,0 +1,297 @@
+//! The broker server: `shards` io_uring runtimes, each owning a share of the partitions and
+//! its own connections (see [`shard`]), over the topics of the [`catalog`].
+//!
+//! | file              | owns                                                                   |
+//! |-------------------|------------------------------------------------------------------------|
+//! | [`Broker`] (here) | starting the shards on one address, stopping them cleanly              |
+//! | [`options`]       | [`ServerOptions`]: the runtime's settings                              |
+//! | [`shard`]         | one runtime: its ring, connections, owned partitions, cross-shard parts, long polls, stop |
+//! | `ring`            | the io_uring submissions and their tokens (the unsafe part)            |
+//! | `connection`      | a connection: frames in, responses out in request order, `sendfile` for record bytes |
+//! | [`handlers`]      | what each API answers: splitting a request into partition parts, building the response |
+//! | [`partition`]     | a partition on its owner: the engine's log driven by the replication crate's `Replica` |
+//! | [`agent`]         | the link to the controller quorum: registration, heartbeats, metadata to the shards, follower fetches, ISR proposals, admin requests, controlled shutdown |
+//! | [`catalog`]       | the cluster as of the last metadata image: brokers, topics, partition states, topic configs |
+//! | [`config`]        | [`BrokerConfig`]: the TOML file, command-line overrides, validation, conversions to the engine's and replication's configs |
+//! | [`topic_config`]  | [`TopicConfig`]: topic-level keys as string pairs (CreateTopics, DescribeConfigs, AlterConfigs), their typed [`TopicSettings`] and persisted form |
+//! | [`metrics`]       | metric names and recording helpers, the Prometheus recorder, the `/metrics` HTTP responder ([`MetricsServer`]) |
+//! | [`offsets`]       | consumer groups' committed offsets in the internal topic `__consumer_offsets` |
+//! | `metrics_hooks`   | what the runtime records through the `metrics` facade                  |
+
+pub mod agent;
+pub mod catalog;
+pub mod config;
+mod connection;
+pub mod handlers;
+pub mod metrics;
+mod metrics_hooks;
+pub mod offsets;
+pub mod options;
+pub mod partition;
+mod ring;
+pub mod shard;
+pub mod topic_config;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::mpsc;
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+pub use config::{BrokerConfig, BrokerOverrides, ConfigError};
+pub use metrics::{MetricsError, MetricsServer};
+pub use options::ServerOptions;
+pub use topic_config::{TopicConfig, TopicConfigError, TopicSettings};
+
+use agent::Agent;
+use catalog::Catalog;
+use shard::{Inbox, Shard, ShardMsg, Shared};
+
+use ringlog_controller::{Controller, ControllerConfig, RaftTiming};
+
+/// Connections waiting to be accepted, per shard.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// A running broker. Dropping it without [`Broker::stop`] leaves the shards running until the
+/// process ends.
+pub struct Broker {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+    local_addr: SocketAddr,
+    controller: Controller,
+    agent: Option<Agent>,
+    /// The data dir's lock file, held while the broker runs: a second broker on the same
+    /// data dir fails to start.
+    _lock: std::fs::File,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("node_id", &self.shared.options.node_id)
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    /// Binds the listen address on every shard, starts this node's controller (a quorum
+    /// voter, or an observer of the quorum) and the shards, then registers with the quorum.
+    /// Returns once every shard is serving; the partitions this broker holds open (recovering
+    /// if needed) as the controller's metadata reaches them.
+    pub fn start(mut options: ServerOptions) -> io::Result<Broker> {
+        options.shards = options.shards.max(1);
+        std::fs::create_dir_all(&options.data_dir)?;
+        let lock = ringlog_engine::lock_dir(&options.data_dir)
+            .map_err(|error| io::Error::new(io::ErrorKind::ResourceBusy, error.to_string()))?;
+        let listeners = bind_shards(options.listen, options.shards)?;
+        let local_addr = listeners[0].local_addr()?;
+        let mut inboxes = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..options.shards {
+            let (inbox, receiver) = Inbox::new()?;
+            inboxes.push(inbox);
+            receivers.push(receiver);
+        }
+        let controller = start_controller(&options)?;
+        let (agent, agent_inbox) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            advertised: options.advertised.unwrap_or(local_addr),
+            catalog: RwLock::new(Arc::new(Catalog::empty(&options.data_dir))),
+            catalog_offset: tokio::sync::watch::channel(0).0,
+            registered: tokio::sync::watch::channel(false).0,
+            options,
+            inboxes,
+            agent,
+            started: Instant::now(),
+            connections: AtomicUsize::new(0),
+        });
+        let mut threads = Vec::new();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        for (index, (listener, receiver)) in listeners.into_iter().zip(receivers).enumerate() {
+            let shared = shared.clone();
+            let ready = ready_tx.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("ringlog-shard-{index}"))
+                .spawn(move || {
+                    let shard = match Shard::new(index, shared, listener, receiver) {
+                        Ok(shard) => shard,
+                        Err(error) => {
+                            let _ =
+                                ready.send(Err(io::Error::new(error.kind(), error.to_string())));
+                            return Err(error);
+                        }
+                    };
+                    let _ = ready.send(Ok(()));
+                    shard.run()
+                })?;
+            threads.push(thread);
+        }
+        drop(ready_tx);
+        let agent = Agent::start(shared.clone(), controller.clone(), agent_inbox)?;
+        let broker = Broker {
+            shared,
+            threads,
+            local_addr,
+            controller,
+            agent: Some(agent),
+            _lock: lock,
+        };
+        for _ in 0..broker.threads.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    let _ = broker.stop();
+                    return Err(error);
+                }
+                Err(_) => {
+                    let _ = broker.stop();
+                    return Err(io::Error::other("a shard ended while starting"));
+                }
+            }
+        }
+        Ok(broker)
+    }
+
+    /// The address the broker listens on (the port chosen, when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Waits until the controller quorum has this broker registered and its metadata has
+    /// reached the broker: from then on it serves the partitions it holds and takes admin
+    /// requests. A cluster's brokers must all be started before any of them can be ready
+    /// (the quorum needs a majority of its voters).
+    pub fn wait_ready(&self, timeout: std::time::Duration) -> io::Result<()> {
+        let mut registered = self.shared.registered.subscribe();
+        // On a thread of its own, so any caller may wait, even one inside a tokio runtime.
+        let waited = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_time()
+                        .build()?;
+                    Ok::<_, io::Error>(runtime.block_on(async {
+                        tokio::time::timeout(timeout, registered.wait_for(|&ready| ready))
+                            .await
+                            .map(|ready| ready.is_ok())
+                    }))
+                })
+                .join()
+                .map_err(|_| io::Error::other("waiting for the registration panicked"))?
+        })?;
+        match waited {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(io::Error::other(
+                "the broker stopped before it was registered",
+            )),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "broker {} was not registered with the controller quorum within {timeout:?}",
+                    self.shared.options.node_id
+                ),
+            )),
+        }
+    }
+
+    /// The address of this node's controller listener.
+    pub fn controller_addr(&self) -> SocketAddr {
+        self.controller.local_addr()
+    }
+
+    /// This node's controller.
+    pub fn controller(&self) -> &Controller {
+        &self.controller
+    }
+
+    /// Stops the broker: a controlled shutdown first (the controller moves this broker's
+    /// leaderships away), then every shard (no new connections, waiting requests answered,
+    /// what is owed written for at most `shutdown_grace`, logs closed cleanly), then the
+    /// controller. Returns the first shard error.
+    pub fn stop(mut self) -> io::Result<()> {
+        if let Some(agent) = self.agent.take() {
+            agent.stop();
+        }
+        for inbox in &self.shared.inboxes {
+            inbox.send(ShardMsg::Stop);
+        }
+        let mut first_error = None;
+        for thread in self.threads {
+            let result = thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a shard panicked")));
+            if let Err(error) = result {
+                first_error.get_or_insert(error);
+            }
+        }
+        self.controller.shutdown();
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Starts this node's controller: a voter of `controller_quorum_voters` listening on its own
+/// voter address, an observer when the quorum does not list it, or, with no quorum
+/// configured, the only voter of a one-node quorum (listening on a free loopback port).
+fn start_controller(options: &ServerOptions) -> io::Result<Controller> {
+    let config = &options.config;
+    let me = options.node_id;
+    let quorum = &config.controller_quorum_voters;
+    let (voters, listener) = if quorum.is_empty() {
+        let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+        let address = listener.local_addr()?.to_string();
+        (BTreeMap::from([(me, address)]), listener)
+    } else {
+        let voters: BTreeMap<_, _> = quorum
+            .voters()
+            .iter()
+            .map(|voter| (voter.id, voter.address.to_string()))
+            .collect();
+        let listener = match quorum.get(me) {
+            Some(voter) => {
+                let address = voter.address.to_string();
+                std::net::TcpListener::bind(address.as_str()).map_err(|error| {
+                    io::Error::new(
+                        error.kind(),
+                        format!("cannot listen on controller address {address}: {error}"),
+                    )
+                })?
+            }
+            None => std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?,
+        };
+        (voters, listener)
+    };
+    Controller::start(ControllerConfig {
+        node_id: me,
+        voters,
+        listener,
+        data_dir: options.data_dir.clone(),
+        liveness: config.liveness_config(),
+        timing: RaftTiming::default(),
+        snapshot_every: 1000,
+    })
+    .map_err(io::Error::other)
+}
+
+/// One listening socket per shard on the same address (SO_REUSEPORT), so the kernel spreads
+/// connections over the shards. With port 0 the first socket picks the port, the rest share it.
+fn bind_shards(listen: SocketAddr, shards: usize) -> io::Result<Vec<std::net::TcpListener>> {
+    let mut listeners = Vec::with_capacity(shards);
+    let mut addr = listen;
+    for _ in 0..shards {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        let listener: std::net::TcpListener = socket.into();
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}

@@ -1,0 +1,101 @@
+//! What the runtime records, through [`super::metrics`]'s helpers (the exporter the broker
+//! installs renders it as Prometheus text).
+
+use std::time::Instant;
+
+use super::metrics::{self as m, FetchMode};
+use super::partition::ServedPartition;
+use ringlog_wire::ApiKey;
+
+/// A request of `api` was answered; it was read at `started`.
+pub fn request(api: ApiKey, started: Instant) {
+    m::record_request(api, started.elapsed());
+}
+
+/// Bytes read from a connection.
+pub fn bytes_in(bytes: u64) {
+    m::record_bytes_in(bytes);
+}
+
+/// Bytes written to clients: `copied` through user space, `zero_copy` with sendfile (record
+/// bytes of fetch responses).
+pub fn bytes_out(copied: u64, zero_copy: u64) {
+    if copied + zero_copy > 0 {
+        m::record_bytes_out(copied + zero_copy);
+    }
+    if zero_copy > 0 {
+        m::record_fetch_bytes(FetchMode::ZeroCopy, zero_copy);
+    }
+}
+
+pub fn connection_opened() {
+    m::connection_opened();
+}
+
+pub fn connection_closed() {
+    m::connection_closed();
+}
+
+/// A partition's marks, refreshed at every tick.
+pub fn partition<R>(partition: &ServedPartition<R>) {
+    let tp = &partition.topic_partition;
+    m::set_partition_offsets(
+        &tp.topic,
+        tp.partition,
+        partition.log.log_end_offset(),
+        partition.high_watermark(),
+    );
+    if let Some(lag) = partition.isr_lag() {
+        m::set_follower_lag(&tp.topic, tp.partition, lag);
+    }
+}
+
+/// The io backend the logs run on.
+pub fn io_backend(name: &str) {
+    m::set_io_backend(name);
+}
+
+/// A partition this broker held is gone: its marks are no longer reported.
+pub fn partition_gone(topic_partition: &ringlog_replication::TopicPartition) {
+    m::forget_partition_offsets(&topic_partition.topic, topic_partition.partition);
+}
+
+/// The cluster as of a new metadata image, seen from broker `me`: partitions it leads with
+/// an ISR smaller than their replica set, partitions with no leader, and the cluster's
+/// unclean elections.
+pub fn metadata(
+    catalog: &super::catalog::Catalog,
+    me: ringlog_replication::BrokerId,
+    unclean_elections: u64,
+) {
+    let mut under_replicated = 0;
+    let mut offline = 0;
+    for (_, partition) in catalog.partitions() {
+        match partition.leader() {
+            None => offline += 1,
+            Some(leader) if leader == me && partition.isr().len() < partition.replicas().len() => {
+                under_replicated += 1;
+            }
+            Some(_) => {}
+        }
+    }
+    m::set_under_replicated_partitions(under_replicated);
+    m::set_offline_partitions(offline);
+    m::set_unclean_elections(unclean_elections);
+    m::set_metadata_offset(catalog.offset());
+}
+
+/// The ISR of a partition led here changed from `before` to `after`.
+pub fn isr_changed(
+    before: &[ringlog_replication::BrokerId],
+    after: &[ringlog_replication::BrokerId],
+) {
+    let left = before.iter().filter(|b| !after.contains(b)).count() as u64;
+    let joined = after.iter().filter(|b| !before.contains(b)).count() as u64;
+    if left > 0 {
+        m::record_isr_shrink(left);
+    }
+    if joined > 0 {
+        m::record_isr_expand(joined);
+    }
+}

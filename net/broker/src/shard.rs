@@ -1,0 +1,1524 @@
+//! One shard: a thread with its own io_uring, its own connections and the partitions it owns.
+//!
+//! - **Connections.** Each shard listens on the broker's address (SO_REUSEPORT: the kernel
+//!   spreads new connections over the shards), receives through io_uring, cuts frames, and
+//!   answers in request order (`connection.rs`).
+//! - **Partitions.** A partition belongs to one shard ([`owner_of`]); only that shard touches
+//!   its log. A request is split into one part per partition; each part runs on its owner,
+//!   through the owner's inbox (a channel and an eventfd the owner's ring waits on) when that
+//!   is another shard, and its result comes back the same way. The request's response is built
+//!   once every part is back (`Job`).
+//! - **Long polls.** A fetch part with nothing to send waits on its owner until data arrives,
+//!   the deadline passes, or the request as a whole has `min_bytes` from other parts. A
+//!   fetch read on a connection whose earlier fetches still wait releases them (answers go
+//!   out in request order: their waits would hold it up too). A follower's fetcher relies on
+//!   it to send a partition's fetch at once while its long poll of the others is out.
+//! - **Stop.** The shard stops accepting, answers what waits, writes what it owes (for at most
+//!   `shutdown_grace`), and closes its logs cleanly so the next start skips recovery.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
+use ringlog_replication::controller::Partition;
+use ringlog_replication::partition::{Acks, FetchId, FollowerFetchAnswer, FollowerFetchRequest};
+use ringlog_replication::{BrokerId, Millis, TopicPartition};
+
+use super::agent::AgentMsg;
+use super::catalog::Catalog;
+use super::connection::{Connection, FlushState, OutPiece};
+use super::handlers;
+use super::offsets::{Commit, Committed, GroupOffsets, OFFSETS_TOPIC};
+use super::options::ServerOptions;
+use super::partition::{Effects, FetchOutcome, ProduceOutcome, ServedPartition};
+use super::ring::{Op, Ring, Token};
+use super::topic_config::TopicConfig;
+use ringlog_wire::ErrorResponse;
+use ringlog_wire::api::fetch::{EpochEndOffset, FetchPartitionResponse};
+use ringlog_wire::api::list_offsets::OffsetSpec;
+use ringlog_wire::frame::{REQUEST_HEADER_LEN, split_request_frame};
+use ringlog_wire::{ErrorCode, Request, RequestHeader, Response, decode_request, encode_response};
+
+/// How often partitions are ticked (produce timeouts, time-based rolls and flushes).
+const TICK_INTERVAL: Duration = Duration::from_millis(100);
+/// How often retention runs over the shard's partitions.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Which shard owns `topic_partition` among `shards`: a stable hash, the same on every start.
+pub fn owner_of(topic_partition: &TopicPartition, shards: usize) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in topic_partition
+        .topic
+        .bytes()
+        .chain(topic_partition.partition.to_be_bytes())
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % shards as u64) as usize
+}
+
+/// A request in progress on the shard that read it: its connection slot and generation, and
+/// its sequence number there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct JobKey {
+    pub slot: u32,
+    pub generation: u32,
+    pub seq: u64,
+}
+
+/// Where a part's result goes: the shard holding the job, the job, the part's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyTo {
+    pub shard: usize,
+    pub job: JobKey,
+    pub part: usize,
+}
+
+/// A group's commits by topic: (partition, what was committed, if anything).
+pub type GroupCommits = BTreeMap<String, Vec<(u32, Option<Committed>)>>;
+
+/// Where a produce's answer goes once the partition gives it: the part's reply, and for a
+/// commit of group offsets, the commits to apply to the owner's map once they are stored.
+#[derive(Debug)]
+pub struct Route {
+    pub reply: ReplyTo,
+    pub commits: Option<Vec<Commit>>,
+}
+
+/// The work one partition does for a request.
+#[derive(Debug)]
+pub enum PartOp {
+    Produce {
+        records: Bytes,
+        acks: Acks,
+        timeout: Duration,
+    },
+    /// A consumer's fetch.
+    Fetch {
+        offset: Offset,
+        max_bytes: u64,
+        deadline: Instant,
+        /// The leader epoch the consumer believes current, checked when given.
+        current_leader_epoch: Option<LeaderEpoch>,
+    },
+    /// A follower's fetch.
+    FollowerFetch {
+        replica: BrokerId,
+        request: FollowerFetchRequest,
+        max_bytes: u64,
+        deadline: Instant,
+    },
+    ListOffsets {
+        spec: OffsetSpec,
+    },
+    /// Store a group's commits in its partition of the offsets topic.
+    CommitOffsets {
+        commits: Vec<Commit>,
+    },
+    /// Read a group's commits: every one, or those of these topics' partitions.
+    FetchOffsets {
+        group: String,
+        topics: Option<Vec<(String, Vec<u32>)>>,
+    },
+}
+
+/// A part's result.
+#[derive(Debug)]
+pub enum PartResult {
+    Produce(ProduceOutcome),
+    Fetch(FetchOutcome),
+    ListOffsets {
+        error: ErrorCode,
+        offset: Option<Offset>,
+        timestamp: Option<Timestamp>,
+    },
+    Deleted(ErrorCode),
+    OffsetsCommitted(ErrorCode),
+    /// Per topic: (partition, what was committed, if anything).
+    Offsets(Result<GroupCommits, ErrorCode>),
+}
+
+impl PartResult {
+    /// The answer to `op` for a partition this shard does not serve: `error` says why.
+    fn refused(op: &PartOp, error: ErrorCode) -> PartResult {
+        match op {
+            PartOp::Produce { .. } => PartResult::Produce(ProduceOutcome {
+                error,
+                message: Some(match error {
+                    ErrorCode::NOT_LEADER_OR_FOLLOWER => {
+                        "this broker does not lead the partition".to_string()
+                    }
+                    _ => "unknown topic or partition".to_string(),
+                }),
+                base_offset: None,
+                log_start_offset: None,
+            }),
+            PartOp::Fetch { .. } | PartOp::FollowerFetch { .. } => {
+                PartResult::Fetch(FetchOutcome::refused(error))
+            }
+            PartOp::ListOffsets { .. } => PartResult::ListOffsets {
+                error,
+                offset: None,
+                timestamp: None,
+            },
+            PartOp::CommitOffsets { .. } => PartResult::OffsetsCommitted(group_error(error)),
+            PartOp::FetchOffsets { .. } => PartResult::Offsets(Err(group_error(error))),
+        }
+    }
+}
+
+/// A group request's error: the group's partition of the offsets topic led elsewhere means
+/// another broker is the group's coordinator; the offsets topic missing means none is yet.
+fn group_error(error: ErrorCode) -> ErrorCode {
+    match error {
+        ErrorCode::NOT_LEADER_OR_FOLLOWER => ErrorCode::NOT_COORDINATOR,
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION | ErrorCode::LEADER_NOT_AVAILABLE => {
+            ErrorCode::COORDINATOR_NOT_AVAILABLE
+        }
+        other => other,
+    }
+}
+
+/// What travels between shards.
+#[derive(Debug)]
+pub enum ShardMsg {
+    Op {
+        reply: ReplyTo,
+        topic_partition: TopicPartition,
+        op: PartOp,
+    },
+    Done {
+        reply: ReplyTo,
+        result: PartResult,
+    },
+    /// The request has the bytes it waited for: answer its waiting fetch parts now.
+    Release {
+        job: JobKey,
+    },
+    /// The controller committed this state of a partition this broker holds.
+    PartitionState {
+        topic_partition: TopicPartition,
+        partition: Partition,
+    },
+    /// The leader answered this follower's fetch.
+    FetchAnswer {
+        topic_partition: TopicPartition,
+        fetch_id: FetchId,
+        answer: FetchPartitionResponse<Bytes>,
+    },
+    /// The controller refused this leader's ISR proposal.
+    IsrRejected {
+        topic_partition: TopicPartition,
+    },
+    /// The partition is gone (its topic was deleted): close its log and delete its directory.
+    Delete {
+        topic_partition: TopicPartition,
+    },
+    /// The partition's topic config changed: reopen its log with the new settings.
+    Reconfigure {
+        topic_partition: TopicPartition,
+    },
+    /// The answer to a request the agent handled (an admin request).
+    Respond {
+        job: JobKey,
+        header: RequestHeader,
+        started: Instant,
+        response: Response,
+    },
+    Stop,
+}
+
+/// A shard's inbox: other shards send into the channel, then write the eventfd the shard's
+/// ring waits on.
+#[derive(Debug)]
+pub struct Inbox {
+    sender: Mutex<Sender<ShardMsg>>,
+    eventfd: OwnedFd,
+}
+
+impl Inbox {
+    /// A new inbox and the receiving end its shard keeps.
+    pub fn new() -> io::Result<(Inbox, Receiver<ShardMsg>)> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        // SAFETY: plain syscall; the returned descriptor is owned below.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let inbox = Inbox {
+            sender: Mutex::new(sender),
+            eventfd,
+        };
+        Ok((inbox, receiver))
+    }
+
+    pub fn send(&self, msg: ShardMsg) {
+        // A shard that has stopped has dropped its receiver: nothing is waiting for the answer.
+        let _ = self.sender.lock().expect("not poisoned").send(msg);
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a local into a valid eventfd.
+        unsafe { libc::write(self.eventfd.as_raw_fd(), (&raw const one).cast(), 8) };
+    }
+
+    fn eventfd(&self) -> RawFd {
+        self.eventfd.as_raw_fd()
+    }
+}
+
+/// What every shard shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub options: ServerOptions,
+    /// The cluster as of the last metadata image: replaced whole by the agent.
+    pub catalog: RwLock<Arc<Catalog>>,
+    /// The metadata offset of the catalog, for those waiting to see a change.
+    pub catalog_offset: tokio::sync::watch::Sender<u64>,
+    /// Whether the catalog shows this broker registered (in this life) and the shards have
+    /// been sent their partitions' states: it serves its partitions from then on.
+    pub registered: tokio::sync::watch::Sender<bool>,
+    pub inboxes: Vec<Inbox>,
+    /// What the shards ask of the agent (follower fetches, ISR proposals, admin requests).
+    pub agent: tokio::sync::mpsc::UnboundedSender<AgentMsg>,
+    /// The address Metadata reports.
+    pub advertised: std::net::SocketAddr,
+    pub started: Instant,
+    pub connections: std::sync::atomic::AtomicUsize,
+}
+
+impl Shared {
+    /// The catalog as of now.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().expect("not poisoned").clone()
+    }
+
+    /// Asks the agent for something; a stopped agent has nothing left to do.
+    pub fn to_agent(&self, msg: AgentMsg) {
+        let _ = self.agent.send(msg);
+    }
+
+    /// A topic's config as the catalog holds it, checked against the broker's defaults; a
+    /// topic whose stored config no longer checks (the defaults changed) takes the defaults.
+    pub fn topic_config(&self, catalog: &Catalog, topic: &str) -> TopicConfig {
+        let defaults = self.options.config.topic_defaults();
+        let Some(entry) = catalog.topic(topic) else {
+            return TopicConfig::new();
+        };
+        TopicConfig::from_pairs(entry.configs.iter(), &defaults).unwrap_or_else(|error| {
+            tracing::warn!(topic, %error, "topic config no longer valid; using the broker defaults");
+            TopicConfig::new()
+        })
+    }
+
+    fn now(&self) -> Millis {
+        Millis(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// A request waiting for its parts.
+#[derive(Debug)]
+struct Job {
+    header: RequestHeader,
+    request: Request,
+    prepared: Option<Response>,
+    /// When the request was read.
+    started: Instant,
+    results: Vec<Option<PartResult>>,
+    owners: Vec<usize>,
+    remaining: usize,
+    min_bytes: u64,
+    bytes: u64,
+    released: bool,
+}
+
+/// A fetch part waiting for data on its owner.
+#[derive(Debug)]
+struct ParkedFetch {
+    reply: ReplyTo,
+    topic_partition: TopicPartition,
+    offset: Offset,
+    max_bytes: u64,
+    deadline: Instant,
+    /// A consumer reads below the high watermark; a follower up to the log end.
+    reader: Reader,
+}
+
+/// Who a fetch reads for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reader {
+    Consumer {
+        current_leader_epoch: Option<LeaderEpoch>,
+    },
+    Follower,
+}
+
+/// One shard. See the module docs.
+pub struct Shard {
+    index: usize,
+    shared: Arc<Shared>,
+    ring: Ring,
+    listener: std::net::TcpListener,
+    accepting: bool,
+    conns: Vec<Option<Connection>>,
+    free_slots: Vec<u32>,
+    next_generation: u32,
+    /// Connections closed with operations still in flight: freed once those complete.
+    dying: Vec<u32>,
+    inbox: Receiver<ShardMsg>,
+    wake_buffer: Box<[u8; 8]>,
+    partitions: BTreeMap<TopicPartition, ServedPartition<Route>>,
+    /// The committed offsets of the groups in the offsets-topic partitions this shard owns,
+    /// loaded on first use.
+    group_offsets: BTreeMap<TopicPartition, GroupOffsets>,
+    parked: Vec<ParkedFetch>,
+    jobs: HashMap<JobKey, Job>,
+    next_tick: Instant,
+    next_retention: Instant,
+    stopping: Option<Instant>,
+}
+
+impl Shard {
+    pub fn new(
+        index: usize,
+        shared: Arc<Shared>,
+        listener: std::net::TcpListener,
+        inbox: Receiver<ShardMsg>,
+    ) -> io::Result<Shard> {
+        let shard = Shard {
+            index,
+            shared,
+            ring: Ring::new()?,
+            listener,
+            accepting: true,
+            conns: Vec::new(),
+            free_slots: Vec::new(),
+            next_generation: 1,
+            dying: Vec::new(),
+            inbox,
+            wake_buffer: Box::new([0; 8]),
+            partitions: BTreeMap::new(),
+            group_offsets: BTreeMap::new(),
+            parked: Vec::new(),
+            jobs: HashMap::new(),
+            next_tick: Instant::now(),
+            next_retention: Instant::now() + RETENTION_INTERVAL,
+            stopping: None,
+        };
+        Ok(shard)
+    }
+
+    /// Opens (recovering if needed) a partition this broker holds, as the controller's state
+    /// of it first arrives. Its replica takes a role once that state is applied.
+    fn open_partition(
+        &mut self,
+        topic_partition: &TopicPartition,
+    ) -> Result<(), ringlog_engine::Error> {
+        let (dir, topic_config) = {
+            let catalog = self.shared.catalog();
+            let dir = catalog.partition_dir(topic_partition);
+            (
+                dir,
+                self.shared.topic_config(&catalog, &topic_partition.topic),
+            )
+        };
+        let config = &self.shared.options.config;
+        let partition = ServedPartition::open(
+            self.shared.options.node_id,
+            topic_partition.clone(),
+            &dir,
+            config.log_config(&topic_config),
+            config.leader_config(&topic_config),
+            config.follower_config(),
+        )?;
+        super::metrics_hooks::io_backend(partition.log.io_backend_name());
+        let report = partition.log.recovery_report();
+        // An empty log (a new one) has no clean-shutdown marker either: nothing to report.
+        if !report.clean_shutdown && (report.bytes_scanned > 0 || !report.truncations.is_empty()) {
+            tracing::info!(partition = %topic_partition, ?report, "recovered after an unclean shutdown");
+        }
+        self.partitions.insert(topic_partition.clone(), partition);
+        Ok(())
+    }
+
+    /// Runs until stopped.
+    pub fn run(mut self) -> io::Result<()> {
+        self.arm_accept()?;
+        self.arm_wake()?;
+        loop {
+            let timeout = self
+                .next_deadline()
+                .saturating_duration_since(Instant::now());
+            self.ring
+                .submit_and_wait(Some(timeout.max(Duration::from_millis(1))))?;
+            for (token, result) in self.ring.completions() {
+                self.on_completion(token, result)?;
+            }
+            self.on_time();
+            if self.finished() {
+                break;
+            }
+        }
+        self.drain_ring();
+        self.close_partitions();
+        Ok(())
+    }
+
+    /// Waits (a bounded time) until no receive or poll of a closed connection is still in
+    /// flight, so no buffer is freed while the kernel may still write into it.
+    fn drain_ring(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !self.dying.is_empty() && Instant::now() < deadline {
+            if self
+                .ring
+                .submit_and_wait(Some(Duration::from_millis(10)))
+                .is_err()
+            {
+                break;
+            }
+            for (token, result) in self.ring.completions() {
+                match token.op {
+                    Op::Recv | Op::PollOut => {
+                        if let Some(conn) = self.conns[token.slot as usize].as_mut() {
+                            match token.op {
+                                Op::Recv => conn.recv_in_flight = false,
+                                _ => conn.poll_in_flight = false,
+                            }
+                        }
+                        let _ = result;
+                    }
+                    Op::Accept if result >= 0 => {
+                        // SAFETY: a successful accept returns a descriptor we now own; close it.
+                        drop(unsafe { TcpStream::from_raw_fd(result) });
+                    }
+                    _ => {}
+                }
+            }
+            for slot in self.dying.clone() {
+                self.close(slot);
+            }
+        }
+        if !self.dying.is_empty() {
+            // The kernel did not finish in time: leak those buffers rather than free memory
+            // it may still write.
+            for slot in std::mem::take(&mut self.dying) {
+                std::mem::forget(self.conns[slot as usize].take());
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let parked = self.parked.iter().map(|p| p.deadline).min();
+        let mut deadline = parked.map_or(self.next_tick, |p| p.min(self.next_tick));
+        if let Some(since) = self.stopping {
+            deadline = deadline.min(since + self.shared.options.shutdown_grace);
+        }
+        deadline
+    }
+
+    fn on_completion(&mut self, token: Token, result: i32) -> io::Result<()> {
+        match token.op {
+            Op::Accept => self.on_accept(result),
+            Op::Wake => self.on_wake(),
+            Op::Recv => {
+                self.on_recv(token, result);
+                Ok(())
+            }
+            Op::PollOut => {
+                self.on_writable(token);
+                Ok(())
+            }
+        }
+    }
+
+    // ---- connections ----
+
+    fn arm_accept(&mut self) -> io::Result<()> {
+        let token = Token {
+            op: Op::Accept,
+            slot: 0,
+            generation: 0,
+        };
+        self.ring.accept(self.listener.as_raw_fd(), token)
+    }
+
+    fn on_accept(&mut self, result: i32) -> io::Result<()> {
+        if result >= 0 {
+            // SAFETY: a successful accept returns a fresh descriptor that we now own.
+            let stream = unsafe { TcpStream::from_raw_fd(result) };
+            self.admit(stream);
+        } else {
+            let error = io::Error::from_raw_os_error(-result);
+            tracing::warn!(%error, shard = self.index, "accept failed");
+        }
+        if self.accepting {
+            self.arm_accept()?;
+        }
+        Ok(())
+    }
+
+    fn admit(&mut self, stream: TcpStream) {
+        use std::sync::atomic::Ordering;
+        let count = self.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+        if count > self.shared.options.max_connections || self.stopping.is_some() {
+            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!(
+                max = self.shared.options.max_connections,
+                "connection refused: max_connections reached or stopping"
+            );
+            return;
+        }
+        let Ok(peer) = stream.peer_addr() else {
+            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+            return;
+        };
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        let conn = match Connection::new(stream, peer, generation) {
+            Ok(conn) => conn,
+            Err(error) => {
+                self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+                tracing::warn!(%error, "cannot set up connection");
+                return;
+            }
+        };
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.conns[slot as usize] = Some(conn);
+                slot
+            }
+            None => {
+                self.conns.push(Some(conn));
+                (self.conns.len() - 1) as u32
+            }
+        };
+        super::metrics_hooks::connection_opened();
+        self.arm_recv(slot);
+    }
+
+    fn conn_mut(&mut self, slot: u32, generation: u32) -> Option<&mut Connection> {
+        self.conns
+            .get_mut(slot as usize)?
+            .as_mut()
+            .filter(|c| c.generation == generation)
+    }
+
+    /// Receives on the connection again, unless it is closing or holds as many requests (or
+    /// bytes of them) as it may: reading resumes once responses drain.
+    fn arm_recv(&mut self, slot: u32) {
+        let max_inflight = self.shared.options.max_inflight_requests_per_connection;
+        let max_frame = self.shared.options.max_frame_bytes as usize;
+        let Some(conn) = self.conns[slot as usize].as_mut() else {
+            return;
+        };
+        let full = conn.in_flight() >= max_inflight || conn.owed_bytes() >= max_frame;
+        if conn.recv_in_flight || conn.closing || full {
+            return;
+        }
+        let token = Token {
+            op: Op::Recv,
+            slot,
+            generation: conn.generation,
+        };
+        let fd = conn.fd();
+        conn.recv_in_flight = true;
+        // SAFETY: the receive buffer is a boxed slice owned by the connection, which is only
+        // freed once `recv_in_flight` is false again (the completion was reaped).
+        if let Err(error) = unsafe { self.ring.recv(fd, &mut conn.recv_buffer, token) } {
+            conn.recv_in_flight = false;
+            tracing::warn!(%error, "cannot arm receive");
+            self.close(slot);
+        }
+    }
+
+    fn on_recv(&mut self, token: Token, result: i32) {
+        let Some(conn) = self.conns[token.slot as usize].as_mut() else {
+            return;
+        };
+        debug_assert_eq!(conn.generation, token.generation);
+        conn.recv_in_flight = false;
+        if conn.closing || result <= 0 {
+            self.close(token.slot);
+            return;
+        }
+        let received = result as usize;
+        super::metrics_hooks::bytes_in(received as u64);
+        conn.received
+            .extend_from_slice(&conn.recv_buffer[..received]);
+        self.read_requests(token.slot);
+        self.arm_recv(token.slot);
+    }
+
+    /// Cuts and handles the whole frames received, up to the in-flight limit.
+    fn read_requests(&mut self, slot: u32) {
+        let max_inflight = self.shared.options.max_inflight_requests_per_connection;
+        let max_frame = self.shared.options.max_frame_bytes;
+        loop {
+            let Some(conn) = self.conns[slot as usize].as_mut() else {
+                return;
+            };
+            // Reading pauses while the requests owed hold a whole frame's worth of bytes: a
+            // connection holds at most about two frames however many it pipelines.
+            let full = conn.in_flight() >= max_inflight || conn.owed_bytes() >= max_frame as usize;
+            if conn.closing || full {
+                return;
+            }
+            let (header, body) = match split_request_frame(&mut conn.received, max_frame) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::info!(peer = %conn.peer, %error, "closing connection: unusable frame");
+                    self.close(slot);
+                    return;
+                }
+            };
+            let seq = conn.owe(REQUEST_HEADER_LEN + body.len());
+            let job = JobKey {
+                slot,
+                generation: conn.generation,
+                seq,
+            };
+            match decode_request(&header, body) {
+                Ok(request) => self.handle(job, header, request),
+                Err(error) => {
+                    let response = Response::Error(ErrorResponse::from(&error));
+                    self.respond(job, &header, &response);
+                }
+            }
+        }
+    }
+
+    /// Writes what the connection has ready; waits for writability when the socket is full.
+    fn flush(&mut self, slot: u32) {
+        let Some(conn) = self.conns[slot as usize].as_mut() else {
+            return;
+        };
+        match conn.flush() {
+            Ok((FlushState::Done, written)) => {
+                super::metrics_hooks::bytes_out(written.copied, written.zero_copy);
+                // Reading may have paused at the in-flight limit: resume.
+                self.read_requests(slot);
+                self.arm_recv(slot);
+            }
+            Ok((FlushState::Blocked, written)) => {
+                super::metrics_hooks::bytes_out(written.copied, written.zero_copy);
+                if !conn.poll_in_flight {
+                    conn.poll_in_flight = true;
+                    let token = Token {
+                        op: Op::PollOut,
+                        slot,
+                        generation: conn.generation,
+                    };
+                    let fd = conn.fd();
+                    if self.ring.poll_out(fd, token).is_err() {
+                        self.close(slot);
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::info!(peer = %conn.peer, %error, "closing connection: write failed");
+                self.close(slot);
+            }
+        }
+    }
+
+    fn on_writable(&mut self, token: Token) {
+        let Some(conn) = self.conns[token.slot as usize].as_mut() else {
+            return;
+        };
+        conn.poll_in_flight = false;
+        if conn.closing {
+            self.close(token.slot);
+            return;
+        }
+        self.flush(token.slot);
+    }
+
+    /// Closes a connection: its socket is shut down at once, and its slot is freed once no
+    /// operation of the ring still points into its buffers.
+    fn close(&mut self, slot: u32) {
+        let Some(conn) = self.conns[slot as usize].as_mut() else {
+            return;
+        };
+        if !conn.closing {
+            conn.closing = true;
+            // SAFETY: plain syscall on the connection's own descriptor; it makes operations
+            // still in flight on it complete.
+            unsafe { libc::shutdown(conn.fd(), libc::SHUT_RDWR) };
+            self.jobs.retain(|key, _| key.slot != slot);
+        }
+        if conn.recv_in_flight || conn.poll_in_flight {
+            if !self.dying.contains(&slot) {
+                self.dying.push(slot);
+            }
+            return;
+        }
+        self.conns[slot as usize] = None;
+        self.free_slots.push(slot);
+        super::metrics_hooks::connection_closed();
+        self.dying.retain(|&s| s != slot);
+        self.shared
+            .connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    // ---- requests ----
+
+    /// Puts a whole response in the connection's place for `job` and writes what is ready.
+    fn respond(&mut self, job: JobKey, header: &RequestHeader, response: &Response) {
+        let pieces = match encode_response(response, header.api_version, header.correlation_id) {
+            Ok(frame) => vec![OutPiece::Bytes(frame)],
+            Err(error) => {
+                tracing::error!(%error, api = ?header.api_key, "cannot encode a response");
+                let refusal = Response::Error(ErrorResponse {
+                    error_code: ErrorCode::UNKNOWN_SERVER_ERROR,
+                    message: error.to_string(),
+                });
+                let frame = encode_response(&refusal, header.api_version, header.correlation_id)
+                    .expect("an error response always encodes");
+                vec![OutPiece::Bytes(frame)]
+            }
+        };
+        self.fulfil(job, pieces);
+    }
+
+    fn fulfil(&mut self, job: JobKey, pieces: Vec<OutPiece>) {
+        if let Some(conn) = self.conn_mut(job.slot, job.generation) {
+            conn.fulfil(job.seq, pieces);
+            self.flush(job.slot);
+        }
+    }
+
+    fn handle(&mut self, job_key: JobKey, header: RequestHeader, request: Request) {
+        let started = Instant::now();
+        match handlers::plan(&self.shared, &request) {
+            handlers::Plan::Respond(response) => {
+                self.respond(job_key, &header, &response);
+                super::metrics_hooks::request(header.api_key, started);
+            }
+            handlers::Plan::Agent => self.shared.to_agent(AgentMsg::Admin {
+                shard: self.index,
+                job: job_key,
+                header,
+                started,
+                request,
+            }),
+            handlers::Plan::Parts {
+                parts,
+                min_bytes,
+                prepared,
+            } => {
+                let shards = self.shared.options.shards;
+                let job = Job {
+                    header,
+                    request,
+                    prepared,
+                    started,
+                    results: parts.iter().map(|_| None).collect(),
+                    owners: parts.iter().map(|(tp, _)| owner_of(tp, shards)).collect(),
+                    remaining: parts.len(),
+                    min_bytes,
+                    bytes: 0,
+                    released: false,
+                };
+                if matches!(job.request, Request::Fetch(_)) {
+                    self.release_fetches_ahead(job_key);
+                }
+                self.start_job(job_key, job, parts);
+            }
+        }
+    }
+
+    /// Sends each part of `job` to its owner; the response is built when all are back.
+    fn start_job(&mut self, key: JobKey, job: Job, parts: Vec<(TopicPartition, PartOp)>) {
+        let owners = job.owners.clone();
+        self.jobs.insert(key, job);
+        if parts.is_empty() {
+            self.finish_job(key);
+            return;
+        }
+        for (part, ((topic_partition, op), owner)) in parts.into_iter().zip(owners).enumerate() {
+            let reply = ReplyTo {
+                shard: self.index,
+                job: key,
+                part,
+            };
+            if owner == self.index {
+                self.run_op(reply, topic_partition, op);
+            } else {
+                self.shared.inboxes[owner].send(ShardMsg::Op {
+                    reply,
+                    topic_partition,
+                    op,
+                });
+            }
+        }
+    }
+
+    /// A part's result arrived (from this shard or another).
+    fn on_done(&mut self, reply: ReplyTo, result: PartResult) {
+        let Some(job) = self.jobs.get_mut(&reply.job) else {
+            return; // its connection closed meanwhile
+        };
+        if let PartResult::Fetch(fetch) = &result {
+            job.bytes += fetch.bytes;
+        }
+        if job.results[reply.part].replace(result).is_none() {
+            job.remaining -= 1;
+        }
+        if job.remaining == 0 {
+            self.finish_job(reply.job);
+        } else if !job.released && job.min_bytes > 0 && job.bytes >= job.min_bytes {
+            self.release_job(reply.job);
+        }
+    }
+
+    /// A fetch `key` arrived behind fetches of the same connection that still wait. Answers
+    /// go out in request order, so their long polls would hold this one up as well (a
+    /// follower's fetch of a partition the waiting ones do not hold, most of all): they are
+    /// answered now, with what they have.
+    fn release_fetches_ahead(&mut self, key: JobKey) {
+        let Some(conn) = self.conn_mut(key.slot, key.generation) else {
+            return;
+        };
+        let ahead: Vec<JobKey> = conn
+            .unanswered()
+            .take_while(|&seq| seq < key.seq)
+            .map(|seq| JobKey { seq, ..key })
+            .collect();
+        for job in ahead {
+            let waits = self
+                .jobs
+                .get(&job)
+                .is_some_and(|j| matches!(j.request, Request::Fetch(_)) && !j.released);
+            if waits {
+                self.release_job(job);
+            }
+        }
+    }
+
+    /// Answers the waiting fetch parts of job `key` now, on every shard that holds one.
+    fn release_job(&mut self, key: JobKey) {
+        let Some(job) = self.jobs.get_mut(&key) else {
+            return;
+        };
+        job.released = true;
+        let mut owners = job.owners.clone();
+        owners.sort_unstable();
+        owners.dedup();
+        for owner in owners {
+            if owner == self.index {
+                self.release(key);
+            } else {
+                self.shared.inboxes[owner].send(ShardMsg::Release { job: key });
+            }
+        }
+    }
+
+    fn finish_job(&mut self, key: JobKey) {
+        let Some(job) = self.jobs.remove(&key) else {
+            return;
+        };
+        let results = job
+            .results
+            .into_iter()
+            .map(|r| r.expect("every part answered"))
+            .collect();
+        let pieces = handlers::finish(&job.header, &job.request, job.prepared, results);
+        super::metrics_hooks::request(job.header.api_key, job.started);
+        self.fulfil(key, pieces);
+    }
+
+    // ---- partitions (on their owner) ----
+
+    fn deliver(&mut self, reply: ReplyTo, result: PartResult) {
+        if reply.shard == self.index {
+            self.on_done(reply, result);
+        } else {
+            self.shared.inboxes[reply.shard].send(ShardMsg::Done { reply, result });
+        }
+    }
+
+    /// Why this shard cannot serve `topic_partition`: the topic exists but this broker does
+    /// not hold the partition (or has not opened it yet), or it does not exist.
+    fn not_served(&self, topic_partition: &TopicPartition) -> ErrorCode {
+        if self.shared.catalog().contains(topic_partition) {
+            ErrorCode::NOT_LEADER_OR_FOLLOWER
+        } else {
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+        }
+    }
+
+    fn run_op(&mut self, reply: ReplyTo, topic_partition: TopicPartition, op: PartOp) {
+        let now = self.shared.now();
+        let Some(partition) = self.partitions.get_mut(&topic_partition) else {
+            let error = self.not_served(&topic_partition);
+            if topic_partition.topic == OFFSETS_TOPIC
+                && error == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+            {
+                self.shared.to_agent(AgentMsg::CreateOffsetsTopic);
+            }
+            self.deliver(reply, PartResult::refused(&op, error));
+            return;
+        };
+        match op {
+            PartOp::Produce {
+                records,
+                acks,
+                timeout,
+            } => {
+                let route = Route {
+                    reply,
+                    commits: None,
+                };
+                let effects = partition.produce(records, acks, timeout, now, route);
+                self.carry_out(&topic_partition, effects);
+            }
+            PartOp::Fetch {
+                offset,
+                max_bytes,
+                deadline,
+                current_leader_epoch,
+            } => {
+                let reader = Reader::Consumer {
+                    current_leader_epoch,
+                };
+                let outcome = partition.fetch(offset, max_bytes, current_leader_epoch);
+                let fetch = ParkedFetch {
+                    reply,
+                    topic_partition,
+                    offset,
+                    max_bytes,
+                    deadline,
+                    reader,
+                };
+                self.answer_or_park(fetch, outcome);
+            }
+            PartOp::FollowerFetch {
+                replica,
+                request,
+                max_bytes,
+                deadline,
+            } => {
+                let mut effects = partition.follower_fetch(replica, request, now);
+                let answer = effects.fetch_answer.take();
+                tracing::trace!(partition = %topic_partition, %replica, ?request, ?answer, "follower fetch");
+                let outcome = match answer {
+                    Some(FollowerFetchAnswer::Records { fetch_offset, .. }) => Some((
+                        fetch_offset,
+                        partition.fetch_for_follower(fetch_offset, max_bytes),
+                    )),
+                    Some(FollowerFetchAnswer::Diverging {
+                        diverging,
+                        high_watermark,
+                    }) => {
+                        let outcome = FetchOutcome {
+                            high_watermark: Some(high_watermark),
+                            log_start_offset: Some(partition.log.log_start_offset()),
+                            log_end_offset: Some(partition.log.log_end_offset()),
+                            diverging_epoch: Some(EpochEndOffset {
+                                epoch: diverging.epoch,
+                                end_offset: diverging.end_offset,
+                            }),
+                            ..FetchOutcome::default()
+                        };
+                        self.deliver(reply, PartResult::Fetch(outcome));
+                        None
+                    }
+                    Some(FollowerFetchAnswer::Refused(error)) => {
+                        let code = ErrorCode::from(error.kafka_error());
+                        self.deliver(reply, PartResult::Fetch(FetchOutcome::refused(code)));
+                        None
+                    }
+                    None => {
+                        let code = ErrorCode::NOT_LEADER_OR_FOLLOWER;
+                        self.deliver(reply, PartResult::Fetch(FetchOutcome::refused(code)));
+                        None
+                    }
+                };
+                // The follower's progress may have moved the high watermark first.
+                self.carry_out(&topic_partition, effects);
+                if let Some((offset, outcome)) = outcome {
+                    let fetch = ParkedFetch {
+                        reply,
+                        topic_partition,
+                        offset,
+                        max_bytes,
+                        deadline,
+                        reader: Reader::Follower,
+                    };
+                    self.answer_or_park(fetch, outcome);
+                }
+            }
+            PartOp::ListOffsets { spec } => {
+                let result = handlers::list_offsets(partition, spec);
+                self.deliver(reply, result);
+            }
+            PartOp::CommitOffsets { commits } => {
+                self.commit_offsets(reply, topic_partition, commits)
+            }
+            PartOp::FetchOffsets { group, topics } => {
+                let result = self.fetch_offsets(&topic_partition, &group, topics);
+                self.deliver(reply, PartResult::Offsets(result));
+            }
+        }
+    }
+
+    /// Sends a fetch's outcome, or parks the fetch until data, its deadline or a release.
+    fn answer_or_park(&mut self, fetch: ParkedFetch, outcome: FetchOutcome) {
+        let waits = outcome.bytes == 0
+            && outcome.error == ErrorCode::NONE
+            && fetch.deadline > Instant::now()
+            && self.stopping.is_none();
+        if waits {
+            self.parked.push(fetch);
+        } else {
+            self.deliver(fetch.reply, PartResult::Fetch(outcome));
+        }
+    }
+
+    /// Carries out what a partition's step left for the shard: produce answers, fetches to
+    /// the leader and ISR proposals through the agent, waiting fetches that may have data.
+    fn carry_out(&mut self, topic_partition: &TopicPartition, effects: Effects<Route>) {
+        let Effects {
+            answers,
+            fetch_answer,
+            send_fetches,
+            isr_proposals,
+            progressed,
+        } = effects;
+        debug_assert!(
+            fetch_answer.is_none(),
+            "fetch answers are taken by the fetch"
+        );
+        self.on_produce_answers(topic_partition, answers);
+        for (fetch_id, leader, request) in send_fetches {
+            self.shared.to_agent(AgentMsg::Fetch {
+                topic_partition: topic_partition.clone(),
+                fetch_id,
+                leader,
+                request,
+            });
+        }
+        for proposal in isr_proposals {
+            self.shared.to_agent(AgentMsg::ProposeIsr {
+                topic_partition: topic_partition.clone(),
+                proposal,
+            });
+        }
+        if progressed {
+            self.wake_parked(topic_partition);
+        }
+    }
+
+    /// The controller's new state of a partition this broker holds: opened on first sight,
+    /// then the replica takes the role the state gives it.
+    fn apply_partition_state(&mut self, topic_partition: TopicPartition, state: Partition) {
+        if !self.partitions.contains_key(&topic_partition)
+            && let Err(error) = self.open_partition(&topic_partition)
+        {
+            tracing::error!(partition = %topic_partition, %error, "cannot open partition");
+            return;
+        }
+        let now = self.shared.now();
+        let partition = self
+            .partitions
+            .get_mut(&topic_partition)
+            .expect("opened above");
+        tracing::debug!(
+            partition = %topic_partition,
+            leader = ?state.leader(),
+            leader_epoch = state.leader_epoch().0,
+            isr = ?state.isr(),
+            log_end_offset = partition.log.log_end_offset().0,
+            "partition state"
+        );
+        let effects = partition.apply_state(state, now);
+        super::metrics_hooks::partition(partition);
+        self.carry_out(&topic_partition, effects);
+        if !self.partitions[&topic_partition].is_leader() {
+            // Waiting consumer fetches learn the leader moved.
+            self.answer_parked_now(&topic_partition);
+        }
+    }
+
+    /// The leader answered this follower's fetch.
+    fn on_fetch_answer(
+        &mut self,
+        topic_partition: TopicPartition,
+        fetch_id: FetchId,
+        answer: FetchPartitionResponse<Bytes>,
+    ) {
+        let now = self.shared.now();
+        let Some(partition) = self.partitions.get_mut(&topic_partition) else {
+            return;
+        };
+        let effects = partition.fetch_response(fetch_id, answer, now);
+        self.carry_out(&topic_partition, effects);
+    }
+
+    fn on_isr_rejected(&mut self, topic_partition: TopicPartition) {
+        let Some(partition) = self.partitions.get_mut(&topic_partition) else {
+            return;
+        };
+        let effects = partition.isr_rejected();
+        self.carry_out(&topic_partition, effects);
+    }
+
+    /// Delivers a partition's produce answers: to the request's part, or, for a commit of
+    /// group offsets, to the owner's map first.
+    fn on_produce_answers(
+        &mut self,
+        topic_partition: &TopicPartition,
+        answers: Vec<(Route, ProduceOutcome)>,
+    ) {
+        for (route, outcome) in answers {
+            match route.commits {
+                None => self.deliver(route.reply, PartResult::Produce(outcome)),
+                Some(commits) => {
+                    if outcome.error.is_none() {
+                        let offsets = self
+                            .group_offsets
+                            .entry(topic_partition.clone())
+                            .or_default();
+                        for commit in commits {
+                            offsets.apply(commit);
+                        }
+                    }
+                    let error = group_error(outcome.error);
+                    self.deliver(route.reply, PartResult::OffsetsCommitted(error));
+                }
+            }
+        }
+    }
+
+    /// Loads the group offsets of an offsets-topic partition on first use.
+    fn load_group_offsets(&mut self, topic_partition: &TopicPartition) -> Result<(), ErrorCode> {
+        if self.group_offsets.contains_key(topic_partition) {
+            return Ok(());
+        }
+        let Some(partition) = self.partitions.get(topic_partition) else {
+            return Err(group_error(self.not_served(topic_partition)));
+        };
+        if !partition.is_leader() {
+            return Err(ErrorCode::NOT_COORDINATOR);
+        }
+        let offsets = GroupOffsets::load(&partition.log).map_err(|error| {
+            tracing::error!(partition = %topic_partition, %error, "cannot replay group offsets");
+            ErrorCode::KAFKA_STORAGE_ERROR
+        })?;
+        self.group_offsets.insert(topic_partition.clone(), offsets);
+        Ok(())
+    }
+
+    fn commit_offsets(
+        &mut self,
+        reply: ReplyTo,
+        topic_partition: TopicPartition,
+        commits: Vec<Commit>,
+    ) {
+        if let Err(error) = self.load_group_offsets(&topic_partition) {
+            self.deliver(reply, PartResult::OffsetsCommitted(error));
+            return;
+        }
+        let now = self.shared.now();
+        let records = super::offsets::encode_batch(&commits, Timestamp::now().0);
+        let timeout = Duration::from_secs(30);
+        let partition = self
+            .partitions
+            .get_mut(&topic_partition)
+            .expect("loaded above");
+        let route = Route {
+            reply,
+            commits: Some(commits),
+        };
+        let effects = partition.produce(records, Acks::All, timeout, now, route);
+        self.carry_out(&topic_partition, effects);
+    }
+
+    fn fetch_offsets(
+        &mut self,
+        topic_partition: &TopicPartition,
+        group: &str,
+        topics: Option<Vec<(String, Vec<u32>)>>,
+    ) -> Result<GroupCommits, ErrorCode> {
+        self.load_group_offsets(topic_partition)?;
+        if !self.partitions[topic_partition].is_leader() {
+            return Err(ErrorCode::NOT_COORDINATOR);
+        }
+        let offsets = &self.group_offsets[topic_partition];
+        let found = match topics {
+            None => offsets
+                .of_group(group)
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let partitions = partitions.into_iter().map(|(p, c)| (p, Some(c))).collect();
+                    (topic, partitions)
+                })
+                .collect(),
+            Some(topics) => topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let partitions = partitions
+                        .into_iter()
+                        .map(|p| (p, offsets.get(group, &topic, p).cloned()))
+                        .collect();
+                    (topic, partitions)
+                })
+                .collect(),
+        };
+        Ok(found)
+    }
+
+    /// Closes a partition of a deleted topic and deletes its directory. Its waiting
+    /// requests learn the partition is gone.
+    fn delete_partition(&mut self, topic_partition: &TopicPartition) {
+        let waiting: Vec<ParkedFetch> = self
+            .parked
+            .extract_if(.., |p| &p.topic_partition == topic_partition)
+            .collect();
+        for fetch in waiting {
+            let result =
+                PartResult::Fetch(FetchOutcome::refused(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+            self.deliver(fetch.reply, result);
+        }
+        let dir = self.shared.catalog().partition_dir(topic_partition);
+        self.group_offsets.remove(topic_partition);
+        if let Some(mut partition) = self.partitions.remove(topic_partition) {
+            let answers = partition.abandon(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+            self.on_produce_answers(topic_partition, answers);
+            drop(partition);
+        }
+        super::metrics_hooks::partition_gone(topic_partition);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => tracing::info!(partition = %topic_partition, "deleted"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::error!(dir = %dir.display(), %error, "cannot delete partition directory");
+            }
+        }
+    }
+
+    /// Closes an open partition and opens it again with its topic's current config, then
+    /// applies the controller's state it had. Produces waiting on it are answered
+    /// NOT_LEADER_OR_FOLLOWER (retriable: the client sends them again).
+    fn reopen_partition(&mut self, topic_partition: &TopicPartition) {
+        let Some(mut partition) = self.partitions.remove(topic_partition) else {
+            return;
+        };
+        let answers = partition.abandon(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+        self.on_produce_answers(topic_partition, answers);
+        let state = partition.state().cloned();
+        if let Err(error) = partition.log.close() {
+            tracing::error!(partition = %topic_partition, %error, "closing the log to reconfigure failed");
+        }
+        if let Err(error) = self.open_partition(topic_partition) {
+            tracing::error!(partition = %topic_partition, %error, "reopening the log failed");
+            self.answer_parked_now(topic_partition);
+            return;
+        }
+        if let Some(state) = state {
+            self.apply_partition_state(topic_partition.clone(), state);
+        }
+        self.answer_parked_now(topic_partition);
+    }
+
+    /// Answers the fetches waiting on `topic_partition` that now have data.
+    fn wake_parked(&mut self, topic_partition: &TopicPartition) {
+        self.answer_parked_on(topic_partition, false);
+    }
+
+    /// Answers every fetch waiting on `topic_partition` now, data or not.
+    fn answer_parked_now(&mut self, topic_partition: &TopicPartition) {
+        self.answer_parked_on(topic_partition, true);
+    }
+
+    fn answer_parked_on(&mut self, topic_partition: &TopicPartition, now: bool) {
+        let waiting: Vec<ParkedFetch> = self
+            .parked
+            .extract_if(.., |p| &p.topic_partition == topic_partition)
+            .collect();
+        for fetch in waiting {
+            self.answer_parked(fetch, now);
+        }
+    }
+
+    /// Answers a waiting fetch if it has data or `now` says so; parks it again otherwise.
+    fn answer_parked(&mut self, fetch: ParkedFetch, now: bool) {
+        let outcome = match self.partitions.get(&fetch.topic_partition) {
+            Some(partition) => match fetch.reader {
+                Reader::Consumer {
+                    current_leader_epoch,
+                } => partition.fetch(fetch.offset, fetch.max_bytes, current_leader_epoch),
+                Reader::Follower => partition.fetch_for_follower(fetch.offset, fetch.max_bytes),
+            },
+            None => FetchOutcome::refused(self.not_served(&fetch.topic_partition)),
+        };
+        if outcome.bytes == 0 && outcome.error == ErrorCode::NONE && !now {
+            self.parked.push(fetch);
+        } else {
+            self.deliver(fetch.reply, PartResult::Fetch(outcome));
+        }
+    }
+
+    /// The request as a whole has its bytes: its parts waiting here answer now.
+    fn release(&mut self, job: JobKey) {
+        let released: Vec<ParkedFetch> =
+            self.parked.extract_if(.., |p| p.reply.job == job).collect();
+        for fetch in released {
+            self.answer_parked(fetch, true);
+        }
+    }
+
+    // ---- inbox, time, stop ----
+
+    fn arm_wake(&mut self) -> io::Result<()> {
+        let token = Token {
+            op: Op::Wake,
+            slot: 0,
+            generation: 0,
+        };
+        let fd = self.shared.inboxes[self.index].eventfd();
+        // SAFETY: the wake buffer is a box owned by the shard, which outlives the ring.
+        unsafe { self.ring.read_eventfd(fd, &mut self.wake_buffer, token) }
+    }
+
+    fn on_wake(&mut self) -> io::Result<()> {
+        while let Ok(msg) = self.inbox.try_recv() {
+            match msg {
+                ShardMsg::Op {
+                    reply,
+                    topic_partition,
+                    op,
+                } => self.run_op(reply, topic_partition, op),
+                ShardMsg::Done { reply, result } => self.on_done(reply, result),
+                ShardMsg::Release { job } => self.release(job),
+                ShardMsg::PartitionState {
+                    topic_partition,
+                    partition,
+                } => self.apply_partition_state(topic_partition, partition),
+                ShardMsg::FetchAnswer {
+                    topic_partition,
+                    fetch_id,
+                    answer,
+                } => self.on_fetch_answer(topic_partition, fetch_id, answer),
+                ShardMsg::IsrRejected { topic_partition } => self.on_isr_rejected(topic_partition),
+                ShardMsg::Delete { topic_partition } => self.delete_partition(&topic_partition),
+                ShardMsg::Reconfigure { topic_partition } => {
+                    self.reopen_partition(&topic_partition)
+                }
+                ShardMsg::Respond {
+                    job,
+                    header,
+                    started,
+                    response,
+                } => {
+                    self.respond(job, &header, &response);
+                    super::metrics_hooks::request(header.api_key, started);
+                }
+                ShardMsg::Stop => self.begin_stop(),
+            }
+        }
+        self.arm_wake()
+    }
+
+    fn on_time(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<ParkedFetch> = self.parked.extract_if(.., |p| p.deadline <= now).collect();
+        for fetch in expired {
+            self.answer_parked(fetch, true);
+        }
+        if now >= self.next_tick {
+            self.next_tick = now + TICK_INTERVAL;
+            self.tick_partitions();
+        }
+        if now >= self.next_retention {
+            self.next_retention = now + RETENTION_INTERVAL;
+            self.apply_retention();
+        }
+        for slot in self.dying.clone() {
+            self.close(slot);
+        }
+    }
+
+    fn tick_partitions(&mut self) {
+        let now = self.shared.now();
+        let mut due = Vec::new();
+        for (topic_partition, partition) in self.partitions.iter_mut() {
+            due.push((topic_partition.clone(), partition.tick(now)));
+            if let Err(error) = partition.log.tick() {
+                tracing::error!(partition = %partition.topic_partition, %error, "log tick failed");
+            }
+            super::metrics_hooks::partition(partition);
+        }
+        for (topic_partition, effects) in due {
+            self.carry_out(&topic_partition, effects);
+        }
+    }
+
+    /// Deletes the segments past each partition's `retention_ms` / `retention_bytes` (whole
+    /// segments below the high watermark).
+    fn apply_retention(&mut self) {
+        let now = Timestamp::now();
+        for (topic_partition, partition) in &self.partitions {
+            match partition.log.apply_retention(now) {
+                Ok(outcome) if outcome.segments_deleted > 0 => {
+                    tracing::info!(partition = %topic_partition, ?outcome, "retention deleted segments");
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(partition = %topic_partition, %error, "retention failed");
+                }
+            }
+        }
+    }
+
+    /// Stops accepting and answers every waiting fetch; the loop ends once everything owed
+    /// is written or `shutdown_grace` passed.
+    fn begin_stop(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
+        self.stopping = Some(Instant::now());
+        self.accepting = false;
+        let waiting: Vec<ParkedFetch> = std::mem::take(&mut self.parked);
+        for fetch in waiting {
+            self.answer_parked(fetch, true);
+        }
+    }
+
+    fn finished(&mut self) -> bool {
+        let Some(since) = self.stopping else {
+            return false;
+        };
+        let drained = self.jobs.is_empty()
+            && self
+                .conns
+                .iter()
+                .flatten()
+                .all(|c| c.in_flight() == 0 && !c.has_output());
+        if drained || since.elapsed() >= self.shared.options.shutdown_grace {
+            for slot in 0..self.conns.len() as u32 {
+                self.close(slot);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Closes every log cleanly, so the next start needs no recovery.
+    fn close_partitions(&mut self) {
+        for (topic_partition, partition) in std::mem::take(&mut self.partitions) {
+            if let Err(error) = partition.log.close() {
+                tracing::error!(partition = %topic_partition, %error, "closing the log failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,920 @@
+//! The broker server in-process on a real socket on 127.0.0.1 (port 0) with real logs in a
+//! temporary directory: every request goes through the wire codec, the io_uring shards and
+//! the engine, and back. (The `ringlog broker` process tests are in the tools crate.)
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use ringlog_broker::{Broker, ServerOptions};
+use ringlog_engine::Offset;
+use ringlog_engine::format::{BatchBuilder, Record, RecordIter};
+use ringlog_wire::api::Topic;
+use ringlog_wire::api::alter_configs::{AlterConfigsRequest, AlterConfigsTopic, ConfigChange};
+use ringlog_wire::api::api_versions::ApiVersionsRequest;
+use ringlog_wire::api::create_topics::{ConfigValue, CreatableTopic, CreateTopicsRequest};
+use ringlog_wire::api::delete_topics::DeleteTopicsRequest;
+use ringlog_wire::api::describe_configs::{DescribeConfigsRequest, DescribeConfigsTopic};
+use ringlog_wire::api::fetch::{FetchPartition, FetchRequest};
+use ringlog_wire::api::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, OffsetSpec};
+use ringlog_wire::api::metadata::MetadataRequest;
+use ringlog_wire::api::offset_commit::{OffsetCommitPartition, OffsetCommitRequest};
+use ringlog_wire::api::offset_fetch::{OffsetFetchRequest, OffsetFetchTopic};
+use ringlog_wire::api::produce::{Acks, ProducePartition, ProduceRequest};
+use ringlog_wire::frame::{MAX_FRAME_BYTES_DEFAULT, split_response_frame};
+use ringlog_wire::{CorrelationId, ErrorCode, Request, Response, decode_response, encode_request};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    broker: Option<Broker>,
+}
+
+/// A broker's options: listening on 127.0.0.1 (port 0), its data in `dir`, `shards` shards.
+fn options(dir: &std::path::Path, shards: usize) -> ServerOptions {
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let mut options = ServerOptions::new(dir.to_path_buf(), listen);
+    options.shards = shards;
+    options
+}
+
+/// A connection to `broker`.
+fn connect_to(broker: &Broker) -> Client {
+    let stream = TcpStream::connect(broker.local_addr()).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    Client {
+        stream,
+        buffer: BytesMut::new(),
+        next: 0,
+    }
+}
+
+impl Harness {
+    fn start(shards: usize) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::start(options(dir.path(), shards)).expect("broker starts");
+        broker.wait_ready(TIMEOUT).expect("broker registers");
+        Harness {
+            _dir: dir,
+            broker: Some(broker),
+        }
+    }
+
+    fn connect(&self) -> Client {
+        connect_to(self.broker.as_ref().unwrap())
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(broker) = self.broker.take() {
+            broker.stop().expect("clean stop");
+        }
+    }
+}
+
+struct Client {
+    stream: TcpStream,
+    buffer: BytesMut,
+    next: u32,
+}
+
+impl Client {
+    fn send(&mut self, request: &Request) -> u32 {
+        self.next += 1;
+        let frame = encode_request(request, 0, CorrelationId(self.next)).unwrap();
+        self.stream.write_all(&frame).unwrap();
+        self.next
+    }
+
+    fn receive(&mut self, request: &Request, correlation: u32) -> Response {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some((id, body)) =
+                split_response_frame(&mut self.buffer, MAX_FRAME_BYTES_DEFAULT).unwrap()
+            {
+                assert_eq!(
+                    id,
+                    CorrelationId(correlation),
+                    "responses come in request order"
+                );
+                return decode_response(request.api_key(), 0, body).unwrap();
+            }
+            assert!(Instant::now() < deadline, "no response in time");
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "the broker closed the connection");
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn call(&mut self, request: Request) -> Response {
+        let correlation = self.send(&request);
+        self.receive(&request, correlation)
+    }
+}
+
+fn create(client: &mut Client, name: &str, partitions: u32) {
+    let request = Request::CreateTopics(CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: name.to_string(),
+            num_partitions: partitions,
+            replication_factor: 1,
+            configs: vec![],
+        }],
+        timeout: TIMEOUT,
+        validate_only: false,
+    });
+    let Response::CreateTopics(response) = client.call(request) else {
+        panic!("not a create topics response")
+    };
+    assert_eq!(
+        response.topics[0].error_code,
+        ErrorCode::NONE,
+        "{:?}",
+        response.topics[0]
+    );
+}
+
+fn batch(values: &[&str]) -> Bytes {
+    let mut builder = BatchBuilder::new();
+    for value in values {
+        builder.push(&Record {
+            value: Some(value.as_bytes()),
+            timestamp: 1_700_000_000_000,
+            ..Record::default()
+        });
+    }
+    Bytes::from(builder.finish())
+}
+
+fn produce(
+    client: &mut Client,
+    topic: &str,
+    partition: u32,
+    records: Bytes,
+) -> (ErrorCode, Option<Offset>) {
+    let request = Request::Produce(ProduceRequest {
+        acks: Acks::All,
+        timeout: TIMEOUT,
+        topics: vec![Topic {
+            name: topic.to_string(),
+            partitions: vec![ProducePartition {
+                partition_index: partition,
+                records,
+            }],
+        }],
+    });
+    let Response::Produce(response) = client.call(request) else {
+        panic!("not a produce response")
+    };
+    let p = &response.topics[0].partitions[0];
+    (p.error_code, p.base_offset)
+}
+
+fn fetch_request(topic: &str, partition: u32, offset: u64, max_wait: Duration) -> Request {
+    Request::Fetch(FetchRequest {
+        replica_id: None,
+        max_wait,
+        min_bytes: 1,
+        max_bytes: 1 << 20,
+        topics: vec![Topic {
+            name: topic.to_string(),
+            partitions: vec![FetchPartition {
+                partition_index: partition,
+                current_leader_epoch: None,
+                fetch_offset: Offset(offset),
+                last_fetched_epoch: None,
+                log_start_offset: None,
+                partition_max_bytes: 1 << 20,
+            }],
+        }],
+    })
+}
+
+fn values(records: &[u8]) -> Vec<String> {
+    let mut values = Vec::new();
+    let mut rest = records;
+    while !rest.is_empty() {
+        let len = 12 + u32::from_be_bytes(rest[8..12].try_into().unwrap()) as usize;
+        let (batch, tail) = rest.split_at(len);
+        for record in RecordIter::new(batch).unwrap() {
+            values.push(String::from_utf8(record.unwrap().value.unwrap().to_vec()).unwrap());
+        }
+        rest = tail;
+    }
+    values
+}
+
+#[test]
+fn api_versions_lists_what_the_broker_speaks() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    let Response::ApiVersions(response) = client.call(Request::ApiVersions(ApiVersionsRequest))
+    else {
+        panic!("not an api versions response")
+    };
+    assert_eq!(response.api_keys.len(), 12);
+}
+
+#[test]
+fn produced_records_are_fetched_back_from_every_shard() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    create(&mut client, "orders", 4);
+    for partition in 0..4 {
+        let (error, base) = produce(&mut client, "orders", partition, batch(&["a", "b"]));
+        assert_eq!((error, base), (ErrorCode::NONE, Some(Offset(0))));
+        let (error, base) = produce(&mut client, "orders", partition, batch(&["c"]));
+        assert_eq!((error, base), (ErrorCode::NONE, Some(Offset(2))));
+    }
+    for partition in 0..4 {
+        let request = fetch_request("orders", partition, 0, Duration::ZERO);
+        let Response::Fetch(response) = client.call(request) else {
+            panic!("not a fetch response")
+        };
+        let p = &response.topics[0].partitions[0];
+        assert_eq!(p.error_code, ErrorCode::NONE);
+        assert_eq!(p.high_watermark, Some(Offset(3)));
+        assert_eq!(values(&p.records), ["a", "b", "c"]);
+    }
+}
+
+/// Asserts that nothing arrives on `client`'s connection for 200 ms (`what` waits).
+fn assert_no_answer_for_200ms(client: &mut Client, what: &str) {
+    client
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = client.stream.peek(&mut byte);
+    assert!(early.is_err(), "{what} was answered at once: {early:?}");
+    client.stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+}
+
+#[test]
+fn a_fetch_waits_for_data_and_wakes_when_it_arrives() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    create(&mut client, "t", 1);
+    let mut producer = harness.connect();
+    let request = fetch_request("t", 0, 0, Duration::from_secs(5));
+    let correlation = client.send(&request);
+    // The fetch waits: nothing comes back while the partition is empty.
+    assert_no_answer_for_200ms(&mut client, "an empty partition's fetch");
+    let started = Instant::now();
+    produce(&mut producer, "t", 0, batch(&["late"]));
+    let Response::Fetch(response) = client.receive(&request, correlation) else {
+        panic!("not a fetch response")
+    };
+    assert_eq!(values(&response.topics[0].partitions[0].records), ["late"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the fetch waited for its deadline"
+    );
+}
+
+#[test]
+fn a_fetch_answers_the_fetch_waiting_ahead_of_it_on_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options(dir.path(), 2);
+    options.fetch_wait_max = Duration::from_secs(5);
+    let harness = Harness {
+        broker: Some(Broker::start(options).expect("broker starts")),
+        _dir: dir,
+    };
+    harness
+        .broker
+        .as_ref()
+        .unwrap()
+        .wait_ready(TIMEOUT)
+        .expect("broker registers");
+    let mut client = harness.connect();
+    create(&mut client, "t", 2);
+    let waiting = fetch_request("t", 0, 0, Duration::from_secs(5));
+    let first = client.send(&waiting);
+    assert_no_answer_for_200ms(&mut client, "the empty fetch");
+    // Answers go out in order: the second fetch would wait behind the first's 5 s.
+    let started = Instant::now();
+    let next = fetch_request("t", 1, 0, Duration::ZERO);
+    let second = client.send(&next);
+    let Response::Fetch(response) = client.receive(&waiting, first) else {
+        panic!("not a fetch response")
+    };
+    let waited = started.elapsed();
+    let partition = &response.topics[0].partitions[0];
+    assert_eq!(partition.error_code, ErrorCode::NONE);
+    assert!(partition.records.is_empty());
+    assert!(
+        waited < Duration::from_secs(2),
+        "the waiting fetch held the next one up for {waited:?}"
+    );
+    let Response::Fetch(response) = client.receive(&next, second) else {
+        panic!("not a fetch response")
+    };
+    assert_eq!(response.topics[0].partitions[0].error_code, ErrorCode::NONE);
+}
+
+#[test]
+fn an_empty_fetch_answers_at_its_deadline() {
+    let harness = Harness::start(1);
+    let mut client = harness.connect();
+    create(&mut client, "t", 1);
+    let Response::Fetch(response) =
+        client.call(fetch_request("t", 0, 0, Duration::from_millis(200)))
+    else {
+        panic!("not a fetch response")
+    };
+    assert!(response.topics[0].partitions[0].records.is_empty());
+}
+
+#[test]
+fn unknown_topics_and_bad_batches_get_their_error_codes() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    let (error, _) = produce(&mut client, "missing", 0, batch(&["x"]));
+    assert_eq!(error, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+    create(&mut client, "t", 1);
+    let mut corrupt = batch(&["x"]).to_vec();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    let (error, _) = produce(&mut client, "t", 0, Bytes::from(corrupt));
+    assert_eq!(error, ErrorCode::CORRUPT_MESSAGE);
+    let (error, base) = produce(&mut client, "t", 0, batch(&["ok"]));
+    assert_eq!(
+        (error, base),
+        (ErrorCode::NONE, Some(Offset(0))),
+        "nothing of the bad batch was stored"
+    );
+}
+
+#[test]
+fn list_offsets_and_metadata_describe_the_topic() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    create(&mut client, "t", 2);
+    produce(&mut client, "t", 1, batch(&["a", "b", "c"]));
+    let request = Request::ListOffsets(ListOffsetsRequest {
+        topics: vec![Topic {
+            name: "t".to_string(),
+            partitions: vec![
+                ListOffsetsPartition {
+                    partition_index: 1,
+                    current_leader_epoch: None,
+                    spec: OffsetSpec::Earliest,
+                },
+                ListOffsetsPartition {
+                    partition_index: 1,
+                    current_leader_epoch: None,
+                    spec: OffsetSpec::Latest,
+                },
+            ],
+        }],
+    });
+    let Response::ListOffsets(response) = client.call(request) else {
+        panic!("not a list offsets response")
+    };
+    let offsets: Vec<_> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.offset)
+        .collect();
+    assert_eq!(offsets, [Some(Offset(0)), Some(Offset(3))]);
+    let Response::Metadata(metadata) =
+        client.call(Request::Metadata(MetadataRequest { topics: None }))
+    else {
+        panic!("not a metadata response")
+    };
+    let t = metadata
+        .topics
+        .iter()
+        .find(|t| t.name == "t")
+        .expect("listed");
+    assert_eq!(t.partitions.len(), 2);
+    assert!(
+        t.partitions[1].leader_epoch.is_some(),
+        "an open partition reports its epoch"
+    );
+    let internal = metadata
+        .topics
+        .iter()
+        .find(|t| t.name == "__consumer_offsets");
+    assert!(internal.is_some(), "the offsets topic is listed too");
+    assert_eq!(
+        metadata.brokers[0].port,
+        harness.broker.as_ref().unwrap().local_addr().port()
+    );
+}
+
+#[test]
+fn a_second_broker_on_a_data_dir_in_use_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(options(dir.path(), 1)).unwrap();
+    broker.wait_ready(TIMEOUT).unwrap();
+    let refused = Broker::start(options(dir.path(), 1)).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::ResourceBusy,
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("already in use"), "{refused}");
+    broker.stop().unwrap();
+    let again = Broker::start(options(dir.path(), 1)).unwrap();
+    again.wait_ready(TIMEOUT).unwrap();
+    again.stop().unwrap();
+}
+
+/// Copies the files of directory `from` into a new directory `to`.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_partition_directory_the_metadata_does_not_give_the_broker_is_set_aside_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(options(dir.path(), 1)).unwrap();
+    broker.wait_ready(TIMEOUT).unwrap();
+    let mut client = connect_to(&broker);
+    create(&mut client, "kept", 1);
+    produce(&mut client, "kept", 0, batch(&["x"]));
+    drop(client);
+    broker.stop().unwrap();
+    // A partition of a topic the cluster no longer has (deleted while the broker was down).
+    copy_dir(&dir.path().join("kept-0"), &dir.path().join("ghost-0"));
+
+    let broker = Broker::start(options(dir.path(), 1)).unwrap();
+    broker.wait_ready(TIMEOUT).unwrap();
+    assert!(!dir.path().join("ghost-0").exists());
+    let set_aside: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("ghost-0.") && name.ends_with("-stray"))
+        .collect();
+    assert_eq!(set_aside.len(), 1, "{set_aside:?}");
+    // Its files are all still there, for the operator.
+    let stray = dir.path().join(&set_aside[0]);
+    assert!(stray.join("00000000000000000000.log").exists());
+    let mut client = connect_to(&broker);
+    let Response::Fetch(response) = client.call(fetch_request("ghost", 0, 0, Duration::ZERO))
+    else {
+        panic!("not a fetch response")
+    };
+    assert_eq!(
+        response.topics[0].partitions[0].error_code,
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    );
+    let Response::Fetch(response) = client.call(fetch_request("kept", 0, 0, Duration::ZERO)) else {
+        panic!("not a fetch response")
+    };
+    assert_eq!(values(&response.topics[0].partitions[0].records), ["x"]);
+    drop(client);
+    broker.stop().unwrap();
+}
+
+#[test]
+fn topics_and_records_survive_a_restart_and_deleted_topics_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let broker = Broker::start(options(dir.path(), 2)).unwrap();
+        broker.wait_ready(TIMEOUT).unwrap();
+        broker
+    };
+    let broker = start();
+    let mut client = connect_to(&broker);
+    create(&mut client, "kept", 1);
+    create(&mut client, "gone", 1);
+    produce(&mut client, "kept", 0, batch(&["x", "y"]));
+    let request = Request::DeleteTopics(DeleteTopicsRequest {
+        topic_names: vec!["gone".into()],
+        timeout: TIMEOUT,
+    });
+    let Response::DeleteTopics(deleted) = client.call(request) else {
+        panic!("not a delete response")
+    };
+    assert_eq!(deleted.topics[0].error_code, ErrorCode::NONE);
+    drop(client);
+    broker.stop().unwrap();
+    assert!(!dir.path().join("gone-0").exists());
+
+    let broker = start();
+    let mut client = connect_to(&broker);
+    let Response::Fetch(response) = client.call(fetch_request("kept", 0, 0, Duration::ZERO)) else {
+        panic!("not a fetch response")
+    };
+    assert_eq!(
+        values(&response.topics[0].partitions[0].records),
+        ["x", "y"]
+    );
+    let Response::Metadata(metadata) =
+        client.call(Request::Metadata(MetadataRequest { topics: None }))
+    else {
+        panic!("not a metadata response")
+    };
+    let names: Vec<_> = metadata
+        .topics
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|n| !n.starts_with("__"))
+        .collect();
+    assert_eq!(names, ["kept"]);
+    drop(client);
+    broker.stop().unwrap();
+}
+
+#[test]
+fn garbage_closes_only_its_own_connection() {
+    let harness = Harness::start(2);
+    let mut bad = harness.connect();
+    // A length field past max_frame_bytes: the stream cannot be cut into frames any more.
+    bad.stream
+        .write_all(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        bad.stream.read(&mut byte).unwrap_or(0),
+        0,
+        "the broker closes it"
+    );
+    let mut good = harness.connect();
+    let Response::ApiVersions(_) = good.call(Request::ApiVersions(ApiVersionsRequest)) else {
+        panic!("the other connection is unaffected")
+    };
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_across_shards() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    create(&mut client, "p", 8);
+    let requests: Vec<Request> = (0..8)
+        .map(|partition| {
+            Request::Produce(ProduceRequest {
+                acks: Acks::Leader,
+                timeout: TIMEOUT,
+                topics: vec![Topic {
+                    name: "p".to_string(),
+                    partitions: vec![ProducePartition {
+                        partition_index: partition,
+                        records: batch(&["v"]),
+                    }],
+                }],
+            })
+        })
+        .collect();
+    let ids: Vec<u32> = requests.iter().map(|r| client.send(r)).collect();
+    for (request, id) in requests.iter().zip(ids) {
+        let Response::Produce(response) = client.receive(request, id) else {
+            panic!("not a produce response")
+        };
+        assert_eq!(response.topics[0].partitions[0].error_code, ErrorCode::NONE);
+    }
+}
+
+#[test]
+fn an_unknown_api_is_answered_unsupported_version() {
+    let harness = Harness::start(1);
+    let mut client = harness.connect();
+    // api key 999, version 0, correlation 7, empty body.
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&8u32.to_be_bytes());
+    frame.extend_from_slice(&999u16.to_be_bytes());
+    frame.extend_from_slice(&0u16.to_be_bytes());
+    frame.extend_from_slice(&7u32.to_be_bytes());
+    client.stream.write_all(&frame).unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    let (id, body) = loop {
+        if let Some(found) =
+            split_response_frame(&mut client.buffer, MAX_FRAME_BYTES_DEFAULT).unwrap()
+        {
+            break found;
+        }
+        assert!(Instant::now() < deadline);
+        let mut chunk = [0u8; 1024];
+        let n = client.stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed instead of answered");
+        client.buffer.extend_from_slice(&chunk[..n]);
+    };
+    assert_eq!(id, CorrelationId(7));
+    assert_eq!(
+        i16::from_be_bytes([body[0], body[1]]),
+        ErrorCode::UNSUPPORTED_VERSION.0
+    );
+    // The connection still works.
+    let Response::ApiVersions(_) = client.call(Request::ApiVersions(ApiVersionsRequest)) else {
+        panic!("not an api versions response")
+    };
+}
+
+fn commit_offset(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    partition: u32,
+    offset: u64,
+) -> ErrorCode {
+    let request = Request::OffsetCommit(OffsetCommitRequest {
+        group_id: group.to_string(),
+        topics: vec![Topic {
+            name: topic.to_string(),
+            partitions: vec![OffsetCommitPartition {
+                partition_index: partition,
+                committed_offset: Offset(offset),
+                committed_leader_epoch: None,
+                committed_metadata: Some("m".to_string()),
+            }],
+        }],
+    });
+    let Response::OffsetCommit(response) = client.call(request) else {
+        panic!("not an offset commit response")
+    };
+    response.topics[0].partitions[0].error_code
+}
+
+fn committed(client: &mut Client, group: &str, topic: &str, partition: u32) -> Option<Offset> {
+    let request = Request::OffsetFetch(OffsetFetchRequest {
+        group_id: group.to_string(),
+        topics: Some(vec![OffsetFetchTopic {
+            name: topic.to_string(),
+            partition_indexes: vec![partition],
+        }]),
+    });
+    let Response::OffsetFetch(response) = client.call(request) else {
+        panic!("not an offset fetch response")
+    };
+    response.topics[0].partitions[0].committed_offset
+}
+
+#[test]
+fn committed_offsets_are_kept_per_group_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let broker = Broker::start(options(dir.path(), 2)).unwrap();
+        broker.wait_ready(TIMEOUT).unwrap();
+        broker
+    };
+    let broker = start();
+    let mut client = connect_to(&broker);
+    create(&mut client, "t", 2);
+    assert_eq!(committed(&mut client, "g1", "t", 0), None);
+    assert_eq!(commit_offset(&mut client, "g1", "t", 0, 5), ErrorCode::NONE);
+    assert_eq!(commit_offset(&mut client, "g1", "t", 0, 9), ErrorCode::NONE);
+    assert_eq!(commit_offset(&mut client, "g2", "t", 1, 3), ErrorCode::NONE);
+    assert_eq!(
+        commit_offset(&mut client, "g1", "missing", 0, 1),
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    );
+    assert_eq!(committed(&mut client, "g1", "t", 0), Some(Offset(9)));
+    drop(client);
+    broker.stop().unwrap();
+
+    let broker = start();
+    let mut client = connect_to(&broker);
+    assert_eq!(committed(&mut client, "g1", "t", 0), Some(Offset(9)));
+    assert_eq!(committed(&mut client, "g2", "t", 1), Some(Offset(3)));
+    assert_eq!(committed(&mut client, "g2", "t", 0), None);
+    drop(client);
+    broker.stop().unwrap();
+}
+
+fn describe(client: &mut Client, topic: &str, key: &str) -> (ErrorCode, Option<(String, bool)>) {
+    let request = Request::DescribeConfigs(DescribeConfigsRequest {
+        topics: vec![DescribeConfigsTopic {
+            name: topic.to_string(),
+            config_keys: Some(vec![key.to_string()]),
+        }],
+    });
+    let Response::DescribeConfigs(response) = client.call(request) else {
+        panic!("not a describe configs response")
+    };
+    let t = &response.topics[0];
+    let entry = t
+        .configs
+        .first()
+        .map(|c| (c.value.clone().unwrap_or_default(), c.is_default));
+    (t.error_code, entry)
+}
+
+fn alter(client: &mut Client, topic: &str, key: &str, value: Option<&str>) -> ErrorCode {
+    let request = Request::AlterConfigs(AlterConfigsRequest {
+        topics: vec![AlterConfigsTopic {
+            name: topic.to_string(),
+            configs: vec![ConfigChange {
+                name: key.to_string(),
+                value: value.map(str::to_string),
+            }],
+        }],
+        validate_only: false,
+    });
+    let Response::AlterConfigs(response) = client.call(request) else {
+        panic!("not an alter configs response")
+    };
+    response.topics[0].error_code
+}
+
+#[test]
+fn topic_configs_are_set_at_creation_described_and_altered() {
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    let request = Request::CreateTopics(CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: "c".to_string(),
+            num_partitions: 2,
+            replication_factor: 1,
+            configs: vec![ConfigValue {
+                name: "retention_ms".into(),
+                value: "60000".into(),
+            }],
+        }],
+        timeout: TIMEOUT,
+        validate_only: false,
+    });
+    let Response::CreateTopics(created) = client.call(request) else {
+        panic!()
+    };
+    assert_eq!(created.topics[0].error_code, ErrorCode::NONE);
+    assert_eq!(
+        describe(&mut client, "c", "retention_ms"),
+        (ErrorCode::NONE, Some(("60000".into(), false)))
+    );
+    produce(&mut client, "c", 0, batch(&["a"]));
+    assert_eq!(
+        alter(&mut client, "c", "retention_ms", Some("120000")),
+        ErrorCode::NONE
+    );
+    assert_eq!(
+        describe(&mut client, "c", "retention_ms"),
+        (ErrorCode::NONE, Some(("120000".into(), false)))
+    );
+    // The partition was reopened with it and still serves what it had.
+    let (error, base) = produce(&mut client, "c", 0, batch(&["b"]));
+    assert_eq!((error, base), (ErrorCode::NONE, Some(Offset(1))));
+    assert_eq!(
+        alter(&mut client, "c", "retention_ms", None),
+        ErrorCode::NONE
+    );
+    let (_, entry) = describe(&mut client, "c", "retention_ms");
+    assert!(entry.unwrap().1, "reset to the broker default");
+    assert_eq!(
+        alter(&mut client, "c", "no_such_key", Some("1")),
+        ErrorCode::INVALID_CONFIG
+    );
+    assert_eq!(
+        alter(&mut client, "c", "retention_ms", Some("soon")),
+        ErrorCode::INVALID_CONFIG
+    );
+    assert_eq!(
+        alter(&mut client, "nope", "retention_ms", Some("1")),
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    );
+}
+
+#[test]
+fn a_topic_with_a_bad_config_is_not_created() {
+    let harness = Harness::start(1);
+    let mut client = harness.connect();
+    let request = Request::CreateTopics(CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: "bad".to_string(),
+            num_partitions: 1,
+            replication_factor: 1,
+            configs: vec![ConfigValue {
+                name: "min_insync_replicas".into(),
+                value: "zero".into(),
+            }],
+        }],
+        timeout: TIMEOUT,
+        validate_only: false,
+    });
+    let Response::CreateTopics(created) = client.call(request) else {
+        panic!()
+    };
+    assert_eq!(created.topics[0].error_code, ErrorCode::INVALID_CONFIG);
+    let (error, _) = produce(&mut client, "bad", 0, batch(&["x"]));
+    assert_eq!(error, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+}
+
+#[test]
+fn a_replication_factor_above_the_live_brokers_is_refused() {
+    let harness = Harness::start(1);
+    let mut client = harness.connect();
+    for validate_only in [true, false] {
+        let request = Request::CreateTopics(CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: "wide".to_string(),
+                num_partitions: 1,
+                replication_factor: 2,
+                configs: vec![],
+            }],
+            timeout: TIMEOUT,
+            validate_only,
+        });
+        let Response::CreateTopics(created) = client.call(request) else {
+            panic!("not a create topics response")
+        };
+        let topic = &created.topics[0];
+        assert_eq!(
+            topic.error_code,
+            ErrorCode::INVALID_REPLICATION_FACTOR,
+            "validate_only {validate_only}: {topic:?}"
+        );
+        let message = topic.error_message.as_deref().unwrap_or_default();
+        assert!(message.contains("replication factor 2"), "{message}");
+    }
+    let (error, _) = produce(&mut client, "wide", 0, batch(&["x"]));
+    assert_eq!(error, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+}
+
+#[test]
+fn with_auto_create_a_produce_to_an_unknown_topic_creates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options(dir.path(), 1);
+    options.config.auto_create_topics_enable = true;
+    options.config.num_partitions = 3;
+    let broker = Broker::start(options).unwrap();
+    broker.wait_ready(TIMEOUT).unwrap();
+    let mut client = connect_to(&broker);
+    // The topic is created through the controller quorum: the produce meets a retriable
+    // error until it exists, as Kafka's does.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let stored = loop {
+        let (error, base) = produce(&mut client, "fresh", 2, batch(&["x"]));
+        if error == ErrorCode::NONE {
+            break base;
+        }
+        assert!(error.is_retriable(), "{error}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the topic was not created"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(stored, Some(Offset(0)));
+    drop(client);
+    broker.stop().unwrap();
+}
+
+#[test]
+fn a_truncated_frame_or_a_length_shorter_than_a_header_harms_no_one_else() {
+    let harness = Harness::start(2);
+    let mut half = harness.connect();
+    let frame = encode_request(
+        &Request::ApiVersions(ApiVersionsRequest),
+        0,
+        CorrelationId(1),
+    )
+    .unwrap();
+    half.stream.write_all(&frame[..frame.len() / 2]).unwrap();
+    drop(half);
+    let mut short = harness.connect();
+    short.stream.write_all(&[0, 0, 0, 3, 1, 2, 3]).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        short.stream.read(&mut byte).unwrap_or(0),
+        0,
+        "the broker closes it"
+    );
+    let mut good = harness.connect();
+    let Response::ApiVersions(_) = good.call(Request::ApiVersions(ApiVersionsRequest)) else {
+        panic!("the other connection is unaffected")
+    };
+}
+
+#[test]
+fn a_connection_pipelining_past_its_byte_budget_pauses_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options(dir.path(), 2);
+    // Reading pauses while the requests owed hold 64 KiB; each request is about 20 KiB.
+    options.max_frame_bytes = 64 * 1024;
+    let broker = Broker::start(options).unwrap();
+    broker.wait_ready(TIMEOUT).unwrap();
+    let mut client = connect_to(&broker);
+    create(&mut client, "b", 1);
+    let value = "x".repeat(20 * 1024);
+    let request = Request::Produce(ProduceRequest {
+        acks: Acks::Leader,
+        timeout: TIMEOUT,
+        topics: vec![Topic {
+            name: "b".to_string(),
+            partitions: vec![ProducePartition {
+                partition_index: 0,
+                records: batch(&[&value]),
+            }],
+        }],
+    });
+    let ids: Vec<u32> = (0..40).map(|_| client.send(&request)).collect();
+    for (i, id) in ids.into_iter().enumerate() {
+        let Response::Produce(response) = client.receive(&request, id) else {
+            panic!("not a produce response")
+        };
+        let p = &response.topics[0].partitions[0];
+        assert_eq!(p.base_offset, Some(Offset(i as u64)));
+    }
+    drop(client);
+    broker.stop().unwrap();
+}

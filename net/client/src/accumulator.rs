@@ -1,0 +1,781 @@
+//! The producer's unsent records: per partition, a queue of batches, the last one open to new
+//! records. Pure: the caller passes the time, and `C` is whatever completes a batch's records
+//! (the outcome their futures share in the producer, a number in the tests), made when the
+//! batch opens: a record costs no completion of its own.
+//!
+//! - A record joins the partition's open batch while the batch stays within `batch_bytes`
+//!   (uncompressed); otherwise it opens a new batch. A record larger than `batch_bytes` gets a
+//!   batch of its own.
+//! - Every record counts against `buffer_bytes` with an upper bound of its encoded size (plus
+//!   a batch header when it opens a batch) from append until its batch is acknowledged or
+//!   failed; an append that does not fit is refused, and the producer waits or fails.
+//! - A partition's front batch is ready when it is full (a batch behind it, or `batch_bytes`
+//!   reached), `linger` after it was opened, when a flush covers it, when the producer closes,
+//!   or at its retry time.
+//! - At most one request per partition is in flight: a partition is muted while its batches
+//!   are out (Kafka's ordering guarantee without idempotence). A request takes the front batch
+//!   and the full ones queued behind it, up to a byte budget: a partition that records reach
+//!   faster than one batch a round trip sends its backlog at once instead of one batch a round
+//!   trip. Retried batches go back to the front of their queue in their order, so records
+//!   reach the log, and are acknowledged, in append order.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ringlog_format::{BatchBuilder, Compression, HEADER_LEN, Record};
+use ringlog_replication::TopicPartition;
+
+use crate::error::ClientError;
+
+/// Upper bounds of a record's varint fields: length, offset delta, key and value lengths and
+/// header count are varints (at most 5 bytes), the timestamp delta a varlong (10), plus the
+/// attributes byte.
+const RECORD_OVERHEAD_MAX: usize = 5 + 1 + 10 + 5 + 5 + 5 + 5;
+/// A header's key and value lengths, at most.
+const HEADER_OVERHEAD_MAX: usize = 5 + 5;
+
+/// The accumulator's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AccumulatorConfig {
+    pub batch_bytes: usize,
+    pub buffer_bytes: usize,
+    pub linger: Duration,
+    pub compression: Compression,
+}
+
+/// Why an append was refused; the completion comes back with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AppendError {
+    /// Not enough room in the buffer now; it may free up.
+    BufferFull { used: usize, needed: usize },
+    /// The record can never fit the buffer.
+    TooLarge { size: usize },
+}
+
+/// The most bytes `record` takes in a batch (uncompressed).
+pub(crate) fn record_size_bound(record: &Record<'_>) -> usize {
+    let headers: usize = record
+        .headers
+        .iter()
+        .map(|header| HEADER_OVERHEAD_MAX + header.key.len() + header.value.map_or(0, <[u8]>::len))
+        .sum();
+    RECORD_OVERHEAD_MAX
+        + record.key.map_or(0, <[u8]>::len)
+        + record.value.map_or(0, <[u8]>::len)
+        + headers
+}
+
+/// One batch of one partition, with what completes its records.
+#[derive(Debug)]
+pub(crate) struct Batch<C> {
+    /// Increasing in creation order across all partitions.
+    pub id: u64,
+    pub topic_partition: TopicPartition,
+    /// `Some` while open to records.
+    builder: Option<BatchBuilder>,
+    /// The finished batch bytes, once sealed; resent as they are on retry.
+    sealed: Option<Bytes>,
+    /// Completes every record of the batch at once; record `i` is at the base offset plus `i`.
+    pub completion: C,
+    /// Records in the batch.
+    record_count: u64,
+    pub created: Instant,
+    /// What it counts against `buffer_bytes`.
+    accounted_bytes: usize,
+    pub retries: u32,
+    retry_at: Option<Instant>,
+    /// The error of the last failed attempt.
+    pub last_error: Option<ClientError>,
+}
+
+impl<C> Batch<C> {
+    fn new(
+        id: u64,
+        topic_partition: TopicPartition,
+        builder: BatchBuilder,
+        now: Instant,
+        completion: C,
+    ) -> Self {
+        Batch {
+            id,
+            topic_partition,
+            builder: Some(builder),
+            sealed: None,
+            completion,
+            record_count: 0,
+            created: now,
+            accounted_bytes: 0,
+            retries: 0,
+            retry_at: None,
+            last_error: None,
+        }
+    }
+
+    /// Uncompressed size while open; the finished size once sealed.
+    fn size_bytes(&self) -> usize {
+        match (&self.builder, &self.sealed) {
+            (Some(builder), _) => builder.size_bytes(),
+            (None, Some(sealed)) => sealed.len(),
+            (None, None) => unreachable!("a batch is open or sealed"),
+        }
+    }
+
+    /// Finishes the batch (compressing it) if it is still open; no record joins it after.
+    fn seal(&mut self) -> &Bytes {
+        if let Some(builder) = self.builder.take() {
+            self.sealed = Some(Bytes::from(builder.finish()));
+        }
+        self.sealed.as_ref().expect("sealed above")
+    }
+
+    /// Records in the batch.
+    pub fn record_count(&self) -> u64 {
+        self.record_count
+    }
+
+    /// The finished batch bytes. Panics if not sealed: [`Accumulator::take`] seals.
+    pub fn bytes(&self) -> Bytes {
+        self.sealed.clone().expect("a taken batch is sealed")
+    }
+}
+
+/// Where [`Accumulator::append`] put a record.
+#[derive(Debug)]
+pub(crate) struct Appended<R> {
+    /// The record's place in its batch: its offset is the batch's base offset plus this.
+    pub index: u64,
+    /// The record opened the batch.
+    pub opened: bool,
+    /// What the caller's `joined` made of the batch's completion.
+    pub joined: R,
+}
+
+/// Pushes `record` into `batch`, which has room for it, counting `accounted` bytes.
+fn push<C, R>(
+    batch: &mut Batch<C>,
+    record: &Record<'_>,
+    accounted: usize,
+    opened: bool,
+    joined: impl FnOnce(&C) -> R,
+) -> Appended<R> {
+    batch.builder.as_mut().expect("open").push(record);
+    let index = batch.record_count;
+    batch.record_count += 1;
+    batch.accounted_bytes += accounted;
+    Appended {
+        index,
+        opened,
+        joined: joined(&batch.completion),
+    }
+}
+
+#[derive(Debug)]
+struct PartitionQueue<C> {
+    batches: VecDeque<Batch<C>>,
+    /// Batches of this partition in flight (one request's); muted while not zero.
+    in_flight: usize,
+}
+
+/// Which partitions can send now, and when to look again.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Readiness {
+    pub ready: Vec<TopicPartition>,
+    /// The earliest time a batch not ready now becomes ready (linger or retry backoff).
+    pub next_check: Option<Instant>,
+}
+
+/// Per-partition batches of unsent records.
+#[derive(Debug)]
+pub(crate) struct Accumulator<C> {
+    config: AccumulatorConfig,
+    partitions: BTreeMap<TopicPartition, PartitionQueue<C>>,
+    buffer_used: usize,
+    next_id: u64,
+    /// Batches appended to and not yet completed or failed, by id.
+    outstanding: BTreeSet<u64>,
+}
+
+impl<C> Accumulator<C> {
+    pub fn new(config: AccumulatorConfig) -> Self {
+        Accumulator {
+            config,
+            partitions: BTreeMap::new(),
+            buffer_used: 0,
+            next_id: 0,
+            outstanding: BTreeSet::new(),
+        }
+    }
+
+    /// Adds `record` to `topic_partition`'s open batch, or to a new one when the open batch
+    /// has no room for it. `open_batch` is called only when a batch opens (so the caller reads
+    /// the clock once a batch, not once a record): the time, and what completes the new
+    /// batch's records. `joined` is given the completion of the record's batch; what it
+    /// returns comes back in [`Appended`]. A refused append changes nothing and calls neither.
+    pub fn append<R>(
+        &mut self,
+        topic_partition: &TopicPartition,
+        record: &Record<'_>,
+        open_batch: impl FnOnce() -> (Instant, C),
+        joined: impl FnOnce(&C) -> R,
+    ) -> Result<Appended<R>, AppendError> {
+        let size = record_size_bound(record);
+        if size + HEADER_LEN > self.config.buffer_bytes {
+            return Err(AppendError::TooLarge {
+                size: size + HEADER_LEN,
+            });
+        }
+        let batch_bytes = self.config.batch_bytes;
+        let buffer_bytes = self.config.buffer_bytes;
+        let used = self.buffer_used;
+        let open = self
+            .partitions
+            .get_mut(topic_partition)
+            .and_then(|queue| queue.batches.back_mut())
+            .filter(|batch| batch.builder.is_some());
+        // The common case, in one lookup: the record joins the open batch.
+        let capacity = match open {
+            Some(batch) if batch.size_bytes() + size <= batch_bytes => {
+                if used + size > buffer_bytes {
+                    return Err(AppendError::BufferFull { used, needed: size });
+                }
+                let appended = push(batch, record, size, false, joined);
+                self.buffer_used += size;
+                self.check_invariants();
+                return Ok(appended);
+            }
+            // The open batch filled up: records come faster than batches go, and the new
+            // batch is likely to fill too, so it gets its whole size at once rather than
+            // growing to it by copies. Otherwise it starts small: a partition's sealed batches
+            // keep their capacity while they wait, and most of a quiet partition's would be
+            // empty.
+            Some(_) => batch_bytes,
+            None => 0,
+        };
+        let needed = size + HEADER_LEN;
+        if used + needed > buffer_bytes {
+            return Err(AppendError::BufferFull { used, needed });
+        }
+        let (now, completion) = open_batch();
+        let batch = self.open_batch(topic_partition, now, completion, capacity);
+        let appended = push(batch, record, needed, true, joined);
+        self.buffer_used += needed;
+        self.check_invariants();
+        Ok(appended)
+    }
+
+    fn open_batch(
+        &mut self,
+        topic_partition: &TopicPartition,
+        now: Instant,
+        completion: C,
+        capacity: usize,
+    ) -> &mut Batch<C> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.outstanding.insert(id);
+        let builder =
+            BatchBuilder::with_capacity(capacity).with_compression(self.config.compression);
+        let batch = Batch::new(id, topic_partition.clone(), builder, now, completion);
+        let queue = self
+            .partitions
+            .entry(topic_partition.clone())
+            .or_insert_with(|| PartitionQueue {
+                batches: VecDeque::new(),
+                in_flight: 0,
+            });
+        queue.batches.push_back(batch);
+        queue.batches.back_mut().expect("pushed above")
+    }
+
+    /// The partitions whose front batch may be sent now. `flush_upto`: batches up to this id
+    /// are wanted now; `closing`: every batch is.
+    pub fn ready(&self, now: Instant, flush_upto: Option<u64>, closing: bool) -> Readiness {
+        let mut readiness = Readiness {
+            ready: Vec::new(),
+            next_check: None,
+        };
+        for (topic_partition, queue) in &self.partitions {
+            let Some(front) = queue.batches.front().filter(|_| queue.in_flight == 0) else {
+                continue;
+            };
+            let full = queue.batches.len() > 1 || front.size_bytes() >= self.config.batch_bytes;
+            let wanted = closing || flush_upto.is_some_and(|upto| front.id <= upto);
+            let due = match front.retry_at {
+                Some(at) => at,
+                None if full || wanted => now,
+                None => front.created + self.config.linger,
+            };
+            if due <= now {
+                readiness.ready.push(topic_partition.clone());
+            } else {
+                readiness.next_check = Some(readiness.next_check.map_or(due, |t| t.min(due)));
+            }
+        }
+        readiness
+    }
+
+    /// The finished size of the partition's front batch, sealing it (no record joins it
+    /// after), to decide whether it fits a request.
+    pub fn front_len(&mut self, topic_partition: &TopicPartition) -> Option<usize> {
+        let queue = self.partitions.get_mut(topic_partition)?;
+        Some(queue.batches.front_mut()?.seal().len())
+    }
+
+    /// Takes the partition's front batch to send, sealed, with the full batches queued behind
+    /// it while their sizes add up to at most `max_bytes` (the front batch goes whatever its
+    /// size), and mutes the partition. Empty when the partition is muted or has no batch.
+    pub fn take(&mut self, topic_partition: &TopicPartition, max_bytes: usize) -> Vec<Batch<C>> {
+        let Some(queue) = self.partitions.get_mut(topic_partition) else {
+            return Vec::new();
+        };
+        if queue.in_flight > 0 {
+            return Vec::new();
+        }
+        let Some(mut front) = queue.batches.pop_front() else {
+            return Vec::new();
+        };
+        let mut bytes = front.seal().len();
+        let mut taken = vec![front];
+        // A batch with another behind it is full; the last one may still take records.
+        while queue.batches.len() > 1 || queue.batches.front().is_some_and(|b| b.sealed.is_some()) {
+            let next = queue.batches.front_mut().expect("checked above");
+            let len = next.seal().len();
+            if bytes + len > max_bytes {
+                break;
+            }
+            bytes += len;
+            taken.push(queue.batches.pop_front().expect("checked above"));
+        }
+        for batch in &mut taken {
+            batch.retry_at = None;
+        }
+        queue.in_flight = taken.len();
+        taken
+    }
+
+    /// Puts a failed batch back at the front of its partition, to be sent again at `at`.
+    /// Batches taken together are retried last first, so that they queue in their order again.
+    pub fn retry(&mut self, mut batch: Batch<C>, at: Instant, error: ClientError) {
+        batch.retries += 1;
+        batch.retry_at = Some(at);
+        batch.last_error = Some(error);
+        let queue = self
+            .partitions
+            .get_mut(&batch.topic_partition)
+            .expect("an in-flight batch keeps its partition's queue");
+        assert!(queue.in_flight > 0, "batch {} was not in flight", batch.id);
+        queue.in_flight -= 1;
+        queue.batches.push_front(batch);
+    }
+
+    /// Releases an in-flight batch that succeeded or failed for good; its partition is unmuted
+    /// once every batch taken with it is completed or retried.
+    pub fn complete(&mut self, batch: &Batch<C>) {
+        let queue = self
+            .partitions
+            .get_mut(&batch.topic_partition)
+            .expect("an in-flight batch keeps its partition's queue");
+        assert!(queue.in_flight > 0, "batch {} was not in flight", batch.id);
+        queue.in_flight -= 1;
+        self.release(batch);
+        self.check_invariants();
+    }
+
+    fn release(&mut self, batch: &Batch<C>) {
+        self.buffer_used -= batch.accounted_bytes;
+        self.outstanding.remove(&batch.id);
+        let queue = &self.partitions[&batch.topic_partition];
+        if queue.batches.is_empty() && queue.in_flight == 0 {
+            self.partitions.remove(&batch.topic_partition);
+        }
+    }
+
+    /// Takes out the batches that waited `delivery_timeout` since they were opened, from
+    /// partitions with nothing in flight (so a partition's records still fail in order).
+    pub fn expire(&mut self, now: Instant, delivery_timeout: Duration) -> Vec<Batch<C>> {
+        let mut expired = Vec::new();
+        for queue in self
+            .partitions
+            .values_mut()
+            .filter(|queue| queue.in_flight == 0)
+        {
+            while queue
+                .batches
+                .front()
+                .is_some_and(|batch| batch.created + delivery_timeout <= now)
+            {
+                expired.push(queue.batches.pop_front().expect("front exists"));
+            }
+        }
+        for batch in &expired {
+            self.release(batch);
+        }
+        self.check_invariants();
+        expired
+    }
+
+    /// The oldest batch not completed yet; a flush waits until it is past its target.
+    pub fn oldest_outstanding(&self) -> Option<u64> {
+        self.outstanding.first().copied()
+    }
+
+    /// The newest batch opened so far.
+    pub fn last_batch_id(&self) -> Option<u64> {
+        self.next_id.checked_sub(1)
+    }
+
+    pub fn buffer_used(&self) -> usize {
+        self.buffer_used
+    }
+
+    /// Nothing queued and nothing in flight.
+    pub fn is_idle(&self) -> bool {
+        self.partitions.is_empty()
+    }
+
+    fn check_invariants(&self) {
+        if cfg!(debug_assertions) {
+            let accounted: usize = self
+                .partitions
+                .values()
+                .flat_map(|queue| &queue.batches)
+                .map(|batch| batch.accounted_bytes)
+                .sum();
+            // In-flight batches are not in the queues but still hold their bytes.
+            debug_assert!(
+                accounted <= self.buffer_used,
+                "queued batches account {accounted} bytes, buffer_used is {}",
+                self.buffer_used
+            );
+            debug_assert!(
+                self.buffer_used <= self.config.buffer_bytes,
+                "buffer_used {} exceeds buffer_bytes {}",
+                self.buffer_used,
+                self.config.buffer_bytes
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringlog_format::BatchRecords;
+    use ringlog_format::batch::validate_batch;
+
+    const LINGER: Duration = Duration::from_millis(5);
+
+    fn config(batch_bytes: usize, buffer_bytes: usize) -> AccumulatorConfig {
+        AccumulatorConfig {
+            batch_bytes,
+            buffer_bytes,
+            linger: LINGER,
+            compression: Compression::None,
+        }
+    }
+
+    fn record(value: &[u8]) -> Record<'_> {
+        Record {
+            key: None,
+            value: Some(value),
+            headers: &[],
+            timestamp: 1_000,
+        }
+    }
+
+    fn tp(partition: u32) -> TopicPartition {
+        TopicPartition::new("t", partition)
+    }
+
+    /// Appends `value`, completing a batch it opens with `name`; whether it opened one.
+    fn append(
+        acc: &mut Accumulator<&'static str>,
+        partition: u32,
+        value: &[u8],
+        name: &'static str,
+        now: Instant,
+    ) -> Result<bool, AppendError> {
+        acc.append(&tp(partition), &record(value), || (now, name), |_| ())
+            .map(|appended| appended.opened)
+    }
+
+    /// Takes the partition's front batch alone.
+    fn take_one<C>(acc: &mut Accumulator<C>, partition: u32) -> Batch<C> {
+        let mut taken = acc.take(&tp(partition), 0);
+        assert_eq!(taken.len(), 1, "one batch taken");
+        taken.pop().unwrap()
+    }
+
+    /// The values of a taken batch's records, in order.
+    fn values<C>(batch: &Batch<C>) -> Vec<Vec<u8>> {
+        let bytes = batch.bytes();
+        let records = BatchRecords::new(&bytes, 1 << 20).unwrap();
+        let values = records.iter().map(|r| r.unwrap().value.unwrap().to_vec());
+        values.collect()
+    }
+
+    #[test]
+    fn a_batch_becomes_ready_when_linger_has_passed() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
+        assert!(append(&mut acc, 0, b"a", "first", now).unwrap());
+        let later = now + Duration::from_millis(3);
+        assert!(!append(&mut acc, 0, b"b", "second", later).unwrap());
+        let early = acc.ready(now + Duration::from_millis(4), None, false);
+        assert_eq!(
+            early,
+            Readiness {
+                ready: vec![],
+                next_check: Some(now + LINGER)
+            }
+        );
+        let late = acc.ready(now + LINGER, None, false);
+        assert_eq!(late.ready, [tp(0)]);
+        let batch = take_one(&mut acc, 0);
+        assert_eq!(batch.completion, "first");
+        assert_eq!(values(&batch), [b"a", b"b"]);
+        let bytes = batch.bytes();
+        validate_batch(&bytes, u32::MAX).unwrap();
+    }
+
+    #[test]
+    fn records_are_numbered_within_their_batch_and_the_open_is_called_once_a_batch() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
+        let mut opens = 0;
+        for expected in 0..3 {
+            let open_batch = || {
+                opens += 1;
+                (now, "only")
+            };
+            let appended = acc
+                .append(&tp(0), &record(b"v"), open_batch, |name| *name)
+                .unwrap();
+            assert_eq!(appended.index, expected);
+            assert_eq!(appended.opened, expected == 0);
+            assert_eq!(appended.joined, "only");
+        }
+        assert_eq!(opens, 1);
+        let first_of_another = acc.append(&tp(1), &record(b"v"), || (now, "other"), |_| ());
+        assert_eq!(first_of_another.unwrap().index, 0);
+    }
+
+    #[test]
+    fn a_full_batch_is_ready_at_once_and_the_next_record_opens_another() {
+        let now = Instant::now();
+        let value = [7u8; 100];
+        let per_record = record_size_bound(&record(&value));
+        // Room for exactly two records.
+        let mut acc = Accumulator::new(config(HEADER_LEN + 2 * per_record, 1 << 20));
+        assert!(append(&mut acc, 0, &value, "first", now).unwrap());
+        assert!(!append(&mut acc, 0, &value, "unused", now).unwrap());
+        assert!(acc.ready(now, None, false).ready.is_empty());
+        assert!(append(&mut acc, 0, &value, "second", now).unwrap());
+        assert_eq!(acc.ready(now, None, false).ready, [tp(0)]);
+        let batch = take_one(&mut acc, 0);
+        assert_eq!(batch.completion, "first");
+        assert_eq!(values(&batch).len(), 2);
+    }
+
+    #[test]
+    fn a_record_larger_than_batch_bytes_gets_a_batch_of_its_own() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(config(100, 1 << 20));
+        append(&mut acc, 0, &[1; 500], "big", now).unwrap();
+        assert_eq!(acc.ready(now, None, false).ready, [tp(0)]);
+        let batch = take_one(&mut acc, 0);
+        assert_eq!(values(&batch).len(), 1);
+    }
+
+    #[test]
+    fn the_buffer_refuses_what_does_not_fit_and_frees_on_completion() {
+        let now = Instant::now();
+        let value = [0u8; 1000];
+        let needed = record_size_bound(&record(&value)) + HEADER_LEN;
+        let mut acc = Accumulator::new(config(1 << 20, needed + 10));
+        append(&mut acc, 0, &value, "first", now).unwrap();
+        assert_eq!(acc.buffer_used(), needed);
+        // A refused append opens no batch: its `open` is not called.
+        let refused = acc.append(
+            &tp(1),
+            &record(&value),
+            || unreachable!("refused"),
+            |_| unreachable!("refused"),
+        );
+        assert_eq!(
+            refused.unwrap_err(),
+            AppendError::BufferFull {
+                used: needed,
+                needed
+            }
+        );
+        let error = append(&mut acc, 1, &[0; 5000], "too large", now).unwrap_err();
+        assert!(matches!(error, AppendError::TooLarge { .. }), "{error:?}");
+        assert_eq!(acc.last_batch_id(), Some(0));
+        let batch = take_one(&mut acc, 0);
+        acc.complete(&batch);
+        assert_eq!(acc.buffer_used(), 0);
+        assert!(acc.is_idle());
+        append(&mut acc, 1, &value, "second", now).unwrap();
+    }
+
+    #[test]
+    fn a_partition_in_flight_is_muted_and_a_retry_goes_first() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
+        append(&mut acc, 0, b"first", "first", now).unwrap();
+        let flush = acc.last_batch_id();
+        let batch = take_one(&mut acc, 0);
+        // Records appended while the batch is out open a new batch, which waits.
+        assert!(append(&mut acc, 0, b"second", "second", now).unwrap());
+        assert!(acc.take(&tp(0), usize::MAX).is_empty());
+        assert!(acc.ready(now + LINGER, None, true).ready.is_empty());
+        // The attempt fails: the batch goes back in front, and waits for its backoff even
+        // though the batch behind it is due.
+        let retry_at = now + Duration::from_millis(100);
+        let error = ClientError::Closed;
+        acc.retry(batch, retry_at, error);
+        let readiness = acc.ready(now + LINGER, flush, false);
+        assert_eq!(
+            readiness,
+            Readiness {
+                ready: vec![],
+                next_check: Some(retry_at)
+            }
+        );
+        assert_eq!(acc.ready(retry_at, None, false).ready, [tp(0)]);
+        let again = take_one(&mut acc, 0);
+        assert_eq!(again.completion, "first");
+        assert_eq!(values(&again), [b"first"]);
+        assert_eq!(again.retries, 1);
+        acc.complete(&again);
+        assert_eq!(take_one(&mut acc, 0).completion, "second");
+    }
+
+    #[test]
+    fn a_backlog_goes_in_one_take_up_to_the_budget_and_comes_back_in_order() {
+        let now = Instant::now();
+        let value = [7u8; 100];
+        let per_record = record_size_bound(&record(&value));
+        // One record a batch: every append opens a batch, and seals the one before it.
+        let mut acc = Accumulator::new(config(HEADER_LEN + per_record, 1 << 20));
+        for name in ["b0", "b1", "b2", "b3", "open"] {
+            assert!(append(&mut acc, 0, &value, name, now).unwrap());
+        }
+        let sealed_len = acc.front_len(&tp(0)).unwrap();
+        // Room for the front and one more: the third full batch waits.
+        let taken = acc.take(&tp(0), 2 * sealed_len + sealed_len / 2);
+        let names: Vec<_> = taken.iter().map(|b| b.completion).collect();
+        assert_eq!(names, ["b0", "b1"]);
+        assert!(acc.take(&tp(0), usize::MAX).is_empty(), "muted");
+        assert!(acc.ready(now + LINGER, None, true).ready.is_empty());
+        // Both fail: retried last first, they queue in their order again.
+        for batch in taken.into_iter().rev() {
+            acc.retry(batch, now, ClientError::Closed);
+        }
+        // Without a budget the whole backlog goes, but not the batch still open.
+        let taken = acc.take(&tp(0), usize::MAX);
+        let names: Vec<_> = taken.iter().map(|b| b.completion).collect();
+        assert_eq!(names, ["b0", "b1", "b2", "b3"]);
+        assert!(taken.iter().take(2).all(|b| b.retries == 1));
+        // Muted until every batch of the take is done.
+        for batch in &taken[..3] {
+            acc.complete(batch);
+            assert!(acc.ready(now + LINGER, None, true).ready.is_empty());
+        }
+        acc.complete(&taken[3]);
+        assert_eq!(acc.ready(now + LINGER, None, true).ready, [tp(0)]);
+        assert_eq!(take_one(&mut acc, 0).completion, "open");
+    }
+
+    #[test]
+    fn a_retried_batch_takes_no_new_records() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
+        append(&mut acc, 0, b"a", "first", now).unwrap();
+        let batch = take_one(&mut acc, 0);
+        acc.retry(batch, now, ClientError::Closed);
+        assert!(append(&mut acc, 0, b"b", "second", now).unwrap());
+        let batch = take_one(&mut acc, 0);
+        assert_eq!(batch.completion, "first");
+        assert_eq!(values(&batch), [b"a"]);
+    }
+
+    #[test]
+    fn flush_and_close_make_batches_ready_before_linger() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
+        append(&mut acc, 0, b"a", "first", now).unwrap();
+        let flush_upto = acc.last_batch_id();
+        append(&mut acc, 1, b"b", "second", now).unwrap();
+        assert_eq!(acc.ready(now, flush_upto, false).ready, [tp(0)]);
+        assert_eq!(acc.ready(now, None, true).ready, [tp(0), tp(1)]);
+        assert_eq!(acc.oldest_outstanding(), Some(0));
+    }
+
+    #[test]
+    fn expiry_skips_partitions_in_flight_and_frees_the_buffer() {
+        let now = Instant::now();
+        let timeout = Duration::from_secs(1);
+        let mut acc = Accumulator::new(config(1 << 20, 1 << 20));
+        append(&mut acc, 0, b"a", "first", now).unwrap();
+        append(&mut acc, 1, b"b", "second", now).unwrap();
+        let in_flight = take_one(&mut acc, 0);
+        append(&mut acc, 0, b"c", "third", now).unwrap();
+        let expired = acc.expire(now + timeout, timeout);
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].completion, "second");
+        assert!(acc.expire(now + timeout / 2, timeout).is_empty());
+        acc.complete(&in_flight);
+        let expired = acc.expire(now + timeout, timeout);
+        assert_eq!(expired[0].completion, "third");
+        assert_eq!(acc.buffer_used(), 0);
+        assert!(acc.is_idle());
+        assert_eq!(acc.oldest_outstanding(), None);
+    }
+
+    #[test]
+    fn batches_are_compressed_when_sealed() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(AccumulatorConfig {
+            compression: Compression::Zstd,
+            ..config(1 << 20, 1 << 20)
+        });
+        for _ in 0..100 {
+            append(&mut acc, 0, &[b'x'; 100], "compressed", now).unwrap();
+        }
+        let sealed_len = acc.front_len(&tp(0)).unwrap();
+        // Sealed: the next record opens a new batch.
+        assert!(append(&mut acc, 0, b"later", "later", now).unwrap());
+        let batch = take_one(&mut acc, 0);
+        let bytes = batch.bytes();
+        assert_eq!(bytes.len(), sealed_len);
+        assert!(bytes.len() < 1000, "{}", bytes.len());
+        let read = BatchRecords::new(&bytes, 1 << 20).unwrap();
+        assert_eq!(read.compression(), Compression::Zstd);
+        assert_eq!(read.iter().count(), 100);
+    }
+
+    #[test]
+    fn the_size_bound_is_never_below_the_encoded_size() {
+        let headers = [ringlog_format::Header {
+            key: "h",
+            value: Some(b"v"),
+        }];
+        let records = [
+            Record {
+                key: Some(b"key"),
+                value: Some(&[1; 300]),
+                headers: &headers,
+                timestamp: i64::MIN,
+            },
+            Record::default(),
+        ];
+        for record in records {
+            let mut builder = BatchBuilder::new();
+            builder.push(&record);
+            assert!(builder.size_bytes() - HEADER_LEN <= record_size_bound(&record));
+        }
+    }
+}

@@ -1,0 +1,534 @@
+//! One TCP connection to one broker, with pipelined requests. Public for programs that speak
+//! the protocol below the [`Client`](crate::Client): ringlog's broker uses it for its
+//! follower fetches.
+//!
+//! A writer task takes requests from a bounded channel, gives each the next correlation id,
+//! records it in flight and writes it; a reader task cuts response frames (refusing any over
+//! `max_frame_bytes` from its length field alone), matches each to the oldest request in
+//! flight and decodes it as that request's API. At most `max_in_flight` requests are queued or
+//! in flight at once (a semaphore whose permit each request holds until answered).
+//!
+//! When the connection ends (closed by the broker, a read or write error, a protocol
+//! violation, a request that timed out, the [`Connection`] dropped) every request in flight
+//! fails at once with [`ClientError::ConnectionClosed`], which is retriable, and so does every
+//! later request on it: the [`Cluster`](super::cluster) opens a new connection.
+//!
+//! The first request on a connection is ApiVersions; the connection then refuses, before
+//! sending, a request for an API the broker does not speak at version 0.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::error::ClientError;
+use crate::in_flight::{CorrelationIds, InFlight};
+use ringlog_wire::api::api_versions::ApiVersionsRequest;
+use ringlog_wire::frame::{self, CORRELATION_ID_AT, LENGTH_PREFIX_LEN};
+use ringlog_wire::{ApiKey, Request, Response, VersionRange, decode_response, encode_request};
+
+/// The API version every request is sent at: the only one ringlog speaks today.
+const API_VERSION: u16 = 0;
+/// How much the reader asks the socket for when it does not know the next frame's size yet.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// The limits of one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// How long opening the TCP connection and its ApiVersions exchange may take.
+    pub connect_timeout: Duration,
+    /// How long a request may wait for its answer, beyond the wait the request itself asks of
+    /// the broker.
+    pub request_timeout: Duration,
+    /// Requests queued or in flight at once, at least 1.
+    pub max_in_flight: usize,
+    /// The largest response frame accepted, from its length field alone.
+    pub max_frame_bytes: u32,
+}
+
+/// A connection to one broker. Cheap to share behind an `Arc`; dropping the last one stops
+/// its tasks and fails what is in flight.
+#[derive(Debug)]
+pub struct Connection {
+    address: String,
+    limits: ConnectionLimits,
+    outgoing: mpsc::Sender<Outgoing>,
+    permits: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    /// The versions the broker speaks, from ApiVersions.
+    versions: HashMap<ApiKey, VersionRange>,
+    tasks: [JoinHandle<()>; 2],
+}
+
+/// A request on its way to the writer: the encoded frame (its correlation id still to be
+/// written) and how to answer the caller.
+#[derive(Debug)]
+struct Outgoing {
+    frame: Vec<u8>,
+    pending: Pending,
+}
+
+/// What a request in flight needs to be answered.
+#[derive(Debug)]
+struct Pending {
+    api_key: ApiKey,
+    reply: oneshot::Sender<Result<Response, ClientError>>,
+    /// Released when the request is answered or fails.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// What the caller, the writer and the reader share.
+#[derive(Debug)]
+struct Shared {
+    address: String,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    in_flight: InFlight<Pending>,
+    /// Set once, when the connection ends: the error every later request gets.
+    closed: Option<ClientError>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("connection state lock poisoned")
+    }
+
+    /// Ends the connection: every request in flight fails with a `ConnectionClosed` naming
+    /// `reason`, and so will every later one. Idempotent: the first reason stays.
+    fn close(&self, reason: &str) {
+        let mut state = self.lock();
+        if state.closed.is_some() {
+            return;
+        }
+        let error = ClientError::ConnectionClosed {
+            address: self.address.clone(),
+            in_flight: state.in_flight.len(),
+            reason: reason.to_string(),
+        };
+        for pending in state.in_flight.drain() {
+            let _ = pending.reply.send(Err(error.clone()));
+        }
+        state.closed = Some(error);
+    }
+
+    fn closed_error(&self) -> Option<ClientError> {
+        self.lock().closed.clone()
+    }
+}
+
+impl Connection {
+    /// Opens a connection to `address` (`host:port`) and asks the broker which versions it
+    /// speaks.
+    pub async fn connect(
+        address: &str,
+        limits: ConnectionLimits,
+    ) -> Result<Connection, ClientError> {
+        assert!(limits.max_in_flight > 0, "max_in_flight must be at least 1");
+        let connect_error = |source| ClientError::Connect {
+            address: address.to_string(),
+            source: Arc::new(source),
+        };
+        let stream = tokio::time::timeout(limits.connect_timeout, TcpStream::connect(address))
+            .await
+            .map_err(|_| ClientError::Timeout {
+                what: format!("connect to {address}"),
+                after: limits.connect_timeout,
+            })?
+            .map_err(connect_error)?;
+        stream.set_nodelay(true).map_err(connect_error)?;
+        let mut connection = Connection::start(address, stream, limits);
+        connection.versions = connection.api_versions().await?;
+        Ok(connection)
+    }
+
+    fn start(address: &str, stream: TcpStream, limits: ConnectionLimits) -> Connection {
+        let (read, write) = stream.into_split();
+        let shared = Arc::new(Shared {
+            address: address.to_string(),
+            state: Mutex::default(),
+        });
+        let (outgoing, requests) = mpsc::channel(limits.max_in_flight);
+        let writer = tokio::spawn(write_loop(Arc::clone(&shared), requests, write));
+        let reader = tokio::spawn(read_loop(Arc::clone(&shared), read, limits.max_frame_bytes));
+        Connection {
+            address: address.to_string(),
+            limits,
+            outgoing,
+            permits: Arc::new(Semaphore::new(limits.max_in_flight)),
+            shared,
+            versions: HashMap::new(),
+            tasks: [writer, reader],
+        }
+    }
+
+    async fn api_versions(&self) -> Result<HashMap<ApiKey, VersionRange>, ClientError> {
+        let request = Request::ApiVersions(ApiVersionsRequest);
+        match self.send(request, Duration::ZERO).await? {
+            Response::ApiVersions(response) => Ok(response
+                .api_keys
+                .into_iter()
+                .map(|api| (api.api_key, api.versions))
+                .collect()),
+            Response::Error(error) => Err(ClientError::broker(
+                format!("ApiVersions to {}", self.address),
+                error.error_code,
+                Some(error.message),
+            )),
+            other => Err(self.unexpected(ApiKey::API_VERSIONS, &other)),
+        }
+    }
+
+    /// Whether the connection has ended; a closed connection fails every request.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed.is_some()
+    }
+
+    /// Sends `request` and waits for its response, at most `request_timeout` plus
+    /// `server_wait` (the time the request itself lets the broker wait: a fetch's `max_wait`,
+    /// an acks=all produce's timeout). A request that times out after it was sent closes the
+    /// connection, as Kafka's client does: its answer would still arrive, in order, later.
+    pub async fn send(
+        &self,
+        request: Request,
+        server_wait: Duration,
+    ) -> Result<Response, ClientError> {
+        let api_key = request.api_key();
+        self.check_speaks(api_key)?;
+        let timeout = self.limits.request_timeout + server_wait;
+        let timed_out = || ClientError::Timeout {
+            what: format!("{api_key} to {}", self.address),
+            after: timeout,
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let frame = encode_request(&request, API_VERSION, frame::CorrelationId(0))
+            .map_err(ClientError::Encode)?;
+        let permit = tokio::time::timeout_at(deadline, Arc::clone(&self.permits).acquire_owned())
+            .await
+            .map_err(|_| timed_out())?
+            .expect("the semaphore is never closed");
+        if let Some(error) = self.shared.closed_error() {
+            return Err(error);
+        }
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            api_key,
+            reply,
+            _permit: permit,
+        };
+        if self
+            .outgoing
+            .send(Outgoing { frame, pending })
+            .await
+            .is_err()
+        {
+            return Err(self.closed_or("the writer stopped"));
+        }
+        match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(self.closed_or("the request was dropped")),
+            Err(_) => {
+                self.shared.close(&format!(
+                    "{api_key} request timed out after {} ms",
+                    timeout.as_millis()
+                ));
+                Err(timed_out())
+            }
+        }
+    }
+
+    fn check_speaks(&self, api_key: ApiKey) -> Result<(), ClientError> {
+        if api_key == ApiKey::API_VERSIONS || self.versions.is_empty() {
+            return Ok(());
+        }
+        match self.versions.get(&api_key) {
+            Some(range) if range.contains(API_VERSION) => Ok(()),
+            _ => Err(ClientError::UnsupportedApi {
+                address: self.address.clone(),
+                api_key,
+            }),
+        }
+    }
+
+    fn closed_or(&self, reason: &str) -> ClientError {
+        self.shared.close(reason);
+        self.shared.closed_error().expect("just closed")
+    }
+
+    /// The error for a response of another API than the request's: the codec decodes by the
+    /// request's api key, so this is a bug in the client.
+    pub fn unexpected(&self, api_key: ApiKey, response: &Response) -> ClientError {
+        ClientError::Protocol {
+            address: self.address.clone(),
+            detail: format!("{api_key} answered with {:?}", response.api_key()),
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.shared.close("the client dropped the connection");
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Writes requests in the order they arrive, recording each in flight before writing it so a
+/// response can never arrive before its request is known. Flushes when no other request is
+/// waiting, so pipelined requests share writes.
+async fn write_loop(
+    shared: Arc<Shared>,
+    mut requests: mpsc::Receiver<Outgoing>,
+    write: OwnedWriteHalf,
+) {
+    let mut ids = CorrelationIds::default();
+    let mut write = BufWriter::new(write);
+    while let Some(Outgoing { mut frame, pending }) = requests.recv().await {
+        let correlation_id = ids.next();
+        frame[CORRELATION_ID_AT..CORRELATION_ID_AT + 4]
+            .copy_from_slice(&correlation_id.0.to_be_bytes());
+        {
+            let mut state = shared.lock();
+            if let Some(error) = &state.closed {
+                let _ = pending.reply.send(Err(error.clone()));
+                continue;
+            }
+            state.in_flight.push(correlation_id, pending);
+        }
+        let mut written = write.write_all(&frame).await;
+        if written.is_ok() && requests.is_empty() {
+            written = write.flush().await;
+        }
+        if let Err(error) = written {
+            shared.close(&format!("write failed: {error}"));
+            break;
+        }
+    }
+    // Whatever is still queued fails like the requests in flight.
+    requests.close();
+    while let Ok(Outgoing { pending, .. }) = requests.try_recv() {
+        let error = shared.closed_error();
+        let _ = pending.reply.send(Err(error.unwrap_or_else(|| {
+            ClientError::ConnectionClosed {
+                address: shared.address.clone(),
+                in_flight: 0,
+                reason: "the writer stopped".into(),
+            }
+        })));
+    }
+}
+
+/// Reads response frames and answers the requests in flight, in order, until the connection
+/// ends; then closes it with the reason.
+async fn read_loop(shared: Arc<Shared>, mut read: OwnedReadHalf, max_frame_bytes: u32) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let reason = loop {
+        match answer_frames(&shared, &mut buf, max_frame_bytes) {
+            Ok(()) => {}
+            Err(reason) => break reason,
+        }
+        reserve_for_next_frame(&mut buf);
+        match read.read_buf(&mut buf).await {
+            Ok(0) if buf.is_empty() => break "closed by the broker".to_string(),
+            Ok(0) => {
+                break format!(
+                    "closed by the broker inside a frame ({} bytes of it read)",
+                    buf.len()
+                );
+            }
+            Ok(_) => {}
+            Err(error) => break format!("read failed: {error}"),
+        }
+    };
+    shared.close(&reason);
+}
+
+/// Answers every whole frame in `buf`. An error is the reason to close the connection; the
+/// request it concerned (if any) is answered with a protocol error first.
+fn answer_frames(shared: &Shared, buf: &mut BytesMut, max_frame_bytes: u32) -> Result<(), String> {
+    loop {
+        let (correlation_id, body) = match frame::split_response_frame(buf, max_frame_bytes) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Ok(()),
+            Err(error) => return Err(format!("bad response frame: {error}")),
+        };
+        let pending = shared
+            .lock()
+            .in_flight
+            .complete(correlation_id)
+            .map_err(|mismatch| mismatch.to_string())?;
+        match decode_response(pending.api_key, API_VERSION, body) {
+            Ok(response) => {
+                let _ = pending.reply.send(Ok(response));
+            }
+            Err(error) => {
+                let detail = format!(
+                    "{} response (correlation id {correlation_id}) does not decode: {error}",
+                    pending.api_key
+                );
+                let _ = pending.reply.send(Err(ClientError::Protocol {
+                    address: shared.address.clone(),
+                    detail: detail.clone(),
+                }));
+                return Err(detail);
+            }
+        }
+    }
+}
+
+/// Makes room for the rest of the frame at the start of `buf` (its length field was checked
+/// against `max_frame_bytes` already), or for a chunk when its length is not known yet.
+fn reserve_for_next_frame(buf: &mut BytesMut) {
+    let wanted = match buf.get(..LENGTH_PREFIX_LEN) {
+        Some(length) => {
+            let length = u32::from_be_bytes(length.try_into().expect("4 bytes"));
+            (LENGTH_PREFIX_LEN + length as usize).saturating_sub(buf.len())
+        }
+        None => READ_CHUNK_BYTES,
+    };
+    buf.reserve(wanted.max(1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringlog_wire::api::metadata::MetadataResponse;
+    use ringlog_wire::{CorrelationId, ErrorCode, encode_response};
+
+    fn shared() -> Shared {
+        Shared {
+            address: "127.0.0.1:9".into(),
+            state: Mutex::default(),
+        }
+    }
+
+    /// Records a request in flight; returns where its answer will arrive.
+    fn in_flight(
+        shared: &Shared,
+        id: u32,
+        api_key: ApiKey,
+    ) -> oneshot::Receiver<Result<Response, ClientError>> {
+        let (reply, answer) = oneshot::channel();
+        let permit = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+        let pending = Pending {
+            api_key,
+            reply,
+            _permit: permit,
+        };
+        shared.lock().in_flight.push(CorrelationId(id), pending);
+        answer
+    }
+
+    fn metadata_frame(id: u32) -> Vec<u8> {
+        let response = Response::Metadata(MetadataResponse {
+            brokers: vec![],
+            topics: vec![],
+        });
+        encode_response(&response, 0, CorrelationId(id)).unwrap()
+    }
+
+    #[test]
+    fn frames_answer_the_requests_in_flight_in_order_decoded_as_their_api() {
+        let shared = shared();
+        let mut first = in_flight(&shared, 1, ApiKey::METADATA);
+        let mut second = in_flight(&shared, 2, ApiKey::CREATE_TOPICS);
+        let refusal = Response::Error(ringlog_wire::ErrorResponse {
+            error_code: ErrorCode::UNSUPPORTED_VERSION,
+            message: "no".into(),
+        });
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&metadata_frame(1));
+        let second_frame = encode_response(&refusal, 0, CorrelationId(2)).unwrap();
+        // The second frame arrives in two reads.
+        buf.extend_from_slice(&second_frame[..5]);
+        answer_frames(&shared, &mut buf, 1 << 20).unwrap();
+        assert!(matches!(first.try_recv(), Ok(Ok(Response::Metadata(_)))));
+        assert!(
+            second.try_recv().is_err(),
+            "not answered before its frame is whole"
+        );
+        buf.extend_from_slice(&second_frame[5..]);
+        answer_frames(&shared, &mut buf, 1 << 20).unwrap();
+        assert_eq!(second.try_recv().unwrap().unwrap(), refusal);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn a_frame_out_of_order_is_a_reason_to_close() {
+        let shared = shared();
+        let _first = in_flight(&shared, 1, ApiKey::METADATA);
+        let _second = in_flight(&shared, 2, ApiKey::METADATA);
+        let mut buf = BytesMut::from(&metadata_frame(2)[..]);
+        let reason = answer_frames(&shared, &mut buf, 1 << 20).unwrap_err();
+        assert_eq!(
+            reason,
+            "response with correlation id 2, expected 1 (responses come in request order)"
+        );
+    }
+
+    #[test]
+    fn a_frame_over_max_frame_bytes_is_refused_from_its_length_field() {
+        let shared = shared();
+        let _first = in_flight(&shared, 1, ApiKey::METADATA);
+        // Only the length field has arrived.
+        let mut buf = BytesMut::from(&metadata_frame(1)[..4]);
+        let reason = answer_frames(&shared, &mut buf, 8).unwrap_err();
+        assert_eq!(
+            reason,
+            "bad response frame: frame of 14 bytes exceeds max_frame_bytes 8"
+        );
+    }
+
+    #[test]
+    fn an_undecodable_body_fails_its_request_with_a_protocol_error() {
+        let shared = shared();
+        let mut answer = in_flight(&shared, 1, ApiKey::METADATA);
+        let mut frame = metadata_frame(1);
+        frame.push(0); // a trailing byte
+        frame[3] += 1;
+        let mut buf = BytesMut::from(&frame[..]);
+        let reason = answer_frames(&shared, &mut buf, 1 << 20).unwrap_err();
+        assert!(reason.contains("does not decode"), "{reason}");
+        let error = answer.try_recv().unwrap().unwrap_err();
+        assert!(matches!(error, ClientError::Protocol { .. }), "{error}");
+    }
+
+    #[test]
+    fn closing_fails_every_request_in_flight_and_every_later_one() {
+        let shared = shared();
+        let mut answers: Vec<_> = (1..=3)
+            .map(|id| in_flight(&shared, id, ApiKey::FETCH))
+            .collect();
+        shared.close("closed by the broker");
+        shared.close("a second reason is ignored");
+        for answer in &mut answers {
+            let error = answer.try_recv().unwrap().unwrap_err();
+            assert!(error.is_retriable());
+            assert_eq!(
+                error.to_string(),
+                "connection to 127.0.0.1:9 closed with 3 requests in flight: closed by the broker"
+            );
+        }
+        assert!(shared.closed_error().is_some());
+        assert_eq!(shared.lock().in_flight.len(), 0);
+    }
+
+    #[test]
+    fn the_reader_reserves_the_rest_of_a_frame_or_a_chunk() {
+        let mut buf = BytesMut::new();
+        reserve_for_next_frame(&mut buf);
+        assert!(buf.capacity() >= READ_CHUNK_BYTES);
+        let mut buf = BytesMut::from(&[0u8, 1, 0, 0][..]);
+        reserve_for_next_frame(&mut buf);
+        assert!(buf.capacity() >= 4 + 0x1_0000);
+    }
+}

@@ -1,0 +1,112 @@
+//! One file per API: its request and response bodies, their layout as a `//!` table and their
+//! encoding. Every body is version 0 of ringlog's own thin layout: fixed big-endian fields,
+//! strings, byte arrays and arrays as [`primitives`](super) describes them. Nested fields are
+//! shown indented with `.` in the tables.
+//!
+//! Most APIs address partitions as Kafka does: an array of topics, each a name and an array of
+//! per-partition entries ([`Topic`]).
+//!
+//! | file                          | API (key)                        |
+//! |-------------------------------|----------------------------------|
+//! | [`produce`]                   | Produce (0)                      |
+//! | [`fetch`]                     | Fetch (1), with the zero-copy response encoder |
+//! | [`list_offsets`]              | ListOffsets (2)                  |
+//! | [`metadata`]                  | Metadata (3)                     |
+//! | [`offset_commit`]             | OffsetCommit (8)                 |
+//! | [`offset_fetch`]              | OffsetFetch (9)                  |
+//! | [`api_versions`]              | ApiVersions (18)                 |
+//! | [`create_topics`]             | CreateTopics (19)                |
+//! | [`delete_topics`]             | DeleteTopics (20)                |
+//! | [`offset_for_leader_epoch`]   | OffsetForLeaderEpoch (23)        |
+//! | [`describe_configs`]          | DescribeConfigs (32)             |
+//! | [`alter_configs`]             | AlterConfigs (33)                |
+
+pub mod alter_configs;
+pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_configs;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
+pub mod produce;
+
+use crate::error::WireError;
+use crate::error_code::ErrorCode;
+use crate::primitives::{ARRAY_MIN_LEN, Reader, STRING_MIN_LEN, Wire, Writer};
+
+/// A topic and per-partition entries of type `P`.
+///
+/// | field      | type         |
+/// |------------|--------------|
+/// | name       | string       |
+/// | partitions | array of `P` |
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topic<P> {
+    pub name: String,
+    pub partitions: Vec<P>,
+}
+
+impl<P: Wire> Wire for Topic<P> {
+    const MIN_LEN: usize = STRING_MIN_LEN + ARRAY_MIN_LEN;
+
+    fn encode(&self, w: &mut Writer) -> Result<(), WireError> {
+        w.string("topic name", &self.name)?;
+        w.array("partitions", &self.partitions)
+    }
+
+    fn decode(r: &mut Reader) -> Result<Self, WireError> {
+        Ok(Topic {
+            name: r.string("topic name")?,
+            partitions: r.array("partitions")?,
+        })
+    }
+}
+
+/// The outcome of an admin operation on one topic (CreateTopics, DeleteTopics, AlterConfigs).
+///
+/// | field         | type            | notes                         |
+/// |---------------|-----------------|-------------------------------|
+/// | name          | string          |                               |
+/// | error_code    | i16             | NONE when the topic succeeded |
+/// | error_message | nullable string | what went wrong, for people   |
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicResult {
+    pub name: String,
+    pub error_code: ErrorCode,
+    pub error_message: Option<String>,
+}
+
+impl Wire for TopicResult {
+    const MIN_LEN: usize = STRING_MIN_LEN + 2 + STRING_MIN_LEN;
+
+    fn encode(&self, w: &mut Writer) -> Result<(), WireError> {
+        w.string("topic name", &self.name)?;
+        w.error_code(self.error_code);
+        w.nullable_string("error_message", self.error_message.as_deref())
+    }
+
+    fn decode(r: &mut Reader) -> Result<Self, WireError> {
+        Ok(TopicResult {
+            name: r.string("topic name")?,
+            error_code: r.error_code("error_code")?,
+            error_message: r.nullable_string("error_message")?,
+        })
+    }
+}
+
+/// Strings in arrays (topic names, config keys): each at least its length field.
+pub(crate) fn read_strings(r: &mut Reader, field: &'static str) -> Result<Vec<String>, WireError> {
+    r.array_with(field, STRING_MIN_LEN, |r| r.string(field))
+}
+
+pub(crate) fn write_strings(
+    w: &mut Writer,
+    field: &'static str,
+    items: &[String],
+) -> Result<(), WireError> {
+    w.array_with(field, items, |item, w| w.string(field, item))
+}

@@ -1,0 +1,174 @@
+//! [`ApiKey`]: which API a request frame carries, with Kafka's api key numbers, and the
+//! version range this build speaks of each ([`ApiKey::versions`]). ApiVersions tells a client
+//! the same table ([`SUPPORTED_APIS`]).
+
+use std::fmt;
+
+use crate::error::WireError;
+
+/// An api key as carried on the wire. Known keys are associated constants; an unknown key is
+/// still a valid header field, answered with UNSUPPORTED_VERSION.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApiKey(pub u16);
+
+impl ApiKey {
+    pub const PRODUCE: ApiKey = ApiKey(0);
+    pub const FETCH: ApiKey = ApiKey(1);
+    pub const LIST_OFFSETS: ApiKey = ApiKey(2);
+    pub const METADATA: ApiKey = ApiKey(3);
+    pub const OFFSET_COMMIT: ApiKey = ApiKey(8);
+    pub const OFFSET_FETCH: ApiKey = ApiKey(9);
+    pub const API_VERSIONS: ApiKey = ApiKey(18);
+    pub const CREATE_TOPICS: ApiKey = ApiKey(19);
+    pub const DELETE_TOPICS: ApiKey = ApiKey(20);
+    pub const OFFSET_FOR_LEADER_EPOCH: ApiKey = ApiKey(23);
+    pub const DESCRIBE_CONFIGS: ApiKey = ApiKey(32);
+    pub const ALTER_CONFIGS: ApiKey = ApiKey(33);
+
+    /// Kafka's name for the API, `None` for a key this build does not speak.
+    pub fn name(self) -> Option<&'static str> {
+        SUPPORTED_APIS
+            .iter()
+            .find(|api| api.api_key == self)
+            .map(|api| api.name)
+    }
+
+    /// The versions of this API this build speaks, `None` for an unknown key.
+    pub fn versions(self) -> Option<VersionRange> {
+        SUPPORTED_APIS
+            .iter()
+            .find(|api| api.api_key == self)
+            .map(|api| api.versions)
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "api key {}", self.0),
+        }
+    }
+}
+
+/// An inclusive range of versions of one API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VersionRange {
+    pub min: u16,
+    pub max: u16,
+}
+
+impl VersionRange {
+    /// Whether `version` is in the range.
+    pub fn contains(self, version: u16) -> bool {
+        (self.min..=self.max).contains(&version)
+    }
+}
+
+/// One API this build speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SupportedApi {
+    pub api_key: ApiKey,
+    pub name: &'static str,
+    pub versions: VersionRange,
+}
+
+/// Refuses an api key or version this build does not speak.
+pub(crate) fn check_version(api_key: ApiKey, api_version: u16) -> Result<(), WireError> {
+    let versions = api_key
+        .versions()
+        .ok_or(WireError::UnsupportedApiKey { api_key: api_key.0 })?;
+    if !versions.contains(api_version) {
+        return Err(WireError::UnsupportedVersion {
+            api_key,
+            api_version,
+            min: versions.min,
+            max: versions.max,
+        });
+    }
+    Ok(())
+}
+
+const V0: VersionRange = VersionRange { min: 0, max: 0 };
+
+/// Every API this build speaks, in api key order. Version 0 of ApiVersions is supported
+/// forever, so a client can always learn the rest.
+pub const SUPPORTED_APIS: [SupportedApi; 12] = [
+    api(ApiKey::PRODUCE, "Produce"),
+    api(ApiKey::FETCH, "Fetch"),
+    api(ApiKey::LIST_OFFSETS, "ListOffsets"),
+    api(ApiKey::METADATA, "Metadata"),
+    api(ApiKey::OFFSET_COMMIT, "OffsetCommit"),
+    api(ApiKey::OFFSET_FETCH, "OffsetFetch"),
+    api(ApiKey::API_VERSIONS, "ApiVersions"),
+    api(ApiKey::CREATE_TOPICS, "CreateTopics"),
+    api(ApiKey::DELETE_TOPICS, "DeleteTopics"),
+    api(ApiKey::OFFSET_FOR_LEADER_EPOCH, "OffsetForLeaderEpoch"),
+    api(ApiKey::DESCRIBE_CONFIGS, "DescribeConfigs"),
+    api(ApiKey::ALTER_CONFIGS, "AlterConfigs"),
+];
+
+const fn api(api_key: ApiKey, name: &'static str) -> SupportedApi {
+    SupportedApi {
+        api_key,
+        name,
+        versions: V0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_kafkas_numbers() {
+        let expected = [
+            ("Produce", 0),
+            ("Fetch", 1),
+            ("ListOffsets", 2),
+            ("Metadata", 3),
+            ("OffsetCommit", 8),
+            ("OffsetFetch", 9),
+            ("ApiVersions", 18),
+            ("CreateTopics", 19),
+            ("DeleteTopics", 20),
+            ("OffsetForLeaderEpoch", 23),
+            ("DescribeConfigs", 32),
+            ("AlterConfigs", 33),
+        ];
+        for (api, (name, key)) in SUPPORTED_APIS.iter().zip(expected) {
+            assert_eq!(api.name, name);
+            assert_eq!(api.api_key, ApiKey(key), "{name}");
+        }
+    }
+
+    /// `net/PROTOCOL.md` lists every API with its key and versions.
+    #[test]
+    fn the_spec_lists_every_api() {
+        let spec = include_str!("../../PROTOCOL.md");
+        for api in SUPPORTED_APIS {
+            let row = spec
+                .lines()
+                .find(|line| line.split('|').nth(1).map(str::trim) == Some(api.name))
+                .unwrap_or_else(|| panic!("PROTOCOL.md has no row for {}", api.name));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells[2], api.api_key.0.to_string(), "{}", api.name);
+            let versions = if api.versions.min == api.versions.max {
+                api.versions.min.to_string()
+            } else {
+                format!("{} to {}", api.versions.min, api.versions.max)
+            };
+            assert_eq!(cells[3], versions, "{}", api.name);
+        }
+    }
+
+    #[test]
+    fn unknown_keys_have_no_versions() {
+        assert_eq!(ApiKey(4).versions(), None);
+        assert_eq!(ApiKey(4).to_string(), "api key 4");
+        assert_eq!(ApiKey::FETCH.to_string(), "Fetch");
+        let v0 = ApiKey::API_VERSIONS.versions().unwrap();
+        assert!(v0.contains(0));
+        assert!(!v0.contains(1));
+    }
+}
