@@ -11,7 +11,7 @@
 //! When the connection ends (closed by the broker, a read or write error, a protocol
 //! violation, a request that timed out, the [`Connection`] dropped) every request in flight
 //! fails at once with [`ClientError::ConnectionClosed`], which is retriable, and so does every
-//! later request on it: the [`Cluster`](super::cluster) opens a new connection.
+//! later request on it: the client's cluster (its connections per broker) opens a new connection.
 //!
 //! The first request on a connection is ApiVersions; the connection then refuses, before
 //! sending, a request for an API the broker does not speak at version 0.
