@@ -7,12 +7,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{BrokerId, LeaderEpoch, PartitionEpoch, TopicPartition};
 
-/// The Kafka protocol errors the controller's refusals map to, with their wire codes.
+/// The Kafka protocol errors that refusals inside ringlog map to (the controller's, a
+/// partition's), with their wire codes: the one error vocabulary below the protocol frontends.
 /// Serialized by name, so a stored or sent error keeps its meaning if variants are reordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum KafkaError {
     OffsetOutOfRange,
+    CorruptMessage,
+    MessageTooLarge,
+    RecordListTooLarge,
+    KafkaStorageError,
     UnknownTopicOrPartition,
     NotLeaderOrFollower,
     InvalidTopicException,
@@ -38,6 +43,10 @@ impl KafkaError {
     pub fn code(self) -> i16 {
         match self {
             KafkaError::OffsetOutOfRange => 1,
+            KafkaError::CorruptMessage => 2,
+            KafkaError::MessageTooLarge => 10,
+            KafkaError::RecordListTooLarge => 18,
+            KafkaError::KafkaStorageError => 56,
             KafkaError::UnknownTopicOrPartition => 3,
             KafkaError::NotLeaderOrFollower => 6,
             KafkaError::InvalidTopicException => 17,
@@ -63,6 +72,10 @@ impl KafkaError {
     pub fn name(self) -> &'static str {
         match self {
             KafkaError::OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
+            KafkaError::CorruptMessage => "CORRUPT_MESSAGE",
+            KafkaError::MessageTooLarge => "MESSAGE_TOO_LARGE",
+            KafkaError::RecordListTooLarge => "RECORD_LIST_TOO_LARGE",
+            KafkaError::KafkaStorageError => "KAFKA_STORAGE_ERROR",
             KafkaError::UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
             KafkaError::NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
             KafkaError::InvalidTopicException => "INVALID_TOPIC_EXCEPTION",

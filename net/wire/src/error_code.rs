@@ -225,6 +225,11 @@ mod tests {
     #[test]
     fn every_replication_error_converts_to_its_named_code() {
         let errors = [
+            KafkaError::OffsetOutOfRange,
+            KafkaError::CorruptMessage,
+            KafkaError::MessageTooLarge,
+            KafkaError::RecordListTooLarge,
+            KafkaError::KafkaStorageError,
             KafkaError::UnknownTopicOrPartition,
             KafkaError::NotLeaderOrFollower,
             KafkaError::InvalidTopicException,
@@ -234,6 +239,7 @@ mod tests {
             KafkaError::InvalidConfig,
             KafkaError::InvalidRequest,
             KafkaError::FencedLeaderEpoch,
+            KafkaError::UnknownLeaderEpoch,
             KafkaError::InvalidUpdateVersion,
             KafkaError::DuplicateBrokerRegistration,
             KafkaError::BrokerIdNotRegistered,

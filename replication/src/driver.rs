@@ -1,0 +1,668 @@
+//! The partition driver: one partition on one broker, its [`Replica`] stepped and the
+//! replica's intents carried out on the partition's log. The broker runs it over the storage
+//! engine's log; the deterministic simulator runs the same code over its model disk. So a bug
+//! in how intents are carried out (an append's offsets, a truncation, the order of a role
+//! change and an append in flight) fails a simulation seed.
+//!
+//! The driver knows no protocol and no transport: inputs are the replica's inputs plus the
+//! record bytes that come with them; what must travel elsewhere comes back as [`Effects`]
+//! (produce answers, the answer to a follower's fetch, fetches to send to the leader, ISR
+//! proposals). Refusals are [`Refusal`]s in the crate's [`KafkaError`] vocabulary; protocol
+//! frontends turn them into their wire codes.
+//!
+//! The log is anything that implements [`DriverLog`]. An append as leader may complete at
+//! once ([`LeaderAppend::Done`], the engine: the records are in the page cache when it
+//! returns) or later ([`LeaderAppend::Pending`], the simulator's disk with latency; the host
+//! calls [`PartitionDriver::append_completed`]). While an append is pending the driver keeps
+//! a new state of the partition from the controller back, and applies it once the appends
+//! complete: a replica taking a role reads the log's end, and an end that includes writes not
+//! yet complete would let a new leader's high watermark cover records a crash can still take.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::controller::{IsrProposal, Partition};
+use crate::error::KafkaError;
+use crate::partition::{
+    Acks, FetchId, FetchResponse, FollowerConfig, FollowerFetchAnswer, FollowerFetchRequest,
+    FollowerOutput, LeaderConfig, LeaderOutput, LogState, ProduceError, ProduceId, Replica,
+    ReplicaInput, ReplicaOutput,
+};
+use crate::types::{BrokerId, LeaderEpoch, Millis, Offset, TopicPartition};
+
+/// The log a [`PartitionDriver`] carries its replica's intents out on.
+pub trait DriverLog {
+    /// Record batches as this log takes them: a producer's, or those of a leader's fetch
+    /// response.
+    type Records;
+    /// Why the log refused an operation.
+    type Error: fmt::Display;
+
+    /// What the replica knows of the log when it takes a role: its end, its last high
+    /// watermark, its leader-epoch cache. Called only with no append pending.
+    fn state(&self) -> LogState;
+
+    /// The first offset the log holds.
+    fn log_start_offset(&self) -> Offset;
+
+    /// The next offset to be assigned.
+    fn log_end_offset(&self) -> Offset;
+
+    /// Appends a producer's batches as the leader of `leader_epoch`: offsets from the log end,
+    /// batches stamped with the epoch. When it returns `Ok`, later reads see the batches.
+    fn append_as_leader(
+        &mut self,
+        records: Self::Records,
+        leader_epoch: LeaderEpoch,
+    ) -> Result<LeaderAppend, Self::Error>;
+
+    /// Appends the batches of `records` from `base_offset` up to `end_offset`, as the leader
+    /// stamped them (a follower's append). Complete when it returns.
+    fn append_replicated(
+        &mut self,
+        records: &Self::Records,
+        base_offset: Offset,
+        end_offset: Offset,
+    ) -> Result<(), Self::Error>;
+
+    /// Removes every batch from `end_offset` on (a batch boundary).
+    fn truncate_to(&mut self, end_offset: Offset) -> Result<(), Self::Error>;
+
+    /// Empties the log and restarts it at `offset`.
+    fn truncate_fully_and_start_at(&mut self, offset: Offset) -> Result<(), Self::Error>;
+
+    /// Records the replica's high watermark (the log checkpoints it).
+    fn set_high_watermark(&mut self, high_watermark: Offset);
+
+    /// The refusal a produce gets when [`Self::append_as_leader`] fails with `error`.
+    fn append_refusal(error: &Self::Error) -> KafkaError;
+}
+
+/// How a leader's append went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaderAppend {
+    /// Appended from `first_offset`; the log now ends at `log_end_offset`.
+    Done {
+        first_offset: Offset,
+        log_end_offset: Offset,
+    },
+    /// Offsets assigned from `first_offset`; the write completes later, and the host then
+    /// calls [`PartitionDriver::append_completed`].
+    Pending { first_offset: Offset },
+}
+
+/// A request refused: the error as Kafka names it and a message for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub error: KafkaError,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(error: KafkaError, message: impl Into<String>) -> Refusal {
+        Refusal {
+            error,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.error.name(), self.message)
+    }
+}
+
+/// A produce's answer: where its batches went, or why it was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProduceOutcome {
+    /// Appended (and replicated as far as its acks asked). `base_offset` is `None` only for
+    /// an acks=0 produce answered before its append. `isr_len` is the size of the ISR the
+    /// leader answered with (what an acks=all acknowledgement stood on).
+    Appended {
+        base_offset: Option<Offset>,
+        log_start_offset: Offset,
+        isr_len: usize,
+    },
+    Refused(Refusal),
+}
+
+/// What a step asks of the host beyond the log, which the driver has already written.
+#[derive(Debug)]
+pub struct Effects<R> {
+    /// Produce answers now due.
+    pub answers: Vec<(R, ProduceOutcome)>,
+    /// The leader's answer to the follower fetch being handled.
+    pub fetch_answer: Option<FollowerFetchAnswer>,
+    /// Fetches this follower must send to its leader.
+    pub send_fetches: Vec<(FetchId, BrokerId, FollowerFetchRequest)>,
+    /// ISR changes this leader asks the controller for.
+    pub isr_proposals: Vec<IsrProposal>,
+    /// The log end offset or the high watermark moved: waiting fetches may have data now.
+    pub progressed: bool,
+    /// Records this follower cut from its log's end where it diverged from the leader's.
+    pub truncated: u64,
+    /// Leader appends now pending, with the log end each reaches: the host calls
+    /// [`PartitionDriver::append_completed`] for each once its write completes.
+    pub appends_pending: Vec<(ProduceId, Offset)>,
+}
+
+impl<R> Default for Effects<R> {
+    fn default() -> Self {
+        Effects {
+            answers: Vec::new(),
+            fetch_answer: None,
+            send_fetches: Vec::new(),
+            isr_proposals: Vec::new(),
+            progressed: false,
+            truncated: 0,
+            appends_pending: Vec::new(),
+        }
+    }
+}
+
+/// A produce waiting for the replica's answer, and what the client is told then.
+#[derive(Debug)]
+struct WaitingProduce<R> {
+    reply: R,
+    base_offset: Option<Offset>,
+}
+
+/// One partition on one broker. `L` is its log; `R` is how the host routes a produce's
+/// answer back.
+pub struct PartitionDriver<L: DriverLog, R> {
+    topic_partition: TopicPartition,
+    me: BrokerId,
+    log: L,
+    replica: Replica,
+    next_produce: u64,
+    waiting: BTreeMap<ProduceId, WaitingProduce<R>>,
+    /// Leader appends not yet complete.
+    appends_pending: usize,
+    /// The newest state of the partition that arrived while appends were pending.
+    deferred_state: Option<Partition>,
+    /// Test only: apply a new state at once even with appends pending (the broken order the
+    /// simulator must catch).
+    test_only_apply_state_during_appends: bool,
+}
+
+impl<L, R> fmt::Debug for PartitionDriver<L, R>
+where
+    L: DriverLog + fmt::Debug,
+    R: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartitionDriver")
+            .field("topic_partition", &self.topic_partition)
+            .field("me", &self.me)
+            .field("log", &self.log)
+            .field("replica", &self.replica)
+            .field("appends_pending", &self.appends_pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L: DriverLog, R> PartitionDriver<L, R> {
+    /// A driver for `log`. The replica takes no role until the controller's state of the
+    /// partition is applied ([`Self::apply_state`]).
+    pub fn new(
+        me: BrokerId,
+        topic_partition: TopicPartition,
+        log: L,
+        leader_config: LeaderConfig,
+        follower_config: FollowerConfig,
+    ) -> PartitionDriver<L, R> {
+        let replica = Replica::new(me, leader_config, follower_config, log.state());
+        PartitionDriver {
+            topic_partition,
+            me,
+            log,
+            replica,
+            next_produce: 0,
+            waiting: BTreeMap::new(),
+            appends_pending: 0,
+            deferred_state: None,
+            test_only_apply_state_during_appends: false,
+        }
+    }
+
+    /// Test only: breaks the driver the way the simulator once caught (a new state applied
+    /// while appends are pending), so a test can check the simulator still catches it.
+    #[doc(hidden)]
+    pub fn test_only_apply_state_during_appends(&mut self) {
+        self.test_only_apply_state_during_appends = true;
+    }
+
+    /// The broker this driver runs on.
+    pub fn me(&self) -> BrokerId {
+        self.me
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.topic_partition
+    }
+
+    pub fn log(&self) -> &L {
+        &self.log
+    }
+
+    /// The log, for the host's upkeep of it that leaves its offsets alone (a model disk
+    /// marking a completed write durable, say). Appends and truncations go through the
+    /// replica.
+    pub fn log_mut(&mut self) -> &mut L {
+        &mut self.log
+    }
+
+    /// Gives the log back, for closing it.
+    pub fn into_log(self) -> L {
+        self.log
+    }
+
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    pub fn high_watermark(&self) -> Offset {
+        self.replica.high_watermark()
+    }
+
+    /// The last state of the partition the controller committed, as applied here.
+    pub fn state(&self) -> Option<&Partition> {
+        self.replica.partition()
+    }
+
+    /// The leader epoch this broker leads the partition in, if it leads it.
+    pub fn leader_epoch(&self) -> Option<LeaderEpoch> {
+        self.replica.as_leader().map(|leader| leader.leader_epoch())
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.replica.as_leader().is_some()
+    }
+
+    /// How far the slowest ISR follower is behind, when this broker leads.
+    pub fn isr_lag(&self) -> Option<u64> {
+        self.replica.as_leader().map(|leader| leader.isr_lag())
+    }
+
+    /// The ISR this broker leads with, when it leads.
+    pub fn isr(&self) -> Option<&[BrokerId]> {
+        self.replica.as_leader().map(|leader| leader.isr())
+    }
+
+    /// Produces waiting for an answer, and leader appends not complete.
+    pub fn in_flight(&self) -> (usize, usize) {
+        (self.waiting.len(), self.appends_pending)
+    }
+
+    /// Where a consumer's read may go: up to the high watermark, from the leader only. A
+    /// consumer that names a leader epoch learns whether its view is stale.
+    pub fn consumer_read_end(
+        &self,
+        current_leader_epoch: Option<LeaderEpoch>,
+    ) -> Result<Offset, KafkaError> {
+        let epoch = self.leader_epoch().ok_or(KafkaError::NotLeaderOrFollower)?;
+        match current_leader_epoch {
+            Some(asked) if asked < epoch => Err(KafkaError::FencedLeaderEpoch),
+            Some(asked) if asked > epoch => Err(KafkaError::UnknownLeaderEpoch),
+            _ => Ok(self.high_watermark()),
+        }
+    }
+
+    /// Where the read for a follower whose fetch the leader accepted may go: the log end as
+    /// the leader knows it, which leaves out appends still pending (they may not survive a
+    /// crash, and a follower must never be ahead of its leader).
+    pub fn follower_read_end(&self) -> Result<Offset, KafkaError> {
+        self.replica
+            .as_leader()
+            .map(|leader| leader.log_end_offset())
+            .ok_or(KafkaError::NotLeaderOrFollower)
+    }
+
+    /// Applies the controller's state of the partition: the replica takes the role it gives
+    /// this broker (or keeps it, when the state is not newer than the last one applied). With
+    /// appends pending, the state waits for them.
+    pub fn apply_state(&mut self, partition: Partition, now: Millis) -> Effects<R> {
+        if self.appends_pending > 0 && !self.test_only_apply_state_during_appends {
+            let newer = self
+                .deferred_state
+                .as_ref()
+                .is_none_or(|deferred| partition.partition_epoch() > deferred.partition_epoch());
+            if newer {
+                self.deferred_state = Some(partition);
+            }
+            return Effects::default();
+        }
+        let input = ReplicaInput::PartitionChanged {
+            partition,
+            log: self.log.state(),
+            now,
+        };
+        let outputs = self.replica.step(input);
+        let mut effects = self.carry_out(outputs, None);
+        // Produces waiting on a leadership this broker no longer has were answered by the
+        // replica, and fetches waiting on it must hear so.
+        effects.progressed = true;
+        effects
+    }
+
+    /// A producer's batches for this partition, as the leader takes them. The effects carry
+    /// this produce's answer, unless it waits for its append or the high watermark.
+    pub fn produce(
+        &mut self,
+        records: L::Records,
+        acks: Acks,
+        timeout: Duration,
+        now: Millis,
+        reply: R,
+    ) -> Effects<R> {
+        let id = ProduceId(self.next_produce);
+        self.next_produce += 1;
+        self.waiting.insert(
+            id,
+            WaitingProduce {
+                reply,
+                base_offset: None,
+            },
+        );
+        let outputs = self.replica.step(ReplicaInput::Produce {
+            id,
+            acks,
+            timeout,
+            now,
+        });
+        self.carry_out(outputs, Some(Payload::Produce(records)))
+    }
+
+    /// A pending leader append completed: the log now ends at `log_end_offset`.
+    pub fn append_completed(
+        &mut self,
+        id: ProduceId,
+        log_end_offset: Offset,
+        now: Millis,
+    ) -> Effects<R> {
+        assert!(
+            self.appends_pending > 0,
+            "partition {}: append {id:?} completed with none pending",
+            self.topic_partition
+        );
+        self.appends_pending -= 1;
+        let outputs = self
+            .replica
+            .step(ReplicaInput::Appended { id, log_end_offset });
+        let mut effects = self.carry_out(outputs, None);
+        effects.progressed = true;
+        if self.appends_pending == 0
+            && let Some(state) = self.deferred_state.take()
+        {
+            let applied = self.apply_state(state, now);
+            effects.merge(applied);
+        }
+        effects
+    }
+
+    /// Time passed: produces past their deadline are answered, lagging followers leave the
+    /// ISR, a follower's lost fetch is sent again.
+    pub fn tick(&mut self, now: Millis) -> Effects<R> {
+        let outputs = self.replica.step(ReplicaInput::Tick { now });
+        self.carry_out(outputs, None)
+    }
+
+    /// A follower's fetch arrived; the effects carry the leader's answer to it.
+    pub fn follower_fetch(
+        &mut self,
+        replica: BrokerId,
+        request: FollowerFetchRequest,
+        now: Millis,
+    ) -> Effects<R> {
+        let outputs = self.replica.step(ReplicaInput::FollowerFetch {
+            replica,
+            request,
+            now,
+        });
+        self.carry_out(outputs, None)
+    }
+
+    /// The leader answered this follower's fetch `fetch_id` with `response`, whose batches
+    /// are `records` (checked whole by the caller: nothing damaged reaches the log).
+    pub fn fetch_response(
+        &mut self,
+        fetch_id: FetchId,
+        response: FetchResponse,
+        records: L::Records,
+        now: Millis,
+    ) -> Effects<R> {
+        let outputs = self.replica.step(ReplicaInput::FetchResponse {
+            fetch_id,
+            response,
+            now,
+        });
+        self.carry_out(outputs, Some(Payload::Fetched(records)))
+    }
+
+    /// The controller refused this leader's ISR proposal.
+    pub fn isr_rejected(&mut self) -> Effects<R> {
+        let outputs = self.replica.step(ReplicaInput::IsrRejected);
+        self.carry_out(outputs, None)
+    }
+
+    /// Answers every produce still waiting with `error`: the partition is closing.
+    pub fn abandon(&mut self, error: KafkaError) -> Vec<(R, ProduceOutcome)> {
+        let message = format!(
+            "partition {} closed while the produce waited",
+            self.topic_partition
+        );
+        std::mem::take(&mut self.waiting)
+            .into_values()
+            .map(|waiting| {
+                let refusal = Refusal::new(error, message.clone());
+                (waiting.reply, ProduceOutcome::Refused(refusal))
+            })
+            .collect()
+    }
+
+    /// Carries out the replica's intents on the log; returns what is left for the host.
+    fn carry_out(
+        &mut self,
+        outputs: Vec<ReplicaOutput>,
+        payload: Option<Payload<L::Records>>,
+    ) -> Effects<R> {
+        let mut effects = Effects::default();
+        let mut payload = payload;
+        let mut pending = outputs;
+        while !pending.is_empty() {
+            let mut next = Vec::new();
+            for output in pending {
+                match output {
+                    ReplicaOutput::Leader(output) => {
+                        next.extend(self.carry_out_leader(output, &mut payload, &mut effects));
+                    }
+                    ReplicaOutput::Follower(output) => {
+                        self.carry_out_follower(output, payload.as_ref(), &mut effects);
+                    }
+                }
+            }
+            pending = next;
+        }
+        effects
+    }
+
+    fn carry_out_leader(
+        &mut self,
+        output: LeaderOutput,
+        payload: &mut Option<Payload<L::Records>>,
+        effects: &mut Effects<R>,
+    ) -> Vec<ReplicaOutput> {
+        match output {
+            LeaderOutput::Append { id, leader_epoch } => {
+                let Some(Payload::Produce(records)) = payload.take() else {
+                    unreachable!("one append per produce, with its batches");
+                };
+                effects.progressed = true;
+                return self.append(id, records, leader_epoch, effects);
+            }
+            LeaderOutput::Answer { id, result } => {
+                if let Some(answer) = self.answer(id, result) {
+                    effects.answers.push(answer);
+                }
+            }
+            LeaderOutput::HighWatermark(high_watermark) => {
+                self.log.set_high_watermark(high_watermark);
+                effects.progressed = true;
+            }
+            LeaderOutput::ProposeIsr {
+                isr,
+                leader_epoch,
+                partition_epoch,
+            } => effects.isr_proposals.push(IsrProposal {
+                leader: self.me,
+                leader_epoch,
+                partition_epoch,
+                new_isr: isr,
+            }),
+            LeaderOutput::FetchAnswer { answer, .. } => effects.fetch_answer = Some(answer),
+        }
+        Vec::new()
+    }
+
+    fn carry_out_follower(
+        &mut self,
+        output: FollowerOutput,
+        payload: Option<&Payload<L::Records>>,
+        effects: &mut Effects<R>,
+    ) {
+        let result = match output {
+            FollowerOutput::SendFetch {
+                fetch_id,
+                leader,
+                request,
+            } => {
+                effects.send_fetches.push((fetch_id, leader, request));
+                Ok(())
+            }
+            FollowerOutput::AppendReplicated {
+                base_offset,
+                end_offset,
+            } => {
+                let Some(Payload::Fetched(records)) = payload else {
+                    unreachable!("a replicated append follows a fetch response");
+                };
+                effects.progressed = true;
+                let appended = self.log.append_replicated(records, base_offset, end_offset);
+                debug_assert!(
+                    appended.is_err() || self.log.log_end_offset() == end_offset,
+                    "partition {}: the follower appended up to {}, told {end_offset}",
+                    self.topic_partition,
+                    self.log.log_end_offset()
+                );
+                appended
+            }
+            FollowerOutput::Truncate { end_offset } => {
+                // Records this replica had that the leader's log does not: written by an
+                // earlier leader and never committed, or lost to an unclean election.
+                effects.truncated += self.log.log_end_offset().0.saturating_sub(end_offset.0);
+                self.log.truncate_to(end_offset)
+            }
+            FollowerOutput::TruncateFullyAndStartAt { offset } => {
+                self.log.truncate_fully_and_start_at(offset)
+            }
+            FollowerOutput::HighWatermark(high_watermark) => {
+                self.log.set_high_watermark(high_watermark);
+                Ok(())
+            }
+        };
+        if let Err(error) = result {
+            // The replica believes the log did what it was told; it did not. Nothing stored
+            // is trusted past this point: stop serving the partition loudly.
+            panic!(
+                "partition {}: the log refused a follower's intent: {error}",
+                self.topic_partition
+            );
+        }
+    }
+
+    fn append(
+        &mut self,
+        id: ProduceId,
+        records: L::Records,
+        leader_epoch: LeaderEpoch,
+        effects: &mut Effects<R>,
+    ) -> Vec<ReplicaOutput> {
+        match self.log.append_as_leader(records, leader_epoch) {
+            Ok(LeaderAppend::Done {
+                first_offset,
+                log_end_offset,
+            }) => {
+                self.note_base_offset(id, first_offset);
+                self.replica
+                    .step(ReplicaInput::Appended { id, log_end_offset })
+            }
+            Ok(LeaderAppend::Pending { first_offset }) => {
+                self.note_base_offset(id, first_offset);
+                self.appends_pending += 1;
+                effects
+                    .appends_pending
+                    .push((id, self.log.log_end_offset()));
+                Vec::new()
+            }
+            Err(error) => {
+                if let Some(waiting) = self.waiting.remove(&id) {
+                    let refusal = Refusal::new(L::append_refusal(&error), error.to_string());
+                    effects
+                        .answers
+                        .push((waiting.reply, ProduceOutcome::Refused(refusal)));
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn note_base_offset(&mut self, id: ProduceId, first_offset: Offset) {
+        if let Some(waiting) = self.waiting.get_mut(&id) {
+            waiting.base_offset = Some(first_offset);
+        }
+    }
+
+    fn answer(
+        &mut self,
+        id: ProduceId,
+        result: Result<Option<Offset>, ProduceError>,
+    ) -> Option<(R, ProduceOutcome)> {
+        let waiting = self.waiting.remove(&id)?;
+        let outcome = match result {
+            Ok(_) => ProduceOutcome::Appended {
+                base_offset: waiting.base_offset,
+                log_start_offset: self.log.log_start_offset(),
+                isr_len: self.isr().map_or(0, <[BrokerId]>::len),
+            },
+            Err(error) => {
+                ProduceOutcome::Refused(Refusal::new(error.kafka_error(), error.to_string()))
+            }
+        };
+        Some((waiting.reply, outcome))
+    }
+}
+
+impl<R> Effects<R> {
+    /// Adds `other`'s effects to these.
+    fn merge(&mut self, other: Effects<R>) {
+        self.answers.extend(other.answers);
+        assert!(
+            other.fetch_answer.is_none() || self.fetch_answer.is_none(),
+            "one fetch answer per step"
+        );
+        self.fetch_answer = self.fetch_answer.take().or(other.fetch_answer);
+        self.send_fetches.extend(other.send_fetches);
+        self.isr_proposals.extend(other.isr_proposals);
+        self.progressed |= other.progressed;
+        self.truncated += other.truncated;
+        self.appends_pending.extend(other.appends_pending);
+    }
+}
+
+/// The record bytes an intent may need: a produce's batches, or a leader's fetch response.
+enum Payload<T> {
+    Produce(T),
+    Fetched(T),
+}
