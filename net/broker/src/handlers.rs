@@ -502,15 +502,15 @@ pub fn list_offsets(partition: &ServedPartition<Route>, spec: OffsetSpec) -> Par
         };
     }
     let (offset, timestamp) = match spec {
-        OffsetSpec::Earliest => (Some(partition.log.log_start_offset()), None),
+        OffsetSpec::Earliest => (Some(partition.log().log_start_offset()), None),
         OffsetSpec::Latest => (Some(partition.high_watermark()), None),
-        OffsetSpec::Timestamp(target) => match partition.log.offset_for_timestamp(target) {
+        OffsetSpec::Timestamp(target) => match partition.log().offset_for_timestamp(target) {
             Ok(Some(found)) if found.offset < partition.high_watermark() => {
                 (Some(found.offset), Some(found.timestamp))
             }
             Ok(_) => (None, None),
             Err(error) => {
-                tracing::error!(partition = %partition.topic_partition, %error, "offset for timestamp failed");
+                tracing::error!(partition = %partition.topic_partition(), %error, "offset for timestamp failed");
                 return PartResult::ListOffsets {
                     error: ErrorCode::KAFKA_STORAGE_ERROR,
                     offset: None,

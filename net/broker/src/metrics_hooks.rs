@@ -38,11 +38,11 @@ pub fn connection_closed() {
 
 /// A partition's marks, refreshed at every tick.
 pub fn partition<R>(partition: &ServedPartition<R>) {
-    let tp = &partition.topic_partition;
+    let tp = &partition.topic_partition();
     m::set_partition_offsets(
         &tp.topic,
         tp.partition,
-        partition.log.log_end_offset(),
+        partition.log().log_end_offset(),
         partition.high_watermark(),
     );
     if let Some(lag) = partition.isr_lag() {

@@ -1,22 +1,22 @@
-//! A partition served by its owner shard: the engine's [`Log`] and the replication crate's
-//! [`Replica`] driven together. The replica decides (its role from the controller's state of
-//! the partition, acks, the high watermark, who may fetch what, when to fetch from the
-//! leader, what to truncate); this file carries out its intents on the log and hands the
-//! shard what must travel elsewhere ([`Effects`]: produce answers, the answer to a
-//! follower's fetch, fetches to send to the leader, ISR proposals).
+//! A partition served by its owner shard: the replication crate's [`PartitionDriver`] (the
+//! same code the deterministic simulator runs) over the engine's [`Log`] ([`EngineLog`]).
+//! The driver decides and writes the log; this file gives it the engine's log, reads for
+//! consumers and followers (file slices the shard sends with `sendfile`), turns a leader's
+//! fetch response into the replica's terms (every batch checked whole first), and hands the
+//! shard its effects with their refusals as error codes.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
 use ringlog_engine::format::{BatchHeader, BatchIter};
 use ringlog_engine::{FileSlice, LeaderEpoch, Log, LogConfig, Offset};
+use ringlog_replication::KafkaError;
 use ringlog_replication::controller::{IsrProposal, Partition};
+use ringlog_replication::driver::{self, DriverLog, LeaderAppend, PartitionDriver};
 use ringlog_replication::partition::{
     Acks, BatchMeta, DivergingEpoch, FetchError, FetchId, FetchResponse, FollowerConfig,
-    FollowerFetchAnswer, FollowerFetchRequest, FollowerOutput, LeaderConfig, LeaderOutput,
-    LogState, ProduceError, ProduceId, Replica, ReplicaInput, ReplicaOutput,
+    FollowerFetchAnswer, FollowerFetchRequest, LeaderConfig, LogState,
 };
 use ringlog_replication::{BrokerId, Millis, TopicPartition};
 
@@ -66,7 +66,7 @@ impl FetchOutcome {
     }
 }
 
-/// What a step asks of the shard beyond the log, which this file has already written.
+/// What a step asks of the shard beyond the log, which the driver has already written.
 #[derive(Debug)]
 pub struct Effects<R> {
     /// Produce answers now due.
@@ -81,41 +81,89 @@ pub struct Effects<R> {
     pub progressed: bool,
 }
 
-impl<R> Default for Effects<R> {
-    fn default() -> Self {
-        Effects {
-            answers: Vec::new(),
-            fetch_answer: None,
-            send_fetches: Vec::new(),
-            isr_proposals: Vec::new(),
-            progressed: false,
+/// The engine's [`Log`] as the partition driver's log: appends written out before they
+/// count (acknowledged records are in the page cache: Kafka's promise that they survive the
+/// broker process dying; `flush_policy` adds power loss).
+#[derive(Debug)]
+pub struct EngineLog {
+    log: Log,
+}
+
+impl DriverLog for EngineLog {
+    type Records = Bytes;
+    type Error = ringlog_engine::Error;
+
+    fn state(&self) -> LogState {
+        log_state(&self.log)
+    }
+
+    fn log_start_offset(&self) -> Offset {
+        self.log.log_start_offset()
+    }
+
+    fn log_end_offset(&self) -> Offset {
+        self.log.log_end_offset()
+    }
+
+    fn append_as_leader(
+        &mut self,
+        records: Bytes,
+        leader_epoch: LeaderEpoch,
+    ) -> Result<LeaderAppend, ringlog_engine::Error> {
+        // The engine's write pipeline may still hold the batches in memory when `append`
+        // returns: write them out before the replica counts them.
+        let info = self.log.append_owned(records.to_vec(), leader_epoch)?;
+        self.log.write_out()?;
+        Ok(LeaderAppend::Done {
+            first_offset: info.first_offset,
+            log_end_offset: self.log.log_end_offset(),
+        })
+    }
+
+    fn append_replicated(
+        &mut self,
+        records: &Bytes,
+        base_offset: Offset,
+        end_offset: Offset,
+    ) -> Result<(), ringlog_engine::Error> {
+        let range = batch_range(records, base_offset, end_offset);
+        self.log.append_replicated(&records[range])?;
+        // Written out: the next fetch tells the leader they are here.
+        self.log.write_out()?;
+        Ok(())
+    }
+
+    fn truncate_to(&mut self, end_offset: Offset) -> Result<(), ringlog_engine::Error> {
+        self.log.truncate_to(end_offset).map(|_| ())
+    }
+
+    fn truncate_fully_and_start_at(&mut self, offset: Offset) -> Result<(), ringlog_engine::Error> {
+        self.log.truncate_fully_and_start_at(offset)
+    }
+
+    fn set_high_watermark(&mut self, high_watermark: Offset) {
+        self.log.set_high_watermark(high_watermark);
+    }
+
+    fn append_refusal(error: &ringlog_engine::Error) -> KafkaError {
+        use ringlog_engine::Error;
+        match error {
+            Error::InvalidBatch { source, .. } => match source {
+                ringlog_engine::format::BatchError::TooLarge { .. } => KafkaError::MessageTooLarge,
+                _ => KafkaError::CorruptMessage,
+            },
+            Error::EmptyAppend => KafkaError::CorruptMessage,
+            Error::AppendTooLarge { .. } => KafkaError::RecordListTooLarge,
+            _ => KafkaError::KafkaStorageError,
         }
     }
 }
 
-/// A produce waiting for the replica's answer, and what the client is told then.
-#[derive(Debug)]
-struct WaitingProduce<R> {
-    reply: R,
-    base_offset: Option<Offset>,
-}
-
-/// The bytes an intent may need: a produce's batches, or a leader's fetch response.
-enum Payload {
-    None,
-    Produce(Bytes),
-    Fetched(Bytes),
-}
-
-/// A partition on its owner shard. `R` is how the shard routes an answer back.
+/// A partition on its owner shard: the replication crate's partition driver over the
+/// engine's log. `R` is how the shard routes an answer back.
 #[derive(Debug)]
 pub struct ServedPartition<R> {
-    pub topic_partition: TopicPartition,
-    pub log: Log,
-    me: BrokerId,
-    replica: Replica,
-    next_produce: u64,
-    waiting: BTreeMap<ProduceId, WaitingProduce<R>>,
+    driver: PartitionDriver<EngineLog, R>,
 }
 
 impl<R> ServedPartition<R> {
@@ -129,61 +177,61 @@ impl<R> ServedPartition<R> {
         leader_config: LeaderConfig,
         follower_config: FollowerConfig,
     ) -> Result<ServedPartition<R>, ringlog_engine::Error> {
-        let log = Log::open(dir, log_config)?;
-        let replica = Replica::new(me, leader_config, follower_config, log_state(&log));
-        Ok(ServedPartition {
-            topic_partition,
-            log,
-            me,
-            replica,
-            next_produce: 0,
-            waiting: BTreeMap::new(),
-        })
+        let log = EngineLog {
+            log: Log::open(dir, log_config)?,
+        };
+        let driver = PartitionDriver::new(me, topic_partition, log, leader_config, follower_config);
+        Ok(ServedPartition { driver })
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        self.driver.topic_partition()
+    }
+
+    /// The partition's log, for reads and the log's own upkeep (ticks, retention).
+    pub fn log(&self) -> &Log {
+        &self.driver.log().log
+    }
+
+    /// Closes the log cleanly; produces still waiting must have been abandoned first.
+    pub fn close(self) -> Result<(), ringlog_engine::Error> {
+        self.driver.into_log().log.close()
     }
 
     pub fn high_watermark(&self) -> Offset {
-        self.replica.high_watermark()
+        self.driver.high_watermark()
     }
 
     /// The last state of the partition the controller committed, as applied here.
     pub fn state(&self) -> Option<&Partition> {
-        self.replica.partition()
+        self.driver.state()
     }
 
     /// The leader epoch this broker leads the partition in, if it leads it.
     pub fn leader_epoch(&self) -> Option<LeaderEpoch> {
-        self.replica.as_leader().map(|leader| leader.leader_epoch())
+        self.driver.leader_epoch()
     }
 
     /// Whether this broker leads the partition.
     pub fn is_leader(&self) -> bool {
-        self.replica.as_leader().is_some()
+        self.driver.is_leader()
     }
 
     /// How far the slowest ISR follower is behind, when this broker leads.
     pub fn isr_lag(&self) -> Option<u64> {
-        self.replica.as_leader().map(|leader| leader.isr_lag())
+        self.driver.isr_lag()
     }
 
     /// The ISR this broker leads with, when it leads.
     pub fn isr(&self) -> Option<&[BrokerId]> {
-        self.replica.as_leader().map(|leader| leader.isr())
+        self.driver.isr()
     }
 
     /// Applies the controller's state of the partition: the replica takes the role it gives
     /// this broker (or keeps it, when the state is not newer than the last one applied).
     pub fn apply_state(&mut self, partition: Partition, now: Millis) -> Effects<R> {
-        let input = ReplicaInput::PartitionChanged {
-            partition,
-            log: log_state(&self.log),
-            now,
-        };
-        let outputs = self.replica.step(input);
-        let mut effects = self.carry_out(outputs, Payload::None);
-        // Produces waiting on a leadership this broker no longer has were answered by the
-        // replica; nothing else can answer them now.
-        effects.progressed = true;
-        effects
+        let effects = self.driver.apply_state(partition, now);
+        self.effects(effects)
     }
 
     /// Appends `records` (RecordBatch v2 batches from a client) as the leader would. The
@@ -196,29 +244,15 @@ impl<R> ServedPartition<R> {
         now: Millis,
         reply: R,
     ) -> Effects<R> {
-        let id = ProduceId(self.next_produce);
-        self.next_produce += 1;
-        self.waiting.insert(
-            id,
-            WaitingProduce {
-                reply,
-                base_offset: None,
-            },
-        );
-        let outputs = self.replica.step(ReplicaInput::Produce {
-            id,
-            acks,
-            timeout,
-            now,
-        });
-        self.carry_out(outputs, Payload::Produce(records))
+        let effects = self.driver.produce(records, acks, timeout, now, reply);
+        self.effects(effects)
     }
 
     /// Time passed: produces past their deadline are answered, lagging followers leave the
     /// ISR, a follower's lost fetch is sent again.
     pub fn tick(&mut self, now: Millis) -> Effects<R> {
-        let outputs = self.replica.step(ReplicaInput::Tick { now });
-        self.carry_out(outputs, Payload::None)
+        let effects = self.driver.tick(now);
+        self.effects(effects)
     }
 
     /// A follower's fetch arrived; the effects carry the leader's answer to it.
@@ -228,12 +262,8 @@ impl<R> ServedPartition<R> {
         request: FollowerFetchRequest,
         now: Millis,
     ) -> Effects<R> {
-        let outputs = self.replica.step(ReplicaInput::FollowerFetch {
-            replica,
-            request,
-            now,
-        });
-        self.carry_out(outputs, Payload::None)
+        let effects = self.driver.follower_fetch(replica, request, now);
+        self.effects(effects)
     }
 
     /// The leader answered this follower's fetch `fetch_id`.
@@ -243,48 +273,37 @@ impl<R> ServedPartition<R> {
         answer: FetchPartitionResponse<Bytes>,
         now: Millis,
     ) -> Effects<R> {
-        let (response, records) = match decode_fetch_answer(
-            answer,
-            self.me,
-            self.log.config().max_batch_bytes,
-        ) {
+        let me = self.driver.me();
+        let max_batch_bytes = self.log().config().max_batch_bytes;
+        let (response, records) = match decode_fetch_answer(answer, me, max_batch_bytes) {
             Ok(decoded) => decoded,
             Err(error) => {
-                tracing::warn!(partition = %self.topic_partition, %error, "unusable fetch response from the leader");
+                tracing::warn!(partition = %self.driver.topic_partition(), %error, "unusable fetch response from the leader");
                 // Answered as refused: the follower backs off and fetches again.
                 let refused =
-                    FetchResponse::Refused(FetchError::NotLeaderOrFollower { replica: self.me });
+                    FetchResponse::Refused(FetchError::NotLeaderOrFollower { replica: me });
                 (refused, Bytes::new())
             }
         };
         if let FetchResponse::Refused(error) = &response {
-            tracing::debug!(partition = %self.topic_partition, %error, "the leader refused a fetch");
+            tracing::debug!(partition = %self.driver.topic_partition(), %error, "the leader refused a fetch");
         }
-        let outputs = self.replica.step(ReplicaInput::FetchResponse {
-            fetch_id,
-            response,
-            now,
-        });
-        self.carry_out(outputs, Payload::Fetched(records))
+        let effects = self.driver.fetch_response(fetch_id, response, records, now);
+        self.effects(effects)
     }
 
     /// The controller refused this leader's ISR proposal.
     pub fn isr_rejected(&mut self) -> Effects<R> {
-        let outputs = self.replica.step(ReplicaInput::IsrRejected);
-        self.carry_out(outputs, Payload::None)
+        let effects = self.driver.isr_rejected();
+        self.effects(effects)
     }
 
     /// Answers every produce still waiting with `error`: the partition is closing.
-    pub fn abandon(&mut self, error: ErrorCode) -> Vec<(R, ProduceOutcome)> {
-        std::mem::take(&mut self.waiting)
-            .into_values()
-            .map(|waiting| {
-                let message = format!(
-                    "partition {} closed while the produce waited",
-                    self.topic_partition
-                );
-                (waiting.reply, ProduceOutcome::error(error, message))
-            })
+    pub fn abandon(&mut self, error: KafkaError) -> Vec<(R, ProduceOutcome)> {
+        self.driver
+            .abandon(error)
+            .into_iter()
+            .map(|(reply, outcome)| (reply, ProduceOutcome::from(outcome)))
             .collect()
     }
 
@@ -297,42 +316,34 @@ impl<R> ServedPartition<R> {
         max_bytes: u64,
         current_leader_epoch: Option<LeaderEpoch>,
     ) -> FetchOutcome {
-        let Some(epoch) = self.leader_epoch() else {
-            return FetchOutcome::refused(ErrorCode::NOT_LEADER_OR_FOLLOWER);
-        };
-        match current_leader_epoch {
-            Some(asked) if asked < epoch => {
-                return FetchOutcome::refused(ErrorCode::FENCED_LEADER_EPOCH);
-            }
-            Some(asked) if asked > epoch => {
-                return FetchOutcome::refused(ErrorCode::UNKNOWN_LEADER_EPOCH);
-            }
-            _ => {}
+        match self.driver.consumer_read_end(current_leader_epoch) {
+            Ok(end) => self.read(offset, max_bytes, end),
+            Err(error) => FetchOutcome::refused(ErrorCode::from(error)),
         }
-        self.read(offset, max_bytes, self.high_watermark())
     }
 
     /// Batches from `offset` up to the log end, for a follower whose fetch the leader
     /// accepted at `offset`.
     pub fn fetch_for_follower(&self, offset: Offset, max_bytes: u64) -> FetchOutcome {
-        if !self.is_leader() {
-            return FetchOutcome::refused(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+        match self.driver.follower_read_end() {
+            Ok(end) => self.read(offset, max_bytes, end),
+            Err(error) => FetchOutcome::refused(ErrorCode::from(error)),
         }
-        self.read(offset, max_bytes, self.log.log_end_offset())
     }
 
     fn read(&self, offset: Offset, max_bytes: u64, upper_bound: Offset) -> FetchOutcome {
+        let log = self.log();
         let mut outcome = FetchOutcome {
             error: ErrorCode::NONE,
             high_watermark: Some(self.high_watermark()),
-            log_start_offset: Some(self.log.log_start_offset()),
-            log_end_offset: Some(self.log.log_end_offset()),
+            log_start_offset: Some(log.log_start_offset()),
+            log_end_offset: Some(log.log_end_offset()),
             ..FetchOutcome::default()
         };
-        if offset >= upper_bound && offset <= self.log.log_end_offset() {
+        if offset >= upper_bound && offset <= log.log_end_offset() {
             return outcome;
         }
-        match self.log.read(offset, max_bytes, upper_bound) {
+        match log.read(offset, max_bytes, upper_bound) {
             Ok(read) => {
                 outcome.bytes = read.bytes;
                 outcome.slices = read.slices;
@@ -341,196 +352,59 @@ impl<R> ServedPartition<R> {
                 outcome.error = ErrorCode::OFFSET_OUT_OF_RANGE;
             }
             Err(error) => {
-                tracing::error!(partition = %self.topic_partition, %error, "fetch failed");
+                tracing::error!(partition = %self.driver.topic_partition(), %error, "fetch failed");
                 outcome.error = ErrorCode::KAFKA_STORAGE_ERROR;
             }
         }
         outcome
     }
 
-    /// Carries out the replica's intents on the log; returns what is left for the shard.
-    fn carry_out(&mut self, outputs: Vec<ReplicaOutput>, payload: Payload) -> Effects<R> {
-        let mut effects = Effects::default();
-        let mut payload = payload;
-        let mut pending = outputs;
-        while !pending.is_empty() {
-            let mut next = Vec::new();
-            for output in pending {
-                match output {
-                    ReplicaOutput::Leader(output) => {
-                        next.extend(self.carry_out_leader(output, &mut payload, &mut effects));
-                    }
-                    ReplicaOutput::Follower(output) => {
-                        self.carry_out_follower(output, &payload, &mut effects);
-                    }
-                }
-            }
-            pending = next;
-        }
-        effects
-    }
-
-    fn carry_out_leader(
-        &mut self,
-        output: LeaderOutput,
-        payload: &mut Payload,
-        effects: &mut Effects<R>,
-    ) -> Vec<ReplicaOutput> {
-        match output {
-            LeaderOutput::Append { id, leader_epoch } => {
-                let Payload::Produce(batches) = std::mem::replace(payload, Payload::None) else {
-                    unreachable!("one append per produce, with its batches");
-                };
-                effects.progressed = true;
-                return self.append(id, batches, leader_epoch, &mut effects.answers);
-            }
-            LeaderOutput::Answer { id, result } => {
-                if let Some(answer) = self.answer(id, result) {
-                    effects.answers.push(answer);
-                }
-            }
-            LeaderOutput::HighWatermark(hw) => {
-                self.log.set_high_watermark(hw);
-                effects.progressed = true;
-            }
-            LeaderOutput::ProposeIsr {
-                isr,
-                leader_epoch,
-                partition_epoch,
-            } => effects.isr_proposals.push(IsrProposal {
-                leader: self.me,
-                leader_epoch,
-                partition_epoch,
-                new_isr: isr,
-            }),
-            LeaderOutput::FetchAnswer { answer, .. } => effects.fetch_answer = Some(answer),
-        }
-        Vec::new()
-    }
-
-    fn carry_out_follower(
-        &mut self,
-        output: FollowerOutput,
-        payload: &Payload,
-        effects: &mut Effects<R>,
-    ) {
-        let result = match output {
-            FollowerOutput::SendFetch {
-                fetch_id,
-                leader,
-                request,
-            } => {
-                effects.send_fetches.push((fetch_id, leader, request));
-                Ok(())
-            }
-            FollowerOutput::AppendReplicated {
-                base_offset,
-                end_offset,
-            } => {
-                let Payload::Fetched(records) = payload else {
-                    unreachable!("a replicated append follows a fetch response");
-                };
-                effects.progressed = true;
-                self.append_replicated(records, base_offset, end_offset)
-            }
-            FollowerOutput::Truncate { end_offset } => {
-                let cut = self.log.log_end_offset().0.saturating_sub(end_offset.0);
-                if cut > 0 {
-                    // Records this replica had that the leader's log does not: written by an
-                    // earlier leader and never committed, or lost to an unclean election.
-                    tracing::warn!(
-                        partition = %self.topic_partition,
-                        from = end_offset.0,
-                        records = cut,
-                        "truncating where the log diverges from the leader's"
-                    );
-                    super::metrics::record_truncated(cut);
-                }
-                self.log.truncate_to(end_offset).map(|_| ())
-            }
-            FollowerOutput::TruncateFullyAndStartAt { offset } => {
-                self.log.truncate_fully_and_start_at(offset)
-            }
-            FollowerOutput::HighWatermark(hw) => {
-                self.log.set_high_watermark(hw);
-                Ok(())
-            }
-        };
-        if let Err(error) = result {
-            // The replica believes the log did what it was told; it did not. Nothing
-            // stored is trusted past this point: stop serving the partition loudly.
-            panic!(
-                "partition {}: the log refused a follower's intent: {error}",
-                self.topic_partition
+    /// The driver's effects as the shard takes them.
+    fn effects(&self, effects: driver::Effects<R>) -> Effects<R> {
+        assert!(
+            effects.appends_pending.is_empty(),
+            "the engine's appends complete before they return"
+        );
+        if effects.truncated > 0 {
+            tracing::warn!(
+                partition = %self.driver.topic_partition(),
+                log_end_offset = self.log().log_end_offset().0,
+                records = effects.truncated,
+                "truncated where the log diverged from the leader's"
             );
+            super::metrics::record_truncated(effects.truncated);
+        }
+        Effects {
+            answers: effects
+                .answers
+                .into_iter()
+                .map(|(reply, outcome)| (reply, ProduceOutcome::from(outcome)))
+                .collect(),
+            fetch_answer: effects.fetch_answer,
+            send_fetches: effects.send_fetches,
+            isr_proposals: effects.isr_proposals,
+            progressed: effects.progressed,
         }
     }
+}
 
-    /// Appends the batches of `records` from `base_offset` to `end_offset`, and writes them
-    /// out: the next fetch tells the leader they are here.
-    fn append_replicated(
-        &mut self,
-        records: &Bytes,
-        base_offset: Offset,
-        end_offset: Offset,
-    ) -> Result<(), ringlog_engine::Error> {
-        let range = batch_range(records, base_offset, end_offset);
-        self.log.append_replicated(&records[range])?;
-        self.log.write_out()?;
-        Ok(())
-    }
-
-    fn append(
-        &mut self,
-        id: ProduceId,
-        batches: Bytes,
-        leader_epoch: LeaderEpoch,
-        answers: &mut Vec<(R, ProduceOutcome)>,
-    ) -> Vec<ReplicaOutput> {
-        // Acknowledged records are in the page cache (Kafka's promise: they survive the
-        // broker process dying; `flush_policy` adds power loss): the engine's write pipeline
-        // may still hold them in memory when `append` returns, so write them out first.
-        let appended = self
-            .log
-            .append_owned(batches.to_vec(), leader_epoch)
-            .and_then(|info| self.log.write_out().map(|_| info));
-        match appended {
-            Ok(info) => {
-                if let Some(waiting) = self.waiting.get_mut(&id) {
-                    waiting.base_offset = Some(info.first_offset);
-                }
-                self.replica.step(ReplicaInput::Appended {
-                    id,
-                    log_end_offset: self.log.log_end_offset(),
-                })
-            }
-            Err(error) => {
-                if let Some(waiting) = self.waiting.remove(&id) {
-                    answers.push((waiting.reply, append_error(&error)));
-                }
-                Vec::new()
-            }
-        }
-    }
-
-    fn answer(
-        &mut self,
-        id: ProduceId,
-        result: Result<Option<Offset>, ProduceError>,
-    ) -> Option<(R, ProduceOutcome)> {
-        let waiting = self.waiting.remove(&id)?;
-        let outcome = match result {
-            Ok(_) => ProduceOutcome {
+impl From<driver::ProduceOutcome> for ProduceOutcome {
+    fn from(outcome: driver::ProduceOutcome) -> ProduceOutcome {
+        match outcome {
+            driver::ProduceOutcome::Appended {
+                base_offset,
+                log_start_offset,
+                ..
+            } => ProduceOutcome {
                 error: ErrorCode::NONE,
                 message: None,
-                base_offset: waiting.base_offset,
-                log_start_offset: waiting.base_offset.map(|_| self.log.log_start_offset()),
+                base_offset,
+                log_start_offset: base_offset.map(|_| log_start_offset),
             },
-            Err(error) => {
-                ProduceOutcome::error(ErrorCode::from(error.kafka_error()), error.to_string())
+            driver::ProduceOutcome::Refused(refusal) => {
+                ProduceOutcome::error(ErrorCode::from(refusal.error), refusal.message)
             }
-        };
-        Some((waiting.reply, outcome))
+        }
     }
 }
 
@@ -626,21 +500,6 @@ fn decode_fetch_answer(
         },
         records,
     ))
-}
-
-/// The engine's error as a client sees it.
-fn append_error(error: &ringlog_engine::Error) -> ProduceOutcome {
-    use ringlog_engine::Error;
-    let code = match error {
-        Error::InvalidBatch { source, .. } => match source {
-            ringlog_engine::format::BatchError::TooLarge { .. } => ErrorCode::MESSAGE_TOO_LARGE,
-            _ => ErrorCode::CORRUPT_MESSAGE,
-        },
-        Error::EmptyAppend => ErrorCode::CORRUPT_MESSAGE,
-        Error::AppendTooLarge { .. } => ErrorCode::RECORD_LIST_TOO_LARGE,
-        _ => ErrorCode::KAFKA_STORAGE_ERROR,
-    };
-    ProduceOutcome::error(code, error.to_string())
 }
 
 /// What the replica knows of `log` when it takes a role.

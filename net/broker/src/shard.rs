@@ -28,7 +28,7 @@ use bytes::Bytes;
 use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
 use ringlog_replication::controller::Partition;
 use ringlog_replication::partition::{Acks, FetchId, FollowerFetchAnswer, FollowerFetchRequest};
-use ringlog_replication::{BrokerId, Millis, TopicPartition};
+use ringlog_replication::{BrokerId, KafkaError, Millis, TopicPartition};
 
 use super::agent::AgentMsg;
 use super::catalog::Catalog;
@@ -438,8 +438,8 @@ impl Shard {
             config.leader_config(&topic_config),
             config.follower_config(),
         )?;
-        super::metrics_hooks::io_backend(partition.log.io_backend_name());
-        let report = partition.log.recovery_report();
+        super::metrics_hooks::io_backend(partition.log().io_backend_name());
+        let report = partition.log().recovery_report();
         // An empty log (a new one) has no clean-shutdown marker either: nothing to report.
         if !report.clean_shutdown && (report.bytes_scanned > 0 || !report.truncations.is_empty()) {
             tracing::info!(partition = %topic_partition, ?report, "recovered after an unclean shutdown");
@@ -1021,8 +1021,8 @@ impl Shard {
                     }) => {
                         let outcome = FetchOutcome {
                             high_watermark: Some(high_watermark),
-                            log_start_offset: Some(partition.log.log_start_offset()),
-                            log_end_offset: Some(partition.log.log_end_offset()),
+                            log_start_offset: Some(partition.log().log_start_offset()),
+                            log_end_offset: Some(partition.log().log_end_offset()),
                             diverging_epoch: Some(EpochEndOffset {
                                 epoch: diverging.epoch,
                                 end_offset: diverging.end_offset,
@@ -1137,7 +1137,7 @@ impl Shard {
             leader = ?state.leader(),
             leader_epoch = state.leader_epoch().0,
             isr = ?state.isr(),
-            log_end_offset = partition.log.log_end_offset().0,
+            log_end_offset = partition.log().log_end_offset().0,
             "partition state"
         );
         let effects = partition.apply_state(state, now);
@@ -1210,7 +1210,7 @@ impl Shard {
         if !partition.is_leader() {
             return Err(ErrorCode::NOT_COORDINATOR);
         }
-        let offsets = GroupOffsets::load(&partition.log).map_err(|error| {
+        let offsets = GroupOffsets::load(partition.log()).map_err(|error| {
             tracing::error!(partition = %topic_partition, %error, "cannot replay group offsets");
             ErrorCode::KAFKA_STORAGE_ERROR
         })?;
@@ -1292,7 +1292,7 @@ impl Shard {
         let dir = self.shared.catalog().partition_dir(topic_partition);
         self.group_offsets.remove(topic_partition);
         if let Some(mut partition) = self.partitions.remove(topic_partition) {
-            let answers = partition.abandon(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+            let answers = partition.abandon(KafkaError::UnknownTopicOrPartition);
             self.on_produce_answers(topic_partition, answers);
             drop(partition);
         }
@@ -1313,10 +1313,10 @@ impl Shard {
         let Some(mut partition) = self.partitions.remove(topic_partition) else {
             return;
         };
-        let answers = partition.abandon(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+        let answers = partition.abandon(KafkaError::NotLeaderOrFollower);
         self.on_produce_answers(topic_partition, answers);
         let state = partition.state().cloned();
-        if let Err(error) = partition.log.close() {
+        if let Err(error) = partition.close() {
             tracing::error!(partition = %topic_partition, %error, "closing the log to reconfigure failed");
         }
         if let Err(error) = self.open_partition(topic_partition) {
@@ -1453,8 +1453,8 @@ impl Shard {
         let mut due = Vec::new();
         for (topic_partition, partition) in self.partitions.iter_mut() {
             due.push((topic_partition.clone(), partition.tick(now)));
-            if let Err(error) = partition.log.tick() {
-                tracing::error!(partition = %partition.topic_partition, %error, "log tick failed");
+            if let Err(error) = partition.log().tick() {
+                tracing::error!(partition = %partition.topic_partition(), %error, "log tick failed");
             }
             super::metrics_hooks::partition(partition);
         }
@@ -1468,7 +1468,7 @@ impl Shard {
     fn apply_retention(&mut self) {
         let now = Timestamp::now();
         for (topic_partition, partition) in &self.partitions {
-            match partition.log.apply_retention(now) {
+            match partition.log().apply_retention(now) {
                 Ok(outcome) if outcome.segments_deleted > 0 => {
                     tracing::info!(partition = %topic_partition, ?outcome, "retention deleted segments");
                 }
@@ -1516,7 +1516,7 @@ impl Shard {
     /// Closes every log cleanly, so the next start needs no recovery.
     fn close_partitions(&mut self) {
         for (topic_partition, partition) in std::mem::take(&mut self.partitions) {
-            if let Err(error) = partition.log.close() {
+            if let Err(error) = partition.close() {
                 tracing::error!(partition = %topic_partition, %error, "closing the log failed");
             }
         }
