@@ -1,21 +1,19 @@
-//! A simulated broker: one [`Replica`] and one model log per partition, carrying out the
-//! replicas' intents against the model disk and network the way the real broker will against
-//! the engine and sockets. It long-polls follower fetches, writes a leader's appends with a
-//! disk latency (the append completes once durable), and loses its unflushed tail and all its
-//! memory when it crashes. It applies a partition's new state only once the partition's
-//! appends in flight have completed: a replica taking a role reads the log's end, and an end
-//! that includes writes not yet durable would let a new leader's high watermark cover records a
-//! crash can still take (the broker of the cluster issue must keep the same order).
+//! A simulated broker: one [`PartitionDriver`] per partition, the same driver the real broker
+//! runs, over a model log ([`ModelLog`] implements the driver's log). It long-polls follower
+//! fetches, writes a leader's appends with a disk latency (an append completes once durable),
+//! and loses its unflushed tail and all its memory when it crashes. The driver keeps a new
+//! state of a partition back while that partition's appends are pending, as it does in the
+//! broker: this simulator is where that order is proved.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ringlog_replication::controller::IsrProposal;
+use ringlog_replication::controller::{IsrProposal, Partition};
+use ringlog_replication::driver::{Effects, PartitionDriver, ProduceOutcome};
 use ringlog_replication::partition::{
-    Acks, FetchResponse, FollowerConfig, FollowerFetchAnswer, FollowerOutput, Leader, LeaderConfig,
-    LeaderOutput, ProduceId, Replica, ReplicaInput, ReplicaOutput,
+    Acks, FetchResponse, FollowerConfig, FollowerFetchAnswer, Leader, LeaderConfig, ProduceId,
+    Replica,
 };
-use ringlog_replication::{BrokerId, KafkaError, Millis, Offset};
+use ringlog_replication::{BrokerId, KafkaError, LeaderEpoch, Millis, Offset, TopicPartition};
 
 use crate::disk::{ModelBatch, ModelLog};
 use crate::network::{Envelope, Network, Node};
@@ -28,13 +26,12 @@ const FETCH_BATCHES_MAX: usize = 8;
 /// How many records one consumer fetch returns at most.
 const CONSUMER_RECORDS_MAX: usize = 32;
 
-/// A produce the broker is working on.
+/// Where a produce's answer goes, and what the history needs of it.
 #[derive(Clone, Debug)]
-struct InFlightProduce {
+struct ProduceReply {
     request: u64,
     acks: Acks,
     records: Vec<u64>,
-    base: Option<Offset>,
 }
 
 /// A follower fetch waiting for data (long poll).
@@ -47,14 +44,7 @@ struct ParkedFetch {
     deadline: u64,
 }
 
-/// What an intent may need from the input that caused it.
-#[derive(Default)]
-struct Cause<'a> {
-    /// The fetch being answered.
-    fetch: Option<(BrokerId, FetchTag)>,
-    /// The batches of the fetch response being handled.
-    batches: &'a [ModelBatch],
-}
+type Driver = PartitionDriver<ModelLog, ProduceReply>;
 
 pub struct Broker {
     pub id: BrokerId,
@@ -65,19 +55,16 @@ pub struct Broker {
     pub frozen_until: u64,
     /// Its clock's offset from the simulation's.
     pub skew: i64,
-    pub logs: Vec<ModelLog>,
-    replicas: Vec<Replica>,
-    produces: BTreeMap<ProduceId, InFlightProduce>,
+    /// One driver per partition while up.
+    drivers: Vec<Driver>,
+    /// The logs while down: what the crash left.
+    logs_down: Vec<ModelLog>,
     parked: Vec<ParkedFetch>,
-    /// Per partition: appends written and not yet durable.
-    appending: Vec<usize>,
-    /// Per partition: the newest state that arrived while appends were in flight.
-    deferred_states: Vec<Option<ringlog_replication::controller::Partition>>,
-    next_produce: u64,
     disk_free_at: u64,
     next_heartbeat: u64,
     leader_config: LeaderConfig,
     follower_config: FollowerConfig,
+    broken_driver: bool,
 }
 
 impl Broker {
@@ -92,62 +79,76 @@ impl Broker {
             fetch_backoff: Duration::from_millis(timing::FETCH_BACKOFF_MS),
             test_only_truncate_to_high_watermark: config.broken_truncation,
         };
-        let logs = vec![ModelLog::default(); config.partitions];
-        let appending = vec![0; config.partitions];
-        let deferred_states = vec![None; config.partitions];
         let mut broker = Broker {
             id,
             up: true,
             incarnation: 0,
             frozen_until: 0,
             skew: 0,
-            logs,
-            replicas: Vec::new(),
-            produces: BTreeMap::new(),
+            drivers: Vec::new(),
+            logs_down: vec![ModelLog::default(); config.partitions],
             parked: Vec::new(),
-            appending,
-            deferred_states,
-            next_produce: 0,
             disk_free_at: 0,
             next_heartbeat: 0,
             leader_config,
             follower_config,
+            broken_driver: config.broken_driver,
         };
-        broker.start_replicas();
+        broker.start_drivers();
         broker
     }
 
-    fn start_replicas(&mut self) {
-        self.replicas = self
-            .logs
-            .iter()
-            .map(|log| {
-                Replica::new(
+    fn start_drivers(&mut self) {
+        let logs = std::mem::take(&mut self.logs_down);
+        self.drivers = logs
+            .into_iter()
+            .enumerate()
+            .map(|(partition, log)| {
+                let topic_partition = TopicPartition::new("sim", partition as u32);
+                let mut driver = PartitionDriver::new(
                     self.id,
+                    topic_partition,
+                    log,
                     self.leader_config.clone(),
                     self.follower_config.clone(),
-                    log.state(),
-                )
+                );
+                if self.broken_driver {
+                    driver.test_only_apply_state_during_appends();
+                }
+                driver
             })
             .collect();
     }
 
-    pub fn leader(&self, partition: PartitionIndex) -> Option<&Leader> {
-        if !self.up {
-            return None;
+    /// The partition's log, up or down.
+    pub fn log(&self, partition: PartitionIndex) -> &ModelLog {
+        if self.up {
+            self.drivers[partition].log()
+        } else {
+            &self.logs_down[partition]
         }
-        self.replicas.get(partition)?.as_leader()
+    }
+
+    pub fn leader(&self, partition: PartitionIndex) -> Option<&Leader> {
+        self.replica(partition)?.as_leader()
     }
 
     pub fn replica(&self, partition: PartitionIndex) -> Option<&Replica> {
         if !self.up {
             return None;
         }
-        self.replicas.get(partition)
+        self.drivers.get(partition).map(Driver::replica)
     }
 
+    /// Produces not answered yet, and leader appends not durable yet.
     pub fn pending_produces(&self) -> usize {
-        self.produces.len()
+        self.drivers
+            .iter()
+            .map(|driver| {
+                let (waiting, appending) = driver.in_flight();
+                waiting + appending
+            })
+            .sum()
     }
 
     fn clock(&self, net: &Network) -> Millis {
@@ -162,14 +163,15 @@ impl Broker {
     pub fn crash(&mut self) {
         self.up = false;
         self.incarnation += 1;
-        for log in &mut self.logs {
-            log.crash();
-        }
-        self.replicas.clear();
-        self.produces.clear();
+        self.logs_down = std::mem::take(&mut self.drivers)
+            .into_iter()
+            .map(|driver| {
+                let mut log = driver.into_log();
+                log.crash();
+                log
+            })
+            .collect();
         self.parked.clear();
-        self.appending.iter_mut().for_each(|n| *n = 0);
-        self.deferred_states.iter_mut().for_each(|s| *s = None);
     }
 
     pub fn restart(&mut self, net: &mut Network) {
@@ -178,7 +180,7 @@ impl Broker {
         }
         self.up = true;
         self.frozen_until = 0;
-        self.start_replicas();
+        self.start_drivers();
         self.next_heartbeat = net.now;
         net.schedule(
             net.now,
@@ -194,9 +196,9 @@ impl Broker {
             return;
         }
         let now = self.clock(net);
-        for partition in 0..self.replicas.len() {
-            let outputs = self.replicas[partition].step(ReplicaInput::Tick { now });
-            self.execute(partition, outputs, &Cause::default(), net, history);
+        for partition in 0..self.drivers.len() {
+            let effects = self.drivers[partition].tick(now);
+            self.handle(partition, effects, None, net, history);
         }
         self.answer_parked(net, |parked, now| parked.deadline <= now);
         if net.now >= self.next_heartbeat {
@@ -227,58 +229,25 @@ impl Broker {
         if !self.up || incarnation != self.incarnation {
             return;
         }
-        let log = &mut self.logs[partition];
-        log.durable_end = log.durable_end.max(end.min(log.end()));
-        self.appending[partition] -= 1;
-        if self
-            .produces
-            .get(&produce)
-            .is_some_and(|p| p.acks == Acks::None)
-        {
-            self.produces.remove(&produce);
-        }
-        let input = ReplicaInput::Appended {
-            id: produce,
-            log_end_offset: end,
-        };
-        let outputs = self.replicas[partition].step(input);
-        self.execute(partition, outputs, &Cause::default(), net, history);
-        self.answer_parked(net, |_, _| false);
-        if self.appending[partition] == 0
-            && let Some(state) = self.deferred_states[partition].take()
-        {
-            self.apply_state(partition, state, net, history);
-        }
+        let now = self.clock(net);
+        let driver = &mut self.drivers[partition];
+        driver.log_mut().make_durable(end);
+        let effects = driver.append_completed(produce, end, now);
+        self.handle(partition, effects, None, net, history);
     }
 
-    /// Applies the controller's state of `partition`, or keeps it until the partition's appends
-    /// in flight are durable.
+    /// Applies the controller's state of `partition` (the driver keeps it back while the
+    /// partition's appends are pending).
     fn apply_state(
         &mut self,
         partition: PartitionIndex,
-        state: ringlog_replication::controller::Partition,
+        state: Partition,
         net: &mut Network,
         history: &mut History,
     ) {
-        if self.appending[partition] > 0 {
-            let newer = self.deferred_states[partition]
-                .as_ref()
-                .is_none_or(|d| state.partition_epoch() > d.partition_epoch());
-            if newer {
-                self.deferred_states[partition] = Some(state);
-            }
-            return;
-        }
-        let input = ReplicaInput::PartitionChanged {
-            partition: state,
-            log: self.logs[partition].state(),
-            now: self.clock(net),
-        };
-        let outputs = self.replicas[partition].step(input);
-        self.execute(partition, outputs, &Cause::default(), net, history);
-        if self.replicas[partition].as_leader().is_none() {
-            self.parked.retain(|p| p.partition != partition);
-        }
+        let now = self.clock(net);
+        let effects = self.drivers[partition].apply_state(state, now);
+        self.handle(partition, effects, None, net, history);
     }
 
     pub fn on_message(&mut self, envelope: Envelope, net: &mut Network, history: &mut History) {
@@ -295,17 +264,8 @@ impl Broker {
                 let Node::Broker(follower) = envelope.from else {
                     return;
                 };
-                let input = ReplicaInput::FollowerFetch {
-                    replica: follower,
-                    request,
-                    now,
-                };
-                let outputs = self.replicas[partition].step(input);
-                let cause = Cause {
-                    fetch: Some((follower, fetch_id)),
-                    ..Cause::default()
-                };
-                self.execute(partition, outputs, &cause, net, history);
+                let effects = self.drivers[partition].follower_fetch(follower, request, now);
+                self.handle(partition, effects, Some((follower, fetch_id)), net, history);
             }
             Message::FetchReply {
                 partition,
@@ -316,17 +276,9 @@ impl Broker {
                 if incarnation != self.incarnation {
                     return;
                 }
-                let input = ReplicaInput::FetchResponse {
-                    fetch_id,
-                    response,
-                    now,
-                };
-                let outputs = self.replicas[partition].step(input);
-                let cause = Cause {
-                    batches: &batches,
-                    ..Cause::default()
-                };
-                self.execute(partition, outputs, &cause, net, history);
+                let effects =
+                    self.drivers[partition].fetch_response(fetch_id, response, batches, now);
+                self.handle(partition, effects, None, net, history);
             }
             Message::PartitionStates {
                 incarnation,
@@ -346,8 +298,8 @@ impl Broker {
                 if incarnation != self.incarnation {
                     return;
                 }
-                let outputs = self.replicas[partition].step(ReplicaInput::IsrRejected);
-                self.execute(partition, outputs, &Cause::default(), net, history);
+                let effects = self.drivers[partition].isr_rejected();
+                self.handle(partition, effects, None, net, history);
             }
             Message::Produce {
                 partition,
@@ -355,23 +307,21 @@ impl Broker {
                 acks,
                 records,
             } => {
-                let id = ProduceId(self.next_produce);
-                self.next_produce += 1;
-                let produce = InFlightProduce {
+                // As a producer sends it: one batch, offsets and epoch for the leader to stamp.
+                let batch = ModelBatch {
+                    base: Offset::ZERO,
+                    epoch: LeaderEpoch(0),
+                    records: records.clone(),
+                };
+                let reply = ProduceReply {
                     request,
                     acks,
                     records,
-                    base: None,
                 };
-                self.produces.insert(id, produce);
-                let input = ReplicaInput::Produce {
-                    id,
-                    acks,
-                    timeout: Duration::from_millis(timing::PRODUCE_TIMEOUT_MS),
-                    now,
-                };
-                let outputs = self.replicas[partition].step(input);
-                self.execute(partition, outputs, &Cause::default(), net, history);
+                let timeout = Duration::from_millis(timing::PRODUCE_TIMEOUT_MS);
+                let effects =
+                    self.drivers[partition].produce(vec![batch], acks, timeout, now, reply);
+                self.handle(partition, effects, None, net, history);
             }
             Message::ConsumerFetch { partition, offset } => {
                 let result = self.consume(partition, offset);
@@ -392,133 +342,120 @@ impl Broker {
         partition: PartitionIndex,
         offset: Offset,
     ) -> Result<Vec<(Offset, u64)>, KafkaError> {
-        let leader = self.replicas[partition]
-            .as_leader()
-            .ok_or(KafkaError::NotLeaderOrFollower)?;
-        let high_watermark = leader.high_watermark();
-        Ok(self.logs[partition]
+        let driver = &self.drivers[partition];
+        let end = driver.consumer_read_end(None)?;
+        Ok(driver
+            .log()
             .records()
             .skip_while(|(o, _)| *o < offset)
-            .take_while(|(o, _)| *o < high_watermark)
+            .take_while(|(o, _)| *o < end)
             .take(CONSUMER_RECORDS_MAX)
             .collect())
     }
 
-    fn execute(
+    /// Carries out what a driver step left to the host: answers, the answer to the fetch being
+    /// handled (`fetch`), fetches and proposals to send, appends to complete, long polls.
+    fn handle(
         &mut self,
         partition: PartitionIndex,
-        outputs: Vec<ReplicaOutput>,
-        cause: &Cause<'_>,
+        effects: Effects<ProduceReply>,
+        fetch: Option<(BrokerId, FetchTag)>,
         net: &mut Network,
         history: &mut History,
     ) {
-        for output in outputs {
-            match output {
-                ReplicaOutput::Leader(output) => {
-                    self.execute_leader(partition, output, cause, net, history)
-                }
-                ReplicaOutput::Follower(output) => {
-                    self.execute_follower(partition, output, cause, net)
-                }
-            }
+        let Effects {
+            answers,
+            fetch_answer,
+            send_fetches,
+            isr_proposals,
+            progressed,
+            truncated: _,
+            appends_pending,
+        } = effects;
+        for (produce, end) in appends_pending {
+            let latency = net.range(1, timing::DISK_LATENCY_MAX_MS);
+            self.disk_free_at = self.disk_free_at.max(net.now) + latency;
+            net.schedule(
+                self.disk_free_at,
+                Event::AppendDurable {
+                    broker: self.id,
+                    incarnation: self.incarnation,
+                    partition,
+                    produce,
+                    end,
+                },
+            );
+        }
+        for (reply, outcome) in answers {
+            self.answer_produce(partition, reply, outcome, net, history);
+        }
+        for (fetch_id, leader, request) in send_fetches {
+            let fetch = Message::Fetch {
+                partition,
+                fetch_id: (self.incarnation, fetch_id),
+                request,
+            };
+            net.send(self.node(), Node::Broker(leader), fetch);
+        }
+        for proposal in isr_proposals {
+            self.propose_isr(partition, proposal, net);
+        }
+        if let Some(answer) = fetch_answer {
+            let (follower, fetch_id) = fetch.expect("a fetch answer answers a fetch");
+            self.answer_fetch(partition, follower, fetch_id, answer, net);
+        }
+        if !self.drivers[partition].is_leader() {
+            self.parked.retain(|p| p.partition != partition);
+        }
+        if progressed {
+            self.answer_parked(net, |_, _| false);
         }
     }
 
-    fn execute_leader(
+    fn propose_isr(&self, partition: PartitionIndex, proposal: IsrProposal, net: &mut Network) {
+        net.send(
+            self.node(),
+            Node::Controller,
+            Message::AlterIsr {
+                partition,
+                proposal,
+            },
+        );
+    }
+
+    fn answer_fetch(
         &mut self,
         partition: PartitionIndex,
-        output: LeaderOutput,
-        cause: &Cause<'_>,
+        follower: BrokerId,
+        fetch_id: FetchTag,
+        answer: FollowerFetchAnswer,
         net: &mut Network,
-        history: &mut History,
     ) {
-        match output {
-            LeaderOutput::Append { id, leader_epoch } => {
-                let produce = self
-                    .produces
-                    .get_mut(&id)
-                    .expect("appending a known produce");
-                let log = &mut self.logs[partition];
-                let base = log.end();
-                let batch = ModelBatch {
-                    base,
-                    epoch: leader_epoch,
-                    records: produce.records.clone(),
+        match answer {
+            FollowerFetchAnswer::Records { fetch_offset, .. } => {
+                let parked = ParkedFetch {
+                    follower,
+                    partition,
+                    fetch_id,
+                    fetch_offset,
+                    deadline: net.now + timing::FETCH_WAIT_MAX_MS,
                 };
-                let end = batch.end();
-                log.append(batch, false);
-                self.appending[partition] += 1;
-                produce.base = Some(base);
-                let latency = net.range(1, timing::DISK_LATENCY_MAX_MS);
-                self.disk_free_at = self.disk_free_at.max(net.now) + latency;
-                net.schedule(
-                    self.disk_free_at,
-                    Event::AppendDurable {
-                        broker: self.id,
-                        incarnation: self.incarnation,
-                        partition,
-                        produce: id,
-                        end,
-                    },
-                );
-            }
-            LeaderOutput::Answer { id, result } => {
-                self.answer_produce(partition, id, result, net, history)
-            }
-            LeaderOutput::ProposeIsr {
-                isr,
-                leader_epoch,
-                partition_epoch,
-            } => {
-                let proposal = IsrProposal {
-                    leader: self.id,
-                    leader_epoch,
-                    partition_epoch,
-                    new_isr: isr,
-                };
-                net.send(
-                    self.node(),
-                    Node::Controller,
-                    Message::AlterIsr {
-                        partition,
-                        proposal,
-                    },
-                );
-            }
-            LeaderOutput::HighWatermark(high_watermark) => {
-                self.logs[partition].high_watermark = high_watermark;
+                self.parked.push(parked);
                 self.answer_parked(net, |_, _| false);
             }
-            LeaderOutput::FetchAnswer { replica, answer } => {
-                let (follower, fetch_id) = cause.fetch.expect("a fetch answer answers a fetch");
-                debug_assert_eq!(follower, replica);
-                match answer {
-                    FollowerFetchAnswer::Records { fetch_offset, .. } => {
-                        let parked = ParkedFetch {
-                            follower,
-                            partition,
-                            fetch_id,
-                            fetch_offset,
-                            deadline: net.now + timing::FETCH_WAIT_MAX_MS,
-                        };
-                        self.parked.push(parked);
-                        self.answer_parked(net, |_, _| false);
-                    }
-                    FollowerFetchAnswer::Diverging {
-                        diverging,
-                        high_watermark,
-                    } => {
-                        let response = FetchResponse::Diverging {
-                            diverging,
-                            high_watermark,
-                        };
-                        self.reply_fetch(follower, partition, fetch_id, response, Vec::new(), net);
-                    }
-                    FollowerFetchAnswer::Refused(error) => {
-                        let response = FetchResponse::Refused(error);
-                        self.reply_fetch(follower, partition, fetch_id, response, Vec::new(), net);
-                    }
-                }
+            FollowerFetchAnswer::Diverging {
+                diverging,
+                high_watermark,
+            } => {
+                let response = FetchResponse::Diverging {
+                    diverging,
+                    high_watermark,
+                };
+                self.reply_fetch(follower, partition, fetch_id, response, Vec::new(), net);
+            }
+            FollowerFetchAnswer::Refused(error) => {
+                let response = FetchResponse::Refused(error);
+                self.reply_fetch(follower, partition, fetch_id, response, Vec::new(), net);
             }
         }
     }
@@ -526,40 +463,34 @@ impl Broker {
     fn answer_produce(
         &mut self,
         partition: PartitionIndex,
-        id: ProduceId,
-        result: Result<Option<Offset>, ringlog_replication::partition::ProduceError>,
+        produce: ProduceReply,
+        outcome: ProduceOutcome,
         net: &mut Network,
         history: &mut History,
     ) {
-        let Some(produce) = self.produces.get(&id) else {
-            return;
-        };
         if produce.acks == Acks::None {
-            // acks=0 gets no answer. An accepted one stays until its append is durable.
-            if result.is_err() {
-                self.produces.remove(&id);
-            }
+            // acks=0 gets no answer.
             return;
         }
-        let produce = self.produces.remove(&id).expect("present");
-        let result = match result {
-            Ok(_) => {
-                let base = produce.base.expect("answered after its append");
+        let result = match outcome {
+            ProduceOutcome::Appended {
+                base_offset,
+                isr_len,
+                ..
+            } => {
+                let base = base_offset.expect("answered after its append");
                 if produce.acks == Acks::All {
-                    let leader = self.replicas[partition]
-                        .as_leader()
-                        .expect("a leader answered");
                     history.acks_all_answers.push(AcksAllAnswer {
                         leader: self.id,
                         partition,
                         base,
                         records: produce.records.clone(),
-                        isr_len: leader.isr().len(),
+                        isr_len,
                     });
                 }
                 Ok(base)
             }
-            Err(error) => Err(error.kafka_error()),
+            ProduceOutcome::Refused(refusal) => Err(refusal.error),
         };
         let reply = Message::ProduceReply {
             partition,
@@ -569,71 +500,24 @@ impl Broker {
         net.send(self.node(), Node::Client, reply);
     }
 
-    fn execute_follower(
-        &mut self,
-        partition: PartitionIndex,
-        output: FollowerOutput,
-        cause: &Cause<'_>,
-        net: &mut Network,
-    ) {
-        let log = &mut self.logs[partition];
-        match output {
-            FollowerOutput::SendFetch {
-                fetch_id,
-                leader,
-                request,
-            } => {
-                let fetch = Message::Fetch {
-                    partition,
-                    fetch_id: (self.incarnation, fetch_id),
-                    request,
-                };
-                net.send(self.node(), Node::Broker(leader), fetch);
-            }
-            FollowerOutput::AppendReplicated {
-                base_offset,
-                end_offset,
-            } => {
-                for batch in cause.batches {
-                    if batch.base >= base_offset && batch.end() <= end_offset {
-                        log.append(batch.clone(), true);
-                    }
-                }
-                assert_eq!(
-                    log.end(),
-                    end_offset,
-                    "the follower appended what it was told"
-                );
-            }
-            FollowerOutput::Truncate { end_offset } => log.truncate(end_offset),
-            FollowerOutput::TruncateFullyAndStartAt { offset } => {
-                assert_eq!(offset, Offset::ZERO, "simulated logs always start at 0");
-                log.truncate_fully();
-            }
-            FollowerOutput::HighWatermark(high_watermark) => log.high_watermark = high_watermark,
-        }
-    }
-
     /// Answers the parked fetches that have data to send or for which `expired` holds.
     fn answer_parked(&mut self, net: &mut Network, expired: impl Fn(&ParkedFetch, u64) -> bool) {
         let parked = std::mem::take(&mut self.parked);
         for fetch in parked {
-            let Some(leader) = self.replicas[fetch.partition].as_leader() else {
+            let driver = &self.drivers[fetch.partition];
+            let Ok(end) = driver.follower_read_end() else {
                 continue;
             };
-            let log = &self.logs[fetch.partition];
-            let batches = log.read(
-                fetch.fetch_offset,
-                leader.log_end_offset(),
-                FETCH_BATCHES_MAX,
-            );
+            let batches = driver
+                .log()
+                .read(fetch.fetch_offset, end, FETCH_BATCHES_MAX);
             if batches.is_empty() && !expired(&fetch, net.now) {
                 self.parked.push(fetch);
                 continue;
             }
             let response = FetchResponse::Records {
                 batches: batches.iter().map(ModelBatch::meta).collect(),
-                high_watermark: leader.high_watermark(),
+                high_watermark: driver.high_watermark(),
             };
             self.reply_fetch(
                 fetch.follower,

@@ -155,7 +155,7 @@ impl Controller {
             let partition = change.topic_partition.partition as usize;
             if change.unclean_election {
                 let leader = change.partition.leader().expect("an election elects");
-                let log = &brokers[&leader].logs[partition];
+                let log = &brokers[&leader].log(partition);
                 let lost = history
                     .acked
                     .iter()

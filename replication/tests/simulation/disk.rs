@@ -2,7 +2,11 @@
 //! with the point up to which the log is durable. A crash keeps only the durable part, which
 //! is how "a broker crash loses the unflushed tail of its log" is simulated.
 
+use std::convert::Infallible;
+
 use ringlog_format::{EpochEntry, LeaderEpochCache};
+use ringlog_replication::KafkaError;
+use ringlog_replication::driver::{DriverLog, LeaderAppend};
 use ringlog_replication::partition::{BatchMeta, LogState};
 use ringlog_replication::{LeaderEpoch, Offset};
 
@@ -87,6 +91,11 @@ impl ModelLog {
         self.high_watermark = Offset::ZERO;
     }
 
+    /// A write up to `end` completed: everything below it survives a crash.
+    pub fn make_durable(&mut self, end: Offset) {
+        self.durable_end = self.durable_end.max(end.min(self.end()));
+    }
+
     /// What a crash leaves.
     pub fn crash(&mut self) {
         let durable = self.durable_end;
@@ -139,5 +148,77 @@ impl ModelLog {
                 .zip(b.records.iter())
                 .map(|(o, r)| (Offset(o), *r))
         })
+    }
+}
+
+/// The model log under the broker's partition driver. A leader's append is written at once
+/// (reads see it) and durable only when the simulated disk completes it; a follower's append
+/// is durable at once.
+impl DriverLog for ModelLog {
+    type Records = Vec<ModelBatch>;
+    type Error = Infallible;
+
+    fn state(&self) -> LogState {
+        ModelLog::state(self)
+    }
+
+    fn log_start_offset(&self) -> Offset {
+        Offset::ZERO
+    }
+
+    fn log_end_offset(&self) -> Offset {
+        self.end()
+    }
+
+    fn append_as_leader(
+        &mut self,
+        records: Vec<ModelBatch>,
+        leader_epoch: LeaderEpoch,
+    ) -> Result<LeaderAppend, Infallible> {
+        let first_offset = self.end();
+        for mut batch in records {
+            batch.base = self.end();
+            batch.epoch = leader_epoch;
+            self.append(batch, false);
+        }
+        Ok(LeaderAppend::Pending { first_offset })
+    }
+
+    fn append_replicated(
+        &mut self,
+        records: &Vec<ModelBatch>,
+        base_offset: Offset,
+        end_offset: Offset,
+    ) -> Result<(), Infallible> {
+        for batch in records {
+            if batch.base >= base_offset && batch.end() <= end_offset {
+                self.append(batch.clone(), true);
+            }
+        }
+        assert_eq!(
+            self.end(),
+            end_offset,
+            "the follower appended what it was told"
+        );
+        Ok(())
+    }
+
+    fn truncate_to(&mut self, end_offset: Offset) -> Result<(), Infallible> {
+        self.truncate(end_offset);
+        Ok(())
+    }
+
+    fn truncate_fully_and_start_at(&mut self, offset: Offset) -> Result<(), Infallible> {
+        assert_eq!(offset, Offset::ZERO, "simulated logs always start at 0");
+        self.truncate_fully();
+        Ok(())
+    }
+
+    fn set_high_watermark(&mut self, high_watermark: Offset) {
+        self.high_watermark = high_watermark;
+    }
+
+    fn append_refusal(error: &Infallible) -> KafkaError {
+        match *error {}
     }
 }

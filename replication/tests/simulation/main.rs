@@ -1,5 +1,7 @@
-//! Deterministic simulation of ringlog's replication protocol: the crate's real state machines
-//! ([`Replica`](ringlog_replication::partition::Replica) on every broker, the controller's
+//! Deterministic simulation of ringlog's replication protocol: the code the broker runs (the
+//! [`PartitionDriver`](ringlog_replication::driver::PartitionDriver) stepping a
+//! [`Replica`](ringlog_replication::partition::Replica) and carrying out its intents, for every
+//! partition on every broker, and the controller's
 //! [`ClusterMetadata`](ringlog_replication::controller::ClusterMetadata)) run against model
 //! disks and a model network, with faults, from one seed that reproduces any run.
 //!
@@ -7,15 +9,15 @@
 //! |-----------------|-----------------------------------------------------------------------|
 //! | `world.rs`      | the cluster, its messages and events, the step loop, fault hooks      |
 //! | `network.rs`    | the clock, the event queue, delays, drops, duplicates, cut links       |
-//! | `broker.rs`     | a broker carrying out its replicas' intents on its model logs          |
-//! | `disk.rs`       | a model log: batches of unique records, durable up to a point          |
+//! | `broker.rs`     | a broker: one partition driver per partition, long polls, the network |
+//! | `disk.rs`       | a model log under the driver: batches of unique records, durable up to a point |
 //! | `controller.rs` | the controller model over the real `ClusterMetadata`                   |
 //! | `client.rs`     | a producer (acks 0/1/all) and a consumer per partition                 |
 //! | `invariants/`   | one rule per file, checked after every step; `converged` for liveness  |
 //! | `runner.rs`     | a seed's run: random faults, then healing and convergence              |
 //! | `scenarios.rs`  | the seeds' (source notes') scenarios as named tests                    |
 //!
-//! `RINGLOG_SIM_SEEDS=n` runs n random seeds (default 1000) from `RINGLOG_SIM_FIRST_SEED`
+//! `RINGLOG_SIM_SEEDS=n` runs n random seeds (default 10,000) from `RINGLOG_SIM_FIRST_SEED`
 //! (default 0); `RINGLOG_SIM_SEED=s` replays one.
 //! A failure prints its seed, the broken rule and a trace of the last steps.
 
@@ -34,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use world::SimConfig;
 
-const SEEDS_DEFAULT: u64 = 1_000;
+const SEEDS_DEFAULT: u64 = 10_000;
 
 /// The seeds to run: one replayed, or the first n.
 fn seeds() -> Vec<u64> {
@@ -139,4 +141,21 @@ fn the_simulator_catches_followers_truncating_to_their_high_watermark() {
         safety.iter().any(|rule| error.starts_with(rule)),
         "the broken variant failed for another reason: {error}"
     );
+}
+
+#[test]
+fn the_simulator_catches_a_driver_applying_a_new_state_during_appends() {
+    let configs: Vec<SimConfig> = (0..SEEDS_DEFAULT)
+        .map(|seed| {
+            let mut config = runner::random_config(seed);
+            config.broken_driver = true;
+            config
+        })
+        .collect();
+    let (_, failure) = run_all(configs, true);
+    let (config, error) = failure.expect(
+        "with the partition driver applying a new state while appends are pending, no seed \
+         broke an invariant: the simulator does not exercise the broker's partition driver",
+    );
+    eprintln!("the broken driver fails at seed {}: {error}", config.seed);
 }

@@ -94,7 +94,7 @@ impl Script {
     }
 
     fn record_at(&self, broker: BrokerId, offset: u64) -> Option<u64> {
-        self.world.brokers[&broker].logs[P].record_at(Offset(offset))
+        self.world.brokers[&broker].log(P).record_at(Offset(offset))
     }
 
     fn converge(&mut self) -> Outcome {
@@ -332,7 +332,8 @@ fn the_offsets_100_to_200_example_with_unclean_election_diverges_truncation_repa
             s.converge()?;
             let log: Vec<u64> = first.iter().chain(&third).copied().collect();
             for broker in [B1, B2, B3] {
-                let held: Vec<u64> = s.world.brokers[&broker].logs[P]
+                let held: Vec<u64> = s.world.brokers[&broker]
+                    .log(P)
                     .records()
                     .map(|(_, r)| r)
                     .collect();

@@ -132,6 +132,9 @@ pub struct SimConfig {
     /// Followers truncate to their high watermark instead of the diverging epoch's end: the
     /// broken variant the simulator must catch.
     pub broken_truncation: bool,
+    /// The partition driver applies a new state while appends are pending: the broken
+    /// driver the simulator must catch (it runs the broker's driver, not a model of it).
+    pub broken_driver: bool,
     /// Keep a readable trace of every step (for a replay).
     pub trace: bool,
 }
@@ -146,6 +149,7 @@ impl SimConfig {
             min_insync_replicas: 2,
             unclean_leader_election: false,
             broken_truncation: false,
+            broken_driver: false,
             trace: false,
         }
     }

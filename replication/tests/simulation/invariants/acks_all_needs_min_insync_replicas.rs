@@ -24,7 +24,7 @@ pub fn check(world: &World) -> Result<(), String> {
             .brokers
             .values()
             .filter(|b| {
-                let log = &b.logs[answer.partition];
+                let log = &b.log(answer.partition);
                 (answer.base.0..)
                     .zip(&answer.records)
                     .all(|(o, r)| log.record_at(Offset(o)) == Some(*r))

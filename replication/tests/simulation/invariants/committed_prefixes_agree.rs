@@ -13,7 +13,7 @@ pub fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
         }
         let committed = &mut memory.committed[partition];
         for broker in world.brokers.values() {
-            let log = &broker.logs[partition];
+            let log = &broker.log(partition);
             let seen = (log.generation, log.high_watermark);
             let key = (broker.id, partition);
             if memory.prefix_checked.insert(key, seen) == Some(seen) {

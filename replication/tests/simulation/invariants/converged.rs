@@ -34,9 +34,9 @@ pub fn check(world: &World) -> Result<(), String> {
                 state.replicas()
             ));
         }
-        let leader_log = &leader.logs[partition];
+        let leader_log = &leader.log(partition);
         for replica in state.replicas() {
-            let log = &world.brokers[replica].logs[partition];
+            let log = &world.brokers[replica].log(partition);
             if log.batches != leader_log.batches {
                 return Err(format!(
                     "partition {partition}: broker {replica}'s log (end {}) differs from leader {}'s (end {})",

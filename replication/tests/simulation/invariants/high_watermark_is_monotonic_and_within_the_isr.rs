@@ -34,7 +34,7 @@ pub fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
             .expect("established")
             .high_watermark();
         for member in world.controller.partition(partition).isr() {
-            let end = world.brokers[member].logs[partition].end();
+            let end = world.brokers[member].log(partition).end();
             if hw > end {
                 return Err(format!(
                     "high_watermark_is_within_the_isr: leader {} of partition {partition} has its \

@@ -27,7 +27,7 @@ pub fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
                     ));
                 }
             }
-            let log = &broker.logs[partition];
+            let log = &broker.log(partition);
             let key = (broker.id, partition);
             if memory.epochs_checked.insert(key, log.generation) == Some(log.generation) {
                 continue;

@@ -58,7 +58,7 @@ pub fn leader_log_to_check<'w>(
         return None;
     }
     let leader = world.established_leader(partition)?;
-    let log = &leader.logs[partition];
+    let log = &leader.log(partition);
     let epoch = world.controller.partition(partition).leader_epoch();
     let seen = (leader.id, epoch, log.generation, records);
     (checked.insert(partition, seen) != Some(seen)).then_some((leader.id, log))
