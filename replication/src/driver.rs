@@ -666,3 +666,299 @@ enum Payload<T> {
     Produce(T),
     Fetched(T),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::PartitionEpoch;
+
+    const ME: BrokerId = BrokerId(1);
+
+    /// A log of record counts per batch: enough to check what the driver asks of a log.
+    #[derive(Debug, Default)]
+    struct CountLog {
+        /// (base offset, records, epoch) per batch.
+        batches: Vec<(Offset, u64, LeaderEpoch)>,
+        high_watermark: Offset,
+        /// Leader appends complete later.
+        pending: bool,
+        /// Leader appends fail.
+        broken: bool,
+    }
+
+    impl DriverLog for CountLog {
+        type Records = Vec<u64>;
+        type Error = String;
+
+        fn state(&self) -> LogState {
+            LogState {
+                log_end_offset: self.log_end_offset(),
+                high_watermark: self.high_watermark,
+                ..LogState::default()
+            }
+        }
+
+        fn log_start_offset(&self) -> Offset {
+            Offset::ZERO
+        }
+
+        fn log_end_offset(&self) -> Offset {
+            self.batches
+                .last()
+                .map_or(Offset::ZERO, |(base, count, _)| base.plus(*count))
+        }
+
+        fn append_as_leader(
+            &mut self,
+            records: Vec<u64>,
+            leader_epoch: LeaderEpoch,
+        ) -> Result<LeaderAppend, String> {
+            if self.broken {
+                return Err("disk full".into());
+            }
+            let first_offset = self.log_end_offset();
+            for count in records {
+                let base = self.log_end_offset();
+                self.batches.push((base, count, leader_epoch));
+            }
+            Ok(if self.pending {
+                LeaderAppend::Pending { first_offset }
+            } else {
+                LeaderAppend::Done {
+                    first_offset,
+                    log_end_offset: self.log_end_offset(),
+                }
+            })
+        }
+
+        fn append_replicated(
+            &mut self,
+            _records: &Vec<u64>,
+            _base_offset: Offset,
+            _end_offset: Offset,
+        ) -> Result<(), String> {
+            unreachable!("these tests lead")
+        }
+
+        fn truncate_to(&mut self, end_offset: Offset) -> Result<(), String> {
+            self.batches.retain(|(base, _, _)| *base < end_offset);
+            Ok(())
+        }
+
+        fn truncate_fully_and_start_at(&mut self, _offset: Offset) -> Result<(), String> {
+            unreachable!("these tests lead")
+        }
+
+        fn set_high_watermark(&mut self, high_watermark: Offset) {
+            self.high_watermark = high_watermark;
+        }
+
+        fn append_refusal(_error: &String) -> KafkaError {
+            KafkaError::KafkaStorageError
+        }
+    }
+
+    fn driver(
+        log: CountLog,
+        min_insync_replicas: usize,
+    ) -> PartitionDriver<CountLog, &'static str> {
+        let config = LeaderConfig {
+            min_insync_replicas,
+            ..LeaderConfig::default()
+        };
+        let topic_partition = TopicPartition::new("t", 0);
+        PartitionDriver::new(ME, topic_partition, log, config, FollowerConfig::default())
+    }
+
+    fn leading(isr: &[u32], leader_epoch: u32, partition_epoch: u32) -> Partition {
+        let ids = |ids: &[u32]| ids.iter().map(|&i| BrokerId(i)).collect::<Vec<_>>();
+        Partition::new(
+            ids(&[1, 2, 3]),
+            Some(ME),
+            ids(isr),
+            LeaderEpoch(leader_epoch),
+            PartitionEpoch(partition_epoch),
+        )
+    }
+
+    fn following(leader: u32, leader_epoch: u32, partition_epoch: u32) -> Partition {
+        Partition::new(
+            vec![BrokerId(1), BrokerId(2), BrokerId(3)],
+            Some(BrokerId(leader)),
+            vec![BrokerId(1), BrokerId(2), BrokerId(3)],
+            LeaderEpoch(leader_epoch),
+            PartitionEpoch(partition_epoch),
+        )
+    }
+
+    fn produce(
+        driver: &mut PartitionDriver<CountLog, &'static str>,
+        records: u64,
+        acks: Acks,
+        reply: &'static str,
+    ) -> Effects<&'static str> {
+        driver.produce(
+            vec![records],
+            acks,
+            Duration::from_secs(30),
+            Millis(0),
+            reply,
+        )
+    }
+
+    #[test]
+    fn a_leader_appends_stamped_with_its_epoch_and_answers_acks_1_with_the_base_offset() {
+        let mut driver = driver(CountLog::default(), 1);
+        driver.apply_state(leading(&[1], 4, 1), Millis(0));
+        produce(&mut driver, 3, Acks::Leader, "a");
+        let effects = produce(&mut driver, 2, Acks::Leader, "b");
+        assert_eq!(
+            driver.log().batches,
+            vec![
+                (Offset(0), 3, LeaderEpoch(4)),
+                (Offset(3), 2, LeaderEpoch(4))
+            ]
+        );
+        let [(reply, outcome)] = &effects.answers[..] else {
+            panic!("one answer: {:?}", effects.answers);
+        };
+        assert_eq!(*reply, "b");
+        assert!(
+            matches!(
+                outcome,
+                ProduceOutcome::Appended {
+                    base_offset: Some(Offset(3)),
+                    isr_len: 1,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+        assert!(effects.progressed);
+        assert!(effects.appends_pending.is_empty());
+    }
+
+    #[test]
+    fn a_failed_append_is_refused_with_the_logs_refusal_and_nothing_waits() {
+        let log = CountLog {
+            broken: true,
+            ..CountLog::default()
+        };
+        let mut driver = driver(log, 1);
+        driver.apply_state(leading(&[1], 0, 1), Millis(0));
+        let effects = produce(&mut driver, 1, Acks::All, "a");
+        let [(_, ProduceOutcome::Refused(refusal))] = &effects.answers[..] else {
+            panic!("refused: {:?}", effects.answers);
+        };
+        assert_eq!(refusal.error, KafkaError::KafkaStorageError);
+        assert_eq!(refusal.message, "disk full");
+        assert_eq!(driver.in_flight(), (0, 0));
+    }
+
+    #[test]
+    fn acks_all_below_min_insync_replicas_is_refused_and_appends_nothing() {
+        let mut driver = driver(CountLog::default(), 2);
+        driver.apply_state(leading(&[1], 0, 1), Millis(0));
+        let effects = produce(&mut driver, 1, Acks::All, "a");
+        let [(_, ProduceOutcome::Refused(refusal))] = &effects.answers[..] else {
+            panic!("refused: {:?}", effects.answers);
+        };
+        assert_eq!(refusal.error, KafkaError::NotEnoughReplicas);
+        assert!(driver.log().batches.is_empty());
+    }
+
+    #[test]
+    fn a_new_state_waits_for_pending_appends_and_is_applied_when_they_complete() {
+        let log = CountLog {
+            pending: true,
+            ..CountLog::default()
+        };
+        let mut driver = driver(log, 1);
+        driver.apply_state(leading(&[1], 0, 1), Millis(0));
+        let effects = produce(&mut driver, 5, Acks::Leader, "a");
+        assert!(
+            effects.answers.is_empty(),
+            "answered before its append completed"
+        );
+        assert_eq!(effects.appends_pending, vec![(ProduceId(0), Offset(5))]);
+        assert_eq!(driver.in_flight(), (1, 1));
+
+        // Broker 2 takes over while the append is pending: kept back.
+        let effects = driver.apply_state(following(2, 1, 2), Millis(1));
+        assert!(driver.is_leader(), "the state was applied during an append");
+        assert!(effects.answers.is_empty() && effects.send_fetches.is_empty());
+
+        // The append completes: the produce is answered as the leader it was, then the
+        // driver follows broker 2.
+        let effects = driver.append_completed(ProduceId(0), Offset(5), Millis(2));
+        assert!(
+            matches!(
+                &effects.answers[..],
+                [(
+                    "a",
+                    ProduceOutcome::Appended {
+                        base_offset: Some(Offset(0)),
+                        ..
+                    }
+                )]
+            ),
+            "{:?}",
+            effects.answers
+        );
+        assert!(!driver.is_leader());
+        assert_eq!(
+            driver.state().and_then(Partition::leader),
+            Some(BrokerId(2))
+        );
+        assert_eq!(driver.in_flight(), (0, 0));
+    }
+
+    #[test]
+    fn reads_are_bounded_by_role_and_fenced_by_the_consumers_leader_epoch() {
+        let mut driver = driver(CountLog::default(), 1);
+        assert_eq!(
+            driver.consumer_read_end(None),
+            Err(KafkaError::NotLeaderOrFollower)
+        );
+        assert_eq!(
+            driver.follower_read_end(),
+            Err(KafkaError::NotLeaderOrFollower)
+        );
+        driver.apply_state(leading(&[1, 2], 3, 1), Millis(0));
+        produce(&mut driver, 4, Acks::Leader, "a");
+        // The high watermark waits for broker 2; a follower may read up to the log end.
+        assert_eq!(driver.consumer_read_end(None), Ok(Offset(0)));
+        assert_eq!(
+            driver.consumer_read_end(Some(LeaderEpoch(3))),
+            Ok(Offset(0))
+        );
+        assert_eq!(
+            driver.consumer_read_end(Some(LeaderEpoch(2))),
+            Err(KafkaError::FencedLeaderEpoch)
+        );
+        assert_eq!(
+            driver.consumer_read_end(Some(LeaderEpoch(4))),
+            Err(KafkaError::UnknownLeaderEpoch)
+        );
+        assert_eq!(driver.follower_read_end(), Ok(Offset(4)));
+    }
+
+    #[test]
+    fn abandoning_answers_every_waiting_produce_with_the_error() {
+        let mut driver = driver(CountLog::default(), 1);
+        driver.apply_state(leading(&[1, 2], 0, 1), Millis(0));
+        produce(&mut driver, 1, Acks::All, "a");
+        produce(&mut driver, 1, Acks::All, "b");
+        let answers = driver.abandon(KafkaError::NotLeaderOrFollower);
+        let replies: Vec<_> = answers.iter().map(|(reply, _)| *reply).collect();
+        assert_eq!(replies, ["a", "b"]);
+        assert!(answers.iter().all(|(_, outcome)| matches!(
+            outcome,
+            ProduceOutcome::Refused(Refusal {
+                error: KafkaError::NotLeaderOrFollower,
+                ..
+            })
+        )));
+        assert_eq!(driver.in_flight(), (0, 0));
+    }
+}
