@@ -24,14 +24,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use ringlog_format::{LeaderEpoch, Offset, Timestamp};
+use ringlog_format::{LeaderEpoch, Offset};
 use ringlog_replication::{BrokerId, TopicPartition};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::cluster::{Cluster, Retry, unexpected, unknown_to_error};
 use crate::error::ClientError;
+pub use crate::fetch_decode::ConsumerRecord;
 use crate::fetch_decode::decode_records;
 use ringlog_wire::api::Topic;
 use ringlog_wire::api::fetch::{FetchPartition, FetchPartitionResponse, FetchRequest};
@@ -86,28 +86,6 @@ impl Default for ConsumerConfig {
             max_decompressed_batch_bytes: 64 * 1024 * 1024,
         }
     }
-}
-
-/// A record read from a partition. Key, value and header values share the fetched (or
-/// decompressed) buffer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConsumerRecord {
-    /// The topic it was read from (shared by the records of a fetch).
-    pub topic: Arc<str>,
-    /// The partition it was read from.
-    pub partition: u32,
-    /// Its offset in the partition.
-    pub offset: Offset,
-    /// Its timestamp as the producer set it.
-    pub timestamp: Timestamp,
-    /// The epoch of the leader that appended it; `None` if not stamped.
-    pub leader_epoch: Option<LeaderEpoch>,
-    /// `None`: Kafka's null key.
-    pub key: Option<Bytes>,
-    /// `None`: Kafka's null value (a tombstone).
-    pub value: Option<Bytes>,
-    /// Header keys and values, in order.
-    pub headers: Vec<(String, Option<Bytes>)>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]

@@ -1,7 +1,7 @@
 //! Fetched record bytes to [`ConsumerRecord`]s. Pure.
 //!
-//! Every batch is validated whole first (header fields, length, CRC-32C) with the engine's
-//! [`BatchIter`], then decompressed (within `max_decompressed_bytes`) and its records read with
+//! Every batch is validated whole first (header fields, length, CRC-32C) with
+//! `ringlog-format`'s [`BatchIter`], then decompressed (within `max_decompressed_bytes`) and its records read with
 //! [`RecordIter`]. Keys, values and header values are [`Bytes`] slices of the fetch response
 //! (uncompressed batches) or of the decompressed buffer: no copy per record.
 //!
@@ -20,8 +20,29 @@ use ringlog_format::{
 use ringlog_format::{LeaderEpoch, Offset, Timestamp};
 use ringlog_replication::TopicPartition;
 
-use crate::consumer::ConsumerRecord;
 use crate::error::ClientError;
+
+/// A record read from a partition. Key, value and header values share the fetched (or
+/// decompressed) buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    /// The topic it was read from (shared by the records of a fetch).
+    pub topic: Arc<str>,
+    /// The partition it was read from.
+    pub partition: u32,
+    /// Its offset in the partition.
+    pub offset: Offset,
+    /// Its timestamp as the producer set it.
+    pub timestamp: Timestamp,
+    /// The epoch of the leader that appended it; `None` if not stamped.
+    pub leader_epoch: Option<LeaderEpoch>,
+    /// `None`: Kafka's null key.
+    pub key: Option<Bytes>,
+    /// `None`: Kafka's null value (a tombstone).
+    pub value: Option<Bytes>,
+    /// Header keys and values, in order.
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
 
 /// What one partition's fetched bytes held.
 #[derive(Debug, Default)]
