@@ -4,8 +4,6 @@
 
 use std::fmt;
 
-use crate::error::WireError;
-
 /// An api key as carried on the wire. Known keys are associated constants; an unknown key is
 /// still a valid header field, answered with UNSUPPORTED_VERSION.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -71,22 +69,6 @@ pub struct SupportedApi {
     pub api_key: ApiKey,
     pub name: &'static str,
     pub versions: VersionRange,
-}
-
-/// Refuses an api key or version this build does not speak.
-pub(crate) fn check_version(api_key: ApiKey, api_version: u16) -> Result<(), WireError> {
-    let versions = api_key
-        .versions()
-        .ok_or(WireError::UnsupportedApiKey { api_key: api_key.0 })?;
-    if !versions.contains(api_version) {
-        return Err(WireError::UnsupportedVersion {
-            api_key,
-            api_version,
-            min: versions.min,
-            max: versions.max,
-        });
-    }
-    Ok(())
 }
 
 const V0: VersionRange = VersionRange { min: 0, max: 0 };

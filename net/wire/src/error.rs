@@ -139,6 +139,22 @@ impl WireError {
     }
 }
 
+/// Refuses an api key or version this build does not speak.
+pub(crate) fn check_version(api_key: ApiKey, api_version: u16) -> Result<(), WireError> {
+    let versions = api_key
+        .versions()
+        .ok_or(WireError::UnsupportedApiKey { api_key: api_key.0 })?;
+    if !versions.contains(api_version) {
+        return Err(WireError::UnsupportedVersion {
+            api_key,
+            api_version,
+            min: versions.min,
+            max: versions.max,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,8 +17,9 @@ use crate::api::offset_for_leader_epoch::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 use crate::api::produce::{ProduceRequest, ProduceResponse};
-use crate::api_key::{ApiKey, check_version};
+use crate::api_key::ApiKey;
 use crate::error::WireError;
+use crate::error::check_version;
 use crate::error_code::ErrorCode;
 use crate::frame::{self, CorrelationId, RequestHeader};
 use crate::primitives::{Reader, Wire, Writer};

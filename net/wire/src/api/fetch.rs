@@ -58,8 +58,9 @@ use ringlog_format::{LeaderEpoch, Offset};
 use ringlog_replication::BrokerId;
 
 use crate::api::Topic;
-use crate::api_key::{ApiKey, check_version};
+use crate::api_key::ApiKey;
 use crate::error::WireError;
+use crate::error::check_version;
 use crate::error_code::ErrorCode;
 use crate::frame::{self, CorrelationId};
 use crate::primitives::{ARRAY_MIN_LEN, Reader, STRING_MIN_LEN, Wire, Writer};
