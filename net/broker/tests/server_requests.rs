@@ -426,6 +426,30 @@ fn a_second_broker_on_a_data_dir_in_use_does_not_start() {
     again.stop().unwrap();
 }
 
+#[test]
+fn a_second_broker_on_a_port_in_use_does_not_start() {
+    let first_dir = tempfile::tempdir().unwrap();
+    let first = Broker::start(options(first_dir.path(), 2)).unwrap();
+    let addr = first.local_addr();
+    let second_dir = tempfile::tempdir().unwrap();
+    let mut second = options(second_dir.path(), 2);
+    second.listen = addr;
+    let refused = match Broker::start(second) {
+        Ok(second) => {
+            second.stop().unwrap();
+            first.stop().unwrap();
+            panic!("a second broker started on {addr}, where the first listens");
+        }
+        Err(refused) => refused,
+    };
+    assert_eq!(refused.kind(), std::io::ErrorKind::AddrInUse, "{refused}");
+    assert!(
+        refused.to_string().contains(&addr.to_string()),
+        "the error names {addr}: {refused}"
+    );
+    first.stop().unwrap();
+}
+
 /// Copies the files of directory `from` into a new directory `to`.
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir(to).unwrap();
@@ -917,4 +941,28 @@ fn a_connection_pipelining_past_its_byte_budget_pauses_and_resumes() {
     }
     drop(client);
     broker.stop().unwrap();
+}
+
+/// The shards accept on one socket, where whichever is awake would take a burst whole: each
+/// connection goes to the shard with the fewest.
+#[test]
+fn connections_spread_over_the_shards() {
+    let harness = Harness::start(2);
+    let broker = harness.broker.as_ref().unwrap();
+    let clients: Vec<Client> = (0..64).map(|_| harness.connect()).collect();
+    let deadline = Instant::now() + TIMEOUT;
+    let spread = loop {
+        let spread = broker.connections_per_shard();
+        if spread.iter().sum::<usize>() == clients.len() {
+            break spread;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "64 connections, {spread:?} accepted"
+        );
+        std::thread::yield_now();
+    };
+    // Shards accepting at once may each give one to the same shard: a few apart at most.
+    let (fewest, most) = (spread.iter().min().unwrap(), spread.iter().max().unwrap());
+    assert!(most - fewest <= 4, "64 connections spread {spread:?}");
 }
