@@ -41,7 +41,7 @@
 //! | `log_preallocate_bytes`                | 16 MiB           | none (`file.preallocate` reserves whole segments) | blocks reserved ahead of each active segment's data; 0: off (Redpanda's `segment_fallocation_step`) |
 //! | `message_max_bytes`                    | 1 MiB + 12       | `message.max.bytes`            | topic default; the largest batch |
 //! | `socket_request_max_bytes`             | 100 MiB          | `socket.request.max.bytes`     | the largest request frame |
-//! | `max_connections`                      | 10000            | `max.connections`              | Kafka's default is 2^31-1 |
+//! | `max_connections`                      | 10000            | `max.connections`              | at most 2^24, the connection slots a ring token holds (Kafka's default is 2^31-1) |
 //! | `max_inflight_requests_per_connection` | 100              | none (`queued.max.requests` is per broker) | requests read from a connection and not yet answered |
 //! | `request_timeout_ms`                   | 30000            | `request.timeout.ms` (a client config) | |
 //! | `fetch_max_wait_ms`                    | 500              | `fetch.max.wait.ms` (a consumer config) | the longest a fetch may ask to wait |
@@ -939,6 +939,9 @@ const NUM_PARTITIONS: IntRule = IntRule::new(1, PARTITIONS_PER_TOPIC_MAX as i64)
 const REPLICATION_FACTOR: IntRule = IntRule::new(1, u16::MAX as i64);
 const SOCKET_REQUEST_MAX_BYTES: IntRule = IntRule::new(REQUEST_HEADER_LEN as i64, i32::MAX as i64);
 const COUNT: IntRule = IntRule::new(1, i32::MAX as i64);
+/// `max_connections`: a shard numbers its connections with slots a ring token holds, and may
+/// hold every connection of the broker.
+const MAX_CONNECTIONS: IntRule = IntRule::new(1, crate::ring::CONNECTION_SLOTS as i64);
 const TIMEOUT_MS: IntRule = IntRule::new(1, i32::MAX as i64);
 const WAIT_MS: IntRule = IntRule::new(0, i32::MAX as i64);
 /// `log_preallocate_bytes`: a segment holds at most `i32::MAX` bytes.
@@ -1318,7 +1321,12 @@ const KEYS: &[KeySpec] = &[
         doc: "connections open at once; more are closed as they arrive",
         section: "limits",
         parse: |c, v| {
-            c.max_connections = int_as(v, COUNT)?;
+            c.max_connections = int_as(v, MAX_CONNECTIONS).map_err(|allowed| {
+                format!(
+                    "{allowed} (a shard's ring token holds {} bits of connection slot)",
+                    crate::ring::SLOT_BITS
+                )
+            })?;
             Ok(())
         },
         render: |c| render_int(c.max_connections),
@@ -1774,6 +1782,28 @@ mod tests {
                 .contains("node_id = 4294967295: expected an integer between 0 and 2147483647"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn max_connections_is_held_to_the_slots_a_ring_token_holds() {
+        let err = parse("max_connections = 16777217\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config file broker.toml: max_connections = 16777217: expected an integer between \
+             1 and 16777216 (a shard's ring token holds 24 bits of connection slot)"
+        );
+        assert_eq!(
+            parse("max_connections = 16777216\n")
+                .unwrap()
+                .max_connections,
+            16_777_216
+        );
+        let set_in_code = BrokerConfig {
+            max_connections: u32::MAX,
+            ..BrokerConfig::default()
+        };
+        let err = set_in_code.validate().unwrap_err();
+        assert_eq!(err.problems()[0].key(), "max_connections", "{err}");
     }
 
     #[test]

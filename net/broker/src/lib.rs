@@ -86,6 +86,18 @@ impl Broker {
     /// Returns once every shard is serving; the partitions this broker holds open (recovering
     /// if needed) as the controller's metadata reaches them.
     pub fn start(mut options: ServerOptions) -> io::Result<Broker> {
+        // The config's validation holds the key to it; options set in code are checked here.
+        if options.max_connections > ring::CONNECTION_SLOTS as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "max_connections {} is more than the {} connection slots a shard's ring \
+                     token holds",
+                    options.max_connections,
+                    ring::CONNECTION_SLOTS
+                ),
+            ));
+        }
         options.shards = options.shards.max(1);
         let shards = options.shards;
         std::fs::create_dir_all(&options.data_dir)?;

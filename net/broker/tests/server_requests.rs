@@ -450,6 +450,25 @@ fn a_second_broker_on_a_port_in_use_does_not_start() {
     first.stop().unwrap();
 }
 
+#[test]
+fn more_connections_than_a_ring_token_can_number_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options(dir.path(), 1);
+    options.max_connections = (1 << 24) + 1;
+    let refused = Broker::start(options).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::InvalidInput,
+        "{refused}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .starts_with("max_connections 16777217 is more than the 16777216"),
+        "{refused}"
+    );
+}
+
 /// Copies the files of directory `from` into a new directory `to`.
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir(to).unwrap();
