@@ -43,6 +43,7 @@
 //! | `socket_request_max_bytes`             | 100 MiB          | `socket.request.max.bytes`     | the largest request frame |
 //! | `max_connections`                      | 10000            | `max.connections`              | at most 2^24, the connection slots a ring token holds (Kafka's default is 2^31-1) |
 //! | `max_inflight_requests_per_connection` | 100              | none (`queued.max.requests` is per broker) | requests read from a connection and not yet answered |
+//! | `fetch_purgatory_max_partitions`       | 100000           | none (Kafka's fetch purgatory has no bound) | per shard: fetch partitions waiting for data at once (long polls); one more is answered at once with what there is |
 //! | `request_timeout_ms`                   | 30000            | `request.timeout.ms` (a client config) | |
 //! | `fetch_max_wait_ms`                    | 500              | `fetch.max.wait.ms` (a consumer config) | the longest a fetch may ask to wait |
 //! | `replica_lag_time_max_ms`              | 30000            | `replica.lag.time.max.ms`      | |
@@ -150,6 +151,9 @@ pub struct BrokerConfig {
     /// `max_inflight_requests_per_connection`: requests read and not yet answered; the broker
     /// stops reading a connection at this many.
     pub max_inflight_requests_per_connection: u32,
+    /// `fetch_purgatory_max_partitions`: fetch partitions a shard keeps waiting for data at
+    /// once; a fetch of one more is answered at once with what there is (nothing).
+    pub fetch_purgatory_max_partitions: u32,
     /// `request_timeout_ms`: the longest a request may wait inside the broker (an acks=all
     /// produce's own timeout is capped by it).
     pub request_timeout: Duration,
@@ -205,6 +209,7 @@ impl Default for BrokerConfig {
             socket_request_max_bytes: MAX_FRAME_BYTES_DEFAULT,
             max_connections: 10_000,
             max_inflight_requests_per_connection: 100,
+            fetch_purgatory_max_partitions: 100_000,
             request_timeout: Duration::from_millis(30_000),
             fetch_max_wait: Duration::from_millis(500),
             replica_lag_time_max: Duration::from_millis(30_000),
@@ -1341,6 +1346,17 @@ const KEYS: &[KeySpec] = &[
             Ok(())
         },
         render: |c| render_int(c.max_inflight_requests_per_connection),
+    },
+    KeySpec {
+        name: "fetch_purgatory_max_partitions",
+        kafka: "",
+        doc: "fetch partitions a shard keeps waiting for data at once; one more is answered at once with what there is",
+        section: "limits",
+        parse: |c, v| {
+            c.fetch_purgatory_max_partitions = int_as(v, COUNT)?;
+            Ok(())
+        },
+        render: |c| render_int(c.fetch_purgatory_max_partitions),
     },
     KeySpec {
         name: "request_timeout_ms",

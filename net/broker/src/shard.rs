@@ -10,7 +10,8 @@
 //!   is another shard, and its result comes back the same way. The request's response is built
 //!   once every part is back (`Job`).
 //! - **Long polls.** A fetch part with nothing to send waits on its owner until data arrives,
-//!   the deadline passes, or the request as a whole has `min_bytes` from other parts. A
+//!   the deadline passes, or the request as a whole has `min_bytes` from other parts; at most
+//!   `fetch_purgatory_max_partitions` wait on a shard, and one more is answered at once. A
 //!   fetch read on a connection whose earlier fetches still wait releases them (answers go
 //!   out in request order: their waits would hold it up too). A follower's fetcher relies on
 //!   it to send a partition's fetch at once while its long poll of the others is out.
@@ -1112,14 +1113,25 @@ impl Shard {
     }
 
     /// Sends a fetch's outcome, or parks the fetch until data, its deadline or a release.
+    /// With `fetch_purgatory_max_partitions` parked already it is answered now, with nothing:
+    /// what Kafka answers a fetch it cannot wait for, and the fetcher asks again.
     fn answer_or_park(&mut self, fetch: ParkedFetch, outcome: FetchOutcome) {
         let waits = outcome.bytes == 0
             && outcome.error == ErrorCode::NONE
             && fetch.deadline > Instant::now()
             && self.stopping.is_none();
-        if waits {
+        let room = self.parked.len() < self.shared.options.fetch_purgatory_max_partitions;
+        if waits && room {
             self.parked.push(fetch);
         } else {
+            if waits {
+                tracing::debug!(
+                    shard = self.index,
+                    partition = %fetch.topic_partition,
+                    parked = self.parked.len(),
+                    "fetch purgatory full: answering the fetch now"
+                );
+            }
             self.deliver(fetch.reply, PartResult::Fetch(outcome));
         }
     }
@@ -1270,7 +1282,11 @@ impl Shard {
         }
         let now = self.shared.now();
         let records = super::offsets::encode_batch(&commits, Timestamp::now().0);
-        let timeout = Duration::from_secs(30);
+        // The commit waits for the offsets partition's ISR (acks=all) as long as any request
+        // may wait inside the broker: request_timeout_ms, which also caps a client's acks=all
+        // produce. Kafka has offsets.commit.timeout.ms (5 s) for this alone; one bound for
+        // every wait is enough here, and it keeps the 30 s of before by default.
+        let timeout = self.shared.options.config.request_timeout;
         let partition = self
             .partitions
             .get_mut(&topic_partition)
@@ -1401,10 +1417,12 @@ impl Shard {
             },
             None => FetchOutcome::refused(self.not_served(&fetch.topic_partition)),
         };
-        if outcome.bytes == 0 && outcome.error == ErrorCode::NONE && !now {
-            self.parked.push(fetch);
-        } else {
+        if now {
             self.deliver(fetch.reply, PartResult::Fetch(outcome));
+        } else {
+            // Back in the purgatory if it still has nothing, and there is room: the fetches
+            // read while its partition was being looked at may have taken its place.
+            self.answer_or_park(fetch, outcome);
         }
     }
 

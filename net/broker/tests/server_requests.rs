@@ -318,6 +318,56 @@ fn a_fetch_answers_the_fetch_waiting_ahead_of_it_on_its_connection() {
 }
 
 #[test]
+fn a_fetch_past_the_purgatory_bound_is_answered_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options(dir.path(), 1);
+    options.fetch_wait_max = Duration::from_secs(5);
+    options.fetch_purgatory_max_partitions = 2;
+    let harness = Harness {
+        broker: Some(Broker::start(options).expect("broker starts")),
+        _dir: dir,
+    };
+    let broker = harness.broker.as_ref().unwrap();
+    broker.wait_ready(TIMEOUT).expect("broker registers");
+    let mut admin = harness.connect();
+    create(&mut admin, "t", 3);
+    // One connection each: a later fetch on a connection would answer the one waiting.
+    let mut waiting: Vec<(Client, Request, u32)> = (0..2)
+        .map(|partition| {
+            let mut client = harness.connect();
+            let request = fetch_request("t", partition, 0, Duration::from_secs(5));
+            let correlation = client.send(&request);
+            (client, request, correlation)
+        })
+        .collect();
+    for (client, ..) in &mut waiting {
+        assert_no_answer_for_200ms(client, "a fetch within the bound");
+    }
+    // The purgatory is full: the next empty fetch is answered now, not in 5 s.
+    let mut late = harness.connect();
+    let started = Instant::now();
+    let Response::Fetch(response) = late.call(fetch_request("t", 2, 0, Duration::from_secs(5)))
+    else {
+        panic!("not a fetch response")
+    };
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(2),
+        "a fetch past the bound waited {waited:?}"
+    );
+    let partition = &response.topics[0].partitions[0];
+    assert_eq!(partition.error_code, ErrorCode::NONE);
+    assert!(partition.records.is_empty());
+    // Those parked still wait for data.
+    produce(&mut admin, "t", 0, batch(&["woken"]));
+    let (client, request, correlation) = &mut waiting[0];
+    let Response::Fetch(response) = client.receive(request, *correlation) else {
+        panic!("not a fetch response")
+    };
+    assert_eq!(values(&response.topics[0].partitions[0].records), ["woken"]);
+}
+
+#[test]
 fn an_empty_fetch_answers_at_its_deadline() {
     let harness = Harness::start(1);
     let mut client = harness.connect();
