@@ -45,7 +45,7 @@ use ringlog_wire::ErrorResponse;
 use ringlog_wire::api::fetch::{EpochEndOffset, FetchPartitionResponse};
 use ringlog_wire::api::list_offsets::OffsetSpec;
 use ringlog_wire::frame::{REQUEST_HEADER_LEN, split_request_frame};
-use ringlog_wire::{ErrorCode, Request, RequestHeader, Response, decode_request, encode_response};
+use ringlog_wire::{ErrorCode, Request, RequestHeader, Response, decode_request};
 
 /// How often partitions are ticked (produce timeouts, time-based rolls and flushes).
 const TICK_INTERVAL: Duration = Duration::from_millis(100);
@@ -812,19 +812,7 @@ impl Shard {
 
     /// Puts a whole response in the connection's place for `job` and writes what is ready.
     fn respond(&mut self, job: JobKey, header: &RequestHeader, response: &Response) {
-        let pieces = match encode_response(response, header.api_version, header.correlation_id) {
-            Ok(frame) => vec![OutPiece::Bytes(frame)],
-            Err(error) => {
-                tracing::error!(%error, api = ?header.api_key, "cannot encode a response");
-                let refusal = Response::Error(ErrorResponse {
-                    error_code: ErrorCode::UNKNOWN_SERVER_ERROR,
-                    message: error.to_string(),
-                });
-                let frame = encode_response(&refusal, header.api_version, header.correlation_id)
-                    .expect("an error response always encodes");
-                vec![OutPiece::Bytes(frame)]
-            }
-        };
+        let pieces = handlers::encode(header, response);
         self.fulfil(job, pieces);
     }
 

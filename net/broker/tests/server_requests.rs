@@ -4,9 +4,11 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use metrics_exporter_prometheus::PrometheusHandle;
 use ringlog_broker::{Broker, ServerOptions};
 use ringlog_engine::Offset;
 use ringlog_engine::format::{BatchBuilder, Record, RecordIter};
@@ -1010,6 +1012,103 @@ fn a_connection_pipelining_past_its_byte_budget_pauses_and_resumes() {
     }
     drop(client);
     broker.stop().unwrap();
+}
+
+/// The process's metrics, as the broker's `main` installs them: the shards record from their
+/// own threads, so only the global recorder sees what they record. Installed once, by the
+/// first test that reads it.
+fn metrics() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        ringlog_broker::metrics::install_recorder().expect("no other recorder in this binary")
+    })
+}
+
+/// `ringlog_request_errors_total{api, error}` as the metrics render now; 0 when absent.
+fn errors_counted(api: &str, error: &str) -> u64 {
+    let series = format!("ringlog_request_errors_total{{api=\"{api}\",error=\"{error}\"}} ");
+    metrics()
+        .render()
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |value| value.parse().expect("a counter's value"))
+}
+
+#[test]
+fn errors_answered_are_counted_by_api_and_error() {
+    metrics();
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    // Other tests of this binary may answer the same errors meanwhile: each count must grow
+    // by at least what this test causes.
+    let unknown_before = errors_counted("Produce", "UNKNOWN_TOPIC_OR_PARTITION");
+    let group_before = errors_counted("OffsetFetch", "INVALID_GROUP_ID");
+    let unsupported_before = errors_counted("unknown", "UNSUPPORTED_VERSION");
+
+    // Per partition: two partitions of a topic that does not exist, one count each.
+    let request = Request::Produce(ProduceRequest {
+        acks: Acks::All,
+        timeout: TIMEOUT,
+        topics: vec![Topic {
+            name: "nowhere".to_string(),
+            partitions: (0..2)
+                .map(|partition_index| ProducePartition {
+                    partition_index,
+                    records: batch(&["x"]),
+                })
+                .collect(),
+        }],
+    });
+    let Response::Produce(response) = client.call(request) else {
+        panic!("not a produce response")
+    };
+    for partition in &response.topics[0].partitions {
+        assert_eq!(partition.error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+    }
+    // The whole request refused: an offset fetch without a group.
+    let request = Request::OffsetFetch(OffsetFetchRequest {
+        group_id: String::new(),
+        topics: None,
+    });
+    let Response::Error(refusal) = client.call(request) else {
+        panic!("not an error response")
+    };
+    assert_eq!(refusal.error_code, ErrorCode::INVALID_GROUP_ID);
+    // A request that does not decode: api key 999, version 0, correlation 7, no body.
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&8u32.to_be_bytes());
+    frame.extend_from_slice(&999u16.to_be_bytes());
+    frame.extend_from_slice(&0u16.to_be_bytes());
+    frame.extend_from_slice(&7u32.to_be_bytes());
+    client.stream.write_all(&frame).unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    while split_response_frame(&mut client.buffer, MAX_FRAME_BYTES_DEFAULT)
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "no answer in time");
+        let mut chunk = [0u8; 1024];
+        let n = client.stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed instead of answered");
+        client.buffer.extend_from_slice(&chunk[..n]);
+    }
+
+    // Each error is counted before its answer is written.
+    let unknown = errors_counted("Produce", "UNKNOWN_TOPIC_OR_PARTITION");
+    assert!(
+        unknown >= unknown_before + 2,
+        "produce errors counted {unknown_before} then {unknown}"
+    );
+    let group = errors_counted("OffsetFetch", "INVALID_GROUP_ID");
+    assert!(
+        group > group_before,
+        "offset fetch errors counted {group_before} then {group}"
+    );
+    let unsupported = errors_counted("unknown", "UNSUPPORTED_VERSION");
+    assert!(
+        unsupported > unsupported_before,
+        "undecodable requests counted {unsupported_before} then {unsupported}"
+    );
 }
 
 /// The shards accept on one socket, where whichever is awake would take a burst whole: each
