@@ -41,8 +41,9 @@
 //! | `log_preallocate_bytes`                | 16 MiB           | none (`file.preallocate` reserves whole segments) | blocks reserved ahead of each active segment's data; 0: off (Redpanda's `segment_fallocation_step`) |
 //! | `message_max_bytes`                    | 1 MiB + 12       | `message.max.bytes`            | topic default; the largest batch |
 //! | `socket_request_max_bytes`             | 100 MiB          | `socket.request.max.bytes`     | the largest request frame |
-//! | `max_connections`                      | 10000            | `max.connections`              | Kafka's default is 2^31-1 |
+//! | `max_connections`                      | 10000            | `max.connections`              | at most 2^24, the connection slots a ring token holds (Kafka's default is 2^31-1) |
 //! | `max_inflight_requests_per_connection` | 100              | none (`queued.max.requests` is per broker) | requests read from a connection and not yet answered |
+//! | `fetch_purgatory_max_partitions`       | 100000           | none (Kafka's fetch purgatory has no bound) | per shard: fetch partitions waiting for data at once (long polls); one more is answered at once with what there is |
 //! | `request_timeout_ms`                   | 30000            | `request.timeout.ms` (a client config) | |
 //! | `fetch_max_wait_ms`                    | 500              | `fetch.max.wait.ms` (a consumer config) | the longest a fetch may ask to wait |
 //! | `replica_lag_time_max_ms`              | 30000            | `replica.lag.time.max.ms`      | |
@@ -150,6 +151,9 @@ pub struct BrokerConfig {
     /// `max_inflight_requests_per_connection`: requests read and not yet answered; the broker
     /// stops reading a connection at this many.
     pub max_inflight_requests_per_connection: u32,
+    /// `fetch_purgatory_max_partitions`: fetch partitions a shard keeps waiting for data at
+    /// once; a fetch of one more is answered at once with what there is (nothing).
+    pub fetch_purgatory_max_partitions: u32,
     /// `request_timeout_ms`: the longest a request may wait inside the broker (an acks=all
     /// produce's own timeout is capped by it).
     pub request_timeout: Duration,
@@ -205,6 +209,7 @@ impl Default for BrokerConfig {
             socket_request_max_bytes: MAX_FRAME_BYTES_DEFAULT,
             max_connections: 10_000,
             max_inflight_requests_per_connection: 100,
+            fetch_purgatory_max_partitions: 100_000,
             request_timeout: Duration::from_millis(30_000),
             fetch_max_wait: Duration::from_millis(500),
             replica_lag_time_max: Duration::from_millis(30_000),
@@ -939,6 +944,9 @@ const NUM_PARTITIONS: IntRule = IntRule::new(1, PARTITIONS_PER_TOPIC_MAX as i64)
 const REPLICATION_FACTOR: IntRule = IntRule::new(1, u16::MAX as i64);
 const SOCKET_REQUEST_MAX_BYTES: IntRule = IntRule::new(REQUEST_HEADER_LEN as i64, i32::MAX as i64);
 const COUNT: IntRule = IntRule::new(1, i32::MAX as i64);
+/// `max_connections`: a shard numbers its connections with slots a ring token holds, and may
+/// hold every connection of the broker.
+const MAX_CONNECTIONS: IntRule = IntRule::new(1, crate::ring::CONNECTION_SLOTS as i64);
 const TIMEOUT_MS: IntRule = IntRule::new(1, i32::MAX as i64);
 const WAIT_MS: IntRule = IntRule::new(0, i32::MAX as i64);
 /// `log_preallocate_bytes`: a segment holds at most `i32::MAX` bytes.
@@ -1318,7 +1326,12 @@ const KEYS: &[KeySpec] = &[
         doc: "connections open at once; more are closed as they arrive",
         section: "limits",
         parse: |c, v| {
-            c.max_connections = int_as(v, COUNT)?;
+            c.max_connections = int_as(v, MAX_CONNECTIONS).map_err(|allowed| {
+                format!(
+                    "{allowed} (a shard's ring token holds {} bits of connection slot)",
+                    crate::ring::SLOT_BITS
+                )
+            })?;
             Ok(())
         },
         render: |c| render_int(c.max_connections),
@@ -1333,6 +1346,17 @@ const KEYS: &[KeySpec] = &[
             Ok(())
         },
         render: |c| render_int(c.max_inflight_requests_per_connection),
+    },
+    KeySpec {
+        name: "fetch_purgatory_max_partitions",
+        kafka: "",
+        doc: "fetch partitions a shard keeps waiting for data at once; one more is answered at once with what there is",
+        section: "limits",
+        parse: |c, v| {
+            c.fetch_purgatory_max_partitions = int_as(v, COUNT)?;
+            Ok(())
+        },
+        render: |c| render_int(c.fetch_purgatory_max_partitions),
     },
     KeySpec {
         name: "request_timeout_ms",
@@ -1774,6 +1798,28 @@ mod tests {
                 .contains("node_id = 4294967295: expected an integer between 0 and 2147483647"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn max_connections_is_held_to_the_slots_a_ring_token_holds() {
+        let err = parse("max_connections = 16777217\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config file broker.toml: max_connections = 16777217: expected an integer between \
+             1 and 16777216 (a shard's ring token holds 24 bits of connection slot)"
+        );
+        assert_eq!(
+            parse("max_connections = 16777216\n")
+                .unwrap()
+                .max_connections,
+            16_777_216
+        );
+        let set_in_code = BrokerConfig {
+            max_connections: u32::MAX,
+            ..BrokerConfig::default()
+        };
+        let err = set_in_code.validate().unwrap_err();
+        assert_eq!(err.problems()[0].key(), "max_connections", "{err}");
     }
 
     #[test]

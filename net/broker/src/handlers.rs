@@ -1,6 +1,7 @@
 //! What the broker answers, API by API, apart from the runtime: how a request splits into
-//! partition parts ([`plan`]), how their results become the response ([`finish`]), and the
-//! requests answered from the catalog alone.
+//! partition parts ([`plan`]), how their results become the response ([`finish`]), the
+//! requests answered from the catalog alone, and every response's encoding ([`encode`], and
+//! the fetch's pieces), where the error codes it carries are counted ([`error_codes`]).
 
 use std::time::{Duration, Instant};
 
@@ -441,6 +442,7 @@ fn fetch_pieces(header: &RequestHeader, response: FetchResponse<Slices>) -> Vec<
     let frame = match encode_fetch_response(&response, header.api_version, header.correlation_id) {
         Ok(frame) => frame,
         Err(error) => {
+            tracing::error!(%error, api = ?header.api_key, "cannot encode a response");
             let refusal = Response::Error(ErrorResponse {
                 error_code: ErrorCode::UNKNOWN_SERVER_ERROR,
                 message: error.to_string(),
@@ -448,6 +450,10 @@ fn fetch_pieces(header: &RequestHeader, response: FetchResponse<Slices>) -> Vec<
             return encode(header, &refusal);
         }
     };
+    super::metrics_hooks::request_errors(
+        header.api_key,
+        partition_errors(&response.topics, |p| p.error_code),
+    );
     let mut pieces = Vec::with_capacity(frame.pieces.len());
     for piece in frame.pieces {
         match piece {
@@ -630,15 +636,60 @@ fn describe_configs(shared: &Shared, request: &DescribeConfigsRequest) -> Descri
     DescribeConfigsResponse { topics }
 }
 
-fn encode(header: &RequestHeader, response: &Response) -> Vec<OutPiece> {
-    let frame = encode_response(response, header.api_version, header.correlation_id)
-        .unwrap_or_else(|error| {
+/// A whole response as one piece, its error codes counted; one that cannot be encoded goes out
+/// as UNKNOWN_SERVER_ERROR.
+pub fn encode(header: &RequestHeader, response: &Response) -> Vec<OutPiece> {
+    let frame = match encode_response(response, header.api_version, header.correlation_id) {
+        Ok(frame) => {
+            super::metrics_hooks::request_errors(header.api_key, error_codes(response));
+            frame
+        }
+        Err(error) => {
+            tracing::error!(%error, api = ?header.api_key, "cannot encode a response");
             let refusal = Response::Error(ErrorResponse {
                 error_code: ErrorCode::UNKNOWN_SERVER_ERROR,
                 message: error.to_string(),
             });
+            super::metrics_hooks::request_errors(header.api_key, error_codes(&refusal));
             encode_response(&refusal, header.api_version, header.correlation_id)
                 .expect("an error response always encodes")
-        });
+        }
+    };
     vec![OutPiece::Bytes(frame)]
+}
+
+/// The error codes `response` carries, NONE left out: the request's when it is refused whole,
+/// else one for each topic or partition answered with one (Kafka counts its `ErrorsPerSec`
+/// the same way).
+pub fn error_codes(response: &Response) -> Vec<ErrorCode> {
+    let codes = match response {
+        Response::Produce(r) => partition_errors(&r.topics, |p| p.error_code),
+        Response::Fetch(r) => partition_errors(&r.topics, |p| p.error_code),
+        Response::ListOffsets(r) => partition_errors(&r.topics, |p| p.error_code),
+        Response::Metadata(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| {
+                std::iter::once(t.error_code).chain(t.partitions.iter().map(|p| p.error_code))
+            })
+            .collect(),
+        Response::OffsetCommit(r) => partition_errors(&r.topics, |p| p.error_code),
+        Response::OffsetFetch(r) => partition_errors(&r.topics, |p| p.error_code),
+        Response::ApiVersions(_) => Vec::new(),
+        Response::CreateTopics(r) => r.topics.iter().map(|t| t.error_code).collect(),
+        Response::DeleteTopics(r) => r.topics.iter().map(|t| t.error_code).collect(),
+        Response::OffsetForLeaderEpoch(r) => partition_errors(&r.topics, |p| p.error_code),
+        Response::DescribeConfigs(r) => r.topics.iter().map(|t| t.error_code).collect(),
+        Response::AlterConfigs(r) => r.topics.iter().map(|t| t.error_code).collect(),
+        Response::Error(e) => vec![e.error_code],
+    };
+    codes.into_iter().filter(|code| !code.is_none()).collect()
+}
+
+/// Every partition's error code, NONE included.
+fn partition_errors<P>(topics: &[Topic<P>], code: impl Fn(&P) -> ErrorCode) -> Vec<ErrorCode> {
+    topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(&code))
+        .collect()
 }

@@ -54,7 +54,7 @@ use shard::{Inbox, Shard, ShardMsg, Shared};
 
 use ringlog_controller::{Controller, ControllerConfig, RaftTiming};
 
-/// Connections waiting to be accepted, per shard.
+/// Connections waiting to be accepted, on the one socket every shard accepts on.
 const LISTEN_BACKLOG: i32 = 1024;
 
 /// A running broker. Dropping it without [`Broker::stop`] leaves the shards running until the
@@ -80,20 +80,34 @@ impl std::fmt::Debug for Broker {
 }
 
 impl Broker {
-    /// Binds the listen address on every shard, starts this node's controller (a quorum
-    /// voter, or an observer of the quorum) and the shards, then registers with the quorum.
+    /// Binds the listen address (one socket, which every shard accepts on), starts this
+    /// node's controller (a quorum voter, or an observer of the quorum) and the shards, then
+    /// registers with the quorum.
     /// Returns once every shard is serving; the partitions this broker holds open (recovering
     /// if needed) as the controller's metadata reaches them.
     pub fn start(mut options: ServerOptions) -> io::Result<Broker> {
+        // The config's validation holds the key to it; options set in code are checked here.
+        if options.max_connections > ring::CONNECTION_SLOTS as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "max_connections {} is more than the {} connection slots a shard's ring \
+                     token holds",
+                    options.max_connections,
+                    ring::CONNECTION_SLOTS
+                ),
+            ));
+        }
         options.shards = options.shards.max(1);
+        let shards = options.shards;
         std::fs::create_dir_all(&options.data_dir)?;
         let lock = ringlog_engine::lock_dir(&options.data_dir)
             .map_err(|error| io::Error::new(io::ErrorKind::ResourceBusy, error.to_string()))?;
-        let listeners = bind_shards(options.listen, options.shards)?;
+        let listeners = bind_shards(options.listen, shards)?;
         let local_addr = listeners[0].local_addr()?;
         let mut inboxes = Vec::new();
         let mut receivers = Vec::new();
-        for _ in 0..options.shards {
+        for _ in 0..shards {
             let (inbox, receiver) = Inbox::new()?;
             inboxes.push(inbox);
             receivers.push(receiver);
@@ -110,6 +124,7 @@ impl Broker {
             agent,
             started: Instant::now(),
             connections: AtomicUsize::new(0),
+            shard_connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
         });
         let mut threads = Vec::new();
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -156,6 +171,16 @@ impl Broker {
             }
         }
         Ok(broker)
+    }
+
+    /// The connections of each shard now, in shard order (open, or given to it by the shard
+    /// that accepted them and on their way): how the accepts spread.
+    pub fn connections_per_shard(&self) -> Vec<usize> {
+        self.shared
+            .shard_connections
+            .iter()
+            .map(|count| count.load(std::sync::atomic::Ordering::Relaxed))
+            .collect()
     }
 
     /// The address the broker listens on (the port chosen, when port 0 was asked for).
@@ -278,20 +303,29 @@ fn start_controller(options: &ServerOptions) -> io::Result<Controller> {
     .map_err(io::Error::other)
 }
 
-/// One listening socket per shard on the same address (SO_REUSEPORT), so the kernel spreads
-/// connections over the shards. With port 0 the first socket picks the port, the rest share it.
+/// The broker's one listening socket, duplicated for each shard: every shard's ring accepts on
+/// the same socket, and the kernel hands each new connection to one of the accepts waiting on
+/// it. SO_REUSEADDR lets a restart bind while the old connections linger in TIME_WAIT; there is
+/// no SO_REUSEPORT, which would let a second broker (of the same user) bind the same address
+/// and take half the connections: it fails with AddrInUse instead. With port 0 the kernel
+/// picks the port.
 fn bind_shards(listen: SocketAddr, shards: usize) -> io::Result<Vec<std::net::TcpListener>> {
+    let named = |error: io::Error| {
+        io::Error::new(error.kind(), format!("cannot listen on {listen}: {error}"))
+    };
+    let socket = Socket::new(
+        Domain::for_address(listen),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&listen.into()).map_err(named)?;
+    socket.listen(LISTEN_BACKLOG).map_err(named)?;
+    let listener: std::net::TcpListener = socket.into();
     let mut listeners = Vec::with_capacity(shards);
-    let mut addr = listen;
-    for _ in 0..shards {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_reuse_address(true)?;
-        socket.set_reuse_port(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(LISTEN_BACKLOG)?;
-        let listener: std::net::TcpListener = socket.into();
-        addr = listener.local_addr()?;
-        listeners.push(listener);
+    for _ in 1..shards {
+        listeners.push(listener.try_clone()?);
     }
+    listeners.push(listener);
     Ok(listeners)
 }

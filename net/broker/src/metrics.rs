@@ -6,7 +6,7 @@
 //! |--------------------------------------|-----------|---------------------|----------------|
 //! | `ringlog_requests_total`             | counter   | `api`               | requests answered |
 //! | `ringlog_request_duration_seconds`   | histogram | `api`               | time from a request's last byte read to its answer queued |
-//! | `ringlog_request_errors_total`       | counter   | `api`, `error`      | requests answered with an error code (Kafka's name) |
+//! | `ringlog_request_errors_total`       | counter   | `api`, `error`      | error codes answered (Kafka's names): one for a request refused whole, else one per topic or partition answered with one, as Kafka's `ErrorsPerSec` |
 //! | `ringlog_bytes_in_total`             | counter   |                     | bytes read from client and broker connections |
 //! | `ringlog_bytes_out_total`            | counter   |                     | bytes written to client and broker connections |
 //! | `ringlog_fetch_bytes_total`          | counter   | `mode`              | record bytes sent by fetches, `zerocopy` (sendfile/splice) or `copy` |
@@ -66,7 +66,8 @@ use ringlog_wire::{ApiKey, ErrorCode};
 pub const REQUESTS_TOTAL: &str = "ringlog_requests_total";
 /// Seconds from a request's last byte read to its answer queued, by `api`.
 pub const REQUEST_DURATION_SECONDS: &str = "ringlog_request_duration_seconds";
-/// Requests answered with an error code, by `api` and `error` (Kafka's name of the code).
+/// Error codes answered, by `api` and `error` (Kafka's name of the code): one for a request
+/// refused whole, else one per topic or partition answered with one.
 pub const REQUEST_ERRORS_TOTAL: &str = "ringlog_request_errors_total";
 /// Bytes read from connections.
 pub const BYTES_IN_TOTAL: &str = "ringlog_bytes_in_total";
@@ -149,7 +150,7 @@ pub const METRICS: &[MetricDef] = &[
     def(
         REQUEST_ERRORS_TOTAL,
         MetricKind::Counter,
-        "Requests answered with an error code, by api and error.",
+        "Error codes answered, by api and error: one per request refused whole, or per topic or partition answered with one.",
     ),
     def(
         BYTES_IN_TOTAL,
@@ -260,11 +261,12 @@ pub fn record_request(api: ApiKey, duration: Duration) {
     histogram!(REQUEST_DURATION_SECONDS, "api" => api).record(duration.as_secs_f64());
 }
 
-/// A request of `api` was answered with `error` (call for error answers only; the
-/// request is still counted by [`record_request`]).
-pub fn record_request_error(api: ApiKey, error: ErrorCode) {
+/// A response of `api` carried `error` `count` times: the request refused whole, or as many
+/// topics or partitions answered with it (call for error codes only, not NONE; the request is
+/// still counted by [`record_request`]).
+pub fn record_request_errors(api: ApiKey, error: ErrorCode, count: u64) {
     let error = error.name().unwrap_or("unknown");
-    counter!(REQUEST_ERRORS_TOTAL, "api" => api_label(api), "error" => error).increment(1);
+    counter!(REQUEST_ERRORS_TOTAL, "api" => api_label(api), "error" => error).increment(count);
 }
 
 /// `bytes` were read from a connection.
@@ -915,7 +917,7 @@ mod tests {
             record_request(ApiKey::PRODUCE, Duration::from_millis(3));
             record_request(ApiKey::PRODUCE, Duration::from_millis(30));
             record_request(ApiKey(999), Duration::from_millis(1));
-            record_request_error(ApiKey::FETCH, ErrorCode::NOT_LEADER_OR_FOLLOWER);
+            record_request_errors(ApiKey::FETCH, ErrorCode::NOT_LEADER_OR_FOLLOWER, 1);
             record_bytes_in(100);
             record_bytes_out(200);
             record_fetch_bytes(FetchMode::ZeroCopy, 4096);

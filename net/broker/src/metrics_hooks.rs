@@ -5,11 +5,21 @@ use std::time::Instant;
 
 use super::metrics::{self as m, FetchMode};
 use super::partition::ServedPartition;
-use ringlog_wire::ApiKey;
+use ringlog_wire::{ApiKey, ErrorCode};
 
 /// A request of `api` was answered; it was read at `started`.
 pub fn request(api: ApiKey, started: Instant) {
     m::record_request(api, started.elapsed());
+}
+
+/// A response of `api` carries `errors` (NONE is not counted): each code counted as often as
+/// it appears.
+pub fn request_errors(api: ApiKey, mut errors: Vec<ErrorCode>) {
+    errors.retain(|error| !error.is_none());
+    errors.sort_unstable_by_key(|error| error.0);
+    for run in errors.chunk_by(|a, b| a == b) {
+        m::record_request_errors(api, run[0], run.len() as u64);
+    }
 }
 
 /// Bytes read from a connection.

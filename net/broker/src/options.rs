@@ -28,6 +28,9 @@ pub struct ServerOptions {
     pub max_inflight_requests_per_connection: usize,
     /// The longest a fetch may wait for data, whatever it asks.
     pub fetch_wait_max: Duration,
+    /// Fetch partitions a shard keeps waiting for data at once; a fetch of one more is
+    /// answered at once with what there is.
+    pub fetch_purgatory_max_partitions: usize,
     /// How long a shutdown waits for responses to be written before closing connections.
     pub shutdown_grace: Duration,
 }
@@ -50,6 +53,7 @@ impl ServerOptions {
             max_inflight_requests_per_connection: config.max_inflight_requests_per_connection
                 as usize,
             fetch_wait_max: config.fetch_max_wait,
+            fetch_purgatory_max_partitions: config.fetch_purgatory_max_partitions as usize,
             shutdown_grace: Duration::from_secs(5),
             config,
         }

@@ -27,35 +27,60 @@ pub enum Op {
     Wake,
 }
 
+/// Where a token's op sits in the user data: the top 8 bits.
+const OP_SHIFT: u32 = 56;
+/// Where a token's connection slot sits: the bits between the op and the generation (the low
+/// 32 bits).
+const SLOT_SHIFT: u32 = 32;
+/// The bits of a connection slot in a token.
+pub const SLOT_BITS: u32 = OP_SHIFT - SLOT_SHIFT;
+/// How many connection slots a shard can number (0 ..= 2^24 - 1): `max_connections` is held to
+/// it, as a shard's slots are at most the broker's connections.
+pub const CONNECTION_SLOTS: u32 = 1 << SLOT_BITS;
+const SLOT_MASK: u64 = CONNECTION_SLOTS as u64 - 1;
+
 /// The user data of one submission: the op, and the connection slot and generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Token {
     pub op: Op,
+    /// Below [`CONNECTION_SLOTS`].
     pub slot: u32,
     pub generation: u32,
 }
 
 impl Token {
+    /// # Panics
+    /// When the slot is past [`CONNECTION_SLOTS`]: cut to its bits, it would name another
+    /// connection.
     pub fn encode(self) -> u64 {
+        assert!(
+            self.slot < CONNECTION_SLOTS,
+            "connection slot {} does not fit the {SLOT_BITS} bits of a ring token",
+            self.slot
+        );
         let op = match self.op {
             Op::Accept => 0u64,
             Op::Recv => 1,
             Op::PollOut => 2,
             Op::Wake => 3,
         };
-        op << 56 | u64::from(self.slot & 0x00ff_ffff) << 32 | u64::from(self.generation)
+        op << OP_SHIFT | u64::from(self.slot) << SLOT_SHIFT | u64::from(self.generation)
     }
 
+    /// # Panics
+    /// On an op this shard never submits: every completion carries a token it encoded, so
+    /// another value is a bug (taking it for a wake-up would hide it).
     pub fn decode(user_data: u64) -> Token {
-        let op = match user_data >> 56 {
+        let op = match user_data >> OP_SHIFT {
             0 => Op::Accept,
             1 => Op::Recv,
             2 => Op::PollOut,
-            _ => Op::Wake,
+            3 => Op::Wake,
+            other => panic!("unknown ring op {other} in completion user data {user_data:#018x}"),
         };
         Token {
             op,
-            slot: ((user_data >> 32) & 0x00ff_ffff) as u32,
+            slot: ((user_data >> SLOT_SHIFT) & SLOT_MASK) as u32,
             generation: user_data as u32,
         }
     }
@@ -179,5 +204,32 @@ mod tests {
             };
             assert_eq!(Token::decode(token.encode()), token);
         }
+    }
+
+    #[test]
+    fn the_last_slot_round_trips() {
+        let token = Token {
+            op: Op::Recv,
+            slot: CONNECTION_SLOTS - 1,
+            generation: u32::MAX,
+        };
+        assert_eq!(Token::decode(token.encode()), token);
+    }
+
+    #[test]
+    #[should_panic(expected = "connection slot 16777216 does not fit the 24 bits")]
+    fn a_slot_past_the_token_bits_is_not_cut() {
+        Token {
+            op: Op::Recv,
+            slot: CONNECTION_SLOTS,
+            generation: 1,
+        }
+        .encode();
+    }
+
+    #[test]
+    #[should_panic(expected = "unknown ring op 4")]
+    fn an_unknown_op_does_not_decode_as_a_wake() {
+        Token::decode(4 << 56 | 0x0000_0001_0000_0002);
     }
 }

@@ -1,15 +1,17 @@
 //! One shard: a thread with its own io_uring, its own connections and the partitions it owns.
 //!
-//! - **Connections.** Each shard listens on the broker's address (SO_REUSEPORT: the kernel
-//!   spreads new connections over the shards), receives through io_uring, cuts frames, and
-//!   answers in request order (`connection.rs`).
+//! - **Connections.** Every shard accepts on the broker's one listening socket (a duplicate of
+//!   it) and gives each connection it accepts to the shard with the fewest connections, through
+//!   that shard's inbox when it is another one; a connection's shard receives through
+//!   io_uring, cuts frames, and answers in request order (`connection.rs`).
 //! - **Partitions.** A partition belongs to one shard ([`owner_of`]); only that shard touches
 //!   its log. A request is split into one part per partition; each part runs on its owner,
 //!   through the owner's inbox (a channel and an eventfd the owner's ring waits on) when that
 //!   is another shard, and its result comes back the same way. The request's response is built
 //!   once every part is back (`Job`).
 //! - **Long polls.** A fetch part with nothing to send waits on its owner until data arrives,
-//!   the deadline passes, or the request as a whole has `min_bytes` from other parts. A
+//!   the deadline passes, or the request as a whole has `min_bytes` from other parts; at most
+//!   `fetch_purgatory_max_partitions` wait on a shard, and one more is answered at once. A
 //!   fetch read on a connection whose earlier fetches still wait releases them (answers go
 //!   out in request order: their waits would hold it up too). A follower's fetcher relies on
 //!   it to send a partition's fetch at once while its long poll of the others is out.
@@ -21,7 +23,7 @@ use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -43,7 +45,7 @@ use ringlog_wire::ErrorResponse;
 use ringlog_wire::api::fetch::{EpochEndOffset, FetchPartitionResponse};
 use ringlog_wire::api::list_offsets::OffsetSpec;
 use ringlog_wire::frame::{REQUEST_HEADER_LEN, split_request_frame};
-use ringlog_wire::{ErrorCode, Request, RequestHeader, Response, decode_request, encode_response};
+use ringlog_wire::{ErrorCode, Request, RequestHeader, Response, decode_request};
 
 /// How often partitions are ticked (produce timeouts, time-based rolls and flushes).
 const TICK_INTERVAL: Duration = Duration::from_millis(100);
@@ -225,6 +227,10 @@ pub enum ShardMsg {
     Reconfigure {
         topic_partition: TopicPartition,
     },
+    /// A connection another shard accepted, for this one to serve (see `Shard::assign`).
+    Adopt {
+        stream: TcpStream,
+    },
     /// The answer to a request the agent handled (an admin request).
     Respond {
         job: JobKey,
@@ -236,10 +242,11 @@ pub enum ShardMsg {
 }
 
 /// A shard's inbox: other shards send into the channel, then write the eventfd the shard's
-/// ring waits on.
+/// ring waits on. No lock: `Sender` is `Sync` (std's channel is crossbeam's, lock-free), so
+/// every shard and the agent send through the same one at once.
 #[derive(Debug)]
 pub struct Inbox {
-    sender: Mutex<Sender<ShardMsg>>,
+    sender: Sender<ShardMsg>,
     eventfd: OwnedFd,
 }
 
@@ -254,16 +261,13 @@ impl Inbox {
         }
         // SAFETY: `fd` is a fresh descriptor nobody else owns.
         let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let inbox = Inbox {
-            sender: Mutex::new(sender),
-            eventfd,
-        };
+        let inbox = Inbox { sender, eventfd };
         Ok((inbox, receiver))
     }
 
     pub fn send(&self, msg: ShardMsg) {
         // A shard that has stopped has dropped its receiver: nothing is waiting for the answer.
-        let _ = self.sender.lock().expect("not poisoned").send(msg);
+        let _ = self.sender.send(msg);
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a local into a valid eventfd.
         unsafe { libc::write(self.eventfd.as_raw_fd(), (&raw const one).cast(), 8) };
@@ -291,7 +295,11 @@ pub struct Shared {
     /// The address Metadata reports.
     pub advertised: std::net::SocketAddr,
     pub started: Instant,
+    /// Connections open on the broker, held to `max_connections`.
     pub connections: std::sync::atomic::AtomicUsize,
+    /// Connections of each shard (by shard index): open, or assigned to it and on their way
+    /// (`Shard::assign` gives a new connection to the shard with the fewest).
+    pub shard_connections: Vec<std::sync::atomic::AtomicUsize>,
 }
 
 impl Shared {
@@ -553,7 +561,7 @@ impl Shard {
         if result >= 0 {
             // SAFETY: a successful accept returns a fresh descriptor that we now own.
             let stream = unsafe { TcpStream::from_raw_fd(result) };
-            self.admit(stream);
+            self.assign(stream);
         } else {
             let error = io::Error::from_raw_os_error(-result);
             tracing::warn!(%error, shard = self.index, "accept failed");
@@ -564,7 +572,11 @@ impl Shard {
         Ok(())
     }
 
-    fn admit(&mut self, stream: TcpStream) {
+    /// Gives a connection just accepted to the shard with the fewest connections (this one on
+    /// a tie). The kernel hands each connection of the one listening socket to whichever
+    /// shard's accept is waiting, and a shard that is awake takes a whole burst from the
+    /// backlog: left to it, 64 connections opened at once landed 64 to 0 on two shards.
+    fn assign(&mut self, stream: TcpStream) {
         use std::sync::atomic::Ordering;
         let count = self.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
         if count > self.shared.options.max_connections || self.stopping.is_some() {
@@ -575,8 +587,30 @@ impl Shard {
             );
             return;
         }
+        let loads = &self.shared.shard_connections;
+        let mut target = self.index;
+        for (index, load) in loads.iter().enumerate() {
+            if load.load(Ordering::Relaxed) < loads[target].load(Ordering::Relaxed) {
+                target = index;
+            }
+        }
+        // Counted at once, so the next accept (on any shard) sees it before it arrives.
+        loads[target].fetch_add(1, Ordering::Relaxed);
+        if target == self.index {
+            self.admit(stream);
+        } else {
+            self.shared.inboxes[target].send(ShardMsg::Adopt { stream });
+        }
+    }
+
+    /// Serves a connection assigned to this shard (already counted, see [`Self::assign`]).
+    fn admit(&mut self, stream: TcpStream) {
+        if self.stopping.is_some() {
+            self.uncount_connection();
+            return;
+        }
         let Ok(peer) = stream.peer_addr() else {
-            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+            self.uncount_connection();
             return;
         };
         let generation = self.next_generation;
@@ -584,7 +618,7 @@ impl Shard {
         let conn = match Connection::new(stream, peer, generation) {
             Ok(conn) => conn,
             Err(error) => {
-                self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+                self.uncount_connection();
                 tracing::warn!(%error, "cannot set up connection");
                 return;
             }
@@ -601,6 +635,13 @@ impl Shard {
         };
         super::metrics_hooks::connection_opened();
         self.arm_recv(slot);
+    }
+
+    /// A connection of this shard is gone (or never started): it no longer counts.
+    fn uncount_connection(&self) {
+        use std::sync::atomic::Ordering;
+        self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+        self.shared.shard_connections[self.index].fetch_sub(1, Ordering::Relaxed);
     }
 
     fn conn_mut(&mut self, slot: u32, generation: u32) -> Option<&mut Connection> {
@@ -764,28 +805,14 @@ impl Shard {
         self.free_slots.push(slot);
         super::metrics_hooks::connection_closed();
         self.dying.retain(|&s| s != slot);
-        self.shared
-            .connections
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.uncount_connection();
     }
 
     // ---- requests ----
 
     /// Puts a whole response in the connection's place for `job` and writes what is ready.
     fn respond(&mut self, job: JobKey, header: &RequestHeader, response: &Response) {
-        let pieces = match encode_response(response, header.api_version, header.correlation_id) {
-            Ok(frame) => vec![OutPiece::Bytes(frame)],
-            Err(error) => {
-                tracing::error!(%error, api = ?header.api_key, "cannot encode a response");
-                let refusal = Response::Error(ErrorResponse {
-                    error_code: ErrorCode::UNKNOWN_SERVER_ERROR,
-                    message: error.to_string(),
-                });
-                let frame = encode_response(&refusal, header.api_version, header.correlation_id)
-                    .expect("an error response always encodes");
-                vec![OutPiece::Bytes(frame)]
-            }
-        };
+        let pieces = handlers::encode(header, response);
         self.fulfil(job, pieces);
     }
 
@@ -1072,14 +1099,25 @@ impl Shard {
     }
 
     /// Sends a fetch's outcome, or parks the fetch until data, its deadline or a release.
+    /// With `fetch_purgatory_max_partitions` parked already it is answered now, with nothing:
+    /// what Kafka answers a fetch it cannot wait for, and the fetcher asks again.
     fn answer_or_park(&mut self, fetch: ParkedFetch, outcome: FetchOutcome) {
         let waits = outcome.bytes == 0
             && outcome.error == ErrorCode::NONE
             && fetch.deadline > Instant::now()
             && self.stopping.is_none();
-        if waits {
+        let room = self.parked.len() < self.shared.options.fetch_purgatory_max_partitions;
+        if waits && room {
             self.parked.push(fetch);
         } else {
+            if waits {
+                tracing::debug!(
+                    shard = self.index,
+                    partition = %fetch.topic_partition,
+                    parked = self.parked.len(),
+                    "fetch purgatory full: answering the fetch now"
+                );
+            }
             self.deliver(fetch.reply, PartResult::Fetch(outcome));
         }
     }
@@ -1230,7 +1268,11 @@ impl Shard {
         }
         let now = self.shared.now();
         let records = super::offsets::encode_batch(&commits, Timestamp::now().0);
-        let timeout = Duration::from_secs(30);
+        // The commit waits for the offsets partition's ISR (acks=all) as long as any request
+        // may wait inside the broker: request_timeout_ms, which also caps a client's acks=all
+        // produce. Kafka has offsets.commit.timeout.ms (5 s) for this alone; one bound for
+        // every wait is enough here, and it keeps the 30 s of before by default.
+        let timeout = self.shared.options.config.request_timeout;
         let partition = self
             .partitions
             .get_mut(&topic_partition)
@@ -1361,10 +1403,12 @@ impl Shard {
             },
             None => FetchOutcome::refused(self.not_served(&fetch.topic_partition)),
         };
-        if outcome.bytes == 0 && outcome.error == ErrorCode::NONE && !now {
-            self.parked.push(fetch);
-        } else {
+        if now {
             self.deliver(fetch.reply, PartResult::Fetch(outcome));
+        } else {
+            // Back in the purgatory if it still has nothing, and there is room: the fetches
+            // read while its partition was being looked at may have taken its place.
+            self.answer_or_park(fetch, outcome);
         }
     }
 
@@ -1423,6 +1467,7 @@ impl Shard {
                     self.respond(job, &header, &response);
                     super::metrics_hooks::request(header.api_key, started);
                 }
+                ShardMsg::Adopt { stream } => self.admit(stream),
                 ShardMsg::Stop => self.begin_stop(),
             }
         }
@@ -1520,5 +1565,23 @@ impl Shard {
                 tracing::error!(partition = %topic_partition, %error, "closing the log failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// docs/broker.md promises no lock on the produce or fetch path, and every part owned by
+    /// another shard, and every result coming back, goes through an inbox.
+    #[test]
+    fn sending_to_an_inbox_takes_no_lock() {
+        let source = include_str!("shard.rs");
+        let (_, inbox) = source
+            .split_once("pub struct Inbox {")
+            .expect("the inbox is defined in shard.rs");
+        let (fields, _) = inbox.split_once('}').expect("the inbox's fields end");
+        assert!(
+            !fields.contains("Mutex") && !fields.contains("RwLock"),
+            "the inbox holds a lock:{fields}"
+        );
     }
 }

@@ -4,9 +4,11 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use metrics_exporter_prometheus::PrometheusHandle;
 use ringlog_broker::{Broker, ServerOptions};
 use ringlog_engine::Offset;
 use ringlog_engine::format::{BatchBuilder, Record, RecordIter};
@@ -318,6 +320,56 @@ fn a_fetch_answers_the_fetch_waiting_ahead_of_it_on_its_connection() {
 }
 
 #[test]
+fn a_fetch_past_the_purgatory_bound_is_answered_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options(dir.path(), 1);
+    options.fetch_wait_max = Duration::from_secs(5);
+    options.fetch_purgatory_max_partitions = 2;
+    let harness = Harness {
+        broker: Some(Broker::start(options).expect("broker starts")),
+        _dir: dir,
+    };
+    let broker = harness.broker.as_ref().unwrap();
+    broker.wait_ready(TIMEOUT).expect("broker registers");
+    let mut admin = harness.connect();
+    create(&mut admin, "t", 3);
+    // One connection each: a later fetch on a connection would answer the one waiting.
+    let mut waiting: Vec<(Client, Request, u32)> = (0..2)
+        .map(|partition| {
+            let mut client = harness.connect();
+            let request = fetch_request("t", partition, 0, Duration::from_secs(5));
+            let correlation = client.send(&request);
+            (client, request, correlation)
+        })
+        .collect();
+    for (client, ..) in &mut waiting {
+        assert_no_answer_for_200ms(client, "a fetch within the bound");
+    }
+    // The purgatory is full: the next empty fetch is answered now, not in 5 s.
+    let mut late = harness.connect();
+    let started = Instant::now();
+    let Response::Fetch(response) = late.call(fetch_request("t", 2, 0, Duration::from_secs(5)))
+    else {
+        panic!("not a fetch response")
+    };
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(2),
+        "a fetch past the bound waited {waited:?}"
+    );
+    let partition = &response.topics[0].partitions[0];
+    assert_eq!(partition.error_code, ErrorCode::NONE);
+    assert!(partition.records.is_empty());
+    // Those parked still wait for data.
+    produce(&mut admin, "t", 0, batch(&["woken"]));
+    let (client, request, correlation) = &mut waiting[0];
+    let Response::Fetch(response) = client.receive(request, *correlation) else {
+        panic!("not a fetch response")
+    };
+    assert_eq!(values(&response.topics[0].partitions[0].records), ["woken"]);
+}
+
+#[test]
 fn an_empty_fetch_answers_at_its_deadline() {
     let harness = Harness::start(1);
     let mut client = harness.connect();
@@ -424,6 +476,49 @@ fn a_second_broker_on_a_data_dir_in_use_does_not_start() {
     let again = Broker::start(options(dir.path(), 1)).unwrap();
     again.wait_ready(TIMEOUT).unwrap();
     again.stop().unwrap();
+}
+
+#[test]
+fn a_second_broker_on_a_port_in_use_does_not_start() {
+    let first_dir = tempfile::tempdir().unwrap();
+    let first = Broker::start(options(first_dir.path(), 2)).unwrap();
+    let addr = first.local_addr();
+    let second_dir = tempfile::tempdir().unwrap();
+    let mut second = options(second_dir.path(), 2);
+    second.listen = addr;
+    let refused = match Broker::start(second) {
+        Ok(second) => {
+            second.stop().unwrap();
+            first.stop().unwrap();
+            panic!("a second broker started on {addr}, where the first listens");
+        }
+        Err(refused) => refused,
+    };
+    assert_eq!(refused.kind(), std::io::ErrorKind::AddrInUse, "{refused}");
+    assert!(
+        refused.to_string().contains(&addr.to_string()),
+        "the error names {addr}: {refused}"
+    );
+    first.stop().unwrap();
+}
+
+#[test]
+fn more_connections_than_a_ring_token_can_number_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options(dir.path(), 1);
+    options.max_connections = (1 << 24) + 1;
+    let refused = Broker::start(options).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::InvalidInput,
+        "{refused}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .starts_with("max_connections 16777217 is more than the 16777216"),
+        "{refused}"
+    );
 }
 
 /// Copies the files of directory `from` into a new directory `to`.
@@ -917,4 +1012,125 @@ fn a_connection_pipelining_past_its_byte_budget_pauses_and_resumes() {
     }
     drop(client);
     broker.stop().unwrap();
+}
+
+/// The process's metrics, as the broker's `main` installs them: the shards record from their
+/// own threads, so only the global recorder sees what they record. Installed once, by the
+/// first test that reads it.
+fn metrics() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        ringlog_broker::metrics::install_recorder().expect("no other recorder in this binary")
+    })
+}
+
+/// `ringlog_request_errors_total{api, error}` as the metrics render now; 0 when absent.
+fn errors_counted(api: &str, error: &str) -> u64 {
+    let series = format!("ringlog_request_errors_total{{api=\"{api}\",error=\"{error}\"}} ");
+    metrics()
+        .render()
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |value| value.parse().expect("a counter's value"))
+}
+
+#[test]
+fn errors_answered_are_counted_by_api_and_error() {
+    metrics();
+    let harness = Harness::start(2);
+    let mut client = harness.connect();
+    // Other tests of this binary may answer the same errors meanwhile: each count must grow
+    // by at least what this test causes.
+    let unknown_before = errors_counted("Produce", "UNKNOWN_TOPIC_OR_PARTITION");
+    let group_before = errors_counted("OffsetFetch", "INVALID_GROUP_ID");
+    let unsupported_before = errors_counted("unknown", "UNSUPPORTED_VERSION");
+
+    // Per partition: two partitions of a topic that does not exist, one count each.
+    let request = Request::Produce(ProduceRequest {
+        acks: Acks::All,
+        timeout: TIMEOUT,
+        topics: vec![Topic {
+            name: "nowhere".to_string(),
+            partitions: (0..2)
+                .map(|partition_index| ProducePartition {
+                    partition_index,
+                    records: batch(&["x"]),
+                })
+                .collect(),
+        }],
+    });
+    let Response::Produce(response) = client.call(request) else {
+        panic!("not a produce response")
+    };
+    for partition in &response.topics[0].partitions {
+        assert_eq!(partition.error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+    }
+    // The whole request refused: an offset fetch without a group.
+    let request = Request::OffsetFetch(OffsetFetchRequest {
+        group_id: String::new(),
+        topics: None,
+    });
+    let Response::Error(refusal) = client.call(request) else {
+        panic!("not an error response")
+    };
+    assert_eq!(refusal.error_code, ErrorCode::INVALID_GROUP_ID);
+    // A request that does not decode: api key 999, version 0, correlation 7, no body.
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&8u32.to_be_bytes());
+    frame.extend_from_slice(&999u16.to_be_bytes());
+    frame.extend_from_slice(&0u16.to_be_bytes());
+    frame.extend_from_slice(&7u32.to_be_bytes());
+    client.stream.write_all(&frame).unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    while split_response_frame(&mut client.buffer, MAX_FRAME_BYTES_DEFAULT)
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "no answer in time");
+        let mut chunk = [0u8; 1024];
+        let n = client.stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed instead of answered");
+        client.buffer.extend_from_slice(&chunk[..n]);
+    }
+
+    // Each error is counted before its answer is written.
+    let unknown = errors_counted("Produce", "UNKNOWN_TOPIC_OR_PARTITION");
+    assert!(
+        unknown >= unknown_before + 2,
+        "produce errors counted {unknown_before} then {unknown}"
+    );
+    let group = errors_counted("OffsetFetch", "INVALID_GROUP_ID");
+    assert!(
+        group > group_before,
+        "offset fetch errors counted {group_before} then {group}"
+    );
+    let unsupported = errors_counted("unknown", "UNSUPPORTED_VERSION");
+    assert!(
+        unsupported > unsupported_before,
+        "undecodable requests counted {unsupported_before} then {unsupported}"
+    );
+}
+
+/// The shards accept on one socket, where whichever is awake would take a burst whole: each
+/// connection goes to the shard with the fewest.
+#[test]
+fn connections_spread_over_the_shards() {
+    let harness = Harness::start(2);
+    let broker = harness.broker.as_ref().unwrap();
+    let clients: Vec<Client> = (0..64).map(|_| harness.connect()).collect();
+    let deadline = Instant::now() + TIMEOUT;
+    let spread = loop {
+        let spread = broker.connections_per_shard();
+        if spread.iter().sum::<usize>() == clients.len() {
+            break spread;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "64 connections, {spread:?} accepted"
+        );
+        std::thread::yield_now();
+    };
+    // Shards accepting at once may each give one to the same shard: a few apart at most.
+    let (fewest, most) = (spread.iter().min().unwrap(), spread.iter().max().unwrap());
+    assert!(most - fewest <= 4, "64 connections spread {spread:?}");
 }
