@@ -27,12 +27,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ringlog_replication::controller::metadata::PARTITIONS_PER_TOPIC_MAX;
 use ringlog_replication::controller::{IsrProposal, Partition, TopicConfigChange};
 use ringlog_replication::partition::{FetchId, FollowerFetchRequest};
 use ringlog_replication::{BrokerId, Millis, TopicPartition};
 use tokio::sync::{mpsc, watch};
 
-use super::catalog::{Catalog, PARTITIONS_PER_TOPIC_MAX};
+use super::catalog::Catalog;
 use super::offsets::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
 use super::shard::{JobKey, ShardMsg, Shared, owner_of};
 use super::topic_config::TopicConfig;
@@ -1019,6 +1020,15 @@ fn validate_creation(shared: &Shared, name: &str, partitions: u32) -> Result<(),
             format!("topic {name} already exists"),
         ));
     }
+    check_partition_count(name, partitions)
+}
+
+/// The internal topic is created with a fixed count, which the limit must allow.
+const _: () = assert!(OFFSETS_TOPIC_PARTITIONS <= PARTITIONS_PER_TOPIC_MAX);
+
+/// A creation's partition count against the controller's limit, which `num_partitions` (the
+/// count of topics created without one) is validated against too.
+fn check_partition_count(name: &str, partitions: u32) -> Result<(), Refused> {
     if partitions == 0 || partitions > PARTITIONS_PER_TOPIC_MAX {
         return Err((
             ErrorCode::INVALID_PARTITIONS,
@@ -1291,6 +1301,32 @@ mod tests {
         book.take(FetcherMsg::Forget(TopicPartition::new("t", 0)));
         assert!(book.gathered());
         assert!(!book.has_unsent());
+    }
+
+    /// A broker whose config passes validation creates its topics with `num_partitions`
+    /// (created on first use, or without a count): the creation must accept every count the
+    /// config does.
+    #[test]
+    fn every_num_partitions_the_config_accepts_a_creation_accepts() {
+        use crate::config::BrokerConfig;
+        for partitions in [
+            0,
+            1,
+            10_000,
+            10_001,
+            PARTITIONS_PER_TOPIC_MAX,
+            PARTITIONS_PER_TOPIC_MAX + 1,
+        ] {
+            let toml = format!("num_partitions = {partitions}\n");
+            let config = BrokerConfig::from_toml_str(&toml, "broker.toml");
+            let created = check_partition_count("t", partitions);
+            assert_eq!(
+                config.is_ok(),
+                created.is_ok(),
+                "num_partitions = {partitions}: config {:?}, creation {created:?}",
+                config.err()
+            );
+        }
     }
 
     #[test]
