@@ -154,8 +154,8 @@ fn create_topic(addr: SocketAddr, name: &str) {
     let request = Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
             name: name.to_string(),
-            num_partitions: 1,
-            replication_factor: 1,
+            num_partitions: Some(1),
+            replication_factor: Some(1),
             configs: vec![],
         }],
         timeout: DEADLINE,

@@ -21,12 +21,20 @@ const DEADLINE: Duration = Duration::from_secs(60);
 struct BrokerProcess {
     child: Child,
     addr: SocketAddr,
-    _data_dir: tempfile::TempDir,
+    /// The config file and the data dir (`data`).
+    _dir: tempfile::TempDir,
 }
 
 impl BrokerProcess {
     fn start() -> BrokerProcess {
-        let data_dir = tempfile::tempdir().unwrap();
+        BrokerProcess::start_with_config("")
+    }
+
+    /// A broker whose config file holds `toml` (the flags' keys aside).
+    fn start_with_config(toml: &str) -> BrokerProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("broker.toml");
+        std::fs::write(&config, toml).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
             .args([
                 "broker",
@@ -36,9 +44,11 @@ impl BrokerProcess {
                 "127.0.0.1:0",
                 "--shards",
                 "1",
-                "--data-dir",
+                "--config",
             ])
-            .arg(data_dir.path())
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -56,7 +66,7 @@ impl BrokerProcess {
         let mut broker = BrokerProcess {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            _data_dir: data_dir,
+            _dir: dir,
         };
         let line = rx
             .recv_timeout(DEADLINE)
@@ -263,6 +273,38 @@ fn topics_are_created_listed_described_altered_and_deleted() {
     broker.run(&["topic", "delete", "orders"]).ok();
     let names = broker.run(&["topic", "list"]).ok();
     assert!(!names.lines().any(|name| name == "orders"), "{names}");
+}
+
+/// As Kafka's `--partitions` and `--replication-factor`: left out, the broker's
+/// `num_partitions` and `default_replication_factor` apply.
+#[test]
+fn a_topic_created_without_counts_gets_the_brokers_defaults() {
+    let broker = BrokerProcess::start_with_config("num_partitions = 3\n");
+    let created = broker.run(&["topic", "create", "defaults"]).ok();
+    assert_eq!(
+        created.trim(),
+        "created topic defaults (partitions 3, replication factor 1)"
+    );
+    let described = one_object(
+        &broker
+            .run(&["topic", "describe", "defaults", "--json"])
+            .ok(),
+    );
+    assert_eq!(
+        described["partitions"].as_array().unwrap().len(),
+        3,
+        "{described}"
+    );
+    // A count given still wins over the default.
+    broker
+        .run(&["topic", "create", "given", "--partitions", "2"])
+        .ok();
+    let described = one_object(&broker.run(&["topic", "describe", "given", "--json"]).ok());
+    assert_eq!(
+        described["partitions"].as_array().unwrap().len(),
+        2,
+        "{described}"
+    );
 }
 
 #[test]

@@ -970,28 +970,31 @@ async fn create_topics(
     controller: &Controller,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
-    let defaults = shared.options.config.topic_defaults();
+    let config = &shared.options.config;
+    let defaults = config.topic_defaults();
     let mut topics = Vec::new();
     for topic in request.topics {
+        // Left out (-1 on the wire), as in Kafka: the broker's defaults.
+        let partitions = topic.num_partitions.unwrap_or(config.num_partitions);
+        let replication_factor = topic
+            .replication_factor
+            .unwrap_or(config.default_replication_factor);
         let pairs = topic.configs.iter().map(|c| (&c.name, &c.value));
         let outcome = match TopicConfig::from_pairs(pairs, &defaults) {
             Err(error) => Err((
                 ErrorCode::INVALID_CONFIG,
                 format!("topic {}: {error}", topic.name),
             )),
-            Ok(_) if request.validate_only => {
-                validate_creation(shared, &topic.name, topic.num_partitions).and_then(|()| {
-                    check_replication_factor(shared, &topic.name, topic.replication_factor)
-                })
-            }
-            Ok(config) => {
+            Ok(_) if request.validate_only => validate_creation(shared, &topic.name, partitions)
+                .and_then(|()| check_replication_factor(shared, &topic.name, replication_factor)),
+            Ok(topic_config) => {
                 let outcome = create_topic(
                     shared,
                     controller,
                     &topic.name,
-                    topic.num_partitions,
-                    topic.replication_factor,
-                    &config,
+                    partitions,
+                    replication_factor,
+                    &topic_config,
                 );
                 tokio::time::timeout(request.timeout.max(Duration::from_millis(1)), outcome)
                     .await

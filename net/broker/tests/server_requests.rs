@@ -126,8 +126,8 @@ fn create(client: &mut Client, name: &str, partitions: u32) {
     let request = Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
             name: name.to_string(),
-            num_partitions: partitions,
-            replication_factor: 1,
+            num_partitions: Some(partitions),
+            replication_factor: Some(1),
             configs: vec![],
         }],
         timeout: TIMEOUT,
@@ -257,8 +257,8 @@ fn sample_request(api_key: ApiKey) -> Request {
         ApiKey::CREATE_TOPICS => Request::CreateTopics(CreateTopicsRequest {
             topics: vec![CreatableTopic {
                 name: "sample".to_string(),
-                num_partitions: 1,
-                replication_factor: 1,
+                num_partitions: Some(1),
+                replication_factor: Some(1),
                 configs: vec![],
             }],
             timeout: TIMEOUT,
@@ -850,8 +850,8 @@ fn topic_configs_are_set_at_creation_described_and_altered() {
     let request = Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
             name: "c".to_string(),
-            num_partitions: 2,
-            replication_factor: 1,
+            num_partitions: Some(2),
+            replication_factor: Some(1),
             configs: vec![ConfigValue {
                 name: "retention_ms".into(),
                 value: "60000".into(),
@@ -907,8 +907,8 @@ fn a_topic_with_a_bad_config_is_not_created() {
     let request = Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
             name: "bad".to_string(),
-            num_partitions: 1,
-            replication_factor: 1,
+            num_partitions: Some(1),
+            replication_factor: Some(1),
             configs: vec![ConfigValue {
                 name: "min_insync_replicas".into(),
                 value: "zero".into(),
@@ -933,8 +933,8 @@ fn a_replication_factor_above_the_live_brokers_is_refused() {
         let request = Request::CreateTopics(CreateTopicsRequest {
             topics: vec![CreatableTopic {
                 name: "wide".to_string(),
-                num_partitions: 1,
-                replication_factor: 2,
+                num_partitions: Some(1),
+                replication_factor: Some(2),
                 configs: vec![],
             }],
             timeout: TIMEOUT,

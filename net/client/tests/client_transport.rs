@@ -305,7 +305,7 @@ async fn an_api_the_broker_does_not_list_is_refused_before_sending() {
         let client = Client::connect(config(&[&address])).await.unwrap();
         let error = client
             .admin()
-            .create_topic("x", 1, 1, &[])
+            .create_topic("x", Some(1), Some(1), &[])
             .await
             .unwrap_err();
         assert_eq!(
