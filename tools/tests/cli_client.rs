@@ -350,6 +350,33 @@ fn lines_from_stdin_are_consumed_back_in_order() {
     assert_eq!(out.ok(), "\nfour\n");
 }
 
+/// A record over the producer's default 1 MiB request goes through once the topic and the
+/// producer both allow it, as with Kafka's `max.message.bytes` and `max.request.size`.
+#[test]
+fn a_record_over_a_mebibyte_is_produced_with_a_larger_max_request() {
+    const RECORD_BYTES: usize = 2 << 20;
+    let broker = BrokerProcess::start();
+    broker
+        .run(&[
+            "topic",
+            "create",
+            "big",
+            "--config",
+            "max_message_bytes=4194304",
+        ])
+        .ok();
+    let line = "x".repeat(RECORD_BYTES);
+    let refused = broker.run_with_input(&["produce", "big"], &line);
+    refused.fails_naming("max_request_bytes 1048576");
+    broker
+        .run_with_input(&["produce", "big", "--max-request-bytes", "4194304"], &line)
+        .ok();
+    let consume = ["consume", "big", "--from-beginning", "--max-records", "1"];
+    let out = broker.run(&consume).ok();
+    assert_eq!(out.len(), RECORD_BYTES + 1, "one value and its newline");
+    assert!(out == format!("{line}\n"), "the record comes back whole");
+}
+
 #[test]
 fn keys_before_the_separator_come_back_with_their_values() {
     let broker = BrokerProcess::start();
