@@ -644,6 +644,33 @@ fn every_acknowledged_value_is_consumed_once_in_offset_order() {
 }
 
 #[test]
+fn a_count_of_one_partition_is_singular() {
+    let broker = BrokerProcess::start();
+    broker.run(&["topic", "create", "one"]).ok();
+    let described = broker.run(&["topic", "describe", "one"]).ok();
+    assert_eq!(
+        described.lines().next(),
+        Some("topic one: 1 partition"),
+        "{described}"
+    );
+    let out = broker.run_with_input(&["produce", "one", "--partition", "3"], "x\n");
+    assert_eq!(out.code, Some(1), "stdout: {}", out.stdout);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "error: one-3: the topic has 1 partition"
+    );
+    broker
+        .run(&["topic", "create", "two", "--partitions", "2"])
+        .ok();
+    let described = broker.run(&["topic", "describe", "two"]).ok();
+    assert_eq!(
+        described.lines().next(),
+        Some("topic two: 2 partitions"),
+        "{described}"
+    );
+}
+
+#[test]
 fn failures_exit_nonzero_naming_the_kafka_error() {
     let broker = BrokerProcess::start();
     broker.run(&["topic", "create", "once"]).ok();

@@ -517,7 +517,7 @@ async fn seek_to_end_asks_the_leader_and_committed_the_group_coordinator() {
             .assign(&[TopicPartition::new("orders", 5)])
             .await
             .unwrap_err();
-        assert_eq!(error.to_string(), "orders-5: the topic has 1 partitions");
+        assert_eq!(error.to_string(), "orders-5: the topic has 1 partition");
     })
     .await;
 }

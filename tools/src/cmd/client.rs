@@ -126,6 +126,14 @@ pub fn parse_key_value(value: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `count` and `noun`, singular for one: `1 partition`, `3 partitions` (regular nouns).
+pub fn counted(count: u64, noun: &str) -> String {
+    match count {
+        1 => format!("1 {noun}"),
+        count => format!("{count} {noun}s"),
+    }
+}
+
 /// The topic's partitions, or just `only` (checked to exist). Fails at once, naming the code,
 /// when the topic does not exist (the producer and consumer would retry until their timeouts).
 pub async fn partitions(
@@ -143,7 +151,10 @@ pub async fn partitions(
         .map_or(0, |description| description.partitions.len() as u32);
     match only {
         Some(partition) if partition >= count => {
-            bail!("{topic}-{partition}: the topic has {count} partitions")
+            bail!(
+                "{topic}-{partition}: the topic has {}",
+                counted(count.into(), "partition")
+            )
         }
         Some(partition) => Ok(vec![TopicPartition::new(topic, partition)]),
         None => Ok((0..count).map(|p| TopicPartition::new(topic, p)).collect()),

@@ -15,7 +15,7 @@ use clap::Subcommand;
 use ringlog_client::{Client, TopicDescription};
 use serde::Serialize;
 
-use super::client::{Bootstrap, connect, flat, parse_key_value, runtime};
+use super::client::{Bootstrap, connect, counted, flat, parse_key_value, runtime};
 use super::partition_offsets::{Marks, partition_marks};
 
 #[derive(clap::Args, Debug)]
@@ -249,7 +249,8 @@ fn print_text(d: &Description) {
             ids.join(",")
         }
     }
-    println!("topic {}: {} partitions", d.name, d.partitions.len());
+    let partitions = counted(d.partitions.len() as u64, "partition");
+    println!("topic {}: {partitions}", d.name);
     println!(
         "{:>9} {:>6} {:>12} {:>10} {:>10} {:>16} {:>14} {:>14}",
         "partition",
