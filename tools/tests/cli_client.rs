@@ -469,7 +469,6 @@ fn perf_produce_then_perf_consume_report_every_record() {
             .run(&[
                 "perf",
                 "produce",
-                "--topic",
                 "perf",
                 "--records",
                 "20000",
@@ -494,15 +493,7 @@ fn perf_produce_then_perf_consume_report_every_record() {
 
     let consumed = one_object(
         &broker
-            .run(&[
-                "perf",
-                "consume",
-                "--topic",
-                "perf",
-                "--records",
-                "20000",
-                "--json",
-            ])
+            .run(&["perf", "consume", "perf", "--records", "20000", "--json"])
             .ok(),
     );
     assert_eq!(consumed["records"], 20000, "{consumed}");
@@ -519,7 +510,6 @@ fn perf_produce_then_perf_consume_report_every_record() {
         .run(&[
             "perf",
             "consume",
-            "--topic",
             "perf",
             "--records",
             "20001",
@@ -538,7 +528,6 @@ fn perf_produce_keeps_to_its_throughput() {
             .run(&[
                 "perf",
                 "produce",
-                "--topic",
                 "slow",
                 "--records",
                 "200",
@@ -587,7 +576,6 @@ fn every_acknowledged_value_is_consumed_once_in_offset_order() {
     let produced = broker
         .run(&[
             "verifiable-producer",
-            "--topic",
             "verified",
             "--records",
             "600",
@@ -606,7 +594,6 @@ fn every_acknowledged_value_is_consumed_once_in_offset_order() {
 
     let consume = [
         "verifiable-consumer",
-        "--topic",
         "verified",
         "--group",
         "checkers",
@@ -670,6 +657,83 @@ fn a_count_of_one_partition_is_singular() {
     );
 }
 
+/// The topic is an argument of every command, as `produce TOPIC` and `consume TOPIC`; the
+/// `--topic TOPIC` the perf and verifiable commands took before still works, unlisted.
+#[test]
+fn the_topic_is_an_argument_and_the_former_topic_option_still_works() {
+    let broker = BrokerProcess::start();
+    broker.run(&["topic", "create", "args"]).ok();
+    let produced = broker
+        .run(&["verifiable-producer", "args", "--records", "3"])
+        .ok();
+    assert_eq!(events(&produced, "ack").len(), 3, "{produced}");
+    let produced = broker
+        .run(&["verifiable-producer", "--topic", "args", "--records", "2"])
+        .ok();
+    assert_eq!(events(&produced, "ack").len(), 2, "{produced}");
+    let perf_produce = [
+        "perf",
+        "produce",
+        "args",
+        "--records",
+        "5",
+        "--record-size",
+        "10",
+        "--json",
+    ];
+    let produced = one_object(&broker.run(&perf_produce).ok());
+    assert_eq!(produced["records"], 5, "{produced}");
+    let perf_produce = [
+        "perf",
+        "produce",
+        "--topic",
+        "args",
+        "--records",
+        "5",
+        "--record-size",
+        "10",
+    ];
+    broker.run(&perf_produce).ok();
+    let consume = ["verifiable-consumer", "args", "--idle-timeout-ms", "1000"];
+    let consumed = broker.run(&consume).ok();
+    assert_eq!(events(&consumed, "record").len(), 15, "{consumed}");
+    let consume = [
+        "verifiable-consumer",
+        "--topic",
+        "args",
+        "--idle-timeout-ms",
+        "1000",
+    ];
+    let consumed = broker.run(&consume).ok();
+    assert_eq!(events(&consumed, "record").len(), 15, "{consumed}");
+    let consumed = one_object(
+        &broker
+            .run(&["perf", "consume", "args", "--records", "15", "--json"])
+            .ok(),
+    );
+    assert_eq!(consumed["records"], 15, "{consumed}");
+    broker
+        .run(&["perf", "consume", "--topic", "args", "--records", "15"])
+        .ok();
+    // Both spellings at once, or neither, is a usage error.
+    let both = broker.run(&["verifiable-consumer", "args", "--topic", "args"]);
+    assert_eq!(both.code, Some(2), "{}", both.stderr);
+    let neither = broker.run(&["perf", "consume", "--records", "1"]);
+    assert_eq!(neither.code, Some(2), "{}", neither.stderr);
+    assert!(neither.stderr.contains("<TOPIC>"), "{}", neither.stderr);
+    // The help shows the argument, not the former option.
+    for command in [
+        &["verifiable-producer", "--help"][..],
+        &["verifiable-consumer", "--help"],
+        &["perf", "produce", "--help"],
+        &["perf", "consume", "--help"],
+    ] {
+        let help = broker.run(command).ok();
+        assert!(help.contains("<TOPIC>"), "{command:?}: {help}");
+        assert!(!help.contains("--topic"), "{command:?}: {help}");
+    }
+}
+
 #[test]
 fn failures_exit_nonzero_naming_the_kafka_error() {
     let broker = BrokerProcess::start();
@@ -707,7 +771,6 @@ fn failures_exit_nonzero_naming_the_kafka_error() {
     let produced = broker
         .run(&[
             "verifiable-producer",
-            "--topic",
             "strict",
             "--records",
             "2",
