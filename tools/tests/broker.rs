@@ -29,18 +29,13 @@ struct BrokerProcess {
 
 impl BrokerProcess {
     fn start(data_dir: &Path) -> BrokerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
-            .args([
-                "broker",
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-                "--shards",
-                "2",
-                "--data-dir",
-            ])
-            .arg(data_dir)
+        BrokerProcess::start_with(data_dir, &[])
+    }
+
+    /// A broker on `data_dir` with `args` added to the command line.
+    fn start_with(data_dir: &Path, args: &[&str]) -> BrokerProcess {
+        let mut child = broker_command(data_dir)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -107,6 +102,24 @@ impl Drop for BrokerProcess {
     }
 }
 
+/// `ringlog broker` on 127.0.0.1 port 0 (clients and metrics) with its data in `data_dir`.
+fn broker_command(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringlog"));
+    command
+        .args([
+            "broker",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--shards",
+            "2",
+            "--data-dir",
+        ])
+        .arg(data_dir);
+    command
+}
+
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
@@ -141,8 +154,8 @@ fn create_topic(addr: SocketAddr, name: &str) {
     let request = Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
             name: name.to_string(),
-            num_partitions: 1,
-            replication_factor: 1,
+            num_partitions: Some(1),
+            replication_factor: Some(1),
             configs: vec![],
         }],
         timeout: DEADLINE,
@@ -300,4 +313,49 @@ fn an_unknown_config_key_stops_the_start_with_its_name() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("log_retention_hours"), "{stderr}");
+}
+
+#[test]
+fn a_data_dir_started_under_another_node_id_is_refused_with_its_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut broker = BrokerProcess::start_with(&data_dir, &["--node-id", "1"]);
+    create_topic(broker.addr, "t");
+    broker.signal(SIGTERM);
+    assert_eq!(broker.wait(), Some(0), "a clean stop exits 0");
+    let mut child = broker_command(&data_dir)
+        .args(["--node-id", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ringlog broker");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a broker on node 1's data dir under node id 2 still runs after {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{status}: {stderr}");
+    let expected = format!(
+        "data dir {} belongs to node 1 (meta.properties), not node 2",
+        data_dir.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    // Under its own id the data dir still serves, topic and all.
+    let broker = BrokerProcess::start_with(&data_dir, &["--node-id", "1"]);
+    assert_eq!(high_watermark(broker.addr, "t"), Offset(0));
 }

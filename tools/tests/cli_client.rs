@@ -21,12 +21,20 @@ const DEADLINE: Duration = Duration::from_secs(60);
 struct BrokerProcess {
     child: Child,
     addr: SocketAddr,
-    _data_dir: tempfile::TempDir,
+    /// The config file and the data dir (`data`).
+    _dir: tempfile::TempDir,
 }
 
 impl BrokerProcess {
     fn start() -> BrokerProcess {
-        let data_dir = tempfile::tempdir().unwrap();
+        BrokerProcess::start_with_config("")
+    }
+
+    /// A broker whose config file holds `toml` (the flags' keys aside).
+    fn start_with_config(toml: &str) -> BrokerProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("broker.toml");
+        std::fs::write(&config, toml).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
             .args([
                 "broker",
@@ -36,9 +44,11 @@ impl BrokerProcess {
                 "127.0.0.1:0",
                 "--shards",
                 "1",
-                "--data-dir",
+                "--config",
             ])
-            .arg(data_dir.path())
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -56,7 +66,7 @@ impl BrokerProcess {
         let mut broker = BrokerProcess {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            _data_dir: data_dir,
+            _dir: dir,
         };
         let line = rx
             .recv_timeout(DEADLINE)
@@ -265,6 +275,38 @@ fn topics_are_created_listed_described_altered_and_deleted() {
     assert!(!names.lines().any(|name| name == "orders"), "{names}");
 }
 
+/// As Kafka's `--partitions` and `--replication-factor`: left out, the broker's
+/// `num_partitions` and `default_replication_factor` apply.
+#[test]
+fn a_topic_created_without_counts_gets_the_brokers_defaults() {
+    let broker = BrokerProcess::start_with_config("num_partitions = 3\n");
+    let created = broker.run(&["topic", "create", "defaults"]).ok();
+    assert_eq!(
+        created.trim(),
+        "created topic defaults (partitions 3, replication factor 1)"
+    );
+    let described = one_object(
+        &broker
+            .run(&["topic", "describe", "defaults", "--json"])
+            .ok(),
+    );
+    assert_eq!(
+        described["partitions"].as_array().unwrap().len(),
+        3,
+        "{described}"
+    );
+    // A count given still wins over the default.
+    broker
+        .run(&["topic", "create", "given", "--partitions", "2"])
+        .ok();
+    let described = one_object(&broker.run(&["topic", "describe", "given", "--json"]).ok());
+    assert_eq!(
+        described["partitions"].as_array().unwrap().len(),
+        2,
+        "{described}"
+    );
+}
+
 #[test]
 fn the_bootstrap_flag_wins_over_the_environment() {
     let broker = BrokerProcess::start();
@@ -306,6 +348,33 @@ fn lines_from_stdin_are_consumed_back_in_order() {
         "1000",
     ]);
     assert_eq!(out.ok(), "\nfour\n");
+}
+
+/// A record over the producer's default 1 MiB request goes through once the topic and the
+/// producer both allow it, as with Kafka's `max.message.bytes` and `max.request.size`.
+#[test]
+fn a_record_over_a_mebibyte_is_produced_with_a_larger_max_request() {
+    const RECORD_BYTES: usize = 2 << 20;
+    let broker = BrokerProcess::start();
+    broker
+        .run(&[
+            "topic",
+            "create",
+            "big",
+            "--config",
+            "max_message_bytes=4194304",
+        ])
+        .ok();
+    let line = "x".repeat(RECORD_BYTES);
+    let refused = broker.run_with_input(&["produce", "big"], &line);
+    refused.fails_naming("max_request_bytes 1048576");
+    broker
+        .run_with_input(&["produce", "big", "--max-request-bytes", "4194304"], &line)
+        .ok();
+    let consume = ["consume", "big", "--from-beginning", "--max-records", "1"];
+    let out = broker.run(&consume).ok();
+    assert_eq!(out.len(), RECORD_BYTES + 1, "one value and its newline");
+    assert!(out == format!("{line}\n"), "the record comes back whole");
 }
 
 #[test]
@@ -400,7 +469,6 @@ fn perf_produce_then_perf_consume_report_every_record() {
             .run(&[
                 "perf",
                 "produce",
-                "--topic",
                 "perf",
                 "--records",
                 "20000",
@@ -425,15 +493,7 @@ fn perf_produce_then_perf_consume_report_every_record() {
 
     let consumed = one_object(
         &broker
-            .run(&[
-                "perf",
-                "consume",
-                "--topic",
-                "perf",
-                "--records",
-                "20000",
-                "--json",
-            ])
+            .run(&["perf", "consume", "perf", "--records", "20000", "--json"])
             .ok(),
     );
     assert_eq!(consumed["records"], 20000, "{consumed}");
@@ -450,7 +510,6 @@ fn perf_produce_then_perf_consume_report_every_record() {
         .run(&[
             "perf",
             "consume",
-            "--topic",
             "perf",
             "--records",
             "20001",
@@ -469,7 +528,6 @@ fn perf_produce_keeps_to_its_throughput() {
             .run(&[
                 "perf",
                 "produce",
-                "--topic",
                 "slow",
                 "--records",
                 "200",
@@ -518,7 +576,6 @@ fn every_acknowledged_value_is_consumed_once_in_offset_order() {
     let produced = broker
         .run(&[
             "verifiable-producer",
-            "--topic",
             "verified",
             "--records",
             "600",
@@ -537,7 +594,6 @@ fn every_acknowledged_value_is_consumed_once_in_offset_order() {
 
     let consume = [
         "verifiable-consumer",
-        "--topic",
         "verified",
         "--group",
         "checkers",
@@ -572,6 +628,110 @@ fn every_acknowledged_value_is_consumed_once_in_offset_order() {
     // The group committed everything: a second run reads nothing.
     let again = broker.run(&consume).ok();
     assert!(events(&again, "record").is_empty(), "{again}");
+}
+
+#[test]
+fn a_count_of_one_partition_is_singular() {
+    let broker = BrokerProcess::start();
+    broker.run(&["topic", "create", "one"]).ok();
+    let described = broker.run(&["topic", "describe", "one"]).ok();
+    assert_eq!(
+        described.lines().next(),
+        Some("topic one: 1 partition"),
+        "{described}"
+    );
+    let out = broker.run_with_input(&["produce", "one", "--partition", "3"], "x\n");
+    assert_eq!(out.code, Some(1), "stdout: {}", out.stdout);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "error: one-3: the topic has 1 partition"
+    );
+    broker
+        .run(&["topic", "create", "two", "--partitions", "2"])
+        .ok();
+    let described = broker.run(&["topic", "describe", "two"]).ok();
+    assert_eq!(
+        described.lines().next(),
+        Some("topic two: 2 partitions"),
+        "{described}"
+    );
+}
+
+/// The topic is an argument of every command, as `produce TOPIC` and `consume TOPIC`; the
+/// `--topic TOPIC` the perf and verifiable commands took before still works, unlisted.
+#[test]
+fn the_topic_is_an_argument_and_the_former_topic_option_still_works() {
+    let broker = BrokerProcess::start();
+    broker.run(&["topic", "create", "args"]).ok();
+    let produced = broker
+        .run(&["verifiable-producer", "args", "--records", "3"])
+        .ok();
+    assert_eq!(events(&produced, "ack").len(), 3, "{produced}");
+    let produced = broker
+        .run(&["verifiable-producer", "--topic", "args", "--records", "2"])
+        .ok();
+    assert_eq!(events(&produced, "ack").len(), 2, "{produced}");
+    let perf_produce = [
+        "perf",
+        "produce",
+        "args",
+        "--records",
+        "5",
+        "--record-size",
+        "10",
+        "--json",
+    ];
+    let produced = one_object(&broker.run(&perf_produce).ok());
+    assert_eq!(produced["records"], 5, "{produced}");
+    let perf_produce = [
+        "perf",
+        "produce",
+        "--topic",
+        "args",
+        "--records",
+        "5",
+        "--record-size",
+        "10",
+    ];
+    broker.run(&perf_produce).ok();
+    let consume = ["verifiable-consumer", "args", "--idle-timeout-ms", "1000"];
+    let consumed = broker.run(&consume).ok();
+    assert_eq!(events(&consumed, "record").len(), 15, "{consumed}");
+    let consume = [
+        "verifiable-consumer",
+        "--topic",
+        "args",
+        "--idle-timeout-ms",
+        "1000",
+    ];
+    let consumed = broker.run(&consume).ok();
+    assert_eq!(events(&consumed, "record").len(), 15, "{consumed}");
+    let consumed = one_object(
+        &broker
+            .run(&["perf", "consume", "args", "--records", "15", "--json"])
+            .ok(),
+    );
+    assert_eq!(consumed["records"], 15, "{consumed}");
+    broker
+        .run(&["perf", "consume", "--topic", "args", "--records", "15"])
+        .ok();
+    // Both spellings at once, or neither, is a usage error.
+    let both = broker.run(&["verifiable-consumer", "args", "--topic", "args"]);
+    assert_eq!(both.code, Some(2), "{}", both.stderr);
+    let neither = broker.run(&["perf", "consume", "--records", "1"]);
+    assert_eq!(neither.code, Some(2), "{}", neither.stderr);
+    assert!(neither.stderr.contains("<TOPIC>"), "{}", neither.stderr);
+    // The help shows the argument, not the former option.
+    for command in [
+        &["verifiable-producer", "--help"][..],
+        &["verifiable-consumer", "--help"],
+        &["perf", "produce", "--help"],
+        &["perf", "consume", "--help"],
+    ] {
+        let help = broker.run(command).ok();
+        assert!(help.contains("<TOPIC>"), "{command:?}: {help}");
+        assert!(!help.contains("--topic"), "{command:?}: {help}");
+    }
 }
 
 #[test]
@@ -611,7 +771,6 @@ fn failures_exit_nonzero_naming_the_kafka_error() {
     let produced = broker
         .run(&[
             "verifiable-producer",
-            "--topic",
             "strict",
             "--records",
             "2",

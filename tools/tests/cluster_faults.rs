@@ -89,13 +89,7 @@ fn produce(cluster: &Cluster, acks: &str, lines: &str) -> std::process::Output {
 
 /// The values of every record of `topic`, per partition in offset order.
 fn consume_all(cluster: &Cluster, topic: &str) -> Vec<(u64, u64, String)> {
-    let stdout = ok(cluster.ringlog(&[
-        "verifiable-consumer",
-        "--topic",
-        topic,
-        "--idle-timeout-ms",
-        "3000",
-    ]));
+    let stdout = ok(cluster.ringlog(&["verifiable-consumer", topic, "--idle-timeout-ms", "3000"]));
     stdout
         .lines()
         .map(|line| serde_json::from_str::<Value>(line).unwrap())
@@ -117,7 +111,6 @@ fn acknowledged_records_survive_repeated_leader_kills() {
     let mut producer = Command::new(env!("CARGO_BIN_EXE_ringlog"))
         .args([
             "verifiable-producer",
-            "--topic",
             "t",
             "--records",
             "3000",

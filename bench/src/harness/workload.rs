@@ -202,7 +202,6 @@ fn produce_args(scenario: &Scenario, topic: &str, records: u64, acks: Acks) -> V
     [
         "perf",
         "produce",
-        "--topic",
         topic,
         "--records",
         &records.to_string(),
@@ -224,7 +223,6 @@ fn consume_args(topic: &str, records: u64, latency: bool) -> Vec<String> {
     let mut args = [
         "perf",
         "consume",
-        "--topic",
         topic,
         "--records",
         &records.to_string(),

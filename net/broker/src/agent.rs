@@ -27,12 +27,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ringlog_replication::controller::metadata::PARTITIONS_PER_TOPIC_MAX;
 use ringlog_replication::controller::{IsrProposal, Partition, TopicConfigChange};
 use ringlog_replication::partition::{FetchId, FollowerFetchRequest};
 use ringlog_replication::{BrokerId, Millis, TopicPartition};
 use tokio::sync::{mpsc, watch};
 
-use super::catalog::{Catalog, PARTITIONS_PER_TOPIC_MAX};
+use super::catalog::Catalog;
 use super::offsets::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
 use super::shard::{JobKey, ShardMsg, Shared, owner_of};
 use super::topic_config::TopicConfig;
@@ -969,28 +970,31 @@ async fn create_topics(
     controller: &Controller,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
-    let defaults = shared.options.config.topic_defaults();
+    let config = &shared.options.config;
+    let defaults = config.topic_defaults();
     let mut topics = Vec::new();
     for topic in request.topics {
+        // Left out (-1 on the wire), as in Kafka: the broker's defaults.
+        let partitions = topic.num_partitions.unwrap_or(config.num_partitions);
+        let replication_factor = topic
+            .replication_factor
+            .unwrap_or(config.default_replication_factor);
         let pairs = topic.configs.iter().map(|c| (&c.name, &c.value));
         let outcome = match TopicConfig::from_pairs(pairs, &defaults) {
             Err(error) => Err((
                 ErrorCode::INVALID_CONFIG,
                 format!("topic {}: {error}", topic.name),
             )),
-            Ok(_) if request.validate_only => {
-                validate_creation(shared, &topic.name, topic.num_partitions).and_then(|()| {
-                    check_replication_factor(shared, &topic.name, topic.replication_factor)
-                })
-            }
-            Ok(config) => {
+            Ok(_) if request.validate_only => validate_creation(shared, &topic.name, partitions)
+                .and_then(|()| check_replication_factor(shared, &topic.name, replication_factor)),
+            Ok(topic_config) => {
                 let outcome = create_topic(
                     shared,
                     controller,
                     &topic.name,
-                    topic.num_partitions,
-                    topic.replication_factor,
-                    &config,
+                    partitions,
+                    replication_factor,
+                    &topic_config,
                 );
                 tokio::time::timeout(request.timeout.max(Duration::from_millis(1)), outcome)
                     .await
@@ -1019,6 +1023,15 @@ fn validate_creation(shared: &Shared, name: &str, partitions: u32) -> Result<(),
             format!("topic {name} already exists"),
         ));
     }
+    check_partition_count(name, partitions)
+}
+
+/// The internal topic is created with a fixed count, which the limit must allow.
+const _: () = assert!(OFFSETS_TOPIC_PARTITIONS <= PARTITIONS_PER_TOPIC_MAX);
+
+/// A creation's partition count against the controller's limit, which `num_partitions` (the
+/// count of topics created without one) is validated against too.
+fn check_partition_count(name: &str, partitions: u32) -> Result<(), Refused> {
     if partitions == 0 || partitions > PARTITIONS_PER_TOPIC_MAX {
         return Err((
             ErrorCode::INVALID_PARTITIONS,
@@ -1291,6 +1304,32 @@ mod tests {
         book.take(FetcherMsg::Forget(TopicPartition::new("t", 0)));
         assert!(book.gathered());
         assert!(!book.has_unsent());
+    }
+
+    /// A broker whose config passes validation creates its topics with `num_partitions`
+    /// (created on first use, or without a count): the creation must accept every count the
+    /// config does.
+    #[test]
+    fn every_num_partitions_the_config_accepts_a_creation_accepts() {
+        use crate::config::BrokerConfig;
+        for partitions in [
+            0,
+            1,
+            10_000,
+            10_001,
+            PARTITIONS_PER_TOPIC_MAX,
+            PARTITIONS_PER_TOPIC_MAX + 1,
+        ] {
+            let toml = format!("num_partitions = {partitions}\n");
+            let config = BrokerConfig::from_toml_str(&toml, "broker.toml");
+            let created = check_partition_count("t", partitions);
+            assert_eq!(
+                config.is_ok(),
+                created.is_ok(),
+                "num_partitions = {partitions}: config {:?}, creation {created:?}",
+                config.err()
+            );
+        }
     }
 
     #[test]

@@ -13,12 +13,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ringlog_replication::controller::Partition;
+use ringlog_replication::controller::metadata::PARTITIONS_PER_TOPIC_MAX;
 use ringlog_replication::{BrokerId, TopicPartition};
 
 use ringlog_controller::MetadataImage;
-
-/// Partitions one topic may have at most.
-pub const PARTITIONS_PER_TOPIC_MAX: u32 = 10_000;
 
 /// One topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +30,8 @@ pub struct TopicEntry {
 impl TopicEntry {
     /// How many partitions the topic has.
     pub fn partition_count(&self) -> u32 {
-        u32::try_from(self.partitions.len()).expect("at most PARTITIONS_PER_TOPIC_MAX")
+        u32::try_from(self.partitions.len())
+            .expect("at most PARTITIONS_PER_TOPIC_MAX, checked in Catalog::from_image")
     }
 }
 
@@ -75,6 +74,14 @@ impl Catalog {
             .metadata
             .topics()
             .map(|topic| {
+                // Partition indexes are u32 (`partitions`, `partition_count`): the
+                // controller's limit on a topic's partitions keeps them so.
+                assert!(
+                    topic.partitions().len() <= PARTITIONS_PER_TOPIC_MAX as usize,
+                    "topic {} has {} partitions, the controller allows at most {PARTITIONS_PER_TOPIC_MAX}",
+                    topic.name(),
+                    topic.partitions().len()
+                );
                 let entry = TopicEntry {
                     partitions: topic.partitions().to_vec(),
                     configs: state

@@ -1,7 +1,8 @@
 //! What the broker answers, API by API, apart from the runtime: how a request splits into
 //! partition parts ([`plan`]), how their results become the response ([`finish`]), the
-//! requests answered from the catalog alone, and every response's encoding ([`encode`], and
-//! the fetch's pieces), where the error codes it carries are counted ([`error_codes`]).
+//! requests answered from the catalog alone, which APIs are answered at all (what
+//! ApiVersions lists, [`api_versions`]), and every response's encoding ([`encode`], and the
+//! fetch's pieces), where the error codes it carries are counted ([`error_codes`]).
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use super::partition::ServedPartition;
 use super::shard::{PartOp, PartResult, Route, Shared};
 use ringlog_wire::ErrorResponse;
 use ringlog_wire::api::Topic;
-use ringlog_wire::api::api_versions::ApiVersionsResponse;
+use ringlog_wire::api::api_versions::{ApiVersions, ApiVersionsResponse};
 use ringlog_wire::api::describe_configs::{
     DescribeConfigsRequest, DescribeConfigsResponse, DescribeConfigsResult, DescribedConfig,
 };
@@ -33,7 +34,8 @@ use ringlog_wire::api::offset_commit::{
 use ringlog_wire::api::offset_fetch::{OffsetFetchPartitionResponse, OffsetFetchResponse};
 use ringlog_wire::api::produce::{ProducePartitionResponse, ProduceResponse};
 use ringlog_wire::{
-    ErrorCode, Piece, Request, RequestHeader, Response, encode_fetch_response, encode_response,
+    ApiKey, ErrorCode, Piece, Request, RequestHeader, Response, SUPPORTED_APIS,
+    encode_fetch_response, encode_response,
 };
 
 /// How a request is answered.
@@ -53,12 +55,40 @@ pub enum Plan {
     },
 }
 
-/// Splits `request` into partition parts, or answers it from the catalog.
+/// The APIs the codec speaks that the broker does not answer yet: [`plan`] refuses them with
+/// UNSUPPORTED_VERSION and ApiVersions leaves them out ([`api_versions`]), so a client never
+/// picks an API it was told the broker speaks only to be refused. (Followers learn of
+/// divergence from Fetch responses, KIP-595 style, so none sends OffsetForLeaderEpoch.)
+pub const UNSERVED_APIS: [ApiKey; 1] = [ApiKey::OFFSET_FOR_LEADER_EPOCH];
+
+/// What ApiVersions answers: the codec's table ([`SUPPORTED_APIS`]) less [`UNSERVED_APIS`],
+/// at the versions the codec speaks.
+pub fn api_versions() -> ApiVersionsResponse {
+    ApiVersionsResponse {
+        api_keys: SUPPORTED_APIS
+            .iter()
+            .filter(|api| !UNSERVED_APIS.contains(&api.api_key))
+            .map(|api| ApiVersions {
+                api_key: api.api_key,
+                versions: api.versions,
+            })
+            .collect(),
+    }
+}
+
+/// Splits `request` into partition parts, or answers it from the catalog. The match names
+/// every API the codec decodes, so a new one must be answered here or added to
+/// [`UNSERVED_APIS`].
 pub fn plan(shared: &Shared, request: &Request) -> Plan {
+    let api_key = request.api_key();
+    if UNSERVED_APIS.contains(&api_key) {
+        return Plan::Respond(Response::Error(ErrorResponse {
+            error_code: ErrorCode::UNSUPPORTED_VERSION,
+            message: format!("api {api_key} is not served by this broker yet"),
+        }));
+    }
     match request {
-        Request::ApiVersions(_) => {
-            Plan::Respond(Response::ApiVersions(ApiVersionsResponse::supported()))
-        }
+        Request::ApiVersions(_) => Plan::Respond(Response::ApiVersions(api_versions())),
         Request::Metadata(metadata) => {
             if let Some(names) = &metadata.topics {
                 auto_create(shared, names.iter());
@@ -167,13 +197,7 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
                 prepared: None,
             }
         }
-        other => Plan::Respond(Response::Error(ErrorResponse {
-            error_code: ErrorCode::UNSUPPORTED_VERSION,
-            message: format!(
-                "api {} is not served by this broker yet",
-                other.api_key().name().unwrap_or("unknown")
-            ),
-        })),
+        Request::OffsetForLeaderEpoch(_) => unreachable!("{api_key} is in UNSERVED_APIS"),
     }
 }
 

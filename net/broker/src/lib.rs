@@ -16,6 +16,7 @@
 //! | [`topic_config`]  | [`TopicConfig`]: topic-level keys as string pairs (CreateTopics, DescribeConfigs, AlterConfigs), their typed [`TopicSettings`] and persisted form |
 //! | [`metrics`]       | metric names and recording helpers, the Prometheus recorder, the `/metrics` HTTP responder ([`MetricsServer`]) |
 //! | [`offsets`]       | consumer groups' committed offsets in the internal topic `__consumer_offsets` |
+//! | [`meta_properties`] | `data_dir/meta.properties`: the node the data dir belongs to, checked at start |
 //! | `metrics_hooks`   | what the runtime records through the `metrics` facade                  |
 
 pub mod agent;
@@ -23,6 +24,7 @@ pub mod catalog;
 pub mod config;
 mod connection;
 pub mod handlers;
+pub mod meta_properties;
 pub mod metrics;
 mod metrics_hooks;
 pub mod offsets;
@@ -103,6 +105,8 @@ impl Broker {
         std::fs::create_dir_all(&options.data_dir)?;
         let lock = ringlog_engine::lock_dir(&options.data_dir)
             .map_err(|error| io::Error::new(io::ErrorKind::ResourceBusy, error.to_string()))?;
+        // Before the controller replays the data dir's metadata log as this node's.
+        meta_properties::check_or_claim(&options.data_dir, options.node_id)?;
         let listeners = bind_shards(options.listen, shards)?;
         let local_addr = listeners[0].local_addr()?;
         let mut inboxes = Vec::new();

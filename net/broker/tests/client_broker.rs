@@ -40,7 +40,7 @@ async fn round_trip(compression: Compression, acks: Acks) {
     let client = connect(&broker).await;
     client
         .admin()
-        .create_topic("orders", 3, 1, &[])
+        .create_topic("orders", Some(3), Some(1), &[])
         .await
         .unwrap();
     let producer = client

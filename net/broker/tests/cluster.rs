@@ -111,7 +111,7 @@ async fn connect(cluster: &Cluster) -> Client {
 async fn create_topic(client: &Client, name: &str, partitions: u32, configs: &[(&str, &str)]) {
     client
         .admin()
-        .create_topic(name, partitions, 3, configs)
+        .create_topic(name, Some(partitions), Some(3), configs)
         .await
         .unwrap_or_else(|error| panic!("create topic {name}: {error}"));
 }

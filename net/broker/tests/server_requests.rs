@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use metrics_exporter_prometheus::PrometheusHandle;
 use ringlog_broker::{Broker, ServerOptions};
-use ringlog_engine::Offset;
 use ringlog_engine::format::{BatchBuilder, Record, RecordIter};
+use ringlog_engine::{LeaderEpoch, Offset};
 use ringlog_wire::api::Topic;
 use ringlog_wire::api::alter_configs::{AlterConfigsRequest, AlterConfigsTopic, ConfigChange};
 use ringlog_wire::api::api_versions::ApiVersionsRequest;
@@ -23,9 +23,15 @@ use ringlog_wire::api::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, 
 use ringlog_wire::api::metadata::MetadataRequest;
 use ringlog_wire::api::offset_commit::{OffsetCommitPartition, OffsetCommitRequest};
 use ringlog_wire::api::offset_fetch::{OffsetFetchRequest, OffsetFetchTopic};
+use ringlog_wire::api::offset_for_leader_epoch::{
+    OffsetForLeaderEpochPartition, OffsetForLeaderEpochRequest,
+};
 use ringlog_wire::api::produce::{Acks, ProducePartition, ProduceRequest};
 use ringlog_wire::frame::{MAX_FRAME_BYTES_DEFAULT, split_response_frame};
-use ringlog_wire::{CorrelationId, ErrorCode, Request, Response, decode_response, encode_request};
+use ringlog_wire::{
+    ApiKey, CorrelationId, ErrorCode, Request, Response, SUPPORTED_APIS, decode_response,
+    encode_request,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -122,8 +128,8 @@ fn create(client: &mut Client, name: &str, partitions: u32) {
     let request = Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
             name: name.to_string(),
-            num_partitions: partitions,
-            replication_factor: 1,
+            num_partitions: Some(partitions),
+            replication_factor: Some(1),
             configs: vec![],
         }],
         timeout: TIMEOUT,
@@ -210,15 +216,135 @@ fn values(records: &[u8]) -> Vec<String> {
     values
 }
 
+/// A small valid request of `api_key`, about topic `t` (partition 0 holds a record).
+fn sample_request(api_key: ApiKey) -> Request {
+    fn topic<P>(partitions: Vec<P>) -> Topic<P> {
+        Topic {
+            name: "t".to_string(),
+            partitions,
+        }
+    }
+    match api_key {
+        ApiKey::PRODUCE => Request::Produce(ProduceRequest {
+            acks: Acks::Leader,
+            timeout: TIMEOUT,
+            topics: vec![topic(vec![ProducePartition {
+                partition_index: 0,
+                records: batch(&["sample"]),
+            }])],
+        }),
+        ApiKey::FETCH => fetch_request("t", 0, 0, Duration::ZERO),
+        ApiKey::LIST_OFFSETS => Request::ListOffsets(ListOffsetsRequest {
+            topics: vec![topic(vec![ListOffsetsPartition {
+                partition_index: 0,
+                current_leader_epoch: None,
+                spec: OffsetSpec::Latest,
+            }])],
+        }),
+        ApiKey::METADATA => Request::Metadata(MetadataRequest { topics: None }),
+        ApiKey::OFFSET_COMMIT => Request::OffsetCommit(OffsetCommitRequest {
+            group_id: "g".to_string(),
+            topics: vec![topic(vec![OffsetCommitPartition {
+                partition_index: 0,
+                committed_offset: Offset(0),
+                committed_leader_epoch: None,
+                committed_metadata: None,
+            }])],
+        }),
+        ApiKey::OFFSET_FETCH => Request::OffsetFetch(OffsetFetchRequest {
+            group_id: "g".to_string(),
+            topics: None,
+        }),
+        ApiKey::API_VERSIONS => Request::ApiVersions(ApiVersionsRequest),
+        ApiKey::CREATE_TOPICS => Request::CreateTopics(CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: "sample".to_string(),
+                num_partitions: Some(1),
+                replication_factor: Some(1),
+                configs: vec![],
+            }],
+            timeout: TIMEOUT,
+            validate_only: true,
+        }),
+        ApiKey::DELETE_TOPICS => Request::DeleteTopics(DeleteTopicsRequest {
+            topic_names: vec!["missing".to_string()],
+            timeout: TIMEOUT,
+        }),
+        ApiKey::OFFSET_FOR_LEADER_EPOCH => {
+            Request::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest {
+                replica_id: None,
+                topics: vec![topic(vec![OffsetForLeaderEpochPartition {
+                    partition_index: 0,
+                    current_leader_epoch: None,
+                    leader_epoch: LeaderEpoch(0),
+                }])],
+            })
+        }
+        ApiKey::DESCRIBE_CONFIGS => Request::DescribeConfigs(DescribeConfigsRequest {
+            topics: vec![DescribeConfigsTopic {
+                name: "t".to_string(),
+                config_keys: None,
+            }],
+        }),
+        ApiKey::ALTER_CONFIGS => Request::AlterConfigs(AlterConfigsRequest {
+            topics: vec![AlterConfigsTopic {
+                name: "t".to_string(),
+                configs: vec![],
+            }],
+            validate_only: true,
+        }),
+        other => panic!("no sample request of {other}: add one"),
+    }
+}
+
+/// ApiVersions advertises exactly the APIs the broker answers: a client may use everything it
+/// lists (the client refuses before sending what it does not), and nothing it leaves out.
 #[test]
-fn api_versions_lists_what_the_broker_speaks() {
-    let harness = Harness::start(2);
+fn api_versions_advertises_exactly_the_apis_the_broker_answers() {
+    let harness = Harness::start(1);
     let mut client = harness.connect();
-    let Response::ApiVersions(response) = client.call(Request::ApiVersions(ApiVersionsRequest))
+    create(&mut client, "t", 1);
+    assert_eq!(
+        produce(&mut client, "t", 0, batch(&["a"])).0,
+        ErrorCode::NONE
+    );
+    let Response::ApiVersions(advertised) = client.call(Request::ApiVersions(ApiVersionsRequest))
     else {
         panic!("not an api versions response")
     };
-    assert_eq!(response.api_keys.len(), 12);
+    let advertised: Vec<ApiKey> = advertised.api_keys.iter().map(|api| api.api_key).collect();
+    for key in &advertised {
+        assert!(
+            SUPPORTED_APIS.iter().any(|api| api.api_key == *key),
+            "{key} is advertised but the codec does not speak it"
+        );
+    }
+    for api in SUPPORTED_APIS {
+        let response = client.call(sample_request(api.api_key));
+        let refusal = match &response {
+            Response::Error(error) => Some(error),
+            _ => None,
+        };
+        let unsupported = refusal.is_some_and(|error| {
+            error.error_code == ErrorCode::UNSUPPORTED_VERSION
+                || error.message.contains("unsupported")
+                || error.message.contains("not served")
+        });
+        if advertised.contains(&api.api_key) {
+            assert!(
+                !unsupported,
+                "{} is advertised but answered {refusal:?}",
+                api.name
+            );
+        } else {
+            assert!(
+                unsupported,
+                "{} is not advertised but answered {response:?}",
+                api.name
+            );
+        }
+    }
+    assert!(advertised.contains(&ApiKey::API_VERSIONS));
 }
 
 #[test]
@@ -819,8 +945,8 @@ fn topic_configs_are_set_at_creation_described_and_altered() {
     let request = Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
             name: "c".to_string(),
-            num_partitions: 2,
-            replication_factor: 1,
+            num_partitions: Some(2),
+            replication_factor: Some(1),
             configs: vec![ConfigValue {
                 name: "retention_ms".into(),
                 value: "60000".into(),
@@ -876,8 +1002,8 @@ fn a_topic_with_a_bad_config_is_not_created() {
     let request = Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
             name: "bad".to_string(),
-            num_partitions: 1,
-            replication_factor: 1,
+            num_partitions: Some(1),
+            replication_factor: Some(1),
             configs: vec![ConfigValue {
                 name: "min_insync_replicas".into(),
                 value: "zero".into(),
@@ -902,8 +1028,8 @@ fn a_replication_factor_above_the_live_brokers_is_refused() {
         let request = Request::CreateTopics(CreateTopicsRequest {
             topics: vec![CreatableTopic {
                 name: "wide".to_string(),
-                num_partitions: 1,
-                replication_factor: 2,
+                num_partitions: Some(1),
+                replication_factor: Some(2),
                 configs: vec![],
             }],
             timeout: TIMEOUT,

@@ -95,11 +95,13 @@ impl Admin {
 
     /// Creates `name` with `partitions` partitions of `replication_factor` replicas and the
     /// given config overrides, waiting up to `request_timeout` for the creation to commit.
+    /// `None` leaves a count to the broker's default (`num_partitions`,
+    /// `default_replication_factor`), as Kafka's -1 does.
     pub async fn create_topic(
         &self,
         name: &str,
-        partitions: u32,
-        replication_factor: u16,
+        partitions: Option<u32>,
+        replication_factor: Option<u16>,
         configs: &[(&str, &str)],
     ) -> Result<(), ClientError> {
         let timeout = self.cluster.config.request_timeout;

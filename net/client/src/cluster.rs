@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use crate::ClientConfig;
 use crate::backoff::{self, Backoff, RetryDecision};
 use crate::connection::{Connection, ConnectionLimits};
-use crate::error::ClientError;
+use crate::error::{ClientError, partitions};
 use crate::metadata_cache::{LeaderUnknown, MetadataCache, PartitionLeader};
 use ringlog_wire::api::metadata::{MetadataRequest, MetadataResponse};
 use ringlog_wire::{ErrorCode, Request, Response};
@@ -294,7 +294,7 @@ pub(crate) fn unknown_to_error(context: &str, unknown: LeaderUnknown) -> ClientE
         LeaderUnknown::NoSuchPartition { partition_count } => ClientError::broker(
             context,
             ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-            Some(format!("the topic has {partition_count} partitions")),
+            Some(format!("the topic has {}", partitions(partition_count))),
         ),
     }
 }

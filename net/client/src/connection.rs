@@ -37,6 +37,10 @@ use ringlog_wire::{ApiKey, Request, Response, VersionRange, decode_response, enc
 const API_VERSION: u16 = 0;
 /// How much the reader asks the socket for when it does not know the next frame's size yet.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// How an HTTP server's answer (`HTTP/1.1 400 Bad Request`) starts: read as a frame's length
+/// field, 1213486160 bytes, over any sensible `max_frame_bytes`. Pointing a client at the
+/// broker's metrics port is an easy mistake; the error says so rather than give that number.
+const HTTP_ANSWER: &[u8] = b"HTTP";
 
 /// The limits of one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -359,6 +363,12 @@ fn answer_frames(shared: &Shared, buf: &mut BytesMut, max_frame_bytes: u32) -> R
         let (correlation_id, body) = match frame::split_response_frame(buf, max_frame_bytes) {
             Ok(Some(frame)) => frame,
             Ok(None) => return Ok(()),
+            Err(_) if buf.starts_with(HTTP_ANSWER) => {
+                return Err(format!(
+                    "{} answered with HTTP, not ringlog's protocol: is this the metrics port?",
+                    shared.address
+                ));
+            }
             Err(error) => return Err(format!("bad response frame: {error}")),
         };
         let pending = shared
@@ -485,6 +495,18 @@ mod tests {
         assert_eq!(
             reason,
             "bad response frame: frame of 14 bytes exceeds max_frame_bytes 8"
+        );
+    }
+
+    #[test]
+    fn an_http_answer_is_named_as_such_not_as_a_frame_length() {
+        let shared = shared();
+        let _first = in_flight(&shared, 1, ApiKey::API_VERSIONS);
+        let mut buf = BytesMut::from(&b"HTTP/1.1 400 Bad Request\r\n"[..]);
+        let reason = answer_frames(&shared, &mut buf, 1 << 20).unwrap_err();
+        assert_eq!(
+            reason,
+            "127.0.0.1:9 answered with HTTP, not ringlog's protocol: is this the metrics port?"
         );
     }
 

@@ -149,7 +149,7 @@ pub enum ClientError {
     },
 
     /// A record names a partition the topic does not have.
-    #[error("{topic_partition}: the topic has {partition_count} partitions")]
+    #[error("{topic_partition}: the topic has {}", partitions(*partition_count))]
     UnknownPartition {
         /// The partition asked for.
         topic_partition: TopicPartition,
@@ -183,6 +183,14 @@ pub enum ClientError {
     /// The producer was closed.
     #[error("producer is closed")]
     Closed,
+}
+
+/// `count` partitions, singular for one: `1 partition`, `4 partitions`.
+pub(crate) fn partitions(count: u32) -> String {
+    match count {
+        1 => "1 partition".to_string(),
+        count => format!("{count} partitions"),
+    }
 }
 
 fn detail(message: Option<&str>) -> String {

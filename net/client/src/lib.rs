@@ -8,7 +8,7 @@
 //!
 //! # async fn example() -> Result<(), ringlog_client::ClientError> {
 //! let client = Client::connect(ClientConfig { bootstrap: vec!["127.0.0.1:9092".into()], ..Default::default() }).await?;
-//! client.admin().create_topic("orders", 3, 1, &[("retention_ms", "86400000")]).await?;
+//! client.admin().create_topic("orders", Some(3), None, &[("retention_ms", "86400000")]).await?; // None: the broker's default
 //!
 //! let producer = client.producer(ProducerConfig { acks: Acks::All, linger: Duration::from_millis(5), compression: Compression::Lz4, ..Default::default() })?;
 //! let delivery = producer.send(Record::new("orders").key("k").value("v")).await?;

@@ -517,7 +517,7 @@ async fn seek_to_end_asks_the_leader_and_committed_the_group_coordinator() {
             .assign(&[TopicPartition::new("orders", 5)])
             .await
             .unwrap_err();
-        assert_eq!(error.to_string(), "orders-5: the topic has 1 partitions");
+        assert_eq!(error.to_string(), "orders-5: the topic has 1 partition");
     })
     .await;
 }
@@ -536,7 +536,10 @@ async fn admin_creates_describes_and_alters_topics_and_reports_topic_errors() {
                 } else {
                     ErrorCode::NONE
                 };
-                assert_eq!((topic.num_partitions, topic.replication_factor), (3, 1));
+                assert_eq!(
+                    (topic.num_partitions, topic.replication_factor),
+                    (Some(3), Some(1))
+                );
                 Action::Reply(Response::CreateTopics(CreateTopicsResponse {
                     topics: vec![TopicResult {
                         name: topic.name.clone(),
@@ -576,10 +579,13 @@ async fn admin_creates_describes_and_alters_topics_and_reports_topic_errors() {
         let client = Client::connect(config(&[&peer.address])).await.unwrap();
         let admin = client.admin();
         admin
-            .create_topic("payments", 3, 1, &[("retention_ms", "1000")])
+            .create_topic("payments", Some(3), Some(1), &[("retention_ms", "1000")])
             .await
             .unwrap();
-        let error = admin.create_topic("orders", 3, 1, &[]).await.unwrap_err();
+        let error = admin
+            .create_topic("orders", Some(3), Some(1), &[])
+            .await
+            .unwrap_err();
         assert_eq!(
             error.to_string(),
             "create topic orders: broker answered TOPIC_ALREADY_EXISTS (36)"

@@ -1,6 +1,6 @@
 //! The client's transport against a scripted broker on 127.0.0.1: bootstrap, pipelining and
-//! in-order matching, a dropped connection, a request timeout, `max_frame_bytes`, an API the
-//! broker does not speak.
+//! in-order matching, a dropped connection, a request timeout, `max_frame_bytes`, an HTTP
+//! server answering, an API the broker does not speak.
 
 mod client_peer;
 
@@ -274,6 +274,40 @@ async fn a_response_over_max_frame_bytes_closes_the_connection_from_its_length_f
     .await;
 }
 
+/// Pointed at an HTTP server (the broker's metrics port, say), the client says so instead of
+/// reporting `HTTP` read as a frame length (1213486160 bytes).
+#[tokio::test]
+async fn a_peer_answering_http_is_named_an_http_server() {
+    bounded(async {
+        let manual = Manual::new().await;
+        let address = manual.address.clone();
+        let server = tokio::spawn(async move {
+            // Every connection the client opens (it retries) gets the same answer.
+            loop {
+                let (mut stream, _) = manual.listener.accept().await.unwrap();
+                let mut request = [0u8; 64];
+                let _ = stream.read(&mut request).await;
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    )
+                    .await;
+            }
+        });
+        let error = Client::connect(config(&[&address])).await.unwrap_err();
+        server.abort();
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!(
+                "{address} answered with HTTP, not ringlog's protocol: is this the metrics port?"
+            )),
+            "{message}"
+        );
+        assert!(!message.contains("1213486160"), "{message}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_api_the_broker_does_not_list_is_refused_before_sending() {
     bounded(async {
@@ -305,7 +339,7 @@ async fn an_api_the_broker_does_not_list_is_refused_before_sending() {
         let client = Client::connect(config(&[&address])).await.unwrap();
         let error = client
             .admin()
-            .create_topic("x", 1, 1, &[])
+            .create_topic("x", Some(1), Some(1), &[])
             .await
             .unwrap_err();
         assert_eq!(

@@ -1,6 +1,6 @@
 //! [`ApiKey`]: which API a request frame carries, with Kafka's api key numbers, and the
-//! version range this build speaks of each ([`ApiKey::versions`]). ApiVersions tells a client
-//! the same table ([`SUPPORTED_APIS`]).
+//! version range this codec speaks of each ([`ApiKey::versions`], [`SUPPORTED_APIS`]). A
+//! broker's ApiVersions lists the entries of this table that it answers, which may be fewer.
 
 use std::fmt;
 

@@ -18,6 +18,7 @@
 //! | broker id          | 4          | i32, at least 0 (optional: -1 for none)                        |
 //! | timestamp          | 8          | i64 ms since the Unix epoch, at least 0 (optional: -1 for none)|
 //! | duration           | 4          | u32 milliseconds                                               |
+//! | optional count     | 4 or 2     | i32 or i16, at least 0, or -1 for none (the receiver's default) |
 //! | error code         | 2          | i16, see [`ErrorCode`]                                         |
 //!
 //! Every length and count is checked against the bytes that remain before anything is
@@ -295,6 +296,28 @@ impl Reader {
         })
     }
 
+    /// A count carried as i32: at least 0, or -1 for none (the receiver's default).
+    pub(crate) fn optional_i32_count(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<u32>, WireError> {
+        let value = i64::from(self.i32(field)?);
+        optional(field, value, "a count of at least 0, or -1", |v| {
+            u32::try_from(v).ok()
+        })
+    }
+
+    /// A count carried as i16: at least 0, or -1 for none (the receiver's default).
+    pub(crate) fn optional_i16_count(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<u16>, WireError> {
+        let value = i64::from(self.i16(field)?);
+        optional(field, value, "a count of at least 0, or -1", |v| {
+            u16::try_from(v).ok()
+        })
+    }
+
     /// A duration carried as u32 milliseconds.
     pub(crate) fn duration_ms(&mut self, field: &'static str) -> Result<Duration, WireError> {
         Ok(Duration::from_millis(u64::from(self.u32(field)?)))
@@ -549,6 +572,40 @@ impl Writer {
         }
     }
 
+    /// A count as i32, -1 for `None`; above `i32::MAX` it is refused.
+    pub(crate) fn optional_i32_count(
+        &mut self,
+        field: &'static str,
+        count: Option<u32>,
+    ) -> Result<(), WireError> {
+        match count {
+            Some(count) => self.i32(non_negative_i32(field, count)?),
+            None => self.i32(ABSENT as i32),
+        }
+        Ok(())
+    }
+
+    /// A count as i16, -1 for `None`; above `i16::MAX` it is refused.
+    pub(crate) fn optional_i16_count(
+        &mut self,
+        field: &'static str,
+        count: Option<u16>,
+    ) -> Result<(), WireError> {
+        match count {
+            Some(count) => {
+                let value = i16::try_from(count).map_err(|_| WireError::OutOfRange {
+                    field,
+                    value: i128::from(count),
+                    min: 0,
+                    max: i128::from(i16::MAX),
+                })?;
+                self.i16(value);
+            }
+            None => self.i16(ABSENT as i16),
+        }
+        Ok(())
+    }
+
     /// A duration as u32 milliseconds; sub-millisecond parts are dropped.
     pub(crate) fn duration_ms(
         &mut self,
@@ -707,6 +764,45 @@ mod tests {
     }
 
     #[test]
+    fn optional_counts_are_minus_one_for_the_receivers_default() {
+        let mut w = Writer::new();
+        w.optional_i32_count("num_partitions", None).unwrap();
+        w.optional_i16_count("replication_factor", None).unwrap();
+        w.optional_i32_count("num_partitions", Some(i32::MAX as u32))
+            .unwrap();
+        w.optional_i16_count("replication_factor", Some(3)).unwrap();
+        let bytes = w.into_inner();
+        assert_eq!(
+            bytes,
+            [
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0, 3
+            ]
+        );
+        let mut r = reader(&bytes);
+        assert_eq!(r.optional_i32_count("num_partitions").unwrap(), None);
+        assert_eq!(r.optional_i16_count("replication_factor").unwrap(), None);
+        assert_eq!(
+            r.optional_i32_count("num_partitions").unwrap(),
+            Some(i32::MAX as u32)
+        );
+        assert_eq!(r.optional_i16_count("replication_factor").unwrap(), Some(3));
+        let error = reader(&(-2i32).to_be_bytes())
+            .optional_i32_count("num_partitions")
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid num_partitions -2: expected a count of at least 0, or -1"
+        );
+        let error = reader(&i16::MIN.to_be_bytes())
+            .optional_i16_count("replication_factor")
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid replication_factor -32768: expected a count of at least 0, or -1"
+        );
+    }
+
+    #[test]
     fn negative_values_other_than_minus_one_are_refused() {
         let error = reader(&(-2i64).to_be_bytes())
             .optional_offset("log_start_offset")
@@ -750,6 +846,14 @@ mod tests {
         ));
         assert!(matches!(
             w.leader_epoch("leader_epoch", LeaderEpoch(u32::MAX)),
+            Err(WireError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            w.optional_i32_count("num_partitions", Some(1 << 31)),
+            Err(WireError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            w.optional_i16_count("replication_factor", Some(1 << 15)),
             Err(WireError::OutOfRange { .. })
         ));
         assert_eq!(w.len(), 0, "a refused field writes nothing");

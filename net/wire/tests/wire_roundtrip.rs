@@ -389,14 +389,21 @@ fn api_versions_response() -> impl Strategy<Value = ApiVersionsResponse> {
 
 fn create_topics_request() -> impl Strategy<Value = CreateTopicsRequest> {
     let config = (name(), text()).prop_map(|(name, value)| ConfigValue { name, value });
-    let topic = (name(), any::<u32>(), any::<u16>(), few(config)).prop_map(
-        |(name, num_partitions, replication_factor, configs)| CreatableTopic {
-            name,
-            num_partitions,
-            replication_factor,
-            configs,
-        },
-    );
+    // -1 (`None`) is the broker's default; a count goes up to the signed type's maximum.
+    let topic = (
+        name(),
+        prop::option::of(0..=i32::MAX as u32),
+        prop::option::of(0..=i16::MAX as u16),
+        few(config),
+    )
+        .prop_map(
+            |(name, num_partitions, replication_factor, configs)| CreatableTopic {
+                name,
+                num_partitions,
+                replication_factor,
+                configs,
+            },
+        );
     (few(topic), millis(), any::<bool>()).prop_map(|(topics, timeout, validate_only)| {
         CreateTopicsRequest {
             topics,
@@ -877,6 +884,50 @@ proptest! {
         check_frames(&flipped, RESPONSE_HEADER_LEN, false)?;
         check_response_body(api_key, 0, &flipped[RESPONSE_HEADER_LEN..])?;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Known layouts.
+
+/// Kafka's CreateTopics: a count left out is -1 (the broker's default), `num_partitions` an i32
+/// and `replication_factor` an i16; any other negative count is refused.
+#[test]
+fn create_topics_counts_left_out_are_minus_one_and_other_negatives_are_refused() {
+    let request = Request::CreateTopics(CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: "t".to_string(),
+            num_partitions: None,
+            replication_factor: Some(3),
+            configs: vec![],
+        }],
+        timeout: Duration::from_millis(100),
+        validate_only: false,
+    });
+    let frame = encode_request(&request, 0, CorrelationId(1)).unwrap();
+    let mut body = 1u32.to_be_bytes().to_vec(); // 1 topic
+    body.extend_from_slice(&[0, 1, b't']);
+    body.extend_from_slice(&(-1i32).to_be_bytes()); // num_partitions: the default
+    body.extend_from_slice(&3i16.to_be_bytes()); // replication_factor
+    body.extend_from_slice(&0u32.to_be_bytes()); // no configs
+    body.extend_from_slice(&100u32.to_be_bytes()); // timeout_ms
+    body.push(0); // validate_only
+    assert_eq!(&frame[REQUEST_HEADER_LEN..], &body[..]);
+    let header = RequestHeader {
+        api_key: ApiKey::CREATE_TOPICS,
+        api_version: 0,
+        correlation_id: CorrelationId(1),
+    };
+    assert_eq!(
+        decode_request(&header, Bytes::from(body.clone())).unwrap(),
+        request
+    );
+    body[7..11].copy_from_slice(&(-2i32).to_be_bytes());
+    let error = decode_request(&header, Bytes::from(body)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid num_partitions -2: expected a count of at least 0, or -1"
+    );
+    assert_eq!(error.error_code(), ErrorCode::INVALID_REQUEST);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ use crate::types::{
 /// The longest topic name Kafka accepts.
 pub const TOPIC_NAME_LEN_MAX: usize = 249;
 
-/// The most partitions one topic may have.
+/// The most partitions one topic may have: the controller refuses more, and brokers check
+/// their `num_partitions` and each creation against this same limit before asking.
 pub const PARTITIONS_PER_TOPIC_MAX: u32 = PARTITIONS_PER_PLACEMENT_MAX;
 
 /// A registered broker as the controller sees it.

@@ -1,6 +1,6 @@
 //! What the client commands share: `--bootstrap`, the tokio runtime each builds in its `run`,
 //! the connection, flags parsed the same way everywhere (`--acks`, `--config k=v`), client
-//! errors as one line, a topic's partitions, and polling until idle.
+//! errors as one line, the topic argument, a topic's partitions, and polling until idle.
 
 use std::fmt;
 use std::time::Duration;
@@ -25,6 +25,39 @@ pub struct Bootstrap {
         global = true
     )]
     pub addresses: Vec<String>,
+}
+
+/// The topic of a command about one topic: an argument (`ringlog perf consume TOPIC`), as
+/// `produce TOPIC` and `consume TOPIC` take it. `--topic TOPIC`, how the perf and verifiable
+/// commands took it before, is still accepted but not listed, so scripts keep working.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TopicArg {
+    /// The topic.
+    // Required, so the help shows `<TOPIC>` as `consume`'s does; clap lets a required
+    // argument be missing when one it conflicts with is present, here `--topic`.
+    #[arg(
+        value_name = "TOPIC",
+        required = true,
+        conflicts_with = "former_topic_option"
+    )]
+    topic: Option<String>,
+    #[arg(
+        long = "topic",
+        id = "former_topic_option",
+        value_name = "TOPIC",
+        hide = true
+    )]
+    former: Option<String>,
+}
+
+impl TopicArg {
+    /// The topic, however it was given.
+    pub fn name(&self) -> &str {
+        self.topic
+            .as_deref()
+            .or(self.former.as_deref())
+            .expect("clap requires the topic argument or --topic")
+    }
 }
 
 /// The runtime a command runs on: one thread. A client command is one flow of requests, and
@@ -126,6 +159,14 @@ pub fn parse_key_value(value: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `count` and `noun`, singular for one: `1 partition`, `3 partitions` (regular nouns).
+pub fn counted(count: u64, noun: &str) -> String {
+    match count {
+        1 => format!("1 {noun}"),
+        count => format!("{count} {noun}s"),
+    }
+}
+
 /// The topic's partitions, or just `only` (checked to exist). Fails at once, naming the code,
 /// when the topic does not exist (the producer and consumer would retry until their timeouts).
 pub async fn partitions(
@@ -143,7 +184,10 @@ pub async fn partitions(
         .map_or(0, |description| description.partitions.len() as u32);
     match only {
         Some(partition) if partition >= count => {
-            bail!("{topic}-{partition}: the topic has {count} partitions")
+            bail!(
+                "{topic}-{partition}: the topic has {}",
+                counted(count.into(), "partition")
+            )
         }
         Some(partition) => Ok(vec![TopicPartition::new(topic, partition)]),
         None => Ok((0..count).map(|p| TopicPartition::new(topic, p)).collect()),

@@ -1,7 +1,7 @@
 //! `ringlog perf consume`: consumer throughput against a running cluster, as Kafka's
 //! `kafka-consumer-perf-test`.
 //!
-//! One consumer, no group, reads every partition of `--topic` from its log start until it has
+//! One consumer, no group, reads every partition of the topic from its log start until it has
 //! `--records` records; it fails if none come for `--timeout-ms` before that. The clock runs
 //! from the first poll (position lookups included) to the poll that completed the count;
 //! `bytes` counts keys and values of the records counted, 10^6 per MB. `latency_ms` is per poll:
@@ -20,7 +20,7 @@ use ringlog_client::{ConsumerConfig, OffsetReset};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::client::{Bootstrap, IdlePolls, connect, flat, partitions, runtime};
+use super::client::{Bootstrap, IdlePolls, TopicArg, connect, flat, partitions, runtime};
 use super::perf_report::{
     LatencyDistribution, LatencyMs, end_to_end, latency_histogram, progress_bar, record_latency,
     seconds_since, unix_micros,
@@ -30,8 +30,8 @@ use super::perf_report::{
 pub struct Args {
     #[command(flatten)]
     bootstrap: Bootstrap,
-    #[arg(long)]
-    topic: String,
+    #[command(flatten)]
+    topic: TopicArg,
     /// Records to read in all.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     records: u64,
@@ -82,7 +82,7 @@ pub fn run(args: Args) -> Result<()> {
 
 async fn perf_consume(args: Args) -> Result<()> {
     let client = connect(&args.bootstrap).await?;
-    let assigned = partitions(&client, &args.topic, None).await?;
+    let assigned = partitions(&client, args.topic.name(), None).await?;
     let consumer = client.consumer(ConsumerConfig {
         auto_offset_reset: OffsetReset::Earliest,
         ..ConsumerConfig::default()
@@ -102,7 +102,7 @@ async fn perf_consume(args: Args) -> Result<()> {
             bail!(
                 "consumed {records} of {} records from {}: none came for {} ms",
                 args.records,
-                args.topic,
+                args.topic.name(),
                 args.timeout_ms
             );
         };

@@ -29,7 +29,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::client::{
-    Bootstrap, acks_name, connect, flat, parse_acks, partitions, runtime, runtime_with_threads,
+    Bootstrap, TopicArg, acks_name, connect, flat, parse_acks, partitions, runtime,
+    runtime_with_threads,
 };
 use super::perf_report::{
     LatencyMs, SEND_STAMP_LEN, Throttle, Throughput, latency_histogram, parse_throughput,
@@ -43,8 +44,8 @@ const PRODUCERS_MAX: u32 = 1024;
 pub struct Args {
     #[command(flatten)]
     bootstrap: Bootstrap,
-    #[arg(long)]
-    topic: String,
+    #[command(flatten)]
+    topic: TopicArg,
     /// Records to send in all.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     records: u64,
@@ -123,7 +124,7 @@ pub fn run(args: Args) -> Result<()> {
 
 async fn perf_produce(args: Args) -> Result<()> {
     let client = connect(&args.bootstrap).await?;
-    partitions(&client, &args.topic, None).await?;
+    partitions(&client, args.topic.name(), None).await?;
     let config = ProducerConfig {
         acks: args.acks,
         batch_bytes: args.batch_bytes,
@@ -141,7 +142,7 @@ async fn perf_produce(args: Args) -> Result<()> {
     for (i, records) in shares(args.records, args.producers).enumerate() {
         let task = Task {
             producer: client.producer(config.clone()).map_err(flat)?,
-            topic: args.topic.clone(),
+            topic: args.topic.name().to_string(),
             payload: payload.clone(),
             records,
             rate: args

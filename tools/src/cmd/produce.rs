@@ -5,7 +5,8 @@
 //! line without `S` is an error (as Kafka's console producer with `parse.key`). At the end of
 //! input the producer is flushed and every acknowledgement awaited. Any record not delivered
 //! fails the command, naming how many failed and the first (its line and the broker's error
-//! code); nothing is printed on success.
+//! code); nothing is printed on success. A record larger than `--max-request-bytes` (1 MiB by
+//! default) is refused before it is sent.
 
 use std::time::Duration;
 
@@ -38,7 +39,18 @@ pub struct Args {
     /// How long a record may take to be acknowledged, retries included.
     #[arg(long, default_value_t = 120_000, value_parser = clap::value_parser!(u64).range(1..))]
     delivery_timeout_ms: u64,
+    /// The most bytes of records in one produce request, and so the largest record (Kafka's
+    /// `max.request.size`); the topic's `max_message_bytes` must allow a record too.
+    #[arg(
+        long,
+        default_value_t = ProducerConfig::default().max_request_bytes as u64,
+        value_parser = clap::value_parser!(u64).range(MAX_REQUEST_BYTES_MIN..=i32::MAX as u64)
+    )]
+    max_request_bytes: u64,
 }
+
+/// The smallest `--max-request-bytes`: room for a batch header and a short line.
+const MAX_REQUEST_BYTES_MIN: u64 = 1024;
 
 pub fn run(args: Args) -> Result<()> {
     runtime()?.block_on(produce(args))
@@ -47,11 +59,18 @@ pub fn run(args: Args) -> Result<()> {
 async fn produce(args: Args) -> Result<()> {
     let client = connect(&args.bootstrap).await?;
     partitions(&client, &args.topic, args.partition).await?;
+    let defaults = ProducerConfig::default();
+    let max_request_bytes =
+        usize::try_from(args.max_request_bytes).expect("--max-request-bytes is at most i32::MAX");
     let producer = client
         .producer(ProducerConfig {
             acks: args.acks,
             delivery_timeout: Duration::from_millis(args.delivery_timeout_ms),
-            ..ProducerConfig::default()
+            max_request_bytes,
+            // The producer wants batch_bytes <= max_request_bytes <= buffer_bytes.
+            batch_bytes: defaults.batch_bytes.min(max_request_bytes),
+            buffer_bytes: defaults.buffer_bytes.max(max_request_bytes),
+            ..defaults
         })
         .map_err(flat)?;
     let (deliveries, queued) = mpsc::channel(DELIVERIES_QUEUED_MAX);

@@ -15,7 +15,7 @@ use clap::Subcommand;
 use ringlog_client::{Client, TopicDescription};
 use serde::Serialize;
 
-use super::client::{Bootstrap, connect, flat, parse_key_value, runtime};
+use super::client::{Bootstrap, connect, counted, flat, parse_key_value, runtime};
 use super::partition_offsets::{Marks, partition_marks};
 
 #[derive(clap::Args, Debug)]
@@ -52,10 +52,12 @@ enum Command {
 #[derive(clap::Args, Debug)]
 struct CreateArgs {
     name: String,
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    partitions: u32,
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-    replication_factor: u16,
+    /// Partitions [default: the broker's `num_partitions`].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(i32::MAX)))]
+    partitions: Option<u32>,
+    /// Replicas of each partition [default: the broker's `default_replication_factor`].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=i64::from(i16::MAX)))]
+    replication_factor: Option<u16>,
     /// A topic config key (`retention_ms=86400000`); repeat for more.
     #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     configs: Vec<(String, String)>,
@@ -131,10 +133,35 @@ async fn create_topic(client: &Client, args: CreateArgs) -> Result<()> {
         .await
         .map_err(flat)?;
     println!(
-        "created topic {} (partitions {}, replication factor {})",
-        args.name, args.partitions, args.replication_factor
+        "created topic {} ({})",
+        args.name,
+        shape(client, &args).await
     );
     Ok(())
+}
+
+/// The created topic's partitions and replication factor: as given, and for a count left to
+/// the broker's default, as Metadata now describes the topic (CreateTopics v0 does not say).
+async fn shape(client: &Client, args: &CreateArgs) -> String {
+    let mut partitions = args.partitions.map(|p| p.to_string());
+    let mut replication_factor = args.replication_factor.map(|r| r.to_string());
+    if partitions.is_none() || replication_factor.is_none() {
+        // The broker that answered Metadata may not have applied the creation yet: then the
+        // defaults are said to be the broker's, not guessed.
+        if let Ok(described) = client.admin().describe_topics(&[&args.name]).await
+            && let Some(topic) = described.first().filter(|t| !t.partitions.is_empty())
+        {
+            partitions.get_or_insert_with(|| topic.partitions.len().to_string());
+            replication_factor
+                .get_or_insert_with(|| topic.partitions[0].replicas.len().to_string());
+        }
+    }
+    let or_default = |count: Option<String>| count.unwrap_or_else(|| "the broker's default".into());
+    format!(
+        "partitions {}, replication factor {}",
+        or_default(partitions),
+        or_default(replication_factor)
+    )
 }
 
 async fn list(client: &Client, json: bool) -> Result<()> {
@@ -222,7 +249,8 @@ fn print_text(d: &Description) {
             ids.join(",")
         }
     }
-    println!("topic {}: {} partitions", d.name, d.partitions.len());
+    let partitions = counted(d.partitions.len() as u64, "partition");
+    println!("topic {}: {partitions}", d.name);
     println!(
         "{:>9} {:>6} {:>12} {:>10} {:>10} {:>16} {:>14} {:>14}",
         "partition",

@@ -1,5 +1,5 @@
-//! `ringlog verifiable-consumer`: reads every partition of `--topic` and prints one JSON line
-//! per record, for tests that check what was read against what `verifiable-producer` saw
+//! `ringlog verifiable-consumer TOPIC`: reads every partition of the topic and prints one JSON
+//! line per record, for tests that check what was read against what `verifiable-producer` saw
 //! acknowledged:
 //!
 //! ```text
@@ -21,14 +21,14 @@ use anyhow::Result;
 use ringlog_client::{ConsumerConfig, Offset, OffsetReset, TopicPartition};
 use serde::Serialize;
 
-use super::client::{Bootstrap, IdlePolls, connect, flat, partitions, runtime};
+use super::client::{Bootstrap, IdlePolls, TopicArg, connect, flat, partitions, runtime};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     bootstrap: Bootstrap,
-    #[arg(long)]
-    topic: String,
+    #[command(flatten)]
+    topic: TopicArg,
     /// Start from this group's committed offsets and commit after each poll.
     #[arg(long)]
     group: Option<String>,
@@ -63,7 +63,7 @@ pub fn run(args: Args) -> Result<()> {
 
 async fn verifiable_consume(args: Args) -> Result<()> {
     let client = connect(&args.bootstrap).await?;
-    let assigned = partitions(&client, &args.topic, None).await?;
+    let assigned = partitions(&client, args.topic.name(), None).await?;
     let consumer = client.consumer(ConsumerConfig {
         group: args.group.clone(),
         auto_offset_reset: OffsetReset::Earliest,
@@ -96,7 +96,7 @@ async fn verifiable_consume(args: Args) -> Result<()> {
                 .iter()
                 .map(|(&partition, &offset)| {
                     (
-                        TopicPartition::new(args.topic.as_str(), partition),
+                        TopicPartition::new(args.topic.name(), partition),
                         Offset(offset),
                     )
                 })

@@ -1,4 +1,4 @@
-//! `ringlog verifiable-producer`: sends `--records` records whose values are their numbers
+//! `ringlog verifiable-producer TOPIC`: sends `--records` records whose values are their numbers
 //! (`"0"`, `"1"`, ...) and prints one JSON line per record once it is acknowledged or failed,
 //! for tests that check what was acknowledged against what is later read:
 //!
@@ -21,7 +21,9 @@ use ringlog_client::{Acks, DeliveryFuture, ProducerConfig, Record};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::client::{Bootstrap, connect, error_name, flat, parse_acks, partitions, runtime};
+use super::client::{
+    Bootstrap, TopicArg, connect, error_name, flat, parse_acks, partitions, runtime,
+};
 use super::perf_report::{Throttle, Throughput, parse_throughput};
 
 /// Deliveries sent and not yet printed, at most; the producer's buffer bounds them first.
@@ -31,8 +33,8 @@ const DELIVERIES_QUEUED_MAX: usize = 65_536;
 pub struct Args {
     #[command(flatten)]
     bootstrap: Bootstrap,
-    #[arg(long)]
-    topic: String,
+    #[command(flatten)]
+    topic: TopicArg,
     /// Records to send; their values are 0 to records - 1.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     records: u64,
@@ -69,7 +71,7 @@ pub fn run(args: Args) -> Result<()> {
 
 async fn verifiable_produce(args: Args) -> Result<()> {
     let client = connect(&args.bootstrap).await?;
-    partitions(&client, &args.topic, None).await?;
+    partitions(&client, args.topic.name(), None).await?;
     let producer = client
         .producer(ProducerConfig {
             acks: args.acks,
@@ -82,7 +84,7 @@ async fn verifiable_produce(args: Args) -> Result<()> {
     let throttle = Throttle::new(args.throughput.0);
     for i in 0..args.records {
         throttle.wait(i).await;
-        let record = Record::new(args.topic.as_str()).value(i.to_string());
+        let record = Record::new(args.topic.name()).value(i.to_string());
         let delivery = producer.send(record).await.map_err(flat)?;
         if deliveries.send((i, delivery)).await.is_err() {
             break; // the printer stopped on a write error, returned below

@@ -39,7 +39,9 @@ pub struct ApiVersionsResponse {
 }
 
 impl ApiVersionsResponse {
-    /// This build's answer: every entry of [`SUPPORTED_APIS`].
+    /// Every entry of [`SUPPORTED_APIS`]: what this codec can encode and decode. A broker
+    /// advertises only the APIs it answers (ringlog's broker: `handlers::api_versions`), which
+    /// may be fewer.
     pub fn supported() -> ApiVersionsResponse {
         ApiVersionsResponse {
             api_keys: SUPPORTED_APIS

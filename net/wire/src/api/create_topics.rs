@@ -7,8 +7,8 @@
 //! |----------------------|--------|----------------------------------------------|
 //! | topics               | array  |                                              |
 //! | . name               | string | `[a-zA-Z0-9._-]`, 1 to 249 bytes             |
-//! | . num_partitions     | u32    | at least 1                                   |
-//! | . replication_factor | u16    | at least 1, at most the live brokers         |
+//! | . num_partitions     | i32    | at least 1; -1: the broker's `num_partitions` |
+//! | . replication_factor | i16    | at least 1, at most the live brokers; -1: the broker's `default_replication_factor` |
 //! | . configs            | array  | overrides of the broker's topic defaults     |
 //! | . . name             | string | a topic config key (`min_insync_replicas`, ...) |
 //! | . . value            | string |                                              |
@@ -44,8 +44,10 @@ pub struct CreateTopicsRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreatableTopic {
     pub name: String,
-    pub num_partitions: u32,
-    pub replication_factor: u16,
+    /// `None` (-1): the broker's `num_partitions`. At most `i32::MAX`.
+    pub num_partitions: Option<u32>,
+    /// `None` (-1): the broker's `default_replication_factor`. At most `i16::MAX`.
+    pub replication_factor: Option<u16>,
     pub configs: Vec<ConfigValue>,
 }
 
@@ -86,16 +88,16 @@ impl Wire for CreatableTopic {
 
     fn encode(&self, w: &mut Writer) -> Result<(), WireError> {
         w.string("topic name", &self.name)?;
-        w.u32(self.num_partitions);
-        w.u16(self.replication_factor);
+        w.optional_i32_count("num_partitions", self.num_partitions)?;
+        w.optional_i16_count("replication_factor", self.replication_factor)?;
         w.array("configs", &self.configs)
     }
 
     fn decode(r: &mut Reader) -> Result<Self, WireError> {
         Ok(CreatableTopic {
             name: r.string("topic name")?,
-            num_partitions: r.u32("num_partitions")?,
-            replication_factor: r.u16("replication_factor")?,
+            num_partitions: r.optional_i32_count("num_partitions")?,
+            replication_factor: r.optional_i16_count("replication_factor")?,
             configs: r.array("configs")?,
         })
     }
