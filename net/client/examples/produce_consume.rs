@@ -33,7 +33,11 @@ async fn main() -> Result<(), ClientError> {
 
     // One partition, the broker's default replication factor; a topic left from an earlier run
     // is used as it is.
-    match client.admin().create_topic(&topic, Some(1), None, &[]).await {
+    match client
+        .admin()
+        .create_topic(&topic, Some(1), None, &[])
+        .await
+    {
         Ok(()) => println!("created topic {topic}"),
         Err(error) if error.error_code() == Some(ErrorCode::TOPIC_ALREADY_EXISTS) => {}
         Err(error) => return Err(error),
