@@ -15,6 +15,9 @@ use crate::types::{BrokerId, LeaderEpoch, PartitionEpoch, TopicPartition};
 pub enum KafkaError {
     OffsetOutOfRange,
     CorruptMessage,
+    LeaderNotAvailable,
+    CoordinatorNotAvailable,
+    NotCoordinator,
     MessageTooLarge,
     RecordListTooLarge,
     KafkaStorageError,
@@ -44,6 +47,9 @@ impl KafkaError {
         match self {
             KafkaError::OffsetOutOfRange => 1,
             KafkaError::CorruptMessage => 2,
+            KafkaError::LeaderNotAvailable => 5,
+            KafkaError::CoordinatorNotAvailable => 15,
+            KafkaError::NotCoordinator => 16,
             KafkaError::MessageTooLarge => 10,
             KafkaError::RecordListTooLarge => 18,
             KafkaError::KafkaStorageError => 56,
@@ -73,6 +79,9 @@ impl KafkaError {
         match self {
             KafkaError::OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
             KafkaError::CorruptMessage => "CORRUPT_MESSAGE",
+            KafkaError::LeaderNotAvailable => "LEADER_NOT_AVAILABLE",
+            KafkaError::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
+            KafkaError::NotCoordinator => "NOT_COORDINATOR",
             KafkaError::MessageTooLarge => "MESSAGE_TOO_LARGE",
             KafkaError::RecordListTooLarge => "RECORD_LIST_TOO_LARGE",
             KafkaError::KafkaStorageError => "KAFKA_STORAGE_ERROR",

@@ -25,17 +25,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ringlog_replication::controller::metadata::PARTITIONS_PER_TOPIC_MAX;
-use ringlog_replication::controller::{IsrProposal, Partition, TopicConfigChange};
+use ringlog_replication::controller::{Partition, TopicConfigChange};
 use ringlog_replication::partition::{FetchId, FollowerFetchRequest};
 use ringlog_replication::{BrokerId, Millis, TopicPartition};
 use tokio::sync::{mpsc, watch};
 
+use super::bus::{AgentMsg, ShardMsg, Shared, owner_of};
 use super::catalog::Catalog;
 use super::offsets::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
-use super::shard::{JobKey, ShardMsg, Shared, owner_of};
 use super::topic_config::TopicConfig;
 use ringlog_client::ClientError;
 use ringlog_client::connection::{Connection, ConnectionLimits};
@@ -48,7 +48,7 @@ use ringlog_wire::api::alter_configs::{AlterConfigsRequest, AlterConfigsResponse
 use ringlog_wire::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse};
 use ringlog_wire::api::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
 use ringlog_wire::api::fetch::{FetchPartition, FetchRequest};
-use ringlog_wire::{ErrorCode, Request, RequestHeader, Response};
+use ringlog_wire::{ErrorCode, Request, Response};
 
 /// How long a follower fetcher waits, after a response, for the partitions it answered to
 /// ask again before it sends the next long poll without them (a partition that asks later is
@@ -57,35 +57,6 @@ const FETCH_GATHER_MAX: Duration = Duration::from_millis(20);
 
 /// How long a controlled shutdown waits for the controller to move the leaderships away.
 pub const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What the shards ask of the agent.
-#[derive(Debug)]
-pub enum AgentMsg {
-    /// A follower wants this fetch sent to its leader.
-    Fetch {
-        topic_partition: TopicPartition,
-        fetch_id: FetchId,
-        leader: BrokerId,
-        request: FollowerFetchRequest,
-    },
-    /// A leader asks the controller to commit this ISR.
-    ProposeIsr {
-        topic_partition: TopicPartition,
-        proposal: IsrProposal,
-    },
-    /// An admin request (CreateTopics, DeleteTopics, AlterConfigs) read by `shard`.
-    Admin {
-        shard: usize,
-        job: JobKey,
-        header: RequestHeader,
-        started: Instant,
-        request: Request,
-    },
-    /// Topics a client used before they existed (`auto_create_topics_enable`).
-    CreateOnUse { names: Vec<String> },
-    /// A group request arrived before `__consumer_offsets` exists.
-    CreateOffsetsTopic,
-}
 
 /// The running agent: its thread and the way to stop it.
 #[derive(Debug)]

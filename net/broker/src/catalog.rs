@@ -27,14 +27,6 @@ pub struct TopicEntry {
     pub configs: BTreeMap<String, String>,
 }
 
-impl TopicEntry {
-    /// How many partitions the topic has.
-    pub fn partition_count(&self) -> u32 {
-        u32::try_from(self.partitions.len())
-            .expect("at most PARTITIONS_PER_TOPIC_MAX, checked in Catalog::from_image")
-    }
-}
-
 /// One registered broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokerEntry {
@@ -112,10 +104,6 @@ impl Catalog {
             topics,
             brokers,
         }
-    }
-
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
     }
 
     /// The metadata log offset this view is at.

@@ -80,6 +80,7 @@ use ringlog_replication::partition::FollowerConfig;
 use ringlog_replication::partition::leader::LeaderConfig;
 use ringlog_replication::{BrokerId, Rack};
 
+use crate::int_rule::IntRule;
 use crate::topic_config::{
     FLUSH_INTERVAL_MS, FlushMode, INDEX_INTERVAL_BYTES, MAX_MESSAGE_BYTES, MIN_INSYNC_REPLICAS,
     RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES, SEGMENT_MS, SEVEN_DAYS, TopicConfig,
@@ -887,55 +888,6 @@ fn suggest(name: &str) -> Option<&'static str> {
                 .ok()
                 .and_then(|key| known(key.broker_key()))
         })
-}
-
-/// The range of an integer key, with an optional sentinel outside it (`-1`: no limit).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct IntRule {
-    min: i64,
-    max: i64,
-    sentinel: Option<(i64, &'static str)>,
-}
-
-impl IntRule {
-    pub(crate) const fn new(min: i64, max: i64) -> IntRule {
-        IntRule {
-            min,
-            max,
-            sentinel: None,
-        }
-    }
-
-    pub(crate) const fn with_sentinel(
-        min: i64,
-        max: i64,
-        sentinel: i64,
-        meaning: &'static str,
-    ) -> IntRule {
-        IntRule {
-            min,
-            max,
-            sentinel: Some((sentinel, meaning)),
-        }
-    }
-
-    /// What the rule allows, as error messages say it.
-    pub(crate) fn allowed(&self) -> String {
-        let range = format!("an integer between {} and {}", self.min, self.max);
-        match self.sentinel {
-            None => range,
-            Some((sentinel, meaning)) => format!("{sentinel} ({meaning}) or {range}"),
-        }
-    }
-
-    pub(crate) fn check(&self, value: i64) -> Result<(), String> {
-        let sentinel = self.sentinel.is_some_and(|(sentinel, _)| sentinel == value);
-        if sentinel || (self.min..=self.max).contains(&value) {
-            Ok(())
-        } else {
-            Err(self.allowed())
-        }
-    }
 }
 
 const NODE_ID: IntRule = IntRule::new(0, i32::MAX as i64);

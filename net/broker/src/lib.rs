@@ -1,37 +1,45 @@
 //! The broker server: `shards` io_uring runtimes, each owning a share of the partitions and
-//! its own connections (see [`shard`]), over the topics of the [`catalog`].
+//! its own connections, a protocol frontend per protocol, the partitions served through the
+//! replication crate's partition driver over the engine, and the agent linking the broker to
+//! the controller quorum. `docs/architecture.md` is the map; `docs/broker.md` the long form.
 //!
 //! | file              | owns                                                                   |
 //! |-------------------|------------------------------------------------------------------------|
-//! | [`Broker`] (here) | starting the shards on one address, stopping them cleanly              |
+//! | [`Broker`] (here) | binding the listener, starting the controller, the shards and the agent, stopping them cleanly |
 //! | [`options`]       | [`ServerOptions`]: the runtime's settings                              |
-//! | [`shard`]         | one runtime: its ring, connections, owned partitions, cross-shard parts, long polls, stop |
+//! | `shard`           | one runtime: its ring, connections, owned partitions, cross-shard parts, long polls, stop |
 //! | `ring`            | the io_uring submissions and their tokens (the unsafe part)            |
 //! | `connection`      | a connection: frames in, responses out in request order, `sendfile` for record bytes |
-//! | [`handlers`]      | what each API answers: splitting a request into partition parts, building the response |
-//! | [`partition`]     | a partition on its owner: the engine's log driven by the replication crate's `Replica` |
-//! | [`agent`]         | the link to the controller quorum: registration, heartbeats, metadata to the shards, follower fetches, ISR proposals, admin requests, controlled shutdown |
-//! | [`catalog`]       | the cluster as of the last metadata image: brokers, topics, partition states, topic configs |
+//! | `bus`             | what the shards and the agent share and send each other: `Shared`, inboxes, `ShardMsg`, `AgentMsg`, reply routes |
+//! | `frontend/`       | one frontend per protocol: requests into operations, results into responses (`thin.rs` today) |
+//! | `ops`             | the operations a partition part runs on its owner (`PartOp`) and their results (`PartResult`) |
+//! | `partition`       | a partition on its owner: the partition driver over the engine's log, reads for consumers and followers |
+//! | `agent`           | the link to the controller quorum: registration, heartbeats, metadata to the shards, follower fetches, ISR proposals, admin requests, controlled shutdown |
+//! | `catalog`         | the cluster as of the last metadata image: brokers, topics, partition states, topic configs |
 //! | [`config`]        | [`BrokerConfig`]: the TOML file, command-line overrides, validation, conversions to the engine's and replication's configs |
 //! | [`topic_config`]  | [`TopicConfig`]: topic-level keys as string pairs (CreateTopics, DescribeConfigs, AlterConfigs), their typed [`TopicSettings`] and persisted form |
+//! | `int_rule`        | the range a configuration integer may take, shared by broker and topic keys |
 //! | [`metrics`]       | metric names and recording helpers, the Prometheus recorder, the `/metrics` HTTP responder ([`MetricsServer`]) |
-//! | [`offsets`]       | consumer groups' committed offsets in the internal topic `__consumer_offsets` |
-//! | [`meta_properties`] | `data_dir/meta.properties`: the node the data dir belongs to, checked at start |
+//! | `offsets`         | consumer groups' committed offsets in the internal topic `__consumer_offsets` |
+//! | `meta_properties` | `data_dir/meta.properties`: the node the data dir belongs to, checked at start |
 //! | `metrics_hooks`   | what the runtime records through the `metrics` facade                  |
 
-pub mod agent;
-pub mod catalog;
+mod agent;
+mod bus;
+mod catalog;
 pub mod config;
 mod connection;
-pub mod handlers;
-pub mod meta_properties;
+mod frontend;
+mod int_rule;
+mod meta_properties;
 pub mod metrics;
 mod metrics_hooks;
-pub mod offsets;
+mod offsets;
+mod ops;
 pub mod options;
-pub mod partition;
+mod partition;
 mod ring;
-pub mod shard;
+mod shard;
 pub mod topic_config;
 
 use std::collections::BTreeMap;
@@ -51,8 +59,9 @@ pub use options::ServerOptions;
 pub use topic_config::{TopicConfig, TopicConfigError, TopicSettings};
 
 use agent::Agent;
+use bus::{Inbox, ShardMsg, Shared};
 use catalog::Catalog;
-use shard::{Inbox, Shard, ShardMsg, Shared};
+use shard::Shard;
 
 use ringlog_controller::{Controller, ControllerConfig, RaftTiming};
 

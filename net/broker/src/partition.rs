@@ -21,46 +21,29 @@ use ringlog_replication::partition::{
 use ringlog_replication::{BrokerId, Millis, TopicPartition};
 
 use ringlog_wire::ErrorCode;
-use ringlog_wire::api::fetch::{EpochEndOffset, FetchPartitionResponse};
+use ringlog_wire::api::fetch::FetchPartitionResponse;
 
-/// The outcome of a produce to one partition.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProduceOutcome {
-    pub error: ErrorCode,
-    pub message: Option<String>,
-    pub base_offset: Option<Offset>,
-    pub log_start_offset: Option<Offset>,
-}
-
-impl ProduceOutcome {
-    fn error(error: ErrorCode, message: String) -> ProduceOutcome {
-        ProduceOutcome {
-            error,
-            message: Some(message),
-            base_offset: None,
-            log_start_offset: None,
-        }
-    }
-}
+pub use ringlog_replication::driver::ProduceOutcome;
 
 /// The outcome of a fetch from one partition: where the log stands and the batches to send.
 #[derive(Clone, Debug, Default)]
 pub struct FetchOutcome {
-    pub error: ErrorCode,
+    /// Why the fetch was refused, if it was.
+    pub error: Option<KafkaError>,
     pub high_watermark: Option<Offset>,
     pub log_start_offset: Option<Offset>,
     pub log_end_offset: Option<Offset>,
     /// For a follower whose log has a suffix the leader's lacks: truncate to this.
-    pub diverging_epoch: Option<EpochEndOffset>,
+    pub diverging_epoch: Option<DivergingEpoch>,
     pub slices: Vec<FileSlice>,
     pub bytes: u64,
 }
 
 impl FetchOutcome {
     /// A fetch refused with `error`.
-    pub fn refused(error: ErrorCode) -> FetchOutcome {
+    pub fn refused(error: KafkaError) -> FetchOutcome {
         FetchOutcome {
-            error,
+            error: Some(error),
             ..FetchOutcome::default()
         }
     }
@@ -207,11 +190,6 @@ impl<R> ServedPartition<R> {
         self.driver.state()
     }
 
-    /// The leader epoch this broker leads the partition in, if it leads it.
-    pub fn leader_epoch(&self) -> Option<LeaderEpoch> {
-        self.driver.leader_epoch()
-    }
-
     /// Whether this broker leads the partition.
     pub fn is_leader(&self) -> bool {
         self.driver.is_leader()
@@ -220,11 +198,6 @@ impl<R> ServedPartition<R> {
     /// How far the slowest ISR follower is behind, when this broker leads.
     pub fn isr_lag(&self) -> Option<u64> {
         self.driver.isr_lag()
-    }
-
-    /// The ISR this broker leads with, when it leads.
-    pub fn isr(&self) -> Option<&[BrokerId]> {
-        self.driver.isr()
     }
 
     /// Applies the controller's state of the partition: the replica takes the role it gives
@@ -300,11 +273,7 @@ impl<R> ServedPartition<R> {
 
     /// Answers every produce still waiting with `error`: the partition is closing.
     pub fn abandon(&mut self, error: KafkaError) -> Vec<(R, ProduceOutcome)> {
-        self.driver
-            .abandon(error)
-            .into_iter()
-            .map(|(reply, outcome)| (reply, ProduceOutcome::from(outcome)))
-            .collect()
+        self.driver.abandon(error)
     }
 
     /// Batches from `offset` below the high watermark, at most `max_bytes` (the first batch
@@ -318,7 +287,7 @@ impl<R> ServedPartition<R> {
     ) -> FetchOutcome {
         match self.driver.consumer_read_end(current_leader_epoch) {
             Ok(end) => self.read(offset, max_bytes, end),
-            Err(error) => FetchOutcome::refused(ErrorCode::from(error)),
+            Err(error) => FetchOutcome::refused(error),
         }
     }
 
@@ -327,14 +296,14 @@ impl<R> ServedPartition<R> {
     pub fn fetch_for_follower(&self, offset: Offset, max_bytes: u64) -> FetchOutcome {
         match self.driver.follower_read_end() {
             Ok(end) => self.read(offset, max_bytes, end),
-            Err(error) => FetchOutcome::refused(ErrorCode::from(error)),
+            Err(error) => FetchOutcome::refused(error),
         }
     }
 
     fn read(&self, offset: Offset, max_bytes: u64, upper_bound: Offset) -> FetchOutcome {
         let log = self.log();
         let mut outcome = FetchOutcome {
-            error: ErrorCode::NONE,
+            error: None,
             high_watermark: Some(self.high_watermark()),
             log_start_offset: Some(log.log_start_offset()),
             log_end_offset: Some(log.log_end_offset()),
@@ -349,11 +318,11 @@ impl<R> ServedPartition<R> {
                 outcome.slices = read.slices;
             }
             Err(ringlog_engine::Error::OffsetOutOfRange { .. }) => {
-                outcome.error = ErrorCode::OFFSET_OUT_OF_RANGE;
+                outcome.error = Some(KafkaError::OffsetOutOfRange);
             }
             Err(error) => {
                 tracing::error!(partition = %self.driver.topic_partition(), %error, "fetch failed");
-                outcome.error = ErrorCode::KAFKA_STORAGE_ERROR;
+                outcome.error = Some(KafkaError::KafkaStorageError);
             }
         }
         outcome
@@ -375,35 +344,11 @@ impl<R> ServedPartition<R> {
             super::metrics::record_truncated(effects.truncated);
         }
         Effects {
-            answers: effects
-                .answers
-                .into_iter()
-                .map(|(reply, outcome)| (reply, ProduceOutcome::from(outcome)))
-                .collect(),
+            answers: effects.answers,
             fetch_answer: effects.fetch_answer,
             send_fetches: effects.send_fetches,
             isr_proposals: effects.isr_proposals,
             progressed: effects.progressed,
-        }
-    }
-}
-
-impl From<driver::ProduceOutcome> for ProduceOutcome {
-    fn from(outcome: driver::ProduceOutcome) -> ProduceOutcome {
-        match outcome {
-            driver::ProduceOutcome::Appended {
-                base_offset,
-                log_start_offset,
-                ..
-            } => ProduceOutcome {
-                error: ErrorCode::NONE,
-                message: None,
-                base_offset,
-                log_start_offset: base_offset.map(|_| log_start_offset),
-            },
-            driver::ProduceOutcome::Refused(refusal) => {
-                ProduceOutcome::error(ErrorCode::from(refusal.error), refusal.message)
-            }
         }
     }
 }

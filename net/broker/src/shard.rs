@@ -21,315 +21,33 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::TcpStream;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, RwLock};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
 use ringlog_replication::controller::Partition;
-use ringlog_replication::partition::{Acks, FetchId, FollowerFetchAnswer, FollowerFetchRequest};
-use ringlog_replication::{BrokerId, KafkaError, Millis, TopicPartition};
+use ringlog_replication::partition::{Acks, FetchId, FollowerFetchAnswer};
+use ringlog_replication::{KafkaError, TopicPartition};
 
-use super::agent::AgentMsg;
-use super::catalog::Catalog;
+use super::bus::{AgentMsg, JobKey, ReplyTo, Route, ShardMsg, Shared, owner_of};
 use super::connection::{Connection, FlushState, OutPiece};
-use super::handlers;
-use super::offsets::{Commit, Committed, GroupOffsets, OFFSETS_TOPIC};
-use super::options::ServerOptions;
+use super::frontend::thin;
+use super::offsets::{Commit, GroupOffsets, OFFSETS_TOPIC};
+use super::ops::{self, GroupCommits, PartOp, PartResult};
 use super::partition::{Effects, FetchOutcome, ProduceOutcome, ServedPartition};
 use super::ring::{Op, Ring, Token};
-use super::topic_config::TopicConfig;
 use ringlog_wire::ErrorResponse;
-use ringlog_wire::api::fetch::{EpochEndOffset, FetchPartitionResponse};
-use ringlog_wire::api::list_offsets::OffsetSpec;
+use ringlog_wire::api::fetch::FetchPartitionResponse;
 use ringlog_wire::frame::{REQUEST_HEADER_LEN, split_request_frame};
-use ringlog_wire::{ErrorCode, Request, RequestHeader, Response, decode_request};
+use ringlog_wire::{Request, RequestHeader, Response, decode_request};
 
 /// How often partitions are ticked (produce timeouts, time-based rolls and flushes).
 const TICK_INTERVAL: Duration = Duration::from_millis(100);
 /// How often retention runs over the shard's partitions.
 const RETENTION_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Which shard owns `topic_partition` among `shards`: a stable hash, the same on every start.
-pub fn owner_of(topic_partition: &TopicPartition, shards: usize) -> usize {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in topic_partition
-        .topic
-        .bytes()
-        .chain(topic_partition.partition.to_be_bytes())
-    {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    (hash % shards as u64) as usize
-}
-
-/// A request in progress on the shard that read it: its connection slot and generation, and
-/// its sequence number there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct JobKey {
-    pub slot: u32,
-    pub generation: u32,
-    pub seq: u64,
-}
-
-/// Where a part's result goes: the shard holding the job, the job, the part's index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReplyTo {
-    pub shard: usize,
-    pub job: JobKey,
-    pub part: usize,
-}
-
-/// A group's commits by topic: (partition, what was committed, if anything).
-pub type GroupCommits = BTreeMap<String, Vec<(u32, Option<Committed>)>>;
-
-/// Where a produce's answer goes once the partition gives it: the part's reply, and for a
-/// commit of group offsets, the commits to apply to the owner's map once they are stored.
-#[derive(Debug)]
-pub struct Route {
-    pub reply: ReplyTo,
-    pub commits: Option<Vec<Commit>>,
-}
-
-/// The work one partition does for a request.
-#[derive(Debug)]
-pub enum PartOp {
-    Produce {
-        records: Bytes,
-        acks: Acks,
-        timeout: Duration,
-    },
-    /// A consumer's fetch.
-    Fetch {
-        offset: Offset,
-        max_bytes: u64,
-        deadline: Instant,
-        /// The leader epoch the consumer believes current, checked when given.
-        current_leader_epoch: Option<LeaderEpoch>,
-    },
-    /// A follower's fetch.
-    FollowerFetch {
-        replica: BrokerId,
-        request: FollowerFetchRequest,
-        max_bytes: u64,
-        deadline: Instant,
-    },
-    ListOffsets {
-        spec: OffsetSpec,
-    },
-    /// Store a group's commits in its partition of the offsets topic.
-    CommitOffsets {
-        commits: Vec<Commit>,
-    },
-    /// Read a group's commits: every one, or those of these topics' partitions.
-    FetchOffsets {
-        group: String,
-        topics: Option<Vec<(String, Vec<u32>)>>,
-    },
-}
-
-/// A part's result.
-#[derive(Debug)]
-pub enum PartResult {
-    Produce(ProduceOutcome),
-    Fetch(FetchOutcome),
-    ListOffsets {
-        error: ErrorCode,
-        offset: Option<Offset>,
-        timestamp: Option<Timestamp>,
-    },
-    Deleted(ErrorCode),
-    OffsetsCommitted(ErrorCode),
-    /// Per topic: (partition, what was committed, if anything).
-    Offsets(Result<GroupCommits, ErrorCode>),
-}
-
-impl PartResult {
-    /// The answer to `op` for a partition this shard does not serve: `error` says why.
-    fn refused(op: &PartOp, error: ErrorCode) -> PartResult {
-        match op {
-            PartOp::Produce { .. } => PartResult::Produce(ProduceOutcome {
-                error,
-                message: Some(match error {
-                    ErrorCode::NOT_LEADER_OR_FOLLOWER => {
-                        "this broker does not lead the partition".to_string()
-                    }
-                    _ => "unknown topic or partition".to_string(),
-                }),
-                base_offset: None,
-                log_start_offset: None,
-            }),
-            PartOp::Fetch { .. } | PartOp::FollowerFetch { .. } => {
-                PartResult::Fetch(FetchOutcome::refused(error))
-            }
-            PartOp::ListOffsets { .. } => PartResult::ListOffsets {
-                error,
-                offset: None,
-                timestamp: None,
-            },
-            PartOp::CommitOffsets { .. } => PartResult::OffsetsCommitted(group_error(error)),
-            PartOp::FetchOffsets { .. } => PartResult::Offsets(Err(group_error(error))),
-        }
-    }
-}
-
-/// A group request's error: the group's partition of the offsets topic led elsewhere means
-/// another broker is the group's coordinator; the offsets topic missing means none is yet.
-fn group_error(error: ErrorCode) -> ErrorCode {
-    match error {
-        ErrorCode::NOT_LEADER_OR_FOLLOWER => ErrorCode::NOT_COORDINATOR,
-        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION | ErrorCode::LEADER_NOT_AVAILABLE => {
-            ErrorCode::COORDINATOR_NOT_AVAILABLE
-        }
-        other => other,
-    }
-}
-
-/// What travels between shards.
-#[derive(Debug)]
-pub enum ShardMsg {
-    Op {
-        reply: ReplyTo,
-        topic_partition: TopicPartition,
-        op: PartOp,
-    },
-    Done {
-        reply: ReplyTo,
-        result: PartResult,
-    },
-    /// The request has the bytes it waited for: answer its waiting fetch parts now.
-    Release {
-        job: JobKey,
-    },
-    /// The controller committed this state of a partition this broker holds.
-    PartitionState {
-        topic_partition: TopicPartition,
-        partition: Partition,
-    },
-    /// The leader answered this follower's fetch.
-    FetchAnswer {
-        topic_partition: TopicPartition,
-        fetch_id: FetchId,
-        answer: FetchPartitionResponse<Bytes>,
-    },
-    /// The controller refused this leader's ISR proposal.
-    IsrRejected {
-        topic_partition: TopicPartition,
-    },
-    /// The partition is gone (its topic was deleted): close its log and delete its directory.
-    Delete {
-        topic_partition: TopicPartition,
-    },
-    /// The partition's topic config changed: reopen its log with the new settings.
-    Reconfigure {
-        topic_partition: TopicPartition,
-    },
-    /// A connection another shard accepted, for this one to serve (see `Shard::assign`).
-    Adopt {
-        stream: TcpStream,
-    },
-    /// The answer to a request the agent handled (an admin request).
-    Respond {
-        job: JobKey,
-        header: RequestHeader,
-        started: Instant,
-        response: Response,
-    },
-    Stop,
-}
-
-/// A shard's inbox: other shards send into the channel, then write the eventfd the shard's
-/// ring waits on. No lock: `Sender` is `Sync` (std's channel is crossbeam's, lock-free), so
-/// every shard and the agent send through the same one at once.
-#[derive(Debug)]
-pub struct Inbox {
-    sender: Sender<ShardMsg>,
-    eventfd: OwnedFd,
-}
-
-impl Inbox {
-    /// A new inbox and the receiving end its shard keeps.
-    pub fn new() -> io::Result<(Inbox, Receiver<ShardMsg>)> {
-        let (sender, receiver) = std::sync::mpsc::channel();
-        // SAFETY: plain syscall; the returned descriptor is owned below.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let inbox = Inbox { sender, eventfd };
-        Ok((inbox, receiver))
-    }
-
-    pub fn send(&self, msg: ShardMsg) {
-        // A shard that has stopped has dropped its receiver: nothing is waiting for the answer.
-        let _ = self.sender.send(msg);
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a local into a valid eventfd.
-        unsafe { libc::write(self.eventfd.as_raw_fd(), (&raw const one).cast(), 8) };
-    }
-
-    fn eventfd(&self) -> RawFd {
-        self.eventfd.as_raw_fd()
-    }
-}
-
-/// What every shard shares.
-#[derive(Debug)]
-pub struct Shared {
-    pub options: ServerOptions,
-    /// The cluster as of the last metadata image: replaced whole by the agent.
-    pub catalog: RwLock<Arc<Catalog>>,
-    /// The metadata offset of the catalog, for those waiting to see a change.
-    pub catalog_offset: tokio::sync::watch::Sender<u64>,
-    /// Whether the catalog shows this broker registered (in this life) and the shards have
-    /// been sent their partitions' states: it serves its partitions from then on.
-    pub registered: tokio::sync::watch::Sender<bool>,
-    pub inboxes: Vec<Inbox>,
-    /// What the shards ask of the agent (follower fetches, ISR proposals, admin requests).
-    pub agent: tokio::sync::mpsc::UnboundedSender<AgentMsg>,
-    /// The address Metadata reports.
-    pub advertised: std::net::SocketAddr,
-    pub started: Instant,
-    /// Connections open on the broker, held to `max_connections`.
-    pub connections: std::sync::atomic::AtomicUsize,
-    /// Connections of each shard (by shard index): open, or assigned to it and on their way
-    /// (`Shard::assign` gives a new connection to the shard with the fewest).
-    pub shard_connections: Vec<std::sync::atomic::AtomicUsize>,
-}
-
-impl Shared {
-    /// The catalog as of now.
-    pub fn catalog(&self) -> Arc<Catalog> {
-        self.catalog.read().expect("not poisoned").clone()
-    }
-
-    /// Asks the agent for something; a stopped agent has nothing left to do.
-    pub fn to_agent(&self, msg: AgentMsg) {
-        let _ = self.agent.send(msg);
-    }
-
-    /// A topic's config as the catalog holds it, checked against the broker's defaults; a
-    /// topic whose stored config no longer checks (the defaults changed) takes the defaults.
-    pub fn topic_config(&self, catalog: &Catalog, topic: &str) -> TopicConfig {
-        let defaults = self.options.config.topic_defaults();
-        let Some(entry) = catalog.topic(topic) else {
-            return TopicConfig::new();
-        };
-        TopicConfig::from_pairs(entry.configs.iter(), &defaults).unwrap_or_else(|error| {
-            tracing::warn!(topic, %error, "topic config no longer valid; using the broker defaults");
-            TopicConfig::new()
-        })
-    }
-
-    fn now(&self) -> Millis {
-        Millis(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
-    }
-}
 
 /// A request waiting for its parts.
 #[derive(Debug)]
@@ -812,7 +530,7 @@ impl Shard {
 
     /// Puts a whole response in the connection's place for `job` and writes what is ready.
     fn respond(&mut self, job: JobKey, header: &RequestHeader, response: &Response) {
-        let pieces = handlers::encode(header, response);
+        let pieces = thin::encode(header, response);
         self.fulfil(job, pieces);
     }
 
@@ -825,19 +543,19 @@ impl Shard {
 
     fn handle(&mut self, job_key: JobKey, header: RequestHeader, request: Request) {
         let started = Instant::now();
-        match handlers::plan(&self.shared, &request) {
-            handlers::Plan::Respond(response) => {
+        match thin::plan(&self.shared, &request) {
+            thin::Plan::Respond(response) => {
                 self.respond(job_key, &header, &response);
                 super::metrics_hooks::request(header.api_key, started);
             }
-            handlers::Plan::Agent => self.shared.to_agent(AgentMsg::Admin {
+            thin::Plan::Agent => self.shared.to_agent(AgentMsg::Admin {
                 shard: self.index,
                 job: job_key,
                 header,
                 started,
                 request,
             }),
-            handlers::Plan::Parts {
+            thin::Plan::Parts {
                 parts,
                 min_bytes,
                 prepared,
@@ -958,7 +676,7 @@ impl Shard {
             .into_iter()
             .map(|r| r.expect("every part answered"))
             .collect();
-        let pieces = handlers::finish(&job.header, &job.request, job.prepared, results);
+        let pieces = thin::finish(&job.header, &job.request, job.prepared, results);
         super::metrics_hooks::request(job.header.api_key, job.started);
         self.fulfil(key, pieces);
     }
@@ -975,11 +693,11 @@ impl Shard {
 
     /// Why this shard cannot serve `topic_partition`: the topic exists but this broker does
     /// not hold the partition (or has not opened it yet), or it does not exist.
-    fn not_served(&self, topic_partition: &TopicPartition) -> ErrorCode {
+    fn not_served(&self, topic_partition: &TopicPartition) -> KafkaError {
         if self.shared.catalog().contains(topic_partition) {
-            ErrorCode::NOT_LEADER_OR_FOLLOWER
+            KafkaError::NotLeaderOrFollower
         } else {
-            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+            KafkaError::UnknownTopicOrPartition
         }
     }
 
@@ -988,7 +706,7 @@ impl Shard {
         let Some(partition) = self.partitions.get_mut(&topic_partition) else {
             let error = self.not_served(&topic_partition);
             if topic_partition.topic == OFFSETS_TOPIC
-                && error == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                && error == KafkaError::UnknownTopicOrPartition
             {
                 self.shared.to_agent(AgentMsg::CreateOffsetsTopic);
             }
@@ -1050,23 +768,20 @@ impl Shard {
                             high_watermark: Some(high_watermark),
                             log_start_offset: Some(partition.log().log_start_offset()),
                             log_end_offset: Some(partition.log().log_end_offset()),
-                            diverging_epoch: Some(EpochEndOffset {
-                                epoch: diverging.epoch,
-                                end_offset: diverging.end_offset,
-                            }),
+                            diverging_epoch: Some(diverging),
                             ..FetchOutcome::default()
                         };
                         self.deliver(reply, PartResult::Fetch(outcome));
                         None
                     }
                     Some(FollowerFetchAnswer::Refused(error)) => {
-                        let code = ErrorCode::from(error.kafka_error());
-                        self.deliver(reply, PartResult::Fetch(FetchOutcome::refused(code)));
+                        let error = error.kafka_error();
+                        self.deliver(reply, PartResult::Fetch(FetchOutcome::refused(error)));
                         None
                     }
                     None => {
-                        let code = ErrorCode::NOT_LEADER_OR_FOLLOWER;
-                        self.deliver(reply, PartResult::Fetch(FetchOutcome::refused(code)));
+                        let error = KafkaError::NotLeaderOrFollower;
+                        self.deliver(reply, PartResult::Fetch(FetchOutcome::refused(error)));
                         None
                     }
                 };
@@ -1085,7 +800,7 @@ impl Shard {
                 }
             }
             PartOp::ListOffsets { spec } => {
-                let result = handlers::list_offsets(partition, spec);
+                let result = ops::list_offsets(partition, spec);
                 self.deliver(reply, result);
             }
             PartOp::CommitOffsets { commits } => {
@@ -1103,7 +818,7 @@ impl Shard {
     /// what Kafka answers a fetch it cannot wait for, and the fetcher asks again.
     fn answer_or_park(&mut self, fetch: ParkedFetch, outcome: FetchOutcome) {
         let waits = outcome.bytes == 0
-            && outcome.error == ErrorCode::NONE
+            && outcome.error.is_none()
             && fetch.deadline > Instant::now()
             && self.stopping.is_none();
         let room = self.parked.len() < self.shared.options.fetch_purgatory_max_partitions;
@@ -1221,16 +936,19 @@ impl Shard {
             match route.commits {
                 None => self.deliver(route.reply, PartResult::Produce(outcome)),
                 Some(commits) => {
-                    if outcome.error.is_none() {
-                        let offsets = self
-                            .group_offsets
-                            .entry(topic_partition.clone())
-                            .or_default();
-                        for commit in commits {
-                            offsets.apply(commit);
+                    let error = match outcome {
+                        ProduceOutcome::Appended { .. } => {
+                            let offsets = self
+                                .group_offsets
+                                .entry(topic_partition.clone())
+                                .or_default();
+                            for commit in commits {
+                                offsets.apply(commit);
+                            }
+                            None
                         }
-                    }
-                    let error = group_error(outcome.error);
+                        ProduceOutcome::Refused(refusal) => Some(ops::group_error(refusal.error)),
+                    };
                     self.deliver(route.reply, PartResult::OffsetsCommitted(error));
                 }
             }
@@ -1238,19 +956,19 @@ impl Shard {
     }
 
     /// Loads the group offsets of an offsets-topic partition on first use.
-    fn load_group_offsets(&mut self, topic_partition: &TopicPartition) -> Result<(), ErrorCode> {
+    fn load_group_offsets(&mut self, topic_partition: &TopicPartition) -> Result<(), KafkaError> {
         if self.group_offsets.contains_key(topic_partition) {
             return Ok(());
         }
         let Some(partition) = self.partitions.get(topic_partition) else {
-            return Err(group_error(self.not_served(topic_partition)));
+            return Err(ops::group_error(self.not_served(topic_partition)));
         };
         if !partition.is_leader() {
-            return Err(ErrorCode::NOT_COORDINATOR);
+            return Err(KafkaError::NotCoordinator);
         }
         let offsets = GroupOffsets::load(partition.log()).map_err(|error| {
             tracing::error!(partition = %topic_partition, %error, "cannot replay group offsets");
-            ErrorCode::KAFKA_STORAGE_ERROR
+            KafkaError::KafkaStorageError
         })?;
         self.group_offsets.insert(topic_partition.clone(), offsets);
         Ok(())
@@ -1263,7 +981,7 @@ impl Shard {
         commits: Vec<Commit>,
     ) {
         if let Err(error) = self.load_group_offsets(&topic_partition) {
-            self.deliver(reply, PartResult::OffsetsCommitted(error));
+            self.deliver(reply, PartResult::OffsetsCommitted(Some(error)));
             return;
         }
         let now = self.shared.now();
@@ -1290,10 +1008,10 @@ impl Shard {
         topic_partition: &TopicPartition,
         group: &str,
         topics: Option<Vec<(String, Vec<u32>)>>,
-    ) -> Result<GroupCommits, ErrorCode> {
+    ) -> Result<GroupCommits, KafkaError> {
         self.load_group_offsets(topic_partition)?;
         if !self.partitions[topic_partition].is_leader() {
-            return Err(ErrorCode::NOT_COORDINATOR);
+            return Err(KafkaError::NotCoordinator);
         }
         let offsets = &self.group_offsets[topic_partition];
         let found = match topics {
@@ -1328,7 +1046,7 @@ impl Shard {
             .collect();
         for fetch in waiting {
             let result =
-                PartResult::Fetch(FetchOutcome::refused(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+                PartResult::Fetch(FetchOutcome::refused(KafkaError::UnknownTopicOrPartition));
             self.deliver(fetch.reply, result);
         }
         let dir = self.shared.catalog().partition_dir(topic_partition);
@@ -1565,23 +1283,5 @@ impl Shard {
                 tracing::error!(partition = %topic_partition, %error, "closing the log failed");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    /// docs/broker.md promises no lock on the produce or fetch path, and every part owned by
-    /// another shard, and every result coming back, goes through an inbox.
-    #[test]
-    fn sending_to_an_inbox_takes_no_lock() {
-        let source = include_str!("shard.rs");
-        let (_, inbox) = source
-            .split_once("pub struct Inbox {")
-            .expect("the inbox is defined in shard.rs");
-        let (fields, _) = inbox.split_once('}').expect("the inbox's fields end");
-        assert!(
-            !fields.contains("Mutex") && !fields.contains("RwLock"),
-            "the inbox holds a lock:{fields}"
-        );
     }
 }

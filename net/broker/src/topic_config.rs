@@ -3,7 +3,7 @@
 //! 5.5 and 5.6), and the typed settings the engine and the replication state machines read.
 //!
 //! A topic stores only the keys set on it ([`TopicConfig`]); every other key takes the broker's
-//! default ([`TopicSettings`], from [`BrokerConfig::topic_defaults`]), so changing a broker
+//! default ([`TopicSettings`], from [`BrokerConfig::topic_defaults`](crate::config::BrokerConfig::topic_defaults)), so changing a broker
 //! default changes every topic that did not set the key, as in Kafka.
 //!
 //! | key                              | value                        | broker default from              | Kafka's key                      |
@@ -35,7 +35,7 @@
 //! - Using: [`TopicSettings::log_config`] (the engine's [`LogConfig`]) and
 //!   [`TopicSettings::controller_config`] (the controller's view); the leader's
 //!   [`LeaderConfig`](ringlog_replication::partition::leader::LeaderConfig) comes from
-//!   [`BrokerConfig::leader_config`].
+//!   [`BrokerConfig::leader_config`](crate::config::BrokerConfig::leader_config).
 //!
 //! Values are canonicalized when set (`"0100"` is stored as `"100"`, `"TRUE"` as `"true"`), so
 //! DescribeConfigs shows what the broker understood.
@@ -50,9 +50,7 @@ use ringlog_engine::{FlushPolicy, IoBackendKind, LogConfig};
 use ringlog_replication::KafkaError;
 use ringlog_replication::controller::TopicConfig as ControllerTopicConfig;
 
-#[cfg(doc)]
-use crate::config::BrokerConfig;
-use crate::config::IntRule;
+use crate::int_rule::IntRule;
 use ringlog_wire::api::describe_configs::DescribedConfig;
 
 /// `retention_ms`: -1 keeps records forever.

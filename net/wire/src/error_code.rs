@@ -227,6 +227,9 @@ mod tests {
         let errors = [
             KafkaError::OffsetOutOfRange,
             KafkaError::CorruptMessage,
+            KafkaError::LeaderNotAvailable,
+            KafkaError::CoordinatorNotAvailable,
+            KafkaError::NotCoordinator,
             KafkaError::MessageTooLarge,
             KafkaError::RecordListTooLarge,
             KafkaError::KafkaStorageError,

@@ -6,24 +6,26 @@
 
 use std::time::{Duration, Instant};
 
-use ringlog_engine::{FileSlice, LeaderEpoch, Timestamp};
-use ringlog_replication::TopicPartition;
+use ringlog_engine::{FileSlice, LeaderEpoch};
+use ringlog_replication::driver::ProduceOutcome;
 use ringlog_replication::partition::FollowerFetchRequest;
+use ringlog_replication::{KafkaError, TopicPartition};
 
-use super::agent::AgentMsg;
-use super::connection::OutPiece;
-use super::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
-use super::partition::ServedPartition;
-use super::shard::{PartOp, PartResult, Route, Shared};
+use crate::bus::{AgentMsg, Shared};
+use crate::connection::OutPiece;
+use crate::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
+use crate::ops::{OffsetSpec, PartOp, PartResult};
 use ringlog_wire::ErrorResponse;
 use ringlog_wire::api::Topic;
 use ringlog_wire::api::api_versions::{ApiVersions, ApiVersionsResponse};
 use ringlog_wire::api::describe_configs::{
     DescribeConfigsRequest, DescribeConfigsResponse, DescribeConfigsResult, DescribedConfig,
 };
-use ringlog_wire::api::fetch::{FetchPartitionResponse, FetchResponse, RecordsSource};
+use ringlog_wire::api::fetch::{
+    EpochEndOffset, FetchPartitionResponse, FetchResponse, RecordsSource,
+};
 use ringlog_wire::api::list_offsets::{
-    ListOffsetsPartitionResponse, ListOffsetsResponse, OffsetSpec,
+    ListOffsetsPartitionResponse, ListOffsetsResponse, OffsetSpec as WireOffsetSpec,
 };
 use ringlog_wire::api::metadata::{
     MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
@@ -162,7 +164,9 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
             let parts = parts_of(
                 &list.topics,
                 |p| p.partition_index,
-                |p| PartOp::ListOffsets { spec: p.spec },
+                |p| PartOp::ListOffsets {
+                    spec: offset_spec(p.spec),
+                },
             );
             Plan::Parts {
                 parts,
@@ -235,7 +239,7 @@ pub fn finish(
             .flat_map(|t| t.partitions.iter_mut())
         {
             if partition.error_code.is_none() {
-                partition.error_code = *code;
+                partition.error_code = code_of(*code);
             }
         }
         return encode(header, &Response::OffsetCommit(response));
@@ -286,8 +290,8 @@ pub fn finish(
                     })
                     .collect(),
             }),
-            Some(PartResult::Offsets(Err(error_code))) => Response::Error(ErrorResponse {
-                error_code,
+            Some(PartResult::Offsets(Err(error))) => Response::Error(ErrorResponse {
+                error_code: ErrorCode::from(error),
                 message: "the group's offsets cannot be read".to_string(),
             }),
             other => unreachable!("an offset fetch part answered {other:?}"),
@@ -421,12 +425,23 @@ fn parts_of<P>(
 
 fn produce_partition(partition_index: u32, result: Option<PartResult>) -> ProducePartitionResponse {
     match result {
-        Some(PartResult::Produce(outcome)) => ProducePartitionResponse {
+        Some(PartResult::Produce(ProduceOutcome::Appended {
+            base_offset,
+            log_start_offset,
+            ..
+        })) => ProducePartitionResponse {
             partition_index,
-            error_code: outcome.error,
-            base_offset: outcome.base_offset,
-            log_start_offset: outcome.log_start_offset,
-            error_message: outcome.message,
+            error_code: ErrorCode::NONE,
+            base_offset,
+            log_start_offset: base_offset.map(|_| log_start_offset),
+            error_message: None,
+        },
+        Some(PartResult::Produce(ProduceOutcome::Refused(refusal))) => ProducePartitionResponse {
+            partition_index,
+            error_code: ErrorCode::from(refusal.error),
+            base_offset: None,
+            log_start_offset: None,
+            error_message: Some(refusal.message),
         },
         other => unreachable!("a produce part answered {other:?}"),
     }
@@ -450,11 +465,14 @@ fn fetch_partition(
     match result {
         Some(PartResult::Fetch(outcome)) => FetchPartitionResponse {
             partition_index,
-            error_code: outcome.error,
+            error_code: code_of(outcome.error),
             high_watermark: outcome.high_watermark,
             log_start_offset: outcome.log_start_offset,
             log_end_offset: outcome.log_end_offset,
-            diverging_epoch: outcome.diverging_epoch,
+            diverging_epoch: outcome.diverging_epoch.map(|diverging| EpochEndOffset {
+                epoch: diverging.epoch,
+                end_offset: diverging.end_offset,
+            }),
             records: Slices(outcome.slices),
         },
         other => unreachable!("a fetch part answered {other:?}"),
@@ -474,7 +492,7 @@ fn fetch_pieces(header: &RequestHeader, response: FetchResponse<Slices>) -> Vec<
             return encode(header, &refusal);
         }
     };
-    super::metrics_hooks::request_errors(
+    crate::metrics_hooks::request_errors(
         header.api_key,
         partition_errors(&response.topics, |p| p.error_code),
     );
@@ -512,47 +530,12 @@ fn list_offsets_partition(
             timestamp,
         }) => ListOffsetsPartitionResponse {
             partition_index,
-            error_code: error,
+            error_code: code_of(error),
             timestamp,
             offset,
             leader_epoch: None,
         },
         other => unreachable!("a list offsets part answered {other:?}"),
-    }
-}
-
-/// ListOffsets on the partition's owner: earliest is the log start, latest the high
-/// watermark (what a consumer can read), a timestamp the first record at or after it.
-pub fn list_offsets(partition: &ServedPartition<Route>, spec: OffsetSpec) -> PartResult {
-    if !partition.is_leader() {
-        return PartResult::ListOffsets {
-            error: ErrorCode::NOT_LEADER_OR_FOLLOWER,
-            offset: None,
-            timestamp: None,
-        };
-    }
-    let (offset, timestamp) = match spec {
-        OffsetSpec::Earliest => (Some(partition.log().log_start_offset()), None),
-        OffsetSpec::Latest => (Some(partition.high_watermark()), None),
-        OffsetSpec::Timestamp(target) => match partition.log().offset_for_timestamp(target) {
-            Ok(Some(found)) if found.offset < partition.high_watermark() => {
-                (Some(found.offset), Some(found.timestamp))
-            }
-            Ok(_) => (None, None),
-            Err(error) => {
-                tracing::error!(partition = %partition.topic_partition(), %error, "offset for timestamp failed");
-                return PartResult::ListOffsets {
-                    error: ErrorCode::KAFKA_STORAGE_ERROR,
-                    offset: None,
-                    timestamp: None,
-                };
-            }
-        },
-    };
-    PartResult::ListOffsets {
-        error: ErrorCode::NONE,
-        offset,
-        timestamp: timestamp.map(|t: Timestamp| t),
     }
 }
 
@@ -665,7 +648,7 @@ fn describe_configs(shared: &Shared, request: &DescribeConfigsRequest) -> Descri
 pub fn encode(header: &RequestHeader, response: &Response) -> Vec<OutPiece> {
     let frame = match encode_response(response, header.api_version, header.correlation_id) {
         Ok(frame) => {
-            super::metrics_hooks::request_errors(header.api_key, error_codes(response));
+            crate::metrics_hooks::request_errors(header.api_key, error_codes(response));
             frame
         }
         Err(error) => {
@@ -674,7 +657,7 @@ pub fn encode(header: &RequestHeader, response: &Response) -> Vec<OutPiece> {
                 error_code: ErrorCode::UNKNOWN_SERVER_ERROR,
                 message: error.to_string(),
             });
-            super::metrics_hooks::request_errors(header.api_key, error_codes(&refusal));
+            crate::metrics_hooks::request_errors(header.api_key, error_codes(&refusal));
             encode_response(&refusal, header.api_version, header.correlation_id)
                 .expect("an error response always encodes")
         }
@@ -716,4 +699,18 @@ fn partition_errors<P>(topics: &[Topic<P>], code: impl Fn(&P) -> ErrorCode) -> V
         .iter()
         .flat_map(|t| t.partitions.iter().map(&code))
         .collect()
+}
+
+/// The code of an operation's refusal, or NONE.
+fn code_of(error: Option<KafkaError>) -> ErrorCode {
+    error.map_or(ErrorCode::NONE, ErrorCode::from)
+}
+
+/// The wire's ListOffsets spec as the operation takes it.
+fn offset_spec(spec: WireOffsetSpec) -> OffsetSpec {
+    match spec {
+        WireOffsetSpec::Earliest => OffsetSpec::Earliest,
+        WireOffsetSpec::Latest => OffsetSpec::Latest,
+        WireOffsetSpec::Timestamp(timestamp) => OffsetSpec::Timestamp(timestamp),
+    }
 }

@@ -1,0 +1,155 @@
+//! The operations a request's partition parts run on the partition's owner shard, and their
+//! results: what the protocol frontends turn requests into and results back from. The shard
+//! runs them ([`PartOp`] in, [`PartResult`] out) without knowing which protocol asked:
+//! refusals are `KafkaError`s, which a frontend turns into its protocol's codes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
+use ringlog_replication::driver::Refusal;
+use ringlog_replication::partition::{Acks, FollowerFetchRequest};
+use ringlog_replication::{BrokerId, KafkaError};
+
+use crate::offsets::{Commit, Committed};
+use crate::partition::{FetchOutcome, ProduceOutcome, ServedPartition};
+
+/// Which offset a ListOffsets part looks up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// The log start offset.
+    Earliest,
+    /// The high watermark: the next offset a consumer can read.
+    Latest,
+    /// The first offset whose record's timestamp is at or after this one.
+    Timestamp(Timestamp),
+}
+
+/// A group's commits by topic: (partition, what was committed, if anything).
+pub type GroupCommits = BTreeMap<String, Vec<(u32, Option<Committed>)>>;
+
+/// The work one partition does for a request.
+#[derive(Debug)]
+pub enum PartOp {
+    Produce {
+        records: Bytes,
+        acks: Acks,
+        timeout: Duration,
+    },
+    /// A consumer's fetch.
+    Fetch {
+        offset: Offset,
+        max_bytes: u64,
+        deadline: Instant,
+        /// The leader epoch the consumer believes current, checked when given.
+        current_leader_epoch: Option<LeaderEpoch>,
+    },
+    /// A follower's fetch.
+    FollowerFetch {
+        replica: BrokerId,
+        request: FollowerFetchRequest,
+        max_bytes: u64,
+        deadline: Instant,
+    },
+    ListOffsets {
+        spec: OffsetSpec,
+    },
+    /// Store a group's commits in its partition of the offsets topic.
+    CommitOffsets {
+        commits: Vec<Commit>,
+    },
+    /// Read a group's commits: every one, or those of these topics' partitions.
+    FetchOffsets {
+        group: String,
+        topics: Option<Vec<(String, Vec<u32>)>>,
+    },
+}
+
+/// A part's result.
+#[derive(Debug)]
+pub enum PartResult {
+    Produce(ProduceOutcome),
+    Fetch(FetchOutcome),
+    ListOffsets {
+        error: Option<KafkaError>,
+        offset: Option<Offset>,
+        timestamp: Option<Timestamp>,
+    },
+    /// The commits were stored, or refused with this error.
+    OffsetsCommitted(Option<KafkaError>),
+    /// Per topic: (partition, what was committed, if anything).
+    Offsets(Result<GroupCommits, KafkaError>),
+}
+
+impl PartResult {
+    /// The answer to `op` for a partition this shard does not serve: `error` says why.
+    pub(crate) fn refused(op: &PartOp, error: KafkaError) -> PartResult {
+        match op {
+            PartOp::Produce { .. } => {
+                let message = match error {
+                    KafkaError::NotLeaderOrFollower => "this broker does not lead the partition",
+                    _ => "unknown topic or partition",
+                };
+                PartResult::Produce(ProduceOutcome::Refused(Refusal::new(error, message)))
+            }
+            PartOp::Fetch { .. } | PartOp::FollowerFetch { .. } => {
+                PartResult::Fetch(FetchOutcome::refused(error))
+            }
+            PartOp::ListOffsets { .. } => PartResult::ListOffsets {
+                error: Some(error),
+                offset: None,
+                timestamp: None,
+            },
+            PartOp::CommitOffsets { .. } => PartResult::OffsetsCommitted(Some(group_error(error))),
+            PartOp::FetchOffsets { .. } => PartResult::Offsets(Err(group_error(error))),
+        }
+    }
+}
+
+/// A group request's error: the group's partition of the offsets topic led elsewhere means
+/// another broker is the group's coordinator; the offsets topic missing means none is yet.
+pub(crate) fn group_error(error: KafkaError) -> KafkaError {
+    match error {
+        KafkaError::NotLeaderOrFollower => KafkaError::NotCoordinator,
+        KafkaError::UnknownTopicOrPartition | KafkaError::LeaderNotAvailable => {
+            KafkaError::CoordinatorNotAvailable
+        }
+        other => other,
+    }
+}
+
+/// ListOffsets on the partition's owner: earliest is the log start, latest the high
+/// watermark (what a consumer can read), a timestamp the first record at or after it.
+pub fn list_offsets<R>(partition: &ServedPartition<R>, spec: OffsetSpec) -> PartResult {
+    if !partition.is_leader() {
+        return PartResult::ListOffsets {
+            error: Some(KafkaError::NotLeaderOrFollower),
+            offset: None,
+            timestamp: None,
+        };
+    }
+    let (offset, timestamp) = match spec {
+        OffsetSpec::Earliest => (Some(partition.log().log_start_offset()), None),
+        OffsetSpec::Latest => (Some(partition.high_watermark()), None),
+        OffsetSpec::Timestamp(target) => match partition.log().offset_for_timestamp(target) {
+            Ok(Some(found)) if found.offset < partition.high_watermark() => {
+                (Some(found.offset), Some(found.timestamp))
+            }
+            Ok(_) => (None, None),
+            Err(error) => {
+                tracing::error!(partition = %partition.topic_partition(), %error, "offset for timestamp failed");
+                return PartResult::ListOffsets {
+                    error: Some(KafkaError::KafkaStorageError),
+                    offset: None,
+                    timestamp: None,
+                };
+            }
+        },
+    };
+    PartResult::ListOffsets {
+        error: None,
+        offset,
+        timestamp,
+    }
+}
