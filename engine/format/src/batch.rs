@@ -122,6 +122,7 @@ fn be_i16(buf: &[u8], at: usize) -> i16 {
 
 impl BatchHeader {
     /// Decodes the header at the start of `buf`; `None` when fewer than [`HEADER_LEN`] bytes.
+    #[inline]
     pub fn decode(buf: &[u8]) -> Option<BatchHeader> {
         if buf.len() < HEADER_LEN {
             return None;
@@ -145,6 +146,7 @@ impl BatchHeader {
 
     /// Writes the header into the first [`HEADER_LEN`] bytes of `buf` (the CRC as stored in
     /// `self.crc`; see [`stamp_crc`] to compute it once the records are in place).
+    #[inline]
     pub fn encode(&self, buf: &mut [u8]) {
         let buf = &mut buf[..HEADER_LEN];
         buf[BASE_OFFSET_AT..BATCH_LENGTH_AT].copy_from_slice(&self.base_offset.to_be_bytes());
@@ -169,27 +171,32 @@ impl BatchHeader {
 
     /// The whole batch's size in bytes, from `batchLength`. Only meaningful once
     /// [`validate`](Self::validate) accepted the length.
+    #[inline]
     pub fn total_len(&self) -> usize {
         LOG_OVERHEAD + self.batch_length.max(0) as usize
     }
 
     /// The offset of the batch's last record (inclusive).
+    #[inline]
     pub fn last_offset(&self) -> i64 {
         self.base_offset + i64::from(self.last_offset_delta)
     }
 
     /// The offset after the batch's last record.
+    #[inline]
     pub fn next_offset(&self) -> i64 {
         self.last_offset() + 1
     }
 
     /// The compression codec from `attributes` (0 = none).
+    #[inline]
     pub fn compression(&self) -> i16 {
         self.attributes & COMPRESSION_MASK
     }
 
     /// Checks the header's own fields: length bounds, magic, record count against
     /// lastOffsetDelta, offsets, timestamps. Does not look at the CRC.
+    #[inline]
     pub fn validate(&self, max_batch_bytes: u32) -> Result<(), BatchError> {
         let min = (HEADER_LEN - LOG_OVERHEAD) as i32;
         if self.batch_length < min {
@@ -240,6 +247,7 @@ impl BatchHeader {
 }
 
 /// CRC-32C of a whole batch's covered bytes (attributes to end). `batch` is exactly one batch.
+#[inline]
 pub fn compute_crc(batch: &[u8]) -> u32 {
     crc32c(&batch[ATTRIBUTES_AT..])
 }
@@ -249,28 +257,33 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
 /// PCLMULQDQ where not, chosen at run time. On this project's machines that is 2-2.5x the
 /// `crc32c` crate's SSE4.2 code for a 16 KiB to 1 MiB batch (`docs/storage.md`), and the
 /// `crc32c` crate stays the reference it is tested against.
+#[inline]
 pub fn crc32c(bytes: &[u8]) -> u32 {
     crc_fast::crc32_iscsi(bytes)
 }
 
 /// Computes and stores the CRC of `batch` (exactly one batch, records in place).
+#[inline]
 pub fn stamp_crc(batch: &mut [u8]) {
     let crc = compute_crc(batch);
     batch[CRC_AT..ATTRIBUTES_AT].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Rewrites `baseOffset` (outside the CRC) of the batch at the start of `batch`.
+#[inline]
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[BASE_OFFSET_AT..BATCH_LENGTH_AT].copy_from_slice(&base_offset.to_be_bytes());
 }
 
 /// Rewrites `partitionLeaderEpoch` (outside the CRC) of the batch at the start of `batch`.
+#[inline]
 pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[PARTITION_LEADER_EPOCH_AT..MAGIC_AT].copy_from_slice(&epoch.to_be_bytes());
 }
 
 /// Validates the batch at the start of `buf` completely: header fields, that the buffer holds
 /// all of it, and the CRC. Returns the header; the batch is `buf[..header.total_len()]`.
+#[inline]
 pub fn validate_batch(buf: &[u8], max_batch_bytes: u32) -> Result<BatchHeader, BatchError> {
     let header = BatchHeader::decode(buf).ok_or(BatchError::Truncated {
         needed: HEADER_LEN,
@@ -313,6 +326,7 @@ pub struct BatchIter<'a> {
 }
 
 impl<'a> BatchIter<'a> {
+    #[inline]
     pub fn new(buf: &'a [u8], max_batch_bytes: u32) -> Self {
         BatchIter {
             buf,
@@ -323,6 +337,7 @@ impl<'a> BatchIter<'a> {
     }
 
     /// The position of the next batch to be read (or of the batch that failed).
+    #[inline]
     pub fn position(&self) -> usize {
         self.pos
     }

@@ -105,11 +105,13 @@ impl Default for BatchBuilder {
 
 impl BatchBuilder {
     /// An empty builder.
+    #[inline]
     pub fn new() -> Self {
         Self::with_capacity(0)
     }
 
     /// An empty builder that holds `bytes` of batch (header included) before it reallocates.
+    #[inline]
     pub fn with_capacity(bytes: usize) -> Self {
         let mut buf = Vec::with_capacity(bytes.max(HEADER_LEN));
         buf.resize(HEADER_LEN, 0);
@@ -126,12 +128,14 @@ impl BatchBuilder {
 
     /// The same builder, compressing the records with `compression` when the batch is finished.
     #[must_use]
+    #[inline]
     pub fn with_compression(mut self, compression: Compression) -> Self {
         self.compression = compression;
         self
     }
 
     /// The codec the batch will be compressed with.
+    #[inline]
     pub fn compression(&self) -> Compression {
         self.compression
     }
@@ -141,6 +145,7 @@ impl BatchBuilder {
     ///
     /// Panics if the batch would outgrow `batchLength` (an `i32`): callers cap batches far below
     /// that (`max_batch_bytes`), so reaching it is a bug.
+    #[inline]
     pub fn push(&mut self, record: &Record<'_>) {
         let offset_delta = self.record_count;
         assert!(
@@ -187,6 +192,7 @@ impl BatchBuilder {
     }
 
     /// The number of records pushed so far.
+    #[inline]
     pub fn record_count(&self) -> usize {
         usize::try_from(self.record_count).expect("record count is never negative")
     }
@@ -195,11 +201,13 @@ impl BatchBuilder {
     /// compression: exact for an uncompressed batch; for a compressed one, the size its header
     /// and records take uncompressed (what a producer counts against its batch and buffer
     /// limits).
+    #[inline]
     pub fn size_bytes(&self) -> usize {
         self.buf.len()
     }
 
     /// Whether no record has been pushed (a batch needs at least one).
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.record_count == 0
     }
@@ -208,6 +216,7 @@ impl BatchBuilder {
     ///
     /// Panics if no record was pushed: an empty batch is invalid, so finishing one is a bug.
     #[must_use]
+    #[inline]
     pub fn finish(mut self) -> Vec<u8> {
         self.seal();
         self.buf
@@ -217,6 +226,7 @@ impl BatchBuilder {
     /// its allocation.
     ///
     /// Panics if no record was pushed, as [`finish`](Self::finish) does.
+    #[inline]
     pub fn finish_into(&mut self, out: &mut Vec<u8>) {
         self.seal();
         out.extend_from_slice(&self.buf);
@@ -460,11 +470,13 @@ pub struct RecordView<'a> {
 impl<'a> RecordView<'a> {
     /// The record's headers in order. [`RecordIter`] checked them when it yielded this view, so
     /// the items are `Ok`; the `Result` keeps the decoding panic-free all the same.
+    #[inline]
     pub fn headers(&self) -> HeaderIter<'a> {
         self.headers.clone()
     }
 
     /// The number of headers.
+    #[inline]
     pub fn header_count(&self) -> usize {
         self.headers.header_count
     }
@@ -531,6 +543,7 @@ impl<'a> RecordIter<'a> {
     /// Reads the header of `batch`, which must be exactly one batch, and checks its fields
     /// ([`BatchHeader::validate`]), its length against the slice, and that it is uncompressed.
     /// The CRC is not checked here (see the module doc).
+    #[inline]
     pub fn new(batch: &'a [u8]) -> Result<RecordIter<'a>, RecordError> {
         let header = BatchHeader::decode(batch).ok_or(BatchError::Truncated {
             needed: HEADER_LEN,
@@ -557,6 +570,7 @@ impl<'a> RecordIter<'a> {
     /// a shared buffer) reads a compressed batch; [`BatchRecords`] does it for everyone else.
     ///
     /// Panics if `header.record_count` is below 1, which `validate` refuses.
+    #[inline]
     pub fn over_records(header: BatchHeader, records: &'a [u8]) -> RecordIter<'a> {
         let record_count =
             usize::try_from(header.record_count).expect("validate refuses a count below 1");
@@ -575,6 +589,7 @@ impl<'a> RecordIter<'a> {
     }
 
     /// The batch's header.
+    #[inline]
     pub fn header(&self) -> &BatchHeader {
         &self.header
     }
@@ -708,6 +723,7 @@ impl<'a> BatchRecords<'a> {
     /// records, refusing them when they would take more than `max_decompressed_bytes`
     /// ([`CompressionError::TooLarge`]) or use a codec ringlog does not read
     /// ([`CompressionError::UnsupportedCodec`]).
+    #[inline]
     pub fn new(batch: &'a [u8], max_decompressed_bytes: usize) -> Result<Self, RecordError> {
         let header = BatchHeader::decode(batch).ok_or(BatchError::Truncated {
             needed: HEADER_LEN,
@@ -738,21 +754,25 @@ impl<'a> BatchRecords<'a> {
     }
 
     /// The batch's header.
+    #[inline]
     pub fn header(&self) -> &BatchHeader {
         &self.header
     }
 
     /// The codec the batch was compressed with.
+    #[inline]
     pub fn compression(&self) -> Compression {
         self.compression
     }
 
     /// The records section, decompressed.
+    #[inline]
     pub fn records_bytes(&self) -> &[u8] {
         &self.records
     }
 
     /// Reads the records, checking them as [`RecordIter`] does.
+    #[inline]
     pub fn iter(&self) -> RecordIter<'_> {
         RecordIter::over_records(self.header, &self.records)
     }

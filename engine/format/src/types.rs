@@ -14,11 +14,13 @@ impl Offset {
     pub const ZERO: Offset = Offset(0);
 
     /// The offset `n` records later.
+    #[inline]
     pub fn plus(self, n: u64) -> Offset {
         Offset(self.0 + n)
     }
 
     /// The offset as the signed integer Kafka's formats carry.
+    #[inline]
     pub fn as_i64(self) -> i64 {
         i64::try_from(self.0).expect("offset fits in i64")
     }
@@ -47,6 +49,7 @@ pub struct LeaderEpoch(pub u32);
 
 impl LeaderEpoch {
     /// The value stored in a batch's `partitionLeaderEpoch` field.
+    #[inline]
     pub fn as_i32(self) -> i32 {
         i32::try_from(self.0).expect("leader epoch fits in i32")
     }
@@ -64,6 +67,7 @@ pub struct Timestamp(pub i64);
 
 impl Timestamp {
     /// The wall clock now.
+    #[inline]
     pub fn now() -> Timestamp {
         let since = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

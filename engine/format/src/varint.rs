@@ -52,27 +52,32 @@ pub enum VarintError {
 }
 
 /// Appends `value` as a zigzag varint.
+#[inline]
 pub fn put_varint(buf: &mut Vec<u8>, value: i32) {
     put_unsigned(buf, u64::from(zigzag32(value)));
 }
 
 /// Appends `value` as a zigzag varlong.
+#[inline]
 pub fn put_varlong(buf: &mut Vec<u8>, value: i64) {
     put_unsigned(buf, zigzag64(value));
 }
 
 /// The number of bytes [`put_varint`] writes for `value`.
+#[inline]
 pub fn varint_len(value: i32) -> usize {
     unsigned_len(u64::from(zigzag32(value)))
 }
 
 /// The number of bytes [`put_varlong`] writes for `value`.
+#[inline]
 pub fn varlong_len(value: i64) -> usize {
     unsigned_len(zigzag64(value))
 }
 
 /// Decodes a zigzag varint at the start of `buf`: the value and the bytes it took, or
 /// `Ok(None)` when `buf` ends before the varint does.
+#[inline]
 pub fn get_varint(buf: &[u8]) -> Result<Option<(i32, usize)>, VarintError> {
     let decoded = get_unsigned(buf, VARINT_LEN_MAX, 32)?;
     Ok(decoded.map(|(zigzag, len)| {
@@ -83,6 +88,7 @@ pub fn get_varint(buf: &[u8]) -> Result<Option<(i32, usize)>, VarintError> {
 
 /// Decodes a zigzag varlong at the start of `buf`: the value and the bytes it took, or
 /// `Ok(None)` when `buf` ends before the varlong does.
+#[inline]
 pub fn get_varlong(buf: &[u8]) -> Result<Option<(i64, usize)>, VarintError> {
     let decoded = get_unsigned(buf, VARLONG_LEN_MAX, 64)?;
     Ok(decoded.map(|(zigzag, len)| (unzigzag64(zigzag), len)))
