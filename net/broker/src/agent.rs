@@ -27,15 +27,20 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use bytes::Bytes;
+use ringlog_engine::Offset;
+
 use ringlog_replication::controller::metadata::PARTITIONS_PER_TOPIC_MAX;
 use ringlog_replication::controller::{Partition, TopicConfigChange};
+use ringlog_replication::driver::Refusal;
 use ringlog_replication::partition::{FetchId, FollowerFetchRequest};
-use ringlog_replication::{BrokerId, Millis, TopicPartition};
+use ringlog_replication::{BrokerId, KafkaError, Millis, TopicPartition};
 use tokio::sync::{mpsc, watch};
 
 use super::bus::{AgentMsg, ShardMsg, Shared, owner_of};
 use super::catalog::Catalog;
 use super::offsets::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
+use super::ops::{AdminOp, AdminOutcome, LeaderAnswer, NewTopic, TopicAlteration};
 use super::topic_config::TopicConfig;
 use ringlog_client::ClientError;
 use ringlog_client::connection::{Connection, ConnectionLimits};
@@ -43,11 +48,7 @@ use ringlog_controller::{
     CommandOutcome, Controller, ControllerError, MetadataCommand, MetadataImage,
 };
 use ringlog_wire::api::Topic;
-use ringlog_wire::api::TopicResult;
-use ringlog_wire::api::alter_configs::{AlterConfigsRequest, AlterConfigsResponse};
-use ringlog_wire::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse};
-use ringlog_wire::api::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
-use ringlog_wire::api::fetch::{FetchPartition, FetchRequest};
+use ringlog_wire::api::fetch::{FetchPartition, FetchPartitionResponse, FetchRequest};
 use ringlog_wire::{ErrorCode, Request, Response};
 
 /// How long a follower fetcher waits, after a response, for the partitions it answered to
@@ -198,23 +199,12 @@ fn handle(shared: &Arc<Shared>, controller: &Controller, fetchers: &mut Fetchers
                 }
             });
         }
-        AgentMsg::Admin {
-            shard,
-            job,
-            header,
-            started,
-            request,
-        } => {
+        AgentMsg::Admin { shard, job, op } => {
             let shared = shared.clone();
             let controller = controller.clone();
             tokio::spawn(async move {
-                let response = admin(&shared, &controller, request).await;
-                shared.inboxes[shard].send(ShardMsg::Respond {
-                    job,
-                    header,
-                    started,
-                    response,
-                });
+                let outcome = admin(&shared, &controller, op).await;
+                shared.inboxes[shard].send(ShardMsg::AdminDone { job, outcome });
             });
         }
         AgentMsg::CreateOnUse { names } => {
@@ -234,9 +224,9 @@ fn handle(shared: &Arc<Shared>, controller: &Controller, fetchers: &mut Fetchers
                     .await;
                     match outcome {
                         Ok(()) => tracing::info!(topic = %name, "topic created on first use"),
-                        Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => {}
-                        Err((code, message)) => {
-                            tracing::warn!(topic = %name, %code, %message, "cannot create topic on first use")
+                        Err(refusal) if refusal.error == KafkaError::TopicAlreadyExists => {}
+                        Err(refusal) => {
+                            tracing::warn!(topic = %name, %refusal, "cannot create topic on first use")
                         }
                     }
                 }
@@ -260,9 +250,9 @@ fn handle(shared: &Arc<Shared>, controller: &Controller, fetchers: &mut Fetchers
                 .await;
                 match outcome {
                     Ok(()) => tracing::info!(replication_factor, "created {OFFSETS_TOPIC}"),
-                    Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => {}
-                    Err((code, message)) => {
-                        tracing::warn!(%code, %message, "cannot create {OFFSETS_TOPIC}")
+                    Err(refusal) if refusal.error == KafkaError::TopicAlreadyExists => {}
+                    Err(refusal) => {
+                        tracing::warn!(%refusal, "cannot create {OFFSETS_TOPIC}")
                     }
                 }
             });
@@ -784,11 +774,38 @@ fn hand_over(
             shared.inboxes[owner].send(ShardMsg::FetchAnswer {
                 topic_partition,
                 fetch_id,
-                answer,
+                answer: leader_answer(answer),
             });
         }
     }
     Sent::Answered
+}
+
+/// A partition's part of the leader's Fetch response, as the partition's owner takes it.
+fn leader_answer(answer: FetchPartitionResponse<Bytes>) -> LeaderAnswer {
+    let high_watermark = answer.high_watermark.unwrap_or(Offset::ZERO);
+    match answer.error_code {
+        ErrorCode::NONE => match answer.diverging_epoch {
+            Some(diverging) => LeaderAnswer::Diverging {
+                epoch: diverging.epoch,
+                end_offset: diverging.end_offset,
+                high_watermark,
+            },
+            None => LeaderAnswer::Records {
+                high_watermark,
+                records: answer.records,
+            },
+        },
+        ErrorCode::OFFSET_OUT_OF_RANGE => LeaderAnswer::OffsetOutOfRange {
+            log_start_offset: answer.log_start_offset,
+        },
+        ErrorCode::FENCED_LEADER_EPOCH => LeaderAnswer::FencedLeaderEpoch,
+        ErrorCode::UNKNOWN_LEADER_EPOCH => LeaderAnswer::UnknownLeaderEpoch,
+        ErrorCode::NOT_LEADER_OR_FOLLOWER | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {
+            LeaderAnswer::NotLeader
+        }
+        other => LeaderAnswer::Unusable(format!("the leader answered {other}")),
+    }
 }
 
 /// One leader's follower fetches as its fetcher keeps them: to send, out in a request, or
@@ -903,60 +920,47 @@ fn fetch_request(
 
 // ---- admin requests ----
 
-/// A topic's refusal: its error code and message.
-type Refused = (ErrorCode, String);
-
-async fn admin(shared: &Arc<Shared>, controller: &Controller, request: Request) -> Response {
-    match request {
-        Request::CreateTopics(create) => {
-            Response::CreateTopics(create_topics(shared, controller, create).await)
+/// An admin operation, carried out through the controller quorum, topic by topic.
+async fn admin(shared: &Arc<Shared>, controller: &Controller, op: AdminOp) -> AdminOutcome {
+    match op {
+        AdminOp::CreateTopics {
+            topics,
+            timeout,
+            validate_only,
+        } => create_topics(shared, controller, topics, timeout, validate_only).await,
+        AdminOp::DeleteTopics { names, timeout } => {
+            delete_topics(shared, controller, names, timeout).await
         }
-        Request::DeleteTopics(delete) => {
-            Response::DeleteTopics(delete_topics(shared, controller, delete).await)
-        }
-        Request::AlterConfigs(alter) => {
-            Response::AlterConfigs(alter_configs(shared, controller, alter).await)
-        }
-        other => unreachable!("{:?} is not an admin request", other.api_key()),
-    }
-}
-
-fn topic_result(name: String, outcome: Result<(), Refused>) -> TopicResult {
-    match outcome {
-        Ok(()) => TopicResult {
-            name,
-            error_code: ErrorCode::NONE,
-            error_message: None,
-        },
-        Err((error_code, message)) => TopicResult {
-            name,
-            error_code,
-            error_message: Some(message),
-        },
+        AdminOp::AlterConfigs {
+            topics,
+            validate_only,
+        } => alter_configs(shared, controller, topics, validate_only).await,
     }
 }
 
 async fn create_topics(
     shared: &Arc<Shared>,
     controller: &Controller,
-    request: CreateTopicsRequest,
-) -> CreateTopicsResponse {
+    new_topics: Vec<NewTopic>,
+    timeout: Duration,
+    validate_only: bool,
+) -> AdminOutcome {
     let config = &shared.options.config;
     let defaults = config.topic_defaults();
     let mut topics = Vec::new();
-    for topic in request.topics {
-        // Left out (-1 on the wire), as in Kafka: the broker's defaults.
-        let partitions = topic.num_partitions.unwrap_or(config.num_partitions);
+    for topic in new_topics {
+        // Left out (-1 on Kafka's wire), as in Kafka: the broker's defaults.
+        let partitions = topic.partitions.unwrap_or(config.num_partitions);
         let replication_factor = topic
             .replication_factor
             .unwrap_or(config.default_replication_factor);
-        let pairs = topic.configs.iter().map(|c| (&c.name, &c.value));
+        let pairs = topic.configs.iter().map(|(name, value)| (name, value));
         let outcome = match TopicConfig::from_pairs(pairs, &defaults) {
-            Err(error) => Err((
-                ErrorCode::INVALID_CONFIG,
+            Err(error) => Err(Refusal::new(
+                KafkaError::InvalidConfig,
                 format!("topic {}: {error}", topic.name),
             )),
-            Ok(_) if request.validate_only => validate_creation(shared, &topic.name, partitions)
+            Ok(_) if validate_only => validate_creation(shared, &topic.name, partitions)
                 .and_then(|()| check_replication_factor(shared, &topic.name, replication_factor)),
             Ok(topic_config) => {
                 let outcome = create_topic(
@@ -967,11 +971,11 @@ async fn create_topics(
                     replication_factor,
                     &topic_config,
                 );
-                tokio::time::timeout(request.timeout.max(Duration::from_millis(1)), outcome)
+                tokio::time::timeout(timeout.max(Duration::from_millis(1)), outcome)
                     .await
                     .unwrap_or_else(|_| {
-                        Err((
-                            ErrorCode::REQUEST_TIMED_OUT,
+                        Err(Refusal::new(
+                            KafkaError::RequestTimedOut,
                             format!(
                                 "topic {}: not created within the request's timeout",
                                 topic.name
@@ -980,17 +984,17 @@ async fn create_topics(
                     })
             }
         };
-        topics.push(topic_result(topic.name, outcome));
+        topics.push((topic.name, outcome.err()));
     }
-    CreateTopicsResponse { topics }
+    topics
 }
 
 /// What can be checked of a creation without the controller.
-fn validate_creation(shared: &Shared, name: &str, partitions: u32) -> Result<(), Refused> {
+fn validate_creation(shared: &Shared, name: &str, partitions: u32) -> Result<(), Refusal> {
     let catalog = shared.catalog();
     if catalog.topic(name).is_some() {
-        return Err((
-            ErrorCode::TOPIC_ALREADY_EXISTS,
+        return Err(Refusal::new(
+            KafkaError::TopicAlreadyExists,
             format!("topic {name} already exists"),
         ));
     }
@@ -1002,10 +1006,10 @@ const _: () = assert!(OFFSETS_TOPIC_PARTITIONS <= PARTITIONS_PER_TOPIC_MAX);
 
 /// A creation's partition count against the controller's limit, which `num_partitions` (the
 /// count of topics created without one) is validated against too.
-fn check_partition_count(name: &str, partitions: u32) -> Result<(), Refused> {
+fn check_partition_count(name: &str, partitions: u32) -> Result<(), Refusal> {
     if partitions == 0 || partitions > PARTITIONS_PER_TOPIC_MAX {
-        return Err((
-            ErrorCode::INVALID_PARTITIONS,
+        return Err(Refusal::new(
+            KafkaError::InvalidPartitions,
             format!(
                 "topic {name}: {partitions} partitions requested, expected 1 to {PARTITIONS_PER_TOPIC_MAX}"
             ),
@@ -1022,11 +1026,11 @@ fn check_replication_factor(
     shared: &Shared,
     name: &str,
     replication_factor: u16,
-) -> Result<(), Refused> {
+) -> Result<(), Refusal> {
     let live = shared.catalog().live_brokers();
     if replication_factor == 0 || usize::from(replication_factor) > live {
-        return Err((
-            ErrorCode::INVALID_REPLICATION_FACTOR,
+        return Err(Refusal::new(
+            KafkaError::InvalidReplicationFactor,
             format!(
                 "topic {name}: replication factor {replication_factor} asked, {live} brokers are live"
             ),
@@ -1043,7 +1047,7 @@ async fn create_topic(
     partitions: u32,
     replication_factor: u16,
     config: &TopicConfig,
-) -> Result<(), Refused> {
+) -> Result<(), Refusal> {
     validate_creation(shared, name, partitions)?;
     let settings = shared.options.config.topic_settings(config);
     let command = MetadataCommand::CreateTopic {
@@ -1064,14 +1068,15 @@ async fn create_topic(
 async fn delete_topics(
     shared: &Arc<Shared>,
     controller: &Controller,
-    request: DeleteTopicsRequest,
-) -> DeleteTopicsResponse {
+    names: Vec<String>,
+    timeout: Duration,
+) -> AdminOutcome {
     let mut topics = Vec::new();
-    for name in request.topic_names {
+    for name in names {
         let outcome = async {
             if shared.catalog().topic(&name).is_none() {
-                return Err((
-                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                return Err(Refusal::new(
+                    KafkaError::UnknownTopicOrPartition,
                     format!("unknown topic {name}"),
                 ));
             }
@@ -1083,17 +1088,17 @@ async fn delete_topics(
             .await;
             Ok(())
         };
-        let outcome = tokio::time::timeout(request.timeout.max(Duration::from_millis(1)), outcome)
+        let outcome = tokio::time::timeout(timeout.max(Duration::from_millis(1)), outcome)
             .await
             .unwrap_or_else(|_| {
-                Err((
-                    ErrorCode::REQUEST_TIMED_OUT,
+                Err(Refusal::new(
+                    KafkaError::RequestTimedOut,
                     format!("topic {name}: not deleted within the request's timeout"),
                 ))
             });
-        topics.push(topic_result(name, outcome));
+        topics.push((name, outcome.err()));
     }
-    DeleteTopicsResponse { topics }
+    topics
 }
 
 /// AlterConfigs: each topic's change is checked whole against its current config; a valid
@@ -1102,41 +1107,39 @@ async fn delete_topics(
 async fn alter_configs(
     shared: &Arc<Shared>,
     controller: &Controller,
-    request: AlterConfigsRequest,
-) -> AlterConfigsResponse {
+    alterations: Vec<TopicAlteration>,
+    validate_only: bool,
+) -> AdminOutcome {
     let defaults = shared.options.config.topic_defaults();
     let mut topics = Vec::new();
-    for topic in request.topics {
+    for TopicAlteration { name, changes } in alterations {
         let outcome = async {
             let current = shared
                 .catalog()
-                .topic(&topic.name)
+                .topic(&name)
                 .map(|t| t.configs.clone())
                 .ok_or_else(|| {
-                    (
-                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                        format!("unknown topic {}", topic.name),
+                    Refusal::new(
+                        KafkaError::UnknownTopicOrPartition,
+                        format!("unknown topic {name}"),
                     )
                 })?;
             let invalid = |error: super::topic_config::TopicConfigError| {
-                (
-                    ErrorCode::INVALID_CONFIG,
-                    format!("topic {}: {error}", topic.name),
-                )
+                Refusal::new(KafkaError::InvalidConfig, format!("topic {name}: {error}"))
             };
-            let changes = topic.configs.iter().map(|c| (&c.name, c.value.as_ref()));
+            let changes = changes.iter().map(|(key, value)| (key, value.as_ref()));
             let config = TopicConfig::from_pairs(current.iter(), &defaults)
                 .map_err(invalid)?
                 .altered(changes, &defaults)
                 .map_err(invalid)?;
-            if request.validate_only {
+            if validate_only {
                 return Ok(());
             }
             let settings = shared.options.config.topic_settings(&config);
             let replication = settings.controller_config();
             let configs = stored_pairs(&config);
             let command = MetadataCommand::AlterTopicConfig {
-                name: topic.name.clone(),
+                name: name.clone(),
                 change: TopicConfigChange {
                     min_insync_replicas: Some(replication.min_insync_replicas),
                     unclean_leader_election: Some(replication.unclean_leader_election),
@@ -1145,14 +1148,15 @@ async fn alter_configs(
             };
             submit(controller, command).await?;
             wait_for_catalog(shared, controller, |image| {
-                image.state.topic_configs.get(&topic.name) == Some(&configs)
+                image.state.topic_configs.get(&name) == Some(&configs)
             })
             .await;
             Ok(())
         };
-        topics.push(topic_result(topic.name.clone(), outcome.await));
+        let outcome = outcome.await;
+        topics.push((name, outcome.err()));
     }
-    AlterConfigsResponse { topics }
+    topics
 }
 
 /// A topic config as the metadata log stores it: the keys set, canonical values.
@@ -1164,12 +1168,12 @@ fn stored_pairs(config: &TopicConfig) -> BTreeMap<String, String> {
 }
 
 /// Submits `command`; a refusal or a controller that cannot be reached is the topic's error.
-async fn submit(controller: &Controller, command: MetadataCommand) -> Result<(), Refused> {
+async fn submit(controller: &Controller, command: MetadataCommand) -> Result<(), Refusal> {
     let outcome: Result<CommandOutcome, ControllerError> = controller.submit(command).await;
     match outcome {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(refusal)) => Err((ErrorCode::from(refusal.code), refusal.message)),
-        Err(error) => Err((ErrorCode::REQUEST_TIMED_OUT, error.to_string())),
+        Ok(Err(refusal)) => Err(Refusal::new(refusal.code, refusal.message)),
+        Err(error) => Err(Refusal::new(KafkaError::RequestTimedOut, error.to_string())),
     }
 }
 

@@ -11,18 +11,15 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use bytes::Bytes;
 use ringlog_replication::controller::{IsrProposal, Partition};
 use ringlog_replication::partition::{FetchId, FollowerFetchRequest};
 use ringlog_replication::{BrokerId, Millis, TopicPartition};
 
 use crate::catalog::Catalog;
 use crate::offsets::Commit;
-use crate::ops::{PartOp, PartResult};
+use crate::ops::{AdminOp, AdminOutcome, LeaderAnswer, PartOp, PartResult};
 use crate::options::ServerOptions;
 use crate::topic_config::TopicConfig;
-use ringlog_wire::api::fetch::FetchPartitionResponse;
-use ringlog_wire::{Request, RequestHeader, Response};
 
 /// Which shard owns `topic_partition` among `shards`: a stable hash, the same on every start.
 pub fn owner_of(topic_partition: &TopicPartition, shards: usize) -> usize {
@@ -80,7 +77,7 @@ pub enum ShardMsg {
     FetchAnswer {
         topic_partition: TopicPartition,
         fetch_id: FetchId,
-        answer: FetchPartitionResponse<Bytes>,
+        answer: LeaderAnswer,
     },
     /// The controller refused this leader's ISR proposal.
     IsrRejected {
@@ -98,12 +95,10 @@ pub enum ShardMsg {
     Adopt {
         stream: TcpStream,
     },
-    /// The answer to a request the agent handled (an admin request).
-    Respond {
+    /// The outcome of an admin operation the agent carried out.
+    AdminDone {
         job: JobKey,
-        header: RequestHeader,
-        started: Instant,
-        response: Response,
+        outcome: AdminOutcome,
     },
     Stop,
 }
@@ -222,13 +217,12 @@ pub enum AgentMsg {
         topic_partition: TopicPartition,
         proposal: IsrProposal,
     },
-    /// An admin request (CreateTopics, DeleteTopics, AlterConfigs) read by `shard`.
+    /// An admin operation (creating, deleting, reconfiguring topics) for a request read by
+    /// `shard`.
     Admin {
         shard: usize,
         job: JobKey,
-        header: RequestHeader,
-        started: Instant,
-        request: Request,
+        op: AdminOp,
     },
     /// Topics a client used before they existed (`auto_create_topics_enable`).
     CreateOnUse { names: Vec<String> },

@@ -153,3 +153,76 @@ pub fn list_offsets<R>(partition: &ServedPartition<R>, spec: OffsetSpec) -> Part
         timestamp,
     }
 }
+
+/// An admin request, for the agent to carry out through the controller quorum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminOp {
+    CreateTopics {
+        topics: Vec<NewTopic>,
+        /// How long to wait for each creation to commit.
+        timeout: Duration,
+        /// Check the topics, create nothing.
+        validate_only: bool,
+    },
+    DeleteTopics {
+        names: Vec<String>,
+        /// How long to wait for each deletion to commit.
+        timeout: Duration,
+    },
+    AlterConfigs {
+        topics: Vec<TopicAlteration>,
+        /// Check the changes, apply nothing.
+        validate_only: bool,
+    },
+}
+
+/// A topic to create. `None` counts are the broker's defaults (`num_partitions`,
+/// `default_replication_factor`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewTopic {
+    pub name: String,
+    pub partitions: Option<u32>,
+    pub replication_factor: Option<u16>,
+    /// Topic config overrides, as key and value strings.
+    pub configs: Vec<(String, String)>,
+}
+
+/// A change to a topic's config: the keys to set (`Some`) or return to their default (`None`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicAlteration {
+    pub name: String,
+    pub changes: Vec<(String, Option<String>)>,
+}
+
+/// An admin operation's outcome: per topic, in the request's order, its name and its refusal
+/// if it was refused.
+pub type AdminOutcome = Vec<(String, Option<Refusal>)>;
+
+/// A leader's answer to one of this broker's follower fetches, as the agent's fetcher read it
+/// off the wire. Its batches are not checked yet: the partition's owner checks every one
+/// whole (CRC included) before the replica hears of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaderAnswer {
+    Records {
+        high_watermark: Offset,
+        records: Bytes,
+    },
+    /// The follower's log has a suffix the leader's lacks: truncate to the end of this epoch.
+    Diverging {
+        epoch: LeaderEpoch,
+        end_offset: Offset,
+        high_watermark: Offset,
+    },
+    /// The fetch offset is outside the leader's log, which starts here (if it said).
+    OffsetOutOfRange {
+        log_start_offset: Option<Offset>,
+    },
+    /// The leader fenced the fetch's epoch (it is older than the leader's) or does not know
+    /// it yet (it is newer).
+    FencedLeaderEpoch,
+    UnknownLeaderEpoch,
+    /// The leader does not lead the partition (yet, or any more).
+    NotLeader,
+    /// An answer this broker cannot act on, and why.
+    Unusable(String),
+}

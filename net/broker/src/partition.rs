@@ -20,8 +20,7 @@ use ringlog_replication::partition::{
 };
 use ringlog_replication::{BrokerId, Millis, TopicPartition};
 
-use ringlog_wire::ErrorCode;
-use ringlog_wire::api::fetch::FetchPartitionResponse;
+use crate::ops::LeaderAnswer;
 
 pub use ringlog_replication::driver::ProduceOutcome;
 
@@ -243,7 +242,7 @@ impl<R> ServedPartition<R> {
     pub fn fetch_response(
         &mut self,
         fetch_id: FetchId,
-        answer: FetchPartitionResponse<Bytes>,
+        answer: LeaderAnswer,
         now: Millis,
     ) -> Effects<R> {
         let me = self.driver.me();
@@ -372,31 +371,42 @@ fn batch_range(records: &[u8], base_offset: Offset, end_offset: Offset) -> std::
 
 /// A leader's answer to a follower's fetch, as the replica takes it, and its record bytes.
 fn decode_fetch_answer(
-    answer: FetchPartitionResponse<Bytes>,
+    answer: LeaderAnswer,
     me: BrokerId,
     max_batch_bytes: u32,
 ) -> Result<(FetchResponse, Bytes), String> {
-    let high_watermark = answer.high_watermark.unwrap_or(Offset::ZERO);
     let refused = |error| Ok((FetchResponse::Refused(error), Bytes::new()));
     let unknown = LeaderEpoch(0);
-    match answer.error_code {
-        ErrorCode::NONE => {}
-        ErrorCode::OFFSET_OUT_OF_RANGE => {
-            let log_start_offset = answer
-                .log_start_offset
-                .ok_or("OFFSET_OUT_OF_RANGE without the leader's log start offset")?;
-            return Ok((
-                FetchResponse::OffsetOutOfRange { log_start_offset },
-                Bytes::new(),
-            ));
+    let (high_watermark, records) = match answer {
+        LeaderAnswer::Records {
+            high_watermark,
+            records,
+        } => (high_watermark, records),
+        LeaderAnswer::Diverging {
+            epoch,
+            end_offset,
+            high_watermark,
+        } => {
+            let diverging = DivergingEpoch { epoch, end_offset };
+            let response = FetchResponse::Diverging {
+                diverging,
+                high_watermark,
+            };
+            return Ok((response, Bytes::new()));
         }
-        ErrorCode::FENCED_LEADER_EPOCH => {
+        LeaderAnswer::OffsetOutOfRange { log_start_offset } => {
+            let log_start_offset = log_start_offset
+                .ok_or("OFFSET_OUT_OF_RANGE without the leader's log start offset")?;
+            let response = FetchResponse::OffsetOutOfRange { log_start_offset };
+            return Ok((response, Bytes::new()));
+        }
+        LeaderAnswer::FencedLeaderEpoch => {
             return refused(FetchError::FencedLeaderEpoch {
                 requested: unknown,
                 current: unknown,
             });
         }
-        ErrorCode::UNKNOWN_LEADER_EPOCH => {
+        LeaderAnswer::UnknownLeaderEpoch => {
             return refused(FetchError::UnknownLeaderEpoch {
                 requested: unknown,
                 current: unknown,
@@ -404,29 +414,13 @@ fn decode_fetch_answer(
         }
         // The leader does not hold the partition (yet, or any more): the metadata will say
         // who does.
-        ErrorCode::NOT_LEADER_OR_FOLLOWER | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {
+        LeaderAnswer::NotLeader => {
             return refused(FetchError::NotLeaderOrFollower { replica: me });
         }
-        other => {
-            return Err(format!("the leader answered {other}"));
-        }
-    }
-    if let Some(diverging) = answer.diverging_epoch {
-        let diverging = DivergingEpoch {
-            epoch: diverging.epoch,
-            end_offset: diverging.end_offset,
-        };
-        return Ok((
-            FetchResponse::Diverging {
-                diverging,
-                high_watermark,
-            },
-            Bytes::new(),
-        ));
-    }
+        LeaderAnswer::Unusable(reason) => return Err(reason),
+    };
     // Every batch is checked whole (CRC included) before the replica hears of it, so a
     // damaged response is refused here and never reaches the log.
-    let records = answer.records;
     let mut batches = Vec::new();
     for batch in BatchIter::new(&records, max_batch_bytes) {
         let header = batch
@@ -438,13 +432,11 @@ fn decode_fetch_answer(
             leader_epoch: LeaderEpoch(header.partition_leader_epoch as u32),
         });
     }
-    Ok((
-        FetchResponse::Records {
-            batches,
-            high_watermark,
-        },
-        records,
-    ))
+    let response = FetchResponse::Records {
+        batches,
+        high_watermark,
+    };
+    Ok((response, records))
 }
 
 /// What the replica knows of `log` when it takes a role.

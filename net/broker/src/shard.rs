@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
 use ringlog_replication::controller::Partition;
 use ringlog_replication::partition::{Acks, FetchId, FollowerFetchAnswer};
@@ -36,11 +35,10 @@ use super::bus::{AgentMsg, JobKey, ReplyTo, Route, ShardMsg, Shared, owner_of};
 use super::connection::{Connection, FlushState, OutPiece};
 use super::frontend::thin;
 use super::offsets::{Commit, GroupOffsets, OFFSETS_TOPIC};
-use super::ops::{self, GroupCommits, PartOp, PartResult};
+use super::ops::{self, GroupCommits, LeaderAnswer, PartOp, PartResult};
 use super::partition::{Effects, FetchOutcome, ProduceOutcome, ServedPartition};
 use super::ring::{Op, Ring, Token};
 use ringlog_wire::ErrorResponse;
-use ringlog_wire::api::fetch::FetchPartitionResponse;
 use ringlog_wire::frame::{REQUEST_HEADER_LEN, split_request_frame};
 use ringlog_wire::{Request, RequestHeader, Response, decode_request};
 
@@ -104,6 +102,8 @@ pub struct Shard {
     /// The committed offsets of the groups in the offsets-topic partitions this shard owns,
     /// loaded on first use.
     group_offsets: BTreeMap<TopicPartition, GroupOffsets>,
+    /// Admin requests the agent is carrying out: what their answer needs.
+    admin_waiting: HashMap<JobKey, (RequestHeader, Instant)>,
     parked: Vec<ParkedFetch>,
     jobs: HashMap<JobKey, Job>,
     next_tick: Instant,
@@ -132,6 +132,7 @@ impl Shard {
             wake_buffer: Box::new([0; 8]),
             partitions: BTreeMap::new(),
             group_offsets: BTreeMap::new(),
+            admin_waiting: HashMap::new(),
             parked: Vec::new(),
             jobs: HashMap::new(),
             next_tick: Instant::now(),
@@ -548,13 +549,14 @@ impl Shard {
                 self.respond(job_key, &header, &response);
                 super::metrics_hooks::request(header.api_key, started);
             }
-            thin::Plan::Agent => self.shared.to_agent(AgentMsg::Admin {
-                shard: self.index,
-                job: job_key,
-                header,
-                started,
-                request,
-            }),
+            thin::Plan::Admin(op) => {
+                self.admin_waiting.insert(job_key, (header, started));
+                self.shared.to_agent(AgentMsg::Admin {
+                    shard: self.index,
+                    job: job_key,
+                    op,
+                });
+            }
             thin::Plan::Parts {
                 parts,
                 min_bytes,
@@ -907,7 +909,7 @@ impl Shard {
         &mut self,
         topic_partition: TopicPartition,
         fetch_id: FetchId,
-        answer: FetchPartitionResponse<Bytes>,
+        answer: LeaderAnswer,
     ) {
         let now = self.shared.now();
         let Some(partition) = self.partitions.get_mut(&topic_partition) else {
@@ -1176,14 +1178,12 @@ impl Shard {
                 ShardMsg::Reconfigure { topic_partition } => {
                     self.reopen_partition(&topic_partition)
                 }
-                ShardMsg::Respond {
-                    job,
-                    header,
-                    started,
-                    response,
-                } => {
-                    self.respond(job, &header, &response);
-                    super::metrics_hooks::request(header.api_key, started);
+                ShardMsg::AdminDone { job, outcome } => {
+                    if let Some((header, started)) = self.admin_waiting.remove(&job) {
+                        let pieces = thin::finish_admin(&header, outcome);
+                        self.fulfil(job, pieces);
+                        super::metrics_hooks::request(header.api_key, started);
+                    }
                 }
                 ShardMsg::Adopt { stream } => self.admit(stream),
                 ShardMsg::Stop => self.begin_stop(),

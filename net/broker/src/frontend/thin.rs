@@ -14,10 +14,14 @@ use ringlog_replication::{KafkaError, TopicPartition};
 use crate::bus::{AgentMsg, Shared};
 use crate::connection::OutPiece;
 use crate::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
-use crate::ops::{OffsetSpec, PartOp, PartResult};
+use crate::ops::{
+    AdminOp, AdminOutcome, NewTopic, OffsetSpec, PartOp, PartResult, TopicAlteration,
+};
 use ringlog_wire::ErrorResponse;
-use ringlog_wire::api::Topic;
+use ringlog_wire::api::alter_configs::AlterConfigsResponse;
 use ringlog_wire::api::api_versions::{ApiVersions, ApiVersionsResponse};
+use ringlog_wire::api::create_topics::CreateTopicsResponse;
+use ringlog_wire::api::delete_topics::DeleteTopicsResponse;
 use ringlog_wire::api::describe_configs::{
     DescribeConfigsRequest, DescribeConfigsResponse, DescribeConfigsResult, DescribedConfig,
 };
@@ -35,6 +39,7 @@ use ringlog_wire::api::offset_commit::{
 };
 use ringlog_wire::api::offset_fetch::{OffsetFetchPartitionResponse, OffsetFetchResponse};
 use ringlog_wire::api::produce::{ProducePartitionResponse, ProduceResponse};
+use ringlog_wire::api::{Topic, TopicResult};
 use ringlog_wire::{
     ApiKey, ErrorCode, Piece, Request, RequestHeader, Response, SUPPORTED_APIS,
     encode_fetch_response, encode_response,
@@ -46,8 +51,9 @@ pub enum Plan {
     /// At once, from the catalog.
     Respond(Response),
     /// By the agent, through the controller quorum (CreateTopics, DeleteTopics,
-    /// AlterConfigs); its answer comes back to the shard that read the request.
-    Agent,
+    /// AlterConfigs); its outcome comes back to the shard that read the request, which
+    /// answers with [`finish_admin`].
+    Admin(AdminOp),
     /// By its partitions' owners; `min_bytes` of fetched data releases waiting fetch parts.
     /// `prepared` is a response already decided, sent once the parts are done.
     Parts {
@@ -97,9 +103,43 @@ pub fn plan(shared: &Shared, request: &Request) -> Plan {
             }
             Plan::Respond(Response::Metadata(answer_metadata(shared, metadata)))
         }
-        Request::CreateTopics(_) | Request::DeleteTopics(_) | Request::AlterConfigs(_) => {
-            Plan::Agent
-        }
+        Request::CreateTopics(create) => Plan::Admin(AdminOp::CreateTopics {
+            topics: create
+                .topics
+                .iter()
+                .map(|topic| NewTopic {
+                    name: topic.name.clone(),
+                    partitions: topic.num_partitions,
+                    replication_factor: topic.replication_factor,
+                    configs: topic
+                        .configs
+                        .iter()
+                        .map(|c| (c.name.clone(), c.value.clone()))
+                        .collect(),
+                })
+                .collect(),
+            timeout: create.timeout,
+            validate_only: create.validate_only,
+        }),
+        Request::DeleteTopics(delete) => Plan::Admin(AdminOp::DeleteTopics {
+            names: delete.topic_names.clone(),
+            timeout: delete.timeout,
+        }),
+        Request::AlterConfigs(alter) => Plan::Admin(AdminOp::AlterConfigs {
+            topics: alter
+                .topics
+                .iter()
+                .map(|topic| TopicAlteration {
+                    name: topic.name.clone(),
+                    changes: topic
+                        .configs
+                        .iter()
+                        .map(|c| (c.name.clone(), c.value.clone()))
+                        .collect(),
+                })
+                .collect(),
+            validate_only: alter.validate_only,
+        }),
         Request::Produce(produce) => {
             auto_create(shared, produce.topics.iter().map(|t| &t.name));
             let timeout = produce.timeout.min(shared.options.config.request_timeout);
@@ -297,6 +337,32 @@ pub fn finish(
             other => unreachable!("an offset fetch part answered {other:?}"),
         },
         other => unreachable!("{:?} has no partition parts", other.api_key()),
+    };
+    encode(header, &response)
+}
+
+/// The response to an admin request (`header` says which API) from its operation's outcome.
+pub fn finish_admin(header: &RequestHeader, outcome: AdminOutcome) -> Vec<OutPiece> {
+    let topics = outcome
+        .into_iter()
+        .map(|(name, refusal)| match refusal {
+            None => TopicResult {
+                name,
+                error_code: ErrorCode::NONE,
+                error_message: None,
+            },
+            Some(refusal) => TopicResult {
+                name,
+                error_code: ErrorCode::from(refusal.error),
+                error_message: Some(refusal.message),
+            },
+        })
+        .collect();
+    let response = match header.api_key {
+        ApiKey::CREATE_TOPICS => Response::CreateTopics(CreateTopicsResponse { topics }),
+        ApiKey::DELETE_TOPICS => Response::DeleteTopics(DeleteTopicsResponse { topics }),
+        ApiKey::ALTER_CONFIGS => Response::AlterConfigs(AlterConfigsResponse { topics }),
+        other => unreachable!("{other:?} is not an admin request"),
     };
     encode(header, &response)
 }
