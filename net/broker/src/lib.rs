@@ -11,7 +11,7 @@
 //! | `ring`            | the io_uring submissions and their tokens (the unsafe part)            |
 //! | `connection`      | a connection: frames in, responses out in request order, `sendfile` for record bytes |
 //! | `bus`             | what the shards and the agent share and send each other: `Shared`, inboxes, `ShardMsg`, `AgentMsg`, reply routes |
-//! | `frontend/`       | one frontend per protocol: requests into operations, results into responses (`thin.rs` today) |
+//! | `frontend/`       | one frontend per protocol: frames cut and decoded, requests into operations, results into responses (`thin.rs` today) |
 //! | `ops`             | the operations a partition part runs on its owner (`PartOp`) and their results (`PartResult`) |
 //! | `partition`       | a partition on its owner: the partition driver over the engine's log, reads for consumers and followers |
 //! | `agent`           | the link to the controller quorum: registration, heartbeats, metadata to the shards, follower fetches, ISR proposals, admin requests, controlled shutdown |

@@ -7,13 +7,37 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
+use ringlog_engine::{FileSlice, LeaderEpoch, Offset, Timestamp};
+pub use ringlog_replication::driver::ProduceOutcome;
 use ringlog_replication::driver::Refusal;
-use ringlog_replication::partition::{Acks, FollowerFetchRequest};
+use ringlog_replication::partition::{Acks, DivergingEpoch, FollowerFetchRequest};
 use ringlog_replication::{BrokerId, KafkaError};
 
 use crate::offsets::{Commit, Committed};
-use crate::partition::{FetchOutcome, ProduceOutcome, ServedPartition};
+
+/// The outcome of a fetch from one partition: where the log stands and the batches to send.
+#[derive(Clone, Debug, Default)]
+pub struct FetchOutcome {
+    /// Why the fetch was refused, if it was.
+    pub error: Option<KafkaError>,
+    pub high_watermark: Option<Offset>,
+    pub log_start_offset: Option<Offset>,
+    pub log_end_offset: Option<Offset>,
+    /// For a follower whose log has a suffix the leader's lacks: truncate to this.
+    pub diverging_epoch: Option<DivergingEpoch>,
+    pub slices: Vec<FileSlice>,
+    pub bytes: u64,
+}
+
+impl FetchOutcome {
+    /// A fetch refused with `error`.
+    pub fn refused(error: KafkaError) -> FetchOutcome {
+        FetchOutcome {
+            error: Some(error),
+            ..FetchOutcome::default()
+        }
+    }
+}
 
 /// Which offset a ListOffsets part looks up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,41 +140,6 @@ pub(crate) fn group_error(error: KafkaError) -> KafkaError {
             KafkaError::CoordinatorNotAvailable
         }
         other => other,
-    }
-}
-
-/// ListOffsets on the partition's owner: earliest is the log start, latest the high
-/// watermark (what a consumer can read), a timestamp the first record at or after it.
-pub fn list_offsets<R>(partition: &ServedPartition<R>, spec: OffsetSpec) -> PartResult {
-    if !partition.is_leader() {
-        return PartResult::ListOffsets {
-            error: Some(KafkaError::NotLeaderOrFollower),
-            offset: None,
-            timestamp: None,
-        };
-    }
-    let (offset, timestamp) = match spec {
-        OffsetSpec::Earliest => (Some(partition.log().log_start_offset()), None),
-        OffsetSpec::Latest => (Some(partition.high_watermark()), None),
-        OffsetSpec::Timestamp(target) => match partition.log().offset_for_timestamp(target) {
-            Ok(Some(found)) if found.offset < partition.high_watermark() => {
-                (Some(found.offset), Some(found.timestamp))
-            }
-            Ok(_) => (None, None),
-            Err(error) => {
-                tracing::error!(partition = %partition.topic_partition(), %error, "offset for timestamp failed");
-                return PartResult::ListOffsets {
-                    error: Some(KafkaError::KafkaStorageError),
-                    offset: None,
-                    timestamp: None,
-                };
-            }
-        },
-    };
-    PartResult::ListOffsets {
-        error: None,
-        offset,
-        timestamp,
     }
 }
 

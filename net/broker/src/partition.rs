@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ringlog_engine::format::{BatchHeader, BatchIter};
-use ringlog_engine::{FileSlice, LeaderEpoch, Log, LogConfig, Offset};
+use ringlog_engine::{LeaderEpoch, Log, LogConfig, Offset};
 use ringlog_replication::KafkaError;
 use ringlog_replication::controller::{IsrProposal, Partition};
 use ringlog_replication::driver::{self, DriverLog, LeaderAppend, PartitionDriver};
@@ -20,33 +20,8 @@ use ringlog_replication::partition::{
 };
 use ringlog_replication::{BrokerId, Millis, TopicPartition};
 
-use crate::ops::LeaderAnswer;
-
-pub use ringlog_replication::driver::ProduceOutcome;
-
-/// The outcome of a fetch from one partition: where the log stands and the batches to send.
-#[derive(Clone, Debug, Default)]
-pub struct FetchOutcome {
-    /// Why the fetch was refused, if it was.
-    pub error: Option<KafkaError>,
-    pub high_watermark: Option<Offset>,
-    pub log_start_offset: Option<Offset>,
-    pub log_end_offset: Option<Offset>,
-    /// For a follower whose log has a suffix the leader's lacks: truncate to this.
-    pub diverging_epoch: Option<DivergingEpoch>,
-    pub slices: Vec<FileSlice>,
-    pub bytes: u64,
-}
-
-impl FetchOutcome {
-    /// A fetch refused with `error`.
-    pub fn refused(error: KafkaError) -> FetchOutcome {
-        FetchOutcome {
-            error: Some(error),
-            ..FetchOutcome::default()
-        }
-    }
-}
+pub use crate::ops::ProduceOutcome;
+use crate::ops::{FetchOutcome, LeaderAnswer, OffsetSpec, PartResult};
 
 /// What a step asks of the shard beyond the log, which the driver has already written.
 #[derive(Debug)]
@@ -296,6 +271,42 @@ impl<R> ServedPartition<R> {
         match self.driver.follower_read_end() {
             Ok(end) => self.read(offset, max_bytes, end),
             Err(error) => FetchOutcome::refused(error),
+        }
+    }
+
+    /// ListOffsets on the partition's owner: earliest is the log start, latest the high
+    /// watermark (what a consumer can read), a timestamp the first record at or after it.
+    pub fn list_offsets(&self, spec: OffsetSpec) -> PartResult {
+        let partition = self;
+        if !partition.is_leader() {
+            return PartResult::ListOffsets {
+                error: Some(KafkaError::NotLeaderOrFollower),
+                offset: None,
+                timestamp: None,
+            };
+        }
+        let (offset, timestamp) = match spec {
+            OffsetSpec::Earliest => (Some(partition.log().log_start_offset()), None),
+            OffsetSpec::Latest => (Some(partition.high_watermark()), None),
+            OffsetSpec::Timestamp(target) => match partition.log().offset_for_timestamp(target) {
+                Ok(Some(found)) if found.offset < partition.high_watermark() => {
+                    (Some(found.offset), Some(found.timestamp))
+                }
+                Ok(_) => (None, None),
+                Err(error) => {
+                    tracing::error!(partition = %partition.topic_partition(), %error, "offset for timestamp failed");
+                    return PartResult::ListOffsets {
+                        error: Some(KafkaError::KafkaStorageError),
+                        offset: None,
+                        timestamp: None,
+                    };
+                }
+            },
+        };
+        PartResult::ListOffsets {
+            error: None,
+            offset,
+            timestamp,
         }
     }
 

@@ -35,12 +35,11 @@ use super::bus::{AgentMsg, JobKey, ReplyTo, Route, ShardMsg, Shared, owner_of};
 use super::connection::{Connection, FlushState, OutPiece};
 use super::frontend::thin;
 use super::offsets::{Commit, GroupOffsets, OFFSETS_TOPIC};
-use super::ops::{self, GroupCommits, LeaderAnswer, PartOp, PartResult};
-use super::partition::{Effects, FetchOutcome, ProduceOutcome, ServedPartition};
+use super::ops::{
+    self, FetchOutcome, GroupCommits, LeaderAnswer, PartOp, PartResult, ProduceOutcome,
+};
+use super::partition::{Effects, ServedPartition};
 use super::ring::{Op, Ring, Token};
-use ringlog_wire::ErrorResponse;
-use ringlog_wire::frame::{REQUEST_HEADER_LEN, split_request_frame};
-use ringlog_wire::{Request, RequestHeader, Response, decode_request};
 
 /// How often partitions are ticked (produce timeouts, time-based rolls and flushes).
 const TICK_INTERVAL: Duration = Duration::from_millis(100);
@@ -50,11 +49,8 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(30);
 /// A request waiting for its parts.
 #[derive(Debug)]
 struct Job {
-    header: RequestHeader,
-    request: Request,
-    prepared: Option<Response>,
-    /// When the request was read.
-    started: Instant,
+    /// What the frontend keeps of the request for its answer.
+    pending: thin::Pending,
     results: Vec<Option<PartResult>>,
     owners: Vec<usize>,
     remaining: usize,
@@ -103,7 +99,7 @@ pub struct Shard {
     /// loaded on first use.
     group_offsets: BTreeMap<TopicPartition, GroupOffsets>,
     /// Admin requests the agent is carrying out: what their answer needs.
-    admin_waiting: HashMap<JobKey, (RequestHeader, Instant)>,
+    admin_waiting: HashMap<JobKey, thin::Pending>,
     parked: Vec<ParkedFetch>,
     jobs: HashMap<JobKey, Job>,
     next_tick: Instant,
@@ -430,8 +426,8 @@ impl Shard {
             if conn.closing || full {
                 return;
             }
-            let (header, body) = match split_request_frame(&mut conn.received, max_frame) {
-                Ok(Some(frame)) => frame,
+            let read = match thin::read_request(&self.shared, &mut conn.received, max_frame) {
+                Ok(Some(read)) => read,
                 Ok(None) => return,
                 Err(error) => {
                     tracing::info!(peer = %conn.peer, %error, "closing connection: unusable frame");
@@ -439,19 +435,13 @@ impl Shard {
                     return;
                 }
             };
-            let seq = conn.owe(REQUEST_HEADER_LEN + body.len());
+            let seq = conn.owe(read.bytes);
             let job = JobKey {
                 slot,
                 generation: conn.generation,
                 seq,
             };
-            match decode_request(&header, body) {
-                Ok(request) => self.handle(job, header, request),
-                Err(error) => {
-                    let response = Response::Error(ErrorResponse::from(&error));
-                    self.respond(job, &header, &response);
-                }
-            }
+            self.handle(job, read.step);
         }
     }
 
@@ -530,11 +520,6 @@ impl Shard {
     // ---- requests ----
 
     /// Puts a whole response in the connection's place for `job` and writes what is ready.
-    fn respond(&mut self, job: JobKey, header: &RequestHeader, response: &Response) {
-        let pieces = thin::encode(header, response);
-        self.fulfil(job, pieces);
-    }
-
     fn fulfil(&mut self, job: JobKey, pieces: Vec<OutPiece>) {
         if let Some(conn) = self.conn_mut(job.slot, job.generation) {
             conn.fulfil(job.seq, pieces);
@@ -542,32 +527,26 @@ impl Shard {
         }
     }
 
-    fn handle(&mut self, job_key: JobKey, header: RequestHeader, request: Request) {
-        let started = Instant::now();
-        match thin::plan(&self.shared, &request) {
-            thin::Plan::Respond(response) => {
-                self.respond(job_key, &header, &response);
-                super::metrics_hooks::request(header.api_key, started);
-            }
-            thin::Plan::Admin(op) => {
-                self.admin_waiting.insert(job_key, (header, started));
+    /// Carries out what the frontend decided for a request read on this shard.
+    fn handle(&mut self, job_key: JobKey, step: thin::Step) {
+        match step {
+            thin::Step::Answer(pieces) => self.fulfil(job_key, pieces),
+            thin::Step::Admin(pending, op) => {
+                self.admin_waiting.insert(job_key, pending);
                 self.shared.to_agent(AgentMsg::Admin {
                     shard: self.index,
                     job: job_key,
                     op,
                 });
             }
-            thin::Plan::Parts {
+            thin::Step::Parts {
+                pending,
                 parts,
                 min_bytes,
-                prepared,
             } => {
                 let shards = self.shared.options.shards;
                 let job = Job {
-                    header,
-                    request,
-                    prepared,
-                    started,
+                    pending,
                     results: parts.iter().map(|_| None).collect(),
                     owners: parts.iter().map(|(tp, _)| owner_of(tp, shards)).collect(),
                     remaining: parts.len(),
@@ -575,7 +554,7 @@ impl Shard {
                     bytes: 0,
                     released: false,
                 };
-                if matches!(job.request, Request::Fetch(_)) {
+                if job.pending.is_fetch() {
                     self.release_fetches_ahead(job_key);
                 }
                 self.start_job(job_key, job, parts);
@@ -644,7 +623,7 @@ impl Shard {
             let waits = self
                 .jobs
                 .get(&job)
-                .is_some_and(|j| matches!(j.request, Request::Fetch(_)) && !j.released);
+                .is_some_and(|j| j.pending.is_fetch() && !j.released);
             if waits {
                 self.release_job(job);
             }
@@ -678,8 +657,7 @@ impl Shard {
             .into_iter()
             .map(|r| r.expect("every part answered"))
             .collect();
-        let pieces = thin::finish(&job.header, &job.request, job.prepared, results);
-        super::metrics_hooks::request(job.header.api_key, job.started);
+        let pieces = thin::finish(job.pending, results);
         self.fulfil(key, pieces);
     }
 
@@ -802,7 +780,7 @@ impl Shard {
                 }
             }
             PartOp::ListOffsets { spec } => {
-                let result = ops::list_offsets(partition, spec);
+                let result = partition.list_offsets(spec);
                 self.deliver(reply, result);
             }
             PartOp::CommitOffsets { commits } => {
@@ -1179,10 +1157,9 @@ impl Shard {
                     self.reopen_partition(&topic_partition)
                 }
                 ShardMsg::AdminDone { job, outcome } => {
-                    if let Some((header, started)) = self.admin_waiting.remove(&job) {
-                        let pieces = thin::finish_admin(&header, outcome);
+                    if let Some(pending) = self.admin_waiting.remove(&job) {
+                        let pieces = thin::finish_admin(pending, outcome);
                         self.fulfil(job, pieces);
-                        super::metrics_hooks::request(header.api_key, started);
                     }
                 }
                 ShardMsg::Adopt { stream } => self.admit(stream),

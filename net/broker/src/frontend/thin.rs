@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
+
 use ringlog_engine::{FileSlice, LeaderEpoch};
 use ringlog_replication::driver::ProduceOutcome;
 use ringlog_replication::partition::FollowerFetchRequest;
@@ -40,14 +42,124 @@ use ringlog_wire::api::offset_commit::{
 use ringlog_wire::api::offset_fetch::{OffsetFetchPartitionResponse, OffsetFetchResponse};
 use ringlog_wire::api::produce::{ProducePartitionResponse, ProduceResponse};
 use ringlog_wire::api::{Topic, TopicResult};
+use ringlog_wire::frame::{REQUEST_HEADER_LEN, split_request_frame};
 use ringlog_wire::{
-    ApiKey, ErrorCode, Piece, Request, RequestHeader, Response, SUPPORTED_APIS,
-    encode_fetch_response, encode_response,
+    ApiKey, ErrorCode, Piece, Request, RequestHeader, Response, SUPPORTED_APIS, WireError,
+    decode_request, encode_fetch_response, encode_response,
 };
+
+/// What the frontend keeps of a request until its answer goes out: its header and decoded
+/// form, a response already decided, and when it was read.
+#[derive(Debug)]
+pub struct Pending {
+    header: RequestHeader,
+    request: Request,
+    prepared: Option<Response>,
+    started: Instant,
+}
+
+impl Pending {
+    /// Whether the request is a fetch: a later fetch on its connection ends its wait.
+    pub fn is_fetch(&self) -> bool {
+        matches!(self.request, Request::Fetch(_))
+    }
+}
+
+/// A request cut from a connection's bytes: how many bytes it held, and what the broker does
+/// with it.
+#[derive(Debug)]
+pub struct Read {
+    pub bytes: usize,
+    pub step: Step,
+}
+
+/// What the broker does with a request.
+#[derive(Debug)]
+pub enum Step {
+    /// Send this answer (decided at once, from the catalog, or a refusal of the whole request).
+    Answer(Vec<OutPiece>),
+    /// Have the agent carry out this operation; [`finish_admin`] answers with its outcome.
+    Admin(Pending, AdminOp),
+    /// Run these parts on their partitions' owners; `min_bytes` of fetched data releases
+    /// waiting fetch parts; [`finish`] answers with their results.
+    Parts {
+        pending: Pending,
+        parts: Vec<(TopicPartition, PartOp)>,
+        min_bytes: u64,
+    },
+}
+
+/// Cuts the next request out of a connection's `received` bytes and decides what to do with
+/// it. `Ok(None)` until a whole frame is there; an error (a frame past `max_frame_bytes`, a
+/// header that cannot be read) means nothing after it can be framed: close the connection.
+pub fn read_request(
+    shared: &Shared,
+    received: &mut BytesMut,
+    max_frame_bytes: u32,
+) -> Result<Option<Read>, WireError> {
+    let Some((header, body)) = split_request_frame(received, max_frame_bytes)? else {
+        return Ok(None);
+    };
+    let bytes = REQUEST_HEADER_LEN + body.len();
+    let started = Instant::now();
+    let request = match decode_request(&header, body) {
+        Ok(request) => request,
+        Err(error) => {
+            let refusal = Response::Error(ErrorResponse::from(&error));
+            let step = Step::Answer(encode(&header, &refusal));
+            return Ok(Some(Read { bytes, step }));
+        }
+    };
+    let step = match plan(shared, &request) {
+        Plan::Respond(response) => {
+            let pieces = encode(&header, &response);
+            crate::metrics_hooks::request(header.api_key, started);
+            Step::Answer(pieces)
+        }
+        Plan::Admin(op) => {
+            let pending = Pending {
+                header,
+                request,
+                prepared: None,
+                started,
+            };
+            Step::Admin(pending, op)
+        }
+        Plan::Parts {
+            parts,
+            min_bytes,
+            prepared,
+        } => Step::Parts {
+            pending: Pending {
+                header,
+                request,
+                prepared,
+                started,
+            },
+            parts,
+            min_bytes,
+        },
+    };
+    Ok(Some(Read { bytes, step }))
+}
+
+/// The answer to a request whose parts all answered, in part order.
+pub fn finish(pending: Pending, results: Vec<PartResult>) -> Vec<OutPiece> {
+    let pieces = finish_parts(&pending.header, &pending.request, pending.prepared, results);
+    crate::metrics_hooks::request(pending.header.api_key, pending.started);
+    pieces
+}
+
+/// The answer to an admin request from its operation's outcome.
+pub fn finish_admin(pending: Pending, outcome: AdminOutcome) -> Vec<OutPiece> {
+    let pieces = admin_response(&pending.header, outcome);
+    crate::metrics_hooks::request(pending.header.api_key, pending.started);
+    pieces
+}
 
 /// How a request is answered.
 #[derive(Debug)]
-pub enum Plan {
+enum Plan {
     /// At once, from the catalog.
     Respond(Response),
     /// By the agent, through the controller quorum (CreateTopics, DeleteTopics,
@@ -87,7 +199,7 @@ pub fn api_versions() -> ApiVersionsResponse {
 /// Splits `request` into partition parts, or answers it from the catalog. The match names
 /// every API the codec decodes, so a new one must be answered here or added to
 /// [`UNSERVED_APIS`].
-pub fn plan(shared: &Shared, request: &Request) -> Plan {
+fn plan(shared: &Shared, request: &Request) -> Plan {
     let api_key = request.api_key();
     if UNSERVED_APIS.contains(&api_key) {
         return Plan::Respond(Response::Error(ErrorResponse {
@@ -263,7 +375,7 @@ fn auto_create<'a>(shared: &Shared, names: impl Iterator<Item = &'a String>) {
 }
 
 /// Builds the response of a request whose parts all answered, in part order.
-pub fn finish(
+fn finish_parts(
     header: &RequestHeader,
     request: &Request,
     prepared: Option<Response>,
@@ -342,7 +454,7 @@ pub fn finish(
 }
 
 /// The response to an admin request (`header` says which API) from its operation's outcome.
-pub fn finish_admin(header: &RequestHeader, outcome: AdminOutcome) -> Vec<OutPiece> {
+fn admin_response(header: &RequestHeader, outcome: AdminOutcome) -> Vec<OutPiece> {
     let topics = outcome
         .into_iter()
         .map(|(name, refusal)| match refusal {
