@@ -97,10 +97,13 @@ impl Node {
 
     /// The leader this node knows of.
     fn leader_hint(&self) -> Option<BrokerId> {
-        match &self.raft {
+        let hint = match &self.raft {
             Some(raft) => raft.metrics().borrow().current_leader.map(broker_id),
             None => self.observed.lock().expect("status lock").0.map(broker_id),
-        }
+        };
+        // Only a voter can lead; a hint naming another node (a Raft log from another
+        // quorum's data dir, say) is no hint, and commands go round the voters instead.
+        hint.filter(|leader| self.voters.contains_key(leader))
     }
 
     /// Applies `command` through the leader, wherever it is, retrying leader changes until the
@@ -225,7 +228,12 @@ impl Node {
         command: &MetadataCommand,
         timeout: Duration,
     ) -> Result<SubmitResponse, ControllerError> {
-        let peer = self.peers.get(&target).expect("forwarding only to voters");
+        let Some(peer) = self.peers.get(&target) else {
+            return Err(ControllerError::Rpc {
+                peer: target.to_string(),
+                reason: "not a voter of this quorum".to_string(),
+            });
+        };
         let request = SubmitRequest {
             command: command.clone(),
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
