@@ -371,7 +371,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// A run's results with made-up figures, every scenario and baseline present.
-    pub fn sample() -> Results {
+    pub(crate) fn sample() -> Results {
         let baselines = vec![
             throughput_baseline(Baseline::Write, 2.5e9),
             throughput_baseline(Baseline::WriteFdatasync, 0.9e9),

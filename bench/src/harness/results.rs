@@ -260,7 +260,7 @@ pub fn median(values: &[f64]) -> f64 {
 pub(crate) mod tests {
     use super::*;
 
-    pub fn latency(p50: f64, p99: f64, p999: f64) -> Latency {
+    pub(crate) fn latency(p50: f64, p99: f64, p999: f64) -> Latency {
         Latency {
             p50,
             p99,
@@ -270,7 +270,11 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn scenario(name: &str, mb_per_sec: f64, latency_ms: Option<Latency>) -> ScenarioResult {
+    pub(crate) fn scenario(
+        name: &str,
+        mb_per_sec: f64,
+        latency_ms: Option<Latency>,
+    ) -> ScenarioResult {
         ScenarioResult {
             name: name.to_string(),
             title: format!("{name} title"),
@@ -295,7 +299,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn throughput_baseline(baseline: Baseline, bytes_per_sec: f64) -> BaselineResult {
+    pub(crate) fn throughput_baseline(baseline: Baseline, bytes_per_sec: f64) -> BaselineResult {
         BaselineResult {
             baseline,
             title: baseline.title().to_string(),
@@ -305,7 +309,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn latency_baseline(baseline: Baseline, latency_ms: Latency) -> BaselineResult {
+    pub(crate) fn latency_baseline(baseline: Baseline, latency_ms: Latency) -> BaselineResult {
         BaselineResult {
             baseline,
             title: baseline.title().to_string(),

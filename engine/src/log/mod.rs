@@ -74,30 +74,30 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn active(&self) -> &Segment {
+    pub(crate) fn active(&self) -> &Segment {
         self.segments
             .values()
             .next_back()
             .expect("a log always has a segment")
     }
 
-    pub fn active_mut(&mut self) -> &mut Segment {
+    pub(crate) fn active_mut(&mut self) -> &mut Segment {
         self.segments
             .values_mut()
             .next_back()
             .expect("a log always has a segment")
     }
 
-    pub fn log_end_offset(&self) -> Offset {
+    pub(crate) fn log_end_offset(&self) -> Offset {
         self.active().next_offset
     }
 
-    pub fn size_bytes(&self) -> u64 {
+    pub(crate) fn size_bytes(&self) -> u64 {
         self.segments.values().map(|s| s.size).sum()
     }
 
     /// What the offset checkpoint files hold when current.
-    pub fn checkpoint_values(&self) -> (Offset, Offset, Offset) {
+    pub(crate) fn checkpoint_values(&self) -> (Offset, Offset, Offset) {
         (
             self.recovery_point,
             self.log_start_offset,
@@ -105,7 +105,7 @@ impl State {
         )
     }
 
-    pub fn check_invariants(&self) {
+    pub(crate) fn check_invariants(&self) {
         let leo = self.log_end_offset();
         assert!(
             self.log_start_offset <= self.high_watermark,

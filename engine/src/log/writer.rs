@@ -76,14 +76,14 @@ pub(crate) enum Payload<'a> {
 }
 
 impl Payload<'_> {
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Payload::Borrowed(b) => b,
             Payload::Owned(v) => v,
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.bytes().len()
     }
 }
@@ -110,7 +110,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn new(queue: Box<dyn WriteQueue>, buffer_bytes: usize) -> Writer {
+    pub(crate) fn new(queue: Box<dyn WriteQueue>, buffer_bytes: usize) -> Writer {
         Writer {
             queue,
             buffer_bytes,
@@ -125,13 +125,13 @@ impl Writer {
         }
     }
 
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.chunks.is_empty() && self.submitted.is_empty()
     }
 
     /// Stages `payload`, which belongs at `pos` of segment `segment` and ends the log at `end`,
     /// submitting once `write_buffer_bytes` are staged.
-    pub fn stage(
+    pub(crate) fn stage(
         &mut self,
         segment: Offset,
         file: &Arc<File>,
@@ -183,7 +183,7 @@ impl Writer {
 
     /// Hands the staged chunks to the queue as one write, first waiting for the oldest write
     /// when [`IN_FLIGHT_MAX`] are in flight.
-    pub fn submit(&mut self) -> io::Result<()> {
+    pub(crate) fn submit(&mut self) -> io::Result<()> {
         let Some((segment, file, pos)) = self.target.take() else {
             return Ok(());
         };
@@ -209,7 +209,7 @@ impl Writer {
 
     /// Submits what is staged and waits for every write in flight. On error the rest are still
     /// waited for (their buffers belong to the kernel until then) and the first error returned.
-    pub fn drain(&mut self) -> io::Result<()> {
+    pub(crate) fn drain(&mut self) -> io::Result<()> {
         let mut result = self.submit();
         while !self.submitted.is_empty() {
             let completed = self.complete_oldest();
@@ -240,7 +240,7 @@ impl Writer {
         Ok(())
     }
 
-    pub fn take_completed(&mut self) -> Option<Written> {
+    pub(crate) fn take_completed(&mut self) -> Option<Written> {
         self.completed.take()
     }
 }

@@ -9,7 +9,7 @@ use ringlog_engine::io::uring::UringBackend;
 use ringlog_engine::{IoBackend, LogConfig, Offset};
 
 /// A batch of `records` records of `value_size` bytes, timestamps from `ts` up by one.
-pub fn batch(records: usize, value_size: usize, ts: i64) -> Vec<u8> {
+pub(crate) fn batch(records: usize, value_size: usize, ts: i64) -> Vec<u8> {
     let value = vec![b'v'; value_size];
     let mut builder = BatchBuilder::new();
     for i in 0..records {
@@ -25,7 +25,7 @@ pub fn batch(records: usize, value_size: usize, ts: i64) -> Vec<u8> {
 }
 
 /// Every backend the engine suite runs against.
-pub fn backends() -> Vec<(&'static str, Arc<dyn IoBackend>)> {
+pub(crate) fn backends() -> Vec<(&'static str, Arc<dyn IoBackend>)> {
     vec![
         ("portable", Arc::new(PortableBackend::new())),
         (
@@ -36,7 +36,7 @@ pub fn backends() -> Vec<(&'static str, Arc<dyn IoBackend>)> {
 }
 
 /// Small segments and a dense index, so a few kilobytes exercise rolls and index lookups.
-pub fn small_config() -> LogConfig {
+pub(crate) fn small_config() -> LogConfig {
     LogConfig {
         segment_bytes: 16 * 1024,
         index_interval_bytes: 256,
@@ -45,14 +45,14 @@ pub fn small_config() -> LogConfig {
 }
 
 /// The headers of the batches laid back to back in `bytes`, all validated.
-pub fn headers(bytes: &[u8]) -> Vec<BatchHeader> {
+pub(crate) fn headers(bytes: &[u8]) -> Vec<BatchHeader> {
     BatchIter::new(bytes, u32::MAX)
         .map(|b| b.expect("valid batch").header)
         .collect()
 }
 
 /// The base offsets of the batches in `bytes`.
-pub fn bases(bytes: &[u8]) -> Vec<Offset> {
+pub(crate) fn bases(bytes: &[u8]) -> Vec<Offset> {
     headers(bytes)
         .iter()
         .map(|h| Offset(h.base_offset as u64))

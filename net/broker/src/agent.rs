@@ -57,11 +57,11 @@ use ringlog_wire::{ErrorCode, Request, Response};
 const FETCH_GATHER_MAX: Duration = Duration::from_millis(20);
 
 /// How long a controlled shutdown waits for the controller to move the leaderships away.
-pub const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The running agent: its thread and the way to stop it.
 #[derive(Debug)]
-pub struct Agent {
+pub(crate) struct Agent {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -69,7 +69,7 @@ pub struct Agent {
 impl Agent {
     /// Starts the agent on its own thread. `inbox` is the receiving end of
     /// [`Shared::agent`].
-    pub fn start(
+    pub(crate) fn start(
         shared: Arc<Shared>,
         controller: Controller,
         inbox: mpsc::UnboundedReceiver<AgentMsg>,
@@ -92,7 +92,7 @@ impl Agent {
 
     /// Stops the agent (after a controlled shutdown, which it waits for at most
     /// [`CONTROLLED_SHUTDOWN_TIMEOUT`]).
-    pub fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

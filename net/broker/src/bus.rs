@@ -22,7 +22,7 @@ use crate::options::ServerOptions;
 use crate::topic_config::TopicConfig;
 
 /// Which shard owns `topic_partition` among `shards`: a stable hash, the same on every start.
-pub fn owner_of(topic_partition: &TopicPartition, shards: usize) -> usize {
+pub(crate) fn owner_of(topic_partition: &TopicPartition, shards: usize) -> usize {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in topic_partition
         .topic
@@ -38,7 +38,7 @@ pub fn owner_of(topic_partition: &TopicPartition, shards: usize) -> usize {
 /// A request in progress on the shard that read it: its connection slot and generation, and
 /// its sequence number there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct JobKey {
+pub(crate) struct JobKey {
     pub slot: u32,
     pub generation: u32,
     pub seq: u64,
@@ -46,7 +46,7 @@ pub struct JobKey {
 
 /// Where a part's result goes: the shard holding the job, the job, the part's index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReplyTo {
+pub(crate) struct ReplyTo {
     pub shard: usize,
     pub job: JobKey,
     pub part: usize,
@@ -54,7 +54,7 @@ pub struct ReplyTo {
 
 /// What travels between shards.
 #[derive(Debug)]
-pub enum ShardMsg {
+pub(crate) enum ShardMsg {
     Op {
         reply: ReplyTo,
         topic_partition: TopicPartition,
@@ -107,14 +107,14 @@ pub enum ShardMsg {
 /// ring waits on. No lock: `Sender` is `Sync` (std's channel is crossbeam's, lock-free), so
 /// every shard and the agent send through the same one at once.
 #[derive(Debug)]
-pub struct Inbox {
+pub(crate) struct Inbox {
     sender: Sender<ShardMsg>,
     eventfd: OwnedFd,
 }
 
 impl Inbox {
     /// A new inbox and the receiving end its shard keeps.
-    pub fn new() -> io::Result<(Inbox, Receiver<ShardMsg>)> {
+    pub(crate) fn new() -> io::Result<(Inbox, Receiver<ShardMsg>)> {
         let (sender, receiver) = std::sync::mpsc::channel();
         // SAFETY: plain syscall; the returned descriptor is owned below.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
@@ -127,7 +127,7 @@ impl Inbox {
         Ok((inbox, receiver))
     }
 
-    pub fn send(&self, msg: ShardMsg) {
+    pub(crate) fn send(&self, msg: ShardMsg) {
         // A shard that has stopped has dropped its receiver: nothing is waiting for the answer.
         let _ = self.sender.send(msg);
         let one: u64 = 1;
@@ -142,7 +142,7 @@ impl Inbox {
 
 /// What every shard shares.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     pub options: ServerOptions,
     /// The cluster as of the last metadata image: replaced whole by the agent.
     pub catalog: RwLock<Arc<Catalog>>,
@@ -166,18 +166,18 @@ pub struct Shared {
 
 impl Shared {
     /// The catalog as of now.
-    pub fn catalog(&self) -> Arc<Catalog> {
+    pub(crate) fn catalog(&self) -> Arc<Catalog> {
         self.catalog.read().expect("not poisoned").clone()
     }
 
     /// Asks the agent for something; a stopped agent has nothing left to do.
-    pub fn to_agent(&self, msg: AgentMsg) {
+    pub(crate) fn to_agent(&self, msg: AgentMsg) {
         let _ = self.agent.send(msg);
     }
 
     /// A topic's config as the catalog holds it, checked against the broker's defaults; a
     /// topic whose stored config no longer checks (the defaults changed) takes the defaults.
-    pub fn topic_config(&self, catalog: &Catalog, topic: &str) -> TopicConfig {
+    pub(crate) fn topic_config(&self, catalog: &Catalog, topic: &str) -> TopicConfig {
         let defaults = self.options.config.topic_defaults();
         let Some(entry) = catalog.topic(topic) else {
             return TopicConfig::new();
@@ -197,14 +197,14 @@ impl Shared {
 /// Where a produce's answer goes once the partition gives it: the part's reply, and for a
 /// commit of group offsets, the commits to apply to the owner's map once they are stored.
 #[derive(Debug)]
-pub struct Route {
+pub(crate) struct Route {
     pub reply: ReplyTo,
     pub commits: Option<Vec<Commit>>,
 }
 
 /// What the shards ask of the agent.
 #[derive(Debug)]
-pub enum AgentMsg {
+pub(crate) enum AgentMsg {
     /// A follower wants this fetch sent to its leader.
     Fetch {
         topic_partition: TopicPartition,

@@ -20,7 +20,7 @@ use ringlog_controller::MetadataImage;
 
 /// One topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TopicEntry {
+pub(crate) struct TopicEntry {
     /// The controller's state of each partition, by index.
     pub partitions: Vec<Partition>,
     /// Topic-level configs as set (key, value); the broker defaults fill the rest.
@@ -29,7 +29,7 @@ pub struct TopicEntry {
 
 /// One registered broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BrokerEntry {
+pub(crate) struct BrokerEntry {
     pub id: BrokerId,
     /// Where its clients (and followers) connect: `host:port`.
     pub endpoint: String,
@@ -40,7 +40,7 @@ pub struct BrokerEntry {
 
 /// The cluster as of one metadata image.
 #[derive(Clone, Debug)]
-pub struct Catalog {
+pub(crate) struct Catalog {
     data_dir: PathBuf,
     /// The metadata log offset of the image this view was built from.
     offset: u64,
@@ -50,7 +50,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// The view before any image arrived: no brokers, no topics.
-    pub fn empty(data_dir: &Path) -> Catalog {
+    pub(crate) fn empty(data_dir: &Path) -> Catalog {
         Catalog {
             data_dir: data_dir.to_path_buf(),
             offset: 0,
@@ -60,7 +60,7 @@ impl Catalog {
     }
 
     /// The view of `image`.
-    pub fn from_image(data_dir: &Path, image: &MetadataImage) -> Catalog {
+    pub(crate) fn from_image(data_dir: &Path, image: &MetadataImage) -> Catalog {
         let state = &image.state;
         let topics = state
             .metadata
@@ -107,32 +107,32 @@ impl Catalog {
     }
 
     /// The metadata log offset this view is at.
-    pub fn offset(&self) -> u64 {
+    pub(crate) fn offset(&self) -> u64 {
         self.offset
     }
 
-    pub fn topic(&self, name: &str) -> Option<&TopicEntry> {
+    pub(crate) fn topic(&self, name: &str) -> Option<&TopicEntry> {
         self.topics.get(name)
     }
 
-    pub fn topics(&self) -> impl Iterator<Item = (&String, &TopicEntry)> {
+    pub(crate) fn topics(&self) -> impl Iterator<Item = (&String, &TopicEntry)> {
         self.topics.iter()
     }
 
     /// Whether `topic_partition` exists.
-    pub fn contains(&self, topic_partition: &TopicPartition) -> bool {
+    pub(crate) fn contains(&self, topic_partition: &TopicPartition) -> bool {
         self.partition(topic_partition).is_some()
     }
 
     /// The controller's state of `topic_partition`.
-    pub fn partition(&self, topic_partition: &TopicPartition) -> Option<&Partition> {
+    pub(crate) fn partition(&self, topic_partition: &TopicPartition) -> Option<&Partition> {
         self.topic(&topic_partition.topic)?
             .partitions
             .get(topic_partition.partition as usize)
     }
 
     /// Every partition of every topic, with its state.
-    pub fn partitions(&self) -> impl Iterator<Item = (TopicPartition, &Partition)> {
+    pub(crate) fn partitions(&self) -> impl Iterator<Item = (TopicPartition, &Partition)> {
         self.topics.iter().flat_map(|(name, topic)| {
             (0..)
                 .zip(&topic.partitions)
@@ -140,26 +140,26 @@ impl Catalog {
         })
     }
 
-    pub fn broker(&self, id: BrokerId) -> Option<&BrokerEntry> {
+    pub(crate) fn broker(&self, id: BrokerId) -> Option<&BrokerEntry> {
         self.brokers.get(&id)
     }
 
-    pub fn brokers(&self) -> impl Iterator<Item = &BrokerEntry> {
+    pub(crate) fn brokers(&self) -> impl Iterator<Item = &BrokerEntry> {
         self.brokers.values()
     }
 
     /// How many registered brokers are not fenced.
-    pub fn live_brokers(&self) -> usize {
+    pub(crate) fn live_brokers(&self) -> usize {
         self.brokers.values().filter(|b| !b.fenced).count()
     }
 
     /// The directory of a partition's log.
-    pub fn partition_dir(&self, topic_partition: &TopicPartition) -> PathBuf {
+    pub(crate) fn partition_dir(&self, topic_partition: &TopicPartition) -> PathBuf {
         partition_dir(&self.data_dir, topic_partition)
     }
 }
 
 /// The directory of a partition's log under `data_dir`: `<topic>-<partition>`.
-pub fn partition_dir(data_dir: &Path, topic_partition: &TopicPartition) -> PathBuf {
+pub(crate) fn partition_dir(data_dir: &Path, topic_partition: &TopicPartition) -> PathBuf {
     data_dir.join(topic_partition.to_string())
 }

@@ -18,11 +18,11 @@ use std::sync::Arc;
 use bytes::BytesMut;
 
 /// Bytes received per receive operation at most.
-pub const RECV_BUFFER_BYTES: usize = 64 * 1024;
+pub(crate) const RECV_BUFFER_BYTES: usize = 64 * 1024;
 
 /// A piece of a response, in sending order.
 #[derive(Debug)]
-pub enum OutPiece {
+pub(crate) enum OutPiece {
     Bytes(Vec<u8>),
     /// Record bytes sent from the segment file with `sendfile` (zero copy).
     File {
@@ -33,7 +33,7 @@ pub enum OutPiece {
 }
 
 impl OutPiece {
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         match self {
             OutPiece::Bytes(bytes) => bytes.len() as u64,
             OutPiece::File { len, .. } => *len,
@@ -43,14 +43,14 @@ impl OutPiece {
 
 /// How many bytes a flush moved, and how.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Written {
+pub(crate) struct Written {
     pub copied: u64,
     pub zero_copy: u64,
 }
 
 /// What a flush left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FlushState {
+pub(crate) enum FlushState {
     /// Everything queued is written.
     Done,
     /// The socket is full: wait until it is writable.
@@ -68,7 +68,7 @@ struct Owed {
 
 /// One connection. See the module docs.
 #[derive(Debug)]
-pub struct Connection {
+pub(crate) struct Connection {
     pub stream: TcpStream,
     pub peer: SocketAddr,
     pub generation: u32,
@@ -90,7 +90,11 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, peer: SocketAddr, generation: u32) -> io::Result<Connection> {
+    pub(crate) fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        generation: u32,
+    ) -> io::Result<Connection> {
         stream.set_nonblocking(true)?;
         stream.set_nodelay(true)?;
         Ok(Connection {
@@ -110,22 +114,22 @@ impl Connection {
         })
     }
 
-    pub fn fd(&self) -> RawFd {
+    pub(crate) fn fd(&self) -> RawFd {
         self.stream.as_raw_fd()
     }
 
     /// Requests whose responses are not fully written yet.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.owed.len()
     }
 
     /// Whether anything is queued to write.
-    pub fn has_output(&self) -> bool {
+    pub(crate) fn has_output(&self) -> bool {
         !self.out.is_empty()
     }
 
     /// Takes a place for the next request's response; returns its sequence number.
-    pub fn owe(&mut self, request_bytes: usize) -> u64 {
+    pub(crate) fn owe(&mut self, request_bytes: usize) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.owed_bytes += request_bytes;
@@ -138,7 +142,7 @@ impl Connection {
     }
 
     /// The sequence numbers of the requests read and not yet answered, oldest first.
-    pub fn unanswered(&self) -> impl Iterator<Item = u64> + '_ {
+    pub(crate) fn unanswered(&self) -> impl Iterator<Item = u64> + '_ {
         self.owed
             .iter()
             .filter(|o| o.response.is_none())
@@ -146,13 +150,13 @@ impl Connection {
     }
 
     /// Bytes of the requests read and not yet answered.
-    pub fn owed_bytes(&self) -> usize {
+    pub(crate) fn owed_bytes(&self) -> usize {
         self.owed_bytes
     }
 
     /// The response to request `seq` is ready: the ready ones at the front move to the write
     /// queue. A sequence number no longer owed (the connection was reset) is ignored.
-    pub fn fulfil(&mut self, seq: u64, response: Vec<OutPiece>) {
+    pub(crate) fn fulfil(&mut self, seq: u64, response: Vec<OutPiece>) {
         if let Some(owed) = self.owed.iter_mut().find(|o| o.seq == seq) {
             owed.response = Some(response);
         }
@@ -164,7 +168,7 @@ impl Connection {
     }
 
     /// Writes as much as the socket takes now.
-    pub fn flush(&mut self) -> io::Result<(FlushState, Written)> {
+    pub(crate) fn flush(&mut self) -> io::Result<(FlushState, Written)> {
         let mut written = Written::default();
         while let Some(piece) = self.out.front() {
             let remaining = piece.len() - self.out_offset;

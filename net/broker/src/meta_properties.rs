@@ -17,13 +17,13 @@ use std::path::Path;
 use ringlog_replication::BrokerId;
 
 /// The file's name in the data dir.
-pub const META_PROPERTIES: &str = "meta.properties";
+pub(crate) const META_PROPERTIES: &str = "meta.properties";
 /// The version of the file this build writes and reads (Kafka's KRaft `version=1`).
-pub const META_PROPERTIES_VERSION: u32 = 1;
+pub(crate) const META_PROPERTIES_VERSION: u32 = 1;
 
 /// What `meta.properties` says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MetaProperties {
+pub(crate) struct MetaProperties {
     pub node_id: BrokerId,
 }
 
@@ -86,7 +86,7 @@ impl MetaProperties {
 /// Checks that `data_dir` belongs to `node_id`, or claims it for `node_id` when it has no
 /// `meta.properties` yet (a new data dir, or one written by a build before the file). The
 /// caller holds the data dir's lock, so no other broker writes the file meanwhile.
-pub fn check_or_claim(data_dir: &Path, node_id: BrokerId) -> io::Result<()> {
+pub(crate) fn check_or_claim(data_dir: &Path, node_id: BrokerId) -> io::Result<()> {
     let path = data_dir.join(META_PROPERTIES);
     match std::fs::read_to_string(&path) {
         Ok(text) => {

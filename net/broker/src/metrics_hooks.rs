@@ -8,13 +8,13 @@ use super::partition::ServedPartition;
 use ringlog_wire::{ApiKey, ErrorCode};
 
 /// A request of `api` was answered; it was read at `started`.
-pub fn request(api: ApiKey, started: Instant) {
+pub(crate) fn request(api: ApiKey, started: Instant) {
     m::record_request(api, started.elapsed());
 }
 
 /// A response of `api` carries `errors` (NONE is not counted): each code counted as often as
 /// it appears.
-pub fn request_errors(api: ApiKey, mut errors: Vec<ErrorCode>) {
+pub(crate) fn request_errors(api: ApiKey, mut errors: Vec<ErrorCode>) {
     errors.retain(|error| !error.is_none());
     errors.sort_unstable_by_key(|error| error.0);
     for run in errors.chunk_by(|a, b| a == b) {
@@ -23,13 +23,13 @@ pub fn request_errors(api: ApiKey, mut errors: Vec<ErrorCode>) {
 }
 
 /// Bytes read from a connection.
-pub fn bytes_in(bytes: u64) {
+pub(crate) fn bytes_in(bytes: u64) {
     m::record_bytes_in(bytes);
 }
 
 /// Bytes written to clients: `copied` through user space, `zero_copy` with sendfile (record
 /// bytes of fetch responses).
-pub fn bytes_out(copied: u64, zero_copy: u64) {
+pub(crate) fn bytes_out(copied: u64, zero_copy: u64) {
     if copied + zero_copy > 0 {
         m::record_bytes_out(copied + zero_copy);
     }
@@ -38,16 +38,16 @@ pub fn bytes_out(copied: u64, zero_copy: u64) {
     }
 }
 
-pub fn connection_opened() {
+pub(crate) fn connection_opened() {
     m::connection_opened();
 }
 
-pub fn connection_closed() {
+pub(crate) fn connection_closed() {
     m::connection_closed();
 }
 
 /// A partition's marks, refreshed at every tick.
-pub fn partition<R>(partition: &ServedPartition<R>) {
+pub(crate) fn partition<R>(partition: &ServedPartition<R>) {
     let tp = &partition.topic_partition();
     m::set_partition_offsets(
         &tp.topic,
@@ -61,19 +61,19 @@ pub fn partition<R>(partition: &ServedPartition<R>) {
 }
 
 /// The io backend the logs run on.
-pub fn io_backend(name: &str) {
+pub(crate) fn io_backend(name: &str) {
     m::set_io_backend(name);
 }
 
 /// A partition this broker held is gone: its marks are no longer reported.
-pub fn partition_gone(topic_partition: &ringlog_replication::TopicPartition) {
+pub(crate) fn partition_gone(topic_partition: &ringlog_replication::TopicPartition) {
     m::forget_partition_offsets(&topic_partition.topic, topic_partition.partition);
 }
 
 /// The cluster as of a new metadata image, seen from broker `me`: partitions it leads with
 /// an ISR smaller than their replica set, partitions with no leader, and the cluster's
 /// unclean elections.
-pub fn metadata(
+pub(crate) fn metadata(
     catalog: &super::catalog::Catalog,
     me: ringlog_replication::BrokerId,
     unclean_elections: u64,
@@ -96,7 +96,7 @@ pub fn metadata(
 }
 
 /// The ISR of a partition led here changed from `before` to `after`.
-pub fn isr_changed(
+pub(crate) fn isr_changed(
     before: &[ringlog_replication::BrokerId],
     after: &[ringlog_replication::BrokerId],
 ) {

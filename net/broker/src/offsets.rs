@@ -24,17 +24,17 @@ use bytes::Bytes;
 use ringlog_engine::format::{BatchBuilder, Record, RecordIter};
 use ringlog_engine::{LeaderEpoch, Log, Offset};
 
-pub use ringlog_wire::group::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, partition_for};
+pub(crate) use ringlog_wire::group::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, partition_for};
 
 /// A commit's metadata string may have at most this many bytes (Kafka's default).
-pub const METADATA_MAX_BYTES: usize = 4096;
+pub(crate) const METADATA_MAX_BYTES: usize = 4096;
 const KEY_VERSION: u8 = 1;
 /// Bytes replayed per read when rebuilding.
 const REPLAY_CHUNK_BYTES: u64 = 1 << 20;
 
 /// What a group committed for one partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Committed {
+pub(crate) struct Committed {
     pub offset: Offset,
     pub leader_epoch: Option<LeaderEpoch>,
     pub metadata: Option<String>,
@@ -42,7 +42,7 @@ pub struct Committed {
 
 /// One committed position: the group, the topic partition, and what was committed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Commit {
+pub(crate) struct Commit {
     pub group: String,
     pub topic: String,
     pub partition: u32,
@@ -51,13 +51,13 @@ pub struct Commit {
 
 /// The committed offsets of the groups in one partition of the internal topic.
 #[derive(Clone, Debug, Default)]
-pub struct GroupOffsets {
+pub(crate) struct GroupOffsets {
     offsets: BTreeMap<(String, String, u32), Committed>,
 }
 
 impl GroupOffsets {
     /// Replays the partition's log.
-    pub fn load(log: &Log) -> Result<GroupOffsets, ringlog_engine::Error> {
+    pub(crate) fn load(log: &Log) -> Result<GroupOffsets, ringlog_engine::Error> {
         let mut offsets = GroupOffsets::default();
         let end = log.log_end_offset();
         let mut next = log.log_start_offset();
@@ -88,18 +88,18 @@ impl GroupOffsets {
         }
     }
 
-    pub fn apply(&mut self, commit: Commit) {
+    pub(crate) fn apply(&mut self, commit: Commit) {
         let key = (commit.group, commit.topic, commit.partition);
         self.offsets.insert(key, commit.committed);
     }
 
-    pub fn get(&self, group: &str, topic: &str, partition: u32) -> Option<&Committed> {
+    pub(crate) fn get(&self, group: &str, topic: &str, partition: u32) -> Option<&Committed> {
         self.offsets
             .get(&(group.to_string(), topic.to_string(), partition))
     }
 
     /// Every partition `group` committed, by topic.
-    pub fn of_group(&self, group: &str) -> BTreeMap<String, Vec<(u32, Committed)>> {
+    pub(crate) fn of_group(&self, group: &str) -> BTreeMap<String, Vec<(u32, Committed)>> {
         let mut topics: BTreeMap<String, Vec<(u32, Committed)>> = BTreeMap::new();
         for ((g, topic, partition), committed) in &self.offsets {
             if g == group {
@@ -114,7 +114,7 @@ impl GroupOffsets {
 }
 
 /// One batch holding `commits`, to append to the group's partition.
-pub fn encode_batch(commits: &[Commit], timestamp: i64) -> Bytes {
+pub(crate) fn encode_batch(commits: &[Commit], timestamp: i64) -> Bytes {
     let mut builder = BatchBuilder::new();
     for commit in commits {
         let (key, value) = encode(commit);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ringlog_engine::{FileSlice, LeaderEpoch, Offset, Timestamp};
-pub use ringlog_replication::driver::ProduceOutcome;
+pub(crate) use ringlog_replication::driver::ProduceOutcome;
 use ringlog_replication::driver::Refusal;
 use ringlog_replication::partition::{Acks, DivergingEpoch, FollowerFetchRequest};
 use ringlog_replication::{BrokerId, KafkaError};
@@ -17,7 +17,7 @@ use crate::offsets::{Commit, Committed};
 
 /// The outcome of a fetch from one partition: where the log stands and the batches to send.
 #[derive(Clone, Debug, Default)]
-pub struct FetchOutcome {
+pub(crate) struct FetchOutcome {
     /// Why the fetch was refused, if it was.
     pub error: Option<KafkaError>,
     pub high_watermark: Option<Offset>,
@@ -31,7 +31,7 @@ pub struct FetchOutcome {
 
 impl FetchOutcome {
     /// A fetch refused with `error`.
-    pub fn refused(error: KafkaError) -> FetchOutcome {
+    pub(crate) fn refused(error: KafkaError) -> FetchOutcome {
         FetchOutcome {
             error: Some(error),
             ..FetchOutcome::default()
@@ -41,7 +41,7 @@ impl FetchOutcome {
 
 /// Which offset a ListOffsets part looks up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OffsetSpec {
+pub(crate) enum OffsetSpec {
     /// The log start offset.
     Earliest,
     /// The high watermark: the next offset a consumer can read.
@@ -51,11 +51,11 @@ pub enum OffsetSpec {
 }
 
 /// A group's commits by topic: (partition, what was committed, if anything).
-pub type GroupCommits = BTreeMap<String, Vec<(u32, Option<Committed>)>>;
+pub(crate) type GroupCommits = BTreeMap<String, Vec<(u32, Option<Committed>)>>;
 
 /// The work one partition does for a request.
 #[derive(Debug)]
-pub enum PartOp {
+pub(crate) enum PartOp {
     Produce {
         records: Bytes,
         acks: Acks,
@@ -92,7 +92,7 @@ pub enum PartOp {
 
 /// A part's result.
 #[derive(Debug)]
-pub enum PartResult {
+pub(crate) enum PartResult {
     Produce(ProduceOutcome),
     Fetch(FetchOutcome),
     ListOffsets {
@@ -145,7 +145,7 @@ pub(crate) fn group_error(error: KafkaError) -> KafkaError {
 
 /// An admin request, for the agent to carry out through the controller quorum.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AdminOp {
+pub(crate) enum AdminOp {
     CreateTopics {
         topics: Vec<NewTopic>,
         /// How long to wait for each creation to commit.
@@ -168,7 +168,7 @@ pub enum AdminOp {
 /// A topic to create. `None` counts are the broker's defaults (`num_partitions`,
 /// `default_replication_factor`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewTopic {
+pub(crate) struct NewTopic {
     pub name: String,
     pub partitions: Option<u32>,
     pub replication_factor: Option<u16>,
@@ -178,20 +178,20 @@ pub struct NewTopic {
 
 /// A change to a topic's config: the keys to set (`Some`) or return to their default (`None`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TopicAlteration {
+pub(crate) struct TopicAlteration {
     pub name: String,
     pub changes: Vec<(String, Option<String>)>,
 }
 
 /// An admin operation's outcome: per topic, in the request's order, its name and its refusal
 /// if it was refused.
-pub type AdminOutcome = Vec<(String, Option<Refusal>)>;
+pub(crate) type AdminOutcome = Vec<(String, Option<Refusal>)>;
 
 /// A leader's answer to one of this broker's follower fetches, as the agent's fetcher read it
 /// off the wire. Its batches are not checked yet: the partition's owner checks every one
 /// whole (CRC included) before the replica hears of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LeaderAnswer {
+pub(crate) enum LeaderAnswer {
     Records {
         high_watermark: Offset,
         records: Bytes,

@@ -20,12 +20,12 @@ use ringlog_replication::partition::{
 };
 use ringlog_replication::{BrokerId, Millis, TopicPartition};
 
-pub use crate::ops::ProduceOutcome;
+pub(crate) use crate::ops::ProduceOutcome;
 use crate::ops::{FetchOutcome, LeaderAnswer, OffsetSpec, PartResult};
 
 /// What a step asks of the shard beyond the log, which the driver has already written.
 #[derive(Debug)]
-pub struct Effects<R> {
+pub(crate) struct Effects<R> {
     /// Produce answers now due.
     pub answers: Vec<(R, ProduceOutcome)>,
     /// The leader's answer to the follower fetch being handled.
@@ -42,7 +42,7 @@ pub struct Effects<R> {
 /// count (acknowledged records are in the page cache: Kafka's promise that they survive the
 /// broker process dying; `flush_policy` adds power loss).
 #[derive(Debug)]
-pub struct EngineLog {
+pub(crate) struct EngineLog {
     log: Log,
 }
 
@@ -119,14 +119,14 @@ impl DriverLog for EngineLog {
 /// A partition on its owner shard: the replication crate's partition driver over the
 /// engine's log. `R` is how the shard routes an answer back.
 #[derive(Debug)]
-pub struct ServedPartition<R> {
+pub(crate) struct ServedPartition<R> {
     driver: PartitionDriver<EngineLog, R>,
 }
 
 impl<R> ServedPartition<R> {
     /// Opens (recovering if needed) the partition's log in `dir`. The replica takes no role
     /// until the controller's state of the partition is applied ([`Self::apply_state`]).
-    pub fn open(
+    pub(crate) fn open(
         me: BrokerId,
         topic_partition: TopicPartition,
         dir: &Path,
@@ -141,49 +141,49 @@ impl<R> ServedPartition<R> {
         Ok(ServedPartition { driver })
     }
 
-    pub fn topic_partition(&self) -> &TopicPartition {
+    pub(crate) fn topic_partition(&self) -> &TopicPartition {
         self.driver.topic_partition()
     }
 
     /// The partition's log, for reads and the log's own upkeep (ticks, retention).
-    pub fn log(&self) -> &Log {
+    pub(crate) fn log(&self) -> &Log {
         &self.driver.log().log
     }
 
     /// Closes the log cleanly; produces still waiting must have been abandoned first.
-    pub fn close(self) -> Result<(), ringlog_engine::Error> {
+    pub(crate) fn close(self) -> Result<(), ringlog_engine::Error> {
         self.driver.into_log().log.close()
     }
 
-    pub fn high_watermark(&self) -> Offset {
+    pub(crate) fn high_watermark(&self) -> Offset {
         self.driver.high_watermark()
     }
 
     /// The last state of the partition the controller committed, as applied here.
-    pub fn state(&self) -> Option<&Partition> {
+    pub(crate) fn state(&self) -> Option<&Partition> {
         self.driver.state()
     }
 
     /// Whether this broker leads the partition.
-    pub fn is_leader(&self) -> bool {
+    pub(crate) fn is_leader(&self) -> bool {
         self.driver.is_leader()
     }
 
     /// How far the slowest ISR follower is behind, when this broker leads.
-    pub fn isr_lag(&self) -> Option<u64> {
+    pub(crate) fn isr_lag(&self) -> Option<u64> {
         self.driver.isr_lag()
     }
 
     /// Applies the controller's state of the partition: the replica takes the role it gives
     /// this broker (or keeps it, when the state is not newer than the last one applied).
-    pub fn apply_state(&mut self, partition: Partition, now: Millis) -> Effects<R> {
+    pub(crate) fn apply_state(&mut self, partition: Partition, now: Millis) -> Effects<R> {
         let effects = self.driver.apply_state(partition, now);
         self.effects(effects)
     }
 
     /// Appends `records` (RecordBatch v2 batches from a client) as the leader would. The
     /// effects carry this produce's answer, unless it waits for the high watermark.
-    pub fn produce(
+    pub(crate) fn produce(
         &mut self,
         records: Bytes,
         acks: Acks,
@@ -197,13 +197,13 @@ impl<R> ServedPartition<R> {
 
     /// Time passed: produces past their deadline are answered, lagging followers leave the
     /// ISR, a follower's lost fetch is sent again.
-    pub fn tick(&mut self, now: Millis) -> Effects<R> {
+    pub(crate) fn tick(&mut self, now: Millis) -> Effects<R> {
         let effects = self.driver.tick(now);
         self.effects(effects)
     }
 
     /// A follower's fetch arrived; the effects carry the leader's answer to it.
-    pub fn follower_fetch(
+    pub(crate) fn follower_fetch(
         &mut self,
         replica: BrokerId,
         request: FollowerFetchRequest,
@@ -214,7 +214,7 @@ impl<R> ServedPartition<R> {
     }
 
     /// The leader answered this follower's fetch `fetch_id`.
-    pub fn fetch_response(
+    pub(crate) fn fetch_response(
         &mut self,
         fetch_id: FetchId,
         answer: LeaderAnswer,
@@ -240,20 +240,20 @@ impl<R> ServedPartition<R> {
     }
 
     /// The controller refused this leader's ISR proposal.
-    pub fn isr_rejected(&mut self) -> Effects<R> {
+    pub(crate) fn isr_rejected(&mut self) -> Effects<R> {
         let effects = self.driver.isr_rejected();
         self.effects(effects)
     }
 
     /// Answers every produce still waiting with `error`: the partition is closing.
-    pub fn abandon(&mut self, error: KafkaError) -> Vec<(R, ProduceOutcome)> {
+    pub(crate) fn abandon(&mut self, error: KafkaError) -> Vec<(R, ProduceOutcome)> {
         self.driver.abandon(error)
     }
 
     /// Batches from `offset` below the high watermark, at most `max_bytes` (the first batch
     /// whole), for a consumer. Only the leader serves consumers; a consumer that names a
     /// leader epoch learns whether its view is stale.
-    pub fn fetch(
+    pub(crate) fn fetch(
         &self,
         offset: Offset,
         max_bytes: u64,
@@ -267,7 +267,7 @@ impl<R> ServedPartition<R> {
 
     /// Batches from `offset` up to the log end, for a follower whose fetch the leader
     /// accepted at `offset`.
-    pub fn fetch_for_follower(&self, offset: Offset, max_bytes: u64) -> FetchOutcome {
+    pub(crate) fn fetch_for_follower(&self, offset: Offset, max_bytes: u64) -> FetchOutcome {
         match self.driver.follower_read_end() {
             Ok(end) => self.read(offset, max_bytes, end),
             Err(error) => FetchOutcome::refused(error),
@@ -276,7 +276,7 @@ impl<R> ServedPartition<R> {
 
     /// ListOffsets on the partition's owner: earliest is the log start, latest the high
     /// watermark (what a consumer can read), a timestamp the first record at or after it.
-    pub fn list_offsets(&self, spec: OffsetSpec) -> PartResult {
+    pub(crate) fn list_offsets(&self, spec: OffsetSpec) -> PartResult {
         let partition = self;
         if !partition.is_leader() {
             return PartResult::ListOffsets {

@@ -13,11 +13,11 @@ use std::time::Duration;
 use io_uring::{IoUring, opcode, squeue, types};
 
 /// The depth of each shard's ring.
-pub const RING_ENTRIES: u32 = 1024;
+pub(crate) const RING_ENTRIES: u32 = 1024;
 
 /// What a completion is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Accept,
     /// A connection's receive into its read buffer.
     Recv,
@@ -33,15 +33,15 @@ const OP_SHIFT: u32 = 56;
 /// 32 bits).
 const SLOT_SHIFT: u32 = 32;
 /// The bits of a connection slot in a token.
-pub const SLOT_BITS: u32 = OP_SHIFT - SLOT_SHIFT;
+pub(crate) const SLOT_BITS: u32 = OP_SHIFT - SLOT_SHIFT;
 /// How many connection slots a shard can number (0 ..= 2^24 - 1): `max_connections` is held to
 /// it, as a shard's slots are at most the broker's connections.
-pub const CONNECTION_SLOTS: u32 = 1 << SLOT_BITS;
+pub(crate) const CONNECTION_SLOTS: u32 = 1 << SLOT_BITS;
 const SLOT_MASK: u64 = CONNECTION_SLOTS as u64 - 1;
 
 /// The user data of one submission: the op, and the connection slot and generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Token {
+pub(crate) struct Token {
     pub op: Op,
     /// Below [`CONNECTION_SLOTS`].
     pub slot: u32,
@@ -52,7 +52,7 @@ impl Token {
     /// # Panics
     /// When the slot is past [`CONNECTION_SLOTS`]: cut to its bits, it would name another
     /// connection.
-    pub fn encode(self) -> u64 {
+    pub(crate) fn encode(self) -> u64 {
         assert!(
             self.slot < CONNECTION_SLOTS,
             "connection slot {} does not fit the {SLOT_BITS} bits of a ring token",
@@ -70,7 +70,7 @@ impl Token {
     /// # Panics
     /// On an op this shard never submits: every completion carries a token it encoded, so
     /// another value is a bug (taking it for a wake-up would hide it).
-    pub fn decode(user_data: u64) -> Token {
+    pub(crate) fn decode(user_data: u64) -> Token {
         let op = match user_data >> OP_SHIFT {
             0 => Op::Accept,
             1 => Op::Recv,
@@ -87,19 +87,19 @@ impl Token {
 }
 
 /// The shard's ring.
-pub struct Ring {
+pub(crate) struct Ring {
     ring: IoUring,
 }
 
 impl Ring {
-    pub fn new() -> io::Result<Ring> {
+    pub(crate) fn new() -> io::Result<Ring> {
         Ok(Ring {
             ring: IoUring::new(RING_ENTRIES)?,
         })
     }
 
     /// Accepts the next connection on `listener`.
-    pub fn accept(&mut self, listener: RawFd, token: Token) -> io::Result<()> {
+    pub(crate) fn accept(&mut self, listener: RawFd, token: Token) -> io::Result<()> {
         let entry = opcode::Accept::new(
             types::Fd(listener),
             std::ptr::null_mut(),
@@ -115,7 +115,12 @@ impl Ring {
     ///
     /// # Safety
     /// `buf` must stay valid and unmoved until this operation's completion is reaped.
-    pub unsafe fn recv(&mut self, socket: RawFd, buf: &mut [u8], token: Token) -> io::Result<()> {
+    pub(crate) unsafe fn recv(
+        &mut self,
+        socket: RawFd,
+        buf: &mut [u8],
+        token: Token,
+    ) -> io::Result<()> {
         let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
         let entry = opcode::Recv::new(types::Fd(socket), buf.as_mut_ptr(), len).build();
         // SAFETY: the caller keeps `buf` alive and in place until the completion.
@@ -123,7 +128,7 @@ impl Ring {
     }
 
     /// Waits for `socket` to become writable.
-    pub fn poll_out(&mut self, socket: RawFd, token: Token) -> io::Result<()> {
+    pub(crate) fn poll_out(&mut self, socket: RawFd, token: Token) -> io::Result<()> {
         let entry = opcode::PollAdd::new(types::Fd(socket), libc::POLLOUT as u32).build();
         // SAFETY: poll touches no memory of ours.
         unsafe { self.push(entry, token) }
@@ -133,7 +138,7 @@ impl Ring {
     ///
     /// # Safety
     /// `buf` must stay valid and unmoved until this operation's completion is reaped.
-    pub unsafe fn read_eventfd(
+    pub(crate) unsafe fn read_eventfd(
         &mut self,
         eventfd: RawFd,
         buf: &mut [u8; 8],
@@ -161,7 +166,7 @@ impl Ring {
     }
 
     /// Submits what is queued and waits for at least one completion, or `timeout`.
-    pub fn submit_and_wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn submit_and_wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         let result = match timeout {
             Some(timeout) => {
                 let ts = types::Timespec::new()
@@ -182,7 +187,7 @@ impl Ring {
     }
 
     /// The completions ready now: (token, result).
-    pub fn completions(&mut self) -> Vec<(Token, i32)> {
+    pub(crate) fn completions(&mut self) -> Vec<(Token, i32)> {
         self.ring
             .completion()
             .map(|cqe| (Token::decode(cqe.user_data()), cqe.result()))

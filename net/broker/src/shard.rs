@@ -81,7 +81,7 @@ enum Reader {
 }
 
 /// One shard. See the module docs.
-pub struct Shard {
+pub(crate) struct Shard {
     index: usize,
     shared: Arc<Shared>,
     ring: Ring,
@@ -108,7 +108,7 @@ pub struct Shard {
 }
 
 impl Shard {
-    pub fn new(
+    pub(crate) fn new(
         index: usize,
         shared: Arc<Shared>,
         listener: std::net::TcpListener,
@@ -172,7 +172,7 @@ impl Shard {
     }
 
     /// Runs until stopped.
-    pub fn run(mut self) -> io::Result<()> {
+    pub(crate) fn run(mut self) -> io::Result<()> {
         self.arm_accept()?;
         self.arm_wake()?;
         loop {

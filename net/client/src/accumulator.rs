@@ -130,12 +130,12 @@ impl<C> Batch<C> {
     }
 
     /// Records in the batch.
-    pub fn record_count(&self) -> u64 {
+    pub(crate) fn record_count(&self) -> u64 {
         self.record_count
     }
 
     /// The finished batch bytes. Panics if not sealed: [`Accumulator::take`] seals.
-    pub fn bytes(&self) -> Bytes {
+    pub(crate) fn bytes(&self) -> Bytes {
         self.sealed.clone().expect("a taken batch is sealed")
     }
 }
@@ -197,7 +197,7 @@ pub(crate) struct Accumulator<C> {
 }
 
 impl<C> Accumulator<C> {
-    pub fn new(config: AccumulatorConfig) -> Self {
+    pub(crate) fn new(config: AccumulatorConfig) -> Self {
         Accumulator {
             config,
             partitions: BTreeMap::new(),
@@ -212,7 +212,7 @@ impl<C> Accumulator<C> {
     /// the clock once a batch, not once a record): the time, and what completes the new
     /// batch's records. `joined` is given the completion of the record's batch; what it
     /// returns comes back in [`Appended`]. A refused append changes nothing and calls neither.
-    pub fn append<R>(
+    pub(crate) fn append<R>(
         &mut self,
         topic_partition: &TopicPartition,
         record: &Record<'_>,
@@ -290,7 +290,7 @@ impl<C> Accumulator<C> {
 
     /// The partitions whose front batch may be sent now. `flush_upto`: batches up to this id
     /// are wanted now; `closing`: every batch is.
-    pub fn ready(&self, now: Instant, flush_upto: Option<u64>, closing: bool) -> Readiness {
+    pub(crate) fn ready(&self, now: Instant, flush_upto: Option<u64>, closing: bool) -> Readiness {
         let mut readiness = Readiness {
             ready: Vec::new(),
             next_check: None,
@@ -317,7 +317,7 @@ impl<C> Accumulator<C> {
 
     /// The finished size of the partition's front batch, sealing it (no record joins it
     /// after), to decide whether it fits a request.
-    pub fn front_len(&mut self, topic_partition: &TopicPartition) -> Option<usize> {
+    pub(crate) fn front_len(&mut self, topic_partition: &TopicPartition) -> Option<usize> {
         let queue = self.partitions.get_mut(topic_partition)?;
         Some(queue.batches.front_mut()?.seal().len())
     }
@@ -325,7 +325,11 @@ impl<C> Accumulator<C> {
     /// Takes the partition's front batch to send, sealed, with the full batches queued behind
     /// it while their sizes add up to at most `max_bytes` (the front batch goes whatever its
     /// size), and mutes the partition. Empty when the partition is muted or has no batch.
-    pub fn take(&mut self, topic_partition: &TopicPartition, max_bytes: usize) -> Vec<Batch<C>> {
+    pub(crate) fn take(
+        &mut self,
+        topic_partition: &TopicPartition,
+        max_bytes: usize,
+    ) -> Vec<Batch<C>> {
         let Some(queue) = self.partitions.get_mut(topic_partition) else {
             return Vec::new();
         };
@@ -356,7 +360,7 @@ impl<C> Accumulator<C> {
 
     /// Puts a failed batch back at the front of its partition, to be sent again at `at`.
     /// Batches taken together are retried last first, so that they queue in their order again.
-    pub fn retry(&mut self, mut batch: Batch<C>, at: Instant, error: ClientError) {
+    pub(crate) fn retry(&mut self, mut batch: Batch<C>, at: Instant, error: ClientError) {
         batch.retries += 1;
         batch.retry_at = Some(at);
         batch.last_error = Some(error);
@@ -371,7 +375,7 @@ impl<C> Accumulator<C> {
 
     /// Releases an in-flight batch that succeeded or failed for good; its partition is unmuted
     /// once every batch taken with it is completed or retried.
-    pub fn complete(&mut self, batch: &Batch<C>) {
+    pub(crate) fn complete(&mut self, batch: &Batch<C>) {
         let queue = self
             .partitions
             .get_mut(&batch.topic_partition)
@@ -393,7 +397,7 @@ impl<C> Accumulator<C> {
 
     /// Takes out the batches that waited `delivery_timeout` since they were opened, from
     /// partitions with nothing in flight (so a partition's records still fail in order).
-    pub fn expire(&mut self, now: Instant, delivery_timeout: Duration) -> Vec<Batch<C>> {
+    pub(crate) fn expire(&mut self, now: Instant, delivery_timeout: Duration) -> Vec<Batch<C>> {
         let mut expired = Vec::new();
         for queue in self
             .partitions
@@ -416,21 +420,21 @@ impl<C> Accumulator<C> {
     }
 
     /// The oldest batch not completed yet; a flush waits until it is past its target.
-    pub fn oldest_outstanding(&self) -> Option<u64> {
+    pub(crate) fn oldest_outstanding(&self) -> Option<u64> {
         self.outstanding.first().copied()
     }
 
     /// The newest batch opened so far.
-    pub fn last_batch_id(&self) -> Option<u64> {
+    pub(crate) fn last_batch_id(&self) -> Option<u64> {
         self.next_id.checked_sub(1)
     }
 
-    pub fn buffer_used(&self) -> usize {
+    pub(crate) fn buffer_used(&self) -> usize {
         self.buffer_used
     }
 
     /// Nothing queued and nothing in flight.
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.partitions.is_empty()
     }
 

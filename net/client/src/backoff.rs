@@ -19,7 +19,7 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     /// How long to wait before retry number `retry` (from 1).
-    pub fn delay(&self, retry: u32) -> Duration {
+    pub(crate) fn delay(&self, retry: u32) -> Duration {
         let doublings = retry.saturating_sub(1).min(31);
         self.initial
             .checked_mul(1u32 << doublings)

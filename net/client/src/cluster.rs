@@ -38,7 +38,7 @@ pub(crate) struct Cluster {
 impl Cluster {
     /// Checks the configuration and learns the brokers from the first bootstrap address that
     /// answers a Metadata request.
-    pub async fn bootstrap(config: ClientConfig) -> Result<Arc<Cluster>, ClientError> {
+    pub(crate) async fn bootstrap(config: ClientConfig) -> Result<Arc<Cluster>, ClientError> {
         config.validate()?;
         let cluster = Arc::new(Cluster {
             config,
@@ -51,7 +51,7 @@ impl Cluster {
         Ok(cluster)
     }
 
-    pub fn backoff(&self) -> Backoff {
+    pub(crate) fn backoff(&self) -> Backoff {
         Backoff {
             initial: self.config.retry_backoff,
             max: self.config.retry_backoff_max,
@@ -67,12 +67,12 @@ impl Cluster {
         }
     }
 
-    pub fn metadata(&self) -> MutexGuard<'_, MetadataCache> {
+    pub(crate) fn metadata(&self) -> MutexGuard<'_, MetadataCache> {
         self.metadata.lock().expect("metadata lock poisoned")
     }
 
     /// The open connection to `address`, or a new one.
-    pub async fn connection(&self, address: &str) -> Result<Arc<Connection>, ClientError> {
+    pub(crate) async fn connection(&self, address: &str) -> Result<Arc<Connection>, ClientError> {
         let slot = Arc::clone(
             self.connections
                 .lock()
@@ -90,7 +90,7 @@ impl Cluster {
     }
 
     /// Sends `request` to `broker`, by its address in the metadata.
-    pub async fn send_to_broker(
+    pub(crate) async fn send_to_broker(
         &self,
         broker: BrokerId,
         request: Request,
@@ -112,7 +112,7 @@ impl Cluster {
 
     /// Sends `request` to any broker: an open connection first, then the known brokers, then
     /// the bootstrap addresses, moving on while connecting fails.
-    pub async fn send_to_any(
+    pub(crate) async fn send_to_any(
         &self,
         request: Request,
         server_wait: Duration,
@@ -176,7 +176,7 @@ impl Cluster {
 
     /// Refreshes the metadata unless a refresh newer than `seen_generation` already happened
     /// (someone else saw the same stale answer first).
-    pub async fn refresh_metadata(&self, seen_generation: u64) -> Result<(), ClientError> {
+    pub(crate) async fn refresh_metadata(&self, seen_generation: u64) -> Result<(), ClientError> {
         let _one_at_a_time = self.refreshing.lock().await;
         if self.metadata().generation() > seen_generation {
             return Ok(());
@@ -193,7 +193,7 @@ impl Cluster {
     /// Refreshes the metadata in the background once it is older than `metadata_max_age`, so
     /// leaders and partitions that changed without an error telling the client are learned
     /// too. Errors are left for the next request to meet.
-    pub fn refresh_if_stale(self: &Arc<Self>) {
+    pub(crate) fn refresh_if_stale(self: &Arc<Self>) {
         let (stale, generation) = {
             let metadata = self.metadata();
             let now = std::time::Instant::now();
@@ -211,7 +211,7 @@ impl Cluster {
     }
 
     /// One Metadata request to any broker; `None`: every topic.
-    pub async fn metadata_request(
+    pub(crate) async fn metadata_request(
         &self,
         topics: Option<Vec<String>>,
     ) -> Result<MetadataResponse, ClientError> {
@@ -235,20 +235,20 @@ impl Cluster {
     /// The topic's partition count if the cache holds it, and the generation it was read at:
     /// the producer routes by it until the generation changes. Neither waits nor registers
     /// interest (a cached topic is wanted already).
-    pub fn cached_partition_count(&self, topic: &str) -> Option<(u32, u64)> {
+    pub(crate) fn cached_partition_count(&self, topic: &str) -> Option<(u32, u64)> {
         let metadata = self.metadata();
         let count = metadata.partition_count(topic).ok()?;
         Some((count, metadata.generation()))
     }
 
     /// The metadata's generation (see [`MetadataCache::generation`]), without taking its lock.
-    pub fn metadata_generation(&self) -> u64 {
+    pub(crate) fn metadata_generation(&self) -> u64 {
         self.metadata_generation.load(Ordering::Acquire)
     }
 
     /// The topic's partition count, refreshing the metadata until `deadline` while the topic
     /// is not known yet (or reported with a retriable error, such as a topic just created).
-    pub async fn partition_count(
+    pub(crate) async fn partition_count(
         &self,
         topic: &str,
         deadline: Instant,
@@ -274,7 +274,7 @@ impl Cluster {
     }
 
     /// The partition's leader from the cache.
-    pub fn leader(
+    pub(crate) fn leader(
         &self,
         topic_partition: &TopicPartition,
     ) -> Result<PartitionLeader, LeaderUnknown> {
@@ -318,7 +318,7 @@ pub(crate) struct Retry<'a> {
 }
 
 impl<'a> Retry<'a> {
-    pub fn new(cluster: &'a Cluster, deadline: Instant) -> Retry<'a> {
+    pub(crate) fn new(cluster: &'a Cluster, deadline: Instant) -> Retry<'a> {
         Retry {
             cluster,
             deadline,
@@ -328,7 +328,11 @@ impl<'a> Retry<'a> {
 
     /// Waits before the next attempt, or returns `error` when it is final or the next attempt
     /// would start after the deadline. `generation` is the metadata the failed attempt used.
-    pub async fn after(&mut self, error: ClientError, generation: u64) -> Result<(), ClientError> {
+    pub(crate) async fn after(
+        &mut self,
+        error: ClientError,
+        generation: u64,
+    ) -> Result<(), ClientError> {
         let now = Instant::now();
         let decision = backoff::decide(
             self.cluster.backoff(),

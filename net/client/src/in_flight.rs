@@ -15,7 +15,7 @@ pub(crate) struct CorrelationIds {
 }
 
 impl CorrelationIds {
-    pub fn next(&mut self) -> CorrelationId {
+    pub(crate) fn next(&mut self) -> CorrelationId {
         self.last = self.last.wrapping_add(1);
         CorrelationId(self.last)
     }
@@ -63,7 +63,7 @@ impl<T> Default for InFlight<T> {
 
 impl<T> InFlight<T> {
     /// Records a request just written to the socket.
-    pub fn push(&mut self, correlation_id: CorrelationId, entry: T) {
+    pub(crate) fn push(&mut self, correlation_id: CorrelationId, entry: T) {
         debug_assert!(
             self.queue.iter().all(|(id, _)| *id != correlation_id),
             "correlation id {correlation_id} is already in flight"
@@ -72,7 +72,7 @@ impl<T> InFlight<T> {
     }
 
     /// Takes the request a response with `correlation_id` answers: the oldest one.
-    pub fn complete(&mut self, correlation_id: CorrelationId) -> Result<T, Mismatch> {
+    pub(crate) fn complete(&mut self, correlation_id: CorrelationId) -> Result<T, Mismatch> {
         match self.queue.front() {
             Some((expected, _)) if *expected == correlation_id => {
                 Ok(self.queue.pop_front().expect("front exists").1)
@@ -85,11 +85,11 @@ impl<T> InFlight<T> {
     }
 
     /// Takes every request in flight, oldest first: the connection is gone.
-    pub fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
         self.queue.drain(..).map(|(_, entry)| entry)
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.queue.len()
     }
 }

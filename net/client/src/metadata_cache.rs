@@ -23,7 +23,7 @@ pub(crate) struct BrokerAddress {
 
 impl BrokerAddress {
     /// `host:port`, as `TcpStream::connect` takes it (IPv6 hosts in brackets).
-    pub fn to_socket_string(&self) -> String {
+    pub(crate) fn to_socket_string(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -73,7 +73,7 @@ pub(crate) struct MetadataCache {
 impl MetadataCache {
     /// Takes in a Metadata response received at `now`: the broker list is replaced, and so is
     /// every topic it describes; topics it does not mention keep their state.
-    pub fn apply(&mut self, response: &MetadataResponse, now: Instant) {
+    pub(crate) fn apply(&mut self, response: &MetadataResponse, now: Instant) {
         self.brokers = response
             .brokers
             .iter()
@@ -93,40 +93,40 @@ impl MetadataCache {
     }
 
     /// Whether the last response is older than `max_age` at `now` (or there was none).
-    pub fn is_stale(&self, max_age: Duration, now: Instant) -> bool {
+    pub(crate) fn is_stale(&self, max_age: Duration, now: Instant) -> bool {
         self.refreshed_at
             .is_none_or(|at| now.saturating_duration_since(at) >= max_age)
     }
 
     /// Bumped by every [`apply`](Self::apply).
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
 
     /// Adds topics to those every refresh asks about; whether any was new.
-    pub fn want(&mut self, topics: impl IntoIterator<Item = String>) -> bool {
+    pub(crate) fn want(&mut self, topics: impl IntoIterator<Item = String>) -> bool {
         let before = self.wanted.len();
         self.wanted.extend(topics);
         self.wanted.len() > before
     }
 
     /// The topics a refresh asks about.
-    pub fn wanted(&self) -> Vec<String> {
+    pub(crate) fn wanted(&self) -> Vec<String> {
         self.wanted.iter().cloned().collect()
     }
 
-    pub fn broker(&self, id: BrokerId) -> Option<&BrokerAddress> {
+    pub(crate) fn broker(&self, id: BrokerId) -> Option<&BrokerAddress> {
         self.brokers.get(&id)
     }
 
     /// The live brokers, by id.
-    pub fn brokers(&self) -> impl Iterator<Item = (BrokerId, &BrokerAddress)> {
+    pub(crate) fn brokers(&self) -> impl Iterator<Item = (BrokerId, &BrokerAddress)> {
         self.brokers.iter().map(|(id, address)| (*id, address))
     }
 
     /// The topic's partition count, or why it is not known (a topic-level error such as
     /// UNKNOWN_TOPIC_OR_PARTITION, or no metadata yet).
-    pub fn partition_count(&self, topic: &str) -> Result<u32, LeaderUnknown> {
+    pub(crate) fn partition_count(&self, topic: &str) -> Result<u32, LeaderUnknown> {
         let state = self
             .topics
             .get(topic)
@@ -138,7 +138,7 @@ impl MetadataCache {
     }
 
     /// The partition's leader, when known and live.
-    pub fn leader(
+    pub(crate) fn leader(
         &self,
         topic_partition: &TopicPartition,
     ) -> Result<PartitionLeader, LeaderUnknown> {

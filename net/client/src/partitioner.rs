@@ -53,7 +53,7 @@ pub(crate) struct RoundRobin {
 
 impl RoundRobin {
     /// The next partition of the topic, which has `partition_count` partitions.
-    pub fn next(&mut self, partition_count: u32) -> u32 {
+    pub(crate) fn next(&mut self, partition_count: u32) -> u32 {
         assert!(partition_count > 0, "a topic has at least one partition");
         let partition = self.next % partition_count;
         self.next = self.next.wrapping_add(1);

@@ -38,17 +38,17 @@ use crate::error::WireError;
 use crate::error_code::ErrorCode;
 
 /// A nullable string's length field when it is null.
-pub const NULL_STRING_LEN: u16 = u16::MAX;
+pub(crate) const NULL_STRING_LEN: u16 = u16::MAX;
 /// The longest string, in bytes.
-pub const STRING_LEN_MAX: usize = NULL_STRING_LEN as usize - 1;
+pub(crate) const STRING_LEN_MAX: usize = NULL_STRING_LEN as usize - 1;
 /// A nullable array's count (or a byte array's length) when it is null.
-pub const NULL_COUNT: u32 = u32::MAX;
+pub(crate) const NULL_COUNT: u32 = u32::MAX;
 /// The largest array count or byte array length.
-pub const COUNT_MAX: usize = NULL_COUNT as usize - 1;
+pub(crate) const COUNT_MAX: usize = NULL_COUNT as usize - 1;
 /// The fewest bytes a string takes (its length field).
-pub const STRING_MIN_LEN: usize = 2;
+pub(crate) const STRING_MIN_LEN: usize = 2;
 /// The fewest bytes an array or byte array takes (its count or length field).
-pub const ARRAY_MIN_LEN: usize = 4;
+pub(crate) const ARRAY_MIN_LEN: usize = 4;
 /// Optional offsets, epochs, broker ids and timestamps are -1 when absent.
 const ABSENT: i64 = -1;
 

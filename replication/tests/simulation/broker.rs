@@ -46,7 +46,7 @@ struct ParkedFetch {
 
 type Driver = PartitionDriver<ModelLog, ProduceReply>;
 
-pub struct Broker {
+pub(crate) struct Broker {
     pub id: BrokerId,
     pub up: bool,
     /// Bumped at every crash: events of an earlier life are ignored.
@@ -68,7 +68,7 @@ pub struct Broker {
 }
 
 impl Broker {
-    pub fn new(id: BrokerId, config: &SimConfig) -> Broker {
+    pub(crate) fn new(id: BrokerId, config: &SimConfig) -> Broker {
         let leader_config = LeaderConfig {
             replica_lag_time_max: Duration::from_millis(timing::REPLICA_LAG_TIME_MAX_MS),
             min_insync_replicas: usize::from(config.min_insync_replicas),
@@ -121,7 +121,7 @@ impl Broker {
     }
 
     /// The partition's log, up or down.
-    pub fn log(&self, partition: PartitionIndex) -> &ModelLog {
+    pub(crate) fn log(&self, partition: PartitionIndex) -> &ModelLog {
         if self.up {
             self.drivers[partition].log()
         } else {
@@ -129,11 +129,11 @@ impl Broker {
         }
     }
 
-    pub fn leader(&self, partition: PartitionIndex) -> Option<&Leader> {
+    pub(crate) fn leader(&self, partition: PartitionIndex) -> Option<&Leader> {
         self.replica(partition)?.as_leader()
     }
 
-    pub fn replica(&self, partition: PartitionIndex) -> Option<&Replica> {
+    pub(crate) fn replica(&self, partition: PartitionIndex) -> Option<&Replica> {
         if !self.up {
             return None;
         }
@@ -141,7 +141,7 @@ impl Broker {
     }
 
     /// Produces not answered yet, and leader appends not durable yet.
-    pub fn pending_produces(&self) -> usize {
+    pub(crate) fn pending_produces(&self) -> usize {
         self.drivers
             .iter()
             .map(|driver| {
@@ -160,7 +160,7 @@ impl Broker {
         Node::Broker(self.id)
     }
 
-    pub fn crash(&mut self) {
+    pub(crate) fn crash(&mut self) {
         self.up = false;
         self.incarnation += 1;
         self.logs_down = std::mem::take(&mut self.drivers)
@@ -174,7 +174,7 @@ impl Broker {
         self.parked.clear();
     }
 
-    pub fn restart(&mut self, net: &mut Network) {
+    pub(crate) fn restart(&mut self, net: &mut Network) {
         if self.up {
             return;
         }
@@ -191,7 +191,7 @@ impl Broker {
         );
     }
 
-    pub fn on_tick(&mut self, incarnation: u64, net: &mut Network, history: &mut History) {
+    pub(crate) fn on_tick(&mut self, incarnation: u64, net: &mut Network, history: &mut History) {
         if !self.up || incarnation != self.incarnation {
             return;
         }
@@ -217,7 +217,7 @@ impl Broker {
         );
     }
 
-    pub fn on_append_durable(
+    pub(crate) fn on_append_durable(
         &mut self,
         incarnation: u64,
         partition: PartitionIndex,
@@ -250,7 +250,12 @@ impl Broker {
         self.handle(partition, effects, None, net, history);
     }
 
-    pub fn on_message(&mut self, envelope: Envelope, net: &mut Network, history: &mut History) {
+    pub(crate) fn on_message(
+        &mut self,
+        envelope: Envelope,
+        net: &mut Network,
+        history: &mut History,
+    ) {
         if !self.up {
             return;
         }

@@ -20,7 +20,7 @@ struct InFlight {
     records: Vec<u64>,
 }
 
-pub struct Client {
+pub(crate) struct Client {
     /// Produce on its own at random (the random runs); scenarios produce by hand.
     pub producing: bool,
     /// Per mille of ticks that produce.
@@ -37,7 +37,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(config: &SimConfig) -> Client {
+    pub(crate) fn new(config: &SimConfig) -> Client {
         Client {
             producing: true,
             produce_per_mille: 500,
@@ -53,7 +53,10 @@ impl Client {
     }
 
     /// The leader of `partition` as this client last learned it.
-    pub fn known_leader(&self, partition: PartitionIndex) -> Option<ringlog_replication::BrokerId> {
+    pub(crate) fn known_leader(
+        &self,
+        partition: PartitionIndex,
+    ) -> Option<ringlog_replication::BrokerId> {
         self.metadata[partition]
             .as_ref()
             .and_then(Partition::leader)
@@ -61,7 +64,7 @@ impl Client {
 
     /// Sends a batch of `count` new records to `partition`'s leader as the client knows it.
     /// Returns the request's id (its answer lands in `results`) and the records.
-    pub fn produce(
+    pub(crate) fn produce(
         &mut self,
         net: &mut Network,
         partition: PartitionIndex,
@@ -97,7 +100,7 @@ impl Client {
         (request, records)
     }
 
-    pub fn on_tick(&mut self, net: &mut Network) {
+    pub(crate) fn on_tick(&mut self, net: &mut Network) {
         if net.now >= self.next_metadata {
             self.next_metadata = net.now + timing::METADATA_REFRESH_MS;
             net.send(Node::Client, Node::Controller, Message::MetadataRequest);
@@ -130,7 +133,12 @@ impl Client {
         net.schedule(net.now + timing::CLIENT_TICK_MS, Event::ClientTick);
     }
 
-    pub fn on_message(&mut self, envelope: Envelope, net: &mut Network, history: &mut History) {
+    pub(crate) fn on_message(
+        &mut self,
+        envelope: Envelope,
+        net: &mut Network,
+        history: &mut History,
+    ) {
         match envelope.message {
             Message::PartitionStates { states, .. } => {
                 for (partition, state) in states {

@@ -18,16 +18,16 @@ use crate::broker::Broker;
 use crate::network::{Envelope, Network, Node};
 use crate::world::{Event, History, Message, PartitionIndex, SimConfig, UncleanElection, timing};
 
-pub const TOPIC: &str = "sim";
+pub(crate) const TOPIC: &str = "sim";
 
-pub struct Controller {
+pub(crate) struct Controller {
     metadata: ClusterMetadata,
     incarnations: BTreeMap<BrokerId, u64>,
     partitions: usize,
 }
 
 impl Controller {
-    pub fn new(config: &SimConfig) -> Controller {
+    pub(crate) fn new(config: &SimConfig) -> Controller {
         let liveness =
             LivenessConfig::from_broker_session_timeout_ms(timing::BROKER_SESSION_TIMEOUT_MS);
         Controller {
@@ -37,14 +37,14 @@ impl Controller {
         }
     }
 
-    pub fn register(&mut self, id: BrokerId, now: u64) {
+    pub(crate) fn register(&mut self, id: BrokerId, now: u64) {
         self.metadata
             .register_broker(id, None, Millis(now))
             .expect("registered once");
         self.incarnations.insert(id, 0);
     }
 
-    pub fn create_topic(&mut self, config: &SimConfig) -> Vec<(PartitionIndex, Partition)> {
+    pub(crate) fn create_topic(&mut self, config: &SimConfig) -> Vec<(PartitionIndex, Partition)> {
         let topic_config = TopicConfig {
             min_insync_replicas: config.min_insync_replicas,
             unclean_leader_election: config.unclean_leader_election,
@@ -56,14 +56,14 @@ impl Controller {
         self.states()
     }
 
-    pub fn partition(&self, partition: PartitionIndex) -> &Partition {
+    pub(crate) fn partition(&self, partition: PartitionIndex) -> &Partition {
         let index = u32::try_from(partition).expect("few partitions");
         self.metadata
             .partition(&TopicPartition::new(TOPIC, index))
             .expect("the simulated topic exists")
     }
 
-    pub fn is_fenced(&self, broker: BrokerId) -> bool {
+    pub(crate) fn is_fenced(&self, broker: BrokerId) -> bool {
         !self.metadata.is_live(broker)
     }
 
@@ -73,7 +73,7 @@ impl Controller {
             .collect()
     }
 
-    pub fn on_tick(
+    pub(crate) fn on_tick(
         &mut self,
         net: &mut Network,
         history: &mut History,
@@ -84,7 +84,7 @@ impl Controller {
         net.schedule(net.now + timing::CONTROLLER_TICK_MS, Event::ControllerTick);
     }
 
-    pub fn on_message(
+    pub(crate) fn on_message(
         &mut self,
         envelope: Envelope,
         net: &mut Network,

@@ -12,18 +12,18 @@ use ringlog_replication::{LeaderEpoch, Offset};
 
 /// One batch: consecutive records from `base`, stamped with the leader epoch that wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModelBatch {
+pub(crate) struct ModelBatch {
     pub base: Offset,
     pub epoch: LeaderEpoch,
     pub records: Vec<u64>,
 }
 
 impl ModelBatch {
-    pub fn end(&self) -> Offset {
+    pub(crate) fn end(&self) -> Offset {
         Offset(self.base.0 + self.records.len() as u64)
     }
 
-    pub fn meta(&self) -> BatchMeta {
+    pub(crate) fn meta(&self) -> BatchMeta {
         BatchMeta {
             base_offset: self.base,
             last_offset: Offset(self.end().0 - 1),
@@ -34,7 +34,7 @@ impl ModelBatch {
 
 /// One partition's log on one broker.
 #[derive(Clone, Debug, Default)]
-pub struct ModelLog {
+pub(crate) struct ModelLog {
     pub batches: Vec<ModelBatch>,
     /// Everything below survives a crash.
     pub durable_end: Offset,
@@ -45,12 +45,12 @@ pub struct ModelLog {
 }
 
 impl ModelLog {
-    pub fn end(&self) -> Offset {
+    pub(crate) fn end(&self) -> Offset {
         self.batches.last().map_or(Offset::ZERO, ModelBatch::end)
     }
 
     /// The record at `offset`, if the log holds it.
-    pub fn record_at(&self, offset: Offset) -> Option<u64> {
+    pub(crate) fn record_at(&self, offset: Offset) -> Option<u64> {
         let index = self.batches.partition_point(|b| b.end() <= offset);
         let batch = self.batches.get(index)?;
         let within = offset.0.checked_sub(batch.base.0)?;
@@ -58,7 +58,7 @@ impl ModelLog {
     }
 
     /// Appends `batch`, which must start at the log end. Durable only if `durable`.
-    pub fn append(&mut self, batch: ModelBatch, durable: bool) {
+    pub(crate) fn append(&mut self, batch: ModelBatch, durable: bool) {
         assert_eq!(batch.base, self.end(), "append not at the log end");
         self.generation += 1;
         self.batches.push(batch);
@@ -69,7 +69,7 @@ impl ModelLog {
 
     /// Cuts the log to end at `end`, which must be a batch boundary (the protocol only ever
     /// truncates to one: epoch starts and log ends).
-    pub fn truncate(&mut self, end: Offset) {
+    pub(crate) fn truncate(&mut self, end: Offset) {
         let keep = self.batches.partition_point(|b| b.end() <= end);
         assert!(
             keep == self.batches.len() || self.batches[keep].base >= end,
@@ -84,7 +84,7 @@ impl ModelLog {
 
     /// Empties the log and restarts it at `offset` (only from offset 0 here: the simulated
     /// logs keep everything, so a leader's log always starts at 0).
-    pub fn truncate_fully(&mut self) {
+    pub(crate) fn truncate_fully(&mut self) {
         self.batches.clear();
         self.generation += 1;
         self.durable_end = Offset::ZERO;
@@ -92,12 +92,12 @@ impl ModelLog {
     }
 
     /// A write up to `end` completed: everything below it survives a crash.
-    pub fn make_durable(&mut self, end: Offset) {
+    pub(crate) fn make_durable(&mut self, end: Offset) {
         self.durable_end = self.durable_end.max(end.min(self.end()));
     }
 
     /// What a crash leaves.
-    pub fn crash(&mut self) {
+    pub(crate) fn crash(&mut self) {
         let durable = self.durable_end;
         let keep = self.batches.partition_point(|b| b.end() <= durable);
         self.batches.truncate(keep);
@@ -106,7 +106,7 @@ impl ModelLog {
     }
 
     /// The batches from `from` (a batch boundary) up to `end`, at most `max` of them.
-    pub fn read(&self, from: Offset, end: Offset, max: usize) -> Vec<ModelBatch> {
+    pub(crate) fn read(&self, from: Offset, end: Offset, max: usize) -> Vec<ModelBatch> {
         let start = self.batches.partition_point(|b| b.base < from);
         if let Some(first) = self.batches.get(start) {
             assert!(
@@ -124,7 +124,7 @@ impl ModelLog {
     }
 
     /// The log as a replica's state machine takes it over.
-    pub fn state(&self) -> LogState {
+    pub(crate) fn state(&self) -> LogState {
         let mut entries: Vec<EpochEntry> = Vec::new();
         for batch in &self.batches {
             if entries.last().is_none_or(|e| e.epoch != batch.epoch) {
@@ -142,7 +142,7 @@ impl ModelLog {
     }
 
     /// Every record with its offset, in order.
-    pub fn records(&self) -> impl Iterator<Item = (Offset, u64)> + '_ {
+    pub(crate) fn records(&self) -> impl Iterator<Item = (Offset, u64)> + '_ {
         self.batches.iter().flat_map(|b| {
             (b.base.0..)
                 .zip(b.records.iter())

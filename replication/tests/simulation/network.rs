@@ -13,7 +13,7 @@ use ringlog_replication::BrokerId;
 
 /// Who sends and receives messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Node {
+pub(crate) enum Node {
     Broker(BrokerId),
     Controller,
     Client,
@@ -21,7 +21,7 @@ pub enum Node {
 
 /// A message in flight.
 #[derive(Clone, Debug)]
-pub struct Envelope {
+pub(crate) struct Envelope {
     pub from: Node,
     pub to: Node,
     pub message: Message,
@@ -29,7 +29,7 @@ pub struct Envelope {
 
 /// How the network misbehaves right now.
 #[derive(Clone, Debug, Default)]
-pub struct NetFaults {
+pub(crate) struct NetFaults {
     pub drop_per_mille: u32,
     pub duplicate_per_mille: u32,
     /// Cut links, one way each: (from, to).
@@ -62,11 +62,11 @@ impl Ord for Scheduled {
     }
 }
 
-pub const DELAY_MIN_MS: u64 = 1;
-pub const DELAY_MAX_MS: u64 = 20;
+pub(crate) const DELAY_MIN_MS: u64 = 1;
+pub(crate) const DELAY_MAX_MS: u64 = 20;
 
 /// The clock, the event queue, the seed's random numbers and the network's faults.
-pub struct Network {
+pub(crate) struct Network {
     queue: BinaryHeap<Scheduled>,
     seq: u64,
     pub now: u64,
@@ -75,7 +75,7 @@ pub struct Network {
 }
 
 impl Network {
-    pub fn new(rng: ChaCha8Rng) -> Network {
+    pub(crate) fn new(rng: ChaCha8Rng) -> Network {
         Network {
             queue: BinaryHeap::new(),
             seq: 0,
@@ -85,7 +85,7 @@ impl Network {
         }
     }
 
-    pub fn schedule(&mut self, at: u64, event: Event) {
+    pub(crate) fn schedule(&mut self, at: u64, event: Event) {
         self.seq += 1;
         self.queue.push(Scheduled {
             at: at.max(self.now),
@@ -94,22 +94,22 @@ impl Network {
         });
     }
 
-    pub fn pop(&mut self) -> Option<(u64, Event)> {
+    pub(crate) fn pop(&mut self) -> Option<(u64, Event)> {
         let next = self.queue.pop()?;
         self.now = next.at;
         Some((next.at, next.event))
     }
 
-    pub fn next_time(&self) -> Option<u64> {
+    pub(crate) fn next_time(&self) -> Option<u64> {
         self.queue.peek().map(|s| s.at)
     }
 
-    pub fn is_cut(&self, from: Node, to: Node) -> bool {
+    pub(crate) fn is_cut(&self, from: Node, to: Node) -> bool {
         self.faults.cut.contains(&(from, to))
     }
 
     /// Sends `message`; the seed decides whether it arrives, when, and how many times.
-    pub fn send(&mut self, from: Node, to: Node, message: Message) {
+    pub(crate) fn send(&mut self, from: Node, to: Node, message: Message) {
         if self.is_cut(from, to) || self.chance(self.faults.drop_per_mille) {
             return;
         }
@@ -131,11 +131,11 @@ impl Network {
         }
     }
 
-    pub fn chance(&mut self, per_mille: u32) -> bool {
+    pub(crate) fn chance(&mut self, per_mille: u32) -> bool {
         per_mille > 0 && self.rng.random_range(0..1000) < per_mille
     }
 
-    pub fn range(&mut self, low: u64, high_inclusive: u64) -> u64 {
+    pub(crate) fn range(&mut self, low: u64, high_inclusive: u64) -> u64 {
         self.rng.random_range(low..=high_inclusive)
     }
 }

@@ -15,15 +15,15 @@ use crate::network::Node;
 use crate::world::{SimConfig, World};
 
 /// How long the seed injects faults, in simulated milliseconds.
-pub const FAULT_PHASE_MS: u64 = 20_000;
+pub(crate) const FAULT_PHASE_MS: u64 = 20_000;
 /// How long the cluster has to converge once faults stop.
-pub const CONVERGE_MAX_MS: u64 = 10_000;
+pub(crate) const CONVERGE_MAX_MS: u64 = 10_000;
 /// At most this many brokers are down at once.
 const DOWN_MAX: usize = 2;
 
 /// What a seed's run found.
 #[derive(Debug)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub steps: u64,
     pub acked: usize,
     pub unclean_elections: usize,
@@ -31,7 +31,7 @@ pub struct Summary {
 
 /// The configuration a seed runs: mostly `min_insync_replicas = 2`, sometimes 1, and unclean
 /// election now and then.
-pub fn random_config(seed: u64) -> SimConfig {
+pub(crate) fn random_config(seed: u64) -> SimConfig {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_c0f1_9000_0000);
     let mut config = SimConfig::new(seed);
     config.brokers = if rng.random_range(0..4) == 0 { 4 } else { 3 };
@@ -41,7 +41,7 @@ pub fn random_config(seed: u64) -> SimConfig {
 }
 
 /// Runs one seed to the end; the error names the broken rule.
-pub fn run(config: SimConfig) -> Result<Summary, String> {
+pub(crate) fn run(config: SimConfig) -> Result<Summary, String> {
     let mut world = World::new(config);
     while world.now() < FAULT_PHASE_MS {
         let next = world.now() + world.net.range(50, 600);
@@ -71,7 +71,7 @@ pub fn run(config: SimConfig) -> Result<Summary, String> {
 }
 
 /// Runs `config`, turning a panic (a state machine's broken invariant) into an error.
-pub fn run_catching(config: SimConfig) -> Result<Summary, String> {
+pub(crate) fn run_catching(config: SimConfig) -> Result<Summary, String> {
     match catch_unwind(AssertUnwindSafe(|| run(config))) {
         Ok(result) => result,
         Err(panic) => {
@@ -87,7 +87,7 @@ pub fn run_catching(config: SimConfig) -> Result<Summary, String> {
 
 /// Replays `seed` with the trace on and renders the failure: the seed, the rule, the last
 /// steps, and how to replay it.
-pub fn report(config: &SimConfig, error: &str) -> String {
+pub(crate) fn report(config: &SimConfig, error: &str) -> String {
     let mut traced = config.clone();
     traced.trace = true;
     let mut world = World::new(traced);
@@ -175,7 +175,7 @@ fn inject_fault(world: &mut World) {
 /// Faults stop: the network heals, down brokers restart, the client stops producing. Paused
 /// brokers resume when their pause ends (at most 2 s): ending it early would let events they
 /// queued overtake ones they queue after, which no real disk or socket does.
-pub fn heal(world: &mut World) {
+pub(crate) fn heal(world: &mut World) {
     world.heal_network();
     world.client.producing = false;
     let ids: Vec<BrokerId> = world.brokers.keys().copied().collect();

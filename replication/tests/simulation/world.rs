@@ -17,33 +17,33 @@ use crate::disk::ModelBatch;
 use crate::network::{Envelope, Network, Node};
 
 /// The simulated topic's partitions are numbered from 0.
-pub type PartitionIndex = usize;
+pub(crate) type PartitionIndex = usize;
 
 /// Time in the simulation, in milliseconds. Every interval is scaled down from Kafka's defaults
 /// (ratios kept) so a seed covers many failures in little simulated time.
-pub mod timing {
-    pub const BROKER_TICK_MS: u64 = 50;
-    pub const HEARTBEAT_MS: u64 = 200;
-    pub const BROKER_SESSION_TIMEOUT_MS: u64 = 900;
-    pub const REPLICA_LAG_TIME_MAX_MS: u64 = 1000;
-    pub const FETCH_TIMEOUT_MS: u64 = 500;
-    pub const FETCH_BACKOFF_MS: u64 = 50;
-    pub const FETCH_WAIT_MAX_MS: u64 = 100;
-    pub const PRODUCE_TIMEOUT_MS: u64 = 1500;
-    pub const CONTROLLER_TICK_MS: u64 = 50;
-    pub const CLIENT_TICK_MS: u64 = 20;
-    pub const METADATA_REFRESH_MS: u64 = 200;
-    pub const DISK_LATENCY_MAX_MS: u64 = 5;
-    pub const ISR_PROPOSAL_TIMEOUT_MS: u64 = 300;
+pub(crate) mod timing {
+    pub(crate) const BROKER_TICK_MS: u64 = 50;
+    pub(crate) const HEARTBEAT_MS: u64 = 200;
+    pub(crate) const BROKER_SESSION_TIMEOUT_MS: u64 = 900;
+    pub(crate) const REPLICA_LAG_TIME_MAX_MS: u64 = 1000;
+    pub(crate) const FETCH_TIMEOUT_MS: u64 = 500;
+    pub(crate) const FETCH_BACKOFF_MS: u64 = 50;
+    pub(crate) const FETCH_WAIT_MAX_MS: u64 = 100;
+    pub(crate) const PRODUCE_TIMEOUT_MS: u64 = 1500;
+    pub(crate) const CONTROLLER_TICK_MS: u64 = 50;
+    pub(crate) const CLIENT_TICK_MS: u64 = 20;
+    pub(crate) const METADATA_REFRESH_MS: u64 = 200;
+    pub(crate) const DISK_LATENCY_MAX_MS: u64 = 5;
+    pub(crate) const ISR_PROPOSAL_TIMEOUT_MS: u64 = 300;
 }
 
 /// A follower fetch's tag: the follower's incarnation (its connection: a restart drops every
 /// answer to a fetch sent before it, as a reset TCP connection does) and the fetch's id.
-pub type FetchTag = (u64, FetchId);
+pub(crate) type FetchTag = (u64, FetchId);
 
 /// Everything that travels between nodes.
 #[derive(Clone, Debug)]
-pub enum Message {
+pub(crate) enum Message {
     /// A follower's fetch.
     Fetch {
         partition: PartitionIndex,
@@ -102,7 +102,7 @@ pub enum Message {
 
 /// What the event queue holds.
 #[derive(Clone, Debug)]
-pub enum Event {
+pub(crate) enum Event {
     Deliver(Envelope),
     BrokerTick {
         broker: BrokerId,
@@ -122,7 +122,7 @@ pub enum Event {
 
 /// One seed's cluster.
 #[derive(Clone, Debug)]
-pub struct SimConfig {
+pub(crate) struct SimConfig {
     pub seed: u64,
     pub brokers: u32,
     pub partitions: usize,
@@ -140,7 +140,7 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    pub fn new(seed: u64) -> SimConfig {
+    pub(crate) fn new(seed: u64) -> SimConfig {
         SimConfig {
             seed,
             brokers: 3,
@@ -157,7 +157,7 @@ impl SimConfig {
 
 /// A produce a client was told succeeded.
 #[derive(Clone, Debug)]
-pub struct Acked {
+pub(crate) struct Acked {
     pub partition: PartitionIndex,
     pub base: Offset,
     pub records: Vec<u64>,
@@ -166,7 +166,7 @@ pub struct Acked {
 
 /// A leader's acks=all success, as it was given: checked against every log at that moment.
 #[derive(Clone, Debug)]
-pub struct AcksAllAnswer {
+pub(crate) struct AcksAllAnswer {
     pub leader: BrokerId,
     pub partition: PartitionIndex,
     pub base: Offset,
@@ -176,7 +176,7 @@ pub struct AcksAllAnswer {
 
 /// An unclean election and what it cost.
 #[derive(Clone, Debug)]
-pub struct UncleanElection {
+pub(crate) struct UncleanElection {
     pub partition: PartitionIndex,
     pub leader: BrokerId,
     /// Records acknowledged with acks=all that the new leader's log lacks.
@@ -185,7 +185,7 @@ pub struct UncleanElection {
 
 /// What the clients were told and what the cluster did that the invariants look back on.
 #[derive(Debug, Default)]
-pub struct History {
+pub(crate) struct History {
     pub acked: Vec<Acked>,
     /// Per partition: offset -> record, as consumers read them.
     pub consumed: Vec<BTreeMap<Offset, u64>>,
@@ -195,7 +195,7 @@ pub struct History {
 }
 
 impl History {
-    pub fn had_unclean_election(&self, partition: PartitionIndex) -> bool {
+    pub(crate) fn had_unclean_election(&self, partition: PartitionIndex) -> bool {
         self.unclean_elections
             .iter()
             .any(|u| u.partition == partition)
@@ -204,19 +204,19 @@ impl History {
 
 /// The last steps, for a failure report.
 #[derive(Debug, Default)]
-pub struct Trace {
+pub(crate) struct Trace {
     pub enabled: bool,
     pub lines: std::collections::VecDeque<String>,
 }
 
-pub const TRACE_LINES: usize = 60;
+pub(crate) const TRACE_LINES: usize = 60;
 
 /// A run that takes more steps than this is stuck in a storm of events (a livelock); a seed
 /// takes about 6,000.
-pub const STEPS_MAX: u64 = 1_000_000;
+pub(crate) const STEPS_MAX: u64 = 1_000_000;
 
 impl Trace {
-    pub fn record(&mut self, now: u64, what: impl FnOnce() -> String) {
+    pub(crate) fn record(&mut self, now: u64, what: impl FnOnce() -> String) {
         if !self.enabled {
             return;
         }
@@ -226,7 +226,7 @@ impl Trace {
         self.lines.push_back(format!("{now:>7} ms  {}", what()));
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         for line in &self.lines {
             let _ = writeln!(out, "  {line}");
@@ -236,7 +236,7 @@ impl Trace {
 }
 
 /// The whole simulated cluster.
-pub struct World {
+pub(crate) struct World {
     pub config: SimConfig,
     pub net: Network,
     pub brokers: BTreeMap<BrokerId, Broker>,
@@ -251,7 +251,7 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(config: SimConfig) -> World {
+    pub(crate) fn new(config: SimConfig) -> World {
         let mut net = Network::new(ChaCha8Rng::seed_from_u64(config.seed));
         let ids: Vec<BrokerId> = (1..=config.brokers).map(BrokerId).collect();
         let mut controller = Controller::new(&config);
@@ -304,7 +304,7 @@ impl World {
     }
 
     /// Handles the next event; `false` when none is left before `until`.
-    pub fn step(&mut self, until: u64) -> bool {
+    pub(crate) fn step(&mut self, until: u64) -> bool {
         match self.net.next_time() {
             Some(at) if at <= until => {}
             _ => {
@@ -392,7 +392,7 @@ impl World {
     }
 
     /// Runs events until simulated time `until`, checking every invariant after each step.
-    pub fn run_until(&mut self, until: u64) -> Result<(), String> {
+    pub(crate) fn run_until(&mut self, until: u64) -> Result<(), String> {
         while self.step(until) {
             crate::invariants::check_all(self)?;
             if self.steps > STEPS_MAX {
@@ -407,24 +407,24 @@ impl World {
     }
 
     /// Runs for `duration` more simulated milliseconds.
-    pub fn run_for(&mut self, duration: u64) -> Result<(), String> {
+    pub(crate) fn run_for(&mut self, duration: u64) -> Result<(), String> {
         let until = self.net.now + duration;
         self.run_until(until)
     }
 
-    pub fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         self.net.now
     }
 
     // ---- faults and their repair, used by the runner and the scenarios ----
 
-    pub fn crash(&mut self, id: BrokerId) {
+    pub(crate) fn crash(&mut self, id: BrokerId) {
         self.trace
             .record(self.net.now, || format!("FAULT crash broker {id}"));
         self.brokers.get_mut(&id).expect("known broker").crash();
     }
 
-    pub fn restart(&mut self, id: BrokerId) {
+    pub(crate) fn restart(&mut self, id: BrokerId) {
         self.trace
             .record(self.net.now, || format!("FAULT restart broker {id}"));
         let b = self.brokers.get_mut(&id).expect("known broker");
@@ -432,7 +432,7 @@ impl World {
     }
 
     /// Cuts the link from `a` to `b`, and back if `both_ways`.
-    pub fn cut(&mut self, a: Node, b: Node, both_ways: bool) {
+    pub(crate) fn cut(&mut self, a: Node, b: Node, both_ways: bool) {
         self.trace.record(self.net.now, || {
             format!(
                 "FAULT cut {a:?} -> {b:?}{}",
@@ -446,7 +446,7 @@ impl World {
     }
 
     /// Cuts every link of `node`, both ways.
-    pub fn isolate(&mut self, node: Node) {
+    pub(crate) fn isolate(&mut self, node: Node) {
         for other in self.nodes() {
             if other != node {
                 self.cut(node, other, true);
@@ -454,13 +454,13 @@ impl World {
         }
     }
 
-    pub fn heal_network(&mut self) {
+    pub(crate) fn heal_network(&mut self) {
         self.trace
             .record(self.net.now, || "FAULT heal the network".to_string());
         self.net.faults = Default::default();
     }
 
-    pub fn nodes(&self) -> Vec<Node> {
+    pub(crate) fn nodes(&self) -> Vec<Node> {
         let mut nodes: Vec<Node> = self.brokers.keys().map(|&b| Node::Broker(b)).collect();
         nodes.push(Node::Controller);
         nodes.push(Node::Client);
@@ -469,7 +469,7 @@ impl World {
 
     /// The controller's leader of `partition` if that broker is up and has taken the
     /// leadership in the controller's current epoch.
-    pub fn established_leader(&self, partition: PartitionIndex) -> Option<&Broker> {
+    pub(crate) fn established_leader(&self, partition: PartitionIndex) -> Option<&Broker> {
         let state = self.controller.partition(partition);
         let broker = self.brokers.get(&state.leader()?)?;
         let leader = broker.leader(partition)?;

@@ -11,7 +11,7 @@ use clap::Args as ClapArgs;
 use ringlog_bench::harness::{self, Options};
 
 #[derive(ClapArgs, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     /// A smoke check: every scenario and output with few records (about a minute).
     #[arg(long)]
     pub quick: bool,
@@ -27,7 +27,7 @@ pub struct Args {
     pub io_backend: String,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let ringlog = std::env::current_exe().context("find the ringlog executable")?;
     harness::run(&Options {
         ringlog,

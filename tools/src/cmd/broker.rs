@@ -26,7 +26,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 #[derive(ClapArgs, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     /// A TOML file of broker settings (keys mirror Kafka's names); every key has a default.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -59,7 +59,7 @@ pub struct Args {
     pub print_default_config: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     if args.print_default_config {
         print!("{}", default_toml());
         return Ok(());

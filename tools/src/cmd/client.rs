@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 /// Where the cluster is; flattened into every client command.
 #[derive(clap::Args, Debug, Clone)]
-pub struct Bootstrap {
+pub(super) struct Bootstrap {
     /// Brokers to learn the cluster from: `host:port[,host:port...]`.
     #[arg(
         long = "bootstrap",
@@ -31,7 +31,7 @@ pub struct Bootstrap {
 /// `produce TOPIC` and `consume TOPIC` take it. `--topic TOPIC`, how the perf and verifiable
 /// commands took it before, is still accepted but not listed, so scripts keep working.
 #[derive(clap::Args, Debug, Clone)]
-pub struct TopicArg {
+pub(super) struct TopicArg {
     /// The topic.
     // Required, so the help shows `<TOPIC>` as `consume`'s does; clap lets a required
     // argument be missing when one it conflicts with is present, here `--topic`.
@@ -52,7 +52,7 @@ pub struct TopicArg {
 
 impl TopicArg {
     /// The topic, however it was given.
-    pub fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         self.topic
             .as_deref()
             .or(self.former.as_deref())
@@ -64,7 +64,7 @@ impl TopicArg {
 /// on a thread of its own it leaves the other cores to the broker (measured: `perf produce`
 /// of 100 B records 1.6 M/s on a two-thread runtime, 1.8 M/s on one, with the broker on the
 /// same 2-core machine).
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -73,7 +73,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// A runtime with `threads` worker threads, for commands that run several flows at once
 /// (`perf produce --producers K`).
-pub fn runtime_with_threads(threads: usize) -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime_with_threads(threads: usize) -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .enable_all()
@@ -82,7 +82,7 @@ pub fn runtime_with_threads(threads: usize) -> Result<tokio::runtime::Runtime> {
 }
 
 /// A client that has learned the brokers from `bootstrap`.
-pub async fn connect(bootstrap: &Bootstrap) -> Result<Client> {
+pub(super) async fn connect(bootstrap: &Bootstrap) -> Result<Client> {
     let config = ClientConfig {
         bootstrap: bootstrap.addresses.clone(),
         ..ClientConfig::default()
@@ -94,7 +94,7 @@ pub async fn connect(bootstrap: &Bootstrap) -> Result<Client> {
 /// A [`ClientError`] whose chain ends with it. Its message already carries its cause's text
 /// (`connect to ADDR: Connection refused`), so `{:#}` in `main` would print the cause twice.
 #[derive(Debug)]
-pub struct ClientFailure(pub ClientError);
+pub(super) struct ClientFailure(pub ClientError);
 
 impl fmt::Display for ClientFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,7 +105,7 @@ impl fmt::Display for ClientFailure {
 impl std::error::Error for ClientFailure {}
 
 /// `error` as an [`anyhow::Error`] printed on one line.
-pub fn flat(error: ClientError) -> anyhow::Error {
+pub(super) fn flat(error: ClientError) -> anyhow::Error {
     anyhow::Error::new(ClientFailure(error))
 }
 
@@ -113,7 +113,7 @@ pub fn flat(error: ClientError) -> anyhow::Error {
 /// (NETWORK_EXCEPTION, REQUEST_TIMED_OUT). A delivery timeout is named by the error of its
 /// last attempt when there was one (acks=all refused with NOT_ENOUGH_REPLICAS until the
 /// timeout is NOT_ENOUGH_REPLICAS); `UNKNOWN` when Kafka has no name for it.
-pub fn error_name(error: &ClientError) -> String {
+pub(super) fn error_name(error: &ClientError) -> String {
     let code = match error {
         ClientError::DeliveryTimeout {
             last_error: Some(last),
@@ -133,7 +133,7 @@ pub fn error_name(error: &ClientError) -> String {
 }
 
 /// `--acks`: `0`, `1`, or `all` (also `-1`, Kafka's spelling).
-pub fn parse_acks(value: &str) -> Result<Acks, String> {
+pub(super) fn parse_acks(value: &str) -> Result<Acks, String> {
     match value {
         "0" => Ok(Acks::None),
         "1" => Ok(Acks::Leader),
@@ -143,7 +143,7 @@ pub fn parse_acks(value: &str) -> Result<Acks, String> {
 }
 
 /// The name `--acks` takes for `acks`, for reports.
-pub fn acks_name(acks: Acks) -> &'static str {
+pub(super) fn acks_name(acks: Acks) -> &'static str {
     match acks {
         Acks::None => "0",
         Acks::Leader => "1",
@@ -152,7 +152,7 @@ pub fn acks_name(acks: Acks) -> &'static str {
 }
 
 /// `--config key=value`.
-pub fn parse_key_value(value: &str) -> Result<(String, String), String> {
+pub(super) fn parse_key_value(value: &str) -> Result<(String, String), String> {
     match value.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
         _ => Err(format!("{value:?} is not key=value")),
@@ -160,7 +160,7 @@ pub fn parse_key_value(value: &str) -> Result<(String, String), String> {
 }
 
 /// `count` and `noun`, singular for one: `1 partition`, `3 partitions` (regular nouns).
-pub fn counted(count: u64, noun: &str) -> String {
+pub(super) fn counted(count: u64, noun: &str) -> String {
     match count {
         1 => format!("1 {noun}"),
         count => format!("{count} {noun}s"),
@@ -169,7 +169,7 @@ pub fn counted(count: u64, noun: &str) -> String {
 
 /// The topic's partitions, or just `only` (checked to exist). Fails at once, naming the code,
 /// when the topic does not exist (the producer and consumer would retry until their timeouts).
-pub async fn partitions(
+pub(super) async fn partitions(
     client: &Client,
     topic: &str,
     only: Option<u32>,
@@ -196,14 +196,14 @@ pub async fn partitions(
 
 /// Polls a consumer until no record came for `idle`.
 #[derive(Debug)]
-pub struct IdlePolls {
+pub(super) struct IdlePolls {
     idle: Duration,
     last_record: Instant,
 }
 
 impl IdlePolls {
     /// Idle time counts from now.
-    pub fn new(idle: Duration) -> IdlePolls {
+    pub(super) fn new(idle: Duration) -> IdlePolls {
         IdlePolls {
             idle,
             last_record: Instant::now(),
@@ -211,7 +211,10 @@ impl IdlePolls {
     }
 
     /// The records of the next poll that returns some; `None` once `idle` passed without one.
-    pub async fn next(&mut self, consumer: &Consumer) -> Result<Option<Vec<ConsumerRecord>>> {
+    pub(super) async fn next(
+        &mut self,
+        consumer: &Consumer,
+    ) -> Result<Option<Vec<ConsumerRecord>>> {
         loop {
             let left = self.idle.saturating_sub(self.last_record.elapsed());
             if left.is_zero() {

@@ -19,7 +19,7 @@ use ringlog_client::{ConsumerConfig, ConsumerRecord, Offset, OffsetReset, TopicP
 use super::client::{Bootstrap, IdlePolls, connect, flat, partitions, runtime};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     bootstrap: Bootstrap,
     topic: String,
@@ -46,7 +46,7 @@ pub struct Args {
     key_separator: Option<String>,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub(crate) fn run(args: Args) -> Result<()> {
     runtime()?.block_on(consume(args))
 }
 

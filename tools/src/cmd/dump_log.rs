@@ -30,7 +30,7 @@ const READ_CHUNK: usize = 1 << 20;
 const PROBLEMS_IN_ERROR_MAX: usize = 10;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     /// A `.log` segment file, or a partition directory (every `*.log` in it, by base offset).
     path: PathBuf,
     /// Fail (exit code 1) if any batch is invalid, truncated or out of order.
@@ -101,7 +101,7 @@ struct Summary<'a> {
     problems: usize,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub(crate) fn run(args: Args) -> Result<()> {
     let files = segment_files(&args.path)?;
     let mut out = Printer {
         out: BufWriter::new(io::stdout().lock()),

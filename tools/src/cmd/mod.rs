@@ -3,18 +3,18 @@
 //! own tokio runtime in `run` and share the helpers of `client`, `partition_offsets` and
 //! `perf_report`.
 
-pub mod bench;
-pub mod broker;
-pub mod consume;
-pub mod dev;
-pub mod dump_log;
-pub mod perf_consume;
-pub mod perf_log;
-pub mod perf_produce;
-pub mod produce;
-pub mod topic;
-pub mod verifiable_consumer;
-pub mod verifiable_producer;
+pub(crate) mod bench;
+pub(crate) mod broker;
+pub(crate) mod consume;
+pub(crate) mod dev;
+pub(crate) mod dump_log;
+pub(crate) mod perf_consume;
+pub(crate) mod perf_log;
+pub(crate) mod perf_produce;
+pub(crate) mod produce;
+pub(crate) mod topic;
+pub(crate) mod verifiable_consumer;
+pub(crate) mod verifiable_producer;
 
 mod client;
 mod partition_offsets;

@@ -29,7 +29,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One partition's marks, as its leader reported them in one Fetch answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Marks {
+pub(super) struct Marks {
     pub log_start_offset: Offset,
     pub high_watermark: Offset,
     pub log_end_offset: Offset,
@@ -38,7 +38,7 @@ pub struct Marks {
 /// The marks of `topic`'s partitions, asking each partition's leader in `leaders`. A partition
 /// whose leader cannot be reached or answers with an error is left out, with a warning on
 /// stderr: the rest of the description is still worth printing.
-pub async fn partition_marks(
+pub(super) async fn partition_marks(
     bootstrap: &[String],
     topic: &str,
     leaders: &BTreeMap<u32, BrokerId>,

@@ -27,7 +27,7 @@ use super::perf_report::{
 };
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     bootstrap: Bootstrap,
     #[command(flatten)]
@@ -76,7 +76,7 @@ struct EndToEnd {
     unmeasured: u64,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub(crate) fn run(args: Args) -> Result<()> {
     runtime()?.block_on(perf_consume(args))
 }
 

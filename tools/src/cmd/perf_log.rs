@@ -28,7 +28,7 @@ const LATENCY_US_MAX: u64 = 3_600_000_000;
 const APPENDERS_MAX: u32 = 1024;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     /// Directory of the log; it is created if missing (and appended to if it holds a log).
     /// Default: a fresh temporary directory, removed afterwards.
     #[arg(long)]
@@ -117,7 +117,7 @@ struct Latency {
     max: u64,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub(crate) fn run(args: Args) -> Result<()> {
     let config = LogConfig {
         segment_bytes: args.segment_bytes,
         write_buffer_bytes: args.write_buffer_bytes,

@@ -41,7 +41,7 @@ use super::perf_report::{
 const PRODUCERS_MAX: u32 = 1024;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     bootstrap: Bootstrap,
     #[command(flatten)]
@@ -108,7 +108,7 @@ struct Sent {
     first_error: Option<ClientError>,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub(crate) fn run(args: Args) -> Result<()> {
     if args.stamp_values && (args.record_size as usize) < SEND_STAMP_LEN {
         bail!(
             "--stamp-values needs --record-size {SEND_STAMP_LEN} or more (the stamp's bytes), not {}",

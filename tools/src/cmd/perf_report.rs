@@ -28,19 +28,19 @@ const LATENCY_US_MAX: u64 = 3_600_000_000;
 
 /// A histogram of microseconds from 1 µs to an hour, 3 significant digits, with its range fixed
 /// up front: `saturating_record` clamps rather than recording a slow value as a small one.
-pub fn latency_histogram() -> Result<Histogram<u64>> {
+pub(super) fn latency_histogram() -> Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).context("create a latency histogram")
 }
 
 /// Records `elapsed` in a histogram of [`latency_histogram`]'s range.
-pub fn record_latency(histogram: &mut Histogram<u64>, elapsed: Duration) {
+pub(super) fn record_latency(histogram: &mut Histogram<u64>, elapsed: Duration) {
     histogram.saturating_record(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
 }
 
 /// Quantiles of a microsecond histogram, in milliseconds (µs resolution). All 0 when nothing
 /// was recorded.
 #[derive(Serialize, Debug, Clone, Copy, PartialEq)]
-pub struct LatencyMs {
+pub(super) struct LatencyMs {
     pub p50: f64,
     pub p99: f64,
     pub p999: f64,
@@ -48,7 +48,7 @@ pub struct LatencyMs {
 }
 
 impl LatencyMs {
-    pub fn of(histogram: &Histogram<u64>) -> LatencyMs {
+    pub(super) fn of(histogram: &Histogram<u64>) -> LatencyMs {
         let ms = |us: u64| us as f64 / 1000.0;
         LatencyMs {
             p50: ms(histogram.value_at_quantile(0.50)),
@@ -62,7 +62,7 @@ impl LatencyMs {
 /// A latency histogram in milliseconds: the usual quantiles, how many values it holds, and the
 /// value at each of [`PERCENTILES`](ringlog_bench::harness::results::PERCENTILES) (for a plot of latency by percentile).
 #[derive(Serialize, Debug, Clone, PartialEq)]
-pub struct LatencyDistribution {
+pub(super) struct LatencyDistribution {
     #[serde(flatten)]
     pub summary: LatencyMs,
     /// Values recorded.
@@ -72,7 +72,7 @@ pub struct LatencyDistribution {
 }
 
 impl LatencyDistribution {
-    pub fn of(histogram: &Histogram<u64>) -> LatencyDistribution {
+    pub(super) fn of(histogram: &Histogram<u64>) -> LatencyDistribution {
         LatencyDistribution {
             summary: LatencyMs::of(histogram),
             count: histogram.len(),
@@ -82,10 +82,10 @@ impl LatencyDistribution {
 }
 
 /// Bytes of the send-time stamp at the start of a stamped value.
-pub const SEND_STAMP_LEN: usize = 8;
+pub(super) const SEND_STAMP_LEN: usize = 8;
 
 /// Microseconds from the Unix epoch to `at` (0 for a time before it).
-pub fn unix_micros(at: SystemTime) -> u64 {
+pub(super) fn unix_micros(at: SystemTime) -> u64 {
     at.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |since| {
             u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
@@ -94,7 +94,7 @@ pub fn unix_micros(at: SystemTime) -> u64 {
 
 /// Writes the send time `sent_us` (from [`unix_micros`]) at the start of `value`, which must
 /// hold at least [`SEND_STAMP_LEN`] bytes.
-pub fn stamp_send_time(value: &mut [u8], sent_us: u64) {
+pub(super) fn stamp_send_time(value: &mut [u8], sent_us: u64) {
     value[..SEND_STAMP_LEN].copy_from_slice(&sent_us.to_be_bytes());
 }
 
@@ -102,19 +102,19 @@ pub fn stamp_send_time(value: &mut [u8], sent_us: u64) {
 /// `received_us`. `None` for a value too short to carry a stamp and for a record sent before
 /// `since_us` (before the consumer started: its wait says more about the consumer's start than
 /// about the path). A receipt stamped before the send (the clock was set back) counts as 0.
-pub fn end_to_end(value: &[u8], received_us: u64, since_us: u64) -> Option<Duration> {
+pub(super) fn end_to_end(value: &[u8], received_us: u64, since_us: u64) -> Option<Duration> {
     let stamp: [u8; SEND_STAMP_LEN] = value.get(..SEND_STAMP_LEN)?.try_into().ok()?;
     let sent_us = u64::from_be_bytes(stamp);
     (sent_us >= since_us).then(|| Duration::from_micros(received_us.saturating_sub(sent_us)))
 }
 
 /// Seconds since `started`, never 0: a run too short for the clock still reports finite rates.
-pub fn seconds_since(started: Instant) -> f64 {
+pub(super) fn seconds_since(started: Instant) -> f64 {
     started.elapsed().as_secs_f64().max(1e-9)
 }
 
 /// A bar of `records` on stderr when it is a terminal; hidden otherwise (pipes, CI, tests).
-pub fn progress_bar(records: u64) -> ProgressBar {
+pub(super) fn progress_bar(records: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -129,10 +129,10 @@ pub fn progress_bar(records: u64) -> ProgressBar {
 
 /// `--throughput`: records per second, at most; `None` for no limit (`-1`).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Throughput(pub Option<f64>);
+pub(super) struct Throughput(pub Option<f64>);
 
 /// Parses `--throughput`: `-1`, or a rate above 0.
-pub fn parse_throughput(value: &str) -> Result<Throughput, String> {
+pub(super) fn parse_throughput(value: &str) -> Result<Throughput, String> {
     let rate: f64 = value
         .parse()
         .map_err(|_| format!("{value:?} is not a number"))?;
@@ -148,14 +148,14 @@ pub fn parse_throughput(value: &str) -> Result<Throughput, String> {
 /// Spaces sends so that record `i` leaves no earlier than `i / rate` seconds after the start:
 /// a late record is sent at once and the ones after it catch up, as Kafka's throttle does.
 #[derive(Debug)]
-pub struct Throttle {
+pub(super) struct Throttle {
     started: Instant,
     rate: Option<f64>,
 }
 
 impl Throttle {
     /// Counts from now; `rate` records per second (`None`: no limit).
-    pub fn new(rate: Option<f64>) -> Throttle {
+    pub(super) fn new(rate: Option<f64>) -> Throttle {
         Throttle {
             started: Instant::now(),
             rate,
@@ -163,7 +163,7 @@ impl Throttle {
     }
 
     /// Waits until record `i` (from 0) may be sent.
-    pub async fn wait(&self, i: u64) {
+    pub(super) async fn wait(&self, i: u64) {
         if let Some(at) = self.due_at(i).filter(|&at| at > Instant::now()) {
             tokio::time::sleep_until(at).await;
         }
@@ -171,7 +171,7 @@ impl Throttle {
 
     /// Whether record `i` may be sent now ([`wait`](Self::wait) would not wait). Reads no
     /// clock without a limit.
-    pub fn is_due(&self, i: u64) -> bool {
+    pub(super) fn is_due(&self, i: u64) -> bool {
         self.due_at(i).is_none_or(|at| at <= Instant::now())
     }
 

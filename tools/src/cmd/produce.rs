@@ -23,7 +23,7 @@ use super::client::{Bootstrap, connect, flat, parse_acks, partitions, runtime};
 const DELIVERIES_QUEUED_MAX: usize = 65_536;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     bootstrap: Bootstrap,
     topic: String,
@@ -52,7 +52,7 @@ pub struct Args {
 /// The smallest `--max-request-bytes`: room for a batch header and a short line.
 const MAX_REQUEST_BYTES_MIN: u64 = 1024;
 
-pub fn run(args: Args) -> Result<()> {
+pub(crate) fn run(args: Args) -> Result<()> {
     runtime()?.block_on(produce(args))
 }
 

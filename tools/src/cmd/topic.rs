@@ -19,7 +19,7 @@ use super::client::{Bootstrap, connect, counted, flat, parse_key_value, runtime}
 use super::partition_offsets::{Marks, partition_marks};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     bootstrap: Bootstrap,
     #[command(subcommand)]
@@ -97,7 +97,7 @@ struct PartitionReport {
     log_end_offset: Option<u64>,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub(crate) fn run(args: Args) -> Result<()> {
     runtime()?.block_on(async {
         let client = connect(&args.bootstrap).await?;
         match args.command {

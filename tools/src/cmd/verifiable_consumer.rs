@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::client::{Bootstrap, IdlePolls, TopicArg, connect, flat, partitions, runtime};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     bootstrap: Bootstrap,
     #[command(flatten)]
@@ -57,7 +57,7 @@ struct CommittedOffset {
     offset: u64,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub(crate) fn run(args: Args) -> Result<()> {
     runtime()?.block_on(verifiable_consume(args))
 }
 

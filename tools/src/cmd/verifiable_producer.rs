@@ -30,7 +30,7 @@ use super::perf_report::{Throttle, Throughput, parse_throughput};
 const DELIVERIES_QUEUED_MAX: usize = 65_536;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     bootstrap: Bootstrap,
     #[command(flatten)]
@@ -65,7 +65,7 @@ enum Event {
     },
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub(crate) fn run(args: Args) -> Result<()> {
     runtime()?.block_on(verifiable_produce(args))
 }
 

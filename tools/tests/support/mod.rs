@@ -16,22 +16,22 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const DEADLINE: Duration = Duration::from_secs(120);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(120);
 
-pub const SIGKILL: i32 = 9;
-pub const SIGTERM: i32 = 15;
-pub const SIGCONT: i32 = 18;
-pub const SIGSTOP: i32 = 19;
+pub(crate) const SIGKILL: i32 = 9;
+pub(crate) const SIGTERM: i32 = 15;
+pub(crate) const SIGCONT: i32 = 18;
+pub(crate) const SIGSTOP: i32 = 19;
 
 /// A port nothing listens on right now.
-pub fn free_addr() -> SocketAddr {
+pub(crate) fn free_addr() -> SocketAddr {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     listener.local_addr().unwrap()
 }
 
 /// A TCP proxy in front of one broker. While cut, it refuses new connections and has closed
 /// every open one: the broker is unreachable, as behind a failed link.
-pub struct Proxy {
+pub(crate) struct Proxy {
     addr: SocketAddr,
     cut: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
@@ -39,7 +39,7 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn start(target: SocketAddr) -> Proxy {
+    pub(crate) fn start(target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let proxy = Proxy {
             addr: listener.local_addr().unwrap(),
@@ -72,19 +72,19 @@ impl Proxy {
         proxy
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Cuts the link: open connections are closed, new ones refused.
-    pub fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.cut.store(true, Ordering::Relaxed);
         for stream in self.open.lock().unwrap().drain(..) {
             let _ = stream.shutdown(Shutdown::Both);
         }
     }
 
-    pub fn heal(&self) {
+    pub(crate) fn heal(&self) {
         self.cut.store(false, Ordering::Relaxed);
     }
 }
@@ -117,7 +117,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream) {
 }
 
 /// One broker: its addresses, its proxy, its process while it runs.
-pub struct Node {
+pub(crate) struct Node {
     pub id: u32,
     pub listen: SocketAddr,
     pub controller: SocketAddr,
@@ -133,7 +133,7 @@ pub struct Node {
 /// share with other clusters (a 2-core runner would otherwise run dozens of brokers at once).
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-pub struct Cluster {
+pub(crate) struct Cluster {
     _turn: std::sync::MutexGuard<'static, ()>,
     _dir: tempfile::TempDir,
     pub nodes: Vec<Node>,
@@ -145,7 +145,7 @@ pub struct Cluster {
 impl Cluster {
     /// `n` brokers, all voters, started and registered. `extra_config` is TOML added to each
     /// broker's config file.
-    pub fn start(n: u32, extra_config: &str) -> Cluster {
+    pub(crate) fn start(n: u32, extra_config: &str) -> Cluster {
         // A test that failed while holding the turn poisons the lock; the turn is still free.
         let turn = ONE_AT_A_TIME
             .lock()
@@ -234,7 +234,7 @@ impl Cluster {
     }
 
     /// Every broker's client address (through its proxy), comma-separated.
-    pub fn bootstrap(&self) -> String {
+    pub(crate) fn bootstrap(&self) -> String {
         let addrs: Vec<String> = self
             .nodes
             .iter()
@@ -244,7 +244,7 @@ impl Cluster {
     }
 
     /// The client addresses of the brokers that run, comma-separated.
-    pub fn bootstrap_running(&self) -> String {
+    pub(crate) fn bootstrap_running(&self) -> String {
         let addrs: Vec<String> = self
             .nodes
             .iter()
@@ -254,7 +254,7 @@ impl Cluster {
         addrs.join(",")
     }
 
-    pub fn signal(&mut self, id: u32, signal: i32) {
+    pub(crate) fn signal(&mut self, id: u32, signal: i32) {
         match signal {
             SIGSTOP => self.node_mut(id).paused = true,
             SIGCONT => self.node_mut(id).paused = false,
@@ -266,14 +266,14 @@ impl Cluster {
     }
 
     /// kill -9 broker `id` and reap it.
-    pub fn kill(&mut self, id: u32) {
+    pub(crate) fn kill(&mut self, id: u32) {
         self.signal(id, SIGKILL);
         let mut child = self.node_mut(id).child.take().unwrap();
         child.wait().unwrap();
     }
 
     /// SIGTERM broker `id` (a controlled shutdown) and wait for it to exit.
-    pub fn stop(&mut self, id: u32) {
+    pub(crate) fn stop(&mut self, id: u32) {
         self.signal(id, SIGTERM);
         let mut child = self.node_mut(id).child.take().unwrap();
         let started = Instant::now();
@@ -288,24 +288,24 @@ impl Cluster {
     }
 
     /// Starts broker `id` again from its data directory and waits until it serves.
-    pub fn restart(&mut self, id: u32) {
+    pub(crate) fn restart(&mut self, id: u32) {
         let ready = self.spawn(id);
         ready
             .recv_timeout(DEADLINE)
             .expect("the restarted broker registers and serves");
     }
 
-    pub fn proxy(&self, id: u32) -> &Proxy {
+    pub(crate) fn proxy(&self, id: u32) -> &Proxy {
         &self.node(id).proxy
     }
 
     /// `ringlog ARGS` against the running brokers.
-    pub fn ringlog(&self, args: &[&str]) -> Output {
+    pub(crate) fn ringlog(&self, args: &[&str]) -> Output {
         ringlog(args, &self.bootstrap_running())
     }
 
     /// `topic describe --json` of partition `partition` of `topic`.
-    pub fn describe(&self, topic: &str, partition: usize) -> Value {
+    pub(crate) fn describe(&self, topic: &str, partition: usize) -> Value {
         let output = self.ringlog(&["topic", "describe", topic, "--json"]);
         assert!(
             output.status.success(),
@@ -318,7 +318,7 @@ impl Cluster {
 
     /// Waits until partition `partition` of `topic` satisfies `done` (as `topic describe`
     /// reports it).
-    pub fn wait_for(
+    pub(crate) fn wait_for(
         &self,
         topic: &str,
         partition: usize,
@@ -341,7 +341,7 @@ impl Cluster {
     }
 
     /// A metric's value on broker `id`, summed over its labels.
-    pub fn metric(&self, id: u32, name: &str) -> f64 {
+    pub(crate) fn metric(&self, id: u32, name: &str) -> f64 {
         let text = http_get(self.node(id).metrics, "/metrics");
         text.lines()
             .filter(|line| line.starts_with(name))
@@ -369,7 +369,7 @@ impl Drop for Cluster {
 }
 
 /// `ringlog ARGS` with `RINGLOG_BOOTSTRAP` set, bounded in time.
-pub fn ringlog(args: &[&str], bootstrap: &str) -> Output {
+pub(crate) fn ringlog(args: &[&str], bootstrap: &str) -> Output {
     let child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
         .args(args)
         .env("RINGLOG_BOOTSTRAP", bootstrap)
@@ -394,7 +394,7 @@ pub fn ringlog(args: &[&str], bootstrap: &str) -> Output {
 }
 
 /// The body of `GET path` from an HTTP server.
-pub fn http_get(addr: SocketAddr, path: &str) -> String {
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     write!(
@@ -411,6 +411,6 @@ pub fn http_get(addr: SocketAddr, path: &str) -> String {
 }
 
 /// Reads a whole file.
-pub fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }

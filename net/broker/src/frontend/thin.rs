@@ -51,7 +51,7 @@ use ringlog_wire::{
 /// What the frontend keeps of a request until its answer goes out: its header and decoded
 /// form, a response already decided, and when it was read.
 #[derive(Debug)]
-pub struct Pending {
+pub(crate) struct Pending {
     header: RequestHeader,
     request: Request,
     prepared: Option<Response>,
@@ -60,7 +60,7 @@ pub struct Pending {
 
 impl Pending {
     /// Whether the request is a fetch: a later fetch on its connection ends its wait.
-    pub fn is_fetch(&self) -> bool {
+    pub(crate) fn is_fetch(&self) -> bool {
         matches!(self.request, Request::Fetch(_))
     }
 }
@@ -68,14 +68,14 @@ impl Pending {
 /// A request cut from a connection's bytes: how many bytes it held, and what the broker does
 /// with it.
 #[derive(Debug)]
-pub struct Read {
+pub(crate) struct Read {
     pub bytes: usize,
     pub step: Step,
 }
 
 /// What the broker does with a request.
 #[derive(Debug)]
-pub enum Step {
+pub(crate) enum Step {
     /// Send this answer (decided at once, from the catalog, or a refusal of the whole request).
     Answer(Vec<OutPiece>),
     /// Have the agent carry out this operation; [`finish_admin`] answers with its outcome.
@@ -92,7 +92,7 @@ pub enum Step {
 /// Cuts the next request out of a connection's `received` bytes and decides what to do with
 /// it. `Ok(None)` until a whole frame is there; an error (a frame past `max_frame_bytes`, a
 /// header that cannot be read) means nothing after it can be framed: close the connection.
-pub fn read_request(
+pub(crate) fn read_request(
     shared: &Shared,
     received: &mut BytesMut,
     max_frame_bytes: u32,
@@ -144,14 +144,14 @@ pub fn read_request(
 }
 
 /// The answer to a request whose parts all answered, in part order.
-pub fn finish(pending: Pending, results: Vec<PartResult>) -> Vec<OutPiece> {
+pub(crate) fn finish(pending: Pending, results: Vec<PartResult>) -> Vec<OutPiece> {
     let pieces = finish_parts(&pending.header, &pending.request, pending.prepared, results);
     crate::metrics_hooks::request(pending.header.api_key, pending.started);
     pieces
 }
 
 /// The answer to an admin request from its operation's outcome.
-pub fn finish_admin(pending: Pending, outcome: AdminOutcome) -> Vec<OutPiece> {
+pub(crate) fn finish_admin(pending: Pending, outcome: AdminOutcome) -> Vec<OutPiece> {
     let pieces = admin_response(&pending.header, outcome);
     crate::metrics_hooks::request(pending.header.api_key, pending.started);
     pieces
@@ -179,11 +179,11 @@ enum Plan {
 /// UNSUPPORTED_VERSION and ApiVersions leaves them out ([`api_versions`]), so a client never
 /// picks an API it was told the broker speaks only to be refused. (Followers learn of
 /// divergence from Fetch responses, KIP-595 style, so none sends OffsetForLeaderEpoch.)
-pub const UNSERVED_APIS: [ApiKey; 1] = [ApiKey::OFFSET_FOR_LEADER_EPOCH];
+pub(crate) const UNSERVED_APIS: [ApiKey; 1] = [ApiKey::OFFSET_FOR_LEADER_EPOCH];
 
 /// What ApiVersions answers: the codec's table ([`SUPPORTED_APIS`]) less [`UNSERVED_APIS`],
 /// at the versions the codec speaks.
-pub fn api_versions() -> ApiVersionsResponse {
+pub(crate) fn api_versions() -> ApiVersionsResponse {
     ApiVersionsResponse {
         api_keys: SUPPORTED_APIS
             .iter()
@@ -628,7 +628,7 @@ fn produce_partition(partition_index: u32, result: Option<PartResult>) -> Produc
 /// A partition's record bytes as file slices: the fetch response carries their length, the
 /// connection sends them with `sendfile`.
 #[derive(Debug, Default)]
-pub struct Slices(pub Vec<FileSlice>);
+pub(crate) struct Slices(pub Vec<FileSlice>);
 
 impl RecordsSource for Slices {
     fn len(&self) -> usize {
@@ -823,7 +823,7 @@ fn describe_configs(shared: &Shared, request: &DescribeConfigsRequest) -> Descri
 
 /// A whole response as one piece, its error codes counted; one that cannot be encoded goes out
 /// as UNKNOWN_SERVER_ERROR.
-pub fn encode(header: &RequestHeader, response: &Response) -> Vec<OutPiece> {
+pub(crate) fn encode(header: &RequestHeader, response: &Response) -> Vec<OutPiece> {
     let frame = match encode_response(response, header.api_version, header.correlation_id) {
         Ok(frame) => {
             crate::metrics_hooks::request_errors(header.api_key, error_codes(response));
@@ -846,7 +846,7 @@ pub fn encode(header: &RequestHeader, response: &Response) -> Vec<OutPiece> {
 /// The error codes `response` carries, NONE left out: the request's when it is refused whole,
 /// else one for each topic or partition answered with one (Kafka counts its `ErrorsPerSec`
 /// the same way).
-pub fn error_codes(response: &Response) -> Vec<ErrorCode> {
+pub(crate) fn error_codes(response: &Response) -> Vec<ErrorCode> {
     let codes = match response {
         Response::Produce(r) => partition_errors(&r.topics, |p| p.error_code),
         Response::Fetch(r) => partition_errors(&r.topics, |p| p.error_code),

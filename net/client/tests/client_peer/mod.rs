@@ -25,10 +25,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Every test's bound on its own run time.
-pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const TEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the script does with one request.
-pub enum Action {
+pub(crate) enum Action {
     /// Answer now (after the answers before it).
     Reply(Response),
     /// Answer after a pause; later answers wait behind it.
@@ -40,7 +40,7 @@ pub enum Action {
 }
 
 /// What the script sees about a request.
-pub struct Seen<'a> {
+pub(crate) struct Seen<'a> {
     pub request: &'a Request,
     /// Which accepted connection, from 0.
     pub connection: usize,
@@ -51,7 +51,7 @@ type Script = Box<dyn FnMut(Seen<'_>) -> Action + Send>;
 
 /// A request as received, for the test's assertions.
 #[derive(Clone, Debug)]
-pub struct Received {
+pub(crate) struct Received {
     pub request: Request,
     pub connection: usize,
     pub at: Instant,
@@ -59,24 +59,24 @@ pub struct Received {
 
 /// A listener bound before its script exists, so several brokers can name each other's ports
 /// in their Metadata answers.
-pub struct Bound {
+pub(crate) struct Bound {
     pub id: u32,
     pub port: u16,
     listener: TcpListener,
 }
 
 impl Bound {
-    pub async fn new(id: u32) -> Bound {
+    pub(crate) async fn new(id: u32) -> Bound {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         Bound { id, port, listener }
     }
 
-    pub fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
-    pub fn broker(&self) -> MetadataBroker {
+    pub(crate) fn broker(&self) -> MetadataBroker {
         MetadataBroker {
             broker_id: BrokerId(self.id),
             host: "127.0.0.1".into(),
@@ -86,7 +86,7 @@ impl Bound {
     }
 
     /// Starts answering with `script`.
-    pub fn serve(self, script: impl FnMut(Seen<'_>) -> Action + Send + 'static) -> Peer {
+    pub(crate) fn serve(self, script: impl FnMut(Seen<'_>) -> Action + Send + 'static) -> Peer {
         let received = Arc::new(Mutex::new(Vec::new()));
         let script: Arc<Mutex<Script>> = Arc::new(Mutex::new(Box::new(script)));
         let address = self.address();
@@ -100,7 +100,7 @@ impl Bound {
 }
 
 /// A running scripted broker; stops when dropped.
-pub struct Peer {
+pub(crate) struct Peer {
     pub address: String,
     received: Arc<Mutex<Vec<Received>>>,
     task: JoinHandle<()>,
@@ -114,12 +114,12 @@ impl Drop for Peer {
 
 impl Peer {
     /// Every request received so far (ApiVersions included), in order.
-    pub fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 
     /// The requests of one API received so far.
-    pub fn requests(&self, api_key: ApiKey) -> Vec<Received> {
+    pub(crate) fn requests(&self, api_key: ApiKey) -> Vec<Received> {
         self.received()
             .into_iter()
             .filter(|r| r.request.api_key() == api_key)
@@ -216,7 +216,7 @@ async fn serve_connection(
 
 /// A client config for `bootstrap` with short timeouts and backoffs, so failing paths end
 /// quickly.
-pub fn config(bootstrap: &[&str]) -> ClientConfig {
+pub(crate) fn config(bootstrap: &[&str]) -> ClientConfig {
     ClientConfig {
         bootstrap: bootstrap.iter().map(|a| a.to_string()).collect(),
         connect_timeout: Duration::from_secs(2),
@@ -228,7 +228,7 @@ pub fn config(bootstrap: &[&str]) -> ClientConfig {
 }
 
 /// A Metadata answer: `brokers`, and topics with each partition's leader.
-pub fn metadata(brokers: &[MetadataBroker], topics: &[(&str, &[u32])]) -> Response {
+pub(crate) fn metadata(brokers: &[MetadataBroker], topics: &[(&str, &[u32])]) -> Response {
     Response::Metadata(MetadataResponse {
         brokers: brokers.to_vec(),
         topics: topics
@@ -255,7 +255,7 @@ pub fn metadata(brokers: &[MetadataBroker], topics: &[(&str, &[u32])]) -> Respon
 }
 
 /// Runs `test` with the time bound every client test has.
-pub async fn bounded<T>(test: impl Future<Output = T>) -> T {
+pub(crate) async fn bounded<T>(test: impl Future<Output = T>) -> T {
     tokio::time::timeout(TEST_TIMEOUT, test)
         .await
         .expect("the test ran past its time bound")

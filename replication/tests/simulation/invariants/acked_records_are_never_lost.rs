@@ -7,7 +7,7 @@ use crate::world::World;
 use ringlog_replication::Offset;
 use ringlog_replication::partition::Acks;
 
-pub fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
+pub(crate) fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
     let records = world.history.acked.len();
     for partition in 0..world.config.partitions {
         let checked = &mut memory.acked_checked;

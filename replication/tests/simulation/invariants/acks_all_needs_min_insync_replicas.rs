@@ -7,7 +7,7 @@
 use crate::world::World;
 use ringlog_replication::Offset;
 
-pub fn check(world: &World) -> Result<(), String> {
+pub(crate) fn check(world: &World) -> Result<(), String> {
     let min = usize::from(world.config.min_insync_replicas);
     for answer in &world.history.acks_all_answers {
         if answer.isr_len < min {

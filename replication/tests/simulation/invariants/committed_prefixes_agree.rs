@@ -4,7 +4,7 @@
 use super::Memory;
 use crate::world::World;
 
-pub fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
+pub(crate) fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
     let partitions = world.config.partitions;
     memory.committed.resize(partitions, Vec::new());
     for partition in 0..partitions {

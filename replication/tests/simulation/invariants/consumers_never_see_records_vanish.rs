@@ -4,7 +4,7 @@
 use super::{Memory, leader_log_to_check};
 use crate::world::World;
 
-pub fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
+pub(crate) fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
     for (partition, consumed) in world.history.consumed.iter().enumerate() {
         let checked = &mut memory.consumed_checked;
         let Some((leader, log)) = leader_log_to_check(world, partition, consumed.len(), checked)

@@ -9,7 +9,7 @@ use ringlog_replication::partition::Acks;
 use crate::world::World;
 
 /// `Ok` once converged; the error says what is still missing.
-pub fn check(world: &World) -> Result<(), String> {
+pub(crate) fn check(world: &World) -> Result<(), String> {
     for broker in world.brokers.values() {
         if !broker.up {
             return Err(format!("broker {} is down", broker.id));

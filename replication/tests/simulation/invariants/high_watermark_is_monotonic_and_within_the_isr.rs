@@ -5,7 +5,7 @@
 use super::Memory;
 use crate::world::World;
 
-pub fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
+pub(crate) fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
     for partition in 0..world.config.partitions {
         for broker in world.brokers.values() {
             let Some(leader) = broker.leader(partition) else {

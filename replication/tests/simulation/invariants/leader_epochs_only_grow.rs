@@ -4,7 +4,7 @@
 use super::Memory;
 use crate::world::World;
 
-pub fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
+pub(crate) fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
     for partition in 0..world.config.partitions {
         let epoch = world.controller.partition(partition).leader_epoch();
         let known = memory.controller_epochs.insert(partition, epoch);

@@ -5,13 +5,13 @@
 //! an unclean election is the documented trade of those records for availability, and
 //! [`crate::world::History::unclean_elections`] reports what it cost.
 
-pub mod acked_records_are_never_lost;
-pub mod acks_all_needs_min_insync_replicas;
-pub mod committed_prefixes_agree;
-pub mod consumers_never_see_records_vanish;
-pub mod converged;
-pub mod high_watermark_is_monotonic_and_within_the_isr;
-pub mod leader_epochs_only_grow;
+pub(crate) mod acked_records_are_never_lost;
+pub(crate) mod acks_all_needs_min_insync_replicas;
+pub(crate) mod committed_prefixes_agree;
+pub(crate) mod consumers_never_see_records_vanish;
+pub(crate) mod converged;
+pub(crate) mod high_watermark_is_monotonic_and_within_the_isr;
+pub(crate) mod leader_epochs_only_grow;
 
 use std::collections::BTreeMap;
 
@@ -21,7 +21,7 @@ use crate::world::{PartitionIndex, World};
 
 /// What the invariants remember from one step to the next.
 #[derive(Debug, Default)]
-pub struct Memory {
+pub(crate) struct Memory {
     /// Per partition, the committed records by offset, as the first replica to commit each
     /// one had it.
     pub committed: Vec<Vec<u64>>,
@@ -43,12 +43,12 @@ pub struct Memory {
 
 /// What a check of "the established leader's log still holds these records" last saw of one
 /// partition: the leader, its epoch, its log's generation, how many records there were.
-pub type LeaderLogSeen = (BrokerId, LeaderEpoch, u64, usize);
+pub(crate) type LeaderLogSeen = (BrokerId, LeaderEpoch, u64, usize);
 
 /// The established leader of `partition` and its log, if the partition had no unclean election
 /// and anything changed since the check that keeps `checked` last looked (`records` is how
 /// many records it looks for).
-pub fn leader_log_to_check<'w>(
+pub(crate) fn leader_log_to_check<'w>(
     world: &'w World,
     partition: PartitionIndex,
     records: usize,
@@ -65,7 +65,7 @@ pub fn leader_log_to_check<'w>(
 }
 
 /// Runs every safety invariant; the error names the rule and the numbers.
-pub fn check_all(world: &mut World) -> Result<(), String> {
+pub(crate) fn check_all(world: &mut World) -> Result<(), String> {
     acks_all_needs_min_insync_replicas::check(world)?;
     world.history.acks_all_answers.clear();
     let mut memory = std::mem::take(&mut world.memory);
