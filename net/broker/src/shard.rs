@@ -277,7 +277,7 @@ impl Shard {
             // SAFETY: a successful accept returns a fresh descriptor that we now own.
             let stream = unsafe { TcpStream::from_raw_fd(result) };
             self.assign(stream);
-        } else {
+        } else if self.accepting {
             let error = io::Error::from_raw_os_error(-result);
             tracing::warn!(%error, shard = self.index, "accept failed");
         }
@@ -1228,6 +1228,17 @@ impl Shard {
         }
         self.stopping = Some(Instant::now());
         self.accepting = false;
+        // Take the listening socket out of LISTEN now: an accept still armed in a ring holds
+        // the socket open until the kernel tears the ring down, after the process let go of
+        // it, and a broker started right after on the same port would find it in use. Once
+        // shut down it no longer listens, and the armed accepts complete with an error. Every
+        // shard shares the one socket and every shard is stopping, so whichever shard gets
+        // here first does it for all.
+        if let Err(error) =
+            socket2::SockRef::from(&self.listener).shutdown(std::net::Shutdown::Both)
+        {
+            tracing::debug!(%error, shard = self.index, "shutting down the listening socket");
+        }
         let waiting: Vec<ParkedFetch> = std::mem::take(&mut self.parked);
         for fetch in waiting {
             self.answer_parked(fetch, true);

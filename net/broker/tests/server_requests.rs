@@ -628,6 +628,24 @@ fn a_second_broker_on_a_port_in_use_does_not_start() {
     first.stop().unwrap();
 }
 
+/// A broker stopped and started again at once on the same port (a restart) finds it free:
+/// the accepts its shards had armed held the one listening socket open until the kernel tore
+/// their rings down, after `stop` returned.
+#[test]
+fn a_stopped_broker_frees_its_port_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Broker::start(options(dir.path(), 2)).unwrap();
+    let addr = first.local_addr();
+    first.stop().unwrap();
+    for restart in 1..=5 {
+        let mut again = options(dir.path(), 2);
+        again.listen = addr;
+        let broker = Broker::start(again)
+            .unwrap_or_else(|error| panic!("restart {restart} on {addr}: {error}"));
+        broker.stop().unwrap();
+    }
+}
+
 #[test]
 fn more_connections_than_a_ring_token_can_number_are_refused() {
     let dir = tempfile::tempdir().unwrap();
