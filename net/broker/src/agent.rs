@@ -1032,7 +1032,12 @@ fn check_replication_factor(
         return Err(Refusal::new(
             KafkaError::InvalidReplicationFactor,
             format!(
-                "topic {name}: replication factor {replication_factor} asked, {live} brokers are live"
+                "topic {name}: replication factor {replication_factor} asked, {live} {} live",
+                if live == 1 {
+                    "broker is"
+                } else {
+                    "brokers are"
+                }
             ),
         ));
     }

@@ -68,7 +68,10 @@ pub enum ClientError {
 
     /// The connection closed (or failed) before the answer arrived. Every request in flight on
     /// it fails with this error; whether a produce was appended is unknown.
-    #[error("connection to {address} closed with {in_flight} requests in flight: {reason}")]
+    #[error(
+        "connection to {address} closed with {in_flight} request{} in flight: {reason}",
+        if *in_flight == 1 { "" } else { "s" }
+    )]
     ConnectionClosed {
         /// `host:port`.
         address: String,
@@ -306,6 +309,15 @@ mod tests {
         assert_eq!(
             closed.to_string(),
             "connection to 127.0.0.1:9092 closed with 3 requests in flight: closed by the broker"
+        );
+        let one = ClientError::ConnectionClosed {
+            address: "127.0.0.1:9092".into(),
+            in_flight: 1,
+            reason: "closed by the broker".into(),
+        };
+        assert_eq!(
+            one.to_string(),
+            "connection to 127.0.0.1:9092 closed with 1 request in flight: closed by the broker"
         );
         let timeout = ClientError::Timeout {
             what: "Fetch to 127.0.0.1:9092".into(),

@@ -91,7 +91,10 @@ async fn consume(args: Args) -> Result<()> {
         let offsets: Vec<(TopicPartition, Offset)> = printed_upto.into_iter().collect();
         consumer.commit_offsets(&offsets).await.map_err(flat)?;
     }
-    eprintln!("consumed {consumed} records");
+    eprintln!(
+        "consumed {consumed} record{}",
+        if consumed == 1 { "" } else { "s" }
+    );
     Ok(())
 }
 

@@ -112,6 +112,9 @@ async fn verifiable_consume(args: Args) -> Result<()> {
             stdout.flush()?;
         }
     }
-    eprintln!("consumed {consumed} records");
+    eprintln!(
+        "consumed {consumed} record{}",
+        if consumed == 1 { "" } else { "s" }
+    );
     Ok(())
 }

@@ -93,7 +93,8 @@ async fn verifiable_produce(args: Args) -> Result<()> {
     producer.flush().await.map_err(flat)?;
     drop(deliveries);
     let (acked, failed) = printer.await.expect("the printer does not panic")?;
-    eprintln!("{acked} records acknowledged, {failed} failed");
+    let records = if acked == 1 { "record" } else { "records" };
+    eprintln!("{acked} {records} acknowledged, {failed} failed");
     Ok(())
 }
 
