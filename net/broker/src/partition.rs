@@ -277,8 +277,7 @@ impl<R> ServedPartition<R> {
     /// ListOffsets on the partition's owner: earliest is the log start, latest the high
     /// watermark (what a consumer can read), a timestamp the first record at or after it.
     pub(crate) fn list_offsets(&self, spec: OffsetSpec) -> PartResult {
-        let partition = self;
-        if !partition.is_leader() {
+        if !self.is_leader() {
             return PartResult::ListOffsets {
                 error: Some(KafkaError::NotLeaderOrFollower),
                 offset: None,
@@ -286,15 +285,15 @@ impl<R> ServedPartition<R> {
             };
         }
         let (offset, timestamp) = match spec {
-            OffsetSpec::Earliest => (Some(partition.log().log_start_offset()), None),
-            OffsetSpec::Latest => (Some(partition.high_watermark()), None),
-            OffsetSpec::Timestamp(target) => match partition.log().offset_for_timestamp(target) {
-                Ok(Some(found)) if found.offset < partition.high_watermark() => {
+            OffsetSpec::Earliest => (Some(self.log().log_start_offset()), None),
+            OffsetSpec::Latest => (Some(self.high_watermark()), None),
+            OffsetSpec::Timestamp(target) => match self.log().offset_for_timestamp(target) {
+                Ok(Some(found)) if found.offset < self.high_watermark() => {
                     (Some(found.offset), Some(found.timestamp))
                 }
                 Ok(_) => (None, None),
                 Err(error) => {
-                    tracing::error!(partition = %partition.topic_partition(), %error, "offset for timestamp failed");
+                    tracing::error!(partition = %self.topic_partition(), %error, "offset for timestamp failed");
                     return PartResult::ListOffsets {
                         error: Some(KafkaError::KafkaStorageError),
                         offset: None,
