@@ -11,4 +11,5 @@
 //! Kafka's wire protocol is the next frontend: its own listener and framing, the same steps
 //! and operations (`docs/architecture.md`, "The frontend seam").
 
+pub(crate) mod kafka;
 pub(crate) mod thin;
