@@ -56,12 +56,7 @@ impl BrokerProcess {
                 .expect("the broker reports its addresses")
         };
         let line = next_line();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
+        let addr = thin_address(&line);
         let line = next_line();
         let metrics = line
             .trim()
@@ -108,8 +103,8 @@ fn broker_command(data_dir: &Path) -> Command {
     command
         .args([
             "broker",
-            "--listen",
-            "127.0.0.1:0",
+            "--listeners",
+            "PLAINTEXT://127.0.0.1:0,THIN://127.0.0.1:0",
             "--metrics-listen",
             "127.0.0.1:0",
             "--shards",
@@ -301,8 +296,8 @@ fn an_unknown_config_key_stops_the_start_with_its_name() {
     let output = Command::new(env!("CARGO_BIN_EXE_ringlog"))
         .args([
             "broker",
-            "--listen",
-            "127.0.0.1:0",
+            "--listeners",
+            "PLAINTEXT://127.0.0.1:0,THIN://127.0.0.1:0",
             "--metrics-listen",
             "127.0.0.1:0",
             "--config",
@@ -358,4 +353,18 @@ fn a_data_dir_started_under_another_node_id_is_refused_with_its_owner() {
     // Under its own id the data dir still serves, topic and all.
     let broker = BrokerProcess::start_with(&data_dir, &["--node-id", "1"]);
     assert_eq!(high_watermark(broker.addr, "t"), Offset(0));
+}
+
+/// The thin listener's address in a broker's first line, `listening on NAME://ADDR, ...`.
+fn thin_address(line: &str) -> SocketAddr {
+    line.trim()
+        .strip_prefix("listening on ")
+        .and_then(|listeners| {
+            listeners
+                .split(", ")
+                .find_map(|listener| listener.strip_prefix("THIN://"))
+        })
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap()
 }

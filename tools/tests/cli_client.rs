@@ -38,8 +38,8 @@ impl BrokerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
             .args([
                 "broker",
-                "--listen",
-                "127.0.0.1:0",
+                "--listeners",
+                "PLAINTEXT://127.0.0.1:0,THIN://127.0.0.1:0",
                 "--metrics-listen",
                 "127.0.0.1:0",
                 "--shards",
@@ -71,12 +71,7 @@ impl BrokerProcess {
         let line = rx
             .recv_timeout(DEADLINE)
             .expect("the broker reports its address");
-        broker.addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
+        broker.addr = thin_address(&line);
         broker
     }
 
@@ -789,4 +784,18 @@ fn failures_exit_nonzero_naming_the_kafka_error() {
     broker
         .run_with_input(&["produce", "strict", "--acks", "1"], "c\n")
         .ok();
+}
+
+/// The thin listener's address in a broker's first line, `listening on NAME://ADDR, ...`.
+fn thin_address(line: &str) -> SocketAddr {
+    line.trim()
+        .strip_prefix("listening on ")
+        .and_then(|listeners| {
+            listeners
+                .split(", ")
+                .find_map(|listener| listener.strip_prefix("THIN://"))
+        })
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap()
 }

@@ -118,7 +118,7 @@ impl Cluster {
         command
             .arg("broker")
             .args(["--node-id", &id.to_string()])
-            .args(["--listen", &free_addr()?.to_string()])
+            .args(["--listeners", &listeners()?])
             .args(["--metrics-listen", &free_addr()?.to_string()])
             .arg("--data-dir")
             .arg(self.dir.path().join(format!("broker-{id}")))
@@ -248,7 +248,7 @@ fn grace() -> Stop {
     Stop::Term { grace: STOP_GRACE }
 }
 
-/// Reads a broker's first stdout line (`listening on ADDR`) on a thread of its own, sends
+/// Reads a broker's first stdout line (`listening on PLAINTEXT://ADDR, THIN://ADDR`) on a thread of its own, sends
 /// `(id, Some(ADDR))` (or `None` when the broker ended first), then drains the rest so the
 /// broker never blocks on a full pipe.
 fn announce(
@@ -263,12 +263,26 @@ fn announce(
             Ok(_) => line
                 .trim()
                 .strip_prefix("listening on ")
+                .and_then(|listeners| {
+                    listeners
+                        .split(", ")
+                        .find_map(|listener| listener.strip_prefix("THIN://"))
+                })
                 .map(str::to_string),
             Err(_) => None,
         };
         let _ = ready.send((id, addr));
         let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
+}
+
+/// A broker's `--listeners`: Kafka's and the thin protocol's, each on a free loopback port.
+fn listeners() -> Result<String> {
+    Ok(format!(
+        "PLAINTEXT://{},THIN://{}",
+        free_addr()?,
+        free_addr()?
+    ))
 }
 
 /// A loopback address nothing listens on right now (the kernel's choice).

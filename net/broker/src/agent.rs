@@ -270,6 +270,7 @@ async fn register_and_heartbeat(shared: Arc<Shared>, controller: Controller, ide
         broker: identity.me,
         incarnation: identity.incarnation,
         endpoint,
+        kafka_endpoint: shared.kafka_advertised.clone(),
         rack,
         now: Millis(0),
     };

@@ -94,6 +94,7 @@ pub(crate) enum ShardMsg {
     /// A connection another shard accepted, for this one to serve (see `Shard::assign`).
     Adopt {
         stream: TcpStream,
+        protocol: crate::frontend::Protocol,
     },
     /// The outcome of an admin operation the agent carried out.
     AdminDone {
@@ -154,8 +155,10 @@ pub(crate) struct Shared {
     pub inboxes: Vec<Inbox>,
     /// What the shards ask of the agent (follower fetches, ISR proposals, admin requests).
     pub agent: tokio::sync::mpsc::UnboundedSender<AgentMsg>,
-    /// The address Metadata reports.
+    /// The thin listener's address its Metadata reports, and followers fetch from.
     pub advertised: std::net::SocketAddr,
+    /// The Kafka listener's `host:port` Kafka's Metadata reports, if there is one.
+    pub kafka_advertised: Option<String>,
     pub started: Instant,
     /// Connections open on the broker, held to `max_connections`.
     pub connections: std::sync::atomic::AtomicUsize,

@@ -31,8 +31,10 @@ pub(crate) struct TopicEntry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct BrokerEntry {
     pub id: BrokerId,
-    /// Where its clients (and followers) connect: `host:port`.
+    /// Where its thin protocol's clients (and followers) connect: `host:port`.
     pub endpoint: String,
+    /// Where Kafka's clients connect, if it has a Kafka listener: `host:port`.
+    pub kafka_endpoint: Option<String>,
     pub rack: Option<String>,
     /// Fenced by the controller: its session expired or it shut down.
     pub fenced: bool,
@@ -92,6 +94,7 @@ impl Catalog {
                 let entry = BrokerEntry {
                     id,
                     endpoint: registration.endpoint.clone(),
+                    kafka_endpoint: registration.kafka_endpoint.clone(),
                     rack: registration.rack.clone(),
                     fenced: state.metadata.broker(id).is_none_or(|b| b.is_fenced()),
                 };

@@ -18,8 +18,8 @@
 //! | key                                    | default          | Kafka's key                    | notes |
 //! |----------------------------------------|------------------|--------------------------------|-------|
 //! | `node_id`                              | 1                | `node.id`                      | 0 ..= 2^31-1 (the wire carries it as an i32) |
-//! | `listen`                               | 127.0.0.1:9092   | `listeners`                    | one `ip:port` to bind, no `PLAINTEXT://` listener name |
-//! | `advertised_listen`                    | "" (= `listen`)  | `advertised.listeners`         | `host:port`; required when `listen` is 0.0.0.0 or `[::]` |
+//! | `listeners`                            | PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095 | `listeners` | `NAME://ip:port,...`: PLAINTEXT is Kafka's protocol (optional), THIN ringlog's (required: its client, CLI and followers speak it) |
+//! | `advertised_listeners`                 | "" (= `listeners`) | `advertised.listeners`       | `NAME://host:port,...`; a listener left out advertises its bound address; required for one bound to 0.0.0.0 or `[::]` |
 //! | `data_dir`                             | ./ringlog-data   | `log.dirs`                     | one directory, not a list |
 //! | `metrics_listen`                       | 127.0.0.1:9644   | none (Kafka uses JMX)          | Prometheus text at `/metrics` |
 //! | `shards`                               | 0 (one per core) | none (`num.io.threads` is closest) | 0 ..= 1024 |
@@ -59,12 +59,12 @@
 //! unit appears only in the keys. The keys marked "topic default" give the defaults of the
 //! topic-level keys of [`crate::topic_config`].
 //!
-//! What must hold between keys ([`BrokerConfig::validate`]): `advertised_listen` is set when
-//! `listen` is an unspecified address (it cannot be advertised, as Kafka also says);
+//! What must hold between keys ([`BrokerConfig::validate`]): a listener bound to an
+//! unspecified address has an advertised address (it cannot be advertised, as Kafka also says);
 //! `broker_heartbeat_interval_ms` < `broker_session_timeout_ms`; `fetch_max_wait_ms` <
 //! `request_timeout_ms`; `message_max_bytes` < `socket_request_max_bytes` (a produce frame
 //! carries the batch and headers) and <= `log_segment_bytes` (the engine refuses an append
-//! larger than a segment); `listen` and `metrics_listen` differ.
+//! larger than a segment); the listeners and `metrics_listen` differ.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -101,10 +101,10 @@ pub const QUORUM_VOTERS_MAX: usize = 9;
 pub struct BrokerConfig {
     /// `node_id`: this broker's id in the cluster.
     pub node_id: BrokerId,
-    /// `listen`: the address the broker binds for clients and other brokers.
-    pub listen: SocketAddr,
-    /// `advertised_listen`: the address given to clients and other brokers; `None`: `listen`.
-    pub advertised_listen: Option<HostPort>,
+    /// `listeners`: the addresses the broker binds, one per protocol.
+    pub listeners: Listeners,
+    /// `advertised_listeners`: the addresses given to clients and other brokers.
+    pub advertised_listeners: AdvertisedListeners,
     /// `data_dir`: where partition logs and checkpoints live.
     pub data_dir: PathBuf,
     /// `metrics_listen`: where Prometheus metrics are served (`/metrics`).
@@ -184,8 +184,8 @@ impl Default for BrokerConfig {
         let topic = TopicSettings::default();
         BrokerConfig {
             node_id: BrokerId(1),
-            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
-            advertised_listen: None,
+            listeners: Listeners::default(),
+            advertised_listeners: AdvertisedListeners::default(),
             data_dir: PathBuf::from("./ringlog-data"),
             metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9644)),
             shards: 0,
@@ -230,8 +230,8 @@ impl Default for BrokerConfig {
 pub struct BrokerOverrides {
     /// `--node-id`: `node_id`.
     pub node_id: Option<BrokerId>,
-    /// `--listen`: `listen`.
-    pub listen: Option<SocketAddr>,
+    /// `--listeners`: `listeners`.
+    pub listeners: Option<Listeners>,
     /// `--data-dir`: `data_dir`.
     pub data_dir: Option<PathBuf>,
     /// `--metrics-listen`: `metrics_listen`.
@@ -315,7 +315,7 @@ impl BrokerConfig {
     pub fn apply_overrides(&mut self, overrides: BrokerOverrides) {
         let BrokerOverrides {
             node_id,
-            listen,
+            listeners,
             data_dir,
             metrics_listen,
             shards,
@@ -326,8 +326,8 @@ impl BrokerConfig {
         if let Some(node_id) = node_id {
             self.node_id = node_id;
         }
-        if let Some(listen) = listen {
-            self.listen = listen;
+        if let Some(listeners) = listeners {
+            self.listeners = listeners;
         }
         if let Some(data_dir) = data_dir {
             self.data_dir = data_dir;
@@ -380,15 +380,16 @@ impl BrokerConfig {
                 message,
             });
         };
-        if self.advertised_listen.is_none() && self.listen.ip().is_unspecified() {
-            inconsistent(
-                &["listen", "advertised_listen"],
-                format!(
-                    "listen {} is an unspecified address, which cannot be advertised: set \
-                     advertised_listen",
-                    self.listen
-                ),
-            );
+        for (name, address, advertised) in self.listeners.named(&self.advertised_listeners) {
+            if advertised.is_none() && address.ip().is_unspecified() {
+                inconsistent(
+                    &["listeners", "advertised_listeners"],
+                    format!(
+                        "listener {name} binds {address}, an unspecified address, which cannot \
+                         be advertised: give {name} an address in advertised_listeners"
+                    ),
+                );
+            }
         }
         if self.rack.as_ref().is_some_and(|rack| rack.0.is_empty()) {
             inconsistent(
@@ -437,14 +438,23 @@ impl BrokerConfig {
                 ),
             );
         }
-        if self.listen == self.metrics_listen && self.listen.port() != 0 {
-            inconsistent(
-                &["listen", "metrics_listen"],
-                format!(
-                    "listen and metrics_listen are both {}: they need different ports",
-                    self.listen
-                ),
-            );
+        let mut bound: Vec<(String, SocketAddr)> =
+            (self.listeners.named(&self.advertised_listeners))
+                .map(|(name, address, _)| (format!("listener {name}"), address))
+                .collect();
+        bound.push(("metrics_listen".to_string(), self.metrics_listen));
+        for (index, (name, address)) in bound.iter().enumerate() {
+            let clash = bound[..index]
+                .iter()
+                .find(|(_, other)| other == address && address.port() != 0);
+            if let Some((other_name, _)) = clash {
+                inconsistent(
+                    &["listeners", "metrics_listen"],
+                    format!(
+                        "{other_name} and {name} are both {address}: they need different ports"
+                    ),
+                );
+            }
         }
     }
 
@@ -541,11 +551,39 @@ impl BrokerConfig {
         }
     }
 
-    /// The address given to clients and other brokers: `advertised_listen`, else `listen`.
+    /// The thin listener's address given to clients and other brokers: its advertised
+    /// address, else the one it binds.
     pub fn advertised_address(&self) -> HostPort {
-        self.advertised_listen
+        self.advertised_listeners
+            .thin
             .clone()
-            .unwrap_or_else(|| HostPort::from(self.listen))
+            .unwrap_or_else(|| HostPort::from(self.listeners.thin))
+    }
+
+    /// Every key with its value as rendered in the file, named by Kafka's name where Kafka has
+    /// one (DescribeConfigs of a broker), and whether it is the default.
+    pub(crate) fn described(&self) -> Vec<DescribedKey> {
+        let defaults = BrokerConfig::default();
+        KEYS.iter()
+            .map(|spec| {
+                let value = (spec.render)(self);
+                let is_default = value == (spec.render)(&defaults);
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                // `kafka` may go on with a remark after a comma.
+                let name = match spec.kafka.split(',').next().unwrap_or("").trim() {
+                    "" => spec.name,
+                    kafka => kafka,
+                };
+                DescribedKey {
+                    name,
+                    value,
+                    is_default,
+                }
+            })
+            .collect()
     }
 
     /// Whether this broker is a controller quorum voter: it is when the quorum is empty (a
@@ -556,12 +594,173 @@ impl BrokerConfig {
     }
 }
 
+/// One broker key as DescribeConfigs shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DescribedKey {
+    pub name: &'static str,
+    pub value: String,
+    pub is_default: bool,
+}
+
 /// [`BrokerConfig::default`] rendered as TOML, every key with a one-line comment.
 pub fn default_toml() -> String {
     BrokerConfig::default().to_toml()
 }
 
-/// A `host:port` that need not be an IP address (`advertised_listen`, quorum voters). An IPv6
+/// The listeners a broker binds (`listeners`), Kafka's `NAME://ip:port,...`. A listener's name
+/// says its protocol, as Kafka's names say their security protocol when no map is given:
+///
+/// | name        | protocol                                                    |
+/// |-------------|-------------------------------------------------------------|
+/// | `PLAINTEXT` | Kafka's wire protocol, for every Kafka client and tool      |
+/// | `THIN`      | ringlog's thin protocol (`net/PROTOCOL.md`): its client, CLI and followers |
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listeners {
+    /// `THIN`: required, as followers fetch through it.
+    pub thin: SocketAddr,
+    /// `PLAINTEXT`: Kafka's protocol; `None`: no Kafka listener.
+    pub kafka: Option<SocketAddr>,
+}
+
+/// The Kafka listener's name.
+pub const KAFKA_LISTENER: &str = "PLAINTEXT";
+/// The thin protocol's listener's name.
+pub const THIN_LISTENER: &str = "THIN";
+
+impl Default for Listeners {
+    /// Kafka's port for Kafka's protocol, so a Kafka client's defaults find it; the thin
+    /// protocol beside it.
+    fn default() -> Listeners {
+        Listeners {
+            thin: SocketAddr::from(([127, 0, 0, 1], 9095)),
+            kafka: Some(SocketAddr::from(([127, 0, 0, 1], 9092))),
+        }
+    }
+}
+
+impl Listeners {
+    /// Both listeners on 127.0.0.1, each on a free port the kernel picks (tests, embedders).
+    pub fn loopback_any_port() -> Listeners {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Listeners {
+            thin: any,
+            kafka: Some(any),
+        }
+    }
+
+    /// Each listener's name, bound address and advertised address (if one is set).
+    fn named<'a>(
+        &'a self,
+        advertised: &'a AdvertisedListeners,
+    ) -> impl Iterator<Item = (&'static str, SocketAddr, Option<&'a HostPort>)> + 'a {
+        let kafka = self
+            .kafka
+            .map(|address| (KAFKA_LISTENER, address, advertised.kafka.as_ref()));
+        kafka
+            .into_iter()
+            .chain([(THIN_LISTENER, self.thin, advertised.thin.as_ref())])
+    }
+}
+
+/// Splits Kafka's `NAME://address,...` into (name, address) pairs, each name once and known.
+fn listener_list(s: &str) -> Result<Vec<(&'static str, &str)>, String> {
+    let mut seen: Vec<(&'static str, &str)> = Vec::new();
+    for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, address) = entry
+            .split_once("://")
+            .ok_or_else(|| format!("{entry:?}: expected NAME://host:port"))?;
+        let name = [KAFKA_LISTENER, THIN_LISTENER]
+            .into_iter()
+            .find(|known| known.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                format!(
+                    "{entry:?}: unknown listener name {name:?} (known: {KAFKA_LISTENER} for \
+                     Kafka's protocol, {THIN_LISTENER} for ringlog's)"
+                )
+            })?;
+        if seen.iter().any(|(other, _)| *other == name) {
+            return Err(format!("listener {name} is named twice"));
+        }
+        seen.push((name, address));
+    }
+    Ok(seen)
+}
+
+impl FromStr for Listeners {
+    /// What is wrong with it.
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Listeners, String> {
+        let mut thin = None;
+        let mut kafka = None;
+        for (name, address) in listener_list(s)? {
+            let address: SocketAddr = address.parse().map_err(|_| {
+                format!("{name}://{address}: expected an ip address and port, like 127.0.0.1:9092")
+            })?;
+            match name {
+                KAFKA_LISTENER => kafka = Some(address),
+                _ => thin = Some(address),
+            }
+        }
+        let thin = thin.ok_or_else(|| {
+            format!(
+                "{s:?} has no {THIN_LISTENER} listener, which ringlog's client and followers need"
+            )
+        })?;
+        Ok(Listeners { thin, kafka })
+    }
+}
+
+impl fmt::Display for Listeners {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(kafka) = self.kafka {
+            write!(f, "{KAFKA_LISTENER}://{kafka},")?;
+        }
+        write!(f, "{THIN_LISTENER}://{}", self.thin)
+    }
+}
+
+/// The addresses the listeners give to clients and other brokers (`advertised_listeners`):
+/// a listener left out advertises the address it binds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdvertisedListeners {
+    pub thin: Option<HostPort>,
+    pub kafka: Option<HostPort>,
+}
+
+impl FromStr for AdvertisedListeners {
+    /// What is wrong with it.
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<AdvertisedListeners, String> {
+        let mut advertised = AdvertisedListeners::default();
+        for (name, address) in listener_list(s)? {
+            let address: HostPort = address.parse()?;
+            match name {
+                KAFKA_LISTENER => advertised.kafka = Some(address),
+                _ => advertised.thin = Some(address),
+            }
+        }
+        Ok(advertised)
+    }
+}
+
+impl fmt::Display for AdvertisedListeners {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let named = [(KAFKA_LISTENER, &self.kafka), (THIN_LISTENER, &self.thin)];
+        let mut first = true;
+        for (name, address) in named {
+            if let Some(address) = address {
+                let comma = if first { "" } else { "," };
+                write!(f, "{comma}{name}://{address}")?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `host:port` that need not be an IP address (`advertised_listeners`, quorum voters). An IPv6
 /// host is written in brackets: `[::1]:9092`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HostPort {
@@ -856,8 +1055,8 @@ fn unknown_keys(name: &str, value: &toml::Value, problems: &mut Vec<ConfigProble
 
 /// Kafka's names (underscored) that ringlog spells differently, and the key to use.
 const BROKER_KEY_ALIASES: &[(&str, &str)] = &[
-    ("listeners", "listen"),
-    ("advertised_listeners", "advertised_listen"),
+    ("listen", "listeners"),
+    ("advertised_listen", "advertised_listeners"),
     ("log_dirs", "data_dir"),
     ("log_dir", "data_dir"),
     ("broker_rack", "rack"),
@@ -951,6 +1150,9 @@ fn socket_addr(value: &toml::Value) -> Result<SocketAddr, String> {
         .map_err(|_| ALLOWED.to_string())
 }
 
+/// What `listeners` takes.
+const LISTENERS_ALLOWED: &str = "NAME://ip:port,... with THIN and optionally PLAINTEXT, like \"PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095\"";
+
 fn render_int(value: impl Into<i64>) -> toml::Value {
     toml::Value::Integer(value.into())
 }
@@ -981,40 +1183,35 @@ const KEYS: &[KeySpec] = &[
         render: |c| render_int(c.node_id.0),
     },
     KeySpec {
-        name: "listen",
+        name: "listeners",
         kafka: "listeners",
-        doc: "the ip:port the broker binds for clients and other brokers",
+        doc: "NAME://ip:port the broker binds: PLAINTEXT for Kafka clients (optional), THIN for \
+              ringlog's client, CLI and followers",
         section: "node",
         parse: |c, v| {
-            c.listen = socket_addr(v)?;
+            let s = string(v, LISTENERS_ALLOWED)?;
+            c.listeners = s
+                .parse()
+                .map_err(|reason| format!("{LISTENERS_ALLOWED} ({reason})"))?;
             Ok(())
         },
-        render: |c| render_str(c.listen.to_string()),
+        render: |c| render_str(c.listeners.to_string()),
     },
     KeySpec {
-        name: "advertised_listen",
+        name: "advertised_listeners",
         kafka: "advertised.listeners",
-        doc: "the host:port given to clients and other brokers; empty: listen",
+        doc: "NAME://host:port given to clients and other brokers; a listener left out: the \
+              address it binds",
         section: "node",
         parse: |c, v| {
-            let s = string(v, "host:port, or \"\" for listen")?;
-            c.advertised_listen = match s {
-                "" => None,
-                s => Some(
-                    s.parse()
-                        .map_err(|reason| format!("host:port, or \"\" for listen ({reason})"))?,
-                ),
-            };
+            const ALLOWED: &str = "NAME://host:port,... (PLAINTEXT, THIN), or \"\"";
+            let s = string(v, ALLOWED)?;
+            c.advertised_listeners = s
+                .parse()
+                .map_err(|reason| format!("{ALLOWED} ({reason})"))?;
             Ok(())
         },
-        render: |c| {
-            render_str(
-                c.advertised_listen
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-            )
-        },
+        render: |c| render_str(c.advertised_listeners.to_string()),
     },
     KeySpec {
         name: "data_dir",
@@ -1485,8 +1682,10 @@ mod tests {
     fn a_non_default_config_renders_and_parses_back() {
         let config = BrokerConfig {
             node_id: BrokerId(7),
-            listen: "0.0.0.0:19092".parse().unwrap(),
-            advertised_listen: Some("broker-7.example:19092".parse().unwrap()),
+            listeners: "PLAINTEXT://0.0.0.0:19092,THIN://0.0.0.0:19095".parse().unwrap(),
+            advertised_listeners: "PLAINTEXT://broker-7.example:19092,THIN://broker-7.example:19095"
+                .parse()
+                .unwrap(),
             data_dir: PathBuf::from("/var/lib/ringlog"),
             rack: Some(Rack("r1".into())),
             controller_quorum_voters: "1@a:9093,2@b:9093,7@[::1]:9093".parse().unwrap(),
@@ -1505,7 +1704,7 @@ mod tests {
     #[test]
     fn unknown_keys_name_the_file_and_suggest_ringlog_spelling() {
         let err =
-            parse("log.dirs = \"/data\"\nlisteners = \"x\"\ncolour = 1\nlog_retention_hours = 1\n")
+            parse("log.dirs = \"/data\"\nlisten = \"x\"\ncolour = 1\nlog_retention_hours = 1\n")
                 .unwrap_err();
         let ConfigError::File { file, problems } = &err else {
             panic!("{err}");
@@ -1519,8 +1718,8 @@ mod tests {
                     suggestion: None
                 },
                 ConfigProblem::UnknownKey {
-                    key: "listeners".into(),
-                    suggestion: Some("listen")
+                    key: "listen".into(),
+                    suggestion: Some("listeners")
                 },
                 ConfigProblem::UnknownKey {
                     key: "log.dirs".into(),
@@ -1534,8 +1733,8 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "config file broker.toml: unknown key colour; unknown key listeners (did you mean \
-             listen?); unknown key log.dirs (did you mean data_dir?); unknown key \
+            "config file broker.toml: unknown key colour; unknown key listen (did you mean \
+             listeners?); unknown key log.dirs (did you mean data_dir?); unknown key \
              log_retention_hours (did you mean log_retention_ms?)"
         );
     }
@@ -1560,7 +1759,7 @@ mod tests {
     #[test]
     fn bad_values_name_the_key_the_value_and_what_is_allowed() {
         let err = parse(
-            "node_id = \"one\"\nshards = 5000\nlisten = \"localhost:9092\"\nio_backend = \
+            "node_id = \"one\"\nshards = 5000\nlisteners = \"THIN://localhost:9092\"\nio_backend = \
              \"epoll\"\nlog_retention_ms = -5\nunclean_leader_election_enable = \"yes\"\n",
         )
         .unwrap_err();
@@ -1569,8 +1768,9 @@ mod tests {
             messages,
             [
                 "io_backend = \"epoll\": expected one of auto, uring, portable",
-                "listen = \"localhost:9092\": expected an ip address and port, like \
-                 \"127.0.0.1:9092\" or \"[::1]:9092\"",
+                "listeners = \"THIN://localhost:9092\": NAME://ip:port,... with THIN and \
+                 optionally PLAINTEXT, like \"PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095\" \
+                 (THIN://localhost:9092: expected an ip address and port, like 127.0.0.1:9092)",
                 "log_retention_ms = -5: expected -1 (forever) or an integer between 0 and \
                  9223372036854775807",
                 "node_id = \"one\": expected an integer between 0 and 2147483647",
@@ -1587,7 +1787,7 @@ mod tests {
 
     #[test]
     fn a_syntax_error_names_the_file_and_line() {
-        let err = parse("node_id = 1\nlisten = \n").unwrap_err();
+        let err = parse("node_id = 1\nlisteners = \n").unwrap_err();
         assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
         let message = err.to_string();
         assert!(
@@ -1600,13 +1800,13 @@ mod tests {
     #[test]
     fn sentinels_and_empty_strings_mean_none() {
         let config = parse(
-            "log_retention_ms = -1\nlog_retention_bytes = -1\nadvertised_listen = \"\"\nrack = \
+            "log_retention_ms = -1\nlog_retention_bytes = -1\nadvertised_listeners = \"\"\nrack = \
              \"\"\ncontroller_quorum_voters = \"\"\n",
         )
         .unwrap();
         assert_eq!(config.log_retention, None);
         assert_eq!(config.log_retention_bytes, None);
-        assert_eq!(config.advertised_listen, None);
+        assert_eq!(config.advertised_listeners, AdvertisedListeners::default());
         assert_eq!(config.rack, None);
         assert!(config.controller_quorum_voters.is_empty());
         assert!(config.is_controller());
@@ -1691,7 +1891,7 @@ mod tests {
     #[test]
     fn validate_lists_every_problem_between_keys() {
         let config = BrokerConfig {
-            listen: "0.0.0.0:9092".parse().unwrap(),
+            listeners: "THIN://0.0.0.0:9092".parse().unwrap(),
             metrics_listen: "0.0.0.0:9092".parse().unwrap(),
             broker_heartbeat_interval: Duration::from_millis(9000),
             fetch_max_wait: Duration::from_millis(30_000),
@@ -1706,8 +1906,8 @@ mod tests {
         assert_eq!(
             messages,
             [
-                "listen 0.0.0.0:9092 is an unspecified address, which cannot be advertised: set \
-                 advertised_listen",
+                "listener THIN binds 0.0.0.0:9092, an unspecified address, which cannot be \
+                 advertised: give THIN an address in advertised_listeners",
                 "rack is empty: leave it unset for no rack",
                 "broker_heartbeat_interval_ms 9000 must be less than broker_session_timeout_ms \
                  9000",
@@ -1716,10 +1916,11 @@ mod tests {
                  produce frame carries the batch and its headers",
                 "message_max_bytes 2000 is larger than log_segment_bytes 1000: the largest \
                  batch would not fit in a segment",
-                "listen and metrics_listen are both 0.0.0.0:9092: they need different ports",
+                "listener THIN and metrics_listen are both 0.0.0.0:9092: they need different \
+                 ports",
             ]
         );
-        assert_eq!(err.problems()[0].key(), "listen");
+        assert_eq!(err.problems()[0].key(), "listeners");
     }
 
     #[test]
@@ -1727,10 +1928,13 @@ mod tests {
         let config = BrokerConfig {
             node_id: BrokerId(u32::MAX),
             num_partitions: 0,
-            advertised_listen: Some(HostPort {
-                host: String::new(),
-                port: 9092,
-            }),
+            advertised_listeners: AdvertisedListeners {
+                thin: Some(HostPort {
+                    host: String::new(),
+                    port: 9092,
+                }),
+                kafka: None,
+            },
             log_segment_bytes: 1 << 40,
             ..BrokerConfig::default()
         };
@@ -1740,7 +1944,7 @@ mod tests {
             keys,
             [
                 "node_id",
-                "advertised_listen",
+                "advertised_listeners",
                 "num_partitions",
                 "log_segment_bytes"
             ]
@@ -1880,6 +2084,6 @@ mod tests {
             ControllerTopicConfig::default()
         );
         assert!(config.shard_count() >= 1);
-        assert_eq!(config.advertised_address().to_string(), "127.0.0.1:9092");
+        assert_eq!(config.advertised_address().to_string(), "127.0.0.1:9095");
     }
 }

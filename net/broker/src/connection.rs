@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
+use crate::frontend::Protocol;
+
 /// Bytes received per receive operation at most.
 pub(crate) const RECV_BUFFER_BYTES: usize = 64 * 1024;
 
@@ -72,6 +74,8 @@ pub(crate) struct Connection {
     pub stream: TcpStream,
     pub peer: SocketAddr,
     pub generation: u32,
+    /// What the connection's listener speaks.
+    pub protocol: Protocol,
     /// The receive buffer the kernel fills; never resized while a receive is in flight.
     pub recv_buffer: Box<[u8]>,
     pub recv_in_flight: bool,
@@ -94,6 +98,7 @@ impl Connection {
         stream: TcpStream,
         peer: SocketAddr,
         generation: u32,
+        protocol: Protocol,
     ) -> io::Result<Connection> {
         stream.set_nonblocking(true)?;
         stream.set_nodelay(true)?;
@@ -101,6 +106,7 @@ impl Connection {
             stream,
             peer,
             generation,
+            protocol,
             recv_buffer: vec![0; RECV_BUFFER_BYTES].into_boxed_slice(),
             recv_in_flight: false,
             poll_in_flight: false,

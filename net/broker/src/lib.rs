@@ -5,13 +5,13 @@
 //!
 //! | file              | owns                                                                   |
 //! |-------------------|------------------------------------------------------------------------|
-//! | [`Broker`] (here) | binding the listener, starting the controller, the shards and the agent, stopping them cleanly |
+//! | [`Broker`] (here) | binding the listeners, starting the controller, the shards and the agent, stopping them cleanly |
 //! | [`options`]       | [`ServerOptions`]: the runtime's settings                              |
 //! | `shard`           | one runtime: its ring, connections, owned partitions, cross-shard parts, long polls, stop |
 //! | `ring`            | the io_uring submissions and their tokens (the unsafe part)            |
 //! | `connection`      | a connection: frames in, responses out in request order, `sendfile` for record bytes |
 //! | `bus`             | what the shards and the agent share and send each other: `Shared`, inboxes, `ShardMsg`, `AgentMsg`, reply routes |
-//! | `frontend/`       | one frontend per protocol: frames cut and decoded, requests into operations, results into responses (`thin.rs` today) |
+//! | `frontend/`       | one frontend per protocol: frames cut and decoded, requests into operations, results into responses (`thin.rs`, `kafka/`) |
 //! | `ops`             | the operations a partition part runs on its owner (`PartOp`) and their results (`PartResult`) |
 //! | `partition`       | a partition on its owner: the partition driver over the engine's log, reads for consumers and followers |
 //! | `agent`           | the link to the controller quorum: registration, heartbeats, metadata to the shards, follower fetches, ISR proposals, admin requests, controlled shutdown |
@@ -61,11 +61,12 @@ pub use topic_config::{TopicConfig, TopicConfigError, TopicSettings};
 use agent::Agent;
 use bus::{Inbox, ShardMsg, Shared};
 use catalog::Catalog;
+
 use shard::Shard;
 
 use ringlog_controller::{Controller, ControllerConfig, RaftTiming};
 
-/// Connections waiting to be accepted, on the one socket every shard accepts on.
+/// Connections waiting to be accepted, on each listening socket.
 const LISTEN_BACKLOG: i32 = 1024;
 
 /// A running broker. Dropping it without [`Broker::stop`] leaves the shards running until the
@@ -74,6 +75,7 @@ pub struct Broker {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<io::Result<()>>>,
     local_addr: SocketAddr,
+    kafka_addr: Option<SocketAddr>,
     controller: Controller,
     agent: Option<Agent>,
     /// The data dir's lock file, held while the broker runs: a second broker on the same
@@ -91,7 +93,7 @@ impl std::fmt::Debug for Broker {
 }
 
 impl Broker {
-    /// Binds the listen address (one socket, which every shard accepts on), starts this
+    /// Binds the listeners (one socket per protocol, which every shard accepts on), starts this
     /// node's controller (a quorum voter, or an observer of the quorum) and the shards, then
     /// registers with the quorum.
     /// Returns once every shard is serving; the partitions this broker holds open (recovering
@@ -116,8 +118,29 @@ impl Broker {
             .map_err(|error| io::Error::new(io::ErrorKind::ResourceBusy, error.to_string()))?;
         // Before the controller replays the data dir's metadata log as this node's.
         meta_properties::check_or_claim(&options.data_dir, options.node_id)?;
-        let listeners = bind_shards(options.listen, shards)?;
-        let local_addr = listeners[0].local_addr()?;
+        let thin = bind_shards(options.listen, shards)?;
+        let local_addr = thin[0].local_addr()?;
+        let kafka = match options.kafka_listen {
+            Some(address) => Some(bind_shards(address, shards)?),
+            None => None,
+        };
+        let kafka_addr = match &kafka {
+            Some(listeners) => Some(listeners[0].local_addr()?),
+            None => None,
+        };
+        let kafka_advertised = options
+            .kafka_advertised
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| kafka_addr.map(|address| address.to_string()));
+        let mut kafka = kafka.map(Vec::into_iter);
+        let listeners = thin.into_iter().map(|thin| {
+            let mut listeners = vec![(frontend::Protocol::Thin, thin)];
+            if let Some(kafka) = kafka.as_mut().and_then(Iterator::next) {
+                listeners.push((frontend::Protocol::Kafka, kafka));
+            }
+            listeners
+        });
         let mut inboxes = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..shards {
@@ -129,6 +152,7 @@ impl Broker {
         let (agent, agent_inbox) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             advertised: options.advertised.unwrap_or(local_addr),
+            kafka_advertised,
             catalog: RwLock::new(Arc::new(Catalog::empty(&options.data_dir))),
             catalog_offset: tokio::sync::watch::channel(0).0,
             registered: tokio::sync::watch::channel(false).0,
@@ -141,7 +165,7 @@ impl Broker {
         });
         let mut threads = Vec::new();
         let (ready_tx, ready_rx) = mpsc::channel();
-        for (index, (listener, receiver)) in listeners.into_iter().zip(receivers).enumerate() {
+        for (index, (listener, receiver)) in listeners.zip(receivers).enumerate() {
             let shared = shared.clone();
             let ready = ready_tx.clone();
             let thread = std::thread::Builder::new()
@@ -166,6 +190,7 @@ impl Broker {
             shared,
             threads,
             local_addr,
+            kafka_addr,
             controller,
             agent: Some(agent),
             _lock: lock,
@@ -196,9 +221,15 @@ impl Broker {
             .collect()
     }
 
-    /// The address the broker listens on (the port chosen, when port 0 was asked for).
+    /// The address the thin protocol's listener is bound to (the port chosen, when port 0 was
+    /// asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address Kafka's listener is bound to, if the broker has one.
+    pub fn kafka_addr(&self) -> Option<SocketAddr> {
+        self.kafka_addr
     }
 
     /// Waits until the controller quorum has this broker registered and its metadata has

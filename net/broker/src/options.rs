@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ringlog_replication::BrokerId;
 
-use super::config::BrokerConfig;
+use super::config::{BrokerConfig, HostPort, Listeners};
 
 /// A broker's runtime settings.
 #[derive(Clone, Debug)]
@@ -15,10 +15,15 @@ pub struct ServerOptions {
     /// The configuration: topic defaults, limits, timeouts.
     pub config: BrokerConfig,
     pub node_id: BrokerId,
-    /// Where clients connect (port 0: any free port; the bound address is reported).
+    /// Where the thin protocol's clients and followers connect (port 0: any free port; the
+    /// bound address is reported).
     pub listen: SocketAddr,
-    /// The address Metadata tells clients; the bound listen address when `None`.
+    /// The thin listener's address Metadata tells clients; its bound address when `None`.
     pub advertised: Option<SocketAddr>,
+    /// Where Kafka's clients connect; `None`: no Kafka listener.
+    pub kafka_listen: Option<SocketAddr>,
+    /// The Kafka listener's address its Metadata tells clients; its bound address when `None`.
+    pub kafka_advertised: Option<HostPort>,
     pub data_dir: PathBuf,
     /// io_uring runtimes, each owning a share of the partitions; at least 1.
     pub shards: usize,
@@ -38,14 +43,16 @@ pub struct ServerOptions {
 impl ServerOptions {
     /// The runtime settings `config` gives.
     pub fn from_config(config: BrokerConfig) -> ServerOptions {
-        let advertised = config.advertised_listen.as_ref().and_then(|a| {
+        let advertised = config.advertised_listeners.thin.as_ref().and_then(|a| {
             use std::net::ToSocketAddrs;
             (a.host.as_str(), a.port).to_socket_addrs().ok()?.next()
         });
         ServerOptions {
             node_id: config.node_id,
-            listen: config.listen,
+            listen: config.listeners.thin,
             advertised,
+            kafka_listen: config.listeners.kafka,
+            kafka_advertised: config.advertised_listeners.kafka.clone(),
             data_dir: config.data_dir.clone(),
             shards: config.shard_count(),
             max_frame_bytes: config.socket_request_max_bytes,
@@ -59,11 +66,15 @@ impl ServerOptions {
         }
     }
 
-    /// The default configuration with its data in `data_dir`, listening on `listen`.
+    /// The default configuration with its data in `data_dir`, the thin protocol's listener on
+    /// `listen` and Kafka's on a free port of the same address.
     pub fn new(data_dir: PathBuf, listen: SocketAddr) -> ServerOptions {
         let config = BrokerConfig {
             data_dir,
-            listen,
+            listeners: Listeners {
+                thin: listen,
+                kafka: Some(SocketAddr::new(listen.ip(), 0)),
+            },
             ..BrokerConfig::default()
         };
         ServerOptions::from_config(config)

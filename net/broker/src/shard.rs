@@ -33,7 +33,7 @@ use ringlog_replication::{KafkaError, TopicPartition};
 
 use super::bus::{AgentMsg, JobKey, ReplyTo, Route, ShardMsg, Shared, owner_of};
 use super::connection::{Connection, FlushState, OutPiece};
-use super::frontend::thin;
+use super::frontend::{self, Pending, Protocol, Step};
 use super::offsets::{Commit, GroupOffsets, OFFSETS_TOPIC};
 use super::ops::{
     self, FetchOutcome, GroupCommits, LeaderAnswer, PartOp, PartResult, ProduceOutcome,
@@ -50,7 +50,7 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 struct Job {
     /// What the frontend keeps of the request for its answer.
-    pending: thin::Pending,
+    pending: Pending,
     results: Vec<Option<PartResult>>,
     owners: Vec<usize>,
     remaining: usize,
@@ -85,7 +85,9 @@ pub(crate) struct Shard {
     index: usize,
     shared: Arc<Shared>,
     ring: Ring,
-    listener: std::net::TcpListener,
+    /// The listening sockets every shard accepts on (duplicates), by index, and the protocol
+    /// each speaks.
+    listeners: Vec<(Protocol, std::net::TcpListener)>,
     accepting: bool,
     conns: Vec<Option<Connection>>,
     free_slots: Vec<u32>,
@@ -99,7 +101,7 @@ pub(crate) struct Shard {
     /// loaded on first use.
     group_offsets: BTreeMap<TopicPartition, GroupOffsets>,
     /// Admin requests the agent is carrying out: what their answer needs.
-    admin_waiting: HashMap<JobKey, thin::Pending>,
+    admin_waiting: HashMap<JobKey, Pending>,
     parked: Vec<ParkedFetch>,
     jobs: HashMap<JobKey, Job>,
     next_tick: Instant,
@@ -111,14 +113,14 @@ impl Shard {
     pub(crate) fn new(
         index: usize,
         shared: Arc<Shared>,
-        listener: std::net::TcpListener,
+        listeners: Vec<(Protocol, std::net::TcpListener)>,
         inbox: Receiver<ShardMsg>,
     ) -> io::Result<Shard> {
         let shard = Shard {
             index,
             shared,
             ring: Ring::new()?,
-            listener,
+            listeners,
             accepting: true,
             conns: Vec::new(),
             free_slots: Vec::new(),
@@ -173,7 +175,7 @@ impl Shard {
 
     /// Runs until stopped.
     pub(crate) fn run(mut self) -> io::Result<()> {
-        self.arm_accept()?;
+        self.arm_accepts()?;
         self.arm_wake()?;
         loop {
             let timeout = self
@@ -248,7 +250,7 @@ impl Shard {
 
     fn on_completion(&mut self, token: Token, result: i32) -> io::Result<()> {
         match token.op {
-            Op::Accept => self.on_accept(result),
+            Op::Accept => self.on_accept(token.slot, result),
             Op::Wake => self.on_wake(),
             Op::Recv => {
                 self.on_recv(token, result);
@@ -263,26 +265,35 @@ impl Shard {
 
     // ---- connections ----
 
-    fn arm_accept(&mut self) -> io::Result<()> {
-        let token = Token {
-            op: Op::Accept,
-            slot: 0,
-            generation: 0,
-        };
-        self.ring.accept(self.listener.as_raw_fd(), token)
+    /// Accepts on every listener; a token's slot is the listener's index.
+    fn arm_accepts(&mut self) -> io::Result<()> {
+        for listener in 0..self.listeners.len() {
+            self.arm_accept(listener as u32)?;
+        }
+        Ok(())
     }
 
-    fn on_accept(&mut self, result: i32) -> io::Result<()> {
+    fn arm_accept(&mut self, listener: u32) -> io::Result<()> {
+        let token = Token {
+            op: Op::Accept,
+            slot: listener,
+            generation: 0,
+        };
+        let fd = self.listeners[listener as usize].1.as_raw_fd();
+        self.ring.accept(fd, token)
+    }
+
+    fn on_accept(&mut self, listener: u32, result: i32) -> io::Result<()> {
         if result >= 0 {
             // SAFETY: a successful accept returns a fresh descriptor that we now own.
             let stream = unsafe { TcpStream::from_raw_fd(result) };
-            self.assign(stream);
+            self.assign(stream, self.listeners[listener as usize].0);
         } else if self.accepting {
             let error = io::Error::from_raw_os_error(-result);
             tracing::warn!(%error, shard = self.index, "accept failed");
         }
         if self.accepting {
-            self.arm_accept()?;
+            self.arm_accept(listener)?;
         }
         Ok(())
     }
@@ -291,7 +302,7 @@ impl Shard {
     /// a tie). The kernel hands each connection of the one listening socket to whichever
     /// shard's accept is waiting, and a shard that is awake takes a whole burst from the
     /// backlog: left to it, 64 connections opened at once landed 64 to 0 on two shards.
-    fn assign(&mut self, stream: TcpStream) {
+    fn assign(&mut self, stream: TcpStream, protocol: Protocol) {
         use std::sync::atomic::Ordering;
         let count = self.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
         if count > self.shared.options.max_connections || self.stopping.is_some() {
@@ -312,14 +323,15 @@ impl Shard {
         // Counted at once, so the next accept (on any shard) sees it before it arrives.
         loads[target].fetch_add(1, Ordering::Relaxed);
         if target == self.index {
-            self.admit(stream);
+            self.admit(stream, protocol);
         } else {
-            self.shared.inboxes[target].send(ShardMsg::Adopt { stream });
+            let adopt = ShardMsg::Adopt { stream, protocol };
+            self.shared.inboxes[target].send(adopt);
         }
     }
 
     /// Serves a connection assigned to this shard (already counted, see [`Self::assign`]).
-    fn admit(&mut self, stream: TcpStream) {
+    fn admit(&mut self, stream: TcpStream, protocol: Protocol) {
         if self.stopping.is_some() {
             self.uncount_connection();
             return;
@@ -330,7 +342,7 @@ impl Shard {
         };
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1).max(1);
-        let conn = match Connection::new(stream, peer, generation) {
+        let conn = match Connection::new(stream, peer, generation, protocol) {
             Ok(conn) => conn,
             Err(error) => {
                 self.uncount_connection();
@@ -426,7 +438,12 @@ impl Shard {
             if conn.closing || full {
                 return;
             }
-            let read = match thin::read_request(&self.shared, &mut conn.received, max_frame) {
+            let read = match frontend::read_request(
+                conn.protocol,
+                &self.shared,
+                &mut conn.received,
+                max_frame,
+            ) {
                 Ok(Some(read)) => read,
                 Ok(None) => return,
                 Err(error) => {
@@ -528,10 +545,10 @@ impl Shard {
     }
 
     /// Carries out what the frontend decided for a request read on this shard.
-    fn handle(&mut self, job_key: JobKey, step: thin::Step) {
+    fn handle(&mut self, job_key: JobKey, step: Step) {
         match step {
-            thin::Step::Answer(pieces) => self.fulfil(job_key, pieces),
-            thin::Step::Admin(pending, op) => {
+            Step::Answer(pieces) => self.fulfil(job_key, pieces),
+            Step::Admin(pending, op) => {
                 self.admin_waiting.insert(job_key, pending);
                 self.shared.to_agent(AgentMsg::Admin {
                     shard: self.index,
@@ -539,7 +556,7 @@ impl Shard {
                     op,
                 });
             }
-            thin::Step::Parts {
+            Step::Parts {
                 pending,
                 parts,
                 min_bytes,
@@ -657,7 +674,7 @@ impl Shard {
             .into_iter()
             .map(|r| r.expect("every part answered"))
             .collect();
-        let pieces = thin::finish(job.pending, results);
+        let pieces = frontend::finish(job.pending, results);
         self.fulfil(key, pieces);
     }
 
@@ -1158,11 +1175,11 @@ impl Shard {
                 }
                 ShardMsg::AdminDone { job, outcome } => {
                     if let Some(pending) = self.admin_waiting.remove(&job) {
-                        let pieces = thin::finish_admin(pending, outcome);
+                        let pieces = frontend::finish_admin(pending, outcome);
                         self.fulfil(job, pieces);
                     }
                 }
-                ShardMsg::Adopt { stream } => self.admit(stream),
+                ShardMsg::Adopt { stream, protocol } => self.admit(stream, protocol),
                 ShardMsg::Stop => self.begin_stop(),
             }
         }
@@ -1228,16 +1245,17 @@ impl Shard {
         }
         self.stopping = Some(Instant::now());
         self.accepting = false;
-        // Take the listening socket out of LISTEN now: an accept still armed in a ring holds
-        // the socket open until the kernel tears the ring down, after the process let go of
+        // Take the listening sockets out of LISTEN now: an accept still armed in a ring holds
+        // a socket open until the kernel tears the ring down, after the process let go of
         // it, and a broker started right after on the same port would find it in use. Once
         // shut down it no longer listens, and the armed accepts complete with an error. Every
-        // shard shares the one socket and every shard is stopping, so whichever shard gets
-        // here first does it for all.
-        if let Err(error) =
-            socket2::SockRef::from(&self.listener).shutdown(std::net::Shutdown::Both)
-        {
-            tracing::debug!(%error, shard = self.index, "shutting down the listening socket");
+        // shard shares the sockets and every shard is stopping, so whichever shard gets here
+        // first does it for all.
+        for (_, listener) in &self.listeners {
+            let shut = socket2::SockRef::from(listener).shutdown(std::net::Shutdown::Both);
+            if let Err(error) = shut {
+                tracing::debug!(%error, shard = self.index, "shutting down a listening socket");
+            }
         }
         let waiting: Vec<ParkedFetch> = std::mem::take(&mut self.parked);
         for fetch in waiting {

@@ -23,7 +23,8 @@ use ringlog_wire::{ApiKey, ErrorCode};
 fn a_broker_starts_with_no_file_at_all() {
     let config = BrokerConfig::resolve(None, BrokerOverrides::default()).unwrap();
     assert_eq!(config, BrokerConfig::default());
-    assert_eq!(config.listen, "127.0.0.1:9092".parse().unwrap());
+    assert_eq!(config.listeners.kafka, Some("127.0.0.1:9092".parse().unwrap()));
+    assert_eq!(config.listeners.thin, "127.0.0.1:9095".parse().unwrap());
     assert_eq!(config.metrics_listen, "127.0.0.1:9644".parse().unwrap());
     assert_eq!(config.data_dir, PathBuf::from("./ringlog-data"));
     assert_eq!(config.socket_request_max_bytes, 100 * 1024 * 1024);
@@ -37,7 +38,8 @@ fn the_file_then_the_overrides_then_validation() {
     let path = dir.path().join("broker.toml");
     std::fs::write(
         &path,
-        "node_id = 2\nlisten = \"0.0.0.0:19092\"\nadvertised_listen = \"b2.internal:19092\"\n\
+        "node_id = 2\nlisteners = \"PLAINTEXT://0.0.0.0:19092,THIN://0.0.0.0:19095\"\n\
+         advertised_listeners = \"PLAINTEXT://b2.internal:19092,THIN://b2.internal:19095\"\n\
          rack = \"a\"\nshards = 2\nlog_flush_policy = \"interval\"\nlog_flush_interval_ms = 100\n\
          controller_quorum_voters = \"1@b1.internal:19093,2@b2.internal:19093\"\n",
     )
@@ -54,7 +56,7 @@ fn the_file_then_the_overrides_then_validation() {
     assert_eq!(config.rack, Some(Rack("b".into())));
     assert_eq!(config.shards, 2);
     assert_eq!(config.shard_count(), 2);
-    assert_eq!(config.advertised_address().to_string(), "b2.internal:19092");
+    assert_eq!(config.advertised_address().to_string(), "b2.internal:19095");
     assert!(!config.is_controller(), "node 3 is not a voter");
     let log = config.log_config(&TopicConfig::new());
     assert_eq!(log.flush, FlushPolicy::Interval(Duration::from_millis(100)));
@@ -97,14 +99,14 @@ fn start_up_errors_name_the_file_and_the_key() {
     );
 
     // Valid alone, refused together with an override.
-    std::fs::write(&path, "listen = \"127.0.0.1:9700\"\n").unwrap();
+    std::fs::write(&path, "listeners = \"THIN://127.0.0.1:9700\"\n").unwrap();
     let overrides = BrokerOverrides {
         metrics_listen: Some("127.0.0.1:9700".parse().unwrap()),
         ..BrokerOverrides::default()
     };
     let err = BrokerConfig::resolve(Some(&path), overrides).unwrap_err();
     assert!(matches!(err, ConfigError::Invalid { .. }));
-    assert_eq!(err.problems()[0].key(), "listen");
+    assert_eq!(err.problems()[0].key(), "listeners");
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! use ringlog_client::{Acks, Client, ClientConfig, Compression, ConsumerConfig, OffsetReset, ProducerConfig, Record, TopicPartition};
 //!
 //! # async fn example() -> Result<(), ringlog_client::ClientError> {
-//! let client = Client::connect(ClientConfig { bootstrap: vec!["127.0.0.1:9092".into()], ..Default::default() }).await?;
+//! let client = Client::connect(ClientConfig { bootstrap: vec!["127.0.0.1:9095".into()], ..Default::default() }).await?;
 //! client.admin().create_topic("orders", Some(3), None, &[("retention_ms", "86400000")]).await?; // None: the broker's default
 //!
 //! let producer = client.producer(ProducerConfig { acks: Acks::All, linger: Duration::from_millis(5), compression: Compression::Lz4, ..Default::default() })?;
@@ -208,7 +208,7 @@ mod tests {
 
     fn valid() -> ClientConfig {
         ClientConfig {
-            bootstrap: vec!["127.0.0.1:9092".into()],
+            bootstrap: vec!["127.0.0.1:9095".into()],
             ..Default::default()
         }
     }

@@ -26,8 +26,12 @@ use serde::{Deserialize, Serialize};
 pub struct BrokerRegistration {
     /// Which start of the broker process this is; a restart registers a greater one.
     pub incarnation: u64,
-    /// `host:port` of its client listener.
+    /// `host:port` of its thin protocol listener (ringlog's clients and followers).
     pub endpoint: String,
+    /// `host:port` of its Kafka listener, if it has one (absent from metadata logs written
+    /// before Kafka's protocol came).
+    #[serde(default)]
+    pub kafka_endpoint: Option<String>,
     /// Its rack (`broker.rack`), for rack-aware placement.
     pub rack: Option<String>,
 }
@@ -54,6 +58,8 @@ pub enum MetadataCommand {
         broker: BrokerId,
         incarnation: u64,
         endpoint: String,
+        #[serde(default)]
+        kafka_endpoint: Option<String>,
         rack: Option<String>,
         now: Millis,
     },
@@ -172,9 +178,18 @@ impl MetadataState {
                 broker,
                 incarnation,
                 endpoint,
+                kafka_endpoint,
                 rack,
                 now,
-            } => self.register_broker(*broker, *incarnation, endpoint, rack, *now),
+            } => {
+                let registration = BrokerRegistration {
+                    incarnation: *incarnation,
+                    endpoint: endpoint.clone(),
+                    kafka_endpoint: kafka_endpoint.clone(),
+                    rack: rack.clone(),
+                };
+                self.register_broker(*broker, registration, *now)
+            }
             MetadataCommand::Heartbeat {
                 broker,
                 incarnation,
@@ -259,16 +274,11 @@ impl MetadataState {
     fn register_broker(
         &mut self,
         broker: BrokerId,
-        incarnation: u64,
-        endpoint: &str,
-        rack: &Option<String>,
+        registration: BrokerRegistration,
         now: Millis,
     ) -> CommandOutcome {
-        let registration = BrokerRegistration {
-            incarnation,
-            endpoint: endpoint.to_string(),
-            rack: rack.clone(),
-        };
+        let incarnation = registration.incarnation;
+        let rack = &registration.rack;
         let Some(registered) = self.brokers.get(&broker).map(|r| r.incarnation) else {
             let rack = rack.clone().map(Rack);
             self.metadata
@@ -418,6 +428,7 @@ mod tests {
             broker: BrokerId(broker),
             incarnation,
             endpoint: format!("127.0.0.1:{}", 9000 + broker),
+            kafka_endpoint: None,
             rack: None,
             now: Millis(now),
         }

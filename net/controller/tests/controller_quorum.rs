@@ -203,6 +203,7 @@ fn register(broker: u32, incarnation: u64) -> MetadataCommand {
         broker: BrokerId(broker),
         incarnation,
         endpoint: format!("127.0.0.1:{}", 19000 + broker),
+        kafka_endpoint: None,
         rack: None,
         now: Millis(0),
     }

@@ -5,10 +5,10 @@
 //! (`docs/operations.md` lists every key; `--print-default-config` prints them). A bad key or
 //! value stops the start with an error naming it.
 //!
-//! The first line on stdout is `listening on ADDR` once it serves, which is once the controller
-//! quorum has registered it (the bound address, so
-//! `--listen 127.0.0.1:0` can be used by scripts and tests), then `metrics on ADDR`; logs go to
-//! stderr.
+//! The first line on stdout is `listening on PLAINTEXT://ADDR, THIN://ADDR` once it serves,
+//! which is once the controller quorum has registered it: each listener by name with its bound
+//! address, so `--listeners PLAINTEXT://127.0.0.1:0,THIN://127.0.0.1:0` can be used by scripts
+//! and tests. Then `metrics on ADDR`; logs go to stderr.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use ringlog_broker::config::{QuorumVoters, default_toml};
+use ringlog_broker::config::{
+    KAFKA_LISTENER, Listeners, QuorumVoters, THIN_LISTENER, default_toml,
+};
 use ringlog_broker::metrics::install_recorder;
 use ringlog_broker::{Broker, BrokerConfig, BrokerOverrides, MetricsServer, ServerOptions};
 use ringlog_engine::IoBackendKind;
@@ -33,9 +35,10 @@ pub(crate) struct Args {
     /// This broker's id (`node_id`).
     #[arg(long)]
     pub node_id: Option<u32>,
-    /// Where clients connect (`listen`, default 127.0.0.1:9092).
+    /// Where clients connect, `NAME://ip:port,...` (`listeners`; default
+    /// PLAINTEXT://127.0.0.1:9092 for Kafka clients, THIN://127.0.0.1:9095 for ringlog's).
     #[arg(long)]
-    pub listen: Option<SocketAddr>,
+    pub listeners: Option<Listeners>,
     /// Where the logs and the topic catalog live (`data_dir`, default ./ringlog-data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -70,7 +73,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let metrics_server = MetricsServer::start(config.metrics_listen, metrics)
         .with_context(|| format!("serve metrics on {}", config.metrics_listen))?;
     let data_dir = config.data_dir.clone();
-    let listen = config.listen;
+    let listen = config.listeners.to_string();
     let broker = Broker::start(ServerOptions::from_config(config)).with_context(|| {
         format!(
             "start the broker on {listen} with data in {}",
@@ -93,7 +96,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on {}", broker.local_addr())?;
+    let mut listening = Vec::new();
+    if let Some(kafka) = broker.kafka_addr() {
+        listening.push(format!("{KAFKA_LISTENER}://{kafka}"));
+    }
+    listening.push(format!("{THIN_LISTENER}://{}", broker.local_addr()));
+    writeln!(stdout, "listening on {}", listening.join(", "))?;
     writeln!(
         stdout,
         "metrics on http://{}/metrics",
@@ -116,7 +124,7 @@ fn resolve(args: &Args) -> anyhow::Result<BrokerConfig> {
         .map_err(|e| anyhow::anyhow!("--controller-quorum-voters: {e}"))?;
     let overrides = BrokerOverrides {
         node_id: args.node_id.map(BrokerId),
-        listen: args.listen,
+        listeners: args.listeners.clone(),
         data_dir: args.data_dir.clone(),
         metrics_listen: args.metrics_listen,
         shards: args.shards,

@@ -20,7 +20,7 @@ pub(super) struct Bootstrap {
         long = "bootstrap",
         value_name = "ADDR[,ADDR...]",
         env = "RINGLOG_BOOTSTRAP",
-        default_value = "127.0.0.1:9092",
+        default_value = "127.0.0.1:9095",
         value_delimiter = ',',
         global = true
     )]

@@ -3,9 +3,11 @@
 //! cluster, the rest observe). Prints the bootstrap addresses once every broker serves;
 //! SIGINT (Ctrl-C) or SIGTERM stops every broker cleanly (a controlled shutdown each).
 //!
-//! Broker `i` (from 1) listens for clients on `base_port + i - 1`, for its controller on
-//! `base_port + 100 + i - 1`, for metrics on `base_port + 200 + i - 1`, with its data in
-//! `DATA_DIR/broker-i`. With `--base-port 0` every port is a free one the command picks.
+//! Broker `i` (from 1) listens for Kafka clients on `base_port + i - 1` (so broker 1 is on
+//! Kafka's 9092), for its controller on `base_port + 100 + i - 1`, for metrics on
+//! `base_port + 200 + i - 1`, for ringlog's thin protocol on `base_port + 300 + i - 1`, with
+//! its data in `DATA_DIR/broker-i`. With `--base-port 0` every port is a free one the command
+//! picks.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -33,7 +35,7 @@ pub(crate) struct Args {
     /// Where the brokers keep their data, one directory each.
     #[arg(long, default_value = "./ringlog-dev")]
     pub data_dir: PathBuf,
-    /// Broker 1's client port; the others follow (0: free ports).
+    /// Broker 1's Kafka port; the others follow (0: free ports).
     #[arg(long, default_value_t = 9092)]
     pub base_port: u16,
     /// `shards` of each broker.
@@ -47,7 +49,8 @@ pub(crate) struct Args {
 /// One broker's addresses.
 struct Node {
     id: u32,
-    listen: SocketAddr,
+    kafka: SocketAddr,
+    thin: SocketAddr,
     controller: SocketAddr,
     metrics: SocketAddr,
 }
@@ -69,7 +72,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         let child = Command::new(&exe)
             .arg("broker")
             .args(["--node-id", &node.id.to_string()])
-            .args(["--listen", &node.listen.to_string()])
+            .args([
+                "--listeners",
+                &format!("PLAINTEXT://{},THIN://{}", node.kafka, node.thin),
+            ])
             .args(["--metrics-listen", &node.metrics.to_string()])
             .arg("--data-dir")
             .arg(&dir)
@@ -86,7 +92,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         stop_all(&mut children);
         return Err(error);
     }
-    let bootstrap: Vec<String> = nodes.iter().map(|n| n.listen.to_string()).collect();
+    let kafka: Vec<String> = nodes.iter().map(|n| n.kafka.to_string()).collect();
+    let thin: Vec<String> = nodes.iter().map(|n| n.thin.to_string()).collect();
     let mut stdout = std::io::stdout();
     writeln!(
         stdout,
@@ -97,11 +104,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     for node in &nodes {
         writeln!(
             stdout,
-            "broker {}: listening on {}, controller on {}, metrics on http://{}/metrics",
-            node.id, node.listen, node.controller, node.metrics
+            "broker {}: kafka on {}, thin on {}, controller on {}, metrics on http://{}/metrics",
+            node.id, node.kafka, node.thin, node.controller, node.metrics
         )?;
     }
-    writeln!(stdout, "bootstrap: {}", bootstrap.join(","))?;
+    writeln!(stdout, "kafka bootstrap: {}", kafka.join(","))?;
+    writeln!(stdout, "thin bootstrap: {}", thin.join(","))?;
+    writeln!(
+        stdout,
+        "ringlog's CLI: export RINGLOG_BOOTSTRAP={}",
+        thin.join(",")
+    )?;
     writeln!(stdout, "Ctrl-C stops the cluster.")?;
     stdout.flush()?;
     signals.forever().next();
@@ -124,7 +137,8 @@ fn plan(args: &Args) -> anyhow::Result<Vec<Node>> {
         .map(|id| {
             Ok(Node {
                 id,
-                listen: port(id - 1)?,
+                kafka: port(id - 1)?,
+                thin: port(300 + id - 1)?,
                 controller: port(100 + id - 1)?,
                 metrics: port(200 + id - 1)?,
             })

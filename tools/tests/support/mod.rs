@@ -201,7 +201,8 @@ impl Cluster {
         std::fs::create_dir_all(&node.data_dir).unwrap();
         let config = node.data_dir.join("broker.toml");
         let text = format!(
-            "node_id = {}\nlisten = \"{}\"\nadvertised_listen = \"{}\"\nmetrics_listen = \"{}\"\n\
+            "node_id = {}\nlisteners = \"PLAINTEXT://127.0.0.1:0,THIN://{}\"\n\
+             advertised_listeners = \"THIN://{}\"\nmetrics_listen = \"{}\"\n\
              data_dir = \"{}\"\nshards = 1\ncontroller_quorum_voters = \"{voters}\"\n{extra}\n",
             node.id,
             node.listen,

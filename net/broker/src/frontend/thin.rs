@@ -13,7 +13,8 @@ use ringlog_replication::driver::ProduceOutcome;
 use ringlog_replication::partition::FollowerFetchRequest;
 use ringlog_replication::{KafkaError, TopicPartition};
 
-use crate::bus::{AgentMsg, Shared};
+use super::{Read, Step};
+use crate::bus::Shared;
 use crate::connection::OutPiece;
 use crate::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
 use crate::ops::{
@@ -65,30 +66,6 @@ impl Pending {
     }
 }
 
-/// A request cut from a connection's bytes: how many bytes it held, and what the broker does
-/// with it.
-#[derive(Debug)]
-pub(crate) struct Read {
-    pub bytes: usize,
-    pub step: Step,
-}
-
-/// What the broker does with a request.
-#[derive(Debug)]
-pub(crate) enum Step {
-    /// Send this answer (decided at once, from the catalog, or a refusal of the whole request).
-    Answer(Vec<OutPiece>),
-    /// Have the agent carry out this operation; [`finish_admin`] answers with its outcome.
-    Admin(Pending, AdminOp),
-    /// Run these parts on their partitions' owners; `min_bytes` of fetched data releases
-    /// waiting fetch parts; [`finish`] answers with their results.
-    Parts {
-        pending: Pending,
-        parts: Vec<(TopicPartition, PartOp)>,
-        min_bytes: u64,
-    },
-}
-
 /// Cuts the next request out of a connection's `received` bytes and decides what to do with
 /// it. `Ok(None)` until a whole frame is there; an error (a frame past `max_frame_bytes`, a
 /// header that cannot be read) means nothing after it can be framed: close the connection.
@@ -123,19 +100,19 @@ pub(crate) fn read_request(
                 prepared: None,
                 started,
             };
-            Step::Admin(pending, op)
+            Step::Admin(super::Pending::Thin(pending), op)
         }
         Plan::Parts {
             parts,
             min_bytes,
             prepared,
         } => Step::Parts {
-            pending: Pending {
+            pending: super::Pending::Thin(Pending {
                 header,
                 request,
                 prepared,
                 started,
-            },
+            }),
             parts,
             min_bytes,
         },
@@ -211,7 +188,7 @@ fn plan(shared: &Shared, request: &Request) -> Plan {
         Request::ApiVersions(_) => Plan::Respond(Response::ApiVersions(api_versions())),
         Request::Metadata(metadata) => {
             if let Some(names) = &metadata.topics {
-                auto_create(shared, names.iter());
+                super::auto_create(shared, names.iter());
             }
             Plan::Respond(Response::Metadata(answer_metadata(shared, metadata)))
         }
@@ -253,7 +230,7 @@ fn plan(shared: &Shared, request: &Request) -> Plan {
             validate_only: alter.validate_only,
         }),
         Request::Produce(produce) => {
-            auto_create(shared, produce.topics.iter().map(|t| &t.name));
+            super::auto_create(shared, produce.topics.iter().map(|t| &t.name));
             let timeout = produce.timeout.min(shared.options.config.request_timeout);
             let parts = parts_of(
                 &produce.topics,
@@ -354,23 +331,6 @@ fn plan(shared: &Shared, request: &Request) -> Plan {
             }
         }
         Request::OffsetForLeaderEpoch(_) => unreachable!("{api_key} is in UNSERVED_APIS"),
-    }
-}
-
-/// With `auto_create_topics_enable`, asks the agent to create the topics among `names` that
-/// do not exist yet, with the broker's default partition count, replication factor and
-/// configs. The request itself meets LEADER_NOT_AVAILABLE (retriable) until they exist.
-fn auto_create<'a>(shared: &Shared, names: impl Iterator<Item = &'a String>) {
-    if !shared.options.config.auto_create_topics_enable {
-        return;
-    }
-    let catalog = shared.catalog();
-    let missing: Vec<String> = names
-        .filter(|n| catalog.topic(n).is_none())
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        shared.to_agent(AgentMsg::CreateOnUse { names: missing });
     }
 }
 

@@ -1,6 +1,360 @@
-//! Apache Kafka's wire protocol: framing and headers ([`frame`]), the Fetch response ([`fetch_response`]).
-// Used once the Kafka frontend lands.
-#![allow(dead_code)]
+//! Apache Kafka's wire protocol, for every Kafka client and tool: the frontend of the Kafka
+//! listener. Message layouts are not written here: requests decode and responses encode with
+//! `kafka-protocol`, generated from Kafka's own message schemas, except the Fetch response,
+//! which is encoded around record bytes sent from segment files with `sendfile`
+//! ([`fetch_response`]). Produce's records stay the frame's bytes (`Bytes` slices of it).
+//!
+//! | file                 | owns                                                          |
+//! |----------------------|---------------------------------------------------------------|
+//! | (here)               | reading a request, the APIs served and their versions ([`SERVED`]), dispatch, answers as frames |
+//! | [`frame`]            | the `i32 size` framing, request and response headers           |
+//! | [`fetch_response`]   | the Fetch response's hand-written encoding around record chunks |
+//! | `produce`            | Produce: parts, acks, the response                             |
+//! | `fetch`              | Fetch: parts, long poll, the response pieces                   |
+//! | `metadata`           | ApiVersions, Metadata, FindCoordinator: answers from the catalog |
+//! | `offsets`            | ListOffsets, OffsetCommit, OffsetFetch                         |
+//! | `admin`              | CreateTopics, DeleteTopics, configs: operations for the agent   |
+//!
+//! A request's steps: [`read_request`] cuts the frame, reads the header, decodes the body at
+//! its version and plans it (answered at once, an admin operation, or partition parts);
+//! [`finish`] and [`finish_admin`] answer from the results.
+//!
+//! A request Kafka's protocol cannot answer closes the connection, as Kafka does: an API or
+//! version not in [`SERVED`] (an error response would need the API's layout at a version the
+//! broker does not speak; clients pick versions from ApiVersions, which lists only what is
+//! served), or a body that does not decode at its version. ApiVersions itself, at a version
+//! the broker does not know, is answered UNSUPPORTED_VERSION in a v0 response listing what is
+//! served (KIP-511), so the client can pick a version.
 
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use super::{Pending as AnyPending, Read, Step, Unframeable};
+use crate::bus::Shared;
+use crate::connection::OutPiece;
+use crate::ops::{AdminOp, AdminOutcome, PartOp, PartResult};
+use ringlog_replication::{KafkaError, TopicPartition};
+
+mod admin;
+mod fetch;
 pub(crate) mod fetch_response;
 pub(crate) mod frame;
+mod metadata;
+mod offsets;
+mod produce;
+
+use frame::RequestHead;
+
+/// The APIs the Kafka listener answers, and the versions of each: what ApiVersions lists.
+/// Every version here is implemented whole; the upper bounds stop where a version needs
+/// what ringlog does not have yet (topic ids from Produce v13 and Fetch v13, batched groups
+/// in OffsetFetch v8). Consumer-group membership (JoinGroup, SyncGroup, Heartbeat,
+/// LeaveGroup), InitProducerId and SASL are not served yet.
+pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 12),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 2, 7),
+    (ApiKey::FindCoordinator, 0, 3),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+];
+
+/// The versions of `api` served, if it is.
+fn served(api_key: i16) -> Option<(ApiKey, i16, i16)> {
+    SERVED
+        .iter()
+        .copied()
+        .find(|(api, _, _)| *api as i16 == api_key)
+}
+
+/// The header of a request being answered: which API, at which version, for which request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Head {
+    pub api: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+}
+
+/// What the frontend keeps of a request until its answer goes out.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    head: Head,
+    request: Planned,
+    started: Instant,
+}
+
+impl Pending {
+    /// Whether the request is a fetch: a later fetch on its connection ends its wait.
+    pub(crate) fn is_fetch(&self) -> bool {
+        matches!(self.request, Planned::Fetch(_))
+    }
+}
+
+/// What a request with partition parts or an admin operation needs for its answer.
+#[derive(Debug)]
+enum Planned {
+    Produce(produce::Planned),
+    Fetch(fetch::Planned),
+    ListOffsets(offsets::ListPlanned),
+    OffsetCommit(offsets::CommitPlanned),
+    OffsetFetch(offsets::FetchPlanned),
+    Admin(admin::Planned),
+}
+
+/// How a request is answered.
+enum Plan {
+    /// At once: this response frame (or nothing, for acks=0).
+    Respond(Vec<OutPiece>),
+    /// By the agent, through the controller quorum.
+    Admin(AdminOp, admin::Planned),
+    /// By its partitions' owners.
+    Parts {
+        planned: Planned,
+        parts: Vec<(TopicPartition, PartOp)>,
+        min_bytes: u64,
+    },
+}
+
+/// Cuts the next request out of `received` and decides what to do with it. `Ok(None)` until
+/// a whole frame is there.
+pub(crate) fn read_request(
+    shared: &Shared,
+    received: &mut BytesMut,
+    max_frame_bytes: u32,
+) -> Result<Option<Read>, Unframeable> {
+    let Some(mut frame) = frame::split_frame(received, max_frame_bytes)? else {
+        return Ok(None);
+    };
+    let bytes = frame.len() + 4;
+    let started = Instant::now();
+    let head = frame::decode_head(&mut frame)?;
+    tracing::trace!(
+        api_key = head.api_key,
+        version = head.api_version,
+        correlation_id = head.correlation_id,
+        client = head.client_id.as_deref().unwrap_or(""),
+        "kafka request"
+    );
+    let step = match plan(shared, &head, frame) {
+        Ok((head, Plan::Respond(pieces))) => {
+            request_done(head.api, started);
+            Step::Answer(pieces)
+        }
+        Ok((head, Plan::Admin(op, planned))) => {
+            let pending = Pending {
+                head,
+                request: Planned::Admin(planned),
+                started,
+            };
+            Step::Admin(AnyPending::Kafka(pending), op)
+        }
+        Ok((
+            head,
+            Plan::Parts {
+                planned,
+                parts,
+                min_bytes,
+            },
+        )) => Step::Parts {
+            pending: AnyPending::Kafka(Pending {
+                head,
+                request: planned,
+                started,
+            }),
+            parts,
+            min_bytes,
+        },
+        Err(Refused::Answer(pieces)) => Step::Answer(pieces),
+        Err(Refused::Close(why)) => {
+            let api = wire_api_key(head.api_key);
+            crate::metrics_hooks::request_errors(api, vec![wire_error(why.code)]);
+            return Err(why.into());
+        }
+    };
+    Ok(Some(Read { bytes, step }))
+}
+
+/// A request refused whole.
+enum Refused {
+    /// With this answer.
+    Answer(Vec<OutPiece>),
+    /// By closing the connection, for this reason.
+    Close(Unanswerable),
+}
+
+/// Why a request closes its connection.
+#[derive(Debug, thiserror::Error)]
+#[error("kafka request api key {api_key} v{version} from client {client:?}: {reason}")]
+struct Unanswerable {
+    api_key: i16,
+    version: i16,
+    client: String,
+    reason: String,
+    /// The error code counted for it.
+    code: i16,
+}
+
+impl Unanswerable {
+    fn refuse(head: &RequestHead, code: i16, reason: String) -> Refused {
+        Refused::Close(Unanswerable {
+            api_key: head.api_key,
+            version: head.api_version,
+            client: head.client_id.clone().unwrap_or_default(),
+            reason,
+            code,
+        })
+    }
+}
+
+/// Decodes the body of a request of a served API and version and plans it.
+fn plan(shared: &Shared, head: &RequestHead, mut body: Bytes) -> Result<(Head, Plan), Refused> {
+    let Some((api, min, max)) = served(head.api_key) else {
+        let reason = "the api is not served (ApiVersions lists those that are)".to_string();
+        return Err(Unanswerable::refuse(head, UNSUPPORTED_VERSION, reason));
+    };
+    let version = head.api_version;
+    if api == ApiKey::ApiVersions && (version > max || !head.known) {
+        // KIP-511: a version this broker does not know still gets the versions it serves, in
+        // a v0 response, so the client can pick one.
+        let response = metadata::api_versions(UNSUPPORTED_VERSION);
+        let frame = frame::encode_response(head.correlation_id, api, 0, &response);
+        return Err(Refused::Answer(vec![OutPiece::Bytes(frame)]));
+    }
+    if version < min || version > max || !head.known {
+        let reason = format!("the version is not served ({api:?} is served at v{min} to v{max})");
+        return Err(Unanswerable::refuse(head, UNSUPPORTED_VERSION, reason));
+    }
+    let raw = head;
+    let head = Head {
+        api,
+        version,
+        correlation_id: raw.correlation_id,
+    };
+    let plan = match api {
+        ApiKey::ApiVersions => {
+            let response = metadata::api_versions(0);
+            Plan::Respond(respond(&head, &response))
+        }
+        ApiKey::Metadata => Plan::Respond(metadata::answer(
+            shared,
+            &head,
+            decode_body(raw, &head, &mut body)?,
+        )),
+        ApiKey::FindCoordinator => Plan::Respond(metadata::find_coordinator(
+            shared,
+            &head,
+            decode_body(raw, &head, &mut body)?,
+        )),
+        ApiKey::Produce => produce::plan(shared, &head, decode_body(raw, &head, &mut body)?),
+        ApiKey::Fetch => fetch::plan(shared, &head, decode_body(raw, &head, &mut body)?),
+        ApiKey::ListOffsets => offsets::plan_list(&head, decode_body(raw, &head, &mut body)?),
+        ApiKey::OffsetCommit => {
+            offsets::plan_commit(shared, &head, decode_body(raw, &head, &mut body)?)
+        }
+        ApiKey::OffsetFetch => offsets::plan_fetch(&head, decode_body(raw, &head, &mut body)?),
+        ApiKey::CreateTopics => admin::plan_create(decode_body(raw, &head, &mut body)?),
+        ApiKey::DeleteTopics => admin::plan_delete(decode_body(raw, &head, &mut body)?),
+        ApiKey::DescribeConfigs => Plan::Respond(admin::describe_configs(
+            shared,
+            &head,
+            decode_body(raw, &head, &mut body)?,
+        )),
+        ApiKey::AlterConfigs => admin::plan_alter(shared, decode_body(raw, &head, &mut body)?),
+        other => unreachable!("{other:?} is in SERVED but not planned"),
+    };
+    Ok((head, plan))
+}
+
+/// The body of a request at its version, decoded. Bytes after it are left alone, as Kafka
+/// leaves them: librdkafka 2 sends three zero bytes after a Metadata v12 body, and Kafka's
+/// clients are what this listener must take.
+fn decode_body<M: Decodable>(
+    raw: &RequestHead,
+    head: &Head,
+    body: &mut Bytes,
+) -> Result<M, Refused> {
+    M::decode(body, head.version).map_err(|error| {
+        let reason = format!("the body does not decode: {error:#}");
+        Unanswerable::refuse(raw, INVALID_REQUEST, reason)
+    })
+}
+
+/// The answer to a request whose parts all answered, in part order.
+pub(crate) fn finish(pending: Pending, results: Vec<PartResult>) -> Vec<OutPiece> {
+    let head = pending.head;
+    let pieces = match pending.request {
+        Planned::Produce(planned) => produce::finish(&head, planned, results),
+        Planned::Fetch(planned) => fetch::finish(&head, planned, results),
+        Planned::ListOffsets(planned) => offsets::finish_list(&head, planned, results),
+        Planned::OffsetCommit(planned) => offsets::finish_commit(&head, planned, results),
+        Planned::OffsetFetch(planned) => offsets::finish_fetch(&head, planned, results),
+        Planned::Admin(_) => unreachable!("an admin request has no parts"),
+    };
+    request_done(head.api, pending.started);
+    pieces
+}
+
+/// The answer to an admin request from its operation's outcome.
+pub(crate) fn finish_admin(pending: Pending, outcome: AdminOutcome) -> Vec<OutPiece> {
+    let Planned::Admin(planned) = pending.request else {
+        unreachable!("only an admin request has an admin outcome")
+    };
+    let pieces = admin::finish(&pending.head, planned, outcome);
+    request_done(pending.head.api, pending.started);
+    pieces
+}
+
+/// Kafka's UNSUPPORTED_VERSION.
+const UNSUPPORTED_VERSION: i16 = 35;
+/// Kafka's INVALID_REQUEST.
+const INVALID_REQUEST: i16 = 42;
+
+/// The error code of `error`, 0 for none.
+fn code(error: Option<KafkaError>) -> i16 {
+    error.map_or(0, KafkaError::code)
+}
+
+/// A whole response as one frame.
+fn respond<M: Encodable>(head: &Head, body: &M) -> Vec<OutPiece> {
+    let frame = frame::encode_response(head.correlation_id, head.api, head.version, body);
+    vec![OutPiece::Bytes(frame)]
+}
+
+/// Counts a request of `api` answered, and the error codes among `codes` (0 is no error).
+fn count_errors(head: &Head, codes: impl IntoIterator<Item = i16>) {
+    let errors: Vec<_> = codes
+        .into_iter()
+        .filter(|&c| c != 0)
+        .map(wire_error)
+        .collect();
+    if !errors.is_empty() {
+        crate::metrics_hooks::request_errors(wire_api(head.api), errors);
+    }
+}
+
+fn request_done(api: ApiKey, started: Instant) {
+    crate::metrics_hooks::request(wire_api(api), started);
+}
+
+/// The metrics label of a Kafka API: the metrics name APIs by Kafka's numbers, which the
+/// thin protocol shares.
+fn wire_api(api: ApiKey) -> ringlog_wire::ApiKey {
+    wire_api_key(api as i16)
+}
+
+fn wire_api_key(api_key: i16) -> ringlog_wire::ApiKey {
+    ringlog_wire::ApiKey(api_key as u16)
+}
+
+fn wire_error(code: i16) -> ringlog_wire::ErrorCode {
+    ringlog_wire::ErrorCode(code)
+}

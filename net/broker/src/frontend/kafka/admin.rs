@@ -1,0 +1,359 @@
+//! The admin requests: CreateTopics and DeleteTopics (carried out by the agent through the
+//! controller quorum), DescribeConfigs (from the catalog) and AlterConfigs (the agent).
+//!
+//! Config keys are Kafka's names on this protocol (`retention.ms`, `cleanup.policy`, ...),
+//! mapped both ways to ringlog's (`retention_ms`; [`ringlog_key`], [`kafka_key`]). A value
+//! ringlog does not support (`cleanup.policy=compact`) is refused with INVALID_CONFIG naming
+//! the key, as an unknown key is.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, ApiKey, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use ringlog_replication::KafkaError;
+use ringlog_replication::driver::Refusal;
+
+use super::{Head, Plan, count_errors, respond};
+use crate::bus::Shared;
+use crate::connection::OutPiece;
+use crate::ops::{AdminOp, AdminOutcome, NewTopic, TopicAlteration};
+use crate::topic_config::{TopicConfigEntry, TopicConfigKey};
+
+/// Kafka's INVALID_REQUEST.
+const INVALID_REQUEST: i16 = 42;
+/// Kafka's INVALID_CONFIG.
+const INVALID_CONFIG: i16 = 40;
+/// DescribeConfigs' and AlterConfigs' resource types.
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+/// DescribeConfigs' config sources.
+const TOPIC_CONFIG: i8 = 1;
+const STATIC_BROKER_CONFIG: i8 = 4;
+const DEFAULT_CONFIG: i8 = 5;
+
+/// ringlog's name of Kafka's topic config key `kafka` (`retention.ms` is `retention_ms`,
+/// `flush.ms` is `flush_interval_ms`); ringlog's own name is taken as well.
+pub(crate) fn ringlog_key(kafka: &str) -> String {
+    match kafka {
+        "flush.ms" => "flush_interval_ms".to_string(),
+        "flush.policy" => "flush_policy".to_string(),
+        other => other.replace('.', "_"),
+    }
+}
+
+/// Kafka's name of a topic config key.
+pub(crate) fn kafka_key(key: TopicConfigKey) -> String {
+    match key {
+        TopicConfigKey::FlushIntervalMs => "flush.ms".to_string(),
+        other => other.name().replace('_', "."),
+    }
+}
+
+fn str_bytes(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+/// A request timeout in milliseconds as a duration (a negative one is none).
+fn millis(ms: i32) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+pub(super) fn plan_create(request: CreateTopicsRequest) -> Plan {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| NewTopic {
+            name: topic.name.0.to_string(),
+            // -1: the broker's default (CreateTopics v4 and up).
+            partitions: u32::try_from(topic.num_partitions).ok(),
+            replication_factor: u16::try_from(topic.replication_factor).ok(),
+            configs: topic
+                .configs
+                .into_iter()
+                .filter_map(|c| Some((ringlog_key(&c.name), c.value?.to_string())))
+                .collect(),
+        })
+        .collect();
+    let op = AdminOp::CreateTopics {
+        topics,
+        timeout: millis(request.timeout_ms),
+        validate_only: request.validate_only,
+    };
+    Plan::Admin(op, Planned::default())
+}
+
+pub(super) fn plan_delete(request: DeleteTopicsRequest) -> Plan {
+    // v6 names topics in `topics` (by name or id); earlier versions in `topic_names`.
+    let mut names: Vec<String> = request
+        .topic_names
+        .iter()
+        .map(|n| n.0.to_string())
+        .collect();
+    names.extend(
+        request
+            .topics
+            .iter()
+            .filter_map(|t| t.name.as_ref())
+            .map(|n| n.0.to_string()),
+    );
+    let op = AdminOp::DeleteTopics {
+        names,
+        timeout: millis(request.timeout_ms),
+    };
+    Plan::Admin(op, Planned::default())
+}
+
+/// AlterConfigs replaces a topic's config whole: keys the request does not name return to
+/// their defaults, as in Kafka. Only topics can be altered: broker configs are read from the
+/// broker's file at start.
+pub(super) fn plan_alter(shared: &Shared, request: AlterConfigsRequest) -> Plan {
+    let catalog = shared.catalog();
+    let mut planned = Planned::default();
+    let mut topics = Vec::new();
+    for (position, resource) in request.resources.into_iter().enumerate() {
+        let name = resource.resource_name.to_string();
+        if resource.resource_type != TOPIC {
+            let message = format!(
+                "resource type {} cannot be altered: only topics can (broker configs are read \
+                 from the broker's config file at start)",
+                resource.resource_type
+            );
+            planned.refused.push(Refused {
+                position,
+                name,
+                resource_type: resource.resource_type,
+                code: INVALID_REQUEST,
+                message,
+            });
+            continue;
+        }
+        let mut changes: Vec<(String, Option<String>)> = resource
+            .configs
+            .into_iter()
+            .map(|c| (ringlog_key(&c.name), c.value.map(|v| v.to_string())))
+            .collect();
+        let set: Vec<String> = catalog
+            .topic(&name)
+            .map(|t| t.configs.keys().cloned().collect())
+            .unwrap_or_default();
+        for key in set {
+            if !changes.iter().any(|(named, _)| *named == key) {
+                changes.push((key, None));
+            }
+        }
+        topics.push(TopicAlteration { name, changes });
+    }
+    let op = AdminOp::AlterConfigs {
+        topics,
+        validate_only: request.validate_only,
+    };
+    Plan::Admin(op, planned)
+}
+
+/// What an admin answer needs beyond the agent's outcome: the entries refused before the
+/// request reached the agent, and where they go among the others.
+#[derive(Debug, Default)]
+pub(super) struct Planned {
+    refused: Vec<Refused>,
+}
+
+/// One entry of an admin request refused by the frontend.
+#[derive(Debug)]
+struct Refused {
+    /// Its place in the request.
+    position: usize,
+    name: String,
+    resource_type: i8,
+    code: i16,
+    message: String,
+}
+
+/// The answer to an admin request from its outcome: per topic, in request order.
+pub(super) fn finish(head: &Head, planned: Planned, outcome: AdminOutcome) -> Vec<OutPiece> {
+    let mut results: Vec<(String, i8, i16, Option<StrBytes>)> = outcome
+        .into_iter()
+        .map(|(name, refusal)| {
+            let code = refusal.as_ref().map_or(0, |r| r.error.code());
+            let message = refusal.map(|Refusal { message, .. }| str_bytes(message));
+            (name, TOPIC, code, message)
+        })
+        .collect();
+    for refused in planned.refused {
+        let at = refused.position.min(results.len());
+        let entry = (
+            refused.name,
+            refused.resource_type,
+            refused.code,
+            Some(str_bytes(refused.message)),
+        );
+        results.insert(at, entry);
+    }
+    count_errors(head, results.iter().map(|r| r.2));
+    let results = results.into_iter();
+    match head.api {
+        ApiKey::CreateTopics => {
+            let topics = results
+                .map(|(name, _, code, message)| {
+                    CreatableTopicResult::default()
+                        .with_name(TopicName(str_bytes(name)))
+                        .with_error_code(code)
+                        .with_error_message(message)
+                        .with_num_partitions(-1)
+                        .with_replication_factor(-1)
+                })
+                .collect();
+            respond(head, &CreateTopicsResponse::default().with_topics(topics))
+        }
+        ApiKey::DeleteTopics => {
+            let responses = results
+                .map(|(name, _, code, message)| {
+                    let result = DeletableTopicResult::default()
+                        .with_name(Some(TopicName(str_bytes(name))))
+                        .with_error_code(code);
+                    // The message came with v5.
+                    if head.version >= 5 {
+                        result.with_error_message(message)
+                    } else {
+                        result
+                    }
+                })
+                .collect();
+            respond(
+                head,
+                &DeleteTopicsResponse::default().with_responses(responses),
+            )
+        }
+        ApiKey::AlterConfigs => {
+            let responses = results
+                .map(|(name, resource_type, code, message)| {
+                    AlterConfigsResourceResponse::default()
+                        .with_resource_type(resource_type)
+                        .with_resource_name(str_bytes(name))
+                        .with_error_code(code)
+                        .with_error_message(message)
+                })
+                .collect();
+            respond(
+                head,
+                &AlterConfigsResponse::default().with_responses(responses),
+            )
+        }
+        other => unreachable!("{other:?} is not an admin request"),
+    }
+}
+
+/// DescribeConfigs of topics (every key, with its source: set on the topic, or the broker's
+/// default) and of this broker (its config file's keys by Kafka's names where Kafka has one).
+pub(super) fn describe_configs(
+    shared: &Shared,
+    head: &Head,
+    request: DescribeConfigsRequest,
+) -> Vec<OutPiece> {
+    let results: Vec<DescribeConfigsResult> = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let name = resource.resource_name.to_string();
+            let keys = resource
+                .configuration_keys
+                .map(|keys| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
+            let described = match resource.resource_type {
+                TOPIC => describe_topic(shared, &name, keys.as_deref()),
+                BROKER => describe_broker(shared, &name, keys.as_deref()),
+                other => Err((
+                    INVALID_REQUEST,
+                    format!("resource type {other} has no configs in ringlog"),
+                )),
+            };
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name);
+            match described {
+                Ok(configs) => result.with_configs(configs),
+                Err((code, message)) => result
+                    .with_error_code(code)
+                    .with_error_message(Some(str_bytes(message))),
+            }
+        })
+        .collect();
+    count_errors(head, results.iter().map(|r| r.error_code));
+    respond(
+        head,
+        &DescribeConfigsResponse::default().with_results(results),
+    )
+}
+
+type Described = Result<Vec<DescribeConfigsResourceResult>, (i16, String)>;
+
+fn describe_topic(shared: &Shared, name: &str, keys: Option<&[String]>) -> Described {
+    let catalog = shared.catalog();
+    if catalog.topic(name).is_none() {
+        let error = KafkaError::UnknownTopicOrPartition;
+        return Err((error.code(), format!("unknown topic {name}")));
+    }
+    let defaults = shared.options.config.topic_defaults();
+    // Keys ringlog does not have are left out, as Kafka leaves out keys it does not know.
+    let wanted: Option<Vec<String>> = keys.map(|keys| {
+        keys.iter()
+            .map(|k| ringlog_key(k))
+            .filter(|k| TopicConfigKey::from_name(k).is_ok())
+            .collect()
+    });
+    let entries = shared
+        .topic_config(&catalog, name)
+        .describe(&defaults, wanted.as_deref())
+        .map_err(|error| (INVALID_CONFIG, error.to_string()))?;
+    Ok(entries.into_iter().map(topic_entry).collect())
+}
+
+fn topic_entry(entry: TopicConfigEntry) -> DescribeConfigsResourceResult {
+    let source = if entry.is_default {
+        DEFAULT_CONFIG
+    } else {
+        TOPIC_CONFIG
+    };
+    DescribeConfigsResourceResult::default()
+        .with_name(str_bytes(kafka_key(entry.key)))
+        .with_value(Some(str_bytes(entry.value)))
+        .with_config_source(source)
+        .with_read_only(false)
+}
+
+fn describe_broker(shared: &Shared, name: &str, keys: Option<&[String]>) -> Described {
+    let me = shared.options.node_id.0.to_string();
+    if !name.is_empty() && name != me {
+        return Err((
+            INVALID_REQUEST,
+            format!("this is broker {me}, not {name}: ask that broker"),
+        ));
+    }
+    let config = &shared.options.config;
+    let configs = config
+        .described()
+        .into_iter()
+        .filter(|entry| keys.is_none_or(|keys| keys.iter().any(|k| *k == entry.name)))
+        .map(|entry| {
+            let source = if entry.is_default {
+                DEFAULT_CONFIG
+            } else {
+                STATIC_BROKER_CONFIG
+            };
+            DescribeConfigsResourceResult::default()
+                .with_name(str_bytes(entry.name))
+                .with_value(Some(str_bytes(entry.value)))
+                .with_config_source(source)
+                .with_read_only(true)
+        })
+        .collect();
+    Ok(configs)
+}

@@ -1,0 +1,221 @@
+//! The requests answered from the catalog alone: ApiVersions, Metadata and FindCoordinator.
+//! Brokers are given by their Kafka listener (a broker without one is left out); the
+//! controller a client is told of is the broker it asks, which forwards admin requests to
+//! the controller quorum itself.
+
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{
+    ApiVersionsResponse, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse,
+    MetadataRequest, MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use ringlog_replication::{KafkaError, TopicPartition};
+
+use super::{Head, SERVED, count_errors, respond};
+use crate::bus::Shared;
+use crate::catalog::{BrokerEntry, Catalog};
+use crate::connection::OutPiece;
+use crate::offsets::{OFFSETS_TOPIC, partition_for};
+
+/// Kafka's UNKNOWN_TOPIC_ID.
+const UNKNOWN_TOPIC_ID: i16 = 100;
+
+/// Kafka's "authorized operations not asked for" (`-2147483648`).
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+/// What ApiVersions answers: [`SERVED`], with `error_code` (UNSUPPORTED_VERSION for a
+/// version of ApiVersions the broker does not know).
+pub(super) fn api_versions(error_code: i16) -> ApiVersionsResponse {
+    let api_keys = SERVED
+        .iter()
+        .map(|&(api, min, max)| {
+            ApiVersion::default()
+                .with_api_key(api as i16)
+                .with_min_version(min)
+                .with_max_version(max)
+        })
+        .collect();
+    ApiVersionsResponse::default()
+        .with_error_code(error_code)
+        .with_api_keys(api_keys)
+}
+
+/// A broker's Kafka listener as host and port, if it has one.
+fn kafka_endpoint(broker: &BrokerEntry) -> Option<(StrBytes, i32)> {
+    let (host, port) = broker.kafka_endpoint.as_deref()?.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((StrBytes::from_string(host.to_string()), port.parse().ok()?))
+}
+
+pub(super) fn answer(shared: &Shared, head: &Head, request: MetadataRequest) -> Vec<OutPiece> {
+    let catalog = shared.catalog();
+    let brokers = catalog
+        .brokers()
+        .filter(|broker| !broker.fenced)
+        .filter_map(|broker| {
+            let (host, port) = kafka_endpoint(broker)?;
+            let rack = broker.rack.clone().map(StrBytes::from_string);
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(broker_id(broker.id)))
+                    .with_host(host)
+                    .with_port(port)
+                    .with_rack(rack),
+            )
+        })
+        .collect();
+    // v0 names no topics to ask for every one; v1 and later send null.
+    let every_topic = match &request.topics {
+        None => true,
+        Some(topics) => head.version == 0 && topics.is_empty(),
+    };
+    let names: Vec<Option<TopicName>> = if every_topic {
+        catalog
+            .topics()
+            .map(|(name, _)| Some(topic_name(name)))
+            .collect()
+    } else {
+        let topics = request.topics.unwrap_or_default();
+        topics.into_iter().map(|topic| topic.name).collect()
+    };
+    let auto_create = request.allow_auto_topic_creation || head.version < 4;
+    if auto_create && !every_topic {
+        super::super::auto_create(shared, names.iter().flatten().map(|n| n.0.as_str()));
+    }
+    let auto_created = auto_create && shared.options.config.auto_create_topics_enable;
+    let topics: Vec<MetadataResponseTopic> = names
+        .into_iter()
+        .map(|name| topic(&catalog, name, auto_created))
+        .collect();
+    count_errors(
+        head,
+        topics.iter().flat_map(|t| {
+            std::iter::once(t.error_code).chain(t.partitions.iter().map(|p| p.error_code))
+        }),
+    );
+    let response = MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_controller_id(BrokerId(broker_id(shared.options.node_id)))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+    respond(head, &response)
+}
+
+fn topic(catalog: &Catalog, name: Option<TopicName>, auto_created: bool) -> MetadataResponseTopic {
+    let response = MetadataResponseTopic::default()
+        .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+    let Some(name) = name else {
+        // Asked for by topic id, which ringlog does not give topics yet.
+        return response.with_error_code(UNKNOWN_TOPIC_ID);
+    };
+    let Some(entry) = catalog.topic(name.0.as_str()) else {
+        // A topic being created on first use is on its way: worth retrying.
+        let error = if auto_created {
+            KafkaError::LeaderNotAvailable
+        } else {
+            KafkaError::UnknownTopicOrPartition
+        };
+        return response.with_name(Some(name)).with_error_code(error.code());
+    };
+    let partitions = (0..)
+        .zip(&entry.partitions)
+        .map(|(index, partition)| {
+            let ids = |brokers: &[ringlog_replication::BrokerId]| {
+                brokers.iter().map(|&b| BrokerId(broker_id(b))).collect()
+            };
+            let offline: Vec<ringlog_replication::BrokerId> = partition
+                .replicas()
+                .iter()
+                .copied()
+                .filter(|&r| catalog.broker(r).is_none_or(|b| b.fenced))
+                .collect();
+            let error = match partition.leader() {
+                Some(_) => 0,
+                None => KafkaError::LeaderNotAvailable.code(),
+            };
+            MetadataResponsePartition::default()
+                .with_error_code(error)
+                .with_partition_index(index)
+                .with_leader_id(BrokerId(partition.leader().map_or(-1, broker_id)))
+                .with_leader_epoch(epoch(partition.leader_epoch().0))
+                .with_replica_nodes(ids(partition.replicas()))
+                .with_isr_nodes(ids(partition.isr()))
+                .with_offline_replicas(ids(&offline))
+        })
+        .collect();
+    response
+        .with_is_internal(name.0.as_str() == OFFSETS_TOPIC)
+        .with_name(Some(name))
+        .with_partitions(partitions)
+}
+
+/// FindCoordinator v0 to v3: a group's coordinator is the leader of the group's partition of
+/// the offsets topic. Transactions have no coordinator in ringlog.
+pub(super) fn find_coordinator(
+    shared: &Shared,
+    head: &Head,
+    request: FindCoordinatorRequest,
+) -> Vec<OutPiece> {
+    let found = coordinator(shared, &request);
+    let response = match found {
+        Ok((node_id, host, port)) => FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(node_id))
+            .with_host(host)
+            .with_port(port),
+        Err((error, message)) => FindCoordinatorResponse::default()
+            .with_error_code(error.code())
+            .with_error_message(Some(StrBytes::from_string(message)))
+            .with_node_id(BrokerId(-1))
+            .with_port(-1),
+    };
+    count_errors(head, [response.error_code]);
+    respond(head, &response)
+}
+
+/// The coordinator's id, host and port, or why there is none.
+fn coordinator(
+    shared: &Shared,
+    request: &FindCoordinatorRequest,
+) -> Result<(i32, StrBytes, i32), (KafkaError, String)> {
+    if request.key_type != 0 {
+        return Err((
+            KafkaError::CoordinatorNotAvailable,
+            format!(
+                "key type {} has no coordinator: ringlog has no transactions",
+                request.key_type
+            ),
+        ));
+    }
+    let group = request.key.as_str();
+    let catalog = shared.catalog();
+    let offsets = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
+    let unavailable = |why: String| (KafkaError::CoordinatorNotAvailable, why);
+    let partition = catalog
+        .partition(&offsets)
+        .ok_or_else(|| unavailable(format!("{offsets} does not exist yet")))?;
+    let leader = partition
+        .leader()
+        .ok_or_else(|| unavailable(format!("{offsets} has no leader")))?;
+    let (host, port) = catalog
+        .broker(leader)
+        .filter(|broker| !broker.fenced)
+        .and_then(kafka_endpoint)
+        .ok_or_else(|| unavailable(format!("broker {leader} has no Kafka listener")))?;
+    Ok((broker_id(leader), host, port))
+}
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// A broker id as Kafka's `int32` (node ids are at most 2^31-1, `node_id`'s range).
+fn broker_id(id: ringlog_replication::BrokerId) -> i32 {
+    i32::try_from(id.0).unwrap_or(i32::MAX)
+}
+
+fn epoch(epoch: u32) -> i32 {
+    i32::try_from(epoch).unwrap_or(i32::MAX)
+}

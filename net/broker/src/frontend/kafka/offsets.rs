@@ -1,0 +1,309 @@
+//! ListOffsets, and the committed offsets of consumers in assign mode: OffsetCommit and
+//! OffsetFetch, stored in the group's partition of `__consumer_offsets` by its leader (the
+//! group's coordinator). Group membership is not served yet, so a commit naming a member or a
+//! generation is refused with UNKNOWN_MEMBER_ID; a simple consumer's commit (generation -1,
+//! no member) is what assign mode sends.
+
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+};
+use kafka_protocol::messages::{
+    ListOffsetsRequest, ListOffsetsResponse, OffsetCommitRequest, OffsetCommitResponse,
+    OffsetFetchRequest, OffsetFetchResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
+use ringlog_replication::{KafkaError, TopicPartition};
+
+use super::produce::topic_partition;
+use super::{Head, Plan, Planned as AnyPlanned, code, count_errors, respond};
+use crate::bus::Shared;
+use crate::connection::OutPiece;
+use crate::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
+use crate::ops::{OffsetSpec, PartOp, PartResult};
+
+/// Kafka's OFFSET_METADATA_TOO_LARGE.
+const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+/// Kafka's INVALID_GROUP_ID.
+const INVALID_GROUP_ID: i16 = 24;
+/// Kafka's UNKNOWN_MEMBER_ID.
+const UNKNOWN_MEMBER_ID: i16 = 25;
+/// ListOffsets' timestamps that name an offset rather than a time.
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+
+/// What a ListOffsets answer needs: its topics' partitions in request order.
+#[derive(Debug)]
+pub(super) struct ListPlanned {
+    topics: Vec<(TopicName, Vec<i32>)>,
+}
+
+pub(super) fn plan_list(head: &Head, request: ListOffsetsRequest) -> Plan {
+    let _ = head;
+    let mut parts = Vec::new();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for partition in topic.partitions {
+            partitions.push(partition.partition_index);
+            let spec = match partition.timestamp {
+                LATEST => OffsetSpec::Latest,
+                EARLIEST => OffsetSpec::Earliest,
+                // Other negative specs (max timestamp, -3, and the tiered ones) come with
+                // versions not served.
+                time => OffsetSpec::Timestamp(Timestamp(time.max(0))),
+            };
+            let op = PartOp::ListOffsets { spec };
+            parts.push((topic_partition(&topic.name, partition.partition_index), op));
+        }
+        topics.push((topic.name, partitions));
+    }
+    Plan::Parts {
+        planned: AnyPlanned::ListOffsets(ListPlanned { topics }),
+        parts,
+        min_bytes: 0,
+    }
+}
+
+pub(super) fn finish_list(
+    head: &Head,
+    planned: ListPlanned,
+    results: Vec<PartResult>,
+) -> Vec<OutPiece> {
+    let mut results = results.into_iter();
+    let mut codes = Vec::new();
+    let topics = planned
+        .topics
+        .into_iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .into_iter()
+                .map(|index| {
+                    let response = list_partition(index, results.next());
+                    codes.push(response.error_code);
+                    response
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    count_errors(head, codes);
+    respond(head, &ListOffsetsResponse::default().with_topics(topics))
+}
+
+fn list_partition(index: i32, result: Option<PartResult>) -> ListOffsetsPartitionResponse {
+    match result {
+        Some(PartResult::ListOffsets {
+            error,
+            offset,
+            timestamp,
+        }) => ListOffsetsPartitionResponse::default()
+            .with_partition_index(index)
+            .with_error_code(code(error))
+            .with_timestamp(timestamp.map_or(-1, |t| t.0))
+            .with_offset(offset.map_or(-1, kafka_offset))
+            .with_leader_epoch(-1),
+        other => unreachable!("a list offsets part answered {other:?}"),
+    }
+}
+
+fn kafka_offset(offset: Offset) -> i64 {
+    i64::try_from(offset.0).unwrap_or(i64::MAX)
+}
+
+/// What an OffsetCommit answer needs: the response with every entry refused on its own
+/// already answered; the entries sent to the offsets topic take the part's result.
+#[derive(Debug)]
+pub(super) struct CommitPlanned {
+    response: OffsetCommitResponse,
+}
+
+/// The partition of the offsets topic that holds `group`'s commits.
+fn offsets_partition(group: &str) -> TopicPartition {
+    TopicPartition::new(OFFSETS_TOPIC, offsets::partition_for(group))
+}
+
+pub(super) fn plan_commit(shared: &Shared, head: &Head, request: OffsetCommitRequest) -> Plan {
+    let group = request.group_id.0.to_string();
+    let catalog = shared.catalog();
+    let member = !request.member_id.is_empty() || request.generation_id_or_member_epoch >= 0;
+    let mut commits = Vec::new();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let tp = topic_partition(&topic.name, p.partition_index);
+                    let metadata = p.committed_metadata.map(|m| m.to_string());
+                    let error = if group.is_empty() {
+                        INVALID_GROUP_ID
+                    } else if member {
+                        UNKNOWN_MEMBER_ID
+                    } else if !catalog.contains(&tp) {
+                        KafkaError::UnknownTopicOrPartition.code()
+                    } else if metadata.as_ref().map_or(0, String::len) > offsets::METADATA_MAX_BYTES
+                    {
+                        OFFSET_METADATA_TOO_LARGE
+                    } else {
+                        commits.push(Commit {
+                            group: group.clone(),
+                            topic: tp.topic.clone(),
+                            partition: tp.partition,
+                            committed: Committed {
+                                offset: Offset(u64::try_from(p.committed_offset).unwrap_or(0)),
+                                leader_epoch: u32::try_from(p.committed_leader_epoch)
+                                    .ok()
+                                    .map(LeaderEpoch),
+                                metadata,
+                            },
+                        });
+                        0
+                    };
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(error)
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    let response = OffsetCommitResponse::default().with_topics(topics);
+    if commits.is_empty() {
+        return Plan::Respond(answer_commit(head, response));
+    }
+    let op = PartOp::CommitOffsets { commits };
+    Plan::Parts {
+        planned: AnyPlanned::OffsetCommit(CommitPlanned { response }),
+        parts: vec![(offsets_partition(&group), op)],
+        min_bytes: 0,
+    }
+}
+
+pub(super) fn finish_commit(
+    head: &Head,
+    planned: CommitPlanned,
+    results: Vec<PartResult>,
+) -> Vec<OutPiece> {
+    let stored = match results.into_iter().next() {
+        Some(PartResult::OffsetsCommitted(error)) => code(error),
+        other => unreachable!("an offset commit part answered {other:?}"),
+    };
+    let mut response = planned.response;
+    // The part stored the entries that were sent, or failed them all.
+    for partition in response
+        .topics
+        .iter_mut()
+        .flat_map(|t| t.partitions.iter_mut())
+    {
+        if partition.error_code == 0 {
+            partition.error_code = stored;
+        }
+    }
+    answer_commit(head, response)
+}
+
+fn answer_commit(head: &Head, response: OffsetCommitResponse) -> Vec<OutPiece> {
+    let codes = response
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code));
+    count_errors(head, codes);
+    respond(head, &response)
+}
+
+/// What an OffsetFetch answer needs: nothing beyond the part's result.
+#[derive(Debug)]
+pub(super) struct FetchPlanned;
+
+pub(super) fn plan_fetch(head: &Head, request: OffsetFetchRequest) -> Plan {
+    let group = request.group_id.0.to_string();
+    if group.is_empty() {
+        let response = OffsetFetchResponse::default().with_error_code(INVALID_GROUP_ID);
+        count_errors(head, [INVALID_GROUP_ID]);
+        return Plan::Respond(respond(head, &response));
+    }
+    let topics = request.topics.map(|topics| {
+        topics
+            .into_iter()
+            .map(|t| {
+                let partitions = t
+                    .partition_indexes
+                    .into_iter()
+                    .filter_map(|p| u32::try_from(p).ok())
+                    .collect();
+                (t.name.0.to_string(), partitions)
+            })
+            .collect()
+    });
+    let op = PartOp::FetchOffsets {
+        group: group.clone(),
+        topics,
+    };
+    Plan::Parts {
+        planned: AnyPlanned::OffsetFetch(FetchPlanned),
+        parts: vec![(offsets_partition(&group), op)],
+        min_bytes: 0,
+    }
+}
+
+pub(super) fn finish_fetch(
+    head: &Head,
+    _planned: FetchPlanned,
+    results: Vec<PartResult>,
+) -> Vec<OutPiece> {
+    let found = match results.into_iter().next() {
+        Some(PartResult::Offsets(found)) => found,
+        other => unreachable!("an offset fetch part answered {other:?}"),
+    };
+    let response = match found {
+        Ok(found) => {
+            let topics = found
+                .into_iter()
+                .map(|(name, partitions)| {
+                    let partitions = partitions
+                        .into_iter()
+                        .map(|(index, committed)| fetched_partition(index, committed))
+                        .collect();
+                    OffsetFetchResponseTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(name)))
+                        .with_partitions(partitions)
+                })
+                .collect();
+            OffsetFetchResponse::default().with_topics(topics)
+        }
+        Err(error) => OffsetFetchResponse::default().with_error_code(error.code()),
+    };
+    count_errors(head, [response.error_code]);
+    respond(head, &response)
+}
+
+fn fetched_partition(index: u32, committed: Option<Committed>) -> OffsetFetchResponsePartition {
+    let partition = OffsetFetchResponsePartition::default()
+        .with_partition_index(i32::try_from(index).unwrap_or(i32::MAX))
+        .with_committed_offset(-1)
+        .with_committed_leader_epoch(-1);
+    let Some(committed) = committed else {
+        return partition;
+    };
+    partition
+        .with_committed_offset(kafka_offset(committed.offset))
+        .with_committed_leader_epoch(
+            committed
+                .leader_epoch
+                .map_or(-1, |e| i32::try_from(e.0).unwrap_or(i32::MAX)),
+        )
+        .with_metadata(committed.metadata.map(StrBytes::from_string))
+}
