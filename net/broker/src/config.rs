@@ -1682,10 +1682,13 @@ mod tests {
     fn a_non_default_config_renders_and_parses_back() {
         let config = BrokerConfig {
             node_id: BrokerId(7),
-            listeners: "PLAINTEXT://0.0.0.0:19092,THIN://0.0.0.0:19095".parse().unwrap(),
-            advertised_listeners: "PLAINTEXT://broker-7.example:19092,THIN://broker-7.example:19095"
+            listeners: "PLAINTEXT://0.0.0.0:19092,THIN://0.0.0.0:19095"
                 .parse()
                 .unwrap(),
+            advertised_listeners:
+                "PLAINTEXT://broker-7.example:19092,THIN://broker-7.example:19095"
+                    .parse()
+                    .unwrap(),
             data_dir: PathBuf::from("/var/lib/ringlog"),
             rack: Some(Rack("r1".into())),
             controller_quorum_voters: "1@a:9093,2@b:9093,7@[::1]:9093".parse().unwrap(),
@@ -1768,7 +1771,7 @@ mod tests {
             messages,
             [
                 "io_backend = \"epoll\": expected one of auto, uring, portable",
-                "listeners = \"THIN://localhost:9092\": NAME://ip:port,... with THIN and \
+                "listeners = \"THIN://localhost:9092\": expected NAME://ip:port,... with THIN and \
                  optionally PLAINTEXT, like \"PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095\" \
                  (THIN://localhost:9092: expected an ip address and port, like 127.0.0.1:9092)",
                 "log_retention_ms = -5: expected -1 (forever) or an integer between 0 and \

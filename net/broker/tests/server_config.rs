@@ -23,7 +23,10 @@ use ringlog_wire::{ApiKey, ErrorCode};
 fn a_broker_starts_with_no_file_at_all() {
     let config = BrokerConfig::resolve(None, BrokerOverrides::default()).unwrap();
     assert_eq!(config, BrokerConfig::default());
-    assert_eq!(config.listeners.kafka, Some("127.0.0.1:9092".parse().unwrap()));
+    assert_eq!(
+        config.listeners.kafka,
+        Some("127.0.0.1:9092".parse().unwrap())
+    );
     assert_eq!(config.listeners.thin, "127.0.0.1:9095".parse().unwrap());
     assert_eq!(config.metrics_listen, "127.0.0.1:9644".parse().unwrap());
     assert_eq!(config.data_dir, PathBuf::from("./ringlog-data"));

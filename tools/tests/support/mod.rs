@@ -120,6 +120,8 @@ fn pump(mut from: TcpStream, mut to: TcpStream) {
 pub(crate) struct Node {
     pub id: u32,
     pub listen: SocketAddr,
+    /// The Kafka listener, reached directly (no proxy).
+    pub kafka: SocketAddr,
     pub controller: SocketAddr,
     pub metrics: SocketAddr,
     pub proxy: Proxy,
@@ -157,6 +159,7 @@ impl Cluster {
                 Node {
                     id,
                     listen,
+                    kafka: free_addr(),
                     controller: free_addr(),
                     metrics: free_addr(),
                     proxy: Proxy::start(listen),
@@ -201,10 +204,11 @@ impl Cluster {
         std::fs::create_dir_all(&node.data_dir).unwrap();
         let config = node.data_dir.join("broker.toml");
         let text = format!(
-            "node_id = {}\nlisteners = \"PLAINTEXT://127.0.0.1:0,THIN://{}\"\n\
+            "node_id = {}\nlisteners = \"PLAINTEXT://{},THIN://{}\"\n\
              advertised_listeners = \"THIN://{}\"\nmetrics_listen = \"{}\"\n\
              data_dir = \"{}\"\nshards = 1\ncontroller_quorum_voters = \"{voters}\"\n{extra}\n",
             node.id,
+            node.kafka,
             node.listen,
             node.proxy.addr(),
             node.metrics,
@@ -251,6 +255,17 @@ impl Cluster {
             .iter()
             .filter(|n| n.child.is_some() && !n.paused)
             .map(|n| n.proxy.addr().to_string())
+            .collect();
+        addrs.join(",")
+    }
+
+    /// The Kafka listeners of the brokers that run, comma-separated.
+    pub(crate) fn kafka_bootstrap(&self) -> String {
+        let addrs: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.child.is_some() && !n.paused)
+            .map(|n| n.kafka.to_string())
             .collect();
         addrs.join(",")
     }

@@ -1,5 +1,6 @@
 //! The admin requests: CreateTopics and DeleteTopics (carried out by the agent through the
-//! controller quorum), DescribeConfigs (from the catalog) and AlterConfigs (the agent).
+//! controller quorum), DescribeConfigs (from the catalog), AlterConfigs and
+//! IncrementalAlterConfigs (the agent).
 //!
 //! Config keys are Kafka's names on this protocol (`retention.ms`, `cleanup.policy`, ...),
 //! mapped both ways to ringlog's (`retention_ms`; [`ringlog_key`], [`kafka_key`]). A value
@@ -14,10 +15,11 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResourceResponse;
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterConfigsResponse, ApiKey, CreateTopicsRequest, CreateTopicsResponse,
     DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    TopicName,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use ringlog_replication::KafkaError;
@@ -27,7 +29,7 @@ use super::{Head, Plan, count_errors, respond};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
 use crate::ops::{AdminOp, AdminOutcome, NewTopic, TopicAlteration};
-use crate::topic_config::{TopicConfigEntry, TopicConfigKey};
+use crate::topic_config::{TopicConfigEntry, TopicConfigKey, TopicSettings};
 
 /// Kafka's INVALID_REQUEST.
 const INVALID_REQUEST: i16 = 42;
@@ -123,11 +125,7 @@ pub(super) fn plan_alter(shared: &Shared, request: AlterConfigsRequest) -> Plan 
     for (position, resource) in request.resources.into_iter().enumerate() {
         let name = resource.resource_name.to_string();
         if resource.resource_type != TOPIC {
-            let message = format!(
-                "resource type {} cannot be altered: only topics can (broker configs are read \
-                 from the broker's config file at start)",
-                resource.resource_type
-            );
+            let message = not_a_topic(resource.resource_type);
             planned.refused.push(Refused {
                 position,
                 name,
@@ -158,6 +156,109 @@ pub(super) fn plan_alter(shared: &Shared, request: AlterConfigsRequest) -> Plan 
         validate_only: request.validate_only,
     };
     Plan::Admin(op, planned)
+}
+
+/// IncrementalAlterConfigs' operations on one key.
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+/// IncrementalAlterConfigs: per topic, each key named is set, deleted (back to its default)
+/// or, for a list (`cleanup.policy`, ringlog's one list), appended to or subtracted from; the
+/// keys not named keep their values. Only topics can be altered.
+pub(super) fn plan_incremental(shared: &Shared, request: IncrementalAlterConfigsRequest) -> Plan {
+    let catalog = shared.catalog();
+    let defaults = shared.options.config.topic_defaults();
+    let mut planned = Planned::default();
+    let mut topics = Vec::new();
+    for (position, resource) in request.resources.into_iter().enumerate() {
+        let name = resource.resource_name.to_string();
+        let current = shared.topic_config(&catalog, &name).settings(&defaults);
+        let changes: Result<Vec<_>, (i16, String)> = if resource.resource_type == TOPIC {
+            resource
+                .configs
+                .into_iter()
+                .map(|config| {
+                    let key = ringlog_key(&config.name);
+                    let value = config.value.map(|v| v.to_string());
+                    incremental_change(&current, key, config.config_operation, value)
+                })
+                .collect()
+        } else {
+            Err((INVALID_REQUEST, not_a_topic(resource.resource_type)))
+        };
+        match changes {
+            Ok(changes) => topics.push(TopicAlteration { name, changes }),
+            Err((code, message)) => planned.refused.push(Refused {
+                position,
+                name,
+                resource_type: resource.resource_type,
+                code,
+                message,
+            }),
+        }
+    }
+    let op = AdminOp::AlterConfigs {
+        topics,
+        validate_only: request.validate_only,
+    };
+    Plan::Admin(op, planned)
+}
+
+/// One key's change: its new value (`None`: back to the default).
+fn incremental_change(
+    current: &TopicSettings,
+    key: String,
+    operation: i8,
+    value: Option<String>,
+) -> Result<(String, Option<String>), (i16, String)> {
+    match operation {
+        SET => Ok((key, value)),
+        DELETE => Ok((key, None)),
+        APPEND | SUBTRACT => {
+            let Ok(TopicConfigKey::CleanupPolicy) = TopicConfigKey::from_name(&key) else {
+                let message = format!(
+                    "{key} is not a list: APPEND and SUBTRACT apply to list configs \
+                     (cleanup.policy)"
+                );
+                return Err((INVALID_CONFIG, message));
+            };
+            let items = |s: &str| -> Vec<String> {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|i| !i.is_empty())
+                    .map(String::from)
+                    .collect()
+            };
+            let mut list = items(&current.get(TopicConfigKey::CleanupPolicy));
+            let named = items(value.as_deref().unwrap_or(""));
+            if operation == APPEND {
+                list.extend(
+                    named
+                        .into_iter()
+                        .filter(|n| !list.contains(n))
+                        .collect::<Vec<_>>(),
+                );
+            } else {
+                list.retain(|item| !named.contains(item));
+            }
+            Ok((key, Some(list.join(","))))
+        }
+        other => Err((
+            INVALID_REQUEST,
+            format!(
+                "{key}: config operation {other} is not SET (0), DELETE (1), APPEND (2) or SUBTRACT (3)"
+            ),
+        )),
+    }
+}
+
+fn not_a_topic(resource_type: i8) -> String {
+    format!(
+        "resource type {resource_type} cannot be altered: only topics can (broker configs are \
+         read from the broker's config file at start)"
+    )
 }
 
 /// What an admin answer needs beyond the agent's outcome: the entries refused before the
@@ -232,6 +333,19 @@ pub(super) fn finish(head: &Head, planned: Planned, outcome: AdminOutcome) -> Ve
                 head,
                 &DeleteTopicsResponse::default().with_responses(responses),
             )
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let responses = results
+                .map(|(name, resource_type, code, message)| {
+                    IncrementalResourceResponse::default()
+                        .with_resource_type(resource_type)
+                        .with_resource_name(str_bytes(name))
+                        .with_error_code(code)
+                        .with_error_message(message)
+                })
+                .collect();
+            let response = IncrementalAlterConfigsResponse::default().with_responses(responses);
+            respond(head, &response)
         }
         ApiKey::AlterConfigs => {
             let responses = results

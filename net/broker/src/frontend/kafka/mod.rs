@@ -13,7 +13,7 @@
 //! | `fetch`              | Fetch: parts, long poll, the response pieces                   |
 //! | `metadata`           | ApiVersions, Metadata, FindCoordinator: answers from the catalog |
 //! | `offsets`            | ListOffsets, OffsetCommit, OffsetFetch                         |
-//! | `admin`              | CreateTopics, DeleteTopics, configs: operations for the agent   |
+//! | `admin`              | CreateTopics, DeleteTopics, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs |
 //!
 //! A request's steps: [`read_request`] cuts the frame, reads the header, decodes the body at
 //! its version and plans it (answered at once, an admin operation, or partition parts);
@@ -66,6 +66,7 @@ pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 5),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
 /// The versions of `api` served, if it is.
@@ -269,6 +270,9 @@ fn plan(shared: &Shared, head: &RequestHead, mut body: Bytes) -> Result<(Head, P
             decode_body(raw, &head, &mut body)?,
         )),
         ApiKey::AlterConfigs => admin::plan_alter(shared, decode_body(raw, &head, &mut body)?),
+        ApiKey::IncrementalAlterConfigs => {
+            admin::plan_incremental(shared, decode_body(raw, &head, &mut body)?)
+        }
         other => unreachable!("{other:?} is in SERVED but not planned"),
     };
     Ok((head, plan))
