@@ -362,3 +362,65 @@ fn wire_api_key(api_key: i16) -> ringlog_wire::ApiKey {
 fn wire_error(code: i16) -> ringlog_wire::ErrorCode {
     ringlog_wire::ErrorCode(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::{
+        AlterConfigsRequest, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+        DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
+        IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+        OffsetFetchRequest, ProduceRequest,
+    };
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Decodes `body` as the request of `api` at `version`: whether it decoded.
+    fn decodes(api: ApiKey, version: i16, body: &[u8]) -> bool {
+        fn one<M: Decodable>(version: i16, body: &[u8]) -> bool {
+            M::decode(&mut Bytes::copy_from_slice(body), version).is_ok()
+        }
+        match api {
+            ApiKey::Produce => one::<ProduceRequest>(version, body),
+            ApiKey::Fetch => one::<FetchRequest>(version, body),
+            ApiKey::ListOffsets => one::<ListOffsetsRequest>(version, body),
+            ApiKey::Metadata => one::<MetadataRequest>(version, body),
+            ApiKey::OffsetCommit => one::<OffsetCommitRequest>(version, body),
+            ApiKey::OffsetFetch => one::<OffsetFetchRequest>(version, body),
+            ApiKey::FindCoordinator => one::<FindCoordinatorRequest>(version, body),
+            ApiKey::ApiVersions => one::<ApiVersionsRequest>(version, body),
+            ApiKey::CreateTopics => one::<CreateTopicsRequest>(version, body),
+            ApiKey::DeleteTopics => one::<DeleteTopicsRequest>(version, body),
+            ApiKey::DescribeConfigs => one::<DescribeConfigsRequest>(version, body),
+            ApiKey::AlterConfigs => one::<AlterConfigsRequest>(version, body),
+            ApiKey::IncrementalAlterConfigs => one::<IncrementalAlterConfigsRequest>(version, body),
+            other => panic!("{other:?} is served but not decoded here: add it"),
+        }
+    }
+
+    proptest! {
+        /// The body decoder of every served API and version takes arbitrary bytes without a
+        /// panic (or an abort: a failed allocation is not a panic the harness would catch).
+        #[test]
+        fn every_served_request_decodes_arbitrary_bytes_without_panicking(
+            api in 0..SERVED.len(),
+            version_offset in 0i16..16,
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let (api, min, max) = SERVED[api];
+            let version = min + version_offset % (max - min + 1);
+            let _ = decodes(api, version, &body);
+        }
+    }
+
+    #[test]
+    fn a_request_claiming_billions_of_elements_is_refused_not_allocated() {
+        // Produce v3: a null transactional id, acks, timeout, then 2^31-1 topics in 4 bytes.
+        let mut body = vec![0xff, 0xff, 0, 1, 0, 0, 0x75, 0x30];
+        body.extend_from_slice(&i32::MAX.to_be_bytes());
+        assert!(!decodes(ApiKey::Produce, 3, &body));
+        // Metadata v12 (flexible): a compact array of 2^32-2 topics.
+        let body = [0xff, 0xff, 0xff, 0xff, 0x0f];
+        assert!(!decodes(ApiKey::Metadata, 12, &body));
+    }
+}
