@@ -33,4 +33,6 @@ pub use error::AlterConfigError;
 pub use error::{
     AlterIsrError, BrokerError, CreateTopicError, DeleteTopicError, KafkaError, PlacementError,
 };
-pub use types::{BrokerId, LeaderEpoch, Millis, Offset, PartitionEpoch, Rack, TopicPartition};
+pub use types::{
+    BrokerId, LeaderEpoch, Millis, Offset, PartitionEpoch, Rack, TopicId, TopicPartition,
+};

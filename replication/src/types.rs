@@ -20,6 +20,59 @@ impl fmt::Display for BrokerId {
     }
 }
 
+/// A topic's id: a UUID given at creation, as Kafka gives one, which tells a topic from an
+/// older one of the same name (deleted and created again). Shown as Kafka shows it: URL-safe
+/// base64 without padding, 22 characters.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TopicId(pub [u8; 16]);
+
+impl TopicId {
+    /// No id: a topic created before ids existed. Kafka's `Uuid.ZERO_UUID`.
+    pub const ZERO: TopicId = TopicId([0; 16]);
+
+    /// A random version-4 UUID from `bytes` (16 random bytes): the version and variant bits
+    /// set as RFC 4122 says. Never [`TopicId::ZERO`].
+    pub fn from_random(mut bytes: [u8; 16]) -> TopicId {
+        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        TopicId(bytes)
+    }
+
+    pub fn is_zero(self) -> bool {
+        self == TopicId::ZERO
+    }
+}
+
+impl fmt::Display for TopicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use base64::Engine;
+        f.write_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+impl fmt::Debug for TopicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TopicId({self})")
+    }
+}
+
+impl std::str::FromStr for TopicId {
+    /// What is wrong with it.
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<TopicId, String> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|error| format!("topic id {s:?} is not URL-safe base64: {error}"))?;
+        let bytes: [u8; 16] = bytes.try_into().map_err(|bytes: Vec<u8>| {
+            format!("topic id {s:?} holds {} bytes, not 16", bytes.len())
+        })?;
+        Ok(TopicId(bytes))
+    }
+}
+
 /// The version of a partition's leader and ISR as the controller committed them. Every change to
 /// either bumps it; an ISR proposal built on an older one is refused (Kafka's
 /// INVALID_UPDATE_VERSION), so a leader cannot overwrite a change it has not seen.
@@ -133,6 +186,26 @@ impl fmt::Display for Millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn topic_ids_print_as_kafka_prints_uuids_and_parse_back() {
+        // Kafka's Uuid.toString of 0x0102..0f10: URL-safe base64, no padding.
+        let id = TopicId(std::array::from_fn(|i| i as u8 + 1));
+        assert_eq!(id.to_string(), "AQIDBAUGBwgJCgsMDQ4PEA");
+        assert_eq!("AQIDBAUGBwgJCgsMDQ4PEA".parse::<TopicId>(), Ok(id));
+        assert_eq!(TopicId::ZERO.to_string(), "AAAAAAAAAAAAAAAAAAAAAA");
+        assert!(
+            "AQID"
+                .parse::<TopicId>()
+                .unwrap_err()
+                .contains("holds 3 bytes, not 16")
+        );
+        assert!("not base64!".parse::<TopicId>().is_err());
+        let random = TopicId::from_random([0xff; 16]);
+        assert_eq!(random.0[6] >> 4, 4, "version 4");
+        assert_eq!(random.0[8] >> 6, 0b10, "RFC 4122 variant");
+        assert!(!TopicId::from_random([0; 16]).is_zero());
+    }
 
     #[test]
     fn topic_partition_displays_as_topic_dash_partition() {

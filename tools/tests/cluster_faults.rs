@@ -361,3 +361,52 @@ fn with_unclean_election_off_an_offline_partition_waits_and_loses_nothing() {
 fn with_unclean_election_on_an_out_of_sync_replica_leads_and_the_cut_is_counted() {
     unclean_election_scenario(true);
 }
+
+#[test]
+fn a_topic_created_again_while_a_replica_was_down_is_told_apart_by_its_id() {
+    // Sessions long enough that the killed broker is still live to the controller while the
+    // topic is deleted and created again: the new topic gets a replica on it.
+    let mut cluster = Cluster::start(
+        3,
+        "broker_session_timeout_ms = 20000\nbroker_heartbeat_interval_ms = 500\n\
+         replica_lag_time_max_ms = 2000\nreplica_fetch_backoff_ms = 100\n",
+    );
+    create_topic(&cluster, "t", 1, 3, &[]);
+    cluster.wait_for("t", 0, "all three in the ISR", |p| isr(p).len() == 3);
+    ok(produce(&cluster, "all", "old-1\nold-2\nold-3\n"));
+    let partition = cluster.describe("t", 0);
+    let victim = replicas(&partition)
+        .into_iter()
+        .find(|&r| Some(r) != leader(&partition))
+        .unwrap();
+    cluster.kill(victim);
+    ok(cluster.ringlog(&["topic", "delete", "t"]));
+    create_topic(&cluster, "t", 1, 3, &[]);
+    let partition = cluster.describe("t", 0);
+    assert!(
+        replicas(&partition).contains(&victim),
+        "the new topic has a replica on the killed broker: {partition}"
+    );
+    // It may lead the new topic: nothing is produced until it is back.
+    cluster.restart(victim);
+    cluster.wait_for("t", 0, "the ISR back to 3", |p| isr(p).len() == 3);
+    ok(produce(&cluster, "all", "new-1\n"));
+    // The restarted broker set the old topic's directory aside and holds the new one's
+    // records only.
+    let data = cluster.nodes[victim as usize - 1].data_dir.join("data");
+    let strays: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("t-0.") && name.ends_with("-stray"))
+        .collect();
+    assert_eq!(strays.len(), 1, "one stray directory: {strays:?}");
+    assert!(data.join("t-0").join("partition.metadata").exists());
+    cluster.stop(victim);
+    let dump = support::ringlog(
+        &["dump-log", "--json", data.join("t-0").to_str().unwrap()],
+        "",
+    );
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    let batches = dump.lines().filter(|l| l.contains("\"kind\":\"batch\"")).count();
+    assert_eq!(batches, 1, "only the new topic's one batch: {dump}");
+}

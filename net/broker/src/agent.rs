@@ -34,7 +34,7 @@ use ringlog_replication::controller::metadata::PARTITIONS_PER_TOPIC_MAX;
 use ringlog_replication::controller::{Partition, TopicConfigChange};
 use ringlog_replication::driver::Refusal;
 use ringlog_replication::partition::{FetchId, FollowerFetchRequest};
-use ringlog_replication::{BrokerId, KafkaError, Millis, TopicPartition};
+use ringlog_replication::{BrokerId, KafkaError, Millis, TopicId, TopicPartition};
 use tokio::sync::{mpsc, watch};
 
 use super::bus::{AgentMsg, ShardMsg, Shared, owner_of};
@@ -292,6 +292,7 @@ async fn register_and_heartbeat(shared: Arc<Shared>, controller: Controller, ide
             Ok(Ok(_)) => {
                 if !registered {
                     tracing::info!(broker = %identity.me, incarnation = identity.incarnation, "registered with the controller");
+                    name_the_cluster(&controller).await;
                 }
                 registered = true;
             }
@@ -304,6 +305,30 @@ async fn register_and_heartbeat(shared: Arc<Shared>, controller: Controller, ide
             Err(error) => tracing::warn!(%error, "cannot reach the controller"),
         }
     }
+}
+
+/// Proposes a cluster id (Kafka's `cluster.id`: a random UUID in URL-safe base64): the first
+/// broker's proposal is applied, the others change nothing.
+async fn name_the_cluster(controller: &Controller) {
+    let cluster_id = TopicId::from_random(random_bytes()).to_string();
+    match controller
+        .submit(MetadataCommand::InitCluster { cluster_id })
+        .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(refusal)) => tracing::warn!(%refusal, "the controller refused a cluster id"),
+        Err(error) => tracing::warn!(%error, "cannot propose a cluster id"),
+    }
+}
+
+/// 16 bytes from the kernel's random source, for topic and cluster ids.
+fn random_bytes() -> [u8; 16] {
+    use std::io::Read;
+    let mut bytes = [0; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .expect("/dev/urandom gives random bytes");
+    bytes
 }
 
 /// Whether `__consumer_offsets` should be created now: it does not exist, this broker is
@@ -1062,6 +1087,7 @@ async fn create_topic(
         replication_factor,
         config: settings.controller_config(),
         configs: stored_pairs(config),
+        topic_id: Some(TopicId::from_random(random_bytes())),
     };
     submit(controller, command).await?;
     wait_for_catalog(shared, controller, |image| {

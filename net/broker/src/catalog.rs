@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use ringlog_replication::controller::Partition;
 use ringlog_replication::controller::metadata::PARTITIONS_PER_TOPIC_MAX;
-use ringlog_replication::{BrokerId, TopicPartition};
+use ringlog_replication::{BrokerId, TopicId, TopicPartition};
 
 use ringlog_controller::MetadataImage;
 
@@ -25,6 +25,8 @@ pub(crate) struct TopicEntry {
     pub partitions: Vec<Partition>,
     /// Topic-level configs as set (key, value); the broker defaults fill the rest.
     pub configs: BTreeMap<String, String>,
+    /// The topic's id; [`TopicId::ZERO`] for a topic created before ids existed.
+    pub id: TopicId,
 }
 
 /// One registered broker.
@@ -48,6 +50,8 @@ pub(crate) struct Catalog {
     offset: u64,
     topics: BTreeMap<String, TopicEntry>,
     brokers: BTreeMap<BrokerId, BrokerEntry>,
+    /// The cluster's id, once a broker has named the cluster.
+    cluster_id: Option<String>,
 }
 
 impl Catalog {
@@ -58,6 +62,7 @@ impl Catalog {
             offset: 0,
             topics: BTreeMap::new(),
             brokers: BTreeMap::new(),
+            cluster_id: None,
         }
     }
 
@@ -83,6 +88,11 @@ impl Catalog {
                         .get(topic.name())
                         .cloned()
                         .unwrap_or_default(),
+                    id: state
+                        .topic_ids
+                        .get(topic.name())
+                        .copied()
+                        .unwrap_or(TopicId::ZERO),
                 };
                 (topic.name().to_string(), entry)
             })
@@ -106,12 +116,29 @@ impl Catalog {
             offset: image.offset,
             topics,
             brokers,
+            cluster_id: state.cluster_id.clone(),
         }
     }
 
     /// The metadata log offset this view is at.
     pub(crate) fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// The cluster's id (Kafka's `cluster.id`), once named.
+    pub(crate) fn cluster_id(&self) -> Option<&str> {
+        self.cluster_id.as_deref()
+    }
+
+    /// The name of the topic with id `id`.
+    pub(crate) fn topic_named_by(&self, id: TopicId) -> Option<&str> {
+        if id.is_zero() {
+            return None;
+        }
+        self.topics
+            .iter()
+            .find(|(_, topic)| topic.id == id)
+            .map(|(name, _)| name.as_str())
     }
 
     pub(crate) fn topic(&self, name: &str) -> Option<&TopicEntry> {

@@ -38,6 +38,7 @@ mod offsets;
 mod ops;
 pub mod options;
 mod partition;
+mod partition_metadata;
 mod ring;
 mod shard;
 pub mod topic_config;

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
 use ringlog_replication::controller::Partition;
 use ringlog_replication::partition::{Acks, FetchId, FollowerFetchAnswer};
-use ringlog_replication::{KafkaError, TopicPartition};
+use ringlog_replication::{KafkaError, TopicId, TopicPartition};
 
 use super::bus::{AgentMsg, JobKey, ReplyTo, Route, ShardMsg, Shared, owner_of};
 use super::connection::{Connection, FlushState, OutPiece};
@@ -40,6 +40,40 @@ use super::ops::{
 };
 use super::partition::{Effects, ServedPartition};
 use super::ring::{Op, Ring, Token};
+
+/// Whether `dir` already names `topic_id` as its topic. A directory naming another id holds an
+/// older topic of the same name (deleted and created again while this broker was down): it is
+/// renamed `<topic>-<partition>.<old id>-stray`, as strays are, and the partition starts empty.
+/// One whose file cannot be read is set aside too: its owner cannot be told. A directory that
+/// cannot be set aside is an error: the partition is not opened over another topic's records.
+fn set_aside_another_topics_dir(
+    dir: &std::path::Path,
+    tp: &TopicPartition,
+    id: TopicId,
+) -> Result<bool, ringlog_engine::Error> {
+    if id.is_zero() {
+        return Ok(false);
+    }
+    let found = super::partition_metadata::read(dir);
+    let old = match &found {
+        Ok(Some(found)) if *found == id => return Ok(true),
+        Ok(None) => return Ok(false),
+        Ok(Some(found)) => found.to_string(),
+        Err(_) => "unreadable".to_string(),
+    };
+    let stray = dir.with_file_name(format!("{tp}.{old}-stray"));
+    std::fs::rename(dir, &stray)
+        .map_err(|error| ringlog_engine::Error::io("set aside", dir, error))?;
+    tracing::warn!(
+        partition = %tp,
+        topic_id = %id,
+        ?found,
+        moved_to = %stray.display(),
+        "partition directory of another topic of the same name (deleted and created again while \
+         this broker was down): set aside, the new topic's replica starts empty"
+    );
+    Ok(false)
+}
 
 /// How often partitions are ticked (produce timeouts, time-based rolls and flushes).
 const TICK_INTERVAL: Duration = Duration::from_millis(100);
@@ -146,14 +180,19 @@ impl Shard {
         &mut self,
         topic_partition: &TopicPartition,
     ) -> Result<(), ringlog_engine::Error> {
-        let (dir, topic_config) = {
+        let (dir, topic_config, topic_id) = {
             let catalog = self.shared.catalog();
             let dir = catalog.partition_dir(topic_partition);
+            let topic_id = catalog
+                .topic(&topic_partition.topic)
+                .map_or(TopicId::ZERO, |topic| topic.id);
             (
                 dir,
                 self.shared.topic_config(&catalog, &topic_partition.topic),
+                topic_id,
             )
         };
+        let owned = set_aside_another_topics_dir(&dir, topic_partition, topic_id)?;
         let config = &self.shared.options.config;
         let partition = ServedPartition::open(
             self.shared.options.node_id,
@@ -163,6 +202,9 @@ impl Shard {
             config.leader_config(&topic_config),
             config.follower_config(),
         )?;
+        if !topic_id.is_zero() && !owned {
+            super::partition_metadata::write(&dir, topic_id)?;
+        }
         super::metrics_hooks::io_backend(partition.log().io_backend_name());
         let report = partition.log().recovery_report();
         // An empty log (a new one) has no clean-shutdown marker either: nothing to report.

@@ -18,7 +18,9 @@ use ringlog_replication::controller::{
     ClusterMetadata, IsrProposal, LivenessConfig, PartitionChange, TopicConfig, TopicConfigChange,
     liveness,
 };
-use ringlog_replication::{BrokerError, BrokerId, KafkaError, Millis, Rack, TopicPartition};
+use ringlog_replication::{
+    BrokerError, BrokerId, KafkaError, Millis, Rack, TopicId, TopicPartition,
+};
 use serde::{Deserialize, Serialize};
 
 /// A registered broker's life and where clients reach it.
@@ -45,6 +47,13 @@ pub struct MetadataState {
     pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
     /// Every topic's config overrides as set (key -> value), opaque to the controller.
     pub topic_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Every topic's id, given at creation (a topic created before ids existed has none).
+    #[serde(default)]
+    pub topic_ids: BTreeMap<String, TopicId>,
+    /// The cluster's id, set once by the first [`MetadataCommand::InitCluster`] (Kafka's
+    /// `cluster.id`): `None` until a broker has proposed one.
+    #[serde(default)]
+    pub cluster_id: Option<String>,
     /// Unclean elections applied so far.
     pub unclean_elections: u64,
 }
@@ -81,6 +90,9 @@ pub enum MetadataCommand {
         config: TopicConfig,
         /// The topic's config overrides as set, stored as they are.
         configs: BTreeMap<String, String>,
+        /// The topic's id, drawn by the proposer (absent from logs written before topic ids).
+        #[serde(default)]
+        topic_id: Option<TopicId>,
     },
     DeleteTopic {
         name: String,
@@ -102,6 +114,11 @@ pub enum MetadataCommand {
         broker: BrokerId,
         incarnation: u64,
     },
+    /// Names the cluster, if it has no name yet: the first one applied wins and later ones
+    /// change nothing, so every broker may propose one as it starts.
+    InitCluster {
+        cluster_id: String,
+    },
 }
 
 impl MetadataCommand {
@@ -116,6 +133,15 @@ impl MetadataCommand {
         }
         self
     }
+}
+
+/// A topic to create, as [`MetadataCommand::CreateTopic`] carries it.
+struct NewTopic<'a> {
+    partitions: u32,
+    replication_factor: u16,
+    config: TopicConfig,
+    configs: &'a BTreeMap<String, String>,
+    topic_id: Option<TopicId>,
 }
 
 /// What applying one command did.
@@ -167,6 +193,8 @@ impl MetadataState {
             metadata: ClusterMetadata::new(liveness),
             brokers: BTreeMap::new(),
             topic_configs: BTreeMap::new(),
+            topic_ids: BTreeMap::new(),
+            cluster_id: None,
             unclean_elections: 0,
         }
     }
@@ -208,7 +236,17 @@ impl MetadataState {
                 replication_factor,
                 config,
                 configs,
-            } => self.create_topic(name, *partitions, *replication_factor, *config, configs),
+                topic_id,
+            } => {
+                let topic = NewTopic {
+                    partitions: *partitions,
+                    replication_factor: *replication_factor,
+                    config: *config,
+                    configs,
+                    topic_id: *topic_id,
+                };
+                self.create_topic(name, topic)
+            }
             MetadataCommand::DeleteTopic { name } => self.delete_topic(name),
             MetadataCommand::AlterPartition {
                 topic_partition,
@@ -223,6 +261,10 @@ impl MetadataState {
                 broker,
                 incarnation,
             } => self.controlled_shutdown(*broker, *incarnation),
+            MetadataCommand::InitCluster { cluster_id } => {
+                self.cluster_id.get_or_insert_with(|| cluster_id.clone());
+                Ok(Applied::default())
+            }
         };
         if let Ok(applied) = &outcome {
             let unclean = applied.changes.iter().filter(|c| c.unclean_election);
@@ -269,6 +311,12 @@ impl MetadataState {
         let topics: Vec<&str> = self.metadata.topics().map(|t| t.name()).collect();
         let configured: Vec<&str> = self.topic_configs.keys().map(String::as_str).collect();
         assert_eq!(topics, configured, "topics differ from the topic configs");
+        for (name, id) in &self.topic_ids {
+            assert!(
+                self.topic_configs.contains_key(name),
+                "topic id {id} names topic {name}, which does not exist"
+            );
+        }
     }
 
     fn register_broker(
@@ -320,19 +368,28 @@ impl MetadataState {
         })
     }
 
-    fn create_topic(
-        &mut self,
-        name: &str,
-        partitions: u32,
-        replication_factor: u16,
-        config: TopicConfig,
-        configs: &BTreeMap<String, String>,
-    ) -> CommandOutcome {
+    fn create_topic(&mut self, name: &str, topic: NewTopic<'_>) -> CommandOutcome {
+        if let Some(id) = topic.topic_id
+            && let Some((other, _)) = self.topic_ids.iter().find(|(_, other)| **other == id)
+        {
+            // Ids are 122 random bits: this is a proposer's bug, refused rather than applied.
+            let message = format!("topic id {id} is already topic {other}'s");
+            return Err(Refusal::new(KafkaError::TopicAlreadyExists, &message));
+        }
         let changes = self
             .metadata
-            .create_topic(name, partitions, replication_factor, config)
+            .create_topic(
+                name,
+                topic.partitions,
+                topic.replication_factor,
+                topic.config,
+            )
             .map_err(|e| Refusal::new(e.kafka_error(), &e))?;
-        self.topic_configs.insert(name.to_string(), configs.clone());
+        self.topic_configs
+            .insert(name.to_string(), topic.configs.clone());
+        if let Some(id) = topic.topic_id {
+            self.topic_ids.insert(name.to_string(), id);
+        }
         Ok(Applied {
             changes,
             fenced: Vec::new(),
@@ -344,6 +401,7 @@ impl MetadataState {
             .delete_topic(name)
             .map_err(|e| Refusal::new(e.kafka_error(), &e))?;
         self.topic_configs.remove(name);
+        self.topic_ids.remove(name);
         Ok(Applied::default())
     }
 
@@ -449,6 +507,9 @@ mod tests {
             replication_factor,
             config: TopicConfig::default(),
             configs: BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]),
+            topic_id: Some(TopicId::from_random(std::array::from_fn(|i| {
+                name.as_bytes().get(i).copied().unwrap_or(0)
+            }))),
         }
     }
 
@@ -726,6 +787,44 @@ mod tests {
             .apply(&MetadataCommand::ExpireSessions { now: Millis(1001) })
             .unwrap();
         assert!(!state.expiry_due(session, Millis(1500)));
+    }
+
+    #[test]
+    fn topics_keep_their_ids_and_the_first_cluster_id_wins() {
+        let mut state = cluster();
+        let id = state.topic_ids["t"];
+        assert!(!id.is_zero());
+        // Another topic may not take an id already given.
+        let mut clash = create("u", 1, 1);
+        if let MetadataCommand::CreateTopic { topic_id, .. } = &mut clash {
+            *topic_id = Some(id);
+        }
+        let refusal = state.apply(&clash).unwrap_err();
+        assert_eq!(refusal.code, KafkaError::TopicAlreadyExists);
+        assert!(
+            refusal.message.contains("is already topic t's"),
+            "{refusal}"
+        );
+        // Deleted and created again, the name has a new id.
+        state
+            .apply(&MetadataCommand::DeleteTopic { name: "t".into() })
+            .unwrap();
+        assert!(!state.topic_ids.contains_key("t"));
+        let mut again = create("t", 1, 3);
+        if let MetadataCommand::CreateTopic { topic_id, .. } = &mut again {
+            *topic_id = Some(TopicId::from_random([7; 16]));
+        }
+        state.apply(&again).unwrap();
+        assert_ne!(state.topic_ids["t"], id);
+        // The cluster id: the first proposal wins, later ones change nothing.
+        assert_eq!(state.cluster_id, None);
+        for proposed in ["first", "second"] {
+            let init = MetadataCommand::InitCluster {
+                cluster_id: proposed.to_string(),
+            };
+            state.apply(&init).unwrap();
+        }
+        assert_eq!(state.cluster_id.as_deref(), Some("first"));
     }
 
     #[test]

@@ -224,6 +224,7 @@ fn create_topic(name: &str, partitions: u32, replication_factor: u16) -> Metadat
         replication_factor,
         config: TopicConfig::default(),
         configs: BTreeMap::from([("cleanup.policy".to_string(), "delete".to_string())]),
+        topic_id: None,
     }
 }
 

@@ -1,18 +1,21 @@
-//! The requests answered from the catalog alone: ApiVersions, Metadata and FindCoordinator.
+//! The requests answered from the catalog alone: ApiVersions, Metadata, DescribeCluster and
+//! FindCoordinator.
 //! Brokers are given by their Kafka listener (a broker without one is left out); the
 //! controller a client is told of is the broker it asks, which forwards admin requests to
 //! the controller quorum itself.
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{
-    ApiVersionsResponse, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse,
-    MetadataRequest, MetadataResponse, TopicName,
+    ApiVersionsResponse, BrokerId, DescribeClusterRequest, DescribeClusterResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest, MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use ringlog_replication::{KafkaError, TopicPartition};
+use ringlog_replication::{KafkaError, TopicId, TopicPartition};
+use uuid::Uuid;
 
 use super::{Head, SERVED, count_errors, respond};
 use crate::bus::Shared;
@@ -22,6 +25,8 @@ use crate::offsets::{OFFSETS_TOPIC, partition_for};
 
 /// Kafka's UNKNOWN_TOPIC_ID.
 const UNKNOWN_TOPIC_ID: i16 = 100;
+/// Kafka's UNSUPPORTED_ENDPOINT_TYPE.
+const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
 
 /// Kafka's "authorized operations not asked for" (`-2147483648`).
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -72,18 +77,35 @@ pub(super) fn answer(shared: &Shared, head: &Head, request: MetadataRequest) -> 
         None => true,
         Some(topics) => head.version == 0 && topics.is_empty(),
     };
-    let names: Vec<Option<TopicName>> = if every_topic {
+    let names: Vec<Asked> = if every_topic {
         catalog
             .topics()
-            .map(|(name, _)| Some(topic_name(name)))
+            .map(|(name, _)| Asked::Name(topic_name(name)))
             .collect()
     } else {
+        // From v10 a topic may be asked for by id, its name null.
         let topics = request.topics.unwrap_or_default();
-        topics.into_iter().map(|topic| topic.name).collect()
+        topics
+            .into_iter()
+            .map(|topic| match topic.name {
+                Some(name) => Asked::Name(name),
+                None => {
+                    let id = TopicId(topic.topic_id.into_bytes());
+                    match catalog.topic_named_by(id) {
+                        Some(name) => Asked::Name(topic_name(name)),
+                        None => Asked::UnknownId(topic.topic_id),
+                    }
+                }
+            })
+            .collect()
     };
     let auto_create = request.allow_auto_topic_creation || head.version < 4;
     if auto_create && !every_topic {
-        super::super::auto_create(shared, names.iter().flatten().map(|n| n.0.as_str()));
+        let named = names.iter().filter_map(|asked| match asked {
+            Asked::Name(name) => Some(name.0.as_str()),
+            Asked::UnknownId(_) => None,
+        });
+        super::super::auto_create(shared, named);
     }
     let auto_created = auto_create && shared.options.config.auto_create_topics_enable;
     let topics: Vec<MetadataResponseTopic> = names
@@ -96,20 +118,33 @@ pub(super) fn answer(shared: &Shared, head: &Head, request: MetadataRequest) -> 
             std::iter::once(t.error_code).chain(t.partitions.iter().map(|p| p.error_code))
         }),
     );
+    let cluster_id = catalog
+        .cluster_id()
+        .map(|id| StrBytes::from_string(id.to_string()));
     let response = MetadataResponse::default()
         .with_brokers(brokers)
+        .with_cluster_id(cluster_id)
         .with_controller_id(BrokerId(broker_id(shared.options.node_id)))
         .with_topics(topics)
         .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
     respond(head, &response)
 }
 
-fn topic(catalog: &Catalog, name: Option<TopicName>, auto_created: bool) -> MetadataResponseTopic {
+/// A topic a Metadata request asks about.
+enum Asked {
+    Name(TopicName),
+    /// By an id no topic has.
+    UnknownId(Uuid),
+}
+
+fn topic(catalog: &Catalog, asked: Asked, auto_created: bool) -> MetadataResponseTopic {
     let response = MetadataResponseTopic::default()
         .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
-    let Some(name) = name else {
-        // Asked for by topic id, which ringlog does not give topics yet.
-        return response.with_error_code(UNKNOWN_TOPIC_ID);
+    let name = match asked {
+        Asked::Name(name) => name,
+        Asked::UnknownId(id) => {
+            return response.with_topic_id(id).with_error_code(UNKNOWN_TOPIC_ID);
+        }
     };
     let Some(entry) = catalog.topic(name.0.as_str()) else {
         // A topic being created on first use is on its way: worth retrying.
@@ -148,8 +183,55 @@ fn topic(catalog: &Catalog, name: Option<TopicName>, auto_created: bool) -> Meta
         .collect();
     response
         .with_is_internal(name.0.as_str() == OFFSETS_TOPIC)
+        .with_topic_id(Uuid::from_bytes(entry.id.0))
         .with_name(Some(name))
         .with_partitions(partitions)
+}
+
+/// DescribeCluster v0 and v1: the cluster's id, the live brokers by their Kafka listener, and
+/// the broker asked as the controller (see the module doc).
+pub(super) fn describe_cluster(
+    shared: &Shared,
+    head: &Head,
+    request: DescribeClusterRequest,
+) -> Vec<OutPiece> {
+    let catalog = shared.catalog();
+    // v1's endpoint type: 1 is brokers, 2 controllers (whose endpoints ringlog does not give).
+    if request.endpoint_type > 1 {
+        let message = format!(
+            "endpoint type {} is not served: only brokers (1)",
+            request.endpoint_type
+        );
+        let response = DescribeClusterResponse::default()
+            .with_error_code(UNSUPPORTED_ENDPOINT_TYPE)
+            .with_error_message(Some(StrBytes::from_string(message)))
+            .with_endpoint_type(request.endpoint_type);
+        count_errors(head, [UNSUPPORTED_ENDPOINT_TYPE]);
+        return respond(head, &response);
+    }
+    let brokers = catalog
+        .brokers()
+        .filter(|broker| !broker.fenced)
+        .filter_map(|broker| {
+            let (host, port) = kafka_endpoint(broker)?;
+            let rack = broker.rack.clone().map(StrBytes::from_string);
+            Some(
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(broker_id(broker.id)))
+                    .with_host(host)
+                    .with_port(port)
+                    .with_rack(rack),
+            )
+        })
+        .collect();
+    let cluster_id = catalog.cluster_id().unwrap_or_default().to_string();
+    let response = DescribeClusterResponse::default()
+        .with_endpoint_type(1)
+        .with_cluster_id(StrBytes::from_string(cluster_id))
+        .with_controller_id(BrokerId(broker_id(shared.options.node_id)))
+        .with_brokers(brokers)
+        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+    respond(head, &response)
 }
 
 /// FindCoordinator v0 to v3: a group's coordinator is the leader of the group's partition of

@@ -11,7 +11,7 @@
 //! | [`fetch_response`]   | the Fetch response's hand-written encoding around record chunks |
 //! | `produce`            | Produce: parts, acks, the response                             |
 //! | `fetch`              | Fetch: parts, long poll, the response pieces                   |
-//! | `metadata`           | ApiVersions, Metadata, FindCoordinator: answers from the catalog |
+//! | `metadata`           | ApiVersions, Metadata, DescribeCluster, FindCoordinator: answers from the catalog |
 //! | `offsets`            | ListOffsets, OffsetCommit, OffsetFetch                         |
 //! | `admin`              | CreateTopics, DeleteTopics, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs |
 //!
@@ -67,6 +67,7 @@ pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 1),
 ];
 
 /// The versions of `api` served, if it is.
@@ -250,6 +251,10 @@ fn plan(shared: &Shared, head: &RequestHead, mut body: Bytes) -> Result<(Head, P
             &head,
             decode_body(raw, &head, &mut body)?,
         )),
+        ApiKey::DescribeCluster => {
+            let request = decode_body(raw, &head, &mut body)?;
+            Plan::Respond(metadata::describe_cluster(shared, &head, request))
+        }
         ApiKey::FindCoordinator => Plan::Respond(metadata::find_coordinator(
             shared,
             &head,
@@ -367,7 +372,7 @@ fn wire_error(code: i16) -> ringlog_wire::ErrorCode {
 mod tests {
     use kafka_protocol::messages::{
         AlterConfigsRequest, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-        DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
+        DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
         IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
         OffsetFetchRequest, ProduceRequest,
     };
@@ -394,6 +399,7 @@ mod tests {
             ApiKey::DescribeConfigs => one::<DescribeConfigsRequest>(version, body),
             ApiKey::AlterConfigs => one::<AlterConfigsRequest>(version, body),
             ApiKey::IncrementalAlterConfigs => one::<IncrementalAlterConfigsRequest>(version, body),
+            ApiKey::DescribeCluster => one::<DescribeClusterRequest>(version, body),
             other => panic!("{other:?} is served but not decoded here: add it"),
         }
     }
