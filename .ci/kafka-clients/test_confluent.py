@@ -32,8 +32,8 @@ from confluent_kafka.admin import (
 from scenarios import Suite, unique, wait_until
 
 suite = Suite("confluent-kafka")
-# alter_configs is deprecated in the client, and what is tested: ringlog serves AlterConfigs,
-# not IncrementalAlterConfigs yet.
+# alter_configs is deprecated in the client, and tested as well as incremental_alter_configs:
+# ringlog serves both.
 warnings.filterwarnings("ignore", message="alter_configs has been deprecated")
 TIMEOUT = 10  # seconds, for each admin call and each wait below
 
@@ -486,6 +486,45 @@ def cluster_id_and_describe_cluster(bootstrap):
     assert len(cluster.nodes) == 1 and cluster.controller is not None, cluster
     node = cluster.nodes[0]
     assert f"{node.host}:{node.port}" == bootstrap, (node, bootstrap)
+
+
+@suite.scenario()
+def incremental_alter_configs_and_topic_ids(bootstrap):
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry
+    name = unique("c-incremental")
+    create(bootstrap, NewTopic(name, num_partitions=1, replication_factor=1,
+                               config={"retention.ms": "60000"}))
+    client = admin(bootstrap)
+    resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+        ConfigEntry("segment.bytes", "4194304", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("cleanup.policy", "delete", incremental_operation=AlterConfigOpType.APPEND),
+    ])
+    for future in client.incremental_alter_configs([resource]).values():
+        future.result(timeout=TIMEOUT)
+    configs = describe(client, name)
+    # Keys not named keep their values; the ones named change.
+    assert configs["retention.ms"].value == "60000", configs["retention.ms"]
+    assert configs["segment.bytes"].value == "4194304", configs["segment.bytes"]
+    assert configs["cleanup.policy"].value == "delete", configs["cleanup.policy"]
+    delete = ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+        ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE),
+    ])
+    for future in client.incremental_alter_configs([delete]).values():
+        future.result(timeout=TIMEOUT)
+    configs = describe(client, name)
+    assert configs["retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value, configs["retention.ms"]
+    # APPEND to a key that is not a list, and compact: INVALID_CONFIG naming the key.
+    for entry in (ConfigEntry("retention.ms", "5", incremental_operation=AlterConfigOpType.APPEND),
+                  ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.APPEND)):
+        bad = ConfigResource(ResourceType.TOPIC, name, incremental_configs=[entry])
+        for future in client.incremental_alter_configs([bad]).values():
+            assert error_code(future) == KafkaError.INVALID_CONFIG, entry
+    # Every topic has an id, shown by DescribeTopics (Metadata v10+), and it is stable.
+    described = client.describe_topics(TopicCollection([name]))[name].result(timeout=TIMEOUT)
+    topic_id = str(described.topic_id)
+    assert topic_id and topic_id != "AAAAAAAAAAAAAAAAAAAAAA", topic_id
+    again = client.describe_topics(TopicCollection([name]))[name].result(timeout=TIMEOUT)
+    assert str(again.topic_id) == topic_id
 
 
 @suite.scenario()

@@ -142,6 +142,7 @@ fn metadata_response() -> Response {
             })
             .collect(),
         topics: vec![MetadataTopic {
+            topic_id: ringlog_replication::TopicId::ZERO,
             error_code: ErrorCode::NONE,
             name: "bench".to_string(),
             partitions,

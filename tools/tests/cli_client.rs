@@ -213,6 +213,11 @@ fn topics_are_created_listed_described_altered_and_deleted() {
     let described = one_object(&broker.run(&["topic", "describe", "orders", "--json"]).ok());
     assert_eq!(described["name"], "orders", "{described}");
     assert_eq!(
+        described["topic_id"].as_str().map(str::len),
+        Some(22),
+        "{described}"
+    );
+    assert_eq!(
         described["configs"]["retention_ms"], "3600000",
         "{described}"
     );
@@ -630,11 +635,10 @@ fn a_count_of_one_partition_is_singular() {
     let broker = BrokerProcess::start();
     broker.run(&["topic", "create", "one"]).ok();
     let described = broker.run(&["topic", "describe", "one"]).ok();
-    assert_eq!(
-        described.lines().next(),
-        Some("topic one: 1 partition"),
-        "{described}"
-    );
+    let first = described.lines().next().unwrap();
+    let (head, id) = first.split_once(", id ").unwrap();
+    assert_eq!(head, "topic one: 1 partition", "{described}");
+    assert_eq!(id.len(), 22, "a topic id as Kafka prints it: {described}");
     let out = broker.run_with_input(&["produce", "one", "--partition", "3"], "x\n");
     assert_eq!(out.code, Some(1), "stdout: {}", out.stdout);
     assert_eq!(
@@ -645,9 +649,8 @@ fn a_count_of_one_partition_is_singular() {
         .run(&["topic", "create", "two", "--partitions", "2"])
         .ok();
     let described = broker.run(&["topic", "describe", "two"]).ok();
-    assert_eq!(
-        described.lines().next(),
-        Some("topic two: 2 partitions"),
+    assert!(
+        described.starts_with("topic two: 2 partitions, id "),
         "{described}"
     );
 }

@@ -407,6 +407,9 @@ fn a_topic_created_again_while_a_replica_was_down_is_told_apart_by_its_id() {
         "",
     );
     let dump = String::from_utf8_lossy(&dump.stdout);
-    let batches = dump.lines().filter(|l| l.contains("\"kind\":\"batch\"")).count();
+    let batches = dump
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"batch\""))
+        .count();
     assert_eq!(batches, 1, "only the new topic's one batch: {dump}");
 }

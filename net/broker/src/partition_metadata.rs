@@ -89,13 +89,20 @@ mod tests {
 
     #[test]
     fn a_bad_file_says_what_is_wrong() {
-        assert_eq!(parse("topic_id: AQIDBAUGBwgJCgsMDQ4PEA\n"), Err("no version".into()));
+        assert_eq!(
+            parse("topic_id: AQIDBAUGBwgJCgsMDQ4PEA\n"),
+            Err("no version".into())
+        );
         assert_eq!(
             parse("version: 1\ntopic_id: AQIDBAUGBwgJCgsMDQ4PEA\n"),
             Err("version 1 is not 0".into())
         );
         assert_eq!(parse("version: 0\n"), Err("no topic_id".into()));
-        assert!(parse("version: 0\ntopic_id: xyz\n").unwrap_err().contains("topic id"));
+        assert!(
+            parse("version: 0\ntopic_id: xyz\n")
+                .unwrap_err()
+                .contains("topic id")
+        );
         assert_eq!(
             parse("version: 0\ncolour: blue\n"),
             Err("unknown key \"colour\"".into())

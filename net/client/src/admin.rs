@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringlog_format::LeaderEpoch;
-use ringlog_replication::BrokerId;
+use ringlog_replication::{BrokerId, TopicId};
 use tokio::time::Instant;
 
 use crate::cluster::{Cluster, Retry, unexpected};
@@ -25,6 +25,8 @@ use ringlog_wire::{Request, Response};
 pub struct TopicDescription {
     /// The topic's name.
     pub name: String,
+    /// The topic's id; `None` for a topic created before topic ids.
+    pub topic_id: Option<TopicId>,
     /// By partition index.
     pub partitions: Vec<PartitionDescription>,
 }
@@ -196,6 +198,7 @@ impl Admin {
                 partitions.sort_by_key(|p| p.partition);
                 Ok(TopicDescription {
                     name: name.to_string(),
+                    topic_id: Some(topic.topic_id).filter(|id| !id.is_zero()),
                     partitions,
                 })
             })

@@ -73,7 +73,7 @@ pub use producer::{
 };
 pub use ringlog_format::Compression;
 pub use ringlog_format::{LeaderEpoch, Offset, Timestamp};
-pub use ringlog_replication::{BrokerId, TopicPartition};
+pub use ringlog_replication::{BrokerId, TopicId, TopicPartition};
 
 use cluster::Cluster;
 pub use ringlog_wire::api::produce::Acks;

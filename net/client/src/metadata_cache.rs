@@ -199,6 +199,7 @@ mod tests {
 
     fn topic(name: &str, partitions: Vec<MetadataPartition>) -> MetadataTopic {
         MetadataTopic {
+            topic_id: ringlog_replication::TopicId::ZERO,
             error_code: ErrorCode::NONE,
             name: name.into(),
             partitions,
@@ -259,6 +260,7 @@ mod tests {
                 topics: vec![
                     topic("a", vec![partition(0, Some(7), 1), offline]),
                     MetadataTopic {
+                        topic_id: ringlog_replication::TopicId::ZERO,
                         error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                         name: "gone".into(),
                         partitions: vec![],

@@ -97,6 +97,7 @@ fn echo_topics(request: &Request) -> Response {
         topics: names
             .into_iter()
             .map(|name| ringlog_wire::api::metadata::MetadataTopic {
+                topic_id: ringlog_replication::TopicId::ZERO,
                 error_code: ringlog_wire::ErrorCode::NONE,
                 name,
                 partitions: vec![],

@@ -117,6 +117,11 @@ impl Reader {
         Ok(self.fixed::<1>(field)?[0])
     }
 
+    /// 16 bytes as they are (a UUID).
+    pub(crate) fn uuid(&mut self, field: &'static str) -> Result<[u8; 16], WireError> {
+        self.fixed::<16>(field)
+    }
+
     pub(crate) fn u16(&mut self, field: &'static str) -> Result<u16, WireError> {
         Ok(u16::from_be_bytes(self.fixed(field)?))
     }

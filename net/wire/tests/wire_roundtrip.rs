@@ -304,6 +304,7 @@ fn metadata_response() -> impl Strategy<Value = MetadataResponse> {
     let topic =
         (error_code(), name(), few(partition)).prop_map(|(error_code, name, partitions)| {
             MetadataTopic {
+                topic_id: ringlog_replication::TopicId::from_random([7; 16]),
                 error_code,
                 name,
                 partitions,

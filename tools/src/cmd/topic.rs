@@ -79,6 +79,8 @@ struct AlterConfigArgs {
 #[derive(Serialize, Debug)]
 struct Description {
     name: String,
+    /// The topic's id (Kafka's form); `null` for a topic created before topic ids.
+    topic_id: Option<String>,
     partitions: Vec<PartitionReport>,
     /// The keys set on the topic, not the broker's defaults.
     configs: BTreeMap<String, Option<String>>,
@@ -230,6 +232,7 @@ impl Description {
             })
             .collect();
         Description {
+            topic_id: topic.topic_id.map(|id| id.to_string()),
             name: topic.name,
             partitions,
             configs,
@@ -250,7 +253,8 @@ fn print_text(d: &Description) {
         }
     }
     let partitions = counted(d.partitions.len() as u64, "partition");
-    println!("topic {}: {partitions}", d.name);
+    let id = d.topic_id.as_deref().unwrap_or("none");
+    println!("topic {}: {partitions}, id {id}", d.name);
     println!(
         "{:>9} {:>6} {:>12} {:>10} {:>10} {:>16} {:>14} {:>14}",
         "partition",

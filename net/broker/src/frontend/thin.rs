@@ -705,6 +705,7 @@ fn answer_metadata(shared: &Shared, request: &MetadataRequest) -> MetadataRespon
         .map(|name| match catalog.topic(&name) {
             Some(topic) => MetadataTopic {
                 error_code: ErrorCode::NONE,
+                topic_id: topic.id,
                 partitions: (0..)
                     .zip(&topic.partitions)
                     .map(|(partition_index, partition)| {
@@ -731,6 +732,7 @@ fn answer_metadata(shared: &Shared, request: &MetadataRequest) -> MetadataRespon
                 name,
             },
             None => MetadataTopic {
+                topic_id: ringlog_replication::TopicId::ZERO,
                 // A topic being created on first use is on its way: worth retrying.
                 error_code: if auto_created {
                     ErrorCode::LEADER_NOT_AVAILABLE

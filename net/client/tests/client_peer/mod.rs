@@ -234,6 +234,7 @@ pub(crate) fn metadata(brokers: &[MetadataBroker], topics: &[(&str, &[u32])]) ->
         topics: topics
             .iter()
             .map(|(name, leaders)| MetadataTopic {
+                topic_id: ringlog_replication::TopicId::ZERO,
                 error_code: ErrorCode::NONE,
                 name: name.to_string(),
                 partitions: leaders

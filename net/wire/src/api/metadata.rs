@@ -19,6 +19,7 @@
 //! | topics               | array           |                                        |
 //! | . error_code         | i16             | UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION |
 //! | . name               | string          |                                        |
+//! | . topic_id           | 16 bytes        | the topic's id (a UUID); all zero: none |
 //! | . partitions         | array           |                                        |
 //! | . . error_code       | i16             | LEADER_NOT_AVAILABLE when offline      |
 //! | . . partition_index  | u32             |                                        |
@@ -29,7 +30,7 @@
 //! | . . offline_replicas | array of i32    | broker ids of replicas that are down   |
 
 use ringlog_format::LeaderEpoch;
-use ringlog_replication::{BrokerId, Rack};
+use ringlog_replication::{BrokerId, Rack, TopicId};
 
 use crate::error::WireError;
 use crate::error_code::ErrorCode;
@@ -57,6 +58,9 @@ impl Wire for MetadataRequest {
     }
 }
 
+/// A topic id's bytes on the wire.
+const TOPIC_ID_LEN: usize = 16;
+
 /// The cluster as the broker knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MetadataResponse {
@@ -78,6 +82,8 @@ pub struct MetadataBroker {
 pub struct MetadataTopic {
     pub error_code: ErrorCode,
     pub name: String,
+    /// [`TopicId::ZERO`] for a topic unknown, or created before topic ids.
+    pub topic_id: TopicId,
     pub partitions: Vec<MetadataPartition>,
 }
 
@@ -132,11 +138,12 @@ impl Wire for MetadataBroker {
 }
 
 impl Wire for MetadataTopic {
-    const MIN_LEN: usize = 2 + STRING_MIN_LEN + ARRAY_MIN_LEN;
+    const MIN_LEN: usize = 2 + STRING_MIN_LEN + TOPIC_ID_LEN + ARRAY_MIN_LEN;
 
     fn encode(&self, w: &mut Writer) -> Result<(), WireError> {
         w.error_code(self.error_code);
         w.string("topic name", &self.name)?;
+        w.raw(&self.topic_id.0);
         w.array("partitions", &self.partitions)
     }
 
@@ -144,6 +151,7 @@ impl Wire for MetadataTopic {
         Ok(MetadataTopic {
             error_code: r.error_code("error_code")?,
             name: r.string("topic name")?,
+            topic_id: TopicId(r.uuid("topic_id")?),
             partitions: r.array("partitions")?,
         })
     }
