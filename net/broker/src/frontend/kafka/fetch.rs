@@ -1,4 +1,4 @@
-//! Fetch (v4 to v12), for consumers: one part per partition on its owner, a long poll of up
+//! Fetch (v4 to v16; topics by id from v13), for consumers: one part per partition on its owner, a long poll of up
 //! to `max_wait_ms` for `min_bytes`, and a response whose record bytes go from the segment
 //! files to the socket with `sendfile` ([`super::fetch_response`]).
 //!
@@ -9,13 +9,14 @@
 
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::{FetchRequest, TopicName};
+use kafka_protocol::messages::FetchRequest;
 use ringlog_engine::{FileSlice, LeaderEpoch};
+use ringlog_replication::TopicPartition;
 
 use super::fetch_response::{
     FetchPartition, FetchResponseHead, FetchTopic, Piece, RecordChunk, encode_fetch_response,
 };
-use super::produce::topic_partition;
+use super::topics::{Named, UNKNOWN_TOPIC_ID};
 use super::{Head, Plan, Planned as AnyPlanned, code, count_errors};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
@@ -24,10 +25,14 @@ use crate::ops::{FetchOutcome, PartOp, PartResult};
 /// What a fetch's answer needs: its topics' partitions in request order.
 #[derive(Debug)]
 pub(super) struct Planned {
-    topics: Vec<(TopicName, Vec<i32>)>,
+    topics: Vec<Named>,
 }
 
-pub(super) fn plan(shared: &Shared, _head: &Head, request: FetchRequest) -> Plan {
+/// The first version that names topics by id.
+const TOPIC_IDS_FROM: i16 = 13;
+
+pub(super) fn plan(shared: &Shared, head: &Head, request: FetchRequest) -> Plan {
+    let catalog = shared.catalog();
     let wait = if request.min_bytes <= 0 {
         Duration::ZERO
     } else {
@@ -41,9 +46,13 @@ pub(super) fn plan(shared: &Shared, _head: &Head, request: FetchRequest) -> Plan
     let mut parts = Vec::new();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        let by_id = head.version >= TOPIC_IDS_FROM;
+        let mut named = Named::resolve(&catalog, by_id, &topic.topic, topic.topic_id);
         for partition in topic.partitions {
-            partitions.push(partition.partition);
+            named.partitions.push(partition.partition);
+            let Some(name) = &named.name else {
+                continue;
+            };
             let max_bytes = u64::try_from(partition.partition_max_bytes)
                 .unwrap_or(0)
                 .min(response_max);
@@ -57,9 +66,10 @@ pub(super) fn plan(shared: &Shared, _head: &Head, request: FetchRequest) -> Plan
                     .ok()
                     .map(LeaderEpoch),
             };
-            parts.push((topic_partition(&topic.topic, partition.partition), op));
+            let index = u32::try_from(partition.partition).unwrap_or(u32::MAX);
+            parts.push((TopicPartition::new(name.as_str(), index), op));
         }
-        topics.push((topic.topic, partitions));
+        topics.push(named);
     }
     Plan::Parts {
         planned: AnyPlanned::Fetch(Planned { topics }),
@@ -81,17 +91,19 @@ pub(super) fn finish(head: &Head, planned: Planned, results: Vec<PartResult>) ->
     let topics = planned
         .topics
         .into_iter()
-        .map(|(name, partitions)| FetchTopic {
-            name: name.0.to_string(),
-            topic_id: [0; 16],
-            partitions: partitions
-                .into_iter()
-                .map(|index| {
-                    let partition = partition_response(index, results.next());
+        .map(|named| FetchTopic {
+            topic_id: named.id.0,
+            partitions: named
+                .partitions
+                .iter()
+                .map(|&index| {
+                    let result = named.name.as_ref().and_then(|_| results.next());
+                    let partition = partition_response(index, result);
                     codes.push(partition.error_code);
                     partition
                 })
                 .collect(),
+            name: named.name.unwrap_or_default(),
         })
         .collect();
     count_errors(head, codes);
@@ -113,9 +125,23 @@ pub(super) fn finish(head: &Head, planned: Planned, results: Vec<PartResult>) ->
         .collect()
 }
 
+/// A partition's answer from its part's result; `None`: its topic's id is unknown.
 fn partition_response(index: i32, result: Option<PartResult>) -> FetchPartition<FileSlice> {
     let outcome = match result {
         Some(PartResult::Fetch(outcome)) => outcome,
+        None => {
+            return FetchPartition {
+                partition_index: index,
+                error_code: UNKNOWN_TOPIC_ID,
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                diverging_epoch: None,
+                current_leader: None,
+                preferred_read_replica: -1,
+                records: Vec::new(),
+            };
+        }
         other => unreachable!("a fetch part answered {other:?}"),
     };
     let FetchOutcome {

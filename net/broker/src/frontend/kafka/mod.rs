@@ -10,6 +10,7 @@
 //! | [`frame`]            | the `i32 size` framing, request and response headers           |
 //! | [`fetch_response`]   | the Fetch response's hand-written encoding around record chunks |
 //! | `produce`            | Produce: parts, acks, the response                             |
+//! | `topics`             | topics as requests name them: by name, or by id (Produce and Fetch v13) |
 //! | `fetch`              | Fetch: parts, long poll, the response pieces                   |
 //! | `metadata`           | ApiVersions, Metadata, DescribeCluster, FindCoordinator: answers from the catalog |
 //! | `offsets`            | ListOffsets, OffsetCommit, OffsetFetch                         |
@@ -45,19 +46,20 @@ pub(crate) mod frame;
 mod metadata;
 mod offsets;
 mod produce;
+mod topics;
 
 use frame::RequestHead;
 
 /// The APIs the Kafka listener answers, and the versions of each: what ApiVersions lists.
 /// Every version here is implemented whole; the upper bounds stop where a version needs
-/// what ringlog does not have yet (topic ids from Produce v13 and Fetch v13, batched groups
-/// in OffsetFetch v8). Consumer-group membership (JoinGroup, SyncGroup, Heartbeat,
+/// what ringlog does not have yet (Fetch v17's replica directories, batched groups in
+/// OffsetFetch v8, ...). Consumer-group membership (JoinGroup, SyncGroup, Heartbeat,
 /// LeaveGroup), InitProducerId and SASL are not served yet.
 pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 12),
-    (ApiKey::Fetch, 4, 12),
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::Fetch, 4, 16),
     (ApiKey::ListOffsets, 1, 6),
-    (ApiKey::Metadata, 0, 12),
+    (ApiKey::Metadata, 0, 13),
     (ApiKey::OffsetCommit, 2, 8),
     (ApiKey::OffsetFetch, 2, 7),
     (ApiKey::FindCoordinator, 0, 3),

@@ -21,7 +21,7 @@ use kafka_protocol::protocol::StrBytes;
 use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
 use ringlog_replication::{KafkaError, TopicPartition};
 
-use super::produce::topic_partition;
+use super::topics::topic_partition;
 use super::{Head, Plan, Planned as AnyPlanned, code, count_errors, respond};
 use crate::bus::Shared;
 use crate::connection::OutPiece;

@@ -1,15 +1,16 @@
-//! Produce (v3 and up: record batches v2 only). Each partition's records are a slice of the
+//! Produce (v3 to v13: record batches v2 only; topics by id from v13). Each partition's records are a slice of the
 //! request frame (no copy) and become one part on the partition's owner; acks=0 is answered
 //! by nothing, as in Kafka.
 
 use std::time::Duration;
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use ringlog_replication::TopicPartition;
 use ringlog_replication::driver::{ProduceOutcome, Refusal};
 use ringlog_replication::partition::Acks;
 
+use super::topics::{Named, UNKNOWN_TOPIC_ID};
 use super::{Head, Plan, Planned as AnyPlanned, count_errors, respond};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
@@ -22,9 +23,12 @@ const INVALID_REQUIRED_ACKS: i16 = 21;
 /// is answered at all.
 #[derive(Debug)]
 pub(super) struct Planned {
-    topics: Vec<(TopicName, Vec<i32>)>,
+    topics: Vec<Named>,
     acks_zero: bool,
 }
+
+/// The first version that names topics by id.
+const TOPIC_IDS_FROM: i16 = 13;
 
 pub(super) fn plan(shared: &Shared, head: &Head, request: ProduceRequest) -> Plan {
     let acks = match request.acks {
@@ -33,16 +37,24 @@ pub(super) fn plan(shared: &Shared, head: &Head, request: ProduceRequest) -> Pla
         -1 => Acks::All,
         _ => return Plan::Respond(refuse_all(head, &request, INVALID_REQUIRED_ACKS)),
     };
-    super::super::auto_create(shared, request.topic_data.iter().map(|t| t.name.0.as_str()));
+    if head.version < TOPIC_IDS_FROM {
+        super::super::auto_create(shared, request.topic_data.iter().map(|t| t.name.0.as_str()));
+    }
+    let catalog = shared.catalog();
     let timeout_ms = u64::try_from(request.timeout_ms).unwrap_or(0);
     let timeout = Duration::from_millis(timeout_ms).min(shared.options.config.request_timeout);
     let mut parts = Vec::new();
     let mut topics = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
-        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        let by_id = head.version >= TOPIC_IDS_FROM;
+        let mut named = Named::resolve(&catalog, by_id, &topic.name, topic.topic_id);
         for partition in topic.partition_data {
-            partitions.push(partition.index);
-            let topic_partition = topic_partition(&topic.name, partition.index);
+            named.partitions.push(partition.index);
+            let Some(name) = &named.name else {
+                continue;
+            };
+            let index = u32::try_from(partition.index).unwrap_or(u32::MAX);
+            let topic_partition = TopicPartition::new(name.as_str(), index);
             let op = PartOp::Produce {
                 records: partition.records.unwrap_or_default(),
                 acks,
@@ -50,7 +62,7 @@ pub(super) fn plan(shared: &Shared, head: &Head, request: ProduceRequest) -> Pla
             };
             parts.push((topic_partition, op));
         }
-        topics.push((topic.name, partitions));
+        topics.push(named);
     }
     Plan::Parts {
         planned: AnyPlanned::Produce(Planned {
@@ -62,29 +74,28 @@ pub(super) fn plan(shared: &Shared, head: &Head, request: ProduceRequest) -> Pla
     }
 }
 
-/// The partition a request names; a negative index names none (it is refused as unknown
-/// by the owner, which serves no such partition).
-pub(super) fn topic_partition(name: &TopicName, index: i32) -> TopicPartition {
-    TopicPartition::new(name.0.as_str(), u32::try_from(index).unwrap_or(u32::MAX))
-}
-
 pub(super) fn finish(head: &Head, planned: Planned, results: Vec<PartResult>) -> Vec<OutPiece> {
     let mut results = results.into_iter();
     let mut codes = Vec::new();
     let responses = planned
         .topics
         .into_iter()
-        .map(|(name, partitions)| {
-            let partition_responses = partitions
-                .into_iter()
-                .map(|index| {
-                    let response = partition_response(index, results.next());
+        .map(|named| {
+            let partition_responses = named
+                .partitions
+                .iter()
+                .map(|&index| {
+                    let response = match &named.name {
+                        Some(_) => partition_response(index, results.next()),
+                        None => unknown_topic_id(index),
+                    };
                     codes.push(response.error_code);
                     response
                 })
                 .collect();
             TopicProduceResponse::default()
-                .with_name(name)
+                .with_name(named.kafka_name())
+                .with_topic_id(named.kafka_id())
                 .with_partition_responses(partition_responses)
         })
         .collect();
@@ -93,6 +104,15 @@ pub(super) fn finish(head: &Head, planned: Planned, results: Vec<PartResult>) ->
         return Vec::new();
     }
     respond(head, &ProduceResponse::default().with_responses(responses))
+}
+
+fn unknown_topic_id(index: i32) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(UNKNOWN_TOPIC_ID)
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
 }
 
 fn partition_response(index: i32, result: Option<PartResult>) -> PartitionProduceResponse {
@@ -144,6 +164,7 @@ fn refuse_all(head: &Head, request: &ProduceRequest, code: i16) -> Vec<OutPiece>
                 .collect();
             TopicProduceResponse::default()
                 .with_name(topic.name.clone())
+                .with_topic_id(topic.topic_id)
                 .with_partition_responses(partitions)
         })
         .collect();
