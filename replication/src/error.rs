@@ -27,6 +27,7 @@ pub enum KafkaError {
     TopicAlreadyExists,
     InvalidPartitions,
     InvalidReplicationFactor,
+    InvalidReplicaAssignment,
     InvalidConfig,
     InvalidRequest,
     FencedLeaderEpoch,
@@ -58,6 +59,7 @@ impl KafkaError {
             KafkaError::InvalidTopicException => 17,
             KafkaError::TopicAlreadyExists => 36,
             KafkaError::InvalidPartitions => 37,
+            KafkaError::InvalidReplicaAssignment => 39,
             KafkaError::InvalidReplicationFactor => 38,
             KafkaError::InvalidConfig => 40,
             KafkaError::InvalidRequest => 42,
@@ -90,6 +92,7 @@ impl KafkaError {
             KafkaError::InvalidTopicException => "INVALID_TOPIC_EXCEPTION",
             KafkaError::TopicAlreadyExists => "TOPIC_ALREADY_EXISTS",
             KafkaError::InvalidPartitions => "INVALID_PARTITIONS",
+            KafkaError::InvalidReplicaAssignment => "INVALID_REPLICA_ASSIGNMENT",
             KafkaError::InvalidReplicationFactor => "INVALID_REPLICATION_FACTOR",
             KafkaError::InvalidConfig => "INVALID_CONFIG",
             KafkaError::InvalidRequest => "INVALID_REQUEST",
@@ -148,12 +151,18 @@ pub enum PlacementError {
         "invalid replication factor {requested}: {available} live brokers available, need between 1 and {available}"
     )]
     InvalidReplicationFactor { requested: u16, available: usize },
+
+    /// Replicas assigned by hand that cannot be: an empty list, lists of different lengths, a
+    /// broker twice in one list, or a broker not registered.
+    #[error("invalid replica assignment: {reason}")]
+    InvalidReplicaAssignment { reason: String },
 }
 
 impl PlacementError {
     pub fn kafka_error(&self) -> KafkaError {
         match self {
             PlacementError::InvalidReplicationFactor { .. } => KafkaError::InvalidReplicationFactor,
+            PlacementError::InvalidReplicaAssignment { .. } => KafkaError::InvalidReplicaAssignment,
         }
     }
 }
@@ -197,6 +206,39 @@ impl CreateTopicError {
             CreateTopicError::InvalidPartitionCount { .. } => KafkaError::InvalidPartitions,
             CreateTopicError::InvalidMinInsyncReplicas { .. } => KafkaError::InvalidConfig,
             CreateTopicError::Placement(error) => error.kafka_error(),
+        }
+    }
+}
+
+/// Partitions the controller refuses to add; nothing is added.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreatePartitionsError {
+    #[error("unknown topic {topic}")]
+    UnknownTopic { topic: String },
+
+    /// The new count is not above the current one, or above the most a topic may have.
+    #[error(
+        "topic {topic} has {current} partitions: it can grow to between {} and {max}, not {requested}",
+        current + 1
+    )]
+    InvalidPartitionCount {
+        topic: String,
+        current: u32,
+        requested: u32,
+        max: u32,
+    },
+
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
+}
+
+impl CreatePartitionsError {
+    pub fn kafka_error(&self) -> KafkaError {
+        match self {
+            CreatePartitionsError::UnknownTopic { .. } => KafkaError::UnknownTopicOrPartition,
+            CreatePartitionsError::InvalidPartitionCount { .. } => KafkaError::InvalidPartitions,
+            CreatePartitionsError::Placement(error) => error.kafka_error(),
         }
     }
 }

@@ -486,3 +486,54 @@ fn a_produce_to_an_unknown_topic_or_partition_is_refused_with_kafkas_code() {
         error.0
     );
 }
+
+#[test]
+fn kafka_admin_adds_partitions_and_assigns_replicas_by_hand() {
+    use rdkafka::admin::NewPartitions;
+    let broker = Broker::start("");
+    let admin = broker.admin();
+    // Replicas assigned by hand: every partition on broker 1, the one there is.
+    let assigned: &[&[i32]] = &[&[1], &[1]];
+    let topic = NewTopic::new("assigned", 2, TopicReplication::Variable(assigned));
+    let results = block_on(admin.create_topics([&topic], &admin_options())).unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    // A broker that is not registered is refused.
+    let elsewhere: &[&[i32]] = &[&[7]];
+    let topic = NewTopic::new("elsewhere", 1, TopicReplication::Variable(elsewhere));
+    let results = block_on(admin.create_topics([&topic], &admin_options())).unwrap();
+    assert!(
+        matches!(
+            &results[0],
+            Err((_, RDKafkaErrorCode::InvalidReplicaAssignment))
+        ),
+        "{results:?}"
+    );
+    // CreatePartitions: 2 -> 5, then records go to a new partition and come back.
+    let more = NewPartitions::new("assigned", 5);
+    let results = block_on(admin.create_partitions([&more], &admin_options())).unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let consumer = broker.consumer("partitions");
+    let metadata = consumer.fetch_metadata(Some("assigned"), DEADLINE).unwrap();
+    assert_eq!(metadata.topics()[0].partitions().len(), 5);
+    let producer = broker.producer(&[("acks", "all")]);
+    let offset = produce(&producer, "assigned", 4, &record(1, "new"));
+    assert_eq!(offset, 0);
+    let consumed = consume(&consumer, "assigned", 4, Offset::Beginning, 1);
+    assert_eq!(consumed[0].1, record(1, "new"));
+    // Never fewer partitions, nor as many.
+    let fewer = NewPartitions::new("assigned", 3);
+    let results = block_on(admin.create_partitions([&fewer], &admin_options())).unwrap();
+    assert!(
+        matches!(&results[0], Err((_, RDKafkaErrorCode::InvalidPartitions))),
+        "{results:?}"
+    );
+    let unknown = NewPartitions::new("nowhere", 3);
+    let results = block_on(admin.create_partitions([&unknown], &admin_options())).unwrap();
+    assert!(
+        matches!(
+            &results[0],
+            Err((_, RDKafkaErrorCode::UnknownTopicOrPartition))
+        ),
+        "{results:?}"
+    );
+}

@@ -30,7 +30,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ringlog_engine::Offset;
 
-use ringlog_replication::controller::metadata::PARTITIONS_PER_TOPIC_MAX;
+use ringlog_replication::controller::metadata::{PARTITIONS_PER_TOPIC_MAX, Replicas};
 use ringlog_replication::controller::{Partition, TopicConfigChange};
 use ringlog_replication::driver::Refusal;
 use ringlog_replication::partition::{FetchId, FollowerFetchRequest};
@@ -40,7 +40,7 @@ use tokio::sync::{mpsc, watch};
 use super::bus::{AgentMsg, ShardMsg, Shared, owner_of};
 use super::catalog::Catalog;
 use super::offsets::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
-use super::ops::{AdminOp, AdminOutcome, LeaderAnswer, NewTopic, TopicAlteration};
+use super::ops::{AdminOp, AdminOutcome, LeaderAnswer, NewPartitions, NewTopic, TopicAlteration};
 use super::topic_config::TopicConfig;
 use ringlog_client::ClientError;
 use ringlog_client::connection::{Connection, ConnectionLimits};
@@ -213,15 +213,13 @@ fn handle(shared: &Arc<Shared>, controller: &Controller, fetchers: &mut Fetchers
             tokio::spawn(async move {
                 let config = &shared.options.config;
                 for name in names {
-                    let outcome = create_topic(
-                        &shared,
-                        &controller,
-                        &name,
-                        config.num_partitions,
-                        config.default_replication_factor,
-                        &TopicConfig::new(),
-                    )
-                    .await;
+                    let replicas = Replicas::Spread {
+                        partition_count: config.num_partitions,
+                        replication_factor: config.default_replication_factor,
+                    };
+                    let outcome =
+                        create_topic(&shared, &controller, &name, replicas, &TopicConfig::new())
+                            .await;
                     match outcome {
                         Ok(()) => tracing::info!(topic = %name, "topic created on first use"),
                         Err(refusal) if refusal.error == KafkaError::TopicAlreadyExists => {}
@@ -239,12 +237,15 @@ fn handle(shared: &Arc<Shared>, controller: &Controller, fetchers: &mut Fetchers
                 let live = shared.catalog().live_brokers().max(1);
                 let wanted = shared.options.config.offsets_topic_replication_factor;
                 let replication_factor = wanted.min(u16::try_from(live).unwrap_or(u16::MAX));
+                let replicas = Replicas::Spread {
+                    partition_count: OFFSETS_TOPIC_PARTITIONS,
+                    replication_factor,
+                };
                 let outcome = create_topic(
                     &shared,
                     &controller,
                     OFFSETS_TOPIC,
-                    OFFSETS_TOPIC_PARTITIONS,
-                    replication_factor,
+                    replicas,
                     &TopicConfig::new(),
                 )
                 .await;
@@ -961,7 +962,82 @@ async fn admin(shared: &Arc<Shared>, controller: &Controller, op: AdminOp) -> Ad
             topics,
             validate_only,
         } => alter_configs(shared, controller, topics, validate_only).await,
+        AdminOp::CreatePartitions {
+            topics,
+            timeout,
+            validate_only,
+        } => create_partitions(shared, controller, topics, timeout, validate_only).await,
     }
+}
+
+/// CreatePartitions: each topic's addition checked against what this broker knows, then
+/// committed by the controller (which checks it again, whole) and waited for.
+async fn create_partitions(
+    shared: &Arc<Shared>,
+    controller: &Controller,
+    additions: Vec<NewPartitions>,
+    timeout: Duration,
+    validate_only: bool,
+) -> AdminOutcome {
+    let mut topics = Vec::new();
+    for NewPartitions {
+        name,
+        count,
+        assignments,
+    } in additions
+    {
+        let outcome = async {
+            let current = shared
+                .catalog()
+                .topic(&name)
+                .map(|topic| topic.partitions.len())
+                .ok_or_else(|| {
+                    Refusal::new(
+                        KafkaError::UnknownTopicOrPartition,
+                        format!("unknown topic {name}"),
+                    )
+                })?;
+            let wanted = usize::try_from(count).unwrap_or(usize::MAX);
+            if wanted <= current || count > PARTITIONS_PER_TOPIC_MAX {
+                return Err(Refusal::new(
+                    KafkaError::InvalidPartitions,
+                    format!(
+                        "topic {name} has {current} partitions: it can grow to between {} and \
+                         {PARTITIONS_PER_TOPIC_MAX}, not {count}",
+                        current + 1
+                    ),
+                ));
+            }
+            if validate_only {
+                return Ok(());
+            }
+            let command = MetadataCommand::CreatePartitions {
+                name: name.clone(),
+                count,
+                assignments,
+            };
+            submit(controller, command).await?;
+            wait_for_catalog(shared, controller, |image| {
+                image
+                    .state
+                    .metadata
+                    .topic(&name)
+                    .is_some_and(|topic| topic.partitions().len() >= wanted)
+            })
+            .await;
+            Ok(())
+        };
+        let outcome = tokio::time::timeout(timeout.max(Duration::from_millis(1)), outcome)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Refusal::new(
+                    KafkaError::RequestTimedOut,
+                    format!("topic {name}: partitions not added within the request's timeout"),
+                ))
+            });
+        topics.push((name, outcome.err()));
+    }
+    topics
 }
 
 async fn create_topics(
@@ -980,23 +1056,34 @@ async fn create_topics(
         let replication_factor = topic
             .replication_factor
             .unwrap_or(config.default_replication_factor);
+        let replicas = match topic.assignments {
+            Some(lists) => Replicas::Assigned(lists),
+            None => Replicas::Spread {
+                partition_count: partitions,
+                replication_factor,
+            },
+        };
+        let count = match &replicas {
+            Replicas::Assigned(lists) => u32::try_from(lists.len()).unwrap_or(u32::MAX),
+            Replicas::Spread { .. } => partitions,
+        };
         let pairs = topic.configs.iter().map(|(name, value)| (name, value));
         let outcome = match TopicConfig::from_pairs(pairs, &defaults) {
             Err(error) => Err(Refusal::new(
                 KafkaError::InvalidConfig,
                 format!("topic {}: {error}", topic.name),
             )),
-            Ok(_) if validate_only => validate_creation(shared, &topic.name, partitions)
-                .and_then(|()| check_replication_factor(shared, &topic.name, replication_factor)),
+            Ok(_) if validate_only => {
+                validate_creation(shared, &topic.name, count).and_then(|()| match replicas {
+                    Replicas::Spread { .. } => {
+                        check_replication_factor(shared, &topic.name, replication_factor)
+                    }
+                    Replicas::Assigned(_) => Ok(()),
+                })
+            }
             Ok(topic_config) => {
-                let outcome = create_topic(
-                    shared,
-                    controller,
-                    &topic.name,
-                    partitions,
-                    replication_factor,
-                    &topic_config,
-                );
+                let outcome =
+                    create_topic(shared, controller, &topic.name, replicas, &topic_config);
                 tokio::time::timeout(timeout.max(Duration::from_millis(1)), outcome)
                     .await
                     .unwrap_or_else(|_| {
@@ -1075,10 +1162,22 @@ async fn create_topic(
     shared: &Arc<Shared>,
     controller: &Controller,
     name: &str,
-    partitions: u32,
-    replication_factor: u16,
+    replicas: Replicas,
     config: &TopicConfig,
 ) -> Result<(), Refusal> {
+    let (partitions, replication_factor, assignments) = match replicas {
+        Replicas::Spread {
+            partition_count,
+            replication_factor,
+        } => (partition_count, replication_factor, None),
+        Replicas::Assigned(lists) => {
+            let count = u32::try_from(lists.len()).unwrap_or(u32::MAX);
+            let factor = lists
+                .first()
+                .map_or(0, |l| u16::try_from(l.len()).unwrap_or(0));
+            (count, factor, Some(lists))
+        }
+    };
     validate_creation(shared, name, partitions)?;
     let settings = shared.options.config.topic_settings(config);
     let command = MetadataCommand::CreateTopic {
@@ -1088,6 +1187,7 @@ async fn create_topic(
         config: settings.controller_config(),
         configs: stored_pairs(config),
         topic_id: Some(TopicId::from_random(random_bytes())),
+        assignments,
     };
     submit(controller, command).await?;
     wait_for_catalog(shared, controller, |image| {

@@ -163,6 +163,23 @@ pub(crate) enum AdminOp {
         /// Check the changes, apply nothing.
         validate_only: bool,
     },
+    /// Adds partitions to topics.
+    CreatePartitions {
+        topics: Vec<NewPartitions>,
+        /// How long to wait for each addition to commit.
+        timeout: Duration,
+        /// Check the additions, add nothing.
+        validate_only: bool,
+    },
+}
+
+/// Partitions to add to a topic: until it has `count`, spread over the live brokers or on
+/// `assignments` (one replica list per new partition).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NewPartitions {
+    pub name: String,
+    pub count: u32,
+    pub assignments: Option<Vec<Vec<BrokerId>>>,
 }
 
 /// A topic to create. `None` counts are the broker's defaults (`num_partitions`,
@@ -174,6 +191,9 @@ pub(crate) struct NewTopic {
     pub replication_factor: Option<u16>,
     /// Topic config overrides, as key and value strings.
     pub configs: Vec<(String, String)>,
+    /// Each partition's replicas as assigned by hand (preferred leader first); `None`: spread
+    /// over the live brokers. With it, `partitions` and `replication_factor` are left out.
+    pub assignments: Option<Vec<Vec<BrokerId>>>,
 }
 
 /// A change to a topic's config: the keys to set (`Some`) or return to their default (`None`).

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use ringlog_replication::controller::{
     ClusterMetadata, IsrProposal, LivenessConfig, PartitionChange, TopicConfig, TopicConfigChange,
-    liveness,
+    liveness, metadata::Replicas,
 };
 use ringlog_replication::{
     BrokerError, BrokerId, KafkaError, Millis, Rack, TopicId, TopicPartition,
@@ -93,6 +93,17 @@ pub enum MetadataCommand {
         /// The topic's id, drawn by the proposer (absent from logs written before topic ids).
         #[serde(default)]
         topic_id: Option<TopicId>,
+        /// Each partition's replicas as assigned by hand (preferred leader first); `None`:
+        /// `partitions` of `replication_factor` spread over the live brokers.
+        #[serde(default)]
+        assignments: Option<Vec<Vec<BrokerId>>>,
+    },
+    /// Adds partitions to a topic until it has `count` (Kafka's CreatePartitions): spread over
+    /// the live brokers, or on `assignments` (one list per new partition).
+    CreatePartitions {
+        name: String,
+        count: u32,
+        assignments: Option<Vec<Vec<BrokerId>>>,
     },
     DeleteTopic {
         name: String,
@@ -137,8 +148,7 @@ impl MetadataCommand {
 
 /// A topic to create, as [`MetadataCommand::CreateTopic`] carries it.
 struct NewTopic<'a> {
-    partitions: u32,
-    replication_factor: u16,
+    replicas: Replicas,
     config: TopicConfig,
     configs: &'a BTreeMap<String, String>,
     topic_id: Option<TopicId>,
@@ -237,16 +247,28 @@ impl MetadataState {
                 config,
                 configs,
                 topic_id,
+                assignments,
             } => {
+                let replicas = match assignments {
+                    Some(lists) => Replicas::Assigned(lists.clone()),
+                    None => Replicas::Spread {
+                        partition_count: *partitions,
+                        replication_factor: *replication_factor,
+                    },
+                };
                 let topic = NewTopic {
-                    partitions: *partitions,
-                    replication_factor: *replication_factor,
+                    replicas,
                     config: *config,
                     configs,
                     topic_id: *topic_id,
                 };
                 self.create_topic(name, topic)
             }
+            MetadataCommand::CreatePartitions {
+                name,
+                count,
+                assignments,
+            } => self.create_partitions(name, *count, assignments.clone()),
             MetadataCommand::DeleteTopic { name } => self.delete_topic(name),
             MetadataCommand::AlterPartition {
                 topic_partition,
@@ -378,18 +400,29 @@ impl MetadataState {
         }
         let changes = self
             .metadata
-            .create_topic(
-                name,
-                topic.partitions,
-                topic.replication_factor,
-                topic.config,
-            )
+            .create_topic_with(name, topic.replicas, topic.config)
             .map_err(|e| Refusal::new(e.kafka_error(), &e))?;
         self.topic_configs
             .insert(name.to_string(), topic.configs.clone());
         if let Some(id) = topic.topic_id {
             self.topic_ids.insert(name.to_string(), id);
         }
+        Ok(Applied {
+            changes,
+            fenced: Vec::new(),
+        })
+    }
+
+    fn create_partitions(
+        &mut self,
+        name: &str,
+        count: u32,
+        assignments: Option<Vec<Vec<BrokerId>>>,
+    ) -> CommandOutcome {
+        let changes = self
+            .metadata
+            .create_partitions(name, count, assignments)
+            .map_err(|e| Refusal::new(e.kafka_error(), &e))?;
         Ok(Applied {
             changes,
             fenced: Vec::new(),
@@ -510,6 +543,7 @@ mod tests {
             topic_id: Some(TopicId::from_random(std::array::from_fn(|i| {
                 name.as_bytes().get(i).copied().unwrap_or(0)
             }))),
+            assignments: None,
         }
     }
 

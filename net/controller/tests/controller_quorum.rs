@@ -225,6 +225,7 @@ fn create_topic(name: &str, partitions: u32, replication_factor: u16) -> Metadat
         config: TopicConfig::default(),
         configs: BTreeMap::from([("cleanup.policy".to_string(), "delete".to_string())]),
         topic_id: None,
+        assignments: None,
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::controller::liveness::LivenessConfig;
 use crate::controller::placement::{self, PARTITIONS_PER_PLACEMENT_MAX, PlacementBroker};
-use crate::error::{CreateTopicError, DeleteTopicError};
+use crate::error::{CreatePartitionsError, CreateTopicError, DeleteTopicError, PlacementError};
 use crate::types::{
     BrokerId, LeaderEpoch, Millis, PartitionEpoch, Rack, TopicPartition, next_leader_epoch,
 };
@@ -73,6 +73,47 @@ impl Default for TopicConfig {
             unclean_leader_election: false,
         }
     }
+}
+
+/// Where a new topic's (or new partitions') replicas go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Replicas {
+    /// `partition_count` partitions of `replication_factor` replicas, spread over the live
+    /// brokers, racks alternating.
+    Spread {
+        partition_count: u32,
+        replication_factor: u16,
+    },
+    /// Each partition's replicas as given, preferred leader first.
+    Assigned(Vec<Vec<BrokerId>>),
+}
+
+impl Replicas {
+    fn partition_count(&self) -> u32 {
+        match self {
+            Replicas::Spread {
+                partition_count, ..
+            } => *partition_count,
+            Replicas::Assigned(lists) => u32::try_from(lists.len()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// One change per partition of `partitions`, numbered from `first_index`.
+fn new_partition_changes(
+    name: &str,
+    first_index: u32,
+    partitions: &[Partition],
+) -> Vec<PartitionChange> {
+    partitions
+        .iter()
+        .zip(first_index..)
+        .map(|(partition, index)| PartitionChange {
+            topic_partition: TopicPartition::new(name, index),
+            partition: partition.clone(),
+            unclean_election: false,
+        })
+        .collect()
 }
 
 /// A topic: its replication factor, config and partitions (index `p` is partition `p`).
@@ -306,12 +347,29 @@ impl ClusterMetadata {
         replication_factor: u16,
         config: TopicConfig,
     ) -> Result<Vec<PartitionChange>, CreateTopicError> {
+        let spread = Replicas::Spread {
+            partition_count,
+            replication_factor,
+        };
+        self.create_topic_with(name, spread, config)
+    }
+
+    /// Creates a topic whose replicas are `replicas`: spread over the live brokers, or as
+    /// assigned by hand (CreateTopics' explicit assignment: each partition's list, preferred
+    /// leader first, of registered brokers).
+    pub fn create_topic_with(
+        &mut self,
+        name: &str,
+        replicas: Replicas,
+        config: TopicConfig,
+    ) -> Result<Vec<PartitionChange>, CreateTopicError> {
         validate_topic_name(name)?;
         if self.topics.contains_key(name) {
             return Err(CreateTopicError::TopicAlreadyExists {
                 topic: name.to_string(),
             });
         }
+        let partition_count = replicas.partition_count();
         if partition_count == 0 || partition_count > PARTITIONS_PER_TOPIC_MAX {
             return Err(CreateTopicError::InvalidPartitionCount {
                 topic: name.to_string(),
@@ -325,43 +383,10 @@ impl ClusterMetadata {
                 min_insync_replicas: config.min_insync_replicas,
             });
         }
-        let live: Vec<PlacementBroker> = self
-            .brokers
-            .values()
-            .filter(|broker| !broker.fenced)
-            .map(|broker| PlacementBroker {
-                id: broker.id,
-                rack: broker.rack.clone(),
-            })
-            .collect();
-        let placements = placement::assign_replicas(
-            &live,
-            partition_count,
-            replication_factor,
-            self.partitions_created,
-        )?;
-        let partitions: Vec<Partition> = placements
-            .into_iter()
-            .map(|replicas| Partition {
-                leader: Some(replicas[0]),
-                isr: replicas.clone(),
-                replicas,
-                leader_epoch: LeaderEpoch(0),
-                partition_epoch: PartitionEpoch(0),
-            })
-            .collect();
-        let changes = partitions
-            .iter()
-            .zip(0..)
-            .map(|(partition, index)| PartitionChange {
-                topic_partition: TopicPartition::new(name, index),
-                partition: partition.clone(),
-                unclean_election: false,
-            })
-            .collect();
-        self.partitions_created = self
-            .partitions_created
-            .wrapping_add(partition_count as usize);
+        let placements = self.place(replicas, None)?;
+        let replication_factor = u16::try_from(placements[0].len()).expect("checked by placement");
+        let partitions: Vec<Partition> = placements.into_iter().map(|r| self.created(r)).collect();
+        let changes = new_partition_changes(name, 0, &partitions);
         let topic = Topic {
             name: name.to_string(),
             replication_factor,
@@ -371,6 +396,117 @@ impl ClusterMetadata {
         self.topics.insert(name.to_string(), topic);
         self.debug_check_invariants();
         Ok(changes)
+    }
+
+    /// Adds partitions to `name` until it has `new_count` (Kafka's CreatePartitions): placed
+    /// over the live brokers with the topic's replication factor, or on `assigned` (one list
+    /// per new partition). The existing partitions do not change. Returns one change per new
+    /// partition.
+    pub fn create_partitions(
+        &mut self,
+        name: &str,
+        new_count: u32,
+        assigned: Option<Vec<Vec<BrokerId>>>,
+    ) -> Result<Vec<PartitionChange>, CreatePartitionsError> {
+        let topic = self
+            .topics
+            .get(name)
+            .ok_or_else(|| CreatePartitionsError::UnknownTopic {
+                topic: name.to_string(),
+            })?;
+        let current =
+            u32::try_from(topic.partitions.len()).expect("at most PARTITIONS_PER_TOPIC_MAX");
+        if new_count <= current || new_count > PARTITIONS_PER_TOPIC_MAX {
+            return Err(CreatePartitionsError::InvalidPartitionCount {
+                topic: name.to_string(),
+                current,
+                requested: new_count,
+                max: PARTITIONS_PER_TOPIC_MAX,
+            });
+        }
+        let replication_factor = topic.replication_factor;
+        let replicas = match assigned {
+            Some(lists) => Replicas::Assigned(lists),
+            None => Replicas::Spread {
+                partition_count: new_count - current,
+                replication_factor,
+            },
+        };
+        if replicas.partition_count() != new_count - current {
+            let reason = format!(
+                "{} partitions assigned, {} added",
+                replicas.partition_count(),
+                new_count - current
+            );
+            return Err(PlacementError::InvalidReplicaAssignment { reason }.into());
+        }
+        let placements = self.place(replicas, Some(replication_factor))?;
+        let added: Vec<Partition> = placements.into_iter().map(|r| self.created(r)).collect();
+        let changes = new_partition_changes(name, current, &added);
+        let topic = self.topics.get_mut(name).expect("checked above");
+        topic.partitions.extend(added);
+        self.debug_check_invariants();
+        Ok(changes)
+    }
+
+    /// A new partition on `replicas`: the live ones in the ISR, the first of those leading (a
+    /// partition assigned to fenced brokers only has no leader until one comes back), epochs 0.
+    fn created(&self, replicas: Vec<BrokerId>) -> Partition {
+        let isr: Vec<BrokerId> = replicas
+            .iter()
+            .copied()
+            .filter(|id| self.brokers.get(id).is_some_and(|broker| !broker.fenced))
+            .collect();
+        Partition {
+            leader: isr.first().copied(),
+            isr: if isr.is_empty() {
+                replicas.clone()
+            } else {
+                isr
+            },
+            replicas,
+            leader_epoch: LeaderEpoch(0),
+            partition_epoch: PartitionEpoch(0),
+        }
+    }
+
+    /// Each new partition's replicas: spread over the live brokers (the next partitions of the
+    /// round-robin), or assigned by hand and checked against the registered brokers (and
+    /// `replication_factor`, when the topic has one).
+    fn place(
+        &mut self,
+        replicas: Replicas,
+        replication_factor: Option<u16>,
+    ) -> Result<Vec<Vec<BrokerId>>, PlacementError> {
+        let placements = match replicas {
+            Replicas::Spread {
+                partition_count,
+                replication_factor,
+            } => {
+                let live: Vec<PlacementBroker> = self
+                    .brokers
+                    .values()
+                    .filter(|broker| !broker.fenced)
+                    .map(|broker| PlacementBroker {
+                        id: broker.id,
+                        rack: broker.rack.clone(),
+                    })
+                    .collect();
+                placement::assign_replicas(
+                    &live,
+                    partition_count,
+                    replication_factor,
+                    self.partitions_created,
+                )?
+            }
+            Replicas::Assigned(lists) => {
+                let registered = self.brokers.keys().copied().collect();
+                placement::check_assignments(&registered, &lists, replication_factor)?;
+                lists
+            }
+        };
+        self.partitions_created = self.partitions_created.wrapping_add(placements.len());
+        Ok(placements)
     }
 
     /// Deletes `name` and all its partitions; returns the topic as it was. No partition of
@@ -489,7 +625,7 @@ fn validate_topic_name(name: &str) -> Result<(), CreateTopicError> {
 mod tests {
     use super::*;
     use crate::controller::test_cluster::{cluster, ids, t0};
-    use crate::error::PlacementError;
+    use crate::error::{KafkaError, PlacementError};
 
     #[test]
     fn a_new_topic_has_every_replica_in_the_isr_and_the_first_leading() {
@@ -549,6 +685,84 @@ mod tests {
         );
         assert_eq!(error.kafka_error().code(), 38);
         assert!(metadata.topic("t").is_none());
+    }
+
+    #[test]
+    fn a_topic_assigned_by_hand_takes_its_replicas_as_given() {
+        let mut metadata = cluster(3);
+        metadata.fence_broker(BrokerId(3)).unwrap();
+        let assigned = vec![ids(&[3, 1]), ids(&[2, 3])];
+        let changes = metadata
+            .create_topic_with("t", Replicas::Assigned(assigned), TopicConfig::default())
+            .unwrap();
+        // The fenced broker is a replica, outside the ISR until it catches up.
+        assert_eq!(changes[0].partition.replicas(), ids(&[3, 1]));
+        assert_eq!(changes[0].partition.isr(), ids(&[1]));
+        assert_eq!(changes[0].partition.leader(), Some(BrokerId(1)));
+        assert_eq!(changes[1].partition.leader(), Some(BrokerId(2)));
+        assert_eq!(metadata.topic("t").unwrap().replication_factor(), 2);
+        let refused = |lists: Vec<Vec<BrokerId>>| {
+            let mut metadata = cluster(3);
+            let error = metadata
+                .create_topic_with("u", Replicas::Assigned(lists), TopicConfig::default())
+                .unwrap_err();
+            assert_eq!(error.kafka_error(), KafkaError::InvalidReplicaAssignment);
+            assert!(metadata.topic("u").is_none());
+            error.to_string()
+        };
+        assert!(
+            refused(vec![ids(&[1, 2]), ids(&[3])]).contains("partition 1 has 1 replicas, not 2")
+        );
+        assert!(refused(vec![ids(&[1, 1])]).contains("names a broker twice"));
+        assert!(refused(vec![ids(&[1, 9])]).contains("broker 9, which is not registered"));
+        assert!(refused(vec![vec![]]).contains("has 0 replicas"));
+    }
+
+    #[test]
+    fn partitions_are_added_and_the_existing_ones_stay() {
+        let mut metadata = cluster(3);
+        metadata
+            .create_topic("t", 2, 2, TopicConfig::default())
+            .unwrap();
+        let before: Vec<Partition> = metadata.topic("t").unwrap().partitions().to_vec();
+        let changes = metadata.create_partitions("t", 5, None).unwrap();
+        let indexes: Vec<u32> = changes
+            .iter()
+            .map(|c| c.topic_partition.partition)
+            .collect();
+        assert_eq!(indexes, [2, 3, 4]);
+        let topic = metadata.topic("t").unwrap();
+        assert_eq!(topic.partitions().len(), 5);
+        assert_eq!(&topic.partitions()[..2], &before[..]);
+        assert!(topic.partitions().iter().all(|p| p.replicas().len() == 2));
+        // By hand, with the topic's replication factor.
+        let changes = metadata
+            .create_partitions("t", 6, Some(vec![ids(&[3, 2])]))
+            .unwrap();
+        assert_eq!(changes[0].partition.replicas(), ids(&[3, 2]));
+        let error = metadata
+            .create_partitions("t", 7, Some(vec![ids(&[1])]))
+            .unwrap_err();
+        assert_eq!(error.kafka_error(), KafkaError::InvalidReplicaAssignment);
+        let error = metadata
+            .create_partitions("t", 8, Some(vec![ids(&[1, 2])]))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("1 partitions assigned, 2 added"),
+            "{error}"
+        );
+        // Never fewer, never as many.
+        let error = metadata.create_partitions("t", 6, None).unwrap_err();
+        assert_eq!(error.kafka_error(), KafkaError::InvalidPartitions);
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "topic t has 6 partitions: it can grow to between 7 and {PARTITIONS_PER_TOPIC_MAX}, not 6"
+            )
+        );
+        let error = metadata.create_partitions("nope", 2, None).unwrap_err();
+        assert_eq!(error.kafka_error(), KafkaError::UnknownTopicOrPartition);
+        assert_eq!(metadata.topic("t").unwrap().partitions().len(), 6);
     }
 
     /// The controller quorum snapshots the metadata as JSON: a round trip keeps every field,

@@ -73,6 +73,41 @@ pub fn assign_replicas(
     Ok(placements)
 }
 
+/// Checks replicas assigned by hand (CreateTopics' and CreatePartitions' explicit
+/// assignments): every partition gets `replication_factor` distinct replicas (the first list's
+/// length when `None`), each a broker of `registered`. Kafka checks the same.
+pub fn check_assignments(
+    registered: &BTreeSet<BrokerId>,
+    assignments: &[Vec<BrokerId>],
+    replication_factor: Option<u16>,
+) -> Result<(), PlacementError> {
+    let invalid = |reason: String| PlacementError::InvalidReplicaAssignment { reason };
+    let Some(first) = assignments.first() else {
+        return Err(invalid("no partition is assigned".to_string()));
+    };
+    let wanted = replication_factor.map_or(first.len(), usize::from);
+    for (index, replicas) in assignments.iter().enumerate() {
+        if replicas.is_empty() || replicas.len() != wanted {
+            return Err(invalid(format!(
+                "partition {index} has {} replicas, not {wanted}",
+                replicas.len()
+            )));
+        }
+        let distinct: BTreeSet<BrokerId> = replicas.iter().copied().collect();
+        if distinct.len() != replicas.len() {
+            return Err(invalid(format!(
+                "partition {index} names a broker twice: {replicas:?}"
+            )));
+        }
+        if let Some(unknown) = replicas.iter().find(|id| !registered.contains(id)) {
+            return Err(invalid(format!(
+                "partition {index} names broker {unknown}, which is not registered"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The brokers with racks alternating: one broker from each rack in turn, racks in order and
 /// brokers by id within each.
 fn rack_alternated(brokers: &[PlacementBroker]) -> Vec<BrokerId> {

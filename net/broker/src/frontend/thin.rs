@@ -197,6 +197,7 @@ fn plan(shared: &Shared, request: &Request) -> Plan {
                 .topics
                 .iter()
                 .map(|topic| NewTopic {
+                    assignments: None,
                     name: topic.name.clone(),
                     partitions: topic.num_partitions,
                     replication_factor: topic.replication_factor,

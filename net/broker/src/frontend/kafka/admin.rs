@@ -1,5 +1,5 @@
-//! The admin requests: CreateTopics and DeleteTopics (carried out by the agent through the
-//! controller quorum), DescribeConfigs (from the catalog), AlterConfigs and
+//! The admin requests: CreateTopics, CreatePartitions and DeleteTopics (carried out by the
+//! agent through the controller quorum), DescribeConfigs (from the catalog), AlterConfigs and
 //! IncrementalAlterConfigs (the agent).
 //!
 //! Config keys are Kafka's names on this protocol (`retention.ms`, `cleanup.policy`, ...),
@@ -10,6 +10,8 @@
 use std::time::Duration;
 
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_configs_response::{
@@ -17,18 +19,19 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResourceResponse;
 use kafka_protocol::messages::{
-    AlterConfigsRequest, AlterConfigsResponse, ApiKey, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    AlterConfigsRequest, AlterConfigsResponse, ApiKey, CreatePartitionsRequest,
+    CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
+    DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use ringlog_replication::KafkaError;
 use ringlog_replication::driver::Refusal;
+use ringlog_replication::{BrokerId, KafkaError};
 
 use super::{Head, Plan, count_errors, respond};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
-use crate::ops::{AdminOp, AdminOutcome, NewTopic, TopicAlteration};
+use crate::ops::{AdminOp, AdminOutcome, NewPartitions, NewTopic, TopicAlteration};
 use crate::topic_config::{TopicConfigEntry, TopicConfigKey, TopicSettings};
 
 /// Kafka's INVALID_REQUEST.
@@ -70,12 +73,28 @@ fn millis(ms: i32) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
+/// CreateTopics: each topic with a partition count and replication factor (-1: the broker's
+/// defaults), or with its replicas assigned by hand (and both counts -1, as Kafka requires).
 pub(super) fn plan_create(request: CreateTopicsRequest) -> Plan {
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|topic| NewTopic {
-            name: topic.name.0.to_string(),
+    let mut planned = Planned::default();
+    let mut topics = Vec::new();
+    for (position, topic) in request.topics.into_iter().enumerate() {
+        let name = topic.name.0.to_string();
+        let assignments = match assigned_replicas(&topic) {
+            Ok(assignments) => assignments,
+            Err((code, message)) => {
+                planned.refused.push(Refused {
+                    position,
+                    name,
+                    resource_type: TOPIC,
+                    code,
+                    message,
+                });
+                continue;
+            }
+        };
+        topics.push(NewTopic {
+            name,
             // -1: the broker's default (CreateTopics v4 and up).
             partitions: u32::try_from(topic.num_partitions).ok(),
             replication_factor: u16::try_from(topic.replication_factor).ok(),
@@ -84,9 +103,73 @@ pub(super) fn plan_create(request: CreateTopicsRequest) -> Plan {
                 .into_iter()
                 .filter_map(|c| Some((ringlog_key(&c.name), c.value?.to_string())))
                 .collect(),
+            assignments,
+        });
+    }
+    let op = AdminOp::CreateTopics {
+        topics,
+        timeout: millis(request.timeout_ms),
+        validate_only: request.validate_only,
+    };
+    Plan::Admin(op, planned)
+}
+
+/// A topic's replicas assigned by hand, one list per partition in index order; the
+/// controller checks the brokers.
+fn assigned_replicas(topic: &CreatableTopic) -> Result<Option<Vec<Vec<BrokerId>>>, (i16, String)> {
+    if topic.assignments.is_empty() {
+        return Ok(None);
+    }
+    if topic.num_partitions != -1 || topic.replication_factor != -1 {
+        let message = format!(
+            "topic {}: with a replica assignment, the partition count and replication factor \
+             must be -1 (they are {} and {})",
+            topic.name.0, topic.num_partitions, topic.replication_factor
+        );
+        return Err((INVALID_REQUEST, message));
+    }
+    let mut assignments: Vec<&CreatableReplicaAssignment> = topic.assignments.iter().collect();
+    assignments.sort_by_key(|a| a.partition_index);
+    let consecutive = (0..).zip(&assignments).all(|(i, a)| a.partition_index == i);
+    if !consecutive {
+        let message = format!(
+            "topic {}: the assignment must name partitions 0 to {} once each",
+            topic.name.0,
+            assignments.len() - 1
+        );
+        return Err((KafkaError::InvalidReplicaAssignment.code(), message));
+    }
+    Ok(Some(
+        assignments
+            .iter()
+            .map(|a| broker_ids(&a.broker_ids))
+            .collect(),
+    ))
+}
+
+/// Kafka's broker ids as ringlog's (a negative one names no broker: u32::MAX, which the
+/// controller refuses as not registered).
+fn broker_ids(ids: &[kafka_protocol::messages::BrokerId]) -> Vec<BrokerId> {
+    ids.iter()
+        .map(|id| BrokerId(u32::try_from(id.0).unwrap_or(u32::MAX)))
+        .collect()
+}
+
+/// CreatePartitions: each topic grows to its new count, its new partitions spread over the
+/// live brokers or assigned by hand.
+pub(super) fn plan_create_partitions(request: CreatePartitionsRequest) -> Plan {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| NewPartitions {
+            name: topic.name.0.to_string(),
+            count: u32::try_from(topic.count).unwrap_or(0),
+            assignments: topic
+                .assignments
+                .map(|lists| lists.iter().map(|a| broker_ids(&a.broker_ids)).collect()),
         })
         .collect();
-    let op = AdminOp::CreateTopics {
+    let op = AdminOp::CreatePartitions {
         topics,
         timeout: millis(request.timeout_ms),
         validate_only: request.validate_only,
@@ -332,6 +415,20 @@ pub(super) fn finish(head: &Head, planned: Planned, outcome: AdminOutcome) -> Ve
             respond(
                 head,
                 &DeleteTopicsResponse::default().with_responses(responses),
+            )
+        }
+        ApiKey::CreatePartitions => {
+            let results = results
+                .map(|(name, _, code, message)| {
+                    CreatePartitionsTopicResult::default()
+                        .with_name(TopicName(str_bytes(name)))
+                        .with_error_code(code)
+                        .with_error_message(message)
+                })
+                .collect();
+            respond(
+                head,
+                &CreatePartitionsResponse::default().with_results(results),
             )
         }
         ApiKey::IncrementalAlterConfigs => {

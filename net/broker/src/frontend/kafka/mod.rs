@@ -14,7 +14,7 @@
 //! | `fetch`              | Fetch: parts, long poll, the response pieces                   |
 //! | `metadata`           | ApiVersions, Metadata, DescribeCluster, FindCoordinator: answers from the catalog |
 //! | `offsets`            | ListOffsets, OffsetCommit, OffsetFetch                         |
-//! | `admin`              | CreateTopics, DeleteTopics, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs |
+//! | `admin`              | CreateTopics, CreatePartitions, DeleteTopics, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs |
 //!
 //! A request's steps: [`read_request`] cuts the frame, reads the header, decodes the body at
 //! its version and plans it (answered at once, an admin operation, or partition parts);
@@ -69,6 +69,7 @@ pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
 ];
 
@@ -271,6 +272,9 @@ fn plan(shared: &Shared, head: &RequestHead, mut body: Bytes) -> Result<(Head, P
         ApiKey::OffsetFetch => offsets::plan_fetch(&head, decode_body(raw, &head, &mut body)?),
         ApiKey::CreateTopics => admin::plan_create(decode_body(raw, &head, &mut body)?),
         ApiKey::DeleteTopics => admin::plan_delete(decode_body(raw, &head, &mut body)?),
+        ApiKey::CreatePartitions => {
+            admin::plan_create_partitions(decode_body(raw, &head, &mut body)?)
+        }
         ApiKey::DescribeConfigs => Plan::Respond(admin::describe_configs(
             shared,
             &head,
@@ -373,10 +377,10 @@ fn wire_error(code: i16) -> ringlog_wire::ErrorCode {
 #[cfg(test)]
 mod tests {
     use kafka_protocol::messages::{
-        AlterConfigsRequest, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-        DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
-        IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-        OffsetFetchRequest, ProduceRequest,
+        AlterConfigsRequest, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
+        DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, FetchRequest,
+        FindCoordinatorRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest,
+        MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
     };
     use proptest::prelude::*;
 
@@ -402,6 +406,7 @@ mod tests {
             ApiKey::AlterConfigs => one::<AlterConfigsRequest>(version, body),
             ApiKey::IncrementalAlterConfigs => one::<IncrementalAlterConfigsRequest>(version, body),
             ApiKey::DescribeCluster => one::<DescribeClusterRequest>(version, body),
+            ApiKey::CreatePartitions => one::<CreatePartitionsRequest>(version, body),
             other => panic!("{other:?} is served but not decoded here: add it"),
         }
     }
