@@ -1,5 +1,7 @@
 //! The brokers a run measures: `ringlog broker` processes on 127.0.0.1, one or three, with
 //! their data in a temporary directory, and the `ringlog` client commands run against them.
+//! Each broker serves the thin protocol and Kafka's, each on a listener of its own, and its
+//! metrics; [`Cluster::spent`] samples what each has spent so far ([`super::usage`]).
 //!
 //! A three-broker cluster is three processes, each a controller quorum voter (as `ringlog dev`
 //! starts them, but each a child of the harness so each is stopped on every path). Brokers are
@@ -17,6 +19,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use super::process::{ClientRun, Process, Stop, check_interrupted, last_lines};
+use super::usage::{self, Spent};
 
 /// How long a broker may take to start serving (register with the controller quorum).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -46,9 +49,21 @@ struct TopicState {
 /// Running brokers. Field order matters: the brokers stop before the directory goes.
 pub struct Cluster {
     brokers: Vec<Process>,
+    /// Each broker's metrics address, in broker order.
+    metrics: Vec<SocketAddr>,
+    /// The thin listeners, comma-separated.
     bootstrap: String,
+    /// The Kafka (`PLAINTEXT`) listeners, comma-separated.
+    kafka_bootstrap: String,
     ringlog: PathBuf,
     dir: tempfile::TempDir,
+}
+
+/// A broker's listeners, as its first stdout line names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Listening {
+    thin: String,
+    kafka: String,
 }
 
 /// How to start the brokers.
@@ -80,23 +95,28 @@ impl Cluster {
             .collect();
         let mut cluster = Cluster {
             brokers: Vec::new(),
+            metrics: Vec::new(),
             bootstrap: String::new(),
+            kafka_bootstrap: String::new(),
             ringlog: settings.ringlog.clone(),
             dir,
         };
         let (ready_tx, ready) = std::sync::mpsc::channel();
         for id in 1..=brokers {
             let voters = (brokers > 1).then(|| voters.join(","));
-            let mut broker = cluster.spawn_broker(id, voters.as_deref(), &settings.io_backend)?;
+            let metrics = free_addr()?;
+            let mut broker =
+                cluster.spawn_broker(id, voters.as_deref(), metrics, &settings.io_backend)?;
             announce(id, broker.take_stdout().expect("piped"), ready_tx.clone());
             cluster.brokers.push(broker);
+            cluster.metrics.push(metrics);
         }
-        let mut addresses = vec![String::new(); brokers as usize];
+        let mut addresses = vec![None; brokers as usize];
         let deadline = Instant::now() + START_TIMEOUT;
         for _ in 0..brokers {
             let left = deadline.saturating_duration_since(Instant::now());
             match ready.recv_timeout(left) {
-                Ok((id, Some(addr))) => addresses[id as usize - 1] = addr,
+                Ok((id, Some(listening))) => addresses[id as usize - 1] = Some(listening),
                 Ok((id, None)) => {
                     check_interrupted()?;
                     bail!(
@@ -107,19 +127,31 @@ impl Cluster {
                 Err(_) => bail!("the brokers did not all serve within {START_TIMEOUT:?}"),
             }
         }
-        cluster.bootstrap = addresses.join(",");
+        let addresses: Vec<Listening> = addresses.into_iter().flatten().collect();
+        let join = |which: fn(&Listening) -> &str| {
+            addresses.iter().map(which).collect::<Vec<_>>().join(",")
+        };
+        cluster.bootstrap = join(|l| &l.thin);
+        cluster.kafka_bootstrap = join(|l| &l.kafka);
         Ok(cluster)
     }
 
     /// Starts broker `id`, a voter of `voters` (with one shard) or, without, its own
-    /// controller (with one shard per core); its stderr goes to a log file beside its data.
-    fn spawn_broker(&self, id: u32, voters: Option<&str>, io_backend: &str) -> Result<Process> {
+    /// controller (with one shard per core), serving its metrics on `metrics`; its stderr goes
+    /// to a log file beside its data.
+    fn spawn_broker(
+        &self,
+        id: u32,
+        voters: Option<&str>,
+        metrics: SocketAddr,
+        io_backend: &str,
+    ) -> Result<Process> {
         let mut command = Command::new(&self.ringlog);
         command
             .arg("broker")
             .args(["--node-id", &id.to_string()])
             .args(["--listeners", &listeners()?])
-            .args(["--metrics-listen", &free_addr()?.to_string()])
+            .args(["--metrics-listen", &metrics.to_string()])
             .arg("--data-dir")
             .arg(self.dir.path().join(format!("broker-{id}")))
             .args(["--io-backend", io_backend]);
@@ -134,9 +166,25 @@ impl Cluster {
         Process::spawn(format!("broker {id}"), &mut command, grace())
     }
 
-    /// The brokers' client addresses, comma-separated.
+    /// The brokers' thin-protocol addresses, comma-separated.
     pub fn bootstrap(&self) -> &str {
         &self.bootstrap
+    }
+
+    /// The brokers' Kafka-protocol addresses, comma-separated (`bootstrap.servers`).
+    pub fn kafka_bootstrap(&self) -> &str {
+        &self.kafka_bootstrap
+    }
+
+    /// What each broker has spent so far (CPU time, bytes sent), in broker order.
+    pub fn spent(&self) -> Result<Vec<Spent>> {
+        self.brokers
+            .iter()
+            .zip(&self.metrics)
+            .map(|(broker, &metrics)| {
+                usage::sample(broker.pid(), metrics).with_context(|| broker.name().to_string())
+            })
+            .collect()
     }
 
     /// A `ringlog ARGS` command against this cluster (not started).
@@ -248,32 +296,40 @@ fn grace() -> Stop {
     Stop::Term { grace: STOP_GRACE }
 }
 
-/// Reads a broker's first stdout line (`listening on PLAINTEXT://ADDR, THIN://ADDR`) on a thread of its own, sends
-/// `(id, Some(ADDR))` (or `None` when the broker ended first), then drains the rest so the
-/// broker never blocks on a full pipe.
+/// Reads a broker's first stdout line on a thread of its own, sends `(id, Some(listeners))`
+/// (or `None` when the broker ended first or named no thin or no Kafka listener), then drains
+/// the rest so the broker never blocks on a full pipe.
 fn announce(
     id: u32,
     stdout: std::process::ChildStdout,
-    ready: std::sync::mpsc::Sender<(u32, Option<String>)>,
+    ready: std::sync::mpsc::Sender<(u32, Option<Listening>)>,
 ) {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        let addr = match reader.read_line(&mut line) {
-            Ok(_) => line
-                .trim()
-                .strip_prefix("listening on ")
-                .and_then(|listeners| {
-                    listeners
-                        .split(", ")
-                        .find_map(|listener| listener.strip_prefix("THIN://"))
-                })
-                .map(str::to_string),
+        let listening = match reader.read_line(&mut line) {
+            Ok(_) => listening(&line),
             Err(_) => None,
         };
-        let _ = ready.send((id, addr));
+        let _ = ready.send((id, listening));
         let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
+}
+
+/// The listeners of a broker's first stdout line, `listening on PLAINTEXT://ADDR,
+/// THIN://ADDR` (in any order).
+fn listening(line: &str) -> Option<Listening> {
+    let listeners = line.trim().strip_prefix("listening on ")?;
+    let find = |scheme: &str| {
+        listeners
+            .split(", ")
+            .find_map(|listener| listener.strip_prefix(scheme))
+            .map(str::to_string)
+    };
+    Some(Listening {
+        thin: find("THIN://")?,
+        kafka: find("PLAINTEXT://")?,
+    })
 }
 
 /// A broker's `--listeners`: Kafka's and the thin protocol's, each on a free loopback port.
@@ -289,4 +345,23 @@ fn listeners() -> Result<String> {
 fn free_addr() -> Result<SocketAddr> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("find a free port")?;
     Ok(listener.local_addr()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_listeners_are_read_from_the_first_line() {
+        let expected = Listening {
+            thin: "127.0.0.1:9095".to_string(),
+            kafka: "127.0.0.1:9092".to_string(),
+        };
+        let line = "listening on PLAINTEXT://127.0.0.1:9092, THIN://127.0.0.1:9095\n";
+        assert_eq!(listening(line), Some(expected.clone()));
+        let line = "listening on THIN://127.0.0.1:9095, PLAINTEXT://127.0.0.1:9092";
+        assert_eq!(listening(line), Some(expected));
+        assert_eq!(listening("listening on THIN://127.0.0.1:9095"), None);
+        assert_eq!(listening("error: address in use"), None);
+    }
 }

@@ -8,6 +8,8 @@
 //! | [`process`]   | child processes stopped on every path; Ctrl-C                          |
 //! | [`cluster`]   | one or three `ringlog broker` processes in a temporary directory; `ringlog topic` |
 //! | [`workload`]  | a scenario's `ringlog perf produce/consume` processes and their combined figures |
+//! | [`kafka_clients`] | a Kafka row's librdkafka producer or consumer, on the harness's thread |
+//! | [`usage`]     | what the brokers spent on a row: CPU time from `/proc`, bytes sent from their metrics |
 //! | [`baselines`] | the hardware baselines, on the brokers' filesystem                     |
 //! | [`machine`]   | cores, CPU, memory, kernel, filesystem, git commit, load               |
 //! | [`results`]   | the `results.json` model and the ratios                                |
@@ -15,17 +17,22 @@
 //! | [`plots`]     | the PNG plots (plotters, embedded font)                                |
 //!
 //! [`run`] measures the baselines, then the one-broker scenarios on one broker, then the
-//! others on three, and writes everything into the output directory. The harness only drives
-//! the `ringlog` executable it is given; it does not link the broker.
+//! others on three, and writes everything into the output directory. Around each run of a row
+//! it samples every broker's CPU time and counters, so each row reports its brokers' CPU
+//! seconds per GB moved (and a consumer row whether the zero-copy counter carried every byte
+//! it fetched); each Kafka row is then set beside its thin twin. The harness only drives the
+//! `ringlog` executable it is given (and librdkafka, in process); it does not link the broker.
 
 pub mod baselines;
 pub mod cluster;
+pub mod kafka_clients;
 pub mod machine;
 pub mod plan;
 pub mod plots;
 pub mod process;
 pub mod report;
 pub mod results;
+pub mod usage;
 pub mod workload;
 
 use std::collections::BTreeMap;
@@ -38,11 +45,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use cluster::{BrokerSettings, Cluster};
 use plan::{
-    BATCH_BYTES, Baseline, ClusterSize, END_TO_END_FRACTION, LINGER_MS, PARTITIONS, SCENARIOS,
-    Scenario, Sizes, Workload,
+    BATCH_BYTES, Baseline, ClusterSize, END_TO_END_FRACTION, KAFKA_BATCH_BYTES,
+    KAFKA_CPU_PER_GB_FLOOR, KAFKA_LINGER_MS, LINGER_MS, PARTITIONS, Protocol, SCENARIOS, Scenario,
+    Sizes, Workload,
 };
 use process::{Interrupts, check_interrupted};
-use results::{BaselineResult, Results, ScenarioResult, Settings};
+use results::{BaselineResult, Comparison, Results, ScenarioResult, Settings};
+use usage::Spent;
 use workload::Figures;
 
 /// What to run and where.
@@ -93,10 +102,12 @@ pub fn run(options: &Options) -> Result<Results> {
     let baselines = measure_baselines(&options.work_dir, &sizes)?;
     let measured = measure_scenarios(options, &sizes, &baselines)?;
     machine.load_after = machine::load_average();
-    let scenarios = SCENARIOS
+    let scenarios: Vec<ScenarioResult> = SCENARIOS
         .iter()
         .filter_map(|plan| measured.get(plan.name).cloned())
         .collect();
+    let comparisons = comparisons(&scenarios);
+    print_comparisons(&comparisons);
     let results = Results {
         machine,
         settings: Settings {
@@ -105,11 +116,14 @@ pub fn run(options: &Options) -> Result<Results> {
             partitions: PARTITIONS,
             batch_bytes: BATCH_BYTES,
             linger_ms: LINGER_MS,
+            kafka_batch_bytes: KAFKA_BATCH_BYTES,
+            kafka_linger_ms: KAFKA_LINGER_MS,
             end_to_end_fraction: END_TO_END_FRACTION,
             seconds: started.elapsed().as_secs_f64(),
         },
         baselines,
         scenarios,
+        comparisons,
     };
     write_outputs(&results, &options.out_dir)?;
     eprintln!(
@@ -205,12 +219,17 @@ fn measure_scenarios(
                 sizes,
                 deadline_after: client_timeout,
             };
-            let (figures, rates) = run
+            let (median, rates) = run
                 .repeat(scenario, &mut topics, peak)
                 .with_context(|| format!("scenario {}", scenario.name))?;
-            let mut result = scenario_result(scenario, size, figures, baselines);
+            let mut result = scenario_result(scenario, size, median, baselines);
             result.runs_records_per_sec = rates;
-            progress.finish(format!("{label} {}", scenario_line(&result)));
+            let mut line = format!("{label} {}", scenario_line(&result));
+            if let Some(thin) = scenario.twin.and_then(|twin| measured.get(twin)) {
+                let comparison = results::compare(thin, &result, KAFKA_CPU_PER_GB_FLOOR);
+                line.push_str(&format!("; {}", comparison_text(&comparison)));
+            }
+            progress.finish(line);
             retire_topics(&cluster, &order, position, &mut topics)?;
             measured.insert(scenario.name, result);
         }
@@ -227,17 +246,27 @@ struct Run<'a> {
     deadline_after: Duration,
 }
 
+/// One run of a scenario: its clients' figures and what each broker spent meanwhile.
+#[derive(Clone, Debug)]
+struct Measured {
+    figures: Figures,
+    /// In broker order.
+    spent: Vec<Spent>,
+}
+
 impl Run<'_> {
     /// Runs `scenario` as many times as the sizes say, each producing run into a topic of its
-    /// own (the earlier runs' deleted once replicated), and returns the median run's figures
-    /// with every run's records per second. Records where each producing scenario's topic is in
-    /// `topics`.
+    /// own (the earlier runs' deleted once replicated), and returns the median run with every
+    /// run's records per second. Records where each producing scenario's topic is in `topics`.
+    ///
+    /// What the brokers spent is sampled once the topic is ready and the disk settled, and
+    /// again once the clients are done and, for producers, every replica has the records.
     fn repeat(
         &self,
         scenario: &'static Scenario,
         topics: &mut BTreeMap<&'static str, String>,
         peak: impl Fn(&str) -> Option<f64>,
-    ) -> Result<(Figures, Vec<f64>)> {
+    ) -> Result<(Measured, Vec<f64>)> {
         let runs = self.sizes.runs(scenario);
         let mut all = Vec::new();
         for run in 1..=runs {
@@ -251,28 +280,38 @@ impl Run<'_> {
                 }
                 _ => (format!("{}-{run}", scenario.name), true),
             };
+            if produces {
+                workload::create_topic(self.cluster, scenario, &topic)?;
+            }
             baselines::settle(&self.options.work_dir)?;
+            let before = self.cluster.spent()?;
             let deadline = Instant::now() + self.deadline_after;
             let figures =
                 workload::run(self.cluster, scenario, &topic, self.sizes, &peak, deadline)?;
             if produces {
                 self.cluster.wait_replicated(&topic, figures.rate.records)?;
+            }
+            let spent = Spent::between(&before, &self.cluster.spent()?);
+            if produces {
                 if run < runs {
                     self.cluster.delete_topic(&topic)?;
                 } else {
                     topics.insert(scenario.name, topic);
                 }
             }
-            all.push(figures);
+            all.push(Measured { figures, spent });
         }
-        let rates = all.iter().map(|f| f.rate.records_per_sec).collect();
+        let rates = all.iter().map(|m| m.figures.rate.records_per_sec).collect();
         Ok((median_run(all), rates))
     }
 }
 
 /// The run of median records per second (the lower of the middle two for an even count).
-fn median_run(mut runs: Vec<Figures>) -> Figures {
-    runs.sort_by(|a, b| a.rate.records_per_sec.total_cmp(&b.rate.records_per_sec));
+fn median_run(mut runs: Vec<Measured>) -> Measured {
+    runs.sort_by(|a, b| {
+        let rate = |m: &Measured| m.figures.rate.records_per_sec;
+        rate(a).total_cmp(&rate(b))
+    });
     let middle = (runs.len() - 1) / 2;
     runs.swap_remove(middle)
 }
@@ -301,9 +340,31 @@ fn retire_topics(
 fn scenario_result(
     scenario: &Scenario,
     size: ClusterSize,
-    figures: Figures,
+    measured: Measured,
     baselines: &[BaselineResult],
 ) -> ScenarioResult {
+    let Measured { figures, spent } = measured;
+    let tick_seconds = 1.0 / usage::ticks_per_sec() as f64;
+    let cpu_seconds = spent
+        .iter()
+        .map(|s| s.cpu_ticks as f64 * tick_seconds)
+        .collect();
+    let broker_cpu = results::broker_cpu(
+        cpu_seconds,
+        tick_seconds,
+        moved_bytes(&figures, scenario.record_size),
+    );
+    let zero_copy = matches!(scenario.workload, Workload::Consume { .. }).then(|| {
+        results::zero_copy(
+            figures.rate.records * u64::from(scenario.record_size),
+            spent.iter().map(|s| s.zero_copy_bytes).sum(),
+            spent.iter().map(|s| s.bytes_out).sum(),
+        )
+    });
+    let client = match scenario.protocol {
+        Protocol::Thin => "ringlog perf".to_string(),
+        Protocol::Kafka => kafka_clients::client_name(),
+    };
     let (producers, consumers, acks) = match scenario.workload {
         Workload::Produce { producers, acks } => (producers, 0, Some(acks)),
         Workload::Consume { consumers, .. } => (0, consumers, None),
@@ -320,6 +381,8 @@ fn scenario_result(
         record_size: scenario.record_size,
         acks: acks.map(|a| a.as_arg().to_string()),
         flush_always: scenario.flush_always,
+        protocol: scenario.protocol,
+        client,
         producers,
         consumers,
         records: figures.rate.records,
@@ -332,13 +395,96 @@ fn scenario_result(
         runs_records_per_sec: vec![figures.rate.records_per_sec],
         ratios: Vec::new(),
         kafka_2014: scenario.kafka,
+        broker_cpu,
+        zero_copy,
     };
     result.ratios = results::ratios(&result, scenario.baselines, baselines);
     result
 }
 
-/// A scenario's progress line: its figure and its main ratio.
+/// The record value bytes a run's clients moved: produced or read, plus what a consumer
+/// running beside the producer read.
+fn moved_bytes(figures: &Figures, record_size: u32) -> u64 {
+    let records = figures.rate.records + figures.consumer.as_ref().map_or(0, |c| c.records);
+    records * u64::from(record_size)
+}
+
+/// Each Kafka row measured beside its thin twin, if that was measured too.
+fn comparisons(scenarios: &[ScenarioResult]) -> Vec<Comparison> {
+    let find = |name: &str| scenarios.iter().find(|s| s.name == name);
+    SCENARIOS
+        .iter()
+        .filter_map(|plan| {
+            let thin = find(plan.twin?)?;
+            let kafka = find(plan.name)?;
+            Some(results::compare(thin, kafka, KAFKA_CPU_PER_GB_FLOOR))
+        })
+        .collect()
+}
+
+/// The comparisons, one line each, after the rows.
+fn print_comparisons(comparisons: &[Comparison]) {
+    if comparisons.is_empty() {
+        return;
+    }
+    eprintln!(
+        "{} vs {}, same run:",
+        Protocol::Kafka.label(),
+        Protocol::Thin.label()
+    );
+    for c in comparisons {
+        eprintln!("  {}: {}", c.title, comparison_text(c));
+    }
+}
+
+/// A Kafka row against its thin twin, in words, with the floors met or missed.
+fn comparison_text(c: &Comparison) -> String {
+    let mut text = format!(
+        "{}x thin's records/s",
+        report::ratio_text(c.records_per_sec_ratio)
+    );
+    match (c.cpu_per_gb_ratio, c.cpu_floor) {
+        (Some(ratio), Some(verdict)) => text.push_str(&format!(
+            ", {}x thin's broker CPU per GB ({} at /proc's tick resolution; floor {:.2}x: {})",
+            report::ratio_text(ratio),
+            report::bounds_text(c.cpu_per_gb_ratio_bounds),
+            c.cpu_per_gb_floor,
+            report::verdict_text(verdict)
+        )),
+        _ => text.push_str(", broker CPU per GB not measured"),
+    }
+    if let Some(met) = c.zero_copy_met {
+        text.push_str(&format!(
+            ", zero-copy carried every fetched byte on both: {}",
+            report::met_text(met)
+        ));
+    }
+    text
+}
+
+/// A scenario's progress line: its figure, its main ratio, its brokers' CPU per GB and, for
+/// consumers, the zero-copy check.
 fn scenario_line(s: &ScenarioResult) -> String {
+    let mut line = scenario_figure(s);
+    if let Some(cpu) = &s.broker_cpu {
+        line.push_str(&format!(
+            "; brokers {:.2} ± {:.2} CPU s/GB",
+            cpu.seconds_per_gb, cpu.seconds_per_gb_off_max
+        ));
+    }
+    if let Some(z) = &s.zero_copy {
+        line.push_str(&format!(
+            "; zero-copy {:.1} MB for {:.1} MB fetched: {}",
+            z.zero_copy_bytes as f64 / 1e6,
+            z.fetched_bytes as f64 / 1e6,
+            report::met_text(z.holds)
+        ));
+    }
+    line
+}
+
+/// A scenario's figure and its main ratio.
+fn scenario_figure(s: &ScenarioResult) -> String {
     let ratio = s.ratios.first().map_or(String::new(), |r| {
         format!(
             ", {} of {} ({})",
@@ -422,15 +568,58 @@ mod tests {
         }
     }
 
+    fn measured(records_per_sec: f64) -> Measured {
+        Measured {
+            figures: figures(records_per_sec),
+            spent: Vec::new(),
+        }
+    }
+
     #[test]
     fn the_median_run_is_reported() {
         let rate = |runs: Vec<f64>| {
-            median_run(runs.into_iter().map(figures).collect())
+            median_run(runs.into_iter().map(measured).collect())
+                .figures
                 .rate
                 .records_per_sec
         };
         assert_eq!(rate(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(rate(vec![5.0]), 5.0);
         assert_eq!(rate(vec![4.0, 1.0, 3.0, 2.0]), 2.0);
+    }
+
+    #[test]
+    fn bytes_moved_are_record_values_produced_and_read() {
+        let mut f = figures(1.0);
+        f.rate.records = 1_000;
+        assert_eq!(moved_bytes(&f, 100), 100_000);
+        f.consumer = Some(Rate {
+            records: 500,
+            seconds: 1.0,
+            records_per_sec: 500.0,
+            mb_per_sec: 0.05,
+        });
+        assert_eq!(moved_bytes(&f, 1000), 1_500_000);
+    }
+
+    #[test]
+    fn kafka_rows_are_compared_with_their_measured_twins() {
+        let mut thin = results::tests::scenario(Scenario::CONSUME_1C, 100.0, None);
+        thin.broker_cpu = results::broker_cpu(vec![1.0, 0.5, 0.5], 0.01, 1_000_000_000);
+        let mut kafka = results::tests::scenario("kafka_consume_1c", 50.0, None);
+        kafka.broker_cpu = results::broker_cpu(vec![2.4], 0.01, 1_000_000_000);
+        // The Kafka row of produce_1p_rf1 has no twin measured: left out.
+        let lone = results::tests::scenario("kafka_produce_1p_rf1", 50.0, None);
+        let c = comparisons(&[thin, kafka, lone]);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].kafka, "kafka_consume_1c");
+        assert_eq!(c[0].cpu_floor, Some(results::Verdict::Missed));
+        let text = comparison_text(&c[0]);
+        assert!(text.contains("0.50x thin's records/s"), "{text}");
+        // 2.4 ± 0.02 over 2.0 ± 0.06.
+        assert!(
+            text.contains("1.20x thin's broker CPU per GB (1.16 to 1.25 at /proc's tick resolution; floor 1.15x: MISSED)"),
+            "{text}"
+        );
     }
 }

@@ -21,8 +21,9 @@ const FONT: &str = "sans-serif";
 const WIDTH: u32 = 1200;
 /// Pixels per bar of a bar chart.
 const ROW: u32 = 44;
-/// Room for the scenario titles left of the bars.
-const LABELS: u32 = 440;
+/// Room for the scenario titles left of the bars: the longest, "Single producer, 3x
+/// replication, acks=all, kafka (librdkafka)", takes about 460 pixels.
+const LABELS: u32 = 480;
 const BAR: RGBColor = RGBColor(0x3b, 0x6e, 0xa8);
 const KAFKA: RGBColor = RGBColor(0xd9, 0x5f, 0x02);
 const BASELINE: RGBColor = RGBColor(0x55, 0x55, 0x55);

@@ -117,6 +117,12 @@ impl Process {
         &self.name
     }
 
+    /// The child's process id (its `/proc/PID`, while this `Process` is alive: it is reaped only
+    /// by the waiter, after it exited).
+    pub fn pid(&self) -> u32 {
+        u32::try_from(self.shared.pid).expect("pids are positive")
+    }
+
     pub fn take_stdout(&mut self) -> Option<ChildStdout> {
         self.stdout.take()
     }

@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
-use super::plan::{Baseline, KafkaFigure, SCENARIOS, scenario};
-use super::results::{BaselineResult, Results, ScenarioResult};
+use super::plan::{Baseline, KafkaFigure, Protocol, SCENARIOS, scenario};
+use super::results::{BaselineResult, Comparison, Results, ScenarioResult, Verdict};
 
 /// The plots [`super::plots`] draws, as the report links them.
 pub const PLOTS: [(&str, &str); 3] = [
@@ -28,6 +28,8 @@ pub fn render(results: &Results) -> String {
     let mut out = String::new();
     header(&mut out, results);
     throughput_table(&mut out, results);
+    protocols_table(&mut out, results);
+    broker_cpu_table(&mut out, results);
     latency_tables(&mut out, results);
     baselines_table(&mut out, results);
     method(&mut out, results);
@@ -129,6 +131,154 @@ fn throughput_table(out: &mut String, r: &Results) {
             },
             runs.join(", "),
             kafka_throughput(s)
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn protocols_table(out: &mut String, r: &Results) {
+    if r.comparisons.is_empty() {
+        return;
+    }
+    let (thin, kafka) = (Protocol::Thin.label(), Protocol::Kafka.label());
+    let client = r
+        .scenarios
+        .iter()
+        .find(|s| s.protocol == Protocol::Kafka)
+        .map_or("librdkafka", |s| s.client.as_str());
+    let floor = r.comparisons[0].cpu_per_gb_floor;
+    let _ = writeln!(out, "## The thin protocol and Kafka's, side by side\n");
+    let _ = writeln!(
+        out,
+        "Each {kafka} row is driven by {client} (the rdkafka crate, in the harness process) \
+         over the brokers' Kafka listener; its {thin} twin by `ringlog perf` processes over \
+         the thin listener, on the same cluster and topic layout, with the same record size \
+         and acks; the consumer rows read the very same topic. The librdkafka producer \
+         batches up to {} bytes with {} ms of linger, since it sends one partition's batch \
+         per request where the thin producer sends every partition's: so the two send \
+         requests of about the same size. Broker CPU is every broker's user + system time \
+         (`/proc/PID/stat`, counted in clock ticks: the ± is how far that resolution leaves \
+         it) from just before the clients start to just after they are done (for producers, \
+         once every replica has the records), over the GB (10^9 bytes) of record values the \
+         row moved. The issue's floors: {kafka}'s CPU per GB within {floor:.2}x of {thin}'s \
+         (met when the ratio's upper bound is, missed when its lower bound is not, else \
+         inconclusive), and the brokers' zero-copy counter \
+         (`ringlog_fetch_bytes_total{{mode=\"zerocopy\"}}`) growing by at least the record \
+         bytes each consumer row fetched. Ratios are {kafka} over {thin}.\n",
+        r.settings.kafka_batch_bytes, r.settings.kafka_linger_ms
+    );
+    let _ = writeln!(
+        out,
+        "| row | {thin} records/s | {kafka} records/s | ratio | {thin} CPU s/GB | {kafka} CPU s/GB | CPU ratio (floor {floor:.2}) | zero-copy, both |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|---|");
+    for c in &r.comparisons {
+        let (Some(t), Some(k)) = (r.scenario(&c.thin), r.scenario(&c.kafka)) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.title,
+            thousands(t.records_per_sec),
+            thousands(k.records_per_sec),
+            ratio_text(c.records_per_sec_ratio),
+            cpu_per_gb(t),
+            cpu_per_gb(k),
+            cpu_ratio(c),
+            c.zero_copy_met.map_or("-", met_text)
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn cpu_per_gb(s: &ScenarioResult) -> String {
+    s.broker_cpu.as_ref().map_or("-".to_string(), |cpu| {
+        format!(
+            "{:.2} ± {:.2}",
+            cpu.seconds_per_gb, cpu.seconds_per_gb_off_max
+        )
+    })
+}
+
+fn cpu_ratio(c: &Comparison) -> String {
+    match (c.cpu_per_gb_ratio, c.cpu_floor) {
+        (Some(ratio), Some(verdict)) => format!(
+            "{} ({}): {}",
+            ratio_text(ratio),
+            bounds_text(c.cpu_per_gb_ratio_bounds),
+            verdict_text(verdict)
+        ),
+        _ => "-".to_string(),
+    }
+}
+
+/// A ratio's bounds, `low to high`; `any` when unbounded.
+pub fn bounds_text(bounds: Option<[f64; 2]>) -> String {
+    match bounds {
+        Some([low, high]) => format!("{} to {}", ratio_text(low), ratio_text(high)),
+        None => "any".to_string(),
+    }
+}
+
+/// A floor's verdict, a miss in capitals.
+pub fn verdict_text(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Met => "met",
+        Verdict::Missed => "MISSED",
+        Verdict::Inconclusive => "inconclusive",
+    }
+}
+
+/// A check's outcome, a miss in capitals.
+pub fn met_text(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+fn broker_cpu_table(out: &mut String, r: &Results) {
+    if r.scenarios.iter().all(|s| s.broker_cpu.is_none()) {
+        return;
+    }
+    let _ = writeln!(out, "## Broker CPU per GB\n");
+    let _ = writeln!(
+        out,
+        "Every row's brokers: user + system seconds of each broker process over the row's \
+         median run, and all of them over the GB of record values its clients produced and \
+         read, ± the most the clock ticks of `/proc` leave it off. Consumer rows also show \
+         how much the brokers' zero-copy counter grew against the record bytes fetched (the \
+         counter counts whole batches, headers included).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | protocol | GB moved | CPU s, each broker | CPU s/GB | zero-copy MB / fetched MB |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---|---:|---|");
+    for s in &r.scenarios {
+        let Some(cpu) = &s.broker_cpu else {
+            continue;
+        };
+        let each: Vec<String> = cpu
+            .seconds_per_broker
+            .iter()
+            .map(|seconds| format!("{seconds:.2}"))
+            .collect();
+        let zero_copy = s.zero_copy.as_ref().map_or("-".to_string(), |z| {
+            format!(
+                "{:.1} / {:.1} ({})",
+                z.zero_copy_bytes as f64 / 1e6,
+                z.fetched_bytes as f64 / 1e6,
+                met_text(z.holds)
+            )
+        });
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.3} | {} | {} | {} |",
+            s.title,
+            s.protocol.label(),
+            cpu.gb,
+            each.join(", "),
+            cpu_per_gb(s),
+            zero_copy
         );
     }
     let _ = writeln!(out);
@@ -310,6 +460,11 @@ fn method(out: &mut String, r: &Results) {
          divided by the longest of their clocks. Three consumers each read the whole topic \
          (as Kafka's three consumer machines did). The consumer rows read what the \
          last run of the three-producer row wrote.\n\
+         - Kafka rows: librdkafka's producer (`compression.type` none, idempotence off, \
+         records sent round robin over the partitions, batch size and linger as the section \
+         on the two protocols says) or consumer (every partition assigned from the beginning, \
+         no group joined, fetch sizes and wait as the thin consumer's), on the harness's own \
+         thread, against the brokers' Kafka listeners.\n\
          - End to end: the producer stamps each value with its send time (µs, the system \
          clock) and the consumer, started first, compares it with the time each poll \
          returns; records sent before the consumer started are not measured.\n\
@@ -367,7 +522,9 @@ pub fn thousands(value: f64) -> String {
 pub(crate) mod tests {
     use super::super::plan::{SCENARIOS, Sizes};
     use super::super::results::tests::{latency, latency_baseline, scenario, throughput_baseline};
-    use super::super::results::{Machine, Results, Settings, ratios};
+    use super::super::results::{
+        Machine, Results, Settings, broker_cpu, compare, ratios, zero_copy,
+    };
     use super::*;
 
     /// A run's results with made-up figures, every scenario and baseline present.
@@ -416,11 +573,14 @@ pub(crate) mod tests {
                 partitions: 6,
                 batch_bytes: 131_072,
                 linger_ms: 5,
+                kafka_batch_bytes: 1_000_000,
+                kafka_linger_ms: 10,
                 end_to_end_fraction: 0.3,
                 seconds: 61.0,
             },
             baselines,
             scenarios,
+            comparisons: Vec::new(),
         }
     }
 
@@ -444,6 +604,57 @@ pub(crate) mod tests {
         for (file, _) in PLOTS {
             assert!(text.contains(&format!("]({file})")), "{text}");
         }
+    }
+
+    #[test]
+    fn kafka_rows_stand_beside_their_thin_twins() {
+        let mut results = sample();
+        for s in &mut results.scenarios {
+            let gb = if s.name.contains("consume") { 0.5 } else { 1.0 };
+            let seconds = if s.name.starts_with("kafka_") {
+                1.1
+            } else {
+                1.0
+            };
+            s.broker_cpu = broker_cpu(vec![seconds, seconds], 0.001, (gb * 1e9) as u64);
+            if let Some(plan) = super::super::plan::scenario(&s.name) {
+                s.protocol = plan.protocol;
+                if matches!(plan.workload, super::super::plan::Workload::Consume { .. }) {
+                    s.zero_copy = Some(zero_copy(500_000_000, 560_000_000, 600_000_000));
+                }
+            }
+        }
+        let find = |name: &str| results.scenario(name).unwrap().clone();
+        results.comparisons = vec![
+            compare(&find("produce_1p_rf1"), &find("kafka_produce_1p_rf1"), 1.15),
+            compare(&find("consume_1c"), &find("kafka_consume_1c"), 1.15),
+        ];
+        let text = render(&results);
+        assert!(
+            text.contains("## The thin protocol and Kafka's, side by side"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| row | thin records/s | kafka (librdkafka) records/s | ratio |"),
+            "{text}"
+        );
+        // Records/s: 10,000 per MB/s of the sample; CPU 2.0 s/GB thin, 2.2 s/GB kafka.
+        assert!(
+            text.contains(
+                "| Single producer, no replication | 1,000,000 | 1,100,000 | 1.10 | 2.00 ± 0.00 | 2.20 ± 0.00 | 1.10 (1.10 to 1.10): met | - |"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("| Single consumer | "), "{text}");
+        assert!(
+            text.contains("| 4.00 ± 0.01 | 4.40 ± 0.01 | 1.10 (1.10 to 1.10): met | met |"),
+            "{text}"
+        );
+        assert!(text.contains("## Broker CPU per GB"), "{text}");
+        assert!(
+            text.contains("| Single consumer, kafka (librdkafka) | kafka (librdkafka) | 0.500 | 1.10, 1.10 | 4.40 ± 0.01 | 560.0 / 500.0 (met) |"),
+            "{text}"
+        );
     }
 
     #[test]

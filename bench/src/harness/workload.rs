@@ -1,6 +1,7 @@
 //! A scenario's client side: `ringlog perf produce` and `ringlog perf consume` processes
 //! against a [`Cluster`], started at once where a scenario has several, their `--json` reports
-//! combined into one set of figures.
+//! combined into one set of figures; or, for a Kafka row, librdkafka's producer or consumer
+//! ([`super::kafka_clients`]) against the brokers' Kafka listeners.
 //!
 //! Several processes of one kind are combined as Kafka's benchmark summed its machines, but
 //! over the longest of their clocks rather than each its own: records (and bytes) added up,
@@ -14,8 +15,10 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use super::cluster::Cluster;
+use super::kafka_clients;
 use super::plan::{
-    Acks, BATCH_BYTES, END_TO_END_FRACTION, LINGER_MS, PARTITIONS, Scenario, Sizes, Workload,
+    Acks, BATCH_BYTES, END_TO_END_FRACTION, LINGER_MS, PARTITIONS, Protocol, Scenario, Sizes,
+    Workload,
 };
 use super::process::ClientRun;
 use super::results::{Latency, Rate};
@@ -55,8 +58,8 @@ struct Consumed {
 }
 
 /// Runs `scenario`'s clients to their end against `cluster`, each by `deadline`: producers
-/// into `topic`, created for them, or consumers reading `topic`. `peak` gives the records/s an
-/// earlier scenario measured (for the end-to-end run's throttle).
+/// into `topic` (made with [`create_topic`] beforehand), or consumers reading `topic`. `peak`
+/// gives the records/s an earlier scenario measured (for the end-to-end run's throttle).
 pub fn run(
     cluster: &Cluster,
     scenario: &Scenario,
@@ -66,6 +69,9 @@ pub fn run(
     deadline: Instant,
 ) -> Result<Figures> {
     let records = sizes.records(scenario);
+    if scenario.protocol == Protocol::Kafka {
+        return run_kafka(cluster, scenario, topic, records, deadline);
+    }
     match scenario.workload {
         Workload::Produce { producers, acks } => {
             produce(cluster, scenario, topic, records, producers, acks, deadline)
@@ -85,6 +91,35 @@ pub fn run(
     }
 }
 
+/// A Kafka row: librdkafka's one producer or one consumer (the only shapes of Kafka rows).
+fn run_kafka(
+    cluster: &Cluster,
+    scenario: &Scenario,
+    topic: &str,
+    records: u64,
+    deadline: Instant,
+) -> Result<Figures> {
+    let bootstrap = cluster.kafka_bootstrap();
+    match scenario.workload {
+        Workload::Produce { producers: 1, acks } => kafka_clients::produce(
+            bootstrap,
+            topic,
+            PARTITIONS,
+            records,
+            scenario.record_size,
+            acks,
+            deadline,
+        ),
+        Workload::Consume { consumers: 1, .. } => {
+            kafka_clients::consume(bootstrap, topic, records, deadline)
+        }
+        other => bail!(
+            "{}: a Kafka row runs one producer or one consumer, not {other:?}",
+            scenario.name
+        ),
+    }
+}
+
 /// `producers` producers at once on a fresh `topic`, `records` between them.
 fn produce(
     cluster: &Cluster,
@@ -95,7 +130,6 @@ fn produce(
     acks: Acks,
     deadline: Instant,
 ) -> Result<Figures> {
-    create_topic(cluster, scenario, topic)?;
     let runs = (0..producers)
         .map(|i| {
             let share = records / u64::from(producers)
@@ -139,7 +173,6 @@ fn produce_and_consume(
     acks: Acks,
     deadline: Instant,
 ) -> Result<Figures> {
-    create_topic(cluster, scenario, topic)?;
     let consumer_args = consume_args(topic, records, false);
     let consumer = start(cluster, "consumer", &consumer_args)?;
     let producer_args = produce_args(scenario, topic, records, acks);
@@ -166,7 +199,6 @@ fn end_to_end(
     acks: Acks,
     deadline: Instant,
 ) -> Result<Figures> {
-    create_topic(cluster, scenario, topic)?;
     let consumer = start(cluster, "consumer", &consume_args(topic, records, true))?;
     let mut args = produce_args(scenario, topic, records, acks);
     args.extend([
@@ -185,8 +217,9 @@ fn end_to_end(
     Ok(figures)
 }
 
-/// Creates `topic` for the scenario's producers and waits until it is ready.
-fn create_topic(cluster: &Cluster, scenario: &Scenario, topic: &str) -> Result<()> {
+/// Creates `topic` for the scenario's producers (through the thin protocol, for Kafka rows
+/// too) and waits until it is ready.
+pub fn create_topic(cluster: &Cluster, scenario: &Scenario, topic: &str) -> Result<()> {
     let configs: &[&str] = if scenario.flush_always {
         &["flush_policy=always"]
     } else {
@@ -277,7 +310,7 @@ fn produced_figures(produced: &[Produced], latency: Option<Latency>) -> Result<F
 }
 
 /// Records and bytes added up over the longest of the seconds.
-fn combined(parts: impl IntoIterator<Item = (u64, u64, f64)>) -> Rate {
+pub(super) fn combined(parts: impl IntoIterator<Item = (u64, u64, f64)>) -> Rate {
     let (mut records, mut bytes, mut seconds) = (0u64, 0u64, 0f64);
     for (r, b, s) in parts {
         records += r;
