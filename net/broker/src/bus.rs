@@ -64,8 +64,10 @@ pub(crate) enum ShardMsg {
         reply: ReplyTo,
         result: PartResult,
     },
-    /// The request has the bytes it waited for: answer its waiting fetch parts now.
+    /// The request has the bytes it waited for: answer its waiting fetch parts now. Job keys
+    /// are a shard's own (two shards may number jobs alike): `shard` is the job's.
     Release {
+        shard: usize,
         job: JobKey,
     },
     /// The controller committed this state of a partition this broker holds.

@@ -629,6 +629,11 @@ impl Shard {
             self.finish_job(key);
             return;
         }
+        // Every other shard's parts go out before this shard's run: a local part may meet the
+        // request's `min_bytes` at once and release the job, and each shard must have its
+        // parts before it hears of that (its inbox keeps order), or a part arriving after the
+        // release waits out the whole long poll.
+        let mut local = Vec::new();
         for (part, ((topic_partition, op), owner)) in parts.into_iter().zip(owners).enumerate() {
             let reply = ReplyTo {
                 shard: self.index,
@@ -636,7 +641,7 @@ impl Shard {
                 part,
             };
             if owner == self.index {
-                self.run_op(reply, topic_partition, op);
+                local.push((reply, topic_partition, op));
             } else {
                 self.shared.inboxes[owner].send(ShardMsg::Op {
                     reply,
@@ -644,6 +649,9 @@ impl Shard {
                     op,
                 });
             }
+        }
+        for (reply, topic_partition, op) in local {
+            self.run_op(reply, topic_partition, op);
         }
     }
 
@@ -700,9 +708,13 @@ impl Shard {
         owners.dedup();
         for owner in owners {
             if owner == self.index {
-                self.release(key);
+                self.release(self.index, key);
             } else {
-                self.shared.inboxes[owner].send(ShardMsg::Release { job: key });
+                let release = ShardMsg::Release {
+                    shard: self.index,
+                    job: key,
+                };
+                self.shared.inboxes[owner].send(release);
             }
         }
     }
@@ -856,8 +868,13 @@ impl Shard {
     /// With `fetch_purgatory_max_partitions` parked already it is answered now, with nothing:
     /// what Kafka answers a fetch it cannot wait for, and the fetcher asks again.
     fn answer_or_park(&mut self, fetch: ParkedFetch, outcome: FetchOutcome) {
+        // A part of this shard's own request that the request's other parts already released
+        // (its `min_bytes` met) does not wait: nothing would wake it before its deadline.
+        let released = fetch.reply.shard == self.index
+            && self.jobs.get(&fetch.reply.job).is_some_and(|job| job.released);
         let waits = outcome.bytes == 0
             && outcome.error.is_none()
+            && !released
             && fetch.deadline > Instant::now()
             && self.stopping.is_none();
         let room = self.parked.len() < self.shared.options.fetch_purgatory_max_partitions;
@@ -1169,10 +1186,13 @@ impl Shard {
         }
     }
 
-    /// The request as a whole has its bytes: its parts waiting here answer now.
-    fn release(&mut self, job: JobKey) {
-        let released: Vec<ParkedFetch> =
-            self.parked.extract_if(.., |p| p.reply.job == job).collect();
+    /// The request as a whole (job `job` of shard `shard`) has its bytes: its parts waiting
+    /// here answer now.
+    fn release(&mut self, shard: usize, job: JobKey) {
+        let released: Vec<ParkedFetch> = self
+            .parked
+            .extract_if(.., |p| p.reply.shard == shard && p.reply.job == job)
+            .collect();
         for fetch in released {
             self.answer_parked(fetch, true);
         }
@@ -1200,7 +1220,7 @@ impl Shard {
                     op,
                 } => self.run_op(reply, topic_partition, op),
                 ShardMsg::Done { reply, result } => self.on_done(reply, result),
-                ShardMsg::Release { job } => self.release(job),
+                ShardMsg::Release { shard, job } => self.release(shard, job),
                 ShardMsg::PartitionState {
                     topic_partition,
                     partition,

@@ -37,6 +37,8 @@ impl Harness {
         let mut options = ServerOptions::new(dir.path().to_path_buf(), listen);
         options.shards = 2;
         options.max_frame_bytes = 1 << 20;
+        // Long polls as long as a fetch asks: one that should end early and does not shows.
+        options.fetch_wait_max = Duration::from_secs(60);
         let broker = Broker::start(options).expect("broker starts");
         broker.wait_ready(TIMEOUT).expect("broker registers");
         Harness {
@@ -393,4 +395,45 @@ fn fetch_errors_are_kafkas_and_record_bytes_leave_by_sendfile() {
         "every fetched record byte counted as zero copy: {sent} of {}",
         records.len()
     );
+}
+
+/// A fetch of partitions on both shards, one of them with data: `min_bytes` is met by it, and
+/// the answer comes at once, not at the end of the long poll. (The parts of another shard were
+/// sent after this shard's part had released the request, and one arriving after its release
+/// waited the whole `max_wait`.)
+#[test]
+fn a_fetch_whose_min_bytes_are_met_is_answered_before_its_long_poll_ends() {
+    let harness = Harness::start();
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(topic("spread"))
+                .with_num_partitions(8)
+                .with_replication_factor(1),
+        ])
+        .with_timeout_ms(10_000);
+    let _: CreateTopicsResponse = harness.connect().call(ApiKey::CreateTopics, 7, &request);
+    let mut producer = harness.connect();
+    let _: ProduceResponse =
+        producer.call(ApiKey::Produce, 9, &produce("spread", batch(&["x"]), 1));
+    // Connections go to the shard with the fewest (the producer's holds one): of these four,
+    // at least one is on each shard, so one is on the shard of partition 0, the one with data.
+    let mut connections = [(); 4].map(|()| harness.connect());
+    for kafka in &mut connections {
+        let mut request = fetch("spread", 0)
+            .with_max_wait_ms(30_000)
+            .with_min_bytes(1);
+        let partition = request.topics[0].partitions[0].clone();
+        request.topics[0].partitions = (0..8)
+            .map(|index| partition.clone().with_partition(index))
+            .collect();
+        let started = std::time::Instant::now();
+        let fetched: FetchResponse = kafka.call(ApiKey::Fetch, 12, &request);
+        assert_eq!(fetched.responses[0].partitions[0].high_watermark, 1);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "answered after {:?}, min_bytes was met at once",
+            started.elapsed()
+        );
+    }
 }
