@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
-use crate::frontend::Protocol;
+use crate::frontend::{ConnState, Protocol};
 
 /// Bytes received per receive operation at most.
 pub(crate) const RECV_BUFFER_BYTES: usize = 64 * 1024;
@@ -74,8 +74,9 @@ pub(crate) struct Connection {
     pub stream: TcpStream,
     pub peer: SocketAddr,
     pub generation: u32,
-    /// What the connection's listener speaks.
-    pub protocol: Protocol,
+    /// What its protocol's frontend (the listener's) keeps of it between requests (Kafka's
+    /// fetch session).
+    pub frontend: ConnState,
     /// The receive buffer the kernel fills; never resized while a receive is in flight.
     pub recv_buffer: Box<[u8]>,
     pub recv_in_flight: bool,
@@ -106,7 +107,7 @@ impl Connection {
             stream,
             peer,
             generation,
-            protocol,
+            frontend: ConnState::new(protocol),
             recv_buffer: vec![0; RECV_BUFFER_BYTES].into_boxed_slice(),
             recv_in_flight: false,
             poll_in_flight: false,

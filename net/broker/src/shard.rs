@@ -481,7 +481,7 @@ impl Shard {
                 return;
             }
             let read = match frontend::read_request(
-                conn.protocol,
+                &mut conn.frontend,
                 &self.shared,
                 &mut conn.received,
                 max_frame,
@@ -871,7 +871,10 @@ impl Shard {
         // A part of this shard's own request that the request's other parts already released
         // (its `min_bytes` met) does not wait: nothing would wake it before its deadline.
         let released = fetch.reply.shard == self.index
-            && self.jobs.get(&fetch.reply.job).is_some_and(|job| job.released);
+            && self
+                .jobs
+                .get(&fetch.reply.job)
+                .is_some_and(|job| job.released);
         let waits = outcome.bytes == 0
             && outcome.error.is_none()
             && !released

@@ -437,3 +437,52 @@ fn a_fetch_whose_min_bytes_are_met_is_answered_before_its_long_poll_ends() {
         );
     }
 }
+
+#[test]
+fn a_fetch_session_keeps_its_partitions_between_incremental_fetches() {
+    let harness = Harness::start();
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(topic("s"))
+                .with_num_partitions(2)
+                .with_replication_factor(1),
+        ])
+        .with_timeout_ms(10_000);
+    let _: CreateTopicsResponse = harness.connect().call(ApiKey::CreateTopics, 7, &request);
+    let mut kafka = harness.connect();
+    let _: ProduceResponse = kafka.call(ApiKey::Produce, 9, &produce("s", batch(&["p0"]), 1));
+    // A full fetch of both partitions that starts a session.
+    let mut full = fetch("s", 0).with_session_id(0).with_session_epoch(0);
+    let partition = full.topics[0].partitions[0].clone();
+    full.topics[0].partitions = vec![partition.clone(), partition.clone().with_partition(1)];
+    let started: FetchResponse = kafka.call(ApiKey::Fetch, 12, &full);
+    assert_eq!(started.error_code, 0);
+    assert_ne!(started.session_id, 0, "a session was started");
+    assert_eq!(started.responses[0].partitions.len(), 2);
+    // Incremental: partition 0 moved on; partition 1, unnamed, is fetched from the session.
+    let mut incremental = fetch("s", 1)
+        .with_session_id(started.session_id)
+        .with_session_epoch(1);
+    incremental.topics[0].partitions[0] = partition.clone().with_fetch_offset(1);
+    let next: FetchResponse = kafka.call(ApiKey::Fetch, 12, &incremental);
+    assert_eq!(next.error_code, 0);
+    assert_eq!(next.session_id, started.session_id);
+    let indexes: Vec<i32> = next.responses[0]
+        .partitions
+        .iter()
+        .map(|p| p.partition_index)
+        .collect();
+    assert_eq!(indexes, [0, 1]);
+    // The wrong epoch, and a session this connection does not have.
+    let stale = fetch("s", 1)
+        .with_session_id(started.session_id)
+        .with_session_epoch(1);
+    let refused: FetchResponse = kafka.call(ApiKey::Fetch, 12, &stale);
+    assert_eq!(refused.error_code, 71, "INVALID_FETCH_SESSION_EPOCH");
+    let elsewhere = fetch("s", 1)
+        .with_session_id(started.session_id)
+        .with_session_epoch(2);
+    let refused: FetchResponse = harness.connect().call(ApiKey::Fetch, 12, &elsewhere);
+    assert_eq!(refused.error_code, 70, "FETCH_SESSION_ID_NOT_FOUND");
+}

@@ -32,6 +32,23 @@ pub(crate) enum Protocol {
     Kafka,
 }
 
+/// What a frontend keeps of a connection between its requests: nothing for the thin
+/// protocol; Kafka's fetch session for Kafka's.
+#[derive(Debug)]
+pub(crate) enum ConnState {
+    Thin,
+    Kafka(kafka::ConnState),
+}
+
+impl ConnState {
+    pub(crate) fn new(protocol: Protocol) -> ConnState {
+        match protocol {
+            Protocol::Thin => ConnState::Thin,
+            Protocol::Kafka => ConnState::Kafka(kafka::ConnState::default()),
+        }
+    }
+}
+
 /// What a frontend keeps of a request until its answer goes out.
 #[derive(Debug)]
 pub(crate) enum Pending {
@@ -81,14 +98,14 @@ pub(crate) type Unframeable = Box<dyn std::error::Error + Send + Sync>;
 /// Cuts the next request out of a connection's `received` bytes and decides what to do with
 /// it. `Ok(None)` until a whole frame is there.
 pub(crate) fn read_request(
-    protocol: Protocol,
+    conn: &mut ConnState,
     shared: &Shared,
     received: &mut BytesMut,
     max_frame_bytes: u32,
 ) -> Result<Option<Read>, Unframeable> {
-    match protocol {
-        Protocol::Thin => Ok(thin::read_request(shared, received, max_frame_bytes)?),
-        Protocol::Kafka => kafka::read_request(shared, received, max_frame_bytes),
+    match conn {
+        ConnState::Thin => Ok(thin::read_request(shared, received, max_frame_bytes)?),
+        ConnState::Kafka(conn) => kafka::read_request(conn, shared, received, max_frame_bytes),
     }
 }
 

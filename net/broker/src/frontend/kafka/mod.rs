@@ -12,6 +12,7 @@
 //! | `produce`            | Produce: parts, acks, the response                             |
 //! | `topics`             | topics as requests name them: by name, or by id (Produce and Fetch v13) |
 //! | `fetch`              | Fetch: parts, long poll, the response pieces                   |
+//! | `fetch_session`      | fetch sessions (KIP-227), one per connection: the rules, pure    |
 //! | `metadata`           | ApiVersions, Metadata, DescribeCluster, FindCoordinator: answers from the catalog |
 //! | `offsets`            | ListOffsets, OffsetCommit, OffsetFetch                         |
 //! | `admin`              | CreateTopics, CreatePartitions, DeleteTopics, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs |
@@ -42,6 +43,7 @@ use ringlog_replication::{KafkaError, TopicPartition};
 mod admin;
 mod fetch;
 pub(crate) mod fetch_response;
+mod fetch_session;
 pub(crate) mod frame;
 mod metadata;
 mod offsets;
@@ -79,6 +81,12 @@ fn served(api_key: i16) -> Option<(ApiKey, i16, i16)> {
         .iter()
         .copied()
         .find(|(api, _, _)| *api as i16 == api_key)
+}
+
+/// What the frontend keeps of a connection between requests: its fetch session.
+#[derive(Debug, Default)]
+pub(crate) struct ConnState {
+    fetch_session: Option<fetch_session::FetchSession>,
 }
 
 /// The header of a request being answered: which API, at which version, for which request.
@@ -132,6 +140,7 @@ enum Plan {
 /// Cuts the next request out of `received` and decides what to do with it. `Ok(None)` until
 /// a whole frame is there.
 pub(crate) fn read_request(
+    conn: &mut ConnState,
     shared: &Shared,
     received: &mut BytesMut,
     max_frame_bytes: u32,
@@ -149,7 +158,7 @@ pub(crate) fn read_request(
         client = head.client_id.as_deref().unwrap_or(""),
         "kafka request"
     );
-    let step = match plan(shared, &head, frame) {
+    let step = match plan(conn, shared, &head, frame) {
         Ok((head, Plan::Respond(pieces))) => {
             request_done(head.api, started);
             Step::Answer(pieces)
@@ -221,7 +230,12 @@ impl Unanswerable {
 }
 
 /// Decodes the body of a request of a served API and version and plans it.
-fn plan(shared: &Shared, head: &RequestHead, mut body: Bytes) -> Result<(Head, Plan), Refused> {
+fn plan(
+    conn: &mut ConnState,
+    shared: &Shared,
+    head: &RequestHead,
+    mut body: Bytes,
+) -> Result<(Head, Plan), Refused> {
     let Some((api, min, max)) = served(head.api_key) else {
         let reason = "the api is not served (ApiVersions lists those that are)".to_string();
         return Err(Unanswerable::refuse(head, UNSUPPORTED_VERSION, reason));
@@ -264,7 +278,10 @@ fn plan(shared: &Shared, head: &RequestHead, mut body: Bytes) -> Result<(Head, P
             decode_body(raw, &head, &mut body)?,
         )),
         ApiKey::Produce => produce::plan(shared, &head, decode_body(raw, &head, &mut body)?),
-        ApiKey::Fetch => fetch::plan(shared, &head, decode_body(raw, &head, &mut body)?),
+        ApiKey::Fetch => {
+            let request = decode_body(raw, &head, &mut body)?;
+            fetch::plan(shared, &head, request, &mut conn.fetch_session)
+        }
         ApiKey::ListOffsets => offsets::plan_list(&head, decode_body(raw, &head, &mut body)?),
         ApiKey::OffsetCommit => {
             offsets::plan_commit(shared, &head, decode_body(raw, &head, &mut body)?)
