@@ -86,7 +86,11 @@ use crate::topic_config::{
     RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES, SEGMENT_MS, SEVEN_DAYS, TopicConfig,
     TopicConfigKey, TopicSettings, render_millis,
 };
-use ringlog_wire::frame::{MAX_FRAME_BYTES_DEFAULT, REQUEST_HEADER_LEN};
+/// `socket_request_max_bytes`' default: Kafka's, 100 MiB.
+pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: u32 = 100 * 1024 * 1024;
+/// `socket_request_max_bytes`' least: a frame must hold a request header of either protocol
+/// (the frontends assert theirs fit).
+pub const SOCKET_REQUEST_MIN_BYTES: u32 = 12;
 
 /// The most shards a broker runs (`shards`).
 pub const SHARDS_MAX: u16 = 1024;
@@ -207,7 +211,7 @@ impl Default for BrokerConfig {
             log_preallocate_bytes: u32::try_from(LogConfig::default().preallocate_bytes)
                 .expect("the engine's default fits"),
             message_max_bytes: topic.max_message_bytes,
-            socket_request_max_bytes: MAX_FRAME_BYTES_DEFAULT,
+            socket_request_max_bytes: SOCKET_REQUEST_MAX_BYTES_DEFAULT,
             max_connections: 10_000,
             max_inflight_requests_per_connection: 100,
             fetch_purgatory_max_partitions: 100_000,
@@ -1093,7 +1097,8 @@ const NODE_ID: IntRule = IntRule::new(0, i32::MAX as i64);
 const SHARDS: IntRule = IntRule::new(0, SHARDS_MAX as i64);
 const NUM_PARTITIONS: IntRule = IntRule::new(1, PARTITIONS_PER_TOPIC_MAX as i64);
 const REPLICATION_FACTOR: IntRule = IntRule::new(1, u16::MAX as i64);
-const SOCKET_REQUEST_MAX_BYTES: IntRule = IntRule::new(REQUEST_HEADER_LEN as i64, i32::MAX as i64);
+const SOCKET_REQUEST_MAX_BYTES: IntRule =
+    IntRule::new(SOCKET_REQUEST_MIN_BYTES as i64, i32::MAX as i64);
 const COUNT: IntRule = IntRule::new(1, i32::MAX as i64);
 /// `max_connections`: a shard numbers its connections with slots a ring token holds, and may
 /// hold every connection of the broker.

@@ -51,7 +51,6 @@ use ringlog_replication::KafkaError;
 use ringlog_replication::controller::TopicConfig as ControllerTopicConfig;
 
 use crate::int_rule::IntRule;
-use ringlog_wire::api::describe_configs::DescribedConfig;
 
 /// `retention_ms`: -1 keeps records forever.
 pub(crate) const RETENTION_MS: IntRule = IntRule::with_sentinel(0, i64::MAX, -1, "forever");
@@ -541,16 +540,6 @@ pub struct TopicConfigEntry {
     pub is_default: bool,
 }
 
-impl From<TopicConfigEntry> for DescribedConfig {
-    fn from(entry: TopicConfigEntry) -> DescribedConfig {
-        DescribedConfig {
-            name: entry.key.name().to_string(),
-            value: Some(entry.value),
-            is_default: entry.is_default,
-        }
-    }
-}
-
 impl TopicConfig {
     /// A config that sets no key.
     pub fn new() -> TopicConfig {
@@ -1025,10 +1014,10 @@ mod tests {
                 is_default: true
             }
         );
-        let wire = DescribedConfig::from(entry(TopicConfigKey::RetentionMs));
-        assert_eq!(wire.name, "retention_ms");
-        assert_eq!(wire.value.as_deref(), Some("5000"));
-        assert!(!wire.is_default);
+        let set = entry(TopicConfigKey::RetentionMs);
+        assert_eq!(set.key.name(), "retention_ms");
+        assert_eq!(set.value, "5000");
+        assert!(!set.is_default);
     }
 
     #[test]

@@ -16,7 +16,6 @@ use ringlog_broker::topic_config::{TopicConfig, TopicConfigKey};
 use ringlog_engine::{FlushPolicy, IoBackendKind};
 use ringlog_replication::{BrokerId, KafkaError, Rack};
 use ringlog_wire::api::alter_configs::ConfigChange;
-use ringlog_wire::api::describe_configs::DescribedConfig;
 use ringlog_wire::{ApiKey, ErrorCode};
 
 #[test]
@@ -159,24 +158,16 @@ fn a_topic_config_through_create_alter_describe_and_its_file() {
     );
 
     // DescribeConfigs.
-    let described: Vec<DescribedConfig> = altered
-        .describe(&defaults, None)
-        .unwrap()
-        .into_iter()
-        .map(DescribedConfig::from)
-        .collect();
+    let described = altered.describe(&defaults, None).unwrap();
     assert_eq!(described.len(), TopicConfigKey::ALL.len());
-    let own: Vec<(&str, Option<&str>)> = described
+    let own: Vec<(&str, &str)> = described
         .iter()
         .filter(|c| !c.is_default)
-        .map(|c| (c.name.as_str(), c.value.as_deref()))
+        .map(|c| (c.key.name(), c.value.as_str()))
         .collect();
     assert_eq!(
         own,
-        [
-            ("min_insync_replicas", Some("3")),
-            ("segment_bytes", Some("104857600"))
-        ]
+        [("min_insync_replicas", "3"), ("segment_bytes", "104857600")]
     );
 
     // The persisted file in the topic's directory.

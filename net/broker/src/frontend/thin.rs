@@ -20,6 +20,7 @@ use crate::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
 use crate::ops::{
     AdminOp, AdminOutcome, NewTopic, OffsetSpec, PartOp, PartResult, TopicAlteration,
 };
+use crate::topic_config::TopicConfigEntry;
 use ringlog_wire::ErrorResponse;
 use ringlog_wire::api::alter_configs::AlterConfigsResponse;
 use ringlog_wire::api::api_versions::{ApiVersions, ApiVersionsResponse};
@@ -48,6 +49,9 @@ use ringlog_wire::{
     ApiKey, ErrorCode, Piece, Request, RequestHeader, Response, SUPPORTED_APIS, WireError,
     decode_request, encode_fetch_response, encode_response,
 };
+
+// Every frame `socket_request_max_bytes` allows holds the thin request header.
+const _: () = assert!(REQUEST_HEADER_LEN <= crate::config::SOCKET_REQUEST_MIN_BYTES as usize);
 
 /// What the frontend keeps of a request until its answer goes out: its header and decoded
 /// form, a response already decided, and when it was read.
@@ -770,7 +774,7 @@ fn describe_configs(shared: &Shared, request: &DescribeConfigsRequest) -> Descri
                     name: topic.name.clone(),
                     error_code: ErrorCode::NONE,
                     error_message: None,
-                    configs: entries.into_iter().map(DescribedConfig::from).collect(),
+                    configs: entries.into_iter().map(thin_config_entry).collect(),
                 },
                 Err((error_code, message)) => DescribeConfigsResult {
                     name: topic.name.clone(),
@@ -782,6 +786,15 @@ fn describe_configs(shared: &Shared, request: &DescribeConfigsRequest) -> Descri
         })
         .collect();
     DescribeConfigsResponse { topics }
+}
+
+/// A topic config entry as the thin protocol describes it (ringlog's key names).
+fn thin_config_entry(entry: TopicConfigEntry) -> DescribedConfig {
+    DescribedConfig {
+        name: entry.key.name().to_string(),
+        value: Some(entry.value),
+        is_default: entry.is_default,
+    }
 }
 
 /// A whole response as one piece, its error codes counted; one that cannot be encoded goes out

@@ -47,6 +47,8 @@ const RESPONSE_HEAD_V0_LEN: usize = 4;
 const RESPONSE_HEAD_V1_LEN: usize = RESPONSE_HEAD_V0_LEN + 1;
 
 const _: () = assert!(FIXED_HEAD_LEN == 8);
+// Every frame `socket_request_max_bytes` allows holds the fixed part of a request header.
+const _: () = assert!(FIXED_HEAD_LEN <= crate::config::SOCKET_REQUEST_MIN_BYTES as usize);
 
 /// Why a request frame or its header cannot be read. Each one closes the connection: after a
 /// bad size the stream cannot be cut into frames, and a request whose header does not decode
