@@ -14,7 +14,7 @@
 //! | delivery                | `acks` 1 or all, `compression.type` none, `enable.idempotence` false (InitProducerId is not served) | `enable.auto.commit` false: no group is joined (assign mode); a `group.id` is set only because librdkafka's `assign` needs one |
 //!
 //! The producer's clock runs from the first send to the last acknowledgement; one record in
-//! [`LATENCY_SAMPLE`] has its send-to-acknowledgement time measured, as the thin producer
+//! `LATENCY_SAMPLE` has its send-to-acknowledgement time measured, as the thin producer
 //! samples. The consumer's runs from its assignment to the record that completes the count.
 //! Bytes are value (and key) bytes, as the thin clients count them.
 //!
