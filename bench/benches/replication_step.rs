@@ -72,6 +72,7 @@ fn produce_to_commit(c: &mut Criterion) {
                     fetch_offset: Offset(leo),
                     last_fetched_epoch: Some(LeaderEpoch(1)),
                     current_leader_epoch: LeaderEpoch(1),
+                    log_start_offset: Offset::ZERO,
                 };
                 outputs.extend(l.step(LeaderInput::FollowerFetch {
                     replica: BrokerId(replica),
@@ -106,6 +107,7 @@ fn produce_to_commit(c: &mut Criterion) {
             let response = FetchResponse::Records {
                 batches: vec![batch],
                 high_watermark: Offset(leo),
+                log_start_offset: Offset::ZERO,
             };
             let outputs = f.step(FollowerInput::FetchResponse {
                 fetch_id,

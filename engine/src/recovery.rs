@@ -478,7 +478,7 @@ impl Recovery<'_> {
             .next_offset;
         let mut epochs_changed = !self.epochs_trusted;
         epochs_changed |= self.epochs.truncate_from_end(leo);
-        epochs_changed |= self.epochs.truncate_from_start(log_start);
+        epochs_changed |= self.epochs.drop_before(log_start);
         if epochs_changed {
             checkpoint::write_epochs(self.dir, self.epochs.entries())?;
         }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{backends, bases, batch, headers, small_config};
+use ringlog_engine::format::{BatchBuilder, Compression, Record};
 use ringlog_engine::{
-    Error, FlushPolicy, IoBackend, LeaderEpoch, Log, LogConfig, Offset, Timestamp,
+    Error, FlushPolicy, IoBackend, LeaderEpoch, Log, LogConfig, Offset, Timestamp, TimestampOffset,
 };
 
 fn for_each_backend(test: impl Fn(&str, Arc<dyn IoBackend>, &std::path::Path)) {
@@ -524,6 +525,170 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() {
             log.offset_for_timestamp(Timestamp(1_000_000)).unwrap(),
             None
         );
+    });
+}
+
+/// One batch whose records carry `timestamps`, compressed with `compression`.
+fn timed_batch(timestamps: &[i64], compression: Compression) -> Vec<u8> {
+    let mut builder = BatchBuilder::new().with_compression(compression);
+    for &timestamp in timestamps {
+        builder.push(&Record {
+            key: None,
+            value: Some(b"value"),
+            headers: &[],
+            timestamp,
+        });
+    }
+    builder.finish()
+}
+
+/// The (offset, timestamp) a timestamp lookup answered.
+fn found(hit: Option<TimestampOffset>) -> Option<(u64, i64)> {
+    hit.map(|t| (t.offset.0, t.timestamp.0))
+}
+
+#[test]
+fn offset_for_timestamp_reads_inside_compressed_batches() {
+    for_each_backend(|name, backend, dir| {
+        let log = open(dir, &backend, small_config());
+        for compression in [Compression::Lz4, Compression::Zstd] {
+            let base = log.log_end_offset().0;
+            let mut batch = timed_batch(&[100, 300, 200, 400], compression);
+            log.append(&mut batch, LeaderEpoch(0)).unwrap();
+            // The second record is the first at or after 250, not the batch's first.
+            let hit = log.offset_for_timestamp(Timestamp(250)).unwrap();
+            assert_eq!(found(hit), Some((base + 1, 300)), "{name} {compression}");
+            log.truncate_to(Offset(base)).unwrap();
+        }
+    });
+}
+
+#[test]
+fn offset_for_timestamp_skips_records_below_the_log_start() {
+    for_each_backend(|name, backend, dir| {
+        let log = open(dir, &backend, small_config());
+        log.append(
+            &mut timed_batch(&[10, 50, 20], Compression::None),
+            LeaderEpoch(0),
+        )
+        .unwrap();
+        log.append(
+            &mut timed_batch(&[30, 60], Compression::Lz4),
+            LeaderEpoch(0),
+        )
+        .unwrap();
+        log.set_high_watermark(Offset(5));
+        log.delete_records(Offset(2)).unwrap();
+        // Offset 1 (50) is gone: the first record at or after 40 still readable is 60.
+        let hit = log.offset_for_timestamp(Timestamp(40)).unwrap();
+        assert_eq!(found(hit), Some((4, 60)), "{name}");
+        let hit = log.offset_for_timestamp(Timestamp(15)).unwrap();
+        assert_eq!(found(hit), Some((2, 20)), "{name}");
+    });
+}
+
+#[test]
+fn max_timestamp_offset_is_the_first_record_with_the_largest_timestamp() {
+    for_each_backend(|name, backend, dir| {
+        let log = open(dir, &backend, small_config());
+        assert_eq!(
+            log.max_timestamp_offset().unwrap(),
+            None,
+            "{name}: empty log"
+        );
+        // Timestamps go back and forth across batches and segments; the largest, 9_000, is
+        // held by offsets 81 and 203, in different segments: the first one is the answer.
+        for b in 0..20_i64 {
+            let timestamps: Vec<i64> = (0..4).map(|i| (b * 4 + i) % 7 * 1000).collect();
+            let compression = if b % 2 == 0 {
+                Compression::None
+            } else {
+                Compression::Zstd
+            };
+            log.append(&mut timed_batch(&timestamps, compression), LeaderEpoch(0))
+                .unwrap();
+        }
+        let mut peak = timed_batch(&[8_000, 9_000, 1_000], Compression::Lz4);
+        log.append(&mut peak, LeaderEpoch(1)).unwrap();
+        for _ in 0..30 {
+            log.append(&mut batch(4, 200, 0), LeaderEpoch(1)).unwrap();
+        }
+        log.append(
+            &mut timed_batch(&[9_000], Compression::None),
+            LeaderEpoch(1),
+        )
+        .unwrap();
+        assert!(log.segments().len() > 1, "{name}: several segments");
+        assert_eq!(log.log_end_offset(), Offset(204));
+        let max = log.max_timestamp_offset().unwrap();
+        assert_eq!(found(max), Some((81, 9_000)), "{name}");
+        // After a reopen the segments' maxima come back from their time indexes.
+        log.close().unwrap();
+        let log = open(dir, &backend, small_config());
+        assert_eq!(
+            found(log.max_timestamp_offset().unwrap()),
+            Some((81, 9_000))
+        );
+        drop(log);
+        let log = open(dir, &backend, small_config());
+        assert_eq!(
+            found(log.max_timestamp_offset().unwrap()),
+            Some((81, 9_000))
+        );
+    });
+}
+
+#[test]
+fn max_timestamp_offset_counts_only_records_at_or_after_the_log_start() {
+    for_each_backend(|name, backend, dir| {
+        let log = open(dir, &backend, small_config());
+        log.append(
+            &mut timed_batch(&[10, 90, 20, 30], Compression::Zstd),
+            LeaderEpoch(0),
+        )
+        .unwrap();
+        log.append(
+            &mut timed_batch(&[40, 25], Compression::None),
+            LeaderEpoch(0),
+        )
+        .unwrap();
+        log.set_high_watermark(Offset(6));
+        assert_eq!(
+            found(log.max_timestamp_offset().unwrap()),
+            Some((1, 90)),
+            "{name}"
+        );
+        // The batch holding 90 now straddles the log start: its readable records are 20, 30.
+        log.delete_records(Offset(2)).unwrap();
+        assert_eq!(
+            found(log.max_timestamp_offset().unwrap()),
+            Some((4, 40)),
+            "{name}"
+        );
+        log.delete_records(Offset(5)).unwrap();
+        assert_eq!(
+            found(log.max_timestamp_offset().unwrap()),
+            Some((5, 25)),
+            "{name}"
+        );
+        log.delete_records(Offset(6)).unwrap();
+        assert_eq!(
+            log.max_timestamp_offset().unwrap(),
+            None,
+            "{name}: nothing readable"
+        );
+    });
+}
+
+#[test]
+fn epoch_for_offset_names_the_epoch_that_wrote_the_batch() {
+    for_each_backend(|name, backend, dir| {
+        let log = open(dir, &backend, small_config());
+        assert_eq!(log.epoch_for_offset(Offset(0)), None, "{name}");
+        log.append(&mut batch(3, 10, 0), LeaderEpoch(2)).unwrap();
+        log.append(&mut batch(3, 10, 0), LeaderEpoch(5)).unwrap();
+        assert_eq!(log.epoch_for_offset(Offset(2)), Some(LeaderEpoch(2)));
+        assert_eq!(log.epoch_for_offset(Offset(3)), Some(LeaderEpoch(5)));
     });
 }
 

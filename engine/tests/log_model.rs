@@ -8,7 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use ringlog_engine::{IoBackend, LeaderEpoch, Log, LogConfig, Offset};
+use ringlog_engine::format::RecordIter;
+use ringlog_engine::{IoBackend, LeaderEpoch, Log, LogConfig, Offset, Timestamp, TimestampOffset};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -74,6 +75,36 @@ impl Model {
             out.extend_from_slice(bytes);
         }
         out
+    }
+
+    /// Every record still readable (at or after the log start): offset and timestamp.
+    fn records(&self) -> Vec<(u64, i64)> {
+        self.batches
+            .iter()
+            .flat_map(|(_, _, bytes)| {
+                RecordIter::new(bytes)
+                    .expect("the model's batches are uncompressed")
+                    .map(|r| r.expect("valid record"))
+                    .map(|r| (r.offset as u64, r.timestamp))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|(offset, _)| *offset >= self.log_start.0)
+            .collect()
+    }
+
+    /// ListOffsets by timestamp: the first record at or after `target`.
+    fn offset_for_timestamp(&self, target: i64) -> Option<(u64, i64)> {
+        self.records().into_iter().find(|(_, ts)| *ts >= target)
+    }
+
+    /// ListOffsets' max timestamp: the first record with the largest timestamp.
+    fn max_timestamp(&self) -> Option<(u64, i64)> {
+        self.records()
+            .into_iter()
+            .fold(None, |best: Option<(u64, i64)>, (offset, ts)| match best {
+                Some((_, max)) if ts <= max => best,
+                _ => Some((offset, ts)),
+            })
     }
 
     fn truncate(&mut self, offset: Offset) {
@@ -214,6 +245,19 @@ fn run(
             .read_bytes(model.log_start, u64::MAX, model.log_end)
             .unwrap();
         prop_assert_eq!(all.bytes, model.read(model.log_start, u64::MAX));
+        let found = |hit: Option<TimestampOffset>| hit.map(|t| (t.offset.0, t.timestamp.0));
+        prop_assert_eq!(
+            found(l.max_timestamp_offset().unwrap()),
+            model.max_timestamp()
+        );
+        for target in [0, 1, 1003, 2000] {
+            prop_assert_eq!(
+                found(l.offset_for_timestamp(Timestamp(target)).unwrap()),
+                model.offset_for_timestamp(target),
+                "the first record at or after {}",
+                target
+            );
+        }
     }
     Ok(())
 }

@@ -25,9 +25,9 @@ use std::time::Duration;
 use crate::controller::{IsrProposal, Partition};
 use crate::error::KafkaError;
 use crate::partition::{
-    Acks, FetchId, FetchResponse, FollowerConfig, FollowerFetchAnswer, FollowerFetchRequest,
-    FollowerOutput, LeaderConfig, LeaderOutput, LogState, ProduceError, ProduceId, Replica,
-    ReplicaInput, ReplicaOutput,
+    Acks, DeleteError, DeleteId, FetchId, FetchResponse, FollowerConfig, FollowerFetchAnswer,
+    FollowerFetchRequest, FollowerOutput, Leader, LeaderConfig, LeaderOutput, LogState,
+    ProduceError, ProduceId, Replica, ReplicaInput, ReplicaOutput,
 };
 use crate::types::{BrokerId, LeaderEpoch, Millis, Offset, TopicPartition};
 
@@ -66,7 +66,10 @@ pub trait DriverLog {
         end_offset: Offset,
     ) -> Result<(), Self::Error>;
 
-    /// Removes every batch from `end_offset` on (a batch boundary).
+    /// Removes every batch holding an offset at or past `end_offset`: a batch `end_offset`
+    /// falls inside goes whole. A log cut below its start restarts empty at the cut; one cut
+    /// inside the batch holding its start restarts empty at its start. The replica reads
+    /// [`Self::state`] afterwards.
     fn truncate_to(&mut self, end_offset: Offset) -> Result<(), Self::Error>;
 
     /// Empties the log and restarts it at `offset`.
@@ -74,6 +77,12 @@ pub trait DriverLog {
 
     /// Records the replica's high watermark (the log checkpoints it).
     fn set_high_watermark(&mut self, high_watermark: Offset);
+
+    /// Moves the log's start up to `log_start_offset`, at most the high watermark last set:
+    /// reads below it are refused from now on and whole segments below it deleted. A start
+    /// not above the current one changes nothing. When it returns `Ok`, the new start is
+    /// durable (a restart keeps it).
+    fn advance_log_start(&mut self, log_start_offset: Offset) -> Result<(), Self::Error>;
 
     /// The refusal a produce gets when [`Self::append_as_leader`] fails with `error`.
     fn append_refusal(error: &Self::Error) -> KafkaError;
@@ -128,11 +137,17 @@ pub enum ProduceOutcome {
     Refused(Refusal),
 }
 
+/// A DeleteRecords' answer: the low watermark it reached (the smallest log start over the
+/// ISR, at least the offset asked for), or why it was refused.
+pub type DeleteOutcome = Result<Offset, Refusal>;
+
 /// What a step asks of the host beyond the log, which the driver has already written.
 #[derive(Debug)]
 pub struct Effects<R> {
     /// Produce answers now due.
     pub answers: Vec<(R, ProduceOutcome)>,
+    /// DeleteRecords answers now due.
+    pub delete_answers: Vec<(R, DeleteOutcome)>,
     /// The leader's answer to the follower fetch being handled.
     pub fetch_answer: Option<FollowerFetchAnswer>,
     /// Fetches this follower must send to its leader.
@@ -152,6 +167,7 @@ impl<R> Default for Effects<R> {
     fn default() -> Self {
         Effects {
             answers: Vec::new(),
+            delete_answers: Vec::new(),
             fetch_answer: None,
             send_fetches: Vec::new(),
             isr_proposals: Vec::new(),
@@ -178,6 +194,8 @@ pub struct PartitionDriver<L: DriverLog, R> {
     replica: Replica,
     next_produce: u64,
     waiting: BTreeMap<ProduceId, WaitingProduce<R>>,
+    next_delete: u64,
+    waiting_deletes: BTreeMap<DeleteId, R>,
     /// Leader appends not yet complete.
     appends_pending: usize,
     /// The newest state of the partition that arrived while appends were pending.
@@ -221,6 +239,8 @@ impl<L: DriverLog, R> PartitionDriver<L, R> {
             replica,
             next_produce: 0,
             waiting: BTreeMap::new(),
+            next_delete: 0,
+            waiting_deletes: BTreeMap::new(),
             appends_pending: 0,
             deferred_state: None,
             test_only_apply_state_during_appends: false,
@@ -296,18 +316,51 @@ impl<L: DriverLog, R> PartitionDriver<L, R> {
         (self.waiting.len(), self.appends_pending)
     }
 
+    /// DeleteRecords waiting for an answer.
+    pub fn deletes_waiting(&self) -> usize {
+        self.waiting_deletes.len()
+    }
+
     /// Where a consumer's read may go: up to the high watermark, from the leader only. A
     /// consumer that names a leader epoch learns whether its view is stale.
     pub fn consumer_read_end(
         &self,
         current_leader_epoch: Option<LeaderEpoch>,
     ) -> Result<Offset, KafkaError> {
-        let epoch = self.leader_epoch().ok_or(KafkaError::NotLeaderOrFollower)?;
+        self.leading(current_leader_epoch)?;
+        Ok(self.high_watermark())
+    }
+
+    /// The leader, for a client that names the leader epoch it believes current (if it
+    /// does): NOT_LEADER_OR_FOLLOWER on a broker that does not lead, FENCED_LEADER_EPOCH for a
+    /// client behind this leadership, UNKNOWN_LEADER_EPOCH for one ahead of it.
+    pub fn leading(
+        &self,
+        current_leader_epoch: Option<LeaderEpoch>,
+    ) -> Result<&Leader, KafkaError> {
+        let leader = self
+            .replica
+            .as_leader()
+            .ok_or(KafkaError::NotLeaderOrFollower)?;
+        let epoch = leader.leader_epoch();
         match current_leader_epoch {
             Some(asked) if asked < epoch => Err(KafkaError::FencedLeaderEpoch),
             Some(asked) if asked > epoch => Err(KafkaError::UnknownLeaderEpoch),
-            _ => Ok(self.high_watermark()),
+            _ => Ok(leader),
         }
+    }
+
+    /// Kafka's OffsetsForLeaderEpoch on the leader, behind the same leader-epoch fence as a
+    /// consumer's fetch: the largest epoch at most `requested` and the offset where it ends
+    /// in this log (the log end for the current epoch); `Ok(None)` when no epoch answers
+    /// (Kafka's UNDEFINED_EPOCH and UNDEFINED_EPOCH_OFFSET).
+    pub fn end_offset_for_epoch(
+        &self,
+        current_leader_epoch: Option<LeaderEpoch>,
+        requested: LeaderEpoch,
+    ) -> Result<Option<(LeaderEpoch, Offset)>, KafkaError> {
+        let leader = self.leading(current_leader_epoch)?;
+        Ok(leader.end_offset_for_epoch(requested, self.log.log_start_offset()))
     }
 
     /// Where the read for a follower whose fetch the leader accepted may go: the log end as
@@ -373,6 +426,29 @@ impl<L: DriverLog, R> PartitionDriver<L, R> {
             now,
         });
         self.carry_out(outputs, Some(Payload::Produce(records)))
+    }
+
+    /// A DeleteRecords: the log is to start at `offset` (`None`: at the high watermark). The
+    /// leader moves its log start at once; the answer waits until every ISR replica's log
+    /// starts there too, at most `timeout` (`partition::delete`). The effects carry it when it
+    /// is due.
+    pub fn delete_records(
+        &mut self,
+        offset: Option<Offset>,
+        timeout: Duration,
+        now: Millis,
+        reply: R,
+    ) -> Effects<R> {
+        let id = DeleteId(self.next_delete);
+        self.next_delete += 1;
+        self.waiting_deletes.insert(id, reply);
+        let outputs = self.replica.step(ReplicaInput::DeleteRecords {
+            id,
+            offset,
+            timeout,
+            now,
+        });
+        self.carry_out(outputs, None)
     }
 
     /// A pending leader append completed: the log now ends at `log_end_offset`.
@@ -447,19 +523,27 @@ impl<L: DriverLog, R> PartitionDriver<L, R> {
         self.carry_out(outputs, None)
     }
 
-    /// Answers every produce still waiting with `error`: the partition is closing.
-    pub fn abandon(&mut self, error: KafkaError) -> Vec<(R, ProduceOutcome)> {
+    /// Answers every produce and DeleteRecords still waiting with `error`: the partition is
+    /// closing. The effects carry nothing else.
+    pub fn abandon(&mut self, error: KafkaError) -> Effects<R> {
         let message = format!(
-            "partition {} closed while the produce waited",
+            "partition {} closed while the request waited",
             self.topic_partition
         );
-        std::mem::take(&mut self.waiting)
+        let refusal = || Refusal::new(error, message.clone());
+        let answers = std::mem::take(&mut self.waiting)
             .into_values()
-            .map(|waiting| {
-                let refusal = Refusal::new(error, message.clone());
-                (waiting.reply, ProduceOutcome::Refused(refusal))
-            })
-            .collect()
+            .map(|waiting| (waiting.reply, ProduceOutcome::Refused(refusal())))
+            .collect();
+        let delete_answers = std::mem::take(&mut self.waiting_deletes)
+            .into_values()
+            .map(|reply| (reply, Err(refusal())))
+            .collect();
+        Effects {
+            answers,
+            delete_answers,
+            ..Effects::default()
+        }
     }
 
     /// Carries out the replica's intents on the log; returns what is left for the host.
@@ -479,7 +563,11 @@ impl<L: DriverLog, R> PartitionDriver<L, R> {
                         next.extend(self.carry_out_leader(output, &mut payload, &mut effects));
                     }
                     ReplicaOutput::Follower(output) => {
-                        self.carry_out_follower(output, payload.as_ref(), &mut effects);
+                        next.extend(self.carry_out_follower(
+                            output,
+                            payload.as_ref(),
+                            &mut effects,
+                        ));
                     }
                 }
             }
@@ -522,8 +610,48 @@ impl<L: DriverLog, R> PartitionDriver<L, R> {
                 new_isr: isr,
             }),
             LeaderOutput::FetchAnswer { answer, .. } => effects.fetch_answer = Some(answer),
+            LeaderOutput::AdvanceLogStart {
+                id,
+                log_start_offset,
+            } => return self.advance_log_start(id, log_start_offset, effects),
+            LeaderOutput::DeleteAnswer { id, result } => {
+                if let Some(reply) = self.waiting_deletes.remove(&id) {
+                    let outcome = result.map_err(|error: DeleteError| {
+                        Refusal::new(error.kafka_error(), error.to_string())
+                    });
+                    effects.delete_answers.push((reply, outcome));
+                }
+            }
         }
         Vec::new()
+    }
+
+    /// Moves the log's start for delete `id` and tells the replica where it now is; a log
+    /// that refuses answers the delete with KAFKA_STORAGE_ERROR (the replica's wait for it
+    /// then ends unanswered at its deadline, as a refused append's does).
+    fn advance_log_start(
+        &mut self,
+        id: DeleteId,
+        log_start_offset: Offset,
+        effects: &mut Effects<R>,
+    ) -> Vec<ReplicaOutput> {
+        match self.log.advance_log_start(log_start_offset) {
+            Ok(()) => self.replica.step(ReplicaInput::LogStartAdvanced {
+                id,
+                log_start_offset: self.log.log_start_offset(),
+            }),
+            Err(error) => {
+                if let Some(reply) = self.waiting_deletes.remove(&id) {
+                    let message = format!(
+                        "partition {}: moving the log start to {log_start_offset} failed: {error}",
+                        self.topic_partition
+                    );
+                    let refusal = Refusal::new(KafkaError::KafkaStorageError, message);
+                    effects.delete_answers.push((reply, Err(refusal)));
+                }
+                Vec::new()
+            }
+        }
     }
 
     fn carry_out_follower(
@@ -531,7 +659,8 @@ impl<L: DriverLog, R> PartitionDriver<L, R> {
         output: FollowerOutput,
         payload: Option<&Payload<L::Records>>,
         effects: &mut Effects<R>,
-    ) {
+    ) -> Vec<ReplicaOutput> {
+        let mut next = Vec::new();
         let result = match output {
             FollowerOutput::SendFetch {
                 fetch_id,
@@ -561,8 +690,15 @@ impl<L: DriverLog, R> PartitionDriver<L, R> {
             FollowerOutput::Truncate { end_offset } => {
                 // Records this replica had that the leader's log does not: written by an
                 // earlier leader and never committed, or lost to an unclean election.
-                effects.truncated += self.log.log_end_offset().0.saturating_sub(end_offset.0);
-                self.log.truncate_to(end_offset)
+                let before = self.log.log_end_offset();
+                let truncated = self.log.truncate_to(end_offset);
+                if truncated.is_ok() {
+                    let after = self.log.log_end_offset();
+                    effects.truncated += before.0.saturating_sub(after.0);
+                    let log = self.log.state();
+                    next = self.replica.step(ReplicaInput::Truncated { log });
+                }
+                truncated
             }
             FollowerOutput::TruncateFullyAndStartAt { offset } => {
                 self.log.truncate_fully_and_start_at(offset)
@@ -570,6 +706,9 @@ impl<L: DriverLog, R> PartitionDriver<L, R> {
             FollowerOutput::HighWatermark(high_watermark) => {
                 self.log.set_high_watermark(high_watermark);
                 Ok(())
+            }
+            FollowerOutput::AdvanceLogStart(log_start_offset) => {
+                self.log.advance_log_start(log_start_offset)
             }
         };
         if let Err(error) = result {
@@ -580,6 +719,7 @@ impl<L: DriverLog, R> PartitionDriver<L, R> {
                 self.topic_partition
             );
         }
+        next
     }
 
     fn append(
@@ -648,6 +788,7 @@ impl<R> Effects<R> {
     /// Adds `other`'s effects to these.
     fn merge(&mut self, other: Effects<R>) {
         self.answers.extend(other.answers);
+        self.delete_answers.extend(other.delete_answers);
         assert!(
             other.fetch_answer.is_none() || self.fetch_answer.is_none(),
             "one fetch answer per step"
@@ -680,6 +821,7 @@ mod tests {
         /// (base offset, records, epoch) per batch.
         batches: Vec<(Offset, u64, LeaderEpoch)>,
         high_watermark: Offset,
+        log_start_offset: Offset,
         /// Leader appends complete later.
         pending: bool,
         /// Leader appends fail.
@@ -692,6 +834,7 @@ mod tests {
 
         fn state(&self) -> LogState {
             LogState {
+                log_start_offset: self.log_start_offset,
                 log_end_offset: self.log_end_offset(),
                 high_watermark: self.high_watermark,
                 ..LogState::default()
@@ -699,7 +842,7 @@ mod tests {
         }
 
         fn log_start_offset(&self) -> Offset {
-            Offset::ZERO
+            self.log_start_offset
         }
 
         fn log_end_offset(&self) -> Offset {
@@ -751,6 +894,14 @@ mod tests {
 
         fn set_high_watermark(&mut self, high_watermark: Offset) {
             self.high_watermark = high_watermark;
+        }
+
+        fn advance_log_start(&mut self, log_start_offset: Offset) -> Result<(), String> {
+            if self.broken {
+                return Err("disk full".into());
+            }
+            self.log_start_offset = self.log_start_offset.max(log_start_offset);
+            Ok(())
         }
 
         fn append_refusal(_error: &String) -> KafkaError {
@@ -947,11 +1098,27 @@ mod tests {
     fn abandoning_answers_every_waiting_produce_with_the_error() {
         let mut driver = driver(CountLog::default(), 1);
         driver.apply_state(leading(&[1, 2], 0, 1), Millis(0));
+        produce(&mut driver, 1, Acks::Leader, "p");
+        follower_fetch(&mut driver, 1, 0);
+        let delete = delete(&mut driver, Some(1), "d");
+        assert!(delete.delete_answers.is_empty(), "waits for broker 2");
         produce(&mut driver, 1, Acks::All, "a");
         produce(&mut driver, 1, Acks::All, "b");
-        let answers = driver.abandon(KafkaError::NotLeaderOrFollower);
+        let effects = driver.abandon(KafkaError::NotLeaderOrFollower);
+        let answers = effects.answers;
         let replies: Vec<_> = answers.iter().map(|(reply, _)| *reply).collect();
         assert_eq!(replies, ["a", "b"]);
+        assert!(matches!(
+            &effects.delete_answers[..],
+            [(
+                "d",
+                Err(Refusal {
+                    error: KafkaError::NotLeaderOrFollower,
+                    ..
+                })
+            )]
+        ));
+        assert_eq!(driver.deletes_waiting(), 0);
         assert!(answers.iter().all(|(_, outcome)| matches!(
             outcome,
             ProduceOutcome::Refused(Refusal {
@@ -960,5 +1127,141 @@ mod tests {
             })
         )));
         assert_eq!(driver.in_flight(), (0, 0));
+    }
+
+    fn delete(
+        driver: &mut PartitionDriver<CountLog, &'static str>,
+        offset: Option<u64>,
+        reply: &'static str,
+    ) -> Effects<&'static str> {
+        let offset = offset.map(Offset);
+        driver.delete_records(offset, Duration::from_secs(30), Millis(0), reply)
+    }
+
+    fn follower_fetch(
+        driver: &mut PartitionDriver<CountLog, &'static str>,
+        fetch_offset: u64,
+        log_start_offset: u64,
+    ) -> Effects<&'static str> {
+        let request = FollowerFetchRequest {
+            fetch_offset: Offset(fetch_offset),
+            last_fetched_epoch: Some(LeaderEpoch(0)),
+            current_leader_epoch: LeaderEpoch(0),
+            log_start_offset: Offset(log_start_offset),
+        };
+        driver.follower_fetch(BrokerId(2), request, Millis(0))
+    }
+
+    #[test]
+    fn a_lone_leader_deletes_up_to_the_high_watermark_and_answers_at_once() {
+        let mut driver = driver(CountLog::default(), 1);
+        driver.apply_state(leading(&[1], 0, 1), Millis(0));
+        produce(&mut driver, 4, Acks::Leader, "p");
+        assert_eq!(driver.high_watermark(), Offset(4));
+        let effects = delete(&mut driver, Some(2), "a");
+        assert_eq!(effects.delete_answers, vec![("a", Ok(Offset(2)))]);
+        assert_eq!(driver.log().log_start_offset, Offset(2));
+        let effects = delete(&mut driver, Some(5), "b");
+        let [("b", Err(refusal))] = &effects.delete_answers[..] else {
+            panic!("refused: {:?}", effects.delete_answers);
+        };
+        assert_eq!(refusal.error, KafkaError::OffsetOutOfRange);
+        assert_eq!(
+            refusal.message,
+            "offset out of range: records may be deleted up to the high watermark 4, not 5"
+        );
+        // No offset: the high watermark. An offset below the start moves nothing.
+        let effects = delete(&mut driver, None, "c");
+        assert_eq!(effects.delete_answers, vec![("c", Ok(Offset(4)))]);
+        let effects = delete(&mut driver, Some(1), "d");
+        assert_eq!(effects.delete_answers, vec![("d", Ok(Offset(4)))]);
+        assert_eq!(driver.log().log_start_offset, Offset(4));
+    }
+
+    #[test]
+    fn a_delete_waits_for_every_isr_replicas_log_start() {
+        let mut driver = driver(CountLog::default(), 1);
+        driver.apply_state(leading(&[1, 2], 0, 1), Millis(0));
+        produce(&mut driver, 4, Acks::Leader, "p");
+        follower_fetch(&mut driver, 4, 0);
+        assert_eq!(driver.high_watermark(), Offset(4));
+        let effects = delete(&mut driver, Some(3), "a");
+        assert!(effects.delete_answers.is_empty(), "waits for broker 2");
+        assert_eq!(driver.log().log_start_offset, Offset(3), "moved at once");
+        assert_eq!(driver.deletes_waiting(), 1);
+        let effects = follower_fetch(&mut driver, 4, 2);
+        assert!(effects.delete_answers.is_empty(), "broker 2 starts at 2");
+        let effects = follower_fetch(&mut driver, 4, 3);
+        assert_eq!(effects.delete_answers, vec![("a", Ok(Offset(3)))]);
+        assert_eq!(driver.deletes_waiting(), 0);
+    }
+
+    #[test]
+    fn a_delete_not_answered_by_its_timeout_times_out() {
+        let mut driver = driver(CountLog::default(), 1);
+        driver.apply_state(leading(&[1, 2], 0, 1), Millis(0));
+        produce(&mut driver, 4, Acks::Leader, "p");
+        follower_fetch(&mut driver, 4, 0);
+        delete(&mut driver, Some(3), "a");
+        assert!(driver.tick(Millis(29_999)).delete_answers.is_empty());
+        let effects = driver.tick(Millis(30_000));
+        let [("a", Err(refusal))] = &effects.delete_answers[..] else {
+            panic!("timed out: {:?}", effects.delete_answers);
+        };
+        assert_eq!(refusal.error, KafkaError::RequestTimedOut);
+    }
+
+    #[test]
+    fn a_delete_the_log_refuses_is_answered_with_a_storage_error() {
+        let mut driver = driver(CountLog::default(), 1);
+        driver.apply_state(leading(&[1], 0, 1), Millis(0));
+        produce(&mut driver, 4, Acks::Leader, "p");
+        driver.log_mut().broken = true;
+        let effects = delete(&mut driver, Some(2), "a");
+        let [("a", Err(refusal))] = &effects.delete_answers[..] else {
+            panic!("refused: {:?}", effects.delete_answers);
+        };
+        assert_eq!(refusal.error, KafkaError::KafkaStorageError);
+        assert_eq!(driver.log().log_start_offset, Offset::ZERO);
+        // Its wait in the replica ends at the deadline with no second answer.
+        assert!(driver.tick(Millis(30_000)).delete_answers.is_empty());
+    }
+
+    #[test]
+    fn a_delete_on_a_broker_that_does_not_lead_is_refused() {
+        let mut driver = driver(CountLog::default(), 1);
+        let effects = delete(&mut driver, None, "a");
+        let [("a", Err(refusal))] = &effects.delete_answers[..] else {
+            panic!("refused: {:?}", effects.delete_answers);
+        };
+        assert_eq!(refusal.error, KafkaError::NotLeaderOrFollower);
+    }
+
+    #[test]
+    fn end_offsets_of_epochs_come_from_the_leader_behind_the_epoch_fence() {
+        let mut driver = driver(CountLog::default(), 1);
+        assert_eq!(
+            driver.end_offset_for_epoch(None, LeaderEpoch(0)),
+            Err(KafkaError::NotLeaderOrFollower)
+        );
+        driver.apply_state(leading(&[1], 3, 1), Millis(0));
+        produce(&mut driver, 4, Acks::Leader, "p");
+        let end =
+            |driver: &PartitionDriver<CountLog, &'static str>, current: Option<u32>, requested| {
+                driver.end_offset_for_epoch(current.map(LeaderEpoch), LeaderEpoch(requested))
+            };
+        // The current epoch is open: it ends at the log end.
+        assert_eq!(
+            end(&driver, Some(3), 3),
+            Ok(Some((LeaderEpoch(3), Offset(4))))
+        );
+        // An epoch older than any here: Kafka answers it with the first known epoch's start.
+        assert_eq!(end(&driver, None, 1), Ok(Some((LeaderEpoch(1), Offset(0)))));
+        assert_eq!(end(&driver, None, 4), Ok(None));
+        assert_eq!(end(&driver, Some(2), 3), Err(KafkaError::FencedLeaderEpoch));
+        assert_eq!(
+            end(&driver, Some(4), 3),
+            Err(KafkaError::UnknownLeaderEpoch)
+        );
     }
 }

@@ -79,6 +79,7 @@ proptest! {
                         fetch_offset: Offset(offset),
                         last_fetched_epoch: (offset > 0).then_some(LeaderEpoch(1)),
                         current_leader_epoch: LeaderEpoch(1),
+                        log_start_offset: Offset::ZERO,
                     };
                     outputs.extend(leader.step(LeaderInput::FollowerFetch { replica: followers[follower], request, now: Millis(now) }));
                 }
@@ -118,6 +119,9 @@ proptest! {
                         }
                     }
                     LeaderOutput::Append { .. } => {}
+                    LeaderOutput::AdvanceLogStart { .. } | LeaderOutput::DeleteAnswer { .. } => {
+                        prop_assert!(false, "no DeleteRecords was sent, yet {:?}", output);
+                    }
                     LeaderOutput::FetchAnswer { answer, .. } => {
                         let records = matches!(answer, FollowerFetchAnswer::Records { .. });
                         prop_assert!(records, "a fetch from a follower in step was answered {:?}", answer);

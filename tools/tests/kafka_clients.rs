@@ -7,8 +7,9 @@
 //! when its test ends, whatever happens.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,29 +32,46 @@ const DEADLINE: Duration = Duration::from_secs(60);
 struct Broker {
     child: Child,
     kafka: SocketAddr,
-    _dir: tempfile::TempDir,
+    thin: SocketAddr,
+    metrics: SocketAddr,
+    dir: tempfile::TempDir,
 }
 
 impl Broker {
     /// A broker with both listeners on free ports and `toml` in its config file.
     fn start(toml: &str) -> Broker {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("broker.toml");
-        std::fs::write(&config, toml).unwrap();
+        std::fs::write(dir.path().join("broker.toml"), toml).unwrap();
+        let listeners = "PLAINTEXT://127.0.0.1:0,THIN://127.0.0.1:0";
+        let (child, kafka, thin, metrics) =
+            Broker::spawn(dir.path(), listeners).expect("the broker starts");
+        Broker {
+            child,
+            kafka,
+            thin,
+            metrics,
+            dir,
+        }
+    }
+
+    /// Starts `ringlog broker` on `dir` (its config file and data) with `listeners`; the
+    /// process and the addresses it reports: Kafka's, the thin protocol's, the metrics'.
+    /// `None` if the process ended before it served.
+    fn spawn(dir: &Path, listeners: &str) -> Option<(Child, SocketAddr, SocketAddr, SocketAddr)> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
             .args([
                 "broker",
                 "--listeners",
-                "PLAINTEXT://127.0.0.1:0,THIN://127.0.0.1:0",
+                listeners,
                 "--metrics-listen",
                 "127.0.0.1:0",
                 "--shards",
                 "2",
                 "--config",
             ])
-            .arg(&config)
+            .arg(dir.join("broker.toml"))
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(dir.join("data"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -66,26 +84,73 @@ impl Broker {
                 let _ = tx.send(line.unwrap_or_default());
             }
         });
-        let mut broker = Broker {
-            child,
-            kafka: SocketAddr::from(([127, 0, 0, 1], 0)),
-            _dir: dir,
+        let line = || match rx.recv_timeout(DEADLINE) {
+            Ok(line) => Some(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(timeout) => panic!("the broker reports its addresses: {timeout}"),
         };
-        let line = rx
-            .recv_timeout(DEADLINE)
-            .expect("the broker reports its addresses");
-        broker.kafka = line
+        let Some(listening) = line() else {
+            let _ = child.wait();
+            return None;
+        };
+        let listener = |name: &str| -> SocketAddr {
+            listening
+                .trim()
+                .strip_prefix("listening on ")
+                .and_then(|listeners| {
+                    listeners
+                        .split(", ")
+                        .find_map(|listener| listener.strip_prefix(name))
+                })
+                .unwrap_or_else(|| panic!("unexpected first line {listening:?}"))
+                .parse()
+                .unwrap()
+        };
+        let (kafka, thin) = (listener("PLAINTEXT://"), listener("THIN://"));
+        let metrics_line = line().expect("the broker reports its metrics address");
+        let metrics = metrics_line
             .trim()
-            .strip_prefix("listening on ")
-            .and_then(|listeners| {
-                listeners
-                    .split(", ")
-                    .find_map(|listener| listener.strip_prefix("PLAINTEXT://"))
-            })
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .strip_prefix("metrics on http://")
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+            .unwrap_or_else(|| panic!("unexpected second line {metrics_line:?}"))
             .parse()
             .unwrap();
-        broker
+        Some((child, kafka, thin, metrics))
+    }
+
+    /// kill -9 the broker and start it again on the same data, config and ports. The killed
+    /// process's listening sockets outlive it briefly (its io_uring is torn down after it), so
+    /// a start that finds a port still in use is tried again.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let listeners = format!("PLAINTEXT://{},THIN://{}", self.kafka, self.thin);
+        let started = Instant::now();
+        let (child, kafka, thin, metrics) = loop {
+            if let Some(spawned) = Broker::spawn(self.dir.path(), &listeners) {
+                break spawned;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "the broker does not start again"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        (self.child, self.kafka, self.thin, self.metrics) = (child, kafka, thin, metrics);
+    }
+
+    /// The value of the metric line that starts with `series` (a name and its labels).
+    fn metric(&self, series: &str) -> f64 {
+        let mut stream = TcpStream::connect(self.metrics).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: test\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text.lines()
+            .find(|line| line.starts_with(series))
+            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// A librdkafka config bootstrapping from this broker.
@@ -203,12 +268,17 @@ fn consume(
         .add_partition_offset(topic, partition, offset)
         .unwrap();
     consumer.assign(&assignment).expect("assign");
+    poll_records(consumer, count)
+}
+
+/// The next `count` records `consumer` polls, each with its offset.
+fn poll_records(consumer: &BaseConsumer, count: usize) -> Vec<(i64, Record)> {
     let deadline = Instant::now() + DEADLINE;
     let mut records = Vec::new();
     while records.len() < count {
         assert!(
             Instant::now() < deadline,
-            "consumed {} of {count} records of {topic}-{partition}",
+            "consumed {} of {count} records",
             records.len()
         );
         let Some(message) = consumer.poll(Duration::from_millis(200)) else {
@@ -535,5 +605,140 @@ fn kafka_admin_adds_partitions_and_assigns_replicas_by_hand() {
             Err((_, RDKafkaErrorCode::UnknownTopicOrPartition))
         ),
         "{results:?}"
+    );
+}
+
+/// Produces `count` records with acks=all to `topic`'s `partition`, the n-th stamped
+/// `base + n` seconds; their offsets.
+fn produce_timed(broker: &Broker, topic: &str, partition: i32, base: i64, count: i64) -> Vec<i64> {
+    let producer = broker.producer(&[("acks", "all")]);
+    (0..count)
+        .map(|n| {
+            let value = format!("at {n}");
+            let record = FutureRecord::<(), _>::to(topic)
+                .partition(partition)
+                .payload(&value)
+                .timestamp(base + n * 1000);
+            block_on(producer.send(record, DEADLINE))
+                .expect("produce")
+                .offset
+        })
+        .collect()
+}
+
+/// DeleteRecords through librdkafka's admin client: per partition, the low watermark it
+/// answered or the error.
+fn delete_records(
+    broker: &Broker,
+    topic: &str,
+    offsets: &[(i32, Offset)],
+) -> Vec<(i32, Result<Offset, KafkaError>)> {
+    let mut wanted = TopicPartitionList::new();
+    for &(partition, offset) in offsets {
+        wanted
+            .add_partition_offset(topic, partition, offset)
+            .unwrap();
+    }
+    let deleted = block_on(broker.admin().delete_records(&wanted, &admin_options()))
+        .expect("DeleteRecords is answered");
+    deleted
+        .elements()
+        .iter()
+        .map(|e| (e.partition(), e.error().map(|()| e.offset())))
+        .collect()
+}
+
+#[test]
+fn delete_records_moves_the_low_watermark_for_every_client_and_survives_a_restart() {
+    let mut broker = Broker::start("");
+    create_topic(&broker, "trimmed", 2, &[]).unwrap();
+    let base = 1_700_000_000_000_i64;
+    assert_eq!(
+        produce_timed(&broker, "trimmed", 0, base, 10),
+        (0..10).collect::<Vec<_>>()
+    );
+    // Up to offset 4 of partition 0; partition 1 is empty, so 3 is past its high watermark.
+    let deleted = delete_records(
+        &broker,
+        "trimmed",
+        &[(0, Offset::Offset(4)), (1, Offset::Offset(3))],
+    );
+    assert_eq!(deleted[0], (0, Ok(Offset::Offset(4))));
+    assert!(
+        matches!(
+            deleted[1],
+            (
+                1,
+                Err(KafkaError::OffsetFetch(RDKafkaErrorCode::OffsetOutOfRange))
+            )
+        ),
+        "{deleted:?}"
+    );
+    // Every reader sees the new start: watermarks, a consumer from the beginning, and a
+    // lookup by a timestamp whose record is gone (ListOffsets v7, as librdkafka asks).
+    let consumer = broker.consumer("trimmed");
+    let watermarks = consumer.fetch_watermarks("trimmed", 0, DEADLINE).unwrap();
+    assert_eq!(watermarks, (4, 10));
+    let (first, record) = consume(&consumer, "trimmed", 0, Offset::Beginning, 1)[0].clone();
+    assert_eq!((first, record.value), (4, b"at 4".to_vec()));
+    let mut wanted = TopicPartitionList::new();
+    wanted
+        .add_partition_offset("trimmed", 0, Offset::Offset(base + 1000))
+        .unwrap();
+    let found = consumer.offsets_for_times(wanted, DEADLINE).unwrap();
+    assert_eq!(
+        found.find_partition("trimmed", 0).unwrap().offset(),
+        Offset::Offset(4)
+    );
+    // Offset::End deletes everything there is.
+    let deleted = delete_records(&broker, "trimmed", &[(0, Offset::End)]);
+    assert_eq!(deleted, [(0, Ok(Offset::Offset(10)))]);
+    drop(consumer);
+    // The log start is durable: a broker killed and started again keeps it.
+    broker.restart();
+    let consumer = broker.consumer("trimmed");
+    let watermarks = consumer.fetch_watermarks("trimmed", 0, DEADLINE).unwrap();
+    assert_eq!(watermarks, (10, 10));
+}
+
+#[test]
+fn a_consumer_validates_its_position_with_offset_for_leader_epoch_after_a_restart() {
+    let mut broker = Broker::start("");
+    create_topic(&broker, "validated", 1, &[]).unwrap();
+    produce_timed(&broker, "validated", 0, 1_700_000_000_000, 5);
+    let consumer: BaseConsumer = broker
+        .config()
+        .set("group.id", "validating")
+        .set("enable.auto.commit", "false")
+        .set("topic.metadata.refresh.interval.ms", "500")
+        .create()
+        .expect("create a consumer");
+    let before = consume(&consumer, "validated", 0, Offset::Beginning, 5);
+    assert_eq!(before.last().map(|(offset, _)| *offset), Some(4));
+    // The restarted broker leads the partition in a new leader epoch: librdkafka, whose
+    // position carries the epoch of the batches it read, asks where that epoch ends
+    // (KIP-320) before it fetches on, and goes on from its position.
+    broker.restart();
+    produce_timed(&broker, "validated", 0, 1_700_000_100_000, 5);
+    let deadline = Instant::now() + DEADLINE;
+    let (mut offsets, mut errors) = (Vec::new(), Vec::new());
+    while offsets.len() < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "consumed {offsets:?} after the restart; errors {errors:?}"
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => offsets.push(message.offset()),
+            // The connection lost to the restart is reported; librdkafka reconnects.
+            Some(Err(error)) => errors.push(error),
+            None => {}
+        }
+    }
+    // Neither a reset (a truncation wrongly detected) nor records read again.
+    assert_eq!(offsets, [5, 6, 7, 8, 9], "errors {errors:?}");
+    let asked = broker.metric("ringlog_requests_total{api=\"OffsetForLeaderEpoch\"}");
+    assert!(
+        asked >= 1.0,
+        "librdkafka validated its position: {asked} requests"
     );
 }

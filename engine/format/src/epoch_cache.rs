@@ -155,8 +155,34 @@ impl LeaderEpochCache {
     }
 
     /// Called after the log start offset moves up to `start_offset` (retention,
-    /// `delete_records`): removes the entries that end at or before it, and moves the start of
-    /// the entry covering it up to `start_offset`. Returns whether anything changed.
+    /// `delete_records`): removes the entries that end at or before it, keeping the one that
+    /// covers it with its own start offset. Returns whether anything changed.
+    ///
+    /// The covering entry keeps its start, which may lie below the log start, because that
+    /// start is where its epoch's first batch begins: a batch boundary in every replica's log.
+    /// A follower told by the leader where its last epoch ends truncates there, and a start
+    /// moved up to a log start inside a batch (DeleteRecords puts it anywhere) would tell it
+    /// to cut one of its batches in two. Kafka moves the start up
+    /// ([`Self::truncate_from_start`]); its answers to clients are computed that way.
+    pub fn drop_before(&mut self, start_offset: Offset) -> bool {
+        let covering_end = self
+            .entries
+            .partition_point(|entry| entry.start_offset <= start_offset);
+        let Some(covering) = covering_end.checked_sub(1) else {
+            return false;
+        };
+        if covering == 0 {
+            return false;
+        }
+        self.entries.drain(..covering);
+        self.debug_check_invariants();
+        true
+    }
+
+    /// Kafka's truncation of its cache when the log start offset moves up to `start_offset`:
+    /// removes the entries that end at or before it, and moves the start of the entry
+    /// covering it up to `start_offset`. Returns whether anything changed. The log keeps its
+    /// cache with [`Self::drop_before`]; this computes what Kafka answers clients from.
     pub fn truncate_from_start(&mut self, start_offset: Offset) -> bool {
         let covering_end = self
             .entries
@@ -419,6 +445,18 @@ mod tests {
         assert!(!cache.truncate_from_start(Offset(50)));
         assert!(!cache.truncate_from_start(Offset(10)));
         assert_eq!(pairs(&cache), [(1, 50), (2, 200)]);
+    }
+
+    #[test]
+    fn drop_before_drops_epochs_ending_at_or_before_it_and_keeps_the_covering_start() {
+        let mut cache = cache(&[(0, 0), (1, 100), (2, 200)]);
+        assert!(cache.drop_before(Offset(150)));
+        assert_eq!(pairs(&cache), [(1, 100), (2, 200)]);
+        assert!(!cache.drop_before(Offset(199)));
+        assert!(cache.drop_before(Offset(200)));
+        assert_eq!(pairs(&cache), [(2, 200)]);
+        assert!(!cache.drop_before(Offset(500)));
+        assert_eq!(pairs(&cache), [(2, 200)]);
     }
 
     #[test]

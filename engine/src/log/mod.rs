@@ -341,6 +341,12 @@ impl Log {
             .end_offset_for_epoch(epoch, state.log_end_offset())
     }
 
+    /// The leader epoch that wrote `offset` (the epoch of its batch), from the leader-epoch
+    /// cache; `None` when the cache has no epoch that covers it.
+    pub fn epoch_for_offset(&self, offset: Offset) -> Option<LeaderEpoch> {
+        self.read_state().epochs.epoch_for_offset(offset)
+    }
+
     /// Total bytes of all segments.
     pub fn size_bytes(&self) -> u64 {
         self.read_state().size_bytes()

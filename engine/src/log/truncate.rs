@@ -229,7 +229,7 @@ impl Log {
                 .delete_files()?;
         }
         sync_dir(&self.dir)?;
-        if state.epochs.truncate_from_start(new_start) {
+        if state.epochs.drop_before(new_start) {
             checkpoint::write_epochs(&self.dir, state.epochs.entries())?;
         }
         self.debug_check(state);

@@ -820,6 +820,7 @@ fn leader_answer(answer: FetchPartitionResponse<Bytes>) -> LeaderAnswer {
             },
             None => LeaderAnswer::Records {
                 high_watermark,
+                log_start_offset: answer.log_start_offset,
                 records: answer.records,
             },
         },
@@ -925,7 +926,7 @@ fn fetch_request(
             current_leader_epoch: Some(fetch.request.current_leader_epoch),
             fetch_offset: fetch.request.fetch_offset,
             last_fetched_epoch: fetch.request.last_fetched_epoch,
-            log_start_offset: None,
+            log_start_offset: Some(fetch.request.log_start_offset),
             partition_max_bytes: config.replica_fetch_max_bytes,
         };
         match topics.last_mut() {
@@ -1335,6 +1336,7 @@ mod tests {
             fetch_offset: Offset(fetch_id * 10),
             last_fetched_epoch: None,
             current_leader_epoch: LeaderEpoch(1),
+            log_start_offset: Offset::ZERO,
         };
         let fetch = PendingFetch {
             fetch_id: FetchId(fetch_id),

@@ -48,6 +48,11 @@ pub(crate) enum OffsetSpec {
     Latest,
     /// The first offset whose record's timestamp is at or after this one.
     Timestamp(Timestamp),
+    /// The record with the largest timestamp (the first of them), below the high watermark
+    /// (Kafka's KIP-734).
+    MaxTimestamp,
+    /// The last offset in tiered storage (KIP-1005): nothing is tiered here, so none.
+    LatestTiered,
 }
 
 /// A group's commits by topic: (partition, what was committed, if anything).
@@ -78,11 +83,24 @@ pub(crate) enum PartOp {
     },
     ListOffsets {
         spec: OffsetSpec,
+        /// The leader epoch the client believes current, checked when given.
+        current_leader_epoch: Option<LeaderEpoch>,
+    },
+    /// Where `leader_epoch` ends in the leader's log (Kafka's OffsetForLeaderEpoch); `None`
+    /// (Kafka's UNDEFINED_EPOCH, -1) is answered with no epoch, after the same checks.
+    OffsetForLeaderEpoch {
+        leader_epoch: Option<LeaderEpoch>,
+        /// The leader epoch the client believes current, checked when given.
+        current_leader_epoch: Option<LeaderEpoch>,
+    },
+    /// Move the log start up to `offset` (`None`: the high watermark), Kafka's DeleteRecords;
+    /// answered once every ISR replica's log starts there, at most after `timeout`.
+    DeleteRecords {
+        offset: Option<Offset>,
+        timeout: Duration,
     },
     /// Store a group's commits in its partition of the offsets topic.
-    CommitOffsets {
-        commits: Vec<Commit>,
-    },
+    CommitOffsets { commits: Vec<Commit> },
     /// Read a group's commits: every one, or those of these topics' partitions.
     FetchOffsets {
         group: String,
@@ -99,7 +117,17 @@ pub(crate) enum PartResult {
         error: Option<KafkaError>,
         offset: Option<Offset>,
         timestamp: Option<Timestamp>,
+        /// The epoch of the leader that wrote the offset (the current one for latest).
+        leader_epoch: Option<LeaderEpoch>,
     },
+    /// The largest epoch at most the one asked for and where it ends; `None` when no epoch
+    /// answers (Kafka's UNDEFINED_EPOCH).
+    EpochEndOffset {
+        error: Option<KafkaError>,
+        end: Option<(LeaderEpoch, Offset)>,
+    },
+    /// The low watermark a DeleteRecords reached, or why it was refused.
+    DeleteRecords(Result<Offset, Refusal>),
     /// The commits were stored, or refused with this error.
     OffsetsCommitted(Option<KafkaError>),
     /// Per topic: (partition, what was committed, if anything).
@@ -124,7 +152,19 @@ impl PartResult {
                 error: Some(error),
                 offset: None,
                 timestamp: None,
+                leader_epoch: None,
             },
+            PartOp::OffsetForLeaderEpoch { .. } => PartResult::EpochEndOffset {
+                error: Some(error),
+                end: None,
+            },
+            PartOp::DeleteRecords { .. } => {
+                let message = match error {
+                    KafkaError::NotLeaderOrFollower => "this broker does not lead the partition",
+                    _ => "unknown topic or partition",
+                };
+                PartResult::DeleteRecords(Err(Refusal::new(error, message)))
+            }
             PartOp::CommitOffsets { .. } => PartResult::OffsetsCommitted(Some(group_error(error))),
             PartOp::FetchOffsets { .. } => PartResult::Offsets(Err(group_error(error))),
         }
@@ -214,6 +254,8 @@ pub(crate) type AdminOutcome = Vec<(String, Option<Refusal>)>;
 pub(crate) enum LeaderAnswer {
     Records {
         high_watermark: Offset,
+        /// The leader's log start, if it said: the follower's follows it.
+        log_start_offset: Option<Offset>,
         records: Bytes,
     },
     /// The follower's log has a suffix the leader's lacks: truncate to the end of this epoch.

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ringlog_engine::format::{BatchHeader, BatchIter};
-use ringlog_engine::{LeaderEpoch, Log, LogConfig, Offset};
+use ringlog_engine::{LeaderEpoch, Log, LogConfig, Offset, TimestampOffset};
 use ringlog_replication::KafkaError;
 use ringlog_replication::controller::{IsrProposal, Partition};
-use ringlog_replication::driver::{self, DriverLog, LeaderAppend, PartitionDriver};
+use ringlog_replication::driver::{self, DeleteOutcome, DriverLog, LeaderAppend, PartitionDriver};
 use ringlog_replication::partition::{
     Acks, BatchMeta, DivergingEpoch, FetchError, FetchId, FetchResponse, FollowerConfig,
     FollowerFetchAnswer, FollowerFetchRequest, LeaderConfig, LogState,
@@ -28,6 +28,8 @@ use crate::ops::{FetchOutcome, LeaderAnswer, OffsetSpec, PartResult};
 pub(crate) struct Effects<R> {
     /// Produce answers now due.
     pub answers: Vec<(R, ProduceOutcome)>,
+    /// DeleteRecords answers now due.
+    pub delete_answers: Vec<(R, DeleteOutcome)>,
     /// The leader's answer to the follower fetch being handled.
     pub fetch_answer: Option<FollowerFetchAnswer>,
     /// Fetches this follower must send to its leader.
@@ -100,6 +102,12 @@ impl DriverLog for EngineLog {
 
     fn set_high_watermark(&mut self, high_watermark: Offset) {
         self.log.set_high_watermark(high_watermark);
+    }
+
+    fn advance_log_start(&mut self, log_start_offset: Offset) -> Result<(), ringlog_engine::Error> {
+        // The engine writes the log start checkpoint before it deletes a segment: the new
+        // start is durable when this returns.
+        self.log.delete_records(log_start_offset).map(|_| ())
     }
 
     fn append_refusal(error: &ringlog_engine::Error) -> KafkaError {
@@ -245,9 +253,48 @@ impl<R> ServedPartition<R> {
         self.effects(effects)
     }
 
-    /// Answers every produce still waiting with `error`: the partition is closing.
-    pub(crate) fn abandon(&mut self, error: KafkaError) -> Vec<(R, ProduceOutcome)> {
-        self.driver.abandon(error)
+    /// Answers every produce and DeleteRecords still waiting with `error`: the partition is
+    /// closing.
+    pub(crate) fn abandon(&mut self, error: KafkaError) -> Effects<R> {
+        let effects = self.driver.abandon(error);
+        self.effects(effects)
+    }
+
+    /// A DeleteRecords (Kafka's): the log start moves up to `offset` (`None`: the high
+    /// watermark) at once on this leader; the effects carry the answer once every ISR
+    /// replica's log starts there too, or `timeout` passed.
+    pub(crate) fn delete_records(
+        &mut self,
+        offset: Option<Offset>,
+        timeout: Duration,
+        now: Millis,
+        reply: R,
+    ) -> Effects<R> {
+        let effects = self.driver.delete_records(offset, timeout, now, reply);
+        self.effects(effects)
+    }
+
+    /// OffsetForLeaderEpoch on the partition's owner: where `requested` ends in the leader's
+    /// log, behind the leader-epoch fence.
+    pub(crate) fn end_offset_for_epoch(
+        &self,
+        current_leader_epoch: Option<LeaderEpoch>,
+        requested: Option<LeaderEpoch>,
+    ) -> PartResult {
+        let end = match requested {
+            Some(requested) => self
+                .driver
+                .end_offset_for_epoch(current_leader_epoch, requested),
+            // Kafka's UNDEFINED_EPOCH: no epoch to look up, after the same checks.
+            None => self.driver.leading(current_leader_epoch).map(|_| None),
+        };
+        match end {
+            Ok(end) => PartResult::EpochEndOffset { error: None, end },
+            Err(error) => PartResult::EpochEndOffset {
+                error: Some(error),
+                end: None,
+            },
+        }
     }
 
     /// Batches from `offset` below the high watermark, at most `max_bytes` (the first batch
@@ -274,38 +321,59 @@ impl<R> ServedPartition<R> {
         }
     }
 
-    /// ListOffsets on the partition's owner: earliest is the log start, latest the high
-    /// watermark (what a consumer can read), a timestamp the first record at or after it.
-    pub(crate) fn list_offsets(&self, spec: OffsetSpec) -> PartResult {
-        if !self.is_leader() {
-            return PartResult::ListOffsets {
-                error: Some(KafkaError::NotLeaderOrFollower),
-                offset: None,
-                timestamp: None,
-            };
-        }
-        let (offset, timestamp) = match spec {
-            OffsetSpec::Earliest => (Some(self.log().log_start_offset()), None),
-            OffsetSpec::Latest => (Some(self.high_watermark()), None),
-            OffsetSpec::Timestamp(target) => match self.log().offset_for_timestamp(target) {
-                Ok(Some(found)) if found.offset < self.high_watermark() => {
-                    (Some(found.offset), Some(found.timestamp))
-                }
-                Ok(_) => (None, None),
-                Err(error) => {
-                    tracing::error!(partition = %self.topic_partition(), %error, "offset for timestamp failed");
-                    return PartResult::ListOffsets {
-                        error: Some(KafkaError::KafkaStorageError),
-                        offset: None,
-                        timestamp: None,
-                    };
-                }
-            },
+    /// ListOffsets on the partition's owner, behind the leader-epoch fence: earliest is the
+    /// log start, latest the high watermark (what a consumer can read), a timestamp the first
+    /// record at or after it, max timestamp the record with the largest; each with the epoch
+    /// of the leader that wrote the offset (the current one for latest), as Kafka answers.
+    /// Lookups by time answer only below the high watermark, as Kafka's do.
+    pub(crate) fn list_offsets(
+        &self,
+        spec: OffsetSpec,
+        current_leader_epoch: Option<LeaderEpoch>,
+    ) -> PartResult {
+        let refused = |error| PartResult::ListOffsets {
+            error: Some(error),
+            offset: None,
+            timestamp: None,
+            leader_epoch: None,
         };
-        PartResult::ListOffsets {
-            error: None,
-            offset,
-            timestamp,
+        let leader_epoch = match self.driver.leading(current_leader_epoch) {
+            Ok(leader) => leader.leader_epoch(),
+            Err(error) => return refused(error),
+        };
+        let log = self.log();
+        let by_time = |found: Result<Option<TimestampOffset>, ringlog_engine::Error>| {
+            found.map(|found| {
+                found
+                    .filter(|found| found.offset < self.high_watermark())
+                    .map(|found| (found.offset, Some(found.timestamp)))
+            })
+        };
+        let found = match spec {
+            OffsetSpec::Latest => {
+                return PartResult::ListOffsets {
+                    error: None,
+                    offset: Some(self.high_watermark()),
+                    timestamp: None,
+                    leader_epoch: Some(leader_epoch),
+                };
+            }
+            OffsetSpec::Earliest => Ok(Some((log.log_start_offset(), None))),
+            OffsetSpec::LatestTiered => Ok(None),
+            OffsetSpec::Timestamp(target) => by_time(log.offset_for_timestamp(target)),
+            OffsetSpec::MaxTimestamp => by_time(log.max_timestamp_offset()),
+        };
+        match found {
+            Ok(found) => PartResult::ListOffsets {
+                error: None,
+                offset: found.map(|(offset, _)| offset),
+                timestamp: found.and_then(|(_, timestamp)| timestamp),
+                leader_epoch: found.and_then(|(offset, _)| log.epoch_for_offset(offset)),
+            },
+            Err(error) => {
+                tracing::error!(partition = %self.topic_partition(), ?spec, %error, "list offsets failed");
+                refused(KafkaError::KafkaStorageError)
+            }
         }
     }
 
@@ -354,6 +422,7 @@ impl<R> ServedPartition<R> {
         }
         Effects {
             answers: effects.answers,
+            delete_answers: effects.delete_answers,
             fetch_answer: effects.fetch_answer,
             send_fetches: effects.send_fetches,
             isr_proposals: effects.isr_proposals,
@@ -387,11 +456,12 @@ fn decode_fetch_answer(
 ) -> Result<(FetchResponse, Bytes), String> {
     let refused = |error| Ok((FetchResponse::Refused(error), Bytes::new()));
     let unknown = LeaderEpoch(0);
-    let (high_watermark, records) = match answer {
+    let (high_watermark, log_start_offset, records) = match answer {
         LeaderAnswer::Records {
             high_watermark,
+            log_start_offset,
             records,
-        } => (high_watermark, records),
+        } => (high_watermark, log_start_offset, records),
         LeaderAnswer::Diverging {
             epoch,
             end_offset,
@@ -445,6 +515,8 @@ fn decode_fetch_answer(
     let response = FetchResponse::Records {
         batches,
         high_watermark,
+        // A leader that did not say where its log starts teaches nothing.
+        log_start_offset: log_start_offset.unwrap_or(Offset::ZERO),
     };
     Ok((response, records))
 }
@@ -453,6 +525,7 @@ fn decode_fetch_answer(
 fn log_state(log: &Log) -> LogState {
     let entries = log.epoch_entries();
     LogState {
+        log_start_offset: log.log_start_offset(),
         log_end_offset: log.log_end_offset(),
         high_watermark: log.high_watermark(),
         epochs: ringlog_engine::LeaderEpochCache::from_entries(entries)

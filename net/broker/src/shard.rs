@@ -850,9 +850,35 @@ impl Shard {
                     self.answer_or_park(fetch, outcome);
                 }
             }
-            PartOp::ListOffsets { spec } => {
-                let result = partition.list_offsets(spec);
+            PartOp::ListOffsets {
+                spec,
+                current_leader_epoch,
+            } => {
+                let result = partition.list_offsets(spec, current_leader_epoch);
                 self.deliver(reply, result);
+            }
+            PartOp::OffsetForLeaderEpoch {
+                leader_epoch,
+                current_leader_epoch,
+            } => {
+                let result = partition.end_offset_for_epoch(current_leader_epoch, leader_epoch);
+                self.deliver(reply, result);
+            }
+            PartOp::DeleteRecords { offset, timeout } => {
+                let start_before = partition.log().log_start_offset();
+                let route = Route {
+                    reply,
+                    commits: None,
+                };
+                let effects = partition.delete_records(offset, timeout, now, route);
+                let moved = partition.log().log_start_offset() > start_before;
+                self.carry_out(&topic_partition, effects);
+                if moved {
+                    // Followers learn the new start from their next answer and report theirs
+                    // in the fetch after it, which the delete's answer waits for: answer their
+                    // long polls now rather than at their deadline.
+                    self.answer_parked_followers_now(&topic_partition);
+                }
             }
             PartOp::CommitOffsets { commits } => {
                 self.commit_offsets(reply, topic_partition, commits)
@@ -901,6 +927,7 @@ impl Shard {
     fn carry_out(&mut self, topic_partition: &TopicPartition, effects: Effects<Route>) {
         let Effects {
             answers,
+            delete_answers,
             fetch_answer,
             send_fetches,
             isr_proposals,
@@ -911,6 +938,9 @@ impl Shard {
             "fetch answers are taken by the fetch"
         );
         self.on_produce_answers(topic_partition, answers);
+        for (route, outcome) in delete_answers {
+            self.deliver(route.reply, PartResult::DeleteRecords(outcome));
+        }
         for (fetch_id, leader, request) in send_fetches {
             self.shared.to_agent(AgentMsg::Fetch {
                 topic_partition: topic_partition.clone(),
@@ -1111,8 +1141,8 @@ impl Shard {
         let dir = self.shared.catalog().partition_dir(topic_partition);
         self.group_offsets.remove(topic_partition);
         if let Some(mut partition) = self.partitions.remove(topic_partition) {
-            let answers = partition.abandon(KafkaError::UnknownTopicOrPartition);
-            self.on_produce_answers(topic_partition, answers);
+            let effects = partition.abandon(KafkaError::UnknownTopicOrPartition);
+            self.carry_out(topic_partition, effects);
             drop(partition);
         }
         super::metrics_hooks::partition_gone(topic_partition);
@@ -1132,8 +1162,8 @@ impl Shard {
         let Some(mut partition) = self.partitions.remove(topic_partition) else {
             return;
         };
-        let answers = partition.abandon(KafkaError::NotLeaderOrFollower);
-        self.on_produce_answers(topic_partition, answers);
+        let effects = partition.abandon(KafkaError::NotLeaderOrFollower);
+        self.carry_out(topic_partition, effects);
         let state = partition.state().cloned();
         if let Err(error) = partition.close() {
             tracing::error!(partition = %topic_partition, %error, "closing the log to reconfigure failed");
@@ -1157,6 +1187,19 @@ impl Shard {
     /// Answers every fetch waiting on `topic_partition` now, data or not.
     fn answer_parked_now(&mut self, topic_partition: &TopicPartition) {
         self.answer_parked_on(topic_partition, true);
+    }
+
+    /// Answers the follower fetches waiting on `topic_partition` now, data or not.
+    fn answer_parked_followers_now(&mut self, topic_partition: &TopicPartition) {
+        let waiting: Vec<ParkedFetch> = self
+            .parked
+            .extract_if(.., |p| {
+                &p.topic_partition == topic_partition && p.reader == Reader::Follower
+            })
+            .collect();
+        for fetch in waiting {
+            self.answer_parked(fetch, true);
+        }
     }
 
     fn answer_parked_on(&mut self, topic_partition: &TopicPartition, now: bool) {

@@ -25,6 +25,9 @@ pub struct FollowerFetchRequest {
     pub last_fetched_epoch: Option<LeaderEpoch>,
     /// The leader epoch the follower believes current.
     pub current_leader_epoch: LeaderEpoch,
+    /// The follower's log start offset: the leader answers a DeleteRecords once every ISR
+    /// replica's has reached the offset deleted to ([`super::delete`]).
+    pub log_start_offset: Offset,
 }
 
 /// Why a leader refused a fetch.

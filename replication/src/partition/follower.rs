@@ -17,13 +17,21 @@
 //!   largest epoch it has below `E` and asks again.
 //! - **High watermark** = min(the leader's, own log end offset). It only moves back when a
 //!   truncation cuts below it (an unclean election's loss).
+//! - **Log start** follows the leader's (DeleteRecords, retention), capped at the high
+//!   watermark: records response by records response, the log drops what the leader dropped,
+//!   and each fetch reports where this log starts, which the leader waits for before it
+//!   answers a DeleteRecords ([`super::delete`]).
 //! - A refused fetch (fenced, unknown epoch, not the leader) waits `fetch_backoff`: the
 //!   follower's view of the partition is stale, and the broker replaces this follower when the
 //!   controller's new state arrives ([`super::Replica`]).
 //!
-//! Intents are carried out in order before the next input: an `AppendReplicated` or
-//! `Truncate` has happened when the next `SendFetch` is sent, so the fetch offset a follower
-//! reports is what its log holds.
+//! Intents are carried out in order before the next input: an `AppendReplicated` has happened
+//! when the next `SendFetch` is sent, so the fetch offset a follower reports is what its log
+//! holds. A `Truncate` is reported back ([`FollowerInput::Truncated`], with the log as it is)
+//! before the next fetch goes out: a truncation point inside one of this log's batches takes
+//! the batch whole (the leader tells where an epoch ends in its log, and a log start moved
+//! inside a batch, or a follower that restarted at one, can put that inside a batch here), so
+//! only the log knows where it then ends.
 
 use std::time::Duration;
 
@@ -63,10 +71,12 @@ pub struct FetchId(pub u64);
 /// What the leader answered, as the follower receives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FetchResponse {
-    /// Batches from the fetch offset on (possibly none) and the leader's high watermark.
+    /// Batches from the fetch offset on (possibly none), the leader's high watermark and its
+    /// log start offset.
     Records {
         batches: Vec<BatchMeta>,
         high_watermark: Offset,
+        log_start_offset: Offset,
     },
     /// The logs diverge: truncate, then fetch again.
     Diverging {
@@ -90,6 +100,8 @@ pub enum FollowerInput {
         response: FetchResponse,
         now: Millis,
     },
+    /// The [`FollowerOutput::Truncate`] asked for is done: the log is now `log`.
+    Truncated { log: LogState },
 }
 
 /// What the broker must do, in order.
@@ -107,13 +119,17 @@ pub enum FollowerOutput {
         base_offset: Offset,
         end_offset: Offset,
     },
-    /// Truncate the log to end at `end_offset`.
+    /// Truncate the log to end at `end_offset`, or below it at the start of the batch it
+    /// falls inside, then report [`FollowerInput::Truncated`].
     Truncate { end_offset: Offset },
     /// Empty the log and restart it at `offset` (the leader's log start moved past this one's
     /// end).
     TruncateFullyAndStartAt { offset: Offset },
     /// The high watermark moved here.
     HighWatermark(Offset),
+    /// Move the log's start up to here (the leader's moved): the records below are gone for
+    /// readers, the segments wholly below deleted.
+    AdvanceLogStart(Offset),
 }
 
 /// A follower of one partition. See the module docs.
@@ -131,6 +147,9 @@ pub struct Follower {
     fetch_not_before: Millis,
     /// Whether the test-only truncation to the high watermark on becoming a follower is done.
     started: bool,
+    /// A truncation asked of the log and not yet reported, and when: no fetch goes out until
+    /// it is, since the fetch offset must be where the log really ends.
+    truncating: Option<Millis>,
 }
 
 impl Follower {
@@ -154,6 +173,7 @@ impl Follower {
             next_fetch_id: 0,
             fetch_not_before: Millis(0),
             started: false,
+            truncating: None,
         };
         follower.check_invariants();
         follower
@@ -207,6 +227,7 @@ impl Follower {
                 response,
                 now,
             } => self.on_response(fetch_id, response, now, &mut out),
+            FollowerInput::Truncated { log } => self.on_truncated(log, &mut out),
         }
         if cfg!(debug_assertions) {
             self.check_invariants();
@@ -221,12 +242,11 @@ impl Follower {
             if self.config.test_only_truncate_to_high_watermark
                 && high_watermark < self.log.log_end_offset
             {
-                out.push(FollowerOutput::Truncate {
-                    end_offset: high_watermark,
-                });
-                self.log.log_end_offset = high_watermark;
-                self.log.epochs.truncate_from_end(high_watermark);
+                self.truncate(high_watermark, now, out);
             }
+        }
+        if self.truncating.is_some() {
+            return;
         }
         let due = match self.in_flight {
             None => now >= self.fetch_not_before,
@@ -252,9 +272,16 @@ impl Follower {
             FetchResponse::Records {
                 batches,
                 high_watermark,
-            } => self.append(&batches, high_watermark, out),
+                log_start_offset,
+            } => {
+                let appended = self.append(&batches, high_watermark, out);
+                if appended {
+                    self.learn_log_start(log_start_offset, out);
+                }
+                appended
+            }
             FetchResponse::Diverging { diverging, .. } => {
-                self.truncate_diverging(diverging, out);
+                self.truncate_diverging(diverging, now, out);
                 true
             }
             FetchResponse::OffsetOutOfRange { log_start_offset } => {
@@ -262,9 +289,9 @@ impl Follower {
             }
             FetchResponse::Refused(_) => false,
         };
-        if usable {
+        if usable && self.truncating.is_none() {
             self.send_fetch(now, out);
-        } else {
+        } else if !usable {
             self.fetch_not_before = now.saturating_add(self.config.fetch_backoff);
         }
     }
@@ -277,6 +304,7 @@ impl Follower {
             fetch_offset: self.log.log_end_offset,
             last_fetched_epoch: self.log.last_epoch(),
             current_leader_epoch: self.leader_epoch,
+            log_start_offset: self.log.log_start_offset,
         };
         out.push(FollowerOutput::SendFetch {
             fetch_id,
@@ -292,6 +320,7 @@ impl Follower {
         high_watermark: Offset,
         out: &mut Vec<FollowerOutput>,
     ) -> bool {
+        self.restart_at_straddling_batch(batches, out);
         if !self.continues_log(batches) {
             return false;
         }
@@ -309,6 +338,35 @@ impl Follower {
         }
         self.learn_high_watermark(high_watermark, out);
         true
+    }
+
+    /// An empty log that starts inside the first batch sent (it restarted at the leader's log
+    /// start, which DeleteRecords may put inside a batch, and the leader sends batches whole)
+    /// restarts at that batch's base, so the batch continues it; the leader's log start then
+    /// comes with the same answer. Kafka's follower does the same.
+    fn restart_at_straddling_batch(
+        &mut self,
+        batches: &[BatchMeta],
+        out: &mut Vec<FollowerOutput>,
+    ) {
+        let Some(first) = batches.first() else {
+            return;
+        };
+        let end = self.log.log_end_offset;
+        let empty = end == self.log.log_start_offset;
+        if !empty || first.base_offset >= end || first.last_offset < end {
+            return;
+        }
+        out.push(FollowerOutput::TruncateFullyAndStartAt {
+            offset: first.base_offset,
+        });
+        self.log.log_start_offset = first.base_offset;
+        self.log.log_end_offset = first.base_offset;
+        self.log.epochs.truncate_from_end(Offset::ZERO);
+        if self.log.high_watermark != first.base_offset {
+            self.log.high_watermark = first.base_offset;
+            out.push(FollowerOutput::HighWatermark(first.base_offset));
+        }
     }
 
     /// Whether `batches` start at the log end, are contiguous, and carry epochs that neither go
@@ -334,21 +392,45 @@ impl Follower {
     /// may still differ from the leader's (a truncation can take several rounds, one epoch at
     /// a time), and a high watermark over it would call a record committed that the next round
     /// removes.
-    fn truncate_diverging(&mut self, diverging: DivergingEpoch, out: &mut Vec<FollowerOutput>) {
+    fn truncate_diverging(
+        &mut self,
+        diverging: DivergingEpoch,
+        now: Millis,
+        out: &mut Vec<FollowerOutput>,
+    ) {
         let end_offset = if self.config.test_only_truncate_to_high_watermark {
             self.log.high_watermark
         } else {
             self.divergence_point(diverging)
         };
         if end_offset < self.log.log_end_offset {
-            out.push(FollowerOutput::Truncate { end_offset });
-            self.log.log_end_offset = end_offset;
-            self.log.epochs.truncate_from_end(end_offset);
-            if self.log.high_watermark > end_offset {
-                self.log.high_watermark = end_offset;
-                out.push(FollowerOutput::HighWatermark(end_offset));
-            }
+            self.truncate(end_offset, now, out);
         }
+    }
+
+    /// Asks the log to end at `end_offset`; the next fetch waits for the report of where it
+    /// does ([`FollowerInput::Truncated`]).
+    fn truncate(&mut self, end_offset: Offset, now: Millis, out: &mut Vec<FollowerOutput>) {
+        out.push(FollowerOutput::Truncate { end_offset });
+        self.truncating = Some(now);
+    }
+
+    /// The log was truncated: it is now `log` (its end, high watermark, start and epochs
+    /// moved back with it), and the next fetch goes out from its end.
+    fn on_truncated(&mut self, log: LogState, out: &mut Vec<FollowerOutput>) {
+        let Some(asked_at) = self.truncating.take() else {
+            return;
+        };
+        assert!(
+            log.log_end_offset <= self.log.log_end_offset
+                || log.log_end_offset == log.log_start_offset,
+            "follower {}: a truncation moved the log end from {} to {}",
+            self.me,
+            self.log.log_end_offset,
+            log.log_end_offset
+        );
+        self.log = log;
+        self.send_fetch(asked_at, out);
     }
 
     /// Where this log must end so that it holds nothing the leader's lacks (Kafka's
@@ -376,12 +458,25 @@ impl Follower {
             offset: log_start_offset,
         });
         self.log.log_end_offset = log_start_offset;
+        self.log.log_start_offset = log_start_offset;
         self.log.epochs.truncate_from_end(Offset::ZERO);
         if self.log.high_watermark != log_start_offset {
             self.log.high_watermark = log_start_offset;
             out.push(FollowerOutput::HighWatermark(log_start_offset));
         }
         true
+    }
+
+    /// The leader's log starts at `leader_start`: this one follows, up to its own high
+    /// watermark. (A records answer is given only to a fetch at or past the leader's start, so
+    /// once its high watermark is learned this log has everything up to there; the cap keeps
+    /// the log's `start <= high watermark` whatever the leader sent.)
+    fn learn_log_start(&mut self, leader_start: Offset, out: &mut Vec<FollowerOutput>) {
+        let candidate = leader_start.min(self.log.high_watermark);
+        if candidate > self.log.log_start_offset {
+            self.log.log_start_offset = candidate;
+            out.push(FollowerOutput::AdvanceLogStart(candidate));
+        }
     }
 
     fn learn_high_watermark(&mut self, leader_hw: Offset, out: &mut Vec<FollowerOutput>) {
@@ -429,6 +524,7 @@ mod tests {
             },
         ];
         LogState {
+            log_start_offset: Offset::ZERO,
             log_end_offset: Offset(150),
             high_watermark: Offset(120),
             epochs: LeaderEpochCache::from_entries(entries).expect("ordered"),
@@ -451,6 +547,7 @@ mod tests {
                 fetch_offset: Offset(fetch_offset),
                 last_fetched_epoch: Some(LeaderEpoch(last_epoch)),
                 current_leader_epoch: EPOCH,
+                log_start_offset: Offset::ZERO,
             },
         }
     }
@@ -479,6 +576,7 @@ mod tests {
         FetchResponse::Records {
             batches,
             high_watermark: Offset(high_watermark),
+            log_start_offset: Offset::ZERO,
         }
     }
 
@@ -564,6 +662,26 @@ mod tests {
         );
     }
 
+    /// The log `f` had, truncated at `end` as the engine does when `end` is a batch
+    /// boundary: what the log reports back.
+    fn cut(f: &Follower, end: u64) -> LogState {
+        let mut log = f.log().clone();
+        let end = Offset(end);
+        log.log_end_offset = end;
+        log.high_watermark = log.high_watermark.min(end);
+        if end < log.log_start_offset {
+            log.log_start_offset = end;
+            log.epochs = LeaderEpochCache::new();
+        } else {
+            log.epochs.truncate_from_end(end);
+        }
+        log
+    }
+
+    fn truncated(log: LogState) -> FollowerInput {
+        FollowerInput::Truncated { log }
+    }
+
     #[test]
     fn a_diverging_epoch_truncates_to_the_leaders_end_of_it_not_to_the_high_watermark() {
         let mut f = follower();
@@ -573,7 +691,10 @@ mod tests {
         let truncate = FollowerOutput::Truncate {
             end_offset: Offset(130),
         };
-        assert_eq!(out, vec![truncate, send(1, 130, 2)]);
+        assert_eq!(out, vec![truncate]);
+        // The fetch waits for the log to say where it ends.
+        assert_eq!(f.step(tick(10)), vec![]);
+        assert_eq!(f.step(truncated(cut(&f, 130))), vec![send(1, 130, 2)]);
         assert_eq!(f.high_watermark(), Offset(120));
     }
 
@@ -586,8 +707,24 @@ mod tests {
         let truncate = FollowerOutput::Truncate {
             end_offset: Offset(100),
         };
-        let lowered = FollowerOutput::HighWatermark(Offset(100));
-        assert_eq!(out, vec![truncate, lowered, send(1, 100, 1)]);
+        assert_eq!(out, vec![truncate]);
+        assert_eq!(f.step(truncated(cut(&f, 100))), vec![send(1, 100, 1)]);
+        assert_eq!(f.high_watermark(), Offset(100));
+    }
+
+    #[test]
+    fn a_truncation_inside_a_batch_fetches_from_where_the_log_really_ends() {
+        let mut f = follower();
+        f.step(tick(0));
+        // The leader's epoch 2 ends at 130, inside this log's batch 125..=134: it goes whole.
+        assert_eq!(
+            f.step(respond(0, diverging(2, 130), 5)),
+            vec![FollowerOutput::Truncate {
+                end_offset: Offset(130)
+            }]
+        );
+        assert_eq!(f.step(truncated(cut(&f, 125))), vec![send(1, 125, 2)]);
+        assert_eq!(f.log_end_offset(), Offset(125));
     }
 
     #[test]
@@ -611,9 +748,18 @@ mod tests {
     fn a_truncation_below_the_high_watermark_lowers_it() {
         let mut f = follower();
         f.step(tick(0));
-        let out = f.step(respond(0, diverging(2, 110), 5));
-        assert!(out.contains(&FollowerOutput::HighWatermark(Offset(110))));
+        f.step(respond(0, diverging(2, 110), 5));
+        f.step(truncated(cut(&f, 110)));
         assert_eq!(f.high_watermark(), Offset(110));
+    }
+
+    #[test]
+    fn a_truncation_report_with_none_asked_for_is_ignored() {
+        let mut f = follower();
+        f.step(tick(0));
+        let log = cut(&f, 100);
+        assert_eq!(f.step(truncated(log)), vec![]);
+        assert_eq!(f.log_end_offset(), Offset(150));
     }
 
     #[test]
@@ -626,8 +772,8 @@ mod tests {
         let to_high_watermark = FollowerOutput::Truncate {
             end_offset: Offset(120),
         };
-        let out = f.step(tick(0));
-        assert_eq!(out, vec![to_high_watermark, send(0, 120, 2)]);
+        assert_eq!(f.step(tick(0)), vec![to_high_watermark]);
+        assert_eq!(f.step(truncated(cut(&f, 120))), vec![send(0, 120, 2)]);
     }
 
     #[test]
@@ -658,6 +804,7 @@ mod tests {
             fetch_offset: Offset(500),
             last_fetched_epoch: None,
             current_leader_epoch: EPOCH,
+            log_start_offset: Offset(500),
         };
         let fetch = FollowerOutput::SendFetch {
             fetch_id: FetchId(1),
@@ -668,5 +815,119 @@ mod tests {
             out,
             vec![restart, FollowerOutput::HighWatermark(Offset(500)), fetch]
         );
+    }
+
+    #[test]
+    fn the_log_start_follows_the_leaders_and_the_next_fetch_reports_it() {
+        let mut f = follower();
+        f.step(tick(0));
+        let response = FetchResponse::Records {
+            batches: vec![],
+            high_watermark: Offset(150),
+            log_start_offset: Offset(90),
+        };
+        let out = f.step(respond(0, response, 5));
+        let mut next = send(1, 150, 2);
+        if let FollowerOutput::SendFetch { request, .. } = &mut next {
+            request.log_start_offset = Offset(90);
+        }
+        assert_eq!(
+            out,
+            vec![
+                FollowerOutput::HighWatermark(Offset(150)),
+                FollowerOutput::AdvanceLogStart(Offset(90)),
+                next
+            ]
+        );
+        assert_eq!(f.log().log_start_offset, Offset(90));
+        // The same start again moves nothing.
+        let response = FetchResponse::Records {
+            batches: vec![],
+            high_watermark: Offset(150),
+            log_start_offset: Offset(90),
+        };
+        let out = f.step(respond(1, response, 6));
+        assert!(
+            !out.iter()
+                .any(|o| matches!(o, FollowerOutput::AdvanceLogStart(_))),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn the_log_start_never_passes_the_high_watermark() {
+        let mut f = follower();
+        f.step(tick(0));
+        // The leader's high watermark is 130; it claims a start past it.
+        let response = FetchResponse::Records {
+            batches: vec![],
+            high_watermark: Offset(130),
+            log_start_offset: Offset(140),
+        };
+        let out = f.step(respond(0, response, 5));
+        assert!(out.contains(&FollowerOutput::AdvanceLogStart(Offset(130))));
+        assert_eq!(f.log().log_start_offset, Offset(130));
+        f.check_invariants();
+    }
+
+    #[test]
+    fn records_that_do_not_continue_the_log_teach_no_log_start() {
+        let mut f = follower();
+        f.step(tick(0));
+        let response = FetchResponse::Records {
+            batches: vec![batch(140, 159, 3)],
+            high_watermark: Offset(150),
+            log_start_offset: Offset(100),
+        };
+        assert_eq!(f.step(respond(0, response, 5)), vec![]);
+        assert_eq!(f.log().log_start_offset, Offset::ZERO);
+    }
+
+    #[test]
+    fn a_truncation_below_the_log_start_restarts_it_at_the_cut() {
+        let mut log = log();
+        log.log_start_offset = Offset(110);
+        let mut f = Follower::new(ME, FollowerConfig::default(), LEADER, EPOCH, log);
+        f.step(tick(0));
+        f.step(respond(0, diverging(1, 100), 5));
+        f.step(truncated(cut(&f, 100)));
+        assert_eq!(f.log().log_start_offset, Offset(100));
+        assert_eq!(f.log_end_offset(), Offset(100));
+        f.check_invariants();
+    }
+
+    #[test]
+    fn an_empty_log_starting_inside_the_first_batch_restarts_at_its_base() {
+        let mut f = follower();
+        f.step(tick(0));
+        // The leader's log starts at 500; this one restarts there.
+        let response = FetchResponse::OffsetOutOfRange {
+            log_start_offset: Offset(500),
+        };
+        f.step(respond(0, response, 5));
+        // 500 lies inside the leader's batch 495..=509, which is sent whole.
+        let response = FetchResponse::Records {
+            batches: vec![batch(495, 509, 3)],
+            high_watermark: Offset(510),
+            log_start_offset: Offset(500),
+        };
+        let out = f.step(respond(1, response, 6));
+        assert_eq!(
+            out[..4],
+            [
+                FollowerOutput::TruncateFullyAndStartAt {
+                    offset: Offset(495)
+                },
+                FollowerOutput::HighWatermark(Offset(495)),
+                FollowerOutput::AppendReplicated {
+                    base_offset: Offset(495),
+                    end_offset: Offset(510),
+                },
+                FollowerOutput::HighWatermark(Offset(510)),
+            ]
+        );
+        assert_eq!(out[4], FollowerOutput::AdvanceLogStart(Offset(500)));
+        assert_eq!(f.log().log_start_offset, Offset(500));
+        assert_eq!(f.log_end_offset(), Offset(510));
     }
 }

@@ -3,7 +3,8 @@
 //! - **Followers** fetch with their log end offset (LEO) as the fetch offset. A follower is
 //!   caught up at a fetch whose offset reaches the leader's LEO; it leaves the ISR when it has
 //!   not been caught up for `replica_lag_time_max` (Kafka's `replica.lag.time.max.ms`), and
-//!   rejoins once its LEO reaches the high watermark and the start of the current leader epoch.
+//!   rejoins once its LEO reaches the high watermark and the start of the current leader
+//!   epoch, and its log start this leader's.
 //! - **ISR changes** are only proposed ([`LeaderOutput::ProposeIsr`], one at a time, sent
 //!   again if unanswered for `isr_proposal_timeout`); the controller commits them
 //!   ([`LeaderInput::IsrCommitted`]). Until the leader learns a newer partition epoch, the high
@@ -21,6 +22,9 @@
 //!   already appended when the ISR falls below it is answered NOT_ENOUGH_REPLICAS_AFTER_APPEND.
 //!   Produces still waiting at their deadline get REQUEST_TIMED_OUT.
 //!
+//! - **DeleteRecords** ([`super::delete`]) moves the leader's log start up to an offset at
+//!   most the high watermark, and is answered once every replica counted in the ISR reports
+//!   a log start that far in its fetches (or at its timeout).
 //! - **Follower fetches** are validated first ([`super::fetch`]): a stale or unknown leader
 //!   epoch is refused, and a follower whose last epoch ends earlier in this log than its fetch
 //!   offset is told where they diverge instead of being counted. Only a fetch that passes moves
@@ -34,6 +38,7 @@ use std::time::Duration;
 
 use ringlog_format::LeaderEpochCache;
 
+use super::delete::{DeleteError, DeleteId, PendingDeletes};
 use super::fetch::{DivergingEpoch, FetchError, FollowerFetchRequest};
 use super::log_state::LogState;
 use crate::controller::Partition;
@@ -148,6 +153,20 @@ pub enum LeaderInput {
     },
     /// The controller refused the proposal in flight; the leader may propose again.
     IsrRejected,
+    /// A DeleteRecords arrived: the log is to start at `offset` (`None`: at the high
+    /// watermark); it must be answered by `now + timeout` at the latest.
+    DeleteRecords {
+        id: DeleteId,
+        offset: Option<Offset>,
+        timeout: Duration,
+        now: Millis,
+    },
+    /// The log now starts at `log_start_offset`, as [`LeaderOutput::AdvanceLogStart`] asked
+    /// for delete `id` (or further: retention may have moved it on its own).
+    LogStartAdvanced {
+        id: DeleteId,
+        log_start_offset: Offset,
+    },
 }
 
 /// What the broker must do, in order.
@@ -179,6 +198,19 @@ pub enum LeaderOutput {
         replica: BrokerId,
         answer: FollowerFetchAnswer,
     },
+    /// Move the log's start up to `log_start_offset` for delete `id` (the records below are
+    /// gone for readers, the segments wholly below deleted), then report
+    /// [`LeaderInput::LogStartAdvanced`].
+    AdvanceLogStart {
+        id: DeleteId,
+        log_start_offset: Offset,
+    },
+    /// Answer the DeleteRecords: `Ok` with the low watermark (the smallest log start over the
+    /// ISR) once it reached the requested offset.
+    DeleteAnswer {
+        id: DeleteId,
+        result: Result<Offset, DeleteError>,
+    },
 }
 
 /// The leader's answer to a follower's fetch.
@@ -205,6 +237,8 @@ struct FollowerProgress {
     /// Its log end offset, from its last fetch (unknown until it fetches: the leader epoch's
     /// start offset stands in, which the follower may lack).
     log_end_offset: Option<Offset>,
+    /// Its log start offset, from its last fetch (unknown until it fetches).
+    log_start_offset: Option<Offset>,
     /// The last time it was caught up with the leader.
     caught_up_at: Millis,
     /// The leader's log end offset and the time at its previous fetch: a fetch that reaches
@@ -245,9 +279,12 @@ pub struct Leader {
     /// When the proposal was last sent.
     proposed_at: Millis,
     followers: BTreeMap<BrokerId, FollowerProgress>,
+    /// This log's start: where the last DeleteRecords carried out left it.
+    log_start_offset: Offset,
     log_end_offset: Offset,
     high_watermark: Offset,
     pending: BTreeMap<ProduceId, Pending>,
+    deletes: PendingDeletes,
 }
 
 impl Leader {
@@ -287,6 +324,7 @@ impl Leader {
             .map(|&r| {
                 let progress = FollowerProgress {
                     log_end_offset: None,
+                    log_start_offset: None,
                     caught_up_at: now,
                     previous_fetch: None,
                 };
@@ -305,9 +343,11 @@ impl Leader {
             proposed_members: Vec::new(),
             proposed_at: now,
             followers,
+            log_start_offset: log.log_start_offset,
             log_end_offset: log.log_end_offset,
             high_watermark: log.high_watermark.min(log.log_end_offset),
             pending: BTreeMap::new(),
+            deletes: PendingDeletes::default(),
         };
         // An ISR of only this broker (with min_insync_replicas 1) commits its whole log at
         // once; with followers, nothing moves until they fetch. The caller reads the result
@@ -319,20 +359,23 @@ impl Leader {
     }
 
     /// Gives up the leadership (the controller moved it, or the partition was deleted): every
-    /// produce still waiting is answered NOT_LEADER_OR_FOLLOWER. Returns those answers and the
-    /// log as this leader left it, for the replica's next role.
+    /// produce and DeleteRecords still waiting is answered NOT_LEADER_OR_FOLLOWER. Returns
+    /// those answers and the log as this leader left it, for the replica's next role.
     pub fn resign(mut self) -> (Vec<LeaderOutput>, LogState) {
         let error = ProduceError::NotLeaderOrFollower {
             leader_epoch: self.leader_epoch,
         };
-        let out = std::mem::take(&mut self.pending)
+        let mut out: Vec<LeaderOutput> = std::mem::take(&mut self.pending)
             .into_keys()
             .map(|id| LeaderOutput::Answer {
                 id,
                 result: Err(error.clone()),
             })
             .collect();
+        let deletes = self.deletes.resign(self.leader_epoch);
+        out.extend(delete_answers(deletes));
         let log = LogState {
+            log_start_offset: self.log_start_offset,
             log_end_offset: self.log_end_offset,
             high_watermark: self.high_watermark,
             epochs: self.epochs,
@@ -385,6 +428,33 @@ impl Leader {
         self.pending.len()
     }
 
+    /// How many DeleteRecords wait for the replicas' log starts.
+    pub fn pending_deletes(&self) -> usize {
+        self.deletes.len()
+    }
+
+    /// This log's start, as DeleteRecords left it.
+    pub fn log_start_offset(&self) -> Offset {
+        self.log_start_offset
+    }
+
+    /// Kafka's OffsetsForLeaderEpoch as the leader answers it: the largest epoch at most
+    /// `requested` and where it ends in this log (the log end for this leadership's epoch);
+    /// `None` (Kafka's UNDEFINED_EPOCH) for an epoch newer than this leadership's. The epochs
+    /// are this leader's, which include its own from the leadership's start even before a
+    /// batch of it is written, as Kafka's leader epoch cache does; epochs whose data lies
+    /// below `log_start_offset` are gone, as retention and DeleteRecords remove them from
+    /// Kafka's cache.
+    pub fn end_offset_for_epoch(
+        &self,
+        requested: LeaderEpoch,
+        log_start_offset: Offset,
+    ) -> Option<(LeaderEpoch, Offset)> {
+        let mut epochs = self.epochs.clone();
+        epochs.truncate_from_start(log_start_offset);
+        epochs.end_offset_for_epoch(requested, self.log_end_offset)
+    }
+
     /// Takes one input; returns what the broker must do, in order.
     pub fn step(&mut self, input: LeaderInput) -> Vec<LeaderOutput> {
         let mut out = Vec::new();
@@ -409,6 +479,19 @@ impl Leader {
                 partition_epoch,
             } => self.on_isr_committed(isr, partition_epoch, &mut out),
             LeaderInput::IsrRejected => self.proposed = None,
+            LeaderInput::DeleteRecords {
+                id,
+                offset,
+                timeout,
+                now,
+            } => self.on_delete(id, offset, now, now.saturating_add(timeout), &mut out),
+            LeaderInput::LogStartAdvanced {
+                id: _,
+                log_start_offset,
+            } => {
+                self.log_start_offset = self.log_start_offset.max(log_start_offset);
+                self.answer_deleted(&mut out);
+            }
         }
         if cfg!(debug_assertions) {
             self.check_invariants();
@@ -490,7 +573,10 @@ impl Leader {
                 high_watermark: self.high_watermark,
             },
             Ok(None) => {
+                let progress = self.followers.get_mut(&replica).expect("checked");
+                progress.log_start_offset = Some(request.log_start_offset);
                 self.record_progress(replica, request.fetch_offset, now, out);
+                self.answer_deleted(out);
                 FollowerFetchAnswer::Records {
                     fetch_offset: request.fetch_offset,
                     high_watermark: self.high_watermark,
@@ -561,9 +647,12 @@ impl Leader {
             progress.caught_up_at = progress.caught_up_at.max(previous_at);
         }
         progress.previous_fetch = Some((leader_leo, now));
+        // A replica joins with this log's start too: every ISR member must hold every
+        // deletion an answered DeleteRecords promised, since the next leader comes from them.
         let rejoins = !self.isr.contains(&replica)
             && offset >= self.high_watermark
-            && offset >= self.epoch_start_offset;
+            && offset >= self.epoch_start_offset
+            && progress.log_start_offset >= Some(self.log_start_offset);
         if rejoins && self.proposed.is_none() {
             let mut isr = self.isr.clone();
             isr.push(replica);
@@ -574,6 +663,8 @@ impl Leader {
 
     fn on_tick(&mut self, now: Millis, out: &mut Vec<LeaderOutput>) {
         self.expire_produces(now, out);
+        let expired = self.deletes.expired(now, self.low_watermark());
+        out.extend(delete_answers(expired));
         if let Some(isr) = &self.proposed {
             if now.saturating_since(self.proposed_at) >= self.config.isr_proposal_timeout {
                 let isr = isr.clone();
@@ -627,6 +718,67 @@ impl Leader {
             self.fail_waiting_for_replicas(out);
         }
         self.advance_high_watermark(out);
+        // A replica left out of the ISR no longer holds a DeleteRecords back.
+        self.answer_deleted(out);
+    }
+
+    fn on_delete(
+        &mut self,
+        id: DeleteId,
+        offset: Option<Offset>,
+        now: Millis,
+        deadline: Millis,
+        out: &mut Vec<LeaderOutput>,
+    ) {
+        let requested = offset.unwrap_or(self.high_watermark);
+        if requested > self.high_watermark {
+            let error = DeleteError::OffsetOutOfRange {
+                requested,
+                high_watermark: self.high_watermark,
+            };
+            out.push(LeaderOutput::DeleteAnswer {
+                id,
+                result: Err(error),
+            });
+            return;
+        }
+        self.deletes.wait(id, requested, now, deadline);
+        if requested > self.log_start_offset {
+            out.push(LeaderOutput::AdvanceLogStart {
+                id,
+                log_start_offset: requested,
+            });
+        } else {
+            // Already deleted here: the replicas may be there too.
+            self.answer_deleted(out);
+        }
+    }
+
+    /// The smallest log start over the replicas counted in the ISR (a follower that has not
+    /// fetched in this leadership counts as starting at 0): how far deletion has reached.
+    fn low_watermark(&self) -> Offset {
+        self.maximal_isr()
+            .iter()
+            .map(|&replica| {
+                if replica == self.me {
+                    return self.log_start_offset;
+                }
+                self.followers
+                    .get(&replica)
+                    .and_then(|p| p.log_start_offset)
+                    .unwrap_or(Offset::ZERO)
+            })
+            .min()
+            .unwrap_or(self.log_start_offset)
+    }
+
+    /// Answers every DeleteRecords the low watermark has reached.
+    fn answer_deleted(&mut self, out: &mut Vec<LeaderOutput>) {
+        if self.deletes.len() == 0 {
+            return;
+        }
+        let done = self.deletes.satisfied(self.low_watermark());
+        out.extend(delete_answers(done));
     }
 
     fn propose(&mut self, mut isr: Vec<BrokerId>, now: Millis, out: &mut Vec<LeaderOutput>) {
@@ -765,6 +917,12 @@ impl Leader {
             self.high_watermark,
             self.log_end_offset
         );
+        assert!(
+            self.log_start_offset <= self.high_watermark,
+            "log start offset {} above high watermark {}",
+            self.log_start_offset,
+            self.high_watermark
+        );
         for p in self.pending.values() {
             if let Some(required) = p.required {
                 assert!(
@@ -775,6 +933,15 @@ impl Leader {
             }
         }
     }
+}
+
+/// DeleteRecords answers as outputs.
+fn delete_answers(
+    answers: Vec<(DeleteId, Result<Offset, DeleteError>)>,
+) -> impl Iterator<Item = LeaderOutput> {
+    answers
+        .into_iter()
+        .map(|(id, result)| LeaderOutput::DeleteAnswer { id, result })
 }
 
 #[cfg(test)]
@@ -824,6 +991,7 @@ mod tests {
             start_offset: Offset(0),
         }];
         LogState {
+            log_start_offset: Offset::ZERO,
             log_end_offset: Offset(100),
             high_watermark: Offset(100),
             epochs: LeaderEpochCache::from_entries(entries).expect("one entry"),
@@ -863,6 +1031,7 @@ mod tests {
             fetch_offset: Offset(offset),
             last_fetched_epoch,
             current_leader_epoch,
+            log_start_offset: Offset::ZERO,
         };
         LeaderInput::FollowerFetch {
             replica: BrokerId(replica),
@@ -1072,6 +1241,22 @@ mod tests {
         assert_eq!(l.step(fetch(3, 90, 10)), vec![records(3, 90, 100)]);
         assert_eq!(
             l.step(fetch(3, 100, 20)),
+            vec![proposal(&[1, 2, 3]), records(3, 100, 100)]
+        );
+    }
+
+    #[test]
+    fn a_follower_rejoins_only_once_its_log_start_reaches_this_ones() {
+        let mut l = leader(&[1, 2, 3], &[1, 2], 1);
+        l.step(delete_in(1, Some(60), 0));
+        l.step(LeaderInput::LogStartAdvanced {
+            id: DeleteId(1),
+            log_start_offset: Offset(60),
+        });
+        // Caught up, but its log still starts at 0: the answer teaches it 60.
+        assert_eq!(l.step(fetch_with_start(3, 0)), vec![records(3, 100, 100)]);
+        assert_eq!(
+            l.step(fetch_with_start(3, 60)),
             vec![proposal(&[1, 2, 3]), records(3, 100, 100)]
         );
     }
@@ -1344,5 +1529,159 @@ mod tests {
             after.kafka_error().name(),
             "NOT_ENOUGH_REPLICAS_AFTER_APPEND"
         );
+    }
+
+    fn delete_in(id: u64, offset: Option<u64>, now: u64) -> LeaderInput {
+        LeaderInput::DeleteRecords {
+            id: DeleteId(id),
+            offset: offset.map(Offset),
+            timeout: Duration::from_secs(30),
+            now: Millis(now),
+        }
+    }
+
+    /// A fetch by `replica` at 100 (caught up) whose log starts at `log_start`.
+    fn fetch_with_start(replica: u32, log_start: u64) -> LeaderInput {
+        let request = FollowerFetchRequest {
+            fetch_offset: Offset(100),
+            last_fetched_epoch: Some(PREVIOUS_EPOCH),
+            current_leader_epoch: EPOCH,
+            log_start_offset: Offset(log_start),
+        };
+        LeaderInput::FollowerFetch {
+            replica: BrokerId(replica),
+            request,
+            now: Millis(10),
+        }
+    }
+
+    fn deleted(id: u64, low_watermark: u64) -> LeaderOutput {
+        LeaderOutput::DeleteAnswer {
+            id: DeleteId(id),
+            result: Ok(Offset(low_watermark)),
+        }
+    }
+
+    #[test]
+    fn a_delete_moves_the_log_start_then_waits_for_every_isr_replicas() {
+        let mut l = leader(&[1, 2, 3], &[1, 2, 3], 2);
+        let advance = LeaderOutput::AdvanceLogStart {
+            id: DeleteId(1),
+            log_start_offset: Offset(60),
+        };
+        assert_eq!(l.step(delete_in(1, Some(60), 0)), vec![advance]);
+        let advanced = LeaderInput::LogStartAdvanced {
+            id: DeleteId(1),
+            log_start_offset: Offset(60),
+        };
+        assert_eq!(l.step(advanced), vec![]);
+        assert_eq!(l.log_start_offset(), Offset(60));
+        assert_eq!(l.step(fetch_with_start(2, 60)), vec![records(2, 100, 100)]);
+        // The last ISR member's log start reaches it: the low watermark (the smallest) is 60.
+        assert_eq!(
+            l.step(fetch_with_start(3, 75)),
+            vec![deleted(1, 60), records(3, 100, 100)]
+        );
+        assert_eq!(l.pending_deletes(), 0);
+    }
+
+    #[test]
+    fn a_delete_past_the_high_watermark_is_refused_and_moves_nothing() {
+        let mut l = leader(&[1, 2, 3], &[1, 2, 3], 2);
+        let refused = LeaderOutput::DeleteAnswer {
+            id: DeleteId(1),
+            result: Err(DeleteError::OffsetOutOfRange {
+                requested: Offset(101),
+                high_watermark: Offset(100),
+            }),
+        };
+        assert_eq!(l.step(delete_in(1, Some(101), 0)), vec![refused]);
+        assert_eq!(l.log_start_offset(), Offset::ZERO);
+        assert_eq!(l.pending_deletes(), 0);
+    }
+
+    #[test]
+    fn a_delete_without_an_offset_deletes_up_to_the_high_watermark() {
+        let mut l = leader(&[1], &[1], 1);
+        let advance = LeaderOutput::AdvanceLogStart {
+            id: DeleteId(1),
+            log_start_offset: Offset(100),
+        };
+        assert_eq!(l.step(delete_in(1, None, 0)), vec![advance]);
+        let advanced = LeaderInput::LogStartAdvanced {
+            id: DeleteId(1),
+            log_start_offset: Offset(100),
+        };
+        assert_eq!(l.step(advanced), vec![deleted(1, 100)]);
+    }
+
+    #[test]
+    fn a_replica_leaving_the_isr_no_longer_holds_a_delete_back() {
+        let mut l = leader(&[1, 2, 3], &[1, 2, 3], 2);
+        l.step(delete_in(1, Some(50), 0));
+        l.step(LeaderInput::LogStartAdvanced {
+            id: DeleteId(1),
+            log_start_offset: Offset(50),
+        });
+        l.step(fetch_with_start(2, 50));
+        let shrunk = LeaderInput::IsrCommitted {
+            isr: ids(&[1, 2]),
+            partition_epoch: PartitionEpoch(11),
+        };
+        assert_eq!(l.step(shrunk), vec![deleted(1, 50)]);
+    }
+
+    #[test]
+    fn a_resigning_leader_answers_its_deletes_not_leader() {
+        let mut l = leader(&[1, 2], &[1, 2], 1);
+        l.step(delete_in(1, Some(50), 0));
+        let (out, log) = l.resign();
+        let ended = LeaderOutput::DeleteAnswer {
+            id: DeleteId(1),
+            result: Err(DeleteError::LeadershipEnded {
+                leader_epoch: EPOCH,
+            }),
+        };
+        assert_eq!(out, vec![ended]);
+        assert_eq!(log.log_start_offset, Offset::ZERO, "never advanced");
+    }
+
+    #[test]
+    fn end_offsets_of_epochs_include_this_leaderships_and_drop_those_below_the_log_start() {
+        let entries = vec![
+            EpochEntry {
+                epoch: LeaderEpoch(2),
+                start_offset: Offset(0),
+            },
+            EpochEntry {
+                epoch: PREVIOUS_EPOCH,
+                start_offset: Offset(40),
+            },
+        ];
+        let log = LogState {
+            epochs: LeaderEpochCache::from_entries(entries).expect("ordered"),
+            ..log()
+        };
+        let l = leader_over(&[1], &[1], 1, log);
+        // This leadership's epoch starts at 100, the log end, before any batch of it.
+        assert_eq!(
+            l.end_offset_for_epoch(EPOCH, Offset::ZERO),
+            Some((EPOCH, Offset(100)))
+        );
+        assert_eq!(
+            l.end_offset_for_epoch(PREVIOUS_EPOCH, Offset::ZERO),
+            Some((PREVIOUS_EPOCH, Offset(100)))
+        );
+        assert_eq!(
+            l.end_offset_for_epoch(LeaderEpoch(3), Offset::ZERO),
+            Some((LeaderEpoch(2), Offset(40)))
+        );
+        // With the log starting at 50, epoch 2's data is gone: asked for it, the answer is
+        // the first epoch still there, starting at the log start (Kafka's answer).
+        assert_eq!(
+            l.end_offset_for_epoch(LeaderEpoch(3), Offset(50)),
+            Some((LeaderEpoch(3), Offset(50)))
+        );
+        assert_eq!(l.end_offset_for_epoch(LeaderEpoch(6), Offset::ZERO), None);
     }
 }

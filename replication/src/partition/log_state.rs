@@ -1,7 +1,10 @@
-//! What a replica's state machine knows of its own log: where it ends, the high watermark, and
-//! which leader epoch started where. The broker reads these off the engine's log when the
-//! replica takes a role; from then on the state machine keeps its copy in step with the intents
-//! it gives (appends, truncations), so it never asks the log.
+//! What a replica's state machine knows of its own log: where it starts and ends, the high
+//! watermark, and which leader epoch started where. The broker reads these off the engine's log
+//! when the replica takes a role; from then on the state machine keeps its copy in step with
+//! the intents it gives (appends, truncations, moving the log start), so it never asks the log.
+//! The log start may run ahead of the copy (retention deletes old segments on its own); the
+//! copy is then lower than the log's, which is the safe side for what it is used for: a
+//! follower reporting how far its log start has come.
 
 use ringlog_format::LeaderEpochCache;
 
@@ -10,6 +13,8 @@ use crate::types::{LeaderEpoch, Offset};
 /// A replica's log as its state machine sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogState {
+    /// The first offset the log holds (moved up by DeleteRecords and retention).
+    pub log_start_offset: Offset,
     /// The next offset to be assigned.
     pub log_end_offset: Offset,
     /// The last high watermark this replica knew (from its checkpoint after a restart).
@@ -24,9 +29,15 @@ impl LogState {
         self.epochs.latest_epoch()
     }
 
-    /// Panics unless the high watermark is at most the log end offset and every epoch starts
-    /// at or before it.
+    /// Panics unless `log_start_offset <= high_watermark <= log_end_offset` and every epoch
+    /// starts at or before the log end.
     pub fn check_invariants(&self) {
+        assert!(
+            self.log_start_offset <= self.high_watermark,
+            "log start offset {} above high watermark {}",
+            self.log_start_offset,
+            self.high_watermark
+        );
         assert!(
             self.high_watermark <= self.log_end_offset,
             "high watermark {} above log end offset {}",

@@ -10,14 +10,17 @@
 //! | [`follower`]  | [`Follower`]: the fetch loop, appending what the leader sends, truncating where the logs diverge, the high watermark the leader reports |
 //! | [`replica`]   | [`Replica`]: a partition on one broker across role changes, driven by the controller's partition state |
 //! | [`fetch`]     | what a follower's fetch carries and how the leader answers it ([`FetchError`], [`DivergingEpoch`], [`BatchMeta`]) |
+//! | [`delete`]    | DeleteRecords on the leader: [`DeleteId`], [`DeleteError`], the deletes waiting for the ISR's log starts |
 //! | [`log_state`] | [`LogState`]: what a state machine knows of its own log                   |
 
+pub mod delete;
 pub mod fetch;
 pub mod follower;
 pub mod leader;
 pub mod log_state;
 pub mod replica;
 
+pub use delete::{DeleteError, DeleteId};
 pub use fetch::{BatchMeta, DivergingEpoch, FetchError, FollowerFetchRequest};
 pub use follower::{
     FetchId, FetchResponse, Follower, FollowerConfig, FollowerInput, FollowerOutput,

@@ -10,6 +10,7 @@
 //! replay its metadata log): one whose partition epoch is not newer than the last applied is
 //! ignored.
 
+use super::delete::{DeleteError, DeleteId};
 use super::fetch::{FetchError, FollowerFetchRequest};
 use super::follower::{
     FetchId, FetchResponse, Follower, FollowerConfig, FollowerInput, FollowerOutput,
@@ -62,6 +63,20 @@ pub enum ReplicaInput {
     IsrRejected,
     /// Time passed.
     Tick { now: Millis },
+    /// A follower's truncation is done (see [`FollowerInput::Truncated`]).
+    Truncated { log: LogState },
+    /// A DeleteRecords arrived (see [`LeaderInput::DeleteRecords`]).
+    DeleteRecords {
+        id: DeleteId,
+        offset: Option<Offset>,
+        timeout: Duration,
+        now: Millis,
+    },
+    /// The log's start moved for a DeleteRecords (see [`LeaderInput::LogStartAdvanced`]).
+    LogStartAdvanced {
+        id: DeleteId,
+        log_start_offset: Offset,
+    },
 }
 
 /// What the broker must do, in order: a leader's intents or a follower's.
@@ -266,6 +281,46 @@ impl Replica {
                 Role::Leader(leader) => leader_outputs(leader.step(LeaderInput::IsrRejected)),
                 _ => Vec::new(),
             },
+            ReplicaInput::Truncated { log } => match &mut self.role {
+                Role::Follower(follower) => {
+                    follower_outputs(follower.step(FollowerInput::Truncated { log }))
+                }
+                _ => Vec::new(),
+            },
+            ReplicaInput::DeleteRecords {
+                id,
+                offset,
+                timeout,
+                now,
+            } => match &mut self.role {
+                Role::Leader(leader) => {
+                    let input = LeaderInput::DeleteRecords {
+                        id,
+                        offset,
+                        timeout,
+                        now,
+                    };
+                    leader_outputs(leader.step(input))
+                }
+                _ => vec![ReplicaOutput::Leader(LeaderOutput::DeleteAnswer {
+                    id,
+                    result: Err(DeleteError::NotLeaderOrFollower),
+                })],
+            },
+            ReplicaInput::LogStartAdvanced {
+                id,
+                log_start_offset,
+            } => match &mut self.role {
+                Role::Leader(leader) => {
+                    let input = LeaderInput::LogStartAdvanced {
+                        id,
+                        log_start_offset,
+                    };
+                    leader_outputs(leader.step(input))
+                }
+                // A delete of an earlier leadership: it was answered when that ended.
+                _ => Vec::new(),
+            },
             ReplicaInput::Tick { now } => match &mut self.role {
                 Role::Leader(leader) => leader_outputs(leader.step(LeaderInput::Tick { now })),
                 Role::Follower(follower) => {
@@ -445,6 +500,7 @@ mod tests {
                 fetch_offset: Offset(0),
                 last_fetched_epoch: None,
                 current_leader_epoch: LeaderEpoch(epoch),
+                log_start_offset: Offset::ZERO,
             },
             now: Millis(0),
         }
@@ -478,6 +534,7 @@ mod tests {
                 fetch_offset: Offset(0),
                 last_fetched_epoch: None,
                 current_leader_epoch: LeaderEpoch(4),
+                log_start_offset: Offset::ZERO,
             },
         };
         assert_eq!(out, vec![ReplicaOutput::Follower(fetch)]);

@@ -1,7 +1,9 @@
 //! A simulated broker: one [`PartitionDriver`] per partition, the same driver the real broker
 //! runs, over a model log ([`ModelLog`] implements the driver's log). It long-polls follower
 //! fetches, writes a leader's appends with a disk latency (an append completes once durable),
-//! and loses its unflushed tail and all its memory when it crashes. The driver keeps a new
+//! and loses its unflushed tail and all its memory when it crashes. It answers consumers and
+//! DeleteRecords from the client as the broker does: reads below the log start are refused
+//! OFFSET_OUT_OF_RANGE, and a delete is answered when the driver says so. The driver keeps a new
 //! state of a partition back while that partition's appends are pending, as it does in the
 //! broker: this simulator is where that order is proved.
 
@@ -18,7 +20,7 @@ use ringlog_replication::{BrokerId, KafkaError, LeaderEpoch, Millis, Offset, Top
 use crate::disk::{ModelBatch, ModelLog};
 use crate::network::{Envelope, Network, Node};
 use crate::world::{
-    AcksAllAnswer, Event, FetchTag, History, Message, PartitionIndex, SimConfig, timing,
+    AcksAllAnswer, Deletion, Event, FetchTag, History, Message, PartitionIndex, SimConfig, timing,
 };
 
 /// How many batches one fetch response carries at most.
@@ -34,6 +36,13 @@ struct ProduceReply {
     records: Vec<u64>,
 }
 
+/// Where a driver's answer goes: a produce's or a DeleteRecords' (its request id).
+#[derive(Clone, Debug)]
+enum Reply {
+    Produce(ProduceReply),
+    Delete(u64),
+}
+
 /// A follower fetch waiting for data (long poll).
 #[derive(Clone, Debug)]
 struct ParkedFetch {
@@ -44,7 +53,7 @@ struct ParkedFetch {
     deadline: u64,
 }
 
-type Driver = PartitionDriver<ModelLog, ProduceReply>;
+type Driver = PartitionDriver<ModelLog, Reply>;
 
 pub(crate) struct Broker {
     pub id: BrokerId,
@@ -140,13 +149,13 @@ impl Broker {
         self.drivers.get(partition).map(Driver::replica)
     }
 
-    /// Produces not answered yet, and leader appends not durable yet.
+    /// Produces and DeleteRecords not answered yet, and leader appends not durable yet.
     pub(crate) fn pending_produces(&self) -> usize {
         self.drivers
             .iter()
             .map(|driver| {
                 let (waiting, appending) = driver.in_flight();
-                waiting + appending
+                waiting + appending + driver.deletes_waiting()
             })
             .sum()
     }
@@ -318,11 +327,11 @@ impl Broker {
                     epoch: LeaderEpoch(0),
                     records: records.clone(),
                 };
-                let reply = ProduceReply {
+                let reply = Reply::Produce(ProduceReply {
                     request,
                     acks,
                     records,
-                };
+                });
                 let timeout = Duration::from_millis(timing::PRODUCE_TIMEOUT_MS);
                 let effects =
                     self.drivers[partition].produce(vec![batch], acks, timeout, now, reply);
@@ -334,8 +343,19 @@ impl Broker {
                     partition,
                     offset,
                     result,
+                    log_start_offset: self.drivers[partition].log().start,
                 };
                 net.send(self.node(), envelope.from, reply);
+            }
+            Message::DeleteRecords {
+                partition,
+                request,
+                offset,
+            } => {
+                let timeout = Duration::from_millis(timing::PRODUCE_TIMEOUT_MS);
+                let reply = Reply::Delete(request);
+                let effects = self.drivers[partition].delete_records(offset, timeout, now, reply);
+                self.handle(partition, effects, None, net, history);
             }
             other => panic!("broker {} got {other:?}", self.id),
         }
@@ -349,6 +369,9 @@ impl Broker {
     ) -> Result<Vec<(Offset, u64)>, KafkaError> {
         let driver = &self.drivers[partition];
         let end = driver.consumer_read_end(None)?;
+        if offset < driver.log().start {
+            return Err(KafkaError::OffsetOutOfRange);
+        }
         Ok(driver
             .log()
             .records()
@@ -363,13 +386,14 @@ impl Broker {
     fn handle(
         &mut self,
         partition: PartitionIndex,
-        effects: Effects<ProduceReply>,
+        effects: Effects<Reply>,
         fetch: Option<(BrokerId, FetchTag)>,
         net: &mut Network,
         history: &mut History,
     ) {
         let Effects {
             answers,
+            delete_answers,
             fetch_answer,
             send_fetches,
             isr_proposals,
@@ -392,7 +416,28 @@ impl Broker {
             );
         }
         for (reply, outcome) in answers {
-            self.answer_produce(partition, reply, outcome, net, history);
+            let Reply::Produce(produce) = reply else {
+                unreachable!("a produce answer goes to a produce");
+            };
+            self.answer_produce(partition, produce, outcome, net, history);
+        }
+        for (reply, outcome) in delete_answers {
+            let Reply::Delete(request) = reply else {
+                unreachable!("a delete answer goes to a delete");
+            };
+            if let Ok(low_watermark) = outcome {
+                history.deletions.push(Deletion {
+                    leader: self.id,
+                    partition,
+                    low_watermark,
+                });
+            }
+            let reply = Message::DeleteRecordsReply {
+                partition,
+                request,
+                result: outcome.map_err(|refusal| refusal.error),
+            };
+            net.send(self.node(), Node::Client, reply);
         }
         for (fetch_id, leader, request) in send_fetches {
             let fetch = Message::Fetch {
@@ -513,9 +558,19 @@ impl Broker {
             let Ok(end) = driver.follower_read_end() else {
                 continue;
             };
-            let batches = driver
-                .log()
-                .read(fetch.fetch_offset, end, FETCH_BATCHES_MAX);
+            let log = driver.log();
+            if fetch.fetch_offset < log.start {
+                // The engine's read refuses it; the broker answers OFFSET_OUT_OF_RANGE with
+                // where the log starts.
+                let response = FetchResponse::OffsetOutOfRange {
+                    log_start_offset: log.start,
+                };
+                let (follower, partition, fetch_id) =
+                    (fetch.follower, fetch.partition, fetch.fetch_id);
+                self.reply_fetch(follower, partition, fetch_id, response, Vec::new(), net);
+                continue;
+            }
+            let batches = log.read(fetch.fetch_offset, end, FETCH_BATCHES_MAX);
             if batches.is_empty() && !expired(&fetch, net.now) {
                 self.parked.push(fetch);
                 continue;
@@ -523,6 +578,7 @@ impl Broker {
             let response = FetchResponse::Records {
                 batches: batches.iter().map(ModelBatch::meta).collect(),
                 high_watermark: driver.high_watermark(),
+                log_start_offset: log.start,
             };
             self.reply_fetch(
                 fetch.follower,

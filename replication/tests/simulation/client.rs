@@ -1,6 +1,8 @@
 //! The simulated client: a producer that sends batches of new, unique records to partition
-//! leaders with acks 0, 1 or all, and one consumer per partition reading from the leader. Both
-//! learn leaders from the controller's metadata. What they are told goes into [`History`].
+//! leaders with acks 0, 1 or all, now and then a DeleteRecords (up to the high watermark, or
+//! to where its consumer has read), and one consumer per partition reading from the leader
+//! (from the log start when its position was deleted). All learn leaders from the controller's
+//! metadata. What they are told goes into [`History`].
 
 use std::collections::BTreeMap;
 
@@ -25,12 +27,16 @@ pub(crate) struct Client {
     pub producing: bool,
     /// Per mille of ticks that produce.
     pub produce_per_mille: u32,
+    /// Per mille of ticks that send a DeleteRecords.
+    pub delete_per_mille: u32,
     metadata: Vec<Option<Partition>>,
     next_request: u64,
     next_record: u64,
     in_flight: BTreeMap<u64, InFlight>,
     /// The answer to each produce request, for scenarios to look at.
     pub results: BTreeMap<u64, Result<Offset, KafkaError>>,
+    /// The answer to each DeleteRecords (partition, low watermark or refusal), for scenarios.
+    pub delete_results: BTreeMap<u64, (PartitionIndex, Result<Offset, KafkaError>)>,
     positions: Vec<Offset>,
     consumer_in_flight: Vec<Option<u64>>,
     next_metadata: u64,
@@ -41,11 +47,13 @@ impl Client {
         Client {
             producing: true,
             produce_per_mille: 500,
+            delete_per_mille: 3,
             metadata: vec![None; config.partitions],
             next_request: 0,
             next_record: 1,
             in_flight: BTreeMap::new(),
             results: BTreeMap::new(),
+            delete_results: BTreeMap::new(),
             positions: vec![Offset::ZERO; config.partitions],
             consumer_in_flight: vec![None; config.partitions],
             next_metadata: 0,
@@ -100,6 +108,31 @@ impl Client {
         (request, records)
     }
 
+    /// Sends a DeleteRecords of `partition` up to `offset` (`None`: the high watermark) to its
+    /// leader as the client knows it. Returns the request's id (its answer lands in
+    /// `delete_results`).
+    pub(crate) fn delete_records(
+        &mut self,
+        net: &mut Network,
+        partition: PartitionIndex,
+        offset: Option<Offset>,
+    ) -> u64 {
+        let request = self.next_request;
+        self.next_request += 1;
+        let Some(leader) = self.known_leader(partition) else {
+            let refused = (partition, Err(KafkaError::NotLeaderOrFollower));
+            self.delete_results.insert(request, refused);
+            return request;
+        };
+        let delete = Message::DeleteRecords {
+            partition,
+            request,
+            offset,
+        };
+        net.send(Node::Client, Node::Broker(leader), delete);
+        request
+    }
+
     pub(crate) fn on_tick(&mut self, net: &mut Network) {
         if net.now >= self.next_metadata {
             self.next_metadata = net.now + timing::METADATA_REFRESH_MS;
@@ -114,6 +147,13 @@ impl Client {
             };
             let count = net.range(1, 3);
             self.produce(net, partition, acks, count);
+        }
+        if self.producing && net.chance(self.delete_per_mille) {
+            let partition = net.range(0, self.metadata.len() as u64 - 1) as usize;
+            // Up to the high watermark, or to what the consumer has read (which may be past
+            // a new leader's high watermark: OFFSET_OUT_OF_RANGE).
+            let offset = (net.range(0, 1) == 0).then_some(self.positions[partition]);
+            self.delete_records(net, partition, offset);
         }
         for partition in 0..self.positions.len() {
             let waiting = self.consumer_in_flight[partition]
@@ -169,10 +209,20 @@ impl Client {
                 }
                 self.results.insert(request, result);
             }
+            Message::DeleteRecordsReply {
+                partition,
+                request,
+                result,
+            } => {
+                // The history has what leaders answered from the moment they did; this is
+                // what the client learned, for scenarios.
+                self.delete_results.insert(request, (partition, result));
+            }
             Message::ConsumerFetchReply {
                 partition,
                 offset,
                 result,
+                log_start_offset,
             } => {
                 if offset != self.positions[partition] {
                     return; // a late or duplicated answer
@@ -188,6 +238,10 @@ impl Client {
                             history.consumed[partition].insert(offset, record);
                             self.positions[partition] = Offset(offset.0 + 1);
                         }
+                    }
+                    Err(KafkaError::OffsetOutOfRange) => {
+                        let position = &mut self.positions[partition];
+                        *position = (*position).max(log_start_offset);
                     }
                     Err(_) => self.next_metadata = net.now,
                 }

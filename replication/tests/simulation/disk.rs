@@ -1,6 +1,11 @@
 //! A broker's model disk: one log per partition as a list of batches, each record a unique id,
-//! with the point up to which the log is durable. A crash keeps only the durable part, which
-//! is how "a broker crash loses the unflushed tail of its log" is simulated.
+//! with the point up to which the log is durable and the log start offset (moved by
+//! DeleteRecords, durable at once, as the engine's checkpoint makes it). A crash keeps only the
+//! durable part, which is how "a broker crash loses the unflushed tail of its log" is
+//! simulated. Moving the start and truncating follow the engine's rules: the records below the
+//! start are unreadable (the model keeps their batches, as the engine keeps their epochs in its
+//! leader-epoch cache), a truncation takes the batch it falls inside whole, and one below the
+//! start, or inside the batch holding it, restarts the log empty.
 
 use std::convert::Infallible;
 
@@ -36,6 +41,8 @@ impl ModelBatch {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ModelLog {
     pub batches: Vec<ModelBatch>,
+    /// The log start offset: records below it are gone for readers.
+    pub start: Offset,
     /// Everything below survives a crash.
     pub durable_end: Offset,
     /// The high watermark checkpoint: the last one the replica reported.
@@ -45,12 +52,19 @@ pub(crate) struct ModelLog {
 }
 
 impl ModelLog {
+    /// The log end offset: past the last batch, or the start when no record is readable.
     pub(crate) fn end(&self) -> Offset {
-        self.batches.last().map_or(Offset::ZERO, ModelBatch::end)
+        self.batches
+            .last()
+            .map_or(self.start, ModelBatch::end)
+            .max(self.start)
     }
 
-    /// The record at `offset`, if the log holds it.
+    /// The record at `offset`, if the log holds it (at or after the log start).
     pub(crate) fn record_at(&self, offset: Offset) -> Option<u64> {
+        if offset < self.start {
+            return None;
+        }
         let index = self.batches.partition_point(|b| b.end() <= offset);
         let batch = self.batches.get(index)?;
         let within = offset.0.checked_sub(batch.base.0)?;
@@ -67,28 +81,49 @@ impl ModelLog {
         }
     }
 
-    /// Cuts the log to end at `end`, which must be a batch boundary (the protocol only ever
-    /// truncates to one: epoch starts and log ends).
+    /// Cuts the log to end at `end`, or below it at the start of the batch `end` falls inside,
+    /// as the engine does: a cut below the log start restarts the log empty at the cut, one
+    /// inside the batch holding the start restarts it empty at the start.
     pub(crate) fn truncate(&mut self, end: Offset) {
-        let keep = self.batches.partition_point(|b| b.end() <= end);
-        assert!(
-            keep == self.batches.len() || self.batches[keep].base >= end,
-            "truncation to {end} splits the batch at {}",
-            self.batches[keep].base
-        );
-        self.batches.truncate(keep);
+        if end >= self.end() {
+            return;
+        }
+        if end < self.start {
+            self.truncate_fully(end);
+            return;
+        }
+        let cut = self.batches.partition_point(|b| b.end() <= end);
+        if self.batches.get(cut).is_some_and(|b| b.base < self.start) {
+            self.truncate_fully(self.start);
+            return;
+        }
+        self.batches.truncate(cut);
         self.generation += 1;
         self.durable_end = self.durable_end.min(self.end());
         self.high_watermark = self.high_watermark.min(self.end());
     }
 
-    /// Empties the log and restarts it at `offset` (only from offset 0 here: the simulated
-    /// logs keep everything, so a leader's log always starts at 0).
-    pub(crate) fn truncate_fully(&mut self) {
+    /// Empties the log and restarts it at `offset`.
+    pub(crate) fn truncate_fully(&mut self, offset: Offset) {
         self.batches.clear();
         self.generation += 1;
-        self.durable_end = Offset::ZERO;
-        self.high_watermark = Offset::ZERO;
+        self.start = offset;
+        self.durable_end = offset;
+        self.high_watermark = offset;
+    }
+
+    /// Moves the log start up to `offset` (at most the high watermark). Durable at once.
+    pub(crate) fn advance_start(&mut self, offset: Offset) {
+        if offset <= self.start {
+            return;
+        }
+        assert!(
+            offset <= self.high_watermark,
+            "log start moved to {offset}, past the high watermark {}",
+            self.high_watermark
+        );
+        self.start = offset;
+        self.generation += 1;
     }
 
     /// A write up to `end` completed: everything below it survives a crash.
@@ -99,22 +134,22 @@ impl ModelLog {
     /// What a crash leaves.
     pub(crate) fn crash(&mut self) {
         let durable = self.durable_end;
+        assert!(
+            durable >= self.start || self.batches.is_empty(),
+            "the log start {} is past what is durable, {durable}",
+            self.start
+        );
         let keep = self.batches.partition_point(|b| b.end() <= durable);
         self.batches.truncate(keep);
         self.generation += 1;
         self.high_watermark = self.high_watermark.min(self.end());
     }
 
-    /// The batches from `from` (a batch boundary) up to `end`, at most `max` of them.
+    /// The batches from the one holding `from` up to `end`, at most `max` of them, as the
+    /// engine reads: a read from inside a batch (from a follower whose empty log starts at a
+    /// log start DeleteRecords put inside one, or at a truncation point) gets it whole.
     pub(crate) fn read(&self, from: Offset, end: Offset, max: usize) -> Vec<ModelBatch> {
-        let start = self.batches.partition_point(|b| b.base < from);
-        if let Some(first) = self.batches.get(start) {
-            assert!(
-                start == 0 || self.batches[start - 1].end() == from,
-                "a read from {from} starts inside a batch (next batch at {})",
-                first.base
-            );
-        }
+        let start = self.batches.partition_point(|b| b.end() <= from);
         self.batches[start..]
             .iter()
             .take_while(|b| b.end() <= end)
@@ -134,20 +169,28 @@ impl ModelLog {
                 });
             }
         }
+        let mut epochs =
+            LeaderEpochCache::from_entries(entries).expect("batch epochs never go back");
+        // As the engine's cache: the epochs whose data lies below the start are gone.
+        epochs.drop_before(self.start);
         LogState {
+            log_start_offset: self.start,
             log_end_offset: self.end(),
             high_watermark: self.high_watermark.min(self.end()),
-            epochs: LeaderEpochCache::from_entries(entries).expect("batch epochs never go back"),
+            epochs,
         }
     }
 
-    /// Every record with its offset, in order.
+    /// Every record at or after the log start with its offset, in order.
     pub(crate) fn records(&self) -> impl Iterator<Item = (Offset, u64)> + '_ {
-        self.batches.iter().flat_map(|b| {
-            (b.base.0..)
-                .zip(b.records.iter())
-                .map(|(o, r)| (Offset(o), *r))
-        })
+        self.batches
+            .iter()
+            .flat_map(|b| {
+                (b.base.0..)
+                    .zip(b.records.iter())
+                    .map(|(o, r)| (Offset(o), *r))
+            })
+            .filter(|(o, _)| *o >= self.start)
     }
 }
 
@@ -163,7 +206,7 @@ impl DriverLog for ModelLog {
     }
 
     fn log_start_offset(&self) -> Offset {
-        Offset::ZERO
+        self.start
     }
 
     fn log_end_offset(&self) -> Offset {
@@ -209,13 +252,17 @@ impl DriverLog for ModelLog {
     }
 
     fn truncate_fully_and_start_at(&mut self, offset: Offset) -> Result<(), Infallible> {
-        assert_eq!(offset, Offset::ZERO, "simulated logs always start at 0");
-        self.truncate_fully();
+        self.truncate_fully(offset);
         Ok(())
     }
 
     fn set_high_watermark(&mut self, high_watermark: Offset) {
         self.high_watermark = high_watermark;
+    }
+
+    fn advance_log_start(&mut self, log_start_offset: Offset) -> Result<(), Infallible> {
+        self.advance_start(log_start_offset);
+        Ok(())
     }
 
     fn append_refusal(error: &Infallible) -> KafkaError {

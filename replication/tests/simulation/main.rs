@@ -58,6 +58,7 @@ struct Totals {
     steps: u64,
     acked: u64,
     unclean_elections: u64,
+    deletions: u64,
 }
 
 /// Runs `configs` on every core; returns the totals of the seeds that passed and the first
@@ -84,6 +85,7 @@ fn run_all(configs: Vec<SimConfig>, stop_at_first: bool) -> (Totals, Option<(Sim
                             totals.steps += summary.steps;
                             totals.acked += summary.acked as u64;
                             totals.unclean_elections += summary.unclean_elections as u64;
+                            totals.deletions += summary.deletions as u64;
                         }
                         Err(error) => {
                             let mut first = failure.lock().expect("not poisoned");
@@ -109,9 +111,9 @@ fn random_seeds_keep_every_invariant_and_converge() {
         panic!("{}", runner::report(&config, &error));
     }
     eprintln!(
-        "simulation: {count} seeds, {} steps, {} produces acknowledged, {} unclean elections; \
-         every invariant held and every seed converged",
-        totals.steps, totals.acked, totals.unclean_elections
+        "simulation: {count} seeds, {} steps, {} produces acknowledged, {} DeleteRecords \
+         acknowledged, {} unclean elections; every invariant held and every seed converged",
+        totals.steps, totals.acked, totals.deletions, totals.unclean_elections
     );
 }
 

@@ -27,6 +27,8 @@ pub(crate) struct Summary {
     pub steps: u64,
     pub acked: usize,
     pub unclean_elections: usize,
+    /// DeleteRecords answered with success.
+    pub deletions: usize,
 }
 
 /// The configuration a seed runs: mostly `min_insync_replicas = 2`, sometimes 1, and unclean
@@ -67,6 +69,7 @@ pub(crate) fn run(config: SimConfig) -> Result<Summary, String> {
         steps: world.steps,
         acked: world.history.acked.len(),
         unclean_elections: world.history.unclean_elections.len(),
+        deletions: world.history.deletions.len(),
     })
 }
 

@@ -93,6 +93,27 @@ impl Script {
         }
     }
 
+    /// Deletes the partition's records up to `offset` (`None`: the high watermark) and waits
+    /// for the answer (up to 3 s).
+    fn delete_records(
+        &mut self,
+        offset: Option<u64>,
+    ) -> Result<Result<Offset, KafkaError>, String> {
+        let request = self
+            .world
+            .client
+            .delete_records(&mut self.world.net, P, offset.map(Offset));
+        let answered = self.run_until(3_000, |w| w.client.delete_results.contains_key(&request))?;
+        if !answered {
+            return Err(format!("delete {request} was never answered"));
+        }
+        Ok(self.world.client.delete_results[&request].1)
+    }
+
+    fn log_start(&self, broker: BrokerId) -> Offset {
+        self.world.brokers[&broker].log(P).start
+    }
+
     fn record_at(&self, broker: BrokerId, offset: u64) -> Option<u64> {
         self.world.brokers[&broker].log(P).record_at(Offset(offset))
     }
@@ -345,5 +366,80 @@ fn the_offsets_100_to_200_example_with_unclean_election_diverges_truncation_repa
             Ok(())
         },
         Script::new(1, true),
+    );
+}
+
+#[test]
+fn an_acknowledged_delete_is_on_every_isr_replica_and_survives_its_leaders_crash() {
+    run(
+        |s| {
+            s.settle()?;
+            s.produce_ok(Acks::All, 10)?;
+            s.produce_ok(Acks::All, 10)?;
+            let low = s.delete_records(Some(15))?;
+            assert_eq!(
+                low,
+                Ok(Offset(15)),
+                "the delete is answered with the low watermark"
+            );
+            for broker in s.isr() {
+                assert!(
+                    s.log_start(broker) >= Offset(15),
+                    "broker {broker} starts earlier"
+                );
+            }
+            let old = s.leader().expect("a leader");
+            s.world.crash(old);
+            let moved = s.run_until(3_000, |w| {
+                w.established_leader(P).is_some_and(|b| b.id != old)
+            })?;
+            assert!(moved, "no new leader");
+            s.settle()?;
+            let new = s.leader().expect("a leader");
+            assert!(
+                s.log_start(new) >= Offset(15),
+                "the deletion came back on {new}"
+            );
+            assert_eq!(
+                s.delete_records(Some(21))?,
+                Err(KafkaError::OffsetOutOfRange)
+            );
+            s.converge()
+        },
+        Script::new(2, false),
+    );
+}
+
+#[test]
+fn a_follower_behind_a_deleted_start_restarts_there_and_rejoins() {
+    run(
+        |s| {
+            s.settle()?;
+            s.produce_ok(Acks::All, 5)?;
+            // Broker 3 is cut off while the leader moves on and deletes past its log end.
+            let leader = s.leader().expect("a leader");
+            let lagging = [B1, B2, B3]
+                .into_iter()
+                .find(|&b| b != leader)
+                .expect("a follower");
+            s.world.isolate(Node::Broker(lagging));
+            let out = s.run_until(3_000, |w| {
+                !w.controller.partition(P).isr().contains(&lagging)
+            })?;
+            assert!(out, "the cut follower stayed in the isr");
+            s.produce_ok(Acks::All, 10)?;
+            s.produce_ok(Acks::All, 10)?;
+            // Inside the second batch of 10 (offsets 15..25): a start no batch begins at.
+            assert_eq!(s.delete_records(Some(19))?, Ok(Offset(19)));
+            s.world.heal_network();
+            let back = s.run_until(5_000, |w| {
+                w.controller.partition(P).isr().contains(&lagging)
+            })?;
+            assert!(back, "the follower did not rejoin: isr {:?}", s.isr());
+            assert!(s.log_start(lagging) >= Offset(19));
+            assert_eq!(s.record_at(lagging, 24), s.record_at(leader, 24));
+            s.converge()
+        },
+        Script::new(2, false),
     );
 }

@@ -97,6 +97,21 @@ pub(crate) enum Message {
         partition: PartitionIndex,
         offset: Offset,
         result: Result<Vec<(Offset, u64)>, KafkaError>,
+        /// Where the broker's log starts: a consumer refused OFFSET_OUT_OF_RANGE below it
+        /// resets there (auto.offset.reset = earliest).
+        log_start_offset: Offset,
+    },
+    /// DeleteRecords: the log is to start at `offset` (`None`: the high watermark).
+    DeleteRecords {
+        partition: PartitionIndex,
+        request: u64,
+        offset: Option<Offset>,
+    },
+    /// Its answer: the low watermark reached, or the refusal.
+    DeleteRecordsReply {
+        partition: PartitionIndex,
+        request: u64,
+        result: Result<Offset, KafkaError>,
     },
 }
 
@@ -174,6 +189,15 @@ pub(crate) struct AcksAllAnswer {
     pub isr_len: usize,
 }
 
+/// A DeleteRecords a leader answered: every ISR replica's log then started at or past
+/// `low_watermark`.
+#[derive(Clone, Debug)]
+pub(crate) struct Deletion {
+    pub leader: BrokerId,
+    pub partition: PartitionIndex,
+    pub low_watermark: Offset,
+}
+
 /// An unclean election and what it cost.
 #[derive(Clone, Debug)]
 pub(crate) struct UncleanElection {
@@ -192,6 +216,8 @@ pub(crate) struct History {
     /// acks=all successes since the last invariant check.
     pub acks_all_answers: Vec<AcksAllAnswer>,
     pub unclean_elections: Vec<UncleanElection>,
+    /// Every DeleteRecords answered with success.
+    pub deletions: Vec<Deletion>,
 }
 
 impl History {

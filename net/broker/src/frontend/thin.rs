@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use ringlog_engine::{FileSlice, LeaderEpoch};
+use ringlog_engine::{FileSlice, LeaderEpoch, Offset};
 use ringlog_replication::driver::ProduceOutcome;
 use ringlog_replication::partition::FollowerFetchRequest;
 use ringlog_replication::{KafkaError, TopicPartition};
@@ -281,6 +281,9 @@ fn plan(shared: &Shared, request: &Request) -> Plan {
                                 current_leader_epoch: p
                                     .current_leader_epoch
                                     .unwrap_or(LeaderEpoch(0)),
+                                // A follower always says where its log starts; one that does
+                                // not holds nothing a DeleteRecords may count on.
+                                log_start_offset: p.log_start_offset.unwrap_or(Offset::ZERO),
                             },
                             max_bytes,
                             deadline,
@@ -300,6 +303,7 @@ fn plan(shared: &Shared, request: &Request) -> Plan {
                 |p| p.partition_index,
                 |p| PartOp::ListOffsets {
                     spec: offset_spec(p.spec),
+                    current_leader_epoch: p.current_leader_epoch,
                 },
             );
             Plan::Parts {
@@ -671,12 +675,13 @@ fn list_offsets_partition(
             error,
             offset,
             timestamp,
+            leader_epoch,
         }) => ListOffsetsPartitionResponse {
             partition_index,
             error_code: code_of(error),
             timestamp,
             offset,
-            leader_epoch: None,
+            leader_epoch,
         },
         other => unreachable!("a list offsets part answered {other:?}"),
     }

@@ -1,6 +1,7 @@
 //! No record acknowledged with acks=all is ever lost: the partition's established leader holds
-//! every one of them at the offset it was acknowledged at. (A new leader comes from the ISR, and
-//! every ISR member had the record when the high watermark passed it.)
+//! every one of them at the offset it was acknowledged at, unless a DeleteRecords removed it
+//! (it lies below the log start). (A new leader comes from the ISR, and every ISR member had
+//! the record when the high watermark passed it.)
 
 use super::{Memory, leader_log_to_check};
 use crate::world::World;
@@ -27,6 +28,9 @@ fn check_partition(
     let acked = world.history.acked.iter();
     for acked in acked.filter(|a| a.acks == Acks::All && a.partition == partition) {
         for (offset, &record) in (acked.base.0..).zip(&acked.records) {
+            if Offset(offset) < log.start {
+                continue;
+            }
             let found = log.record_at(Offset(offset));
             if found != Some(record) {
                 return Err(format!(

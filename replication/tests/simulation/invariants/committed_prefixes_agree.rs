@@ -1,5 +1,6 @@
 //! Committed prefixes agree across all replicas: below its own high watermark, every replica's
-//! log holds the same record at each offset as every other's.
+//! log holds the same record at each offset as every other's (from its log start on: what a
+//! DeleteRecords removed is not compared).
 
 use super::Memory;
 use crate::world::World;
@@ -31,14 +32,10 @@ pub(crate) fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
                         ));
                     }
                     Some(_) => {}
-                    None => {
-                        assert_eq!(
-                            index,
-                            committed.len(),
-                            "committed prefixes are walked from 0"
-                        );
-                        committed.push(record);
-                    }
+                    // Past what is known, with a gap: the records before it were deleted
+                    // before any replica was looked at with them committed. Not comparable.
+                    None if index > committed.len() => {}
+                    None => committed.push(record),
                 }
             }
         }

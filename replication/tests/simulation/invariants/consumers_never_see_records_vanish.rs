@@ -1,5 +1,6 @@
 //! A consumer never sees a record that later disappears: every record consumed (consumers read
-//! below the high watermark only) stays in the established leader's log at its offset.
+//! below the high watermark only) stays in the established leader's log at its offset, unless
+//! a DeleteRecords removed it (it lies below the log start).
 
 use super::{Memory, leader_log_to_check};
 use crate::world::World;
@@ -11,7 +12,7 @@ pub(crate) fn check(world: &World, memory: &mut Memory) -> Result<(), String> {
         else {
             continue;
         };
-        for (&offset, &record) in consumed {
+        for (&offset, &record) in consumed.range(log.start..) {
             let found = log.record_at(offset);
             if found != Some(record) {
                 return Err(format!(

@@ -1,7 +1,10 @@
 //! Liveness: once faults stop, the cluster converges within a bounded time. Every partition has
 //! an established leader, every replica is back in the ISR, every replica's log is the
-//! leader's, every high watermark is at the log end, no produce is left waiting, and every
-//! record acknowledged with acks=all is on every replica (unless an unclean election traded it).
+//! leader's (from the later of their log starts: a follower's start reaches the leader's, and
+//! may be past it when it learned a deletion the leader did not), every high watermark is at
+//! the log end, no produce or DeleteRecords is left waiting, and every record acknowledged
+//! with acks=all is on every replica (unless an unclean election traded it, or a DeleteRecords
+//! removed it).
 
 use ringlog_replication::Offset;
 use ringlog_replication::partition::Acks;
@@ -37,7 +40,21 @@ pub(crate) fn check(world: &World) -> Result<(), String> {
         let leader_log = &leader.log(partition);
         for replica in state.replicas() {
             let log = &world.brokers[replica].log(partition);
-            if log.batches != leader_log.batches {
+            if log.start < leader_log.start {
+                return Err(format!(
+                    "partition {partition}: broker {replica}'s log starts at {}, before leader {}'s start {}",
+                    log.start, leader.id, leader_log.start
+                ));
+            }
+            let from = log.start.max(leader_log.start);
+            let kept = |l: &crate::disk::ModelLog| -> Vec<crate::disk::ModelBatch> {
+                l.batches
+                    .iter()
+                    .filter(|b| b.end() > from)
+                    .cloned()
+                    .collect()
+            };
+            if kept(log) != kept(leader_log) || log.end() != leader_log.end() {
                 return Err(format!(
                     "partition {partition}: broker {replica}'s log (end {}) differs from leader {}'s (end {})",
                     log.end(),
@@ -63,7 +80,9 @@ pub(crate) fn check(world: &World) -> Result<(), String> {
             .filter(|a| a.partition == partition && a.acks == Acks::All);
         for a in acked {
             for (offset, record) in (a.base.0..).zip(&a.records) {
-                if leader_log.record_at(Offset(offset)) != Some(*record) {
+                if Offset(offset) >= leader_log.start
+                    && leader_log.record_at(Offset(offset)) != Some(*record)
+                {
                     return Err(format!(
                         "converged: acks=all record {record} at partition {partition} offset {offset} is missing"
                     ));

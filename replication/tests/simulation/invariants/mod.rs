@@ -6,12 +6,14 @@
 //! [`crate::world::History::unclean_elections`] reports what it cost.
 
 pub(crate) mod acked_records_are_never_lost;
+pub(crate) mod acknowledged_deletions_stay;
 pub(crate) mod acks_all_needs_min_insync_replicas;
 pub(crate) mod committed_prefixes_agree;
 pub(crate) mod consumers_never_see_records_vanish;
 pub(crate) mod converged;
 pub(crate) mod high_watermark_is_monotonic_and_within_the_isr;
 pub(crate) mod leader_epochs_only_grow;
+pub(crate) mod log_start_is_within_the_committed_log;
 
 use std::collections::BTreeMap;
 
@@ -73,7 +75,9 @@ pub(crate) fn check_all(world: &mut World) -> Result<(), String> {
         .and_then(|()| consumers_never_see_records_vanish::check(world, &mut memory))
         .and_then(|()| committed_prefixes_agree::check(world, &mut memory))
         .and_then(|()| high_watermark_is_monotonic_and_within_the_isr::check(world, &mut memory))
-        .and_then(|()| leader_epochs_only_grow::check(world, &mut memory));
+        .and_then(|()| leader_epochs_only_grow::check(world, &mut memory))
+        .and_then(|()| acknowledged_deletions_stay::check(world))
+        .and_then(|()| log_start_is_within_the_committed_log::check(world));
     world.memory = memory;
     result
 }

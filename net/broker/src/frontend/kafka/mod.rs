@@ -16,6 +16,8 @@
 //! | `metadata`           | ApiVersions, Metadata, DescribeCluster, FindCoordinator: answers from the catalog |
 //! | `offsets`            | ListOffsets, OffsetCommit, OffsetFetch                         |
 //! | `admin`              | CreateTopics, CreatePartitions, DeleteTopics, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs |
+//! | `leader_epoch`       | OffsetForLeaderEpoch: where a leader epoch ends on the leader   |
+//! | `delete_records`     | DeleteRecords: moving log start offsets forward                |
 //!
 //! A request's steps: [`read_request`] cuts the frame, reads the header, decodes the body at
 //! its version and plans it (answered at once, an admin operation, or partition parts);
@@ -41,10 +43,12 @@ use crate::ops::{AdminOp, AdminOutcome, PartOp, PartResult};
 use ringlog_replication::{KafkaError, TopicPartition};
 
 mod admin;
+mod delete_records;
 mod fetch;
 pub(crate) mod fetch_response;
 mod fetch_session;
 pub(crate) mod frame;
+mod leader_epoch;
 mod metadata;
 mod offsets;
 mod produce;
@@ -55,12 +59,14 @@ use frame::RequestHead;
 /// The APIs the Kafka listener answers, and the versions of each: what ApiVersions lists.
 /// Every version here is implemented whole; the upper bounds stop where a version needs
 /// what ringlog does not have yet (Fetch v17's replica directories, batched groups in
-/// OffsetFetch v8, ...). Consumer-group membership (JoinGroup, SyncGroup, Heartbeat,
-/// LeaveGroup), InitProducerId and SASL are not served yet.
+/// OffsetFetch v8, ...), or at the newest version `kafka-protocol` knows (ListOffsets v10,
+/// DeleteRecords v2, OffsetForLeaderEpoch v4, whose v0 and v1 Kafka 4 removed).
+/// Consumer-group membership (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), InitProducerId
+/// and SASL are not served yet.
 pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 13),
     (ApiKey::Fetch, 4, 16),
-    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::OffsetCommit, 2, 8),
     (ApiKey::OffsetFetch, 2, 7),
@@ -68,6 +74,8 @@ pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
@@ -120,6 +128,8 @@ enum Planned {
     ListOffsets(offsets::ListPlanned),
     OffsetCommit(offsets::CommitPlanned),
     OffsetFetch(offsets::FetchPlanned),
+    OffsetForLeaderEpoch(leader_epoch::Planned),
+    DeleteRecords(delete_records::Planned),
     Admin(admin::Planned),
 }
 
@@ -287,6 +297,11 @@ fn plan(
             offsets::plan_commit(shared, &head, decode_body(raw, &head, &mut body)?)
         }
         ApiKey::OffsetFetch => offsets::plan_fetch(&head, decode_body(raw, &head, &mut body)?),
+        ApiKey::OffsetForLeaderEpoch => leader_epoch::plan(decode_body(raw, &head, &mut body)?),
+        ApiKey::DeleteRecords => delete_records::plan(
+            decode_body(raw, &head, &mut body)?,
+            shared.options.config.request_timeout,
+        ),
         ApiKey::CreateTopics => admin::plan_create(decode_body(raw, &head, &mut body)?),
         ApiKey::DeleteTopics => admin::plan_delete(decode_body(raw, &head, &mut body)?),
         ApiKey::CreatePartitions => {
@@ -329,6 +344,8 @@ pub(crate) fn finish(pending: Pending, results: Vec<PartResult>) -> Vec<OutPiece
         Planned::ListOffsets(planned) => offsets::finish_list(&head, planned, results),
         Planned::OffsetCommit(planned) => offsets::finish_commit(&head, planned, results),
         Planned::OffsetFetch(planned) => offsets::finish_fetch(&head, planned, results),
+        Planned::OffsetForLeaderEpoch(planned) => leader_epoch::finish(&head, planned, results),
+        Planned::DeleteRecords(planned) => delete_records::finish(&head, planned, results),
         Planned::Admin(_) => unreachable!("an admin request has no parts"),
     };
     request_done(head.api, pending.started);
@@ -395,9 +412,10 @@ fn wire_error(code: i16) -> ringlog_wire::ErrorCode {
 mod tests {
     use kafka_protocol::messages::{
         AlterConfigsRequest, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
-        DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, FetchRequest,
-        FindCoordinatorRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest,
-        MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
+        DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+        FetchRequest, FindCoordinatorRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest,
+        MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
+        ProduceRequest,
     };
     use proptest::prelude::*;
 
@@ -424,6 +442,8 @@ mod tests {
             ApiKey::IncrementalAlterConfigs => one::<IncrementalAlterConfigsRequest>(version, body),
             ApiKey::DescribeCluster => one::<DescribeClusterRequest>(version, body),
             ApiKey::CreatePartitions => one::<CreatePartitionsRequest>(version, body),
+            ApiKey::DeleteRecords => one::<DeleteRecordsRequest>(version, body),
+            ApiKey::OffsetForLeaderEpoch => one::<OffsetForLeaderEpochRequest>(version, body),
             other => panic!("{other:?} is served but not decoded here: add it"),
         }
     }

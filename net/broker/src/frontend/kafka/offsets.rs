@@ -3,6 +3,13 @@
 //! group's coordinator). Group membership is not served yet, so a commit naming a member or a
 //! generation is refused with UNKNOWN_MEMBER_ID; a simple consumer's commit (generation -1,
 //! no member) is what assign mode sends.
+//!
+//! ListOffsets (v1 to v10) answers earliest (-2), latest (-1), a timestamp, the max timestamp
+//! (-3, v7, KIP-734), the earliest local offset (-4, v8, KIP-405: the log start, as nothing
+//! is tiered) and the latest tiered offset (-5, v9, KIP-1005: none, -1, as Kafka answers
+//! without tiered storage); v10's `timeout_ms` bounds waits on remote storage, of which there
+//! are none. Each answer carries the epoch of the leader that wrote the offset, and the
+//! current leader epoch a client names (v4+) is checked as a fetch's is.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -37,11 +44,33 @@ const UNKNOWN_MEMBER_ID: i16 = 25;
 /// ListOffsets' timestamps that name an offset rather than a time.
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
 
 /// What a ListOffsets answer needs: its topics' partitions in request order.
 #[derive(Debug)]
 pub(super) struct ListPlanned {
     topics: Vec<(TopicName, Vec<i32>)>,
+}
+
+/// The offset a ListOffsets timestamp asks for.
+fn offset_spec(timestamp: i64) -> OffsetSpec {
+    match timestamp {
+        LATEST => OffsetSpec::Latest,
+        EARLIEST => OffsetSpec::Earliest,
+        MAX_TIMESTAMP => OffsetSpec::MaxTimestamp,
+        // Nothing is in remote storage: the local log is the whole log.
+        EARLIEST_LOCAL => OffsetSpec::Earliest,
+        LATEST_TIERED => OffsetSpec::LatestTiered,
+        // Another negative time is before every record, as Kafka's lookup takes it.
+        time => OffsetSpec::Timestamp(Timestamp(time.max(0))),
+    }
+}
+
+/// A leader epoch a client sent: -1 (or any negative) is none.
+pub(super) fn leader_epoch(epoch: i32) -> Option<LeaderEpoch> {
+    u32::try_from(epoch).ok().map(LeaderEpoch)
 }
 
 pub(super) fn plan_list(head: &Head, request: ListOffsetsRequest) -> Plan {
@@ -52,14 +81,10 @@ pub(super) fn plan_list(head: &Head, request: ListOffsetsRequest) -> Plan {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             partitions.push(partition.partition_index);
-            let spec = match partition.timestamp {
-                LATEST => OffsetSpec::Latest,
-                EARLIEST => OffsetSpec::Earliest,
-                // Other negative specs (max timestamp, -3, and the tiered ones) come with
-                // versions not served.
-                time => OffsetSpec::Timestamp(Timestamp(time.max(0))),
+            let op = PartOp::ListOffsets {
+                spec: offset_spec(partition.timestamp),
+                current_leader_epoch: leader_epoch(partition.current_leader_epoch),
             };
-            let op = PartOp::ListOffsets { spec };
             parts.push((topic_partition(&topic.name, partition.partition_index), op));
         }
         topics.push((topic.name, partitions));
@@ -105,18 +130,23 @@ fn list_partition(index: i32, result: Option<PartResult>) -> ListOffsetsPartitio
             error,
             offset,
             timestamp,
+            leader_epoch,
         }) => ListOffsetsPartitionResponse::default()
             .with_partition_index(index)
             .with_error_code(code(error))
             .with_timestamp(timestamp.map_or(-1, |t| t.0))
             .with_offset(offset.map_or(-1, kafka_offset))
-            .with_leader_epoch(-1),
+            .with_leader_epoch(leader_epoch.map_or(-1, kafka_epoch)),
         other => unreachable!("a list offsets part answered {other:?}"),
     }
 }
 
-fn kafka_offset(offset: Offset) -> i64 {
+pub(super) fn kafka_offset(offset: Offset) -> i64 {
     i64::try_from(offset.0).unwrap_or(i64::MAX)
+}
+
+pub(super) fn kafka_epoch(epoch: LeaderEpoch) -> i32 {
+    i32::try_from(epoch.0).unwrap_or(i32::MAX)
 }
 
 /// What an OffsetCommit answer needs: the response with every entry refused on its own
@@ -300,10 +330,58 @@ fn fetched_partition(index: u32, committed: Option<Committed>) -> OffsetFetchRes
     };
     partition
         .with_committed_offset(kafka_offset(committed.offset))
-        .with_committed_leader_epoch(
-            committed
-                .leader_epoch
-                .map_or(-1, |e| i32::try_from(e.0).unwrap_or(i32::MAX)),
-        )
+        .with_committed_leader_epoch(committed.leader_epoch.map_or(-1, kafka_epoch))
         .with_metadata(committed.metadata.map(StrBytes::from_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_offsets_specs_are_kafkas() {
+        assert_eq!(offset_spec(-1), OffsetSpec::Latest);
+        assert_eq!(offset_spec(-2), OffsetSpec::Earliest);
+        assert_eq!(offset_spec(-3), OffsetSpec::MaxTimestamp);
+        // Nothing is tiered: the earliest local offset is the earliest.
+        assert_eq!(offset_spec(-4), OffsetSpec::Earliest);
+        assert_eq!(offset_spec(-5), OffsetSpec::LatestTiered);
+        assert_eq!(offset_spec(-9), OffsetSpec::Timestamp(Timestamp(0)));
+        assert_eq!(
+            offset_spec(1_700_000_000_000),
+            OffsetSpec::Timestamp(Timestamp(1_700_000_000_000))
+        );
+    }
+
+    #[test]
+    fn a_list_offsets_answer_carries_the_leader_epoch_or_minus_one() {
+        let found = PartResult::ListOffsets {
+            error: None,
+            offset: Some(Offset(7)),
+            timestamp: Some(Timestamp(500)),
+            leader_epoch: Some(LeaderEpoch(3)),
+        };
+        let answer = list_partition(2, Some(found));
+        assert_eq!(
+            (answer.partition_index, answer.offset, answer.timestamp),
+            (2, 7, 500)
+        );
+        assert_eq!(answer.leader_epoch, 3);
+        let none = PartResult::ListOffsets {
+            error: Some(KafkaError::FencedLeaderEpoch),
+            offset: None,
+            timestamp: None,
+            leader_epoch: None,
+        };
+        let answer = list_partition(2, Some(none));
+        assert_eq!(
+            (
+                answer.error_code,
+                answer.offset,
+                answer.timestamp,
+                answer.leader_epoch
+            ),
+            (74, -1, -1, -1)
+        );
+    }
 }

@@ -1,0 +1,193 @@
+//! OffsetForLeaderEpoch (v2 to v4, key 23): where a leader epoch ends on the partition's
+//! leader. Consumers ask it after a leader change to learn whether their position was
+//! truncated away (KIP-320: librdkafka and the Java client validate a position that carries
+//! a leader epoch this way); followers of other brokers could ask it too, though ringlog's
+//! learn of divergence from fetch responses.
+//!
+//! Each partition is answered by its leader, behind the same fence as a fetch: a current
+//! leader epoch older than the leader's is FENCED_LEADER_EPOCH, a newer one
+//! UNKNOWN_LEADER_EPOCH, a broker that does not lead NOT_LEADER_OR_FOLLOWER. The answer is the
+//! largest epoch at most the one asked for and the start offset of the epoch after it (the log
+//! end for the leader's current epoch), or -1 and -1 (UNDEFINED_EPOCH) for an epoch newer
+//! than any the leader knows, or asked as -1.
+
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, TopicName,
+};
+
+use super::offsets::{kafka_epoch, kafka_offset, leader_epoch};
+use super::topics::topic_partition;
+use super::{Head, Plan, Planned as AnyPlanned, code, count_errors, respond};
+use crate::connection::OutPiece;
+use crate::ops::{PartOp, PartResult};
+
+/// What the answer needs: the topics' partitions in request order.
+#[derive(Debug)]
+pub(super) struct Planned {
+    topics: Vec<(TopicName, Vec<i32>)>,
+}
+
+pub(super) fn plan(request: OffsetForLeaderEpochRequest) -> Plan {
+    let mut parts = Vec::new();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for partition in topic.partitions {
+            partitions.push(partition.partition);
+            let op = PartOp::OffsetForLeaderEpoch {
+                leader_epoch: leader_epoch(partition.leader_epoch),
+                current_leader_epoch: leader_epoch(partition.current_leader_epoch),
+            };
+            parts.push((topic_partition(&topic.topic, partition.partition), op));
+        }
+        topics.push((topic.topic, partitions));
+    }
+    Plan::Parts {
+        planned: AnyPlanned::OffsetForLeaderEpoch(Planned { topics }),
+        parts,
+        min_bytes: 0,
+    }
+}
+
+pub(super) fn finish(head: &Head, planned: Planned, results: Vec<PartResult>) -> Vec<OutPiece> {
+    let mut results = results.into_iter();
+    let mut codes = Vec::new();
+    let topics = planned
+        .topics
+        .into_iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .into_iter()
+                .map(|index| {
+                    let answer = end_offset(index, results.next());
+                    codes.push(answer.error_code);
+                    answer
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    count_errors(head, codes);
+    respond(
+        head,
+        &OffsetForLeaderEpochResponse::default().with_topics(topics),
+    )
+}
+
+fn end_offset(index: i32, result: Option<PartResult>) -> EpochEndOffset {
+    let Some(PartResult::EpochEndOffset { error, end }) = result else {
+        unreachable!("an offset for leader epoch part answered {result:?}");
+    };
+    let (epoch, offset) = end.map_or((-1, -1), |(epoch, offset)| {
+        (kafka_epoch(epoch), kafka_offset(offset))
+    });
+    EpochEndOffset::default()
+        .with_partition(index)
+        .with_error_code(code(error))
+        .with_leader_epoch(epoch)
+        .with_end_offset(offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    use kafka_protocol::messages::{ApiKey, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+    use ringlog_engine::{LeaderEpoch, Offset};
+    use ringlog_replication::{KafkaError, TopicPartition};
+
+    use super::*;
+
+    fn request() -> OffsetForLeaderEpochRequest {
+        let partition = |index, current, epoch| {
+            OffsetForLeaderPartition::default()
+                .with_partition(index)
+                .with_current_leader_epoch(current)
+                .with_leader_epoch(epoch)
+        };
+        let topic = OffsetForLeaderTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str("t")))
+            .with_partitions(vec![partition(0, 4, 3), partition(1, -1, -1)]);
+        OffsetForLeaderEpochRequest::default().with_topics(vec![topic])
+    }
+
+    #[test]
+    fn each_partition_asks_its_leader_with_the_epochs_it_named() {
+        let Plan::Parts { parts, .. } = plan(request()) else {
+            panic!("partition parts");
+        };
+        let ops: Vec<_> = parts
+            .into_iter()
+            .map(|(tp, op)| match op {
+                PartOp::OffsetForLeaderEpoch {
+                    leader_epoch,
+                    current_leader_epoch,
+                } => (tp, leader_epoch, current_leader_epoch),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            ops,
+            vec![
+                (
+                    TopicPartition::new("t", 0),
+                    Some(LeaderEpoch(3)),
+                    Some(LeaderEpoch(4))
+                ),
+                (TopicPartition::new("t", 1), None, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn answers_carry_the_epoch_and_its_end_or_undefined_or_the_error() {
+        let Plan::Parts { planned, .. } = plan(request()) else {
+            panic!("partition parts");
+        };
+        let AnyPlanned::OffsetForLeaderEpoch(planned) = planned else {
+            panic!("planned as OffsetForLeaderEpoch");
+        };
+        let head = Head {
+            api: ApiKey::OffsetForLeaderEpoch,
+            version: 4,
+            correlation_id: 9,
+        };
+        let results = vec![
+            PartResult::EpochEndOffset {
+                error: None,
+                end: Some((LeaderEpoch(2), Offset(120))),
+            },
+            PartResult::EpochEndOffset {
+                error: Some(KafkaError::FencedLeaderEpoch),
+                end: None,
+            },
+        ];
+        let pieces = finish(&head, planned, results);
+        let [OutPiece::Bytes(frame)] = &pieces[..] else {
+            panic!("one frame");
+        };
+        let mut body = Bytes::copy_from_slice(&frame[4..]);
+        let header = ResponseHeader::decode(&mut body, 1).unwrap();
+        assert_eq!(header.correlation_id, 9);
+        let response = OffsetForLeaderEpochResponse::decode(&mut body, 4).unwrap();
+        let partitions = &response.topics[0].partitions;
+        assert_eq!(
+            (partitions[0].leader_epoch, partitions[0].end_offset),
+            (2, 120)
+        );
+        assert_eq!(partitions[0].error_code, 0);
+        assert_eq!(partitions[1].error_code, 74);
+        assert_eq!(
+            (partitions[1].leader_epoch, partitions[1].end_offset),
+            (-1, -1)
+        );
+    }
+}
