@@ -32,6 +32,8 @@ struct Harness {
 
 impl Harness {
     fn start() -> Harness {
+        // The recorder first: what the broker counts before it is installed is lost.
+        metrics();
         let dir = tempfile::tempdir().unwrap();
         let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         let mut options = ServerOptions::new(dir.path().to_path_buf(), listen);
@@ -389,7 +391,14 @@ fn fetch_errors_are_kafkas_and_record_bytes_leave_by_sendfile() {
         fetched.responses[0].partitions[0].records.as_deref(),
         &records,
     );
-    let sent = counter(series) - before;
+    // The shard counts a write once sendfile returns, which may be after the client has the
+    // bytes: the count is awaited, not read once.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let mut sent = counter(series) - before;
+    while sent < records.len() as u64 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        sent = counter(series) - before;
+    }
     assert!(
         sent >= records.len() as u64,
         "every fetched record byte counted as zero copy: {sent} of {}",
