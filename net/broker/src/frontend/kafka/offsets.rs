@@ -41,6 +41,8 @@ const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 const INVALID_GROUP_ID: i16 = 24;
 /// Kafka's UNKNOWN_MEMBER_ID.
 const UNKNOWN_MEMBER_ID: i16 = 25;
+/// The first ListOffsets version whose answers carry a leader epoch.
+const LEADER_EPOCH_FROM: i16 = 4;
 /// ListOffsets' timestamps that name an offset rather than a time.
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -110,7 +112,11 @@ pub(super) fn finish_list(
             let partitions = partitions
                 .into_iter()
                 .map(|index| {
-                    let response = list_partition(index, results.next());
+                    let mut response = list_partition(index, results.next());
+                    if head.version < LEADER_EPOCH_FROM {
+                        // Not in the layout before v4, and refused by its encoder if set.
+                        response.leader_epoch = -1;
+                    }
                     codes.push(response.error_code);
                     response
                 })
