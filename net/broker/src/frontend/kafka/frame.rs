@@ -275,28 +275,45 @@ pub(crate) fn encode_response<M: Encodable>(
     version: i16,
     body: &M,
 ) -> Vec<u8> {
+    encodes(
+        try_encode_response(correlation_id, api_key, version, body),
+        api_key,
+        version,
+    )
+}
+
+/// [`encode_response`], with a failure to encode returned rather than a panic: what the
+/// frontend answers requests with, so that a response the broker built wrong fails its own
+/// request, not the shard.
+pub(crate) fn try_encode_response<M: Encodable>(
+    correlation_id: i32,
+    api_key: ApiKey,
+    version: i16,
+    body: &M,
+) -> Result<Vec<u8>, String> {
     let header_version = api_key.response_header_version(version);
     let head_len = match header_version {
         0 => RESPONSE_HEAD_V0_LEN,
         1 => RESPONSE_HEAD_V1_LEN,
         other => panic!("{api_key:?} v{version} has response header v{other}, unknown"),
     };
-    let body_len = encodes(body.compute_size(version), api_key, version);
+    let body_len = body.compute_size(version).map_err(|e| e.to_string())?;
     let size = i32::try_from(head_len + body_len)
-        .unwrap_or_else(|_| panic!("a {api_key:?} response of {body_len} bytes is over 2 GiB"));
+        .map_err(|_| format!("a response of {body_len} bytes is over 2 GiB"))?;
     let mut frame = Vec::with_capacity(SIZE_LEN + head_len + body_len);
     frame.put_i32(size);
     frame.put_i32(correlation_id);
     if header_version >= 1 {
         frame.put_u8(0);
     }
-    encodes(body.encode(&mut frame, version), api_key, version);
+    body.encode(&mut frame, version)
+        .map_err(|e| e.to_string())?;
     assert_eq!(
         frame.len(),
         SIZE_LEN + head_len + body_len,
         "a {api_key:?} v{version} response encoded to another size than computed"
     );
-    frame
+    Ok(frame)
 }
 
 /// What an encoding step of a response the broker built gives; a failure is a bug.

@@ -373,10 +373,22 @@ fn code(error: Option<KafkaError>) -> i16 {
 }
 
 /// A whole response as one frame.
+/// One that cannot be encoded (a response the broker built wrong for its version: a bug) is
+/// logged and counted as UNKNOWN_SERVER_ERROR, and the request is answered by nothing: its
+/// client times out and retries, and the shard and its other connections go on.
 fn respond<M: Encodable>(head: &Head, body: &M) -> Vec<OutPiece> {
-    let frame = frame::encode_response(head.correlation_id, head.api, head.version, body);
-    vec![OutPiece::Bytes(frame)]
+    match frame::try_encode_response(head.correlation_id, head.api, head.version, body) {
+        Ok(frame) => vec![OutPiece::Bytes(frame)],
+        Err(error) => {
+            tracing::error!(api = ?head.api, version = head.version, %error, "a Kafka response does not encode");
+            count_errors(head, [UNKNOWN_SERVER_ERROR]);
+            Vec::new()
+        }
+    }
 }
+
+/// Kafka's UNKNOWN_SERVER_ERROR.
+const UNKNOWN_SERVER_ERROR: i16 = -1;
 
 /// Counts a request of `api` answered, and the error codes among `codes` (0 is no error).
 fn count_errors(head: &Head, codes: impl IntoIterator<Item = i16>) {
@@ -446,6 +458,27 @@ mod tests {
             ApiKey::OffsetForLeaderEpoch => one::<OffsetForLeaderEpochRequest>(version, body),
             other => panic!("{other:?} is served but not decoded here: add it"),
         }
+    }
+
+    #[test]
+    fn a_response_that_does_not_encode_fails_its_request_not_the_shard() {
+        use kafka_protocol::messages::ListOffsetsResponse;
+        use kafka_protocol::messages::list_offsets_response::{
+            ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+        };
+        let head = Head {
+            api: ApiKey::ListOffsets,
+            version: 1,
+            correlation_id: 7,
+        };
+        // A leader epoch, which ListOffsets v1 has no field for.
+        let partition = ListOffsetsPartitionResponse::default().with_leader_epoch(5);
+        let response = ListOffsetsResponse::default().with_topics(vec![
+            ListOffsetsTopicResponse::default().with_partitions(vec![partition]),
+        ]);
+        assert!(respond(&head, &response).is_empty());
+        let head = Head { version: 4, ..head };
+        assert_eq!(respond(&head, &response).len(), 1);
     }
 
     proptest! {
