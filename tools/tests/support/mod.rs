@@ -120,7 +120,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream) {
 pub(crate) struct Node {
     pub id: u32,
     pub listen: SocketAddr,
-    /// The Kafka listener, reached directly (no proxy).
+    /// The Kafka listener, reached directly (no proxy): bound to port 0 at every start (no
+    /// port picked ahead that another socket could take first), learnt from the broker's
+    /// first line.
     pub kafka: SocketAddr,
     pub controller: SocketAddr,
     pub metrics: SocketAddr,
@@ -159,7 +161,7 @@ impl Cluster {
                 Node {
                     id,
                     listen,
-                    kafka: free_addr(),
+                    kafka: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
                     controller: free_addr(),
                     metrics: free_addr(),
                     proxy: Proxy::start(listen),
@@ -181,9 +183,11 @@ impl Cluster {
             extra_config: extra_config.to_string(),
         };
         let ready: Vec<_> = (1..=n).map(|id| cluster.spawn(id)).collect();
-        for wait in ready {
-            wait.recv_timeout(DEADLINE)
+        for (id, wait) in (1..=n).zip(ready) {
+            let kafka = wait
+                .recv_timeout(DEADLINE)
                 .expect("every broker registers and serves");
+            cluster.node_mut(id).kafka = kafka;
         }
         cluster
     }
@@ -196,19 +200,19 @@ impl Cluster {
         &mut self.nodes[id as usize - 1]
     }
 
-    /// Starts broker `id`; the receiver yields once it prints `listening on`.
-    fn spawn(&mut self, id: u32) -> std::sync::mpsc::Receiver<()> {
+    /// Starts broker `id`; the receiver yields its Kafka listener's address once it prints
+    /// `listening on`.
+    fn spawn(&mut self, id: u32) -> std::sync::mpsc::Receiver<SocketAddr> {
         let voters = self.voters.clone();
         let extra = self.extra_config.clone();
         let node = self.node_mut(id);
         std::fs::create_dir_all(&node.data_dir).unwrap();
         let config = node.data_dir.join("broker.toml");
         let text = format!(
-            "node_id = {}\nlisteners = \"PLAINTEXT://{},THIN://{}\"\n\
+            "node_id = {}\nlisteners = \"PLAINTEXT://127.0.0.1:0,THIN://{}\"\n\
              advertised_listeners = \"THIN://{}\"\nmetrics_listen = \"{}\"\n\
              data_dir = \"{}\"\nshards = 1\ncontroller_quorum_voters = \"{voters}\"\n{extra}\n",
             node.id,
-            node.kafka,
             node.listen,
             node.proxy.addr(),
             node.metrics,
@@ -229,8 +233,16 @@ impl Cluster {
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut line = String::new();
-            if reader.read_line(&mut line).is_ok() && line.starts_with("listening on") {
-                let _ = tx.send(());
+            let kafka = reader.read_line(&mut line).ok().and_then(|_| {
+                line.trim()
+                    .strip_prefix("listening on ")?
+                    .split(", ")
+                    .find_map(|listener| listener.strip_prefix("PLAINTEXT://"))?
+                    .parse::<SocketAddr>()
+                    .ok()
+            });
+            if let Some(kafka) = kafka {
+                let _ = tx.send(kafka);
             }
             let _ = std::io::copy(&mut reader, &mut std::io::sink());
         });
@@ -306,9 +318,10 @@ impl Cluster {
     /// Starts broker `id` again from its data directory and waits until it serves.
     pub(crate) fn restart(&mut self, id: u32) {
         let ready = self.spawn(id);
-        ready
+        let kafka = ready
             .recv_timeout(DEADLINE)
             .expect("the restarted broker registers and serves");
+        self.node_mut(id).kafka = kafka;
     }
 
     pub(crate) fn proxy(&self, id: u32) -> &Proxy {
