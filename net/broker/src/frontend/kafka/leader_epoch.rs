@@ -14,12 +14,10 @@
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
-use kafka_protocol::messages::{
-    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, TopicName,
-};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::offsets::{kafka_epoch, kafka_offset, leader_epoch};
-use super::topics::topic_partition;
+use super::topics::{PlannedTopics, answer_parts, plan_parts};
 use super::{Head, Plan, Planned as AnyPlanned, code, count_errors, respond};
 use crate::connection::OutPiece;
 use crate::ops::{PartOp, PartResult};
@@ -27,24 +25,19 @@ use crate::ops::{PartOp, PartResult};
 /// What the answer needs: the topics' partitions in request order.
 #[derive(Debug)]
 pub(super) struct Planned {
-    topics: Vec<(TopicName, Vec<i32>)>,
+    topics: PlannedTopics,
 }
 
 pub(super) fn plan(request: OffsetForLeaderEpochRequest) -> Plan {
-    let mut parts = Vec::new();
-    let mut topics = Vec::with_capacity(request.topics.len());
-    for topic in request.topics {
-        let mut partitions = Vec::with_capacity(topic.partitions.len());
-        for partition in topic.partitions {
-            partitions.push(partition.partition);
-            let op = PartOp::OffsetForLeaderEpoch {
-                leader_epoch: leader_epoch(partition.leader_epoch),
-                current_leader_epoch: leader_epoch(partition.current_leader_epoch),
-            };
-            parts.push((topic_partition(&topic.topic, partition.partition), op));
-        }
-        topics.push((topic.topic, partitions));
-    }
+    let requested = request.topics.into_iter().map(|t| (t.topic, t.partitions));
+    let (topics, parts) = plan_parts(
+        requested,
+        |p| p.partition,
+        |p| PartOp::OffsetForLeaderEpoch {
+            leader_epoch: leader_epoch(p.leader_epoch),
+            current_leader_epoch: leader_epoch(p.current_leader_epoch),
+        },
+    );
     Plan::Parts {
         planned: AnyPlanned::OffsetForLeaderEpoch(Planned { topics }),
         parts,
@@ -53,26 +46,21 @@ pub(super) fn plan(request: OffsetForLeaderEpochRequest) -> Plan {
 }
 
 pub(super) fn finish(head: &Head, planned: Planned, results: Vec<PartResult>) -> Vec<OutPiece> {
-    let mut results = results.into_iter();
-    let mut codes = Vec::new();
-    let topics = planned
-        .topics
+    let answered = answer_parts(planned.topics, results, end_offset);
+    count_errors(
+        head,
+        answered
+            .iter()
+            .flat_map(|(_, ps)| ps.iter().map(|p| p.error_code)),
+    );
+    let topics = answered
         .into_iter()
         .map(|(name, partitions)| {
-            let partitions = partitions
-                .into_iter()
-                .map(|index| {
-                    let answer = end_offset(index, results.next());
-                    codes.push(answer.error_code);
-                    answer
-                })
-                .collect();
             OffsetForLeaderTopicResult::default()
                 .with_topic(name)
                 .with_partitions(partitions)
         })
         .collect();
-    count_errors(head, codes);
     respond(
         head,
         &OffsetForLeaderEpochResponse::default().with_topics(topics),
@@ -96,6 +84,7 @@ fn end_offset(index: i32, result: Option<PartResult>) -> EpochEndOffset {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
+    use kafka_protocol::messages::TopicName;
     use kafka_protocol::messages::offset_for_leader_epoch_request::{
         OffsetForLeaderPartition, OffsetForLeaderTopic,
     };

@@ -55,21 +55,29 @@ fn kafka_endpoint(broker: &BrokerEntry) -> Option<(StrBytes, i32)> {
     Some((StrBytes::from_string(host.to_string()), port.parse().ok()?))
 }
 
-pub(super) fn answer(shared: &Shared, head: &Head, request: MetadataRequest) -> Vec<OutPiece> {
-    let catalog = shared.catalog();
-    let brokers = catalog
+/// The live brokers that have a Kafka listener: id, host, port and rack.
+fn live_brokers(
+    catalog: &Catalog,
+) -> impl Iterator<Item = (BrokerId, StrBytes, i32, Option<StrBytes>)> + '_ {
+    catalog
         .brokers()
         .filter(|broker| !broker.fenced)
         .filter_map(|broker| {
             let (host, port) = kafka_endpoint(broker)?;
             let rack = broker.rack.clone().map(StrBytes::from_string);
-            Some(
-                MetadataResponseBroker::default()
-                    .with_node_id(BrokerId(broker_id(broker.id)))
-                    .with_host(host)
-                    .with_port(port)
-                    .with_rack(rack),
-            )
+            Some((BrokerId(broker_id(broker.id)), host, port, rack))
+        })
+}
+
+pub(super) fn answer(shared: &Shared, head: &Head, request: MetadataRequest) -> Vec<OutPiece> {
+    let catalog = shared.catalog();
+    let brokers = live_brokers(&catalog)
+        .map(|(id, host, port, rack)| {
+            MetadataResponseBroker::default()
+                .with_node_id(id)
+                .with_host(host)
+                .with_port(port)
+                .with_rack(rack)
         })
         .collect();
     // v0 names no topics to ask for every one; v1 and later send null.
@@ -209,19 +217,13 @@ pub(super) fn describe_cluster(
         count_errors(head, [UNSUPPORTED_ENDPOINT_TYPE]);
         return respond(head, &response);
     }
-    let brokers = catalog
-        .brokers()
-        .filter(|broker| !broker.fenced)
-        .filter_map(|broker| {
-            let (host, port) = kafka_endpoint(broker)?;
-            let rack = broker.rack.clone().map(StrBytes::from_string);
-            Some(
-                DescribeClusterBroker::default()
-                    .with_broker_id(BrokerId(broker_id(broker.id)))
-                    .with_host(host)
-                    .with_port(port)
-                    .with_rack(rack),
-            )
+    let brokers = live_brokers(&catalog)
+        .map(|(id, host, port, rack)| {
+            DescribeClusterBroker::default()
+                .with_broker_id(id)
+                .with_host(host)
+                .with_port(port)
+                .with_rack(rack)
         })
         .collect();
     let cluster_id = catalog.cluster_id().unwrap_or_default().to_string();

@@ -28,7 +28,7 @@ use kafka_protocol::protocol::StrBytes;
 use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
 use ringlog_replication::{KafkaError, TopicPartition};
 
-use super::topics::topic_partition;
+use super::topics::{PlannedTopics, answer_parts, plan_parts, topic_partition};
 use super::{Head, Plan, Planned as AnyPlanned, code, count_errors, respond};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
@@ -53,7 +53,7 @@ const LATEST_TIERED: i64 = -5;
 /// What a ListOffsets answer needs: its topics' partitions in request order.
 #[derive(Debug)]
 pub(super) struct ListPlanned {
-    topics: Vec<(TopicName, Vec<i32>)>,
+    topics: PlannedTopics,
 }
 
 /// The offset a ListOffsets timestamp asks for.
@@ -77,20 +77,15 @@ pub(super) fn leader_epoch(epoch: i32) -> Option<LeaderEpoch> {
 
 pub(super) fn plan_list(head: &Head, request: ListOffsetsRequest) -> Plan {
     let _ = head;
-    let mut parts = Vec::new();
-    let mut topics = Vec::with_capacity(request.topics.len());
-    for topic in request.topics {
-        let mut partitions = Vec::with_capacity(topic.partitions.len());
-        for partition in topic.partitions {
-            partitions.push(partition.partition_index);
-            let op = PartOp::ListOffsets {
-                spec: offset_spec(partition.timestamp),
-                current_leader_epoch: leader_epoch(partition.current_leader_epoch),
-            };
-            parts.push((topic_partition(&topic.name, partition.partition_index), op));
-        }
-        topics.push((topic.name, partitions));
-    }
+    let requested = request.topics.into_iter().map(|t| (t.name, t.partitions));
+    let (topics, parts) = plan_parts(
+        requested,
+        |p| p.partition_index,
+        |p| PartOp::ListOffsets {
+            spec: offset_spec(p.timestamp),
+            current_leader_epoch: leader_epoch(p.current_leader_epoch),
+        },
+    );
     Plan::Parts {
         planned: AnyPlanned::ListOffsets(ListPlanned { topics }),
         parts,
@@ -103,30 +98,28 @@ pub(super) fn finish_list(
     planned: ListPlanned,
     results: Vec<PartResult>,
 ) -> Vec<OutPiece> {
-    let mut results = results.into_iter();
-    let mut codes = Vec::new();
-    let topics = planned
-        .topics
+    let answered = answer_parts(planned.topics, results, |index, result| {
+        let mut response = list_partition(index, result);
+        if head.version < LEADER_EPOCH_FROM {
+            // Not in the layout before v4, and refused by its encoder if set.
+            response.leader_epoch = -1;
+        }
+        response
+    });
+    count_errors(
+        head,
+        answered
+            .iter()
+            .flat_map(|(_, ps)| ps.iter().map(|p| p.error_code)),
+    );
+    let topics = answered
         .into_iter()
         .map(|(name, partitions)| {
-            let partitions = partitions
-                .into_iter()
-                .map(|index| {
-                    let mut response = list_partition(index, results.next());
-                    if head.version < LEADER_EPOCH_FROM {
-                        // Not in the layout before v4, and refused by its encoder if set.
-                        response.leader_epoch = -1;
-                    }
-                    codes.push(response.error_code);
-                    response
-                })
-                .collect();
             ListOffsetsTopicResponse::default()
                 .with_name(name)
                 .with_partitions(partitions)
         })
         .collect();
-    count_errors(head, codes);
     respond(head, &ListOffsetsResponse::default().with_topics(topics))
 }
 

@@ -55,3 +55,53 @@ pub(super) fn topic_partition(name: &TopicName, index: i32) -> ringlog_replicati
     let index = u32::try_from(index).unwrap_or(u32::MAX);
     ringlog_replication::TopicPartition::new(name.0.as_str(), index)
 }
+
+/// A request's topics by name, each with its partition indexes, in request order.
+pub(super) type PlannedTopics = Vec<(TopicName, Vec<i32>)>;
+
+/// One part per partition of `topics` (each a name and its partitions), in request order:
+/// the topics as [`answer_parts`] walks them back, and the parts.
+pub(super) fn plan_parts<P>(
+    topics: impl IntoIterator<Item = (TopicName, Vec<P>)>,
+    index: impl Fn(&P) -> i32,
+    op: impl Fn(&P) -> crate::ops::PartOp,
+) -> (
+    PlannedTopics,
+    Vec<(ringlog_replication::TopicPartition, crate::ops::PartOp)>,
+) {
+    let mut parts = Vec::new();
+    let planned = topics
+        .into_iter()
+        .map(|(name, partitions)| {
+            let indexes = partitions
+                .iter()
+                .map(|partition| {
+                    parts.push((topic_partition(&name, index(partition)), op(partition)));
+                    index(partition)
+                })
+                .collect();
+            (name, indexes)
+        })
+        .collect();
+    (planned, parts)
+}
+
+/// The answer's topics in request order, each partition answered by `answer` from the next
+/// part result (the parts were made in this order, by [`plan_parts`]).
+pub(super) fn answer_parts<A>(
+    topics: PlannedTopics,
+    results: Vec<crate::ops::PartResult>,
+    mut answer: impl FnMut(i32, Option<crate::ops::PartResult>) -> A,
+) -> Vec<(TopicName, Vec<A>)> {
+    let mut results = results.into_iter();
+    topics
+        .into_iter()
+        .map(|(name, partitions)| {
+            let answers = partitions
+                .into_iter()
+                .map(|index| answer(index, results.next()))
+                .collect();
+            (name, answers)
+        })
+        .collect()
+}
