@@ -306,7 +306,7 @@ impl Recovery<'_> {
                 self.cut(&bases[i..], base, FilePos(0), reason, recovery_point)?;
                 return Ok(());
             }
-            match self.scan(base)? {
+            match self.scan(base, i + 1 == bases.len())? {
                 None => {
                     // Written since the last clean close: the crash may have left blocks
                     // reserved past its end, given back now unless it stays the active one.
@@ -340,7 +340,7 @@ impl Recovery<'_> {
                 "{}: {reason}; rebuilding its indexes",
                 segment.index_path().display()
             ));
-            if let Some((position, reason)) = self.scan(base)? {
+            if let Some((position, reason)) = self.scan(base, next.is_none())? {
                 return Err(self.corrupt(base, position, reason, recovery_point));
             }
         }
@@ -348,8 +348,10 @@ impl Recovery<'_> {
     }
 
     /// Reads all of segment `base`, validating every batch and rebuilding its indexes. Returns
-    /// where the first bad batch is, and why; the segment then holds what came before it.
-    fn scan(&mut self, base: Offset) -> Result<Option<(FilePos, String)>> {
+    /// where the first bad batch is, and why; the segment then holds what came before it. A
+    /// segment read whole that is not the `last` one gets its time index sealed, as at a roll:
+    /// a later open takes a sealed segment's max timestamp from that last entry.
+    fn scan(&mut self, base: Offset, last: bool) -> Result<Option<(FilePos, String)>> {
         let segment = self.segments.get_mut(&base).expect("listed");
         let file_len = segment.size;
         segment.reset_state();
@@ -382,6 +384,9 @@ impl Recovery<'_> {
             segment.size += batch.total_len() as u64;
             self.report.batches_scanned += 1;
             self.report.bytes_scanned += batch.total_len() as u64;
+        }
+        if result.is_none() && !last {
+            segment.seal();
         }
         segment.rewrite_indexes(self.backend)?;
         self.report.segments_scanned += 1;

@@ -498,6 +498,56 @@ fn retention_by_time_deletes_segments_whose_newest_record_is_old() {
     });
 }
 
+/// A segment whose newest record is its last batch (past its last time index entry) keeps
+/// that record's timestamp through unclean reopens: the first one rebuilds the sealed
+/// segment's indexes, the second trusts them, and time-based retention must not then take the
+/// segment for an old one.
+#[test]
+fn retention_by_time_keeps_a_segment_whose_last_batch_is_new_after_unclean_reopens() {
+    for_each_backend(|name, backend, dir| {
+        let config = LogConfig {
+            retention_ms: Some(Duration::from_secs(3600)),
+            ..small_config()
+        };
+        let now = Timestamp::now().0;
+        let old = now - 2 * 3600 * 1000;
+        // How many of these batches fill the first segment, learnt in a scratch log.
+        let per_segment = {
+            let scratch = tempfile::tempdir().unwrap();
+            let log = open(scratch.path(), &backend, config.clone());
+            let mut n = 0;
+            while log.segments().len() == 1 {
+                log.append(&mut batch(5, 60, old), LeaderEpoch(0)).unwrap();
+                n += 1;
+            }
+            n - 1
+        };
+        let log = open(dir, &backend, config.clone());
+        for _ in 0..per_segment - 1 {
+            log.append(&mut batch(5, 60, old), LeaderEpoch(0)).unwrap();
+        }
+        log.append(&mut batch(5, 60, now), LeaderEpoch(0)).unwrap();
+        for _ in 0..per_segment {
+            log.append(&mut batch(5, 60, old), LeaderEpoch(0)).unwrap();
+        }
+        assert!(log.segments().len() >= 2, "{name}");
+        assert_eq!(
+            log.segments()[0].next_offset,
+            Offset(5 * per_segment as u64)
+        );
+        drop(log);
+        drop(open(dir, &backend, config.clone()));
+        let log = open(dir, &backend, config);
+        assert!(!log.recovery_report().clean_shutdown, "{name}");
+        log.set_high_watermark(log.log_end_offset());
+        let outcome = log.apply_retention(Timestamp(now)).unwrap();
+        assert_eq!(outcome.segments_deleted, 0, "{name}");
+        assert_eq!(log.log_start_offset(), Offset(0), "{name}");
+        let newest = log.max_timestamp_offset().unwrap().unwrap();
+        assert_eq!(newest.timestamp, Timestamp(now + 4), "{name}");
+    });
+}
+
 #[test]
 fn offset_for_timestamp_finds_the_first_record_at_or_after() {
     for_each_backend(|name, backend, dir| {

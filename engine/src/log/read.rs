@@ -271,11 +271,9 @@ impl Log {
     }
 
     /// The largest timestamp of `segment`'s records at or after `floor` (the log start
-    /// offset) and the first batch holding it, from the batch headers (the one `floor` falls
-    /// in from its readable records). The segment's tracked max is not trusted: after a
-    /// truncation and an unclean reopen it was found stale (`tests/log_model.rs`, its
-    /// regression file), so ListOffsets' max timestamp reads every header at or after
-    /// `floor`, a cost paid by that rare query only.
+    /// offset) and the first batch holding it. A segment wholly at or after `floor` answers
+    /// from what it tracks; the one `floor` falls in is scanned, since the records below
+    /// `floor` that may hold its max are gone for readers.
     fn segment_max_timestamp(
         &self,
         segment: &Segment,
@@ -285,8 +283,16 @@ impl Log {
         if segment.next_offset <= floor {
             return Ok(None);
         }
-        let from = floor.max(segment.base_offset);
-        let Some(first) = segment.find_batch(backend, from)? else {
+        if segment.base_offset >= floor {
+            let Some((max, base)) = segment.max_timestamp else {
+                return Ok(None);
+            };
+            let batch = segment
+                .find_batch(backend, base)?
+                .expect("a segment's max timestamp is of one of its batches");
+            return Ok(Some((max, batch)));
+        }
+        let Some(first) = segment.find_batch(backend, floor)? else {
             return Ok(None);
         };
         // The batch `floor` falls in counts with its records still readable only; one whose
