@@ -7,14 +7,21 @@ use super::metrics::{self as m, FetchMode};
 use super::partition::ServedPartition;
 use ringlog_wire::{ApiKey, ErrorCode};
 
-/// A request of `api` was answered; it was read at `started`.
-pub(crate) fn request(api: ApiKey, started: Instant) {
+/// The `api` label of a thin-protocol request: Kafka's name for the key (the thin protocol
+/// numbers its APIs as Kafka does), `unknown` for a key it does not speak. The Kafka
+/// frontend names its APIs itself.
+pub(crate) fn thin_api(api: ApiKey) -> &'static str {
+    api.name().unwrap_or("unknown")
+}
+
+/// A request of `api` (its label) was answered; it was read at `started`.
+pub(crate) fn request(api: &'static str, started: Instant) {
     m::record_request(api, started.elapsed());
 }
 
 /// A response of `api` carries `errors` (NONE is not counted): each code counted as often as
 /// it appears.
-pub(crate) fn request_errors(api: ApiKey, mut errors: Vec<ErrorCode>) {
+pub(crate) fn request_errors(api: &'static str, mut errors: Vec<ErrorCode>) {
     errors.retain(|error| !error.is_none());
     errors.sort_unstable_by_key(|error| error.0);
     for run in errors.chunk_by(|a, b| a == b) {

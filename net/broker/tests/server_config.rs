@@ -15,8 +15,8 @@ use ringlog_broker::metrics::{self, MetricsError, MetricsServer};
 use ringlog_broker::topic_config::{TopicConfig, TopicConfigKey};
 use ringlog_engine::{FlushPolicy, IoBackendKind};
 use ringlog_replication::{BrokerId, KafkaError, Rack};
+use ringlog_wire::ErrorCode;
 use ringlog_wire::api::alter_configs::ConfigChange;
-use ringlog_wire::{ApiKey, ErrorCode};
 
 #[test]
 fn a_broker_starts_with_no_file_at_all() {
@@ -199,7 +199,7 @@ fn the_global_recorder_is_served_at_metrics() {
         Err(MetricsError::RecorderInstalled)
     ));
     let server = MetricsServer::start("127.0.0.1:0".parse().unwrap(), handle).unwrap();
-    metrics::record_request(ApiKey::FETCH, Duration::from_millis(2));
+    metrics::record_request("Fetch", Duration::from_millis(2));
     metrics::record_fetch_bytes(metrics::FetchMode::ZeroCopy, 1 << 20);
     metrics::set_io_backend("portable");
 

@@ -51,6 +51,8 @@ error_codes! {
     OFFSET_METADATA_TOO_LARGE = 12, retriable: false;
     /// The connection failed before a response arrived (client side only; never sent).
     NETWORK_EXCEPTION = 13, retriable: true;
+    /// The group coordinator is still loading the group's state (after a leadership move).
+    COORDINATOR_LOAD_IN_PROGRESS = 14, retriable: true;
     /// The group coordinator (the leader of the group's partition of `__consumer_offsets`)
     /// is not available yet: the offsets topic is being created, or the partition has no
     /// leader.
@@ -68,8 +70,18 @@ error_codes! {
     NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20, retriable: true;
     /// acks other than 0, 1 or -1.
     INVALID_REQUIRED_ACKS = 21, retriable: false;
+    /// A group request of a generation that is not the group's current one.
+    ILLEGAL_GENERATION = 22, retriable: false;
+    /// A member's protocol type or protocols do not match the group's.
+    INCONSISTENT_GROUP_PROTOCOL = 23, retriable: false;
     /// An empty or otherwise invalid consumer group id.
     INVALID_GROUP_ID = 24, retriable: false;
+    /// A group request from a member id the group does not know.
+    UNKNOWN_MEMBER_ID = 25, retriable: false;
+    /// A session timeout outside the broker's allowed range.
+    INVALID_SESSION_TIMEOUT = 26, retriable: false;
+    /// The group is rebalancing: the member must rejoin.
+    REBALANCE_IN_PROGRESS = 27, retriable: false;
     /// An api key or version the broker does not speak.
     UNSUPPORTED_VERSION = 35, retriable: false;
     /// CreateTopics of a name that exists.
@@ -82,22 +94,44 @@ error_codes! {
     INVALID_CONFIG = 40, retriable: false;
     /// A request body that does not decode, or whose fields contradict each other.
     INVALID_REQUEST = 42, retriable: false;
+    /// The request breaks a policy of the broker's.
+    POLICY_VIOLATION = 44, retriable: false;
     /// The partition's log failed on disk (its directory is offline on this broker).
     KAFKA_STORAGE_ERROR = 56, retriable: true;
+    /// DeleteGroups of a group that still has members.
+    NON_EMPTY_GROUP = 68, retriable: false;
+    /// A group request naming a group that does not exist.
+    GROUP_ID_NOT_FOUND = 69, retriable: false;
+    /// A fetch session id the broker does not hold (on this connection).
+    FETCH_SESSION_ID_NOT_FOUND = 70, retriable: true;
+    /// A fetch session epoch that does not follow the session's last.
+    INVALID_FETCH_SESSION_EPOCH = 71, retriable: true;
     /// The request carries a leader epoch older than the broker's: the sender is behind.
     FENCED_LEADER_EPOCH = 74, retriable: true;
     /// The request carries a leader epoch newer than the broker's: the broker is behind.
     UNKNOWN_LEADER_EPOCH = 75, retriable: true;
     /// A new leader cannot answer ListOffsets yet (its high watermark is not known).
     OFFSET_NOT_AVAILABLE = 78, retriable: true;
+    /// A new member must rejoin with the member id the broker gave it (KIP-394).
+    MEMBER_ID_REQUIRED = 79, retriable: false;
+    /// The group has as many members as the broker allows.
+    GROUP_MAX_SIZE_REACHED = 81, retriable: false;
+    /// A static member (group instance id) replaced by a newer one with the same id.
+    FENCED_INSTANCE_ID = 82, retriable: false;
+    /// OffsetDelete of a partition the group's members are subscribed to.
+    GROUP_SUBSCRIBED_TO_TOPIC = 86, retriable: false;
     /// An ISR proposal built on an older partition epoch than the controller's.
     INVALID_UPDATE_VERSION = 95, retriable: false;
+    /// A topic id the broker does not know.
+    UNKNOWN_TOPIC_ID = 100, retriable: true;
     /// A broker registered with an id that is already registered.
     DUPLICATE_BROKER_REGISTRATION = 101, retriable: false;
     /// A heartbeat or proposal from a broker id that is not registered.
     BROKER_ID_NOT_REGISTERED = 102, retriable: false;
     /// An ISR proposal names a replica that may not join (fenced, or not a replica).
     INELIGIBLE_REPLICA = 107, retriable: false;
+    /// DescribeCluster asked for an endpoint type the broker does not serve.
+    UNSUPPORTED_ENDPOINT_TYPE = 115, retriable: false;
 }
 
 impl ErrorCode {

@@ -94,7 +94,7 @@ pub(crate) fn read_request(
     let step = match plan(shared, &request) {
         Plan::Respond(response) => {
             let pieces = encode(&header, &response);
-            crate::metrics_hooks::request(header.api_key, started);
+            crate::metrics_hooks::request(crate::metrics_hooks::thin_api(header.api_key), started);
             Step::Answer(pieces)
         }
         Plan::Admin(op) => {
@@ -127,14 +127,20 @@ pub(crate) fn read_request(
 /// The answer to a request whose parts all answered, in part order.
 pub(crate) fn finish(pending: Pending, results: Vec<PartResult>) -> Vec<OutPiece> {
     let pieces = finish_parts(&pending.header, &pending.request, pending.prepared, results);
-    crate::metrics_hooks::request(pending.header.api_key, pending.started);
+    crate::metrics_hooks::request(
+        crate::metrics_hooks::thin_api(pending.header.api_key),
+        pending.started,
+    );
     pieces
 }
 
 /// The answer to an admin request from its operation's outcome.
 pub(crate) fn finish_admin(pending: Pending, outcome: AdminOutcome) -> Vec<OutPiece> {
     let pieces = admin_response(&pending.header, outcome);
-    crate::metrics_hooks::request(pending.header.api_key, pending.started);
+    crate::metrics_hooks::request(
+        crate::metrics_hooks::thin_api(pending.header.api_key),
+        pending.started,
+    );
     pieces
 }
 
@@ -640,7 +646,7 @@ fn fetch_pieces(header: &RequestHeader, response: FetchResponse<Slices>) -> Vec<
         }
     };
     crate::metrics_hooks::request_errors(
-        header.api_key,
+        crate::metrics_hooks::thin_api(header.api_key),
         partition_errors(&response.topics, |p| p.error_code),
     );
     let mut pieces = Vec::with_capacity(frame.pieces.len());
@@ -807,7 +813,10 @@ fn thin_config_entry(entry: TopicConfigEntry) -> DescribedConfig {
 pub(crate) fn encode(header: &RequestHeader, response: &Response) -> Vec<OutPiece> {
     let frame = match encode_response(response, header.api_version, header.correlation_id) {
         Ok(frame) => {
-            crate::metrics_hooks::request_errors(header.api_key, error_codes(response));
+            crate::metrics_hooks::request_errors(
+                crate::metrics_hooks::thin_api(header.api_key),
+                error_codes(response),
+            );
             frame
         }
         Err(error) => {
@@ -816,7 +825,10 @@ pub(crate) fn encode(header: &RequestHeader, response: &Response) -> Vec<OutPiec
                 error_code: ErrorCode::UNKNOWN_SERVER_ERROR,
                 message: error.to_string(),
             });
-            crate::metrics_hooks::request_errors(header.api_key, error_codes(&refusal));
+            crate::metrics_hooks::request_errors(
+                crate::metrics_hooks::thin_api(header.api_key),
+                error_codes(&refusal),
+            );
             encode_response(&refusal, header.api_version, header.correlation_id)
                 .expect("an error response always encodes")
         }

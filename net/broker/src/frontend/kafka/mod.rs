@@ -199,7 +199,7 @@ pub(crate) fn read_request(
         },
         Err(Refused::Answer(pieces)) => Step::Answer(pieces),
         Err(Refused::Close(why)) => {
-            let api = wire_api_key(head.api_key);
+            let api = ApiKey::try_from(head.api_key).map_or("unknown", api_label);
             crate::metrics_hooks::request_errors(api, vec![wire_error(why.code)]);
             return Err(why.into());
         }
@@ -398,22 +398,37 @@ fn count_errors(head: &Head, codes: impl IntoIterator<Item = i16>) {
         .map(wire_error)
         .collect();
     if !errors.is_empty() {
-        crate::metrics_hooks::request_errors(wire_api(head.api), errors);
+        crate::metrics_hooks::request_errors(api_label(head.api), errors);
     }
 }
 
 fn request_done(api: ApiKey, started: Instant) {
-    crate::metrics_hooks::request(wire_api(api), started);
+    crate::metrics_hooks::request(api_label(api), started);
 }
 
-/// The metrics label of a Kafka API: the metrics name APIs by Kafka's numbers, which the
-/// thin protocol shares.
-fn wire_api(api: ApiKey) -> ringlog_wire::ApiKey {
-    wire_api_key(api as i16)
-}
-
-fn wire_api_key(api_key: i16) -> ringlog_wire::ApiKey {
-    ringlog_wire::ApiKey(api_key as u16)
+/// The metrics label of a Kafka API: Kafka's name for it (as the thin protocol's metrics
+/// name theirs), `unknown` for one not served.
+fn api_label(api: ApiKey) -> &'static str {
+    match api {
+        ApiKey::Produce => "Produce",
+        ApiKey::Fetch => "Fetch",
+        ApiKey::ListOffsets => "ListOffsets",
+        ApiKey::Metadata => "Metadata",
+        ApiKey::OffsetCommit => "OffsetCommit",
+        ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::FindCoordinator => "FindCoordinator",
+        ApiKey::ApiVersions => "ApiVersions",
+        ApiKey::CreateTopics => "CreateTopics",
+        ApiKey::DeleteTopics => "DeleteTopics",
+        ApiKey::DeleteRecords => "DeleteRecords",
+        ApiKey::OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
+        ApiKey::DescribeConfigs => "DescribeConfigs",
+        ApiKey::AlterConfigs => "AlterConfigs",
+        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        ApiKey::CreatePartitions => "CreatePartitions",
+        ApiKey::DescribeCluster => "DescribeCluster",
+        _ => "unknown",
+    }
 }
 
 fn wire_error(code: i16) -> ringlog_wire::ErrorCode {
@@ -458,6 +473,14 @@ mod tests {
             ApiKey::OffsetForLeaderEpoch => one::<OffsetForLeaderEpochRequest>(version, body),
             other => panic!("{other:?} is served but not decoded here: add it"),
         }
+    }
+
+    #[test]
+    fn every_served_api_has_its_metrics_label() {
+        for &(api, _, _) in SERVED {
+            assert_eq!(api_label(api), format!("{api:?}"), "{api:?}");
+        }
+        assert_eq!(api_label(ApiKey::JoinGroup), "unknown");
     }
 
     #[test]
