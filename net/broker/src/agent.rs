@@ -1028,17 +1028,25 @@ async fn create_partitions(
             .await;
             Ok(())
         };
-        let outcome = tokio::time::timeout(timeout.max(Duration::from_millis(1)), outcome)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Refusal::new(
-                    KafkaError::RequestTimedOut,
-                    format!("topic {name}: partitions not added within the request's timeout"),
-                ))
-            });
+        let outcome = within(timeout, outcome, || {
+            format!("topic {name}: partitions not added within the request's timeout")
+        })
+        .await;
         topics.push((name, outcome.err()));
     }
     topics
+}
+
+/// `outcome`, or REQUEST_TIMED_OUT with `why()` once `timeout` passes first (an admin
+/// request's wait for its change to commit and reach this broker's catalog).
+async fn within(
+    timeout: Duration,
+    outcome: impl Future<Output = Result<(), Refusal>>,
+    why: impl FnOnce() -> String,
+) -> Result<(), Refusal> {
+    tokio::time::timeout(timeout.max(Duration::from_millis(1)), outcome)
+        .await
+        .unwrap_or_else(|_| Err(Refusal::new(KafkaError::RequestTimedOut, why())))
 }
 
 async fn create_topics(
@@ -1085,17 +1093,13 @@ async fn create_topics(
             Ok(topic_config) => {
                 let outcome =
                     create_topic(shared, controller, &topic.name, replicas, &topic_config);
-                tokio::time::timeout(timeout.max(Duration::from_millis(1)), outcome)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Refusal::new(
-                            KafkaError::RequestTimedOut,
-                            format!(
-                                "topic {}: not created within the request's timeout",
-                                topic.name
-                            ),
-                        ))
-                    })
+                within(timeout, outcome, || {
+                    format!(
+                        "topic {}: not created within the request's timeout",
+                        topic.name
+                    )
+                })
+                .await
             }
         };
         topics.push((topic.name, outcome.err()));
@@ -1221,14 +1225,10 @@ async fn delete_topics(
             .await;
             Ok(())
         };
-        let outcome = tokio::time::timeout(timeout.max(Duration::from_millis(1)), outcome)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Refusal::new(
-                    KafkaError::RequestTimedOut,
-                    format!("topic {name}: not deleted within the request's timeout"),
-                ))
-            });
+        let outcome = within(timeout, outcome, || {
+            format!("topic {name}: not deleted within the request's timeout")
+        })
+        .await;
         topics.push((name, outcome.err()));
     }
     topics
