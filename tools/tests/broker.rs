@@ -2,11 +2,13 @@
 //! SIGTERM (the next start needs no recovery), and recovers after SIGKILL. Every process is
 //! killed when its test ends, whatever happens.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod support;
 
 use bytes::{Bytes, BytesMut};
 use ringlog_engine::format::{BatchBuilder, Record};
@@ -34,37 +36,18 @@ impl BrokerProcess {
 
     /// A broker on `data_dir` with `args` added to the command line.
     fn start_with(data_dir: &Path, args: &[&str]) -> BrokerProcess {
-        let mut child = broker_command(data_dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ringlog broker");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            for _ in 0..2 {
-                let mut line = String::new();
-                let _ = reader.read_line(&mut line);
-                let _ = tx.send(line);
-            }
-        });
+        let (child, lines) = support::spawn_with_lines(broker_command(data_dir).args(args));
         let next_line = || {
-            rx.recv_timeout(DEADLINE)
+            lines
+                .recv_timeout(DEADLINE)
                 .expect("the broker reports its addresses")
         };
         let line = next_line();
-        let addr = thin_address(&line);
+        let addr = support::listener_address(&line, "THIN")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         let line = next_line();
-        let metrics = line
-            .trim()
-            .strip_prefix("metrics on http://")
-            .and_then(|a| a.strip_suffix("/metrics"))
-            .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
-            .parse()
-            .unwrap();
+        let metrics = support::metrics_address(&line)
+            .unwrap_or_else(|| panic!("unexpected second line {line:?}"));
         BrokerProcess {
             child,
             addr,
@@ -353,18 +336,4 @@ fn a_data_dir_started_under_another_node_id_is_refused_with_its_owner() {
     // Under its own id the data dir still serves, topic and all.
     let broker = BrokerProcess::start_with(&data_dir, &["--node-id", "1"]);
     assert_eq!(high_watermark(broker.addr, "t"), Offset(0));
-}
-
-/// The thin listener's address in a broker's first line, `listening on NAME://ADDR, ...`.
-fn thin_address(line: &str) -> SocketAddr {
-    line.trim()
-        .strip_prefix("listening on ")
-        .and_then(|listeners| {
-            listeners
-                .split(", ")
-                .find_map(|listener| listener.strip_prefix("THIN://"))
-        })
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap()
 }

@@ -5,11 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod support;
 
 use serde_json::Value;
 
@@ -35,7 +37,8 @@ impl BrokerProcess {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("broker.toml");
         std::fs::write(&config, toml).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ringlog"));
+        command
             .args([
                 "broker",
                 "--listeners",
@@ -48,30 +51,19 @@ impl BrokerProcess {
             ])
             .arg(&config)
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ringlog broker");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads stdout to its end: a broker whose stdout is closed fails its next report.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let _ = tx.send(line.unwrap_or_default());
-            }
-        });
+            .arg(dir.path().join("data"));
+        let (child, lines) = support::spawn_with_lines(&mut command);
         // Killed by drop if the line never comes.
         let mut broker = BrokerProcess {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             _dir: dir,
         };
-        let line = rx
+        let line = lines
             .recv_timeout(DEADLINE)
             .expect("the broker reports its address");
-        broker.addr = thin_address(&line);
+        broker.addr = support::listener_address(&line, "THIN")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         broker
     }
 
@@ -787,18 +779,4 @@ fn failures_exit_nonzero_naming_the_kafka_error() {
     broker
         .run_with_input(&["produce", "strict", "--acks", "1"], "c\n")
         .ok();
-}
-
-/// The thin listener's address in a broker's first line, `listening on NAME://ADDR, ...`.
-fn thin_address(line: &str) -> SocketAddr {
-    line.trim()
-        .strip_prefix("listening on ")
-        .and_then(|listeners| {
-            listeners
-                .split(", ")
-                .find_map(|listener| listener.strip_prefix("THIN://"))
-        })
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap()
 }

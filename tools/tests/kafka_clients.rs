@@ -7,11 +7,13 @@
 //! when its test ends, whatever happens.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+mod support;
 
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, ConfigSource, NewTopic, ResourceSpecifier,
@@ -58,33 +60,23 @@ impl Broker {
     /// process and the addresses it reports: Kafka's, the thin protocol's, the metrics'.
     /// `None` if the process ended before it served.
     fn spawn(dir: &Path, listeners: &str) -> Option<(Child, SocketAddr, SocketAddr, SocketAddr)> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
-            .args([
-                "broker",
-                "--listeners",
-                listeners,
-                "--metrics-listen",
-                "127.0.0.1:0",
-                "--shards",
-                "2",
-                "--config",
-            ])
-            .arg(dir.join("broker.toml"))
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ringlog broker");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let _ = tx.send(line.unwrap_or_default());
-            }
-        });
-        let line = || match rx.recv_timeout(DEADLINE) {
+        let (mut child, lines) = support::spawn_with_lines(
+            Command::new(env!("CARGO_BIN_EXE_ringlog"))
+                .args([
+                    "broker",
+                    "--listeners",
+                    listeners,
+                    "--metrics-listen",
+                    "127.0.0.1:0",
+                    "--shards",
+                    "2",
+                    "--config",
+                ])
+                .arg(dir.join("broker.toml"))
+                .arg("--data-dir")
+                .arg(dir.join("data")),
+        );
+        let line = || match lines.recv_timeout(DEADLINE) {
             Ok(line) => Some(line),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
             Err(timeout) => panic!("the broker reports its addresses: {timeout}"),
@@ -93,28 +85,14 @@ impl Broker {
             let _ = child.wait();
             return None;
         };
-        let listener = |name: &str| -> SocketAddr {
-            listening
-                .trim()
-                .strip_prefix("listening on ")
-                .and_then(|listeners| {
-                    listeners
-                        .split(", ")
-                        .find_map(|listener| listener.strip_prefix(name))
-                })
+        let listener = |name: &str| {
+            support::listener_address(&listening, name)
                 .unwrap_or_else(|| panic!("unexpected first line {listening:?}"))
-                .parse()
-                .unwrap()
         };
-        let (kafka, thin) = (listener("PLAINTEXT://"), listener("THIN://"));
+        let (kafka, thin) = (listener("PLAINTEXT"), listener("THIN"));
         let metrics_line = line().expect("the broker reports its metrics address");
-        let metrics = metrics_line
-            .trim()
-            .strip_prefix("metrics on http://")
-            .and_then(|rest| rest.strip_suffix("/metrics"))
-            .unwrap_or_else(|| panic!("unexpected second line {metrics_line:?}"))
-            .parse()
-            .unwrap();
+        let metrics = support::metrics_address(&metrics_line)
+            .unwrap_or_else(|| panic!("unexpected second line {metrics_line:?}"));
         Some((child, kafka, thin, metrics))
     }
 

@@ -23,6 +23,47 @@ pub(crate) const SIGTERM: i32 = 15;
 pub(crate) const SIGCONT: i32 = 18;
 pub(crate) const SIGSTOP: i32 = 19;
 
+/// Starts `command` (a `ringlog broker ...`) with its stdout piped and read on a thread to its
+/// end, so the broker never writes to a closed or full pipe: the receiver yields each line.
+pub(crate) fn spawn_with_lines(
+    command: &mut Command,
+) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start ringlog broker");
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    (child, rx)
+}
+
+/// The address of listener `name` (`PLAINTEXT`, `THIN`) in a broker's first line,
+/// `listening on NAME://ADDR, ...`; `None` when the line names no such listener.
+pub(crate) fn listener_address(line: &str, name: &str) -> Option<SocketAddr> {
+    line.trim()
+        .strip_prefix("listening on ")?
+        .split(", ")
+        .find_map(|listener| listener.strip_prefix(name)?.strip_prefix("://"))?
+        .parse()
+        .ok()
+}
+
+/// The address in a broker's second line, `metrics on http://ADDR/metrics`.
+pub(crate) fn metrics_address(line: &str) -> Option<SocketAddr> {
+    line.trim()
+        .strip_prefix("metrics on http://")?
+        .strip_suffix("/metrics")?
+        .parse()
+        .ok()
+}
+
 /// A port nothing listens on right now.
 pub(crate) fn free_addr() -> SocketAddr {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
@@ -184,12 +225,32 @@ impl Cluster {
         };
         let ready: Vec<_> = (1..=n).map(|id| cluster.spawn(id)).collect();
         for (id, wait) in (1..=n).zip(ready) {
-            let kafka = wait
-                .recv_timeout(DEADLINE)
-                .expect("every broker registers and serves");
-            cluster.node_mut(id).kafka = kafka;
+            cluster.wait_serving(id, wait);
         }
         cluster
+    }
+
+    /// Waits for broker `id`, started with `ready`, to serve, and learns its Kafka address.
+    /// A broker that exits before it serves (its picked ports were taken meanwhile: another
+    /// process's ephemeral port, or the listening sockets of a process just killed, which
+    /// outlive it briefly) is started again, a few times.
+    fn wait_serving(&mut self, id: u32, mut ready: std::sync::mpsc::Receiver<SocketAddr>) {
+        for attempt in 1.. {
+            match ready.recv_timeout(DEADLINE) {
+                Ok(kafka) => {
+                    self.node_mut(id).kafka = kafka;
+                    return;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) if attempt < 10 => {
+                    if let Some(mut child) = self.node_mut(id).child.take() {
+                        let _ = child.wait();
+                    }
+                    std::thread::sleep(Duration::from_millis(300));
+                    ready = self.spawn(id);
+                }
+                Err(error) => panic!("broker {id} does not register and serve: {error}"),
+            }
+        }
     }
 
     fn node(&self, id: u32) -> &Node {
@@ -219,32 +280,17 @@ impl Cluster {
             node.data_dir.join("data").display(),
         );
         std::fs::write(&config, text).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
-            .arg("broker")
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ringlog broker");
-        let stdout = child.stdout.take().unwrap();
+        let (child, lines) = spawn_with_lines(
+            Command::new(env!("CARGO_BIN_EXE_ringlog"))
+                .args(["broker", "--config"])
+                .arg(&config),
+        );
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let kafka = reader.read_line(&mut line).ok().and_then(|_| {
-                line.trim()
-                    .strip_prefix("listening on ")?
-                    .split(", ")
-                    .find_map(|listener| listener.strip_prefix("PLAINTEXT://"))?
-                    .parse::<SocketAddr>()
-                    .ok()
-            });
-            if let Some(kafka) = kafka {
+            let kafka = lines.recv().ok();
+            if let Some(kafka) = kafka.and_then(|line| listener_address(&line, "PLAINTEXT")) {
                 let _ = tx.send(kafka);
             }
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
         });
         node.child = Some(child);
         rx
@@ -318,10 +364,7 @@ impl Cluster {
     /// Starts broker `id` again from its data directory and waits until it serves.
     pub(crate) fn restart(&mut self, id: u32) {
         let ready = self.spawn(id);
-        let kafka = ready
-            .recv_timeout(DEADLINE)
-            .expect("the restarted broker registers and serves");
-        self.node_mut(id).kafka = kafka;
+        self.wait_serving(id, ready);
     }
 
     pub(crate) fn proxy(&self, id: u32) -> &Proxy {
