@@ -418,19 +418,39 @@ mod tests {
     #[test]
     fn group_coordinator_errors_carry_kafkas_codes_and_names() {
         let expected = [
-            (KafkaError::CoordinatorLoadInProgress, 14, "COORDINATOR_LOAD_IN_PROGRESS"),
+            (
+                KafkaError::CoordinatorLoadInProgress,
+                14,
+                "COORDINATOR_LOAD_IN_PROGRESS",
+            ),
             (KafkaError::IllegalGeneration, 22, "ILLEGAL_GENERATION"),
-            (KafkaError::InconsistentGroupProtocol, 23, "INCONSISTENT_GROUP_PROTOCOL"),
+            (
+                KafkaError::InconsistentGroupProtocol,
+                23,
+                "INCONSISTENT_GROUP_PROTOCOL",
+            ),
             (KafkaError::InvalidGroupId, 24, "INVALID_GROUP_ID"),
             (KafkaError::UnknownMemberId, 25, "UNKNOWN_MEMBER_ID"),
-            (KafkaError::InvalidSessionTimeout, 26, "INVALID_SESSION_TIMEOUT"),
+            (
+                KafkaError::InvalidSessionTimeout,
+                26,
+                "INVALID_SESSION_TIMEOUT",
+            ),
             (KafkaError::RebalanceInProgress, 27, "REBALANCE_IN_PROGRESS"),
             (KafkaError::NonEmptyGroup, 68, "NON_EMPTY_GROUP"),
             (KafkaError::GroupIdNotFound, 69, "GROUP_ID_NOT_FOUND"),
             (KafkaError::MemberIdRequired, 79, "MEMBER_ID_REQUIRED"),
-            (KafkaError::GroupMaxSizeReached, 81, "GROUP_MAX_SIZE_REACHED"),
+            (
+                KafkaError::GroupMaxSizeReached,
+                81,
+                "GROUP_MAX_SIZE_REACHED",
+            ),
             (KafkaError::FencedInstanceId, 82, "FENCED_INSTANCE_ID"),
-            (KafkaError::GroupSubscribedToTopic, 86, "GROUP_SUBSCRIBED_TO_TOPIC"),
+            (
+                KafkaError::GroupSubscribedToTopic,
+                86,
+                "GROUP_SUBSCRIBED_TO_TOPIC",
+            ),
         ];
         for (error, code, name) in expected {
             assert_eq!((error.code(), error.name()), (code, name), "{error:?}");
