@@ -40,6 +40,21 @@ pub enum KafkaError {
     RequestTimedOut,
     NotEnoughReplicas,
     NotEnoughReplicasAfterAppend,
+    // The group coordinator's refusals (JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+    // OffsetCommit, DeleteGroups, OffsetDelete).
+    CoordinatorLoadInProgress,
+    IllegalGeneration,
+    InconsistentGroupProtocol,
+    InvalidGroupId,
+    UnknownMemberId,
+    InvalidSessionTimeout,
+    RebalanceInProgress,
+    NonEmptyGroup,
+    GroupIdNotFound,
+    MemberIdRequired,
+    GroupMaxSizeReached,
+    FencedInstanceId,
+    GroupSubscribedToTopic,
 }
 
 impl KafkaError {
@@ -73,6 +88,19 @@ impl KafkaError {
             KafkaError::RequestTimedOut => 7,
             KafkaError::NotEnoughReplicas => 19,
             KafkaError::NotEnoughReplicasAfterAppend => 20,
+            KafkaError::CoordinatorLoadInProgress => 14,
+            KafkaError::IllegalGeneration => 22,
+            KafkaError::InconsistentGroupProtocol => 23,
+            KafkaError::InvalidGroupId => 24,
+            KafkaError::UnknownMemberId => 25,
+            KafkaError::InvalidSessionTimeout => 26,
+            KafkaError::RebalanceInProgress => 27,
+            KafkaError::NonEmptyGroup => 68,
+            KafkaError::GroupIdNotFound => 69,
+            KafkaError::MemberIdRequired => 79,
+            KafkaError::GroupMaxSizeReached => 81,
+            KafkaError::FencedInstanceId => 82,
+            KafkaError::GroupSubscribedToTopic => 86,
         }
     }
 
@@ -106,6 +134,19 @@ impl KafkaError {
             KafkaError::RequestTimedOut => "REQUEST_TIMED_OUT",
             KafkaError::NotEnoughReplicas => "NOT_ENOUGH_REPLICAS",
             KafkaError::NotEnoughReplicasAfterAppend => "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+            KafkaError::CoordinatorLoadInProgress => "COORDINATOR_LOAD_IN_PROGRESS",
+            KafkaError::IllegalGeneration => "ILLEGAL_GENERATION",
+            KafkaError::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
+            KafkaError::InvalidGroupId => "INVALID_GROUP_ID",
+            KafkaError::UnknownMemberId => "UNKNOWN_MEMBER_ID",
+            KafkaError::InvalidSessionTimeout => "INVALID_SESSION_TIMEOUT",
+            KafkaError::RebalanceInProgress => "REBALANCE_IN_PROGRESS",
+            KafkaError::NonEmptyGroup => "NON_EMPTY_GROUP",
+            KafkaError::GroupIdNotFound => "GROUP_ID_NOT_FOUND",
+            KafkaError::MemberIdRequired => "MEMBER_ID_REQUIRED",
+            KafkaError::GroupMaxSizeReached => "GROUP_MAX_SIZE_REACHED",
+            KafkaError::FencedInstanceId => "FENCED_INSTANCE_ID",
+            KafkaError::GroupSubscribedToTopic => "GROUP_SUBSCRIBED_TO_TOPIC",
         }
     }
 }
@@ -373,6 +414,48 @@ impl AlterIsrError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_coordinator_errors_carry_kafkas_codes_and_names() {
+        let expected = [
+            (
+                KafkaError::CoordinatorLoadInProgress,
+                14,
+                "COORDINATOR_LOAD_IN_PROGRESS",
+            ),
+            (KafkaError::IllegalGeneration, 22, "ILLEGAL_GENERATION"),
+            (
+                KafkaError::InconsistentGroupProtocol,
+                23,
+                "INCONSISTENT_GROUP_PROTOCOL",
+            ),
+            (KafkaError::InvalidGroupId, 24, "INVALID_GROUP_ID"),
+            (KafkaError::UnknownMemberId, 25, "UNKNOWN_MEMBER_ID"),
+            (
+                KafkaError::InvalidSessionTimeout,
+                26,
+                "INVALID_SESSION_TIMEOUT",
+            ),
+            (KafkaError::RebalanceInProgress, 27, "REBALANCE_IN_PROGRESS"),
+            (KafkaError::NonEmptyGroup, 68, "NON_EMPTY_GROUP"),
+            (KafkaError::GroupIdNotFound, 69, "GROUP_ID_NOT_FOUND"),
+            (KafkaError::MemberIdRequired, 79, "MEMBER_ID_REQUIRED"),
+            (
+                KafkaError::GroupMaxSizeReached,
+                81,
+                "GROUP_MAX_SIZE_REACHED",
+            ),
+            (KafkaError::FencedInstanceId, 82, "FENCED_INSTANCE_ID"),
+            (
+                KafkaError::GroupSubscribedToTopic,
+                86,
+                "GROUP_SUBSCRIBED_TO_TOPIC",
+            ),
+        ];
+        for (error, code, name) in expected {
+            assert_eq!((error.code(), error.name()), (code, name), "{error:?}");
+        }
+    }
 
     #[test]
     fn errors_map_to_kafka_codes_and_names() {

@@ -30,6 +30,7 @@ mod catalog;
 pub mod config;
 mod connection;
 mod frontend;
+mod group;
 mod int_rule;
 mod meta_properties;
 pub mod metrics;

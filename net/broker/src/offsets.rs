@@ -17,6 +17,10 @@
 //! | value | offset          | i64                         |
 //! | value | leader epoch    | i32, -1 unknown             |
 //! | value | metadata        | u16 length + UTF-8; 0xFFFF null |
+//!
+//! A null value is a tombstone: the group's commit for that partition was deleted (DeleteGroups,
+//! OffsetDelete, retention). The commit's time is the record's timestamp. Key version 2 (a
+//! group's membership) is `group::record`'s; this module skips it.
 
 use std::collections::BTreeMap;
 
@@ -28,7 +32,8 @@ pub(crate) use ringlog_wire::group::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, pa
 
 /// A commit's metadata string may have at most this many bytes (Kafka's default).
 pub(crate) const METADATA_MAX_BYTES: usize = 4096;
-const KEY_VERSION: u8 = 1;
+/// The key version of an offset commit.
+pub(crate) const KEY_VERSION: u8 = 1;
 /// Bytes replayed per read when rebuilding.
 const REPLAY_CHUNK_BYTES: u64 = 1 << 20;
 
@@ -79,8 +84,18 @@ impl GroupOffsets {
             let (batch, rest) = batches.split_at(len.min(batches.len()));
             if let Ok(records) = RecordIter::new(batch) {
                 for record in records.flatten() {
-                    if let Some(commit) = decode(record.key, record.value) {
-                        self.apply(commit);
+                    let Some(key) = record.key.and_then(decode_key) else {
+                        continue;
+                    };
+                    match record.value.map(decode_value) {
+                        Some(Some(committed)) => {
+                            self.offsets.insert(key, committed);
+                        }
+                        // A tombstone.
+                        None => {
+                            self.offsets.remove(&key);
+                        }
+                        Some(None) => {}
                     }
                 }
             }
@@ -128,11 +143,9 @@ pub(crate) fn encode_batch(commits: &[Commit], timestamp: i64) -> Bytes {
     Bytes::from(builder.finish())
 }
 
-fn encode(commit: &Commit) -> (Vec<u8>, Vec<u8>) {
-    let mut key = vec![KEY_VERSION];
-    put_string(&mut key, Some(&commit.group));
-    put_string(&mut key, Some(&commit.topic));
-    key.extend_from_slice(&commit.partition.to_be_bytes());
+/// A commit's key and value.
+pub(crate) fn encode(commit: &Commit) -> (Vec<u8>, Vec<u8>) {
+    let key = encode_key(&commit.group, &commit.topic, commit.partition);
     let mut value = Vec::new();
     value.extend_from_slice(&(commit.committed.offset.0 as i64).to_be_bytes());
     let epoch = commit.committed.leader_epoch.map_or(-1, |e| e.0 as i32);
@@ -141,9 +154,25 @@ fn encode(commit: &Commit) -> (Vec<u8>, Vec<u8>) {
     (key, value)
 }
 
-fn put_string(out: &mut Vec<u8>, s: Option<&str>) {
+/// The key of `group`'s commit for one partition (a tombstone's key too).
+pub(crate) fn encode_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
+    let mut key = vec![KEY_VERSION];
+    put_string(&mut key, Some(group));
+    put_string(&mut key, Some(topic));
+    key.extend_from_slice(&partition.to_be_bytes());
+    key
+}
+
+/// Writes a u16-length string, 0xFFFF for null. Strings longer than that are a caller's bug:
+/// group ids, topics and client ids come from Kafka's int16-length strings.
+pub(crate) fn put_string(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => {
+            assert!(
+                s.len() < usize::from(u16::MAX),
+                "string of {} bytes",
+                s.len()
+            );
             out.extend_from_slice(&(s.len() as u16).to_be_bytes());
             out.extend_from_slice(s.as_bytes());
         }
@@ -151,35 +180,52 @@ fn put_string(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-/// A record back into a commit; `None` for anything malformed (skipped, never a panic).
+/// A record back into a commit; `None` for anything malformed or a tombstone (skipped, never
+/// a panic).
+#[cfg(test)]
 fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Option<Commit> {
-    let mut key = Cursor(key?);
+    let (group, topic, partition) = decode_key(key?)?;
+    let committed = decode_value(value?)?;
+    Some(Commit {
+        group,
+        topic,
+        partition,
+        committed,
+    })
+}
+
+/// An offset commit's key: (group, topic, partition); `None` for another key version or bad
+/// bytes.
+pub(crate) fn decode_key(key: &[u8]) -> Option<(String, String, u32)> {
+    let mut key = Cursor(key);
     if key.u8()? != KEY_VERSION {
         return None;
     }
     let group = key.string()??;
     let topic = key.string()??;
-    let partition = u32::from_be_bytes(key.take(4)?.try_into().ok()?);
-    let mut value = Cursor(value?);
-    let offset = i64::from_be_bytes(value.take(8)?.try_into().ok()?);
-    let epoch = i32::from_be_bytes(value.take(4)?.try_into().ok()?);
+    let partition = key.u32()?;
+    Some((group, topic, partition))
+}
+
+/// An offset commit's (non-null) value; `None` for bad bytes. Bytes after the metadata are
+/// ignored, so a later version may append fields.
+pub(crate) fn decode_value(value: &[u8]) -> Option<Committed> {
+    let mut value = Cursor(value);
+    let offset = value.i64()?;
+    let epoch = value.i32()?;
     let metadata = value.string()?;
-    Some(Commit {
-        group,
-        topic,
-        partition,
-        committed: Committed {
-            offset: Offset(u64::try_from(offset).ok()?),
-            leader_epoch: u32::try_from(epoch).ok().map(LeaderEpoch),
-            metadata,
-        },
+    Some(Committed {
+        offset: Offset(u64::try_from(offset).ok()?),
+        leader_epoch: u32::try_from(epoch).ok().map(LeaderEpoch),
+        metadata,
     })
 }
 
-struct Cursor<'a>(&'a [u8]);
+/// Reads big-endian fields off a byte slice; every read is `None` past the end.
+pub(crate) struct Cursor<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if self.0.len() < n {
             return None;
         }
@@ -188,12 +234,28 @@ impl<'a> Cursor<'a> {
         Some(head)
     }
 
-    fn u8(&mut self) -> Option<u8> {
+    pub(crate) fn u8(&mut self) -> Option<u8> {
         self.take(1).map(|b| b[0])
     }
 
+    pub(crate) fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    pub(crate) fn i32(&mut self) -> Option<i32> {
+        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    pub(crate) fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// `Some(None)` for a null string.
-    fn string(&mut self) -> Option<Option<String>> {
+    pub(crate) fn string(&mut self) -> Option<Option<String>> {
         let len = u16::from_be_bytes(self.take(2)?.try_into().ok()?);
         if len == u16::MAX {
             return Some(None);
@@ -234,6 +296,25 @@ mod tests {
             Some("note")
         );
         assert_eq!(offsets.get("g", "orders", 1), None);
+    }
+
+    #[test]
+    fn a_tombstone_removes_the_commit_on_replay() {
+        let mut builder = BatchBuilder::new();
+        let (key, value) = encode(&commit("g", 0, 10));
+        builder.push(&Record {
+            key: Some(&key),
+            value: Some(&value),
+            ..Record::default()
+        });
+        builder.push(&Record {
+            key: Some(&encode_key("g", "orders", 0)),
+            value: None,
+            ..Record::default()
+        });
+        let mut offsets = GroupOffsets::default();
+        offsets.apply_batches(&builder.finish());
+        assert_eq!(offsets.get("g", "orders", 0), None);
     }
 
     #[test]
