@@ -6,7 +6,7 @@
 //! Every broker has a deadline to start, every wait a timeout, and every process is killed
 //! when its test ends, whatever happens.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -719,4 +719,142 @@ fn a_consumer_validates_its_position_with_offset_for_leader_epoch_after_a_restar
         asked >= 1.0,
         "librdkafka validated its position: {asked} requests"
     );
+}
+
+/// A group member: `subscribe()`, Kafka's classic group protocol through librdkafka.
+fn member(broker: &Broker, group: &str, topic: &str) -> BaseConsumer {
+    let consumer: BaseConsumer = broker
+        .config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "300")
+        .create()
+        .expect("create a group member");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
+/// The partitions of `topic` assigned to `consumer`.
+fn assigned(consumer: &BaseConsumer, topic: &str) -> BTreeSet<i32> {
+    consumer
+        .assignment()
+        .expect("assignment")
+        .elements_for_topic(topic)
+        .iter()
+        .map(|e| e.partition())
+        .collect()
+}
+
+/// Polls every consumer (each poll runs its group protocol) until `done` holds.
+fn poll_until(
+    consumers: &[&BaseConsumer],
+    read: &mut BTreeMap<(i32, i64), Vec<u8>>,
+    done: impl Fn(&BTreeMap<(i32, i64), Vec<u8>>) -> bool,
+    what: &str,
+) {
+    let deadline = Instant::now() + DEADLINE;
+    while !done(read) {
+        assert!(Instant::now() < deadline, "{what}: not within {DEADLINE:?}");
+        for consumer in consumers {
+            if let Some(message) = consumer.poll(Duration::from_millis(50)) {
+                let message = message.expect("consume");
+                let value = message.payload().unwrap_or_default().to_vec();
+                read.insert((message.partition(), message.offset()), value);
+            }
+        }
+    }
+}
+
+#[test]
+fn group_members_share_partitions_commit_and_take_over_when_one_leaves() {
+    let broker = Broker::start("");
+    create_topic(&broker, "shared", 4, &[]).unwrap();
+    let producer = broker.producer(&[("acks", "all")]);
+    for n in 0..40 {
+        let value = format!("first {n}");
+        produce(
+            &producer,
+            "shared",
+            n % 4,
+            &Record {
+                key: None,
+                value: value.into_bytes(),
+                headers: Vec::new(),
+            },
+        );
+    }
+    let a = member(&broker, "sharers", "shared");
+    let b = member(&broker, "sharers", "shared");
+    // Both join one generation: each gets a share, together every partition, none twice.
+    let mut read = BTreeMap::new();
+    let shared = || {
+        let (mine, theirs) = (assigned(&a, "shared"), assigned(&b, "shared"));
+        !mine.is_empty()
+            && !theirs.is_empty()
+            && mine.is_disjoint(&theirs)
+            && mine.union(&theirs).count() == 4
+    };
+    poll_until(
+        &[&a, &b],
+        &mut read,
+        |read| shared() && read.len() == 40,
+        "two members share the topic",
+    );
+    // Each commits what it read, as a member of the generation.
+    for consumer in [&a, &b] {
+        consumer
+            .commit_consumer_state(CommitMode::Sync)
+            .expect("a member's OffsetCommit is accepted");
+    }
+    // The group as an admin sees it.
+    let groups = a
+        .fetch_group_list(Some("sharers"), DEADLINE)
+        .expect("DescribeGroups is answered");
+    let group = &groups.groups()[0];
+    assert_eq!(
+        (group.state(), group.protocol_type()),
+        ("Stable", "consumer")
+    );
+    assert_eq!(group.members().len(), 2);
+    // One leaves (LeaveGroup on close): the other takes every partition and resumes from the
+    // group's commits, reading only what came after them.
+    drop(a);
+    let mut after = BTreeMap::new();
+    poll_until(
+        &[&b],
+        &mut after,
+        |_| assigned(&b, "shared").len() == 4,
+        "the last member takes over",
+    );
+    for n in 0..4 {
+        let value = format!("second {n}");
+        produce(
+            &producer,
+            "shared",
+            n,
+            &Record {
+                key: None,
+                value: value.into_bytes(),
+                headers: Vec::new(),
+            },
+        );
+    }
+    poll_until(
+        &[&b],
+        &mut after,
+        |read| read.len() >= 4,
+        "the new records are read",
+    );
+    let values: BTreeSet<String> = after
+        .values()
+        .map(|v| String::from_utf8_lossy(v).to_string())
+        .collect();
+    let expected: BTreeSet<String> = (0..4).map(|n| format!("second {n}")).collect();
+    assert_eq!(
+        values, expected,
+        "resumed from the commits: nothing read twice"
+    );
+    assert!(after.keys().all(|(_, offset)| *offset == 10));
 }

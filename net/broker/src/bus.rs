@@ -16,6 +16,7 @@ use ringlog_replication::partition::{FetchId, FollowerFetchRequest};
 use ringlog_replication::{BrokerId, Millis, TopicPartition};
 
 use crate::catalog::Catalog;
+use crate::group::PersistToken;
 use crate::offsets::Commit;
 use crate::ops::{AdminOp, AdminOutcome, LeaderAnswer, PartOp, PartResult};
 use crate::options::ServerOptions;
@@ -199,12 +200,21 @@ impl Shared {
     }
 }
 
-/// Where a produce's answer goes once the partition gives it: the part's reply, and for a
-/// commit of group offsets, the commits to apply to the owner's map once they are stored.
+/// Where an append's (or a DeleteRecords') answer goes once the partition gives it.
 #[derive(Debug)]
-pub(crate) struct Route {
-    pub reply: ReplyTo,
-    pub commits: Option<Vec<Commit>>,
+pub(crate) enum Route {
+    /// To a request's part.
+    Part(ReplyTo),
+    /// A commit of group offsets, stamped `commit_ms`: taken into the group coordinator's
+    /// offsets once stored, then answered to the part.
+    Commit {
+        reply: ReplyTo,
+        commits: Vec<Commit>,
+        commit_ms: i64,
+    },
+    /// An append the group coordinator asked for ([`crate::group::Effect::Persist`]): its
+    /// result goes back to the coordinator.
+    Coordinator(PersistToken),
 }
 
 /// What the shards ask of the agent.

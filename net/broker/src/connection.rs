@@ -107,7 +107,7 @@ impl Connection {
             stream,
             peer,
             generation,
-            frontend: ConnState::new(protocol),
+            frontend: ConnState::new(protocol, peer),
             recv_buffer: vec![0; RECV_BUFFER_BYTES].into_boxed_slice(),
             recv_in_flight: false,
             poll_in_flight: false,

@@ -20,7 +20,8 @@
 //! | [`topic_config`]  | [`TopicConfig`]: topic-level keys as string pairs (CreateTopics, DescribeConfigs, AlterConfigs), their typed [`TopicSettings`] and persisted form |
 //! | `int_rule`        | the range a configuration integer may take, shared by broker and topic keys |
 //! | [`metrics`]       | metric names and recording helpers, the Prometheus recorder, the `/metrics` HTTP responder ([`MetricsServer`]) |
-//! | `offsets`         | consumer groups' committed offsets in the internal topic `__consumer_offsets` |
+//! | `offsets`         | the committed-offset records of `__consumer_offsets` (key version 1) |
+//! | `group`           | the consumer-group coordinator of one `__consumer_offsets` partition, a pure state machine (Kafka's classic protocol), its group records and replay; run by the shard that owns the partition (`shard/groups.rs`) |
 //! | `meta_properties` | `data_dir/meta.properties`: the node the data dir belongs to, checked at start |
 //! | `metrics_hooks`   | what the runtime records through the `metrics` facade                  |
 

@@ -22,11 +22,11 @@
 //! OffsetDelete, retention). The commit's time is the record's timestamp. Key version 2 (a
 //! group's membership) is `group::record`'s; this module skips it.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
-use ringlog_engine::format::{BatchBuilder, Record, RecordIter};
-use ringlog_engine::{LeaderEpoch, Log, Offset};
+#[cfg(test)]
+use ringlog_engine::Log;
+use ringlog_engine::format::{BatchBuilder, Record};
+use ringlog_engine::{LeaderEpoch, Offset};
 
 pub(crate) use ringlog_wire::group::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, partition_for};
 
@@ -34,8 +34,6 @@ pub(crate) use ringlog_wire::group::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, pa
 pub(crate) const METADATA_MAX_BYTES: usize = 4096;
 /// The key version of an offset commit.
 pub(crate) const KEY_VERSION: u8 = 1;
-/// Bytes replayed per read when rebuilding.
-const REPLAY_CHUNK_BYTES: u64 = 1 << 20;
 
 /// What a group committed for one partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,80 +50,6 @@ pub(crate) struct Commit {
     pub topic: String,
     pub partition: u32,
     pub committed: Committed,
-}
-
-/// The committed offsets of the groups in one partition of the internal topic.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct GroupOffsets {
-    offsets: BTreeMap<(String, String, u32), Committed>,
-}
-
-impl GroupOffsets {
-    /// Replays the partition's log.
-    pub(crate) fn load(log: &Log) -> Result<GroupOffsets, ringlog_engine::Error> {
-        let mut offsets = GroupOffsets::default();
-        let end = log.log_end_offset();
-        let mut next = log.log_start_offset();
-        while next < end {
-            let read = log.read_bytes(next, REPLAY_CHUNK_BYTES, end)?;
-            if read.batch_count == 0 {
-                break;
-            }
-            offsets.apply_batches(&read.bytes);
-            next = read.next_offset;
-        }
-        Ok(offsets)
-    }
-
-    /// Applies the commits in `batches` (validated batches back to back).
-    fn apply_batches(&mut self, mut batches: &[u8]) {
-        while batches.len() >= 12 {
-            let len = 12 + u32::from_be_bytes(batches[8..12].try_into().expect("4 bytes")) as usize;
-            let (batch, rest) = batches.split_at(len.min(batches.len()));
-            if let Ok(records) = RecordIter::new(batch) {
-                for record in records.flatten() {
-                    let Some(key) = record.key.and_then(decode_key) else {
-                        continue;
-                    };
-                    match record.value.map(decode_value) {
-                        Some(Some(committed)) => {
-                            self.offsets.insert(key, committed);
-                        }
-                        // A tombstone.
-                        None => {
-                            self.offsets.remove(&key);
-                        }
-                        Some(None) => {}
-                    }
-                }
-            }
-            batches = rest;
-        }
-    }
-
-    pub(crate) fn apply(&mut self, commit: Commit) {
-        let key = (commit.group, commit.topic, commit.partition);
-        self.offsets.insert(key, commit.committed);
-    }
-
-    pub(crate) fn get(&self, group: &str, topic: &str, partition: u32) -> Option<&Committed> {
-        self.offsets
-            .get(&(group.to_string(), topic.to_string(), partition))
-    }
-
-    /// Every partition `group` committed, by topic.
-    pub(crate) fn of_group(&self, group: &str) -> BTreeMap<String, Vec<(u32, Committed)>> {
-        let mut topics: BTreeMap<String, Vec<(u32, Committed)>> = BTreeMap::new();
-        for ((g, topic, partition), committed) in &self.offsets {
-            if g == group {
-                topics
-                    .entry(topic.clone())
-                    .or_default()
-                    .push((*partition, committed.clone()));
-            }
-        }
-        topics
-    }
 }
 
 /// One batch holding `commits`, to append to the group's partition.
@@ -283,41 +207,6 @@ mod tests {
     }
 
     #[test]
-    fn commits_round_trip_through_a_batch_and_the_latest_wins() {
-        let batch = encode_batch(
-            &[commit("g", 0, 10), commit("g", 0, 12), commit("h", 1, 5)],
-            0,
-        );
-        let mut offsets = GroupOffsets::default();
-        offsets.apply_batches(&batch);
-        assert_eq!(offsets.get("g", "orders", 0).unwrap().offset, Offset(12));
-        assert_eq!(
-            offsets.get("h", "orders", 1).unwrap().metadata.as_deref(),
-            Some("note")
-        );
-        assert_eq!(offsets.get("g", "orders", 1), None);
-    }
-
-    #[test]
-    fn a_tombstone_removes_the_commit_on_replay() {
-        let mut builder = BatchBuilder::new();
-        let (key, value) = encode(&commit("g", 0, 10));
-        builder.push(&Record {
-            key: Some(&key),
-            value: Some(&value),
-            ..Record::default()
-        });
-        builder.push(&Record {
-            key: Some(&encode_key("g", "orders", 0)),
-            value: None,
-            ..Record::default()
-        });
-        let mut offsets = GroupOffsets::default();
-        offsets.apply_batches(&builder.finish());
-        assert_eq!(offsets.get("g", "orders", 0), None);
-    }
-
-    #[test]
     fn malformed_records_are_skipped() {
         assert_eq!(decode(Some(&[1, 0]), Some(&[])), None);
         assert_eq!(decode(None, None), None);
@@ -329,15 +218,36 @@ mod tests {
         assert!(partition_for("x") < OFFSETS_TOPIC_PARTITIONS);
     }
 
+    /// The coordinator's view after a reopen: the latest commit per key wins, and a
+    /// tombstone deletes the commit.
     #[test]
     fn offsets_survive_in_a_real_log() {
         let dir = tempfile::tempdir().unwrap();
         let log = Log::open(dir.path(), ringlog_engine::LogConfig::default()).unwrap();
-        let mut batch = encode_batch(&[commit("g", 2, 7)], 0).to_vec();
+        let commits = [commit("g", 2, 7), commit("g", 2, 9), commit("h", 1, 5)];
+        let mut batch = encode_batch(&commits, 0).to_vec();
         log.append(&mut batch, LeaderEpoch(0)).unwrap();
+        let mut builder = BatchBuilder::new();
+        builder.push(&Record {
+            key: Some(&encode_key("h", "orders", 1)),
+            value: None,
+            ..Record::default()
+        });
+        log.append(&mut builder.finish(), LeaderEpoch(0)).unwrap();
         log.close().unwrap();
         let log = Log::open(dir.path(), ringlog_engine::LogConfig::default()).unwrap();
-        let offsets = GroupOffsets::load(&log).unwrap();
-        assert_eq!(offsets.get("g", "orders", 2).unwrap().offset, Offset(7));
+        let now = crate::group::Now {
+            instant: std::time::Instant::now(),
+            wall_ms: 0,
+        };
+        let loaded: crate::group::Coordinator<()> =
+            crate::group::Coordinator::load(crate::group::GroupConfig::default(), &log, now)
+                .unwrap();
+        let wanted = |group: &str, partition| {
+            let found = loaded.offsets(group, Some(vec![("orders".to_string(), vec![partition])]));
+            found["orders"][0].1.clone().map(|c| c.offset)
+        };
+        assert_eq!(wanted("g", 2), Some(Offset(9)));
+        assert_eq!(wanted("h", 1), None);
     }
 }

@@ -13,6 +13,10 @@ use ringlog_replication::driver::Refusal;
 use ringlog_replication::partition::{Acks, DivergingEpoch, FollowerFetchRequest};
 use ringlog_replication::{BrokerId, KafkaError};
 
+use crate::group::{
+    GroupDescription, GroupListing, GroupState, HeartbeatRequest, JoinOutcome, JoinRequest,
+    LeaveRequest, LeavingMember, SyncOutcome, SyncRequest,
+};
 use crate::offsets::{Commit, Committed};
 
 /// The outcome of a fetch from one partition: where the log stands and the batches to send.
@@ -99,13 +103,79 @@ pub(crate) enum PartOp {
         offset: Option<Offset>,
         timeout: Duration,
     },
-    /// Store a group's commits in its partition of the offsets topic.
-    CommitOffsets { commits: Vec<Commit> },
+    /// Store a group's commits in its partition of the offsets topic, once the group's
+    /// coordinator accepts who commits (`member`: `None` for a consumer in assign mode).
+    CommitOffsets {
+        commits: Vec<Commit>,
+        member: Option<CommitMember>,
+    },
+    /// A consumer group's membership or administration, run by the group's coordinator.
+    Group(GroupOp),
     /// Read a group's commits: every one, or those of these topics' partitions.
     FetchOffsets {
         group: String,
         topics: Option<Vec<(String, Vec<u32>)>>,
     },
+}
+
+/// Who commits offsets for a group with members: checked against the group's generation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CommitMember {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub generation: i32,
+}
+
+/// A request to a group's coordinator.
+#[derive(Debug)]
+pub(crate) enum GroupOp {
+    Join(JoinRequest),
+    Sync(SyncRequest),
+    Heartbeat(HeartbeatRequest),
+    Leave(LeaveRequest),
+    Describe(String),
+    /// The groups in `states` (every state when empty) that this partition's coordinator
+    /// knows; none at all with `none` (a filter nothing here matches).
+    List {
+        states: Vec<GroupState>,
+        none: bool,
+    },
+    Delete(String),
+    DeleteOffsets {
+        group: String,
+        partitions: Vec<(String, u32)>,
+    },
+}
+
+/// A group coordinator's answer.
+#[derive(Debug)]
+pub(crate) enum GroupAnswer {
+    Join(JoinOutcome),
+    Sync(SyncOutcome),
+    Heartbeat(Option<KafkaError>),
+    /// The members asked to leave and each one's answer, or why none was looked at.
+    Leave(Result<(Vec<LeavingMember>, Vec<Option<KafkaError>>), KafkaError>),
+    Describe(Result<GroupDescription, KafkaError>),
+    List(Result<Vec<GroupListing>, KafkaError>),
+    Delete(Option<KafkaError>),
+    /// Each partition's answer, or the group's refusal.
+    DeleteOffsets(Result<Vec<(String, u32, Option<KafkaError>)>, KafkaError>),
+}
+
+impl GroupAnswer {
+    /// The answer to `op` refused whole with `error`.
+    pub(crate) fn refused(op: &GroupOp, error: KafkaError) -> GroupAnswer {
+        match op {
+            GroupOp::Join(join) => GroupAnswer::Join(JoinOutcome::error(&join.member_id, error)),
+            GroupOp::Sync(_) => GroupAnswer::Sync(SyncOutcome::error(error)),
+            GroupOp::Heartbeat(_) => GroupAnswer::Heartbeat(Some(error)),
+            GroupOp::Leave(_) => GroupAnswer::Leave(Err(error)),
+            GroupOp::Describe(_) => GroupAnswer::Describe(Err(error)),
+            GroupOp::List { .. } => GroupAnswer::List(Err(error)),
+            GroupOp::Delete(_) => GroupAnswer::Delete(Some(error)),
+            GroupOp::DeleteOffsets { .. } => GroupAnswer::DeleteOffsets(Err(error)),
+        }
+    }
 }
 
 /// A part's result.
@@ -132,6 +202,7 @@ pub(crate) enum PartResult {
     OffsetsCommitted(Option<KafkaError>),
     /// Per topic: (partition, what was committed, if anything).
     Offsets(Result<GroupCommits, KafkaError>),
+    Group(GroupAnswer),
 }
 
 impl PartResult {
@@ -167,6 +238,7 @@ impl PartResult {
             }
             PartOp::CommitOffsets { .. } => PartResult::OffsetsCommitted(Some(group_error(error))),
             PartOp::FetchOffsets { .. } => PartResult::Offsets(Err(group_error(error))),
+            PartOp::Group(op) => PartResult::Group(GroupAnswer::refused(op, group_error(error))),
         }
     }
 }

@@ -18,6 +18,8 @@
 //! - **Stop.** The shard stops accepting, answers what waits, writes what it owes (for at most
 //!   `shutdown_grace`), and closes its logs cleanly so the next start skips recovery.
 
+mod groups;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::TcpStream;
@@ -28,16 +30,15 @@ use std::time::{Duration, Instant};
 
 use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
 use ringlog_replication::controller::Partition;
-use ringlog_replication::partition::{Acks, FetchId, FollowerFetchAnswer};
+use ringlog_replication::partition::{FetchId, FollowerFetchAnswer};
 use ringlog_replication::{KafkaError, TopicId, TopicPartition};
 
 use super::bus::{AgentMsg, JobKey, ReplyTo, Route, ShardMsg, Shared, owner_of};
 use super::connection::{Connection, FlushState, OutPiece};
 use super::frontend::{self, Pending, Protocol, Step};
-use super::offsets::{Commit, GroupOffsets, OFFSETS_TOPIC};
-use super::ops::{
-    self, FetchOutcome, GroupCommits, LeaderAnswer, PartOp, PartResult, ProduceOutcome,
-};
+use super::group::Coordinator;
+use super::offsets::OFFSETS_TOPIC;
+use super::ops::{FetchOutcome, LeaderAnswer, PartOp, PartResult};
 use super::partition::{Effects, ServedPartition};
 use super::ring::{Op, Ring, Token};
 
@@ -133,7 +134,9 @@ pub(crate) struct Shard {
     partitions: BTreeMap<TopicPartition, ServedPartition<Route>>,
     /// The committed offsets of the groups in the offsets-topic partitions this shard owns,
     /// loaded on first use.
-    group_offsets: BTreeMap<TopicPartition, GroupOffsets>,
+    /// The group coordinators of the `__consumer_offsets` partitions led here, loaded on
+    /// first use and dropped when the leadership goes.
+    coordinators: BTreeMap<TopicPartition, Coordinator<ReplyTo>>,
     /// Admin requests the agent is carrying out: what their answer needs.
     admin_waiting: HashMap<JobKey, Pending>,
     parked: Vec<ParkedFetch>,
@@ -163,7 +166,7 @@ impl Shard {
             inbox,
             wake_buffer: Box::new([0; 8]),
             partitions: BTreeMap::new(),
-            group_offsets: BTreeMap::new(),
+            coordinators: BTreeMap::new(),
             admin_waiting: HashMap::new(),
             parked: Vec::new(),
             jobs: HashMap::new(),
@@ -284,6 +287,14 @@ impl Shard {
     fn next_deadline(&self) -> Instant {
         let parked = self.parked.iter().map(|p| p.deadline).min();
         let mut deadline = parked.map_or(self.next_tick, |p| p.min(self.next_tick));
+        if let Some(groups) = self
+            .coordinators
+            .values()
+            .filter_map(Coordinator::next_deadline)
+            .min()
+        {
+            deadline = deadline.min(groups);
+        }
         if let Some(since) = self.stopping {
             deadline = deadline.min(since + self.shared.options.shutdown_grace);
         }
@@ -770,11 +781,7 @@ impl Shard {
                 acks,
                 timeout,
             } => {
-                let route = Route {
-                    reply,
-                    commits: None,
-                };
-                let effects = partition.produce(records, acks, timeout, now, route);
+                let effects = partition.produce(records, acks, timeout, now, Route::Part(reply));
                 self.carry_out(&topic_partition, effects);
             }
             PartOp::Fetch {
@@ -866,10 +873,7 @@ impl Shard {
             }
             PartOp::DeleteRecords { offset, timeout } => {
                 let start_before = partition.log().log_start_offset();
-                let route = Route {
-                    reply,
-                    commits: None,
-                };
+                let route = Route::Part(reply);
                 let effects = partition.delete_records(offset, timeout, now, route);
                 let moved = partition.log().log_start_offset() > start_before;
                 self.carry_out(&topic_partition, effects);
@@ -880,13 +884,14 @@ impl Shard {
                     self.answer_parked_followers_now(&topic_partition);
                 }
             }
-            PartOp::CommitOffsets { commits } => {
-                self.commit_offsets(reply, topic_partition, commits)
+            PartOp::CommitOffsets { commits, member } => {
+                self.commit_offsets(reply, topic_partition, commits, member)
             }
             PartOp::FetchOffsets { group, topics } => {
                 let result = self.fetch_offsets(&topic_partition, &group, topics);
                 self.deliver(reply, PartResult::Offsets(result));
             }
+            PartOp::Group(op) => self.run_group_op(reply, topic_partition, op),
         }
     }
 
@@ -939,7 +944,10 @@ impl Shard {
         );
         self.on_produce_answers(topic_partition, answers);
         for (route, outcome) in delete_answers {
-            self.deliver(route.reply, PartResult::DeleteRecords(outcome));
+            match route {
+                Route::Part(reply) => self.deliver(reply, PartResult::DeleteRecords(outcome)),
+                other => unreachable!("a DeleteRecords answer routed to {other:?}"),
+            }
         }
         for (fetch_id, leader, request) in send_fetches {
             self.shared.to_agent(AgentMsg::Fetch {
@@ -986,8 +994,9 @@ impl Shard {
         super::metrics_hooks::partition(partition);
         self.carry_out(&topic_partition, effects);
         if !self.partitions[&topic_partition].is_leader() {
-            // Waiting consumer fetches learn the leader moved.
+            // Waiting consumer fetches learn the leader moved; so do a coordinator's members.
             self.answer_parked_now(&topic_partition);
+            self.unload_coordinator(&topic_partition);
         }
     }
 
@@ -1014,118 +1023,6 @@ impl Shard {
         self.carry_out(&topic_partition, effects);
     }
 
-    /// Delivers a partition's produce answers: to the request's part, or, for a commit of
-    /// group offsets, to the owner's map first.
-    fn on_produce_answers(
-        &mut self,
-        topic_partition: &TopicPartition,
-        answers: Vec<(Route, ProduceOutcome)>,
-    ) {
-        for (route, outcome) in answers {
-            match route.commits {
-                None => self.deliver(route.reply, PartResult::Produce(outcome)),
-                Some(commits) => {
-                    let error = match outcome {
-                        ProduceOutcome::Appended { .. } => {
-                            let offsets = self
-                                .group_offsets
-                                .entry(topic_partition.clone())
-                                .or_default();
-                            for commit in commits {
-                                offsets.apply(commit);
-                            }
-                            None
-                        }
-                        ProduceOutcome::Refused(refusal) => Some(ops::group_error(refusal.error)),
-                    };
-                    self.deliver(route.reply, PartResult::OffsetsCommitted(error));
-                }
-            }
-        }
-    }
-
-    /// Loads the group offsets of an offsets-topic partition on first use.
-    fn load_group_offsets(&mut self, topic_partition: &TopicPartition) -> Result<(), KafkaError> {
-        if self.group_offsets.contains_key(topic_partition) {
-            return Ok(());
-        }
-        let Some(partition) = self.partitions.get(topic_partition) else {
-            return Err(ops::group_error(self.not_served(topic_partition)));
-        };
-        if !partition.is_leader() {
-            return Err(KafkaError::NotCoordinator);
-        }
-        let offsets = GroupOffsets::load(partition.log()).map_err(|error| {
-            tracing::error!(partition = %topic_partition, %error, "cannot replay group offsets");
-            KafkaError::KafkaStorageError
-        })?;
-        self.group_offsets.insert(topic_partition.clone(), offsets);
-        Ok(())
-    }
-
-    fn commit_offsets(
-        &mut self,
-        reply: ReplyTo,
-        topic_partition: TopicPartition,
-        commits: Vec<Commit>,
-    ) {
-        if let Err(error) = self.load_group_offsets(&topic_partition) {
-            self.deliver(reply, PartResult::OffsetsCommitted(Some(error)));
-            return;
-        }
-        let now = self.shared.now();
-        let records = super::offsets::encode_batch(&commits, Timestamp::now().0);
-        // The commit waits for the offsets partition's ISR (acks=all) as long as any request
-        // may wait inside the broker: request_timeout_ms, which also caps a client's acks=all
-        // produce. Kafka has offsets.commit.timeout.ms (5 s) for this alone; one bound for
-        // every wait is enough here, and it keeps the 30 s of before by default.
-        let timeout = self.shared.options.config.request_timeout;
-        let partition = self
-            .partitions
-            .get_mut(&topic_partition)
-            .expect("loaded above");
-        let route = Route {
-            reply,
-            commits: Some(commits),
-        };
-        let effects = partition.produce(records, Acks::All, timeout, now, route);
-        self.carry_out(&topic_partition, effects);
-    }
-
-    fn fetch_offsets(
-        &mut self,
-        topic_partition: &TopicPartition,
-        group: &str,
-        topics: Option<Vec<(String, Vec<u32>)>>,
-    ) -> Result<GroupCommits, KafkaError> {
-        self.load_group_offsets(topic_partition)?;
-        if !self.partitions[topic_partition].is_leader() {
-            return Err(KafkaError::NotCoordinator);
-        }
-        let offsets = &self.group_offsets[topic_partition];
-        let found = match topics {
-            None => offsets
-                .of_group(group)
-                .into_iter()
-                .map(|(topic, partitions)| {
-                    let partitions = partitions.into_iter().map(|(p, c)| (p, Some(c))).collect();
-                    (topic, partitions)
-                })
-                .collect(),
-            Some(topics) => topics
-                .into_iter()
-                .map(|(topic, partitions)| {
-                    let partitions = partitions
-                        .into_iter()
-                        .map(|p| (p, offsets.get(group, &topic, p).cloned()))
-                        .collect();
-                    (topic, partitions)
-                })
-                .collect(),
-        };
-        Ok(found)
-    }
-
     /// Closes a partition of a deleted topic and deletes its directory. Its waiting
     /// requests learn the partition is gone.
     fn delete_partition(&mut self, topic_partition: &TopicPartition) {
@@ -1139,7 +1036,7 @@ impl Shard {
             self.deliver(fetch.reply, result);
         }
         let dir = self.shared.catalog().partition_dir(topic_partition);
-        self.group_offsets.remove(topic_partition);
+        self.unload_coordinator(topic_partition);
         if let Some(mut partition) = self.partitions.remove(topic_partition) {
             let effects = partition.abandon(KafkaError::UnknownTopicOrPartition);
             self.carry_out(topic_partition, effects);
@@ -1300,6 +1197,7 @@ impl Shard {
         for fetch in expired {
             self.answer_parked(fetch, true);
         }
+        self.tick_coordinators(now);
         if now >= self.next_tick {
             self.next_tick = now + TICK_INTERVAL;
             self.tick_partitions();

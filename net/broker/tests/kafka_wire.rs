@@ -268,12 +268,18 @@ fn api_versions_lists_what_is_served_and_answers_an_unknown_version_in_v0() {
         .find(|api| api.api_key == ApiKey::Produce as i16)
         .unwrap();
     assert_eq!((produce.min_version, produce.max_version), (3, 13));
+    let join = response
+        .api_keys
+        .iter()
+        .find(|api| api.api_key == ApiKey::JoinGroup as i16)
+        .expect("group membership is served");
+    assert_eq!((join.min_version, join.max_version), (0, 9));
     assert!(
         response
             .api_keys
             .iter()
-            .all(|api| api.api_key != ApiKey::JoinGroup as i16),
-        "group membership is not served, so not listed"
+            .all(|api| api.api_key != ApiKey::InitProducerId as i16),
+        "the idempotent producer is not served, so not listed"
     );
     // KIP-511: a version the broker does not know, answered in v0 with the list.
     let sent = kafka.send_head(ApiKey::ApiVersions as i16, 99, 2);

@@ -41,10 +41,10 @@ pub(crate) enum ConnState {
 }
 
 impl ConnState {
-    pub(crate) fn new(protocol: Protocol) -> ConnState {
+    pub(crate) fn new(protocol: Protocol, peer: std::net::SocketAddr) -> ConnState {
         match protocol {
             Protocol::Thin => ConnState::Thin,
-            Protocol::Kafka => ConnState::Kafka(kafka::ConnState::default()),
+            Protocol::Kafka => ConnState::Kafka(kafka::ConnState::new(peer)),
         }
     }
 }

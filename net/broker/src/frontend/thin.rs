@@ -507,7 +507,10 @@ fn plan_offset_commit(shared: &Shared, commit: &OffsetCommitRequest) -> Plan {
     if commits.is_empty() {
         return Plan::Respond(prepared);
     }
-    let op = PartOp::CommitOffsets { commits };
+    let op = PartOp::CommitOffsets {
+        commits,
+        member: None,
+    };
     Plan::Parts {
         parts: vec![(offsets_partition(&commit.group_id), op)],
         min_bytes: 0,

@@ -184,6 +184,7 @@ impl<R> Coordinator<R> {
 
     /// What `group` committed, partition by partition (the CLI's `group describe` sets these
     /// against the partitions' ends for lag).
+    #[cfg(test)]
     pub(crate) fn committed(&self, group: &str) -> Vec<(String, u32, Committed)> {
         self.offsets
             .get(group)

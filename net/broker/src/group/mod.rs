@@ -67,15 +67,6 @@
 //! Decoding is defensive: a record that does not decode is skipped with a warning; it never
 //! fails the load and never panics.
 
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        unused_imports,
-        reason = "the coordinator is wired into the shard and the Kafka frontend next"
-    )
-)]
-
 mod admin;
 mod api;
 mod coordinator;
@@ -94,8 +85,8 @@ mod invariants_test;
 use std::time::{Duration, Instant};
 
 pub(crate) use api::{
-    Effect, HeartbeatRequest, JoinOutcome, JoinRequest, LeaveRequest, LeavingMember, PersistToken,
-    SyncOutcome, SyncRequest,
+    Effect, GroupDescription, GroupListing, HeartbeatRequest, JoinOutcome, JoinRequest,
+    LeaveRequest, LeavingMember, PersistToken, SyncOutcome, SyncRequest,
 };
 pub(crate) use coordinator::Coordinator;
 
@@ -144,6 +135,7 @@ pub(crate) struct Now {
 
 impl Now {
     /// `self` moved on by `elapsed`, on both clocks.
+    #[cfg(test)]
     pub(crate) fn after(self, elapsed: Duration) -> Now {
         let millis = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
         Now {

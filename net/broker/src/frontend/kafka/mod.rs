@@ -30,6 +30,7 @@
 //! the broker does not know, is answered UNSUPPORTED_VERSION in a v0 response listing what is
 //! served (KIP-511), so the client can pick a version.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -48,6 +49,7 @@ mod fetch;
 pub(crate) mod fetch_response;
 mod fetch_session;
 pub(crate) mod frame;
+mod groups;
 mod leader_epoch;
 mod metadata;
 mod offsets;
@@ -61,8 +63,7 @@ use frame::RequestHead;
 /// what ringlog does not have yet (Fetch v17's replica directories, batched groups in
 /// OffsetFetch v8, ...), or at the newest version `kafka-protocol` knows (ListOffsets v10,
 /// DeleteRecords v2, OffsetForLeaderEpoch v4, whose v0 and v1 Kafka 4 removed).
-/// Consumer-group membership (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), InitProducerId
-/// and SASL are not served yet.
+/// InitProducerId and SASL are not served yet.
 pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 13),
     (ApiKey::Fetch, 4, 16),
@@ -81,6 +82,14 @@ pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The versions of `api` served, if it is.
@@ -91,10 +100,21 @@ fn served(api_key: i16) -> Option<(ApiKey, i16, i16)> {
         .find(|(api, _, _)| *api as i16 == api_key)
 }
 
-/// What the frontend keeps of a connection between requests: its fetch session.
-#[derive(Debug, Default)]
+/// What the frontend keeps of a connection between requests: its fetch session, and its
+/// client's address (a group member's host, as DescribeGroups shows it).
+#[derive(Debug)]
 pub(crate) struct ConnState {
     fetch_session: Option<fetch_session::FetchSession>,
+    peer: SocketAddr,
+}
+
+impl ConnState {
+    pub(crate) fn new(peer: SocketAddr) -> ConnState {
+        ConnState {
+            fetch_session: None,
+            peer,
+        }
+    }
 }
 
 /// The header of a request being answered: which API, at which version, for which request.
@@ -130,6 +150,7 @@ enum Planned {
     OffsetFetch(offsets::FetchPlanned),
     OffsetForLeaderEpoch(leader_epoch::Planned),
     DeleteRecords(delete_records::Planned),
+    Group(groups::Planned),
     Admin(admin::Planned),
 }
 
@@ -316,6 +337,18 @@ fn plan(
         ApiKey::IncrementalAlterConfigs => {
             admin::plan_incremental(shared, decode_body(raw, &head, &mut body)?)
         }
+        ApiKey::JoinGroup => {
+            let client_id = raw.client_id.as_deref().unwrap_or("");
+            let request = decode_body(raw, &head, &mut body)?;
+            groups::plan_join(&head, client_id, conn.peer, request)
+        }
+        ApiKey::SyncGroup => groups::plan_sync(decode_body(raw, &head, &mut body)?),
+        ApiKey::Heartbeat => groups::plan_heartbeat(decode_body(raw, &head, &mut body)?),
+        ApiKey::LeaveGroup => groups::plan_leave(&head, decode_body(raw, &head, &mut body)?),
+        ApiKey::DescribeGroups => groups::plan_describe(decode_body(raw, &head, &mut body)?),
+        ApiKey::ListGroups => groups::plan_list(decode_body(raw, &head, &mut body)?),
+        ApiKey::DeleteGroups => groups::plan_delete(decode_body(raw, &head, &mut body)?),
+        ApiKey::OffsetDelete => groups::plan_offset_delete(decode_body(raw, &head, &mut body)?),
         other => unreachable!("{other:?} is in SERVED but not planned"),
     };
     Ok((head, plan))
@@ -346,6 +379,7 @@ pub(crate) fn finish(pending: Pending, results: Vec<PartResult>) -> Vec<OutPiece
         Planned::OffsetFetch(planned) => offsets::finish_fetch(&head, planned, results),
         Planned::OffsetForLeaderEpoch(planned) => leader_epoch::finish(&head, planned, results),
         Planned::DeleteRecords(planned) => delete_records::finish(&head, planned, results),
+        Planned::Group(planned) => groups::finish(&head, planned, results),
         Planned::Admin(_) => unreachable!("an admin request has no parts"),
     };
     request_done(head.api, pending.started);
@@ -427,6 +461,14 @@ fn api_label(api: ApiKey) -> &'static str {
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         ApiKey::CreatePartitions => "CreatePartitions",
         ApiKey::DescribeCluster => "DescribeCluster",
+        ApiKey::JoinGroup => "JoinGroup",
+        ApiKey::SyncGroup => "SyncGroup",
+        ApiKey::Heartbeat => "Heartbeat",
+        ApiKey::LeaveGroup => "LeaveGroup",
+        ApiKey::DescribeGroups => "DescribeGroups",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::OffsetDelete => "OffsetDelete",
         _ => "unknown",
     }
 }
@@ -439,10 +481,12 @@ fn wire_error(code: i16) -> ringlog_wire::ErrorCode {
 mod tests {
     use kafka_protocol::messages::{
         AlterConfigsRequest, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
-        DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
-        FetchRequest, FindCoordinatorRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest,
-        MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
-        ProduceRequest,
+        DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+        DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
+        HeartbeatRequest, IncrementalAlterConfigsRequest, JoinGroupRequest, LeaveGroupRequest,
+        ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+        OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+        SyncGroupRequest,
     };
     use proptest::prelude::*;
 
@@ -471,6 +515,14 @@ mod tests {
             ApiKey::CreatePartitions => one::<CreatePartitionsRequest>(version, body),
             ApiKey::DeleteRecords => one::<DeleteRecordsRequest>(version, body),
             ApiKey::OffsetForLeaderEpoch => one::<OffsetForLeaderEpochRequest>(version, body),
+            ApiKey::JoinGroup => one::<JoinGroupRequest>(version, body),
+            ApiKey::SyncGroup => one::<SyncGroupRequest>(version, body),
+            ApiKey::Heartbeat => one::<HeartbeatRequest>(version, body),
+            ApiKey::LeaveGroup => one::<LeaveGroupRequest>(version, body),
+            ApiKey::DescribeGroups => one::<DescribeGroupsRequest>(version, body),
+            ApiKey::ListGroups => one::<ListGroupsRequest>(version, body),
+            ApiKey::DeleteGroups => one::<DeleteGroupsRequest>(version, body),
+            ApiKey::OffsetDelete => one::<OffsetDeleteRequest>(version, body),
             other => panic!("{other:?} is served but not decoded here: add it"),
         }
     }
@@ -480,7 +532,7 @@ mod tests {
         for &(api, _, _) in SERVED {
             assert_eq!(api_label(api), format!("{api:?}"), "{api:?}");
         }
-        assert_eq!(api_label(ApiKey::JoinGroup), "unknown");
+        assert_eq!(api_label(ApiKey::InitProducerId), "unknown");
     }
 
     #[test]

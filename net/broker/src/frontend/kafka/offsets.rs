@@ -1,8 +1,8 @@
-//! ListOffsets, and the committed offsets of consumers in assign mode: OffsetCommit and
-//! OffsetFetch, stored in the group's partition of `__consumer_offsets` by its leader (the
-//! group's coordinator). Group membership is not served yet, so a commit naming a member or a
-//! generation is refused with UNKNOWN_MEMBER_ID; a simple consumer's commit (generation -1,
-//! no member) is what assign mode sends.
+//! ListOffsets, and committed offsets: OffsetCommit and OffsetFetch, stored in the group's
+//! partition of `__consumer_offsets` by its leader (the group's coordinator). A group
+//! member's commit is checked against the group's members and generation by the coordinator
+//! (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID, as
+//! Kafka answers); a consumer in assign mode commits with no member and generation -1.
 //!
 //! ListOffsets (v1 to v10) answers earliest (-2), latest (-1), a timestamp, the max timestamp
 //! (-3, v7, KIP-734), the earliest local offset (-4, v8, KIP-405: the log start, as nothing
@@ -33,14 +33,12 @@ use super::{Head, Plan, Planned as AnyPlanned, code, count_errors, respond};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
 use crate::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
-use crate::ops::{OffsetSpec, PartOp, PartResult};
+use crate::ops::{CommitMember, OffsetSpec, PartOp, PartResult};
 
 /// Kafka's OFFSET_METADATA_TOO_LARGE.
 const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 /// Kafka's INVALID_GROUP_ID.
 const INVALID_GROUP_ID: i16 = 24;
-/// Kafka's UNKNOWN_MEMBER_ID.
-const UNKNOWN_MEMBER_ID: i16 = 25;
 /// The first ListOffsets version whose answers carry a leader epoch.
 const LEADER_EPOCH_FROM: i16 = 4;
 /// ListOffsets' timestamps that name an offset rather than a time.
@@ -163,7 +161,14 @@ fn offsets_partition(group: &str) -> TopicPartition {
 pub(super) fn plan_commit(shared: &Shared, head: &Head, request: OffsetCommitRequest) -> Plan {
     let group = request.group_id.0.to_string();
     let catalog = shared.catalog();
-    let member = !request.member_id.is_empty() || request.generation_id_or_member_epoch >= 0;
+    // A consumer in assign mode commits with no member and generation -1; a group member's
+    // commit is checked by the group's coordinator.
+    let member = (!request.member_id.is_empty() || request.generation_id_or_member_epoch >= 0)
+        .then(|| CommitMember {
+            member_id: request.member_id.to_string(),
+            group_instance_id: request.group_instance_id.as_ref().map(|i| i.to_string()),
+            generation: request.generation_id_or_member_epoch,
+        });
     let mut commits = Vec::new();
     let topics = request
         .topics
@@ -177,8 +182,6 @@ pub(super) fn plan_commit(shared: &Shared, head: &Head, request: OffsetCommitReq
                     let metadata = p.committed_metadata.map(|m| m.to_string());
                     let error = if group.is_empty() {
                         INVALID_GROUP_ID
-                    } else if member {
-                        UNKNOWN_MEMBER_ID
                     } else if !catalog.contains(&tp) {
                         KafkaError::UnknownTopicOrPartition.code()
                     } else if metadata.as_ref().map_or(0, String::len) > offsets::METADATA_MAX_BYTES
@@ -213,7 +216,7 @@ pub(super) fn plan_commit(shared: &Shared, head: &Head, request: OffsetCommitReq
     if commits.is_empty() {
         return Plan::Respond(answer_commit(head, response));
     }
-    let op = PartOp::CommitOffsets { commits };
+    let op = PartOp::CommitOffsets { commits, member };
     Plan::Parts {
         planned: AnyPlanned::OffsetCommit(CommitPlanned { response }),
         parts: vec![(offsets_partition(&group), op)],

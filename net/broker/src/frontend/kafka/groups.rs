@@ -1,0 +1,622 @@
+//! Consumer-group membership, Kafka's classic protocol: JoinGroup, SyncGroup, Heartbeat,
+//! LeaveGroup, DescribeGroups, ListGroups, DeleteGroups and OffsetDelete. Each request becomes
+//! one operation per group on the coordinator of the group's partition of `__consumer_offsets`
+//! (its leader; [`crate::group`] is the state machine, run by the shard that owns the
+//! partition), and is answered when the coordinator answers: a JoinGroup waits for its
+//! rebalance, a follower's SyncGroup for the leader's assignment. ListGroups asks every
+//! partition of the offsets topic and lists the groups of those led here, as a Kafka broker
+//! lists the groups it coordinates.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::{
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
+    OffsetDeleteRequest, OffsetDeleteResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use ringlog_replication::{KafkaError, TopicPartition};
+
+use super::{Head, Plan, Planned as AnyPlanned, code, count_errors, respond};
+use crate::connection::OutPiece;
+use crate::group::{
+    self, GroupDescription, GroupListing, GroupState, JoinOutcome, LeavingMember, SyncOutcome,
+};
+use crate::offsets::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, partition_for};
+use crate::ops::{GroupAnswer, GroupOp, PartOp, PartResult};
+
+/// The first JoinGroup version whose new members are given an id first (KIP-394).
+const MEMBER_ID_REQUIRED_FROM: i16 = 4;
+/// The first JoinGroup version with a rebalance timeout (v0 uses the session timeout).
+const REBALANCE_TIMEOUT_FROM: i16 = 1;
+/// The first JoinGroup version whose answer names the protocol type.
+const JOIN_PROTOCOL_TYPE_FROM: i16 = 7;
+/// The first versions carrying group instance ids (static membership, KIP-345).
+const JOIN_INSTANCE_ID_FROM: i16 = 5;
+/// The first LeaveGroup version that removes a batch of members.
+const LEAVE_BATCH_FROM: i16 = 3;
+/// The first ListGroups version that lists each group's type (KIP-848).
+const LIST_TYPES_FROM: i16 = 5;
+/// The type every group here has: Kafka's classic protocol.
+const CLASSIC: &str = "classic";
+
+/// What the answer needs beyond the parts' results.
+#[derive(Debug)]
+pub(super) enum Planned {
+    Join,
+    Sync,
+    Heartbeat,
+    /// The members asked to leave, in request order (v0-2: the one member).
+    Leave,
+    /// The groups asked about, one part each, in request order.
+    Describe(Vec<String>),
+    /// One part per partition of the offsets topic.
+    List,
+    /// The groups to delete, one part each, in request order.
+    Delete(Vec<String>),
+    /// The request's topics and partitions, in order: the part answers each.
+    OffsetDelete,
+}
+
+/// The partition of the offsets topic whose leader coordinates `group`.
+pub(super) fn offsets_partition(group: &str) -> TopicPartition {
+    TopicPartition::new(OFFSETS_TOPIC, partition_for(group))
+}
+
+fn one_part(planned: Planned, group: &str, op: GroupOp) -> Plan {
+    Plan::Parts {
+        planned: AnyPlanned::Group(planned),
+        parts: vec![(offsets_partition(group), PartOp::Group(op))],
+        min_bytes: 0,
+    }
+}
+
+/// A client's millisecond timeout as a duration; a negative one is none.
+fn millis(ms: i32) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+fn string(s: &StrBytes) -> String {
+    s.as_str().to_string()
+}
+
+fn optional(s: &Option<StrBytes>) -> Option<String> {
+    s.as_ref().map(string)
+}
+
+fn str_bytes(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+pub(super) fn plan_join(
+    head: &Head,
+    client_id: &str,
+    peer: SocketAddr,
+    request: JoinGroupRequest,
+) -> Plan {
+    let session_timeout = millis(request.session_timeout_ms);
+    let rebalance_timeout = if head.version >= REBALANCE_TIMEOUT_FROM {
+        millis(request.rebalance_timeout_ms)
+    } else {
+        session_timeout
+    };
+    let join = group::JoinRequest {
+        group_id: string(&request.group_id.0),
+        member_id: string(&request.member_id),
+        group_instance_id: optional(&request.group_instance_id),
+        client_id: client_id.to_string(),
+        // As Kafka shows it (Java's InetAddress.toString).
+        client_host: format!("/{}", peer.ip()),
+        session_timeout,
+        rebalance_timeout,
+        protocol_type: string(&request.protocol_type),
+        protocols: request
+            .protocols
+            .into_iter()
+            .map(|p| (string(&p.name), p.metadata))
+            .collect(),
+        require_known_member_id: head.version >= MEMBER_ID_REQUIRED_FROM,
+        reason: optional(&request.reason),
+    };
+    let group = join.group_id.clone();
+    one_part(Planned::Join, &group, GroupOp::Join(join))
+}
+
+pub(super) fn plan_sync(request: SyncGroupRequest) -> Plan {
+    let sync = group::SyncRequest {
+        group_id: string(&request.group_id.0),
+        generation: request.generation_id,
+        member_id: string(&request.member_id),
+        group_instance_id: optional(&request.group_instance_id),
+        protocol_type: optional(&request.protocol_type),
+        protocol_name: optional(&request.protocol_name),
+        assignments: request
+            .assignments
+            .into_iter()
+            .map(|a| (string(&a.member_id), a.assignment))
+            .collect(),
+    };
+    let group = sync.group_id.clone();
+    one_part(Planned::Sync, &group, GroupOp::Sync(sync))
+}
+
+pub(super) fn plan_heartbeat(request: HeartbeatRequest) -> Plan {
+    let heartbeat = group::HeartbeatRequest {
+        group_id: string(&request.group_id.0),
+        generation: request.generation_id,
+        member_id: string(&request.member_id),
+        group_instance_id: optional(&request.group_instance_id),
+    };
+    let group = heartbeat.group_id.clone();
+    one_part(Planned::Heartbeat, &group, GroupOp::Heartbeat(heartbeat))
+}
+
+pub(super) fn plan_leave(head: &Head, request: LeaveGroupRequest) -> Plan {
+    let members = if head.version >= LEAVE_BATCH_FROM {
+        request
+            .members
+            .iter()
+            .map(|m| LeavingMember {
+                member_id: string(&m.member_id),
+                group_instance_id: optional(&m.group_instance_id),
+                reason: optional(&m.reason),
+            })
+            .collect()
+    } else {
+        vec![LeavingMember {
+            member_id: string(&request.member_id),
+            group_instance_id: None,
+            reason: None,
+        }]
+    };
+    let leave = group::LeaveRequest {
+        group_id: string(&request.group_id.0),
+        members,
+    };
+    let group = leave.group_id.clone();
+    one_part(Planned::Leave, &group, GroupOp::Leave(leave))
+}
+
+pub(super) fn plan_describe(request: DescribeGroupsRequest) -> Plan {
+    let groups: Vec<String> = request.groups.iter().map(|g| string(&g.0)).collect();
+    let parts = groups
+        .iter()
+        .map(|g| {
+            (
+                offsets_partition(g),
+                PartOp::Group(GroupOp::Describe(g.clone())),
+            )
+        })
+        .collect();
+    Plan::Parts {
+        planned: AnyPlanned::Group(Planned::Describe(groups)),
+        parts,
+        min_bytes: 0,
+    }
+}
+
+pub(super) fn plan_list(request: ListGroupsRequest) -> Plan {
+    // An unknown state matches no group, as in Kafka.
+    let states: Vec<Option<GroupState>> = request
+        .states_filter
+        .iter()
+        .map(|s| GroupState::parse(s.as_str()))
+        .collect();
+    let no_classic = !request.types_filter.is_empty()
+        && !request
+            .types_filter
+            .iter()
+            .any(|t| t.as_str().eq_ignore_ascii_case(CLASSIC));
+    let filter = GroupOp::List {
+        states: states.iter().flatten().copied().collect(),
+        none: no_classic || (!states.is_empty() && states.iter().all(Option::is_none)),
+    };
+    let parts = (0..OFFSETS_TOPIC_PARTITIONS)
+        .map(|p| {
+            let op = match &filter {
+                GroupOp::List { states, none } => GroupOp::List {
+                    states: states.clone(),
+                    none: *none,
+                },
+                _ => unreachable!(),
+            };
+            (TopicPartition::new(OFFSETS_TOPIC, p), PartOp::Group(op))
+        })
+        .collect();
+    Plan::Parts {
+        planned: AnyPlanned::Group(Planned::List),
+        parts,
+        min_bytes: 0,
+    }
+}
+
+pub(super) fn plan_delete(request: DeleteGroupsRequest) -> Plan {
+    let groups: Vec<String> = request.groups_names.iter().map(|g| string(&g.0)).collect();
+    let parts = groups
+        .iter()
+        .map(|g| {
+            (
+                offsets_partition(g),
+                PartOp::Group(GroupOp::Delete(g.clone())),
+            )
+        })
+        .collect();
+    Plan::Parts {
+        planned: AnyPlanned::Group(Planned::Delete(groups)),
+        parts,
+        min_bytes: 0,
+    }
+}
+
+pub(super) fn plan_offset_delete(request: OffsetDeleteRequest) -> Plan {
+    let group = string(&request.group_id.0);
+    let partitions = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let topic = string(&t.name.0);
+            t.partitions.iter().map(move |p| {
+                (
+                    topic.clone(),
+                    u32::try_from(p.partition_index).unwrap_or(u32::MAX),
+                )
+            })
+        })
+        .collect();
+    let op = GroupOp::DeleteOffsets {
+        group: group.clone(),
+        partitions,
+    };
+    one_part(Planned::OffsetDelete, &group, op)
+}
+
+/// The answer from the parts' results.
+pub(super) fn finish(head: &Head, planned: Planned, results: Vec<PartResult>) -> Vec<OutPiece> {
+    let mut answers = results.into_iter().map(|result| match result {
+        PartResult::Group(answer) => answer,
+        other => unreachable!("a group part answered {other:?}"),
+    });
+    match planned {
+        Planned::Join => match answers.next() {
+            Some(GroupAnswer::Join(outcome)) => join_response(head, outcome),
+            other => unreachable!("a join answered {other:?}"),
+        },
+        Planned::Sync => match answers.next() {
+            Some(GroupAnswer::Sync(outcome)) => sync_response(head, outcome),
+            other => unreachable!("a sync answered {other:?}"),
+        },
+        Planned::Heartbeat => match answers.next() {
+            Some(GroupAnswer::Heartbeat(error)) => {
+                let response = HeartbeatResponse::default().with_error_code(code(error));
+                count_errors(head, [response.error_code]);
+                respond(head, &response)
+            }
+            other => unreachable!("a heartbeat answered {other:?}"),
+        },
+        Planned::Leave => match answers.next() {
+            Some(GroupAnswer::Leave(outcome)) => leave_response(head, outcome),
+            other => unreachable!("a leave answered {other:?}"),
+        },
+        Planned::Describe(groups) => {
+            let described = groups
+                .into_iter()
+                .zip(answers)
+                .map(|(group, answer)| match answer {
+                    GroupAnswer::Describe(outcome) => described(head, group, outcome),
+                    other => unreachable!("a describe answered {other:?}"),
+                })
+                .collect::<Vec<_>>();
+            count_errors(head, described.iter().map(|g| g.error_code));
+            respond(
+                head,
+                &DescribeGroupsResponse::default().with_groups(described),
+            )
+        }
+        Planned::List => list_response(head, answers),
+        Planned::Delete(groups) => {
+            let results = groups
+                .into_iter()
+                .zip(answers)
+                .map(|(group, answer)| match answer {
+                    GroupAnswer::Delete(error) => DeletableGroupResult::default()
+                        .with_group_id(GroupId(str_bytes(group)))
+                        .with_error_code(code(error)),
+                    other => unreachable!("a delete answered {other:?}"),
+                })
+                .collect::<Vec<_>>();
+            count_errors(head, results.iter().map(|r| r.error_code));
+            respond(head, &DeleteGroupsResponse::default().with_results(results))
+        }
+        Planned::OffsetDelete => match answers.next() {
+            Some(GroupAnswer::DeleteOffsets(outcome)) => offset_delete_response(head, outcome),
+            other => unreachable!("an offset delete answered {other:?}"),
+        },
+    }
+}
+
+fn join_response(head: &Head, outcome: JoinOutcome) -> Vec<OutPiece> {
+    let with_instance_ids = head.version >= JOIN_INSTANCE_ID_FROM;
+    let members = outcome
+        .members
+        .into_iter()
+        .map(|m| {
+            JoinGroupResponseMember::default()
+                .with_member_id(str_bytes(m.member_id))
+                .with_group_instance_id(
+                    m.group_instance_id
+                        .filter(|_| with_instance_ids)
+                        .map(str_bytes),
+                )
+                .with_metadata(m.metadata)
+        })
+        .collect();
+    let protocol_type = if head.version >= JOIN_PROTOCOL_TYPE_FROM {
+        outcome.protocol_type.map(str_bytes)
+    } else {
+        None
+    };
+    // Not nullable before v7: an error answers an empty name.
+    let protocol_name = match outcome.protocol_name {
+        Some(name) => Some(str_bytes(name)),
+        None if head.version < JOIN_PROTOCOL_TYPE_FROM => Some(StrBytes::default()),
+        None => None,
+    };
+    let response = JoinGroupResponse::default()
+        .with_error_code(code(outcome.error))
+        .with_generation_id(outcome.generation)
+        .with_protocol_type(protocol_type)
+        .with_protocol_name(protocol_name)
+        .with_leader(str_bytes(outcome.leader))
+        .with_member_id(str_bytes(outcome.member_id))
+        .with_members(members);
+    count_errors(head, [response.error_code]);
+    respond(head, &response)
+}
+
+fn sync_response(head: &Head, outcome: SyncOutcome) -> Vec<OutPiece> {
+    let response = SyncGroupResponse::default()
+        .with_error_code(code(outcome.error))
+        .with_protocol_type(outcome.protocol_type.map(str_bytes))
+        .with_protocol_name(outcome.protocol_name.map(str_bytes))
+        .with_assignment(outcome.assignment);
+    count_errors(head, [response.error_code]);
+    respond(head, &response)
+}
+
+fn leave_response(
+    head: &Head,
+    outcome: Result<(Vec<LeavingMember>, Vec<Option<KafkaError>>), KafkaError>,
+) -> Vec<OutPiece> {
+    let response = match outcome {
+        Err(error) => LeaveGroupResponse::default().with_error_code(error.code()),
+        Ok((members, errors)) if head.version >= LEAVE_BATCH_FROM => {
+            let members: Vec<MemberResponse> = members
+                .into_iter()
+                .zip(errors)
+                .map(|(member, error)| {
+                    MemberResponse::default()
+                        .with_member_id(str_bytes(member.member_id))
+                        .with_group_instance_id(member.group_instance_id.map(str_bytes))
+                        .with_error_code(code(error))
+                })
+                .collect();
+            LeaveGroupResponse::default().with_members(members)
+        }
+        // One member: its error is the request's.
+        Ok((_, errors)) => {
+            LeaveGroupResponse::default().with_error_code(code(errors.into_iter().next().flatten()))
+        }
+    };
+    count_errors(
+        head,
+        std::iter::once(response.error_code).chain(response.members.iter().map(|m| m.error_code)),
+    );
+    respond(head, &response)
+}
+
+fn described(
+    head: &Head,
+    group: String,
+    outcome: Result<GroupDescription, KafkaError>,
+) -> DescribedGroup {
+    let _ = head;
+    match outcome {
+        Err(error) => DescribedGroup::default()
+            .with_group_id(GroupId(str_bytes(group)))
+            .with_error_code(error.code())
+            .with_group_state(str_bytes(GroupState::Dead.name())),
+        Ok(description) => {
+            let members = description
+                .members
+                .into_iter()
+                .map(|m| {
+                    DescribedGroupMember::default()
+                        .with_member_id(str_bytes(m.member_id))
+                        .with_group_instance_id(m.group_instance_id.map(str_bytes))
+                        .with_client_id(str_bytes(m.client_id))
+                        .with_client_host(str_bytes(m.client_host))
+                        .with_member_metadata(m.metadata)
+                        .with_member_assignment(m.assignment)
+                })
+                .collect();
+            DescribedGroup::default()
+                .with_group_id(GroupId(str_bytes(description.group_id)))
+                .with_group_state(str_bytes(description.state.name()))
+                .with_protocol_type(str_bytes(description.protocol_type))
+                .with_protocol_data(str_bytes(description.protocol))
+                .with_members(members)
+        }
+    }
+}
+
+fn list_response(head: &Head, answers: impl Iterator<Item = GroupAnswer>) -> Vec<OutPiece> {
+    let mut groups: Vec<GroupListing> = Vec::new();
+    let mut error = None;
+    for answer in answers {
+        match answer {
+            GroupAnswer::List(Ok(listed)) => groups.extend(listed),
+            // Partitions led elsewhere are other brokers' to list.
+            GroupAnswer::List(Err(
+                KafkaError::NotCoordinator | KafkaError::CoordinatorNotAvailable,
+            )) => {}
+            GroupAnswer::List(Err(other)) => error = Some(other),
+            other => unreachable!("a list answered {other:?}"),
+        }
+    }
+    groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    let with_types = head.version >= LIST_TYPES_FROM;
+    let listed = groups
+        .into_iter()
+        .map(|g| {
+            let listed = ListedGroup::default()
+                .with_group_id(GroupId(str_bytes(g.group_id)))
+                .with_protocol_type(str_bytes(g.protocol_type))
+                .with_group_state(str_bytes(g.state.name()));
+            if with_types {
+                listed.with_group_type(str_bytes(CLASSIC))
+            } else {
+                listed
+            }
+        })
+        .collect();
+    let response = ListGroupsResponse::default()
+        .with_error_code(code(error))
+        .with_groups(listed);
+    count_errors(head, [response.error_code]);
+    respond(head, &response)
+}
+
+fn offset_delete_response(
+    head: &Head,
+    outcome: Result<Vec<(String, u32, Option<KafkaError>)>, KafkaError>,
+) -> Vec<OutPiece> {
+    let response = match outcome {
+        Err(error) => OffsetDeleteResponse::default().with_error_code(error.code()),
+        Ok(partitions) => {
+            let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
+            for (topic, partition, error) in partitions {
+                let answered = OffsetDeleteResponsePartition::default()
+                    .with_partition_index(i32::try_from(partition).unwrap_or(i32::MAX))
+                    .with_error_code(code(error));
+                match topics.last_mut() {
+                    Some(last) if last.name.0.as_str() == topic => last.partitions.push(answered),
+                    _ => topics.push(
+                        OffsetDeleteResponseTopic::default()
+                            .with_name(TopicName(str_bytes(topic)))
+                            .with_partitions(vec![answered]),
+                    ),
+                }
+            }
+            OffsetDeleteResponse::default().with_topics(topics)
+        }
+    };
+    count_errors(
+        head,
+        std::iter::once(response.error_code).chain(
+            response
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        ),
+    );
+    respond(head, &response)
+}
+
+/// A group id's bytes as Kafka encodes them, for tests.
+#[cfg(test)]
+fn group_id(name: &str) -> GroupId {
+    GroupId(str_bytes(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use kafka_protocol::messages::ApiKey;
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+
+    fn head(api: ApiKey, version: i16) -> Head {
+        Head {
+            api,
+            version,
+            correlation_id: 1,
+        }
+    }
+
+    fn joined(version: i16) -> group::JoinRequest {
+        let request = JoinGroupRequest::default()
+            .with_group_id(group_id("g"))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(60_000)
+            .with_protocol_type(str_bytes("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default()
+                    .with_name(str_bytes("range"))
+                    .with_metadata(Bytes::from_static(b"m")),
+            ]);
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let Plan::Parts { parts, .. } =
+            plan_join(&head(ApiKey::JoinGroup, version), "client", peer, request)
+        else {
+            panic!("a join is a part");
+        };
+        let [(tp, PartOp::Group(GroupOp::Join(join)))] = <[_; 1]>::try_from(parts).unwrap() else {
+            panic!("one join part");
+        };
+        assert_eq!(tp, offsets_partition("g"));
+        join
+    }
+
+    #[test]
+    fn a_join_becomes_the_coordinators_request() {
+        let join = joined(5);
+        assert_eq!(join.session_timeout, Duration::from_secs(10));
+        assert_eq!(join.rebalance_timeout, Duration::from_secs(60));
+        assert_eq!(join.client_host, "/127.0.0.1");
+        assert_eq!(
+            join.protocols,
+            vec![("range".to_string(), Bytes::from_static(b"m"))]
+        );
+        assert!(join.require_known_member_id);
+        // v0 has no rebalance timeout: the session timeout stands for it; before v4 a new
+        // member is not asked to rejoin with an id.
+        let join = joined(0);
+        assert_eq!(join.rebalance_timeout, Duration::from_secs(10));
+        assert!(!join.require_known_member_id);
+    }
+
+    #[test]
+    fn a_refused_join_encodes_at_every_version() {
+        for version in 0..=9 {
+            let outcome = JoinOutcome::error("", KafkaError::InconsistentGroupProtocol);
+            let pieces = join_response(&head(ApiKey::JoinGroup, version), outcome);
+            assert_eq!(pieces.len(), 1, "v{version}");
+        }
+    }
+
+    #[test]
+    fn a_list_skips_partitions_led_elsewhere() {
+        let listing = |id: &str| GroupListing {
+            group_id: id.to_string(),
+            protocol_type: "consumer".to_string(),
+            state: GroupState::Stable,
+        };
+        let answers = vec![
+            GroupAnswer::List(Ok(vec![listing("b")])),
+            GroupAnswer::List(Err(KafkaError::NotCoordinator)),
+            GroupAnswer::List(Ok(vec![listing("a")])),
+        ];
+        let pieces = list_response(&head(ApiKey::ListGroups, 5), answers.into_iter());
+        assert_eq!(pieces.len(), 1);
+    }
+}

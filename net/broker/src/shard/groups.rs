@@ -1,0 +1,298 @@
+//! The shard's side of consumer groups: the [`Coordinator`] of each `__consumer_offsets`
+//! partition it leads (loaded from the partition's log on first use, dropped when the
+//! leadership goes), the group operations and offset commits run on it, the appends it asks
+//! for (acks=all on the partition, their results handed back), and its timers.
+
+use std::time::Instant;
+
+use ringlog_engine::Timestamp;
+use ringlog_replication::driver::ProduceOutcome;
+use ringlog_replication::partition::Acks;
+use ringlog_replication::{KafkaError, TopicPartition};
+
+use super::Shard;
+use crate::bus::{ReplyTo, Route};
+use crate::group::{Coordinator, Effect, GroupConfig, Now};
+use crate::offsets::Commit;
+use crate::ops::{self, CommitMember, GroupAnswer, GroupCommits, GroupOp, PartResult};
+
+/// The coordinator's clock: the shard's monotonic instant and the wall clock.
+fn now_at(instant: Instant) -> Now {
+    Now {
+        instant,
+        wall_ms: Timestamp::now().0,
+    }
+}
+
+impl Shard {
+    /// The coordinator of an offsets-topic partition led here, loaded on first use.
+    fn coordinator(
+        &mut self,
+        topic_partition: &TopicPartition,
+    ) -> Result<&mut Coordinator<ReplyTo>, KafkaError> {
+        let Some(partition) = self.partitions.get(topic_partition) else {
+            return Err(ops::group_error(self.not_served(topic_partition)));
+        };
+        if !partition.is_leader() {
+            return Err(KafkaError::NotCoordinator);
+        }
+        if !self.coordinators.contains_key(topic_partition) {
+            let loaded = Coordinator::load(
+                GroupConfig::default(),
+                partition.log(),
+                now_at(Instant::now()),
+            )
+            .map_err(|error| {
+                tracing::error!(partition = %topic_partition, %error, "cannot load the group coordinator");
+                KafkaError::CoordinatorNotAvailable
+            })?;
+            tracing::info!(partition = %topic_partition, groups = loaded.group_ids().len(), "group coordinator loaded");
+            self.coordinators.insert(topic_partition.clone(), loaded);
+        }
+        Ok(self
+            .coordinators
+            .get_mut(topic_partition)
+            .expect("loaded above"))
+    }
+
+    /// The partition's leadership went (or the partition did): its coordinator's waiting
+    /// members are answered NOT_COORDINATOR and they find the new one.
+    pub(super) fn unload_coordinator(&mut self, topic_partition: &TopicPartition) {
+        if let Some(mut coordinator) = self.coordinators.remove(topic_partition) {
+            let effects = coordinator.unload();
+            tracing::info!(partition = %topic_partition, "group coordinator unloaded");
+            self.carry_out_group(topic_partition, effects);
+        }
+    }
+
+    pub(super) fn run_group_op(
+        &mut self,
+        reply: ReplyTo,
+        topic_partition: TopicPartition,
+        op: GroupOp,
+    ) {
+        let now = now_at(Instant::now());
+        let coordinator = match self.coordinator(&topic_partition) {
+            Ok(coordinator) => coordinator,
+            Err(error) => {
+                self.deliver(reply, PartResult::Group(GroupAnswer::refused(&op, error)));
+                return;
+            }
+        };
+        let mut answer = None;
+        let effects = match op {
+            GroupOp::Join(request) => coordinator.join(request, reply, now),
+            GroupOp::Sync(request) => coordinator.sync(request, reply, now),
+            GroupOp::Heartbeat(request) => {
+                answer = Some(GroupAnswer::Heartbeat(
+                    coordinator.heartbeat(request, now).err(),
+                ));
+                Vec::new()
+            }
+            GroupOp::Leave(request) => {
+                let members = request.members.clone();
+                let (errors, effects) = coordinator.leave(request, now);
+                answer = Some(GroupAnswer::Leave(Ok((members, errors))));
+                effects
+            }
+            GroupOp::Describe(group) => {
+                answer = Some(GroupAnswer::Describe(Ok(coordinator.describe(&group))));
+                Vec::new()
+            }
+            GroupOp::List { states, none } => {
+                let listed = if none {
+                    Vec::new()
+                } else {
+                    coordinator.list(&states)
+                };
+                answer = Some(GroupAnswer::List(Ok(listed)));
+                Vec::new()
+            }
+            GroupOp::Delete(group) => match coordinator.delete_group(&group, now) {
+                Ok(effect) => {
+                    answer = Some(GroupAnswer::Delete(None));
+                    vec![effect]
+                }
+                Err(error) => {
+                    answer = Some(GroupAnswer::Delete(Some(error)));
+                    Vec::new()
+                }
+            },
+            GroupOp::DeleteOffsets { group, partitions } => {
+                match coordinator.delete_offsets(&group, &partitions, now) {
+                    Ok((answers, effect)) => {
+                        answer = Some(GroupAnswer::DeleteOffsets(Ok(answers)));
+                        effect.into_iter().collect()
+                    }
+                    Err(error) => {
+                        answer = Some(GroupAnswer::DeleteOffsets(Err(error)));
+                        Vec::new()
+                    }
+                }
+            }
+        };
+        // Deleted groups and offsets are gone from the coordinator at once; the tombstones'
+        // append follows (a failure is logged: the next leader may still see them).
+        if let Some(answer) = answer {
+            self.deliver(reply, PartResult::Group(answer));
+        }
+        self.carry_out_group(&topic_partition, effects);
+    }
+
+    /// Carries out a coordinator's effects: answers, and appends with acks=all whose results
+    /// go back to it.
+    pub(super) fn carry_out_group(
+        &mut self,
+        topic_partition: &TopicPartition,
+        effects: Vec<Effect<ReplyTo>>,
+    ) {
+        for effect in effects {
+            match effect {
+                Effect::Join(reply, outcome) => {
+                    self.deliver(reply, PartResult::Group(GroupAnswer::Join(outcome)));
+                }
+                Effect::Sync(reply, outcome) => {
+                    self.deliver(reply, PartResult::Group(GroupAnswer::Sync(outcome)));
+                }
+                Effect::Persist { token, records } => {
+                    let now = self.shared.now();
+                    let timeout = self.shared.options.config.request_timeout;
+                    let Some(partition) = self.partitions.get_mut(topic_partition) else {
+                        self.group_persisted(
+                            topic_partition,
+                            token,
+                            Err(KafkaError::NotCoordinator),
+                        );
+                        continue;
+                    };
+                    let route = Route::Coordinator(token);
+                    let effects = partition.produce(records, Acks::All, timeout, now, route);
+                    self.carry_out(topic_partition, effects);
+                }
+            }
+        }
+    }
+
+    /// The result of an append a coordinator asked for.
+    fn group_persisted(
+        &mut self,
+        topic_partition: &TopicPartition,
+        token: crate::group::PersistToken,
+        result: Result<(), KafkaError>,
+    ) {
+        let Some(coordinator) = self.coordinators.get_mut(topic_partition) else {
+            // Unloaded meanwhile: its waiting members were answered then.
+            return;
+        };
+        let effects = coordinator.persisted(token, result, now_at(Instant::now()));
+        self.carry_out_group(topic_partition, effects);
+    }
+
+    /// Runs every coordinator's timers that are due.
+    pub(super) fn tick_coordinators(&mut self, instant: Instant) {
+        let due: Vec<TopicPartition> = self
+            .coordinators
+            .iter()
+            .filter(|(_, c)| c.next_deadline().is_some_and(|d| d <= instant))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for topic_partition in due {
+            let Some(coordinator) = self.coordinators.get_mut(&topic_partition) else {
+                continue;
+            };
+            let effects = coordinator.tick(now_at(instant));
+            self.carry_out_group(&topic_partition, effects);
+        }
+    }
+
+    /// Delivers a partition's produce answers: to the request's part, to a group coordinator,
+    /// or, for a commit of group offsets, to the coordinator's offsets first.
+    pub(super) fn on_produce_answers(
+        &mut self,
+        topic_partition: &TopicPartition,
+        answers: Vec<(Route, ProduceOutcome)>,
+    ) {
+        for (route, outcome) in answers {
+            let stored = match &outcome {
+                ProduceOutcome::Appended { .. } => Ok(()),
+                ProduceOutcome::Refused(refusal) => Err(ops::group_error(refusal.error)),
+            };
+            match route {
+                Route::Part(reply) => self.deliver(reply, PartResult::Produce(outcome)),
+                Route::Commit {
+                    reply,
+                    commits,
+                    commit_ms,
+                } => {
+                    if stored.is_ok()
+                        && let Some(coordinator) = self.coordinators.get_mut(topic_partition)
+                    {
+                        coordinator.apply_commits(commits, commit_ms);
+                    }
+                    self.deliver(reply, PartResult::OffsetsCommitted(stored.err()));
+                }
+                Route::Coordinator(token) => {
+                    self.group_persisted(topic_partition, token, stored);
+                }
+            }
+        }
+    }
+
+    /// OffsetCommit: checked by the group's coordinator (who commits, at which generation),
+    /// then appended with acks=all, and taken into the coordinator's offsets once stored.
+    pub(super) fn commit_offsets(
+        &mut self,
+        reply: ReplyTo,
+        topic_partition: TopicPartition,
+        commits: Vec<Commit>,
+        member: Option<CommitMember>,
+    ) {
+        let now = now_at(Instant::now());
+        let checked = self.coordinator(&topic_partition).and_then(|coordinator| {
+            let group = commits.first().map_or("", |c| c.group.as_str());
+            let (member_id, instance_id, generation) = match &member {
+                Some(m) => (
+                    m.member_id.as_str(),
+                    m.group_instance_id.as_deref(),
+                    m.generation,
+                ),
+                None => ("", None, -1),
+            };
+            coordinator.check_commit(group, member_id, instance_id, generation, now)?;
+            Ok(coordinator.commit_records(&commits, now.wall_ms))
+        });
+        let records = match checked {
+            Ok(records) => records,
+            Err(error) => {
+                self.deliver(reply, PartResult::OffsetsCommitted(Some(error)));
+                return;
+            }
+        };
+        // The commit waits for the offsets partition's ISR (acks=all) as long as any request
+        // may wait inside the broker: request_timeout_ms, which also caps a client's acks=all
+        // produce. Kafka has offsets.commit.timeout.ms (5 s) for this alone; one bound for
+        // every wait is enough here.
+        let timeout = self.shared.options.config.request_timeout;
+        let route = Route::Commit {
+            reply,
+            commits,
+            commit_ms: now.wall_ms,
+        };
+        let partition = self
+            .partitions
+            .get_mut(&topic_partition)
+            .expect("its coordinator is loaded");
+        let effects = partition.produce(records, Acks::All, timeout, self.shared.now(), route);
+        self.carry_out(&topic_partition, effects);
+    }
+
+    /// OffsetFetch: what the group committed, from its coordinator.
+    pub(super) fn fetch_offsets(
+        &mut self,
+        topic_partition: &TopicPartition,
+        group: &str,
+        topics: Option<Vec<(String, Vec<u32>)>>,
+    ) -> Result<GroupCommits, KafkaError> {
+        Ok(self.coordinator(topic_partition)?.offsets(group, topics))
+    }
+}
