@@ -857,4 +857,9 @@ fn group_members_share_partitions_commit_and_take_over_when_one_leaves() {
         "resumed from the commits: nothing read twice"
     );
     assert!(after.keys().all(|(_, offset)| *offset == 10));
+    // The groups' topic keeps its records whatever their age: retention would delete a live
+    // group's last commit.
+    let offsets_topic = describe(&broker.admin(), "__consumer_offsets");
+    assert_eq!(offsets_topic["retention.ms"].0, "-1");
+    assert_eq!(offsets_topic["retention.bytes"].0, "-1");
 }

@@ -1,8 +1,9 @@
 //! librdkafka (through the `rdkafka` crate) against a real three-broker cluster of `ringlog
 //! broker` processes, over Kafka's protocol: a leader killed with SIGKILL while acks=all
-//! records flow loses none that were acknowledged, and an acks=all produce meets
-//! NOT_ENOUGH_REPLICAS when the ISR is below `min.insync.replicas`, while reads go on. Each
-//! test bounds every wait and kills what it started.
+//! records flow loses none that were acknowledged, an acks=all produce meets
+//! NOT_ENOUGH_REPLICAS when the ISR is below `min.insync.replicas` while reads go on, and a
+//! consumer group whose coordinator is killed goes on with the next one from its committed
+//! offsets. Each test bounds every wait and kills what it started.
 
 mod support;
 
@@ -222,5 +223,115 @@ fn acks_all_meets_not_enough_replicas_below_min_insync_replicas_and_reads_go_on(
     assert_eq!(
         consume_all(&cluster, "t", 1),
         [(0, "committed".to_string())]
+    );
+}
+
+/// Creates `name` with `partitions` partitions of three replicas each.
+fn create_partitioned(cluster: &Cluster, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = config(cluster).create().unwrap();
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(3));
+    let options = AdminOptions::new().operation_timeout(Some(DEADLINE));
+    let results = block_on(admin.create_topics([&topic], &options)).expect("CreateTopics");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+}
+
+/// Polls `consumer` (which runs its group protocol) until it has read `count` records, each
+/// as (partition, offset, value).
+fn poll_member(consumer: &BaseConsumer, count: usize) -> Vec<(i32, i64, String)> {
+    let started = Instant::now();
+    let mut records = Vec::new();
+    while records.len() < count {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "read {} of {count} records: {records:?}",
+            records.len()
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                let value = String::from_utf8_lossy(message.payload().unwrap_or_default());
+                records.push((message.partition(), message.offset(), value.into_owned()));
+            }
+            Some(Err(error)) => eprintln!("consumer: {error}"),
+            None => {}
+        }
+    }
+    records
+}
+
+#[test]
+fn a_group_resumes_on_a_new_coordinator_with_its_committed_offsets_when_the_old_one_is_killed() {
+    let mut cluster = Cluster::start(3, FAST);
+    create_partitioned(&cluster, "work", 3);
+    for partition in 0..3 {
+        cluster.wait_for("work", partition, "a leader", |p| leader(p).is_some());
+    }
+    let producer = producer(&cluster, "30000", "1000");
+    let first: Vec<String> = (0..30).map(|n| format!("first-{n}")).collect();
+    produce_all(&producer, "work", &first);
+    let group = "survivors";
+    let member: BaseConsumer = config(&cluster)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "300")
+        .create()
+        .unwrap();
+    member.subscribe(&["work"]).unwrap();
+    let read = poll_member(&member, 30);
+    assert_eq!(read.len(), 30);
+    member
+        .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+        .expect("the member's commit is stored");
+    // The group's coordinator is the leader of its partition of the offsets topic.
+    let offsets_partition = ringlog_wire::group::partition_for(group) as usize;
+    let coordinator = leader(&cluster.wait_for(
+        "__consumer_offsets",
+        offsets_partition,
+        "a coordinator",
+        |p| leader(p).is_some() && isr(p).len() == 3,
+    ))
+    .unwrap();
+    eprintln!("kill -9 broker {coordinator}, the group's coordinator");
+    cluster.kill(coordinator);
+    cluster.wait_for(
+        "__consumer_offsets",
+        offsets_partition,
+        "a new coordinator",
+        |p| leader(p).is_some_and(|l| l != coordinator),
+    );
+    for partition in 0..3 {
+        cluster.wait_for("work", partition, "a live leader", |p| {
+            leader(p).is_some_and(|l| l != coordinator)
+        });
+    }
+    // The commit made on the old coordinator is there on the new one.
+    let reader: BaseConsumer = config(&cluster).set("group.id", group).create().unwrap();
+    let committed_on_partition_0 = || {
+        let mut asked = TopicPartitionList::new();
+        asked.add_partition("work", 0);
+        let committed = reader
+            .committed_offsets(asked, DEADLINE)
+            .expect("OffsetFetch");
+        committed.find_partition("work", 0).unwrap().offset()
+    };
+    assert_eq!(committed_on_partition_0(), Offset::Offset(30));
+    let second: Vec<String> = (0..3).map(|n| format!("second-{n}")).collect();
+    produce_all(&producer, "work", &second);
+    // The member goes on with the new coordinator, from the group's commits: only the new
+    // records, none of the first thirty again.
+    let more = poll_member(&member, 3);
+    let values: Vec<&str> = more.iter().map(|(_, _, v)| v.as_str()).collect();
+    assert!(
+        values.iter().all(|v| v.starts_with("second-")),
+        "resumed from the commits: {more:?}"
+    );
+    member
+        .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+        .expect("a commit to the new coordinator is stored");
+    assert_eq!(
+        committed_on_partition_0(),
+        Offset::Offset(33),
+        "every record read is committed"
     );
 }

@@ -41,7 +41,7 @@ use super::bus::{AgentMsg, ShardMsg, Shared, owner_of};
 use super::catalog::Catalog;
 use super::offsets::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
 use super::ops::{AdminOp, AdminOutcome, LeaderAnswer, NewPartitions, NewTopic, TopicAlteration};
-use super::topic_config::TopicConfig;
+use super::topic_config::{TopicConfig, TopicSettings};
 use ringlog_client::ClientError;
 use ringlog_client::connection::{Connection, ConnectionLimits};
 use ringlog_controller::{
@@ -246,7 +246,7 @@ fn handle(shared: &Arc<Shared>, controller: &Controller, fetchers: &mut Fetchers
                     &controller,
                     OFFSETS_TOPIC,
                     replicas,
-                    &TopicConfig::new(),
+                    &offsets_topic_config(&shared.options.config.topic_defaults()),
                 )
                 .await;
                 match outcome {
@@ -330,6 +330,18 @@ fn random_bytes() -> [u8; 16] {
         .and_then(|mut random| random.read_exact(&mut bytes))
         .expect("/dev/urandom gives random bytes");
     bytes
+}
+
+/// `__consumer_offsets`' own config: no retention by time or size, which would delete a live
+/// group's last commit or its group record once they are old enough; the coordinator expires
+/// what is stale itself (`offsets_retention_minutes`), and compaction (Kafka's policy for
+/// this topic) is what will bound its size.
+fn offsets_topic_config(defaults: &TopicSettings) -> TopicConfig {
+    TopicConfig::from_pairs(
+        [("retention_ms", "-1"), ("retention_bytes", "-1")],
+        defaults,
+    )
+    .expect("unlimited retention is a valid topic config")
 }
 
 /// Whether `__consumer_offsets` should be created now: it does not exist, this broker is

@@ -54,6 +54,12 @@
 //! | `replica_fetch_response_max_bytes`     | 10 MiB           | `replica.fetch.response.max.bytes` | per fetch |
 //! | `replica_fetch_backoff_ms`             | 1000             | `replica.fetch.backoff.ms`     | after a failed fetch |
 //! | `offsets_topic_replication_factor`     | 3                | `offsets.topic.replication.factor` | cut to the live brokers when the topic is created |
+//! | `group_initial_rebalance_delay_ms`     | 3000             | `group.initial.rebalance.delay.ms` | how long a group starting empty waits for more members |
+//! | `group_min_session_timeout_ms`         | 6000             | `group.min.session.timeout.ms` | |
+//! | `group_max_session_timeout_ms`         | 1800000          | `group.max.session.timeout.ms` | |
+//! | `group_max_size`                       | 2147483647       | `group.max.size`               | members per group |
+//! | `offsets_retention_minutes`            | 10080 (7 days)   | `offsets.retention.minutes`    | an empty group's offsets (and a consumer's in assign mode, from its commit) expire after it |
+//! | `offsets_retention_check_interval_ms`  | 600000           | `offsets.retention.check.interval.ms` | |
 //!
 //! Durations are [`Duration`]s in [`BrokerConfig`] (`log_roll_ms` is the field `log_roll`); a
 //! unit appears only in the keys. The keys marked "topic default" give the defaults of the
@@ -181,6 +187,19 @@ pub struct BrokerConfig {
     /// `offsets_topic_replication_factor`: replicas of `__consumer_offsets` (at most the live
     /// brokers when it is created).
     pub offsets_topic_replication_factor: u16,
+    /// `group_initial_rebalance_delay_ms`: how long a group starting empty waits for more
+    /// members before its first generation.
+    pub group_initial_rebalance_delay: Duration,
+    /// `group_min_session_timeout_ms`: the shortest session timeout a member may ask for.
+    pub group_min_session_timeout: Duration,
+    /// `group_max_session_timeout_ms`: the longest session timeout a member may ask for.
+    pub group_max_session_timeout: Duration,
+    /// `group_max_size`: the most members a group may have.
+    pub group_max_size: u32,
+    /// `offsets_retention_minutes`: how long an empty group's offsets are kept.
+    pub offsets_retention: Duration,
+    /// `offsets_retention_check_interval_ms`: how often expired offsets are looked for.
+    pub offsets_retention_check_interval: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -225,6 +244,12 @@ impl Default for BrokerConfig {
             replica_fetch_response_max_bytes: 10 * 1024 * 1024,
             replica_fetch_backoff: Duration::from_millis(1000),
             offsets_topic_replication_factor: 3,
+            group_initial_rebalance_delay: Duration::from_millis(3000),
+            group_min_session_timeout: Duration::from_millis(6000),
+            group_max_session_timeout: Duration::from_millis(1_800_000),
+            group_max_size: i32::MAX as u32,
+            offsets_retention: Duration::from_secs(7 * 24 * 3600),
+            offsets_retention_check_interval: Duration::from_millis(600_000),
         }
     }
 }
@@ -409,6 +434,20 @@ impl BrokerConfig {
                      {}",
                     render_millis(self.broker_heartbeat_interval),
                     render_millis(self.broker_session_timeout)
+                ),
+            );
+        }
+        if self.group_min_session_timeout > self.group_max_session_timeout {
+            inconsistent(
+                &[
+                    "group_min_session_timeout_ms",
+                    "group_max_session_timeout_ms",
+                ],
+                format!(
+                    "group_min_session_timeout_ms {} must not be more than \
+                     group_max_session_timeout_ms {}",
+                    render_millis(self.group_min_session_timeout),
+                    render_millis(self.group_max_session_timeout)
                 ),
             );
         }
@@ -1621,6 +1660,74 @@ const KEYS: &[KeySpec] = &[
             Ok(())
         },
         render: |c| render_int(c.offsets_topic_replication_factor),
+    },
+    KeySpec {
+        name: "group_initial_rebalance_delay_ms",
+        kafka: "group.initial.rebalance.delay.ms",
+        doc: "how long a consumer group starting empty waits for more members before its first generation",
+        section: "groups",
+        parse: |c, v| {
+            c.group_initial_rebalance_delay = millis(v, WAIT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.group_initial_rebalance_delay),
+    },
+    KeySpec {
+        name: "group_min_session_timeout_ms",
+        kafka: "group.min.session.timeout.ms",
+        doc: "the shortest session timeout a group member may ask for",
+        section: "groups",
+        parse: |c, v| {
+            c.group_min_session_timeout = millis(v, TIMEOUT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.group_min_session_timeout),
+    },
+    KeySpec {
+        name: "group_max_session_timeout_ms",
+        kafka: "group.max.session.timeout.ms",
+        doc: "the longest session timeout a group member may ask for",
+        section: "groups",
+        parse: |c, v| {
+            c.group_max_session_timeout = millis(v, TIMEOUT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.group_max_session_timeout),
+    },
+    KeySpec {
+        name: "group_max_size",
+        kafka: "group.max.size",
+        doc: "the most members a consumer group may have",
+        section: "groups",
+        parse: |c, v| {
+            c.group_max_size = int_as(v, COUNT)?;
+            Ok(())
+        },
+        render: |c| render_int(c.group_max_size),
+    },
+    KeySpec {
+        name: "offsets_retention_minutes",
+        kafka: "offsets.retention.minutes",
+        doc: "how long an empty group's committed offsets are kept (a consumer in assign mode's: from its commit)",
+        section: "groups",
+        parse: |c, v| {
+            c.offsets_retention = Duration::from_secs(60 * int_as::<u64>(v, COUNT)?);
+            Ok(())
+        },
+        render: |c| {
+            render_int(u32::try_from(c.offsets_retention.as_secs() / 60).unwrap_or(u32::MAX))
+        },
+    },
+    KeySpec {
+        name: "offsets_retention_check_interval_ms",
+        kafka: "offsets.retention.check.interval.ms",
+        doc: "how often expired group offsets are looked for",
+        section: "groups",
+        parse: |c, v| {
+            c.offsets_retention_check_interval = millis(v, TIMEOUT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.offsets_retention_check_interval),
     },
 ];
 

@@ -1231,6 +1231,13 @@ impl Shard {
     fn apply_retention(&mut self) {
         let now = Timestamp::now();
         for (topic_partition, partition) in &self.partitions {
+            if topic_partition.topic == OFFSETS_TOPIC {
+                // Never by time or size, whatever its config says (a cluster created before
+                // the topic had its own config has the broker's defaults there): a live
+                // group's last commit may be the oldest record. The group coordinator expires
+                // stale offsets itself.
+                continue;
+            }
             match partition.log().apply_retention(now) {
                 Ok(outcome) if outcome.segments_deleted > 0 => {
                     tracing::info!(partition = %topic_partition, ?outcome, "retention deleted segments");

@@ -24,6 +24,18 @@ fn now_at(instant: Instant) -> Now {
     }
 }
 
+/// The coordinators' settings, from the broker's `group_*` and `offsets_retention_*` keys.
+fn group_config(config: &crate::config::BrokerConfig) -> GroupConfig {
+    GroupConfig {
+        min_session_timeout: config.group_min_session_timeout,
+        max_session_timeout: config.group_max_session_timeout,
+        initial_rebalance_delay: config.group_initial_rebalance_delay,
+        max_size: Some(config.group_max_size as usize),
+        offsets_retention: config.offsets_retention,
+        offsets_retention_check_interval: config.offsets_retention_check_interval,
+    }
+}
+
 impl Shard {
     /// The coordinator of an offsets-topic partition led here, loaded on first use.
     fn coordinator(
@@ -38,7 +50,7 @@ impl Shard {
         }
         if !self.coordinators.contains_key(topic_partition) {
             let loaded = Coordinator::load(
-                GroupConfig::default(),
+                group_config(&self.shared.options.config),
                 partition.log(),
                 now_at(Instant::now()),
             )
