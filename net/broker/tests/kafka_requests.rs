@@ -23,8 +23,9 @@ use kafka_protocol::messages::offset_for_leader_epoch_request::{
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, DeleteRecordsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, ResponseHeader, TopicName,
+    CreateTopicsRequest, DeleteRecordsRequest, FetchRequest, FindCoordinatorRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use ringlog_broker::{Broker, ServerOptions};
@@ -468,4 +469,45 @@ fn delete_records_is_answered_once_every_isr_replica_starts_there_and_outlives_i
     assert_eq!((error, offset), (0, 6));
     assert_eq!(fetch(&mut kafka, "d", 0, 5).0, OFFSET_OUT_OF_RANGE);
     assert_eq!(list_offsets(&mut kafka, 7, "d", 0, -3, -1).1, 9);
+}
+
+/// FindCoordinator: one key (v0-v3) or a batch (v4, KIP-699), each group answered with the
+/// leader of its partition of `__consumer_offsets`; a transactional key has no coordinator.
+#[test]
+fn find_coordinator_answers_one_key_and_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path());
+    let addr = broker.kafka_addr().unwrap();
+    let mut kafka = Kafka::connect(addr);
+    let deadline = Instant::now() + TIMEOUT;
+    // The offsets topic is created as the broker starts: wait for its leaders.
+    let single = loop {
+        let request = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g1"));
+        let response = kafka.call(3, &request);
+        if response.error_code == 0 || Instant::now() > deadline {
+            break response;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(single.error_code, 0);
+    assert_eq!((single.node_id.0, single.port), (1, i32::from(addr.port())));
+    let keys = ["g1", "g2", "g3"].map(StrBytes::from_static_str).to_vec();
+    let batched = kafka.call(
+        4,
+        &FindCoordinatorRequest::default().with_coordinator_keys(keys),
+    );
+    let answered: Vec<(&str, i16, i32)> = batched
+        .coordinators
+        .iter()
+        .map(|c| (c.key.as_str(), c.error_code, c.node_id.0))
+        .collect();
+    assert_eq!(answered, [("g1", 0, 1), ("g2", 0, 1), ("g3", 0, 1)]);
+    let transactional = FindCoordinatorRequest::default()
+        .with_key_type(1)
+        .with_coordinator_keys(vec![StrBytes::from_static_str("tx")]);
+    let refused = kafka.call(4, &transactional);
+    assert_eq!(
+        refused.coordinators[0].error_code, 15,
+        "COORDINATOR_NOT_AVAILABLE"
+    );
 }

@@ -6,6 +6,7 @@
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -243,37 +244,62 @@ pub(super) fn find_coordinator(
     head: &Head,
     request: FindCoordinatorRequest,
 ) -> Vec<OutPiece> {
-    let found = coordinator(shared, &request);
-    let response = match found {
-        Ok((node_id, host, port)) => FindCoordinatorResponse::default()
-            .with_node_id(BrokerId(node_id))
-            .with_host(host)
-            .with_port(port),
-        Err((error, message)) => FindCoordinatorResponse::default()
-            .with_error_code(error.code())
-            .with_error_message(Some(StrBytes::from_string(message)))
-            .with_node_id(BrokerId(-1))
-            .with_port(-1),
+    let response = if head.version >= BATCHED_COORDINATORS_FROM {
+        // KIP-699: every key answered on its own.
+        let coordinators: Vec<Coordinator> = request
+            .coordinator_keys
+            .iter()
+            .map(|key| {
+                let found = coordinator(shared, request.key_type, key.as_str());
+                let answered = Coordinator::default().with_key(key.clone());
+                match found {
+                    Ok((node_id, host, port)) => answered
+                        .with_node_id(BrokerId(node_id))
+                        .with_host(host)
+                        .with_port(port),
+                    Err((error, message)) => answered
+                        .with_error_code(error.code())
+                        .with_error_message(Some(StrBytes::from_string(message)))
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1),
+                }
+            })
+            .collect();
+        count_errors(head, coordinators.iter().map(|c| c.error_code));
+        FindCoordinatorResponse::default().with_coordinators(coordinators)
+    } else {
+        let response = match coordinator(shared, request.key_type, request.key.as_str()) {
+            Ok((node_id, host, port)) => FindCoordinatorResponse::default()
+                .with_node_id(BrokerId(node_id))
+                .with_host(host)
+                .with_port(port),
+            Err((error, message)) => FindCoordinatorResponse::default()
+                .with_error_code(error.code())
+                .with_error_message(Some(StrBytes::from_string(message)))
+                .with_node_id(BrokerId(-1))
+                .with_port(-1),
+        };
+        count_errors(head, [response.error_code]);
+        response
     };
-    count_errors(head, [response.error_code]);
     respond(head, &response)
 }
+
+/// The first FindCoordinator version that looks up a batch of keys (KIP-699).
+const BATCHED_COORDINATORS_FROM: i16 = 4;
 
 /// The coordinator's id, host and port, or why there is none.
 fn coordinator(
     shared: &Shared,
-    request: &FindCoordinatorRequest,
+    key_type: i8,
+    group: &str,
 ) -> Result<(i32, StrBytes, i32), (KafkaError, String)> {
-    if request.key_type != 0 {
+    if key_type != 0 {
         return Err((
             KafkaError::CoordinatorNotAvailable,
-            format!(
-                "key type {} has no coordinator: ringlog has no transactions",
-                request.key_type
-            ),
+            format!("key type {key_type} has no coordinator: ringlog has no transactions"),
         ));
     }
-    let group = request.key.as_str();
     let catalog = shared.catalog();
     let offsets = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
     let unavailable = |why: String| (KafkaError::CoordinatorNotAvailable, why);

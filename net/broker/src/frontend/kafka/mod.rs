@@ -71,7 +71,7 @@ pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 0, 13),
     (ApiKey::OffsetCommit, 2, 8),
     (ApiKey::OffsetFetch, 2, 7),
-    (ApiKey::FindCoordinator, 0, 3),
+    (ApiKey::FindCoordinator, 0, 4),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 5),
