@@ -18,14 +18,18 @@ use kafka_protocol::messages::delete_records_request::{
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, DeleteRecordsRequest, FetchRequest, FindCoordinatorRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest,
-    RequestHeader, ResponseHeader, TopicName,
+    CreateTopicsRequest, DeleteRecordsRequest, FetchRequest, FindCoordinatorRequest, GroupId,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
+    OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use ringlog_broker::{Broker, ServerOptions};
@@ -509,5 +513,74 @@ fn find_coordinator_answers_one_key_and_a_batch() {
     assert_eq!(
         refused.coordinators[0].error_code, 15,
         "COORDINATOR_NOT_AVAILABLE"
+    );
+}
+
+/// OffsetFetch v8 (KIP-709): several groups in one request, each answered with its own
+/// commits, or its own error.
+#[test]
+fn offset_fetch_answers_several_groups_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path());
+    let mut kafka = Kafka::connect(broker.kafka_addr().unwrap());
+    create_topic(&mut kafka, "o", 1, 1);
+    let deadline = Instant::now() + TIMEOUT;
+    for (group, offset) in [("first", 7), ("second", 11)] {
+        let commit = OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str(group)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(name("o"))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(offset),
+                    ]),
+            ]);
+        // The offsets topic may still be getting its leaders.
+        loop {
+            let response = kafka.call(8, &commit);
+            let code = response.topics[0].partitions[0].error_code;
+            if code == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "commit refused with {code}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let group = |id: &'static str| {
+        // No topics (null): every partition the group committed.
+        OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(StrBytes::from_static_str(id)))
+            .with_topics(None)
+    };
+    let request = OffsetFetchRequest::default().with_groups(vec![
+        group("first"),
+        group("second"),
+        group(""),
+        group("never"),
+    ]);
+    let response = kafka.call(8, &request);
+    let answered: Vec<(&str, i16, Vec<i64>)> = response
+        .groups
+        .iter()
+        .map(|g| {
+            let offsets = g
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.committed_offset))
+                .collect();
+            (g.group_id.0.as_str(), g.error_code, offsets)
+        })
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            ("first", 0, vec![7]),
+            ("second", 0, vec![11]),
+            ("", 24, vec![]),
+            ("never", 0, vec![]),
+        ]
     );
 }

@@ -18,10 +18,11 @@ use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::offset_fetch_response::{
-    OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{
-    ListOffsetsRequest, ListOffsetsResponse, OffsetCommitRequest, OffsetCommitResponse,
+    GroupId, ListOffsetsRequest, ListOffsetsResponse, OffsetCommitRequest, OffsetCommitResponse,
     OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
@@ -33,7 +34,7 @@ use super::{Head, Plan, Planned as AnyPlanned, code, count_errors, respond};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
 use crate::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
-use crate::ops::{CommitMember, OffsetSpec, PartOp, PartResult};
+use crate::ops::{CommitMember, GroupCommits, OffsetSpec, PartOp, PartResult};
 
 /// Kafka's OFFSET_METADATA_TOO_LARGE.
 const OFFSET_METADATA_TOO_LARGE: i16 = 12;
@@ -256,70 +257,166 @@ fn answer_commit(head: &Head, response: OffsetCommitResponse) -> Vec<OutPiece> {
     respond(head, &response)
 }
 
-/// What an OffsetFetch answer needs: nothing beyond the part's result.
+/// What an OffsetFetch answer needs: before v8, nothing beyond the one part's result; from
+/// v8, the groups asked about in request order, each with whether it was sent as a part (an
+/// empty group id is answered INVALID_GROUP_ID without one).
 #[derive(Debug)]
-pub(super) struct FetchPlanned;
+pub(super) struct FetchPlanned {
+    groups: Option<Vec<(String, bool)>>,
+}
+
+/// The first OffsetFetch version that asks about several groups (KIP-709).
+const GROUPS_FROM: i16 = 8;
+
+/// Which partitions a request names: every committed one (`None`), or these.
+fn asked_topics(
+    topics: Option<impl IntoIterator<Item = (String, Vec<i32>)>>,
+) -> Option<Vec<(String, Vec<u32>)>> {
+    topics.map(|topics| {
+        topics
+            .into_iter()
+            .map(|(name, partitions)| {
+                let partitions = partitions
+                    .into_iter()
+                    .filter_map(|p| u32::try_from(p).ok())
+                    .collect();
+                (name, partitions)
+            })
+            .collect()
+    })
+}
 
 pub(super) fn plan_fetch(head: &Head, request: OffsetFetchRequest) -> Plan {
+    if head.version >= GROUPS_FROM {
+        return plan_fetch_groups(request);
+    }
     let group = request.group_id.0.to_string();
     if group.is_empty() {
         let response = OffsetFetchResponse::default().with_error_code(INVALID_GROUP_ID);
         count_errors(head, [INVALID_GROUP_ID]);
         return Plan::Respond(respond(head, &response));
     }
-    let topics = request.topics.map(|topics| {
+    let topics = asked_topics(request.topics.map(|topics| {
         topics
             .into_iter()
-            .map(|t| {
-                let partitions = t
-                    .partition_indexes
-                    .into_iter()
-                    .filter_map(|p| u32::try_from(p).ok())
-                    .collect();
-                (t.name.0.to_string(), partitions)
-            })
-            .collect()
-    });
+            .map(|t| (t.name.0.to_string(), t.partition_indexes))
+    }));
     let op = PartOp::FetchOffsets {
         group: group.clone(),
         topics,
     };
     Plan::Parts {
-        planned: AnyPlanned::OffsetFetch(FetchPlanned),
+        planned: AnyPlanned::OffsetFetch(FetchPlanned { groups: None }),
         parts: vec![(offsets_partition(&group), op)],
+        min_bytes: 0,
+    }
+}
+
+/// OffsetFetch v8+: one part per group, on its coordinator's partition.
+fn plan_fetch_groups(request: OffsetFetchRequest) -> Plan {
+    let mut parts = Vec::new();
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|g| {
+            let group = g.group_id.0.to_string();
+            let sent = !group.is_empty();
+            if sent {
+                let topics = asked_topics(g.topics.map(|topics| {
+                    topics
+                        .into_iter()
+                        .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                }));
+                let op = PartOp::FetchOffsets {
+                    group: group.clone(),
+                    topics,
+                };
+                parts.push((offsets_partition(&group), op));
+            }
+            (group, sent)
+        })
+        .collect();
+    Plan::Parts {
+        planned: AnyPlanned::OffsetFetch(FetchPlanned {
+            groups: Some(groups),
+        }),
+        parts,
         min_bytes: 0,
     }
 }
 
 pub(super) fn finish_fetch(
     head: &Head,
-    _planned: FetchPlanned,
+    planned: FetchPlanned,
     results: Vec<PartResult>,
 ) -> Vec<OutPiece> {
-    let found = match results.into_iter().next() {
-        Some(PartResult::Offsets(found)) => found,
+    let mut found = results.into_iter().map(|result| match result {
+        PartResult::Offsets(found) => found,
         other => unreachable!("an offset fetch part answered {other:?}"),
-    };
-    let response = match found {
-        Ok(found) => {
-            let topics = found
-                .into_iter()
-                .map(|(name, partitions)| {
-                    let partitions = partitions
-                        .into_iter()
-                        .map(|(index, committed)| fetched_partition(index, committed))
-                        .collect();
+    });
+    let Some(groups) = planned.groups else {
+        let response = match found.next().expect("one part") {
+            Ok(found) => OffsetFetchResponse::default().with_topics(fetched_topics(
+                found,
+                |name, partitions| {
                     OffsetFetchResponseTopic::default()
                         .with_name(TopicName(StrBytes::from_string(name)))
                         .with_partitions(partitions)
-                })
-                .collect();
-            OffsetFetchResponse::default().with_topics(topics)
-        }
-        Err(error) => OffsetFetchResponse::default().with_error_code(error.code()),
+                },
+            )),
+            Err(error) => OffsetFetchResponse::default().with_error_code(error.code()),
+        };
+        count_errors(head, [response.error_code]);
+        return respond(head, &response);
     };
-    count_errors(head, [response.error_code]);
-    respond(head, &response)
+    let groups: Vec<OffsetFetchResponseGroup> = groups
+        .into_iter()
+        .map(|(group, sent)| {
+            let answered = OffsetFetchResponseGroup::default()
+                .with_group_id(GroupId(StrBytes::from_string(group)));
+            if !sent {
+                return answered.with_error_code(INVALID_GROUP_ID);
+            }
+            match found.next().expect("a part per group sent") {
+                Ok(found) => answered.with_topics(fetched_topics(found, |name, partitions| {
+                    let partitions = partitions
+                        .into_iter()
+                        .map(|p| {
+                            OffsetFetchResponsePartitions::default()
+                                .with_partition_index(p.partition_index)
+                                .with_committed_offset(p.committed_offset)
+                                .with_committed_leader_epoch(p.committed_leader_epoch)
+                                .with_metadata(p.metadata)
+                        })
+                        .collect();
+                    OffsetFetchResponseTopics::default()
+                        .with_name(TopicName(StrBytes::from_string(name)))
+                        .with_partitions(partitions)
+                })),
+                Err(error) => answered.with_error_code(error.code()),
+            }
+        })
+        .collect();
+    count_errors(head, groups.iter().map(|g| g.error_code));
+    respond(head, &OffsetFetchResponse::default().with_groups(groups))
+}
+
+/// A group's commits as the response's topics, each built by `topic` from its name and its
+/// partitions' answers.
+fn fetched_topics<T>(
+    found: GroupCommits,
+    topic: impl Fn(String, Vec<OffsetFetchResponsePartition>) -> T,
+) -> Vec<T> {
+    found
+        .into_iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .into_iter()
+                .map(|(index, committed)| fetched_partition(index, committed))
+                .collect();
+            topic(name, partitions)
+        })
+        .collect()
 }
 
 fn fetched_partition(index: u32, committed: Option<Committed>) -> OffsetFetchResponsePartition {
