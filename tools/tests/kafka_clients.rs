@@ -808,6 +808,20 @@ fn group_members_share_partitions_commit_and_take_over_when_one_leaves() {
             .commit_consumer_state(CommitMode::Sync)
             .expect("a member's OffsetCommit is accepted");
     }
+    // The coordinator's metrics: the members and each partition's commit (exported every
+    // few seconds).
+    let deadline = Instant::now() + DEADLINE;
+    while broker.metric("ringlog_group_members{group=\"sharers\"}") != 2.0
+        || broker.metric(
+            "ringlog_group_committed_offset{group=\"sharers\",topic=\"shared\",partition=\"3\"}",
+        ) != 10.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the group's metrics are exported"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // The group as an admin sees it.
     let groups = a
         .fetch_group_list(Some("sharers"), DEADLINE)

@@ -23,6 +23,8 @@
 //! | `ringlog_truncated_records_total`    | counter   |                     | records a follower cut where its log diverged from its leader's (never committed, or lost to an unclean election) |
 //! | `ringlog_controller_leader`          | gauge     |                     | the node id of the controller quorum's leader, -1 when none is known |
 //! | `ringlog_follower_lag`               | gauge     | `topic`, `partition` | on a leader: its log end offset minus the slowest ISR follower's |
+//! | `ringlog_group_committed_offset`     | gauge     | `group`, `topic`, `partition` | on a group's coordinator: the offset the group committed (-1 once deleted or expired); lag is the partition's high watermark minus it (`docs/operations.md`) |
+//! | `ringlog_group_members`              | gauge     | `group`             | on a group's coordinator: its members |
 //!
 //! Labels are bounded: `api` and `error` are Kafka's names for the keys and codes this build
 //! knows, and `unknown` for any other (a client cannot create label values at will).
@@ -101,6 +103,10 @@ pub const TRUNCATED_RECORDS_TOTAL: &str = "ringlog_truncated_records_total";
 pub const CONTROLLER_LEADER: &str = "ringlog_controller_leader";
 /// A led partition's lag behind its leader.
 pub const FOLLOWER_LAG: &str = "ringlog_follower_lag";
+/// On a group's coordinator: the offset the group committed for a partition.
+pub const GROUP_COMMITTED_OFFSET: &str = "ringlog_group_committed_offset";
+/// On a group's coordinator: how many members the group has.
+pub const GROUP_MEMBERS: &str = "ringlog_group_members";
 
 /// The bucket bounds of [`REQUEST_DURATION_SECONDS`], in seconds: 100 µs to 30 s.
 pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
@@ -227,6 +233,16 @@ pub const METRICS: &[MetricDef] = &[
         FOLLOWER_LAG,
         MetricKind::Gauge,
         "On a leader: its log end offset minus the slowest ISR follower's.",
+    ),
+    def(
+        GROUP_COMMITTED_OFFSET,
+        MetricKind::Gauge,
+        "On a group's coordinator: the offset the group committed for a partition, -1 once deleted or expired.",
+    ),
+    def(
+        GROUP_MEMBERS,
+        MetricKind::Gauge,
+        "On a group's coordinator: how many members the group has.",
     ),
 ];
 
@@ -361,6 +377,21 @@ pub fn set_follower_lag(topic: &str, partition: u32, lag: u64) {
         ("partition", SharedString::from(partition.to_string())),
     ];
     gauge!(FOLLOWER_LAG, &labels).set(lag as f64);
+}
+
+/// What `group` committed for a partition (-1: nothing any more).
+pub fn set_group_committed_offset(group: &str, topic: &str, partition: u32, offset: i64) {
+    let labels = [
+        ("group", SharedString::from(group.to_string())),
+        ("topic", SharedString::from(topic.to_string())),
+        ("partition", SharedString::from(partition.to_string())),
+    ];
+    gauge!(GROUP_COMMITTED_OFFSET, &labels).set(offset as f64);
+}
+
+/// How many members `group` has.
+pub fn set_group_members(group: &str, members: usize) {
+    gauge!(GROUP_MEMBERS, "group" => group.to_string()).set(members as f64);
 }
 
 /// A partition no longer held here: its marks are removed (set to 0; the facade has no
@@ -901,7 +932,7 @@ mod tests {
                 metric.name
             );
         }
-        assert_eq!(METRICS.len(), 19);
+        assert_eq!(METRICS.len(), 21);
     }
 
     #[test]

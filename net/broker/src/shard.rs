@@ -20,7 +20,7 @@
 
 mod groups;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -78,6 +78,8 @@ fn set_aside_another_topics_dir(
 
 /// How often partitions are ticked (produce timeouts, time-based rolls and flushes).
 const TICK_INTERVAL: Duration = Duration::from_millis(100);
+/// How often the group coordinators' members and committed offsets are exported.
+const GROUP_METRICS_INTERVAL: Duration = Duration::from_secs(5);
 /// How often retention runs over the shard's partitions.
 const RETENTION_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -137,6 +139,10 @@ pub(crate) struct Shard {
     /// The group coordinators of the `__consumer_offsets` partitions led here, loaded on
     /// first use and dropped when the leadership goes.
     coordinators: BTreeMap<TopicPartition, Coordinator<ReplyTo>>,
+    /// The group series this shard exported last (see `groups::export_group_metrics`).
+    exported_group_offsets: BTreeSet<(String, String, u32)>,
+    exported_groups: BTreeSet<String>,
+    next_group_metrics: Instant,
     /// Admin requests the agent is carrying out: what their answer needs.
     admin_waiting: HashMap<JobKey, Pending>,
     parked: Vec<ParkedFetch>,
@@ -167,6 +173,9 @@ impl Shard {
             wake_buffer: Box::new([0; 8]),
             partitions: BTreeMap::new(),
             coordinators: BTreeMap::new(),
+            exported_group_offsets: BTreeSet::new(),
+            exported_groups: BTreeSet::new(),
+            next_group_metrics: Instant::now(),
             admin_waiting: HashMap::new(),
             parked: Vec::new(),
             jobs: HashMap::new(),
@@ -1201,6 +1210,10 @@ impl Shard {
         if now >= self.next_tick {
             self.next_tick = now + TICK_INTERVAL;
             self.tick_partitions();
+        }
+        if now >= self.next_group_metrics {
+            self.next_group_metrics = now + GROUP_METRICS_INTERVAL;
+            self.export_group_metrics();
         }
         if now >= self.next_retention {
             self.next_retention = now + RETENTION_INTERVAL;

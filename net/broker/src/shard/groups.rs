@@ -3,6 +3,7 @@
 //! leadership goes), the group operations and offset commits run on it, the appends it asks
 //! for (acks=all on the partition, their results handed back), and its timers.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use ringlog_engine::Timestamp;
@@ -215,6 +216,40 @@ impl Shard {
             let effects = coordinator.tick(now_at(instant));
             self.carry_out_group(&topic_partition, effects);
         }
+    }
+
+    /// Exports what the coordinators loaded here know: each group's members and committed
+    /// offsets. A series exported before and gone now (the group deleted or expired, or its
+    /// coordinator moved) is set to -1 (offsets) or 0 (members): the metrics facade cannot
+    /// remove a series.
+    pub(super) fn export_group_metrics(&mut self) {
+        let mut exported = BTreeSet::new();
+        let mut groups = BTreeSet::new();
+        for coordinator in self.coordinators.values() {
+            for group in coordinator.group_ids() {
+                let members = coordinator.describe(&group).members.len();
+                crate::metrics::set_group_members(&group, members);
+                for (topic, partitions) in coordinator.offsets(&group, None) {
+                    for (partition, committed) in partitions {
+                        let offset =
+                            committed.map_or(-1, |c| i64::try_from(c.offset.0).unwrap_or(i64::MAX));
+                        crate::metrics::set_group_committed_offset(
+                            &group, &topic, partition, offset,
+                        );
+                        exported.insert((group.clone(), topic.clone(), partition));
+                    }
+                }
+                groups.insert(group);
+            }
+        }
+        for (group, topic, partition) in self.exported_group_offsets.difference(&exported) {
+            crate::metrics::set_group_committed_offset(group, topic, *partition, -1);
+        }
+        for group in self.exported_groups.difference(&groups) {
+            crate::metrics::set_group_members(group, 0);
+        }
+        self.exported_group_offsets = exported;
+        self.exported_groups = groups;
     }
 
     /// Delivers a partition's produce answers: to the request's part, to a group coordinator,
