@@ -152,6 +152,7 @@ mod tests {
         round_trips: 50,
         baseline_samples: 2,
         runs: 1,
+        idle_window_seconds: 0.1,
     };
 
     #[test]

@@ -20,7 +20,9 @@
 //! others on three, and writes everything into the output directory. Around each run of a row
 //! it samples every broker's CPU time and counters, so each row reports its brokers' CPU
 //! seconds per GB moved (and a consumer row whether the zero-copy counter carried every byte
-//! it fetched); each Kafka row is then set beside its thin twin. The harness only drives the
+//! it fetched); a sample over an idle window just before the run gives the cluster's idle
+//! CPU, which the figures compared are net of. Each Kafka row is then set beside its thin
+//! twin. The harness only drives the
 //! `ringlog` executable it is given (and librdkafka, in process); it does not link the broker.
 
 pub mod baselines;
@@ -50,7 +52,7 @@ use plan::{
     Sizes, Workload,
 };
 use process::{Interrupts, check_interrupted};
-use results::{BaselineResult, Comparison, Results, ScenarioResult, Settings};
+use results::{BaselineResult, Comparison, CpuTicks, Results, ScenarioResult, Settings};
 use usage::Spent;
 use workload::Figures;
 
@@ -107,7 +109,7 @@ pub fn run(options: &Options) -> Result<Results> {
         .filter_map(|plan| measured.get(plan.name).cloned())
         .collect();
     let comparisons = comparisons(&scenarios);
-    print_comparisons(&comparisons);
+    print_comparisons(&comparisons, &scenarios);
     let results = Results {
         machine,
         settings: Settings {
@@ -227,7 +229,10 @@ fn measure_scenarios(
             let mut line = format!("{label} {}", scenario_line(&result));
             if let Some(thin) = scenario.twin.and_then(|twin| measured.get(twin)) {
                 let comparison = results::compare(thin, &result, KAFKA_CPU_PER_GB_FLOOR);
-                line.push_str(&format!("; {}", comparison_text(&comparison)));
+                line.push_str(&format!(
+                    "; {}",
+                    comparison_text(&comparison, thin, &result)
+                ));
             }
             progress.finish(line);
             retire_topics(&cluster, &order, position, &mut topics)?;
@@ -246,12 +251,29 @@ struct Run<'a> {
     deadline_after: Duration,
 }
 
-/// One run of a scenario: its clients' figures and what each broker spent meanwhile.
+/// One run of a scenario: its clients' figures, what each broker spent meanwhile, and what
+/// each spent with nothing to do just before.
 #[derive(Clone, Debug)]
 struct Measured {
     figures: Figures,
     /// In broker order.
     spent: Vec<Spent>,
+    /// The wall-clock time between the samples `spent` is the difference of.
+    row: Duration,
+    /// What each broker spent over the idle window that ended where the row began.
+    idle: Vec<Spent>,
+    idle_window: Duration,
+}
+
+/// The brokers' counters at the start of a row, after an idle window.
+struct Before {
+    /// At the start of the row, in broker order.
+    spent: Vec<Spent>,
+    /// When `spent` was sampled.
+    at: Instant,
+    /// What each broker spent over the idle window, and its length.
+    idle: Vec<Spent>,
+    idle_window: Duration,
 }
 
 impl Run<'_> {
@@ -259,8 +281,9 @@ impl Run<'_> {
     /// own (the earlier runs' deleted once replicated), and returns the median run with every
     /// run's records per second. Records where each producing scenario's topic is in `topics`.
     ///
-    /// What the brokers spent is sampled once the topic is ready and the disk settled, and
-    /// again once the clients are done and, for producers, every replica has the records.
+    /// What the brokers spent is sampled once the topic is ready, the disk settled and an
+    /// idle window has passed (see [`Run::start_after_idle_window`]), and again once the
+    /// clients are done and, for producers, every replica has the records.
     fn repeat(
         &self,
         scenario: &'static Scenario,
@@ -284,14 +307,15 @@ impl Run<'_> {
                 workload::create_topic(self.cluster, scenario, &topic)?;
             }
             baselines::settle(&self.options.work_dir)?;
-            let before = self.cluster.spent()?;
+            let before = self.start_after_idle_window()?;
             let deadline = Instant::now() + self.deadline_after;
             let figures =
                 workload::run(self.cluster, scenario, &topic, self.sizes, &peak, deadline)?;
             if produces {
                 self.cluster.wait_replicated(&topic, figures.rate.records)?;
             }
-            let spent = Spent::between(&before, &self.cluster.spent()?);
+            let ended = Instant::now();
+            let spent = Spent::between(&before.spent, &self.cluster.spent()?);
             if produces {
                 if run < runs {
                     self.cluster.delete_topic(&topic)?;
@@ -299,10 +323,37 @@ impl Run<'_> {
                     topics.insert(scenario.name, topic);
                 }
             }
-            all.push(Measured { figures, spent });
+            all.push(Measured {
+                figures,
+                spent,
+                row: ended - before.at,
+                idle: before.idle,
+                idle_window: before.idle_window,
+            });
         }
         let rates = all.iter().map(|m| m.figures.rate.records_per_sec).collect();
         Ok((median_run(all), rates))
+    }
+
+    /// Samples the brokers, waits out [`Sizes::idle_window_seconds`] with no client running,
+    /// and samples them again: the second sample is the row's start. What they spent in
+    /// between is the cluster's background (heartbeats, idle long polls, timers), which goes
+    /// on through the row whatever its clients do; the figures compared are net of it.
+    fn start_after_idle_window(&self) -> Result<Before> {
+        let idle_start = Instant::now();
+        let idle_before = self.cluster.spent()?;
+        std::thread::sleep(Duration::from_secs_f64(self.sizes.idle_window_seconds));
+        check_interrupted()?;
+        // Every instant is taken just before its sample (the row's end too), so both ends of
+        // an interval are as far from their samples' readings of `/proc`.
+        let at = Instant::now();
+        let spent = self.cluster.spent()?;
+        Ok(Before {
+            idle: Spent::between(&idle_before, &spent),
+            idle_window: at - idle_start,
+            spent,
+            at,
+        })
     }
 }
 
@@ -343,17 +394,21 @@ fn scenario_result(
     measured: Measured,
     baselines: &[BaselineResult],
 ) -> ScenarioResult {
-    let Measured { figures, spent } = measured;
-    let tick_seconds = 1.0 / usage::ticks_per_sec() as f64;
-    let cpu_seconds = spent
-        .iter()
-        .map(|s| s.cpu_ticks as f64 * tick_seconds)
-        .collect();
-    let broker_cpu = results::broker_cpu(
-        cpu_seconds,
-        tick_seconds,
-        moved_bytes(&figures, scenario.record_size),
-    );
+    let Measured {
+        figures,
+        spent,
+        row,
+        idle,
+        idle_window,
+    } = measured;
+    let ticks = CpuTicks {
+        row_per_broker: spent.iter().map(|s| s.cpu_ticks).collect(),
+        row,
+        idle_per_broker: idle.iter().map(|s| s.cpu_ticks).collect(),
+        idle_window,
+        tick_seconds: 1.0 / usage::ticks_per_sec() as f64,
+    };
+    let broker_cpu = results::broker_cpu(&ticks, moved_bytes(&figures, scenario.record_size));
     let zero_copy = matches!(scenario.workload, Workload::Consume { .. }).then(|| {
         results::zero_copy(
             figures.rate.records * u64::from(scenario.record_size),
@@ -423,7 +478,7 @@ fn comparisons(scenarios: &[ScenarioResult]) -> Vec<Comparison> {
 }
 
 /// The comparisons, one line each, after the rows.
-fn print_comparisons(comparisons: &[Comparison]) {
+fn print_comparisons(comparisons: &[Comparison], scenarios: &[ScenarioResult]) {
     if comparisons.is_empty() {
         return;
     }
@@ -432,24 +487,39 @@ fn print_comparisons(comparisons: &[Comparison]) {
         Protocol::Kafka.label(),
         Protocol::Thin.label()
     );
+    let find = |name: &str| scenarios.iter().find(|s| s.name == name);
     for c in comparisons {
-        eprintln!("  {}: {}", c.title, comparison_text(c));
+        if let (Some(thin), Some(kafka)) = (find(&c.thin), find(&c.kafka)) {
+            eprintln!("  {}: {}", c.title, comparison_text(c, thin, kafka));
+        }
     }
 }
 
 /// A Kafka row against its thin twin, in words, with the floors met or missed.
-fn comparison_text(c: &Comparison) -> String {
+fn comparison_text(c: &Comparison, thin: &ScenarioResult, kafka: &ScenarioResult) -> String {
     let mut text = format!(
         "{}x thin's records/s",
         report::ratio_text(c.records_per_sec_ratio)
     );
-    match (c.cpu_per_gb_ratio, c.cpu_floor) {
-        (Some(ratio), Some(verdict)) => text.push_str(&format!(
-            ", {}x thin's broker CPU per GB ({} at /proc's tick resolution; floor {:.2}x: {})",
+    match (
+        c.cpu_per_gb_ratio,
+        c.cpu_floor,
+        &thin.broker_cpu,
+        &kafka.broker_cpu,
+    ) {
+        (Some(ratio), Some(verdict), Some(thin_cpu), Some(kafka_cpu)) => text.push_str(&format!(
+            ", {}x thin's broker CPU per GB net of the cluster's idle CPU: {} ticks/s \
+                 measured over {:.1} s before this row, {} before thin's ({} at /proc's tick \
+                 resolution; floor {:.2}x: {}; idle included: {}x)",
             report::ratio_text(ratio),
+            report::rate_text(kafka_cpu.idle_ticks_per_sec()),
+            kafka_cpu.idle_window_seconds,
+            report::rate_text(thin_cpu.idle_ticks_per_sec()),
             report::bounds_text(c.cpu_per_gb_ratio_bounds),
             c.cpu_per_gb_floor,
-            report::verdict_text(verdict)
+            report::verdict_text(verdict),
+            c.cpu_per_gb_raw_ratio
+                .map_or("-".to_string(), report::ratio_text)
         )),
         _ => text.push_str(", broker CPU per GB not measured"),
     }
@@ -462,14 +532,22 @@ fn comparison_text(c: &Comparison) -> String {
     text
 }
 
-/// A scenario's progress line: its figure, its main ratio, its brokers' CPU per GB and, for
-/// consumers, the zero-copy check.
+/// A scenario's progress line: its figure, its main ratio, its brokers' CPU per GB (net of
+/// the idle CPU, and raw) and, for consumers, the zero-copy check.
 fn scenario_line(s: &ScenarioResult) -> String {
     let mut line = scenario_figure(s);
     if let Some(cpu) = &s.broker_cpu {
         line.push_str(&format!(
-            "; brokers {:.2} ± {:.2} CPU s/GB",
-            cpu.seconds_per_gb, cpu.seconds_per_gb_off_max
+            "; brokers {:.2} ± {:.2} CPU s/GB net of the cluster's idle CPU ({} ticks/s \
+             measured over {:.1} s before the row; {:.2} ± {:.2} idle included, over the \
+             row's {:.1} s)",
+            cpu.net_seconds_per_gb,
+            cpu.net_seconds_per_gb_off_max,
+            report::rate_text(cpu.idle_ticks_per_sec()),
+            cpu.idle_window_seconds,
+            cpu.seconds_per_gb,
+            cpu.seconds_per_gb_off_max,
+            cpu.row_seconds
         ));
     }
     if let Some(z) = &s.zero_copy {
@@ -572,6 +650,9 @@ mod tests {
         Measured {
             figures: figures(records_per_sec),
             spent: Vec::new(),
+            row: Duration::from_secs(1),
+            idle: Vec::new(),
+            idle_window: Duration::from_secs(2),
         }
     }
 
@@ -603,22 +684,71 @@ mod tests {
     }
 
     #[test]
+    fn a_runs_idle_window_is_taken_off_its_cpu() {
+        let plan = plan::scenario(Scenario::CONSUME_1C).unwrap();
+        let ticks = |cpu_ticks| Spent {
+            cpu_ticks,
+            ..Spent::default()
+        };
+        let mut run = measured(1e6);
+        // 10 M records of 100 B: 1 GB.
+        run.figures.rate.records = 10_000_000;
+        run.spent = vec![ticks(300), ticks(40)];
+        run.row = Duration::from_secs(4);
+        run.idle = vec![ticks(4), ticks(30)];
+        let result = scenario_result(plan, ClusterSize::Three, run, &[]);
+        let cpu = result.broker_cpu.as_ref().unwrap();
+        let tick = 1.0 / usage::ticks_per_sec() as f64;
+        assert_eq!(
+            (cpu.gb, cpu.row_seconds, cpu.idle_window_seconds),
+            (1.0, 4.0, 2.0)
+        );
+        assert_eq!(cpu.idle_ticks_per_sec_per_broker, vec![2.0, 15.0]);
+        // 300 - 2 * 4 ticks; 40 - 15 * 4 is below 0.
+        assert!(
+            (cpu.net_seconds_per_gb - 292.0 * tick).abs() < 1e-9,
+            "{cpu:?}"
+        );
+        assert!((cpu.seconds_per_gb - 340.0 * tick).abs() < 1e-9, "{cpu:?}");
+        // 2 * (1 + 4 / 2) ticks a broker.
+        assert!(
+            (cpu.net_seconds_per_gb_off_max - 12.0 * tick).abs() < 1e-9,
+            "{cpu:?}"
+        );
+        let line = scenario_line(&result);
+        assert!(
+            line.contains("CPU s/GB net of the cluster's idle CPU (17.0 ticks/s measured over 2.0 s before the row;"),
+            "{line}"
+        );
+    }
+
+    #[test]
     fn kafka_rows_are_compared_with_their_measured_twins() {
+        let gb = 1_000_000_000;
         let mut thin = results::tests::scenario(Scenario::CONSUME_1C, 100.0, None);
-        thin.broker_cpu = results::broker_cpu(vec![1.0, 0.5, 0.5], 0.01, 1_000_000_000);
+        // 1 tick a second idle on each broker, over 2 s.
+        thin.broker_cpu = results::broker_cpu(
+            &results::tests::cpu_ticks(&[1.0, 0.5, 0.5], 0.01, 1.0, 2),
+            gb,
+        );
         let mut kafka = results::tests::scenario("kafka_consume_1c", 50.0, None);
-        kafka.broker_cpu = results::broker_cpu(vec![2.4], 0.01, 1_000_000_000);
+        kafka.broker_cpu =
+            results::broker_cpu(&results::tests::cpu_ticks(&[2.6], 0.01, 8.0, 2), gb);
         // The Kafka row of produce_1p_rf1 has no twin measured: left out.
         let lone = results::tests::scenario("kafka_produce_1p_rf1", 50.0, None);
-        let c = comparisons(&[thin, kafka, lone]);
+        let c = comparisons(&[thin.clone(), kafka.clone(), lone]);
         assert_eq!(c.len(), 1, "{c:?}");
         assert_eq!(c[0].kafka, "kafka_consume_1c");
         assert_eq!(c[0].cpu_floor, Some(results::Verdict::Missed));
-        let text = comparison_text(&c[0]);
+        let text = comparison_text(&c[0], &thin, &kafka);
         assert!(text.contains("0.50x thin's records/s"), "{text}");
-        // 2.4 ± 0.02 over 2.0 ± 0.06.
+        // Net: 2.52 ± 0.1 over 1.97 ± 0.09; raw 2.6 over 2.0.
         assert!(
-            text.contains("1.20x thin's broker CPU per GB (1.16 to 1.25 at /proc's tick resolution; floor 1.15x: MISSED)"),
+            text.contains(
+                "1.28x thin's broker CPU per GB net of the cluster's idle CPU: 1.0 ticks/s \
+                 measured over 2.0 s before this row, 3.0 before thin's (1.17 to 1.39 at \
+                 /proc's tick resolution; floor 1.15x: MISSED; idle included: 1.30x)"
+            ),
             "{text}"
         );
     }

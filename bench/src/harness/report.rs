@@ -157,32 +157,43 @@ fn protocols_table(out: &mut String, r: &Results) {
          batches up to {} bytes with {} ms of linger, since it sends one partition's batch \
          per request where the thin producer sends every partition's: so the two send \
          requests of about the same size. Broker CPU is every broker's user + system time \
-         (`/proc/PID/stat`, counted in clock ticks: the ± is how far that resolution leaves \
-         it) from just before the clients start to just after they are done (for producers, \
-         once every replica has the records), over the GB (10^9 bytes) of record values the \
-         row moved. The issue's floors: {kafka}'s CPU per GB within {floor:.2}x of {thin}'s \
-         (met when the ratio's upper bound is, missed when its lower bound is not, else \
-         inconclusive), and the brokers' zero-copy counter \
-         (`ringlog_fetch_bytes_total{{mode=\"zerocopy\"}}`) growing by at least the record \
-         bytes each consumer row fetched. Ratios are {kafka} over {thin}.\n",
-        r.settings.kafka_batch_bytes, r.settings.kafka_linger_ms
+         (`/proc/PID/stat`, counted in clock ticks) from just before the clients start to \
+         just after they are done (for producers, once every replica has the records), over \
+         the GB (10^9 bytes) of record values the row moved. That time holds what the \
+         cluster burns each second whatever the work (raft and broker heartbeats, followers' \
+         long polls of idle partitions, timers), so a slower client would be charged more of \
+         it for the same bytes: the brokers are sampled over {:.1} s with no client running \
+         just before each run, and the CPU compared is net of the cluster's idle CPU, each \
+         broker's idle ticks per second times the row's seconds taken off its time (never \
+         below 0). The ± is how far the ticks' resolution leaves the net figure: 2 ticks a \
+         broker over the row, and 2 over the window scaled by the row's length over the \
+         window's. The raw figures, idle included, are in brackets. The issue's floors: \
+         {kafka}'s net CPU per GB within {floor:.2}x of {thin}'s (met when the ratio's upper \
+         bound is, missed when its lower bound is not, else inconclusive), and the brokers' \
+         zero-copy counter (`ringlog_fetch_bytes_total{{mode=\"zerocopy\"}}`) growing by at \
+         least the record bytes each consumer row fetched. Ratios are {kafka} over {thin}.\n",
+        r.settings.kafka_batch_bytes,
+        r.settings.kafka_linger_ms,
+        r.settings.sizes.idle_window_seconds
     );
     let _ = writeln!(
         out,
-        "| row | {thin} records/s | {kafka} records/s | ratio | {thin} CPU s/GB | {kafka} CPU s/GB | CPU ratio (floor {floor:.2}) | zero-copy, both |"
+        "| row | {thin} records/s | {kafka} records/s | ratio | idle ticks/s, {thin} / {kafka} | {thin} CPU s/GB, net (raw) | {kafka} CPU s/GB, net (raw) | CPU ratio, net (floor {floor:.2}; raw) | zero-copy, both |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|---|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|---|");
     for c in &r.comparisons {
         let (Some(t), Some(k)) = (r.scenario(&c.thin), r.scenario(&c.kafka)) else {
             continue;
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} / {} | {} | {} | {} | {} |",
             c.title,
             thousands(t.records_per_sec),
             thousands(k.records_per_sec),
             ratio_text(c.records_per_sec_ratio),
+            idle_rate(t),
+            idle_rate(k),
             cpu_per_gb(t),
             cpu_per_gb(k),
             cpu_ratio(c),
@@ -192,25 +203,39 @@ fn protocols_table(out: &mut String, r: &Results) {
     let _ = writeln!(out);
 }
 
+/// A row's net CPU per GB with its resolution, and the raw figure.
 fn cpu_per_gb(s: &ScenarioResult) -> String {
     s.broker_cpu.as_ref().map_or("-".to_string(), |cpu| {
         format!(
-            "{:.2} ± {:.2}",
-            cpu.seconds_per_gb, cpu.seconds_per_gb_off_max
+            "{:.2} ± {:.2} ({:.2})",
+            cpu.net_seconds_per_gb, cpu.net_seconds_per_gb_off_max, cpu.seconds_per_gb
         )
     })
+}
+
+/// All of a row's brokers' idle ticks per second.
+fn idle_rate(s: &ScenarioResult) -> String {
+    s.broker_cpu
+        .as_ref()
+        .map_or("-".to_string(), |cpu| rate_text(cpu.idle_ticks_per_sec()))
 }
 
 fn cpu_ratio(c: &Comparison) -> String {
     match (c.cpu_per_gb_ratio, c.cpu_floor) {
         (Some(ratio), Some(verdict)) => format!(
-            "{} ({}): {}",
+            "{} ({}): {}; raw {}",
             ratio_text(ratio),
             bounds_text(c.cpu_per_gb_ratio_bounds),
-            verdict_text(verdict)
+            verdict_text(verdict),
+            c.cpu_per_gb_raw_ratio.map_or("-".to_string(), ratio_text)
         ),
         _ => "-".to_string(),
     }
+}
+
+/// Clock ticks per second, one decimal.
+pub fn rate_text(ticks_per_sec: f64) -> String {
+    format!("{ticks_per_sec:.1}")
 }
 
 /// A ratio's bounds, `low to high`; `any` when unbounded.
@@ -243,25 +268,27 @@ fn broker_cpu_table(out: &mut String, r: &Results) {
     let _ = writeln!(
         out,
         "Every row's brokers: user + system seconds of each broker process over the row's \
-         median run, and all of them over the GB of record values its clients produced and \
-         read, ± the most the clock ticks of `/proc` leave it off. Consumer rows also show \
-         how much the brokers' zero-copy counter grew against the record bytes fetched (the \
-         counter counts whole batches, headers included).\n"
+         median run, raw and net of the cluster's idle CPU (each broker's ticks per second \
+         over the {:.1} s with no client running just before the run, times the row's \
+         seconds, taken off; never below 0), and all of them over the GB of record values its \
+         clients produced and read, ± the most the clock ticks of `/proc` leave each figure \
+         off. Consumer rows also show how much the brokers' zero-copy counter grew against \
+         the record bytes fetched (the counter counts whole batches, headers included).\n",
+        r.settings.sizes.idle_window_seconds
     );
     let _ = writeln!(
         out,
-        "| scenario | protocol | GB moved | CPU s, each broker | CPU s/GB | zero-copy MB / fetched MB |"
+        "| scenario | protocol | GB moved | row s | idle ticks/s, all brokers | CPU s, each broker | net CPU s, each broker | CPU s/GB | net CPU s/GB | zero-copy MB / fetched MB |"
     );
-    let _ = writeln!(out, "|---|---|---:|---|---:|---|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---|---|---:|---:|---|");
     for s in &r.scenarios {
         let Some(cpu) = &s.broker_cpu else {
             continue;
         };
-        let each: Vec<String> = cpu
-            .seconds_per_broker
-            .iter()
-            .map(|seconds| format!("{seconds:.2}"))
-            .collect();
+        let each = |seconds: &[f64]| {
+            let each: Vec<String> = seconds.iter().map(|s| format!("{s:.2}")).collect();
+            each.join(", ")
+        };
         let zero_copy = s.zero_copy.as_ref().map_or("-".to_string(), |z| {
             format!(
                 "{:.1} / {:.1} ({})",
@@ -272,12 +299,18 @@ fn broker_cpu_table(out: &mut String, r: &Results) {
         });
         let _ = writeln!(
             out,
-            "| {} | {} | {:.3} | {} | {} | {} |",
+            "| {} | {} | {:.3} | {:.2} | {} | {} | {} | {:.2} ± {:.2} | {:.2} ± {:.2} | {} |",
             s.title,
             s.protocol.label(),
             cpu.gb,
-            each.join(", "),
-            cpu_per_gb(s),
+            cpu.row_seconds,
+            rate_text(cpu.idle_ticks_per_sec()),
+            each(&cpu.seconds_per_broker),
+            each(&cpu.net_seconds_per_broker),
+            cpu.seconds_per_gb,
+            cpu.seconds_per_gb_off_max,
+            cpu.net_seconds_per_gb,
+            cpu.net_seconds_per_gb_off_max,
             zero_copy
         );
     }
@@ -480,12 +513,14 @@ fn method(out: &mut String, r: &Results) {
     let _ = writeln!(
         out,
         "\nSizes of this run: {} records for the 100 B rows, {} for the 1000 B rows, {} with \
-         flush=always, {:.0} s of end-to-end traffic; {} MiB per write and TCP baseline \
-         sample, {} MiB per write + fdatasync sample.\n",
+         flush=always, {:.0} s of end-to-end traffic, {:.1} s of idle brokers before each run \
+         of a row; {} MiB per write and TCP baseline sample, {} MiB per write + fdatasync \
+         sample.\n",
         thousands(sizes.records_100b as f64),
         thousands(sizes.records_1000b as f64),
         thousands(sizes.records_flush_always as f64),
         sizes.end_to_end_seconds,
+        sizes.idle_window_seconds,
         sizes.baseline_bytes >> 20,
         sizes.baseline_fdatasync_bytes >> 20
     );
@@ -521,7 +556,9 @@ pub fn thousands(value: f64) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::super::plan::{SCENARIOS, Sizes};
-    use super::super::results::tests::{latency, latency_baseline, scenario, throughput_baseline};
+    use super::super::results::tests::{
+        cpu_ticks, latency, latency_baseline, scenario, throughput_baseline,
+    };
     use super::super::results::{
         Machine, Results, Settings, broker_cpu, compare, ratios, zero_copy,
     };
@@ -611,12 +648,15 @@ pub(crate) mod tests {
         let mut results = sample();
         for s in &mut results.scenarios {
             let gb = if s.name.contains("consume") { 0.5 } else { 1.0 };
-            let seconds = if s.name.starts_with("kafka_") {
-                1.1
+            // 50 ticks of 1 ms a second idle on each broker; the Kafka rows took 4 s where
+            // their twins took 1, and charged 0.15 s more of idle CPU to each broker.
+            let (seconds, row) = if s.name.starts_with("kafka_") {
+                (1.2, 4.0)
             } else {
-                1.0
+                (1.0, 1.0)
             };
-            s.broker_cpu = broker_cpu(vec![seconds, seconds], 0.001, (gb * 1e9) as u64);
+            let ticks = cpu_ticks(&[seconds, seconds], 0.001, row, 100);
+            s.broker_cpu = broker_cpu(&ticks, (gb * 1e9) as u64);
             if let Some(plan) = super::super::plan::scenario(&s.name) {
                 s.protocol = plan.protocol;
                 if matches!(plan.workload, super::super::plan::Workload::Consume { .. }) {
@@ -638,21 +678,28 @@ pub(crate) mod tests {
             text.contains("| row | thin records/s | kafka (librdkafka) records/s | ratio |"),
             "{text}"
         );
-        // Records/s: 10,000 per MB/s of the sample; CPU 2.0 s/GB thin, 2.2 s/GB kafka.
+        // Records/s: 10,000 per MB/s of the sample; CPU 1.9 s/GB thin, 2.0 kafka, net of
+        // their idle 2.0 and 2.4.
         assert!(
             text.contains(
-                "| Single producer, no replication | 1,000,000 | 1,100,000 | 1.10 | 2.00 ± 0.00 | 2.20 ± 0.00 | 1.10 (1.10 to 1.10): met | - |"
+                "| Single producer, no replication | 1,000,000 | 1,100,000 | 1.10 | 100.0 / 100.0 | 1.90 ± 0.01 (2.00) | 2.00 ± 0.01 (2.40) | 1.05 (1.04 to 1.06): met; raw 1.20 | - |"
             ),
             "{text}"
         );
         assert!(text.contains("| Single consumer | "), "{text}");
         assert!(
-            text.contains("| 4.00 ± 0.01 | 4.40 ± 0.01 | 1.10 (1.10 to 1.10): met | met |"),
+            text.contains(
+                "| 3.80 ± 0.01 (4.00) | 4.00 ± 0.02 (4.80) | 1.05 (1.04 to 1.06): met; raw 1.20 | met |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("net of the cluster's idle CPU, each broker's idle ticks per second"),
             "{text}"
         );
         assert!(text.contains("## Broker CPU per GB"), "{text}");
         assert!(
-            text.contains("| Single consumer, kafka (librdkafka) | kafka (librdkafka) | 0.500 | 1.10, 1.10 | 4.40 ± 0.01 | 560.0 / 500.0 (met) |"),
+            text.contains("| Single consumer, kafka (librdkafka) | kafka (librdkafka) | 0.500 | 4.00 | 100.0 | 1.20, 1.20 | 1.00, 1.00 | 4.80 ± 0.01 | 4.00 ± 0.02 | 560.0 / 500.0 (met) |"),
             "{text}"
         );
     }

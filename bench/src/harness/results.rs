@@ -1,12 +1,15 @@
 //! What a run measured, as written to `results.json`: the machine, the settings, every
 //! baseline and every scenario with its ratios to the baselines and what its brokers spent,
-//! and each Kafka row beside its thin twin. The ratios, the CPU per GB and the checks against
-//! the floors are computed here, from the figures alone.
+//! and each Kafka row beside its thin twin. The ratios, the CPU per GB (raw, and net of the
+//! cluster's idle CPU) and the checks against the floors are computed here, from the
+//! figures alone.
 //!
 //! A ratio is ringlog relative to the hardware, 1.0 being parity and higher better: for a
 //! throughput, ringlog's bytes per second over the baseline's; for a latency, the baseline's
 //! over ringlog's. ringlog's bytes are the records' value bytes only (what the producer was
 //! asked to send), so framing and headers count against it.
+
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -188,26 +191,91 @@ pub struct ScenarioResult {
 
 /// The CPU time of every broker of a row's cluster, from just before its clients started to
 /// just after they were done (for producers: after every replica had the records), over the
-/// bytes the row moved.
+/// bytes the row moved: as `/proc` counted it (raw), and net of what the cluster spent over
+/// an idle window just before the row (net).
+///
+/// The raw figure holds whatever the cluster burns per wall-clock second regardless of the
+/// work (raft and broker heartbeats, followers' long polls of idle partitions, timers), so a
+/// row whose clients are slower is charged more of it for the same bytes. The net figure
+/// takes each broker's idle rate times the row's duration off its raw seconds; it is the one
+/// the floor compares. It assumes the background goes on at its idle rate during the row;
+/// where the work takes its place (a follower's long poll of a partition being written
+/// returns records instead of waiting), it takes off a little too much, from both rows of a
+/// comparison alike.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BrokerCpu {
-    /// Each broker's user + system seconds, in node id order.
+    /// Each broker's user + system seconds over the row, in node id order.
     pub seconds_per_broker: Vec<f64>,
     /// Record value bytes the row's clients produced and read, 10^9 per GB.
     pub gb: f64,
     /// Each broker's seconds over `gb`.
     pub seconds_per_gb_per_broker: Vec<f64>,
-    /// All brokers' seconds over `gb`: the figure the floor compares.
+    /// All brokers' seconds over `gb`, idle included.
     pub seconds_per_gb: f64,
     /// The most `seconds_per_gb` can be off by: `/proc` counts CPU time in clock ticks
     /// ([`CPU_TICKS_OFF_MAX`] per broker over a row).
     pub seconds_per_gb_off_max: f64,
+    /// Wall-clock seconds between the samples before and after the row.
+    pub row_seconds: f64,
+    /// Wall-clock seconds of the idle window that ended where the row began.
+    pub idle_window_seconds: f64,
+    /// The length of a clock tick, seconds: the unit of `/proc`'s CPU times.
+    pub tick_seconds: f64,
+    /// Each broker's CPU clock ticks per wall-clock second over the idle window.
+    pub idle_ticks_per_sec_per_broker: Vec<f64>,
+    /// Each broker's seconds over the row less its idle rate times `row_seconds`, never below
+    /// 0.
+    pub net_seconds_per_broker: Vec<f64>,
+    /// Each broker's net seconds over `gb`.
+    pub net_seconds_per_gb_per_broker: Vec<f64>,
+    /// All brokers' net seconds over `gb`: the figure the floor compares.
+    pub net_seconds_per_gb: f64,
+    /// The most `net_seconds_per_gb` can be off by at the ticks' resolution
+    /// ([`net_ticks_off_max`] per broker).
+    pub net_seconds_per_gb_off_max: f64,
+}
+
+impl BrokerCpu {
+    /// All brokers' idle rate, ticks per second.
+    pub fn idle_ticks_per_sec(&self) -> f64 {
+        self.idle_ticks_per_sec_per_broker.iter().sum()
+    }
 }
 
 /// The most a broker's CPU time over a row can be off by, in clock ticks: `/proc/PID/stat`
 /// truncates utime and stime to ticks each, so each reading of their sum is up to 2 ticks
 /// short, and a difference of two readings up to 2 ticks either way.
 pub const CPU_TICKS_OFF_MAX: f64 = 2.0;
+
+/// The most a broker's net CPU time over a row of `row` seconds can be off by, in clock
+/// ticks, its idle rate taken over a window of `idle_window` seconds.
+///
+/// The net figure is `R - I * row / idle_window`, `R` the ticks counted over the row and `I`
+/// those counted over the window. Each count is a difference of two readings, off by up to
+/// [`CPU_TICKS_OFF_MAX`] either way; the error of `I` is scaled by `row / idle_window` with
+/// it. At worst the two add up: `2 * (1 + row / idle_window)`. A row four times as long as
+/// its window is thus up to 10 ticks a broker off where its raw figure is up to 2: a short
+/// window costs resolution on a slow row. Clamping the net figure at 0 keeps this bound (the
+/// true figure is no lower than 0 either).
+pub fn net_ticks_off_max(row: f64, idle_window: f64) -> f64 {
+    assert!(idle_window > 0.0, "an idle window of {idle_window} s");
+    CPU_TICKS_OFF_MAX * (1.0 + row / idle_window)
+}
+
+/// What the brokers' CPU clocks counted around one run of a row: the input of [`broker_cpu`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct CpuTicks {
+    /// Each broker's user + system clock ticks over the row, in node id order.
+    pub row_per_broker: Vec<u64>,
+    /// The wall-clock time between the samples before and after the row.
+    pub row: Duration,
+    /// Each broker's ticks over the idle window that ended where the row began.
+    pub idle_per_broker: Vec<u64>,
+    /// The idle window's wall-clock time; not zero.
+    pub idle_window: Duration,
+    /// The length of a tick, seconds (1 / `sysconf(_SC_CLK_TCK)`).
+    pub tick_seconds: f64,
+}
 
 /// Whether a floor was met.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -244,10 +312,15 @@ pub struct Comparison {
     pub kafka: String,
     /// Kafka's records/s over thin's.
     pub records_per_sec_ratio: f64,
-    /// Kafka's broker CPU seconds per GB over thin's; none when either has none.
+    /// Kafka's broker CPU seconds per GB over thin's, each net of its cluster's idle CPU
+    /// ([`BrokerCpu::net_seconds_per_gb`]); none when either has none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_per_gb_ratio: Option<f64>,
-    /// The lowest and highest `cpu_per_gb_ratio` can be at the CPU figures' resolution; none
+    /// The same of the raw figures, idle included ([`BrokerCpu::seconds_per_gb`]): shown
+    /// beside the net ratio, not held to the floor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_per_gb_raw_ratio: Option<f64>,
+    /// The lowest and highest `cpu_per_gb_ratio` can be at the net figures' resolution; none
     /// when thin's figure could be 0.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_per_gb_ratio_bounds: Option<[f64; 2]>,
@@ -337,26 +410,53 @@ pub fn ratios(
     out
 }
 
-/// The brokers' CPU over a row that moved `bytes` record bytes: `seconds_per_broker` (counted
-/// in ticks of `tick_seconds`) each divided by its GB, and their sum; none when no bytes
-/// moved.
-pub fn broker_cpu(
-    seconds_per_broker: Vec<f64>,
-    tick_seconds: f64,
-    bytes: u64,
-) -> Option<BrokerCpu> {
+/// The brokers' CPU over a row that moved `bytes` record bytes, raw and net of each broker's
+/// idle rate (see [`BrokerCpu`]); none when no bytes moved.
+pub fn broker_cpu(ticks: &CpuTicks, bytes: u64) -> Option<BrokerCpu> {
+    let brokers = ticks.row_per_broker.len();
+    assert_eq!(
+        ticks.idle_per_broker.len(),
+        brokers,
+        "brokers sampled over the idle window and the row"
+    );
     if bytes == 0 {
         return None;
     }
     let gb = bytes as f64 / 1e9;
-    let total: f64 = seconds_per_broker.iter().sum();
-    let off_max = CPU_TICKS_OFF_MAX * tick_seconds * seconds_per_broker.len() as f64;
+    let tick = ticks.tick_seconds;
+    let row_seconds = ticks.row.as_secs_f64();
+    let idle_window_seconds = ticks.idle_window.as_secs_f64();
+    let seconds_per_broker: Vec<f64> = ticks
+        .row_per_broker
+        .iter()
+        .map(|&t| t as f64 * tick)
+        .collect();
+    let idle_ticks_per_sec_per_broker: Vec<f64> = ticks
+        .idle_per_broker
+        .iter()
+        .map(|&t| t as f64 / idle_window_seconds)
+        .collect();
+    let net_seconds_per_broker: Vec<f64> = seconds_per_broker
+        .iter()
+        .zip(&idle_ticks_per_sec_per_broker)
+        .map(|(raw, rate)| (raw - rate * tick * row_seconds).max(0.0))
+        .collect();
+    let off_max = CPU_TICKS_OFF_MAX * tick * brokers as f64;
+    let net_off_max = net_ticks_off_max(row_seconds, idle_window_seconds) * tick * brokers as f64;
     Some(BrokerCpu {
         seconds_per_gb_per_broker: seconds_per_broker.iter().map(|s| s / gb).collect(),
+        seconds_per_gb: seconds_per_broker.iter().sum::<f64>() / gb,
         seconds_per_broker,
         gb,
-        seconds_per_gb: total / gb,
         seconds_per_gb_off_max: off_max / gb,
+        row_seconds,
+        idle_window_seconds,
+        tick_seconds: tick,
+        idle_ticks_per_sec_per_broker,
+        net_seconds_per_gb_per_broker: net_seconds_per_broker.iter().map(|s| s / gb).collect(),
+        net_seconds_per_gb: net_seconds_per_broker.iter().sum::<f64>() / gb,
+        net_seconds_per_broker,
+        net_seconds_per_gb_off_max: net_off_max / gb,
     })
 }
 
@@ -404,18 +504,22 @@ pub fn within_floor(ratio: f64, floor: f64) -> bool {
     ratio <= floor
 }
 
-/// `kafka` (a Kafka row) beside `thin` (its twin), the CPU ratio held to `floor`.
+/// `kafka` (a Kafka row) beside `thin` (its twin), the ratio of their net CPU per GB held to
+/// `floor`.
 pub fn compare(thin: &ScenarioResult, kafka: &ScenarioResult, floor: f64) -> Comparison {
     let cpus = thin.broker_cpu.as_ref().zip(kafka.broker_cpu.as_ref());
     let cpu_per_gb_ratio = cpus
+        .filter(|(t, _)| t.net_seconds_per_gb > 0.0)
+        .map(|(t, k)| k.net_seconds_per_gb / t.net_seconds_per_gb);
+    let cpu_per_gb_raw_ratio = cpus
         .filter(|(t, _)| t.seconds_per_gb > 0.0)
         .map(|(t, k)| k.seconds_per_gb / t.seconds_per_gb);
     let cpu_per_gb_ratio_bounds = cpus.and_then(|(t, k)| {
         ratio_bounds(
-            k.seconds_per_gb,
-            k.seconds_per_gb_off_max,
-            t.seconds_per_gb,
-            t.seconds_per_gb_off_max,
+            k.net_seconds_per_gb,
+            k.net_seconds_per_gb_off_max,
+            t.net_seconds_per_gb,
+            t.net_seconds_per_gb_off_max,
         )
     });
     let zero_copy_met = match (&thin.zero_copy, &kafka.zero_copy) {
@@ -432,6 +536,7 @@ pub fn compare(thin: &ScenarioResult, kafka: &ScenarioResult, floor: f64) -> Com
             0.0
         },
         cpu_per_gb_ratio,
+        cpu_per_gb_raw_ratio,
         cpu_per_gb_ratio_bounds,
         cpu_per_gb_floor: floor,
         cpu_floor: cpus.map(|_| floor_verdict(cpu_per_gb_ratio_bounds, floor)),
@@ -497,6 +602,39 @@ pub(crate) mod tests {
         }
     }
 
+    /// A row of `row_seconds` whose brokers spent `seconds_per_broker`, in ticks of
+    /// `tick_seconds`, after a 2 s idle window in which each counted `idle_ticks`.
+    pub(crate) fn cpu_ticks(
+        seconds_per_broker: &[f64],
+        tick_seconds: f64,
+        row_seconds: f64,
+        idle_ticks: u64,
+    ) -> CpuTicks {
+        CpuTicks {
+            row_per_broker: seconds_per_broker
+                .iter()
+                .map(|s| (s / tick_seconds).round() as u64)
+                .collect(),
+            row: Duration::from_secs_f64(row_seconds),
+            idle_per_broker: vec![idle_ticks; seconds_per_broker.len()],
+            idle_window: Duration::from_secs(2),
+            tick_seconds,
+        }
+    }
+
+    /// The CPU of a 1 s row over `gb` GB after a 2 s window with no idle ticks: net and raw
+    /// seconds alike, the net ± 1.5 times the raw one's.
+    pub(crate) fn busy(
+        seconds_per_broker: &[f64],
+        tick_seconds: f64,
+        gb: f64,
+    ) -> Option<BrokerCpu> {
+        broker_cpu(
+            &cpu_ticks(seconds_per_broker, tick_seconds, 1.0, 0),
+            (gb * 1e9) as u64,
+        )
+    }
+
     pub(crate) fn throughput_baseline(baseline: Baseline, bytes_per_sec: f64) -> BaselineResult {
         BaselineResult {
             baseline,
@@ -546,18 +684,140 @@ pub(crate) mod tests {
 
     #[test]
     fn cpu_per_gb_is_seconds_over_value_gigabytes() {
-        // 2.5 GB moved; brokers spent 1.0 + 0.25 + 0.0 s, in ticks of 10 ms.
-        let cpu = broker_cpu(vec![1.0, 0.25, 0.0], 0.01, 2_500_000_000).unwrap();
+        // 2.5 GB moved in 5 s; brokers spent 1.0 + 0.25 + 0.0 s, in ticks of 10 ms, after a
+        // 2 s window in which they spent 2, 1 and 0 ticks.
+        let mut ticks = cpu_ticks(&[1.0, 0.25, 0.0], 0.01, 5.0, 0);
+        ticks.idle_per_broker = vec![2, 1, 0];
+        let cpu = broker_cpu(&ticks, 2_500_000_000).unwrap();
         assert_eq!(cpu.gb, 2.5);
         assert_eq!(cpu.seconds_per_gb_per_broker, vec![0.4, 0.1, 0.0]);
         assert_eq!(cpu.seconds_per_gb, 0.5);
         assert_eq!(cpu.seconds_per_broker, vec![1.0, 0.25, 0.0]);
+        assert_eq!((cpu.row_seconds, cpu.idle_window_seconds), (5.0, 2.0));
         // 2 ticks a broker, 3 brokers: 0.06 s over 2.5 GB.
         assert!(
             (cpu.seconds_per_gb_off_max - 0.024).abs() < 1e-12,
             "{cpu:?}"
         );
-        assert_eq!(broker_cpu(vec![1.0], 0.01, 0), None);
+        // 1, 0.5 and 0 ticks a second, over 5 s: 0.05, 0.025 and 0 s taken off.
+        assert_eq!(cpu.idle_ticks_per_sec_per_broker, vec![1.0, 0.5, 0.0]);
+        assert_eq!(cpu.idle_ticks_per_sec(), 1.5);
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-12);
+        assert!(
+            close(&cpu.net_seconds_per_broker, &[0.95, 0.225, 0.0]),
+            "{cpu:?}"
+        );
+        assert!(
+            close(&cpu.net_seconds_per_gb_per_broker, &[0.38, 0.09, 0.0]),
+            "{cpu:?}"
+        );
+        assert!((cpu.net_seconds_per_gb - 0.47).abs() < 1e-12, "{cpu:?}");
+        // 2 * (1 + 5 / 2) = 7 ticks a broker, 3 brokers: 0.21 s over 2.5 GB.
+        assert!(
+            (cpu.net_seconds_per_gb_off_max - 0.084).abs() < 1e-12,
+            "{cpu:?}"
+        );
+        assert_eq!(broker_cpu(&cpu_ticks(&[1.0], 0.01, 1.0, 0), 0), None);
+    }
+
+    #[test]
+    fn the_net_cpu_is_never_negative() {
+        // 1 tick over a 10 s row, after a window of 4 ticks in 2 s: 20 ticks to take off.
+        let mut ticks = cpu_ticks(&[0.01, 0.5], 0.01, 10.0, 4);
+        ticks.idle_per_broker = vec![4, 0];
+        let cpu = broker_cpu(&ticks, 1_000_000_000).unwrap();
+        assert_eq!(cpu.net_seconds_per_broker, vec![0.0, 0.5]);
+        assert_eq!(cpu.net_seconds_per_gb, 0.5);
+        assert!(cpu.net_seconds_per_gb_off_max > 0.0, "{cpu:?}");
+    }
+
+    #[test]
+    fn the_idle_correction_widens_the_bounds() {
+        assert_eq!(net_ticks_off_max(0.0, 2.0), CPU_TICKS_OFF_MAX);
+        assert_eq!(net_ticks_off_max(2.0, 2.0), 4.0);
+        assert_eq!(net_ticks_off_max(8.0, 2.0), 10.0);
+        let gb = 1.0;
+        let quick = broker_cpu(&cpu_ticks(&[2.0], 0.01, 1.0, 1), 1_000_000_000).unwrap();
+        let slow = broker_cpu(&cpu_ticks(&[2.0], 0.01, 8.0, 1), 1_000_000_000).unwrap();
+        assert_eq!(quick.seconds_per_gb_off_max, slow.seconds_per_gb_off_max);
+        assert!(quick.net_seconds_per_gb_off_max > quick.seconds_per_gb_off_max);
+        assert!(slow.net_seconds_per_gb_off_max > quick.net_seconds_per_gb_off_max);
+        // The same CPU compared with itself: exactly 1.0, within wider bounds the slower the
+        // Kafka row.
+        let mut thin = scenario("consume_1c", 100.0, None);
+        thin.broker_cpu = busy(&[2.0], 0.01, gb);
+        let mut kafka = scenario("kafka_consume_1c", 100.0, None);
+        kafka.broker_cpu = busy(&[2.0], 0.01, gb);
+        let [low_quick, high_quick] = compare(&thin, &kafka, 1.15)
+            .cpu_per_gb_ratio_bounds
+            .unwrap();
+        kafka.broker_cpu = broker_cpu(&cpu_ticks(&[2.0], 0.01, 8.0, 0), 1_000_000_000);
+        let c = compare(&thin, &kafka, 1.15);
+        let [low_slow, high_slow] = c.cpu_per_gb_ratio_bounds.unwrap();
+        assert_eq!(c.cpu_per_gb_ratio, Some(1.0));
+        assert!(low_slow < low_quick && high_slow > high_quick, "{c:?}");
+    }
+
+    /// Both rows did the same work per GB; the Kafka one took five times as long, so `/proc`
+    /// charged it five times the cluster's idle CPU.
+    #[test]
+    fn a_slow_row_with_the_same_net_work_compares_at_one() {
+        let gb = 1_000_000_000;
+        // 1 ms ticks: 1,500 ticks of work a broker, 500 idle ticks a second (1,000 in the
+        // 2 s window), a 2 s thin row and a 10 s Kafka row.
+        let mut thin = scenario("consume_1c", 100.0, None);
+        thin.broker_cpu = broker_cpu(&cpu_ticks(&[2.5, 2.5, 2.5], 0.001, 2.0, 1000), gb);
+        let mut kafka = scenario("kafka_consume_1c", 20.0, None);
+        kafka.broker_cpu = broker_cpu(&cpu_ticks(&[6.5, 6.5, 6.5], 0.001, 10.0, 1000), gb);
+        let c = compare(&thin, &kafka, 1.15);
+        assert!(
+            (c.cpu_per_gb_raw_ratio.unwrap() - 2.6).abs() < 1e-12,
+            "{c:?}"
+        );
+        assert!((c.cpu_per_gb_ratio.unwrap() - 1.0).abs() < 1e-12, "{c:?}");
+        // 4.5 ± 0.012 over 4.5 ± 0.036.
+        let [low, high] = c.cpu_per_gb_ratio_bounds.unwrap();
+        assert!((low - 4.464 / 4.512).abs() < 1e-12, "{c:?}");
+        assert!((high - 4.536 / 4.488).abs() < 1e-12, "{c:?}");
+        assert_eq!(c.cpu_floor, Some(Verdict::Met));
+        // The consumers measured by hand (3 brokers, 1 GB, 10 ms ticks, an idle cluster at
+        // 1.5 ticks a second): thin 46 ticks in 1.5 s, librdkafka 58 in 8.5 s, 1.26x raw.
+        // Net of the idle CPU they are about even, no longer a miss; at 10 ms ticks a 2 s
+        // window leaves the slow row too coarse for a verdict.
+        let mut ticks = cpu_ticks(&[0.0; 3], 0.01, 1.5, 1);
+        ticks.row_per_broker = vec![16, 15, 15];
+        thin.broker_cpu = broker_cpu(&ticks, gb);
+        ticks.row = Duration::from_secs_f64(8.5);
+        ticks.row_per_broker = vec![20, 19, 19];
+        kafka.broker_cpu = broker_cpu(&ticks, gb);
+        let c = compare(&thin, &kafka, 1.15);
+        assert!(
+            (c.cpu_per_gb_raw_ratio.unwrap() - 58.0 / 46.0).abs() < 1e-12,
+            "{c:?}"
+        );
+        // (58 - 12.75) / (46 - 2.25).
+        assert!(
+            (c.cpu_per_gb_ratio.unwrap() - 45.25 / 43.75).abs() < 1e-12,
+            "{c:?}"
+        );
+        assert_eq!(c.cpu_floor, Some(Verdict::Inconclusive));
+    }
+
+    #[test]
+    fn a_row_whose_work_costs_more_still_misses() {
+        let gb = 1_000_000_000;
+        // As above, but the Kafka row's brokers worked 2,000 ticks each to thin's 1,500.
+        let mut thin = scenario("consume_1c", 100.0, None);
+        thin.broker_cpu = broker_cpu(&cpu_ticks(&[2.5, 2.5, 2.5], 0.001, 2.0, 1000), gb);
+        let mut kafka = scenario("kafka_consume_1c", 20.0, None);
+        kafka.broker_cpu = broker_cpu(&cpu_ticks(&[7.0, 7.0, 7.0], 0.001, 10.0, 1000), gb);
+        let c = compare(&thin, &kafka, 1.15);
+        assert!(
+            (c.cpu_per_gb_ratio.unwrap() - 2.0 / 1.5).abs() < 1e-12,
+            "{c:?}"
+        );
+        assert!(c.cpu_per_gb_ratio_bounds.unwrap()[0] > 1.15, "{c:?}");
+        assert_eq!(c.cpu_floor, Some(Verdict::Missed));
     }
 
     #[test]
@@ -573,12 +833,12 @@ pub(crate) mod tests {
         assert!(within_floor(1.0, 1.15));
         assert!(within_floor(1.15, 1.15));
         assert!(!within_floor(1.1501, 1.15));
-        let gb = 1_000_000_000;
+        let gb = 1.0;
         let mut thin = scenario("consume_1c", 100.0, None);
-        thin.broker_cpu = broker_cpu(vec![2.0], 0.001, gb);
+        thin.broker_cpu = busy(&[2.0], 0.001, gb);
         thin.zero_copy = Some(zero_copy(1000, 1100, 1200));
         let mut kafka = scenario("kafka_consume_1c", 80.0, None);
-        kafka.broker_cpu = broker_cpu(vec![2.2], 0.001, gb);
+        kafka.broker_cpu = busy(&[2.2], 0.001, gb);
         kafka.zero_copy = Some(zero_copy(1000, 1100, 1200));
         let c = compare(&thin, &kafka, 1.15);
         assert_eq!(
@@ -587,20 +847,20 @@ pub(crate) mod tests {
         );
         assert!((c.records_per_sec_ratio - 0.8).abs() < 1e-12, "{c:?}");
         assert!((c.cpu_per_gb_ratio.unwrap() - 1.1).abs() < 1e-12, "{c:?}");
-        // 2.2 ± 0.002 over 2.0 ± 0.002.
+        // 2.2 ± 0.003 over 2.0 ± 0.003 (2 ticks of the row, 1 of the window's 2 over 1 s).
         let [low, high] = c.cpu_per_gb_ratio_bounds.unwrap();
-        assert!((low - 2.198 / 2.002).abs() < 1e-12, "{c:?}");
-        assert!((high - 2.202 / 1.998).abs() < 1e-12, "{c:?}");
+        assert!((low - 2.197 / 2.003).abs() < 1e-12, "{c:?}");
+        assert!((high - 2.203 / 1.997).abs() < 1e-12, "{c:?}");
         assert_eq!(c.cpu_floor, Some(Verdict::Met));
         assert_eq!(c.zero_copy_met, Some(true));
-        kafka.broker_cpu = broker_cpu(vec![2.4], 0.001, gb);
+        kafka.broker_cpu = busy(&[2.4], 0.001, gb);
         kafka.zero_copy = Some(zero_copy(1000, 0, 1200));
         let c = compare(&thin, &kafka, 1.15);
         assert_eq!(c.cpu_floor, Some(Verdict::Missed));
         assert_eq!(c.zero_copy_met, Some(false));
         // Ticks of 100 ms: 2.2 could be 2.0 and 2.0 could be 2.2.
-        kafka.broker_cpu = broker_cpu(vec![2.2], 0.1, gb);
-        thin.broker_cpu = broker_cpu(vec![2.0], 0.1, gb);
+        kafka.broker_cpu = busy(&[2.2], 0.1, gb);
+        thin.broker_cpu = busy(&[2.0], 0.1, gb);
         let c = compare(&thin, &kafka, 1.15);
         assert_eq!(c.cpu_floor, Some(Verdict::Inconclusive));
         kafka.broker_cpu = None;

@@ -1,6 +1,6 @@
 //! What the brokers spend on a row: each broker process's CPU time and the bytes its metrics
 //! say it sent, sampled before the row's clients start and after they are done, and the
-//! difference taken.
+//! difference taken; and the same over an idle window just before the row.
 //!
 //! | figure        | source                                                              |
 //! |---------------|---------------------------------------------------------------------|
