@@ -16,17 +16,24 @@ use ringlog_wire::api::Topic;
 use ringlog_wire::api::alter_configs::{AlterConfigsRequest, AlterConfigsTopic, ConfigChange};
 use ringlog_wire::api::api_versions::ApiVersionsRequest;
 use ringlog_wire::api::create_topics::{ConfigValue, CreatableTopic, CreateTopicsRequest};
+use ringlog_wire::api::delete_groups::DeleteGroupsRequest;
 use ringlog_wire::api::delete_topics::DeleteTopicsRequest;
 use ringlog_wire::api::describe_configs::{DescribeConfigsRequest, DescribeConfigsTopic};
+use ringlog_wire::api::describe_groups::DescribeGroupsRequest;
 use ringlog_wire::api::fetch::{FetchPartition, FetchRequest};
+use ringlog_wire::api::heartbeat::HeartbeatRequest;
+use ringlog_wire::api::join_group::{JoinGroupProtocol, JoinGroupRequest};
+use ringlog_wire::api::leave_group::{LeaveGroupRequest, LeavingMember};
+use ringlog_wire::api::list_groups::ListGroupsRequest;
 use ringlog_wire::api::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, OffsetSpec};
 use ringlog_wire::api::metadata::MetadataRequest;
-use ringlog_wire::api::offset_commit::{OffsetCommitPartition, OffsetCommitRequest};
+use ringlog_wire::api::offset_commit::{NO_GENERATION, OffsetCommitPartition, OffsetCommitRequest};
 use ringlog_wire::api::offset_fetch::{OffsetFetchRequest, OffsetFetchTopic};
 use ringlog_wire::api::offset_for_leader_epoch::{
     OffsetForLeaderEpochPartition, OffsetForLeaderEpochRequest,
 };
 use ringlog_wire::api::produce::{Acks, ProducePartition, ProduceRequest};
+use ringlog_wire::api::sync_group::SyncGroupRequest;
 use ringlog_wire::frame::{MAX_FRAME_BYTES_DEFAULT, split_response_frame};
 use ringlog_wire::{
     ApiKey, CorrelationId, ErrorCode, Request, Response, SUPPORTED_APIS, decode_response,
@@ -250,6 +257,9 @@ fn sample_request(api_key: ApiKey) -> Request {
                 committed_leader_epoch: None,
                 committed_metadata: None,
             }])],
+            generation_id: NO_GENERATION,
+            member_id: String::new(),
+            group_instance_id: None,
         }),
         ApiKey::OFFSET_FETCH => Request::OffsetFetch(OffsetFetchRequest {
             group_id: "g".to_string(),
@@ -292,6 +302,49 @@ fn sample_request(api_key: ApiKey) -> Request {
                 configs: vec![],
             }],
             validate_only: true,
+        }),
+        ApiKey::JOIN_GROUP => Request::JoinGroup(JoinGroupRequest {
+            group_id: "sample".to_string(),
+            client_id: "sample-client".to_string(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            member_id: String::new(),
+            group_instance_id: None,
+            protocol_type: "consumer".to_string(),
+            protocols: vec![JoinGroupProtocol {
+                name: "range".to_string(),
+                metadata: Bytes::new(),
+            }],
+        }),
+        ApiKey::HEARTBEAT => Request::Heartbeat(HeartbeatRequest {
+            group_id: "sample".to_string(),
+            generation_id: 1,
+            member_id: "m".to_string(),
+            group_instance_id: None,
+        }),
+        ApiKey::LEAVE_GROUP => Request::LeaveGroup(LeaveGroupRequest {
+            group_id: "sample".to_string(),
+            members: vec![LeavingMember {
+                member_id: "m".to_string(),
+                group_instance_id: None,
+                reason: None,
+            }],
+        }),
+        ApiKey::SYNC_GROUP => Request::SyncGroup(SyncGroupRequest {
+            group_id: "sample".to_string(),
+            generation_id: 1,
+            member_id: "m".to_string(),
+            group_instance_id: None,
+            protocol_type: None,
+            protocol_name: None,
+            assignments: vec![],
+        }),
+        ApiKey::DESCRIBE_GROUPS => Request::DescribeGroups(DescribeGroupsRequest {
+            groups: vec!["sample".to_string()],
+        }),
+        ApiKey::LIST_GROUPS => Request::ListGroups(ListGroupsRequest { states: vec![] }),
+        ApiKey::DELETE_GROUPS => Request::DeleteGroups(DeleteGroupsRequest {
+            groups: vec!["sample".to_string()],
         }),
         other => panic!("no sample request of {other}: add one"),
     }
@@ -868,6 +921,9 @@ fn commit_offset(
                 committed_metadata: Some("m".to_string()),
             }],
         }],
+        generation_id: NO_GENERATION,
+        member_id: String::new(),
+        group_instance_id: None,
     });
     let Response::OffsetCommit(response) = client.call(request) else {
         panic!("not an offset commit response")

@@ -36,7 +36,7 @@ use crate::fetch_decode::decode_records;
 use ringlog_wire::api::Topic;
 use ringlog_wire::api::fetch::{FetchPartition, FetchPartitionResponse, FetchRequest};
 use ringlog_wire::api::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, OffsetSpec};
-use ringlog_wire::api::offset_commit::{OffsetCommitPartition, OffsetCommitRequest};
+use ringlog_wire::api::offset_commit::{NO_GENERATION, OffsetCommitPartition, OffsetCommitRequest};
 use ringlog_wire::api::offset_fetch::{OffsetFetchRequest, OffsetFetchTopic};
 use ringlog_wire::group::{self as offsets_topic, OFFSETS_TOPIC};
 use ringlog_wire::{ErrorCode, Request, Response};
@@ -630,9 +630,14 @@ impl Consumer {
                     };
                     push_partition(&mut topics, &topic_partition.topic, partition);
                 }
+                // Assign mode: no member, which is all OffsetCommit v0 (what the connection
+                // sends) carries.
                 let request = Request::OffsetCommit(OffsetCommitRequest {
                     group_id: group.to_string(),
                     topics,
+                    generation_id: NO_GENERATION,
+                    member_id: String::new(),
+                    group_instance_id: None,
                 });
                 let response = match self
                     .cluster

@@ -16,12 +16,19 @@ impl ApiKey {
     pub const METADATA: ApiKey = ApiKey(3);
     pub const OFFSET_COMMIT: ApiKey = ApiKey(8);
     pub const OFFSET_FETCH: ApiKey = ApiKey(9);
+    pub const JOIN_GROUP: ApiKey = ApiKey(11);
+    pub const HEARTBEAT: ApiKey = ApiKey(12);
+    pub const LEAVE_GROUP: ApiKey = ApiKey(13);
+    pub const SYNC_GROUP: ApiKey = ApiKey(14);
+    pub const DESCRIBE_GROUPS: ApiKey = ApiKey(15);
+    pub const LIST_GROUPS: ApiKey = ApiKey(16);
     pub const API_VERSIONS: ApiKey = ApiKey(18);
     pub const CREATE_TOPICS: ApiKey = ApiKey(19);
     pub const DELETE_TOPICS: ApiKey = ApiKey(20);
     pub const OFFSET_FOR_LEADER_EPOCH: ApiKey = ApiKey(23);
     pub const DESCRIBE_CONFIGS: ApiKey = ApiKey(32);
     pub const ALTER_CONFIGS: ApiKey = ApiKey(33);
+    pub const DELETE_GROUPS: ApiKey = ApiKey(42);
 
     /// Kafka's name for the API, `None` for a key this build does not speak.
     pub fn name(self) -> Option<&'static str> {
@@ -75,20 +82,40 @@ const V0: VersionRange = VersionRange { min: 0, max: 0 };
 
 /// Every API this build speaks, in api key order. Version 0 of ApiVersions is supported
 /// forever, so a client can always learn the rest.
-pub const SUPPORTED_APIS: [SupportedApi; 12] = [
+pub const SUPPORTED_APIS: [SupportedApi; 19] = [
     api(ApiKey::PRODUCE, "Produce"),
     api(ApiKey::FETCH, "Fetch"),
     api(ApiKey::LIST_OFFSETS, "ListOffsets"),
     api(ApiKey::METADATA, "Metadata"),
-    api(ApiKey::OFFSET_COMMIT, "OffsetCommit"),
+    // v1: who commits (crate::api::offset_commit::MEMBER_FROM_VERSION).
+    SupportedApi {
+        versions: VersionRange { min: 0, max: 1 },
+        ..api(ApiKey::OFFSET_COMMIT, "OffsetCommit")
+    },
     api(ApiKey::OFFSET_FETCH, "OffsetFetch"),
+    api(ApiKey::JOIN_GROUP, "JoinGroup"),
+    api(ApiKey::HEARTBEAT, "Heartbeat"),
+    api(ApiKey::LEAVE_GROUP, "LeaveGroup"),
+    api(ApiKey::SYNC_GROUP, "SyncGroup"),
+    api(ApiKey::DESCRIBE_GROUPS, "DescribeGroups"),
+    api(ApiKey::LIST_GROUPS, "ListGroups"),
     api(ApiKey::API_VERSIONS, "ApiVersions"),
     api(ApiKey::CREATE_TOPICS, "CreateTopics"),
     api(ApiKey::DELETE_TOPICS, "DeleteTopics"),
     api(ApiKey::OFFSET_FOR_LEADER_EPOCH, "OffsetForLeaderEpoch"),
     api(ApiKey::DESCRIBE_CONFIGS, "DescribeConfigs"),
     api(ApiKey::ALTER_CONFIGS, "AlterConfigs"),
+    api(ApiKey::DELETE_GROUPS, "DeleteGroups"),
 ];
+
+// The check that SUPPORTED_APIS is in api key order (ApiVersions lists it as it is).
+const _: () = {
+    let mut i = 1;
+    while i < SUPPORTED_APIS.len() {
+        assert!(SUPPORTED_APIS[i - 1].api_key.0 < SUPPORTED_APIS[i].api_key.0);
+        i += 1;
+    }
+};
 
 const fn api(api_key: ApiKey, name: &'static str) -> SupportedApi {
     SupportedApi {
@@ -111,13 +138,21 @@ mod tests {
             ("Metadata", 3),
             ("OffsetCommit", 8),
             ("OffsetFetch", 9),
+            ("JoinGroup", 11),
+            ("Heartbeat", 12),
+            ("LeaveGroup", 13),
+            ("SyncGroup", 14),
+            ("DescribeGroups", 15),
+            ("ListGroups", 16),
             ("ApiVersions", 18),
             ("CreateTopics", 19),
             ("DeleteTopics", 20),
             ("OffsetForLeaderEpoch", 23),
             ("DescribeConfigs", 32),
             ("AlterConfigs", 33),
+            ("DeleteGroups", 42),
         ];
+        assert_eq!(SUPPORTED_APIS.len(), expected.len());
         for (api, (name, key)) in SUPPORTED_APIS.iter().zip(expected) {
             assert_eq!(api.name, name);
             assert_eq!(api.api_key, ApiKey(key), "{name}");
@@ -152,5 +187,7 @@ mod tests {
         let v0 = ApiKey::API_VERSIONS.versions().unwrap();
         assert!(v0.contains(0));
         assert!(!v0.contains(1));
+        let offset_commit = ApiKey::OFFSET_COMMIT.versions().unwrap();
+        assert_eq!(offset_commit, VersionRange { min: 0, max: 1 });
     }
 }

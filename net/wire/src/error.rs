@@ -95,6 +95,15 @@ pub enum WireError {
         max: u64,
     },
 
+    /// Encoding: a field set (not to its default) in a body of a version that does not carry
+    /// it; written, the receiver would never see it.
+    #[error("{field} is not in version {api_version}: it needs version {since} or later")]
+    NotInVersion {
+        field: &'static str,
+        api_version: u16,
+        since: u16,
+    },
+
     /// Encoding: a value does not fit its wire field (an offset above `i64::MAX`, a timeout
     /// above `u32::MAX` ms, a negative timestamp, ...).
     #[error("{field} {value} cannot be encoded: expected {min} to {max}")]
@@ -123,9 +132,9 @@ impl WireError {
             | WireError::InvalidValue { .. }
             | WireError::TrailingBytes { .. } => ErrorCode::INVALID_REQUEST,
             // Only encoding fails these: the answering side's own fault.
-            WireError::TooLong { .. } | WireError::OutOfRange { .. } => {
-                ErrorCode::UNKNOWN_SERVER_ERROR
-            }
+            WireError::TooLong { .. }
+            | WireError::OutOfRange { .. }
+            | WireError::NotInVersion { .. } => ErrorCode::UNKNOWN_SERVER_ERROR,
         }
     }
 

@@ -250,7 +250,7 @@ mod tests {
             }
         );
         assert_eq!(frame.frame_len, 16);
-        let mut w = Writer::new();
+        let mut w = Writer::new(0);
         frame.header.encode(&mut w);
         w.u32(u32::MAX);
         assert_eq!(finish_frame(w.into_inner()).unwrap(), METADATA_ALL_TOPICS);
@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn response_header_known_answer() {
-        let mut w = Writer::new();
+        let mut w = Writer::new(0);
         encode_response_header(CorrelationId(7), &mut w);
         w.i16(0); // error code NONE
         let encoded = finish_frame(w.into_inner()).unwrap();

@@ -1,6 +1,8 @@
-//! Where a consumer group's offsets live, as the protocol defines it: a client sends a group's
-//! OffsetCommit and OffsetFetch to the leader of the group's partition of the internal topic
-//! [`OFFSETS_TOPIC`], and a broker that does not lead it answers NOT_COORDINATOR. Both sides
+//! Where a consumer group's offsets live and who coordinates it, as the protocol defines it: a
+//! client sends a group's OffsetCommit, OffsetFetch, JoinGroup, SyncGroup, Heartbeat,
+//! LeaveGroup, DescribeGroups and DeleteGroups to the leader of the group's partition of the
+//! internal topic [`OFFSETS_TOPIC`] (the group's coordinator), and a broker that does not lead
+//! it answers NOT_COORDINATOR. Both sides
 //! compute the partition with [`partition_for`], so the rule lives here, in the codec both
 //! depend on.
 

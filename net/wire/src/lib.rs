@@ -13,7 +13,9 @@
 //!   form the client can read without knowing what the broker speaks.
 //! - Error codes are Kafka's numbers and names ([`ErrorCode`]); api keys are Kafka's numbers
 //!   ([`ApiKey`]); the layouts are ringlog's own: fixed big-endian fields, no varints, no
-//!   tagged fields, version 0 of each API.
+//!   tagged fields, version 0 of each API but OffsetCommit, which has a version 1. A body
+//!   whose layout depends on the version reads it from the request header's `api_version`
+//!   (a response is at its request's version).
 //! - Decoding never panics and never allocates more than a small multiple of the bytes it was
 //!   given. Record bytes (produce requests, fetch responses) come out as [`bytes::Bytes`]
 //!   slices of the frame; a fetch response can be encoded without its record bytes

@@ -6,9 +6,15 @@ use bytes::Bytes;
 use crate::api::alter_configs::{AlterConfigsRequest, AlterConfigsResponse};
 use crate::api::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse};
+use crate::api::delete_groups::{DeleteGroupsRequest, DeleteGroupsResponse};
 use crate::api::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
 use crate::api::describe_configs::{DescribeConfigsRequest, DescribeConfigsResponse};
+use crate::api::describe_groups::{DescribeGroupsRequest, DescribeGroupsResponse};
 use crate::api::fetch::{FetchRequest, FetchResponse};
+use crate::api::heartbeat::{HeartbeatRequest, HeartbeatResponse};
+use crate::api::join_group::{JoinGroupRequest, JoinGroupResponse};
+use crate::api::leave_group::{LeaveGroupRequest, LeaveGroupResponse};
+use crate::api::list_groups::{ListGroupsRequest, ListGroupsResponse};
 use crate::api::list_offsets::{ListOffsetsRequest, ListOffsetsResponse};
 use crate::api::metadata::{MetadataRequest, MetadataResponse};
 use crate::api::offset_commit::{OffsetCommitRequest, OffsetCommitResponse};
@@ -17,6 +23,7 @@ use crate::api::offset_for_leader_epoch::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 use crate::api::produce::{ProduceRequest, ProduceResponse};
+use crate::api::sync_group::{SyncGroupRequest, SyncGroupResponse};
 use crate::api_key::ApiKey;
 use crate::error::WireError;
 use crate::error::check_version;
@@ -117,6 +124,12 @@ apis! {
     Metadata = METADATA (MetadataRequest, MetadataResponse);
     OffsetCommit = OFFSET_COMMIT (OffsetCommitRequest, OffsetCommitResponse);
     OffsetFetch = OFFSET_FETCH (OffsetFetchRequest, OffsetFetchResponse);
+    JoinGroup = JOIN_GROUP (JoinGroupRequest, JoinGroupResponse);
+    Heartbeat = HEARTBEAT (HeartbeatRequest, HeartbeatResponse);
+    LeaveGroup = LEAVE_GROUP (LeaveGroupRequest, LeaveGroupResponse);
+    SyncGroup = SYNC_GROUP (SyncGroupRequest, SyncGroupResponse);
+    DescribeGroups = DESCRIBE_GROUPS (DescribeGroupsRequest, DescribeGroupsResponse);
+    ListGroups = LIST_GROUPS (ListGroupsRequest, ListGroupsResponse);
     ApiVersions = API_VERSIONS (ApiVersionsRequest, ApiVersionsResponse);
     CreateTopics = CREATE_TOPICS (CreateTopicsRequest, CreateTopicsResponse);
     DeleteTopics = DELETE_TOPICS (DeleteTopicsRequest, DeleteTopicsResponse);
@@ -126,6 +139,7 @@ apis! {
     );
     DescribeConfigs = DESCRIBE_CONFIGS (DescribeConfigsRequest, DescribeConfigsResponse);
     AlterConfigs = ALTER_CONFIGS (AlterConfigsRequest, AlterConfigsResponse);
+    DeleteGroups = DELETE_GROUPS (DeleteGroupsRequest, DeleteGroupsResponse);
 }
 
 /// Encodes a whole request frame at `api_version`, which must be one this build speaks.
@@ -140,7 +154,7 @@ pub fn encode_request(
         correlation_id,
     };
     check_version(header.api_key, api_version)?;
-    let mut w = Writer::new();
+    let mut w = Writer::new(api_version);
     header.encode(&mut w);
     request.encode_body(&mut w)?;
     frame::finish_frame(w.into_inner())
@@ -155,7 +169,7 @@ pub fn encode_request(
 /// [`ErrorResponse::from`] and keeps the connection.
 pub fn decode_request(header: &RequestHeader, body: Bytes) -> Result<Request, WireError> {
     check_version(header.api_key, header.api_version)?;
-    let mut r = Reader::new(body);
+    let mut r = Reader::new(body, header.api_version);
     let request = Request::decode_body(header.api_key, &mut r)?;
     r.finish(header.api_key, header.api_version)?;
     Ok(request)
@@ -173,7 +187,7 @@ pub fn encode_response(
     api_version: u16,
     correlation_id: CorrelationId,
 ) -> Result<Vec<u8>, WireError> {
-    let mut w = Writer::new();
+    let mut w = Writer::new(api_version);
     frame::encode_response_header(correlation_id, &mut w);
     match response {
         Response::Error(error) => {
@@ -205,7 +219,7 @@ pub fn decode_response(
     body: Bytes,
 ) -> Result<Response, WireError> {
     check_version(api_key, api_version)?;
-    let mut r = Reader::new(body);
+    let mut r = Reader::new(body, api_version);
     let error_code = r.error_code("error_code")?;
     let response = if error_code.is_none() {
         Response::decode_body(api_key, &mut r)?

@@ -52,9 +52,12 @@ pub(crate) const ARRAY_MIN_LEN: usize = 4;
 /// Optional offsets, epochs, broker ids and timestamps are -1 when absent.
 const ABSENT: i64 = -1;
 
-/// A message or part of one that can be written and read.
+/// A message or part of one that can be written and read. A body whose layout differs between
+/// versions of its API reads the version off the [`Reader`] or [`Writer`]; every other body
+/// ignores it.
 pub(crate) trait Wire: Sized {
-    /// The fewest bytes one encoding takes; array counts are checked against it.
+    /// The fewest bytes one encoding takes (at any version); array counts are checked against
+    /// it.
     const MIN_LEN: usize;
 
     fn encode(&self, w: &mut Writer) -> Result<(), WireError>;
@@ -62,15 +65,22 @@ pub(crate) trait Wire: Sized {
     fn decode(r: &mut Reader) -> Result<Self, WireError>;
 }
 
-/// Decodes fields from the front of a frame body. Byte arrays come out as [`Bytes`] slices
-/// of the body, without a copy. Never panics, whatever the bytes.
+/// Decodes fields from the front of a frame body of one version of its API. Byte arrays come
+/// out as [`Bytes`] slices of the body, without a copy. Never panics, whatever the bytes.
 pub(crate) struct Reader {
     buf: Bytes,
+    version: u16,
 }
 
 impl Reader {
-    pub(crate) fn new(buf: Bytes) -> Reader {
-        Reader { buf }
+    /// A reader of `buf`, a body at `version` of its API.
+    pub(crate) fn new(buf: Bytes, version: u16) -> Reader {
+        Reader { buf, version }
+    }
+
+    /// The version of the API the body is at (the request's, for a response too).
+    pub(crate) fn version(&self) -> u16 {
+        self.version
     }
 
     pub(crate) fn remaining(&self) -> usize {
@@ -353,20 +363,49 @@ fn optional<T>(
     }
 }
 
-/// Encodes fields at the end of a growing buffer. Fails only on values the wire cannot carry
-/// (over-long strings and arrays, offsets above `i64::MAX`, ...).
-#[derive(Default)]
+/// Encodes fields at the end of a growing buffer, for a body at one version of its API. Fails
+/// only on values the wire cannot carry (over-long strings and arrays, offsets above
+/// `i64::MAX`, a field the version does not have, ...).
 pub(crate) struct Writer {
     buf: Vec<u8>,
+    version: u16,
 }
 
 impl Writer {
-    pub(crate) fn new() -> Writer {
-        Writer::default()
+    /// An empty writer of a body at `version` of its API.
+    pub(crate) fn new(version: u16) -> Writer {
+        Writer {
+            buf: Vec::new(),
+            version,
+        }
+    }
+
+    /// The version of the API the body is at (the request's, for a response too).
+    pub(crate) fn version(&self) -> u16 {
+        self.version
     }
 
     pub(crate) fn into_inner(self) -> Vec<u8> {
         self.buf
+    }
+
+    /// Refuses `field` in a body older than `since`, the first version that carries it,
+    /// unless it holds its default (`is_default`): such a body leaves it out, and the receiver
+    /// reads the default.
+    pub(crate) fn since(
+        &self,
+        field: &'static str,
+        since: u16,
+        is_default: bool,
+    ) -> Result<(), WireError> {
+        if self.version < since && !is_default {
+            return Err(WireError::NotInVersion {
+                field,
+                api_version: self.version,
+                since,
+            });
+        }
+        Ok(())
     }
 
     /// Hands out what was written so far and starts over with an empty buffer.
@@ -658,12 +697,12 @@ mod tests {
     use super::*;
 
     fn reader(bytes: &[u8]) -> Reader {
-        Reader::new(Bytes::copy_from_slice(bytes))
+        Reader::new(Bytes::copy_from_slice(bytes), 0)
     }
 
     #[test]
     fn integers_are_big_endian() {
-        let mut w = Writer::new();
+        let mut w = Writer::new(0);
         w.u16(0x0102);
         w.i32(-2);
         w.i64(0x0102_0304_0506_0708);
@@ -675,7 +714,7 @@ mod tests {
 
     #[test]
     fn strings_are_a_u16_length_then_utf8_and_null_is_ffff() {
-        let mut w = Writer::new();
+        let mut w = Writer::new(0);
         w.string("name", "hé").unwrap();
         w.nullable_string("rack", None).unwrap();
         let bytes = w.into_inner();
@@ -736,7 +775,7 @@ mod tests {
     #[test]
     fn byte_arrays_are_slices_of_the_body() {
         let body = Bytes::from_static(&[0, 0, 0, 2, 7, 8, 9]);
-        let mut r = Reader::new(body.clone());
+        let mut r = Reader::new(body.clone(), 0);
         let bytes = r.bytes("records").unwrap();
         assert_eq!(&bytes[..], &[7, 8]);
         assert_eq!(bytes.as_ptr(), body[4..].as_ptr());
@@ -744,7 +783,7 @@ mod tests {
 
     #[test]
     fn optional_fields_are_minus_one_when_absent() {
-        let mut w = Writer::new();
+        let mut w = Writer::new(0);
         w.optional_offset("high_watermark", None).unwrap();
         w.optional_leader_epoch("leader_epoch", None).unwrap();
         w.optional_broker_id("leader_id", Some(BrokerId(3)))
@@ -770,7 +809,7 @@ mod tests {
 
     #[test]
     fn optional_counts_are_minus_one_for_the_receivers_default() {
-        let mut w = Writer::new();
+        let mut w = Writer::new(0);
         w.optional_i32_count("num_partitions", None).unwrap();
         w.optional_i16_count("replication_factor", None).unwrap();
         w.optional_i32_count("num_partitions", Some(i32::MAX as u32))
@@ -832,7 +871,7 @@ mod tests {
 
     #[test]
     fn values_the_wire_cannot_carry_are_refused_on_encode() {
-        let mut w = Writer::new();
+        let mut w = Writer::new(0);
         assert!(matches!(
             w.offset("fetch_offset", Offset(u64::MAX)),
             Err(WireError::OutOfRange { .. })

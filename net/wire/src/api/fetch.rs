@@ -249,7 +249,7 @@ pub fn encode_fetch_response<R: RecordsSource>(
     correlation_id: CorrelationId,
 ) -> Result<FetchResponseFrame, WireError> {
     check_version(ApiKey::FETCH, api_version)?;
-    let mut w = Writer::new();
+    let mut w = Writer::new(api_version);
     frame::encode_response_header(correlation_id, &mut w);
     w.error_code(ErrorCode::NONE);
     let mut pieces = Vec::new();
@@ -447,7 +447,7 @@ mod tests {
             log_start_offset: Some(Offset(9)),
             partition_max_bytes: 1 << 20,
         };
-        let mut w = Writer::new();
+        let mut w = Writer::new(0);
         partition.encode(&mut w).unwrap();
         let bytes = w.into_inner();
         assert_eq!(bytes.len(), request_partition::LEN);
@@ -553,10 +553,10 @@ mod tests {
 
     #[test]
     fn a_diverging_end_offset_without_an_epoch_is_refused() {
-        let mut w = Writer::new();
+        let mut w = Writer::new(0);
         w.i32(-1);
         w.i64(5);
-        let mut r = Reader::new(Bytes::from(w.into_inner()));
+        let mut r = Reader::new(Bytes::from(w.into_inner()), 0);
         assert_eq!(
             decode_diverging_epoch(&mut r).unwrap_err().to_string(),
             "invalid diverging_end_offset 5: expected -1 when diverging_epoch is -1"

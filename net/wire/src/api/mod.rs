@@ -1,7 +1,8 @@
 //! One file per API: its request and response bodies, their layout as a `//!` table and their
-//! encoding. Every body is version 0 of ringlog's own thin layout: fixed big-endian fields,
-//! strings, byte arrays and arrays as [`primitives`](super) describes them. Nested fields are
-//! shown indented with `.` in the tables.
+//! encoding. Every body is ringlog's own thin layout: fixed big-endian fields, strings, byte
+//! arrays and arrays as [`primitives`](super) describes them. Nested fields are shown indented
+//! with `.` in the tables. Every API is at version 0 but OffsetCommit, at 0 and 1: a body whose
+//! layout changes with the version reads it off its `Reader` or `Writer`.
 //!
 //! Most APIs address partitions as Kafka does: an array of topics, each a name and an array of
 //! per-partition entries ([`Topic`]).
@@ -14,25 +15,39 @@
 //! | [`metadata`]                  | Metadata (3)                     |
 //! | [`offset_commit`]             | OffsetCommit (8)                 |
 //! | [`offset_fetch`]              | OffsetFetch (9)                  |
+//! | [`join_group`]                | JoinGroup (11)                   |
+//! | [`heartbeat`]                 | Heartbeat (12)                   |
+//! | [`leave_group`]               | LeaveGroup (13)                  |
+//! | [`sync_group`]                | SyncGroup (14)                   |
+//! | [`describe_groups`]           | DescribeGroups (15)              |
+//! | [`list_groups`]               | ListGroups (16)                  |
 //! | [`api_versions`]              | ApiVersions (18)                 |
 //! | [`create_topics`]             | CreateTopics (19)                |
 //! | [`delete_topics`]             | DeleteTopics (20)                |
 //! | [`offset_for_leader_epoch`]   | OffsetForLeaderEpoch (23)        |
 //! | [`describe_configs`]          | DescribeConfigs (32)             |
 //! | [`alter_configs`]             | AlterConfigs (33)                |
+//! | [`delete_groups`]             | DeleteGroups (42)                |
 
 pub mod alter_configs;
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sync_group;
 
 use crate::error::WireError;
 use crate::error_code::ErrorCode;
@@ -98,7 +113,7 @@ impl Wire for TopicResult {
     }
 }
 
-/// Strings in arrays (topic names, config keys): each at least its length field.
+/// Strings in arrays (topic names, config keys, group ids): each at least its length field.
 pub(crate) fn read_strings(r: &mut Reader, field: &'static str) -> Result<Vec<String>, WireError> {
     r.array_with(field, STRING_MIN_LEN, |r| r.string(field))
 }

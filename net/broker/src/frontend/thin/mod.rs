@@ -166,7 +166,16 @@ enum Plan {
 /// UNSUPPORTED_VERSION and ApiVersions leaves them out ([`api_versions`]), so a client never
 /// picks an API it was told the broker speaks only to be refused. (Followers learn of
 /// divergence from Fetch responses, KIP-595 style, so none sends OffsetForLeaderEpoch.)
-pub(crate) const UNSERVED_APIS: [ApiKey; 1] = [ApiKey::OFFSET_FOR_LEADER_EPOCH];
+pub(crate) const UNSERVED_APIS: [ApiKey; 8] = [
+    ApiKey::OFFSET_FOR_LEADER_EPOCH,
+    ApiKey::JOIN_GROUP,
+    ApiKey::HEARTBEAT,
+    ApiKey::LEAVE_GROUP,
+    ApiKey::SYNC_GROUP,
+    ApiKey::DESCRIBE_GROUPS,
+    ApiKey::LIST_GROUPS,
+    ApiKey::DELETE_GROUPS,
+];
 
 /// What ApiVersions answers: the codec's table ([`SUPPORTED_APIS`]) less [`UNSERVED_APIS`],
 /// at the versions the codec speaks.
@@ -345,7 +354,14 @@ fn plan(shared: &Shared, request: &Request) -> Plan {
                 prepared: None,
             }
         }
-        Request::OffsetForLeaderEpoch(_) => unreachable!("{api_key} is in UNSERVED_APIS"),
+        Request::OffsetForLeaderEpoch(_)
+        | Request::JoinGroup(_)
+        | Request::Heartbeat(_)
+        | Request::LeaveGroup(_)
+        | Request::SyncGroup(_)
+        | Request::DescribeGroups(_)
+        | Request::ListGroups(_)
+        | Request::DeleteGroups(_) => unreachable!("{api_key} is in UNSERVED_APIS"),
     }
 }
 
@@ -862,6 +878,13 @@ pub(crate) fn error_codes(response: &Response) -> Vec<ErrorCode> {
         Response::OffsetForLeaderEpoch(r) => partition_errors(&r.topics, |p| p.error_code),
         Response::DescribeConfigs(r) => r.topics.iter().map(|t| t.error_code).collect(),
         Response::AlterConfigs(r) => r.topics.iter().map(|t| t.error_code).collect(),
+        Response::JoinGroup(r) => vec![r.error_code],
+        Response::SyncGroup(r) => vec![r.error_code],
+        Response::Heartbeat(r) => vec![r.error_code],
+        Response::LeaveGroup(r) => r.members.iter().map(|m| m.error_code).collect(),
+        Response::DescribeGroups(r) => r.groups.iter().map(|g| g.error_code).collect(),
+        Response::ListGroups(_) => Vec::new(),
+        Response::DeleteGroups(r) => r.results.iter().map(|g| g.error_code).collect(),
         Response::Error(e) => vec![e.error_code],
     };
     codes.into_iter().filter(|code| !code.is_none()).collect()
