@@ -49,8 +49,10 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod assignor;
 pub mod consumer;
 pub mod error;
+pub mod group;
 pub mod partitioner;
 pub mod producer;
 
@@ -58,16 +60,20 @@ mod accumulator;
 mod backoff;
 mod cluster;
 pub mod connection;
+mod consumer_protocol;
 mod fetch_decode;
 mod in_flight;
+mod membership;
 mod metadata_cache;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use admin::{Admin, ConfigEntry, PartitionDescription, TopicDescription};
+pub use assignor::Assignor;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};
 pub use error::ClientError;
+pub use group::RebalanceListener;
 pub use producer::{
     BufferFullPolicy, DeliveryFuture, Producer, ProducerConfig, Record, RecordMetadata,
 };
