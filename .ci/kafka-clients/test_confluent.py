@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """confluent-kafka (librdkafka) against a ringlog broker's Kafka listener: admin, produce and
-consume round trips with every acks and codec, assign-mode consumers.
+consume round trips with every acks and codec, assign-mode consumers, consumer groups.
 
 Usage: test_confluent.py HOST:PORT. SCENARIOS=name,name runs only those."""
 
@@ -588,6 +588,83 @@ def auto_commit_in_assign_mode(bootstrap):
     wait_until("the auto-commit", lambda: c.committed([tp], timeout=TIMEOUT)[0].offset == 8,
                seconds=5)
     c.close()
+
+
+def member(bootstrap, group, events, **config):
+    """A group member (subscribe) recording its incremental assignment events."""
+    conf = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 300,
+        "partition.assignment.strategy": "cooperative-sticky",
+    }
+    conf.update(config)
+    c = Consumer(conf)
+
+    def assigned(consumer, partitions):
+        events.append(("assigned", sorted(p.partition for p in partitions)))
+        consumer.incremental_assign(partitions)
+
+    def revoked(consumer, partitions):
+        events.append(("revoked", sorted(p.partition for p in partitions)))
+        consumer.incremental_unassign(partitions)
+
+    return c, assigned, revoked
+
+
+def owned(events):
+    """The partitions a member holds after its incremental events."""
+    held = set()
+    for kind, partitions in events:
+        held = held | set(partitions) if kind == "assigned" else held - set(partitions)
+    return held
+
+
+@suite.scenario(seconds=90)
+def cooperative_sticky_group_moves_only_what_must_move(bootstrap):
+    name = unique("c-group")
+    group = unique("c-members")
+    create(bootstrap, NewTopic(name, num_partitions=4, replication_factor=1))
+    p = producer(bootstrap)
+    produce_all(p, name, [(None, f"v{i}".encode(), None, None) for i in range(8)])
+    a_events, b_events = [], []
+    a, a_assigned, a_revoked = member(bootstrap, group, a_events)
+    a.subscribe([name], on_assign=a_assigned, on_revoke=a_revoked)
+    wait_until("the first member holds every partition",
+               lambda: (a.poll(0.1), owned(a_events))[1] == {0, 1, 2, 3}, seconds=30)
+    b, b_assigned, b_revoked = member(bootstrap, group, b_events)
+    b.subscribe([name], on_assign=b_assigned, on_revoke=b_revoked)
+
+    def shared():
+        a.poll(0.05)
+        b.poll(0.05)
+        mine, theirs = owned(a_events), owned(b_events)
+        return len(mine) == 2 and len(theirs) == 2 and not mine & theirs
+
+    wait_until("the two members share the partitions", shared, seconds=40)
+    # Cooperative: the first member gave up only the two partitions that moved, and never
+    # the two it kept.
+    revoked = [ps for kind, ps in a_events if kind == "revoked"]
+    assert sum(len(ps) for ps in revoked) == 2, a_events
+    assert not set(sum(revoked, [])) & owned(a_events), a_events
+    # The group as Kafka's admin API sees it.
+    client = admin(bootstrap)
+    described = client.describe_consumer_groups([group])[group].result(timeout=TIMEOUT)
+    assert str(described.state).endswith("STABLE"), described.state
+    assert len(described.members) == 2, described.members
+    listed = client.list_consumer_groups().result(timeout=TIMEOUT)
+    assert group in [g.group_id for g in listed.valid], listed.valid
+    # One leaves: the other takes every partition back.
+    b.close()
+    wait_until("the last member holds every partition",
+               lambda: (a.poll(0.1), owned(a_events))[1] == {0, 1, 2, 3}, seconds=30)
+    a.close()
+    # An empty group can be deleted.
+    futures = client.delete_consumer_groups([group], request_timeout=TIMEOUT)
+    futures[group].result(timeout=TIMEOUT)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """kafka-python against a ringlog broker's Kafka listener: admin, produce and consume round
-trips with every acks and codec, assign-mode consumers.
+trips with every acks and codec, assign-mode consumers, consumer groups.
 
 Producers set enable_idempotence=False: kafka-python 3 turns idempotence on by default, and
 ringlog does not serve InitProducerId yet.
@@ -8,6 +8,7 @@ ringlog does not serve InitProducerId yet.
 Usage: test_kafka_python.py HOST:PORT. SCENARIOS=name,name runs only those."""
 
 import os
+import threading
 import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -412,6 +413,63 @@ def large_batches_and_errors(bootstrap):
     except MessageSizeTooLargeError:
         pass
     p.close()
+
+
+@suite.scenario(seconds=90)
+def group_members_share_partitions_and_commit(bootstrap):
+    name = unique("k-group")
+    group = unique("k-members")
+    client = admin(bootstrap)
+    create(client, {name: {"num_partitions": 4}})
+    p = producer(bootstrap)
+    produce_all(p, name, [(None, f"v{i}".encode(), [], None) for i in range(40)])
+    for partition in range(4):
+        produce_all(p, name, [(None, f"p{partition}".encode(), [], None)], partition=partition)
+    p.close()
+    members = [consumer(bootstrap, group_id=group, session_timeout_ms=6000,
+                        heartbeat_interval_ms=300) for _ in range(2)]
+    got = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def run(c):
+        # One thread per consumer, as applications run them. (Two kafka-python 3 consumers
+        # polled in turn from one thread with short timeouts abandon and resend their
+        # JoinGroups: the leader's resent join starts a new rebalance each time, as on Kafka.)
+        c.subscribe([name])
+        while not stop.is_set():
+            for records in c.poll(timeout_ms=500).values():
+                with lock:
+                    for r in records:
+                        got[(r.partition, r.offset)] = r.value
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in members]
+    for t in threads:
+        t.start()
+
+    def shared():
+        a, b = (set(tp.partition for tp in c.assignment()) for c in members)
+        with lock:
+            read = len(got)
+        return a and b and not a & b and a | b == {0, 1, 2, 3} and read == 44
+
+    try:
+        wait_until("two members share the partitions and read every record", shared, seconds=60)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    for c in members:
+        c.commit()
+    committed = {tp.partition: members[0].committed(tp) for tp in members[0].assignment()}
+    assert all(offset is not None and offset > 0 for offset in committed.values()), committed
+    listed = client.list_groups()
+    assert group in [g["group_id"] for g in listed], listed
+    described = client.describe_groups([group])[group]
+    assert described["group_state"] == "Stable" and len(described["members"]) == 2, described
+    for c in members:
+        c.close()
+    client.close()
 
 
 if __name__ == "__main__":

@@ -19,12 +19,12 @@ use ringlog_wire::api::create_topics::{ConfigValue, CreatableTopic, CreateTopics
 use ringlog_wire::api::delete_groups::DeleteGroupsRequest;
 use ringlog_wire::api::delete_topics::DeleteTopicsRequest;
 use ringlog_wire::api::describe_configs::{DescribeConfigsRequest, DescribeConfigsTopic};
-use ringlog_wire::api::describe_groups::DescribeGroupsRequest;
+use ringlog_wire::api::describe_groups::{DescribeGroupsRequest, DescribedGroup};
 use ringlog_wire::api::fetch::{FetchPartition, FetchRequest};
 use ringlog_wire::api::heartbeat::HeartbeatRequest;
-use ringlog_wire::api::join_group::{JoinGroupProtocol, JoinGroupRequest};
+use ringlog_wire::api::join_group::{JoinGroupProtocol, JoinGroupRequest, JoinGroupResponse};
 use ringlog_wire::api::leave_group::{LeaveGroupRequest, LeavingMember};
-use ringlog_wire::api::list_groups::ListGroupsRequest;
+use ringlog_wire::api::list_groups::{ListGroupsRequest, ListedGroup};
 use ringlog_wire::api::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, OffsetSpec};
 use ringlog_wire::api::metadata::MetadataRequest;
 use ringlog_wire::api::offset_commit::{NO_GENERATION, OffsetCommitPartition, OffsetCommitRequest};
@@ -33,7 +33,7 @@ use ringlog_wire::api::offset_for_leader_epoch::{
     OffsetForLeaderEpochPartition, OffsetForLeaderEpochRequest,
 };
 use ringlog_wire::api::produce::{Acks, ProducePartition, ProduceRequest};
-use ringlog_wire::api::sync_group::SyncGroupRequest;
+use ringlog_wire::api::sync_group::{SyncGroupAssignment, SyncGroupRequest, SyncGroupResponse};
 use ringlog_wire::frame::{MAX_FRAME_BYTES_DEFAULT, split_response_frame};
 use ringlog_wire::{
     ApiKey, CorrelationId, ErrorCode, Request, Response, SUPPORTED_APIS, decode_response,
@@ -98,8 +98,14 @@ struct Client {
 
 impl Client {
     fn send(&mut self, request: &Request) -> u32 {
+        self.send_at(request, 0)
+    }
+
+    /// Sends `request` at `version` of its API (the response's layout is the same at every
+    /// version the tests use).
+    fn send_at(&mut self, request: &Request, version: u16) -> u32 {
         self.next += 1;
-        let frame = encode_request(request, 0, CorrelationId(self.next)).unwrap();
+        let frame = encode_request(request, version, CorrelationId(self.next)).unwrap();
         self.stream.write_all(&frame).unwrap();
         self.next
     }
@@ -1333,4 +1339,382 @@ fn connections_spread_over_the_shards() {
     // Shards accepting at once may each give one to the same shard: a few apart at most.
     let (fewest, most) = (spread.iter().min().unwrap(), spread.iter().max().unwrap());
     assert!(most - fewest <= 4, "64 connections spread {spread:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consumer groups.
+
+const GROUP: &str = "thin-group";
+
+fn join_request(member_id: &str) -> Request {
+    Request::JoinGroup(JoinGroupRequest {
+        group_id: GROUP.to_string(),
+        client_id: format!("client-{member_id}"),
+        session_timeout_ms: 30_000,
+        rebalance_timeout_ms: 8_000,
+        member_id: member_id.to_string(),
+        group_instance_id: None,
+        protocol_type: "consumer".to_string(),
+        protocols: vec![JoinGroupProtocol {
+            name: "range".to_string(),
+            metadata: Bytes::from(format!("subscription of {member_id}")),
+        }],
+    })
+}
+
+fn join_response(response: Response) -> JoinGroupResponse {
+    match response {
+        Response::JoinGroup(response) => response,
+        other => panic!("not a join group response: {other:?}"),
+    }
+}
+
+/// A new member's first join: MEMBER_ID_REQUIRED with its id, once the group's coordinator is
+/// up (`__consumer_offsets` is created after the broker registers).
+fn member_id(client: &mut Client) -> String {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let response = join_response(client.call(join_request("")));
+        let waiting = [
+            ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+            ErrorCode::NOT_COORDINATOR,
+        ];
+        if waiting.contains(&response.error_code) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        assert_eq!(response.error_code, ErrorCode::MEMBER_ID_REQUIRED);
+        assert!(!response.member_id.is_empty());
+        assert_eq!(response.generation_id, -1);
+        return response.member_id;
+    }
+}
+
+fn sync(
+    client: &mut Client,
+    member_id: &str,
+    generation_id: i32,
+    assignments: &[(&str, &str)],
+) -> u32 {
+    let request = Request::SyncGroup(SyncGroupRequest {
+        group_id: GROUP.to_string(),
+        generation_id,
+        member_id: member_id.to_string(),
+        group_instance_id: None,
+        protocol_type: Some("consumer".to_string()),
+        protocol_name: Some("range".to_string()),
+        assignments: assignments
+            .iter()
+            .map(|(member_id, assignment)| SyncGroupAssignment {
+                member_id: member_id.to_string(),
+                assignment: Bytes::from(assignment.to_string()),
+            })
+            .collect(),
+    });
+    client.send(&request)
+}
+
+fn synced(client: &mut Client, correlation: u32) -> SyncGroupResponse {
+    let request = Request::SyncGroup(SyncGroupRequest {
+        group_id: String::new(),
+        generation_id: 0,
+        member_id: String::new(),
+        group_instance_id: None,
+        protocol_type: None,
+        protocol_name: None,
+        assignments: vec![],
+    });
+    match client.receive(&request, correlation) {
+        Response::SyncGroup(response) => response,
+        other => panic!("not a sync group response: {other:?}"),
+    }
+}
+
+fn heartbeat(client: &mut Client, member_id: &str, generation_id: i32) -> ErrorCode {
+    let request = Request::Heartbeat(HeartbeatRequest {
+        group_id: GROUP.to_string(),
+        generation_id,
+        member_id: member_id.to_string(),
+        group_instance_id: None,
+    });
+    match client.call(request) {
+        Response::Heartbeat(response) => response.error_code,
+        other => panic!("not a heartbeat response: {other:?}"),
+    }
+}
+
+/// An OffsetCommit v1 of offset 7 of `t`-0, from `member_id` at `generation_id`.
+fn member_commit(client: &mut Client, member_id: &str, generation_id: i32) -> ErrorCode {
+    let request = Request::OffsetCommit(OffsetCommitRequest {
+        group_id: GROUP.to_string(),
+        topics: vec![Topic {
+            name: "t".to_string(),
+            partitions: vec![OffsetCommitPartition {
+                partition_index: 0,
+                committed_offset: Offset(7),
+                committed_leader_epoch: None,
+                committed_metadata: None,
+            }],
+        }],
+        generation_id,
+        member_id: member_id.to_string(),
+        group_instance_id: None,
+    });
+    let correlation = client.send_at(&request, 1);
+    let Response::OffsetCommit(response) = client.receive(&request, correlation) else {
+        panic!("not an offset commit response")
+    };
+    response.topics[0].partitions[0].error_code
+}
+
+fn describe_group(client: &mut Client) -> DescribedGroup {
+    let request = Request::DescribeGroups(DescribeGroupsRequest {
+        groups: vec![GROUP.to_string()],
+    });
+    let Response::DescribeGroups(mut response) = client.call(request) else {
+        panic!("not a describe groups response")
+    };
+    assert_eq!(response.groups.len(), 1);
+    response.groups.remove(0)
+}
+
+fn list_groups(client: &mut Client, states: &[&str]) -> Vec<ListedGroup> {
+    let request = Request::ListGroups(ListGroupsRequest {
+        states: states.iter().map(|s| s.to_string()).collect(),
+    });
+    let Response::ListGroups(response) = client.call(request) else {
+        panic!("not a list groups response")
+    };
+    response.groups
+}
+
+fn delete_group(client: &mut Client) -> ErrorCode {
+    let request = Request::DeleteGroups(DeleteGroupsRequest {
+        groups: vec![GROUP.to_string()],
+    });
+    let Response::DeleteGroups(response) = client.call(request) else {
+        panic!("not a delete groups response")
+    };
+    assert_eq!(response.results[0].group_id, GROUP);
+    response.results[0].error_code
+}
+
+/// Two members join one group over the thin protocol, get their assignments from the leader,
+/// heartbeat and commit as members, are described and listed, leave, and the group is deleted.
+/// Bounded: the group's first generation waits out the initial rebalance delay (3 s, extended
+/// by the second member's join), well within each call's 10 s.
+#[test]
+fn two_members_join_sync_commit_leave_and_the_group_is_deleted() {
+    let harness = Harness::start(2);
+    let mut admin = harness.connect();
+    create(&mut admin, "t", 2);
+    // One connection per member: a join waits for the rebalance, and answers come in order.
+    let mut first = harness.connect();
+    let mut second = harness.connect();
+    let first_id = member_id(&mut first);
+    let second_id = member_id(&mut second);
+    assert_ne!(first_id, second_id);
+
+    let first_join = join_request(&first_id);
+    let second_join = join_request(&second_id);
+    let first_correlation = first.send(&first_join);
+    let second_correlation = second.send(&second_join);
+    let first_joined = join_response(first.receive(&first_join, first_correlation));
+    let second_joined = join_response(second.receive(&second_join, second_correlation));
+    for (joined, id) in [(&first_joined, &first_id), (&second_joined, &second_id)] {
+        assert_eq!(joined.error_code, ErrorCode::NONE, "{joined:?}");
+        assert_eq!(&joined.member_id, id);
+        assert_eq!(joined.protocol_type.as_deref(), Some("consumer"));
+        assert_eq!(joined.protocol_name.as_deref(), Some("range"));
+    }
+    let generation = first_joined.generation_id;
+    assert!(generation >= 1, "{first_joined:?}");
+    assert_eq!(second_joined.generation_id, generation);
+    assert_eq!(first_joined.leader, second_joined.leader);
+    // The leader gets every member with its metadata; the follower none.
+    let (leader, leader_id, leader_joined, follower, follower_id, follower_joined) =
+        if first_joined.leader == first_id {
+            (
+                &mut first,
+                &first_id,
+                &first_joined,
+                &mut second,
+                &second_id,
+                &second_joined,
+            )
+        } else {
+            (
+                &mut second,
+                &second_id,
+                &second_joined,
+                &mut first,
+                &first_id,
+                &first_joined,
+            )
+        };
+    assert_eq!(&leader_joined.leader, leader_id);
+    let mut members: Vec<(String, Bytes)> = leader_joined
+        .members
+        .iter()
+        .map(|m| (m.member_id.clone(), m.metadata.clone()))
+        .collect();
+    members.sort();
+    let mut expected = vec![
+        (
+            first_id.clone(),
+            Bytes::from(format!("subscription of {first_id}")),
+        ),
+        (
+            second_id.clone(),
+            Bytes::from(format!("subscription of {second_id}")),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(members, expected);
+    assert!(follower_joined.members.is_empty());
+
+    // The follower's sync waits for the leader's assignment to be stored.
+    let follower_sync = sync(follower, follower_id, generation, &[]);
+    assert_no_answer_for_200ms(follower, "the follower's sync before the leader's");
+    let leader_assignment = format!("partitions for {leader_id}");
+    let follower_assignment = format!("partitions for {follower_id}");
+    let leader_sync = sync(
+        leader,
+        leader_id,
+        generation,
+        &[
+            (leader_id, &leader_assignment),
+            (follower_id, &follower_assignment),
+        ],
+    );
+    let leader_synced = synced(leader, leader_sync);
+    let follower_synced = synced(follower, follower_sync);
+    assert_eq!(leader_synced.error_code, ErrorCode::NONE);
+    assert_eq!(
+        leader_synced.assignment,
+        Bytes::from(leader_assignment.clone())
+    );
+    assert_eq!(follower_synced.error_code, ErrorCode::NONE);
+    assert_eq!(
+        follower_synced.assignment,
+        Bytes::from(follower_assignment.clone())
+    );
+    assert_eq!(follower_synced.protocol_name.as_deref(), Some("range"));
+
+    assert_eq!(heartbeat(leader, leader_id, generation), ErrorCode::NONE);
+    assert_eq!(
+        heartbeat(follower, follower_id, generation),
+        ErrorCode::NONE
+    );
+    assert_eq!(
+        heartbeat(follower, follower_id, generation + 1),
+        ErrorCode::ILLEGAL_GENERATION
+    );
+
+    // Commits: a member's at its generation; a wrong generation, an unknown member and an
+    // assign-mode commit (v0) to a group with members are refused.
+    assert_eq!(
+        member_commit(&mut admin, leader_id, generation),
+        ErrorCode::NONE
+    );
+    assert_eq!(committed(&mut admin, GROUP, "t", 0), Some(Offset(7)));
+    assert_eq!(
+        member_commit(&mut admin, leader_id, generation + 1),
+        ErrorCode::ILLEGAL_GENERATION
+    );
+    assert_eq!(
+        member_commit(&mut admin, "no-such-member", generation),
+        ErrorCode::UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(
+        commit_offset(&mut admin, GROUP, "t", 0, 9),
+        ErrorCode::UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(committed(&mut admin, GROUP, "t", 0), Some(Offset(7)));
+
+    let described = describe_group(&mut admin);
+    assert_eq!(described.error_code, ErrorCode::NONE);
+    assert_eq!(described.state, "Stable");
+    assert_eq!(described.protocol_type, "consumer");
+    assert_eq!(described.protocol, "range");
+    let mut members: Vec<_> = described
+        .members
+        .iter()
+        .map(|m| {
+            (
+                m.member_id.clone(),
+                m.client_id.clone(),
+                m.assignment.clone(),
+            )
+        })
+        .collect();
+    members.sort();
+    let mut expected = vec![
+        (
+            leader_id.clone(),
+            format!("client-{leader_id}"),
+            Bytes::from(leader_assignment),
+        ),
+        (
+            follower_id.clone(),
+            format!("client-{follower_id}"),
+            Bytes::from(follower_assignment),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(members, expected);
+    assert!(
+        described
+            .members
+            .iter()
+            .all(|m| m.client_host == "/127.0.0.1"),
+        "{described:?}"
+    );
+
+    let listed = list_groups(&mut admin, &[]);
+    assert!(
+        listed.contains(&ListedGroup {
+            group_id: GROUP.to_string(),
+            protocol_type: "consumer".to_string(),
+            state: "Stable".to_string(),
+        }),
+        "{listed:?}"
+    );
+    assert!(
+        list_groups(&mut admin, &["stable"])
+            .iter()
+            .any(|g| g.group_id == GROUP)
+    );
+    assert!(
+        list_groups(&mut admin, &["Empty"])
+            .iter()
+            .all(|g| g.group_id != GROUP)
+    );
+
+    assert_eq!(delete_group(&mut admin), ErrorCode::NON_EMPTY_GROUP);
+    let leave = Request::LeaveGroup(LeaveGroupRequest {
+        group_id: GROUP.to_string(),
+        members: [leader_id, follower_id]
+            .into_iter()
+            .map(|id| LeavingMember {
+                member_id: id.clone(),
+                group_instance_id: None,
+                reason: Some("the test is done".to_string()),
+            })
+            .collect(),
+    });
+    let Response::LeaveGroup(left) = admin.call(leave) else {
+        panic!("not a leave group response")
+    };
+    assert_eq!(left.members.len(), 2);
+    for (member, id) in left.members.iter().zip([leader_id, follower_id]) {
+        assert_eq!(&member.member_id, id);
+        assert_eq!(member.error_code, ErrorCode::NONE, "{member:?}");
+    }
+    assert_eq!(describe_group(&mut admin).state, "Empty");
+    assert_eq!(delete_group(&mut admin), ErrorCode::NONE);
+    assert_eq!(describe_group(&mut admin).state, "Dead");
+    assert_eq!(delete_group(&mut admin), ErrorCode::GROUP_ID_NOT_FOUND);
+    assert_eq!(committed(&mut admin, GROUP, "t", 0), None);
 }

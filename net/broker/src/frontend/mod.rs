@@ -9,6 +9,7 @@
 //! |------------|-----------------------------------------------------------------------|
 //! | [`thin`]   | ringlog's thin protocol (`net/PROTOCOL.md`): its client, CLI and followers |
 //! | [`kafka`]  | Apache Kafka's wire protocol: every Kafka client and tool              |
+//! | [`groups`] | what both share of consumer groups: which parts a group request becomes |
 //!
 //! Each listener speaks one protocol ([`Protocol`]), and so does every connection accepted on
 //! it. The shard calls [`read_request`] with the connection's protocol, carries out the
@@ -22,6 +23,7 @@ use crate::connection::OutPiece;
 use crate::ops::{AdminOp, AdminOutcome, PartOp, PartResult};
 use ringlog_replication::TopicPartition;
 
+pub(crate) mod groups;
 pub(crate) mod kafka;
 pub(crate) mod thin;
 
@@ -32,18 +34,19 @@ pub(crate) enum Protocol {
     Kafka,
 }
 
-/// What a frontend keeps of a connection between its requests: nothing for the thin
-/// protocol; Kafka's fetch session for Kafka's.
+/// What a frontend keeps of a connection between its requests: the peer's address for the
+/// thin protocol (a joining group member's host); Kafka's fetch session and the peer for
+/// Kafka's.
 #[derive(Debug)]
 pub(crate) enum ConnState {
-    Thin,
+    Thin { peer: std::net::SocketAddr },
     Kafka(kafka::ConnState),
 }
 
 impl ConnState {
     pub(crate) fn new(protocol: Protocol, peer: std::net::SocketAddr) -> ConnState {
         match protocol {
-            Protocol::Thin => ConnState::Thin,
+            Protocol::Thin => ConnState::Thin { peer },
             Protocol::Kafka => ConnState::Kafka(kafka::ConnState::new(peer)),
         }
     }
@@ -52,7 +55,9 @@ impl ConnState {
 /// What a frontend keeps of a request until its answer goes out.
 #[derive(Debug)]
 pub(crate) enum Pending {
-    Thin(thin::Pending),
+    /// Boxed: a thin request is kept decoded, and the largest (a JoinGroup's strings) would
+    /// make every pending request as large.
+    Thin(Box<thin::Pending>),
     Kafka(kafka::Pending),
 }
 
@@ -104,7 +109,12 @@ pub(crate) fn read_request(
     max_frame_bytes: u32,
 ) -> Result<Option<Read>, Unframeable> {
     match conn {
-        ConnState::Thin => Ok(thin::read_request(shared, received, max_frame_bytes)?),
+        ConnState::Thin { peer } => Ok(thin::read_request(
+            shared,
+            *peer,
+            received,
+            max_frame_bytes,
+        )?),
         ConnState::Kafka(conn) => kafka::read_request(conn, shared, received, max_frame_bytes),
     }
 }
@@ -112,7 +122,7 @@ pub(crate) fn read_request(
 /// The answer to a request whose parts all answered, in part order.
 pub(crate) fn finish(pending: Pending, results: Vec<PartResult>) -> Vec<OutPiece> {
     match pending {
-        Pending::Thin(pending) => thin::finish(pending, results),
+        Pending::Thin(pending) => thin::finish(*pending, results),
         Pending::Kafka(pending) => kafka::finish(pending, results),
     }
 }
@@ -120,7 +130,7 @@ pub(crate) fn finish(pending: Pending, results: Vec<PartResult>) -> Vec<OutPiece
 /// The answer to an admin request from its operation's outcome.
 pub(crate) fn finish_admin(pending: Pending, outcome: AdminOutcome) -> Vec<OutPiece> {
     match pending {
-        Pending::Thin(pending) => thin::finish_admin(pending, outcome),
+        Pending::Thin(pending) => thin::finish_admin(*pending, outcome),
         Pending::Kafka(pending) => kafka::finish_admin(pending, outcome),
     }
 }

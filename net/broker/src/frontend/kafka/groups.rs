@@ -8,7 +8,6 @@
 //! lists the groups it coordinates.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -25,14 +24,14 @@ use kafka_protocol::messages::{
     OffsetDeleteRequest, OffsetDeleteResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use ringlog_replication::{KafkaError, TopicPartition};
+use ringlog_replication::KafkaError;
 
 use super::{Head, Plan, Planned as AnyPlanned, code, count_errors, respond};
 use crate::connection::OutPiece;
-use crate::group::{
-    self, GroupDescription, GroupListing, GroupState, JoinOutcome, LeavingMember, SyncOutcome,
+use crate::frontend::groups::{
+    client_host, list_parts, merge_listings, millis, offsets_partition, parts_per_group,
 };
-use crate::offsets::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, partition_for};
+use crate::group::{self, GroupDescription, GroupState, JoinOutcome, LeavingMember, SyncOutcome};
 use crate::ops::{GroupAnswer, GroupOp, PartOp, PartResult};
 
 /// The first JoinGroup version whose new members are given an id first (KIP-394).
@@ -68,22 +67,12 @@ pub(super) enum Planned {
     OffsetDelete,
 }
 
-/// The partition of the offsets topic whose leader coordinates `group`.
-pub(super) fn offsets_partition(group: &str) -> TopicPartition {
-    TopicPartition::new(OFFSETS_TOPIC, partition_for(group))
-}
-
 fn one_part(planned: Planned, group: &str, op: GroupOp) -> Plan {
     Plan::Parts {
         planned: AnyPlanned::Group(planned),
         parts: vec![(offsets_partition(group), PartOp::Group(op))],
         min_bytes: 0,
     }
-}
-
-/// A client's millisecond timeout as a duration; a negative one is none.
-fn millis(ms: i32) -> Duration {
-    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 fn string(s: &StrBytes) -> String {
@@ -115,8 +104,7 @@ pub(super) fn plan_join(
         member_id: string(&request.member_id),
         group_instance_id: optional(&request.group_instance_id),
         client_id: client_id.to_string(),
-        // As Kafka shows it (Java's InetAddress.toString).
-        client_host: format!("/{}", peer.ip()),
+        client_host: client_host(peer),
         session_timeout,
         rebalance_timeout,
         protocol_type: string(&request.protocol_type),
@@ -189,15 +177,7 @@ pub(super) fn plan_leave(head: &Head, request: LeaveGroupRequest) -> Plan {
 
 pub(super) fn plan_describe(request: DescribeGroupsRequest) -> Plan {
     let groups: Vec<String> = request.groups.iter().map(|g| string(&g.0)).collect();
-    let parts = groups
-        .iter()
-        .map(|g| {
-            (
-                offsets_partition(g),
-                PartOp::Group(GroupOp::Describe(g.clone())),
-            )
-        })
-        .collect();
+    let parts = parts_per_group(&groups, |g| GroupOp::Describe(g.to_string()));
     Plan::Parts {
         planned: AnyPlanned::Group(Planned::Describe(groups)),
         parts,
@@ -206,33 +186,12 @@ pub(super) fn plan_describe(request: DescribeGroupsRequest) -> Plan {
 }
 
 pub(super) fn plan_list(request: ListGroupsRequest) -> Plan {
-    // An unknown state matches no group, as in Kafka.
-    let states: Vec<Option<GroupState>> = request
-        .states_filter
-        .iter()
-        .map(|s| GroupState::parse(s.as_str()))
-        .collect();
     let no_classic = !request.types_filter.is_empty()
         && !request
             .types_filter
             .iter()
             .any(|t| t.as_str().eq_ignore_ascii_case(CLASSIC));
-    let filter = GroupOp::List {
-        states: states.iter().flatten().copied().collect(),
-        none: no_classic || (!states.is_empty() && states.iter().all(Option::is_none)),
-    };
-    let parts = (0..OFFSETS_TOPIC_PARTITIONS)
-        .map(|p| {
-            let op = match &filter {
-                GroupOp::List { states, none } => GroupOp::List {
-                    states: states.clone(),
-                    none: *none,
-                },
-                _ => unreachable!(),
-            };
-            (TopicPartition::new(OFFSETS_TOPIC, p), PartOp::Group(op))
-        })
-        .collect();
+    let parts = list_parts(request.states_filter.iter().map(|s| s.as_str()), no_classic);
     Plan::Parts {
         planned: AnyPlanned::Group(Planned::List),
         parts,
@@ -242,15 +201,7 @@ pub(super) fn plan_list(request: ListGroupsRequest) -> Plan {
 
 pub(super) fn plan_delete(request: DeleteGroupsRequest) -> Plan {
     let groups: Vec<String> = request.groups_names.iter().map(|g| string(&g.0)).collect();
-    let parts = groups
-        .iter()
-        .map(|g| {
-            (
-                offsets_partition(g),
-                PartOp::Group(GroupOp::Delete(g.clone())),
-            )
-        })
-        .collect();
+    let parts = parts_per_group(&groups, |g| GroupOp::Delete(g.to_string()));
     Plan::Parts {
         planned: AnyPlanned::Group(Planned::Delete(groups)),
         parts,
@@ -460,20 +411,7 @@ fn described(
 }
 
 fn list_response(head: &Head, answers: impl Iterator<Item = GroupAnswer>) -> Vec<OutPiece> {
-    let mut groups: Vec<GroupListing> = Vec::new();
-    let mut error = None;
-    for answer in answers {
-        match answer {
-            GroupAnswer::List(Ok(listed)) => groups.extend(listed),
-            // Partitions led elsewhere are other brokers' to list.
-            GroupAnswer::List(Err(
-                KafkaError::NotCoordinator | KafkaError::CoordinatorNotAvailable,
-            )) => {}
-            GroupAnswer::List(Err(other)) => error = Some(other),
-            other => unreachable!("a list answered {other:?}"),
-        }
-    }
-    groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    let (groups, error) = merge_listings(answers);
     let with_types = head.version >= LIST_TYPES_FROM;
     let listed = groups
         .into_iter()
@@ -540,7 +478,10 @@ fn group_id(name: &str) -> GroupId {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::group::GroupListing;
     use bytes::Bytes;
     use kafka_protocol::messages::ApiKey;
     use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;

@@ -2,8 +2,12 @@
 //! partition parts ([`plan`]), how their results become the response ([`finish`]), the
 //! requests answered from the catalog alone, which APIs are answered at all (what
 //! ApiVersions lists, [`api_versions`]), and every response's encoding ([`encode`], and the
-//! fetch's pieces), where the error codes it carries are counted ([`error_codes`]).
+//! fetch's pieces), where the error codes it carries are counted ([`error_codes`]). The
+//! consumer-group APIs are in [`groups`].
 
+mod groups;
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -16,9 +20,10 @@ use ringlog_replication::{KafkaError, TopicPartition};
 use super::{Read, Step};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
-use crate::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
+use crate::frontend::groups::offsets_partition;
+use crate::offsets::{self, Commit, Committed};
 use crate::ops::{
-    AdminOp, AdminOutcome, NewTopic, OffsetSpec, PartOp, PartResult, TopicAlteration,
+    AdminOp, AdminOutcome, CommitMember, NewTopic, OffsetSpec, PartOp, PartResult, TopicAlteration,
 };
 use crate::topic_config::TopicConfigEntry;
 use ringlog_wire::ErrorResponse;
@@ -70,11 +75,13 @@ impl Pending {
     }
 }
 
-/// Cuts the next request out of a connection's `received` bytes and decides what to do with
-/// it. `Ok(None)` until a whole frame is there; an error (a frame past `max_frame_bytes`, a
-/// header that cannot be read) means nothing after it can be framed: close the connection.
+/// Cuts the next request out of a connection's `received` bytes (from `peer`) and decides
+/// what to do with it. `Ok(None)` until a whole frame is there; an error (a frame past
+/// `max_frame_bytes`, a header that cannot be read) means nothing after it can be framed:
+/// close the connection.
 pub(crate) fn read_request(
     shared: &Shared,
+    peer: SocketAddr,
     received: &mut BytesMut,
     max_frame_bytes: u32,
 ) -> Result<Option<Read>, WireError> {
@@ -91,7 +98,7 @@ pub(crate) fn read_request(
             return Ok(Some(Read { bytes, step }));
         }
     };
-    let step = match plan(shared, &request) {
+    let step = match plan(shared, peer, &request) {
         Plan::Respond(response) => {
             let pieces = encode(&header, &response);
             crate::metrics_hooks::request(crate::metrics_hooks::thin_api(header.api_key), started);
@@ -104,19 +111,19 @@ pub(crate) fn read_request(
                 prepared: None,
                 started,
             };
-            Step::Admin(super::Pending::Thin(pending), op)
+            Step::Admin(super::Pending::Thin(Box::new(pending)), op)
         }
         Plan::Parts {
             parts,
             min_bytes,
             prepared,
         } => Step::Parts {
-            pending: super::Pending::Thin(Pending {
+            pending: super::Pending::Thin(Box::new(Pending {
                 header,
                 request,
                 prepared,
                 started,
-            }),
+            })),
             parts,
             min_bytes,
         },
@@ -166,16 +173,7 @@ enum Plan {
 /// UNSUPPORTED_VERSION and ApiVersions leaves them out ([`api_versions`]), so a client never
 /// picks an API it was told the broker speaks only to be refused. (Followers learn of
 /// divergence from Fetch responses, KIP-595 style, so none sends OffsetForLeaderEpoch.)
-pub(crate) const UNSERVED_APIS: [ApiKey; 8] = [
-    ApiKey::OFFSET_FOR_LEADER_EPOCH,
-    ApiKey::JOIN_GROUP,
-    ApiKey::HEARTBEAT,
-    ApiKey::LEAVE_GROUP,
-    ApiKey::SYNC_GROUP,
-    ApiKey::DESCRIBE_GROUPS,
-    ApiKey::LIST_GROUPS,
-    ApiKey::DELETE_GROUPS,
-];
+pub(crate) const UNSERVED_APIS: [ApiKey; 1] = [ApiKey::OFFSET_FOR_LEADER_EPOCH];
 
 /// What ApiVersions answers: the codec's table ([`SUPPORTED_APIS`]) less [`UNSERVED_APIS`],
 /// at the versions the codec speaks.
@@ -192,10 +190,10 @@ pub(crate) fn api_versions() -> ApiVersionsResponse {
     }
 }
 
-/// Splits `request` into partition parts, or answers it from the catalog. The match names
-/// every API the codec decodes, so a new one must be answered here or added to
-/// [`UNSERVED_APIS`].
-fn plan(shared: &Shared, request: &Request) -> Plan {
+/// Splits `request` (read from `peer`) into partition parts, or answers it from the catalog.
+/// The match names every API the codec decodes, so a new one must be answered here or added
+/// to [`UNSERVED_APIS`].
+fn plan(shared: &Shared, peer: SocketAddr, request: &Request) -> Plan {
     let api_key = request.api_key();
     if UNSERVED_APIS.contains(&api_key) {
         return Plan::Respond(Response::Error(ErrorResponse {
@@ -354,14 +352,18 @@ fn plan(shared: &Shared, request: &Request) -> Plan {
                 prepared: None,
             }
         }
-        Request::OffsetForLeaderEpoch(_)
-        | Request::JoinGroup(_)
+        Request::JoinGroup(_)
+        | Request::SyncGroup(_)
         | Request::Heartbeat(_)
         | Request::LeaveGroup(_)
-        | Request::SyncGroup(_)
         | Request::DescribeGroups(_)
         | Request::ListGroups(_)
-        | Request::DeleteGroups(_) => unreachable!("{api_key} is in UNSERVED_APIS"),
+        | Request::DeleteGroups(_) => Plan::Parts {
+            parts: groups::parts(peer, request).expect("a group request"),
+            min_bytes: 0,
+            prepared: None,
+        },
+        Request::OffsetForLeaderEpoch(_) => unreachable!("{api_key} is in UNSERVED_APIS"),
     }
 }
 
@@ -439,6 +441,13 @@ fn finish_parts(
             }),
             other => unreachable!("an offset fetch part answered {other:?}"),
         },
+        Request::JoinGroup(_)
+        | Request::SyncGroup(_)
+        | Request::Heartbeat(_)
+        | Request::LeaveGroup(_)
+        | Request::DescribeGroups(_)
+        | Request::ListGroups(_)
+        | Request::DeleteGroups(_) => groups::respond(request, results),
         other => unreachable!("{:?} has no partition parts", other.api_key()),
     };
     encode(header, &response)
@@ -470,13 +479,10 @@ fn admin_response(header: &RequestHeader, outcome: AdminOutcome) -> Vec<OutPiece
     encode(header, &response)
 }
 
-/// The partition of the offsets topic that holds `group`'s commits.
-fn offsets_partition(group: &str) -> TopicPartition {
-    TopicPartition::new(OFFSETS_TOPIC, offsets::partition_for(group))
-}
-
 /// A commit: entries for unknown partitions, or with oversized metadata, are refused each;
-/// the rest go to the group's partition of the offsets topic as one batch.
+/// the rest go to the group's partition of the offsets topic as one batch, once the group's
+/// coordinator accepts who commits (v1's member; a v0 commit, or one naming neither a member
+/// nor a generation, is a consumer's in assign mode, as Kafka tells them apart).
 fn plan_offset_commit(shared: &Shared, commit: &OffsetCommitRequest) -> Plan {
     let catalog = shared.catalog();
     let mut commits = Vec::new();
@@ -523,10 +529,13 @@ fn plan_offset_commit(shared: &Shared, commit: &OffsetCommitRequest) -> Plan {
     if commits.is_empty() {
         return Plan::Respond(prepared);
     }
-    let op = PartOp::CommitOffsets {
-        commits,
-        member: None,
-    };
+    let member =
+        (!commit.member_id.is_empty() || commit.generation_id >= 0).then(|| CommitMember {
+            member_id: commit.member_id.clone(),
+            group_instance_id: commit.group_instance_id.clone(),
+            generation: commit.generation_id,
+        });
+    let op = PartOp::CommitOffsets { commits, member };
     Plan::Parts {
         parts: vec![(offsets_partition(&commit.group_id), op)],
         min_bytes: 0,
