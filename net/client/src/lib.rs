@@ -69,7 +69,10 @@ mod metadata_cache;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use admin::{Admin, ConfigEntry, PartitionDescription, TopicDescription};
+pub use admin::{
+    Admin, ConfigEntry, GroupDescription, GroupListing, GroupMemberDescription,
+    PartitionDescription, TopicDescription,
+};
 pub use assignor::Assignor;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};
 pub use error::ClientError;
