@@ -14,7 +14,7 @@
 //! later request on it: the client's cluster (its connections per broker) opens a new connection.
 //!
 //! The first request on a connection is ApiVersions (at version 0); every later request goes
-//! at the highest version both this build and the broker speak ([`negotiate`]), and one the
+//! at the highest version both this build and the broker speak (`negotiate`), and one the
 //! broker does not speak at any version this build does is refused before sending.
 
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! A subscribed consumer's group membership, the IO half (the decisions are `membership`'s):
 //! JoinGroup and SyncGroup (the leader runs the chosen [`Assignor`] over every member's
-//! subscription), the heartbeat task, LeaveGroup; and [`send_to_coordinator`], how every
+//! subscription), the heartbeat task, LeaveGroup; and `send_to_coordinator`, how every
 //! group request reaches the group's coordinator.
 //!
 //! The heartbeat task sends a Heartbeat every `heartbeat_interval` while the member holds a

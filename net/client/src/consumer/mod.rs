@@ -1,6 +1,11 @@
 //! [`Consumer`]: reads assigned partitions from positions it keeps, with long-poll fetches to
 //! each partition's leader, and commits those positions for a group.
 //!
+//! Two modes, as Kafka's: [`Consumer::assign`] reads the partitions given, and commits only
+//! when told (OffsetCommit with no member); [`Consumer::subscribe`] makes it a member of its
+//! group, which gives it partitions, and `poll` rejoins, auto-commits and commits on revoke
+//! (see `subscription`), its commits carrying the member's generation.
+//!
 //! - A partition's position starts unknown. The first poll looks it up: the group's committed
 //!   offset (OffsetFetch) if there is a group and one was committed, else `auto_offset_reset`
 //!   (ListOffsets earliest or latest; with `None`, an error). OFFSET_OUT_OF_RANGE resets the
