@@ -7,7 +7,8 @@
 //! | [`cmd::dev`]                 | `ringlog dev`: a local cluster, one broker process each, stopped by Ctrl-C |
 //! | [`cmd::topic`]               | `ringlog topic create/list/describe/delete/alter-config` |
 //! | [`cmd::produce`]             | `ringlog produce`: one record per stdin line            |
-//! | [`cmd::consume`]             | `ringlog consume`: one value per stdout line, group commits |
+//! | [`cmd::consume`]             | `ringlog consume`: one value per stdout line, group membership and commits |
+//! | [`cmd::group`]               | `ringlog group list/describe/delete/reset-offsets`      |
 //! | [`cmd::perf_log`]            | `ringlog perf log`: engine-level append throughput and latency |
 //! | [`cmd::perf_produce`]        | `ringlog perf produce`: producer throughput, send-to-ack latency |
 //! | [`cmd::perf_consume`]        | `ringlog perf consume`: consumer throughput             |
@@ -50,6 +51,8 @@ enum Command {
     Produce(cmd::produce::Args),
     /// Print the records of a topic, one value per line.
     Consume(cmd::consume::Args),
+    /// List, describe and delete consumer groups; reset their offsets.
+    Group(cmd::group::Args),
     /// Measure performance.
     #[command(subcommand)]
     Perf(PerfCommand),
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Topic(args) => cmd::topic::run(args),
         Command::Produce(args) => cmd::produce::run(args),
         Command::Consume(args) => cmd::consume::run(args),
+        Command::Group(args) => cmd::group::run(args),
         Command::Perf(PerfCommand::Log(args)) => cmd::perf_log::run(args),
         Command::Perf(PerfCommand::Produce(args)) => cmd::perf_produce::run(args),
         Command::Perf(PerfCommand::Consume(args)) => cmd::perf_consume::run(args),

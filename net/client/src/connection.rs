@@ -13,8 +13,9 @@
 //! fails at once with [`ClientError::ConnectionClosed`], which is retriable, and so does every
 //! later request on it: the client's cluster (its connections per broker) opens a new connection.
 //!
-//! The first request on a connection is ApiVersions; the connection then refuses, before
-//! sending, a request for an API the broker does not speak at version 0.
+//! The first request on a connection is ApiVersions (at version 0); every later request goes
+//! at the highest version both this build and the broker speak (`negotiate`), and one the
+//! broker does not speak at any version this build does is refused before sending.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,8 +34,8 @@ use ringlog_wire::api::api_versions::ApiVersionsRequest;
 use ringlog_wire::frame::{self, CORRELATION_ID_AT, LENGTH_PREFIX_LEN};
 use ringlog_wire::{ApiKey, Request, Response, VersionRange, decode_response, encode_request};
 
-/// The API version every request is sent at: the only one ringlog speaks today.
-const API_VERSION: u16 = 0;
+/// The version of ApiVersions, the first request, sent before the broker's versions are known.
+const API_VERSIONS_VERSION: u16 = 0;
 /// How much the reader asks the socket for when it does not know the next frame's size yet.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// How an HTTP server's answer (`HTTP/1.1 400 Bad Request`) starts: read as a frame's length
@@ -82,6 +83,8 @@ struct Outgoing {
 #[derive(Debug)]
 struct Pending {
     api_key: ApiKey,
+    /// The version it was sent at, which its response is decoded at.
+    api_version: u16,
     reply: oneshot::Sender<Result<Response, ClientError>>,
     /// Released when the request is answered or fails.
     _permit: OwnedSemaphorePermit,
@@ -206,14 +209,14 @@ impl Connection {
         server_wait: Duration,
     ) -> Result<Response, ClientError> {
         let api_key = request.api_key();
-        self.check_speaks(api_key)?;
+        let api_version = self.version_for(api_key)?;
         let timeout = self.limits.request_timeout + server_wait;
         let timed_out = || ClientError::Timeout {
             what: format!("{api_key} to {}", self.address),
             after: timeout,
         };
         let deadline = tokio::time::Instant::now() + timeout;
-        let frame = encode_request(&request, API_VERSION, frame::CorrelationId(0))
+        let frame = encode_request(&request, api_version, frame::CorrelationId(0))
             .map_err(ClientError::Encode)?;
         let permit = tokio::time::timeout_at(deadline, Arc::clone(&self.permits).acquire_owned())
             .await
@@ -225,6 +228,7 @@ impl Connection {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             api_key,
+            api_version,
             reply,
             _permit: permit,
         };
@@ -249,17 +253,17 @@ impl Connection {
         }
     }
 
-    fn check_speaks(&self, api_key: ApiKey) -> Result<(), ClientError> {
+    /// The version to send `api_key` at; an API the broker does not speak is refused.
+    fn version_for(&self, api_key: ApiKey) -> Result<u16, ClientError> {
         if api_key == ApiKey::API_VERSIONS || self.versions.is_empty() {
-            return Ok(());
+            return Ok(API_VERSIONS_VERSION);
         }
-        match self.versions.get(&api_key) {
-            Some(range) if range.contains(API_VERSION) => Ok(()),
-            _ => Err(ClientError::UnsupportedApi {
-                address: self.address.clone(),
-                api_key,
-            }),
-        }
+        let ours = api_key.versions();
+        let theirs = self.versions.get(&api_key).copied();
+        negotiate(ours, theirs).ok_or_else(|| ClientError::UnsupportedApi {
+            address: self.address.clone(),
+            api_key,
+        })
     }
 
     fn closed_or(&self, reason: &str) -> ClientError {
@@ -376,7 +380,7 @@ fn answer_frames(shared: &Shared, buf: &mut BytesMut, max_frame_bytes: u32) -> R
             .in_flight
             .complete(correlation_id)
             .map_err(|mismatch| mismatch.to_string())?;
-        match decode_response(pending.api_key, API_VERSION, body) {
+        match decode_response(pending.api_key, pending.api_version, body) {
             Ok(response) => {
                 let _ = pending.reply.send(Ok(response));
             }
@@ -393,6 +397,13 @@ fn answer_frames(shared: &Shared, buf: &mut BytesMut, max_frame_bytes: u32) -> R
             }
         }
     }
+}
+
+/// The highest version in both ranges, if they meet.
+fn negotiate(ours: Option<VersionRange>, theirs: Option<VersionRange>) -> Option<u16> {
+    let (ours, theirs) = (ours?, theirs?);
+    let version = ours.max.min(theirs.max);
+    (version >= ours.min.max(theirs.min)).then_some(version)
 }
 
 /// Makes room for the rest of the frame at the start of `buf` (its length field was checked
@@ -431,6 +442,7 @@ mod tests {
         let permit = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
         let pending = Pending {
             api_key,
+            api_version: 0,
             reply,
             _permit: permit,
         };
@@ -542,6 +554,15 @@ mod tests {
         }
         assert!(shared.closed_error().is_some());
         assert_eq!(shared.lock().in_flight.len(), 0);
+    }
+
+    #[test]
+    fn requests_go_at_the_highest_version_both_sides_speak() {
+        let range = |min, max| Some(VersionRange { min, max });
+        assert_eq!(negotiate(range(0, 1), range(0, 0)), Some(0));
+        assert_eq!(negotiate(range(0, 1), range(0, 3)), Some(1));
+        assert_eq!(negotiate(range(2, 3), range(0, 1)), None);
+        assert_eq!(negotiate(range(0, 1), None), None);
     }
 
     #[test]

@@ -104,8 +104,8 @@ pub enum ClientError {
     #[error("request cannot be encoded: {0}")]
     Encode(#[source] WireError),
 
-    /// The broker does not speak version 0 of an API the client needs.
-    #[error("{address} does not speak {api_key} v0")]
+    /// The broker does not speak an API the client needs at any version the client speaks.
+    #[error("{address} does not speak {api_key} at a version this client speaks")]
     UnsupportedApi {
         /// `host:port`.
         address: String,
@@ -265,6 +265,9 @@ pub(crate) fn refreshes_metadata(code: ErrorCode) -> bool {
         ErrorCode::FENCED_LEADER_EPOCH,
         ErrorCode::UNKNOWN_LEADER_EPOCH,
         ErrorCode::KAFKA_STORAGE_ERROR,
+        // A group's coordinator is the leader of its partition of the offsets topic.
+        ErrorCode::NOT_COORDINATOR,
+        ErrorCode::COORDINATOR_NOT_AVAILABLE,
     ]
     .contains(&code)
 }

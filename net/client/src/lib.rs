@@ -19,6 +19,12 @@
 //! consumer.assign(&[TopicPartition::new("orders", metadata.partition)]).await?;
 //! let records = consumer.poll(Duration::from_millis(500)).await?;
 //! consumer.commit().await?;
+//!
+//! // A member of group "readers": its members share the partitions of "orders".
+//! let member = client.consumer(ConsumerConfig { group: Some("readers".into()), ..Default::default() });
+//! member.subscribe(&["orders"]).await?;
+//! let records = member.poll(Duration::from_millis(500)).await?; // joins first; commits every 5 s
+//! member.close().await?; // commits the positions and leaves the group
 //! # Ok(()) }
 //! ```
 //!
@@ -27,9 +33,13 @@
 //! | `mod.rs`            | [`Client`], [`ClientConfig`]                                       |
 //! | [`producer`]        | [`Producer`]: batching per partition (`linger`, `batch_bytes`), the bounded buffer, acks, compression, retries within `delivery_timeout`, one future per record |
 //! | `accumulator`       | the producer's batches per partition and when each is ready (pure) |
-//! | [`consumer`]        | [`Consumer`]: assign, seek, long-poll fetches, offset reset, commit |
+//! | [`consumer`]        | [`Consumer`]: assign or subscribe, seek, long-poll fetches, offset reset, commit; `subscription`: the group member's rebalances and auto-commit in `poll` |
+//! | [`group`]           | a subscribed consumer's JoinGroup, SyncGroup, heartbeat task, LeaveGroup; [`RebalanceListener`]; how group requests reach the coordinator |
+//! | `membership`        | the member's id and generation and what each group error code makes it do (pure) |
+//! | [`assignor`]        | Kafka's `range` and `roundrobin` assignors, run by the group's leader (pure) |
+//! | `consumer_protocol` | Kafka's ConsumerProtocol subscription and assignment bytes (pure)  |
 //! | `fetch_decode`      | fetched bytes to records: CRC check, decompression, offsets (pure) |
-//! | [`admin`]           | [`Admin`]: topics and their configs                                |
+//! | [`admin`]           | [`Admin`]: topics and their configs; consumer groups (`groups`)    |
 //! | [`partitioner`]     | Kafka's murmur2 key partitioner, round robin for keyless records (pure) |
 //! | `cluster`           | connections per broker, metadata refresh, the retry loop           |
 //! | `metadata_cache`    | brokers and partition leaders from Metadata responses (pure)       |
@@ -41,16 +51,28 @@
 //! Routing: each partition's requests go to its leader as the latest Metadata response
 //! names it. NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE,
 //! FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, KAFKA_STORAGE_ERROR and a lost connection
-//! refresh the metadata before the retry. Group offsets (OffsetCommit, OffsetFetch) go to the
-//! partition's leader too: the protocol has no group coordinator yet. Admin requests go to any
-//! broker.
+//! refresh the metadata before the retry. A group's requests (OffsetCommit, OffsetFetch,
+//! JoinGroup, SyncGroup, Heartbeat, LeaveGroup, DescribeGroups, DeleteGroups) go to its
+//! coordinator, the leader of the group's partition of `__consumer_offsets`
+//! (`ringlog_wire::group::partition_for`); NOT_COORDINATOR and COORDINATOR_NOT_AVAILABLE refresh
+//! the metadata before the retry. ListGroups goes to every broker; other admin requests go to
+//! any broker. Each request goes at the highest version both sides speak.
+//!
+//! Consumer groups are Kafka's classic protocol with protocol type "consumer" and Kafka's
+//! ConsumerProtocol bytes, so a group may mix ringlog's consumer with Kafka's clients (through
+//! the broker's Kafka listener) when they share an assignor (`range`, `roundrobin`), and
+//! Kafka's tools describe it. The rebalance protocol is the eager one: every partition is
+//! revoked before a rebalance. The defaults are Kafka's consumer's: session timeout 45 s,
+//! heartbeat every 3 s, rebalance timeout 5 min, auto-commit every 5 s.
 
 // Every public item of the client is documented; the compiler keeps it so.
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod assignor;
 pub mod consumer;
 pub mod error;
+pub mod group;
 pub mod partitioner;
 pub mod producer;
 
@@ -58,16 +80,23 @@ mod accumulator;
 mod backoff;
 mod cluster;
 pub mod connection;
+mod consumer_protocol;
 mod fetch_decode;
 mod in_flight;
+mod membership;
 mod metadata_cache;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use admin::{Admin, ConfigEntry, PartitionDescription, TopicDescription};
+pub use admin::{
+    Admin, ConfigEntry, GroupDescription, GroupListing, GroupMemberDescription,
+    PartitionDescription, TopicDescription,
+};
+pub use assignor::Assignor;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};
 pub use error::ClientError;
+pub use group::RebalanceListener;
 pub use producer::{
     BufferFullPolicy, DeliveryFuture, Producer, ProducerConfig, Record, RecordMetadata,
 };

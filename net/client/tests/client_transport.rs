@@ -345,7 +345,7 @@ async fn an_api_the_broker_does_not_list_is_refused_before_sending() {
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            format!("{address} does not speak CreateTopics v0")
+            format!("{address} does not speak CreateTopics at a version this client speaks")
         );
         broker.await.unwrap();
     })

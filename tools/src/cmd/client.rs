@@ -194,11 +194,15 @@ pub(super) async fn partitions(
     }
 }
 
-/// Polls a consumer until no record came for `idle`.
+/// Polls a consumer until no record came for `idle`. For a group member, idle time counts from
+/// its last rebalance too: joining (the broker's initial rebalance delay, 3 s by default, and
+/// waiting for the other members) is not idleness.
 #[derive(Debug)]
 pub(super) struct IdlePolls {
     idle: Duration,
     last_record: Instant,
+    /// The member id and generation a group member held after the last poll.
+    generation: Option<(String, i32)>,
 }
 
 impl IdlePolls {
@@ -207,6 +211,7 @@ impl IdlePolls {
         IdlePolls {
             idle,
             last_record: Instant::now(),
+            generation: None,
         }
     }
 
@@ -221,6 +226,11 @@ impl IdlePolls {
                 return Ok(None);
             }
             let records = consumer.poll(left).await.map_err(flat)?;
+            let generation = consumer.group_member().await;
+            if generation.is_some() && generation != self.generation {
+                self.generation = generation;
+                self.last_record = Instant::now();
+            }
             if !records.is_empty() {
                 self.last_record = Instant::now();
                 return Ok(Some(records));

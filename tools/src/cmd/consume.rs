@@ -4,9 +4,16 @@
 //! It reads every partition of the topic, or `--partition`, starting from `--offset`, else the
 //! group's committed offset (`--group`), else the log start (`--from-beginning`) or the high
 //! watermark (only records produced from now on, Kafka's default). It stops after
-//! `--max-records` or once no record came for `--timeout-ms`, then, with `--group`, commits the
-//! offset after the last record printed of each partition read (records fetched but not printed
-//! are not committed). The count consumed goes to stderr.
+//! `--max-records` or once no record came for `--timeout-ms`. The count consumed goes to
+//! stderr.
+//!
+//! `--group` without `--partition` joins the group (the consumer subscribes): the group's
+//! members share the topic's partitions, and a member's partitions go to the others when it
+//! leaves or, killed, once its `--session-timeout-ms` passed. Its positions are committed every
+//! 5 s, on each rebalance and at exit; stdout is flushed before each poll, so a commit never
+//! covers a record not yet written out. `--group` with `--partition` reads that partition alone
+//! from the group's offset (assign mode). Either way, at exit the offset after the last record
+//! printed of each partition read is committed (records fetched but not printed are not).
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -32,9 +39,14 @@ pub(crate) struct Args {
     /// Start at this offset of `--partition`, whatever the group committed.
     #[arg(long, requires = "partition")]
     offset: Option<u64>,
-    /// Start from this group's committed offsets and commit where it stopped.
+    /// Join this consumer group (with `--partition`: start from its committed offset) and
+    /// commit where it stopped.
     #[arg(long)]
     group: Option<String>,
+    /// As a group member: without a heartbeat for this long, the group gives this consumer's
+    /// partitions to the others (the broker allows 6000 to 1800000).
+    #[arg(long, default_value_t = 45_000, requires = "group")]
+    session_timeout_ms: u64,
     /// Stop after this many records.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     max_records: Option<u64>,
@@ -53,6 +65,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
 async fn consume(args: Args) -> Result<()> {
     let client = connect(&args.bootstrap).await?;
     let assigned = partitions(&client, &args.topic, args.partition).await?;
+    let session_timeout = Duration::from_millis(args.session_timeout_ms);
     let consumer = client.consumer(ConsumerConfig {
         group: args.group.clone(),
         auto_offset_reset: if args.from_beginning {
@@ -60,9 +73,17 @@ async fn consume(args: Args) -> Result<()> {
         } else {
             OffsetReset::Latest
         },
+        session_timeout,
+        // Kafka's advice: a third of the session timeout at most.
+        heartbeat_interval: (session_timeout / 3).min(Duration::from_secs(3)),
         ..ConsumerConfig::default()
     });
-    consumer.assign(&assigned).await.map_err(flat)?;
+    let subscribed = args.group.is_some() && args.partition.is_none();
+    if subscribed {
+        consumer.subscribe(&[&args.topic]).await.map_err(flat)?;
+    } else {
+        consumer.assign(&assigned).await.map_err(flat)?;
+    }
     if let Some(offset) = args.offset {
         consumer
             .seek(&assigned[0], Offset(offset))
@@ -74,22 +95,42 @@ async fn consume(args: Args) -> Result<()> {
     let mut printed_upto: BTreeMap<TopicPartition, Offset> = BTreeMap::new();
     let mut consumed = 0u64;
     let mut polls = IdlePolls::new(Duration::from_millis(args.timeout_ms));
+    // The first record not printed of each partition of a batch cut by `--max-records`.
+    let mut unprinted: BTreeMap<TopicPartition, Offset> = BTreeMap::new();
     'polls: while let Some(records) = polls.next(&consumer).await? {
-        for record in records {
+        let mut records = records.into_iter();
+        for record in records.by_ref() {
             write_record(&mut out, &record, args.key_separator.as_deref())?;
             let topic_partition = TopicPartition::new(&*record.topic, record.partition);
             printed_upto.insert(topic_partition, Offset(record.offset.0 + 1));
             consumed += 1;
             if args.max_records == Some(consumed) {
+                for record in records {
+                    let topic_partition = TopicPartition::new(&*record.topic, record.partition);
+                    unprinted.entry(topic_partition).or_insert(record.offset);
+                }
                 break 'polls;
             }
         }
         out.flush()?;
     }
     out.flush()?;
-    if args.group.is_some() && !printed_upto.is_empty() {
-        let offsets: Vec<(TopicPartition, Offset)> = printed_upto.into_iter().collect();
-        consumer.commit_offsets(&offsets).await.map_err(flat)?;
+    match (&args.group, subscribed) {
+        (Some(_), true) => {
+            // `close` commits the positions: move those past unprinted records back first.
+            for (topic_partition, offset) in unprinted {
+                consumer
+                    .seek(&topic_partition, offset)
+                    .await
+                    .map_err(flat)?;
+            }
+            consumer.close().await.map_err(flat)?;
+        }
+        (Some(_), false) if !printed_upto.is_empty() => {
+            let offsets: Vec<(TopicPartition, Offset)> = printed_upto.into_iter().collect();
+            consumer.commit_offsets(&offsets).await.map_err(flat)?;
+        }
+        _ => {}
     }
     eprintln!(
         "consumed {consumed} record{}",

@@ -8,6 +8,7 @@ pub(crate) mod broker;
 pub(crate) mod consume;
 pub(crate) mod dev;
 pub(crate) mod dump_log;
+pub(crate) mod group;
 pub(crate) mod perf_consume;
 pub(crate) mod perf_log;
 pub(crate) mod perf_produce;

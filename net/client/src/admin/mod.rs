@@ -1,4 +1,5 @@
-//! [`Admin`]: create, delete, list and describe topics; describe and alter their configs.
+//! [`Admin`]: create, delete, list and describe topics; describe and alter their configs;
+//! list, describe and delete consumer groups and read their committed offsets (`groups`).
 //! Requests go to any broker (the broker forwards to the controller); each is retried with
 //! backoff on retriable errors within `request_timeout`, and a topic's own error code comes
 //! back as [`ClientError::Broker`] naming the operation and the topic.
@@ -19,6 +20,9 @@ use ringlog_wire::api::delete_topics::DeleteTopicsRequest;
 use ringlog_wire::api::describe_configs::{DescribeConfigsRequest, DescribeConfigsTopic};
 use ringlog_wire::api::metadata::MetadataResponse;
 use ringlog_wire::{Request, Response};
+
+mod groups;
+pub use groups::{GroupDescription, GroupListing, GroupMemberDescription};
 
 /// A topic as Metadata describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]

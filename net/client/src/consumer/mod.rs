@@ -1,6 +1,11 @@
 //! [`Consumer`]: reads assigned partitions from positions it keeps, with long-poll fetches to
 //! each partition's leader, and commits those positions for a group.
 //!
+//! Two modes, as Kafka's: [`Consumer::assign`] reads the partitions given, and commits only
+//! when told (OffsetCommit with no member); [`Consumer::subscribe`] makes it a member of its
+//! group, which gives it partitions, and `poll` rejoins, auto-commits and commits on revoke
+//! (see `subscription`), its commits carrying the member's generation.
+//!
 //! - A partition's position starts unknown. The first poll looks it up: the group's committed
 //!   offset (OffsetFetch) if there is a group and one was committed, else `auto_offset_reset`
 //!   (ListOffsets earliest or latest; with `None`, an error). OFFSET_OUT_OF_RANGE resets the
@@ -29,6 +34,7 @@ use ringlog_replication::{BrokerId, TopicPartition};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::assignor::Assignor;
 use crate::cluster::{Cluster, Retry, unexpected, unknown_to_error};
 use crate::error::ClientError;
 pub use crate::fetch_decode::ConsumerRecord;
@@ -40,6 +46,9 @@ use ringlog_wire::api::offset_commit::{NO_GENERATION, OffsetCommitPartition, Off
 use ringlog_wire::api::offset_fetch::{OffsetFetchRequest, OffsetFetchTopic};
 use ringlog_wire::group::{self as offsets_topic, OFFSETS_TOPIC};
 use ringlog_wire::{ErrorCode, Request, Response};
+use subscription::Subscribed;
+
+mod subscription;
 
 /// Where to start when a partition has no committed offset, or its offset is out of range.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,6 +81,29 @@ pub struct ConsumerConfig {
     pub max_partition_fetch_bytes: u32,
     /// The most bytes one batch may decompress to; a larger one is rejected. Default 64 MiB.
     pub max_decompressed_batch_bytes: usize,
+    /// The consumer's name for itself in its group, as DescribeGroups shows it (Kafka's
+    /// `client.id`). Default "ringlog".
+    pub client_id: String,
+    /// Subscribed: without a heartbeat for this long the coordinator drops the member and
+    /// gives its partitions to the others. Within the broker's bounds (6 s to 30 min by
+    /// default). Default 45 s, as Kafka's.
+    pub session_timeout: Duration,
+    /// Subscribed: how long a rebalance waits for the member to rejoin (Kafka's
+    /// `max.poll.interval.ms`, which it sends as its rebalance timeout). Default 5 min.
+    pub rebalance_timeout: Duration,
+    /// Subscribed: the time between heartbeats, below `session_timeout` (a third of it or less
+    /// is Kafka's advice). Default 3 s.
+    pub heartbeat_interval: Duration,
+    /// Subscribed: commit the positions every `auto_commit_interval` (in `poll`, so only
+    /// records an earlier poll returned are committed), before a rebalance revokes the
+    /// partitions, and on [`Consumer::close`]. Default true, as Kafka's. Assign mode commits
+    /// only when told to.
+    pub enable_auto_commit: bool,
+    /// Default 5 s.
+    pub auto_commit_interval: Duration,
+    /// The assignors the member offers, in its order of preference; the group picks one all
+    /// its members offer. Default range, then roundrobin.
+    pub assignors: Vec<Assignor>,
 }
 
 impl Default for ConsumerConfig {
@@ -84,6 +116,13 @@ impl Default for ConsumerConfig {
             fetch_max_bytes: 50 * 1024 * 1024,
             max_partition_fetch_bytes: 1024 * 1024,
             max_decompressed_batch_bytes: 64 * 1024 * 1024,
+            client_id: "ringlog".into(),
+            session_timeout: Duration::from_secs(45),
+            rebalance_timeout: Duration::from_secs(300),
+            heartbeat_interval: Duration::from_secs(3),
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
+            assignors: vec![Assignor::Range, Assignor::RoundRobin],
         }
     }
 }
@@ -111,6 +150,8 @@ struct State {
     /// A rejected batch or final error found while other partitions returned records; the
     /// next poll returns it.
     deferred_error: Option<ClientError>,
+    /// Subscribe mode: the topics, the group membership; `None` in assign mode.
+    subscription: Option<Subscribed>,
 }
 
 /// Reads assigned partitions. Calls take `&self` and run one at a time.
@@ -149,6 +190,7 @@ impl State {
             answer_tx,
             answers,
             deferred_error: None,
+            subscription: None,
         }
     }
 }
@@ -169,6 +211,11 @@ impl Consumer {
     /// Makes `partitions` the consumer's assignment; partitions already assigned keep their
     /// positions. Fails if a topic or partition does not exist.
     pub async fn assign(&self, partitions: &[TopicPartition]) -> Result<(), ClientError> {
+        if self.state.lock().await.subscription.is_some() {
+            return Err(ClientError::Config(
+                "assign on a subscribed consumer: close it first".into(),
+            ));
+        }
         for topic_partition in partitions {
             let count = self
                 .cluster
@@ -181,19 +228,7 @@ impl Consumer {
                 });
             }
         }
-        let mut state = self.state.lock().await;
-        let mut positions = BTreeMap::new();
-        for topic_partition in partitions {
-            let position = state
-                .positions
-                .get(topic_partition)
-                .copied()
-                .unwrap_or_default();
-            positions.insert(topic_partition.clone(), position);
-        }
-        state.positions = positions;
-        // Fetch the new assignment, not what was sent for the old one.
-        state.in_flight.clear();
+        set_assignment(&mut *self.state.lock().await, partitions);
         Ok(())
     }
 
@@ -280,13 +315,26 @@ impl Consumer {
         if let Some(error) = state.deferred_error.take() {
             return Err(error);
         }
-        if state.positions.is_empty() {
+        let subscribed = state.subscription.is_some();
+        if state.positions.is_empty() && !subscribed {
             return Err(ClientError::Config(
                 "poll with no partition assigned".into(),
             ));
         }
         loop {
             self.cluster.refresh_if_stale();
+            if subscribed {
+                self.keep_membership(&mut state).await?;
+                if state.positions.is_empty() {
+                    // A member the group gave nothing: wait for a rebalance or the timeout.
+                    let pause = Instant::now() + self.config.fetch_max_wait;
+                    tokio::time::sleep_until(pause.min(deadline)).await;
+                    if Instant::now() >= deadline {
+                        return Ok(Vec::new());
+                    }
+                    continue;
+                }
+            }
             self.resolve_positions(&mut state).await?;
             let records = self.fetch_round(&mut state, deadline).await;
             if !records.is_empty() {
@@ -577,22 +625,21 @@ impl Consumer {
         self.defer_unless_retriable(state, error)
     }
 
-    /// Commits the current positions of the assigned partitions (those known) for the group.
+    /// Commits the current positions of the assigned partitions (those known) for the group;
+    /// subscribed, as the member of the generation it holds.
     pub async fn commit(&self) -> Result<(), ClientError> {
-        let offsets: Vec<(TopicPartition, Offset, Option<LeaderEpoch>)> = {
-            let state = self.state.lock().await;
-            state
-                .positions
-                .iter()
-                .filter_map(|(tp, position)| {
-                    Some((tp.clone(), position.offset?, position.last_epoch))
-                })
-                .collect()
-        };
-        self.commit_with_epochs(&offsets).await
+        let state = self.state.lock().await;
+        if state.subscription.is_some() {
+            return self.commit_positions(&state).await;
+        }
+        let offsets = known_positions(&state);
+        drop(state);
+        self.commit_with_epochs(&offsets, (NO_GENERATION, String::new()))
+            .await
     }
 
-    /// Commits `offsets` (each the next offset to consume) for the group.
+    /// Commits `offsets` (each the next offset to consume) for the group; subscribed, as the
+    /// member of the generation it holds.
     pub async fn commit_offsets(
         &self,
         offsets: &[(TopicPartition, Offset)],
@@ -601,13 +648,25 @@ impl Consumer {
             .iter()
             .map(|(tp, offset)| (tp.clone(), *offset, None))
             .collect();
-        self.commit_with_epochs(&offsets).await
+        let state = self.state.lock().await;
+        match &state.subscription {
+            Some(subscribed) => self.commit_as_member(subscribed, &offsets).await,
+            None => {
+                drop(state);
+                self.commit_with_epochs(&offsets, (NO_GENERATION, String::new()))
+                    .await
+            }
+        }
     }
 
+    /// Commits `offsets`; `member` is the generation and member id the commit carries
+    /// (OffsetCommit v1), -1 and "" outside a group generation.
     async fn commit_with_epochs(
         &self,
         offsets: &[(TopicPartition, Offset, Option<LeaderEpoch>)],
+        member: (i32, String),
     ) -> Result<(), ClientError> {
+        let (generation_id, member_id) = member;
         let group = self.group()?;
         let by_partition: BTreeMap<TopicPartition, (Offset, Option<LeaderEpoch>)> = offsets
             .iter()
@@ -630,13 +689,13 @@ impl Consumer {
                     };
                     push_partition(&mut topics, &topic_partition.topic, partition);
                 }
-                // Assign mode: no member, which is all OffsetCommit v0 (what the connection
-                // sends) carries.
+                // A broker speaking only OffsetCommit v0 takes a commit with no member; one
+                // with a member cannot be encoded at v0 and fails here.
                 let request = Request::OffsetCommit(OffsetCommitRequest {
                     group_id: group.to_string(),
                     topics,
-                    generation_id: NO_GENERATION,
-                    member_id: String::new(),
+                    generation_id,
+                    member_id: member_id.clone(),
                     group_instance_id: None,
                 });
                 let response = match self
@@ -850,6 +909,31 @@ impl Consumer {
             }
         }
     }
+}
+
+/// Makes `partitions` the assignment; partitions already assigned keep their positions, and
+/// every fetch out is dropped (its answer would be for the old assignment).
+fn set_assignment(state: &mut State, partitions: &[TopicPartition]) {
+    let mut positions = BTreeMap::new();
+    for topic_partition in partitions {
+        let position = state
+            .positions
+            .get(topic_partition)
+            .copied()
+            .unwrap_or_default();
+        positions.insert(topic_partition.clone(), position);
+    }
+    state.positions = positions;
+    state.in_flight.clear();
+}
+
+/// The positions known, with the epoch of the last record returned from each.
+fn known_positions(state: &State) -> Vec<(TopicPartition, Offset, Option<LeaderEpoch>)> {
+    state
+        .positions
+        .iter()
+        .filter_map(|(tp, position)| Some((tp.clone(), position.offset?, position.last_epoch)))
+        .collect()
 }
 
 fn assigned<'a>(
