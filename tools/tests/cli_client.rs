@@ -4,16 +4,14 @@
 //! has a deadline, and every process is killed when its test ends, whatever happens.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 mod support;
 
 use serde_json::Value;
+use support::CliOutput;
 
 /// Longest a broker may take to start, and any one run of a command (debug builds on a busy
 /// 2-core machine).
@@ -68,13 +66,13 @@ impl BrokerProcess {
     }
 
     /// `ringlog args...` against this broker (through `RINGLOG_BOOTSTRAP`), with no input.
-    fn run(&self, args: &[&str]) -> Output {
+    fn run(&self, args: &[&str]) -> CliOutput {
         self.run_with_input(args, "")
     }
 
     /// `ringlog args...` against this broker, `input` on its stdin.
-    fn run_with_input(&self, args: &[&str], input: &str) -> Output {
-        ringlog(
+    fn run_with_input(&self, args: &[&str], input: &str) -> CliOutput {
+        support::cli(
             args,
             input,
             &[("RINGLOG_BOOTSTRAP", &self.addr.to_string())],
@@ -87,81 +85,6 @@ impl Drop for BrokerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    /// Asserts a success; stdout.
-    fn ok(self) -> String {
-        assert_eq!(self.code, Some(0), "stderr: {}", self.stderr);
-        self.stdout
-    }
-
-    /// Asserts a failure reported on one `error:` line naming `code`.
-    fn fails_naming(self, code: &str) {
-        assert_eq!(self.code, Some(1), "stdout: {}", self.stdout);
-        let last = self.stderr.lines().last().unwrap_or_default();
-        assert!(last.starts_with("error: "), "stderr: {}", self.stderr);
-        assert!(last.contains(code), "stderr: {}", self.stderr);
-        assert!(!self.stderr.contains("panicked"), "stderr: {}", self.stderr);
-        assert!(
-            !self.stderr.contains("backtrace"),
-            "stderr: {}",
-            self.stderr
-        );
-    }
-}
-
-/// Runs `ringlog args...` with `input` on stdin, killing it if it outlives [`DEADLINE`].
-/// Output goes to files, so a full pipe never blocks it.
-fn ringlog(args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
-    let scratch = tempfile::tempdir().unwrap();
-    let out_path = scratch.path().join("stdout");
-    let err_path = scratch.path().join("stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(File::create(&out_path).unwrap())
-        .stderr(File::create(&err_path).unwrap())
-        .spawn()
-        .expect("start ringlog");
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_string();
-    // Closing stdin (the drop at the end of the thread) is the end of input.
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!(
-                "ringlog {args:?} ran longer than {DEADLINE:?}; stderr: {}",
-                read(&err_path)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    writer.join().unwrap();
-    Output {
-        code: status.code(),
-        stdout: read(&out_path),
-        stderr: read(&err_path),
-    }
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap()
 }
 
 fn json(line: &str) -> Value {
@@ -304,16 +227,16 @@ fn the_bootstrap_flag_wins_over_the_environment() {
     let broker = BrokerProcess::start();
     let address = broker.addr.to_string();
     let env = [("RINGLOG_BOOTSTRAP", "127.0.0.1:1")];
-    ringlog(&["topic", "list"], "", &env).fails_naming("127.0.0.1:1");
+    support::cli(&["topic", "list"], "", &env).fails_naming("127.0.0.1:1");
     let flag = ["topic", "create", "t", "--bootstrap", address.as_str()];
-    ringlog(&flag, "", &env).ok();
+    support::cli(&flag, "", &env).ok();
     let list = [
         "topic",
         "list",
         "--bootstrap",
         &format!("127.0.0.1:1,{address}"),
     ];
-    let names = ringlog(&list, "", &env).ok();
+    let names = support::cli(&list, "", &env).ok();
     assert!(names.lines().any(|name| name == "t"), "{names}");
 }
 

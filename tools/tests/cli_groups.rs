@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 mod support;
 
+use support::CliOutput;
+
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::Value;
@@ -68,13 +70,13 @@ impl Broker {
     }
 
     /// `ringlog args...`, `input` on stdin, to its end (killed past [`DEADLINE`]).
-    fn run(&self, args: &[&str], input: &str) -> Output {
+    fn run(&self, args: &[&str], input: &str) -> CliOutput {
         let mut process = self.spawn(args);
         let mut stdin = process.child.stdin.take().unwrap();
         stdin.write_all(input.as_bytes()).unwrap();
         drop(stdin);
         let code = process.wait(DEADLINE);
-        Output {
+        CliOutput {
             code,
             stdout: process.stdout(),
             stderr: process.stderr(),
@@ -204,24 +206,6 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn ok(self) -> String {
-        assert_eq!(self.code, Some(0), "stderr: {}", self.stderr);
-        self.stdout
-    }
-
-    fn fails_naming(self, what: &str) {
-        assert_eq!(self.code, Some(1), "stdout: {}", self.stdout);
-        assert!(self.stderr.contains(what), "stderr: {}", self.stderr);
     }
 }
 

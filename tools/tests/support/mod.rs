@@ -64,6 +64,78 @@ pub(crate) fn metrics_address(line: &str) -> Option<SocketAddr> {
         .ok()
 }
 
+/// What a `ringlog` command ([`cli`]) left: its exit code and output.
+pub(crate) struct CliOutput {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// Asserts a success; stdout.
+    pub(crate) fn ok(self) -> String {
+        assert_eq!(self.code, Some(0), "stderr: {}", self.stderr);
+        self.stdout
+    }
+
+    /// Asserts a failure reported on one `error:` line naming `code`, with no panic.
+    pub(crate) fn fails_naming(self, code: &str) {
+        assert_eq!(self.code, Some(1), "stdout: {}", self.stdout);
+        let last = self.stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with("error: "), "stderr: {}", self.stderr);
+        assert!(last.contains(code), "stderr: {}", self.stderr);
+        assert!(!self.stderr.contains("panicked"), "stderr: {}", self.stderr);
+        assert!(
+            !self.stderr.contains("backtrace"),
+            "stderr: {}",
+            self.stderr
+        );
+    }
+}
+
+/// Runs `ringlog args...` with `input` on stdin and `env` set, killing it if it outlives
+/// [`DEADLINE`]. Output goes to files, so a full pipe never blocks it.
+pub(crate) fn cli(args: &[&str], input: &str, env: &[(&str, &str)]) -> CliOutput {
+    let scratch = tempfile::tempdir().unwrap();
+    let out_path = scratch.path().join("stdout");
+    let err_path = scratch.path().join("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringlog"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("start ringlog");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_string();
+    // Closing stdin (the drop at the end of the thread) is the end of input.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > DEADLINE {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!(
+                "ringlog {args:?} ran longer than {DEADLINE:?}; stderr: {}",
+                read(&err_path)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    writer.join().unwrap();
+    CliOutput {
+        code: status.code(),
+        stdout: read(&out_path),
+        stderr: read(&err_path),
+    }
+}
+
 /// A port nothing listens on right now.
 pub(crate) fn free_addr() -> SocketAddr {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
