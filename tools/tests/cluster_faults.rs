@@ -1,7 +1,8 @@
 //! Fault tests on real clusters of `ringlog broker` processes on 127.0.0.1: leaders killed
 //! with SIGKILL while acks=all records flow, replicas stopped below `min_insync_replicas`, the
 //! seeds' unclean-election scenario, a leader cut off its followers, a paused follower, the
-//! controller leader killed. Each test bounds every wait and kills what it started.
+//! controller leader killed, a consumer group's coordinator killed under a `ringlog consume
+//! --group` member. Each test bounds every wait and kills what it started.
 
 mod support;
 
@@ -412,4 +413,77 @@ fn a_topic_created_again_while_a_replica_was_down_is_told_apart_by_its_id() {
         .filter(|l| l.contains("\"kind\":\"batch\""))
         .count();
     assert_eq!(batches, 1, "only the new topic's one batch: {dump}");
+}
+
+/// A `ringlog consume --group` member goes on through its group coordinator's death: the
+/// coordinator (the leader of the group's partition of `__consumer_offsets`) is killed, the
+/// member finds the next one, and the records produced after the kill reach it.
+#[test]
+fn a_ringlog_group_member_goes_on_when_its_coordinator_is_killed() {
+    let mut cluster = Cluster::start(3, FAST);
+    create_topic(&cluster, "t", 2, 3, &[]);
+    for partition in 0..2 {
+        cluster.wait_for("t", partition, "a full ISR", |p| isr(p).len() == 3);
+    }
+    let first: String = (0..20).map(|n| format!("first-{n}\n")).collect();
+    assert!(produce(&cluster, "all", &first).status.success());
+    let scratch = tempfile::tempdir().unwrap();
+    let out_path = scratch.path().join("stdout");
+    let member = Command::new(env!("CARGO_BIN_EXE_ringlog"))
+        .args(["consume", "t", "--group", "g", "--from-beginning"])
+        .args(["--session-timeout-ms", "6000", "--timeout-ms", "60000"])
+        .args(["--bootstrap", &cluster.bootstrap()])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // Killed however the test ends.
+    let _member = KillOnDrop(member);
+    let read = |wanted: &str| {
+        let started = Instant::now();
+        loop {
+            let out = std::fs::read_to_string(&out_path).unwrap_or_default();
+            if out.lines().filter(|l| l.starts_with(wanted)).count() >= 20 {
+                return;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "the member read {wanted}*: {out}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    read("first-");
+    let offsets = ringlog_wire::group::partition_for("g") as usize;
+    let coordinator = leader(&cluster.wait_for(
+        "__consumer_offsets",
+        offsets,
+        "a coordinator",
+        |p| leader(p).is_some() && isr(p).len() == 3,
+    ))
+    .unwrap();
+    eprintln!("kill -9 broker {coordinator}, the group's coordinator");
+    cluster.kill(coordinator);
+    cluster.wait_for("__consumer_offsets", offsets, "a new coordinator", |p| {
+        leader(p).is_some_and(|l| l != coordinator)
+    });
+    for partition in 0..2 {
+        cluster.wait_for("t", partition, "a live leader", |p| {
+            leader(p).is_some_and(|l| l != coordinator)
+        });
+    }
+    let second: String = (0..20).map(|n| format!("second-{n}\n")).collect();
+    assert!(produce(&cluster, "all", &second).status.success());
+    read("second-");
+}
+
+/// A child process killed when this is dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
