@@ -59,23 +59,40 @@ impl<R> Coordinator<R> {
         effects
     }
 
-    /// Kafka's validateSyncGroup: the group's state if the member, generation and protocol
-    /// are the group's.
-    fn sync_checks(&self, request: &SyncRequest) -> Result<GroupState, KafkaError> {
-        if request.group_id.is_empty() {
+    /// The group `member_id` (with `instance_id`) belongs to at `generation`, or why not:
+    /// what SyncGroup and Heartbeat check first, as Kafka does.
+    fn current_member(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<&Group<R>, KafkaError> {
+        if group_id.is_empty() {
             return Err(KafkaError::InvalidGroupId);
         }
         let group = self
             .groups
-            .get(&request.group_id)
+            .get(group_id)
             .ok_or(KafkaError::UnknownMemberId)?;
-        let instance_id = request.group_instance_id.as_deref();
-        if let Some(error) = member_error(group, &request.member_id, instance_id) {
+        if let Some(error) = member_error(group, member_id, instance_id) {
             return Err(error);
         }
-        if request.generation != group.generation {
+        if generation != group.generation {
             return Err(KafkaError::IllegalGeneration);
         }
+        Ok(group)
+    }
+
+    /// Kafka's validateSyncGroup: the group's state if the member, generation and protocol
+    /// are the group's.
+    fn sync_checks(&self, request: &SyncRequest) -> Result<GroupState, KafkaError> {
+        let group = self.current_member(
+            &request.group_id,
+            &request.member_id,
+            request.group_instance_id.as_deref(),
+            request.generation,
+        )?;
         let mismatch = |asked: &Option<String>, have: &Option<String>| {
             asked
                 .as_ref()
@@ -136,20 +153,16 @@ impl<R> Coordinator<R> {
         now: Now,
     ) -> Result<(), KafkaError> {
         self.touch(now);
-        if request.group_id.is_empty() {
-            return Err(KafkaError::InvalidGroupId);
-        }
+        self.current_member(
+            &request.group_id,
+            &request.member_id,
+            request.group_instance_id.as_deref(),
+            request.generation,
+        )?;
         let group = self
             .groups
             .get_mut(&request.group_id)
-            .ok_or(KafkaError::UnknownMemberId)?;
-        let instance_id = request.group_instance_id.as_deref();
-        if let Some(error) = member_error(group, &request.member_id, instance_id) {
-            return Err(error);
-        }
-        if request.generation != group.generation {
-            return Err(KafkaError::IllegalGeneration);
-        }
+            .expect("checked above");
         let state = group.state;
         let member = group
             .members
