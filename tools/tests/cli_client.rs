@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::Duration;
 
 mod support;
@@ -33,23 +33,7 @@ impl BrokerProcess {
     /// A broker whose config file holds `toml` (the flags' keys aside).
     fn start_with_config(toml: &str) -> BrokerProcess {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("broker.toml");
-        std::fs::write(&config, toml).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ringlog"));
-        command
-            .args([
-                "broker",
-                "--listeners",
-                "PLAINTEXT://127.0.0.1:0,THIN://127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-                "--shards",
-                "1",
-                "--config",
-            ])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"));
+        let mut command = support::local_broker_command(dir.path(), toml);
         let (child, lines) = support::spawn_with_lines(&mut command);
         // Killed by drop if the line never comes.
         let mut broker = BrokerProcess {

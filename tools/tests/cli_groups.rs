@@ -37,23 +37,8 @@ struct Broker {
 impl Broker {
     fn start() -> Broker {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("broker.toml");
-        std::fs::write(&config, "group_initial_rebalance_delay_ms = 300\n").unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ringlog"));
-        command
-            .args([
-                "broker",
-                "--listeners",
-                "PLAINTEXT://127.0.0.1:0,THIN://127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-                "--shards",
-                "1",
-                "--config",
-            ])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"));
+        let mut command =
+            support::local_broker_command(dir.path(), "group_initial_rebalance_delay_ms = 300\n");
         let (child, lines) = support::spawn_with_lines(&mut command);
         let mut broker = Broker {
             child,

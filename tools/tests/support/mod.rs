@@ -23,6 +23,29 @@ pub(crate) const SIGTERM: i32 = 15;
 pub(crate) const SIGCONT: i32 = 18;
 pub(crate) const SIGSTOP: i32 = 19;
 
+/// `ringlog broker` on ephemeral ports (both listeners and metrics), one shard, its data under
+/// `dir` and `toml` as its config file (the flags' keys aside).
+pub(crate) fn local_broker_command(dir: &Path, toml: &str) -> Command {
+    let config = dir.join("broker.toml");
+    std::fs::write(&config, toml).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringlog"));
+    command
+        .args([
+            "broker",
+            "--listeners",
+            "PLAINTEXT://127.0.0.1:0,THIN://127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--shards",
+            "1",
+            "--config",
+        ])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.join("data"));
+    command
+}
+
 /// Starts `command` (a `ringlog broker ...`) with its stdout piped and read on a thread to its
 /// end, so the broker never writes to a closed or full pipe: the receiver yields each line.
 pub(crate) fn spawn_with_lines(
