@@ -240,9 +240,11 @@ mod tests {
             instant: std::time::Instant::now(),
             wall_ms: 0,
         };
+        let mut loader = crate::group::Loader::new(&log);
+        // A budget of one byte: every step replays one batch, and the last one says so.
+        while !loader.step(&log, 1).unwrap() {}
         let loaded: crate::group::Coordinator<()> =
-            crate::group::Coordinator::load(crate::group::GroupConfig::default(), &log, now)
-                .unwrap();
+            crate::group::Coordinator::load(crate::group::GroupConfig::default(), loader, now);
         let wanted = |group: &str, partition| {
             let found = loaded.offsets(group, Some(vec![("orders".to_string(), vec![partition])]));
             found["orders"][0].1.clone().map(|c| c.offset)

@@ -36,7 +36,7 @@ use ringlog_replication::{KafkaError, TopicId, TopicPartition};
 use super::bus::{AgentMsg, JobKey, ReplyTo, Route, ShardMsg, Shared, owner_of};
 use super::connection::{Connection, FlushState, OutPiece};
 use super::frontend::{self, Pending, Protocol, Step};
-use super::group::Coordinator;
+use super::group::{Coordinator, Loader};
 use super::offsets::OFFSETS_TOPIC;
 use super::ops::{FetchOutcome, LeaderAnswer, PartOp, PartResult};
 use super::partition::{Effects, ServedPartition};
@@ -134,11 +134,11 @@ pub(crate) struct Shard {
     inbox: Receiver<ShardMsg>,
     wake_buffer: Box<[u8; 8]>,
     partitions: BTreeMap<TopicPartition, ServedPartition<Route>>,
-    /// The committed offsets of the groups in the offsets-topic partitions this shard owns,
-    /// loaded on first use.
-    /// The group coordinators of the `__consumer_offsets` partitions led here, loaded on
-    /// first use and dropped when the leadership goes.
+    /// The group coordinators of the `__consumer_offsets` partitions led here, loaded when
+    /// the leadership comes (or on first use) and dropped when it goes.
     coordinators: BTreeMap<TopicPartition, Coordinator<ReplyTo>>,
+    /// The coordinators being loaded, a step at a time: their replay so far and its start.
+    loading: BTreeMap<TopicPartition, (Loader, Instant)>,
     /// The group series this shard exported last (see `groups::export_group_metrics`).
     exported_group_offsets: BTreeSet<(String, String, u32)>,
     exported_groups: BTreeSet<String>,
@@ -173,6 +173,7 @@ impl Shard {
             wake_buffer: Box::new([0; 8]),
             partitions: BTreeMap::new(),
             coordinators: BTreeMap::new(),
+            loading: BTreeMap::new(),
             exported_group_offsets: BTreeSet::new(),
             exported_groups: BTreeSet::new(),
             next_group_metrics: Instant::now(),
@@ -294,6 +295,10 @@ impl Shard {
     }
 
     fn next_deadline(&self) -> Instant {
+        if !self.loading.is_empty() {
+            // A coordinator is loading: its next step runs as soon as the ring is served.
+            return Instant::now();
+        }
         let parked = self.parked.iter().map(|p| p.deadline).min();
         let mut deadline = parked.map_or(self.next_tick, |p| p.min(self.next_tick));
         if let Some(groups) = self
@@ -1006,6 +1011,10 @@ impl Shard {
             // Waiting consumer fetches learn the leader moved; so do a coordinator's members.
             self.answer_parked_now(&topic_partition);
             self.unload_coordinator(&topic_partition);
+        } else if topic_partition.topic == OFFSETS_TOPIC {
+            // The groups of the partition come here: their coordinator loads at once, as
+            // Kafka's does, so members find it ready rather than waiting on its replay.
+            self.start_loading(&topic_partition);
         }
     }
 
@@ -1206,6 +1215,7 @@ impl Shard {
         for fetch in expired {
             self.answer_parked(fetch, true);
         }
+        self.load_coordinators();
         self.tick_coordinators(now);
         if now >= self.next_tick {
             self.next_tick = now + TICK_INTERVAL;

@@ -983,6 +983,114 @@ fn committed_offsets_are_kept_per_group_and_survive_a_restart() {
     broker.stop().unwrap();
 }
 
+/// A group's offsets partition holding megabytes of history loads in steps after a restart:
+/// meanwhile OffsetFetch is answered COORDINATOR_LOAD_IN_PROGRESS (or, before the partition's
+/// leadership is known, NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE), never with what a
+/// half-replayed history says, and then with the last commit of every partition.
+#[test]
+fn a_long_offsets_history_is_never_answered_half_loaded() {
+    const PARTITIONS: u32 = 64;
+    const ROUNDS: u64 = 48;
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let broker = Broker::start(options(dir.path(), 2)).unwrap();
+        broker.wait_ready(TIMEOUT).unwrap();
+        broker
+    };
+    let broker = start();
+    let mut client = connect_to(&broker);
+    create(&mut client, "t", PARTITIONS);
+    // 48 rounds of 64 commits with 1 KiB of metadata each: about 3 MiB to replay, several
+    // of a loading coordinator's steps.
+    let metadata = "m".repeat(1024);
+    let commit_round = |client: &mut Client, round: u64| {
+        let request = Request::OffsetCommit(OffsetCommitRequest {
+            group_id: "g".to_string(),
+            topics: vec![Topic {
+                name: "t".to_string(),
+                partitions: (0..PARTITIONS)
+                    .map(|partition| OffsetCommitPartition {
+                        partition_index: partition,
+                        committed_offset: Offset(round),
+                        committed_leader_epoch: None,
+                        committed_metadata: Some(metadata.clone()),
+                    })
+                    .collect(),
+            }],
+            generation_id: NO_GENERATION,
+            member_id: String::new(),
+            group_instance_id: None,
+        });
+        let Response::OffsetCommit(response) = client.call(request) else {
+            panic!("not an offset commit response")
+        };
+        for partition in &response.topics[0].partitions {
+            assert_eq!(partition.error_code, ErrorCode::NONE, "round {round}");
+        }
+    };
+    for round in 0..ROUNDS {
+        commit_round(&mut client, round);
+    }
+    drop(client);
+    broker.stop().unwrap();
+
+    let broker = start();
+    let mut client = connect_to(&broker);
+    let fetch_all = Request::OffsetFetch(OffsetFetchRequest {
+        group_id: "g".to_string(),
+        topics: Some(vec![OffsetFetchTopic {
+            name: "t".to_string(),
+            partition_indexes: (0..PARTITIONS).collect(),
+        }]),
+    });
+    let not_yet = [
+        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+        ErrorCode::NOT_COORDINATOR,
+        ErrorCode::COORDINATOR_NOT_AVAILABLE,
+    ];
+    let deadline = Instant::now() + TIMEOUT;
+    let mut waited = 0;
+    loop {
+        let response = match client.call(fetch_all.clone()) {
+            Response::OffsetFetch(response) => response,
+            // The thin protocol refuses the whole request while the group's coordinator loads.
+            Response::Error(error) if not_yet.contains(&error.error_code) => {
+                waited += 1;
+                assert!(Instant::now() < deadline, "the coordinator never loaded");
+                continue;
+            }
+            other => panic!("not an offset fetch response: {other:?}"),
+        };
+        let partitions = &response.topics[0].partitions;
+        if partitions.iter().all(|p| p.error_code == ErrorCode::NONE) {
+            for partition in partitions {
+                assert_eq!(
+                    partition.committed_offset,
+                    Some(Offset(ROUNDS - 1)),
+                    "partition {} after {waited} answers to wait",
+                    partition.partition_index
+                );
+            }
+            break;
+        }
+        for partition in partitions {
+            assert!(
+                not_yet.contains(&partition.error_code),
+                "partition {}: {:?}",
+                partition.partition_index,
+                partition.error_code
+            );
+            assert_eq!(partition.committed_offset, None);
+        }
+        waited += 1;
+        assert!(Instant::now() < deadline, "the coordinator never loaded");
+    }
+    // The loaded coordinator takes commits again.
+    commit_round(&mut client, ROUNDS);
+    drop(client);
+    broker.stop().unwrap();
+}
+
 fn describe(client: &mut Client, topic: &str, key: &str) -> (ErrorCode, Option<(String, bool)>) {
     let request = Request::DescribeConfigs(DescribeConfigsRequest {
         topics: vec![DescribeConfigsTopic {

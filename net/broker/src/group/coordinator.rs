@@ -6,7 +6,6 @@ use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ringlog_engine::Log;
 use ringlog_replication::KafkaError;
 
 use super::api::{Effect, JoinOutcome, PersistToken, SyncOutcome};
@@ -88,19 +87,14 @@ impl<R> Coordinator<R> {
         }
     }
 
-    /// Replays a partition of `__consumer_offsets`: the latest record per key wins, a
-    /// tombstone deletes. Groups with members come back Stable, each member's session starting
-    /// at `now`: members that died while the coordinator moved expire, live ones go on
-    /// heartbeating with their generation.
-    pub(crate) fn load(
-        config: GroupConfig,
-        log: &Log,
-        now: Now,
-    ) -> Result<Self, ringlog_engine::Error> {
-        let replayed = record::replay(log)?;
+    /// The coordinator of a partition of `__consumer_offsets` that `loader` replayed to its
+    /// end: the latest record per key wins, a tombstone deletes. Groups with members come back
+    /// Stable, each member's session starting at `now`: members that died while the
+    /// coordinator moved expire, live ones go on heartbeating with their generation.
+    pub(crate) fn load(config: GroupConfig, loader: record::Loader, now: Now) -> Self {
         let mut coordinator = Coordinator::new(config);
-        coordinator.restore(replayed, now);
-        Ok(coordinator)
+        coordinator.restore(loader.finish(), now);
+        coordinator
     }
 
     pub(super) fn restore(&mut self, replayed: record::Replayed, now: Now) {

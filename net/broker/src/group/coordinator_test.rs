@@ -812,7 +812,9 @@ fn a_stable_group_and_its_offsets_come_back_from_the_log() {
     }
     log.close().unwrap();
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
-    let mut loaded = Coordinator::<u32>::load(config(), &log, h.now).unwrap();
+    let mut loader = record::Loader::new(&log);
+    assert!(loader.step(&log, u64::MAX).unwrap());
+    let mut loaded = Coordinator::<u32>::load(config(), loader, h.now);
     let described = loaded.describe("g");
     assert_eq!(described.state, GroupState::Stable);
     assert_eq!(described.members.len(), 2);

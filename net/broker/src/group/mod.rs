@@ -89,6 +89,7 @@ pub(crate) use api::{
     LeaveRequest, LeavingMember, PersistToken, SyncOutcome, SyncRequest,
 };
 pub(crate) use coordinator::Coordinator;
+pub(crate) use record::Loader;
 
 /// How the coordinator's groups behave; [`Default`] is Kafka's defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use ringlog_engine::Log;
 use ringlog_engine::format::{BatchBuilder, Record, RecordIter};
+use ringlog_engine::{Log, Offset};
 
 use crate::offsets::{self, Committed, Cursor, put_string};
 
@@ -66,7 +66,7 @@ pub(super) enum Decoded {
 }
 
 /// The latest live value of every key of a partition, as replayed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Replayed {
     /// By (group, topic, partition): the commit and its record's timestamp.
     pub offsets: BTreeMap<(String, String, u32), (Committed, i64)>,
@@ -134,20 +134,58 @@ impl Replayed {
     }
 }
 
-/// Replays a partition of `__consumer_offsets`.
-pub(super) fn replay(log: &Log) -> Result<Replayed, ringlog_engine::Error> {
-    let mut replayed = Replayed::default();
-    let end = log.log_end_offset();
-    let mut next = log.log_start_offset();
-    while next < end {
-        let read = log.read_bytes(next, REPLAY_CHUNK_BYTES, end)?;
-        if read.batch_count == 0 {
-            break;
+/// The replay of a partition of `__consumer_offsets`, in steps of a bounded number of bytes,
+/// so a coordinator whose partition holds a long history loads without stalling the shard that
+/// runs it (which answers COORDINATOR_LOAD_IN_PROGRESS for the partition's groups meanwhile).
+#[derive(Debug)]
+pub(crate) struct Loader {
+    replayed: Replayed,
+    /// The next offset to replay.
+    next: Offset,
+    /// Bytes replayed so far.
+    bytes: u64,
+}
+
+impl Loader {
+    /// A replay of `log` from its start.
+    pub(crate) fn new(log: &Log) -> Self {
+        Loader {
+            replayed: Replayed::default(),
+            next: log.log_start_offset(),
+            bytes: 0,
         }
-        replayed.apply_batches(&read.bytes);
-        next = read.next_offset;
     }
-    Ok(replayed)
+
+    /// Replays about `budget` more bytes of `log` (at least one batch); true once it reached
+    /// the log end.
+    pub(crate) fn step(&mut self, log: &Log, budget: u64) -> Result<bool, ringlog_engine::Error> {
+        let end = log.log_end_offset();
+        // Nothing deletes records of the offsets topic, but a replay must not ask for an
+        // offset below the log start if something ever did.
+        self.next = self.next.max(log.log_start_offset());
+        let mut stepped = 0;
+        while self.next < end && stepped < budget {
+            let read = log.read_bytes(self.next, REPLAY_CHUNK_BYTES.min(budget), end)?;
+            if read.batch_count == 0 {
+                break;
+            }
+            self.replayed.apply_batches(&read.bytes);
+            self.next = read.next_offset;
+            stepped += read.bytes.len() as u64;
+        }
+        self.bytes += stepped;
+        Ok(self.next >= end || stepped == 0)
+    }
+
+    /// Bytes replayed so far.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The latest live value of every key replayed.
+    pub(super) fn finish(self) -> Replayed {
+        self.replayed
+    }
 }
 
 /// One batch of `records`, stamped `timestamp_ms`.
@@ -306,6 +344,19 @@ mod tests {
         }
     }
 
+    fn commit(group: &str, offset: u64) -> crate::offsets::Commit {
+        crate::offsets::Commit {
+            group: group.to_string(),
+            topic: "t".to_string(),
+            partition: 0,
+            committed: Committed {
+                offset: Offset(offset),
+                leader_epoch: None,
+                metadata: None,
+            },
+        }
+    }
+
     #[test]
     fn a_group_record_round_trips() {
         let (key, value) = group_record("g", Some(&stored_group()));
@@ -391,6 +442,44 @@ mod tests {
                 *first = version;
             }
             let _ = decode(Some(&key), value.as_deref());
+        }
+
+        /// A coordinator loaded in steps of any budget knows what one loaded at once does;
+        /// a step replays one batch at least, and the last step says it is the last.
+        #[test]
+        fn a_replay_in_steps_equals_one_at_once(
+            batches in proptest::collection::vec((0u8..3, 0u8..4, 0u64..1000), 1..40),
+            budget in 1u64..4096,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let log = Log::open(dir.path(), ringlog_engine::LogConfig::default()).unwrap();
+            for (i, (kind, group, value)) in batches.iter().enumerate() {
+                let group = format!("g{group}");
+                let mut bytes = match kind {
+                    0 => crate::offsets::encode_batch(&[commit(&group, *value)], i as i64),
+                    1 => batch(&[offset_tombstone(&group, "t", 0)], i as i64),
+                    _ => {
+                        let mut record = stored_group();
+                        record.generation = *value as i32;
+                        batch(&[group_record(&group, Some(&record))], i as i64)
+                    }
+                }
+                .to_vec();
+                log.append(&mut bytes, ringlog_engine::LeaderEpoch(0)).unwrap();
+            }
+            let mut whole = Loader::new(&log);
+            prop_assert!(whole.step(&log, u64::MAX).unwrap());
+            let mut stepped = Loader::new(&log);
+            let mut steps = 1;
+            while !stepped.step(&log, budget).unwrap() {
+                steps += 1;
+                prop_assert!(steps <= batches.len(), "{steps} steps for {} batches", batches.len());
+            }
+            if budget == 1 {
+                prop_assert_eq!(steps, batches.len());
+            }
+            prop_assert_eq!(stepped.bytes(), whole.bytes());
+            prop_assert_eq!(stepped.finish(), whole.finish());
         }
 
         #[test]

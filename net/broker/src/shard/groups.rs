@@ -13,9 +13,12 @@ use ringlog_replication::{KafkaError, TopicPartition};
 
 use super::Shard;
 use crate::bus::{ReplyTo, Route};
-use crate::group::{Coordinator, Effect, GroupConfig, Now};
+use crate::group::{Coordinator, Effect, GroupConfig, Loader, Now};
 use crate::offsets::Commit;
 use crate::ops::{self, CommitMember, GroupAnswer, GroupCommits, GroupOp, PartResult};
+
+/// Bytes of `__consumer_offsets` a loading coordinator replays per turn of its shard's ring.
+const LOAD_STEP_BYTES: u64 = 1 << 20;
 
 /// The coordinator's clock: the shard's monotonic instant and the wall clock.
 fn now_at(instant: Instant) -> Now {
@@ -38,7 +41,10 @@ fn group_config(config: &crate::config::BrokerConfig) -> GroupConfig {
 }
 
 impl Shard {
-    /// The coordinator of an offsets-topic partition led here, loaded on first use.
+    /// The coordinator of an offsets-topic partition led here. One not loaded yet (starting
+    /// its load if none is under way) replays a step at once, so a short partition loads in
+    /// it; until its replay ends the answer is COORDINATOR_LOAD_IN_PROGRESS, and the client
+    /// retries.
     fn coordinator(
         &mut self,
         topic_partition: &TopicPartition,
@@ -50,27 +56,82 @@ impl Shard {
             return Err(KafkaError::NotCoordinator);
         }
         if !self.coordinators.contains_key(topic_partition) {
-            let loaded = Coordinator::load(
-                group_config(&self.shared.options.config),
-                partition.log(),
-                now_at(Instant::now()),
-            )
-            .map_err(|error| {
+            // Every request for a loading coordinator drives its load a step too.
+            self.start_loading(topic_partition);
+            self.load_step(topic_partition)?;
+        }
+        self.coordinators
+            .get_mut(topic_partition)
+            .ok_or(KafkaError::CoordinatorLoadInProgress)
+    }
+
+    /// Starts loading the coordinator of an offsets-topic partition this shard now leads,
+    /// unless it is loaded or loading.
+    pub(super) fn start_loading(&mut self, topic_partition: &TopicPartition) {
+        if self.coordinators.contains_key(topic_partition)
+            || self.loading.contains_key(topic_partition)
+        {
+            return;
+        }
+        let Some(partition) = self.partitions.get(topic_partition) else {
+            return;
+        };
+        let loader = Loader::new(partition.log());
+        tracing::info!(partition = %topic_partition, "group coordinator loading");
+        self.loading
+            .insert(topic_partition.clone(), (loader, Instant::now()));
+    }
+
+    /// Runs one step of every coordinator's load (between two turns of the ring, so a long
+    /// replay shares the shard with its connections).
+    pub(super) fn load_coordinators(&mut self) {
+        let loading: Vec<TopicPartition> = self.loading.keys().cloned().collect();
+        for topic_partition in loading {
+            // A failed load is logged and dropped: the next request for its groups tries again.
+            let _ = self.load_step(&topic_partition);
+        }
+    }
+
+    /// One step of a coordinator's load; after the last, the coordinator serves its groups.
+    fn load_step(&mut self, topic_partition: &TopicPartition) -> Result<(), KafkaError> {
+        let Some(partition) = self.partitions.get(topic_partition) else {
+            self.loading.remove(topic_partition);
+            return Err(KafkaError::NotCoordinator);
+        };
+        let Some((loader, _)) = self.loading.get_mut(topic_partition) else {
+            return Ok(());
+        };
+        let done = match loader.step(partition.log(), LOAD_STEP_BYTES) {
+            Ok(done) => done,
+            Err(error) => {
                 tracing::error!(partition = %topic_partition, %error, "cannot load the group coordinator");
-                KafkaError::CoordinatorNotAvailable
-            })?;
-            tracing::info!(partition = %topic_partition, groups = loaded.group_ids().len(), "group coordinator loaded");
+                self.loading.remove(topic_partition);
+                return Err(KafkaError::CoordinatorNotAvailable);
+            }
+        };
+        if done {
+            let (loader, started) = self.loading.remove(topic_partition).expect("loading above");
+            let bytes = loader.bytes();
+            let config = group_config(&self.shared.options.config);
+            let loaded = Coordinator::load(config, loader, now_at(Instant::now()));
+            tracing::info!(
+                partition = %topic_partition,
+                groups = loaded.group_ids().len(),
+                bytes,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "group coordinator loaded"
+            );
             self.coordinators.insert(topic_partition.clone(), loaded);
         }
-        Ok(self
-            .coordinators
-            .get_mut(topic_partition)
-            .expect("loaded above"))
+        Ok(())
     }
 
     /// The partition's leadership went (or the partition did): its coordinator's waiting
     /// members are answered NOT_COORDINATOR and they find the new one.
     pub(super) fn unload_coordinator(&mut self, topic_partition: &TopicPartition) {
+        if self.loading.remove(topic_partition).is_some() {
+            tracing::info!(partition = %topic_partition, "group coordinator load abandoned");
+        }
         if let Some(mut coordinator) = self.coordinators.remove(topic_partition) {
             let effects = coordinator.unload();
             tracing::info!(partition = %topic_partition, "group coordinator unloaded");
@@ -87,6 +148,12 @@ impl Shard {
         let now = now_at(Instant::now());
         let coordinator = match self.coordinator(&topic_partition) {
             Ok(coordinator) => coordinator,
+            Err(KafkaError::CoordinatorLoadInProgress) if matches!(op, GroupOp::Heartbeat(_)) => {
+                // As Kafka: a member heartbeating while its group loads is answered blindly;
+                // the loaded group starts its session anew.
+                self.deliver(reply, PartResult::Group(GroupAnswer::Heartbeat(None)));
+                return;
+            }
             Err(error) => {
                 self.deliver(reply, PartResult::Group(GroupAnswer::refused(&op, error)));
                 return;

@@ -437,7 +437,12 @@ fn finish_parts(
             }),
             Some(PartResult::Offsets(Err(error))) => Response::Error(ErrorResponse {
                 error_code: ErrorCode::from(error),
-                message: "the group's offsets cannot be read".to_string(),
+                message: match error {
+                    KafkaError::CoordinatorLoadInProgress => {
+                        "the group's coordinator is loading its offsets; retry".to_string()
+                    }
+                    _ => format!("the group's offsets cannot be read: {error:?}"),
+                },
             }),
             other => unreachable!("an offset fetch part answered {other:?}"),
         },
