@@ -14,6 +14,7 @@
 //! | [`compression`] | the codecs of a batch's records section (none, lz4, zstd) with Kafka's attribute codes; bounded decompression |
 //! | [`varint`]    | zigzag varints and varlongs (protobuf style, as Kafka uses them)      |
 //! | [`epoch_cache`] | [`LeaderEpochCache`]: leader epoch → start offset, for follower truncation |
+//! | [`producer`]  | [`ProducerStates`]: each idempotent producer's epoch and last batches, the sequence checks that keep retries from duplicating, snapshots |
 //!
 //! One format on disk and on the wire: the bytes a consumer receives are the bytes in the
 //! segment file, which is what lets a fetch be sent with `sendfile`.
@@ -21,6 +22,7 @@
 pub mod batch;
 pub mod compression;
 pub mod epoch_cache;
+pub mod producer;
 pub mod record;
 pub mod types;
 pub mod varint;
@@ -30,5 +32,6 @@ pub use batch::{
 };
 pub use compression::{Compression, CompressionError};
 pub use epoch_cache::{EpochEntry, LeaderEpochCache};
+pub use producer::{ProducerBatch, ProducerStates, SequenceCheck, SequenceError};
 pub use record::{BatchBuilder, BatchRecords, Header, Record, RecordError, RecordIter, RecordView};
 pub use types::{FilePos, LeaderEpoch, Offset, Timestamp};
