@@ -34,6 +34,23 @@ pub enum Error {
     #[error("append has no batches")]
     EmptyAppend,
 
+    /// An idempotent producer's batch out of sequence, from a fenced epoch, or from a producer
+    /// the log does not know: Kafka's errors of the same names.
+    #[error(transparent)]
+    Sequence(#[from] crate::format::SequenceError),
+
+    /// A transactional or control batch from a producer: transactions are not supported yet.
+    #[error(
+        "batch of producer {producer_id} is transactional or a control batch: transactions are not supported yet"
+    )]
+    TransactionsUnsupported { producer_id: i64 },
+
+    /// An append with an idempotent producer's batch holds more than one batch.
+    #[error(
+        "an append holding an idempotent producer's batch holds {count} batches: it must hold exactly one, as in Kafka"
+    )]
+    IdempotentAppendOfManyBatches { count: usize },
+
     /// An append is larger than a segment may hold.
     #[error("append of {size} bytes exceeds segment_bytes {segment_bytes}")]
     AppendTooLarge { size: u64, segment_bytes: u64 },

@@ -53,6 +53,7 @@
 //! | [`segment`]    | one segment: its `.log`, `.index` and `.timeindex`                    |
 //! | [`format`](mod@format) | the RecordBatch v2 format: header, validation, records, builder (pure; the `ringlog-format` crate, re-exported) |
 //! | [`checkpoint`] | atomic, checksummed checkpoint files                                  |
+//! | [`producer_state`] | the idempotent producers' snapshot files and their rebuild on open (the state itself is `format::producer`) |
 //! | [`epoch_cache`]| leader epoch → start offset, for follower truncation (from `ringlog-format`) |
 //! | [`io`]         | the IO backends: io_uring, portable, fault-injecting (tests)          |
 //! | [`config`]     | [`LogConfig`], [`FlushPolicy`]                                        |
@@ -66,6 +67,7 @@ pub mod config;
 pub mod error;
 pub mod io;
 pub mod log;
+pub mod producer_state;
 pub mod recovery;
 pub mod segment;
 

@@ -26,6 +26,7 @@ use crate::checkpoint;
 use crate::config::LogConfig;
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{Error, Result};
+use crate::format::producer::ProducerStates;
 use crate::format::{BatchHeader, HEADER_LEN, batch};
 use crate::io::{IoBackend, read_exact_at};
 use crate::log::{CLEAN_SHUTDOWN_FILE, State, sync_dir};
@@ -53,6 +54,8 @@ pub struct RecoveryReport {
     pub indexes_rebuilt: Vec<PathBuf>,
     /// Anything odd that was repaired without losing data (a bad checkpoint, orphan files).
     pub warnings: Vec<String>,
+    /// How the idempotent producers' states were rebuilt.
+    pub producers: crate::producer_state::ProducerRebuild,
     pub elapsed: Duration,
 }
 
@@ -139,6 +142,10 @@ pub(crate) fn recover(
     let mut state = recovery.finish(&checkpoints, clean, writer)?;
     state.check_invariants();
     let mut report = recovery.report;
+    let (producers, rebuild) = crate::producer_state::rebuild(dir, backend, &state)?;
+    state.producers = producers;
+    report.warnings.extend(rebuild.discarded.iter().cloned());
+    report.producers = rebuild;
     report.clean_shutdown = clean;
     report.elapsed = started.elapsed();
     for cut in &report.truncations {
@@ -516,6 +523,7 @@ impl Recovery<'_> {
             last_flush: Instant::now(),
             checkpointed: (leo, log_start, high_watermark),
             last_checkpoint: Instant::now(),
+            producers: ProducerStates::new(),
         })
     }
 

@@ -55,6 +55,11 @@ pub enum KafkaError {
     GroupMaxSizeReached,
     FencedInstanceId,
     GroupSubscribedToTopic,
+    OutOfOrderSequenceNumber,
+    DuplicateSequenceNumber,
+    InvalidProducerEpoch,
+    UnknownProducerId,
+    InvalidRecord,
 }
 
 impl KafkaError {
@@ -101,6 +106,11 @@ impl KafkaError {
             KafkaError::GroupMaxSizeReached => 81,
             KafkaError::FencedInstanceId => 82,
             KafkaError::GroupSubscribedToTopic => 86,
+            KafkaError::OutOfOrderSequenceNumber => 45,
+            KafkaError::DuplicateSequenceNumber => 46,
+            KafkaError::InvalidProducerEpoch => 47,
+            KafkaError::UnknownProducerId => 59,
+            KafkaError::InvalidRecord => 87,
         }
     }
 
@@ -147,6 +157,11 @@ impl KafkaError {
             KafkaError::GroupMaxSizeReached => "GROUP_MAX_SIZE_REACHED",
             KafkaError::FencedInstanceId => "FENCED_INSTANCE_ID",
             KafkaError::GroupSubscribedToTopic => "GROUP_SUBSCRIBED_TO_TOPIC",
+            KafkaError::OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
+            KafkaError::DuplicateSequenceNumber => "DUPLICATE_SEQUENCE_NUMBER",
+            KafkaError::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
+            KafkaError::UnknownProducerId => "UNKNOWN_PRODUCER_ID",
+            KafkaError::InvalidRecord => "INVALID_RECORD",
         }
     }
 }
@@ -451,6 +466,23 @@ mod tests {
                 86,
                 "GROUP_SUBSCRIBED_TO_TOPIC",
             ),
+            (
+                KafkaError::OutOfOrderSequenceNumber,
+                45,
+                "OUT_OF_ORDER_SEQUENCE_NUMBER",
+            ),
+            (
+                KafkaError::DuplicateSequenceNumber,
+                46,
+                "DUPLICATE_SEQUENCE_NUMBER",
+            ),
+            (
+                KafkaError::InvalidProducerEpoch,
+                47,
+                "INVALID_PRODUCER_EPOCH",
+            ),
+            (KafkaError::UnknownProducerId, 59, "UNKNOWN_PRODUCER_ID"),
+            (KafkaError::InvalidRecord, 87, "INVALID_RECORD"),
         ];
         for (error, code, name) in expected {
             assert_eq!((error.code(), error.name()), (code, name), "{error:?}");

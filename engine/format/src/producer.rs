@@ -78,6 +78,11 @@ pub fn is_transactional_or_control(header: &BatchHeader) -> bool {
     header.attributes & (TRANSACTIONAL_FLAG | CONTROL_FLAG) != 0
 }
 
+/// Whether a batch holds control records (transaction markers) rather than data.
+pub fn is_control(header: &BatchHeader) -> bool {
+    header.attributes & CONTROL_FLAG != 0
+}
+
 /// The sequence of a batch's last record: sequences wrap from `i32::MAX` to 0.
 fn last_sequence(first: i32, last_offset_delta: i32) -> i32 {
     let last = i64::from(first) + i64::from(last_offset_delta);

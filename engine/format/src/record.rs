@@ -81,8 +81,9 @@ pub struct Record<'a> {
 /// finished (none by default), CRC stamped.
 ///
 /// The header's baseOffset is 0 and partitionLeaderEpoch -1 until the leader stamps them (see
-/// [`batch::set_base_offset`]); the batch is not transactional or idempotent (producerId,
-/// producerEpoch and baseSequence are -1).
+/// [`batch::set_base_offset`]); the batch is not transactional, and not idempotent (producerId,
+/// producerEpoch and baseSequence are -1) unless [`with_producer`](Self::with_producer) says
+/// whose it is.
 #[derive(Clone, Debug)]
 pub struct BatchBuilder {
     /// [`HEADER_LEN`] bytes for the header, written when the batch is finished, then the records,
@@ -95,6 +96,8 @@ pub struct BatchBuilder {
     base_timestamp: i64,
     /// The largest record timestamp; meaningless while empty.
     max_timestamp: i64,
+    /// The idempotent producer's id, epoch and the sequence of the batch's first record.
+    producer: Option<(i64, i16, i32)>,
 }
 
 impl Default for BatchBuilder {
@@ -121,6 +124,7 @@ impl BatchBuilder {
             record_count: 0,
             base_timestamp: 0,
             max_timestamp: 0,
+            producer: None,
         };
         builder.check_invariants();
         builder
@@ -131,6 +135,16 @@ impl BatchBuilder {
     #[inline]
     pub fn with_compression(mut self, compression: Compression) -> Self {
         self.compression = compression;
+        self
+    }
+
+    /// The same builder, its batch an idempotent producer's: `producer_id` at `epoch`, its
+    /// first record numbered `base_sequence` (the next ones follow). The partition's leader
+    /// appends a batch of a given producer, epoch and sequences once, however often it is sent.
+    #[must_use]
+    #[inline]
+    pub fn with_producer(mut self, producer_id: i64, epoch: i16, base_sequence: i32) -> Self {
+        self.producer = Some((producer_id, epoch, base_sequence));
         self
     }
 
@@ -223,7 +237,7 @@ impl BatchBuilder {
     }
 
     /// Appends the complete batch to `out` and empties the builder for the next batch, keeping
-    /// its allocation.
+    /// its allocation (and its producer, whose next batch's sequence follows this one's).
     ///
     /// Panics if no record was pushed, as [`finish`](Self::finish) does.
     #[inline]
@@ -231,6 +245,11 @@ impl BatchBuilder {
         self.seal();
         out.extend_from_slice(&self.buf);
         self.buf.truncate(HEADER_LEN);
+        if let Some((_, _, sequence)) = &mut self.producer {
+            // Sequences wrap from i32::MAX to 0.
+            *sequence = ((i64::from(*sequence) + i64::from(self.record_count))
+                % (i64::from(i32::MAX) + 1)) as i32;
+        }
         self.record_count = 0;
         self.base_timestamp = 0;
         self.max_timestamp = 0;
@@ -267,9 +286,9 @@ impl BatchBuilder {
             last_offset_delta: self.record_count - 1,
             base_timestamp: self.base_timestamp,
             max_timestamp: self.max_timestamp,
-            producer_id: PRODUCER_ID_NONE,
-            producer_epoch: PRODUCER_EPOCH_NONE,
-            base_sequence: BASE_SEQUENCE_NONE,
+            producer_id: self.producer.map_or(PRODUCER_ID_NONE, |p| p.0),
+            producer_epoch: self.producer.map_or(PRODUCER_EPOCH_NONE, |p| p.1),
+            base_sequence: self.producer.map_or(BASE_SEQUENCE_NONE, |p| p.2),
             record_count: self.record_count,
         }
         .encode(&mut self.buf);
@@ -1197,6 +1216,29 @@ mod tests {
         assert_eq!(batches[1].header.base_timestamp, 9);
         let keys: Vec<_> = read(second).iter().map(|v| v.key.unwrap()).collect();
         assert_eq!(keys, [&b"b"[..], &b"c"[..]]);
+    }
+
+    #[test]
+    fn a_producers_batches_carry_its_id_epoch_and_following_sequences() {
+        let mut builder = BatchBuilder::new().with_producer(42, 3, i32::MAX - 1);
+        let mut out = Vec::new();
+        for value in [b"a", b"b", b"c"] {
+            builder.push(&record(Some(value), None, 1));
+        }
+        builder.finish_into(&mut out);
+        builder.push(&record(Some(b"d"), None, 1));
+        builder.finish_into(&mut out);
+        let headers: Vec<BatchHeader> = batch::BatchIter::new(&out, u32::MAX)
+            .map(|b| b.unwrap().header)
+            .collect();
+        let identity = |h: &BatchHeader| (h.producer_id, h.producer_epoch, h.base_sequence);
+        assert_eq!(identity(&headers[0]), (42, 3, i32::MAX - 1));
+        // Three records from i32::MAX - 1: the next batch starts at 1, past the wrap.
+        assert_eq!(identity(&headers[1]), (42, 3, 1));
+        let mut plain = BatchBuilder::new();
+        plain.push(&record(Some(b"x"), None, 1));
+        let header = BatchHeader::decode(&plain.finish()).unwrap();
+        assert_eq!(identity(&header), (-1, -1, -1));
     }
 
     #[test]

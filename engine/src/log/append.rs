@@ -6,7 +6,11 @@ use crate::checkpoint;
 use crate::config::FlushPolicy;
 use crate::error::{Error, Result};
 use crate::format::batch::{set_base_offset, set_partition_leader_epoch};
+use crate::format::producer::{
+    ProducerBatch, SequenceCheck, is_control, is_transactional_or_control,
+};
 use crate::format::{BatchHeader, BatchIter};
+use crate::producer_state;
 use crate::segment::Segment;
 use crate::types::{LeaderEpoch, Offset, Timestamp};
 
@@ -25,6 +29,10 @@ pub struct AppendInfo {
     pub bytes: u64,
     /// The largest max timestamp among the batches.
     pub max_timestamp: Timestamp,
+    /// The batch was an idempotent producer's retry of one the log already holds (same
+    /// producer, epoch and sequences): nothing was written, and the offsets are those of the
+    /// first append.
+    pub duplicate: bool,
 }
 
 impl AppendInfo {
@@ -57,6 +65,7 @@ impl Log {
         epoch: LeaderEpoch,
     ) -> Result<AppendInfo> {
         let mut headers = self.validate_append(input.bytes_mut())?;
+        let producer = producer_batch(&headers)?;
         let (info, truncations) = {
             let mut state = self.write_state();
             self.check_writable(&state)?;
@@ -65,14 +74,36 @@ impl Log {
             {
                 return Err(Error::StaleLeaderEpoch { epoch, latest });
             }
-            let base = state.log_end_offset();
-            stamp(input.bytes_mut(), &mut headers, base, epoch);
-            if state.epochs.assign(epoch, base) {
-                checkpoint::write_epochs(&self.dir, state.epochs.entries())?;
+            if let Some(producer) = &producer
+                && let SequenceCheck::Duplicate(kept) = state.producers.check(producer)?
+            {
+                let header = &headers[0];
+                let info = AppendInfo {
+                    first_offset: kept.first_offset,
+                    last_offset: kept.last_offset,
+                    batch_count: 1,
+                    record_count: header.record_count as u64,
+                    bytes: 0,
+                    max_timestamp: Timestamp(header.max_timestamp),
+                    duplicate: true,
+                };
+                (info, state.truncations)
+            } else {
+                let base = state.log_end_offset();
+                stamp(input.bytes_mut(), &mut headers, base, epoch);
+                if state.epochs.assign(epoch, base) {
+                    checkpoint::write_epochs(&self.dir, state.epochs.entries())?;
+                }
+                let info = self.write_batches(&mut state, input.into_payload(), &headers)?;
+                if let Some(producer) = &producer {
+                    state
+                        .producers
+                        .apply(producer, info.first_offset, info.last_offset);
+                }
+                (info, state.truncations)
             }
-            let info = self.write_batches(&mut state, input.into_payload(), &headers)?;
-            (info, state.truncations)
         };
+        // A duplicate waits for the first append's durability like the first append would.
         self.apply_flush_policy(info, truncations)
     }
 
@@ -97,6 +128,17 @@ impl Log {
                 checkpoint::write_epochs(&self.dir, state.epochs.entries())?;
             }
             let info = self.write_batches(&mut state, Payload::Borrowed(batches), &headers)?;
+            // The leader checked its producers' sequences; a follower takes them as they come,
+            // so that it deduplicates the same retries once it leads.
+            for header in &headers {
+                if !is_control(header)
+                    && let Some(producer) = ProducerBatch::of(header)
+                {
+                    let first = Offset(header.base_offset as u64);
+                    let last = Offset(header.last_offset() as u64);
+                    state.producers.apply(&producer, first, last);
+                }
+            }
             (info, state.truncations)
         };
         self.apply_flush_policy(info, truncations)
@@ -200,6 +242,7 @@ impl Log {
             record_count: headers.iter().map(|h| h.record_count as u64).sum(),
             bytes: len,
             max_timestamp: Timestamp(headers.iter().map(|h| h.max_timestamp).max().unwrap_or(-1)),
+            duplicate: false,
         };
         self.debug_check(state);
         Ok(info)
@@ -213,6 +256,8 @@ impl Log {
         active.trim_preallocation()?;
         active.seal();
         active.write_indexes(self.backend.as_ref())?;
+        // The producers as of the new segment's base: an open after a crash replays from here.
+        producer_state::write_snapshot(&self.dir, &state.producers, base_offset)?;
         let segment = Segment::create(&self.dir, base_offset)?;
         sync_dir(&self.dir)?;
         tracing::debug!(dir = %self.dir.display(), base_offset = base_offset.0, "segment rolled");
@@ -232,6 +277,30 @@ impl Log {
         }
         Ok(info)
     }
+}
+
+/// The idempotent producer's batch among a leader's `headers`, if any: transactional and
+/// control batches are refused (no transactions yet), and so is an idempotent batch that is
+/// not alone in its append (Kafka's produce carries one batch per partition; one batch per
+/// check keeps the verdict whole: appended, or a duplicate, or refused).
+fn producer_batch(headers: &[BatchHeader]) -> Result<Option<ProducerBatch>> {
+    let mut found = None;
+    for header in headers {
+        if is_transactional_or_control(header) {
+            return Err(Error::TransactionsUnsupported {
+                producer_id: header.producer_id,
+            });
+        }
+        if let Some(producer) = ProducerBatch::of(header) {
+            found = Some(producer);
+        }
+    }
+    if found.is_some() && headers.len() > 1 {
+        return Err(Error::IdempotentAppendOfManyBatches {
+            count: headers.len(),
+        });
+    }
+    Ok(found)
 }
 
 /// A leader's batches, borrowed or owned.

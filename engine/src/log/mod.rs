@@ -40,7 +40,9 @@ use crate::checkpoint;
 use crate::config::LogConfig;
 use crate::epoch_cache::{EpochEntry, LeaderEpochCache};
 use crate::error::{Error, Result};
+use crate::format::producer::{ProducerEntry, ProducerStates};
 use crate::io::{IoBackend, open_backend};
+use crate::producer_state;
 use crate::recovery::{self, RecoveryReport};
 use crate::segment::Segment;
 use crate::types::{LeaderEpoch, Offset};
@@ -71,6 +73,8 @@ pub(crate) struct State {
     /// The (recovery point, log start offset, high watermark) last written to checkpoints.
     pub checkpointed: (Offset, Offset, Offset),
     pub last_checkpoint: Instant,
+    /// The idempotent producers of every batch in the log (see [`crate::producer_state`]).
+    pub producers: ProducerStates,
 }
 
 impl State {
@@ -244,6 +248,8 @@ impl Log {
         state.recovery_point = leo;
         self.write_checkpoints(&mut state)?;
         checkpoint::write_epochs(&self.dir, state.epochs.entries())?;
+        // The producers as of the log end: the next open replays nothing to know them.
+        producer_state::write_snapshot(&self.dir, &state.producers, leo)?;
         let marker = format!("ringlog clean shutdown 1\nlog_end_offset {leo}\n");
         checkpoint::write_atomic(&self.dir.join(CLEAN_SHUTDOWN_FILE), marker.as_bytes())?;
         tracing::info!(dir = %self.dir.display(), log_end_offset = leo.0, "log closed");
@@ -345,6 +351,29 @@ impl Log {
     /// cache; `None` when the cache has no epoch that covers it.
     pub fn epoch_for_offset(&self, offset: Offset) -> Option<LeaderEpoch> {
         self.read_state().epochs.epoch_for_offset(offset)
+    }
+
+    /// What the log knows of the idempotent producer `producer_id`: its epoch and last
+    /// batches' sequences and offsets.
+    pub fn producer(&self, producer_id: i64) -> Option<ProducerEntry> {
+        self.read_state().producers.get(producer_id).cloned()
+    }
+
+    /// How many idempotent producers the log knows.
+    pub fn producer_count(&self) -> usize {
+        self.read_state().producers.len()
+    }
+
+    /// Forgets the producers whose last batch is older than `expiration` at `now` (Kafka's
+    /// `producer.id.expiration.ms`): their next batch must start a new sequence. Returns how
+    /// many were forgotten.
+    pub fn expire_producers(
+        &self,
+        now: crate::types::Timestamp,
+        expiration: std::time::Duration,
+    ) -> usize {
+        let expiration_ms = i64::try_from(expiration.as_millis()).unwrap_or(i64::MAX);
+        self.write_state().producers.expire(now.0, expiration_ms)
     }
 
     /// Total bytes of all segments.

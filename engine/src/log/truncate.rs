@@ -5,6 +5,8 @@
 
 use crate::checkpoint;
 use crate::error::{Error, Result};
+use crate::format::producer::ProducerStates;
+use crate::producer_state;
 use crate::segment::Segment;
 use crate::types::{Offset, Timestamp};
 
@@ -72,9 +74,13 @@ impl Log {
             }
             segment.truncate_to(backend, cut.position, interval)?;
         }
-        sync_dir(&self.dir)?;
         let new_leo = state.log_end_offset();
+        // Snapshots past the new end describe batches that are gone.
+        producer_state::delete_snapshots_outside(&self.dir, Offset::ZERO, new_leo)?;
+        sync_dir(&self.dir)?;
         self.after_truncation(&mut state, new_leo)?;
+        let (producers, _) = producer_state::rebuild(&self.dir, self.backend.as_ref(), &state)?;
+        state.producers = producers;
         tracing::info!(dir = %self.dir.display(), from = leo.0, to = new_leo.0, "log truncated");
         Ok(new_leo)
     }
@@ -100,6 +106,8 @@ impl Log {
         state
             .segments
             .insert(offset, Segment::create(&self.dir, offset)?);
+        producer_state::delete_all_snapshots(&self.dir)?;
+        state.producers = ProducerStates::new();
         sync_dir(&self.dir)?;
         state.log_start_offset = offset;
         state.high_watermark = offset;
@@ -228,6 +236,13 @@ impl Log {
                 .expect("doomed segment exists")
                 .delete_files()?;
         }
+        state.producers.forget_below(new_start);
+        let first_base = *state
+            .segments
+            .keys()
+            .next()
+            .expect("a log always has a segment");
+        producer_state::delete_snapshots_outside(&self.dir, first_base, Offset(u64::MAX))?;
         sync_dir(&self.dir)?;
         if state.epochs.drop_before(new_start) {
             checkpoint::write_epochs(&self.dir, state.epochs.entries())?;

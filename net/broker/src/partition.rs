@@ -112,6 +112,7 @@ impl DriverLog for EngineLog {
 
     fn append_refusal(error: &ringlog_engine::Error) -> KafkaError {
         use ringlog_engine::Error;
+        use ringlog_engine::format::SequenceError;
         match error {
             Error::InvalidBatch { source, .. } => match source {
                 ringlog_engine::format::BatchError::TooLarge { .. } => KafkaError::MessageTooLarge,
@@ -119,6 +120,14 @@ impl DriverLog for EngineLog {
             },
             Error::EmptyAppend => KafkaError::CorruptMessage,
             Error::AppendTooLarge { .. } => KafkaError::RecordListTooLarge,
+            Error::Sequence(refused) => match refused {
+                SequenceError::OutOfOrderSequence { .. } => KafkaError::OutOfOrderSequenceNumber,
+                SequenceError::InvalidProducerEpoch { .. } => KafkaError::InvalidProducerEpoch,
+                SequenceError::UnknownProducerId { .. } => KafkaError::UnknownProducerId,
+            },
+            Error::TransactionsUnsupported { .. } | Error::IdempotentAppendOfManyBatches { .. } => {
+                KafkaError::InvalidRecord
+            }
             _ => KafkaError::KafkaStorageError,
         }
     }

@@ -96,8 +96,19 @@ error_codes! {
     INVALID_REQUEST = 42, retriable: false;
     /// The request breaks a policy of the broker's.
     POLICY_VIOLATION = 44, retriable: false;
+    /// An idempotent producer's batch does not follow its last one (a batch in between was
+    /// lost), or a new epoch does not start at sequence 0.
+    OUT_OF_ORDER_SEQUENCE_NUMBER = 45, retriable: false;
+    /// An idempotent producer's batch the partition already holds (Kafka's answer to some
+    /// retries; ringlog answers those with the first append's offsets instead).
+    DUPLICATE_SEQUENCE_NUMBER = 46, retriable: false;
+    /// An idempotent producer's epoch older than the partition's: a newer instance fenced it.
+    INVALID_PRODUCER_EPOCH = 47, retriable: false;
     /// The partition's log failed on disk (its directory is offline on this broker).
     KAFKA_STORAGE_ERROR = 56, retriable: true;
+    /// A batch from a producer id the partition does not know (expired, or its records
+    /// deleted) that does not start at sequence 0: the producer bumps its epoch (KIP-360).
+    UNKNOWN_PRODUCER_ID = 59, retriable: false;
     /// DeleteGroups of a group that still has members.
     NON_EMPTY_GROUP = 68, retriable: false;
     /// A group request naming a group that does not exist.
@@ -120,6 +131,10 @@ error_codes! {
     FENCED_INSTANCE_ID = 82, retriable: false;
     /// OffsetDelete of a partition the group's members are subscribed to.
     GROUP_SUBSCRIBED_TO_TOPIC = 86, retriable: false;
+    /// A record or batch the broker refuses as a whole: for now a transactional or control
+    /// batch (transactions are not supported yet), or an idempotent batch not alone in its
+    /// partition's records.
+    INVALID_RECORD = 87, retriable: false;
     /// An ISR proposal built on an older partition epoch than the controller's.
     INVALID_UPDATE_VERSION = 95, retriable: false;
     /// A topic id the broker does not know.
@@ -204,7 +219,12 @@ mod tests {
             (ErrorCode::INVALID_REPLICATION_FACTOR, 38),
             (ErrorCode::INVALID_CONFIG, 40),
             (ErrorCode::INVALID_REQUEST, 42),
+            (ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, 45),
+            (ErrorCode::DUPLICATE_SEQUENCE_NUMBER, 46),
+            (ErrorCode::INVALID_PRODUCER_EPOCH, 47),
             (ErrorCode::KAFKA_STORAGE_ERROR, 56),
+            (ErrorCode::UNKNOWN_PRODUCER_ID, 59),
+            (ErrorCode::INVALID_RECORD, 87),
             (ErrorCode::FENCED_LEADER_EPOCH, 74),
             (ErrorCode::UNKNOWN_LEADER_EPOCH, 75),
         ];
