@@ -250,7 +250,7 @@ fn followers_learn_producers_and_truncation_forgets_the_cut_batches() {
 }
 
 #[test]
-fn deleted_records_and_expiry_forget_producers() {
+fn deleted_records_forget_batches_and_expiry_forgets_producers() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), small_config()).unwrap();
     log.append(&mut producer_batch(1, 0, 0, 3), EPOCH).unwrap();
@@ -258,9 +258,14 @@ fn deleted_records_and_expiry_forget_producers() {
     assert_eq!(log.producer_count(), 2);
     let end = log.log_end_offset();
     log.set_high_watermark(end);
-    // Past producer 1's only batch: it is forgotten, and the snapshots of deleted segments go.
+    // Past producer 1's only batch: its batch is forgotten (a retry of it is known to be in
+    // the past), and the snapshots of deleted segments go.
     log.delete_records(Offset(end.0 - 3)).unwrap();
-    assert!(log.producer(1).is_none());
+    assert!(log.producer(1).unwrap().batches.is_empty());
+    assert!(matches!(
+        log.append(&mut producer_batch(1, 0, 0, 3), EPOCH),
+        Err(Error::Sequence(SequenceError::DuplicateSequence { .. }))
+    ));
     assert_eq!(log.producer(7).unwrap().batches.len(), 1);
     let first = log.segments()[0].base_offset;
     assert!(
@@ -272,6 +277,7 @@ fn deleted_records_and_expiry_forget_producers() {
     // Producer 7's last batch was stamped at about 1_000 ms: a day later it has expired.
     let day = Duration::from_secs(86_400);
     assert_eq!(log.expire_producers(Timestamp(1_000 + 1_000), day), 0);
-    assert_eq!(log.expire_producers(Timestamp(10_000 + 86_400_000), day), 1);
+    assert_eq!(log.expire_producers(Timestamp(10_000 + 86_400_000), day), 2);
     assert!(log.producer(7).is_none());
+    assert_eq!(log.producer_count(), 0);
 }

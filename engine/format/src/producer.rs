@@ -12,11 +12,17 @@
 //! - An epoch below the producer's is refused (INVALID_PRODUCER_EPOCH): a newer instance of
 //!   the producer fenced it. A new, higher epoch must start at sequence 0.
 //! - At the producer's epoch, a batch must start right after its last sequence (wrapping from
-//!   `i32::MAX` to 0), else OUT_OF_ORDER_SEQUENCE_NUMBER: a batch in between was lost.
-//! - A producer the partition does not know (never seen, expired, or its batches all deleted)
-//!   may start at sequence 0 only; a later sequence is UNKNOWN_PRODUCER_ID, and the client
-//!   bumps its epoch and starts again at 0 (KIP-360) rather than risk a duplicate the partition
-//!   cannot see.
+//!   `i32::MAX` to 0), else OUT_OF_ORDER_SEQUENCE_NUMBER: a batch in between was lost. A batch
+//!   behind the last sequence that is not one of the kept batches (its records were deleted
+//!   by retention or DeleteRecords since) was appended before: DUPLICATE_SEQUENCE_NUMBER,
+//!   which Kafka's clients take as delivered.
+//! - A producer the partition does not know (never seen, or expired after
+//!   `producer.id.expiration.ms` idle) may start at sequence 0 only; a later sequence is
+//!   UNKNOWN_PRODUCER_ID, and the client bumps its epoch and starts again at 0 (KIP-360)
+//!   rather than risk a duplicate the partition cannot see. Unlike Kafka, which forgets a
+//!   producer whose batches are all deleted (and then takes any sequence from it), a
+//!   partition here keeps its epoch and last sequence until it expires, so a retry of a
+//!   deleted batch is still recognised.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -41,8 +47,9 @@ const SNAPSHOT_VERSION: u16 = 1;
 const SNAPSHOT_HEADER_LEN: usize = 2 + 4 + 8 + 4;
 /// Where the CRC-covered bytes start (after version and crc).
 const SNAPSHOT_CRC_FROM: usize = 6;
-/// One producer's fixed part: id i64, epoch i16, last timestamp i64, batch count u8.
-const PRODUCER_LEN: usize = 8 + 2 + 8 + 1;
+/// One producer's fixed part: id i64, epoch i16, last sequence i32, last timestamp i64, batch
+/// count u8.
+const PRODUCER_LEN: usize = 8 + 2 + 4 + 8 + 1;
 /// One kept batch: first and last sequence i32, first and last offset u64.
 const BATCH_LEN: usize = 4 + 4 + 8 + 8;
 
@@ -95,6 +102,13 @@ fn in_sequence(last: i32, next: i32) -> bool {
     i64::from(next) == i64::from(last) + 1 || (next == 0 && last == i32::MAX)
 }
 
+/// Whether `sequence` is at or behind `last`, within half the sequence space (sequences wrap,
+/// so "behind" is measured as a distance back from `last`).
+fn at_or_behind(last: i32, sequence: i32) -> bool {
+    let space = i64::from(i32::MAX) + 1;
+    (i64::from(last) - i64::from(sequence)).rem_euclid(space) < space / 2
+}
+
 /// One of a producer's batches as the partition keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeptBatch {
@@ -108,18 +122,17 @@ pub struct KeptBatch {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProducerEntry {
     pub epoch: i16,
-    /// Its last batches, oldest first, at most [`BATCHES_KEPT`], all of `epoch`.
+    /// The sequence of its last record appended at `epoch`, kept when the batches are deleted.
+    pub last_sequence: i32,
+    /// Its last batches, oldest first, at most [`BATCHES_KEPT`], all of `epoch`; fewer (or
+    /// none) once the log's start passed them.
     pub batches: VecDeque<KeptBatch>,
     /// The max timestamp of its last batch.
     pub last_timestamp: i64,
 }
 
 impl ProducerEntry {
-    fn last_sequence(&self) -> Option<i32> {
-        self.batches.back().map(|b| b.last_sequence)
-    }
-
-    /// The offset of its last record in the log.
+    /// The offset of its last record in the log, while the log holds it.
     pub fn last_offset(&self) -> Option<Offset> {
         self.batches.back().map(|b| b.last_offset)
     }
@@ -153,7 +166,16 @@ pub enum SequenceError {
         got: i32,
     },
     #[error(
-        "producer {producer_id} is not known to this partition (expired, or its records deleted), and its batch starts at sequence {got}, not 0"
+        "producer {producer_id} (epoch {epoch}) sent sequence {got} again: its records up to sequence {last} were appended, and this batch is no longer in the log to answer with"
+    )]
+    DuplicateSequence {
+        producer_id: i64,
+        epoch: i16,
+        last: i32,
+        got: i32,
+    },
+    #[error(
+        "producer {producer_id} is not known to this partition (never seen, or expired), and its batch starts at sequence {got}, not 0"
     )]
     UnknownProducerId { producer_id: i64, got: i32 },
 }
@@ -235,16 +257,23 @@ impl ProducerStates {
         }) {
             return Ok(SequenceCheck::Duplicate(*kept));
         }
-        match entry.last_sequence() {
-            // Its batches were all deleted (DeleteRecords, retention) but its epoch is known.
-            None => Ok(SequenceCheck::Append),
-            Some(last) if in_sequence(last, batch.first_sequence) => Ok(SequenceCheck::Append),
-            Some(last) => Err(SequenceError::OutOfOrderSequence {
+        let last = entry.last_sequence;
+        if in_sequence(last, batch.first_sequence) {
+            Ok(SequenceCheck::Append)
+        } else if at_or_behind(last, batch.first_sequence) {
+            Err(SequenceError::DuplicateSequence {
+                producer_id: batch.producer_id,
+                epoch: batch.epoch,
+                last,
+                got: batch.first_sequence,
+            })
+        } else {
+            Err(SequenceError::OutOfOrderSequence {
                 producer_id: batch.producer_id,
                 epoch: batch.epoch,
                 expected: last.wrapping_add(1).max(0),
                 got: batch.first_sequence,
-            }),
+            })
         }
     }
 
@@ -266,17 +295,16 @@ impl ProducerStates {
             first_offset,
             last_offset,
         });
+        entry.last_sequence = batch.last_sequence;
         entry.last_timestamp = batch.max_timestamp;
     }
 
     /// The log's start moved to `log_start` (retention, DeleteRecords): batches below it are
-    /// forgotten, and so is a producer with none left, as Kafka does, so that its next batch is
-    /// judged against what the log still holds.
+    /// forgotten; the producer's epoch and last sequence stay until it expires (module docs).
     pub fn forget_below(&mut self, log_start: Offset) {
-        self.producers.retain(|_, entry| {
+        for entry in self.producers.values_mut() {
             entry.batches.retain(|b| b.last_offset >= log_start);
-            !entry.batches.is_empty()
-        });
+        }
     }
 
     /// Forgets producers whose last batch is older than `expiration_ms` at `now_ms`
@@ -303,6 +331,7 @@ impl ProducerStates {
         for (producer_id, entry) in &self.producers {
             out.extend_from_slice(&producer_id.to_be_bytes());
             out.extend_from_slice(&entry.epoch.to_be_bytes());
+            out.extend_from_slice(&entry.last_sequence.to_be_bytes());
             out.extend_from_slice(&entry.last_timestamp.to_be_bytes());
             out.push(entry.batches.len() as u8);
             for batch in &entry.batches {
@@ -336,6 +365,7 @@ impl ProducerStates {
         for _ in 0..count {
             let producer_id = i64::from_be_bytes(reader.take()?);
             let epoch = i16::from_be_bytes(reader.take()?);
+            let last_sequence = i32::from_be_bytes(reader.take()?);
             let last_timestamp = i64::from_be_bytes(reader.take()?);
             let [batch_count] = reader.take()?;
             if usize::from(batch_count) > BATCHES_KEPT {
@@ -352,6 +382,7 @@ impl ProducerStates {
             }
             let entry = ProducerEntry {
                 epoch,
+                last_sequence,
                 batches,
                 last_timestamp,
             };

@@ -88,11 +88,11 @@ fn a_retry_of_one_of_the_last_five_batches_is_a_duplicate_with_its_offsets() {
             last_offset: Offset(109),
         }))
     );
-    // Older than the kept five: Kafka cannot tell a duplicate, and neither can we.
+    // Older than the kept five: appended before, but no offsets to answer with.
     assert!(matches!(
         states.check(&batch(1, 0, 2, 2)),
-        Err(SequenceError::OutOfOrderSequence {
-            expected: 14,
+        Err(SequenceError::DuplicateSequence {
+            last: 13,
             got: 2,
             ..
         })
@@ -161,7 +161,7 @@ fn sequences_wrap_from_the_largest_to_zero() {
     let mut end = 0;
     states.apply(&batch(1, 0, i32::MAX - 1, 2), Offset(0), Offset(1));
     end += 2;
-    assert_eq!(states.get(1).unwrap().last_sequence(), Some(i32::MAX));
+    assert_eq!(states.get(1).unwrap().last_sequence, i32::MAX);
     assert_eq!(
         offer(&mut states, &mut end, &batch(1, 0, 0, 3), 3),
         Ok(SequenceCheck::Append)
@@ -172,7 +172,7 @@ fn sequences_wrap_from_the_largest_to_zero() {
 }
 
 #[test]
-fn a_log_start_past_a_producers_batches_forgets_it() {
+fn a_log_start_past_a_producers_batches_keeps_its_last_sequence() {
     let mut states = ProducerStates::new();
     let mut end = 0;
     offer(&mut states, &mut end, &batch(1, 0, 0, 10), 10).unwrap(); // 0..=9
@@ -182,8 +182,20 @@ fn a_log_start_past_a_producers_batches_forgets_it() {
     assert_eq!(states.get(1).unwrap().batches.len(), 1);
     assert_eq!(states.get(2).unwrap().batches.len(), 1);
     states.forget_below(Offset(20));
-    assert!(states.get(2).is_none());
-    assert_eq!(states.len(), 1);
+    let gone = states.get(2).unwrap();
+    assert!(gone.batches.is_empty());
+    assert_eq!(gone.last_sequence, 9);
+    // A retry of its deleted batch was appended before; its next batch goes on in sequence.
+    assert!(matches!(
+        states.check(&batch(2, 0, 0, 10)),
+        Err(SequenceError::DuplicateSequence {
+            last: 9,
+            got: 0,
+            ..
+        })
+    ));
+    assert_eq!(states.check(&batch(2, 0, 10, 1)), Ok(SequenceCheck::Append));
+    assert_eq!(states.len(), 2);
 }
 
 #[test]
@@ -308,10 +320,12 @@ proptest! {
                     prop_assert_eq!((kept.first_offset.0, kept.last_offset.0), (first_offset, last_offset));
                 }
                 Err(SequenceError::OutOfOrderSequence { .. }) => {
-                    // Ahead of a lost batch, or a retry older than the window.
-                    let ahead = index > log.len();
-                    let old = appended_at[index].is_some() && index + BATCHES_KEPT < log.len();
-                    prop_assert!(ahead || old, "batch {} refused out of order, {} appended", index, log.len());
+                    // Ahead of a batch not appended yet.
+                    prop_assert!(index > log.len(), "batch {} refused out of order, {} appended", index, log.len());
+                }
+                Err(SequenceError::DuplicateSequence { .. }) => {
+                    // A retry older than the kept five: appended, its offsets no longer kept.
+                    prop_assert!(appended_at[index].is_some() && index + BATCHES_KEPT < log.len());
                 }
                 Err(other) => prop_assert!(false, "unexpected {:?}", other),
             }

@@ -124,6 +124,7 @@ impl DriverLog for EngineLog {
                 SequenceError::OutOfOrderSequence { .. } => KafkaError::OutOfOrderSequenceNumber,
                 SequenceError::InvalidProducerEpoch { .. } => KafkaError::InvalidProducerEpoch,
                 SequenceError::UnknownProducerId { .. } => KafkaError::UnknownProducerId,
+                SequenceError::DuplicateSequence { .. } => KafkaError::DuplicateSequenceNumber,
             },
             Error::TransactionsUnsupported { .. } | Error::IdempotentAppendOfManyBatches { .. } => {
                 KafkaError::InvalidRecord
