@@ -95,7 +95,13 @@ impl Broker {
             frozen_until: 0,
             skew: 0,
             drivers: Vec::new(),
-            logs_down: vec![ModelLog::default(); config.partitions],
+            logs_down: vec![
+                ModelLog {
+                    test_only_forget_producers: config.broken_idempotence,
+                    ..ModelLog::default()
+                };
+                config.partitions
+            ],
             parked: Vec::new(),
             disk_free_at: 0,
             next_heartbeat: 0,
@@ -320,12 +326,14 @@ impl Broker {
                 request,
                 acks,
                 records,
+                producer,
             } => {
                 // As a producer sends it: one batch, offsets and epoch for the leader to stamp.
                 let batch = ModelBatch {
                     base: Offset::ZERO,
                     epoch: LeaderEpoch(0),
                     records: records.clone(),
+                    producer,
                 };
                 let reply = Reply::Produce(ProduceReply {
                     request,

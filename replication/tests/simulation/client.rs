@@ -1,8 +1,9 @@
 //! The simulated client: a producer that sends batches of new, unique records to partition
-//! leaders with acks 0, 1 or all, now and then a DeleteRecords (up to the high watermark, or
-//! to where its consumer has read), and one consumer per partition reading from the leader
-//! (from the log start when its position was deleted). All learn leaders from the controller's
-//! metadata. What they are told goes into [`History`].
+//! leaders with acks 0, 1 or all, an idempotent producer per partition that sends again what
+//! was not acknowledged (`idempotent.rs`), now and then a DeleteRecords (up to the high
+//! watermark, or to where its consumer has read), and one consumer per partition reading from
+//! the leader (from the log start when its position was deleted). All learn leaders from the
+//! controller's metadata. What they are told goes into [`History`].
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,7 @@ use ringlog_replication::controller::Partition;
 use ringlog_replication::partition::Acks;
 use ringlog_replication::{KafkaError, Offset};
 
+use crate::idempotent::IdempotentProducers;
 use crate::network::{Envelope, Network, Node};
 use crate::world::{Acked, Event, History, Message, PartitionIndex, SimConfig, timing};
 
@@ -40,6 +42,8 @@ pub(crate) struct Client {
     positions: Vec<Offset>,
     consumer_in_flight: Vec<Option<u64>>,
     next_metadata: u64,
+    /// One idempotent producer per partition.
+    pub idempotent: IdempotentProducers,
 }
 
 impl Client {
@@ -57,6 +61,7 @@ impl Client {
             positions: vec![Offset::ZERO; config.partitions],
             consumer_in_flight: vec![None; config.partitions],
             next_metadata: 0,
+            idempotent: IdempotentProducers::new(config.partitions),
         }
     }
 
@@ -99,6 +104,7 @@ impl Client {
                 request,
                 acks,
                 records: records.clone(),
+                producer: None,
             };
             net.send(Node::Client, Node::Broker(leader), produce);
         } else {
@@ -148,6 +154,11 @@ impl Client {
             let count = net.range(1, 3);
             self.produce(net, partition, acks, count);
         }
+        let metadata = &self.metadata;
+        self.idempotent
+            .on_tick(net, self.producing, &mut self.next_request, |partition| {
+                metadata[partition].as_ref().and_then(Partition::leader)
+            });
         if self.producing && net.chance(self.delete_per_mille) {
             let partition = net.range(0, self.metadata.len() as u64 - 1) as usize;
             // Up to the high watermark, or to what the consumer has read (which may be past
@@ -197,7 +208,9 @@ impl Client {
                 result,
             } => {
                 let Some(produce) = self.in_flight.remove(&request) else {
-                    return; // a duplicate
+                    // The idempotent producers', or a duplicated answer.
+                    self.idempotent.on_reply(request, result, net.now, history);
+                    return;
                 };
                 if let Ok(base) = result {
                     history.acked.push(Acked {

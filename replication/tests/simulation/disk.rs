@@ -6,26 +6,36 @@
 //! start are unreadable (the model keeps their batches, as the engine keeps their epochs in its
 //! leader-epoch cache), a truncation takes the batch it falls inside whole, and one below the
 //! start, or inside the batch holding it, restarts the log empty.
+//!
+//! The log keeps its idempotent producers as the engine does, with the same pure state
+//! (`ringlog_format::producer`): a leader's append of a retried batch appends nothing and
+//! answers the first append's offsets, followers learn producers from what they replicate, and
+//! a truncation or crash rebuilds them from the batches left.
 
-use std::convert::Infallible;
-
+use ringlog_format::producer::{ProducerBatch, ProducerStates, SequenceCheck, SequenceError};
 use ringlog_format::{EpochEntry, LeaderEpochCache};
 use ringlog_replication::KafkaError;
 use ringlog_replication::driver::{DriverLog, LeaderAppend};
 use ringlog_replication::partition::{BatchMeta, LogState};
 use ringlog_replication::{LeaderEpoch, Offset};
 
-/// One batch: consecutive records from `base`, stamped with the leader epoch that wrote it.
+/// One batch: consecutive records from `base`, stamped with the leader epoch that wrote it;
+/// `producer` when an idempotent producer sent it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ModelBatch {
     pub base: Offset,
     pub epoch: LeaderEpoch,
     pub records: Vec<u64>,
+    pub producer: Option<ProducerBatch>,
 }
 
 impl ModelBatch {
     pub(crate) fn end(&self) -> Offset {
         Offset(self.base.0 + self.records.len() as u64)
+    }
+
+    fn last(&self) -> Offset {
+        Offset(self.end().0 - 1)
     }
 
     pub(crate) fn meta(&self) -> BatchMeta {
@@ -49,6 +59,10 @@ pub(crate) struct ModelLog {
     pub high_watermark: Offset,
     /// Bumped by every change to the batches, so invariants can skip a log they checked.
     pub generation: u64,
+    /// The idempotent producers of the batches.
+    pub producers: ProducerStates,
+    /// A leader appends every batch, retries again too (the broken variant).
+    pub test_only_forget_producers: bool,
 }
 
 impl ModelLog {
@@ -75,6 +89,9 @@ impl ModelLog {
     pub(crate) fn append(&mut self, batch: ModelBatch, durable: bool) {
         assert_eq!(batch.base, self.end(), "append not at the log end");
         self.generation += 1;
+        if let Some(producer) = &batch.producer {
+            self.producers.apply(producer, batch.base, batch.last());
+        }
         self.batches.push(batch);
         if durable {
             self.durable_end = self.end();
@@ -101,6 +118,20 @@ impl ModelLog {
         self.generation += 1;
         self.durable_end = self.durable_end.min(self.end());
         self.high_watermark = self.high_watermark.min(self.end());
+        self.rebuild_producers();
+    }
+
+    /// The producers of the batches the log holds, as the engine rebuilds them after a
+    /// truncation or a crash (its snapshots keep the producers of deleted batches too).
+    fn rebuild_producers(&mut self) {
+        let mut producers = ProducerStates::new();
+        for batch in &self.batches {
+            if let Some(producer) = &batch.producer {
+                producers.apply(producer, batch.base, batch.last());
+            }
+        }
+        producers.forget_below(self.start);
+        self.producers = producers;
     }
 
     /// Empties the log and restarts it at `offset`.
@@ -110,6 +141,7 @@ impl ModelLog {
         self.start = offset;
         self.durable_end = offset;
         self.high_watermark = offset;
+        self.producers = ProducerStates::new();
     }
 
     /// Moves the log start up to `offset` (at most the high watermark). Durable at once.
@@ -124,6 +156,7 @@ impl ModelLog {
         );
         self.start = offset;
         self.generation += 1;
+        self.producers.forget_below(offset);
     }
 
     /// A write up to `end` completed: everything below it survives a crash.
@@ -143,6 +176,7 @@ impl ModelLog {
         self.batches.truncate(keep);
         self.generation += 1;
         self.high_watermark = self.high_watermark.min(self.end());
+        self.rebuild_producers();
     }
 
     /// The batches from the one holding `from` up to `end`, at most `max` of them, as the
@@ -196,10 +230,12 @@ impl ModelLog {
 
 /// The model log under the broker's partition driver. A leader's append is written at once
 /// (reads see it) and durable only when the simulated disk completes it; a follower's append
-/// is durable at once.
+/// is durable at once. A duplicate of an idempotent producer's batch appends nothing: it is
+/// answered with the first append's offset once the log written so far is durable (and
+/// committed, for acks=all), as a produce appended now would be.
 impl DriverLog for ModelLog {
     type Records = Vec<ModelBatch>;
-    type Error = Infallible;
+    type Error = SequenceError;
 
     fn state(&self) -> LogState {
         ModelLog::state(self)
@@ -217,8 +253,21 @@ impl DriverLog for ModelLog {
         &mut self,
         records: Vec<ModelBatch>,
         leader_epoch: LeaderEpoch,
-    ) -> Result<LeaderAppend, Infallible> {
+    ) -> Result<LeaderAppend, SequenceError> {
         let first_offset = self.end();
+        if let [
+            ModelBatch {
+                producer: Some(producer),
+                ..
+            },
+        ] = records.as_slice()
+            && !self.test_only_forget_producers
+            && let SequenceCheck::Duplicate(kept) = self.producers.check(producer)?
+        {
+            return Ok(LeaderAppend::Pending {
+                first_offset: kept.first_offset,
+            });
+        }
         for mut batch in records {
             batch.base = self.end();
             batch.epoch = leader_epoch;
@@ -232,7 +281,7 @@ impl DriverLog for ModelLog {
         records: &Vec<ModelBatch>,
         base_offset: Offset,
         end_offset: Offset,
-    ) -> Result<(), Infallible> {
+    ) -> Result<(), SequenceError> {
         for batch in records {
             if batch.base >= base_offset && batch.end() <= end_offset {
                 self.append(batch.clone(), true);
@@ -246,12 +295,12 @@ impl DriverLog for ModelLog {
         Ok(())
     }
 
-    fn truncate_to(&mut self, end_offset: Offset) -> Result<(), Infallible> {
+    fn truncate_to(&mut self, end_offset: Offset) -> Result<(), SequenceError> {
         self.truncate(end_offset);
         Ok(())
     }
 
-    fn truncate_fully_and_start_at(&mut self, offset: Offset) -> Result<(), Infallible> {
+    fn truncate_fully_and_start_at(&mut self, offset: Offset) -> Result<(), SequenceError> {
         self.truncate_fully(offset);
         Ok(())
     }
@@ -260,12 +309,17 @@ impl DriverLog for ModelLog {
         self.high_watermark = high_watermark;
     }
 
-    fn advance_log_start(&mut self, log_start_offset: Offset) -> Result<(), Infallible> {
+    fn advance_log_start(&mut self, log_start_offset: Offset) -> Result<(), SequenceError> {
         self.advance_start(log_start_offset);
         Ok(())
     }
 
-    fn append_refusal(error: &Infallible) -> KafkaError {
-        match *error {}
+    fn append_refusal(error: &SequenceError) -> KafkaError {
+        match error {
+            SequenceError::OutOfOrderSequence { .. } => KafkaError::OutOfOrderSequenceNumber,
+            SequenceError::DuplicateSequence { .. } => KafkaError::DuplicateSequenceNumber,
+            SequenceError::InvalidProducerEpoch { .. } => KafkaError::InvalidProducerEpoch,
+            SequenceError::UnknownProducerId { .. } => KafkaError::UnknownProducerId,
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! | `disk.rs`       | a model log under the driver: batches of unique records, durable up to a point |
 //! | `controller.rs` | the controller model over the real `ClusterMetadata`                   |
 //! | `client.rs`     | a producer (acks 0/1/all) and a consumer per partition                 |
+//! | `idempotent.rs` | an idempotent producer per partition that retries what was not acknowledged |
 //! | `invariants/`   | one rule per file, checked after every step; `converged` for liveness  |
 //! | `runner.rs`     | a seed's run: random faults, then healing and convergence              |
 //! | `scenarios.rs`  | the seeds' (source notes') scenarios as named tests                    |
@@ -25,6 +26,7 @@ mod broker;
 mod client;
 mod controller;
 mod disk;
+mod idempotent;
 mod invariants;
 mod network;
 mod runner;
@@ -59,6 +61,8 @@ struct Totals {
     acked: u64,
     unclean_elections: u64,
     deletions: u64,
+    idempotent_acked: u64,
+    epoch_bumps: u64,
 }
 
 /// Runs `configs` on every core; returns the totals of the seeds that passed and the first
@@ -86,6 +90,8 @@ fn run_all(configs: Vec<SimConfig>, stop_at_first: bool) -> (Totals, Option<(Sim
                             totals.acked += summary.acked as u64;
                             totals.unclean_elections += summary.unclean_elections as u64;
                             totals.deletions += summary.deletions as u64;
+                            totals.idempotent_acked += summary.idempotent_acked;
+                            totals.epoch_bumps += summary.epoch_bumps;
                         }
                         Err(error) => {
                             let mut first = failure.lock().expect("not poisoned");
@@ -111,9 +117,15 @@ fn random_seeds_keep_every_invariant_and_converge() {
         panic!("{}", runner::report(&config, &error));
     }
     eprintln!(
-        "simulation: {count} seeds, {} steps, {} produces acknowledged, {} DeleteRecords \
-         acknowledged, {} unclean elections; every invariant held and every seed converged",
-        totals.steps, totals.acked, totals.deletions, totals.unclean_elections
+        "simulation: {count} seeds, {} steps, {} produces acknowledged ({} from idempotent \
+         producers retrying, {} new epochs), {} DeleteRecords acknowledged, {} unclean \
+         elections; every invariant held and every seed converged",
+        totals.steps,
+        totals.acked,
+        totals.idempotent_acked,
+        totals.epoch_bumps,
+        totals.deletions,
+        totals.unclean_elections
     );
 }
 
@@ -141,6 +153,27 @@ fn the_simulator_catches_followers_truncating_to_their_high_watermark() {
     ];
     assert!(
         safety.iter().any(|rule| error.starts_with(rule)),
+        "the broken variant failed for another reason: {error}"
+    );
+}
+
+#[test]
+fn the_simulator_catches_leaders_appending_an_idempotent_producers_retries_again() {
+    let configs: Vec<SimConfig> = (0..SEEDS_DEFAULT)
+        .map(|seed| {
+            let mut config = runner::random_config(seed);
+            config.broken_idempotence = true;
+            config
+        })
+        .collect();
+    let (_, failure) = run_all(configs, true);
+    let (config, error) = failure.expect(
+        "with leaders appending retried batches again, no seed broke an invariant: the \
+         simulator does not exercise the idempotent producer",
+    );
+    eprintln!("the broken variant fails at seed {}: {error}", config.seed);
+    assert!(
+        error.starts_with("idempotent_records_appear_once_in_send_order"),
         "the broken variant failed for another reason: {error}"
     );
 }

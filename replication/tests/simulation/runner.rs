@@ -29,6 +29,9 @@ pub(crate) struct Summary {
     pub unclean_elections: usize,
     /// DeleteRecords answered with success.
     pub deletions: usize,
+    /// Idempotent producers' batches acknowledged, and the epochs they had to start anew.
+    pub idempotent_acked: u64,
+    pub epoch_bumps: u64,
 }
 
 /// The configuration a seed runs: mostly `min_insync_replicas = 2`, sometimes 1, and unclean
@@ -70,6 +73,8 @@ pub(crate) fn run(config: SimConfig) -> Result<Summary, String> {
         acked: world.history.acked.len(),
         unclean_elections: world.history.unclean_elections.len(),
         deletions: world.history.deletions.len(),
+        idempotent_acked: world.client.idempotent.acknowledged,
+        epoch_bumps: world.client.idempotent.epoch_bumps,
     })
 }
 

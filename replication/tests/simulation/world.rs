@@ -83,6 +83,8 @@ pub(crate) enum Message {
         request: u64,
         acks: Acks,
         records: Vec<u64>,
+        /// The idempotent producer's id, epoch and sequences, when one sent it.
+        producer: Option<ringlog_format::producer::ProducerBatch>,
     },
     ProduceReply {
         partition: PartitionIndex,
@@ -150,6 +152,9 @@ pub(crate) struct SimConfig {
     /// The partition driver applies a new state while appends are pending: the broken
     /// driver the simulator must catch (it runs the broker's driver, not a model of it).
     pub broken_driver: bool,
+    /// Leaders append an idempotent producer's retries again, as a broker without producer
+    /// state would: the broken variant the idempotence invariant must catch.
+    pub broken_idempotence: bool,
     /// Keep a readable trace of every step (for a replay).
     pub trace: bool,
 }
@@ -165,6 +170,7 @@ impl SimConfig {
             unclean_leader_election: false,
             broken_truncation: false,
             broken_driver: false,
+            broken_idempotence: false,
             trace: false,
         }
     }

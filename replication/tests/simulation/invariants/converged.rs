@@ -2,7 +2,8 @@
 //! an established leader, every replica is back in the ISR, every replica's log is the
 //! leader's (from the later of their log starts: a follower's start reaches the leader's, and
 //! may be past it when it learned a deletion the leader did not), every high watermark is at
-//! the log end, no produce or DeleteRecords is left waiting, and every record acknowledged
+//! the log end, no produce or DeleteRecords is left waiting (nor an idempotent producer's
+//! batch unacknowledged), and every record acknowledged
 //! with acks=all is on every replica (unless an unclean election traded it, or a DeleteRecords
 //! removed it).
 
@@ -24,6 +25,9 @@ pub(crate) fn check(world: &World) -> Result<(), String> {
                 broker.pending_produces()
             ));
         }
+    }
+    if !world.client.idempotent.idle() {
+        return Err("an idempotent producer has batches not acknowledged".to_string());
     }
     for partition in 0..world.config.partitions {
         let state = world.controller.partition(partition);

@@ -12,6 +12,7 @@ pub(crate) mod committed_prefixes_agree;
 pub(crate) mod consumers_never_see_records_vanish;
 pub(crate) mod converged;
 pub(crate) mod high_watermark_is_monotonic_and_within_the_isr;
+pub(crate) mod idempotent_records_appear_once_in_send_order;
 pub(crate) mod leader_epochs_only_grow;
 pub(crate) mod log_start_is_within_the_committed_log;
 
@@ -41,6 +42,8 @@ pub(crate) struct Memory {
     pub prefix_checked: BTreeMap<(BrokerId, PartitionIndex), (u64, Offset)>,
     /// Per replica: its log's generation.
     pub epochs_checked: BTreeMap<(BrokerId, PartitionIndex), u64>,
+    /// Per replica: (its log's generation, its high watermark), for the idempotence check.
+    pub idempotent_checked: BTreeMap<(BrokerId, PartitionIndex), (u64, Offset)>,
 }
 
 /// What a check of "the established leader's log still holds these records" last saw of one
@@ -74,6 +77,7 @@ pub(crate) fn check_all(world: &mut World) -> Result<(), String> {
     let result = acked_records_are_never_lost::check(world, &mut memory)
         .and_then(|()| consumers_never_see_records_vanish::check(world, &mut memory))
         .and_then(|()| committed_prefixes_agree::check(world, &mut memory))
+        .and_then(|()| idempotent_records_appear_once_in_send_order::check(world, &mut memory))
         .and_then(|()| high_watermark_is_monotonic_and_within_the_isr::check(world, &mut memory))
         .and_then(|()| leader_epochs_only_grow::check(world, &mut memory))
         .and_then(|()| acknowledged_deletions_stay::check(world))
