@@ -467,3 +467,20 @@ fn a_librdkafka_member_and_a_ringlog_member_share_a_group() {
     drop(kafka);
     drop(ringlog);
 }
+
+#[test]
+fn a_heartbeat_interval_not_below_the_session_timeout_is_refused() {
+    let args = [
+        "consume",
+        "t",
+        "--group",
+        "g",
+        "--session-timeout-ms",
+        "6000",
+        "--heartbeat-interval-ms",
+        "6000",
+    ];
+    // Nothing listens there: the flags are refused before any connection.
+    support::cli(&args, "", &[("RINGLOG_BOOTSTRAP", "127.0.0.1:1")])
+        .fails_naming("--heartbeat-interval-ms 6000 is not below --session-timeout-ms 6000");
+}
