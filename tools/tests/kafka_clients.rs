@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod support;
@@ -19,8 +20,9 @@ use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, ConfigSource, NewTopic, ResourceSpecifier,
     TopicReplication,
 };
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -737,7 +739,7 @@ fn member(broker: &Broker, group: &str, topic: &str) -> BaseConsumer {
 }
 
 /// The partitions of `topic` assigned to `consumer`.
-fn assigned(consumer: &BaseConsumer, topic: &str) -> BTreeSet<i32> {
+fn assigned<C: ConsumerContext>(consumer: &BaseConsumer<C>, topic: &str) -> BTreeSet<i32> {
     consumer
         .assignment()
         .expect("assignment")
@@ -748,8 +750,8 @@ fn assigned(consumer: &BaseConsumer, topic: &str) -> BTreeSet<i32> {
 }
 
 /// Polls every consumer (each poll runs its group protocol) until `done` holds.
-fn poll_until(
-    consumers: &[&BaseConsumer],
+fn poll_until<C: ConsumerContext>(
+    consumers: &[&BaseConsumer<C>],
     read: &mut BTreeMap<(i32, i64), Vec<u8>>,
     done: impl Fn(&BTreeMap<(i32, i64), Vec<u8>>) -> bool,
     what: &str,
@@ -876,4 +878,234 @@ fn group_members_share_partitions_commit_and_take_over_when_one_leaves() {
     let offsets_topic = describe(&broker.admin(), "__consumer_offsets");
     assert_eq!(offsets_topic["retention.ms"].0, "-1");
     assert_eq!(offsets_topic["retention.bytes"].0, "-1");
+}
+
+/// The session timeout of the static members: room for a member to stop and start again
+/// within it, on a loaded machine.
+const STATIC_SESSION: Duration = Duration::from_secs(10);
+
+/// What a group member went through, in order: its rebalance callbacks (`assign {0, 1}`,
+/// `revoke {0, 1}`) and each JoinGroup answer that made it the leader (`lead`: it runs the
+/// assignment), which librdkafka tells only in its debug log.
+#[derive(Clone, Default)]
+struct GroupEvents(Arc<Mutex<Vec<String>>>);
+
+impl GroupEvents {
+    fn seen(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl ClientContext for GroupEvents {
+    fn log(&self, _: RDKafkaLogLevel, _: &str, message: &str) {
+        // librdkafka's `cgrp` debug line: `I am elected leader for group "g" with 2 member(s)`.
+        if message.contains("I am elected leader") {
+            self.0.lock().unwrap().push("lead".to_string());
+        }
+    }
+}
+
+impl ConsumerContext for GroupEvents {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let partitions = |list: &TopicPartitionList| -> BTreeSet<i32> {
+            list.elements().iter().map(|e| e.partition()).collect()
+        };
+        let event = match rebalance {
+            Rebalance::Assign(list) => format!("assign {:?}", partitions(list)),
+            Rebalance::Revoke(list) => format!("revoke {:?}", partitions(list)),
+            Rebalance::Error(error) => format!("error {error}"),
+        };
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+/// A member of `group` on `topic`, static when it has an `instance` id, and what it goes
+/// through.
+fn recorded_member(
+    broker: &Broker,
+    group: &str,
+    topic: &str,
+    instance: Option<&str>,
+) -> (BaseConsumer<GroupEvents>, GroupEvents) {
+    let events = GroupEvents::default();
+    let mut config = broker.config();
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", STATIC_SESSION.as_millis().to_string())
+        .set("heartbeat.interval.ms", "300")
+        .set("debug", "cgrp")
+        .set_log_level(RDKafkaLogLevel::Debug);
+    if let Some(instance) = instance {
+        config.set("group.instance.id", instance);
+    }
+    let consumer: BaseConsumer<GroupEvents> = config
+        .create_with_context(events.clone())
+        .expect("create a group member");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    (consumer, events)
+}
+
+/// One record `{tag} {partition}` to each of `topic`'s `partitions`.
+fn produce_to_each(producer: &FutureProducer, topic: &str, partitions: i32, tag: &str) {
+    for partition in 0..partitions {
+        let record = Record {
+            key: None,
+            value: format!("{tag} {partition}").into_bytes(),
+            headers: Vec::new(),
+        };
+        produce(producer, topic, partition, &record);
+    }
+}
+
+/// The values of `read`, as text.
+fn values_read(read: &BTreeMap<(i32, i64), Vec<u8>>) -> BTreeSet<String> {
+    read.values()
+        .map(|v| String::from_utf8_lossy(v).to_string())
+        .collect()
+}
+
+#[test]
+fn a_static_member_back_within_its_session_gets_its_partitions_and_nobody_rebalances() {
+    let broker = Broker::start("group_initial_rebalance_delay_ms = 300\n");
+    create_topic(&broker, "statics", 4, &[]).unwrap();
+    let producer = broker.producer(&[("acks", "all")]);
+    // The static member joins first and leads; a dynamic member joins it.
+    let (a, a_before) = recorded_member(&broker, "statics", "statics", Some("a"));
+    let mut read = BTreeMap::new();
+    poll_until(
+        &[&a],
+        &mut read,
+        |_| assigned(&a, "statics").len() == 4,
+        "the static member takes the topic",
+    );
+    let (b, b_events) = recorded_member(&broker, "statics", "statics", None);
+    poll_until(
+        &[&a, &b],
+        &mut read,
+        |_| {
+            let (mine, theirs) = (assigned(&a, "statics"), assigned(&b, "statics"));
+            mine.len() == 2 && theirs.len() == 2 && mine.is_disjoint(&theirs)
+        },
+        "the two members share the topic",
+    );
+    let (a_share, b_share) = (assigned(&a, "statics"), assigned(&b, "statics"));
+    produce_to_each(&producer, "statics", 4, "first");
+    poll_until(
+        &[&a, &b],
+        &mut read,
+        |read| read.len() == 4,
+        "the first records are read",
+    );
+    a.commit_consumer_state(CommitMode::Sync)
+        .expect("the static member commits");
+    let b_seen = b_events.seen();
+    assert!(
+        a_before.seen().contains(&"lead".to_string()),
+        "the static member leads: {:?}",
+        a_before.seen()
+    );
+
+    // The static member stops (librdkafka sends no LeaveGroup for one) and a new process
+    // with its instance id starts: it gets the same partitions, from its commits, in the
+    // same generation.
+    let stopped_at = Instant::now();
+    drop(a);
+    let (a, a_events) = recorded_member(&broker, "statics", "statics", Some("a"));
+    let mut a_read = BTreeMap::new();
+    poll_until(
+        &[&a],
+        &mut a_read,
+        |_| !assigned(&a, "statics").is_empty(),
+        "the static member is back",
+    );
+    assert!(
+        stopped_at.elapsed() < STATIC_SESSION,
+        "the restart took {:?}, longer than the session",
+        stopped_at.elapsed()
+    );
+    assert_eq!(assigned(&a, "statics"), a_share);
+    produce_to_each(&producer, "statics", 4, "second");
+    poll_until(
+        &[&a],
+        &mut a_read,
+        |read| read.len() == 2,
+        "the static member reads on",
+    );
+    let mut b_read = BTreeMap::new();
+    poll_until(
+        &[&b],
+        &mut b_read,
+        |read| read.len() == 2,
+        "the other member reads on",
+    );
+    let second = |share: &BTreeSet<i32>| -> BTreeSet<String> {
+        share.iter().map(|p| format!("second {p}")).collect()
+    };
+    assert_eq!(values_read(&a_read), second(&a_share), "from its commits");
+    assert_eq!(values_read(&b_read), second(&b_share));
+
+    // Past the session the stopped process would have had, nothing changes: its member id
+    // went with the instance id to the new process, and the old id's session with it.
+    let mut late = Vec::new();
+    let quiet_until = stopped_at + STATIC_SESSION + Duration::from_secs(1);
+    while Instant::now() < quiet_until {
+        for consumer in [&a, &b] {
+            if let Some(polled) = consumer.poll(Duration::from_millis(100)) {
+                late.push(polled.map(|message| (message.partition(), message.offset())));
+            }
+        }
+    }
+    assert!(late.is_empty(), "polled again: {late:?}");
+    assert_eq!(assigned(&a, "statics"), a_share);
+    assert_eq!(assigned(&b, "statics"), b_share);
+    assert_eq!(b_events.seen(), b_seen, "the other member was not revoked");
+    // Told the leader's id as it was, the returning leader runs no assignment: a Stable group
+    // would not hand it out.
+    assert_eq!(
+        a_events.seen(),
+        [format!("assign {a_share:?}")],
+        "the static member was assigned once, and did not lead"
+    );
+}
+
+#[test]
+fn a_second_static_member_with_the_same_instance_id_fences_the_first() {
+    let broker = Broker::start("group_initial_rebalance_delay_ms = 300\n");
+    create_topic(&broker, "fenced", 2, &[]).unwrap();
+    let (first, _) = recorded_member(&broker, "fenced", "fenced", Some("twin"));
+    let mut read = BTreeMap::new();
+    poll_until(
+        &[&first],
+        &mut read,
+        |_| assigned(&first, "fenced").len() == 2,
+        "the first instance takes the topic",
+    );
+    // The newer member takes the instance id, and with it the assignment; the older one's
+    // next heartbeat is answered FENCED_INSTANCE_ID, which librdkafka makes a fatal error.
+    let (second, _) = recorded_member(&broker, "fenced", "fenced", Some("twin"));
+    let deadline = Instant::now() + DEADLINE;
+    let mut errors = Vec::new();
+    while first.client().fatal_error().is_none() || assigned(&second, "fenced").len() != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no fencing: errors {errors:?}, second assigned {:?}",
+            assigned(&second, "fenced")
+        );
+        for consumer in [&first, &second] {
+            if let Some(Err(error)) = consumer.poll(Duration::from_millis(50)) {
+                errors.push(error);
+            }
+        }
+    }
+    let (code, message) = first.client().fatal_error().expect("fenced");
+    assert_eq!(code, RDKafkaErrorCode::FencedInstanceId, "{message}");
+    assert_eq!(second.client().fatal_error(), None);
+    let groups = second
+        .fetch_group_list(Some("fenced"), DEADLINE)
+        .expect("DescribeGroups is answered");
+    let group = &groups.groups()[0];
+    assert_eq!(group.state(), "Stable");
+    assert_eq!(group.members().len(), 1, "one member holds the instance id");
 }

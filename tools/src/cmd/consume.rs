@@ -9,7 +9,8 @@
 //!
 //! `--group` without `--partition` joins the group (the consumer subscribes): the group's
 //! members share the topic's partitions, and a member's partitions go to the others when it
-//! leaves or, killed, once its `--session-timeout-ms` passed. Its positions are committed every
+//! leaves or, killed, once its `--session-timeout-ms` passed (the others learn of it at their
+//! next heartbeat, every `--heartbeat-interval-ms`). Its positions are committed every
 //! 5 s, on each rebalance and at exit; stdout is flushed before each poll, so a commit never
 //! covers a record not yet written out. `--group` with `--partition` reads that partition alone
 //! from the group's offset (assign mode). Either way, at exit the offset after the last record
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::builder::NonEmptyStringValueParser;
 use ringlog_client::{ConsumerConfig, ConsumerRecord, Offset, OffsetReset, TopicPartition};
 
@@ -47,6 +48,10 @@ pub(crate) struct Args {
     /// partitions to the others (the broker allows 6000 to 1800000).
     #[arg(long, default_value_t = 45_000, requires = "group")]
     session_timeout_ms: u64,
+    /// As a group member: the time between heartbeats, below `--session-timeout-ms` (default:
+    /// a third of it, at most 3000). A member learns of a rebalance at its next heartbeat.
+    #[arg(long, requires = "group", value_parser = clap::value_parser!(u64).range(1..))]
+    heartbeat_interval_ms: Option<u64>,
     /// Stop after this many records.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     max_records: Option<u64>,
@@ -63,6 +68,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
 }
 
 async fn consume(args: Args) -> Result<()> {
+    let heartbeat_interval = heartbeat_interval(&args)?;
     let client = connect(&args.bootstrap).await?;
     let assigned = partitions(&client, &args.topic, args.partition).await?;
     let session_timeout = Duration::from_millis(args.session_timeout_ms);
@@ -74,8 +80,7 @@ async fn consume(args: Args) -> Result<()> {
             OffsetReset::Latest
         },
         session_timeout,
-        // Kafka's advice: a third of the session timeout at most.
-        heartbeat_interval: (session_timeout / 3).min(Duration::from_secs(3)),
+        heartbeat_interval,
         ..ConsumerConfig::default()
     });
     let subscribed = args.group.is_some() && args.partition.is_none();
@@ -137,6 +142,19 @@ async fn consume(args: Args) -> Result<()> {
         if consumed == 1 { "" } else { "s" }
     );
     Ok(())
+}
+
+/// `--heartbeat-interval-ms`, checked here: the broker never learns it.
+fn heartbeat_interval(args: &Args) -> Result<Duration> {
+    let session_ms = args.session_timeout_ms;
+    match args.heartbeat_interval_ms {
+        Some(ms) if ms >= session_ms => {
+            bail!("--heartbeat-interval-ms {ms} is not below --session-timeout-ms {session_ms}")
+        }
+        Some(ms) => Ok(Duration::from_millis(ms)),
+        // Kafka's advice: a third of the session timeout at most.
+        None => Ok((Duration::from_millis(session_ms) / 3).min(Duration::from_secs(3))),
+    }
 }
 
 fn write_record(

@@ -322,6 +322,14 @@ impl<R> Coordinator<R> {
         if group.state != GroupState::Stable || group.generation != rejoin.generation {
             return;
         }
+        // The leader as it was before the new id took the old one's place (Kafka's answer
+        // before JoinGroup v9 brought SkipAssignment, which ringlog never sets): a static
+        // leader coming back does not take itself for the leader, so it runs no assignment
+        // (with no members' metadata to run it on) that a Stable group would not hand out.
+        let leader = match &group.leader {
+            Some(leader) if *leader == rejoin.new_id => rejoin.old_id.clone(),
+            leader => leader.clone().unwrap_or_default(),
+        };
         let Some(member) = group.members.get_mut(&rejoin.new_id) else {
             return;
         };
@@ -334,10 +342,7 @@ impl<R> Coordinator<R> {
                 generation: group.generation,
                 protocol_type: group.protocol_type.clone(),
                 protocol_name: group.protocol.clone(),
-                // The leader as it was (Kafka before JoinGroup v9): a static leader coming back
-                // does not see itself as leader and so does not run an assignment that a
-                // Stable group would not hand out.
-                leader: group.leader.clone().unwrap_or_default(),
+                leader,
                 member_id: rejoin.new_id.clone(),
                 members: Vec::new(),
             },

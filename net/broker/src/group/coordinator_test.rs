@@ -536,6 +536,33 @@ fn a_static_member_rejoining_takes_a_new_id_fences_the_old_and_keeps_the_generat
     );
 }
 
+/// Kafka (JoinGroup before v9, and ringlog at every version) answers a static leader that
+/// rejoins a Stable group with the leader id as it was, its old member id: the member does
+/// not take itself for the leader, so it runs no assignment that the Stable group would not
+/// hand out (with no members' metadata to run it on).
+#[test]
+fn a_static_leader_rejoining_a_stable_group_is_not_told_it_leads() {
+    let mut h = Harness::new();
+    h.join(static_request("", "i-1"));
+    let answered = joins(&h.complete_initial());
+    let (old_id, generation) = (answered[0].1.member_id.clone(), answered[0].1.generation);
+    assert_eq!(answered[0].1.leader, old_id, "the only member leads");
+    let (_, effects) = h.sync(&old_id, generation, Vec::new());
+    h.coordinator
+        .persisted(persists(&effects)[0], Ok(()), h.now);
+    let (reply, effects) = h.join(static_request("", "i-1"));
+    let answered = joins(
+        &h.coordinator
+            .persisted(persists(&effects)[0], Ok(()), h.now),
+    );
+    assert_eq!(answered[0].0, reply);
+    let outcome = &answered[0].1;
+    assert_eq!(outcome.generation, generation);
+    assert_eq!(outcome.leader, old_id, "the leader as it was");
+    assert_ne!(outcome.leader, outcome.member_id);
+    assert!(outcome.members.is_empty());
+}
+
 #[test]
 fn a_static_member_rejoining_with_other_protocols_rebalances() {
     let mut h = Harness::new();
