@@ -363,6 +363,60 @@ fn a_bad_line_stops_the_input_after_the_records_before_it_are_delivered() {
     );
 }
 
+/// Issue 16: while acks=all is refused (one replica, `min_insync_replicas` 2), the command
+/// says so on stderr instead of waiting silently, and then fails naming what was retried.
+#[test]
+fn a_refused_produce_is_reported_while_it_is_retried() {
+    let broker = BrokerProcess::start();
+    broker
+        .run(&[
+            "topic",
+            "create",
+            "strict",
+            "--config",
+            "min_insync_replicas=2",
+        ])
+        .ok();
+    let started = std::time::Instant::now();
+    let out = broker.run_with_input(
+        &[
+            "produce",
+            "strict",
+            "--acks",
+            "all",
+            "--delivery-timeout-ms",
+            "4000",
+        ],
+        "a\nb\n",
+    );
+    let elapsed = started.elapsed();
+    let stderr = out.stderr.clone();
+    out.fails_naming(
+        "2 of 2 records not delivered, the first from line 1: strict-0: record not delivered \
+         within delivery_timeout 4000 ms",
+    );
+    let last = stderr.lines().last().unwrap();
+    assert!(last.contains("NOT_ENOUGH_REPLICAS (19)"), "{stderr}");
+    assert!(last.contains("min_insync_replicas is 2"), "{stderr}");
+    // A notice after a second of retries, the next 5 s later: the 4 s run has one.
+    let notices: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("retrying: "))
+        .collect();
+    assert_eq!(notices.len(), 1, "{stderr}");
+    let notice = notices[0];
+    assert!(notice.starts_with("retrying: strict-0 failed "), "{stderr}");
+    assert!(
+        notice.contains("broker answered NOT_ENOUGH_REPLICAS (19): not enough replicas"),
+        "{stderr}"
+    );
+    assert!(
+        notice.ends_with("records fail after --delivery-timeout-ms 4000"),
+        "{stderr}"
+    );
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+}
+
 #[test]
 fn a_group_resumes_after_its_commit_and_then_reads_nothing_new() {
     let broker = BrokerProcess::start();

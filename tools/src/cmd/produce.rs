@@ -13,15 +13,25 @@
 //! at the end of input, and the command fails naming the line and what became of the records
 //! before it (`line 97481: no key separator ":"; the 97480 records before it were delivered
 //! and no line after it was read`).
+//!
+//! While the producer retries a partition's batch (the broker refused it with a retriable
+//! error, as NOT_ENOUGH_REPLICAS for acks=all while fewer replicas than `min_insync_replicas`
+//! are in sync, or did not answer), stderr says which partition and why once it has been
+//! retried for a second, and again every 5 s while it goes on (`retrying: t-0 failed 12
+//! attempts in 3.0 s, the last with: ...`). Records still not acknowledged after
+//! `--delivery-timeout-ms` fail, with the last attempt's error.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use clap::builder::NonEmptyStringValueParser;
-use ringlog_client::{Acks, ClientError, DeliveryFuture, Producer, ProducerConfig, Record};
+use ringlog_client::{
+    Acks, ClientError, DeliveryFuture, Producer, ProducerConfig, Record, RetryingPartition,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::client::{Bootstrap, connect, counted, flat, parse_acks, partitions, runtime};
 
@@ -58,6 +68,14 @@ pub(crate) struct Args {
 /// The smallest `--max-request-bytes`: room for a batch header and a short line.
 const MAX_REQUEST_BYTES_MIN: u64 = 1024;
 
+/// How often the producer is asked which partitions it is retrying.
+const RETRY_CHECK_EVERY: Duration = Duration::from_millis(500);
+/// A partition retried for less than this is not reported: a moved leader is usually found
+/// again sooner.
+const RETRY_NOTICE_AFTER: Duration = Duration::from_secs(1);
+/// The least time between two retry notices.
+const RETRY_NOTICE_EVERY: Duration = Duration::from_secs(5);
+
 pub(crate) fn run(args: Args) -> Result<()> {
     runtime()?.block_on(produce(args))
 }
@@ -68,10 +86,12 @@ async fn produce(args: Args) -> Result<()> {
     let producer = client.producer(producer_config(&args)).map_err(flat)?;
     let (deliveries, queued) = mpsc::channel(DELIVERIES_QUEUED_MAX);
     let checker = tokio::spawn(check_deliveries(queued));
+    let notices = tokio::spawn(report_retries(producer.clone(), args.delivery_timeout_ms));
     let input = send_lines(&args, &producer, deliveries).await;
     // Whatever stopped the input, the records of the lines before it are delivered.
     producer.flush().await.map_err(flat)?;
     let failures = checker.await.expect("the delivery checker does not panic");
+    notices.abort();
     outcome(input, failures)
 }
 
@@ -176,6 +196,48 @@ fn outcome(input: Input, failures: Failures) -> Result<()> {
     }
 }
 
+/// Says on stderr which partitions the producer is retrying and why, at most once every
+/// [`RETRY_NOTICE_EVERY`]. Runs until aborted.
+async fn report_retries(producer: Producer, delivery_timeout_ms: u64) {
+    let mut checks = tokio::time::interval(RETRY_CHECK_EVERY);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_notice: Option<Instant> = None;
+    loop {
+        checks.tick().await;
+        if last_notice.is_some_and(|at| at.elapsed() < RETRY_NOTICE_EVERY) {
+            continue;
+        }
+        if let Some(notice) = retry_notice(&producer.retrying(), delivery_timeout_ms) {
+            eprintln!("{notice}");
+            last_notice = Some(Instant::now());
+        }
+    }
+}
+
+/// One line about the partitions retried for [`RETRY_NOTICE_AFTER`] or longer: the first in
+/// full, how many others. `None` when there are none.
+fn retry_notice(retrying: &[RetryingPartition], delivery_timeout_ms: u64) -> Option<String> {
+    let mut reported = retrying
+        .iter()
+        .filter(|partition| partition.failing_for >= RETRY_NOTICE_AFTER);
+    let first = reported.next()?;
+    let others = match reported.count() {
+        0 => String::new(),
+        count => format!(
+            "; {} retrying too",
+            counted(count as u64, "other partition")
+        ),
+    };
+    Some(format!(
+        "retrying: {} failed {} in {:.1} s, the last with: {}{others}; records fail after \
+         --delivery-timeout-ms {delivery_timeout_ms}",
+        first.topic_partition,
+        counted(first.attempts.into(), "attempt"),
+        first.failing_for.as_secs_f64(),
+        first.last_error,
+    ))
+}
+
 /// `line` without its `\n` or `\r\n`.
 fn trim_line_end(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
@@ -228,6 +290,7 @@ async fn check_deliveries(mut queued: mpsc::Receiver<(u64, DeliveryFuture)>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ringlog_client::TopicPartition;
     use ringlog_wire::ErrorCode;
 
     /// The input stopped by the line after the `sent` first ones.
@@ -296,5 +359,59 @@ mod tests {
             "1 of 3 records not delivered, the first from line 2: produce to t-0 on broker 1: \
              broker answered NOT_ENOUGH_REPLICAS (19): isr has 1 member, min_insync_replicas is 2"
         );
+    }
+
+    fn retrying(partition: u32, attempts: u32, failing_for: Duration) -> RetryingPartition {
+        RetryingPartition {
+            topic_partition: TopicPartition::new("t", partition),
+            attempts,
+            last_error: not_enough_replicas(),
+            failing_for,
+        }
+    }
+
+    #[test]
+    fn the_retry_notice_names_the_partition_its_error_and_the_others() {
+        assert_eq!(retry_notice(&[], 4000), None);
+        // A blip (a leader found again at once) is not reported.
+        let blip = retrying(0, 1, Duration::from_millis(200));
+        assert_eq!(retry_notice(std::slice::from_ref(&blip), 4000), None);
+        let long = retrying(1, 12, Duration::from_millis(3040));
+        assert_eq!(
+            retry_notice(&[blip, long.clone()], 4000).unwrap(),
+            "retrying: t-1 failed 12 attempts in 3.0 s, the last with: produce to t-0 on broker \
+             1: broker answered NOT_ENOUGH_REPLICAS (19): isr has 1 member, min_insync_replicas \
+             is 2; records fail after --delivery-timeout-ms 4000"
+        );
+        let others = [long.clone(), retrying(2, 1, Duration::from_secs(1)), long];
+        let notice = retry_notice(&others, 4000).unwrap();
+        assert!(
+            notice.starts_with("retrying: t-1 failed 12 attempts"),
+            "{notice}"
+        );
+        assert!(
+            notice.contains("is 2; 2 other partitions retrying too; records fail after"),
+            "{notice}"
+        );
+    }
+
+    #[test]
+    fn lines_split_at_the_first_separator() {
+        assert_eq!(
+            split_once(b"k::v::w", b"::"),
+            Some((&b"k"[..], &b"v::w"[..]))
+        );
+        assert_eq!(split_once(b"::v", b"::"), Some((&b""[..], &b"v"[..])));
+        assert_eq!(split_once(b"kv", b"::"), None);
+        assert_eq!(split_once(b"", b":"), None);
+    }
+
+    #[test]
+    fn line_ends_are_trimmed_once() {
+        assert_eq!(trim_line_end(b"a\r\n"), b"a");
+        assert_eq!(trim_line_end(b"a\n"), b"a");
+        assert_eq!(trim_line_end(b"a"), b"a");
+        assert_eq!(trim_line_end(b"a\n\n"), b"a\n");
+        assert_eq!(trim_line_end(b"\n"), b"");
     }
 }
