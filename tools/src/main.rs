@@ -48,6 +48,12 @@ enum Command {
     /// Create, list, describe and delete topics; alter their configs.
     Topic(cmd::topic::Args),
     /// Send one record per line of stdin.
+    ///
+    /// A line that cannot be sent (no --key-separator in it, too large) stops the input: the
+    /// records of the lines before it are delivered, the lines after it are not read, and the
+    /// command fails naming the line and how many records before it were delivered. While a
+    /// partition's batch is retried (refused with NOT_ENOUGH_REPLICAS, say), stderr says which
+    /// and why every few seconds; records not acknowledged within --delivery-timeout-ms fail.
     Produce(cmd::produce::Args),
     /// Print the records of a topic, one value per line.
     Consume(cmd::consume::Args),

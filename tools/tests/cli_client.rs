@@ -308,6 +308,115 @@ fn keys_before_the_separator_come_back_with_their_values() {
         .fails_naming("line 1");
 }
 
+/// Issue 16: a line without the separator stops the input, and every record read before it
+/// is still delivered (the command used to exit before flushing them).
+#[test]
+fn a_bad_line_stops_the_input_after_the_records_before_it_are_delivered() {
+    const GOOD_LINES: usize = 20_000;
+    let broker = BrokerProcess::start();
+    broker
+        .run(&["topic", "create", "stops", "--partitions", "2"])
+        .ok();
+    let good: Vec<String> = (0..GOOD_LINES).map(|i| format!("k{i}:v{i}")).collect();
+    let after: Vec<String> = (0..100).map(|i| format!("late{i}:v")).collect();
+    let input = format!(
+        "{}\nno separator here\n{}\n",
+        good.join("\n"),
+        after.join("\n")
+    );
+    let out = broker.run_with_input(&["produce", "stops", "--key-separator", ":"], &input);
+    out.fails_naming(&format!(
+        "line {}: no key separator \":\"; the {GOOD_LINES} records before it were delivered \
+         and no line after it was read",
+        GOOD_LINES + 1
+    ));
+
+    let described = one_object(&broker.run(&["topic", "describe", "stops", "--json"]).ok());
+    let stored: u64 = described["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["high_watermark"].as_u64().unwrap())
+        .sum();
+    assert_eq!(stored, GOOD_LINES as u64, "{described}");
+    let consume = [
+        "consume",
+        "stops",
+        "--from-beginning",
+        "--max-records",
+        &(GOOD_LINES + 1).to_string(),
+        "--timeout-ms",
+        "2000",
+        "--key-separator",
+        ":",
+    ];
+    let out = broker.run(&consume);
+    let consumed = format!("consumed {GOOD_LINES} records");
+    assert!(out.stderr.contains(&consumed), "{}", out.stderr);
+    let mut records: Vec<String> = out.ok().lines().map(str::to_string).collect();
+    records.sort();
+    let mut expected = good;
+    expected.sort();
+    assert!(
+        records == expected,
+        "the records before the bad line, each once"
+    );
+}
+
+/// Issue 16: while acks=all is refused (one replica, `min_insync_replicas` 2), the command
+/// says so on stderr instead of waiting silently, and then fails naming what was retried.
+#[test]
+fn a_refused_produce_is_reported_while_it_is_retried() {
+    let broker = BrokerProcess::start();
+    broker
+        .run(&[
+            "topic",
+            "create",
+            "strict",
+            "--config",
+            "min_insync_replicas=2",
+        ])
+        .ok();
+    let started = std::time::Instant::now();
+    let out = broker.run_with_input(
+        &[
+            "produce",
+            "strict",
+            "--acks",
+            "all",
+            "--delivery-timeout-ms",
+            "4000",
+        ],
+        "a\nb\n",
+    );
+    let elapsed = started.elapsed();
+    let stderr = out.stderr.clone();
+    out.fails_naming(
+        "2 of 2 records not delivered, the first from line 1: strict-0: record not delivered \
+         within delivery_timeout 4000 ms",
+    );
+    let last = stderr.lines().last().unwrap();
+    assert!(last.contains("NOT_ENOUGH_REPLICAS (19)"), "{stderr}");
+    assert!(last.contains("min_insync_replicas is 2"), "{stderr}");
+    // A notice after a second of retries, the next 5 s later: the 4 s run has one.
+    let notices: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("retrying: "))
+        .collect();
+    assert_eq!(notices.len(), 1, "{stderr}");
+    let notice = notices[0];
+    assert!(notice.starts_with("retrying: strict-0 failed "), "{stderr}");
+    assert!(
+        notice.contains("broker answered NOT_ENOUGH_REPLICAS (19): not enough replicas"),
+        "{stderr}"
+    );
+    assert!(
+        notice.ends_with("records fail after --delivery-timeout-ms 4000"),
+        "{stderr}"
+    );
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+}
+
 #[test]
 fn a_group_resumes_after_its_commit_and_then_reads_nothing_new() {
     let broker = BrokerProcess::start();

@@ -31,7 +31,7 @@
 //! | file                | owns                                                               |
 //! |---------------------|--------------------------------------------------------------------|
 //! | `mod.rs`            | [`Client`], [`ClientConfig`]                                       |
-//! | [`producer`]        | [`Producer`]: batching per partition (`linger`, `batch_bytes`), the bounded buffer, acks, compression, retries within `delivery_timeout`, one future per record |
+//! | [`producer`]        | [`Producer`]: batching per partition (`linger`, `batch_bytes`), the bounded buffer, acks, compression, retries within `delivery_timeout` (and which partitions are being retried, why), one future per record |
 //! | `accumulator`       | the producer's batches per partition and when each is ready (pure) |
 //! | [`consumer`]        | [`Consumer`]: assign or subscribe, seek, long-poll fetches, offset reset, commit; `subscription`: the group member's rebalances and auto-commit in `poll` |
 //! | [`group`]           | a subscribed consumer's JoinGroup, SyncGroup, heartbeat task, LeaveGroup; [`RebalanceListener`]; how group requests reach the coordinator |
@@ -99,6 +99,7 @@ pub use error::ClientError;
 pub use group::RebalanceListener;
 pub use producer::{
     BufferFullPolicy, DeliveryFuture, Producer, ProducerConfig, Record, RecordMetadata,
+    RetryingPartition,
 };
 pub use ringlog_format::Compression;
 pub use ringlog_format::{LeaderEpoch, Offset, Timestamp};

@@ -16,6 +16,9 @@
 //!   batches queued behind it, back to back in one records field. Retries may
 //!   append a batch twice (the first attempt's answer was lost): delivery is at least once.
 //! - With acks=0 the broker answers before appending and the offset is unknown (`None`).
+//! - [`Producer::retrying`] lists the partitions being retried and why (the last error, the
+//!   attempts, for how long), for a program to say why its records are slow: a retry is
+//!   otherwise silent until the record's [`ClientError::DeliveryTimeout`].
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -325,6 +328,33 @@ struct State {
     routes: BTreeMap<String, Route>,
     flush_upto: Option<u64>,
     closing: bool,
+    /// The partitions whose last attempt failed and will be retried: one entry per partition
+    /// with batches outstanding, at most.
+    retrying: BTreeMap<TopicPartition, Retrying>,
+}
+
+/// A partition being retried, from its first failed attempt until an attempt succeeds or its
+/// batch fails for good.
+#[derive(Debug)]
+struct Retrying {
+    since: Instant,
+    attempts: u32,
+    last_error: ClientError,
+}
+
+/// A partition whose last produce attempt failed with a retriable error: its batch waits to be
+/// sent again ([`Producer::retrying`]).
+#[derive(Clone, Debug)]
+pub struct RetryingPartition {
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// Attempts that carried its oldest unacknowledged batch, all failed.
+    pub attempts: u32,
+    /// Why the last one failed: the broker's refusal with its code and message
+    /// (`NOT_ENOUGH_REPLICAS (19): not enough replicas: ...`), a timeout, a lost connection.
+    pub last_error: ClientError,
+    /// Since the first of those failed attempts.
+    pub failing_for: Duration,
 }
 
 #[derive(Debug)]
@@ -384,6 +414,7 @@ impl Producer {
                 routes: BTreeMap::new(),
                 flush_upto: None,
                 closing: false,
+                retrying: BTreeMap::new(),
             }),
             wake_sender: Notify::new(),
             progress: Notify::new(),
@@ -588,6 +619,30 @@ impl Producer {
     /// Bytes of records appended and not yet acknowledged or failed.
     pub fn buffered_bytes(&self) -> usize {
         self.inner.lock().accumulator.buffer_used()
+    }
+
+    /// The partitions being retried now, in partition order: each one's last attempt failed
+    /// with a retriable error (NOT_ENOUGH_REPLICAS, NOT_LEADER_OR_FOLLOWER, a timeout, a lost
+    /// connection) and its batch waits to be sent again. A partition is listed from its first
+    /// failed attempt until an attempt succeeds or its batch fails for good (a final error, or
+    /// `delivery_timeout`); empty while every partition's last attempt succeeded.
+    ///
+    /// Retries are otherwise silent until `delivery_timeout` fails the records: a program polls
+    /// this to say why its records wait (`ringlog produce` prints it every few seconds). One
+    /// lock and one entry per partition listed.
+    pub fn retrying(&self) -> Vec<RetryingPartition> {
+        let now = Instant::now();
+        let state = self.inner.lock();
+        state
+            .retrying
+            .iter()
+            .map(|(topic_partition, retrying)| RetryingPartition {
+                topic_partition: topic_partition.clone(),
+                attempts: retrying.attempts,
+                last_error: retrying.last_error.clone(),
+                failing_for: now.saturating_duration_since(retrying.since),
+            })
+            .collect()
     }
 }
 
@@ -821,6 +876,7 @@ impl Inner {
             for batch in expired {
                 // Expired while waiting: every attempt so far failed and was retried.
                 let error = self.delivery_timeout(&batch, batch.retries, batch.last_error.clone());
+                state.retrying.remove(&batch.topic_partition);
                 fail_batch(batch, &error);
             }
             self.progress.notify_waiters();
@@ -885,7 +941,7 @@ impl Inner {
         broker: BrokerId,
     ) -> bool {
         let outcomes = outcomes(batches, result, broker);
-        let now = Instant::now().into_std();
+        let now = Instant::now();
         let backoff = self.cluster.backoff();
         let mut refresh = false;
         let mut retries = Vec::new();
@@ -894,26 +950,30 @@ impl Inner {
             let error = match outcome {
                 Ok(base_offset) => {
                     state.accumulator.complete(&batch);
+                    state.retrying.remove(&batch.topic_partition);
                     complete_batch(batch, base_offset);
                     continue;
                 }
                 Err(error) => error,
             };
             let deadline = batch.created + self.config.delivery_timeout;
-            match backoff::decide(backoff, &error, batch.retries, now, deadline) {
+            match backoff::decide(backoff, &error, batch.retries, now.into_std(), deadline) {
                 RetryDecision::RetryAt {
                     at,
                     refresh_metadata,
                 } => {
                     refresh |= refresh_metadata;
+                    note_retry(&mut state.retrying, &batch, &error, now);
                     retries.push((batch, at, error));
                 }
                 RetryDecision::GiveUp => {
                     state.accumulator.complete(&batch);
+                    state.retrying.remove(&batch.topic_partition);
                     fail_batch(batch, &error);
                 }
                 RetryDecision::DeadlinePassed => {
                     state.accumulator.complete(&batch);
+                    state.retrying.remove(&batch.topic_partition);
                     let error = self.delivery_timeout(&batch, batch.retries + 1, Some(error));
                     fail_batch(batch, &error);
                 }
@@ -942,6 +1002,26 @@ impl Inner {
             last_error: last_error.map(Box::new),
         }
     }
+}
+
+/// Records that `batch`'s attempt failed with `error` and will be retried. Batches of a
+/// partition sent together fail together: the partition's attempts are its oldest batch's.
+fn note_retry(
+    retrying: &mut BTreeMap<TopicPartition, Retrying>,
+    batch: &Batch<Completion>,
+    error: &ClientError,
+    now: Instant,
+) {
+    let attempts = batch.retries + 1;
+    let entry = retrying
+        .entry(batch.topic_partition.clone())
+        .or_insert_with(|| Retrying {
+            since: now,
+            attempts,
+            last_error: error.clone(),
+        });
+    entry.attempts = entry.attempts.max(attempts);
+    entry.last_error = error.clone();
 }
 
 /// Sends one Produce request and reports back to the sender task.

@@ -11,6 +11,7 @@ use client_peer::{Action, Bound, Peer, bounded, config, metadata};
 use ringlog_client::partitioner::partition_for_key;
 use ringlog_client::{
     Acks, BufferFullPolicy, Client, ClientError, Compression, Offset, ProducerConfig, Record,
+    TopicPartition,
 };
 use ringlog_format::{BatchIter, BatchRecords};
 use ringlog_wire::api::Topic;
@@ -131,6 +132,62 @@ async fn not_leader_refreshes_metadata_and_the_retry_goes_to_the_new_leader() {
             _ => unreachable!(),
         };
         assert_eq!(sent(&old_leader), sent(&new_leader));
+    })
+    .await;
+}
+
+/// What a program polls to say why its records wait: the partition, the broker's refusal
+/// and the attempts, from the first failed attempt until one succeeds.
+#[tokio::test]
+async fn a_partition_being_retried_is_listed_with_its_last_error_until_it_succeeds() {
+    bounded(async {
+        let bound = Bound::new(1).await;
+        let brokers = [bound.broker()];
+        let refusing = Arc::new(Mutex::new(true));
+        let refusing_script = Arc::clone(&refusing);
+        let peer = bound.serve(move |seen| match seen.request {
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("t", &[1])])),
+            Request::Produce(request) if *refusing_script.lock().unwrap() => {
+                let mut refused = answer(request, ErrorCode::NOT_ENOUGH_REPLICAS, |_, _, _| 0);
+                if let Response::Produce(response) = &mut refused {
+                    response.topics[0].partitions[0].error_message =
+                        Some("isr has 1 member, min_insync_replicas is 2".into());
+                }
+                Action::Reply(refused)
+            }
+            Request::Produce(request) => {
+                Action::Reply(answer(request, ErrorCode::NONE, |_, _, _| 3))
+            }
+            other => panic!("unexpected {other:?}"),
+        });
+        let client = Client::connect(config(&[&peer.address])).await.unwrap();
+        let producer = client.producer(quick(ProducerConfig::default())).unwrap();
+        assert!(producer.retrying().is_empty());
+        let delivery = producer.send(Record::new("t").value("v")).await.unwrap();
+        // Backoff 10, 20, 40 ms: a third attempt comes within 100 ms.
+        let retrying = loop {
+            let retrying = producer.retrying();
+            if retrying.first().is_some_and(|r| r.attempts >= 3) {
+                break retrying;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert_eq!(retrying.len(), 1, "{retrying:?}");
+        let partition = &retrying[0];
+        assert_eq!(partition.topic_partition, TopicPartition::new("t", 0));
+        assert_eq!(
+            partition.last_error.to_string(),
+            "produce to t-0 on broker 1: broker answered NOT_ENOUGH_REPLICAS (19): \
+             isr has 1 member, min_insync_replicas is 2"
+        );
+        assert!(
+            partition.failing_for >= Duration::from_millis(30),
+            "{partition:?}"
+        );
+        *refusing.lock().unwrap() = false;
+        let delivered = delivery.await.unwrap();
+        assert_eq!(delivered.offset, Some(Offset(3)));
+        assert!(producer.retrying().is_empty(), "{:?}", producer.retrying());
     })
     .await;
 }
@@ -262,6 +319,8 @@ async fn retriable_errors_are_retried_with_backoff_until_the_delivery_timeout() 
             error.to_string().contains("NOT_ENOUGH_REPLICAS (19)"),
             "{error}"
         );
+        // Failed for good: no longer being retried.
+        assert!(producer.retrying().is_empty(), "{:?}", producer.retrying());
     })
     .await;
 }
