@@ -281,6 +281,15 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[PARTITION_LEADER_EPOCH_AT..MAGIC_AT].copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// Sets the batch's producer id, producer epoch and base sequence (an idempotent producer's
+/// batch, stamped again after an epoch bump) and its CRC, which covers them.
+pub fn set_producer(batch: &mut [u8], producer_id: i64, epoch: i16, base_sequence: i32) {
+    batch[PRODUCER_ID_AT..PRODUCER_EPOCH_AT].copy_from_slice(&producer_id.to_be_bytes());
+    batch[PRODUCER_EPOCH_AT..BASE_SEQUENCE_AT].copy_from_slice(&epoch.to_be_bytes());
+    batch[BASE_SEQUENCE_AT..RECORD_COUNT_AT].copy_from_slice(&base_sequence.to_be_bytes());
+    stamp_crc(batch);
+}
+
 /// Validates the batch at the start of `buf` completely: header fields, that the buffer holds
 /// all of it, and the CRC. Returns the header; the batch is `buf[..header.total_len()]`.
 #[inline]

@@ -64,10 +64,10 @@ pub struct ProduceId(pub u64);
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProduceError {
-    #[error("not enough replicas: isr has {isr} members, min_insync_replicas is {min}")]
+    #[error("not enough replicas: the ISR has {isr} replica(s), min_insync_replicas is {min}")]
     NotEnoughReplicas { isr: usize, min: usize },
     #[error(
-        "not enough replicas after append: isr has {isr} members, min_insync_replicas is {min}"
+        "not enough replicas after append: the ISR has {isr} replica(s), min_insync_replicas is {min}"
     )]
     NotEnoughReplicasAfterAppend { isr: usize, min: usize },
     #[error(
@@ -1522,7 +1522,7 @@ mod tests {
         assert_eq!(refused.kafka_error().code(), 19);
         assert_eq!(
             refused.to_string(),
-            "not enough replicas: isr has 1 members, min_insync_replicas is 2"
+            "not enough replicas: the ISR has 1 replica(s), min_insync_replicas is 2"
         );
         let after = ProduceError::NotEnoughReplicasAfterAppend { isr: 1, min: 2 };
         assert_eq!(
