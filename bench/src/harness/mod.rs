@@ -185,6 +185,8 @@ fn measure_scenarios(
         ringlog: options.ringlog.clone(),
         work_dir: options.work_dir.clone(),
         io_backend: options.io_backend.clone(),
+        group_initial_rebalance_delay_ms: sizes.group_initial_rebalance_delay_ms,
+        group_min_session_timeout_ms: sizes.group_session_timeout_ms,
     };
     let client_timeout = if options.quick {
         Duration::from_secs(180)

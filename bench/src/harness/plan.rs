@@ -525,6 +525,11 @@ pub struct Sizes {
     pub runs: u32,
     /// The idle window before each run ([`IDLE_WINDOW_SECONDS`] in a full run).
     pub idle_window_seconds: f64,
+    /// The group members' session timeout, and the brokers' `group_min_session_timeout_ms`
+    /// (the shortest they allow).
+    pub group_session_timeout_ms: u64,
+    /// The brokers' `group_initial_rebalance_delay_ms`.
+    pub group_initial_rebalance_delay_ms: u64,
 }
 
 impl Sizes {
@@ -544,6 +549,10 @@ impl Sizes {
         // window scales their resolution no worse than the full run's does, and keeps the
         // run near a minute.
         idle_window_seconds: IDLE_WINDOW_SECONDS / 2.0,
+        // Half Kafka's shortest session and a third of its initial delay: a group settles in
+        // seconds, not a quarter of a minute.
+        group_session_timeout_ms: 3_000,
+        group_initial_rebalance_delay_ms: 1_000,
     };
 
     /// The full run: within about 15 minutes on 2 cores.
@@ -559,6 +568,9 @@ impl Sizes {
         baseline_samples: 3,
         runs: 3,
         idle_window_seconds: IDLE_WINDOW_SECONDS,
+        // Kafka's defaults: the shortest session its brokers allow, and their initial delay.
+        group_session_timeout_ms: 6_000,
+        group_initial_rebalance_delay_ms: 3_000,
     };
 
     /// How many times `scenario` runs.
@@ -712,6 +724,8 @@ mod tests {
         assert!(q.end_to_end_seconds < f.end_to_end_seconds);
         assert!(q.baseline_bytes < f.baseline_bytes);
         assert!(0.0 < q.idle_window_seconds && q.idle_window_seconds <= f.idle_window_seconds);
+        assert!(q.group_session_timeout_ms <= f.group_session_timeout_ms);
+        assert!(q.group_initial_rebalance_delay_ms <= f.group_initial_rebalance_delay_ms);
         let scenario = scenario(Scenario::PRODUCE_1000B).unwrap();
         assert_eq!(f.records(scenario), f.records_1000b);
     }
