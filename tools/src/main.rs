@@ -12,6 +12,7 @@
 //! | [`cmd::perf_log`]            | `ringlog perf log`: engine-level append throughput and latency |
 //! | [`cmd::perf_produce`]        | `ringlog perf produce`: producer throughput, send-to-ack latency |
 //! | [`cmd::perf_consume`]        | `ringlog perf consume`: consumer throughput             |
+//! | [`cmd::perf_group_member`]   | `ringlog perf group-member`: a consumer group member printing its assignments and reads, timed |
 //! | [`cmd::verifiable_producer`] | `ringlog verifiable-producer`: one JSON line per ack or failure |
 //! | [`cmd::verifiable_consumer`] | `ringlog verifiable-consumer`: one JSON line per record read |
 //! | [`cmd::dump_log`]            | `ringlog dump-log`: the batches of segment files, verified |
@@ -81,6 +82,9 @@ enum PerfCommand {
     Produce(cmd::perf_produce::Args),
     /// Consumer throughput against a running cluster.
     Consume(cmd::perf_consume::Args),
+    /// A consumer group member printing a JSON line, with its time, for each assignment it
+    /// takes and each poll that returned records (for timing rebalances).
+    GroupMember(cmd::perf_group_member::Args),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::Perf(PerfCommand::Log(args)) => cmd::perf_log::run(args),
         Command::Perf(PerfCommand::Produce(args)) => cmd::perf_produce::run(args),
         Command::Perf(PerfCommand::Consume(args)) => cmd::perf_consume::run(args),
+        Command::Perf(PerfCommand::GroupMember(args)) => cmd::perf_group_member::run(args),
         Command::VerifiableProducer(args) => cmd::verifiable_producer::run(args),
         Command::VerifiableConsumer(args) => cmd::verifiable_consumer::run(args),
         Command::DumpLog(args) => cmd::dump_log::run(args),

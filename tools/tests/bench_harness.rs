@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-use ringlog_bench::harness::plan::SCENARIOS;
+use ringlog_bench::harness::plan::{SCENARIOS, Scenario, Sizes, Workload};
 use serde_json::Value;
 
 /// Longest a quick run may take here (a test build, on a busy 2-core machine).
@@ -159,6 +159,10 @@ fn a_quick_run_measures_every_scenario_and_writes_every_output() {
     assert_eq!(scenarios.len(), SCENARIOS.len(), "{results}");
     for (scenario, plan) in scenarios.iter().zip(SCENARIOS) {
         assert_eq!(scenario["name"], plan.name, "{scenario}");
+        if plan.workload.is_group() {
+            assert_group_row(scenario, plan);
+            continue;
+        }
         assert!(scenario["records"].as_u64().unwrap() > 0, "{scenario}");
         assert!(
             scenario["records_per_sec"].as_f64().unwrap() > 0.0,
@@ -195,6 +199,12 @@ fn a_quick_run_measures_every_scenario_and_writes_every_output() {
         report.contains("| ratio (baseline / ringlog) |"),
         "{report}"
     );
+    assert!(
+        report.contains(
+            "| row | members | session timeout ms | group_initial_rebalance_delay_ms | median s | max s | every run |"
+        ),
+        "{report}"
+    );
     for plan in SCENARIOS {
         assert!(
             report.contains(plan.title),
@@ -207,6 +217,61 @@ fn a_quick_run_measures_every_scenario_and_writes_every_output() {
         assert!(bytes.starts_with(PNG_MAGIC), "{plot} is not a PNG");
     }
     assert_nothing_left(work.path());
+}
+
+/// A consumer-group row: each run timed (positive and finite), the median and the maximum
+/// among them, beside the settings it ran with, and its members covering what they should:
+/// every partition of the topic (join), or each partition the killed member held (takeover:
+/// the harness reports a run only once the members left have read every one of them).
+fn assert_group_row(scenario: &Value, plan: &Scenario) {
+    let group = &scenario["group"];
+    let seconds = |value: &Value| {
+        value
+            .as_f64()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .unwrap_or_else(|| panic!("{value} is not a time: {scenario}"))
+    };
+    let (median, max) = (
+        seconds(&group["median_seconds"]),
+        seconds(&group["max_seconds"]),
+    );
+    assert!(median <= max, "{scenario}");
+    assert_eq!(
+        group["session_timeout_ms"].as_u64(),
+        Some(Sizes::QUICK.group_session_timeout_ms),
+        "{scenario}"
+    );
+    assert!(
+        group["heartbeat_interval_ms"].as_u64().unwrap() < Sizes::QUICK.group_session_timeout_ms,
+        "{scenario}"
+    );
+    assert_eq!(
+        group["initial_rebalance_delay_ms"].as_u64(),
+        Some(Sizes::QUICK.group_initial_rebalance_delay_ms),
+        "{scenario}"
+    );
+    let runs = group["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), Sizes::QUICK.group_runs as usize, "{scenario}");
+    let partitions = scenario["partitions"].as_u64().unwrap();
+    for run in runs {
+        assert!(seconds(&run["seconds"]) <= max, "{scenario}");
+        let covered: Vec<u64> = run["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_u64().unwrap())
+            .collect();
+        match plan.workload {
+            Workload::GroupJoin { .. } => {
+                assert_eq!(covered, (0..partitions).collect::<Vec<_>>(), "{scenario}");
+                assert!(seconds(&run["started_seconds"]) <= seconds(&run["seconds"]));
+            }
+            _ => assert!(
+                !covered.is_empty() && covered.iter().all(|&p| p < partitions),
+                "{scenario}"
+            ),
+        }
+    }
 }
 
 #[test]

@@ -451,6 +451,65 @@ fn members_share_partitions_a_killed_one_is_taken_over_and_the_group_is_describe
     assert!(!listed.lines().any(|l| l.starts_with("g ")), "{listed}");
 }
 
+/// `perf group-member`, alone in its group: one timed line when it started, one for its
+/// assignment (every partition, the group's first generation), one per poll with records,
+/// each after the one before; it leaves the group once idle.
+#[test]
+fn a_perf_group_member_prints_its_assignment_and_reads_in_time_order_and_leaves_when_idle() {
+    let broker = Broker::start();
+    broker
+        .run(&["topic", "create", "m", "--partitions", "4"], "")
+        .ok();
+    // Keyless lines go round robin: every partition has records.
+    broker.produce("m", &values("m", 40));
+    let args = [
+        "perf",
+        "group-member",
+        "m",
+        "--group",
+        "timed",
+        "--session-timeout-ms",
+        &SESSION_TIMEOUT_MS.to_string(),
+        "--timeout-ms",
+        "2000",
+    ];
+    let mut member = broker.spawn(&args);
+    drop(member.child.stdin.take());
+    assert_eq!(member.wait(DEADLINE), Some(0), "{}", member.stderr());
+    let events: Vec<Value> = member
+        .stdout()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds[..2], ["started", "assigned"], "{events:?}");
+    assert!(kinds[2..].iter().all(|&k| k == "consumed"), "{events:?}");
+    assert_eq!(events[1]["generation"], 1, "{events:?}");
+    assert_eq!(events[1]["partitions"], serde_json::json!([0, 1, 2, 3]));
+    let read: BTreeSet<u64> = events[2..]
+        .iter()
+        .flat_map(|e| e["partitions"].as_array().unwrap())
+        .map(|p| p.as_u64().unwrap())
+        .collect();
+    assert_eq!(read, (0..PARTITIONS).collect(), "{events:?}");
+    let records: u64 = events[2..]
+        .iter()
+        .map(|e| e["records"].as_u64().unwrap())
+        .sum();
+    assert_eq!(records, 40, "{events:?}");
+    let times: Vec<u64> = events
+        .iter()
+        .map(|e| e["unix_us"].as_u64().unwrap())
+        .collect();
+    assert!(times.is_sorted(), "{events:?}");
+    // It left: the group has no member.
+    let left = broker.describe("timed");
+    assert!(left["members"].as_array().unwrap().is_empty(), "{left}");
+}
+
 #[test]
 fn a_librdkafka_member_and_a_ringlog_member_share_a_group() {
     let broker = Broker::start();

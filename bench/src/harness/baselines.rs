@@ -153,6 +153,9 @@ mod tests {
         baseline_samples: 2,
         runs: 1,
         idle_window_seconds: 0.1,
+        group_runs: 1,
+        group_session_timeout_ms: 1,
+        group_initial_rebalance_delay_ms: 0,
     };
 
     #[test]

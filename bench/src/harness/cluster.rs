@@ -3,6 +3,9 @@
 //! Each broker serves the thin protocol and Kafka's, each on a listener of its own, and its
 //! metrics; [`Cluster::spent`] samples what each has spent so far ([`super::usage`]).
 //!
+//! Every broker reads one config file the harness writes: the group settings the
+//! consumer-group rows run with ([`BrokerSettings`]); every other key keeps its default.
+//!
 //! A three-broker cluster is three processes, each a controller quorum voter (as `ringlog dev`
 //! starts them, but each a child of the harness so each is stopped on every path). Brokers are
 //! stopped with SIGTERM (a controlled shutdown) when the [`Cluster`] is dropped, and its
@@ -75,6 +78,22 @@ pub struct BrokerSettings {
     pub work_dir: PathBuf,
     /// `--io-backend` of every broker.
     pub io_backend: String,
+    /// Every broker's `group_initial_rebalance_delay_ms`.
+    pub group_initial_rebalance_delay_ms: u64,
+    /// Every broker's `group_min_session_timeout_ms`.
+    pub group_min_session_timeout_ms: u64,
+}
+
+impl BrokerSettings {
+    /// The brokers' config file: the keys set here, every other at its default.
+    fn config_toml(&self) -> String {
+        format!(
+            "# written by ringlog bench\n\
+             group_initial_rebalance_delay_ms = {}\n\
+             group_min_session_timeout_ms = {}\n",
+            self.group_initial_rebalance_delay_ms, self.group_min_session_timeout_ms
+        )
+    }
 }
 
 impl Cluster {
@@ -101,6 +120,9 @@ impl Cluster {
             ringlog: settings.ringlog.clone(),
             dir,
         };
+        let config = cluster.config_path();
+        std::fs::write(&config, settings.config_toml())
+            .with_context(|| format!("write {}", config.display()))?;
         let (ready_tx, ready) = std::sync::mpsc::channel();
         for id in 1..=brokers {
             let voters = (brokers > 1).then(|| voters.join(","));
@@ -137,8 +159,8 @@ impl Cluster {
     }
 
     /// Starts broker `id`, a voter of `voters` (with one shard) or, without, its own
-    /// controller (with one shard per core), serving its metrics on `metrics`; its stderr goes
-    /// to a log file beside its data.
+    /// controller (with one shard per core), serving its metrics on `metrics`, with the
+    /// cluster's config file; its stderr goes to a log file beside its data.
     fn spawn_broker(
         &self,
         id: u32,
@@ -149,6 +171,8 @@ impl Cluster {
         let mut command = Command::new(&self.ringlog);
         command
             .arg("broker")
+            .arg("--config")
+            .arg(self.config_path())
             .args(["--node-id", &id.to_string()])
             .args(["--listeners", &listeners()?])
             .args(["--metrics-listen", &metrics.to_string()])
@@ -281,6 +305,10 @@ impl Cluster {
         Ok(())
     }
 
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("broker.toml")
+    }
+
     fn log_path(&self, id: u32) -> PathBuf {
         self.dir.path().join(format!("broker-{id}.log"))
     }
@@ -363,5 +391,25 @@ mod tests {
         assert_eq!(listening(line), Some(expected));
         assert_eq!(listening("listening on THIN://127.0.0.1:9095"), None);
         assert_eq!(listening("error: address in use"), None);
+    }
+
+    #[test]
+    fn the_config_file_sets_the_group_keys() {
+        let settings = BrokerSettings {
+            ringlog: PathBuf::from("ringlog"),
+            work_dir: PathBuf::from("/tmp"),
+            io_backend: "auto".to_string(),
+            group_initial_rebalance_delay_ms: 1_000,
+            group_min_session_timeout_ms: 3_000,
+        };
+        let toml = settings.config_toml();
+        let lines: Vec<&str> = toml.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            lines,
+            [
+                "group_initial_rebalance_delay_ms = 1000",
+                "group_min_session_timeout_ms = 3000"
+            ]
+        );
     }
 }

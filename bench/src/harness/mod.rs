@@ -9,6 +9,7 @@
 //! | [`cluster`]   | one or three `ringlog broker` processes in a temporary directory; `ringlog topic` |
 //! | [`workload`]  | a scenario's `ringlog perf produce/consume` processes and their combined figures |
 //! | [`kafka_clients`] | a Kafka row's librdkafka producer or consumer, on the harness's thread |
+//! | [`groups`]    | a consumer-group row's `ringlog perf group-member` processes, their timed lines, the takeover and join times |
 //! | [`usage`]     | what the brokers spent on a row: CPU time from `/proc`, bytes sent from their metrics |
 //! | [`baselines`] | the hardware baselines, on the brokers' filesystem                     |
 //! | [`machine`]   | cores, CPU, memory, kernel, filesystem, git commit, load               |
@@ -22,11 +23,13 @@
 //! seconds per GB moved (and a consumer row whether the zero-copy counter carried every byte
 //! it fetched); a sample over an idle window just before the run gives the cluster's idle
 //! CPU, which the figures compared are net of. Each Kafka row is then set beside its thin
-//! twin. The harness only drives the
+//! twin. The consumer-group rows run last on the three brokers, each several times, and
+//! report their times instead. The harness only drives the
 //! `ringlog` executable it is given (and librdkafka, in process); it does not link the broker.
 
 pub mod baselines;
 pub mod cluster;
+pub mod groups;
 pub mod kafka_clients;
 pub mod machine;
 pub mod plan;
@@ -52,7 +55,9 @@ use plan::{
     Sizes, Workload,
 };
 use process::{Interrupts, check_interrupted};
-use results::{BaselineResult, Comparison, CpuTicks, Results, ScenarioResult, Settings};
+use results::{
+    BaselineResult, Comparison, CpuTicks, GroupTimes, Results, ScenarioResult, Settings,
+};
 use usage::Spent;
 use workload::Figures;
 
@@ -185,6 +190,8 @@ fn measure_scenarios(
         ringlog: options.ringlog.clone(),
         work_dir: options.work_dir.clone(),
         io_backend: options.io_backend.clone(),
+        group_initial_rebalance_delay_ms: sizes.group_initial_rebalance_delay_ms,
+        group_min_session_timeout_ms: sizes.group_session_timeout_ms,
     };
     let client_timeout = if options.quick {
         Duration::from_secs(180)
@@ -210,36 +217,54 @@ fn measure_scenarios(
             done += 1;
             let label = format!("[{done}/{}]", SCENARIOS.len());
             let progress = Progress::start(format!("{label} {}", scenario.title));
-            let peak = |name: &str| {
-                measured
-                    .get(name)
-                    .map(|s: &ScenarioResult| s.records_per_sec)
-            };
             let run = Run {
                 cluster: &cluster,
                 options,
                 sizes,
                 deadline_after: client_timeout,
             };
-            let (median, rates) = run
-                .repeat(scenario, &mut topics, peak)
-                .with_context(|| format!("scenario {}", scenario.name))?;
-            let mut result = scenario_result(scenario, size, median, baselines);
-            result.runs_records_per_sec = rates;
-            let mut line = format!("{label} {}", scenario_line(&result));
-            if let Some(thin) = scenario.twin.and_then(|twin| measured.get(twin)) {
-                let comparison = results::compare(thin, &result, KAFKA_CPU_PER_GB_FLOOR);
-                line.push_str(&format!(
-                    "; {}",
-                    comparison_text(&comparison, thin, &result)
-                ));
-            }
-            progress.finish(line);
+            let (result, line) = if scenario.workload.is_group() {
+                let times = run
+                    .repeat_group(scenario)
+                    .with_context(|| format!("scenario {}", scenario.name))?;
+                let line = group_line(scenario.title, &times);
+                (group_result(scenario, size, times), line)
+            } else {
+                measure_throughput(&run, scenario, size, &mut topics, &measured, baselines)?
+            };
+            progress.finish(format!("{label} {line}"));
             retire_topics(&cluster, &order, position, &mut topics)?;
             measured.insert(scenario.name, result);
         }
     }
     Ok(measured)
+}
+
+/// Runs a throughput or latency row (see [`Run::repeat`]); its result and progress line, with
+/// a Kafka row's comparison with its twin in `measured`.
+fn measure_throughput(
+    run: &Run,
+    scenario: &'static Scenario,
+    size: ClusterSize,
+    topics: &mut BTreeMap<&'static str, String>,
+    measured: &BTreeMap<&'static str, ScenarioResult>,
+    baselines: &[BaselineResult],
+) -> Result<(ScenarioResult, String)> {
+    let peak = |name: &str| measured.get(name).map(|s| s.records_per_sec);
+    let (median, rates) = run
+        .repeat(scenario, topics, peak)
+        .with_context(|| format!("scenario {}", scenario.name))?;
+    let mut result = scenario_result(scenario, size, median, baselines);
+    result.runs_records_per_sec = rates;
+    let mut line = scenario_line(&result);
+    if let Some(thin) = scenario.twin.and_then(|twin| measured.get(twin)) {
+        let comparison = results::compare(thin, &result, KAFKA_CPU_PER_GB_FLOOR);
+        line.push_str(&format!(
+            "; {}",
+            comparison_text(&comparison, thin, &result)
+        ));
+    }
+    Ok((result, line))
 }
 
 /// What every run of a scenario on one cluster shares.
@@ -335,6 +360,24 @@ impl Run<'_> {
         Ok((median_run(all), rates))
     }
 
+    /// Runs a consumer-group row as many times as the sizes say, each on a topic and group of
+    /// its own (deleted afterwards), and returns every run's time. No CPU is sampled: the rows
+    /// move almost no bytes.
+    fn repeat_group(&self, scenario: &'static Scenario) -> Result<GroupTimes> {
+        let mut runs = Vec::new();
+        for run in 1..=self.sizes.runs(scenario) {
+            check_interrupted()?;
+            let topic = format!("{}-{run}", scenario.name);
+            workload::create_topic(self.cluster, scenario, &topic)?;
+            let deadline = Instant::now() + self.deadline_after;
+            let timed = groups::run(self.cluster, scenario, &topic, self.sizes, run, deadline)
+                .with_context(|| format!("run {run}"))?;
+            self.cluster.delete_topic(&topic)?;
+            runs.push(timed);
+        }
+        Ok(results::group_times(runs, self.sizes))
+    }
+
     /// Samples the brokers, waits out [`Sizes::idle_window_seconds`] with no client running,
     /// and samples them again: the second sample is the row's start. What they spent in
     /// between is the cluster's background (heartbeats, idle long polls, timers), which goes
@@ -416,18 +459,39 @@ fn scenario_result(
             spent.iter().map(|s| s.bytes_out).sum(),
         )
     });
+    let mut result = ScenarioResult {
+        records: figures.rate.records,
+        seconds: figures.rate.seconds,
+        records_per_sec: figures.rate.records_per_sec,
+        mb_per_sec: figures.rate.mb_per_sec,
+        latency_ms: figures.latency,
+        consumer: figures.consumer,
+        throttle_records_per_sec: figures.throttle,
+        runs_records_per_sec: vec![figures.rate.records_per_sec],
+        broker_cpu,
+        zero_copy,
+        ..row_shape(scenario, size)
+    };
+    result.ratios = results::ratios(&result, scenario.baselines, baselines);
+    result
+}
+
+/// A consumer-group row's result: its shape and its times.
+fn group_result(scenario: &Scenario, size: ClusterSize, times: GroupTimes) -> ScenarioResult {
+    ScenarioResult {
+        group: Some(times),
+        ..row_shape(scenario, size)
+    }
+}
+
+/// A row as its plan describes it (cluster, topic, clients), with no figures yet.
+fn row_shape(scenario: &Scenario, size: ClusterSize) -> ScenarioResult {
     let client = match scenario.protocol {
         Protocol::Thin => "ringlog perf".to_string(),
         Protocol::Kafka => kafka_clients::client_name(),
     };
-    let (producers, consumers, acks) = match scenario.workload {
-        Workload::Produce { producers, acks } => (producers, 0, Some(acks)),
-        Workload::Consume { consumers, .. } => (0, consumers, None),
-        Workload::ProduceAndConsume { acks } | Workload::EndToEnd { acks, .. } => {
-            (1, 1, Some(acks))
-        }
-    };
-    let mut result = ScenarioResult {
+    let (producers, consumers, acks) = scenario.workload.clients();
+    ScenarioResult {
         name: scenario.name.to_string(),
         title: scenario.title.to_string(),
         brokers: size.brokers(),
@@ -440,21 +504,20 @@ fn scenario_result(
         client,
         producers,
         consumers,
-        records: figures.rate.records,
-        seconds: figures.rate.seconds,
-        records_per_sec: figures.rate.records_per_sec,
-        mb_per_sec: figures.rate.mb_per_sec,
-        latency_ms: figures.latency,
-        consumer: figures.consumer,
-        throttle_records_per_sec: figures.throttle,
-        runs_records_per_sec: vec![figures.rate.records_per_sec],
+        records: 0,
+        seconds: 0.0,
+        records_per_sec: 0.0,
+        mb_per_sec: 0.0,
+        latency_ms: None,
+        consumer: None,
+        throttle_records_per_sec: None,
+        runs_records_per_sec: Vec::new(),
         ratios: Vec::new(),
         kafka_2014: scenario.kafka,
-        broker_cpu,
-        zero_copy,
-    };
-    result.ratios = results::ratios(&result, scenario.baselines, baselines);
-    result
+        broker_cpu: None,
+        zero_copy: None,
+        group: None,
+    }
 }
 
 /// The record value bytes a run's clients moved: produced or read, plus what a consumer
@@ -559,6 +622,27 @@ fn scenario_line(s: &ScenarioResult) -> String {
         ));
     }
     line
+}
+
+/// A consumer-group row's progress line: the median and longest of its runs, beside the
+/// settings that bound them.
+fn group_line(title: &str, times: &GroupTimes) -> String {
+    let runs: Vec<String> = times
+        .runs
+        .iter()
+        .map(|run| format!("{:.2}", run.seconds))
+        .collect();
+    format!(
+        "{title}: median {:.2} s, max {:.2} s over {} runs ({} s); session timeout {} ms, \
+         heartbeats every {} ms, group_initial_rebalance_delay_ms {}",
+        times.median_seconds,
+        times.max_seconds,
+        times.runs.len(),
+        runs.join(", "),
+        times.session_timeout_ms,
+        times.heartbeat_interval_ms,
+        times.initial_rebalance_delay_ms
+    )
 }
 
 /// A scenario's figure and its main ratio.
@@ -720,6 +804,25 @@ mod tests {
             line.contains("CPU s/GB net of the cluster's idle CPU (17.0 ticks/s measured over 2.0 s before the row;"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_group_row_says_its_times_beside_its_settings() {
+        let runs = vec![
+            results::tests::group_run(7.5, &[0, 1]),
+            results::tests::group_run(6.25, &[0, 1]),
+        ];
+        let times = results::group_times(runs, &Sizes::FULL);
+        assert_eq!(
+            group_line("Takeover", &times),
+            "Takeover: median 6.88 s, max 7.50 s over 2 runs (7.50, 6.25 s); session timeout \
+             6000 ms, heartbeats every 2000 ms, group_initial_rebalance_delay_ms 3000"
+        );
+        let plan = plan::scenario(Scenario::GROUP_JOIN).unwrap();
+        let result = group_result(plan, ClusterSize::Three, times.clone());
+        assert_eq!((result.consumers, result.records), (10, 0));
+        assert_eq!(result.group, Some(times));
+        assert!(result.ratios.is_empty() && result.broker_cpu.is_none());
     }
 
     #[test]

@@ -12,6 +12,14 @@
 //! its twin read), so the two protocols are compared within one run: throughput, and the
 //! brokers' CPU seconds per GB, net of the cluster's idle CPU ([`IDLE_WINDOW_SECONDS`]),
 //! against [`KAFKA_CPU_PER_GB_FLOOR`].
+//!
+//! Two rows time a consumer group instead of moving records ([`Workload::GroupTakeover`],
+//! [`Workload::GroupJoin`]): the time until a killed member's partitions are read again, and
+//! the time until a new group's members hold their assignments. They run [`Sizes::group_runs`]
+//! times each, with the members' session timeout and the brokers' initial rebalance delay of
+//! the sizes.
+
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -55,6 +63,13 @@ pub const KAFKA_LINGER_MS: u32 = 10;
 /// a consumer can see them at; an acks=1 producer outruns its followers).
 pub const END_TO_END_FRACTION: f64 = 0.3;
 
+/// Records per second of the steady load under [`Workload::GroupTakeover`]'s members: enough
+/// that each partition has records at every moment, light next to what the cluster takes, so
+/// the time measured is the group's.
+pub const GROUP_LOAD_RECORDS_PER_SEC: u32 = 1_000;
+/// The acks of that load's producer.
+pub const GROUP_LOAD_ACKS: Acks = Acks::Leader;
+
 /// The brokers a scenario runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -92,6 +107,39 @@ pub enum Workload {
     /// A producer throttled to [`END_TO_END_FRACTION`] of scenario `peak_of`'s records/s and
     /// a consumer that measures each record's time from `send` to receipt.
     EndToEnd { acks: Acks, peak_of: &'static str },
+    /// `members` members of a new group (`perf group-member` processes) on a fresh topic
+    /// under a steady load of [`GROUP_LOAD_RECORDS_PER_SEC`]; once they hold one generation
+    /// and have read every partition, the member holding partition 0 is killed with SIGKILL.
+    /// Timed: from the kill until every partition it held has a record read by another
+    /// member (its session timeout, then a rebalance).
+    GroupTakeover { members: u32 },
+    /// `members` members of a new group started at once on a fresh topic. Timed: from the
+    /// start until every member holds its assignment of one generation, the assignments
+    /// covering every partition (the brokers' initial rebalance delay, then a rebalance).
+    GroupJoin { members: u32 },
+}
+
+impl Workload {
+    /// A consumer-group row: timed, moving no records of its own.
+    pub fn is_group(self) -> bool {
+        matches!(
+            self,
+            Workload::GroupTakeover { .. } | Workload::GroupJoin { .. }
+        )
+    }
+
+    /// Its producers, its consumers (or group members), and the producers' acks.
+    pub fn clients(self) -> (u32, u32, Option<Acks>) {
+        match self {
+            Workload::Produce { producers, acks } => (producers, 0, Some(acks)),
+            Workload::Consume { consumers, .. } => (0, consumers, None),
+            Workload::ProduceAndConsume { acks } | Workload::EndToEnd { acks, .. } => {
+                (1, 1, Some(acks))
+            }
+            Workload::GroupTakeover { members } => (1, members, Some(GROUP_LOAD_ACKS)),
+            Workload::GroupJoin { members } => (0, members, None),
+        }
+    }
 }
 
 /// Which listener a row's clients talk to, and whose clients they are.
@@ -223,7 +271,8 @@ pub struct Scenario {
     /// A Kafka row's thin row of the same shape, which it is compared with.
     pub twin: Option<&'static str>,
     pub workload: Workload,
-    /// The baselines its figures are divided by, the first the main one.
+    /// The baselines its figures are divided by, the first the main one; none for the
+    /// consumer-group rows, which no hardware figure bounds.
     pub baselines: &'static [Baseline],
     pub kafka: Option<KafkaFigure>,
 }
@@ -246,6 +295,8 @@ impl Scenario {
     pub const CONSUME_1C: &'static str = "consume_1c";
     pub const CONSUME_1000B: &'static str = "consume_1000b";
     pub const END_TO_END: &'static str = "end_to_end_latency";
+    pub const GROUP_TAKEOVER: &'static str = "group_takeover";
+    pub const GROUP_JOIN: &'static str = "group_join";
 }
 
 /// Every scenario, in the report's order: Kafka's table first, then the three of ours; each
@@ -492,6 +543,32 @@ pub const SCENARIOS: &[Scenario] = &[
         baselines: &[Baseline::WriteFdatasync, Baseline::Fdatasync4k],
         kafka: None,
     },
+    Scenario {
+        name: Scenario::GROUP_TAKEOVER,
+        title: "Consumer group: takeover after a member's SIGKILL, 3 members",
+        cluster: ClusterSize::Three,
+        replication_factor: 3,
+        record_size: 100,
+        flush_always: false,
+        protocol: Protocol::Thin,
+        twin: None,
+        workload: Workload::GroupTakeover { members: 3 },
+        baselines: &[],
+        kafka: None,
+    },
+    Scenario {
+        name: Scenario::GROUP_JOIN,
+        title: "Consumer group: 10 members join a new group",
+        cluster: ClusterSize::Three,
+        replication_factor: 3,
+        record_size: 100,
+        flush_always: false,
+        protocol: Protocol::Thin,
+        twin: None,
+        workload: Workload::GroupJoin { members: 10 },
+        baselines: &[],
+        kafka: None,
+    },
 ];
 
 /// The scenario named `name`.
@@ -525,6 +602,13 @@ pub struct Sizes {
     pub runs: u32,
     /// The idle window before each run ([`IDLE_WINDOW_SECONDS`] in a full run).
     pub idle_window_seconds: f64,
+    /// Runs of each consumer-group row (the median and the longest are reported).
+    pub group_runs: u32,
+    /// The group members' session timeout, and the brokers' `group_min_session_timeout_ms`
+    /// (the shortest they allow).
+    pub group_session_timeout_ms: u64,
+    /// The brokers' `group_initial_rebalance_delay_ms`.
+    pub group_initial_rebalance_delay_ms: u64,
 }
 
 impl Sizes {
@@ -544,6 +628,12 @@ impl Sizes {
         // window scales their resolution no worse than the full run's does, and keeps the
         // run near a minute.
         idle_window_seconds: IDLE_WINDOW_SECONDS / 2.0,
+        // Half Kafka's shortest session and a third of its initial delay: a run of each group
+        // row takes seconds, not a quarter of a minute. The rows name the values they ran
+        // with.
+        group_runs: 2,
+        group_session_timeout_ms: 3_000,
+        group_initial_rebalance_delay_ms: 1_000,
     };
 
     /// The full run: within about 15 minutes on 2 cores.
@@ -559,14 +649,35 @@ impl Sizes {
         baseline_samples: 3,
         runs: 3,
         idle_window_seconds: IDLE_WINDOW_SECONDS,
+        // Kafka's defaults: the shortest session its brokers allow, and their initial delay.
+        group_runs: 5,
+        group_session_timeout_ms: 6_000,
+        group_initial_rebalance_delay_ms: 3_000,
     };
 
     /// How many times `scenario` runs.
     pub fn runs(&self, scenario: &Scenario) -> u32 {
         match scenario.workload {
             Workload::EndToEnd { .. } => 1,
+            Workload::GroupTakeover { .. } | Workload::GroupJoin { .. } => self.group_runs.max(1),
             _ => self.runs.max(1),
         }
+    }
+
+    /// The group members' heartbeat interval: a third of their session timeout (Kafka's
+    /// advice).
+    pub fn group_heartbeat_interval_ms(&self) -> u64 {
+        self.group_session_timeout_ms / 3
+    }
+
+    /// How long run `run` (from 1) of the takeover row waits, once its group has settled,
+    /// before it kills a member: the runs' kills are spread evenly over one heartbeat
+    /// interval, so they land at different points of the members' heartbeat cycle, as crashes
+    /// do (the group settles at the same point of it in every run).
+    pub fn group_kill_delay(&self, run: u32) -> Duration {
+        let runs = self.group_runs.max(1);
+        let step = self.group_heartbeat_interval_ms() / u64::from(runs);
+        Duration::from_millis(step * u64::from((run.max(1) - 1) % runs))
     }
 
     /// Records a scenario's producers send (for consumers: read) in all.
@@ -606,7 +717,12 @@ mod tests {
                 "{} twice",
                 s.name
             );
-            assert!(!s.baselines.is_empty(), "{} has no baseline", s.name);
+            assert_eq!(
+                s.baselines.is_empty(),
+                s.workload.is_group(),
+                "{}: a baseline for every row but the group rows",
+                s.name
+            );
             let referenced = match s.workload {
                 Workload::Consume { topic_of, .. } => Some(topic_of),
                 Workload::EndToEnd { peak_of, .. } => Some(peak_of),
@@ -704,6 +820,45 @@ mod tests {
     }
 
     #[test]
+    fn the_group_rows_time_three_and_ten_members_on_three_brokers() {
+        let groups: Vec<&Scenario> = SCENARIOS.iter().filter(|s| s.workload.is_group()).collect();
+        let names: Vec<&str> = groups.iter().map(|s| s.name).collect();
+        assert_eq!(names, [Scenario::GROUP_TAKEOVER, Scenario::GROUP_JOIN]);
+        for s in &groups {
+            assert_eq!(s.cluster, ClusterSize::Three, "{}", s.name);
+            assert_eq!(s.protocol, Protocol::Thin, "{}", s.name);
+            assert!(s.kafka.is_none() && s.twin.is_none(), "{}", s.name);
+        }
+        assert_eq!(
+            groups[0].workload.clients(),
+            (1, 3, Some(GROUP_LOAD_ACKS)),
+            "three members under a load"
+        );
+        assert_eq!(groups[1].workload.clients(), (0, 10, None));
+        for sizes in [Sizes::QUICK, Sizes::FULL] {
+            assert_eq!(sizes.runs(groups[0]), sizes.group_runs);
+            assert!(
+                sizes.group_runs >= 2,
+                "a median and a maximum of one run say little"
+            );
+            assert!(sizes.group_heartbeat_interval_ms() < sizes.group_session_timeout_ms);
+        }
+    }
+
+    #[test]
+    fn the_takeover_runs_kill_across_one_heartbeat_interval() {
+        let sizes = Sizes {
+            group_runs: 4,
+            group_session_timeout_ms: 6_000,
+            ..Sizes::FULL
+        };
+        let delays: Vec<u128> = (1..=4)
+            .map(|run| sizes.group_kill_delay(run).as_millis())
+            .collect();
+        assert_eq!(delays, [0, 500, 1000, 1500]);
+    }
+
+    #[test]
     fn quick_is_smaller_than_full_everywhere() {
         let (q, f) = (Sizes::QUICK, Sizes::FULL);
         assert!(q.records_100b < f.records_100b);
@@ -712,6 +867,9 @@ mod tests {
         assert!(q.end_to_end_seconds < f.end_to_end_seconds);
         assert!(q.baseline_bytes < f.baseline_bytes);
         assert!(0.0 < q.idle_window_seconds && q.idle_window_seconds <= f.idle_window_seconds);
+        assert!(q.group_runs <= f.group_runs);
+        assert!(q.group_session_timeout_ms <= f.group_session_timeout_ms);
+        assert!(q.group_initial_rebalance_delay_ms <= f.group_initial_rebalance_delay_ms);
         let scenario = scenario(Scenario::PRODUCE_1000B).unwrap();
         assert_eq!(f.records(scenario), f.records_1000b);
     }

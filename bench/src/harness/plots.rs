@@ -54,12 +54,13 @@ fn register_font() -> Result<()> {
     result
 }
 
-/// The scenarios measured by throughput (all but the end-to-end latency run).
+/// The scenarios measured by throughput (all but the end-to-end latency run and the
+/// consumer-group rows).
 fn throughput_rows(results: &Results) -> Vec<&ScenarioResult> {
     results
         .scenarios
         .iter()
-        .filter(|s| s.throttle_records_per_sec.is_none())
+        .filter(|s| s.measures_throughput())
         .collect()
 }
 

@@ -4,8 +4,10 @@
 
 use std::fmt::Write;
 
-use super::plan::{Baseline, KafkaFigure, Protocol, SCENARIOS, scenario};
-use super::results::{BaselineResult, Comparison, Results, ScenarioResult, Verdict};
+use super::plan::{
+    Baseline, GROUP_LOAD_RECORDS_PER_SEC, KafkaFigure, Protocol, SCENARIOS, Workload, scenario,
+};
+use super::results::{BaselineResult, Comparison, GroupTimes, Results, ScenarioResult, Verdict};
 
 /// The plots [`super::plots`] draws, as the report links them.
 pub const PLOTS: [(&str, &str); 3] = [
@@ -31,6 +33,7 @@ pub fn render(results: &Results) -> String {
     protocols_table(&mut out, results);
     broker_cpu_table(&mut out, results);
     latency_tables(&mut out, results);
+    groups_table(&mut out, results);
     baselines_table(&mut out, results);
     method(&mut out, results);
     out
@@ -93,7 +96,7 @@ fn throughput_table(out: &mut String, r: &Results) {
         "| scenario | ringlog records/s | ringlog MB/s | ratio to the baseline | other ratios | every run, M records/s | Kafka 2014 records/s (MB/s) |"
     );
     let _ = writeln!(out, "|---|---:|---:|---|---|---|---:|");
-    for s in r.scenarios.iter().filter(|s| !is_latency_scenario(s)) {
+    for s in r.scenarios.iter().filter(|s| s.measures_throughput()) {
         let mut main = String::from("-");
         let mut others = Vec::new();
         for ratio in s.ratios.iter().filter(|ratio| ratio.of == "throughput") {
@@ -399,9 +402,7 @@ fn latency_tables(out: &mut String, r: &Results) {
 
 fn peak_title(s: &ScenarioResult) -> &'static str {
     match scenario(&s.name).map(|plan| plan.workload) {
-        Some(super::plan::Workload::EndToEnd { peak_of, .. }) => {
-            scenario(peak_of).map_or(peak_of, |p| p.title)
-        }
+        Some(Workload::EndToEnd { peak_of, .. }) => scenario(peak_of).map_or(peak_of, |p| p.title),
         _ => "-",
     }
 }
@@ -414,7 +415,7 @@ fn producer_latency_table(out: &mut String, r: &Results) {
     );
     let _ = writeln!(out, "| scenario | p50 ms | p99 ms | p99.9 ms | max ms |");
     let _ = writeln!(out, "|---|---:|---:|---:|---:|");
-    for s in r.scenarios.iter().filter(|s| !is_latency_scenario(s)) {
+    for s in r.scenarios.iter().filter(|s| s.measures_throughput()) {
         if let Some(l) = &s.latency_ms {
             let _ = writeln!(
                 out,
@@ -438,6 +439,96 @@ fn producer_latency_table(out: &mut String, r: &Results) {
         );
     }
     let _ = writeln!(out);
+}
+
+fn groups_table(out: &mut String, r: &Results) {
+    let rows: Vec<(&ScenarioResult, &GroupTimes)> = r
+        .scenarios
+        .iter()
+        .filter_map(|s| Some((s, s.group.as_ref()?)))
+        .collect();
+    let Some((_, first)) = rows.first() else {
+        return;
+    };
+    let _ = writeln!(out, "## Consumer groups\n");
+    let _ = writeln!(
+        out,
+        "These rows time a consumer group on the three brokers instead of moving records. \
+         Each member is a `ringlog perf group-member` process (the client's subscribed \
+         consumer: Kafka's classic group protocol, eager rebalances, the range assignor), on \
+         a topic of {} partitions and a group of its own in each run; it prints when it took \
+         each assignment and when it read records, by the system clock, which the harness \
+         reads to stamp the start and the kill. The brokers ran with \
+         `group_initial_rebalance_delay_ms` = {} and `group_min_session_timeout_ms` = {}; \
+         each member asked for that session timeout and sent a heartbeat every {} ms. Each \
+         row ran {} times.\n",
+        r.settings.partitions,
+        first.initial_rebalance_delay_ms,
+        first.session_timeout_ms,
+        first.heartbeat_interval_ms,
+        first.runs.len()
+    );
+    let _ = writeln!(
+        out,
+        "- Takeover: members under a steady load of {} records/s; once they hold one \
+         generation and have read every partition, the member holding partition 0 is killed \
+         with SIGKILL. Timed: from the kill until the others have read a record of each \
+         partition it held. The coordinator drops a member once its session timeout has \
+         passed since its last heartbeat (up to a heartbeat interval before the kill); the \
+         others learn of the rebalance at their next heartbeat (up to an interval after \
+         that), rejoin, and read from the last offsets committed. Expect the session timeout, \
+         give or take a heartbeat interval, plus a rejoin. The group settles at the same \
+         point of the members' heartbeat cycle in every run, so each run kills a little later \
+         than the one before, the runs' kills spread evenly over one interval.\n\
+         - Join: every member started at once. Timed: from the start until each member held \
+         its assignment of one generation, together covering every partition (members beyond \
+         the partition count hold none). A group starting empty waits \
+         `group_initial_rebalance_delay_ms` for members, and once more while members keep \
+         coming, as Kafka's does: members that all come within the first delay are answered \
+         after about twice it. The time includes the members' processes starting, shown \
+         apart.\n",
+        GROUP_LOAD_RECORDS_PER_SEC
+    );
+    let _ = writeln!(
+        out,
+        "| row | members | session timeout ms | group_initial_rebalance_delay_ms | median s | max s | every run |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|");
+    for (s, times) in rows {
+        let runs: Vec<String> = times
+            .runs
+            .iter()
+            .map(|run| match run.started_seconds {
+                Some(started) => format!(
+                    "{:.2} s (generation {}; members started in {:.2} s)",
+                    run.seconds, run.generation, started
+                ),
+                None => format!(
+                    "{:.2} s (partitions {})",
+                    run.seconds,
+                    partition_list(&run.partitions)
+                ),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {} |",
+            s.title,
+            s.consumers,
+            times.session_timeout_ms,
+            times.initial_rebalance_delay_ms,
+            times.median_seconds,
+            times.max_seconds,
+            runs.join("; ")
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// `0, 1, 2`.
+fn partition_list(partitions: &[u32]) -> String {
+    let each: Vec<String> = partitions.iter().map(u32::to_string).collect();
+    each.join(", ")
 }
 
 fn baselines_table(out: &mut String, r: &Results) {
@@ -505,7 +596,7 @@ fn method(out: &mut String, r: &Results) {
          baseline's bytes per second) and the baseline over ringlog for latency: 1.0 is \
          parity, higher is better. Which baseline each row uses:\n"
     );
-    for plan in SCENARIOS {
+    for plan in SCENARIOS.iter().filter(|plan| !plan.baselines.is_empty()) {
         let names: Vec<&str> = plan.baselines.iter().map(|b| b.name()).collect();
         let _ = writeln!(out, "  - {}: {}", plan.title, names.join(", "));
     }
@@ -514,13 +605,14 @@ fn method(out: &mut String, r: &Results) {
         out,
         "\nSizes of this run: {} records for the 100 B rows, {} for the 1000 B rows, {} with \
          flush=always, {:.0} s of end-to-end traffic, {:.1} s of idle brokers before each run \
-         of a row; {} MiB per write and TCP baseline sample, {} MiB per write + fdatasync \
-         sample.\n",
+         of a row, {} runs of each consumer-group row; {} MiB per write and TCP baseline \
+         sample, {} MiB per write + fdatasync sample.\n",
         thousands(sizes.records_100b as f64),
         thousands(sizes.records_1000b as f64),
         thousands(sizes.records_flush_always as f64),
         sizes.end_to_end_seconds,
         sizes.idle_window_seconds,
+        sizes.group_runs,
         sizes.baseline_bytes >> 20,
         sizes.baseline_fdatasync_bytes >> 20
     );
@@ -557,10 +649,10 @@ pub fn thousands(value: f64) -> String {
 pub(crate) mod tests {
     use super::super::plan::{SCENARIOS, Sizes};
     use super::super::results::tests::{
-        cpu_ticks, latency, latency_baseline, scenario, throughput_baseline,
+        cpu_ticks, group_run, latency, latency_baseline, scenario, throughput_baseline,
     };
     use super::super::results::{
-        Machine, Results, Settings, broker_cpu, compare, ratios, zero_copy,
+        GroupRun, Machine, Results, Settings, broker_cpu, compare, group_times, ratios, zero_copy,
     };
     use super::*;
 
@@ -588,6 +680,10 @@ pub(crate) mod tests {
                 s.kafka_2014 = plan.kafka;
                 s.throttle_records_per_sec = end_to_end.then_some(300_000.0);
                 s.ratios = ratios(&s, plan.baselines, &baselines);
+                if plan.workload.is_group() {
+                    (s.producers, s.consumers, _) = plan.workload.clients();
+                    s.group = Some(sample_group(plan.workload));
+                }
                 s
             })
             .collect();
@@ -619,6 +715,20 @@ pub(crate) mod tests {
             scenarios,
             comparisons: Vec::new(),
         }
+    }
+
+    /// Two runs of a group row, ran with a 6 s session and a 3 s initial delay.
+    fn sample_group(workload: Workload) -> GroupTimes {
+        let runs = match workload {
+            Workload::GroupJoin { .. } => [6.25, 6.75]
+                .map(|seconds| GroupRun {
+                    started_seconds: Some(0.25),
+                    ..group_run(seconds, &[0, 1, 2, 3, 4, 5])
+                })
+                .to_vec(),
+            _ => vec![group_run(6.5, &[0, 1]), group_run(8.0, &[0, 3])],
+        };
+        group_times(runs, &Sizes::FULL)
     }
 
     #[test]
@@ -702,6 +812,31 @@ pub(crate) mod tests {
             text.contains("| Single consumer, kafka (librdkafka) | kafka (librdkafka) | 0.500 | 4.00 | 100.0 | 1.20, 1.20 | 1.00, 1.00 | 4.80 ± 0.01 | 4.00 ± 0.02 | 560.0 / 500.0 (met) |"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_group_rows_stand_beside_their_session_timeout_and_initial_delay() {
+        let text = render(&sample());
+        assert!(text.contains("## Consumer groups"), "{text}");
+        assert!(
+            text.contains("`group_initial_rebalance_delay_ms` = 3000 and `group_min_session_timeout_ms` = 6000"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| Consumer group: takeover after a member's SIGKILL, 3 members | 3 | 6000 | 3000 | 7.25 | 8.00 | 6.50 s (partitions 0, 1); 8.00 s (partitions 0, 3) |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| Consumer group: 10 members join a new group | 10 | 6000 | 3000 | 6.50 | 6.75 | 6.25 s (generation 1; members started in 0.25 s); 6.75 s (generation 1; members started in 0.25 s) |"
+            ),
+            "{text}"
+        );
+        // Neither is a throughput: no bar, no row in the throughput table.
+        let throughput = text.split("## Latency").next().unwrap();
+        assert!(!throughput.contains("Consumer group"), "{throughput}");
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! cluster's idle CPU) and the checks against the floors are computed here, from the
 //! figures alone.
 //!
+//! The consumer-group rows carry their times instead ([`GroupTimes`]): every run's, the median
+//! and the longest, beside the session timeout and initial rebalance delay they ran with.
+//!
 //! A ratio is ringlog relative to the hardware, 1.0 being parity and higher better: for a
 //! throughput, ringlog's bytes per second over the baseline's; for a latency, the baseline's
 //! over ringlog's. ringlog's bytes are the records' value bytes only (what the producer was
@@ -138,7 +141,8 @@ pub struct BaselineResult {
     pub latency_ms: Option<Latency>,
 }
 
-/// One scenario's figures.
+/// One scenario's figures. A consumer-group row moves no records of its own: its records,
+/// rates and ratios are 0 or empty, and its figures are in `group`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScenarioResult {
     pub name: String,
@@ -187,6 +191,66 @@ pub struct ScenarioResult {
     /// Consumer rows: whether the zero-copy counter carried every record byte fetched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zero_copy: Option<ZeroCopy>,
+    /// Consumer-group rows: their times.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupTimes>,
+}
+
+impl ScenarioResult {
+    /// Whether its figure is a throughput: not the end-to-end latency row, not a group row.
+    pub fn measures_throughput(&self) -> bool {
+        self.throttle_records_per_sec.is_none() && self.group.is_none()
+    }
+}
+
+/// A consumer-group row's times, beside the group settings that bound them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GroupTimes {
+    /// The session timeout each member asked for, also the brokers'
+    /// `group_min_session_timeout_ms`.
+    pub session_timeout_ms: u64,
+    /// The time between each member's heartbeats.
+    pub heartbeat_interval_ms: u64,
+    /// The brokers' `group_initial_rebalance_delay_ms`.
+    pub initial_rebalance_delay_ms: u64,
+    /// The median of the runs' seconds (the mean of the middle two for an even count).
+    pub median_seconds: f64,
+    /// The longest run's seconds.
+    pub max_seconds: f64,
+    /// Every run, in the order they ran.
+    pub runs: Vec<GroupRun>,
+}
+
+/// One run of a consumer-group row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GroupRun {
+    /// Takeover: from the SIGKILL until a surviving member had read a record of each partition
+    /// the killed one held. Join: from the members' start until each held its assignment of
+    /// one generation, together covering every partition.
+    pub seconds: f64,
+    /// Takeover: the partitions the killed member held, each read by a survivor since. Join:
+    /// every partition of the topic, as the members' assignments covered them.
+    pub partitions: Vec<u32>,
+    /// The generation the members held: when one was killed (takeover), or at the end (join:
+    /// 1 when every member joined within the first initial delay).
+    pub generation: i32,
+    /// Join: from the start until the last member process was connected and subscribed, a
+    /// part of `seconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_seconds: Option<f64>,
+}
+
+/// The times of a group row's `runs`, ran with the group settings of `sizes`.
+pub fn group_times(runs: Vec<GroupRun>, sizes: &Sizes) -> GroupTimes {
+    let seconds: Vec<f64> = runs.iter().map(|run| run.seconds).collect();
+    GroupTimes {
+        session_timeout_ms: sizes.group_session_timeout_ms,
+        heartbeat_interval_ms: sizes.group_heartbeat_interval_ms(),
+        initial_rebalance_delay_ms: sizes.group_initial_rebalance_delay_ms,
+        median_seconds: median(&seconds),
+        max_seconds: seconds.iter().copied().fold(0.0, f64::max),
+        runs,
+    }
 }
 
 /// The CPU time of every broker of a row's cluster, from just before its clients started to
@@ -599,6 +663,7 @@ pub(crate) mod tests {
             kafka_2014: None,
             broker_cpu: None,
             zero_copy: None,
+            group: None,
         }
     }
 
@@ -883,6 +948,39 @@ pub(crate) mod tests {
         assert_eq!(floor_verdict(Some([0.9, 1.15]), 1.15), Verdict::Met);
         assert_eq!(floor_verdict(Some([1.16, 1.3]), 1.15), Verdict::Missed);
         assert_eq!(floor_verdict(Some([1.1, 1.2]), 1.15), Verdict::Inconclusive);
+    }
+
+    pub(crate) fn group_run(seconds: f64, partitions: &[u32]) -> GroupRun {
+        GroupRun {
+            seconds,
+            partitions: partitions.to_vec(),
+            generation: 1,
+            started_seconds: None,
+        }
+    }
+
+    #[test]
+    fn a_group_row_reports_the_median_and_the_longest_run() {
+        let runs = vec![
+            group_run(6.5, &[0, 1]),
+            group_run(8.0, &[2, 3]),
+            group_run(6.1, &[4, 5]),
+        ];
+        let times = group_times(runs.clone(), &Sizes::FULL);
+        assert_eq!((times.median_seconds, times.max_seconds), (6.5, 8.0));
+        assert_eq!(times.runs, runs, "every run, in the order they ran");
+        assert_eq!(
+            (
+                times.session_timeout_ms,
+                times.heartbeat_interval_ms,
+                times.initial_rebalance_delay_ms
+            ),
+            (6_000, 2_000, 3_000)
+        );
+        let mut row = scenario("group_takeover", 0.0, None);
+        assert!(row.measures_throughput());
+        row.group = Some(times);
+        assert!(!row.measures_throughput());
     }
 
     #[test]

@@ -88,6 +88,10 @@ pub fn run(
             let records = ((rate * sizes.end_to_end_seconds) as u64).max(1);
             end_to_end(cluster, scenario, topic, records, rate, acks, deadline)
         }
+        Workload::GroupTakeover { .. } | Workload::GroupJoin { .. } => unreachable!(
+            "{}: a consumer-group row is timed by groups::run",
+            scenario.name
+        ),
     }
 }
 
@@ -231,7 +235,12 @@ pub fn create_topic(cluster: &Cluster, scenario: &Scenario, topic: &str) -> Resu
     cluster.wait_topic_ready(topic)
 }
 
-fn produce_args(scenario: &Scenario, topic: &str, records: u64, acks: Acks) -> Vec<String> {
+pub(super) fn produce_args(
+    scenario: &Scenario,
+    topic: &str,
+    records: u64,
+    acks: Acks,
+) -> Vec<String> {
     [
         "perf",
         "produce",
@@ -271,7 +280,8 @@ fn consume_args(topic: &str, records: u64, latency: bool) -> Vec<String> {
     args
 }
 
-fn start(cluster: &Cluster, name: &str, args: &[String]) -> Result<ClientRun> {
+/// Starts `ringlog ARGS` against `cluster` as client process `name`.
+pub(super) fn start(cluster: &Cluster, name: &str, args: &[String]) -> Result<ClientRun> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut command: Command = cluster.command(&args);
     ClientRun::start(name, &mut command)

@@ -10,6 +10,7 @@ pub(crate) mod dev;
 pub(crate) mod dump_log;
 pub(crate) mod group;
 pub(crate) mod perf_consume;
+pub(crate) mod perf_group_member;
 pub(crate) mod perf_log;
 pub(crate) mod perf_produce;
 pub(crate) mod produce;
