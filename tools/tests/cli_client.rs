@@ -593,6 +593,16 @@ fn every_acknowledged_value_is_consumed_once_in_offset_order() {
         .ok();
     let acked = events(&produced, "ack");
     assert_eq!(acked.len(), 600, "{produced}");
+    // It read its records back: each once, none missing.
+    let read_back: Vec<serde_json::Value> = produced
+        .lines()
+        .map(json)
+        .filter(|line| line["event"] == "read_back")
+        .collect();
+    assert_eq!(read_back.len(), 1, "{produced}");
+    assert_eq!(read_back[0]["records"], 600);
+    assert_eq!(read_back[0]["duplicates"], 0);
+    assert_eq!(read_back[0]["missing"], 0);
     let values: BTreeSet<&str> = acked.iter().map(|(_, _, v)| v.as_str()).collect();
     let expected: Vec<String> = (0..600).map(|i| i.to_string()).collect();
     assert_eq!(

@@ -60,6 +60,7 @@
 //! | `group_max_size`                       | 2147483647       | `group.max.size`               | members per group |
 //! | `offsets_retention_minutes`            | 10080 (7 days)   | `offsets.retention.minutes`    | an empty group's offsets (and a consumer's in assign mode, from its commit) expire after it |
 //! | `offsets_retention_check_interval_ms`  | 600000           | `offsets.retention.check.interval.ms` | |
+//! | `producer_id_expiration_ms`            | 86400000 (1 day) | `producer.id.expiration.ms`    | a partition forgets an idempotent producer idle this long (checked with retention, every 30 s) |
 //!
 //! Durations are [`Duration`]s in [`BrokerConfig`] (`log_roll_ms` is the field `log_roll`); a
 //! unit appears only in the keys. The keys marked "topic default" give the defaults of the
@@ -200,6 +201,8 @@ pub struct BrokerConfig {
     pub offsets_retention: Duration,
     /// `offsets_retention_check_interval_ms`: how often expired offsets are looked for.
     pub offsets_retention_check_interval: Duration,
+    /// `producer_id_expiration_ms`: how long a partition keeps an idle idempotent producer.
+    pub producer_id_expiration: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -250,6 +253,7 @@ impl Default for BrokerConfig {
             group_max_size: i32::MAX as u32,
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
             offsets_retention_check_interval: Duration::from_millis(600_000),
+            producer_id_expiration: Duration::from_millis(86_400_000),
         }
     }
 }
@@ -1728,6 +1732,17 @@ const KEYS: &[KeySpec] = &[
             Ok(())
         },
         render: |c| render_millis_value(c.offsets_retention_check_interval),
+    },
+    KeySpec {
+        name: "producer_id_expiration_ms",
+        kafka: "producer.id.expiration.ms",
+        doc: "how long a partition keeps an idle idempotent producer's id, epoch and sequences",
+        section: "log",
+        parse: |c, v| {
+            c.producer_id_expiration = millis(v, TIMEOUT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.producer_id_expiration),
     },
 ];
 

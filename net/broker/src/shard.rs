@@ -1251,9 +1251,15 @@ impl Shard {
 
     /// Deletes the segments past each partition's `retention_ms` / `retention_bytes` (whole
     /// segments below the high watermark).
+    /// Retention, and the expiry of idle idempotent producers (`producer_id_expiration_ms`).
     fn apply_retention(&mut self) {
         let now = Timestamp::now();
+        let expiration = self.shared.options.config.producer_id_expiration;
         for (topic_partition, partition) in &self.partitions {
+            let expired = partition.log().expire_producers(now, expiration);
+            if expired > 0 {
+                tracing::info!(partition = %topic_partition, producers = expired, "idle idempotent producers expired");
+            }
             if topic_partition.topic == OFFSETS_TOPIC {
                 // Never by time or size, whatever its config says (a cluster created before
                 // the topic had its own config has the broker's defaults there): a live

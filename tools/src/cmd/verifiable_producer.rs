@@ -12,12 +12,27 @@
 //! acknowledgement order. A failed record is an event, not a failure of the command: it exits 0
 //! once every record was acknowledged or failed, with the counts on stderr. It fails only when
 //! it cannot send at all (no broker, no such topic).
+//!
+//! Then (unless `--no-read-back`) it reads the topic back from where each partition ended
+//! before its first send to the high watermark, and reports what it can see there of its own
+//! records: values that appear more than once (a retry appended twice), acknowledged values
+//! missing, and values appended whose sends failed (a timeout whose append had landed):
+//!
+//! ```text
+//! {"event":"read_back","records":3000,"duplicates":0,"missing":0,"failed_but_appended":2}
+//! ```
+//!
+//! The read-back assumes this command was the topic's only producer meanwhile.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
-use ringlog_client::{Acks, DeliveryFuture, ProducerConfig, Record};
+use ringlog_client::{
+    Acks, Client, Consumer, ConsumerConfig, DeliveryFuture, Offset, ProducerConfig, Record,
+    TopicPartition,
+};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -28,6 +43,8 @@ use super::perf_report::{Throttle, Throughput, parse_throughput};
 
 /// Deliveries sent and not yet printed, at most; the producer's buffer bounds them first.
 const DELIVERIES_QUEUED_MAX: usize = 65_536;
+/// Reading the run's records back takes at most this long.
+const READ_BACK_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -47,6 +64,9 @@ pub(crate) struct Args {
     /// How long a record may take to be acknowledged, retries included.
     #[arg(long, default_value_t = 120_000, value_parser = clap::value_parser!(u64).range(1..))]
     delivery_timeout_ms: u64,
+    /// Do not read the records back at the end to count duplicates and missing records.
+    #[arg(long)]
+    no_read_back: bool,
 }
 
 /// One line of output.
@@ -63,6 +83,20 @@ enum Event {
         error: String,
         message: String,
     },
+    /// What reading the run's records back found.
+    ReadBack {
+        records: u64,
+        duplicates: u64,
+        missing: u64,
+        failed_but_appended: u64,
+    },
+}
+
+/// What the run told about each value: acknowledged or failed.
+#[derive(Debug, Default)]
+struct Outcomes {
+    acked: BTreeSet<u64>,
+    failed: BTreeSet<u64>,
 }
 
 pub(crate) fn run(args: Args) -> Result<()> {
@@ -71,7 +105,15 @@ pub(crate) fn run(args: Args) -> Result<()> {
 
 async fn verifiable_produce(args: Args) -> Result<()> {
     let client = connect(&args.bootstrap).await?;
-    partitions(&client, args.topic.name(), None).await?;
+    let topic_partitions = partitions(&client, args.topic.name(), None).await?;
+    let reader = client.consumer(ConsumerConfig::default());
+    reader.assign(&topic_partitions).await.map_err(flat)?;
+    reader.seek_to_end(&[]).await.map_err(flat)?;
+    let mut starts = BTreeMap::new();
+    for topic_partition in &topic_partitions {
+        let start = reader.position(topic_partition).await.map_err(flat)?;
+        starts.insert(topic_partition.clone(), start.unwrap_or(Offset::ZERO));
+    }
     let producer = client
         .producer(ProducerConfig {
             acks: args.acks,
@@ -92,21 +134,107 @@ async fn verifiable_produce(args: Args) -> Result<()> {
     }
     producer.flush().await.map_err(flat)?;
     drop(deliveries);
-    let (acked, failed) = printer.await.expect("the printer does not panic")?;
+    let outcomes = printer.await.expect("the printer does not panic")?;
+    let (acked, failed) = (outcomes.acked.len(), outcomes.failed.len());
     let records = if acked == 1 { "record" } else { "records" };
     eprintln!("{acked} {records} acknowledged, {failed} failed");
+    if !args.no_read_back {
+        let read_back = read_back(&client, &reader, &starts, &outcomes).await?;
+        if let Event::ReadBack {
+            records,
+            duplicates,
+            missing,
+            failed_but_appended,
+        } = &read_back
+        {
+            eprintln!(
+                "read back {records} records: {duplicates} duplicates, {missing} acknowledged \
+                 missing, {failed_but_appended} failed but appended"
+            );
+        }
+        println!("{}", serde_json::to_string(&read_back)?);
+    }
     Ok(())
 }
 
-/// Prints each delivery's event in send order; the counts acknowledged and failed.
-async fn print_events(mut queued: mpsc::Receiver<(u64, DeliveryFuture)>) -> Result<(u64, u64)> {
-    let (mut acked, mut failed) = (0, 0);
+/// Reads every partition from `starts` to its high watermark now and counts what it finds of
+/// the run's values (module docs).
+async fn read_back(
+    client: &Client,
+    reader: &Consumer,
+    starts: &BTreeMap<TopicPartition, Offset>,
+    outcomes: &Outcomes,
+) -> Result<Event> {
+    let ends_reader = client.consumer(ConsumerConfig::default());
+    let topic_partitions: Vec<TopicPartition> = starts.keys().cloned().collect();
+    ends_reader.assign(&topic_partitions).await.map_err(flat)?;
+    ends_reader.seek_to_end(&[]).await.map_err(flat)?;
+    let mut ends = BTreeMap::new();
+    for (topic_partition, start) in starts {
+        let end = ends_reader.position(topic_partition).await.map_err(flat)?;
+        ends.insert(topic_partition.clone(), end.unwrap_or(*start));
+        reader.seek(topic_partition, *start).await.map_err(flat)?;
+    }
+    let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut records = 0;
+    let deadline = tokio::time::Instant::now() + READ_BACK_TIMEOUT;
+    loop {
+        let mut behind = false;
+        for (topic_partition, end) in &ends {
+            let position = reader.position(topic_partition).await.map_err(flat)?;
+            behind |= position.is_none_or(|p| p < *end);
+        }
+        if !behind {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "reading the records back took longer than {READ_BACK_TIMEOUT:?}"
+        );
+        for record in reader
+            .poll(Duration::from_millis(500))
+            .await
+            .map_err(flat)?
+        {
+            let end = ends[&TopicPartition::new(record.topic.as_ref(), record.partition)];
+            if record.offset >= end {
+                continue;
+            }
+            records += 1;
+            let value = record
+                .value
+                .as_deref()
+                .and_then(|v| std::str::from_utf8(v).ok());
+            if let Some(value) = value.and_then(|v| v.parse::<u64>().ok()) {
+                *seen.entry(value).or_default() += 1;
+            }
+        }
+    }
+    Ok(Event::ReadBack {
+        records,
+        duplicates: seen.values().map(|count| count - 1).sum(),
+        missing: outcomes
+            .acked
+            .iter()
+            .filter(|v| !seen.contains_key(v))
+            .count() as u64,
+        failed_but_appended: outcomes
+            .failed
+            .iter()
+            .filter(|v| seen.contains_key(v))
+            .count() as u64,
+    })
+}
+
+/// Prints each delivery's event in send order; which values were acknowledged and failed.
+async fn print_events(mut queued: mpsc::Receiver<(u64, DeliveryFuture)>) -> Result<Outcomes> {
+    let mut outcomes = Outcomes::default();
     let mut stdout = std::io::stdout();
     while let Some((i, delivery)) = queued.recv().await {
         let value = i.to_string();
         let event = match delivery.await {
             Ok(metadata) => {
-                acked += 1;
+                outcomes.acked.insert(i);
                 Event::Ack {
                     partition: metadata.partition,
                     offset: metadata.offset.map(|offset| offset.0),
@@ -114,7 +242,7 @@ async fn print_events(mut queued: mpsc::Receiver<(u64, DeliveryFuture)>) -> Resu
                 }
             }
             Err(error) => {
-                failed += 1;
+                outcomes.failed.insert(i);
                 Event::Error {
                     value,
                     error: error_name(&error),
@@ -127,7 +255,7 @@ async fn print_events(mut queued: mpsc::Receiver<(u64, DeliveryFuture)>) -> Resu
         stdout.write_all(line.as_bytes())?;
         stdout.flush()?;
     }
-    Ok((acked, failed))
+    Ok(outcomes)
 }
 
 #[cfg(test)]
