@@ -460,6 +460,9 @@ fn finish_parts(
 
 /// The response to an admin request (`header` says which API) from its operation's outcome.
 fn admin_response(header: &RequestHeader, outcome: AdminOutcome) -> Vec<OutPiece> {
+    let AdminOutcome::Topics(outcome) = outcome else {
+        unreachable!("the thin protocol has no InitProducerId yet")
+    };
     let topics = outcome
         .into_iter()
         .map(|(name, refusal)| match refusal {
