@@ -1019,17 +1019,15 @@ async fn hand_out_producer_ids(
 ) {
     let timeout = shared.options.config.request_timeout;
     let mut pool = ProducerIdPool::new();
-    let mut allocation: Option<tokio::task::JoinHandle<Result<ProducerIdBlock, String>>> = None;
+    let mut allocation: Option<Allocation> = None;
     let mut retry_at: Option<tokio::time::Instant> = None;
     loop {
         let now = tokio::time::Instant::now();
         if allocation.is_none() && pool.wants_block() && retry_at.is_none_or(|at| at <= now) {
             retry_at = None;
             pool.asked();
-            allocation = Some(tokio::spawn(allocate_producer_ids(
-                controller.clone(),
-                identity,
-            )));
+            let asked = allocate_producer_ids(controller.clone(), identity);
+            allocation = Some(Box::pin(asked));
         }
         let wake = [pool.next_deadline().map(Into::into), retry_at]
             .into_iter()
@@ -1038,7 +1036,7 @@ async fn hand_out_producer_ids(
         tokio::select! {
             request = requests.recv() => {
                 let Some(request) = request else { return };
-                let deadline = (now + timeout).into_std();
+                let deadline = std::time::Instant::now() + timeout;
                 if let Some(answer) = pool.request(request, deadline) {
                     answer_producer_id(&shared, answer, timeout);
                 }
@@ -1051,19 +1049,17 @@ async fn hand_out_producer_ids(
             } => {
                 allocation = None;
                 match outcome {
-                    Ok(Ok(block)) => {
-                        tracing::debug!(first = block.first, end = block.end, "producer id block allocated");
+                    Ok(block) => {
+                        tracing::info!(first = block.first, end = block.end, "producer id block allocated");
                         for answer in pool.received(block) {
                             answer_producer_id(&shared, answer, timeout);
                         }
                     }
-                    Ok(Err(why)) => {
+                    Err(why) => {
                         tracing::warn!(%why, "no producer id block from the controller; asking again");
                         pool.failed();
                         retry_at = Some(tokio::time::Instant::now() + PRODUCER_ID_RETRY_BACKOFF);
                     }
-                    // Aborted with the agent.
-                    Err(_) => return,
                 }
             }
             () = async {
@@ -1072,13 +1068,16 @@ async fn hand_out_producer_ids(
                     None => std::future::pending().await,
                 }
             } => {
-                for answer in pool.expire(tokio::time::Instant::now().into_std()) {
+                for answer in pool.expire(std::time::Instant::now()) {
                     answer_producer_id(&shared, answer, timeout);
                 }
             }
         }
     }
 }
+
+/// A block of producer ids asked of the controller, on its way.
+type Allocation = std::pin::Pin<Box<dyn Future<Output = Result<ProducerIdBlock, String>> + Send>>;
 
 /// Asks the controller for this broker's next block of producer ids.
 async fn allocate_producer_ids(

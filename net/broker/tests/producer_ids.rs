@@ -23,7 +23,8 @@ use ringlog_replication::BrokerId;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Kafka's INVALID_REQUEST.
+/// Kafka's COORDINATOR_LOAD_IN_PROGRESS and INVALID_REQUEST.
+const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 const INVALID_REQUEST: i16 = 42;
 
 /// How many ids a broker's block holds (the broker's `PRODUCER_ID_BLOCK_LEN`, Kafka's).
@@ -191,6 +192,46 @@ async fn one_broker_gives_every_id_once_over_both_protocols_across_blocks_and_re
     let given = client.admin().init_producer_id().await.unwrap();
     once(&mut seen, given.producer_id);
     drop(kafka);
+    tokio::task::block_in_place(|| broker.stop()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_controller_quorum_a_request_waits_request_timeout_then_is_refused_to_retry() {
+    // Voter 1 of two whose other voter never starts: no leader, so no block ever comes.
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(dir.path().to_path_buf(), free_addr());
+    options.node_id = BrokerId(1);
+    options.config.node_id = BrokerId(1);
+    let voters = format!("1@{},2@{}", free_addr(), free_addr());
+    options.config.controller_quorum_voters = voters.parse().unwrap();
+    let request_timeout = Duration::from_millis(1500);
+    options.config.request_timeout = request_timeout;
+    let broker = Broker::start(options).unwrap();
+
+    let addr = broker.kafka_addr().unwrap();
+    let started = std::time::Instant::now();
+    let refused = tokio::task::block_in_place(|| Kafka::connect(addr).init_producer_id(4));
+    assert_eq!(refused, (COORDINATOR_LOAD_IN_PROGRESS, -1, -1));
+    assert!(
+        started.elapsed() >= request_timeout,
+        "{:?}",
+        started.elapsed()
+    );
+    // The thin protocol's answer says why; the client retries it until its own timeout.
+    let config = ClientConfig {
+        bootstrap: vec![broker.local_addr().to_string()],
+        request_timeout: Duration::from_millis(2000),
+        ..ClientConfig::default()
+    };
+    let client = Client::connect(config).await.unwrap();
+    let error = client.admin().init_producer_id().await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("COORDINATOR_LOAD_IN_PROGRESS (14)")
+            && message.contains("no block of ids from the controller quorum"),
+        "{message}"
+    );
+    drop(client);
     tokio::task::block_in_place(|| broker.stop()).unwrap();
 }
 
