@@ -2,8 +2,9 @@
 """kafka-python against a ringlog broker's Kafka listener: admin, produce and consume round
 trips with every acks and codec, assign-mode consumers, consumer groups.
 
-Producers set enable_idempotence=False: kafka-python 3 turns idempotence on by default, and
-ringlog does not serve InitProducerId yet.
+Producers keep kafka-python 3's default, enable_idempotence=True (InitProducerId, then
+batches stamped with the producer id and sequences), unless they set acks to 0 or 1, which
+turns idempotence off (kafka-python logs a warning saying so).
 
 Usage: test_kafka_python.py HOST:PORT. SCENARIOS=name,name runs only those."""
 
@@ -32,7 +33,7 @@ def admin(bootstrap):
 
 
 def producer(bootstrap, **config):
-    conf = {"bootstrap_servers": bootstrap, "enable_idempotence": False, "linger_ms": 5,
+    conf = {"bootstrap_servers": bootstrap, "linger_ms": 5,
             "request_timeout_ms": TIMEOUT_MS, "max_block_ms": TIMEOUT_MS}
     conf.update(config)
     return KafkaProducer(**conf)
@@ -237,6 +238,35 @@ def round_trips_every_acks_and_codec(bootstrap):
             assert record.value == value, (partition, record.offset, (record.value or b"")[:40])
             assert list(record.headers) == headers, (partition, record.offset, record.headers)
             assert record.timestamp_type == 0 and record.timestamp > 0, record
+
+
+@suite.scenario()
+def idempotent_producer_stores_each_record_once(bootstrap):
+    name = unique("k-idempotent")
+    client = admin(bootstrap)
+    create(client, {name: {"num_partitions": 2, "replication_factor": 1}})
+    client.close()
+    # Asked for explicitly: a conflicting config would raise instead of turning it off.
+    p = producer(bootstrap, enable_idempotence=True)
+    delivered = produce_all(p, name, [(None, f"i{i}".encode(), [], None) for i in range(200)])
+    # kafka-python's own record of the broker's InitProducerId answer.
+    given = p._transaction_manager.producer_id_and_epoch
+    assert given.producer_id >= 0 and given.epoch == 0, (given.producer_id, given.epoch)
+    p.close(timeout=TIMEOUT_MS / 1000)
+    by_partition = {}
+    for m in delivered:
+        by_partition.setdefault(m.partition, []).append(m.offset)
+    for partition, offsets in by_partition.items():
+        assert sorted(offsets) == list(range(len(offsets))), (partition, offsets[:10])
+    c = consumer(bootstrap)
+    partitions = [TopicPartition(name, p) for p in range(2)]
+    ends = c.end_offsets(partitions, timeout_ms=TIMEOUT_MS)
+    assert sum(ends.values()) == 200, ends
+    c.assign(partitions)
+    c.seek_to_beginning(*partitions)
+    got = consume(c, 200)
+    c.close()
+    assert sorted(r.value for r in got) == sorted(f"i{i}".encode() for i in range(200))
 
 
 @suite.scenario()

@@ -264,6 +264,7 @@ fn dump_log_json_lines_parse_and_cover_the_log() {
         assert_eq!(b["last_offset"], next + 9, "{b}");
         assert_eq!(b["count"], 10, "{b}");
         assert_eq!(b["leader_epoch"], 3, "{b}");
+        assert_eq!(b["producer_id"], -1, "not idempotent: {b}");
         assert_eq!(b["crc_ok"], true, "{b}");
         next += 10;
     }

@@ -1109,3 +1109,158 @@ fn a_second_static_member_with_the_same_instance_id_fences_the_first() {
     assert_eq!(group.state(), "Stable");
     assert_eq!(group.members().len(), 1, "one member holds the instance id");
 }
+
+/// The batches of a partition directory as `ringlog dump-log --json` lists them.
+fn dumped_batches(partition_dir: &Path) -> Vec<serde_json::Value> {
+    let output = Command::new(env!("CARGO_BIN_EXE_ringlog"))
+        .arg("dump-log")
+        .arg("--json")
+        .arg(partition_dir)
+        .output()
+        .expect("ringlog dump-log runs");
+    assert!(output.status.success(), "dump-log: {output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|line| line["kind"] == "batch")
+        .collect()
+}
+
+/// Counts the message sets librdkafka will send again without knowing whether the broker
+/// stored them (its `msg` debug log: "... encountered error: ... (actions ...,
+/// MsgPossiblyPersisted)"): a connection lost with them in flight.
+#[derive(Clone, Default)]
+struct PossiblyPersisted(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl rdkafka::ClientContext for PossiblyPersisted {
+    fn log(&self, _: rdkafka::config::RDKafkaLogLevel, _: &str, line: &str) {
+        if line.contains("MsgPossiblyPersisted") {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// Sends `count` records round robin over `partitions` without waiting, numbered from
+/// `first`: their delivery futures, in send order.
+fn send_all<C: rdkafka::ClientContext + 'static>(
+    producer: &FutureProducer<C>,
+    topic: &str,
+    partitions: i32,
+    first: usize,
+    count: usize,
+) -> Vec<(i32, String, rdkafka::producer::DeliveryFuture)> {
+    (first..first + count)
+        .map(|n| {
+            let partition = (n % partitions as usize) as i32;
+            let value = format!("idempotent {n}");
+            let record = FutureRecord::<(), _>::to(topic)
+                .partition(partition)
+                .payload(&value);
+            let future = producer
+                .send_result(record)
+                .unwrap_or_else(|(error, _)| panic!("enqueue record {n}: {error}"));
+            (partition, value, future)
+        })
+        .collect()
+}
+
+/// An idempotent librdkafka producer (`enable.idempotence=true`, so acks=all and at most five
+/// requests in flight per partition) gets its producer id with InitProducerId and stamps its
+/// batches with it. The broker is killed and started again while the producer streams, so
+/// librdkafka sends again the message sets it had no answer for (with the same sequences),
+/// which the broker may have appended already: every record is still stored once and
+/// in send order, and the batches on disk carry the producer id, epoch 0 and sequences that
+/// follow each other from 0.
+#[test]
+fn an_idempotent_producer_stores_every_record_once_across_a_broker_restart() {
+    const PER_PARTITION: i64 = 1500;
+    let mut broker = Broker::start("");
+    create_topic(&broker, "idempotent", 2, &[]).unwrap();
+    let retried = PossiblyPersisted::default();
+    let producer: FutureProducer<PossiblyPersisted> = broker
+        .config()
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "1")
+        .set("batch.num.messages", "10")
+        .set("debug", "msg")
+        .set_log_level(rdkafka::config::RDKafkaLogLevel::Debug)
+        .create_with_context(retried.clone())
+        .expect("create an idempotent producer");
+    let mut sent = send_all(&producer, "idempotent", 2, 0, 2000);
+    // Streaming: once the first records are acknowledged, requests are surely in flight.
+    let first = sent.remove(0);
+    let first_delivery = block_on(first.2).expect("the producer lives");
+    assert_eq!(first_delivery.map(|d| d.offset).ok(), Some(0));
+    let mut delivered: BTreeMap<i32, Vec<(i64, String)>> = BTreeMap::new();
+    delivered.entry(0).or_default().push((0, first.1));
+    broker.restart();
+    sent.extend(send_all(&producer, "idempotent", 2, 2000, 1000));
+    for (partition, value, future) in sent {
+        let delivery = block_on(future).expect("the producer lives");
+        let delivery = delivery.unwrap_or_else(|(error, _)| panic!("{value}: {error}"));
+        assert_eq!(delivery.partition, partition);
+        delivered
+            .entry(partition)
+            .or_default()
+            .push((delivery.offset, value));
+    }
+    let consumer = broker.consumer("idempotent");
+    for (partition, records) in &delivered {
+        // In send order, one offset each from 0, and nothing else in the partition.
+        let offsets: Vec<i64> = records.iter().map(|(offset, _)| *offset).collect();
+        assert_eq!(
+            offsets,
+            (0..PER_PARTITION).collect::<Vec<i64>>(),
+            "partition {partition}"
+        );
+        let watermarks = consumer
+            .fetch_watermarks("idempotent", *partition, DEADLINE)
+            .unwrap();
+        assert_eq!(
+            watermarks,
+            (0, PER_PARTITION),
+            "partition {partition}: a record stored twice"
+        );
+        let count = PER_PARTITION as usize;
+        let consumed = consume(
+            &consumer,
+            "idempotent",
+            *partition,
+            Offset::Beginning,
+            count,
+        );
+        let values: Vec<&[u8]> = consumed.iter().map(|(_, r)| &r.value[..]).collect();
+        let sent: Vec<&[u8]> = records.iter().map(|(_, v)| v.as_bytes()).collect();
+        assert_eq!(values, sent, "partition {partition}");
+    }
+    // On disk: the producer's id on every batch of both partitions, its sequences unbroken.
+    let mut producer_ids = BTreeSet::new();
+    for partition in 0..2 {
+        let dir = broker
+            .dir
+            .path()
+            .join("data")
+            .join(format!("idempotent-{partition}"));
+        let mut next_sequence = 0;
+        for batch in dumped_batches(&dir) {
+            let producer_id = batch["producer_id"].as_i64().unwrap();
+            assert!(producer_id >= 0, "a batch without a producer id: {batch}");
+            producer_ids.insert(producer_id);
+            assert_eq!(batch["producer_epoch"], 0, "{batch}");
+            assert_eq!(batch["base_sequence"], next_sequence, "{batch}");
+            next_sequence += batch["count"].as_i64().unwrap();
+        }
+        assert_eq!(next_sequence, PER_PARTITION, "partition {partition}");
+    }
+    assert_eq!(
+        producer_ids.len(),
+        1,
+        "one producer, one id: {producer_ids:?}"
+    );
+    let retried = retried.0.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        retried > 0,
+        "no message set was in flight when the broker was killed"
+    );
+}

@@ -17,7 +17,11 @@
 //!   no partition's fetch waits behind the others' long poll.
 //! - **Controller requests.** ISR proposals ([`MetadataCommand::AlterPartition`]); the admin
 //!   requests (CreateTopics, DeleteTopics, AlterConfigs, topics created on first use), whose
-//!   answers go back to the shard that read the request ([`ShardMsg::Respond`]).
+//!   answers go back to the shard that read the request ([`ShardMsg::AdminDone`]).
+//! - **Producer ids.** InitProducerId requests take ids from the blocks the controller
+//!   allocates this broker ([`MetadataCommand::AllocateProducerIds`]), kept by one task
+//!   ([`hand_out_producer_ids`], over the pure [`ProducerIdPool`]): the next block is asked
+//!   for before the current one runs out, and a request that finds no id waits for it.
 //! - **Controlled shutdown.** Before the broker stops, the controller moves its leaderships
 //!   away ([`MetadataCommand::ControlledShutdown`]).
 
@@ -37,15 +41,19 @@ use ringlog_replication::partition::{FetchId, FollowerFetchRequest};
 use ringlog_replication::{BrokerId, KafkaError, Millis, TopicId, TopicPartition};
 use tokio::sync::{mpsc, watch};
 
+use super::bus::JobKey;
 use super::bus::{AgentMsg, ShardMsg, Shared, owner_of};
 use super::catalog::Catalog;
 use super::offsets::{OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
-use super::ops::{AdminOp, AdminOutcome, LeaderAnswer, NewPartitions, NewTopic, TopicAlteration};
+use super::ops::{
+    AdminOp, AdminOutcome, LeaderAnswer, NewPartitions, NewTopic, TopicAlteration, TopicOutcomes,
+};
+use super::producer_ids::{Answer, PRODUCER_ID_BLOCK_LEN, ProducerIdPool};
 use super::topic_config::{TopicConfig, TopicSettings};
 use ringlog_client::ClientError;
 use ringlog_client::connection::{Connection, ConnectionLimits};
 use ringlog_controller::{
-    CommandOutcome, Controller, ControllerError, MetadataCommand, MetadataImage,
+    CommandOutcome, Controller, ControllerError, MetadataCommand, MetadataImage, ProducerIdBlock,
 };
 use ringlog_wire::api::Topic;
 use ringlog_wire::api::fetch::{FetchPartition, FetchPartitionResponse, FetchRequest};
@@ -125,8 +133,18 @@ async fn run(
         controller.clone(),
         identity,
     ));
+    let (producer_ids, id_requests) = mpsc::unbounded_channel();
+    let producer_id_task = tokio::spawn(hand_out_producer_ids(
+        shared.clone(),
+        controller.clone(),
+        identity,
+        id_requests,
+    ));
     let mut hosting = Hosting::default();
-    let mut fetchers = Fetchers::new(shared.clone());
+    let mut tasks = Tasks {
+        fetchers: Fetchers::new(shared.clone()),
+        producer_ids,
+    };
     let mut offsets_topic_asked = false;
     let image = images.borrow_and_update().clone();
     hosting.apply(&shared, &image, identity);
@@ -138,16 +156,16 @@ async fn run(
                 }
                 let image = images.borrow_and_update().clone();
                 hosting.apply(&shared, &image, identity);
-                fetchers.forget_unfollowed(&hosting);
+                tasks.fetchers.forget_unfollowed(&hosting);
                 if !offsets_topic_asked && offsets_topic_due(&shared, &image, identity) {
                     offsets_topic_asked = true;
-                    handle(&shared, &controller, &mut fetchers, AgentMsg::CreateOffsetsTopic);
+                    handle(&shared, &controller, &mut tasks, AgentMsg::CreateOffsetsTopic);
                 }
                 super::metrics::set_controller_leader(controller.status().leader.map(|id| id.0));
             }
             msg = inbox.recv() => {
                 let Some(msg) = msg else { break };
-                handle(&shared, &controller, &mut fetchers, msg);
+                handle(&shared, &controller, &mut tasks, msg);
             }
             _ = &mut stopped => {
                 controlled_shutdown(&shared, &controller, identity, &mut images).await;
@@ -156,6 +174,14 @@ async fn run(
         }
     }
     registration.abort();
+    producer_id_task.abort();
+}
+
+/// What the agent's loop hands messages to besides the controller: the follower fetchers and
+/// the producer id task.
+struct Tasks {
+    fetchers: Fetchers,
+    producer_ids: mpsc::UnboundedSender<IdRequest>,
 }
 
 /// A number no earlier start of this broker used: nanoseconds since the UNIX epoch.
@@ -166,14 +192,24 @@ fn incarnation() -> u64 {
     u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
 }
 
-fn handle(shared: &Arc<Shared>, controller: &Controller, fetchers: &mut Fetchers, msg: AgentMsg) {
+fn handle(shared: &Arc<Shared>, controller: &Controller, tasks: &mut Tasks, msg: AgentMsg) {
     match msg {
         AgentMsg::Fetch {
             topic_partition,
             fetch_id,
             leader,
             request,
-        } => fetchers.fetch(topic_partition, fetch_id, leader, request),
+        } => tasks
+            .fetchers
+            .fetch(topic_partition, fetch_id, leader, request),
+        AgentMsg::Admin {
+            shard,
+            job,
+            op: AdminOp::InitProducerId,
+        } => {
+            // The task stops only with the agent.
+            let _ = tasks.producer_ids.send(IdRequest { shard, job });
+        }
         AgentMsg::ProposeIsr {
             topic_partition,
             proposal,
@@ -958,11 +994,133 @@ fn fetch_request(
     }
 }
 
+// ---- producer ids ----
+
+/// An InitProducerId request, read by `shard` as its job `job`.
+#[derive(Debug)]
+struct IdRequest {
+    shard: usize,
+    job: JobKey,
+}
+
+/// How long after a failed block request the next one goes (the controller refused, or could
+/// not be reached within the submit timeout): a broker not registered yet is soon.
+const PRODUCER_ID_RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Answers InitProducerId requests from the blocks the controller allocates this broker (a
+/// [`ProducerIdPool`]): asks for a block whenever the pool wants one (one request at a time,
+/// again after [`PRODUCER_ID_RETRY_BACKOFF`] when one fails), and answers each request with
+/// an id, or with COORDINATOR_LOAD_IN_PROGRESS once it has waited `request_timeout` for one.
+async fn hand_out_producer_ids(
+    shared: Arc<Shared>,
+    controller: Controller,
+    identity: Identity,
+    mut requests: mpsc::UnboundedReceiver<IdRequest>,
+) {
+    let timeout = shared.options.config.request_timeout;
+    let mut pool = ProducerIdPool::new();
+    let mut allocation: Option<Allocation> = None;
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    loop {
+        let now = tokio::time::Instant::now();
+        if allocation.is_none() && pool.wants_block() && retry_at.is_none_or(|at| at <= now) {
+            retry_at = None;
+            pool.asked();
+            let asked = allocate_producer_ids(controller.clone(), identity);
+            allocation = Some(Box::pin(asked));
+        }
+        let wake = [pool.next_deadline().map(Into::into), retry_at]
+            .into_iter()
+            .flatten()
+            .min();
+        tokio::select! {
+            request = requests.recv() => {
+                let Some(request) = request else { return };
+                let deadline = std::time::Instant::now() + timeout;
+                if let Some(answer) = pool.request(request, deadline) {
+                    answer_producer_id(&shared, answer, timeout);
+                }
+            }
+            outcome = async {
+                match allocation.as_mut() {
+                    Some(running) => running.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                allocation = None;
+                match outcome {
+                    Ok(block) => {
+                        tracing::info!(first = block.first, end = block.end, "producer id block allocated");
+                        for answer in pool.received(block) {
+                            answer_producer_id(&shared, answer, timeout);
+                        }
+                    }
+                    Err(why) => {
+                        tracing::warn!(%why, "no producer id block from the controller; asking again");
+                        pool.failed();
+                        retry_at = Some(tokio::time::Instant::now() + PRODUCER_ID_RETRY_BACKOFF);
+                    }
+                }
+            }
+            () = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                for answer in pool.expire(std::time::Instant::now()) {
+                    answer_producer_id(&shared, answer, timeout);
+                }
+            }
+        }
+    }
+}
+
+/// A block of producer ids asked of the controller, on its way.
+type Allocation = std::pin::Pin<Box<dyn Future<Output = Result<ProducerIdBlock, String>> + Send>>;
+
+/// Asks the controller for this broker's next block of producer ids.
+async fn allocate_producer_ids(
+    controller: Controller,
+    identity: Identity,
+) -> Result<ProducerIdBlock, String> {
+    let command = MetadataCommand::AllocateProducerIds {
+        broker: identity.me,
+        incarnation: identity.incarnation,
+        count: PRODUCER_ID_BLOCK_LEN,
+    };
+    match controller.submit(command).await {
+        Ok(Ok(applied)) => applied
+            .producer_ids
+            .ok_or_else(|| "the controller applied the allocation without a block".to_string()),
+        Ok(Err(refusal)) => Err(refusal.to_string()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// Sends a request's producer id (or the refusal of one that got none) to its shard.
+fn answer_producer_id(shared: &Shared, (request, id): Answer<IdRequest>, timeout: Duration) {
+    let outcome = id.ok_or_else(|| {
+        Refusal::new(
+            KafkaError::CoordinatorLoadInProgress,
+            format!(
+                "no producer id to give: no block of ids from the controller quorum within \
+                 request_timeout_ms {} (or too many requests wait for one); retry",
+                timeout.as_millis()
+            ),
+        )
+    });
+    shared.inboxes[request.shard].send(ShardMsg::AdminDone {
+        job: request.job,
+        outcome: AdminOutcome::ProducerId(outcome),
+    });
+}
+
 // ---- admin requests ----
 
 /// An admin operation, carried out through the controller quorum, topic by topic.
 async fn admin(shared: &Arc<Shared>, controller: &Controller, op: AdminOp) -> AdminOutcome {
-    match op {
+    let topics = match op {
         AdminOp::CreateTopics {
             topics,
             timeout,
@@ -980,7 +1138,9 @@ async fn admin(shared: &Arc<Shared>, controller: &Controller, op: AdminOp) -> Ad
             timeout,
             validate_only,
         } => create_partitions(shared, controller, topics, timeout, validate_only).await,
-    }
+        AdminOp::InitProducerId => unreachable!("handle gives it to the producer id task"),
+    };
+    AdminOutcome::Topics(topics)
 }
 
 /// CreatePartitions: each topic's addition checked against what this broker knows, then
@@ -991,7 +1151,7 @@ async fn create_partitions(
     additions: Vec<NewPartitions>,
     timeout: Duration,
     validate_only: bool,
-) -> AdminOutcome {
+) -> TopicOutcomes {
     let mut topics = Vec::new();
     for NewPartitions {
         name,
@@ -1067,7 +1227,7 @@ async fn create_topics(
     new_topics: Vec<NewTopic>,
     timeout: Duration,
     validate_only: bool,
-) -> AdminOutcome {
+) -> TopicOutcomes {
     let config = &shared.options.config;
     let defaults = config.topic_defaults();
     let mut topics = Vec::new();
@@ -1219,7 +1379,7 @@ async fn delete_topics(
     controller: &Controller,
     names: Vec<String>,
     timeout: Duration,
-) -> AdminOutcome {
+) -> TopicOutcomes {
     let mut topics = Vec::new();
     for name in names {
         let outcome = async {
@@ -1254,7 +1414,7 @@ async fn alter_configs(
     controller: &Controller,
     alterations: Vec<TopicAlteration>,
     validate_only: bool,
-) -> AdminOutcome {
+) -> TopicOutcomes {
     let defaults = shared.options.config.topic_defaults();
     let mut topics = Vec::new();
     for TopicAlteration { name, changes } in alterations {

@@ -14,7 +14,8 @@
 //! | `frontend/`       | one frontend per protocol: frames cut and decoded, requests into operations, results into responses (`thin.rs`, `kafka/`) |
 //! | `ops`             | the operations a partition part runs on its owner (`PartOp`) and their results (`PartResult`) |
 //! | `partition`       | a partition on its owner: the partition driver over the engine's log, reads for consumers and followers |
-//! | `agent`           | the link to the controller quorum: registration, heartbeats, metadata to the shards, follower fetches, ISR proposals, admin requests, controlled shutdown |
+//! | `agent`           | the link to the controller quorum: registration, heartbeats, metadata to the shards, follower fetches, ISR proposals, admin requests, producer id blocks, controlled shutdown |
+//! | `producer_ids`    | the producer ids this broker hands out (InitProducerId): its blocks from the controller and the requests waiting for one, pure |
 //! | `catalog`         | the cluster as of the last metadata image: brokers, topics, partition states, topic configs |
 //! | [`config`]        | [`BrokerConfig`]: the TOML file, command-line overrides, validation, conversions to the engine's and replication's configs |
 //! | [`topic_config`]  | [`TopicConfig`]: topic-level keys as string pairs (CreateTopics, DescribeConfigs, AlterConfigs), their typed [`TopicSettings`] and persisted form |
@@ -41,6 +42,7 @@ mod ops;
 pub mod options;
 mod partition;
 mod partition_metadata;
+mod producer_ids;
 mod ring;
 mod shard;
 pub mod topic_config;

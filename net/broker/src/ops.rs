@@ -283,6 +283,8 @@ pub(crate) enum AdminOp {
         /// Check the additions, add nothing.
         validate_only: bool,
     },
+    /// A new idempotent producer's id, from the blocks the controller allocates this broker.
+    InitProducerId,
 }
 
 /// Partitions to add to a topic: until it has `count`, spread over the live brokers or on
@@ -315,9 +317,18 @@ pub(crate) struct TopicAlteration {
     pub changes: Vec<(String, Option<String>)>,
 }
 
-/// An admin operation's outcome: per topic, in the request's order, its name and its refusal
-/// if it was refused.
-pub(crate) type AdminOutcome = Vec<(String, Option<Refusal>)>;
+/// An admin operation's outcome.
+#[derive(Debug)]
+pub(crate) enum AdminOutcome {
+    /// Per topic, in the request's order, its name and its refusal if it was refused.
+    Topics(TopicOutcomes),
+    /// A new producer id, at epoch 0, or why there is none (COORDINATOR_LOAD_IN_PROGRESS: no
+    /// block from the controller in time).
+    ProducerId(Result<i64, Refusal>),
+}
+
+/// Per topic, in the request's order, its name and its refusal if it was refused.
+pub(crate) type TopicOutcomes = Vec<(String, Option<Refusal>)>;
 
 /// A leader's answer to one of this broker's follower fetches, as the agent's fetcher read it
 /// off the wire. Its batches are not checked yet: the partition's owner checks every one

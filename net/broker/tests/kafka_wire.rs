@@ -274,12 +274,21 @@ fn api_versions_lists_what_is_served_and_answers_an_unknown_version_in_v0() {
         .find(|api| api.api_key == ApiKey::JoinGroup as i16)
         .expect("group membership is served");
     assert_eq!((join.min_version, join.max_version), (0, 9));
+    let init_producer_id = response
+        .api_keys
+        .iter()
+        .find(|api| api.api_key == ApiKey::InitProducerId as i16)
+        .expect("idempotent producers are served");
+    assert_eq!(
+        (init_producer_id.min_version, init_producer_id.max_version),
+        (0, 5)
+    );
     assert!(
         response
             .api_keys
             .iter()
-            .all(|api| api.api_key != ApiKey::InitProducerId as i16),
-        "the idempotent producer is not served, so not listed"
+            .all(|api| api.api_key != ApiKey::AddPartitionsToTxn as i16),
+        "transactions are not served, so not listed"
     );
     // KIP-511: a version the broker does not know, answered in v0 with the list.
     let sent = kafka.send_head(ApiKey::ApiVersions as i16, 99, 2);

@@ -22,6 +22,7 @@ use ringlog_wire::api::describe_configs::{DescribeConfigsRequest, DescribeConfig
 use ringlog_wire::api::describe_groups::{DescribeGroupsRequest, DescribedGroup};
 use ringlog_wire::api::fetch::{FetchPartition, FetchRequest};
 use ringlog_wire::api::heartbeat::HeartbeatRequest;
+use ringlog_wire::api::init_producer_id::InitProducerIdRequest;
 use ringlog_wire::api::join_group::{JoinGroupProtocol, JoinGroupRequest, JoinGroupResponse};
 use ringlog_wire::api::leave_group::{LeaveGroupRequest, LeavingMember};
 use ringlog_wire::api::list_groups::{ListGroupsRequest, ListedGroup};
@@ -286,6 +287,7 @@ fn sample_request(api_key: ApiKey) -> Request {
             topic_names: vec!["missing".to_string()],
             timeout: TIMEOUT,
         }),
+        ApiKey::INIT_PRODUCER_ID => Request::InitProducerId(InitProducerIdRequest),
         ApiKey::OFFSET_FOR_LEADER_EPOCH => {
             Request::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest {
                 replica_id: None,

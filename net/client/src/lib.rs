@@ -39,7 +39,7 @@
 //! | [`assignor`]        | Kafka's `range` and `roundrobin` assignors, run by the group's leader (pure) |
 //! | `consumer_protocol` | Kafka's ConsumerProtocol subscription and assignment bytes (pure)  |
 //! | `fetch_decode`      | fetched bytes to records: CRC check, decompression, offsets (pure) |
-//! | [`admin`]           | [`Admin`]: topics and their configs; consumer groups (`groups`)    |
+//! | [`admin`]           | [`Admin`]: topics and their configs; consumer groups (`groups`); idempotent producers' ids |
 //! | [`partitioner`]     | Kafka's murmur2 key partitioner, round robin for keyless records (pure) |
 //! | `cluster`           | connections per broker, metadata refresh, the retry loop           |
 //! | `metadata_cache`    | brokers and partition leaders from Metadata responses (pure)       |
@@ -91,7 +91,7 @@ use std::time::Duration;
 
 pub use admin::{
     Admin, ConfigEntry, GroupDescription, GroupListing, GroupMemberDescription,
-    PartitionDescription, TopicDescription,
+    PartitionDescription, ProducerIdAndEpoch, TopicDescription,
 };
 pub use assignor::Assignor;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};

@@ -51,7 +51,8 @@ use tokio::sync::{oneshot, watch};
 
 pub use error::ControllerError;
 pub use state::{
-    Applied, BrokerRegistration, CommandOutcome, MetadataCommand, MetadataState, Refusal,
+    Applied, BrokerRegistration, CommandOutcome, MetadataCommand, MetadataState,
+    PRODUCER_ID_BLOCK_LEN_MAX, ProducerIdBlock, Refusal,
 };
 
 use log_store::{LogStore, io_error};

@@ -10,6 +10,12 @@
 //! its leaderships are re-elected), then unfences the new one, as KRaft does on re-registration.
 //! Heartbeats and shutdowns from any other incarnation than the registered one are refused
 //! (STALE_BROKER_EPOCH), so a delayed request of a dead life cannot act for the new one.
+//!
+//! Producer ids: brokers hand out idempotent producers' ids from blocks the state allocates
+//! ([`MetadataCommand::AllocateProducerIds`], Kafka's KIP-730). Each block starts where the last
+//! one ended ([`MetadataState::next_producer_id`]), so no two blocks overlap and no two brokers,
+//! nor two lives of one, ever give the same id. The block's length is in the command, not a
+//! constant here, so replaying an old log allocates what was allocated then.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -38,6 +44,30 @@ pub struct BrokerRegistration {
     pub rack: Option<String>,
 }
 
+/// The most producer ids one [`MetadataCommand::AllocateProducerIds`] may ask for.
+pub const PRODUCER_ID_BLOCK_LEN_MAX: u32 = 1_000_000;
+
+/// Producer ids allocated to one broker: `first` to `end` (exclusive), never given to another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerIdBlock {
+    /// The block's first id.
+    pub first: i64,
+    /// One past its last id.
+    pub end: i64,
+}
+
+impl ProducerIdBlock {
+    /// How many ids the block holds.
+    pub fn len(&self) -> u64 {
+        u64::try_from(self.end - self.first).expect("a block ends after it starts")
+    }
+
+    /// Whether the block holds no id.
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.first
+    }
+}
+
 /// The cluster metadata as the controller quorum replicates it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetadataState {
@@ -56,6 +86,10 @@ pub struct MetadataState {
     pub cluster_id: Option<String>,
     /// Unclean elections applied so far.
     pub unclean_elections: u64,
+    /// The first producer id no block has had: every id below it went to one broker, once
+    /// (0 in metadata logs and snapshots written before producer ids).
+    #[serde(default)]
+    pub next_producer_id: i64,
 }
 
 /// A change to the cluster metadata: one entry of the metadata log.
@@ -130,6 +164,15 @@ pub enum MetadataCommand {
     InitCluster {
         cluster_id: String,
     },
+    /// A broker's next block of `count` producer ids (Kafka's AllocateProducerIds), starting
+    /// at [`MetadataState::next_producer_id`]; [`Applied::producer_ids`] carries it. Refused
+    /// for a broker that is not registered under `incarnation`, as a heartbeat is.
+    AllocateProducerIds {
+        broker: BrokerId,
+        incarnation: u64,
+        /// At least 1, at most [`PRODUCER_ID_BLOCK_LEN_MAX`].
+        count: u32,
+    },
 }
 
 impl MetadataCommand {
@@ -161,6 +204,9 @@ pub struct Applied {
     pub changes: Vec<PartitionChange>,
     /// Brokers the command fenced.
     pub fenced: Vec<BrokerId>,
+    /// The block of producer ids [`MetadataCommand::AllocateProducerIds`] allocated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer_ids: Option<ProducerIdBlock>,
 }
 
 /// Why a command was refused; it changed nothing.
@@ -206,6 +252,7 @@ impl MetadataState {
             topic_ids: BTreeMap::new(),
             cluster_id: None,
             unclean_elections: 0,
+            next_producer_id: 0,
         }
     }
 
@@ -238,6 +285,7 @@ impl MetadataState {
                 Ok(Applied {
                     changes: outcome.changes,
                     fenced: outcome.fenced,
+                    ..Applied::default()
                 })
             }
             MetadataCommand::CreateTopic {
@@ -287,6 +335,11 @@ impl MetadataState {
                 self.cluster_id.get_or_insert_with(|| cluster_id.clone());
                 Ok(Applied::default())
             }
+            MetadataCommand::AllocateProducerIds {
+                broker,
+                incarnation,
+                count,
+            } => self.allocate_producer_ids(*broker, *incarnation, *count),
         };
         if let Ok(applied) = &outcome {
             let unclean = applied.changes.iter().filter(|c| c.unclean_election);
@@ -339,6 +392,11 @@ impl MetadataState {
                 "topic id {id} names topic {name}, which does not exist"
             );
         }
+        assert!(
+            self.next_producer_id >= 0,
+            "next producer id {} is negative",
+            self.next_producer_id
+        );
     }
 
     fn register_broker(
@@ -364,7 +422,7 @@ impl MetadataState {
             let changes = self.metadata.heartbeat(broker, now).expect("registered");
             return Ok(Applied {
                 changes,
-                fenced: Vec::new(),
+                ..Applied::default()
             });
         }
         // A new life: the old one leaves every ISR and its leaderships before the new one is
@@ -378,7 +436,11 @@ impl MetadataState {
         changes.extend(self.metadata.heartbeat(broker, now).expect("registered"));
         self.brokers.insert(broker, registration);
         let fenced = if was_live { vec![broker] } else { Vec::new() };
-        Ok(Applied { changes, fenced })
+        Ok(Applied {
+            changes,
+            fenced,
+            ..Applied::default()
+        })
     }
 
     fn heartbeat(&mut self, broker: BrokerId, incarnation: u64, now: Millis) -> CommandOutcome {
@@ -386,7 +448,7 @@ impl MetadataState {
         let changes = self.metadata.heartbeat(broker, now).expect("registered");
         Ok(Applied {
             changes,
-            fenced: Vec::new(),
+            ..Applied::default()
         })
     }
 
@@ -409,7 +471,7 @@ impl MetadataState {
         }
         Ok(Applied {
             changes,
-            fenced: Vec::new(),
+            ..Applied::default()
         })
     }
 
@@ -425,7 +487,7 @@ impl MetadataState {
             .map_err(|e| Refusal::new(e.kafka_error(), &e))?;
         Ok(Applied {
             changes,
-            fenced: Vec::new(),
+            ..Applied::default()
         })
     }
 
@@ -449,7 +511,7 @@ impl MetadataState {
             .map_err(|e| Refusal::new(e.kafka_error(), &e))?;
         Ok(Applied {
             changes: vec![change],
-            fenced: Vec::new(),
+            ..Applied::default()
         })
     }
 
@@ -466,7 +528,7 @@ impl MetadataState {
         self.topic_configs.insert(name.to_string(), configs.clone());
         Ok(Applied {
             changes,
-            fenced: Vec::new(),
+            ..Applied::default()
         })
     }
 
@@ -475,7 +537,39 @@ impl MetadataState {
         let was_live = self.metadata.is_live(broker);
         let changes = self.metadata.fence_broker(broker).expect("registered");
         let fenced = if was_live { vec![broker] } else { Vec::new() };
-        Ok(Applied { changes, fenced })
+        Ok(Applied {
+            changes,
+            fenced,
+            ..Applied::default()
+        })
+    }
+
+    /// The next `count` producer ids, for `broker`'s life `incarnation` alone.
+    fn allocate_producer_ids(
+        &mut self,
+        broker: BrokerId,
+        incarnation: u64,
+        count: u32,
+    ) -> CommandOutcome {
+        self.check_incarnation(broker, incarnation)?;
+        if !(1..=PRODUCER_ID_BLOCK_LEN_MAX).contains(&count) {
+            let message = format!(
+                "broker {broker}: a block of {count} producer ids asked, expected 1 to \
+                 {PRODUCER_ID_BLOCK_LEN_MAX}"
+            );
+            return Err(Refusal::new(KafkaError::InvalidRequest, &message));
+        }
+        let first = self.next_producer_id;
+        let Some(end) = first.checked_add(i64::from(count)) else {
+            // 2^63 ids: a thousand a millisecond would last 292 million years.
+            let message = format!("producer ids exhausted: the next is {first}");
+            return Err(Refusal::new(KafkaError::InvalidRequest, &message));
+        };
+        self.next_producer_id = end;
+        Ok(Applied {
+            producer_ids: Some(ProducerIdBlock { first, end }),
+            ..Applied::default()
+        })
     }
 
     /// Refuses an unknown broker and any incarnation but the registered one.
@@ -861,6 +955,112 @@ mod tests {
         assert_eq!(state.cluster_id.as_deref(), Some("first"));
     }
 
+    fn allocate(broker: u32, incarnation: u64, count: u32) -> MetadataCommand {
+        MetadataCommand::AllocateProducerIds {
+            broker: BrokerId(broker),
+            incarnation,
+            count,
+        }
+    }
+
+    fn block(state: &mut MetadataState, command: &MetadataCommand) -> ProducerIdBlock {
+        let applied = state.apply(command).unwrap();
+        assert!(applied.changes.is_empty() && applied.fenced.is_empty());
+        applied.producer_ids.expect("a block")
+    }
+
+    #[test]
+    fn producer_id_blocks_follow_each_other_and_never_overlap() {
+        let mut state = cluster();
+        assert_eq!(state.next_producer_id, 0);
+        let mut blocks = Vec::new();
+        for (round, count) in [1000, 1, 7, 1000, PRODUCER_ID_BLOCK_LEN_MAX]
+            .iter()
+            .enumerate()
+        {
+            let broker = round as u32 % 3 + 1;
+            blocks.push(block(&mut state, &allocate(broker, 1, *count)));
+        }
+        assert_eq!(
+            blocks[0],
+            ProducerIdBlock {
+                first: 0,
+                end: 1000
+            }
+        );
+        assert_eq!(
+            blocks[1],
+            ProducerIdBlock {
+                first: 1000,
+                end: 1001
+            }
+        );
+        for pair in blocks.windows(2) {
+            assert_eq!(pair[0].end, pair[1].first, "{pair:?}");
+        }
+        let total: u64 = blocks.iter().map(ProducerIdBlock::len).sum();
+        assert_eq!(state.next_producer_id, i64::try_from(total).unwrap());
+        // A new life of a broker gets ids no earlier life had.
+        state.apply(&register(2, 2, 10)).unwrap();
+        let after_restart = block(&mut state, &allocate(2, 2, 10));
+        assert_eq!(after_restart.first, state.next_producer_id - 10);
+        assert!(blocks.iter().all(|b| b.end <= after_restart.first));
+    }
+
+    #[test]
+    fn producer_ids_are_refused_to_strangers_stale_lives_and_odd_counts() {
+        let mut state = cluster();
+        state.apply(&register(1, 2, 10)).unwrap();
+        let refusal = assert_refused(&mut state, allocate(9, 1, 1000), 102);
+        assert_eq!(refusal.message, "broker 9 is not registered");
+        assert_refused(&mut state, allocate(1, 1, 1000), 77);
+        let refusal = assert_refused(&mut state, allocate(1, 2, 0), 42);
+        assert_eq!(
+            refusal.message,
+            "broker 1: a block of 0 producer ids asked, expected 1 to 1000000"
+        );
+        assert_refused(
+            &mut state,
+            allocate(1, 2, PRODUCER_ID_BLOCK_LEN_MAX + 1),
+            42,
+        );
+        // The space's end: refused, nothing wraps.
+        state.next_producer_id = i64::MAX - 5;
+        let refusal = assert_refused(&mut state, allocate(1, 2, 10), 42);
+        assert!(refusal.message.contains("exhausted"), "{refusal}");
+        assert_eq!(
+            block(&mut state, &allocate(1, 2, 5)),
+            ProducerIdBlock {
+                first: i64::MAX - 5,
+                end: i64::MAX
+            }
+        );
+    }
+
+    #[test]
+    fn the_next_producer_id_is_in_the_snapshot_and_absent_from_old_ones() {
+        let mut state = cluster();
+        block(&mut state, &allocate(1, 1, 1000));
+        let json = serde_json::to_string(&state).unwrap();
+        let mut restored: MetadataState = serde_json::from_str(&json).unwrap();
+        assert_eq!(restored, state);
+        assert_eq!(
+            block(&mut restored, &allocate(2, 1, 1000)),
+            ProducerIdBlock {
+                first: 1000,
+                end: 2000
+            }
+        );
+        // A snapshot written before producer ids loads with none allocated.
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        old.as_object_mut().unwrap().remove("next_producer_id");
+        let loaded: MetadataState = serde_json::from_value(old).unwrap();
+        assert_eq!(loaded.next_producer_id, 0);
+        // An outcome without a block is written as before blocks existed.
+        let outcome = serde_json::to_string(&Applied::default()).unwrap();
+        assert_eq!(outcome, r#"{"changes":[],"fenced":[]}"#);
+    }
+
     #[test]
     fn stamping_sets_the_time_of_timed_commands_only() {
         let stamped = register(1, 1, 0).stamped(Millis(42));
@@ -886,6 +1086,8 @@ mod tests {
             MetadataCommand::ExpireSessions { now: Millis(3000) },
             register(2, 2, 3100),
             heartbeat(1, 1, 3200),
+            allocate(1, 1, 1000),
+            allocate(2, 2, 1000),
         ];
         let mut first = state();
         let mut second = state();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ringlog_controller::{
     Applied, CommandOutcome, Controller, ControllerConfig, ControllerError, METADATA_DIR,
-    MetadataCommand, MetadataImage, RaftTiming,
+    MetadataCommand, MetadataImage, ProducerIdBlock, RaftTiming,
 };
 use ringlog_replication::controller::{LivenessConfig, TopicConfig};
 use ringlog_replication::{BrokerId, KafkaError, Millis, TopicPartition};
@@ -595,6 +595,57 @@ async fn a_voter_behind_the_purged_log_catches_up_from_a_snapshot() {
             .await;
         assert_eq!(topic_names(&image).len(), 9);
         assert!(cluster.metadata_dir(behind).join("snapshot").exists());
+    })
+    .await;
+}
+
+/// A block of 1000 producer ids for `broker`'s first life, through `node`.
+async fn producer_ids(node: &Controller, broker: u32) -> ProducerIdBlock {
+    let command = MetadataCommand::AllocateProducerIds {
+        broker: BrokerId(broker),
+        incarnation: 1,
+        count: 1000,
+    };
+    applied(node, command).await.producer_ids.expect("a block")
+}
+
+#[tokio::test]
+async fn producer_id_blocks_never_overlap_across_leader_changes_snapshots_and_restarts() {
+    bounded(async {
+        let mut cluster = Cluster::start_with(3, LivenessConfig::default(), 5);
+        let old_leader = cluster.leader().await;
+        let follower = cluster.follower(old_leader);
+        populate(cluster.node(follower)).await;
+        let mut blocks = Vec::new();
+        for broker in [1, 2, 3, 1, 2, 3] {
+            blocks.push(producer_ids(cluster.node(follower), broker).await);
+        }
+        wait_for_purge(&cluster.metadata_dir(old_leader)).await;
+        // A new leader goes on from where the old one stopped.
+        cluster.stop(old_leader);
+        let new_leader = cluster.leader().await;
+        for broker in [1, 2] {
+            blocks.push(producer_ids(cluster.node(new_leader), broker).await);
+        }
+        let offset = cluster.node(new_leader).status().metadata_offset;
+        cluster.restart(old_leader).unwrap();
+        cluster.converged(offset).await;
+        // Every voter restarts from its snapshot and the log after it.
+        for id in [1, 2, 3] {
+            cluster.stop(BrokerId(id));
+        }
+        for id in [1, 2, 3] {
+            cluster.restart(BrokerId(id)).unwrap();
+        }
+        let image = cluster.converged(offset).await;
+        assert_eq!(image.state.next_producer_id, 8000);
+        let leader = cluster.leader().await;
+        blocks.push(producer_ids(cluster.node(leader), 3).await);
+        assert_eq!(blocks[0].first, 0);
+        for pair in blocks.windows(2) {
+            assert_eq!(pair[0].end, pair[1].first, "blocks {pair:?}");
+        }
+        assert_eq!(blocks.last().unwrap().end, 9000);
     })
     .await;
 }

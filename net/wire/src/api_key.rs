@@ -25,6 +25,7 @@ impl ApiKey {
     pub const API_VERSIONS: ApiKey = ApiKey(18);
     pub const CREATE_TOPICS: ApiKey = ApiKey(19);
     pub const DELETE_TOPICS: ApiKey = ApiKey(20);
+    pub const INIT_PRODUCER_ID: ApiKey = ApiKey(22);
     pub const OFFSET_FOR_LEADER_EPOCH: ApiKey = ApiKey(23);
     pub const DESCRIBE_CONFIGS: ApiKey = ApiKey(32);
     pub const ALTER_CONFIGS: ApiKey = ApiKey(33);
@@ -82,7 +83,7 @@ const V0: VersionRange = VersionRange { min: 0, max: 0 };
 
 /// Every API this build speaks, in api key order. Version 0 of ApiVersions is supported
 /// forever, so a client can always learn the rest.
-pub const SUPPORTED_APIS: [SupportedApi; 19] = [
+pub const SUPPORTED_APIS: [SupportedApi; 20] = [
     api(ApiKey::PRODUCE, "Produce"),
     api(ApiKey::FETCH, "Fetch"),
     api(ApiKey::LIST_OFFSETS, "ListOffsets"),
@@ -102,6 +103,7 @@ pub const SUPPORTED_APIS: [SupportedApi; 19] = [
     api(ApiKey::API_VERSIONS, "ApiVersions"),
     api(ApiKey::CREATE_TOPICS, "CreateTopics"),
     api(ApiKey::DELETE_TOPICS, "DeleteTopics"),
+    api(ApiKey::INIT_PRODUCER_ID, "InitProducerId"),
     api(ApiKey::OFFSET_FOR_LEADER_EPOCH, "OffsetForLeaderEpoch"),
     api(ApiKey::DESCRIBE_CONFIGS, "DescribeConfigs"),
     api(ApiKey::ALTER_CONFIGS, "AlterConfigs"),
@@ -147,6 +149,7 @@ mod tests {
             ("ApiVersions", 18),
             ("CreateTopics", 19),
             ("DeleteTopics", 20),
+            ("InitProducerId", 22),
             ("OffsetForLeaderEpoch", 23),
             ("DescribeConfigs", 32),
             ("AlterConfigs", 33),

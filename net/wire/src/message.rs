@@ -12,6 +12,7 @@ use crate::api::describe_configs::{DescribeConfigsRequest, DescribeConfigsRespon
 use crate::api::describe_groups::{DescribeGroupsRequest, DescribeGroupsResponse};
 use crate::api::fetch::{FetchRequest, FetchResponse};
 use crate::api::heartbeat::{HeartbeatRequest, HeartbeatResponse};
+use crate::api::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use crate::api::join_group::{JoinGroupRequest, JoinGroupResponse};
 use crate::api::leave_group::{LeaveGroupRequest, LeaveGroupResponse};
 use crate::api::list_groups::{ListGroupsRequest, ListGroupsResponse};
@@ -133,6 +134,7 @@ apis! {
     ApiVersions = API_VERSIONS (ApiVersionsRequest, ApiVersionsResponse);
     CreateTopics = CREATE_TOPICS (CreateTopicsRequest, CreateTopicsResponse);
     DeleteTopics = DELETE_TOPICS (DeleteTopicsRequest, DeleteTopicsResponse);
+    InitProducerId = INIT_PRODUCER_ID (InitProducerIdRequest, InitProducerIdResponse);
     OffsetForLeaderEpoch = OFFSET_FOR_LEADER_EPOCH (
         OffsetForLeaderEpochRequest,
         OffsetForLeaderEpochResponse

@@ -23,6 +23,7 @@ use ringlog_wire::api::describe_configs::*;
 use ringlog_wire::api::describe_groups::*;
 use ringlog_wire::api::fetch::*;
 use ringlog_wire::api::heartbeat::*;
+use ringlog_wire::api::init_producer_id::*;
 use ringlog_wire::api::join_group::*;
 use ringlog_wire::api::leave_group::*;
 use ringlog_wire::api::list_groups::*;
@@ -689,6 +690,13 @@ fn delete_groups_response() -> impl Strategy<Value = DeleteGroupsResponse> {
     few(result).prop_map(|results| DeleteGroupsResponse { results })
 }
 
+fn init_producer_id_response() -> impl Strategy<Value = InitProducerIdResponse> {
+    (0..=i64::MAX, 0..=i16::MAX).prop_map(|(producer_id, producer_epoch)| InitProducerIdResponse {
+        producer_id,
+        producer_epoch,
+    })
+}
+
 fn error_response() -> impl Strategy<Value = ErrorResponse> {
     (
         any::<i16>().prop_filter("an error is not NONE", |code| *code != 0),
@@ -712,6 +720,7 @@ fn any_request() -> impl Strategy<Value = Request> {
         Just(Request::ApiVersions(ApiVersionsRequest)),
         create_topics_request().prop_map(Request::CreateTopics),
         delete_topics_request().prop_map(Request::DeleteTopics),
+        Just(Request::InitProducerId(InitProducerIdRequest)),
         offset_for_leader_epoch_request().prop_map(Request::OffsetForLeaderEpoch),
         describe_configs_request().prop_map(Request::DescribeConfigs),
         alter_configs_request().prop_map(Request::AlterConfigs),
@@ -738,6 +747,7 @@ fn any_response() -> impl Strategy<Value = Response> {
             .prop_map(|topics| Response::CreateTopics(CreateTopicsResponse { topics })),
         few(topic_result())
             .prop_map(|topics| Response::DeleteTopics(DeleteTopicsResponse { topics })),
+        init_producer_id_response().prop_map(Response::InitProducerId),
         offset_for_leader_epoch_response().prop_map(Response::OffsetForLeaderEpoch),
         describe_configs_response().prop_map(Response::DescribeConfigs),
         few(topic_result())
@@ -849,6 +859,9 @@ round_trip! {
     delete_topics_round_trips: DELETE_TOPICS,
         delete_topics_request().prop_map(Request::DeleteTopics),
         few(topic_result()).prop_map(|topics| Response::DeleteTopics(DeleteTopicsResponse { topics }));
+    init_producer_id_round_trips: INIT_PRODUCER_ID,
+        Just(Request::InitProducerId(InitProducerIdRequest)),
+        init_producer_id_response().prop_map(Response::InitProducerId);
     offset_for_leader_epoch_round_trips: OFFSET_FOR_LEADER_EPOCH,
         offset_for_leader_epoch_request().prop_map(Request::OffsetForLeaderEpoch),
         offset_for_leader_epoch_response().prop_map(Response::OffsetForLeaderEpoch);
@@ -1304,4 +1317,38 @@ fn heartbeat_known_answer() {
     });
     let frame = encode_response(&response, 0, CorrelationId(1)).unwrap();
     assert_eq!(&frame[RESPONSE_HEADER_LEN..], [0, 0, 0, 22]);
+}
+
+/// InitProducerId's layout, byte by byte: an empty request, then the id and the epoch; a
+/// negative id or epoch is refused both ways.
+#[test]
+fn init_producer_id_known_answer() {
+    let request = Request::InitProducerId(InitProducerIdRequest);
+    let frame = encode_request(&request, 0, CorrelationId(1)).unwrap();
+    assert_eq!(&frame[4..6], &22u16.to_be_bytes());
+    assert_eq!(frame.len(), REQUEST_HEADER_LEN);
+    let response = Response::InitProducerId(InitProducerIdResponse {
+        producer_id: 0x0102,
+        producer_epoch: 3,
+    });
+    let frame = encode_response(&response, 0, CorrelationId(1)).unwrap();
+    assert_eq!(
+        &frame[RESPONSE_HEADER_LEN..],
+        [0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 3]
+    );
+    let negative = Response::InitProducerId(InitProducerIdResponse {
+        producer_id: -1,
+        producer_epoch: 0,
+    });
+    let error = encode_response(&negative, 0, CorrelationId(1)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid producer_id -1: expected a producer id of at least 0"
+    );
+    let body = Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0xff, 0xff]);
+    let error = decode_response(ApiKey::INIT_PRODUCER_ID, 0, body).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid producer_epoch -1: expected a producer epoch of at least 0"
+    );
 }

@@ -62,6 +62,10 @@ struct BatchLine<'a> {
     leader_epoch: i32,
     base_timestamp: i64,
     max_timestamp: i64,
+    /// -1 for a batch of a producer that is not idempotent.
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
     crc_ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
@@ -238,6 +242,9 @@ fn walk_file(
             leader_epoch: header.partition_leader_epoch,
             base_timestamp: header.base_timestamp,
             max_timestamp: header.max_timestamp,
+            producer_id: header.producer_id,
+            producer_epoch: header.producer_epoch,
+            base_sequence: header.base_sequence,
             crc_ok: check.is_none(),
             error: check.as_ref().map(|e| e.to_string()),
         })?;
@@ -394,7 +401,8 @@ impl<W: Write> Printer<W> {
         writeln!(
             self.out,
             "base_offset {} last_offset {} count {} bytes {} position {} leader_epoch {} \
-             base_timestamp {} max_timestamp {} crc {crc}",
+             base_timestamp {} max_timestamp {} producer_id {} producer_epoch {} \
+             base_sequence {} crc {crc}",
             b.base_offset,
             b.last_offset,
             b.count,
@@ -402,7 +410,10 @@ impl<W: Write> Printer<W> {
             b.position,
             b.leader_epoch,
             b.base_timestamp,
-            b.max_timestamp
+            b.max_timestamp,
+            b.producer_id,
+            b.producer_epoch,
+            b.base_sequence
         )
     }
 

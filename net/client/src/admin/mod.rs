@@ -1,5 +1,6 @@
 //! [`Admin`]: create, delete, list and describe topics; describe and alter their configs;
-//! list, describe and delete consumer groups and read their committed offsets (`groups`).
+//! list, describe and delete consumer groups and read their committed offsets (`groups`); a
+//! new idempotent producer's id ([`Admin::init_producer_id`]).
 //! Requests go to any broker (the broker forwards to the controller); each is retried with
 //! backoff on retriable errors within `request_timeout`, and a topic's own error code comes
 //! back as [`ClientError::Broker`] naming the operation and the topic.
@@ -18,6 +19,7 @@ use ringlog_wire::api::alter_configs::{AlterConfigsRequest, AlterConfigsTopic, C
 use ringlog_wire::api::create_topics::{ConfigValue, CreatableTopic, CreateTopicsRequest};
 use ringlog_wire::api::delete_topics::DeleteTopicsRequest;
 use ringlog_wire::api::describe_configs::{DescribeConfigsRequest, DescribeConfigsTopic};
+use ringlog_wire::api::init_producer_id::InitProducerIdRequest;
 use ringlog_wire::api::metadata::MetadataResponse;
 use ringlog_wire::{Request, Response};
 
@@ -61,6 +63,18 @@ pub struct ConfigEntry {
     pub value: Option<String>,
     /// The broker's default, not set on the topic.
     pub is_default: bool,
+}
+
+/// An idempotent producer's identity, as InitProducerId gives it: every batch it sends
+/// carries both (`ringlog_format::BatchBuilder::with_producer`), with sequences per partition
+/// from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerIdAndEpoch {
+    /// No other producer of the cluster has had it; at least 0.
+    pub producer_id: i64,
+    /// 0 for a new id. The producer bumps it itself to start its sequences again (Kafka's
+    /// KIP-360), and asks for a new id when it would pass `i16::MAX`.
+    pub epoch: i16,
 }
 
 /// Topic administration.
@@ -148,6 +162,22 @@ impl Admin {
                 topic_result(&response.topics, name, "delete topic")
             }
             other => Err(unexpected("DeleteTopics", &other)),
+        }
+    }
+
+    /// A fresh producer id at epoch 0, from any broker (each hands out ids from blocks the
+    /// controller quorum allocates it, so no two producers get the same one). A broker still
+    /// waiting for its block holds the request, then answers COORDINATOR_LOAD_IN_PROGRESS,
+    /// which is retried within `request_timeout`.
+    pub async fn init_producer_id(&self) -> Result<ProducerIdAndEpoch, ClientError> {
+        let request = Request::InitProducerId(InitProducerIdRequest);
+        let wait = self.cluster.config.request_timeout;
+        match self.request(request, wait).await? {
+            Response::InitProducerId(response) => Ok(ProducerIdAndEpoch {
+                producer_id: response.producer_id,
+                epoch: response.producer_epoch,
+            }),
+            other => Err(unexpected("InitProducerId", &other)),
         }
     }
 

@@ -24,6 +24,7 @@
 //! | [`api_versions`]              | ApiVersions (18)                 |
 //! | [`create_topics`]             | CreateTopics (19)                |
 //! | [`delete_topics`]             | DeleteTopics (20)                |
+//! | [`init_producer_id`]          | InitProducerId (22)              |
 //! | [`offset_for_leader_epoch`]   | OffsetForLeaderEpoch (23)        |
 //! | [`describe_configs`]          | DescribeConfigs (32)             |
 //! | [`alter_configs`]             | AlterConfigs (33)                |
@@ -38,6 +39,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod fetch;
 pub mod heartbeat;
+pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;

@@ -28,7 +28,7 @@ use kafka_protocol::protocol::StrBytes;
 use ringlog_replication::driver::Refusal;
 use ringlog_replication::{BrokerId, KafkaError};
 
-use super::{Head, Plan, count_errors, respond};
+use super::{Head, Plan, Planned as AnyPlanned, count_errors, respond};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
 use crate::ops::{AdminOp, AdminOutcome, NewPartitions, NewTopic, TopicAlteration};
@@ -111,7 +111,7 @@ pub(super) fn plan_create(request: CreateTopicsRequest) -> Plan {
         timeout: millis(request.timeout_ms),
         validate_only: request.validate_only,
     };
-    Plan::Admin(op, planned)
+    Plan::Admin(op, AnyPlanned::Admin(planned))
 }
 
 /// A topic's replicas assigned by hand, one list per partition in index order; the
@@ -174,7 +174,7 @@ pub(super) fn plan_create_partitions(request: CreatePartitionsRequest) -> Plan {
         timeout: millis(request.timeout_ms),
         validate_only: request.validate_only,
     };
-    Plan::Admin(op, Planned::default())
+    Plan::Admin(op, AnyPlanned::Admin(Planned::default()))
 }
 
 pub(super) fn plan_delete(request: DeleteTopicsRequest) -> Plan {
@@ -195,7 +195,7 @@ pub(super) fn plan_delete(request: DeleteTopicsRequest) -> Plan {
         names,
         timeout: millis(request.timeout_ms),
     };
-    Plan::Admin(op, Planned::default())
+    Plan::Admin(op, AnyPlanned::Admin(Planned::default()))
 }
 
 /// AlterConfigs replaces a topic's config whole: keys the request does not name return to
@@ -238,7 +238,7 @@ pub(super) fn plan_alter(shared: &Shared, request: AlterConfigsRequest) -> Plan 
         topics,
         validate_only: request.validate_only,
     };
-    Plan::Admin(op, planned)
+    Plan::Admin(op, AnyPlanned::Admin(planned))
 }
 
 /// IncrementalAlterConfigs' operations on one key.
@@ -286,7 +286,7 @@ pub(super) fn plan_incremental(shared: &Shared, request: IncrementalAlterConfigs
         topics,
         validate_only: request.validate_only,
     };
-    Plan::Admin(op, planned)
+    Plan::Admin(op, AnyPlanned::Admin(planned))
 }
 
 /// One key's change: its new value (`None`: back to the default).
@@ -364,6 +364,9 @@ struct Refused {
 
 /// The answer to an admin request from its outcome: per topic, in request order.
 pub(super) fn finish(head: &Head, planned: Planned, outcome: AdminOutcome) -> Vec<OutPiece> {
+    let AdminOutcome::Topics(outcome) = outcome else {
+        unreachable!("a topic admin request has an outcome per topic")
+    };
     let mut results: Vec<(String, i8, i16, Option<StrBytes>)> = outcome
         .into_iter()
         .map(|(name, refusal)| {

@@ -18,6 +18,7 @@
 //! | `admin`              | CreateTopics, CreatePartitions, DeleteTopics, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs |
 //! | `leader_epoch`       | OffsetForLeaderEpoch: where a leader epoch ends on the leader   |
 //! | `delete_records`     | DeleteRecords: moving log start offsets forward                |
+//! | `producer_id`        | InitProducerId: idempotent producers' ids (transactional ids refused) |
 //!
 //! A request's steps: [`read_request`] cuts the frame, reads the header, decodes the body at
 //! its version and plans it (answered at once, an admin operation, or partition parts);
@@ -54,6 +55,7 @@ mod leader_epoch;
 mod metadata;
 mod offsets;
 mod produce;
+mod producer_id;
 mod topics;
 
 use frame::RequestHead;
@@ -62,8 +64,8 @@ use frame::RequestHead;
 /// Every version here is implemented whole; the upper bounds stop where a version needs
 /// what ringlog does not have yet (Fetch v17's replica directories, batched groups in
 /// OffsetFetch v8, ...), or at the newest version `kafka-protocol` knows (ListOffsets v10,
-/// DeleteRecords v2, OffsetForLeaderEpoch v4, whose v0 and v1 Kafka 4 removed).
-/// InitProducerId and SASL are not served yet.
+/// DeleteRecords v2, OffsetForLeaderEpoch v4, whose v0 and v1 Kafka 4 removed, InitProducerId
+/// v5). SASL is not served yet.
 pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 13),
     (ApiKey::Fetch, 4, 16),
@@ -76,6 +78,7 @@ pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 5),
     (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::InitProducerId, 0, 5),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
@@ -152,6 +155,7 @@ enum Planned {
     DeleteRecords(delete_records::Planned),
     Group(groups::Planned),
     Admin(admin::Planned),
+    ProducerId,
 }
 
 /// How a request is answered.
@@ -159,7 +163,7 @@ enum Plan {
     /// At once: this response frame (or nothing, for acks=0).
     Respond(Vec<OutPiece>),
     /// By the agent, through the controller quorum.
-    Admin(AdminOp, admin::Planned),
+    Admin(AdminOp, Planned),
     /// By its partitions' owners.
     Parts {
         planned: Planned,
@@ -197,7 +201,7 @@ pub(crate) fn read_request(
         Ok((head, Plan::Admin(op, planned))) => {
             let pending = Pending {
                 head,
-                request: Planned::Admin(planned),
+                request: planned,
                 started,
             };
             Step::Admin(AnyPending::Kafka(pending), op)
@@ -319,6 +323,10 @@ fn plan(
         }
         ApiKey::OffsetFetch => offsets::plan_fetch(&head, decode_body(raw, &head, &mut body)?),
         ApiKey::OffsetForLeaderEpoch => leader_epoch::plan(decode_body(raw, &head, &mut body)?),
+        ApiKey::InitProducerId => {
+            let client_id = raw.client_id.as_deref().unwrap_or("");
+            producer_id::plan(&head, client_id, decode_body(raw, &head, &mut body)?)
+        }
         ApiKey::DeleteRecords => delete_records::plan(
             decode_body(raw, &head, &mut body)?,
             shared.options.config.request_timeout,
@@ -380,7 +388,7 @@ pub(crate) fn finish(pending: Pending, results: Vec<PartResult>) -> Vec<OutPiece
         Planned::OffsetForLeaderEpoch(planned) => leader_epoch::finish(&head, planned, results),
         Planned::DeleteRecords(planned) => delete_records::finish(&head, planned, results),
         Planned::Group(planned) => groups::finish(&head, planned, results),
-        Planned::Admin(_) => unreachable!("an admin request has no parts"),
+        Planned::Admin(_) | Planned::ProducerId => unreachable!("an admin request has no parts"),
     };
     request_done(head.api, pending.started);
     pieces
@@ -388,10 +396,11 @@ pub(crate) fn finish(pending: Pending, results: Vec<PartResult>) -> Vec<OutPiece
 
 /// The answer to an admin request from its operation's outcome.
 pub(crate) fn finish_admin(pending: Pending, outcome: AdminOutcome) -> Vec<OutPiece> {
-    let Planned::Admin(planned) = pending.request else {
-        unreachable!("only an admin request has an admin outcome")
+    let pieces = match pending.request {
+        Planned::Admin(planned) => admin::finish(&pending.head, planned, outcome),
+        Planned::ProducerId => producer_id::finish(&pending.head, outcome),
+        _ => unreachable!("only an admin request has an admin outcome"),
     };
-    let pieces = admin::finish(&pending.head, planned, outcome);
     request_done(pending.head.api, pending.started);
     pieces
 }
@@ -456,6 +465,7 @@ fn api_label(api: ApiKey) -> &'static str {
         ApiKey::DeleteTopics => "DeleteTopics",
         ApiKey::DeleteRecords => "DeleteRecords",
         ApiKey::OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
+        ApiKey::InitProducerId => "InitProducerId",
         ApiKey::DescribeConfigs => "DescribeConfigs",
         ApiKey::AlterConfigs => "AlterConfigs",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
@@ -483,10 +493,10 @@ mod tests {
         AlterConfigsRequest, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
         DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
         DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
-        HeartbeatRequest, IncrementalAlterConfigsRequest, JoinGroupRequest, LeaveGroupRequest,
-        ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-        OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
-        SyncGroupRequest,
+        HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
+        LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+        OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
+        ProduceRequest, SyncGroupRequest,
     };
     use proptest::prelude::*;
 
@@ -515,6 +525,7 @@ mod tests {
             ApiKey::CreatePartitions => one::<CreatePartitionsRequest>(version, body),
             ApiKey::DeleteRecords => one::<DeleteRecordsRequest>(version, body),
             ApiKey::OffsetForLeaderEpoch => one::<OffsetForLeaderEpochRequest>(version, body),
+            ApiKey::InitProducerId => one::<InitProducerIdRequest>(version, body),
             ApiKey::JoinGroup => one::<JoinGroupRequest>(version, body),
             ApiKey::SyncGroup => one::<SyncGroupRequest>(version, body),
             ApiKey::Heartbeat => one::<HeartbeatRequest>(version, body),
@@ -532,7 +543,7 @@ mod tests {
         for &(api, _, _) in SERVED {
             assert_eq!(api_label(api), format!("{api:?}"), "{api:?}");
         }
-        assert_eq!(api_label(ApiKey::InitProducerId), "unknown");
+        assert_eq!(api_label(ApiKey::AddPartitionsToTxn), "unknown");
     }
 
     #[test]

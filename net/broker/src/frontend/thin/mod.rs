@@ -37,6 +37,7 @@ use ringlog_wire::api::describe_configs::{
 use ringlog_wire::api::fetch::{
     EpochEndOffset, FetchPartitionResponse, FetchResponse, RecordsSource,
 };
+use ringlog_wire::api::init_producer_id::InitProducerIdResponse;
 use ringlog_wire::api::list_offsets::{
     ListOffsetsPartitionResponse, ListOffsetsResponse, OffsetSpec as WireOffsetSpec,
 };
@@ -157,8 +158,8 @@ enum Plan {
     /// At once, from the catalog.
     Respond(Response),
     /// By the agent, through the controller quorum (CreateTopics, DeleteTopics,
-    /// AlterConfigs); its outcome comes back to the shard that read the request, which
-    /// answers with [`finish_admin`].
+    /// AlterConfigs, InitProducerId); its outcome comes back to the shard that read the
+    /// request, which answers with [`finish_admin`].
     Admin(AdminOp),
     /// By its partitions' owners; `min_bytes` of fetched data releases waiting fetch parts.
     /// `prepared` is a response already decided, sent once the parts are done.
@@ -232,6 +233,7 @@ fn plan(shared: &Shared, peer: SocketAddr, request: &Request) -> Plan {
             names: delete.topic_names.clone(),
             timeout: delete.timeout,
         }),
+        Request::InitProducerId(_) => Plan::Admin(AdminOp::InitProducerId),
         Request::AlterConfigs(alter) => Plan::Admin(AdminOp::AlterConfigs {
             topics: alter
                 .topics
@@ -460,6 +462,22 @@ fn finish_parts(
 
 /// The response to an admin request (`header` says which API) from its operation's outcome.
 fn admin_response(header: &RequestHeader, outcome: AdminOutcome) -> Vec<OutPiece> {
+    let outcome = match outcome {
+        AdminOutcome::Topics(topics) => topics,
+        AdminOutcome::ProducerId(outcome) => {
+            let response = match outcome {
+                Ok(producer_id) => Response::InitProducerId(InitProducerIdResponse {
+                    producer_id,
+                    producer_epoch: 0,
+                }),
+                Err(refusal) => Response::Error(ErrorResponse {
+                    error_code: ErrorCode::from(refusal.error),
+                    message: refusal.message,
+                }),
+            };
+            return encode(header, &response);
+        }
+    };
     let topics = outcome
         .into_iter()
         .map(|(name, refusal)| match refusal {
@@ -889,6 +907,7 @@ pub(crate) fn error_codes(response: &Response) -> Vec<ErrorCode> {
         Response::ApiVersions(_) => Vec::new(),
         Response::CreateTopics(r) => r.topics.iter().map(|t| t.error_code).collect(),
         Response::DeleteTopics(r) => r.topics.iter().map(|t| t.error_code).collect(),
+        Response::InitProducerId(_) => Vec::new(),
         Response::OffsetForLeaderEpoch(r) => partition_errors(&r.topics, |p| p.error_code),
         Response::DescribeConfigs(r) => r.topics.iter().map(|t| t.error_code).collect(),
         Response::AlterConfigs(r) => r.topics.iter().map(|t| t.error_code).collect(),

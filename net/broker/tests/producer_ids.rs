@@ -1,0 +1,364 @@
+//! InitProducerId over both protocols against in-process brokers on 127.0.0.1 (port 0):
+//! Kafka's requests built and responses decoded with `kafka-protocol`, the thin protocol's
+//! through ringlog's client. Every id is given once: by one broker across its blocks and its
+//! restarts, and by the brokers of a cluster, whose blocks come from one controller quorum
+//! even when its leader moves. The test with librdkafka's idempotent producer is in the tools
+//! crate (`kafka_clients.rs`).
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    InitProducerIdRequest, InitProducerIdResponse, ProducerId, RequestHeader, ResponseHeader,
+    TransactionalId,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use ringlog_broker::{Broker, ServerOptions};
+use ringlog_client::{Client, ClientConfig, ProducerIdAndEpoch};
+use ringlog_replication::BrokerId;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Kafka's COORDINATOR_LOAD_IN_PROGRESS and INVALID_REQUEST.
+const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+const INVALID_REQUEST: i16 = 42;
+
+/// How many ids a broker's block holds (the broker's `PRODUCER_ID_BLOCK_LEN`, Kafka's).
+const BLOCK: i64 = 1000;
+
+/// One connection to a broker's Kafka listener.
+struct Kafka {
+    stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl Kafka {
+    fn connect(addr: SocketAddr) -> Kafka {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        Kafka {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
+    fn call<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("producer-ids-test")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, R::header_version(version))
+            .unwrap();
+        request.encode(&mut body, version).unwrap();
+        let mut frame = BytesMut::new();
+        frame.put_i32(i32::try_from(body.len()).unwrap());
+        frame.extend_from_slice(&body);
+        self.stream.write_all(&frame).unwrap();
+
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size).unwrap();
+        let mut response = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut response).unwrap();
+        let mut response = Bytes::from(response);
+        let header =
+            ResponseHeader::decode(&mut response, R::Response::header_version(version)).unwrap();
+        assert_eq!(header.correlation_id, self.correlation_id);
+        let decoded = R::Response::decode(&mut response, version).unwrap();
+        assert_eq!(response.remaining(), 0, "the response is decoded whole");
+        decoded
+    }
+
+    /// InitProducerId at `version` for an idempotent producer: (error code, id, epoch).
+    fn init_producer_id(&mut self, version: i16) -> (i16, i64, i16) {
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000);
+        self.answer(version, &request)
+    }
+
+    /// A fresh id from the broker, at epoch 0.
+    fn producer_id(&mut self) -> i64 {
+        let (error, id, epoch) = self.init_producer_id(5);
+        assert_eq!((error, epoch), (0, 0), "id {id}");
+        id
+    }
+
+    fn answer(&mut self, version: i16, request: &InitProducerIdRequest) -> (i16, i64, i16) {
+        let response: InitProducerIdResponse = self.call(version, request);
+        (
+            response.error_code,
+            response.producer_id.0,
+            response.producer_epoch,
+        )
+    }
+}
+
+fn start(dir: &Path) -> Broker {
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let mut options = ServerOptions::new(dir.to_path_buf(), listen);
+    options.shards = 2;
+    let broker = Broker::start(options).expect("the broker starts");
+    broker.wait_ready(TIMEOUT).expect("the broker registers");
+    broker
+}
+
+async fn thin_client(brokers: &[&Broker]) -> Client {
+    let config = ClientConfig {
+        bootstrap: brokers.iter().map(|b| b.local_addr().to_string()).collect(),
+        ..ClientConfig::default()
+    };
+    Client::connect(config).await.unwrap()
+}
+
+/// Adds `id` to `seen`, which must not hold it yet.
+fn once(seen: &mut BTreeSet<i64>, id: i64) {
+    assert!(id >= 0, "producer id {id}");
+    assert!(seen.insert(id), "producer id {id} given twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_broker_gives_every_id_once_over_both_protocols_across_blocks_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path());
+    let addr = broker.kafka_addr().unwrap();
+    let mut seen = BTreeSet::new();
+    let mut kafka = tokio::task::block_in_place(|| Kafka::connect(addr));
+
+    // Every version served answers with a fresh id at epoch 0.
+    for version in 0..=5 {
+        let (error, id, epoch) = tokio::task::block_in_place(|| kafka.init_producer_id(version));
+        assert_eq!((error, epoch), (0, 0), "v{version}");
+        once(&mut seen, id);
+    }
+    // v3+ may name the producer's current id and epoch (KIP-360): an idempotent producer
+    // gets a new id all the same, as Kafka gives it. Half of the pair is INVALID_REQUEST.
+    let bump = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_producer_id(ProducerId(0))
+        .with_producer_epoch(7);
+    let (error, id, epoch) = tokio::task::block_in_place(|| kafka.answer(3, &bump));
+    assert_eq!((error, epoch), (0, 0));
+    once(&mut seen, id);
+    let half = bump.clone().with_producer_epoch(-1);
+    let refused = tokio::task::block_in_place(|| kafka.answer(4, &half));
+    assert_eq!(refused, (INVALID_REQUEST, -1, -1));
+    // A transactional id is refused: ringlog has no transactions.
+    for version in [0, 5] {
+        let transactional = InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx"))));
+        let refused = tokio::task::block_in_place(|| kafka.answer(version, &transactional));
+        assert_eq!(refused, (INVALID_REQUEST, -1, -1), "v{version}");
+    }
+
+    // The thin protocol takes from the same blocks.
+    let client = thin_client(&[&broker]).await;
+    for _ in 0..5 {
+        let given = client.admin().init_producer_id().await.unwrap();
+        assert_eq!(given.epoch, 0);
+        once(&mut seen, given.producer_id);
+    }
+    // Past the first block: the next one was asked for before this one ran out.
+    while seen.len() < 1100 {
+        let id = tokio::task::block_in_place(|| kafka.producer_id());
+        once(&mut seen, id);
+    }
+    let ProducerIdAndEpoch { producer_id, epoch } =
+        client.admin().init_producer_id().await.unwrap();
+    assert_eq!(epoch, 0);
+    once(&mut seen, producer_id);
+    // One broker alone: its ids are the cluster's first, in the order asked.
+    let given: Vec<i64> = seen.iter().copied().collect();
+    let expected: Vec<i64> = (0..1101).collect();
+    assert_eq!(given, expected);
+    drop(client);
+    drop(kafka);
+
+    // A restarted broker starts from a new block: its earlier life's unused ids are skipped.
+    tokio::task::block_in_place(|| broker.stop()).unwrap();
+    let broker = tokio::task::block_in_place(|| start(dir.path()));
+    let mut kafka = tokio::task::block_in_place(|| Kafka::connect(broker.kafka_addr().unwrap()));
+    let id = tokio::task::block_in_place(|| kafka.producer_id());
+    assert_eq!(id, 2 * BLOCK, "the first id of the third block");
+    once(&mut seen, id);
+    let client = thin_client(&[&broker]).await;
+    let given = client.admin().init_producer_id().await.unwrap();
+    once(&mut seen, given.producer_id);
+    drop(kafka);
+    tokio::task::block_in_place(|| broker.stop()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_controller_quorum_a_request_waits_request_timeout_then_is_refused_to_retry() {
+    // Voter 1 of two whose other voter never starts: no leader, so no block ever comes.
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(dir.path().to_path_buf(), free_addr());
+    options.node_id = BrokerId(1);
+    options.config.node_id = BrokerId(1);
+    let voters = format!("1@{},2@{}", free_addr(), free_addr());
+    options.config.controller_quorum_voters = voters.parse().unwrap();
+    let request_timeout = Duration::from_millis(1500);
+    options.config.request_timeout = request_timeout;
+    let broker = Broker::start(options).unwrap();
+
+    let addr = broker.kafka_addr().unwrap();
+    let started = std::time::Instant::now();
+    let refused = tokio::task::block_in_place(|| Kafka::connect(addr).init_producer_id(4));
+    assert_eq!(refused, (COORDINATOR_LOAD_IN_PROGRESS, -1, -1));
+    assert!(
+        started.elapsed() >= request_timeout,
+        "{:?}",
+        started.elapsed()
+    );
+    // The thin protocol's answer says why; the client retries it until its own timeout.
+    let config = ClientConfig {
+        bootstrap: vec![broker.local_addr().to_string()],
+        request_timeout: Duration::from_millis(2000),
+        ..ClientConfig::default()
+    };
+    let client = Client::connect(config).await.unwrap();
+    let error = client.admin().init_producer_id().await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("COORDINATOR_LOAD_IN_PROGRESS (14)")
+            && message.contains("no block of ids from the controller quorum"),
+        "{message}"
+    );
+    drop(client);
+    tokio::task::block_in_place(|| broker.stop()).unwrap();
+}
+
+/// A port nothing listens on right now.
+fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// Three brokers in this process, every one a controller voter.
+struct Cluster {
+    _dirs: Vec<tempfile::TempDir>,
+    brokers: Vec<Option<Broker>>,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let listen: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
+        let voters: Vec<String> = (1..=3).map(|id| format!("{id}@{}", free_addr())).collect();
+        let voters = voters.join(",");
+        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let brokers: Vec<Option<Broker>> = (0..3)
+            .map(|index| {
+                let mut options =
+                    ServerOptions::new(dirs[index].path().to_path_buf(), listen[index]);
+                let id = BrokerId(index as u32 + 1);
+                options.node_id = id;
+                options.config.node_id = id;
+                options.config.controller_quorum_voters = voters.parse().unwrap();
+                options.config.broker_session_timeout = Duration::from_millis(3000);
+                options.config.broker_heartbeat_interval = Duration::from_millis(500);
+                options.shards = 1;
+                Some(Broker::start(options).unwrap())
+            })
+            .collect();
+        for broker in brokers.iter().flatten() {
+            broker.wait_ready(TIMEOUT).unwrap();
+        }
+        Cluster {
+            _dirs: dirs,
+            brokers,
+        }
+    }
+
+    /// The running brokers' Kafka connections, by broker index.
+    fn kafkas(&self) -> Vec<(usize, Kafka)> {
+        self.brokers
+            .iter()
+            .enumerate()
+            .filter_map(|(index, broker)| {
+                let addr = broker.as_ref()?.kafka_addr().unwrap();
+                Some((index, Kafka::connect(addr)))
+            })
+            .collect()
+    }
+
+    /// The broker whose controller leads the quorum.
+    fn controller_leader(&self) -> usize {
+        let started = std::time::Instant::now();
+        loop {
+            let leader = self.brokers.iter().position(|broker| {
+                broker
+                    .as_ref()
+                    .is_some_and(|b| b.controller().status().is_leader)
+            });
+            if let Some(leader) = leader {
+                return leader;
+            }
+            assert!(started.elapsed() < TIMEOUT, "no controller leader");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for broker in self.brokers.iter_mut().filter_map(Option::take) {
+            let _ = broker.stop();
+        }
+    }
+}
+
+/// Asks each of `kafkas` for `rounds` ids in turn: every id new to `seen`, each broker's in
+/// blocks of its own (no block holds two brokers' ids).
+fn take_round_robin(
+    kafkas: &mut [(usize, Kafka)],
+    rounds: usize,
+    seen: &mut BTreeSet<i64>,
+    blocks: &mut [BTreeSet<i64>; 3],
+) {
+    for _ in 0..rounds {
+        for (index, kafka) in kafkas.iter_mut() {
+            let id = kafka.producer_id();
+            once(seen, id);
+            blocks[*index].insert(id / BLOCK);
+        }
+    }
+}
+
+#[test]
+fn the_brokers_of_a_cluster_never_give_the_same_id_even_when_the_controller_leader_moves() {
+    let mut cluster = Cluster::start();
+    let mut seen = BTreeSet::new();
+    let mut blocks: [BTreeSet<i64>; 3] = Default::default();
+    // Past each broker's first block, asked of all three in turn.
+    let mut kafkas = cluster.kafkas();
+    take_round_robin(&mut kafkas, 1100, &mut seen, &mut blocks);
+    drop(kafkas);
+
+    // The broker whose controller leads stops: the others' next blocks come from a new leader.
+    let leader = cluster.controller_leader();
+    cluster.brokers[leader].take().unwrap().stop().unwrap();
+    let mut kafkas = cluster.kafkas();
+    take_round_robin(&mut kafkas, 1000, &mut seen, &mut blocks);
+
+    for (index, broker_blocks) in blocks.iter().enumerate() {
+        let others: BTreeSet<i64> = blocks
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .flat_map(|(_, b)| b.iter().copied())
+            .collect();
+        assert!(
+            broker_blocks.is_disjoint(&others),
+            "broker {} shares a block: {broker_blocks:?} and {others:?}",
+            index + 1
+        );
+    }
+    assert_eq!(seen.len(), 3 * 1100 + 2 * 1000);
+}
