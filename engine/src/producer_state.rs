@@ -1,5 +1,5 @@
 //! A log's idempotent producers on disk: snapshot files of its
-//! [`ProducerStates`](crate::format::producer::ProducerStates) and their rebuild on open.
+//! [`ProducerStates`] and their rebuild on open.
 //!
 //! A snapshot `<offset>.snapshot` (20 digits, as Kafka names them; the layout is in
 //! `docs/disk-format.md`) holds the states of every batch below `offset`. One is written when a

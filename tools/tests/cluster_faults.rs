@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -165,7 +166,18 @@ fn acknowledged_records_survive_repeated_leader_kills() {
         "most records were acknowledged: {}",
         acked.len()
     );
+    // Idempotent (the default with acks=all): whatever the kills left unanswered and was sent
+    // again was stored once, as the producer's own read-back saw.
+    let read_back: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "read_back")
+        .collect();
+    assert_eq!(read_back.len(), 1, "{events:?}");
+    assert_eq!(read_back[0]["duplicates"], 0, "{:?}", read_back[0]);
+    assert_eq!(read_back[0]["missing"], 0, "{:?}", read_back[0]);
     let consumed = consume_all(&cluster, "t");
+    let values: BTreeSet<&String> = consumed.iter().map(|(_, _, v)| v).collect();
+    assert_eq!(values.len(), consumed.len(), "no value is stored twice");
     let offsets: Vec<u64> = consumed.iter().map(|(_, o, _)| *o).collect();
     assert!(offsets.windows(2).all(|w| w[0] < w[1]), "offsets ascend");
     for (offset, value) in &acked {

@@ -12,17 +12,28 @@
 //! - A partition's front batch is ready when it is full (a batch behind it, or `batch_bytes`
 //!   reached), `linger` after it was opened, when a flush covers it, when the producer closes,
 //!   or at its retry time.
-//! - At most one request per partition is in flight: a partition is muted while its batches
-//!   are out (Kafka's ordering guarantee without idempotence). A request takes the front batch
-//!   and the full ones queued behind it, up to a byte budget: a partition that records reach
-//!   faster than one batch a round trip sends its backlog at once instead of one batch a round
-//!   trip. Retried batches go back to the front of their queue in their order, so records
-//!   reach the log, and are acknowledged, in append order.
+//! - Without idempotence, at most one request per partition is in flight: a partition is muted
+//!   while its batches are out (Kafka's ordering guarantee without idempotence). A request
+//!   takes the front batch and the full ones queued behind it, up to a byte budget: a partition
+//!   that records reach faster than one batch a round trip sends its backlog at once instead of
+//!   one batch a round trip. Retried batches go back to the front of their queue in their
+//!   order, so records reach the log, and are acknowledged, in append order.
+//! - With idempotence (a producer id, [`Accumulator::set_producer_id`]), each batch carries the
+//!   producer id, the partition's epoch and the sequence of its first record, stamped when it
+//!   is first sent; a request takes one batch of a partition, and up to
+//!   [`IDEMPOTENT_IN_FLIGHT`] of a partition's batches are out at once (the broker keeps the
+//!   last five of each producer to answer retries). A retried batch goes back into its queue
+//!   in sequence order and is sent again only once nothing of its partition is in flight, so
+//!   the partition's batches reach the leader in sequence order. After the leader lost the
+//!   producer's batches before one (UNKNOWN_PRODUCER_ID, or OUT_OF_ORDER_SEQUENCE_NUMBER for
+//!   the first batch not acknowledged), [`Accumulator::bump_epoch`] starts the partition's
+//!   next epoch: every batch not acknowledged is stamped again from sequence 0 (KIP-360).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ringlog_format::producer::BATCHES_KEPT;
 use ringlog_format::{BatchBuilder, Compression, HEADER_LEN, Record};
 use ringlog_replication::TopicPartition;
 
@@ -34,6 +45,9 @@ use crate::error::ClientError;
 const RECORD_OVERHEAD_MAX: usize = 5 + 1 + 10 + 5 + 5 + 5 + 5;
 /// A header's key and value lengths, at most.
 const HEADER_OVERHEAD_MAX: usize = 5 + 5;
+/// An idempotent producer's batches of one partition in flight at once, at most: the broker
+/// answers a retry of any of a producer's last five batches.
+pub(crate) const IDEMPOTENT_IN_FLIGHT: usize = BATCHES_KEPT;
 
 /// The accumulator's limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,8 +88,11 @@ pub(crate) struct Batch<C> {
     pub topic_partition: TopicPartition,
     /// `Some` while open to records.
     builder: Option<BatchBuilder>,
-    /// The finished batch bytes, once sealed; resent as they are on retry.
+    /// The finished batch bytes, once sealed; resent as they are on retry (an idempotent
+    /// producer's stamped again after an epoch bump).
     sealed: Option<Bytes>,
+    /// The idempotent producer's (epoch, first sequence) stamped into `sealed`.
+    stamped: Option<(i16, i32)>,
     /// Completes every record of the batch at once; record `i` is at the base offset plus `i`.
     pub completion: C,
     /// Records in the batch.
@@ -102,6 +119,7 @@ impl<C> Batch<C> {
             topic_partition,
             builder: Some(builder),
             sealed: None,
+            stamped: None,
             completion,
             record_count: 0,
             created: now,
@@ -134,6 +152,20 @@ impl<C> Batch<C> {
         self.record_count
     }
 
+    /// The idempotent producer's (epoch, first sequence) it was last sent with.
+    pub(crate) fn stamped(&self) -> Option<(i16, i32)> {
+        self.stamped
+    }
+
+    /// Stamps the sealed batch as `producer_id`'s at `epoch` from `sequence` (its CRC again).
+    fn stamp(&mut self, producer_id: i64, epoch: i16, sequence: i32) {
+        let sealed = self.sealed.as_ref().expect("stamped once sealed");
+        let mut bytes = sealed.to_vec();
+        ringlog_format::batch::set_producer(&mut bytes, producer_id, epoch, sequence);
+        self.sealed = Some(Bytes::from(bytes));
+        self.stamped = Some((epoch, sequence));
+    }
+
     /// The finished batch bytes. Panics if not sealed: [`Accumulator::take`] seals.
     pub(crate) fn bytes(&self) -> Bytes {
         self.sealed.clone().expect("a taken batch is sealed")
@@ -149,6 +181,11 @@ pub(crate) struct Appended<R> {
     pub opened: bool,
     /// What the caller's `joined` made of the batch's completion.
     pub joined: R,
+}
+
+/// The sequence after `records` records from `sequence`: sequences wrap from `i32::MAX` to 0.
+fn next_sequence(sequence: i32, records: i32) -> i32 {
+    ((i64::from(sequence) + i64::from(records)) % (i64::from(i32::MAX) + 1)) as i32
 }
 
 /// Pushes `record` into `batch`, which has room for it, counting `accounted` bytes.
@@ -173,8 +210,17 @@ fn push<C, R>(
 #[derive(Debug)]
 struct PartitionQueue<C> {
     batches: VecDeque<Batch<C>>,
-    /// Batches of this partition in flight (one request's); muted while not zero.
-    in_flight: usize,
+    /// The ids of this partition's batches in flight: one request's without idempotence
+    /// (muted while any is), up to [`IDEMPOTENT_IN_FLIGHT`] requests' with it.
+    in_flight: BTreeSet<u64>,
+}
+
+/// An idempotent producer's place in one partition: its epoch there and the sequence of the
+/// next batch's first record. Kept while the producer lives, past its partition's queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Sequence {
+    epoch: i16,
+    next: i32,
 }
 
 /// Which partitions can send now, and when to look again.
@@ -194,6 +240,10 @@ pub(crate) struct Accumulator<C> {
     next_id: u64,
     /// Batches appended to and not yet completed or failed, by id.
     outstanding: BTreeSet<u64>,
+    /// The idempotent producer's id, once known.
+    producer_id: Option<i64>,
+    /// Its epoch and next sequence in each partition it sent to.
+    sequences: BTreeMap<TopicPartition, Sequence>,
 }
 
 impl<C> Accumulator<C> {
@@ -204,7 +254,37 @@ impl<C> Accumulator<C> {
             buffer_used: 0,
             next_id: 0,
             outstanding: BTreeSet::new(),
+            producer_id: None,
+            sequences: BTreeMap::new(),
         }
+    }
+
+    /// Makes the producer idempotent as `producer_id` (from InitProducerId): from now on each
+    /// batch is stamped with it when first sent (module docs).
+    pub(crate) fn set_producer_id(&mut self, producer_id: i64) {
+        self.producer_id = Some(producer_id);
+    }
+
+    /// The partition's next epoch, after its leader lost the producer's batches before the
+    /// first one not acknowledged: every batch of it not acknowledged is stamped again from
+    /// sequence 0 when next sent. Returns the new epoch; `None` past the last epoch (the
+    /// producer needs a new id).
+    pub(crate) fn bump_epoch(&mut self, topic_partition: &TopicPartition) -> Option<i16> {
+        let sequence = self.sequences.entry(topic_partition.clone()).or_default();
+        sequence.epoch = sequence.epoch.checked_add(1)?;
+        sequence.next = 0;
+        Some(sequence.epoch)
+    }
+
+    /// Whether `batch`, in flight, is the partition's first batch not acknowledged: no batch
+    /// of the partition opened before it is queued or in flight.
+    pub(crate) fn is_first_unacknowledged(&self, batch: &Batch<C>) -> bool {
+        self.partitions
+            .get(&batch.topic_partition)
+            .is_none_or(|queue| {
+                queue.batches.front().is_none_or(|b| b.id > batch.id)
+                    && queue.in_flight.first().is_none_or(|&id| id >= batch.id)
+            })
     }
 
     /// Adds `record` to `topic_partition`'s open batch, or to a new one when the open batch
@@ -282,7 +362,7 @@ impl<C> Accumulator<C> {
             .entry(topic_partition.clone())
             .or_insert_with(|| PartitionQueue {
                 batches: VecDeque::new(),
-                in_flight: 0,
+                in_flight: BTreeSet::new(),
             });
         queue.batches.push_back(batch);
         queue.batches.back_mut().expect("pushed above")
@@ -295,10 +375,22 @@ impl<C> Accumulator<C> {
             ready: Vec::new(),
             next_check: None,
         };
+        let idempotent = self.producer_id.is_some();
         for (topic_partition, queue) in &self.partitions {
-            let Some(front) = queue.batches.front().filter(|_| queue.in_flight == 0) else {
+            let Some(front) = queue.batches.front() else {
                 continue;
             };
+            // Without idempotence a partition is muted while a request of it is out; with it,
+            // up to IDEMPOTENT_IN_FLIGHT may be, but a retry goes alone, once the batches sent
+            // after it are answered, so that the leader sees the partition's sequences in order.
+            let room = if idempotent && front.retries == 0 {
+                queue.in_flight.len() < IDEMPOTENT_IN_FLIGHT
+            } else {
+                queue.in_flight.is_empty()
+            };
+            if !room {
+                continue;
+            }
             let full = queue.batches.len() > 1 || front.size_bytes() >= self.config.batch_bytes;
             let wanted = closing || flush_upto.is_some_and(|upto| front.id <= upto);
             let due = match front.retry_at {
@@ -333,7 +425,32 @@ impl<C> Accumulator<C> {
         let Some(queue) = self.partitions.get_mut(topic_partition) else {
             return Vec::new();
         };
-        if queue.in_flight > 0 {
+        if let Some(producer_id) = self.producer_id {
+            // One batch a request, stamped when first sent or after an epoch bump.
+            let room = match queue.batches.front() {
+                Some(front) if front.retries == 0 => queue.in_flight.len() < IDEMPOTENT_IN_FLIGHT,
+                Some(_) => queue.in_flight.is_empty(),
+                None => false,
+            };
+            if !room {
+                return Vec::new();
+            }
+            let mut front = queue.batches.pop_front().expect("checked above");
+            front.seal();
+            let sequence = self.sequences.entry(topic_partition.clone()).or_default();
+            if front
+                .stamped
+                .is_none_or(|(epoch, _)| epoch != sequence.epoch)
+            {
+                front.stamp(producer_id, sequence.epoch, sequence.next);
+                let records = i32::try_from(front.record_count).expect("a batch's records fit i32");
+                sequence.next = next_sequence(sequence.next, records);
+            }
+            front.retry_at = None;
+            queue.in_flight.insert(front.id);
+            return vec![front];
+        }
+        if !queue.in_flight.is_empty() {
             return Vec::new();
         }
         let Some(mut front) = queue.batches.pop_front() else {
@@ -354,12 +471,12 @@ impl<C> Accumulator<C> {
         for batch in &mut taken {
             batch.retry_at = None;
         }
-        queue.in_flight = taken.len();
+        queue.in_flight = taken.iter().map(|batch| batch.id).collect();
         taken
     }
 
-    /// Puts a failed batch back at the front of its partition, to be sent again at `at`.
-    /// Batches taken together are retried last first, so that they queue in their order again.
+    /// Puts a failed batch back into its partition's queue, in the order the batches were
+    /// opened (ahead of every batch opened after it), to be sent again at `at`.
     pub(crate) fn retry(&mut self, mut batch: Batch<C>, at: Instant, error: ClientError) {
         batch.retries += 1;
         batch.retry_at = Some(at);
@@ -368,9 +485,13 @@ impl<C> Accumulator<C> {
             .partitions
             .get_mut(&batch.topic_partition)
             .expect("an in-flight batch keeps its partition's queue");
-        assert!(queue.in_flight > 0, "batch {} was not in flight", batch.id);
-        queue.in_flight -= 1;
-        queue.batches.push_front(batch);
+        assert!(
+            queue.in_flight.remove(&batch.id),
+            "batch {} was not in flight",
+            batch.id
+        );
+        let at = queue.batches.partition_point(|queued| queued.id < batch.id);
+        queue.batches.insert(at, batch);
     }
 
     /// Releases an in-flight batch that succeeded or failed for good; its partition is unmuted
@@ -380,8 +501,11 @@ impl<C> Accumulator<C> {
             .partitions
             .get_mut(&batch.topic_partition)
             .expect("an in-flight batch keeps its partition's queue");
-        assert!(queue.in_flight > 0, "batch {} was not in flight", batch.id);
-        queue.in_flight -= 1;
+        assert!(
+            queue.in_flight.remove(&batch.id),
+            "batch {} was not in flight",
+            batch.id
+        );
         self.release(batch);
         self.check_invariants();
     }
@@ -390,7 +514,7 @@ impl<C> Accumulator<C> {
         self.buffer_used -= batch.accounted_bytes;
         self.outstanding.remove(&batch.id);
         let queue = &self.partitions[&batch.topic_partition];
-        if queue.batches.is_empty() && queue.in_flight == 0 {
+        if queue.batches.is_empty() && queue.in_flight.is_empty() {
             self.partitions.remove(&batch.topic_partition);
         }
     }
@@ -402,7 +526,7 @@ impl<C> Accumulator<C> {
         for queue in self
             .partitions
             .values_mut()
-            .filter(|queue| queue.in_flight == 0)
+            .filter(|queue| queue.in_flight.is_empty())
         {
             while queue
                 .batches
@@ -541,6 +665,96 @@ mod tests {
         assert_eq!(values(&batch), [b"a", b"b"]);
         let bytes = batch.bytes();
         validate_batch(&bytes, u32::MAX).unwrap();
+    }
+
+    /// The producer id, epoch and base sequence a taken batch carries, checked whole.
+    fn identity<C>(batch: &Batch<C>) -> (i64, i16, i32) {
+        let header = validate_batch(&batch.bytes(), u32::MAX).unwrap();
+        (
+            header.producer_id,
+            header.producer_epoch,
+            header.base_sequence,
+        )
+    }
+
+    /// An idempotent accumulator holding `batches` full batches of two records for partition 0.
+    fn idempotent_with(batches: usize, now: Instant) -> Accumulator<&'static str> {
+        let value = [7u8; 100];
+        let per_record = record_size_bound(&record(&value));
+        let mut acc = Accumulator::new(config(HEADER_LEN + 2 * per_record, 1 << 20));
+        acc.set_producer_id(42);
+        for _ in 0..batches * 2 {
+            append(&mut acc, 0, &value, "b", now).unwrap();
+        }
+        acc
+    }
+
+    #[test]
+    fn an_idempotent_partition_sends_five_batches_at_once_each_numbered_in_order() {
+        let now = Instant::now();
+        let mut acc = idempotent_with(7, now);
+        let mut sent = Vec::new();
+        for expected_sequence in [0, 2, 4, 6, 8] {
+            assert_eq!(acc.ready(now + LINGER, None, false).ready, [tp(0)]);
+            let batch = take_one(&mut acc, 0);
+            assert_eq!(identity(&batch), (42, 0, expected_sequence));
+            sent.push(batch);
+        }
+        // Five in flight: the sixth waits for an answer.
+        assert!(acc.ready(now + LINGER, None, false).ready.is_empty());
+        assert!(acc.take(&tp(0), usize::MAX).is_empty());
+        let first = sent.remove(0);
+        acc.complete(&first);
+        assert_eq!(identity(&take_one(&mut acc, 0)), (42, 0, 10));
+    }
+
+    #[test]
+    fn an_idempotent_retry_keeps_its_sequence_and_waits_for_the_batches_after_it() {
+        let now = Instant::now();
+        let mut acc = idempotent_with(4, now);
+        let mut sent: Vec<_> = (0..3).map(|_| take_one(&mut acc, 0)).collect();
+        let error = ClientError::Closed;
+        // The first failed, the two after it are still out: nothing goes until they are back.
+        acc.retry(sent.remove(0), now, error.clone());
+        assert!(acc.ready(now + LINGER, None, false).ready.is_empty());
+        acc.retry(sent.remove(1), now, error.clone());
+        assert!(acc.ready(now + LINGER, None, false).ready.is_empty());
+        acc.retry(sent.remove(0), now, error);
+        // In order again, with the sequences they had; then the batch never sent.
+        let retried = take_one(&mut acc, 0);
+        assert_eq!(identity(&retried), (42, 0, 0));
+        assert!(
+            acc.take(&tp(0), usize::MAX).is_empty(),
+            "a retry goes alone"
+        );
+        acc.complete(&retried);
+        for expected in [2, 4, 6] {
+            let batch = take_one(&mut acc, 0);
+            assert_eq!(identity(&batch), (42, 0, expected));
+            acc.complete(&batch);
+        }
+    }
+
+    #[test]
+    fn an_epoch_bump_numbers_what_is_not_acknowledged_from_zero() {
+        let now = Instant::now();
+        let mut acc = idempotent_with(3, now);
+        let first = take_one(&mut acc, 0);
+        acc.complete(&first);
+        let mut sent: Vec<_> = (0..2).map(|_| take_one(&mut acc, 0)).collect();
+        assert!(acc.is_first_unacknowledged(&sent[0]));
+        let error = ClientError::Closed;
+        // The leader lost the producer: the first batch not acknowledged bumps the epoch.
+        let second = sent.remove(0);
+        assert_eq!(acc.bump_epoch(&tp(0)), Some(1));
+        acc.retry(second, now, error.clone());
+        let third = sent.remove(0);
+        assert!(!acc.is_first_unacknowledged(&third));
+        acc.retry(third, now, error);
+        let second = take_one(&mut acc, 0);
+        assert_eq!(identity(&second), (42, 1, 0));
+        acc.complete(&second);
+        assert_eq!(identity(&take_one(&mut acc, 0)), (42, 1, 2));
     }
 
     #[test]

@@ -96,6 +96,20 @@ impl Cluster {
         request: Request,
         server_wait: Duration,
     ) -> Result<Response, ClientError> {
+        self.enqueue_to_broker(broker, request, server_wait)
+            .await?
+            .wait()
+            .await
+    }
+
+    /// Queues `request` on `broker`'s connection behind the requests queued before it (see
+    /// [`Connection::enqueue`]); its answer comes back to wait for.
+    pub(crate) async fn enqueue_to_broker(
+        &self,
+        broker: BrokerId,
+        request: Request,
+        server_wait: Duration,
+    ) -> Result<crate::connection::Answer, ClientError> {
         let address = self.metadata().broker(broker).map(|a| a.to_socket_string());
         let Some(address) = address else {
             return Err(ClientError::broker(
@@ -106,7 +120,7 @@ impl Cluster {
         };
         self.connection(&address)
             .await?
-            .send(request, server_wait)
+            .enqueue(request, server_wait)
             .await
     }
 

@@ -208,6 +208,18 @@ impl Connection {
         request: Request,
         server_wait: Duration,
     ) -> Result<Response, ClientError> {
+        self.enqueue(request, server_wait).await?.wait().await
+    }
+
+    /// Queues `request` to be written after every request queued before it, and returns its
+    /// answer to wait for ([`send`](Self::send) is both). A caller that needs its requests to
+    /// reach the broker in its order (an idempotent producer's batches of one partition)
+    /// queues them one after the other and waits for the answers in any order.
+    pub async fn enqueue(
+        &self,
+        request: Request,
+        server_wait: Duration,
+    ) -> Result<Answer, ClientError> {
         let api_key = request.api_key();
         let api_version = self.version_for(api_key)?;
         let timeout = self.limits.request_timeout + server_wait;
@@ -240,17 +252,13 @@ impl Connection {
         {
             return Err(self.closed_or("the writer stopped"));
         }
-        match tokio::time::timeout_at(deadline, answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(self.closed_or("the request was dropped")),
-            Err(_) => {
-                self.shared.close(&format!(
-                    "{api_key} request timed out after {} ms",
-                    timeout.as_millis()
-                ));
-                Err(timed_out())
-            }
-        }
+        Ok(Answer {
+            shared: Arc::clone(&self.shared),
+            api_key,
+            timeout,
+            deadline,
+            answer,
+        })
     }
 
     /// The version to send `api_key` at; an API the broker does not speak is refused.
@@ -417,6 +425,42 @@ fn reserve_for_next_frame(buf: &mut BytesMut) {
         None => READ_CHUNK_BYTES,
     };
     buf.reserve(wanted.max(1));
+}
+
+/// The answer to a request [`Connection::enqueue`] queued.
+#[derive(Debug)]
+pub struct Answer {
+    shared: Arc<Shared>,
+    api_key: ApiKey,
+    timeout: Duration,
+    deadline: tokio::time::Instant,
+    answer: oneshot::Receiver<Result<Response, ClientError>>,
+}
+
+impl Answer {
+    /// Waits for the response, at most the request's timeout from when it was queued. A
+    /// request that times out after it was sent closes the connection, as Kafka's client
+    /// does: its answer would still arrive, in order, later.
+    pub async fn wait(self) -> Result<Response, ClientError> {
+        match tokio::time::timeout_at(self.deadline, self.answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => {
+                self.shared.close("the request was dropped");
+                Err(self.shared.closed_error().expect("just closed"))
+            }
+            Err(_) => {
+                self.shared.close(&format!(
+                    "{} request timed out after {} ms",
+                    self.api_key,
+                    self.timeout.as_millis()
+                ));
+                Err(ClientError::Timeout {
+                    what: format!("{} to {}", self.api_key, self.shared.address),
+                    after: self.timeout,
+                })
+            }
+        }
+    }
 }
 
 #[cfg(test)]

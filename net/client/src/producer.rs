@@ -10,11 +10,24 @@
 //!   `max_request_bytes`, with the connection's bound on requests in flight.
 //! - A failed batch is retried with exponential backoff while its error is retriable and its
 //!   `delivery_timeout` (from the batch's first record) has not passed; NOT_LEADER_OR_FOLLOWER
-//!   and a lost connection refresh the metadata first. One request per partition is in flight
-//!   at a time, so a partition's records are appended and acknowledged in order; it carries
-//!   the partition's front batch and, when records come faster than the round trips, the full
-//!   batches queued behind it, back to back in one records field. Retries may
-//!   append a batch twice (the first attempt's answer was lost): delivery is at least once.
+//!   and a lost connection refresh the metadata first. Requests reach each broker in the order
+//!   they were planned (queued on its connection one after the other).
+//! - Idempotent (the default with acks=all, as Kafka's since 3.0; `idempotence`): the producer
+//!   first gets a producer id (InitProducerId), and each batch carries it with its partition's
+//!   epoch and sequence, so that a retry of a batch the partition already holds (the first
+//!   attempt's answer was lost, its leader died) is answered with its first offsets instead of
+//!   being appended again: delivery is exactly once into the log, in order. Up to five
+//!   requests of a partition are in flight, one batch each; a retried batch goes alone once the
+//!   batches after it are answered (see the accumulator). A refusal as a duplicate sequence
+//!   (the batch was appended, its records since deleted) delivers the batch with an unknown
+//!   offset; one as out of sequence or from an unknown producer for the partition's first
+//!   batch not acknowledged means the leader lost what came before it, and the partition
+//!   starts its next epoch from sequence 0 (KIP-360).
+//! - Not idempotent (acks 0 or 1, or `idempotence: false`): one request per partition is in
+//!   flight at a time, so a partition's records are appended and acknowledged in order; it
+//!   carries the partition's front batch and, when records come faster than the round trips,
+//!   the full batches queued behind it, back to back in one records field. Retries may append a
+//!   batch twice (the first attempt's answer was lost): delivery is at least once.
 //! - With acks=0 the broker answers before appending and the offset is unknown (`None`).
 //! - [`Producer::retrying`] lists the partitions being retried and why (the last error, the
 //!   attempts, for how long), for a program to say why its records are slow: a retry is
@@ -35,13 +48,14 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use crate::accumulator::{Accumulator, AccumulatorConfig, AppendError, Batch, record_size_bound};
+use crate::admin::Admin;
 use crate::backoff::{self, RetryDecision};
 use crate::cluster::{Cluster, unexpected};
 use crate::error::ClientError;
 use crate::partitioner::{RoundRobin, partition_for_key};
 use ringlog_wire::api::Topic;
 use ringlog_wire::api::produce::{Acks, ProducePartition, ProduceRequest, ProduceResponse};
-use ringlog_wire::{Request, Response};
+use ringlog_wire::{ErrorCode, Request, Response};
 
 /// What [`Producer::send`] does when the buffer has no room for a record.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,6 +94,11 @@ pub struct ProducerConfig {
     /// The most bytes of batches in one Produce request; a single batch may exceed it only if
     /// it is one record. Also the largest record accepted. Default 1 MiB.
     pub max_request_bytes: usize,
+    /// Whether, with acks=all, batches carry a producer id and sequences so that a retry is
+    /// never appended twice (Kafka's `enable.idempotence`, on by default). With acks 0 or 1 the
+    /// producer is not idempotent whatever this says, as Kafka's producer when it is not asked
+    /// for explicitly. Default true.
+    pub idempotence: bool,
 }
 
 impl Default for ProducerConfig {
@@ -95,11 +114,17 @@ impl Default for ProducerConfig {
             delivery_timeout: Duration::from_secs(120),
             ack_timeout: Duration::from_secs(30),
             max_request_bytes: 1024 * 1024,
+            idempotence: true,
         }
     }
 }
 
 impl ProducerConfig {
+    /// Whether the producer is idempotent: `idempotence` with acks=all.
+    pub fn is_idempotent(&self) -> bool {
+        self.idempotence && self.acks == Acks::All
+    }
+
     fn validate(&self) -> Result<(), ClientError> {
         let invalid = |message: String| Err(ClientError::Config(message));
         if self.batch_bytes <= HEADER_LEN {
@@ -331,6 +356,21 @@ struct State {
     /// The partitions whose last attempt failed and will be retried: one entry per partition
     /// with batches outstanding, at most.
     retrying: BTreeMap<TopicPartition, Retrying>,
+    /// An idempotent producer's id: `Wanted` until InitProducerId answers; nothing is sent
+    /// before.
+    producer_id: ProducerId,
+}
+
+/// Where an idempotent producer stands with its producer id.
+#[derive(Debug)]
+enum ProducerId {
+    /// Not idempotent: none is needed.
+    NotNeeded,
+    /// Needed and not known yet; the last failure to get one, if any (the error expired
+    /// batches report).
+    Wanted(Option<ClientError>),
+    /// Known (and given to the accumulator).
+    Known(i64),
 }
 
 /// A partition being retried, from its first failed attempt until an attempt succeeds or its
@@ -400,6 +440,7 @@ impl Producer {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             ClientError::Config("a producer needs a tokio runtime to run on".into())
         })?;
+        let idempotent = config.is_idempotent();
         let accumulator = Accumulator::new(AccumulatorConfig {
             batch_bytes: config.batch_bytes,
             buffer_bytes: config.buffer_bytes,
@@ -415,6 +456,11 @@ impl Producer {
                 flush_upto: None,
                 closing: false,
                 retrying: BTreeMap::new(),
+                producer_id: if idempotent {
+                    ProducerId::Wanted(None)
+                } else {
+                    ProducerId::NotNeeded
+                },
             }),
             wake_sender: Notify::new(),
             progress: Notify::new(),
@@ -616,6 +662,15 @@ impl Producer {
         self.flush().await
     }
 
+    /// The idempotent producer's id, once InitProducerId gave it (before its first batch is
+    /// sent); `None` for a producer that is not idempotent.
+    pub fn producer_id(&self) -> Option<i64> {
+        match self.inner.lock().producer_id {
+            ProducerId::Known(producer_id) => Some(producer_id),
+            ProducerId::NotNeeded | ProducerId::Wanted(_) => None,
+        }
+    }
+
     /// Bytes of records appended and not yet acknowledged or failed.
     pub fn buffered_bytes(&self) -> usize {
         self.inner.lock().accumulator.buffer_used()
@@ -795,6 +850,15 @@ struct PlannedRequest {
     bytes: usize,
 }
 
+impl PlannedRequest {
+    /// Whether the request has a batch of `topic_partition` already.
+    fn carries(&self, topic_partition: &TopicPartition) -> bool {
+        self.batches
+            .iter()
+            .any(|batch| &batch.topic_partition == topic_partition)
+    }
+}
+
 /// What the sender does next.
 #[derive(Debug)]
 struct Plan {
@@ -820,6 +884,7 @@ struct Sent {
 /// backoff ends; stops once the producer is closed and nothing is left.
 async fn run_sender(inner: Arc<Inner>) {
     let (done, mut answers) = mpsc::unbounded_channel::<Sent>();
+    let mut lanes = Lanes::new(Arc::clone(&inner), done);
     let mut requests_out = 0usize;
     let mut stale_generation: Option<u64> = None;
     loop {
@@ -828,6 +893,7 @@ async fn run_sender(inner: Arc<Inner>) {
             let _ = inner.cluster.refresh_metadata(generation).await;
         }
         inner.cluster.refresh_if_stale();
+        let id_wanted = inner.producer_id_wanted() && !inner.init_producer_id().await;
         let now = Instant::now();
         let plan = inner.plan(now);
         if !plan.leaders_known {
@@ -835,18 +901,13 @@ async fn run_sender(inner: Arc<Inner>) {
         }
         for request in plan.requests {
             requests_out += 1;
-            let done = done.clone();
-            tokio::spawn(send_request(
-                Arc::clone(&inner),
-                request,
-                plan.generation,
-                done,
-            ));
+            lanes.queue(request, plan.generation);
         }
         if requests_out == 0 && inner.finished() {
             return;
         }
-        let backoff_check = stale_generation.map(|_| now + inner.cluster.config.retry_backoff);
+        let backoff_check = (stale_generation.is_some() || id_wanted)
+            .then(|| now + inner.cluster.config.retry_backoff);
         let wake_at = backoff_check
             .into_iter()
             .chain(plan.next_check)
@@ -865,7 +926,107 @@ async fn run_sender(inner: Arc<Inner>) {
     }
 }
 
+/// Queues each broker's requests on its connection in the order they were planned (so an
+/// idempotent producer's batches of a partition reach its leader in sequence order), a lane
+/// per broker so that one broker's connecting never holds up another's. The answers come back
+/// to the sender task through `done`.
+struct Lanes {
+    inner: Arc<Inner>,
+    done: mpsc::UnboundedSender<Sent>,
+    lanes: BTreeMap<BrokerId, mpsc::UnboundedSender<(PlannedRequest, u64)>>,
+}
+
+impl Lanes {
+    fn new(inner: Arc<Inner>, done: mpsc::UnboundedSender<Sent>) -> Lanes {
+        Lanes {
+            inner,
+            done,
+            lanes: BTreeMap::new(),
+        }
+    }
+
+    /// Queues `request` behind the requests planned before it for its broker.
+    fn queue(&mut self, request: PlannedRequest, generation: u64) {
+        let broker = request.broker;
+        let lane = self.lanes.entry(broker).or_insert_with(|| {
+            let (lane, queued) = mpsc::unbounded_channel();
+            tokio::spawn(run_lane(Arc::clone(&self.inner), queued, self.done.clone()));
+            lane
+        });
+        if let Err(mpsc::error::SendError((request, generation))) = lane.send((request, generation))
+        {
+            // The lane task ended (its runtime is going down): the batches fail with it.
+            let _ = self.done.send(Sent {
+                broker,
+                batches: request.batches,
+                result: Err(ClientError::Closed),
+                generation,
+            });
+        }
+    }
+}
+
+/// One broker's lane: queues each request on the broker's connection in turn, then waits for
+/// its answer aside and reports it.
+async fn run_lane(
+    inner: Arc<Inner>,
+    mut queued: mpsc::UnboundedReceiver<(PlannedRequest, u64)>,
+    done: mpsc::UnboundedSender<Sent>,
+) {
+    let server_wait = match inner.config.acks {
+        Acks::All => inner.config.ack_timeout,
+        Acks::None | Acks::Leader => Duration::ZERO,
+    };
+    while let Some((planned, generation)) = queued.recv().await {
+        let request = Request::Produce(produce_request(&inner.config, &planned.batches));
+        let answer = inner
+            .cluster
+            .enqueue_to_broker(planned.broker, request, server_wait)
+            .await;
+        let done = done.clone();
+        tokio::spawn(async move {
+            let result = match answer {
+                Ok(answer) => answer.wait().await,
+                Err(error) => Err(error),
+            };
+            let _ = done.send(Sent {
+                broker: planned.broker,
+                batches: planned.batches,
+                result,
+                generation,
+            });
+        });
+    }
+}
+
 impl Inner {
+    /// Whether the producer needs its producer id before anything can be sent: idempotent,
+    /// without one yet, and with records to send.
+    fn producer_id_wanted(&self) -> bool {
+        let state = self.lock();
+        matches!(state.producer_id, ProducerId::Wanted(_)) && !state.accumulator.is_idle()
+    }
+
+    /// Asks any broker for a producer id (InitProducerId, retried within `request_timeout`);
+    /// whether it has one now.
+    async fn init_producer_id(&self) -> bool {
+        let answer = Admin::new(Arc::clone(&self.cluster))
+            .init_producer_id()
+            .await;
+        let mut state = self.lock();
+        match answer {
+            Ok(identity) => {
+                state.accumulator.set_producer_id(identity.producer_id);
+                state.producer_id = ProducerId::Known(identity.producer_id);
+                true
+            }
+            Err(error) => {
+                state.producer_id = ProducerId::Wanted(Some(error));
+                false
+            }
+        }
+    }
+
     /// Fails expired batches and takes the ready ones, grouped into requests per leader.
     fn plan(&self, now: Instant) -> Plan {
         let mut state = self.lock();
@@ -874,54 +1035,85 @@ impl Inner {
             .expire(now.into_std(), self.config.delivery_timeout);
         if !expired.is_empty() {
             for batch in expired {
-                // Expired while waiting: every attempt so far failed and was retried.
-                let error = self.delivery_timeout(&batch, batch.retries, batch.last_error.clone());
+                // Expired while waiting: every attempt so far failed and was retried, or no
+                // producer id could be had to send it with.
+                let last_error = match &state.producer_id {
+                    ProducerId::Wanted(Some(error)) if batch.last_error.is_none() => {
+                        Some(error.clone())
+                    }
+                    _ => batch.last_error.clone(),
+                };
+                let error = self.delivery_timeout(&batch, batch.retries, last_error);
                 state.retrying.remove(&batch.topic_partition);
                 fail_batch(batch, &error);
             }
             self.progress.notify_waiters();
         }
-        let State {
-            accumulator,
-            flush_upto,
-            closing,
-            ..
-        } = &mut *state;
-        let readiness = accumulator.ready(now.into_std(), *flush_upto, *closing);
         let metadata = self.cluster.metadata();
         let generation = metadata.generation();
         let mut requests: Vec<PlannedRequest> = Vec::new();
         let mut leaders_known = true;
-        for topic_partition in &readiness.ready {
-            let Ok(leader) = metadata.leader(topic_partition) else {
-                leaders_known = false;
-                continue;
+        let State {
+            accumulator,
+            flush_upto,
+            closing,
+            producer_id,
+            ..
+        } = &mut *state;
+        if let ProducerId::Wanted(_) = producer_id {
+            // Nothing goes without the producer id; the sender asks again after a backoff.
+            return Plan {
+                requests,
+                next_check: None,
+                generation,
+                leaders_known,
             };
-            let len = accumulator
-                .front_len(topic_partition)
-                .expect("ready has a batch");
-            let max = self.config.max_request_bytes;
-            let open = requests
-                .iter()
-                .rposition(|request| request.broker == leader.broker && request.bytes + len <= max);
-            let index = open.unwrap_or_else(|| {
-                requests.push(PlannedRequest {
-                    broker: leader.broker,
-                    batches: Vec::new(),
-                    bytes: 0,
-                });
-                requests.len() - 1
-            });
-            let request = &mut requests[index];
-            // The front batch and the partition's backlog behind it, as the request has room.
-            let taken = accumulator.take(topic_partition, max - request.bytes);
-            assert!(!taken.is_empty(), "ready is not muted");
-            request.bytes += taken.iter().map(|batch| batch.bytes().len()).sum::<usize>();
-            request.batches.extend(taken);
         }
+        let idempotent = matches!(producer_id, ProducerId::Known(_));
+        // An idempotent producer's request carries one batch of a partition, and up to five of
+        // a partition's are out at once: as long as partitions stay ready, each pass takes
+        // one more batch of each, into a request of its own where needed.
+        let next_check = loop {
+            let readiness = accumulator.ready(now.into_std(), *flush_upto, *closing);
+            let mut took = false;
+            for topic_partition in &readiness.ready {
+                let Ok(leader) = metadata.leader(topic_partition) else {
+                    leaders_known = false;
+                    continue;
+                };
+                let len = accumulator
+                    .front_len(topic_partition)
+                    .expect("ready has a batch");
+                let max = self.config.max_request_bytes;
+                let open = requests.iter().rposition(|request| {
+                    request.broker == leader.broker
+                        && request.bytes + len <= max
+                        && !(idempotent && request.carries(topic_partition))
+                });
+                let index = open.unwrap_or_else(|| {
+                    requests.push(PlannedRequest {
+                        broker: leader.broker,
+                        batches: Vec::new(),
+                        bytes: 0,
+                    });
+                    requests.len() - 1
+                });
+                let request = &mut requests[index];
+                // The front batch, and without idempotence the partition's backlog behind it,
+                // as the request has room.
+                let taken = accumulator.take(topic_partition, max - request.bytes);
+                assert!(!taken.is_empty(), "ready is not muted");
+                request.bytes += taken.iter().map(|batch| batch.bytes().len()).sum::<usize>();
+                request.batches.extend(taken);
+                took = true;
+            }
+            if !idempotent || !took {
+                break readiness.next_check;
+            }
+        };
         Plan {
             requests,
-            next_check: readiness.next_check.map(Instant::from_std),
+            next_check: next_check.map(Instant::from_std),
             generation,
             leaders_known,
         }
@@ -957,7 +1149,23 @@ impl Inner {
                 Err(error) => error,
             };
             let deadline = batch.created + self.config.delivery_timeout;
-            match backoff::decide(backoff, &error, batch.retries, now.into_std(), deadline) {
+            let decision = match sequence_verdict(&mut state.accumulator, &batch, &error) {
+                SequenceVerdict::Delivered => {
+                    state.accumulator.complete(&batch);
+                    state.retrying.remove(&batch.topic_partition);
+                    complete_batch(batch, None);
+                    continue;
+                }
+                SequenceVerdict::SendAgain if now.into_std() < deadline => RetryDecision::RetryAt {
+                    at: now.into_std() + backoff.initial,
+                    refresh_metadata: false,
+                },
+                SequenceVerdict::SendAgain => RetryDecision::DeadlinePassed,
+                SequenceVerdict::Other => {
+                    backoff::decide(backoff, &error, batch.retries, now.into_std(), deadline)
+                }
+            };
+            match decision {
                 RetryDecision::RetryAt {
                     at,
                     refresh_metadata,
@@ -1024,28 +1232,40 @@ fn note_retry(
     entry.last_error = error.clone();
 }
 
-/// Sends one Produce request and reports back to the sender task.
-async fn send_request(
-    inner: Arc<Inner>,
-    planned: PlannedRequest,
-    generation: u64,
-    done: mpsc::UnboundedSender<Sent>,
-) {
-    let request = produce_request(&inner.config, &planned.batches);
-    let server_wait = match inner.config.acks {
-        Acks::All => inner.config.ack_timeout,
-        Acks::None | Acks::Leader => Duration::ZERO,
-    };
-    let result = inner
-        .cluster
-        .send_to_broker(planned.broker, Request::Produce(request), server_wait)
-        .await;
-    let _ = done.send(Sent {
-        broker: planned.broker,
-        batches: planned.batches,
-        result,
-        generation,
-    });
+/// What an idempotent producer's batch refused for its sequence means.
+enum SequenceVerdict {
+    /// DUPLICATE_SEQUENCE_NUMBER: appended before (its records since deleted), so delivered;
+    /// its offsets are not known.
+    Delivered,
+    /// Out of sequence behind a batch still missing (it is sent again after that one), or the
+    /// partition's leader lost the producer's batches before it: the partition starts its next
+    /// epoch and its batches not acknowledged go again from sequence 0 (KIP-360).
+    SendAgain,
+    /// Not a sequence refusal (or not an idempotent batch): the usual retry rules.
+    Other,
+}
+
+fn sequence_verdict(
+    accumulator: &mut Accumulator<Completion>,
+    batch: &Batch<Completion>,
+    error: &ClientError,
+) -> SequenceVerdict {
+    if batch.stamped().is_none() {
+        return SequenceVerdict::Other;
+    }
+    match error.error_code() {
+        Some(ErrorCode::DUPLICATE_SEQUENCE_NUMBER) => SequenceVerdict::Delivered,
+        Some(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER | ErrorCode::UNKNOWN_PRODUCER_ID) => {
+            if accumulator.is_first_unacknowledged(batch)
+                && accumulator.bump_epoch(&batch.topic_partition).is_none()
+            {
+                // Every epoch of the producer id used up on this partition: it fails.
+                return SequenceVerdict::Other;
+            }
+            SequenceVerdict::SendAgain
+        }
+        _ => SequenceVerdict::Other,
+    }
 }
 
 fn produce_request(config: &ProducerConfig, batches: &[Batch<Completion>]) -> ProduceRequest {

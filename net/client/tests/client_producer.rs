@@ -327,7 +327,7 @@ async fn retriable_errors_are_retried_with_backoff_until_the_delivery_timeout() 
 
 // On the multi-thread runtime: the client runs on either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn records_of_a_partition_are_sent_one_request_at_a_time_and_acknowledged_in_order() {
+async fn without_idempotence_a_partition_has_one_request_at_a_time_and_acks_come_in_order() {
     bounded(async {
         let bound = Bound::new(1).await;
         let brokers = [bound.broker()];
@@ -355,6 +355,7 @@ async fn records_of_a_partition_are_sent_one_request_at_a_time_and_acknowledged_
         let producer = client
             .producer(ProducerConfig {
                 batch_bytes: 200,
+                idempotence: false,
                 ..quick(ProducerConfig::default())
             })
             .unwrap();
@@ -737,6 +738,153 @@ async fn a_sends_future_stays_small() {
         let size = std::mem::size_of_val(&send);
         assert!(size <= 2 * std::mem::size_of::<Record>(), "{size} bytes");
         send.await.unwrap().await.unwrap();
+    })
+    .await;
+}
+
+/// Each batch of a Produce request: its partition, producer id, epoch, base sequence and
+/// record count.
+fn batch_identities(request: &ProduceRequest) -> Vec<(u32, i64, i16, i32, i32)> {
+    let mut found = Vec::new();
+    for topic in &request.topics {
+        for partition in &topic.partitions {
+            for batch in BatchIter::new(&partition.records, u32::MAX) {
+                let header = batch.unwrap().header;
+                found.push((
+                    partition.partition_index,
+                    header.producer_id,
+                    header.producer_epoch,
+                    header.base_sequence,
+                    header.record_count,
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// The identities of every batch the peer received, in the order it received them.
+fn received_batches(peer: &Peer) -> Vec<(u32, i64, i16, i32, i32)> {
+    peer.requests(ApiKey::PRODUCE)
+        .iter()
+        .flat_map(|received| match &received.request {
+            Request::Produce(request) => batch_identities(request),
+            other => unreachable!("{other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_producer_keeps_five_batches_of_a_partition_out_numbered_in_order() {
+    bounded(async {
+        let bound = Bound::new(1).await;
+        let brokers = [bound.broker()];
+        let mut end = 0i64;
+        let peer = bound.serve(move |seen| match seen.request {
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("t", &[1])])),
+            Request::Produce(request) => {
+                let response = answer(request, ErrorCode::NONE, |_, _, n| {
+                    end += n;
+                    end - n
+                });
+                // Slow answers: the producer goes on sending while they are out.
+                Action::ReplyAfter(Duration::from_millis(30), response)
+            }
+            other => panic!("unexpected {other:?}"),
+        });
+        let client = Client::connect(config(&[&peer.address])).await.unwrap();
+        let producer = client
+            .producer(ProducerConfig {
+                batch_bytes: 200,
+                ..quick(ProducerConfig::default())
+            })
+            .unwrap();
+        let mut deliveries = Vec::new();
+        for i in 0..40u64 {
+            let record = Record::new("t").value(vec![i as u8; 40]);
+            deliveries.push(producer.send(record).await.unwrap());
+        }
+        for (i, delivery) in deliveries.into_iter().enumerate() {
+            assert_eq!(delivery.await.unwrap().offset, Some(Offset(i as u64)));
+        }
+        assert_eq!(producer.producer_id(), Some(client_peer::PRODUCER_ID));
+        assert_eq!(peer.requests(ApiKey::INIT_PRODUCER_ID).len(), 1);
+        // One batch a request, every one the producer's at epoch 0, sequences one after the
+        // other in the order the broker received them.
+        let batches = received_batches(&peer);
+        let mut sequence = 0;
+        for &(_, producer_id, epoch, base_sequence, records) in &batches {
+            assert_eq!(
+                (producer_id, epoch, base_sequence),
+                (client_peer::PRODUCER_ID, 0, sequence)
+            );
+            sequence += records;
+        }
+        assert_eq!(sequence, 40);
+        assert_eq!(batches.len(), peer.requests(ApiKey::PRODUCE).len());
+        // Several were out at once: a request went before the one ahead of it was answered.
+        let produces = peer.requests(ApiKey::PRODUCE);
+        assert!(
+            produces
+                .windows(2)
+                .any(|w| w[1].at - w[0].at < Duration::from_millis(30)),
+            "every request waited for the one before"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_idempotent_retry_carries_the_same_sequence_and_sequence_refusals_are_handled() {
+    bounded(async {
+        let bound = Bound::new(1).await;
+        let brokers = [bound.broker()];
+        let mut produces = 0;
+        let peer = bound.serve(move |seen| match seen.request {
+            Request::Metadata(_) => Action::Reply(metadata(&brokers, &[("t", &[1])])),
+            Request::Produce(request) => {
+                produces += 1;
+                match produces {
+                    // The first attempt's answer is lost with its connection.
+                    1 => Action::Close,
+                    // The retry: appended before, its offsets answered.
+                    2 => Action::Reply(answer(request, ErrorCode::NONE, |_, _, _| 0)),
+                    // The second batch: the leader lost the producer (an unclean election,
+                    // say); then, at the new epoch, it is appended.
+                    3 => {
+                        Action::Reply(answer(request, ErrorCode::UNKNOWN_PRODUCER_ID, |_, _, _| 0))
+                    }
+                    4 => Action::Reply(answer(request, ErrorCode::NONE, |_, _, _| 1)),
+                    // The third: a retry whose records were deleted since, delivered.
+                    _ => Action::Reply(answer(
+                        request,
+                        ErrorCode::DUPLICATE_SEQUENCE_NUMBER,
+                        |_, _, _| 0,
+                    )),
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        });
+        let client = Client::connect(config(&[&peer.address])).await.unwrap();
+        let producer = client.producer(quick(ProducerConfig::default())).unwrap();
+        let send = |value: &'static str| producer.send(Record::new("t").value(value));
+        let first = send("a").await.unwrap().await.unwrap();
+        assert_eq!(first.offset, Some(Offset(0)));
+        let second = send("b").await.unwrap().await.unwrap();
+        assert_eq!(second.offset, Some(Offset(1)));
+        let third = send("c").await.unwrap().await.unwrap();
+        assert_eq!(third.offset, None, "delivered, where is not known");
+        let id = client_peer::PRODUCER_ID;
+        assert_eq!(
+            received_batches(&peer),
+            [
+                (0, id, 0, 0, 1),
+                (0, id, 0, 0, 1), // the same batch again
+                (0, id, 0, 1, 1),
+                (0, id, 1, 0, 1), // the partition's next epoch, from sequence 0
+                (0, id, 1, 1, 1),
+            ]
+        );
     })
     .await;
 }

@@ -12,6 +12,7 @@ use bytes::BytesMut;
 use ringlog_client::{BrokerId, ClientConfig};
 use ringlog_format::LeaderEpoch;
 use ringlog_wire::api::api_versions::ApiVersionsResponse;
+use ringlog_wire::api::init_producer_id::InitProducerIdResponse;
 use ringlog_wire::api::metadata::{
     MetadataBroker, MetadataPartition, MetadataResponse, MetadataTopic,
 };
@@ -20,6 +21,9 @@ use ringlog_wire::{
     ApiKey, CorrelationId, ErrorCode, Request, Response, decode_request, encode_response,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The producer id the peer gives every InitProducerId.
+pub(crate) const PRODUCER_ID: i64 = 7_000;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -184,6 +188,12 @@ async fn serve_connection(
         });
         let action = if request.api_key() == ApiKey::API_VERSIONS {
             Action::Reply(Response::ApiVersions(ApiVersionsResponse::supported()))
+        } else if request.api_key() == ApiKey::INIT_PRODUCER_ID {
+            // Every producer is idempotent by default and asks for its id first.
+            Action::Reply(Response::InitProducerId(InitProducerIdResponse {
+                producer_id: PRODUCER_ID,
+                producer_epoch: 0,
+            }))
         } else {
             let seen = Seen {
                 request: &request,
