@@ -21,6 +21,7 @@
 //! | `ringlog_unclean_elections_total`    | counter   |                     | leaders elected from outside the ISR (data may be lost): the cluster's count, as of this broker's metadata |
 //! | `ringlog_metadata_offset`            | gauge     |                     | the metadata log offset this broker has applied |
 //! | `ringlog_truncated_records_total`    | counter   |                     | records a follower cut where its log diverged from its leader's (never committed, or lost to an unclean election) |
+//! | `ringlog_produce_duplicates_total`   | counter   |                     | idempotent producers' batches a leader answered with their first offsets instead of appending them again (retries of batches it held) |
 //! | `ringlog_controller_leader`          | gauge     |                     | the node id of the controller quorum's leader, -1 when none is known |
 //! | `ringlog_follower_lag`               | gauge     | `topic`, `partition` | on a leader: its log end offset minus the slowest ISR follower's |
 //! | `ringlog_group_committed_offset`     | gauge     | `group`, `topic`, `partition` | on a group's coordinator: the offset the group committed (-1 once deleted or expired); lag is the partition's high watermark minus it (`docs/operations.md`) |
@@ -99,6 +100,7 @@ pub const UNCLEAN_ELECTIONS_TOTAL: &str = "ringlog_unclean_elections_total";
 pub const METADATA_OFFSET: &str = "ringlog_metadata_offset";
 /// Records cut by follower truncation.
 pub const TRUNCATED_RECORDS_TOTAL: &str = "ringlog_truncated_records_total";
+pub const PRODUCE_DUPLICATES_TOTAL: &str = "ringlog_produce_duplicates_total";
 /// The controller quorum's leader.
 pub const CONTROLLER_LEADER: &str = "ringlog_controller_leader";
 /// A led partition's lag behind its leader.
@@ -223,6 +225,11 @@ pub const METRICS: &[MetricDef] = &[
         TRUNCATED_RECORDS_TOTAL,
         MetricKind::Counter,
         "Records a follower cut where its log diverged from its leader's.",
+    ),
+    def(
+        PRODUCE_DUPLICATES_TOTAL,
+        MetricKind::Counter,
+        "Idempotent producers' batches answered with their first offsets, not appended again.",
     ),
     def(
         CONTROLLER_LEADER,
@@ -358,6 +365,11 @@ pub fn set_unclean_elections(count: u64) {
 /// A follower cut `records` records where its log diverged from its leader's.
 pub fn record_truncated(records: u64) {
     counter!(TRUNCATED_RECORDS_TOTAL).increment(records);
+}
+
+/// A leader answered an idempotent producer's retry of a batch it holds with its first offsets.
+pub fn record_produce_duplicate() {
+    counter!(PRODUCE_DUPLICATES_TOTAL).increment(1);
 }
 
 /// The metadata log offset applied.

@@ -72,6 +72,9 @@ impl DriverLog for EngineLog {
         // The engine's write pipeline may still hold the batches in memory when `append`
         // returns: write them out before the replica counts them.
         let info = self.log.append_owned(records.to_vec(), leader_epoch)?;
+        if info.duplicate {
+            crate::metrics::record_produce_duplicate();
+        }
         self.log.write_out()?;
         Ok(LeaderAppend::Done {
             first_offset: info.first_offset,
