@@ -944,7 +944,7 @@ mod tests {
                 metric.name
             );
         }
-        assert_eq!(METRICS.len(), 21);
+        assert_eq!(METRICS.len(), 22);
     }
 
     #[test]
