@@ -5,12 +5,11 @@
 //! a position after a leader change) and DeleteRecords, on one broker and across a cluster
 //! of three whose leader stops. The tests with librdkafka are in the tools crate.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
@@ -29,14 +28,17 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{
     CreateTopicsRequest, DeleteRecordsRequest, FetchRequest, FindCoordinatorRequest, GroupId,
     ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
-    OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, ResponseHeader, TopicName,
+    OffsetForLeaderEpochRequest, ProduceRequest, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use ringlog_broker::{Broker, ServerOptions};
 use ringlog_engine::Offset;
 use ringlog_engine::checkpoint::{LOG_START_OFFSET_FILE, read_offset};
 use ringlog_engine::format::{BatchBuilder, Record};
 use ringlog_replication::BrokerId;
+
+mod kafka_connection;
+use kafka_connection::Kafka;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -49,53 +51,6 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 const FENCED_LEADER_EPOCH: i16 = 74;
 const UNKNOWN_LEADER_EPOCH: i16 = 75;
-
-/// One connection to a broker's Kafka listener: a request at a version, its response.
-struct Kafka {
-    stream: TcpStream,
-    correlation_id: i32,
-}
-
-impl Kafka {
-    fn connect(addr: SocketAddr) -> Kafka {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        Kafka {
-            stream,
-            correlation_id: 0,
-        }
-    }
-
-    fn call<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
-        self.correlation_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("kafka-requests-test")));
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, R::header_version(version))
-            .unwrap();
-        request.encode(&mut body, version).unwrap();
-        let mut frame = BytesMut::new();
-        frame.put_i32(i32::try_from(body.len()).unwrap());
-        frame.extend_from_slice(&body);
-        self.stream.write_all(&frame).unwrap();
-
-        let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size).unwrap();
-        let mut response = vec![0u8; i32::from_be_bytes(size) as usize];
-        self.stream.read_exact(&mut response).unwrap();
-        let mut response = Bytes::from(response);
-        let header =
-            ResponseHeader::decode(&mut response, R::Response::header_version(version)).unwrap();
-        assert_eq!(header.correlation_id, self.correlation_id);
-        let decoded = R::Response::decode(&mut response, version).unwrap();
-        assert_eq!(response.remaining(), 0, "the response is decoded whole");
-        decoded
-    }
-}
 
 fn name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))

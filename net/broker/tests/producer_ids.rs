@@ -6,20 +6,20 @@
 //! crate (`kafka_clients.rs`).
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    InitProducerIdRequest, InitProducerIdResponse, ProducerId, RequestHeader, ResponseHeader,
-    TransactionalId,
+    InitProducerIdRequest, InitProducerIdResponse, ProducerId, TransactionalId,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use ringlog_broker::{Broker, ServerOptions};
 use ringlog_client::{Client, ClientConfig, ProducerIdAndEpoch};
 use ringlog_replication::BrokerId;
+
+mod kafka_connection;
+use kafka_connection::Kafka;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -30,53 +30,17 @@ const INVALID_REQUEST: i16 = 42;
 /// How many ids a broker's block holds (the broker's `PRODUCER_ID_BLOCK_LEN`, Kafka's).
 const BLOCK: i64 = 1000;
 
-/// One connection to a broker's Kafka listener.
-struct Kafka {
-    stream: TcpStream,
-    correlation_id: i32,
+/// InitProducerId over a connection to a broker's Kafka listener.
+trait InitProducerIds {
+    /// InitProducerId at `version` for an idempotent producer: (error code, id, epoch).
+    fn init_producer_id(&mut self, version: i16) -> (i16, i64, i16);
+    /// A fresh id from the broker, at epoch 0.
+    fn producer_id(&mut self) -> i64;
+    /// `request`'s answer: (error code, id, epoch).
+    fn answer(&mut self, version: i16, request: &InitProducerIdRequest) -> (i16, i64, i16);
 }
 
-impl Kafka {
-    fn connect(addr: SocketAddr) -> Kafka {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        Kafka {
-            stream,
-            correlation_id: 0,
-        }
-    }
-
-    fn call<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
-        self.correlation_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("producer-ids-test")));
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, R::header_version(version))
-            .unwrap();
-        request.encode(&mut body, version).unwrap();
-        let mut frame = BytesMut::new();
-        frame.put_i32(i32::try_from(body.len()).unwrap());
-        frame.extend_from_slice(&body);
-        self.stream.write_all(&frame).unwrap();
-
-        let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size).unwrap();
-        let mut response = vec![0u8; i32::from_be_bytes(size) as usize];
-        self.stream.read_exact(&mut response).unwrap();
-        let mut response = Bytes::from(response);
-        let header =
-            ResponseHeader::decode(&mut response, R::Response::header_version(version)).unwrap();
-        assert_eq!(header.correlation_id, self.correlation_id);
-        let decoded = R::Response::decode(&mut response, version).unwrap();
-        assert_eq!(response.remaining(), 0, "the response is decoded whole");
-        decoded
-    }
-
-    /// InitProducerId at `version` for an idempotent producer: (error code, id, epoch).
+impl InitProducerIds for Kafka {
     fn init_producer_id(&mut self, version: i16) -> (i16, i64, i16) {
         let request = InitProducerIdRequest::default()
             .with_transactional_id(None)
@@ -84,7 +48,6 @@ impl Kafka {
         self.answer(version, &request)
     }
 
-    /// A fresh id from the broker, at epoch 0.
     fn producer_id(&mut self) -> i64 {
         let (error, id, epoch) = self.init_producer_id(5);
         assert_eq!((error, epoch), (0, 0), "id {id}");

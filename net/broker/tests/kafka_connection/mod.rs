@@ -1,0 +1,60 @@
+//! One connection to a broker's Kafka listener for the broker's Kafka tests: a request, encoded
+//! by the `kafka-protocol` crate at a version, and its response decoded whole.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+
+/// How long a response may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One connection to a broker's Kafka listener: a request at a version, its response.
+pub(crate) struct Kafka {
+    stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl Kafka {
+    pub(crate) fn connect(addr: SocketAddr) -> Kafka {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        Kafka {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
+    pub(crate) fn call<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("ringlog-broker-test")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, R::header_version(version))
+            .unwrap();
+        request.encode(&mut body, version).unwrap();
+        let mut frame = BytesMut::new();
+        frame.put_i32(i32::try_from(body.len()).unwrap());
+        frame.extend_from_slice(&body);
+        self.stream.write_all(&frame).unwrap();
+
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size).unwrap();
+        let mut response = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut response).unwrap();
+        let mut response = Bytes::from(response);
+        let header =
+            ResponseHeader::decode(&mut response, R::Response::header_version(version)).unwrap();
+        assert_eq!(header.correlation_id, self.correlation_id);
+        let decoded = R::Response::decode(&mut response, version).unwrap();
+        assert_eq!(response.remaining(), 0, "the response is decoded whole");
+        decoded
+    }
+}
