@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -369,10 +369,10 @@ fn listeners() -> Result<String> {
     ))
 }
 
-/// A loopback address nothing listens on right now (the kernel's choice).
+/// A loopback address nothing listens on right now, and no connection can take before a
+/// broker binds it (`ringlog_ports`).
 fn free_addr() -> Result<SocketAddr> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("find a free port")?;
-    Ok(listener.local_addr()?)
+    ringlog_ports::free_addr().context("find a free port")
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! from leaders, acks=all waits for the ISR, and leadership moves when a broker stops. The
 //! process-level fault tests (kill -9, SIGSTOP, cut networks) are in `tools/tests/`.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use ringlog_broker::{Broker, ServerOptions};
@@ -14,12 +14,6 @@ use ringlog_replication::BrokerId;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const READY: Duration = Duration::from_secs(30);
-
-/// A port nothing listens on right now.
-fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    listener.local_addr().unwrap()
-}
 
 struct Cluster {
     dirs: Vec<tempfile::TempDir>,
@@ -38,8 +32,12 @@ impl Cluster {
 
     /// `n` brokers with their options changed by `tune`.
     fn start_tuned(n: u32, tune: fn(&mut ServerOptions)) -> Cluster {
-        let listen: Vec<SocketAddr> = (0..n).map(|_| free_addr()).collect();
-        let voters: Vec<String> = (1..=n).map(|id| format!("{id}@{}", free_addr())).collect();
+        let listen: Vec<SocketAddr> = (0..n)
+            .map(|_| ringlog_ports::free_addr().unwrap())
+            .collect();
+        let voters: Vec<String> = (1..=n)
+            .map(|id| format!("{id}@{}", ringlog_ports::free_addr().unwrap()))
+            .collect();
         let mut cluster = Cluster {
             dirs: (0..n).map(|_| tempfile::tempdir().unwrap()).collect(),
             listen,

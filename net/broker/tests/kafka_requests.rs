@@ -5,7 +5,7 @@
 //! a position after a leader change) and DeleteRecords, on one broker and across a cluster
 //! of three whose leader stops. The tests with librdkafka are in the tools crate.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -302,12 +302,6 @@ fn partition_apis_answer_max_timestamps_epoch_ends_and_deletions_that_survive_a_
     broker.stop().unwrap();
 }
 
-/// A port nothing listens on right now.
-fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    listener.local_addr().unwrap()
-}
-
 /// Three brokers in this process, every one a controller voter.
 struct Cluster {
     dirs: Vec<tempfile::TempDir>,
@@ -316,8 +310,12 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
-        let listen: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
-        let voters: Vec<String> = (1..=3).map(|id| format!("{id}@{}", free_addr())).collect();
+        let listen: Vec<SocketAddr> = (0..3)
+            .map(|_| ringlog_ports::free_addr().unwrap())
+            .collect();
+        let voters: Vec<String> = (1..=3)
+            .map(|id| format!("{id}@{}", ringlog_ports::free_addr().unwrap()))
+            .collect();
         let voters = voters.join(",");
         let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
         let brokers: Vec<Option<Broker>> = (0..3)

@@ -6,7 +6,7 @@
 //! crate (`kafka_clients.rs`).
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -162,10 +162,17 @@ async fn one_broker_gives_every_id_once_over_both_protocols_across_blocks_and_re
 async fn without_a_controller_quorum_a_request_waits_request_timeout_then_is_refused_to_retry() {
     // Voter 1 of two whose other voter never starts: no leader, so no block ever comes.
     let dir = tempfile::tempdir().unwrap();
-    let mut options = ServerOptions::new(dir.path().to_path_buf(), free_addr());
+    let mut options = ServerOptions::new(
+        dir.path().to_path_buf(),
+        ringlog_ports::free_addr().unwrap(),
+    );
     options.node_id = BrokerId(1);
     options.config.node_id = BrokerId(1);
-    let voters = format!("1@{},2@{}", free_addr(), free_addr());
+    let voters = format!(
+        "1@{},2@{}",
+        ringlog_ports::free_addr().unwrap(),
+        ringlog_ports::free_addr().unwrap()
+    );
     options.config.controller_quorum_voters = voters.parse().unwrap();
     let request_timeout = Duration::from_millis(1500);
     options.config.request_timeout = request_timeout;
@@ -198,12 +205,6 @@ async fn without_a_controller_quorum_a_request_waits_request_timeout_then_is_ref
     tokio::task::block_in_place(|| broker.stop()).unwrap();
 }
 
-/// A port nothing listens on right now.
-fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    listener.local_addr().unwrap()
-}
-
 /// Three brokers in this process, every one a controller voter.
 struct Cluster {
     _dirs: Vec<tempfile::TempDir>,
@@ -212,8 +213,12 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
-        let listen: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
-        let voters: Vec<String> = (1..=3).map(|id| format!("{id}@{}", free_addr())).collect();
+        let listen: Vec<SocketAddr> = (0..3)
+            .map(|_| ringlog_ports::free_addr().unwrap())
+            .collect();
+        let voters: Vec<String> = (1..=3)
+            .map(|id| format!("{id}@{}", ringlog_ports::free_addr().unwrap()))
+            .collect();
         let voters = voters.join(",");
         let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
         let brokers: Vec<Option<Broker>> = (0..3)

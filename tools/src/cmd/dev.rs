@@ -10,7 +10,7 @@
 //! picks.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -125,10 +125,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
 
 /// Every broker's addresses.
 fn plan(args: &Args) -> anyhow::Result<Vec<Node>> {
-    let mut free = FreePorts::new();
-    let mut port = |offset: u32| -> anyhow::Result<SocketAddr> {
+    let port = |offset: u32| -> anyhow::Result<SocketAddr> {
         if args.base_port == 0 {
-            return free.take();
+            // Below the ephemeral range: no connection of a broker starting meanwhile can
+            // take it before its own broker binds it.
+            return ringlog_ports::free_addr().context("find a free port");
         }
         let port = u32::from(args.base_port) + offset;
         let port = u16::try_from(port).with_context(|| format!("port {port} is past 65535"))?;
@@ -145,70 +146,6 @@ fn plan(args: &Args) -> anyhow::Result<Vec<Node>> {
             })
         })
         .collect()
-    // `free` lets its ports go here, just before the brokers bind them.
-}
-
-/// The lowest port `FreePorts` picks: above the registered services most hosts run.
-const FREE_PORTS_FIRST: u16 = 10_000;
-
-/// Ports for `--base-port 0`: ports nothing listens on, each held bound until the plan is made
-/// (so no two are the same), and picked below the kernel's ephemeral range
-/// (`net.ipv4.ip_local_port_range`). The brokers bind them only after the first ones start,
-/// whose outgoing connections take ephemeral ports: a port of that range, free when planned,
-/// can be a connection's by the time its broker binds it, and that broker exits. Below the
-/// range only a listener can take one.
-struct FreePorts {
-    held: Vec<TcpListener>,
-    next: u16,
-    end: u16,
-}
-
-impl FreePorts {
-    fn new() -> FreePorts {
-        let end = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-            .ok()
-            .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
-            .filter(|&low| low > FREE_PORTS_FIRST + 1_000)
-            .unwrap_or(32_768);
-        // Start somewhere of this process's own, so `ringlog dev`s started together (tests in
-        // parallel) seldom probe the same ports.
-        let span = u32::from(end - FREE_PORTS_FIRST);
-        let seed = std::process::id().wrapping_mul(2_654_435_761) ^ subsec_nanos();
-        let next = FREE_PORTS_FIRST + u16::try_from(seed % span).expect("below the span");
-        FreePorts {
-            held: Vec::new(),
-            next,
-            end,
-        }
-    }
-
-    /// The next port below the ephemeral range that binds; it stays bound until `self` drops.
-    fn take(&mut self) -> anyhow::Result<SocketAddr> {
-        for _ in FREE_PORTS_FIRST..self.end {
-            let port = self.next;
-            self.next = if port + 1 >= self.end {
-                FREE_PORTS_FIRST
-            } else {
-                port + 1
-            };
-            if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-                let address = listener.local_addr()?;
-                self.held.push(listener);
-                return Ok(address);
-            }
-        }
-        bail!(
-            "no free port on 127.0.0.1 between {FREE_PORTS_FIRST} and {}",
-            self.end
-        )
-    }
-}
-
-fn subsec_nanos() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.subsec_nanos())
-        .unwrap_or(0)
 }
 
 /// Waits for every broker's `listening on` line.
@@ -267,40 +204,6 @@ fn stop_all(children: &mut [(u32, Child)]) {
                     break;
                 }
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn free_ports_are_distinct_and_below_the_ephemeral_range() {
-        let args = Args {
-            brokers: 16,
-            data_dir: PathBuf::from("unused"),
-            base_port: 0,
-            shards: 1,
-            io_backend: "auto".to_string(),
-        };
-        let nodes = plan(&args).unwrap();
-        let mut ports: Vec<u16> = nodes
-            .iter()
-            .flat_map(|n| [n.kafka, n.thin, n.controller, n.metrics])
-            .map(|address| address.port())
-            .collect();
-        let end = FreePorts::new().end;
-        assert!(
-            ports.iter().all(|&p| (FREE_PORTS_FIRST..end).contains(&p)),
-            "{ports:?} not all in {FREE_PORTS_FIRST}..{end}"
-        );
-        ports.sort_unstable();
-        ports.dedup();
-        assert_eq!(ports.len(), 64, "a port planned twice");
-        // Released: a broker can bind each.
-        for port in ports {
-            TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
         }
     }
 }

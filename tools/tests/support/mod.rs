@@ -159,10 +159,10 @@ pub(crate) fn cli(args: &[&str], input: &str, env: &[(&str, &str)]) -> CliOutput
     }
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, and no connection can take before a broker binds it
+/// (`ringlog_ports`).
 pub(crate) fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    listener.local_addr().unwrap()
+    ringlog_ports::free_addr().unwrap()
 }
 
 /// A TCP proxy in front of one broker. While cut, it refuses new connections and has closed
