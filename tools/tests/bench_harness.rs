@@ -159,6 +159,11 @@ fn a_quick_run_measures_every_scenario_and_writes_every_output() {
     assert_eq!(scenarios.len(), SCENARIOS.len(), "{results}");
     for (scenario, plan) in scenarios.iter().zip(SCENARIOS) {
         assert_eq!(scenario["name"], plan.name, "{scenario}");
+        assert_eq!(
+            scenario["idempotence"].as_bool(),
+            plan.workload.idempotence(),
+            "{scenario}"
+        );
         if plan.workload.is_group() {
             assert_group_row(scenario, plan);
             continue;

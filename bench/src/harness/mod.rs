@@ -499,6 +499,7 @@ fn row_shape(scenario: &Scenario, size: ClusterSize) -> ScenarioResult {
         partitions: PARTITIONS,
         record_size: scenario.record_size,
         acks: acks.map(|a| a.as_arg().to_string()),
+        idempotence: scenario.workload.idempotence(),
         flush_always: scenario.flush_always,
         protocol: scenario.protocol,
         client,

@@ -581,9 +581,10 @@ fn method(out: &mut String, r: &Results) {
          once no later run or row reads it.\n\
          - Clients: `ringlog perf produce` and `ringlog perf consume` processes, one per \
          producer or consumer, started at once. Several processes' records are added up and \
-         divided by the longest of their clocks. Three consumers each read the whole topic \
-         (as Kafka's three consumer machines did). The consumer rows read what the \
-         last run of the three-producer row wrote.\n\
+         divided by the longest of their clocks. Producers with acks=all are idempotent \
+         (ringlog's default) unless the row says idempotence off. Three consumers each read \
+         the whole topic (as Kafka's three consumer machines did). The consumer rows read \
+         what the last run of the three-producer row wrote.\n\
          - Kafka rows: librdkafka's producer (`compression.type` none, idempotence off, \
          records sent round robin over the partitions, batch size and linger as the section \
          on the two protocols says) or consumer (every partition assigned from the beginning, \

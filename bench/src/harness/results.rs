@@ -154,6 +154,10 @@ pub struct ScenarioResult {
     /// `1` or `all`; none for consumers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acks: Option<String>,
+    /// Whether its producers were idempotent (a producer id and sequences on every batch: only
+    /// with acks=all); none for consumers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotence: Option<bool>,
     pub flush_always: bool,
     /// The listener its clients talked to.
     pub protocol: Protocol,
@@ -646,6 +650,7 @@ pub(crate) mod tests {
             partitions: 6,
             record_size: 100,
             acks: Some("1".to_string()),
+            idempotence: Some(false),
             flush_always: false,
             protocol: Protocol::Thin,
             client: "ringlog perf".to_string(),
