@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-use ringlog_bench::harness::plan::{SCENARIOS, Scenario, Sizes, Workload};
+use ringlog_bench::harness::plan::{SCENARIOS, Scenario, Sizes, Workload, idempotent_twin};
 use serde_json::Value;
 
 /// Longest a quick run may take here (a test build, on a busy 2-core machine).
@@ -159,6 +159,11 @@ fn a_quick_run_measures_every_scenario_and_writes_every_output() {
     assert_eq!(scenarios.len(), SCENARIOS.len(), "{results}");
     for (scenario, plan) in scenarios.iter().zip(SCENARIOS) {
         assert_eq!(scenario["name"], plan.name, "{scenario}");
+        assert_eq!(
+            scenario["idempotence"].as_bool(),
+            plan.workload.idempotence(),
+            "{scenario}"
+        );
         if plan.workload.is_group() {
             assert_group_row(scenario, plan);
             continue;
@@ -174,6 +179,24 @@ fn a_quick_run_measures_every_scenario_and_writes_every_output() {
         for ratio in ratios {
             assert!(ratio["value"].as_f64().unwrap() > 0.0, "{scenario}");
         }
+    }
+    // Each idempotence-off row beside its idempotent twin; one run each, so no verdict.
+    let pairs: Vec<(&str, &str)> = SCENARIOS
+        .iter()
+        .filter_map(|s| Some((idempotent_twin(s)?.name, s.name)))
+        .collect();
+    let costs = results["idempotence_costs"].as_array().unwrap();
+    assert_eq!(costs.len(), pairs.len(), "{results}");
+    for (cost, (on, off)) in costs.iter().zip(&pairs) {
+        assert_eq!(
+            (cost["on"].as_str(), cost["off"].as_str()),
+            (Some(*on), Some(*off))
+        );
+        assert!(
+            cost["records_per_sec_ratio"].as_f64().unwrap() > 0.0,
+            "{cost}"
+        );
+        assert_eq!(cost["verdict"], "inconclusive", "{cost}");
     }
     let end_to_end = scenarios
         .iter()
@@ -199,6 +222,7 @@ fn a_quick_run_measures_every_scenario_and_writes_every_output() {
         report.contains("| ratio (baseline / ringlog) |"),
         "{report}"
     );
+    assert!(report.contains("## Idempotence on and off"), "{report}");
     assert!(
         report.contains(
             "| row | members | session timeout ms | group_initial_rebalance_delay_ms | median s | max s | every run |"

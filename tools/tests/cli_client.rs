@@ -497,6 +497,9 @@ fn perf_produce_then_perf_consume_report_every_record() {
         "{produced}"
     );
     assert!(produced["mb_per_sec"].as_f64().unwrap() > 0.0, "{produced}");
+    // acks=all by default, and with it idempotence.
+    assert_eq!(produced["acks"], "all", "{produced}");
+    assert_eq!(produced["idempotence"], true, "{produced}");
     assert_latency(&produced);
 
     let consumed = one_object(
@@ -557,6 +560,43 @@ fn perf_produce_keeps_to_its_throughput() {
         produced["records_per_sec"].as_f64().unwrap() <= 202.0,
         "{produced}"
     );
+}
+
+#[test]
+fn perf_produce_without_idempotence_says_so() {
+    let broker = BrokerProcess::start();
+    broker
+        .run(&["topic", "create", "plain", "--partitions", "3"])
+        .ok();
+    let produce = |extra: &[&str]| {
+        let mut args = vec![
+            "perf",
+            "produce",
+            "plain",
+            "--records",
+            "3000",
+            "--record-size",
+            "100",
+        ];
+        args.extend_from_slice(extra);
+        broker.run(&args)
+    };
+    let produced = one_object(&produce(&["--idempotence", "false", "--json"]).ok());
+    assert_eq!(produced["records"], 3000, "{produced}");
+    assert_eq!(produced["errors"], 0, "{produced}");
+    assert_eq!(produced["acks"], "all", "{produced}");
+    assert_eq!(produced["idempotence"], false, "{produced}");
+    assert_latency(&produced);
+    let text = produce(&["--idempotence", "false"]).ok();
+    assert!(text.contains("acks all, not idempotent,"), "{text}");
+    let text = produce(&["--idempotence", "true"]).ok();
+    assert!(text.contains("acks all, idempotent,"), "{text}");
+    // With acks=1 the producer is not idempotent, whatever the flag says.
+    let produced = one_object(&produce(&["--acks", "1", "--idempotence", "true", "--json"]).ok());
+    assert_eq!(produced["idempotence"], false, "{produced}");
+    let bad = produce(&["--idempotence", "maybe"]);
+    assert_eq!(bad.code, Some(2), "stdout: {}", bad.stdout);
+    assert!(bad.stderr.contains("--idempotence"), "{}", bad.stderr);
 }
 
 /// (partition, offset) → value, of the lines with this event.

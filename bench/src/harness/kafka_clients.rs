@@ -11,7 +11,7 @@
 //! | buffer                  | `queue.buffering.max.kbytes` 32 MiB (the thin producer's `buffer_bytes`) | prefetch up to `queued.max.messages.kbytes` (64 MiB, the default), looked at every 10 ms |
 //! | request size            | `message.max.bytes` 1 MiB (`max_request_bytes`) | `fetch.max.bytes` 50 MiB, `max.partition.fetch.bytes` 1 MiB, `fetch.min.bytes` 1, `fetch.wait.max.ms` 500 (the thin consumer's) |
 //! | partitions              | round robin, record by record (as the thin producer's keyless records) | all, assigned from the beginning |
-//! | delivery                | `acks` 1 or all, `compression.type` none, `enable.idempotence` false (InitProducerId is not served) | `enable.auto.commit` false: no group is joined (assign mode); a `group.id` is set only because librdkafka's `assign` needs one |
+//! | delivery                | `acks` 1 or all, `compression.type` none, `enable.idempotence` false (as its thin twin's `--idempotence false`: the rows compare the protocols, not idempotence) | `enable.auto.commit` false: no group is joined (assign mode); a `group.id` is set only because librdkafka's `assign` needs one |
 //!
 //! The producer's clock runs from the first send to the last acknowledgement; one record in
 //! `LATENCY_SAMPLE` has its send-to-acknowledgement time measured, as the thin producer

@@ -23,9 +23,10 @@
 //! seconds per GB moved (and a consumer row whether the zero-copy counter carried every byte
 //! it fetched); a sample over an idle window just before the run gives the cluster's idle
 //! CPU, which the figures compared are net of. Each Kafka row is then set beside its thin
-//! twin. The consumer-group rows run last on the three brokers, each several times, and
-//! report their times instead. The harness only drives the
-//! `ringlog` executable it is given (and librdkafka, in process); it does not link the broker.
+//! twin, and each row of producers without idempotence beside its idempotent twin (the share
+//! of records/s idempotence costs). The consumer-group rows run last on the three brokers,
+//! each several times, and report their times instead. The harness only drives the `ringlog`
+//! executable it is given (and librdkafka, in process); it does not link the broker.
 
 pub mod baselines;
 pub mod cluster;
@@ -50,13 +51,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use cluster::{BrokerSettings, Cluster};
 use plan::{
-    BATCH_BYTES, Baseline, ClusterSize, END_TO_END_FRACTION, KAFKA_BATCH_BYTES,
-    KAFKA_CPU_PER_GB_FLOOR, KAFKA_LINGER_MS, LINGER_MS, PARTITIONS, Protocol, SCENARIOS, Scenario,
-    Sizes, Workload,
+    BATCH_BYTES, Baseline, ClusterSize, END_TO_END_FRACTION, IDEMPOTENCE_COST_FLOOR,
+    KAFKA_BATCH_BYTES, KAFKA_CPU_PER_GB_FLOOR, KAFKA_LINGER_MS, LINGER_MS, PARTITIONS, Protocol,
+    SCENARIOS, Scenario, Sizes, Workload,
 };
 use process::{Interrupts, check_interrupted};
 use results::{
-    BaselineResult, Comparison, CpuTicks, GroupTimes, Results, ScenarioResult, Settings,
+    BaselineResult, Comparison, CpuTicks, GroupTimes, IdempotenceCost, Results, ScenarioResult,
+    Settings,
 };
 use usage::Spent;
 use workload::Figures;
@@ -115,6 +117,8 @@ pub fn run(options: &Options) -> Result<Results> {
         .collect();
     let comparisons = comparisons(&scenarios);
     print_comparisons(&comparisons, &scenarios);
+    let idempotence_costs = idempotence_costs(&scenarios);
+    print_idempotence_costs(&idempotence_costs);
     let results = Results {
         machine,
         settings: Settings {
@@ -131,6 +135,7 @@ pub fn run(options: &Options) -> Result<Results> {
         baselines,
         scenarios,
         comparisons,
+        idempotence_costs,
     };
     write_outputs(&results, &options.out_dir)?;
     eprintln!(
@@ -241,7 +246,8 @@ fn measure_scenarios(
 }
 
 /// Runs a throughput or latency row (see [`Run::repeat`]); its result and progress line, with
-/// a Kafka row's comparison with its twin in `measured`.
+/// a Kafka row's comparison with its twin in `measured`, or an idempotence-off row's cost with
+/// its idempotent twin.
 fn measure_throughput(
     run: &Run,
     scenario: &'static Scenario,
@@ -263,6 +269,10 @@ fn measure_throughput(
             "; {}",
             comparison_text(&comparison, thin, &result)
         ));
+    }
+    if let Some(on) = plan::idempotent_twin(scenario).and_then(|on| measured.get(on.name)) {
+        let cost = results::idempotence_cost(on, &result, IDEMPOTENCE_COST_FLOOR);
+        line.push_str(&format!("; {}", idempotence_cost_text(&cost)));
     }
     Ok((result, line))
 }
@@ -499,6 +509,7 @@ fn row_shape(scenario: &Scenario, size: ClusterSize) -> ScenarioResult {
         partitions: PARTITIONS,
         record_size: scenario.record_size,
         acks: acks.map(|a| a.as_arg().to_string()),
+        idempotence: scenario.workload.idempotence(),
         flush_always: scenario.flush_always,
         protocol: scenario.protocol,
         client,
@@ -593,6 +604,42 @@ fn comparison_text(c: &Comparison, thin: &ScenarioResult, kafka: &ScenarioResult
         ));
     }
     text
+}
+
+/// Each idempotence-off row measured beside its idempotent twin, if that was measured too.
+fn idempotence_costs(scenarios: &[ScenarioResult]) -> Vec<IdempotenceCost> {
+    let find = |name: &str| scenarios.iter().find(|s| s.name == name);
+    SCENARIOS
+        .iter()
+        .filter_map(|plan| {
+            let on = find(plan::idempotent_twin(plan)?.name)?;
+            let off = find(plan.name)?;
+            Some(results::idempotence_cost(on, off, IDEMPOTENCE_COST_FLOOR))
+        })
+        .collect()
+}
+
+/// The idempotence costs, one line each, after the rows.
+fn print_idempotence_costs(costs: &[IdempotenceCost]) {
+    if costs.is_empty() {
+        return;
+    }
+    eprintln!("idempotence on vs off, same run:");
+    for c in costs {
+        eprintln!("  {}: {}", c.title, idempotence_cost_text(c));
+    }
+}
+
+/// What idempotence cost a pair, in words, with the floor met or missed.
+fn idempotence_cost_text(c: &IdempotenceCost) -> String {
+    format!(
+        "idempotence on: {}x the records/s with it off, a cost of {} ({}; floor {}: {})",
+        report::ratio_text(c.records_per_sec_ratio),
+        report::percent_text(c.cost),
+        report::cost_bounds_text(c.cost_bounds),
+        report::percent_text(c.cost_floor),
+        report::verdict_text(c.verdict)
+    )
 }
 
 /// A scenario's progress line: its figure, its main ratio, its brokers' CPU per GB (net of
@@ -823,6 +870,32 @@ mod tests {
         assert_eq!((result.consumers, result.records), (10, 0));
         assert_eq!(result.group, Some(times));
         assert!(result.ratios.is_empty() && result.broker_cpu.is_none());
+    }
+
+    #[test]
+    fn idempotence_off_rows_are_compared_with_their_measured_twins() {
+        let on = results::tests::runs(Scenario::PRODUCE_RF3_ACKS_ALL, &[0.9e6, 0.95e6, 1.0e6]);
+        let off = results::tests::runs(
+            Scenario::PRODUCE_RF3_ACKS_ALL_NOT_IDEMPOTENT,
+            &[0.99e6, 1.0e6, 1.01e6],
+        );
+        // The pair without replication has no idempotent row measured: left out.
+        let lone = results::tests::runs(Scenario::PRODUCE_RF1_ACKS_ALL_NOT_IDEMPOTENT, &[1e6]);
+        let costs = idempotence_costs(&[on, off, lone]);
+        assert_eq!(costs.len(), 1, "{costs:?}");
+        assert_eq!(
+            (costs[0].on.as_str(), costs[0].off.as_str()),
+            (
+                Scenario::PRODUCE_RF3_ACKS_ALL,
+                Scenario::PRODUCE_RF3_ACKS_ALL_NOT_IDEMPOTENT
+            )
+        );
+        // 0.95 of the records/s; 0.9 / 1.01 to 1.0 / 0.99 given the runs.
+        assert_eq!(
+            idempotence_cost_text(&costs[0]),
+            "idempotence on: 0.95x the records/s with it off, a cost of 5.0% (-1.0% to 10.9% \
+             over the runs' spread; floor 5.0%: inconclusive)"
+        );
     }
 
     #[test]

@@ -13,6 +13,12 @@
 //! brokers' CPU seconds per GB, net of the cluster's idle CPU ([`IDLE_WINDOW_SECONDS`]),
 //! against [`KAFKA_CPU_PER_GB_FLOOR`].
 //!
+//! Two pairs of rows differ only in the producer's idempotence: a single producer with
+//! acks=all, idempotent as ringlog's producer is by default ("idempotence on"), and the same
+//! with `--idempotence false` ("idempotence off", [`idempotent_twin`]), run one after the other
+//! on the same cluster; the on row's records/s over the off row's is held to
+//! [`IDEMPOTENCE_COST_FLOOR`].
+//!
 //! Two rows time a consumer group instead of moving records ([`Workload::GroupTakeover`],
 //! [`Workload::GroupJoin`]): the time until a killed member's partitions are read again, and
 //! the time until a new group's members hold their assignments. They run [`Sizes::group_runs`]
@@ -27,6 +33,14 @@ use serde::Serialize;
 /// over its thin twin's (the floor: within 1.15x). Reported, never enforced: a run
 /// that misses it still writes its results.
 pub const KAFKA_CPU_PER_GB_FLOOR: f64 = 1.15;
+
+/// The most of a single producer's records/s that idempotence may cost: the idempotent row's
+/// records/s at least `1 - IDEMPOTENCE_COST_FLOOR` of its twin's without idempotence (the
+/// issue's floor: at most 5%). Reported, never enforced.
+pub const IDEMPOTENCE_COST_FLOOR: f64 = 0.05;
+/// How an idempotence pair's titles end: the same title before it.
+pub const IDEMPOTENCE_ON_LABEL: &str = ", idempotence on";
+pub const IDEMPOTENCE_OFF_LABEL: &str = ", idempotence off";
 
 /// How long the brokers are left idle before each run of a row, their CPU sampled at both
 /// ends, to take what the cluster burns regardless of the work (raft and broker heartbeats,
@@ -93,8 +107,13 @@ impl ClusterSize {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Workload {
     /// `producers` `perf produce` processes at once on a fresh topic, the records split
-    /// between them.
-    Produce { producers: u32, acks: Acks },
+    /// between them; with acks=all, idempotent producers unless `idempotence` is false (it is
+    /// false with acks=1, where no producer is idempotent).
+    Produce {
+        producers: u32,
+        acks: Acks,
+        idempotence: bool,
+    },
     /// `consumers` `perf consume` processes at once, each reading every record of the topic
     /// scenario `topic_of` produced (Kafka's three consumers each read the whole topic).
     Consume {
@@ -131,13 +150,31 @@ impl Workload {
     /// Its producers, its consumers (or group members), and the producers' acks.
     pub fn clients(self) -> (u32, u32, Option<Acks>) {
         match self {
-            Workload::Produce { producers, acks } => (producers, 0, Some(acks)),
+            Workload::Produce {
+                producers, acks, ..
+            } => (producers, 0, Some(acks)),
             Workload::Consume { consumers, .. } => (0, consumers, None),
             Workload::ProduceAndConsume { acks } | Workload::EndToEnd { acks, .. } => {
                 (1, 1, Some(acks))
             }
             Workload::GroupTakeover { members } => (1, members, Some(GROUP_LOAD_ACKS)),
             Workload::GroupJoin { members } => (0, members, None),
+        }
+    }
+
+    /// Whether its producers are idempotent: those with acks=all are (ringlog's default)
+    /// unless the row turns it off, as every Kafka row does (librdkafka runs without); none
+    /// without producers.
+    pub fn idempotence(self) -> Option<bool> {
+        match self {
+            Workload::Produce {
+                acks, idempotence, ..
+            } => Some(idempotence && acks == Acks::All),
+            Workload::ProduceAndConsume { acks } | Workload::EndToEnd { acks, .. } => {
+                Some(acks == Acks::All)
+            }
+            Workload::GroupTakeover { .. } => Some(GROUP_LOAD_ACKS == Acks::All),
+            Workload::Consume { .. } | Workload::GroupJoin { .. } => None,
         }
     }
 }
@@ -288,8 +325,13 @@ const PRODUCE_BASELINES: &[Baseline] = &[Baseline::Write, Baseline::Tcp];
 
 impl Scenario {
     pub const PRODUCE_RF1: &'static str = "produce_1p_rf1";
+    pub const PRODUCE_RF1_ACKS_ALL: &'static str = "produce_1p_rf1_acksall";
+    pub const PRODUCE_RF1_ACKS_ALL_NOT_IDEMPOTENT: &'static str =
+        "produce_1p_rf1_acksall_not_idempotent";
     pub const PRODUCE_RF3_ACKS1: &'static str = "produce_1p_rf3_acks1";
     pub const PRODUCE_RF3_ACKS_ALL: &'static str = "produce_1p_rf3_acksall";
+    pub const PRODUCE_RF3_ACKS_ALL_NOT_IDEMPOTENT: &'static str =
+        "produce_1p_rf3_acksall_not_idempotent";
     pub const PRODUCE_3P: &'static str = "produce_3p_rf3_acks1";
     pub const PRODUCE_1000B: &'static str = "produce_1000b";
     pub const CONSUME_1C: &'static str = "consume_1c";
@@ -300,7 +342,9 @@ impl Scenario {
 }
 
 /// Every scenario, in the report's order: Kafka's table first, then the three of ours; each
-/// Kafka row right after its thin twin.
+/// Kafka row right after its thin twin, each idempotence-off row right after its idempotent
+/// twin (the pair without replication, not in Kafka's table, beside the row of its shape with
+/// acks=1).
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: Scenario::PRODUCE_RF1,
@@ -314,6 +358,7 @@ pub const SCENARIOS: &[Scenario] = &[
         workload: Workload::Produce {
             producers: 1,
             acks: Acks::Leader,
+            idempotence: false,
         },
         baselines: PRODUCE_BASELINES,
         kafka: kafka(821_557.0, 78.3),
@@ -330,6 +375,41 @@ pub const SCENARIOS: &[Scenario] = &[
         workload: Workload::Produce {
             producers: 1,
             acks: Acks::Leader,
+            idempotence: false,
+        },
+        baselines: PRODUCE_BASELINES,
+        kafka: None,
+    },
+    Scenario {
+        name: Scenario::PRODUCE_RF1_ACKS_ALL,
+        title: "Single producer, no replication, acks=all, idempotence on",
+        cluster: ClusterSize::One,
+        replication_factor: 1,
+        record_size: 100,
+        flush_always: false,
+        protocol: Protocol::Thin,
+        twin: None,
+        workload: Workload::Produce {
+            producers: 1,
+            acks: Acks::All,
+            idempotence: true,
+        },
+        baselines: PRODUCE_BASELINES,
+        kafka: None,
+    },
+    Scenario {
+        name: Scenario::PRODUCE_RF1_ACKS_ALL_NOT_IDEMPOTENT,
+        title: "Single producer, no replication, acks=all, idempotence off",
+        cluster: ClusterSize::One,
+        replication_factor: 1,
+        record_size: 100,
+        flush_always: false,
+        protocol: Protocol::Thin,
+        twin: None,
+        workload: Workload::Produce {
+            producers: 1,
+            acks: Acks::All,
+            idempotence: false,
         },
         baselines: PRODUCE_BASELINES,
         kafka: None,
@@ -346,13 +426,14 @@ pub const SCENARIOS: &[Scenario] = &[
         workload: Workload::Produce {
             producers: 1,
             acks: Acks::Leader,
+            idempotence: false,
         },
         baselines: PRODUCE_BASELINES,
         kafka: kafka(786_980.0, 75.1),
     },
     Scenario {
         name: Scenario::PRODUCE_RF3_ACKS_ALL,
-        title: "Single producer, 3x replication, acks=all",
+        title: "Single producer, 3x replication, acks=all, idempotence on",
         cluster: ClusterSize::Three,
         replication_factor: 3,
         record_size: 100,
@@ -362,9 +443,27 @@ pub const SCENARIOS: &[Scenario] = &[
         workload: Workload::Produce {
             producers: 1,
             acks: Acks::All,
+            idempotence: true,
         },
         baselines: PRODUCE_BASELINES,
         kafka: kafka(421_823.0, 40.2),
+    },
+    Scenario {
+        name: Scenario::PRODUCE_RF3_ACKS_ALL_NOT_IDEMPOTENT,
+        title: "Single producer, 3x replication, acks=all, idempotence off",
+        cluster: ClusterSize::Three,
+        replication_factor: 3,
+        record_size: 100,
+        flush_always: false,
+        protocol: Protocol::Thin,
+        twin: None,
+        workload: Workload::Produce {
+            producers: 1,
+            acks: Acks::All,
+            idempotence: false,
+        },
+        baselines: PRODUCE_BASELINES,
+        kafka: None,
     },
     Scenario {
         name: "kafka_produce_1p_rf3_acksall",
@@ -374,10 +473,11 @@ pub const SCENARIOS: &[Scenario] = &[
         record_size: 100,
         flush_always: false,
         protocol: Protocol::Kafka,
-        twin: Some(Scenario::PRODUCE_RF3_ACKS_ALL),
+        twin: Some(Scenario::PRODUCE_RF3_ACKS_ALL_NOT_IDEMPOTENT),
         workload: Workload::Produce {
             producers: 1,
             acks: Acks::All,
+            idempotence: false,
         },
         baselines: PRODUCE_BASELINES,
         kafka: None,
@@ -394,6 +494,7 @@ pub const SCENARIOS: &[Scenario] = &[
         workload: Workload::Produce {
             producers: 3,
             acks: Acks::Leader,
+            idempotence: false,
         },
         baselines: PRODUCE_BASELINES,
         kafka: kafka(2_024_032.0, 193.0),
@@ -491,6 +592,7 @@ pub const SCENARIOS: &[Scenario] = &[
         workload: Workload::Produce {
             producers: 1,
             acks: Acks::Leader,
+            idempotence: false,
         },
         baselines: PRODUCE_BASELINES,
         kafka: None,
@@ -539,6 +641,7 @@ pub const SCENARIOS: &[Scenario] = &[
         workload: Workload::Produce {
             producers: 1,
             acks: Acks::Leader,
+            idempotence: false,
         },
         baselines: &[Baseline::WriteFdatasync, Baseline::Fdatasync4k],
         kafka: None,
@@ -574,6 +677,44 @@ pub const SCENARIOS: &[Scenario] = &[
 /// The scenario named `name`.
 pub fn scenario(name: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|s| s.name == name)
+}
+
+/// For a thin row whose acks=all producers run without idempotence, the row of the same
+/// shape (cluster, topic, record size, producers) whose producers are idempotent: the row it
+/// is compared with. None for every other row.
+pub fn idempotent_twin(off: &Scenario) -> Option<&'static Scenario> {
+    let Workload::Produce {
+        producers,
+        acks: Acks::All,
+        idempotence: false,
+    } = off.workload
+    else {
+        return None;
+    };
+    if off.protocol != Protocol::Thin {
+        return None;
+    }
+    let on = Workload::Produce {
+        producers,
+        acks: Acks::All,
+        idempotence: true,
+    };
+    SCENARIOS.iter().find(|s| {
+        s.protocol == Protocol::Thin
+            && s.workload == on
+            && s.cluster == off.cluster
+            && s.replication_factor == off.replication_factor
+            && s.record_size == off.record_size
+            && s.flush_always == off.flush_always
+    })
+}
+
+/// A pair's title without its idempotence label: what the two rows share.
+pub fn pair_title(title: &str) -> &str {
+    title
+        .strip_suffix(IDEMPOTENCE_ON_LABEL)
+        .or_else(|| title.strip_suffix(IDEMPOTENCE_OFF_LABEL))
+        .unwrap_or(title)
 }
 
 /// How much each part of a run moves.
@@ -817,6 +958,89 @@ mod tests {
                 .filter(|s| s.protocol == Protocol::Thin)
                 .all(|s| s.twin.is_none())
         );
+    }
+
+    #[test]
+    fn every_idempotence_off_row_follows_its_idempotent_twin_of_its_shape() {
+        let off: Vec<&Scenario> = SCENARIOS
+            .iter()
+            .filter(|s| s.protocol == Protocol::Thin && s.workload.idempotence() == Some(false))
+            .filter(|s| s.workload.clients().2 == Some(Acks::All))
+            .collect();
+        let names: Vec<&str> = off.iter().map(|s| s.name).collect();
+        assert_eq!(
+            names,
+            [
+                Scenario::PRODUCE_RF1_ACKS_ALL_NOT_IDEMPOTENT,
+                Scenario::PRODUCE_RF3_ACKS_ALL_NOT_IDEMPOTENT
+            ]
+        );
+        for s in off {
+            let on = idempotent_twin(s).unwrap_or_else(|| panic!("{} has no twin", s.name));
+            assert_eq!(on.workload.idempotence(), Some(true), "{}", s.name);
+            assert_eq!(on.protocol, s.protocol, "{}", s.name);
+            assert_eq!(on.cluster, s.cluster, "{}", s.name);
+            assert_eq!(on.replication_factor, s.replication_factor, "{}", s.name);
+            assert_eq!(on.record_size, s.record_size, "{}", s.name);
+            assert_eq!(on.flush_always, s.flush_always, "{}", s.name);
+            assert_eq!(on.baselines, s.baselines, "{}", s.name);
+            assert_eq!(on.workload.clients(), s.workload.clients(), "{}", s.name);
+            // Adjacent, on first, in the report and on the cluster: the second runs right after
+            // the first.
+            let at = |n: &str| SCENARIOS.iter().position(|o| o.name == n).unwrap();
+            assert_eq!(at(on.name) + 1, at(s.name), "{}", s.name);
+            // Labelled, on the same title.
+            assert!(on.title.ends_with(IDEMPOTENCE_ON_LABEL), "{}", on.title);
+            assert!(s.title.ends_with(IDEMPOTENCE_OFF_LABEL), "{}", s.title);
+            assert_eq!(pair_title(on.title), pair_title(s.title));
+        }
+        // Every single thin producer with acks=all has its pair; only a pair's rows are
+        // labelled.
+        for s in SCENARIOS {
+            let single_acks_all = s.protocol == Protocol::Thin
+                && matches!(
+                    s.workload,
+                    Workload::Produce {
+                        producers: 1,
+                        acks: Acks::All,
+                        ..
+                    }
+                );
+            let paired = idempotent_twin(s).is_some()
+                || SCENARIOS
+                    .iter()
+                    .any(|o| idempotent_twin(o).is_some_and(|on| on.name == s.name));
+            assert_eq!(single_acks_all, paired, "{}", s.name);
+            let labelled = s.title.contains(", idempotence ");
+            assert_eq!(labelled, paired, "{}", s.title);
+        }
+    }
+
+    #[test]
+    fn only_producers_with_acks_all_are_idempotent() {
+        for s in SCENARIOS {
+            if let Workload::Produce {
+                acks, idempotence, ..
+            } = s.workload
+            {
+                assert!(!idempotence || acks == Acks::All, "{}", s.name);
+            }
+            if s.protocol == Protocol::Kafka {
+                // librdkafka runs with enable.idempotence false.
+                assert_ne!(s.workload.idempotence(), Some(true), "{}", s.name);
+            }
+        }
+        let on = scenario(Scenario::PRODUCE_RF3_ACKS_ALL).unwrap();
+        assert_eq!(on.workload.idempotence(), Some(true));
+        let consumer = scenario(Scenario::CONSUME_1C).unwrap();
+        assert_eq!(consumer.workload.idempotence(), None);
+        let takeover = scenario(Scenario::GROUP_TAKEOVER).unwrap();
+        assert_eq!(takeover.workload.idempotence(), Some(false));
+        assert_eq!(
+            pair_title("Single producer, 3x replication, acks=all, idempotence on"),
+            "Single producer, 3x replication, acks=all"
+        );
+        assert_eq!(pair_title("Single consumer"), "Single consumer");
     }
 
     #[test]

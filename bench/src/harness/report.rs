@@ -7,7 +7,9 @@ use std::fmt::Write;
 use super::plan::{
     Baseline, GROUP_LOAD_RECORDS_PER_SEC, KafkaFigure, Protocol, SCENARIOS, Workload, scenario,
 };
-use super::results::{BaselineResult, Comparison, GroupTimes, Results, ScenarioResult, Verdict};
+use super::results::{
+    BaselineResult, Comparison, GroupTimes, IdempotenceCost, Results, ScenarioResult, Verdict,
+};
 
 /// The plots [`super::plots`] draws, as the report links them.
 pub const PLOTS: [(&str, &str); 3] = [
@@ -30,6 +32,7 @@ pub fn render(results: &Results) -> String {
     let mut out = String::new();
     header(&mut out, results);
     throughput_table(&mut out, results);
+    idempotence_table(&mut out, results);
     protocols_table(&mut out, results);
     broker_cpu_table(&mut out, results);
     latency_tables(&mut out, results);
@@ -115,11 +118,6 @@ fn throughput_table(out: &mut String, r: &Results) {
                 consumer.mb_per_sec
             ));
         }
-        let runs: Vec<String> = s
-            .runs_records_per_sec
-            .iter()
-            .map(|r| format!("{:.2}", r / 1e6))
-            .collect();
         let _ = writeln!(
             out,
             "| {} | {} | {:.1} | {} | {} | {} | {} |",
@@ -132,11 +130,92 @@ fn throughput_table(out: &mut String, r: &Results) {
             } else {
                 others.join(", ")
             },
-            runs.join(", "),
+            runs_text(s),
             kafka_throughput(s)
         );
     }
     let _ = writeln!(out);
+}
+
+fn idempotence_table(out: &mut String, r: &Results) {
+    let Some(first) = r.idempotence_costs.first() else {
+        return;
+    };
+    let floor = percent_text(first.cost_floor);
+    let _ = writeln!(out, "## Idempotence on and off\n");
+    let _ = writeln!(
+        out,
+        "Each pair is one `ringlog perf produce` process with acks=all, run as two rows one \
+         after the other on the same cluster: idempotent, as ringlog's producer is by default \
+         (a producer id from InitProducerId before its first batch, the partition's sequence on \
+         each batch, up to five requests of a partition in flight, one batch each), then with \
+         `--idempotence false` (one request of a partition in flight, carrying the batches \
+         queued behind its first). The cost is the share of the records/s without idempotence \
+         that the idempotent row lacks: 1 - on / off. Each row's figure is its median run's, \
+         taken as off by up to the farthest of its runs from it; the issue's floor, a cost of \
+         at most {floor}, is met when the cost's upper bound is within it, missed when its \
+         lower bound is not, else inconclusive (always when a row ran once, as in a quick \
+         run).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| row | idempotence on, records/s | idempotence off, records/s | on / off | every run, on; off, M records/s | cost (floor {floor}) |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---|---|");
+    for c in &r.idempotence_costs {
+        let (Some(on), Some(off)) = (r.scenario(&c.on), r.scenario(&c.off)) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {}; {} | {} |",
+            c.title,
+            thousands(on.records_per_sec),
+            thousands(off.records_per_sec),
+            ratio_text(c.records_per_sec_ratio),
+            runs_text(on),
+            runs_text(off),
+            cost_text(c)
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// Every run's records/s of a row, in millions.
+fn runs_text(s: &ScenarioResult) -> String {
+    let runs: Vec<String> = s
+        .runs_records_per_sec
+        .iter()
+        .map(|r| format!("{:.2}", r / 1e6))
+        .collect();
+    runs.join(", ")
+}
+
+/// A pair's cost, its bounds and its verdict.
+fn cost_text(c: &IdempotenceCost) -> String {
+    format!(
+        "{} ({}): {}",
+        percent_text(c.cost),
+        cost_bounds_text(c.cost_bounds),
+        verdict_text(c.verdict)
+    )
+}
+
+/// A share as a percentage, one decimal.
+pub fn percent_text(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+/// A cost's bounds, `low to high` over the runs' spread; unknown without them.
+pub fn cost_bounds_text(bounds: Option<[f64; 2]>) -> String {
+    match bounds {
+        Some([low, high]) => format!(
+            "{} to {} over the runs' spread",
+            percent_text(low),
+            percent_text(high)
+        ),
+        None => "spread unknown".to_string(),
+    }
 }
 
 fn protocols_table(out: &mut String, r: &Results) {
@@ -581,9 +660,10 @@ fn method(out: &mut String, r: &Results) {
          once no later run or row reads it.\n\
          - Clients: `ringlog perf produce` and `ringlog perf consume` processes, one per \
          producer or consumer, started at once. Several processes' records are added up and \
-         divided by the longest of their clocks. Three consumers each read the whole topic \
-         (as Kafka's three consumer machines did). The consumer rows read what the \
-         last run of the three-producer row wrote.\n\
+         divided by the longest of their clocks. Producers with acks=all are idempotent \
+         (ringlog's default) unless the row says idempotence off. Three consumers each read \
+         the whole topic (as Kafka's three consumer machines did). The consumer rows read \
+         what the last run of the three-producer row wrote.\n\
          - Kafka rows: librdkafka's producer (`compression.type` none, idempotence off, \
          records sent round robin over the partitions, batch size and linger as the section \
          on the two protocols says) or consumer (every partition assigned from the beginning, \
@@ -652,7 +732,8 @@ pub(crate) mod tests {
         cpu_ticks, group_run, latency, latency_baseline, scenario, throughput_baseline,
     };
     use super::super::results::{
-        GroupRun, Machine, Results, Settings, broker_cpu, compare, group_times, ratios, zero_copy,
+        GroupRun, Machine, Results, Settings, broker_cpu, compare, group_times, idempotence_cost,
+        median, ratios, zero_copy,
     };
     use super::*;
 
@@ -714,6 +795,7 @@ pub(crate) mod tests {
             baselines,
             scenarios,
             comparisons: Vec::new(),
+            idempotence_costs: Vec::new(),
         }
     }
 
@@ -812,6 +894,78 @@ pub(crate) mod tests {
             text.contains("| Single consumer, kafka (librdkafka) | kafka (librdkafka) | 0.500 | 4.00 | 100.0 | 1.20, 1.20 | 1.00, 1.00 | 4.80 ± 0.01 | 4.00 ± 0.02 | 560.0 / 500.0 (met) |"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn each_idempotence_pair_stands_together_with_its_cost() {
+        let mut results = sample();
+        let mut set = |name: &str, runs: &[f64]| {
+            let s = results
+                .scenarios
+                .iter_mut()
+                .find(|s| s.name == name)
+                .unwrap();
+            s.runs_records_per_sec = runs.to_vec();
+            s.records_per_sec = median(runs);
+        };
+        set("produce_1p_rf3_acksall", &[0.40e6, 0.39e6, 0.41e6]);
+        set(
+            "produce_1p_rf3_acksall_not_idempotent",
+            &[0.42e6, 0.41e6, 0.43e6],
+        );
+        set("produce_1p_rf1_acksall", &[1.0e6]);
+        set("produce_1p_rf1_acksall_not_idempotent", &[1.2e6]);
+        let find = |name: &str| results.scenario(name).unwrap().clone();
+        results.idempotence_costs = vec![
+            idempotence_cost(
+                &find("produce_1p_rf1_acksall"),
+                &find("produce_1p_rf1_acksall_not_idempotent"),
+                0.05,
+            ),
+            idempotence_cost(
+                &find("produce_1p_rf3_acksall"),
+                &find("produce_1p_rf3_acksall_not_idempotent"),
+                0.05,
+            ),
+        ];
+        let text = render(&results);
+        assert!(text.contains("## Idempotence on and off"), "{text}");
+        assert!(
+            text.contains(
+                "| row | idempotence on, records/s | idempotence off, records/s | on / off | every run, on; off, M records/s | cost (floor 5.0%) |"
+            ),
+            "{text}"
+        );
+        // A cost of 4.8%, but anywhere from 0 to 9.3% given the runs.
+        assert!(
+            text.contains(
+                "| Single producer, 3x replication, acks=all | 400,000 | 420,000 | 0.95 | 0.40, 0.39, 0.41; 0.42, 0.41, 0.43 | 4.8% (0.0% to 9.3% over the runs' spread): inconclusive |"
+            ),
+            "{text}"
+        );
+        // One run each: no spread, no verdict, however large the cost.
+        assert!(
+            text.contains(
+                "| Single producer, no replication, acks=all | 1,000,000 | 1,200,000 | 0.83 | 1.00; 1.20 | 16.7% (spread unknown): inconclusive |"
+            ),
+            "{text}"
+        );
+        // In the throughput table, each labelled, the idempotent row first.
+        let throughput = text.split("## Idempotence on and off").next().unwrap();
+        let lines: Vec<&str> = throughput.lines().collect();
+        let on = lines
+            .iter()
+            .position(|l| {
+                l.starts_with("| Single producer, 3x replication, acks=all, idempotence on |")
+            })
+            .unwrap();
+        assert!(
+            lines[on + 1]
+                .starts_with("| Single producer, 3x replication, acks=all, idempotence off |"),
+            "{throughput}"
+        );
+        // No pair measured: no section.
+        assert!(!render(&sample()).contains("## Idempotence on and off"));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! What a run measured, as written to `results.json`: the machine, the settings, every
 //! baseline and every scenario with its ratios to the baselines and what its brokers spent,
-//! and each Kafka row beside its thin twin. The ratios, the CPU per GB (raw, and net of the
-//! cluster's idle CPU) and the checks against the floors are computed here, from the
-//! figures alone.
+//! each Kafka row beside its thin twin, and each idempotence-off row beside its idempotent
+//! twin. The ratios, the CPU per GB (raw, and net of the cluster's idle CPU), what idempotence
+//! costs and the checks against the issues' floors are computed here, from the figures alone.
 //!
 //! The consumer-group rows carry their times instead ([`GroupTimes`]): every run's, the median
 //! and the longest, beside the session timeout and initial rebalance delay they ran with.
@@ -154,6 +154,10 @@ pub struct ScenarioResult {
     /// `1` or `all`; none for consumers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acks: Option<String>,
+    /// Whether its producers were idempotent (a producer id and sequences on every batch: only
+    /// with acks=all); none for consumers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotence: Option<bool>,
     pub flush_always: bool,
     /// The listener its clients talked to.
     pub protocol: Protocol,
@@ -399,6 +403,38 @@ pub struct Comparison {
     pub zero_copy_met: Option<bool>,
 }
 
+/// An idempotence-off row beside its idempotent twin, both measured in this run: what
+/// idempotence costs a producer's throughput, held to a floor.
+///
+/// Throughput has no resolution limit as CPU time has; what blurs it is how much a row's runs
+/// differ on a shared machine. Each row's figure is its median run's, taken as off by up to
+/// the farthest of its runs from it; with a single run (a quick run) that is unknown, and no
+/// verdict is drawn.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IdempotenceCost {
+    /// The two rows' names, and what their titles share.
+    pub on: String,
+    pub off: String,
+    pub title: String,
+    /// The idempotent row's records/s over the other's.
+    pub records_per_sec_ratio: f64,
+    /// The lowest and highest the ratio can be with each row's figure off by its runs' spread;
+    /// none when either ran once (or its spread reaches 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records_per_sec_ratio_bounds: Option<[f64; 2]>,
+    /// The share of the records/s without idempotence that it costs: `1 - ratio` (below 0 when
+    /// the idempotent row was the faster).
+    pub cost: f64,
+    /// The lowest and highest the cost can be, from the ratio's bounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_bounds: Option<[f64; 2]>,
+    /// The most `cost` may be.
+    pub cost_floor: f64,
+    /// Met when the cost's upper bound is within the floor, missed when its lower bound is
+    /// over it, else inconclusive (always, without bounds).
+    pub verdict: Verdict,
+}
+
 /// A rate measured beside the main one.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Rate {
@@ -426,6 +462,8 @@ pub struct Results {
     pub scenarios: Vec<ScenarioResult>,
     /// Each Kafka row beside its thin twin.
     pub comparisons: Vec<Comparison>,
+    /// Each idempotence-off row beside its idempotent twin.
+    pub idempotence_costs: Vec<IdempotenceCost>,
 }
 
 impl Results {
@@ -524,26 +562,28 @@ pub fn broker_cpu(ticks: &CpuTicks, bytes: u64) -> Option<BrokerCpu> {
     })
 }
 
-/// The lowest and highest `kafka / thin` can be when each may be off by its `off_max`; none
-/// when thin's could be 0.
+/// The lowest and highest `value / base` can be when each may be off by its `off_max` (a Kafka
+/// row's figure over its thin twin's; an idempotent row's over its twin's); none when `base`
+/// could be 0.
 pub fn ratio_bounds(
-    kafka: f64,
-    kafka_off_max: f64,
-    thin: f64,
-    thin_off_max: f64,
+    value: f64,
+    value_off_max: f64,
+    base: f64,
+    base_off_max: f64,
 ) -> Option<[f64; 2]> {
-    let thin_low = thin - thin_off_max;
-    if thin_low <= 0.0 {
+    let base_low = base - base_off_max;
+    if base_low <= 0.0 {
         return None;
     }
-    let kafka_low = (kafka - kafka_off_max).max(0.0);
+    let value_low = (value - value_off_max).max(0.0);
     Some([
-        kafka_low / (thin + thin_off_max),
-        (kafka + kafka_off_max) / thin_low,
+        value_low / (base + base_off_max),
+        (value + value_off_max) / base_low,
     ])
 }
 
-/// Whether a ratio that may lie anywhere in `bounds` (unknown: none) is within `floor`.
+/// Whether a figure held to at most `floor` (a CPU ratio, a cost), which may lie anywhere in
+/// `bounds` (unknown: none), is within it.
 pub fn floor_verdict(bounds: Option<[f64; 2]>, floor: f64) -> Verdict {
     match bounds {
         Some([_, high]) if within_floor(high, floor) => Verdict::Met,
@@ -563,7 +603,7 @@ pub fn zero_copy(fetched_bytes: u64, zero_copy_bytes: u64, bytes_out: u64) -> Ze
     }
 }
 
-/// Whether a CPU-per-GB ratio is within `floor` (a ratio of exactly the floor is).
+/// Whether a figure held to at most `floor` is within it (exactly the floor is).
 pub fn within_floor(ratio: f64, floor: f64) -> bool {
     ratio <= floor
 }
@@ -608,6 +648,54 @@ pub fn compare(thin: &ScenarioResult, kafka: &ScenarioResult, floor: f64) -> Com
     }
 }
 
+/// `on` (an idempotent row) beside `off` (its twin without idempotence), the share of
+/// throughput idempotence costs held to `floor`.
+pub fn idempotence_cost(on: &ScenarioResult, off: &ScenarioResult, floor: f64) -> IdempotenceCost {
+    let ratio = if off.records_per_sec > 0.0 {
+        on.records_per_sec / off.records_per_sec
+    } else {
+        0.0
+    };
+    let records_per_sec_ratio_bounds =
+        runs_spread(on)
+            .zip(runs_spread(off))
+            .and_then(|(on_off_max, off_off_max)| {
+                ratio_bounds(
+                    on.records_per_sec,
+                    on_off_max,
+                    off.records_per_sec,
+                    off_off_max,
+                )
+            });
+    // The cost falls as the ratio rises: its bounds are the ratio's, swapped.
+    let cost_bounds = records_per_sec_ratio_bounds.map(|[low, high]| [1.0 - high, 1.0 - low]);
+    IdempotenceCost {
+        on: on.name.clone(),
+        off: off.name.clone(),
+        title: super::plan::pair_title(&on.title).to_string(),
+        records_per_sec_ratio: ratio,
+        records_per_sec_ratio_bounds,
+        cost: 1.0 - ratio,
+        cost_bounds,
+        cost_floor: floor,
+        verdict: floor_verdict(cost_bounds, floor),
+    }
+}
+
+/// How far a row's records/s may be off: the farthest of its runs from the figure reported;
+/// none for a single run.
+pub fn runs_spread(s: &ScenarioResult) -> Option<f64> {
+    if s.runs_records_per_sec.len() < 2 {
+        return None;
+    }
+    let spread = s
+        .runs_records_per_sec
+        .iter()
+        .map(|run| (run - s.records_per_sec).abs())
+        .fold(0.0, f64::max);
+    Some(spread)
+}
+
 /// The median of `values` (the mean of the middle two for an even count); 0 for none.
 pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
@@ -646,6 +734,7 @@ pub(crate) mod tests {
             partitions: 6,
             record_size: 100,
             acks: Some("1".to_string()),
+            idempotence: Some(false),
             flush_always: false,
             protocol: Protocol::Thin,
             client: "ringlog perf".to_string(),
@@ -948,6 +1037,63 @@ pub(crate) mod tests {
         assert_eq!(floor_verdict(Some([0.9, 1.15]), 1.15), Verdict::Met);
         assert_eq!(floor_verdict(Some([1.16, 1.3]), 1.15), Verdict::Missed);
         assert_eq!(floor_verdict(Some([1.1, 1.2]), 1.15), Verdict::Inconclusive);
+    }
+
+    /// A row of `runs` records/s, the median run's reported.
+    pub(crate) fn runs(name: &str, runs: &[f64]) -> ScenarioResult {
+        let mut s = scenario(name, 0.0, None);
+        s.runs_records_per_sec = runs.to_vec();
+        s.records_per_sec = median(runs);
+        s.title = format!("{name} shape, idempotence on");
+        s
+    }
+
+    #[test]
+    fn idempotence_costs_the_share_of_throughput_it_takes() {
+        // 0.97 of the records/s: a cost of 3%, runs within 1% (on) and 0.5% (off) of theirs.
+        let on = runs("on", &[0.98e6, 0.97e6, 0.96e6]);
+        let off = runs("off", &[1.0e6, 1.005e6, 0.995e6]);
+        let c = idempotence_cost(&on, &off, 0.05);
+        assert_eq!((c.on.as_str(), c.off.as_str()), ("on", "off"));
+        assert_eq!(c.title, "on shape");
+        assert!((c.records_per_sec_ratio - 0.97).abs() < 1e-12, "{c:?}");
+        assert!((c.cost - 0.03).abs() < 1e-12, "{c:?}");
+        let [low, high] = c.records_per_sec_ratio_bounds.unwrap();
+        assert!((low - 0.96 / 1.005).abs() < 1e-12, "{c:?}");
+        assert!((high - 0.98 / 0.995).abs() < 1e-12, "{c:?}");
+        let [cost_low, cost_high] = c.cost_bounds.unwrap();
+        assert!((cost_low - (1.0 - high)).abs() < 1e-12, "{c:?}");
+        assert!((cost_high - (1.0 - low)).abs() < 1e-12, "{c:?}");
+        assert_eq!(c.verdict, Verdict::Met);
+        // The same medians with wider runs: the cost could be over 5%.
+        let on = runs("on", &[1.0e6, 0.97e6, 0.9e6]);
+        let c = idempotence_cost(&on, &off, 0.05);
+        assert_eq!(c.verdict, Verdict::Inconclusive, "{c:?}");
+        // 0.85 of the records/s, every run of it under every run without.
+        let on = runs("on", &[0.86e6, 0.85e6, 0.84e6]);
+        let c = idempotence_cost(&on, &off, 0.05);
+        assert!((c.cost - 0.15).abs() < 1e-12, "{c:?}");
+        assert_eq!(c.verdict, Verdict::Missed, "{c:?}");
+        // Faster with idempotence: a negative cost, met.
+        let on = runs("on", &[1.1e6, 1.1e6, 1.1e6]);
+        let c = idempotence_cost(&on, &off, 0.05);
+        assert!(c.cost < 0.0, "{c:?}");
+        assert_eq!(c.verdict, Verdict::Met, "{c:?}");
+    }
+
+    #[test]
+    fn one_run_has_no_spread_and_draws_no_verdict() {
+        let on = runs("on", &[0.5e6]);
+        let off = runs("off", &[1.0e6]);
+        assert_eq!(runs_spread(&on), None);
+        assert_eq!(runs_spread(&runs("two", &[1.0, 3.0])), Some(1.0));
+        let c = idempotence_cost(&on, &off, 0.05);
+        assert!((c.cost - 0.5).abs() < 1e-12, "{c:?}");
+        assert_eq!(
+            (c.records_per_sec_ratio_bounds, c.cost_bounds),
+            (None, None)
+        );
+        assert_eq!(c.verdict, Verdict::Inconclusive);
     }
 
     pub(crate) fn group_run(seconds: f64, partitions: &[u32]) -> GroupRun {

@@ -46,6 +46,8 @@ struct Produced {
     bytes: u64,
     seconds: f64,
     latency_ms: Latency,
+    /// Whether the producers were idempotent.
+    idempotence: bool,
 }
 
 /// `perf consume --json`, the fields used.
@@ -73,9 +75,9 @@ pub fn run(
         return run_kafka(cluster, scenario, topic, records, deadline);
     }
     match scenario.workload {
-        Workload::Produce { producers, acks } => {
-            produce(cluster, scenario, topic, records, producers, acks, deadline)
-        }
+        Workload::Produce {
+            producers, acks, ..
+        } => produce(cluster, scenario, topic, records, producers, acks, deadline),
         Workload::Consume { consumers, .. } => {
             consume(cluster, topic, records, consumers, deadline)
         }
@@ -95,7 +97,8 @@ pub fn run(
     }
 }
 
-/// A Kafka row: librdkafka's one producer or one consumer (the only shapes of Kafka rows).
+/// A Kafka row: librdkafka's one producer (without idempotence) or one consumer (the only
+/// shapes of Kafka rows).
 fn run_kafka(
     cluster: &Cluster,
     scenario: &Scenario,
@@ -105,7 +108,11 @@ fn run_kafka(
 ) -> Result<Figures> {
     let bootstrap = cluster.kafka_bootstrap();
     match scenario.workload {
-        Workload::Produce { producers: 1, acks } => kafka_clients::produce(
+        Workload::Produce {
+            producers: 1,
+            acks,
+            idempotence: false,
+        } => kafka_clients::produce(
             bootstrap,
             topic,
             PARTITIONS,
@@ -118,7 +125,7 @@ fn run_kafka(
             kafka_clients::consume(bootstrap, topic, records, deadline)
         }
         other => bail!(
-            "{}: a Kafka row runs one producer or one consumer, not {other:?}",
+            "{}: a Kafka row runs one producer without idempotence or one consumer, not {other:?}",
             scenario.name
         ),
     }
@@ -143,7 +150,7 @@ fn produce(
         })
         .collect::<Result<Vec<_>>>()?;
     let produced = finish_all::<Produced>(runs, deadline)?;
-    produced_figures(&produced, None)
+    produced_figures(scenario, &produced, None)
 }
 
 /// `consumers` consumers at once, each reading all `records` of `topic`.
@@ -183,7 +190,7 @@ fn produce_and_consume(
     let producer = start(cluster, "producer", &producer_args)?;
     let produced: Produced = finish(producer, deadline)?;
     let consumed: Consumed = finish(consumer, deadline)?;
-    let mut figures = produced_figures(&[produced], None)?;
+    let mut figures = produced_figures(scenario, &[produced], None)?;
     figures.consumer = Some(combined([(
         consumed.records,
         consumed.bytes,
@@ -216,7 +223,7 @@ fn end_to_end(
     let latency = consumed
         .end_to_end_ms
         .context("perf consume --latency reported no end_to_end_ms")?;
-    let mut figures = produced_figures(&[produced], Some(latency))?;
+    let mut figures = produced_figures(scenario, &[produced], Some(latency))?;
     figures.throttle = Some(rate);
     Ok(figures)
 }
@@ -235,12 +242,16 @@ pub fn create_topic(cluster: &Cluster, scenario: &Scenario, topic: &str) -> Resu
     cluster.wait_topic_ready(topic)
 }
 
+/// `perf produce` into `topic` as `scenario`'s producers: `records` of its record size with
+/// `acks`, idempotent or not as the row says (the flag on every command line, so none relies
+/// on the client's default).
 pub(super) fn produce_args(
     scenario: &Scenario,
     topic: &str,
     records: u64,
     acks: Acks,
 ) -> Vec<String> {
+    let idempotence = scenario.workload.idempotence() == Some(true);
     [
         "perf",
         "produce",
@@ -251,6 +262,8 @@ pub(super) fn produce_args(
         &scenario.record_size.to_string(),
         "--acks",
         acks.as_arg(),
+        "--idempotence",
+        if idempotence { "true" } else { "false" },
         "--batch-bytes",
         &BATCH_BYTES.to_string(),
         "--linger-ms",
@@ -304,11 +317,24 @@ fn finish_all<T: for<'de> Deserialize<'de>>(
     results.into_iter().collect()
 }
 
-/// The figures of producers (one or several), with `latency` instead of theirs when given.
-fn produced_figures(produced: &[Produced], latency: Option<Latency>) -> Result<Figures> {
+/// The figures of `scenario`'s producers (one or several), with `latency` instead of theirs
+/// when given. Fails unless every producer was idempotent as the row asks.
+fn produced_figures(
+    scenario: &Scenario,
+    produced: &[Produced],
+    latency: Option<Latency>,
+) -> Result<Figures> {
     let errors: u64 = produced.iter().map(|p| p.errors).sum();
     if errors > 0 {
         bail!("{errors} records not delivered");
+    }
+    let idempotence = scenario.workload.idempotence() == Some(true);
+    if let Some(p) = produced.iter().find(|p| p.idempotence != idempotence) {
+        bail!(
+            "{}: a producer reported idempotence {}, the row asks for {idempotence}",
+            scenario.name,
+            p.idempotence
+        );
     }
     let latency = latency.or_else(|| worst(produced.iter().map(|p| &p.latency_ms)));
     Ok(Figures {
@@ -390,9 +416,47 @@ mod tests {
     }
 
     #[test]
+    fn a_row_states_its_idempotence_and_holds_its_producers_to_it() {
+        let off =
+            super::super::plan::scenario(Scenario::PRODUCE_RF3_ACKS_ALL_NOT_IDEMPOTENT).unwrap();
+        let on = super::super::plan::scenario(Scenario::PRODUCE_RF3_ACKS_ALL).unwrap();
+        let acks1 = super::super::plan::scenario(Scenario::PRODUCE_RF3_ACKS1).unwrap();
+        let flag = |scenario: &Scenario, acks: Acks| {
+            let args = produce_args(scenario, "t", 10, acks);
+            let at = args.iter().position(|a| a == "--idempotence").unwrap();
+            args[at + 1].clone()
+        };
+        assert_eq!(flag(off, Acks::All), "false");
+        assert_eq!(flag(on, Acks::All), "true");
+        assert_eq!(flag(acks1, Acks::Leader), "false");
+        let produced = |idempotence| Produced {
+            records: 10,
+            errors: 0,
+            bytes: 1000,
+            seconds: 1.0,
+            latency_ms: Latency {
+                p50: 1.0,
+                p99: 1.0,
+                p999: 1.0,
+                max: 1.0,
+                percentiles: Vec::new(),
+            },
+            idempotence,
+        };
+        assert!(produced_figures(off, &[produced(false)], None).is_ok());
+        assert!(produced_figures(on, &[produced(true)], None).is_ok());
+        let error = produced_figures(off, &[produced(true)], None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "produce_1p_rf3_acksall_not_idempotent: a producer reported idempotence true, the \
+             row asks for false"
+        );
+    }
+
+    #[test]
     fn reports_parse_as_perf_prints_them() {
         let produced: Produced = serde_json::from_str(
-            r#"{"records":10,"errors":0,"bytes":1000,"seconds":0.5,"records_per_sec":20.0,"mb_per_sec":0.002,"latency_ms":{"p50":1.0,"p99":2.0,"p999":3.0,"max":4.0},"record_size":100,"acks":"1","producers":1,"batch_bytes":131072,"linger_ms":5,"throughput":null}"#,
+            r#"{"records":10,"errors":0,"bytes":1000,"seconds":0.5,"records_per_sec":20.0,"mb_per_sec":0.002,"latency_ms":{"p50":1.0,"p99":2.0,"p999":3.0,"max":4.0},"record_size":100,"acks":"1","idempotence":false,"producers":1,"batch_bytes":131072,"linger_ms":5,"throughput":null}"#,
         )
         .unwrap();
         assert_eq!(produced.records, 10);

@@ -10,6 +10,9 @@
 //! in chunks, handed over whenever a send or the throttle waits). The clock runs from the
 //! first send to the last acknowledgement; `mb_per_sec` counts value bytes, 10^6 per MB.
 //!
+//! The producers are idempotent with acks=all unless `--idempotence false` says otherwise (the
+//! client's default, reported as `idempotence`), so a run can measure what idempotence costs.
+//!
 //! Records not delivered are counted in `errors`; the report is printed, then the command fails
 //! naming the first.
 //!
@@ -55,6 +58,16 @@ pub(crate) struct Args {
     /// `0`, `1` or `all`.
     #[arg(long, default_value = "all", value_parser = parse_acks)]
     acks: Acks,
+    /// `true` or `false`: whether the producers are idempotent with acks=all (a producer id
+    /// and sequences on every batch, up to five requests of a partition in flight, one batch
+    /// each); with acks 0 or 1 they are not, whatever this says.
+    #[arg(
+        long,
+        default_value_t = ProducerConfig::default().idempotence,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    idempotence: bool,
     /// A partition's batch is sent once it holds this many bytes.
     #[arg(long, default_value_t = ProducerConfig::default().batch_bytes)]
     batch_bytes: usize,
@@ -93,6 +106,8 @@ struct Report {
     latency_ms: LatencyMs,
     record_size: u32,
     acks: &'static str,
+    /// Whether the producers were idempotent: `--idempotence` with acks=all.
+    idempotence: bool,
     producers: u32,
     batch_bytes: usize,
     linger_ms: u64,
@@ -129,6 +144,7 @@ async fn perf_produce(args: Args) -> Result<()> {
         acks: args.acks,
         batch_bytes: args.batch_bytes,
         linger: Duration::from_millis(args.linger_ms),
+        idempotence: args.idempotence,
         ..ProducerConfig::default()
     };
     let payload = Bytes::from(
@@ -173,7 +189,7 @@ async fn perf_produce(args: Args) -> Result<()> {
     let seconds = seconds_since(started);
     progress.finish_and_clear();
     drop(client);
-    let report = Report::new(&args, &total, seconds);
+    let report = Report::new(&args, &config, &total, seconds);
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -317,7 +333,7 @@ impl Sent {
 }
 
 impl Report {
-    fn new(args: &Args, sent: &Sent, seconds: f64) -> Report {
+    fn new(args: &Args, config: &ProducerConfig, sent: &Sent, seconds: f64) -> Report {
         let bytes = sent.acknowledged * u64::from(args.record_size);
         Report {
             records: sent.acknowledged,
@@ -329,6 +345,7 @@ impl Report {
             latency_ms: LatencyMs::of(&sent.latency_us),
             record_size: args.record_size,
             acks: acks_name(args.acks),
+            idempotence: config.is_idempotent(),
             producers: args.producers,
             batch_bytes: args.batch_bytes,
             linger_ms: args.linger_ms,
@@ -347,8 +364,17 @@ fn print_text(r: &Report) {
         r.latency_ms.p50, r.latency_ms.p99, r.latency_ms.p999, r.latency_ms.max
     );
     println!(
-        "{} producer(s), acks {}, {} bytes per record, batch_bytes {}, linger {} ms",
-        r.producers, r.acks, r.record_size, r.batch_bytes, r.linger_ms
+        "{} producer(s), acks {}, {}, {} bytes per record, batch_bytes {}, linger {} ms",
+        r.producers,
+        r.acks,
+        if r.idempotence {
+            "idempotent"
+        } else {
+            "not idempotent"
+        },
+        r.record_size,
+        r.batch_bytes,
+        r.linger_ms
     );
 }
 
