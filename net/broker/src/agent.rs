@@ -22,6 +22,8 @@
 //!   allocates this broker ([`MetadataCommand::AllocateProducerIds`]), kept by one task
 //!   ([`hand_out_producer_ids`], over the pure [`ProducerIdPool`]): the next block is asked
 //!   for before the current one runs out, and a request that finds no id waits for it.
+//! - **TLS reloads.** The TLS listeners' key and certificates are loaded again when their
+//!   files change ([`reload_tls`]).
 //! - **Controlled shutdown.** Before the broker stops, the controller moves its leaderships
 //!   away ([`MetadataCommand::ControlledShutdown`]).
 
@@ -140,6 +142,7 @@ async fn run(
         identity,
         id_requests,
     ));
+    let tls_task = tokio::spawn(reload_tls(shared.clone()));
     let mut hosting = Hosting::default();
     let mut tasks = Tasks {
         fetchers: Fetchers::new(shared.clone()),
@@ -175,6 +178,30 @@ async fn run(
     }
     registration.abort();
     producer_id_task.abort();
+    tls_task.abort();
+}
+
+/// Looks at the TLS listeners' key, certificates and CAs every `ssl_reload_interval_ms`, and
+/// loads them again when they change (see [`crate::tls`]).
+async fn reload_tls(shared: Arc<Shared>) {
+    let Some(tls) = shared.tls.as_ref() else {
+        return;
+    };
+    let mut interval = tokio::time::interval(shared.options.config.ssl_reload_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match tls.reload_if_changed() {
+            Ok(true) => {
+                tracing::info!("TLS key and certificates reloaded: new connections use them")
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(
+                %error,
+                "TLS files changed but do not load: connections go on with the ones loaded before"
+            ),
+        }
+    }
 }
 
 /// What the agent's loop hands messages to besides the controller: the follower fetchers and

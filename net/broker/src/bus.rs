@@ -97,7 +97,7 @@ pub(crate) enum ShardMsg {
     /// A connection another shard accepted, for this one to serve (see `Shard::assign`).
     Adopt {
         stream: TcpStream,
-        protocol: crate::frontend::Protocol,
+        kind: crate::frontend::ListenerKind,
     },
     /// The outcome of an admin operation the agent carried out.
     AdminDone {
@@ -162,6 +162,8 @@ pub(crate) struct Shared {
     pub advertised: std::net::SocketAddr,
     /// The Kafka listener's `host:port` Kafka's Metadata reports, if there is one.
     pub kafka_advertised: Option<String>,
+    /// The TLS listeners' config, if a listener speaks TLS.
+    pub tls: Option<crate::tls::ServerTls>,
     pub started: Instant,
     /// Connections open on the broker, held to `max_connections`.
     pub connections: std::sync::atomic::AtomicUsize,

@@ -18,7 +18,7 @@
 //! | key                                    | default          | Kafka's key                    | notes |
 //! |----------------------------------------|------------------|--------------------------------|-------|
 //! | `node_id`                              | 1                | `node.id`                      | 0 ..= 2^31-1 (the wire carries it as an i32) |
-//! | `listeners`                            | PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095 | `listeners` | `NAME://ip:port,...`: PLAINTEXT is Kafka's protocol (optional), THIN ringlog's (required: its client, CLI and followers speak it) |
+//! | `listeners`                            | PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095 | `listeners` | `NAME://ip:port,...`: PLAINTEXT (or SSL, with TLS) is Kafka's protocol (optional), THIN (or THIN_SSL) ringlog's (required: its client, CLI and followers speak it) |
 //! | `advertised_listeners`                 | "" (= `listeners`) | `advertised.listeners`       | `NAME://host:port,...`; a listener left out advertises its bound address; required for one bound to 0.0.0.0 or `[::]` |
 //! | `data_dir`                             | ./ringlog-data   | `log.dirs`                     | one directory, not a list |
 //! | `metrics_listen`                       | 127.0.0.1:9644   | none (Kafka uses JMX)          | Prometheus text at `/metrics` |
@@ -61,6 +61,10 @@
 //! | `offsets_retention_minutes`            | 10080 (7 days)   | `offsets.retention.minutes`    | an empty group's offsets (and a consumer's in assign mode, from its commit) expire after it |
 //! | `offsets_retention_check_interval_ms`  | 600000           | `offsets.retention.check.interval.ms` | |
 //! | `producer_id_expiration_ms`            | 86400000 (1 day) | `producer.id.expiration.ms`    | a partition forgets an idempotent producer idle this long (checked with retention, every 30 s) |
+//! | `ssl_keystore_location`                | "" (none)        | `ssl.keystore.location` (with `ssl.keystore.type` PEM) | the TLS listeners' private key and certificate chain in one PEM file; required by an `SSL` or `THIN_SSL` listener |
+//! | `ssl_truststore_location`              | "" (none)        | `ssl.truststore.location` (PEM) | CA certificates client certificates are checked against; required by `ssl_client_auth` requested or required |
+//! | `ssl_client_auth`                      | none             | `ssl.client.auth`              | none, requested, required |
+//! | `ssl_reload_interval_ms`               | 10000            | none (Kafka reloads on an AlterConfigs of the keystore) | the key, certificates and CAs are reloaded when their files change, for new connections |
 //!
 //! Durations are [`Duration`]s in [`BrokerConfig`] (`log_roll_ms` is the field `log_roll`); a
 //! unit appears only in the keys. The keys marked "topic default" give the defaults of the
@@ -203,6 +207,38 @@ pub struct BrokerConfig {
     pub offsets_retention_check_interval: Duration,
     /// `producer_id_expiration_ms`: how long a partition keeps an idle idempotent producer.
     pub producer_id_expiration: Duration,
+    /// `ssl_keystore_location`: the TLS listeners' private key and certificate chain (PEM).
+    pub ssl_keystore_location: Option<PathBuf>,
+    /// `ssl_truststore_location`: the CA certificates (PEM) client certificates are checked
+    /// against.
+    pub ssl_truststore_location: Option<PathBuf>,
+    /// `ssl_client_auth`: whether TLS clients must show a certificate.
+    pub ssl_client_auth: ClientAuth,
+    /// `ssl_reload_interval_ms`: how often the key, certificates and CAs are looked at for a
+    /// change on disk.
+    pub ssl_reload_interval: Duration,
+}
+
+/// Whether a TLS listener asks its clients for a certificate (Kafka's `ssl.client.auth`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No client certificate is asked for.
+    #[default]
+    None,
+    /// One is asked for and checked if given; a client without one is served.
+    Requested,
+    /// A client without a certificate the truststore's CAs signed is refused.
+    Required,
+}
+
+impl ClientAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuth::None => "none",
+            ClientAuth::Requested => "requested",
+            ClientAuth::Required => "required",
+        }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -254,6 +290,10 @@ impl Default for BrokerConfig {
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
             offsets_retention_check_interval: Duration::from_millis(600_000),
             producer_id_expiration: Duration::from_millis(86_400_000),
+            ssl_keystore_location: None,
+            ssl_truststore_location: None,
+            ssl_client_auth: ClientAuth::None,
+            ssl_reload_interval: Duration::from_secs(10),
         }
     }
 }
@@ -423,6 +463,51 @@ impl BrokerConfig {
                     ),
                 );
             }
+        }
+        let advertised = &self.advertised_listeners;
+        let names = [
+            (
+                advertised.kafka_name,
+                self.listeners.kafka_name(),
+                self.listeners.kafka.is_some(),
+            ),
+            (advertised.thin_name, self.listeners.thin_name(), true),
+        ];
+        for (advertised_name, name, bound) in names {
+            match advertised_name {
+                Some(advertised_name) if !bound => inconsistent(
+                    &["listeners", "advertised_listeners"],
+                    format!("advertised listener {advertised_name} is not in listeners"),
+                ),
+                Some(advertised_name) if advertised_name != name => inconsistent(
+                    &["listeners", "advertised_listeners"],
+                    format!(
+                        "advertised listener {advertised_name} names the listener {name}, which \
+                         listeners binds: an advertised listener takes its listener's name"
+                    ),
+                ),
+                _ => {}
+            }
+        }
+        if self.listeners.any_tls() && self.ssl_keystore_location.is_none() {
+            inconsistent(
+                &["listeners", "ssl_keystore_location"],
+                format!(
+                    "listeners {} has a TLS listener, which needs a key and certificate: set \
+                     ssl_keystore_location",
+                    self.listeners
+                ),
+            );
+        }
+        if self.ssl_client_auth != ClientAuth::None && self.ssl_truststore_location.is_none() {
+            inconsistent(
+                &["ssl_client_auth", "ssl_truststore_location"],
+                format!(
+                    "ssl_client_auth is {}, which checks client certificates against the CAs \
+                     of ssl_truststore_location: set it",
+                    self.ssl_client_auth.as_str()
+                ),
+            );
         }
         if self.rack.as_ref().is_some_and(|rack| rack.0.is_empty()) {
             inconsistent(
@@ -655,24 +740,80 @@ pub fn default_toml() -> String {
 }
 
 /// The listeners a broker binds (`listeners`), Kafka's `NAME://ip:port,...`. A listener's name
-/// says its protocol, as Kafka's names say their security protocol when no map is given:
+/// says its protocol and how its connections are secured, as Kafka's names say their security
+/// protocol when no map is given:
 ///
-/// | name        | protocol                                                    |
-/// |-------------|-------------------------------------------------------------|
-/// | `PLAINTEXT` | Kafka's wire protocol, for every Kafka client and tool      |
-/// | `THIN`      | ringlog's thin protocol (`net/PROTOCOL.md`): its client, CLI and followers |
+/// | name        | protocol                                  | security |
+/// |-------------|-------------------------------------------|----------|
+/// | `PLAINTEXT` | Kafka's wire protocol, for every Kafka client and tool | none |
+/// | `SSL`       | Kafka's wire protocol                     | TLS (`ssl_*` keys) |
+/// | `THIN`      | ringlog's thin protocol (`net/PROTOCOL.md`): its client, CLI and followers | none |
+/// | `THIN_SSL`  | ringlog's thin protocol                   | TLS (`ssl_*` keys) |
+///
+/// One listener of each protocol: a thin one (required) and a Kafka one (optional).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listeners {
-    /// `THIN`: required, as followers fetch through it.
+    /// The thin protocol's: required, as followers fetch through it.
     pub thin: SocketAddr,
-    /// `PLAINTEXT`: Kafka's protocol; `None`: no Kafka listener.
+    /// How the thin listener's connections are secured.
+    pub thin_security: SecurityProtocol,
+    /// Kafka's protocol; `None`: no Kafka listener.
     pub kafka: Option<SocketAddr>,
+    /// How the Kafka listener's connections are secured.
+    pub kafka_security: SecurityProtocol,
 }
 
-/// The Kafka listener's name.
+/// How a listener's connections are secured (Kafka's `security.protocol`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SecurityProtocol {
+    /// Neither encrypted nor authenticated.
+    #[default]
+    Plaintext,
+    /// TLS (Kafka still calls it SSL), with client certificates if `ssl_client_auth` asks.
+    Ssl,
+}
+
+impl SecurityProtocol {
+    /// Whether its connections speak TLS.
+    pub fn tls(self) -> bool {
+        self == SecurityProtocol::Ssl
+    }
+
+    /// The listener name of this security on the Kafka protocol or on the thin one.
+    pub fn listener_name(self, thin: bool) -> &'static str {
+        match (thin, self) {
+            (false, SecurityProtocol::Plaintext) => KAFKA_LISTENER,
+            (false, SecurityProtocol::Ssl) => KAFKA_SSL_LISTENER,
+            (true, SecurityProtocol::Plaintext) => THIN_LISTENER,
+            (true, SecurityProtocol::Ssl) => THIN_SSL_LISTENER,
+        }
+    }
+}
+
+/// The plaintext Kafka listener's name.
 pub const KAFKA_LISTENER: &str = "PLAINTEXT";
-/// The thin protocol's listener's name.
+/// The Kafka listener's name with TLS.
+pub const KAFKA_SSL_LISTENER: &str = "SSL";
+/// The plaintext thin listener's name.
 pub const THIN_LISTENER: &str = "THIN";
+/// The thin listener's name with TLS.
+pub const THIN_SSL_LISTENER: &str = "THIN_SSL";
+
+/// Every listener name: (name, thin protocol?, security).
+const LISTENER_NAMES: [(&str, bool, SecurityProtocol); 4] = [
+    (KAFKA_LISTENER, false, SecurityProtocol::Plaintext),
+    (KAFKA_SSL_LISTENER, false, SecurityProtocol::Ssl),
+    (THIN_LISTENER, true, SecurityProtocol::Plaintext),
+    (THIN_SSL_LISTENER, true, SecurityProtocol::Ssl),
+];
+
+/// Kafka's names of security protocols ringlog does not serve yet, for a clear refusal.
+const SASL_LISTENER_NAMES: [&str; 4] = [
+    "SASL_PLAINTEXT",
+    "SASL_SSL",
+    "THIN_SASL_PLAINTEXT",
+    "THIN_SASL_SSL",
+];
 
 impl Default for Listeners {
     /// Kafka's port for Kafka's protocol, so a Kafka client's defaults find it; the thin
@@ -680,19 +821,38 @@ impl Default for Listeners {
     fn default() -> Listeners {
         Listeners {
             thin: SocketAddr::from(([127, 0, 0, 1], 9095)),
+            thin_security: SecurityProtocol::Plaintext,
             kafka: Some(SocketAddr::from(([127, 0, 0, 1], 9092))),
+            kafka_security: SecurityProtocol::Plaintext,
         }
     }
 }
 
 impl Listeners {
-    /// Both listeners on 127.0.0.1, each on a free port the kernel picks (tests, embedders).
+    /// Both listeners on 127.0.0.1, plaintext, each on a free port the kernel picks (tests,
+    /// embedders).
     pub fn loopback_any_port() -> Listeners {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         Listeners {
             thin: any,
             kafka: Some(any),
+            ..Listeners::default()
         }
+    }
+
+    /// The thin listener's name (`THIN`, `THIN_SSL`).
+    pub fn thin_name(&self) -> &'static str {
+        self.thin_security.listener_name(true)
+    }
+
+    /// The Kafka listener's name (`PLAINTEXT`, `SSL`).
+    pub fn kafka_name(&self) -> &'static str {
+        self.kafka_security.listener_name(false)
+    }
+
+    /// Whether any listener speaks TLS.
+    pub fn any_tls(&self) -> bool {
+        self.thin_security.tls() || (self.kafka.is_some() && self.kafka_security.tls())
     }
 
     /// Each listener's name, bound address and advertised address (if one is set).
@@ -702,33 +862,66 @@ impl Listeners {
     ) -> impl Iterator<Item = (&'static str, SocketAddr, Option<&'a HostPort>)> + 'a {
         let kafka = self
             .kafka
-            .map(|address| (KAFKA_LISTENER, address, advertised.kafka.as_ref()));
+            .map(|address| (self.kafka_name(), address, advertised.kafka.as_ref()));
         kafka
             .into_iter()
-            .chain([(THIN_LISTENER, self.thin, advertised.thin.as_ref())])
+            .chain([(self.thin_name(), self.thin, advertised.thin.as_ref())])
     }
 }
 
-/// Splits Kafka's `NAME://address,...` into (name, address) pairs, each name once and known.
-fn listener_list(s: &str) -> Result<Vec<(&'static str, &str)>, String> {
-    let mut seen: Vec<(&'static str, &str)> = Vec::new();
+/// One entry of a listener list: its name's protocol and security, and its address.
+struct ListenerEntry<'a> {
+    name: &'static str,
+    thin: bool,
+    security: SecurityProtocol,
+    address: &'a str,
+}
+
+/// Splits Kafka's `NAME://address,...` into its entries, each name known and each protocol
+/// (thin, Kafka's) at most once.
+fn listener_list(s: &str) -> Result<Vec<ListenerEntry<'_>>, String> {
+    let mut seen: Vec<ListenerEntry<'_>> = Vec::new();
     for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let (name, address) = entry
             .split_once("://")
             .ok_or_else(|| format!("{entry:?}: expected NAME://host:port"))?;
-        let name = [KAFKA_LISTENER, THIN_LISTENER]
+        if let Some(sasl) = SASL_LISTENER_NAMES
+            .iter()
+            .find(|sasl| sasl.eq_ignore_ascii_case(name))
+        {
+            return Err(format!(
+                "{entry:?}: {sasl} listeners are not served yet (SASL is not supported yet); \
+                 PLAINTEXT, SSL, THIN and THIN_SSL are"
+            ));
+        }
+        let (name, thin, security) = LISTENER_NAMES
             .into_iter()
-            .find(|known| known.eq_ignore_ascii_case(name))
+            .find(|(known, _, _)| known.eq_ignore_ascii_case(name))
             .ok_or_else(|| {
                 format!(
-                    "{entry:?}: unknown listener name {name:?} (known: {KAFKA_LISTENER} for \
-                     Kafka's protocol, {THIN_LISTENER} for ringlog's)"
+                    "{entry:?}: unknown listener name {name:?} (known: {KAFKA_LISTENER} and \
+                     {KAFKA_SSL_LISTENER} for Kafka's protocol, {THIN_LISTENER} and \
+                     {THIN_SSL_LISTENER} for ringlog's)"
                 )
             })?;
-        if seen.iter().any(|(other, _)| *other == name) {
-            return Err(format!("listener {name} is named twice"));
+        if let Some(other) = seen.iter().find(|other| other.thin == thin) {
+            let protocol = if thin { "ringlog's thin" } else { "Kafka's" };
+            return Err(if other.name == name {
+                format!("listener {name} is named twice")
+            } else {
+                format!(
+                    "listeners {} and {name} both speak {protocol} protocol: one listener a \
+                     protocol",
+                    other.name
+                )
+            });
         }
-        seen.push((name, address));
+        seen.push(ListenerEntry {
+            name,
+            thin,
+            security,
+            address,
+        });
     }
     Ok(seen)
 }
@@ -738,41 +931,54 @@ impl FromStr for Listeners {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Listeners, String> {
+        let mut listeners = Listeners {
+            kafka: None,
+            ..Listeners::default()
+        };
         let mut thin = None;
-        let mut kafka = None;
-        for (name, address) in listener_list(s)? {
-            let address: SocketAddr = address.parse().map_err(|_| {
-                format!("{name}://{address}: expected an ip address and port, like 127.0.0.1:9092")
+        for entry in listener_list(s)? {
+            let address: SocketAddr = entry.address.parse().map_err(|_| {
+                format!(
+                    "{}://{}: expected an ip address and port, like 127.0.0.1:9092",
+                    entry.name, entry.address
+                )
             })?;
-            match name {
-                KAFKA_LISTENER => kafka = Some(address),
-                _ => thin = Some(address),
+            if entry.thin {
+                thin = Some(address);
+                listeners.thin_security = entry.security;
+            } else {
+                listeners.kafka = Some(address);
+                listeners.kafka_security = entry.security;
             }
         }
-        let thin = thin.ok_or_else(|| {
+        listeners.thin = thin.ok_or_else(|| {
             format!(
-                "{s:?} has no {THIN_LISTENER} listener, which ringlog's client and followers need"
+                "{s:?} has no {THIN_LISTENER} or {THIN_SSL_LISTENER} listener, which ringlog's \
+                 client and followers need"
             )
         })?;
-        Ok(Listeners { thin, kafka })
+        Ok(listeners)
     }
 }
 
 impl fmt::Display for Listeners {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(kafka) = self.kafka {
-            write!(f, "{KAFKA_LISTENER}://{kafka},")?;
+            write!(f, "{}://{kafka},", self.kafka_name())?;
         }
-        write!(f, "{THIN_LISTENER}://{}", self.thin)
+        write!(f, "{}://{}", self.thin_name(), self.thin)
     }
 }
 
 /// The addresses the listeners give to clients and other brokers (`advertised_listeners`):
-/// a listener left out advertises the address it binds.
+/// a listener left out advertises the address it binds. Each entry's name is its listener's
+/// (checked against `listeners` by [`BrokerConfig::validate`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AdvertisedListeners {
     pub thin: Option<HostPort>,
+    pub thin_name: Option<&'static str>,
     pub kafka: Option<HostPort>,
+    pub kafka_name: Option<&'static str>,
 }
 
 impl FromStr for AdvertisedListeners {
@@ -781,11 +987,14 @@ impl FromStr for AdvertisedListeners {
 
     fn from_str(s: &str) -> Result<AdvertisedListeners, String> {
         let mut advertised = AdvertisedListeners::default();
-        for (name, address) in listener_list(s)? {
-            let address: HostPort = address.parse()?;
-            match name {
-                KAFKA_LISTENER => advertised.kafka = Some(address),
-                _ => advertised.thin = Some(address),
+        for entry in listener_list(s)? {
+            let address: HostPort = entry.address.parse()?;
+            if entry.thin {
+                advertised.thin = Some(address);
+                advertised.thin_name = Some(entry.name);
+            } else {
+                advertised.kafka = Some(address);
+                advertised.kafka_name = Some(entry.name);
             }
         }
         Ok(advertised)
@@ -794,7 +1003,10 @@ impl FromStr for AdvertisedListeners {
 
 impl fmt::Display for AdvertisedListeners {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let named = [(KAFKA_LISTENER, &self.kafka), (THIN_LISTENER, &self.thin)];
+        let named = [
+            (self.kafka_name.unwrap_or(KAFKA_LISTENER), &self.kafka),
+            (self.thin_name.unwrap_or(THIN_LISTENER), &self.thin),
+        ];
         let mut first = true;
         for (name, address) in named {
             if let Some(address) = address {
@@ -1199,7 +1411,7 @@ fn socket_addr(value: &toml::Value) -> Result<SocketAddr, String> {
 }
 
 /// What `listeners` takes.
-const LISTENERS_ALLOWED: &str = "NAME://ip:port,... with THIN and optionally PLAINTEXT, like \"PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095\"";
+const LISTENERS_ALLOWED: &str = "NAME://ip:port,... with THIN (or THIN_SSL) and optionally PLAINTEXT (or SSL), like \"PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095\"";
 
 fn render_int(value: impl Into<i64>) -> toml::Value {
     toml::Value::Integer(value.into())
@@ -1233,8 +1445,8 @@ const KEYS: &[KeySpec] = &[
     KeySpec {
         name: "listeners",
         kafka: "listeners",
-        doc: "NAME://ip:port the broker binds: PLAINTEXT for Kafka clients (optional), THIN for \
-              ringlog's client, CLI and followers",
+        doc: "NAME://ip:port the broker binds: PLAINTEXT (SSL: with TLS) for Kafka clients \
+              (optional), THIN (THIN_SSL) for ringlog's client, CLI and followers",
         section: "node",
         parse: |c, v| {
             let s = string(v, LISTENERS_ALLOWED)?;
@@ -1744,7 +1956,72 @@ const KEYS: &[KeySpec] = &[
         },
         render: |c| render_millis_value(c.producer_id_expiration),
     },
+    KeySpec {
+        name: "ssl_keystore_location",
+        kafka: "ssl.keystore.location",
+        doc: "the TLS listeners' (SSL, THIN_SSL) private key and certificate chain, one PEM \
+              file; \"\": none",
+        section: "security",
+        parse: |c, v| {
+            c.ssl_keystore_location = optional_path(v)?;
+            Ok(())
+        },
+        render: |c| render_optional_path(c.ssl_keystore_location.as_deref()),
+    },
+    KeySpec {
+        name: "ssl_truststore_location",
+        kafka: "ssl.truststore.location",
+        doc: "the CA certificates (PEM) that client certificates are checked against; \"\": none",
+        section: "security",
+        parse: |c, v| {
+            c.ssl_truststore_location = optional_path(v)?;
+            Ok(())
+        },
+        render: |c| render_optional_path(c.ssl_truststore_location.as_deref()),
+    },
+    KeySpec {
+        name: "ssl_client_auth",
+        kafka: "ssl.client.auth",
+        doc: "none, requested (checked if shown) or required: client certificates on TLS \
+              listeners",
+        section: "security",
+        parse: |c, v| {
+            const ALLOWED: &str = "one of none, requested, required";
+            c.ssl_client_auth = match string(v, ALLOWED)? {
+                "none" => ClientAuth::None,
+                "requested" => ClientAuth::Requested,
+                "required" => ClientAuth::Required,
+                _ => return Err(ALLOWED.to_string()),
+            };
+            Ok(())
+        },
+        render: |c| render_str(c.ssl_client_auth.as_str()),
+    },
+    KeySpec {
+        name: "ssl_reload_interval_ms",
+        kafka: "",
+        doc: "how often the keystore and truststore files are looked at; a change is loaded \
+              for new connections without a restart",
+        section: "security",
+        parse: |c, v| {
+            c.ssl_reload_interval = millis(v, TIMEOUT_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.ssl_reload_interval),
+    },
 ];
+
+/// A file path, or `""` for none.
+fn optional_path(value: &toml::Value) -> Result<Option<PathBuf>, String> {
+    Ok(match string(value, "a file path, or \"\" for none")? {
+        "" => None,
+        path => Some(PathBuf::from(path)),
+    })
+}
+
+fn render_optional_path(path: Option<&Path>) -> toml::Value {
+    render_str(path.map_or_else(String::new, |path| path.to_string_lossy().into_owned()))
+}
 
 /// Every broker key's name, in rendering order.
 pub fn keys() -> impl Iterator<Item = &'static str> {
@@ -1898,9 +2175,10 @@ mod tests {
             messages,
             [
                 "io_backend = \"epoll\": expected one of auto, uring, portable",
-                "listeners = \"THIN://localhost:9092\": expected NAME://ip:port,... with THIN and \
-                 optionally PLAINTEXT, like \"PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095\" \
-                 (THIN://localhost:9092: expected an ip address and port, like 127.0.0.1:9092)",
+                "listeners = \"THIN://localhost:9092\": expected NAME://ip:port,... with THIN (or \
+                 THIN_SSL) and optionally PLAINTEXT (or SSL), like \
+                 \"PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095\" (THIN://localhost:9092: \
+                 expected an ip address and port, like 127.0.0.1:9092)",
                 "log_retention_ms = -5: expected -1 (forever) or an integer between 0 and \
                  9223372036854775807",
                 "node_id = \"one\": expected an integer between 0 and 2147483647",
@@ -1912,6 +2190,99 @@ mod tests {
             err.to_string()
                 .starts_with("config file broker.toml: io_backend"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn listener_names_say_protocol_and_security() {
+        let listeners: Listeners = "SSL://127.0.0.1:9093,THIN_SSL://127.0.0.1:9096"
+            .parse()
+            .unwrap();
+        assert_eq!(listeners.kafka_security, SecurityProtocol::Ssl);
+        assert_eq!(listeners.thin_security, SecurityProtocol::Ssl);
+        assert_eq!(
+            listeners.to_string(),
+            "SSL://127.0.0.1:9093,THIN_SSL://127.0.0.1:9096"
+        );
+        let plain: Listeners = "thin://127.0.0.1:9095".parse().unwrap();
+        assert_eq!(plain.kafka, None);
+        assert_eq!(plain.thin_name(), "THIN");
+
+        let refusals = [
+            (
+                "SASL_SSL://127.0.0.1:9093,THIN://127.0.0.1:9095",
+                "SASL_SSL listeners are not served yet",
+            ),
+            (
+                "PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093,THIN://127.0.0.1:9095",
+                "listeners PLAINTEXT and SSL both speak Kafka's protocol",
+            ),
+            (
+                "THIN://127.0.0.1:9095,THIN://127.0.0.1:9096",
+                "listener THIN is named twice",
+            ),
+            ("SSL://127.0.0.1:9093", "has no THIN or THIN_SSL listener"),
+        ];
+        for (text, expected) in refusals {
+            let error = text.parse::<Listeners>().unwrap_err();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn tls_listeners_need_their_files() {
+        let err = parse("listeners = \"SSL://127.0.0.1:9093,THIN://127.0.0.1:9095\"\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("set ssl_keystore_location"), "{err}");
+        let err = parse(
+            "listeners = \"SSL://127.0.0.1:9093,THIN://127.0.0.1:9095\"\n\
+             ssl_keystore_location = \"/etc/ringlog/broker.pem\"\nssl_client_auth = \"required\"\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("set it"), "{err}");
+        assert!(err.contains("ssl_truststore_location"), "{err}");
+        let config = parse(
+            "listeners = \"SSL://127.0.0.1:9093,THIN://127.0.0.1:9095\"\n\
+             ssl_keystore_location = \"/etc/ringlog/broker.pem\"\n\
+             ssl_truststore_location = \"/etc/ringlog/ca.pem\"\nssl_client_auth = \"requested\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.ssl_client_auth, ClientAuth::Requested);
+        let err = parse("ssl_client_auth = \"sometimes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("one of none, requested, required"), "{err}");
+    }
+
+    #[test]
+    fn an_advertised_listener_takes_its_listeners_name() {
+        let err = parse(
+            "listeners = \"SSL://127.0.0.1:9093,THIN://127.0.0.1:9095\"\n\
+             advertised_listeners = \"PLAINTEXT://broker1:9093\"\n\
+             ssl_keystore_location = \"k.pem\"\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("advertised listener PLAINTEXT names the listener SSL"),
+            "{err}"
+        );
+        let config = parse(
+            "listeners = \"SSL://0.0.0.0:9093,THIN://127.0.0.1:9095\"\n\
+             advertised_listeners = \"SSL://broker1:9093\"\nssl_keystore_location = \"k.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.advertised_listeners.to_string(),
+            "SSL://broker1:9093"
         );
     }
 
@@ -2063,7 +2434,7 @@ mod tests {
                     host: String::new(),
                     port: 9092,
                 }),
-                kafka: None,
+                ..AdvertisedListeners::default()
             },
             log_segment_bytes: 1 << 40,
             ..BrokerConfig::default()

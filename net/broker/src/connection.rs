@@ -11,16 +11,22 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use rustls::{ServerConfig, ServerConnection};
 
 use crate::frontend::{ConnState, Protocol};
 
 /// Bytes received per receive operation at most.
 pub(crate) const RECV_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Plaintext handed to rustls at once on a TLS connection: four full TLS records.
+pub(crate) const TLS_CHUNK_BYTES: usize = 64 * 1024;
 
 /// A piece of a response, in sending order.
 #[derive(Debug)]
@@ -92,17 +98,46 @@ pub(crate) struct Connection {
     /// The connection must close once what is owed before this is written (a frame that
     /// cannot be cut was received).
     pub closing: bool,
+    /// rustls between the socket and the frontend, on a TLS listener.
+    tls: Option<Box<ServerConnection>>,
+    /// Record bytes read from a segment file for `tls` to encrypt.
+    tls_scratch: Vec<u8>,
+}
+
+/// Why the bytes received cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReceiveError {
+    /// The peer sent something TLS refuses: not TLS at all (a plaintext client on a TLS
+    /// listener), a certificate not trusted, expired or not its own, a broken record.
+    #[error("TLS: {0}")]
+    Tls(rustls::Error),
+    /// The peer closed its side of TLS (close_notify).
+    #[error("the client closed the TLS session")]
+    Closed,
 }
 
 impl Connection {
+    /// A connection of `protocol`'s listener; with `tls`, one that speaks TLS from its first
+    /// byte.
     pub(crate) fn new(
         stream: TcpStream,
         peer: SocketAddr,
         generation: u32,
         protocol: Protocol,
+        tls: Option<Arc<ServerConfig>>,
     ) -> io::Result<Connection> {
         stream.set_nonblocking(true)?;
         stream.set_nodelay(true)?;
+        let tls = match tls {
+            Some(config) => {
+                let mut session = ServerConnection::new(config).map_err(io::Error::other)?;
+                // What it holds is bounded by the flush, which hands it one chunk at a time
+                // and writes it out before the next.
+                session.set_buffer_limit(None);
+                Some(Box::new(session))
+            }
+            None => None,
+        };
         Ok(Connection {
             stream,
             peer,
@@ -118,7 +153,45 @@ impl Connection {
             out: VecDeque::new(),
             out_offset: 0,
             closing: false,
+            tls,
+            tls_scratch: Vec::new(),
         })
+    }
+
+    /// Takes the `len` bytes the last receive put in the receive buffer: into `received`, as
+    /// they are or decrypted. On a TLS error the alert rustls has for the peer is sent (best
+    /// effort) before the error is returned; the connection is to be closed.
+    pub(crate) fn receive(&mut self, len: usize) -> Result<(), ReceiveError> {
+        let Some(tls) = self.tls.as_mut() else {
+            self.received.extend_from_slice(&self.recv_buffer[..len]);
+            return Ok(());
+        };
+        let mut incoming = &self.recv_buffer[..len];
+        while !incoming.is_empty() {
+            // Reading from a slice fails only when rustls's own buffer is full, and the loop
+            // empties it below before reading again.
+            if let Err(error) = tls.read_tls(&mut incoming) {
+                tracing::debug!(%error, "TLS read");
+                return Err(ReceiveError::Tls(rustls::Error::General(error.to_string())));
+            }
+            if let Err(error) = tls.process_new_packets() {
+                // The alert saying why, if the socket takes it now; the connection closes.
+                let _ = tls.write_tls(&mut SocketWriter(self.stream.as_raw_fd()));
+                return Err(ReceiveError::Tls(error));
+            }
+            let mut plaintext = [0u8; 16 * 1024];
+            loop {
+                match tls.reader().read(&mut plaintext) {
+                    Ok(0) => return Err(ReceiveError::Closed),
+                    Ok(n) => self.received.extend_from_slice(&plaintext[..n]),
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(error) => {
+                        return Err(ReceiveError::Tls(rustls::Error::General(error.to_string())));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn fd(&self) -> RawFd {
@@ -130,9 +203,9 @@ impl Connection {
         self.owed.len()
     }
 
-    /// Whether anything is queued to write.
+    /// Whether anything is queued to write: responses, or TLS's own records (its handshake).
     pub(crate) fn has_output(&self) -> bool {
-        !self.out.is_empty()
+        !self.out.is_empty() || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
     }
 
     /// Takes a place for the next request's response; returns its sequence number.
@@ -176,6 +249,9 @@ impl Connection {
 
     /// Writes as much as the socket takes now.
     pub(crate) fn flush(&mut self) -> io::Result<(FlushState, Written)> {
+        if self.tls.is_some() {
+            return self.flush_tls();
+        }
         let mut written = Written::default();
         while let Some(piece) = self.out.front() {
             let remaining = piece.len() - self.out_offset;
@@ -208,6 +284,75 @@ impl Connection {
             }
         }
         Ok((FlushState::Done, written))
+    }
+
+    /// [`Self::flush`] through TLS: rustls's records go out first, then the next chunk of the
+    /// responses is encrypted, until the socket is full or nothing is left. Every byte counts
+    /// as copied.
+    fn flush_tls(&mut self) -> io::Result<(FlushState, Written)> {
+        let mut written = Written::default();
+        let socket = self.stream.as_raw_fd();
+        let tls = self.tls.as_mut().expect("a TLS connection");
+        loop {
+            while tls.wants_write() {
+                match tls.write_tls(&mut SocketWriter(socket)) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok((FlushState::Blocked, written));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let Some(piece) = self.out.front() else {
+                return Ok((FlushState::Done, written));
+            };
+            let remaining = piece.len() - self.out_offset;
+            if remaining == 0 {
+                self.out.pop_front();
+                self.out_offset = 0;
+                continue;
+            }
+            let chunk = remaining.min(TLS_CHUNK_BYTES as u64) as usize;
+            let plaintext: &[u8] = match piece {
+                OutPiece::Bytes(bytes) => {
+                    let start = self.out_offset as usize;
+                    &bytes[start..start + chunk]
+                }
+                OutPiece::File { file, position, .. } => {
+                    self.tls_scratch.resize(chunk, 0);
+                    file.read_exact_at(&mut self.tls_scratch, position + self.out_offset)
+                        .map_err(|error| {
+                            io::Error::new(
+                                error.kind(),
+                                format!(
+                                    "reading {chunk} record bytes at file position {} for \
+                                     TLS: {error}",
+                                    position + self.out_offset
+                                ),
+                            )
+                        })?;
+                    &self.tls_scratch
+                }
+            };
+            // Without a buffer limit rustls takes it all.
+            let taken = tls.writer().write(plaintext)?;
+            self.out_offset += taken as u64;
+            written.copied += taken as u64;
+        }
+    }
+}
+
+/// The socket as rustls's output: non-blocking `send` without SIGPIPE.
+struct SocketWriter(RawFd);
+
+impl Write for SocketWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        send(self.0, bytes).map(|n| n as usize)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

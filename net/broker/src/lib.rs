@@ -45,6 +45,7 @@ mod partition_metadata;
 mod producer_ids;
 mod ring;
 mod shard;
+mod tls;
 pub mod topic_config;
 
 use std::collections::BTreeMap;
@@ -139,13 +140,24 @@ impl Broker {
             .map(ToString::to_string)
             .or_else(|| kafka_addr.map(|address| address.to_string()));
         let mut kafka = kafka.map(Vec::into_iter);
+        let config_listeners = &options.config.listeners;
+        let thin_kind = frontend::ListenerKind {
+            protocol: frontend::Protocol::Thin,
+            tls: config_listeners.thin_security.tls(),
+        };
+        let kafka_kind = frontend::ListenerKind {
+            protocol: frontend::Protocol::Kafka,
+            tls: config_listeners.kafka_security.tls(),
+        };
         let listeners = thin.into_iter().map(|thin| {
-            let mut listeners = vec![(frontend::Protocol::Thin, thin)];
+            let mut listeners = vec![(thin_kind, thin)];
             if let Some(kafka) = kafka.as_mut().and_then(Iterator::next) {
-                listeners.push((frontend::Protocol::Kafka, kafka));
+                listeners.push((kafka_kind, kafka));
             }
             listeners
         });
+        let tls = tls::ServerTls::load(&options.config)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
         let mut inboxes = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..shards {
@@ -158,6 +170,7 @@ impl Broker {
         let shared = Arc::new(Shared {
             advertised: options.advertised.unwrap_or(local_addr),
             kafka_advertised,
+            tls,
             catalog: RwLock::new(Arc::new(Catalog::empty(&options.data_dir))),
             catalog_offset: tokio::sync::watch::channel(0).0,
             registered: tokio::sync::watch::channel(false).0,

@@ -74,6 +74,7 @@ impl ServerOptions {
             listeners: Listeners {
                 thin: listen,
                 kafka: Some(SocketAddr::new(listen.ip(), 0)),
+                ..Listeners::default()
             },
             ..BrokerConfig::default()
         };

@@ -34,8 +34,8 @@ use ringlog_replication::partition::{FetchId, FollowerFetchAnswer};
 use ringlog_replication::{KafkaError, TopicId, TopicPartition};
 
 use super::bus::{AgentMsg, JobKey, ReplyTo, Route, ShardMsg, Shared, owner_of};
-use super::connection::{Connection, FlushState, OutPiece};
-use super::frontend::{self, Pending, Protocol, Step};
+use super::connection::{Connection, FlushState, OutPiece, ReceiveError};
+use super::frontend::{self, ListenerKind, Pending, Step};
 use super::group::{Coordinator, Loader};
 use super::offsets::OFFSETS_TOPIC;
 use super::ops::{FetchOutcome, LeaderAnswer, PartOp, PartResult};
@@ -124,7 +124,7 @@ pub(crate) struct Shard {
     ring: Ring,
     /// The listening sockets every shard accepts on (duplicates), by index, and the protocol
     /// each speaks.
-    listeners: Vec<(Protocol, std::net::TcpListener)>,
+    listeners: Vec<(ListenerKind, std::net::TcpListener)>,
     accepting: bool,
     conns: Vec<Option<Connection>>,
     free_slots: Vec<u32>,
@@ -156,7 +156,7 @@ impl Shard {
     pub(crate) fn new(
         index: usize,
         shared: Arc<Shared>,
-        listeners: Vec<(Protocol, std::net::TcpListener)>,
+        listeners: Vec<(ListenerKind, std::net::TcpListener)>,
         inbox: Receiver<ShardMsg>,
     ) -> io::Result<Shard> {
         let shard = Shard {
@@ -355,6 +355,11 @@ impl Shard {
             // SAFETY: a successful accept returns a fresh descriptor that we now own.
             let stream = unsafe { TcpStream::from_raw_fd(result) };
             self.assign(stream, self.listeners[listener as usize].0);
+        } else if -result == libc::EINVAL {
+            // The socket no longer listens: a stopping shard took every shard's sockets out
+            // of LISTEN (see `begin_stop`). Accepting again would fail at once, forever.
+            tracing::debug!(shard = self.index, "listener closed: no more accepts on it");
+            return Ok(());
         } else if self.accepting {
             let error = io::Error::from_raw_os_error(-result);
             tracing::warn!(%error, shard = self.index, "accept failed");
@@ -369,7 +374,7 @@ impl Shard {
     /// a tie). The kernel hands each connection of the one listening socket to whichever
     /// shard's accept is waiting, and a shard that is awake takes a whole burst from the
     /// backlog: left to it, 64 connections opened at once landed 64 to 0 on two shards.
-    fn assign(&mut self, stream: TcpStream, protocol: Protocol) {
+    fn assign(&mut self, stream: TcpStream, kind: ListenerKind) {
         use std::sync::atomic::Ordering;
         let count = self.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
         if count > self.shared.options.max_connections || self.stopping.is_some() {
@@ -390,15 +395,15 @@ impl Shard {
         // Counted at once, so the next accept (on any shard) sees it before it arrives.
         loads[target].fetch_add(1, Ordering::Relaxed);
         if target == self.index {
-            self.admit(stream, protocol);
+            self.admit(stream, kind);
         } else {
-            let adopt = ShardMsg::Adopt { stream, protocol };
+            let adopt = ShardMsg::Adopt { stream, kind };
             self.shared.inboxes[target].send(adopt);
         }
     }
 
     /// Serves a connection assigned to this shard (already counted, see [`Self::assign`]).
-    fn admit(&mut self, stream: TcpStream, protocol: Protocol) {
+    fn admit(&mut self, stream: TcpStream, kind: ListenerKind) {
         if self.stopping.is_some() {
             self.uncount_connection();
             return;
@@ -409,7 +414,12 @@ impl Shard {
         };
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1).max(1);
-        let conn = match Connection::new(stream, peer, generation, protocol) {
+        let tls = match (kind.tls, &self.shared.tls) {
+            (true, Some(tls)) => Some(tls.config()),
+            (true, None) => unreachable!("a TLS listener is bound only with a TLS config"),
+            (false, _) => None,
+        };
+        let conn = match Connection::new(stream, peer, generation, kind.protocol, tls) {
             Ok(conn) => conn,
             Err(error) => {
                 self.uncount_connection();
@@ -485,8 +495,20 @@ impl Shard {
         }
         let received = result as usize;
         super::metrics_hooks::bytes_in(received as u64);
-        conn.received
-            .extend_from_slice(&conn.recv_buffer[..received]);
+        if let Err(error) = conn.receive(received) {
+            match error {
+                ReceiveError::Closed => tracing::debug!(peer = %conn.peer, "TLS session closed"),
+                ReceiveError::Tls(_) => {
+                    tracing::info!(peer = %conn.peer, %error, "closing connection");
+                }
+            }
+            self.close(token.slot);
+            return;
+        }
+        // TLS may have records of its own to send (its handshake).
+        if conn.has_output() {
+            self.flush(token.slot);
+        }
         self.read_requests(token.slot);
         self.arm_recv(token.slot);
     }
@@ -1202,7 +1224,7 @@ impl Shard {
                         self.fulfil(job, pieces);
                     }
                 }
-                ShardMsg::Adopt { stream, protocol } => self.admit(stream, protocol),
+                ShardMsg::Adopt { stream, kind } => self.admit(stream, kind),
                 ShardMsg::Stop => self.begin_stop(),
             }
         }

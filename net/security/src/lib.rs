@@ -7,6 +7,7 @@
 //! - [`plain`]: SASL PLAIN (RFC 4616): the client's one message, parsed and built.
 //! - [`acl`]: Kafka's ACL model (principals, resource types, literal and prefixed patterns,
 //!   operations, allow and deny, hosts) and the authorizer that decides a request by it.
+//! - [`tls`]: the crypto provider rustls runs on, the same for the broker and the client.
 //!
 //! A [`Principal`] is who a connection is once authenticated: `User:alice` after SASL,
 //! `User:CN=...` from a client certificate, `User:ANONYMOUS` on a listener that
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 pub mod acl;
 pub mod plain;
 pub mod scram;
+pub mod tls;
 
 use std::fmt;
 

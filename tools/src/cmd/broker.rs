@@ -17,9 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use ringlog_broker::config::{
-    KAFKA_LISTENER, Listeners, QuorumVoters, THIN_LISTENER, default_toml,
-};
+use ringlog_broker::config::{Listeners, QuorumVoters, default_toml};
 use ringlog_broker::metrics::install_recorder;
 use ringlog_broker::{Broker, BrokerConfig, BrokerOverrides, MetricsServer, ServerOptions};
 use ringlog_engine::IoBackendKind;
@@ -74,6 +72,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("serve metrics on {}", config.metrics_listen))?;
     let data_dir = config.data_dir.clone();
     let listen = config.listeners.to_string();
+    let (kafka_name, thin_name) = (config.listeners.kafka_name(), config.listeners.thin_name());
     let broker = Broker::start(ServerOptions::from_config(config)).with_context(|| {
         format!(
             "start the broker on {listen} with data in {}",
@@ -98,9 +97,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
     let mut listening = Vec::new();
     if let Some(kafka) = broker.kafka_addr() {
-        listening.push(format!("{KAFKA_LISTENER}://{kafka}"));
+        listening.push(format!("{kafka_name}://{kafka}"));
     }
-    listening.push(format!("{THIN_LISTENER}://{}", broker.local_addr()));
+    listening.push(format!("{thin_name}://{}", broker.local_addr()));
     writeln!(stdout, "listening on {}", listening.join(", "))?;
     writeln!(
         stdout,

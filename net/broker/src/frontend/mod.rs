@@ -34,6 +34,13 @@ pub(crate) enum Protocol {
     Kafka,
 }
 
+/// What a listener's connections are: its protocol, and whether they speak TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ListenerKind {
+    pub protocol: Protocol,
+    pub tls: bool,
+}
+
 /// What a frontend keeps of a connection between its requests: the peer's address for the
 /// thin protocol (a joining group member's host); Kafka's fetch session and the peer for
 /// Kafka's.

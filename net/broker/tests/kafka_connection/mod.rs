@@ -12,18 +12,28 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 /// How long a response may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What a Kafka connection runs over: a socket, or TLS over one.
+pub(crate) trait Stream: Read + Write {}
+
+impl<T: Read + Write> Stream for T {}
+
 /// One connection to a broker's Kafka listener: a request at a version, its response.
 pub(crate) struct Kafka {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     correlation_id: i32,
 }
 
 impl Kafka {
+    #[allow(dead_code, reason = "not every test file connects in plaintext")]
     pub(crate) fn connect(addr: SocketAddr) -> Kafka {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        Kafka::over(connect_socket(addr))
+    }
+
+    /// A connection over `stream` (TLS over a socket of [`connect_socket`]).
+    #[allow(dead_code, reason = "the TLS tests'")]
+    pub(crate) fn over(stream: impl Stream + 'static) -> Kafka {
         Kafka {
-            stream,
+            stream: Box::new(stream),
             correlation_id: 0,
         }
     }
@@ -57,4 +67,11 @@ impl Kafka {
         assert_eq!(response.remaining(), 0, "the response is decoded whole");
         decoded
     }
+}
+
+/// A socket to `addr` whose reads give up after the test's timeout.
+pub(crate) fn connect_socket(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream
 }

@@ -1,0 +1,175 @@
+//! TLS on the broker's listeners (`SSL`, `THIN_SSL`): rustls with ring, no OpenSSL.
+//!
+//! [`ServerTls`] holds the rustls server config every new TLS connection starts from, made
+//! from `ssl_keystore_location` (the private key and certificate chain, PEM),
+//! `ssl_truststore_location` (CAs for client certificates, PEM) and `ssl_client_auth`. The
+//! agent looks at the files every `ssl_reload_interval_ms` ([`ServerTls::reload_if_changed`]):
+//! a change is loaded whole for the connections that come after it, the open ones keep theirs,
+//! and a change that does not load (a half-written file, a key that is not the
+//! certificate's) is logged and the config in use stays.
+//!
+//! On a connection ([`crate::connection::Connection`]) rustls sits between the socket and the
+//! frontend: received bytes are decrypted before frames are cut, responses are encrypted as
+//! they are written. Record bytes a fetch would `sendfile` are read from the segment file
+//! instead: plain TLS cannot be zero-copy (the kernel's TLS, which can, is not used yet).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+
+use crate::config::{BrokerConfig, ClientAuth};
+
+/// Why the TLS config cannot be made; each names the file and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TlsError {
+    #[error("ssl_keystore_location {path}: {reason}")]
+    Keystore { path: PathBuf, reason: String },
+    #[error("ssl_truststore_location {path}: {reason}")]
+    Truststore { path: PathBuf, reason: String },
+    #[error("the TLS config: {0}")]
+    Config(String),
+}
+
+/// The files a TLS config is made from.
+#[derive(Clone, Debug)]
+struct TlsFiles {
+    keystore: PathBuf,
+    truststore: Option<PathBuf>,
+    client_auth: ClientAuth,
+}
+
+impl TlsFiles {
+    fn paths(&self) -> impl Iterator<Item = &Path> {
+        std::iter::once(self.keystore.as_path()).chain(self.truststore.as_deref())
+    }
+
+    /// Each file's modification time now (`None`: unreadable).
+    fn stamps(&self) -> Vec<Option<SystemTime>> {
+        self.paths()
+            .map(|path| std::fs::metadata(path).and_then(|m| m.modified()).ok())
+            .collect()
+    }
+}
+
+/// The TLS listeners' server config, reloaded when its files change. See the module docs.
+#[derive(Debug)]
+pub(crate) struct ServerTls {
+    files: TlsFiles,
+    current: RwLock<Arc<ServerConfig>>,
+    /// The files' modification times when `current` was made.
+    stamps: Mutex<Vec<Option<SystemTime>>>,
+}
+
+impl ServerTls {
+    /// The TLS config of `config`, if a listener speaks TLS.
+    pub(crate) fn load(config: &BrokerConfig) -> Result<Option<ServerTls>, TlsError> {
+        if !config.listeners.any_tls() {
+            return Ok(None);
+        }
+        let keystore = config.ssl_keystore_location.clone().ok_or_else(|| {
+            TlsError::Config("a TLS listener needs ssl_keystore_location".to_string())
+        })?;
+        let files = TlsFiles {
+            keystore,
+            truststore: config.ssl_truststore_location.clone(),
+            client_auth: config.ssl_client_auth,
+        };
+        let stamps = files.stamps();
+        let server = server_config(&files)?;
+        Ok(Some(ServerTls {
+            files,
+            current: RwLock::new(Arc::new(server)),
+            stamps: Mutex::new(stamps),
+        }))
+    }
+
+    /// The config a connection accepted now starts from.
+    pub(crate) fn config(&self) -> Arc<ServerConfig> {
+        self.current.read().expect("not poisoned").clone()
+    }
+
+    /// Makes the config again if a file changed since the last time: `Ok(true)` if it did
+    /// and the new config is in use, an error (the old config stays) if it did not load.
+    pub(crate) fn reload_if_changed(&self) -> Result<bool, TlsError> {
+        let stamps = self.files.stamps();
+        let mut seen = self.stamps.lock().expect("not poisoned");
+        if *seen == stamps {
+            return Ok(false);
+        }
+        // Whatever comes of it, this change has been looked at: a bad file is reported once,
+        // and looked at again when it changes again.
+        *seen = stamps;
+        let server = server_config(&self.files)?;
+        *self.current.write().expect("not poisoned") = Arc::new(server);
+        Ok(true)
+    }
+}
+
+/// The rustls server config of `files`.
+fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+    let keystore_error = |reason: String| TlsError::Keystore {
+        path: files.keystore.clone(),
+        reason,
+    };
+    let chain = read_certificates(&files.keystore).map_err(keystore_error)?;
+    let key = PrivateKeyDer::from_pem_file(&files.keystore).map_err(|error| {
+        keystore_error(format!(
+            "no private key (PEM: PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY): {error}"
+        ))
+    })?;
+    let provider = ringlog_security::tls::crypto_provider();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|error| TlsError::Config(error.to_string()))?;
+    let builder = match files.client_auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        ClientAuth::Requested | ClientAuth::Required => {
+            let path = files.truststore.as_ref().ok_or_else(|| {
+                TlsError::Config(
+                    "ssl_client_auth checks client certificates: set ssl_truststore_location"
+                        .to_string(),
+                )
+            })?;
+            let truststore_error = |reason: String| TlsError::Truststore {
+                path: path.clone(),
+                reason,
+            };
+            let mut roots = RootCertStore::empty();
+            for certificate in read_certificates(path).map_err(truststore_error)? {
+                roots
+                    .add(certificate)
+                    .map_err(|error| truststore_error(format!("a CA certificate: {error}")))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if files.client_auth == ClientAuth::Requested {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            let verifier = verifier
+                .build()
+                .map_err(|error| truststore_error(error.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    builder
+        .with_single_cert(chain, key)
+        .map_err(|error| keystore_error(format!("the key and certificate chain: {error}")))
+}
+
+/// Every certificate of a PEM file; none is an error.
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certificates = CertificateDer::pem_file_iter(path)
+        .map_err(|error| format!("cannot read it: {error}"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| format!("a certificate that is not PEM: {error}"))?;
+    if certificates.is_empty() {
+        return Err("no certificate in it (PEM: BEGIN CERTIFICATE)".to_string());
+    }
+    Ok(certificates)
+}

@@ -1,0 +1,426 @@
+//! TLS on the broker's listeners (`SSL` for Kafka's protocol, `THIN_SSL` for the thin one),
+//! against a rustls client, with certificates made here by `rcgen` (none is checked in):
+//! both protocols answer over TLS, a plaintext client on a TLS port is closed while others go
+//! on, client certificates are checked when asked for, a changed keystore reaches new
+//! connections without a restart, and a keystore that cannot serve stops the start.
+
+mod kafka_connection;
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use kafka_connection::{Kafka, connect_socket};
+use kafka_protocol::messages::ApiVersionsRequest as KafkaApiVersions;
+use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
+use ringlog_broker::config::{BrokerConfig, ClientAuth, Listeners, SecurityProtocol};
+use ringlog_broker::{Broker, ServerOptions};
+use ringlog_wire::api::api_versions::ApiVersionsRequest;
+use ringlog_wire::frame::{MAX_FRAME_BYTES_DEFAULT, split_response_frame};
+use ringlog_wire::{CorrelationId, Request, Response, decode_response, encode_request};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+/// How long a test waits for what it expects.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A certificate authority of the test's own, and the files it writes.
+struct Pki {
+    ca: Certificate,
+    ca_key: KeyPair,
+    dir: tempfile::TempDir,
+}
+
+/// A certificate and its key, PEM.
+struct Issued {
+    certificate: String,
+    key: String,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let ca = params.self_signed(&ca_key).unwrap();
+        Pki {
+            ca,
+            ca_key,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A certificate for `names` (DNS names or IP addresses) signed by this CA; expired with
+    /// `expired`.
+    fn issue(&self, common_name: &str, names: &[&str], expired: bool) -> Issued {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let certificate = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        Issued {
+            certificate: certificate.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+
+    /// A broker's certificate for 127.0.0.1 and localhost.
+    fn broker(&self) -> Issued {
+        self.issue("broker", &["localhost", "127.0.0.1"], false)
+    }
+
+    /// Writes `text` to the file `name` of this CA's directory.
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        // Whole or not at all, as an operator's `mv` of a new file: the broker may read it
+        // at any moment.
+        let part = self.dir.path().join(format!("{name}.part"));
+        std::fs::write(&part, text).unwrap();
+        std::fs::rename(&part, &path).unwrap();
+        path
+    }
+
+    /// A keystore file: the key, then the certificate.
+    fn keystore(&self, name: &str, issued: &Issued) -> PathBuf {
+        self.write(name, &format!("{}{}", issued.key, issued.certificate))
+    }
+
+    fn ca_file(&self) -> PathBuf {
+        self.write("ca.pem", &self.ca.pem())
+    }
+
+    fn ca_der(&self) -> CertificateDer<'static> {
+        self.ca.der().clone()
+    }
+}
+
+/// A broker whose listeners both speak TLS with `keystore`.
+fn start(keystore: &Path, tune: impl FnOnce(&mut BrokerConfig)) -> (Broker, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = BrokerConfig {
+        data_dir: dir.path().to_path_buf(),
+        listeners: Listeners {
+            thin: any,
+            thin_security: SecurityProtocol::Ssl,
+            kafka: Some(any),
+            kafka_security: SecurityProtocol::Ssl,
+        },
+        ssl_keystore_location: Some(keystore.to_path_buf()),
+        ..BrokerConfig::default()
+    };
+    tune(&mut config);
+    let broker = Broker::start(ServerOptions::from_config(config)).unwrap();
+    (broker, dir)
+}
+
+/// A client config trusting `ca`, with a client certificate if given.
+fn client_config(ca: CertificateDer<'static>, identity: Option<&Issued>) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca).unwrap();
+    let builder = ClientConfig::builder_with_provider(ringlog_security::tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(issued) => {
+            let chain =
+                vec![CertificateDer::from_pem_slice(issued.certificate.as_bytes()).unwrap()];
+            let key = PrivateKeyDer::from_pem_slice(issued.key.as_bytes()).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+    };
+    Arc::new(config)
+}
+
+type Tls = StreamOwned<ClientConnection, TcpStream>;
+
+/// TLS to `addr` as `localhost`, the handshake done (or its error).
+fn connect_tls(addr: SocketAddr, config: &Arc<ClientConfig>) -> io::Result<Tls> {
+    let name = ServerName::try_from("localhost").unwrap();
+    let session = ClientConnection::new(config.clone(), name).map_err(io::Error::other)?;
+    let mut tls = StreamOwned::new(session, connect_socket(addr));
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock)?;
+    }
+    Ok(tls)
+}
+
+/// Kafka's ApiVersions v0 over `stream`: Ok if the broker answers it without an error. A
+/// broker that refused the connection shows here (TLS 1.3 finishes the client's handshake
+/// before the server has checked its certificate).
+fn kafka_api_versions(stream: &mut impl Stream) -> io::Result<()> {
+    // size, api key 18, version 0, correlation id 7, no client id.
+    let request = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 7, 0xff, 0xff];
+    stream.write_all(&request)?;
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size)?;
+    let mut body = vec![0u8; u32::from_be_bytes(size) as usize];
+    stream.read_exact(&mut body)?;
+    assert_eq!(body[..4], [0, 0, 0, 7], "the correlation id");
+    assert_eq!(body[4..6], [0, 0], "no error");
+    Ok(())
+}
+
+/// The thin protocol's ApiVersions over `stream`.
+fn thin_api_versions(stream: &mut impl Stream) {
+    let request = Request::ApiVersions(ApiVersionsRequest);
+    let frame = encode_request(&request, 0, CorrelationId(3)).unwrap();
+    stream.write_all(&frame).unwrap();
+    let mut buffer = BytesMut::new();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some((id, body)) =
+            split_response_frame(&mut buffer, MAX_FRAME_BYTES_DEFAULT).unwrap()
+        {
+            assert_eq!(id, CorrelationId(3));
+            let response = decode_response(request.api_key(), 0, body).unwrap();
+            assert!(matches!(response, Response::ApiVersions(_)), "{response:?}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "no thin response in time");
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "the broker closed the thin connection");
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+/// Whether the broker refused the connection: the first request's answer is an error (an
+/// alert) or the end of the stream.
+fn refused(result: io::Result<Tls>) -> bool {
+    match result {
+        Err(_) => true,
+        Ok(mut tls) => kafka_api_versions(&mut tls).is_err(),
+    }
+}
+
+#[test]
+fn both_protocols_answer_over_tls() {
+    let pki = Pki::new("test CA");
+    let (broker, _dir) = start(&pki.keystore("broker.pem", &pki.broker()), |_| {});
+    let client = client_config(pki.ca_der(), None);
+
+    let kafka = broker.kafka_addr().unwrap();
+    let mut kafka_tls = connect_tls(kafka, &client).unwrap();
+    kafka_api_versions(&mut kafka_tls).unwrap();
+    // A whole response decoded by Kafka's schemas, over TLS.
+    let mut kafka_client = Kafka::over(connect_tls(kafka, &client).unwrap());
+    let versions = kafka_client.call(3, &KafkaApiVersions::default());
+    assert_eq!(versions.error_code, 0);
+    assert!(!versions.api_keys.is_empty());
+
+    let mut thin_tls = connect_tls(broker.local_addr(), &client).unwrap();
+    thin_api_versions(&mut thin_tls);
+    // Pipelined requests on one TLS connection answer in order.
+    for _ in 0..3 {
+        thin_api_versions(&mut thin_tls);
+    }
+    broker.stop().unwrap();
+}
+
+#[test]
+fn a_plaintext_client_on_a_tls_listener_is_closed_and_others_are_served() {
+    let pki = Pki::new("test CA");
+    let (broker, _dir) = start(&pki.keystore("broker.pem", &pki.broker()), |_| {});
+    let client = client_config(pki.ca_der(), None);
+    let kafka = broker.kafka_addr().unwrap();
+    let mut served = connect_tls(kafka, &client).unwrap();
+
+    let mut plaintext = connect_socket(kafka);
+    let answer = kafka_api_versions(&mut plaintext);
+    assert!(
+        answer.is_err(),
+        "a plaintext request on a TLS listener got {answer:?}"
+    );
+    let mut plaintext_thin = connect_socket(broker.local_addr());
+    assert!(kafka_api_versions(&mut plaintext_thin).is_err());
+
+    // The open TLS connection and a new one are served still.
+    kafka_api_versions(&mut served).unwrap();
+    kafka_api_versions(&mut connect_tls(kafka, &client).unwrap()).unwrap();
+    broker.stop().unwrap();
+}
+
+#[test]
+fn a_client_without_a_trusted_certificate_is_refused_when_one_is_required() {
+    let pki = Pki::new("test CA");
+    let stranger = Pki::new("another CA");
+    let truststore = pki.ca_file();
+    let (broker, _dir) = start(&pki.keystore("broker.pem", &pki.broker()), |config| {
+        config.ssl_client_auth = ClientAuth::Required;
+        config.ssl_truststore_location = Some(truststore);
+    });
+    let kafka = broker.kafka_addr().unwrap();
+    let ca = pki.ca_der();
+
+    let without = client_config(ca.clone(), None);
+    assert!(refused(connect_tls(kafka, &without)), "no certificate");
+    let foreign = stranger.issue("mallory", &[], false);
+    assert!(
+        refused(connect_tls(
+            kafka,
+            &client_config(ca.clone(), Some(&foreign))
+        )),
+        "a certificate of another CA"
+    );
+    let expired = pki.issue("old", &[], true);
+    assert!(
+        refused(connect_tls(
+            kafka,
+            &client_config(ca.clone(), Some(&expired))
+        )),
+        "an expired certificate"
+    );
+
+    let alice = pki.issue("alice", &[], false);
+    let mut tls = connect_tls(kafka, &client_config(ca, Some(&alice))).unwrap();
+    kafka_api_versions(&mut tls).unwrap();
+    broker.stop().unwrap();
+}
+
+#[test]
+fn a_requested_certificate_is_checked_if_shown() {
+    let pki = Pki::new("test CA");
+    let stranger = Pki::new("another CA");
+    let truststore = pki.ca_file();
+    let (broker, _dir) = start(&pki.keystore("broker.pem", &pki.broker()), |config| {
+        config.ssl_client_auth = ClientAuth::Requested;
+        config.ssl_truststore_location = Some(truststore);
+    });
+    let kafka = broker.kafka_addr().unwrap();
+    let ca = pki.ca_der();
+    let mut anonymous = connect_tls(kafka, &client_config(ca.clone(), None)).unwrap();
+    kafka_api_versions(&mut anonymous).unwrap();
+    let foreign = stranger.issue("mallory", &[], false);
+    assert!(refused(connect_tls(
+        kafka,
+        &client_config(ca, Some(&foreign))
+    )));
+    broker.stop().unwrap();
+}
+
+#[test]
+fn the_client_refuses_a_broker_it_does_not_trust() {
+    let pki = Pki::new("test CA");
+    let (broker, _dir) = start(&pki.keystore("broker.pem", &pki.broker()), |_| {});
+    let stranger = Pki::new("another CA");
+    let error = connect_tls(
+        broker.kafka_addr().unwrap(),
+        &client_config(stranger.ca_der(), None),
+    )
+    .expect_err("a broker signed by a CA the client does not trust");
+    assert!(
+        error.to_string().contains("UnknownIssuer"),
+        "the client says why: {error}"
+    );
+    // And the broker goes on.
+    let client = client_config(pki.ca_der(), None);
+    kafka_api_versions(&mut connect_tls(broker.kafka_addr().unwrap(), &client).unwrap()).unwrap();
+    broker.stop().unwrap();
+}
+
+#[test]
+fn a_changed_keystore_reaches_new_connections_without_a_restart() {
+    let first = Pki::new("first CA");
+    let keystore = first.keystore("broker.pem", &first.broker());
+    let (broker, _dir) = start(&keystore, |config| {
+        config.ssl_reload_interval = Duration::from_millis(50);
+    });
+    let kafka = broker.kafka_addr().unwrap();
+    let mut open = connect_tls(kafka, &client_config(first.ca_der(), None)).unwrap();
+    kafka_api_versions(&mut open).unwrap();
+
+    // A certificate of another CA, written over the keystore as an operator renews one.
+    let second = Pki::new("second CA");
+    let renewed = second.broker();
+    let text = format!("{}{}", renewed.key, renewed.certificate);
+    let part = keystore.with_extension("part");
+    std::fs::write(&part, text).unwrap();
+    std::fs::rename(&part, &keystore).unwrap();
+
+    let trusting_second = client_config(second.ca_der(), None);
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Ok(mut tls) = connect_tls(kafka, &trusting_second) {
+            kafka_api_versions(&mut tls).unwrap();
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not loaded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The connection made before it goes on with the old one.
+    kafka_api_versions(&mut open).unwrap();
+    // A keystore that no longer loads (a key without its certificate) leaves the last good
+    // one in use.
+    let part = keystore.with_extension("part");
+    std::fs::write(&part, &renewed.key).unwrap();
+    std::fs::rename(&part, &keystore).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    kafka_api_versions(&mut connect_tls(kafka, &trusting_second).unwrap()).unwrap();
+    broker.stop().unwrap();
+}
+
+#[test]
+fn a_keystore_that_cannot_serve_stops_the_start_and_says_why() {
+    let pki = Pki::new("test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let start_with = |keystore: PathBuf| {
+        let config = BrokerConfig {
+            data_dir: dir.path().to_path_buf(),
+            listeners: Listeners {
+                thin: any,
+                thin_security: SecurityProtocol::Plaintext,
+                kafka: Some(any),
+                kafka_security: SecurityProtocol::Ssl,
+            },
+            ssl_keystore_location: Some(keystore),
+            ..BrokerConfig::default()
+        };
+        Broker::start(ServerOptions::from_config(config))
+            .expect_err("refused")
+            .to_string()
+    };
+
+    let missing = pki.dir.path().join("missing.pem");
+    let error = start_with(missing.clone());
+    assert!(
+        error.contains(&missing.display().to_string()) && error.contains("cannot read"),
+        "{error}"
+    );
+
+    let one = pki.broker();
+    let other = pki.broker();
+    let mismatched = pki.write(
+        "mismatched.pem",
+        &format!("{}{}", other.key, one.certificate),
+    );
+    let error = start_with(mismatched.clone());
+    assert!(
+        error.contains(&mismatched.display().to_string()) && error.contains("key"),
+        "{error}"
+    );
+
+    let no_key = pki.write("no-key.pem", &one.certificate);
+    let error = start_with(no_key);
+    assert!(error.contains("no private key"), "{error}");
+}
