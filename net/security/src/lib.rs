@@ -12,11 +12,14 @@
 //! `User:CN=...` from a client certificate, `User:ANONYMOUS` on a listener that
 //! authenticates no one.
 
-use serde::{Deserialize, Serialize};
 pub mod acl;
 pub mod plain;
 pub mod scram;
+#[cfg(test)]
+mod testing;
 
+use base64::Engine;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Who a connection is, as Kafka writes it: `TYPE:NAME` (`User:alice`).
@@ -65,3 +68,31 @@ impl fmt::Display for Principal {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("principal {0:?} is not TYPE:NAME (User:alice)")]
 pub struct PrincipalError(pub String);
+
+/// How many random bytes a nonce carries: 192 bits, base64 into 32 characters.
+pub const NONCE_RANDOM_BYTES: usize = 24;
+
+/// Where salts, nonces and secrets come from: `ring::rand::SystemRandom` in the broker and the
+/// client, a seeded generator in tests, so that an exchange replays byte for byte.
+pub trait Random {
+    /// Fills `dest` with unpredictable bytes.
+    fn fill(&mut self, dest: &mut [u8]);
+
+    /// A nonce for one SCRAM exchange: RFC 5802's `printable` (ASCII 0x21..=0x7E without `,`),
+    /// never reused. The base64 of [`NONCE_RANDOM_BYTES`] random bytes unless a test supplies
+    /// its own (RFC 7677's example nonces are not base64).
+    fn nonce(&mut self) -> String {
+        let mut bytes = [0; NONCE_RANDOM_BYTES];
+        self.fill(&mut bytes);
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+}
+
+impl Random for ring::rand::SystemRandom {
+    fn fill(&mut self, dest: &mut [u8]) {
+        // The kernel's getrandom does not fail once its pool is seeded; going on with bytes
+        // an attacker could predict would be worse than stopping.
+        ring::rand::SecureRandom::fill(self, dest)
+            .expect("the operating system's random generator failed");
+    }
+}
