@@ -28,7 +28,9 @@
 //! Where ringlog differs from Kafka: [`AclBinding::validate`] also refuses a principal with an
 //! empty type or name (`User:`), which Kafka stores but no principal can match. Hosts are
 //! compared as strings, as Kafka compares them: the broker must write a client's address as
-//! Kafka's `InetAddress.getHostAddress()` does.
+//! Kafka's `InetAddress.getHostAddress()` does. Kafka's newest source also matches hosts
+//! against CIDR ranges (`10.0.0.0/8`, its `CidrUtils`); ringlog does not yet, so such a
+//! host matches only a client whose address is that very string.
 
 mod authorizer;
 #[cfg(test)]

@@ -217,6 +217,9 @@ impl ScramCredential {
         if password.is_empty() {
             return Err(CredentialError::EmptyPassword);
         }
+        if salt.is_empty() {
+            return Err(CredentialError::EmptySalt);
+        }
         let salted = salted_password(mechanism, password.as_bytes(), &salt, iterations_checked);
         ScramCredential::from_salted_password(mechanism, &salted, salt, iterations)
     }

@@ -119,7 +119,7 @@ impl ScramClient {
         if server_part.is_none_or(str::is_empty) {
             return Err(ScramError::WrongNonce {
                 message: Message::ServerFirst,
-                nonce: first.nonce.to_string(),
+                nonce: message::excerpt_plain(first.nonce),
                 expected: format!("the client's {:?} and then the server's", self.client_nonce),
             });
         }

@@ -380,7 +380,7 @@ fn excerpt(text: &str) -> String {
     format!("{:?}", excerpt_plain(text))
 }
 
-fn excerpt_plain(text: &str) -> String {
+pub(super) fn excerpt_plain(text: &str) -> String {
     match text.char_indices().nth(EXCERPT_CHARS_MAX) {
         Some((at, _)) => format!("{}...", &text[..at]),
         None => text.to_string(),

@@ -236,7 +236,7 @@ impl ScramServer {
         if last.nonce != exchange.nonce {
             return Err(ScramError::WrongNonce {
                 message: Message::ClientFinal,
-                nonce: last.nonce.to_string(),
+                nonce: message::excerpt_plain(last.nonce),
                 expected: format!("{:?}", exchange.nonce),
             });
         }
