@@ -761,7 +761,7 @@ async fn fetcher(
             .as_ref()
             .is_none_or(|(at, c)| *at != address || c.is_closed())
         {
-            match Connection::connect(&address, limits).await {
+            match Connection::connect(&address, limits, shared.peer_tls.as_ref()).await {
                 Ok(opened) => connection = Some((address.clone(), opened)),
                 Err(error) => {
                     tracing::debug!(%leader, %address, %error, "cannot connect to the leader");

@@ -164,6 +164,9 @@ pub(crate) struct Shared {
     pub kafka_advertised: Option<String>,
     /// The TLS listeners' config, if a listener speaks TLS.
     pub tls: Option<crate::tls::ServerTls>,
+    /// TLS to the other brokers' thin listeners (follower fetches), when the thin listener
+    /// speaks TLS: every broker of a cluster is taken to.
+    pub peer_tls: Option<ringlog_client::ClientTls>,
     pub started: Instant,
     /// Connections open on the broker, held to `max_connections`.
     pub connections: std::sync::atomic::AtomicUsize,

@@ -499,6 +499,17 @@ impl BrokerConfig {
                 ),
             );
         }
+        if self.listeners.thin_security.tls() && self.ssl_truststore_location.is_none() {
+            inconsistent(
+                &["listeners", "ssl_truststore_location"],
+                format!(
+                    "listener {} makes the brokers fetch from each other over TLS, checking \
+                     each other's certificates against the CAs of ssl_truststore_location: set \
+                     it",
+                    self.listeners.thin_name()
+                ),
+            );
+        }
         if self.ssl_client_auth != ClientAuth::None && self.ssl_truststore_location.is_none() {
             inconsistent(
                 &["ssl_client_auth", "ssl_truststore_location"],

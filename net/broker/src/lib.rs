@@ -158,6 +158,8 @@ impl Broker {
         });
         let tls = tls::ServerTls::load(&options.config)
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
+        let peer_tls = tls::peer_tls(&options.config)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
         let mut inboxes = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..shards {
@@ -171,6 +173,7 @@ impl Broker {
             advertised: options.advertised.unwrap_or(local_addr),
             kafka_advertised,
             tls,
+            peer_tls,
             catalog: RwLock::new(Arc::new(Catalog::empty(&options.data_dir))),
             catalog_offset: tokio::sync::watch::channel(0).0,
             registered: tokio::sync::watch::channel(false).0,

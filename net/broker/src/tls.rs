@@ -110,6 +110,33 @@ impl ServerTls {
     }
 }
 
+/// TLS to the other brokers when the thin listener speaks it (followers fetch from their
+/// leaders' thin listeners): their certificates are checked against `ssl_truststore_location`,
+/// and this broker shows its own keystore's, for listeners that require one. The keystore is
+/// read once, at start.
+pub(crate) fn peer_tls(
+    config: &BrokerConfig,
+) -> Result<Option<ringlog_client::ClientTls>, ringlog_client::ClientError> {
+    if !config.listeners.thin_security.tls() {
+        return Ok(None);
+    }
+    let missing = |key: &str| {
+        ringlog_client::ClientError::Config(format!(
+            "listener {} makes brokers fetch from each other over TLS: set {key}",
+            config.listeners.thin_name()
+        ))
+    };
+    let truststore = config
+        .ssl_truststore_location
+        .as_deref()
+        .ok_or_else(|| missing("ssl_truststore_location"))?;
+    let keystore = config
+        .ssl_keystore_location
+        .as_deref()
+        .ok_or_else(|| missing("ssl_keystore_location"))?;
+    ringlog_client::ClientTls::from_pem_files(truststore, Some((keystore, keystore))).map(Some)
+}
+
 /// The rustls server config of `files`.
 fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
     let keystore_error = |reason: String| TlsError::Keystore {

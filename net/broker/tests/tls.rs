@@ -105,8 +105,13 @@ impl Pki {
     }
 }
 
-/// A broker whose listeners both speak TLS with `keystore`.
-fn start(keystore: &Path, tune: impl FnOnce(&mut BrokerConfig)) -> (Broker, tempfile::TempDir) {
+/// A broker whose listeners both speak TLS with `keystore`, trusting `pki`'s CA (as its
+/// followers' client, and for client certificates if `tune` asks for them).
+fn start(
+    pki: &Pki,
+    keystore: &Path,
+    tune: impl FnOnce(&mut BrokerConfig),
+) -> (Broker, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut config = BrokerConfig {
@@ -118,6 +123,7 @@ fn start(keystore: &Path, tune: impl FnOnce(&mut BrokerConfig)) -> (Broker, temp
             kafka_security: SecurityProtocol::Ssl,
         },
         ssl_keystore_location: Some(keystore.to_path_buf()),
+        ssl_truststore_location: Some(pki.ca_file()),
         ..BrokerConfig::default()
     };
     tune(&mut config);
@@ -213,7 +219,7 @@ fn refused(result: io::Result<Tls>) -> bool {
 #[test]
 fn both_protocols_answer_over_tls() {
     let pki = Pki::new("test CA");
-    let (broker, _dir) = start(&pki.keystore("broker.pem", &pki.broker()), |_| {});
+    let (broker, _dir) = start(&pki, &pki.keystore("broker.pem", &pki.broker()), |_| {});
     let client = client_config(pki.ca_der(), None);
 
     let kafka = broker.kafka_addr().unwrap();
@@ -237,7 +243,7 @@ fn both_protocols_answer_over_tls() {
 #[test]
 fn a_plaintext_client_on_a_tls_listener_is_closed_and_others_are_served() {
     let pki = Pki::new("test CA");
-    let (broker, _dir) = start(&pki.keystore("broker.pem", &pki.broker()), |_| {});
+    let (broker, _dir) = start(&pki, &pki.keystore("broker.pem", &pki.broker()), |_| {});
     let client = client_config(pki.ca_der(), None);
     let kafka = broker.kafka_addr().unwrap();
     let mut served = connect_tls(kafka, &client).unwrap();
@@ -261,10 +267,8 @@ fn a_plaintext_client_on_a_tls_listener_is_closed_and_others_are_served() {
 fn a_client_without_a_trusted_certificate_is_refused_when_one_is_required() {
     let pki = Pki::new("test CA");
     let stranger = Pki::new("another CA");
-    let truststore = pki.ca_file();
-    let (broker, _dir) = start(&pki.keystore("broker.pem", &pki.broker()), |config| {
+    let (broker, _dir) = start(&pki, &pki.keystore("broker.pem", &pki.broker()), |config| {
         config.ssl_client_auth = ClientAuth::Required;
-        config.ssl_truststore_location = Some(truststore);
     });
     let kafka = broker.kafka_addr().unwrap();
     let ca = pki.ca_der();
@@ -298,10 +302,8 @@ fn a_client_without_a_trusted_certificate_is_refused_when_one_is_required() {
 fn a_requested_certificate_is_checked_if_shown() {
     let pki = Pki::new("test CA");
     let stranger = Pki::new("another CA");
-    let truststore = pki.ca_file();
-    let (broker, _dir) = start(&pki.keystore("broker.pem", &pki.broker()), |config| {
+    let (broker, _dir) = start(&pki, &pki.keystore("broker.pem", &pki.broker()), |config| {
         config.ssl_client_auth = ClientAuth::Requested;
-        config.ssl_truststore_location = Some(truststore);
     });
     let kafka = broker.kafka_addr().unwrap();
     let ca = pki.ca_der();
@@ -318,7 +320,7 @@ fn a_requested_certificate_is_checked_if_shown() {
 #[test]
 fn the_client_refuses_a_broker_it_does_not_trust() {
     let pki = Pki::new("test CA");
-    let (broker, _dir) = start(&pki.keystore("broker.pem", &pki.broker()), |_| {});
+    let (broker, _dir) = start(&pki, &pki.keystore("broker.pem", &pki.broker()), |_| {});
     let stranger = Pki::new("another CA");
     let error = connect_tls(
         broker.kafka_addr().unwrap(),
@@ -339,7 +341,7 @@ fn the_client_refuses_a_broker_it_does_not_trust() {
 fn a_changed_keystore_reaches_new_connections_without_a_restart() {
     let first = Pki::new("first CA");
     let keystore = first.keystore("broker.pem", &first.broker());
-    let (broker, _dir) = start(&keystore, |config| {
+    let (broker, _dir) = start(&first, &keystore, |config| {
         config.ssl_reload_interval = Duration::from_millis(50);
     });
     let kafka = broker.kafka_addr().unwrap();
@@ -423,4 +425,166 @@ fn a_keystore_that_cannot_serve_stops_the_start_and_says_why() {
     let no_key = pki.write("no-key.pem", &one.certificate);
     let error = start_with(no_key);
     assert!(error.contains("no private key"), "{error}");
+}
+
+/// A broker of a three-broker cluster whose thin listener is `THIN_SSL` with client
+/// certificates required: followers fetch from their leaders over TLS, each showing its own
+/// certificate.
+fn cluster_config(
+    index: usize,
+    dirs: &[tempfile::TempDir],
+    thin: &[SocketAddr],
+    voters: &str,
+    pki: &Pki,
+    keystore: &Path,
+) -> BrokerConfig {
+    let id = ringlog_replication::BrokerId(index as u32 + 1);
+    BrokerConfig {
+        node_id: id,
+        data_dir: dirs[index].path().to_path_buf(),
+        listeners: Listeners {
+            thin: thin[index],
+            thin_security: SecurityProtocol::Ssl,
+            kafka: None,
+            kafka_security: SecurityProtocol::Plaintext,
+        },
+        controller_quorum_voters: voters.parse().unwrap(),
+        ssl_keystore_location: Some(keystore.to_path_buf()),
+        ssl_truststore_location: Some(pki.ca_file()),
+        ssl_client_auth: ClientAuth::Required,
+        broker_session_timeout: Duration::from_millis(3000),
+        broker_heartbeat_interval: Duration::from_millis(500),
+        replica_lag_time_max: Duration::from_millis(2000),
+        replica_fetch_backoff: Duration::from_millis(100),
+        shards: 1,
+        ..BrokerConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_fetch_over_tls_and_a_broker_of_another_ca_never_joins_the_isr() {
+    use ringlog_client::{
+        Acks, Client, ClientConfig, ClientTls, ConsumerConfig, OffsetReset, ProducerConfig, Record,
+        TopicPartition,
+    };
+
+    let pki = Pki::new("cluster CA");
+    let stranger = Pki::new("another CA");
+    let thin: Vec<SocketAddr> = (0..3)
+        .map(|_| ringlog_ports::free_addr().unwrap())
+        .collect();
+    let voters: Vec<String> = (1..=3)
+        .map(|id| format!("{id}@{}", ringlog_ports::free_addr().unwrap()))
+        .collect();
+    let voters = voters.join(",");
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    // Brokers 1 and 2 have the cluster CA's certificates; broker 3 one of another CA, which
+    // its peers refuse (it trusts theirs: the cluster CA is its truststore too).
+    let keystores = [
+        pki.keystore("broker-1.pem", &pki.broker()),
+        pki.keystore("broker-2.pem", &pki.broker()),
+        stranger.keystore("broker-3.pem", &stranger.broker()),
+    ];
+    let brokers: Vec<Broker> = (0..3)
+        .map(|index| {
+            let config = cluster_config(index, &dirs, &thin, &voters, &pki, &keystores[index]);
+            Broker::start(ServerOptions::from_config(config)).unwrap()
+        })
+        .collect();
+    for broker in &brokers {
+        broker.wait_ready(DEADLINE).unwrap();
+    }
+
+    let client_identity = pki.issue("client", &[], false);
+    let certificate = pki.write("client.pem", &client_identity.certificate);
+    let key = pki.write("client.key", &client_identity.key);
+    let tls = ClientTls::from_pem_files(&pki.ca_file(), Some((&certificate, &key))).unwrap();
+    // Broker 3's listener shows a certificate the client does not trust: bootstrap from the
+    // two others.
+    let client = Client::connect(ClientConfig {
+        bootstrap: thin[..2].iter().map(SocketAddr::to_string).collect(),
+        tls: Some(tls),
+        ..ClientConfig::default()
+    })
+    .await
+    .unwrap();
+    // Three partitions on all three brokers, each led by one of them; min.insync.replicas 2.
+    let admin = client.admin();
+    admin
+        .create_topic(
+            "over-tls",
+            Some(3),
+            Some(3),
+            &[("min_insync_replicas", "2")],
+        )
+        .await
+        .unwrap();
+    let (one, two, three) = (
+        ringlog_replication::BrokerId(1),
+        ringlog_replication::BrokerId(2),
+        ringlog_replication::BrokerId(3),
+    );
+    // A partition led by broker 1 or 2 keeps both of them in its ISR (the follower's fetches
+    // go over TLS) and loses broker 3 (its fetches are refused), for good.
+    let settled = || async {
+        let topic = admin
+            .describe_topics(&["over-tls"])
+            .await
+            .unwrap()
+            .remove(0);
+        let partition = topic
+            .partitions
+            .into_iter()
+            .find(|p| p.leader == Some(one) || p.leader == Some(two))?;
+        let isr = &partition.isr;
+        (isr.contains(&one) && isr.contains(&two) && !isr.contains(&three))
+            .then_some(partition.partition)
+    };
+    let deadline = Instant::now() + DEADLINE;
+    let partition = loop {
+        if let Some(partition) = settled().await {
+            break partition;
+        }
+        assert!(Instant::now() < deadline, "no ISR of brokers 1 and 2 alone");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(settled().await, Some(partition), "broker 3 joined the ISR");
+
+    // acks=all with min.insync.replicas 2: each record waits for the follower's fetch.
+    let producer = client
+        .producer(ProducerConfig {
+            acks: Acks::All,
+            ..ProducerConfig::default()
+        })
+        .unwrap();
+    for i in 0..100 {
+        let record = Record::new("over-tls")
+            .partition(partition)
+            .value(format!("v{i}"));
+        producer.send(record).await.unwrap().await.unwrap();
+    }
+    producer.close().await.unwrap();
+    let consumer = client.consumer(ConsumerConfig {
+        auto_offset_reset: OffsetReset::Earliest,
+        ..ConsumerConfig::default()
+    });
+    consumer
+        .assign(&[TopicPartition::new("over-tls", partition)])
+        .await
+        .unwrap();
+    let mut read = 0;
+    let deadline = Instant::now() + DEADLINE;
+    while read < 100 {
+        assert!(Instant::now() < deadline, "records not read back over TLS");
+        read += consumer
+            .poll(Duration::from_millis(200))
+            .await
+            .unwrap()
+            .len();
+    }
+    drop((consumer, admin, client));
+    for broker in brokers {
+        broker.stop().unwrap();
+    }
 }

@@ -84,7 +84,8 @@ impl Cluster {
         if let Some(connection) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(Arc::clone(connection));
         }
-        let connection = Arc::new(Connection::connect(address, self.limits()).await?);
+        let tls = self.config.tls.as_ref();
+        let connection = Arc::new(Connection::connect(address, self.limits(), tls).await?);
         *slot = Some(Arc::clone(&connection));
         Ok(connection)
     }

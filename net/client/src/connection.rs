@@ -1,4 +1,5 @@
-//! One TCP connection to one broker, with pipelined requests. Public for programs that speak
+//! One TCP connection to one broker (TLS over it with a [`ClientTls`]), with pipelined
+//! requests. Public for programs that speak
 //! the protocol below the [`Client`](crate::Client): ringlog's broker uses it for its
 //! follower fetches.
 //!
@@ -22,14 +23,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::ClientError;
 use crate::in_flight::{CorrelationIds, InFlight};
+use crate::tls::ClientTls;
 use ringlog_wire::api::api_versions::ApiVersionsRequest;
 use ringlog_wire::frame::{self, CORRELATION_ID_AT, LENGTH_PREFIX_LEN};
 use ringlog_wire::{ApiKey, Request, Response, VersionRange, decode_response, encode_request};
@@ -133,11 +134,12 @@ impl Shared {
 }
 
 impl Connection {
-    /// Opens a connection to `address` (`host:port`) and asks the broker which versions it
-    /// speaks.
+    /// Opens a connection to `address` (`host:port`), over TLS with `tls`, and asks the
+    /// broker which versions it speaks.
     pub async fn connect(
         address: &str,
         limits: ConnectionLimits,
+        tls: Option<&ClientTls>,
     ) -> Result<Connection, ClientError> {
         assert!(limits.max_in_flight > 0, "max_in_flight must be at least 1");
         let connect_error = |source| ClientError::Connect {
@@ -152,13 +154,36 @@ impl Connection {
             })?
             .map_err(connect_error)?;
         stream.set_nodelay(true).map_err(connect_error)?;
-        let mut connection = Connection::start(address, stream, limits);
+        let mut connection = match tls {
+            None => {
+                let (read, write) = stream.into_split();
+                Connection::start(address, read, write, limits)
+            }
+            Some(tls) => {
+                let handshake = tls.handshake(address, stream);
+                let stream = tokio::time::timeout(limits.connect_timeout, handshake)
+                    .await
+                    .map_err(|_| ClientError::Timeout {
+                        what: format!("TLS handshake with {address}"),
+                        after: limits.connect_timeout,
+                    })?
+                    .map_err(connect_error)?;
+                let (read, write) = tokio::io::split(stream);
+                Connection::start(address, read, write, limits)
+            }
+        };
         connection.versions = connection.api_versions().await?;
         Ok(connection)
     }
 
-    fn start(address: &str, stream: TcpStream, limits: ConnectionLimits) -> Connection {
-        let (read, write) = stream.into_split();
+    /// Starts the writer and the reader on the connection's two halves (a TCP socket's own,
+    /// or TLS's).
+    fn start(
+        address: &str,
+        read: impl AsyncRead + Unpin + Send + 'static,
+        write: impl AsyncWrite + Unpin + Send + 'static,
+        limits: ConnectionLimits,
+    ) -> Connection {
         let shared = Arc::new(Shared {
             address: address.to_string(),
             state: Mutex::default(),
@@ -304,7 +329,7 @@ impl Drop for Connection {
 async fn write_loop(
     shared: Arc<Shared>,
     mut requests: mpsc::Receiver<Outgoing>,
-    write: OwnedWriteHalf,
+    write: impl AsyncWrite + Unpin,
 ) {
     let mut ids = CorrelationIds::default();
     let mut write = BufWriter::new(write);
@@ -345,7 +370,7 @@ async fn write_loop(
 
 /// Reads response frames and answers the requests in flight, in order, until the connection
 /// ends; then closes it with the reason.
-async fn read_loop(shared: Arc<Shared>, mut read: OwnedReadHalf, max_frame_bytes: u32) {
+async fn read_loop(shared: Arc<Shared>, mut read: impl AsyncRead + Unpin, max_frame_bytes: u32) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let reason = loop {
         match answer_frames(&shared, &mut buf, max_frame_bytes) {

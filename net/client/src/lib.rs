@@ -75,6 +75,7 @@ pub mod error;
 pub mod group;
 pub mod partitioner;
 pub mod producer;
+pub mod tls;
 
 mod accumulator;
 mod backoff;
@@ -104,6 +105,7 @@ pub use producer::{
 pub use ringlog_format::Compression;
 pub use ringlog_format::{LeaderEpoch, Offset, Timestamp};
 pub use ringlog_replication::{BrokerId, TopicId, TopicPartition};
+pub use tls::ClientTls;
 
 use cluster::Cluster;
 pub use ringlog_wire::api::produce::Acks;
@@ -135,6 +137,8 @@ pub struct ClientConfig {
     /// Metadata older than this is refreshed (in the background) even without an error
     /// asking for it: new partitions and moved leaders are learned. Default 5 min.
     pub metadata_max_age: Duration,
+    /// TLS to every broker (their `THIN_SSL` listeners); `None`: plaintext. Default `None`.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ClientConfig {
@@ -148,6 +152,7 @@ impl Default for ClientConfig {
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(1),
             metadata_max_age: Duration::from_secs(300),
+            tls: None,
         }
     }
 }

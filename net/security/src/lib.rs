@@ -79,9 +79,9 @@
 pub mod acl;
 pub mod plain;
 pub mod scram;
-pub mod tls;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
