@@ -850,3 +850,115 @@ fn failures_exit_nonzero_naming_the_kafka_error() {
         .run_with_input(&["produce", "strict", "--acks", "1"], "c\n")
         .ok();
 }
+
+/// PEM files of a CA of the test's own, a broker certificate for 127.0.0.1 it signed (the
+/// broker's keystore: key then certificate) and a client certificate and key.
+struct Certificates {
+    dir: tempfile::TempDir,
+}
+
+impl Certificates {
+    fn new() -> Certificates {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "cli test CA");
+        let ca = params.self_signed(&ca_key).unwrap();
+        let issue = |names: Vec<String>| {
+            let key = KeyPair::generate().unwrap();
+            let certificate = CertificateParams::new(names)
+                .unwrap()
+                .signed_by(&key, &ca, &ca_key)
+                .unwrap();
+            (certificate.pem(), key.serialize_pem())
+        };
+        let (broker, broker_key) = issue(vec!["127.0.0.1".into(), "localhost".into()]);
+        let (client, client_key) = issue(vec!["client".into()]);
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        write("ca.pem", ca.pem());
+        write("broker.pem", format!("{broker_key}{broker}"));
+        write("client.pem", client);
+        write("client.key", client_key);
+        Certificates { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+#[test]
+fn the_client_commands_speak_tls_to_a_thin_ssl_listener() {
+    let certificates = Certificates::new();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "ssl_keystore_location = \"{}\"\nssl_truststore_location = \"{}\"\n\
+         ssl_client_auth = \"required\"\n",
+        certificates.path("broker.pem"),
+        certificates.path("ca.pem")
+    );
+    let mut command = support::local_broker_command_on(
+        dir.path(),
+        &toml,
+        "SSL://127.0.0.1:0,THIN_SSL://127.0.0.1:0",
+    );
+    let (child, lines) = support::spawn_with_lines(&mut command);
+    let mut broker = BrokerProcess {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        _dir: dir,
+    };
+    let line = lines
+        .recv_timeout(DEADLINE)
+        .expect("the broker reports its address");
+    broker.addr = support::listener_address(&line, "THIN_SSL")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let bootstrap = broker.addr.to_string();
+    let tls = [
+        ("RINGLOG_BOOTSTRAP", bootstrap.as_str()),
+        ("RINGLOG_TLS_CA", &certificates.path("ca.pem")),
+        ("RINGLOG_TLS_CERT", &certificates.path("client.pem")),
+        ("RINGLOG_TLS_KEY", &certificates.path("client.key")),
+    ];
+    support::cli(
+        &["topic", "create", "secure", "--partitions", "1"],
+        "",
+        &tls,
+    )
+    .ok();
+    support::cli(&["produce", "secure"], "one\ntwo\nthree\n", &tls).ok();
+    let out = support::cli(
+        &[
+            "consume",
+            "secure",
+            "--from-beginning",
+            "--max-records",
+            "3",
+        ],
+        "",
+        &tls,
+    )
+    .ok();
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["one", "two", "three"]);
+
+    // Plaintext to the TLS listener: an error that says what to do.
+    let plain = support::cli(&["topic", "list"], "", &tls[..1]);
+    assert_ne!(plain.code, Some(0));
+    assert!(
+        plain.stderr.contains("speaks TLS") && plain.stderr.contains("--tls-ca"),
+        "{}",
+        plain.stderr
+    );
+    // TLS without the client certificate the listener requires: refused.
+    let anonymous = support::cli(&["topic", "list"], "", &tls[..2]);
+    assert_ne!(anonymous.code, Some(0));
+    assert!(
+        anonymous.stderr.contains("CertificateRequired"),
+        "{}",
+        anonymous.stderr
+    );
+}

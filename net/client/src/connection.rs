@@ -43,6 +43,9 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// field, 1213486160 bytes, over any sensible `max_frame_bytes`. Pointing a client at the
 /// broker's metrics port is an easy mistake; the error says so rather than give that number.
 const HTTP_ANSWER: &[u8] = b"HTTP";
+/// How a TLS alert record starts (content type 21, version 3.x): what a TLS listener answers
+/// a plaintext request with before it closes. Read as a length field it is over 350 MB.
+const TLS_ALERT: &[u8] = &[0x15, 0x03];
 
 /// The limits of one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -403,6 +406,13 @@ fn answer_frames(shared: &Shared, buf: &mut BytesMut, max_frame_bytes: u32) -> R
             Err(_) if buf.starts_with(HTTP_ANSWER) => {
                 return Err(format!(
                     "{} answered with HTTP, not ringlog's protocol: is this the metrics port?",
+                    shared.address
+                ));
+            }
+            Err(_) if buf.starts_with(TLS_ALERT) => {
+                return Err(format!(
+                    "{} answered with a TLS alert: its listener speaks TLS (THIN_SSL); connect \
+                     with TLS (ClientConfig::tls, the CLI's --tls-ca)",
                     shared.address
                 ));
             }

@@ -1,13 +1,14 @@
-//! What the client commands share: `--bootstrap`, the tokio runtime each builds in its `run`,
+//! What the client commands share: `--bootstrap` and TLS (`--tls-ca`, `--tls-cert`, `--tls-key`), the tokio runtime each builds in its `run`,
 //! the connection, flags parsed the same way everywhere (`--acks`, `--config k=v`), client
 //! errors as one line, the topic argument, a topic's partitions, and polling until idle.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use ringlog_client::{
-    Acks, Client, ClientConfig, ClientError, Consumer, ConsumerRecord, TopicPartition,
+    Acks, Client, ClientConfig, ClientError, ClientTls, Consumer, ConsumerRecord, TopicPartition,
 };
 use ringlog_wire::ErrorCode;
 use tokio::time::Instant;
@@ -25,6 +26,43 @@ pub(super) struct Bootstrap {
         global = true
     )]
     pub addresses: Vec<String>,
+    /// TLS to the brokers (their THIN_SSL listeners), trusting the CA certificates of this PEM
+    /// file.
+    #[arg(long, value_name = "FILE", env = "RINGLOG_TLS_CA", global = true)]
+    pub tls_ca: Option<PathBuf>,
+    /// With --tls-ca: this client's certificate (PEM), for listeners that require one; the
+    /// file may hold the key too.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "RINGLOG_TLS_CERT",
+        requires = "tls_ca",
+        global = true
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert, if not in its file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "RINGLOG_TLS_KEY",
+        requires = "tls_cert",
+        global = true
+    )]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Bootstrap {
+    /// The client's TLS, if --tls-ca is given.
+    fn tls(&self) -> Result<Option<ClientTls>> {
+        let Some(ca) = &self.tls_ca else {
+            return Ok(None);
+        };
+        let identity = self
+            .tls_cert
+            .as_deref()
+            .map(|certificate| (certificate, self.tls_key.as_deref().unwrap_or(certificate)));
+        Ok(Some(ClientTls::from_pem_files(ca, identity).map_err(flat)?))
+    }
 }
 
 /// The topic of a command about one topic: an argument (`ringlog perf consume TOPIC`), as
@@ -85,6 +123,7 @@ pub(super) fn runtime_with_threads(threads: usize) -> Result<tokio::runtime::Run
 pub(super) async fn connect(bootstrap: &Bootstrap) -> Result<Client> {
     let config = ClientConfig {
         bootstrap: bootstrap.addresses.clone(),
+        tls: bootstrap.tls()?,
         ..ClientConfig::default()
     };
     // The client's error already names every address it tried.

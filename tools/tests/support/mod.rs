@@ -26,6 +26,11 @@ pub(crate) const SIGSTOP: i32 = 19;
 /// `ringlog broker` on ephemeral ports (both listeners and metrics), one shard, its data under
 /// `dir` and `toml` as its config file (the flags' keys aside).
 pub(crate) fn local_broker_command(dir: &Path, toml: &str) -> Command {
+    local_broker_command_on(dir, toml, "PLAINTEXT://127.0.0.1:0,THIN://127.0.0.1:0")
+}
+
+/// [`local_broker_command`] with `listeners` (`SSL://127.0.0.1:0,THIN_SSL://127.0.0.1:0`).
+pub(crate) fn local_broker_command_on(dir: &Path, toml: &str, listeners: &str) -> Command {
     let config = dir.join("broker.toml");
     std::fs::write(&config, toml).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_ringlog"));
@@ -33,7 +38,7 @@ pub(crate) fn local_broker_command(dir: &Path, toml: &str) -> Command {
         .args([
             "broker",
             "--listeners",
-            "PLAINTEXT://127.0.0.1:0,THIN://127.0.0.1:0",
+            listeners,
             "--metrics-listen",
             "127.0.0.1:0",
             "--shards",
