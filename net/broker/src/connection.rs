@@ -52,8 +52,12 @@ impl OutPiece {
 /// How many bytes a flush moved, and how.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Written {
+    /// From memory (responses' own bytes, and record bytes read for TLS).
     pub copied: u64,
+    /// Record bytes sent from their segment file by the kernel.
     pub zero_copy: u64,
+    /// Of `copied`, the record bytes read from a segment file (under TLS).
+    pub copied_records: u64,
 }
 
 /// What a flush left.
@@ -336,9 +340,12 @@ impl Connection {
                 }
             };
             // Without a buffer limit rustls takes it all.
-            let taken = tls.writer().write(plaintext)?;
-            self.out_offset += taken as u64;
-            written.copied += taken as u64;
+            let taken = tls.writer().write(plaintext)? as u64;
+            self.out_offset += taken;
+            written.copied += taken;
+            if matches!(piece, OutPiece::File { .. }) {
+                written.copied_records += taken;
+            }
         }
     }
 }

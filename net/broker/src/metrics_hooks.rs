@@ -36,12 +36,15 @@ pub(crate) fn bytes_in(bytes: u64) {
 
 /// Bytes written to clients: `copied` through user space, `zero_copy` with sendfile (record
 /// bytes of fetch responses).
-pub(crate) fn bytes_out(copied: u64, zero_copy: u64) {
-    if copied + zero_copy > 0 {
-        m::record_bytes_out(copied + zero_copy);
+pub(crate) fn bytes_out(written: crate::connection::Written) {
+    if written.copied + written.zero_copy > 0 {
+        m::record_bytes_out(written.copied + written.zero_copy);
     }
-    if zero_copy > 0 {
-        m::record_fetch_bytes(FetchMode::ZeroCopy, zero_copy);
+    if written.zero_copy > 0 {
+        m::record_fetch_bytes(FetchMode::ZeroCopy, written.zero_copy);
+    }
+    if written.copied_records > 0 {
+        m::record_fetch_bytes(FetchMode::Copy, written.copied_records);
     }
 }
 

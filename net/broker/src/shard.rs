@@ -558,13 +558,13 @@ impl Shard {
         };
         match conn.flush() {
             Ok((FlushState::Done, written)) => {
-                super::metrics_hooks::bytes_out(written.copied, written.zero_copy);
+                super::metrics_hooks::bytes_out(written);
                 // Reading may have paused at the in-flight limit: resume.
                 self.read_requests(slot);
                 self.arm_recv(slot);
             }
             Ok((FlushState::Blocked, written)) => {
-                super::metrics_hooks::bytes_out(written.copied, written.zero_copy);
+                super::metrics_hooks::bytes_out(written);
                 if !conn.poll_in_flight {
                     conn.poll_in_flight = true;
                     let token = Token {
