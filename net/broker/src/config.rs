@@ -65,6 +65,7 @@
 //! | `ssl_truststore_location`              | "" (none)        | `ssl.truststore.location` (PEM) | CA certificates client certificates are checked against; required by `ssl_client_auth` requested or required |
 //! | `ssl_client_auth`                      | none             | `ssl.client.auth`              | none, requested, required |
 //! | `ssl_reload_interval_ms`               | 10000            | none (Kafka reloads on an AlterConfigs of the keystore) | the key, certificates and CAs are reloaded when their files change, for new connections |
+//! | `controller_security_protocol`         | PLAINTEXT        | `listener.security.protocol.map` (the controller listener's) | SSL: TLS both ways between the controller quorum's nodes (keystore and truststore required): a node without the cluster's credentials cannot vote or read the metadata |
 //!
 //! Durations are [`Duration`]s in [`BrokerConfig`] (`log_roll_ms` is the field `log_roll`); a
 //! unit appears only in the keys. The keys marked "topic default" give the defaults of the
@@ -217,6 +218,9 @@ pub struct BrokerConfig {
     /// `ssl_reload_interval_ms`: how often the key, certificates and CAs are looked at for a
     /// change on disk.
     pub ssl_reload_interval: Duration,
+    /// `controller_security_protocol`: PLAINTEXT, or SSL (TLS both ways between the controller
+    /// quorum's nodes).
+    pub controller_security_protocol: SecurityProtocol,
 }
 
 /// Whether a TLS listener asks its clients for a certificate (Kafka's `ssl.client.auth`).
@@ -294,6 +298,7 @@ impl Default for BrokerConfig {
             ssl_truststore_location: None,
             ssl_client_auth: ClientAuth::None,
             ssl_reload_interval: Duration::from_secs(10),
+            controller_security_protocol: SecurityProtocol::Plaintext,
         }
     }
 }
@@ -508,6 +513,16 @@ impl BrokerConfig {
                      it",
                     self.listeners.thin_name()
                 ),
+            );
+        }
+        if self.controller_security_protocol.tls()
+            && (self.ssl_keystore_location.is_none() || self.ssl_truststore_location.is_none())
+        {
+            inconsistent(
+                &["controller_security_protocol", "ssl_keystore_location"],
+                "controller_security_protocol SSL makes the controllers show and check \
+                 certificates: set ssl_keystore_location and ssl_truststore_location"
+                    .to_string(),
             );
         }
         if self.ssl_client_auth != ClientAuth::None && self.ssl_truststore_location.is_none() {
@@ -2019,6 +2034,28 @@ const KEYS: &[KeySpec] = &[
             Ok(())
         },
         render: |c| render_millis_value(c.ssl_reload_interval),
+    },
+    KeySpec {
+        name: "controller_security_protocol",
+        kafka: "listener.security.protocol.map (the controller listener's)",
+        doc: "PLAINTEXT, or SSL: TLS both ways between the controller quorum's nodes, each \
+              showing its keystore's certificate, which the others check against the truststore",
+        section: "security",
+        parse: |c, v| {
+            const ALLOWED: &str = "PLAINTEXT or SSL";
+            c.controller_security_protocol = match string(v, ALLOWED)? {
+                "PLAINTEXT" => SecurityProtocol::Plaintext,
+                "SSL" => SecurityProtocol::Ssl,
+                _ => return Err(ALLOWED.to_string()),
+            };
+            Ok(())
+        },
+        render: |c| {
+            render_str(match c.controller_security_protocol {
+                SecurityProtocol::Ssl => "SSL",
+                SecurityProtocol::Plaintext => "PLAINTEXT",
+            })
+        },
     },
 ];
 

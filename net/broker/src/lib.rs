@@ -364,6 +364,8 @@ fn start_controller(options: &ServerOptions) -> io::Result<Controller> {
         liveness: config.liveness_config(),
         timing: RaftTiming::default(),
         snapshot_every: 1000,
+        tls: tls::controller_tls(config)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?,
     })
     .map_err(io::Error::other)
 }

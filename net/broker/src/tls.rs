@@ -137,6 +137,48 @@ pub(crate) fn peer_tls(
     ringlog_client::ClientTls::from_pem_files(truststore, Some((keystore, keystore))).map(Some)
 }
 
+/// TLS between the controller quorum's nodes when `controller_security_protocol` is SSL: the
+/// listener requires a certificate `ssl_truststore_location`'s CAs signed (a node without the
+/// cluster's credentials can neither vote nor read the metadata), and this node shows its
+/// keystore's to the others. Read once, at start.
+pub(crate) fn controller_tls(
+    config: &BrokerConfig,
+) -> Result<Option<ringlog_controller::ControllerTls>, TlsError> {
+    if !config.controller_security_protocol.tls() {
+        return Ok(None);
+    }
+    let missing = |key: &str| {
+        TlsError::Config(format!(
+            "controller_security_protocol SSL makes the controllers check each other's \
+             certificates: set {key}"
+        ))
+    };
+    let files = TlsFiles {
+        keystore: config
+            .ssl_keystore_location
+            .clone()
+            .ok_or_else(|| missing("ssl_keystore_location"))?,
+        truststore: Some(
+            config
+                .ssl_truststore_location
+                .clone()
+                .ok_or_else(|| missing("ssl_truststore_location"))?,
+        ),
+        client_auth: ClientAuth::Required,
+    };
+    let server = Arc::new(server_config(&files)?);
+    let truststore = files.truststore.as_deref().expect("set above");
+    let client = ringlog_client::ClientTls::from_pem_files(
+        truststore,
+        Some((&files.keystore, &files.keystore)),
+    )
+    .map_err(|error| TlsError::Config(error.to_string()))?;
+    Ok(Some(ringlog_controller::ControllerTls {
+        server,
+        client: client.rustls_config(),
+    }))
+}
+
 /// The rustls server config of `files`.
 fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
     let keystore_error = |reason: String| TlsError::Keystore {

@@ -462,6 +462,65 @@ fn cluster_config(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_without_the_clusters_certificate_cannot_vote_or_register() {
+    use ringlog_client::{Client, ClientConfig};
+
+    let pki = Pki::new("cluster CA");
+    let stranger = Pki::new("another CA");
+    let thin: Vec<SocketAddr> = (0..3)
+        .map(|_| ringlog_ports::free_addr().unwrap())
+        .collect();
+    let voters: Vec<String> = (1..=3)
+        .map(|id| format!("{id}@{}", ringlog_ports::free_addr().unwrap()))
+        .collect();
+    let voters = voters.join(",");
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let keystores = [
+        pki.keystore("broker-1.pem", &pki.broker()),
+        pki.keystore("broker-2.pem", &pki.broker()),
+        stranger.keystore("broker-3.pem", &stranger.broker()),
+    ];
+    // TLS between the controllers only; the thin listeners stay plaintext.
+    let brokers: Vec<Broker> = (0..3)
+        .map(|index| {
+            let mut config = cluster_config(index, &dirs, &thin, &voters, &pki, &keystores[index]);
+            config.listeners.thin_security = SecurityProtocol::Plaintext;
+            config.ssl_client_auth = ClientAuth::None;
+            config.controller_security_protocol = SecurityProtocol::Ssl;
+            Broker::start(ServerOptions::from_config(config)).unwrap()
+        })
+        .collect();
+    // Two of three voters make a quorum: brokers 1 and 2 register and serve.
+    brokers[0].wait_ready(DEADLINE).unwrap();
+    brokers[1].wait_ready(DEADLINE).unwrap();
+    // Broker 3's controller is refused by both others: it cannot vote, so cannot lead, and
+    // its registration reaches no leader.
+    let waited = brokers[2].wait_ready(Duration::from_secs(5));
+    assert!(waited.is_err(), "broker 3 registered: {waited:?}");
+
+    let client = Client::connect(ClientConfig {
+        bootstrap: vec![thin[0].to_string()],
+        ..ClientConfig::default()
+    })
+    .await
+    .unwrap();
+    let admin = client.admin();
+    let three = admin.create_topic("three", Some(1), Some(3), &[]).await;
+    assert!(
+        three.is_err(),
+        "a topic of three replicas with broker 3 unregistered: {three:?}"
+    );
+    admin
+        .create_topic("two", Some(1), Some(2), &[])
+        .await
+        .unwrap();
+    drop((admin, client));
+    for broker in brokers {
+        broker.stop().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn followers_fetch_over_tls_and_a_broker_of_another_ca_never_joins_the_isr() {
     use ringlog_client::{
         Acks, Client, ClientConfig, ClientTls, ConsumerConfig, OffsetReset, ProducerConfig, Record,

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -26,6 +26,11 @@ impl ClientTls {
     /// TLS with a rustls config made by the caller.
     pub fn new(config: Arc<ClientConfig>) -> ClientTls {
         ClientTls { config }
+    }
+
+    /// The rustls config it connects with.
+    pub fn rustls_config(&self) -> Arc<ClientConfig> {
+        self.config.clone()
     }
 
     /// TLS trusting the CA certificates of the PEM file `ca`, and with `identity` (a PEM
@@ -73,17 +78,8 @@ impl ClientTls {
         address: &str,
         stream: TcpStream,
     ) -> std::io::Result<TlsStream<TcpStream>> {
-        let host = address
-            .rsplit_once(':')
-            .map_or(address, |(host, _)| host)
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        let name = ServerName::try_from(host.to_string()).map_err(|error| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("{host:?} cannot be checked against a certificate: {error}"),
-            )
-        })?;
+        let name = ringlog_security::tls::server_name(address)
+            .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
         TlsConnector::from(self.config.clone())
             .connect(name, stream)
             .await

@@ -90,6 +90,24 @@ pub struct ControllerConfig {
     /// A snapshot every this many log entries; the log keeps
     /// `min(snapshot_every, LOGS_KEPT_AFTER_SNAPSHOT_MAX)` entries behind it.
     pub snapshot_every: u64,
+    /// TLS between the quorum's nodes; `None`: plaintext.
+    pub tls: Option<ControllerTls>,
+}
+
+/// TLS between controller nodes, both ways: a node's listener serves with `server`, which
+/// should require client certificates (then a node without the cluster's credentials can
+/// neither vote, nor submit, nor read the metadata), and it connects to the others with
+/// `client`, showing its own certificate.
+#[derive(Clone)]
+pub struct ControllerTls {
+    pub server: Arc<rustls::ServerConfig>,
+    pub client: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for ControllerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControllerTls").finish_non_exhaustive()
+    }
 }
 
 /// The Raft timings and the submit deadline.
@@ -424,6 +442,7 @@ async fn start_node(setup: Setup) -> Result<Arc<Node>, ControllerError> {
     } = setup;
     let listener = tokio::net::TcpListener::from_std(config.listener)
         .map_err(|source| io_error("listen on", &config.data_dir, source))?;
+    let client_tls = config.tls.as_ref().map(|tls| Arc::clone(&tls.client));
     let raft = match stores {
         Some((log, state_machine)) => Some(
             start_raft(
@@ -431,6 +450,7 @@ async fn start_node(setup: Setup) -> Result<Arc<Node>, ControllerError> {
                 config.node_id,
                 &config.timing,
                 config.snapshot_every,
+                client_tls.clone(),
                 log,
                 state_machine,
             )
@@ -444,8 +464,10 @@ async fn start_node(setup: Setup) -> Result<Arc<Node>, ControllerError> {
         config.timing,
         raft,
         images,
+        client_tls,
     ));
-    tokio::spawn(server::serve(listener, Arc::clone(&node)));
+    let server_tls = config.tls.map(|tls| tls.server);
+    tokio::spawn(server::serve(listener, Arc::clone(&node), server_tls));
     if node.raft.is_some() {
         tokio::spawn(Arc::clone(&node).expire_sessions());
     } else {
@@ -459,12 +481,14 @@ async fn start_raft(
     id: BrokerId,
     timing: &RaftTiming,
     snapshot_every: u64,
+    tls: Option<Arc<rustls::ClientConfig>>,
     log: LogStore,
     state_machine: StateMachineStore,
 ) -> Result<Raft, ControllerError> {
     let config = raft_config(timing, snapshot_every)?;
     let network = network::Network {
         retry_unreachable: timing.heartbeat_interval,
+        tls,
     };
     let raft = Raft::new(node_id(id), Arc::new(config), network, log, state_machine)
         .await

@@ -26,6 +26,8 @@ use ringlog_wire::ApiKey;
 pub(crate) struct Network {
     /// How long openraft waits before retrying an unreachable peer.
     pub(crate) retry_unreachable: Duration,
+    /// TLS to the peers, if the quorum speaks it.
+    pub(crate) tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -34,7 +36,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
         PeerClient {
             target,
-            connection: Connection::new(node.addr.clone()),
+            connection: Connection::new(node.addr.clone(), self.tls.clone()),
             retry_unreachable: self.retry_unreachable,
         }
     }

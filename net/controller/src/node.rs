@@ -42,6 +42,8 @@ pub(crate) struct Node {
     peers: BTreeMap<BrokerId, tokio::sync::Mutex<Connection>>,
     /// The leader and term an observer last heard of from a voter.
     observed: Mutex<(Option<NodeId>, u64)>,
+    /// TLS to the voters, if the quorum speaks it.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Node {
@@ -51,14 +53,13 @@ impl Node {
         timing: RaftTiming,
         raft: Option<Raft>,
         images: watch::Sender<Arc<MetadataImage>>,
+        tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Node {
         let peers = voters
             .iter()
             .map(|(&voter, addr)| {
-                (
-                    voter,
-                    tokio::sync::Mutex::new(Connection::new(addr.clone())),
-                )
+                let connection = Connection::new(addr.clone(), tls.clone());
+                (voter, tokio::sync::Mutex::new(connection))
             })
             .collect();
         Node {
@@ -69,6 +70,7 @@ impl Node {
             images,
             peers,
             observed: Mutex::new((None, 0)),
+            tls,
         }
     }
 
@@ -320,7 +322,7 @@ impl Node {
         let mut connections: BTreeMap<BrokerId, Connection> = self
             .voters
             .iter()
-            .map(|(&voter, addr)| (voter, Connection::new(addr.clone())))
+            .map(|(&voter, addr)| (voter, Connection::new(addr.clone(), self.tls.clone())))
             .collect();
         let mut voter = *self.voters.keys().next().expect("at least one voter");
         let mut known: Option<u64> = None;

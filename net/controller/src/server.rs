@@ -11,12 +11,13 @@ use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::node::Node;
 use crate::raft_types::{NodeId, Raft, TypeConfig};
 use crate::rpc::{self, FRAME_BYTES_MAX, FetchMetadataRequest, SubmitRequest};
+use crate::transport::Stream;
 use ringlog_wire::error_code::ErrorCode;
 use ringlog_wire::frame::{RequestHeader, split_request_frame};
 
@@ -26,8 +27,16 @@ const CONNECTIONS_MAX: usize = 64;
 /// The longest a forwarded submit may ask this node to wait for its command.
 const SUBMIT_WAIT_MAX: Duration = Duration::from_secs(60);
 
-/// Accepts connections until the runtime stops.
-pub(crate) async fn serve(listener: TcpListener, node: Arc<Node>) {
+/// How long a TLS handshake may take before its connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections until the runtime stops; with `tls`, each speaks TLS and shows a
+/// certificate `tls` trusts (else it is dropped before a frame is read).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    node: Arc<Node>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
     let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -44,7 +53,31 @@ pub(crate) async fn serve(listener: TcpListener, node: Arc<Node>) {
             continue;
         };
         let node = Arc::clone(&node);
+        let tls = tls.clone();
         tokio::spawn(async move {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%peer, %error, "controller: connection closed");
+                return;
+            }
+            let stream: Box<dyn Stream> = match tls {
+                None => Box::new(stream),
+                Some(tls) => {
+                    let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+                        Ok(Ok(stream)) => Box::new(stream),
+                        Ok(Err(error)) => {
+                            // A peer without the cluster's credentials: it may not vote, submit
+                            // or read the metadata.
+                            tracing::warn!(%peer, %error, "controller: TLS handshake refused");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!(%peer, "controller: TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
             if let Err(reason) = serve_connection(stream, &node).await {
                 tracing::debug!(%peer, %reason, "controller: connection closed");
             }
@@ -53,8 +86,7 @@ pub(crate) async fn serve(listener: TcpListener, node: Arc<Node>) {
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, node: &Node) -> Result<(), String> {
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+async fn serve_connection(mut stream: Box<dyn Stream>, node: &Node) -> Result<(), String> {
     let mut buf = BytesMut::new();
     loop {
         let split = split_request_frame(&mut buf, FRAME_BYTES_MAX).map_err(|e| e.to_string())?;

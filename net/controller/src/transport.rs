@@ -1,11 +1,13 @@
 //! A client connection to another controller: one request at a time, connected on first use
-//! and again after any failure, every call bounded by a timeout.
+//! and again after any failure, every call bounded by a timeout; over TLS when the quorum
+//! speaks it ([`crate::ControllerTls`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::rpc::{self, FRAME_BYTES_MAX, ResponseBody};
@@ -26,9 +28,16 @@ pub(crate) enum CallError {
     Refused { code: i16, message: String },
 }
 
+/// What a controller connection runs over: a socket, or TLS over one.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Stream for T {}
+
 pub(crate) struct Connection {
     addr: String,
-    stream: Option<TcpStream>,
+    /// TLS to the peer, with this node's certificate.
+    tls: Option<Arc<rustls::ClientConfig>>,
+    stream: Option<Box<dyn Stream>>,
     buf: BytesMut,
     next_correlation_id: u32,
     /// A call's exchange is under way; still set when the next call starts if the last one was
@@ -38,9 +47,10 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(addr: String) -> Connection {
+    pub(crate) fn new(addr: String, tls: Option<Arc<rustls::ClientConfig>>) -> Connection {
         Connection {
             addr,
+            tls,
             stream: None,
             buf: BytesMut::new(),
             next_correlation_id: 0,
@@ -105,6 +115,18 @@ impl Connection {
             stream
                 .set_nodelay(true)
                 .map_err(|e| format!("set nodelay: {e}"))?;
+            let stream: Box<dyn Stream> = match &self.tls {
+                None => Box::new(stream),
+                Some(tls) => {
+                    let name = ringlog_security::tls::server_name(&self.addr)?;
+                    let connector = tokio_rustls::TlsConnector::from(Arc::clone(tls));
+                    let stream = connector
+                        .connect(name, stream)
+                        .await
+                        .map_err(|e| format!("TLS: {e}"))?;
+                    Box::new(stream)
+                }
+            };
             self.buf.clear();
             self.stream = Some(stream);
         }

@@ -90,6 +90,7 @@ impl Cluster {
             liveness: self.liveness,
             timing: timing(),
             snapshot_every: self.snapshot_every,
+            tls: None,
         }
     }
 
