@@ -233,8 +233,8 @@ pub fn validate_binding(binding: &AclBinding) -> Result<(), Refusal> {
         PatternType::Literal | PatternType::Prefixed
     ) {
         return invalid(format!(
-            "an acl's pattern type is LITERAL or PREFIXED, not {:?}",
-            pattern.pattern_type
+            "an acl's pattern type is LITERAL or PREFIXED, not {}",
+            format!("{:?}", pattern.pattern_type).to_uppercase()
         ));
     }
     if entry.operation == Operation::Any {
