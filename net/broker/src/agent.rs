@@ -1143,8 +1143,13 @@ async fn admin(shared: &Arc<Shared>, controller: &Controller, op: AdminOp) -> Ad
             validate_only,
         } => create_partitions(shared, controller, topics, timeout, validate_only).await,
         AdminOp::InitProducerId => unreachable!("handle gives it to the producer id task"),
-        AdminOp::AlterScramCredentials { alterations } => {
-            return security::alter_scram_credentials(shared, controller, alterations).await;
+        AdminOp::AlterScramCredentials {
+            users,
+            refused,
+            alterations,
+        } => {
+            let outcome = security::alter_scram_credentials(shared, controller, alterations).await;
+            return security::per_user(users, refused, outcome);
         }
         AdminOp::CreateAcls { bindings } => {
             return security::create_acls(shared, controller, bindings).await;

@@ -288,9 +288,16 @@ pub(crate) enum AdminOp {
     },
     /// A new idempotent producer's id, from the blocks the controller allocates this broker.
     InitProducerId,
-    /// Sets and removes users' SCRAM credentials, each user on its own (the frontend has
-    /// refused what it could: mechanisms it does not know, credentials it could not derive).
-    AlterScramCredentials { alterations: Vec<ScramAlteration> },
+    /// Sets and removes users' SCRAM credentials, each user on its own.
+    AlterScramCredentials {
+        /// Every user named, in the order first named: the answer's order.
+        users: Vec<String>,
+        /// The users the frontend refused already (named twice, a mechanism it does not
+        /// know, a credential it could not derive), with why.
+        refused: Vec<(String, Refusal)>,
+        /// The rest, for the controller.
+        alterations: Vec<ScramAlteration>,
+    },
     /// Adds ACL bindings, each on its own.
     CreateAcls { bindings: Vec<AclBinding> },
     /// Removes the ACL bindings each filter matches.

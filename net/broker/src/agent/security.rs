@@ -5,7 +5,7 @@
 //! `request_timeout_ms` later), so a describe sent here next sees it. A quorum out of reach
 //! fails every entry, as it fails every topic of a topic request.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ringlog_controller::security::ScramAlteration;
@@ -17,12 +17,35 @@ use super::{submit_applied, wait_for_catalog};
 use crate::bus::Shared;
 use crate::ops::AdminOutcome;
 
-/// AlterUserScramCredentials: per user named, in the order first named, its refusal if any.
+/// Per user named, in `users`' order: the frontend's refusal, else the controller's outcome.
+pub(super) fn per_user(
+    users: Vec<String>,
+    refused: Vec<(String, Refusal)>,
+    outcome: Vec<(String, Option<Refusal>)>,
+) -> AdminOutcome {
+    let mut answers: BTreeMap<String, Option<Refusal>> = outcome.into_iter().collect();
+    answers.extend(
+        refused
+            .into_iter()
+            .map(|(user, refusal)| (user, Some(refusal))),
+    );
+    let per_user = users
+        .into_iter()
+        .map(|user| {
+            let refusal = answers.remove(&user).flatten();
+            (user, refusal)
+        })
+        .collect();
+    AdminOutcome::Users(per_user)
+}
+
+/// AlterUserScramCredentials' alterations through the controller: per user named, in the
+/// order first named, its refusal if any.
 pub(super) async fn alter_scram_credentials(
     shared: &Arc<Shared>,
     controller: &Controller,
     alterations: Vec<ScramAlteration>,
-) -> AdminOutcome {
+) -> Vec<(String, Option<Refusal>)> {
     let mut users: Vec<String> = Vec::new();
     for alteration in &alterations {
         if !users.iter().any(|u| u == alteration.user()) {
@@ -30,7 +53,7 @@ pub(super) async fn alter_scram_credentials(
         }
     }
     if alterations.is_empty() {
-        return AdminOutcome::Users(Vec::new());
+        return Vec::new();
     }
     let command = MetadataCommand::AlterScramCredentials {
         alterations: alterations.clone(),
@@ -39,7 +62,7 @@ pub(super) async fn alter_scram_credentials(
         Ok(applied) => applied,
         Err(refusal) => {
             let failed = users.into_iter().map(|u| (u, Some(refusal.clone())));
-            return AdminOutcome::Users(failed.collect());
+            return failed.collect();
         }
     };
     let done: BTreeSet<&str> = applied
@@ -63,12 +86,11 @@ pub(super) async fn alter_scram_credentials(
             })
     };
     wait_until_shown(shared, controller, shown).await;
-    let outcome = applied
+    applied
         .users
         .into_iter()
         .map(|u| (u.user, u.refusal.map(refusal)))
-        .collect();
-    AdminOutcome::Users(outcome)
+        .collect()
 }
 
 /// CreateAcls: per binding, in order, its refusal if any.

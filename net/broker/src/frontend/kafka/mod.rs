@@ -165,7 +165,7 @@ enum Planned {
     Group(groups::Planned),
     Admin(admin::Planned),
     ProducerId,
-    Scram(scram::Planned),
+    Scram,
     Acls(acls::Planned),
 }
 
@@ -410,7 +410,7 @@ pub(crate) fn finish(pending: Pending, results: Vec<PartResult>) -> Vec<OutPiece
         Planned::OffsetForLeaderEpoch(planned) => leader_epoch::finish(&head, planned, results),
         Planned::DeleteRecords(planned) => delete_records::finish(&head, planned, results),
         Planned::Group(planned) => groups::finish(&head, planned, results),
-        Planned::Admin(_) | Planned::ProducerId | Planned::Scram(_) | Planned::Acls(_) => {
+        Planned::Admin(_) | Planned::ProducerId | Planned::Scram | Planned::Acls(_) => {
             unreachable!("an admin request has no parts")
         }
     };
@@ -423,7 +423,7 @@ pub(crate) fn finish_admin(pending: Pending, outcome: AdminOutcome) -> Vec<OutPi
     let pieces = match pending.request {
         Planned::Admin(planned) => admin::finish(&pending.head, planned, outcome),
         Planned::ProducerId => producer_id::finish(&pending.head, outcome),
-        Planned::Scram(planned) => scram::finish_alter(&pending.head, planned, outcome),
+        Planned::Scram => scram::finish_alter(&pending.head, outcome),
         Planned::Acls(planned) => acls::finish(&pending.head, planned, outcome),
         _ => unreachable!("only an admin request has an admin outcome"),
     };
