@@ -220,7 +220,9 @@ pub(crate) fn delete_acls(
 
 /// A binding Kafka would store: a concrete resource type, pattern type (literal or
 /// prefixed), operation and permission; a resource name (`kafka-cluster` for the cluster);
-/// a principal `TYPE:NAME`. Refused with INVALID_REQUEST, as Kafka refuses them.
+/// a principal `TYPE:NAME`. Refused with INVALID_REQUEST, as Kafka refuses them. An empty
+/// host is refused too, ringlog's own rule: Kafka stores it, and it matches no client (`*` is
+/// any host).
 pub fn validate_binding(binding: &AclBinding) -> Result<(), Refusal> {
     let pattern = &binding.pattern;
     let entry = &binding.entry;

@@ -6,8 +6,9 @@
 //! that names no resource type, pattern type, operation or permission (Kafka's UNKNOWN, 0,
 //! among them), and a binding Kafka would not store (a filter's ANY or MATCH in a binding, an
 //! empty resource name, a cluster not named `kafka-cluster`, a principal that is not
-//! `TYPE:NAME`), are INVALID_REQUEST, as in Kafka. A binding already there is created again
-//! without error. The ACLs are stored, not enforced yet: every client may call these APIs.
+//! `TYPE:NAME`), are INVALID_REQUEST, as in Kafka; so is an empty host, which Kafka would
+//! store and no client could match (`*` is any host). A binding already there is created
+//! again without error. The ACLs are stored, not enforced yet: every client may call these APIs.
 
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::create_acls_response::AclCreationResult;
