@@ -31,6 +31,7 @@ use kafka_connection::Kafka;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Kafka's codes.
+const REQUEST_TIMED_OUT: i16 = 7;
 const INVALID_REQUEST: i16 = 42;
 const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
 const RESOURCE_NOT_FOUND: i16 = 91;
@@ -591,4 +592,23 @@ fn credentials_and_acls_reach_every_broker_and_outlive_the_controller_leader() {
         },
         |(users, acls)| *users == 2 && acls.is_empty(),
     );
+
+    // One voter of three left: no quorum. Each entry is answered REQUEST_TIMED_OUT once the
+    // submit gives up (as the topic admin requests are), and the describes still answer from
+    // what the broker has.
+    cluster.brokers[next].take().unwrap().stop().unwrap();
+    let mut kafka = cluster.kafka(other);
+    let creations = vec![
+        acl(TOPIC, "a", LITERAL, "User:alice", READ, ALLOW),
+        acl(TOPIC, "b", LITERAL, "User:alice", READ, ALLOW),
+    ];
+    assert_eq!(
+        create_acls(&mut kafka, creations),
+        [REQUEST_TIMED_OUT, REQUEST_TIMED_OUT]
+    );
+    assert_eq!(
+        alter(&mut kafka, vec![deletion("bob", SHA_256)], vec![]),
+        pairs(&[("bob", REQUEST_TIMED_OUT)])
+    );
+    assert_eq!(describe_users(&mut kafka, None).len(), 2);
 }
