@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """confluent-kafka (librdkafka) against a ringlog broker's Kafka listener: admin, produce and
-consume round trips with every acks and codec, assign-mode consumers, consumer groups.
+consume round trips with every acks and codec, assign-mode consumers, consumer groups, users'
+SCRAM credentials and ACLs.
 
 Usage: test_confluent.py HOST:PORT. SCENARIOS=name,name runs only those."""
 
@@ -21,12 +22,21 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
     AdminClient,
     ConfigResource,
     ConfigSource,
     NewTopic,
     OffsetSpec,
+    ResourcePatternType,
     ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
 )
 
 from scenarios import Suite, unique, wait_until
@@ -665,6 +675,114 @@ def cooperative_sticky_group_moves_only_what_must_move(bootstrap):
     # An empty group can be deleted.
     futures = client.delete_consumer_groups([group], request_timeout=TIMEOUT)
     futures[group].result(timeout=TIMEOUT)
+
+
+# Kafka's codes for refused users and ACLs.
+INVALID_REQUEST = 42
+RESOURCE_NOT_FOUND = 91
+DUPLICATE_RESOURCE = 92
+UNACCEPTABLE_CREDENTIAL = 93
+
+
+def credentials(client, users):
+    """Each user's (mechanism name, iterations), sorted; an error code for a refused user."""
+    described = {}
+    for user, future in client.describe_user_scram_credentials(users).items():
+        try:
+            description = future.result(timeout=TIMEOUT)
+        except KafkaException as error:
+            described[user] = error.args[0].code()
+            continue
+        described[user] = sorted(
+            (info.mechanism.name, info.iterations)
+            for info in description.scram_credential_infos)
+    return described
+
+
+@suite.scenario()
+def scram_credentials_are_set_described_and_deleted(bootstrap):
+    client = admin(bootstrap)
+    alice, bob, carol = unique("alice"), unique("bob"), unique("carol")
+    sha256, sha512 = ScramMechanism.SCRAM_SHA_256, ScramMechanism.SCRAM_SHA_512
+    # The client salts the password (PBKDF2) and sends the salted password and the salt.
+    futures = client.alter_user_scram_credentials([
+        UserScramCredentialUpsertion(alice, ScramCredentialInfo(sha256, 8192), b"alice-pw"),
+        UserScramCredentialUpsertion(bob, ScramCredentialInfo(sha512, 4096), b"bob-pw",
+                                     salt=b"bob-salt"),
+    ])
+    for user, future in futures.items():
+        assert future.result(timeout=TIMEOUT) is None, user
+    assert credentials(client, [alice, bob]) == {
+        alice: [("SCRAM_SHA_256", 8192)], bob: [("SCRAM_SHA_512", 4096)]}
+    # Every user: those of this scenario among them (other scenarios may add theirs).
+    everyone = client.describe_user_scram_credentials().result(timeout=TIMEOUT)
+    assert {alice, bob} <= set(everyone), everyone
+    # Each user on its own: a missing credential, too few iterations, a user named twice.
+    futures = client.alter_user_scram_credentials([
+        UserScramCredentialDeletion(carol, sha256),
+        UserScramCredentialUpsertion(carol, ScramCredentialInfo(sha512, 4095), b"pw"),
+        UserScramCredentialUpsertion(alice, ScramCredentialInfo(sha512, 4096), b"alice-pw"),
+        UserScramCredentialDeletion(bob, sha512),
+    ])
+    codes = {user: error_code(future) for user, future in futures.items()}
+    assert codes == {carol: DUPLICATE_RESOURCE, alice: None, bob: None}, codes
+    futures = client.alter_user_scram_credentials([
+        UserScramCredentialDeletion(bob, sha512),
+        UserScramCredentialUpsertion(carol, ScramCredentialInfo(sha512, 4095), b"pw"),
+    ])
+    codes = {user: error_code(future) for user, future in futures.items()}
+    assert codes == {bob: RESOURCE_NOT_FOUND, carol: UNACCEPTABLE_CREDENTIAL}, codes
+    assert credentials(client, [alice, bob]) == {
+        alice: [("SCRAM_SHA_256", 8192), ("SCRAM_SHA_512", 4096)], bob: RESOURCE_NOT_FOUND}
+
+
+def acl(resource_type, name, pattern, principal, operation, permission):
+    return AclBinding(resource_type, name, pattern, principal, "*", operation, permission)
+
+
+def acl_filter(resource_type=ResourceType.ANY, name=None, pattern=ResourcePatternType.ANY,
+               principal=None):
+    return AclBindingFilter(resource_type, name, pattern, principal, None, AclOperation.ANY,
+                            AclPermissionType.ANY)
+
+
+@suite.scenario()
+def acls_are_created_described_and_deleted(bootstrap):
+    client = admin(bootstrap)
+    prefix = unique("c-acl")
+    topic = f"{prefix}-orders"
+    alice, bob = f"User:{unique('alice')}", f"User:{unique('bob')}"
+    reads = acl(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, alice,
+                AclOperation.READ, AclPermissionType.ALLOW)
+    denied = acl(ResourceType.TOPIC, prefix, ResourcePatternType.PREFIXED, bob,
+                 AclOperation.WRITE, AclPermissionType.DENY)
+    joins = acl(ResourceType.GROUP, prefix, ResourcePatternType.LITERAL, alice,
+                AclOperation.READ, AclPermissionType.ALLOW)
+    # No TYPE:NAME principal: refused alone, the others created.
+    nameless = acl(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "alice",
+                   AclOperation.READ, AclPermissionType.ALLOW)
+    futures = client.create_acls([reads, denied, joins, nameless], request_timeout=TIMEOUT)
+    codes = {str(binding): error_code(future) for binding, future in futures.items()}
+    assert codes == {str(reads): None, str(denied): None, str(joins): None,
+                     str(nameless): INVALID_REQUEST}, codes
+    # Created again: no error, and still one of it.
+    for future in client.create_acls([reads], request_timeout=TIMEOUT).values():
+        future.result(timeout=TIMEOUT)
+
+    def described(f):
+        return sorted(map(str, client.describe_acls(f, request_timeout=TIMEOUT)
+                          .result(timeout=TIMEOUT)))
+
+    assert described(acl_filter(principal=alice)) == sorted(map(str, [reads, joins]))
+    # MATCH: every binding that applies to the topic, the prefixed one too.
+    applies = acl_filter(ResourceType.TOPIC, topic, ResourcePatternType.MATCH)
+    assert described(applies) == sorted(map(str, [reads, denied]))
+    # DeleteAcls: per filter, what it deleted.
+    futures = client.delete_acls([acl_filter(ResourceType.TOPIC, principal=bob),
+                                  acl_filter(principal=alice)], request_timeout=TIMEOUT)
+    deleted = [sorted(map(str, f.result(timeout=TIMEOUT))) for f in futures.values()]
+    assert deleted == [[str(denied)], sorted(map(str, [reads, joins]))], deleted
+    assert described(applies) == []
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """kafka-python against a ringlog broker's Kafka listener: admin, produce and consume round
-trips with every acks and codec, assign-mode consumers, consumer groups.
+trips with every acks and codec, assign-mode consumers, consumer groups, users' SCRAM
+credentials and ACLs.
 
 Producers keep kafka-python 3's default, enable_idempotence=True (InitProducerId, then
 batches stamped with the producer id and sequences), unless they set acks to 0 or 1, which
@@ -13,7 +14,24 @@ import threading
 import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.admin import (
+    ACL,
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    ConfigResource,
+    ConfigResourceType,
+    NewTopic,
+    ResourcePattern,
+    ResourcePatternFilter,
+    ResourceType,
+)
+from kafka.admin._users import (
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
 from kafka.errors import (
     InvalidConfigurationError,
     MessageSizeTooLargeError,
@@ -499,6 +517,45 @@ def group_members_share_partitions_and_commit(bootstrap):
     assert described["group_state"] == "Stable" and len(described["members"]) == 2, described
     for c in members:
         c.close()
+    client.close()
+
+
+@suite.scenario()
+def scram_credentials_and_acls(bootstrap):
+    client = admin(bootstrap)
+    alice, bob = unique("alice"), unique("bob")
+    # kafka-python salts with PBKDF2 itself and sends the salted password.
+    result = client.alter_user_scram_credentials([
+        UserScramCredentialUpsertion(alice, ScramMechanism.SCRAM_SHA_256, "alice-pw",
+                                     iterations=8192),
+        UserScramCredentialDeletion(bob, ScramMechanism.SCRAM_SHA_512),
+    ])
+    assert result[alice] is None, result
+    assert result[bob], result  # RESOURCE_NOT_FOUND: bob has no credential
+    described = client.describe_user_scram_credentials([alice, bob])
+    assert described[alice]["error"] is None, described
+    infos = described[alice]["credential_infos"]
+    assert [(i["mechanism"], i["iterations"]) for i in infos] == \
+        [(ScramMechanism.SCRAM_SHA_256, 8192)], infos
+    assert described[bob]["error"], described
+
+    prefix = unique("p-acl")
+    principal = f"User:{alice}"
+    reads = ACL(principal, "*", ACLOperation.READ, ACLPermissionType.ALLOW,
+                ResourcePattern(ResourceType.TOPIC, f"{prefix}-orders"))
+    writes = ACL(principal, "*", ACLOperation.WRITE, ACLPermissionType.DENY,
+                 ResourcePattern(ResourceType.TOPIC, prefix, ACLResourcePatternType.PREFIXED))
+    created = client.create_acls([reads, writes])
+    assert not created["failed"], created
+    mine = ACLFilter(principal, None, ACLOperation.ANY, ACLPermissionType.ANY,
+                     ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY))
+    acls, error = client.describe_acls(mine)
+    assert error.errno == 0, error
+    assert sorted(a.operation.name for a in acls) == ["READ", "WRITE"], acls
+    deleted = client.delete_acls([mine])
+    assert len(deleted) == 1 and len(deleted[0][1]) == 2, deleted
+    acls, _ = client.describe_acls(mine)
+    assert acls == [], acls
     client.close()
 
 

@@ -9,6 +9,8 @@
 //! | [`cmd::produce`]             | `ringlog produce`: one record per stdin line            |
 //! | [`cmd::consume`]             | `ringlog consume`: one value per stdout line, group membership and commits |
 //! | [`cmd::group`]               | `ringlog group list/describe/delete/reset-offsets`      |
+//! | [`cmd::user`]                | `ringlog user create/delete/list`: users' SCRAM credentials |
+//! | [`cmd::acl`]                 | `ringlog acl add/remove/list`: Kafka's ACL bindings     |
 //! | [`cmd::perf_log`]            | `ringlog perf log`: engine-level append throughput and latency |
 //! | [`cmd::perf_produce`]        | `ringlog perf produce`: producer throughput, send-to-ack latency |
 //! | [`cmd::perf_consume`]        | `ringlog perf consume`: consumer throughput             |
@@ -60,6 +62,10 @@ enum Command {
     Consume(cmd::consume::Args),
     /// List, describe and delete consumer groups; reset their offsets.
     Group(cmd::group::Args),
+    /// Set, delete and list users' SCRAM credentials (stored; not enforced yet).
+    User(cmd::user::Args),
+    /// Add, remove and list ACLs (stored; not enforced yet).
+    Acl(cmd::acl::Args),
     /// Measure performance.
     #[command(subcommand)]
     Perf(PerfCommand),
@@ -97,6 +103,8 @@ fn main() -> ExitCode {
         Command::Produce(args) => cmd::produce::run(args),
         Command::Consume(args) => cmd::consume::run(args),
         Command::Group(args) => cmd::group::run(args),
+        Command::User(args) => cmd::user::run(args),
+        Command::Acl(args) => cmd::acl::run(args),
         Command::Perf(PerfCommand::Log(args)) => cmd::perf_log::run(args),
         Command::Perf(PerfCommand::Produce(args)) => cmd::perf_produce::run(args),
         Command::Perf(PerfCommand::Consume(args)) => cmd::perf_consume::run(args),

@@ -12,14 +12,26 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use ringlog_broker::{Broker, ServerOptions};
 use ringlog_engine::format::{BatchBuilder, Record, RecordIter};
 use ringlog_engine::{LeaderEpoch, Offset};
+use ringlog_security::acl::{
+    AccessEntry, AclBinding, AclFilter, Operation, PatternType, Permission, ResourcePattern,
+    ResourceType,
+};
+use ringlog_security::scram::Mechanism;
 use ringlog_wire::api::Topic;
 use ringlog_wire::api::alter_configs::{AlterConfigsRequest, AlterConfigsTopic, ConfigChange};
+use ringlog_wire::api::alter_user_scram_credentials::{
+    AlterUserScramCredentialsRequest, ScramDeletion,
+};
 use ringlog_wire::api::api_versions::ApiVersionsRequest;
+use ringlog_wire::api::create_acls::CreateAclsRequest;
 use ringlog_wire::api::create_topics::{ConfigValue, CreatableTopic, CreateTopicsRequest};
+use ringlog_wire::api::delete_acls::DeleteAclsRequest;
 use ringlog_wire::api::delete_groups::DeleteGroupsRequest;
 use ringlog_wire::api::delete_topics::DeleteTopicsRequest;
+use ringlog_wire::api::describe_acls::DescribeAclsRequest;
 use ringlog_wire::api::describe_configs::{DescribeConfigsRequest, DescribeConfigsTopic};
 use ringlog_wire::api::describe_groups::{DescribeGroupsRequest, DescribedGroup};
+use ringlog_wire::api::describe_user_scram_credentials::DescribeUserScramCredentialsRequest;
 use ringlog_wire::api::fetch::{FetchPartition, FetchRequest};
 use ringlog_wire::api::heartbeat::HeartbeatRequest;
 use ringlog_wire::api::init_producer_id::InitProducerIdRequest;
@@ -354,7 +366,53 @@ fn sample_request(api_key: ApiKey) -> Request {
         ApiKey::DELETE_GROUPS => Request::DeleteGroups(DeleteGroupsRequest {
             groups: vec!["sample".to_string()],
         }),
+        ApiKey::DESCRIBE_ACLS => Request::DescribeAcls(DescribeAclsRequest { filter: any_acl() }),
+        ApiKey::CREATE_ACLS => Request::CreateAcls(CreateAclsRequest {
+            bindings: vec![AclBinding {
+                pattern: ResourcePattern {
+                    resource_type: ResourceType::Topic,
+                    name: "t".to_string(),
+                    pattern_type: PatternType::Literal,
+                },
+                entry: AccessEntry {
+                    principal: "User:sample".to_string(),
+                    host: "*".to_string(),
+                    operation: Operation::Read,
+                    permission: Permission::Allow,
+                },
+            }],
+        }),
+        ApiKey::DELETE_ACLS => Request::DeleteAcls(DeleteAclsRequest {
+            filters: vec![any_acl()],
+        }),
+        ApiKey::DESCRIBE_USER_SCRAM_CREDENTIALS => {
+            Request::DescribeUserScramCredentials(DescribeUserScramCredentialsRequest {
+                users: vec![],
+            })
+        }
+        ApiKey::ALTER_USER_SCRAM_CREDENTIALS => {
+            Request::AlterUserScramCredentials(AlterUserScramCredentialsRequest {
+                deletions: vec![ScramDeletion {
+                    name: "sample".to_string(),
+                    mechanism: Mechanism::ScramSha256,
+                }],
+                upsertions: vec![],
+            })
+        }
         other => panic!("no sample request of {other}: add one"),
+    }
+}
+
+/// A filter of every ACL binding.
+fn any_acl() -> AclFilter {
+    AclFilter {
+        resource_type: ResourceType::Any,
+        name: None,
+        pattern_type: PatternType::Any,
+        principal: None,
+        host: None,
+        operation: Operation::Any,
+        permission: Permission::Any,
     }
 }
 

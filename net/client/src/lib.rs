@@ -92,7 +92,7 @@ use std::time::Duration;
 
 pub use admin::{
     Admin, ConfigEntry, GroupDescription, GroupListing, GroupMemberDescription,
-    PartitionDescription, ProducerIdAndEpoch, TopicDescription,
+    PartitionDescription, ProducerIdAndEpoch, SALT_LEN, ScramUser, TopicDescription,
 };
 pub use assignor::Assignor;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};

@@ -27,9 +27,14 @@ impl ApiKey {
     pub const DELETE_TOPICS: ApiKey = ApiKey(20);
     pub const INIT_PRODUCER_ID: ApiKey = ApiKey(22);
     pub const OFFSET_FOR_LEADER_EPOCH: ApiKey = ApiKey(23);
+    pub const DESCRIBE_ACLS: ApiKey = ApiKey(29);
+    pub const CREATE_ACLS: ApiKey = ApiKey(30);
+    pub const DELETE_ACLS: ApiKey = ApiKey(31);
     pub const DESCRIBE_CONFIGS: ApiKey = ApiKey(32);
     pub const ALTER_CONFIGS: ApiKey = ApiKey(33);
     pub const DELETE_GROUPS: ApiKey = ApiKey(42);
+    pub const DESCRIBE_USER_SCRAM_CREDENTIALS: ApiKey = ApiKey(50);
+    pub const ALTER_USER_SCRAM_CREDENTIALS: ApiKey = ApiKey(51);
 
     /// Kafka's name for the API, `None` for a key this build does not speak.
     pub fn name(self) -> Option<&'static str> {
@@ -83,7 +88,7 @@ const V0: VersionRange = VersionRange { min: 0, max: 0 };
 
 /// Every API this build speaks, in api key order. Version 0 of ApiVersions is supported
 /// forever, so a client can always learn the rest.
-pub const SUPPORTED_APIS: [SupportedApi; 20] = [
+pub const SUPPORTED_APIS: [SupportedApi; 25] = [
     api(ApiKey::PRODUCE, "Produce"),
     api(ApiKey::FETCH, "Fetch"),
     api(ApiKey::LIST_OFFSETS, "ListOffsets"),
@@ -105,9 +110,20 @@ pub const SUPPORTED_APIS: [SupportedApi; 20] = [
     api(ApiKey::DELETE_TOPICS, "DeleteTopics"),
     api(ApiKey::INIT_PRODUCER_ID, "InitProducerId"),
     api(ApiKey::OFFSET_FOR_LEADER_EPOCH, "OffsetForLeaderEpoch"),
+    api(ApiKey::DESCRIBE_ACLS, "DescribeAcls"),
+    api(ApiKey::CREATE_ACLS, "CreateAcls"),
+    api(ApiKey::DELETE_ACLS, "DeleteAcls"),
     api(ApiKey::DESCRIBE_CONFIGS, "DescribeConfigs"),
     api(ApiKey::ALTER_CONFIGS, "AlterConfigs"),
     api(ApiKey::DELETE_GROUPS, "DeleteGroups"),
+    api(
+        ApiKey::DESCRIBE_USER_SCRAM_CREDENTIALS,
+        "DescribeUserScramCredentials",
+    ),
+    api(
+        ApiKey::ALTER_USER_SCRAM_CREDENTIALS,
+        "AlterUserScramCredentials",
+    ),
 ];
 
 // The check that SUPPORTED_APIS is in api key order (ApiVersions lists it as it is).
@@ -151,9 +167,14 @@ mod tests {
             ("DeleteTopics", 20),
             ("InitProducerId", 22),
             ("OffsetForLeaderEpoch", 23),
+            ("DescribeAcls", 29),
+            ("CreateAcls", 30),
+            ("DeleteAcls", 31),
             ("DescribeConfigs", 32),
             ("AlterConfigs", 33),
             ("DeleteGroups", 42),
+            ("DescribeUserScramCredentials", 50),
+            ("AlterUserScramCredentials", 51),
         ];
         assert_eq!(SUPPORTED_APIS.len(), expected.len());
         for (api, (name, key)) in SUPPORTED_APIS.iter().zip(expected) {

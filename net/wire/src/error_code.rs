@@ -82,6 +82,9 @@ error_codes! {
     INVALID_SESSION_TIMEOUT = 26, retriable: false;
     /// The group is rebalancing: the member must rejoin.
     REBALANCE_IN_PROGRESS = 27, retriable: false;
+    /// A SASL mechanism the broker does not offer (AlterUserScramCredentials: not
+    /// SCRAM-SHA-256 or SCRAM-SHA-512).
+    UNSUPPORTED_SASL_MECHANISM = 33, retriable: false;
     /// An api key or version the broker does not speak.
     UNSUPPORTED_VERSION = 35, retriable: false;
     /// CreateTopics of a name that exists.
@@ -135,6 +138,13 @@ error_codes! {
     /// batch (transactions are not supported yet), or an idempotent batch not alone in its
     /// partition's records.
     INVALID_RECORD = 87, retriable: false;
+    /// A user without the credential named (AlterUserScramCredentials' deletion, a describe).
+    RESOURCE_NOT_FOUND = 91, retriable: false;
+    /// A user named twice in one request of the SCRAM credential APIs.
+    DUPLICATE_RESOURCE = 92, retriable: false;
+    /// A SCRAM credential outside Kafka's bounds: iterations below 4096 or above 16384, an
+    /// empty salt or user name, a salted password of the wrong length.
+    UNACCEPTABLE_CREDENTIAL = 93, retriable: false;
     /// An ISR proposal built on an older partition epoch than the controller's.
     INVALID_UPDATE_VERSION = 95, retriable: false;
     /// A topic id the broker does not know.

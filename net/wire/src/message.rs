@@ -4,12 +4,21 @@
 use bytes::Bytes;
 
 use crate::api::alter_configs::{AlterConfigsRequest, AlterConfigsResponse};
+use crate::api::alter_user_scram_credentials::{
+    AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
+};
 use crate::api::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::api::create_acls::{CreateAclsRequest, CreateAclsResponse};
 use crate::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse};
+use crate::api::delete_acls::{DeleteAclsRequest, DeleteAclsResponse};
 use crate::api::delete_groups::{DeleteGroupsRequest, DeleteGroupsResponse};
 use crate::api::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
+use crate::api::describe_acls::{DescribeAclsRequest, DescribeAclsResponse};
 use crate::api::describe_configs::{DescribeConfigsRequest, DescribeConfigsResponse};
 use crate::api::describe_groups::{DescribeGroupsRequest, DescribeGroupsResponse};
+use crate::api::describe_user_scram_credentials::{
+    DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
+};
 use crate::api::fetch::{FetchRequest, FetchResponse};
 use crate::api::heartbeat::{HeartbeatRequest, HeartbeatResponse};
 use crate::api::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
@@ -142,6 +151,17 @@ apis! {
     DescribeConfigs = DESCRIBE_CONFIGS (DescribeConfigsRequest, DescribeConfigsResponse);
     AlterConfigs = ALTER_CONFIGS (AlterConfigsRequest, AlterConfigsResponse);
     DeleteGroups = DELETE_GROUPS (DeleteGroupsRequest, DeleteGroupsResponse);
+    DescribeAcls = DESCRIBE_ACLS (DescribeAclsRequest, DescribeAclsResponse);
+    CreateAcls = CREATE_ACLS (CreateAclsRequest, CreateAclsResponse);
+    DeleteAcls = DELETE_ACLS (DeleteAclsRequest, DeleteAclsResponse);
+    DescribeUserScramCredentials = DESCRIBE_USER_SCRAM_CREDENTIALS (
+        DescribeUserScramCredentialsRequest,
+        DescribeUserScramCredentialsResponse
+    );
+    AlterUserScramCredentials = ALTER_USER_SCRAM_CREDENTIALS (
+        AlterUserScramCredentialsRequest,
+        AlterUserScramCredentialsResponse
+    );
 }
 
 /// Encodes a whole request frame at `api_version`, which must be one this build speaks.

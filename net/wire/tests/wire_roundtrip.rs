@@ -12,15 +12,26 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use ringlog_format::{LeaderEpoch, Offset, Timestamp};
 use ringlog_replication::{BrokerId, Rack};
+use ringlog_security::acl::{
+    AccessEntry, AclBinding, AclFilter, Operation, PatternType, Permission, ResourcePattern,
+    ResourceType,
+};
+use ringlog_security::scram::Mechanism;
+use ringlog_wire::api::EntryResult;
 use ringlog_wire::api::Topic;
 use ringlog_wire::api::TopicResult;
 use ringlog_wire::api::alter_configs::*;
+use ringlog_wire::api::alter_user_scram_credentials::*;
 use ringlog_wire::api::api_versions::*;
+use ringlog_wire::api::create_acls::*;
 use ringlog_wire::api::create_topics::*;
+use ringlog_wire::api::delete_acls::*;
 use ringlog_wire::api::delete_groups::*;
 use ringlog_wire::api::delete_topics::*;
+use ringlog_wire::api::describe_acls::*;
 use ringlog_wire::api::describe_configs::*;
 use ringlog_wire::api::describe_groups::*;
+use ringlog_wire::api::describe_user_scram_credentials::*;
 use ringlog_wire::api::fetch::*;
 use ringlog_wire::api::heartbeat::*;
 use ringlog_wire::api::init_producer_id::*;
@@ -697,6 +708,150 @@ fn init_producer_id_response() -> impl Strategy<Value = InitProducerIdResponse> 
     })
 }
 
+fn code<T: std::fmt::Debug + Clone + 'static>(
+    from_code: fn(i8) -> Result<T, ringlog_security::acl::UnknownCode>,
+    last: i8,
+) -> impl Strategy<Value = T> {
+    (1..=last).prop_map(move |code| from_code(code).expect("a code in range"))
+}
+
+fn acl_binding() -> impl Strategy<Value = AclBinding> {
+    (
+        code(ResourceType::from_code, 7),
+        text(),
+        code(PatternType::from_code, 4),
+        text(),
+        text(),
+        code(Operation::from_code, 14),
+        code(Permission::from_code, 3),
+    )
+        .prop_map(
+            |(resource_type, name, pattern_type, principal, host, operation, permission)| {
+                AclBinding {
+                    pattern: ResourcePattern {
+                        resource_type,
+                        name,
+                        pattern_type,
+                    },
+                    entry: AccessEntry {
+                        principal,
+                        host,
+                        operation,
+                        permission,
+                    },
+                }
+            },
+        )
+}
+
+fn acl_filter() -> impl Strategy<Value = AclFilter> {
+    (
+        code(ResourceType::from_code, 7),
+        proptest::option::of(text()),
+        code(PatternType::from_code, 4),
+        proptest::option::of(text()),
+        proptest::option::of(text()),
+        code(Operation::from_code, 14),
+        code(Permission::from_code, 3),
+    )
+        .prop_map(
+            |(resource_type, name, pattern_type, principal, host, operation, permission)| {
+                AclFilter {
+                    resource_type,
+                    name,
+                    pattern_type,
+                    principal,
+                    host,
+                    operation,
+                    permission,
+                }
+            },
+        )
+}
+
+fn entry_result() -> impl Strategy<Value = EntryResult> {
+    (error_code(), proptest::option::of(text())).prop_map(|(error_code, error_message)| {
+        EntryResult {
+            error_code,
+            error_message,
+        }
+    })
+}
+
+fn delete_acls_response() -> impl Strategy<Value = DeleteAclsResponse> {
+    let result = (
+        error_code(),
+        proptest::option::of(text()),
+        few(acl_binding()),
+    )
+        .prop_map(|(error_code, error_message, bindings)| DeleteAclsResult {
+            error_code,
+            error_message,
+            bindings,
+        });
+    few(result).prop_map(|results| DeleteAclsResponse { results })
+}
+
+fn mechanism() -> impl Strategy<Value = Mechanism> {
+    prop_oneof![Just(Mechanism::ScramSha256), Just(Mechanism::ScramSha512)]
+}
+
+fn describe_user_scram_credentials_response()
+-> impl Strategy<Value = DescribeUserScramCredentialsResponse> {
+    let info = (mechanism(), any::<u32>()).prop_map(|(mechanism, iterations)| CredentialInfo {
+        mechanism,
+        iterations,
+    });
+    let user = (
+        name(),
+        error_code(),
+        proptest::option::of(text()),
+        few(info),
+    )
+        .prop_map(
+            |(name, error_code, error_message, credentials)| UserCredentials {
+                name,
+                error_code,
+                error_message,
+                credentials,
+            },
+        );
+    few(user).prop_map(|users| DescribeUserScramCredentialsResponse { users })
+}
+
+fn alter_user_scram_credentials_request() -> impl Strategy<Value = AlterUserScramCredentialsRequest>
+{
+    let deletion =
+        (name(), mechanism()).prop_map(|(name, mechanism)| ScramDeletion { name, mechanism });
+    let upsertion = (name(), mechanism(), any::<u32>(), records(), records()).prop_map(
+        |(name, mechanism, iterations, salt, salted_password)| ScramUpsertion {
+            name,
+            mechanism,
+            iterations,
+            salt,
+            salted_password,
+        },
+    );
+    (few(deletion), few(upsertion)).prop_map(|(deletions, upsertions)| {
+        AlterUserScramCredentialsRequest {
+            deletions,
+            upsertions,
+        }
+    })
+}
+
+fn alter_user_scram_credentials_response()
+-> impl Strategy<Value = AlterUserScramCredentialsResponse> {
+    let result = (name(), error_code(), proptest::option::of(text())).prop_map(
+        |(name, error_code, error_message)| UserResult {
+            name,
+            error_code,
+            error_message,
+        },
+    );
+    few(result).prop_map(|results| AlterUserScramCredentialsResponse { results })
+}
+
 fn error_response() -> impl Strategy<Value = ErrorResponse> {
     (
         any::<i16>().prop_filter("an error is not NONE", |code| *code != 0),
@@ -731,6 +886,13 @@ fn any_request() -> impl Strategy<Value = Request> {
         few(name()).prop_map(|groups| Request::DescribeGroups(DescribeGroupsRequest { groups })),
         few(name()).prop_map(|states| Request::ListGroups(ListGroupsRequest { states })),
         few(name()).prop_map(|groups| Request::DeleteGroups(DeleteGroupsRequest { groups })),
+        acl_filter().prop_map(|filter| Request::DescribeAcls(DescribeAclsRequest { filter })),
+        few(acl_binding()).prop_map(|bindings| Request::CreateAcls(CreateAclsRequest { bindings })),
+        few(acl_filter()).prop_map(|filters| Request::DeleteAcls(DeleteAclsRequest { filters })),
+        few(name()).prop_map(|users| {
+            Request::DescribeUserScramCredentials(DescribeUserScramCredentialsRequest { users })
+        }),
+        alter_user_scram_credentials_request().prop_map(Request::AlterUserScramCredentials),
     ]
 }
 
@@ -759,6 +921,13 @@ fn any_response() -> impl Strategy<Value = Response> {
         describe_groups_response().prop_map(Response::DescribeGroups),
         list_groups_response().prop_map(Response::ListGroups),
         delete_groups_response().prop_map(Response::DeleteGroups),
+        few(acl_binding())
+            .prop_map(|bindings| Response::DescribeAcls(DescribeAclsResponse { bindings })),
+        few(entry_result())
+            .prop_map(|results| Response::CreateAcls(CreateAclsResponse { results })),
+        delete_acls_response().prop_map(Response::DeleteAcls),
+        describe_user_scram_credentials_response().prop_map(Response::DescribeUserScramCredentials),
+        alter_user_scram_credentials_response().prop_map(Response::AlterUserScramCredentials),
         error_response().prop_map(Response::Error),
     ]
 }
@@ -892,6 +1061,21 @@ round_trip! {
     delete_groups_round_trips: DELETE_GROUPS,
         few(name()).prop_map(|groups| Request::DeleteGroups(DeleteGroupsRequest { groups })),
         delete_groups_response().prop_map(Response::DeleteGroups);
+    describe_acls_round_trips: DESCRIBE_ACLS,
+        acl_filter().prop_map(|filter| Request::DescribeAcls(DescribeAclsRequest { filter })),
+        few(acl_binding()).prop_map(|bindings| Response::DescribeAcls(DescribeAclsResponse { bindings }));
+    create_acls_round_trips: CREATE_ACLS,
+        few(acl_binding()).prop_map(|bindings| Request::CreateAcls(CreateAclsRequest { bindings })),
+        few(entry_result()).prop_map(|results| Response::CreateAcls(CreateAclsResponse { results }));
+    delete_acls_round_trips: DELETE_ACLS,
+        few(acl_filter()).prop_map(|filters| Request::DeleteAcls(DeleteAclsRequest { filters })),
+        delete_acls_response().prop_map(Response::DeleteAcls);
+    describe_user_scram_credentials_round_trips: DESCRIBE_USER_SCRAM_CREDENTIALS,
+        few(name()).prop_map(|users| Request::DescribeUserScramCredentials(DescribeUserScramCredentialsRequest { users })),
+        describe_user_scram_credentials_response().prop_map(Response::DescribeUserScramCredentials);
+    alter_user_scram_credentials_round_trips: ALTER_USER_SCRAM_CREDENTIALS,
+        alter_user_scram_credentials_request().prop_map(Request::AlterUserScramCredentials),
+        alter_user_scram_credentials_response().prop_map(Response::AlterUserScramCredentials);
 }
 
 proptest! {

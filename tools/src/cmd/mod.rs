@@ -3,6 +3,7 @@
 //! own tokio runtime in `run` and share the helpers of `client`, `partition_offsets` and
 //! `perf_report`.
 
+pub(crate) mod acl;
 pub(crate) mod bench;
 pub(crate) mod broker;
 pub(crate) mod consume;
@@ -15,6 +16,7 @@ pub(crate) mod perf_log;
 pub(crate) mod perf_produce;
 pub(crate) mod produce;
 pub(crate) mod topic;
+pub(crate) mod user;
 pub(crate) mod verifiable_consumer;
 pub(crate) mod verifiable_producer;
 

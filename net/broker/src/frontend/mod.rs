@@ -10,6 +10,7 @@
 //! | [`thin`]   | ringlog's thin protocol (`net/PROTOCOL.md`): its client, CLI and followers |
 //! | [`kafka`]  | Apache Kafka's wire protocol: every Kafka client and tool              |
 //! | [`groups`] | what both share of consumer groups: which parts a group request becomes |
+//! | [`security`] | what both share of users' SCRAM credentials: checks before the controller, describes |
 //!
 //! Each listener speaks one protocol ([`Protocol`]), and so does every connection accepted on
 //! it. The shard calls [`read_request`] with the connection's protocol, carries out the
@@ -25,6 +26,7 @@ use ringlog_replication::TopicPartition;
 
 pub(crate) mod groups;
 pub(crate) mod kafka;
+pub(crate) mod security;
 pub(crate) mod thin;
 
 /// The protocol a listener, and every connection accepted on it, speaks.

@@ -1,6 +1,7 @@
 //! [`Admin`]: create, delete, list and describe topics; describe and alter their configs;
 //! list, describe and delete consumer groups and read their committed offsets (`groups`); a
-//! new idempotent producer's id ([`Admin::init_producer_id`]).
+//! new idempotent producer's id ([`Admin::init_producer_id`]); users' SCRAM credentials and
+//! ACLs (`security`).
 //! Requests go to any broker (the broker forwards to the controller); each is retried with
 //! backoff on retriable errors within `request_timeout`, and a topic's own error code comes
 //! back as [`ClientError::Broker`] naming the operation and the topic.
@@ -24,7 +25,9 @@ use ringlog_wire::api::metadata::MetadataResponse;
 use ringlog_wire::{Request, Response};
 
 mod groups;
+mod security;
 pub use groups::{GroupDescription, GroupListing, GroupMemberDescription};
+pub use security::{SALT_LEN, ScramUser};
 
 /// A topic as Metadata describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -329,6 +332,13 @@ fn topic_result(results: &[TopicResult], name: &str, what: &str) -> Result<(), C
         result.error_code,
         result.error_message.clone(),
     ))
+}
+
+fn missing_user(what: &str, user: &str) -> ClientError {
+    ClientError::Protocol {
+        address: "broker".into(),
+        detail: format!("the answer to {what} {user} does not mention the user"),
+    }
 }
 
 fn missing(what: &str, name: &str) -> ClientError {

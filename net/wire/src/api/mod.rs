@@ -26,17 +26,27 @@
 //! | [`delete_topics`]             | DeleteTopics (20)                |
 //! | [`init_producer_id`]          | InitProducerId (22)              |
 //! | [`offset_for_leader_epoch`]   | OffsetForLeaderEpoch (23)        |
+//! | [`describe_acls`]             | DescribeAcls (29)                |
+//! | [`create_acls`]               | CreateAcls (30)                  |
+//! | [`delete_acls`]               | DeleteAcls (31)                  |
 //! | [`describe_configs`]          | DescribeConfigs (32)             |
 //! | [`alter_configs`]             | AlterConfigs (33)                |
 //! | [`delete_groups`]             | DeleteGroups (42)                |
+//! | [`describe_user_scram_credentials`] | DescribeUserScramCredentials (50) |
+//! | [`alter_user_scram_credentials`] | AlterUserScramCredentials (51) |
 
 pub mod alter_configs;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub mod create_acls;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_user_scram_credentials;
 pub mod fetch;
 pub mod heartbeat;
 pub mod init_producer_id;
@@ -109,6 +119,34 @@ impl Wire for TopicResult {
     fn decode(r: &mut Reader) -> Result<Self, WireError> {
         Ok(TopicResult {
             name: r.string("topic name")?,
+            error_code: r.error_code("error_code")?,
+            error_message: r.nullable_string("error_message")?,
+        })
+    }
+}
+
+/// The outcome of one entry of a request answered entry by entry (CreateAcls' bindings).
+///
+/// | field         | type            | notes                         |
+/// |---------------|-----------------|-------------------------------|
+/// | error_code    | i16             | NONE when the entry succeeded |
+/// | error_message | nullable string | what went wrong, for people   |
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryResult {
+    pub error_code: ErrorCode,
+    pub error_message: Option<String>,
+}
+
+impl Wire for EntryResult {
+    const MIN_LEN: usize = 2 + STRING_MIN_LEN;
+
+    fn encode(&self, w: &mut Writer) -> Result<(), WireError> {
+        w.error_code(self.error_code);
+        w.nullable_string("error_message", self.error_message.as_deref())
+    }
+
+    fn decode(r: &mut Reader) -> Result<Self, WireError> {
+        Ok(EntryResult {
             error_code: r.error_code("error_code")?,
             error_message: r.nullable_string("error_message")?,
         })

@@ -6,6 +6,7 @@
 //! consumer-group APIs are in [`groups`].
 
 mod groups;
+mod security;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -158,7 +159,7 @@ enum Plan {
     /// At once, from the catalog.
     Respond(Response),
     /// By the agent, through the controller quorum (CreateTopics, DeleteTopics,
-    /// AlterConfigs, InitProducerId); its outcome comes back to the shard that read the
+    /// AlterConfigs, InitProducerId, the changes to users and ACLs); its outcome comes back to the shard that read the
     /// request, which answers with [`finish_admin`].
     Admin(AdminOp),
     /// By its partitions' owners; `min_bytes` of fetched data releases waiting fetch parts.
@@ -328,6 +329,17 @@ fn plan(shared: &Shared, peer: SocketAddr, request: &Request) -> Plan {
             }
         }
         Request::OffsetCommit(commit) => plan_offset_commit(shared, commit),
+        Request::DescribeUserScramCredentials(describe) => {
+            Plan::Respond(security::describe_credentials(shared, describe))
+        }
+        Request::AlterUserScramCredentials(alter) => Plan::Admin(security::plan_alter(alter)),
+        Request::DescribeAcls(describe) => Plan::Respond(security::describe_acls(shared, describe)),
+        Request::CreateAcls(create) => Plan::Admin(AdminOp::CreateAcls {
+            bindings: create.bindings.clone(),
+        }),
+        Request::DeleteAcls(delete) => Plan::Admin(AdminOp::DeleteAcls {
+            filters: delete.filters.clone(),
+        }),
         Request::DescribeConfigs(describe) => Plan::Respond(Response::DescribeConfigs(
             describe_configs(shared, describe),
         )),
@@ -477,6 +489,10 @@ fn admin_response(header: &RequestHeader, outcome: AdminOutcome) -> Vec<OutPiece
             };
             return encode(header, &response);
         }
+        other => match security::response(other) {
+            Ok(response) => return encode(header, &response),
+            Err(other) => unreachable!("the thin protocol asks for no {other:?}"),
+        },
     };
     let topics = outcome
         .into_iter()
@@ -918,6 +934,11 @@ pub(crate) fn error_codes(response: &Response) -> Vec<ErrorCode> {
         Response::DescribeGroups(r) => r.groups.iter().map(|g| g.error_code).collect(),
         Response::ListGroups(_) => Vec::new(),
         Response::DeleteGroups(r) => r.results.iter().map(|g| g.error_code).collect(),
+        Response::DescribeAcls(_) => Vec::new(),
+        Response::CreateAcls(r) => r.results.iter().map(|r| r.error_code).collect(),
+        Response::DeleteAcls(r) => r.results.iter().map(|r| r.error_code).collect(),
+        Response::DescribeUserScramCredentials(r) => r.users.iter().map(|u| u.error_code).collect(),
+        Response::AlterUserScramCredentials(r) => r.results.iter().map(|r| r.error_code).collect(),
         Response::Error(e) => vec![e.error_code],
     };
     codes.into_iter().filter(|code| !code.is_none()).collect()
