@@ -14,10 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ringlog_replication::KafkaError;
-use ringlog_security::Principal;
-use ringlog_security::acl::{
-    AclBinding, AclFilter, CLUSTER_NAME, Operation, PatternType, Permission, ResourceType, WILDCARD,
-};
+use ringlog_security::acl::{AclBinding, AclFilter};
 use ringlog_security::scram::{MAX_ITERATIONS, MIN_ITERATIONS, Mechanism, ScramCredential};
 use serde::{Deserialize, Serialize};
 
@@ -218,88 +215,26 @@ pub(crate) fn delete_acls(
     matched
 }
 
-/// A binding Kafka would store: a concrete resource type, pattern type (literal or
-/// prefixed), operation and permission; a resource name (`kafka-cluster` for the cluster);
-/// a principal `TYPE:NAME`. Refused with INVALID_REQUEST, as Kafka refuses them. An empty
-/// host is refused too, ringlog's own rule: Kafka stores it, and it matches no client (`*` is
-/// any host).
+/// A binding Kafka would store ([`AclBinding::validate`]: a concrete resource type, pattern
+/// type, operation and permission; a resource name, `kafka-cluster` for the cluster; a
+/// principal `TYPE:NAME`; and, ringlog's own rule, a host), else INVALID_REQUEST, as Kafka
+/// refuses them.
 pub fn validate_binding(binding: &AclBinding) -> Result<(), Refusal> {
-    let pattern = &binding.pattern;
-    let entry = &binding.entry;
-    let invalid = |why: String| Err(Refusal::new(KafkaError::InvalidRequest, &why));
-    if pattern.resource_type == ResourceType::Any {
-        return invalid("an acl names a resource type, not ANY".to_string());
-    }
-    if !matches!(
-        pattern.pattern_type,
-        PatternType::Literal | PatternType::Prefixed
-    ) {
-        return invalid(format!(
-            "an acl's pattern type is LITERAL or PREFIXED, not {}",
-            format!("{:?}", pattern.pattern_type).to_uppercase()
-        ));
-    }
-    if entry.operation == Operation::Any {
-        return invalid("an acl names an operation, not ANY".to_string());
-    }
-    if entry.permission == Permission::Any {
-        return invalid("an acl's permission is ALLOW or DENY, not ANY".to_string());
-    }
-    if pattern.name.is_empty() {
-        return invalid("an acl's resource name must not be empty".to_string());
-    }
-    if pattern.resource_type == ResourceType::Cluster && pattern.name != CLUSTER_NAME {
-        return invalid(format!(
-            "the cluster resource is named {CLUSTER_NAME}, not {:?}",
-            pattern.name
-        ));
-    }
-    if let Err(error) = Principal::parse(&entry.principal) {
-        return invalid(error.to_string());
-    }
-    if entry.host.is_empty() {
-        return invalid(format!(
-            "an acl's host is an address or {WILDCARD}, not empty"
-        ));
-    }
-    Ok(())
+    binding
+        .validate()
+        .map_err(|error| Refusal::new(KafkaError::InvalidRequest, &error))
 }
 
-/// Whether `filter` names `binding` (Kafka's `AclBindingFilter.matches`): every field the
-/// filter sets equals the binding's, except that a MATCH filter with a name names every
-/// binding that would apply to a resource of that name: the literal name, the literal
-/// wildcard `*`, and every prefix of it.
+/// Whether `filter` names `binding` (Kafka's `AclBindingFilter.matches`, [`AclFilter::matches`]).
 pub fn filter_matches(filter: &AclFilter, binding: &AclBinding) -> bool {
-    let pattern = &binding.pattern;
-    let entry = &binding.entry;
-    let resource_type =
-        filter.resource_type == ResourceType::Any || filter.resource_type == pattern.resource_type;
-    let pattern_type = matches!(filter.pattern_type, PatternType::Any | PatternType::Match)
-        || filter.pattern_type == pattern.pattern_type;
-    if !(resource_type && pattern_type) {
-        return false;
-    }
-    let name = match &filter.name {
-        None => true,
-        Some(name) if filter.pattern_type != PatternType::Match => *name == pattern.name,
-        Some(name) => match pattern.pattern_type {
-            PatternType::Literal => *name == pattern.name || pattern.name == WILDCARD,
-            PatternType::Prefixed => name.starts_with(&pattern.name),
-            PatternType::Any | PatternType::Match => false,
-        },
-    };
-    name && filter
-        .principal
-        .as_ref()
-        .is_none_or(|p| *p == entry.principal)
-        && filter.host.as_ref().is_none_or(|h| *h == entry.host)
-        && (filter.operation == Operation::Any || filter.operation == entry.operation)
-        && (filter.permission == Permission::Any || filter.permission == entry.permission)
+    filter.matches(binding)
 }
 
 #[cfg(test)]
 mod tests {
-    use ringlog_security::acl::{AccessEntry, ResourcePattern};
+    use ringlog_security::acl::{
+        AccessEntry, Operation, PatternType, Permission, ResourcePattern, ResourceType,
+    };
 
     use super::*;
 

@@ -245,6 +245,10 @@ pub enum AclError {
     PermissionAny { binding: String },
     #[error("ACL {binding}: the resource name is empty")]
     EmptyName { binding: String },
+    /// ringlog's own rule: Kafka stores an empty host, and it matches no client (`*` is any
+    /// host).
+    #[error("ACL {binding}: the host is empty (an address, or * for any)")]
+    EmptyHost { binding: String },
     #[error("ACL {binding}: {source}")]
     Principal {
         binding: String,
@@ -283,6 +287,9 @@ impl AclBinding {
         }
         if self.pattern.name.is_empty() {
             return Err(AclError::EmptyName { binding: binding() });
+        }
+        if self.entry.host.is_empty() {
+            return Err(AclError::EmptyHost { binding: binding() });
         }
         if let Err(source) = Principal::parse(&self.entry.principal) {
             return Err(AclError::Principal {

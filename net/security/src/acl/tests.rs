@@ -502,6 +502,10 @@ fn validate_refuses_what_kafka_refuses() {
         refused(&|b| b.pattern.name.clear()),
         AclError::EmptyName { .. }
     ));
+    assert!(matches!(
+        refused(&|b| b.entry.host.clear()),
+        AclError::EmptyHost { .. }
+    ));
     for principal in ["alice", "User:", ":alice", ""] {
         assert!(matches!(
             refused(&|b| b.entry.principal = principal.to_string()),
