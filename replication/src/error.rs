@@ -60,6 +60,11 @@ pub enum KafkaError {
     InvalidProducerEpoch,
     UnknownProducerId,
     InvalidRecord,
+    // Users' SCRAM credentials (AlterUserScramCredentials, DescribeUserScramCredentials).
+    UnsupportedSaslMechanism,
+    ResourceNotFound,
+    DuplicateResource,
+    UnacceptableCredential,
 }
 
 impl KafkaError {
@@ -111,6 +116,10 @@ impl KafkaError {
             KafkaError::InvalidProducerEpoch => 47,
             KafkaError::UnknownProducerId => 59,
             KafkaError::InvalidRecord => 87,
+            KafkaError::UnsupportedSaslMechanism => 33,
+            KafkaError::ResourceNotFound => 91,
+            KafkaError::DuplicateResource => 92,
+            KafkaError::UnacceptableCredential => 93,
         }
     }
 
@@ -162,6 +171,10 @@ impl KafkaError {
             KafkaError::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
             KafkaError::UnknownProducerId => "UNKNOWN_PRODUCER_ID",
             KafkaError::InvalidRecord => "INVALID_RECORD",
+            KafkaError::UnsupportedSaslMechanism => "UNSUPPORTED_SASL_MECHANISM",
+            KafkaError::ResourceNotFound => "RESOURCE_NOT_FOUND",
+            KafkaError::DuplicateResource => "DUPLICATE_RESOURCE",
+            KafkaError::UnacceptableCredential => "UNACCEPTABLE_CREDENTIAL",
         }
     }
 }
@@ -483,6 +496,18 @@ mod tests {
             ),
             (KafkaError::UnknownProducerId, 59, "UNKNOWN_PRODUCER_ID"),
             (KafkaError::InvalidRecord, 87, "INVALID_RECORD"),
+            (
+                KafkaError::UnsupportedSaslMechanism,
+                33,
+                "UNSUPPORTED_SASL_MECHANISM",
+            ),
+            (KafkaError::ResourceNotFound, 91, "RESOURCE_NOT_FOUND"),
+            (KafkaError::DuplicateResource, 92, "DUPLICATE_RESOURCE"),
+            (
+                KafkaError::UnacceptableCredential,
+                93,
+                "UNACCEPTABLE_CREDENTIAL",
+            ),
         ];
         for (error, code, name) in expected {
             assert_eq!((error.code(), error.name()), (code, name), "{error:?}");

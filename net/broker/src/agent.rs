@@ -16,8 +16,9 @@
 //!   fetch that comes while the long poll is out goes at once in a request that ends it, so
 //!   no partition's fetch waits behind the others' long poll.
 //! - **Controller requests.** ISR proposals ([`MetadataCommand::AlterPartition`]); the admin
-//!   requests (CreateTopics, DeleteTopics, AlterConfigs, topics created on first use), whose
-//!   answers go back to the shard that read the request ([`ShardMsg::AdminDone`]).
+//!   requests (CreateTopics, DeleteTopics, AlterConfigs, topics created on first use; users'
+//!   SCRAM credentials and ACLs, in `security`), whose answers go back to the shard that read
+//!   the request ([`ShardMsg::AdminDone`]).
 //! - **Producer ids.** InitProducerId requests take ids from the blocks the controller
 //!   allocates this broker ([`MetadataCommand::AllocateProducerIds`]), kept by one task
 //!   ([`hand_out_producer_ids`], over the pure [`ProducerIdPool`]): the next block is asked
@@ -43,6 +44,8 @@ use ringlog_replication::partition::{FetchId, FollowerFetchRequest};
 use ringlog_replication::{BrokerId, KafkaError, Millis, TopicId, TopicPartition};
 use tokio::sync::{mpsc, watch};
 
+mod security;
+
 use super::bus::JobKey;
 use super::bus::{AgentMsg, ShardMsg, Shared, owner_of};
 use super::catalog::Catalog;
@@ -55,7 +58,8 @@ use super::topic_config::{TopicConfig, TopicSettings};
 use ringlog_client::ClientError;
 use ringlog_client::connection::{Connection, ConnectionLimits};
 use ringlog_controller::{
-    CommandOutcome, Controller, ControllerError, MetadataCommand, MetadataImage, ProducerIdBlock,
+    Applied, CommandOutcome, Controller, ControllerError, MetadataCommand, MetadataImage,
+    ProducerIdBlock,
 };
 use ringlog_wire::api::Topic;
 use ringlog_wire::api::fetch::{FetchPartition, FetchPartitionResponse, FetchRequest};
@@ -1166,6 +1170,15 @@ async fn admin(shared: &Arc<Shared>, controller: &Controller, op: AdminOp) -> Ad
             validate_only,
         } => create_partitions(shared, controller, topics, timeout, validate_only).await,
         AdminOp::InitProducerId => unreachable!("handle gives it to the producer id task"),
+        AdminOp::AlterScramCredentials { alterations } => {
+            return security::alter_scram_credentials(shared, controller, alterations).await;
+        }
+        AdminOp::CreateAcls { bindings } => {
+            return security::create_acls(shared, controller, bindings).await;
+        }
+        AdminOp::DeleteAcls { filters } => {
+            return security::delete_acls(shared, controller, filters).await;
+        }
     };
     AdminOutcome::Topics(topics)
 }
@@ -1501,9 +1514,18 @@ fn stored_pairs(config: &TopicConfig) -> BTreeMap<String, String> {
 
 /// Submits `command`; a refusal or a controller that cannot be reached is the topic's error.
 async fn submit(controller: &Controller, command: MetadataCommand) -> Result<(), Refusal> {
+    submit_applied(controller, command).await.map(|_| ())
+}
+
+/// Submits `command`: what it did, or its refusal (REQUEST_TIMED_OUT for a controller that
+/// cannot be reached).
+async fn submit_applied(
+    controller: &Controller,
+    command: MetadataCommand,
+) -> Result<Applied, Refusal> {
     let outcome: Result<CommandOutcome, ControllerError> = controller.submit(command).await;
     match outcome {
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(applied)) => Ok(applied),
         Ok(Err(refusal)) => Err(Refusal::new(refusal.code, refusal.message)),
         Err(error) => Err(Refusal::new(KafkaError::RequestTimedOut, error.to_string())),
     }

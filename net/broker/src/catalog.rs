@@ -6,17 +6,23 @@
 //! Partition logs live under `data_dir`, one directory each: `<topic>-<partition>/` (the
 //! engine's directory, Kafka's naming).
 //!
+//! Users' SCRAM credentials and the ACL bindings come with each image too ([`Security`]),
+//! for the SASL handshakes and the authorizer to read per request.
+//!
 //! Shared by the shards behind a lock: metadata changes are rare next to produces and
 //! fetches, which go to the partition's owner shard and never take it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ringlog_replication::controller::Partition;
 use ringlog_replication::controller::metadata::PARTITIONS_PER_TOPIC_MAX;
 use ringlog_replication::{BrokerId, TopicId, TopicPartition};
 
 use ringlog_controller::MetadataImage;
+use ringlog_controller::security::Credentials;
+use ringlog_security::acl::AclBinding;
 
 /// One topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +48,15 @@ pub(crate) struct BrokerEntry {
     pub fenced: bool,
 }
 
+/// Who may connect and what they may do, as of one metadata image.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Security {
+    /// Users' SCRAM credentials: user -> mechanism -> credential.
+    pub scram_credentials: Credentials,
+    /// The ACL bindings, in their order (by resource pattern, then entry).
+    pub acls: BTreeSet<AclBinding>,
+}
+
 /// The cluster as of one metadata image.
 #[derive(Clone, Debug)]
 pub(crate) struct Catalog {
@@ -52,6 +67,7 @@ pub(crate) struct Catalog {
     brokers: BTreeMap<BrokerId, BrokerEntry>,
     /// The cluster's id, once a broker has named the cluster.
     cluster_id: Option<String>,
+    security: Arc<Security>,
 }
 
 impl Catalog {
@@ -63,6 +79,7 @@ impl Catalog {
             topics: BTreeMap::new(),
             brokers: BTreeMap::new(),
             cluster_id: None,
+            security: Arc::default(),
         }
     }
 
@@ -117,7 +134,16 @@ impl Catalog {
             topics,
             brokers,
             cluster_id: state.cluster_id.clone(),
+            security: Arc::new(Security {
+                scram_credentials: state.scram_credentials.clone(),
+                acls: state.acls.clone(),
+            }),
         }
+    }
+
+    /// Users' credentials and the ACL bindings.
+    pub(crate) fn security(&self) -> &Arc<Security> {
+        &self.security
     }
 
     /// The metadata log offset this view is at.

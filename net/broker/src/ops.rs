@@ -13,6 +13,9 @@ use ringlog_replication::driver::Refusal;
 use ringlog_replication::partition::{Acks, DivergingEpoch, FollowerFetchRequest};
 use ringlog_replication::{BrokerId, KafkaError};
 
+use ringlog_controller::security::ScramAlteration;
+use ringlog_security::acl::{AclBinding, AclFilter};
+
 use crate::group::{
     GroupDescription, GroupListing, GroupState, HeartbeatRequest, JoinOutcome, JoinRequest,
     LeaveRequest, LeavingMember, SyncOutcome, SyncRequest,
@@ -285,6 +288,13 @@ pub(crate) enum AdminOp {
     },
     /// A new idempotent producer's id, from the blocks the controller allocates this broker.
     InitProducerId,
+    /// Sets and removes users' SCRAM credentials, each user on its own (the frontend has
+    /// refused what it could: mechanisms it does not know, credentials it could not derive).
+    AlterScramCredentials { alterations: Vec<ScramAlteration> },
+    /// Adds ACL bindings, each on its own.
+    CreateAcls { bindings: Vec<AclBinding> },
+    /// Removes the ACL bindings each filter matches.
+    DeleteAcls { filters: Vec<AclFilter> },
 }
 
 /// Partitions to add to a topic: until it has `count`, spread over the live brokers or on
@@ -325,6 +335,12 @@ pub(crate) enum AdminOutcome {
     /// A new producer id, at epoch 0, or why there is none (COORDINATOR_LOAD_IN_PROGRESS: no
     /// block from the controller in time).
     ProducerId(Result<i64, Refusal>),
+    /// Per user named, in the order first named, its refusal if it was refused.
+    Users(Vec<(String, Option<Refusal>)>),
+    /// Per binding, in the request's order, its refusal if it was refused.
+    AclsCreated(Vec<Option<Refusal>>),
+    /// Per filter, in the request's order, the bindings it deleted, or why it deleted none.
+    AclsDeleted(Vec<Result<Vec<AclBinding>, Refusal>>),
 }
 
 /// Per topic, in the request's order, its name and its refusal if it was refused.

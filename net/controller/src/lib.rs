@@ -10,6 +10,7 @@
 //! | module          | owns                                                                   |
 //! |-----------------|------------------------------------------------------------------------|
 //! | `state`         | [`MetadataState`] and [`MetadataCommand`]: the replicated state machine, pure |
+//! | [`security`]    | users' SCRAM credentials and the ACL bindings: their rules and ACL filters, pure |
 //! | `format`        | the record framing of the storage files, pure                         |
 //! | `log_store`     | the Raft log and vote on disk (openraft's `RaftLogStorage`)            |
 //! | `state_machine` | the applied state, its snapshots on disk, image publishing (openraft's `RaftStateMachine`) |
@@ -30,6 +31,7 @@ mod network;
 mod node;
 mod raft_types;
 mod rpc;
+pub mod security;
 mod server;
 mod state;
 mod state_machine;

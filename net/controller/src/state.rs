@@ -16,8 +16,14 @@
 //! one ended ([`MetadataState::next_producer_id`]), so no two blocks overlap and no two brokers,
 //! nor two lives of one, ever give the same id. The block's length is in the command, not a
 //! constant here, so replaying an old log allocates what was allocated then.
+//!
+//! Security: users' SCRAM credentials and the ACL bindings live here too
+//! ([`MetadataCommand::AlterScramCredentials`], [`MetadataCommand::CreateAcls`],
+//! [`MetadataCommand::DeleteAcls`], under the rules of [`crate::security`]). Each entry of such
+//! a command succeeds or fails on its own, as in Kafka, so the command itself is never
+//! refused: its [`Applied`] carries each entry's outcome.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use ringlog_replication::controller::{
@@ -27,7 +33,10 @@ use ringlog_replication::controller::{
 use ringlog_replication::{
     BrokerError, BrokerId, KafkaError, Millis, Rack, TopicId, TopicPartition,
 };
+use ringlog_security::acl::{AclBinding, AclFilter};
 use serde::{Deserialize, Serialize};
+
+use crate::security::{self, Credentials, ScramAlteration, UserOutcome};
 
 /// A registered broker's life and where clients reach it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +99,13 @@ pub struct MetadataState {
     /// (0 in metadata logs and snapshots written before producer ids).
     #[serde(default)]
     pub next_producer_id: i64,
+    /// Users' SCRAM credentials by user and mechanism (none in metadata logs and snapshots
+    /// written before security).
+    #[serde(default)]
+    pub scram_credentials: Credentials,
+    /// The ACL bindings (none in metadata logs and snapshots written before security).
+    #[serde(default)]
+    pub acls: BTreeSet<AclBinding>,
 }
 
 /// A change to the cluster metadata: one entry of the metadata log.
@@ -173,6 +189,21 @@ pub enum MetadataCommand {
         /// At least 1, at most [`PRODUCER_ID_BLOCK_LEN_MAX`].
         count: u32,
     },
+    /// Sets and removes users' SCRAM credentials (Kafka's AlterUserScramCredentials), each
+    /// user on its own: [`Applied::users`] says what became of each. It carries credentials
+    /// (salt, iterations, StoredKey, ServerKey), never a password.
+    AlterScramCredentials {
+        alterations: Vec<ScramAlteration>,
+    },
+    /// Adds ACL bindings (Kafka's CreateAcls), each on its own: [`Applied::acl_creations`].
+    CreateAcls {
+        bindings: Vec<AclBinding>,
+    },
+    /// Removes the ACL bindings each filter matches (Kafka's DeleteAcls):
+    /// [`Applied::acl_deletions`].
+    DeleteAcls {
+        filters: Vec<AclFilter>,
+    },
 }
 
 impl MetadataCommand {
@@ -207,6 +238,16 @@ pub struct Applied {
     /// The block of producer ids [`MetadataCommand::AllocateProducerIds`] allocated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub producer_ids: Option<ProducerIdBlock>,
+    /// [`MetadataCommand::AlterScramCredentials`]: per user named, in the order first named,
+    /// its refusal if it was refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserOutcome>,
+    /// [`MetadataCommand::CreateAcls`]: per binding, in order, its refusal if it was refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acl_creations: Vec<Option<Refusal>>,
+    /// [`MetadataCommand::DeleteAcls`]: per filter, in order, the bindings it deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acl_deletions: Vec<Vec<AclBinding>>,
 }
 
 /// Why a command was refused; it changed nothing.
@@ -219,7 +260,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(code: KafkaError, error: &impl std::fmt::Display) -> Refusal {
+    pub(crate) fn new(code: KafkaError, error: &impl std::fmt::Display) -> Refusal {
         Refusal {
             code,
             message: error.to_string(),
@@ -253,6 +294,8 @@ impl MetadataState {
             cluster_id: None,
             unclean_elections: 0,
             next_producer_id: 0,
+            scram_credentials: Credentials::new(),
+            acls: BTreeSet::new(),
         }
     }
 
@@ -340,6 +383,18 @@ impl MetadataState {
                 incarnation,
                 count,
             } => self.allocate_producer_ids(*broker, *incarnation, *count),
+            MetadataCommand::AlterScramCredentials { alterations } => Ok(Applied {
+                users: security::alter_credentials(&mut self.scram_credentials, alterations),
+                ..Applied::default()
+            }),
+            MetadataCommand::CreateAcls { bindings } => Ok(Applied {
+                acl_creations: security::create_acls(&mut self.acls, bindings),
+                ..Applied::default()
+            }),
+            MetadataCommand::DeleteAcls { filters } => Ok(Applied {
+                acl_deletions: security::delete_acls(&mut self.acls, filters),
+                ..Applied::default()
+            }),
         };
         if let Ok(applied) = &outcome {
             let unclean = applied.changes.iter().filter(|c| c.unclean_election);
@@ -365,7 +420,8 @@ impl MetadataState {
     }
 
     /// Panics unless the metadata holds its own invariants, every registered broker has exactly
-    /// one registration with the same rack, and every topic exactly one config map.
+    /// one registration with the same rack, every topic exactly one config map, and every
+    /// stored credential and ACL binding is one its command would take.
     pub fn check_invariants(&self) {
         self.metadata.check_invariants();
         let registered: Vec<BrokerId> = self.metadata.brokers().map(|b| b.id()).collect();
@@ -397,6 +453,12 @@ impl MetadataState {
             "next producer id {} is negative",
             self.next_producer_id
         );
+        security::check_credentials(&self.scram_credentials);
+        for binding in &self.acls {
+            if let Err(refusal) = security::validate_binding(binding) {
+                panic!("a stored acl is not valid: {refusal}");
+            }
+        }
     }
 
     fn register_broker(
@@ -599,6 +661,10 @@ fn stale(broker: BrokerId, incarnation: u64, registered: u64) -> Refusal {
 #[cfg(test)]
 mod tests {
     use ringlog_replication::LeaderEpoch;
+    use ringlog_security::acl::{
+        AccessEntry, Operation, PatternType, Permission, ResourcePattern, ResourceType,
+    };
+    use ringlog_security::scram::{Mechanism, ScramCredential};
 
     use super::*;
 
@@ -1059,6 +1125,271 @@ mod tests {
         // An outcome without a block is written as before blocks existed.
         let outcome = serde_json::to_string(&Applied::default()).unwrap();
         assert_eq!(outcome, r#"{"changes":[],"fenced":[]}"#);
+    }
+
+    fn credential(mechanism: Mechanism, iterations: u32) -> ScramCredential {
+        let salted = vec![
+            7;
+            if mechanism == Mechanism::ScramSha256 {
+                32
+            } else {
+                64
+            }
+        ];
+        ScramCredential::from_salted_password(mechanism, &salted, vec![1, 2, 3], iterations)
+            .unwrap()
+    }
+
+    fn upsert(user: &str, credential: ScramCredential) -> ScramAlteration {
+        ScramAlteration::Upsert {
+            user: user.to_string(),
+            credential,
+        }
+    }
+
+    fn delete(user: &str, mechanism: Mechanism) -> ScramAlteration {
+        ScramAlteration::Delete {
+            user: user.to_string(),
+            mechanism,
+        }
+    }
+
+    /// Applies `alterations`: each user's error code (0 for none), in the answer's order.
+    fn alter(state: &mut MetadataState, alterations: Vec<ScramAlteration>) -> Vec<(String, i16)> {
+        let command = MetadataCommand::AlterScramCredentials { alterations };
+        let applied = state.apply(&command).expect("never refused whole");
+        applied
+            .users
+            .into_iter()
+            .map(|u| (u.user, u.refusal.map_or(0, |r| r.code.code())))
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, i16)]) -> Vec<(String, i16)> {
+        list.iter().map(|(u, c)| (u.to_string(), *c)).collect()
+    }
+
+    #[test]
+    fn scram_credentials_are_set_replaced_and_deleted_per_user_and_mechanism() {
+        use Mechanism::{ScramSha256, ScramSha512};
+        let mut state = cluster();
+        let outcome = alter(
+            &mut state,
+            vec![
+                upsert("alice", credential(ScramSha256, 4096)),
+                upsert("bob", credential(ScramSha512, 8192)),
+            ],
+        );
+        assert_eq!(outcome, pairs(&[("alice", 0), ("bob", 0)]));
+        // Replaced: the same mechanism with other iterations.
+        alter(
+            &mut state,
+            vec![upsert("alice", credential(ScramSha256, 10_000))],
+        );
+        alter(
+            &mut state,
+            vec![upsert("alice", credential(ScramSha512, 4096))],
+        );
+        let alice = &state.scram_credentials["alice"];
+        assert_eq!(alice[&ScramSha256].iterations, 10_000);
+        assert_eq!(alice.len(), 2);
+        assert_eq!(alice[&ScramSha512], credential(ScramSha512, 4096));
+        // Deleting the last credential forgets the user.
+        let outcome = alter(&mut state, vec![delete("bob", ScramSha512)]);
+        assert_eq!(outcome, pairs(&[("bob", 0)]));
+        assert!(!state.scram_credentials.contains_key("bob"));
+        alter(&mut state, vec![delete("alice", ScramSha256)]);
+        assert_eq!(
+            state.scram_credentials["alice"].keys().collect::<Vec<_>>(),
+            [&ScramSha512]
+        );
+    }
+
+    #[test]
+    fn each_user_of_an_alteration_fails_alone_with_kafkas_errors() {
+        use Mechanism::{ScramSha256, ScramSha512};
+        let mut state = cluster();
+        alter(
+            &mut state,
+            vec![upsert("carol", credential(ScramSha256, 4096))],
+        );
+        let before = state.clone();
+        let mut too_few = credential(ScramSha256, 4096);
+        too_few.iterations = 4095;
+        let mut too_many = credential(ScramSha512, 4096);
+        too_many.iterations = 16_385;
+        let mut short_key = credential(ScramSha512, 4096);
+        short_key.stored_key.pop();
+        let outcome = alter(
+            &mut state,
+            vec![
+                delete("dave", ScramSha256),
+                upsert("erin", credential(ScramSha256, 4096)),
+                delete("carol", ScramSha512),
+                upsert("erin", credential(ScramSha512, 4096)),
+                upsert("frank", too_few),
+                upsert("grace", too_many),
+                upsert("", credential(ScramSha256, 4096)),
+                upsert("heidi", short_key),
+            ],
+        );
+        // RESOURCE_NOT_FOUND (91) deleting what is not there, DUPLICATE_RESOURCE (92) for a
+        // user named twice, UNACCEPTABLE_CREDENTIAL (93) for the iterations, the name, a key.
+        let expected = [
+            ("dave", 91),
+            ("erin", 92),
+            ("carol", 91),
+            ("frank", 93),
+            ("grace", 93),
+            ("", 93),
+            ("heidi", 93),
+        ];
+        assert_eq!(outcome, pairs(&expected));
+        assert_eq!(state, before, "every user refused: nothing changed");
+        // One user refused, another applied, in one command.
+        let outcome = alter(
+            &mut state,
+            vec![
+                delete("carol", ScramSha512),
+                upsert("ivan", credential(ScramSha256, 4096)),
+            ],
+        );
+        assert_eq!(outcome, pairs(&[("carol", 91), ("ivan", 0)]));
+        assert!(state.scram_credentials.contains_key("ivan"));
+    }
+
+    fn acl(principal: &str, operation: Operation, name: &str) -> AclBinding {
+        AclBinding {
+            pattern: ResourcePattern {
+                resource_type: ResourceType::Topic,
+                name: name.to_string(),
+                pattern_type: PatternType::Literal,
+            },
+            entry: AccessEntry {
+                principal: principal.to_string(),
+                host: "*".to_string(),
+                operation,
+                permission: Permission::Allow,
+            },
+        }
+    }
+
+    fn filter(principal: Option<&str>, operation: Operation) -> AclFilter {
+        AclFilter {
+            resource_type: ResourceType::Any,
+            name: None,
+            pattern_type: PatternType::Any,
+            principal: principal.map(String::from),
+            host: None,
+            operation,
+            permission: Permission::Any,
+        }
+    }
+
+    #[test]
+    fn acls_are_created_each_on_its_own_and_again_without_a_duplicate() {
+        let mut state = cluster();
+        let read = acl("User:alice", Operation::Read, "t");
+        let invalid = acl("alice", Operation::Read, "t");
+        let write = acl("User:bob", Operation::Write, "t");
+        let command = MetadataCommand::CreateAcls {
+            bindings: vec![read.clone(), invalid, write.clone()],
+        };
+        let applied = state.apply(&command).unwrap();
+        let codes: Vec<i16> = applied
+            .acl_creations
+            .iter()
+            .map(|r| r.as_ref().map_or(0, |r| r.code.code()))
+            .collect();
+        assert_eq!(codes, [0, 42, 0]);
+        assert_eq!(state.acls, BTreeSet::from([read.clone(), write.clone()]));
+        // Created again: success, and still one of each.
+        let again = MetadataCommand::CreateAcls {
+            bindings: vec![read.clone()],
+        };
+        assert_eq!(state.apply(&again).unwrap().acl_creations, vec![None]);
+        assert_eq!(state.acls.len(), 2);
+    }
+
+    #[test]
+    fn acl_deletions_answer_per_filter_what_it_matched() {
+        let mut state = cluster();
+        let alice_read = acl("User:alice", Operation::Read, "t");
+        let alice_write = acl("User:alice", Operation::Write, "t");
+        let bob_read = acl("User:bob", Operation::Read, "u");
+        let create = MetadataCommand::CreateAcls {
+            bindings: vec![alice_read.clone(), alice_write.clone(), bob_read.clone()],
+        };
+        state.apply(&create).unwrap();
+        let delete = MetadataCommand::DeleteAcls {
+            filters: vec![
+                filter(Some("User:alice"), Operation::Read),
+                filter(None, Operation::Read),
+                filter(Some("User:nobody"), Operation::Any),
+            ],
+        };
+        let applied = state.apply(&delete).unwrap();
+        // A binding two filters match is in both answers, deleted once.
+        assert_eq!(
+            applied.acl_deletions,
+            vec![
+                vec![alice_read.clone()],
+                vec![alice_read, bob_read],
+                Vec::new()
+            ]
+        );
+        assert_eq!(state.acls, BTreeSet::from([alice_write]));
+        // Deleting again deletes nothing: not an error.
+        let applied = state.apply(&delete).unwrap();
+        assert!(applied.acl_deletions.iter().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn credentials_and_acls_are_in_the_snapshot_and_absent_from_old_ones() {
+        let mut state = cluster();
+        alter(
+            &mut state,
+            vec![upsert("alice", credential(Mechanism::ScramSha512, 8192))],
+        );
+        let create = MetadataCommand::CreateAcls {
+            bindings: vec![acl("User:alice", Operation::Read, "t")],
+        };
+        state.apply(&create).unwrap();
+        let json = serde_json::to_string(&state).unwrap();
+        let restored: MetadataState = serde_json::from_str(&json).unwrap();
+        assert_eq!(restored, state);
+        // A snapshot written before security loads with no users and no acls.
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        assert!(fields.remove("scram_credentials").is_some());
+        assert!(fields.remove("acls").is_some());
+        let loaded: MetadataState = serde_json::from_value(old).unwrap();
+        assert!(loaded.scram_credentials.is_empty() && loaded.acls.is_empty());
+        // The commands and their outcomes travel as JSON too (the log, submits).
+        for command in [
+            MetadataCommand::AlterScramCredentials {
+                alterations: vec![
+                    upsert("bob", credential(Mechanism::ScramSha256, 4096)),
+                    delete("alice", Mechanism::ScramSha512),
+                ],
+            },
+            create,
+            MetadataCommand::DeleteAcls {
+                filters: vec![filter(None, Operation::Any)],
+            },
+        ] {
+            let json = serde_json::to_string(&command).unwrap();
+            assert_eq!(
+                serde_json::from_str::<MetadataCommand>(&json).unwrap(),
+                command
+            );
+            let outcome = state.apply(&command);
+            let json = serde_json::to_string(&outcome).unwrap();
+            assert_eq!(
+                serde_json::from_str::<CommandOutcome>(&json).unwrap(),
+                outcome
+            );
+        }
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //! | `leader_epoch`       | OffsetForLeaderEpoch: where a leader epoch ends on the leader   |
 //! | `delete_records`     | DeleteRecords: moving log start offsets forward                |
 //! | `producer_id`        | InitProducerId: idempotent producers' ids (transactional ids refused) |
+//! | `scram`              | DescribeUserScramCredentials, AlterUserScramCredentials: users' SCRAM credentials |
+//! | `acls`               | CreateAcls, DescribeAcls, DeleteAcls: the ACL bindings (stored, not enforced yet) |
 //!
 //! A request's steps: [`read_request`] cuts the frame, reads the header, decodes the body at
 //! its version and plans it (answered at once, an admin operation, or partition parts);
@@ -44,6 +46,7 @@ use crate::connection::OutPiece;
 use crate::ops::{AdminOp, AdminOutcome, PartOp, PartResult};
 use ringlog_replication::{KafkaError, TopicPartition};
 
+mod acls;
 mod admin;
 mod delete_records;
 mod fetch;
@@ -56,6 +59,7 @@ mod metadata;
 mod offsets;
 mod produce;
 mod producer_id;
+mod scram;
 mod topics;
 
 use frame::RequestHead;
@@ -65,7 +69,7 @@ use frame::RequestHead;
 /// what ringlog does not have yet (Fetch v17's replica directories, batched groups in
 /// OffsetFetch v8, ...), or at the newest version `kafka-protocol` knows (ListOffsets v10,
 /// DeleteRecords v2, OffsetForLeaderEpoch v4, whose v0 and v1 Kafka 4 removed, InitProducerId
-/// v5). SASL is not served yet.
+/// v5; the ACL APIs at v3, their SCRAM credential ones at v0). SASL is not served yet.
 pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 13),
     (ApiKey::Fetch, 4, 16),
@@ -93,6 +97,11 @@ pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The versions of `api` served, if it is.
@@ -156,6 +165,8 @@ enum Planned {
     Group(groups::Planned),
     Admin(admin::Planned),
     ProducerId,
+    Scram(scram::Planned),
+    Acls(acls::Planned),
 }
 
 /// How a request is answered.
@@ -357,6 +368,17 @@ fn plan(
         ApiKey::ListGroups => groups::plan_list(decode_body(raw, &head, &mut body)?),
         ApiKey::DeleteGroups => groups::plan_delete(decode_body(raw, &head, &mut body)?),
         ApiKey::OffsetDelete => groups::plan_offset_delete(decode_body(raw, &head, &mut body)?),
+        ApiKey::DescribeUserScramCredentials => {
+            let request = decode_body(raw, &head, &mut body)?;
+            Plan::Respond(scram::describe(shared, &head, request))
+        }
+        ApiKey::AlterUserScramCredentials => scram::plan_alter(decode_body(raw, &head, &mut body)?),
+        ApiKey::DescribeAcls => {
+            let request = decode_body(raw, &head, &mut body)?;
+            Plan::Respond(acls::describe(shared, &head, request))
+        }
+        ApiKey::CreateAcls => acls::plan_create(decode_body(raw, &head, &mut body)?),
+        ApiKey::DeleteAcls => acls::plan_delete(decode_body(raw, &head, &mut body)?),
         other => unreachable!("{other:?} is in SERVED but not planned"),
     };
     Ok((head, plan))
@@ -388,7 +410,9 @@ pub(crate) fn finish(pending: Pending, results: Vec<PartResult>) -> Vec<OutPiece
         Planned::OffsetForLeaderEpoch(planned) => leader_epoch::finish(&head, planned, results),
         Planned::DeleteRecords(planned) => delete_records::finish(&head, planned, results),
         Planned::Group(planned) => groups::finish(&head, planned, results),
-        Planned::Admin(_) | Planned::ProducerId => unreachable!("an admin request has no parts"),
+        Planned::Admin(_) | Planned::ProducerId | Planned::Scram(_) | Planned::Acls(_) => {
+            unreachable!("an admin request has no parts")
+        }
     };
     request_done(head.api, pending.started);
     pieces
@@ -399,6 +423,8 @@ pub(crate) fn finish_admin(pending: Pending, outcome: AdminOutcome) -> Vec<OutPi
     let pieces = match pending.request {
         Planned::Admin(planned) => admin::finish(&pending.head, planned, outcome),
         Planned::ProducerId => producer_id::finish(&pending.head, outcome),
+        Planned::Scram(planned) => scram::finish_alter(&pending.head, planned, outcome),
+        Planned::Acls(planned) => acls::finish(&pending.head, planned, outcome),
         _ => unreachable!("only an admin request has an admin outcome"),
     };
     request_done(pending.head.api, pending.started);
@@ -479,6 +505,11 @@ fn api_label(api: ApiKey) -> &'static str {
         ApiKey::ListGroups => "ListGroups",
         ApiKey::DeleteGroups => "DeleteGroups",
         ApiKey::OffsetDelete => "OffsetDelete",
+        ApiKey::DescribeAcls => "DescribeAcls",
+        ApiKey::CreateAcls => "CreateAcls",
+        ApiKey::DeleteAcls => "DeleteAcls",
+        ApiKey::DescribeUserScramCredentials => "DescribeUserScramCredentials",
+        ApiKey::AlterUserScramCredentials => "AlterUserScramCredentials",
         _ => "unknown",
     }
 }
@@ -490,9 +521,11 @@ fn wire_error(code: i16) -> ringlog_wire::ErrorCode {
 #[cfg(test)]
 mod tests {
     use kafka_protocol::messages::{
-        AlterConfigsRequest, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
-        DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-        DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
+        AlterConfigsRequest, AlterUserScramCredentialsRequest, ApiVersionsRequest,
+        CreateAclsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteAclsRequest,
+        DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeAclsRequest,
+        DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+        DescribeUserScramCredentialsRequest, FetchRequest, FindCoordinatorRequest,
         HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
         LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
         OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
@@ -534,6 +567,15 @@ mod tests {
             ApiKey::ListGroups => one::<ListGroupsRequest>(version, body),
             ApiKey::DeleteGroups => one::<DeleteGroupsRequest>(version, body),
             ApiKey::OffsetDelete => one::<OffsetDeleteRequest>(version, body),
+            ApiKey::DescribeAcls => one::<DescribeAclsRequest>(version, body),
+            ApiKey::CreateAcls => one::<CreateAclsRequest>(version, body),
+            ApiKey::DeleteAcls => one::<DeleteAclsRequest>(version, body),
+            ApiKey::DescribeUserScramCredentials => {
+                one::<DescribeUserScramCredentialsRequest>(version, body)
+            }
+            ApiKey::AlterUserScramCredentials => {
+                one::<AlterUserScramCredentialsRequest>(version, body)
+            }
             other => panic!("{other:?} is served but not decoded here: add it"),
         }
     }

@@ -477,6 +477,7 @@ fn admin_response(header: &RequestHeader, outcome: AdminOutcome) -> Vec<OutPiece
             };
             return encode(header, &response);
         }
+        other => unreachable!("the thin protocol asks for no {other:?}"),
     };
     let topics = outcome
         .into_iter()
