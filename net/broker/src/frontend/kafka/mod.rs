@@ -116,12 +116,15 @@ pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
 ];
 
 /// What a SASL listener (`SASL_PLAINTEXT`, `SASL_SSL`) serves besides [`SERVED`], and only
-/// it: ApiVersions lists them there and nowhere else. SaslHandshake from v1, which carries
-/// the tokens in SaslAuthenticate; v0's tokens came unframed after it, which no client needs
-/// since Kafka 1.0 (librdkafka, kafka-python and Java pick v1 from ApiVersions).
+/// it: ApiVersions lists them there and nowhere else. SaslHandshake v1 carries the tokens in
+/// SaslAuthenticate; after a v0 handshake they would come unframed, which ringlog does not
+/// read: a v0 handshake is answered UNSUPPORTED_VERSION and the connection closed (see
+/// `sasl::handshake`). v0 is listed all the same, because older librdkafka (2.0.2, Debian
+/// 12's, under kcat) tries SASL only with a broker listing SaslHandshake v0 (its
+/// "SaslHandshake" feature), then uses v1 with SaslAuthenticate; librdkafka 2.16 needs no v0.
 /// SaslAuthenticate v1+ carries the session's lifetime (KIP-368).
 pub(crate) const SASL_SERVED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
 ];
 

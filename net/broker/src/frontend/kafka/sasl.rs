@@ -5,6 +5,7 @@
 //!
 //! | outcome | answer | then |
 //! |---------|--------|------|
+//! | handshake v0 (raw tokens would follow) | UNSUPPORTED_VERSION (35), the enabled mechanisms | closed |
 //! | handshake accepted | error 0, the enabled mechanisms | the exchange: SaslAuthenticate |
 //! | mechanism not enabled | UNSUPPORTED_SASL_MECHANISM (33), the enabled mechanisms | closed |
 //! | handshake or token out of turn | ILLEGAL_SASL_STATE (34) with why | closed, unless on an authenticated connection |
@@ -17,7 +18,7 @@
 //! it. Successes and failures are logged with the peer, the user named and the mechanism (never
 //! a password, a proof or a key) and counted in `ringlog_sasl_authentications_total`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
@@ -25,7 +26,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{ConnState, Head, ILLEGAL_SASL_STATE, Plan, respond};
+use super::{ConnState, Head, ILLEGAL_SASL_STATE, Plan, UNSUPPORTED_VERSION, respond};
 use crate::bus::Shared;
 use crate::config::SaslMechanism;
 use crate::frontend::sasl::{Authenticate, Closed, Handshake, SaslListener};
@@ -68,6 +69,15 @@ pub(super) fn handshake(
             .with_mechanisms(mechanisms)
     };
     let asked = request.mechanism.as_str();
+    if head.version == 0 {
+        // Its tokens would follow without Kafka's framing, which no client of Kafka 1.0 or
+        // later sends when SaslHandshake v1 is listed.
+        tracing::info!(peer = %conn.peer, "SaslHandshake v0 refused: v1 and SaslAuthenticate are served");
+        return Plan::RespondAndClose {
+            pieces: respond(head, &response(UNSUPPORTED_VERSION)),
+            delay: Duration::ZERO,
+        };
+    }
     match conn.authentication.handshake(asked, settings) {
         Handshake::Accepted => {
             tracing::debug!(peer = %conn.peer, mechanism = asked, "SASL handshake");
