@@ -25,6 +25,8 @@
 //!   for before the current one runs out, and a request that finds no id waits for it.
 //! - **TLS reloads.** The TLS listeners' key and certificates are loaded again when their
 //!   files change ([`reload_tls`]).
+//! - **Bootstrap users.** `sasl_bootstrap_users` are written into a new cluster's metadata
+//!   (`sasl_bootstrap`).
 //! - **Controlled shutdown.** Before the broker stops, the controller moves its leaderships
 //!   away ([`MetadataCommand::ControlledShutdown`]).
 
@@ -44,6 +46,7 @@ use ringlog_replication::partition::{FetchId, FollowerFetchRequest};
 use ringlog_replication::{BrokerId, KafkaError, Millis, TopicId, TopicPartition};
 use tokio::sync::{mpsc, watch};
 
+mod sasl_bootstrap;
 mod security;
 
 use super::bus::JobKey;
@@ -153,6 +156,7 @@ async fn run(
         producer_ids,
     };
     let mut offsets_topic_asked = false;
+    let mut bootstrap_users_asked = false;
     let image = images.borrow_and_update().clone();
     hosting.apply(&shared, &image, identity);
     loop {
@@ -167,6 +171,11 @@ async fn run(
                 if !offsets_topic_asked && offsets_topic_due(&shared, &image, identity) {
                     offsets_topic_asked = true;
                     handle(&shared, &controller, &mut tasks, AgentMsg::CreateOffsetsTopic);
+                }
+                let registered = registered(&image, identity);
+                if !bootstrap_users_asked && sasl_bootstrap::due(&shared, &image, registered) {
+                    bootstrap_users_asked = true;
+                    tokio::spawn(sasl_bootstrap::write(shared.clone(), controller.clone()));
                 }
                 super::metrics::set_controller_leader(controller.status().leader.map(|id| id.0));
             }

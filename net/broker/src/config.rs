@@ -66,6 +66,10 @@
 //! | `ssl_client_auth`                      | none             | `ssl.client.auth`              | none, requested, required |
 //! | `ssl_reload_interval_ms`               | 10000            | none (Kafka reloads on an AlterConfigs of the keystore) | the key, certificates and CAs are reloaded when their files change, for new connections |
 //! | `controller_security_protocol`         | PLAINTEXT        | `listener.security.protocol.map` (the controller listener's) | SSL: TLS both ways between the controller quorum's nodes (keystore and truststore required): a node without the cluster's credentials cannot vote or read the metadata |
+//! | `sasl_enabled_mechanisms`              | SCRAM-SHA-256,SCRAM-SHA-512 | `sasl.enabled.mechanisms` | what a `SASL_PLAINTEXT` or `SASL_SSL` listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512. PLAIN is opt-in: it sends the password itself (in clear on `SASL_PLAINTEXT`), SCRAM never does (Kafka's default is GSSAPI) |
+//! | `connections_max_reauth_ms`            | 0 (never)        | `connections.max.reauth.ms`    | a SASL session's lifetime (KIP-368): the client re-authenticates on the connection before it ends, else its next request closes the connection |
+//! | `connection_failed_authentication_delay_ms` | 100         | `connection.failed.authentication.delay.ms` | how long the answer to a failed authentication waits before it is sent and the connection closed; doubled for each failure from the same address in the last minute, up to 5 s; 0 ..= 60000 |
+//! | `sasl_bootstrap_users`                 | [] (none)        | none (`kafka-storage format --add-scram`) | users whose SCRAM credentials the broker writes into a new cluster's metadata (one that holds no credentials yet): `["SCRAM-SHA-512=[name=admin,password=...]"]`; never shown by DescribeConfigs |
 //!
 //! Durations are [`Duration`]s in [`BrokerConfig`] (`log_roll_ms` is the field `log_roll`); a
 //! unit appears only in the keys. The keys marked "topic default" give the defaults of the
@@ -76,7 +80,8 @@
 //! `broker_heartbeat_interval_ms` < `broker_session_timeout_ms`; `fetch_max_wait_ms` <
 //! `request_timeout_ms`; `message_max_bytes` < `socket_request_max_bytes` (a produce frame
 //! carries the batch and headers) and <= `log_segment_bytes` (the engine refuses an append
-//! larger than a segment); the listeners and `metrics_listen` differ.
+//! larger than a segment); the listeners and `metrics_listen` differ. A TLS listener (`SSL`,
+//! `SASL_SSL`, `THIN_SSL`) needs `ssl_keystore_location`.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -93,11 +98,14 @@ use ringlog_replication::partition::leader::LeaderConfig;
 use ringlog_replication::{BrokerId, Rack};
 
 use crate::int_rule::IntRule;
+
+mod sasl;
 use crate::topic_config::{
     FLUSH_INTERVAL_MS, FlushMode, INDEX_INTERVAL_BYTES, MAX_MESSAGE_BYTES, MIN_INSYNC_REPLICAS,
     RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES, SEGMENT_MS, SEVEN_DAYS, TopicConfig,
     TopicConfigKey, TopicSettings, render_millis,
 };
+pub use sasl::{BOOTSTRAP_ITERATIONS_DEFAULT, BootstrapUser, SaslMechanism};
 /// `socket_request_max_bytes`' default: Kafka's, 100 MiB.
 pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: u32 = 100 * 1024 * 1024;
 /// `socket_request_max_bytes`' least: a frame must hold a request header of either protocol
@@ -221,6 +229,17 @@ pub struct BrokerConfig {
     /// `controller_security_protocol`: PLAINTEXT, or SSL (TLS both ways between the controller
     /// quorum's nodes).
     pub controller_security_protocol: SecurityProtocol,
+    /// `sasl_enabled_mechanisms`: what a SASL listener offers, in the order its handshake
+    /// lists them.
+    pub sasl_enabled_mechanisms: Vec<SaslMechanism>,
+    /// `connections_max_reauth_ms`: how long a SASL session lasts before the client must
+    /// re-authenticate; `None` (0): sessions do not expire.
+    pub connections_max_reauth: Option<Duration>,
+    /// `connection_failed_authentication_delay_ms`: how long the answer to a failed
+    /// authentication waits (doubled for repeated failures from one address).
+    pub connection_failed_authentication_delay: Duration,
+    /// `sasl_bootstrap_users`: users written into a new cluster's metadata.
+    pub sasl_bootstrap_users: Vec<BootstrapUser>,
 }
 
 /// Whether a TLS listener asks its clients for a certificate (Kafka's `ssl.client.auth`).
@@ -299,6 +318,13 @@ impl Default for BrokerConfig {
             ssl_client_auth: ClientAuth::None,
             ssl_reload_interval: Duration::from_secs(10),
             controller_security_protocol: SecurityProtocol::Plaintext,
+            sasl_enabled_mechanisms: vec![
+                SaslMechanism::Scram(ringlog_security::scram::Mechanism::ScramSha256),
+                SaslMechanism::Scram(ringlog_security::scram::Mechanism::ScramSha512),
+            ],
+            connections_max_reauth: None,
+            connection_failed_authentication_delay: Duration::from_millis(100),
+            sasl_bootstrap_users: Vec::new(),
         }
     }
 }
@@ -371,7 +397,7 @@ impl BrokerConfig {
             if let Err(allowed) = (spec.parse)(&mut config, value) {
                 problems.push(ConfigProblem::BadValue {
                     key: spec.name,
-                    value: value.to_string(),
+                    value: quoted_value(spec.name, value),
                     allowed,
                 });
             }
@@ -438,7 +464,7 @@ impl BrokerConfig {
             if let Err(allowed) = (spec.parse)(&mut scratch, &value) {
                 problems.push(ConfigProblem::BadValue {
                     key: spec.name,
-                    value: value.to_string(),
+                    value: quoted_value(spec.name, &value),
                     allowed,
                 });
             }
@@ -513,6 +539,17 @@ impl BrokerConfig {
                      it",
                     self.listeners.thin_name()
                 ),
+            );
+        }
+        if !matches!(
+            self.controller_security_protocol,
+            SecurityProtocol::Plaintext | SecurityProtocol::Ssl
+        ) {
+            inconsistent(
+                &["controller_security_protocol"],
+                "controller_security_protocol is PLAINTEXT or SSL: the controllers authenticate \
+                 each other with certificates, not SASL"
+                    .to_string(),
             );
         }
         if self.controller_security_protocol.tls()
@@ -726,10 +763,7 @@ impl BrokerConfig {
             .map(|spec| {
                 let value = (spec.render)(self);
                 let is_default = value == (spec.render)(&defaults);
-                let value = match value {
-                    toml::Value::String(s) => s,
-                    other => other.to_string(),
-                };
+                let value = shown_value(spec.name, &value);
                 // `kafka` may go on with a remark after a comma.
                 let name = match spec.kafka.split(',').next().unwrap_or("").trim() {
                     "" => spec.name,
@@ -756,7 +790,8 @@ impl BrokerConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct DescribedKey {
     pub name: &'static str,
-    pub value: String,
+    /// `None` for a key that holds secrets (Kafka's sensitive configs: null, `is_sensitive`).
+    pub value: Option<String>,
     pub is_default: bool,
 }
 
@@ -769,14 +804,17 @@ pub fn default_toml() -> String {
 /// says its protocol and how its connections are secured, as Kafka's names say their security
 /// protocol when no map is given:
 ///
-/// | name        | protocol                                  | security |
-/// |-------------|-------------------------------------------|----------|
-/// | `PLAINTEXT` | Kafka's wire protocol, for every Kafka client and tool | none |
-/// | `SSL`       | Kafka's wire protocol                     | TLS (`ssl_*` keys) |
-/// | `THIN`      | ringlog's thin protocol (`net/PROTOCOL.md`): its client, CLI and followers | none |
-/// | `THIN_SSL`  | ringlog's thin protocol                   | TLS (`ssl_*` keys) |
+/// | name             | protocol                                  | security |
+/// |------------------|-------------------------------------------|----------|
+/// | `PLAINTEXT`      | Kafka's wire protocol, for every Kafka client and tool | none |
+/// | `SSL`            | Kafka's wire protocol                     | TLS (`ssl_*` keys) |
+/// | `SASL_PLAINTEXT` | Kafka's wire protocol                     | SASL authentication (`sasl_*` keys), no encryption |
+/// | `SASL_SSL`       | Kafka's wire protocol                     | TLS, then SASL authentication |
+/// | `THIN`           | ringlog's thin protocol (`net/PROTOCOL.md`): its client, CLI and followers | none |
+/// | `THIN_SSL`       | ringlog's thin protocol                   | TLS (`ssl_*` keys) |
 ///
-/// One listener of each protocol: a thin one (required) and a Kafka one (optional).
+/// One listener of each protocol: a thin one (required) and a Kafka one (optional). The thin
+/// protocol has no SASL yet: `THIN_SASL_PLAINTEXT` and `THIN_SASL_SSL` are refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listeners {
     /// The thin protocol's: required, as followers fetch through it.
@@ -797,21 +835,38 @@ pub enum SecurityProtocol {
     Plaintext,
     /// TLS (Kafka still calls it SSL), with client certificates if `ssl_client_auth` asks.
     Ssl,
+    /// SASL authentication (`sasl_enabled_mechanisms`) on a plaintext connection.
+    SaslPlaintext,
+    /// TLS, then SASL authentication inside it.
+    SaslSsl,
 }
 
 impl SecurityProtocol {
     /// Whether its connections speak TLS.
     pub fn tls(self) -> bool {
-        self == SecurityProtocol::Ssl
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
     }
 
-    /// The listener name of this security on the Kafka protocol or on the thin one.
+    /// Whether its connections authenticate with SASL before anything else is served.
+    pub fn sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+
+    /// The listener name of this security on the Kafka protocol or on the thin one. The thin
+    /// protocol's SASL names are Kafka's with `THIN_` before them, and not served yet.
     pub fn listener_name(self, thin: bool) -> &'static str {
         match (thin, self) {
             (false, SecurityProtocol::Plaintext) => KAFKA_LISTENER,
             (false, SecurityProtocol::Ssl) => KAFKA_SSL_LISTENER,
+            (false, SecurityProtocol::SaslPlaintext) => KAFKA_SASL_PLAINTEXT_LISTENER,
+            (false, SecurityProtocol::SaslSsl) => KAFKA_SASL_SSL_LISTENER,
             (true, SecurityProtocol::Plaintext) => THIN_LISTENER,
             (true, SecurityProtocol::Ssl) => THIN_SSL_LISTENER,
+            (true, SecurityProtocol::SaslPlaintext) => THIN_SASL_LISTENER_NAMES[0],
+            (true, SecurityProtocol::SaslSsl) => THIN_SASL_LISTENER_NAMES[1],
         }
     }
 }
@@ -820,26 +875,31 @@ impl SecurityProtocol {
 pub const KAFKA_LISTENER: &str = "PLAINTEXT";
 /// The Kafka listener's name with TLS.
 pub const KAFKA_SSL_LISTENER: &str = "SSL";
+/// The Kafka listener's name with SASL on plaintext connections.
+pub const KAFKA_SASL_PLAINTEXT_LISTENER: &str = "SASL_PLAINTEXT";
+/// The Kafka listener's name with SASL inside TLS.
+pub const KAFKA_SASL_SSL_LISTENER: &str = "SASL_SSL";
 /// The plaintext thin listener's name.
 pub const THIN_LISTENER: &str = "THIN";
 /// The thin listener's name with TLS.
 pub const THIN_SSL_LISTENER: &str = "THIN_SSL";
 
-/// Every listener name: (name, thin protocol?, security).
-const LISTENER_NAMES: [(&str, bool, SecurityProtocol); 4] = [
+/// Every listener name served: (name, thin protocol?, security).
+const LISTENER_NAMES: [(&str, bool, SecurityProtocol); 6] = [
     (KAFKA_LISTENER, false, SecurityProtocol::Plaintext),
     (KAFKA_SSL_LISTENER, false, SecurityProtocol::Ssl),
+    (
+        KAFKA_SASL_PLAINTEXT_LISTENER,
+        false,
+        SecurityProtocol::SaslPlaintext,
+    ),
+    (KAFKA_SASL_SSL_LISTENER, false, SecurityProtocol::SaslSsl),
     (THIN_LISTENER, true, SecurityProtocol::Plaintext),
     (THIN_SSL_LISTENER, true, SecurityProtocol::Ssl),
 ];
 
-/// Kafka's names of security protocols ringlog does not serve yet, for a clear refusal.
-const SASL_LISTENER_NAMES: [&str; 4] = [
-    "SASL_PLAINTEXT",
-    "SASL_SSL",
-    "THIN_SASL_PLAINTEXT",
-    "THIN_SASL_SSL",
-];
+/// The thin protocol's SASL listener names, not served yet: refused with a clear message.
+const THIN_SASL_LISTENER_NAMES: [&str; 2] = ["THIN_SASL_PLAINTEXT", "THIN_SASL_SSL"];
 
 impl Default for Listeners {
     /// Kafka's port for Kafka's protocol, so a Kafka client's defaults find it; the thin
@@ -911,13 +971,14 @@ fn listener_list(s: &str) -> Result<Vec<ListenerEntry<'_>>, String> {
         let (name, address) = entry
             .split_once("://")
             .ok_or_else(|| format!("{entry:?}: expected NAME://host:port"))?;
-        if let Some(sasl) = SASL_LISTENER_NAMES
+        if let Some(sasl) = THIN_SASL_LISTENER_NAMES
             .iter()
             .find(|sasl| sasl.eq_ignore_ascii_case(name))
         {
             return Err(format!(
-                "{entry:?}: {sasl} listeners are not served yet (SASL is not supported yet); \
-                 PLAINTEXT, SSL, THIN and THIN_SSL are"
+                "{entry:?}: {sasl} listeners are not served yet (the thin protocol has no SASL \
+                 yet; Kafka's listener has: {KAFKA_SASL_PLAINTEXT_LISTENER}, \
+                 {KAFKA_SASL_SSL_LISTENER}); {THIN_LISTENER} and {THIN_SSL_LISTENER} are"
             ));
         }
         let (name, thin, security) = LISTENER_NAMES
@@ -925,8 +986,9 @@ fn listener_list(s: &str) -> Result<Vec<ListenerEntry<'_>>, String> {
             .find(|(known, _, _)| known.eq_ignore_ascii_case(name))
             .ok_or_else(|| {
                 format!(
-                    "{entry:?}: unknown listener name {name:?} (known: {KAFKA_LISTENER} and \
-                     {KAFKA_SSL_LISTENER} for Kafka's protocol, {THIN_LISTENER} and \
+                    "{entry:?}: unknown listener name {name:?} (known: {KAFKA_LISTENER}, \
+                     {KAFKA_SSL_LISTENER}, {KAFKA_SASL_PLAINTEXT_LISTENER} and \
+                     {KAFKA_SASL_SSL_LISTENER} for Kafka's protocol, {THIN_LISTENER} and \
                      {THIN_SSL_LISTENER} for ringlog's)"
                 )
             })?;
@@ -1386,6 +1448,9 @@ const COUNT: IntRule = IntRule::new(1, i32::MAX as i64);
 const MAX_CONNECTIONS: IntRule = IntRule::new(1, crate::ring::CONNECTION_SLOTS as i64);
 const TIMEOUT_MS: IntRule = IntRule::new(1, i32::MAX as i64);
 const WAIT_MS: IntRule = IntRule::new(0, i32::MAX as i64);
+/// `connection_failed_authentication_delay_ms`: a delayed connection holds its slot, so a
+/// minute at most.
+const FAILED_AUTHENTICATION_DELAY_MS: IntRule = IntRule::new(0, 60_000);
 /// `log_preallocate_bytes`: a segment holds at most `i32::MAX` bytes.
 const PREALLOCATE_BYTES: IntRule = IntRule::new(0, i32::MAX as i64);
 
@@ -1437,7 +1502,7 @@ fn socket_addr(value: &toml::Value) -> Result<SocketAddr, String> {
 }
 
 /// What `listeners` takes.
-const LISTENERS_ALLOWED: &str = "NAME://ip:port,... with THIN (or THIN_SSL) and optionally PLAINTEXT (or SSL), like \"PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095\"";
+const LISTENERS_ALLOWED: &str = "NAME://ip:port,... with THIN (or THIN_SSL) and optionally PLAINTEXT (or SSL, SASL_PLAINTEXT, SASL_SSL), like \"PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095\"";
 
 fn render_int(value: impl Into<i64>) -> toml::Value {
     toml::Value::Integer(value.into())
@@ -1471,8 +1536,9 @@ const KEYS: &[KeySpec] = &[
     KeySpec {
         name: "listeners",
         kafka: "listeners",
-        doc: "NAME://ip:port the broker binds: PLAINTEXT (SSL: with TLS) for Kafka clients \
-              (optional), THIN (THIN_SSL) for ringlog's client, CLI and followers",
+        doc: "NAME://ip:port the broker binds: PLAINTEXT (SSL: with TLS; SASL_PLAINTEXT, \
+              SASL_SSL: with SASL) for Kafka clients (optional), THIN (THIN_SSL) for ringlog's \
+              client, CLI and followers",
         section: "node",
         parse: |c, v| {
             let s = string(v, LISTENERS_ALLOWED)?;
@@ -2051,13 +2117,113 @@ const KEYS: &[KeySpec] = &[
             Ok(())
         },
         render: |c| {
-            render_str(match c.controller_security_protocol {
-                SecurityProtocol::Ssl => "SSL",
-                SecurityProtocol::Plaintext => "PLAINTEXT",
-            })
+            // Kafka's names: PLAINTEXT, SSL (a SASL one is refused by `validate`).
+            render_str(c.controller_security_protocol.listener_name(false))
+        },
+    },
+    KeySpec {
+        name: "sasl_enabled_mechanisms",
+        kafka: "sasl.enabled.mechanisms",
+        doc: "what a SASL_PLAINTEXT or SASL_SSL listener offers: PLAIN, SCRAM-SHA-256, \
+              SCRAM-SHA-512; PLAIN is opt-in, it sends the password itself",
+        section: "security",
+        parse: |c, v| {
+            let text = string(v, sasl::MECHANISMS_ALLOWED)?;
+            c.sasl_enabled_mechanisms = sasl::parse_mechanisms(text)?;
+            Ok(())
+        },
+        render: |c| render_str(sasl::render_mechanisms(&c.sasl_enabled_mechanisms)),
+    },
+    KeySpec {
+        name: "connections_max_reauth_ms",
+        kafka: "connections.max.reauth.ms",
+        doc: "a SASL session's lifetime: the client re-authenticates on its connection before \
+              it ends, or the connection is closed; 0: sessions do not expire",
+        section: "security",
+        parse: |c, v| {
+            let lifetime = millis(v, WAIT_MS)?;
+            c.connections_max_reauth = (!lifetime.is_zero()).then_some(lifetime);
+            Ok(())
+        },
+        render: |c| render_millis_value(c.connections_max_reauth.unwrap_or_default()),
+    },
+    KeySpec {
+        name: "connection_failed_authentication_delay_ms",
+        kafka: "connection.failed.authentication.delay.ms",
+        doc: "how long the answer to a failed authentication waits before it is sent and the \
+              connection closed; doubled for each failure from the same address within a \
+              minute, up to 5 s",
+        section: "security",
+        parse: |c, v| {
+            c.connection_failed_authentication_delay = millis(v, FAILED_AUTHENTICATION_DELAY_MS)?;
+            Ok(())
+        },
+        render: |c| render_millis_value(c.connection_failed_authentication_delay),
+    },
+    KeySpec {
+        name: "sasl_bootstrap_users",
+        kafka: "",
+        doc: "users whose SCRAM credentials the broker writes into a new cluster's metadata (one \
+              holding no credentials yet), as Kafka's kafka-storage format --add-scram: \
+              [\"SCRAM-SHA-512=[name=admin,password=admin-secret]\"]",
+        section: "security",
+        parse: |c, v| {
+            let entries = v
+                .as_array()
+                .ok_or_else(|| sasl::BOOTSTRAP_USER_ALLOWED.to_string())?;
+            let mut users = Vec::new();
+            for entry in entries {
+                let text = string(entry, sasl::BOOTSTRAP_USER_ALLOWED)?;
+                let user: BootstrapUser = text
+                    .parse()
+                    .map_err(|why| format!("{} ({why})", sasl::BOOTSTRAP_USER_ALLOWED))?;
+                let twice = users
+                    .iter()
+                    .any(|u: &BootstrapUser| u.name == user.name && u.mechanism == user.mechanism);
+                if twice {
+                    return Err(format!(
+                        "{} (user {:?} has two {} entries)",
+                        sasl::BOOTSTRAP_USER_ALLOWED,
+                        user.name,
+                        user.mechanism
+                    ));
+                }
+                users.push(user);
+            }
+            c.sasl_bootstrap_users = users;
+            Ok(())
+        },
+        render: |c| {
+            let users = c
+                .sasl_bootstrap_users
+                .iter()
+                .map(|u| render_str(u.to_string()));
+            toml::Value::Array(users.collect())
         },
     },
 ];
+
+/// Keys whose values hold secrets: never shown by DescribeConfigs nor quoted in errors.
+const SENSITIVE_KEYS: &[&str] = &["sasl_bootstrap_users"];
+
+/// A key's value as TOML writes it, for an error: hidden for [`SENSITIVE_KEYS`].
+fn quoted_value(key: &str, value: &toml::Value) -> String {
+    if SENSITIVE_KEYS.contains(&key) {
+        return "(hidden: it holds secrets)".to_string();
+    }
+    value.to_string()
+}
+
+/// A key's value as DescribeConfigs shows it: `None` for [`SENSITIVE_KEYS`].
+fn shown_value(key: &str, value: &toml::Value) -> Option<String> {
+    if SENSITIVE_KEYS.contains(&key) {
+        return None;
+    }
+    Some(match value {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
 
 /// A file path, or `""` for none.
 fn optional_path(value: &toml::Value) -> Result<Option<PathBuf>, String> {
@@ -2224,7 +2390,7 @@ mod tests {
             [
                 "io_backend = \"epoll\": expected one of auto, uring, portable",
                 "listeners = \"THIN://localhost:9092\": expected NAME://ip:port,... with THIN (or \
-                 THIN_SSL) and optionally PLAINTEXT (or SSL), like \
+                 THIN_SSL) and optionally PLAINTEXT (or SSL, SASL_PLAINTEXT, SASL_SSL), like \
                  \"PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095\" (THIN://localhost:9092: \
                  expected an ip address and port, like 127.0.0.1:9092)",
                 "log_retention_ms = -5: expected -1 (forever) or an integer between 0 and \
@@ -2256,10 +2422,38 @@ mod tests {
         assert_eq!(plain.kafka, None);
         assert_eq!(plain.thin_name(), "THIN");
 
+        let sasl: Listeners = "SASL_PLAINTEXT://127.0.0.1:9094,THIN://127.0.0.1:9095"
+            .parse()
+            .unwrap();
+        assert_eq!(sasl.kafka_security, SecurityProtocol::SaslPlaintext);
+        assert!(sasl.kafka_security.sasl() && !sasl.kafka_security.tls());
+        assert_eq!(sasl.kafka_name(), "SASL_PLAINTEXT");
+        let sasl_ssl: Listeners = "sasl_ssl://127.0.0.1:9094,THIN://127.0.0.1:9095"
+            .parse()
+            .unwrap();
+        assert!(sasl_ssl.kafka_security.sasl() && sasl_ssl.kafka_security.tls());
+        assert!(sasl_ssl.any_tls());
+        assert_eq!(
+            sasl_ssl.to_string(),
+            "SASL_SSL://127.0.0.1:9094,THIN://127.0.0.1:9095"
+        );
+
         let refusals = [
             (
-                "SASL_SSL://127.0.0.1:9093,THIN://127.0.0.1:9095",
-                "SASL_SSL listeners are not served yet",
+                "SASL_SSL://127.0.0.1:9093,THIN_SASL_SSL://127.0.0.1:9095",
+                "THIN_SASL_SSL listeners are not served yet (the thin protocol has no SASL yet",
+            ),
+            (
+                "PLAINTEXT://127.0.0.1:9093,THIN_SASL_PLAINTEXT://127.0.0.1:9095",
+                "THIN_SASL_PLAINTEXT listeners are not served yet",
+            ),
+            (
+                "SASL_PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093,THIN://127.0.0.1:9095",
+                "listeners SASL_PLAINTEXT and SSL both speak Kafka's protocol",
+            ),
+            (
+                "KERBEROS://127.0.0.1:9093,THIN://127.0.0.1:9095",
+                "known: PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL for Kafka's protocol",
             ),
             (
                 "PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093,THIN://127.0.0.1:9095",
@@ -2275,6 +2469,86 @@ mod tests {
             let error = text.parse::<Listeners>().unwrap_err();
             assert!(error.contains(expected), "{text}: {error}");
         }
+    }
+
+    #[test]
+    fn sasl_keys_parse_render_and_keep_their_secrets() {
+        let config = parse(
+            "listeners = \"SASL_SSL://127.0.0.1:9093,THIN://127.0.0.1:9095\"\n\
+             ssl_keystore_location = \"k.pem\"\n\
+             sasl_enabled_mechanisms = \"PLAIN,SCRAM-SHA-512\"\n\
+             connections_max_reauth_ms = 60000\n\
+             connection_failed_authentication_delay_ms = 0\n\
+             sasl_bootstrap_users = [\"SCRAM-SHA-512=[name=admin,password=admin-secret]\"]\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(
+            config.sasl_enabled_mechanisms,
+            [
+                SaslMechanism::Plain,
+                SaslMechanism::Scram(ringlog_security::scram::Mechanism::ScramSha512)
+            ]
+        );
+        assert_eq!(config.connections_max_reauth, Some(Duration::from_secs(60)));
+        assert_eq!(
+            config.connection_failed_authentication_delay,
+            Duration::ZERO
+        );
+        assert_eq!(config.sasl_bootstrap_users.len(), 1);
+        assert_eq!(config.sasl_bootstrap_users[0].name, "admin");
+        assert_eq!(parse(&config.to_toml()).unwrap(), config);
+        assert_eq!(
+            parse("connections_max_reauth_ms = 0\n")
+                .unwrap()
+                .connections_max_reauth,
+            None
+        );
+        // Neither the config's Debug nor DescribeConfigs shows the password.
+        assert!(!format!("{config:?}").contains("admin-secret"));
+        let described = config.described();
+        let users = described
+            .iter()
+            .find(|key| key.name == "sasl_bootstrap_users")
+            .unwrap();
+        assert_eq!(users.value, None);
+        let mechanisms = described
+            .iter()
+            .find(|key| key.name == "sasl.enabled.mechanisms")
+            .unwrap();
+        assert_eq!(mechanisms.value.as_deref(), Some("PLAIN,SCRAM-SHA-512"));
+        // Nor does an error about it.
+        let err =
+            parse("sasl_bootstrap_users = [\"SCRAM-SHA-512=[name=admin,password=hunter2\"]\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("sasl_bootstrap_users = (hidden"), "{err}");
+        assert!(err.contains("expected a ] at the end"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        for (text, expected) in [
+            (
+                "sasl_enabled_mechanisms = \"GSSAPI\"\n",
+                "GSSAPI\" is not served by ringlog",
+            ),
+            ("sasl_enabled_mechanisms = \"\"\n", "none is named"),
+            (
+                "connection_failed_authentication_delay_ms = 60001\n",
+                "between 0 and 60000",
+            ),
+            (
+                "connections_max_reauth_ms = -1\n",
+                "between 0 and 2147483647",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+        let err = parse("listeners = \"SASL_SSL://127.0.0.1:9093,THIN://127.0.0.1:9095\"\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("set ssl_keystore_location"), "{err}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use rustls::{ServerConfig, ServerConnection};
 
-use crate::frontend::{ConnState, Protocol};
+use crate::frontend::{ConnState, ListenerKind};
 
 /// Bytes received per receive operation at most.
 pub(crate) const RECV_BUFFER_BYTES: usize = 64 * 1024;
@@ -99,9 +99,11 @@ pub(crate) struct Connection {
     out: VecDeque<OutPiece>,
     /// How far into `out`'s first piece the socket has taken.
     out_offset: u64,
-    /// The connection must close once what is owed before this is written (a frame that
-    /// cannot be cut was received).
+    /// The connection is closing: its socket is shut down, nothing more is read or written.
     pub closing: bool,
+    /// The connection closes once every response owed is written: its last request was
+    /// refused (a failed authentication), and nothing more is read from it.
+    pub close_when_written: bool,
     /// rustls between the socket and the frontend, on a TLS listener.
     tls: Option<Box<ServerConnection>>,
     /// Record bytes read from a segment file for `tls` to encrypt.
@@ -121,13 +123,13 @@ pub(crate) enum ReceiveError {
 }
 
 impl Connection {
-    /// A connection of `protocol`'s listener; with `tls`, one that speaks TLS from its first
+    /// A connection of a listener of `kind`; with `tls`, one that speaks TLS from its first
     /// byte.
     pub(crate) fn new(
         stream: TcpStream,
         peer: SocketAddr,
         generation: u32,
-        protocol: Protocol,
+        kind: ListenerKind,
         tls: Option<Arc<ServerConfig>>,
     ) -> io::Result<Connection> {
         stream.set_nonblocking(true)?;
@@ -146,7 +148,7 @@ impl Connection {
             stream,
             peer,
             generation,
-            frontend: ConnState::new(protocol, peer),
+            frontend: ConnState::new(kind, peer),
             recv_buffer: vec![0; RECV_BUFFER_BYTES].into_boxed_slice(),
             recv_in_flight: false,
             poll_in_flight: false,
@@ -157,6 +159,7 @@ impl Connection {
             out: VecDeque::new(),
             out_offset: 0,
             closing: false,
+            close_when_written: false,
             tls,
             tls_scratch: Vec::new(),
         })
@@ -210,6 +213,12 @@ impl Connection {
     /// Whether anything is queued to write: responses, or TLS's own records (its handshake).
     pub(crate) fn has_output(&self) -> bool {
         !self.out.is_empty() || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+    }
+
+    /// Whether the connection is to close now: it was to close once written
+    /// ([`Self::close_when_written`]), and every response owed is.
+    pub(crate) fn written_out(&self) -> bool {
+        self.close_when_written && self.owed.is_empty() && !self.has_output()
     }
 
     /// Takes a place for the next request's response; returns its sequence number.

@@ -144,11 +144,17 @@ impl Broker {
         let thin_kind = frontend::ListenerKind {
             protocol: frontend::Protocol::Thin,
             tls: config_listeners.thin_security.tls(),
+            sasl: false,
         };
         let kafka_kind = frontend::ListenerKind {
             protocol: frontend::Protocol::Kafka,
             tls: config_listeners.kafka_security.tls(),
+            sasl: config_listeners.kafka_security.sasl(),
         };
+        let sasl = (kafka.is_some() && kafka_kind.sasl).then(|| {
+            warn_of_plain_in_clear(&options.config);
+            frontend::sasl::SaslListener::new(&options.config)
+        });
         let listeners = thin.into_iter().map(|thin| {
             let mut listeners = vec![(thin_kind, thin)];
             if let Some(kafka) = kafka.as_mut().and_then(Iterator::next) {
@@ -174,6 +180,7 @@ impl Broker {
             kafka_advertised,
             tls,
             peer_tls,
+            sasl,
             catalog: RwLock::new(Arc::new(Catalog::empty(&options.data_dir))),
             catalog_offset: tokio::sync::watch::channel(0).0,
             registered: tokio::sync::watch::channel(false).0,
@@ -328,6 +335,21 @@ impl Broker {
 /// Starts this node's controller: a voter of `controller_quorum_voters` listening on its own
 /// voter address, an observer when the quorum does not list it, or, with no quorum
 /// configured, the only voter of a one-node quorum (listening on a free loopback port).
+/// PLAIN sends the password itself: on a `SASL_PLAINTEXT` listener, anyone on the path reads
+/// it. Kafka allows it, and so does ringlog, loudly.
+fn warn_of_plain_in_clear(config: &BrokerConfig) {
+    let plain = config
+        .sasl_enabled_mechanisms
+        .contains(&config::SaslMechanism::Plain);
+    if plain && !config.listeners.kafka_security.tls() {
+        tracing::warn!(
+            listener = config.listeners.kafka_name(),
+            "SASL PLAIN is enabled on a listener without TLS: passwords cross the network in \
+             clear; use SASL_SSL, or SCRAM only"
+        );
+    }
+}
+
 fn start_controller(options: &ServerOptions) -> io::Result<Controller> {
     let config = &options.config;
     let me = options.node_id;

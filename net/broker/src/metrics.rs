@@ -26,9 +26,12 @@
 //! | `ringlog_follower_lag`               | gauge     | `topic`, `partition` | on a leader: its log end offset minus the slowest ISR follower's |
 //! | `ringlog_group_committed_offset`     | gauge     | `group`, `topic`, `partition` | on a group's coordinator: the offset the group committed (-1 once deleted or expired); lag is the partition's high watermark minus it (`docs/operations.md`) |
 //! | `ringlog_group_members`              | gauge     | `group`             | on a group's coordinator: its members |
+//! | `ringlog_sasl_authentications_total` | counter   | `mechanism`, `result` | SASL authentications on the Kafka listener: `result` is `success`, `reauthentication` (a session renewed, KIP-368) or `failure`; `mechanism` is `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, or `none` for a failure before one was chosen (an unsupported mechanism, a request out of turn) |
+//! | `ringlog_sasl_expired_sessions_total` | counter  |                     | connections closed because their SASL session expired (`connections_max_reauth_ms`) without a re-authentication (Kafka's `expired-connections-killed-count`) |
 //!
 //! Labels are bounded: `api` and `error` are Kafka's names for the keys and codes this build
-//! knows, and `unknown` for any other (a client cannot create label values at will).
+//! knows, and `unknown` for any other (a client cannot create label values at will); a SASL
+//! mechanism a client names but the broker does not serve is `none`.
 //!
 //! # The recorder
 //!
@@ -109,6 +112,10 @@ pub const FOLLOWER_LAG: &str = "ringlog_follower_lag";
 pub const GROUP_COMMITTED_OFFSET: &str = "ringlog_group_committed_offset";
 /// On a group's coordinator: how many members the group has.
 pub const GROUP_MEMBERS: &str = "ringlog_group_members";
+/// SASL authentications, by `mechanism` and `result` ([`SaslResult`]).
+pub const SASL_AUTHENTICATIONS_TOTAL: &str = "ringlog_sasl_authentications_total";
+/// Connections closed because their SASL session expired.
+pub const SASL_EXPIRED_SESSIONS_TOTAL: &str = "ringlog_sasl_expired_sessions_total";
 
 /// The bucket bounds of [`REQUEST_DURATION_SECONDS`], in seconds: 100 µs to 30 s.
 pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
@@ -251,6 +258,16 @@ pub const METRICS: &[MetricDef] = &[
         MetricKind::Gauge,
         "On a group's coordinator: how many members the group has.",
     ),
+    def(
+        SASL_AUTHENTICATIONS_TOTAL,
+        MetricKind::Counter,
+        "SASL authentications, by mechanism and result (success, reauthentication, failure).",
+    ),
+    def(
+        SASL_EXPIRED_SESSIONS_TOTAL,
+        MetricKind::Counter,
+        "Connections closed because their SASL session expired without a re-authentication.",
+    ),
 ];
 
 /// How a fetch's record bytes reached the socket.
@@ -270,6 +287,39 @@ impl FetchMode {
             FetchMode::Copy => "copy",
         }
     }
+}
+
+/// How a SASL authentication ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SaslResult {
+    /// A connection authenticated.
+    Success,
+    /// An authenticated connection renewed its session (KIP-368).
+    Reauthentication,
+    /// The authentication (or re-authentication) failed: the connection was closed.
+    Failure,
+}
+
+impl SaslResult {
+    /// The `result` label's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaslResult::Success => "success",
+            SaslResult::Reauthentication => "reauthentication",
+            SaslResult::Failure => "failure",
+        }
+    }
+}
+
+/// A SASL authentication with `mechanism` (its SASL name, or `none`) ended with `result`.
+pub fn record_sasl_authentication(mechanism: &'static str, result: SaslResult) {
+    counter!(SASL_AUTHENTICATIONS_TOTAL, "mechanism" => mechanism, "result" => result.as_str())
+        .increment(1);
+}
+
+/// A connection was closed because its SASL session expired.
+pub fn record_sasl_expired_session() {
+    counter!(SASL_EXPIRED_SESSIONS_TOTAL).increment(1);
 }
 
 /// A request of `api` (Kafka's name of its key, from the frontend that read it, or
@@ -944,7 +994,7 @@ mod tests {
                 metric.name
             );
         }
-        assert_eq!(METRICS.len(), 22);
+        assert_eq!(METRICS.len(), 24);
     }
 
     #[test]
@@ -970,6 +1020,10 @@ mod tests {
             record_isr_shrink(1);
             record_isr_expand(2);
             record_unclean_election();
+            record_sasl_authentication("SCRAM-SHA-512", SaslResult::Success);
+            record_sasl_authentication("SCRAM-SHA-512", SaslResult::Success);
+            record_sasl_authentication("none", SaslResult::Failure);
+            record_sasl_expired_session();
         });
         handle.run_upkeep();
         let text = handle.render();
@@ -993,6 +1047,9 @@ mod tests {
             "ringlog_isr_shrinks_total 1",
             "ringlog_isr_expands_total 2",
             "ringlog_unclean_elections_total 1",
+            "ringlog_sasl_authentications_total{mechanism=\"SCRAM-SHA-512\",result=\"success\"} 2",
+            "ringlog_sasl_authentications_total{mechanism=\"none\",result=\"failure\"} 1",
+            "ringlog_sasl_expired_sessions_total 1",
             "# HELP ringlog_requests_total Requests answered, by api.",
             "# TYPE ringlog_request_duration_seconds histogram",
         ];

@@ -48,6 +48,19 @@ pub(crate) fn bytes_out(written: crate::connection::Written) {
     }
 }
 
+/// A SASL authentication with `mechanism` (`None`: before one was chosen) ended so.
+pub(crate) fn sasl_authentication(
+    mechanism: Option<crate::config::SaslMechanism>,
+    result: m::SaslResult,
+) {
+    m::record_sasl_authentication(mechanism.map_or("none", |m| m.name()), result);
+}
+
+/// A connection is closed because its SASL session expired.
+pub(crate) fn sasl_expired_session() {
+    m::record_sasl_expired_session();
+}
+
 pub(crate) fn connection_opened() {
     m::connection_opened();
 }

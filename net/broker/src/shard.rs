@@ -96,6 +96,16 @@ struct Job {
     released: bool,
 }
 
+/// An answer held back until `at`, after which its connection closes: a failed
+/// authentication's (`frontend::sasl`). At most one per connection: the connection reads
+/// nothing after the request it answers.
+#[derive(Debug)]
+struct DelayedAnswer {
+    at: Instant,
+    job: JobKey,
+    pieces: Vec<OutPiece>,
+}
+
 /// A fetch part waiting for data on its owner.
 #[derive(Debug)]
 struct ParkedFetch {
@@ -146,6 +156,8 @@ pub(crate) struct Shard {
     /// Admin requests the agent is carrying out: what their answer needs.
     admin_waiting: HashMap<JobKey, Pending>,
     parked: Vec<ParkedFetch>,
+    /// Failed authentications' answers, waiting for their delay to pass.
+    delayed: Vec<DelayedAnswer>,
     jobs: HashMap<JobKey, Job>,
     next_tick: Instant,
     next_retention: Instant,
@@ -179,6 +191,7 @@ impl Shard {
             next_group_metrics: Instant::now(),
             admin_waiting: HashMap::new(),
             parked: Vec::new(),
+            delayed: Vec::new(),
             jobs: HashMap::new(),
             next_tick: Instant::now(),
             next_retention: Instant::now() + RETENTION_INTERVAL,
@@ -299,8 +312,9 @@ impl Shard {
             // A coordinator is loading: its next step runs as soon as the ring is served.
             return Instant::now();
         }
-        let parked = self.parked.iter().map(|p| p.deadline).min();
-        let mut deadline = parked.map_or(self.next_tick, |p| p.min(self.next_tick));
+        let parked = self.parked.iter().map(|p| p.deadline);
+        let delayed = self.delayed.iter().map(|d| d.at);
+        let mut deadline = parked.chain(delayed).fold(self.next_tick, Instant::min);
         if let Some(groups) = self
             .coordinators
             .values()
@@ -419,7 +433,7 @@ impl Shard {
             (true, None) => unreachable!("a TLS listener is bound only with a TLS config"),
             (false, _) => None,
         };
-        let conn = match Connection::new(stream, peer, generation, kind.protocol, tls) {
+        let conn = match Connection::new(stream, peer, generation, kind, tls) {
             Ok(conn) => conn,
             Err(error) => {
                 self.uncount_connection();
@@ -464,7 +478,7 @@ impl Shard {
             return;
         };
         let full = conn.in_flight() >= max_inflight || conn.owed_bytes() >= max_frame;
-        if conn.recv_in_flight || conn.closing || full {
+        if conn.recv_in_flight || conn.closing || conn.close_when_written || full {
             return;
         }
         let token = Token {
@@ -524,7 +538,7 @@ impl Shard {
             // Reading pauses while the requests owed hold a whole frame's worth of bytes: a
             // connection holds at most about two frames however many it pipelines.
             let full = conn.in_flight() >= max_inflight || conn.owed_bytes() >= max_frame as usize;
-            if conn.closing || full {
+            if conn.closing || conn.close_when_written || full {
                 return;
             }
             let read = match frontend::read_request(
@@ -536,7 +550,7 @@ impl Shard {
                 Ok(Some(read)) => read,
                 Ok(None) => return,
                 Err(error) => {
-                    tracing::info!(peer = %conn.peer, %error, "closing connection: unusable frame");
+                    tracing::info!(peer = %conn.peer, %error, "closing connection: a request that cannot be served");
                     self.close(slot);
                     return;
                 }
@@ -559,6 +573,10 @@ impl Shard {
         match conn.flush() {
             Ok((FlushState::Done, written)) => {
                 super::metrics_hooks::bytes_out(written);
+                if conn.written_out() {
+                    self.close(slot);
+                    return;
+                }
                 // Reading may have paused at the in-flight limit: resume.
                 self.read_requests(slot);
                 self.arm_recv(slot);
@@ -609,6 +627,7 @@ impl Shard {
             // still in flight on it complete.
             unsafe { libc::shutdown(conn.fd(), libc::SHUT_RDWR) };
             self.jobs.retain(|key, _| key.slot != slot);
+            self.delayed.retain(|answer| answer.job.slot != slot);
         }
         if conn.recv_in_flight || conn.poll_in_flight {
             if !self.dying.contains(&slot) {
@@ -637,6 +656,18 @@ impl Shard {
     fn handle(&mut self, job_key: JobKey, step: Step) {
         match step {
             Step::Answer(pieces) => self.fulfil(job_key, pieces),
+            Step::AnswerAndClose { pieces, delay } => {
+                if let Some(conn) = self.conn_mut(job_key.slot, job_key.generation) {
+                    conn.close_when_written = true;
+                }
+                if delay.is_zero() || self.stopping.is_some() {
+                    self.fulfil(job_key, pieces);
+                } else {
+                    let at = Instant::now() + delay;
+                    let job = job_key;
+                    self.delayed.push(DelayedAnswer { at, job, pieces });
+                }
+            }
             Step::Admin(pending, op) => {
                 self.admin_waiting.insert(job_key, pending);
                 self.shared.to_agent(AgentMsg::Admin {
@@ -1237,6 +1268,10 @@ impl Shard {
         for fetch in expired {
             self.answer_parked(fetch, true);
         }
+        let due: Vec<DelayedAnswer> = self.delayed.extract_if(.., |d| d.at <= now).collect();
+        for answer in due {
+            self.fulfil(answer.job, answer.pieces);
+        }
         self.load_coordinators();
         self.tick_coordinators(now);
         if now >= self.next_tick {
@@ -1324,6 +1359,9 @@ impl Shard {
         let waiting: Vec<ParkedFetch> = std::mem::take(&mut self.parked);
         for fetch in waiting {
             self.answer_parked(fetch, true);
+        }
+        for answer in std::mem::take(&mut self.delayed) {
+            self.fulfil(answer.job, answer.pieces);
         }
     }
 

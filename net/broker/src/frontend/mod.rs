@@ -11,11 +11,14 @@
 //! | [`kafka`]  | Apache Kafka's wire protocol: every Kafka client and tool              |
 //! | [`groups`] | what both share of consumer groups: which parts a group request becomes |
 //! | [`security`] | what both share of users' SCRAM credentials: checks before the controller, describes |
+//! | [`sasl`]   | SASL authentication of a connection, protocol-free: its states, what each serves, PLAIN and SCRAM, failures slowed down |
 //!
 //! Each listener speaks one protocol ([`Protocol`]), and so does every connection accepted on
 //! it. The shard calls [`read_request`] with the connection's protocol, carries out the
 //! [`Step`] it returns, and hands the results back to [`finish`] or [`finish_admin`] with the
 //! request's [`Pending`], which only the frontend that made it looks into.
+
+use std::time::Duration;
 
 use bytes::BytesMut;
 
@@ -26,6 +29,7 @@ use ringlog_replication::TopicPartition;
 
 pub(crate) mod groups;
 pub(crate) mod kafka;
+pub(crate) mod sasl;
 pub(crate) mod security;
 pub(crate) mod thin;
 
@@ -36,16 +40,19 @@ pub(crate) enum Protocol {
     Kafka,
 }
 
-/// What a listener's connections are: its protocol, and whether they speak TLS.
+/// What a listener's connections are: its protocol, whether they speak TLS, and whether they
+/// authenticate with SASL before anything else is served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ListenerKind {
     pub protocol: Protocol,
     pub tls: bool,
+    pub sasl: bool,
 }
 
 /// What a frontend keeps of a connection between its requests: the peer's address for the
-/// thin protocol (a joining group member's host); Kafka's fetch session and the peer for
-/// Kafka's.
+/// thin protocol (a joining group member's host); Kafka's fetch session, the peer and who the
+/// connection is ([`sasl::Authentication`]) for Kafka's. The thin protocol's SASL will keep an
+/// [`sasl::Authentication`] of its own here.
 #[derive(Debug)]
 pub(crate) enum ConnState {
     Thin { peer: std::net::SocketAddr },
@@ -53,10 +60,20 @@ pub(crate) enum ConnState {
 }
 
 impl ConnState {
-    pub(crate) fn new(protocol: Protocol, peer: std::net::SocketAddr) -> ConnState {
-        match protocol {
-            Protocol::Thin => ConnState::Thin { peer },
-            Protocol::Kafka => ConnState::Kafka(kafka::ConnState::new(peer)),
+    pub(crate) fn new(kind: ListenerKind, peer: std::net::SocketAddr) -> ConnState {
+        match kind.protocol {
+            Protocol::Thin => {
+                debug_assert!(!kind.sasl, "the thin protocol has no SASL yet");
+                ConnState::Thin { peer }
+            }
+            Protocol::Kafka => {
+                let authentication = if kind.sasl {
+                    sasl::Authentication::expecting_handshake()
+                } else {
+                    sasl::Authentication::anonymous()
+                };
+                ConnState::Kafka(kafka::ConnState::new(peer, authentication))
+            }
         }
     }
 }
@@ -94,6 +111,12 @@ pub(crate) enum Step {
     /// Send this answer (decided at once, from the catalog, or a refusal of the whole
     /// request). No pieces: the request is answered by nothing (Kafka's acks=0 produce).
     Answer(Vec<OutPiece>),
+    /// Send this answer once `delay` has passed, then close the connection: a failed
+    /// authentication. Nothing more is read from the connection.
+    AnswerAndClose {
+        pieces: Vec<OutPiece>,
+        delay: Duration,
+    },
     /// Have the agent carry out this operation; [`finish_admin`] answers with its outcome.
     Admin(Pending, AdminOp),
     /// Run these parts on their partitions' owners; `min_bytes` of fetched data releases

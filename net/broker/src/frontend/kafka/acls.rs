@@ -298,8 +298,8 @@ mod tests {
         for (wire, why) in [
             (creation(0, 3, "t", "User:alice"), "resource type code 0"),
             (creation(2, 9, "t", "User:alice"), "pattern type code 9"),
-            (creation(1, 3, "t", "User:alice"), "not ANY"),
-            (creation(2, 2, "t", "User:alice"), "MATCH"),
+            (creation(1, 3, "t", "User:alice"), "Any is for filters only"),
+            (creation(2, 2, "t", "User:alice"), "Match"),
             (creation(4, 3, "t", "User:alice"), "kafka-cluster"),
             (creation(2, 3, "t", "alice"), "TYPE:NAME"),
         ] {

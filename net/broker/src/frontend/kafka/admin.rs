@@ -564,7 +564,8 @@ fn describe_broker(shared: &Shared, name: &str, keys: Option<&[String]>) -> Desc
             };
             DescribeConfigsResourceResult::default()
                 .with_name(str_bytes(entry.name))
-                .with_value(Some(str_bytes(entry.value)))
+                .with_is_sensitive(entry.value.is_none())
+                .with_value(entry.value.map(str_bytes))
                 .with_config_source(source)
                 .with_read_only(true)
         })

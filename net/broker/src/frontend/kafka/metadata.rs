@@ -18,7 +18,7 @@ use kafka_protocol::protocol::StrBytes;
 use ringlog_replication::{KafkaError, TopicId, TopicPartition};
 use uuid::Uuid;
 
-use super::{Head, SERVED, count_errors, respond};
+use super::{Head, SASL_SERVED, SERVED, count_errors, respond};
 use crate::bus::Shared;
 use crate::catalog::{BrokerEntry, Catalog};
 use crate::connection::OutPiece;
@@ -32,11 +32,14 @@ const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
 /// Kafka's "authorized operations not asked for" (`-2147483648`).
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
-/// What ApiVersions answers: [`SERVED`], with `error_code` (UNSUPPORTED_VERSION for a
-/// version of ApiVersions the broker does not know).
-pub(super) fn api_versions(error_code: i16) -> ApiVersionsResponse {
+/// What ApiVersions answers: [`SERVED`], and [`SASL_SERVED`] on a SASL listener (exactly what
+/// that connection is served), with `error_code` (UNSUPPORTED_VERSION for a version of
+/// ApiVersions the broker does not know).
+pub(super) fn api_versions(error_code: i16, sasl_listener: bool) -> ApiVersionsResponse {
+    let sasl_served = if sasl_listener { SASL_SERVED } else { &[] };
     let api_keys = SERVED
         .iter()
+        .chain(sasl_served)
         .map(|&(api, min, max)| {
             ApiVersion::default()
                 .with_api_key(api as i16)

@@ -21,17 +21,25 @@
 //! | `producer_id`        | InitProducerId: idempotent producers' ids (transactional ids refused) |
 //! | `scram`              | DescribeUserScramCredentials, AlterUserScramCredentials: users' SCRAM credentials |
 //! | `acls`               | CreateAcls, DescribeAcls, DeleteAcls: the ACL bindings (stored, not enforced yet) |
+//! | `sasl`               | SaslHandshake, SaslAuthenticate: a connection's SASL authentication (`frontend::sasl` runs it) |
 //!
 //! A request's steps: [`read_request`] cuts the frame, reads the header, decodes the body at
 //! its version and plans it (answered at once, an admin operation, or partition parts);
 //! [`finish`] and [`finish_admin`] answer from the results.
 //!
 //! A request Kafka's protocol cannot answer closes the connection, as Kafka does: an API or
-//! version not in [`SERVED`] (an error response would need the API's layout at a version the
-//! broker does not speak; clients pick versions from ApiVersions, which lists only what is
-//! served), or a body that does not decode at its version. ApiVersions itself, at a version
-//! the broker does not know, is answered UNSUPPORTED_VERSION in a v0 response listing what is
-//! served (KIP-511), so the client can pick a version.
+//! version not served on the connection's listener ([`SERVED`], and [`SASL_SERVED`] on a SASL
+//! listener: an error response would need the API's layout at a version the broker does not
+//! speak; clients pick versions from ApiVersions, which lists only what is served there), or a
+//! body that does not decode at its version. ApiVersions itself, at a version the broker does
+//! not know, is answered UNSUPPORTED_VERSION in a v0 response listing what is served (KIP-511),
+//! so the client can pick a version.
+//!
+//! On a SASL listener a request is served only as the connection's authentication allows
+//! ([`sasl::Authentication::gate`](crate::frontend::sasl::Authentication::gate), asked before
+//! the body is decoded): before authentication, during the exchange, and after the session
+//! expired, any request but ApiVersions (before the handshake), SaslHandshake and
+//! SaslAuthenticate closes the connection, as Kafka closes it.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -40,6 +48,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
+use super::sasl::{Authentication, Gate, RequestKind};
 use super::{Pending as AnyPending, Read, Step, Unframeable};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
@@ -59,6 +68,7 @@ mod metadata;
 mod offsets;
 mod produce;
 mod producer_id;
+mod sasl;
 mod scram;
 mod topics;
 
@@ -69,7 +79,8 @@ use frame::RequestHead;
 /// what ringlog does not have yet (Fetch v17's replica directories, batched groups in
 /// OffsetFetch v8, ...), or at the newest version `kafka-protocol` knows (ListOffsets v10,
 /// DeleteRecords v2, OffsetForLeaderEpoch v4, whose v0 and v1 Kafka 4 removed, InitProducerId
-/// v5; the ACL APIs at v3, their SCRAM credential ones at v0). SASL is not served yet.
+/// v5; the ACL APIs at v3, their SCRAM credential ones at v0). A SASL listener serves
+/// [`SASL_SERVED`] too.
 pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 13),
     (ApiKey::Fetch, 4, 16),
@@ -104,27 +115,44 @@ pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
-/// The versions of `api` served, if it is.
-fn served(api_key: i16) -> Option<(ApiKey, i16, i16)> {
+/// What a SASL listener (`SASL_PLAINTEXT`, `SASL_SSL`) serves besides [`SERVED`], and only
+/// it: ApiVersions lists them there and nowhere else. SaslHandshake v1 carries the tokens in
+/// SaslAuthenticate; after a v0 handshake they would come unframed, which ringlog does not
+/// read: a v0 handshake is answered UNSUPPORTED_VERSION and the connection closed (see
+/// `sasl::handshake`). v0 is listed all the same, because older librdkafka (2.0.2, Debian
+/// 12's, under kcat) tries SASL only with a broker listing SaslHandshake v0 (its
+/// "SaslHandshake" feature), then uses v1 with SaslAuthenticate; librdkafka 2.16 needs no v0.
+/// SaslAuthenticate v1+ carries the session's lifetime (KIP-368).
+pub(crate) const SASL_SERVED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+];
+
+/// The versions of `api` served on a listener (with SASL or without), if it is.
+fn served(api_key: i16, sasl: bool) -> Option<(ApiKey, i16, i16)> {
+    let sasl_served = if sasl { SASL_SERVED } else { &[] };
     SERVED
         .iter()
+        .chain(sasl_served)
         .copied()
         .find(|(api, _, _)| *api as i16 == api_key)
 }
 
-/// What the frontend keeps of a connection between requests: its fetch session, and its
-/// client's address (a group member's host, as DescribeGroups shows it).
+/// What the frontend keeps of a connection between requests: its fetch session, its client's
+/// address (a group member's host, as DescribeGroups shows it), and who it is.
 #[derive(Debug)]
 pub(crate) struct ConnState {
     fetch_session: Option<fetch_session::FetchSession>,
     peer: SocketAddr,
+    authentication: Authentication,
 }
 
 impl ConnState {
-    pub(crate) fn new(peer: SocketAddr) -> ConnState {
+    pub(crate) fn new(peer: SocketAddr, authentication: Authentication) -> ConnState {
         ConnState {
             fetch_session: None,
             peer,
+            authentication,
         }
     }
 }
@@ -175,6 +203,12 @@ enum Plan {
     Respond(Vec<OutPiece>),
     /// By the agent, through the controller quorum.
     Admin(AdminOp, Planned),
+    /// At once with this response frame, then the connection closes once `delay` has passed
+    /// and the frame is written (a failed authentication).
+    RespondAndClose {
+        pieces: Vec<OutPiece>,
+        delay: std::time::Duration,
+    },
     /// By its partitions' owners.
     Parts {
         planned: Planned,
@@ -202,12 +236,17 @@ pub(crate) fn read_request(
         version = head.api_version,
         correlation_id = head.correlation_id,
         client = head.client_id.as_deref().unwrap_or(""),
+        principal = %conn.authentication.principal(),
         "kafka request"
     );
     let step = match plan(conn, shared, &head, frame) {
         Ok((head, Plan::Respond(pieces))) => {
             request_done(head.api, started);
             Step::Answer(pieces)
+        }
+        Ok((head, Plan::RespondAndClose { pieces, delay })) => {
+            request_done(head.api, started);
+            Step::AnswerAndClose { pieces, delay }
         }
         Ok((head, Plan::Admin(op, planned))) => {
             let pending = Pending {
@@ -282,7 +321,8 @@ fn plan(
     head: &RequestHead,
     mut body: Bytes,
 ) -> Result<(Head, Plan), Refused> {
-    let Some((api, min, max)) = served(head.api_key) else {
+    let sasl_listener = conn.authentication.is_sasl();
+    let Some((api, min, max)) = served(head.api_key, sasl_listener) else {
         let reason = "the api is not served (ApiVersions lists those that are)".to_string();
         return Err(Unanswerable::refuse(head, UNSUPPORTED_VERSION, reason));
     };
@@ -290,13 +330,22 @@ fn plan(
     if api == ApiKey::ApiVersions && (version > max || !head.known) {
         // KIP-511: a version this broker does not know still gets the versions it serves, in
         // a v0 response, so the client can pick one.
-        let response = metadata::api_versions(UNSUPPORTED_VERSION);
+        let response = metadata::api_versions(UNSUPPORTED_VERSION, sasl_listener);
         let frame = frame::encode_response(head.correlation_id, api, 0, &response);
         return Err(Refused::Answer(vec![OutPiece::Bytes(frame)]));
     }
     if version < min || version > max || !head.known {
         let reason = format!("the version is not served ({api:?} is served at v{min} to v{max})");
         return Err(Unanswerable::refuse(head, UNSUPPORTED_VERSION, reason));
+    }
+    if let Gate::Close(closed) = conn.authentication.gate(request_kind(api), Instant::now()) {
+        sasl::closed(closed);
+        let principal = conn.authentication.principal();
+        let reason = format!(
+            "closed: {} (the connection is {principal})",
+            closed.reason()
+        );
+        return Err(Unanswerable::refuse(head, ILLEGAL_SASL_STATE, reason));
     }
     let raw = head;
     let head = Head {
@@ -306,8 +355,16 @@ fn plan(
     };
     let plan = match api {
         ApiKey::ApiVersions => {
-            let response = metadata::api_versions(0);
+            let response = metadata::api_versions(0, sasl_listener);
             Plan::Respond(respond(&head, &response))
+        }
+        ApiKey::SaslHandshake => {
+            let request = decode_body(raw, &head, &mut body)?;
+            sasl::handshake(conn, shared, &head, request)
+        }
+        ApiKey::SaslAuthenticate => {
+            let request = decode_body(raw, &head, &mut body)?;
+            sasl::authenticate(conn, shared, &head, request)
         }
         ApiKey::Metadata => Plan::Respond(metadata::answer(
             shared,
@@ -431,6 +488,18 @@ pub(crate) fn finish_admin(pending: Pending, outcome: AdminOutcome) -> Vec<OutPi
     pieces
 }
 
+/// What a request is to a connection's authentication.
+fn request_kind(api: ApiKey) -> RequestKind {
+    match api {
+        ApiKey::ApiVersions => RequestKind::ApiVersions,
+        ApiKey::SaslHandshake => RequestKind::Handshake,
+        ApiKey::SaslAuthenticate => RequestKind::Authenticate,
+        _ => RequestKind::Other,
+    }
+}
+
+/// Kafka's ILLEGAL_SASL_STATE.
+const ILLEGAL_SASL_STATE: i16 = 34;
 /// Kafka's UNSUPPORTED_VERSION.
 const UNSUPPORTED_VERSION: i16 = 35;
 /// Kafka's INVALID_REQUEST.
@@ -510,6 +579,8 @@ fn api_label(api: ApiKey) -> &'static str {
         ApiKey::DeleteAcls => "DeleteAcls",
         ApiKey::DescribeUserScramCredentials => "DescribeUserScramCredentials",
         ApiKey::AlterUserScramCredentials => "AlterUserScramCredentials",
+        ApiKey::SaslHandshake => "SaslHandshake",
+        ApiKey::SaslAuthenticate => "SaslAuthenticate",
         _ => "unknown",
     }
 }
@@ -529,7 +600,7 @@ mod tests {
         HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
         LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
         OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
-        ProduceRequest, SyncGroupRequest,
+        ProduceRequest, SaslAuthenticateRequest, SaslHandshakeRequest, SyncGroupRequest,
     };
     use proptest::prelude::*;
 
@@ -576,13 +647,15 @@ mod tests {
             ApiKey::AlterUserScramCredentials => {
                 one::<AlterUserScramCredentialsRequest>(version, body)
             }
+            ApiKey::SaslHandshake => one::<SaslHandshakeRequest>(version, body),
+            ApiKey::SaslAuthenticate => one::<SaslAuthenticateRequest>(version, body),
             other => panic!("{other:?} is served but not decoded here: add it"),
         }
     }
 
     #[test]
     fn every_served_api_has_its_metrics_label() {
-        for &(api, _, _) in SERVED {
+        for &(api, _, _) in SERVED.iter().chain(SASL_SERVED) {
             assert_eq!(api_label(api), format!("{api:?}"), "{api:?}");
         }
         assert_eq!(api_label(ApiKey::AddPartitionsToTxn), "unknown");
@@ -614,11 +687,11 @@ mod tests {
         /// panic (or an abort: a failed allocation is not a panic the harness would catch).
         #[test]
         fn every_served_request_decodes_arbitrary_bytes_without_panicking(
-            api in 0..SERVED.len(),
+            api in 0..SERVED.len() + SASL_SERVED.len(),
             version_offset in 0i16..16,
             body in proptest::collection::vec(any::<u8>(), 0..256),
         ) {
-            let (api, min, max) = SERVED[api];
+            let (api, min, max) = SERVED.iter().chain(SASL_SERVED).nth(api).copied().unwrap();
             let version = min + version_offset % (max - min + 1);
             let _ = decodes(api, version, &body);
         }
