@@ -35,9 +35,9 @@ use ringlog_broker::{Broker, ServerOptions};
 use ringlog_engine::Offset;
 use ringlog_engine::checkpoint::{LOG_START_OFFSET_FILE, read_offset};
 use ringlog_engine::format::{BatchBuilder, Record};
-use ringlog_replication::BrokerId;
 
 mod kafka_connection;
+mod three_brokers;
 use kafka_connection::Kafka;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -310,33 +310,11 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
-        let listen: Vec<SocketAddr> = (0..3)
-            .map(|_| ringlog_ports::free_addr().unwrap())
-            .collect();
-        let voters: Vec<String> = (1..=3)
-            .map(|id| format!("{id}@{}", ringlog_ports::free_addr().unwrap()))
-            .collect();
-        let voters = voters.join(",");
-        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let brokers: Vec<Option<Broker>> = (0..3)
-            .map(|index| {
-                let mut options =
-                    ServerOptions::new(dirs[index].path().to_path_buf(), listen[index]);
-                let id = BrokerId(index as u32 + 1);
-                options.node_id = id;
-                options.config.node_id = id;
-                options.config.controller_quorum_voters = voters.parse().unwrap();
-                options.config.broker_session_timeout = Duration::from_millis(3000);
-                options.config.broker_heartbeat_interval = Duration::from_millis(500);
+        let three_brokers::ThreeBrokers { dirs, brokers } =
+            three_brokers::start(TIMEOUT, |options| {
                 options.config.replica_lag_time_max = Duration::from_millis(3000);
                 options.config.replica_fetch_backoff = Duration::from_millis(100);
-                options.shards = 1;
-                Some(Broker::start(options).unwrap())
-            })
-            .collect();
-        for broker in brokers.iter().flatten() {
-            broker.wait_ready(TIMEOUT).unwrap();
-        }
+            });
         Cluster { dirs, brokers }
     }
 
