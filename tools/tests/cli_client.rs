@@ -32,8 +32,13 @@ impl BrokerProcess {
 
     /// A broker whose config file holds `toml` (the flags' keys aside).
     fn start_with_config(toml: &str) -> BrokerProcess {
+        BrokerProcess::start_on(toml, "PLAINTEXT://127.0.0.1:0,THIN://127.0.0.1:0", "THIN")
+    }
+
+    /// A broker on `listeners`, reached through its listener `thin` (`THIN`, `THIN_SSL`).
+    fn start_on(toml: &str, listeners: &str, thin: &str) -> BrokerProcess {
         let dir = tempfile::tempdir().unwrap();
-        let mut command = support::local_broker_command(dir.path(), toml);
+        let mut command = support::local_broker_command_on(dir.path(), toml, listeners);
         let (child, lines) = support::spawn_with_lines(&mut command);
         // Killed by drop if the line never comes.
         let mut broker = BrokerProcess {
@@ -44,7 +49,7 @@ impl BrokerProcess {
         let line = lines
             .recv_timeout(DEADLINE)
             .expect("the broker reports its address");
-        broker.addr = support::listener_address(&line, "THIN")
+        broker.addr = support::listener_address(&line, thin)
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         broker
     }
@@ -894,29 +899,17 @@ impl Certificates {
 #[test]
 fn the_client_commands_speak_tls_to_a_thin_ssl_listener() {
     let certificates = Certificates::new();
-    let dir = tempfile::tempdir().unwrap();
     let toml = format!(
         "ssl_keystore_location = \"{}\"\nssl_truststore_location = \"{}\"\n\
          ssl_client_auth = \"required\"\n",
         certificates.path("broker.pem"),
         certificates.path("ca.pem")
     );
-    let mut command = support::local_broker_command_on(
-        dir.path(),
+    let broker = BrokerProcess::start_on(
         &toml,
         "SSL://127.0.0.1:0,THIN_SSL://127.0.0.1:0",
+        "THIN_SSL",
     );
-    let (child, lines) = support::spawn_with_lines(&mut command);
-    let mut broker = BrokerProcess {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        _dir: dir,
-    };
-    let line = lines
-        .recv_timeout(DEADLINE)
-        .expect("the broker reports its address");
-    broker.addr = support::listener_address(&line, "THIN_SSL")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
     let bootstrap = broker.addr.to_string();
     let tls = [
         ("RINGLOG_BOOTSTRAP", bootstrap.as_str()),

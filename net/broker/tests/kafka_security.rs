@@ -469,18 +469,7 @@ impl Cluster {
 
     /// The index of the broker whose controller leads the quorum.
     fn leader(&self) -> usize {
-        let started = Instant::now();
-        loop {
-            let leading = self.brokers.iter().position(|b| {
-                b.as_ref()
-                    .is_some_and(|b| b.controller().status().is_leader)
-            });
-            if let Some(index) = leading {
-                return index;
-            }
-            assert!(started.elapsed() < TIMEOUT, "no controller leader");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        three_brokers::controller_leader(&self.brokers, TIMEOUT)
     }
 }
 

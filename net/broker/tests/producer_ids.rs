@@ -235,19 +235,7 @@ impl Cluster {
 
     /// The broker whose controller leads the quorum.
     fn controller_leader(&self) -> usize {
-        let started = std::time::Instant::now();
-        loop {
-            let leader = self.brokers.iter().position(|broker| {
-                broker
-                    .as_ref()
-                    .is_some_and(|b| b.controller().status().is_leader)
-            });
-            if let Some(leader) = leader {
-                return leader;
-            }
-            assert!(started.elapsed() < TIMEOUT, "no controller leader");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        three_brokers::controller_leader(&self.brokers, TIMEOUT)
     }
 }
 

@@ -427,6 +427,19 @@ fn a_keystore_that_cannot_serve_stops_the_start_and_says_why() {
     assert!(error.contains("no private key"), "{error}");
 }
 
+/// Where a three-broker cluster's brokers go: their thin listeners' addresses, the controller
+/// quorum's voters and their data dirs.
+fn cluster_places() -> (Vec<SocketAddr>, String, Vec<tempfile::TempDir>) {
+    let thin: Vec<SocketAddr> = (0..3)
+        .map(|_| ringlog_ports::free_addr().unwrap())
+        .collect();
+    let voters: Vec<String> = (1..=3)
+        .map(|id| format!("{id}@{}", ringlog_ports::free_addr().unwrap()))
+        .collect();
+    let dirs = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    (thin, voters.join(","), dirs)
+}
+
 /// A broker of a three-broker cluster whose thin listener is `THIN_SSL` with client
 /// certificates required: followers fetch from their leaders over TLS, each showing its own
 /// certificate.
@@ -467,14 +480,7 @@ async fn a_controller_without_the_clusters_certificate_cannot_vote_or_register()
 
     let pki = Pki::new("cluster CA");
     let stranger = Pki::new("another CA");
-    let thin: Vec<SocketAddr> = (0..3)
-        .map(|_| ringlog_ports::free_addr().unwrap())
-        .collect();
-    let voters: Vec<String> = (1..=3)
-        .map(|id| format!("{id}@{}", ringlog_ports::free_addr().unwrap()))
-        .collect();
-    let voters = voters.join(",");
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (thin, voters, dirs) = cluster_places();
     let keystores = [
         pki.keystore("broker-1.pem", &pki.broker()),
         pki.keystore("broker-2.pem", &pki.broker()),
@@ -529,14 +535,7 @@ async fn followers_fetch_over_tls_and_a_broker_of_another_ca_never_joins_the_isr
 
     let pki = Pki::new("cluster CA");
     let stranger = Pki::new("another CA");
-    let thin: Vec<SocketAddr> = (0..3)
-        .map(|_| ringlog_ports::free_addr().unwrap())
-        .collect();
-    let voters: Vec<String> = (1..=3)
-        .map(|id| format!("{id}@{}", ringlog_ports::free_addr().unwrap()))
-        .collect();
-    let voters = voters.join(",");
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (thin, voters, dirs) = cluster_places();
     // Brokers 1 and 2 have the cluster CA's certificates; broker 3 one of another CA, which
     // its peers refuse (it trusts theirs: the cluster CA is its truststore too).
     let keystores = [

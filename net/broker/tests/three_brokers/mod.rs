@@ -3,7 +3,7 @@
 //! cluster start from (each wraps it with the calls it needs).
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ringlog_broker::{Broker, ServerOptions};
 use ringlog_replication::BrokerId;
@@ -43,4 +43,26 @@ pub(crate) fn start(ready: Duration, tune: impl Fn(&mut ServerOptions)) -> Three
         broker.wait_ready(ready).unwrap();
     }
     ThreeBrokers { dirs, brokers }
+}
+
+/// The index of the running broker whose controller leads the quorum, waiting up to `timeout`
+/// for one.
+#[allow(
+    dead_code,
+    reason = "not every test file waits for the controller's leader"
+)]
+pub(crate) fn controller_leader(brokers: &[Option<Broker>], timeout: Duration) -> usize {
+    let started = Instant::now();
+    loop {
+        let leading = brokers.iter().position(|broker| {
+            broker
+                .as_ref()
+                .is_some_and(|b| b.controller().status().is_leader)
+        });
+        if let Some(index) = leading {
+            return index;
+        }
+        assert!(started.elapsed() < timeout, "no controller leader");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
