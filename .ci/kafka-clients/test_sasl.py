@@ -6,7 +6,8 @@ PLAIN enabled, sessions of 5 s: clients re-authenticate on their connections, KI
 The broker starts with one user, admin (SCRAM-SHA-512), from its `sasl_bootstrap_users` key:
 the run script draws its password into $SASL_ADMIN_PASSWORD. admin creates the users the
 scenarios log in as with the AdminClient's alter_user_scram_credentials, over the same SASL
-listener. The run script also exports $TLS_DIR (ca.pem, the CA of the broker's certificate)
+listener. The broker's authorizer is on, admin its super user: admin grants alice every
+operation on every topic and group (test_acls.py tests narrower ACLs). The run script also exports $TLS_DIR (ca.pem, the CA of the broker's certificate)
 and $BROKER_LOG (the broker's log, where each re-authentication is logged).
 
 Usage: test_sasl.py HOST:PORT (the SASL_SSL listener). SCENARIOS=name,name runs only those."""
@@ -16,7 +17,9 @@ import subprocess
 import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import (AdminClient, NewTopic, ScramCredentialInfo, ScramMechanism,
+from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient,
+                                   NewTopic, ResourcePatternType, ResourceType,
+                                   ScramCredentialInfo, ScramMechanism,
                                    UserScramCredentialUpsertion)
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KTopicPartition
@@ -44,8 +47,14 @@ def admin_client(bootstrap):
 
 
 def ensure_alice(bootstrap):
-    """Gives alice a credential for both SCRAM mechanisms (again, if she has them)."""
+    """Gives alice a credential for both SCRAM mechanisms (again, if she has them), and every
+    operation on every topic and group."""
     client = admin_client(bootstrap)
+    bindings = [AclBinding(resource_type, "*", ResourcePatternType.LITERAL, "User:alice", "*",
+                           AclOperation.ALL, AclPermissionType.ALLOW)
+                for resource_type in (ResourceType.TOPIC, ResourceType.GROUP)]
+    for future in client.create_acls(bindings, request_timeout=TIMEOUT).values():
+        future.result(timeout=TIMEOUT)
     for mechanism in (ScramMechanism.SCRAM_SHA_256, ScramMechanism.SCRAM_SHA_512):
         # One alteration per request: a user named twice in one is refused, as in Kafka.
         upsertion = UserScramCredentialUpsertion(

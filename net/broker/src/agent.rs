@@ -501,7 +501,12 @@ struct Hosting {
 impl Hosting {
     /// Publishes `image` to the shards.
     fn apply(&mut self, shared: &Shared, image: &MetadataImage, identity: Identity) {
-        let catalog = Arc::new(Catalog::from_image(&shared.options.data_dir, image));
+        let catalog = Arc::new(Catalog::from_image(
+            &shared.options.data_dir,
+            &shared.options.config,
+            image,
+            &shared.catalog(),
+        ));
         super::metrics_hooks::metadata(&catalog, identity.me, image.state.unclean_elections);
         *shared.catalog.write().expect("not poisoned") = Arc::clone(&catalog);
         shared.catalog_offset.send_replace(catalog.offset());

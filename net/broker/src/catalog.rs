@@ -7,7 +7,10 @@
 //! engine's directory, Kafka's naming).
 //!
 //! Users' SCRAM credentials and the ACL bindings come with each image too ([`Security`]),
-//! for the SASL handshakes and the authorizer to read per request.
+//! for the SASL handshakes to read, and with `authorizer_enabled` the [`Authorizer`] over the
+//! bindings, which every request is checked against (`frontend::access`). Both are carried
+//! over from the previous view when the image did not change them: most images change
+//! partitions, not users or ACLs.
 //!
 //! Shared by the shards behind a lock: metadata changes are rare next to produces and
 //! fetches, which go to the partition's owner shard and never take it.
@@ -22,7 +25,9 @@ use ringlog_replication::{BrokerId, TopicId, TopicPartition};
 
 use ringlog_controller::MetadataImage;
 use ringlog_controller::security::Credentials;
-use ringlog_security::acl::AclBinding;
+use ringlog_security::acl::{AclBinding, Authorizer};
+
+use crate::config::BrokerConfig;
 
 /// One topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +73,8 @@ pub(crate) struct Catalog {
     /// The cluster's id, once a broker has named the cluster.
     cluster_id: Option<String>,
     security: Arc<Security>,
+    /// The ACLs' authorizer, with `authorizer_enabled`.
+    authorizer: Option<Arc<Authorizer>>,
 }
 
 impl Catalog {
@@ -80,11 +87,17 @@ impl Catalog {
             brokers: BTreeMap::new(),
             cluster_id: None,
             security: Arc::default(),
+            authorizer: None,
         }
     }
 
-    /// The view of `image`.
-    pub(crate) fn from_image(data_dir: &Path, image: &MetadataImage) -> Catalog {
+    /// The view of `image`, following `previous`, for a broker configured by `config`.
+    pub(crate) fn from_image(
+        data_dir: &Path,
+        config: &BrokerConfig,
+        image: &MetadataImage,
+        previous: &Catalog,
+    ) -> Catalog {
         let state = &image.state;
         let topics = state
             .metadata
@@ -128,22 +141,41 @@ impl Catalog {
                 (id, entry)
             })
             .collect();
+        let unchanged = previous.security.scram_credentials == state.scram_credentials
+            && previous.security.acls == state.acls;
+        let security = match unchanged {
+            true => Arc::clone(&previous.security),
+            false => Arc::new(Security {
+                scram_credentials: state.scram_credentials.clone(),
+                acls: state.acls.clone(),
+            }),
+        };
+        let authorizer = match &previous.authorizer {
+            Some(authorizer) if previous.security.acls == state.acls => {
+                Some(Arc::clone(authorizer))
+            }
+            _ if config.authorizer_enabled => Some(Arc::new(authorizer_of(config, &state.acls))),
+            _ => None,
+        };
         Catalog {
             data_dir: data_dir.to_path_buf(),
             offset: image.offset,
             topics,
             brokers,
             cluster_id: state.cluster_id.clone(),
-            security: Arc::new(Security {
-                scram_credentials: state.scram_credentials.clone(),
-                acls: state.acls.clone(),
-            }),
+            security,
+            authorizer,
         }
     }
 
     /// Users' credentials and the ACL bindings.
     pub(crate) fn security(&self) -> &Arc<Security> {
         &self.security
+    }
+
+    /// The authorizer requests are checked by; `None` without `authorizer_enabled`.
+    pub(crate) fn authorizer(&self) -> Option<&Arc<Authorizer>> {
+        self.authorizer.as_ref()
     }
 
     /// The metadata log offset this view is at.
@@ -218,4 +250,20 @@ impl Catalog {
 /// The directory of a partition's log under `data_dir`: `<topic>-<partition>`.
 pub(crate) fn partition_dir(data_dir: &Path, topic_partition: &TopicPartition) -> PathBuf {
     data_dir.join(topic_partition.to_string())
+}
+
+/// An authorizer over `acls` with the broker's super users and default. A stored binding the
+/// authorizer refuses (one stored before a rule was tightened) is left out, with an error
+/// logged: it could never apply as written.
+fn authorizer_of(config: &BrokerConfig, acls: &BTreeSet<AclBinding>) -> Authorizer {
+    let mut authorizer = Authorizer::new(
+        config.super_users.clone(),
+        config.allow_everyone_if_no_acl_found,
+    );
+    for binding in acls {
+        if let Err(error) = authorizer.add(binding.clone()) {
+            tracing::error!(acl = %binding, %error, "a stored ACL is not valid; it is left out");
+        }
+    }
+    authorizer
 }

@@ -70,6 +70,9 @@
 //! | `connections_max_reauth_ms`            | 0 (never)        | `connections.max.reauth.ms`    | a SASL session's lifetime (KIP-368): the client re-authenticates on the connection before it ends, else its next request closes the connection |
 //! | `connection_failed_authentication_delay_ms` | 100         | `connection.failed.authentication.delay.ms` | how long the answer to a failed authentication waits before it is sent and the connection closed; doubled for each failure from the same address in the last minute, up to 5 s; 0 ..= 60000 |
 //! | `sasl_bootstrap_users`                 | [] (none)        | none (`kafka-storage format --add-scram`) | users whose SCRAM credentials the broker writes into a new cluster's metadata (one that holds no credentials yet): `["SCRAM-SHA-512=[name=admin,password=...]"]`; never shown by DescribeConfigs |
+//! | `authorizer_enabled`                   | false            | `authorizer.class.name` (`StandardAuthorizer`) | requests are checked against the ACLs (`docs/security.md`); off, every client may do everything and the ACLs are only stored |
+//! | `super_users`                          | [] (none)        | `super.users`                  | principals every request is allowed to: `["User:admin"]` |
+//! | `allow_everyone_if_no_acl_found`       | false            | `allow.everyone.if.no.acl.found` | an action on a resource no ACL names is allowed rather than denied |
 //!
 //! Durations are [`Duration`]s in [`BrokerConfig`] (`log_roll_ms` is the field `log_roll`); a
 //! unit appears only in the keys. The keys marked "topic default" give the defaults of the
@@ -96,6 +99,7 @@ use ringlog_replication::controller::metadata::PARTITIONS_PER_TOPIC_MAX;
 use ringlog_replication::partition::FollowerConfig;
 use ringlog_replication::partition::leader::LeaderConfig;
 use ringlog_replication::{BrokerId, Rack};
+use ringlog_security::Principal;
 
 use crate::int_rule::IntRule;
 
@@ -240,6 +244,12 @@ pub struct BrokerConfig {
     pub connection_failed_authentication_delay: Duration,
     /// `sasl_bootstrap_users`: users written into a new cluster's metadata.
     pub sasl_bootstrap_users: Vec<BootstrapUser>,
+    /// `authorizer_enabled`: requests are checked against the ACLs.
+    pub authorizer_enabled: bool,
+    /// `super_users`: principals every request is allowed to.
+    pub super_users: Vec<Principal>,
+    /// `allow_everyone_if_no_acl_found`: an action on a resource no ACL names is allowed.
+    pub allow_everyone_if_no_acl_found: bool,
 }
 
 /// Whether a TLS listener asks its clients for a certificate (Kafka's `ssl.client.auth`).
@@ -325,6 +335,9 @@ impl Default for BrokerConfig {
             connections_max_reauth: None,
             connection_failed_authentication_delay: Duration::from_millis(100),
             sasl_bootstrap_users: Vec::new(),
+            authorizer_enabled: false,
+            super_users: Vec::new(),
+            allow_everyone_if_no_acl_found: false,
         }
     }
 }
@@ -2200,6 +2213,52 @@ const KEYS: &[KeySpec] = &[
                 .map(|u| render_str(u.to_string()));
             toml::Value::Array(users.collect())
         },
+    },
+    KeySpec {
+        name: "authorizer_enabled",
+        kafka: "authorizer.class.name (StandardAuthorizer)",
+        doc: "check every request against the ACLs (see docs/security.md); off, every client \
+              may do everything",
+        section: "security",
+        parse: |c, v| {
+            c.authorizer_enabled = boolean(v)?;
+            Ok(())
+        },
+        render: |c| toml::Value::Boolean(c.authorizer_enabled),
+    },
+    KeySpec {
+        name: "super_users",
+        kafka: "super.users",
+        doc: "principals every request is allowed to, whatever the ACLs: [\"User:admin\"]",
+        section: "security",
+        parse: |c, v| {
+            const ALLOWED: &str = "an array of principals, TYPE:NAME (\"User:admin\")";
+            let entries = v.as_array().ok_or_else(|| ALLOWED.to_string())?;
+            c.super_users = entries
+                .iter()
+                .map(|entry| {
+                    let text = string(entry, ALLOWED)?;
+                    Principal::parse(text).map_err(|error| format!("{ALLOWED}: {error}"))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(())
+        },
+        render: |c| {
+            let users = c.super_users.iter().map(|p| render_str(p.to_string()));
+            toml::Value::Array(users.collect())
+        },
+    },
+    KeySpec {
+        name: "allow_everyone_if_no_acl_found",
+        kafka: "allow.everyone.if.no.acl.found",
+        doc: "with the authorizer on, an action on a resource no ACL names is allowed rather \
+              than denied",
+        section: "security",
+        parse: |c, v| {
+            c.allow_everyone_if_no_acl_found = boolean(v)?;
+            Ok(())
+        },
+        render: |c| toml::Value::Boolean(c.allow_everyone_if_no_acl_found),
     },
 ];
 

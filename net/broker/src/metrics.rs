@@ -28,6 +28,7 @@
 //! | `ringlog_group_members`              | gauge     | `group`             | on a group's coordinator: its members |
 //! | `ringlog_sasl_authentications_total` | counter   | `mechanism`, `result` | SASL authentications on the Kafka listener: `result` is `success`, `reauthentication` (a session renewed, KIP-368) or `failure`; `mechanism` is `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, or `none` for a failure before one was chosen (an unsupported mechanism, a request out of turn) |
 //! | `ringlog_sasl_expired_sessions_total` | counter  |                     | connections closed because their SASL session expired (`connections_max_reauth_ms`) without a re-authentication (Kafka's `expired-connections-killed-count`) |
+//! | `ringlog_authorization_denials_total` | counter  | `resource_type`, `operation` | requests (or parts of them) the authorizer denied (`authorizer_enabled`): each denied topic, group or cluster action once; what a listing leaves out unasked (Metadata of every topic, ListGroups) is not counted |
 //!
 //! Labels are bounded: `api` and `error` are Kafka's names for the keys and codes this build
 //! knows, and `unknown` for any other (a client cannot create label values at will); a SASL
@@ -116,6 +117,8 @@ pub const GROUP_MEMBERS: &str = "ringlog_group_members";
 pub const SASL_AUTHENTICATIONS_TOTAL: &str = "ringlog_sasl_authentications_total";
 /// Connections closed because their SASL session expired.
 pub const SASL_EXPIRED_SESSIONS_TOTAL: &str = "ringlog_sasl_expired_sessions_total";
+/// Actions the authorizer denied, by `resource_type` and `operation`.
+pub const AUTHORIZATION_DENIALS_TOTAL: &str = "ringlog_authorization_denials_total";
 
 /// The bucket bounds of [`REQUEST_DURATION_SECONDS`], in seconds: 100 µs to 30 s.
 pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
@@ -268,6 +271,11 @@ pub const METRICS: &[MetricDef] = &[
         MetricKind::Counter,
         "Connections closed because their SASL session expired without a re-authentication.",
     ),
+    def(
+        AUTHORIZATION_DENIALS_TOTAL,
+        MetricKind::Counter,
+        "Actions the authorizer denied, by resource type and operation.",
+    ),
 ];
 
 /// How a fetch's record bytes reached the socket.
@@ -320,6 +328,13 @@ pub fn record_sasl_authentication(mechanism: &'static str, result: SaslResult) {
 /// A connection was closed because its SASL session expired.
 pub fn record_sasl_expired_session() {
     counter!(SASL_EXPIRED_SESSIONS_TOTAL).increment(1);
+}
+
+/// The authorizer denied `operation` on a resource of `resource_type` (Kafka's names of
+/// both, `Topic` and `Write`).
+pub fn record_authorization_denial(resource_type: &'static str, operation: &'static str) {
+    counter!(AUTHORIZATION_DENIALS_TOTAL, "resource_type" => resource_type, "operation" => operation)
+        .increment(1);
 }
 
 /// A request of `api` (Kafka's name of its key, from the frontend that read it, or
@@ -994,7 +1009,7 @@ mod tests {
                 metric.name
             );
         }
-        assert_eq!(METRICS.len(), 24);
+        assert_eq!(METRICS.len(), 25);
     }
 
     #[test]
@@ -1024,6 +1039,7 @@ mod tests {
             record_sasl_authentication("SCRAM-SHA-512", SaslResult::Success);
             record_sasl_authentication("none", SaslResult::Failure);
             record_sasl_expired_session();
+            record_authorization_denial("Topic", "Write");
         });
         handle.run_upkeep();
         let text = handle.render();
@@ -1050,6 +1066,7 @@ mod tests {
             "ringlog_sasl_authentications_total{mechanism=\"SCRAM-SHA-512\",result=\"success\"} 2",
             "ringlog_sasl_authentications_total{mechanism=\"none\",result=\"failure\"} 1",
             "ringlog_sasl_expired_sessions_total 1",
+            "ringlog_authorization_denials_total{resource_type=\"Topic\",operation=\"Write\"} 1",
             "# HELP ringlog_requests_total Requests answered, by api.",
             "# TYPE ringlog_request_duration_seconds histogram",
         ];

@@ -61,6 +61,14 @@ pub(crate) fn sasl_expired_session() {
     m::record_sasl_expired_session();
 }
 
+/// The authorizer denied `operation` on a resource of `resource_type`.
+pub(crate) fn authorization_denied(
+    resource_type: ringlog_security::acl::ResourceType,
+    operation: ringlog_security::acl::Operation,
+) {
+    m::record_authorization_denial(resource_type.name(), operation.name());
+}
+
 pub(crate) fn connection_opened() {
     m::connection_opened();
 }

@@ -7,8 +7,10 @@
 //! closed connection; nothing is served before authentication; an unsupported mechanism gets
 //! the enabled list; PLAIN when enabled; sessions that expire (KIP-368) are renewed on the
 //! connection by the same user only, and an expired one closes its connection; failures wait,
-//! longer when repeated; the bootstrap users are written once; SASL over TLS. The tests with
-//! real clients are in `.ci/kafka-clients/test_sasl.py`.
+//! longer when repeated; the bootstrap users are written once; SASL over TLS. And what a
+//! logged-in user may do with the authorizer on: each API's refusal where Kafka puts it, and
+//! what an ACL then allows. The tests with real clients are in `.ci/kafka-clients/test_sasl.py`
+//! and `test_acls.py`.
 
 mod kafka_connection;
 
@@ -20,12 +22,23 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_connection::{Kafka, connect_socket};
 use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    AlterUserScramCredentialsRequest, ApiKey, ApiVersionsRequest, CreateTopicsRequest,
-    DescribeConfigsRequest, MetadataRequest, ProduceRequest, SaslAuthenticateRequest,
-    SaslAuthenticateResponse, SaslHandshakeRequest, TopicName,
+    AlterUserScramCredentialsRequest, ApiKey, ApiVersionsRequest, CreateAclsRequest,
+    CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeAclsRequest,
+    DescribeConfigsRequest, DescribeUserScramCredentialsRequest, FindCoordinatorRequest, GroupId,
+    InitProducerIdRequest, JoinGroupRequest, MetadataRequest, OffsetCommitRequest, ProduceRequest,
+    ProducerId, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use ring::rand::SystemRandom;
@@ -575,6 +588,248 @@ fn scram_over_sasl_ssl() {
     assert_eq!(refused.unwrap_err().0, SASL_AUTHENTICATION_FAILED);
     assert!(wrong.is_closed());
     drop(kafka);
+    broker.stop().unwrap();
+}
+
+/// Kafka's authorization codes.
+const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+
+/// admin grants `principal` `operation` (Kafka's codes) on the resource.
+fn grant(admin: &mut Kafka, principal: &str, resource_type: i8, name: &str, operation: i8) {
+    let creation = AclCreation::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(s(name))
+        .with_resource_pattern_type(3)
+        .with_principal(s(principal))
+        .with_host(s("*"))
+        .with_operation(operation)
+        .with_permission_type(3);
+    let response = admin.call(
+        3,
+        &CreateAclsRequest::default().with_creations(vec![creation]),
+    );
+    assert_eq!(response.results[0].error_code, 0, "{response:?}");
+}
+
+/// Metadata v12 of the topics named (`None`: every one), with the topics' authorized
+/// operations: (name, error code, operations) per topic, internal ones left out.
+fn described(kafka: &mut Kafka, named: Option<&[&str]>) -> Vec<(String, i16, i32)> {
+    let topics = named.map(|names| {
+        names
+            .iter()
+            .map(|n| MetadataRequestTopic::default().with_name(Some(TopicName(s(n)))))
+            .collect()
+    });
+    let request = MetadataRequest::default()
+        .with_topics(topics)
+        .with_include_topic_authorized_operations(true);
+    kafka
+        .call(12, &request)
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+            (name, t.error_code, t.topic_authorized_operations)
+        })
+        .filter(|(name, _, _)| !name.starts_with("__"))
+        .collect()
+}
+
+/// Produce v9 of one record: the partition's error code.
+fn produce_code(kafka: &mut Kafka, topic: &str) -> i16 {
+    let mut builder = BatchBuilder::new();
+    builder.push(&Record {
+        value: Some(b"v"),
+        timestamp: 1_700_000_000_000,
+        ..Record::default()
+    });
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(s(topic)))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(Bytes::from(builder.finish()))),
+                ]),
+        ]);
+    kafka.call(9, &request).responses[0].partition_responses[0].error_code
+}
+
+#[test]
+fn the_authorizer_refuses_each_api_where_kafka_does_and_acls_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), |config| {
+        config.authorizer_enabled = true;
+        config.super_users = vec![ringlog_security::Principal::user("admin")];
+    });
+    let addr = broker.kafka_addr().unwrap();
+    // The super user needs no ACL.
+    let mut root = admin(addr);
+    create_user(&mut root, ALICE, &[Mechanism::ScramSha512]);
+    create_topic(&mut root, "orders");
+    create_topic(&mut root, "payroll");
+    assert_eq!(produce(&mut root, "orders", "first"), 0);
+    let mut alice = Kafka::connect(addr);
+    scram_login(&mut alice, Mechanism::ScramSha512, ALICE, 2).unwrap();
+
+    // Without an ACL: nothing listed, and each topic, group and cluster action refused.
+    assert_eq!(described(&mut alice, None), []);
+    assert_eq!(
+        described(&mut alice, Some(&["orders", "nowhere"])),
+        [
+            ("orders".to_string(), TOPIC_AUTHORIZATION_FAILED, i32::MIN),
+            ("nowhere".to_string(), TOPIC_AUTHORIZATION_FAILED, i32::MIN),
+        ],
+        "a topic that does not exist is refused alike"
+    );
+    assert_eq!(
+        produce_code(&mut alice, "orders"),
+        TOPIC_AUTHORIZATION_FAILED
+    );
+    let init = alice.call(
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+            .with_transaction_timeout_ms(60_000),
+    );
+    assert_eq!(init.error_code, CLUSTER_AUTHORIZATION_FAILED);
+    let create = alice.call(
+        7,
+        &CreateTopicsRequest::default().with_topics(vec![
+            CreatableTopic::default()
+                .with_name(TopicName(s("mine")))
+                .with_num_partitions(1)
+                .with_replication_factor(1),
+        ]),
+    );
+    assert_eq!(create.topics[0].error_code, TOPIC_AUTHORIZATION_FAILED);
+    let delete = alice.call(
+        5,
+        &DeleteTopicsRequest::default()
+            .with_topic_names(vec![TopicName(s("orders"))])
+            .with_timeout_ms(30_000),
+    );
+    assert_eq!(delete.responses[0].error_code, TOPIC_AUTHORIZATION_FAILED);
+    let configs = alice.call(
+        4,
+        &DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("orders")),
+            DescribeConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(s("")),
+        ]),
+    );
+    let codes: Vec<i16> = configs.results.iter().map(|r| r.error_code).collect();
+    assert_eq!(
+        codes,
+        [TOPIC_AUTHORIZATION_FAILED, CLUSTER_AUTHORIZATION_FAILED]
+    );
+    let coordinator = alice.call(
+        4,
+        &FindCoordinatorRequest::default().with_coordinator_keys(vec![s("billing")]),
+    );
+    assert_eq!(
+        coordinator.coordinators[0].error_code,
+        GROUP_AUTHORIZATION_FAILED
+    );
+    let join = alice.call(
+        9,
+        &JoinGroupRequest::default()
+            .with_group_id(GroupId(s("billing")))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_protocol_type(s("consumer")),
+    );
+    assert_eq!(join.error_code, GROUP_AUTHORIZATION_FAILED);
+    let acls = alice.call(
+        3,
+        &DescribeAclsRequest::default()
+            .with_resource_type_filter(1)
+            .with_pattern_type_filter(1)
+            .with_operation(1)
+            .with_permission_type(1),
+    );
+    assert_eq!(acls.error_code, CLUSTER_AUTHORIZATION_FAILED);
+    let users = alice.call(0, &DescribeUserScramCredentialsRequest::default());
+    assert_eq!(users.error_code, CLUSTER_AUTHORIZATION_FAILED);
+
+    // Write on orders: produce there (and Describe it), an idempotent producer id; still
+    // nothing on payroll, and not OffsetCommit without Read.
+    grant(&mut root, "User:alice", 2, "orders", 4);
+    grant(&mut root, "User:alice", 3, "billing", 3);
+    assert_eq!(produce_code(&mut alice, "orders"), 0);
+    assert_eq!(
+        produce_code(&mut alice, "payroll"),
+        TOPIC_AUTHORIZATION_FAILED
+    );
+    let init = alice.call(
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+            .with_transaction_timeout_ms(60_000),
+    );
+    assert_eq!(
+        init.error_code, 0,
+        "Write on a topic allows an idempotent producer"
+    );
+    // Read, Write, Create, Describe, Delete, Alter, DescribeConfigs, AlterConfigs are codes
+    // 3 to 8, 10 and 11: Write (4) and the Describe (8) it implies.
+    assert_eq!(
+        described(&mut alice, None),
+        [("orders".to_string(), 0, 1 << 4 | 1 << 8)]
+    );
+    let commit = alice.call(
+        8,
+        &OffsetCommitRequest::default()
+            .with_group_id(GroupId(s("billing")))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("orders")))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(1),
+                    ]),
+            ]),
+    );
+    assert_eq!(
+        commit.topics[0].partitions[0].error_code, TOPIC_AUTHORIZATION_FAILED,
+        "Read on the group, not on the topic"
+    );
+    let delete = alice.call(
+        2,
+        &DeleteRecordsRequest::default()
+            .with_topics(vec![
+                DeleteRecordsTopic::default()
+                    .with_name(TopicName(s("orders")))
+                    .with_partitions(vec![
+                        DeleteRecordsPartition::default()
+                            .with_partition_index(0)
+                            .with_offset(1),
+                    ]),
+            ])
+            .with_timeout_ms(30_000),
+    );
+    assert_eq!(
+        delete.topics[0].partitions[0].error_code,
+        TOPIC_AUTHORIZATION_FAILED
+    );
+    // The super user saw both of alice's records appended, and none of the refused ones.
+    assert_eq!(produce(&mut root, "orders", "last"), 2);
+    assert_eq!(produce(&mut root, "payroll", "first"), 0);
+    drop((alice, root));
     broker.stop().unwrap();
 }
 

@@ -162,6 +162,14 @@ macro_rules! kafka_codes {
                 }
             }
 
+            /// Its name as Kafka's Java enum spells it in mixed case (`Topic`, `Write`): what
+            /// logs and metric labels show.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($type::$variant => stringify!($variant),)*
+                }
+            }
+
             /// The value of Kafka's code; `UNKNOWN` (0) and unassigned codes are errors.
             pub fn from_code(code: i8) -> Result<$type, UnknownCode> {
                 match code {

@@ -82,6 +82,12 @@ error_codes! {
     INVALID_SESSION_TIMEOUT = 26, retriable: false;
     /// The group is rebalancing: the member must rejoin.
     REBALANCE_IN_PROGRESS = 27, retriable: false;
+    /// The authorizer denied the request's principal an operation on a topic it names.
+    TOPIC_AUTHORIZATION_FAILED = 29, retriable: false;
+    /// The authorizer denied the request's principal an operation on its group.
+    GROUP_AUTHORIZATION_FAILED = 30, retriable: false;
+    /// The authorizer denied the request's principal an operation on the cluster.
+    CLUSTER_AUTHORIZATION_FAILED = 31, retriable: false;
     /// A SASL mechanism the broker does not offer (AlterUserScramCredentials: not
     /// SCRAM-SHA-256 or SCRAM-SHA-512).
     UNSUPPORTED_SASL_MECHANISM = 33, retriable: false;

@@ -12,6 +12,7 @@
 //! | [`groups`] | what both share of consumer groups: which parts a group request becomes |
 //! | [`security`] | what both share of users' SCRAM credentials: checks before the controller, describes |
 //! | [`sasl`]   | SASL authentication of a connection, protocol-free: its states, what each serves, PLAIN and SCRAM, failures slowed down |
+//! | [`access`] | authorization of a request's actions by the ACLs, protocol-free: decisions, denials logged and counted |
 //!
 //! Each listener speaks one protocol ([`Protocol`]), and so does every connection accepted on
 //! it. The shard calls [`read_request`] with the connection's protocol, carries out the
@@ -27,6 +28,7 @@ use crate::connection::OutPiece;
 use crate::ops::{AdminOp, AdminOutcome, PartOp, PartResult};
 use ringlog_replication::TopicPartition;
 
+pub(crate) mod access;
 pub(crate) mod groups;
 pub(crate) mod kafka;
 pub(crate) mod sasl;

@@ -208,6 +208,60 @@ impl Authorizer {
         }
     }
 
+    /// Whether the principal may do `operation` on at least one resource of `resource_type`
+    /// (Kafka's `authorizeByResourceType`, which InitProducerId asks with Write on topics,
+    /// KIP-679): a super user may; otherwise an allow that applies to the principal, host and
+    /// operation must cover some resource no deny covers whole. A literal allow of a name is
+    /// covered by a literal deny of that name or a prefixed deny of a prefix of it; a prefixed
+    /// allow by a prefixed deny of a prefix of its prefix; anything by a literal deny of `*`.
+    /// `allow_if_no_acl_found` plays no part, as in Kafka.
+    pub fn authorize_any(
+        &self,
+        principal: &Principal,
+        host: &str,
+        operation: Operation,
+        resource_type: ResourceType,
+    ) -> bool {
+        if self.super_users.contains(principal) {
+            return true;
+        }
+        let action = Action {
+            principal,
+            host,
+            operation,
+            resource_type,
+            name: "",
+        };
+        let literal = self.literal.get(&resource_type);
+        let prefixed = self.prefixed.get(&resource_type);
+        let applying = |bucket: &'_ Bucket, permission: Permission| {
+            bucket
+                .iter()
+                .any(|b| b.entry.permission == permission && entry_applies(&b.entry, &action))
+        };
+        let literal_deny = |name: &str| {
+            literal
+                .and_then(|by_name| by_name.get(name))
+                .is_some_and(|bucket| applying(bucket, Permission::Deny))
+        };
+        let prefix_deny = |name: &str| {
+            prefixed.is_some_and(|by_prefix| {
+                Prefixes::new(by_prefix, name).any(|bucket| applying(bucket, Permission::Deny))
+            })
+        };
+        if literal_deny(WILDCARD) {
+            return false;
+        }
+        let literal_allowed = literal.into_iter().flatten().any(|(name, bucket)| {
+            applying(bucket, Permission::Allow) && !literal_deny(name) && !prefix_deny(name)
+        });
+        literal_allowed
+            || prefixed
+                .into_iter()
+                .flatten()
+                .any(|(prefix, bucket)| applying(bucket, Permission::Allow) && !prefix_deny(prefix))
+    }
+
     /// Panics if the index and the set of bindings disagree, or a binding is invalid. Tests
     /// and the simulator call it after each change; debug builds after [`Self::set_acls`].
     pub fn check_invariants(&self) {

@@ -405,6 +405,83 @@ fn without_an_allow_the_default_decides() {
 }
 
 #[test]
+fn authorize_any_needs_an_allow_no_deny_covers() {
+    let alice = Principal::user("alice");
+    let any = |bindings: Vec<AclBinding>| {
+        authorizer_of(bindings).authorize_any(
+            &alice,
+            "10.0.0.1",
+            Operation::Write,
+            ResourceType::Topic,
+        )
+    };
+    let (literal, prefixed) = (PatternType::Literal, PatternType::Prefixed);
+    assert!(!any(vec![]), "nothing allows");
+    assert!(any(vec![allow_topic("orders", literal, Operation::Write)]));
+    assert!(any(vec![allow_topic("ord", prefixed, Operation::All)]));
+    assert!(
+        !any(vec![allow_topic("orders", literal, Operation::Read)]),
+        "another operation"
+    );
+    let group = binding(
+        ResourceType::Group,
+        "g",
+        literal,
+        "User:alice",
+        "*",
+        Operation::Write,
+        Permission::Allow,
+    );
+    assert!(!any(vec![group]), "another resource type");
+    // Denies that cover the allowed resources whole.
+    let allow = allow_topic("orders", literal, Operation::Write);
+    assert!(!any(vec![
+        allow.clone(),
+        deny_topic("orders", literal, Operation::Write)
+    ]));
+    assert!(!any(vec![
+        allow.clone(),
+        deny_topic("or", prefixed, Operation::All)
+    ]));
+    assert!(!any(vec![
+        allow.clone(),
+        deny_topic("*", literal, Operation::Write)
+    ]));
+    let allow_prefix = allow_topic("orders-", prefixed, Operation::Write);
+    assert!(!any(vec![
+        allow_prefix.clone(),
+        deny_topic("orders", prefixed, Operation::Write)
+    ]));
+    // Denies that leave some allowed resource.
+    assert!(any(vec![
+        allow.clone(),
+        deny_topic("other", literal, Operation::Write)
+    ]));
+    assert!(any(vec![
+        allow.clone(),
+        deny_topic("orders", literal, Operation::Read)
+    ]));
+    assert!(
+        any(vec![
+            allow_prefix.clone(),
+            deny_topic("orders-1", literal, Operation::Write)
+        ]),
+        "a literal deny leaves the rest of a prefix"
+    );
+    assert!(any(vec![
+        allow_prefix,
+        deny_topic("orders-x", prefixed, Operation::Write)
+    ]));
+    // A super user may, with no binding at all.
+    assert!(authorizer_of(vec![]).authorize_any(
+        &Principal::user("root"),
+        "10.0.0.1",
+        Operation::Write,
+        ResourceType::Topic,
+    ));
+}
+
+#[test]
 fn decisions_read_well() {
     let allow = allow_topic("orders", PatternType::Literal, Operation::Read);
     let decision = Decision::Allowed(Rule::Binding(Arc::new(allow)));

@@ -8,7 +8,8 @@
 //! empty resource name, a cluster not named `kafka-cluster`, a principal that is not
 //! `TYPE:NAME`), are INVALID_REQUEST, as in Kafka; so is an empty host, which Kafka would
 //! store and no client could match (`*` is any host). A binding already there is created
-//! again without error. The ACLs are stored, not enforced yet: every client may call these APIs.
+//! again without error. Describing the ACLs needs Describe on the cluster, creating or
+//! deleting them Alter (else CLUSTER_AUTHORIZATION_FAILED, for the request or each entry).
 
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::create_acls_response::AclCreationResult;
@@ -28,9 +29,12 @@ use ringlog_security::acl::{
     ResourceType, UnknownCode,
 };
 
-use super::{Head, Plan, Planned as AnyPlanned, count_errors, respond};
+use super::{
+    CLUSTER_AUTHORIZATION_FAILED, Head, Plan, Planned as AnyPlanned, count_errors, respond,
+};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
+use crate::frontend::access::Access;
 use crate::ops::{AdminOp, AdminOutcome};
 
 /// What the answer needs beyond the agent's outcome: the entries the frontend refused, by
@@ -69,7 +73,23 @@ fn binding(creation: &AclCreation) -> Result<AclBinding, String> {
 }
 
 /// CreateAcls: the valid bindings go to the agent.
-pub(super) fn plan_create(request: CreateAclsRequest) -> Plan {
+pub(super) fn plan_create(access: &Access, head: &Head, request: CreateAclsRequest) -> Plan {
+    if !access.allows_cluster(Operation::Alter) {
+        let results: Vec<AclCreationResult> = request
+            .creations
+            .iter()
+            .map(|_| {
+                AclCreationResult::default()
+                    .with_error_code(CLUSTER_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(str_bytes(NOT_AUTHORIZED_TO_ALTER)))
+            })
+            .collect();
+        count_errors(head, results.iter().map(|r| r.error_code));
+        return Plan::Respond(respond(
+            head,
+            &CreateAclsResponse::default().with_results(results),
+        ));
+    }
     let mut planned = Planned::default();
     let mut bindings = Vec::new();
     for (position, creation) in request.creations.iter().enumerate() {
@@ -199,8 +219,24 @@ fn delete_filter(f: &DeleteAclsFilter) -> Result<AclFilter, String> {
     )
 }
 
+/// What a client without Alter on the cluster is told.
+const NOT_AUTHORIZED_TO_ALTER: &str = "not authorized to alter the cluster's ACLs";
+
 /// DeleteAcls: the filters that decode go to the agent.
-pub(super) fn plan_delete(request: DeleteAclsRequest) -> Plan {
+pub(super) fn plan_delete(access: &Access, head: &Head, request: DeleteAclsRequest) -> Plan {
+    if !access.allows_cluster(Operation::Alter) {
+        let results: Vec<DeleteAclsFilterResult> = request
+            .filters
+            .iter()
+            .map(|_| {
+                let why = NOT_AUTHORIZED_TO_ALTER.to_string();
+                filter_refused(CLUSTER_AUTHORIZATION_FAILED, why)
+            })
+            .collect();
+        count_errors(head, results.iter().map(|r| r.error_code));
+        let response = DeleteAclsResponse::default().with_filter_results(results);
+        return Plan::Respond(respond(head, &response));
+    }
     let mut planned = Planned::default();
     let mut filters = Vec::new();
     for (position, wire) in request.filters.iter().enumerate() {
@@ -215,9 +251,19 @@ pub(super) fn plan_delete(request: DeleteAclsRequest) -> Plan {
 /// DescribeAcls: the bindings the filter matches, grouped by resource pattern.
 pub(super) fn describe(
     shared: &Shared,
+    access: &Access,
     head: &Head,
     request: DescribeAclsRequest,
 ) -> Vec<OutPiece> {
+    if !access.allows_cluster(Operation::Describe) {
+        let response = DescribeAclsResponse::default()
+            .with_error_code(CLUSTER_AUTHORIZATION_FAILED)
+            .with_error_message(Some(str_bytes(
+                "not authorized to describe the cluster's ACLs",
+            )));
+        count_errors(head, [CLUSTER_AUTHORIZATION_FAILED]);
+        return respond(head, &response);
+    }
     let filter = filter(
         request.resource_type_filter,
         request.resource_name_filter.as_ref(),

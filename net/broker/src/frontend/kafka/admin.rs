@@ -6,6 +6,12 @@
 //! mapped both ways to ringlog's (`retention_ms`; [`ringlog_key`], [`kafka_key`]). A value
 //! ringlog does not support (`cleanup.policy=compact`) is refused with INVALID_CONFIG naming
 //! the key, as an unknown key is.
+//!
+//! Each entry is authorized on its own, as Kafka authorizes it, and a refused one answered
+//! without reaching the agent: creating a topic needs Create on the cluster or the topic,
+//! deleting one Delete, adding partitions Alter (TOPIC_AUTHORIZATION_FAILED); describing
+//! configs needs DescribeConfigs and altering them AlterConfigs, on the topic or, for a
+//! broker's, on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 use std::time::Duration;
 
@@ -28,9 +34,15 @@ use kafka_protocol::protocol::StrBytes;
 use ringlog_replication::driver::Refusal;
 use ringlog_replication::{BrokerId, KafkaError};
 
-use super::{Head, Plan, Planned as AnyPlanned, count_errors, respond};
+use ringlog_security::acl::{Operation, ResourceType};
+
+use super::{
+    CLUSTER_AUTHORIZATION_FAILED, Head, Plan, Planned as AnyPlanned, TOPIC_AUTHORIZATION_FAILED,
+    count_errors, respond,
+};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
+use crate::frontend::access::Access;
 use crate::ops::{AdminOp, AdminOutcome, NewPartitions, NewTopic, TopicAlteration};
 use crate::topic_config::{TopicConfigEntry, TopicConfigKey, TopicSettings};
 
@@ -75,11 +87,15 @@ fn millis(ms: i32) -> Duration {
 
 /// CreateTopics: each topic with a partition count and replication factor (-1: the broker's
 /// defaults), or with its replicas assigned by hand (and both counts -1, as Kafka requires).
-pub(super) fn plan_create(request: CreateTopicsRequest) -> Plan {
+pub(super) fn plan_create(access: &Access, request: CreateTopicsRequest) -> Plan {
     let mut planned = Planned::default();
     let mut topics = Vec::new();
     for (position, topic) in request.topics.into_iter().enumerate() {
         let name = topic.name.0.to_string();
+        if !access.may_create_topic(&name) {
+            planned.refuse_topic(position, name, Operation::Create);
+            continue;
+        }
         let assignments = match assigned_replicas(&topic) {
             Ok(assignments) => assignments,
             Err((code, message)) => {
@@ -157,27 +173,32 @@ fn broker_ids(ids: &[kafka_protocol::messages::BrokerId]) -> Vec<BrokerId> {
 
 /// CreatePartitions: each topic grows to its new count, its new partitions spread over the
 /// live brokers or assigned by hand.
-pub(super) fn plan_create_partitions(request: CreatePartitionsRequest) -> Plan {
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|topic| NewPartitions {
-            name: topic.name.0.to_string(),
+pub(super) fn plan_create_partitions(access: &Access, request: CreatePartitionsRequest) -> Plan {
+    let mut planned = Planned::default();
+    let mut topics = Vec::new();
+    for (position, topic) in request.topics.into_iter().enumerate() {
+        let name = topic.name.0.to_string();
+        if !access.allows(Operation::Alter, ResourceType::Topic, &name) {
+            planned.refuse_topic(position, name, Operation::Alter);
+            continue;
+        }
+        topics.push(NewPartitions {
+            name,
             count: u32::try_from(topic.count).unwrap_or(0),
             assignments: topic
                 .assignments
                 .map(|lists| lists.iter().map(|a| broker_ids(&a.broker_ids)).collect()),
-        })
-        .collect();
+        });
+    }
     let op = AdminOp::CreatePartitions {
         topics,
         timeout: millis(request.timeout_ms),
         validate_only: request.validate_only,
     };
-    Plan::Admin(op, AnyPlanned::Admin(Planned::default()))
+    Plan::Admin(op, AnyPlanned::Admin(planned))
 }
 
-pub(super) fn plan_delete(request: DeleteTopicsRequest) -> Plan {
+pub(super) fn plan_delete(access: &Access, request: DeleteTopicsRequest) -> Plan {
     // v6 names topics in `topics` (by name or id); earlier versions in `topic_names`.
     let mut names: Vec<String> = request
         .topic_names
@@ -191,29 +212,67 @@ pub(super) fn plan_delete(request: DeleteTopicsRequest) -> Plan {
             .filter_map(|t| t.name.as_ref())
             .map(|n| n.0.to_string()),
     );
+    let mut planned = Planned::default();
+    let mut allowed = Vec::with_capacity(names.len());
+    for (position, name) in names.into_iter().enumerate() {
+        match access.allows(Operation::Delete, ResourceType::Topic, &name) {
+            true => allowed.push(name),
+            false => planned.refuse_topic(position, name, Operation::Delete),
+        }
+    }
     let op = AdminOp::DeleteTopics {
-        names,
+        names: allowed,
         timeout: millis(request.timeout_ms),
     };
-    Plan::Admin(op, AnyPlanned::Admin(Planned::default()))
+    Plan::Admin(op, AnyPlanned::Admin(planned))
+}
+
+/// Why the client may not do `operation` (DescribeConfigs, AlterConfigs) on the configs of
+/// the resource of Kafka's config resource type `resource_type` named `name`, if it may not:
+/// a topic's are the topic's to authorize, a broker's the cluster's.
+fn config_refusal(
+    access: &Access,
+    operation: Operation,
+    resource_type: i8,
+    name: &str,
+) -> Option<(i16, String)> {
+    let verb = match operation {
+        Operation::AlterConfigs => "alter",
+        _ => "describe",
+    };
+    match resource_type {
+        TOPIC if !access.allows(operation, ResourceType::Topic, name) => Some((
+            TOPIC_AUTHORIZATION_FAILED,
+            format!("not authorized to {verb} the configs of topic {name}"),
+        )),
+        BROKER if !access.allows_cluster(operation) => Some((
+            CLUSTER_AUTHORIZATION_FAILED,
+            format!("not authorized to {verb} broker configs"),
+        )),
+        _ => None,
+    }
 }
 
 /// AlterConfigs replaces a topic's config whole: keys the request does not name return to
 /// their defaults, as in Kafka. Only topics can be altered: broker configs are read from the
 /// broker's file at start.
-pub(super) fn plan_alter(shared: &Shared, request: AlterConfigsRequest) -> Plan {
+pub(super) fn plan_alter(shared: &Shared, access: &Access, request: AlterConfigsRequest) -> Plan {
     let catalog = shared.catalog();
     let mut planned = Planned::default();
     let mut topics = Vec::new();
     for (position, resource) in request.resources.into_iter().enumerate() {
         let name = resource.resource_name.to_string();
-        if resource.resource_type != TOPIC {
-            let message = not_a_topic(resource.resource_type);
+        let resource_type = resource.resource_type;
+        let refusal = config_refusal(access, Operation::AlterConfigs, resource_type, &name)
+            .or_else(|| {
+                (resource_type != TOPIC).then(|| (INVALID_REQUEST, not_a_topic(resource_type)))
+            });
+        if let Some((code, message)) = refusal {
             planned.refused.push(Refused {
                 position,
                 name,
-                resource_type: resource.resource_type,
-                code: INVALID_REQUEST,
+                resource_type,
+                code,
                 message,
             });
             continue;
@@ -250,7 +309,11 @@ const SUBTRACT: i8 = 3;
 /// IncrementalAlterConfigs: per topic, each key named is set, deleted (back to its default)
 /// or, for a list (`cleanup.policy`, ringlog's one list), appended to or subtracted from; the
 /// keys not named keep their values. Only topics can be altered.
-pub(super) fn plan_incremental(shared: &Shared, request: IncrementalAlterConfigsRequest) -> Plan {
+pub(super) fn plan_incremental(
+    shared: &Shared,
+    access: &Access,
+    request: IncrementalAlterConfigsRequest,
+) -> Plan {
     let catalog = shared.catalog();
     let defaults = shared.options.config.topic_defaults();
     let mut planned = Planned::default();
@@ -258,7 +321,15 @@ pub(super) fn plan_incremental(shared: &Shared, request: IncrementalAlterConfigs
     for (position, resource) in request.resources.into_iter().enumerate() {
         let name = resource.resource_name.to_string();
         let current = shared.topic_config(&catalog, &name).settings(&defaults);
-        let changes: Result<Vec<_>, (i16, String)> = if resource.resource_type == TOPIC {
+        let refusal = config_refusal(
+            access,
+            Operation::AlterConfigs,
+            resource.resource_type,
+            &name,
+        );
+        let changes: Result<Vec<_>, (i16, String)> = if let Some(refusal) = refusal {
+            Err(refusal)
+        } else if resource.resource_type == TOPIC {
             resource
                 .configs
                 .into_iter()
@@ -349,6 +420,25 @@ fn not_a_topic(resource_type: i8) -> String {
 #[derive(Debug, Default)]
 pub(super) struct Planned {
     refused: Vec<Refused>,
+}
+
+impl Planned {
+    /// Refuses the topic at `position`: the client may not do `operation` on it.
+    fn refuse_topic(&mut self, position: usize, name: String, operation: Operation) {
+        let verb = match operation {
+            Operation::Create => "create",
+            Operation::Delete => "delete",
+            _ => "alter",
+        };
+        let message = format!("not authorized to {verb} topic {name}");
+        self.refused.push(Refused {
+            position,
+            name,
+            resource_type: TOPIC,
+            code: TOPIC_AUTHORIZATION_FAILED,
+            message,
+        });
+    }
 }
 
 /// One entry of an admin request refused by the frontend.
@@ -470,6 +560,7 @@ pub(super) fn finish(head: &Head, planned: Planned, outcome: AdminOutcome) -> Ve
 /// default) and of this broker (its config file's keys by Kafka's names where Kafka has one).
 pub(super) fn describe_configs(
     shared: &Shared,
+    access: &Access,
     head: &Head,
     request: DescribeConfigsRequest,
 ) -> Vec<OutPiece> {
@@ -481,10 +572,17 @@ pub(super) fn describe_configs(
             let keys = resource
                 .configuration_keys
                 .map(|keys| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
-            let described = match resource.resource_type {
-                TOPIC => describe_topic(shared, &name, keys.as_deref()),
-                BROKER => describe_broker(shared, &name, keys.as_deref()),
-                other => Err((
+            let refusal = config_refusal(
+                access,
+                Operation::DescribeConfigs,
+                resource.resource_type,
+                &name,
+            );
+            let described = match (refusal, resource.resource_type) {
+                (Some(refusal), _) => Err(refusal),
+                (None, TOPIC) => describe_topic(shared, &name, keys.as_deref()),
+                (None, BROKER) => describe_broker(shared, &name, keys.as_deref()),
+                (None, other) => Err((
                     INVALID_REQUEST,
                     format!("resource type {other} has no configs in ringlog"),
                 )),

@@ -9,7 +9,7 @@
 //! `timeout_ms` (bounded by `request_timeout_ms`): past it the partition is answered
 //! REQUEST_TIMED_OUT, its leader's start moved all the same, as in Kafka. Records of the
 //! internal `__consumer_offsets` are not a client's to delete: INVALID_TOPIC_EXCEPTION, as
-//! Kafka answers.
+//! Kafka answers. Each topic needs Delete (else TOPIC_AUTHORIZATION_FAILED).
 
 use std::time::Duration;
 
@@ -23,16 +23,20 @@ use ringlog_replication::driver::Refusal;
 
 use super::offsets::kafka_offset;
 use super::topics::topic_partition;
-use super::{Head, Plan, Planned as AnyPlanned, count_errors, respond};
+use ringlog_security::acl::{Operation, ResourceType};
+
+use super::{Head, Plan, Planned as AnyPlanned, TOPIC_AUTHORIZATION_FAILED, count_errors, respond};
 use crate::connection::OutPiece;
+use crate::frontend::access::Access;
 use crate::offsets::OFFSETS_TOPIC;
 use crate::ops::{PartOp, PartResult};
 
 /// DeleteRecords' offset that names the high watermark.
 const HIGH_WATERMARK: i64 = -1;
 
-/// A partition of the request and its refusal, if it was refused before reaching its leader.
-type PlannedPartition = (i32, Option<KafkaError>);
+/// A partition of the request and its refusal's code, if it was refused before reaching its
+/// leader.
+type PlannedPartition = (i32, Option<i16>);
 
 /// What the answer needs: the topics' partitions in request order.
 #[derive(Debug)]
@@ -42,17 +46,22 @@ pub(super) struct Planned {
 
 /// Plans `request`; its timeout is capped at `timeout_max` (the broker's
 /// `request_timeout_ms`, which bounds every wait inside the broker).
-pub(super) fn plan(request: DeleteRecordsRequest, timeout_max: Duration) -> Plan {
+pub(super) fn plan(access: &Access, request: DeleteRecordsRequest, timeout_max: Duration) -> Plan {
     let asked = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let timeout = asked.min(timeout_max);
     let mut parts = Vec::new();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let internal = topic.name.0.as_str() == OFFSETS_TOPIC;
+        let refused = if !access.allows(Operation::Delete, ResourceType::Topic, &topic.name.0) {
+            Some(TOPIC_AUTHORIZATION_FAILED)
+        } else if topic.name.0.as_str() == OFFSETS_TOPIC {
+            Some(KafkaError::InvalidTopicException.code())
+        } else {
+            None
+        };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
-            if internal {
-                let refused = Some(KafkaError::InvalidTopicException);
+            if refused.is_some() {
                 partitions.push((partition.partition_index, refused));
                 continue;
             }
@@ -63,7 +72,7 @@ pub(super) fn plan(request: DeleteRecordsRequest, timeout_max: Duration) -> Plan
                     Err(_) => {
                         partitions.push((
                             partition.partition_index,
-                            Some(KafkaError::OffsetOutOfRange),
+                            Some(KafkaError::OffsetOutOfRange.code()),
                         ));
                         continue;
                     }
@@ -118,17 +127,17 @@ fn partition_result(index: i32, result: Option<PartResult>) -> DeleteRecordsPart
         }
         Some(PartResult::DeleteRecords(Err(Refusal { error, message }))) => {
             tracing::debug!(partition = index, %message, "delete records refused");
-            refusal(index, error)
+            refusal(index, error.code())
         }
         other => unreachable!("a delete records part answered {other:?}"),
     }
 }
 
-fn refusal(index: i32, error: KafkaError) -> DeleteRecordsPartitionResult {
+fn refusal(index: i32, code: i16) -> DeleteRecordsPartitionResult {
     DeleteRecordsPartitionResult::default()
         .with_partition_index(index)
         .with_low_watermark(-1)
-        .with_error_code(error.code())
+        .with_error_code(code)
 }
 
 #[cfg(test)]
@@ -166,7 +175,9 @@ mod tests {
         let request = DeleteRecordsRequest::default()
             .with_topics(vec![topic])
             .with_timeout_ms(5_000);
-        let Plan::Parts { planned, parts, .. } = plan(request, Duration::from_secs(30)) else {
+        let Plan::Parts { planned, parts, .. } =
+            plan(&Access::open(), request, Duration::from_secs(30))
+        else {
             panic!("partition parts");
         };
         let AnyPlanned::DeleteRecords(planned) = planned else {
@@ -203,7 +214,7 @@ mod tests {
         assert!(ops.is_empty(), "{ops:?}");
         assert_eq!(
             planned.topics[0].1,
-            vec![(0, Some(KafkaError::InvalidTopicException))]
+            vec![(0, Some(KafkaError::InvalidTopicException.code()))]
         );
     }
 

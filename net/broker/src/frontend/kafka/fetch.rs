@@ -5,13 +5,15 @@
 //! Fetch sessions (KIP-227) are kept per connection ([`super::fetch_session`]): a full fetch
 //! may start one, and incremental fetches then name only what changed. `read_committed` reads
 //! up to the last stable offset, which is the high watermark while ringlog has no
-//! transactions.
+//! transactions. Each topic needs Read: a topic without it is answered
+//! TOPIC_AUTHORIZATION_FAILED on every fetch, and stays in the session.
 
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::FetchRequest;
 use ringlog_engine::{FileSlice, LeaderEpoch};
 use ringlog_replication::{TopicId, TopicPartition};
+use ringlog_security::acl::Operation;
 
 use super::fetch_response::{
     FetchPartition, FetchResponseHead, FetchTopic, Piece, RecordChunk, encode_fetch_response,
@@ -21,6 +23,7 @@ use super::topics::{Named, UNKNOWN_TOPIC_ID};
 use super::{Head, Plan, Planned as AnyPlanned, code, count_errors};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
+use crate::frontend::access::Access;
 use crate::ops::{FetchOutcome, PartOp, PartResult};
 
 /// What a fetch's answer needs: its topics' partitions in response order, and its session.
@@ -37,6 +40,7 @@ const TOPIC_IDS_FROM: i16 = 13;
 /// ([`super::fetch_session`]), become one part each.
 pub(super) fn plan(
     shared: &Shared,
+    access: &Access,
     head: &Head,
     request: FetchRequest,
     session: &mut Option<FetchSession>,
@@ -90,15 +94,18 @@ pub(super) fn plan(
             .last()
             .is_some_and(|t| t.name == wanted.name && t.id == wanted.id);
         if !same_topic {
-            topics.push(Named {
+            let mut named = Named {
                 name: wanted.name.clone(),
                 id: wanted.id,
                 partitions: Vec::new(),
-            });
+                refusal: wanted.name.is_none().then_some(UNKNOWN_TOPIC_ID),
+            };
+            named.authorize(access, Operation::Read);
+            topics.push(named);
         }
         let topic = topics.last_mut().expect("pushed above");
         topic.partitions.push(wanted.partition);
-        let Some(name) = &wanted.name else {
+        let Some(name) = topic.served() else {
             continue;
         };
         let max_bytes = u64::try_from(wanted.partition_max_bytes)
@@ -113,7 +120,7 @@ pub(super) fn plan(
                 .map(LeaderEpoch),
         };
         let index = u32::try_from(wanted.partition).unwrap_or(u32::MAX);
-        parts.push((TopicPartition::new(name.as_str(), index), op));
+        parts.push((TopicPartition::new(name, index), op));
     }
     Plan::Parts {
         planned: AnyPlanned::Fetch(Planned {
@@ -161,8 +168,10 @@ pub(super) fn finish(head: &Head, planned: Planned, results: Vec<PartResult>) ->
                 .partitions
                 .iter()
                 .map(|&index| {
-                    let result = named.name.as_ref().and_then(|_| results.next());
-                    let partition = partition_response(index, result);
+                    let partition = match named.refusal {
+                        None => partition_response(index, results.next()),
+                        Some(code) => refused(index, code),
+                    };
                     codes.push(partition.error_code);
                     partition
                 })
@@ -199,23 +208,25 @@ fn pieces(encoded: Vec<Piece<FileSlice>>) -> Vec<OutPiece> {
         .collect()
 }
 
-/// A partition's answer from its part's result; `None`: its topic's id is unknown.
+/// A partition of a topic refused before any part ran, with `code`.
+fn refused(index: i32, code: i16) -> FetchPartition<FileSlice> {
+    FetchPartition {
+        partition_index: index,
+        error_code: code,
+        high_watermark: -1,
+        last_stable_offset: -1,
+        log_start_offset: -1,
+        diverging_epoch: None,
+        current_leader: None,
+        preferred_read_replica: -1,
+        records: Vec::new(),
+    }
+}
+
+/// A partition's answer from its part's result.
 fn partition_response(index: i32, result: Option<PartResult>) -> FetchPartition<FileSlice> {
     let outcome = match result {
         Some(PartResult::Fetch(outcome)) => outcome,
-        None => {
-            return FetchPartition {
-                partition_index: index,
-                error_code: UNKNOWN_TOPIC_ID,
-                high_watermark: -1,
-                last_stable_offset: -1,
-                log_start_offset: -1,
-                diverging_epoch: None,
-                current_leader: None,
-                preferred_read_replica: -1,
-                records: Vec::new(),
-            };
-        }
         other => unreachable!("a fetch part answered {other:?}"),
     };
     let FetchOutcome {

@@ -6,6 +6,11 @@
 //! rebalance, a follower's SyncGroup for the leader's assignment. ListGroups asks every
 //! partition of the offsets topic and lists the groups of those led here, as a Kafka broker
 //! lists the groups it coordinates.
+//!
+//! Joining, syncing, heartbeating and leaving need Read on the group, describing it Describe,
+//! deleting it or its offsets Delete (and Read on each topic whose offsets go): a refused
+//! group is answered GROUP_AUTHORIZATION_FAILED without reaching its coordinator. ListGroups
+//! lists every group with Describe on the cluster, else those the client may describe.
 
 use std::net::SocketAddr;
 
@@ -26,8 +31,15 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use ringlog_replication::KafkaError;
 
-use super::{Head, Plan, Planned as AnyPlanned, code, count_errors, respond};
+use kafka_protocol::messages::ApiKey;
+use ringlog_security::acl::{CLUSTER_NAME, Operation, ResourceType};
+
+use super::{
+    GROUP_AUTHORIZATION_FAILED, Head, Plan, Planned as AnyPlanned, TOPIC_AUTHORIZATION_FAILED,
+    code, count_errors, respond,
+};
 use crate::connection::OutPiece;
+use crate::frontend::access::Access;
 use crate::frontend::groups::{
     client_host, list_parts, merge_listings, millis, offsets_partition, parts_per_group,
 };
@@ -57,14 +69,52 @@ pub(super) enum Planned {
     Heartbeat,
     /// The members asked to leave, in request order (v0-2: the one member).
     Leave,
-    /// The groups asked about, one part each, in request order.
-    Describe(Vec<String>),
-    /// One part per partition of the offsets topic.
-    List,
-    /// The groups to delete, one part each, in request order.
-    Delete(Vec<String>),
-    /// The request's topics and partitions, in order: the part answers each.
-    OffsetDelete,
+    /// The groups asked about in request order, each sent as a part with the operations
+    /// the client may do on it (Kafka's bit field, or "not asked for"), or refused.
+    Describe(Vec<(String, Result<i32, i16>)>),
+    /// One part per partition of the offsets topic; the answer lists the groups `access`
+    /// may see.
+    List(Access),
+    /// The groups to delete in request order, each sent as a part or refused.
+    Delete(Vec<(String, Result<(), i16>)>),
+    /// The request's topics and partitions, in order: the part answers each, but for these
+    /// topics' partitions, refused (TOPIC_AUTHORIZATION_FAILED) without reaching it.
+    OffsetDelete(Vec<(TopicName, Vec<i32>)>),
+}
+
+/// Kafka's "authorized operations not asked for" (`-2147483648`).
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+/// Whether a JoinGroup, SyncGroup, Heartbeat or LeaveGroup may go to its group: it needs
+/// Read on the group, else it is answered GROUP_AUTHORIZATION_FAILED at once (the `Err`
+/// holds the answer).
+pub(super) fn readable(
+    access: &Access,
+    head: &Head,
+    group: &GroupId,
+    member_id: &StrBytes,
+) -> Result<(), Vec<OutPiece>> {
+    if access.allows(Operation::Read, ResourceType::Group, &group.0) {
+        return Ok(());
+    }
+    let error = GROUP_AUTHORIZATION_FAILED;
+    count_errors(head, [error]);
+    Err(match head.api {
+        ApiKey::JoinGroup => {
+            // Not nullable before v7.
+            let protocol_name = (head.version < JOIN_PROTOCOL_TYPE_FROM).then(StrBytes::default);
+            let response = JoinGroupResponse::default()
+                .with_error_code(error)
+                .with_generation_id(-1)
+                .with_protocol_name(protocol_name)
+                .with_member_id(member_id.clone());
+            respond(head, &response)
+        }
+        ApiKey::SyncGroup => respond(head, &SyncGroupResponse::default().with_error_code(error)),
+        ApiKey::Heartbeat => respond(head, &HeartbeatResponse::default().with_error_code(error)),
+        ApiKey::LeaveGroup => respond(head, &LeaveGroupResponse::default().with_error_code(error)),
+        other => unreachable!("{other:?} is not a member's group request"),
+    })
 }
 
 fn one_part(planned: Planned, group: &str, op: GroupOp) -> Plan {
@@ -175,9 +225,24 @@ pub(super) fn plan_leave(head: &Head, request: LeaveGroupRequest) -> Plan {
     one_part(Planned::Leave, &group, GroupOp::Leave(leave))
 }
 
-pub(super) fn plan_describe(request: DescribeGroupsRequest) -> Plan {
-    let groups: Vec<String> = request.groups.iter().map(|g| string(&g.0)).collect();
-    let parts = parts_per_group(&groups, |g| GroupOp::Describe(g.to_string()));
+pub(super) fn plan_describe(access: &Access, request: DescribeGroupsRequest) -> Plan {
+    let groups: Vec<(String, Result<i32, i16>)> = request
+        .groups
+        .iter()
+        .map(|g| {
+            let group = string(&g.0);
+            let asked = match access.allows(Operation::Describe, ResourceType::Group, &group) {
+                false => Err(GROUP_AUTHORIZATION_FAILED),
+                true if request.include_authorized_operations => {
+                    Ok(access.authorized_operations(ResourceType::Group, &group))
+                }
+                true => Ok(AUTHORIZED_OPERATIONS_OMITTED),
+            };
+            (group, asked)
+        })
+        .collect();
+    let sent: Vec<String> = allowed_groups(&groups);
+    let parts = parts_per_group(&sent, |g| GroupOp::Describe(g.to_string()));
     Plan::Parts {
         planned: AnyPlanned::Group(Planned::Describe(groups)),
         parts,
@@ -185,7 +250,16 @@ pub(super) fn plan_describe(request: DescribeGroupsRequest) -> Plan {
     }
 }
 
-pub(super) fn plan_list(request: ListGroupsRequest) -> Plan {
+/// The groups of a request that are sent as parts, in request order.
+fn allowed_groups<T>(groups: &[(String, Result<T, i16>)]) -> Vec<String> {
+    groups
+        .iter()
+        .filter(|(_, asked)| asked.is_ok())
+        .map(|(group, _)| group.clone())
+        .collect()
+}
+
+pub(super) fn plan_list(access: &Access, request: ListGroupsRequest) -> Plan {
     let no_classic = !request.types_filter.is_empty()
         && !request
             .types_filter
@@ -193,15 +267,27 @@ pub(super) fn plan_list(request: ListGroupsRequest) -> Plan {
             .any(|t| t.as_str().eq_ignore_ascii_case(CLASSIC));
     let parts = list_parts(request.states_filter.iter().map(|s| s.as_str()), no_classic);
     Plan::Parts {
-        planned: AnyPlanned::Group(Planned::List),
+        planned: AnyPlanned::Group(Planned::List(access.clone())),
         parts,
         min_bytes: 0,
     }
 }
 
-pub(super) fn plan_delete(request: DeleteGroupsRequest) -> Plan {
-    let groups: Vec<String> = request.groups_names.iter().map(|g| string(&g.0)).collect();
-    let parts = parts_per_group(&groups, |g| GroupOp::Delete(g.to_string()));
+pub(super) fn plan_delete(access: &Access, request: DeleteGroupsRequest) -> Plan {
+    let groups: Vec<(String, Result<(), i16>)> = request
+        .groups_names
+        .iter()
+        .map(|g| {
+            let group = string(&g.0);
+            let asked = match access.allows(Operation::Delete, ResourceType::Group, &group) {
+                true => Ok(()),
+                false => Err(GROUP_AUTHORIZATION_FAILED),
+            };
+            (group, asked)
+        })
+        .collect();
+    let sent = allowed_groups(&groups);
+    let parts = parts_per_group(&sent, |g| GroupOp::Delete(g.to_string()));
     Plan::Parts {
         planned: AnyPlanned::Group(Planned::Delete(groups)),
         parts,
@@ -209,10 +295,29 @@ pub(super) fn plan_delete(request: DeleteGroupsRequest) -> Plan {
     }
 }
 
-pub(super) fn plan_offset_delete(request: OffsetDeleteRequest) -> Plan {
+pub(super) fn plan_offset_delete(
+    access: &Access,
+    head: &Head,
+    request: OffsetDeleteRequest,
+) -> Plan {
     let group = string(&request.group_id.0);
-    let partitions = request
+    if !access.allows(Operation::Delete, ResourceType::Group, &group) {
+        count_errors(head, [GROUP_AUTHORIZATION_FAILED]);
+        let response = OffsetDeleteResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
+        return Plan::Respond(respond(head, &response));
+    }
+    let (topics, refused): (Vec<_>, Vec<_>) = request
         .topics
+        .into_iter()
+        .partition(|t| access.allows(Operation::Read, ResourceType::Topic, &t.name.0));
+    let refused = refused
+        .into_iter()
+        .map(|t| {
+            let partitions = t.partitions.iter().map(|p| p.partition_index).collect();
+            (t.name, partitions)
+        })
+        .collect();
+    let partitions = topics
         .iter()
         .flat_map(|t| {
             let topic = string(&t.name.0);
@@ -228,7 +333,7 @@ pub(super) fn plan_offset_delete(request: OffsetDeleteRequest) -> Plan {
         group: group.clone(),
         partitions,
     };
-    one_part(Planned::OffsetDelete, &group, op)
+    one_part(Planned::OffsetDelete(refused), &group, op)
 }
 
 /// The answer from the parts' results.
@@ -261,10 +366,17 @@ pub(super) fn finish(head: &Head, planned: Planned, results: Vec<PartResult>) ->
         Planned::Describe(groups) => {
             let described = groups
                 .into_iter()
-                .zip(answers)
-                .map(|(group, answer)| match answer {
-                    GroupAnswer::Describe(outcome) => described(head, group, outcome),
-                    other => unreachable!("a describe answered {other:?}"),
+                .map(|(group, asked)| match asked {
+                    Err(error) => DescribedGroup::default()
+                        .with_group_id(GroupId(str_bytes(group)))
+                        .with_error_code(error)
+                        .with_group_state(str_bytes(GroupState::Dead.name())),
+                    Ok(operations) => match answers.next() {
+                        Some(GroupAnswer::Describe(outcome)) => {
+                            described(head, group, outcome).with_authorized_operations(operations)
+                        }
+                        other => unreachable!("a describe answered {other:?}"),
+                    },
                 })
                 .collect::<Vec<_>>();
             count_errors(head, described.iter().map(|g| g.error_code));
@@ -273,23 +385,30 @@ pub(super) fn finish(head: &Head, planned: Planned, results: Vec<PartResult>) ->
                 &DescribeGroupsResponse::default().with_groups(described),
             )
         }
-        Planned::List => list_response(head, answers),
+        Planned::List(access) => list_response(head, &access, answers),
         Planned::Delete(groups) => {
             let results = groups
                 .into_iter()
-                .zip(answers)
-                .map(|(group, answer)| match answer {
-                    GroupAnswer::Delete(error) => DeletableGroupResult::default()
+                .map(|(group, asked)| {
+                    let error = match asked {
+                        Err(error) => error,
+                        Ok(()) => match answers.next() {
+                            Some(GroupAnswer::Delete(error)) => code(error),
+                            other => unreachable!("a delete answered {other:?}"),
+                        },
+                    };
+                    DeletableGroupResult::default()
                         .with_group_id(GroupId(str_bytes(group)))
-                        .with_error_code(code(error)),
-                    other => unreachable!("a delete answered {other:?}"),
+                        .with_error_code(error)
                 })
                 .collect::<Vec<_>>();
             count_errors(head, results.iter().map(|r| r.error_code));
             respond(head, &DeleteGroupsResponse::default().with_results(results))
         }
-        Planned::OffsetDelete => match answers.next() {
-            Some(GroupAnswer::DeleteOffsets(outcome)) => offset_delete_response(head, outcome),
+        Planned::OffsetDelete(refused) => match answers.next() {
+            Some(GroupAnswer::DeleteOffsets(outcome)) => {
+                offset_delete_response(head, outcome, refused)
+            }
             other => unreachable!("an offset delete answered {other:?}"),
         },
     }
@@ -410,11 +529,19 @@ fn described(
     }
 }
 
-fn list_response(head: &Head, answers: impl Iterator<Item = GroupAnswer>) -> Vec<OutPiece> {
+fn list_response(
+    head: &Head,
+    access: &Access,
+    answers: impl Iterator<Item = GroupAnswer>,
+) -> Vec<OutPiece> {
     let (groups, error) = merge_listings(answers);
     let with_types = head.version >= LIST_TYPES_FROM;
+    let every_group = access.shows(Operation::Describe, ResourceType::Cluster, CLUSTER_NAME);
     let listed = groups
         .into_iter()
+        .filter(|g| {
+            every_group || access.shows(Operation::Describe, ResourceType::Group, &g.group_id)
+        })
         .map(|g| {
             let listed = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(g.group_id)))
@@ -437,6 +564,7 @@ fn list_response(head: &Head, answers: impl Iterator<Item = GroupAnswer>) -> Vec
 fn offset_delete_response(
     head: &Head,
     outcome: Result<Vec<(String, u32, Option<KafkaError>)>, KafkaError>,
+    refused: Vec<(TopicName, Vec<i32>)>,
 ) -> Vec<OutPiece> {
     let response = match outcome {
         Err(error) => OffsetDeleteResponse::default().with_error_code(error.code()),
@@ -455,6 +583,19 @@ fn offset_delete_response(
                     ),
                 }
             }
+            topics.extend(refused.into_iter().map(|(name, partitions)| {
+                let partitions = partitions
+                    .into_iter()
+                    .map(|index| {
+                        OffsetDeleteResponsePartition::default()
+                            .with_partition_index(index)
+                            .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                    })
+                    .collect();
+                OffsetDeleteResponseTopic::default()
+                    .with_name(name)
+                    .with_partitions(partitions)
+            }));
             OffsetDeleteResponse::default().with_topics(topics)
         }
     };
@@ -557,7 +698,11 @@ mod tests {
             GroupAnswer::List(Err(KafkaError::NotCoordinator)),
             GroupAnswer::List(Ok(vec![listing("a")])),
         ];
-        let pieces = list_response(&head(ApiKey::ListGroups, 5), answers.into_iter());
+        let pieces = list_response(
+            &head(ApiKey::ListGroups, 5),
+            &Access::open(),
+            answers.into_iter(),
+        );
         assert_eq!(pieces.len(), 1);
     }
 }

@@ -17,10 +17,12 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::offsets::{kafka_epoch, kafka_offset, leader_epoch};
-use super::topics::{PlannedTopics, answer_parts, plan_parts};
+use super::topics::{PlannedTopics, answer_parts, plan_parts, unless_allowed};
 use super::{Head, Plan, Planned as AnyPlanned, code, count_errors, respond};
 use crate::connection::OutPiece;
+use crate::frontend::access::Access;
 use crate::ops::{PartOp, PartResult};
+use ringlog_security::acl::Operation;
 
 /// What the answer needs: the topics' partitions in request order.
 #[derive(Debug)]
@@ -28,10 +30,11 @@ pub(super) struct Planned {
     topics: PlannedTopics,
 }
 
-pub(super) fn plan(request: OffsetForLeaderEpochRequest) -> Plan {
+pub(super) fn plan(access: &Access, request: OffsetForLeaderEpochRequest) -> Plan {
     let requested = request.topics.into_iter().map(|t| (t.topic, t.partitions));
     let (topics, parts) = plan_parts(
         requested,
+        unless_allowed(access, Operation::Describe),
         |p| p.partition,
         |p| PartOp::OffsetForLeaderEpoch {
             leader_epoch: leader_epoch(p.leader_epoch),
@@ -67,16 +70,18 @@ pub(super) fn finish(head: &Head, planned: Planned, results: Vec<PartResult>) ->
     )
 }
 
-fn end_offset(index: i32, result: Option<PartResult>) -> EpochEndOffset {
-    let Some(PartResult::EpochEndOffset { error, end }) = result else {
-        unreachable!("an offset for leader epoch part answered {result:?}");
+fn end_offset(index: i32, result: Result<PartResult, i16>) -> EpochEndOffset {
+    let (error, end) = match result {
+        Ok(PartResult::EpochEndOffset { error, end }) => (code(error), end),
+        Err(refused) => (refused, None),
+        Ok(other) => unreachable!("an offset for leader epoch part answered {other:?}"),
     };
     let (epoch, offset) = end.map_or((-1, -1), |(epoch, offset)| {
         (kafka_epoch(epoch), kafka_offset(offset))
     });
     EpochEndOffset::default()
         .with_partition(index)
-        .with_error_code(code(error))
+        .with_error_code(error)
         .with_leader_epoch(epoch)
         .with_end_offset(offset)
 }
@@ -110,7 +115,7 @@ mod tests {
 
     #[test]
     fn each_partition_asks_its_leader_with_the_epochs_it_named() {
-        let Plan::Parts { parts, .. } = plan(request()) else {
+        let Plan::Parts { parts, .. } = plan(&Access::open(), request()) else {
             panic!("partition parts");
         };
         let ops: Vec<_> = parts
@@ -138,7 +143,7 @@ mod tests {
 
     #[test]
     fn answers_carry_the_epoch_and_its_end_or_undefined_or_the_error() {
-        let Plan::Parts { planned, .. } = plan(request()) else {
+        let Plan::Parts { planned, .. } = plan(&Access::open(), request()) else {
             panic!("partition parts");
         };
         let AnyPlanned::OffsetForLeaderEpoch(planned) = planned else {

@@ -1,5 +1,9 @@
 //! The requests answered from the catalog alone: ApiVersions, Metadata, DescribeCluster and
 //! FindCoordinator.
+//! With the authorizer on, Metadata of every topic shows those the client may describe;
+//! a topic named without Describe, or to be created on first use without Create, is answered
+//! TOPIC_AUTHORIZATION_FAILED (by id: with no name); the authorized operations asked for (v8
+//! and later) are the client's.
 //! Brokers are given by their Kafka listener (a broker without one is left out); the
 //! controller a client is told of is the broker it asks, which forwards admin requests to
 //! the controller quorum itself.
@@ -18,10 +22,16 @@ use kafka_protocol::protocol::StrBytes;
 use ringlog_replication::{KafkaError, TopicId, TopicPartition};
 use uuid::Uuid;
 
-use super::{Head, SASL_SERVED, SERVED, count_errors, respond};
+use ringlog_security::acl::{Operation, ResourceType};
+
+use super::{
+    GROUP_AUTHORIZATION_FAILED, Head, SASL_SERVED, SERVED, TOPIC_AUTHORIZATION_FAILED,
+    count_errors, respond,
+};
 use crate::bus::Shared;
 use crate::catalog::{BrokerEntry, Catalog};
 use crate::connection::OutPiece;
+use crate::frontend::access::Access;
 use crate::offsets::{OFFSETS_TOPIC, partition_for};
 
 /// Kafka's UNKNOWN_TOPIC_ID.
@@ -73,7 +83,12 @@ fn live_brokers(
         })
 }
 
-pub(super) fn answer(shared: &Shared, head: &Head, request: MetadataRequest) -> Vec<OutPiece> {
+pub(super) fn answer(
+    shared: &Shared,
+    access: &Access,
+    head: &Head,
+    request: MetadataRequest,
+) -> Vec<OutPiece> {
     let catalog = shared.catalog();
     let brokers = live_brokers(&catalog)
         .map(|(id, host, port, rack)| {
@@ -89,9 +104,12 @@ pub(super) fn answer(shared: &Shared, head: &Head, request: MetadataRequest) -> 
         None => true,
         Some(topics) => head.version == 0 && topics.is_empty(),
     };
+    let auto_create = request.allow_auto_topic_creation || head.version < 4;
+    let auto_created = auto_create && shared.options.config.auto_create_topics_enable;
     let names: Vec<Asked> = if every_topic {
         catalog
             .topics()
+            .filter(|(name, _)| access.shows(Operation::Describe, ResourceType::Topic, name))
             .map(|(name, _)| Asked::Name(topic_name(name)))
             .collect()
     } else {
@@ -99,30 +117,52 @@ pub(super) fn answer(shared: &Shared, head: &Head, request: MetadataRequest) -> 
         let topics = request.topics.unwrap_or_default();
         topics
             .into_iter()
-            .map(|topic| match topic.name {
-                Some(name) => Asked::Name(name),
-                None => {
-                    let id = TopicId(topic.topic_id.into_bytes());
-                    match catalog.topic_named_by(id) {
-                        Some(name) => Asked::Name(topic_name(name)),
-                        None => Asked::UnknownId(topic.topic_id),
+            .map(|topic| {
+                let (name, by_id) = match topic.name {
+                    Some(name) => (name, None),
+                    None => {
+                        let id = TopicId(topic.topic_id.into_bytes());
+                        match catalog.topic_named_by(id) {
+                            Some(name) => (topic_name(name), Some(topic.topic_id)),
+                            None => return Asked::UnknownId(topic.topic_id),
+                        }
                     }
+                };
+                let denied = || Asked::Denied {
+                    name: by_id.is_none().then(|| name.clone()),
+                    id: by_id.unwrap_or_default(),
+                };
+                if !access.allows(Operation::Describe, ResourceType::Topic, &name.0) {
+                    return denied();
                 }
+                let created_here = auto_created && catalog.topic(&name.0).is_none();
+                if created_here && !access.may_create_topic(&name.0) {
+                    return denied();
+                }
+                Asked::Name(name)
             })
             .collect()
     };
-    let auto_create = request.allow_auto_topic_creation || head.version < 4;
     if auto_create && !every_topic {
         let named = names.iter().filter_map(|asked| match asked {
             Asked::Name(name) => Some(name.0.as_str()),
-            Asked::UnknownId(_) => None,
+            Asked::UnknownId(_) | Asked::Denied { .. } => None,
         });
         super::super::auto_create(shared, named);
     }
-    let auto_created = auto_create && shared.options.config.auto_create_topics_enable;
     let topics: Vec<MetadataResponseTopic> = names
         .into_iter()
-        .map(|name| topic(&catalog, name, auto_created))
+        .map(|name| {
+            let topic = topic(&catalog, name, auto_created);
+            match request.include_topic_authorized_operations && topic.error_code == 0 {
+                true => {
+                    let name = topic.name.as_ref().map_or("", |n| n.0.as_str());
+                    let operations = access.authorized_operations(ResourceType::Topic, name);
+                    topic.with_topic_authorized_operations(operations)
+                }
+                false => topic,
+            }
+        })
         .collect();
     count_errors(
         head,
@@ -138,7 +178,10 @@ pub(super) fn answer(shared: &Shared, head: &Head, request: MetadataRequest) -> 
         .with_cluster_id(cluster_id)
         .with_controller_id(BrokerId(broker_id(shared.options.node_id)))
         .with_topics(topics)
-        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+        .with_cluster_authorized_operations(match request.include_cluster_authorized_operations {
+            true => access.authorized_operations(ResourceType::Cluster, CLUSTER),
+            false => AUTHORIZED_OPERATIONS_OMITTED,
+        });
     respond(head, &response)
 }
 
@@ -147,7 +190,16 @@ enum Asked {
     Name(TopicName),
     /// By an id no topic has.
     UnknownId(Uuid),
+    /// A topic the client may not describe (or create on first use): by its name, or by its
+    /// id, whose name the answer does not give away.
+    Denied {
+        name: Option<TopicName>,
+        id: Uuid,
+    },
 }
+
+/// The name of the cluster resource.
+const CLUSTER: &str = ringlog_security::acl::CLUSTER_NAME;
 
 fn topic(catalog: &Catalog, asked: Asked, auto_created: bool) -> MetadataResponseTopic {
     let response = MetadataResponseTopic::default()
@@ -156,6 +208,12 @@ fn topic(catalog: &Catalog, asked: Asked, auto_created: bool) -> MetadataRespons
         Asked::Name(name) => name,
         Asked::UnknownId(id) => {
             return response.with_topic_id(id).with_error_code(UNKNOWN_TOPIC_ID);
+        }
+        Asked::Denied { name, id } => {
+            return response
+                .with_name(name)
+                .with_topic_id(id)
+                .with_error_code(TOPIC_AUTHORIZATION_FAILED);
         }
     };
     let Some(entry) = catalog.topic(name.0.as_str()) else {
@@ -204,6 +262,7 @@ fn topic(catalog: &Catalog, asked: Asked, auto_created: bool) -> MetadataRespons
 /// the broker asked as the controller (see the module doc).
 pub(super) fn describe_cluster(
     shared: &Shared,
+    access: &Access,
     head: &Head,
     request: DescribeClusterRequest,
 ) -> Vec<OutPiece> {
@@ -236,7 +295,10 @@ pub(super) fn describe_cluster(
         .with_cluster_id(StrBytes::from_string(cluster_id))
         .with_controller_id(BrokerId(broker_id(shared.options.node_id)))
         .with_brokers(brokers)
-        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+        .with_cluster_authorized_operations(match request.include_cluster_authorized_operations {
+            true => access.authorized_operations(ResourceType::Cluster, CLUSTER),
+            false => AUTHORIZED_OPERATIONS_OMITTED,
+        });
     respond(head, &response)
 }
 
@@ -244,6 +306,7 @@ pub(super) fn describe_cluster(
 /// the offsets topic. Transactions have no coordinator in ringlog.
 pub(super) fn find_coordinator(
     shared: &Shared,
+    access: &Access,
     head: &Head,
     request: FindCoordinatorRequest,
 ) -> Vec<OutPiece> {
@@ -253,7 +316,7 @@ pub(super) fn find_coordinator(
             .coordinator_keys
             .iter()
             .map(|key| {
-                let found = coordinator(shared, request.key_type, key.as_str());
+                let found = coordinator(shared, access, request.key_type, key.as_str());
                 let answered = Coordinator::default().with_key(key.clone());
                 match found {
                     Ok((node_id, host, port)) => answered
@@ -261,7 +324,7 @@ pub(super) fn find_coordinator(
                         .with_host(host)
                         .with_port(port),
                     Err((error, message)) => answered
-                        .with_error_code(error.code())
+                        .with_error_code(error)
                         .with_error_message(Some(StrBytes::from_string(message)))
                         .with_node_id(BrokerId(-1))
                         .with_port(-1),
@@ -271,13 +334,13 @@ pub(super) fn find_coordinator(
         count_errors(head, coordinators.iter().map(|c| c.error_code));
         FindCoordinatorResponse::default().with_coordinators(coordinators)
     } else {
-        let response = match coordinator(shared, request.key_type, request.key.as_str()) {
+        let response = match coordinator(shared, access, request.key_type, request.key.as_str()) {
             Ok((node_id, host, port)) => FindCoordinatorResponse::default()
                 .with_node_id(BrokerId(node_id))
                 .with_host(host)
                 .with_port(port),
             Err((error, message)) => FindCoordinatorResponse::default()
-                .with_error_code(error.code())
+                .with_error_code(error)
                 .with_error_message(Some(StrBytes::from_string(message)))
                 .with_node_id(BrokerId(-1))
                 .with_port(-1),
@@ -291,21 +354,25 @@ pub(super) fn find_coordinator(
 /// The first FindCoordinator version that looks up a batch of keys (KIP-699).
 const BATCHED_COORDINATORS_FROM: i16 = 4;
 
-/// The coordinator's id, host and port, or why there is none.
+/// The coordinator's id, host and port, or why there is none (an error code and a message).
+/// Finding a group's coordinator needs Describe on the group.
 fn coordinator(
     shared: &Shared,
+    access: &Access,
     key_type: i8,
     group: &str,
-) -> Result<(i32, StrBytes, i32), (KafkaError, String)> {
+) -> Result<(i32, StrBytes, i32), (i16, String)> {
+    let unavailable = |why: String| (KafkaError::CoordinatorNotAvailable.code(), why);
     if key_type != 0 {
-        return Err((
-            KafkaError::CoordinatorNotAvailable,
-            format!("key type {key_type} has no coordinator: ringlog has no transactions"),
-        ));
+        let why = format!("key type {key_type} has no coordinator: ringlog has no transactions");
+        return Err(unavailable(why));
+    }
+    if !access.allows(Operation::Describe, ResourceType::Group, group) {
+        let why = format!("not authorized to describe group {group:?}");
+        return Err((GROUP_AUTHORIZATION_FAILED, why));
     }
     let catalog = shared.catalog();
     let offsets = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
-    let unavailable = |why: String| (KafkaError::CoordinatorNotAvailable, why);
     let partition = catalog
         .partition(&offsets)
         .ok_or_else(|| unavailable(format!("{offsets} does not exist yet")))?;

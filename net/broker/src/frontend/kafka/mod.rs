@@ -20,7 +20,7 @@
 //! | `delete_records`     | DeleteRecords: moving log start offsets forward                |
 //! | `producer_id`        | InitProducerId: idempotent producers' ids (transactional ids refused) |
 //! | `scram`              | DescribeUserScramCredentials, AlterUserScramCredentials: users' SCRAM credentials |
-//! | `acls`               | CreateAcls, DescribeAcls, DeleteAcls: the ACL bindings (stored, not enforced yet) |
+//! | `acls`               | CreateAcls, DescribeAcls, DeleteAcls: the ACL bindings           |
 //! | `sasl`               | SaslHandshake, SaslAuthenticate: a connection's SASL authentication (`frontend::sasl` runs it) |
 //!
 //! A request's steps: [`read_request`] cuts the frame, reads the header, decodes the body at
@@ -40,14 +40,23 @@
 //! the body is decoded): before authentication, during the exchange, and after the session
 //! expired, any request but ApiVersions (before the handshake), SaslHandshake and
 //! SaslAuthenticate closes the connection, as Kafka closes it.
+//!
+//! With `authorizer_enabled` each request is checked against the ACLs as Kafka checks it
+//! ([`crate::frontend::access`]): every handler is given the request's [`Access`] and asks it
+//! about each topic, group or the cluster it touches, and answers a denial with Kafka's
+//! TOPIC_, GROUP_ or CLUSTER_AUTHORIZATION_FAILED where the response puts that resource's
+//! error. ApiVersions, SaslHandshake and SaslAuthenticate need no permission.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::{
+    ApiKey, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
+};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
+use super::access::Access;
 use super::sasl::{Authentication, Gate, RequestKind};
 use super::{Pending as AnyPending, Read, Step, Unframeable};
 use crate::bus::Shared;
@@ -144,6 +153,8 @@ fn served(api_key: i16, sasl: bool) -> Option<(ApiKey, i16, i16)> {
 pub(crate) struct ConnState {
     fetch_session: Option<fetch_session::FetchSession>,
     peer: SocketAddr,
+    /// The client's IP address as ACLs name hosts.
+    host: String,
     authentication: Authentication,
 }
 
@@ -152,6 +163,7 @@ impl ConnState {
         ConnState {
             fetch_session: None,
             peer,
+            host: peer.ip().to_string(),
             authentication,
         }
     }
@@ -353,6 +365,8 @@ fn plan(
         version,
         correlation_id: raw.correlation_id,
     };
+    let access = Access::new(shared, || conn.authentication.principal(), &conn.host);
+    let access = &access;
     let plan = match api {
         ApiKey::ApiVersions => {
             let response = metadata::api_versions(0, sasl_listener);
@@ -368,74 +382,118 @@ fn plan(
         }
         ApiKey::Metadata => Plan::Respond(metadata::answer(
             shared,
+            access,
             &head,
             decode_body(raw, &head, &mut body)?,
         )),
         ApiKey::DescribeCluster => {
             let request = decode_body(raw, &head, &mut body)?;
-            Plan::Respond(metadata::describe_cluster(shared, &head, request))
+            Plan::Respond(metadata::describe_cluster(shared, access, &head, request))
         }
         ApiKey::FindCoordinator => Plan::Respond(metadata::find_coordinator(
             shared,
+            access,
             &head,
             decode_body(raw, &head, &mut body)?,
         )),
-        ApiKey::Produce => produce::plan(shared, &head, decode_body(raw, &head, &mut body)?),
+        ApiKey::Produce => {
+            produce::plan(shared, access, &head, decode_body(raw, &head, &mut body)?)
+        }
         ApiKey::Fetch => {
             let request = decode_body(raw, &head, &mut body)?;
-            fetch::plan(shared, &head, request, &mut conn.fetch_session)
+            fetch::plan(shared, access, &head, request, &mut conn.fetch_session)
         }
-        ApiKey::ListOffsets => offsets::plan_list(&head, decode_body(raw, &head, &mut body)?),
+        ApiKey::ListOffsets => offsets::plan_list(access, decode_body(raw, &head, &mut body)?),
         ApiKey::OffsetCommit => {
-            offsets::plan_commit(shared, &head, decode_body(raw, &head, &mut body)?)
+            offsets::plan_commit(shared, access, &head, decode_body(raw, &head, &mut body)?)
         }
-        ApiKey::OffsetFetch => offsets::plan_fetch(&head, decode_body(raw, &head, &mut body)?),
-        ApiKey::OffsetForLeaderEpoch => leader_epoch::plan(decode_body(raw, &head, &mut body)?),
+        ApiKey::OffsetFetch => {
+            offsets::plan_fetch(access, &head, decode_body(raw, &head, &mut body)?)
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            leader_epoch::plan(access, decode_body(raw, &head, &mut body)?)
+        }
         ApiKey::InitProducerId => {
             let client_id = raw.client_id.as_deref().unwrap_or("");
-            producer_id::plan(&head, client_id, decode_body(raw, &head, &mut body)?)
+            producer_id::plan(
+                access,
+                &head,
+                client_id,
+                decode_body(raw, &head, &mut body)?,
+            )
         }
         ApiKey::DeleteRecords => delete_records::plan(
+            access,
             decode_body(raw, &head, &mut body)?,
             shared.options.config.request_timeout,
         ),
-        ApiKey::CreateTopics => admin::plan_create(decode_body(raw, &head, &mut body)?),
-        ApiKey::DeleteTopics => admin::plan_delete(decode_body(raw, &head, &mut body)?),
+        ApiKey::CreateTopics => admin::plan_create(access, decode_body(raw, &head, &mut body)?),
+        ApiKey::DeleteTopics => admin::plan_delete(access, decode_body(raw, &head, &mut body)?),
         ApiKey::CreatePartitions => {
-            admin::plan_create_partitions(decode_body(raw, &head, &mut body)?)
+            admin::plan_create_partitions(access, decode_body(raw, &head, &mut body)?)
         }
         ApiKey::DescribeConfigs => Plan::Respond(admin::describe_configs(
             shared,
+            access,
             &head,
             decode_body(raw, &head, &mut body)?,
         )),
-        ApiKey::AlterConfigs => admin::plan_alter(shared, decode_body(raw, &head, &mut body)?),
+        ApiKey::AlterConfigs => {
+            admin::plan_alter(shared, access, decode_body(raw, &head, &mut body)?)
+        }
         ApiKey::IncrementalAlterConfigs => {
-            admin::plan_incremental(shared, decode_body(raw, &head, &mut body)?)
+            admin::plan_incremental(shared, access, decode_body(raw, &head, &mut body)?)
         }
         ApiKey::JoinGroup => {
             let client_id = raw.client_id.as_deref().unwrap_or("");
-            let request = decode_body(raw, &head, &mut body)?;
-            groups::plan_join(&head, client_id, conn.peer, request)
+            let request: JoinGroupRequest = decode_body(raw, &head, &mut body)?;
+            match groups::readable(access, &head, &request.group_id, &request.member_id) {
+                Ok(()) => groups::plan_join(&head, client_id, conn.peer, request),
+                Err(refused) => Plan::Respond(refused),
+            }
         }
-        ApiKey::SyncGroup => groups::plan_sync(decode_body(raw, &head, &mut body)?),
-        ApiKey::Heartbeat => groups::plan_heartbeat(decode_body(raw, &head, &mut body)?),
-        ApiKey::LeaveGroup => groups::plan_leave(&head, decode_body(raw, &head, &mut body)?),
-        ApiKey::DescribeGroups => groups::plan_describe(decode_body(raw, &head, &mut body)?),
-        ApiKey::ListGroups => groups::plan_list(decode_body(raw, &head, &mut body)?),
-        ApiKey::DeleteGroups => groups::plan_delete(decode_body(raw, &head, &mut body)?),
-        ApiKey::OffsetDelete => groups::plan_offset_delete(decode_body(raw, &head, &mut body)?),
+        ApiKey::SyncGroup => {
+            let request: SyncGroupRequest = decode_body(raw, &head, &mut body)?;
+            match groups::readable(access, &head, &request.group_id, &request.member_id) {
+                Ok(()) => groups::plan_sync(request),
+                Err(refused) => Plan::Respond(refused),
+            }
+        }
+        ApiKey::Heartbeat => {
+            let request: HeartbeatRequest = decode_body(raw, &head, &mut body)?;
+            match groups::readable(access, &head, &request.group_id, &request.member_id) {
+                Ok(()) => groups::plan_heartbeat(request),
+                Err(refused) => Plan::Respond(refused),
+            }
+        }
+        ApiKey::LeaveGroup => {
+            let request: LeaveGroupRequest = decode_body(raw, &head, &mut body)?;
+            match groups::readable(access, &head, &request.group_id, &request.member_id) {
+                Ok(()) => groups::plan_leave(&head, request),
+                Err(refused) => Plan::Respond(refused),
+            }
+        }
+        ApiKey::DescribeGroups => {
+            groups::plan_describe(access, decode_body(raw, &head, &mut body)?)
+        }
+        ApiKey::ListGroups => groups::plan_list(access, decode_body(raw, &head, &mut body)?),
+        ApiKey::DeleteGroups => groups::plan_delete(access, decode_body(raw, &head, &mut body)?),
+        ApiKey::OffsetDelete => {
+            groups::plan_offset_delete(access, &head, decode_body(raw, &head, &mut body)?)
+        }
         ApiKey::DescribeUserScramCredentials => {
             let request = decode_body(raw, &head, &mut body)?;
-            Plan::Respond(scram::describe(shared, &head, request))
+            Plan::Respond(scram::describe(shared, access, &head, request))
         }
-        ApiKey::AlterUserScramCredentials => scram::plan_alter(decode_body(raw, &head, &mut body)?),
+        ApiKey::AlterUserScramCredentials => {
+            scram::plan_alter(access, &head, decode_body(raw, &head, &mut body)?)
+        }
         ApiKey::DescribeAcls => {
             let request = decode_body(raw, &head, &mut body)?;
-            Plan::Respond(acls::describe(shared, &head, request))
+            Plan::Respond(acls::describe(shared, access, &head, request))
         }
-        ApiKey::CreateAcls => acls::plan_create(decode_body(raw, &head, &mut body)?),
-        ApiKey::DeleteAcls => acls::plan_delete(decode_body(raw, &head, &mut body)?),
+        ApiKey::CreateAcls => acls::plan_create(access, &head, decode_body(raw, &head, &mut body)?),
+        ApiKey::DeleteAcls => acls::plan_delete(access, &head, decode_body(raw, &head, &mut body)?),
         other => unreachable!("{other:?} is in SERVED but not planned"),
     };
     Ok((head, plan))
@@ -498,6 +556,12 @@ fn request_kind(api: ApiKey) -> RequestKind {
     }
 }
 
+/// Kafka's TOPIC_AUTHORIZATION_FAILED.
+const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+/// Kafka's GROUP_AUTHORIZATION_FAILED.
+const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+/// Kafka's CLUSTER_AUTHORIZATION_FAILED.
+const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
 /// Kafka's ILLEGAL_SASL_STATE.
 const ILLEGAL_SASL_STATE: i16 = 34;
 /// Kafka's UNSUPPORTED_VERSION.

@@ -28,11 +28,16 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use ringlog_engine::{LeaderEpoch, Offset, Timestamp};
 use ringlog_replication::{KafkaError, TopicPartition};
+use ringlog_security::acl::{Operation, ResourceType};
 
-use super::topics::{PlannedTopics, answer_parts, plan_parts, topic_partition};
-use super::{Head, Plan, Planned as AnyPlanned, code, count_errors, respond};
+use super::topics::{PlannedTopics, answer_parts, plan_parts, topic_partition, unless_allowed};
+use super::{
+    GROUP_AUTHORIZATION_FAILED, Head, Plan, Planned as AnyPlanned, TOPIC_AUTHORIZATION_FAILED,
+    code, count_errors, respond,
+};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
+use crate::frontend::access::Access;
 use crate::offsets::{self, Commit, Committed, OFFSETS_TOPIC};
 use crate::ops::{CommitMember, GroupCommits, OffsetSpec, PartOp, PartResult};
 
@@ -74,11 +79,11 @@ pub(super) fn leader_epoch(epoch: i32) -> Option<LeaderEpoch> {
     u32::try_from(epoch).ok().map(LeaderEpoch)
 }
 
-pub(super) fn plan_list(head: &Head, request: ListOffsetsRequest) -> Plan {
-    let _ = head;
+pub(super) fn plan_list(access: &Access, request: ListOffsetsRequest) -> Plan {
     let requested = request.topics.into_iter().map(|t| (t.name, t.partitions));
     let (topics, parts) = plan_parts(
         requested,
+        unless_allowed(access, Operation::Describe),
         |p| p.partition_index,
         |p| PartOp::ListOffsets {
             spec: offset_spec(p.timestamp),
@@ -122,9 +127,15 @@ pub(super) fn finish_list(
     respond(head, &ListOffsetsResponse::default().with_topics(topics))
 }
 
-fn list_partition(index: i32, result: Option<PartResult>) -> ListOffsetsPartitionResponse {
+fn list_partition(index: i32, result: Result<PartResult, i16>) -> ListOffsetsPartitionResponse {
     match result {
-        Some(PartResult::ListOffsets {
+        Err(refused) => ListOffsetsPartitionResponse::default()
+            .with_partition_index(index)
+            .with_error_code(refused)
+            .with_timestamp(-1)
+            .with_offset(-1)
+            .with_leader_epoch(-1),
+        Ok(PartResult::ListOffsets {
             error,
             offset,
             timestamp,
@@ -135,7 +146,7 @@ fn list_partition(index: i32, result: Option<PartResult>) -> ListOffsetsPartitio
             .with_timestamp(timestamp.map_or(-1, |t| t.0))
             .with_offset(offset.map_or(-1, kafka_offset))
             .with_leader_epoch(leader_epoch.map_or(-1, kafka_epoch)),
-        other => unreachable!("a list offsets part answered {other:?}"),
+        Ok(other) => unreachable!("a list offsets part answered {other:?}"),
     }
 }
 
@@ -159,9 +170,15 @@ fn offsets_partition(group: &str) -> TopicPartition {
     TopicPartition::new(OFFSETS_TOPIC, offsets::partition_for(group))
 }
 
-pub(super) fn plan_commit(shared: &Shared, head: &Head, request: OffsetCommitRequest) -> Plan {
+pub(super) fn plan_commit(
+    shared: &Shared,
+    access: &Access,
+    head: &Head,
+    request: OffsetCommitRequest,
+) -> Plan {
     let group = request.group_id.0.to_string();
     let catalog = shared.catalog();
+    let group_allowed = access.allows(Operation::Read, ResourceType::Group, &group);
     // A consumer in assign mode commits with no member and generation -1; a group member's
     // commit is checked by the group's coordinator.
     let member = (!request.member_id.is_empty() || request.generation_id_or_member_epoch >= 0)
@@ -175,13 +192,19 @@ pub(super) fn plan_commit(shared: &Shared, head: &Head, request: OffsetCommitReq
         .topics
         .into_iter()
         .map(|topic| {
+            let topic_allowed =
+                group_allowed && access.allows(Operation::Read, ResourceType::Topic, &topic.name.0);
             let partitions = topic
                 .partitions
                 .into_iter()
                 .map(|p| {
                     let tp = topic_partition(&topic.name, p.partition_index);
                     let metadata = p.committed_metadata.map(|m| m.to_string());
-                    let error = if group.is_empty() {
+                    let error = if !group_allowed {
+                        GROUP_AUTHORIZATION_FAILED
+                    } else if !topic_allowed {
+                        TOPIC_AUTHORIZATION_FAILED
+                    } else if group.is_empty() {
                         INVALID_GROUP_ID
                     } else if !catalog.contains(&tp) {
                         KafkaError::UnknownTopicOrPartition.code()
@@ -257,12 +280,26 @@ fn answer_commit(head: &Head, response: OffsetCommitResponse) -> Vec<OutPiece> {
     respond(head, &response)
 }
 
-/// What an OffsetFetch answer needs: before v8, nothing beyond the one part's result; from
-/// v8, the groups asked about in request order, each with whether it was sent as a part (an
-/// empty group id is answered INVALID_GROUP_ID without one).
+/// What an OffsetFetch answer needs: the groups asked about in request order (one before
+/// v8), each sent as a part or refused, and who asks (which topics the answer may show).
 #[derive(Debug)]
 pub(super) struct FetchPlanned {
-    groups: Option<Vec<(String, bool)>>,
+    groups: Vec<(String, GroupAsked)>,
+    /// From v8: the groups are answered in the response's `groups`.
+    batched: bool,
+    access: Access,
+}
+
+/// A group of an OffsetFetch.
+#[derive(Debug)]
+enum GroupAsked {
+    /// Answered with this error, without a part: an empty group id (INVALID_GROUP_ID), a
+    /// group the client may not describe (GROUP_AUTHORIZATION_FAILED).
+    Refused(i16),
+    /// Sent as a part, for its committed offsets of these topics (`false`) or of every
+    /// topic (`true`): the answer then leaves out the topics the client may not describe,
+    /// where it answers named ones TOPIC_AUTHORIZATION_FAILED.
+    Sent { every_topic: bool },
 }
 
 /// The first OffsetFetch version that asks about several groups (KIP-709).
@@ -286,60 +323,63 @@ fn asked_topics(
     })
 }
 
-pub(super) fn plan_fetch(head: &Head, request: OffsetFetchRequest) -> Plan {
-    if head.version >= GROUPS_FROM {
-        return plan_fetch_groups(request);
-    }
-    let group = request.group_id.0.to_string();
-    if group.is_empty() {
-        let response = OffsetFetchResponse::default().with_error_code(INVALID_GROUP_ID);
-        count_errors(head, [INVALID_GROUP_ID]);
-        return Plan::Respond(respond(head, &response));
-    }
-    let topics = asked_topics(request.topics.map(|topics| {
-        topics
+pub(super) fn plan_fetch(access: &Access, head: &Head, request: OffsetFetchRequest) -> Plan {
+    // Each group, and the topics (with partitions) asked about, or none for every one.
+    type Asked = (GroupId, Option<Vec<(String, Vec<i32>)>>);
+    let asked: Vec<Asked> = if head.version >= GROUPS_FROM {
+        request
+            .groups
             .into_iter()
-            .map(|t| (t.name.0.to_string(), t.partition_indexes))
-    }));
-    let op = PartOp::FetchOffsets {
-        group: group.clone(),
-        topics,
-    };
-    Plan::Parts {
-        planned: AnyPlanned::OffsetFetch(FetchPlanned { groups: None }),
-        parts: vec![(offsets_partition(&group), op)],
-        min_bytes: 0,
-    }
-}
-
-/// OffsetFetch v8+: one part per group, on its coordinator's partition.
-fn plan_fetch_groups(request: OffsetFetchRequest) -> Plan {
-    let mut parts = Vec::new();
-    let groups = request
-        .groups
-        .into_iter()
-        .map(|g| {
-            let group = g.group_id.0.to_string();
-            let sent = !group.is_empty();
-            if sent {
-                let topics = asked_topics(g.topics.map(|topics| {
+            .map(|g| {
+                let topics = g.topics.map(|topics| {
                     topics
                         .into_iter()
                         .map(|t| (t.name.0.to_string(), t.partition_indexes))
-                }));
+                        .collect()
+                });
+                (g.group_id, topics)
+            })
+            .collect()
+    } else {
+        let topics = request.topics.map(|topics| {
+            topics
+                .into_iter()
+                .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                .collect()
+        });
+        vec![(request.group_id, topics)]
+    };
+    let mut parts = Vec::new();
+    let groups = asked
+        .into_iter()
+        .map(|(group, topics)| {
+            let group = group.0.to_string();
+            let asked = if group.is_empty() {
+                GroupAsked::Refused(INVALID_GROUP_ID)
+            } else if !access.allows(Operation::Describe, ResourceType::Group, &group) {
+                GroupAsked::Refused(GROUP_AUTHORIZATION_FAILED)
+            } else {
+                let every_topic = topics.is_none();
                 let op = PartOp::FetchOffsets {
                     group: group.clone(),
-                    topics,
+                    topics: asked_topics(topics),
                 };
                 parts.push((offsets_partition(&group), op));
-            }
-            (group, sent)
+                GroupAsked::Sent { every_topic }
+            };
+            (group, asked)
         })
         .collect();
+    let planned = FetchPlanned {
+        groups,
+        batched: head.version >= GROUPS_FROM,
+        access: access.clone(),
+    };
+    if parts.is_empty() {
+        return Plan::Respond(finish_fetch(head, planned, Vec::new()));
+    }
     Plan::Parts {
-        planned: AnyPlanned::OffsetFetch(FetchPlanned {
-            groups: Some(groups),
-        }),
+        planned: AnyPlanned::OffsetFetch(planned),
         parts,
         min_bytes: 0,
     }
@@ -354,67 +394,123 @@ pub(super) fn finish_fetch(
         PartResult::Offsets(found) => found,
         other => unreachable!("an offset fetch part answered {other:?}"),
     });
-    let Some(groups) = planned.groups else {
-        let response = match found.next().expect("one part") {
-            Ok(found) => OffsetFetchResponse::default().with_topics(fetched_topics(
-                found,
-                |name, partitions| {
-                    OffsetFetchResponseTopic::default()
-                        .with_name(TopicName(StrBytes::from_string(name)))
-                        .with_partitions(partitions)
-                },
-            )),
-            Err(error) => OffsetFetchResponse::default().with_error_code(error.code()),
+    let access = &planned.access;
+    // Each group's answer: its error, or its topics.
+    let mut answers = planned.groups.into_iter().map(|(group, asked)| {
+        let answer = match asked {
+            GroupAsked::Refused(error) => Err(error),
+            GroupAsked::Sent { every_topic } => {
+                match found.next().expect("a part per group sent") {
+                    Ok(found) => Ok(fetched_topics(access, every_topic, found)),
+                    Err(error) => Err(error.code()),
+                }
+            }
         };
-        count_errors(head, [response.error_code]);
+        (group, answer)
+    });
+    if !planned.batched {
+        let (_, answer) = answers.next().expect("one group before v8");
+        let response = match answer {
+            Ok(topics) => {
+                let topics = topics
+                    .into_iter()
+                    .map(|(name, partitions)| {
+                        OffsetFetchResponseTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(name)))
+                            .with_partitions(partitions)
+                    })
+                    .collect();
+                OffsetFetchResponse::default().with_topics(topics)
+            }
+            Err(error) => OffsetFetchResponse::default().with_error_code(error),
+        };
+        count_errors(head, offset_fetch_codes(&response));
         return respond(head, &response);
-    };
-    let groups: Vec<OffsetFetchResponseGroup> = groups
-        .into_iter()
-        .map(|(group, sent)| {
+    }
+    let groups: Vec<OffsetFetchResponseGroup> = answers
+        .map(|(group, answer)| {
             let answered = OffsetFetchResponseGroup::default()
                 .with_group_id(GroupId(StrBytes::from_string(group)));
-            if !sent {
-                return answered.with_error_code(INVALID_GROUP_ID);
-            }
-            match found.next().expect("a part per group sent") {
-                Ok(found) => answered.with_topics(fetched_topics(found, |name, partitions| {
-                    let partitions = partitions
+            match answer {
+                Ok(topics) => answered.with_topics(
+                    topics
                         .into_iter()
-                        .map(|p| {
-                            OffsetFetchResponsePartitions::default()
-                                .with_partition_index(p.partition_index)
-                                .with_committed_offset(p.committed_offset)
-                                .with_committed_leader_epoch(p.committed_leader_epoch)
-                                .with_metadata(p.metadata)
+                        .map(|(name, partitions)| {
+                            let partitions = partitions
+                                .into_iter()
+                                .map(|p| {
+                                    OffsetFetchResponsePartitions::default()
+                                        .with_partition_index(p.partition_index)
+                                        .with_committed_offset(p.committed_offset)
+                                        .with_committed_leader_epoch(p.committed_leader_epoch)
+                                        .with_metadata(p.metadata)
+                                        .with_error_code(p.error_code)
+                                })
+                                .collect();
+                            OffsetFetchResponseTopics::default()
+                                .with_name(TopicName(StrBytes::from_string(name)))
+                                .with_partitions(partitions)
                         })
-                        .collect();
-                    OffsetFetchResponseTopics::default()
-                        .with_name(TopicName(StrBytes::from_string(name)))
-                        .with_partitions(partitions)
-                })),
-                Err(error) => answered.with_error_code(error.code()),
+                        .collect(),
+                ),
+                Err(error) => answered.with_error_code(error),
             }
         })
         .collect();
-    count_errors(head, groups.iter().map(|g| g.error_code));
-    respond(head, &OffsetFetchResponse::default().with_groups(groups))
+    let response = OffsetFetchResponse::default().with_groups(groups);
+    count_errors(head, offset_fetch_codes(&response));
+    respond(head, &response)
 }
 
-/// A group's commits as the response's topics, each built by `topic` from its name and its
-/// partitions' answers.
-fn fetched_topics<T>(
+/// Every error code of an OffsetFetch response: the response's, its groups', and their
+/// partitions'.
+fn offset_fetch_codes(response: &OffsetFetchResponse) -> Vec<i16> {
+    let partitions = response
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code));
+    let groups = response.groups.iter().flat_map(|g| {
+        let partitions = g
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code));
+        std::iter::once(g.error_code).chain(partitions)
+    });
+    std::iter::once(response.error_code)
+        .chain(partitions)
+        .chain(groups)
+        .collect()
+}
+
+/// A group's commits as the response's topics (name, partitions): a topic the client may
+/// not describe is left out of an answer about every topic, and answered
+/// TOPIC_AUTHORIZATION_FAILED where the request named it.
+fn fetched_topics(
+    access: &Access,
+    every_topic: bool,
     found: GroupCommits,
-    topic: impl Fn(String, Vec<OffsetFetchResponsePartition>) -> T,
-) -> Vec<T> {
+) -> Vec<(String, Vec<OffsetFetchResponsePartition>)> {
     found
         .into_iter()
-        .map(|(name, partitions)| {
-            let partitions = partitions
-                .into_iter()
-                .map(|(index, committed)| fetched_partition(index, committed))
-                .collect();
-            topic(name, partitions)
+        .filter_map(|(name, partitions)| {
+            let allowed = match every_topic {
+                true => access.shows(Operation::Describe, ResourceType::Topic, &name),
+                false => access.allows(Operation::Describe, ResourceType::Topic, &name),
+            };
+            let partitions = match allowed {
+                true => partitions
+                    .into_iter()
+                    .map(|(index, committed)| fetched_partition(index, committed))
+                    .collect(),
+                false if every_topic => return None,
+                false => partitions
+                    .into_iter()
+                    .map(|(index, _)| {
+                        fetched_partition(index, None).with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                    })
+                    .collect(),
+            };
+            Some((name, partitions))
         })
         .collect()
 }
@@ -460,7 +556,7 @@ mod tests {
             timestamp: Some(Timestamp(500)),
             leader_epoch: Some(LeaderEpoch(3)),
         };
-        let answer = list_partition(2, Some(found));
+        let answer = list_partition(2, Ok(found));
         assert_eq!(
             (answer.partition_index, answer.offset, answer.timestamp),
             (2, 7, 500)
@@ -472,7 +568,7 @@ mod tests {
             timestamp: None,
             leader_epoch: None,
         };
-        let answer = list_partition(2, Some(none));
+        let answer = list_partition(2, Ok(none));
         assert_eq!(
             (
                 answer.error_code,

@@ -1,6 +1,7 @@
 //! Produce (v3 to v13: record batches v2 only; topics by id from v13). Each partition's records are a slice of the
 //! request frame (no copy) and become one part on the partition's owner; acks=0 is answered
-//! by nothing, as in Kafka.
+//! by nothing, as in Kafka. Each topic needs Write (else TOPIC_AUTHORIZATION_FAILED for its
+//! partitions, nothing appended), and creating one on first use needs Create.
 
 use std::time::Duration;
 
@@ -10,10 +11,13 @@ use ringlog_replication::TopicPartition;
 use ringlog_replication::driver::{ProduceOutcome, Refusal};
 use ringlog_replication::partition::Acks;
 
-use super::topics::{Named, UNKNOWN_TOPIC_ID};
+use ringlog_security::acl::Operation;
+
+use super::topics::Named;
 use super::{Head, Plan, Planned as AnyPlanned, count_errors, respond};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
+use crate::frontend::access::Access;
 use crate::ops::{PartOp, PartResult};
 
 /// Kafka's INVALID_REQUIRED_ACKS.
@@ -30,31 +34,42 @@ pub(super) struct Planned {
 /// The first version that names topics by id.
 const TOPIC_IDS_FROM: i16 = 13;
 
-pub(super) fn plan(shared: &Shared, head: &Head, request: ProduceRequest) -> Plan {
+pub(super) fn plan(shared: &Shared, access: &Access, head: &Head, request: ProduceRequest) -> Plan {
     let acks = match request.acks {
         0 => Acks::None,
         1 => Acks::Leader,
         -1 => Acks::All,
         _ => return Plan::Respond(refuse_all(head, &request, INVALID_REQUIRED_ACKS)),
     };
-    if head.version < TOPIC_IDS_FROM {
-        super::super::auto_create(shared, request.topic_data.iter().map(|t| t.name.0.as_str()));
-    }
     let catalog = shared.catalog();
+    let by_id = head.version >= TOPIC_IDS_FROM;
+    let mut topics: Vec<Named> = request
+        .topic_data
+        .iter()
+        .map(|topic| {
+            let mut named = Named::resolve(&catalog, by_id, &topic.name, topic.topic_id);
+            named.authorize(access, Operation::Write);
+            named
+        })
+        .collect();
+    if !by_id {
+        let missing = topics
+            .iter()
+            .filter_map(Named::served)
+            .filter(|name| catalog.topic(name).is_none() && access.may_create_topic(name));
+        super::super::auto_create(shared, missing);
+    }
     let timeout_ms = u64::try_from(request.timeout_ms).unwrap_or(0);
     let timeout = Duration::from_millis(timeout_ms).min(shared.options.config.request_timeout);
     let mut parts = Vec::new();
-    let mut topics = Vec::with_capacity(request.topic_data.len());
-    for topic in request.topic_data {
-        let by_id = head.version >= TOPIC_IDS_FROM;
-        let mut named = Named::resolve(&catalog, by_id, &topic.name, topic.topic_id);
+    for (topic, named) in request.topic_data.into_iter().zip(&mut topics) {
         for partition in topic.partition_data {
             named.partitions.push(partition.index);
-            let Some(name) = &named.name else {
+            let Some(name) = named.served() else {
                 continue;
             };
             let index = u32::try_from(partition.index).unwrap_or(u32::MAX);
-            let topic_partition = TopicPartition::new(name.as_str(), index);
+            let topic_partition = TopicPartition::new(name, index);
             let op = PartOp::Produce {
                 records: partition.records.unwrap_or_default(),
                 acks,
@@ -62,7 +77,6 @@ pub(super) fn plan(shared: &Shared, head: &Head, request: ProduceRequest) -> Pla
             };
             parts.push((topic_partition, op));
         }
-        topics.push(named);
     }
     Plan::Parts {
         planned: AnyPlanned::Produce(Planned {
@@ -85,9 +99,9 @@ pub(super) fn finish(head: &Head, planned: Planned, results: Vec<PartResult>) ->
                 .partitions
                 .iter()
                 .map(|&index| {
-                    let response = match &named.name {
-                        Some(_) => partition_response(index, results.next()),
-                        None => unknown_topic_id(index),
+                    let response = match named.refusal {
+                        None => partition_response(index, results.next()),
+                        Some(code) => refused(index, code),
                     };
                     codes.push(response.error_code);
                     response
@@ -106,10 +120,11 @@ pub(super) fn finish(head: &Head, planned: Planned, results: Vec<PartResult>) ->
     respond(head, &ProduceResponse::default().with_responses(responses))
 }
 
-fn unknown_topic_id(index: i32) -> PartitionProduceResponse {
+/// A partition of a topic refused before any part ran, with `code`.
+fn refused(index: i32, code: i16) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
         .with_index(index)
-        .with_error_code(UNKNOWN_TOPIC_ID)
+        .with_error_code(code)
         .with_base_offset(-1)
         .with_log_append_time_ms(-1)
         .with_log_start_offset(-1)

@@ -5,6 +5,9 @@
 //! them, and the client bumps its epoch itself. With no id to give in time the answer is
 //! COORDINATOR_LOAD_IN_PROGRESS, Kafka's answer when its block is used up (clients retry it).
 //!
+//! An idempotent producer needs IdempotentWrite on the cluster or Write on some topic
+//! (KIP-679), else CLUSTER_AUTHORIZATION_FAILED.
+//!
 //! A transactional id is refused with INVALID_REQUEST: ringlog has no transaction coordinator
 //! (FindCoordinator answers transactional keys COORDINATOR_NOT_AVAILABLE, so a client that
 //! asks it first never sends this). The response has no message field; the broker logs why.
@@ -12,8 +15,11 @@
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use super::{Head, Plan, Planned, count_errors, respond};
+use ringlog_security::acl::{CLUSTER_NAME, Operation, ResourceType};
+
+use super::{CLUSTER_AUTHORIZATION_FAILED, Head, Plan, Planned, count_errors, respond};
 use crate::connection::OutPiece;
+use crate::frontend::access::Access;
 use crate::ops::{AdminOp, AdminOutcome};
 
 /// Kafka's INVALID_REQUEST.
@@ -24,7 +30,12 @@ const NO_PRODUCER_EPOCH: i16 = -1;
 
 /// A request for an idempotent producer's id goes to the agent; a transactional one, or one
 /// naming a producer id without its epoch (or the reverse), is refused at once.
-pub(super) fn plan(head: &Head, client_id: &str, request: InitProducerIdRequest) -> Plan {
+pub(super) fn plan(
+    access: &Access,
+    head: &Head,
+    client_id: &str,
+    request: InitProducerIdRequest,
+) -> Plan {
     if let Some(transactional_id) = &request.transactional_id {
         tracing::warn!(
             client = client_id,
@@ -42,6 +53,14 @@ pub(super) fn plan(head: &Head, client_id: &str, request: InitProducerIdRequest)
     if named.0 != named.1 {
         // Kafka's own check: a producer id and its epoch come together or not at all.
         return Plan::Respond(answer(head, Err(INVALID_REQUEST)));
+    }
+    let may_write = access.shows(
+        Operation::IdempotentWrite,
+        ResourceType::Cluster,
+        CLUSTER_NAME,
+    ) || access.allows_some(Operation::Write, ResourceType::Topic);
+    if !may_write {
+        return Plan::Respond(answer(head, Err(CLUSTER_AUTHORIZATION_FAILED)));
     }
     Plan::Admin(AdminOp::InitProducerId, Planned::ProducerId)
 }

@@ -13,6 +13,8 @@
 //! SCRAM-SHA-512 UNSUPPORTED_SASL_MECHANISM, a credential outside Kafka's bounds (iterations
 //! below 4096 or above 16384, an empty salt or user name) UNACCEPTABLE_CREDENTIAL, the deletion
 //! of a credential that is not there (or a describe of a user with none) RESOURCE_NOT_FOUND.
+//! Describing credentials needs Describe on the cluster, altering them Alter (else
+//! CLUSTER_AUTHORIZATION_FAILED, for the request or each user).
 
 use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
 use kafka_protocol::messages::describe_user_scram_credentials_response::{
@@ -25,16 +27,46 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use ringlog_security::scram::Mechanism;
 
-use super::{Head, Plan, Planned, count_errors, respond};
+use ringlog_security::acl::Operation;
+
+use super::{CLUSTER_AUTHORIZATION_FAILED, Head, Plan, Planned, count_errors, respond};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
+use crate::frontend::access::Access;
 use crate::frontend::security::{ScramEntry, Upsertion, describe_users, plan_alterations};
 use crate::ops::AdminOutcome;
 
 /// AlterUserScramCredentials: what this broker can check alone is checked here
 /// ([`plan_alterations`]); the rest goes to the controller, which checks it against the
 /// credentials it holds.
-pub(super) fn plan_alter(request: AlterUserScramCredentialsRequest) -> Plan {
+pub(super) fn plan_alter(
+    access: &Access,
+    head: &Head,
+    request: AlterUserScramCredentialsRequest,
+) -> Plan {
+    if !access.allows_cluster(Operation::Alter) {
+        let mut users: Vec<&StrBytes> = Vec::new();
+        let named = request.deletions.iter().map(|d| &d.name);
+        for user in named.chain(request.upsertions.iter().map(|u| &u.name)) {
+            if !users.contains(&user) {
+                users.push(user);
+            }
+        }
+        let results: Vec<AlterUserScramCredentialsResult> = users
+            .into_iter()
+            .map(|user| {
+                AlterUserScramCredentialsResult::default()
+                    .with_user(user.clone())
+                    .with_error_code(CLUSTER_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "not authorized to alter users' credentials",
+                    )))
+            })
+            .collect();
+        count_errors(head, results.iter().map(|r| r.error_code));
+        let response = AlterUserScramCredentialsResponse::default().with_results(results);
+        return Plan::Respond(respond(head, &response));
+    }
     let deletions = request.deletions.into_iter().map(|d| ScramEntry {
         user: d.name.to_string(),
         mechanism: Mechanism::from_code(d.mechanism).ok_or(d.mechanism),
@@ -82,9 +114,19 @@ pub(super) fn finish_alter(head: &Head, outcome: AdminOutcome) -> Vec<OutPiece> 
 /// or the users named, each once.
 pub(super) fn describe(
     shared: &Shared,
+    access: &Access,
     head: &Head,
     request: DescribeUserScramCredentialsRequest,
 ) -> Vec<OutPiece> {
+    if !access.allows_cluster(Operation::Describe) {
+        let response = DescribeUserScramCredentialsResponse::default()
+            .with_error_code(CLUSTER_AUTHORIZATION_FAILED)
+            .with_error_message(Some(StrBytes::from_static_str(
+                "not authorized to describe users' credentials",
+            )));
+        count_errors(head, [CLUSTER_AUTHORIZATION_FAILED]);
+        return respond(head, &response);
+    }
     let catalog = shared.catalog();
     let named: Vec<String> = request
         .users
