@@ -8,6 +8,7 @@
 //! | [`plain`]   | SASL PLAIN (RFC 4616): the client's one message, parsed and built, and the server's check of its password against the user's SCRAM credential |
 //! | [`acl`]     | Kafka's ACL model (resource types, literal and prefixed patterns, principals, hosts, operations, allow and deny), its filters and validation, and the [`acl::Authorizer`] that decides a request by it |
 //! | [`tls`]     | the crypto provider rustls runs on, the same for the broker's listeners and the client |
+//! | `certificate` | the principal a client certificate names (`User:CN=...`, RFC 2253 as Kafka writes it); with the `certificates` feature, which the broker turns on |
 //! | this file   | [`Principal`], [`Random`]                                              |
 //!
 //! A [`Principal`] is who a connection is once authenticated: `User:alice` after SASL,
@@ -77,6 +78,8 @@
 //! ```
 
 pub mod acl;
+#[cfg(feature = "certificates")]
+pub mod certificate;
 pub mod plain;
 pub mod scram;
 #[cfg(test)]
