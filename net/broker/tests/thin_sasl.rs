@@ -156,7 +156,10 @@ async fn consume(client: &Client, topic: &str, count: usize) -> Vec<String> {
 async fn end_offset(client: &Client, topic: &str) -> i64 {
     let consumer = client.consumer(ConsumerConfig::default());
     let partition = TopicPartition::new(topic, 0);
-    consumer.assign(&[partition.clone()]).await.unwrap();
+    consumer
+        .assign(std::slice::from_ref(&partition))
+        .await
+        .unwrap();
     consumer.seek_to_end(&[]).await.unwrap();
     let end = consumer.position(&partition).await.unwrap();
     end.expect("known after seek_to_end").0 as i64
