@@ -243,14 +243,18 @@ impl Connection {
             (None, true) => {
                 return Err(self.authentication(
                     None,
-                    "its listener asks for a SASL login (THIN_SASL_PLAINTEXT or THIN_SASL_SSL):                      set ClientConfig::sasl (the CLI's --sasl-mechanism, --sasl-username,                      --sasl-password)"
+                    "its listener asks for a SASL login (THIN_SASL_PLAINTEXT or THIN_SASL_SSL): \
+                     set ClientConfig::sasl (the CLI's --sasl-mechanism, --sasl-username, \
+                     --sasl-password)"
                         .to_string(),
                 ));
             }
             (Some(sasl), false) => {
                 return Err(self.authentication(
                     Some(sasl),
-                    "its listener does not ask for SASL (it lists no SaslHandshake): connect                      to the broker's THIN_SASL_PLAINTEXT or THIN_SASL_SSL listener, or leave                      SASL out"
+                    "its listener does not ask for SASL (it lists no SaslHandshake): connect \
+                     to the broker's THIN_SASL_PLAINTEXT or THIN_SASL_SSL listener, or leave \
+                     SASL out"
                         .to_string(),
                 ));
             }
