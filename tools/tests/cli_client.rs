@@ -955,3 +955,121 @@ fn the_client_commands_speak_tls_to_a_thin_ssl_listener() {
         anonymous.stderr
     );
 }
+
+#[test]
+fn the_client_commands_log_in_to_a_thin_sasl_listener() {
+    let toml = "sasl_bootstrap_users = [\"SCRAM-SHA-512=[name=admin,password=admin-secret]\"]\n\
+                inter_broker_sasl_username = \"admin\"\n\
+                inter_broker_sasl_password = \"admin-secret\"\n\
+                connection_failed_authentication_delay_ms = 0\n";
+    let broker = BrokerProcess::start_on(
+        toml,
+        "PLAINTEXT://127.0.0.1:0,THIN_SASL_PLAINTEXT://127.0.0.1:0",
+        "THIN_SASL_PLAINTEXT",
+    );
+    let bootstrap = broker.addr.to_string();
+    let admin = [
+        ("RINGLOG_BOOTSTRAP", bootstrap.as_str()),
+        ("RINGLOG_SASL_USERNAME", "admin"),
+        ("RINGLOG_SASL_PASSWORD", "admin-secret"),
+    ];
+    // The broker writes its bootstrap user once it registered: until then logins fail.
+    let started = std::time::Instant::now();
+    let create = ["topic", "create", "logged-in", "--partitions", "1"];
+    loop {
+        let out = support::cli(&create, "", &admin);
+        if out.code == Some(0) {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "{}", out.stderr);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The flags, beside the environment's bootstrap.
+    let flags = [
+        "--sasl-mechanism",
+        "scram-sha-512",
+        "--sasl-username",
+        "admin",
+        "--sasl-password",
+        "admin-secret",
+    ];
+    let with_flags =
+        |command: &[&'static str]| -> Vec<&'static str> { [command, &flags[..]].concat() };
+    support::cli(
+        &with_flags(&["produce", "logged-in"]),
+        "one\ntwo\n",
+        &admin[..1],
+    )
+    .ok();
+    let out = support::cli(
+        &with_flags(&[
+            "consume",
+            "logged-in",
+            "--from-beginning",
+            "--max-records",
+            "2",
+        ]),
+        "",
+        &admin[..1],
+    )
+    .ok();
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["one", "two"]);
+
+    // A wrong password: a clear error, exit 1, and the password never printed.
+    let wrong = [
+        ("RINGLOG_BOOTSTRAP", bootstrap.as_str()),
+        ("RINGLOG_SASL_USERNAME", "admin"),
+        ("RINGLOG_SASL_PASSWORD", "not-the-secret"),
+    ];
+    let refused = support::cli(&["produce", "logged-in"], "three\n", &wrong);
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(
+            "as \"admin\" failed: authentication failed: invalid credentials with SASL \
+             mechanism SCRAM-SHA-512"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stderr.contains("not-the-secret"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stdout.contains("not-the-secret"),
+        "{}",
+        refused.stdout
+    );
+    // No login at all: told the listener asks for one.
+    let anonymous = support::cli(&["topic", "list"], "", &admin[..1]);
+    assert_eq!(anonymous.code, Some(1));
+    assert!(
+        anonymous.stderr.contains("--sasl-mechanism"),
+        "{}",
+        anonymous.stderr
+    );
+    // The help shows the variables, never their values.
+    let help = support::cli(&["produce", "--help"], "", &admin);
+    let help = help.ok();
+    assert!(help.contains("RINGLOG_SASL_PASSWORD"), "{help}");
+    assert!(!help.contains("admin-secret"), "{help}");
+    // Nothing of the refused produce was appended.
+    let out = support::cli(
+        &[
+            "consume",
+            "logged-in",
+            "--from-beginning",
+            "--timeout-ms",
+            "2000",
+        ],
+        "",
+        &admin,
+    );
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["one", "two"],
+        "{}",
+        out.stderr
+    );
+}

@@ -779,8 +779,17 @@ async fn fetcher(
             .as_ref()
             .is_none_or(|(at, c)| *at != address || c.is_closed())
         {
-            match Connection::connect(&address, limits, shared.peer_tls.as_ref()).await {
+            let (tls, sasl) = (shared.peer_tls.as_ref(), shared.peer_sasl.as_ref());
+            match Connection::connect(&address, limits, tls, sasl).await {
                 Ok(opened) => connection = Some((address.clone(), opened)),
+                Err(error @ ClientError::Authentication { .. }) => {
+                    // Not the network: this broker's inter_broker_sasl_* credentials. Said
+                    // loudly, as it keeps this broker out of the ISR.
+                    tracing::warn!(%leader, %address, %error, "cannot log in to the leader");
+                    connection = None;
+                    tokio::time::sleep(config.replica_fetch_backoff).await;
+                    continue;
+                }
                 Err(error) => {
                     tracing::debug!(%leader, %address, %error, "cannot connect to the leader");
                     connection = None;

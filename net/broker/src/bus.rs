@@ -167,7 +167,11 @@ pub(crate) struct Shared {
     /// TLS to the other brokers' thin listeners (follower fetches), when the thin listener
     /// speaks TLS: every broker of a cluster is taken to.
     pub peer_tls: Option<ringlog_client::ClientTls>,
-    /// The Kafka listener's SASL settings and failed logins, when it asks for SASL.
+    /// The login to the other brokers' thin listeners (follower fetches), when the thin
+    /// listener asks for SASL (`inter_broker_sasl_*`): every broker of a cluster is taken to.
+    pub peer_sasl: Option<ringlog_client::ClientSasl>,
+    /// The SASL listeners' settings and failed logins, when a listener (Kafka's, the thin one)
+    /// asks for SASL.
     pub sasl: Option<crate::frontend::sasl::SaslListener>,
     pub started: Instant,
     /// Connections open on the broker, held to `max_connections`.

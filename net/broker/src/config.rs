@@ -18,7 +18,7 @@
 //! | key                                    | default          | Kafka's key                    | notes |
 //! |----------------------------------------|------------------|--------------------------------|-------|
 //! | `node_id`                              | 1                | `node.id`                      | 0 ..= 2^31-1 (the wire carries it as an i32) |
-//! | `listeners`                            | PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095 | `listeners` | `NAME://ip:port,...`: PLAINTEXT (or SSL, with TLS) is Kafka's protocol (optional), THIN (or THIN_SSL) ringlog's (required: its client, CLI and followers speak it) |
+//! | `listeners`                            | PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095 | `listeners` | `NAME://ip:port,...`: PLAINTEXT (or SSL, SASL_PLAINTEXT, SASL_SSL) is Kafka's protocol (optional), THIN (or THIN_SSL, THIN_SASL_PLAINTEXT, THIN_SASL_SSL) ringlog's (required: its client, CLI and followers speak it) |
 //! | `advertised_listeners`                 | "" (= `listeners`) | `advertised.listeners`       | `NAME://host:port,...`; a listener left out advertises its bound address; required for one bound to 0.0.0.0 or `[::]` |
 //! | `data_dir`                             | ./ringlog-data   | `log.dirs`                     | one directory, not a list |
 //! | `metrics_listen`                       | 127.0.0.1:9644   | none (Kafka uses JMX)          | Prometheus text at `/metrics` |
@@ -66,13 +66,16 @@
 //! | `ssl_client_auth`                      | none             | `ssl.client.auth`              | none, requested, required |
 //! | `ssl_reload_interval_ms`               | 10000            | none (Kafka reloads on an AlterConfigs of the keystore) | the key, certificates and CAs are reloaded when their files change, for new connections |
 //! | `controller_security_protocol`         | PLAINTEXT        | `listener.security.protocol.map` (the controller listener's) | SSL: TLS both ways between the controller quorum's nodes (keystore and truststore required): a node without the cluster's credentials cannot vote or read the metadata |
-//! | `sasl_enabled_mechanisms`              | SCRAM-SHA-256,SCRAM-SHA-512 | `sasl.enabled.mechanisms` | what a `SASL_PLAINTEXT` or `SASL_SSL` listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512. PLAIN is opt-in: it sends the password itself (in clear on `SASL_PLAINTEXT`), SCRAM never does (Kafka's default is GSSAPI) |
+//! | `sasl_enabled_mechanisms`              | SCRAM-SHA-256,SCRAM-SHA-512 | `sasl.enabled.mechanisms` | what a SASL listener (`SASL_PLAINTEXT`, `SASL_SSL`, `THIN_SASL_PLAINTEXT`, `THIN_SASL_SSL`) offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512. PLAIN is opt-in: it sends the password itself (in clear on `SASL_PLAINTEXT`), SCRAM never does (Kafka's default is GSSAPI) |
 //! | `connections_max_reauth_ms`            | 0 (never)        | `connections.max.reauth.ms`    | a SASL session's lifetime (KIP-368): the client re-authenticates on the connection before it ends, else its next request closes the connection |
 //! | `connection_failed_authentication_delay_ms` | 100         | `connection.failed.authentication.delay.ms` | how long the answer to a failed authentication waits before it is sent and the connection closed; doubled for each failure from the same address in the last minute, up to 5 s; 0 ..= 60000 |
 //! | `sasl_bootstrap_users`                 | [] (none)        | none (`kafka-storage format --add-scram`) | users whose SCRAM credentials the broker writes into a new cluster's metadata (one that holds no credentials yet): `["SCRAM-SHA-512=[name=admin,password=...]"]`; never shown by DescribeConfigs |
 //! | `authorizer_enabled`                   | false            | `authorizer.class.name` (`StandardAuthorizer`) | requests are checked against the ACLs (`docs/security.md`); off, every client may do everything and the ACLs are only stored |
 //! | `super_users`                          | [] (none)        | `super.users`                  | principals every request is allowed to: `["User:admin"]` |
 //! | `allow_everyone_if_no_acl_found`       | false            | `allow.everyone.if.no.acl.found` | an action on a resource no ACL names is allowed rather than denied |
+//! | `inter_broker_sasl_mechanism`          | SCRAM-SHA-512    | `sasl.mechanism.inter.broker.protocol` | how a broker logs in to the others' `THIN_SASL_*` listeners for its follower fetches; one of `sasl_enabled_mechanisms` |
+//! | `inter_broker_sasl_username`           | "" (none)        | the inter-broker listener's JAAS `username` | the user the broker logs in as; required with a `THIN_SASL_*` listener |
+//! | `inter_broker_sasl_password`           | "" (none)        | the inter-broker listener's JAAS `password` | that user's password; required with a `THIN_SASL_*` listener; never shown by DescribeConfigs nor in a log |
 //!
 //! Durations are [`Duration`]s in [`BrokerConfig`] (`log_roll_ms` is the field `log_roll`); a
 //! unit appears only in the keys. The keys marked "topic default" give the defaults of the
@@ -84,7 +87,9 @@
 //! `request_timeout_ms`; `message_max_bytes` < `socket_request_max_bytes` (a produce frame
 //! carries the batch and headers) and <= `log_segment_bytes` (the engine refuses an append
 //! larger than a segment); the listeners and `metrics_listen` differ. A TLS listener (`SSL`,
-//! `SASL_SSL`, `THIN_SSL`) needs `ssl_keystore_location`.
+//! `SASL_SSL`, `THIN_SSL`, `THIN_SASL_SSL`) needs `ssl_keystore_location`. A `THIN_SASL_*`
+//! listener needs the inter-broker credentials (`inter_broker_sasl_username`,
+//! `inter_broker_sasl_password`) with a mechanism it offers: followers fetch through it.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -109,7 +114,7 @@ use crate::topic_config::{
     RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES, SEGMENT_MS, SEVEN_DAYS, TopicConfig,
     TopicConfigKey, TopicSettings, render_millis,
 };
-pub use sasl::{BOOTSTRAP_ITERATIONS_DEFAULT, BootstrapUser, SaslMechanism};
+pub use sasl::{BOOTSTRAP_ITERATIONS_DEFAULT, BootstrapUser, Password, SaslMechanism};
 /// `socket_request_max_bytes`' default: Kafka's, 100 MiB.
 pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: u32 = 100 * 1024 * 1024;
 /// `socket_request_max_bytes`' least: a frame must hold a request header of either protocol
@@ -250,6 +255,13 @@ pub struct BrokerConfig {
     pub super_users: Vec<Principal>,
     /// `allow_everyone_if_no_acl_found`: an action on a resource no ACL names is allowed.
     pub allow_everyone_if_no_acl_found: bool,
+    /// `inter_broker_sasl_mechanism`: how this broker logs in to the others' `THIN_SASL_*`
+    /// listeners (follower fetches).
+    pub inter_broker_sasl_mechanism: SaslMechanism,
+    /// `inter_broker_sasl_username`: the user it logs in as; empty: none.
+    pub inter_broker_sasl_username: String,
+    /// `inter_broker_sasl_password`: that user's password; empty: none.
+    pub inter_broker_sasl_password: Password,
 }
 
 /// Whether a TLS listener asks its clients for a certificate (Kafka's `ssl.client.auth`).
@@ -338,6 +350,11 @@ impl Default for BrokerConfig {
             authorizer_enabled: false,
             super_users: Vec::new(),
             allow_everyone_if_no_acl_found: false,
+            inter_broker_sasl_mechanism: SaslMechanism::Scram(
+                ringlog_security::scram::Mechanism::ScramSha512,
+            ),
+            inter_broker_sasl_username: String::new(),
+            inter_broker_sasl_password: Password::default(),
         }
     }
 }
@@ -490,6 +507,42 @@ impl BrokerConfig {
         }
     }
 
+    /// A `THIN_SASL_*` listener: followers fetch through it, so each broker needs a login of
+    /// its own there, with a mechanism the listener offers.
+    fn check_inter_broker_sasl(&self, inconsistent: &mut impl FnMut(&[&'static str], String)) {
+        let listener = self.listeners.thin_name();
+        if self.inter_broker_sasl_username.is_empty() || self.inter_broker_sasl_password.is_empty()
+        {
+            inconsistent(
+                &[
+                    "listeners",
+                    "inter_broker_sasl_username",
+                    "inter_broker_sasl_password",
+                ],
+                format!(
+                    "listener {listener} makes the brokers log in to each other for their \
+                     follower fetches: set inter_broker_sasl_username and \
+                     inter_broker_sasl_password (a user of sasl_bootstrap_users, or one made \
+                     with ringlog user create)"
+                ),
+            );
+        }
+        if !self
+            .sasl_enabled_mechanisms
+            .contains(&self.inter_broker_sasl_mechanism)
+        {
+            inconsistent(
+                &["inter_broker_sasl_mechanism", "sasl_enabled_mechanisms"],
+                format!(
+                    "inter_broker_sasl_mechanism {} is not among sasl_enabled_mechanisms {}: \
+                     listener {listener} would refuse the brokers' logins",
+                    self.inter_broker_sasl_mechanism,
+                    sasl::render_mechanisms(&self.sasl_enabled_mechanisms)
+                ),
+            );
+        }
+    }
+
     fn check_between_keys(&self, problems: &mut Vec<ConfigProblem>) {
         let mut inconsistent = |keys: &[&'static str], message: String| {
             problems.push(ConfigProblem::Inconsistent {
@@ -553,6 +606,9 @@ impl BrokerConfig {
                     self.listeners.thin_name()
                 ),
             );
+        }
+        if self.listeners.thin_security.sasl() {
+            self.check_inter_broker_sasl(&mut inconsistent);
         }
         if !matches!(
             self.controller_security_protocol,
@@ -825,9 +881,10 @@ pub fn default_toml() -> String {
 /// | `SASL_SSL`       | Kafka's wire protocol                     | TLS, then SASL authentication |
 /// | `THIN`           | ringlog's thin protocol (`net/PROTOCOL.md`): its client, CLI and followers | none |
 /// | `THIN_SSL`       | ringlog's thin protocol                   | TLS (`ssl_*` keys) |
+/// | `THIN_SASL_PLAINTEXT` | ringlog's thin protocol              | SASL authentication, no encryption; followers log in with `inter_broker_sasl_*` |
+/// | `THIN_SASL_SSL`  | ringlog's thin protocol                   | TLS, then SASL authentication |
 ///
-/// One listener of each protocol: a thin one (required) and a Kafka one (optional). The thin
-/// protocol has no SASL yet: `THIN_SASL_PLAINTEXT` and `THIN_SASL_SSL` are refused.
+/// One listener of each protocol: a thin one (required) and a Kafka one (optional).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listeners {
     /// The thin protocol's: required, as followers fetch through it.
@@ -869,7 +926,7 @@ impl SecurityProtocol {
     }
 
     /// The listener name of this security on the Kafka protocol or on the thin one. The thin
-    /// protocol's SASL names are Kafka's with `THIN_` before them, and not served yet.
+    /// protocol's names are Kafka's with `THIN_` before them (`THIN` is its plaintext one).
     pub fn listener_name(self, thin: bool) -> &'static str {
         match (thin, self) {
             (false, SecurityProtocol::Plaintext) => KAFKA_LISTENER,
@@ -878,8 +935,8 @@ impl SecurityProtocol {
             (false, SecurityProtocol::SaslSsl) => KAFKA_SASL_SSL_LISTENER,
             (true, SecurityProtocol::Plaintext) => THIN_LISTENER,
             (true, SecurityProtocol::Ssl) => THIN_SSL_LISTENER,
-            (true, SecurityProtocol::SaslPlaintext) => THIN_SASL_LISTENER_NAMES[0],
-            (true, SecurityProtocol::SaslSsl) => THIN_SASL_LISTENER_NAMES[1],
+            (true, SecurityProtocol::SaslPlaintext) => THIN_SASL_PLAINTEXT_LISTENER,
+            (true, SecurityProtocol::SaslSsl) => THIN_SASL_SSL_LISTENER,
         }
     }
 }
@@ -896,9 +953,13 @@ pub const KAFKA_SASL_SSL_LISTENER: &str = "SASL_SSL";
 pub const THIN_LISTENER: &str = "THIN";
 /// The thin listener's name with TLS.
 pub const THIN_SSL_LISTENER: &str = "THIN_SSL";
+/// The thin listener's name with SASL on plaintext connections.
+pub const THIN_SASL_PLAINTEXT_LISTENER: &str = "THIN_SASL_PLAINTEXT";
+/// The thin listener's name with SASL inside TLS.
+pub const THIN_SASL_SSL_LISTENER: &str = "THIN_SASL_SSL";
 
 /// Every listener name served: (name, thin protocol?, security).
-const LISTENER_NAMES: [(&str, bool, SecurityProtocol); 6] = [
+const LISTENER_NAMES: [(&str, bool, SecurityProtocol); 8] = [
     (KAFKA_LISTENER, false, SecurityProtocol::Plaintext),
     (KAFKA_SSL_LISTENER, false, SecurityProtocol::Ssl),
     (
@@ -909,10 +970,13 @@ const LISTENER_NAMES: [(&str, bool, SecurityProtocol); 6] = [
     (KAFKA_SASL_SSL_LISTENER, false, SecurityProtocol::SaslSsl),
     (THIN_LISTENER, true, SecurityProtocol::Plaintext),
     (THIN_SSL_LISTENER, true, SecurityProtocol::Ssl),
+    (
+        THIN_SASL_PLAINTEXT_LISTENER,
+        true,
+        SecurityProtocol::SaslPlaintext,
+    ),
+    (THIN_SASL_SSL_LISTENER, true, SecurityProtocol::SaslSsl),
 ];
-
-/// The thin protocol's SASL listener names, not served yet: refused with a clear message.
-const THIN_SASL_LISTENER_NAMES: [&str; 2] = ["THIN_SASL_PLAINTEXT", "THIN_SASL_SSL"];
 
 impl Default for Listeners {
     /// Kafka's port for Kafka's protocol, so a Kafka client's defaults find it; the thin
@@ -939,7 +1003,7 @@ impl Listeners {
         }
     }
 
-    /// The thin listener's name (`THIN`, `THIN_SSL`).
+    /// The thin listener's name (`THIN`, `THIN_SSL`, `THIN_SASL_PLAINTEXT`, `THIN_SASL_SSL`).
     pub fn thin_name(&self) -> &'static str {
         self.thin_security.listener_name(true)
     }
@@ -984,16 +1048,6 @@ fn listener_list(s: &str) -> Result<Vec<ListenerEntry<'_>>, String> {
         let (name, address) = entry
             .split_once("://")
             .ok_or_else(|| format!("{entry:?}: expected NAME://host:port"))?;
-        if let Some(sasl) = THIN_SASL_LISTENER_NAMES
-            .iter()
-            .find(|sasl| sasl.eq_ignore_ascii_case(name))
-        {
-            return Err(format!(
-                "{entry:?}: {sasl} listeners are not served yet (the thin protocol has no SASL \
-                 yet; Kafka's listener has: {KAFKA_SASL_PLAINTEXT_LISTENER}, \
-                 {KAFKA_SASL_SSL_LISTENER}); {THIN_LISTENER} and {THIN_SSL_LISTENER} are"
-            ));
-        }
         let (name, thin, security) = LISTENER_NAMES
             .into_iter()
             .find(|(known, _, _)| known.eq_ignore_ascii_case(name))
@@ -1001,8 +1055,9 @@ fn listener_list(s: &str) -> Result<Vec<ListenerEntry<'_>>, String> {
                 format!(
                     "{entry:?}: unknown listener name {name:?} (known: {KAFKA_LISTENER}, \
                      {KAFKA_SSL_LISTENER}, {KAFKA_SASL_PLAINTEXT_LISTENER} and \
-                     {KAFKA_SASL_SSL_LISTENER} for Kafka's protocol, {THIN_LISTENER} and \
-                     {THIN_SSL_LISTENER} for ringlog's)"
+                     {KAFKA_SASL_SSL_LISTENER} for Kafka's protocol, {THIN_LISTENER}, \
+                     {THIN_SSL_LISTENER}, {THIN_SASL_PLAINTEXT_LISTENER} and \
+                     {THIN_SASL_SSL_LISTENER} for ringlog's)"
                 )
             })?;
         if let Some(other) = seen.iter().find(|other| other.thin == thin) {
@@ -1054,7 +1109,8 @@ impl FromStr for Listeners {
         }
         listeners.thin = thin.ok_or_else(|| {
             format!(
-                "{s:?} has no {THIN_LISTENER} or {THIN_SSL_LISTENER} listener, which ringlog's \
+                "{s:?} has no thin listener ({THIN_LISTENER}, {THIN_SSL_LISTENER}, \
+                 {THIN_SASL_PLAINTEXT_LISTENER} or {THIN_SASL_SSL_LISTENER}), which ringlog's \
                  client and followers need"
             )
         })?;
@@ -1515,7 +1571,7 @@ fn socket_addr(value: &toml::Value) -> Result<SocketAddr, String> {
 }
 
 /// What `listeners` takes.
-const LISTENERS_ALLOWED: &str = "NAME://ip:port,... with THIN (or THIN_SSL) and optionally PLAINTEXT (or SSL, SASL_PLAINTEXT, SASL_SSL), like \"PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095\"";
+const LISTENERS_ALLOWED: &str = "NAME://ip:port,... with THIN (or THIN_SSL, THIN_SASL_PLAINTEXT, THIN_SASL_SSL) and optionally PLAINTEXT (or SSL, SASL_PLAINTEXT, SASL_SSL), like \"PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095\"";
 
 fn render_int(value: impl Into<i64>) -> toml::Value {
     toml::Value::Integer(value.into())
@@ -2137,8 +2193,9 @@ const KEYS: &[KeySpec] = &[
     KeySpec {
         name: "sasl_enabled_mechanisms",
         kafka: "sasl.enabled.mechanisms",
-        doc: "what a SASL_PLAINTEXT or SASL_SSL listener offers: PLAIN, SCRAM-SHA-256, \
-              SCRAM-SHA-512; PLAIN is opt-in, it sends the password itself",
+        doc: "what a SASL listener (SASL_PLAINTEXT, SASL_SSL, THIN_SASL_PLAINTEXT, \
+              THIN_SASL_SSL) offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; PLAIN is opt-in, it \
+              sends the password itself",
         section: "security",
         parse: |c, v| {
             let text = string(v, sasl::MECHANISMS_ALLOWED)?;
@@ -2260,10 +2317,47 @@ const KEYS: &[KeySpec] = &[
         },
         render: |c| toml::Value::Boolean(c.allow_everyone_if_no_acl_found),
     },
+    KeySpec {
+        name: "inter_broker_sasl_mechanism",
+        kafka: "sasl.mechanism.inter.broker.protocol",
+        doc: "how this broker logs in to the other brokers' THIN_SASL_* listeners for its \
+              follower fetches: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (one the listener offers)",
+        section: "security",
+        parse: |c, v| {
+            const ALLOWED: &str = "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512";
+            c.inter_broker_sasl_mechanism =
+                SaslMechanism::from_name(string(v, ALLOWED)?).ok_or(ALLOWED)?;
+            Ok(())
+        },
+        render: |c| render_str(c.inter_broker_sasl_mechanism.name()),
+    },
+    KeySpec {
+        name: "inter_broker_sasl_username",
+        kafka: "",
+        doc: "the user this broker logs in as to the other brokers' THIN_SASL_* listeners \
+              (one of sasl_bootstrap_users, or made with ringlog user create); \"\": none",
+        section: "security",
+        parse: |c, v| {
+            c.inter_broker_sasl_username = string(v, "a user name, or \"\"")?.to_string();
+            Ok(())
+        },
+        render: |c| render_str(c.inter_broker_sasl_username.clone()),
+    },
+    KeySpec {
+        name: "inter_broker_sasl_password",
+        kafka: "",
+        doc: "that user's password; never shown by DescribeConfigs nor logged",
+        section: "security",
+        parse: |c, v| {
+            c.inter_broker_sasl_password = Password::new(string(v, "a password, or \"\"")?);
+            Ok(())
+        },
+        render: |c| render_str(c.inter_broker_sasl_password.reveal()),
+    },
 ];
 
 /// Keys whose values hold secrets: never shown by DescribeConfigs nor quoted in errors.
-const SENSITIVE_KEYS: &[&str] = &["sasl_bootstrap_users"];
+const SENSITIVE_KEYS: &[&str] = &["sasl_bootstrap_users", "inter_broker_sasl_password"];
 
 /// A key's value as TOML writes it, for an error: hidden for [`SENSITIVE_KEYS`].
 fn quoted_value(key: &str, value: &toml::Value) -> String {
@@ -2449,7 +2543,7 @@ mod tests {
             [
                 "io_backend = \"epoll\": expected one of auto, uring, portable",
                 "listeners = \"THIN://localhost:9092\": expected NAME://ip:port,... with THIN (or \
-                 THIN_SSL) and optionally PLAINTEXT (or SSL, SASL_PLAINTEXT, SASL_SSL), like \
+                 THIN_SSL, THIN_SASL_PLAINTEXT, THIN_SASL_SSL) and optionally PLAINTEXT (or SSL, SASL_PLAINTEXT, SASL_SSL), like \
                  \"PLAINTEXT://127.0.0.1:9092,THIN://127.0.0.1:9095\" (THIN://localhost:9092: \
                  expected an ip address and port, like 127.0.0.1:9092)",
                 "log_retention_ms = -5: expected -1 (forever) or an integer between 0 and \
@@ -2497,14 +2591,22 @@ mod tests {
             "SASL_SSL://127.0.0.1:9094,THIN://127.0.0.1:9095"
         );
 
+        let thin_sasl: Listeners = "SASL_SSL://127.0.0.1:9093,thin_sasl_ssl://127.0.0.1:9095"
+            .parse()
+            .unwrap();
+        assert_eq!(thin_sasl.thin_security, SecurityProtocol::SaslSsl);
+        assert_eq!(thin_sasl.thin_name(), "THIN_SASL_SSL");
+        assert_eq!(
+            thin_sasl.to_string(),
+            "SASL_SSL://127.0.0.1:9093,THIN_SASL_SSL://127.0.0.1:9095"
+        );
+        let thin_sasl: Listeners = "THIN_SASL_PLAINTEXT://127.0.0.1:9095".parse().unwrap();
+        assert!(thin_sasl.thin_security.sasl() && !thin_sasl.any_tls());
+
         let refusals = [
             (
-                "SASL_SSL://127.0.0.1:9093,THIN_SASL_SSL://127.0.0.1:9095",
-                "THIN_SASL_SSL listeners are not served yet (the thin protocol has no SASL yet",
-            ),
-            (
-                "PLAINTEXT://127.0.0.1:9093,THIN_SASL_PLAINTEXT://127.0.0.1:9095",
-                "THIN_SASL_PLAINTEXT listeners are not served yet",
+                "THIN_SASL_SSL://127.0.0.1:9093,THIN://127.0.0.1:9095",
+                "listeners THIN_SASL_SSL and THIN both speak ringlog's thin protocol",
             ),
             (
                 "SASL_PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093,THIN://127.0.0.1:9095",
@@ -2522,7 +2624,10 @@ mod tests {
                 "THIN://127.0.0.1:9095,THIN://127.0.0.1:9096",
                 "listener THIN is named twice",
             ),
-            ("SSL://127.0.0.1:9093", "has no THIN or THIN_SSL listener"),
+            (
+                "SSL://127.0.0.1:9093",
+                "has no thin listener (THIN, THIN_SSL",
+            ),
         ];
         for (text, expected) in refusals {
             let error = text.parse::<Listeners>().unwrap_err();
@@ -2608,6 +2713,59 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("set ssl_keystore_location"), "{err}");
+    }
+
+    #[test]
+    fn a_thin_sasl_listener_needs_inter_broker_credentials_it_offers() {
+        let listeners = "listeners = \"THIN_SASL_PLAINTEXT://127.0.0.1:9095\"\n";
+        let err = parse(listeners)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("set inter_broker_sasl_username and inter_broker_sasl_password"),
+            "{err}"
+        );
+        let config = parse(&format!(
+            "{listeners}inter_broker_sasl_mechanism = \"SCRAM-SHA-256\"\n\
+             inter_broker_sasl_username = \"broker\"\n\
+             inter_broker_sasl_password = \"broker-secret\"\n"
+        ))
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.inter_broker_sasl_username, "broker");
+        assert_eq!(config.inter_broker_sasl_password.reveal(), "broker-secret");
+        assert_eq!(parse(&config.to_toml()).unwrap(), config);
+        // Neither the config's Debug, DescribeConfigs nor an error shows the password.
+        assert!(!format!("{config:?}").contains("broker-secret"));
+        let described = config.described();
+        let password = described
+            .iter()
+            .find(|key| key.name == "inter_broker_sasl_password")
+            .unwrap();
+        assert_eq!(password.value, None);
+        let err = parse("inter_broker_sasl_password = 7\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(hidden"), "{err}");
+        // A mechanism the listener does not offer.
+        let config = BrokerConfig {
+            inter_broker_sasl_mechanism: SaslMechanism::Plain,
+            ..config
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("inter_broker_sasl_mechanism PLAIN is not among sasl_enabled_mechanisms"),
+            "{err}"
+        );
+        let err = parse("inter_broker_sasl_mechanism = \"GSSAPI\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -144,15 +144,15 @@ impl Broker {
         let thin_kind = frontend::ListenerKind {
             protocol: frontend::Protocol::Thin,
             tls: config_listeners.thin_security.tls(),
-            sasl: false,
+            sasl: config_listeners.thin_security.sasl(),
         };
         let kafka_kind = frontend::ListenerKind {
             protocol: frontend::Protocol::Kafka,
             tls: config_listeners.kafka_security.tls(),
             sasl: config_listeners.kafka_security.sasl(),
         };
-        let sasl = (kafka.is_some() && kafka_kind.sasl).then(|| {
-            warn_of_plain_in_clear(&options.config);
+        let sasl = (thin_kind.sasl || (kafka.is_some() && kafka_kind.sasl)).then(|| {
+            warn_of_plain_in_clear(&options.config, kafka.is_some());
             frontend::sasl::SaslListener::new(&options.config)
         });
         let listeners = thin.into_iter().map(|thin| {
@@ -166,6 +166,7 @@ impl Broker {
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
         let peer_tls = tls::peer_tls(&options.config)
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
+        let peer_sasl = peer_sasl(&options.config)?;
         let mut inboxes = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..shards {
@@ -180,6 +181,7 @@ impl Broker {
             kafka_advertised,
             tls,
             peer_tls,
+            peer_sasl,
             sasl,
             catalog: RwLock::new(Arc::new(Catalog::empty(&options.data_dir))),
             catalog_offset: tokio::sync::watch::channel(0).0,
@@ -337,17 +339,50 @@ impl Broker {
 /// configured, the only voter of a one-node quorum (listening on a free loopback port).
 /// PLAIN sends the password itself: on a `SASL_PLAINTEXT` listener, anyone on the path reads
 /// it. Kafka allows it, and so does ringlog, loudly.
-fn warn_of_plain_in_clear(config: &BrokerConfig) {
+fn warn_of_plain_in_clear(config: &BrokerConfig, kafka: bool) {
     let plain = config
         .sasl_enabled_mechanisms
         .contains(&config::SaslMechanism::Plain);
-    if plain && !config.listeners.kafka_security.tls() {
-        tracing::warn!(
-            listener = config.listeners.kafka_name(),
-            "SASL PLAIN is enabled on a listener without TLS: passwords cross the network in \
-             clear; use SASL_SSL, or SCRAM only"
-        );
+    let listeners = &config.listeners;
+    let in_clear = [
+        (kafka, listeners.kafka_security, listeners.kafka_name()),
+        (true, listeners.thin_security, listeners.thin_name()),
+    ];
+    for (bound, security, name) in in_clear {
+        if plain && bound && security.sasl() && !security.tls() {
+            tracing::warn!(
+                listener = name,
+                "SASL PLAIN is enabled on a listener without TLS: passwords cross the network \
+                 in clear; use SASL_SSL (THIN_SASL_SSL), or SCRAM only"
+            );
+        }
     }
+}
+
+/// The login to the other brokers' thin listeners (follower fetches) when the thin listener
+/// asks for SASL: every broker of a cluster is taken to. Without the credentials
+/// (`inter_broker_sasl_username`, `inter_broker_sasl_password`) the broker does not start: it
+/// could follow no leader.
+fn peer_sasl(config: &BrokerConfig) -> io::Result<Option<ringlog_client::ClientSasl>> {
+    if !config.listeners.thin_security.sasl() {
+        return Ok(None);
+    }
+    if config.inter_broker_sasl_username.is_empty() || config.inter_broker_sasl_password.is_empty()
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "listener {} makes the brokers log in to each other for their follower \
+                 fetches: set inter_broker_sasl_username and inter_broker_sasl_password",
+                config.listeners.thin_name()
+            ),
+        ));
+    }
+    Ok(Some(ringlog_client::ClientSasl::new(
+        config.inter_broker_sasl_mechanism,
+        config.inter_broker_sasl_username.clone(),
+        config.inter_broker_sasl_password.reveal(),
+    )))
 }
 
 fn start_controller(options: &ServerOptions) -> io::Result<Controller> {

@@ -46,6 +46,8 @@ use ringlog_wire::api::offset_for_leader_epoch::{
     OffsetForLeaderEpochPartition, OffsetForLeaderEpochRequest,
 };
 use ringlog_wire::api::produce::{Acks, ProducePartition, ProduceRequest};
+use ringlog_wire::api::sasl_authenticate::SaslAuthenticateRequest;
+use ringlog_wire::api::sasl_handshake::SaslHandshakeRequest;
 use ringlog_wire::api::sync_group::{SyncGroupAssignment, SyncGroupRequest, SyncGroupResponse};
 use ringlog_wire::frame::{MAX_FRAME_BYTES_DEFAULT, split_response_frame};
 use ringlog_wire::{
@@ -399,6 +401,13 @@ fn sample_request(api_key: ApiKey) -> Request {
                 upsertions: vec![],
             })
         }
+        // Served on a THIN_SASL_* listener only (thin_sasl.rs): not on this one.
+        ApiKey::SASL_HANDSHAKE => Request::SaslHandshake(SaslHandshakeRequest {
+            mechanism: "SCRAM-SHA-512".to_string(),
+        }),
+        ApiKey::SASL_AUTHENTICATE => Request::SaslAuthenticate(SaslAuthenticateRequest {
+            auth_bytes: b"n,,n=sample,r=nonce".to_vec(),
+        }),
         other => panic!("no sample request of {other}: add one"),
     }
 }

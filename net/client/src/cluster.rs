@@ -84,8 +84,8 @@ impl Cluster {
         if let Some(connection) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(Arc::clone(connection));
         }
-        let tls = self.config.tls.as_ref();
-        let connection = Arc::new(Connection::connect(address, self.limits(), tls).await?);
+        let (tls, sasl) = (self.config.tls.as_ref(), self.config.sasl.as_ref());
+        let connection = Arc::new(Connection::connect(address, self.limits(), tls, sasl).await?);
         *slot = Some(Arc::clone(&connection));
         Ok(connection)
     }

@@ -17,6 +17,14 @@
 //! The first request on a connection is ApiVersions (at version 0); every later request goes
 //! at the highest version both this build and the broker speak (`negotiate`), and one the
 //! broker does not speak at any version this build does is refused before sending.
+//!
+//! With a [`ClientSasl`], the connection logs in right after ApiVersions (SaslHandshake, then
+//! the mechanism's messages in SaslAuthenticate) before it takes any request; a broker whose
+//! listener asks for SASL (it lists SaslHandshake) refuses a connection without it, and the
+//! client says so rather than have its first request close the connection. When the login's
+//! session expires (`connections_max_reauth_ms`), the connection logs in again at 85% of its
+//! lifetime, before the next request that comes after then: while that runs no other request
+//! is queued, because the broker closes a connection that sends one during the exchange.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,8 +38,11 @@ use tokio::task::JoinHandle;
 
 use crate::error::ClientError;
 use crate::in_flight::{CorrelationIds, InFlight};
+use crate::sasl::{ClientSasl, Login, Next};
 use crate::tls::ClientTls;
 use ringlog_wire::api::api_versions::ApiVersionsRequest;
+use ringlog_wire::api::sasl_authenticate::SaslAuthenticateRequest;
+use ringlog_wire::api::sasl_handshake::SaslHandshakeRequest;
 use ringlog_wire::frame::{self, CORRELATION_ID_AT, LENGTH_PREFIX_LEN};
 use ringlog_wire::{ApiKey, Request, Response, VersionRange, decode_response, encode_request};
 
@@ -46,6 +57,11 @@ const HTTP_ANSWER: &[u8] = b"HTTP";
 /// How a TLS alert record starts (content type 21, version 3.x): what a TLS listener answers
 /// a plaintext request with before it closes. Read as a length field it is over 350 MB.
 const TLS_ALERT: &[u8] = &[0x15, 0x03];
+/// The share of a session's lifetime after which the connection logs in again (Kafka's
+/// clients pick 85% to 95%): the rest leaves room for the requests in flight and the exchange.
+const RENEW_AT_PERCENT: u32 = 85;
+/// A login's SaslAuthenticate round trips at most: SCRAM's two (PLAIN takes one).
+const LOGIN_ROUND_TRIPS_MAX: usize = 2;
 
 /// The limits of one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +88,11 @@ pub struct Connection {
     shared: Arc<Shared>,
     /// The versions the broker speaks, from ApiVersions.
     versions: HashMap<ApiKey, VersionRange>,
+    /// Who the connection logs in as, if its listener asks for SASL.
+    sasl: Option<ClientSasl>,
+    /// When the login is to be renewed (`None`: never). Every request holds it shared while it
+    /// is queued, a renewal holds it alone for its whole exchange.
+    renew_at: tokio::sync::RwLock<Option<tokio::time::Instant>>,
     tasks: [JoinHandle<()>; 2],
 }
 
@@ -137,12 +158,13 @@ impl Shared {
 }
 
 impl Connection {
-    /// Opens a connection to `address` (`host:port`), over TLS with `tls`, and asks the
-    /// broker which versions it speaks.
+    /// Opens a connection to `address` (`host:port`), over TLS with `tls`, asks the broker
+    /// which versions it speaks, and logs in with `sasl`.
     pub async fn connect(
         address: &str,
         limits: ConnectionLimits,
         tls: Option<&ClientTls>,
+        sasl: Option<&ClientSasl>,
     ) -> Result<Connection, ClientError> {
         assert!(limits.max_in_flight > 0, "max_in_flight must be at least 1");
         let connect_error = |source| ClientError::Connect {
@@ -176,6 +198,9 @@ impl Connection {
             }
         };
         connection.versions = connection.api_versions().await?;
+        connection.sasl = sasl.cloned();
+        let renew_at = connection.log_in().await?;
+        *connection.renew_at.get_mut() = renew_at;
         Ok(connection)
     }
 
@@ -201,13 +226,107 @@ impl Connection {
             permits: Arc::new(Semaphore::new(limits.max_in_flight)),
             shared,
             versions: HashMap::new(),
+            sasl: None,
+            renew_at: tokio::sync::RwLock::new(None),
             tasks: [writer, reader],
+        }
+    }
+
+    /// Logs in as the connection's [`ClientSasl`], if it has one: when to log in again, if the
+    /// session expires. A listener that asks for SASL and a client without it (or the
+    /// reverse) is an error here, before any other request.
+    async fn log_in(&self) -> Result<Option<tokio::time::Instant>, ClientError> {
+        let asks_sasl = self.versions.contains_key(&ApiKey::SASL_HANDSHAKE);
+        let sasl = match (&self.sasl, asks_sasl) {
+            (None, false) => return Ok(None),
+            (Some(sasl), true) => sasl,
+            (None, true) => {
+                return Err(self.authentication(
+                    None,
+                    "its listener asks for a SASL login (THIN_SASL_PLAINTEXT or THIN_SASL_SSL): \
+                     set ClientConfig::sasl (the CLI's --sasl-mechanism, --sasl-username, \
+                     --sasl-password)"
+                        .to_string(),
+                ));
+            }
+            (Some(sasl), false) => {
+                return Err(self.authentication(
+                    Some(sasl),
+                    "its listener does not ask for SASL (it lists no SaslHandshake): connect \
+                     to the broker's THIN_SASL_PLAINTEXT or THIN_SASL_SSL listener, or leave \
+                     SASL out"
+                        .to_string(),
+                ));
+            }
+        };
+        let handshake = Request::SaslHandshake(SaslHandshakeRequest {
+            mechanism: sasl.mechanism.name().to_string(),
+        });
+        match self.send_now(handshake, Duration::ZERO).await? {
+            Response::SaslHandshake(_) => {}
+            Response::Error(error) => return Err(self.authentication(Some(sasl), error.message)),
+            other => return Err(self.unexpected(ApiKey::SASL_HANDSHAKE, &other)),
+        }
+        let (mut login, mut message) = Login::start(sasl, &mut ring::rand::SystemRandom::new());
+        for _ in 0..LOGIN_ROUND_TRIPS_MAX {
+            let request = Request::SaslAuthenticate(SaslAuthenticateRequest {
+                auth_bytes: message,
+            });
+            let answer = match self.send_now(request, Duration::ZERO).await? {
+                Response::SaslAuthenticate(answer) => answer,
+                Response::Error(error) => {
+                    return Err(self.authentication(Some(sasl), error.message));
+                }
+                other => return Err(self.unexpected(ApiKey::SASL_AUTHENTICATE, &other)),
+            };
+            match login.answer(&answer.auth_bytes) {
+                Ok(Next::Send(next)) => message = next,
+                Ok(Next::Done) => {
+                    let lifetime = answer.session_lifetime;
+                    let renew_in = lifetime * RENEW_AT_PERCENT / 100;
+                    return Ok(
+                        (!lifetime.is_zero()).then(|| tokio::time::Instant::now() + renew_in)
+                    );
+                }
+                Err(why) => {
+                    self.shared.close(&why);
+                    return Err(self.authentication(Some(sasl), why));
+                }
+            }
+        }
+        let why = format!(
+            "the {} exchange did not end within {LOGIN_ROUND_TRIPS_MAX} round trips",
+            sasl.mechanism
+        );
+        self.shared.close(&why);
+        Err(self.authentication(Some(sasl), why))
+    }
+
+    /// Logs in again if the session is due for it (another request may have done it while
+    /// this one waited). A failure closes the connection, as the broker does.
+    async fn renew_login(&self) -> Result<(), ClientError> {
+        let mut renew_at = self.renew_at.write().await;
+        if renew_at.is_some_and(|at| tokio::time::Instant::now() >= at) {
+            *renew_at = self.log_in().await.inspect_err(|error| {
+                self.shared
+                    .close(&format!("the SASL login renewal failed: {error}"));
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A failed login (or a client and a listener that disagree on SASL): not retriable.
+    fn authentication(&self, sasl: Option<&ClientSasl>, reason: String) -> ClientError {
+        ClientError::Authentication {
+            address: self.address.clone(),
+            user: sasl.map(|sasl| sasl.username.clone()),
+            reason,
         }
     }
 
     async fn api_versions(&self) -> Result<HashMap<ApiKey, VersionRange>, ClientError> {
         let request = Request::ApiVersions(ApiVersionsRequest);
-        match self.send(request, Duration::ZERO).await? {
+        match self.send_now(request, Duration::ZERO).await? {
             Response::ApiVersions(response) => Ok(response
                 .api_keys
                 .into_iter()
@@ -244,6 +363,33 @@ impl Connection {
     /// reach the broker in its order (an idempotent producer's batches of one partition)
     /// queues them one after the other and waits for the answers in any order.
     pub async fn enqueue(
+        &self,
+        request: Request,
+        server_wait: Duration,
+    ) -> Result<Answer, ClientError> {
+        loop {
+            let renew_at = self.renew_at.read().await;
+            if !renew_at.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                let answer = self.enqueue_now(request, server_wait).await;
+                drop(renew_at);
+                return answer;
+            }
+            drop(renew_at);
+            self.renew_login().await?;
+        }
+    }
+
+    /// [`send`](Self::send) without waiting for a login renewal: the login's own requests.
+    async fn send_now(
+        &self,
+        request: Request,
+        server_wait: Duration,
+    ) -> Result<Response, ClientError> {
+        self.enqueue_now(request, server_wait).await?.wait().await
+    }
+
+    /// [`enqueue`](Self::enqueue) without waiting for a login renewal.
+    async fn enqueue_now(
         &self,
         request: Request,
         server_wait: Duration,

@@ -81,6 +81,24 @@ pub enum ClientError {
         reason: String,
     },
 
+    /// The broker refused the SASL login (a wrong password, an unknown user, a mechanism its
+    /// listener does not offer), the broker failed SCRAM's proof that it holds the user's
+    /// credential, or the client and the listener disagree on SASL. Not retriable: the same
+    /// login fails again.
+    #[error(
+        "SASL login to {address}{} failed: {reason}",
+        user.as_ref().map(|user| format!(" as {user:?}")).unwrap_or_default()
+    )]
+    Authentication {
+        /// `host:port`.
+        address: String,
+        /// The user the client logged in as, if it had one.
+        user: Option<String>,
+        /// The broker's answer (`authentication failed: invalid credentials with SASL mechanism
+        /// SCRAM-SHA-512`), or what the client found wrong.
+        reason: String,
+    },
+
     /// None of the bootstrap or known brokers could be reached.
     #[error("no broker reachable (tried {}): last error: {last_error}", tried.join(", "))]
     NoBrokerReachable {
@@ -332,6 +350,23 @@ mod tests {
             timeout.to_string(),
             "Fetch to 127.0.0.1:9092 timed out after 1500 ms"
         );
+    }
+
+    #[test]
+    fn a_failed_login_names_the_user_and_is_not_retried() {
+        let error = ClientError::Authentication {
+            address: "127.0.0.1:9095".into(),
+            user: Some("alice".into()),
+            reason: "authentication failed: invalid credentials with SASL mechanism SCRAM-SHA-512"
+                .into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "SASL login to 127.0.0.1:9095 as \"alice\" failed: authentication failed: invalid \
+             credentials with SASL mechanism SCRAM-SHA-512"
+        );
+        assert!(!error.is_retriable());
+        assert!(!error.needs_metadata_refresh());
     }
 
     #[test]

@@ -43,7 +43,9 @@
 //! | [`partitioner`]     | Kafka's murmur2 key partitioner, round robin for keyless records (pure) |
 //! | `cluster`           | connections per broker, metadata refresh, the retry loop           |
 //! | `metadata_cache`    | brokers and partition leaders from Metadata responses (pure)       |
-//! | `connection`        | one TCP connection: pipelining, correlation ids, timeouts, `max_frame_bytes` |
+//! | `connection`        | one TCP connection: pipelining, correlation ids, timeouts, `max_frame_bytes`, its SASL login and renewals |
+//! | [`sasl`]            | [`ClientSasl`] (who the client logs in as) and the client's side of a PLAIN or SCRAM login (pure) |
+//! | [`tls`]             | [`ClientTls`]                                                      |
 //! | `in_flight`         | requests in flight matched to responses in order (pure)           |
 //! | `backoff`           | the exponential backoff schedule and the retry decision (pure)     |
 //! | [`error`]           | [`ClientError`]                                                    |
@@ -75,6 +77,7 @@ pub mod error;
 pub mod group;
 pub mod partitioner;
 pub mod producer;
+pub mod sasl;
 pub mod tls;
 
 mod accumulator;
@@ -105,6 +108,7 @@ pub use producer::{
 pub use ringlog_format::Compression;
 pub use ringlog_format::{LeaderEpoch, Offset, Timestamp};
 pub use ringlog_replication::{BrokerId, TopicId, TopicPartition};
+pub use sasl::{ClientSasl, SaslMechanism};
 pub use tls::ClientTls;
 
 use cluster::Cluster;
@@ -137,8 +141,12 @@ pub struct ClientConfig {
     /// Metadata older than this is refreshed (in the background) even without an error
     /// asking for it: new partitions and moved leaders are learned. Default 5 min.
     pub metadata_max_age: Duration,
-    /// TLS to every broker (their `THIN_SSL` listeners); `None`: plaintext. Default `None`.
+    /// TLS to every broker (their `THIN_SSL` or `THIN_SASL_SSL` listeners); `None`:
+    /// plaintext. Default `None`.
     pub tls: Option<ClientTls>,
+    /// The SASL login of every connection, after TLS if it is set (the brokers'
+    /// `THIN_SASL_PLAINTEXT` or `THIN_SASL_SSL` listeners); `None`: none. Default `None`.
+    pub sasl: Option<ClientSasl>,
 }
 
 impl Default for ClientConfig {
@@ -153,6 +161,7 @@ impl Default for ClientConfig {
             retry_backoff_max: Duration::from_secs(1),
             metadata_max_age: Duration::from_secs(300),
             tls: None,
+            sasl: None,
         }
     }
 }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use client_peer::{Action, Bound, bounded, config, metadata};
 use ringlog_client::{Client, ClientError};
-use ringlog_wire::api::api_versions::ApiVersionsResponse;
 use ringlog_wire::api::metadata::MetadataResponse;
 use ringlog_wire::frame::{MAX_FRAME_BYTES_DEFAULT, split_request_frame};
 use ringlog_wire::{ApiKey, Request, Response, decode_request, encode_response};
@@ -68,7 +67,7 @@ async fn read_request(
 async fn handshake(stream: &mut tokio::net::TcpStream, buf: &mut bytes::BytesMut) {
     let (header, request) = read_request(stream, buf).await;
     assert_eq!(request.api_key(), ApiKey::API_VERSIONS);
-    let answer = Response::ApiVersions(ApiVersionsResponse::supported());
+    let answer = Response::ApiVersions(client_peer::thin_listener_versions());
     stream
         .write_all(&encode_response(&answer, 0, header.correlation_id).unwrap())
         .await
@@ -318,7 +317,7 @@ async fn an_api_the_broker_does_not_list_is_refused_before_sending() {
             let (mut stream, _) = manual.listener.accept().await.unwrap();
             let mut buf = bytes::BytesMut::new();
             let (header, _) = read_request(&mut stream, &mut buf).await;
-            let mut versions = ApiVersionsResponse::supported();
+            let mut versions = client_peer::thin_listener_versions();
             versions
                 .api_keys
                 .retain(|api| api.api_key != ApiKey::CREATE_TOPICS);

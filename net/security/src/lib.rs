@@ -5,6 +5,7 @@
 //! | module      | owns                                                                   |
 //! |-------------|------------------------------------------------------------------------|
 //! | [`scram`]   | SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677) as Kafka speaks them: the credential a server keeps ([`scram::ScramCredential`]: salt, iterations, StoredKey, ServerKey; never the password), the server's and the client's side of the exchange as state machines ([`scram::ScramServer`], [`scram::ScramClient`]) |
+//! | [`sasl`]    | [`sasl::SaslMechanism`]: the mechanisms a listener offers and a client logs in with |
 //! | [`plain`]   | SASL PLAIN (RFC 4616): the client's one message, parsed and built, and the server's check of its password against the user's SCRAM credential |
 //! | [`acl`]     | Kafka's ACL model (resource types, literal and prefixed patterns, principals, hosts, operations, allow and deny), its filters and validation, and the [`acl::Authorizer`] that decides a request by it |
 //! | [`tls`]     | the crypto provider rustls runs on, the same for the broker's listeners and the client |
@@ -81,6 +82,7 @@ pub mod acl;
 #[cfg(feature = "certificates")]
 pub mod certificate;
 pub mod plain;
+pub mod sasl;
 pub mod scram;
 #[cfg(test)]
 mod testing;

@@ -22,6 +22,7 @@ impl ApiKey {
     pub const SYNC_GROUP: ApiKey = ApiKey(14);
     pub const DESCRIBE_GROUPS: ApiKey = ApiKey(15);
     pub const LIST_GROUPS: ApiKey = ApiKey(16);
+    pub const SASL_HANDSHAKE: ApiKey = ApiKey(17);
     pub const API_VERSIONS: ApiKey = ApiKey(18);
     pub const CREATE_TOPICS: ApiKey = ApiKey(19);
     pub const DELETE_TOPICS: ApiKey = ApiKey(20);
@@ -32,6 +33,7 @@ impl ApiKey {
     pub const DELETE_ACLS: ApiKey = ApiKey(31);
     pub const DESCRIBE_CONFIGS: ApiKey = ApiKey(32);
     pub const ALTER_CONFIGS: ApiKey = ApiKey(33);
+    pub const SASL_AUTHENTICATE: ApiKey = ApiKey(36);
     pub const DELETE_GROUPS: ApiKey = ApiKey(42);
     pub const DESCRIBE_USER_SCRAM_CREDENTIALS: ApiKey = ApiKey(50);
     pub const ALTER_USER_SCRAM_CREDENTIALS: ApiKey = ApiKey(51);
@@ -88,7 +90,7 @@ const V0: VersionRange = VersionRange { min: 0, max: 0 };
 
 /// Every API this build speaks, in api key order. Version 0 of ApiVersions is supported
 /// forever, so a client can always learn the rest.
-pub const SUPPORTED_APIS: [SupportedApi; 25] = [
+pub const SUPPORTED_APIS: [SupportedApi; 27] = [
     api(ApiKey::PRODUCE, "Produce"),
     api(ApiKey::FETCH, "Fetch"),
     api(ApiKey::LIST_OFFSETS, "ListOffsets"),
@@ -105,6 +107,7 @@ pub const SUPPORTED_APIS: [SupportedApi; 25] = [
     api(ApiKey::SYNC_GROUP, "SyncGroup"),
     api(ApiKey::DESCRIBE_GROUPS, "DescribeGroups"),
     api(ApiKey::LIST_GROUPS, "ListGroups"),
+    api(ApiKey::SASL_HANDSHAKE, "SaslHandshake"),
     api(ApiKey::API_VERSIONS, "ApiVersions"),
     api(ApiKey::CREATE_TOPICS, "CreateTopics"),
     api(ApiKey::DELETE_TOPICS, "DeleteTopics"),
@@ -115,6 +118,7 @@ pub const SUPPORTED_APIS: [SupportedApi; 25] = [
     api(ApiKey::DELETE_ACLS, "DeleteAcls"),
     api(ApiKey::DESCRIBE_CONFIGS, "DescribeConfigs"),
     api(ApiKey::ALTER_CONFIGS, "AlterConfigs"),
+    api(ApiKey::SASL_AUTHENTICATE, "SaslAuthenticate"),
     api(ApiKey::DELETE_GROUPS, "DeleteGroups"),
     api(
         ApiKey::DESCRIBE_USER_SCRAM_CREDENTIALS,
@@ -162,6 +166,7 @@ mod tests {
             ("SyncGroup", 14),
             ("DescribeGroups", 15),
             ("ListGroups", 16),
+            ("SaslHandshake", 17),
             ("ApiVersions", 18),
             ("CreateTopics", 19),
             ("DeleteTopics", 20),
@@ -172,6 +177,7 @@ mod tests {
             ("DeleteAcls", 31),
             ("DescribeConfigs", 32),
             ("AlterConfigs", 33),
+            ("SaslAuthenticate", 36),
             ("DeleteGroups", 42),
             ("DescribeUserScramCredentials", 50),
             ("AlterUserScramCredentials", 51),

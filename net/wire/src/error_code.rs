@@ -91,6 +91,9 @@ error_codes! {
     /// A SASL mechanism the broker does not offer (AlterUserScramCredentials: not
     /// SCRAM-SHA-256 or SCRAM-SHA-512).
     UNSUPPORTED_SASL_MECHANISM = 33, retriable: false;
+    /// A SASL request out of turn: a SaslAuthenticate before a handshake, a handshake during
+    /// the exchange, or on an authenticated connection that has nothing to renew.
+    ILLEGAL_SASL_STATE = 34, retriable: false;
     /// An api key or version the broker does not speak.
     UNSUPPORTED_VERSION = 35, retriable: false;
     /// CreateTopics of a name that exists.
@@ -115,6 +118,9 @@ error_codes! {
     INVALID_PRODUCER_EPOCH = 47, retriable: false;
     /// The partition's log failed on disk (its directory is offline on this broker).
     KAFKA_STORAGE_ERROR = 56, retriable: true;
+    /// A SASL login failed: a wrong password, an unknown user or an unusable credential
+    /// alike (the message never says which), or a malformed message.
+    SASL_AUTHENTICATION_FAILED = 58, retriable: false;
     /// A batch from a producer id the partition does not know (expired, or its records
     /// deleted) that does not start at sequence 0: the producer bumps its epoch (KIP-360).
     UNKNOWN_PRODUCER_ID = 59, retriable: false;
@@ -229,6 +235,8 @@ mod tests {
             (ErrorCode::NOT_ENOUGH_REPLICAS, 19),
             (ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND, 20),
             (ErrorCode::INVALID_REQUIRED_ACKS, 21),
+            (ErrorCode::UNSUPPORTED_SASL_MECHANISM, 33),
+            (ErrorCode::ILLEGAL_SASL_STATE, 34),
             (ErrorCode::UNSUPPORTED_VERSION, 35),
             (ErrorCode::TOPIC_ALREADY_EXISTS, 36),
             (ErrorCode::INVALID_PARTITIONS, 37),
@@ -239,6 +247,7 @@ mod tests {
             (ErrorCode::DUPLICATE_SEQUENCE_NUMBER, 46),
             (ErrorCode::INVALID_PRODUCER_EPOCH, 47),
             (ErrorCode::KAFKA_STORAGE_ERROR, 56),
+            (ErrorCode::SASL_AUTHENTICATION_FAILED, 58),
             (ErrorCode::UNKNOWN_PRODUCER_ID, 59),
             (ErrorCode::INVALID_RECORD, 87),
             (ErrorCode::FENCED_LEADER_EPOCH, 74),

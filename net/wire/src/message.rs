@@ -33,6 +33,8 @@ use crate::api::offset_for_leader_epoch::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 use crate::api::produce::{ProduceRequest, ProduceResponse};
+use crate::api::sasl_authenticate::{SaslAuthenticateRequest, SaslAuthenticateResponse};
+use crate::api::sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
 use crate::api::sync_group::{SyncGroupRequest, SyncGroupResponse};
 use crate::api_key::ApiKey;
 use crate::error::WireError;
@@ -140,6 +142,7 @@ apis! {
     SyncGroup = SYNC_GROUP (SyncGroupRequest, SyncGroupResponse);
     DescribeGroups = DESCRIBE_GROUPS (DescribeGroupsRequest, DescribeGroupsResponse);
     ListGroups = LIST_GROUPS (ListGroupsRequest, ListGroupsResponse);
+    SaslHandshake = SASL_HANDSHAKE (SaslHandshakeRequest, SaslHandshakeResponse);
     ApiVersions = API_VERSIONS (ApiVersionsRequest, ApiVersionsResponse);
     CreateTopics = CREATE_TOPICS (CreateTopicsRequest, CreateTopicsResponse);
     DeleteTopics = DELETE_TOPICS (DeleteTopicsRequest, DeleteTopicsResponse);
@@ -150,6 +153,7 @@ apis! {
     );
     DescribeConfigs = DESCRIBE_CONFIGS (DescribeConfigsRequest, DescribeConfigsResponse);
     AlterConfigs = ALTER_CONFIGS (AlterConfigsRequest, AlterConfigsResponse);
+    SaslAuthenticate = SASL_AUTHENTICATE (SaslAuthenticateRequest, SaslAuthenticateResponse);
     DeleteGroups = DELETE_GROUPS (DeleteGroupsRequest, DeleteGroupsResponse);
     DescribeAcls = DESCRIBE_ACLS (DescribeAclsRequest, DescribeAclsResponse);
     CreateAcls = CREATE_ACLS (CreateAclsRequest, CreateAclsResponse);

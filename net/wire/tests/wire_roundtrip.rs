@@ -44,6 +44,8 @@ use ringlog_wire::api::offset_commit::*;
 use ringlog_wire::api::offset_fetch::*;
 use ringlog_wire::api::offset_for_leader_epoch::*;
 use ringlog_wire::api::produce::*;
+use ringlog_wire::api::sasl_authenticate::*;
+use ringlog_wire::api::sasl_handshake::*;
 use ringlog_wire::api::sync_group::*;
 use ringlog_wire::frame::{
     REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN, decode_request_frame, decode_response_frame,
@@ -852,6 +854,28 @@ fn alter_user_scram_credentials_response()
     few(result).prop_map(|results| AlterUserScramCredentialsResponse { results })
 }
 
+fn sasl_handshake_request() -> impl Strategy<Value = SaslHandshakeRequest> {
+    text().prop_map(|mechanism| SaslHandshakeRequest { mechanism })
+}
+
+fn sasl_handshake_response() -> impl Strategy<Value = SaslHandshakeResponse> {
+    few(text()).prop_map(|mechanisms| SaslHandshakeResponse { mechanisms })
+}
+
+fn sasl_authenticate_request() -> impl Strategy<Value = SaslAuthenticateRequest> {
+    prop::collection::vec(any::<u8>(), 0..64)
+        .prop_map(|auth_bytes| SaslAuthenticateRequest { auth_bytes })
+}
+
+fn sasl_authenticate_response() -> impl Strategy<Value = SaslAuthenticateResponse> {
+    (prop::collection::vec(any::<u8>(), 0..64), millis()).prop_map(
+        |(auth_bytes, session_lifetime)| SaslAuthenticateResponse {
+            auth_bytes,
+            session_lifetime,
+        },
+    )
+}
+
 fn error_response() -> impl Strategy<Value = ErrorResponse> {
     (
         any::<i16>().prop_filter("an error is not NONE", |code| *code != 0),
@@ -893,6 +917,8 @@ fn any_request() -> impl Strategy<Value = Request> {
             Request::DescribeUserScramCredentials(DescribeUserScramCredentialsRequest { users })
         }),
         alter_user_scram_credentials_request().prop_map(Request::AlterUserScramCredentials),
+        sasl_handshake_request().prop_map(Request::SaslHandshake),
+        sasl_authenticate_request().prop_map(Request::SaslAuthenticate),
     ]
 }
 
@@ -928,6 +954,8 @@ fn any_response() -> impl Strategy<Value = Response> {
         delete_acls_response().prop_map(Response::DeleteAcls),
         describe_user_scram_credentials_response().prop_map(Response::DescribeUserScramCredentials),
         alter_user_scram_credentials_response().prop_map(Response::AlterUserScramCredentials),
+        sasl_handshake_response().prop_map(Response::SaslHandshake),
+        sasl_authenticate_response().prop_map(Response::SaslAuthenticate),
         error_response().prop_map(Response::Error),
     ]
 }
@@ -1076,6 +1104,12 @@ round_trip! {
     alter_user_scram_credentials_round_trips: ALTER_USER_SCRAM_CREDENTIALS,
         alter_user_scram_credentials_request().prop_map(Request::AlterUserScramCredentials),
         alter_user_scram_credentials_response().prop_map(Response::AlterUserScramCredentials);
+    sasl_handshake_round_trips: SASL_HANDSHAKE,
+        sasl_handshake_request().prop_map(Request::SaslHandshake),
+        sasl_handshake_response().prop_map(Response::SaslHandshake);
+    sasl_authenticate_round_trips: SASL_AUTHENTICATE,
+        sasl_authenticate_request().prop_map(Request::SaslAuthenticate),
+        sasl_authenticate_response().prop_map(Response::SaslAuthenticate);
 }
 
 proptest! {

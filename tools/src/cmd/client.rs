@@ -1,4 +1,6 @@
-//! What the client commands share: `--bootstrap` and TLS (`--tls-ca`, `--tls-cert`, `--tls-key`), the tokio runtime each builds in its `run`,
+//! What the client commands share: `--bootstrap`, TLS (`--tls-ca`, `--tls-cert`, `--tls-key`)
+//! and the SASL login (`--sasl-mechanism`, `--sasl-username`, `--sasl-password`), the tokio
+//! runtime each builds in its `run`,
 //! the connection, flags parsed the same way everywhere (`--acks`, `--config k=v`), client
 //! errors as one line, the topic argument, a topic's partitions, and polling until idle.
 
@@ -8,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use ringlog_client::{
-    Acks, Client, ClientConfig, ClientError, ClientTls, Consumer, ConsumerRecord, TopicPartition,
+    Acks, Client, ClientConfig, ClientError, ClientSasl, ClientTls, Consumer, ConsumerRecord,
+    SaslMechanism, TopicPartition,
 };
 use ringlog_wire::ErrorCode;
 use tokio::time::Instant;
@@ -49,9 +52,77 @@ pub(super) struct Bootstrap {
         global = true
     )]
     pub tls_key: Option<PathBuf>,
+    /// The SASL mechanism to log in with, when --sasl-username is given (the brokers'
+    /// THIN_SASL_PLAINTEXT or THIN_SASL_SSL listeners): SCRAM-SHA-256, SCRAM-SHA-512, or PLAIN
+    /// (which sends the password itself: use it with TLS only).
+    #[arg(
+        long,
+        value_name = "MECHANISM",
+        env = "RINGLOG_SASL_MECHANISM",
+        default_value = "SCRAM-SHA-512",
+        value_parser = parse_mechanism,
+        global = true
+    )]
+    pub sasl_mechanism: SaslMechanism,
+    /// Log in as this user (SASL) on every connection; needs --sasl-password.
+    #[arg(
+        long,
+        value_name = "USER",
+        env = "RINGLOG_SASL_USERNAME",
+        requires = "sasl_password",
+        global = true
+    )]
+    pub sasl_username: Option<String>,
+    /// The user's password. Prefer RINGLOG_SASL_PASSWORD: an argument shows in `ps` and in
+    /// the shell's history. Never printed.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "RINGLOG_SASL_PASSWORD",
+        hide_env_values = true,
+        requires = "sasl_username",
+        global = true
+    )]
+    pub sasl_password: Option<Secret>,
+}
+
+/// A secret from the command line or the environment: its `Debug` hides it, so no log line or
+/// error holds it.
+#[derive(Clone)]
+pub(super) struct Secret(String);
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(text.to_string()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(hidden)")
+    }
+}
+
+/// `--sasl-mechanism`: a SASL name, in any case.
+fn parse_mechanism(value: &str) -> Result<SaslMechanism, String> {
+    SaslMechanism::from_name(&value.to_ascii_uppercase()).ok_or_else(|| {
+        format!(
+            "{value:?} is not a SASL mechanism ringlog speaks: SCRAM-SHA-256, SCRAM-SHA-512, PLAIN"
+        )
+    })
 }
 
 impl Bootstrap {
+    /// The client's SASL login, if --sasl-username is given (clap asks for the password with
+    /// it).
+    fn sasl(&self) -> Option<ClientSasl> {
+        let username = self.sasl_username.as_ref()?;
+        let password = self.sasl_password.as_ref().map_or("", |secret| &secret.0);
+        Some(ClientSasl::new(self.sasl_mechanism, username, password))
+    }
+
     /// The client's TLS, if --tls-ca is given.
     fn tls(&self) -> Result<Option<ClientTls>> {
         let Some(ca) = &self.tls_ca else {
@@ -124,6 +195,7 @@ pub(super) async fn connect(bootstrap: &Bootstrap) -> Result<Client> {
     let config = ClientConfig {
         bootstrap: bootstrap.addresses.clone(),
         tls: bootstrap.tls()?,
+        sasl: bootstrap.sasl(),
         ..ClientConfig::default()
     };
     // The client's error already names every address it tried.
@@ -308,6 +380,24 @@ mod tests {
         let printed = format!("{:#}", flat(error));
         assert_eq!(printed.matches("refused").count(), 1, "{printed}");
         assert!(printed.starts_with("connect to 127.0.0.1:1: "), "{printed}");
+    }
+
+    #[test]
+    fn sasl_mechanisms_take_their_names_in_any_case_and_passwords_hide() {
+        assert_eq!(
+            parse_mechanism("scram-sha-256"),
+            Ok(SaslMechanism::Scram(
+                ringlog_security::scram::Mechanism::ScramSha256
+            ))
+        );
+        assert_eq!(parse_mechanism("PLAIN"), Ok(SaslMechanism::Plain));
+        assert!(
+            parse_mechanism("GSSAPI")
+                .unwrap_err()
+                .contains("SCRAM-SHA-512")
+        );
+        let secret: Secret = "hunter2".parse().unwrap();
+        assert_eq!(format!("{secret:?}"), "(hidden)");
     }
 
     #[test]

@@ -6,40 +6,38 @@ use std::fmt;
 
 use ringlog_security::scram::{MAX_ITERATIONS, MIN_ITERATIONS, Mechanism};
 
-/// A SASL mechanism a SASL listener may offer (`sasl_enabled_mechanisms`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SaslMechanism {
-    /// RFC 4616: the password itself, checked against the user's SCRAM credential.
-    Plain,
-    /// SCRAM-SHA-256 or SCRAM-SHA-512: the password never leaves the client.
-    Scram(Mechanism),
-}
+/// A SASL mechanism a SASL listener may offer (`sasl_enabled_mechanisms`), or the brokers log
+/// in to each other with (`inter_broker_sasl_mechanism`).
+pub use ringlog_security::sasl::SaslMechanism;
 
-impl SaslMechanism {
-    /// Every mechanism ringlog serves.
-    pub const ALL: [SaslMechanism; 3] = [
-        SaslMechanism::Plain,
-        SaslMechanism::Scram(Mechanism::ScramSha256),
-        SaslMechanism::Scram(Mechanism::ScramSha512),
-    ];
+/// A password in the config (`inter_broker_sasl_password`): its `Debug` hides it, so a
+/// config printed whole never shows it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Password(String);
 
-    /// The SASL name (`PLAIN`, `SCRAM-SHA-256`).
-    pub fn name(self) -> &'static str {
-        match self {
-            SaslMechanism::Plain => "PLAIN",
-            SaslMechanism::Scram(mechanism) => mechanism.name(),
-        }
+impl Password {
+    pub fn new(password: impl Into<String>) -> Password {
+        Password(password.into())
     }
 
-    /// The mechanism of a SASL name, exactly as Kafka's clients send it (upper case).
-    pub fn from_name(name: &str) -> Option<SaslMechanism> {
-        SaslMechanism::ALL.into_iter().find(|m| m.name() == name)
+    /// The password itself: for logging in and for rendering the config file, never for a
+    /// log line.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
-impl fmt::Display for SaslMechanism {
+impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "(hidden)"
+        })
     }
 }
 
@@ -209,6 +207,14 @@ impl fmt::Display for BootstrapUser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_is_hidden_from_debug() {
+        let password = Password::new("broker-secret");
+        assert_eq!(format!("{password:?}"), "(hidden)");
+        assert_eq!(password.reveal(), "broker-secret");
+        assert_eq!(format!("{:?}", Password::default()), "\"\"");
+    }
 
     #[test]
     fn mechanisms_parse_in_order_and_render_back() {

@@ -51,31 +51,32 @@ pub(crate) struct ListenerKind {
     pub sasl: bool,
 }
 
-/// What a frontend keeps of a connection between its requests: the peer's address for the
-/// thin protocol (a joining group member's host); Kafka's fetch session, the peer and who the
-/// connection is ([`sasl::Authentication`]) for Kafka's. The thin protocol's SASL will keep an
-/// [`sasl::Authentication`] of its own here.
+/// What a frontend keeps of a connection between its requests: for the thin protocol the
+/// peer's address (a joining group member's host) and who the connection is
+/// ([`sasl::Authentication`]); Kafka's fetch session, the peer and who the connection is for
+/// Kafka's.
 #[derive(Debug)]
 pub(crate) enum ConnState {
-    Thin { peer: std::net::SocketAddr },
+    Thin {
+        peer: std::net::SocketAddr,
+        authentication: sasl::Authentication,
+    },
     Kafka(kafka::ConnState),
 }
 
 impl ConnState {
     pub(crate) fn new(kind: ListenerKind, peer: std::net::SocketAddr) -> ConnState {
+        let authentication = if kind.sasl {
+            sasl::Authentication::expecting_handshake()
+        } else {
+            sasl::Authentication::anonymous()
+        };
         match kind.protocol {
-            Protocol::Thin => {
-                debug_assert!(!kind.sasl, "the thin protocol has no SASL yet");
-                ConnState::Thin { peer }
-            }
-            Protocol::Kafka => {
-                let authentication = if kind.sasl {
-                    sasl::Authentication::expecting_handshake()
-                } else {
-                    sasl::Authentication::anonymous()
-                };
-                ConnState::Kafka(kafka::ConnState::new(peer, authentication))
-            }
+            Protocol::Thin => ConnState::Thin {
+                peer,
+                authentication,
+            },
+            Protocol::Kafka => ConnState::Kafka(kafka::ConnState::new(peer, authentication)),
         }
     }
 }
@@ -143,12 +144,10 @@ pub(crate) fn read_request(
     max_frame_bytes: u32,
 ) -> Result<Option<Read>, Unframeable> {
     match conn {
-        ConnState::Thin { peer } => Ok(thin::read_request(
-            shared,
-            *peer,
-            received,
-            max_frame_bytes,
-        )?),
+        ConnState::Thin {
+            peer,
+            authentication,
+        } => thin::read_request(shared, *peer, authentication, received, max_frame_bytes),
         ConnState::Kafka(conn) => kafka::read_request(conn, shared, received, max_frame_bytes),
     }
 }

@@ -1,6 +1,6 @@
 //! SASL authentication of one connection, as Kafka's `SaslServerAuthenticator` runs it, without
 //! a protocol's types: the Kafka frontend feeds it SaslHandshake and SaslAuthenticate
-//! (`kafka/sasl.rs`), and the thin protocol's frontend can feed it the same. Pure: the clock
+//! (`kafka/sasl.rs`), and the thin protocol's frontend its own (`thin/sasl.rs`). Pure: the clock
 //! comes in as an `Instant`, users' credentials through a lookup (the catalog's), randomness
 //! through [`Random`].
 //!
@@ -61,7 +61,20 @@ pub(crate) const REPEATED_FAILURE_DELAY_MAX: Duration = Duration::from_secs(5);
 /// forgotten.
 pub(crate) const FAILED_ADDRESSES_MAX: usize = 10_000;
 
-/// The broker's SASL settings, the same for every connection of its SASL listener.
+/// The most characters of a client's strings (a mechanism, a user name) a log line quotes.
+const LOGGED_CHARS_MAX: usize = 128;
+
+/// A string a client sent, for a log line or an answer: escaped, and cut at
+/// [`LOGGED_CHARS_MAX`] characters.
+pub(crate) fn quoted(text: &str) -> String {
+    let mut cut: String = text.chars().take(LOGGED_CHARS_MAX).collect();
+    if cut.len() < text.len() {
+        cut.push_str("...");
+    }
+    format!("{cut:?}")
+}
+
+/// The broker's SASL settings, the same for every connection of its SASL listeners.
 #[derive(Debug)]
 pub(crate) struct SaslSettings {
     /// `sasl_enabled_mechanisms`, in the order the handshake lists them.
@@ -72,8 +85,8 @@ pub(crate) struct SaslSettings {
     pub fake_credentials: FakeCredentials,
 }
 
-/// What every shard shares of the SASL listener: its settings, and the failed logins by
-/// address (behind a lock taken once per failed authentication, never on a request's path).
+/// What every shard shares of the SASL listeners (Kafka's and the thin one, whichever ask
+/// for SASL): their settings, and the failed logins by address (behind a lock taken once per failed authentication, never on a request's path).
 #[derive(Debug)]
 pub(crate) struct SaslListener {
     pub settings: SaslSettings,
@@ -81,7 +94,7 @@ pub(crate) struct SaslListener {
 }
 
 impl SaslListener {
-    /// The SASL listener of `config`, with fake credentials for unknown users drawn now.
+    /// The SASL listeners of `config`, with fake credentials for unknown users drawn now.
     pub(crate) fn new(config: &BrokerConfig) -> SaslListener {
         let mut random = ring::rand::SystemRandom::new();
         let fake_credentials =

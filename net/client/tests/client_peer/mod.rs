@@ -187,7 +187,7 @@ async fn serve_connection(
             at,
         });
         let action = if request.api_key() == ApiKey::API_VERSIONS {
-            Action::Reply(Response::ApiVersions(ApiVersionsResponse::supported()))
+            Action::Reply(Response::ApiVersions(thin_listener_versions()))
         } else if request.api_key() == ApiKey::INIT_PRODUCER_ID {
             // Every producer is idempotent by default and asks for its id first.
             Action::Reply(Response::InitProducerId(InitProducerIdResponse {
@@ -270,4 +270,13 @@ pub(crate) async fn bounded<T>(test: impl Future<Output = T>) -> T {
     tokio::time::timeout(TEST_TIMEOUT, test)
         .await
         .expect("the test ran past its time bound")
+}
+
+/// What a broker's `THIN` listener advertises: every API the codec speaks but the SASL ones,
+/// which only a `THIN_SASL_*` listener lists (and a client seeing them would log in first).
+pub(crate) fn thin_listener_versions() -> ApiVersionsResponse {
+    let mut versions = ApiVersionsResponse::supported();
+    let sasl = [ApiKey::SASL_HANDSHAKE, ApiKey::SASL_AUTHENTICATE];
+    versions.api_keys.retain(|api| !sasl.contains(&api.api_key));
+    versions
 }

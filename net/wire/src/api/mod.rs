@@ -21,6 +21,7 @@
 //! | [`sync_group`]                | SyncGroup (14)                   |
 //! | [`describe_groups`]           | DescribeGroups (15)              |
 //! | [`list_groups`]               | ListGroups (16)                  |
+//! | [`sasl_handshake`]            | SaslHandshake (17)               |
 //! | [`api_versions`]              | ApiVersions (18)                 |
 //! | [`create_topics`]             | CreateTopics (19)                |
 //! | [`delete_topics`]             | DeleteTopics (20)                |
@@ -31,6 +32,7 @@
 //! | [`delete_acls`]               | DeleteAcls (31)                  |
 //! | [`describe_configs`]          | DescribeConfigs (32)             |
 //! | [`alter_configs`]             | AlterConfigs (33)                |
+//! | [`sasl_authenticate`]         | SaslAuthenticate (36)            |
 //! | [`delete_groups`]             | DeleteGroups (42)                |
 //! | [`describe_user_scram_credentials`] | DescribeUserScramCredentials (50) |
 //! | [`alter_user_scram_credentials`] | AlterUserScramCredentials (51) |
@@ -59,6 +61,8 @@ pub mod offset_commit;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 
 use crate::error::WireError;

@@ -3,9 +3,13 @@
 //! requests answered from the catalog alone, which APIs are answered at all (what
 //! ApiVersions lists, [`api_versions`]), and every response's encoding ([`encode`], and the
 //! fetch's pieces), where the error codes it carries are counted ([`error_codes`]). The
-//! consumer-group APIs are in [`groups`].
+//! consumer-group APIs are in [`groups`], the SASL login of a `THIN_SASL_*` listener's
+//! connections in [`sasl`]: on such a listener a request is served only as the connection's
+//! authentication allows ([`Authentication::gate`], asked from the header before the body is
+//! decoded), and any other closes the connection.
 
 mod groups;
+mod sasl;
 mod security;
 
 use std::net::SocketAddr;
@@ -18,7 +22,8 @@ use ringlog_replication::driver::ProduceOutcome;
 use ringlog_replication::partition::FollowerFetchRequest;
 use ringlog_replication::{KafkaError, TopicPartition};
 
-use super::{Read, Step};
+use super::sasl::{Authentication, Gate};
+use super::{Read, Step, Unframeable};
 use crate::bus::Shared;
 use crate::connection::OutPiece;
 use crate::frontend::groups::offsets_partition;
@@ -53,8 +58,8 @@ use ringlog_wire::api::produce::{ProducePartitionResponse, ProduceResponse};
 use ringlog_wire::api::{Topic, TopicResult};
 use ringlog_wire::frame::{REQUEST_HEADER_LEN, split_request_frame};
 use ringlog_wire::{
-    ApiKey, ErrorCode, Piece, Request, RequestHeader, Response, SUPPORTED_APIS, WireError,
-    decode_request, encode_fetch_response, encode_response,
+    ApiKey, ErrorCode, Piece, Request, RequestHeader, Response, SUPPORTED_APIS, decode_request,
+    encode_fetch_response, encode_response,
 };
 
 // Every frame `socket_request_max_bytes` allows holds the thin request header.
@@ -77,21 +82,27 @@ impl Pending {
     }
 }
 
-/// Cuts the next request out of a connection's `received` bytes (from `peer`) and decides
-/// what to do with it. `Ok(None)` until a whole frame is there; an error (a frame past
-/// `max_frame_bytes`, a header that cannot be read) means nothing after it can be framed:
-/// close the connection.
+/// Cuts the next request out of a connection's `received` bytes (from `peer`, who is
+/// `authentication`) and decides what to do with it. `Ok(None)` until a whole frame is there;
+/// an error (a frame past `max_frame_bytes`, a header that cannot be read, a request the
+/// connection's authentication does not let be served) closes the connection.
 pub(crate) fn read_request(
     shared: &Shared,
     peer: SocketAddr,
+    authentication: &mut Authentication,
     received: &mut BytesMut,
     max_frame_bytes: u32,
-) -> Result<Option<Read>, WireError> {
+) -> Result<Option<Read>, Unframeable> {
     let Some((header, body)) = split_request_frame(received, max_frame_bytes)? else {
         return Ok(None);
     };
     let bytes = REQUEST_HEADER_LEN + body.len();
     let started = Instant::now();
+    let kind = sasl::request_kind(header.api_key);
+    if let Gate::Close(closed) = authentication.gate(kind, started) {
+        let unauthenticated = sasl::Unauthenticated::new(&header, peer, closed, authentication);
+        return Err(unauthenticated.into());
+    }
     let request = match decode_request(&header, body) {
         Ok(request) => request,
         Err(error) => {
@@ -100,7 +111,16 @@ pub(crate) fn read_request(
             return Ok(Some(Read { bytes, step }));
         }
     };
-    let step = match plan(shared, peer, &request) {
+    let step = match plan(shared, peer, authentication.is_sasl(), &request) {
+        Plan::Sasl => match &request {
+            Request::SaslHandshake(handshake) => {
+                sasl::handshake(shared, peer, authentication, &header, handshake)
+            }
+            Request::SaslAuthenticate(token) => {
+                sasl::authenticate(shared, peer, authentication, &header, token)
+            }
+            other => unreachable!("{:?} is not a SASL request", other.api_key()),
+        },
         Plan::Respond(response) => {
             let pieces = encode(&header, &response);
             crate::metrics_hooks::request(crate::metrics_hooks::thin_api(header.api_key), started);
@@ -158,6 +178,9 @@ pub(crate) fn finish_admin(pending: Pending, outcome: AdminOutcome) -> Vec<OutPi
 enum Plan {
     /// At once, from the catalog.
     Respond(Response),
+    /// By the connection's SASL authentication (SaslHandshake, SaslAuthenticate on a SASL
+    /// listener), which the request moves on.
+    Sasl,
     /// By the agent, through the controller quorum (CreateTopics, DeleteTopics,
     /// AlterConfigs, InitProducerId, the changes to users and ACLs); its outcome comes back to the shard that read the
     /// request, which answers with [`finish_admin`].
@@ -177,13 +200,24 @@ enum Plan {
 /// divergence from Fetch responses, KIP-595 style, so none sends OffsetForLeaderEpoch.)
 pub(crate) const UNSERVED_APIS: [ApiKey; 1] = [ApiKey::OFFSET_FOR_LEADER_EPOCH];
 
-/// What ApiVersions answers: the codec's table ([`SUPPORTED_APIS`]) less [`UNSERVED_APIS`],
-/// at the versions the codec speaks.
-pub(crate) fn api_versions() -> ApiVersionsResponse {
+/// The APIs served on a SASL listener (`THIN_SASL_PLAINTEXT`, `THIN_SASL_SSL`) only: elsewhere
+/// they are refused and not listed, as [`UNSERVED_APIS`] are. A client learns from
+/// ApiVersions whether its listener asks for a login.
+pub(crate) const SASL_APIS: [ApiKey; 2] = [ApiKey::SASL_HANDSHAKE, ApiKey::SASL_AUTHENTICATE];
+
+/// Whether the broker answers `api_key` on a listener that asks for SASL (`sasl`) or not.
+fn served(api_key: ApiKey, sasl: bool) -> bool {
+    !UNSERVED_APIS.contains(&api_key) && (sasl || !SASL_APIS.contains(&api_key))
+}
+
+/// What ApiVersions answers on a listener that asks for SASL (`sasl`) or not: the codec's
+/// table ([`SUPPORTED_APIS`]) less what is not [`served`] there, at the versions the codec
+/// speaks.
+pub(crate) fn api_versions(sasl: bool) -> ApiVersionsResponse {
     ApiVersionsResponse {
         api_keys: SUPPORTED_APIS
             .iter()
-            .filter(|api| !UNSERVED_APIS.contains(&api.api_key))
+            .filter(|api| served(api.api_key, sasl))
             .map(|api| ApiVersions {
                 api_key: api.api_key,
                 versions: api.versions,
@@ -192,19 +226,28 @@ pub(crate) fn api_versions() -> ApiVersionsResponse {
     }
 }
 
-/// Splits `request` (read from `peer`) into partition parts, or answers it from the catalog.
-/// The match names every API the codec decodes, so a new one must be answered here or added
-/// to [`UNSERVED_APIS`].
-fn plan(shared: &Shared, peer: SocketAddr, request: &Request) -> Plan {
+/// Splits `request` (read from `peer`, on a listener that asks for SASL or not) into partition
+/// parts, or answers it from the catalog. The match names every API the codec decodes, so a
+/// new one must be answered here or added to [`UNSERVED_APIS`].
+fn plan(shared: &Shared, peer: SocketAddr, sasl: bool, request: &Request) -> Plan {
     let api_key = request.api_key();
-    if UNSERVED_APIS.contains(&api_key) {
+    if !served(api_key, sasl) {
+        let message = if SASL_APIS.contains(&api_key) {
+            format!(
+                "api {api_key} is served on a SASL listener (THIN_SASL_PLAINTEXT, THIN_SASL_SSL) \
+                 only: this one asks for no login"
+            )
+        } else {
+            format!("api {api_key} is not served by this broker yet")
+        };
         return Plan::Respond(Response::Error(ErrorResponse {
             error_code: ErrorCode::UNSUPPORTED_VERSION,
-            message: format!("api {api_key} is not served by this broker yet"),
+            message,
         }));
     }
     match request {
-        Request::ApiVersions(_) => Plan::Respond(Response::ApiVersions(api_versions())),
+        Request::ApiVersions(_) => Plan::Respond(Response::ApiVersions(api_versions(sasl))),
+        Request::SaslHandshake(_) | Request::SaslAuthenticate(_) => Plan::Sasl,
         Request::Metadata(metadata) => {
             if let Some(names) = &metadata.topics {
                 super::auto_create(shared, names.iter());
@@ -939,6 +982,7 @@ pub(crate) fn error_codes(response: &Response) -> Vec<ErrorCode> {
         Response::DeleteAcls(r) => r.results.iter().map(|r| r.error_code).collect(),
         Response::DescribeUserScramCredentials(r) => r.users.iter().map(|u| u.error_code).collect(),
         Response::AlterUserScramCredentials(r) => r.results.iter().map(|r| r.error_code).collect(),
+        Response::SaslHandshake(_) | Response::SaslAuthenticate(_) => Vec::new(),
         Response::Error(e) => vec![e.error_code],
     };
     codes.into_iter().filter(|code| !code.is_none()).collect()
