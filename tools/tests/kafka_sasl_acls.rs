@@ -1,8 +1,8 @@
 //! librdkafka, through the `rdkafka` crate, logging in to a real `ringlog broker` process with
 //! SASL_SSL and SCRAM-SHA-512 and held to Kafka's ACLs (`authorizer_enabled`): a client no one
 //! here wrote. The broker's certificates are made here (rcgen), its users come from
-//! `sasl_bootstrap_users`, the ACLs from `ringlog acl add` (the operator's tool, over the thin
-//! listener). Checked: the right ACLs produce and consume in a group; a user without Write is
+//! `sasl_bootstrap_users`, the ACLs from `ringlog acl add` (the operator's tool, logged in as
+//! the super user over the thin listener, THIN_SASL_PLAINTEXT). Checked: the right ACLs produce and consume in a group; a user without Write is
 //! refused TOPIC_AUTHORIZATION_FAILED and nothing is appended; a wrong password is an
 //! authentication error; the super user needs no ACL; each denial is counted.
 //!
@@ -55,7 +55,9 @@ impl Broker {
              sasl_enabled_mechanisms = \"SCRAM-SHA-512\"\n\
              sasl_bootstrap_users = [{}]\n\
              authorizer_enabled = true\n\
-             super_users = [\"User:admin\"]\n",
+             super_users = [\"User:admin\"]\n\
+             inter_broker_sasl_username = \"admin\"\n\
+             inter_broker_sasl_password = \"admin-secret\"\n",
             users.join(", ")
         );
         std::fs::write(dir.path().join("broker.toml"), toml).unwrap();
@@ -64,7 +66,7 @@ impl Broker {
                 .args([
                     "broker",
                     "--listeners",
-                    "SASL_SSL://127.0.0.1:0,THIN://127.0.0.1:0",
+                    "SASL_SSL://127.0.0.1:0,THIN_SASL_PLAINTEXT://127.0.0.1:0",
                     "--metrics-listen",
                     "127.0.0.1:0",
                     "--shards",
@@ -84,7 +86,7 @@ impl Broker {
         Broker {
             child,
             kafka: listener("SASL_SSL"),
-            thin: listener("THIN"),
+            thin: listener("THIN_SASL_PLAINTEXT"),
             metrics: support::metrics_address(&metrics_line).expect("a metrics address"),
             ca,
             _dir: dir,
@@ -106,12 +108,18 @@ impl Broker {
         config
     }
 
-    /// `ringlog acl add --allow --principal PRINCIPAL ...` over the thin listener.
+    /// `ringlog acl add --allow --principal PRINCIPAL ...` over the thin listener, logged in
+    /// as the super user (the thin listener is held to the ACLs too).
     fn allow(&self, args: &[&str]) {
         let mut all = vec!["acl", "add", "--allow"];
         all.extend_from_slice(args);
         let bootstrap = self.thin.to_string();
-        support::cli(&all, "", &[("RINGLOG_BOOTSTRAP", &bootstrap)]).ok();
+        let env = [
+            ("RINGLOG_BOOTSTRAP", bootstrap.as_str()),
+            ("RINGLOG_SASL_USERNAME", ADMIN.0),
+            ("RINGLOG_SASL_PASSWORD", ADMIN.1),
+        ];
+        support::cli(&all, "", &env).ok();
     }
 
     /// The value of the metric line that starts with `series`.

@@ -6,8 +6,11 @@
 //! appends nothing; a client without SASL is told its listener asks for it; over a raw socket,
 //! ApiVersions lists the SASL APIs and any other request before the login closes the
 //! connection unanswered; an expiring session is renewed on the connection; SASL inside TLS;
-//! and a three-broker cluster where one broker has the wrong inter-broker password: it never
-//! joins an ISR, the others do, and the leader keeps serving.
+//! and a three-broker cluster with the authorizer on where one broker has the wrong
+//! inter-broker password: it never joins an ISR, the others do (their user is a super user, so
+//! may fetch as followers), and the leader keeps serving. With the authorizer on, a user is
+//! refused what no ACL allows (TOPIC_ and CLUSTER_AUTHORIZATION_FAILED, nothing appended) and
+//! served what its ACLs allow; a follower's fetch needs ClusterAction.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -24,11 +27,18 @@ use ringlog_client::{
     ProducerConfig, Record, TopicPartition,
 };
 use ringlog_replication::BrokerId;
+use ringlog_security::Principal;
+use ringlog_security::acl::{
+    AccessEntry, AclBinding, Operation, PatternType, Permission, ResourcePattern, ResourceType,
+};
 use ringlog_security::scram::Mechanism;
 use ringlog_wire::api::api_versions::ApiVersionsRequest;
+use ringlog_wire::api::fetch::FetchRequest;
 use ringlog_wire::api::metadata::MetadataRequest;
 use ringlog_wire::frame::{MAX_FRAME_BYTES_DEFAULT, split_response_frame};
-use ringlog_wire::{ApiKey, CorrelationId, Request, Response, decode_response, encode_request};
+use ringlog_wire::{
+    ApiKey, CorrelationId, ErrorCode, Request, Response, decode_response, encode_request,
+};
 
 /// How long a test waits for what it expects.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -465,6 +475,9 @@ async fn a_broker_with_the_wrong_inter_broker_password_never_joins_the_isr() {
             config.broker_heartbeat_interval = Duration::from_millis(500);
             config.replica_lag_time_max = Duration::from_millis(2000);
             config.replica_fetch_backoff = Duration::from_millis(100);
+            // The brokers' user may do anything, a follower's fetches among it.
+            config.authorizer_enabled = true;
+            config.super_users = vec![Principal::user(ADMIN.0)];
             if index == 2 {
                 config.inter_broker_sasl_password = Password::new("not-the-admin-password");
             }
@@ -557,4 +570,159 @@ async fn a_broker_with_the_wrong_inter_broker_password_never_joins_the_isr() {
     for broker in brokers {
         broker.stop().unwrap();
     }
+}
+
+/// admin allows `principal` `operation` on the resource named `name` (literal).
+async fn allow(
+    admin: &Client,
+    principal: &str,
+    resource_type: ResourceType,
+    name: &str,
+    operation: Operation,
+) {
+    let binding = AclBinding {
+        pattern: ResourcePattern {
+            resource_type,
+            name: name.to_string(),
+            pattern_type: PatternType::Literal,
+        },
+        entry: AccessEntry {
+            principal: principal.to_string(),
+            host: "*".to_string(),
+            operation,
+            permission: Permission::Allow,
+        },
+    };
+    admin.admin().create_acls(&[binding]).await.unwrap();
+}
+
+/// The broker's code in a refusal.
+fn refused_with(error: ClientError) -> ErrorCode {
+    match error {
+        ClientError::Broker { code, .. } => code,
+        ClientError::DeliveryTimeout {
+            last_error: Some(last),
+            ..
+        } => refused_with(*last),
+        other => panic!("not a broker's refusal: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorizer_holds_thin_clients_to_their_acls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = sasl_config(&dir, any_port(), SecurityProtocol::SaslPlaintext);
+    config.authorizer_enabled = true;
+    config.super_users = vec![Principal::user(ADMIN.0)];
+    let broker = start(config);
+    let addr = broker.local_addr();
+    let root = admin_client(client_config(
+        &[addr],
+        ClientSasl::new(SHA_512, ADMIN.0, ADMIN.1),
+    ))
+    .await;
+    alice_and_topic(&root, "orders").await;
+    root.admin()
+        .create_topic("payroll", Some(1), None, &[])
+        .await
+        .unwrap();
+    let alice = Client::connect(client_config(
+        &[addr],
+        ClientSasl::new(SHA_512, ALICE.0, ALICE.1),
+    ))
+    .await
+    .unwrap();
+
+    // No ACL: nothing listed, each resource refused.
+    assert_eq!(
+        alice.admin().list_topics().await.unwrap(),
+        Vec::<String>::new()
+    );
+    let error = alice
+        .admin()
+        .describe_topics(&["orders"])
+        .await
+        .unwrap_err();
+    assert_eq!(refused_with(error), ErrorCode::TOPIC_AUTHORIZATION_FAILED);
+    let error = alice
+        .admin()
+        .create_topic("mine", Some(1), None, &[])
+        .await
+        .unwrap_err();
+    assert_eq!(refused_with(error), ErrorCode::TOPIC_AUTHORIZATION_FAILED);
+    let error = alice
+        .admin()
+        .describe_acls(&ringlog_security::acl::AclFilter::any())
+        .await
+        .unwrap_err();
+    assert_eq!(refused_with(error), ErrorCode::CLUSTER_AUTHORIZATION_FAILED);
+
+    // Write and Read on orders: produced and read back; payroll still refused, nothing there.
+    allow(
+        &root,
+        "User:alice",
+        ResourceType::Topic,
+        "orders",
+        Operation::Write,
+    )
+    .await;
+    allow(
+        &root,
+        "User:alice",
+        ResourceType::Topic,
+        "orders",
+        Operation::Read,
+    )
+    .await;
+    produce(&alice, "orders", "mine").await;
+    assert_eq!(consume(&alice, "orders", 1).await, ["mine"]);
+    assert_eq!(alice.admin().list_topics().await.unwrap(), ["orders"]);
+    let producer = alice
+        .producer(ProducerConfig {
+            acks: Acks::All,
+            delivery_timeout: Duration::from_secs(3),
+            ..ProducerConfig::default()
+        })
+        .unwrap();
+    let sent = producer
+        .send(
+            Record::new("payroll")
+                .partition(0)
+                .value("forged".to_string()),
+        )
+        .await;
+    let error = match sent {
+        Ok(delivery) => delivery.await.unwrap_err(),
+        Err(error) => error,
+    };
+    assert_eq!(refused_with(error), ErrorCode::TOPIC_AUTHORIZATION_FAILED);
+    producer.close().await.unwrap();
+    assert_eq!(end_offset(&root, "payroll").await, 0, "nothing appended");
+
+    // A follower's fetch needs ClusterAction on the cluster: alice's is refused whole.
+    let limits = ConnectionLimits {
+        connect_timeout: DEADLINE,
+        request_timeout: DEADLINE,
+        max_in_flight: 4,
+        max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
+    };
+    let sasl = ClientSasl::new(SHA_512, ALICE.0, ALICE.1);
+    let connection = Connection::connect(&addr.to_string(), limits, None, Some(&sasl))
+        .await
+        .unwrap();
+    let fetch = Request::Fetch(FetchRequest {
+        replica_id: Some(BrokerId(7)),
+        max_wait: Duration::ZERO,
+        min_bytes: 0,
+        max_bytes: 1024,
+        topics: Vec::new(),
+    });
+    match connection.send(fetch, Duration::ZERO).await.unwrap() {
+        Response::Error(refusal) => {
+            assert_eq!(refusal.error_code, ErrorCode::CLUSTER_AUTHORIZATION_FAILED)
+        }
+        other => panic!("a follower's fetch as alice answered {other:?}"),
+    }
+    drop((alice, root));
+    broker.stop().unwrap();
 }

@@ -15,6 +15,7 @@
 //! ([`Access::shows`]: Metadata of every topic, ListGroups): what it may not see is left out
 //! silently, as Kafka leaves it (its `logIfDenied = false`).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use ringlog_security::Principal;
@@ -38,11 +39,11 @@ struct Checked {
 
 impl Access {
     /// The access of a request from `principal` (asked only with the authorizer on) at
-    /// `host` (the client's IP address, as ACLs name hosts).
+    /// `address` (the client's; ACLs name hosts by it).
     pub(crate) fn new(
         shared: &Shared,
         principal: impl FnOnce() -> Principal,
-        host: &str,
+        address: IpAddr,
     ) -> Access {
         if !shared.options.config.authorizer_enabled {
             return Access::open();
@@ -60,7 +61,7 @@ impl Access {
             checked: Some(Checked {
                 authorizer,
                 principal: principal(),
-                host: host.to_string(),
+                host: address.to_string(),
             }),
         }
     }

@@ -153,8 +153,6 @@ fn served(api_key: i16, sasl: bool) -> Option<(ApiKey, i16, i16)> {
 pub(crate) struct ConnState {
     fetch_session: Option<fetch_session::FetchSession>,
     peer: SocketAddr,
-    /// The client's IP address as ACLs name hosts.
-    host: String,
     authentication: Authentication,
 }
 
@@ -163,7 +161,6 @@ impl ConnState {
         ConnState {
             fetch_session: None,
             peer,
-            host: peer.ip().to_string(),
             authentication,
         }
     }
@@ -365,7 +362,7 @@ fn plan(
         version,
         correlation_id: raw.correlation_id,
     };
-    let access = Access::new(shared, || conn.authentication.principal(), &conn.host);
+    let access = Access::new(shared, || conn.authentication.principal(), conn.peer.ip());
     let access = &access;
     let plan = match api {
         ApiKey::ApiVersions => {

@@ -6,8 +6,11 @@
 //! consumer-group APIs are in [`groups`], the SASL login of a `THIN_SASL_*` listener's
 //! connections in [`sasl`]: on such a listener a request is served only as the connection's
 //! authentication allows ([`Authentication::gate`], asked from the header before the body is
-//! decoded), and any other closes the connection.
+//! decoded), and any other closes the connection. With `authorizer_enabled` a request is
+//! carried out only if the connection's principal may do all it asks ([`authorize`]), else it
+//! is refused whole.
 
+mod authorize;
 mod groups;
 mod sasl;
 mod security;
@@ -22,6 +25,7 @@ use ringlog_replication::driver::ProduceOutcome;
 use ringlog_replication::partition::FollowerFetchRequest;
 use ringlog_replication::{KafkaError, TopicPartition};
 
+use super::access::Access;
 use super::sasl::{Authentication, Gate};
 use super::{Read, Step, Unframeable};
 use crate::bus::Shared;
@@ -111,7 +115,8 @@ pub(crate) fn read_request(
             return Ok(Some(Read { bytes, step }));
         }
     };
-    let step = match plan(shared, peer, authentication.is_sasl(), &request) {
+    let access = Access::new(shared, || authentication.principal(), peer.ip());
+    let step = match plan(shared, &access, peer, authentication.is_sasl(), &request) {
         Plan::Sasl => match &request {
             Request::SaslHandshake(handshake) => {
                 sasl::handshake(shared, peer, authentication, &header, handshake)
@@ -229,7 +234,7 @@ pub(crate) fn api_versions(sasl: bool) -> ApiVersionsResponse {
 /// Splits `request` (read from `peer`, on a listener that asks for SASL or not) into partition
 /// parts, or answers it from the catalog. The match names every API the codec decodes, so a
 /// new one must be answered here or added to [`UNSERVED_APIS`].
-fn plan(shared: &Shared, peer: SocketAddr, sasl: bool, request: &Request) -> Plan {
+fn plan(shared: &Shared, access: &Access, peer: SocketAddr, sasl: bool, request: &Request) -> Plan {
     let api_key = request.api_key();
     if !served(api_key, sasl) {
         let message = if SASL_APIS.contains(&api_key) {
@@ -245,14 +250,23 @@ fn plan(shared: &Shared, peer: SocketAddr, sasl: bool, request: &Request) -> Pla
             message,
         }));
     }
+    if let Err(refusal) = authorize::authorize(access, request) {
+        return Plan::Respond(Response::Error(refusal));
+    }
     match request {
         Request::ApiVersions(_) => Plan::Respond(Response::ApiVersions(api_versions(sasl))),
         Request::SaslHandshake(_) | Request::SaslAuthenticate(_) => Plan::Sasl,
         Request::Metadata(metadata) => {
             if let Some(names) = &metadata.topics {
-                super::auto_create(shared, names.iter());
+                let catalog = shared.catalog();
+                let created = names
+                    .iter()
+                    .filter(|name| catalog.topic(name).is_none() && access.may_create_topic(name));
+                super::auto_create(shared, created);
             }
-            Plan::Respond(Response::Metadata(answer_metadata(shared, metadata)))
+            Plan::Respond(Response::Metadata(answer_metadata(
+                shared, access, metadata,
+            )))
         }
         Request::CreateTopics(create) => Plan::Admin(AdminOp::CreateTopics {
             topics: create
@@ -294,7 +308,13 @@ fn plan(shared: &Shared, peer: SocketAddr, sasl: bool, request: &Request) -> Pla
             validate_only: alter.validate_only,
         }),
         Request::Produce(produce) => {
-            super::auto_create(shared, produce.topics.iter().map(|t| &t.name));
+            let catalog = shared.catalog();
+            let created = produce
+                .topics
+                .iter()
+                .map(|t| &t.name)
+                .filter(|name| catalog.topic(name).is_none() && access.may_create_topic(name));
+            super::auto_create(shared, created);
             let timeout = produce.timeout.min(shared.options.config.request_timeout);
             let parts = parts_of(
                 &produce.topics,
@@ -803,7 +823,11 @@ fn list_offsets_partition(
     }
 }
 
-fn answer_metadata(shared: &Shared, request: &MetadataRequest) -> MetadataResponse {
+fn answer_metadata(
+    shared: &Shared,
+    access: &Access,
+    request: &MetadataRequest,
+) -> MetadataResponse {
     let catalog = shared.catalog();
     let brokers = catalog
         .brokers()
@@ -823,7 +847,12 @@ fn answer_metadata(shared: &Shared, request: &MetadataRequest) -> MetadataRespon
         .collect();
     let names: Vec<String> = match &request.topics {
         Some(names) => names.clone(),
-        None => catalog.topics().map(|(name, _)| name.clone()).collect(),
+        None => catalog
+            .topics()
+            .map(|(name, _)| name)
+            .filter(|name| authorize::shows_topic(access, name))
+            .cloned()
+            .collect(),
     };
     let auto_created = shared.options.config.auto_create_topics_enable && request.topics.is_some();
     let topics = names
