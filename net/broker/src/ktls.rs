@@ -398,7 +398,7 @@ mod tests {
             .unwrap();
         let provider = Arc::new(CryptoProvider {
             cipher_suites: vec![suite],
-            ..rustls::crypto::ring::default_provider()
+            ..(*ringlog_security::tls::crypto_provider()).clone()
         });
         let mut server = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[version])
