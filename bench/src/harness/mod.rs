@@ -17,9 +17,10 @@
 //! | [`report`]    | `report.md` (pure)                                                     |
 //! | [`plots`]     | the PNG plots (plotters, embedded font)                                |
 //!
-//! [`run`] measures the baselines, then the one-broker scenarios on one broker, then the
-//! others on three, then the TLS rows on one broker whose thin listener is `THIN_SSL`, and
-//! writes everything into the output directory. Around each run of a row
+//! [`run`] measures the baselines, then the one-broker scenarios on one broker (with a second
+//! broker beside it whose thin listener is `THIN_SSL`, for the TLS rows, each run right after
+//! its plaintext twin), then the others on three, and writes everything into the output
+//! directory. Around each run of a row
 //! it samples every broker's CPU time and counters, so each row reports its brokers' CPU
 //! seconds per GB moved (and a consumer row whether the zero-copy counter carried every byte
 //! it fetched); a sample over an idle window just before the run gives the cluster's idle
@@ -214,35 +215,47 @@ fn measure_scenarios(
     let mut measured = BTreeMap::new();
     let mut tls_path = None;
     let mut done = 0;
-    for size in ClusterSize::ALL {
+    for (sizes_of_clusters, order) in plan::run_groups() {
         check_interrupted()?;
-        let order = plan::run_order(size);
-        if order.is_empty() {
-            continue;
+        // The clusters that run at once, started in turn.
+        let mut clusters: BTreeMap<u32, Cluster> = BTreeMap::new();
+        for (index, size) in sizes_of_clusters.iter().enumerate() {
+            if !order.iter().any(|s| s.cluster == *size) {
+                continue;
+            }
+            let listener = if size.tls() { "THIN_SSL" } else { "THIN" };
+            let progress = Progress::start(format!("starting {} broker(s)", size.brokers()));
+            let cluster = Cluster::start(size.brokers(), size.tls(), &settings)?;
+            let mut line = format!(
+                "{} broker(s) serving on {listener}://{}",
+                size.brokers(),
+                cluster.bootstrap()
+            );
+            if size.tls() {
+                let path = TlsPath::from_gauge(cluster.kernel_tls_gauge()?);
+                line.push_str(&format!("; TLS by {}", path.label()));
+                tls_path = Some(path);
+            }
+            progress.finish(line);
+            clusters.insert(index as u32, cluster);
         }
-        let listener = if size.tls() { "THIN_SSL" } else { "THIN" };
-        let progress = Progress::start(format!("starting {} broker(s)", size.brokers()));
-        let cluster = Cluster::start(size.brokers(), size.tls(), &settings)?;
-        let mut line = format!(
-            "{} broker(s) serving on {listener}://{}",
-            size.brokers(),
-            cluster.bootstrap()
-        );
-        if size.tls() {
-            let path = TlsPath::from_gauge(cluster.kernel_tls_gauge()?);
-            line.push_str(&format!("; TLS by {}", path.label()));
-            tls_path = Some(path);
-        }
-        progress.finish(line);
+        let cluster_of = |scenario: &Scenario| {
+            let index = sizes_of_clusters
+                .iter()
+                .position(|&size| size == scenario.cluster)
+                .expect("a scenario of the group");
+            &clusters[&(index as u32)]
+        };
         // The topic each producing scenario left for the scenarios that read it.
         let mut topics: BTreeMap<&str, String> = BTreeMap::new();
         for (position, scenario) in order.iter().enumerate() {
             check_interrupted()?;
+            let (size, cluster) = (scenario.cluster, cluster_of(scenario));
             done += 1;
             let label = format!("[{done}/{}]", SCENARIOS.len());
             let progress = Progress::start(format!("{label} {}", scenario.title));
             let run = Run {
-                cluster: &cluster,
+                cluster,
                 options,
                 sizes,
                 deadline_after: client_timeout,
@@ -257,7 +270,7 @@ fn measure_scenarios(
                 measure_throughput(&run, scenario, size, &mut topics, &measured, baselines)?
             };
             progress.finish(format!("{label} {line}"));
-            retire_topics(&cluster, &order, position, &mut topics)?;
+            retire_topics(cluster, &order, position, &mut topics)?;
             measured.insert(scenario.name, result);
         }
     }

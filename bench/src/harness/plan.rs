@@ -19,13 +19,14 @@
 //! on the same cluster; the on row's records/s over the off row's is held to
 //! [`IDEMPOTENCE_COST_FLOOR`].
 //!
-//! Three rows run the thin protocol over TLS ([`Protocol::ThinTls`]) against a broker of their
+//! Two rows run the thin protocol over TLS ([`Protocol::ThinTls`]) against a broker of their
 //! own whose thin listener is `THIN_SSL` ([`ClusterSize::OneTls`], certificates made for the
 //! run), each the twin of the plaintext thin row of its shape on the one-broker cluster: a
-//! producer of 100 B records, a producer of 1000 B records and a consumer of the latter's
-//! topic. What TLS costs is each one's records/s and broker CPU per GB over its twin's, in the
-//! same run; no floor. They move fewer records than their twins ([`Sizes::records_tls_100b`],
-//! [`Sizes::records_tls_1000b`]): enough for a rate and CPU ticks, a small share of the run.
+//! producer of 1000 B records and a consumer of its topic (the rows where bytes, which TLS
+//! encrypts, rather than records dominate). Both brokers run at once, and each TLS row runs
+//! right after its twin, with as many records: the two see the same machine and the same
+//! amount of writeback. What TLS costs is each one's records/s and broker CPU per GB over its
+//! twin's, in the same run; no floor.
 //!
 //! Two rows time a consumer group instead of moving records ([`Workload::GroupTakeover`],
 //! [`Workload::GroupJoin`]): the time until a killed member's partitions are read again, and
@@ -363,7 +364,6 @@ impl Scenario {
     pub const END_TO_END: &'static str = "end_to_end_latency";
     pub const GROUP_TAKEOVER: &'static str = "group_takeover";
     pub const GROUP_JOIN: &'static str = "group_join";
-    pub const TLS_PRODUCE_RF1: &'static str = "tls_produce_1p_rf1";
     pub const TLS_PRODUCE_1000B: &'static str = "tls_produce_1000b";
     pub const TLS_CONSUME_1000B: &'static str = "tls_consume_1000b";
 }
@@ -398,23 +398,6 @@ pub const SCENARIOS: &[Scenario] = &[
         record_size: 100,
         flush_always: false,
         protocol: Protocol::Kafka,
-        twin: Some(Scenario::PRODUCE_RF1),
-        workload: Workload::Produce {
-            producers: 1,
-            acks: Acks::Leader,
-            idempotence: false,
-        },
-        baselines: PRODUCE_BASELINES,
-        kafka: None,
-    },
-    Scenario {
-        name: Scenario::TLS_PRODUCE_RF1,
-        title: "Single producer, no replication, TLS",
-        cluster: ClusterSize::OneTls,
-        replication_factor: 1,
-        record_size: 100,
-        flush_always: false,
-        protocol: Protocol::ThinTls,
         twin: Some(Scenario::PRODUCE_RF1),
         workload: Workload::Produce {
             producers: 1,
@@ -803,10 +786,6 @@ pub struct Sizes {
     pub records_1000b: u64,
     /// Records of the flush=always scenario.
     pub records_flush_always: u64,
-    /// Records of the TLS rows of 100 B and of 1000 B records: fewer than their twins' (a
-    /// rate settles within a second or two), to keep the run's length.
-    pub records_tls_100b: u64,
-    pub records_tls_1000b: u64,
     /// How long the end-to-end latency run sends.
     pub end_to_end_seconds: f64,
     /// Bytes of each write and TCP baseline sample.
@@ -839,8 +818,6 @@ impl Sizes {
         records_100b: 1_000_000,
         records_1000b: 100_000,
         records_flush_always: 200_000,
-        records_tls_100b: 250_000,
-        records_tls_1000b: 50_000,
         end_to_end_seconds: 3.0,
         baseline_bytes: 256 << 20,
         baseline_fdatasync_bytes: 64 << 20,
@@ -865,8 +842,6 @@ impl Sizes {
         records_100b: 20_000_000,
         records_1000b: 4_000_000,
         records_flush_always: 5_000_000,
-        records_tls_100b: 5_000_000,
-        records_tls_1000b: 1_000_000,
         end_to_end_seconds: 30.0,
         baseline_bytes: 2 << 30,
         baseline_fdatasync_bytes: 512 << 20,
@@ -908,12 +883,9 @@ impl Sizes {
 
     /// Records a scenario's producers send (for consumers: read) in all.
     pub fn records(&self, scenario: &Scenario) -> u64 {
-        let tls = scenario.protocol == Protocol::ThinTls;
-        match (scenario.record_size, scenario.flush_always, tls) {
-            (_, true, _) => self.records_flush_always,
-            (1000, false, true) => self.records_tls_1000b,
-            (1000, false, false) => self.records_1000b,
-            (_, false, true) => self.records_tls_100b,
+        match (scenario.record_size, scenario.flush_always) {
+            (_, true) => self.records_flush_always,
+            (1000, false) => self.records_1000b,
             _ => self.records_100b,
         }
     }
@@ -923,6 +895,24 @@ impl Sizes {
 /// the ones that read its topic.
 pub fn run_order(cluster: ClusterSize) -> Vec<&'static Scenario> {
     SCENARIOS.iter().filter(|s| s.cluster == cluster).collect()
+}
+
+/// The clusters that run at once, and their scenarios in the order they run: the one-broker
+/// cluster with the TLS broker (each TLS row right after its twin), then the three brokers.
+pub fn run_groups() -> Vec<(Vec<ClusterSize>, Vec<&'static Scenario>)> {
+    [
+        vec![ClusterSize::One, ClusterSize::OneTls],
+        vec![ClusterSize::Three],
+    ]
+    .into_iter()
+    .map(|clusters| {
+        let order = SCENARIOS
+            .iter()
+            .filter(|s| clusters.contains(&s.cluster))
+            .collect();
+        (clusters, order)
+    })
+    .collect()
 }
 
 /// Whether the topic of scenario `topic_of` is read by no scenario after `position` in
@@ -1056,11 +1046,7 @@ mod tests {
         let names: Vec<&str> = tls.iter().map(|s| s.name).collect();
         assert_eq!(
             names,
-            [
-                Scenario::TLS_PRODUCE_RF1,
-                Scenario::TLS_PRODUCE_1000B,
-                Scenario::TLS_CONSUME_1000B
-            ]
+            [Scenario::TLS_PRODUCE_1000B, Scenario::TLS_CONSUME_1000B]
         );
         for s in &tls {
             assert_eq!(s.cluster, ClusterSize::OneTls, "{}", s.name);
@@ -1074,24 +1060,37 @@ mod tests {
             assert_eq!(twin.record_size, s.record_size, "{}", s.name);
             assert_eq!(twin.baselines, s.baselines, "{}", s.name);
             assert_eq!(twin.workload.clients(), s.workload.clients(), "{}", s.name);
-            // Right after its twin in the report.
+            // After its twin, in the report and in the run, with as many records.
             let at = |n: &str| SCENARIOS.iter().position(|o| o.name == n).unwrap();
             assert!(at(twin.name) < at(s.name), "{}", s.name);
+            let groups = run_groups();
+            let (_, order) = groups
+                .iter()
+                .find(|(clusters, _)| clusters.contains(&s.cluster))
+                .unwrap();
+            let at = |n: &str| order.iter().position(|o| o.name == n).unwrap();
+            // Only the twin's other comparisons (its Kafka row) come in between.
+            assert!(at(twin.name) < at(s.name), "{}", s.name);
+            assert!(
+                order[at(twin.name) + 1..at(s.name)]
+                    .iter()
+                    .all(|between| between.twin == Some(twin.name)),
+                "{} runs right after {}",
+                s.name,
+                twin.name
+            );
+            for sizes in [Sizes::QUICK, Sizes::FULL] {
+                assert_eq!(sizes.records(s), sizes.records(twin), "{}", s.name);
+            }
         }
+        let grouped: usize = run_groups().iter().map(|(_, order)| order.len()).sum();
+        assert_eq!(grouped, SCENARIOS.len());
         // Only the TLS rows run on the TLS broker.
         assert!(
             run_order(ClusterSize::OneTls)
                 .iter()
                 .all(|s| s.protocol == Protocol::ThinTls)
         );
-        // Fewer records than their twins.
-        for sizes in [Sizes::QUICK, Sizes::FULL] {
-            for s in &tls {
-                let twin = scenario(s.twin.unwrap()).unwrap();
-                assert!(sizes.records(s) < sizes.records(twin), "{}", s.name);
-                assert!(sizes.records(s) > 0, "{}", s.name);
-            }
-        }
     }
 
     #[test]
