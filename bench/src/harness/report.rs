@@ -1096,10 +1096,10 @@ pub(crate) mod tests {
             "{text}"
         );
         assert!(text.contains("cannot use sendfile"), "{text}");
-        // 3 s/GB against 1, net of 0.1 idle each: 2.9 / 0.9.
+        // 3 s/GB against 1, net of 0.05 s idle each (50 ticks a second of 1 ms over 1 s).
         assert!(
             text.contains(
-                "| Single consumer, 1000 B records | 1,000,000 | 1,000,000 | 1.00 | 0.90 ± 0.00 (1.00) | 2.90 ± 0.00 (3.00) | 3.22 (3.21 to 3.24); raw 3.00 |"
+                "| Single consumer, 1000 B records | 2,600,000 | 2,800,000 | 1.08 | 0.95 ± 0.00 (1.00) | 2.95 ± 0.00 (3.00) | 3.11 (3.09 to 3.12); raw 3.00 |"
             ),
             "{text}"
         );
