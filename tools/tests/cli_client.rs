@@ -937,6 +937,13 @@ fn the_client_commands_speak_tls_to_a_thin_ssl_listener() {
     )
     .ok();
     assert_eq!(out.lines().collect::<Vec<_>>(), ["one", "two", "three"]);
+    // The description's offsets come from the leader over TLS too.
+    let described = support::cli(&["topic", "describe", "secure", "--json"], "", &tls).ok();
+    let described: serde_json::Value = serde_json::from_str(described.trim()).unwrap();
+    assert_eq!(
+        described["partitions"][0]["high_watermark"], 3,
+        "{described}"
+    );
 
     // Plaintext to the TLS listener: an error that says what to do.
     let plain = support::cli(&["topic", "list"], "", &tls[..1]);

@@ -6,6 +6,11 @@
 //! Every broker reads one config file the harness writes: the group settings the
 //! consumer-group rows run with ([`BrokerSettings`]); every other key keeps its default.
 //!
+//! A TLS cluster's thin listener is `THIN_SSL`: the harness makes a CA and a certificate for
+//! 127.0.0.1 with `rcgen` in the cluster's directory (none is checked in), points the brokers'
+//! `ssl_keystore_location` and `ssl_truststore_location` at them, and gives every `ringlog`
+//! command the CA (`RINGLOG_TLS_CA`).
+//!
 //! A three-broker cluster is three processes, each a controller quorum voter (as `ringlog dev`
 //! starts them, but each a child of the harness so each is stopped on every path). Brokers are
 //! stopped with SIGTERM (a controlled shutdown) when the [`Cluster`] is dropped, and its
@@ -14,7 +19,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -59,6 +64,8 @@ pub struct Cluster {
     /// The Kafka (`PLAINTEXT`) listeners, comma-separated.
     kafka_bootstrap: String,
     ringlog: PathBuf,
+    /// The CA file the thin listeners' certificate is checked against, on a TLS cluster.
+    tls_ca: Option<PathBuf>,
     dir: tempfile::TempDir,
 }
 
@@ -97,10 +104,10 @@ impl BrokerSettings {
 }
 
 impl Cluster {
-    /// Starts `brokers` brokers and waits until each serves. One broker is its own controller
-    /// and runs one shard per core; each of a larger cluster is a voter with one shard, as
-    /// `ringlog dev` starts them.
-    pub fn start(brokers: u32, settings: &BrokerSettings) -> Result<Cluster> {
+    /// Starts `brokers` brokers and waits until each serves, their thin listeners speaking TLS
+    /// if `tls`. One broker is its own controller and runs one shard per core; each of a
+    /// larger cluster is a voter with one shard, as `ringlog dev` starts them.
+    pub fn start(brokers: u32, tls: bool, settings: &BrokerSettings) -> Result<Cluster> {
         let dir = tempfile::Builder::new()
             .prefix("ringlog-bench-")
             .tempdir_in(&settings.work_dir)
@@ -118,17 +125,24 @@ impl Cluster {
             bootstrap: String::new(),
             kafka_bootstrap: String::new(),
             ringlog: settings.ringlog.clone(),
+            tls_ca: None,
             dir,
         };
+        let mut config_toml = settings.config_toml();
+        if tls {
+            let files = tls_files(cluster.dir.path())?;
+            config_toml.push_str(&files.config_toml());
+            cluster.tls_ca = Some(files.ca);
+        }
         let config = cluster.config_path();
-        std::fs::write(&config, settings.config_toml())
+        std::fs::write(&config, config_toml)
             .with_context(|| format!("write {}", config.display()))?;
         let (ready_tx, ready) = std::sync::mpsc::channel();
         for id in 1..=brokers {
             let voters = (brokers > 1).then(|| voters.join(","));
             let metrics = free_addr()?;
             let mut broker =
-                cluster.spawn_broker(id, voters.as_deref(), metrics, &settings.io_backend)?;
+                cluster.spawn_broker(id, voters.as_deref(), metrics, &settings.io_backend, tls)?;
             announce(id, broker.take_stdout().expect("piped"), ready_tx.clone());
             cluster.brokers.push(broker);
             cluster.metrics.push(metrics);
@@ -167,6 +181,7 @@ impl Cluster {
         voters: Option<&str>,
         metrics: SocketAddr,
         io_backend: &str,
+        tls: bool,
     ) -> Result<Process> {
         let mut command = Command::new(&self.ringlog);
         command
@@ -174,7 +189,7 @@ impl Cluster {
             .arg("--config")
             .arg(self.config_path())
             .args(["--node-id", &id.to_string()])
-            .args(["--listeners", &listeners()?])
+            .args(["--listeners", &listeners(tls)?])
             .args(["--metrics-listen", &metrics.to_string()])
             .arg("--data-dir")
             .arg(self.dir.path().join(format!("broker-{id}")))
@@ -200,6 +215,13 @@ impl Cluster {
         &self.kafka_bootstrap
     }
 
+    /// Whether the first broker's TLS connections go through the kernel's TLS: its
+    /// `ringlog_tls_kernel_offload` gauge (none: it has no such gauge).
+    pub fn kernel_tls_gauge(&self) -> Result<Option<f64>> {
+        let metrics = *self.metrics.first().context("no broker")?;
+        usage::kernel_tls_gauge(metrics)
+    }
+
     /// What each broker has spent so far (CPU time, bytes sent), in broker order.
     pub fn spent(&self) -> Result<Vec<Spent>> {
         self.brokers
@@ -215,6 +237,9 @@ impl Cluster {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.ringlog);
         command.args(args).env("RINGLOG_BOOTSTRAP", &self.bootstrap);
+        if let Some(ca) = &self.tls_ca {
+            command.env("RINGLOG_TLS_CA", ca);
+        }
         command
     }
 
@@ -345,7 +370,7 @@ fn announce(
 }
 
 /// The listeners of a broker's first stdout line, `listening on PLAINTEXT://ADDR,
-/// THIN://ADDR` (in any order).
+/// THIN://ADDR` (in any order; `THIN_SSL` for a TLS thin listener).
 fn listening(line: &str) -> Option<Listening> {
     let listeners = line.trim().strip_prefix("listening on ")?;
     let find = |scheme: &str| {
@@ -355,18 +380,70 @@ fn listening(line: &str) -> Option<Listening> {
             .map(str::to_string)
     };
     Some(Listening {
-        thin: find("THIN://")?,
+        thin: find("THIN://").or_else(|| find("THIN_SSL://"))?,
         kafka: find("PLAINTEXT://")?,
     })
 }
 
-/// A broker's `--listeners`: Kafka's and the thin protocol's, each on a free loopback port.
-fn listeners() -> Result<String> {
+/// A broker's `--listeners`: Kafka's and the thin protocol's (over TLS if `tls`), each on a
+/// free loopback port.
+fn listeners(tls: bool) -> Result<String> {
+    let thin = if tls { "THIN_SSL" } else { "THIN" };
     Ok(format!(
-        "PLAINTEXT://{},THIN://{}",
+        "PLAINTEXT://{},{thin}://{}",
         free_addr()?,
         free_addr()?
     ))
+}
+
+/// The files of a TLS cluster: a CA made for the run, and the brokers' key and certificate
+/// for 127.0.0.1 signed by it.
+struct TlsFiles {
+    /// The brokers' private key, then their certificate (PEM).
+    keystore: PathBuf,
+    /// The CA's certificate (PEM).
+    ca: PathBuf,
+}
+
+impl TlsFiles {
+    /// The brokers' keys for them (the CA is also their truststore: followers fetch over TLS).
+    fn config_toml(&self) -> String {
+        format!(
+            "ssl_keystore_location = {:?}\nssl_truststore_location = {:?}\n",
+            self.keystore.display().to_string(),
+            self.ca.display().to_string()
+        )
+    }
+}
+
+/// Makes a CA and a broker certificate for 127.0.0.1 and localhost in `dir`.
+fn tls_files(dir: &Path) -> Result<TlsFiles> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().context("make the CA's key")?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).context("the CA")?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "ringlog bench CA");
+    let ca = params.self_signed(&ca_key).context("sign the CA")?;
+    let key = KeyPair::generate().context("make the brokers' key")?;
+    let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    let mut params = CertificateParams::new(names).context("the brokers' certificate")?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "ringlog bench broker");
+    let certificate = params
+        .signed_by(&key, &ca, &ca_key)
+        .context("sign the brokers' certificate")?;
+    let files = TlsFiles {
+        keystore: dir.join("broker-keystore.pem"),
+        ca: dir.join("ca.pem"),
+    };
+    let keystore = format!("{}{}", key.serialize_pem(), certificate.pem());
+    std::fs::write(&files.keystore, keystore)
+        .with_context(|| format!("write {}", files.keystore.display()))?;
+    std::fs::write(&files.ca, ca.pem()).with_context(|| format!("write {}", files.ca.display()))?;
+    Ok(files)
 }
 
 /// A loopback address nothing listens on right now, and no connection can take before a
@@ -390,7 +467,25 @@ mod tests {
         let line = "listening on THIN://127.0.0.1:9095, PLAINTEXT://127.0.0.1:9092";
         assert_eq!(listening(line), Some(expected));
         assert_eq!(listening("listening on THIN://127.0.0.1:9095"), None);
+        let line = "listening on PLAINTEXT://127.0.0.1:9092, THIN_SSL://127.0.0.1:9096";
+        assert_eq!(listening(line).unwrap().thin, "127.0.0.1:9096");
         assert_eq!(listening("error: address in use"), None);
+    }
+
+    #[test]
+    fn a_tls_cluster_gets_a_ca_and_a_keystore_for_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = tls_files(dir.path()).unwrap();
+        let keystore = std::fs::read_to_string(&files.keystore).unwrap();
+        assert!(keystore.contains("PRIVATE KEY"), "{keystore}");
+        assert!(keystore.contains("BEGIN CERTIFICATE"), "{keystore}");
+        let ca = std::fs::read_to_string(&files.ca).unwrap();
+        assert!(ca.starts_with("-----BEGIN CERTIFICATE"), "{ca}");
+        let toml = files.config_toml();
+        assert!(toml.contains("ssl_keystore_location = \""), "{toml}");
+        assert!(toml.contains("ssl_truststore_location = \""), "{toml}");
+        assert_eq!(listeners(true).unwrap().matches("THIN_SSL://").count(), 1);
+        assert_eq!(listeners(false).unwrap().matches("THIN://").count(), 1);
     }
 
     #[test]

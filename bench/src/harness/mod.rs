@@ -17,13 +17,17 @@
 //! | [`report`]    | `report.md` (pure)                                                     |
 //! | [`plots`]     | the PNG plots (plotters, embedded font)                                |
 //!
-//! [`run`] measures the baselines, then the one-broker scenarios on one broker, then the
-//! others on three, and writes everything into the output directory. Around each run of a row
+//! [`run`] measures the baselines, then the one-broker scenarios on one broker (with a second
+//! broker beside it whose thin listener is `THIN_SSL`, for the TLS rows, each run right after
+//! its plaintext twin), then the others on three, and writes everything into the output
+//! directory. Around each run of a row
 //! it samples every broker's CPU time and counters, so each row reports its brokers' CPU
 //! seconds per GB moved (and a consumer row whether the zero-copy counter carried every byte
 //! it fetched); a sample over an idle window just before the run gives the cluster's idle
 //! CPU, which the figures compared are net of. Each Kafka row is then set beside its thin
-//! twin, and each row of producers without idempotence beside its idempotent twin (the share
+//! twin, each TLS row beside its plaintext twin (with the path the TLS broker took: the
+//! kernel's TLS or rustls in user space, from its `ringlog_tls_kernel_offload` gauge), and each
+//! row of producers without idempotence beside its idempotent twin (the share
 //! of records/s idempotence costs). The consumer-group rows run last on the three brokers,
 //! each several times, and report their times instead. The harness only drives the `ringlog`
 //! executable it is given (and librdkafka, in process); it does not link the broker.
@@ -58,7 +62,7 @@ use plan::{
 use process::{Interrupts, check_interrupted};
 use results::{
     BaselineResult, Comparison, CpuTicks, GroupTimes, IdempotenceCost, Results, ScenarioResult,
-    Settings,
+    Settings, TlsCost, TlsPath,
 };
 use usage::Spent;
 use workload::Figures;
@@ -109,7 +113,7 @@ pub fn run(options: &Options) -> Result<Results> {
         machine.load_before
     );
     let baselines = measure_baselines(&options.work_dir, &sizes)?;
-    let measured = measure_scenarios(options, &sizes, &baselines)?;
+    let (measured, tls_path) = measure_scenarios(options, &sizes, &baselines)?;
     machine.load_after = machine::load_average();
     let scenarios: Vec<ScenarioResult> = SCENARIOS
         .iter()
@@ -119,6 +123,8 @@ pub fn run(options: &Options) -> Result<Results> {
     print_comparisons(&comparisons, &scenarios);
     let idempotence_costs = idempotence_costs(&scenarios);
     print_idempotence_costs(&idempotence_costs);
+    let tls_costs = tls_costs(&scenarios);
+    print_tls_costs(&tls_costs, tls_path);
     let results = Results {
         machine,
         settings: Settings {
@@ -136,6 +142,8 @@ pub fn run(options: &Options) -> Result<Results> {
         scenarios,
         comparisons,
         idempotence_costs,
+        tls_costs,
+        tls_path,
     };
     write_outputs(&results, &options.out_dir)?;
     eprintln!(
@@ -185,12 +193,13 @@ fn baseline_line(b: &BaselineResult) -> String {
     }
 }
 
-/// Runs the scenarios of each cluster on a cluster started for them; returns them by name.
+/// Runs the scenarios of each cluster on a cluster started for them; returns them by name,
+/// and the path the TLS cluster's broker took (none when it did not run).
 fn measure_scenarios(
     options: &Options,
     sizes: &Sizes,
     baselines: &[BaselineResult],
-) -> Result<BTreeMap<&'static str, ScenarioResult>> {
+) -> Result<(BTreeMap<&'static str, ScenarioResult>, Option<TlsPath>)> {
     let settings = BrokerSettings {
         ringlog: options.ringlog.clone(),
         work_dir: options.work_dir.clone(),
@@ -204,26 +213,49 @@ fn measure_scenarios(
         Duration::from_secs(900)
     };
     let mut measured = BTreeMap::new();
+    let mut tls_path = None;
     let mut done = 0;
-    for size in [ClusterSize::One, ClusterSize::Three] {
+    for (sizes_of_clusters, order) in plan::run_groups() {
         check_interrupted()?;
-        let order = plan::run_order(size);
-        let progress = Progress::start(format!("starting {} broker(s)", size.brokers()));
-        let cluster = Cluster::start(size.brokers(), &settings)?;
-        progress.finish(format!(
-            "{} broker(s) serving on {}",
-            size.brokers(),
-            cluster.bootstrap()
-        ));
+        // The clusters that run at once, started in turn.
+        let mut clusters: BTreeMap<u32, Cluster> = BTreeMap::new();
+        for (index, size) in sizes_of_clusters.iter().enumerate() {
+            if !order.iter().any(|s| s.cluster == *size) {
+                continue;
+            }
+            let listener = if size.tls() { "THIN_SSL" } else { "THIN" };
+            let progress = Progress::start(format!("starting {} broker(s)", size.brokers()));
+            let cluster = Cluster::start(size.brokers(), size.tls(), &settings)?;
+            let mut line = format!(
+                "{} broker(s) serving on {listener}://{}",
+                size.brokers(),
+                cluster.bootstrap()
+            );
+            if size.tls() {
+                let path = TlsPath::from_gauge(cluster.kernel_tls_gauge()?);
+                line.push_str(&format!("; TLS by {}", path.label()));
+                tls_path = Some(path);
+            }
+            progress.finish(line);
+            clusters.insert(index as u32, cluster);
+        }
+        let cluster_of = |scenario: &Scenario| {
+            let index = sizes_of_clusters
+                .iter()
+                .position(|&size| size == scenario.cluster)
+                .expect("a scenario of the group");
+            &clusters[&(index as u32)]
+        };
         // The topic each producing scenario left for the scenarios that read it.
         let mut topics: BTreeMap<&str, String> = BTreeMap::new();
         for (position, scenario) in order.iter().enumerate() {
             check_interrupted()?;
+            let (size, cluster) = (scenario.cluster, cluster_of(scenario));
             done += 1;
             let label = format!("[{done}/{}]", SCENARIOS.len());
             let progress = Progress::start(format!("{label} {}", scenario.title));
             let run = Run {
-                cluster: &cluster,
+                cluster,
                 options,
                 sizes,
                 deadline_after: client_timeout,
@@ -238,11 +270,11 @@ fn measure_scenarios(
                 measure_throughput(&run, scenario, size, &mut topics, &measured, baselines)?
             };
             progress.finish(format!("{label} {line}"));
-            retire_topics(&cluster, &order, position, &mut topics)?;
+            retire_topics(cluster, &order, position, &mut topics)?;
             measured.insert(scenario.name, result);
         }
     }
-    Ok(measured)
+    Ok((measured, tls_path))
 }
 
 /// Runs a throughput or latency row (see [`Run::repeat`]); its result and progress line, with
@@ -263,12 +295,20 @@ fn measure_throughput(
     let mut result = scenario_result(scenario, size, median, baselines);
     result.runs_records_per_sec = rates;
     let mut line = scenario_line(&result);
-    if let Some(thin) = scenario.twin.and_then(|twin| measured.get(twin)) {
-        let comparison = results::compare(thin, &result, KAFKA_CPU_PER_GB_FLOOR);
-        line.push_str(&format!(
-            "; {}",
-            comparison_text(&comparison, thin, &result)
-        ));
+    let twin = scenario.twin.and_then(|twin| measured.get(twin));
+    match (twin, scenario.protocol) {
+        (Some(thin), Protocol::Kafka) => {
+            let comparison = results::compare(thin, &result, KAFKA_CPU_PER_GB_FLOOR);
+            line.push_str(&format!(
+                "; {}",
+                comparison_text(&comparison, thin, &result)
+            ));
+        }
+        (Some(plaintext), Protocol::ThinTls) => {
+            let cost = results::tls_cost(plaintext, &result);
+            line.push_str(&format!("; {}", tls_cost_text(&cost)));
+        }
+        _ => {}
     }
     if let Some(on) = plan::idempotent_twin(scenario).and_then(|on| measured.get(on.name)) {
         let cost = results::idempotence_cost(on, &result, IDEMPOTENCE_COST_FLOOR);
@@ -497,7 +537,7 @@ fn group_result(scenario: &Scenario, size: ClusterSize, times: GroupTimes) -> Sc
 /// A row as its plan describes it (cluster, topic, clients), with no figures yet.
 fn row_shape(scenario: &Scenario, size: ClusterSize) -> ScenarioResult {
     let client = match scenario.protocol {
-        Protocol::Thin => "ringlog perf".to_string(),
+        Protocol::Thin | Protocol::ThinTls => "ringlog perf".to_string(),
         Protocol::Kafka => kafka_clients::client_name(),
     };
     let (producers, consumers, acks) = scenario.workload.clients();
@@ -543,6 +583,7 @@ fn comparisons(scenarios: &[ScenarioResult]) -> Vec<Comparison> {
     let find = |name: &str| scenarios.iter().find(|s| s.name == name);
     SCENARIOS
         .iter()
+        .filter(|plan| plan.protocol == Protocol::Kafka)
         .filter_map(|plan| {
             let thin = find(plan.twin?)?;
             let kafka = find(plan.name)?;
@@ -606,6 +647,48 @@ fn comparison_text(c: &Comparison, thin: &ScenarioResult, kafka: &ScenarioResult
     text
 }
 
+/// Each TLS row measured beside its plaintext twin, if that was measured too.
+fn tls_costs(scenarios: &[ScenarioResult]) -> Vec<TlsCost> {
+    let find = |name: &str| scenarios.iter().find(|s| s.name == name);
+    SCENARIOS
+        .iter()
+        .filter(|plan| plan.protocol == Protocol::ThinTls)
+        .filter_map(|plan| Some(results::tls_cost(find(plan.twin?)?, find(plan.name)?)))
+        .collect()
+}
+
+/// The TLS costs, one line each, after the rows.
+fn print_tls_costs(costs: &[TlsCost], path: Option<TlsPath>) {
+    if costs.is_empty() {
+        return;
+    }
+    let path = path.unwrap_or(TlsPath::Userspace);
+    eprintln!("TLS vs plaintext, same run (TLS by {}):", path.label());
+    for c in costs {
+        eprintln!("  {}: {}", c.title, tls_cost_text(c));
+    }
+}
+
+/// What TLS cost a row, in words.
+fn tls_cost_text(c: &TlsCost) -> String {
+    let mut text = format!(
+        "TLS: {}x plaintext's records/s",
+        report::ratio_text(c.records_per_sec_ratio)
+    );
+    match c.cpu_per_gb_ratio {
+        Some(ratio) => text.push_str(&format!(
+            ", {}x plaintext's broker CPU per GB net of the idle CPU ({} at /proc's tick \
+             resolution; idle included: {}x)",
+            report::ratio_text(ratio),
+            report::bounds_text(c.cpu_per_gb_ratio_bounds),
+            c.cpu_per_gb_raw_ratio
+                .map_or("-".to_string(), report::ratio_text)
+        )),
+        None => text.push_str(", broker CPU per GB not measured"),
+    }
+    text
+}
+
 /// Each idempotence-off row measured beside its idempotent twin, if that was measured too.
 fn idempotence_costs(scenarios: &[ScenarioResult]) -> Vec<IdempotenceCost> {
     let find = |name: &str| scenarios.iter().find(|s| s.name == name);
@@ -665,7 +748,7 @@ fn scenario_line(s: &ScenarioResult) -> String {
             "; zero-copy {:.1} MB for {:.1} MB fetched: {}",
             z.zero_copy_bytes as f64 / 1e6,
             z.fetched_bytes as f64 / 1e6,
-            report::met_text(z.holds)
+            report::zero_copy_verdict(s, z)
         ));
     }
     line

@@ -19,6 +19,15 @@
 //! on the same cluster; the on row's records/s over the off row's is held to
 //! [`IDEMPOTENCE_COST_FLOOR`].
 //!
+//! Two rows run the thin protocol over TLS ([`Protocol::ThinTls`]) against a broker of their
+//! own whose thin listener is `THIN_SSL` ([`ClusterSize::OneTls`], certificates made for the
+//! run), each the twin of the plaintext thin row of its shape on the one-broker cluster: a
+//! producer of 1000 B records and a consumer of its topic (the rows where bytes, which TLS
+//! encrypts, rather than records dominate). Both brokers run at once, and each TLS row runs
+//! right after its twin, with as many records: the two see the same machine and the same
+//! amount of writeback. What TLS costs is each one's records/s and broker CPU per GB over its
+//! twin's, in the same run; no floor.
+//!
 //! Two rows time a consumer group instead of moving records ([`Workload::GroupTakeover`],
 //! [`Workload::GroupJoin`]): the time until a killed member's partitions are read again, and
 //! the time until a new group's members hold their assignments. They run [`Sizes::group_runs`]
@@ -92,14 +101,25 @@ pub enum ClusterSize {
     One,
     /// Three broker processes, each a controller quorum voter (one shard each).
     Three,
+    /// One broker process as [`ClusterSize::One`], its thin listener `THIN_SSL` (TLS with a
+    /// certificate made for the run): the TLS rows.
+    OneTls,
 }
 
 impl ClusterSize {
+    /// Every cluster of a run, in the order they run.
+    pub const ALL: [ClusterSize; 3] = [ClusterSize::One, ClusterSize::Three, ClusterSize::OneTls];
+
     pub fn brokers(self) -> u32 {
         match self {
-            ClusterSize::One => 1,
+            ClusterSize::One | ClusterSize::OneTls => 1,
             ClusterSize::Three => 3,
         }
+    }
+
+    /// Whether its thin listener speaks TLS.
+    pub fn tls(self) -> bool {
+        self == ClusterSize::OneTls
     }
 }
 
@@ -188,6 +208,9 @@ pub enum Protocol {
     /// Kafka's wire protocol on the `PLAINTEXT` listener, driven by librdkafka (the rdkafka
     /// crate) on threads of the harness process.
     Kafka,
+    /// The thin protocol over TLS (a `THIN_SSL` listener), driven by `ringlog perf` processes
+    /// given the run's CA (`RINGLOG_TLS_CA`).
+    ThinTls,
 }
 
 impl Protocol {
@@ -196,6 +219,7 @@ impl Protocol {
         match self {
             Protocol::Thin => "thin",
             Protocol::Kafka => "kafka (librdkafka)",
+            Protocol::ThinTls => "thin over TLS",
         }
     }
 }
@@ -305,7 +329,8 @@ pub struct Scenario {
     /// The topic's `flush_policy` is `always` (an fdatasync before each acknowledgement).
     pub flush_always: bool,
     pub protocol: Protocol,
-    /// A Kafka row's thin row of the same shape, which it is compared with.
+    /// A Kafka row's or a TLS row's plaintext thin row of the same shape, which it is compared
+    /// with.
     pub twin: Option<&'static str>,
     pub workload: Workload,
     /// The baselines its figures are divided by, the first the main one; none for the
@@ -339,10 +364,12 @@ impl Scenario {
     pub const END_TO_END: &'static str = "end_to_end_latency";
     pub const GROUP_TAKEOVER: &'static str = "group_takeover";
     pub const GROUP_JOIN: &'static str = "group_join";
+    pub const TLS_PRODUCE_1000B: &'static str = "tls_produce_1000b";
+    pub const TLS_CONSUME_1000B: &'static str = "tls_consume_1000b";
 }
 
 /// Every scenario, in the report's order: Kafka's table first, then the three of ours; each
-/// Kafka row right after its thin twin, each idempotence-off row right after its idempotent
+/// Kafka row and each TLS row right after its thin twin, each idempotence-off row right after its idempotent
 /// twin (the pair without replication, not in Kafka's table, beside the row of its shape with
 /// acks=1).
 pub const SCENARIOS: &[Scenario] = &[
@@ -598,6 +625,23 @@ pub const SCENARIOS: &[Scenario] = &[
         kafka: None,
     },
     Scenario {
+        name: Scenario::TLS_PRODUCE_1000B,
+        title: "Single producer, 1000 B records, no replication, TLS",
+        cluster: ClusterSize::OneTls,
+        replication_factor: 1,
+        record_size: 1000,
+        flush_always: false,
+        protocol: Protocol::ThinTls,
+        twin: Some(Scenario::PRODUCE_1000B),
+        workload: Workload::Produce {
+            producers: 1,
+            acks: Acks::Leader,
+            idempotence: false,
+        },
+        baselines: PRODUCE_BASELINES,
+        kafka: None,
+    },
+    Scenario {
         name: Scenario::CONSUME_1000B,
         title: "Single consumer, 1000 B records",
         cluster: ClusterSize::One,
@@ -625,6 +669,22 @@ pub const SCENARIOS: &[Scenario] = &[
         workload: Workload::Consume {
             consumers: 1,
             topic_of: Scenario::PRODUCE_1000B,
+        },
+        baselines: &[Baseline::Sendfile],
+        kafka: None,
+    },
+    Scenario {
+        name: Scenario::TLS_CONSUME_1000B,
+        title: "Single consumer, 1000 B records, TLS",
+        cluster: ClusterSize::OneTls,
+        replication_factor: 1,
+        record_size: 1000,
+        flush_always: false,
+        protocol: Protocol::ThinTls,
+        twin: Some(Scenario::CONSUME_1000B),
+        workload: Workload::Consume {
+            consumers: 1,
+            topic_of: Scenario::TLS_PRODUCE_1000B,
         },
         baselines: &[Baseline::Sendfile],
         kafka: None,
@@ -837,6 +897,24 @@ pub fn run_order(cluster: ClusterSize) -> Vec<&'static Scenario> {
     SCENARIOS.iter().filter(|s| s.cluster == cluster).collect()
 }
 
+/// The clusters that run at once, and their scenarios in the order they run: the one-broker
+/// cluster with the TLS broker (each TLS row right after its twin), then the three brokers.
+pub fn run_groups() -> Vec<(Vec<ClusterSize>, Vec<&'static Scenario>)> {
+    [
+        vec![ClusterSize::One, ClusterSize::OneTls],
+        vec![ClusterSize::Three],
+    ]
+    .into_iter()
+    .map(|clusters| {
+        let order = SCENARIOS
+            .iter()
+            .filter(|s| clusters.contains(&s.cluster))
+            .collect();
+        (clusters, order)
+    })
+    .collect()
+}
+
 /// Whether the topic of scenario `topic_of` is read by no scenario after `position` in
 /// `order` (so it may be deleted once that one is done).
 pub fn topic_done_after(order: &[&Scenario], position: usize, topic_of: &str) -> bool {
@@ -912,10 +990,9 @@ mod tests {
     }
 
     #[test]
-    fn every_scenario_runs_on_one_of_the_two_clusters() {
-        let one = run_order(ClusterSize::One).len();
-        let three = run_order(ClusterSize::Three).len();
-        assert_eq!(one + three, SCENARIOS.len());
+    fn every_scenario_runs_on_one_of_the_clusters() {
+        let runs: usize = ClusterSize::ALL.iter().map(|&c| run_order(c).len()).sum();
+        assert_eq!(runs, SCENARIOS.len());
         assert!(
             SCENARIOS
                 .iter()
@@ -957,6 +1034,62 @@ mod tests {
                 .iter()
                 .filter(|s| s.protocol == Protocol::Thin)
                 .all(|s| s.twin.is_none())
+        );
+    }
+
+    #[test]
+    fn every_tls_row_runs_on_the_tls_broker_beside_a_plaintext_twin_of_its_shape() {
+        let tls: Vec<&Scenario> = SCENARIOS
+            .iter()
+            .filter(|s| s.protocol == Protocol::ThinTls)
+            .collect();
+        let names: Vec<&str> = tls.iter().map(|s| s.name).collect();
+        assert_eq!(
+            names,
+            [Scenario::TLS_PRODUCE_1000B, Scenario::TLS_CONSUME_1000B]
+        );
+        for s in &tls {
+            assert_eq!(s.cluster, ClusterSize::OneTls, "{}", s.name);
+            let twin = s
+                .twin
+                .and_then(scenario)
+                .unwrap_or_else(|| panic!("{} has no twin", s.name));
+            assert_eq!(twin.protocol, Protocol::Thin, "{}", s.name);
+            assert_eq!(twin.cluster, ClusterSize::One, "{}", s.name);
+            assert_eq!(twin.replication_factor, s.replication_factor, "{}", s.name);
+            assert_eq!(twin.record_size, s.record_size, "{}", s.name);
+            assert_eq!(twin.baselines, s.baselines, "{}", s.name);
+            assert_eq!(twin.workload.clients(), s.workload.clients(), "{}", s.name);
+            // After its twin, in the report and in the run, with as many records.
+            let at = |n: &str| SCENARIOS.iter().position(|o| o.name == n).unwrap();
+            assert!(at(twin.name) < at(s.name), "{}", s.name);
+            let groups = run_groups();
+            let (_, order) = groups
+                .iter()
+                .find(|(clusters, _)| clusters.contains(&s.cluster))
+                .unwrap();
+            let at = |n: &str| order.iter().position(|o| o.name == n).unwrap();
+            // Only the twin's other comparisons (its Kafka row) come in between.
+            assert!(at(twin.name) < at(s.name), "{}", s.name);
+            assert!(
+                order[at(twin.name) + 1..at(s.name)]
+                    .iter()
+                    .all(|between| between.twin == Some(twin.name)),
+                "{} runs right after {}",
+                s.name,
+                twin.name
+            );
+            for sizes in [Sizes::QUICK, Sizes::FULL] {
+                assert_eq!(sizes.records(s), sizes.records(twin), "{}", s.name);
+            }
+        }
+        let grouped: usize = run_groups().iter().map(|(_, order)| order.len()).sum();
+        assert_eq!(grouped, SCENARIOS.len());
+        // Only the TLS rows run on the TLS broker.
+        assert!(
+            run_order(ClusterSize::OneTls)
+                .iter()
+                .all(|s| s.protocol == Protocol::ThinTls)
         );
     }
 

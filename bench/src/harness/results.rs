@@ -1,7 +1,7 @@
 //! What a run measured, as written to `results.json`: the machine, the settings, every
 //! baseline and every scenario with its ratios to the baselines and what its brokers spent,
-//! each Kafka row beside its thin twin, and each idempotence-off row beside its idempotent
-//! twin. The ratios, the CPU per GB (raw, and net of the cluster's idle CPU), what idempotence
+//! each Kafka row beside its thin twin, each TLS row beside its plaintext twin, and each
+//! idempotence-off row beside its idempotent twin. The ratios, the CPU per GB (raw, and net of the cluster's idle CPU), what idempotence
 //! costs and the checks against the issues' floors are computed here, from the figures alone.
 //!
 //! The consumer-group rows carry their times instead ([`GroupTimes`]): every run's, the median
@@ -435,6 +435,90 @@ pub struct IdempotenceCost {
     pub verdict: Verdict,
 }
 
+/// A TLS row beside its plaintext twin, both measured in this run: what TLS costs. No floor:
+/// the figures are reported as they are.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TlsCost {
+    /// The plaintext row's name and title.
+    pub plaintext: String,
+    pub title: String,
+    /// The TLS row's name.
+    pub tls: String,
+    /// TLS's records/s over plaintext's.
+    pub records_per_sec_ratio: f64,
+    /// TLS's broker CPU seconds per GB over plaintext's, each net of its cluster's idle CPU;
+    /// none when either has none or plaintext's is 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_per_gb_ratio: Option<f64>,
+    /// The same of the raw figures, idle included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_per_gb_raw_ratio: Option<f64>,
+    /// The lowest and highest `cpu_per_gb_ratio` can be at the clock ticks' resolution.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_per_gb_ratio_bounds: Option<[f64; 2]>,
+}
+
+/// How the TLS broker encrypted: its `ringlog_tls_kernel_offload` gauge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsPath {
+    /// The kernel's TLS (kTLS): fetches went out by sendfile, encrypted in the kernel.
+    Kernel,
+    /// rustls in the broker: every byte encrypted in user space, fetches read and copied.
+    Userspace,
+}
+
+impl TlsPath {
+    /// From the gauge: 1 is kernel TLS; 0, or no gauge (a broker without kernel TLS support),
+    /// userspace.
+    pub fn from_gauge(gauge: Option<f64>) -> TlsPath {
+        if gauge.is_some_and(|g| g >= 1.0) {
+            TlsPath::Kernel
+        } else {
+            TlsPath::Userspace
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TlsPath::Kernel => "kernel TLS (kTLS): fetches by sendfile, encrypted in the kernel",
+            TlsPath::Userspace => {
+                "userspace rustls: fetches read from the segment files and copied through \
+                 rustls (plain TLS cannot use sendfile)"
+            }
+        }
+    }
+}
+
+/// `tls` (a TLS row) beside `plaintext` (its twin).
+pub fn tls_cost(plaintext: &ScenarioResult, tls: &ScenarioResult) -> TlsCost {
+    let cpus = plaintext.broker_cpu.as_ref().zip(tls.broker_cpu.as_ref());
+    TlsCost {
+        plaintext: plaintext.name.clone(),
+        title: plaintext.title.clone(),
+        tls: tls.name.clone(),
+        records_per_sec_ratio: if plaintext.records_per_sec > 0.0 {
+            tls.records_per_sec / plaintext.records_per_sec
+        } else {
+            0.0
+        },
+        cpu_per_gb_ratio: cpus
+            .filter(|(p, _)| p.net_seconds_per_gb > 0.0)
+            .map(|(p, t)| t.net_seconds_per_gb / p.net_seconds_per_gb),
+        cpu_per_gb_raw_ratio: cpus
+            .filter(|(p, _)| p.seconds_per_gb > 0.0)
+            .map(|(p, t)| t.seconds_per_gb / p.seconds_per_gb),
+        cpu_per_gb_ratio_bounds: cpus.and_then(|(p, t)| {
+            ratio_bounds(
+                t.net_seconds_per_gb,
+                t.net_seconds_per_gb_off_max,
+                p.net_seconds_per_gb,
+                p.net_seconds_per_gb_off_max,
+            )
+        }),
+    }
+}
+
 /// A rate measured beside the main one.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Rate {
@@ -462,6 +546,11 @@ pub struct Results {
     pub scenarios: Vec<ScenarioResult>,
     /// Each Kafka row beside its thin twin.
     pub comparisons: Vec<Comparison>,
+    /// Each TLS row beside its plaintext twin.
+    pub tls_costs: Vec<TlsCost>,
+    /// How the TLS rows' broker encrypted; none when no TLS row ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_path: Option<TlsPath>,
     /// Each idempotence-off row beside its idempotent twin.
     pub idempotence_costs: Vec<IdempotenceCost>,
 }

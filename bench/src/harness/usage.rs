@@ -22,6 +22,10 @@ pub const ZERO_COPY_SERIES: &str = r#"ringlog_fetch_bytes_total{mode="zerocopy"}
 /// The bytes-out counter's series.
 pub const BYTES_OUT_SERIES: &str = "ringlog_bytes_out_total";
 
+/// The gauge saying whether a broker's TLS connections go through the kernel's TLS (1) or
+/// rustls in user space (0).
+pub const KERNEL_TLS_SERIES: &str = "ringlog_tls_kernel_offload";
+
 /// How long reading a broker's metrics page may take.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most bytes of a metrics page read (a few hundred series; far less in practice).
@@ -125,6 +129,21 @@ pub fn counter(page: &str, series: &str) -> Result<u64> {
     }
 }
 
+/// The broker at `metrics`' [`KERNEL_TLS_SERIES`] gauge; none when its page does not have it.
+pub fn kernel_tls_gauge(metrics: SocketAddr) -> Result<Option<f64>> {
+    let page = scrape(metrics)?;
+    Ok(gauge(&page, KERNEL_TLS_SERIES))
+}
+
+/// The value of gauge `series` on a Prometheus text page, if it is there and a number.
+pub fn gauge(page: &str, series: &str) -> Option<f64> {
+    page.lines().find_map(|line| {
+        let rest = line.strip_prefix(series)?;
+        let value = rest.strip_prefix(' ')?.split_whitespace().next()?;
+        value.parse().ok()
+    })
+}
+
 /// `GET /metrics` from `addr`; the body.
 fn scrape(addr: SocketAddr) -> Result<String> {
     let fail = || format!("read the metrics at http://{addr}/metrics");
@@ -156,6 +175,21 @@ fn scrape(addr: SocketAddr) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kernel_tls_gauge_is_read_when_there() {
+        let page = "# TYPE ringlog_tls_kernel_offload gauge\nringlog_tls_kernel_offload 0\n\
+                    ringlog_tls_kernel_offload_x 5\n";
+        assert_eq!(gauge(page, KERNEL_TLS_SERIES), Some(0.0));
+        assert_eq!(
+            gauge("ringlog_tls_kernel_offload 1\n", KERNEL_TLS_SERIES),
+            Some(1.0)
+        );
+        assert_eq!(
+            gauge("ringlog_bytes_out_total 5\n", KERNEL_TLS_SERIES),
+            None
+        );
+    }
 
     /// A broker's stat line (Linux 6.x, 52 fields), its name with a space and a parenthesis.
     const STAT: &str = "4242 (ringlog (x) y) S 4100 4242 4100 0 -1 4194368 35571 0 0 0 \

@@ -65,6 +65,7 @@
 //! | `ssl_truststore_location`              | "" (none)        | `ssl.truststore.location` (PEM) | CA certificates client certificates are checked against; required by `ssl_client_auth` requested or required |
 //! | `ssl_client_auth`                      | none             | `ssl.client.auth`              | none, requested, required |
 //! | `ssl_reload_interval_ms`               | 10000            | none (Kafka reloads on an AlterConfigs of the keystore) | the key, certificates and CAs are reloaded when their files change, for new connections |
+//! | `ssl_kernel_offload`                   | auto             | none                           | auto: TLS connections move to the kernel's TLS after the handshake when the kernel offers it (fetches by sendfile); off: rustls in user space always |
 //! | `controller_security_protocol`         | PLAINTEXT        | `listener.security.protocol.map` (the controller listener's) | SSL: TLS both ways between the controller quorum's nodes (keystore and truststore required): a node without the cluster's credentials cannot vote or read the metadata |
 //! | `sasl_enabled_mechanisms`              | SCRAM-SHA-256,SCRAM-SHA-512 | `sasl.enabled.mechanisms` | what a SASL listener (`SASL_PLAINTEXT`, `SASL_SSL`, `THIN_SASL_PLAINTEXT`, `THIN_SASL_SSL`) offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512. PLAIN is opt-in: it sends the password itself (in clear on `SASL_PLAINTEXT`), SCRAM never does (Kafka's default is GSSAPI) |
 //! | `connections_max_reauth_ms`            | 0 (never)        | `connections.max.reauth.ms`    | a SASL session's lifetime (KIP-368): the client re-authenticates on the connection before it ends, else its next request closes the connection |
@@ -235,6 +236,9 @@ pub struct BrokerConfig {
     /// `ssl_reload_interval_ms`: how often the key, certificates and CAs are looked at for a
     /// change on disk.
     pub ssl_reload_interval: Duration,
+    /// `ssl_kernel_offload`: `auto` (true) moves TLS connections to the kernel's TLS when it
+    /// offers it; `off` (false) keeps them in rustls.
+    pub ssl_kernel_offload: bool,
     /// `controller_security_protocol`: PLAINTEXT, or SSL (TLS both ways between the controller
     /// quorum's nodes).
     pub controller_security_protocol: SecurityProtocol,
@@ -339,6 +343,7 @@ impl Default for BrokerConfig {
             ssl_truststore_location: None,
             ssl_client_auth: ClientAuth::None,
             ssl_reload_interval: Duration::from_secs(10),
+            ssl_kernel_offload: true,
             controller_security_protocol: SecurityProtocol::Plaintext,
             sasl_enabled_mechanisms: vec![
                 SaslMechanism::Scram(ringlog_security::scram::Mechanism::ScramSha256),
@@ -2169,6 +2174,24 @@ const KEYS: &[KeySpec] = &[
             Ok(())
         },
         render: |c| render_millis_value(c.ssl_reload_interval),
+    },
+    KeySpec {
+        name: "ssl_kernel_offload",
+        kafka: "",
+        doc: "auto or off: auto moves each TLS connection to the kernel's TLS (kTLS) after its \
+              handshake when the kernel offers it, so fetches go out by sendfile; off keeps \
+              every connection in rustls",
+        section: "security",
+        parse: |c, v| {
+            const ALLOWED: &str = "one of auto, off";
+            c.ssl_kernel_offload = match string(v, ALLOWED)? {
+                "auto" => true,
+                "off" => false,
+                _ => return Err(ALLOWED.to_string()),
+            };
+            Ok(())
+        },
+        render: |c| render_str(if c.ssl_kernel_offload { "auto" } else { "off" }),
     },
     KeySpec {
         name: "controller_security_protocol",

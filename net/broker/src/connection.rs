@@ -7,6 +7,11 @@
 //! the ready responses at the front move to the write queue. Writes are attempted at once on
 //! the non-blocking socket (`send`, or `sendfile` for record bytes straight from a segment
 //! file); when the socket is full the shard waits for it to drain through io_uring.
+//!
+//! A TLS connection runs rustls between the socket and the frontend, and reads record bytes
+//! from their file to encrypt them. Where the kernel offers TLS it moves to the kernel's TLS
+//! after its handshake ([`crate::ktls`]): from then on it is read and written as a plaintext
+//! connection is, `sendfile` included, and the kernel encrypts.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -21,6 +26,7 @@ use bytes::BytesMut;
 use rustls::{ServerConfig, ServerConnection};
 
 use crate::frontend::{ConnState, ListenerKind};
+use crate::ktls::{self, RecordBoundary};
 
 /// Bytes received per receive operation at most.
 pub(crate) const RECV_BUFFER_BYTES: usize = 64 * 1024;
@@ -108,6 +114,21 @@ pub(crate) struct Connection {
     tls: Option<Box<ServerConnection>>,
     /// Record bytes read from a segment file for `tls` to encrypt.
     tls_scratch: Vec<u8>,
+    /// Whether, and how far, the connection has moved to the kernel's TLS.
+    kernel_tls: KernelTls,
+}
+
+/// Where a connection is on its way to the kernel's TLS.
+#[derive(Debug)]
+enum KernelTls {
+    /// Not going: plaintext, or staying in rustls.
+    No,
+    /// Moves once its handshake is done, at the end of a receive whose ciphertext ends on a
+    /// record boundary (followed here).
+    Wanted(RecordBoundary),
+    /// Moved: the kernel encrypts, and `records_left` more records may be sent before the
+    /// connection is closed (the kernel does not update keys).
+    On { records_left: u64 },
 }
 
 /// Why the bytes received cannot go on.
@@ -120,17 +141,22 @@ pub(crate) enum ReceiveError {
     /// The peer closed its side of TLS (close_notify).
     #[error("the client closed the TLS session")]
     Closed,
+    /// Moving the connection to the kernel's TLS failed after its rustls session was handed
+    /// over: it cannot go on.
+    #[error("moving to the kernel's TLS: {0}")]
+    KernelTls(io::Error),
 }
 
 impl Connection {
     /// A connection of a listener of `kind`; with `tls`, one that speaks TLS from its first
-    /// byte.
+    /// byte, and moves to the kernel's TLS after its handshake with `kernel_tls`.
     pub(crate) fn new(
         stream: TcpStream,
         peer: SocketAddr,
         generation: u32,
         kind: ListenerKind,
         tls: Option<Arc<ServerConfig>>,
+        kernel_tls: bool,
     ) -> io::Result<Connection> {
         stream.set_nonblocking(true)?;
         stream.set_nodelay(true)?;
@@ -143,6 +169,11 @@ impl Connection {
                 Some(Box::new(session))
             }
             None => None,
+        };
+        let kernel_tls = if tls.is_some() && kernel_tls {
+            KernelTls::Wanted(RecordBoundary::default())
+        } else {
+            KernelTls::No
         };
         Ok(Connection {
             stream,
@@ -162,6 +193,7 @@ impl Connection {
             close_when_written: false,
             tls,
             tls_scratch: Vec::new(),
+            kernel_tls,
         })
     }
 
@@ -173,6 +205,9 @@ impl Connection {
             self.received.extend_from_slice(&self.recv_buffer[..len]);
             return Ok(());
         };
+        if let KernelTls::Wanted(boundary) = &mut self.kernel_tls {
+            boundary.advance(&self.recv_buffer[..len]);
+        }
         let mut incoming = &self.recv_buffer[..len];
         while !incoming.is_empty() {
             // Reading from a slice fails only when rustls's own buffer is full, and the loop
@@ -198,7 +233,66 @@ impl Connection {
                 }
             }
         }
+        self.move_to_kernel_tls()
+    }
+
+    /// Hands the connection's record layer to the kernel if it is to go and can now (see
+    /// [`crate::ktls`]): its handshake is done, the bytes received so far end on a record
+    /// boundary (rustls holds no part of a record), their plaintext is taken, and rustls's own
+    /// records are written. Called where no receive is in flight, so no ciphertext can be
+    /// read past rustls. A socket too full for rustls's records leaves it for a later receive.
+    fn move_to_kernel_tls(&mut self) -> Result<(), ReceiveError> {
+        let (KernelTls::Wanted(boundary), Some(tls)) = (&self.kernel_tls, self.tls.as_mut()) else {
+            return Ok(());
+        };
+        if tls.is_handshaking() || !boundary.at_boundary() {
+            return Ok(());
+        }
+        let (Some(suite), Some(version)) = (tls.negotiated_cipher_suite(), tls.protocol_version())
+        else {
+            return Ok(());
+        };
+        if ktls::cipher_of(suite.suite()).is_none() {
+            tracing::debug!(peer = %self.peer, suite = ?suite.suite(), "TLS: a suite the kernel does not take: staying in rustls");
+            self.kernel_tls = KernelTls::No;
+            return Ok(());
+        }
+        while tls.wants_write() {
+            match tls.write_tls(&mut SocketWriter(self.stream.as_raw_fd())) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ReceiveError::KernelTls(e)),
+            }
+        }
+        let tls = self.tls.take().expect("checked above");
+        let secrets = tls
+            .dangerous_extract_secrets()
+            .map_err(|error| ReceiveError::KernelTls(io::Error::other(error)))?;
+        ktls::offload(self.stream.as_raw_fd(), version, secrets)
+            .map_err(ReceiveError::KernelTls)?;
+        tracing::debug!(peer = %self.peer, suite = ?suite.suite(), "TLS: moved to the kernel's TLS");
+        self.kernel_tls = KernelTls::On {
+            records_left: ktls::records_budget(suite),
+        };
         Ok(())
+    }
+
+    /// Whether the kernel does this connection's TLS.
+    pub(crate) fn kernel_tls(&self) -> bool {
+        matches!(self.kernel_tls, KernelTls::On { .. })
+    }
+
+    /// `bytes` went out in one send under the kernel's TLS: counted against the records the
+    /// key may still encrypt; at the end of them the connection closes once written.
+    fn count_kernel_records(&mut self, bytes: u64) {
+        if let KernelTls::On { records_left } = &mut self.kernel_tls {
+            *records_left = records_left.saturating_sub(ktls::records_sent(bytes));
+            if *records_left == 0 && !self.close_when_written {
+                tracing::info!(peer = %self.peer, "TLS: the kernel's key has encrypted as many records as it may: closing the connection once written");
+                self.close_when_written = true;
+            }
+        }
     }
 
     pub(crate) fn fd(&self) -> RawFd {
@@ -288,6 +382,7 @@ impl Connection {
                         OutPiece::File { .. } => written.zero_copy += n,
                     }
                     self.out_offset += n;
+                    self.count_kernel_records(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return Ok((FlushState::Blocked, written));

@@ -10,6 +10,8 @@
 //! | `shard`           | one runtime: its ring, connections, owned partitions, cross-shard parts, long polls, stop |
 //! | `ring`            | the io_uring submissions and their tokens (the unsafe part)            |
 //! | `connection`      | a connection: frames in, responses out in request order, `sendfile` for record bytes |
+//! | `tls`             | the TLS listeners' rustls config (reloaded when its files change), the followers' and controllers' TLS |
+//! | `ktls`            | the kernel's TLS under the TLS listeners: the start-up probe, each direction's crypto info, moving a connection's record layer into the kernel (the unsafe part) |
 //! | `bus`             | what the shards and the agent share and send each other: `Shared`, inboxes, `ShardMsg`, `AgentMsg`, reply routes |
 //! | `frontend/`       | one frontend per protocol: frames cut and decoded, requests into operations, results into responses (`thin.rs`, `kafka/`) |
 //! | `ops`             | the operations a partition part runs on its owner (`PartOp`) and their results (`PartResult`) |
@@ -34,6 +36,7 @@ mod connection;
 mod frontend;
 mod group;
 mod int_rule;
+mod ktls;
 mod meta_properties;
 pub mod metrics;
 mod metrics_hooks;

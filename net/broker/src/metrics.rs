@@ -14,6 +14,7 @@
 //! | `ringlog_partition_log_end_offset`   | gauge     | `topic`, `partition` | each local partition's log end offset |
 //! | `ringlog_partition_high_watermark`   | gauge     | `topic`, `partition` | each local partition's high watermark |
 //! | `ringlog_io_backend_info`            | gauge     | `backend`           | 1, labelled with the io backend the broker runs on |
+//! | `ringlog_tls_kernel_offload`         | gauge     |                     | 1 when the TLS listeners' connections move to the kernel's TLS (kTLS) after their handshake; 0 when they stay in rustls (`ssl_kernel_offload = "off"`, or a kernel without TLS). Set at start by a broker with a TLS listener |
 //! | `ringlog_under_replicated_partitions` | gauge    |                     | led partitions whose ISR is smaller than their replica set |
 //! | `ringlog_offline_partitions`         | gauge     |                     | partitions with no leader (the controller's count) |
 //! | `ringlog_isr_shrinks_total`          | counter   |                     | replicas removed from an ISR led here |
@@ -90,6 +91,8 @@ pub const PARTITION_LOG_END_OFFSET: &str = "ringlog_partition_log_end_offset";
 pub const PARTITION_HIGH_WATERMARK: &str = "ringlog_partition_high_watermark";
 /// Always 1, labelled with the io backend the broker runs on (`backend`).
 pub const IO_BACKEND_INFO: &str = "ringlog_io_backend_info";
+/// 1 when TLS connections move to the kernel's TLS after their handshake, else 0.
+pub const TLS_KERNEL_OFFLOAD: &str = "ringlog_tls_kernel_offload";
 /// Partitions led here whose ISR is smaller than their replica set.
 pub const UNDER_REPLICATED_PARTITIONS: &str = "ringlog_under_replicated_partitions";
 /// Partitions with no leader.
@@ -200,6 +203,11 @@ pub const METRICS: &[MetricDef] = &[
         IO_BACKEND_INFO,
         MetricKind::Gauge,
         "1, labelled with the io backend the broker runs on.",
+    ),
+    def(
+        TLS_KERNEL_OFFLOAD,
+        MetricKind::Gauge,
+        "1 when TLS connections move to the kernel's TLS (kTLS) after their handshake, else 0.",
     ),
     def(
         UNDER_REPLICATED_PARTITIONS,
@@ -395,6 +403,11 @@ pub fn set_partition_offsets(
 /// The io backend the broker runs on (the engine's backend name: `uring`, `portable`).
 pub fn set_io_backend(backend: &str) {
     gauge!(IO_BACKEND_INFO, "backend" => backend.to_string()).set(1.0);
+}
+
+/// Whether TLS connections move to the kernel's TLS after their handshake.
+pub fn set_tls_kernel_offload(on: bool) {
+    gauge!(TLS_KERNEL_OFFLOAD).set(if on { 1.0 } else { 0.0 });
 }
 
 /// How many partitions led here are under-replicated now.
@@ -1009,7 +1022,7 @@ mod tests {
                 metric.name
             );
         }
-        assert_eq!(METRICS.len(), 25);
+        assert_eq!(METRICS.len(), 26);
     }
 
     #[test]

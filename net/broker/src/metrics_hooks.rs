@@ -48,6 +48,11 @@ pub(crate) fn bytes_out(written: crate::connection::Written) {
     }
 }
 
+/// Whether the TLS listeners' connections move to the kernel's TLS (decided at start).
+pub(crate) fn tls_kernel_offload(on: bool) {
+    m::set_tls_kernel_offload(on);
+}
+
 /// A SASL authentication with `mechanism` (`None`: before one was chosen) ended so.
 pub(crate) fn sasl_authentication(
     mechanism: Option<crate::config::SaslMechanism>,

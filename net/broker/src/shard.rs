@@ -433,7 +433,8 @@ impl Shard {
             (true, None) => unreachable!("a TLS listener is bound only with a TLS config"),
             (false, _) => None,
         };
-        let conn = match Connection::new(stream, peer, generation, kind, tls) {
+        let kernel_tls = self.shared.tls.as_ref().is_some_and(|t| t.kernel_offload());
+        let conn = match Connection::new(stream, peer, generation, kind, tls, kernel_tls) {
             Ok(conn) => conn,
             Err(error) => {
                 self.uncount_connection();
@@ -504,6 +505,10 @@ impl Shard {
         debug_assert_eq!(conn.generation, token.generation);
         conn.recv_in_flight = false;
         if conn.closing || result <= 0 {
+            if result == -libc::EIO && conn.kernel_tls() {
+                // The kernel's TLS fails a plain receive on any record but application data.
+                tracing::debug!(peer = %conn.peer, "TLS: an alert or a post-handshake message under the kernel's TLS: closing");
+            }
             self.close(token.slot);
             return;
         }
@@ -512,7 +517,7 @@ impl Shard {
         if let Err(error) = conn.receive(received) {
             match error {
                 ReceiveError::Closed => tracing::debug!(peer = %conn.peer, "TLS session closed"),
-                ReceiveError::Tls(_) => {
+                ReceiveError::Tls(_) | ReceiveError::KernelTls(_) => {
                     tracing::info!(peer = %conn.peer, %error, "closing connection");
                 }
             }

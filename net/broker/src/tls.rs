@@ -11,7 +11,13 @@
 //! On a connection ([`crate::connection::Connection`]) rustls sits between the socket and the
 //! frontend: received bytes are decrypted before frames are cut, responses are encrypted as
 //! they are written. Record bytes a fetch would `sendfile` are read from the segment file
-//! instead: plain TLS cannot be zero-copy (the kernel's TLS, which can, is not used yet).
+//! instead: plain TLS cannot be zero-copy.
+//!
+//! Unless `ssl_kernel_offload` is `off`, [`ServerTls::load`] asks the kernel once whether it
+//! offers TLS ([`crate::ktls::probe`]), logs the answer and sets the
+//! `ringlog_tls_kernel_offload` gauge. Where it does, connections move to the kernel's TLS
+//! after their handshake and fetches go out by `sendfile` again ([`crate::ktls`] has the
+//! scheme); where it does not, every connection stays in rustls as above.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -60,6 +66,9 @@ impl TlsFiles {
 #[derive(Debug)]
 pub(crate) struct ServerTls {
     files: TlsFiles,
+    /// Connections move to the kernel's TLS after their handshake: `ssl_kernel_offload` is
+    /// auto and the kernel offers it (decided once, at start).
+    kernel_offload: bool,
     current: RwLock<Arc<ServerConfig>>,
     /// The files' modification times when `current` was made.
     stamps: Mutex<Vec<Option<SystemTime>>>,
@@ -80,12 +89,20 @@ impl ServerTls {
             client_auth: config.ssl_client_auth,
         };
         let stamps = files.stamps();
-        let server = server_config(&files)?;
+        let kernel_offload = config.ssl_kernel_offload && kernel_offload_available();
+        crate::metrics_hooks::tls_kernel_offload(kernel_offload);
+        let server = server_config(&files, kernel_offload)?;
         Ok(Some(ServerTls {
             files,
+            kernel_offload,
             current: RwLock::new(Arc::new(server)),
             stamps: Mutex::new(stamps),
         }))
+    }
+
+    /// Whether connections move to the kernel's TLS after their handshake.
+    pub(crate) fn kernel_offload(&self) -> bool {
+        self.kernel_offload
     }
 
     /// The config a connection accepted now starts from.
@@ -104,9 +121,30 @@ impl ServerTls {
         // Whatever comes of it, this change has been looked at: a bad file is reported once,
         // and looked at again when it changes again.
         *seen = stamps;
-        let server = server_config(&self.files)?;
+        let server = server_config(&self.files, self.kernel_offload)?;
         *self.current.write().expect("not poisoned") = Arc::new(server);
         Ok(true)
+    }
+}
+
+/// Asks the kernel whether it offers TLS, and logs which path TLS connections take.
+fn kernel_offload_available() -> bool {
+    match crate::ktls::probe() {
+        crate::ktls::KernelTls::Available => {
+            tracing::info!(
+                "TLS: the kernel's TLS (kTLS) is available: connections move to it after \
+                 their handshake, and fetches go out by sendfile"
+            );
+            true
+        }
+        crate::ktls::KernelTls::Unavailable(reason) => {
+            tracing::info!(
+                %reason,
+                "TLS: the kernel's TLS (kTLS) is unavailable: every connection stays in rustls, \
+                 and fetches are read and encrypted in user space"
+            );
+            false
+        }
     }
 }
 
@@ -166,7 +204,7 @@ pub(crate) fn controller_tls(
         ),
         client_auth: ClientAuth::Required,
     };
-    let server = Arc::new(server_config(&files)?);
+    let server = Arc::new(server_config(&files, false)?);
     let truststore = files.truststore.as_deref().expect("set above");
     let client = ringlog_client::ClientTls::from_pem_files(
         truststore,
@@ -179,8 +217,9 @@ pub(crate) fn controller_tls(
     }))
 }
 
-/// The rustls server config of `files`.
-fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+/// The rustls server config of `files`; its traffic secrets extractable with `kernel_offload`
+/// (to hand them to the kernel).
+fn server_config(files: &TlsFiles, kernel_offload: bool) -> Result<ServerConfig, TlsError> {
     let keystore_error = |reason: String| TlsError::Keystore {
         path: files.keystore.clone(),
         reason,
@@ -226,9 +265,11 @@ fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
             builder.with_client_cert_verifier(verifier)
         }
     };
-    builder
+    let mut server = builder
         .with_single_cert(chain, key)
-        .map_err(|error| keystore_error(format!("the key and certificate chain: {error}")))
+        .map_err(|error| keystore_error(format!("the key and certificate chain: {error}")))?;
+    server.enable_secret_extraction = kernel_offload;
+    Ok(server)
 }
 
 /// Every certificate of a PEM file; none is an error.

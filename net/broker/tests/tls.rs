@@ -2,7 +2,9 @@
 //! against a rustls client, with certificates made here by `rcgen` (none is checked in):
 //! both protocols answer over TLS, a plaintext client on a TLS port is closed while others go
 //! on, client certificates are checked when asked for, a changed keystore reaches new
-//! connections without a restart, and a keystore that cannot serve stops the start.
+//! connections without a restart, and a keystore that cannot serve stops the start; without
+//! the kernel's TLS (this project's kernels lack it), the broker says so and fetches go
+//! through rustls.
 
 mod kafka_connection;
 
@@ -645,4 +647,111 @@ async fn followers_fetch_over_tls_and_a_broker_of_another_ca_never_joins_the_isr
     for broker in brokers {
         broker.stop().unwrap();
     }
+}
+
+/// Whether the running kernel could offer TLS: "tls" among its TCP upper-layer protocols, or
+/// a tls module it could load.
+fn kernel_may_offer_tls() -> bool {
+    let listed =
+        std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_ulp").unwrap_or_default();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let modules = Path::new("/lib/modules").join(release.trim());
+    let module = ["modules.builtin", "modules.dep"].iter().any(|list| {
+        std::fs::read_to_string(modules.join(list)).is_ok_and(|text| text.contains("/tls.ko"))
+    });
+    listed.split_whitespace().any(|ulp| ulp == "tls") || module
+}
+
+/// The broker's `ringlog_tls_kernel_offload` gauge once started with `tune`: its start records
+/// it on the calling thread.
+fn kernel_offload_gauge(
+    pki: &Pki,
+    keystore: &Path,
+    tune: impl FnOnce(&mut BrokerConfig),
+) -> (f64, Broker, tempfile::TempDir) {
+    let recorder = ringlog_broker::metrics::build_recorder();
+    let handle = recorder.handle();
+    let (broker, dir) = ::metrics::with_local_recorder(&recorder, || start(pki, keystore, tune));
+    let page = handle.render();
+    let gauge = page
+        .lines()
+        .find_map(|line| line.strip_prefix("ringlog_tls_kernel_offload "))
+        .unwrap_or_else(|| panic!("no ringlog_tls_kernel_offload gauge:\n{page}"));
+    (gauge.trim().parse().unwrap(), broker, dir)
+}
+
+/// On a kernel without TLS (`CONFIG_TLS`; this project's machines) the broker's start-up probe
+/// finds the kernel's TLS unavailable, says so with its gauge, and every connection stays in
+/// rustls: records produced over `THIN_SSL` are fetched back whole, read from their segment
+/// and encrypted in user space (more than one 64 KiB chunk a fetch). With
+/// `ssl_kernel_offload = "off"` the gauge says 0 whatever the kernel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_kernels_tls_fetches_go_through_rustls() {
+    use ringlog_client::{
+        Client, ClientConfig, ClientTls, ConsumerConfig, OffsetReset, ProducerConfig, Record,
+        TopicPartition,
+    };
+
+    let pki = Pki::new("test CA");
+    let keystore = pki.keystore("broker.pem", &pki.broker());
+    let (off, broker_off, _dir_off) = kernel_offload_gauge(&pki, &keystore, |config| {
+        config.ssl_kernel_offload = false;
+    });
+    assert_eq!(off, 0.0, "ssl_kernel_offload off");
+    broker_off.stop().unwrap();
+
+    let (gauge, broker, _dir) = kernel_offload_gauge(&pki, &keystore, |_| {});
+    if !kernel_may_offer_tls() {
+        assert_eq!(gauge, 0.0, "a kernel without TLS, yet the broker offloads");
+    }
+    broker.wait_ready(DEADLINE).unwrap();
+    let tls = ClientTls::from_pem_files(&pki.ca_file(), None).unwrap();
+    let client = Client::connect(ClientConfig {
+        bootstrap: vec![broker.local_addr().to_string()],
+        tls: Some(tls),
+        ..ClientConfig::default()
+    })
+    .await
+    .unwrap();
+    client
+        .admin()
+        .create_topic("fetched-over-tls", Some(1), Some(1), &[])
+        .await
+        .unwrap();
+    let producer = client.producer(ProducerConfig::default()).unwrap();
+    let value = |i: usize| format!("{i:06}-{}", "x".repeat(1000));
+    let records = 500;
+    let mut acks = Vec::new();
+    for i in 0..records {
+        let record = Record::new("fetched-over-tls").partition(0).value(value(i));
+        acks.push(producer.send(record).await.unwrap());
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    producer.close().await.unwrap();
+    let consumer = client.consumer(ConsumerConfig {
+        auto_offset_reset: OffsetReset::Earliest,
+        ..ConsumerConfig::default()
+    });
+    consumer
+        .assign(&[TopicPartition::new("fetched-over-tls", 0)])
+        .await
+        .unwrap();
+    let mut read = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while read.len() < records {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {records} records read back",
+            read.len()
+        );
+        for record in consumer.poll(Duration::from_millis(200)).await.unwrap() {
+            read.push(record.value.expect("a value"));
+        }
+    }
+    for (i, got) in read.iter().enumerate() {
+        assert_eq!(got.as_ref(), value(i).as_bytes(), "record {i}");
+    }
+    broker.stop().unwrap();
 }

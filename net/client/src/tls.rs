@@ -72,8 +72,9 @@ impl ClientTls {
     }
 
     /// TLS over `stream` to the broker at `address` (`host:port`), whose certificate must
-    /// name `host`.
-    pub(crate) async fn handshake(
+    /// name `host`: for a caller speaking to a `THIN_SSL` listener itself (the CLI's raw
+    /// requests).
+    pub async fn handshake(
         &self,
         address: &str,
         stream: TcpStream,

@@ -124,7 +124,7 @@ impl Bootstrap {
     }
 
     /// The client's TLS, if --tls-ca is given.
-    fn tls(&self) -> Result<Option<ClientTls>> {
+    pub(super) fn tls(&self) -> Result<Option<ClientTls>> {
         let Some(ca) = &self.tls_ca else {
             return Ok(None);
         };

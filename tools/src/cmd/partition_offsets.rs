@@ -1,6 +1,7 @@
 //! A partition's log start offset, high watermark and log end offset, for `topic describe`.
 //! The client library offers none of them directly; a Fetch answer carries all three, so each
-//! leader is asked over a connection of its own, opened for the two requests:
+//! leader is asked over a connection of its own (TLS when the command was given a CA), opened
+//! for each of the two requests:
 //!
 //! 1. ListOffsets latest: the high watermark, an offset certainly in range to fetch from;
 //! 2. Fetch from there with no wait and `max_bytes` 0: a consumer reads only below the high
@@ -14,14 +15,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::BytesMut;
-use ringlog_client::{BrokerId, Offset};
+use ringlog_client::{BrokerId, ClientTls, Offset};
 use ringlog_wire::api::Topic;
 use ringlog_wire::api::fetch::{FetchPartition, FetchRequest};
 use ringlog_wire::api::list_offsets::{ListOffsetsPartition, ListOffsetsRequest, OffsetSpec};
 use ringlog_wire::api::metadata::MetadataRequest;
 use ringlog_wire::frame::{CorrelationId, MAX_FRAME_BYTES_DEFAULT, split_response_frame};
 use ringlog_wire::{Request, Response, decode_response, encode_request};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The longest one request may take, connecting included.
@@ -40,10 +41,11 @@ pub(super) struct Marks {
 /// stderr: the rest of the description is still worth printing.
 pub(super) async fn partition_marks(
     bootstrap: &[String],
+    tls: Option<&ClientTls>,
     topic: &str,
     leaders: &BTreeMap<u32, BrokerId>,
 ) -> Result<BTreeMap<u32, Marks>> {
-    let addresses = broker_addresses(bootstrap, topic).await?;
+    let addresses = broker_addresses(bootstrap, tls, topic).await?;
     let mut by_leader: BTreeMap<BrokerId, Vec<u32>> = BTreeMap::new();
     for (&partition, &leader) in leaders {
         by_leader.entry(leader).or_default().push(partition);
@@ -54,7 +56,7 @@ pub(super) async fn partition_marks(
             tracing::warn!("{topic}: leader {leader} is not in the metadata's broker list");
             continue;
         };
-        match leader_marks(address, topic, &partitions).await {
+        match leader_marks(address, tls, topic, &partitions).await {
             Ok(found) => marks.extend(found),
             Err(e) => tracing::warn!("{topic}: offsets from broker {leader}: {e:#}"),
         }
@@ -63,13 +65,17 @@ pub(super) async fn partition_marks(
 }
 
 /// Every broker's `host:port`, from the first bootstrap address that answers Metadata.
-async fn broker_addresses(bootstrap: &[String], topic: &str) -> Result<BTreeMap<BrokerId, String>> {
+async fn broker_addresses(
+    bootstrap: &[String],
+    tls: Option<&ClientTls>,
+    topic: &str,
+) -> Result<BTreeMap<BrokerId, String>> {
     let mut last_error = anyhow!("no bootstrap address");
     for address in bootstrap {
         let request = Request::Metadata(MetadataRequest {
             topics: Some(vec![topic.to_string()]),
         });
-        match call(address, request).await {
+        match call(address, tls, request).await {
             Ok(Response::Metadata(metadata)) => {
                 return Ok(metadata
                     .brokers
@@ -94,6 +100,7 @@ async fn broker_addresses(bootstrap: &[String], topic: &str) -> Result<BTreeMap<
 /// The marks of `partitions`, all led by the broker at `address`.
 async fn leader_marks(
     address: &str,
+    tls: Option<&ClientTls>,
     topic: &str,
     partitions: &[u32],
 ) -> Result<BTreeMap<u32, Marks>> {
@@ -110,7 +117,7 @@ async fn leader_marks(
                 .collect(),
         }],
     });
-    let Response::ListOffsets(listed) = call(address, request).await? else {
+    let Response::ListOffsets(listed) = call(address, tls, request).await? else {
         bail!("ListOffsets to {address} answered with another API");
     };
     let mut fetch_from = Vec::new();
@@ -144,7 +151,7 @@ async fn leader_marks(
             partitions: fetch_from,
         }],
     });
-    let Response::Fetch(fetched) = call(address, request).await? else {
+    let Response::Fetch(fetched) = call(address, tls, request).await? else {
         bail!("Fetch to {address} answered with another API");
     };
     let mut marks = BTreeMap::new();
@@ -170,39 +177,26 @@ async fn leader_marks(
     Ok(marks)
 }
 
-/// One request on a fresh connection to `address`, and its answer; a whole-request refusal is
-/// an error naming its code.
-async fn call(address: &str, request: Request) -> Result<Response> {
+/// One request on a fresh connection to `address` (over TLS with `tls`), and its answer; a
+/// whole-request refusal is an error naming its code.
+async fn call(address: &str, tls: Option<&ClientTls>, request: Request) -> Result<Response> {
     let api_key = request.api_key();
-    let exchange = async {
-        let mut stream = TcpStream::connect(address)
+    let answer = async {
+        let stream = TcpStream::connect(address)
             .await
             .with_context(|| format!("connect to {address}"))?;
-        let correlation_id = CorrelationId(1);
-        stream
-            .write_all(&encode_request(&request, 0, correlation_id)?)
-            .await
-            .with_context(|| format!("send {api_key} to {address}"))?;
-        let mut buffer = BytesMut::with_capacity(4096);
-        loop {
-            if let Some((answered, body)) =
-                split_response_frame(&mut buffer, MAX_FRAME_BYTES_DEFAULT)?
-            {
-                if answered != correlation_id {
-                    bail!("{address} answered correlation id {answered:?}, not {correlation_id:?}");
-                }
-                return Ok(decode_response(api_key, 0, body)?);
+        match tls {
+            Some(tls) => {
+                let stream = tls
+                    .handshake(address, stream)
+                    .await
+                    .with_context(|| format!("TLS to {address}"))?;
+                exchange(stream, address, &request).await
             }
-            let read = stream
-                .read_buf(&mut buffer)
-                .await
-                .with_context(|| format!("read the answer to {api_key} from {address}"))?;
-            if read == 0 {
-                bail!("{address} closed the connection before answering {api_key}");
-            }
+            None => exchange(stream, address, &request).await,
         }
     };
-    let response = tokio::time::timeout(CALL_TIMEOUT, exchange)
+    let response = tokio::time::timeout(CALL_TIMEOUT, answer)
         .await
         .map_err(|_| {
             anyhow!(
@@ -218,4 +212,35 @@ async fn call(address: &str, request: Request) -> Result<Response> {
         );
     }
     Ok(response)
+}
+
+/// `request` over `stream` to `address`, and its answer.
+async fn exchange(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    address: &str,
+    request: &Request,
+) -> Result<Response> {
+    let api_key = request.api_key();
+    let correlation_id = CorrelationId(1);
+    stream
+        .write_all(&encode_request(request, 0, correlation_id)?)
+        .await
+        .with_context(|| format!("send {api_key} to {address}"))?;
+    let mut buffer = BytesMut::with_capacity(4096);
+    loop {
+        if let Some((answered, body)) = split_response_frame(&mut buffer, MAX_FRAME_BYTES_DEFAULT)?
+        {
+            if answered != correlation_id {
+                bail!("{address} answered correlation id {answered:?}, not {correlation_id:?}");
+            }
+            return Ok(decode_response(api_key, 0, body)?);
+        }
+        let read = stream
+            .read_buf(&mut buffer)
+            .await
+            .with_context(|| format!("read the answer to {api_key} from {address}"))?;
+        if read == 0 {
+            bail!("{address} closed the connection before answering {api_key}");
+        }
+    }
 }

@@ -188,7 +188,8 @@ async fn describe(client: &Client, bootstrap: &Bootstrap, name: &str, json: bool
         .iter()
         .filter_map(|p| Some((p.partition, p.leader?)))
         .collect();
-    let marks = partition_marks(&bootstrap.addresses, name, &leaders).await?;
+    let tls = bootstrap.tls()?;
+    let marks = partition_marks(&bootstrap.addresses, tls.as_ref(), name, &leaders).await?;
     let configs = admin
         .describe_configs(name, None)
         .await
