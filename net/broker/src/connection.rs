@@ -116,6 +116,9 @@ pub(crate) struct Connection {
     tls_scratch: Vec<u8>,
     /// Whether, and how far, the connection has moved to the kernel's TLS.
     kernel_tls: KernelTls,
+    /// The TLS handshake is done and the client's certificate, if it showed one, named the
+    /// connection's principal.
+    certificate_read: bool,
 }
 
 /// Where a connection is on its way to the kernel's TLS.
@@ -194,6 +197,7 @@ impl Connection {
             tls,
             tls_scratch: Vec::new(),
             kernel_tls,
+            certificate_read: false,
         })
     }
 
@@ -233,7 +237,34 @@ impl Connection {
                 }
             }
         }
+        self.read_certificate();
         self.move_to_kernel_tls()
+    }
+
+    /// Once the handshake is done: the principal of the client's certificate (its chain
+    /// checked by the handshake against the truststore), for a listener without SASL
+    /// (`User:CN=...`, as Kafka names it). Before the first request is read: the receive that
+    /// finishes the handshake can carry one.
+    fn read_certificate(&mut self) {
+        let Some(tls) = self.tls.as_ref() else {
+            return;
+        };
+        if self.certificate_read || tls.is_handshaking() {
+            return;
+        }
+        self.certificate_read = true;
+        let Some(certificate) = tls.peer_certificates().and_then(|chain| chain.first()) else {
+            return;
+        };
+        match ringlog_security::certificate::principal(certificate) {
+            Ok(principal) => {
+                tracing::debug!(peer = %self.peer, %principal, "TLS: the client's certificate names it");
+                self.frontend.authentication().certificate(principal);
+            }
+            Err(error) => {
+                tracing::info!(peer = %self.peer, %error, "TLS: the client's certificate names no principal: it is User:ANONYMOUS");
+            }
+        }
     }
 
     /// Hands the connection's record layer to the kernel if it is to go and can now (see

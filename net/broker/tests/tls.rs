@@ -2,7 +2,8 @@
 //! against a rustls client, with certificates made here by `rcgen` (none is checked in):
 //! both protocols answer over TLS, a plaintext client on a TLS port is closed while others go
 //! on, client certificates are checked when asked for, a changed keystore reaches new
-//! connections without a restart, and a keystore that cannot serve stops the start; without
+//! connections without a restart, a keystore that cannot serve stops the start, and a client
+//! certificate names the principal the authorizer decides by (`User:CN=...`); without
 //! the kernel's TLS (this project's kernels lack it), the broker says so and fetches go
 //! through rustls.
 
@@ -753,5 +754,54 @@ async fn without_the_kernels_tls_fetches_go_through_rustls() {
     for (i, got) in read.iter().enumerate() {
         assert_eq!(got.as_ref(), value(i).as_bytes(), "record {i}");
     }
+    broker.stop().unwrap();
+}
+
+#[test]
+fn a_client_certificate_names_the_principal_the_authorizer_decides_by() {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{CreateAclsRequest, MetadataRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    let pki = Pki::new("test CA");
+    let (broker, _dir) = start(&pki, &pki.keystore("broker.pem", &pki.broker()), |config| {
+        config.ssl_client_auth = ClientAuth::Required;
+        config.authorizer_enabled = true;
+        config.super_users = vec![ringlog_security::Principal::user("CN=admin")];
+    });
+    broker.wait_ready(DEADLINE).unwrap();
+    let kafka = broker.kafka_addr().unwrap();
+    let connect = |name: &str| {
+        let issued = pki.issue(name, &[], false);
+        Kafka::over(connect_tls(kafka, &client_config(pki.ca_der(), Some(&issued))).unwrap())
+    };
+    let topic_error = |conn: &mut Kafka| {
+        let topic = MetadataRequestTopic::default().with_name(Some(TopicName(
+            StrBytes::from_static_str("__consumer_offsets"),
+        )));
+        let request = MetadataRequest::default().with_topics(Some(vec![topic]));
+        conn.call(12, &request).topics[0].error_code
+    };
+    // No ACL names alice's certificate: refused (29, TOPIC_AUTHORIZATION_FAILED).
+    let mut alice = connect("alice");
+    assert_eq!(topic_error(&mut alice), 29);
+    // The certificate of the super user may; it grants User:CN=alice, Kafka's name for her.
+    let mut admin = connect("admin");
+    assert_ne!(topic_error(&mut admin), 29);
+    let creation = AclCreation::default()
+        .with_resource_type(2)
+        .with_resource_name(StrBytes::from_static_str("__consumer_offsets"))
+        .with_resource_pattern_type(3)
+        .with_principal(StrBytes::from_static_str("User:CN=alice"))
+        .with_host(StrBytes::from_static_str("*"))
+        .with_operation(8)
+        .with_permission_type(3);
+    let created = admin.call(
+        3,
+        &CreateAclsRequest::default().with_creations(vec![creation]),
+    );
+    assert_eq!(created.results[0].error_code, 0);
+    assert_ne!(topic_error(&mut alice), 29);
     broker.stop().unwrap();
 }

@@ -79,6 +79,14 @@ impl ConnState {
             Protocol::Kafka => ConnState::Kafka(kafka::ConnState::new(peer, authentication)),
         }
     }
+
+    /// Who the connection is, as far as authentication goes.
+    pub(crate) fn authentication(&mut self) -> &mut sasl::Authentication {
+        match self {
+            ConnState::Thin { authentication, .. } => authentication,
+            ConnState::Kafka(conn) => conn.authentication(),
+        }
+    }
 }
 
 /// What a frontend keeps of a request until its answer goes out.

@@ -139,7 +139,9 @@ pub(crate) struct Authentication {
 
 #[derive(Debug)]
 enum State {
-    Anonymous,
+    /// A listener without SASL: `User:ANONYMOUS`, or the principal of the client's
+    /// certificate on a TLS listener that asked for one.
+    Anonymous(Option<Principal>),
     ExpectingHandshake,
     Exchange {
         exchange: Exchange,
@@ -265,7 +267,16 @@ impl Authentication {
     /// A connection of a listener without SASL: `User:ANONYMOUS`, served everything.
     pub(crate) fn anonymous() -> Authentication {
         Authentication {
-            state: State::Anonymous,
+            state: State::Anonymous(None),
+        }
+    }
+
+    /// The client showed a certificate naming `principal` (its TLS handshake checked it): on
+    /// a listener without SASL the connection is that principal, as Kafka's SSL listener
+    /// makes it; a SASL listener goes by its login.
+    pub(crate) fn certificate(&mut self, principal: Principal) {
+        if let State::Anonymous(certified) = &mut self.state {
+            *certified = Some(principal);
         }
     }
 
@@ -278,11 +289,12 @@ impl Authentication {
 
     /// Whether the connection's listener asks for SASL.
     pub(crate) fn is_sasl(&self) -> bool {
-        !matches!(self.state, State::Anonymous)
+        !matches!(self.state, State::Anonymous(_))
     }
 
-    /// Who the connection is: `User:ANONYMOUS` before authentication or without SASL; the
-    /// session's principal once authenticated (and while it re-authenticates).
+    /// Who the connection is: `User:ANONYMOUS` before authentication, or without SASL and
+    /// without a client certificate; the certificate's principal without SASL; the session's
+    /// principal once authenticated (and while it re-authenticates).
     pub(crate) fn principal(&self) -> Principal {
         match &self.state {
             State::Authenticated(session)
@@ -290,6 +302,7 @@ impl Authentication {
                 previous: Some(session),
                 ..
             } => session.principal.clone(),
+            State::Anonymous(Some(certified)) => certified.clone(),
             _ => Principal::anonymous(),
         }
     }
@@ -302,7 +315,7 @@ impl Authentication {
             return Gate::Serve;
         }
         match &self.state {
-            State::Anonymous => Gate::Serve,
+            State::Anonymous(_) => Gate::Serve,
             State::ExpectingHandshake if kind == RequestKind::ApiVersions => Gate::Serve,
             State::ExpectingHandshake => Gate::Close(Closed::BeforeAuthentication),
             State::Exchange { .. } => Gate::Close(Closed::DuringExchange),
@@ -329,8 +342,8 @@ impl Authentication {
                     close: false,
                 };
             }
-            State::Anonymous => {
-                self.state = State::Anonymous;
+            State::Anonymous(certified) => {
+                self.state = State::Anonymous(certified);
                 return Handshake::OutOfTurn {
                     reason: "a SaslHandshake on a listener without SASL",
                     close: false,
@@ -384,8 +397,8 @@ impl Authentication {
                     close: false,
                 };
             }
-            State::Anonymous => {
-                self.state = State::Anonymous;
+            State::Anonymous(certified) => {
+                self.state = State::Anonymous(certified);
                 return Authenticate::OutOfTurn {
                     reason: "a SaslAuthenticate on a listener without SASL",
                     close: false,

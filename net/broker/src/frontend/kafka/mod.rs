@@ -164,6 +164,10 @@ impl ConnState {
             authentication,
         }
     }
+
+    pub(crate) fn authentication(&mut self) -> &mut Authentication {
+        &mut self.authentication
+    }
 }
 
 /// The header of a request being answered: which API, at which version, for which request.
