@@ -8,8 +8,7 @@
 //!
 //! Every wait has a deadline and the broker process is killed when the test ends.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
@@ -124,16 +123,7 @@ impl Broker {
 
     /// The value of the metric line that starts with `series`.
     fn metric(&self, series: &str) -> f64 {
-        let mut stream = TcpStream::connect(self.metrics).unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.0\r\nHost: test\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        text.lines()
-            .find(|line| line.starts_with(series))
-            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
-            .unwrap_or(0.0)
+        support::metric(self.metrics, series)
     }
 }
 

@@ -33,6 +33,7 @@ use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, ApiKey, ApiVersionsRequest, CreateAclsRequest,
     CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeAclsRequest,
@@ -214,6 +215,13 @@ fn create_topic(kafka: &mut Kafka, topic: &str) {
 
 /// Produces one record with acks=all: its offset.
 fn produce(kafka: &mut Kafka, topic: &str, value: &str) -> i64 {
+    let answer = produce_answer(kafka, topic, value);
+    assert_eq!(answer.error_code, 0, "{answer:?}");
+    answer.base_offset
+}
+
+/// Produce v9 of one record with acks=all: the partition's answer.
+fn produce_answer(kafka: &mut Kafka, topic: &str, value: &str) -> PartitionProduceResponse {
     let mut builder = BatchBuilder::new();
     builder.push(&Record {
         value: Some(value.as_bytes()),
@@ -232,10 +240,12 @@ fn produce(kafka: &mut Kafka, topic: &str, value: &str) -> i64 {
                         .with_records(Some(Bytes::from(builder.finish()))),
                 ]),
         ]);
-    let response = kafka.call(9, &request);
-    let answer = &response.responses[0].partition_responses[0];
-    assert_eq!(answer.error_code, 0, "{answer:?}");
-    answer.base_offset
+    kafka
+        .call(9, &request)
+        .responses
+        .remove(0)
+        .partition_responses
+        .remove(0)
 }
 
 /// The topics Metadata lists, but the internal ones (`__consumer_offsets`).
@@ -639,25 +649,7 @@ fn described(kafka: &mut Kafka, named: Option<&[&str]>) -> Vec<(String, i16, i32
 
 /// Produce v9 of one record: the partition's error code.
 fn produce_code(kafka: &mut Kafka, topic: &str) -> i16 {
-    let mut builder = BatchBuilder::new();
-    builder.push(&Record {
-        value: Some(b"v"),
-        timestamp: 1_700_000_000_000,
-        ..Record::default()
-    });
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(30_000)
-        .with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(TopicName(s(topic)))
-                .with_partition_data(vec![
-                    PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(Bytes::from(builder.finish()))),
-                ]),
-        ]);
-    kafka.call(9, &request).responses[0].partition_responses[0].error_code
+    produce_answer(kafka, topic, "v").error_code
 }
 
 #[test]

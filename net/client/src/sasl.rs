@@ -1,6 +1,6 @@
 //! SASL for the client's connections, to a broker's `THIN_SASL_PLAINTEXT` or `THIN_SASL_SSL`
 //! listener: who the client logs in as ([`ClientSasl`]), and the client's side of one login
-//! ([`Login`], pure: the connection carries its messages in SaslHandshake and
+//! (`Login`, pure: the connection carries its messages in SaslHandshake and
 //! SaslAuthenticate, `connection.rs`). PLAIN sends the password in its one message; SCRAM
 //! (`ringlog_security::scram::ScramClient`) proves it knows the password without sending it,
 //! and checks that the broker holds the user's credential.

@@ -164,6 +164,21 @@ pub(crate) fn cli(args: &[&str], input: &str, env: &[(&str, &str)]) -> CliOutput
     }
 }
 
+/// The value of the metric line that starts with `series` (a name and its labels) on the
+/// metrics endpoint at `metrics`; 0 when there is none.
+pub(crate) fn metric(metrics: SocketAddr, series: &str) -> f64 {
+    let mut stream = TcpStream::connect(metrics).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find(|line| line.starts_with(series))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// A port nothing listens on right now, and no connection can take before a broker binds it
 /// (`ringlog_ports`).
 pub(crate) fn free_addr() -> SocketAddr {

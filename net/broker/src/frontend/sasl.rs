@@ -64,6 +64,31 @@ pub(crate) const FAILED_ADDRESSES_MAX: usize = 10_000;
 /// The most characters of a client's strings (a mechanism, a user name) a log line quotes.
 const LOGGED_CHARS_MAX: usize = 128;
 
+/// Logs and counts a login that succeeded (or a session renewed) on a connection from
+/// `peer` of a `listener` (`kafka`, `thin`) listener; never a secret.
+pub(crate) fn log_success(
+    listener: &'static str,
+    peer: std::net::SocketAddr,
+    session: &Session,
+    session_lifetime: Duration,
+    reauthentication: bool,
+) {
+    tracing::info!(
+        %peer,
+        listener,
+        principal = %session.principal,
+        mechanism = session.mechanism.name(),
+        reauthentication,
+        session_lifetime_ms = session_lifetime.as_millis(),
+        "SASL authentication succeeded"
+    );
+    let result = match reauthentication {
+        true => crate::metrics::SaslResult::Reauthentication,
+        false => crate::metrics::SaslResult::Success,
+    };
+    crate::metrics_hooks::sasl_authentication(Some(session.mechanism), result);
+}
+
 /// A string a client sent, for a log line or an answer: escaped, and cut at
 /// [`LOGGED_CHARS_MAX`] characters.
 pub(crate) fn quoted(text: &str) -> String {

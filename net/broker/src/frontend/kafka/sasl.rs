@@ -29,7 +29,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{ConnState, Head, ILLEGAL_SASL_STATE, Plan, UNSUPPORTED_VERSION, respond};
 use crate::bus::Shared;
 use crate::config::SaslMechanism;
-use crate::frontend::sasl::{Authenticate, Closed, Handshake, SaslListener};
+use crate::frontend::sasl::{Authenticate, Closed, Handshake, SaslListener, log_success, quoted};
 use crate::metrics::SaslResult;
 use crate::metrics_hooks;
 
@@ -37,9 +37,6 @@ use crate::metrics_hooks;
 const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
 /// Kafka's SASL_AUTHENTICATION_FAILED.
 const SASL_AUTHENTICATION_FAILED: i16 = 58;
-
-/// The most characters of a client's strings (a mechanism, a user name) a log line quotes.
-const LOGGED_CHARS_MAX: usize = 128;
 
 /// The connection's SASL listener: SaslHandshake and SaslAuthenticate are served only there.
 fn listener(shared: &Shared) -> &SaslListener {
@@ -142,20 +139,13 @@ pub(super) fn authenticate(
             session,
             reauthentication,
         } => {
-            tracing::info!(
-                peer = %conn.peer,
-                principal = %session.principal,
-                mechanism = session.mechanism.name(),
+            log_success(
+                "kafka",
+                conn.peer,
+                &session,
+                session_lifetime,
                 reauthentication,
-                session_lifetime_ms = session_lifetime.as_millis(),
-                "SASL authentication succeeded"
             );
-            let result = if reauthentication {
-                SaslResult::Reauthentication
-            } else {
-                SaslResult::Success
-            };
-            metrics_hooks::sasl_authentication(Some(session.mechanism), result);
             // v0 has no lifetime field: its clients cannot re-authenticate, and their
             // connections close when the session ends.
             let lifetime_ms = if head.version >= 1 {
@@ -219,13 +209,4 @@ pub(super) fn closed(closed: Closed) {
     if closed == Closed::SessionExpired {
         metrics_hooks::sasl_expired_session();
     }
-}
-
-/// A string a client sent, for a log line: escaped, and cut at [`LOGGED_CHARS_MAX`].
-fn quoted(text: &str) -> String {
-    let mut cut: String = text.chars().take(LOGGED_CHARS_MAX).collect();
-    if cut.len() < text.len() {
-        cut.push_str("...");
-    }
-    format!("{cut:?}")
 }

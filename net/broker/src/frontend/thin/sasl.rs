@@ -30,7 +30,7 @@ use crate::bus::Shared;
 use crate::config::SaslMechanism;
 use crate::frontend::Step;
 use crate::frontend::sasl::{
-    Authenticate, Authentication, Closed, Handshake, RequestKind, SaslListener, quoted,
+    Authenticate, Authentication, Closed, Handshake, RequestKind, SaslListener, log_success, quoted,
 };
 use crate::metrics::SaslResult;
 use crate::metrics_hooks;
@@ -173,20 +173,7 @@ pub(super) fn authenticate(
             session,
             reauthentication,
         } => {
-            tracing::info!(
-                %peer,
-                principal = %session.principal,
-                mechanism = session.mechanism.name(),
-                reauthentication,
-                session_lifetime_ms = session_lifetime.as_millis(),
-                "SASL authentication succeeded (thin)"
-            );
-            let result = if reauthentication {
-                SaslResult::Reauthentication
-            } else {
-                SaslResult::Success
-            };
-            metrics_hooks::sasl_authentication(Some(session.mechanism), result);
+            log_success("thin", peer, &session, session_lifetime, reauthentication);
             let response = SaslAuthenticateResponse {
                 auth_bytes,
                 session_lifetime,
