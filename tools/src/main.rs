@@ -127,10 +127,12 @@ fn main() -> ExitCode {
 
 /// Logs to stderr, filtered by `RUST_LOG` (when it is unset: warnings and errors, but none
 /// of openraft's, which reports every unreachable peer during ordinary elections and
-/// restarts; `RUST_LOG=warn,openraft=warn` shows them).
+/// restarts, `RUST_LOG=warn,openraft=warn` shows them; and the security audit, failed logins
+/// and authorization denials, at INFO: `ringlog::audit=off` hides it).
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,openraft=off"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,openraft=off,ringlog::audit=info")
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

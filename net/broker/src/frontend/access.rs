@@ -9,8 +9,9 @@
 //! Without `authorizer_enabled` every question is answered yes at once, without a look at the
 //! catalog: the ACLs are stored, and nothing is checked.
 //!
-//! A denial is logged (at INFO, as Kafka's authorizer logs it: principal, host, operation,
-//! resource and the rule that decided; never a secret) and counted in
+//! A denial is logged (at INFO to the `ringlog::audit` target, which the `ringlog` binary
+//! shows by default, as Kafka's authorizer logs it: principal, host, operation, resource and
+//! the rule that decided; never a secret) and counted in
 //! `ringlog_authorization_denials_total`, except where a request lists what it may see
 //! ([`Access::shows`]: Metadata of every topic, ListGroups): what it may not see is left out
 //! silently, as Kafka leaves it (its `logIfDenied = false`).
@@ -166,6 +167,7 @@ impl Access {
 impl Checked {
     fn denied(&self, operation: Operation, resource_type: ResourceType, name: &str, rule: &str) {
         tracing::info!(
+            target: crate::frontend::sasl::AUDIT,
             principal = %self.principal,
             host = %self.host,
             operation = operation.name(),

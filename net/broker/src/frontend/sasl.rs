@@ -89,6 +89,27 @@ pub(crate) fn log_success(
     crate::metrics_hooks::sasl_authentication(Some(session.mechanism), result);
 }
 
+/// The tracing target of the security events an operator audits: failed logins and
+/// authorization denials. The `ringlog` binary shows it by default (at INFO) while it shows
+/// other targets from WARN only.
+pub(crate) const AUDIT: &str = "ringlog::audit";
+
+/// Logs a failed login (or re-authentication) on a connection from `peer` of a `listener`
+/// (`kafka`, `thin`) listener, to [`AUDIT`]: who it claimed to be and why it failed, never a
+/// secret.
+pub(crate) fn log_failure(listener: &'static str, peer: std::net::SocketAddr, failure: &Failure) {
+    tracing::info!(
+        target: AUDIT,
+        %peer,
+        listener,
+        user = %failure.user.as_deref().map_or_else(|| "(none)".to_string(), quoted),
+        mechanism = failure.mechanism.name(),
+        reauthentication = failure.reauthentication,
+        detail = %failure.detail,
+        "SASL authentication failed"
+    );
+}
+
 /// A string a client sent, for a log line or an answer: escaped, and cut at
 /// [`LOGGED_CHARS_MAX`] characters.
 pub(crate) fn quoted(text: &str) -> String {

@@ -29,7 +29,9 @@ use kafka_protocol::protocol::StrBytes;
 use super::{ConnState, Head, ILLEGAL_SASL_STATE, Plan, UNSUPPORTED_VERSION, respond};
 use crate::bus::Shared;
 use crate::config::SaslMechanism;
-use crate::frontend::sasl::{Authenticate, Closed, Handshake, SaslListener, log_success, quoted};
+use crate::frontend::sasl::{
+    Authenticate, Closed, Handshake, SaslListener, log_failure, log_success, quoted,
+};
 use crate::metrics::SaslResult;
 use crate::metrics_hooks;
 
@@ -159,14 +161,7 @@ pub(super) fn authenticate(
             Plan::Respond(respond(head, &response))
         }
         Authenticate::Failed(failure) => {
-            tracing::info!(
-                peer = %conn.peer,
-                user = %failure.user.as_deref().map_or_else(|| "(none)".to_string(), quoted),
-                mechanism = failure.mechanism.name(),
-                reauthentication = failure.reauthentication,
-                detail = %failure.detail,
-                "SASL authentication failed"
-            );
+            log_failure("kafka", conn.peer, &failure);
             let response = response
                 .with_error_code(SASL_AUTHENTICATION_FAILED)
                 .with_error_message(Some(StrBytes::from_string(failure.message)));

@@ -30,7 +30,8 @@ use crate::bus::Shared;
 use crate::config::SaslMechanism;
 use crate::frontend::Step;
 use crate::frontend::sasl::{
-    Authenticate, Authentication, Closed, Handshake, RequestKind, SaslListener, log_success, quoted,
+    Authenticate, Authentication, Closed, Handshake, RequestKind, SaslListener, log_failure,
+    log_success, quoted,
 };
 use crate::metrics::SaslResult;
 use crate::metrics_hooks;
@@ -181,14 +182,7 @@ pub(super) fn authenticate(
             Step::Answer(encode(header, &Response::SaslAuthenticate(response)))
         }
         Authenticate::Failed(failure) => {
-            tracing::info!(
-                %peer,
-                user = %failure.user.as_deref().map_or_else(|| "(none)".to_string(), quoted),
-                mechanism = failure.mechanism.name(),
-                reauthentication = failure.reauthentication,
-                detail = %failure.detail,
-                "SASL authentication failed (thin)"
-            );
+            log_failure("thin", peer, &failure);
             failed(
                 peer,
                 listener,
