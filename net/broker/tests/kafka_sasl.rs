@@ -38,8 +38,9 @@ use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, ApiKey, ApiVersionsRequest, CreateAclsRequest,
     CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeAclsRequest,
     DescribeConfigsRequest, DescribeUserScramCredentialsRequest, FindCoordinatorRequest, GroupId,
-    InitProducerIdRequest, JoinGroupRequest, MetadataRequest, OffsetCommitRequest, ProduceRequest,
-    ProducerId, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, TopicName,
+    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, MetadataRequest,
+    OffsetCommitRequest, ProduceRequest, ProducerId, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use ring::rand::SystemRandom;
@@ -652,6 +653,16 @@ fn produce_code(kafka: &mut Kafka, topic: &str) -> i16 {
     produce_answer(kafka, topic, "v").error_code
 }
 
+/// InitProducerId v4 for an idempotent producer (no transactional id).
+fn init_producer_id(kafka: &mut Kafka) -> InitProducerIdResponse {
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1)
+        .with_transaction_timeout_ms(60_000);
+    kafka.call(4, &request)
+}
+
 #[test]
 fn the_authorizer_refuses_each_api_where_kafka_does_and_acls_allow() {
     let dir = tempfile::tempdir().unwrap();
@@ -683,14 +694,7 @@ fn the_authorizer_refuses_each_api_where_kafka_does_and_acls_allow() {
         produce_code(&mut alice, "orders"),
         TOPIC_AUTHORIZATION_FAILED
     );
-    let init = alice.call(
-        4,
-        &InitProducerIdRequest::default()
-            .with_transactional_id(None)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1)
-            .with_transaction_timeout_ms(60_000),
-    );
+    let init = init_producer_id(&mut alice);
     assert_eq!(init.error_code, CLUSTER_AUTHORIZATION_FAILED);
     let create = alice.call(
         7,
@@ -763,14 +767,7 @@ fn the_authorizer_refuses_each_api_where_kafka_does_and_acls_allow() {
         produce_code(&mut alice, "payroll"),
         TOPIC_AUTHORIZATION_FAILED
     );
-    let init = alice.call(
-        4,
-        &InitProducerIdRequest::default()
-            .with_transactional_id(None)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1)
-            .with_transaction_timeout_ms(60_000),
-    );
+    let init = init_producer_id(&mut alice);
     assert_eq!(
         init.error_code, 0,
         "Write on a topic allows an idempotent producer"
